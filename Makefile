@@ -1,0 +1,46 @@
+EXTENSION = crm
+EXTVERSION = 0.1.0
+
+MODULE_big = crm
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
+
+# The install script is built from one file per domain, in dependency order.
+SQL_SOURCES = \
+	sql/workspaces.sql \
+	sql/normalize.sql \
+	sql/events.sql \
+	sql/contacts.sql \
+	sql/companies.sql \
+	sql/activities.sql \
+	sql/conversations.sql \
+	sql/tenancy.sql
+
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+
+TESTS = $(sort $(wildcard test/sql/*.sql))
+REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=test --load-extension=pg_trgm --load-extension=crm
+
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=pg_trgm --load-extension=crm
+
+PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+EXTRA_CLEAN = $(DATA_built) results output_iso log
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(SQL_SOURCES)
+	cat $^ > $@
+
+.PHONY: test demo bench fuzz
+test:
+	bash test/run
+
+demo:
+	bash test/demo
+
+bench:
+	bash bench/run

@@ -1,0 +1,30 @@
+/*-------------------------------------------------------------------------
+ *
+ * crm.h
+ *	  Declarations shared by the crm extension's C files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRM_H
+#define CRM_H
+
+#include "postgres.h"
+
+/* One init function per feature, called from _PG_init (crm.c). */
+extern void CrmWorkspaceInit(void);
+
+/* workspace.c */
+extern int64 CrmCurrentWorkspace(void);
+
+/* currency.c: ISO 4217 minor units; -1 when the code is unknown */
+extern int	CrmCurrencyExponent(const char *code);
+
+/* normalize.c: canonical forms, each raising a precise error on bad input */
+extern char *CrmNormalizeEmail(const char *raw);
+extern char *CrmNormalizePhone(const char *raw);
+extern char *CrmNormalizeDomain(const char *raw);
+extern char *CrmNormalizeCurrency(const char *raw);
+extern char *CrmNormalizeColor(const char *raw);
+extern Datum CrmNormalizeTags(Datum tags);
+
+#endif							/* CRM_H */
