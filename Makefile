@@ -20,13 +20,13 @@ DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
-REGRESS_OPTS = --inputdir=test --load-extension=pg_trgm --load-extension=crm
+REGRESS_OPTS = --inputdir=test --outputdir=test/output --load-extension=pg_trgm --load-extension=crm
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --load-extension=pg_trgm --load-extension=crm
+ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso --load-extension=pg_trgm --load-extension=crm
 
 PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-EXTRA_CLEAN = $(DATA_built) results output_iso log
+EXTRA_CLEAN = $(DATA_built) test/output test/output_iso
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
