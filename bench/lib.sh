@@ -1,0 +1,43 @@
+# Helpers for bench/cases/*.sh, sourced by bench/run.
+#
+# A case measures a crm operation and its bare-PostgreSQL equivalent in the
+# same run, on the same machine, and reports the ratio; it never asserts a
+# time.  Cases see $SCALE (rows) and $BENCH_DB.
+
+# Run SQL, print nothing.
+bench_sql() {
+	psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "$1" >/dev/null
+}
+
+# Median wall time in milliseconds of running SQL $2 ($3 times, default 3),
+# each run in its own session after running setup SQL $1 (may be empty)
+# outside the timed part.
+bench_ms() {
+	local setup=$1 sql=$2 runs=${3:-3} i t times=()
+	for ((i = 0; i < runs; i++)); do
+		t=$( { [ -n "$setup" ] && printf '%s\n' "$setup"; printf '\\timing on\n%s\n' "$sql"; } |
+			psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" 2>&1 |
+			awk '/^Time: /{t=$2} END{print t}')
+		[ -n "$t" ] || { echo "bench query failed: $sql" >&2; return 1; }
+		times+=("$t")
+	done
+	printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
+}
+
+# report CASE CRM_MS BARE_MS KIND TARGET
+#   KIND time:       ratio = crm/bare time, lower is better (target "<= 1.1")
+#   KIND throughput: ratio = bare/crm time = crm throughput relative to bare (target ">= 0.7")
+report() {
+	local name=$1 crm=$2 bare=$3 kind=$4 target=$5 ratio
+	if [ "$kind" = throughput ]; then
+		ratio=$(awk -v c="$crm" -v b="$bare" 'BEGIN{printf "%.2f", b/c}')
+	else
+		ratio=$(awk -v c="$crm" -v b="$bare" 'BEGIN{printf "%.2f", c/b}')
+	fi
+	printf '| %-58s | %10.1f | %10.1f | %6sx | %-10s |\n' "$name" "$crm" "$bare" "$ratio" "$kind $target" | tee -a "$BENCH_RESULTS"
+}
+
+# report_abs CASE VALUE UNIT TARGET: for targets stated in absolute terms (p95 ms)
+report_abs() {
+	printf '| %-58s | %10s | %10s | %7s | %-10s |\n' "$1" "$2 $3" "-" "-" "$4" | tee -a "$BENCH_RESULTS"
+}
