@@ -136,11 +136,15 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	exists_ boolean := false;
 BEGIN
-	IF deal_id IS NULL
-	   OR pg_catalog.to_regclass('crm.deals') IS NULL
-	   OR NOT EXISTS (SELECT 1 FROM crm.deals d
-					   WHERE d.workspace_id = crm.current_workspace() AND d.id = require_deal_reference.deal_id) THEN
+	-- a separate statement, planned only once crm.deals exists
+	IF deal_id IS NOT NULL AND to_regclass('crm.deals') IS NOT NULL THEN
+		exists_ := EXISTS (SELECT 1 FROM crm.deals d
+						   WHERE d.workspace_id = crm.current_workspace() AND d.id = require_deal_reference.deal_id);
+	END IF;
+	IF NOT exists_ THEN
 		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; deals of other workspaces are not visible here.';
