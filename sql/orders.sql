@@ -86,7 +86,7 @@ AS $$
 BEGIN
 	IF EXISTS (SELECT 1 FROM crm.contacts c
 				WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id) THEN
-		RAISE EXCEPTION 'order % cannot lose its contact %', OLD.id, OLD.contact_id
+		RAISE EXCEPTION 'an order cannot be unlinked from contact %, which still exists', OLD.contact_id
 			USING ERRCODE = 'not_null_violation',
 				  HINT = 'Point the order at another contact; the link is dropped only when the contact is hard-deleted.';
 	END IF;
