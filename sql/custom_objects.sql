@@ -46,11 +46,11 @@ CREATE TABLE crm.object_records (
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT object_records_external_id_key UNIQUE (workspace_id, type_key, external_id),
-	FOREIGN KEY (workspace_id, type_key) REFERENCES crm.object_types (workspace_id, key)
+	FOREIGN KEY (workspace_id, type_key) REFERENCES crm.object_types (workspace_id, key) ON DELETE CASCADE
 );
 CREATE INDEX object_records_type_name ON crm.object_records (workspace_id, type_key, display_name);
 CREATE INDEX object_records_properties ON crm.object_records USING gin (properties jsonb_path_ops);
-COMMENT ON TABLE crm.object_records IS 'records of custom object types; a type with records cannot be dropped';
+COMMENT ON TABLE crm.object_records IS 'records of custom object types; deleting a type deletes its records';
 COMMENT ON COLUMN crm.object_records.display_name IS
 	'the value of the type''s primary property, kept by trigger; NULL while the type has none';
 COMMENT ON COLUMN crm.object_records.external_id IS 'the id another system gives the record; unique per type';
