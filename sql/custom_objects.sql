@@ -112,10 +112,10 @@ CREATE TABLE crm.object_associations (
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT object_associations_one_target CHECK (
-		CASE target_type
-			WHEN 'contact'::crm.association_target THEN contact_id IS NOT NULL AND deal_id IS NULL
-			WHEN 'deal'::crm.association_target THEN deal_id IS NOT NULL AND contact_id IS NULL
-		END),
+		(target_type OPERATOR(pg_catalog.=) 'contact'::crm.association_target
+		 AND contact_id IS NOT NULL AND deal_id IS NULL)
+		OR (target_type OPERATOR(pg_catalog.=) 'deal'::crm.association_target
+			AND deal_id IS NOT NULL AND contact_id IS NULL)),
 	CONSTRAINT object_associations_contact_key UNIQUE (workspace_id, record_id, contact_id),
 	CONSTRAINT object_associations_deal_key UNIQUE (workspace_id, record_id, deal_id),
 	FOREIGN KEY (workspace_id, record_id) REFERENCES crm.object_records (workspace_id, id) ON DELETE CASCADE,

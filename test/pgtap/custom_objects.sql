@@ -2,7 +2,7 @@
 -- failed call, and the primary property checked against the type's
 -- property definitions.
 BEGIN;
-SELECT plan(22);
+SELECT plan(27);
 
 -- crm.property_definitions belongs to the custom properties module; when
 -- it is not installed, a minimal table with its columns stands in.
@@ -82,6 +82,22 @@ SELECT is((SELECT label FROM crm.object_associations WHERE workspace_id = crm.cu
 	're-associating without a label keeps the label');
 SELECT is(crm.associated_records('contact', 86001) -> 'course' -> 0 ->> 'display_name', 'MATH-101',
 	'a contact''s records are grouped by type');
+
+-- An application role confined to another workspace by RLS.
+SELECT crm.create_workspace('tap-objects-other', 'Other academy');
+CREATE ROLE crm_tap_objects_app;
+SELECT crm.grant_access('crm_tap_objects_app');
+SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'tap-objects-other'), true);
+SET LOCAL ROLE crm_tap_objects_app;
+SELECT is((SELECT count(*) FROM crm.object_records), 0::bigint, 'another workspace sees none of these records');
+SELECT throws_ok($$SELECT crm.associated_records('contact', 86001)$$,
+	'P0002', 'contact 86001 does not exist', 'another workspace cannot read these associations');
+SELECT ok(crm.create_object_type('course', 'Courses', NULL, 'title') > 0, 'another workspace may reuse the key');
+SELECT ok(crm.upsert_record('course', 'C-1', '{"title": "Pottery"}') > 0, 'the role writes records under RLS');
+SELECT is((SELECT display_name FROM crm.object_records WHERE external_id = 'C-1'), 'Pottery',
+	'and they get their display name');
+RESET ROLE;
+SELECT crm.use_workspace('tap-objects');
 
 DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND id = 86001;
 SELECT results_eq($$SELECT records, associations FROM counts$$, $$VALUES (1::bigint, 0::bigint)$$,

@@ -2,7 +2,7 @@
 -- failed call, idempotent upserts, the workspace currency default, and the
 -- GDPR unlink.
 BEGIN;
-SELECT plan(24);
+SELECT plan(28);
 
 SELECT crm.create_workspace('tap-orders', 'Tokyo shop', 'JPY');
 SELECT crm.create_workspace('tap-orders-other', 'Other shop');
@@ -72,6 +72,22 @@ SELECT is((SELECT sum(value) FROM orders_here WHERE contact_id IS NULL), 1100::n
 	'and keep their amounts');
 SELECT is((SELECT count(*) FROM crm.contact_orders WHERE workspace_id = crm.current_workspace()), 1::bigint,
 	'unlinked orders leave the purchase history');
+
+-- An application role confined to the other workspace by RLS.
+CREATE ROLE crm_tap_orders_app;
+SELECT crm.grant_access('crm_tap_orders_app');
+SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'tap-orders-other'), true);
+SET LOCAL ROLE crm_tap_orders_app;
+SELECT is((SELECT count(*) FROM crm.orders), 0::bigint, 'another workspace sees none of these orders');
+SELECT throws_ok($$SELECT crm.upsert_order(85001, 'webhook', 'e1', 1)$$,
+	'P0002', 'contact 85001 does not exist', 'another workspace cannot order for these contacts');
+SELECT ok(crm.upsert_order(85101, 'webhook', 'e1', 1) > 0, 'the role records orders in its own workspace');
+RESET ROLE;
+SELECT results_eq(
+	$$SELECT w.slug, o.currency::text, o.value FROM crm.orders o JOIN crm.workspaces w ON w.id = o.workspace_id
+	   WHERE o.source = 'webhook' AND o.external_id = 'e1' ORDER BY w.slug$$,
+	$$VALUES ('tap-orders', 'JPY', 1200::numeric), ('tap-orders-other', 'USD', 1::numeric)$$,
+	'the same external id in two workspaces is two orders, each in its workspace''s currency');
 
 SELECT * FROM finish();
 ROLLBACK;
