@@ -13,6 +13,8 @@ SQL_SOURCES = \
 	sql/companies.sql \
 	sql/activities.sql \
 	sql/conversations.sql \
+	sql/orders.sql \
+	sql/custom_objects.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
