@@ -45,6 +45,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "crm.h"
 
@@ -148,6 +149,7 @@ typedef struct ObjectProps
 {
 	ObjectKey	key;			/* hash key: must be first */
 	bool		strict;			/* the workspace's strict_properties */
+	char	   *slug;			/* the workspace's slug, for messages */
 	int			ndefs;
 	PropertyDef *defs;			/* sorted by key, see CompareKeys */
 } ObjectProps;
@@ -368,6 +370,8 @@ LoadObjectProps(ObjectProps *op)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	/* the cache serves every later statement, so read what is committed now */
+	PushActiveSnapshot(GetLatestSnapshot());
 	rc = SPI_execute_with_args(
 		"SELECT d.key, d.type::text, d.options, d.pattern, d.required"
 		"  FROM crm.property_definitions d"
@@ -396,19 +400,23 @@ LoadObjectProps(ObjectProps *op)
 
 	rc = SPI_execute_with_args(
 		"SELECT (w.settings OPERATOR(pg_catalog.->) 'strict_properties')"
-		"       OPERATOR(pg_catalog.=) 'true'::jsonb"
+		"       OPERATOR(pg_catalog.=) 'true'::jsonb, w.slug"
 		"  FROM crm.workspaces w WHERE w.id OPERATOR(pg_catalog.=) $1",
 		1, argtypes, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "loading workspace settings failed: %d", rc);
 	op->strict = false;
+	op->slug = NULL;
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		strict = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		op->strict = !isnull && DatumGetBool(strict);
+		op->slug = MemoryContextStrdup(cache_context,
+									   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	}
+	PopActiveSnapshot();
 	SPI_finish();
 }
 
@@ -955,8 +963,8 @@ ValidateProperties(ObjectProps *op, const char *object_type, Jsonb *props, Jsonb
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("undeclared %s property \"%.*s\"", object_type,
 								k.val.string.len, k.val.string.val),
-						 errdetail("Workspace %lld has \"strict_properties\": true, which refuses keys without a definition.",
-								   (long long) op->key.workspace_id),
+						 errdetail("Workspace \"%s\" has \"strict_properties\": true, which refuses keys without a definition.",
+								   op->slug),
 						 errhint("Declare it with crm.define_property('%s', '%.*s', 'text'), or remove the key.",
 								 object_type, k.val.string.len, k.val.string.val)));
 			continue;
@@ -1215,6 +1223,8 @@ Revalidate(int64 workspace_id, const char *object_type, const ObjectTable *ot, O
 	initStringInfo(&offenders);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* values committed while we waited for the lock count too, at any isolation level */
+	PushActiveSnapshot(GetLatestSnapshot());
 	portal = SPI_cursor_open_with_args(NULL, sql.data, nargs, argtypes, args, NULL, true, 0);
 	for (;;)
 	{
@@ -1264,6 +1274,7 @@ Revalidate(int64 workspace_id, const char *object_type, const ObjectTable *ot, O
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	PopActiveSnapshot();
 	SPI_finish();
 
 	if (count > 0)
