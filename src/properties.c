@@ -582,7 +582,7 @@ IsIsoDatetime(const char *s, int len)
 	return p + 2 == len && AllDigits(s + p, 2) && Digits(s + p, 2) <= 59;
 }
 
-/* One host label: letters, digits, hyphens or UTF-8, not edged with "-" */
+/* A host name: dot-separated labels of letters, digits, hyphens or UTF-8, none edged with "-" */
 static bool
 IsHostname(const char *s, int len)
 {
