@@ -9,6 +9,7 @@ SQL_SOURCES = \
 	sql/workspaces.sql \
 	sql/normalize.sql \
 	sql/events.sql \
+	sql/properties.sql \
 	sql/contacts.sql \
 	sql/companies.sql \
 	sql/activities.sql \

@@ -32,6 +32,8 @@ COMMENT ON COLUMN crm.companies.domain IS 'bare lower-case domain: no scheme, ww
 
 CREATE TRIGGER companies_normalize BEFORE INSERT OR UPDATE ON crm.companies
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('domain:domain', 'tags:tags', 'updated_at:touch');
+CREATE TRIGGER companies_validate_properties BEFORE INSERT OR UPDATE ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('company');
 
 CREATE TABLE crm.contact_companies (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),

@@ -73,6 +73,8 @@ CREATE INDEX contacts_created_at ON crm.contacts (workspace_id, created_at);
 
 CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('email:email', 'phone:phone', 'tags:tags', 'updated_at:touch');
+CREATE TRIGGER contacts_validate_properties BEFORE INSERT OR UPDATE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('contact');
 
 CREATE VIEW crm.contacts_live WITH (security_invoker = true) AS
 	SELECT * FROM crm.contacts

@@ -42,6 +42,8 @@ COMMENT ON TABLE crm.messages IS 'the messages of a conversation';
 
 CREATE TRIGGER conversations_touch BEFORE UPDATE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.conversations
+	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('conversation');
 
 -- Recount and re-stamp the given contacts from their conversations, so
 -- inserts, moves (merge re-parenting) and deletes all leave the counters exact.

@@ -20,6 +20,7 @@ void
 _PG_init(void)
 {
 	CrmWorkspaceInit();
+	CrmPropertiesInit();
 
 	MarkGUCPrefixReserved("crm");
 }

@@ -12,6 +12,7 @@
 
 /* One init function per feature, called from _PG_init (crm.c). */
 extern void CrmWorkspaceInit(void);
+extern void CrmPropertiesInit(void);
 
 /* workspace.c */
 extern int64 CrmCurrentWorkspace(void);
@@ -26,5 +27,7 @@ extern char *CrmNormalizeDomain(const char *raw);
 extern char *CrmNormalizeCurrency(const char *raw);
 extern char *CrmNormalizeColor(const char *raw);
 extern Datum CrmNormalizeTags(Datum tags);
+extern bool CrmEmailIsValid(const char *raw);
+extern bool CrmPhoneIsValid(const char *raw);
 
 #endif							/* CRM_H */

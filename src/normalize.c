@@ -99,8 +99,9 @@ ValidHostname(const char *s)
 	return labels >= 2;
 }
 
-char *
-CrmNormalizeEmail(const char *raw)
+/* The canonical form of an email address, or NULL when it is malformed */
+static char *
+CanonicalEmail(const char *raw)
 {
 	char	   *s = TrimmedCopy(raw);
 	char	   *at = strrchr(s, '@');
@@ -114,7 +115,22 @@ CrmNormalizeEmail(const char *raw)
 			ok = false;
 	if (ok)
 		ok = s[0] != '.' && at[-1] != '.' && strstr(s, "..") == NULL && ValidHostname(at + 1);
-	if (!ok)
+	return ok ? s : NULL;
+}
+
+/* Whether CrmNormalizeEmail would accept the text (for typed properties) */
+bool
+CrmEmailIsValid(const char *raw)
+{
+	return CanonicalEmail(raw) != NULL;
+}
+
+char *
+CrmNormalizeEmail(const char *raw)
+{
+	char	   *s = CanonicalEmail(raw);
+
+	if (s == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid email address: \"%s\"", raw),
@@ -122,9 +138,12 @@ CrmNormalizeEmail(const char *raw)
 	return s;
 }
 
-/* "+" and digits only: "00" and "+" prefixes both mean an international number */
-char *
-CrmNormalizePhone(const char *raw)
+/*
+ * "+" and digits only: "00" and "+" prefixes both mean an international
+ * number.  NULL when malformed.
+ */
+static char *
+CanonicalPhone(const char *raw)
 {
 	char	   *out = palloc(strlen(raw) + 2);
 	int			n = 0;
@@ -150,7 +169,22 @@ CrmNormalizePhone(const char *raw)
 			ok = false;
 	}
 	out[n] = '\0';
-	if (!ok || digits < 5 || digits > 15)
+	return (ok && digits >= 5 && digits <= 15) ? out : NULL;
+}
+
+/* Whether CrmNormalizePhone would accept the text (for typed properties) */
+bool
+CrmPhoneIsValid(const char *raw)
+{
+	return CanonicalPhone(raw) != NULL;
+}
+
+char *
+CrmNormalizePhone(const char *raw)
+{
+	char	   *out = CanonicalPhone(raw);
+
+	if (out == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid phone number: \"%s\"", raw),

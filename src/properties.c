@@ -1,0 +1,1497 @@
+/*-------------------------------------------------------------------------
+ *
+ * properties.c
+ *	  Typed custom properties: the validation trigger on object tables, the
+ *	  checks on crm.property_definitions, and the per-backend cache of
+ *	  definitions that the trigger reads.
+ *
+ * Every insert or update of a contact, company, conversation, ... runs
+ * crm.validate_properties(), so the definitions of a (workspace, object
+ * type) and the workspace's strict_properties flag are loaded with SPI once
+ * and kept in "crm property cache" with their regexes compiled.  A
+ * statement trigger on crm.property_definitions and crm.workspaces sends a
+ * relcache invalidation for that table; every backend's relcache callback
+ * then marks the cache stale and the next trigger call rebuilds it (the
+ * pg_cron job_metadata.c model).
+ *
+ * A definition that is created or changed is checked against the values
+ * already stored (table-driven by object_tables[] below) and refused when
+ * any no longer fits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "regex/regex.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_validate_properties);
+PG_FUNCTION_INFO_V1(crm_check_property_definition);
+PG_FUNCTION_INFO_V1(crm_invalidate_property_cache);
+
+/* Same order as the labels of the SQL enum crm.property_type */
+typedef enum PropertyType
+{
+	PT_TEXT,
+	PT_NUMBER,
+	PT_CURRENCY,
+	PT_PERCENT,
+	PT_BOOLEAN,
+	PT_DATE,
+	PT_DATETIME,
+	PT_EMAIL,
+	PT_PHONE,
+	PT_URL,
+	PT_SELECT,
+	PT_MULTI_SELECT
+} PropertyType;
+
+static const char *const type_names[] = {
+	"text", "number", "currency", "percent", "boolean", "date", "datetime",
+	"email", "phone", "url", "select", "multi_select"
+};
+
+/* What a value of each type must be, for error details */
+static const char *const type_expectations[] = {
+	"a JSON string",
+	"a JSON number",
+	"an amount as a JSON number, e.g. 1250.50",
+	"a JSON number from 0 to 100",
+	"true or false",
+	"an ISO 8601 date string \"YYYY-MM-DD\", e.g. \"2024-03-31\"",
+	"an ISO 8601 date-time string, e.g. \"2024-03-31T14:30:00Z\"",
+	"an email address string such as \"name@example.com\"",
+	"a phone number string with 5 to 15 digits, e.g. \"+44 20 7946 0958\"",
+	"an http or https URL string with a host, e.g. \"https://example.com/page\"",
+	"one of the option strings",
+	"a JSON array of distinct option strings"
+};
+
+#define IsSelectType(t) ((t) == PT_SELECT || (t) == PT_MULTI_SELECT)
+/* Types whose values are strings, so a pattern can apply to them */
+#define IsStringType(t) ((t) == PT_TEXT || (t) == PT_DATE || (t) == PT_DATETIME || \
+						 (t) == PT_EMAIL || (t) == PT_PHONE || (t) == PT_URL || \
+						 IsSelectType(t))
+
+#define MAX_OFFENDERS 5
+#define MAX_SHOWN_VALUE 200
+
+typedef struct PropertyDef
+{
+	char	   *key;
+	int			keylen;
+	PropertyType type;
+	int			noptions;
+	char	  **options;
+	int		   *optlens;
+	char	   *pattern;		/* as declared, NULL when none */
+	regex_t    *regex;			/* the pattern anchored at both ends */
+	bool		required;
+} PropertyDef;
+
+/*
+ * Where the objects of a type live, for the standard-column check and
+ * re-validation.  A NULL object_type matches any custom object type, whose
+ * records share one table and name their type in type_column.  Entries whose
+ * table does not exist (yet) are ignored; a new object table plugs in here.
+ */
+typedef struct ObjectTable
+{
+	const char *object_type;
+	const char *relname;
+	const char *type_column;
+} ObjectTable;
+
+static const ObjectTable object_tables[] = {
+	{"contact", "contacts", NULL},
+	{"company", "companies", NULL},
+	{"conversation", "conversations", NULL},
+	{"deal", "deals", NULL},
+	{"order", "orders", NULL},
+	{NULL, "object_records", "type_key"},
+};
+
+/* ----------------------------------------------------------------
+ * The cache
+ * ----------------------------------------------------------------
+ */
+typedef struct ObjectKey
+{
+	int64		workspace_id;
+	char		object_type[NAMEDATALEN];
+} ObjectKey;
+
+typedef struct ObjectProps
+{
+	ObjectKey	key;			/* hash key: must be first */
+	bool		strict;			/* the workspace's strict_properties */
+	char	   *slug;			/* the workspace's slug, for messages */
+	int			ndefs;
+	PropertyDef *defs;			/* sorted by key, see CompareKeys */
+} ObjectProps;
+
+static MemoryContext cache_context = NULL;
+static HTAB *cache = NULL;
+static bool cache_valid = false;
+static Oid	definitions_relid = InvalidOid;
+static Oid	workspaces_relid = InvalidOid;
+
+/* Any change to definitions or workspace settings makes the cache stale */
+static void
+PropertyCacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == definitions_relid || relid == workspaces_relid)
+		cache_valid = false;
+}
+
+void
+CrmPropertiesInit(void)
+{
+	CacheRegisterRelcacheCallback(PropertyCacheCallback, (Datum) 0);
+}
+
+static Oid
+CrmNamespace(void)
+{
+	return get_namespace_oid("crm", false);
+}
+
+static int
+CompareKeys(const char *a, int alen, const char *b, int blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	return c != 0 ? c : alen - blen;
+}
+
+static int
+CompareDefs(const void *a, const void *b)
+{
+	const PropertyDef *x = a;
+	const PropertyDef *y = b;
+
+	return CompareKeys(x->key, x->keylen, y->key, y->keylen);
+}
+
+static PropertyDef *
+FindDef(ObjectProps *op, const char *key, int keylen)
+{
+	int			lo = 0;
+	int			hi = op->ndefs - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		PropertyDef *d = &op->defs[mid];
+		int			c = CompareKeys(key, keylen, d->key, d->keylen);
+
+		if (c == 0)
+			return d;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static int
+TypeFromName(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(type_names); i++)
+		if (strcmp(name, type_names[i]) == 0)
+			return i;
+	elog(ERROR, "unknown property type \"%s\"", name);
+	return -1;					/* keep compiler quiet */
+}
+
+/* PostgreSQL 15's regex engine mallocs: free it with the memory context */
+static void
+FreeRegex(void *arg)
+{
+	pg_regfree((regex_t *) arg);
+}
+
+/* Compile a regex, or return its error code; freed when cxt is reset */
+static int
+CompileRegex(const char *source, MemoryContext cxt, regex_t **result, char *errbuf, size_t errlen)
+{
+	int			len = strlen(source);
+	pg_wchar   *wide = palloc((len + 1) * sizeof(pg_wchar));
+	int			wlen = pg_mb2wchar_with_len(source, wide, len);
+	regex_t    *re = MemoryContextAlloc(cxt, sizeof(regex_t));
+	int			rc;
+	MemoryContextCallback *cb;
+
+	rc = pg_regcomp(re, wide, wlen, REG_ADVANCED | REG_NOSUB, DEFAULT_COLLATION_OID);
+	pfree(wide);
+	if (rc != REG_OKAY)
+	{
+		pg_regerror(rc, re, errbuf, errlen);
+		pfree(re);
+		return rc;
+	}
+	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+	cb->func = FreeRegex;
+	cb->arg = re;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	*result = re;
+	return REG_OKAY;
+}
+
+/*
+ * A pattern must match the whole value, so it is compiled as ^(?:pattern)$.
+ * Leading embedded options such as (?i) have to stay in front.
+ */
+static char *
+AnchoredPattern(const char *pattern)
+{
+	StringInfoData buf;
+	const char *body = pattern;
+	bool		expanded = false;
+
+	initStringInfo(&buf);
+	if (strncmp(body, "***:", 4) == 0)
+		body += 4;
+	if (body[0] == '(' && body[1] == '?')
+	{
+		const char *p = body + 2;
+
+		while (*p >= 'a' && *p <= 'z')
+			p++;
+		if (*p == ')' && p > body + 2)
+		{
+			expanded = memchr(body + 2, 'x', p - body - 2) != NULL;
+			appendBinaryStringInfo(&buf, body, p + 1 - body);
+			body = p + 1;
+		}
+	}
+	/* in expanded syntax a trailing # comment would swallow the ")$" */
+	appendStringInfo(&buf, "^(?:%s%s)$", body, expanded ? "\n" : "");
+	return buf.data;
+}
+
+/* Build a definition from its column values, in cxt */
+static void
+FillDef(PropertyDef *def, const char *key, const char *type, Datum options, bool options_null,
+		const char *pattern, bool required, MemoryContext cxt, bool check_pattern)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	def->key = pstrdup(key);
+	def->keylen = strlen(key);
+	def->type = TypeFromName(type);
+	def->required = required;
+	def->noptions = 0;
+	def->options = NULL;
+	def->optlens = NULL;
+	if (!options_null)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		deconstruct_array(DatumGetArrayTypeP(options), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		def->options = palloc(sizeof(char *) * (n + 1));
+		def->optlens = palloc(sizeof(int) * (n + 1));
+		for (i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				continue;
+			def->options[def->noptions] = TextDatumGetCString(elems[i]);
+			def->optlens[def->noptions] = strlen(def->options[def->noptions]);
+			def->noptions++;
+		}
+	}
+	def->pattern = pattern ? pstrdup(pattern) : NULL;
+	def->regex = NULL;
+	MemoryContextSwitchTo(old);
+
+	if (pattern != NULL)
+	{
+		char		errbuf[256];
+		regex_t    *plain;
+
+		/* "a)|(b" compiles once anchored, so the pattern must compile alone too */
+		if (check_pattern &&
+			(CompileRegex(pattern, CurrentMemoryContext, &plain, errbuf, sizeof(errbuf)) != REG_OKAY ||
+			 CompileRegex(AnchoredPattern(pattern), cxt, &def->regex, errbuf, sizeof(errbuf)) != REG_OKAY))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
+					 errmsg("invalid pattern for property \"%s\": \"%s\"", key, pattern),
+					 errdetail("The regular expression does not compile: %s.", errbuf),
+					 errhint("Patterns use PostgreSQL regular expression syntax and must match the whole value, e.g. [A-Z]{3}-[0-9]+.")));
+		if (!check_pattern &&
+			CompileRegex(AnchoredPattern(pattern), cxt, &def->regex, errbuf, sizeof(errbuf)) != REG_OKAY)
+			elog(ERROR, "stored pattern of property \"%s\" does not compile: %s", key, errbuf);
+	}
+}
+
+/* Load the definitions of (workspace, object type) with SPI */
+static void
+LoadObjectProps(ObjectProps *op)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
+	uint64		i;
+	int			rc;
+
+	args[0] = Int64GetDatum(op->key.workspace_id);
+	args[1] = CStringGetTextDatum(op->key.object_type);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* the cache serves every later statement, so read what is committed now */
+	PushActiveSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_with_args(
+		"SELECT d.key, d.type::text, d.options, d.pattern, d.required"
+		"  FROM crm.property_definitions d"
+		" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
+		"   AND d.object_type OPERATOR(pg_catalog.=) $2",
+		2, argtypes, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "loading property definitions failed: %d", rc);
+
+	op->ndefs = (int) SPI_processed;
+	op->defs = MemoryContextAllocZero(cache_context, sizeof(PropertyDef) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		optnull;
+		bool		reqnull;
+		Datum		options = SPI_getbinval(tup, desc, 3, &optnull);
+		bool		required = DatumGetBool(SPI_getbinval(tup, desc, 5, &reqnull));
+
+		FillDef(&op->defs[i], SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
+				options, optnull, SPI_getvalue(tup, desc, 4), !reqnull && required,
+				cache_context, false);
+	}
+	qsort(op->defs, op->ndefs, sizeof(PropertyDef), CompareDefs);
+
+	rc = SPI_execute_with_args(
+		"SELECT (w.settings OPERATOR(pg_catalog.->) 'strict_properties')"
+		"       OPERATOR(pg_catalog.=) 'true'::jsonb, w.slug"
+		"  FROM crm.workspaces w WHERE w.id OPERATOR(pg_catalog.=) $1",
+		1, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "loading workspace settings failed: %d", rc);
+	op->strict = false;
+	op->slug = NULL;
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		strict = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		op->strict = !isnull && DatumGetBool(strict);
+		op->slug = MemoryContextStrdup(cache_context,
+									   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+}
+
+/*
+ * The cached definitions of an object type in a workspace.  A stale cache is
+ * dropped here, at the start of a trigger call, never inside the callback,
+ * so no caller is left holding freed memory.
+ */
+static ObjectProps *
+GetObjectProps(int64 workspace_id, const char *object_type)
+{
+	ObjectKey	key;
+	ObjectProps *op;
+	bool		found;
+
+	if (cache_context == NULL)
+		cache_context = AllocSetContextCreate(TopMemoryContext, "crm property cache",
+											  ALLOCSET_DEFAULT_SIZES);
+	if (!cache_valid)
+	{
+		HASHCTL		ctl;
+
+		MemoryContextReset(cache_context);
+		cache_valid = true;
+		definitions_relid = get_relname_relid("property_definitions", CrmNamespace());
+		workspaces_relid = get_relname_relid("workspaces", CrmNamespace());
+		ctl.keysize = sizeof(ObjectKey);
+		ctl.entrysize = sizeof(ObjectProps);
+		ctl.hcxt = cache_context;
+		cache = hash_create("crm property definitions", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	memset(&key, 0, sizeof(key));
+	key.workspace_id = workspace_id;
+	if (strlen(object_type) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid object type: \"%s\"", object_type),
+				 errhint("An object type is at most 63 characters.")));
+	strlcpy(key.object_type, object_type, NAMEDATALEN);
+
+	op = hash_search(cache, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		op->ndefs = 0;
+		op->defs = NULL;
+		op->strict = false;
+		PG_TRY();
+		{
+			LoadObjectProps(op);
+		}
+		PG_CATCH();
+		{
+			/* never leave a half-built entry behind */
+			hash_search(cache, &key, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return op;
+}
+
+/* ----------------------------------------------------------------
+ * Value checks
+ * ----------------------------------------------------------------
+ */
+typedef enum Fit
+{
+	FIT_OK,
+	FIT_TYPE,					/* not a value of the declared type */
+	FIT_PATTERN,				/* right type, but the pattern does not match */
+	FIT_DUPLICATE				/* multi_select naming an option twice */
+} Fit;
+
+static bool
+AllDigits(const char *s, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static int
+Digits(const char *s, int n)
+{
+	int			v = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* YYYY-MM-DD, a real calendar date in years 1 to 9999 */
+static bool
+IsIsoDate(const char *s, int len)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int			y,
+				m,
+				d;
+
+	if (len != 10 || s[4] != '-' || s[7] != '-' ||
+		!AllDigits(s, 4) || !AllDigits(s + 5, 2) || !AllDigits(s + 8, 2))
+		return false;
+	y = Digits(s, 4);
+	m = Digits(s + 5, 2);
+	d = Digits(s + 8, 2);
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return false;
+	return true;
+}
+
+/*
+ * YYYY-MM-DDTHH:MM[:SS[.fraction]][Z|+HH[:MM]|-HH[:MM]]; a space may stand
+ * for the T (RFC 3339).  Without an offset the session time zone applies
+ * when the value is cast to timestamptz.
+ */
+static bool
+IsIsoDatetime(const char *s, int len)
+{
+	int			p = 16;
+
+	if (len < 16 || !IsIsoDate(s, 10) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+		!AllDigits(s + 11, 2) || s[13] != ':' || !AllDigits(s + 14, 2) ||
+		Digits(s + 11, 2) > 23 || Digits(s + 14, 2) > 59)
+		return false;
+	if (p < len && s[p] == ':')
+	{
+		if (p + 3 > len || !AllDigits(s + p + 1, 2) || Digits(s + p + 1, 2) > 59)
+			return false;
+		p += 3;
+		if (p < len && (s[p] == '.' || s[p] == ','))
+		{
+			int			start = ++p;
+
+			while (p < len && s[p] >= '0' && s[p] <= '9')
+				p++;
+			if (p == start || p - start > 9)
+				return false;
+		}
+	}
+	if (p == len)
+		return true;
+	if ((s[p] == 'Z' || s[p] == 'z') && p + 1 == len)
+		return true;
+	if (s[p] != '+' && s[p] != '-')
+		return false;
+	p++;
+	if (p + 2 > len || !AllDigits(s + p, 2) || Digits(s + p, 2) > 15)
+		return false;
+	p += 2;
+	if (p == len)
+		return true;
+	if (s[p] == ':')
+		p++;
+	return p + 2 == len && AllDigits(s + p, 2) && Digits(s + p, 2) <= 59;
+}
+
+/* A host name: dot-separated labels of letters, digits, hyphens or UTF-8, none edged with "-" */
+static bool
+IsHostname(const char *s, int len)
+{
+	int			labellen = 0;
+	int			i;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (i = 0; i <= len; i++)
+	{
+		if (i == len || s[i] == '.')
+		{
+			if (labellen == 0 || labellen > 63 || s[i - 1] == '-')
+				return false;
+			labellen = 0;
+			continue;
+		}
+		if (labellen == 0 && s[i] == '-')
+			return false;
+		if (!(isalnum((unsigned char) s[i]) || s[i] == '-' || (unsigned char) s[i] >= 0x80))
+			return false;
+		labellen++;
+	}
+	return true;
+}
+
+/* http(s)://[user@]host[:port][/path][?query][#fragment], no whitespace */
+static bool
+IsHttpUrl(const char *s, int len)
+{
+	int			i;
+	int			start;
+	int			end;
+	int			at;
+	int			host_end;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char) s[i] <= ' ' || s[i] == 0x7f)
+			return false;
+	if (len > 7 && pg_strncasecmp(s, "http://", 7) == 0)
+		start = 7;
+	else if (len > 8 && pg_strncasecmp(s, "https://", 8) == 0)
+		start = 8;
+	else
+		return false;
+	for (end = start; end < len && !strchr("/?#", s[end]); end++)
+		;
+	/* drop user info */
+	for (at = end - 1; at >= start && s[at] != '@'; at--)
+		;
+	if (at >= start)
+		start = at + 1;
+	if (start < end && s[start] == '[')
+	{
+		/* IPv6 literal */
+		for (host_end = start + 1; host_end < end && s[host_end] != ']'; host_end++)
+			if (!isxdigit((unsigned char) s[host_end]) && s[host_end] != ':' && s[host_end] != '.')
+				return false;
+		if (host_end == end || host_end == start + 1)
+			return false;
+		host_end++;
+	}
+	else
+	{
+		for (host_end = start; host_end < end && s[host_end] != ':'; host_end++)
+			;
+		if (!IsHostname(s + start, host_end - start))
+			return false;
+	}
+	if (host_end < end)
+	{
+		int			ndigits = end - host_end - 1;
+
+		if (s[host_end] != ':' || ndigits < 1 || ndigits > 5 || !AllDigits(s + host_end + 1, ndigits))
+			return false;
+	}
+	return true;
+}
+
+static bool
+MatchesPattern(const PropertyDef *def, const char *s, int len)
+{
+	pg_wchar   *wide;
+	int			wlen;
+	int			rc;
+
+	if (def->regex == NULL)
+		return true;
+	wide = palloc((len + 1) * sizeof(pg_wchar));
+	wlen = pg_mb2wchar_with_len(s, wide, len);
+	rc = pg_regexec(def->regex, wide, wlen, 0, NULL, 0, NULL, 0);
+	pfree(wide);
+	if (rc != REG_OKAY && rc != REG_NOMATCH)
+	{
+		char		errbuf[256];
+
+		pg_regerror(rc, def->regex, errbuf, sizeof(errbuf));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
+				 errmsg("pattern of property \"%s\" failed: %s", def->key, errbuf)));
+	}
+	return rc == REG_OKAY;
+}
+
+static bool
+IsOption(const PropertyDef *def, const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i < def->noptions; i++)
+		if (def->optlens[i] == len && memcmp(def->options[i], s, len) == 0)
+			return true;
+	return false;
+}
+
+static bool
+NumericInRange(Numeric n, int64 lo, int64 hi)
+{
+	Datum		d = NumericGetDatum(n);
+
+	return DatumGetBool(DirectFunctionCall2(numeric_ge, d, NumericGetDatum(int64_to_numeric(lo)))) &&
+		DatumGetBool(DirectFunctionCall2(numeric_le, d, NumericGetDatum(int64_to_numeric(hi))));
+}
+
+static Fit
+MultiSelectFits(const PropertyDef *def, JsonbValue *v)
+{
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	bool	   *seen;
+	Fit			fit = FIT_OK;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data) ||
+		JsonContainerIsScalar(v->val.binary.data))
+		return FIT_TYPE;
+	seen = palloc0(sizeof(bool) * (def->noptions + 1));
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		int			i;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (elem.type != jbvString)
+			return FIT_TYPE;
+		for (i = 0; i < def->noptions; i++)
+			if (def->optlens[i] == elem.val.string.len &&
+				memcmp(def->options[i], elem.val.string.val, elem.val.string.len) == 0)
+				break;
+		if (i == def->noptions)
+			return FIT_TYPE;
+		if (seen[i])
+			fit = FIT_DUPLICATE;
+		seen[i] = true;
+		if (fit == FIT_OK && !MatchesPattern(def, elem.val.string.val, elem.val.string.len))
+			fit = FIT_PATTERN;
+	}
+	return fit;
+}
+
+/* Does a (non-null) value fit its definition? */
+static Fit
+ValueFits(const PropertyDef *def, JsonbValue *v)
+{
+	const char *s;
+	int			len;
+	bool		ok;
+
+	switch (def->type)
+	{
+		case PT_NUMBER:
+		case PT_CURRENCY:
+			return v->type == jbvNumeric ? FIT_OK : FIT_TYPE;
+		case PT_PERCENT:
+			return v->type == jbvNumeric && NumericInRange(v->val.numeric, 0, 100) ? FIT_OK : FIT_TYPE;
+		case PT_BOOLEAN:
+			return v->type == jbvBool ? FIT_OK : FIT_TYPE;
+		case PT_MULTI_SELECT:
+			return MultiSelectFits(def, v);
+		default:
+			break;
+	}
+
+	/* the remaining types are strings */
+	if (v->type != jbvString)
+		return FIT_TYPE;
+	s = v->val.string.val;
+	len = v->val.string.len;
+	switch (def->type)
+	{
+		case PT_TEXT:
+			ok = true;
+			break;
+		case PT_DATE:
+			ok = IsIsoDate(s, len);
+			break;
+		case PT_DATETIME:
+			ok = IsIsoDatetime(s, len);
+			break;
+		case PT_EMAIL:
+			ok = len > 0 && memchr(s, '\0', len) == NULL && CrmEmailIsValid(pnstrdup(s, len));
+			break;
+		case PT_PHONE:
+			ok = len > 0 && memchr(s, '\0', len) == NULL && CrmPhoneIsValid(pnstrdup(s, len));
+			break;
+		case PT_URL:
+			ok = IsHttpUrl(s, len);
+			break;
+		case PT_SELECT:
+			ok = IsOption(def, s, len);
+			break;
+		default:
+			elog(ERROR, "unexpected property type %d", def->type);
+			ok = false;
+	}
+	if (!ok)
+		return FIT_TYPE;
+	return MatchesPattern(def, s, len) ? FIT_OK : FIT_PATTERN;
+}
+
+/* ----------------------------------------------------------------
+ * Error texts
+ * ----------------------------------------------------------------
+ */
+
+/* A JSON value as text, cut short for messages */
+static char *
+ShowValue(JsonbValue *v)
+{
+	char	   *text;
+
+	if (v->type == jbvBinary)
+		text = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	else
+	{
+		Jsonb	   *jb = JsonbValueToJsonb(v);
+
+		text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	}
+	if (strlen(text) > MAX_SHOWN_VALUE)
+		text = psprintf("%.*s...", pg_mbcliplen(text, strlen(text), MAX_SHOWN_VALUE), text);
+	return text;
+}
+
+static char *
+OptionList(const PropertyDef *def)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < def->noptions && i < 20; i++)
+		appendStringInfo(&buf, "%s\"%s\"", i > 0 ? ", " : "", def->options[i]);
+	if (def->noptions > 20)
+		appendStringInfo(&buf, " and %d more", def->noptions - 20);
+	return buf.data;
+}
+
+/* "Property "plan" is of type select: expected one of the option strings: "free", "pro"." */
+static char *
+Expectation(const PropertyDef *def, Fit fit)
+{
+	if (fit == FIT_PATTERN)
+		return psprintf("Property \"%s\" is of type %s and must match the pattern \"%s\" in full.",
+						def->key, type_names[def->type], def->pattern);
+	if (fit == FIT_DUPLICATE)
+		return psprintf("Property \"%s\" is of type multi_select: each option may appear once. Options: %s.",
+						def->key, OptionList(def));
+	if (IsSelectType(def->type))
+		return psprintf("Property \"%s\" is of type %s: expected %s: %s.",
+						def->key, type_names[def->type], type_expectations[def->type], OptionList(def));
+	return psprintf("Property \"%s\" is of type %s: expected %s.",
+					def->key, type_names[def->type], type_expectations[def->type]);
+}
+
+/* ----------------------------------------------------------------
+ * The validation trigger
+ * ----------------------------------------------------------------
+ */
+typedef struct TriggerColumns
+{
+	Oid			relid;
+	Oid			tgoid;
+	int			properties;
+	int			workspace_id;
+	int			type_column;	/* attnum of the '@column', or 0 */
+	char	   *object_type;	/* the fixed object type, when type_column is 0 */
+} TriggerColumns;
+
+static TriggerColumns *
+GetTriggerColumns(FunctionCallInfo fcinfo, TriggerData *trigdata)
+{
+	TriggerColumns *tc = (TriggerColumns *) fcinfo->flinfo->fn_extra;
+	Trigger    *trigger = trigdata->tg_trigger;
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	const char *arg;
+
+	if (tc != NULL && tc->relid == RelationGetRelid(trigdata->tg_relation) &&
+		tc->tgoid == trigger->tgoid)
+		return tc;
+
+	if (trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("validate_properties needs one argument: the object type or '@column'")));
+	arg = trigger->tgargs[0];
+	tc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TriggerColumns));
+	tc->relid = RelationGetRelid(trigdata->tg_relation);
+	tc->tgoid = trigger->tgoid;
+	tc->properties = SPI_fnumber(tupdesc, "properties");
+	tc->workspace_id = SPI_fnumber(tupdesc, "workspace_id");
+	if (tc->properties <= 0 || tc->workspace_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("validate_properties: table \"%s\" needs columns workspace_id and properties",
+						RelationGetRelationName(trigdata->tg_relation))));
+	if (arg[0] == '@')
+	{
+		tc->type_column = SPI_fnumber(tupdesc, arg + 1);
+		if (tc->type_column <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("validate_properties: column \"%s\" not found", arg + 1)));
+	}
+	else
+		tc->object_type = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, arg);
+	fcinfo->flinfo->fn_extra = tc;
+	return tc;
+}
+
+static bool
+HasKey(Jsonb *jb, const char *key, int keylen)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = keylen;
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	return v != NULL && v->type != jbvNull;
+}
+
+static void
+ValidateProperties(ObjectProps *op, const char *object_type, Jsonb *props, Jsonb *oldprops)
+{
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool	   *present;
+	int			i;
+
+	if (!JB_ROOT_IS_OBJECT(props))
+		return;					/* the table's CHECK constraint reports it */
+
+	present = palloc0(sizeof(bool) * (op->ndefs + 1));
+	it = JsonbIteratorInit(&props->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		PropertyDef *def;
+		Fit			fit;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		if (v.type == jbvNull)
+			continue;			/* null means absent */
+
+		def = FindDef(op, k.val.string.val, k.val.string.len);
+		if (def == NULL)
+		{
+			/* strict: new undeclared keys are refused, ones already stored are kept */
+			if (op->strict && !(oldprops && HasKey(oldprops, k.val.string.val, k.val.string.len)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("undeclared %s property \"%.*s\"", object_type,
+								k.val.string.len, k.val.string.val),
+						 errdetail("Workspace \"%s\" has \"strict_properties\": true, which refuses keys without a definition.",
+								   op->slug),
+						 errhint("Declare it with crm.define_property('%s', '%.*s', 'text'), or remove the key.",
+								 object_type, k.val.string.len, k.val.string.val)));
+			continue;
+		}
+		present[def - op->defs] = true;
+		fit = ValueFits(def, &v);
+		if (fit != FIT_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for %s property \"%s\": %s", object_type, def->key, ShowValue(&v)),
+					 errdetail_internal("%s", Expectation(def, fit)),
+					 errhint("Store a fitting value or remove the key (null removes it too); crm.define_property() changes the definition.")));
+	}
+
+	for (i = 0; i < op->ndefs; i++)
+		if (op->defs[i].required && !present[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("missing required %s property \"%s\"", object_type, op->defs[i].key),
+					 errdetail_internal("%s", Expectation(&op->defs[i], FIT_TYPE)),
+					 errhint("Set properties->'%s' to a non-null value, or make it optional with crm.define_property(..., required => false).",
+							 op->defs[i].key)));
+}
+
+Datum
+crm_validate_properties(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	TriggerColumns *tc;
+	HeapTuple	newtuple;
+	HeapTuple	oldtuple = NULL;
+	Datum		props;
+	Datum		wsdatum;
+	bool		isnull;
+	char	   *object_type;
+	ObjectProps *op;
+	Jsonb	   *oldprops = NULL;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("validate_properties: not called by trigger manager")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("validate_properties: must be fired before insert or update, for each row")));
+
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	tc = GetTriggerColumns(fcinfo, trigdata);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		newtuple = trigdata->tg_newtuple;
+		oldtuple = trigdata->tg_trigtuple;
+	}
+	else
+		newtuple = trigdata->tg_trigtuple;
+
+	props = heap_getattr(newtuple, tc->properties, tupdesc, &isnull);
+	if (isnull)
+		return PointerGetDatum(newtuple);	/* NOT NULL reports it */
+
+	if (oldtuple != NULL)
+	{
+		bool		oldnull;
+		Datum		oldprops_datum = heap_getattr(oldtuple, tc->properties, tupdesc, &oldnull);
+		bool		same = !oldnull && datumIsEqual(oldprops_datum, props, false, -1);
+
+		/* an untouched properties value was valid when it was stored */
+		if (same && tc->type_column > 0)
+		{
+			bool		n1,
+						n2;
+			Datum		t1 = heap_getattr(oldtuple, tc->type_column, tupdesc, &n1);
+			Datum		t2 = heap_getattr(newtuple, tc->type_column, tupdesc, &n2);
+
+			same = n1 == n2 && (n1 || datumIsEqual(t1, t2, false, -1));
+		}
+		if (same)
+			return PointerGetDatum(newtuple);
+		if (!oldnull)
+			oldprops = DatumGetJsonbP(oldprops_datum);
+	}
+
+	if (tc->type_column > 0)
+	{
+		Datum		t = heap_getattr(newtuple, tc->type_column, tupdesc, &isnull);
+
+		if (isnull)
+			return PointerGetDatum(newtuple);
+		object_type = TextDatumGetCString(t);
+	}
+	else
+		object_type = tc->object_type;
+
+	wsdatum = heap_getattr(newtuple, tc->workspace_id, tupdesc, &isnull);
+	if (isnull)
+		return PointerGetDatum(newtuple);
+
+	op = GetObjectProps(DatumGetInt64(wsdatum), object_type);
+	if (op->ndefs > 0 || op->strict)
+		ValidateProperties(op, object_type, DatumGetJsonbP(props), oldprops);
+	return PointerGetDatum(newtuple);
+}
+
+/* ----------------------------------------------------------------
+ * Definitions: checks and re-validation
+ * ----------------------------------------------------------------
+ */
+
+static bool
+IsPropertyKey(const char *s)
+{
+	int			i;
+
+	if (!(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (i = 1; s[i]; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_') || i > 62)
+			return false;
+	return true;
+}
+
+static Oid
+CrmRelid(const char *relname)
+{
+	return get_relname_relid(relname, CrmNamespace());
+}
+
+static bool
+CustomObjectTypeExists(int64 workspace_id, const char *object_type)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
+	bool		exists;
+
+	args[0] = Int64GetDatum(workspace_id);
+	args[1] = CStringGetTextDatum(object_type);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM crm.object_types t"
+							  " WHERE t.workspace_id OPERATOR(pg_catalog.=) $1"
+							  "   AND t.key OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "looking up custom object types failed");
+	exists = SPI_processed > 0;
+	SPI_finish();
+	return exists;
+}
+
+static char *
+KnownObjectTypes(void)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < lengthof(object_tables); i++)
+		if (object_tables[i].object_type != NULL && OidIsValid(CrmRelid(object_tables[i].relname)))
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", object_tables[i].object_type);
+	return buf.data;
+}
+
+/*
+ * The table holding objects of this type (*relid, InvalidOid when custom
+ * records have no table yet), or an error for an unknown object type.
+ */
+static const ObjectTable *
+ResolveObjectType(int64 workspace_id, const char *object_type, Oid *relid)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(object_tables); i++)
+	{
+		const ObjectTable *ot = &object_tables[i];
+
+		if (ot->object_type != NULL && strcmp(ot->object_type, object_type) == 0)
+		{
+			*relid = CrmRelid(ot->relname);
+			if (OidIsValid(*relid))
+				return ot;
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown object type: \"%s\"", object_type),
+					 errdetail("Table crm.%s does not exist in this installation.", ot->relname),
+					 errhint("Use one of %s, or a custom object type.", KnownObjectTypes())));
+		}
+	}
+
+	if (!OidIsValid(CrmRelid("object_types")))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown object type: \"%s\"", object_type),
+				 errdetail("This installation has no custom object types."),
+				 errhint("Use one of %s.", KnownObjectTypes())));
+	if (!CustomObjectTypeExists(workspace_id, object_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown object type: \"%s\"", object_type),
+				 errdetail("It is neither one of %s nor a custom object type of workspace %lld.",
+						   KnownObjectTypes(), (long long) workspace_id),
+				 errhint("Create the custom object type first, or check the spelling.")));
+
+	for (i = 0; i < lengthof(object_tables); i++)
+		if (object_tables[i].object_type == NULL)
+		{
+			*relid = CrmRelid(object_tables[i].relname);
+			return &object_tables[i];
+		}
+	*relid = InvalidOid;
+	return NULL;
+}
+
+/*
+ * Check the values already stored against a new or changed definition and
+ * refuse it, naming a few offenders, when any does not fit.  Writers of the
+ * table are held off until commit, so none can slip in a value that fitted
+ * the old definition after the check.
+ */
+static void
+Revalidate(int64 workspace_id, const char *object_type, const ObjectTable *ot, Oid relid,
+		   PropertyDef *def)
+{
+	StringInfoData sql;
+	StringInfoData offenders;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	Portal		portal;
+	int64		count = 0;
+	int			nargs = 2;
+
+	if (!OidIsValid(relid))
+		return;
+	LockRelationOid(relid, ShareLock);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT o.id, o.properties OPERATOR(pg_catalog.->) $2 FROM crm.%s o"
+					 " WHERE o.workspace_id OPERATOR(pg_catalog.=) $1",
+					 quote_identifier(ot->relname));
+	if (!def->required)
+		appendStringInfoString(&sql, " AND pg_catalog.jsonb_exists(o.properties, $2)");
+	if (ot->type_column != NULL)
+	{
+		appendStringInfo(&sql, " AND o.%s OPERATOR(pg_catalog.=) $3", quote_identifier(ot->type_column));
+		nargs = 3;
+	}
+	appendStringInfoString(&sql, " ORDER BY o.id");
+
+	args[0] = Int64GetDatum(workspace_id);
+	args[1] = CStringGetTextDatum(def->key);
+	args[2] = CStringGetTextDatum(object_type);
+
+	initStringInfo(&offenders);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* values committed while we waited for the lock count too, at any isolation level */
+	PushActiveSnapshot(GetLatestSnapshot());
+	portal = SPI_cursor_open_with_args(NULL, sql.data, nargs, argtypes, args, NULL, true, 0);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		idnull;
+			bool		vnull;
+			int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &idnull));
+			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &vnull);
+			JsonbValue	v;
+			char	   *shown = NULL;
+
+			if (!vnull)
+			{
+				Jsonb	   *jb = DatumGetJsonbP(d);
+
+				if (JB_ROOT_IS_SCALAR(jb))
+					JsonbExtractScalar(&jb->root, &v);
+				else
+				{
+					v.type = jbvBinary;
+					v.val.binary.data = &jb->root;
+					v.val.binary.len = VARSIZE(jb);
+				}
+				vnull = v.type == jbvNull;
+			}
+			if (vnull)
+			{
+				if (def->required)
+					shown = "(missing)";
+			}
+			else if (ValueFits(def, &v) != FIT_OK)
+				shown = ShowValue(&v);
+			if (shown == NULL)
+				continue;
+			if (count < MAX_OFFENDERS)
+				appendStringInfo(&offenders, "%sid %lld: %s", count > 0 ? "; " : "",
+								 (long long) id, shown);
+			count++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	PopActiveSnapshot();
+	SPI_finish();
+
+	if (count > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("cannot define %s property \"%s\" as %s%s: %lld stored value%s would not fit",
+						object_type, def->key, def->required ? "required " : "",
+						type_names[def->type], (long long) count, count == 1 ? "" : "s"),
+				 errdetail("Offending rows of crm.%s%s: %s.", ot->relname,
+						   count > MAX_OFFENDERS ? psprintf(" (first %d)", MAX_OFFENDERS) : "",
+						   offenders.data),
+				 errhint("Fix or remove those values first, or keep the current definition.")));
+}
+
+/* Did an update change anything the stored values are checked against? */
+static bool
+DefinitionChanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
+{
+	static const char *const columns[] = {
+		"workspace_id", "object_type", "key", "type", "options", "pattern", "required"
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(columns); i++)
+	{
+		int			a = SPI_fnumber(desc, columns[i]);
+		char	   *before = SPI_getvalue(oldtup, desc, a);
+		char	   *after = SPI_getvalue(newtup, desc, a);
+
+		if ((before == NULL) != (after == NULL) || (before != NULL && strcmp(before, after) != 0))
+			return true;
+	}
+	return false;
+}
+
+static char *
+GetText(HeapTuple tup, TupleDesc desc, const char *column, bool *isnull)
+{
+	Datum		d = heap_getattr(tup, SPI_fnumber(desc, column), desc, isnull);
+
+	return *isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * BEFORE INSERT OR UPDATE on crm.property_definitions: the key, object type,
+ * options and pattern must make sense, a missing label becomes the key, and
+ * the stored values must fit the new definition.
+ */
+Datum
+crm_check_property_definition(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	HeapTuple	oldtup = NULL;
+	bool		isnull;
+	int64		workspace_id;
+	char	   *object_type;
+	char	   *key;
+	char	   *type;
+	char	   *pattern;
+	Datum		options;
+	bool		options_null;
+	bool		required;
+	PropertyDef def;
+	const ObjectTable *ot;
+	Oid			relid;
+	int			attnum;
+	int			ncols = 0;
+	int			cols[2];
+	Datum		vals[2];
+	bool		nulls[2] = {false, false};
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("check_property_definition: must be fired before insert or update, for each row")));
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		tup = trigdata->tg_newtuple;
+		oldtup = trigdata->tg_trigtuple;
+	}
+	else
+		tup = trigdata->tg_trigtuple;
+
+	workspace_id = DatumGetInt64(heap_getattr(tup, SPI_fnumber(desc, "workspace_id"), desc, &isnull));
+	if (isnull)
+		return PointerGetDatum(tup);
+	object_type = GetText(tup, desc, "object_type", &isnull);
+	key = GetText(tup, desc, "key", &isnull);
+	type = SPI_getvalue(tup, desc, SPI_fnumber(desc, "type"));
+	if (object_type == NULL || key == NULL || type == NULL)
+		return PointerGetDatum(tup);	/* NOT NULL reports it */
+	pattern = GetText(tup, desc, "pattern", &isnull);
+	attnum = SPI_fnumber(desc, "options");
+	options = heap_getattr(tup, attnum, desc, &options_null);
+	required = DatumGetBool(heap_getattr(tup, SPI_fnumber(desc, "required"), desc, &isnull));
+	required = required && !isnull;
+
+	if (!IsPropertyKey(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid property key: \"%s\"", key),
+				 errhint("A key is 1 to 63 lower-case letters, digits or \"_\", starting with a letter, e.g. \"annual_revenue\".")));
+
+	ot = ResolveObjectType(workspace_id, object_type, &relid);
+	if (OidIsValid(relid) && get_attnum(relid, key) != InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("property key \"%s\" is a standard column of %s", key, object_type),
+				 errdetail("crm.%s already has a column named \"%s\".", ot->relname, key),
+				 errhint("Choose another key, e.g. \"custom_%s\".", key)));
+
+	/* Options belong to select types only: required there, non-empty and distinct */
+	if (!options_null && ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(options)),
+										ARR_DIMS(DatumGetArrayTypeP(options))) == 0 &&
+		!IsSelectType(TypeFromName(type)))
+	{
+		/* an empty list on a non-select type means no options */
+		cols[ncols] = attnum;
+		vals[ncols] = (Datum) 0;
+		nulls[ncols++] = true;
+		options_null = true;
+	}
+	if (pattern != NULL && *pattern == '\0')
+	{
+		cols[ncols] = SPI_fnumber(desc, "pattern");
+		vals[ncols] = (Datum) 0;
+		nulls[ncols++] = true;
+		pattern = NULL;
+	}
+
+	FillDef(&def, key, type, options, options_null, pattern, required, CurrentMemoryContext, true);
+
+	if (IsSelectType(def.type))
+	{
+		Datum	   *elems;
+		bool	   *elnulls;
+		int			n;
+		int			i,
+					j;
+
+		if (options_null)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s property \"%s\" needs options", type, key),
+					 errhint("Pass the allowed values, e.g. options => ARRAY['free', 'pro', 'enterprise'].")));
+		deconstruct_array(DatumGetArrayTypeP(options), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elnulls, &n);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s property \"%s\" needs options", type, key),
+					 errdetail("The options list is empty."),
+					 errhint("Pass the allowed values, e.g. options => ARRAY['free', 'pro', 'enterprise'].")));
+		for (i = 0; i < n; i++)
+			if (elnulls[i] || *TextDatumGetCString(elems[i]) == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid option for property \"%s\": %s", key,
+								elnulls[i] ? "NULL" : "\"\""),
+						 errhint("Options are non-empty strings.")));
+		for (i = 0; i < def.noptions; i++)
+			for (j = i + 1; j < def.noptions; j++)
+				if (strcmp(def.options[i], def.options[j]) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("duplicate option for property \"%s\": \"%s\"", key, def.options[i]),
+							 errhint("List each option once.")));
+	}
+	else if (!options_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s property \"%s\" cannot have options", type, key),
+				 errhint("Options belong to select and multi_select properties; pass options => NULL.")));
+
+	if (pattern != NULL && !IsStringType(def.type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s property \"%s\" cannot have a pattern", type, key),
+				 errhint("A pattern applies to string values: text, date, datetime, email, phone, url, select and multi_select.")));
+
+	/* a missing label defaults to the key */
+	if (heap_attisnull(tup, SPI_fnumber(desc, "label"), desc))
+	{
+		cols[ncols] = SPI_fnumber(desc, "label");
+		vals[ncols] = CStringGetTextDatum(key);
+		nulls[ncols++] = false;
+	}
+
+	if (ncols > 0)
+		tup = heap_modify_tuple_by_cols(tup, desc, ncols, cols, vals, nulls);
+
+	/* Re-validate unless nothing but the label changed */
+	if (oldtup == NULL || DefinitionChanged(oldtup, tup, desc))
+		Revalidate(workspace_id, object_type, ot, relid, &def);
+
+	return PointerGetDatum(tup);
+}
+
+/*
+ * AFTER ... FOR EACH STATEMENT on crm.property_definitions and
+ * crm.workspaces: tell every backend (this one at the next command, the
+ * others at commit) that its cached definitions are stale.
+ */
+Datum
+crm_invalidate_property_cache(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("invalidate_property_cache: not called by trigger manager")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
