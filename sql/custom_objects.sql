@@ -78,6 +78,9 @@ COMMENT ON FUNCTION crm.object_records_display_name() IS
 
 CREATE TRIGGER object_records_display_name BEFORE INSERT OR UPDATE ON crm.object_records
 	FOR EACH ROW EXECUTE FUNCTION crm.object_records_display_name();
+-- A record's fields are the property definitions of its type.
+CREATE TRIGGER object_records_validate_properties BEFORE INSERT OR UPDATE ON crm.object_records
+	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('@type_key');
 CREATE TRIGGER object_records_touch BEFORE UPDATE ON crm.object_records
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
 

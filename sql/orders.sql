@@ -105,6 +105,9 @@ CREATE TRIGGER orders_keep_contact BEFORE UPDATE OF contact_id ON crm.orders
 CREATE TRIGGER orders_normalize BEFORE INSERT OR UPDATE ON crm.orders
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch');
 
+CREATE TRIGGER orders_validate_properties BEFORE INSERT OR UPDATE ON crm.orders
+	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('order');
+
 CREATE TRIGGER orders_events_insert AFTER INSERT ON crm.orders
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('order', 'CRM_ORDER');

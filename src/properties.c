@@ -1166,8 +1166,8 @@ ResolveObjectType(int64 workspace_id, const char *object_type, Oid *relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown object type: \"%s\"", object_type),
-				 errdetail("It is neither one of %s nor a custom object type of workspace %lld.",
-						   KnownObjectTypes(), (long long) workspace_id),
+				 errdetail("It is neither one of %s nor a custom object type of this workspace.",
+						   KnownObjectTypes()),
 				 errhint("Create the custom object type first, or check the spelling.")));
 
 	for (i = 0; i < lengthof(object_tables); i++)

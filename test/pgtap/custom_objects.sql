@@ -2,19 +2,7 @@
 -- failed call, and the primary property checked against the type's
 -- property definitions.
 BEGIN;
-SELECT plan(27);
-
--- crm.property_definitions belongs to the custom properties module; when
--- it is not installed, a minimal table with its columns stands in.
-DO $$
-BEGIN
-	IF to_regclass('crm.property_definitions') IS NULL THEN
-		CREATE TABLE crm.property_definitions (
-			workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
-			object_type text NOT NULL, key text NOT NULL, label text, type text);
-	END IF;
-END;
-$$;
+SELECT plan(29);
 
 SELECT crm.create_workspace('tap-objects', 'Academy');
 SELECT crm.use_workspace('tap-objects');
@@ -26,9 +14,15 @@ CREATE TEMP VIEW counts AS
 		   (SELECT count(*) FROM crm.object_associations WHERE workspace_id = crm.current_workspace()) AS associations;
 
 SELECT crm.create_object_type('course', 'Courses', NULL, 'title');
-INSERT INTO crm.property_definitions (object_type, key, label, type) VALUES
-	('course', 'title', 'Title', 'text'), ('course', 'code', 'Code', 'text');
+SELECT crm.define_property('course', 'title', 'text', 'Title');
+SELECT crm.define_property('course', 'code', 'text', 'Code');
+SELECT crm.define_property('course', 'credits', 'number', 'Credits');
 SELECT crm.create_record('course', '{"title": "Algebra I", "code": "MATH-101"}', 'MATH-101');
+
+-- a record's properties are validated against its type's definitions
+SELECT throws_ok($$SELECT crm.create_record('course', '{"title": "Geometry", "credits": "many"}')$$,
+	'22023', NULL, 'a record property of the wrong type is refused');
+SELECT is((SELECT records FROM counts), 1::bigint, 'the refused record was not written');
 
 SELECT throws_ok($$SELECT crm.set_primary_property('course', 'teacher')$$,
 	'42703', 'object type "course" has no property "teacher"',

@@ -17,6 +17,9 @@ INSERT INTO crm.contacts (id, name, email) VALUES
 
 SELECT crm.create_object_type('course', 'Courses', 'book', 'title') > 0 AS created;
 SELECT key, name, icon, primary_property FROM crm.object_types WHERE workspace_id = crm.current_workspace();
+-- a type's fields are property definitions with its key as object type
+SELECT count(crm.define_property('course', k, t::crm.property_type)) AS fields
+  FROM (VALUES ('title', 'text'), ('code', 'text'), ('credits', 'number'), ('room', 'text')) f(k, t);
 
 SELECT crm.create_record('course', '{"title": "Algebra I", "code": "MATH-101", "credits": 4}', 'MATH-101') AS algebra \gset
 -- the student information system syncs its courses: retries leave one record
@@ -91,6 +94,8 @@ SELECT crm.set_primary_property('course', 'Title');
 SELECT crm.create_record('course', '{"title": "Algebra I again"}', 'MATH-101');
 -- properties that are not an object
 SELECT crm.create_record('course', '"Chemistry"');
+-- a field of the wrong type is refused by the same validation as contacts
+SELECT crm.create_record('course', '{"title": "Chemistry", "credits": "four"}');
 -- an upsert without an external id
 SELECT crm.upsert_record('course', NULL, '{"title": "Chemistry"}');
 -- associating to a missing contact
