@@ -77,7 +77,10 @@ END;
 $$;
 COMMENT ON FUNCTION crm.require_company(bigint) IS 'raises no_data_found unless the id names a company of the current workspace';
 
--- Linking as primary demotes the contact's previous primary company in the same statement.
+-- Linking as primary demotes the contact's previous primary company.  The
+-- contact row is locked first so that two concurrent calls for one contact
+-- run one after the other: otherwise both see no primary to demote and the
+-- second fails on contact_companies_one_primary.
 CREATE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
 								 is_primary boolean DEFAULT false)
 RETURNS void
@@ -88,6 +91,9 @@ AS $$
 BEGIN
 	PERFORM crm.require_contact(link_company.contact_id);
 	PERFORM crm.require_company(link_company.company_id);
+	PERFORM FROM crm.contacts c
+	  WHERE c.workspace_id = crm.current_workspace() AND c.id = link_company.contact_id
+	  FOR NO KEY UPDATE;
 	IF coalesce(is_primary, false) THEN
 		UPDATE crm.contact_companies cc SET is_primary = false
 		 WHERE cc.workspace_id = crm.current_workspace() AND cc.contact_id = link_company.contact_id
@@ -112,6 +118,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
+	PERFORM crm.require_contact(unlink_company.contact_id);
+	PERFORM crm.require_company(unlink_company.company_id);
 	DELETE FROM crm.contact_companies cc
 	 WHERE cc.workspace_id = crm.current_workspace()
 	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
