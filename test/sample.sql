@@ -7,8 +7,12 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 
+-- a fixed multiplicative hash: spreads attributes without a random seed
+CREATE FUNCTION pg_temp.h(i bigint, salt int) RETURNS int LANGUAGE sql IMMUTABLE AS
+$$ SELECT ((((i * 7919 + salt * 104729) * 2654435761) % 4294967296) / 65536)::int $$;
+
 CREATE FUNCTION pg_temp.load_sample(ws_slug text, ws_name text, currency text,
-									ncontacts int, ncompanies int, cities text[]) RETURNS void
+									ncontacts int, ncompanies int, cities text[]) RETURNS void  -- cities: 'City:CC:dialling prefix'
 LANGUAGE plpgsql AS $$
 DECLARE
 	firsts text[] := '{Anna,Ben,Clara,David,Elena,Felix,Greta,Hugo,Ines,Jonas,Katrin,Leon,Mia,Noah,Olga,Paul,Quinn,Rosa,Sven,Tara,Uwe,Vera,Wim,Xenia,Yusuf,Zoe,Amir,Bianca,Carlos,Dana,Emil,Fatima,Gustav,Hanna,Ivan,Julia,Karim,Lena,Marco,Nina}';
@@ -29,10 +33,10 @@ BEGIN
 	INSERT INTO crm.companies (name, domain, industry, employees, plan, spend, tags)
 	SELECT prefixes[1 + j % 40] || ' ' || suffixes[1 + (j / 40 + j * 3) % 10],
 		   'https://www.' || lower(prefixes[1 + j % 40] || suffixes[1 + (j / 40 + j * 3) % 10]) || tlds[1 + j % 5] || '/',
-		   industries[1 + (j * 7) % 10],
-		   (ARRAY[8, 25, 60, 140, 400, 1200, 5000])[1 + (j * 5) % 7],
-		   plans[1 + (j * 3) % 4],
-		   ((j * 7919) % 50000) * 1.0,
+		   industries[1 + pg_temp.h(j, 1) % 10],
+		   (ARRAY[8, 25, 60, 140, 400, 1200, 5000])[1 + pg_temp.h(j, 2) % 7],
+		   plans[1 + pg_temp.h(j, 3) % 4],
+		   (pg_temp.h(j, 4) % 50000) * 12.5,
 		   CASE WHEN j % 6 = 0 THEN ARRAY['Key Account'] ELSE '{}' END
 	  FROM generate_series(0, ncompanies - 1) j;
 
@@ -41,7 +45,7 @@ BEGIN
 	CREATE TEMP TABLE sample_people AS
 	SELECT i, firsts[1 + i % 40] AS first, lasts[1 + (i / 40 + i * 7) % 40] AS last,
 		   CASE WHEN i % 7 <> 0 THEN (SELECT c.id FROM crm.companies c WHERE c.workspace_id = ws
-										ORDER BY c.id OFFSET (i * 13) % ncompanies LIMIT 1) END AS company_id
+										ORDER BY c.id OFFSET pg_temp.h(i, 5) % ncompanies LIMIT 1) END AS company_id
 	  FROM generate_series(0, ncontacts - 1) i;
 
 	INSERT INTO crm.contacts (name, email, phone, identifier, identity_source, city, country,
@@ -49,13 +53,13 @@ BEGIN
 	SELECT p.first || ' ' || p.last,
 		   translate(lower(p.first || '.' || replace(p.last, ' ', '')), 'üö', 'uo') || '@'
 			 || coalesce((SELECT c.domain FROM crm.companies c WHERE c.workspace_id = ws AND c.id = p.company_id), 'mail.example'),
-		   CASE WHEN p.i % 5 <> 0 THEN '+' || (ARRAY['49 30', '33 1', '44 20', '1 415', '34 91'])[1 + p.i % 5] || ' '
-										|| lpad(((p.i * 7919) % 9000000 + 1000000)::text, 7, '0') END,
+		   CASE WHEN p.i % 5 <> 0 THEN '+' || split_part(cities[1 + pg_temp.h(p.i, 8) % array_length(cities, 1)], ':', 3) || ' '
+										|| (pg_temp.h(p.i, 6) % 9000000 + 1000000)::text END,
 		   ws_slug || '-user-' || p.i,
-		   (ARRAY['verified', 'self_reported', 'self_reported', 'anonymous'])[1 + p.i % 4]::crm.identity_source,
-		   split_part(cities[1 + (p.i * 3) % array_length(cities, 1)], ':', 1),
-		   split_part(cities[1 + (p.i * 3) % array_length(cities, 1)], ':', 2),
-		   stages[1 + (p.i * 7) % 10],
+		   (ARRAY['verified', 'self_reported', 'self_reported', 'anonymous'])[1 + pg_temp.h(p.i, 7) % 4]::crm.identity_source,
+		   split_part(cities[1 + pg_temp.h(p.i, 8) % array_length(cities, 1)], ':', 1),
+		   split_part(cities[1 + pg_temp.h(p.i, 8) % array_length(cities, 1)], ':', 2),
+		   stages[1 + pg_temp.h(p.i, 9) % 10],
 		   'agent-' || (1 + p.i % 6),
 		   CASE WHEN p.i % 3 = 0 THEN ARRAY[tagset[1 + p.i % 8]]
 				WHEN p.i % 5 = 0 THEN ARRAY[tagset[1 + p.i % 8], tagset[1 + (p.i / 5) % 8]]
@@ -65,14 +69,14 @@ BEGIN
 
 	-- links: the employer as primary; every tenth person also advises another company
 	INSERT INTO crm.contact_companies (contact_id, company_id, role, is_primary)
-	SELECT c.id, p.company_id, (ARRAY['CEO', 'CTO', 'Head of Sales', 'Engineer', 'Marketing Manager', 'Buyer', 'Engineer', 'Analyst'])[1 + p.i % 8], true
+	SELECT c.id, p.company_id, (ARRAY['CEO', 'CTO', 'Head of Sales', 'Engineer', 'Marketing Manager', 'Buyer', 'Engineer', 'Analyst'])[1 + pg_temp.h(p.i, 10) % 8], true
 	  FROM sample_people p JOIN crm.contacts c ON c.workspace_id = ws AND c.identifier = ws_slug || '-user-' || p.i
 	 WHERE p.company_id IS NOT NULL;
 	INSERT INTO crm.contact_companies (contact_id, company_id, role, is_primary)
 	SELECT c.id, co.id, 'Advisor', false
 	  FROM sample_people p JOIN crm.contacts c ON c.workspace_id = ws AND c.identifier = ws_slug || '-user-' || p.i
 	  JOIN LATERAL (SELECT x.id FROM crm.companies x WHERE x.workspace_id = ws
-					 ORDER BY x.id OFFSET (p.i * 17 + 5) % ncompanies LIMIT 1) co ON true
+					 ORDER BY x.id OFFSET pg_temp.h(p.i, 11) % ncompanies LIMIT 1) co ON true
 	 WHERE p.i % 10 = 3 AND co.id IS DISTINCT FROM p.company_id;
 
 	-- consents: a third signed up for email, some later unsubscribed; sms for some
@@ -88,9 +92,9 @@ BEGIN
 
 	-- conversations for every fourth contact, each opened by the contact
 	INSERT INTO crm.conversations (contact_id, channel, inbox, status, started_at)
-	SELECT c.id, (ARRAY['chat', 'email', 'whatsapp', 'chat'])[1 + c.id % 4],
-		   (ARRAY['support', 'sales', 'billing'])[1 + c.id % 3],
-		   (ARRAY['resolved', 'resolved', 'open', 'pending'])[1 + c.id % 4]::crm.conversation_status,
+	SELECT c.id, (ARRAY['chat', 'email', 'whatsapp', 'chat'])[1 + pg_temp.h(c.id, 13) % 4],
+		   (ARRAY['support', 'sales', 'billing'])[1 + pg_temp.h(c.id, 14) % 3],
+		   (ARRAY['resolved', 'resolved', 'open', 'pending'])[1 + pg_temp.h(c.id, 12) % 4]::crm.conversation_status,
 		   c.created_at + interval '3 days' + (c.id % 48) * interval '1 hour'
 	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 4 = 0;
 	INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
@@ -127,9 +131,9 @@ END $$;
 
 BEGIN;
 SELECT FROM pg_temp.load_sample('acme', 'Acme GmbH', 'EUR', 700, 100,
-	'{Berlin:DE,Berlin:DE,Munich:DE,Hamburg:DE,Cologne:DE,Paris:FR,Lyon:FR,London:GB,Manchester:GB,Madrid:ES,Amsterdam:NL,Vienna:AT,Zurich:CH,Stockholm:SE,Warsaw:PL}');
+	'{Berlin:DE:49 30,Berlin:DE:49 30,Munich:DE:49 89,Hamburg:DE:49 40,Cologne:DE:49 221,Paris:FR:33 1,Lyon:FR:33 4,London:GB:44 20,Manchester:GB:44 161,Madrid:ES:34 91,Amsterdam:NL:31 20,Vienna:AT:43 1,Zurich:CH:41 44,Stockholm:SE:46 8,Warsaw:PL:48 22}');
 SELECT FROM pg_temp.load_sample('globex', 'Globex Inc', 'USD', 300, 50,
-	'{New York:US,San Francisco:US,Austin:US,Chicago:US,Seattle:US,Boston:US,Toronto:CA,Vancouver:CA,Sydney:AU,Tokyo:JP}');
+	'{New York:US:1 212,San Francisco:US:1 415,Austin:US:1 512,Chicago:US:1 312,Seattle:US:1 206,Boston:US:1 617,Toronto:CA:1 416,Vancouver:CA:1 604,Sydney:AU:61 2,Tokyo:JP:81 3}');
 COMMIT;
 RESET crm.workspace_id;
 RESET client_min_messages;
