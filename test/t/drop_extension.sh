@@ -5,7 +5,7 @@
 # EXTENSION keeps it: the test checks that it is empty and drops it without
 # CASCADE, after which the catalogs match the fresh database exactly.
 cd "$(dirname "$0")/../.."
-. test/t/lib.sh
+. test/tap.sh
 echo "1..8"
 
 fresh_db crm_drop

@@ -5,7 +5,7 @@
 # the extension's triggers would fire again for the restored rows (new
 # events, conversation_started activities, recounted counters).
 cd "$(dirname "$0")/../.."
-. test/t/lib.sh
+. test/tap.sh
 echo "1..6"
 
 fresh_db crm_dump_src

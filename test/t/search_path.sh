@@ -4,7 +4,7 @@
 # extension, neither while it installs nor while it is used.  Each planted
 # object records its call in public.trap_log (and returns a wrong answer).
 cd "$(dirname "$0")/../.."
-. test/t/lib.sh
+. test/tap.sh
 echo "1..6"
 
 fresh_db crm_attack
