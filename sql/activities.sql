@@ -82,7 +82,11 @@ $$;
 COMMENT ON FUNCTION crm.log_activity(bigint, text, text, text, text, timestamptz, jsonb, bigint, bigint) IS
 	'records an activity on a contact (and optionally a company or deal); returns its id';
 
-CREATE FUNCTION crm.timeline(contact_id bigint, lim integer DEFAULT 50, before timestamptz DEFAULT NULL)
+-- Keyset paging: pass the last row's occurred_at as before and its id as
+-- before_id.  With before alone, activities sharing the boundary timestamp
+-- (a conversation start and its first note, a bulk import) would be skipped.
+CREATE FUNCTION crm.timeline(contact_id bigint, lim integer DEFAULT 50, before timestamptz DEFAULT NULL,
+							 before_id bigint DEFAULT NULL)
 RETURNS SETOF crm.activities
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -91,18 +95,25 @@ AS $$
 BEGIN
 	PERFORM crm.require_contact(timeline.contact_id);
 	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
-		RAISE EXCEPTION 'invalid limit: %', lim
+		RAISE EXCEPTION 'invalid limit: %', coalesce(lim::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Ask for between 1 and 10000 activities; page with the before argument.';
+				  HINT = 'Ask for between 1 and 10000 activities; page with the before and before_id arguments.';
+	END IF;
+	IF before_id IS NOT NULL AND before IS NULL THEN
+		RAISE EXCEPTION 'before_id % given without before', before_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the occurred_at and the id of the last activity you received.';
 	END IF;
 	RETURN QUERY
 		SELECT a.* FROM crm.activities a
 		 WHERE a.workspace_id = crm.current_workspace()
 		   AND a.contact_id = timeline.contact_id
-		   AND (timeline.before IS NULL OR a.occurred_at < timeline.before)
+		   AND (timeline.before IS NULL
+				OR a.occurred_at < timeline.before
+				OR (a.occurred_at = timeline.before AND a.id < timeline.before_id))
 		 ORDER BY a.occurred_at DESC, a.id DESC
 		 LIMIT lim;
 END;
 $$;
-COMMENT ON FUNCTION crm.timeline(bigint, integer, timestamptz) IS
-	'a contact''s activities, newest first; page by passing the last occurred_at as before';
+COMMENT ON FUNCTION crm.timeline(bigint, integer, timestamptz, bigint) IS
+	'a contact''s activities, newest first; page by passing the last row''s occurred_at and id as before and before_id';

@@ -79,17 +79,27 @@ END;
 $$;
 COMMENT ON FUNCTION crm.require_company(bigint) IS 'raises no_data_found unless the id names a company of the current workspace';
 
--- Linking as primary demotes the contact's previous primary company in the same statement.
+-- Linking as primary demotes the contact's previous primary company.  The
+-- contact row is locked first so that two concurrent calls for one contact
+-- run one after the other: otherwise both see no primary to demote and the
+-- second fails on contact_companies_one_primary.  A NULL role or is_primary
+-- leaves an existing link's value alone, so re-linking never drops a primary.
 CREATE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
-								 is_primary boolean DEFAULT false)
+								 is_primary boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	now_role text;
+	now_primary boolean;
 BEGIN
 	PERFORM crm.require_contact(link_company.contact_id);
 	PERFORM crm.require_company(link_company.company_id);
+	PERFORM FROM crm.contacts c
+	  WHERE c.workspace_id = crm.current_workspace() AND c.id = link_company.contact_id
+	  FOR NO KEY UPDATE;
 	IF coalesce(is_primary, false) THEN
 		UPDATE crm.contact_companies cc SET is_primary = false
 		 WHERE cc.workspace_id = crm.current_workspace() AND cc.contact_id = link_company.contact_id
@@ -99,14 +109,16 @@ BEGIN
 		VALUES (link_company.contact_id, link_company.company_id, link_company.role,
 				coalesce(link_company.is_primary, false))
 	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
-		SET role = coalesce(excluded.role, cc.role), is_primary = excluded.is_primary;
+		SET role = coalesce(excluded.role, cc.role),
+			is_primary = coalesce(link_company.is_primary, cc.is_primary)
+	RETURNING cc.role, cc.is_primary INTO now_role, now_primary;
 	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', link_company.contact_id,
 		jsonb_build_object('id', link_company.contact_id, 'company_id', link_company.company_id,
-						   'role', link_company.role, 'is_primary', coalesce(link_company.is_primary, false)));
+						   'role', now_role, 'is_primary', now_primary));
 END;
 $$;
 COMMENT ON FUNCTION crm.link_company(bigint, bigint, text, boolean) IS
-	'links a contact to a company with a role; is_primary demotes any other primary company';
+	'links a contact to a company with a role; is_primary true demotes any other primary company, NULL keeps the link''s current flag';
 
 CREATE FUNCTION crm.unlink_company(contact_id bigint, company_id bigint) RETURNS boolean
 LANGUAGE plpgsql
@@ -114,6 +126,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
+	PERFORM crm.require_contact(unlink_company.contact_id);
+	PERFORM crm.require_company(unlink_company.company_id);
 	DELETE FROM crm.contact_companies cc
 	 WHERE cc.workspace_id = crm.current_workspace()
 	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;

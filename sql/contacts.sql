@@ -119,6 +119,11 @@ DECLARE
 	cid bigint;
 BEGIN
 	PERFORM crm.require_contact(record_consent.contact_id);
+	IF status IS NULL THEN
+		RAISE EXCEPTION 'consent status must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass granted or revoked.';
+	END IF;
 	IF channel IS NULL OR channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid consent channel: "%"', channel
 			USING ERRCODE = 'invalid_parameter_value',
@@ -191,8 +196,20 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass the id the other system uses for this object.';
 	END IF;
+	IF object_type IS NULL OR object_type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid object type: "%"', object_type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'An object type is a lower-case word such as contact, company or deal.';
+	END IF;
+	IF object_id IS NULL THEN
+		RAISE EXCEPTION '% NULL does not exist', object_type
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Pass the id of the object the external id belongs to.';
+	END IF;
 	IF object_type = 'contact' THEN
 		PERFORM crm.require_contact(object_id);
+	ELSIF object_type = 'company' THEN
+		PERFORM crm.require_company(object_id);
 	END IF;
 	INSERT INTO crm.external_ids AS x (object_type, object_id, system, external_id)
 		VALUES (set_external_id.object_type, set_external_id.object_id, set_external_id.system,

@@ -47,6 +47,9 @@ CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.
 
 -- Recount and re-stamp the given contacts from their conversations, so
 -- inserts, moves (merge re-parenting) and deletes all leave the counters exact.
+-- Only a conversation's start counts as seeing the contact here: agent and bot
+-- replies move last_message_at but say nothing about the contact, whose own
+-- messages are stamped by crm.messages_sync_conversations().
 CREATE FUNCTION crm.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -54,7 +57,7 @@ AS $$
 	WITH agg AS (
 		SELECT t.workspace_id, t.contact_id, count(cv.id)::integer AS n,
 			   min(cv.started_at) AS first_at,
-			   max(greatest(cv.started_at, cv.last_message_at)) AS last_at
+			   max(cv.started_at) AS last_at
 		  FROM unnest(workspace_ids, contact_ids) AS t(workspace_id, contact_id)
 		  LEFT JOIN crm.conversations cv
 			ON cv.workspace_id = t.workspace_id AND cv.contact_id = t.contact_id
@@ -115,8 +118,8 @@ CREATE TRIGGER conversations_sync_delete AFTER DELETE ON crm.conversations
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm.conversations_sync_contacts();
 
--- A message advances its conversation's last_message_at (and through the
--- trigger above, the contact's last_seen_at when the contact wrote it).
+-- A message advances its conversation's last_message_at and, when the
+-- contact wrote it, widens the contact's first/last_seen_at.
 CREATE FUNCTION crm.messages_sync_conversations() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -131,14 +134,15 @@ BEGIN
 	   AND (cv.last_message_at IS NULL OR cv.last_message_at < m.last_at);
 	UPDATE crm.contacts c
 	   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
-		   first_seen_at = least(c.first_seen_at, s.last_at)
-	  FROM (SELECT cv.workspace_id, cv.contact_id, max(n.sent_at) AS last_at
+		   first_seen_at = least(c.first_seen_at, s.first_at)
+	  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
 			  FROM new_rows n
 			  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
 			 WHERE n.sender = 'contact'
 			 GROUP BY cv.workspace_id, cv.contact_id) s
 	 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
-	   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at);
+	   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+			OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
 	RETURN NULL;
 END;
 $$;
@@ -193,6 +197,11 @@ BEGIN
 		RAISE EXCEPTION 'conversation % does not exist', coalesce(conversation_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Start one with crm.start_conversation(contact_id).';
+	END IF;
+	IF sender IS NULL THEN
+		RAISE EXCEPTION 'message sender must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass contact, agent or bot.';
 	END IF;
 	IF body IS NULL THEN
 		RAISE EXCEPTION 'message body must not be null'

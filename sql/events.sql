@@ -34,11 +34,29 @@ CREATE POLICY workspace_isolation ON crm.events
 
 CREATE FUNCTION crm.emit_event(type text, object_type text, object_id bigint, payload jsonb DEFAULT '{}')
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+	IF type IS NULL OR type !~ '^CRM_[A-Z_]+$' THEN
+		RAISE EXCEPTION 'invalid event type: "%"', type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.';
+	END IF;
+	IF object_type IS NULL OR object_type = '' THEN
+		RAISE EXCEPTION 'event object type must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the kind of object the event is about, such as contact or company.';
+	END IF;
+	IF payload IS NOT NULL AND jsonb_typeof(payload) <> 'object' THEN
+		RAISE EXCEPTION 'event payload must be a JSON object, not %', jsonb_typeof(payload)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass payload as a jsonb object such as ''{"id": 42}''.';
+	END IF;
 	INSERT INTO crm.events (type, object_type, object_id, payload)
 	VALUES (emit_event.type, emit_event.object_type, emit_event.object_id, coalesce(emit_event.payload, '{}'));
+END;
 $$;
 COMMENT ON FUNCTION crm.emit_event(text, text, bigint, jsonb) IS 'appends an event to the outbox of the current workspace';
 

@@ -62,6 +62,10 @@ BEGIN
 		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
 	END IF;
 	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean) FROM %I', role_name);
 END;
 $$;
 COMMENT ON FUNCTION crm.grant_access(name, boolean) IS

@@ -48,8 +48,14 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint;
-	cur text := crm.normalize_currency(default_currency);
+	cur text;
 BEGIN
+	IF default_currency IS NULL THEN
+		RAISE EXCEPTION 'default currency must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an ISO 4217 code such as USD or EUR, or leave the argument out for USD.';
+	END IF;
+	cur := crm.normalize_currency(default_currency);
 	IF slug IS NULL OR slug !~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid workspace slug: "%"', slug
 			USING ERRCODE = 'invalid_parameter_value',
@@ -74,6 +80,10 @@ COMMENT ON FUNCTION crm.create_workspace(text, text, text) IS 'creates a workspa
 
 -- SECURITY DEFINER: RLS hides other workspaces' rows, but switching is an
 -- ordinary session setting that any role may make with SET crm.workspace_id.
+-- Inside a PostgREST request (request.jwt.claims set) the token decides the
+-- workspace: an RPC call to this function would otherwise let a client pick
+-- another tenant, and the session setting would outlive the request on the
+-- pooled connection.
 CREATE FUNCTION crm.use_workspace(slug text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -82,6 +92,11 @@ AS $$
 DECLARE
 	ws bigint;
 BEGIN
+	IF coalesce(current_setting('request.jwt.claims', true), '') <> '' THEN
+		RAISE EXCEPTION 'cannot switch workspace inside an API request'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'The workspace_id claim of the request''s token selects the workspace.';
+	END IF;
 	SELECT w.id INTO ws FROM crm.workspaces w WHERE w.slug OPERATOR(pg_catalog.=) use_workspace.slug;
 	IF ws IS NULL THEN
 		RAISE EXCEPTION 'workspace "%" does not exist', slug

@@ -23,6 +23,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -54,6 +55,16 @@ TrimmedCopy(const char *raw)
 	while (end > start && isspace((unsigned char) end[-1]))
 		end--;
 	return pnstrdup(start, end - start);
+}
+
+/* Forms leave blank optional fields empty: store NULL, not "" or "  " */
+static bool
+IsBlank(const char *s)
+{
+	for (; *s; s++)
+		if (!isspace((unsigned char) *s))
+			return false;
+	return true;
 }
 
 static void
@@ -292,10 +303,11 @@ CrmNormalizeTags(Datum tags)
 		if (*trimmed == '\0')
 			continue;
 		t = str_tolower(trimmed, strlen(trimmed), DEFAULT_COLLATION_OID);
+		/* quote a prefix cut on a character boundary, never inside one */
 		if (strlen(t) > MAX_TAG_LENGTH)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-					 errmsg("tag too long: \"%.40s...\"", t),
+					 errmsg("tag too long: \"%.*s...\"", pg_mbcliplen(t, strlen(t), 40), t),
 					 errhint("A tag has at most %d bytes.", MAX_TAG_LENGTH)));
 		strs[kept++] = t;
 	}
@@ -488,16 +500,13 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 			switch (rule->kind)
 			{
 				case KIND_EMAIL:
-					if (*raw == '\0')
-						norm = NULL;
-					else
-						norm = CrmNormalizeEmail(raw);
+					norm = IsBlank(raw) ? NULL : CrmNormalizeEmail(raw);
 					break;
 				case KIND_PHONE:
-					norm = *raw ? CrmNormalizePhone(raw) : NULL;
+					norm = IsBlank(raw) ? NULL : CrmNormalizePhone(raw);
 					break;
 				case KIND_DOMAIN:
-					norm = *raw ? CrmNormalizeDomain(raw) : NULL;
+					norm = IsBlank(raw) ? NULL : CrmNormalizeDomain(raw);
 					break;
 				case KIND_CURRENCY:
 					norm = CrmNormalizeCurrency(raw);

@@ -94,6 +94,13 @@ CrmWorkspaceInit(void)
 							 NULL, NULL, NULL);
 }
 
+/* Say where malformed JSON came from: jsonb_in's own error names no setting */
+static void
+ClaimsErrorCallback(void *arg)
+{
+	errcontext("while reading workspace_id from setting request.jwt.claims");
+}
+
 /* The workspace_id claim of a JSON object, or 0 when it has none */
 static int64
 WorkspaceFromClaims(const char *claims)
@@ -102,8 +109,14 @@ WorkspaceFromClaims(const char *claims)
 	JsonbValue	key;
 	JsonbValue *val;
 	int64		ws = 0;
+	ErrorContextCallback errcallback;
 
+	errcallback.callback = ClaimsErrorCallback;
+	errcallback.arg = NULL;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
+	error_context_stack = errcallback.previous;
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return 0;
 

@@ -1,0 +1,105 @@
+-- Companies: domain normalisation and uniqueness, links to contacts with
+-- roles and one primary, and the counts view.  Own database: stable ids.
+CREATE DATABASE crm_test_companies;
+\c crm_test_companies
+SET client_min_messages = warning;
+CREATE EXTENSION crm CASCADE;
+RESET client_min_messages;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+-- a URL, a mailbox or an upper-case host all reduce to the bare domain
+INSERT INTO crm.companies (name, domain, industry, employees, plan, spend, tags) VALUES
+	('Acme', 'https://www.Acme.com/about?ref=x', 'Manufacturing', 250, 'enterprise', 12000.50, '{Key Account, key account}'),
+	('Globex', 'mailto:sales@globex.io', 'Software', 40, 'pro', 0, '{}'),
+	('Initech', 'INITECH.CO.UK.', 'Consulting', NULL, NULL, NULL, '{}'),
+	('No domain', '', NULL, NULL, NULL, NULL, '{}')
+RETURNING id, name, domain, tags;
+UPDATE crm.companies SET domain = 'http://initech.co.uk:8443/tps' WHERE id = 3 RETURNING domain;
+
+-- four people to link later
+INSERT INTO crm.contacts (name, email) VALUES
+	('Ada', 'ada@acme.com'), ('Bob', 'bob@acme.com'), ('Cy', 'cy@globex.io'), ('Gone', 'gone@acme.com');
+SELECT id, name FROM crm.contacts ORDER BY id;
+
+-- one company per domain and workspace, however it is spelled
+INSERT INTO crm.companies (name, domain) VALUES ('Acme again', 'acme.com');
+INSERT INTO crm.companies (name, domain) VALUES ('Acme www', 'WWW.ACME.COM/');
+-- companies without a domain are not limited
+INSERT INTO crm.companies (name) VALUES ('No domain either') RETURNING id, domain;
+-- another workspace may hold the same domain
+SELECT crm.create_workspace('other', 'Other');
+SET crm.workspace_id = 2;
+INSERT INTO crm.companies (name, domain) VALUES ('Acme (other workspace)', 'acme.com') RETURNING workspace_id, domain;
+INSERT INTO crm.contacts (name) VALUES ('Other person') RETURNING id AS other_person \gset
+RESET crm.workspace_id;
+SELECT id AS other_company FROM crm.companies WHERE workspace_id = 2 \gset
+
+-- bad company columns: each an error naming the value, and nothing written
+SELECT count(*) AS companies_before FROM crm.companies;
+INSERT INTO crm.companies (name, domain) VALUES ('Bad', 'not a domain');
+INSERT INTO crm.companies (name, domain) VALUES ('Bad', 'localhost');
+INSERT INTO crm.companies (name, domain) VALUES ('Bad', 'https://');
+INSERT INTO crm.companies (name, domain) VALUES ('Bad', '-acme-.com');
+INSERT INTO crm.companies (name, domain) VALUES ('Bad', 'acme..com');
+INSERT INTO crm.companies (name, domain) VALUES ('Bad', repeat('a', 64) || '.com');
+UPDATE crm.companies SET domain = 'ftp://' WHERE id = 1;
+\set VERBOSITY terse
+INSERT INTO crm.companies (name) VALUES ('   ');
+INSERT INTO crm.companies (name) VALUES (NULL);
+INSERT INTO crm.companies (name, employees) VALUES ('Bad', -1);
+INSERT INTO crm.companies (name, spend) VALUES ('Bad', -0.01);
+INSERT INTO crm.companies (name, properties) VALUES ('Bad', '"text"');
+\set VERBOSITY default
+SELECT count(*) AS companies_after FROM crm.companies;
+SELECT domain FROM crm.companies WHERE id = 1;
+
+--
+-- Links: a contact may belong to several companies, at most one primary.
+--
+SELECT crm.link_company(1, 1, 'CEO', true);
+SELECT crm.link_company(1, 2, 'Advisor');
+SELECT crm.link_company(2, 1, 'Engineer', true);
+SELECT crm.link_company(3, 2, NULL, true);
+SELECT crm.link_company(4, 1, 'Former');
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies ORDER BY 1, 2;
+-- making another company primary demotes the old one
+SELECT crm.link_company(1, 2, 'Board member', true);
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE contact_id = 1 ORDER BY 2;
+-- re-linking without a role or flag keeps both
+SELECT crm.link_company(1, 2);
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE contact_id = 1 ORDER BY 2;
+-- is_primary false demotes explicitly
+SELECT crm.link_company(1, 2, NULL, false);
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE contact_id = 1 ORDER BY 2;
+SELECT crm.link_company(1, 2, NULL, true);
+-- the table itself refuses a second primary
+UPDATE crm.contact_companies SET is_primary = true WHERE contact_id = 1;
+-- unlink
+SELECT crm.unlink_company(1, 2);
+SELECT crm.unlink_company(1, 2);
+
+-- the counts view counts live contacts only
+UPDATE crm.contacts SET status = 'deleted' WHERE id = 4;
+SELECT name, domain, contact_count FROM crm.companies_with_counts WHERE workspace_id = 1 ORDER BY contact_count DESC, name;
+
+-- bad links: missing ids, ids of another workspace; nothing written
+SELECT count(*) AS links_before FROM crm.contact_companies;
+SELECT crm.link_company(999, 1);
+SELECT crm.link_company(1, 999);
+SELECT crm.link_company(NULL, 1);
+SELECT crm.link_company(1, NULL);
+SELECT crm.link_company(:other_person, 1);
+SELECT crm.link_company(1, :other_company);
+SELECT crm.unlink_company(999, 1);
+SELECT crm.unlink_company(1, :other_company);
+-- the foreign key keeps a link inside one workspace even when written directly
+INSERT INTO crm.contact_companies (contact_id, company_id) VALUES (1, :other_company);
+SELECT count(*) AS links_after FROM crm.contact_companies;
+
+-- deleting a company removes its links
+DELETE FROM crm.companies WHERE id = 2;
+SELECT contact_id, company_id FROM crm.contact_companies ORDER BY 1, 2;
+
+\c contrib_regression
+DROP DATABASE crm_test_companies;

@@ -1,0 +1,91 @@
+-- Conversations and messages: the contact's conversation_count and seen
+-- timestamps follow them, and starting one writes a conversation_started
+-- activity.  Own database: stable ids.
+CREATE DATABASE crm_test_conversations;
+\c crm_test_conversations
+SET client_min_messages = warning;
+CREATE EXTENSION crm CASCADE;
+RESET client_min_messages;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SET timezone = 'UTC';
+
+INSERT INTO crm.contacts (name, email) VALUES ('Ada', 'ada@example.com'), ('Bob', 'bob@example.com');
+SELECT id, conversation_count, first_seen_at, last_seen_at FROM crm.contacts ORDER BY id;
+
+-- a conversation with a first message from the contact
+SELECT crm.start_conversation(1, 'chat', 'support', 'My invoice is wrong', '2024-03-01 09:00+00');
+SELECT id, contact_id, channel, inbox, status, started_at, last_message_at FROM crm.conversations;
+SELECT conversation_id, sender, body, sent_at FROM crm.messages ORDER BY id;
+SELECT conversation_count, first_seen_at, last_seen_at FROM crm.contacts WHERE id = 1;
+SELECT type, subject, actor, occurred_at, payload FROM crm.activities ORDER BY id;
+
+-- an agent reply moves the conversation, not the contact's last_seen_at
+SELECT crm.add_message(1, 'agent', 'Sorry, fixing it now', '2024-03-01 09:05+00');
+SELECT last_message_at FROM crm.conversations WHERE id = 1;
+SELECT conversation_count, first_seen_at, last_seen_at FROM crm.contacts WHERE id = 1;
+-- the contact answering does
+SELECT crm.add_message(1, 'contact', 'Thanks!', '2024-03-01 09:10+00');
+SELECT conversation_count, first_seen_at, last_seen_at FROM crm.contacts WHERE id = 1;
+-- a bot message likewise leaves the contact alone
+SELECT crm.add_message(1, 'bot', 'Rate us', '2024-03-01 10:00+00');
+SELECT last_message_at FROM crm.conversations WHERE id = 1;
+SELECT last_seen_at FROM crm.contacts WHERE id = 1;
+
+-- a second conversation without a message, earlier than anything seen so far
+SELECT crm.start_conversation(1, 'email', NULL, NULL, '2024-02-15 08:00+00');
+SELECT conversation_count, first_seen_at, last_seen_at FROM crm.contacts WHERE id = 1;
+-- a backfilled contact message older than first_seen_at widens it
+SELECT crm.add_message(2, 'contact', 'Old email', '2024-02-01 07:00+00');
+SELECT conversation_count, first_seen_at, last_seen_at FROM crm.contacts WHERE id = 1;
+
+-- several conversations in one statement, for two contacts
+INSERT INTO crm.conversations (contact_id, channel, started_at) VALUES
+	(1, 'whatsapp', '2024-04-01 12:00+00'), (2, 'chat', '2024-04-02 12:00+00'), (2, 'sms', '2024-04-03 12:00+00');
+SELECT id, conversation_count, first_seen_at, last_seen_at FROM crm.contacts ORDER BY id;
+SELECT contact_id, count(*) AS started FROM crm.activities WHERE type = 'conversation_started' GROUP BY 1 ORDER BY 1;
+
+-- moving a conversation to another contact recounts both; deleting recounts
+UPDATE crm.conversations SET contact_id = 2 WHERE id = 3;
+SELECT id, conversation_count FROM crm.contacts ORDER BY id;
+DELETE FROM crm.conversations WHERE contact_id = 2 AND channel = 'sms';
+SELECT id, conversation_count FROM crm.contacts ORDER BY id;
+-- status changes keep the counters and touch updated_at
+UPDATE crm.conversations SET status = 'resolved' WHERE id = 1 RETURNING status, updated_at > created_at AS touched;
+SELECT id, conversation_count FROM crm.contacts ORDER BY id;
+-- deleting a conversation deletes its messages
+SELECT count(*) AS messages FROM crm.messages;
+DELETE FROM crm.conversations WHERE id = 2;
+SELECT count(*) AS messages FROM crm.messages;
+
+-- bad input: missing ids, other workspaces, bad channel, sender, body, properties
+SELECT crm.create_workspace('other', 'Other');
+SET crm.workspace_id = 2;
+INSERT INTO crm.contacts (name) VALUES ('Elsewhere') RETURNING id AS elsewhere \gset
+SELECT crm.start_conversation(:elsewhere) AS other_conversation \gset
+RESET crm.workspace_id;
+SELECT (SELECT count(*) FROM crm.conversations) AS conversations_before,
+	   (SELECT count(*) FROM crm.messages) AS messages_before,
+	   (SELECT count(*) FROM crm.activities) AS activities_before;
+SELECT crm.start_conversation(999);
+SELECT crm.start_conversation(NULL);
+SELECT crm.start_conversation(:elsewhere);
+SELECT crm.start_conversation(1, 'Live Chat');
+SELECT crm.start_conversation(1, NULL);
+SELECT crm.add_message(999, 'agent', 'hello');
+SELECT crm.add_message(NULL, 'agent', 'hello');
+SELECT crm.add_message(:other_conversation, 'agent', 'hello');
+SELECT crm.add_message(1, 'customer', 'hello');
+SELECT crm.add_message(1, NULL, 'hello');
+SELECT crm.add_message(1, 'agent', NULL);
+\set VERBOSITY terse
+SELECT crm.start_conversation(1, 'chat', NULL, 'hi', now(), '[]');
+INSERT INTO crm.conversations (contact_id, status) VALUES (1, 'closed');
+\set VERBOSITY default
+SELECT (SELECT count(*) FROM crm.conversations) AS conversations_after,
+	   (SELECT count(*) FROM crm.messages) AS messages_after,
+	   (SELECT count(*) FROM crm.activities) AS activities_after;
+SELECT id, conversation_count FROM crm.contacts WHERE workspace_id = 1 ORDER BY id;
+
+\c contrib_regression
+DROP DATABASE crm_test_conversations;

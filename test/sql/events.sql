@@ -1,0 +1,90 @@
+-- The event outbox: one row per mutation in the same transaction, update
+-- events carrying only the changed columns, and crm.events_since paging.
+-- Own database: stable ids.
+CREATE DATABASE crm_test_events;
+\c crm_test_events
+SET client_min_messages = warning;
+CREATE EXTENSION crm CASCADE;
+RESET client_min_messages;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SET timezone = 'UTC';
+
+-- inserts: one CREATED event per row, even for a multi-row statement
+INSERT INTO crm.contacts (name, email) VALUES ('Ada', 'ada@example.com'), ('Bob', 'bob@example.com');
+INSERT INTO crm.companies (name, domain) VALUES ('Acme', 'acme.com');
+SELECT id, type, object_type, object_id, payload FROM crm.events ORDER BY id;
+
+-- updates carry only what changed (never updated_at) ...
+UPDATE crm.contacts SET city = 'Berlin', tags = '{VIP}' WHERE id = 1;
+UPDATE crm.companies SET employees = 12 WHERE id = 1;
+SELECT id, type, object_id, payload FROM crm.events WHERE id > 3 ORDER BY id;
+-- ... and an update that changes nothing writes no event
+UPDATE crm.contacts SET city = 'Berlin' WHERE id = 1;
+UPDATE crm.contacts SET name = name;
+SELECT count(*) AS events FROM crm.events;
+-- setting a column to NULL is a change too
+UPDATE crm.contacts SET city = NULL WHERE id = 1;
+SELECT type, payload FROM crm.events ORDER BY id DESC LIMIT 1;
+
+-- domain functions write their events
+SELECT crm.link_company(1, 1, 'CEO', true);
+SELECT crm.record_consent(1, 'email', 'granted', 'signup');
+SELECT crm.log_activity(1, 'note', 'Hello');
+SELECT crm.start_conversation(2, 'chat', NULL, NULL, '2024-01-01 00:00+00');
+SELECT id, type, object_type, object_id, payload FROM crm.events WHERE id > 6 ORDER BY id;
+
+-- deletes
+DELETE FROM crm.companies WHERE id = 1;
+SELECT type, object_type, object_id, payload FROM crm.events ORDER BY id DESC LIMIT 1;
+-- a rolled-back transaction leaves no event
+BEGIN;
+INSERT INTO crm.contacts (name) VALUES ('Ghost');
+ROLLBACK;
+SELECT count(*) AS events FROM crm.events;
+
+-- crm.emit_event for domain events, in the current workspace
+SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1, '{"merged": [2]}');
+SELECT workspace_id, type, object_type, object_id, payload FROM crm.events ORDER BY id DESC LIMIT 1;
+
+-- events_since pages through the outbox in delivery order
+SELECT id, type FROM crm.events_since(0, 5);
+SELECT id, type FROM crm.events_since(5, 5);
+SELECT id, type FROM crm.events_since(10, 5);
+SELECT count(*) FROM crm.events_since((SELECT max(id) FROM crm.events));
+-- events of the caller's own open transaction are not delivered before it commits
+BEGIN;
+INSERT INTO crm.contacts (name) VALUES ('Uncommitted');
+SELECT count(*) AS visible_before_commit FROM crm.events_since((SELECT max(id) - 1 FROM crm.events)) e WHERE e.type = 'CRM_CONTACT_CREATED';
+COMMIT;
+
+-- each workspace has its own outbox
+SELECT crm.create_workspace('other', 'Other');
+SET crm.workspace_id = 2;
+INSERT INTO crm.contacts (name) VALUES ('Elsewhere');
+SELECT workspace_id, type, object_type FROM crm.events_since(0);
+RESET crm.workspace_id;
+SELECT count(*) AS workspace_1_events FROM crm.events_since(0) WHERE workspace_id <> 1;
+
+-- (NOTIFY crm_events on commit is shown by test/specs/events_since.spec:
+-- psql prints the server's process id with each notification)
+
+-- bad input: nothing written
+SELECT count(*) AS events_before FROM crm.events;
+SELECT * FROM crm.events_since(-1);
+SELECT * FROM crm.events_since(NULL);
+SELECT * FROM crm.events_since(999999);
+SELECT * FROM crm.events_since(0, 0);
+SELECT * FROM crm.events_since(0, 100001);
+SELECT * FROM crm.events_since(0, NULL);
+-- an event id of another workspace is unknown here
+SELECT max(id) AS other_event FROM crm.events WHERE workspace_id = 2 \gset
+SELECT * FROM crm.events_since(:other_event);
+SELECT crm.emit_event('contact_merged', 'contact', 1);
+SELECT crm.emit_event(NULL, 'contact', 1);
+SELECT crm.emit_event('CRM_X', '', 1);
+SELECT crm.emit_event('CRM_X', 'contact', 1, '[]');
+SELECT count(*) AS events_after FROM crm.events;
+
+\c contrib_regression
+DROP DATABASE crm_test_events;
