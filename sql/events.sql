@@ -158,7 +158,9 @@ BEGIN
 	ELSE
 		INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)
 		SELECT o.workspace_id, prefix || '_DELETED', obj, o.id, jsonb_build_object('id', o.id)
-		  FROM old_rows o;
+		  FROM old_rows o
+		 -- rows deleted because their workspace is being deleted leave no event
+		 WHERE EXISTS (SELECT 1 FROM crm.workspaces w WHERE w.id = o.workspace_id);
 	END IF;
 	RETURN NULL;
 END;

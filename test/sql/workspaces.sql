@@ -126,5 +126,17 @@ INSERT INTO crm.workspaces (slug, name, settings) VALUES ('arr', 'x', '[]');
 \set VERBOSITY default
 SELECT count(*) AS workspaces FROM crm.workspaces;
 
+
+-- deleting a workspace deletes everything in it, and its deletion events
+-- with it (they would name a workspace that no longer exists)
+SELECT crm.create_workspace('doomed', 'Doomed') AS doomed \gset
+SET crm.workspace_id = :doomed;
+INSERT INTO crm.contacts (name, email) VALUES ('Gone', 'gone@example.com');
+INSERT INTO crm.companies (name, domain) VALUES ('Gone Ltd', 'gone.example');
+RESET crm.workspace_id;
+DELETE FROM crm.workspaces WHERE slug = 'doomed';
+SELECT (SELECT count(*) FROM crm.contacts WHERE workspace_id = :doomed) AS contacts,
+	   (SELECT count(*) FROM crm.companies WHERE workspace_id = :doomed) AS companies,
+	   (SELECT count(*) FROM crm.events WHERE workspace_id = :doomed) AS events;
 \c contrib_regression
 DROP DATABASE crm_test_workspaces;
