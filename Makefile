@@ -15,6 +15,7 @@ SQL_SOURCES = \
 	sql/conversations.sql \
 	sql/merge.sql \
 	sql/identity.sql \
+	sql/gdpr.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -8,7 +8,9 @@
 -- sessions identifying Foo@X.com and foo@x.com at once find one contact.
 -- Transaction-level advisory locks on hashes of the keys, taken in sorted
 -- order so two calls with overlapping key sets cannot deadlock; a hash
--- collision only serialises two unrelated calls.
+-- collision only serialises two unrelated calls.  A shared workspace-wide
+-- lock comes first: crm.import_contacts takes it exclusively, since a batch
+-- of 100k keys cannot be locked one by one.
 CREATE FUNCTION crm.lock_identity_keys(workspace_id bigint, keys text[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -17,6 +19,7 @@ AS $$
 DECLARE
 	h bigint;
 BEGIN
+	PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.identity', lock_identity_keys.workspace_id));
 	FOR h IN
 		SELECT DISTINCT hashtextextended('crm.identity:' || k, lock_identity_keys.workspace_id)
 		  FROM unnest(lock_identity_keys.keys) k WHERE k IS NOT NULL ORDER BY 1
