@@ -16,6 +16,7 @@ SQL_SOURCES = \
 	sql/merge.sql \
 	sql/identity.sql \
 	sql/gdpr.sql \
+	sql/import.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
