@@ -68,16 +68,30 @@ BEGIN
 				ELSE 'anonymous' END;
 
 	IF vid IS NOT NULL OR ident IS NOT NULL OR e IS NOT NULL OR p IS NOT NULL THEN
-		PERFORM crm.lock_identity_keys(ws, ARRAY['v:' || vid, 'i:' || ident, 'e:' || e, 'p:' || p]);
+		-- crm.lock_identity_keys, inlined: this is the hot path
+		PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.identity', ws));
+		PERFORM pg_advisory_xact_lock(h)
+		   FROM (SELECT DISTINCT hashtextextended('crm.identity:' || k, ws) AS h
+				   FROM unnest(ARRAY['v:' || vid, 'i:' || ident, 'e:' || e, 'p:' || p]) k
+				  WHERE k IS NOT NULL ORDER BY 1) l;
 		-- keys in priority order: verified id, identifier, email, phone; a
-		-- verified contact survives, else the oldest
-		SELECT array_agg(c.id ORDER BY coalesce(c.verified_id = vid, false) DESC,
-									   c.identity_source = 'verified' DESC,
-									   c.created_at, c.id)
+		-- verified contact survives, else the oldest.  One index probe per
+		-- key (an OR over the four columns would get a generic plan that
+		-- scans the whole workspace).
+		SELECT array_agg(m.id ORDER BY coalesce(m.verified_id = vid, false) DESC,
+									   m.identity_source = 'verified' DESC, m.created_at, m.id)
 		  INTO ids
-		  FROM crm.contacts c
-		 WHERE c.workspace_id = ws AND c.status < 'merged'
-		   AND (c.verified_id = vid OR c.identifier = ident OR c.email = e OR c.phone = p);
+		  FROM (SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
+				 WHERE c.workspace_id = ws AND c.verified_id = vid AND c.status < 'merged'
+				UNION
+				SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
+				 WHERE c.workspace_id = ws AND c.identifier = ident AND c.status < 'merged'
+				UNION
+				SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
+				 WHERE c.workspace_id = ws AND c.email = e AND c.status < 'merged'
+				UNION
+				SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
+				 WHERE c.workspace_id = ws AND c.phone = p AND c.status < 'merged') m;
 	END IF;
 
 	IF ids IS NULL THEN

@@ -78,6 +78,13 @@ static Oid	registry_relid = InvalidOid;
 static bool callbacks_registered = false;
 static int	merge_depth = 0;
 
+/*
+ * The survivor of the merge in progress: locked FOR UPDATE by us and live, so
+ * the follow trigger need not look it up for each row being moved onto it.
+ */
+static int64 moving_ws = 0;
+static int64 moving_to = 0;
+
 /* Fixed statements on crm.contacts, prepared on first use */
 static SPIPlanPtr read_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
@@ -565,6 +572,8 @@ RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped)
 				j;
 
 	merge_depth++;
+	moving_ws = DatumGetInt64(values[0]);
+	moving_to = DatumGetInt64(values[1]);
 	PG_TRY();
 	{
 		if (!preview)
@@ -608,6 +617,7 @@ RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped)
 	PG_FINALLY();
 	{
 		merge_depth--;
+		moving_ws = moving_to = 0;
 	}
 	PG_END_TRY();
 }
@@ -787,6 +797,8 @@ crm_follow_merged_contact(PG_FUNCTION_ARGS)
 	if (isnull)
 		return PointerGetDatum(tuple);
 	start = id;
+	if (ws == moving_ws && id == moving_to)
+		return PointerGetDatum(tuple);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "follow_merged_contact: SPI_connect failed");
