@@ -1,6 +1,13 @@
 -- Soft delete, GDPR erasure and the GDPR export.
 \set VERBOSITY default
 
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
+
 SELECT crm.identify(email => 'ada@example.com', name => 'Ada', phone => '+44 20 7946 0958') AS ada \gset
 SELECT crm.start_conversation(:ada, 'chat', 'support', 'please call me back') AS conv \gset
 SELECT crm.record_consent(:ada, 'email', 'granted', 'signup');
@@ -64,3 +71,10 @@ SELECT crm.export_contact(:bob2);
 SELECT crm.export_contact(999);
 SELECT count(*) - :events_before AS events_written FROM crm.events;
 SELECT status FROM crm.contacts WHERE id = :bob;
+
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset

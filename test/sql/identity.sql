@@ -2,6 +2,13 @@
 -- PATCH updates with merge on email collision, and duplicate suggestions.
 \set VERBOSITY default
 
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
+
 -- the same person, spelled differently: one contact
 SELECT crm.identify(email => '  Foo@X.com ', name => 'Foo', seen_at => '2024-01-01') AS foo \gset
 SELECT crm.identify(email => 'foo@x.com', phone => '+33 6 12 34 56 78', properties => '{"plan": "free"}', seen_at => '2024-02-01') = :foo AS same;
@@ -85,3 +92,10 @@ SELECT * FROM crm.find_duplicates(0.9, 2);
 SELECT * FROM crm.find_duplicates(0);
 SELECT * FROM crm.find_duplicates(0.5, 0);
 SHOW pg_trgm.similarity_threshold;
+
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset

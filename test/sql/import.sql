@@ -2,6 +2,13 @@
 -- a report row for every input row.
 \set VERBOSITY default
 
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
+
 SELECT crm.identify(email => 'ada@example.com', name => 'Ada') AS ada \gset
 SELECT crm.identify(phone => '+44 20 7946 0958') AS phone_only \gset
 
@@ -43,3 +50,10 @@ SELECT * FROM crm.import_contacts('[{"email": "atomic3@example.com"}]', 'insert'
 SELECT * FROM crm.import_contacts('{"email": "a@example.com"}');
 SELECT * FROM crm.import_contacts(NULL);
 SELECT * FROM crm.import_contacts('[]', 'replace');
+
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset

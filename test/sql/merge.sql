@@ -2,6 +2,13 @@
 -- key clashes, chains, preview, and bad input that writes nothing.
 \set VERBOSITY default
 
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
+
 INSERT INTO crm.contacts (id, name, email, phone, tags, lifecycle_stage, properties, first_seen_at, last_seen_at, created_at)
 VALUES (1, 'Ada Lovelace', 'ada@example.com', NULL, '{vip}', 'lead', '{"plan": "pro"}', '2021-01-01', '2021-06-01', '2021-01-01'),
 	   (2, NULL, 'ada.l@example.com', '+44 20 7946 0958', '{newsletter}', 'customer', '{"plan": "free", "size": 10}', '2020-01-01', '2020-02-01', '2020-01-01'),
@@ -97,3 +104,10 @@ SELECT id, status, merged_into FROM crm.contacts WHERE id IN (1, 20, 30) ORDER B
 -- registering a polymorphic reference checks its columns
 SELECT crm.register_contact_reference('crm.external_ids', 'no_such_column', 'object_type', 'contact');
 SELECT crm.register_contact_reference('crm.external_ids', 'object_id', 'object_type', '');
+
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
