@@ -74,6 +74,7 @@ static MemoryContext RefCacheContext = NULL;
 static ContactRef *refs = NULL;
 static int	nrefs = 0;
 static bool refs_valid = false;
+static bool refs_complete = false;	/* false after a build that errored out */
 static Oid	registry_relid = InvalidOid;
 static bool callbacks_registered = false;
 static int	merge_depth = 0;
@@ -333,6 +334,7 @@ BuildRefCache(void)
 	FreeRefCache();
 	/* set before reading, so an invalidation arriving meanwhile is not lost */
 	refs_valid = true;
+	refs_complete = false;
 
 	if (SPI_execute("SELECT r.rel::pg_catalog.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),"
 					"       pg_catalog.quote_ident(r.workspace_column), pg_catalog.quote_ident(r.id_column),"
@@ -381,6 +383,7 @@ BuildRefCache(void)
 						GetText(tup, desc, 9), GetText(tup, desc, 10));
 		nrefs++;
 	}
+	refs_complete = true;
 }
 
 /* ----------------------------------------------------------------
@@ -647,9 +650,7 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm merge: SPI_connect failed");
 	PrepareFixedPlans();
-	if (!refs_valid && merge_depth == 0)
-		BuildRefCache();
-	else if (refs == NULL)
+	if (!refs_complete || (!refs_valid && merge_depth == 0))
 		BuildRefCache();
 
 	CheckMergeable(ws, survivor);
