@@ -1,6 +1,6 @@
 # crm.merge_contacts() of a duplicate with 1,000 related rows (250
-# conversations, 250 activities besides the conversations' own, 150
-# consents, 100 company links, 250 external ids) against the hand-written
+# conversations and their 250 conversation_started activities, 100 notes,
+# 150 consents, 100 company links, 150 external ids) against the hand-written
 # UPDATEs that re-parent the same rows.  Each run merges a fresh pair; the
 # backend's reference cache is warmed by a small merge first (it is built
 # once per backend).
@@ -11,14 +11,14 @@ BEGIN
 	INSERT INTO crm.contacts (name) VALUES ('Survivor') RETURNING id INTO s;
 	INSERT INTO crm.contacts (name, tags, properties) VALUES ('Duplicate', '{dup}', '{\"k\": 1}') RETURNING id INTO d;
 	INSERT INTO crm.conversations (contact_id, channel) SELECT d, 'chat' FROM generate_series(1, 250);
-	INSERT INTO crm.activities (contact_id, type) SELECT d, 'note' FROM generate_series(1, 250);
+	INSERT INTO crm.activities (contact_id, type) SELECT d, 'note' FROM generate_series(1, 100);
 	INSERT INTO crm.contact_consents (contact_id, channel, status) SELECT d, 'email', 'granted' FROM generate_series(1, 150);
 	FOR i IN 1..100 LOOP
 		INSERT INTO crm.companies (name) VALUES ('Bench co') RETURNING id INTO co;
 		INSERT INTO crm.contact_companies (contact_id, company_id) VALUES (d, co);
 	END LOOP;
 	INSERT INTO crm.external_ids (object_type, object_id, system, external_id)
-	SELECT 'contact', d, 'bench', d || '-' || g FROM generate_series(1, 250) g;
+	SELECT 'contact', d, 'bench', d || '-' || g FROM generate_series(1, 150) g;
 END \$\$;"
 bench_sql "
 CREATE FUNCTION bench_bare_merge(s bigint, d bigint) RETURNS void LANGUAGE plpgsql AS \$\$
