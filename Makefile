@@ -14,8 +14,12 @@ SQL_SOURCES = \
 	sql/companies.sql \
 	sql/activities.sql \
 	sql/conversations.sql \
+	sql/merge.sql \
+	sql/identity.sql \
 	sql/orders.sql \
 	sql/custom_objects.sql \
+	sql/gdpr.sql \
+	sql/import.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

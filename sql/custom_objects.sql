@@ -133,6 +133,8 @@ COMMENT ON TABLE crm.object_associations IS
 COMMENT ON COLUMN crm.object_associations.label IS 'the role of the target in this association, e.g. student or teacher';
 COMMENT ON COLUMN crm.object_associations.associated_at IS 'when the association began (an enrolment date, a procedure date)';
 
+CREATE TRIGGER object_associations_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.object_associations
+	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
 CREATE TRIGGER object_associations_touch BEFORE UPDATE ON crm.object_associations
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
 

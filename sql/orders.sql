@@ -105,6 +105,8 @@ CREATE TRIGGER orders_keep_contact BEFORE UPDATE OF contact_id ON crm.orders
 CREATE TRIGGER orders_normalize BEFORE INSERT OR UPDATE ON crm.orders
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch');
 
+CREATE TRIGGER orders_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.orders
+	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
 CREATE TRIGGER orders_validate_properties BEFORE INSERT OR UPDATE ON crm.orders
 	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('order');
 

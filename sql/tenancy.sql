@@ -65,6 +65,8 @@ BEGIN
 	-- Creating, renaming or deleting (with everything in it) a workspace stays
 	-- with the DBA, and so does granting access.
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces FROM %I', role_name);
+	-- crm.contact_references is extension metadata shared by all workspaces.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_references FROM %I', role_name);
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean) FROM %I', role_name);
 END;
 $$;

@@ -33,7 +33,10 @@ CREATE TEMP TABLE rels AS
 	SELECT c.oid::regclass AS rel, c.relkind,
 		   CASE WHEN c.relname = 'workspaces' THEN 'id' ELSE 'workspace_id' END AS wscol
 	  FROM pg_class c
-	 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm');
+	 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+	   -- extension metadata with no user data, the same in every workspace:
+	   -- where contact ids live, for merge
+	   AND c.oid <> ALL (ARRAY['crm.contact_references'::regclass, 'crm.contact_reference_map'::regclass]);
 
 -- a fingerprint of everything workspace 1 holds, taken as the owner
 CREATE FUNCTION pg_temp.ws1_fingerprint() RETURNS text LANGUAGE plpgsql AS $$
@@ -132,6 +135,20 @@ SELECT pg_temp.try('events_since id', format('SELECT * FROM crm.events_since(%s)
 SELECT pg_temp.try('events_since 0', 'SELECT * FROM crm.events_since(0) WHERE workspace_id = 1');
 SELECT pg_temp.try('sync_conversation_counters',
 				   format('SELECT crm.sync_conversation_counters(ARRAY[1::bigint], ARRAY[%s::bigint])', :c1));
+SELECT contact AS c2 FROM ids WHERE ws = :ws2 \gset
+SELECT pg_temp.try('merge_contacts into 1', format('SELECT crm.merge_contacts(%s, %s)', :c1, :c2));
+SELECT pg_temp.try('merge_contacts from 1', format('SELECT crm.merge_contacts(%s, %s)', :c2, :c1));
+SELECT pg_temp.try('merge_preview', format('SELECT crm.merge_preview(%s, %s)', :c2, :c1));
+SELECT pg_temp.try('resolve_contact', format('SELECT crm.resolve_contact(%s)', :c1));
+SELECT pg_temp.try('update_contact', format($q$SELECT crm.update_contact(%s, '{"name": "x"}')$q$, :c1));
+SELECT pg_temp.try('delete_contact soft', format('SELECT crm.delete_contact(%s)', :c1));
+SELECT pg_temp.try('delete_contact hard', format('SELECT crm.delete_contact(%s, true)', :c1));
+SELECT pg_temp.try('export_contact', format('SELECT crm.export_contact(%s)', :c1));
+SELECT pg_temp.try('upsert_order', format($q$SELECT crm.upsert_order(%s, 'webhook', 'o-1', 10)$q$, :c1));
+SELECT pg_temp.try('identify finds nothing of workspace 1',
+				   $q$SELECT 1 FROM crm.contacts WHERE id = crm.identify(email => 'tenant@example.com') AND workspace_id = 1$q$);
+SELECT pg_temp.try('write contact_references',
+				   $q$INSERT INTO crm.contact_references VALUES ('crm.contacts', 'workspace_id', 'id', 'name', 'x')$q$);
 SELECT pg_temp.try('create_workspace', $q$SELECT crm.create_workspace('intruder', 'Intruder')$q$);
 SELECT pg_temp.try('grant_access', $q$SELECT crm.grant_access('crm_tap_tenant')$q$);
 -- inside a PostgREST request the token's workspace cannot be switched away from

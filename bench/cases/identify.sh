@@ -1,0 +1,33 @@
+# crm.identify() against a bare INSERT ... ON CONFLICT DO UPDATE into a table
+# with the same columns and indexes (CREATE TABLE ... LIKE crm.contacts
+# INCLUDING ALL, without triggers).  Each call is its own transaction, as an
+# app's request would be; half the calls create a contact, half find one.
+IDENTIFY_CALLS=${IDENTIFY_CALLS:-$((SCALE / 10))}
+half=$((IDENTIFY_CALLS / 2))
+
+bench_sql "CREATE TABLE bench_bare_contacts (LIKE crm.contacts INCLUDING ALL)"
+bench_sql "INSERT INTO crm.contacts (email, name) SELECT 'seed' || g || '@example.com', 'Seed ' || g FROM generate_series(1, $SCALE) g"
+bench_sql "INSERT INTO bench_bare_contacts (email, name) SELECT 'seed' || g || '@example.com', 'Seed ' || g FROM generate_series(1, $SCALE) g"
+bench_sql "VACUUM ANALYZE crm.contacts"
+bench_sql "VACUUM ANALYZE bench_bare_contacts"
+
+crm_ms=$(bench_ms "DELETE FROM crm.contacts WHERE email LIKE 'idb%'; VACUUM crm.contacts;" "
+DO \$\$ BEGIN
+	FOR i IN 1..$IDENTIFY_CALLS LOOP
+		PERFORM crm.identify(email => 'IDB' || (i % $half) || '@Example.com', name => 'User ' || i);
+		COMMIT;
+	END LOOP;
+END \$\$;")
+bare_ms=$(bench_ms "DELETE FROM bench_bare_contacts WHERE email LIKE 'idb%'; VACUUM bench_bare_contacts;" "
+DO \$\$ BEGIN
+	FOR i IN 1..$IDENTIFY_CALLS LOOP
+		INSERT INTO bench_bare_contacts AS c (email, name, first_seen_at, last_seen_at)
+		VALUES (lower('IDB' || (i % $half) || '@Example.com'), 'User ' || i, now(), now())
+		ON CONFLICT (workspace_id, email) WHERE status < 'merged'::crm.contact_status DO UPDATE
+		   SET name = coalesce(c.name, excluded.name),
+			   last_seen_at = greatest(c.last_seen_at, excluded.last_seen_at);
+		COMMIT;
+	END LOOP;
+END \$\$;")
+report "crm.identify() vs INSERT ON CONFLICT ($IDENTIFY_CALLS calls)" "$crm_ms" "$bare_ms" throughput ">= 0.7"
+bench_sql "DROP TABLE bench_bare_contacts; DELETE FROM crm.contacts WHERE email LIKE 'idb%' OR email LIKE 'seed%'"

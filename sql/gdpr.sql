@@ -1,0 +1,172 @@
+--
+-- Deleting contacts and the GDPR rights of access and erasure (SPEC §6).
+--
+-- A person is a live contact plus the contacts merged into it.  Erasure keeps
+-- an anonymous tombstone row (id, status 'deleted', counters, timestamps):
+-- conversations must outlive the person with their bodies redacted, and
+-- conversations.contact_id is NOT NULL.  Every other reference is found in
+-- crm.contact_reference_map: a foreign key declared ON DELETE SET NULL
+-- (deals, orders: amounts stay, the link goes) is unlinked, any other
+-- reference row is removed.
+--
+
+CREATE FUNCTION crm.delete_contact(contact_id bigint, hard boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cur crm.contacts;
+	people bigint[];
+	ref record;
+BEGIN
+	SELECT * INTO cur FROM crm.contacts c
+	 WHERE c.workspace_id = ws AND c.id = delete_contact.contact_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'contact % does not exist', coalesce(delete_contact.contact_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; contacts of other workspaces are not visible here.';
+	END IF;
+	IF cur.status = 'merged' THEN
+		RAISE EXCEPTION 'contact % was merged into contact %', cur.id, cur.merged_into
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Delete the person through the live contact: crm.delete_contact(crm.resolve_contact(%s)).', cur.id);
+	END IF;
+	IF cur.status = 'deleted' AND NOT coalesce(hard, false) THEN
+		RAISE EXCEPTION 'contact % is already deleted', cur.id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass hard => true to erase its personal data as well.';
+	END IF;
+
+	IF NOT coalesce(hard, false) THEN
+		UPDATE crm.contacts c SET status = 'deleted', deleted_at = now()
+		 WHERE c.workspace_id = ws AND c.id = cur.id;
+		PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', cur.id,
+							   jsonb_build_object('id', cur.id, 'hard', false));
+		RETURN cur.id;
+	END IF;
+
+	-- lock the merged records too: they hold the same person's data
+	SELECT array_agg(c.id ORDER BY c.id) INTO people
+	  FROM (SELECT c.id FROM crm.contacts c
+			 WHERE c.workspace_id = ws AND (c.id = cur.id OR c.merged_into = cur.id)
+			 ORDER BY c.id FOR UPDATE) c;
+
+	UPDATE crm.messages m SET body = '[redacted]'
+	  FROM crm.conversations cv
+	 WHERE cv.workspace_id = ws AND cv.contact_id = ANY (people)
+	   AND m.workspace_id = cv.workspace_id AND m.conversation_id = cv.id;
+	UPDATE crm.conversations cv SET properties = '{}', inbox = NULL
+	 WHERE cv.workspace_id = ws AND cv.contact_id = ANY (people);
+
+	FOR ref IN
+		SELECT m.rel, m.workspace_column, m.id_column, m.type_column, m.type_value, m.on_delete
+		  FROM crm.contact_reference_map m
+		 WHERE m.rel <> ALL (ARRAY['crm.contacts'::regclass, 'crm.conversations'::regclass])
+	LOOP
+		IF ref.on_delete = 'set_null' THEN
+			EXECUTE format('UPDATE %s SET %I = NULL WHERE %I = $1 AND %I = ANY ($2)',
+						   ref.rel, ref.id_column, ref.workspace_column, ref.id_column)
+				USING ws, people;
+		ELSIF ref.type_column IS NULL THEN
+			EXECUTE format('DELETE FROM %s WHERE %I = $1 AND %I = ANY ($2)',
+						   ref.rel, ref.workspace_column, ref.id_column)
+				USING ws, people;
+		ELSE
+			EXECUTE format('DELETE FROM %s WHERE %I = $1 AND %I = ANY ($2) AND %I = $3',
+						   ref.rel, ref.workspace_column, ref.id_column, ref.type_column)
+				USING ws, people, ref.type_value;
+		END IF;
+	END LOOP;
+
+	UPDATE crm.contacts c
+	   SET name = NULL, email = NULL, phone = NULL, identifier = NULL, verified_id = NULL,
+		   identity_source = 'anonymous', avatar_url = NULL, city = NULL, country = NULL,
+		   lifecycle_stage = NULL, owner = NULL, tags = '{}', properties = '{}',
+		   status = CASE WHEN c.id = cur.id THEN 'deleted' ELSE c.status END,
+		   deleted_at = coalesce(c.deleted_at, now())
+	 WHERE c.workspace_id = ws AND c.id = ANY (people);
+
+	-- the outbox keeps that something happened to these ids, not what
+	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)
+	 WHERE e.workspace_id = ws AND e.object_type = 'contact' AND e.object_id = ANY (people);
+	PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', cur.id,
+						   jsonb_build_object('id', cur.id, 'hard', true));
+	RETURN cur.id;
+END;
+$$;
+COMMENT ON FUNCTION crm.delete_contact(bigint, boolean) IS
+	'soft delete (status deleted, hidden from crm.contacts_live) or, with hard, irreversible erasure of the person''s data everywhere';
+
+CREATE FUNCTION crm.export_contact(contact_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cur crm.contacts;
+	people bigint[];
+	ref record;
+	rows jsonb;
+	result jsonb;
+BEGIN
+	SELECT * INTO cur FROM crm.contacts c WHERE c.workspace_id = ws AND c.id = export_contact.contact_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'contact % does not exist', coalesce(export_contact.contact_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; contacts of other workspaces are not visible here.';
+	END IF;
+	IF cur.status = 'merged' THEN
+		RAISE EXCEPTION 'contact % was merged into contact %', cur.id, cur.merged_into
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Export the live contact: crm.export_contact(crm.resolve_contact(%s)).', cur.id);
+	END IF;
+	SELECT array_agg(c.id ORDER BY c.id) INTO people FROM crm.contacts c
+	 WHERE c.workspace_id = ws AND (c.id = cur.id OR c.merged_into = cur.id);
+
+	result := jsonb_build_object(
+		'exported_at', now(),
+		'profile', to_jsonb(cur),
+		'merged_records', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.id) FROM crm.contacts c
+									 WHERE c.workspace_id = ws AND c.merged_into = cur.id), '[]'));
+
+	-- every table that references contacts, under its own name
+	FOR ref IN
+		SELECT m.rel, c.relname, m.workspace_column, m.id_column, m.type_column, m.type_value
+		  FROM crm.contact_reference_map m JOIN pg_class c ON c.oid = m.rel
+		 WHERE m.rel <> 'crm.contacts'::regclass
+		 ORDER BY c.relname
+	LOOP
+		EXECUTE format('SELECT coalesce(jsonb_agg(to_jsonb(t)), ''[]'') FROM %s t WHERE t.%I = $1 AND t.%I = ANY ($2)%s',
+					   ref.rel, ref.workspace_column, ref.id_column,
+					   CASE WHEN ref.type_column IS NULL THEN ''
+							ELSE format(' AND t.%I = %L', ref.type_column, ref.type_value) END)
+			INTO rows USING ws, people;
+		result := result || jsonb_build_object(ref.relname,
+			coalesce(result -> ref.relname::text, '[]') || rows);
+	END LOOP;
+
+	-- what the rows above only point at: the messages and the companies
+	result := result || jsonb_build_object(
+		'conversations', coalesce((
+			SELECT jsonb_agg(to_jsonb(cv) || jsonb_build_object('messages',
+					   coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.sent_at, m.id) FROM crm.messages m
+								  WHERE m.workspace_id = ws AND m.conversation_id = cv.id), '[]'))
+					   ORDER BY cv.started_at, cv.id)
+			  FROM crm.conversations cv WHERE cv.workspace_id = ws AND cv.contact_id = ANY (people)), '[]'),
+		'companies', coalesce((
+			SELECT jsonb_agg(jsonb_build_object('company_id', co.id, 'name', co.name, 'domain', co.domain,
+												'role', cc.role, 'is_primary', cc.is_primary) ORDER BY co.id)
+			  FROM crm.contact_companies cc
+			  JOIN crm.companies co ON co.workspace_id = cc.workspace_id AND co.id = cc.company_id
+			 WHERE cc.workspace_id = ws AND cc.contact_id = ANY (people)), '[]'),
+		'consents', coalesce((
+			SELECT jsonb_agg(to_jsonb(cs) ORDER BY cs.channel) FROM crm.current_consents cs
+			 WHERE cs.workspace_id = ws AND cs.contact_id = ANY (people)), '[]'));
+	RETURN result;
+END;
+$$;
+COMMENT ON FUNCTION crm.export_contact(bigint) IS
+	'everything held about a person (GDPR access request): profile, merged records, and the rows of every table that references the contact';

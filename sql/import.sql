@@ -1,0 +1,296 @@
+--
+-- Bulk import of contacts (SPEC §6): rows of standard fields and property
+-- keys, as an app sends them or as psql loads a CSV file (docs/identity.md).
+--
+-- Clean batches go through a few set-based statements; rows that need
+-- sequential treatment (keys shared with another row of the batch, or
+-- matching several contacts) and every row of a batch whose bulk attempt
+-- failed (a malformed value somewhere) go through crm.import_contact_row one
+-- by one, each in its own subtransaction unless the import is atomic.
+--
+
+-- Standard fields an import row may carry; any other key must be a declared
+-- contact property, or be written "properties.<key>" for free-form metadata.
+CREATE FUNCTION crm.contact_import_keys() RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	keys text[] := ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'avatar_url', 'city',
+						 'country', 'lifecycle_stage', 'owner', 'tags', 'properties'];
+	declared text[];
+BEGIN
+	-- custom property definitions live in another domain's table, when installed
+	IF to_regclass('crm.property_definitions') IS NOT NULL THEN
+		EXECUTE 'SELECT array_agg(d.key ORDER BY d.key) FROM crm.property_definitions d
+				  WHERE d.workspace_id = $1 AND d.object_type = ''contact'''
+			INTO declared USING crm.current_workspace();
+	END IF;
+	RETURN keys || coalesce(declared, '{}');
+END;
+$$;
+COMMENT ON FUNCTION crm.contact_import_keys() IS
+	'the keys an import row may use: standard contact fields and declared contact property keys ("properties.<key>" is always accepted)';
+
+-- The custom properties of an import row; empty cells carry no value.
+CREATE FUNCTION crm.import_row_properties(r jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce((SELECT jsonb_object_agg(CASE WHEN e.key LIKE 'properties.%' THEN substr(e.key, 12) ELSE e.key END, e.value)
+					   FROM jsonb_each(r) e
+					  WHERE e.key <> ALL (ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'avatar_url',
+												 'city', 'country', 'lifecycle_stage', 'owner', 'tags', 'properties'])
+						AND e.value <> ALL (ARRAY['null'::jsonb, '""'::jsonb])), '{}')
+		   || CASE WHEN jsonb_typeof(r -> 'properties') = 'object' THEN jsonb_strip_nulls(r -> 'properties') ELSE '{}' END;
+$$;
+
+CREATE FUNCTION crm.import_row_tags(v jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE jsonb_typeof(v)
+			   WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(v))
+			   WHEN 'string' THEN regexp_split_to_array(v #>> '{}', '\s*[,;]\s*')
+		   END;
+$$;
+
+-- The reason a row cannot be imported before looking at the database, or NULL.
+CREATE FUNCTION crm.import_row_problem(r jsonb, valid text[]) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN jsonb_typeof(r) IS DISTINCT FROM 'object' THEN
+			format('row must be a JSON object, not %s', coalesce(jsonb_typeof(r), 'NULL'))
+		ELSE (SELECT format('unknown key "%s"; valid keys are: %s (or "properties.<key>" for free-form properties)',
+							k, array_to_string(valid, ', '))
+				FROM jsonb_object_keys(r) k
+			   WHERE k <> ALL (valid) AND k NOT LIKE 'properties._%'
+			   ORDER BY k LIMIT 1)
+	END;
+$$;
+
+-- One row, in order: the path for rows the bulk statements do not take.
+CREATE FUNCTION crm.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	nm text := nullif(btrim(r ->> 'name'), '');
+	e text := nullif(btrim(r ->> 'email'), '');
+	p text := nullif(btrim(r ->> 'phone'), '');
+	ident text := nullif(btrim(r ->> 'identifier'), '');
+	vid text := nullif(btrim(r ->> 'verified_id'), '');
+	lc crm.lifecycle_stage := nullif(btrim(r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage;
+	tg text[] := crm.import_row_tags(r -> 'tags');
+	props jsonb := crm.import_row_properties(r);
+	ids bigint[];
+	i integer;
+BEGIN
+	IF e IS NOT NULL THEN e := crm.normalize_email(e); END IF;
+	IF p IS NOT NULL THEN p := crm.normalize_phone(p); END IF;
+	IF vid IS NOT NULL OR ident IS NOT NULL OR e IS NOT NULL OR p IS NOT NULL THEN
+		SELECT array_agg(c.id ORDER BY c.identity_source = 'verified' DESC, c.created_at, c.id) INTO ids
+		  FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.status < 'merged'
+		   AND (c.verified_id = vid OR c.identifier = ident OR c.email = e OR c.phone = p);
+	END IF;
+	IF ids IS NULL THEN
+		IF mode = 'update' THEN
+			RAISE EXCEPTION 'no contact matches this row'
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'In update mode a row must share an identifier, email or phone with an existing contact.';
+		END IF;
+		INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id, identity_source,
+									   avatar_url, city, country, lifecycle_stage, owner, tags, properties)
+			VALUES (ws, nm, e, p, ident, vid,
+					CASE WHEN vid IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+					nullif(btrim(r ->> 'avatar_url'), ''), nullif(btrim(r ->> 'city'), ''),
+					nullif(btrim(r ->> 'country'), ''), lc, nullif(btrim(r ->> 'owner'), ''),
+					coalesce(tg, '{}'), props)
+			RETURNING c.id INTO contact_id;
+		action := 'inserted';
+		RETURN;
+	END IF;
+	IF mode = 'insert' THEN
+		RAISE EXCEPTION 'contact % already has this identifier, email or phone', ids[1]
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Import with mode ''upsert'' to update existing contacts.';
+	END IF;
+	contact_id := ids[1];
+	action := CASE WHEN cardinality(ids) > 1 THEN 'merged' ELSE 'updated' END;
+	FOR i IN 2 .. cardinality(ids) LOOP
+		contact_id := crm.merge_contacts(contact_id, ids[i]);
+	END LOOP;
+	UPDATE crm.contacts c
+	   SET name = coalesce(nm, c.name), email = coalesce(e, c.email), phone = coalesce(p, c.phone),
+		   identifier = coalesce(ident, c.identifier), verified_id = coalesce(c.verified_id, vid),
+		   identity_source = CASE WHEN vid IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+		   avatar_url = coalesce(nullif(btrim(r ->> 'avatar_url'), ''), c.avatar_url),
+		   city = coalesce(nullif(btrim(r ->> 'city'), ''), c.city),
+		   country = coalesce(nullif(btrim(r ->> 'country'), ''), c.country),
+		   lifecycle_stage = coalesce(lc, c.lifecycle_stage),
+		   owner = coalesce(nullif(btrim(r ->> 'owner'), ''), c.owner),
+		   tags = c.tags || coalesce(tg, '{}'),
+		   properties = c.properties || props
+	 WHERE c.workspace_id = ws AND c.id = contact_id;
+END;
+$$;
+COMMENT ON FUNCTION crm.import_contact_row(jsonb, text) IS
+	'imports one row (insert, update or merge by identifier, email, phone); used by crm.import_contacts';
+
+CREATE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
+RETURNS TABLE (row_number integer, action text, contact_id bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	valid text[] := crm.contact_import_keys();
+	bulk_ok boolean := true;
+	st record;
+	res record;
+	msg text;
+	hint text;
+	code text;
+BEGIN
+	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF mode IS NULL OR mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.identity', ws));
+
+	CREATE TEMPORARY TABLE crm_import_stage (
+		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
+		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
+		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text
+	) ON COMMIT DROP;
+	INSERT INTO crm_import_stage (n, r, problem)
+	SELECT t.n, t.r, crm.import_row_problem(t.r, valid)
+	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
+	IF atomic THEN
+		SELECT s.n, s.problem INTO st FROM crm_import_stage s WHERE s.problem IS NOT NULL ORDER BY s.n LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'row %: %', st.n, st.problem
+				USING ERRCODE = CASE WHEN st.problem LIKE 'unknown key%' THEN 'undefined_column' ELSE 'invalid_parameter_value' END,
+					  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
+		END IF;
+	END IF;
+
+	BEGIN
+		UPDATE crm_import_stage s
+		   SET name = nullif(btrim(s.r ->> 'name'), ''),
+			   email = crm.normalize_email(nullif(btrim(s.r ->> 'email'), '')),
+			   phone = crm.normalize_phone(nullif(btrim(s.r ->> 'phone'), '')),
+			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
+			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
+			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
+			   tags = coalesce(crm.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm.import_row_properties(s.r)
+		 WHERE s.problem IS NULL;
+		-- rows sharing a key with another row of the batch go one by one, in order
+		UPDATE crm_import_stage s SET sequential = true
+		  FROM (SELECT x.n FROM (
+					SELECT t.n,
+						   count(t.email) OVER (PARTITION BY t.email) AS ce,
+						   count(t.phone) OVER (PARTITION BY t.phone) AS cp,
+						   count(t.identifier) OVER (PARTITION BY t.identifier) AS ci,
+						   count(t.verified_id) OVER (PARTITION BY t.verified_id) AS cv
+					  FROM crm_import_stage t WHERE t.problem IS NULL) x
+				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
+		 WHERE s.n = d.n;
+		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
+		  FROM (SELECT k.n, array_agg(DISTINCT k.id) AS ids FROM (
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged') k
+				 GROUP BY k.n) m
+		 WHERE s.n = m.n;
+		-- mode violations are reported, not raised
+		UPDATE crm_import_stage s
+		   SET action = 'rejected',
+			   error = CASE WHEN s.matched IS NULL THEN 'no contact matches this row'
+							ELSE format('contact %s already has this identifier, email or phone', s.matched[1]) END
+		 WHERE s.problem IS NULL AND NOT s.sequential
+		   AND ((mode = 'update' AND s.matched IS NULL) OR (mode = 'insert' AND s.matched IS NOT NULL));
+		IF atomic AND EXISTS (SELECT 1 FROM crm_import_stage s WHERE s.action = 'rejected') THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
+
+		UPDATE crm_import_stage s
+		   SET contact_id = nextval(pg_get_serial_sequence('crm.contacts', 'id')), action = 'inserted'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
+		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties)
+		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
+			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
+			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
+			   s.tags, s.props
+		  FROM crm_import_stage s
+		 WHERE s.action = 'inserted'
+		 ORDER BY s.n;
+		UPDATE crm_import_stage s SET contact_id = s.matched[1], action = 'updated'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL;
+		UPDATE crm.contacts c
+		   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
+			   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
+			   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+			   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
+			   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
+			   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
+			   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
+			   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
+			   tags = c.tags || s.tags, properties = c.properties || s.props
+		  FROM crm_import_stage s
+		 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	IF NOT bulk_ok THEN
+		UPDATE crm_import_stage s SET sequential = true, action = NULL, contact_id = NULL, error = NULL
+		 WHERE s.problem IS NULL;
+	END IF;
+
+	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
+		BEGIN
+			res := crm.import_contact_row(st.r, mode);
+			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, msg
+					USING ERRCODE = code, HINT = coalesce(nullif(hint, ''), 'Fix the row and import again.');
+			END IF;
+			UPDATE crm_import_stage s SET action = 'rejected', error = msg WHERE s.n = st.n;
+		END;
+	END LOOP;
+
+	RETURN QUERY SELECT s.n, s.action, s.contact_id, s.error FROM crm_import_stage s ORDER BY s.n;
+	DROP TABLE crm_import_stage;
+END;
+$$;
+COMMENT ON FUNCTION crm.import_contacts(jsonb, text, boolean) IS
+	'imports contacts (mode upsert, insert or update), de-duplicating by identifier, email and phone against the database and within the batch; one report row per input row';

@@ -1,0 +1,101 @@
+-- Identity resolution: find-or-create by key, merging what the keys join,
+-- PATCH updates with merge on email collision, and duplicate suggestions.
+\set VERBOSITY default
+
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
+
+-- the same person, spelled differently: one contact
+SELECT crm.identify(email => '  Foo@X.com ', name => 'Foo', seen_at => '2024-01-01') AS foo \gset
+SELECT crm.identify(email => 'foo@x.com', phone => '+33 6 12 34 56 78', properties => '{"plan": "free"}', seen_at => '2024-02-01') = :foo AS same;
+SELECT id, name, email, phone, identity_source, properties, first_seen_at, last_seen_at
+  FROM crm.contacts WHERE id = :foo;
+-- an older seen_at never moves last_seen_at back
+SELECT crm.identify(email => 'foo@x.com', seen_at => '2023-06-01') = :foo AS same;
+SELECT first_seen_at, last_seen_at FROM crm.contacts WHERE id = :foo;
+
+-- a verified login on the phone: the contact becomes verified and its
+-- properties now override what was self-reported
+SELECT crm.identify(phone => '0033612345678', verified_id => 'user-1', properties => '{"plan": "pro"}') = :foo AS same;
+SELECT verified_id, identity_source, properties FROM crm.contacts WHERE id = :foo;
+-- a self-reported call cannot override a verified value, only fill gaps
+SELECT crm.identify(email => 'foo@x.com', properties => '{"plan": "hacked", "color": "red"}') = :foo AS same;
+SELECT identity_source, properties FROM crm.contacts WHERE id = :foo;
+
+-- a widget visitor, later telling us their email: two contacts become one,
+-- the verified one survives although it is newer
+SELECT crm.identify(identifier => 'visitor-9', name => 'Anonymous visitor') AS visitor \gset
+SELECT identity_source FROM crm.contacts WHERE id = :visitor;
+SELECT crm.identify(identifier => 'visitor-9', email => 'FOO@x.com') = :foo AS survivor_is_verified;
+SELECT id, status, merged_into = :foo AS into_foo FROM crm.contacts WHERE id = :visitor;
+SELECT identifier, name FROM crm.contacts WHERE id = :foo;
+SELECT type, payload ->> 'duplicate' = :'visitor' AS dup FROM crm.events WHERE type = 'CRM_CONTACT_MERGED';
+
+-- two contacts verified as different people are never merged
+SELECT crm.identify(email => 'bar@x.com', verified_id => 'user-2') AS bar \gset
+SELECT crm.identify(email => 'bar@x.com', verified_id => 'user-3') AS other \gset
+SELECT :other <> :bar AS kept_apart, (SELECT email FROM crm.contacts WHERE id = :other) AS other_email,
+	   (SELECT email FROM crm.contacts WHERE id = :bar) AS bar_email;
+
+-- no key at all: a new anonymous contact each time
+SELECT crm.identify(name => 'Nobody') <> crm.identify(name => 'Nobody') AS distinct_contacts;
+
+-- bad input: clear errors, nothing written
+SELECT count(*) AS n_before FROM crm.contacts \gset
+SELECT crm.identify(email => 'not-an-email');
+SELECT crm.identify(phone => 'call me');
+SELECT crm.identify(email => 'a@x.com', properties => '[1, 2]');
+SELECT count(*) - :n_before AS contacts_written FROM crm.contacts;
+
+-- update_contact: PATCH semantics
+SELECT crm.update_contact(:foo, '{"city": "Paris", "tags": ["VIP", "vip"], "properties": {"color": null, "size": 3}}');
+SELECT city, tags, properties FROM crm.contacts WHERE id = :foo;
+SELECT crm.update_contact(:foo, '{"city": null}');
+SELECT city, name FROM crm.contacts WHERE id = :foo;
+-- archiving is a patch; merging and deleting are not
+SELECT crm.update_contact(:bar, '{"status": "archived"}');
+SELECT status FROM crm.contacts WHERE id = :bar;
+SELECT crm.update_contact(:bar, '{"status": "active"}');
+-- changing the email to one a live contact has merges the two; the older survives
+SELECT crm.identify(email => 'baz@x.com', name => 'Baz') AS baz \gset
+SELECT crm.update_contact(:baz, '{"email": "Foo@X.com", "country": "FR"}') = :foo AS returns_survivor;
+SELECT id = :foo AS is_foo, email, name, country, status FROM crm.contacts WHERE id IN (:foo, :baz) ORDER BY id;
+
+-- bad patches: clear errors, nothing written
+SELECT updated_at AS foo_updated FROM crm.contacts WHERE id = :foo \gset
+SELECT crm.update_contact(:foo, '{"nickname": "F"}');
+SELECT crm.update_contact(:foo, '"city"');
+SELECT crm.update_contact(:foo, '{"properties": [1]}');
+SELECT crm.update_contact(:foo, '{"status": "merged"}');
+SELECT crm.update_contact(:foo, '{"email": "nope"}');
+SELECT crm.update_contact(:foo, '{"lifecycle_stage": "king"}');
+SELECT crm.update_contact(:baz, '{"city": "Lyon"}');
+SELECT crm.update_contact(999, '{"city": "Lyon"}');
+SELECT updated_at = :'foo_updated' AS unchanged FROM crm.contacts WHERE id = :foo;
+
+-- find_duplicates: same mailbox, same national number, similar names
+INSERT INTO crm.companies (id, name, domain) VALUES (1, 'Acme', 'acme.example');
+INSERT INTO crm.contacts (id, name, email, phone) VALUES
+	(100, 'Grace Hopper', 'grace@navy.example', '+12025550100'),
+	(101, 'Grace Hoper', 'grace+crm@navy.example', NULL),
+	(102, 'Dr Grace Hopper', NULL, '2025550100'),
+	(103, 'Alan Turing', 'alan@acme.example', NULL),
+	(104, 'Alan Turin', NULL, NULL),
+	(105, 'Someone Else', NULL, NULL);
+SELECT crm.link_company(103, 1), crm.link_company(104, 1);
+SELECT * FROM crm.find_duplicates();
+SELECT * FROM crm.find_duplicates(0.9, 2);
+SELECT * FROM crm.find_duplicates(0);
+SELECT * FROM crm.find_duplicates(0.5, 0);
+SHOW pg_trgm.similarity_threshold;
+
+-- tests share one database: start from, and leave, an empty CRM
+SET client_min_messages = warning;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+RESET client_min_messages;
+DELETE FROM crm.workspaces WHERE id <> 1;
+SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
