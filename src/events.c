@@ -1,0 +1,394 @@
+/*-------------------------------------------------------------------------
+ *
+ * events.c
+ *	  The outbox writers: the statement trigger that turns a table's inserts,
+ *	  updates and deletes into crm.events rows, and the one that wakes
+ *	  listeners with NOTIFY crm_events.
+ *
+ * Every write to a CRM table fires these, so they are in C: one pass over
+ * the statement's transition tables, one prepared INSERT ... SELECT FROM
+ * unnest(...) per statement whatever its row count, and no JSON work for
+ * inserts and deletes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_emit_row_events);
+PG_FUNCTION_INFO_V1(crm_notify_events);
+
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr workspace_plan = NULL;
+
+/* Growing arrays of the events one statement writes */
+typedef struct EventBatch
+{
+	int			n;
+	int			cap;
+	Datum	   *workspaces;
+	Datum	   *ids;
+	Datum	   *payloads;
+} EventBatch;
+
+static void
+BatchAdd(EventBatch *b, Datum ws, Datum id, Jsonb *payload)
+{
+	if (b->n == b->cap)
+	{
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->workspaces = b->workspaces ? repalloc(b->workspaces, sizeof(Datum) * b->cap) : palloc(sizeof(Datum) * b->cap);
+		b->ids = b->ids ? repalloc(b->ids, sizeof(Datum) * b->cap) : palloc(sizeof(Datum) * b->cap);
+		b->payloads = b->payloads ? repalloc(b->payloads, sizeof(Datum) * b->cap) : palloc(sizeof(Datum) * b->cap);
+	}
+	b->workspaces[b->n] = ws;
+	b->ids[b->n] = id;
+	b->payloads[b->n] = JsonbPGetDatum(payload);
+	b->n++;
+}
+
+static void
+PushKey(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+static void
+PushId(JsonbParseState **state, Datum id)
+{
+	JsonbValue	v;
+
+	PushKey(state, "id");
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, id));
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* {"id": <id>} */
+static Jsonb *
+IdPayload(Datum id)
+{
+	JsonbParseState *state = NULL;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	PushId(&state, id);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/* A transition table read from its start through a read pointer of our own */
+static void
+RewindTransitionTable(Tuplestorestate *ts)
+{
+	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(ts, ptr);
+	tuplestore_rescan(ts);
+}
+
+/* to_jsonb(record) for rows of one relation */
+static FmgrInfo *
+RowToJsonbFn(TupleDesc tupdesc)
+{
+	FmgrInfo   *flinfo = palloc0(sizeof(FmgrInfo));
+	Node	   *arg = (Node *) makeNullConst(tupdesc->tdtypeid, -1, InvalidOid);
+
+	fmgr_info(F_TO_JSONB, flinfo);
+	fmgr_info_set_expr((Node *) makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
+											 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL),
+					   flinfo);
+	return flinfo;
+}
+
+/*
+ * {"id": <id>, "changes": {<column>: <new value>, ...}} for the columns an
+ * update changed, leaving out updated_at; NULL when nothing else changed.
+ */
+static Jsonb *
+ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupdesc,
+			   int touch_attnum, Datum id, FmgrInfo *tojsonb)
+{
+	JsonbParseState *state = NULL;
+	Jsonb	   *row = NULL;
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		bool		oldnull,
+					newnull;
+		Datum		oldval,
+					newval;
+		JsonbValue	key;
+		JsonbValue *val;
+
+		if (att->attisdropped || i + 1 == touch_attnum)
+			continue;
+		oldval = slot_getattr(oldslot, i + 1, &oldnull);
+		newval = slot_getattr(newslot, i + 1, &newnull);
+		if (oldnull && newnull)
+			continue;
+		if (!oldnull && !newnull &&
+			datum_image_eq(oldval, newval, att->attbyval, att->attlen))
+			continue;
+
+		if (row == NULL)
+		{
+			HeapTuple	tuple = ExecFetchSlotHeapTuple(newslot, false, NULL);
+
+			row = DatumGetJsonbP(FunctionCall1(tojsonb, heap_copy_tuple_as_datum(tuple, tupdesc)));
+			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+			PushId(&state, id);
+			PushKey(&state, "changes");
+			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		}
+		key.type = jbvString;
+		key.val.string.val = NameStr(att->attname);
+		key.val.string.len = strlen(NameStr(att->attname));
+		val = findJsonbValueFromContainer(&row->root, JB_FOBJECT, &key);
+		if (val == NULL)
+			elog(ERROR, "column \"%s\" missing from row jsonb", NameStr(att->attname));
+		pushJsonbValue(&state, WJB_KEY, &key);
+		pushJsonbValue(&state, WJB_VALUE, val);
+	}
+	if (row == NULL)
+		return NULL;
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/* Rows deleted along with their workspace leave no event */
+static bool
+WorkspaceExists(Datum ws)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+
+	if (workspace_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT 1 FROM crm.workspaces WHERE id OPERATOR(pg_catalog.=) $1",
+									   1, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare workspace lookup: %s", SPI_result_code_string(SPI_result));
+		workspace_plan = plan;
+	}
+	values[0] = ws;
+	if (SPI_execute_plan(workspace_plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "workspace lookup failed");
+	return SPI_processed > 0;
+}
+
+static void
+InsertEvents(EventBatch *b, const char *type, const char *object_type)
+{
+	Oid			argtypes[5] = {INT8ARRAYOID, TEXTOID, TEXTOID, INT8ARRAYOID, JSONBARRAYOID};
+	Datum		values[5];
+
+	if (insert_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(
+			"INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload) "
+			"SELECT u.w, $2, $3, u.o, u.p FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(w, o, p)",
+			5, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare event insert: %s", SPI_result_code_string(SPI_result));
+		insert_plan = plan;
+	}
+	values[0] = PointerGetDatum(construct_array(b->workspaces, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = CStringGetTextDatum(type);
+	values[2] = CStringGetTextDatum(object_type);
+	values[3] = PointerGetDatum(construct_array(b->ids, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(b->payloads, b->n, JSONBOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(insert_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "event insert failed");
+}
+
+/*
+ * crm.emit_row_events(object_type, event_prefix): AFTER ... FOR EACH
+ * STATEMENT with transition tables new_rows/old_rows.  Writes
+ * <prefix>_CREATED / _UPDATED (with the changed columns) / _DELETED.
+ */
+Datum
+crm_emit_row_events(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	const char *object_type;
+	const char *suffix;
+	int			ws_attnum,
+				id_attnum,
+				touch_attnum;
+	TupleTableSlot *slot;
+	EventBatch	batch = {0};
+	Datum		last_ws = (Datum) 0;
+	bool		last_ws_exists = false;
+	bool		have_last_ws = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("emit_row_events: not called by trigger manager")));
+	if (!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("emit_row_events: must be fired after the statement, with arguments object type and event prefix")));
+
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	object_type = trigdata->tg_trigger->tgargs[0];
+	ws_attnum = SPI_fnumber(tupdesc, "workspace_id");
+	id_attnum = SPI_fnumber(tupdesc, "id");
+	touch_attnum = SPI_fnumber(tupdesc, "updated_at");
+	if (ws_attnum <= 0 || id_attnum <= 0)
+		elog(ERROR, "emit_row_events: table \"%s\" needs workspace_id and id columns",
+			 RelationGetRelationName(trigdata->tg_relation));
+
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		suffix = "_CREATED";
+		if (trigdata->tg_newtable == NULL)
+			elog(ERROR, "emit_row_events: INSERT trigger needs REFERENCING NEW TABLE");
+		RewindTransitionTable(trigdata->tg_newtable);
+		while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
+		{
+			bool		isnull;
+			Datum		ws = slot_getattr(slot, ws_attnum, &isnull);
+			Datum		id = slot_getattr(slot, id_attnum, &isnull);
+
+			BatchAdd(&batch, ws, id, IdPayload(id));
+		}
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		TupleTableSlot *oldslot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+		FmgrInfo   *tojsonb = RowToJsonbFn(tupdesc);
+
+		suffix = "_UPDATED";
+		if (trigdata->tg_newtable == NULL || trigdata->tg_oldtable == NULL)
+			elog(ERROR, "emit_row_events: UPDATE trigger needs REFERENCING OLD TABLE and NEW TABLE");
+		RewindTransitionTable(trigdata->tg_oldtable);
+		RewindTransitionTable(trigdata->tg_newtable);
+
+		/* the two transition tables hold the rows of each update pairwise */
+		while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
+		{
+			bool		isnull;
+			Datum		ws;
+			Datum		id;
+			Jsonb	   *payload;
+
+			if (!tuplestore_gettupleslot(trigdata->tg_oldtable, true, false, oldslot))
+				elog(ERROR, "emit_row_events: transition tables of different length");
+			ws = slot_getattr(slot, ws_attnum, &isnull);
+			id = slot_getattr(slot, id_attnum, &isnull);
+			payload = ChangesPayload(oldslot, slot, tupdesc, touch_attnum, id, tojsonb);
+			if (payload != NULL)
+				BatchAdd(&batch, ws, id, payload);
+		}
+		ExecDropSingleTupleTableSlot(oldslot);
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		suffix = "_DELETED";
+		if (trigdata->tg_oldtable == NULL)
+			elog(ERROR, "emit_row_events: DELETE trigger needs REFERENCING OLD TABLE");
+		RewindTransitionTable(trigdata->tg_oldtable);
+		while (tuplestore_gettupleslot(trigdata->tg_oldtable, true, false, slot))
+		{
+			bool		isnull;
+			Datum		ws = slot_getattr(slot, ws_attnum, &isnull);
+			Datum		id = slot_getattr(slot, id_attnum, &isnull);
+
+			if (!have_last_ws || DatumGetInt64(ws) != DatumGetInt64(last_ws))
+			{
+				last_ws = ws;
+				last_ws_exists = WorkspaceExists(ws);
+				have_last_ws = true;
+			}
+			if (last_ws_exists)
+				BatchAdd(&batch, ws, id, IdPayload(id));
+		}
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("emit_row_events: must be fired by INSERT, UPDATE or DELETE")));
+
+	if (batch.n > 0)
+		InsertEvents(&batch, psprintf("%s%s", trigdata->tg_trigger->tgargs[1], suffix), object_type);
+
+	SPI_finish();
+	ExecDropSingleTupleTableSlot(slot);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * crm.notify_events(): AFTER INSERT ON crm.events FOR EACH STATEMENT with
+ * REFERENCING NEW TABLE.  One NOTIFY crm_events per workspace written; the
+ * payload is the workspace id, so NOTIFY's de-duplication folds a
+ * transaction's events into one wake-up per workspace.
+ */
+Datum
+crm_notify_events(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	TupleTableSlot *slot;
+	int			ws_attnum;
+	int64		last = 0;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || trigdata->tg_newtable == NULL ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("notify_events: must be a statement trigger with REFERENCING NEW TABLE")));
+
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	ws_attnum = SPI_fnumber(tupdesc, "workspace_id");
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+	RewindTransitionTable(trigdata->tg_newtable);
+	while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
+	{
+		bool		isnull;
+		int64		ws = DatumGetInt64(slot_getattr(slot, ws_attnum, &isnull));
+
+		/* statements write one workspace's rows; Async_Notify folds repeats */
+		if (ws != last)
+		{
+			Async_Notify("crm_events", psprintf(INT64_FORMAT, ws));
+			last = ws;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	return PointerGetDatum(NULL);
+}
