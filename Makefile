@@ -13,6 +13,7 @@ SQL_SOURCES = \
 	sql/companies.sql \
 	sql/activities.sql \
 	sql/conversations.sql \
+	sql/cql.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

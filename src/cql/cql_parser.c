@@ -49,6 +49,14 @@ Next(CqlState *st)
 	return t;
 }
 
+/* Step back over a token taken with Next (which never steps past the end) */
+static void
+Unread(CqlState *st, CqlToken *t)
+{
+	if (t->kind != TK_EOF)
+		st->cur--;
+}
+
 static bool
 IsWord(CqlToken *t, const char *kw)
 {
@@ -278,7 +286,7 @@ ParseValue(CqlState *st, CqlValue *v)
 		default:
 			break;
 	}
-	st->cur--;
+	Unread(st, t);
 	Expected(st, "a value", "Values are 'text', numbers, true/false, null, enum words, dates (2024-01-31), NOW - 30d or TODAY-style date literals.");
 }
 
@@ -501,7 +509,7 @@ ParsePrimary(CqlState *st)
 			op = Next(st);
 			if ((int) CmpOp(op->kind) < 0)
 			{
-				st->cur--;
+				Unread(st, op);
 				Expected(st, "a comparison after COUNT(...)", "Write for example COUNT(contacts()) >= 2.");
 			}
 			n->op = CmpOp(op->kind);
@@ -520,7 +528,7 @@ ParsePrimary(CqlState *st)
 			type = Next(st);
 			if (type->kind != TK_IDENT && type->kind != TK_STRING)
 			{
-				st->cur--;
+				Unread(st, type);
 				Expected(st, "an object type in associated(...)", "Write for example associated(course).");
 			}
 			n->name = type->text;
@@ -554,7 +562,7 @@ ParseInList(CqlState *st, bool negated, int pos)
 	t = Next(st);
 	if (t->kind != TK_STRING)
 	{
-		st->cur--;
+		Unread(st, t);
 		Expected(st, "a list name in quotes", "Write IN LIST 'newsletter'.");
 	}
 	n->name = t->text;

@@ -1077,17 +1077,14 @@ CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
  * each a sortable catalogue field or a property; id breaks ties so that
  * paging is stable.
  */
-bool
-CqlOrderBy(CqlState *st, const char *entity, const char *spec, size_t len,
-		   const char *alias, char **sql)
+static char *
+OrderByBody(CqlState *st, const char *entity, const char *spec, size_t len, const char *alias)
 {
 	Ctx			c;
 	CqlBuf		b;
 	int			nkeys = 0;
 	bool		has_id = false;
 
-	if (setjmp(st->on_error) != 0)
-		return false;
 	if (len > 1000 || memchr(spec, '\0', len))
 		CqlFail(st, CQL_ERR_SYNTAX, 0, "Write for example: createdAt DESC, name.",
 				"invalid order_by \"%.60s\"", spec);
@@ -1164,6 +1161,15 @@ CqlOrderBy(CqlState *st, const char *entity, const char *spec, size_t len,
 	}
 	if (!has_id)
 		CqlBufPrintf(&b, "%s%s.id ASC", nkeys ? ", " : "", c.alias);
-	*sql = b.data;
+	return b.data;
+}
+
+bool
+CqlOrderBy(CqlState *st, const char *entity, const char *spec, size_t len,
+		   const char *alias, char **sql)
+{
+	if (setjmp(st->on_error) != 0)
+		return false;
+	*sql = OrderByBody(st, entity, spec, len, alias);
 	return true;
 }
