@@ -1051,7 +1051,7 @@ CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
 		return false;
 	if (tree->kind != N_CMP)
 		CqlFail(st, CQL_ERR_SYNTAX, 1, "Name one field, for example lifecycleStage or company.industry.",
-				"invalid field \"%.60s\"", field);
+				"invalid field \"%.*s\"", (int) (len < 60 ? len : 60), field);
 	c.st = st;
 	c.e = RequireEntity(st, entity);
 	c.alias = alias ? alias : c.e->alias;
@@ -1087,7 +1087,7 @@ OrderByBody(CqlState *st, const char *entity, const char *spec, size_t len, cons
 
 	if (len > 1000 || memchr(spec, '\0', len))
 		CqlFail(st, CQL_ERR_SYNTAX, 0, "Write for example: createdAt DESC, name.",
-				"invalid order_by \"%.60s\"", spec);
+				"invalid order_by \"%.*s\"", (int) (len < 60 ? len : 60), spec);
 	st->query = spec;
 	st->querylen = (int) len;
 	CqlLex(st, spec, len);
@@ -1107,7 +1107,7 @@ OrderByBody(CqlState *st, const char *entity, const char *spec, size_t len, cons
 		memset(&p, 0, sizeof(p));
 		if (nkeys == 3)
 			CqlFail(st, CQL_ERR_VALUE, st->toks[st->cur].pos, "Order by at most three fields.",
-					"order_by \"%.60s\" has more than three keys", spec);
+					"order_by \"%.*s\" has more than three keys", (int) (len < 60 ? len : 60), spec);
 		for (;;)
 		{
 			t = &st->toks[st->cur];
