@@ -125,10 +125,10 @@ ParseN(CqlState *st, CqlToken *word)
 				"cql syntax error at position %d: %s needs \":n\"", word->pos, word->text);
 	st->cur++;
 	t = Next(st);
-	if (t->kind != TK_NUMBER || strspn(t->text, "0123456789") != (size_t) t->len || t->len > 6)
+	if (t->kind != TK_NUMBER || strspn(t->text, "0123456789") != (size_t) t->len)
 		CqlFail(st, CQL_ERR_SYNTAX, t->pos, "Write it with a whole count, for example LAST_N_DAYS:30.",
 				"cql syntax error at position %d: %s needs a whole number after \":\"", t->pos, word->text);
-	n = atol(t->text);
+	n = t->len > 7 ? CQL_MAX_N + 1 : atol(t->text);
 	if (n > CQL_MAX_N)
 		CqlFail(st, CQL_ERR_VALUE, t->pos, "Use a count of at most 100000.",
 				"count %ld of %s at position %d is too large", n, word->text, t->pos);
@@ -326,7 +326,7 @@ ParsePath(CqlState *st, CqlPath *p)
 {
 	CqlToken   *t = Peek(st, 0);
 
-	if (t->kind != TK_IDENT)
+	if (t->kind != TK_IDENT || IsWord(t, "AND") || IsWord(t, "OR"))
 		Expected(st, "a field name", "Start each condition with a field, for example: status = ACTIVE.");
 	p->nseg = 0;
 	for (;;)

@@ -91,8 +91,8 @@ TypeMismatch(Ctx *c, Field *f, CqlValue *v)
 	if (v->kind == V_WORD && (f->type == T_TEXT || f->type == T_TAGS || f->type == T_JSONB))
 		snprintf(hint, sizeof(hint), "Quote text values: '%.60s'.", v->text);
 	CqlFail(c->st, CQL_ERR_TYPE, v->pos, hint,
-			"field \"%s\" is %s and cannot be compared with %s \"%.60s\" at position %d",
-			f->name, f->type == T_JSONB ? "a property" : CqlTypeName(f->type),
+			"field \"%s\" (%s) cannot be compared with %s \"%.60s\" at position %d",
+			f->name, f->type == T_JSONB ? "property" : CqlTypeName(f->type),
 			ValueKindName(v->kind), v->text ? v->text : "", v->pos);
 }
 
@@ -110,7 +110,8 @@ SuggestField(Ctx *c, const CqlEntity *e, const char *name, int pos, bool relatio
 {
 	const char *best = NULL;
 	int			bestd = 1000;
-	int			cap = strlen(name) / 3 > 2 ? (int) strlen(name) / 3 + 1 : 3;
+	int			len = strlen(name);
+	int			cap = len <= 3 ? 2 : (len / 3 + 1 > 3 ? len / 3 + 1 : 3);
 	char		hint[1024];
 	size_t		off;
 
@@ -207,6 +208,10 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 				CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Name one property: properties.plan or properties.\"plan name\".",
 						"cql syntax error at position %d: %s needs exactly one property name after \".\"", f->pos, def->name);
 			f->key = p->seg[from + 1];
+			CqlBufInit(&b, c->st);
+			CqlBufPrintf(&b, "%s.", def->name);
+			CqlBufAppendN(&b, f->key, strlen(f->key) > 60 ? 60 : strlen(f->key));
+			f->name = b.data;
 			return;
 		}
 		if (p->nseg - from != 1)
@@ -1025,38 +1030,56 @@ CqlTranslate(CqlState *st, const char *entity, const char *query, size_t len,
 	return true;
 }
 
-/* A field's expression for grouping (crm.count_by) */
-bool
-CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
-			 const char *alias, char **sql)
+/* A dotted field name from the token stream (order_by, count_by) */
+static void
+TokensToPath(CqlState *st, CqlPath *p, const char *hint)
 {
-	CqlNode    *tree;
+	memset(p, 0, sizeof(*p));
+	for (;;)
+	{
+		CqlToken   *t = &st->toks[st->cur];
+
+		if (t->kind != TK_IDENT && !(p->nseg > 0 && t->kind == TK_STRING))
+			CqlFail(st, CQL_ERR_SYNTAX, t->pos, hint,
+					"syntax error at position %d: expected a field name", t->pos);
+		if (p->nseg == CQL_MAX_PATH)
+			CqlFail(st, CQL_ERR_SYNTAX, t->pos, hint, "field at position %d has too many parts", t->pos);
+		p->seg[p->nseg] = t->text;
+		p->segpos[p->nseg] = t->pos;
+		p->quoted[p->nseg] = t->kind == TK_STRING;
+		p->nseg++;
+		st->cur++;
+		if (st->toks[st->cur].kind != TK_DOT)
+			return;
+		st->cur++;
+	}
+}
+
+/* A field's expression for grouping (crm.count_by) */
+static char *
+FieldExprBody(CqlState *st, const char *entity, const char *field, size_t len, const char *alias)
+{
 	Ctx			c;
 	Field		f;
 	CqlBuf		b;
+	CqlPath		p;
+	const char *hint = "Name one field, for example lifecycleStage, company.industry or properties.plan.";
 
-	/* parse "<field> IS NULL" to reuse the path grammar */
-	if (len > 1000)
-		len = 1000;
-	{
-		CqlBuf		t;
-
-		CqlBufInit(&t, st);
-		CqlBufAppendN(&t, field, len);
-		CqlBufAppend(&t, " IS NULL");
-		if (!CqlParse(st, t.data, t.len, &tree))
-			return false;
-	}
-	if (setjmp(st->on_error) != 0)
-		return false;
-	if (tree->kind != N_CMP)
-		CqlFail(st, CQL_ERR_SYNTAX, 1, "Name one field, for example lifecycleStage or company.industry.",
-				"invalid field \"%.*s\"", (int) (len < 60 ? len : 60), field);
+	if (len > 1000 || memchr(field, '\0', len))
+		CqlFail(st, CQL_ERR_SYNTAX, 0, hint, "invalid field \"%.*s\"", (int) (len < 60 ? len : 60), field);
+	st->query = field;
+	st->querylen = (int) len;
+	CqlLex(st, field, len);
+	st->cur = 0;
+	TokensToPath(st, &p, hint);
+	if (st->toks[st->cur].kind != TK_EOF)
+		CqlFail(st, CQL_ERR_SYNTAX, st->toks[st->cur].pos, hint,
+				"syntax error at position %d: expected the end after the field name", st->toks[st->cur].pos);
 	c.st = st;
 	c.e = RequireEntity(st, entity);
 	c.alias = alias ? alias : c.e->alias;
 	c.root = true;
-	Resolve(&c, &tree->path, 0, &f);
+	Resolve(&c, &p, 0, &f);
 	CqlBufInit(&b, st);
 	if (f.type == T_JSONB)
 	{
@@ -1068,7 +1091,16 @@ CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
 		CqlBufPrintf(&b, "pg_catalog.unnest(%s)", f.expr);
 	else
 		CqlBufPrintf(&b, "%s::text", f.expr);
-	*sql = b.data;
+	return b.data;
+}
+
+bool
+CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
+			 const char *alias, char **sql)
+{
+	if (setjmp(st->on_error) != 0)
+		return false;
+	*sql = FieldExprBody(st, entity, field, len, alias);
 	return true;
 }
 
@@ -1104,27 +1136,10 @@ OrderByBody(CqlState *st, const char *entity, const char *spec, size_t len, cons
 		CqlToken   *t;
 		bool		desc = false;
 
-		memset(&p, 0, sizeof(p));
 		if (nkeys == 3)
 			CqlFail(st, CQL_ERR_VALUE, st->toks[st->cur].pos, "Order by at most three fields.",
 					"order_by \"%.*s\" has more than three keys", (int) (len < 60 ? len : 60), spec);
-		for (;;)
-		{
-			t = &st->toks[st->cur];
-			if (t->kind != TK_IDENT && !(p.nseg > 0 && t->kind == TK_STRING))
-				CqlFail(st, CQL_ERR_SYNTAX, t->pos, "Write for example: createdAt DESC, name.",
-						"order_by syntax error at position %d: expected a field name", t->pos);
-			if (p.nseg == CQL_MAX_PATH)
-				CqlFail(st, CQL_ERR_SYNTAX, t->pos, NULL, "order_by field at position %d has too many parts", t->pos);
-			p.seg[p.nseg] = t->text;
-			p.segpos[p.nseg] = t->pos;
-			p.quoted[p.nseg] = t->kind == TK_STRING;
-			p.nseg++;
-			st->cur++;
-			if (st->toks[st->cur].kind != TK_DOT)
-				break;
-			st->cur++;
-		}
+		TokensToPath(st, &p, "Write for example: createdAt DESC, name.");
 		Resolve(&c, &p, 0, &f);
 		if (f.type == T_TAGS || (f.def && !f.def->sortable && f.type != T_JSONB))
 			CqlFail(st, CQL_ERR_VALUE, f.pos, "Order by a single-valued field such as name, createdAt or properties.plan.",

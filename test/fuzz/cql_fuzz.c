@@ -109,12 +109,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				CheckSql(sql, q, len);
 			break;
 		case 3:
-			{
-				CqlNode    *tree;
-
-				(void) CqlParse(&st, q, len, &tree);
-				break;
-			}
+			if (CqlFieldExpr(&st, entity, q, len, NULL, &sql))
+				CheckSql(sql, q, len);
+			break;
 	}
 	CqlStateFree(&st);
 	return 0;
