@@ -560,6 +560,15 @@ EmitKey(CqlBuf *b, Field *f)
 	CqlBufQuote(b, f->key, strlen(f->key));
 }
 
+/* The property has a non-null value: != and NOT ... leave out missing and null, as SQL does */
+static void
+EmitHasValue(CqlBuf *b, Field *f)
+{
+	CqlBufPrintf(b, "COALESCE(%s -> ", f->expr);
+	EmitKey(b, f);
+	CqlBufAppend(b, ", 'null'::jsonb) <> 'null'::jsonb");
+}
+
 /* properties @@ '$."key" <op> <json>' : typed comparison, false across types */
 static void
 EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, const char *join)
@@ -599,8 +608,8 @@ EmitProperty(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 		case OP_NE:
 			if (v->kind == V_NULL)
 				goto is_not_null;
-			CqlBufPrintf(b, "(%s ? ", f->expr);
-			EmitKey(b, f);
+			CqlBufAppend(b, "(");
+			EmitHasValue(b, f);
 			CqlBufAppend(b, " AND NOT ");
 			EmitContains(c, b, f, v, 1, false);
 			CqlBufAppend(b, ")");
@@ -628,8 +637,7 @@ EmitProperty(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 			CqlBufAppend(b, "(");
 			if (n->op == OP_NOT_IN)
 			{
-				CqlBufPrintf(b, "%s ? ", f->expr);
-				EmitKey(b, f);
+				EmitHasValue(b, f);
 				CqlBufAppend(b, " AND NOT (");
 			}
 			for (int i = 0; i < n->nvalues; i++)
@@ -668,8 +676,8 @@ EmitProperty(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 		case OP_NOT_CONTAINS:
 			if (n->op == OP_NOT_CONTAINS)
 			{
-				CqlBufPrintf(b, "(%s ? ", f->expr);
-				EmitKey(b, f);
+				CqlBufAppend(b, "(");
+				EmitHasValue(b, f);
 				CqlBufAppend(b, " AND NOT ");
 			}
 			CqlBufAppend(b, "(");
