@@ -14,6 +14,7 @@ SQL_SOURCES = \
 	sql/activities.sql \
 	sql/conversations.sql \
 	sql/cql.sql \
+	sql/search.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
