@@ -15,6 +15,7 @@ SQL_SOURCES = \
 	sql/conversations.sql \
 	sql/cql.sql \
 	sql/search.sql \
+	sql/bulk.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
