@@ -45,6 +45,9 @@ SELECT '((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((x = 
 -- just inside the bounds works
 SELECT length(crm.cql_to_sql('contact', repeat('(', 60) || 'name = ''x''' || repeat(')', 60))) > 0 AS ok;
 
+-- in a workspace of its own, so other tests' rows do not show up
+SELECT crm.create_workspace('cql-test', 'CQL test') IS NOT NULL AS created;
+SELECT crm.use_workspace('cql-test') IS NOT NULL AS switched;
 -- data for the finders
 INSERT INTO crm.companies (id, name, domain, industry, employees) VALUES
 	(1, 'Acme', 'acme.com', 'SaaS', 120), (2, 'Globex', 'globex.com', 'Retail', 15);
@@ -81,11 +84,11 @@ SELECT * FROM crm.count_by('contact', 'city = ''Paris''', 'company.name');
 SELECT * FROM crm.count_by('contact', '', 'properties.plan');
 
 -- the finders only see the current workspace
-INSERT INTO crm.workspaces (slug, name) VALUES ('other', 'Other');
-SET crm.workspace_id = 2;
+SELECT crm.create_workspace('cql-other', 'Other') IS NOT NULL AS created;
+SELECT crm.use_workspace('cql-other') IS NOT NULL AS switched;
 SELECT count(*) AS other_workspace_sees FROM crm.find_contacts();
 SELECT crm.count('contact');
-RESET crm.workspace_id;
+SELECT crm.use_workspace('cql-test') IS NOT NULL AS switched_back;
 
 -- bad input to the finders
 SELECT * FROM crm.find_contacts('', 'tags');
@@ -101,8 +104,11 @@ SELECT * FROM crm.count_by('contact', '', 'nosuch');
 SELECT * FROM crm.count_by('contact', '', 'name = 1');
 
 -- leave the shared regression database as we found it
-DELETE FROM crm.contact_companies;
-DELETE FROM crm.contacts;
-DELETE FROM crm.companies;
-DELETE FROM crm.workspaces WHERE slug = 'other';
+-- (rows first: deleting a workspace cascades to rows whose triggers log events)
+DELETE FROM crm.contact_companies WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.companies WHERE workspace_id = crm.current_workspace();
+RESET crm.workspace_id;
+DELETE FROM crm.workspaces WHERE slug = 'cql-test';
+DELETE FROM crm.workspaces WHERE slug = 'cql-other';
 DROP TABLE saved_filters;

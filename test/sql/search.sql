@@ -1,5 +1,8 @@
 -- crm.search: exact, prefix (typeahead) and fuzzy over contacts and
 -- companies, ranked; crm.tags: tags in use with counts.
+-- in a workspace of its own, so other tests' rows do not show up
+SELECT crm.create_workspace('search-test', 'Search test') IS NOT NULL AS created;
+SELECT crm.use_workspace('search-test') IS NOT NULL AS switched;
 INSERT INTO crm.companies (name, domain, industry, tags) VALUES
 	('Acme Corp', 'acme.com', 'SaaS', '{partner}'),
 	('Lovelace Labs', 'lovelace.io', 'Research', '{partner,eu}'),
@@ -54,5 +57,9 @@ SELECT * FROM crm.tags('deal');
 \set VERBOSITY terse
 
 -- leave the shared regression database as we found it
-DELETE FROM crm.contacts;
-DELETE FROM crm.companies;
+-- (rows first: deleting a workspace cascades to rows whose triggers log events)
+DELETE FROM crm.contact_companies WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.companies WHERE workspace_id = crm.current_workspace();
+RESET crm.workspace_id;
+DELETE FROM crm.workspaces WHERE slug = 'search-test';
