@@ -879,11 +879,47 @@ EmitScalarPredicate(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 	}
 }
 
+/* Predicates that hold for NULL: on a missing related row they must be true */
+static bool
+NullAccepting(CqlNode *n)
+{
+	return n->op == OP_IS_NULL || n->op == OP_IS_EMPTY ||
+		(n->op == OP_EQ && n->nvalues == 1 && n->values[0].kind == V_NULL);
+}
+
 static void
 EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 {
 	Field		f;
+	const CqlRelation *rel;
 
+	/*
+	 * company.x <op> v: a semi-join the planner can drive from either side
+	 * (EXISTS), like the hand-written query; only predicates that hold for
+	 * NULL go through the scalar subquery of Resolve, so that a contact
+	 * without a primary company still matches "company.industry IS NULL".
+	 */
+	if (n->path.nseg >= 2 && !n->path.quoted[0] && !CqlFindField(c->e, n->path.seg[0]) &&
+		(rel = CqlFindRelation(c->e, n->path.seg[0])) != NULL && rel->kind == REL_ONE &&
+		!NullAccepting(n))
+	{
+		Ctx			sub = {c->st, CqlFindEntity(rel->target), NewAlias(c), false};
+		CqlNode		inner = *n;
+
+		inner.path.nseg--;
+		memmove(inner.path.seg, n->path.seg + 1, inner.path.nseg * sizeof(char *));
+		memmove(inner.path.segpos, n->path.segpos + 1, inner.path.nseg * sizeof(int));
+		memmove(inner.path.quoted, n->path.quoted + 1, inner.path.nseg * sizeof(bool));
+		CqlBufAppend(b, "EXISTS (SELECT 1 ");
+		RelationFrom(c, b, rel, sub.e, sub.alias);
+		CqlBufAppend(b, " AND ");
+		CqlEnter(c->st, n->pos);
+		c->st->depth++;
+		EmitCompare(&sub, b, &inner);
+		c->st->depth--;
+		CqlBufAppend(b, ")");
+		return;
+	}
 	Resolve(c, &n->path, 0, &f);
 	for (int i = 0; i < n->nvalues; i++)
 		if (n->values[i].kind == V_NULL && !((n->op == OP_EQ || n->op == OP_NE) && n->nvalues == 1))
