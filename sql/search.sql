@@ -28,9 +28,12 @@ BEGIN
 END;
 $$;
 
--- Typeahead on one or two letters: a btree prefix scan, since trigrams need three.
-CREATE INDEX contacts_name_prefix ON crm.contacts (workspace_id, pg_catalog.lower(name) text_pattern_ops);
-CREATE INDEX companies_name_prefix ON crm.companies (workspace_id, pg_catalog.lower(name) text_pattern_ops);
+-- Typeahead: values starting with the term, first in order, straight from a
+-- btree (C collation, so LIKE 'ada%' is a range and the order is the index's).
+CREATE INDEX contacts_name_prefix ON crm.contacts (workspace_id, (pg_catalog.lower(name) COLLATE "C"));
+CREATE INDEX contacts_email_prefix ON crm.contacts (workspace_id, (email COLLATE "C"));
+CREATE INDEX companies_name_prefix ON crm.companies (workspace_id, (pg_catalog.lower(name) COLLATE "C"));
+CREATE INDEX companies_domain_prefix ON crm.companies (workspace_id, (domain COLLATE "C"));
 
 -- A LIKE pattern matching the text literally
 CREATE FUNCTION crm.like_escape(t text) RETURNS text
@@ -52,6 +55,8 @@ DECLARE
 	digits text := pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
 	want_contacts boolean := search.object IN ('all', 'contact');
 	want_companies boolean := search.object IN ('all', 'company');
+	lterm text := pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, '')));
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF search.mode IS NULL OR search.mode NOT IN ('exact', 'prefix', 'fuzzy') THEN
 		RAISE EXCEPTION 'invalid search mode: "%"', coalesce(search.mode, 'NULL')
@@ -89,53 +94,69 @@ BEGIN
 		ORDER BY h.object_type, h.id, h.score DESC) best
 		ORDER BY best.score DESC, best.label, best.id
 		LIMIT search.lim;
-	ELSIF search.mode = 'prefix' AND pg_catalog.length(term) < 3 THEN
-		-- too short for trigrams: names starting with the term
-		RETURN QUERY
-		SELECT * FROM (
-			(SELECT 'contact'::text, c.id, c.name, 'name'::text, c.name, 0.9::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
-				AND pg_catalog.lower(c.name) LIKE esc || '%'
-			  ORDER BY pg_catalog.lower(c.name) LIMIT search.lim)
-			UNION ALL
-			(SELECT 'company', co.id, co.name, 'name', co.name, 0.9::real
-			   FROM crm.companies co
-			  WHERE want_companies AND co.workspace_id = crm.current_workspace()
-				AND pg_catalog.lower(co.name) LIKE esc || '%'
-			  ORDER BY pg_catalog.lower(co.name) LIMIT search.lim)) h
-		ORDER BY 6 DESC, 3, 2
-		LIMIT search.lim;
 	ELSIF search.mode = 'prefix' THEN
-		-- the value, or one of its words, starts with the term; phones by their digits
+		-- Values starting with the term come first, each source read in index
+		-- order and cut at lim; only if they are too few, values with a later
+		-- word starting with it (trigram index, terms of 3+ characters), and
+		-- phones containing its digits.
 		RETURN QUERY
-		SELECT * FROM (
-		SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
-			SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
-				   f.field, f.value,
-				   CASE WHEN pg_catalog.lower(f.value) = pg_catalog.lower(term) THEN 1
-						WHEN f.value ILIKE esc || '%' THEN 0.9
-						ELSE 0.7 END::real AS score
-			  FROM crm.contacts c,
-				   LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
-			 WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
-			   AND (c.name ILIKE '%' || esc || '%' OR c.email ILIKE '%' || esc || '%'
-					OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%'))
-			   AND (f.value ILIKE esc || '%' OR f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
-					OR f.value ILIKE '%@' || esc || '%' OR f.value ILIKE '%-' || esc || '%'
-					OR (f.field = 'phone' AND pg_catalog.length(digits) >= 3 AND f.value LIKE '%' || digits || '%'))
+		WITH starts AS (
+			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
+					'name'::text AS field, c.name AS value,
+					CASE WHEN pg_catalog.lower(c.name) = lterm THEN 1 ELSE 0.9 END::real AS score
+			   FROM crm.contacts c
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND pg_catalog.lower(c.name) COLLATE "C" LIKE esc || '%'
+			  ORDER BY pg_catalog.lower(c.name) COLLATE "C" LIMIT search.lim)
 			UNION ALL
-			SELECT 'company', co.id, co.name, f.field, f.value,
-				   (CASE WHEN pg_catalog.lower(f.value) = pg_catalog.lower(term) THEN 1
-						 WHEN f.value ILIKE esc || '%' THEN 0.9
-						 ELSE 0.7 END * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
-			  FROM crm.companies co,
-				   LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
-			 WHERE want_companies AND co.workspace_id = crm.current_workspace()
-			   AND (co.name ILIKE '%' || esc || '%' OR co.domain ILIKE '%' || esc || '%' OR co.industry ILIKE '%' || esc || '%')
-			   AND (f.value ILIKE esc || '%' OR f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
-					OR f.value ILIKE '%-' || esc || '%')) h
-		ORDER BY h.object_type, h.id, h.score DESC) best
+			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email,
+					CASE WHEN c.email = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.contacts c
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND c.email COLLATE "C" LIKE esc || '%'
+			  ORDER BY c.email COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, 'name', co.name,
+					CASE WHEN pg_catalog.lower(co.name) = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.companies co
+			  WHERE want_companies AND co.workspace_id = ws
+				AND pg_catalog.lower(co.name) COLLATE "C" LIKE esc || '%'
+			  ORDER BY pg_catalog.lower(co.name) COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, 'domain', co.domain,
+					CASE WHEN co.domain = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.companies co
+			  WHERE want_companies AND co.workspace_id = ws
+				AND co.domain COLLATE "C" LIKE esc || '%'
+			  ORDER BY co.domain COLLATE "C" LIMIT search.lim)),
+		words AS (
+			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,
+					0.7::real AS score
+			   FROM crm.contacts c,
+					LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND (pg_catalog.length(term) >= 3 AND (c.name ILIKE '%' || esc || '%' OR c.email ILIKE '%' || esc || '%')
+					 OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%'))
+				AND (f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
+					 OR f.value ILIKE '%@' || esc || '%' OR f.value ILIKE '%-' || esc || '%'
+					 OR (f.field = 'phone' AND pg_catalog.length(digits) >= 3 AND f.value LIKE '%' || digits || '%'))
+			  LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, f.field, f.value,
+					(0.7 * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
+			   FROM crm.companies co,
+					LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
+			  WHERE want_companies AND co.workspace_id = ws AND pg_catalog.length(term) >= 3
+				AND (co.name ILIKE '%' || esc || '%' OR co.domain ILIKE '%' || esc || '%' OR co.industry ILIKE '%' || esc || '%')
+				AND (f.value ILIKE esc || '%' OR f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
+					 OR f.value ILIKE '%-' || esc || '%')
+			  LIMIT search.lim))
+		SELECT * FROM (
+			SELECT DISTINCT ON (h.object_type, h.id) h.*
+			  FROM (SELECT * FROM starts
+					UNION ALL
+					SELECT * FROM words WHERE (SELECT pg_catalog.count(*) FROM starts) < search.lim) h
+			 ORDER BY h.object_type, h.id, h.score DESC) best
 		ORDER BY best.score DESC, best.label, best.id
 		LIMIT search.lim;
 	ELSE
