@@ -20,6 +20,9 @@ SQL_SOURCES = \
 	sql/custom_objects.sql \
 	sql/gdpr.sql \
 	sql/import.sql \
+	sql/cql.sql \
+	sql/search.sql \
+	sql/bulk.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -246,11 +246,8 @@ DECLARE
 					JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) x.extnamespace
 				   WHERE x.extname OPERATOR(pg_catalog.=) 'pg_trgm');
 BEGIN
-	EXECUTE pg_catalog.format($sql$
-		CREATE INDEX contacts_name_trgm ON crm.contacts USING gin (name %1$s.gin_trgm_ops)
-			WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status
-	$sql$, trgm);
-
+	-- the trigram index on contacts.name that serves this is created with
+	-- search's indexes (sql/search.sql)
 	EXECUTE pg_catalog.format($sql$
 CREATE FUNCTION crm.find_duplicates(min_similarity real DEFAULT 0.6, max_pairs integer DEFAULT 100)
 RETURNS TABLE (contact_id bigint, duplicate_id bigint, reason text, score real)

@@ -1,0 +1,278 @@
+--
+-- Bulk actions (SPEC §8).  Each takes its target either as a CQL query
+-- (text: the same rows crm.find_* would return) or as an id array
+-- (bigint[]), runs as one UPDATE (atomic, one event batch through the
+-- statement triggers) and returns the number of rows it changed; rows that
+-- already had the requested state are not touched and not counted.
+--
+
+-- The WHERE of a bulk action: a CQL query's, or ids of the current
+-- workspace (merged contacts are tombstones and never targets).  The ids
+-- are passed to EXECUTE as $1.
+CREATE FUNCTION crm.bulk_where(entity text, query text, ids bigint[]) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text := crm.cql_table(bulk_where.entity);
+	alias text := pg_catalog.split_part(tab, '.', 2);
+BEGIN
+	IF bulk_where.query IS NOT NULL THEN
+		RETURN crm.cql_where(bulk_where.entity, bulk_where.query);
+	END IF;
+	IF bulk_where.ids IS NULL THEN
+		RAISE EXCEPTION 'bulk action target must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a CQL query (text; '''' means all) or an array of ids.';
+	END IF;
+	RETURN alias || '.workspace_id = crm.current_workspace() AND ' || alias || '.id = ANY ($1)'
+		|| CASE WHEN alias = 'contacts' THEN ' AND contacts.status <> ''merged''' ELSE '' END;
+END;
+$$;
+COMMENT ON FUNCTION crm.bulk_where(text, text, bigint[]) IS 'the WHERE clause of a bulk action on a CQL query or on ids ($1)';
+
+CREATE FUNCTION crm.bulk_tags_arg(tags text[]) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	norm text[] := crm.normalize_tags(coalesce(bulk_tags_arg.tags, '{}'));
+BEGIN
+	IF pg_catalog.cardinality(norm) = 0 THEN
+		RAISE EXCEPTION 'no tags given: %', coalesce(bulk_tags_arg.tags::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass at least one non-empty tag, e.g. ARRAY[''vip''].';
+	END IF;
+	RETURN norm;
+END;
+$$;
+
+-- tag ---------------------------------------------------------------------
+
+CREATE FUNCTION crm.bulk_tag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text := crm.cql_table(bulk_tag_apply.entity);
+	alias text := pg_catalog.split_part(tab, '.', 2);
+	n integer;
+BEGIN
+	EXECUTE pg_catalog.format('UPDATE %s SET tags = %s.tags OPERATOR(pg_catalog.||) $2 WHERE %s AND NOT %s.tags OPERATOR(pg_catalog.@>) $2',
+							  tab, alias, crm.bulk_where(bulk_tag_apply.entity, bulk_tag_apply.query, bulk_tag_apply.ids), alias)
+		USING bulk_tag_apply.ids, crm.bulk_tags_arg(bulk_tag_apply.tags);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+CREATE FUNCTION crm.bulk_tag(entity text, query text, tags text[]) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_tag_apply(entity, query, NULL, tags);
+COMMENT ON FUNCTION crm.bulk_tag(text, text, text[]) IS 'adds tags to the records a CQL query matches; returns how many changed';
+
+CREATE FUNCTION crm.bulk_tag(entity text, ids bigint[], tags text[]) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_tag_apply(entity, NULL, ids, tags);
+COMMENT ON FUNCTION crm.bulk_tag(text, bigint[], text[]) IS 'adds tags to the records with these ids; returns how many changed';
+
+-- untag -------------------------------------------------------------------
+
+CREATE FUNCTION crm.bulk_untag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text := crm.cql_table(bulk_untag_apply.entity);
+	alias text := pg_catalog.split_part(tab, '.', 2);
+	n integer;
+BEGIN
+	EXECUTE pg_catalog.format(
+		'UPDATE %s SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(%s.tags) t WHERE t OPERATOR(pg_catalog.<>) ALL ($2)) '
+		'WHERE %s AND %s.tags OPERATOR(pg_catalog.&&) $2', tab, alias, crm.bulk_where(bulk_untag_apply.entity, bulk_untag_apply.query, bulk_untag_apply.ids), alias)
+		USING bulk_untag_apply.ids, crm.bulk_tags_arg(bulk_untag_apply.tags);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+CREATE FUNCTION crm.bulk_untag(entity text, query text, tags text[]) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_untag_apply(entity, query, NULL, tags);
+COMMENT ON FUNCTION crm.bulk_untag(text, text, text[]) IS 'removes tags from the records a CQL query matches; returns how many changed';
+
+CREATE FUNCTION crm.bulk_untag(entity text, ids bigint[], tags text[]) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_untag_apply(entity, NULL, ids, tags);
+COMMENT ON FUNCTION crm.bulk_untag(text, bigint[], text[]) IS 'removes tags from the records with these ids; returns how many changed';
+
+-- lifecycle ---------------------------------------------------------------
+
+CREATE FUNCTION crm.bulk_set_lifecycle_apply(query text, ids bigint[], stage crm.lifecycle_stage) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n integer;
+BEGIN
+	IF bulk_set_lifecycle_apply.stage IS NULL THEN
+		RAISE EXCEPTION 'lifecycle stage must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a stage such as ''lead'' or ''customer''; use bulk_update to clear it.';
+	END IF;
+	EXECUTE 'UPDATE crm.contacts SET lifecycle_stage = $2 WHERE ' || crm.bulk_where('contact', bulk_set_lifecycle_apply.query, bulk_set_lifecycle_apply.ids)
+		|| ' AND contacts.lifecycle_stage IS DISTINCT FROM $2'
+		USING bulk_set_lifecycle_apply.ids, bulk_set_lifecycle_apply.stage;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+CREATE FUNCTION crm.bulk_set_lifecycle(query text, stage crm.lifecycle_stage) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_set_lifecycle_apply(query, NULL, stage);
+COMMENT ON FUNCTION crm.bulk_set_lifecycle(text, crm.lifecycle_stage) IS
+	'sets the lifecycle stage of the contacts a CQL query matches; returns how many changed';
+
+CREATE FUNCTION crm.bulk_set_lifecycle(ids bigint[], stage crm.lifecycle_stage) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_set_lifecycle_apply(NULL, ids, stage);
+COMMENT ON FUNCTION crm.bulk_set_lifecycle(bigint[], crm.lifecycle_stage) IS
+	'sets the lifecycle stage of the contacts with these ids; returns how many changed';
+
+-- update ------------------------------------------------------------------
+
+-- patch: {"field": value, ...} with CQL field names (camelCase or
+-- snake_case); "properties" is merged into the existing properties (a null
+-- removes a key), every other field is replaced.  Values are converted as
+-- jsonb_populate_record does.
+CREATE FUNCTION crm.bulk_update_apply(entity text, query text, ids bigint[], patch jsonb) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text := crm.cql_table(bulk_update_apply.entity);
+	alias text := pg_catalog.split_part(tab, '.', 2);
+	readonly text[] := ARRAY['id', 'created_at', 'updated_at', 'status', 'merged_into', 'deleted_at', 'conversation_count'];
+	kv record;
+	col text;
+	rec jsonb := '{}';
+	props jsonb;
+	sets text[] := '{}';
+	olds text[] := '{}';
+	news text[] := '{}';
+	n integer;
+BEGIN
+	IF bulk_update_apply.patch IS NULL OR pg_catalog.jsonb_typeof(bulk_update_apply.patch) <> 'object'
+	   OR bulk_update_apply.patch = '{}' THEN
+		RAISE EXCEPTION 'invalid patch: %', coalesce(bulk_update_apply.patch::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a JSON object of fields and values, e.g. {"city": "Paris", "properties": {"plan": "pro"}}.';
+	END IF;
+	FOR kv IN SELECT * FROM pg_catalog.jsonb_each(bulk_update_apply.patch) ORDER BY 1 LOOP
+		SELECT f.column_name INTO col FROM crm.cql_fields() f
+		 WHERE f.entity = bulk_update_apply.entity AND (f.field = kv.key OR f.column_name = kv.key);
+		IF col IS NULL THEN
+			RAISE EXCEPTION 'unknown % field "%" in patch', bulk_update_apply.entity, kv.key
+				USING ERRCODE = 'undefined_column',
+					  HINT = 'Fields are: ' || (SELECT pg_catalog.string_agg(f.field, ', ') FROM crm.cql_fields() f
+												  WHERE f.entity = bulk_update_apply.entity
+												    AND f.column_name <> ALL (readonly)) || '.';
+		END IF;
+		IF col = ANY (readonly) THEN
+			RAISE EXCEPTION 'field "%" cannot be changed by bulk_update', kv.key
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = CASE col WHEN 'status' THEN 'Delete with crm.bulk_delete; merge with the merge functions.'
+									  ELSE 'It is maintained by crm itself.' END;
+		END IF;
+		IF col = 'properties' THEN
+			IF pg_catalog.jsonb_typeof(kv.value) <> 'object' THEN
+				RAISE EXCEPTION 'invalid properties patch: %', kv.value
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Pass properties as an object, e.g. {"plan": "pro"}; a null value removes a property.';
+			END IF;
+			props := kv.value;
+			sets := sets || pg_catalog.format('properties = (%1$s.properties OPERATOR(pg_catalog.||) $3) OPERATOR(pg_catalog.-) '
+											  'ARRAY(SELECT e.key FROM pg_catalog.jsonb_each($3) e WHERE e.value OPERATOR(pg_catalog.=) ''null''::jsonb)', alias);
+			olds := olds || pg_catalog.format('%s.properties', alias);
+			news := news || pg_catalog.format('(%1$s.properties OPERATOR(pg_catalog.||) $3) OPERATOR(pg_catalog.-) '
+											  'ARRAY(SELECT e.key FROM pg_catalog.jsonb_each($3) e WHERE e.value OPERATOR(pg_catalog.=) ''null''::jsonb)', alias);
+		ELSE
+			rec := rec || pg_catalog.jsonb_build_object(col, kv.value);
+			sets := sets || pg_catalog.format('%1$I = (SELECT r.%1$I FROM pg_catalog.jsonb_populate_record(NULL::%2$s, $2) r)', col, tab);
+			olds := olds || pg_catalog.format('%s.%I', alias, col);
+			news := news || pg_catalog.format('(SELECT r.%1$I FROM pg_catalog.jsonb_populate_record(NULL::%2$s, $2) r)', col, tab);
+		END IF;
+	END LOOP;
+	EXECUTE pg_catalog.format('UPDATE %s SET %s WHERE %s AND ROW(%s, NULL) IS DISTINCT FROM ROW(%s, NULL)',
+							  tab, pg_catalog.array_to_string(sets, ', '), crm.bulk_where(bulk_update_apply.entity, bulk_update_apply.query, bulk_update_apply.ids),
+							  pg_catalog.array_to_string(olds, ', '), pg_catalog.array_to_string(news, ', '))
+		USING bulk_update_apply.ids, rec, props;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+CREATE FUNCTION crm.bulk_update(entity text, query text, patch jsonb) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_update_apply(entity, query, NULL, patch);
+COMMENT ON FUNCTION crm.bulk_update(text, text, jsonb) IS
+	'sets fields (CQL names) of the records a CQL query matches; properties are merged; returns how many changed';
+
+CREATE FUNCTION crm.bulk_update(entity text, ids bigint[], patch jsonb) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_update_apply(entity, NULL, ids, patch);
+COMMENT ON FUNCTION crm.bulk_update(text, bigint[], jsonb) IS
+	'sets fields (CQL names) of the records with these ids; properties are merged; returns how many changed';
+
+-- delete ------------------------------------------------------------------
+
+-- Soft delete: status deleted and deleted_at now; the row, its history and
+-- its ids stay, and it drops out of find_contacts and the unique keys.
+CREATE FUNCTION crm.bulk_delete_apply(entity text, query text, ids bigint[]) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n integer;
+BEGIN
+	IF bulk_delete_apply.entity IS DISTINCT FROM 'contact' THEN
+		PERFORM crm.cql_table(bulk_delete_apply.entity);
+		RAISE EXCEPTION '% records cannot be soft-deleted', bulk_delete_apply.entity
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'bulk_delete soft-deletes contacts; delete other records with DELETE.';
+	END IF;
+	EXECUTE 'UPDATE crm.contacts SET status = ''deleted'', deleted_at = pg_catalog.now() WHERE '
+		|| crm.bulk_where('contact', bulk_delete_apply.query, bulk_delete_apply.ids)
+		|| ' AND contacts.status OPERATOR(pg_catalog.<) ''merged''::crm.contact_status'
+		USING bulk_delete_apply.ids;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+CREATE FUNCTION crm.bulk_delete(entity text, query text) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_delete_apply(entity, query, NULL);
+COMMENT ON FUNCTION crm.bulk_delete(text, text) IS 'soft-deletes the contacts a CQL query matches; returns how many changed';
+
+CREATE FUNCTION crm.bulk_delete(entity text, ids bigint[]) RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN crm.bulk_delete_apply(entity, NULL, ids);
+COMMENT ON FUNCTION crm.bulk_delete(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';

@@ -1,0 +1,226 @@
+--
+-- Search and tag suggestions (SPEC §8): crm.search over contact names,
+-- emails and phones and company names, domains and industries; crm.tags.
+--
+
+-- Trigram GIN indexes serve contains/word-prefix (ILIKE '%...%') and fuzzy
+-- (%) matching; they are also what CQL's CONTAINS, STARTS/ENDS WITH and ~
+-- use.  pg_trgm's operator class lives in pg_trgm's schema, which is only
+-- known at install time.
+DO $$
+DECLARE
+	trgm text := (SELECT pg_catalog.quote_ident(n.nspname)
+					FROM pg_catalog.pg_extension e
+					JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+				   WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm');
+	ix record;
+BEGIN
+	FOR ix IN SELECT * FROM (VALUES
+			('contacts_name_trgm', 'crm.contacts', 'name'),
+			('contacts_email_trgm', 'crm.contacts', 'email'),
+			('contacts_phone_trgm', 'crm.contacts', 'phone'),
+			('companies_name_trgm', 'crm.companies', 'name'),
+			('companies_domain_trgm', 'crm.companies', 'domain'),
+			('companies_industry_trgm', 'crm.companies', 'industry')) v(name, tab, col)
+	LOOP
+		EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING gin (%I %s.gin_trgm_ops)', ix.name, ix.tab, ix.col, trgm);
+	END LOOP;
+END;
+$$;
+
+-- Typeahead: values starting with the term, first in order, straight from a
+-- btree (C collation, so LIKE 'ada%' is a range and the order is the index's).
+CREATE INDEX contacts_name_prefix ON crm.contacts (workspace_id, (pg_catalog.lower(name) COLLATE "C"));
+CREATE INDEX contacts_email_prefix ON crm.contacts (workspace_id, (email COLLATE "C"));
+CREATE INDEX companies_name_prefix ON crm.companies (workspace_id, (pg_catalog.lower(name) COLLATE "C"));
+CREATE INDEX companies_domain_prefix ON crm.companies (workspace_id, (domain COLLATE "C"));
+
+-- A LIKE pattern matching the text literally
+CREATE FUNCTION crm.like_escape(t text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(t, '\', '\\'), '%', '\%'), '_', '\_');
+COMMENT ON FUNCTION crm.like_escape(text) IS 'escapes %, _ and \ so that LIKE matches the text literally';
+
+CREATE FUNCTION crm.search(q text, mode text DEFAULT 'prefix', object text DEFAULT 'all', lim integer DEFAULT 20)
+RETURNS TABLE (object_type text, id bigint, label text, field text, value text, score real)
+LANGUAGE plpgsql STABLE
+-- search_path gains pg_trgm's schema below (ALTER FUNCTION), for % and similarity()
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	term text := pg_catalog.btrim(coalesce(search.q, ''));
+	esc text := crm.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, ''))));
+	digits text := pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
+	want_contacts boolean := search.object IN ('all', 'contact');
+	want_companies boolean := search.object IN ('all', 'company');
+	lterm text := pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, '')));
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF search.mode IS NULL OR search.mode NOT IN ('exact', 'prefix', 'fuzzy') THEN
+		RAISE EXCEPTION 'invalid search mode: "%"', coalesce(search.mode, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use exact, prefix or fuzzy.';
+	END IF;
+	IF search.object IS NULL OR search.object NOT IN ('all', 'contact', 'company') THEN
+		RAISE EXCEPTION 'invalid search object: "%"', coalesce(search.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use all, contact or company.';
+	END IF;
+	IF search.lim IS NULL OR search.lim < 1 OR search.lim > 1000 THEN
+		RAISE EXCEPTION 'invalid search limit: %', coalesce(search.lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Ask for 1 to 1000 results.';
+	END IF;
+	IF term = '' THEN
+		RETURN;
+	END IF;
+
+	IF search.mode = 'exact' THEN
+		RETURN QUERY
+		SELECT * FROM (
+		SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
+			SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value, 1::real AS score
+			  FROM crm.contacts c,
+				   LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
+			 WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
+			   AND (c.name ILIKE esc OR c.email = pg_catalog.lower(term) OR c.phone = '+' || digits)
+			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = '+' || digits)
+			UNION ALL
+			SELECT 'company', co.id, co.name, f.field, f.value, CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END::real
+			  FROM crm.companies co,
+				   LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
+			 WHERE want_companies AND co.workspace_id = crm.current_workspace()
+			   AND (co.name ILIKE esc OR co.domain = pg_catalog.lower(term) OR co.industry ILIKE esc)
+			   AND f.value ILIKE esc) h
+		ORDER BY h.object_type, h.id, h.score DESC) best
+		ORDER BY best.score DESC, best.label, best.id
+		LIMIT search.lim;
+	ELSIF search.mode = 'prefix' THEN
+		-- Values starting with the term come first, each source read in index
+		-- order and cut at lim; only if they are too few, values with a later
+		-- word starting with it (trigram index, terms of 3+ characters), and
+		-- phones containing its digits.
+		RETURN QUERY
+		WITH starts AS (
+			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
+					'name'::text AS field, c.name AS value,
+					CASE WHEN pg_catalog.lower(c.name) = lterm THEN 1 ELSE 0.9 END::real AS score
+			   FROM crm.contacts c
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND pg_catalog.lower(c.name) COLLATE "C" LIKE esc || '%'
+			  ORDER BY pg_catalog.lower(c.name) COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email,
+					CASE WHEN c.email = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.contacts c
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND c.email COLLATE "C" LIKE esc || '%'
+			  ORDER BY c.email COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, 'name', co.name,
+					CASE WHEN pg_catalog.lower(co.name) = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.companies co
+			  WHERE want_companies AND co.workspace_id = ws
+				AND pg_catalog.lower(co.name) COLLATE "C" LIKE esc || '%'
+			  ORDER BY pg_catalog.lower(co.name) COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, 'domain', co.domain,
+					CASE WHEN co.domain = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.companies co
+			  WHERE want_companies AND co.workspace_id = ws
+				AND co.domain COLLATE "C" LIKE esc || '%'
+			  ORDER BY co.domain COLLATE "C" LIMIT search.lim)),
+		words AS (
+			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,
+					0.7::real AS score
+			   FROM crm.contacts c,
+					LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND (pg_catalog.length(term) >= 3 AND (c.name ILIKE '%' || esc || '%' OR c.email ILIKE '%' || esc || '%')
+					 OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%'))
+				AND (f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
+					 OR f.value ILIKE '%@' || esc || '%' OR f.value ILIKE '%-' || esc || '%'
+					 OR (f.field = 'phone' AND pg_catalog.length(digits) >= 3 AND f.value LIKE '%' || digits || '%'))
+			  LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, f.field, f.value,
+					(0.7 * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
+			   FROM crm.companies co,
+					LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
+			  WHERE want_companies AND co.workspace_id = ws AND pg_catalog.length(term) >= 3
+				AND (co.name ILIKE '%' || esc || '%' OR co.domain ILIKE '%' || esc || '%' OR co.industry ILIKE '%' || esc || '%')
+				AND (f.value ILIKE esc || '%' OR f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
+					 OR f.value ILIKE '%-' || esc || '%')
+			  LIMIT search.lim))
+		SELECT * FROM (
+			SELECT DISTINCT ON (h.object_type, h.id) h.*
+			  FROM (SELECT * FROM starts
+					UNION ALL
+					SELECT * FROM words WHERE (SELECT pg_catalog.count(*) FROM starts) < search.lim) h
+			 ORDER BY h.object_type, h.id, h.score DESC) best
+		ORDER BY best.score DESC, best.label, best.id
+		LIMIT search.lim;
+	ELSE
+		-- fuzzy: trigram similarity above pg_trgm.similarity_threshold, most similar first
+		RETURN QUERY
+		SELECT * FROM (
+			SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
+				SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
+					   f.field, f.value, similarity(f.value, term) AS score
+				  FROM crm.contacts c,
+					   LATERAL (VALUES ('name', c.name), ('email', c.email)) f(field, value)
+				 WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
+				   AND (c.name % term OR c.email % term)
+				   AND f.value % term
+				UNION ALL
+				SELECT 'company', co.id, co.name, f.field, f.value,
+					   (similarity(f.value, term) * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
+				  FROM crm.companies co,
+					   LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
+				 WHERE want_companies AND co.workspace_id = crm.current_workspace()
+				   AND (co.name % term OR co.domain % term OR co.industry % term)
+				   AND f.value % term) h
+			ORDER BY h.object_type, h.id, h.score DESC) best
+		ORDER BY best.score DESC, best.label, best.id
+		LIMIT search.lim;
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm.search(text, text, text, integer) IS
+	'ranked search over contact names, emails, phones and company names, domains, industries; mode exact, prefix (typeahead) or fuzzy';
+
+DO $$
+BEGIN
+	EXECUTE pg_catalog.format(
+		'ALTER FUNCTION crm.search(text, text, text, integer) SET search_path = pg_catalog, %I, pg_temp',
+		(SELECT n.nspname FROM pg_catalog.pg_extension e
+		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
+END;
+$$;
+
+CREATE FUNCTION crm.tags(object text DEFAULT 'contact', prefix text DEFAULT '')
+RETURNS TABLE (tag text, count bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	pat text := crm.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(tags.prefix, '')))) || '%';
+BEGIN
+	IF tags.object = 'contact' THEN
+		RETURN QUERY
+		SELECT t, pg_catalog.count(*) FROM crm.contacts c, pg_catalog.unnest(c.tags) t
+		 WHERE c.workspace_id = crm.current_workspace() AND c.status < 'merged' AND t LIKE pat
+		 GROUP BY t ORDER BY 2 DESC, 1;
+	ELSIF tags.object = 'company' THEN
+		RETURN QUERY
+		SELECT t, pg_catalog.count(*) FROM crm.companies co, pg_catalog.unnest(co.tags) t
+		 WHERE co.workspace_id = crm.current_workspace() AND t LIKE pat
+		 GROUP BY t ORDER BY 2 DESC, 1;
+	ELSE
+		RAISE EXCEPTION 'invalid tag object: "%"', coalesce(tags.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use contact or company.';
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm.tags(text, text) IS 'tags in use on contacts or companies, with how many carry each, most used first';

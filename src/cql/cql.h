@@ -1,0 +1,254 @@
+/*-------------------------------------------------------------------------
+ *
+ * cql.h
+ *	  CQL, the CRM query language: lexer, parser, field catalogue and
+ *	  translator to a SQL boolean expression.  Plain C (see cql_env.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CQL_H
+#define CQL_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cql_env.h"
+
+/* Bounds that turn hostile input into a clean error instead of a crash. */
+#define CQL_MAX_LENGTH		65536	/* bytes of query text */
+#define CQL_MAX_DEPTH		64		/* nesting of parentheses, NOT, relations */
+#define CQL_MAX_LIST		1000	/* values in IN (...) / ALL (...) */
+#define CQL_MAX_PATH		4		/* segments of a dotted field name */
+#define CQL_MAX_N			100000	/* n of LAST_N_DAYS:n and friends */
+
+/* What went wrong; the glue maps each to a SQLSTATE (docs/cql.md). */
+typedef enum CqlErrorKind
+{
+	CQL_OK = 0,
+	CQL_ERR_SYNTAX,				/* 42601 syntax_error */
+	CQL_ERR_UNKNOWN_FIELD,		/* 42703 undefined_column */
+	CQL_ERR_TYPE,				/* 42804 datatype_mismatch */
+	CQL_ERR_VALUE,				/* 22023 invalid_parameter_value */
+	CQL_ERR_TOO_LONG,			/* 54000 program_limit_exceeded */
+	CQL_ERR_TOO_DEEP,			/* 54001 statement_too_complex */
+	CQL_ERR_UNSUPPORTED			/* 0A000 feature_not_supported */
+} CqlErrorKind;
+
+typedef struct CqlError
+{
+	CqlErrorKind kind;
+	int			position;		/* 1-based character position, 0 if none */
+	char		message[512];
+	char		hint[1024];
+} CqlError;
+
+/* Tokens */
+typedef enum CqlTokKind
+{
+	TK_EOF, TK_IDENT, TK_STRING, TK_NUMBER, TK_DATE, TK_TIMESTAMP, TK_DURATION,
+	TK_LPAREN, TK_RPAREN, TK_COMMA, TK_DOT, TK_COLON,
+	TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE, TK_TILDE, TK_MINUS, TK_PLUS
+} CqlTokKind;
+
+typedef struct CqlToken
+{
+	CqlTokKind	kind;
+	const char *start;			/* into the query text */
+	int			len;
+	int			pos;			/* 1-based character position */
+	char	   *text;			/* strings: unescaped value; others: copy */
+	int			textlen;
+	bool		has_zone;		/* timestamps: explicit Z or offset */
+} CqlToken;
+
+/* Values */
+typedef enum CqlValKind
+{
+	V_STRING, V_NUMBER, V_BOOL, V_NULL, V_WORD, V_DATE, V_TIMESTAMP, V_NOW, V_RELDATE
+} CqlValKind;
+
+typedef enum CqlUnit
+{
+	U_MINUTE, U_HOUR, U_DAY, U_WEEK, U_MONTH, U_QUARTER, U_YEAR
+} CqlUnit;
+
+typedef struct CqlValue
+{
+	CqlValKind	kind;
+	int			pos;
+	char	   *text;			/* string/word/number/date/timestamp text */
+	int			textlen;
+	bool		boolval;
+	bool		has_zone;		/* V_TIMESTAMP */
+	/* V_NOW: now() + amount * unit (amount may be 0 or negative) */
+	/* V_RELDATE: [trunc(unit) + from * unit, trunc(unit) + to * unit) */
+	CqlUnit		unit;
+	long		amount;
+	long		from;
+	long		to;
+} CqlValue;
+
+typedef enum CqlOp
+{
+	OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE,
+	OP_IN, OP_NOT_IN, OP_ALL, OP_BETWEEN, OP_NOT_BETWEEN,
+	OP_IS_NULL, OP_IS_NOT_NULL, OP_IS_EMPTY, OP_IS_NOT_EMPTY,
+	OP_CONTAINS, OP_NOT_CONTAINS, OP_STARTS, OP_ENDS, OP_FUZZY
+} CqlOp;
+
+typedef struct CqlPath
+{
+	int			nseg;
+	char	   *seg[CQL_MAX_PATH];
+	int			segpos[CQL_MAX_PATH];
+	bool		quoted[CQL_MAX_PATH];	/* written as a string: a property key */
+} CqlPath;
+
+typedef enum CqlNodeKind
+{
+	N_TRUE, N_AND, N_OR, N_NOT, N_CMP, N_HAS, N_EXISTS, N_COUNT, N_IN_LIST, N_ASSOC
+} CqlNodeKind;
+
+typedef struct CqlNode
+{
+	CqlNodeKind kind;
+	int			pos;
+	struct CqlNode *left;		/* AND/OR/NOT operand, EXISTS/COUNT filter */
+	struct CqlNode *right;
+	CqlPath		path;			/* CMP/HAS field; EXISTS/COUNT relation */
+	CqlOp		op;				/* CMP, COUNT */
+	int			nvalues;
+	CqlValue   *values;			/* CMP: 1, 2 (BETWEEN) or n (IN/ALL); COUNT: 1 */
+	bool		negated;		/* IN LIST */
+	char	   *name;			/* IN LIST list name, associated type */
+	CqlValue   *label;			/* associated(type, label = ...) */
+} CqlNode;
+
+/* Field catalogue */
+typedef enum CqlType
+{
+	T_TEXT, T_NUMBER, T_TIMESTAMP, T_DATE, T_BOOL, T_ENUM, T_TAGS, T_JSONB
+} CqlType;
+
+typedef struct CqlField
+{
+	const char *name;			/* camelCase */
+	const char *column;			/* snake_case: the column, also accepted in queries */
+	CqlType		type;
+	const char *sqltype;		/* enums: the SQL type to cast values to */
+	const char *const *values;	/* enums: NULL-terminated, in SQL order */
+	bool		sortable;
+} CqlField;
+
+typedef enum CqlRelKind
+{
+	REL_ONE,					/* company.x: a field of one related row */
+	REL_MANY					/* EXISTS rel(...), COUNT(rel(...)) */
+} CqlRelKind;
+
+/*
+ * A relation from the entity's row (alias S) to rows of another entity
+ * (alias T).  Through a link table L when link_table is set:
+ *   L.workspace_id = S.workspace_id AND L.<link_from> = S.id
+ *   AND T.workspace_id = L.workspace_id AND T.id = L.<link_to>
+ *   [AND L.<link_flag>]
+ * else directly by a foreign key of the target:
+ *   T.workspace_id = S.workspace_id AND T.<target_fk> = S.id
+ */
+typedef struct CqlRelation
+{
+	const char *name;
+	CqlRelKind	kind;
+	const char *target;			/* entity name */
+	const char *link_table;
+	const char *link_from;
+	const char *link_to;
+	const char *link_flag;
+	const char *target_fk;
+} CqlRelation;
+
+typedef struct CqlEntity
+{
+	const char *name;			/* contact */
+	const char *table;			/* crm.contacts */
+	const char *alias;			/* contacts: how the root row is referred to */
+	const CqlField *fields;
+	int			nfields;
+	const CqlRelation *relations;
+	int			nrelations;
+	/* rows hidden unless the query mentions scope_field (merged, deleted) */
+	const char *scope_field;
+	const char *scope_sql;		/* "%s" is replaced by the alias */
+} CqlEntity;
+
+extern const CqlEntity *CqlFindEntity(const char *name);
+extern const CqlEntity *const *CqlEntities(int *n);
+extern const CqlField *CqlFindField(const CqlEntity *e, const char *name);
+extern const CqlRelation *CqlFindRelation(const CqlEntity *e, const char *name);
+extern const char *CqlTypeName(CqlType t);
+
+/* One parse or translation: memory, error and position state. */
+typedef struct CqlState
+{
+	const CqlEnv *env;
+	void	   *blocks;			/* arena: chain of allocated blocks */
+	char	   *free_ptr;
+	size_t		free_left;
+	jmp_buf		on_error;
+	CqlError	error;
+	const char *query;
+	int			querylen;
+	CqlToken   *toks;
+	int			ntoks;
+	int			cur;
+	int			depth;
+	int			alias_seq;
+	bool		mentions_scope;	/* the query names the entity's scope field */
+} CqlState;
+
+/* Arena and helpers (cql_util.c) */
+extern void CqlStateInit(CqlState *st, const CqlEnv *env);
+extern void CqlStateFree(CqlState *st);
+extern void *CqlAlloc(CqlState *st, size_t size);
+extern char *CqlStrndup(CqlState *st, const char *s, size_t len);
+extern void CqlFail(CqlState *st, CqlErrorKind kind, int pos, const char *hint,
+					const char *fmt,...) __attribute__((format(printf, 5, 6), noreturn));
+extern void CqlEnter(CqlState *st, int pos);
+extern int	CqlCharPos(const char *s, int byteoff);
+extern int	CqlEditDistance(const char *a, const char *b, int cap);
+
+typedef struct CqlBuf
+{
+	CqlState   *st;
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} CqlBuf;
+
+extern void CqlBufInit(CqlBuf *b, CqlState *st);
+extern void CqlBufAppend(CqlBuf *b, const char *s);
+extern void CqlBufAppendN(CqlBuf *b, const char *s, size_t n);
+extern void CqlBufPrintf(CqlBuf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+extern void CqlBufQuote(CqlBuf *b, const char *s, size_t n);
+extern void CqlBufJsonString(CqlBuf *b, const char *s, size_t n);
+extern void CqlBufLikePattern(CqlBuf *b, const char *prefix, const char *s, size_t n, const char *suffix);
+
+/* Lexer, parser, translator */
+extern void CqlLex(CqlState *st, const char *query, size_t len);
+extern CqlNode *CqlParseTokens(CqlState *st);
+
+/*
+ * Entry points: return false and fill *error on bad input.  Results live
+ * in the state's arena until CqlStateFree.
+ */
+extern bool CqlParse(CqlState *st, const char *query, size_t len, CqlNode **tree);
+extern bool CqlTranslate(CqlState *st, const char *entity, const char *query, size_t len,
+						 const char *alias, char **sql);
+extern bool CqlOrderBy(CqlState *st, const char *entity, const char *spec, size_t len,
+					   const char *alias, char **sql);
+extern bool CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
+						 const char *alias, char **sql);
+
+#endif							/* CQL_H */

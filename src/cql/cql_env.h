@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * cql_env.h
+ *	  The only things the CQL core needs from its host: memory, a stack
+ *	  check and lower-casing.  The server glue (src/cql_sql.c) fills them
+ *	  with palloc, check_stack_depth and str_tolower; the fuzz harness
+ *	  (test/fuzz) with malloc and ASCII.  Nothing under src/cql/ includes a
+ *	  PostgreSQL header, so the core builds as a plain C library.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CQL_ENV_H
+#define CQL_ENV_H
+
+#include <stddef.h>
+
+typedef struct CqlEnv
+{
+	/* must return memory or not return at all (palloc ereports) */
+	void	   *(*alloc) (void *ctx, size_t size);
+	void		(*release) (void *ctx, void *ptr);
+	void	   *ctx;
+	/* optional: raise if the C stack is nearly exhausted */
+	void		(*check_stack) (void *ctx);
+	/* optional: lower-case a NUL-terminated string the way the database does */
+	char	   *(*lower) (void *ctx, const char *s, size_t len);
+	/* schema of pg_trgm, already quoted as an identifier ("public") */
+	const char *trgm_schema;
+} CqlEnv;
+
+#endif							/* CQL_ENV_H */

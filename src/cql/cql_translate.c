@@ -1,0 +1,1240 @@
+/*-------------------------------------------------------------------------
+ *
+ * cql_translate.c
+ *	  From a CQL syntax tree and an entity's catalogue to a SQL boolean
+ *	  expression.
+ *
+ * Identifiers in the output come only from the catalogue; user text only
+ * through CqlBufQuote.  The forms are the ones the planner indexes:
+ * properties @> '{...}', tags @> / && ARRAY[...], plain ranges on columns.
+ * Relative dates are computed by the SQL at execution time in the session
+ * time zone, so a stored filter means the same thing tomorrow.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cql.h"
+
+typedef struct Ctx
+{
+	CqlState   *st;
+	const CqlEntity *e;
+	const char *alias;
+	bool		root;
+} Ctx;
+
+/* A resolved field: its SQL expression and type; for properties the key */
+typedef struct Field
+{
+	CqlType		type;
+	const CqlField *def;
+	const char *name;			/* for messages */
+	char	   *expr;
+	const char *key;			/* properties.<key> */
+	int			pos;
+} Field;
+
+static void Emit(Ctx *c, CqlBuf *b, CqlNode *n);
+
+static const char *const op_names[] = {
+	"=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN", "ALL", "BETWEEN", "NOT BETWEEN",
+	"IS NULL", "IS NOT NULL", "IS EMPTY", "IS NOT EMPTY", "CONTAINS", "NOT CONTAINS",
+	"STARTS WITH", "ENDS WITH", "~"
+};
+static const char *const sql_cmp[] = {"=", "<>", "<", "<=", ">", ">="};
+
+static const char *
+ValueKindName(CqlValKind k)
+{
+	switch (k)
+	{
+		case V_STRING: return "text";
+		case V_NUMBER: return "a number";
+		case V_BOOL: return "a boolean";
+		case V_NULL: return "null";
+		case V_WORD: return "a bare word";
+		case V_DATE: return "a date";
+		case V_TIMESTAMP: return "a timestamp";
+		case V_NOW: return "NOW";
+		case V_RELDATE: return "a date literal";
+	}
+	return "a value";
+}
+
+static const char *
+TypeHint(CqlType t)
+{
+	switch (t)
+	{
+		case T_TEXT: return "Compare it with quoted text, for example 'Paris'.";
+		case T_NUMBER: return "Compare it with a number, for example 10 or 2.5.";
+		case T_TIMESTAMP:
+		case T_DATE: return "Compare it with a date (2024-01-31), a timestamp (2024-01-31T09:00:00Z), NOW - 30d or a date literal such as LAST_N_DAYS:30.";
+		case T_BOOL: return "Compare it with true or false.";
+		case T_ENUM: return "Compare it with one of its values.";
+		case T_TAGS: return "Use tags CONTAINS 'vip', tags IN ('a', 'b') or tags ALL ('a', 'b') with quoted tags.";
+		case T_JSONB: return "Compare a property with quoted text, a number, true/false or null.";
+	}
+	return NULL;
+}
+
+static void
+TypeMismatch(Ctx *c, Field *f, CqlValue *v)
+{
+	char		hint[512];
+
+	snprintf(hint, sizeof(hint), "%s", TypeHint(f->type));
+	if (v->kind == V_WORD && (f->type == T_TEXT || f->type == T_TAGS || f->type == T_JSONB))
+		snprintf(hint, sizeof(hint), "Quote text values: '%.60s'.", v->text);
+	CqlFail(c->st, CQL_ERR_TYPE, v->pos, hint,
+			"field \"%s\" (%s) cannot be compared with %s \"%.60s\" at position %d",
+			f->name, f->type == T_JSONB ? "property" : CqlTypeName(f->type),
+			ValueKindName(v->kind), v->text ? v->text : "", v->pos);
+}
+
+static void
+BadOperator(Ctx *c, Field *f, CqlNode *n)
+{
+	CqlFail(c->st, CQL_ERR_TYPE, n->pos, TypeHint(f->type),
+			"operator %s does not apply to %s field \"%s\" at position %d",
+			op_names[n->op], CqlTypeName(f->type), f->name, n->pos);
+}
+
+/* The catalogue's names, nearest first, for "did you mean" */
+static void
+SuggestField(Ctx *c, const CqlEntity *e, const char *name, int pos, bool relations_only)
+{
+	const char *best = NULL;
+	int			bestd = 1000;
+	int			len = strlen(name);
+	int			cap = len <= 3 ? 2 : (len / 3 + 1 > 3 ? len / 3 + 1 : 3);
+	char		hint[1024];
+	size_t		off;
+
+	for (int i = 0; i < e->nfields && !relations_only; i++)
+	{
+		int			d1 = CqlEditDistance(name, e->fields[i].name, cap),
+					d2 = CqlEditDistance(name, e->fields[i].column, cap);
+
+		if (d1 < bestd || d2 < bestd)
+		{
+			bestd = d1 < d2 ? d1 : d2;
+			best = e->fields[i].name;
+		}
+	}
+	for (int i = 0; i < e->nrelations; i++)
+	{
+		int			d = CqlEditDistance(name, e->relations[i].name, cap);
+
+		if (d < bestd)
+		{
+			bestd = d;
+			best = e->relations[i].name;
+		}
+	}
+	if (best && bestd < cap)
+		snprintf(hint, sizeof(hint), "Did you mean \"%s\"?", best);
+	else
+	{
+		off = snprintf(hint, sizeof(hint), "%s %s: ", e->name, relations_only ? "relations are" : "fields are");
+		for (int i = 0; i < e->nfields && !relations_only && off < sizeof(hint) - 64; i++)
+			off += snprintf(hint + off, sizeof(hint) - off, "%s%s", i ? ", " : "", e->fields[i].name);
+		for (int i = 0; i < e->nrelations && off < sizeof(hint) - 64; i++)
+			off += snprintf(hint + off, sizeof(hint) - off, "%s%s", (i || !relations_only) ? ", " : "", e->relations[i].name);
+		snprintf(hint + off, sizeof(hint) - off, ".");
+	}
+	CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, pos, hint,
+			"unknown %s %s \"%.60s\" at position %d", e->name,
+			relations_only ? "relation" : "field", name, pos);
+}
+
+/* FROM ... WHERE ... joining the current row to a relation's rows (alias t) */
+static void
+RelationFrom(Ctx *c, CqlBuf *b, const CqlRelation *r, const CqlEntity *target, const char *t)
+{
+	if (r->link_table)
+	{
+		char		l[16];
+
+		snprintf(l, sizeof(l), "l%s", t + 1);
+		CqlBufPrintf(b, "FROM %s %s JOIN %s %s ON %s.workspace_id = %s.workspace_id AND %s.id = %s.%s",
+					 r->link_table, l, target->table, t, t, l, t, l, r->link_to);
+		CqlBufPrintf(b, " WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id",
+					 l, c->alias, l, r->link_from, c->alias);
+		if (r->link_flag)
+			CqlBufPrintf(b, " AND %s.%s", l, r->link_flag);
+	}
+	else
+		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id",
+					 target->table, t, t, c->alias, t, r->target_fk, c->alias);
+}
+
+static char *
+NewAlias(Ctx *c)
+{
+	char	   *a = CqlAlloc(c->st, 16);
+
+	snprintf(a, 16, "t%d", ++c->st->alias_seq);
+	return a;
+}
+
+static void
+Resolve(Ctx *c, CqlPath *p, int from, Field *f)
+{
+	const char *name = p->seg[from];
+	const CqlField *def = p->quoted[from] ? NULL : CqlFindField(c->e, name);
+	const CqlRelation *rel;
+	CqlBuf		b;
+
+	memset(f, 0, sizeof(*f));
+	f->pos = p->segpos[from];
+	if (def)
+	{
+		f->def = def;
+		f->type = def->type;
+		f->name = def->name;
+		CqlBufInit(&b, c->st);
+		CqlBufPrintf(&b, "%s.%s", c->alias, def->column);
+		f->expr = b.data;
+		if (c->root && c->e->scope_field && strcmp(def->column, c->e->scope_field) == 0)
+			c->st->mentions_scope = true;
+		if (def->type == T_JSONB)
+		{
+			if (p->nseg - from != 2)
+				CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Name one property: properties.plan or properties.\"plan name\".",
+						"cql syntax error at position %d: %s needs exactly one property name after \".\"", f->pos, def->name);
+			f->key = p->seg[from + 1];
+			CqlBufInit(&b, c->st);
+			CqlBufPrintf(&b, "%s.", def->name);
+			CqlBufAppendN(&b, f->key, strlen(f->key) > 60 ? 60 : strlen(f->key));
+			f->name = b.data;
+			return;
+		}
+		if (p->nseg - from != 1)
+			CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, p->segpos[from + 1], "Only properties and relations such as company have parts after \".\".",
+					"field \"%s\" has no part \"%.60s\" at position %d", def->name, p->seg[from + 1], p->segpos[from + 1]);
+		return;
+	}
+	rel = p->quoted[from] ? NULL : CqlFindRelation(c->e, name);
+	if (rel && rel->kind == REL_ONE && p->nseg - from >= 2)
+	{
+		Ctx			sub = {c->st, CqlFindEntity(rel->target), NewAlias(c), false};
+		Field		inner;
+
+		Resolve(&sub, p, from + 1, &inner);
+		*f = inner;
+		CqlBufInit(&b, c->st);
+		CqlBufPrintf(&b, "(SELECT %s ", inner.expr);
+		RelationFrom(c, &b, rel, sub.e, sub.alias);
+		CqlBufAppend(&b, ")");
+		f->expr = b.data;
+		return;
+	}
+	if (rel && rel->kind == REL_ONE)
+		CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Name a field of the related record, for example company.industry.",
+				"cql syntax error at position %d: relation \"%s\" needs a field after \".\"", f->pos, rel->name);
+	if (rel)
+		CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Write EXISTS rel(...) or COUNT(rel(...)) >= n for a to-many relation.",
+				"cql syntax error at position %d: \"%s\" is a to-many relation", f->pos, rel->name);
+	SuggestField(c, c->e, name, f->pos, false);
+}
+
+/* Numbers are checked by the lexer; bound the exponent so SQL cannot overflow */
+static void
+EmitNumber(Ctx *c, CqlBuf *b, CqlValue *v, bool json)
+{
+	const char *s = v->text;
+	const char *e = strpbrk(s, "eE");
+
+	if (e && (abs(atoi(e + 1)) > 1000 || strlen(e + 1) > 6))
+		CqlFail(c->st, CQL_ERR_VALUE, v->pos, "Use an exponent between -1000 and 1000.",
+				"number \"%.40s\" at position %d is out of range", s, v->pos);
+	if (strlen(s) > 100)
+		CqlFail(c->st, CQL_ERR_VALUE, v->pos, "Use at most 100 digits.",
+				"number \"%.40s...\" at position %d is too long", s, v->pos);
+	if (*s == '-')
+		CqlBufAppend(b, "-"), s++;
+	/* JSON does not allow leading zeros */
+	while (json && s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+		s++;
+	CqlBufAppend(b, s);
+}
+
+static void
+EmitText(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
+{
+	if (v->kind != V_STRING)
+		TypeMismatch(c, f, v);
+	CqlBufQuote(b, v->text, v->textlen);
+}
+
+static const char *
+EnumValue(Ctx *c, Field *f, CqlValue *v)
+{
+	char		hint[1024];
+	size_t		off;
+
+	if (v->kind != V_WORD && v->kind != V_STRING)
+		TypeMismatch(c, f, v);
+	for (int i = 0; f->def->values[i]; i++)
+		if (strcasecmp(f->def->values[i], v->text) == 0)
+			return f->def->values[i];
+	off = snprintf(hint, sizeof(hint), "Valid values of %s: ", f->name);
+	for (int i = 0; f->def->values[i] && off < sizeof(hint) - 64; i++)
+		off += snprintf(hint + off, sizeof(hint) - off, "%s%s", i ? ", " : "", f->def->values[i]);
+	snprintf(hint + off, sizeof(hint) - off, " (case-insensitive).");
+	CqlFail(c->st, CQL_ERR_VALUE, v->pos, hint,
+			"invalid value \"%.60s\" for field \"%s\" at position %d", v->text, f->name, v->pos);
+	return NULL;
+}
+
+static void
+EmitScalar(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
+{
+	switch (f->type)
+	{
+		case T_TEXT:
+			EmitText(c, b, f, v);
+			break;
+		case T_NUMBER:
+			if (v->kind != V_NUMBER)
+				TypeMismatch(c, f, v);
+			EmitNumber(c, b, v, false);
+			break;
+		case T_BOOL:
+			if (v->kind != V_BOOL)
+				TypeMismatch(c, f, v);
+			CqlBufAppend(b, v->boolval ? "true" : "false");
+			break;
+		case T_ENUM:
+			CqlBufPrintf(b, "'%s'::%s", EnumValue(c, f, v), f->def->sqltype);
+			break;
+		default:
+			TypeMismatch(c, f, v);
+	}
+}
+
+/* ---- timestamps and dates ---------------------------------------------- */
+
+static const char *
+UnitTrunc(CqlUnit u)
+{
+	switch (u)
+	{
+		case U_MINUTE: return "minute";
+		case U_HOUR: return "hour";
+		case U_DAY: return "day";
+		case U_WEEK: return "week";
+		case U_MONTH: return "month";
+		case U_QUARTER: return "quarter";
+		case U_YEAR: return "year";
+	}
+	return "day";
+}
+
+static void
+EmitInterval(CqlBuf *b, long k, CqlUnit u)
+{
+	switch (u)
+	{
+		case U_MINUTE: CqlBufPrintf(b, "'%ld minutes'::interval", k); break;
+		case U_HOUR: CqlBufPrintf(b, "'%ld hours'::interval", k); break;
+		case U_DAY: CqlBufPrintf(b, "'%ld days'::interval", k); break;
+		case U_WEEK: CqlBufPrintf(b, "'%ld weeks'::interval", k); break;
+		case U_MONTH: CqlBufPrintf(b, "'%ld months'::interval", k); break;
+		case U_QUARTER: CqlBufPrintf(b, "'%ld months'::interval", 3 * k); break;
+		case U_YEAR: CqlBufPrintf(b, "'%ld years'::interval", k); break;
+	}
+}
+
+/* Start of unit + k units, local time of the session, as the field's type */
+static void
+EmitRelBound(CqlBuf *b, CqlUnit u, long k, CqlType t)
+{
+	const char *cast = t == T_DATE ? "date" : "timestamptz";
+
+	if (k == 0)
+		CqlBufPrintf(b, "pg_catalog.date_trunc('%s', LOCALTIMESTAMP)::%s", UnitTrunc(u), cast);
+	else
+	{
+		CqlBufPrintf(b, "(pg_catalog.date_trunc('%s', LOCALTIMESTAMP) + ", UnitTrunc(u));
+		EmitInterval(b, k, u);
+		CqlBufPrintf(b, ")::%s", cast);
+	}
+}
+
+static void
+NextDay(const char *date, char *out)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int			y = atoi(date),
+				m = atoi(date + 5),
+				d = atoi(date + 8);
+	int			dim = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+
+	if (++d > dim)
+	{
+		d = 1;
+		if (++m > 12)
+			m = 1, y++;
+	}
+	snprintf(out, 16, "%04d-%02d-%02d", y, m, d);
+}
+
+/*
+ * A time value as a range [lo, hi) or a point (hi NULL).  Dates and date
+ * literals are ranges of whole local days/weeks/...; timestamps and NOW
+ * are points.
+ */
+static void
+TimeBounds(Ctx *c, Field *f, CqlValue *v, char **lo, char **hi)
+{
+	CqlBuf		l,
+				h;
+	const char *cast = f->type == T_DATE ? "date" : "timestamptz";
+
+	CqlBufInit(&l, c->st);
+	CqlBufInit(&h, c->st);
+	*hi = NULL;
+	switch (v->kind)
+	{
+		case V_DATE:
+			{
+				char		next[16];
+
+				NextDay(v->text, next);
+				CqlBufPrintf(&l, "'%s'::date", v->text);
+				CqlBufPrintf(&h, "'%s'::date", next);
+				if (f->type != T_DATE)
+				{
+					CqlBufAppend(&l, "::timestamptz");
+					CqlBufAppend(&h, "::timestamptz");
+				}
+				*hi = h.data;
+				break;
+			}
+		case V_TIMESTAMP:
+			if (f->type == T_DATE)
+				TypeMismatch(c, f, v);
+			CqlBufQuote(&l, v->text, v->textlen);
+			CqlBufAppend(&l, v->has_zone ? "::timestamptz" : "::timestamp::timestamptz");
+			break;
+		case V_NOW:
+			if (v->amount == 0)
+				CqlBufPrintf(&l, "pg_catalog.now()::%s", cast);
+			else
+			{
+				CqlBufAppend(&l, v->amount < 0 ? "(pg_catalog.now() - " : "(pg_catalog.now() + ");
+				EmitInterval(&l, v->amount < 0 ? -v->amount : v->amount, v->unit);
+				CqlBufPrintf(&l, ")%s", f->type == T_DATE ? "::date" : "");
+			}
+			break;
+		case V_RELDATE:
+			EmitRelBound(&l, v->unit, v->from, f->type);
+			EmitRelBound(&h, v->unit, v->to, f->type);
+			*hi = h.data;
+			break;
+		default:
+			TypeMismatch(c, f, v);
+	}
+	*lo = l.data;
+}
+
+static void
+EmitTimeCmp(Ctx *c, CqlBuf *b, Field *f, CqlOp op, CqlValue *v)
+{
+	char	   *lo,
+			   *hi;
+
+	TimeBounds(c, f, v, &lo, &hi);
+	if (!hi)
+	{
+		CqlBufPrintf(b, "%s %s %s", f->expr, sql_cmp[op], lo);
+		return;
+	}
+	switch (op)
+	{
+		case OP_EQ: CqlBufPrintf(b, "(%s >= %s AND %s < %s)", f->expr, lo, f->expr, hi); break;
+		case OP_NE: CqlBufPrintf(b, "(%s < %s OR %s >= %s)", f->expr, lo, f->expr, hi); break;
+		case OP_LT: CqlBufPrintf(b, "%s < %s", f->expr, lo); break;
+		case OP_LE: CqlBufPrintf(b, "%s < %s", f->expr, hi); break;
+		case OP_GT: CqlBufPrintf(b, "%s >= %s", f->expr, hi); break;
+		case OP_GE: CqlBufPrintf(b, "%s >= %s", f->expr, lo); break;
+		default: break;
+	}
+}
+
+static void
+EmitTime(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
+{
+	char	   *lo,
+			   *hi,
+			   *lo2,
+			   *hi2;
+
+	switch (n->op)
+	{
+		case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+			EmitTimeCmp(c, b, f, n->op, &n->values[0]);
+			break;
+		case OP_IN:
+		case OP_NOT_IN:
+			CqlBufAppend(b, n->op == OP_IN ? "(" : "NOT (");
+			for (int i = 0; i < n->nvalues; i++)
+			{
+				if (i)
+					CqlBufAppend(b, " OR ");
+				EmitTimeCmp(c, b, f, OP_EQ, &n->values[i]);
+			}
+			CqlBufAppend(b, ")");
+			break;
+		case OP_BETWEEN:
+		case OP_NOT_BETWEEN:
+			TimeBounds(c, f, &n->values[0], &lo, &hi);
+			TimeBounds(c, f, &n->values[1], &lo2, &hi2);
+			CqlBufPrintf(b, "%s(%s >= %s AND %s %s %s)", n->op == OP_BETWEEN ? "" : "NOT ",
+						 f->expr, lo, f->expr, hi2 ? "<" : "<=", hi2 ? hi2 : lo2);
+			break;
+		default:
+			BadOperator(c, f, n);
+	}
+}
+
+/* ---- properties ---------------------------------------------------------- */
+
+static void
+EmitJsonValue(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
+{
+	switch (v->kind)
+	{
+		case V_STRING:
+		case V_DATE:
+		case V_TIMESTAMP:
+			CqlBufJsonString(b, v->text, v->textlen);
+			break;
+		case V_NUMBER:
+			EmitNumber(c, b, v, true);
+			break;
+		case V_BOOL:
+			CqlBufAppend(b, v->boolval ? "true" : "false");
+			break;
+		case V_NULL:
+			CqlBufAppend(b, "null");
+			break;
+		default:
+			TypeMismatch(c, f, v);
+	}
+}
+
+/* properties @> '{"key": <json>}' (or with an array of values) */
+static void
+EmitContains(Ctx *c, CqlBuf *b, Field *f, CqlValue *vals, int nvals, bool array)
+{
+	CqlBuf		j;
+
+	CqlBufInit(&j, c->st);
+	CqlBufAppend(&j, "{");
+	CqlBufJsonString(&j, f->key, strlen(f->key));
+	CqlBufAppend(&j, ": ");
+	if (array)
+		CqlBufAppend(&j, "[");
+	for (int i = 0; i < nvals; i++)
+	{
+		if (i)
+			CqlBufAppend(&j, ", ");
+		EmitJsonValue(c, &j, f, &vals[i]);
+	}
+	CqlBufAppend(&j, array ? "]}" : "}");
+	CqlBufPrintf(b, "%s @> ", f->expr);
+	CqlBufQuote(b, j.data, j.len);
+	CqlBufAppend(b, "::jsonb");
+}
+
+static void
+EmitKey(CqlBuf *b, Field *f)
+{
+	CqlBufQuote(b, f->key, strlen(f->key));
+}
+
+/* The property has a non-null value: != and NOT ... leave out missing and null, as SQL does */
+static void
+EmitHasValue(CqlBuf *b, Field *f)
+{
+	CqlBufPrintf(b, "COALESCE(%s -> ", f->expr);
+	EmitKey(b, f);
+	CqlBufAppend(b, ", 'null'::jsonb) <> 'null'::jsonb");
+}
+
+/* jsonb_path_match(properties, '$."key" <op> <json>'): typed comparison, unknown across types */
+static void
+EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, const char *join)
+{
+	CqlBuf		j;
+
+	CqlBufInit(&j, c->st);
+	for (int i = 0; i < n; i++)
+	{
+		if (vals[i]->kind == V_BOOL || vals[i]->kind == V_NULL)
+			TypeMismatch(c, f, vals[i]);
+		if (i)
+			CqlBufAppend(&j, join);
+		CqlBufAppend(&j, "$.");
+		CqlBufJsonString(&j, f->key, strlen(f->key));
+		CqlBufPrintf(&j, " %s ", ops[i]);
+		EmitJsonValue(c, &j, f, vals[i]);
+	}
+	/*
+	 * The function, not the @@ operator: jsonb_path_ops would accept @@ but
+	 * can extract no key from a range, so the planner would scan the whole
+	 * GIN index instead of filtering rows found some better way.
+	 */
+	CqlBufPrintf(b, "pg_catalog.jsonb_path_match(%s, ", f->expr);
+	CqlBufQuote(b, j.data, j.len);
+	CqlBufAppend(b, "::jsonpath, '{}'::jsonb, true)");
+}
+
+static void
+EmitProperty(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
+{
+	CqlValue   *v = n->values;
+	static const char *const json_cmp[] = {"==", "!=", "<", "<=", ">", ">="};
+
+	switch (n->op)
+	{
+		case OP_EQ:
+			if (v->kind == V_NULL)
+				goto is_null;
+			EmitContains(c, b, f, v, 1, false);
+			break;
+		case OP_NE:
+			if (v->kind == V_NULL)
+				goto is_not_null;
+			CqlBufAppend(b, "(");
+			EmitHasValue(b, f);
+			CqlBufAppend(b, " AND NOT ");
+			EmitContains(c, b, f, v, 1, false);
+			CqlBufAppend(b, ")");
+			break;
+		case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+			{
+				const char *ops[1] = {json_cmp[n->op]};
+				CqlValue   *vals[1] = {v};
+
+				EmitPath(c, b, f, ops, vals, 1, "");
+				break;
+			}
+		case OP_BETWEEN:
+		case OP_NOT_BETWEEN:
+			{
+				bool		between = n->op == OP_BETWEEN;
+				const char *ops[2] = {between ? ">=" : "<", between ? "<=" : ">"};
+				CqlValue   *vals[2] = {&v[0], &v[1]};
+
+				EmitPath(c, b, f, ops, vals, 2, between ? " && " : " || ");
+				break;
+			}
+		case OP_IN:
+		case OP_NOT_IN:
+			CqlBufAppend(b, "(");
+			if (n->op == OP_NOT_IN)
+			{
+				EmitHasValue(b, f);
+				CqlBufAppend(b, " AND NOT (");
+			}
+			for (int i = 0; i < n->nvalues; i++)
+			{
+				if (v[i].kind == V_NULL)
+					TypeMismatch(c, f, &v[i]);
+				if (i)
+					CqlBufAppend(b, " OR ");
+				EmitContains(c, b, f, &v[i], 1, false);
+			}
+			CqlBufAppend(b, n->op == OP_NOT_IN ? "))" : ")");
+			break;
+		case OP_ALL:
+			EmitContains(c, b, f, v, n->nvalues, true);
+			break;
+		case OP_IS_NULL:
+	is_null:
+			CqlBufPrintf(b, "COALESCE(%s -> ", f->expr);
+			EmitKey(b, f);
+			CqlBufAppend(b, ", 'null'::jsonb) = 'null'::jsonb");
+			break;
+		case OP_IS_NOT_NULL:
+	is_not_null:
+			CqlBufPrintf(b, "COALESCE(%s -> ", f->expr);
+			EmitKey(b, f);
+			CqlBufAppend(b, ", 'null'::jsonb) <> 'null'::jsonb");
+			break;
+		case OP_IS_EMPTY:
+		case OP_IS_NOT_EMPTY:
+			CqlBufPrintf(b, "COALESCE(%s -> ", f->expr);
+			EmitKey(b, f);
+			CqlBufPrintf(b, ", 'null'::jsonb) %sIN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb)",
+						 n->op == OP_IS_EMPTY ? "" : "NOT ");
+			break;
+		case OP_CONTAINS:
+		case OP_NOT_CONTAINS:
+			if (n->op == OP_NOT_CONTAINS)
+			{
+				CqlBufAppend(b, "(");
+				EmitHasValue(b, f);
+				CqlBufAppend(b, " AND NOT ");
+			}
+			CqlBufAppend(b, "(");
+			EmitContains(c, b, f, v, 1, true);
+			if (v->kind == V_STRING)
+			{
+				CqlBufPrintf(b, " OR (pg_catalog.jsonb_typeof(%s -> ", f->expr);
+				EmitKey(b, f);
+				CqlBufPrintf(b, ") = 'string' AND (%s ->> ", f->expr);
+				EmitKey(b, f);
+				CqlBufAppend(b, ") ILIKE ");
+				CqlBufLikePattern(b, "%", v->text, v->textlen, "%");
+				CqlBufAppend(b, ")");
+			}
+			CqlBufAppend(b, n->op == OP_NOT_CONTAINS ? "))" : ")");
+			break;
+		case OP_STARTS:
+		case OP_ENDS:
+		case OP_FUZZY:
+			if (v->kind != V_STRING)
+				TypeMismatch(c, f, v);
+			CqlBufPrintf(b, "(%s ->> ", f->expr);
+			EmitKey(b, f);
+			if (n->op == OP_FUZZY)
+			{
+				CqlBufPrintf(b, ") OPERATOR(%s.%%) ", c->st->env->trgm_schema);
+				CqlBufQuote(b, v->text, v->textlen);
+			}
+			else
+			{
+				CqlBufAppend(b, ") ILIKE ");
+				CqlBufLikePattern(b, n->op == OP_ENDS ? "%" : "", v->text, v->textlen, n->op == OP_STARTS ? "%" : "");
+			}
+			break;
+	}
+}
+
+/* ---- tags ---------------------------------------------------------------- */
+
+/* Tags are stored trimmed and lower-cased: compare in the same form */
+static void
+EmitTagArray(Ctx *c, CqlBuf *b, Field *f, CqlValue *vals, int n)
+{
+	CqlBufAppend(b, "ARRAY[");
+	for (int i = 0; i < n; i++)
+	{
+		const char *s = vals[i].text;
+		int			len = vals[i].textlen;
+
+		if (vals[i].kind != V_STRING)
+			TypeMismatch(c, f, &vals[i]);
+		while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+			s++, len--;
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
+			len--;
+		if (c->st->env->lower)
+			s = c->st->env->lower(c->st->env->ctx, s, len), len = strlen(s);
+		else
+		{
+			char	   *l = CqlStrndup(c->st, s, len);
+
+			for (int k = 0; k < len; k++)
+				if (l[k] >= 'A' && l[k] <= 'Z')
+					l[k] += 'a' - 'A';
+			s = l;
+		}
+		if (i)
+			CqlBufAppend(b, ", ");
+		CqlBufQuote(b, s, len);
+	}
+	CqlBufAppend(b, "]::text[]");
+}
+
+static void
+EmitTags(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
+{
+	switch (n->op)
+	{
+		case OP_EQ:
+		case OP_CONTAINS:
+		case OP_ALL:
+			CqlBufPrintf(b, "%s @> ", f->expr);
+			EmitTagArray(c, b, f, n->values, n->nvalues);
+			break;
+		case OP_NE:
+		case OP_NOT_CONTAINS:
+			CqlBufPrintf(b, "NOT (%s @> ", f->expr);
+			EmitTagArray(c, b, f, n->values, n->nvalues);
+			CqlBufAppend(b, ")");
+			break;
+		case OP_IN:
+			CqlBufPrintf(b, "%s && ", f->expr);
+			EmitTagArray(c, b, f, n->values, n->nvalues);
+			break;
+		case OP_NOT_IN:
+			CqlBufPrintf(b, "NOT (%s && ", f->expr);
+			EmitTagArray(c, b, f, n->values, n->nvalues);
+			CqlBufAppend(b, ")");
+			break;
+		case OP_IS_NULL:
+			CqlBufPrintf(b, "%s IS NULL", f->expr);
+			break;
+		case OP_IS_NOT_NULL:
+			CqlBufPrintf(b, "%s IS NOT NULL", f->expr);
+			break;
+		/* comparisons with '{}' rather than cardinality(): the planner has statistics for them */
+		case OP_IS_EMPTY:
+			CqlBufPrintf(b, "(%s IS NULL OR %s = '{}'::text[])", f->expr, f->expr);
+			break;
+		case OP_IS_NOT_EMPTY:
+			CqlBufPrintf(b, "%s <> '{}'::text[]", f->expr);
+			break;
+		default:
+			BadOperator(c, f, n);
+	}
+}
+
+/* ---- scalar fields ------------------------------------------------------- */
+
+static void
+EmitScalarPredicate(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
+{
+	CqlValue   *v = n->values;
+
+	switch (n->op)
+	{
+		case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+			if (v->kind == V_NULL && (n->op == OP_EQ || n->op == OP_NE))
+			{
+				CqlBufPrintf(b, "%s IS %sNULL", f->expr, n->op == OP_EQ ? "" : "NOT ");
+				break;
+			}
+			if (f->type == T_BOOL && n->op != OP_EQ && n->op != OP_NE)
+				BadOperator(c, f, n);
+			CqlBufPrintf(b, "%s %s ", f->expr, sql_cmp[n->op]);
+			EmitScalar(c, b, f, v);
+			break;
+		case OP_IN:
+		case OP_NOT_IN:
+			if (f->type == T_BOOL)
+				BadOperator(c, f, n);
+			CqlBufPrintf(b, "%s %sIN (", f->expr, n->op == OP_IN ? "" : "NOT ");
+			for (int i = 0; i < n->nvalues; i++)
+			{
+				if (i)
+					CqlBufAppend(b, ", ");
+				EmitScalar(c, b, f, &v[i]);
+			}
+			CqlBufAppend(b, ")");
+			break;
+		case OP_BETWEEN:
+		case OP_NOT_BETWEEN:
+			if (f->type == T_BOOL)
+				BadOperator(c, f, n);
+			CqlBufPrintf(b, "%s %sBETWEEN ", f->expr, n->op == OP_BETWEEN ? "" : "NOT ");
+			EmitScalar(c, b, f, &v[0]);
+			CqlBufAppend(b, " AND ");
+			EmitScalar(c, b, f, &v[1]);
+			break;
+		case OP_IS_NULL:
+			CqlBufPrintf(b, "%s IS NULL", f->expr);
+			break;
+		case OP_IS_NOT_NULL:
+			CqlBufPrintf(b, "%s IS NOT NULL", f->expr);
+			break;
+		case OP_IS_EMPTY:
+			if (f->type == T_TEXT)
+				CqlBufPrintf(b, "(%s IS NULL OR %s = '')", f->expr, f->expr);
+			else
+				CqlBufPrintf(b, "%s IS NULL", f->expr);
+			break;
+		case OP_IS_NOT_EMPTY:
+			if (f->type == T_TEXT)
+				CqlBufPrintf(b, "%s <> ''", f->expr);
+			else
+				CqlBufPrintf(b, "%s IS NOT NULL", f->expr);
+			break;
+		case OP_CONTAINS:
+		case OP_NOT_CONTAINS:
+		case OP_STARTS:
+		case OP_ENDS:
+			if (f->type != T_TEXT)
+				BadOperator(c, f, n);
+			if (v->kind != V_STRING)
+				TypeMismatch(c, f, v);
+			CqlBufPrintf(b, "%s %sILIKE ", f->expr, n->op == OP_NOT_CONTAINS ? "NOT " : "");
+			CqlBufLikePattern(b, n->op == OP_STARTS ? "" : "%", v->text, v->textlen,
+							  n->op == OP_ENDS ? "" : "%");
+			break;
+		case OP_FUZZY:
+			if (f->type != T_TEXT)
+				BadOperator(c, f, n);
+			if (v->kind != V_STRING)
+				TypeMismatch(c, f, v);
+			CqlBufPrintf(b, "%s OPERATOR(%s.%%) ", f->expr, c->st->env->trgm_schema);
+			CqlBufQuote(b, v->text, v->textlen);
+			break;
+		case OP_ALL:
+			BadOperator(c, f, n);
+	}
+}
+
+/* Predicates that hold for NULL: on a missing related row they must be true */
+static bool
+NullAccepting(CqlNode *n)
+{
+	return n->op == OP_IS_NULL || n->op == OP_IS_EMPTY ||
+		(n->op == OP_EQ && n->nvalues == 1 && n->values[0].kind == V_NULL);
+}
+
+static void
+EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	Field		f;
+	const CqlRelation *rel;
+
+	/*
+	 * company.x <op> v: a semi-join the planner can drive from either side
+	 * (EXISTS), like the hand-written query; only predicates that hold for
+	 * NULL go through the scalar subquery of Resolve, so that a contact
+	 * without a primary company still matches "company.industry IS NULL".
+	 */
+	if (n->path.nseg >= 2 && !n->path.quoted[0] && !CqlFindField(c->e, n->path.seg[0]) &&
+		(rel = CqlFindRelation(c->e, n->path.seg[0])) != NULL && rel->kind == REL_ONE &&
+		!NullAccepting(n))
+	{
+		Ctx			sub = {c->st, CqlFindEntity(rel->target), NewAlias(c), false};
+		CqlNode		inner = *n;
+
+		inner.path.nseg--;
+		memmove(inner.path.seg, n->path.seg + 1, inner.path.nseg * sizeof(char *));
+		memmove(inner.path.segpos, n->path.segpos + 1, inner.path.nseg * sizeof(int));
+		memmove(inner.path.quoted, n->path.quoted + 1, inner.path.nseg * sizeof(bool));
+		CqlBufAppend(b, "EXISTS (SELECT 1 ");
+		RelationFrom(c, b, rel, sub.e, sub.alias);
+		CqlBufAppend(b, " AND ");
+		CqlEnter(c->st, n->pos);
+		c->st->depth++;
+		EmitCompare(&sub, b, &inner);
+		c->st->depth--;
+		CqlBufAppend(b, ")");
+		return;
+	}
+	Resolve(c, &n->path, 0, &f);
+	for (int i = 0; i < n->nvalues; i++)
+		if (n->values[i].kind == V_NULL && !((n->op == OP_EQ || n->op == OP_NE) && n->nvalues == 1))
+			CqlFail(c->st, CQL_ERR_TYPE, n->values[i].pos, "Test for null with IS NULL or IS NOT NULL.",
+					"null cannot be used with %s at position %d", op_names[n->op], n->values[i].pos);
+	if (f.type == T_JSONB)
+		EmitProperty(c, b, &f, n);
+	else if (f.type == T_TAGS)
+		EmitTags(c, b, &f, n);
+	else if ((f.type == T_TIMESTAMP || f.type == T_DATE) &&
+			 !(n->nvalues == 1 && n->values[0].kind == V_NULL) &&
+			 n->op != OP_IS_NULL && n->op != OP_IS_NOT_NULL && n->op != OP_IS_EMPTY && n->op != OP_IS_NOT_EMPTY)
+		EmitTime(c, b, &f, n);
+	else
+		EmitScalarPredicate(c, b, &f, n);
+}
+
+static void
+EmitRelation(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	const CqlRelation *rel = CqlFindRelation(c->e, n->path.seg[0]);
+	Ctx			sub;
+
+	if (!rel)
+		SuggestField(c, c->e, n->path.seg[0], n->path.segpos[0], true);
+	if (rel->kind != REL_MANY)
+		CqlFail(c->st, CQL_ERR_SYNTAX, n->path.segpos[0], "Write company.industry = '...' for a to-one relation.",
+				"cql syntax error at position %d: \"%s\" is a to-one relation; EXISTS and COUNT need a to-many one",
+				n->path.segpos[0], rel->name);
+	sub.st = c->st;
+	sub.e = CqlFindEntity(rel->target);
+	sub.alias = NewAlias(c);
+	sub.root = false;
+	if (n->kind == N_EXISTS)
+		CqlBufAppend(b, "EXISTS (SELECT 1 ");
+	else
+		CqlBufAppend(b, "(SELECT pg_catalog.count(*) ");
+	RelationFrom(c, b, rel, sub.e, sub.alias);
+	if (n->left->kind != N_TRUE)
+	{
+		CqlBufAppend(b, " AND ");
+		Emit(&sub, b, n->left);
+	}
+	CqlBufAppend(b, ")");
+	if (n->kind == N_COUNT)
+	{
+		CqlBufPrintf(b, " %s ", sql_cmp[n->op]);
+		EmitNumber(c, b, &n->values[0], false);
+	}
+}
+
+static void
+Emit(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	CqlEnter(c->st, n->pos);
+	c->st->depth++;
+	switch (n->kind)
+	{
+		case N_TRUE:
+			CqlBufAppend(b, "true");
+			break;
+		case N_AND:
+		case N_OR:
+			CqlBufAppend(b, "(");
+			Emit(c, b, n->left);
+			CqlBufAppend(b, n->kind == N_AND ? " AND " : " OR ");
+			Emit(c, b, n->right);
+			CqlBufAppend(b, ")");
+			break;
+		case N_NOT:
+			CqlBufAppend(b, "NOT (");
+			Emit(c, b, n->left);
+			CqlBufAppend(b, ")");
+			break;
+		case N_CMP:
+			EmitCompare(c, b, n);
+			break;
+		case N_HAS:
+			{
+				Field		f;
+
+				Resolve(c, &n->path, 0, &f);
+				if (f.type == T_JSONB)
+				{
+					CqlBufPrintf(b, "%s ? ", f.expr);
+					EmitKey(b, &f);
+				}
+				else if (f.type == T_TAGS)
+					CqlBufPrintf(b, "%s <> '{}'::text[]", f.expr);
+				else if (f.type == T_TEXT)
+					CqlBufPrintf(b, "%s <> ''", f.expr);
+				else
+					CqlBufPrintf(b, "%s IS NOT NULL", f.expr);
+				break;
+			}
+		case N_EXISTS:
+		case N_COUNT:
+			EmitRelation(c, b, n);
+			break;
+		case N_IN_LIST:
+			CqlFail(c->st, CQL_ERR_UNSUPPORTED, n->pos, "Lists are not part of this version of crm; filter by tags or properties instead.",
+					"IN LIST at position %d needs lists, which this version of crm does not have", n->pos);
+			break;
+		case N_ASSOC:
+			CqlFail(c->st, CQL_ERR_UNSUPPORTED, n->pos, "Custom objects are not part of this version of crm.",
+					"associated(%.60s) at position %d needs custom objects, which this version of crm does not have",
+					n->name, n->pos);
+			break;
+	}
+	c->st->depth--;
+}
+
+static const CqlEntity *
+RequireEntity(CqlState *st, const char *entity)
+{
+	const CqlEntity *e = CqlFindEntity(entity);
+	char		hint[256];
+	size_t		off;
+	int			n;
+	const CqlEntity *const *all = CqlEntities(&n);
+
+	if (e)
+		return e;
+	off = snprintf(hint, sizeof(hint), "Entities are: ");
+	for (int i = 0; i < n; i++)
+		off += snprintf(hint + off, sizeof(hint) - off, "%s%s", i ? ", " : "", all[i]->name);
+	snprintf(hint + off, sizeof(hint) - off, ".");
+	CqlFail(st, CQL_ERR_VALUE, 0, hint, "unknown cql entity \"%.60s\"", entity);
+	return NULL;
+}
+
+bool
+CqlTranslate(CqlState *st, const char *entity, const char *query, size_t len,
+			 const char *alias, char **sql)
+{
+	CqlNode    *tree;
+	Ctx			c;
+	CqlBuf		b;
+
+	if (!CqlParse(st, query, len, &tree))
+		return false;
+	if (setjmp(st->on_error) != 0)
+		return false;
+	c.st = st;
+	c.e = RequireEntity(st, entity);
+	c.alias = alias ? alias : c.e->alias;
+	c.root = true;
+	st->depth = 0;
+	CqlBufInit(&b, st);
+	Emit(&c, &b, tree);
+	*sql = b.data;
+	return true;
+}
+
+/* A dotted field name from the token stream (order_by, count_by) */
+static void
+TokensToPath(CqlState *st, CqlPath *p, const char *hint)
+{
+	memset(p, 0, sizeof(*p));
+	for (;;)
+	{
+		CqlToken   *t = &st->toks[st->cur];
+
+		if (t->kind != TK_IDENT && !(p->nseg > 0 && t->kind == TK_STRING))
+			CqlFail(st, CQL_ERR_SYNTAX, t->pos, hint,
+					"syntax error at position %d: expected a field name", t->pos);
+		if (p->nseg == CQL_MAX_PATH)
+			CqlFail(st, CQL_ERR_SYNTAX, t->pos, hint, "field at position %d has too many parts", t->pos);
+		p->seg[p->nseg] = t->text;
+		p->segpos[p->nseg] = t->pos;
+		p->quoted[p->nseg] = t->kind == TK_STRING;
+		p->nseg++;
+		st->cur++;
+		if (st->toks[st->cur].kind != TK_DOT)
+			return;
+		st->cur++;
+	}
+}
+
+/* A field's expression for grouping (crm.count_by) */
+static char *
+FieldExprBody(CqlState *st, const char *entity, const char *field, size_t len, const char *alias)
+{
+	Ctx			c;
+	Field		f;
+	CqlBuf		b;
+	CqlPath		p;
+	const char *hint = "Name one field, for example lifecycleStage, company.industry or properties.plan.";
+
+	if (len > 1000 || memchr(field, '\0', len))
+		CqlFail(st, CQL_ERR_SYNTAX, 0, hint, "invalid field \"%.*s\"", (int) (len < 60 ? len : 60), field);
+	st->query = field;
+	st->querylen = (int) len;
+	CqlLex(st, field, len);
+	st->cur = 0;
+	TokensToPath(st, &p, hint);
+	if (st->toks[st->cur].kind != TK_EOF)
+		CqlFail(st, CQL_ERR_SYNTAX, st->toks[st->cur].pos, hint,
+				"syntax error at position %d: expected the end after the field name", st->toks[st->cur].pos);
+	c.st = st;
+	c.e = RequireEntity(st, entity);
+	c.alias = alias ? alias : c.e->alias;
+	c.root = true;
+	Resolve(&c, &p, 0, &f);
+	CqlBufInit(&b, st);
+	if (f.type == T_JSONB)
+	{
+		CqlBufPrintf(&b, "(%s ->> ", f.expr);
+		EmitKey(&b, &f);
+		CqlBufAppend(&b, ")");
+	}
+	else if (f.type == T_TAGS)
+		CqlBufPrintf(&b, "pg_catalog.unnest(%s)", f.expr);
+	else
+		CqlBufPrintf(&b, "%s::text", f.expr);
+	return b.data;
+}
+
+bool
+CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
+			 const char *alias, char **sql)
+{
+	if (setjmp(st->on_error) != 0)
+		return false;
+	*sql = FieldExprBody(st, entity, field, len, alias);
+	return true;
+}
+
+/*
+ * ORDER BY from "field [ASC|DESC] {, field [ASC|DESC]}", at most three keys,
+ * each a sortable catalogue field or a property; id breaks ties so that
+ * paging is stable.
+ */
+static char *
+OrderByBody(CqlState *st, const char *entity, const char *spec, size_t len, const char *alias)
+{
+	Ctx			c;
+	CqlBuf		b;
+	int			nkeys = 0;
+	bool		has_id = false;
+
+	if (len > 1000 || memchr(spec, '\0', len))
+		CqlFail(st, CQL_ERR_SYNTAX, 0, "Write for example: createdAt DESC, name.",
+				"invalid order_by \"%.*s\"", (int) (len < 60 ? len : 60), spec);
+	st->query = spec;
+	st->querylen = (int) len;
+	CqlLex(st, spec, len);
+	c.st = st;
+	c.e = RequireEntity(st, entity);
+	c.alias = alias ? alias : c.e->alias;
+	c.root = true;
+	CqlBufInit(&b, st);
+	st->cur = 0;
+	while (st->toks[st->cur].kind != TK_EOF)
+	{
+		CqlPath		p;
+		Field		f;
+		CqlToken   *t;
+		bool		desc = false;
+
+		if (nkeys == 3)
+			CqlFail(st, CQL_ERR_VALUE, st->toks[st->cur].pos, "Order by at most three fields.",
+					"order_by \"%.*s\" has more than three keys", (int) (len < 60 ? len : 60), spec);
+		TokensToPath(st, &p, "Write for example: createdAt DESC, name.");
+		Resolve(&c, &p, 0, &f);
+		if (f.type == T_TAGS || (f.def && !f.def->sortable && f.type != T_JSONB))
+			CqlFail(st, CQL_ERR_VALUE, f.pos, "Order by a single-valued field such as name, createdAt or properties.plan.",
+					"cannot order by field \"%s\" at position %d", f.name, f.pos);
+		t = &st->toks[st->cur];
+		if (t->kind == TK_IDENT && (strcasecmp(t->text, "ASC") == 0 || strcasecmp(t->text, "DESC") == 0))
+		{
+			desc = strcasecmp(t->text, "DESC") == 0;
+			st->cur++;
+		}
+		if (nkeys)
+			CqlBufAppend(&b, ", ");
+		if (f.type == T_JSONB)
+		{
+			CqlBufPrintf(&b, "(%s ->> ", f.expr);
+			EmitKey(&b, &f);
+			CqlBufAppend(&b, ")");
+		}
+		else
+			CqlBufAppend(&b, f.expr);
+		if (f.def && f.type != T_JSONB && strcmp(f.def->column, "id") == 0 && strchr(f.expr, '(') == NULL)
+			has_id = true;
+		CqlBufAppend(&b, desc ? " DESC" : " ASC");
+		nkeys++;
+		t = &st->toks[st->cur];
+		if (t->kind == TK_COMMA)
+		{
+			st->cur++;
+			continue;
+		}
+		if (t->kind != TK_EOF)
+			CqlFail(st, CQL_ERR_SYNTAX, t->pos, "Write for example: createdAt DESC, name.",
+					"order_by syntax error at position %d: expected ASC, DESC, \",\" or the end", t->pos);
+	}
+	if (!has_id)
+		CqlBufPrintf(&b, "%s%s.id ASC", nkeys ? ", " : "", c.alias);
+	return b.data;
+}
+
+bool
+CqlOrderBy(CqlState *st, const char *entity, const char *spec, size_t len,
+		   const char *alias, char **sql)
+{
+	if (setjmp(st->on_error) != 0)
+		return false;
+	*sql = OrderByBody(st, entity, spec, len, alias);
+	return true;
+}

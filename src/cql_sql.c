@@ -1,0 +1,415 @@
+/*-------------------------------------------------------------------------
+ *
+ * cql_sql.c
+ *	  The SQL face of CQL: the crm.cql type, crm.cql_to_sql, crm.cql_check
+ *	  and the pieces crm.find_* / count / bulk_* assemble their statements
+ *	  from.  The language itself lives in src/cql/ and knows nothing of the
+ *	  server; this file supplies its memory, stack check and lower-casing
+ *	  and turns its errors into ereports.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/miscnodes.h"
+#endif
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/formatting.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "crm.h"
+#include "cql/cql.h"
+
+PG_FUNCTION_INFO_V1(crm_cql_in);
+PG_FUNCTION_INFO_V1(crm_cql_out);
+PG_FUNCTION_INFO_V1(crm_cql_recv);
+PG_FUNCTION_INFO_V1(crm_cql_send);
+PG_FUNCTION_INFO_V1(crm_cql_to_sql);
+PG_FUNCTION_INFO_V1(crm_cql_check);
+PG_FUNCTION_INFO_V1(crm_cql_where);
+PG_FUNCTION_INFO_V1(crm_cql_order_by);
+PG_FUNCTION_INFO_V1(crm_cql_group_key);
+PG_FUNCTION_INFO_V1(crm_cql_fields);
+
+static void *
+EnvAlloc(void *ctx, size_t size)
+{
+	return palloc(size);
+}
+
+static void
+EnvRelease(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+static void
+EnvCheckStack(void *ctx)
+{
+	check_stack_depth();
+}
+
+static char *
+EnvLower(void *ctx, const char *s, size_t len)
+{
+	return str_tolower(s, len, DEFAULT_COLLATION_OID);
+}
+
+/* Schema of pg_trgm as a quoted identifier, for OPERATOR(schema.%) */
+static const char *
+TrgmSchema(void)
+{
+	Oid			extoid = get_extension_oid("pg_trgm", true);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	if (!OidIsValid(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"pg_trgm\" is not installed"),
+				 errhint("crm requires pg_trgm: CREATE EXTENSION pg_trgm.")));
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(nsp))
+		elog(ERROR, "cache lookup failed for extension %u", extoid);
+	return quote_identifier(get_namespace_name(nsp));
+}
+
+static void
+InitEnv(CqlEnv *env, bool need_trgm)
+{
+	env->alloc = EnvAlloc;
+	env->release = EnvRelease;
+	env->ctx = NULL;
+	env->check_stack = EnvCheckStack;
+	env->lower = EnvLower;
+	env->trgm_schema = need_trgm ? TrgmSchema() : "public";
+}
+
+static int
+SqlState(CqlErrorKind kind)
+{
+	switch (kind)
+	{
+		case CQL_ERR_SYNTAX: return ERRCODE_SYNTAX_ERROR;
+		case CQL_ERR_UNKNOWN_FIELD: return ERRCODE_UNDEFINED_COLUMN;
+		case CQL_ERR_TYPE: return ERRCODE_DATATYPE_MISMATCH;
+		case CQL_ERR_VALUE: return ERRCODE_INVALID_PARAMETER_VALUE;
+		case CQL_ERR_TOO_LONG: return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case CQL_ERR_TOO_DEEP: return ERRCODE_STATEMENT_TOO_COMPLEX;
+		case CQL_ERR_UNSUPPORTED: return ERRCODE_FEATURE_NOT_SUPPORTED;
+		case CQL_OK: break;
+	}
+	return ERRCODE_INTERNAL_ERROR;
+}
+
+static void
+ReportError(CqlError *e)
+{
+	ereport(ERROR,
+			(errcode(SqlState(e->kind)),
+			 errmsg_internal("%s", e->message),
+			 e->hint[0] ? errhint("%s", e->hint) : 0));
+}
+
+static char *
+Translate(const char *entity, text *query, const char *alias, bool *mentions_scope)
+{
+	CqlEnv		env;
+	CqlState	st;
+	char	   *sql;
+
+	InitEnv(&env, true);
+	CqlStateInit(&st, &env);
+	if (!CqlTranslate(&st, entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), alias, &sql))
+		ReportError(&st.error);
+	if (mentions_scope)
+		*mentions_scope = st.mentions_scope;
+	/* the arena is in the current memory context and goes with it */
+	return sql;
+}
+
+/*
+ * crm.cql: text that is a syntactically valid CQL query.  Which fields exist
+ * depends on the entity, so the type checks syntax; translation checks the
+ * rest.  On PostgreSQL 16 the error is soft, for pg_input_is_valid().
+ */
+Datum
+crm_cql_in(PG_FUNCTION_ARGS)
+{
+	char	   *s = PG_GETARG_CSTRING(0);
+	CqlEnv		env;
+	CqlState	st;
+	CqlNode    *tree;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	if (!CqlParse(&st, s, strlen(s), &tree))
+	{
+#if PG_VERSION_NUM >= 160000
+		ereturn(fcinfo->context, (Datum) 0,
+				(errcode(SqlState(st.error.kind)),
+				 errmsg_internal("%s", st.error.message),
+				 st.error.hint[0] ? errhint("%s", st.error.hint) : 0));
+#else
+		ReportError(&st.error);
+#endif
+	}
+	CqlStateFree(&st);
+	PG_RETURN_TEXT_P(cstring_to_text(s));
+}
+
+Datum
+crm_cql_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+Datum
+crm_cql_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			nbytes;
+	char	   *s = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
+
+	return DirectFunctionCall1(crm_cql_in, CStringGetDatum(s));
+}
+
+Datum
+crm_cql_send(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendtext(&buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* Last translation at this call site: a stored filter is translated once per query */
+typedef struct TranslationCache
+{
+	char	   *entity;
+	text	   *query;
+	text	   *result;
+} TranslationCache;
+
+Datum
+crm_cql_to_sql(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *query = PG_GETARG_TEXT_PP(1);
+	TranslationCache *cache = fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	text	   *result;
+
+	if (cache && strcmp(cache->entity, entity) == 0 &&
+		VARSIZE_ANY_EXHDR(cache->query) == VARSIZE_ANY_EXHDR(query) &&
+		memcmp(VARDATA_ANY(cache->query), VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query)) == 0)
+		PG_RETURN_TEXT_P(cache->result);
+
+	result = cstring_to_text(Translate(entity, query, NULL, NULL));
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (cache)
+	{
+		pfree(cache->entity);
+		pfree(cache->query);
+		pfree(cache->result);
+	}
+	else
+		cache = palloc(sizeof(TranslationCache));
+	cache->entity = pstrdup(entity);
+	cache->query = (text *) pg_detoast_datum_copy((struct varlena *) query);
+	cache->result = (text *) pg_detoast_datum_copy((struct varlena *) result);
+	fcinfo->flinfo->fn_extra = cache;
+	MemoryContextSwitchTo(old);
+	PG_RETURN_TEXT_P(result);
+}
+
+/* One row saying whether the query is valid for the entity, and if not why */
+Datum
+crm_cql_check(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *query = PG_GETARG_TEXT_PP(1);
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	CqlEnv		env;
+	CqlState	st;
+	char	   *sql;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	InitEnv(&env, true);
+	CqlStateInit(&st, &env);
+	if (CqlTranslate(&st, entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), NULL, &sql))
+	{
+		values[0] = BoolGetDatum(true);
+		nulls[1] = nulls[2] = nulls[3] = nulls[4] = true;
+	}
+	else
+	{
+		values[0] = BoolGetDatum(false);
+		values[1] = CStringGetTextDatum(unpack_sql_state(SqlState(st.error.kind)));
+		values[2] = CStringGetTextDatum(st.error.message);
+		values[3] = CStringGetTextDatum(st.error.hint);
+		nulls[3] = st.error.hint[0] == '\0';
+		values[4] = Int32GetDatum(st.error.position);
+		nulls[4] = st.error.position == 0;
+	}
+	CqlStateFree(&st);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * The WHERE of crm.find_* and friends: the current workspace, the entity's
+ * default scope (live contacts) unless the query names the scope field, and
+ * the translated query.
+ */
+Datum
+crm_cql_where(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *query = PG_GETARG_TEXT_PP(1);
+	const CqlEntity *e;
+	bool		mentions;
+	char	   *sql = Translate(entity, query, NULL, &mentions);
+	StringInfoData buf;
+
+	e = CqlFindEntity(entity);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s.workspace_id = crm.current_workspace()", e->alias);
+	if (e->scope_sql && !mentions)
+	{
+		appendStringInfoString(&buf, " AND ");
+		appendStringInfo(&buf, e->scope_sql, e->alias);
+	}
+	appendStringInfo(&buf, " AND %s", sql);
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+Datum
+crm_cql_order_by(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *spec = PG_GETARG_TEXT_PP(1);
+	CqlEnv		env;
+	CqlState	st;
+	char	   *sql;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	if (!CqlOrderBy(&st, entity, VARDATA_ANY(spec), VARSIZE_ANY_EXHDR(spec), NULL, &sql))
+		ReportError(&st.error);
+	PG_RETURN_TEXT_P(cstring_to_text(sql));
+}
+
+Datum
+crm_cql_group_key(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *field = PG_GETARG_TEXT_PP(1);
+	CqlEnv		env;
+	CqlState	st;
+	char	   *sql;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	if (!CqlFieldExpr(&st, entity, VARDATA_ANY(field), VARSIZE_ANY_EXHDR(field), NULL, &sql))
+		ReportError(&st.error);
+	PG_RETURN_TEXT_P(cstring_to_text(sql));
+}
+
+/* The catalogue as rows: entity, field, column, type, enum values, sortable */
+Datum
+crm_cql_fields(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n;
+	const CqlEntity *const *all = CqlEntities(&n);
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < n; i++)
+	{
+		const CqlEntity *e = all[i];
+
+		for (int j = 0; j < e->nfields; j++)
+		{
+			const CqlField *f = &e->fields[j];
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+
+			values[0] = CStringGetTextDatum(e->name);
+			values[1] = CStringGetTextDatum(f->name);
+			values[2] = CStringGetTextDatum(f->column);
+			values[3] = CStringGetTextDatum(CqlTypeName(f->type));
+			if (f->values)
+			{
+				int			k = 0;
+				Datum	   *elems;
+
+				while (f->values[k])
+					k++;
+				elems = palloc(k * sizeof(Datum));
+				for (int m = 0; m < k; m++)
+					elems[m] = CStringGetTextDatum(f->values[m]);
+				values[4] = PointerGetDatum(construct_array(elems, k, TEXTOID, -1, false, TYPALIGN_INT));
+			}
+			else
+				nulls[4] = true;
+			values[5] = BoolGetDatum(f->sortable);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(crm_cql_table);
+
+/* The table an entity's queries run over */
+Datum
+crm_cql_table(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const CqlEntity *e = CqlFindEntity(entity);
+
+	if (!e)
+	{
+		CqlEnv		env;
+		CqlState	st;
+		char	   *sql;
+
+		/* translate an empty query to get the standard unknown-entity error */
+		InitEnv(&env, false);
+		CqlStateInit(&st, &env);
+		if (!CqlTranslate(&st, entity, "", 0, NULL, &sql))
+			ReportError(&st.error);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(e->table));
+}

@@ -1,0 +1,65 @@
+-- crm.search: exact, prefix (typeahead) and fuzzy over contacts and
+-- companies, ranked; crm.tags: tags in use with counts.
+-- in a workspace of its own, so other tests' rows do not show up
+SELECT crm.create_workspace('search-test', 'Search test') IS NOT NULL AS created;
+SELECT crm.use_workspace('search-test') IS NOT NULL AS switched;
+INSERT INTO crm.companies (name, domain, industry, tags) VALUES
+	('Acme Corp', 'acme.com', 'SaaS', '{partner}'),
+	('Lovelace Labs', 'lovelace.io', 'Research', '{partner,eu}'),
+	('Analytical Engines', 'engines.co.uk', 'Hardware', '{}');
+INSERT INTO crm.contacts (name, email, phone, tags) VALUES
+	('Ada Lovelace', 'ada@lovelace.io', '+44 20 7946 0958', '{vip,newsletter}'),
+	('Adam Smith', 'adam@acme.com', '555-123-4567', '{vip}'),
+	('Grace Hopper', 'grace@navy.mil', NULL, '{navy,vip}'),
+	('Lovely Day', 'day@example.org', NULL, '{}'),
+	('100% Real_Name', 'real@example.org', NULL, '{}');
+INSERT INTO crm.contacts (name, email, status, deleted_at) VALUES ('Ada Deleted', 'ada.old@lovelace.io', 'deleted', now());
+
+-- prefix (the default): a value or one of its words starts with the term
+SELECT object_type, label, field, value, score FROM crm.search('ada');
+SELECT object_type, label, field, value, score FROM crm.search('love');
+SELECT object_type, label, field, value, score FROM crm.search('LOVE', 'prefix', 'company');
+-- one or two letters: names starting with them
+SELECT object_type, label, field, value, score FROM crm.search('Ad');
+-- phones match by digits, however they are typed
+SELECT object_type, label, field, value, score FROM crm.search('(20) 7946', 'prefix', 'contact');
+-- LIKE wildcards in the term are literal
+SELECT object_type, label, field, value, score FROM crm.search('100%');
+SELECT object_type, label, field, value, score FROM crm.search('l_ve');
+
+-- exact: whole values, case-insensitively; emails and phones in canonical form
+SELECT object_type, label, field, value, score FROM crm.search('ADA@LOVELACE.IO', 'exact');
+SELECT object_type, label, field, value, score FROM crm.search('grace hopper', 'exact');
+SELECT object_type, label, field, value, score FROM crm.search('555.123.4567', 'exact');
+SELECT object_type, label, field, value, score FROM crm.search('saas', 'exact');
+
+-- fuzzy: typos, ranked by trigram similarity
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('lovlace', 'fuzzy');
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('grase hoper', 'fuzzy');
+
+-- limits, empty terms, deleted contacts never appear
+SELECT count(*) FROM crm.search('a', 'prefix', 'all', 1);
+SELECT count(*) FROM crm.search('   ');
+SELECT count(*) FROM crm.search('Ada Deleted', 'exact');
+
+-- tags in use, most used first; a prefix narrows them
+SELECT * FROM crm.tags();
+SELECT * FROM crm.tags('contact', 'N');
+SELECT * FROM crm.tags('company');
+SELECT * FROM crm.tags('contact', '%');
+
+-- bad input: each a 22023 with a hint
+\set VERBOSITY default
+SELECT * FROM crm.search('x', 'sideways');
+SELECT * FROM crm.search('x', 'prefix', 'deal');
+SELECT * FROM crm.search('x', 'prefix', 'all', 0);
+SELECT * FROM crm.tags('deal');
+\set VERBOSITY terse
+
+-- leave the shared regression database as we found it
+-- (rows first: deleting a workspace cascades to rows whose triggers log events)
+DELETE FROM crm.contact_companies WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.companies WHERE workspace_id = crm.current_workspace();
+RESET crm.workspace_id;
+DELETE FROM crm.workspaces WHERE slug = 'search-test';
