@@ -138,6 +138,8 @@ AS $$
 DECLARE
 	ws bigint := crm.current_workspace();
 	valid text[] := crm.contact_import_keys();
+	-- looked up once: per row, the catalog lookup cost more than nextval
+	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
 	bulk_ok boolean := true;
 	st record;
 	res record;
@@ -225,7 +227,7 @@ BEGIN
 		END IF;
 
 		UPDATE crm_import_stage s
-		   SET contact_id = nextval(pg_get_serial_sequence('crm.contacts', 'id')), action = 'inserted'
+		   SET contact_id = nextval(seq), action = 'inserted'
 		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
 		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
 								  avatar_url, city, country, lifecycle_stage, owner, tags, properties)
