@@ -31,119 +31,16 @@ $$;
 COMMENT ON FUNCTION crm.lock_identity_keys(bigint, text[]) IS
 	'takes the transaction advisory locks of identity keys (''e:'' email, ''p:'' phone, ''i:'' identifier, ''v:'' verified id) in a fixed order';
 
+-- src/identify.c: the advisory locks of crm.lock_identity_keys taken with the
+-- lock manager, one index probe per key, statements prepared once per
+-- backend, and no write when the call changes nothing.
 CREATE FUNCTION crm.identify(email text DEFAULT NULL, phone text DEFAULT NULL, name text DEFAULT NULL,
 							 identifier text DEFAULT NULL, verified_id text DEFAULT NULL,
 							 properties jsonb DEFAULT '{}', seen_at timestamptz DEFAULT now())
 RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-	ws bigint := crm.current_workspace();
-	e text := nullif(btrim(identify.email), '');
-	p text := nullif(btrim(identify.phone), '');
-	nm text := nullif(btrim(identify.name), '');
-	ident text := nullif(btrim(identify.identifier), '');
-	vid text := nullif(btrim(identify.verified_id), '');
-	props jsonb := coalesce(identify.properties, '{}');
-	seen timestamptz := coalesce(identify.seen_at, now());
-	src crm.identity_source;
-	ids bigint[];
-	held text[];
-	survivor bigint;
-	sv_vid text;
-	other bigint;
-	o_vid text;
-BEGIN
-	IF jsonb_typeof(props) <> 'object' THEN
-		RAISE EXCEPTION 'properties must be a JSON object, not %', jsonb_typeof(props)
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Pass properties as a jsonb object such as ''{"plan": "pro"}''.';
-	END IF;
-	IF e IS NOT NULL THEN e := crm.normalize_email(e); END IF;
-	IF p IS NOT NULL THEN p := crm.normalize_phone(p); END IF;
-	src := CASE WHEN vid IS NOT NULL THEN 'verified'
-				WHEN e IS NOT NULL OR p IS NOT NULL OR nm IS NOT NULL THEN 'self_reported'
-				ELSE 'anonymous' END;
-
-	IF vid IS NOT NULL OR ident IS NOT NULL OR e IS NOT NULL OR p IS NOT NULL THEN
-		-- crm.lock_identity_keys, inlined: this is the hot path
-		PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.identity', ws));
-		PERFORM pg_advisory_xact_lock(h)
-		   FROM (SELECT DISTINCT hashtextextended('crm.identity:' || k, ws) AS h
-				   FROM unnest(ARRAY['v:' || vid, 'i:' || ident, 'e:' || e, 'p:' || p]) k
-				  WHERE k IS NOT NULL ORDER BY 1) l;
-		-- keys in priority order: verified id, identifier, email, phone; a
-		-- verified contact survives, else the oldest.  One index probe per
-		-- key (an OR over the four columns would get a generic plan that
-		-- scans the whole workspace).
-		SELECT array_agg(m.id ORDER BY coalesce(m.verified_id = vid, false) DESC,
-									   m.identity_source = 'verified' DESC, m.created_at, m.id)
-		  INTO ids
-		  FROM (SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
-				 WHERE c.workspace_id = ws AND c.verified_id = vid AND c.status < 'merged'
-				UNION
-				SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
-				 WHERE c.workspace_id = ws AND c.identifier = ident AND c.status < 'merged'
-				UNION
-				SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
-				 WHERE c.workspace_id = ws AND c.email = e AND c.status < 'merged'
-				UNION
-				SELECT c.id, c.verified_id, c.identity_source, c.created_at FROM crm.contacts c
-				 WHERE c.workspace_id = ws AND c.phone = p AND c.status < 'merged') m;
-	END IF;
-
-	IF ids IS NULL THEN
-		INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,
-									   identity_source, properties, first_seen_at, last_seen_at)
-			VALUES (ws, nm, e, p, ident, vid, src, props, seen, seen)
-			RETURNING c.id INTO survivor;
-		RETURN survivor;
-	END IF;
-
-	survivor := ids[1];
-	SELECT c.verified_id INTO sv_vid FROM crm.contacts c WHERE c.workspace_id = ws AND c.id = survivor;
-	IF sv_vid IS NOT NULL AND vid IS NOT NULL AND sv_vid <> vid THEN
-		-- no contact has this verified id, and the other keys belong to a
-		-- contact verified as someone else: a new person, who takes no keys
-		INSERT INTO crm.contacts AS c (workspace_id, name, verified_id, identity_source, properties,
-									   first_seen_at, last_seen_at)
-			VALUES (ws, nm, vid, src, props, seen, seen)
-			RETURNING c.id INTO survivor;
-		RETURN survivor;
-	END IF;
-	-- two different verified people are never merged: a contact verified as
-	-- someone else keeps its keys, and this call does not take them
-	held := '{}';
-	FOR i IN 2 .. cardinality(ids) LOOP
-		other := ids[i];
-		SELECT c.verified_id INTO o_vid FROM crm.contacts c WHERE c.workspace_id = ws AND c.id = other;
-		IF o_vid IS NOT NULL AND o_vid IS DISTINCT FROM coalesce(sv_vid, vid) THEN
-			SELECT held || ARRAY['e:' || c.email, 'p:' || c.phone, 'i:' || c.identifier]
-			  INTO held FROM crm.contacts c WHERE c.workspace_id = ws AND c.id = other;
-		ELSE
-			survivor := crm.merge_contacts(survivor, other);
-		END IF;
-	END LOOP;
-
-	UPDATE crm.contacts c
-	   SET name = coalesce(c.name, nm),
-		   email = coalesce(c.email, CASE WHEN 'e:' || e = ANY (held) THEN NULL ELSE e END),
-		   phone = coalesce(c.phone, CASE WHEN 'p:' || p = ANY (held) THEN NULL ELSE p END),
-		   identifier = coalesce(c.identifier, CASE WHEN 'i:' || ident = ANY (held) THEN NULL ELSE ident END),
-		   verified_id = coalesce(c.verified_id, vid),
-		   identity_source = greatest(c.identity_source, src),
-		   -- a source at least as trusted as the stored one overrides; a
-		   -- weaker one only fills keys that are missing
-		   properties = CASE WHEN src >= c.identity_source THEN c.properties || props
-							 ELSE props || c.properties END,
-		   first_seen_at = least(c.first_seen_at, seen),
-		   last_seen_at = greatest(c.last_seen_at, seen)
-	 WHERE c.workspace_id = ws AND c.id = survivor;
-	RETURN survivor;
-END;
-$$;
+	AS 'MODULE_PATHNAME', 'crm_identify'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz) IS
 	'find-or-create a contact by verified_id, identifier, email, phone; merges the contacts those keys point at; returns its id';
 

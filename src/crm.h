@@ -30,4 +30,7 @@ extern Datum CrmNormalizeTags(Datum tags);
 extern bool CrmEmailIsValid(const char *raw);
 extern bool CrmPhoneIsValid(const char *raw);
 
+/* merge.c: merges the duplicate into the survivor, returns the survivor */
+extern int64 CrmMergeContacts(int64 survivor, int64 duplicate);
+
 #endif							/* CRM_H */

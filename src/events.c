@@ -6,9 +6,10 @@
  *	  listeners with NOTIFY crm_events.
  *
  * Every write to a CRM table fires these, so they are in C: one pass over
- * the statement's transition tables, one prepared INSERT ... SELECT FROM
- * unnest(...) per statement whatever its row count, and no JSON work for
- * inserts and deletes.
+ * the statement's transition tables, one prepared INSERT per statement
+ * whatever its row count (VALUES for one row, SELECT FROM unnest(...) for
+ * more), no JSON work for inserts and deletes, and for updates only the
+ * changed columns converted.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +39,7 @@ PG_FUNCTION_INFO_V1(crm_emit_row_events);
 PG_FUNCTION_INFO_V1(crm_notify_events);
 
 static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr insert_one_plan = NULL;
 static SPIPlanPtr workspace_plan = NULL;
 
 /* Growing arrays of the events one statement writes */
@@ -109,12 +111,16 @@ RewindTransitionTable(Tuplestorestate *ts)
 	tuplestore_rescan(ts);
 }
 
-/* to_jsonb(record) for rows of one relation */
+/*
+ * to_jsonb(anyelement) set up for one column type, so a changed column is
+ * converted exactly as to_jsonb(row) would convert it, without converting
+ * (and sorting the keys of) the whole row.
+ */
 static FmgrInfo *
-RowToJsonbFn(TupleDesc tupdesc)
+ColumnToJsonbFn(Form_pg_attribute att)
 {
 	FmgrInfo   *flinfo = palloc0(sizeof(FmgrInfo));
-	Node	   *arg = (Node *) makeNullConst(tupdesc->tdtypeid, -1, InvalidOid);
+	Node	   *arg = (Node *) makeNullConst(att->atttypid, att->atttypmod, att->attcollation);
 
 	fmgr_info(F_TO_JSONB, flinfo);
 	fmgr_info_set_expr((Node *) makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
@@ -123,16 +129,46 @@ RowToJsonbFn(TupleDesc tupdesc)
 	return flinfo;
 }
 
+/* Push one column's new value as the value of the key just pushed */
+static void
+PushColumnValue(JsonbParseState **state, Datum value, bool isnull, FmgrInfo *tojsonb)
+{
+	JsonbValue	v;
+	Jsonb	   *jb;
+
+	if (isnull)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(state, WJB_VALUE, &v);
+		return;
+	}
+	jb = DatumGetJsonbP(FunctionCall1(tojsonb, value));
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, &v))
+			elog(ERROR, "emit_row_events: scalar jsonb expected");
+	}
+	else
+	{
+		/* arrays (tags) and objects (properties) are copied in whole */
+		v.type = jbvBinary;
+		v.val.binary.data = &jb->root;
+		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
 /*
  * {"id": <id>, "changes": {<column>: <new value>, ...}} for the columns an
  * update changed, leaving out updated_at; NULL when nothing else changed.
+ * tojsonb caches a converter per column for the statement's rows.
  */
 static Jsonb *
 ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupdesc,
-			   int touch_attnum, Datum id, FmgrInfo *tojsonb)
+			   int touch_attnum, Datum id, FmgrInfo **tojsonb)
 {
 	JsonbParseState *state = NULL;
-	Jsonb	   *row = NULL;
+	bool		any = false;
 	int			i;
 
 	for (i = 0; i < tupdesc->natts; i++)
@@ -142,8 +178,6 @@ ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupde
 					newnull;
 		Datum		oldval,
 					newval;
-		JsonbValue	key;
-		JsonbValue *val;
 
 		if (att->attisdropped || i + 1 == touch_attnum)
 			continue;
@@ -155,26 +189,20 @@ ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupde
 			datum_image_eq(oldval, newval, att->attbyval, att->attlen))
 			continue;
 
-		if (row == NULL)
+		if (!any)
 		{
-			HeapTuple	tuple = ExecFetchSlotHeapTuple(newslot, false, NULL);
-
-			row = DatumGetJsonbP(FunctionCall1(tojsonb, heap_copy_tuple_as_datum(tuple, tupdesc)));
 			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 			PushId(&state, id);
 			PushKey(&state, "changes");
 			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+			any = true;
 		}
-		key.type = jbvString;
-		key.val.string.val = NameStr(att->attname);
-		key.val.string.len = strlen(NameStr(att->attname));
-		val = findJsonbValueFromContainer(&row->root, JB_FOBJECT, &key);
-		if (val == NULL)
-			elog(ERROR, "column \"%s\" missing from row jsonb", NameStr(att->attname));
-		pushJsonbValue(&state, WJB_KEY, &key);
-		pushJsonbValue(&state, WJB_VALUE, val);
+		if (tojsonb[i] == NULL)
+			tojsonb[i] = ColumnToJsonbFn(att);
+		PushKey(&state, NameStr(att->attname));
+		PushColumnValue(&state, newval, newnull, tojsonb[i]);
 	}
-	if (row == NULL)
+	if (!any)
 		return NULL;
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
@@ -202,22 +230,52 @@ WorkspaceExists(Datum ws)
 	return SPI_processed > 0;
 }
 
+static SPIPlanPtr
+PrepareInsert(const char *sql, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 5, argtypes);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not prepare event insert: %s", SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/*
+ * Most statements write one row (an API call, crm.identify): they get a
+ * plain VALUES insert, cheaper to start than the unnest of arrays that
+ * writes a bulk statement's events in one go.
+ */
 static void
 InsertEvents(EventBatch *b, const char *type, const char *object_type)
 {
-	Oid			argtypes[5] = {INT8ARRAYOID, TEXTOID, TEXTOID, INT8ARRAYOID, JSONBARRAYOID};
 	Datum		values[5];
+
+	if (b->n == 1)
+	{
+		Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID};
+
+		if (insert_one_plan == NULL)
+			insert_one_plan = PrepareInsert(
+				"INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload) "
+				"VALUES ($1, $2, $3, $4, $5)", argtypes);
+		values[0] = b->workspaces[0];
+		values[1] = CStringGetTextDatum(type);
+		values[2] = CStringGetTextDatum(object_type);
+		values[3] = b->ids[0];
+		values[4] = b->payloads[0];
+		if (SPI_execute_plan(insert_one_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "event insert failed");
+		return;
+	}
 
 	if (insert_plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(
+		Oid			argtypes[5] = {INT8ARRAYOID, TEXTOID, TEXTOID, INT8ARRAYOID, JSONBARRAYOID};
+
+		insert_plan = PrepareInsert(
 			"INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload) "
 			"SELECT u.w, $2, $3, u.o, u.p FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(w, o, p)",
-			5, argtypes);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare event insert: %s", SPI_result_code_string(SPI_result));
-		insert_plan = plan;
+			argtypes);
 	}
 	values[0] = PointerGetDatum(construct_array(b->workspaces, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = CStringGetTextDatum(type);
@@ -291,7 +349,7 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		TupleTableSlot *oldslot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
-		FmgrInfo   *tojsonb = RowToJsonbFn(tupdesc);
+		FmgrInfo  **tojsonb = palloc0(sizeof(FmgrInfo *) * tupdesc->natts);
 
 		suffix = "_UPDATED";
 		if (trigdata->tg_newtable == NULL || trigdata->tg_oldtable == NULL)

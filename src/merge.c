@@ -727,6 +727,13 @@ CheckArgs(FunctionCallInfo fcinfo)
 				 errhint("Pass the survivor's id first, then the duplicate's.")));
 }
 
+/* Merge for C callers (crm.identify); returns the survivor */
+int64
+CrmMergeContacts(int64 survivor, int64 duplicate)
+{
+	return DatumGetInt64(MergeContacts(survivor, duplicate, false));
+}
+
 Datum
 crm_merge_contacts(PG_FUNCTION_ARGS)
 {

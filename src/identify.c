@@ -1,0 +1,431 @@
+/*-------------------------------------------------------------------------
+ *
+ * identify.c
+ *	  crm.identify(): find or create the contact a set of identity keys
+ *	  (verified id, identifier, email, phone) names, merging the contacts
+ *	  they join.
+ *
+ * Every page view of a tracked visitor and every inbound message calls this,
+ * so it is in C: the advisory locks go straight to the lock manager, the
+ * statements are prepared once per backend and kept, there is one index
+ * probe per key present, and a call that would change nothing writes
+ * nothing.  The rules are those of SPEC §6 and docs/identity.md.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_identify);
+
+/* The identity keys, in lookup priority order */
+enum
+{
+	KEY_VERIFIED_ID,
+	KEY_IDENTIFIER,
+	KEY_EMAIL,
+	KEY_PHONE,
+	NKEYS
+};
+
+/* Advisory lock prefixes of the keys, as crm.lock_identity_keys writes them */
+static const char *const key_prefix[NKEYS] = {"v:", "i:", "e:", "p:"};
+static const char *const key_column[NKEYS] = {"verified_id", "identifier", "email", "phone"};
+
+/* A live contact one of the keys points at */
+typedef struct Match
+{
+	int64		id;
+	char	   *verified_id;
+	bool		is_verified;
+	TimestampTz created_at;
+} Match;
+
+static SPIPlanPtr probe_plans[NKEYS];
+static SPIPlanPtr keys_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr update_plan = NULL;
+
+static SPIPlanPtr
+PrepareKept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "crm identify: SPI_prepare failed (%s) for: %s",
+			 SPI_result_code_string(SPI_result), sql);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "crm identify: SPI_keepplan failed");
+	return plan;
+}
+
+static void
+PreparePlans(void)
+{
+	Oid			probe_args[2] = {INT8OID, TEXTOID};
+	Oid			write_args[10] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+								  TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	int			k;
+
+	if (update_plan != NULL)
+		return;
+
+	/* each probe is answered by the key's partial unique index */
+	for (k = 0; k < NKEYS; k++)
+		probe_plans[k] = PrepareKept(psprintf(
+			"SELECT c.id, c.verified_id,"
+			"       c.identity_source OPERATOR(pg_catalog.=) 'verified'::crm.identity_source, c.created_at"
+			"  FROM crm.contacts c"
+			" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.%s OPERATOR(pg_catalog.=) $2"
+			"   AND c.status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status",
+			key_column[k]), 2, probe_args);
+
+	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
+							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+							2, write_args);
+
+	/* $2 is unused: both statements take the same parameter list */
+	insert_plan = PrepareKept("INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
+							  "                             identity_source, properties, first_seen_at, last_seen_at)"
+							  " VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10)"
+							  " RETURNING c.id",
+							  10, write_args);
+
+	/*
+	 * Blank fields are filled, identity_source only rises, a source at least
+	 * as trusted as the stored one overrides properties (a weaker one only
+	 * fills missing keys), first_seen_at only moves back and last_seen_at
+	 * only forward.  The WHERE clause leaves the row alone when none of that
+	 * changes anything; it is re-checked on the newest row version if a
+	 * concurrent update got there first.
+	 */
+	update_plan = PrepareKept(
+		"UPDATE crm.contacts c"
+		"   SET name = coalesce(c.name, $3), email = coalesce(c.email, $4), phone = coalesce(c.phone, $5),"
+		"       identifier = coalesce(c.identifier, $6), verified_id = coalesce(c.verified_id, $7),"
+		"       identity_source = greatest(c.identity_source, $8::crm.identity_source),"
+		"       properties = CASE WHEN $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
+		"                         THEN c.properties OPERATOR(pg_catalog.||) $9"
+		"                         ELSE $9 OPERATOR(pg_catalog.||) c.properties END,"
+		"       first_seen_at = least(c.first_seen_at, $10),"
+		"       last_seen_at = greatest(c.last_seen_at, $10)"
+		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
+		"   AND ((c.name IS NULL AND $3 IS NOT NULL) OR (c.email IS NULL AND $4 IS NOT NULL)"
+		"        OR (c.phone IS NULL AND $5 IS NOT NULL) OR (c.identifier IS NULL AND $6 IS NOT NULL)"
+		"        OR (c.verified_id IS NULL AND $7 IS NOT NULL)"
+		"        OR c.identity_source OPERATOR(pg_catalog.<) $8::crm.identity_source"
+		"        OR c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $10"
+		"        OR c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $10"
+		"        OR ($9 OPERATOR(pg_catalog.<>) '{}'::jsonb"
+		"            AND CASE WHEN $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
+		"                     THEN c.properties OPERATOR(pg_catalog.||) $9"
+		"                     ELSE $9 OPERATOR(pg_catalog.||) c.properties END"
+		"                OPERATOR(pg_catalog.<>) c.properties))",
+		10, write_args);
+}
+
+/* btrim(): surrounding spaces go, and a value left empty is no value */
+static char *
+TrimmedArg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *s;
+	char	   *end;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	while (*s == ' ')
+		s++;
+	end = s + strlen(s);
+	while (end > s && end[-1] == ' ')
+		end--;
+	*end = '\0';
+	return *s ? s : NULL;
+}
+
+static Datum
+TextOrNull(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL);
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+static int
+CompareHashes(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y);
+}
+
+/*
+ * Take the transaction-level advisory locks of crm.lock_identity_keys: the
+ * workspace lock shared (crm.import_contacts takes it exclusively), then one
+ * exclusive lock per key hash, in ascending order so that calls with
+ * overlapping keys cannot deadlock.  The tags are those of
+ * pg_advisory_xact_lock(bigint), so SQL callers interlock with us.
+ */
+static void
+LockKeys(int64 ws, char **keys)
+{
+	int64		hashes[NKEYS];
+	int			n = 0;
+	int			i;
+	LOCKTAG		tag;
+	int64		h;
+
+	h = DatumGetInt64(DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+											  CStringGetTextDatum("crm.identity"), Int64GetDatum(ws)));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) h >> 32), (uint32) h, 1);
+	(void) LockAcquire(&tag, ShareLock, false, false);
+
+	for (i = 0; i < NKEYS; i++)
+	{
+		if (keys[i] == NULL)
+			continue;
+		hashes[n++] = DatumGetInt64(DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+															CStringGetTextDatum(psprintf("crm.identity:%s%s", key_prefix[i], keys[i])),
+															Int64GetDatum(ws)));
+	}
+	qsort(hashes, n, sizeof(int64), CompareHashes);
+	for (i = 0; i < n; i++)
+	{
+		/* a hash that two keys share is locked once */
+		if (i > 0 && hashes[i] == hashes[i - 1])
+			continue;
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) hashes[i] >> 32), (uint32) hashes[i], 1);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
+}
+
+/*
+ * The survivor comes first: the contact holding this verified id, then a
+ * verified one, then the oldest.
+ */
+static const char *cmp_vid;
+
+static int
+CompareMatches(const void *a, const void *b)
+{
+	const Match *x = a;
+	const Match *y = b;
+	bool		xv = cmp_vid && x->verified_id && strcmp(x->verified_id, cmp_vid) == 0;
+	bool		yv = cmp_vid && y->verified_id && strcmp(y->verified_id, cmp_vid) == 0;
+
+	if (xv != yv)
+		return xv ? -1 : 1;
+	if (x->is_verified != y->is_verified)
+		return x->is_verified ? -1 : 1;
+	if (x->created_at != y->created_at)
+		return x->created_at < y->created_at ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+/* The distinct live contacts the keys point at, survivor first */
+static int
+FindMatches(int64 ws, char **keys, Match *matches)
+{
+	int			n = 0;
+	int			k;
+
+	for (k = 0; k < NKEYS; k++)
+	{
+		Datum		values[2];
+		uint64		r;
+
+		if (keys[k] == NULL)
+			continue;
+		values[0] = Int64GetDatum(ws);
+		values[1] = CStringGetTextDatum(keys[k]);
+		/* not read-only: each probe sees what committed before our locks were granted */
+		if (SPI_execute_plan(probe_plans[k], values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "crm identify: looking up %s failed", key_column[k]);
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			int			i;
+
+			for (i = 0; i < n; i++)
+				if (matches[i].id == id)
+					break;
+			if (i < n)
+				continue;
+			/* unique indexes: at most one live contact per key */
+			if (n == NKEYS)
+				elog(ERROR, "crm identify: more live contacts than keys");
+			matches[n].id = id;
+			matches[n].verified_id = SPI_getvalue(tup, desc, 2);
+			matches[n].is_verified = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			matches[n].created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+			n++;
+		}
+	}
+	cmp_vid = keys[KEY_VERIFIED_ID];
+	qsort(matches, n, sizeof(Match), CompareMatches);
+	return n;
+}
+
+static int64
+InsertContact(Datum *values, bool *nulls)
+{
+	char		n[10];
+	int			i;
+	bool		isnull;
+
+	for (i = 0; i < 10; i++)
+		n[i] = nulls[i] ? 'n' : ' ';
+	if (SPI_execute_plan(insert_plan, values, n, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "crm identify: inserting the contact failed");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+Datum
+crm_identify(PG_FUNCTION_ARGS)
+{
+	int64		ws = CrmCurrentWorkspace();
+	char	   *keys[NKEYS];
+	char	   *name = TrimmedArg(fcinfo, 2);
+	Jsonb	   *props;
+	TimestampTz seen;
+	const char *source;
+	Datum		values[10];
+	bool		nulls[10];
+	Match		matches[NKEYS];
+	int			nmatches = 0;
+	int64		survivor;
+	int			k;
+	int			i;
+
+	keys[KEY_EMAIL] = TrimmedArg(fcinfo, 0);
+	keys[KEY_PHONE] = TrimmedArg(fcinfo, 1);
+	keys[KEY_IDENTIFIER] = TrimmedArg(fcinfo, 3);
+	keys[KEY_VERIFIED_ID] = TrimmedArg(fcinfo, 4);
+
+	if (PG_ARGISNULL(5))
+		props = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	else
+		props = PG_GETARG_JSONB_P(5);
+	if (!JB_ROOT_IS_OBJECT(props))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("properties must be a JSON object, not %s",
+						TextDatumGetCString(DirectFunctionCall1(jsonb_typeof, JsonbPGetDatum(props)))),
+				 errhint("Pass properties as a jsonb object such as '{\"plan\": \"pro\"}'.")));
+	seen = PG_ARGISNULL(6) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(6);
+
+	if (keys[KEY_EMAIL])
+		keys[KEY_EMAIL] = CrmNormalizeEmail(keys[KEY_EMAIL]);
+	if (keys[KEY_PHONE])
+		keys[KEY_PHONE] = CrmNormalizePhone(keys[KEY_PHONE]);
+	source = keys[KEY_VERIFIED_ID] ? "verified" :
+		(keys[KEY_EMAIL] || keys[KEY_PHONE] || name) ? "self_reported" : "anonymous";
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm identify: SPI_connect failed");
+	PreparePlans();
+
+	for (k = 0; k < NKEYS; k++)
+		if (keys[k] != NULL)
+			break;
+	if (k < NKEYS)
+	{
+		LockKeys(ws, keys);
+		nmatches = FindMatches(ws, keys, matches);
+	}
+
+	values[0] = Int64GetDatum(ws);
+	nulls[0] = false;
+	values[1] = (Datum) 0;
+	nulls[1] = true;
+	values[2] = TextOrNull(name, &nulls[2]);
+	values[3] = TextOrNull(keys[KEY_EMAIL], &nulls[3]);
+	values[4] = TextOrNull(keys[KEY_PHONE], &nulls[4]);
+	values[5] = TextOrNull(keys[KEY_IDENTIFIER], &nulls[5]);
+	values[6] = TextOrNull(keys[KEY_VERIFIED_ID], &nulls[6]);
+	values[7] = TextOrNull(source, &nulls[7]);
+	values[8] = JsonbPGetDatum(props);
+	nulls[8] = false;
+	values[9] = TimestampTzGetDatum(seen);
+	nulls[9] = false;
+
+	if (nmatches == 0)
+	{
+		survivor = InsertContact(values, nulls);
+		SPI_finish();
+		PG_RETURN_INT64(survivor);
+	}
+
+	survivor = matches[0].id;
+	if (matches[0].verified_id && keys[KEY_VERIFIED_ID] &&
+		strcmp(matches[0].verified_id, keys[KEY_VERIFIED_ID]) != 0)
+	{
+		/*
+		 * No contact has this verified id, and the other keys belong to a
+		 * contact verified as someone else: a new person, who takes no keys.
+		 */
+		nulls[3] = nulls[4] = nulls[5] = true;
+		survivor = InsertContact(values, nulls);
+		SPI_finish();
+		PG_RETURN_INT64(survivor);
+	}
+
+	/*
+	 * Two different verified people are never merged: a contact verified as
+	 * someone else keeps its keys, and this call does not take them.
+	 */
+	for (i = 1; i < nmatches; i++)
+	{
+		const char *keep_vid = matches[0].verified_id ? matches[0].verified_id : keys[KEY_VERIFIED_ID];
+		Datum		kv[2] = {Int64GetDatum(ws), Int64GetDatum(matches[i].id)};
+		HeapTuple	tup;
+		TupleDesc	desc;
+		char	   *other_vid;
+
+		if (SPI_execute_plan(keys_plan, kv, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "crm identify: reading contact " INT64_FORMAT " failed", matches[i].id);
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		other_vid = SPI_getvalue(tup, desc, 1);
+		if (other_vid != NULL && (keep_vid == NULL || strcmp(other_vid, keep_vid) != 0))
+		{
+			char	   *held[3] = {SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3), SPI_getvalue(tup, desc, 4)};
+			int			param[3] = {3, 4, 5};
+			int			key[3] = {KEY_EMAIL, KEY_PHONE, KEY_IDENTIFIER};
+			int			h;
+
+			for (h = 0; h < 3; h++)
+				if (held[h] && keys[key[h]] && strcmp(held[h], keys[key[h]]) == 0)
+					nulls[param[h]] = true;
+		}
+		else
+			survivor = CrmMergeContacts(survivor, matches[i].id);
+	}
+
+	values[1] = Int64GetDatum(survivor);
+	nulls[1] = false;
+	{
+		char		n[10];
+
+		for (i = 0; i < 10; i++)
+			n[i] = nulls[i] ? 'n' : ' ';
+		if (SPI_execute_plan(update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
+	}
+	SPI_finish();
+	PG_RETURN_INT64(survivor);
+}
