@@ -13,6 +13,8 @@ SQL_SOURCES = \
 	sql/companies.sql \
 	sql/activities.sql \
 	sql/conversations.sql \
+	sql/pipelines.sql \
+	sql/deals.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
