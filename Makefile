@@ -15,6 +15,7 @@ SQL_SOURCES = \
 	sql/conversations.sql \
 	sql/pipelines.sql \
 	sql/deals.sql \
+	sql/line_items.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
