@@ -16,6 +16,9 @@ SQL_SOURCES = \
 	sql/pipelines.sql \
 	sql/deals.sql \
 	sql/line_items.sql \
+	sql/deal_records.sql \
+	sql/deal_reports.sql \
+	sql/forecast.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
