@@ -116,7 +116,7 @@ BEGIN
 		target := crm.normalize_currency(currency);
 	END IF;
 	minor := crm.currency_exponent(target);
-	step := ('1 ' || period)::interval;
+	step := CASE period WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || period)::interval END;
 
 	RETURN QUERY
 	WITH probs AS MATERIALIZED (
