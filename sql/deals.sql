@@ -172,8 +172,10 @@ BEGIN
 		END IF;
 	END IF;
 	IF NEW.position IS NULL THEN
-		SELECT coalesce(max(d.position), 0) + 1024 INTO NEW.position FROM crm.deals d
-		 WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id;
+		-- ORDER BY ... LIMIT 1 rather than max(): one index probe, not a scan of the column
+		NEW.position := coalesce((SELECT d.position FROM crm.deals d
+								   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
+								   ORDER BY d.position DESC LIMIT 1), 0) + 1024;
 	END IF;
 	RETURN NEW;
 END;
@@ -314,9 +316,10 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
 		END IF;
-		SELECT max(x.position) INTO prev_pos FROM crm.deals x
+		SELECT x.position INTO prev_pos FROM crm.deals x
 		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.position < before_pos
-		   AND x.id <> move_deal.deal_id;
+		   AND x.id <> move_deal.deal_id
+		 ORDER BY x.position DESC LIMIT 1;
 		prev_pos := coalesce(prev_pos, 0);
 		IF before_pos - prev_pos < 2 THEN
 			-- no room: respace the stage, keeping its order
@@ -330,8 +333,9 @@ BEGIN
 		END IF;
 		new_pos := (prev_pos + before_pos) / 2;
 	ELSE
-		SELECT coalesce(max(x.position), 0) + 1024 INTO new_pos FROM crm.deals x
-		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id;
+		new_pos := coalesce((SELECT x.position FROM crm.deals x
+							  WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id
+							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
 	END IF;
 
 	UPDATE crm.deals x SET stage_id = move_deal.stage_id, pipeline_id = target.pipeline_id, position = new_pos

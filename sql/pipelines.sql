@@ -204,7 +204,7 @@ BEGIN
 	IF (kind = 'won' AND (probability <> 100 OR cat <> 'closed'))
 	   OR (kind = 'lost' AND (probability <> 0 OR cat <> 'omitted'))
 	   OR (kind = 'open' AND cat = 'closed') THEN
-		RAISE EXCEPTION 'a % stage cannot have probability % and forecast category %', kind, probability, cat
+		RAISE EXCEPTION 'a stage of kind % cannot have probability % and forecast category %', kind, probability, cat
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Won stages are 100 and closed, lost stages 0 and omitted, open stages never closed.';
 	END IF;

@@ -162,11 +162,11 @@ GetPrepareState(FunctionCallInfo fcinfo, Relation rel)
 	return state;
 }
 
+/* Small constants, built once per call without parsing */
 static Numeric
-NumericFromString(const char *s)
+NumericFromInt(int64 v)
 {
-	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
-											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	return int64_to_numeric(v);
 }
 
 static int
@@ -349,7 +349,7 @@ crm_line_item_prepare(PG_FUNCTION_ARGS)
 				 errmsg("line item \"%s\" needs a unit price", name),
 				 errhint("Give the line a unit_price, or a product_id to copy the price from.")));
 
-	zero = NumericFromString("0");
+	zero = NumericFromInt(0);
 	if (nulls[LINE_QUANTITY])
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -380,7 +380,7 @@ crm_line_item_prepare(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid discount: %s", NumericText(discount)),
 				 errhint("A discount is 0 or more.")));
-	if (strcmp(discount_type, "percent") == 0 && NumericCmp(discount, NumericFromString("100")) > 0)
+	if (strcmp(discount_type, "percent") == 0 && NumericCmp(discount, NumericFromInt(100)) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("discount of %s percent is more than 100 percent", NumericText(discount)),
@@ -423,8 +423,9 @@ crm_line_item_prepare(PG_FUNCTION_ARGS)
 		Numeric		off = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(subtotal),
 															  NumericGetDatum(discount)));
 
+		/* times 0.01 rather than / 100: exact at any scale */
 		off = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(off),
-												  NumericGetDatum(NumericFromString("0.01"))));
+												  NumericGetDatum(int64_div_fast_to_numeric(1, 2))));
 		total = DatumGetNumeric(DirectFunctionCall2(numeric_sub, NumericGetDatum(subtotal),
 													NumericGetDatum(off)));
 	}

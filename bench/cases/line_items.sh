@@ -6,7 +6,7 @@
 
 bench_sql "DO \$\$ BEGIN PERFORM crm.create_pipeline('Bench lines', 'b2b_sales'); END \$\$"
 bench_sql "INSERT INTO crm.deals (title, value) SELECT 'bench deal ' || i, 0 FROM generate_series(1, greatest($SCALE / 10, 1)) i"
-bench_sql "CREATE TABLE bench_line_items (LIKE crm.deal_line_items INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES,
+bench_sql "CREATE TABLE bench_line_items (LIKE crm.deal_line_items INCLUDING ALL,
 	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, product_id) REFERENCES crm.products (workspace_id, id) ON DELETE SET NULL (product_id))"
 bench_sql "VACUUM ANALYZE crm.deals"

@@ -139,4 +139,8 @@ SELECT (SELECT count(*) FROM crm.deal_stage_history WHERE deal_id = :loom) AS hi
 	   (SELECT count(*) FROM crm.activities WHERE deal_id = :loom) AS activities,
 	   (SELECT count(*) FROM crm.notes WHERE deal_id = :loom) AS notes,
 	   (SELECT count(*) FROM crm.checklist_items WHERE deal_id = :loom) AS checklist;
+-- erasing the company keeps its deals too
+DELETE FROM crm.companies WHERE id = :acme;
+SELECT count(*) AS deals_of_erased_company, count(*) FILTER (WHERE company_id IS NULL) AS unlinked
+  FROM crm.deals WHERE title = 'Engine';
 SELECT crm.use_workspace('default') IS NOT NULL AS switched;
