@@ -95,6 +95,24 @@ static SPIPlanPtr deal_plan = NULL;
 static SPIPlanPtr product_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr revalue_plan = NULL;
+static SPIPlanPtr lock_one_plan = NULL;
+static SPIPlanPtr revalue_one_plan = NULL;
+
+/*
+ * The SET list and WHERE of the revaluation UPDATE, shared by the plan for
+ * many deals (a = one row per deal) and the one for a single deal.
+ */
+#define REVALUE_SET \
+	"UPDATE crm.deals d" \
+	"   SET value = COALESCE(a.total, d.value)," \
+	"       value_mode = CASE WHEN a.total IS NULL THEN 'manual' ELSE 'auto' END::crm.value_mode," \
+	"       currency = COALESCE(a.min_currency, d.currency)"
+#define REVALUE_CHANGED \
+	"   AND (COALESCE(a.total, d.value) OPERATOR(pg_catalog.<>) d.value" \
+	"        OR (a.total IS NULL) OPERATOR(pg_catalog.<>) (d.value_mode OPERATOR(pg_catalog.=) 'manual'::crm.value_mode)" \
+	"        OR COALESCE(a.min_currency, d.currency) OPERATOR(pg_catalog.<>) d.currency" \
+	"        OR a.min_currency OPERATOR(pg_catalog.<>) a.max_currency)" \
+	" RETURNING d.id, a.min_currency::text, a.max_currency::text"
 
 /* Deals whose lines the current statement changed (line_item_touch) */
 static HTAB *touched_deals = NULL;
@@ -548,6 +566,8 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 	long		n;
 	long		i;
 	int			ret;
+	SPIPlanPtr	lock;
+	SPIPlanPtr	revalue;
 
 	CheckTrigger(fcinfo, "line_items_revalue", false, false);
 	if (touched_deals == NULL || (n = hash_get_num_entries(touched_deals)) == 0)
@@ -579,39 +599,60 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "line_items_revalue: SPI_connect failed");
 
-	PreparePlan(&lock_plan,
-				"SELECT 1 FROM crm.deals d"
-				"  JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS t(ws, id, ord)"
-				"    ON d.workspace_id OPERATOR(pg_catalog.=) t.ws AND d.id OPERATOR(pg_catalog.=) t.id"
-				" ORDER BY t.ord FOR NO KEY UPDATE OF d",
-				2, argtypes);
-	if (SPI_execute_plan(lock_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (n == 1)
+	{
+		/* the common case, one deal: simple plans that are cheap to run */
+		Oid			types1[2] = {INT8OID, INT8OID};
+
+		args[0] = ws_datums[0];
+		args[1] = deal_datums[0];
+		PreparePlan(&lock_one_plan,
+					"SELECT 1 FROM crm.deals d"
+					" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2"
+					"   FOR NO KEY UPDATE",
+					2, types1);
+		PreparePlan(&revalue_one_plan,
+					REVALUE_SET
+					"  FROM (SELECT pg_catalog.sum(l.total) AS total,"
+					"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
+					"          FROM crm.deal_line_items l"
+					"         WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.deal_id OPERATOR(pg_catalog.=) $2) a"
+					" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2"
+					REVALUE_CHANGED,
+					2, types1);
+		lock = lock_one_plan;
+		revalue = revalue_one_plan;
+	}
+	else
+	{
+		PreparePlan(&lock_plan,
+					"SELECT 1 FROM crm.deals d"
+					"  JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS t(ws, id, ord)"
+					"    ON d.workspace_id OPERATOR(pg_catalog.=) t.ws AND d.id OPERATOR(pg_catalog.=) t.id"
+					" ORDER BY t.ord FOR NO KEY UPDATE OF d",
+					2, argtypes);
+		PreparePlan(&revalue_plan,
+					REVALUE_SET
+					"  FROM (SELECT t.ws, t.id, pg_catalog.sum(l.total) AS total,"
+					"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
+					"          FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(ws, id)"
+					"          LEFT JOIN crm.deal_line_items l"
+					"            ON l.workspace_id OPERATOR(pg_catalog.=) t.ws AND l.deal_id OPERATOR(pg_catalog.=) t.id"
+					"         GROUP BY t.ws, t.id) a"
+					" WHERE d.workspace_id OPERATOR(pg_catalog.=) a.ws AND d.id OPERATOR(pg_catalog.=) a.id"
+					REVALUE_CHANGED,
+					2, argtypes);
+		lock = lock_plan;
+		revalue = revalue_plan;
+	}
+	if (SPI_execute_plan(lock, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "line_items_revalue: locking deals failed");
 
 	/* a new snapshot: sees lines committed while we waited for the locks */
-	PreparePlan(&revalue_plan,
-				"UPDATE crm.deals d"
-				"   SET value = COALESCE(a.total, d.value),"
-				"       value_mode = CASE WHEN a.total IS NULL THEN 'manual' ELSE 'auto' END::crm.value_mode,"
-				"       currency = COALESCE(a.min_currency, d.currency)"
-				"  FROM (SELECT t.ws, t.id, pg_catalog.sum(l.total) AS total,"
-				"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
-				"          FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(ws, id)"
-				"          LEFT JOIN crm.deal_line_items l"
-				"            ON l.workspace_id OPERATOR(pg_catalog.=) t.ws AND l.deal_id OPERATOR(pg_catalog.=) t.id"
-				"         GROUP BY t.ws, t.id) a"
-				" WHERE d.workspace_id OPERATOR(pg_catalog.=) a.ws AND d.id OPERATOR(pg_catalog.=) a.id"
-				"   AND (COALESCE(a.total, d.value) OPERATOR(pg_catalog.<>) d.value"
-				"        OR (a.total IS NULL) OPERATOR(pg_catalog.<>) (d.value_mode OPERATOR(pg_catalog.=) 'manual'::crm.value_mode)"
-				"        OR COALESCE(a.min_currency, d.currency) OPERATOR(pg_catalog.<>) d.currency"
-				"        OR a.min_currency OPERATOR(pg_catalog.<>) a.max_currency)"
-				" RETURNING d.id, a.min_currency::text, a.max_currency::text",
-				2, argtypes);
-
 	revaluing++;
 	PG_TRY();
 	{
-		ret = SPI_execute_plan(revalue_plan, args, NULL, false, 0);
+		ret = SPI_execute_plan(revalue, args, NULL, false, 0);
 	}
 	PG_FINALLY();
 	{
