@@ -16,6 +16,12 @@ SQL_SOURCES = \
 	sql/conversations.sql \
 	sql/merge.sql \
 	sql/identity.sql \
+	sql/pipelines.sql \
+	sql/deals.sql \
+	sql/line_items.sql \
+	sql/deal_records.sql \
+	sql/deal_reports.sql \
+	sql/forecast.sql \
 	sql/orders.sql \
 	sql/custom_objects.sql \
 	sql/gdpr.sql \

@@ -38,7 +38,9 @@ CREATE TABLE crm.orders (
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT orders_external_id_key UNIQUE (workspace_id, source, external_id),
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id)
-		ON DELETE SET NULL (contact_id)
+		ON DELETE SET NULL (contact_id),
+	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id)
+		ON DELETE SET NULL (deal_id)
 );
 CREATE INDEX orders_contact ON crm.orders (workspace_id, contact_id, order_date DESC);
 CREATE INDEX orders_deal ON crm.orders (workspace_id, deal_id) WHERE deal_id IS NOT NULL;
@@ -134,22 +136,15 @@ COMMENT ON FUNCTION crm.jsonb_patch(jsonb, jsonb) IS
 	'merges patch into target key by key; a null value in patch removes the key';
 
 -- Shared guard for references to deals (orders.deal_id, record associations).
--- PL/pgSQL plans the lookup on first use, so this compiles before the deals
--- module exists; until crm.deals is installed no deal can exist.
 CREATE FUNCTION crm.require_deal_reference(deal_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
-DECLARE
-	exists_ boolean := false;
 BEGIN
-	-- a separate statement, planned only once crm.deals exists
-	IF deal_id IS NOT NULL AND to_regclass('crm.deals') IS NOT NULL THEN
-		exists_ := EXISTS (SELECT 1 FROM crm.deals d
-						   WHERE d.workspace_id = crm.current_workspace() AND d.id = require_deal_reference.deal_id);
-	END IF;
-	IF NOT exists_ THEN
+	IF deal_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.deals d
+		 WHERE d.workspace_id = crm.current_workspace() AND d.id = require_deal_reference.deal_id) THEN
 		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; deals of other workspaces are not visible here.';

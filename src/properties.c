@@ -1125,14 +1125,14 @@ KnownObjectTypes(void)
 
 	initStringInfo(&buf);
 	for (i = 0; i < lengthof(object_tables); i++)
-		if (object_tables[i].object_type != NULL && OidIsValid(CrmRelid(object_tables[i].relname)))
+		if (object_tables[i].object_type != NULL)
 			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", object_tables[i].object_type);
 	return buf.data;
 }
 
 /*
- * The table holding objects of this type (*relid, InvalidOid when custom
- * records have no table yet), or an error for an unknown object type.
+ * The table holding objects of this type (*relid), or an error for an
+ * unknown object type.
  */
 static const ObjectTable *
 ResolveObjectType(int64 workspace_id, const char *object_type, Oid *relid)
@@ -1146,22 +1146,12 @@ ResolveObjectType(int64 workspace_id, const char *object_type, Oid *relid)
 		if (ot->object_type != NULL && strcmp(ot->object_type, object_type) == 0)
 		{
 			*relid = CrmRelid(ot->relname);
-			if (OidIsValid(*relid))
-				return ot;
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown object type: \"%s\"", object_type),
-					 errdetail("Table crm.%s does not exist in this installation.", ot->relname),
-					 errhint("Use one of %s, or a custom object type.", KnownObjectTypes())));
+			if (!OidIsValid(*relid))
+				elog(ERROR, "table crm.%s is missing", ot->relname);
+			return ot;
 		}
 	}
 
-	if (!OidIsValid(CrmRelid("object_types")))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown object type: \"%s\"", object_type),
-				 errdetail("This installation has no custom object types."),
-				 errhint("Use one of %s.", KnownObjectTypes())));
 	if (!CustomObjectTypeExists(workspace_id, object_type))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1176,8 +1166,8 @@ ResolveObjectType(int64 workspace_id, const char *object_type, Oid *relid)
 			*relid = CrmRelid(object_tables[i].relname);
 			return &object_tables[i];
 		}
-	*relid = InvalidOid;
-	return NULL;
+	elog(ERROR, "no table for custom object records");
+	return NULL;				/* keep compiler quiet */
 }
 
 /*

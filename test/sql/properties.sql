@@ -192,7 +192,6 @@ SELECT crm.define_property('contact', 'email', 'text');
 SELECT crm.define_property('company', 'domain', 'text');
 SELECT crm.define_property('conversation', 'status', 'text');
 SELECT crm.define_property('widget', 'size', 'number');
-SELECT crm.define_property('deal', 'size', 'number');
 SELECT crm.define_property('contact', 'level', 'select');
 SELECT crm.define_property('contact', 'level', 'select', options => '{}');
 SELECT crm.define_property('contact', 'level', 'multi_select', options => ARRAY['a', NULL]);

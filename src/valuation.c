@@ -1,0 +1,763 @@
+/*-------------------------------------------------------------------------
+ *
+ * valuation.c
+ *	  Deal valuation from line items.
+ *
+ * Three triggers on crm.deal_line_items and one on crm.deals:
+ *
+ *	- line_item_prepare (BEFORE ROW): fills a line from its product (name,
+ *	  price and currency frozen at that moment) and its deal (currency),
+ *	  validates quantity, price and discount, and computes
+ *		total = max(0, quantity * unit_price - discount)
+ *	  rounded half-up to the currency's ISO 4217 minor units.
+ *	- line_item_touch (AFTER ROW): remembers the deals whose lines changed.
+ *	- line_items_revalue (AFTER STATEMENT): locks those deals in id order,
+ *	  then sets each one's value to the sum of its lines (value_mode auto),
+ *	  or back to manual keeping the value when it has none left.  A
+ *	  statement touching 10,000 lines of one deal recomputes it once.
+ *	- deals_guard_value (BEFORE ROW on deals): value, value_mode and
+ *	  currency of a deal with lines can only be changed through its lines.
+ *
+ * The deal is locked before its lines are summed, in a fresh snapshot, so
+ * two sessions changing lines of one deal serialize and the later one sees
+ * the earlier one's lines.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_line_item_prepare);
+PG_FUNCTION_INFO_V1(crm_line_item_touch);
+PG_FUNCTION_INFO_V1(crm_line_items_revalue);
+PG_FUNCTION_INFO_V1(crm_deals_guard_value);
+
+/* Columns of crm.deal_line_items the triggers read or write */
+typedef enum LineColumn
+{
+	LINE_WORKSPACE,
+	LINE_DEAL,
+	LINE_PRODUCT,
+	LINE_NAME,
+	LINE_QUANTITY,
+	LINE_UNIT_PRICE,
+	LINE_CURRENCY,
+	LINE_DISCOUNT_TYPE,
+	LINE_DISCOUNT,
+	LINE_TOTAL,
+	LINE_COUNT
+} LineColumn;
+
+static const char *const line_column_names[LINE_COUNT] = {
+	"workspace_id", "deal_id", "product_id", "name", "quantity", "unit_price",
+	"currency", "discount_type", "discount", "total"
+};
+
+typedef struct DealKey
+{
+	int64		workspace_id;
+	int64		deal_id;
+} DealKey;
+
+/* What line_item_prepare needs to know of a deal, cached for one statement */
+typedef struct DealInfo
+{
+	DealKey		key;
+	char		currency[4];
+	bool		has_lines;		/* value_mode auto, or given a line by this statement */
+} DealInfo;
+
+/* Per-statement state of line_item_prepare, kept in fn_extra */
+typedef struct PrepareState
+{
+	Oid			relid;
+	int			attnum[LINE_COUNT];
+	HTAB	   *deals;
+} PrepareState;
+
+static SPIPlanPtr deal_plan = NULL;
+static SPIPlanPtr product_plan = NULL;
+static SPIPlanPtr lock_plan = NULL;
+static SPIPlanPtr revalue_plan = NULL;
+static SPIPlanPtr lock_one_plan = NULL;
+static SPIPlanPtr revalue_one_plan = NULL;
+
+/*
+ * The SET list and WHERE of the revaluation UPDATE, shared by the plan for
+ * many deals (a = one row per deal) and the one for a single deal.
+ */
+#define REVALUE_SET \
+	"UPDATE crm.deals d" \
+	"   SET value = COALESCE(a.total, d.value)," \
+	"       value_mode = CASE WHEN a.total IS NULL THEN 'manual' ELSE 'auto' END::crm.value_mode," \
+	"       currency = COALESCE(a.min_currency, d.currency)"
+#define REVALUE_CHANGED \
+	"   AND (COALESCE(a.total, d.value) OPERATOR(pg_catalog.<>) d.value" \
+	"        OR (a.total IS NULL) OPERATOR(pg_catalog.<>) (d.value_mode OPERATOR(pg_catalog.=) 'manual'::crm.value_mode)" \
+	"        OR COALESCE(a.min_currency, d.currency) OPERATOR(pg_catalog.<>) d.currency" \
+	"        OR a.min_currency OPERATOR(pg_catalog.<>) a.max_currency)" \
+	" RETURNING d.id, a.min_currency::text, a.max_currency::text"
+
+/* Deals whose lines the current statement changed (line_item_touch) */
+static HTAB *touched_deals = NULL;
+static MemoryContext touched_context = NULL;
+
+/* > 0 while line_items_revalue updates deals: lets deals_guard_value through */
+static int	revaluing = 0;
+
+static SPIPlanPtr
+PreparePlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*cache = plan;
+	}
+	return *cache;
+}
+
+static void
+CheckTrigger(FunctionCallInfo fcinfo, const char *name, bool row, bool before)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: not called by trigger manager", name)));
+	if ((TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) != 0) != row ||
+		(TRIGGER_FIRED_BEFORE(trigdata->tg_event) != 0) != before)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be fired %s, for each %s", name,
+						before ? "before" : "after", row ? "row" : "statement")));
+}
+
+static PrepareState *
+GetPrepareState(FunctionCallInfo fcinfo, Relation rel)
+{
+	PrepareState *state = (PrepareState *) fcinfo->flinfo->fn_extra;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	HASHCTL		ctl;
+	int			i;
+
+	if (state != NULL && state->relid == RelationGetRelid(rel))
+		return state;
+
+	state = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PrepareState));
+	state->relid = RelationGetRelid(rel);
+	for (i = 0; i < LINE_COUNT; i++)
+	{
+		state->attnum[i] = SPI_fnumber(tupdesc, line_column_names[i]);
+		if (state->attnum[i] <= 0)
+			elog(ERROR, "line_item_prepare: column \"%s\" not found", line_column_names[i]);
+	}
+	ctl.keysize = sizeof(DealKey);
+	ctl.entrysize = sizeof(DealInfo);
+	ctl.hcxt = fcinfo->flinfo->fn_mcxt;
+	state->deals = hash_create("crm line item deals", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	fcinfo->flinfo->fn_extra = state;
+	return state;
+}
+
+/* Small constants, built once per call without parsing */
+static Numeric
+NumericFromInt(int64 v)
+{
+	return int64_to_numeric(v);
+}
+
+static int
+NumericCmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a), NumericGetDatum(b)));
+}
+
+static char *
+NumericText(Numeric n)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
+}
+
+/* The deal of a line, read once per statement */
+static DealInfo *
+LookupDeal(PrepareState *state, int64 workspace_id, int64 deal_id)
+{
+	DealKey		key;
+	DealInfo   *info;
+	bool		found;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	char	   *currency;
+
+	memset(&key, 0, sizeof(key));
+	key.workspace_id = workspace_id;
+	key.deal_id = deal_id;
+	info = hash_search(state->deals, &key, HASH_FIND, NULL);
+	if (info != NULL)
+		return info;
+
+	PreparePlan(&deal_plan,
+				"SELECT d.currency::text, d.value_mode OPERATOR(pg_catalog.=) 'auto'"
+				"  FROM crm.deals d"
+				" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2",
+				2, argtypes);
+	args[0] = Int64GetDatum(workspace_id);
+	args[1] = Int64GetDatum(deal_id);
+	if (SPI_execute_plan(deal_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "line_item_prepare: deal lookup failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("deal " INT64_FORMAT " does not exist", deal_id),
+				 errhint("Check the deal id; deals of other workspaces are not visible here.")));
+
+	info = hash_search(state->deals, &key, HASH_ENTER, &found);
+	currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	strlcpy(info->currency, currency, sizeof(info->currency));
+	info->has_lines = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
+	return info;
+}
+
+Datum
+crm_line_item_prepare(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	HeapTuple	oldtuple = NULL;
+	PrepareState *state;
+	Datum		values[LINE_COUNT];
+	bool		nulls[LINE_COUNT];
+	int			attnums[LINE_COUNT];
+	Datum		newvalues[LINE_COUNT];
+	char		spi_nulls[LINE_COUNT];
+	int			nchanged = 0;
+	int			i;
+	int64		workspace_id;
+	int64		deal_id;
+	bool		is_insert;
+	bool		product_changed;
+	char	   *name = NULL;
+	Numeric		quantity;
+	Numeric		unit_price = NULL;
+	char	   *currency = NULL;
+	char	   *discount_type;
+	Numeric		discount;
+	Numeric		zero;
+	Numeric		subtotal;
+	Numeric		total;
+	DealInfo   *deal;
+	bool		old_deal_null;
+	int			exponent;
+
+	CheckTrigger(fcinfo, "line_item_prepare", true, true);
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("line_item_prepare: must be fired on insert or update")));
+
+	rel = trigdata->tg_relation;
+	tupdesc = RelationGetDescr(rel);
+	is_insert = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	if (is_insert)
+		tuple = trigdata->tg_trigtuple;
+	else
+	{
+		tuple = trigdata->tg_newtuple;
+		oldtuple = trigdata->tg_trigtuple;
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "line_item_prepare: SPI_connect failed");
+	state = GetPrepareState(fcinfo, rel);
+
+	for (i = 0; i < LINE_COUNT; i++)
+		values[i] = heap_getattr(tuple, state->attnum[i], tupdesc, &nulls[i]);
+
+	if (nulls[LINE_WORKSPACE] || nulls[LINE_DEAL])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("a line item needs a deal"),
+				 errhint("Set deal_id to the deal the line belongs to.")));
+	workspace_id = DatumGetInt64(values[LINE_WORKSPACE]);
+	deal_id = DatumGetInt64(values[LINE_DEAL]);
+
+	if (!nulls[LINE_NAME])
+		name = TextDatumGetCString(values[LINE_NAME]);
+	if (!nulls[LINE_UNIT_PRICE])
+		unit_price = DatumGetNumeric(values[LINE_UNIT_PRICE]);
+	if (!nulls[LINE_CURRENCY])
+		currency = CrmNormalizeCurrency(TextDatumGetCString(values[LINE_CURRENCY]));
+
+	/* A line from the catalogue freezes the product's name and price now */
+	product_changed = !nulls[LINE_PRODUCT];
+	if (product_changed && oldtuple != NULL)
+	{
+		bool		oldnull;
+		Datum		old = heap_getattr(oldtuple, state->attnum[LINE_PRODUCT], tupdesc, &oldnull);
+
+		product_changed = oldnull || DatumGetInt64(old) != DatumGetInt64(values[LINE_PRODUCT]);
+	}
+	if (product_changed && (name == NULL || unit_price == NULL || currency == NULL))
+	{
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+		Datum		args[2];
+		HeapTuple	ptup;
+		TupleDesc	pdesc;
+		bool		isnull;
+
+		PreparePlan(&product_plan,
+					"SELECT p.name, p.unit_price, p.currency::text, p.active FROM crm.products p"
+					" WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) $2",
+					2, argtypes);
+		args[0] = Int64GetDatum(workspace_id);
+		args[1] = values[LINE_PRODUCT];
+		if (SPI_execute_plan(product_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "line_item_prepare: product lookup failed");
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("product " INT64_FORMAT " does not exist", DatumGetInt64(values[LINE_PRODUCT])),
+					 errhint("Check the id; SELECT id, name FROM crm.products lists the catalogue.")));
+		ptup = SPI_tuptable->vals[0];
+		pdesc = SPI_tuptable->tupdesc;
+		if (!DatumGetBool(SPI_getbinval(ptup, pdesc, 4, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("product " INT64_FORMAT " is inactive", DatumGetInt64(values[LINE_PRODUCT])),
+					 errhint("Reactivate it (UPDATE crm.products SET active = true) or pick another product.")));
+		if (name == NULL)
+			name = SPI_getvalue(ptup, pdesc, 1);
+		if (unit_price == NULL)
+			unit_price = DatumGetNumeric(SPI_datumTransfer(SPI_getbinval(ptup, pdesc, 2, &isnull), false, -1));
+		if (currency == NULL)
+			currency = SPI_getvalue(ptup, pdesc, 3);
+	}
+
+	if (name == NULL || name[strspn(name, " \t\r\n")] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a line item needs a name"),
+				 errhint("Give the line a name, or a product_id to copy the name from.")));
+	if (unit_price == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line item \"%s\" needs a unit price", name),
+				 errhint("Give the line a unit_price, or a product_id to copy the price from.")));
+
+	zero = NumericFromInt(0);
+	if (nulls[LINE_QUANTITY])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line item \"%s\" needs a quantity", name),
+				 errhint("A quantity is a number greater than 0.")));
+	quantity = DatumGetNumeric(values[LINE_QUANTITY]);
+	if (numeric_is_nan(quantity) || NumericCmp(quantity, zero) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid quantity: %s", NumericText(quantity)),
+				 errhint("A quantity is a number greater than 0; delete the line to remove it.")));
+	if (numeric_is_nan(unit_price) || NumericCmp(unit_price, zero) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid unit price: %s", NumericText(unit_price)),
+				 errhint("A unit price is 0 or more; use a discount to lower a line's total.")));
+
+	discount_type = nulls[LINE_DISCOUNT_TYPE] ? "none" : TextDatumGetCString(values[LINE_DISCOUNT_TYPE]);
+	discount = nulls[LINE_DISCOUNT] ? zero : DatumGetNumeric(values[LINE_DISCOUNT]);
+	if (strcmp(discount_type, "none") != 0 && strcmp(discount_type, "fixed") != 0 &&
+		strcmp(discount_type, "percent") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid discount type: \"%s\"", discount_type),
+				 errhint("Use none, fixed (an amount off the line) or percent (0 to 100).")));
+	if (numeric_is_nan(discount) || NumericCmp(discount, zero) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid discount: %s", NumericText(discount)),
+				 errhint("A discount is 0 or more.")));
+	if (strcmp(discount_type, "percent") == 0 && NumericCmp(discount, NumericFromInt(100)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("discount of %s percent is more than 100 percent", NumericText(discount)),
+				 errhint("A percent discount is between 0 and 100.")));
+	if (strcmp(discount_type, "none") == 0 && NumericCmp(discount, zero) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("discount %s given with discount type none", NumericText(discount)),
+				 errhint("Set discount_type to fixed or percent.")));
+
+	/*
+	 * Currency: the line's own, else its product's, else the deal's.  A deal
+	 * with lines has their currency; the first line of a deal sets it (the
+	 * statement trigger then writes it to the deal).
+	 */
+	deal = LookupDeal(state, workspace_id, deal_id);
+	if (currency == NULL)
+		currency = pstrdup(deal->currency);
+	if (deal->has_lines && strcmp(currency, deal->currency) != 0 &&
+		(is_insert || DatumGetInt64(heap_getattr(oldtuple, state->attnum[LINE_DEAL], tupdesc, &old_deal_null)) != deal_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line item currency \"%s\" differs from the deal's currency \"%s\"", currency, deal->currency),
+				 errdetail("All line items of a deal share one currency."),
+				 errhint("Convert the price to %s, or remove the deal's lines before switching currency.", deal->currency)));
+	if (!deal->has_lines)
+	{
+		strlcpy(deal->currency, currency, sizeof(deal->currency));
+		deal->has_lines = true;
+	}
+
+	/* total = max(0, quantity * unit_price - discount), rounded half-up */
+	subtotal = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(quantity),
+												   NumericGetDatum(unit_price)));
+	if (strcmp(discount_type, "fixed") == 0)
+		total = DatumGetNumeric(DirectFunctionCall2(numeric_sub, NumericGetDatum(subtotal),
+													NumericGetDatum(discount)));
+	else if (strcmp(discount_type, "percent") == 0)
+	{
+		Numeric		off = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(subtotal),
+															  NumericGetDatum(discount)));
+
+		/* times 0.01 rather than / 100: exact at any scale */
+		off = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(off),
+												  NumericGetDatum(int64_div_fast_to_numeric(1, 2))));
+		total = DatumGetNumeric(DirectFunctionCall2(numeric_sub, NumericGetDatum(subtotal),
+													NumericGetDatum(off)));
+	}
+	else
+		total = subtotal;
+	if (NumericCmp(total, zero) < 0)
+		total = zero;
+	exponent = CrmCurrencyExponent(currency);
+	total = DatumGetNumeric(DirectFunctionCall2(numeric_round, NumericGetDatum(total),
+												Int32GetDatum(exponent)));
+
+#define SET_COLUMN(col, datum) \
+	do { attnums[nchanged] = state->attnum[col]; newvalues[nchanged] = (datum); \
+		 nchanged++; } while (0)
+	SET_COLUMN(LINE_NAME, CStringGetTextDatum(name));
+	SET_COLUMN(LINE_UNIT_PRICE, NumericGetDatum(unit_price));
+	SET_COLUMN(LINE_CURRENCY, CStringGetTextDatum(currency));
+	SET_COLUMN(LINE_DISCOUNT_TYPE, CStringGetTextDatum(discount_type));
+	SET_COLUMN(LINE_DISCOUNT, NumericGetDatum(discount));
+	SET_COLUMN(LINE_TOTAL, NumericGetDatum(total));
+#undef SET_COLUMN
+
+	/* the modified tuple must outlive SPI_finish */
+	memset(spi_nulls, ' ', sizeof(spi_nulls));
+	tuple = SPI_modifytuple(rel, tuple, nchanged, attnums, newvalues, spi_nulls);
+	SPI_finish();
+	return PointerGetDatum(tuple);
+}
+
+static void
+ResetTouchedDeals(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		/* the context itself belongs to TopTransactionContext and goes with it */
+		touched_deals = NULL;
+		touched_context = NULL;
+	}
+}
+
+static void
+RememberDeal(int64 workspace_id, int64 deal_id)
+{
+	DealKey		key;
+
+	if (touched_deals == NULL)
+	{
+		HASHCTL		ctl;
+		static bool callback_registered = false;
+
+		if (!callback_registered)
+		{
+			RegisterXactCallback(ResetTouchedDeals, NULL);
+			callback_registered = true;
+		}
+		touched_context = AllocSetContextCreate(TopTransactionContext, "crm touched deals",
+												ALLOCSET_SMALL_SIZES);
+		ctl.keysize = sizeof(DealKey);
+		ctl.entrysize = sizeof(DealKey);
+		ctl.hcxt = touched_context;
+		touched_deals = hash_create("crm touched deals", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.workspace_id = workspace_id;
+	key.deal_id = deal_id;
+	hash_search(touched_deals, &key, HASH_ENTER, NULL);
+}
+
+static void
+RememberDealOf(HeapTuple tuple, TupleDesc tupdesc)
+{
+	bool		wsnull;
+	bool		dealnull;
+	Datum		ws = heap_getattr(tuple, SPI_fnumber(tupdesc, "workspace_id"), tupdesc, &wsnull);
+	Datum		deal = heap_getattr(tuple, SPI_fnumber(tupdesc, "deal_id"), tupdesc, &dealnull);
+
+	if (!wsnull && !dealnull)
+		RememberDeal(DatumGetInt64(ws), DatumGetInt64(deal));
+}
+
+Datum
+crm_line_item_touch(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+
+	CheckTrigger(fcinfo, "line_item_touch", true, false);
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	RememberDealOf(trigdata->tg_trigtuple, tupdesc);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		RememberDealOf(trigdata->tg_newtuple, tupdesc);
+	return PointerGetDatum(NULL);
+}
+
+static int
+CompareDealKeys(const void *a, const void *b)
+{
+	const DealKey *x = a;
+	const DealKey *y = b;
+
+	if (x->workspace_id != y->workspace_id)
+		return x->workspace_id < y->workspace_id ? -1 : 1;
+	if (x->deal_id != y->deal_id)
+		return x->deal_id < y->deal_id ? -1 : 1;
+	return 0;
+}
+
+Datum
+crm_line_items_revalue(PG_FUNCTION_ARGS)
+{
+	HASH_SEQ_STATUS seq;
+	DealKey    *entry;
+	DealKey    *keys;
+	Datum	   *ws_datums;
+	Datum	   *deal_datums;
+	Datum		args[2];
+	Oid			argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	long		n;
+	long		i;
+	int			ret;
+	SPIPlanPtr	lock;
+	SPIPlanPtr	revalue;
+
+	CheckTrigger(fcinfo, "line_items_revalue", false, false);
+	if (touched_deals == NULL || (n = hash_get_num_entries(touched_deals)) == 0)
+		return PointerGetDatum(NULL);
+
+	/* Take the set and clear it first: the work below may touch lines again */
+	keys = palloc(sizeof(DealKey) * n);
+	i = 0;
+	hash_seq_init(&seq, touched_deals);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		keys[i++] = *entry;
+	hash_destroy(touched_deals);
+	touched_deals = NULL;
+	MemoryContextDelete(touched_context);
+	touched_context = NULL;
+
+	/* sorted, so that sessions lock shared deals in the same order */
+	qsort(keys, n, sizeof(DealKey), CompareDealKeys);
+	ws_datums = palloc(sizeof(Datum) * n);
+	deal_datums = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		ws_datums[i] = Int64GetDatum(keys[i].workspace_id);
+		deal_datums[i] = Int64GetDatum(keys[i].deal_id);
+	}
+	args[0] = PointerGetDatum(construct_array(ws_datums, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(deal_datums, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "line_items_revalue: SPI_connect failed");
+
+	if (n == 1)
+	{
+		/* the common case, one deal: simple plans that are cheap to run */
+		Oid			types1[2] = {INT8OID, INT8OID};
+
+		args[0] = ws_datums[0];
+		args[1] = deal_datums[0];
+		PreparePlan(&lock_one_plan,
+					"SELECT 1 FROM crm.deals d"
+					" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2"
+					"   FOR NO KEY UPDATE",
+					2, types1);
+		PreparePlan(&revalue_one_plan,
+					REVALUE_SET
+					"  FROM (SELECT pg_catalog.sum(l.total) AS total,"
+					"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
+					"          FROM crm.deal_line_items l"
+					"         WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.deal_id OPERATOR(pg_catalog.=) $2) a"
+					" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2"
+					REVALUE_CHANGED,
+					2, types1);
+		lock = lock_one_plan;
+		revalue = revalue_one_plan;
+	}
+	else
+	{
+		PreparePlan(&lock_plan,
+					"SELECT 1 FROM crm.deals d"
+					"  JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS t(ws, id, ord)"
+					"    ON d.workspace_id OPERATOR(pg_catalog.=) t.ws AND d.id OPERATOR(pg_catalog.=) t.id"
+					" ORDER BY t.ord FOR NO KEY UPDATE OF d",
+					2, argtypes);
+		PreparePlan(&revalue_plan,
+					REVALUE_SET
+					"  FROM (SELECT t.ws, t.id, pg_catalog.sum(l.total) AS total,"
+					"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
+					"          FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(ws, id)"
+					"          LEFT JOIN crm.deal_line_items l"
+					"            ON l.workspace_id OPERATOR(pg_catalog.=) t.ws AND l.deal_id OPERATOR(pg_catalog.=) t.id"
+					"         GROUP BY t.ws, t.id) a"
+					" WHERE d.workspace_id OPERATOR(pg_catalog.=) a.ws AND d.id OPERATOR(pg_catalog.=) a.id"
+					REVALUE_CHANGED,
+					2, argtypes);
+		lock = lock_plan;
+		revalue = revalue_plan;
+	}
+	if (SPI_execute_plan(lock, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "line_items_revalue: locking deals failed");
+
+	/* a new snapshot: sees lines committed while we waited for the locks */
+	revaluing++;
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(revalue, args, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		revaluing--;
+	}
+	PG_END_TRY();
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "line_items_revalue: updating deals failed: %s", SPI_result_code_string(ret));
+
+	/* several first lines of one statement may disagree on the currency */
+	for (i = 0; i < (long) SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *lo = SPI_getvalue(tup, desc, 2);
+		char	   *hi = SPI_getvalue(tup, desc, 3);
+
+		if (lo != NULL && hi != NULL && strcmp(lo, hi) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("line items of deal %s mix currencies \"%s\" and \"%s\"",
+							SPI_getvalue(tup, desc, 1), lo, hi),
+					 errdetail("All line items of a deal share one currency."),
+					 errhint("Convert the prices to one currency before adding the lines.")));
+	}
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+static bool
+ColumnChanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc tupdesc, const char *column)
+{
+	int			attnum = SPI_fnumber(tupdesc, column);
+	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+	bool		oldnull;
+	bool		newnull;
+	Datum		o = heap_getattr(oldtup, attnum, tupdesc, &oldnull);
+	Datum		n = heap_getattr(newtup, attnum, tupdesc, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	if (att->atttypid == NUMERICOID)
+		return DatumGetInt32(DirectFunctionCall2(numeric_cmp, o, n)) != 0;
+	return !datumIsEqual(o, n, att->attbyval, att->attlen);
+}
+
+static bool
+IsAuto(HeapTuple tup, TupleDesc tupdesc)
+{
+	bool		isnull;
+	Datum		mode = heap_getattr(tup, SPI_fnumber(tupdesc, "value_mode"), tupdesc, &isnull);
+
+	return !isnull && strcmp(DatumGetCString(DirectFunctionCall1(enum_out, mode)), "auto") == 0;
+}
+
+Datum
+crm_deals_guard_value(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	HeapTuple	newtup;
+	HeapTuple	oldtup;
+	int64		deal_id;
+	bool		isnull;
+
+	CheckTrigger(fcinfo, "deals_guard_value", true, true);
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (IsAuto(trigdata->tg_trigtuple, tupdesc))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a new deal cannot have value_mode auto"),
+					 errdetail("value_mode is auto only while the deal has line items."),
+					 errhint("Insert the deal with value_mode manual, then add line items to it.")));
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	}
+	if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("deals_guard_value: must be fired on insert or update")));
+
+	newtup = trigdata->tg_newtuple;
+	oldtup = trigdata->tg_trigtuple;
+	if (revaluing > 0)
+		return PointerGetDatum(newtup);
+
+	deal_id = DatumGetInt64(heap_getattr(oldtup, SPI_fnumber(tupdesc, "id"), tupdesc, &isnull));
+	if (IsAuto(oldtup, tupdesc))
+	{
+		if (ColumnChanged(oldtup, newtup, tupdesc, "value") ||
+			ColumnChanged(oldtup, newtup, tupdesc, "currency") ||
+			ColumnChanged(oldtup, newtup, tupdesc, "value_mode"))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the value of deal " INT64_FORMAT " is computed from its line items", deal_id),
+					 errdetail("While a deal has line items, its value, currency and value_mode follow them."),
+					 errhint("Change the line items, or delete them all to set the value by hand.")));
+	}
+	else if (IsAuto(newtup, tupdesc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("deal " INT64_FORMAT " has no line items to be valued by", deal_id),
+				 errdetail("value_mode becomes auto by itself when the first line item is added."),
+				 errhint("Add a line item to the deal instead.")));
+	return PointerGetDatum(newtup);
+}

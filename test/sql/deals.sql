@@ -1,0 +1,155 @@
+-- Deals: defaults, kanban moves, win/lose, stage history, activities,
+-- events, notes/attachments/checklists, health and the report views.
+-- Runs in its own database so ids do not depend on other tests.
+CREATE DATABASE crm_test_deals;
+\c crm_test_deals
+SET client_min_messages = warning;
+CREATE EXTENSION crm CASCADE;
+RESET client_min_messages;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SELECT crm.create_workspace('deals-test', 'Deals test', 'EUR') IS NOT NULL AS created;
+SELECT crm.use_workspace('deals-test') IS NOT NULL AS switched;
+SELECT crm.create_pipeline('Sales', 'b2b_sales') AS sales \gset
+SELECT id AS lead FROM crm.stages WHERE pipeline_id = :sales AND name = 'Lead' \gset
+SELECT id AS qualified FROM crm.stages WHERE pipeline_id = :sales AND name = 'Qualified' \gset
+SELECT id AS proposal FROM crm.stages WHERE pipeline_id = :sales AND name = 'Proposal' \gset
+SELECT id AS lost_stage FROM crm.stages WHERE pipeline_id = :sales AND name = 'Closed Lost' \gset
+INSERT INTO crm.contacts (name, email) VALUES ('Ada', 'ada@example.com') RETURNING id AS ada \gset
+INSERT INTO crm.companies (name, domain) VALUES ('Analytical', 'analytical.example') RETURNING id AS acme \gset
+
+-- defaults: the default pipeline, its first open stage, the workspace currency, end of the column
+INSERT INTO crm.deals (title, contact_id, company_id, value, expected_close_date)
+	VALUES ('Engine', :ada, :acme, 5000, current_date + 30) RETURNING id AS engine \gset
+INSERT INTO crm.deals (title, value, currency) VALUES ('Loom', 1200, 'usd'), ('Mill', 800, 'usd');
+SELECT id AS loom FROM crm.deals WHERE title = 'Loom' \gset
+SELECT id AS mill FROM crm.deals WHERE title = 'Mill' \gset
+SELECT title, s.name AS stage, status, value, currency, value_mode, priority, closed_at IS NULL AS not_closed
+  FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id ORDER BY d.id;
+SELECT stage_name, card_rank, title FROM crm.kanban WHERE pipeline_id = :sales;
+
+-- kanban drag and drop: Mill above Engine, then Loom to Proposal, then back above Mill
+SELECT title, position < (SELECT position FROM crm.deals WHERE id = :engine) AS above_engine
+  FROM crm.move_deal(:mill, :lead, :engine);
+SELECT (crm.move_deal(:loom, :proposal)).status;
+SELECT (crm.move_deal(:loom, :lead, :mill)).title;
+SELECT stage_name, card_rank, title FROM crm.kanban WHERE pipeline_id = :sales;
+-- dropping between two cards with no room left renumbers the column, keeping its order
+UPDATE crm.deals SET position = 10 WHERE id = :loom;
+UPDATE crm.deals SET position = 11 WHERE id = :mill;
+SELECT (crm.move_deal(:engine, :lead, :mill)).title;
+SELECT stage_name, card_rank, title FROM crm.kanban WHERE pipeline_id = :sales;
+
+-- win and lose: status follows the stage, date and reason recorded
+SELECT status, s.name AS stage, closed_at, won_reason
+  FROM crm.win_deal(:engine, '2024-03-01 12:00+00', 'best offer') d JOIN crm.stages s ON s.id = d.stage_id;
+SELECT status, s.name AS stage, closed_at = now() AS closed_now, lost_reason
+  FROM crm.lose_deal(:mill, reason => 'no budget') d JOIN crm.stages s ON s.id = d.stage_id;
+-- reopening clears the verdict
+SELECT status, closed_at, lost_reason FROM crm.move_deal(:mill, :qualified);
+-- a plain UPDATE of the stage is recorded like a move
+UPDATE crm.deals SET stage_id = :proposal WHERE id = :mill;
+
+-- every stage change: history with entered/left times, an activity, events
+SELECT d.title, f.name AS from_stage, t.name AS stage, h.left_at IS NOT NULL AS left
+  FROM crm.deal_stage_history h JOIN crm.deals d ON d.id = h.deal_id
+  LEFT JOIN crm.stages f ON f.id = h.from_stage_id JOIN crm.stages t ON t.id = h.stage_id
+ ORDER BY h.id;
+SELECT count(*) AS open_stays_per_deal_over_one FROM (
+	SELECT deal_id FROM crm.deal_stage_history WHERE left_at IS NULL GROUP BY deal_id HAVING count(*) > 1) x;
+SELECT d.title, a.subject, a.contact_id = :ada AS on_contact, a.payload->>'status' AS status
+  FROM crm.activities a JOIN crm.deals d ON d.id = a.deal_id WHERE a.type = 'stage_changed' ORDER BY a.id;
+SELECT e.type, d.title, e.payload->>'reason' AS reason
+  FROM crm.events e JOIN crm.deals d ON d.id = e.object_id
+ WHERE e.workspace_id = crm.current_workspace() AND e.object_type = 'deal'
+   AND e.type IN ('CRM_DEAL_CREATED', 'CRM_DEAL_STAGE_CHANGED', 'CRM_DEAL_WON', 'CRM_DEAL_LOST')
+ ORDER BY e.id;
+SELECT count(*) > 0 AS updated_events FROM crm.events WHERE type = 'CRM_DEAL_UPDATED';
+
+-- bad input: each a clear error, and nothing written
+SELECT count(*) AS events_before FROM crm.events \gset
+SELECT crm.move_deal(999999999, :lead);
+SELECT crm.move_deal(:loom, 999999999);
+SELECT crm.move_deal(:loom, :lead, :loom);
+SELECT crm.move_deal(:loom, :proposal, :engine);
+SELECT crm.win_deal(:engine);
+SELECT crm.win_deal(:loom, '2999-01-01 00:00+00');
+SELECT crm.lose_deal(999999999);
+SELECT crm.win_deal(NULL);
+UPDATE crm.deals SET status = 'won' WHERE id = :loom;
+INSERT INTO crm.deals (title, currency) VALUES ('Bad money', 'XYZ');
+INSERT INTO crm.deals (title, pipeline_id, stage_id) VALUES ('Wrong stage', :sales, 999999999);
+INSERT INTO crm.deals (title, value_mode) VALUES ('Auto without lines', 'auto');
+UPDATE crm.deals SET value_mode = 'auto' WHERE id = :loom;
+SELECT count(*) = :events_before AS nothing_written FROM crm.events;
+-- a support pipeline has no lost stage
+SELECT crm.create_pipeline('Help desk', 'support') AS support \gset
+INSERT INTO crm.deals (title, pipeline_id) VALUES ('Ticket', :support) RETURNING id AS ticket \gset
+SELECT crm.lose_deal(:ticket);
+-- moving to a stage of another pipeline moves the deal there
+SELECT p.name AS pipeline, s.name AS stage FROM crm.move_deal(:ticket, :qualified) d
+  JOIN crm.pipelines p ON p.id = d.pipeline_id JOIN crm.stages s ON s.id = d.stage_id;
+-- a stage must belong to the deal's pipeline
+UPDATE crm.deals SET pipeline_id = :support WHERE id = :ticket;
+
+-- erasing the contact keeps the deal and its amount
+DELETE FROM crm.contacts WHERE id = :ada;
+SELECT title, contact_id, company_id = :acme AS company_kept, value FROM crm.deals WHERE id = :engine;
+
+-- notes, attachments and checklists, counted on the deal
+INSERT INTO crm.notes (deal_id, body, author) VALUES (:loom, 'Call back Monday', 'u1'), (:loom, 'Sent deck', 'u1');
+INSERT INTO crm.notes (company_id, body) VALUES (:acme, 'Parent company of Engine');
+INSERT INTO crm.attachments (deal_id, filename, url, content_type, size_bytes)
+	VALUES (:loom, 'deck.pdf', 'https://files.example/deck.pdf', 'application/pdf', 48213);
+INSERT INTO crm.checklist_items (deal_id, title, position) VALUES (:loom, 'Demo', 1), (:loom, 'Security review', 2), (:loom, 'Contract', 3);
+UPDATE crm.checklist_items SET done = true WHERE deal_id = :loom AND title IN ('Demo', 'Security review');
+UPDATE crm.checklist_items SET done = false WHERE deal_id = :loom AND title = 'Security review';
+SELECT title, done, done_at IS NOT NULL AS has_done_at FROM crm.checklist_items ORDER BY position;
+SELECT title, note_count, attachment_count, checklist_done, checklist_total
+  FROM crm.deals_with_counts ORDER BY id;
+\set VERBOSITY terse
+INSERT INTO crm.notes (body) VALUES ('about nothing');
+INSERT INTO crm.attachments (deal_id, filename, url, size_bytes) VALUES (:loom, 'x.bin', 'https://x.example/x', -1);
+INSERT INTO crm.attachments (deal_id, filename, url) VALUES (:loom, 'x.bin', 'not a url');
+\set VERBOSITY default
+SELECT count(*) AS notes, (SELECT count(*) FROM crm.attachments) AS attachments FROM crm.notes;
+
+-- health: overdue, stalled, at risk, healthy
+INSERT INTO crm.deals (title, stage_id, expected_close_date, stage_entered_at) VALUES
+	('Late', :qualified, '2020-01-01', now()),
+	('Slow', :qualified, current_date + 60, now() - interval '40 days'),
+	('Soon', :lead, current_date + 3, now()),
+	('Fine', :qualified, current_date + 60, now());
+SELECT title, crm.deal_health(id) AS now,
+	   crm.deal_health(id, now() + interval '20 days') AS in_20_days
+  FROM crm.deals WHERE title IN ('Late', 'Slow', 'Soon', 'Fine', 'Engine') ORDER BY id;
+-- with 5 closed deals the stage's own median (2 days in Qualified) replaces the 30-day default
+INSERT INTO crm.deals (title, stage_id, stage_entered_at)
+	SELECT 'Past ' || i, :qualified, now() - interval '10 days' FROM generate_series(1, 5) i;
+UPDATE crm.deals SET stage_id = :lost_stage, stage_entered_at = now() - interval '8 days' WHERE title LIKE 'Past %';
+INSERT INTO crm.deals (title, stage_id, expected_close_date, stage_entered_at)
+	VALUES ('Three days', :qualified, current_date + 60, now() - interval '3 days');
+SELECT title, crm.deal_health(id) FROM crm.deals WHERE title IN ('Three days', 'Fine') ORDER BY id;
+SELECT crm.deal_health(999999999);
+SELECT crm.deal_health(:loom, NULL);
+
+-- report views
+SELECT stage_name, currency, deals, value, round(weighted_value, 2) AS weighted_value
+  FROM crm.pipeline_summary WHERE pipeline_id = :sales ORDER BY position, currency;
+SELECT stage_name, entered, advanced, won, conversion_rate, date_trunc('hour', median_time_in_stage) AS median_time_in_stage
+  FROM crm.stage_conversion WHERE pipeline_id = :sales ORDER BY position;
+
+-- deleting a deal takes its history, activities, notes and checklist with it
+DELETE FROM crm.deals WHERE id = :loom;
+SELECT (SELECT count(*) FROM crm.deal_stage_history WHERE deal_id = :loom) AS history,
+	   (SELECT count(*) FROM crm.activities WHERE deal_id = :loom) AS activities,
+	   (SELECT count(*) FROM crm.notes WHERE deal_id = :loom) AS notes,
+	   (SELECT count(*) FROM crm.checklist_items WHERE deal_id = :loom) AS checklist;
+-- erasing the company keeps its deals too
+DELETE FROM crm.companies WHERE id = :acme;
+SELECT count(*) AS deals_of_erased_company, count(*) FILTER (WHERE company_id IS NULL) AS unlinked
+  FROM crm.deals WHERE title = 'Engine';
+SELECT crm.use_workspace('default') IS NOT NULL AS switched;
+
+\c contrib_regression
+DROP DATABASE crm_test_deals;

@@ -1,0 +1,110 @@
+-- Line items valued by the C trigger: totals, discounts, rounding,
+-- auto/manual value, one currency per deal, catalogue snapshots.
+-- Runs in its own database so ids do not depend on other tests.
+CREATE DATABASE crm_test_line_items;
+\c crm_test_line_items
+SET client_min_messages = warning;
+CREATE EXTENSION crm CASCADE;
+RESET client_min_messages;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SELECT crm.create_workspace('line-items-test', 'Line items test') IS NOT NULL AS created;
+SELECT crm.use_workspace('line-items-test') IS NOT NULL AS switched;
+SELECT crm.create_pipeline('Sales', 'b2b_sales') IS NOT NULL AS pipeline;
+INSERT INTO crm.deals (title, value) VALUES ('Fleet', 999) RETURNING id AS fleet \gset
+INSERT INTO crm.products (name, sku, unit_price, currency) VALUES ('Seat licence', 'SEAT', 49.99, 'usd')
+	RETURNING id AS seat \gset
+INSERT INTO crm.products (name, sku, unit_price, currency, active) VALUES ('Legacy plan', 'OLD', 10, 'USD', false)
+	RETURNING id AS legacy \gset
+
+-- line total = quantity x unit price - discount, never negative, rounded to cents
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, discount_type, discount) VALUES
+	(:fleet, 'Plain', 3, 10.005, 'none', 0),
+	(:fleet, 'Fixed', 2, 100, 'fixed', 15.5),
+	(:fleet, 'Fixed over subtotal', 1, 20, 'fixed', 50),
+	(:fleet, 'Percent', 4, 12.5, 'percent', 12.5),
+	(:fleet, 'Percent 100', 7, 30, 'percent', 100);
+SELECT name, quantity, unit_price, discount_type, discount, currency, total
+  FROM crm.deal_line_items WHERE deal_id = :fleet ORDER BY id;
+-- the deal is valued by its lines now
+SELECT value, value_mode, currency FROM crm.deals WHERE id = :fleet;
+
+-- from the catalogue: name and price frozen when the line is added
+SELECT name, unit_price, quantity, total FROM crm.add_line_item(:fleet, :seat, 10, 'percent', 10);
+UPDATE crm.products SET unit_price = 59.99, name = 'Seat licence v2' WHERE id = :seat;
+INSERT INTO crm.deal_line_items (deal_id, product_id, quantity) VALUES (:fleet, :seat, 1);
+SELECT name, unit_price, total FROM crm.deal_line_items WHERE product_id = :seat ORDER BY id;
+SELECT value FROM crm.deals WHERE id = :fleet;
+
+-- updates and deletes keep the value; one statement over many lines recomputes once
+UPDATE crm.deal_line_items SET quantity = quantity * 2 WHERE deal_id = :fleet AND name IN ('Plain', 'Fixed');
+SELECT value, (SELECT sum(total) FROM crm.deal_line_items WHERE deal_id = :fleet) AS sum_of_lines
+  FROM crm.deals WHERE id = :fleet;
+SELECT count(*) AS deal_updates_before FROM crm.events WHERE type = 'CRM_DEAL_UPDATED' \gset
+DELETE FROM crm.deal_line_items WHERE deal_id = :fleet AND name LIKE '%Percent%';
+SELECT count(*) - :deal_updates_before AS deal_updates_for_one_statement FROM crm.events WHERE type = 'CRM_DEAL_UPDATED';
+SELECT value, value_mode FROM crm.deals WHERE id = :fleet;
+
+-- a deal with lines cannot be re-valued by hand
+UPDATE crm.deals SET value = 1 WHERE id = :fleet;
+UPDATE crm.deals SET currency = 'EUR' WHERE id = :fleet;
+UPDATE crm.deals SET value_mode = 'manual' WHERE id = :fleet;
+-- deleting the last line returns the deal to manual, keeping its value
+DELETE FROM crm.deal_line_items WHERE deal_id = :fleet;
+SELECT value, value_mode, currency FROM crm.deals WHERE id = :fleet;
+UPDATE crm.deals SET value = 2500 WHERE id = :fleet RETURNING value, value_mode;
+
+-- the first line sets the currency; rounding follows its minor units
+INSERT INTO crm.deals (title) VALUES ('Tokyo'), ('Manama') RETURNING title, currency;
+SELECT id AS tokyo FROM crm.deals WHERE title = 'Tokyo' \gset
+SELECT id AS manama FROM crm.deals WHERE title = 'Manama' \gset
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, currency, discount_type, discount) VALUES
+	(:tokyo, 'Yen half up', 1, 100.5, 'jpy', 'none', 0),
+	(:tokyo, 'Yen percent', 3, 333, 'JPY', 'percent', 50);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, currency, discount_type, discount) VALUES
+	(:manama, 'Dinar', 3, 1.0005, 'BHD', 'none', 0),
+	(:manama, 'Dinar fixed', 1, 2.5, 'BHD', 'fixed', 0.0004);
+-- later lines default to the deal's currency
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:tokyo, 'Default currency', 1, 10);
+SELECT d.title, l.name, l.currency, l.total FROM crm.deal_line_items l JOIN crm.deals d ON d.id = l.deal_id
+ WHERE l.deal_id IN (:tokyo, :manama) ORDER BY l.id;
+SELECT title, value, value_mode, currency FROM crm.deals WHERE id IN (:tokyo, :manama) ORDER BY id;
+
+-- moving a line to another deal revalues both
+UPDATE crm.deal_line_items SET deal_id = :fleet, currency = 'USD' WHERE name = 'Default currency';
+SELECT title, value, value_mode, currency FROM crm.deals WHERE id IN (:fleet, :tokyo) ORDER BY id;
+
+-- bad input: each a clear error, and nothing written
+SELECT count(*) AS lines_before, (SELECT sum(value) FROM crm.deals) AS value_before FROM crm.deal_line_items \gset
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, currency) VALUES (:tokyo, 'Dollar', 1, 5, 'USD');
+INSERT INTO crm.deals (title) VALUES ('Mixed') RETURNING id AS mixed \gset
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, currency) VALUES
+	(:mixed, 'Euro line', 1, 5, 'EUR'), (:mixed, 'Pound line', 1, 5, 'GBP');
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, discount_type, discount)
+	VALUES (:tokyo, 'Too generous', 1, 10, 'percent', 100.01);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:tokyo, 'Negative', -1, 10);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:tokyo, 'Zero', 0, 10);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:tokyo, 'Free money', 1, -10);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, discount_type, discount)
+	VALUES (:tokyo, 'Negative discount', 1, 10, 'fixed', -1);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, discount_type, discount)
+	VALUES (:tokyo, 'Odd type', 1, 10, 'bogo', 1);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, discount)
+	VALUES (:tokyo, 'Typeless discount', 1, 10, 5);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, currency) VALUES (:tokyo, 'Bad money', 1, 10, 'YEN');
+INSERT INTO crm.deal_line_items (deal_id, quantity, unit_price) VALUES (:tokyo, 1, 10);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity) VALUES (:tokyo, 'No price', 1);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (999999999, 'Orphan', 1, 10);
+INSERT INTO crm.deal_line_items (deal_id, product_id, quantity) VALUES (:fleet, 999999999, 1);
+SELECT crm.add_line_item(:fleet, :legacy);
+SELECT crm.add_line_item(:fleet, NULL);
+SELECT crm.add_line_item(999999999, :seat);
+SELECT crm.add_line_item(:fleet, :seat, 0);
+UPDATE crm.deal_line_items SET discount_type = 'percent', discount = 250 WHERE deal_id = :tokyo;
+SELECT count(*) = :lines_before AS no_lines_written, (SELECT sum(value) FROM crm.deals) = :value_before AS no_value_changed
+  FROM crm.deal_line_items;
+SELECT count(*) AS mixed_lines FROM crm.deal_line_items WHERE deal_id = :mixed;
+SELECT crm.use_workspace('default') IS NOT NULL AS switched;
+
+\c contrib_regression
+DROP DATABASE crm_test_line_items;
