@@ -183,13 +183,13 @@ $$;
 
 CREATE TRIGGER deals_apply_stage BEFORE INSERT ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm.deals_apply_stage();
--- On update the function has work only when the stage (or the status, to
--- refuse it) changes: other updates do not call it.  Its name keeps it the
+-- On update the function has work only when the stage changes (set to NULL
+-- included: OLD.stage_id never is) or the status does, to refuse it; other
+-- updates do not call it.  Its name keeps it the
 -- first BEFORE UPDATE trigger (they fire in name order), as it was.
 CREATE TRIGGER deals_apply_stage_update BEFORE UPDATE ON crm.deals
 	FOR EACH ROW
-	WHEN (NEW.stage_id IS NULL OR NEW.stage_id IS DISTINCT FROM OLD.stage_id
-		  OR NEW.status IS DISTINCT FROM OLD.status)
+	WHEN (NEW.stage_id IS DISTINCT FROM OLD.stage_id OR NEW.status IS DISTINCT FROM OLD.status)
 	EXECUTE FUNCTION crm.deals_apply_stage();
 CREATE TRIGGER deals_normalize BEFORE INSERT OR UPDATE ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch');
