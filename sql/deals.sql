@@ -181,8 +181,16 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER deals_apply_stage BEFORE INSERT OR UPDATE ON crm.deals
+CREATE TRIGGER deals_apply_stage BEFORE INSERT ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm.deals_apply_stage();
+-- On update the function has work only when the stage changes (set to NULL
+-- included: OLD.stage_id never is) or the status does, to refuse it; other
+-- updates do not call it.  Its name keeps it the
+-- first BEFORE UPDATE trigger (they fire in name order), as it was.
+CREATE TRIGGER deals_apply_stage_update BEFORE UPDATE ON crm.deals
+	FOR EACH ROW
+	WHEN (NEW.stage_id IS DISTINCT FROM OLD.stage_id OR NEW.status IS DISTINCT FROM OLD.status)
+	EXECUTE FUNCTION crm.deals_apply_stage();
 CREATE TRIGGER deals_normalize BEFORE INSERT OR UPDATE ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch');
 CREATE TRIGGER deals_validate_properties BEFORE INSERT OR UPDATE ON crm.deals
@@ -192,58 +200,13 @@ CREATE TRIGGER deals_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.
 
 -- Statement-level bookkeeping of stage changes: history rows, stage_changed
 -- activities and the STAGE_CHANGED / WON / LOST events, one set-based pass
--- whatever the number of deals moved.
+-- whatever the number of deals moved (src/deals.c).  An update that moves
+-- no deal (a title edit, the value kept by the line items) runs no query.
 CREATE FUNCTION crm.deals_record_stage() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-	IF TG_OP = 'INSERT' THEN
-		INSERT INTO crm.deal_stage_history (workspace_id, deal_id, pipeline_id, stage_id, entered_at)
-		SELECT n.workspace_id, n.id, n.pipeline_id, n.stage_id, n.stage_entered_at FROM new_rows n;
-		RETURN NULL;
-	END IF;
-
-	-- One statement, one snapshot: closing the previous stay cannot see
-	-- the rows opened next to it.
-	WITH moved AS (
-		SELECT n.workspace_id, n.id AS deal_id, n.pipeline_id, n.contact_id, n.company_id,
-			   o.stage_id AS from_stage_id, n.stage_id, n.stage_entered_at AS entered_at,
-			   n.status, o.status AS old_status,
-			   CASE n.status WHEN 'won' THEN n.won_reason WHEN 'lost' THEN n.lost_reason END AS reason
-		  FROM new_rows n JOIN old_rows o ON o.workspace_id = n.workspace_id AND o.id = n.id
-		 WHERE o.stage_id <> n.stage_id
-	), closed AS (
-		UPDATE crm.deal_stage_history h SET left_at = m.entered_at
-		  FROM moved m
-		 WHERE h.workspace_id = m.workspace_id AND h.deal_id = m.deal_id AND h.left_at IS NULL
-	), opened AS (
-		INSERT INTO crm.deal_stage_history (workspace_id, deal_id, pipeline_id, from_stage_id, stage_id, entered_at)
-		SELECT m.workspace_id, m.deal_id, m.pipeline_id, m.from_stage_id, m.stage_id, m.entered_at FROM moved m
-	), logged AS (
-		INSERT INTO crm.activities (workspace_id, contact_id, company_id, deal_id, type, subject, actor, occurred_at, payload)
-		SELECT m.workspace_id, m.contact_id, m.company_id, m.deal_id, 'stage_changed',
-			   f.name || ' → ' || t.name, 'system', m.entered_at,
-			   jsonb_build_object('from_stage_id', m.from_stage_id, 'from_stage', f.name,
-								  'stage_id', m.stage_id, 'stage', t.name, 'status', m.status)
-		  FROM moved m
-		  JOIN crm.stages t ON t.workspace_id = m.workspace_id AND t.id = m.stage_id
-		  JOIN crm.stages f ON f.workspace_id = m.workspace_id AND f.id = m.from_stage_id
-	)
-	INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)
-	SELECT m.workspace_id, e.type, 'deal', m.deal_id,
-		   jsonb_build_object('id', m.deal_id, 'pipeline_id', m.pipeline_id, 'from_stage_id', m.from_stage_id,
-							  'stage_id', m.stage_id, 'status', m.status)
-		   || CASE WHEN e.type <> 'CRM_DEAL_STAGE_CHANGED' THEN jsonb_build_object('reason', m.reason) ELSE '{}' END
-	  FROM moved m
-	 CROSS JOIN LATERAL (VALUES ('CRM_DEAL_STAGE_CHANGED'),
-			(CASE WHEN m.status = 'won' AND m.old_status <> 'won' THEN 'CRM_DEAL_WON'
-				  WHEN m.status = 'lost' AND m.old_status <> 'lost' THEN 'CRM_DEAL_LOST' END)) AS e(type)
-	 WHERE e.type IS NOT NULL;
-	RETURN NULL;
-END;
-$$;
+	AS 'MODULE_PATHNAME', 'crm_deals_record_stage'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm.deals_record_stage() IS
+	'statement trigger on deals: opens the first stay of new deals; for deals whose stage changed, closes the previous stay, opens the new one, writes the stage_changed activity and the stage events';
 
 CREATE TRIGGER deals_stage_insert AFTER INSERT ON crm.deals
 	REFERENCING NEW TABLE AS new_rows

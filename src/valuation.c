@@ -96,23 +96,8 @@ static SPIPlanPtr product_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr revalue_plan = NULL;
 static SPIPlanPtr lock_one_plan = NULL;
-static SPIPlanPtr revalue_one_plan = NULL;
-
-/*
- * The SET list and WHERE of the revaluation UPDATE, shared by the plan for
- * many deals (a = one row per deal) and the one for a single deal.
- */
-#define REVALUE_SET \
-	"UPDATE crm.deals d" \
-	"   SET value = COALESCE(a.total, d.value)," \
-	"       value_mode = CASE WHEN a.total IS NULL THEN 'manual' ELSE 'auto' END::crm.value_mode," \
-	"       currency = COALESCE(a.min_currency, d.currency)"
-#define REVALUE_CHANGED \
-	"   AND (COALESCE(a.total, d.value) OPERATOR(pg_catalog.<>) d.value" \
-	"        OR (a.total IS NULL) OPERATOR(pg_catalog.<>) (d.value_mode OPERATOR(pg_catalog.=) 'manual'::crm.value_mode)" \
-	"        OR COALESCE(a.min_currency, d.currency) OPERATOR(pg_catalog.<>) d.currency" \
-	"        OR a.min_currency OPERATOR(pg_catalog.<>) a.max_currency)" \
-	" RETURNING d.id, a.min_currency::text, a.max_currency::text"
+static SPIPlanPtr sum_one_plan = NULL;
+static SPIPlanPtr set_one_plan = NULL;
 
 /* Deals whose lines the current statement changed (line_item_touch) */
 static HTAB *touched_deals = NULL;
@@ -553,6 +538,107 @@ CompareDealKeys(const void *a, const void *b)
 	return 0;
 }
 
+static void
+MixedCurrencies(const char *deal, const char *lo, const char *hi)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("line items of deal %s mix currencies \"%s\" and \"%s\"", deal, lo, hi),
+			 errdetail("All line items of a deal share one currency."),
+			 errhint("Convert the prices to one currency before adding the lines.")));
+}
+
+/*
+ * The common case, a statement that changed lines of one deal (an app
+ * adding a line): lock the deal and read its valuation columns, sum its
+ * lines in a fresh snapshot, and UPDATE the deal only when something
+ * differs.  Simple plans, and a statement that leaves the value as it was
+ * runs no UPDATE (and so none of the deal's triggers) at all, exactly as
+ * the many-deal UPDATE, whose WHERE skips unchanged deals.
+ */
+static void
+RevalueOneDeal(int64 workspace_id, int64 deal_id)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Oid			set_types[5] = {INT8OID, INT8OID, NUMERICOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+	char		set_nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	bool		sum_null;
+	Datum		value;
+	bool		is_manual;
+	char	   *currency;
+	Datum		total;
+	char	   *lo;
+	char	   *hi;
+	bool		changed;
+
+	args[0] = Int64GetDatum(workspace_id);
+	args[1] = Int64GetDatum(deal_id);
+	PreparePlan(&lock_one_plan,
+				"SELECT d.value, d.value_mode OPERATOR(pg_catalog.=) 'manual'::crm.value_mode, d.currency::text"
+				"  FROM crm.deals d"
+				" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2"
+				"   FOR NO KEY UPDATE",
+				2, types);
+	if (SPI_execute_plan(lock_one_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "line_items_revalue: locking the deal failed");
+	if (SPI_processed == 0)
+		return;					/* deleted along with its lines */
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	value = SPI_datumTransfer(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
+	is_manual = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+	currency = SPI_getvalue(tup, desc, 3);
+
+	/* a new snapshot: sees lines committed while we waited for the lock */
+	PreparePlan(&sum_one_plan,
+				"SELECT pg_catalog.sum(l.total), pg_catalog.min(l.currency)::text, pg_catalog.max(l.currency)::text"
+				"  FROM crm.deal_line_items l"
+				" WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.deal_id OPERATOR(pg_catalog.=) $2",
+				2, types);
+	if (SPI_execute_plan(sum_one_plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "line_items_revalue: summing the lines failed");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	total = SPI_getbinval(tup, desc, 1, &sum_null);
+	lo = SPI_getvalue(tup, desc, 2);
+	hi = SPI_getvalue(tup, desc, 3);
+	if (lo != NULL && hi != NULL && strcmp(lo, hi) != 0)
+		MixedCurrencies(psprintf(INT64_FORMAT, deal_id), lo, hi);
+
+	/* lines: value is their sum, mode auto, their currency; none: manual, value kept */
+	if (sum_null)
+		changed = !is_manual;
+	else
+		changed = is_manual || NumericCmp(DatumGetNumeric(total), DatumGetNumeric(value)) != 0 ||
+			strcmp(lo, currency) != 0;
+	if (!changed)
+		return;
+
+	args[2] = sum_null ? value : total;
+	args[3] = CStringGetTextDatum(sum_null ? "manual" : "auto");
+	args[4] = CStringGetTextDatum(sum_null ? currency : lo);
+	PreparePlan(&set_one_plan,
+				"UPDATE crm.deals d"
+				"   SET value = $3, value_mode = $4::crm.value_mode, currency = $5"
+				" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2",
+				5, set_types);
+	revaluing++;
+	PG_TRY();
+	{
+		if (SPI_execute_plan(set_one_plan, args, set_nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "line_items_revalue: updating the deal failed");
+	}
+	PG_FINALLY();
+	{
+		revaluing--;
+	}
+	PG_END_TRY();
+}
+
 Datum
 crm_line_items_revalue(PG_FUNCTION_ARGS)
 {
@@ -566,8 +652,6 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 	long		n;
 	long		i;
 	int			ret;
-	SPIPlanPtr	lock;
-	SPIPlanPtr	revalue;
 
 	CheckTrigger(fcinfo, "line_items_revalue", false, false);
 	if (touched_deals == NULL || (n = hash_get_num_entries(touched_deals)) == 0)
@@ -584,6 +668,16 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 	MemoryContextDelete(touched_context);
 	touched_context = NULL;
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "line_items_revalue: SPI_connect failed");
+
+	if (n == 1)
+	{
+		RevalueOneDeal(keys[0].workspace_id, keys[0].deal_id);
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
 	/* sorted, so that sessions lock shared deals in the same order */
 	qsort(keys, n, sizeof(DealKey), CompareDealKeys);
 	ws_datums = palloc(sizeof(Datum) * n);
@@ -596,63 +690,39 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 	args[0] = PointerGetDatum(construct_array(ws_datums, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = PointerGetDatum(construct_array(deal_datums, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "line_items_revalue: SPI_connect failed");
-
-	if (n == 1)
-	{
-		/* the common case, one deal: simple plans that are cheap to run */
-		Oid			types1[2] = {INT8OID, INT8OID};
-
-		args[0] = ws_datums[0];
-		args[1] = deal_datums[0];
-		PreparePlan(&lock_one_plan,
-					"SELECT 1 FROM crm.deals d"
-					" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2"
-					"   FOR NO KEY UPDATE",
-					2, types1);
-		PreparePlan(&revalue_one_plan,
-					REVALUE_SET
-					"  FROM (SELECT pg_catalog.sum(l.total) AS total,"
-					"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
-					"          FROM crm.deal_line_items l"
-					"         WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.deal_id OPERATOR(pg_catalog.=) $2) a"
-					" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2"
-					REVALUE_CHANGED,
-					2, types1);
-		lock = lock_one_plan;
-		revalue = revalue_one_plan;
-	}
-	else
-	{
-		PreparePlan(&lock_plan,
-					"SELECT 1 FROM crm.deals d"
-					"  JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS t(ws, id, ord)"
-					"    ON d.workspace_id OPERATOR(pg_catalog.=) t.ws AND d.id OPERATOR(pg_catalog.=) t.id"
-					" ORDER BY t.ord FOR NO KEY UPDATE OF d",
-					2, argtypes);
-		PreparePlan(&revalue_plan,
-					REVALUE_SET
-					"  FROM (SELECT t.ws, t.id, pg_catalog.sum(l.total) AS total,"
-					"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
-					"          FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(ws, id)"
-					"          LEFT JOIN crm.deal_line_items l"
-					"            ON l.workspace_id OPERATOR(pg_catalog.=) t.ws AND l.deal_id OPERATOR(pg_catalog.=) t.id"
-					"         GROUP BY t.ws, t.id) a"
-					" WHERE d.workspace_id OPERATOR(pg_catalog.=) a.ws AND d.id OPERATOR(pg_catalog.=) a.id"
-					REVALUE_CHANGED,
-					2, argtypes);
-		lock = lock_plan;
-		revalue = revalue_plan;
-	}
-	if (SPI_execute_plan(lock, args, NULL, false, 0) != SPI_OK_SELECT)
+	PreparePlan(&lock_plan,
+				"SELECT 1 FROM crm.deals d"
+				"  JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS t(ws, id, ord)"
+				"    ON d.workspace_id OPERATOR(pg_catalog.=) t.ws AND d.id OPERATOR(pg_catalog.=) t.id"
+				" ORDER BY t.ord FOR NO KEY UPDATE OF d",
+				2, argtypes);
+	PreparePlan(&revalue_plan,
+				"UPDATE crm.deals d"
+				"   SET value = COALESCE(a.total, d.value),"
+				"       value_mode = CASE WHEN a.total IS NULL THEN 'manual' ELSE 'auto' END::crm.value_mode,"
+				"       currency = COALESCE(a.min_currency, d.currency)"
+				"  FROM (SELECT t.ws, t.id, pg_catalog.sum(l.total) AS total,"
+				"               pg_catalog.min(l.currency) AS min_currency, pg_catalog.max(l.currency) AS max_currency"
+				"          FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(ws, id)"
+				"          LEFT JOIN crm.deal_line_items l"
+				"            ON l.workspace_id OPERATOR(pg_catalog.=) t.ws AND l.deal_id OPERATOR(pg_catalog.=) t.id"
+				"         GROUP BY t.ws, t.id) a"
+				" WHERE d.workspace_id OPERATOR(pg_catalog.=) a.ws AND d.id OPERATOR(pg_catalog.=) a.id"
+				/* only the deals whose valuation changes (or that must fail) */
+				"   AND (COALESCE(a.total, d.value) OPERATOR(pg_catalog.<>) d.value"
+				"        OR (a.total IS NULL) OPERATOR(pg_catalog.<>) (d.value_mode OPERATOR(pg_catalog.=) 'manual'::crm.value_mode)"
+				"        OR COALESCE(a.min_currency, d.currency) OPERATOR(pg_catalog.<>) d.currency"
+				"        OR a.min_currency OPERATOR(pg_catalog.<>) a.max_currency)"
+				" RETURNING d.id, a.min_currency::text, a.max_currency::text",
+				2, argtypes);
+	if (SPI_execute_plan(lock_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "line_items_revalue: locking deals failed");
 
 	/* a new snapshot: sees lines committed while we waited for the locks */
 	revaluing++;
 	PG_TRY();
 	{
-		ret = SPI_execute_plan(revalue, args, NULL, false, 0);
+		ret = SPI_execute_plan(revalue_plan, args, NULL, false, 0);
 	}
 	PG_FINALLY();
 	{
@@ -671,12 +741,7 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 		char	   *hi = SPI_getvalue(tup, desc, 3);
 
 		if (lo != NULL && hi != NULL && strcmp(lo, hi) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("line items of deal %s mix currencies \"%s\" and \"%s\"",
-							SPI_getvalue(tup, desc, 1), lo, hi),
-					 errdetail("All line items of a deal share one currency."),
-					 errhint("Convert the prices to one currency before adding the lines.")));
+			MixedCurrencies(SPI_getvalue(tup, desc, 1), lo, hi);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

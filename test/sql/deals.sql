@@ -65,6 +65,15 @@ SELECT e.type, d.title, e.payload->>'reason' AS reason
    AND e.type IN ('CRM_DEAL_CREATED', 'CRM_DEAL_STAGE_CHANGED', 'CRM_DEAL_WON', 'CRM_DEAL_LOST')
  ORDER BY e.id;
 SELECT count(*) > 0 AS updated_events FROM crm.events WHERE type = 'CRM_DEAL_UPDATED';
+-- updates that move no deal write no history, activity or stage event, only CRM_DEAL_UPDATED
+SELECT (SELECT count(*) FROM crm.deal_stage_history) AS history_before,
+	   (SELECT count(*) FROM crm.activities) AS activities_before,
+	   (SELECT max(id) FROM crm.events) AS last_event \gset
+UPDATE crm.deals SET priority = 'high' WHERE id IN (:loom, :mill);
+UPDATE crm.deals SET priority = 'medium' WHERE id IN (:loom, :mill);
+SELECT (SELECT count(*) FROM crm.deal_stage_history) = :history_before AS no_history,
+	   (SELECT count(*) FROM crm.activities) = :activities_before AS no_activity,
+	   (SELECT array_agg(DISTINCT type) FROM crm.events WHERE id > :last_event) AS events;
 
 -- bad input: each a clear error, and nothing written
 SELECT count(*) AS events_before FROM crm.events \gset

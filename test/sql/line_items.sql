@@ -44,6 +44,12 @@ SELECT count(*) AS deal_updates_before FROM crm.events WHERE type = 'CRM_DEAL_UP
 DELETE FROM crm.deal_line_items WHERE deal_id = :fleet AND name LIKE '%Percent%';
 SELECT count(*) - :deal_updates_before AS deal_updates_for_one_statement FROM crm.events WHERE type = 'CRM_DEAL_UPDATED';
 SELECT value, value_mode FROM crm.deals WHERE id = :fleet;
+-- a line that leaves the valuation as it was (free, 100% off) does not update the deal
+SELECT updated_at AS fleet_updated_at FROM crm.deals WHERE id = :fleet \gset
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, discount_type, discount)
+	VALUES (:fleet, 'Free gift', 1, 5, 'percent', 100);
+DELETE FROM crm.deal_line_items WHERE deal_id = :fleet AND name = 'Free gift';
+SELECT updated_at = :'fleet_updated_at' AS deal_not_rewritten FROM crm.deals WHERE id = :fleet;
 
 -- a deal with lines cannot be re-valued by hand
 UPDATE crm.deals SET value = 1 WHERE id = :fleet;
