@@ -13,6 +13,7 @@
 /* One init function per feature, called from _PG_init (crm.c). */
 extern void CrmWorkspaceInit(void);
 extern void CrmPropertiesInit(void);
+extern void CrmListsInit(void);
 
 /* workspace.c */
 extern int64 CrmCurrentWorkspace(void);
@@ -29,5 +30,20 @@ extern char *CrmNormalizeColor(const char *raw);
 extern Datum CrmNormalizeTags(Datum tags);
 extern bool CrmEmailIsValid(const char *raw);
 extern bool CrmPhoneIsValid(const char *raw);
+
+/* cql_sql.c: translation for the dynamic list triggers (lists.c) */
+struct CqlRelation;
+typedef struct CrmCqlReads
+{
+	bool		mentions_scope;	/* names the scope field (contacts: status) */
+	bool		nested;			/* follows a relation or list from inside another */
+	bool		time_relative;	/* NOW or a date literal */
+	int			nrels;
+	const struct CqlRelation *rels[8];
+	int			nlist_ids;
+	int64		list_ids[64];
+} CrmCqlReads;
+extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
+								const char *alias, CrmCqlReads *reads);
 
 #endif							/* CRM_H */
