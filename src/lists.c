@@ -409,13 +409,13 @@ PreparePlans(const CqlEntity *e, int ei)
 	if (!e->list_column)
 		return;
 	resetStringInfo(&q);
-	appendStringInfo(&q, "DELETE FROM crm.list_members m USING pg_catalog.unnest($2, $3) AS d(lid, oid)"
+	appendStringInfo(&q, "DELETE FROM crm.list_members m USING ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(lid, oid)"
 					 " WHERE m.workspace_id = $1 AND m.list_id = d.lid AND m.%s = d.oid",
 					 e->list_column);
 	delete_plan[ei] = PrepareKept(q.data, 3, argtypes);
 	resetStringInfo(&q);
 	appendStringInfo(&q, "INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
-					 " SELECT $1, d.lid, '%s', d.oid, 'filter' FROM pg_catalog.unnest($2, $3) AS d(lid, oid)"
+					 " SELECT $1, d.lid, '%s', d.oid, 'filter' FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(lid, oid)"
 					 " ORDER BY d.lid, d.oid ON CONFLICT DO NOTHING",
 					 e->list_column, e->name);
 	insert_plan[ei] = PrepareKept(q.data, 3, argtypes);
