@@ -72,6 +72,8 @@ CREATE INDEX list_members_company ON crm.list_members (workspace_id, company_id)
 COMMENT ON TABLE crm.list_members IS 'members of lists: contact_id or company_id, as the list''s object_type says';
 COMMENT ON COLUMN crm.list_members.source IS 'how the member got in: manual, filter (dynamic lists), snapshot, import or bulk';
 
+-- Merged contacts are never members (sql/lists.sql, docs/lists.md): a row
+-- written for one goes to its survivor.
 CREATE TRIGGER list_members_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.list_members
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
 

@@ -311,10 +311,18 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 			if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
 				IdAdd(&depended, reads.list_ids[k]);
 		appendStringInfo(&cases, "%sCASE WHEN ", i ? ", " : "");
-		/* the records crm.find_* would return: live contacts unless the filter names status */
+		/*
+		 * The records crm.find_* would return (live contacts unless the
+		 * filter names status), never a merged contact.
+		 */
 		if (e->scope_sql && !reads.mentions_scope)
 		{
 			appendStringInfo(&cases, e->scope_sql, e->alias);
+			appendStringInfoString(&cases, " AND ");
+		}
+		else if (e->member_sql)
+		{
+			appendStringInfo(&cases, e->member_sql, e->alias);
 			appendStringInfoString(&cases, " AND ");
 		}
 		appendStringInfo(&cases, "(%s) THEN " INT64_FORMAT " END", sql, ids[i]);
@@ -782,6 +790,11 @@ MatchSql(const ListRow *l, const char *sql, const CrmCqlReads *reads)
 	if (l->e->scope_sql && !reads->mentions_scope)
 	{
 		appendStringInfo(&q, l->e->scope_sql, l->e->alias);
+		appendStringInfoString(&q, " AND ");
+	}
+	else if (l->e->member_sql)
+	{
+		appendStringInfo(&q, l->e->member_sql, l->e->alias);
 		appendStringInfoString(&q, " AND ");
 	}
 	appendStringInfo(&q, "(%s)", sql);

@@ -183,6 +183,8 @@ typedef struct CqlEntity
 	const char *scope_sql;		/* "%s" is replaced by the alias */
 	/* column of crm.list_members holding this entity's ids; NULL: no lists */
 	const char *list_column;
+	/* rows that can be list members whatever the filter ("%s": alias); NULL: all */
+	const char *member_sql;
 } CqlEntity;
 
 extern const CqlEntity *CqlFindEntity(const char *name);

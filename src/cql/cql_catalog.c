@@ -83,7 +83,8 @@ static const CqlEntity entity_contact = {
 	contact_fields, LENGTHOF(contact_fields),
 	contact_relations, LENGTHOF(contact_relations),
 	"status", "%s.status < 'merged'::crm.contact_status",
-	"contact_id"
+	"contact_id",
+	"%s.status <> 'merged'::crm.contact_status"	/* tombstones: their memberships moved to the survivor */
 };
 
 static const CqlEntity entity_company = {
@@ -91,7 +92,7 @@ static const CqlEntity entity_company = {
 	company_fields, LENGTHOF(company_fields),
 	company_relations, LENGTHOF(company_relations),
 	NULL, NULL,
-	"company_id"
+	"company_id", NULL
 };
 
 static const CqlEntity *const entities[] = {&entity_contact, &entity_company};
