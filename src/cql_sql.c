@@ -234,6 +234,9 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 		reads->nrels = st.nrels;
 		for (int i = 0; i < st.nrels; i++)
 			reads->rels[i] = st.rels[i];
+		reads->ncols = st.nroot_cols;
+		for (int i = 0; i < st.nroot_cols; i++)
+			reads->cols[i] = st.root_cols[i];
 		reads->nlist_ids = st.nlist_ids;
 		for (int i = 0; i < st.nlist_ids; i++)
 			reads->list_ids[i] = st.list_ids[i];

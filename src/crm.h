@@ -40,6 +40,8 @@ typedef struct CrmCqlReads
 	bool		time_relative;	/* NOW or a date literal */
 	int			nrels;
 	const struct CqlRelation *rels[8];
+	int			ncols;
+	const char *cols[48];		/* columns of the root row it reads */
 	int			nlist_ids;
 	int64		list_ids[64];
 } CrmCqlReads;

@@ -68,6 +68,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -103,6 +104,8 @@ typedef struct ListSet
 	int			ndepended;
 	int64	   *depended;		/* lists their filters name with IN LIST */
 	uint32		relmask;		/* catalogue relations their filters follow */
+	int			ncols;
+	const char **cols;			/* columns of the record their filters read */
 	SPIPlanPtr	eval_plan;		/* (ws, ids) -> (object, list, add) differences */
 } ListSet;
 
@@ -116,8 +119,7 @@ static int	applying = 0;		/* inside our own writes of memberships */
 /* Plans that do not depend on the lists, per entity (and relation) */
 static SPIPlanPtr lock_plan[MAX_ENTITIES];
 static SPIPlanPtr share_plan[MAX_ENTITIES];
-static SPIPlanPtr delete_plan[MAX_ENTITIES];
-static SPIPlanPtr insert_plan[MAX_ENTITIES];
+static SPIPlanPtr apply_plan[MAX_ENTITIES];
 static SPIPlanPtr back_plan[MAX_ENTITIES][MAX_RELATIONS];
 
 static void
@@ -252,13 +254,12 @@ EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases)
 	appendStringInfo(&q,
 					 "SELECT coalesce(m.oid, c.oid), coalesce(m.lid, c.lid), c.lid IS NULL"
 					 "  FROM (SELECT %s.id AS oid, x.lid"
-					 "          FROM pg_catalog.unnest($2::bigint[]) AS u(id)"
-					 "          JOIN %s %s ON %s.workspace_id = $1 AND %s.id = u.id"
+					 "          FROM %s %s"
 					 "         CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[%s]::bigint[]) AS x(lid)"
-					 "         WHERE x.lid IS NOT NULL) m"
+					 "         WHERE %s.workspace_id = $1 AND %s.id = ANY ($2::bigint[]) AND x.lid IS NOT NULL) m"
 					 "  FULL JOIN (SELECT lm.%s AS oid, lm.list_id AS lid FROM crm.list_members lm"
 					 "              WHERE lm.workspace_id = $1 AND lm.list_id = ANY ('{",
-					 e->alias, e->table, e->alias, e->alias, e->alias, cases->data, e->list_column);
+					 e->alias, e->table, e->alias, cases->data, e->alias, e->alias, e->list_column);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&q, "%s" INT64_FORMAT, i ? "," : "", ids[i]);
 	appendStringInfo(&q, "}'::bigint[]) AND lm.%s = ANY ($2::bigint[])) c"
@@ -279,6 +280,8 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	IdSet		depended = {0};
 	StringInfoData cases;
 	MemoryContext old;
+	const char *cols[64];
+	int			ncols = 0;
 
 	values[0] = Int64GetDatum(s->key.workspace_id);
 	values[1] = CStringGetTextDatum(e->name);
@@ -310,6 +313,18 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 		for (int k = 0; k < reads.nlist_ids; k++)
 			if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
 				IdAdd(&depended, reads.list_ids[k]);
+		for (int k = 0; k < reads.ncols; k++)
+		{
+			bool		seen = false;
+
+			for (int j = 0; j < ncols; j++)
+				seen |= strcmp(cols[j], reads.cols[k]) == 0;
+			/* more than that: compare every column */
+			if (!seen && ncols < lengthof(cols))
+				cols[ncols++] = reads.cols[k];
+			else if (!seen)
+				ncols = -1000;
+		}
 		appendStringInfo(&cases, "%sCASE WHEN ", i ? ", " : "");
 		/*
 		 * The records crm.find_* would return (live contacts unless the
@@ -336,6 +351,13 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	s->depended = palloc(sizeof(int64) * Max(depended.n, 1));
 	if (depended.n)
 		memcpy(s->depended, depended.v, sizeof(int64) * depended.n);
+	/* the scope (status) decides membership too */
+	if (e->scope_field && ncols >= 0 && ncols < lengthof(cols))
+		cols[ncols++] = e->scope_field;
+	s->ncols = ncols;
+	s->cols = palloc(sizeof(char *) * Max(ncols, 1));
+	for (int j = 0; j < ncols; j++)
+		s->cols[j] = pstrdup(cols[j]);
 	MemoryContextSwitchTo(old);
 	if (n > 0)
 	{
@@ -378,6 +400,8 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->ndepended = 0;
 		s->depended = NULL;
 		s->relmask = 0;
+		s->ncols = -1;
+		s->cols = NULL;
 		s->eval_plan = NULL;
 		PG_TRY();
 		{
@@ -402,7 +426,7 @@ static void
 PreparePlans(const CqlEntity *e, int ei)
 {
 	StringInfoData q;
-	Oid			argtypes[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Oid			argtypes[5] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 	if (lock_plan[ei])
 		return;
@@ -416,17 +440,22 @@ PreparePlans(const CqlEntity *e, int ei)
 	share_plan[ei] = PrepareKept(q.data, 2, argtypes);
 	if (!e->list_column)
 		return;
+	/*
+	 * One statement, so that the membership triggers (counts, events, IN
+	 * LIST dependents) run once both halves are written: a dependent
+	 * re-evaluated between them would see half a change.
+	 */
 	resetStringInfo(&q);
-	appendStringInfo(&q, "DELETE FROM crm.list_members m USING ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(lid, oid)"
-					 " WHERE m.workspace_id = $1 AND m.list_id = d.lid AND m.%s = d.oid",
-					 e->list_column);
-	delete_plan[ei] = PrepareKept(q.data, 3, argtypes);
-	resetStringInfo(&q);
-	appendStringInfo(&q, "INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
-					 " SELECT $1, d.lid, '%s', d.oid, 'filter' FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(lid, oid)"
-					 " ORDER BY d.lid, d.oid ON CONFLICT DO NOTHING",
-					 e->list_column, e->name);
-	insert_plan[ei] = PrepareKept(q.data, 3, argtypes);
+	appendStringInfo(&q, "WITH d AS (DELETE FROM crm.list_members m"
+					 "  USING ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(lid, oid)"
+					 " WHERE m.workspace_id = $1 AND m.list_id = d.lid AND m.%s = d.oid RETURNING 1),"
+					 " i AS (INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
+					 " SELECT $1, a.lid, '%s', a.oid, 'filter'"
+					 "   FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) AS a(lid, oid)"
+					 "  ORDER BY a.lid, a.oid ON CONFLICT DO NOTHING RETURNING 1)"
+					 " SELECT (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM i)",
+					 e->list_column, e->list_column, e->name);
+	apply_plan[ei] = PrepareKept(q.data, 5, argtypes);
 }
 
 /*
@@ -438,7 +467,7 @@ static int64
 Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64 only_list)
 {
 	int			ei = EntityIndex(e);
-	Datum		args[3];
+	Datum		args[2];
 	IdSet		add_l = {0},
 				add_o = {0},
 				del_l = {0},
@@ -479,20 +508,15 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 	applying++;
 	PG_TRY();
 	{
-		if (del_l.n)
-		{
-			args[1] = IdArray(del_l.v, del_l.n);
-			args[2] = IdArray(del_o.v, del_o.n);
-			if (SPI_execute_plan(delete_plan[ei], args, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "crm lists: removing members failed");
-		}
-		if (add_l.n)
-		{
-			args[1] = IdArray(add_l.v, add_l.n);
-			args[2] = IdArray(add_o.v, add_o.n);
-			if (SPI_execute_plan(insert_plan[ei], args, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "crm lists: adding members failed");
-		}
+		Datum		aargs[5];
+
+		aargs[0] = args[0];
+		aargs[1] = IdArray(del_l.v, del_l.n);
+		aargs[2] = IdArray(del_o.v, del_o.n);
+		aargs[3] = IdArray(add_l.v, add_l.n);
+		aargs[4] = IdArray(add_o.v, add_o.n);
+		if (SPI_execute_plan(apply_plan[ei], aargs, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "crm lists: writing members failed");
 	}
 	PG_FINALLY();
 	{
@@ -548,6 +572,62 @@ Att(TupleDesc desc, const char *name)
 	return a > 0 ? a : 0;
 }
 
+/*
+ * Ids of the updated records of workspace ws whose columns read by the
+ * filters changed (old and new transition rows come in the same order);
+ * every inserted record.  An update of columns no filter reads costs no
+ * evaluation.
+ */
+static void
+CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			ws_att = Att(desc, "workspace_id");
+	int			id_att = Att(desc, "id");
+	int			atts[64];
+	int			natts = 0;
+	TupleTableSlot *nslot,
+			   *oslot;
+
+	if (td->tg_oldtable == NULL || s->ncols < 0)
+	{
+		CollectColumn(td->tg_newtable, desc, ws_att, id_att, ws, 0, NULL, 0, NULL, 0, out);
+		return;
+	}
+	for (int i = 0; i < s->ncols; i++)
+		if ((atts[natts] = Att(desc, s->cols[i])) > 0)
+			natts++;
+	nslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	oslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	tuplestore_select_read_pointer(td->tg_newtable, tuplestore_alloc_read_pointer(td->tg_newtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_newtable);
+	tuplestore_select_read_pointer(td->tg_oldtable, tuplestore_alloc_read_pointer(td->tg_oldtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_oldtable);
+	while (tuplestore_gettupleslot(td->tg_newtable, true, false, nslot) &&
+		   tuplestore_gettupleslot(td->tg_oldtable, true, false, oslot))
+	{
+		bool		isnull;
+		bool		changed = false;
+
+		if (DatumGetInt64(slot_getattr(nslot, ws_att, &isnull)) != ws)
+			continue;
+		for (int i = 0; i < natts && !changed; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, atts[i] - 1);
+			bool		onull,
+						nnull;
+			Datum		o = slot_getattr(oslot, atts[i], &onull);
+			Datum		n = slot_getattr(nslot, atts[i], &nnull);
+
+			changed = onull != nnull || (!onull && !datumIsEqual(o, n, a->attbyval, a->attlen));
+		}
+		if (changed)
+			IdAdd(out, DatumGetInt64(slot_getattr(nslot, id_att, &isnull)));
+	}
+	ExecDropSingleTupleTableSlot(nslot);
+	ExecDropSingleTupleTableSlot(oslot);
+}
+
 /* Records of e whose dynamic lists a change to table relname can affect */
 static void
 AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData *td,
@@ -559,7 +639,7 @@ AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData
 	Tuplestorestate *news = td->tg_newtable;
 
 	if (strcmp(relname, e->table) == 0)
-		CollectColumn(news, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, ids);
+		CollectChanged(s, td, ws, ids);
 	for (int k = 0; k < e->nrelations && k < MAX_RELATIONS; k++)
 	{
 		const CqlRelation *r = &e->relations[k];

@@ -219,6 +219,8 @@ typedef struct CqlState
 	 */
 	const CqlRelation *rels[8];
 	int			nrels;
+	const char *root_cols[48];	/* columns of the root row it reads */
+	int			nroot_cols;
 	bool		nested_reads;
 	long long	list_ids[64];
 	int			nlist_ids;

@@ -223,6 +223,16 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 		f->expr = b.data;
 		if (c->root && c->e->scope_field && strcmp(def->column, c->e->scope_field) == 0)
 			c->st->mentions_scope = true;
+		if (c->root)
+		{
+			CqlState   *st = c->st;
+			bool		seen = false;
+
+			for (int i = 0; i < st->nroot_cols; i++)
+				seen |= strcmp(st->root_cols[i], def->column) == 0;
+			if (!seen && st->nroot_cols < (int) (sizeof(st->root_cols) / sizeof(st->root_cols[0])))
+				st->root_cols[st->nroot_cols++] = def->column;
+		}
 		if (def->type == T_JSONB)
 		{
 			if (p->nseg - from != 2)
