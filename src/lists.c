@@ -452,6 +452,8 @@ PreparePlans(const CqlEntity *e, int ei)
 					 " i AS (INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
 					 " SELECT $1, a.lid, '%s', a.oid, 'filter'"
 					 "   FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) AS a(lid, oid)"
+					 /* a list being deleted (its members cascading away) gets none */
+					 "  WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = $1 AND l.id = a.lid)"
 					 "  ORDER BY a.lid, a.oid ON CONFLICT DO NOTHING RETURNING 1)"
 					 " SELECT (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM i)",
 					 e->list_column, e->list_column, e->name);
