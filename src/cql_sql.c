@@ -17,7 +17,9 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
@@ -99,6 +101,47 @@ TrgmSchema(void)
 	return quote_identifier(get_namespace_name(nsp));
 }
 
+/* Workspace whose lists IN LIST resolves against; 0: the current one */
+static int64 lists_workspace = 0;
+
+/*
+ * The lists of the workspace, for IN LIST 'name'.  Read with SPI and copied
+ * to the caller's memory context, where the translation's arena lives.
+ */
+static int
+EnvLists(void *ctx, const CqlListRef **out)
+{
+	int64		ws = lists_workspace ? lists_workspace : CrmCurrentWorkspace();
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ws)};
+	CqlListRef *lists;
+	int			n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm cql: SPI_connect failed");
+	if (SPI_execute_with_args("SELECT l.name, l.id, l.object_type FROM crm.lists l"
+							  " WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 ORDER BY l.name",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm cql: reading lists failed");
+	n = (int) SPI_processed;
+	lists = SPI_palloc(sizeof(CqlListRef) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		char	   *type = SPI_getvalue(tup, desc, 3);
+
+		lists[i].name = memcpy(SPI_palloc(strlen(name) + 1), name, strlen(name) + 1);
+		lists[i].object_type = memcpy(SPI_palloc(strlen(type) + 1), type, strlen(type) + 1);
+		lists[i].id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	}
+	SPI_finish();
+	*out = lists;
+	return n;
+}
+
 static void
 InitEnv(CqlEnv *env, bool need_trgm)
 {
@@ -108,6 +151,7 @@ InitEnv(CqlEnv *env, bool need_trgm)
 	env->check_stack = EnvCheckStack;
 	env->lower = EnvLower;
 	env->trgm_schema = need_trgm ? TrgmSchema() : "public";
+	env->lists = EnvLists;
 }
 
 static int
@@ -150,6 +194,53 @@ Translate(const char *entity, text *query, const char *alias, bool *mentions_sco
 	if (mentions_scope)
 		*mentions_scope = st.mentions_scope;
 	/* the arena is in the current memory context and goes with it */
+	return sql;
+}
+
+/*
+ * Translation for the dynamic list triggers (src/lists.c): IN LIST resolves
+ * against the lists of workspace ws, and what the query reads besides its
+ * root row is reported in *reads.  Raises the query's error.
+ */
+char *
+CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *alias,
+				   CrmCqlReads *reads)
+{
+	CqlEnv		env;
+	CqlState	st;
+	char	   *sql;
+	bool		ok;
+	int64		saved = lists_workspace;
+
+	InitEnv(&env, true);
+	CqlStateInit(&st, &env);
+	lists_workspace = ws;
+	PG_TRY();
+	{
+		ok = CqlTranslate(&st, entity, query, strlen(query), alias, &sql);
+	}
+	PG_FINALLY();
+	{
+		lists_workspace = saved;
+	}
+	PG_END_TRY();
+	if (!ok)
+		ReportError(&st.error);
+	if (reads)
+	{
+		reads->mentions_scope = st.mentions_scope;
+		reads->nested = st.nested_reads;
+		reads->time_relative = st.time_relative;
+		reads->nrels = st.nrels;
+		for (int i = 0; i < st.nrels; i++)
+			reads->rels[i] = st.rels[i];
+		reads->ncols = st.nroot_cols;
+		for (int i = 0; i < st.nroot_cols; i++)
+			reads->cols[i] = st.root_cols[i];
+		reads->nlist_ids = st.nlist_ids;
+		for (int i = 0; i < st.nlist_ids; i++)
+			reads->list_ids[i] = st.list_ids[i];
+	}
 	return sql;
 }
 

@@ -21,6 +21,7 @@ _PG_init(void)
 {
 	CrmWorkspaceInit();
 	CrmPropertiesInit();
+	CrmListsInit();
 
 	MarkGUCPrefixReserved("crm");
 }

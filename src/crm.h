@@ -13,6 +13,7 @@
 /* One init function per feature, called from _PG_init (crm.c). */
 extern void CrmWorkspaceInit(void);
 extern void CrmPropertiesInit(void);
+extern void CrmListsInit(void);
 
 /* workspace.c */
 extern int64 CrmCurrentWorkspace(void);
@@ -32,5 +33,22 @@ extern bool CrmPhoneIsValid(const char *raw);
 
 /* merge.c: merges the duplicate into the survivor, returns the survivor */
 extern int64 CrmMergeContacts(int64 survivor, int64 duplicate);
+
+/* cql_sql.c: translation for the dynamic list triggers (lists.c) */
+struct CqlRelation;
+typedef struct CrmCqlReads
+{
+	bool		mentions_scope;	/* names the scope field (contacts: status) */
+	bool		nested;			/* follows a relation or list from inside another */
+	bool		time_relative;	/* NOW or a date literal */
+	int			nrels;
+	const struct CqlRelation *rels[8];
+	int			ncols;
+	const char *cols[48];		/* columns of the root row it reads */
+	int			nlist_ids;
+	int64		list_ids[64];
+} CrmCqlReads;
+extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
+								const char *alias, CrmCqlReads *reads);
 
 #endif							/* CRM_H */

@@ -181,6 +181,10 @@ typedef struct CqlEntity
 	/* rows hidden unless the query mentions scope_field (merged, deleted) */
 	const char *scope_field;
 	const char *scope_sql;		/* "%s" is replaced by the alias */
+	/* column of crm.list_members holding this entity's ids; NULL: no lists */
+	const char *list_column;
+	/* rows that can be list members whatever the filter ("%s": alias); NULL: all */
+	const char *member_sql;
 } CqlEntity;
 
 extern const CqlEntity *CqlFindEntity(const char *name);
@@ -206,6 +210,24 @@ typedef struct CqlState
 	int			depth;
 	int			alias_seq;
 	bool		mentions_scope;	/* the query names the entity's scope field */
+
+	/*
+	 * What a translated query reads besides its root row, for the dynamic
+	 * list triggers (src/lists.c): the relations it follows from the root,
+	 * whether it follows one from inside another, the lists it tests with
+	 * IN LIST, and whether it depends on the clock (NOW, date literals).
+	 */
+	const CqlRelation *rels[8];
+	int			nrels;
+	const char *root_cols[48];	/* columns of the root row it reads */
+	int			nroot_cols;
+	bool		nested_reads;
+	long long	list_ids[64];
+	int			nlist_ids;
+	bool		time_relative;
+	const CqlListRef *lists;	/* loaded on the first IN LIST */
+	int			nlists;
+	bool		lists_loaded;
 } CqlState;
 
 /* Arena and helpers (cql_util.c) */

@@ -82,14 +82,17 @@ static const CqlEntity entity_contact = {
 	"contact", "crm.contacts", "contacts",
 	contact_fields, LENGTHOF(contact_fields),
 	contact_relations, LENGTHOF(contact_relations),
-	"status", "%s.status < 'merged'::crm.contact_status"
+	"status", "%s.status < 'merged'::crm.contact_status",
+	"contact_id",
+	"%s.status <> 'merged'::crm.contact_status"	/* tombstones: their memberships moved to the survivor */
 };
 
 static const CqlEntity entity_company = {
 	"company", "crm.companies", "companies",
 	company_fields, LENGTHOF(company_fields),
 	company_relations, LENGTHOF(company_relations),
-	NULL, NULL
+	NULL, NULL,
+	"company_id", NULL
 };
 
 static const CqlEntity *const entities[] = {&entity_contact, &entity_company};

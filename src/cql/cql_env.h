@@ -14,6 +14,14 @@
 
 #include <stddef.h>
 
+/* A list of the current workspace, for IN LIST 'name' */
+typedef struct CqlListRef
+{
+	const char *name;
+	long long	id;
+	const char *object_type;	/* the entity its members are: contact, company */
+} CqlListRef;
+
 typedef struct CqlEnv
 {
 	/* must return memory or not return at all (palloc ereports) */
@@ -26,6 +34,11 @@ typedef struct CqlEnv
 	char	   *(*lower) (void *ctx, const char *s, size_t len);
 	/* schema of pg_trgm, already quoted as an identifier ("public") */
 	const char *trgm_schema;
+	/*
+	 * optional: the lists of the current workspace (IN LIST); returns how
+	 * many and points *lists at them.  Without it IN LIST is unsupported.
+	 */
+	int			(*lists) (void *ctx, const CqlListRef **lists);
 } CqlEnv;
 
 #endif							/* CQL_ENV_H */

@@ -153,9 +153,30 @@ SuggestField(Ctx *c, const CqlEntity *e, const char *name, int pos, bool relatio
 }
 
 /* FROM ... WHERE ... joining the current row to a relation's rows (alias t) */
+/* Remember what the query reads besides its root row (see CqlState) */
+static void
+NoteRelation(Ctx *c, const CqlRelation *r)
+{
+	CqlState   *st = c->st;
+
+	if (!c->root)
+	{
+		st->nested_reads = true;
+		return;
+	}
+	for (int i = 0; i < st->nrels; i++)
+		if (st->rels[i] == r)
+			return;
+	if (st->nrels < (int) (sizeof(st->rels) / sizeof(st->rels[0])))
+		st->rels[st->nrels++] = r;
+	else
+		st->nested_reads = true;	/* cannot happen with today's catalogue */
+}
+
 static void
 RelationFrom(Ctx *c, CqlBuf *b, const CqlRelation *r, const CqlEntity *target, const char *t)
 {
+	NoteRelation(c, r);
 	if (r->link_table)
 	{
 		char		l[16];
@@ -202,6 +223,16 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 		f->expr = b.data;
 		if (c->root && c->e->scope_field && strcmp(def->column, c->e->scope_field) == 0)
 			c->st->mentions_scope = true;
+		if (c->root)
+		{
+			CqlState   *st = c->st;
+			bool		seen = false;
+
+			for (int i = 0; i < st->nroot_cols; i++)
+				seen |= strcmp(st->root_cols[i], def->column) == 0;
+			if (!seen && st->nroot_cols < (int) (sizeof(st->root_cols) / sizeof(st->root_cols[0])))
+				st->root_cols[st->nroot_cols++] = def->column;
+		}
 		if (def->type == T_JSONB)
 		{
 			if (p->nseg - from != 2)
@@ -424,6 +455,7 @@ TimeBounds(Ctx *c, Field *f, CqlValue *v, char **lo, char **hi)
 			CqlBufAppend(&l, v->has_zone ? "::timestamptz" : "::timestamp::timestamptz");
 			break;
 		case V_NOW:
+			c->st->time_relative = true;
 			if (v->amount == 0)
 				CqlBufPrintf(&l, "pg_catalog.now()::%s", cast);
 			else
@@ -434,6 +466,7 @@ TimeBounds(Ctx *c, Field *f, CqlValue *v, char **lo, char **hi)
 			}
 			break;
 		case V_RELDATE:
+			c->st->time_relative = true;
 			EmitRelBound(&l, v->unit, v->from, f->type);
 			EmitRelBound(&h, v->unit, v->to, f->type);
 			*hi = h.data;
@@ -977,6 +1010,91 @@ EmitRelation(Ctx *c, CqlBuf *b, CqlNode *n)
 	}
 }
 
+/* The list called name in the current workspace, with a suggestion if none */
+static const CqlListRef *
+FindList(Ctx *c, CqlNode *n)
+{
+	CqlState   *st = c->st;
+	const CqlListRef *best = NULL;
+	int			bestd = 1000;
+	int			len = strlen(n->name);
+	int			cap = len <= 3 ? 2 : (len / 3 + 1 > 3 ? len / 3 + 1 : 3);
+	char		hint[1024];
+	size_t		off;
+
+	if (!st->lists_loaded)
+	{
+		st->nlists = st->env->lists(st->env->ctx, &st->lists);
+		st->lists_loaded = true;
+	}
+	for (int i = 0; i < st->nlists; i++)
+		if (strcmp(st->lists[i].name, n->name) == 0)
+			return &st->lists[i];
+	for (int i = 0; i < st->nlists; i++)
+	{
+		int			d = CqlEditDistance(n->name, st->lists[i].name, cap);
+
+		/* a different case alone is the nearest */
+		if (strcasecmp(n->name, st->lists[i].name) == 0)
+			d = 0;
+		if (d < bestd)
+			bestd = d, best = &st->lists[i];
+	}
+	if (best && bestd < cap)
+		snprintf(hint, sizeof(hint), "Did you mean '%.200s'?", best->name);
+	else if (st->nlists == 0)
+		snprintf(hint, sizeof(hint), "This workspace has no lists yet: create one with crm.create_list.");
+	else
+	{
+		off = snprintf(hint, sizeof(hint), "Lists are: ");
+		for (int i = 0; i < st->nlists && off < sizeof(hint) - 128; i++)
+			off += snprintf(hint + off, sizeof(hint) - off, "%s'%.60s'", i ? ", " : "", st->lists[i].name);
+		snprintf(hint + off, sizeof(hint) - off, ".");
+	}
+	CqlFail(st, CQL_ERR_VALUE, n->pos, hint, "unknown list \"%.60s\" at position %d", n->name, n->pos);
+	return NULL;
+}
+
+/*
+ * [NOT] IN LIST 'name': a semi-join on the list's members.  The name is
+ * resolved now, so the SQL names the list by id and a renamed list cannot
+ * silently change what a translated query means.
+ */
+static void
+EmitInList(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	CqlState   *st = c->st;
+	const CqlListRef *l;
+	int			a;
+
+	if (!st->env->lists || !c->e->list_column)
+		CqlFail(st, CQL_ERR_UNSUPPORTED, n->pos, "Filter by tags or properties instead.",
+				"IN LIST at position %d is not available for %s records", n->pos, c->e->name);
+	l = FindList(c, n);
+	if (strcmp(l->object_type, c->e->name) != 0)
+		CqlFail(st, CQL_ERR_TYPE, n->pos, "IN LIST names a list of the same kind of records as the query.",
+				"list \"%.60s\" at position %d holds %s records, not %s records",
+				l->name, n->pos, l->object_type, c->e->name);
+	if (!c->root)
+		st->nested_reads = true;
+	else
+	{
+		bool		seen = false;
+
+		for (int i = 0; i < st->nlist_ids; i++)
+			seen |= st->list_ids[i] == l->id;
+		if (!seen && st->nlist_ids == (int) (sizeof(st->list_ids) / sizeof(st->list_ids[0])))
+			CqlFail(st, CQL_ERR_TOO_LONG, n->pos, "Combine the lists into one first.",
+					"query names more than 64 lists at position %d", n->pos);
+		if (!seen)
+			st->list_ids[st->nlist_ids++] = l->id;
+	}
+	a = ++st->alias_seq;
+	CqlBufPrintf(b, "%sEXISTS (SELECT 1 FROM crm.list_members lm%d WHERE lm%d.workspace_id = %s.workspace_id"
+				 " AND lm%d.list_id = %lld AND lm%d.%s = %s.id)",
+				 n->negated ? "NOT " : "", a, a, c->alias, a, l->id, a, c->e->list_column, c->alias);
+}
+
 static void
 Emit(Ctx *c, CqlBuf *b, CqlNode *n)
 {
@@ -1026,8 +1144,7 @@ Emit(Ctx *c, CqlBuf *b, CqlNode *n)
 			EmitRelation(c, b, n);
 			break;
 		case N_IN_LIST:
-			CqlFail(c->st, CQL_ERR_UNSUPPORTED, n->pos, "Lists are not part of this version of crm; filter by tags or properties instead.",
-					"IN LIST at position %d needs lists, which this version of crm does not have", n->pos);
+			EmitInList(c, b, n);
 			break;
 		case N_ASSOC:
 			CqlFail(c->st, CQL_ERR_UNSUPPORTED, n->pos, "Custom objects are not part of this version of crm.",

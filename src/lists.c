@@ -1,0 +1,1055 @@
+/*-------------------------------------------------------------------------
+ *
+ * lists.c
+ *	  Dynamic lists kept exact at commit: the statement trigger that
+ *	  re-evaluates every dynamic list for the records a statement touched,
+ *	  the per-backend cache of compiled filters it runs, and the set-based
+ *	  computation of a list's membership when it is created, changed or
+ *	  refreshed.
+ *
+ * Evaluation.  For one workspace and object type, the filters of all its
+ * dynamic lists are translated once (src/cql) and assembled into ONE
+ * prepared query: for the records of an id array it returns, through the
+ * executor's expression machinery, the (record, list) pairs whose
+ * membership must change, by comparing
+ *   ARRAY[CASE WHEN <filter 1> THEN <list 1> END, ...]   (what matches now)
+ * with the current rows of crm.list_members (a FULL JOIN keeps only the
+ * differences).  So a statement costs one index lookup per touched record
+ * plus the filters' expressions, never one query per list per row, and the
+ * semantics are exactly those of the translated SQL that crm.find_* runs.
+ * Only real differences are written: one DELETE and one INSERT on
+ * crm.list_members, whose own statement triggers keep member_count and
+ * write the CRM_LIST_MEMBER_ADDED/REMOVED events (sql/lists.sql).
+ *
+ * Related rows.  What a filter reads besides its root row is reported by
+ * the translator: the catalogue relations it follows (company.x, EXISTS
+ * companies(...), EXISTS contacts(...)) and the lists it names with IN
+ * LIST.  The same trigger (crm.lists_sync) sits on every table a filter
+ * can read; from the catalogue it maps the changed rows of that table to
+ * the records whose filters could change (a link table gives its from
+ * column; a relation's target table goes back through the link table or
+ * the foreign key) and re-evaluates those.  A new relation in the catalogue
+ * needs only the trigger on its tables.
+ *
+ * Recursion.  Writing memberships fires this trigger on crm.list_members,
+ * which re-evaluates the records whose lists other filters name with IN
+ * LIST.  Filters may not name their own list, directly or through others
+ * (checked when a filter is set), so each round settles one more level of
+ * the dependency graph and the chain stops when nothing changes; the
+ * nesting is bounded (MAX_SYNC_DEPTH) all the same.
+ *
+ * Concurrency.  Related-table triggers lock the records they re-evaluate
+ * (FOR NO KEY UPDATE) and, for a link row, the linked record (FOR SHARE),
+ * so a writer of the record and a writer of its related rows run one
+ * after the other, and the later one, in READ COMMITTED, evaluates with a
+ * snapshot that sees the earlier one.  Creating or changing a dynamic list
+ * takes SHARE locks on the tables its filter reads: writers that could not
+ * yet see the list finish first, and later ones see it.
+ *
+ * Cache.  "crm list cache" holds one entry per (workspace, object type);
+ * a statement trigger on crm.lists sends a relcache invalidation and every
+ * backend's callback marks the cache stale (the pg_cron job_metadata.c
+ * model, as src/properties.c does).  It is rebuilt only at the outermost
+ * trigger level, so no caller is left holding a freed plan.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#include "crm.h"
+#include "cql/cql.h"
+
+PG_FUNCTION_INFO_V1(crm_lists_sync);
+PG_FUNCTION_INFO_V1(crm_lists_invalidate);
+PG_FUNCTION_INFO_V1(crm_list_apply_filter);
+PG_FUNCTION_INFO_V1(crm_refresh_list_members);
+
+/* Dependency rounds (IN LIST of IN LIST ...) before giving up */
+#define MAX_SYNC_DEPTH 64
+#define MAX_ENTITIES 8
+#define MAX_RELATIONS 8
+
+typedef struct ListSetKey
+{
+	int64		workspace_id;
+	int			entity;			/* index into CqlEntities() */
+} ListSetKey;
+
+/* The dynamic lists of one workspace and object type, compiled */
+typedef struct ListSet
+{
+	ListSetKey	key;			/* hash key: must be first */
+	int			nlists;
+	int64	   *ids;			/* the dynamic lists, by id */
+	int			ndepended;
+	int64	   *depended;		/* lists their filters name with IN LIST */
+	uint32		relmask;		/* catalogue relations their filters follow */
+	int			ncols;
+	const char **cols;			/* columns of the record their filters read */
+	SPIPlanPtr	eval_plan;		/* (ws, ids) -> (object, list, add) differences */
+} ListSet;
+
+static MemoryContext cache_context = NULL;
+static HTAB *cache = NULL;
+static bool cache_valid = false;
+static Oid	lists_relid = InvalidOid;
+static int	sync_depth = 0;
+static int	applying = 0;		/* inside our own writes of memberships */
+
+/* Plans that do not depend on the lists, per entity (and relation) */
+static SPIPlanPtr lock_plan[MAX_ENTITIES];
+static SPIPlanPtr share_plan[MAX_ENTITIES];
+static SPIPlanPtr apply_plan[MAX_ENTITIES];
+static SPIPlanPtr back_plan[MAX_ENTITIES][MAX_RELATIONS];
+
+static void
+ListCacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == lists_relid)
+		cache_valid = false;
+}
+
+void
+CrmListsInit(void)
+{
+	CacheRegisterRelcacheCallback(ListCacheCallback, (Datum) 0);
+}
+
+static int
+EntityIndex(const CqlEntity *e)
+{
+	int			n;
+	const CqlEntity *const *all = CqlEntities(&n);
+
+	for (int i = 0; i < n; i++)
+		if (all[i] == e)
+			return i;
+	elog(ERROR, "crm lists: unknown entity");
+	return -1;
+}
+
+static SPIPlanPtr
+PrepareKept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "crm lists: SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "crm lists: SPI_keepplan failed");
+	return plan;
+}
+
+/* ---- growing arrays of ids --------------------------------------------- */
+
+typedef struct IdSet
+{
+	int			n;
+	int			cap;
+	int64	   *v;
+} IdSet;
+
+static void
+IdAdd(IdSet *s, int64 id)
+{
+	if (s->n == s->cap)
+	{
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = s->v ? repalloc(s->v, sizeof(int64) * s->cap) : palloc(sizeof(int64) * s->cap);
+	}
+	s->v[s->n++] = id;
+}
+
+static int
+CompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted and without duplicates: locks are taken in id order */
+static void
+IdSort(IdSet *s)
+{
+	int			k = 0;
+
+	if (s->n < 2)
+		return;
+	qsort(s->v, s->n, sizeof(int64), CompareInt64);
+	for (int i = 0; i < s->n; i++)
+		if (k == 0 || s->v[k - 1] != s->v[i])
+			s->v[k++] = s->v[i];
+	s->n = k;
+}
+
+static bool
+IdContains(const int64 *v, int n, int64 id)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i] == id)
+			return true;
+	return false;
+}
+
+static Datum
+IdArray(const int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* ---- the cache ----------------------------------------------------------- */
+
+static void
+FreeCache(void)
+{
+	HASH_SEQ_STATUS seq;
+	ListSet    *s;
+
+	if (cache == NULL)
+		return;
+	hash_seq_init(&seq, cache);
+	while ((s = hash_seq_search(&seq)) != NULL)
+		if (s->eval_plan)
+			SPI_freeplan(s->eval_plan);
+	cache = NULL;
+	MemoryContextReset(cache_context);
+}
+
+/*
+ * The evaluation query of a set of dynamic lists (see the file header):
+ * $1 workspace, $2 record ids; returns (record, list, add).
+ */
+static char *
+EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT coalesce(m.oid, c.oid), coalesce(m.lid, c.lid), c.lid IS NULL"
+					 "  FROM (SELECT %s.id AS oid, x.lid"
+					 "          FROM %s %s"
+					 "         CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[%s]::bigint[]) AS x(lid)"
+					 "         WHERE %s.workspace_id = $1 AND %s.id = ANY ($2::bigint[]) AND x.lid IS NOT NULL) m"
+					 "  FULL JOIN (SELECT lm.%s AS oid, lm.list_id AS lid FROM crm.list_members lm"
+					 "              WHERE lm.workspace_id = $1 AND lm.list_id = ANY ('{",
+					 e->alias, e->table, e->alias, cases->data, e->alias, e->alias, e->list_column);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&q, "%s" INT64_FORMAT, i ? "," : "", ids[i]);
+	appendStringInfo(&q, "}'::bigint[]) AND lm.%s = ANY ($2::bigint[])) c"
+					 "    ON m.oid = c.oid AND m.lid = c.lid"
+					 " WHERE m.oid IS NULL OR c.oid IS NULL",
+					 e->list_column);
+	return q.data;
+}
+
+static void
+LoadListSet(ListSet *s, const CqlEntity *e)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	int			n;
+	int64	   *ids;
+	char	  **filters;
+	IdSet		depended = {0};
+	StringInfoData cases;
+	MemoryContext old;
+	const char *cols[64];
+	int			ncols = 0;
+
+	values[0] = Int64GetDatum(s->key.workspace_id);
+	values[1] = CStringGetTextDatum(e->name);
+	if (SPI_execute_with_args("SELECT l.id, l.filter::text FROM crm.lists l"
+							  " WHERE l.workspace_id = $1 AND l.object_type = $2 AND l.kind = 'dynamic'"
+							  " ORDER BY l.id", 2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: reading lists failed");
+	n = (int) SPI_processed;
+	ids = palloc(sizeof(int64) * Max(n, 1));
+	filters = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		filters[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+
+	initStringInfo(&cases);
+	for (int i = 0; i < n; i++)
+	{
+		CrmCqlReads reads;
+		char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads);
+
+		for (int r = 0; r < reads.nrels; r++)
+			for (int k = 0; k < e->nrelations && k < MAX_RELATIONS; k++)
+				if ((const CqlRelation *) reads.rels[r] == &e->relations[k])
+					s->relmask |= 1u << k;
+		for (int k = 0; k < reads.nlist_ids; k++)
+			if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
+				IdAdd(&depended, reads.list_ids[k]);
+		for (int k = 0; k < reads.ncols; k++)
+		{
+			bool		seen = false;
+
+			for (int j = 0; j < ncols; j++)
+				seen |= strcmp(cols[j], reads.cols[k]) == 0;
+			/* more than that: compare every column */
+			if (!seen && ncols < lengthof(cols))
+				cols[ncols++] = reads.cols[k];
+			else if (!seen)
+				ncols = -1000;
+		}
+		appendStringInfo(&cases, "%sCASE WHEN ", i ? ", " : "");
+		/*
+		 * The records crm.find_* would return (live contacts unless the
+		 * filter names status), never a merged contact.
+		 */
+		if (e->scope_sql && !reads.mentions_scope)
+		{
+			appendStringInfo(&cases, e->scope_sql, e->alias);
+			appendStringInfoString(&cases, " AND ");
+		}
+		else if (e->member_sql)
+		{
+			appendStringInfo(&cases, e->member_sql, e->alias);
+			appendStringInfoString(&cases, " AND ");
+		}
+		appendStringInfo(&cases, "(%s) THEN " INT64_FORMAT " END", sql, ids[i]);
+	}
+
+	old = MemoryContextSwitchTo(cache_context);
+	s->nlists = n;
+	s->ids = palloc(sizeof(int64) * Max(n, 1));
+	memcpy(s->ids, ids, sizeof(int64) * n);
+	s->ndepended = depended.n;
+	s->depended = palloc(sizeof(int64) * Max(depended.n, 1));
+	if (depended.n)
+		memcpy(s->depended, depended.v, sizeof(int64) * depended.n);
+	/* the scope (status) decides membership too */
+	if (e->scope_field && ncols >= 0 && ncols < lengthof(cols))
+		cols[ncols++] = e->scope_field;
+	s->ncols = ncols;
+	s->cols = palloc(sizeof(char *) * Max(ncols, 1));
+	for (int j = 0; j < ncols; j++)
+		s->cols[j] = pstrdup(cols[j]);
+	MemoryContextSwitchTo(old);
+	if (n > 0)
+	{
+		Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
+
+		s->eval_plan = PrepareKept(EvalSql(e, ids, n, &cases), 2, evaltypes);
+	}
+}
+
+/* The compiled dynamic lists of a workspace and entity; SPI is connected */
+static ListSet *
+GetListSet(int64 ws, const CqlEntity *e)
+{
+	ListSetKey	key;
+	ListSet    *s;
+	bool		found;
+
+	if (cache_context == NULL)
+		cache_context = AllocSetContextCreate(TopMemoryContext, "crm list cache", ALLOCSET_DEFAULT_SIZES);
+	if (!cache_valid && sync_depth <= 1 && applying == 0)
+	{
+		HASHCTL		ctl;
+
+		FreeCache();
+		cache_valid = true;
+		lists_relid = get_relname_relid("lists", get_namespace_oid("crm", false));
+		ctl.keysize = sizeof(ListSetKey);
+		ctl.entrysize = sizeof(ListSet);
+		ctl.hcxt = cache_context;
+		cache = hash_create("crm dynamic lists", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.workspace_id = ws;
+	key.entity = EntityIndex(e);
+	s = hash_search(cache, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		s->nlists = 0;
+		s->ids = NULL;
+		s->ndepended = 0;
+		s->depended = NULL;
+		s->relmask = 0;
+		s->ncols = -1;
+		s->cols = NULL;
+		s->eval_plan = NULL;
+		PG_TRY();
+		{
+			LoadListSet(s, e);
+		}
+		PG_CATCH();
+		{
+			/* never leave a half-built entry behind */
+			if (s->eval_plan)
+				SPI_freeplan(s->eval_plan);
+			hash_search(cache, &key, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return s;
+}
+
+/* ---- evaluation and writing ---------------------------------------------- */
+
+static void
+PreparePlans(const CqlEntity *e, int ei)
+{
+	StringInfoData q;
+	Oid			argtypes[5] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+
+	if (lock_plan[ei])
+		return;
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT 1 FROM %s t WHERE t.workspace_id = $1 AND t.id = ANY ($2) ORDER BY t.id FOR NO KEY UPDATE",
+					 e->table);
+	lock_plan[ei] = PrepareKept(q.data, 2, argtypes);
+	resetStringInfo(&q);
+	appendStringInfo(&q, "SELECT 1 FROM %s t WHERE t.workspace_id = $1 AND t.id = ANY ($2) ORDER BY t.id FOR SHARE",
+					 e->table);
+	share_plan[ei] = PrepareKept(q.data, 2, argtypes);
+	if (!e->list_column)
+		return;
+	/*
+	 * One statement, so that the membership triggers (counts, events, IN
+	 * LIST dependents) run once both halves are written: a dependent
+	 * re-evaluated between them would see half a change.
+	 */
+	resetStringInfo(&q);
+	appendStringInfo(&q, "WITH d AS (DELETE FROM crm.list_members m"
+					 "  USING ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(lid, oid)"
+					 " WHERE m.workspace_id = $1 AND m.list_id = d.lid AND m.%s = d.oid RETURNING 1),"
+					 " i AS (INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
+					 " SELECT $1, a.lid, '%s', a.oid, 'filter'"
+					 "   FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) AS a(lid, oid)"
+					 /* a list being deleted (its members cascading away) gets none */
+					 "  WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = $1 AND l.id = a.lid)"
+					 "  ORDER BY a.lid, a.oid ON CONFLICT DO NOTHING RETURNING 1)"
+					 " SELECT (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM i)",
+					 e->list_column, e->list_column, e->name);
+	apply_plan[ei] = PrepareKept(q.data, 5, argtypes);
+}
+
+/*
+ * Bring every dynamic list of s up to date for these records (sorted,
+ * distinct); lock them first when the caller did not write them itself.
+ * Returns the number of memberships changed in list only_list (all when 0).
+ */
+static int64
+Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64 only_list)
+{
+	int			ei = EntityIndex(e);
+	Datum		args[2];
+	IdSet		add_l = {0},
+				add_o = {0},
+				del_l = {0},
+				del_o = {0};
+	int64		changed = 0;
+	SPITupleTable *tt;
+	uint64		nrows;
+
+	if (s->nlists == 0 || ids->n == 0)
+		return 0;
+	PreparePlans(e, ei);
+	args[0] = Int64GetDatum(ws);
+	args[1] = IdArray(ids->v, ids->n);
+	if (lock && SPI_execute_plan(lock_plan[ei], args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: locking records failed");
+	if (SPI_execute_plan(s->eval_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: evaluating dynamic lists failed");
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		bool		n1,
+					n2,
+					n3;
+		int64		oid = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &n1));
+		int64		lid = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &n2));
+		bool		add = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &n3));
+
+		IdAdd(add ? &add_l : &del_l, lid);
+		IdAdd(add ? &add_o : &del_o, oid);
+		if (only_list == 0 || lid == only_list)
+			changed++;
+	}
+	SPI_freetuptable(tt);
+	if (add_l.n == 0 && del_l.n == 0)
+		return 0;
+
+	applying++;
+	PG_TRY();
+	{
+		Datum		aargs[5];
+
+		aargs[0] = args[0];
+		aargs[1] = IdArray(del_l.v, del_l.n);
+		aargs[2] = IdArray(del_o.v, del_o.n);
+		aargs[3] = IdArray(add_l.v, add_l.n);
+		aargs[4] = IdArray(add_o.v, add_o.n);
+		if (SPI_execute_plan(apply_plan[ei], aargs, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "crm lists: writing members failed");
+	}
+	PG_FINALLY();
+	{
+		applying--;
+	}
+	PG_END_TRY();
+	return changed;
+}
+
+/* ---- the trigger ----------------------------------------------------------- */
+
+/* Values of one column of a transition table (rows of workspace ws) */
+static void
+CollectColumn(Tuplestorestate *ts, TupleDesc desc, int ws_att, int att, int64 ws,
+			  int list_att, const int64 *lists1, int n1, const int64 *lists2, int n2, IdSet *out)
+{
+	TupleTableSlot *slot;
+	int			ptr;
+
+	if (ts == NULL || att <= 0)
+		return;
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+	tuplestore_select_read_pointer(ts, ptr);
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, ws_att, &isnull);
+
+		/* ws 0: every workspace (workspace ids start at 1) */
+		if (isnull || (ws != 0 && DatumGetInt64(d) != ws))
+			continue;
+		if (list_att > 0)
+		{
+			int64		lid = DatumGetInt64(slot_getattr(slot, list_att, &isnull));
+
+			if (!IdContains(lists1, n1, lid) && !IdContains(lists2, n2, lid))
+				continue;
+		}
+		d = slot_getattr(slot, att, &isnull);
+		if (!isnull)
+			IdAdd(out, DatumGetInt64(d));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+static int
+Att(TupleDesc desc, const char *name)
+{
+	int			a = SPI_fnumber(desc, name);
+
+	return a > 0 ? a : 0;
+}
+
+/*
+ * Ids of the updated records of workspace ws whose columns read by the
+ * filters changed (old and new transition rows come in the same order);
+ * every inserted record.  An update of columns no filter reads costs no
+ * evaluation.
+ */
+static void
+CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			ws_att = Att(desc, "workspace_id");
+	int			id_att = Att(desc, "id");
+	int			atts[64];
+	int			natts = 0;
+	TupleTableSlot *nslot,
+			   *oslot;
+
+	if (td->tg_oldtable == NULL || s->ncols < 0)
+	{
+		CollectColumn(td->tg_newtable, desc, ws_att, id_att, ws, 0, NULL, 0, NULL, 0, out);
+		return;
+	}
+	for (int i = 0; i < s->ncols; i++)
+		if ((atts[natts] = Att(desc, s->cols[i])) > 0)
+			natts++;
+	nslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	oslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	tuplestore_select_read_pointer(td->tg_newtable, tuplestore_alloc_read_pointer(td->tg_newtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_newtable);
+	tuplestore_select_read_pointer(td->tg_oldtable, tuplestore_alloc_read_pointer(td->tg_oldtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_oldtable);
+	while (tuplestore_gettupleslot(td->tg_newtable, true, false, nslot) &&
+		   tuplestore_gettupleslot(td->tg_oldtable, true, false, oslot))
+	{
+		bool		isnull;
+		bool		changed = false;
+
+		if (DatumGetInt64(slot_getattr(nslot, ws_att, &isnull)) != ws)
+			continue;
+		for (int i = 0; i < natts && !changed; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, atts[i] - 1);
+			bool		onull,
+						nnull;
+			Datum		o = slot_getattr(oslot, atts[i], &onull);
+			Datum		n = slot_getattr(nslot, atts[i], &nnull);
+
+			changed = onull != nnull || (!onull && !datumIsEqual(o, n, a->attbyval, a->attlen));
+		}
+		if (changed)
+			IdAdd(out, DatumGetInt64(slot_getattr(nslot, id_att, &isnull)));
+	}
+	ExecDropSingleTupleTableSlot(nslot);
+	ExecDropSingleTupleTableSlot(oslot);
+}
+
+/* Records of e whose dynamic lists a change to table relname can affect */
+static void
+AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData *td,
+				int64 ws, IdSet *ids, IdSet *share, const CqlEntity **share_entity)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			ws_att = Att(desc, "workspace_id");
+	Tuplestorestate *olds = td->tg_oldtable;
+	Tuplestorestate *news = td->tg_newtable;
+
+	if (strcmp(relname, e->table) == 0)
+		CollectChanged(s, td, ws, ids);
+	for (int k = 0; k < e->nrelations && k < MAX_RELATIONS; k++)
+	{
+		const CqlRelation *r = &e->relations[k];
+		const CqlEntity *target = CqlFindEntity(r->target);
+
+		if (!(s->relmask & (1u << k)))
+			continue;
+		if (r->link_table && strcmp(relname, r->link_table) == 0)
+		{
+			CollectColumn(olds, desc, ws_att, Att(desc, r->link_from), ws, 0, NULL, 0, NULL, 0, ids);
+			CollectColumn(news, desc, ws_att, Att(desc, r->link_from), ws, 0, NULL, 0, NULL, 0, ids);
+			CollectColumn(olds, desc, ws_att, Att(desc, r->link_to), ws, 0, NULL, 0, NULL, 0, share);
+			CollectColumn(news, desc, ws_att, Att(desc, r->link_to), ws, 0, NULL, 0, NULL, 0, share);
+			*share_entity = target;
+		}
+		else if (strcmp(relname, target->table) == 0 && r->target_fk)
+		{
+			CollectColumn(olds, desc, ws_att, Att(desc, r->target_fk), ws, 0, NULL, 0, NULL, 0, ids);
+			CollectColumn(news, desc, ws_att, Att(desc, r->target_fk), ws, 0, NULL, 0, NULL, 0, ids);
+		}
+		else if (strcmp(relname, target->table) == 0 && r->link_table)
+		{
+			/* the records linked to the changed targets */
+			IdSet		targets = {0};
+			int			ei = EntityIndex(e);
+			Datum		args[2];
+
+			CollectColumn(olds, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
+			CollectColumn(news, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
+			if (targets.n == 0)
+				continue;
+			if (back_plan[ei][k] == NULL)
+			{
+				StringInfoData q;
+				Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+
+				initStringInfo(&q);
+				appendStringInfo(&q, "SELECT DISTINCT l.%s FROM %s l WHERE l.workspace_id = $1 AND l.%s = ANY ($2)",
+								 r->link_from, r->link_table, r->link_to);
+				back_plan[ei][k] = PrepareKept(q.data, 2, argtypes);
+			}
+			args[0] = Int64GetDatum(ws);
+			args[1] = IdArray(targets.v, targets.n);
+			if (SPI_execute_plan(back_plan[ei][k], args, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "crm lists: reading links failed");
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+
+				IdAdd(ids, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+			}
+		}
+	}
+	/*
+	 * Memberships: of lists that filters name (IN LIST), and of dynamic
+	 * lists themselves when someone else than this file wrote them (merge
+	 * moving a row, a hand-written INSERT): re-evaluation puts them right.
+	 */
+	if (strcmp(relname, "crm.list_members") == 0 && e->list_column)
+	{
+		int			list_att = Att(desc, "list_id");
+		int			col = Att(desc, e->list_column);
+		int			nown = applying ? 0 : s->nlists;
+
+		CollectColumn(olds, desc, ws_att, col, ws, list_att, s->depended, s->ndepended, s->ids, nown, ids);
+		CollectColumn(news, desc, ws_att, col, ws, list_att, s->depended, s->ndepended, s->ids, nown, ids);
+	}
+}
+
+static void
+CollectWorkspaces(TriggerData *td, IdSet *out)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			ws_att = Att(desc, "workspace_id");
+
+	CollectColumn(td->tg_oldtable, desc, ws_att, ws_att, 0, 0, NULL, 0, NULL, 0, out);
+	CollectColumn(td->tg_newtable, desc, ws_att, ws_att, 0, 0, NULL, 0, NULL, 0, out);
+	IdSort(out);
+}
+
+static void
+SyncStatement(TriggerData *td)
+{
+	char	   *relname = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(td->tg_relation)),
+								   RelationGetRelationName(td->tg_relation));
+	IdSet		workspaces = {0};
+	int			nent;
+	const CqlEntity *const *all = CqlEntities(&nent);
+
+	CollectWorkspaces(td, &workspaces);
+	for (int w = 0; w < workspaces.n; w++)
+	{
+		int64		ws = workspaces.v[w];
+
+		for (int i = 0; i < nent; i++)
+		{
+			const CqlEntity *e = all[i];
+			ListSet    *s;
+			IdSet		ids = {0},
+						share = {0};
+			const CqlEntity *share_entity = NULL;
+
+			if (!e->list_column)
+				continue;
+			s = GetListSet(ws, e);
+			if (s->nlists == 0)
+				continue;
+			AffectedRecords(s, e, relname, td, ws, &ids, &share, &share_entity);
+			if (ids.n == 0)
+				continue;
+			IdSort(&ids);
+			if (share.n && share_entity)
+			{
+				Datum		args[2];
+				int			si = EntityIndex(share_entity);
+
+				IdSort(&share);
+				PreparePlans(share_entity, si);
+				args[0] = Int64GetDatum(ws);
+				args[1] = IdArray(share.v, share.n);
+				if (SPI_execute_plan(share_plan[si], args, NULL, false, 0) != SPI_OK_SELECT)
+					elog(ERROR, "crm lists: locking linked records failed");
+			}
+			/* the writer of the records' own table already holds their locks */
+			Recompute(s, e, ws, &ids, strcmp(relname, e->table) != 0, 0);
+		}
+	}
+}
+
+Datum
+crm_lists_sync(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!TRIGGER_FIRED_AFTER(td->tg_event))
+		elog(ERROR, "crm.lists_sync must be an AFTER ... FOR EACH STATEMENT trigger");
+	/* nothing changed: nothing to do (the common case of empty statements) */
+	if ((td->tg_newtable == NULL || tuplestore_tuple_count(td->tg_newtable) == 0) &&
+		(td->tg_oldtable == NULL || tuplestore_tuple_count(td->tg_oldtable) == 0))
+		return PointerGetDatum(NULL);
+	if (sync_depth >= MAX_SYNC_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
+				 errmsg("dynamic lists did not settle after %d rounds of IN LIST dependencies", MAX_SYNC_DEPTH),
+				 errhint("Shorten chains of lists whose filters name other lists with IN LIST.")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm lists: SPI_connect failed");
+	sync_depth++;
+	PG_TRY();
+	{
+		SyncStatement(td);
+	}
+	PG_FINALLY();
+	{
+		sync_depth--;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+Datum
+crm_lists_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "crm.lists_invalidate must be called as a trigger");
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
+/* ---- whole-list computation -------------------------------------------------- */
+
+typedef struct ListRow
+{
+	int64		ws;
+	int64		id;
+	char	   *name;
+	const CqlEntity *e;
+	char	   *kind;
+	char	   *filter;
+} ListRow;
+
+static void
+ReadList(int64 list_id, ListRow *l)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	l->ws = CrmCurrentWorkspace();
+	values[0] = Int64GetDatum(l->ws);
+	values[1] = Int64GetDatum(list_id);
+	if (SPI_execute_with_args("SELECT l.name, l.object_type, l.kind::text, l.filter::text FROM crm.lists l"
+							  " WHERE l.workspace_id = $1 AND l.id = $2 FOR NO KEY UPDATE",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: reading the list failed");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("list " INT64_FORMAT " does not exist", list_id),
+				 errhint("Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	l->id = list_id;
+	l->name = SPI_getvalue(tup, desc, 1);
+	l->e = CqlFindEntity(SPI_getvalue(tup, desc, 2));
+	l->kind = SPI_getvalue(tup, desc, 3);
+	(void) SPI_getbinval(tup, desc, 4, &isnull);
+	l->filter = isnull ? NULL : SPI_getvalue(tup, desc, 4);
+	if (l->e == NULL || l->filter == NULL)
+		elog(ERROR, "crm lists: list " INT64_FORMAT " has no filter or an unknown object type", list_id);
+}
+
+/* "<table> <alias> WHERE workspace AND [scope AND] (filter)" for a whole-table scan */
+static char *
+MatchSql(const ListRow *l, const char *sql, const CrmCqlReads *reads)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT %s.id AS oid FROM %s %s WHERE %s.workspace_id = $1 AND ",
+					 l->e->alias, l->e->table, l->e->alias, l->e->alias);
+	if (l->e->scope_sql && !reads->mentions_scope)
+	{
+		appendStringInfo(&q, l->e->scope_sql, l->e->alias);
+		appendStringInfoString(&q, " AND ");
+	}
+	else if (l->e->member_sql)
+	{
+		appendStringInfo(&q, l->e->member_sql, l->e->alias);
+		appendStringInfoString(&q, " AND ");
+	}
+	appendStringInfo(&q, "(%s)", sql);
+	return q.data;
+}
+
+/*
+ * A dynamic list's membership made equal to its filter, set-based: one
+ * statement finds the records whose membership differs (a FULL JOIN of the
+ * filter's matches and the current members), which are then locked and
+ * re-evaluated through the same compiled query as the triggers use, so a
+ * concurrent writer of one of them is waited for, not overwritten.
+ */
+static int64
+RefreshMembers(const ListRow *l, const char *sql, const CrmCqlReads *reads)
+{
+	StringInfoData q;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	IdSet		ids = {0};
+	ListSet    *s;
+	int64		changed;
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT coalesce(m.oid, c.oid) FROM (%s) m"
+					 "  FULL JOIN (SELECT lm.%s AS oid FROM crm.list_members lm"
+					 "              WHERE lm.workspace_id = $1 AND lm.list_id = $2) c ON m.oid = c.oid"
+					 " WHERE m.oid IS NULL OR c.oid IS NULL",
+					 MatchSql(l, sql, reads), l->e->list_column);
+	values[0] = Int64GetDatum(l->ws);
+	values[1] = Int64GetDatum(l->id);
+	if (SPI_execute_with_args(q.data, 2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: computing list differences failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		IdAdd(&ids, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	IdSort(&ids);
+	s = GetListSet(l->ws, l->e);
+	if (!IdContains(s->ids, s->nlists, l->id))
+		elog(ERROR, "crm lists: list " INT64_FORMAT " is missing from the compiled lists", l->id);
+	changed = Recompute(s, l->e, l->ws, &ids, true, l->id);
+	if (SPI_execute_with_args("UPDATE crm.lists l SET refreshed_at = pg_catalog.now()"
+							  " WHERE l.workspace_id = $1 AND l.id = $2",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm lists: recording the refresh failed");
+	return changed;
+}
+
+/* SHARE locks on every table the filter reads: see "Concurrency" above */
+static void
+LockReadTables(const ListRow *l, const CrmCqlReads *reads)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "LOCK TABLE %s", l->e->table);
+	for (int i = 0; i < reads->nrels; i++)
+	{
+		const CqlRelation *r = reads->rels[i];
+
+		if (r->link_table)
+			appendStringInfo(&q, ", %s", r->link_table);
+		appendStringInfo(&q, ", %s", CqlFindEntity(r->target)->table);
+	}
+	if (reads->nlist_ids)
+		appendStringInfoString(&q, ", crm.list_members");
+	appendStringInfoString(&q, " IN SHARE MODE");
+	if (SPI_execute(q.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "crm lists: locking tables failed");
+}
+
+/*
+ * Checks a dynamic or snapshot list's filter against its object type,
+ * records what it depends on, and computes the membership: a dynamic list
+ * through RefreshMembers, a snapshot once (source 'snapshot').
+ */
+Datum
+crm_list_apply_filter(PG_FUNCTION_ARGS)
+{
+	int64		list_id = PG_GETARG_INT64(0);
+	ListRow		l;
+	CrmCqlReads reads;
+	char	   *sql;
+	bool		dynamic;
+	int64		changed = 0;
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, BOOLOID};
+	Datum		values[4];
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm lists: SPI_connect failed");
+	ReadList(list_id, &l);
+	dynamic = strcmp(l.kind, "dynamic") == 0;
+	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads);
+	if (dynamic && reads.nested)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("filter of dynamic list \"%s\" follows a relation or IN LIST inside another relation", l.name),
+				 errhint("Dynamic lists follow one level: company.industry, EXISTS companies(...), IN LIST. "
+						 "Use a snapshot list for deeper filters.")));
+	values[0] = Int64GetDatum(l.ws);
+	values[1] = Int64GetDatum(l.id);
+	values[2] = IdArray(reads.list_ids, reads.nlist_ids);
+	values[3] = BoolGetDatum(reads.time_relative);
+	if (dynamic && reads.nlist_ids > 0)
+	{
+		bool		isnull;
+
+		if (SPI_execute_with_args("WITH RECURSIVE r(id) AS ("
+								  "  SELECT pg_catalog.unnest($3)"
+								  "  UNION SELECT d.d FROM r JOIN crm.lists x ON x.workspace_id = $1 AND x.id = r.id"
+								  "       AND x.kind = 'dynamic' CROSS JOIN LATERAL pg_catalog.unnest(x.depends_on) AS d(d))"
+								  " SELECT EXISTS (SELECT 1 FROM r WHERE r.id = $2)",
+								  4, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "crm lists: checking list dependencies failed");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("filter of list \"%s\" names the list itself through IN LIST", l.name),
+					 errhint("A dynamic list cannot depend on its own members, directly or through other lists.")));
+	}
+	if (SPI_execute_with_args("UPDATE crm.lists l SET depends_on = $3, time_relative = $4,"
+							  "       refreshed_at = pg_catalog.now()"
+							  " WHERE l.workspace_id = $1 AND l.id = $2",
+							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm lists: recording list dependencies failed");
+	CommandCounterIncrement();
+	/* our own change to crm.lists: recompile now, not at the next message */
+	cache_valid = false;
+	if (dynamic)
+	{
+		LockReadTables(&l, &reads);
+		changed = RefreshMembers(&l, sql, &reads);
+	}
+	else
+	{
+		StringInfoData q;
+
+		/* a snapshot starts empty: its filter's records, once */
+		initStringInfo(&q);
+		appendStringInfo(&q, "INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
+						 " SELECT $1, $2, '%s', m.oid, 'snapshot' FROM (%s) m ORDER BY m.oid ON CONFLICT DO NOTHING",
+						 l.e->list_column, l.e->name, MatchSql(&l, sql, &reads));
+		if (SPI_execute_with_args(q.data, 2, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crm lists: computing the snapshot failed");
+		changed = SPI_processed;
+	}
+	SPI_finish();
+	PG_RETURN_INT64(changed);
+}
+
+Datum
+crm_refresh_list_members(PG_FUNCTION_ARGS)
+{
+	int64		list_id = PG_GETARG_INT64(0);
+	ListRow		l;
+	CrmCqlReads reads;
+	char	   *sql;
+	int64		changed;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm lists: SPI_connect failed");
+	ReadList(list_id, &l);
+	if (strcmp(l.kind, "dynamic") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s list \"%s\" has no filter to refresh", l.kind, l.name),
+				 errhint("Only dynamic lists follow their filter.")));
+	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads);
+	changed = RefreshMembers(&l, sql, &reads);
+	SPI_finish();
+	PG_RETURN_INT64(changed);
+}

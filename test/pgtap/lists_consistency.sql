@@ -1,0 +1,189 @@
+-- Dynamic lists kept by the C triggers equal a fresh recomputation of every
+-- filter (crm.find_contacts / crm.find_companies) after thousands of random
+-- inserts, updates, soft and hard deletes, merges, links and static list
+-- changes over random filters: tags, properties, lifecycle, dates,
+-- company.x, EXISTS companies(...), EXISTS contacts(...), IN LIST and NOT
+-- IN LIST of static and of other dynamic lists.  Deterministic (setseed).
+BEGIN;
+SELECT plan(6);
+
+SELECT crm.create_workspace('lists-random', 'Random lists');
+SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'lists-random'), true);
+SELECT setseed(0.4242);
+
+INSERT INTO crm.companies (name, domain, industry, employees, tags)
+SELECT 'Co ' || g, 'co' || g || '.example', (ARRAY['SaaS', 'Retail', 'Bank', NULL])[1 + g % 4], g * 37 % 500,
+	   CASE WHEN g % 3 = 0 THEN '{partner}'::text[] ELSE '{}' END
+  FROM generate_series(1, 30) g;
+
+INSERT INTO crm.contacts (name, email, city, lifecycle_stage, tags, properties, created_at, last_seen_at)
+SELECT 'P ' || g, 'p' || g || '@ex.org', (ARRAY['Paris', 'London', 'Rome', NULL])[1 + (random() * 3)::int],
+	   (ARRAY['subscriber', 'lead', 'customer', 'evangelist', NULL])[1 + (random() * 4)::int]::crm.lifecycle_stage,
+	   (ARRAY['{}', '{vip}', '{newsletter}', '{vip,newsletter}', '{trial}'])[1 + (random() * 4)::int]::text[],
+	   CASE WHEN random() < 0.5 THEN jsonb_build_object('plan', (ARRAY['pro', 'free', 'team'])[1 + (random() * 2)::int],
+															'seats', (random() * 40)::int)
+			ELSE '{}'::jsonb END,
+	   now() - (random() * 90) * interval '1 day', now() - (random() * 60) * interval '1 day'
+  FROM generate_series(1, 300) g;
+
+-- the k-th company of the workspace (ids are shared by all workspaces)
+CREATE FUNCTION pg_temp.co(k int) RETURNS bigint LANGUAGE sql AS $$
+	SELECT id FROM crm.companies WHERE workspace_id = crm.current_workspace() ORDER BY id OFFSET k % 30 LIMIT 1
+$$;
+
+INSERT INTO crm.contact_companies (contact_id, company_id, is_primary)
+SELECT c.id, pg_temp.co((c.id * 7)::int), true FROM crm.contacts c
+ WHERE c.workspace_id = crm.current_workspace() AND c.id % 3 <> 0;
+
+-- three static lists with random members
+SELECT crm.create_list('static ' || k) FROM generate_series(1, 3) k;
+SELECT crm.add_to_list(l.id, ARRAY(SELECT c.id FROM crm.contacts c
+								   WHERE c.workspace_id = l.workspace_id AND random() < 0.2))
+  FROM crm.lists l WHERE l.workspace_id = crm.current_workspace() AND l.kind = 'static';
+
+-- random filters from a small grammar; IN LIST names only earlier lists
+CREATE FUNCTION pg_temp.atom(n int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r int := (random() * 15)::int;
+BEGIN
+	RETURN CASE r
+		WHEN 0 THEN format('tags CONTAINS %L', (ARRAY['vip', 'newsletter', 'trial'])[1 + (random() * 2)::int])
+		WHEN 1 THEN 'tags IN (''vip'', ''trial'')'
+		WHEN 2 THEN format('lifecycleStage = %s', (ARRAY['LEAD', 'CUSTOMER', 'SUBSCRIBER'])[1 + (random() * 2)::int])
+		WHEN 3 THEN 'lifecycleStage IN (lead, customer)'
+		WHEN 4 THEN format('properties.plan = %L', (ARRAY['pro', 'free', 'team'])[1 + (random() * 2)::int])
+		WHEN 5 THEN format('properties.seats > %s', (random() * 40)::int)
+		WHEN 6 THEN format('city = %L', (ARRAY['Paris', 'London', 'Rome'])[1 + (random() * 2)::int])
+		WHEN 7 THEN format('company.industry = %L', (ARRAY['SaaS', 'Retail', 'Bank'])[1 + (random() * 2)::int])
+		WHEN 8 THEN format('company.employees > %s', (random() * 500)::int)
+		WHEN 9 THEN 'EXISTS companies(tags CONTAINS ''partner'')'
+		WHEN 10 THEN format('lastSeenAt > NOW - %sd', (random() * 60)::int)
+		WHEN 11 THEN format('createdAt = LAST_N_DAYS:%s', (random() * 90)::int)
+		WHEN 12 THEN format('IN LIST %L', 'static ' || (1 + (random() * 2)::int))
+		WHEN 13 THEN CASE WHEN n > 1 THEN format('IN LIST %L', 'dyn ' || (1 + (random() * (n - 2))::int))
+						  ELSE 'company.industry IS NULL' END
+		WHEN 14 THEN CASE WHEN n > 1 THEN format('NOT IN LIST %L', 'dyn ' || (1 + (random() * (n - 2))::int))
+						  ELSE 'HAS properties.plan' END
+		ELSE 'status = DELETED'
+	END;
+END;
+$$;
+CREATE FUNCTION pg_temp.filter(n int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r float := random();
+BEGIN
+	RETURN CASE
+		WHEN r < 0.35 THEN pg_temp.atom(n)
+		WHEN r < 0.65 THEN format('(%s) AND (%s)', pg_temp.atom(n), pg_temp.atom(n))
+		WHEN r < 0.85 THEN format('%s OR %s', pg_temp.atom(n), pg_temp.atom(n))
+		ELSE format('NOT (%s) AND %s', pg_temp.atom(n), pg_temp.atom(n))
+	END;
+END;
+$$;
+
+SELECT crm.create_list('dyn ' || k, 'contact', 'dynamic', pg_temp.filter(k)) FROM generate_series(1, 40) k;
+SELECT crm.create_list('co ' || k, 'company', 'dynamic',
+					   (ARRAY['industry = ''SaaS''', 'EXISTS contacts(lifecycleStage = CUSTOMER)',
+							  'employees > 200 AND tags CONTAINS ''partner''',
+							  'COUNT(contacts(tags CONTAINS ''vip'')) >= 2', 'NOT EXISTS contacts()'])[k])
+  FROM generate_series(1, 5) k;
+
+SELECT is((SELECT count(*) FROM crm.lists WHERE workspace_id = crm.current_workspace() AND kind = 'dynamic'),
+		  45::bigint, '45 random dynamic lists were created');
+
+-- Mismatches between the stored members and a fresh run of each filter
+-- (merged contacts are never members: their memberships went to the survivor)
+CREATE FUNCTION pg_temp.mismatches() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	l record;
+	n bigint := 0;
+	k bigint;
+BEGIN
+	FOR l IN SELECT * FROM crm.lists WHERE workspace_id = crm.current_workspace() AND kind = 'dynamic' ORDER BY id LOOP
+		IF l.object_type = 'contact' THEN
+			SELECT count(*) INTO k FROM (
+				(SELECT f.id FROM crm.find_contacts(l.filter, 'id', 1000000) f WHERE f.status <> 'merged'
+				 EXCEPT SELECT m.contact_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id)
+				UNION ALL
+				(SELECT m.contact_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id
+				 EXCEPT SELECT f.id FROM crm.find_contacts(l.filter, 'id', 1000000) f WHERE f.status <> 'merged')) d;
+		ELSE
+			SELECT count(*) INTO k FROM (
+				(SELECT f.id FROM crm.find_companies(l.filter, 'id', 1000000) f
+				 EXCEPT SELECT m.company_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id)
+				UNION ALL
+				(SELECT m.company_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id
+				 EXCEPT SELECT f.id FROM crm.find_companies(l.filter, 'id', 1000000) f)) d;
+		END IF;
+		IF k > 0 THEN
+			RAISE NOTICE 'list % (%) differs in % records', l.name, l.filter, k;
+		END IF;
+		n := n + k;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+SELECT is(pg_temp.mismatches(), 0::bigint, 'after creation every dynamic list equals its filter');
+
+-- Thousands of random writes
+DO $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	r int;
+	a bigint;
+	b bigint;
+	sl bigint;
+	i int;
+BEGIN
+	FOR i IN 1 .. 2000 LOOP
+		r := (random() * 16)::int;
+		SELECT l.id INTO sl FROM crm.lists l WHERE l.workspace_id = ws AND l.kind = 'static' ORDER BY random() LIMIT 1;
+		SELECT c.id INTO a FROM crm.contacts c WHERE c.workspace_id = ws AND c.status < 'merged'
+		 ORDER BY random() LIMIT 1;
+		SELECT c.id INTO b FROM crm.contacts c WHERE c.workspace_id = ws AND c.status < 'merged' AND c.id <> a
+		 ORDER BY random() LIMIT 1;
+		CASE r
+			WHEN 0 THEN UPDATE crm.contacts SET tags = (ARRAY['{}', '{vip}', '{newsletter}', '{vip,trial}'])[1 + (random() * 3)::int]::text[]
+						 WHERE workspace_id = ws AND id = a;
+			WHEN 1 THEN UPDATE crm.contacts SET lifecycle_stage = (ARRAY['subscriber', 'lead', 'customer', NULL])[1 + (random() * 3)::int]::crm.lifecycle_stage
+						 WHERE workspace_id = ws AND id = a;
+			WHEN 2 THEN UPDATE crm.contacts SET properties = jsonb_build_object('plan', (ARRAY['pro', 'free'])[1 + (random())::int], 'seats', (random() * 40)::int)
+						 WHERE workspace_id = ws AND id = a;
+			WHEN 3 THEN UPDATE crm.contacts SET city = (ARRAY['Paris', 'London', 'Rome'])[1 + (random() * 2)::int], last_seen_at = now() - random() * interval '60 days'
+						 WHERE workspace_id = ws AND id % 17 = (random() * 16)::int;
+			WHEN 4 THEN INSERT INTO crm.contacts (name, tags, lifecycle_stage, created_at)
+						VALUES ('new ' || i, '{vip}', 'lead', now() - random() * interval '90 days');
+			WHEN 5 THEN UPDATE crm.contacts SET status = 'deleted', deleted_at = now() WHERE workspace_id = ws AND id = a;
+			WHEN 6 THEN IF b IS NOT NULL THEN PERFORM crm.merge_contacts(a, b); END IF;
+			WHEN 7 THEN DELETE FROM crm.contacts WHERE workspace_id = ws AND id = a
+						   AND NOT EXISTS (SELECT 1 FROM crm.contacts m WHERE m.workspace_id = ws AND m.merged_into = a);
+			WHEN 8 THEN PERFORM crm.link_company(a, pg_temp.co((random() * 29)::int), NULL, random() < 0.5);
+			WHEN 9 THEN DELETE FROM crm.contact_companies WHERE workspace_id = ws AND contact_id = a;
+			WHEN 10 THEN UPDATE crm.companies SET industry = (ARRAY['SaaS', 'Retail', 'Bank', NULL])[1 + (random() * 3)::int],
+								employees = (random() * 500)::int
+						  WHERE workspace_id = ws AND id = pg_temp.co((random() * 29)::int);
+			WHEN 11 THEN UPDATE crm.companies SET tags = CASE WHEN random() < 0.5 THEN '{partner}'::text[] ELSE '{}' END
+						  WHERE workspace_id = ws AND id = pg_temp.co((random() * 29)::int);
+			WHEN 12 THEN PERFORM crm.add_to_list(sl, ARRAY[a, b]);
+			WHEN 13 THEN PERFORM crm.remove_from_list(sl, ARRAY[a]);
+			WHEN 14 THEN UPDATE crm.contacts SET status = 'active', deleted_at = NULL WHERE workspace_id = ws AND status = 'deleted' AND id % 5 = i % 5;
+			ELSE UPDATE crm.contacts SET tags = tags || '{trial}'::text[] WHERE workspace_id = ws AND id % 11 = i % 11 AND status < 'merged';
+		END CASE;
+	END LOOP;
+END;
+$$;
+
+SELECT cmp_ok((SELECT count(*) FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND status = 'merged'),
+			  '>', 20::bigint, 'the random writes merged contacts');
+SELECT is(pg_temp.mismatches(), 0::bigint, 'after 2000 random writes every dynamic list equals a fresh run of its filter');
+SELECT is((SELECT count(*) FROM crm.lists l WHERE l.workspace_id = crm.current_workspace()
+			  AND l.member_count <> (SELECT count(*) FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id)),
+		  0::bigint, 'every member_count equals the number of members');
+-- refresh finds nothing to change: the triggers left nothing behind
+SELECT is((SELECT sum(crm.refresh_list(l.id)) FROM crm.lists l
+			WHERE l.workspace_id = crm.current_workspace() AND l.kind = 'dynamic'), 0::numeric,
+		  'refreshing every dynamic list changes nothing');
+
+SELECT * FROM finish();
+ROLLBACK;
