@@ -29,6 +29,7 @@ SQL_SOURCES = \
 	sql/cql.sql \
 	sql/search.sql \
 	sql/bulk.sql \
+	sql/export.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
