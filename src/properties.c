@@ -1393,9 +1393,10 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 	Oid			relid;
 	int			attnum;
 	int			ncols = 0;
-	int			cols[2];
-	Datum		vals[2];
-	bool		nulls[2] = {false, false};
+	/* at most three columns change: options, pattern, label */
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
