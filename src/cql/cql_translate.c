@@ -227,11 +227,26 @@ ResolveDeclared(Ctx *c, const char *name, Field *f)
 
 	if (!otype || !props || !c->st->env->property || len > 63)
 		return false;
-	/* keys are lower case (^[a-z][a-z0-9_]*$); names are case-insensitive */
-	key = CqlStrndup(c->st, name, len);
-	for (size_t i = 0; i < len; i++)
-		if (key[i] >= 'A' && key[i] <= 'Z')
-			key[i] += 'a' - 'A';
+	/* keys are snake_case (^[a-z][a-z0-9_]*$); lastLogin names last_login */
+	key = CqlAlloc(c->st, 2 * len + 1);
+	{
+		size_t		k = 0;
+
+		for (size_t i = 0; i < len; i++)
+		{
+			if (name[i] >= 'A' && name[i] <= 'Z')
+			{
+				if (i > 0 && name[i - 1] >= 'a' && name[i - 1] <= 'z')
+					key[k++] = '_';
+				key[k++] = name[i] + ('a' - 'A');
+			}
+			else
+				key[k++] = name[i];
+		}
+		key[k] = '\0';
+	}
+	if (strlen(key) > 63)
+		return false;
 	prop = CqlAlloc(c->st, sizeof(CqlProperty));
 	if (!c->st->env->property(c->st->env->ctx, otype, key, prop))
 		return false;
@@ -1389,7 +1404,8 @@ EmitAssociated(Ctx *c, CqlBuf *b, CqlNode *n)
 
 	if (!c->e->assoc_column)
 		CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, n->pos, "Custom object records are associated with contacts and deals.",
-				"associated() at position %d does not apply to %s records", n->pos, c->e->name);
+				"associated() at position %d does not apply to %s records", n->pos,
+				c->e == CqlRecordEntity() && c->st->record_type ? c->st->record_type : c->e->name);
 	for (char *p = type; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p += 'a' - 'A';
