@@ -488,6 +488,20 @@ EmitRelBound(CqlBuf *b, CqlUnit u, long k, CqlType t)
 {
 	const char *cast = t == T_DATE ? "date" : "timestamptz";
 
+	/*
+	 * Whole days: CURRENT_DATE + k, a date, compared with a timestamptz
+	 * column by the cross-type operators (local midnight, as the range
+	 * means).  As cheap per row as the hand-written current_date - 7.
+	 */
+	if (u == U_DAY)
+	{
+		if (k == 0)
+			CqlBufAppend(b, "CURRENT_DATE");
+		else
+			CqlBufPrintf(b, "(CURRENT_DATE %s %ld)", k < 0 ? "-" : "+", k < 0 ? -k : k);
+		return;
+	}
+
 	if (k == 0)
 		CqlBufPrintf(b, "pg_catalog.date_trunc('%s', LOCALTIMESTAMP)::%s", UnitTrunc(u), cast);
 	else
@@ -739,6 +753,41 @@ static void
 EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, const char *join)
 {
 	CqlBuf		j;
+	bool		numbers = true;
+
+	for (int i = 0; i < n; i++)
+		numbers = numbers && vals[i]->kind == V_NUMBER;
+	/*
+	 * Numbers: the value when it is a JSON number, else NULL, compared with
+	 * the bound as jsonb (numerically) -- a few cheap operators per row where a
+	 * jsonpath would be run, and one opaque expression per comparison, so
+	 * the planner estimates it as it does the hand-written
+	 * (properties ->> 'k')::numeric >= 45.  join is " && " (all) or " || ".
+	 */
+	if (numbers)
+	{
+		CqlBuf		e;
+
+		CqlBufInit(&e, c->st);
+		CqlBufPrintf(&e, "(CASE WHEN pg_catalog.jsonb_typeof(%s -> ", f->expr);
+		EmitKey(&e, f);
+		CqlBufPrintf(&e, ") = 'number' THEN %s -> ", f->expr);
+		EmitKey(&e, f);
+		CqlBufAppend(&e, " END)");
+		if (n > 1)
+			CqlBufAppend(b, "(");
+		for (int i = 0; i < n; i++)
+		{
+			if (i)
+				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
+			CqlBufPrintf(b, "%s %s '", e.data, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
+			EmitNumber(c, b, vals[i], true);
+			CqlBufAppend(b, "'::jsonb");
+		}
+		if (n > 1)
+			CqlBufAppend(b, ")");
+		return;
+	}
 
 	CqlBufInit(&j, c->st);
 	for (int i = 0; i < n; i++)
