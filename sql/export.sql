@@ -25,7 +25,9 @@ BEGIN
 	  INTO props
 	  FROM crm.property_definitions d
 	 WHERE d.workspace_id = crm.current_workspace() AND d.object_type = 'contact';
-	EXECUTE 'DROP VIEW IF EXISTS pg_temp.contacts_export';
+	IF pg_catalog.to_regclass('pg_temp.contacts_export') IS NOT NULL THEN
+		EXECUTE 'DROP VIEW pg_temp.contacts_export';
+	END IF;
 	EXECUTE 'CREATE VIEW pg_temp.contacts_export WITH (security_invoker = true) AS '
 		|| 'SELECT contacts.id, contacts.name, contacts.email, contacts.phone, contacts.identifier, '
 		|| 'contacts.verified_id, contacts.avatar_url, contacts.city, contacts.country, contacts.lifecycle_stage, '
