@@ -33,7 +33,7 @@ CREATE CAST (text AS crm.cql) WITH INOUT AS ASSIGNMENT;
 CREATE FUNCTION crm.cql_to_sql(entity text, query text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_to_sql' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.cql_to_sql(text, text) IS
-	'translates a CQL query over an entity (contact, company) to a SQL boolean expression over its table';
+	'translates a CQL query over an entity (contact, company, deal, order or a custom object type key) to a SQL boolean expression over its table';
 
 CREATE FUNCTION crm.cql_check(entity text, query text,
 	OUT valid boolean, OUT sqlstate text, OUT message text, OUT hint text, OUT "position" integer)
