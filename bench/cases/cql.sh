@@ -62,6 +62,7 @@ paired_ms() {
 		while read -r line; do
 			printf '%s\n' $line | sort -g | awk '{a[NR]=$1} END{printf "%s ", a[int((NR+1)/2)]}'
 		done
+	echo	# read (under set -e) needs the line ended
 	rm -f "$script"
 }
 
