@@ -30,6 +30,7 @@ SQL_SOURCES = \
 	sql/search.sql \
 	sql/bulk.sql \
 	sql/lists.sql \
+	sql/export.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

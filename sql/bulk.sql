@@ -21,16 +21,37 @@ BEGIN
 	IF bulk_where.query IS NOT NULL THEN
 		RETURN crm.cql_where(bulk_where.entity, bulk_where.query);
 	END IF;
+	-- an entity CQL queries can name (stages and pipelines are reached through deals)
+	PERFORM crm.cql_where(bulk_where.entity, '');
 	IF bulk_where.ids IS NULL THEN
 		RAISE EXCEPTION 'bulk action target must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass a CQL query (text; '''' means all) or an array of ids.';
 	END IF;
 	RETURN alias || '.workspace_id = crm.current_workspace() AND ' || alias || '.id = ANY ($1)'
-		|| CASE WHEN alias = 'contacts' THEN ' AND contacts.status <> ''merged''' ELSE '' END;
+		|| CASE WHEN alias = 'contacts' THEN ' AND contacts.status <> ''merged'''
+				-- records of all custom types share a table: only this type's
+				WHEN alias = 'object_records' THEN pg_catalog.format(' AND object_records.type_key = %L', bulk_where.entity)
+				ELSE '' END;
 END;
 $$;
 COMMENT ON FUNCTION crm.bulk_where(text, text, bigint[]) IS 'the WHERE clause of a bulk action on a CQL query or on ids ($1)';
+
+-- Tags exist on contacts and companies only.
+CREATE FUNCTION crm.bulk_require_tags(entity text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM crm.cql_table(bulk_require_tags.entity);
+	IF NOT EXISTS (SELECT 1 FROM crm.cql_fields() f WHERE f.entity = bulk_require_tags.entity AND f.type = 'tags') THEN
+		RAISE EXCEPTION '% records have no tags', bulk_require_tags.entity
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Tag contacts or companies; use bulk_update with properties for other records.';
+	END IF;
+END;
+$$;
 
 CREATE FUNCTION crm.bulk_tags_arg(tags text[]) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE
@@ -60,6 +81,7 @@ DECLARE
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	n integer;
 BEGIN
+	PERFORM crm.bulk_require_tags(bulk_tag_apply.entity);
 	EXECUTE pg_catalog.format('UPDATE %s SET tags = %s.tags OPERATOR(pg_catalog.||) $2 WHERE %s AND NOT %s.tags OPERATOR(pg_catalog.@>) $2',
 							  tab, alias, crm.bulk_where(bulk_tag_apply.entity, bulk_tag_apply.query, bulk_tag_apply.ids), alias)
 		USING bulk_tag_apply.ids, crm.bulk_tags_arg(bulk_tag_apply.tags);
@@ -92,6 +114,7 @@ DECLARE
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	n integer;
 BEGIN
+	PERFORM crm.bulk_require_tags(bulk_untag_apply.entity);
 	EXECUTE pg_catalog.format(
 		'UPDATE %s SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(%s.tags) t WHERE t OPERATOR(pg_catalog.<>) ALL ($2)) '
 		'WHERE %s AND %s.tags OPERATOR(pg_catalog.&&) $2', tab, alias, crm.bulk_where(bulk_untag_apply.entity, bulk_untag_apply.query, bulk_untag_apply.ids), alias)
@@ -164,7 +187,11 @@ AS $$
 DECLARE
 	tab text := crm.cql_table(bulk_update_apply.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
-	readonly text[] := ARRAY['id', 'created_at', 'updated_at', 'status', 'merged_into', 'deleted_at', 'conversation_count'];
+	-- written by crm itself, or by the functions that keep their invariants
+	-- (a deal's status, close date and board position follow its stage:
+	-- moving deals in bulk is {"stageId": n}, which the deal triggers record)
+	readonly text[] := ARRAY['id', 'created_at', 'updated_at', 'status', 'merged_into', 'deleted_at', 'conversation_count',
+							 'closed_at', 'position', 'stage_entered_at', 'value_mode', 'pipeline_id'];
 	kv record;
 	col text;
 	rec jsonb := '{}';
@@ -180,6 +207,11 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass a JSON object of fields and values, e.g. {"city": "Paris", "properties": {"plan": "pro"}}.';
 	END IF;
+	IF tab = 'crm.object_records' THEN
+		RAISE EXCEPTION 'bulk_update does not apply to custom object records (type "%")', bulk_update_apply.entity
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Update records with crm.upsert_record() or an UPDATE of crm.object_records.';
+	END IF;
 	FOR kv IN SELECT * FROM pg_catalog.jsonb_each(bulk_update_apply.patch) ORDER BY 1 LOOP
 		SELECT f.column_name INTO col FROM crm.cql_fields() f
 		 WHERE f.entity = bulk_update_apply.entity AND (f.field = kv.key OR f.column_name = kv.key);
@@ -190,11 +222,13 @@ BEGIN
 												  WHERE f.entity = bulk_update_apply.entity
 												    AND f.column_name <> ALL (readonly)) || '.';
 		END IF;
-		IF col = ANY (readonly) THEN
+		IF col = ANY (readonly) AND NOT (col = 'status' AND bulk_update_apply.entity = 'order') THEN
 			RAISE EXCEPTION 'field "%" cannot be changed by bulk_update', kv.key
 				USING ERRCODE = 'invalid_parameter_value',
-					  HINT = CASE col WHEN 'status' THEN 'Delete with crm.bulk_delete; merge with the merge functions.'
-									  ELSE 'It is maintained by crm itself.' END;
+					  HINT = CASE WHEN col = 'status' AND bulk_update_apply.entity = 'deal' THEN 'Move deals to a won or lost stage with {"stageId": n}, or use crm.win_deal / crm.lose_deal.'
+								  WHEN col = 'status' THEN 'Delete with crm.bulk_delete; merge with the merge functions.'
+								  WHEN col IN ('closed_at', 'position', 'stage_entered_at', 'pipeline_id') THEN 'It follows the deal''s stage: move deals with {"stageId": n} or crm.move_deal.'
+								  ELSE 'It is maintained by crm itself.' END;
 		END IF;
 		IF col = 'properties' THEN
 			IF pg_catalog.jsonb_typeof(kv.value) <> 'object' THEN

@@ -33,7 +33,7 @@ CREATE CAST (text AS crm.cql) WITH INOUT AS ASSIGNMENT;
 CREATE FUNCTION crm.cql_to_sql(entity text, query text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_to_sql' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.cql_to_sql(text, text) IS
-	'translates a CQL query over an entity (contact, company) to a SQL boolean expression over its table';
+	'translates a CQL query over an entity (contact, company, deal, order or a custom object type key) to a SQL boolean expression over its table';
 
 CREATE FUNCTION crm.cql_check(entity text, query text,
 	OUT valid boolean, OUT sqlstate text, OUT message text, OUT hint text, OUT "position" integer)
@@ -56,71 +56,67 @@ CREATE FUNCTION crm.cql_group_key(entity text, field text) RETURNS text
 COMMENT ON FUNCTION crm.cql_group_key(text, text) IS 'the SQL expression crm.count_by groups a field by';
 
 CREATE FUNCTION crm.cql_table(entity text) RETURNS text
-	AS 'MODULE_PATHNAME', 'crm_cql_table' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_table(text) IS 'the table an entity''s CQL queries run over';
+	AS 'MODULE_PATHNAME', 'crm_cql_table' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.cql_table(text) IS 'the table an entity''s CQL queries run over (crm.object_records for a custom object type)';
+
+CREATE FUNCTION crm.cql_timestamptz(value text) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'crm_cql_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.cql_timestamptz(text) IS
+	'a declared datetime property''s text as timestamptz, NULL when it is not a date-time (never an error)';
+
+-- Translations depend on custom object types (find_records, associated());
+-- a change to them invalidates every backend's cached translations and
+-- finder plans, as a change to property definitions does.
+CREATE TRIGGER object_types_invalidate_cql AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.object_types
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_property_cache();
 
 CREATE FUNCTION crm.cql_fields(OUT entity text, OUT field text, OUT column_name text, OUT type text,
 	OUT enum_values text[], OUT sortable boolean) RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'crm_cql_fields' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.cql_fields() IS 'the CQL field catalogue: every field of every entity with its type';
 
--- Shared guard of the finders: paging arguments.
-CREATE FUNCTION crm.cql_check_paging(lim integer, off integer) RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-	IF lim IS NULL OR lim < 0 THEN
-		RAISE EXCEPTION 'invalid limit: %', coalesce(lim::text, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit of 0 or more.';
-	END IF;
-	IF off IS NULL OR off < 0 THEN
-		RAISE EXCEPTION 'invalid offset: %', coalesce(off::text, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass an offset of 0 or more.';
-	END IF;
-END;
-$$;
-
+-- The finders are C (src/cql_sql.c): each call's statement is translated,
+-- prepared and kept per (query, order_by, limit, offset, workspace), so a
+-- repeated call costs what running the hand-written statement costs.
 CREATE FUNCTION crm.find_contacts(query text DEFAULT '', order_by text DEFAULT 'id',
 								  lim integer DEFAULT 100, off integer DEFAULT 0)
 RETURNS SETOF crm.contacts
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-	PERFORM crm.cql_check_paging(find_contacts.lim, find_contacts.off);
-	RETURN QUERY EXECUTE
-		'SELECT contacts.* FROM crm.contacts WHERE '
-		|| crm.cql_where('contact', coalesce(find_contacts.query, ''))
-		|| ' ORDER BY ' || crm.cql_order_by('contact', coalesce(find_contacts.order_by, 'id'))
-		|| ' LIMIT $1 OFFSET $2'
-		USING find_contacts.lim, find_contacts.off;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'crm_find_contacts' LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION crm.find_contacts(text, text, integer, integer) IS
 	'contacts of the current workspace matching a CQL query; merged and deleted ones only when the query names status';
 
 CREATE FUNCTION crm.find_companies(query text DEFAULT '', order_by text DEFAULT 'id',
 								   lim integer DEFAULT 100, off integer DEFAULT 0)
 RETURNS SETOF crm.companies
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-	PERFORM crm.cql_check_paging(find_companies.lim, find_companies.off);
-	RETURN QUERY EXECUTE
-		'SELECT companies.* FROM crm.companies WHERE '
-		|| crm.cql_where('company', coalesce(find_companies.query, ''))
-		|| ' ORDER BY ' || crm.cql_order_by('company', coalesce(find_companies.order_by, 'id'))
-		|| ' LIMIT $1 OFFSET $2'
-		USING find_companies.lim, find_companies.off;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'crm_find_companies' LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION crm.find_companies(text, text, integer, integer) IS
 	'companies of the current workspace matching a CQL query';
+
+CREATE FUNCTION crm.find_deals(query text DEFAULT '', order_by text DEFAULT 'id',
+							   lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.deals
+AS 'MODULE_PATHNAME', 'crm_find_deals' LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.find_deals(text, text, integer, integer) IS
+	'deals of the current workspace matching a CQL query';
+
+CREATE FUNCTION crm.find_orders(query text DEFAULT '', order_by text DEFAULT 'id',
+								lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.orders
+AS 'MODULE_PATHNAME', 'crm_find_orders' LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.find_orders(text, text, integer, integer) IS
+	'orders of the current workspace matching a CQL query';
+
+CREATE FUNCTION crm.find_records(type_key text, query text DEFAULT '', order_by text DEFAULT 'id',
+								 lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.object_records
+AS 'MODULE_PATHNAME', 'crm_find_records' LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.find_records(text, text, text, integer, integer) IS
+	'records of one custom object type of the current workspace matching a CQL query over its properties';
 
 CREATE FUNCTION crm.count(entity text, query text DEFAULT '') RETURNS bigint
 LANGUAGE plpgsql STABLE

@@ -160,25 +160,40 @@ BEGIN
 		ORDER BY best.score DESC, best.label, best.id
 		LIMIT search.lim;
 	ELSE
-		-- fuzzy: trigram similarity above pg_trgm.similarity_threshold, most similar first
+		-- fuzzy: trigram similarity above pg_trgm.similarity_threshold, most
+		-- similar first.  Each field is searched on its own (its trigram
+		-- index, similarity on one column) and cut at lim before records are
+		-- merged: a record in the overall top lim is in the top lim of its
+		-- best field, so the answer is the same as ranking every candidate,
+		-- without building a row per candidate and field.
 		RETURN QUERY
 		SELECT * FROM (
 			SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
-				SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
-					   f.field, f.value, similarity(f.value, term) AS score
-				  FROM crm.contacts c,
-					   LATERAL (VALUES ('name', c.name), ('email', c.email)) f(field, value)
-				 WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
-				   AND (c.name % term OR c.email % term)
-				   AND f.value % term
+				(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
+						'name'::text AS field, c.name AS value, similarity(c.name, term) AS score
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged' AND c.name % term
+				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
 				UNION ALL
-				SELECT 'company', co.id, co.name, f.field, f.value,
-					   (similarity(f.value, term) * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
-				  FROM crm.companies co,
-					   LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
-				 WHERE want_companies AND co.workspace_id = crm.current_workspace()
-				   AND (co.name % term OR co.domain % term OR co.industry % term)
-				   AND f.value % term) h
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email, similarity(c.email, term)
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged' AND c.email % term
+				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
+				UNION ALL
+				(SELECT 'company', co.id, co.name, 'name', co.name, similarity(co.name, term)
+				   FROM crm.companies co
+				  WHERE want_companies AND co.workspace_id = ws AND co.name % term
+				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
+				UNION ALL
+				(SELECT 'company', co.id, co.name, 'domain', co.domain, similarity(co.domain, term)
+				   FROM crm.companies co
+				  WHERE want_companies AND co.workspace_id = ws AND co.domain % term
+				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
+				UNION ALL
+				(SELECT 'company', co.id, co.name, 'industry', co.industry, (similarity(co.industry, term) * 0.8)::real
+				   FROM crm.companies co
+				  WHERE want_companies AND co.workspace_id = ws AND co.industry % term
+				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)) h
 			ORDER BY h.object_type, h.id, h.score DESC) best
 		ORDER BY best.score DESC, best.label, best.id
 		LIMIT search.lim;

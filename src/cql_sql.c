@@ -19,6 +19,7 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -27,8 +28,11 @@
 #if PG_VERSION_NUM >= 160000
 #include "nodes/miscnodes.h"
 #endif
+#include "access/tupconvert.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/memutils.h"
 #include "utils/fmgroids.h"
 #include "utils/formatting.h"
 #include "utils/lsyscache.h"
@@ -101,8 +105,18 @@ TrgmSchema(void)
 	return quote_identifier(get_namespace_name(nsp));
 }
 
-/* Workspace whose lists IN LIST resolves against; 0: the current one */
+/*
+ * Workspace whose lists, properties and custom types a translation resolves
+ * against; 0: the current one.  The list triggers translate filters of the
+ * workspace whose rows changed.
+ */
 static int64 lists_workspace = 0;
+
+static int64
+TranslationWorkspace(void)
+{
+	return lists_workspace ? lists_workspace : CrmCurrentWorkspace();
+}
 
 /*
  * The lists of the workspace, for IN LIST 'name'.  Read with SPI and copied
@@ -111,7 +125,7 @@ static int64 lists_workspace = 0;
 static int
 EnvLists(void *ctx, const CqlListRef **out)
 {
-	int64		ws = lists_workspace ? lists_workspace : CrmCurrentWorkspace();
+	int64		ws = TranslationWorkspace();
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(ws)};
 	CqlListRef *lists;
@@ -142,6 +156,20 @@ EnvLists(void *ctx, const CqlListRef **out)
 	return n;
 }
 
+/* Declared properties of the current workspace, through the properties cache */
+static bool
+EnvProperty(void *ctx, const char *object_type, const char *key, CqlProperty *out)
+{
+	return CrmLookupProperty(TranslationWorkspace(), object_type, key,
+							 &out->type, &out->noptions, &out->options);
+}
+
+static bool
+EnvObjectTypeExists(void *ctx, const char *key)
+{
+	return CrmObjectTypeExists(TranslationWorkspace(), key);
+}
+
 static void
 InitEnv(CqlEnv *env, bool need_trgm)
 {
@@ -152,6 +180,8 @@ InitEnv(CqlEnv *env, bool need_trgm)
 	env->lower = EnvLower;
 	env->trgm_schema = need_trgm ? TrgmSchema() : "public";
 	env->lists = EnvLists;
+	env->property = EnvProperty;
+	env->object_type_exists = EnvObjectTypeExists;
 }
 
 static int
@@ -181,7 +211,7 @@ ReportError(CqlError *e)
 }
 
 static char *
-Translate(const char *entity, text *query, const char *alias, bool *mentions_scope)
+TranslateText(const char *entity, const char *query, size_t len, bool *mentions_scope)
 {
 	CqlEnv		env;
 	CqlState	st;
@@ -189,12 +219,66 @@ Translate(const char *entity, text *query, const char *alias, bool *mentions_sco
 
 	InitEnv(&env, true);
 	CqlStateInit(&st, &env);
-	if (!CqlTranslate(&st, entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), alias, &sql))
+	if (!CqlTranslate(&st, entity, query, len, NULL, &sql))
 		ReportError(&st.error);
 	if (mentions_scope)
 		*mentions_scope = st.mentions_scope;
 	/* the arena is in the current memory context and goes with it */
 	return sql;
+}
+
+static char *
+Translate(const char *entity, text *query, const char *alias, bool *mentions_scope)
+{
+	return TranslateText(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), mentions_scope);
+}
+
+/* The catalogue entry of an entity name: built-in, or the record entry for a custom type */
+static const CqlEntity *
+EntityOf(const char *entity)
+{
+	CqlEnv		env;
+	CqlState	st;
+	const CqlEntity *e;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	e = CqlResolveEntity(&st, entity);
+	if (!e)
+		ReportError(&st.error);
+	return e;
+}
+
+/*
+ * The WHERE of crm.find_* and friends: the current workspace, the entity's
+ * default scope (live contacts) unless the query names the scope field, and
+ * the translated query.
+ */
+static char *
+WhereClause(const char *entity, const char *query, size_t len, bool workspace_literal)
+{
+	bool		mentions;
+	char	   *sql = TranslateText(entity, query, len, &mentions);
+	const CqlEntity *e = EntityOf(entity);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	/*
+	 * A kept finder plan belongs to one workspace (its cache key), so it
+	 * names it as a constant, as hand-written SQL would: no function call
+	 * per row where the workspace is a filter rather than an index bound.
+	 */
+	if (workspace_literal)
+		appendStringInfo(&buf, "%s.workspace_id = " INT64_FORMAT "::bigint", e->alias, CrmCurrentWorkspace());
+	else
+		appendStringInfo(&buf, "%s.workspace_id = crm.current_workspace()", e->alias);
+	if (e->scope_sql && !mentions)
+	{
+		appendStringInfoString(&buf, " AND ");
+		appendStringInfo(&buf, e->scope_sql, e->alias);
+	}
+	appendStringInfo(&buf, " AND %s", sql);
+	return buf.data;
 }
 
 /*
@@ -304,6 +388,8 @@ crm_cql_send(PG_FUNCTION_ARGS)
 /* Last translation at this call site: a stored filter is translated once per query */
 typedef struct TranslationCache
 {
+	uint64		generation;		/* of property definitions and object types */
+	int64		workspace_id;
 	char	   *entity;
 	text	   *query;
 	text	   *result;
@@ -318,7 +404,11 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	text	   *result;
 
-	if (cache && strcmp(cache->entity, entity) == 0 &&
+	uint64		generation = CrmPropertyGeneration();
+	int64		workspace_id = CrmCurrentWorkspace();
+
+	if (cache && cache->generation == generation && cache->workspace_id == workspace_id &&
+		strcmp(cache->entity, entity) == 0 &&
 		VARSIZE_ANY_EXHDR(cache->query) == VARSIZE_ANY_EXHDR(query) &&
 		memcmp(VARDATA_ANY(cache->query), VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query)) == 0)
 		PG_RETURN_TEXT_P(cache->result);
@@ -334,6 +424,8 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 	}
 	else
 		cache = palloc(sizeof(TranslationCache));
+	cache->generation = generation;
+	cache->workspace_id = workspace_id;
 	cache->entity = pstrdup(entity);
 	cache->query = (text *) pg_detoast_datum_copy((struct varlena *) query);
 	cache->result = (text *) pg_detoast_datum_copy((struct varlena *) result);
@@ -378,31 +470,13 @@ crm_cql_check(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/*
- * The WHERE of crm.find_* and friends: the current workspace, the entity's
- * default scope (live contacts) unless the query names the scope field, and
- * the translated query.
- */
 Datum
 crm_cql_where(PG_FUNCTION_ARGS)
 {
 	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	text	   *query = PG_GETARG_TEXT_PP(1);
-	const CqlEntity *e;
-	bool		mentions;
-	char	   *sql = Translate(entity, query, NULL, &mentions);
-	StringInfoData buf;
 
-	e = CqlFindEntity(entity);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s.workspace_id = crm.current_workspace()", e->alias);
-	if (e->scope_sql && !mentions)
-	{
-		appendStringInfoString(&buf, " AND ");
-		appendStringInfo(&buf, e->scope_sql, e->alias);
-	}
-	appendStringInfo(&buf, " AND %s", sql);
-	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+	PG_RETURN_TEXT_P(cstring_to_text(WhereClause(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), false)));
 }
 
 Datum
@@ -483,7 +557,7 @@ crm_cql_fields(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(crm_cql_table);
 
-/* The table an entity's queries run over */
+/* The table an entity's queries run over (catalogue entries and custom types) */
 Datum
 crm_cql_table(PG_FUNCTION_ARGS)
 {
@@ -491,16 +565,250 @@ crm_cql_table(PG_FUNCTION_ARGS)
 	const CqlEntity *e = CqlFindEntity(entity);
 
 	if (!e)
-	{
-		CqlEnv		env;
-		CqlState	st;
-		char	   *sql;
-
-		/* translate an empty query to get the standard unknown-entity error */
-		InitEnv(&env, false);
-		CqlStateInit(&st, &env);
-		if (!CqlTranslate(&st, entity, "", 0, NULL, &sql))
-			ReportError(&st.error);
-	}
+		e = EntityOf(entity);
 	PG_RETURN_TEXT_P(cstring_to_text(e->table));
+}
+
+PG_FUNCTION_INFO_V1(crm_cql_timestamptz);
+
+/*
+ * A declared datetime property's text as timestamptz, NULL when it is not
+ * one.  Decoded without raising, so that a row of another workspace holding
+ * anything under the same key can never make a query fail.
+ */
+Datum
+crm_cql_timestamptz(PG_FUNCTION_ARGS)
+{
+	char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf,
+				dtype,
+				tz;
+	struct pg_tm tt;
+	fsec_t		fsec;
+	TimestampTz result;
+
+	if (strlen(s) >= MAXDATELEN ||
+		ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0 ||
+		DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0 ||
+		dtype != DTK_DATE || tm2timestamp(&tt, fsec, &tz, &result) != 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(result);
+}
+
+/* ----------------------------------------------------------------
+ * crm.find_*: translated, planned once, kept
+ *
+ * A finder call is keyed by (entity, query, order_by, limit, offset,
+ * workspace); the statement built from it is prepared with SPI and kept
+ * (SPI_keepplan), so a repeated call skips translation, parsing and
+ * planning.  Limit and offset are literals, so each plan is the one the
+ * planner would pick for the hand-written statement.  The plan cache
+ * revalidates kept plans on DDL, role and search_path changes; what it
+ * cannot see -- property definitions and custom object types, which change
+ * the translation -- is the generation of src/properties.c, compared on
+ * every hit.
+ * ----------------------------------------------------------------
+ */
+#define FIND_CACHE_SIZE 128
+
+typedef struct FindPlan
+{
+	uint32		hash;
+	int			keylen;
+	char	   *key;
+	uint64		generation;
+	SPIPlanPtr	plan;
+} FindPlan;
+
+static FindPlan find_plans[FIND_CACHE_SIZE];
+static int	find_victim = 0;
+static MemoryContext find_context = NULL;
+
+static void
+CheckPaging(int32 lim, bool lim_null, int32 off, bool off_null)
+{
+	if (lim_null || lim < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid limit: %s", lim_null ? "NULL" : psprintf("%d", lim)),
+				 errhint("Pass a limit of 0 or more.")));
+	if (off_null || off < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid offset: %s", off_null ? "NULL" : psprintf("%d", off)),
+				 errhint("Pass an offset of 0 or more.")));
+}
+
+static SPIPlanPtr
+FindPlanFor(const char *entity, const char *query, size_t qlen, const char *order_by, size_t olen,
+			int32 lim, int32 off)
+{
+	StringInfoData key;
+	uint32		hash;
+	uint64		generation = CrmPropertyGeneration();
+	FindPlan   *slot = NULL;
+	const CqlEntity *e;
+	StringInfoData sql;
+	CqlEnv		env;
+	CqlState	st;
+	char	   *order_sql;
+	SPIPlanPtr	plan;
+
+	initStringInfo(&key);
+	appendStringInfo(&key, "%s%c" INT64_FORMAT "%c%d%c%d%c", entity, 0, CrmCurrentWorkspace(), 0, lim, 0, off, 0);
+	appendBinaryStringInfo(&key, order_by, olen);
+	appendStringInfoChar(&key, 0);
+	appendBinaryStringInfo(&key, query, qlen);
+	hash = hash_bytes((const unsigned char *) key.data, key.len);
+
+	for (int i = 0; i < FIND_CACHE_SIZE; i++)
+	{
+		FindPlan   *p = &find_plans[i];
+
+		if (p->plan && p->hash == hash && p->keylen == key.len && memcmp(p->key, key.data, key.len) == 0)
+		{
+			if (p->generation == generation)
+				return p->plan;
+			slot = p;			/* stale: rebuild in place */
+			break;
+		}
+	}
+
+	/* a miss: translate and prepare */
+	e = EntityOf(entity);
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	if (!CqlOrderBy(&st, entity, order_by, olen, NULL, &order_sql))
+		ReportError(&st.error);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s.* FROM %s WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
+					 e->alias, e->table, WhereClause(entity, query, qlen, true), order_sql, lim, off);
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "preparing a finder statement failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "keeping a finder plan failed");
+
+	if (find_context == NULL)
+		find_context = AllocSetContextCreate(TopMemoryContext, "crm find plans", ALLOCSET_DEFAULT_SIZES);
+	if (slot == NULL)
+	{
+		slot = &find_plans[find_victim];
+		find_victim = (find_victim + 1) % FIND_CACHE_SIZE;
+	}
+	if (slot->plan)
+	{
+		SPI_freeplan(slot->plan);
+		pfree(slot->key);
+		slot->plan = NULL;
+	}
+	slot->key = MemoryContextAlloc(find_context, key.len);
+	memcpy(slot->key, key.data, key.len);
+	slot->keylen = key.len;
+	slot->hash = hash;
+	slot->generation = generation;
+	slot->plan = plan;
+	return plan;
+}
+
+/*
+ * find(query, order_by, lim, off) over an entity: the rows of its table,
+ * converted to the function's declared row type (which may carry dropped
+ * columns the SELECT does not).
+ */
+static Datum
+Find(FunctionCallInfo fcinfo, const char *entity, int first)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *query = PG_ARGISNULL(first) ? NULL : PG_GETARG_TEXT_PP(first);
+	text	   *order_by = PG_ARGISNULL(first + 1) ? NULL : PG_GETARG_TEXT_PP(first + 1);
+	SPIPlanPtr	plan;
+	TupleConversionMap *map;
+	MemoryContext caller = CurrentMemoryContext;
+
+	CheckPaging(PG_ARGISNULL(first + 2) ? 0 : PG_GETARG_INT32(first + 2), PG_ARGISNULL(first + 2),
+				PG_ARGISNULL(first + 3) ? 0 : PG_GETARG_INT32(first + 3), PG_ARGISNULL(first + 3));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = FindPlanFor(entity,
+					   query ? VARDATA_ANY(query) : "", query ? VARSIZE_ANY_EXHDR(query) : 0,
+					   order_by ? VARDATA_ANY(order_by) : "id", order_by ? VARSIZE_ANY_EXHDR(order_by) : 2,
+					   PG_GETARG_INT32(first + 2), PG_GETARG_INT32(first + 3));
+	if (SPI_execute_plan(plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "running a finder statement failed");
+	{
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		map = convert_tuples_by_position(SPI_tuptable->tupdesc, rsinfo->setDesc,
+										 "finder rows do not match the function's row type");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+
+			tuplestore_puttuple(rsinfo->setResult, map ? execute_attr_map_tuple(tup, map) : tup);
+		}
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(crm_find_contacts);
+PG_FUNCTION_INFO_V1(crm_find_companies);
+PG_FUNCTION_INFO_V1(crm_find_deals);
+PG_FUNCTION_INFO_V1(crm_find_orders);
+PG_FUNCTION_INFO_V1(crm_find_records);
+
+Datum
+crm_find_contacts(PG_FUNCTION_ARGS)
+{
+	return Find(fcinfo, "contact", 0);
+}
+
+Datum
+crm_find_companies(PG_FUNCTION_ARGS)
+{
+	return Find(fcinfo, "company", 0);
+}
+
+Datum
+crm_find_deals(PG_FUNCTION_ARGS)
+{
+	return Find(fcinfo, "deal", 0);
+}
+
+Datum
+crm_find_orders(PG_FUNCTION_ARGS)
+{
+	return Find(fcinfo, "order", 0);
+}
+
+/* find_records(type_key, ...): the records of one custom object type */
+Datum
+crm_find_records(PG_FUNCTION_ARGS)
+{
+	char	   *type_key;
+	const CqlEntity *e;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("custom object type must not be NULL"),
+				 errhint("Pass the key of a custom object type, e.g. 'course'.")));
+	type_key = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	e = CqlFindEntity(type_key);
+	if ((e && !e->internal) || strlen(type_key) >= NAMEDATALEN ||
+		!CrmObjectTypeExists(CrmCurrentWorkspace(), type_key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown custom object type \"%s\"", type_key),
+				 errhint(e && !e->internal ? "Use crm.find_%s for built-in objects; find_records takes a key of crm.object_types."
+						 : "Custom object types are the keys of crm.object_types; create one with crm.create_object_type().",
+						 e ? e->table + 4 : "")));
+	return Find(fcinfo, type_key, 1);
 }

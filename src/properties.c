@@ -159,6 +159,15 @@ static HTAB *cache = NULL;
 static bool cache_valid = false;
 static Oid	definitions_relid = InvalidOid;
 static Oid	workspaces_relid = InvalidOid;
+static Oid	object_types_relid = InvalidOid;
+static Oid	lists_relid = InvalidOid;
+
+/*
+ * Bumped whenever definitions, workspaces, object types or lists may have
+ * changed: CQL caches translations, which resolve property types, custom
+ * types and IN LIST names.
+ */
+static uint64 definitions_generation = 0;
 
 /* Any change to definitions or workspace settings makes the cache stale */
 static void
@@ -166,6 +175,9 @@ PropertyCacheCallback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == definitions_relid || relid == workspaces_relid)
 		cache_valid = false;
+	if (relid == InvalidOid || relid == definitions_relid || relid == workspaces_relid ||
+		relid == object_types_relid || relid == lists_relid)
+		definitions_generation++;
 }
 
 void
@@ -443,6 +455,8 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 		cache_valid = true;
 		definitions_relid = get_relname_relid("property_definitions", CrmNamespace());
 		workspaces_relid = get_relname_relid("workspaces", CrmNamespace());
+		object_types_relid = get_relname_relid("object_types", CrmNamespace());
+		lists_relid = get_relname_relid("lists", CrmNamespace());
 		ctl.keysize = sizeof(ObjectKey);
 		ctl.entrysize = sizeof(ObjectProps);
 		ctl.hcxt = cache_context;
@@ -1096,6 +1110,58 @@ CrmRelid(const char *relname)
 	return get_relname_relid(relname, CrmNamespace());
 }
 
+static bool CustomObjectTypeExists(int64 workspace_id, const char *object_type);
+
+/*
+ * For CQL (src/cql_sql.c): the declared property "key" of an object type in
+ * a workspace, copied into the current memory context; false when it is not
+ * declared.  Reads through the cache above, so it is as fresh as the
+ * validation trigger's view.
+ */
+bool
+CrmLookupProperty(int64 workspace_id, const char *object_type, const char *key,
+				  const char **type, int *noptions, const char *const **options)
+{
+	ObjectProps *op = GetObjectProps(workspace_id, object_type);
+	const PropertyDef *def = FindDef(op, key, strlen(key));
+	char	  **opts;
+
+	if (def == NULL)
+		return false;
+	*type = type_names[def->type];
+	*noptions = def->noptions;
+	opts = palloc(sizeof(char *) * (def->noptions + 1));
+	for (int i = 0; i < def->noptions; i++)
+		opts[i] = pnstrdup(def->options[i], def->optlens[i]);
+	opts[def->noptions] = NULL;
+	*options = (const char *const *) opts;
+	return true;
+}
+
+/*
+ * A counter that changes whenever a property definition, a workspace or a
+ * custom object type may have changed (their statement triggers send a
+ * relcache invalidation): CQL keeps translations only while it stands still.
+ */
+uint64
+CrmPropertyGeneration(void)
+{
+	if (!OidIsValid(object_types_relid))
+	{
+		definitions_relid = get_relname_relid("property_definitions", CrmNamespace());
+		workspaces_relid = get_relname_relid("workspaces", CrmNamespace());
+		object_types_relid = get_relname_relid("object_types", CrmNamespace());
+		lists_relid = get_relname_relid("lists", CrmNamespace());
+	}
+	return definitions_generation;
+}
+
+bool
+CrmObjectTypeExists(int64 workspace_id, const char *key)
+{
+	return CustomObjectTypeExists(workspace_id, key);
+}
+
 static bool
 CustomObjectTypeExists(int64 workspace_id, const char *object_type)
 {
@@ -1334,9 +1400,10 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 	Oid			relid;
 	int			attnum;
 	int			ncols = 0;
-	int			cols[2];
-	Datum		vals[2];
-	bool		nulls[2] = {false, false};
+	/* at most three columns change: options, pattern, label */
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))

@@ -142,6 +142,20 @@ typedef struct CqlField
 	bool		sortable;
 } CqlField;
 
+/*
+ * An aggregate over a to-many relation read as a field: orders.totalPaid.
+ * expr and filter are printf formats whose %1$s is the related rows' alias
+ * (filter may be NULL).
+ */
+typedef struct CqlAggregate
+{
+	const char *name;			/* camelCase */
+	const char *alt;			/* snake_case */
+	CqlType		type;
+	const char *expr;
+	const char *filter;
+} CqlAggregate;
+
 typedef enum CqlRelKind
 {
 	REL_ONE,					/* company.x: a field of one related row */
@@ -167,6 +181,17 @@ typedef struct CqlRelation
 	const char *link_to;
 	const char *link_flag;
 	const char *target_fk;
+	/* or by a foreign key of the source row: T.workspace_id = S.workspace_id AND T.id = S.<source_fk> */
+	const char *source_fk;
+	/*
+	 * The relation written alone (stage = 'Proposal', stage = WON,
+	 * stage = 12): text compares name_field of the target, a bare word
+	 * word_field, a number or null the source_fk column itself.
+	 */
+	const char *name_field;
+	const char *word_field;
+	const CqlAggregate *aggregates;	/* orders.totalPaid */
+	int			naggregates;
 } CqlRelation;
 
 typedef struct CqlEntity
@@ -185,12 +210,20 @@ typedef struct CqlEntity
 	const char *list_column;
 	/* rows that can be list members whatever the filter ("%s": alias); NULL: all */
 	const char *member_sql;
+	/* object_type of its property definitions; NULL for records (their type key) */
+	const char *property_type;
+	/* the column of crm.object_associations that points at it (associated()) */
+	const char *assoc_column;
+	/* reachable only through relations (stage, pipeline) or as a custom type (record) */
+	bool		internal;
 } CqlEntity;
 
 extern const CqlEntity *CqlFindEntity(const char *name);
 extern const CqlEntity *const *CqlEntities(int *n);
 extern const CqlField *CqlFindField(const CqlEntity *e, const char *name);
 extern const CqlRelation *CqlFindRelation(const CqlEntity *e, const char *name);
+extern const CqlAggregate *CqlFindAggregate(const CqlRelation *r, const char *name);
+extern const CqlEntity *CqlRecordEntity(void);
 extern const char *CqlTypeName(CqlType t);
 
 /* One parse or translation: memory, error and position state. */
@@ -228,6 +261,7 @@ typedef struct CqlState
 	const CqlListRef *lists;	/* loaded on the first IN LIST */
 	int			nlists;
 	bool		lists_loaded;
+	const char *record_type;	/* the custom object type of a record query, else NULL */
 } CqlState;
 
 /* Arena and helpers (cql_util.c) */
@@ -272,5 +306,12 @@ extern bool CqlOrderBy(CqlState *st, const char *entity, const char *spec, size_
 					   const char *alias, char **sql);
 extern bool CqlFieldExpr(CqlState *st, const char *entity, const char *field, size_t len,
 						 const char *alias, char **sql);
+
+/*
+ * The entity a name denotes: a built-in one, or the record entity for a
+ * custom object type key (st->record_type is then set).  NULL and *error
+ * filled when there is none.
+ */
+extern const CqlEntity *CqlResolveEntity(CqlState *st, const char *entity);
 
 #endif							/* CQL_H */

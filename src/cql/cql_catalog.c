@@ -5,7 +5,9 @@
  *
  * Adding an entity is one CqlEntity entry (its fields and relations) in
  * `entities` below; adding a relation is one CqlRelation line.  Enum values
- * mirror the SQL enum types (test/sql/cql_catalog.sql checks they agree).
+ * mirror the SQL enum types (test/sql/cql_api.sql checks they agree).
+ * Custom object types all use the one record entry; their fields beyond
+ * the standard columns are their declared properties.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,11 +52,30 @@ static const CqlField contact_fields[] = {
 	{"deletedAt", "deleted_at", T_TIMESTAMP, NULL, NULL, true},
 };
 
+/*
+ * Aggregates of a contact's (or deal's) orders.  totalPaid adds up the
+ * orders with status paid in the workspace's default currency: orders are a
+ * log in whatever currency they were reported in, and an amount summed
+ * across currencies would mean nothing (docs/cql.md).
+ */
+static const CqlAggregate order_aggregates[] = {
+	{"totalPaid", "total_paid", T_NUMBER, "COALESCE(pg_catalog.sum(%1$s.value), 0)",
+	 "%1$s.status = 'paid'::crm.order_status AND %1$s.currency = "
+	 "(SELECT w.default_currency FROM crm.workspaces w WHERE w.id = %1$s.workspace_id)"},
+	{"count", "count", T_NUMBER, "pg_catalog.count(*)", NULL},
+	{"lastOrderDate", "last_order_date", T_TIMESTAMP, "pg_catalog.max(%1$s.order_date)", NULL},
+};
+
 static const CqlRelation contact_relations[] = {
 	/* company.x: the contact's primary company */
 	{"company", REL_ONE, "company", "crm.contact_companies", "contact_id", "company_id", "is_primary", NULL},
 	/* EXISTS companies(...), COUNT(companies(...)): any linked company */
 	{"companies", REL_MANY, "company", "crm.contact_companies", "contact_id", "company_id", NULL, NULL},
+	/* EXISTS deals(...), COUNT(deals(...)): deals whose contact it is */
+	{"deals", REL_MANY, "deal", NULL, NULL, NULL, NULL, "contact_id"},
+	/* EXISTS orders(...), orders.totalPaid, orders.count, orders.lastOrderDate */
+	{"orders", REL_MANY, "order", NULL, NULL, NULL, NULL, "contact_id", NULL, NULL, NULL,
+	 order_aggregates, LENGTHOF(order_aggregates)},
 };
 
 static const CqlField company_fields[] = {
@@ -76,6 +97,109 @@ static const CqlField company_fields[] = {
 static const CqlRelation company_relations[] = {
 	/* EXISTS contacts(...), COUNT(contacts(...)): the people linked to it */
 	{"contacts", REL_MANY, "contact", "crm.contact_companies", "company_id", "contact_id", NULL, NULL},
+	/* EXISTS deals(...), COUNT(deals(...)): deals whose company it is */
+	{"deals", REL_MANY, "deal", NULL, NULL, NULL, NULL, "company_id"},
+};
+
+static const char *const deal_status_values[] = {"open", "won", "lost", NULL};
+static const char *const deal_priority_values[] = {"low", "medium", "high", "urgent", NULL};
+static const char *const value_mode_values[] = {"manual", "auto", NULL};
+static const char *const forecast_category_values[] =
+{"pipeline", "best_case", "commit", "closed", "omitted", NULL};
+static const char *const stage_kind_values[] = {"open", "won", "lost", NULL};
+static const char *const order_status_values[] =
+{"pending", "paid", "partially_paid", "overdue", "refunded", "canceled", "failed", NULL};
+static const char *const order_source_values[] =
+{"manual", "webhook", "api", "payments", "commerce", NULL};
+
+static const CqlField deal_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"pipelineId", "pipeline_id", T_NUMBER, NULL, NULL, true},
+	{"stageId", "stage_id", T_NUMBER, NULL, NULL, true},
+	{"title", "title", T_TEXT, NULL, NULL, true},
+	{"contactId", "contact_id", T_NUMBER, NULL, NULL, true},
+	{"companyId", "company_id", T_NUMBER, NULL, NULL, true},
+	{"owner", "owner", T_TEXT, NULL, NULL, true},
+	{"team", "team", T_TEXT, NULL, NULL, true},
+	{"priority", "priority", T_ENUM, "crm.deal_priority", deal_priority_values, true},
+	{"value", "value", T_NUMBER, NULL, NULL, true},
+	{"currency", "currency", T_TEXT, NULL, NULL, true},
+	{"valueMode", "value_mode", T_ENUM, "crm.value_mode", value_mode_values, true},
+	{"expectedCloseDate", "expected_close_date", T_DATE, NULL, NULL, true},
+	{"status", "status", T_ENUM, "crm.deal_status", deal_status_values, true},
+	{"closedAt", "closed_at", T_TIMESTAMP, NULL, NULL, true},
+	{"lostReason", "lost_reason", T_TEXT, NULL, NULL, true},
+	{"wonReason", "won_reason", T_TEXT, NULL, NULL, true},
+	{"position", "position", T_NUMBER, NULL, NULL, true},
+	{"stageEnteredAt", "stage_entered_at", T_TIMESTAMP, NULL, NULL, true},
+	{"probabilityOverride", "probability_override", T_NUMBER, NULL, NULL, true},
+	{"forecastCategoryOverride", "forecast_category_override", T_ENUM, "crm.forecast_category", forecast_category_values, true},
+	{"properties", "properties", T_JSONB, NULL, NULL, false},
+	{"createdAt", "created_at", T_TIMESTAMP, NULL, NULL, true},
+	{"updatedAt", "updated_at", T_TIMESTAMP, NULL, NULL, true},
+};
+
+static const CqlRelation deal_relations[] = {
+	/* stage = 'Proposal' (name), stage = WON (kind), stage = 12 (id), stage.probability > 50 */
+	{"stage", REL_ONE, "stage", NULL, NULL, NULL, NULL, NULL, "stage_id", "name", "kind"},
+	{"pipeline", REL_ONE, "pipeline", NULL, NULL, NULL, NULL, NULL, "pipeline_id", "name", NULL},
+	{"contact", REL_ONE, "contact", NULL, NULL, NULL, NULL, NULL, "contact_id"},
+	{"company", REL_ONE, "company", NULL, NULL, NULL, NULL, NULL, "company_id"},
+	{"orders", REL_MANY, "order", NULL, NULL, NULL, NULL, "deal_id", NULL, NULL, NULL,
+	 order_aggregates, LENGTHOF(order_aggregates)},
+};
+
+static const CqlField stage_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"pipelineId", "pipeline_id", T_NUMBER, NULL, NULL, true},
+	{"name", "name", T_TEXT, NULL, NULL, true},
+	{"position", "position", T_NUMBER, NULL, NULL, true},
+	{"probability", "probability", T_NUMBER, NULL, NULL, true},
+	{"kind", "kind", T_ENUM, "crm.stage_kind", stage_kind_values, true},
+	{"forecastCategory", "forecast_category", T_ENUM, "crm.forecast_category", forecast_category_values, true},
+};
+
+static const CqlField pipeline_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"name", "name", T_TEXT, NULL, NULL, true},
+	{"isDefault", "is_default", T_BOOL, NULL, NULL, true},
+};
+
+static const CqlField order_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"contactId", "contact_id", T_NUMBER, NULL, NULL, true},
+	{"dealId", "deal_id", T_NUMBER, NULL, NULL, true},
+	{"title", "title", T_TEXT, NULL, NULL, true},
+	{"value", "value", T_NUMBER, NULL, NULL, true},
+	{"currency", "currency", T_TEXT, NULL, NULL, true},
+	{"status", "status", T_ENUM, "crm.order_status", order_status_values, true},
+	{"source", "source", T_ENUM, "crm.order_source", order_source_values, true},
+	{"externalId", "external_id", T_TEXT, NULL, NULL, true},
+	{"orderDate", "order_date", T_TIMESTAMP, NULL, NULL, true},
+	{"paidDate", "paid_date", T_TIMESTAMP, NULL, NULL, true},
+	{"properties", "properties", T_JSONB, NULL, NULL, false},
+	{"createdAt", "created_at", T_TIMESTAMP, NULL, NULL, true},
+	{"updatedAt", "updated_at", T_TIMESTAMP, NULL, NULL, true},
+};
+
+static const CqlRelation order_relations[] = {
+	{"contact", REL_ONE, "contact", NULL, NULL, NULL, NULL, NULL, "contact_id"},
+	{"deal", REL_ONE, "deal", NULL, NULL, NULL, NULL, NULL, "deal_id", "title", NULL},
+};
+
+static const CqlField record_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"displayName", "display_name", T_TEXT, NULL, NULL, true},
+	{"externalId", "external_id", T_TEXT, NULL, NULL, true},
+	{"properties", "properties", T_JSONB, NULL, NULL, false},
+	{"createdAt", "created_at", T_TIMESTAMP, NULL, NULL, true},
+	{"updatedAt", "updated_at", T_TIMESTAMP, NULL, NULL, true},
+};
+
+static const CqlRelation record_relations[] = {
+	/* EXISTS contacts(...), EXISTS deals(...): what the record is associated with */
+	{"contacts", REL_MANY, "contact", "crm.object_associations", "record_id", "contact_id", NULL, NULL},
+	{"deals", REL_MANY, "deal", "crm.object_associations", "record_id", "deal_id", NULL, NULL},
 };
 
 static const CqlEntity entity_contact = {
@@ -84,7 +208,8 @@ static const CqlEntity entity_contact = {
 	contact_relations, LENGTHOF(contact_relations),
 	"status", "%s.status < 'merged'::crm.contact_status",
 	"contact_id",
-	"%s.status <> 'merged'::crm.contact_status"	/* tombstones: their memberships moved to the survivor */
+	"%s.status <> 'merged'::crm.contact_status",	/* tombstones: their memberships moved to the survivor */
+	"contact", "contact_id", false
 };
 
 static const CqlEntity entity_company = {
@@ -92,10 +217,54 @@ static const CqlEntity entity_company = {
 	company_fields, LENGTHOF(company_fields),
 	company_relations, LENGTHOF(company_relations),
 	NULL, NULL,
-	"company_id", NULL
+	"company_id", NULL,
+	"company", NULL, false
 };
 
-static const CqlEntity *const entities[] = {&entity_contact, &entity_company};
+static const CqlEntity entity_deal = {
+	"deal", "crm.deals", "deals",
+	deal_fields, LENGTHOF(deal_fields),
+	deal_relations, LENGTHOF(deal_relations),
+	NULL, NULL, NULL, NULL, "deal", "deal_id", false
+};
+
+static const CqlEntity entity_order = {
+	"order", "crm.orders", "orders",
+	order_fields, LENGTHOF(order_fields),
+	order_relations, LENGTHOF(order_relations),
+	NULL, NULL, NULL, NULL, "order", NULL, false
+};
+
+static const CqlEntity entity_stage = {
+	"stage", "crm.stages", "stages",
+	stage_fields, LENGTHOF(stage_fields), NULL, 0,
+	NULL, NULL, NULL, NULL, NULL, NULL, true
+};
+
+static const CqlEntity entity_pipeline = {
+	"pipeline", "crm.pipelines", "pipelines",
+	pipeline_fields, LENGTHOF(pipeline_fields), NULL, 0,
+	NULL, NULL, NULL, NULL, NULL, NULL, true
+};
+
+/* every custom object type: its records, typed by its property definitions */
+static const CqlEntity entity_record = {
+	"record", "crm.object_records", "object_records",
+	record_fields, LENGTHOF(record_fields),
+	record_relations, LENGTHOF(record_relations),
+	NULL, NULL, NULL, NULL, NULL, NULL, true
+};
+
+static const CqlEntity *const entities[] = {
+	&entity_contact, &entity_company, &entity_deal, &entity_order,
+	&entity_stage, &entity_pipeline, &entity_record
+};
+
+const CqlEntity *
+CqlRecordEntity(void)
+{
+	return &entity_record;
+}
 
 const CqlEntity *const *
 CqlEntities(int *n)
@@ -120,6 +289,15 @@ CqlFindField(const CqlEntity *e, const char *name)
 	for (int i = 0; i < e->nfields; i++)
 		if (strcasecmp(e->fields[i].name, name) == 0 || strcasecmp(e->fields[i].column, name) == 0)
 			return &e->fields[i];
+	return NULL;
+}
+
+const CqlAggregate *
+CqlFindAggregate(const CqlRelation *r, const char *name)
+{
+	for (int i = 0; i < r->naggregates; i++)
+		if (strcasecmp(r->aggregates[i].name, name) == 0 || strcasecmp(r->aggregates[i].alt, name) == 0)
+			return &r->aggregates[i];
 	return NULL;
 }
 

@@ -12,6 +12,7 @@
 #ifndef CQL_ENV_H
 #define CQL_ENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A list of the current workspace, for IN LIST 'name' */
@@ -21,6 +22,13 @@ typedef struct CqlListRef
 	long long	id;
 	const char *object_type;	/* the entity its members are: contact, company */
 } CqlListRef;
+/* A declared custom property (crm.property_definitions), as the host knows it */
+typedef struct CqlProperty
+{
+	const char *type;			/* a crm.property_type label: text, number, select, ... */
+	int			noptions;
+	const char *const *options;	/* select and multi_select */
+} CqlProperty;
 
 typedef struct CqlEnv
 {
@@ -39,6 +47,14 @@ typedef struct CqlEnv
 	 * many and points *lists at them.  Without it IN LIST is unsupported.
 	 */
 	int			(*lists) (void *ctx, const CqlListRef **lists);
+	/*
+	 * optional: the declared property "key" of an object type (contact,
+	 * deal, a custom object type key, ...) in the current workspace; false
+	 * when it is not declared.  *out's memory must outlive the translation.
+	 */
+	bool		(*property) (void *ctx, const char *object_type, const char *key, CqlProperty *out);
+	/* optional: whether a custom object type with this key exists; NULL: none do */
+	bool		(*object_type_exists) (void *ctx, const char *key);
 } CqlEnv;
 
 #endif							/* CQL_ENV_H */

@@ -27,6 +27,12 @@ typedef struct Ctx
 	bool		root;
 } Ctx;
 
+/* What a declared property's values are, by its crm.property_type */
+typedef enum PropKind
+{
+	P_TEXT, P_NUMBER, P_BOOL, P_DATE, P_DATETIME, P_SELECT, P_MULTI
+} PropKind;
+
 /* A resolved field: its SQL expression and type; for properties the key */
 typedef struct Field
 {
@@ -34,8 +40,11 @@ typedef struct Field
 	const CqlField *def;
 	const char *name;			/* for messages */
 	char	   *expr;
-	const char *key;			/* properties.<key> */
+	const char *key;			/* properties.<key>, or a declared property */
 	int			pos;
+	const CqlProperty *prop;	/* a declared property: its definition */
+	PropKind	pkind;
+	bool		textdate;		/* ISO date text: compare with ~<~ and friends */
 } Field;
 
 static void Emit(Ctx *c, CqlBuf *b, CqlNode *n);
@@ -189,9 +198,89 @@ RelationFrom(Ctx *c, CqlBuf *b, const CqlRelation *r, const CqlEntity *target, c
 		if (r->link_flag)
 			CqlBufPrintf(b, " AND %s.%s", l, r->link_flag);
 	}
+	else if (r->source_fk)
+		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s.workspace_id AND %s.id = %s.%s",
+					 target->table, t, t, c->alias, t, c->alias, r->source_fk);
 	else
 		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id",
 					 target->table, t, t, c->alias, t, r->target_fk, c->alias);
+}
+
+/* The object type whose property definitions type this entity's bare names */
+static const char *
+PropertyObjectType(Ctx *c)
+{
+	if (c->e->property_type)
+		return c->e->property_type;
+	if (c->e == CqlRecordEntity())
+		return c->st->record_type;
+	return NULL;
+}
+
+static PropKind
+KindOf(const char *type)
+{
+	if (strcmp(type, "number") == 0 || strcmp(type, "currency") == 0 || strcmp(type, "percent") == 0)
+		return P_NUMBER;
+	if (strcmp(type, "boolean") == 0)
+		return P_BOOL;
+	if (strcmp(type, "date") == 0)
+		return P_DATE;
+	if (strcmp(type, "datetime") == 0)
+		return P_DATETIME;
+	if (strcmp(type, "select") == 0)
+		return P_SELECT;
+	if (strcmp(type, "multi_select") == 0)
+		return P_MULTI;
+	return P_TEXT;				/* text, email, phone, url */
+}
+
+/* A bare name that is a declared custom property of the entity */
+static bool
+ResolveDeclared(Ctx *c, const char *name, Field *f)
+{
+	const char *otype = PropertyObjectType(c);
+	const CqlField *props = CqlFindField(c->e, "properties");
+	CqlProperty *prop;
+	char	   *key;
+	size_t		len = strlen(name);
+	CqlBuf		b;
+
+	if (!otype || !props || !c->st->env->property || len > 63)
+		return false;
+	/* keys are snake_case (^[a-z][a-z0-9_]*$); lastLogin names last_login */
+	key = CqlAlloc(c->st, 2 * len + 1);
+	{
+		size_t		k = 0;
+
+		for (size_t i = 0; i < len; i++)
+		{
+			if (name[i] >= 'A' && name[i] <= 'Z')
+			{
+				if (i > 0 && name[i - 1] >= 'a' && name[i - 1] <= 'z')
+					key[k++] = '_';
+				key[k++] = name[i] + ('a' - 'A');
+			}
+			else
+				key[k++] = name[i];
+		}
+		key[k] = '\0';
+	}
+	if (strlen(key) > 63)
+		return false;
+	prop = CqlAlloc(c->st, sizeof(CqlProperty));
+	if (!c->st->env->property(c->st->env->ctx, otype, key, prop))
+		return false;
+	f->def = NULL;
+	f->type = T_JSONB;
+	f->key = key;
+	f->name = key;
+	f->prop = prop;
+	f->pkind = KindOf(prop->type);
+	CqlBufInit(&b, c->st);
+	CqlBufPrintf(&b, "%s.%s", c->alias, props->column);
+	f->expr = b.data;
+	return true;
 }
 
 static char *
@@ -268,9 +357,51 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 	if (rel && rel->kind == REL_ONE)
 		CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Name a field of the related record, for example company.industry.",
 				"cql syntax error at position %d: relation \"%s\" needs a field after \".\"", f->pos, rel->name);
+	if (rel && rel->naggregates > 0 && p->nseg - from >= 2)
+	{
+		const CqlAggregate *agg = p->quoted[from + 1] ? NULL : CqlFindAggregate(rel, p->seg[from + 1]);
+		Ctx			sub = {c->st, CqlFindEntity(rel->target), NewAlias(c), false};
+
+		if (!agg || p->nseg - from != 2)
+		{
+			char		hint[256];
+			size_t		off = snprintf(hint, sizeof(hint), "Aggregates of %s are: ", rel->name);
+
+			for (int i = 0; i < rel->naggregates; i++)
+				off += snprintf(hint + off, sizeof(hint) - off, "%s%s", i ? ", " : "", rel->aggregates[i].name);
+			snprintf(hint + off, sizeof(hint) - off, "; filter its rows with EXISTS %s(...).", rel->name);
+			CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, p->segpos[from + 1], hint,
+					"unknown aggregate \"%.60s\" of relation \"%s\" at position %d",
+					p->seg[from + 1], rel->name, p->segpos[from + 1]);
+		}
+		f->type = agg->type;
+		CqlBufInit(&b, c->st);
+		CqlBufPrintf(&b, "%s.%s", rel->name, agg->name);
+		f->name = b.data;
+		CqlBufInit(&b, c->st);
+		CqlBufAppend(&b, "(SELECT ");
+		CqlBufPrintf(&b, agg->expr, sub.alias);
+		CqlBufAppend(&b, " ");
+		RelationFrom(c, &b, rel, sub.e, sub.alias);
+		if (agg->filter)
+		{
+			CqlBufAppend(&b, " AND ");
+			CqlBufPrintf(&b, agg->filter, sub.alias);
+		}
+		CqlBufAppend(&b, ")");
+		f->expr = b.data;
+		return;
+	}
 	if (rel)
 		CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Write EXISTS rel(...) or COUNT(rel(...)) >= n for a to-many relation.",
 				"cql syntax error at position %d: \"%s\" is a to-many relation", f->pos, rel->name);
+	if (!p->quoted[from] && ResolveDeclared(c, name, f))
+	{
+		if (p->nseg - from != 1)
+			CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, p->segpos[from + 1], "Only properties and relations such as company have parts after \".\".",
+					"property \"%s\" has no part \"%.60s\" at position %d", f->name, p->seg[from + 1], p->segpos[from + 1]);
+		return;
+	}
 	SuggestField(c, c->e, name, f->pos, false);
 }
 
@@ -388,6 +519,20 @@ EmitRelBound(CqlBuf *b, CqlUnit u, long k, CqlType t)
 {
 	const char *cast = t == T_DATE ? "date" : "timestamptz";
 
+	/*
+	 * Whole days: CURRENT_DATE + k, a date, compared with a timestamptz
+	 * column by the cross-type operators (local midnight, as the range
+	 * means).  As cheap per row as the hand-written current_date - 7.
+	 */
+	if (u == U_DAY)
+	{
+		if (k == 0)
+			CqlBufAppend(b, "CURRENT_DATE");
+		else
+			CqlBufPrintf(b, "(CURRENT_DATE %s %ld)", k < 0 ? "-" : "+", k < 0 ? -k : k);
+		return;
+	}
+
 	if (k == 0)
 		CqlBufPrintf(b, "pg_catalog.date_trunc('%s', LOCALTIMESTAMP)::%s", UnitTrunc(u), cast);
 	else
@@ -438,6 +583,14 @@ TimeBounds(Ctx *c, Field *f, CqlValue *v, char **lo, char **hi)
 				char		next[16];
 
 				NextDay(v->text, next);
+				if (f->textdate)
+				{
+					/* the literal text itself: 'YYYY-MM-DD' */
+					CqlBufPrintf(&l, "'%s'", v->text);
+					CqlBufPrintf(&h, "'%s'", next);
+					*hi = h.data;
+					break;
+				}
 				CqlBufPrintf(&l, "'%s'::date", v->text);
 				CqlBufPrintf(&h, "'%s'::date", next);
 				if (f->type != T_DATE)
@@ -475,6 +628,32 @@ TimeBounds(Ctx *c, Field *f, CqlValue *v, char **lo, char **hi)
 			TypeMismatch(c, f, v);
 	}
 	*lo = l.data;
+	if (f->textdate && v->kind != V_DATE)
+	{
+		/* a computed date bound as the text a date property holds */
+		CqlBufInit(&l, c->st);
+		CqlBufPrintf(&l, "pg_catalog.to_char(%s, 'YYYY-MM-DD')", *lo);
+		*lo = l.data;
+		if (*hi)
+		{
+			CqlBufInit(&h, c->st);
+			CqlBufPrintf(&h, "pg_catalog.to_char(%s, 'YYYY-MM-DD')", *hi);
+			*hi = h.data;
+		}
+	}
+}
+
+/*
+ * The SQL operator for a comparison.  A declared date property is ISO text
+ * (YYYY-MM-DD), compared byte-wise (~<~ and friends), so the collation
+ * cannot reorder it and no cast can fail on a value of another workspace.
+ */
+static const char *
+Cmp(Field *f, CqlOp op)
+{
+	static const char *const text_cmp[] = {"=", "<>", "~<~", "~<=~", "~>~", "~>=~"};
+
+	return f->textdate ? text_cmp[op] : sql_cmp[op];
 }
 
 static void
@@ -486,17 +665,17 @@ EmitTimeCmp(Ctx *c, CqlBuf *b, Field *f, CqlOp op, CqlValue *v)
 	TimeBounds(c, f, v, &lo, &hi);
 	if (!hi)
 	{
-		CqlBufPrintf(b, "%s %s %s", f->expr, sql_cmp[op], lo);
+		CqlBufPrintf(b, "%s %s %s", f->expr, Cmp(f, op), lo);
 		return;
 	}
 	switch (op)
 	{
-		case OP_EQ: CqlBufPrintf(b, "(%s >= %s AND %s < %s)", f->expr, lo, f->expr, hi); break;
-		case OP_NE: CqlBufPrintf(b, "(%s < %s OR %s >= %s)", f->expr, lo, f->expr, hi); break;
-		case OP_LT: CqlBufPrintf(b, "%s < %s", f->expr, lo); break;
-		case OP_LE: CqlBufPrintf(b, "%s < %s", f->expr, hi); break;
-		case OP_GT: CqlBufPrintf(b, "%s >= %s", f->expr, hi); break;
-		case OP_GE: CqlBufPrintf(b, "%s >= %s", f->expr, lo); break;
+		case OP_EQ: CqlBufPrintf(b, "(%s %s %s AND %s %s %s)", f->expr, Cmp(f, OP_GE), lo, f->expr, Cmp(f, OP_LT), hi); break;
+		case OP_NE: CqlBufPrintf(b, "(%s %s %s OR %s %s %s)", f->expr, Cmp(f, OP_LT), lo, f->expr, Cmp(f, OP_GE), hi); break;
+		case OP_LT: CqlBufPrintf(b, "%s %s %s", f->expr, Cmp(f, OP_LT), lo); break;
+		case OP_LE: CqlBufPrintf(b, "%s %s %s", f->expr, Cmp(f, OP_LT), hi); break;
+		case OP_GT: CqlBufPrintf(b, "%s %s %s", f->expr, Cmp(f, OP_GE), hi); break;
+		case OP_GE: CqlBufPrintf(b, "%s %s %s", f->expr, Cmp(f, OP_GE), lo); break;
 		default: break;
 	}
 }
@@ -529,8 +708,8 @@ EmitTime(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 		case OP_NOT_BETWEEN:
 			TimeBounds(c, f, &n->values[0], &lo, &hi);
 			TimeBounds(c, f, &n->values[1], &lo2, &hi2);
-			CqlBufPrintf(b, "%s(%s >= %s AND %s %s %s)", n->op == OP_BETWEEN ? "" : "NOT ",
-						 f->expr, lo, f->expr, hi2 ? "<" : "<=", hi2 ? hi2 : lo2);
+			CqlBufPrintf(b, "%s(%s %s %s AND %s %s %s)", n->op == OP_BETWEEN ? "" : "NOT ",
+						 f->expr, Cmp(f, OP_GE), lo, f->expr, Cmp(f, hi2 ? OP_LT : OP_LE), hi2 ? hi2 : lo2);
 			break;
 		default:
 			BadOperator(c, f, n);
@@ -607,6 +786,41 @@ static void
 EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, const char *join)
 {
 	CqlBuf		j;
+	bool		numbers = true;
+
+	for (int i = 0; i < n; i++)
+		numbers = numbers && vals[i]->kind == V_NUMBER;
+	/*
+	 * Numbers: the value when it is a JSON number, else NULL, compared with
+	 * the bound as jsonb (numerically) -- a few cheap operators per row where a
+	 * jsonpath would be run, and one opaque expression per comparison, so
+	 * the planner estimates it as it does the hand-written
+	 * (properties ->> 'k')::numeric >= 45.  join is " && " (all) or " || ".
+	 */
+	if (numbers)
+	{
+		CqlBuf		e;
+
+		CqlBufInit(&e, c->st);
+		CqlBufPrintf(&e, "(CASE WHEN pg_catalog.jsonb_typeof(%s -> ", f->expr);
+		EmitKey(&e, f);
+		CqlBufPrintf(&e, ") = 'number' THEN %s -> ", f->expr);
+		EmitKey(&e, f);
+		CqlBufAppend(&e, " END)");
+		if (n > 1)
+			CqlBufAppend(b, "(");
+		for (int i = 0; i < n; i++)
+		{
+			if (i)
+				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
+			CqlBufPrintf(b, "%s %s '", e.data, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
+			EmitNumber(c, b, vals[i], true);
+			CqlBufAppend(b, "'::jsonb");
+		}
+		if (n > 1)
+			CqlBufAppend(b, ")");
+		return;
+	}
 
 	CqlBufInit(&j, c->st);
 	for (int i = 0; i < n; i++)
@@ -750,6 +964,222 @@ EmitProperty(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 				CqlBufLikePattern(b, n->op == OP_ENDS ? "%" : "", v->text, v->textlen, n->op == OP_STARTS ? "%" : "");
 			}
 			break;
+	}
+}
+
+/* ---- declared properties ------------------------------------------------ */
+
+static const char *
+PropKindName(PropKind k)
+{
+	switch (k)
+	{
+		case P_TEXT: return "text";
+		case P_NUMBER: return "number";
+		case P_BOOL: return "boolean";
+		case P_DATE: return "date";
+		case P_DATETIME: return "datetime";
+		case P_SELECT: return "select";
+		case P_MULTI: return "multi_select";
+	}
+	return "text";
+}
+
+static void
+DeclaredMismatch(Ctx *c, Field *f, CqlValue *v)
+{
+	const char *hint;
+
+	switch (f->pkind)
+	{
+		case P_NUMBER: hint = TypeHint(T_NUMBER); break;
+		case P_BOOL: hint = TypeHint(T_BOOL); break;
+		case P_DATE:
+		case P_DATETIME: hint = TypeHint(T_DATE); break;
+		default: hint = "Compare it with quoted text, for example 'pro'."; break;
+	}
+	CqlFail(c->st, CQL_ERR_TYPE, v->pos, hint,
+			"property \"%s\" (%s) cannot be compared with %s \"%.60s\" at position %d",
+			f->name, PropKindName(f->pkind), ValueKindName(v->kind), v->text ? v->text : "", v->pos);
+}
+
+static void
+DeclaredBadOperator(Ctx *c, Field *f, CqlNode *n)
+{
+	const char *hint;
+
+	switch (f->pkind)
+	{
+		case P_MULTI: hint = "Use CONTAINS 'a', IN ('a', 'b') (any) or ALL ('a', 'b') on a multi_select property."; break;
+		case P_SELECT: hint = "Use =, !=, IN (...) or NOT IN (...) on a select property."; break;
+		case P_BOOL: hint = TypeHint(T_BOOL); break;
+		default: hint = "Use comparisons, IN or BETWEEN on this property."; break;
+	}
+	CqlFail(c->st, CQL_ERR_TYPE, n->pos, hint,
+			"operator %s does not apply to %s property \"%s\" at position %d",
+			op_names[n->op], PropKindName(f->pkind), f->name, n->pos);
+}
+
+/* A select option named by a value: exact, else case-insensitively; the stored spelling */
+static void
+CanonicalOption(Ctx *c, Field *f, CqlValue *v)
+{
+	char		hint[1024];
+	size_t		off;
+
+	if (v->kind != V_STRING && v->kind != V_WORD)
+		DeclaredMismatch(c, f, v);
+	for (int i = 0; i < f->prop->noptions; i++)
+		if (strcmp(f->prop->options[i], v->text) == 0)
+			goto found;
+	for (int i = 0; i < f->prop->noptions; i++)
+		if (strcasecmp(f->prop->options[i], v->text) == 0)
+		{
+			v->text = (char *) f->prop->options[i];
+			v->textlen = strlen(v->text);
+			goto found;
+		}
+	off = snprintf(hint, sizeof(hint), "Options of %s: ", f->name);
+	for (int i = 0; i < f->prop->noptions && off < sizeof(hint) - 64; i++)
+		off += snprintf(hint + off, sizeof(hint) - off, "%s'%s'", i ? ", " : "", f->prop->options[i]);
+	if (f->prop->noptions == 0)
+		off += snprintf(hint + off, sizeof(hint) - off, "none declared");
+	snprintf(hint + off, sizeof(hint) - off, ".");
+	CqlFail(c->st, CQL_ERR_VALUE, v->pos, hint,
+			"invalid option \"%.60s\" for property \"%s\" at position %d", v->text, f->name, v->pos);
+found:
+	v->kind = V_STRING;
+}
+
+static bool
+IsNullTest(CqlNode *n)
+{
+	return n->op == OP_IS_NULL || n->op == OP_IS_NOT_NULL || n->op == OP_IS_EMPTY ||
+		n->op == OP_IS_NOT_EMPTY ||
+		((n->op == OP_EQ || n->op == OP_NE) && n->nvalues == 1 && n->values[0].kind == V_NULL);
+}
+
+/* multi_select: JSON arrays of options; containment is the GIN-indexed form */
+static void
+EmitMultiSelect(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
+{
+	switch (n->op)
+	{
+		case OP_EQ:
+		case OP_CONTAINS:
+		case OP_ALL:
+			EmitContains(c, b, f, n->values, n->nvalues, true);
+			break;
+		case OP_NE:
+		case OP_NOT_CONTAINS:
+			CqlBufAppend(b, "(");
+			EmitHasValue(b, f);
+			CqlBufAppend(b, " AND NOT ");
+			EmitContains(c, b, f, n->values, n->nvalues, true);
+			CqlBufAppend(b, ")");
+			break;
+		case OP_IN:
+		case OP_NOT_IN:
+			CqlBufAppend(b, "(");
+			if (n->op == OP_NOT_IN)
+			{
+				EmitHasValue(b, f);
+				CqlBufAppend(b, " AND NOT (");
+			}
+			for (int i = 0; i < n->nvalues; i++)
+			{
+				if (i)
+					CqlBufAppend(b, " OR ");
+				EmitContains(c, b, f, &n->values[i], 1, true);
+			}
+			CqlBufAppend(b, n->op == OP_NOT_IN ? "))" : ")");
+			break;
+		default:
+			DeclaredBadOperator(c, f, n);
+	}
+}
+
+/*
+ * A declared property (bare name): values are checked against its type and
+ * options, then compared in the form that type needs.
+ */
+static void
+EmitDeclared(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
+{
+	if (IsNullTest(n))
+	{
+		EmitProperty(c, b, f, n);
+		return;
+	}
+	switch (f->pkind)
+	{
+		case P_NUMBER:
+			if (n->op >= OP_ALL && n->op != OP_IN && n->op != OP_NOT_IN && n->op != OP_BETWEEN && n->op != OP_NOT_BETWEEN)
+				DeclaredBadOperator(c, f, n);
+			for (int i = 0; i < n->nvalues; i++)
+				if (n->values[i].kind != V_NUMBER)
+					DeclaredMismatch(c, f, &n->values[i]);
+			EmitProperty(c, b, f, n);
+			break;
+		case P_BOOL:
+			if (n->op != OP_EQ && n->op != OP_NE)
+				DeclaredBadOperator(c, f, n);
+			if (n->values[0].kind != V_BOOL)
+				DeclaredMismatch(c, f, &n->values[0]);
+			EmitProperty(c, b, f, n);
+			break;
+		case P_TEXT:
+			if (n->op == OP_ALL)
+				DeclaredBadOperator(c, f, n);
+			for (int i = 0; i < n->nvalues; i++)
+				if (n->values[i].kind != V_STRING)
+					DeclaredMismatch(c, f, &n->values[i]);
+			EmitProperty(c, b, f, n);
+			break;
+		case P_SELECT:
+			if (n->op != OP_EQ && n->op != OP_NE && n->op != OP_IN && n->op != OP_NOT_IN)
+				DeclaredBadOperator(c, f, n);
+			for (int i = 0; i < n->nvalues; i++)
+				CanonicalOption(c, f, &n->values[i]);
+			EmitProperty(c, b, f, n);
+			break;
+		case P_MULTI:
+			for (int i = 0; i < n->nvalues; i++)
+				CanonicalOption(c, f, &n->values[i]);
+			EmitMultiSelect(c, b, f, n);
+			break;
+		case P_DATE:
+		case P_DATETIME:
+			{
+				Field		t = *f;
+				CqlBuf		e;
+
+				if (n->op > OP_NOT_BETWEEN)
+					DeclaredBadOperator(c, f, n);
+				CqlBufInit(&e, c->st);
+				if (f->pkind == P_DATE)
+				{
+					/* ISO date text, compared byte-wise: no cast that could fail */
+					t.type = T_DATE;
+					t.textdate = true;
+					CqlBufPrintf(&e, "(%s ->> ", f->expr);
+				}
+				else
+				{
+					/* ISO date-time text; crm.cql_timestamptz yields NULL for anything else */
+					t.type = T_TIMESTAMP;
+					CqlBufPrintf(&e, "crm.cql_timestamptz(%s ->> ", f->expr);
+				}
+				EmitKey(&e, f);
+				CqlBufAppend(&e, ")");
+				t.expr = e.data;
+				for (int i = 0; i < n->nvalues; i++)
+					if (n->values[i].kind == V_STRING || n->values[i].kind == V_NUMBER ||
+						n->values[i].kind == V_BOOL || n->values[i].kind == V_WORD)
+						DeclaredMismatch(c, f, &n->values[i]);
+				EmitTime(c, b, &t, n);
+				break;
+			}
 	}
 }
 
@@ -933,6 +1363,37 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 	const CqlRelation *rel;
 
 	/*
+	 * A to-one relation written alone: stage = 'Proposal' (its name),
+	 * stage = WON (its kind), stage = 12 or IS NULL (the foreign key).
+	 */
+	if (n->path.nseg == 1 && !n->path.quoted[0] && !CqlFindField(c->e, n->path.seg[0]) &&
+		(rel = CqlFindRelation(c->e, n->path.seg[0])) != NULL && rel->kind == REL_ONE && rel->source_fk)
+	{
+		CqlNode		inner = *n;
+		CqlValKind	k = n->nvalues > 0 ? n->values[0].kind : V_NULL;
+
+		if (IsNullTest(n) || k == V_NUMBER)
+			inner.path.seg[0] = CqlStrndup(c->st, rel->source_fk, strlen(rel->source_fk));
+		else if ((k == V_WORD && rel->word_field) || (k == V_STRING && rel->name_field))
+		{
+			const char *field = k == V_WORD ? rel->word_field : rel->name_field;
+
+			inner.path.nseg = 2;
+			inner.path.seg[1] = CqlStrndup(c->st, field, strlen(field));
+			inner.path.segpos[1] = n->path.segpos[0];
+			inner.path.quoted[1] = false;
+		}
+		else
+			CqlFail(c->st, CQL_ERR_TYPE, n->values[0].pos,
+					rel->name_field ? "Compare it with a quoted name, an id, or name a field such as stage.probability."
+					: "Compare it with an id, or name a field of the related record, for example contact.email.",
+					"relation \"%s\" cannot be compared with %s \"%.60s\" at position %d",
+					rel->name, ValueKindName(k), n->values[0].text ? n->values[0].text : "", n->values[0].pos);
+		EmitCompare(c, b, &inner);
+		return;
+	}
+
+	/*
 	 * company.x <op> v: a semi-join the planner can drive from either side
 	 * (EXISTS), like the hand-written query; only predicates that hold for
 	 * NULL go through the scalar subquery of Resolve, so that a contact
@@ -964,7 +1425,9 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 		if (n->values[i].kind == V_NULL && !((n->op == OP_EQ || n->op == OP_NE) && n->nvalues == 1))
 			CqlFail(c->st, CQL_ERR_TYPE, n->values[i].pos, "Test for null with IS NULL or IS NOT NULL.",
 					"null cannot be used with %s at position %d", op_names[n->op], n->values[i].pos);
-	if (f.type == T_JSONB)
+	if (f.prop)
+		EmitDeclared(c, b, &f, n);
+	else if (f.type == T_JSONB)
 		EmitProperty(c, b, &f, n);
 	else if (f.type == T_TAGS)
 		EmitTags(c, b, &f, n);
@@ -1095,6 +1558,51 @@ EmitInList(Ctx *c, CqlBuf *b, CqlNode *n)
 				 n->negated ? "NOT " : "", a, a, c->alias, a, l->id, a, c->e->list_column, c->alias);
 }
 
+/*
+ * associated(course[, label = 'student']): the row has an association with
+ * a record of that custom object type (and that label).
+ */
+static void
+EmitAssociated(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	char	   *type = CqlStrndup(c->st, n->name, strlen(n->name));
+	char	   *a,
+			   *r;
+
+	if (!c->e->assoc_column)
+		CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, n->pos, "Custom object records are associated with contacts and deals.",
+				"associated() at position %d does not apply to %s records", n->pos,
+				c->e == CqlRecordEntity() && c->st->record_type ? c->st->record_type : c->e->name);
+	for (char *p = type; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+	if (!c->st->env->object_type_exists || !c->st->env->object_type_exists(c->st->env->ctx, type))
+		CqlFail(c->st, CQL_ERR_VALUE, n->pos, "Custom object types are the keys of crm.object_types; create one with crm.create_object_type().",
+				"unknown custom object type \"%.60s\" at position %d", n->name, n->pos);
+	a = NewAlias(c);
+	r = NewAlias(c);
+	CqlBufPrintf(b, "EXISTS (SELECT 1 FROM crm.object_associations %s JOIN crm.object_records %s"
+				 " ON %s.workspace_id = %s.workspace_id AND %s.id = %s.record_id"
+				 " WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id AND %s.type_key = ",
+				 a, r, r, a, r, a, a, c->alias, a, c->e->assoc_column, c->alias, r);
+	CqlBufQuote(b, type, strlen(type));
+	if (n->label)
+	{
+		if (n->label->kind == V_NULL)
+			CqlBufPrintf(b, " AND %s.label IS NULL", a);
+		else if (n->label->kind == V_STRING)
+		{
+			CqlBufPrintf(b, " AND %s.label = ", a);
+			CqlBufQuote(b, n->label->text, n->label->textlen);
+		}
+		else
+			CqlFail(c->st, CQL_ERR_TYPE, n->label->pos, "Quote the label: label = 'student'.",
+					"label cannot be compared with %s \"%.60s\" at position %d",
+					ValueKindName(n->label->kind), n->label->text ? n->label->text : "", n->label->pos);
+	}
+	CqlBufAppend(b, ")");
+}
+
 static void
 Emit(Ctx *c, CqlBuf *b, CqlNode *n)
 {
@@ -1147,9 +1655,7 @@ Emit(Ctx *c, CqlBuf *b, CqlNode *n)
 			EmitInList(c, b, n);
 			break;
 		case N_ASSOC:
-			CqlFail(c->st, CQL_ERR_UNSUPPORTED, n->pos, "Custom objects are not part of this version of crm.",
-					"associated(%.60s) at position %d needs custom objects, which this version of crm does not have",
-					n->name, n->pos);
+			EmitAssociated(c, b, n);
 			break;
 	}
 	c->st->depth--;
@@ -1164,14 +1670,29 @@ RequireEntity(CqlState *st, const char *entity)
 	int			n;
 	const CqlEntity *const *all = CqlEntities(&n);
 
-	if (e)
+	if (e && !e->internal)
 		return e;
+	if (!e && st->env->object_type_exists && strlen(entity) < 64 &&
+		st->env->object_type_exists(st->env->ctx, entity))
+	{
+		st->record_type = CqlStrndup(st, entity, strlen(entity));
+		return CqlRecordEntity();
+	}
 	off = snprintf(hint, sizeof(hint), "Entities are: ");
 	for (int i = 0; i < n; i++)
-		off += snprintf(hint + off, sizeof(hint) - off, "%s%s", i ? ", " : "", all[i]->name);
-	snprintf(hint + off, sizeof(hint) - off, ".");
+		if (!all[i]->internal)
+			off += snprintf(hint + off, sizeof(hint) - off, "%s%s", i ? ", " : "", all[i]->name);
+	snprintf(hint + off, sizeof(hint) - off, ", or a custom object type key of crm.object_types.");
 	CqlFail(st, CQL_ERR_VALUE, 0, hint, "unknown cql entity \"%.60s\"", entity);
 	return NULL;
+}
+
+const CqlEntity *
+CqlResolveEntity(CqlState *st, const char *entity)
+{
+	if (setjmp(st->on_error) != 0)
+		return NULL;
+	return RequireEntity(st, entity);
 }
 
 bool
@@ -1192,7 +1713,17 @@ CqlTranslate(CqlState *st, const char *entity, const char *query, size_t len,
 	c.root = true;
 	st->depth = 0;
 	CqlBufInit(&b, st);
-	Emit(&c, &b, tree);
+	if (st->record_type)
+	{
+		/* records of all custom types share a table: keep to this type */
+		CqlBufPrintf(&b, "(%s.type_key = ", c.alias);
+		CqlBufQuote(&b, st->record_type, strlen(st->record_type));
+		CqlBufAppend(&b, " AND ");
+		Emit(&c, &b, tree);
+		CqlBufAppend(&b, ")");
+	}
+	else
+		Emit(&c, &b, tree);
 	*sql = b.data;
 	return true;
 }
@@ -1248,7 +1779,16 @@ FieldExprBody(CqlState *st, const char *entity, const char *field, size_t len, c
 	c.root = true;
 	Resolve(&c, &p, 0, &f);
 	CqlBufInit(&b, st);
-	if (f.type == T_JSONB)
+	if (f.prop && f.pkind == P_MULTI)
+	{
+		/* a multi_select counts once per option, like tags */
+		CqlBufPrintf(&b, "pg_catalog.jsonb_array_elements_text(CASE pg_catalog.jsonb_typeof(%s -> ", f.expr);
+		EmitKey(&b, &f);
+		CqlBufPrintf(&b, ") WHEN 'array' THEN %s -> ", f.expr);
+		EmitKey(&b, &f);
+		CqlBufAppend(&b, " END)");
+	}
+	else if (f.type == T_JSONB)
 	{
 		CqlBufPrintf(&b, "(%s ->> ", f.expr);
 		EmitKey(&b, &f);
@@ -1321,7 +1861,8 @@ OrderByBody(CqlState *st, const char *entity, const char *spec, size_t len, cons
 			CqlBufAppend(&b, ", ");
 		if (f.type == T_JSONB)
 		{
-			CqlBufPrintf(&b, "(%s ->> ", f.expr);
+			/* a declared number sorts as a JSON number (numerically), others as text */
+			CqlBufPrintf(&b, "(%s %s ", f.expr, f.prop && f.pkind == P_NUMBER ? "->" : "->>");
 			EmitKey(&b, &f);
 			CqlBufAppend(&b, ")");
 		}

@@ -2,7 +2,8 @@
  * cql_fuzz.c
  *	  libFuzzer harness for the CQL core (src/cql), built as plain C.
  *
- * Input: first byte picks entity and entry point, the rest is the text.
+ * Input: first byte picks entity (bit 0, bits 3-4) and entry point (bits
+ * 1-2), the rest is the text.
  * Besides ASan/UBSan catching memory errors, it checks the safety promise
  * of the translator on every accepted query: outside string literals the
  * SQL holds no statement separator, comment, dollar quote or stray quote.
@@ -30,7 +31,69 @@ FuzzRelease(void *ctx, void *p)
 	free(p);
 }
 
-static const CqlEnv env = {FuzzAlloc, FuzzRelease, NULL, NULL, NULL, "public"};
+/* A fixed set of declared properties and one custom object type, like a workspace's */
+static const char *const plan_options[] = {"free", "pro", "Team Plan", NULL};
+static const char *const course_options[] = {"sql", "c", NULL};
+
+static bool
+FuzzProperty(void *ctx, const char *object_type, const char *key, CqlProperty *out)
+{
+	static const struct
+	{
+		const char *key;
+		const char *type;
+		const char *const *options;
+		int			noptions;
+	}			props[] = {
+		{"plan", "select", plan_options, 3},
+		{"seats", "number", NULL, 0},
+		{"renewal", "date", NULL, 0},
+		{"last_login", "datetime", NULL, 0},
+		{"courses", "multi_select", course_options, 2},
+		{"vip", "boolean", NULL, 0},
+		{"nickname", "text", NULL, 0},
+	};
+
+	(void) object_type;
+	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+		if (strcmp(props[i].key, key) == 0)
+		{
+			out->type = props[i].type;
+			out->noptions = props[i].noptions;
+			out->options = props[i].options;
+			return true;
+		}
+	return false;
+}
+
+static bool
+FuzzObjectTypeExists(void *ctx, const char *key)
+{
+	return strcmp(key, "course") == 0;
+}
+
+/* Two lists of the workspace, so IN LIST resolves, misses and mismatches */
+static int
+FuzzLists(void *ctx, const CqlListRef **lists)
+{
+	static const CqlListRef known[] = {
+		{"VIP customers", 1, "contact"},
+		{"Key accounts", 2, "company"},
+	};
+
+	*lists = known;
+	return 2;
+}
+
+static const CqlEnv env = {
+	.alloc = FuzzAlloc,
+	.release = FuzzRelease,
+	.trgm_schema = "public",
+	.lists = FuzzLists,
+	.property = FuzzProperty,
+	.object_type_exists = FuzzObjectTypeExists,
+};
+static const char *const entities[] = {"contact", "company", "deal", "order", "course", "contact", "company", "deal"};
 
 /* Walks the SQL, skipping '...' and E'...' literals; aborts on anything unsafe outside them */
 static void
@@ -92,7 +155,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	entity = (data[0] & 1) ? "company" : "contact";
+	/* bit 0 and bits 3-4: the entity (old seeds, with bits 3-4 clear, keep theirs) */
+	entity = entities[(data[0] & 1) | (((data[0] >> 3) & 3) << 1)];
 	mode = (data[0] >> 1) % 4;
 	q = (const char *) data + 1;
 	len = size - 1;

@@ -1,7 +1,7 @@
--- find_contacts/find_companies(cql) return exactly the rows of the
--- hand-written SQL for the same question, over generated data.
+-- crm.find_*(cql) (contacts, companies, deals, orders, custom object
+-- records) return exactly the rows of the hand-written SQL for the same question, over generated data.
 BEGIN;
-SELECT plan(47);
+SELECT plan(74);
 SET LOCAL TimeZone = 'Europe/Paris';
 SET LOCAL pg_trgm.similarity_threshold = 0.3;
 
@@ -106,6 +106,79 @@ SELECT is((SELECT count(*) FROM pairs
 			WHERE pg_temp.matches(entity, hand) = 0
 			   OR pg_temp.matches(entity, hand) = pg_temp.matches(entity, 'true')), 0::bigint,
 		  'every hand-written question selects a proper, non-empty subset');
+
+-- deals in one pipeline, orders, and a custom object type with declared fields
+SELECT crm.create_pipeline('Equivalence', 'b2b_sales') AS pipe \gset
+SELECT crm.define_property('deal', 'segment', 'select', options => ARRAY['smb', 'mid', 'enterprise']) > 0 AS segment \gset
+INSERT INTO crm.deals (pipeline_id, stage_id, title, contact_id, company_id, value, currency, priority, expected_close_date, properties)
+SELECT :pipe, s.id, 'Deal ' || g, (SELECT id FROM crm.contacts WHERE workspace_id = 1 AND name = 'Person ' || (1 + g % 150)),
+	   CASE WHEN g % 4 <> 0 THEN (SELECT id FROM crm.companies WHERE workspace_id = 1 AND name = 'Company ' || (1 + g % 50)) END,
+	   (g * 37) % 5000, (ARRAY['USD', 'EUR'])[1 + g % 2], (ARRAY['low', 'medium', 'high', 'urgent'])[1 + g % 4]::crm.deal_priority,
+	   CASE WHEN g % 5 <> 0 THEN current_date + (g % 200 - 100) END,
+	   CASE WHEN g % 3 = 0 THEN '{}'::jsonb ELSE jsonb_build_object('segment', (ARRAY['smb', 'mid', 'enterprise'])[1 + g % 3]) END
+  FROM generate_series(1, 300) g
+  JOIN crm.stages s ON s.workspace_id = 1 AND s.pipeline_id = :pipe AND s.position = (SELECT min(position) FROM crm.stages WHERE pipeline_id = :pipe) + g % 6;
+INSERT INTO crm.orders (contact_id, deal_id, value, currency, status, order_date)
+SELECT (SELECT id FROM crm.contacts WHERE workspace_id = 1 AND name = 'Person ' || (1 + (g * g) % 250)),
+	   CASE WHEN g % 3 = 0 THEN (SELECT id FROM crm.deals WHERE workspace_id = 1 AND title = 'Deal ' || (1 + g % 300)) END,
+	   (g * 11) % 900, (ARRAY['USD', 'USD', 'EUR'])[1 + g % 3],
+	   (ARRAY['pending', 'paid', 'paid', 'refunded', 'failed'])[1 + g % 5]::crm.order_status,
+	   now() - (g % 300) * interval '1 day'
+  FROM generate_series(1, 600) g;
+SELECT crm.create_object_type('course', 'Course', primary_property => 'title') > 0 AS course \gset
+SELECT crm.define_property('course', 'title', 'text') > 0 AS t, crm.define_property('course', 'hours', 'number') > 0 AS h,
+	   crm.define_property('course', 'level', 'select', options => ARRAY['beginner', 'advanced']) > 0 AS l,
+	   crm.define_property('course', 'starts', 'date') > 0 AS s \gset
+SELECT count(crm.create_record('course', jsonb_build_object('title', 'Course ' || g, 'hours', g % 40,
+		'level', (ARRAY['beginner', 'advanced'])[1 + g % 2], 'starts', (DATE '2024-01-01' + g * 5)::text))) > 0 AS records
+  FROM generate_series(1, 60) g \gset
+SELECT count(crm.associate(r.id, 'contact', c.id, CASE WHEN c.id % 2 = 0 THEN 'student' END)) > 0 AS assoc
+  FROM crm.object_records r JOIN crm.contacts c ON c.workspace_id = r.workspace_id AND c.id % 60 = r.id % 60 AND c.lifecycle_stage = 'lead'
+ WHERE r.workspace_id = 1 AND r.type_key = 'course' \gset
+
+CREATE TEMP TABLE pairs2 (n int, entity text, cql text, hand text);
+INSERT INTO pairs2 VALUES
+	(1, 'deal', 'stage = WON OR stage = ''Proposal''', 'stage_id IN (SELECT id FROM crm.stages WHERE kind = ''won'' OR name = ''Proposal'')'),
+	(2, 'deal', 'status = OPEN AND value >= 2500', 'status = ''open'' AND value >= 2500'),
+	(3, 'deal', 'priority IN (HIGH, URGENT) AND currency = ''EUR''', 'priority IN (''high'', ''urgent'') AND currency = ''EUR'''),
+	(4, 'deal', 'expectedCloseDate = THIS_MONTH', 'date_trunc(''month'', expected_close_date) = date_trunc(''month'', current_date)'),
+	(5, 'deal', 'expectedCloseDate < TODAY OR expectedCloseDate IS NULL', '(expected_close_date < current_date OR expected_close_date IS NULL)'),
+	(6, 'deal', 'company.industry = ''SaaS''', 'company_id IN (SELECT id FROM crm.companies WHERE industry = ''SaaS'')'),
+	(7, 'deal', 'contact.city = ''Paris'' AND stage.probability > 20', 'contact_id IN (SELECT id FROM crm.contacts WHERE city = ''Paris'') AND stage_id IN (SELECT id FROM crm.stages WHERE probability > 20)'),
+	(8, 'deal', 'segment IN (SMB, enterprise)', 'properties ->> ''segment'' IN (''smb'', ''enterprise'')'),
+	(9, 'deal', 'segment != mid', 'properties ->> ''segment'' <> ''mid'''),
+	(10, 'deal', 'EXISTS orders(status = PAID)', 'id IN (SELECT deal_id FROM crm.orders WHERE status = ''paid'')'),
+	(11, 'order', 'status = PAID AND value > 400', 'status = ''paid'' AND value > 400'),
+	(12, 'order', 'orderDate = LAST_N_DAYS:30', 'order_date::date BETWEEN current_date - 30 AND current_date'),
+	(13, 'order', 'deal.status = OPEN', 'deal_id IN (SELECT id FROM crm.deals WHERE status = ''open'')'),
+	(14, 'order', 'contact.tags CONTAINS ''vip''', 'contact_id IN (SELECT id FROM crm.contacts WHERE ''vip'' = ANY (tags))'),
+	(15, 'contact', 'EXISTS deals(stage = WON AND value > 1000)', 'status < ''merged'' AND id IN (SELECT d.contact_id FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE s.kind = ''won'' AND d.value > 1000)'),
+	(16, 'contact', 'COUNT(deals(status = OPEN)) >= 2', 'status < ''merged'' AND id IN (SELECT contact_id FROM crm.deals WHERE status = ''open'' GROUP BY contact_id HAVING count(*) >= 2)'),
+	(17, 'contact', 'orders.totalPaid > 1000', 'status < ''merged'' AND id IN (SELECT contact_id FROM crm.orders WHERE status = ''paid'' AND currency = ''USD'' GROUP BY contact_id HAVING sum(value) > 1000)'),
+	(18, 'contact', 'orders.count >= 3', 'status < ''merged'' AND id IN (SELECT contact_id FROM crm.orders GROUP BY contact_id HAVING count(*) >= 3)'),
+	(19, 'contact', 'orders.count = 0 AND city = ''Paris''', 'status < ''merged'' AND city = ''Paris'' AND id NOT IN (SELECT contact_id FROM crm.orders)'),
+	(20, 'contact', 'orders.lastOrderDate > NOW - 60d', 'status < ''merged'' AND id IN (SELECT contact_id FROM crm.orders GROUP BY contact_id HAVING max(order_date) > now() - interval ''60 days'')'),
+	(21, 'contact', 'associated(course)', 'status < ''merged'' AND id IN (SELECT a.contact_id FROM crm.object_associations a JOIN crm.object_records r ON r.id = a.record_id WHERE r.type_key = ''course'')'),
+	(22, 'contact', 'associated(course, label = ''student'')', 'status < ''merged'' AND id IN (SELECT a.contact_id FROM crm.object_associations a WHERE a.label = ''student'')'),
+	(23, 'company', 'EXISTS deals(value > 4000)', 'id IN (SELECT company_id FROM crm.deals WHERE value > 4000)'),
+	(24, 'course', 'hours >= 30 AND level = ADVANCED', '(properties ->> ''hours'')::int >= 30 AND properties ->> ''level'' = ''advanced'''),
+	(25, 'course', 'starts BETWEEN 2024-03-01 AND 2024-05-31', '(properties ->> ''starts'')::date BETWEEN ''2024-03-01'' AND ''2024-05-31'''),
+	(26, 'course', 'displayName ENDS WITH ''7'' OR EXISTS contacts(city = ''Rome'')', '(display_name LIKE ''%7'' OR id IN (SELECT a.record_id FROM crm.object_associations a JOIN crm.contacts c ON c.id = a.contact_id WHERE c.city = ''Rome''))');
+
+SELECT results_eq(
+		 CASE entity WHEN 'deal' THEN format('SELECT id FROM crm.find_deals(%L, ''id'', 100000)', cql)
+					 WHEN 'order' THEN format('SELECT id FROM crm.find_orders(%L, ''id'', 100000)', cql)
+					 WHEN 'contact' THEN format('SELECT id FROM crm.find_contacts(%L, ''id'', 100000)', cql)
+					 WHEN 'company' THEN format('SELECT id FROM crm.find_companies(%L, ''id'', 100000)', cql)
+					 ELSE format('SELECT id FROM crm.find_records(%L, %L, ''id'', 100000)', entity, cql) END,
+		 format('SELECT id FROM %s WHERE workspace_id = 1 AND %s%s ORDER BY id', crm.cql_table(entity), hand,
+				CASE WHEN crm.cql_table(entity) = 'crm.object_records' THEN format(' AND type_key = %L', entity) ELSE '' END),
+		 format('%s: %s', entity, cql))
+  FROM pairs2 ORDER BY n;
+SELECT is((SELECT count(*) FROM pairs2
+			WHERE pg_temp.matches(entity, hand) = 0
+			   OR pg_temp.matches(entity, hand) = pg_temp.matches(entity, 'true')), 0::bigint,
+		  'every hand-written deal/order/record question selects a proper, non-empty subset');
 
 -- ordering: find_contacts's order_by equals ORDER BY in SQL, ties broken by id
 SELECT results_eq(

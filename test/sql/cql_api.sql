@@ -103,8 +103,66 @@ SELECT crm.count('deal', '');
 SELECT * FROM crm.count_by('contact', '', 'nosuch');
 SELECT * FROM crm.count_by('contact', '', 'name = 1');
 
+-- deals, orders and custom object records
+SELECT crm.create_pipeline('Sales', 'b2b_sales') > 0 AS pipeline;
+INSERT INTO crm.deals (id, title, contact_id, company_id, value, currency, expected_close_date, priority) VALUES
+	(1, 'Acme renewal', 1, 1, 5000, 'USD', '2024-06-30', 'high'),
+	(2, 'Globex pilot', 2, 2, 800, 'EUR', '2024-03-31', 'low'),
+	(3, 'Ada upsell', 1, 1, 1200, 'USD', NULL, 'medium');
+SELECT 1 AS won FROM crm.win_deal(1, '2024-05-01');
+SELECT id, title, status, value FROM crm.find_deals('stage = WON OR value < 1000', 'value DESC');
+SELECT id, title FROM crm.find_deals('contact.email = ''ada@acme.com'' AND stage != WON');
+SELECT id, title FROM crm.find_deals('expectedCloseDate < 2024-06-01 OR expectedCloseDate IS NULL', 'expectedCloseDate DESC');
+SELECT * FROM crm.count_by('deal', '', 'stage.name');
+INSERT INTO crm.orders (contact_id, deal_id, value, currency, status, order_date) VALUES
+	(1, 1, 300, 'USD', 'paid', '2024-05-02'), (1, NULL, 200, 'USD', 'paid', '2024-05-20'),
+	(1, NULL, 999, 'EUR', 'paid', '2024-05-21'), (2, NULL, 50, 'USD', 'pending', '2024-04-01');
+SELECT value, currency FROM crm.find_orders('status = PAID AND contact.name STARTS WITH ''Ada''', 'orderDate');
+-- totalPaid counts paid orders in the workspace currency (USD): 300 + 200, not the EUR one
+SELECT id, name FROM crm.find_contacts('orders.totalPaid = 500 AND orders.count = 3 AND orders.lastOrderDate >= 2024-05-21');
+SELECT id, name FROM crm.find_companies('EXISTS deals(status = OPEN AND value > 1000)');
+SELECT crm.create_object_type('course', 'Course', primary_property => 'title') > 0 AS course;
+SELECT crm.define_property('course', 'title', 'text') > 0 AS title,
+	   crm.define_property('course', 'hours', 'number') > 0 AS hours;
+SELECT crm.create_record('course', '{"title": "SQL 101", "hours": 12}') AS sql101 \gset
+SELECT crm.create_record('course', '{"title": "C for cooks", "hours": 4}') AS c4c \gset
+SELECT crm.associate(:sql101, 'contact', 1, 'student') > 0 AS a1, crm.associate(:c4c, 'contact', 2, 'teacher') > 0 AS a2;
+SELECT display_name FROM crm.find_records('course', 'hours >= 10 OR EXISTS contacts(name = ''Bob Stone'')', 'hours DESC');
+SELECT id, name FROM crm.find_contacts('associated(course, label = ''student'')');
+SELECT crm.count('course', 'title CONTAINS ''sql''');
+SELECT * FROM crm.find_records('nosuch');
+SELECT * FROM crm.find_records('deal');
+
+-- cached translations follow definition changes: a bare name that was
+-- unknown becomes a typed property once declared, and the reverse
+SELECT count(*) FROM crm.find_contacts('tier = ''gold''');
+SELECT crm.define_property('contact', 'tier', 'select', options => ARRAY['gold', 'silver']) > 0 AS tier;
+UPDATE crm.contacts SET properties = properties || '{"tier": "gold"}' WHERE id = 1;
+SELECT id FROM crm.find_contacts('tier = ''gold''');
+SELECT id FROM crm.find_contacts('tier = GOLD');
+UPDATE crm.contacts SET properties = properties - 'tier' WHERE id = 1;
+SELECT crm.drop_property('contact', 'tier');
+SELECT count(*) FROM crm.find_contacts('tier = ''gold''');
+SELECT count(*) AS cached FROM crm.find_records('course', 'hours > 1', 'id', 1);
+DELETE FROM crm.object_associations WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.object_records WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.property_definitions WHERE workspace_id = crm.current_workspace() AND object_type = 'course';
+DELETE FROM crm.object_types WHERE workspace_id = crm.current_workspace();
+SELECT * FROM crm.find_records('course', 'hours > 1', 'id', 1);
+
+-- bulk actions on deals: fields by CQL name; moving by stage records history
+SELECT crm.bulk_update('deal', 'status = OPEN', '{"owner": "sam", "priority": "urgent"}');
+SELECT crm.bulk_update('deal', ARRAY[2]::bigint[], jsonb_build_object('stageId', (SELECT s.id FROM crm.stages s JOIN crm.deals d ON d.workspace_id = s.workspace_id AND d.pipeline_id = s.pipeline_id WHERE d.id = 2 AND d.workspace_id = crm.current_workspace() AND s.kind = 'lost')));
+SELECT id, owner, priority, status FROM crm.deals WHERE workspace_id = crm.current_workspace() ORDER BY id;
+SELECT count(*) AS stage_history FROM crm.deal_stage_history WHERE workspace_id = crm.current_workspace() AND deal_id = 2;
+SELECT crm.bulk_update('deal', 'status = OPEN', '{"status": "won"}');
+SELECT crm.bulk_tag('deal', 'status = OPEN', ARRAY['x']);
+
 -- leave the shared regression database as we found it
 -- (rows first: deleting a workspace cascades to rows whose triggers log events)
+DELETE FROM crm.orders WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.deal_stage_history WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.deals WHERE workspace_id = crm.current_workspace();
 DELETE FROM crm.contact_companies WHERE workspace_id = crm.current_workspace();
 DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace();
 DELETE FROM crm.companies WHERE workspace_id = crm.current_workspace();

@@ -149,6 +149,14 @@ SELECT (SELECT count(*) FROM crm.lists) = b.lists AS no_list_written,
 SELECT crm.delete_list(:vip_not_manual), crm.delete_list(:vips);
 SELECT name, member_count FROM shown;
 
+-- a finder's cached plan follows a list re-created under the same name
+SELECT id AS again FROM crm.create_list('Again') \gset
+SELECT crm.add_to_list(:again, ARRAY(SELECT id FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND status = 'active' ORDER BY id LIMIT 1));
+SELECT count(*) AS in_first FROM crm.find_contacts('IN LIST ''Again''');
+SELECT crm.delete_list(:again);
+SELECT id AS again FROM crm.create_list('Again') \gset
+SELECT count(*) AS in_second FROM crm.find_contacts('IN LIST ''Again''');
+
 DELETE FROM crm.lists WHERE workspace_id = crm.current_workspace();
 DELETE FROM crm.contact_companies WHERE workspace_id = crm.current_workspace();
 UPDATE crm.contacts SET merged_into = NULL, status = 'deleted' WHERE workspace_id = crm.current_workspace();
