@@ -83,8 +83,10 @@ CREATE VIEW crm.pipeline_summary WITH (security_invoker = true) AS
 		   s.probability, d.currency,
 		   pg_catalog.count(d.id) AS deals,
 		   COALESCE(pg_catalog.sum(d.value), 0) AS value,
-		   COALESCE(pg_catalog.sum(d.value OPERATOR(pg_catalog.*)
-				COALESCE(d.probability_override, s.probability) OPERATOR(pg_catalog./) 100), 0) AS weighted_value
+		   -- rounded to the minor units of the group's currency
+		   pg_catalog.round(COALESCE(pg_catalog.sum(d.value OPERATOR(pg_catalog.*)
+				COALESCE(d.probability_override, s.probability) OPERATOR(pg_catalog./) 100), 0),
+				COALESCE(crm.currency_exponent(d.currency), 2)) AS weighted_value
 	  FROM crm.stages s
 	  LEFT JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
 						   AND d.stage_id OPERATOR(pg_catalog.=) s.id
