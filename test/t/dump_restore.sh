@@ -10,7 +10,7 @@ echo "1..6"
 
 fresh_db crm_dump_src
 q -d crm_dump_src -c 'SET client_min_messages = warning; CREATE EXTENSION crm CASCADE;'
-q -d crm_dump_src -f test/sample.sql >/dev/null
+q -d crm_dump_src -f test/sample.sql -f test/sample_sales.sql >/dev/null
 ok $? "sample data loaded"
 # rows in workspace 1 too, plus a merged contact (self-reference) and a deleted one
 q -d crm_dump_src >/dev/null <<'SQL'
