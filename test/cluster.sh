@@ -59,7 +59,9 @@ install_prerequisites() {
 	[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 	[ -f /usr/share/postgresql/15/extension/pgtap.control ] || need+=(postgresql-15-pgtap)
 	command -v pg_prove >/dev/null || need+=(libtap-parser-sourcehandler-pgtap-perl)
-	command -v clang-14 >/dev/null || need+=(clang-14)
+	# clang: PGXS compiles the JIT bitcode with clang-14, the fuzz harness with clang
+	command -v clang >/dev/null && command -v clang-14 >/dev/null || need+=(clang clang-14)
+	command -v prove >/dev/null || need+=(perl)
 	[ -d /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux ] || need+=(libclang-rt-14-dev)
 	command -v make >/dev/null || need+=(make)
 	command -v gcc >/dev/null || need+=(gcc)
