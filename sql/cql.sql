@@ -126,6 +126,12 @@ AS $$
 DECLARE
 	n bigint;
 BEGIN
+	-- the C helpers are STRICT: a NULL would reach EXECUTE as a NULL string
+	IF count.entity IS NULL THEN
+		RAISE EXCEPTION 'cql entity must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Entities are: contact, company, deal, order, or a custom object type key of crm.object_types.';
+	END IF;
 	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm.cql_table(count.entity)
 		|| ' WHERE ' || crm.cql_where(count.entity, coalesce(count.query, ''))
 		INTO n;
@@ -141,6 +147,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
+	-- the C helpers are STRICT: a NULL would reach EXECUTE as a NULL string
+	IF count_by.entity IS NULL THEN
+		RAISE EXCEPTION 'cql entity must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Entities are: contact, company, deal, order, or a custom object type key of crm.object_types.';
+	END IF;
+	IF count_by.field IS NULL THEN
+		RAISE EXCEPTION 'count_by field must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Name the field to group by, e.g. ''lifecycleStage'' or ''company.name''.';
+	END IF;
 	RETURN QUERY EXECUTE
 		'SELECT k, pg_catalog.count(*) FROM (SELECT ' || crm.cql_group_key(count_by.entity, count_by.field)
 		|| ' AS k FROM ' || crm.cql_table(count_by.entity)

@@ -154,7 +154,9 @@ AS $fn$
 #variable_conflict use_column
 DECLARE
 	ws bigint := crm.current_workspace();
-	saved text := current_setting('pg_trgm.similarity_threshold');
+	-- missing_ok: pg_trgm defines the setting only once its library is
+	-- loaded, which a fresh session has not done yet (NULL restores the default)
+	saved text := current_setting('pg_trgm.similarity_threshold', true);
 BEGIN
 	IF min_similarity IS NULL OR min_similarity <= 0 OR min_similarity > 1 THEN
 		RAISE EXCEPTION 'invalid min_similarity: %%', min_similarity

@@ -7,9 +7,12 @@ BEGIN;
 
 -- workspace 1 and 2 each get a row in every table
 SELECT crm.create_workspace('tenant-two', 'Tenant two') AS ws2 \gset
-CREATE TEMP TABLE ids (ws bigint, contact bigint, company bigint, conversation bigint, event bigint);
+CREATE TEMP TABLE ids (ws bigint, contact bigint, company bigint, conversation bigint, event bigint,
+						pipeline bigint, stage bigint, product bigint, deal bigint, line bigint, ord bigint,
+						rec bigint, list bigint, dlist bigint);
 CREATE FUNCTION pg_temp.fill() RETURNS void LANGUAGE plpgsql AS $$
-DECLARE c bigint; co bigint; cv bigint;
+DECLARE c bigint; co bigint; cv bigint; p bigint; st bigint; pr bigint; d bigint; li bigint; o bigint;
+	r bigint; l bigint; dl bigint;
 BEGIN
 	INSERT INTO crm.contacts (name, email, phone, tags)
 		VALUES ('tenant contact', 'tenant@example.com', '+49 30 1234567', '{vip}') RETURNING id INTO c;
@@ -20,7 +23,24 @@ BEGIN
 	PERFORM crm.log_activity(c, 'note', 'tenant note', company_id => co);
 	cv := crm.start_conversation(c, 'chat', NULL, 'hello');
 	PERFORM crm.add_message(cv, 'agent', 'hi');
-	INSERT INTO ids SELECT crm.current_workspace(), c, co, cv, max(id) FROM crm.events WHERE workspace_id = crm.current_workspace();
+	-- the sales side: pipeline, deal with a line item, order, custom record, lists
+	p := crm.create_pipeline('tenant pipeline', 'b2b_sales');
+	SELECT s.id INTO st FROM crm.stages s WHERE s.workspace_id = crm.current_workspace() AND s.pipeline_id = p
+	 ORDER BY s.position LIMIT 1;
+	INSERT INTO crm.products (name, sku, unit_price, currency) VALUES ('tenant seat', 'T-SEAT', 100, 'EUR') RETURNING id INTO pr;
+	INSERT INTO crm.deals (pipeline_id, stage_id, title, contact_id, company_id, currency, expected_close_date)
+		VALUES (p, st, 'tenant deal', c, co, 'EUR', date '2030-01-15') RETURNING id INTO d;
+	li := (crm.add_line_item(d, pr, 2)).id;
+	o := crm.upsert_order(c, 'webhook', 'tenant-o1', 50, 'EUR', 'paid', deal_id => d);
+	PERFORM crm.create_object_type('workshop', 'Workshops', NULL, 'title');
+	PERFORM crm.define_property('workshop', 'title', 'text', 'Title');
+	r := crm.create_record('workshop', '{"title": "tenant workshop"}', 'tw-1');
+	PERFORM crm.associate(r, 'contact', c);
+	SELECT cl.id INTO l FROM crm.create_list('tenant static') cl;
+	PERFORM crm.add_to_list(l, ARRAY[c]);
+	SELECT cl.id INTO dl FROM crm.create_list('tenant dynamic', 'contact', 'dynamic', 'tags CONTAINS ''vip''') cl;
+	INSERT INTO ids SELECT crm.current_workspace(), c, co, cv, max(id), p, st, pr, d, li, o, r, l, dl
+	  FROM crm.events WHERE workspace_id = crm.current_workspace();
 END $$;
 SELECT pg_temp.fill();
 SET LOCAL crm.workspace_id = :ws2;
@@ -66,6 +86,12 @@ CREATE ROLE crm_tap_tenant NOLOGIN;
 SELECT crm.grant_access('crm_tap_tenant');
 CREATE TEMP TABLE outcome (rel text, op text, nrows bigint, state text);
 GRANT ALL ON outcome TO crm_tap_tenant;
+-- function calls with workspace 1's ids, made by the application role and
+-- then again by the owner (who bypasses RLS: the functions themselves must
+-- keep to the current workspace)
+CREATE TEMP SEQUENCE calls_seq;
+CREATE TEMP TABLE calls (n bigint DEFAULT nextval('calls_seq'), fn text, sql text);
+GRANT ALL ON calls, calls_seq TO crm_tap_tenant;
 GRANT SELECT ON rels, samples, ids TO crm_tap_tenant;
 
 SET LOCAL ROLE crm_tap_tenant;
@@ -120,33 +146,86 @@ EXCEPTION WHEN OTHERS THEN
 	INSERT INTO outcome VALUES (fn, 'call', NULL, SQLSTATE);
 END $$;
 SELECT contact AS c1, company AS co1, conversation AS cv1, event AS ev1 FROM ids WHERE ws = 1 \gset
-SELECT pg_temp.try('timeline', format('SELECT * FROM crm.timeline(%s)', :c1));
-SELECT pg_temp.try('record_consent', format($q$SELECT crm.record_consent(%s, 'email', 'revoked')$q$, :c1));
-SELECT pg_temp.try('link_company', format('SELECT crm.link_company(%s, %s, NULL, false)', :c1, :co1));
-SELECT pg_temp.try('unlink_company', format('SELECT crm.unlink_company(%s, %s)', :c1, :co1));
-SELECT pg_temp.try('log_activity', format($q$SELECT crm.log_activity(%s, 'note')$q$, :c1));
-SELECT pg_temp.try('log_activity company', format($q$SELECT crm.log_activity(NULL, 'note', company_id => %s)$q$, :co1));
-SELECT pg_temp.try('start_conversation', format('SELECT crm.start_conversation(%s)', :c1));
-SELECT pg_temp.try('add_message', format($q$SELECT crm.add_message(%s, 'contact', 'x')$q$, :cv1));
-SELECT pg_temp.try('set_external_id', format($q$SELECT crm.set_external_id('contact', %s, 'zendesk', 'z1')$q$, :c1));
-SELECT pg_temp.try('require_contact', format('SELECT crm.require_contact(%s)', :c1));
-SELECT pg_temp.try('require_company', format('SELECT crm.require_company(%s)', :co1));
-SELECT pg_temp.try('events_since id', format('SELECT * FROM crm.events_since(%s)', :ev1));
-SELECT pg_temp.try('events_since 0', 'SELECT * FROM crm.events_since(0) WHERE workspace_id = 1');
-SELECT pg_temp.try('sync_conversation_counters',
+INSERT INTO calls (fn, sql) VALUES ('timeline', format('SELECT * FROM crm.timeline(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('record_consent', format($q$SELECT crm.record_consent(%s, 'email', 'revoked')$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('link_company', format('SELECT crm.link_company(%s, %s, NULL, false)', :c1, :co1));
+INSERT INTO calls (fn, sql) VALUES ('unlink_company', format('SELECT crm.unlink_company(%s, %s)', :c1, :co1));
+INSERT INTO calls (fn, sql) VALUES ('log_activity', format($q$SELECT crm.log_activity(%s, 'note')$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('log_activity company', format($q$SELECT crm.log_activity(NULL, 'note', company_id => %s)$q$, :co1));
+INSERT INTO calls (fn, sql) VALUES ('start_conversation', format('SELECT crm.start_conversation(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('add_message', format($q$SELECT crm.add_message(%s, 'contact', 'x')$q$, :cv1));
+INSERT INTO calls (fn, sql) VALUES ('set_external_id', format($q$SELECT crm.set_external_id('contact', %s, 'zendesk', 'z1')$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('require_contact', format('SELECT crm.require_contact(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('require_company', format('SELECT crm.require_company(%s)', :co1));
+INSERT INTO calls (fn, sql) VALUES ('events_since id', format('SELECT * FROM crm.events_since(%s)', :ev1));
+INSERT INTO calls (fn, sql) VALUES ('events_since 0', 'SELECT * FROM crm.events_since(0) WHERE workspace_id = 1');
+INSERT INTO calls (fn, sql) VALUES ('sync_conversation_counters',
 				   format('SELECT crm.sync_conversation_counters(ARRAY[1::bigint], ARRAY[%s::bigint])', :c1));
 SELECT contact AS c2 FROM ids WHERE ws = :ws2 \gset
-SELECT pg_temp.try('merge_contacts into 1', format('SELECT crm.merge_contacts(%s, %s)', :c1, :c2));
-SELECT pg_temp.try('merge_contacts from 1', format('SELECT crm.merge_contacts(%s, %s)', :c2, :c1));
-SELECT pg_temp.try('merge_preview', format('SELECT crm.merge_preview(%s, %s)', :c2, :c1));
-SELECT pg_temp.try('resolve_contact', format('SELECT crm.resolve_contact(%s)', :c1));
-SELECT pg_temp.try('update_contact', format($q$SELECT crm.update_contact(%s, '{"name": "x"}')$q$, :c1));
-SELECT pg_temp.try('delete_contact soft', format('SELECT crm.delete_contact(%s)', :c1));
-SELECT pg_temp.try('delete_contact hard', format('SELECT crm.delete_contact(%s, true)', :c1));
-SELECT pg_temp.try('export_contact', format('SELECT crm.export_contact(%s)', :c1));
-SELECT pg_temp.try('upsert_order', format($q$SELECT crm.upsert_order(%s, 'webhook', 'o-1', 10)$q$, :c1));
-SELECT pg_temp.try('identify finds nothing of workspace 1',
+INSERT INTO calls (fn, sql) VALUES ('merge_contacts into 1', format('SELECT crm.merge_contacts(%s, %s)', :c1, :c2));
+INSERT INTO calls (fn, sql) VALUES ('merge_contacts from 1', format('SELECT crm.merge_contacts(%s, %s)', :c2, :c1));
+INSERT INTO calls (fn, sql) VALUES ('merge_preview', format('SELECT crm.merge_preview(%s, %s)', :c2, :c1));
+INSERT INTO calls (fn, sql) VALUES ('resolve_contact', format('SELECT crm.resolve_contact(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('update_contact', format($q$SELECT crm.update_contact(%s, '{"name": "x"}')$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('delete_contact soft', format('SELECT crm.delete_contact(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('delete_contact hard', format('SELECT crm.delete_contact(%s, true)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('export_contact', format('SELECT crm.export_contact(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('upsert_order', format($q$SELECT crm.upsert_order(%s, 'webhook', 'o-1', 10)$q$, :c1));
+-- the sales side: pipelines, deals, line items, orders, custom records,
+-- lists, forecasts and bulk actions by id
+SELECT pipeline AS p1, stage AS st1, product AS pr1, deal AS d1, line AS li1, ord AS o1, rec AS r1,
+	   list AS l1, dlist AS dl1 FROM ids WHERE ws = 1 \gset
+SELECT contact AS c2, stage AS st2, deal AS d2, product AS pr2, rec AS r2, list AS l2 FROM ids WHERE ws = :ws2 \gset
+INSERT INTO calls (fn, sql) VALUES ('require_pipeline', format('SELECT crm.require_pipeline(%s)', :p1));
+INSERT INTO calls (fn, sql) VALUES ('add_stage', format($q$SELECT crm.add_stage(%s, 'intruder stage')$q$, :p1));
+INSERT INTO calls (fn, sql) VALUES ('reorder_stages', format('SELECT crm.reorder_stages(%s, ARRAY[%s]::bigint[])', :p1, :st1));
+INSERT INTO calls (fn, sql) VALUES ('stage_probabilities', format('SELECT * FROM crm.stage_probabilities(%s)', :p1));
+INSERT INTO calls (fn, sql) VALUES ('stage_probabilities historical', format($q$SELECT * FROM crm.stage_probabilities(%s, 'historical')$q$, :p1));
+INSERT INTO calls (fn, sql) VALUES ('forecast', format('SELECT * FROM crm.forecast(%s)', :p1));
+INSERT INTO calls (fn, sql) VALUES ('deal_health', format('SELECT crm.deal_health(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('lock_deal', format('SELECT crm.lock_deal(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('move_deal', format('SELECT crm.move_deal(%s, %s)', :d1, :st1));
+INSERT INTO calls (fn, sql) VALUES ('move_deal to a stage of 1', format('SELECT crm.move_deal(%s, %s)', :d2, :st1));
+INSERT INTO calls (fn, sql) VALUES ('move_deal before a deal of 1', format('SELECT crm.move_deal(%s, %s, %s)', :d2, :st2, :d1));
+INSERT INTO calls (fn, sql) VALUES ('win_deal', format('SELECT crm.win_deal(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('lose_deal', format('SELECT crm.lose_deal(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('add_line_item', format('SELECT crm.add_line_item(%s, %s, 1)', :d1, :pr1));
+INSERT INTO calls (fn, sql) VALUES ('add_line_item product of 1', format('SELECT crm.add_line_item(%s, %s, 1)', :d2, :pr1));
+INSERT INTO calls (fn, sql) VALUES ('upsert_order deal of 1',
+				   format($q$SELECT crm.upsert_order(%s, 'webhook', 'o-2', 10, deal_id => %s)$q$, :c2, :d1));
+INSERT INTO calls (fn, sql) VALUES ('require_deal_reference', format('SELECT crm.require_deal_reference(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('require_record', format('SELECT crm.require_record(%s)', :r1));
+INSERT INTO calls (fn, sql) VALUES ('associate', format($q$SELECT crm.associate(%s, 'contact', %s)$q$, :r1, :c1));
+INSERT INTO calls (fn, sql) VALUES ('associate target of 1', format($q$SELECT crm.associate(%s, 'contact', %s)$q$, :r2, :c1));
+INSERT INTO calls (fn, sql) VALUES ('dissociate', format($q$SELECT crm.dissociate(%s, 'contact', %s)$q$, :r1, :c1));
+INSERT INTO calls (fn, sql) VALUES ('associated_records', format($q$SELECT crm.associated_records('contact', %s)$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('find_records',
+				   $q$SELECT * FROM crm.find_records('workshop', 'title = ''tenant workshop''') r WHERE r.workspace_id = 1$q$);
+INSERT INTO calls (fn, sql) VALUES ('find_deals', 'SELECT * FROM crm.find_deals() d WHERE d.workspace_id = 1');
+INSERT INTO calls (fn, sql) VALUES ('find_orders', 'SELECT * FROM crm.find_orders() o WHERE o.workspace_id = 1');
+INSERT INTO calls (fn, sql) VALUES ('find_contacts', 'SELECT * FROM crm.find_contacts() c WHERE c.workspace_id = 1');
+INSERT INTO calls (fn, sql) VALUES ('find_companies', 'SELECT * FROM crm.find_companies() c WHERE c.workspace_id = 1');
+INSERT INTO calls (fn, sql) VALUES ('search', format($q$SELECT * FROM crm.search('tenant') s WHERE s.id = %s$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('require_list', format('SELECT crm.require_list(%s)', :l1));
+INSERT INTO calls (fn, sql) VALUES ('update_list', format($q$SELECT crm.update_list(%s, 'renamed')$q$, :l1));
+INSERT INTO calls (fn, sql) VALUES ('set_list_filter', format($q$SELECT crm.set_list_filter(%s, 'city = ''x''')$q$, :dl1));
+INSERT INTO calls (fn, sql) VALUES ('add_to_list', format('SELECT crm.add_to_list(%s, ARRAY[%s]::bigint[])', :l1, :c2));
+INSERT INTO calls (fn, sql) VALUES ('add_to_list contact of 1', format('SELECT crm.add_to_list(%s, ARRAY[%s]::bigint[])', :l2, :c1));
+INSERT INTO calls (fn, sql) VALUES ('remove_from_list', format('SELECT crm.remove_from_list(%s, ARRAY[%s]::bigint[])', :l1, :c1));
+INSERT INTO calls (fn, sql) VALUES ('list_members', format('SELECT * FROM crm.list_members(%s)', :l1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list', format($q$SELECT crm.bulk_add_to_list(%s, '')$q$, :l1));
+INSERT INTO calls (fn, sql) VALUES ('refresh_list', format('SELECT crm.refresh_list(%s)', :dl1));
+INSERT INTO calls (fn, sql) VALUES ('delete_list', format('SELECT crm.delete_list(%s)', :l1));
+-- bulk actions by id: refused or nothing changed (0 rows returned)
+INSERT INTO calls (fn, sql) VALUES ('bulk_tag ids', format($q$SELECT 1 WHERE crm.bulk_tag('contact', ARRAY[%s]::bigint[], ARRAY['x']) > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_untag ids', format($q$SELECT 1 WHERE crm.bulk_untag('contact', ARRAY[%s]::bigint[], ARRAY['vip']) > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_update ids', format($q$SELECT 1 WHERE crm.bulk_update('deal', ARRAY[%s]::bigint[], '{"title": "x"}') > 0$q$, :d1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_delete ids', format($q$SELECT 1 WHERE crm.bulk_delete('contact', ARRAY[%s]::bigint[]) > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_set_lifecycle ids',
+				   format($q$SELECT 1 WHERE crm.bulk_set_lifecycle(ARRAY[%s]::bigint[], 'customer') > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('identify finds nothing of workspace 1',
 				   $q$SELECT 1 FROM crm.contacts WHERE id = crm.identify(email => 'tenant@example.com') AND workspace_id = 1$q$);
+SELECT pg_temp.try(fn, sql) FROM calls ORDER BY n;
 SELECT pg_temp.try('write contact_references',
 				   $q$INSERT INTO crm.contact_references VALUES ('crm.contacts', 'workspace_id', 'id', 'name', 'x')$q$);
 SELECT pg_temp.try('create_workspace', $q$SELECT crm.create_workspace('intruder', 'Intruder')$q$);
@@ -156,6 +235,7 @@ SET LOCAL request.jwt.claims = '{"workspace_id": 2}';
 SELECT pg_temp.try('use_workspace in API request', $q$SELECT crm.use_workspace('default')$q$);
 RESET request.jwt.claims;
 RESET ROLE;
+SELECT pg_temp.try('owner: ' || fn, sql) FROM calls ORDER BY n;
 
 SELECT plan((SELECT count(*)::int FROM outcome) + 2);
 
@@ -167,7 +247,7 @@ SELECT ok(nrows = 0, rel || ': ' || op || ' reaches no row of workspace 1'
 SELECT ok(state IS NOT NULL, rel || ': inserting a workspace-1 row is refused'
 			|| coalesce(' (' || state || ')', ''))
   FROM outcome WHERE op = 'insert' ORDER BY rel;
-SELECT ok(state IS NOT NULL OR nrows = 0 OR rel = 'sync_conversation_counters',
+SELECT ok(state IS NOT NULL OR nrows = 0 OR rel IN ('sync_conversation_counters', 'owner: sync_conversation_counters'),
 		  rel || ': refused or empty' || coalesce(' (' || state || ')', ''))
   FROM outcome WHERE op = 'call' ORDER BY rel;
 SELECT ok((SELECT count(*) FROM samples s JOIN rels r USING (rel)

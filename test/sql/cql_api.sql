@@ -82,6 +82,10 @@ SELECT * FROM crm.count_by('contact', '', 'lifecycleStage');
 SELECT * FROM crm.count_by('contact', '', 'tags');
 SELECT * FROM crm.count_by('contact', 'city = ''Paris''', 'company.name');
 SELECT * FROM crm.count_by('contact', '', 'properties.plan');
+-- NULL entity or field: a clear error, not a NULL statement for EXECUTE
+SELECT crm.count(NULL);
+SELECT * FROM crm.count_by(NULL, '', 'name');
+SELECT * FROM crm.count_by('contact', '', NULL);
 
 -- the finders only see the current workspace
 SELECT crm.create_workspace('cql-other', 'Other') IS NOT NULL AS created;

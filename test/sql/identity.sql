@@ -87,6 +87,8 @@ INSERT INTO crm.contacts (id, name, email, phone) VALUES
 	(104, 'Alan Turin', NULL, NULL),
 	(105, 'Someone Else', NULL, NULL);
 SELECT crm.link_company(103, 1), crm.link_company(104, 1);
+-- first thing in a fresh session, before pg_trgm's library has defined its settings
+\c
 SELECT * FROM crm.find_duplicates();
 SELECT * FROM crm.find_duplicates(0.9, 2);
 SELECT * FROM crm.find_duplicates(0);

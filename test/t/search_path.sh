@@ -5,7 +5,7 @@
 # object records its call in public.trap_log (and returns a wrong answer).
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..6"
+echo "1..9"
 
 fresh_db crm_attack
 q -d crm_attack >/dev/null <<'SQL'
@@ -100,7 +100,132 @@ ok $? "domain normalised"
 [ "$(q -d crm_attack -c "SELECT count(*) FROM crm.events WHERE workspace_id = 2")" -ge 10 ]
 ok $? "events written"
 
-rm -f /tmp/crm_attack_out.$$
+# The C code's SPI queries run under the caller's search_path (C functions and
+# triggers have no SET clause), so plant an operator for every type they
+# compare or compute with, then drive every C path with public searched first.
+q -d crm_attack >/dev/null <<'SQL'
+DO $$
+DECLARE
+	o text[];
+	i int := 0;
+BEGIN
+	FOREACH o SLICE 1 IN ARRAY ARRAY[
+		['=', 'oid', 'oid', 'boolean'], ['<>', 'oid', 'oid', 'boolean'], ['=', 'name', 'name', 'boolean'],
+		['=', 'integer', 'integer', 'boolean'], ['<>', 'integer', 'integer', 'boolean'],
+		['>', 'integer', 'integer', 'boolean'], ['<=', 'integer', 'integer', 'boolean'],
+		['>=', 'integer', 'integer', 'boolean'], ['+', 'integer', 'integer', 'integer'],
+		['-', 'integer', 'integer', 'integer'], ['=', 'smallint', 'smallint', 'boolean'],
+		['<>', 'bigint', 'bigint', 'boolean'], ['>', 'bigint', 'bigint', 'boolean'],
+		['<=', 'bigint', 'bigint', 'boolean'], ['>=', 'bigint', 'bigint', 'boolean'],
+		['+', 'bigint', 'bigint', 'bigint'], ['-', 'bigint', 'bigint', 'bigint'],
+		['=', 'numeric', 'numeric', 'boolean'], ['<>', 'numeric', 'numeric', 'boolean'],
+		['<', 'numeric', 'numeric', 'boolean'], ['>', 'numeric', 'numeric', 'boolean'],
+		['<=', 'numeric', 'numeric', 'boolean'], ['>=', 'numeric', 'numeric', 'boolean'],
+		['+', 'numeric', 'numeric', 'numeric'], ['-', 'numeric', 'numeric', 'numeric'],
+		['*', 'numeric', 'numeric', 'numeric'], ['/', 'numeric', 'numeric', 'numeric'],
+		['<', 'text', 'text', 'boolean'], ['>', 'text', 'text', 'boolean'],
+		['~~', 'text', 'text', 'boolean'], ['~~*', 'text', 'text', 'boolean'],
+		['=', 'boolean', 'boolean', 'boolean'], ['<>', 'boolean', 'boolean', 'boolean'],
+		['=', 'timestamptz', 'timestamptz', 'boolean'], ['<', 'timestamptz', 'timestamptz', 'boolean'],
+		['>', 'timestamptz', 'timestamptz', 'boolean'], ['<=', 'timestamptz', 'timestamptz', 'boolean'],
+		['>=', 'timestamptz', 'timestamptz', 'boolean'], ['=', 'date', 'date', 'boolean'],
+		['<', 'date', 'date', 'boolean'], ['>=', 'date', 'date', 'boolean'],
+		['->', 'jsonb', 'text', 'jsonb'], ['->>', 'jsonb', 'text', 'text'], ['?', 'jsonb', 'text', 'boolean'],
+		['@>', 'jsonb', 'jsonb', 'boolean'], ['||', 'jsonb', 'jsonb', 'jsonb'], ['=', 'jsonb', 'jsonb', 'boolean'],
+		['@>', 'anyarray', 'anyarray', 'boolean'], ['&&', 'anyarray', 'anyarray', 'boolean'],
+		['=', 'anyenum', 'anyenum', 'boolean'], ['<>', 'anyenum', 'anyenum', 'boolean']]
+	LOOP
+		i := i + 1;
+		EXECUTE pg_catalog.format('CREATE FUNCTION public.op_trap_%s(%s, %s) RETURNS %s LANGUAGE plpgsql AS %L',
+					   i, o[2], o[3], o[4],
+					   pg_catalog.format('BEGIN PERFORM public.trap(%L); RETURN %s; END',
+							  pg_catalog.format('%s(%s,%s)', o[1], o[2], o[3]),
+							  CASE WHEN o[4] = 'boolean' THEN 'true' ELSE 'NULL' END));
+		EXECUTE pg_catalog.format('CREATE OPERATOR public.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = public.op_trap_%s)',
+					   o[1], o[2], o[3], i);
+	END LOOP;
+END $$;
+SQL
+ok $? "hostile operators planted for the types the C code compares"
+
+q -d crm_attack >/tmp/crm_attack_c.$$ 2>&1 <<'SQL'
+SET search_path = public, pg_catalog;
+SET client_min_messages = warning;
+SELECT crm.use_workspace('attack') IS NOT NULL AS ok \gset
+-- identity and merge (src/identify.c, src/merge.c)
+SELECT crm.identify(email => 'ann@example.com', name => 'Ann') AS ann \gset
+SELECT crm.identify(phone => '+49 30 555 0101', name => 'Ann B') AS ann2 \gset
+SELECT crm.identify(email => 'ann@example.com', phone => '+49 30 555 0101') AS ann3 \gset
+SELECT crm.identify(email => 'bob@example.com', name => 'Bob') AS bob \gset
+SELECT crm.identify(email => 'carl@example.com', name => 'Carl') AS carl \gset
+SELECT crm.merge_preview(:bob, :carl);
+SELECT crm.merge_contacts(:bob, :carl);
+SELECT crm.resolve_contact(:carl);
+SELECT crm.log_activity(:carl, 'note', 'after merge');
+-- typed properties and their revalidation (src/properties.c)
+SELECT crm.define_property('contact', 'seats', 'number', 'Seats');
+SELECT crm.define_property('contact', 'plan', 'select', 'Plan', ARRAY['free', 'pro']);
+SELECT crm.update_contact(:ann3, '{"properties": {"seats": 5, "plan": "pro"}}');
+SELECT crm.define_property('contact', 'plan', 'select', 'Plan', ARRAY['free', 'pro', 'team']);
+SELECT crm.drop_property('contact', 'plan');
+-- deals, line items, valuation, stage history and forecast (src/deals.c, src/valuation.c, src/forecast.c)
+SELECT crm.create_pipeline('Sales', 'b2b_sales') AS pipeline \gset
+SELECT s.id AS stage FROM crm.stages s WHERE s.pipeline_id OPERATOR(pg_catalog.=) :pipeline ORDER BY s.position LIMIT 1 \gset
+SELECT s.id AS stage2 FROM crm.stages s WHERE s.pipeline_id OPERATOR(pg_catalog.=) :pipeline ORDER BY s.position OFFSET 1 LIMIT 1 \gset
+INSERT INTO crm.products (name, sku, unit_price, currency) VALUES ('Seat', 'SEAT', 240, 'EUR') RETURNING id AS product \gset
+INSERT INTO crm.deals (pipeline_id, stage_id, title, contact_id, currency, expected_close_date)
+	VALUES (:pipeline, :stage, 'Deal one', :ann3, 'EUR', date '2030-01-15') RETURNING id AS deal \gset
+INSERT INTO crm.deals (pipeline_id, stage_id, title, contact_id, currency, expected_close_date)
+	VALUES (:pipeline, :stage, 'Deal two', :bob, 'EUR', date '2030-02-15') RETURNING id AS deal2 \gset
+SELECT (crm.add_line_item(:deal, :product, 3, 'percent', 10)).id AS line \gset
+SELECT crm.add_line_item(:deal, :product, 2);
+UPDATE crm.deal_line_items SET quantity = 4 WHERE id OPERATOR(pg_catalog.=) :line;
+DELETE FROM crm.deal_line_items WHERE id OPERATOR(pg_catalog.=) :line;
+SELECT crm.move_deal(:deal, :stage2);
+SELECT crm.win_deal(:deal2);
+SELECT count(*) FROM crm.stage_probabilities(:pipeline, 'historical');
+SELECT count(*) FROM crm.stage_probabilities(:pipeline, 'blended');
+SELECT count(*) FROM crm.forecast(:pipeline, date '2029-12-01', date '2030-06-01');
+SELECT crm.deal_health(:deal);
+-- orders and custom objects
+SELECT crm.upsert_order(:ann3, 'webhook', 'o-1', 99.5, 'EUR', 'paid');
+SELECT crm.create_object_type('workshop', 'Workshops', NULL, 'title');
+SELECT crm.define_property('workshop', 'title', 'text', 'Title');
+SELECT crm.create_record('workshop', '{"title": "Intro"}', 'W-1') AS rec \gset
+SELECT crm.associate(:rec, 'contact', :ann3);
+-- CQL finders (src/cql_sql.c) and counts
+SELECT count(*) FROM crm.find_contacts('email = ''ann@example.com'' AND seats > 2', 'name');
+SELECT count(*) FROM crm.find_companies('name ~ ''Evil''');
+SELECT count(*) FROM crm.find_deals('title ~ ''Deal''', 'id');
+SELECT count(*) FROM crm.find_orders('source = ''webhook''');
+SELECT count(*) FROM crm.find_records('workshop', 'title = ''Intro''');
+SELECT crm.count('contact', 'tags CONTAINS ''vip''');
+SELECT count(*) FROM crm.count_by('deal', '', 'stage.name');
+SELECT count(*) FROM crm.search('ann', 'fuzzy');
+-- lists (src/lists.c): dynamic recalculation by triggers, static membership
+SELECT id AS dyn FROM crm.create_list('Berliners', 'contact', 'dynamic', 'city = ''Berlin''') \gset
+SELECT id AS stat FROM crm.create_list('Picked') \gset
+SELECT crm.add_to_list(:stat, ARRAY[:ann3, :bob]::bigint[]);
+SELECT crm.remove_from_list(:stat, ARRAY[:bob]::bigint[]);
+SELECT crm.update_contact(:ann3, '{"city": "Berlin"}');
+SELECT crm.set_list_filter(:dyn, 'city = ''Hamburg''');
+SELECT crm.refresh_list(:dyn);
+SELECT count(*) FROM crm.list_members(:dyn);
+-- import, bulk, GDPR, events (src/import.c, src/events.c)
+SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
+SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
+SELECT crm.export_contact(:ann3) IS NOT NULL;
+SELECT crm.delete_contact(:bob, true);
+SELECT count(*) FROM crm.events_since(0, 5);
+SELECT crm.delete_list(:stat);
+SQL
+ok $? "identify, merge, properties, deals, forecast, CQL, lists, import and events with public first on search_path"
+grep -i error /tmp/crm_attack_c.$$ | sed 's/^/# /'
+calls=$(q -d crm_attack -c "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') FROM public.trap_log")
+[ -z "$calls" ]
+ok $? "no planted operator was called by the C code${calls:+ (called: $calls)}"
+
+rm -f /tmp/crm_attack_out.$$ /tmp/crm_attack_c.$$
 "$PG_BINDIR/dropdb" crm_attack
 "$PG_BINDIR/psql" -X -q -c 'DROP ROLE crm_attack_app' 2>/dev/null
 [ "$failures" = 0 ]
