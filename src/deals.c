@@ -28,6 +28,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -154,6 +155,7 @@ RecordInserted(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot)
 	Rewind(trigdata->tg_newtable);
 	while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (n == cap)
 		{
 			cap *= 2;
@@ -227,6 +229,7 @@ RecordMoved(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot, Tupl
 					old_status;
 		const char *status_text;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!tuplestore_gettupleslot(trigdata->tg_oldtable, true, false, oldslot))
 			elog(ERROR, "deals_record_stage: transition tables of different length");
 		oldstage = slot_getattr(oldslot, stage_att, &oldnull);

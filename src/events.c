@@ -23,6 +23,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -343,6 +344,7 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 			Datum		ws = slot_getattr(slot, ws_attnum, &isnull);
 			Datum		id = slot_getattr(slot, id_attnum, &isnull);
 
+			CHECK_FOR_INTERRUPTS();
 			BatchAdd(&batch, ws, id, IdPayload(id));
 		}
 	}
@@ -365,6 +367,7 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 			Datum		id;
 			Jsonb	   *payload;
 
+			CHECK_FOR_INTERRUPTS();
 			if (!tuplestore_gettupleslot(trigdata->tg_oldtable, true, false, oldslot))
 				elog(ERROR, "emit_row_events: transition tables of different length");
 			ws = slot_getattr(slot, ws_attnum, &isnull);
@@ -387,6 +390,7 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 			Datum		ws = slot_getattr(slot, ws_attnum, &isnull);
 			Datum		id = slot_getattr(slot, id_attnum, &isnull);
 
+			CHECK_FOR_INTERRUPTS();
 			if (!have_last_ws || DatumGetInt64(ws) != DatumGetInt64(last_ws))
 			{
 				last_ws = ws;
@@ -440,6 +444,7 @@ crm_notify_events(PG_FUNCTION_ARGS)
 		bool		isnull;
 		int64		ws = DatumGetInt64(slot_getattr(slot, ws_attnum, &isnull));
 
+		CHECK_FOR_INTERRUPTS();
 		/* statements write one workspace's rows; Async_Notify folds repeats */
 		if (ws != last)
 		{

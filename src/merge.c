@@ -196,20 +196,20 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 	initStringInfo(&q);
 	appendStringInfoString(&q,
 						   "SELECT pg_catalog.pg_get_expr(i.indpred, i.indrelid),"
-						   "       ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k + 1, false)"
-						   "               FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) k"
+						   "       ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k OPERATOR(pg_catalog.+) 1, false)"
+						   "               FROM pg_catalog.generate_series(0, i.indnkeyatts OPERATOR(pg_catalog.-) 1) k"
 						   "              WHERE i.indkey[k] OPERATOR(pg_catalog.<>) ALL (ARRAY["
-						   "                     (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2),"
-						   "                     (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attname = $3)])"
+						   "                     (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2),"
+						   "                     (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $3)])"
 						   "              ORDER BY k)::text[],"
 						   "       i.indnullsnotdistinct,"
 						   "       (SELECT a.attname FROM pg_catalog.pg_attribute a"
-						   "         WHERE a.attrelid = $1 AND a.atttypid = 'pg_catalog.bool'::pg_catalog.regtype"
+						   "         WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.bool'::pg_catalog.regtype"
 						   "           AND NOT a.attisdropped"
-						   "           AND pg_catalog.quote_ident(a.attname) = pg_catalog.pg_get_expr(i.indpred, i.indrelid))"
+						   "           AND pg_catalog.quote_ident(a.attname) OPERATOR(pg_catalog.=) pg_catalog.pg_get_expr(i.indpred, i.indrelid))"
 						   "  FROM pg_catalog.pg_index i"
-						   " WHERE i.indrelid = $1 AND i.indisunique"
-						   "   AND (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attname = $3)"
+						   " WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique"
+						   "   AND (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $3)"
 						   "       OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
 						   " ORDER BY i.indexrelid");
 	values[0] = ObjectIdGetDatum(relid);
