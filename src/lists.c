@@ -74,6 +74,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 #include "crm.h"
@@ -1211,8 +1212,13 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm lists: SPI_connect failed");
-	/* see the definitions this statement wrote (their invalidation was sent before us) */
+	/*
+	 * See the definitions this statement wrote (their invalidation was sent
+	 * before us), also in the read-only lookups of the translator.
+	 */
 	CommandCounterIncrement();
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
 	cache_valid = false;
 	for (int w = 0; w < workspaces.n; w++)
 	{
@@ -1251,6 +1257,7 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 			if (reads[i].definitions)
 				(void) RefreshMembers(&rows[i], sqls[i], &reads[i]);
 	}
+	PopActiveSnapshot();
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
