@@ -191,6 +191,12 @@ CREATE FUNCTION crm.lists_invalidate() RETURNS trigger
 COMMENT ON FUNCTION crm.lists_invalidate() IS
 	'statement trigger on crm.lists: makes every backend recompile its dynamic list filters';
 
+CREATE FUNCTION crm.lists_definitions_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_lists_definitions_changed' LANGUAGE C
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.lists_definitions_changed() IS
+	'statement trigger on crm.property_definitions and crm.object_types: re-translates dynamic list filters and recomputes those that read definitions';
+
 CREATE FUNCTION crm.list_apply_filter(list_id bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crm_list_apply_filter' LANGUAGE C STRICT
 	SET search_path = pg_catalog, pg_temp;
@@ -208,9 +214,11 @@ CREATE TRIGGER lists_invalidate AFTER INSERT OR DELETE OR UPDATE OF name, object
 	FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_invalidate();
 
 -- Every table a filter can read: the objects themselves, the links behind
--- company.x / EXISTS companies(...) / EXISTS contacts(...), and the
--- memberships IN LIST reads.  A table added to the CQL catalogue as a
--- relation (deals, orders, associations) gets the same three triggers.
+-- company.x / EXISTS companies(...) / EXISTS contacts(...), the related
+-- rows of EXISTS deals(...) / orders.totalPaid / associated(type), the
+-- lookups inside them (a deal's stage and pipeline), and the memberships
+-- IN LIST reads.  A table added to the CQL catalogue as a relation gets the
+-- same three triggers; src/lists.c maps its rows back through the catalogue.
 CREATE TRIGGER contacts_lists_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
 CREATE TRIGGER contacts_lists_update AFTER UPDATE ON crm.contacts
@@ -225,6 +233,50 @@ CREATE TRIGGER contact_companies_lists_update AFTER UPDATE ON crm.contact_compan
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
 CREATE TRIGGER contact_companies_lists_delete AFTER DELETE ON crm.contact_companies
 	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER deals_lists_insert AFTER INSERT ON crm.deals
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER deals_lists_update AFTER UPDATE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER deals_lists_delete AFTER DELETE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER orders_lists_insert AFTER INSERT ON crm.orders
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER orders_lists_update AFTER UPDATE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER orders_lists_delete AFTER DELETE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER object_associations_lists_insert AFTER INSERT ON crm.object_associations
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER object_associations_lists_update AFTER UPDATE ON crm.object_associations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER object_associations_lists_delete AFTER DELETE ON crm.object_associations
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+-- a new record has no associations yet; a new stage or pipeline no deals
+CREATE TRIGGER object_records_lists_update AFTER UPDATE ON crm.object_records
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER object_records_lists_delete AFTER DELETE ON crm.object_records
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER stages_lists_update AFTER UPDATE ON crm.stages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER stages_lists_delete AFTER DELETE ON crm.stages
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER pipelines_lists_update AFTER UPDATE ON crm.pipelines
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+CREATE TRIGGER pipelines_lists_delete AFTER DELETE ON crm.pipelines
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+
+-- Bare declared property names and associated(type) translate through the
+-- definitions: a change re-translates the workspace's dynamic lists,
+-- refuses one that would break a filter, and recomputes those that read them.
+-- (Named to fire after the invalidation triggers of those tables.)
+CREATE TRIGGER property_definitions_lists_update AFTER UPDATE ON crm.property_definitions
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
+CREATE TRIGGER property_definitions_lists_delete AFTER DELETE ON crm.property_definitions
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
+CREATE TRIGGER object_types_lists_update AFTER UPDATE ON crm.object_types
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
+CREATE TRIGGER object_types_lists_delete AFTER DELETE ON crm.object_types
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
 CREATE TRIGGER list_members_lists_insert AFTER INSERT ON crm.list_members
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
 CREATE TRIGGER list_members_lists_update AFTER UPDATE ON crm.list_members

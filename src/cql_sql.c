@@ -324,6 +324,13 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 		reads->nlist_ids = st.nlist_ids;
 		for (int i = 0; i < st.nlist_ids; i++)
 			reads->list_ids[i] = st.list_ids[i];
+		reads->nlookups = st.nlookups;
+		for (int i = 0; i < st.nlookups; i++)
+		{
+			reads->lookup_via[i] = st.lookup_via[i];
+			reads->lookup_rel[i] = st.lookup_rel[i];
+		}
+		reads->definitions = st.reads_definitions;
 	}
 	return sql;
 }

@@ -53,6 +53,10 @@ typedef struct CrmCqlReads
 	const char *cols[48];		/* columns of the root row it reads */
 	int			nlist_ids;
 	int64		list_ids[64];
+	int			nlookups;		/* EXISTS deals(stage = WON): (root relation, lookup) */
+	const struct CqlRelation *lookup_via[8];
+	const struct CqlRelation *lookup_rel[8];
+	bool		definitions;	/* resolves declared properties or custom object types */
 } CrmCqlReads;
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
 								const char *alias, CrmCqlReads *reads);

@@ -74,6 +74,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 #include "crm.h"
@@ -83,11 +84,13 @@ PG_FUNCTION_INFO_V1(crm_lists_sync);
 PG_FUNCTION_INFO_V1(crm_lists_invalidate);
 PG_FUNCTION_INFO_V1(crm_list_apply_filter);
 PG_FUNCTION_INFO_V1(crm_refresh_list_members);
+PG_FUNCTION_INFO_V1(crm_lists_definitions_changed);
 
 /* Dependency rounds (IN LIST of IN LIST ...) before giving up */
 #define MAX_SYNC_DEPTH 64
 #define MAX_ENTITIES 8
 #define MAX_RELATIONS 8
+#define MAX_LOOKUPS 8
 
 typedef struct ListSetKey
 {
@@ -104,6 +107,9 @@ typedef struct ListSet
 	int			ndepended;
 	int64	   *depended;		/* lists their filters name with IN LIST */
 	uint32		relmask;		/* catalogue relations their filters follow */
+	int			nlookups;		/* lookups inside them: EXISTS deals(stage = WON) */
+	const CqlRelation *lookup_via[MAX_LOOKUPS];
+	const CqlRelation *lookup_rel[MAX_LOOKUPS];
 	int			ncols;
 	const char **cols;			/* columns of the record their filters read */
 	SPIPlanPtr	eval_plan;		/* (ws, ids) -> (object, list, add) differences */
@@ -112,6 +118,7 @@ typedef struct ListSet
 static MemoryContext cache_context = NULL;
 static HTAB *cache = NULL;
 static bool cache_valid = false;
+static uint64 cache_generation = 0;	/* of property definitions and object types */
 static Oid	lists_relid = InvalidOid;
 static int	sync_depth = 0;
 static int	applying = 0;		/* inside our own writes of memberships */
@@ -121,6 +128,16 @@ static SPIPlanPtr lock_plan[MAX_ENTITIES];
 static SPIPlanPtr share_plan[MAX_ENTITIES];
 static SPIPlanPtr apply_plan[MAX_ENTITIES];
 static SPIPlanPtr back_plan[MAX_ENTITIES][MAX_RELATIONS];
+
+/* Two-step mapping plans of lookups, by (root relation, lookup) */
+typedef struct LookupPlan
+{
+	const CqlRelation *via;
+	const CqlRelation *rel;
+	SPIPlanPtr	plan;
+} LookupPlan;
+static LookupPlan lookup_plans[MAX_ENTITIES * MAX_LOOKUPS];
+static int	nlookup_plans = 0;
 
 static void
 ListCacheCallback(Datum arg, Oid relid)
@@ -133,6 +150,22 @@ void
 CrmListsInit(void)
 {
 	CacheRegisterRelcacheCallback(ListCacheCallback, (Datum) 0);
+}
+
+/*
+ * The relations a filter of e can follow from its record: the catalogue's,
+ * then the one associated() reads.
+ */
+static int
+NumRelations(const CqlEntity *e)
+{
+	return Min(e->nrelations + (e->assoc_relation ? 1 : 0), MAX_RELATIONS);
+}
+
+static const CqlRelation *
+RelationAt(const CqlEntity *e, int k)
+{
+	return k < e->nrelations ? &e->relations[k] : e->assoc_relation;
 }
 
 static int
@@ -307,9 +340,22 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 		char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads);
 
 		for (int r = 0; r < reads.nrels; r++)
-			for (int k = 0; k < e->nrelations && k < MAX_RELATIONS; k++)
-				if ((const CqlRelation *) reads.rels[r] == &e->relations[k])
+			for (int k = 0; k < NumRelations(e); k++)
+				if ((const CqlRelation *) reads.rels[r] == RelationAt(e, k))
 					s->relmask |= 1u << k;
+		for (int r = 0; r < reads.nlookups; r++)
+		{
+			bool		seen = false;
+
+			for (int k = 0; k < s->nlookups; k++)
+				seen |= s->lookup_via[k] == reads.lookup_via[r] && s->lookup_rel[k] == reads.lookup_rel[r];
+			if (seen)
+				continue;
+			if (s->nlookups == MAX_LOOKUPS)
+				elog(ERROR, "crm lists: more than %d lookups in the dynamic lists of one workspace", MAX_LOOKUPS);
+			s->lookup_via[s->nlookups] = reads.lookup_via[r];
+			s->lookup_rel[s->nlookups++] = reads.lookup_rel[r];
+		}
 		for (int k = 0; k < reads.nlist_ids; k++)
 			if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
 				IdAdd(&depended, reads.list_ids[k]);
@@ -377,12 +423,16 @@ GetListSet(int64 ws, const CqlEntity *e)
 
 	if (cache_context == NULL)
 		cache_context = AllocSetContextCreate(TopMemoryContext, "crm list cache", ALLOCSET_DEFAULT_SIZES);
+	/* declared properties and custom types change what filters translate to */
+	if (cache_valid && cache_generation != CrmPropertyGeneration())
+		cache_valid = false;
 	if (!cache_valid && sync_depth <= 1 && applying == 0)
 	{
 		HASHCTL		ctl;
 
 		FreeCache();
 		cache_valid = true;
+		cache_generation = CrmPropertyGeneration();
 		lists_relid = get_relname_relid("lists", get_namespace_oid("crm", false));
 		ctl.keysize = sizeof(ListSetKey);
 		ctl.entrysize = sizeof(ListSet);
@@ -400,6 +450,7 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->ndepended = 0;
 		s->depended = NULL;
 		s->relmask = 0;
+		s->nlookups = 0;
 		s->ncols = -1;
 		s->cols = NULL;
 		s->eval_plan = NULL;
@@ -642,9 +693,9 @@ AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData
 
 	if (strcmp(relname, e->table) == 0)
 		CollectChanged(s, td, ws, ids);
-	for (int k = 0; k < e->nrelations && k < MAX_RELATIONS; k++)
+	for (int k = 0; k < NumRelations(e); k++)
 	{
-		const CqlRelation *r = &e->relations[k];
+		const CqlRelation *r = RelationAt(e, k);
 		const CqlEntity *target = CqlFindEntity(r->target);
 
 		if (!(s->relmask & (1u << k)))
@@ -693,6 +744,60 @@ AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData
 
 				IdAdd(ids, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
 			}
+		}
+	}
+	/*
+	 * Lookups (the stage of a deal): the related rows that point at the
+	 * changed lookup rows, then the records those belong to.
+	 */
+	for (int k = 0; k < s->nlookups; k++)
+	{
+		const CqlRelation *via = s->lookup_via[k];
+		const CqlRelation *rel = s->lookup_rel[k];
+		IdSet		targets = {0};
+		Datum		args[2];
+		SPIPlanPtr	plan = NULL;
+
+		if (strcmp(relname, CqlFindEntity(rel->target)->table) != 0)
+			continue;
+		CollectColumn(olds, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
+		CollectColumn(news, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
+		if (targets.n == 0)
+			continue;
+		for (int i = 0; i < nlookup_plans && !plan; i++)
+			if (lookup_plans[i].via == via && lookup_plans[i].rel == rel)
+				plan = lookup_plans[i].plan;
+		if (plan == NULL)
+		{
+			StringInfoData q;
+			Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+			const char *related = CqlFindEntity(via->target)->table;
+
+			if (nlookup_plans == lengthof(lookup_plans))
+				elog(ERROR, "crm lists: too many lookup plans");
+			initStringInfo(&q);
+			if (via->link_table)
+				appendStringInfo(&q, "SELECT DISTINCT l.%s FROM %s l JOIN %s r ON r.workspace_id = l.workspace_id AND r.id = l.%s"
+								 " WHERE l.workspace_id = $1 AND r.%s = ANY ($2)",
+								 via->link_from, via->link_table, related, via->link_to, rel->source_fk);
+			else
+				appendStringInfo(&q, "SELECT DISTINCT r.%s FROM %s r WHERE r.workspace_id = $1 AND r.%s = ANY ($2)"
+								 " AND r.%s IS NOT NULL",
+								 via->target_fk, related, rel->source_fk, via->target_fk);
+			plan = PrepareKept(q.data, 2, argtypes);
+			lookup_plans[nlookup_plans].via = via;
+			lookup_plans[nlookup_plans].rel = rel;
+			lookup_plans[nlookup_plans++].plan = plan;
+		}
+		args[0] = Int64GetDatum(ws);
+		args[1] = IdArray(targets.v, targets.n);
+		if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "crm lists: reading lookups failed");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			IdAdd(ids, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
 		}
 	}
 	/*
@@ -945,6 +1050,8 @@ LockReadTables(const ListRow *l, const CrmCqlReads *reads)
 			appendStringInfo(&q, ", %s", r->link_table);
 		appendStringInfo(&q, ", %s", CqlFindEntity(r->target)->table);
 	}
+	for (int i = 0; i < reads->nlookups; i++)
+		appendStringInfo(&q, ", %s", CqlFindEntity(reads->lookup_rel[i]->target)->table);
 	if (reads->nlist_ids)
 		appendStringInfoString(&q, ", crm.list_members");
 	appendStringInfoString(&q, " IN SHARE MODE");
@@ -1052,4 +1159,105 @@ crm_refresh_list_members(PG_FUNCTION_ARGS)
 	changed = RefreshMembers(&l, sql, &reads);
 	SPI_finish();
 	PG_RETURN_INT64(changed);
+}
+
+/* A dynamic list's filter translated again; one that no longer translates refuses the change */
+static char *
+TranslateOrRefuse(const ListRow *l, CrmCqlReads *reads)
+{
+	MemoryContext old = CurrentMemoryContext;
+	char	   *sql = NULL;
+
+	PG_TRY();
+	{
+		sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, NULL, reads);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(old);
+		ed = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("the filter of dynamic list \"%s\" no longer applies: %s", l->name, ed->message),
+				 errhint("Change that list's filter (crm.set_list_filter) or delete the list first, "
+						 "then drop or redefine the property or object type.")));
+	}
+	PG_END_TRY();
+	return sql;
+}
+
+/*
+ * AFTER UPDATE OR DELETE statement trigger on crm.property_definitions and
+ * crm.object_types: filters that use bare declared property names or
+ * associated(type) translate differently, or not at all, once those
+ * change.  Every dynamic list of the workspaces touched is translated
+ * again: one that no longer translates refuses the change (a dynamic list
+ * would otherwise break every later write of its records), and one that
+ * reads definitions is recomputed, set-based, under the new meaning.
+ */
+Datum
+crm_lists_definitions_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	IdSet		workspaces = {0};
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!TRIGGER_FIRED_AFTER(td->tg_event))
+		elog(ERROR, "crm.lists_definitions_changed must be an AFTER ... FOR EACH STATEMENT trigger");
+	CollectWorkspaces(td, &workspaces);
+	if (workspaces.n == 0)
+		return PointerGetDatum(NULL);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm lists: SPI_connect failed");
+	/*
+	 * See the definitions this statement wrote (their invalidation was sent
+	 * before us), also in the read-only lookups of the translator.
+	 */
+	CommandCounterIncrement();
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
+	cache_valid = false;
+	for (int w = 0; w < workspaces.n; w++)
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1];
+		int			n;
+		ListRow    *rows;
+		CrmCqlReads *reads;
+		char	  **sqls;
+
+		values[0] = Int64GetDatum(workspaces.v[w]);
+		if (SPI_execute_with_args("SELECT l.id, l.name, l.object_type, l.filter::text FROM crm.lists l"
+								  " WHERE l.workspace_id = $1 AND l.kind = 'dynamic' ORDER BY l.id",
+								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "crm lists: reading lists failed");
+		n = (int) SPI_processed;
+		rows = palloc0(sizeof(ListRow) * Max(n, 1));
+		reads = palloc0(sizeof(CrmCqlReads) * Max(n, 1));
+		sqls = palloc0(sizeof(char *) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			rows[i].ws = workspaces.v[w];
+			rows[i].id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			rows[i].name = SPI_getvalue(tup, desc, 2);
+			rows[i].e = CqlFindEntity(SPI_getvalue(tup, desc, 3));
+			rows[i].kind = "dynamic";
+			rows[i].filter = SPI_getvalue(tup, desc, 4);
+		}
+		for (int i = 0; i < n; i++)
+			sqls[i] = TranslateOrRefuse(&rows[i], &reads[i]);
+		for (int i = 0; i < n; i++)
+			if (reads[i].definitions)
+				(void) RefreshMembers(&rows[i], sqls[i], &reads[i]);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }

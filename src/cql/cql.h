@@ -216,6 +216,11 @@ typedef struct CqlEntity
 	const char *assoc_column;
 	/* reachable only through relations (stage, pipeline) or as a custom type (record) */
 	bool		internal;
+	/*
+	 * What associated() reads, as a relation through crm.object_associations
+	 * to the records; not nameable in queries, reported to the list triggers.
+	 */
+	const struct CqlRelation *assoc_relation;
 } CqlEntity;
 
 extern const CqlEntity *CqlFindEntity(const char *name);
@@ -255,6 +260,15 @@ typedef struct CqlState
 	const char *root_cols[48];	/* columns of the root row it reads */
 	int			nroot_cols;
 	bool		nested_reads;
+	/*
+	 * Lookups followed from inside a root relation (EXISTS deals(stage =
+	 * WON)): pairs of the root relation and the to-one relation, by a
+	 * foreign key of the related row, into an internal entity.
+	 */
+	const CqlRelation *lookup_via[8];
+	const CqlRelation *lookup_rel[8];
+	int			nlookups;
+	bool		reads_definitions;	/* resolves a declared property or custom type */
 	long long	list_ids[64];
 	int			nlist_ids;
 	bool		time_relative;

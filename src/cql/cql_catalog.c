@@ -78,6 +78,10 @@ static const CqlRelation contact_relations[] = {
 	 order_aggregates, LENGTHOF(order_aggregates)},
 };
 
+/* associated(type, ...): the contact's associations to custom object records */
+static const CqlRelation contact_associations =
+{"associated", REL_MANY, "record", "crm.object_associations", "contact_id", "record_id", NULL, NULL};
+
 static const CqlField company_fields[] = {
 	{"id", "id", T_NUMBER, NULL, NULL, true},
 	{"name", "name", T_TEXT, NULL, NULL, true},
@@ -209,7 +213,7 @@ static const CqlEntity entity_contact = {
 	"status", "%s.status < 'merged'::crm.contact_status",
 	"contact_id",
 	"%s.status <> 'merged'::crm.contact_status",	/* tombstones: their memberships moved to the survivor */
-	"contact", "contact_id", false
+	"contact", "contact_id", false, &contact_associations
 };
 
 static const CqlEntity entity_company = {

@@ -25,6 +25,7 @@ typedef struct Ctx
 	const CqlEntity *e;
 	const char *alias;
 	bool		root;
+	const CqlRelation *via;		/* the root's relation this context came through */
 } Ctx;
 
 /* What a declared property's values are, by its crm.property_type */
@@ -170,6 +171,21 @@ NoteRelation(Ctx *c, const CqlRelation *r)
 
 	if (!c->root)
 	{
+		const CqlEntity *t = CqlFindEntity(r->target);
+
+		/* a lookup table such as the deal's stage: mapped back in two steps */
+		if (c->via && r->source_fk && t && t->internal && t != CqlRecordEntity())
+		{
+			for (int i = 0; i < st->nlookups; i++)
+				if (st->lookup_via[i] == c->via && st->lookup_rel[i] == r)
+					return;
+			if (st->nlookups < (int) (sizeof(st->lookup_rel) / sizeof(st->lookup_rel[0])))
+			{
+				st->lookup_via[st->nlookups] = c->via;
+				st->lookup_rel[st->nlookups++] = r;
+				return;
+			}
+		}
 		st->nested_reads = true;
 		return;
 	}
@@ -204,6 +220,21 @@ RelationFrom(Ctx *c, CqlBuf *b, const CqlRelation *r, const CqlEntity *target, c
 	else
 		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id",
 					 target->table, t, t, c->alias, t, r->target_fk, c->alias);
+}
+
+/* A column of the root row the query reads (see CqlState) */
+static void
+NoteRootColumn(Ctx *c, const char *column)
+{
+	CqlState   *st = c->st;
+
+	if (!c->root)
+		return;
+	for (int i = 0; i < st->nroot_cols; i++)
+		if (strcmp(st->root_cols[i], column) == 0)
+			return;
+	if (st->nroot_cols < (int) (sizeof(st->root_cols) / sizeof(st->root_cols[0])))
+		st->root_cols[st->nroot_cols++] = column;
 }
 
 /* The object type whose property definitions type this entity's bare names */
@@ -277,6 +308,8 @@ ResolveDeclared(Ctx *c, const char *name, Field *f)
 	f->name = key;
 	f->prop = prop;
 	f->pkind = KindOf(prop->type);
+	c->st->reads_definitions = true;
+	NoteRootColumn(c, props->column);
 	CqlBufInit(&b, c->st);
 	CqlBufPrintf(&b, "%s.%s", c->alias, props->column);
 	f->expr = b.data;
@@ -312,16 +345,7 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 		f->expr = b.data;
 		if (c->root && c->e->scope_field && strcmp(def->column, c->e->scope_field) == 0)
 			c->st->mentions_scope = true;
-		if (c->root)
-		{
-			CqlState   *st = c->st;
-			bool		seen = false;
-
-			for (int i = 0; i < st->nroot_cols; i++)
-				seen |= strcmp(st->root_cols[i], def->column) == 0;
-			if (!seen && st->nroot_cols < (int) (sizeof(st->root_cols) / sizeof(st->root_cols[0])))
-				st->root_cols[st->nroot_cols++] = def->column;
-		}
+		NoteRootColumn(c, def->column);
 		if (def->type == T_JSONB)
 		{
 			if (p->nseg - from != 2)
@@ -1455,6 +1479,7 @@ EmitRelation(Ctx *c, CqlBuf *b, CqlNode *n)
 	sub.e = CqlFindEntity(rel->target);
 	sub.alias = NewAlias(c);
 	sub.root = false;
+	sub.via = c->root ? rel : NULL;
 	if (n->kind == N_EXISTS)
 		CqlBufAppend(b, "EXISTS (SELECT 1 ");
 	else
@@ -1579,6 +1604,11 @@ EmitAssociated(Ctx *c, CqlBuf *b, CqlNode *n)
 	if (!c->st->env->object_type_exists || !c->st->env->object_type_exists(c->st->env->ctx, type))
 		CqlFail(c->st, CQL_ERR_VALUE, n->pos, "Custom object types are the keys of crm.object_types; create one with crm.create_object_type().",
 				"unknown custom object type \"%.60s\" at position %d", n->name, n->pos);
+	c->st->reads_definitions = true;
+	if (c->root && c->e->assoc_relation)
+		NoteRelation(c, c->e->assoc_relation);
+	else
+		c->st->nested_reads = true;
 	a = NewAlias(c);
 	r = NewAlias(c);
 	CqlBufPrintf(b, "EXISTS (SELECT 1 FROM crm.object_associations %s JOIN crm.object_records %s"
@@ -1711,6 +1741,7 @@ CqlTranslate(CqlState *st, const char *entity, const char *query, size_t len,
 	c.e = RequireEntity(st, entity);
 	c.alias = alias ? alias : c.e->alias;
 	c.root = true;
+	c.via = NULL;
 	st->depth = 0;
 	CqlBufInit(&b, st);
 	if (st->record_type)
@@ -1777,6 +1808,7 @@ FieldExprBody(CqlState *st, const char *entity, const char *field, size_t len, c
 	c.e = RequireEntity(st, entity);
 	c.alias = alias ? alias : c.e->alias;
 	c.root = true;
+	c.via = NULL;
 	Resolve(&c, &p, 0, &f);
 	CqlBufInit(&b, st);
 	if (f.prop && f.pkind == P_MULTI)
@@ -1834,6 +1866,7 @@ OrderByBody(CqlState *st, const char *entity, const char *spec, size_t len, cons
 	c.e = RequireEntity(st, entity);
 	c.alias = alias ? alias : c.e->alias;
 	c.root = true;
+	c.via = NULL;
 	CqlBufInit(&b, st);
 	st->cur = 0;
 	while (st->toks[st->cur].kind != TK_EOF)

@@ -3,9 +3,14 @@
 -- inserts, updates, soft and hard deletes, merges, links and static list
 -- changes over random filters: tags, properties, lifecycle, dates,
 -- company.x, EXISTS companies(...), EXISTS contacts(...), IN LIST and NOT
--- IN LIST of static and of other dynamic lists.  Deterministic (setseed).
+-- IN LIST of static and of other dynamic lists, deals (EXISTS/COUNT with
+-- stage, status, value; companies' deals), orders (totalPaid, count,
+-- EXISTS orders(status = PAID)), custom object associations and a declared
+-- property; the writes also create, move, win, lose, reassign and delete
+-- deals, upsert and delete orders, associate and dissociate records, and
+-- rename a stage.  Deterministic (setseed).
 BEGIN;
-SELECT plan(6);
+SELECT plan(9);
 
 SELECT crm.create_workspace('lists-random', 'Random lists');
 SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'lists-random'), true);
@@ -35,6 +40,36 @@ INSERT INTO crm.contact_companies (contact_id, company_id, is_primary)
 SELECT c.id, pg_temp.co((c.id * 7)::int), true FROM crm.contacts c
  WHERE c.workspace_id = crm.current_workspace() AND c.id % 3 <> 0;
 
+-- deals, orders, a custom object and a declared property
+SELECT crm.create_pipeline('Sales', 'b2b_sales');
+CREATE FUNCTION pg_temp.stage(k int) RETURNS bigint LANGUAGE sql AS $$
+	SELECT s.id FROM crm.stages s WHERE s.workspace_id = crm.current_workspace() AND s.kind = 'open'
+	 ORDER BY s.position OFFSET k % 3 LIMIT 1
+$$;
+INSERT INTO crm.deals (stage_id, title, contact_id, company_id, value, currency)
+SELECT pg_temp.stage(g), 'Deal ' || g, c.id, CASE WHEN g % 2 = 0 THEN pg_temp.co(g) END, (random() * 10000)::int, 'EUR'
+  FROM generate_series(1, 120) g
+  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
+				 ORDER BY c.id OFFSET (g * 13) % 300 LIMIT 1) c ON true;
+SELECT crm.upsert_order(c.id, 'api', 'seed-' || g, (random() * 400)::int, (ARRAY['EUR', 'USD'])[1 + g % 2],
+						(ARRAY['paid', 'pending', 'refunded'])[1 + g % 3])
+  FROM generate_series(1, 150) g
+  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
+				 ORDER BY c.id OFFSET (g * 7) % 300 LIMIT 1) c ON true;
+SELECT crm.create_object_type('course', 'Course');
+SELECT crm.create_record('course', jsonb_build_object('n', g)) FROM generate_series(1, 6) g;
+CREATE FUNCTION pg_temp.course(k int) RETURNS bigint LANGUAGE sql AS $$
+	SELECT r.id FROM crm.object_records r WHERE r.workspace_id = crm.current_workspace() ORDER BY r.id OFFSET k % 6 LIMIT 1
+$$;
+SELECT crm.associate(pg_temp.course(g), 'contact', c.id, (ARRAY['student', 'teacher', NULL])[1 + g % 3])
+  FROM generate_series(1, 80) g
+  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
+				 ORDER BY c.id OFFSET (g * 11) % 300 LIMIT 1) c ON true
+ WHERE NOT EXISTS (SELECT 1 FROM crm.object_associations a WHERE a.record_id = pg_temp.course(g) AND a.contact_id = c.id);
+SELECT crm.define_property('contact', 'score', 'number');
+UPDATE crm.contacts SET properties = properties || jsonb_build_object('score', (random() * 100)::int)
+ WHERE workspace_id = crm.current_workspace() AND random() < 0.6;
+
 -- three static lists with random members
 SELECT crm.create_list('static ' || k) FROM generate_series(1, 3) k;
 SELECT crm.add_to_list(l.id, ARRAY(SELECT c.id FROM crm.contacts c
@@ -44,7 +79,7 @@ SELECT crm.add_to_list(l.id, ARRAY(SELECT c.id FROM crm.contacts c
 -- random filters from a small grammar; IN LIST names only earlier lists
 CREATE FUNCTION pg_temp.atom(n int) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-	r int := (random() * 15)::int;
+	r int := (random() * 26)::int;
 BEGIN
 	RETURN CASE r
 		WHEN 0 THEN format('tags CONTAINS %L', (ARRAY['vip', 'newsletter', 'trial'])[1 + (random() * 2)::int])
@@ -64,6 +99,17 @@ BEGIN
 						  ELSE 'company.industry IS NULL' END
 		WHEN 14 THEN CASE WHEN n > 1 THEN format('NOT IN LIST %L', 'dyn ' || (1 + (random() * (n - 2))::int))
 						  ELSE 'HAS properties.plan' END
+		WHEN 15 THEN 'EXISTS deals(stage = WON)'
+		WHEN 16 THEN format('EXISTS deals(status = OPEN AND value > %s)', (random() * 8000)::int)
+		WHEN 17 THEN format('COUNT(deals(status = %s)) >= %s', (ARRAY['OPEN', 'WON', 'LOST'])[1 + (random() * 2)::int], 1 + (random())::int)
+		WHEN 18 THEN 'EXISTS deals(stage = ''Proposal'' OR stage.probability >= 60)'
+		WHEN 19 THEN format('orders.totalPaid >= %s', (random() * 400)::int)
+		WHEN 20 THEN format('orders.count >= %s', 1 + (random() * 2)::int)
+		WHEN 21 THEN 'EXISTS orders(status = PAID)'
+		WHEN 22 THEN 'associated(course)'
+		WHEN 23 THEN 'associated(course, label = ''student'')'
+		WHEN 24 THEN format('score > %s', (random() * 100)::int)
+		WHEN 25 THEN 'NOT EXISTS deals()'
 		ELSE 'status = DELETED'
 	END;
 END;
@@ -85,11 +131,20 @@ SELECT crm.create_list('dyn ' || k, 'contact', 'dynamic', pg_temp.filter(k)) FRO
 SELECT crm.create_list('co ' || k, 'company', 'dynamic',
 					   (ARRAY['industry = ''SaaS''', 'EXISTS contacts(lifecycleStage = CUSTOMER)',
 							  'employees > 200 AND tags CONTAINS ''partner''',
-							  'COUNT(contacts(tags CONTAINS ''vip'')) >= 2', 'NOT EXISTS contacts()'])[k])
-  FROM generate_series(1, 5) k;
+							  'COUNT(contacts(tags CONTAINS ''vip'')) >= 2', 'NOT EXISTS contacts()',
+							  'EXISTS deals(status = OPEN AND value > 5000)', 'EXISTS deals(stage = WON)',
+							  'COUNT(deals()) >= 2'])[k])
+  FROM generate_series(1, 8) k;
+-- every relation, lookup and property is read by at least one list
+SELECT crm.create_list('dyn ' || (40 + k), 'contact', 'dynamic', f)
+  FROM unnest(ARRAY['EXISTS deals(stage = WON) OR COUNT(deals(value > 3000)) >= 2',
+					'orders.totalPaid >= 100 AND NOT EXISTS orders(status = PAID AND value > 300)',
+					'associated(course, label = ''student'') OR orders.count >= 2',
+					'associated(course) AND score >= 50',
+					'EXISTS deals(stage = ''Proposal'')']) WITH ORDINALITY AS x(f, k);
 
 SELECT is((SELECT count(*) FROM crm.lists WHERE workspace_id = crm.current_workspace() AND kind = 'dynamic'),
-		  45::bigint, '45 random dynamic lists were created');
+		  53::bigint, '53 random dynamic lists were created');
 
 -- Mismatches between the stored members and a fresh run of each filter
 -- (merged contacts are never members: their memberships went to the survivor)
@@ -137,7 +192,7 @@ DECLARE
 	i int;
 BEGIN
 	FOR i IN 1 .. 2000 LOOP
-		r := (random() * 16)::int;
+		r := (random() * 30)::int;
 		SELECT l.id INTO sl FROM crm.lists l WHERE l.workspace_id = ws AND l.kind = 'static' ORDER BY random() LIMIT 1;
 		SELECT c.id INTO a FROM crm.contacts c WHERE c.workspace_id = ws AND c.status < 'merged'
 		 ORDER BY random() LIMIT 1;
@@ -168,6 +223,38 @@ BEGIN
 			WHEN 12 THEN PERFORM crm.add_to_list(sl, ARRAY[a, b]);
 			WHEN 13 THEN PERFORM crm.remove_from_list(sl, ARRAY[a]);
 			WHEN 14 THEN UPDATE crm.contacts SET status = 'active', deleted_at = NULL WHERE workspace_id = ws AND status = 'deleted' AND id % 5 = i % 5;
+			WHEN 15 THEN INSERT INTO crm.deals (stage_id, title, contact_id, company_id, value, currency)
+						 VALUES (pg_temp.stage(i), 'new deal ' || i, a, CASE WHEN random() < 0.5 THEN pg_temp.co(i) END,
+								 (random() * 10000)::int, 'EUR');
+			WHEN 16 THEN SELECT d.id INTO b FROM crm.deals d WHERE d.workspace_id = ws AND d.status = 'open' ORDER BY random() LIMIT 1;
+						 IF b IS NOT NULL THEN PERFORM crm.move_deal(b, pg_temp.stage((random() * 2)::int)); END IF;
+			WHEN 17 THEN SELECT d.id INTO b FROM crm.deals d WHERE d.workspace_id = ws AND d.status = 'open' ORDER BY random() LIMIT 1;
+						 IF b IS NOT NULL THEN PERFORM crm.win_deal(b); END IF;
+			WHEN 18 THEN SELECT d.id INTO b FROM crm.deals d WHERE d.workspace_id = ws AND d.status = 'open' ORDER BY random() LIMIT 1;
+						 IF b IS NOT NULL THEN PERFORM crm.lose_deal(b); END IF;
+			-- a deal moves to another contact or company: both owners change
+			WHEN 19 THEN UPDATE crm.deals SET contact_id = CASE WHEN random() < 0.8 THEN a END,
+								company_id = CASE WHEN random() < 0.5 THEN pg_temp.co(i * 3) END
+						  WHERE workspace_id = ws AND id = (SELECT d.id FROM crm.deals d WHERE d.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 20 THEN UPDATE crm.deals SET value = (random() * 10000)::int
+						  WHERE workspace_id = ws AND id % 9 = i % 9;
+			WHEN 21 THEN DELETE FROM crm.deals WHERE workspace_id = ws AND id = (SELECT d.id FROM crm.deals d WHERE d.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 22 THEN PERFORM crm.upsert_order(a, 'api', 'o-' || (random() * 200)::int, (random() * 400)::int,
+												  (ARRAY['EUR', 'USD'])[1 + (random())::int], (ARRAY['paid', 'pending', 'refunded'])[1 + (random() * 2)::int]);
+			WHEN 23 THEN UPDATE crm.orders SET status = (ARRAY['paid', 'pending', 'refunded', 'canceled'])[1 + (random() * 3)::int]::crm.order_status
+						  WHERE workspace_id = ws AND id = (SELECT o.id FROM crm.orders o WHERE o.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 24 THEN DELETE FROM crm.orders WHERE workspace_id = ws AND id = (SELECT o.id FROM crm.orders o WHERE o.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 25 THEN IF NOT EXISTS (SELECT 1 FROM crm.object_associations x WHERE x.workspace_id = ws AND x.record_id = pg_temp.course(i) AND x.contact_id = a) THEN
+							 PERFORM crm.associate(pg_temp.course(i), 'contact', a, (ARRAY['student', 'teacher', NULL])[1 + (random() * 2)::int]);
+						 END IF;
+			WHEN 26 THEN DELETE FROM crm.object_associations WHERE workspace_id = ws AND id = (SELECT x.id FROM crm.object_associations x WHERE x.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 27 THEN UPDATE crm.object_associations SET label = (ARRAY['student', 'teacher', NULL])[1 + (random() * 2)::int]
+						  WHERE workspace_id = ws AND id = (SELECT x.id FROM crm.object_associations x WHERE x.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 28 THEN UPDATE crm.contacts SET properties = properties || jsonb_build_object('score', (random() * 100)::int)
+						  WHERE workspace_id = ws AND id = a;
+			-- the stage a filter names by name changes name: every deal in it is re-read
+			WHEN 29 THEN UPDATE crm.stages SET name = CASE WHEN name = 'Proposal' THEN 'Proposal sent' ELSE 'Proposal' END
+						  WHERE workspace_id = ws AND name IN ('Proposal', 'Proposal sent');
 			ELSE UPDATE crm.contacts SET tags = tags || '{trial}'::text[] WHERE workspace_id = ws AND id % 11 = i % 11 AND status < 'merged';
 		END CASE;
 	END LOOP;
@@ -177,6 +264,17 @@ $$;
 SELECT cmp_ok((SELECT count(*) FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND status = 'merged'),
 			  '>', 20::bigint, 'the random writes merged contacts');
 SELECT is(pg_temp.mismatches(), 0::bigint, 'after 2000 random writes every dynamic list equals a fresh run of its filter');
+SELECT cmp_ok((SELECT count(*) FROM crm.list_members m JOIN crm.lists l ON l.workspace_id = m.workspace_id AND l.id = m.list_id
+				WHERE l.workspace_id = crm.current_workspace() AND l.filter::text ~ 'deals|orders|associated|score'),
+			  '>', 100::bigint, 'lists over deals, orders, associations and the property have members');
+
+-- Redefining the declared property recomputes the lists that read it
+UPDATE crm.contacts SET properties = properties - 'score'
+ WHERE workspace_id = crm.current_workspace() AND properties ? 'score' AND (properties->>'score')::int < 10;
+SELECT crm.define_property('contact', 'score', 'number', options => NULL, required => false, label => 'Score (0-100)');
+SELECT is(pg_temp.mismatches(), 0::bigint, 'after more writes and a redefined property every list equals its filter');
+SELECT throws_ok($$SELECT crm.drop_property('contact', 'score')$$, '2BP01', NULL,
+				 'dropping a property a dynamic list filter names is refused');
 SELECT is((SELECT count(*) FROM crm.lists l WHERE l.workspace_id = crm.current_workspace()
 			  AND l.member_count <> (SELECT count(*) FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id)),
 		  0::bigint, 'every member_count equals the number of members');
