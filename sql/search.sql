@@ -222,7 +222,7 @@ BEGIN
 			SELECT pg_catalog.array_agg(p.w ORDER BY p.s DESC, p.w), pg_catalog.array_agg(p.s ORDER BY p.s DESC, p.w)
 			  INTO next_words, next_scores
 			  FROM (SELECT pg_catalog.ltrim(c.w || ' ' || m.word) AS w, c.s + m.sim AS s
-					  FROM pg_catalog.unnest(probe_words, probe_scores) c(w, s),
+					  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) c(w, s),
 						   (SELECT d.word, similarity(d.word, qw) AS sim
 							  FROM crm.search_words d
 							 WHERE d.workspace_id = ws AND d.word % qw
@@ -245,7 +245,7 @@ BEGIN
 			SELECT (p.s / pg_catalog.cardinality(qwords))::real AS s,
 				   '%' || pg_catalog.split_part(p.w, ' ', 1) || '%' AS first_pat,
 				   ARRAY(SELECT '%' || x || '%' FROM pg_catalog.unnest(pg_catalog.string_to_array(p.w, ' ')) x) AS pats
-			  FROM pg_catalog.unnest(probe_words, probe_scores) p(w, s))
+			  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) p(w, s))
 		SELECT best.object_type, best.id, best.label, best.field, best.value, best.score FROM (
 			SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
 				SELECT 'contact'::text AS object_type, r.id, r.label, 'name'::text AS field, r.name AS value,

@@ -327,7 +327,7 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 		{
 			SPIPlanPtr	plan = SPI_prepare(
 				"INSERT INTO crm.search_words (workspace_id, word) "
-				"SELECT * FROM pg_catalog.unnest($1, $2) "
+				"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
 				"ON CONFLICT (workspace_id, word) DO NOTHING", 2, argtypes);
 
 			if (plan == NULL || SPI_keepplan(plan) != 0)
