@@ -43,7 +43,10 @@ CREATE INDEX companies_domain_prefix ON crm.companies (workspace_id, (domain COL
 CREATE TABLE crm.search_words (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace() REFERENCES crm.workspaces (id) ON DELETE CASCADE,
 	word text NOT NULL,
-	PRIMARY KEY (workspace_id, word)
+	-- where the word occurs: 1 contact name, 2 contact email (local part),
+	-- 3 company name, 4 company domain, 5 company industry
+	field smallint NOT NULL CHECK (field BETWEEN 1 AND 5),
+	PRIMARY KEY (workspace_id, word, field)
 );
 COMMENT ON TABLE crm.search_words IS 'distinct words of contact and company search fields, for fuzzy search';
 DO $$
@@ -65,16 +68,16 @@ CREATE FUNCTION crm.keep_search_words() RETURNS trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'crm_keep_search_words';
 COMMENT ON FUNCTION crm.keep_search_words() IS
-	'statement trigger adding the new words of the named text columns (column@: the part before @) to crm.search_words';
+	'statement trigger adding the new words of the named text columns (column=field; column@=field: the part before @) to crm.search_words';
 
 CREATE TRIGGER contacts_search_words_insert AFTER INSERT ON crm.contacts
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name', 'email@');
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
 CREATE TRIGGER contacts_search_words_update AFTER UPDATE ON crm.contacts
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name', 'email@');
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
 CREATE TRIGGER companies_search_words_insert AFTER INSERT ON crm.companies
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name', 'domain', 'industry');
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
 CREATE TRIGGER companies_search_words_update AFTER UPDATE ON crm.companies
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name', 'domain', 'industry');
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
 
 -- A LIKE pattern matching the text literally
 CREATE FUNCTION crm.like_escape(t text) RETURNS text
@@ -104,6 +107,12 @@ DECLARE
 	probe_scores real[] := ARRAY[0]::real[];
 	next_words text[];
 	next_scores real[];
+	probe record;
+	pw text;
+	pats text;
+	parts text[] := '{}';
+	col constant text[] := ARRAY['r.name', 'r.email', 'r.name', 'r.domain', 'r.industry'];
+	fieldname constant text[] := ARRAY['name', 'email', 'name', 'domain', 'industry'];
 BEGIN
 	IF search.mode IS NULL OR search.mode NOT IN ('exact', 'prefix', 'fuzzy') THEN
 		RAISE EXCEPTION 'invalid search mode: "%"', coalesce(search.mode, 'NULL')
@@ -226,6 +235,7 @@ BEGIN
 						   (SELECT d.word, similarity(d.word, qw) AS sim
 							  FROM crm.search_words d
 							 WHERE d.workspace_id = ws AND d.word % qw
+							 GROUP BY d.word
 							 ORDER BY 2 DESC, 1 LIMIT 8) m
 					 ORDER BY 2 DESC, 1 LIMIT 8) p;
 			-- a term word matching nothing only lowers the scores
@@ -238,54 +248,44 @@ BEGIN
 			RETURN;
 		END IF;
 
-		-- score: the probe's mean similarity over the term's words (industries
-		-- 0.8x); among equal scores the value closest to the whole term first
-		RETURN QUERY
-		WITH probes AS (
-			SELECT (p.s / pg_catalog.cardinality(qwords))::real AS s,
-				   '%' || pg_catalog.split_part(p.w, ' ', 1) || '%' AS first_pat,
-				   ARRAY(SELECT '%' || x || '%' FROM pg_catalog.unnest(pg_catalog.string_to_array(p.w, ' ')) x) AS pats
-			  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) p(w, s))
-		SELECT best.object_type, best.id, best.label, best.field, best.value, best.score FROM (
-			SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
-				SELECT 'contact'::text AS object_type, r.id, r.label, 'name'::text AS field, r.name AS value,
-					   p.s AS score, similarity(r.name, term) AS closeness
-				  FROM probes p,
-					   LATERAL (SELECT c.id, coalesce(c.name, c.email, c.phone) AS label, c.name FROM crm.contacts c
-								 WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-								   AND c.name ILIKE p.first_pat AND c.name ILIKE ALL (p.pats)
-								 LIMIT search.lim) r
-				UNION ALL
-				SELECT 'contact', r.id, r.label, 'email', r.email, p.s, similarity(r.email, term)
-				  FROM probes p,
-					   LATERAL (SELECT c.id, coalesce(c.name, c.email, c.phone) AS label, c.email FROM crm.contacts c
-								 WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-								   AND c.email ILIKE p.first_pat AND c.email ILIKE ALL (p.pats)
-								 LIMIT search.lim) r
-				UNION ALL
-				SELECT 'company', r.id, r.name, 'name', r.name, p.s, similarity(r.name, term)
-				  FROM probes p,
-					   LATERAL (SELECT co.id, co.name FROM crm.companies co
-								 WHERE want_companies AND co.workspace_id = ws
-								   AND co.name ILIKE p.first_pat AND co.name ILIKE ALL (p.pats)
-								 LIMIT search.lim) r
-				UNION ALL
-				SELECT 'company', r.id, r.name, 'domain', r.domain, p.s, similarity(r.domain, term)
-				  FROM probes p,
-					   LATERAL (SELECT co.id, co.name, co.domain FROM crm.companies co
-								 WHERE want_companies AND co.workspace_id = ws
-								   AND co.domain ILIKE p.first_pat AND co.domain ILIKE ALL (p.pats)
-								 LIMIT search.lim) r
-				UNION ALL
-				SELECT 'company', r.id, r.name, 'industry', r.industry, (p.s * 0.8)::real, similarity(r.industry, term)
-				  FROM probes p,
-					   LATERAL (SELECT co.id, co.name, co.industry FROM crm.companies co
-								 WHERE want_companies AND co.workspace_id = ws
-								   AND co.industry ILIKE p.first_pat AND co.industry ILIKE ALL (p.pats)
-								 LIMIT search.lim) r) h
-			ORDER BY h.object_type, h.id, h.score DESC, h.closeness DESC) best
-		ORDER BY best.score DESC, best.closeness DESC, best.label, best.id
-		LIMIT search.lim;
+		-- One query per (probe, field holding its first word), its patterns
+		-- written as literals: the planner then knows from the column's
+		-- statistics whether a word is common (a scan in table order stops
+		-- after lim rows) or rare (the trigram index).  Score: the probe's
+		-- mean similarity over the term's words (industries 0.8x); among
+		-- equal scores the value closest to the whole term first.
+		FOR probe IN
+			SELECT p.w, (p.s / pg_catalog.cardinality(qwords))::real AS s, f.field
+			  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) p(w, s)
+			  JOIN crm.search_words f ON f.workspace_id = ws AND f.word = pg_catalog.split_part(p.w, ' ', 1)
+			 WHERE (f.field <= 2 AND want_contacts) OR (f.field >= 3 AND want_companies)
+			 ORDER BY 2 DESC, 1, 3
+		LOOP
+			pats := '';
+			FOREACH pw IN ARRAY pg_catalog.string_to_array(probe.w, ' ') LOOP
+				pats := pats || pg_catalog.format(' AND %s ILIKE %L', col[probe.field], '%' || pw || '%');
+			END LOOP;
+			parts := parts || pg_catalog.format(
+				'(SELECT %L::text AS object_type, r.id, %s AS label, %L::text AS field, %s AS value, %s::real AS score, '
+				'similarity(%s, $1) AS closeness FROM %s r WHERE r.workspace_id = $2%s%s LIMIT $3)',
+				CASE WHEN probe.field <= 2 THEN 'contact' ELSE 'company' END,
+				CASE WHEN probe.field <= 2 THEN 'coalesce(r.name, r.email, r.phone)' ELSE 'r.name' END,
+				fieldname[probe.field], col[probe.field],
+				CASE WHEN probe.field = 5 THEN probe.s * 0.8 ELSE probe.s END,
+				col[probe.field],
+				CASE WHEN probe.field <= 2 THEN 'crm.contacts' ELSE 'crm.companies' END,
+				CASE WHEN probe.field <= 2 THEN ' AND r.status < ''merged''' ELSE '' END,
+				pats);
+		END LOOP;
+		IF pg_catalog.cardinality(parts) = 0 THEN
+			RETURN;
+		END IF;
+		RETURN QUERY EXECUTE
+			'SELECT best.object_type, best.id, best.label, best.field, best.value, best.score FROM ('
+			' SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (' || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') h'
+			' ORDER BY h.object_type, h.id, h.score DESC, h.closeness DESC) best'
+			' ORDER BY best.score DESC, best.closeness DESC, best.label, best.id LIMIT $3'
+			USING term, ws, search.lim;
 	END IF;
 END;
 $$;

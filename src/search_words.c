@@ -57,6 +57,7 @@ PG_FUNCTION_INFO_V1(crm_search_words_of);
 typedef struct WordKey
 {
 	int64		workspace_id;
+	int16		field;			/* crm.search_words.field */
 	char		word[MAX_WORD_BYTES + 1];	/* zero-padded: hashed as a blob */
 } WordKey;
 
@@ -188,8 +189,10 @@ LowerText(Datum value)
 typedef struct NewWords
 {
 	int64		workspace_id;
+	int16		field;
 	HTAB	   *seen;			/* this statement's words, to ask once each */
 	Datum	   *ws;
+	Datum	   *fields;
 	Datum	   *words;
 	int			n;
 	int			cap;
@@ -204,6 +207,7 @@ CollectWord(const char *word, int len, void *arg)
 
 	memset(&key, 0, sizeof(key));
 	key.workspace_id = nw->workspace_id;
+	key.field = nw->field;
 	memcpy(key.word, word, len);
 	if (known_words != NULL && hash_search(known_words, &key, HASH_FIND, NULL) != NULL)
 		return;
@@ -226,9 +230,11 @@ CollectWord(const char *word, int len, void *arg)
 	{
 		nw->cap = nw->cap ? nw->cap * 2 : 16;
 		nw->ws = nw->ws ? repalloc(nw->ws, nw->cap * sizeof(Datum)) : palloc(nw->cap * sizeof(Datum));
+		nw->fields = nw->fields ? repalloc(nw->fields, nw->cap * sizeof(Datum)) : palloc(nw->cap * sizeof(Datum));
 		nw->words = nw->words ? repalloc(nw->words, nw->cap * sizeof(Datum)) : palloc(nw->cap * sizeof(Datum));
 	}
 	nw->ws[nw->n] = Int64GetDatum(nw->workspace_id);
+	nw->fields[nw->n] = Int16GetDatum(nw->field);
 	nw->words[nw->n] = PointerGetDatum(cstring_to_text_with_len(word, len));
 	nw->n++;
 }
@@ -245,9 +251,10 @@ RegisterCallbacks(void)
 }
 
 /*
- * crm.keep_search_words(column, ...): AFTER INSERT OR UPDATE FOR EACH
- * STATEMENT with REFERENCING NEW TABLE.  Each argument names a text column;
- * "email@" takes the column's part before '@'.
+ * crm.keep_search_words(column=field, ...): AFTER INSERT OR UPDATE FOR EACH
+ * STATEMENT with REFERENCING NEW TABLE.  Each argument names a text column
+ * and the field number its words are recorded under; "email@=2" takes the
+ * column's part before '@'.
  */
 Datum
 crm_keep_search_words(PG_FUNCTION_ARGS)
@@ -259,6 +266,7 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 	int			ws_attnum;
 	int		   *attnums;
 	bool	   *local_part;
+	int16	   *fields;
 	int			ncols;
 	int			i;
 	NewWords	nw;
@@ -277,10 +285,18 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 	ncols = trigger->tgnargs;
 	attnums = palloc(sizeof(int) * (ncols + 1));
 	local_part = palloc(sizeof(bool) * (ncols + 1));
+	fields = palloc(sizeof(int16) * (ncols + 1));
 	for (i = 0; i < ncols; i++)
 	{
 		char	   *col = pstrdup(trigger->tgargs[i]);
-		size_t		len = strlen(col);
+		char	   *eq = strchr(col, '=');
+		size_t		len;
+
+		if (eq == NULL || atoi(eq + 1) <= 0)
+			elog(ERROR, "keep_search_words: argument \"%s\" is not column=field", col);
+		fields[i] = (int16) atoi(eq + 1);
+		*eq = '\0';
+		len = strlen(col);
 
 		local_part[i] = len > 0 && col[len - 1] == '@';
 		if (local_part[i])
@@ -308,27 +324,31 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 			Datum		value = slot_getattr(slot, attnums[i], &isnull);
 
 			if (!isnull)
+			{
+				nw.field = fields[i];
 				ForEachWord(LowerText(value), local_part[i], CollectWord, &nw);
+			}
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
 
 	if (nw.n > 0)
 	{
-		Datum		args[2];
-		Oid			argtypes[2] = {INT8ARRAYOID, TEXTARRAYOID};
+		Datum		args[3];
+		Oid			argtypes[3] = {INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID};
 		int			rc;
 
 		args[0] = PointerGetDatum(construct_array(nw.ws, nw.n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[1] = PointerGetDatum(construct_array(nw.words, nw.n, TEXTOID, -1, false, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(nw.fields, nw.n, INT2OID, 2, true, TYPALIGN_SHORT));
+		args[2] = PointerGetDatum(construct_array(nw.words, nw.n, TEXTOID, -1, false, TYPALIGN_INT));
 		words_relid = get_relname_relid("search_words", get_namespace_oid("crm", false));
 		SPI_connect();
 		if (insert_plan == NULL)
 		{
 			SPIPlanPtr	plan = SPI_prepare(
-				"INSERT INTO crm.search_words (workspace_id, word) "
-				"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
-				"ON CONFLICT (workspace_id, word) DO NOTHING", 2, argtypes);
+				"INSERT INTO crm.search_words (workspace_id, field, word) "
+				"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
+				"ON CONFLICT (workspace_id, word, field) DO NOTHING", 3, argtypes);
 
 			if (plan == NULL || SPI_keepplan(plan) != 0)
 				elog(ERROR, "keep_search_words: SPI_prepare failed (%s)",
