@@ -219,10 +219,10 @@ BEGIN
 		-- fuzzy: each word of the term is matched against the workspace's
 		-- dictionary of distinct words (pg_trgm similarity above
 		-- pg_trgm.similarity_threshold, its trigram index); the best
-		-- combinations of one matched word per term word are probes, and
-		-- each probe fetches up to lim records per field holding all its
-		-- words (the field's trigram index).  Work depends on the dictionary
-		-- and lim, not on how many records share a word.
+		-- combinations of one matched word per term word (at most 8) are
+		-- probes, each fetching up to lim records from the fields its first
+		-- word occurs in.  Work depends on the dictionary and lim, not on
+		-- how many records share a word.
 		qwords := crm.search_words_of(term);
 		IF pg_catalog.cardinality(qwords) = 0 THEN
 			RETURN;
