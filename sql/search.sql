@@ -35,6 +35,50 @@ CREATE INDEX contacts_email_prefix ON crm.contacts (workspace_id, (email COLLATE
 CREATE INDEX companies_name_prefix ON crm.companies (workspace_id, (pg_catalog.lower(name) COLLATE "C"));
 CREATE INDEX companies_domain_prefix ON crm.companies (workspace_id, (domain COLLATE "C"));
 
+-- The fuzzy-search dictionary (src/search_words.c): the distinct words of
+-- contact names and email local parts and of company names, domains and
+-- industries, per workspace.  Fuzzy search matches its term against these
+-- few words rather than against every record.  Kept by statement triggers
+-- (insert-only: a word whose records are gone stays, and costs a lookup).
+CREATE TABLE crm.search_words (
+	workspace_id bigint NOT NULL DEFAULT crm.current_workspace() REFERENCES crm.workspaces (id) ON DELETE CASCADE,
+	word text NOT NULL,
+	-- where the word occurs: 1 contact name, 2 contact email (local part),
+	-- 3 company name, 4 company domain, 5 company industry
+	field smallint NOT NULL CHECK (field BETWEEN 1 AND 5),
+	PRIMARY KEY (workspace_id, word, field)
+);
+COMMENT ON TABLE crm.search_words IS 'distinct words of contact and company search fields, for fuzzy search';
+DO $$
+BEGIN
+	EXECUTE pg_catalog.format('CREATE INDEX search_words_trgm ON crm.search_words USING gin (word %I.gin_trgm_ops)',
+		(SELECT n.nspname FROM pg_catalog.pg_extension e
+		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
+END;
+$$;
+
+CREATE FUNCTION crm.search_words_of(value text) RETURNS text[]
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'crm_search_words_of';
+COMMENT ON FUNCTION crm.search_words_of(text) IS
+	'the words of a value as the fuzzy-search dictionary holds them: lower case, runs of 2+ letters, each once';
+
+CREATE FUNCTION crm.keep_search_words() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_keep_search_words';
+COMMENT ON FUNCTION crm.keep_search_words() IS
+	'statement trigger adding the new words of the named text columns (column=field; column@=field: the part before @) to crm.search_words';
+
+CREATE TRIGGER contacts_search_words_insert AFTER INSERT ON crm.contacts
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
+CREATE TRIGGER contacts_search_words_update AFTER UPDATE ON crm.contacts
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
+CREATE TRIGGER companies_search_words_insert AFTER INSERT ON crm.companies
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
+CREATE TRIGGER companies_search_words_update AFTER UPDATE ON crm.companies
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
+
 -- A LIKE pattern matching the text literally
 CREATE FUNCTION crm.like_escape(t text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -57,6 +101,18 @@ DECLARE
 	want_companies boolean := search.object IN ('all', 'company');
 	lterm text := pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, '')));
 	ws bigint := crm.current_workspace();
+	qwords text[];
+	qw text;
+	probe_words text[] := ARRAY['']::text[];
+	probe_scores real[] := ARRAY[0]::real[];
+	next_words text[];
+	next_scores real[];
+	probe record;
+	pw text;
+	pats text;
+	parts text[] := '{}';
+	col constant text[] := ARRAY['r.name', 'r.email', 'r.name', 'r.domain', 'r.industry'];
+	fieldname constant text[] := ARRAY['name', 'email', 'name', 'domain', 'industry'];
 BEGIN
 	IF search.mode IS NULL OR search.mode NOT IN ('exact', 'prefix', 'fuzzy') THEN
 		RAISE EXCEPTION 'invalid search mode: "%"', coalesce(search.mode, 'NULL')
@@ -160,43 +216,76 @@ BEGIN
 		ORDER BY best.score DESC, best.label, best.id
 		LIMIT search.lim;
 	ELSE
-		-- fuzzy: trigram similarity above pg_trgm.similarity_threshold, most
-		-- similar first.  Each field is searched on its own (its trigram
-		-- index, similarity on one column) and cut at lim before records are
-		-- merged: a record in the overall top lim is in the top lim of its
-		-- best field, so the answer is the same as ranking every candidate,
-		-- without building a row per candidate and field.
-		RETURN QUERY
-		SELECT * FROM (
-			SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
-				(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
-						'name'::text AS field, c.name AS value, similarity(c.name, term) AS score
-				   FROM crm.contacts c
-				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged' AND c.name % term
-				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
-				UNION ALL
-				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email, similarity(c.email, term)
-				   FROM crm.contacts c
-				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged' AND c.email % term
-				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
-				UNION ALL
-				(SELECT 'company', co.id, co.name, 'name', co.name, similarity(co.name, term)
-				   FROM crm.companies co
-				  WHERE want_companies AND co.workspace_id = ws AND co.name % term
-				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
-				UNION ALL
-				(SELECT 'company', co.id, co.name, 'domain', co.domain, similarity(co.domain, term)
-				   FROM crm.companies co
-				  WHERE want_companies AND co.workspace_id = ws AND co.domain % term
-				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)
-				UNION ALL
-				(SELECT 'company', co.id, co.name, 'industry', co.industry, (similarity(co.industry, term) * 0.8)::real
-				   FROM crm.companies co
-				  WHERE want_companies AND co.workspace_id = ws AND co.industry % term
-				  ORDER BY 6 DESC, 3, 2 LIMIT search.lim)) h
-			ORDER BY h.object_type, h.id, h.score DESC) best
-		ORDER BY best.score DESC, best.label, best.id
-		LIMIT search.lim;
+		-- fuzzy: each word of the term is matched against the workspace's
+		-- dictionary of distinct words (pg_trgm similarity above
+		-- pg_trgm.similarity_threshold, its trigram index); the best
+		-- combinations of one matched word per term word (at most 8) are
+		-- probes, each fetching up to lim records from the fields its first
+		-- word occurs in.  Work depends on the dictionary and lim, not on
+		-- how many records share a word.
+		qwords := crm.search_words_of(term);
+		IF pg_catalog.cardinality(qwords) = 0 THEN
+			RETURN;
+		END IF;
+		FOREACH qw IN ARRAY qwords LOOP
+			SELECT pg_catalog.array_agg(p.w ORDER BY p.s DESC, p.w), pg_catalog.array_agg(p.s ORDER BY p.s DESC, p.w)
+			  INTO next_words, next_scores
+			  FROM (SELECT pg_catalog.ltrim(c.w || ' ' || m.word) AS w, c.s + m.sim AS s
+					  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) c(w, s),
+						   (SELECT d.word, similarity(d.word, qw) AS sim
+							  FROM crm.search_words d
+							 WHERE d.workspace_id = ws AND d.word % qw
+							 GROUP BY d.word
+							 ORDER BY 2 DESC, 1 LIMIT 8) m
+					 ORDER BY 2 DESC, 1 LIMIT 8) p;
+			-- a term word matching nothing only lowers the scores
+			IF next_words IS NOT NULL THEN
+				probe_words := next_words;
+				probe_scores := next_scores;
+			END IF;
+		END LOOP;
+		IF probe_words = ARRAY['']::text[] THEN
+			RETURN;
+		END IF;
+
+		-- One query per (probe, field holding its first word), its patterns
+		-- written as literals: the planner then knows from the column's
+		-- statistics whether a word is common (a scan in table order stops
+		-- after lim rows) or rare (the trigram index).  Score: the probe's
+		-- mean similarity over the term's words (industries 0.8x); among
+		-- equal scores the value closest to the whole term first.
+		FOR probe IN
+			SELECT p.w, (p.s / pg_catalog.cardinality(qwords))::real AS s, f.field
+			  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) p(w, s)
+			  JOIN crm.search_words f ON f.workspace_id = ws AND f.word = pg_catalog.split_part(p.w, ' ', 1)
+			 WHERE (f.field <= 2 AND want_contacts) OR (f.field >= 3 AND want_companies)
+			 ORDER BY 2 DESC, 1, 3
+		LOOP
+			pats := '';
+			FOREACH pw IN ARRAY pg_catalog.string_to_array(probe.w, ' ') LOOP
+				pats := pats || pg_catalog.format(' AND %s ILIKE %L', col[probe.field], '%' || pw || '%');
+			END LOOP;
+			parts := parts || pg_catalog.format(
+				'(SELECT %L::text AS object_type, r.id, %s AS label, %L::text AS field, %s AS value, %s::real AS score, '
+				'similarity(%s, $1) AS closeness FROM %s r WHERE r.workspace_id = $2%s%s LIMIT $3)',
+				CASE WHEN probe.field <= 2 THEN 'contact' ELSE 'company' END,
+				CASE WHEN probe.field <= 2 THEN 'coalesce(r.name, r.email, r.phone)' ELSE 'r.name' END,
+				fieldname[probe.field], col[probe.field],
+				CASE WHEN probe.field = 5 THEN probe.s * 0.8 ELSE probe.s END,
+				col[probe.field],
+				CASE WHEN probe.field <= 2 THEN 'crm.contacts' ELSE 'crm.companies' END,
+				CASE WHEN probe.field <= 2 THEN ' AND r.status < ''merged''' ELSE '' END,
+				pats);
+		END LOOP;
+		IF pg_catalog.cardinality(parts) = 0 THEN
+			RETURN;
+		END IF;
+		RETURN QUERY EXECUTE
+			'SELECT best.object_type, best.id, best.label, best.field, best.value, best.score FROM ('
+			' SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (' || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') h'
+			' ORDER BY h.object_type, h.id, h.score DESC, h.closeness DESC) best'
+			' ORDER BY best.score DESC, best.closeness DESC, best.label, best.id LIMIT $3'
+			USING term, ws, search.lim;
 	END IF;
 END;
 $$;

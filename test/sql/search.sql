@@ -37,6 +37,40 @@ SELECT object_type, label, field, value, score FROM crm.search('saas', 'exact');
 SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('lovlace', 'fuzzy');
 SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('grase hoper', 'fuzzy');
 
+-- fuzzy matches words: a misspelt word finds the records holding the
+-- dictionary word it is closest to (missing, extra and swapped letters, a
+-- wrong vowel); a term with no letters finds nothing
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('hoper', 'fuzzy');
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('smitth', 'fuzzy');
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('lovleace', 'fuzzy', 'contact');
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('anelytical', 'fuzzy');
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('harware', 'fuzzy');
+SELECT count(*) FROM crm.search('555 123', 'fuzzy');
+
+-- the dictionary: words of names, email local parts, company names, domains
+-- and industries (fields 1 to 5), lower case, two letters or more
+SELECT string_agg(word || ':' || field, ' ' ORDER BY word, field) FROM crm.search_words WHERE workspace_id = crm.current_workspace();
+SELECT crm.search_words_of('Jean-Luc O''Neil, jean.luc@x.io 42 É');
+-- a rolled-back write leaves no word, and the next write adds it
+BEGIN;
+INSERT INTO crm.contacts (name) VALUES ('Zebulon Quixote');
+ROLLBACK;
+SELECT count(*) FROM crm.search_words WHERE word IN ('zebulon', 'quixote');
+INSERT INTO crm.contacts (name) VALUES ('Zebulon Quixote');
+SELECT string_agg(word, ' ' ORDER BY word) FROM crm.search_words WHERE word IN ('zebulon', 'quixote');
+-- likewise a rolled-back savepoint
+BEGIN;
+SAVEPOINT s;
+INSERT INTO crm.contacts (name) VALUES ('Ottoline Marsh');
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO crm.contacts (name) VALUES ('Ottoline Brook');
+COMMIT;
+INSERT INTO crm.contacts (name) VALUES ('Rosamund Marsh');
+SELECT string_agg(word, ' ' ORDER BY word) FROM crm.search_words WHERE word IN ('ottoline', 'marsh', 'brook', 'rosamund');
+-- an update's new words are found
+UPDATE crm.contacts SET name = 'Zebulon Pike' WHERE name = 'Zebulon Quixote';
+SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('zebulon pyke', 'fuzzy');
+
 -- limits, empty terms, deleted contacts never appear
 SELECT count(*) FROM crm.search('a', 'prefix', 'all', 1);
 SELECT count(*) FROM crm.search('   ');

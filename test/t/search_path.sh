@@ -202,6 +202,8 @@ SELECT count(*) FROM crm.find_records('workshop', 'title = ''Intro''');
 SELECT crm.count('contact', 'tags CONTAINS ''vip''');
 SELECT count(*) FROM crm.count_by('deal', '', 'stage.name');
 SELECT count(*) FROM crm.search('ann', 'fuzzy');
+SELECT count(*) FROM crm.search('evl corp', 'fuzzy');
+SELECT crm.search_words_of('Eve Evil-Corp');
 -- lists (src/lists.c): dynamic recalculation by triggers, static membership
 SELECT id AS dyn FROM crm.create_list('Berliners', 'contact', 'dynamic', 'city = ''Berlin''') \gset
 SELECT id AS stat FROM crm.create_list('Picked') \gset
