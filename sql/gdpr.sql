@@ -19,6 +19,7 @@ DECLARE
 	ws bigint := crm.current_workspace();
 	cur crm.contacts;
 	people bigint[];
+	words text[];
 	ref record;
 BEGIN
 	SELECT * INTO cur FROM crm.contacts c
@@ -80,6 +81,14 @@ BEGIN
 		END IF;
 	END LOOP;
 
+	-- the words the person's name and email brought into the fuzzy-search
+	-- dictionary (crm.search_words), to drop those nobody else uses
+	SELECT array_agg(DISTINCT w.word) INTO words
+	  FROM crm.contacts c
+	 CROSS JOIN LATERAL unnest(coalesce(crm.search_words_of(c.name), '{}')
+							   || coalesce(crm.search_words_of(split_part(c.email, '@', 1)), '{}')) w(word)
+	 WHERE c.workspace_id = ws AND c.id = ANY (people);
+
 	UPDATE crm.contacts c
 	   SET name = NULL, email = NULL, phone = NULL, identifier = NULL, verified_id = NULL,
 		   identity_source = 'anonymous', avatar_url = NULL, city = NULL, country = NULL,
@@ -87,6 +96,18 @@ BEGIN
 		   status = CASE WHEN c.id = cur.id THEN 'deleted' ELSE c.status END,
 		   deleted_at = coalesce(c.deleted_at, now())
 	 WHERE c.workspace_id = ws AND c.id = ANY (people);
+
+	DELETE FROM crm.search_words sw
+	 WHERE sw.workspace_id = ws AND sw.field IN (1, 2) AND sw.word = ANY (words)
+	   AND NOT EXISTS (
+			SELECT 1 FROM crm.contacts c
+			 WHERE c.workspace_id = ws
+			   AND CASE sw.field
+					 WHEN 1 THEN c.name ILIKE '%' || sw.word || '%'
+								 AND sw.word = ANY (crm.search_words_of(c.name))
+					 ELSE c.email ILIKE '%' || sw.word || '%'
+						  AND sw.word = ANY (crm.search_words_of(split_part(c.email, '@', 1)))
+				   END);
 
 	-- the outbox keeps that something happened to these ids, not what
 	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)

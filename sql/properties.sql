@@ -51,11 +51,14 @@ CREATE FUNCTION crm.check_property_definition() RETURNS trigger
 COMMENT ON FUNCTION crm.check_property_definition() IS
 	'BEFORE INSERT OR UPDATE on property_definitions: checks the definition and refuses it when stored values do not fit';
 
-CREATE FUNCTION crm.invalidate_property_cache() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'crm_invalidate_property_cache'
+-- Per-backend caches (property definitions, compiled list filters, CQL
+-- finder plans, known search words) listen for relcache invalidations of
+-- the tables they are built from; this trigger sends one.
+CREATE FUNCTION crm.invalidate_caches() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_invalidate_caches'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.invalidate_property_cache() IS
-	'statement trigger: makes every backend reload its cached property definitions';
+COMMENT ON FUNCTION crm.invalidate_caches() IS
+	'statement trigger: tells every backend that its caches built from this table are stale';
 
 CREATE FUNCTION crm.validate_properties() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_validate_properties'
@@ -69,10 +72,10 @@ CREATE TRIGGER property_definitions_touch BEFORE UPDATE ON crm.property_definiti
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
 CREATE TRIGGER property_definitions_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON crm.property_definitions
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_property_cache();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
 -- strict_properties lives in the workspace settings
 CREATE TRIGGER workspaces_invalidate_property_cache AFTER UPDATE OR DELETE ON crm.workspaces
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_property_cache();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
 
 CREATE TRIGGER property_definitions_events_insert AFTER INSERT ON crm.property_definitions
 	REFERENCING NEW TABLE AS new_rows

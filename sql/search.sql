@@ -70,6 +70,9 @@ AS 'MODULE_PATHNAME', 'crm_keep_search_words';
 COMMENT ON FUNCTION crm.keep_search_words() IS
 	'statement trigger adding the new words of the named text columns (column=field; column@=field: the part before @) to crm.search_words';
 
+-- GDPR erasure deletes words; every backend must then forget it knew them
+CREATE TRIGGER search_words_invalidate AFTER DELETE OR TRUNCATE ON crm.search_words
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
 CREATE TRIGGER contacts_search_words_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
 CREATE TRIGGER contacts_search_words_update AFTER UPDATE ON crm.contacts

@@ -7,7 +7,10 @@
  */
 #include "postgres.h"
 
+#include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
 #include "utils/guc.h"
 
 #include "crm.h"
@@ -24,4 +27,25 @@ _PG_init(void)
 	CrmListsInit();
 
 	MarkGUCPrefixReserved("crm");
+}
+
+PG_FUNCTION_INFO_V1(crm_invalidate_caches);
+
+/*
+ * crm.invalidate_caches(): AFTER ... FOR EACH STATEMENT on a table that
+ * per-backend caches are built from.  The relcache invalidation reaches this
+ * backend at its next command and the others at commit; each cache's
+ * relcache callback drops what it built from the table.
+ */
+Datum
+crm_invalidate_caches(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("invalidate_caches: must be fired for each statement")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
 }

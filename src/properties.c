@@ -51,7 +51,6 @@
 
 PG_FUNCTION_INFO_V1(crm_validate_properties);
 PG_FUNCTION_INFO_V1(crm_check_property_definition);
-PG_FUNCTION_INFO_V1(crm_invalidate_property_cache);
 
 /* Same order as the labels of the SQL enum crm.property_type */
 typedef enum PropertyType
@@ -1533,22 +1532,4 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 		Revalidate(workspace_id, object_type, ot, relid, &def);
 
 	return PointerGetDatum(tup);
-}
-
-/*
- * AFTER ... FOR EACH STATEMENT on crm.property_definitions and
- * crm.workspaces: tell every backend (this one at the next command, the
- * others at commit) that its cached definitions are stale.
- */
-Datum
-crm_invalidate_property_cache(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("invalidate_property_cache: not called by trigger manager")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	return PointerGetDatum(NULL);
 }

@@ -18,8 +18,11 @@
  * must cost a contact write next to nothing.  Words a transaction inserted
  * become "known" only when it commits; an aborted (sub)transaction forgets
  * them, and they are simply inserted again (a lookup) by the next write.
- * Rows are never deleted from the dictionary: a word whose last row is gone
- * costs one index probe in a search that finds nothing for it.
+ * Ordinary deletes leave words behind: a word whose last row is gone costs
+ * one index probe in a search that finds nothing for it.  GDPR erasure
+ * (crm.delete_contact(..., hard => true)) deletes the erased person's words
+ * that no other contact uses, and the relcache invalidation that deletion
+ * sends makes every backend forget what it knew.
  *
  *-------------------------------------------------------------------------
  */

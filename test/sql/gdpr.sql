@@ -56,6 +56,9 @@ SELECT count(*) AS activities FROM crm.activities WHERE contact_id = :ada;
 SELECT contact_id, amount FROM crm.test_invoices;
 SELECT DISTINCT payload FROM crm.events WHERE object_type = 'contact' AND object_id = :ada ORDER BY 1;
 SELECT crm.export_contact(:ada) -> 'profile' ->> 'status' AS exported_status;
+-- the search dictionary forgets the erased name; the email's local part
+-- stays, because the new contact with that email still uses it
+SELECT word, field FROM crm.search_words WHERE word = 'ada' ORDER BY field;
 DROP TABLE crm.test_invoices;
 
 -- bad input: clear errors, nothing written
