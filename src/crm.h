@@ -50,7 +50,10 @@ typedef struct CrmCqlReads
 	int			nrels;
 	const struct CqlRelation *rels[8];
 	int			ncols;
-	const char *cols[48];		/* columns of the root row it reads */
+	const char *cols[48];		/* columns of the root row it reads whole */
+	int			nkeys;			/* (jsonb column, key) it reads only by key */
+	const char *key_cols[64];
+	const char *keys[64];
 	int			nlist_ids;
 	int64		list_ids[64];
 	int			nlookups;		/* EXISTS deals(stage = WON): (root relation, lookup) */

@@ -71,6 +71,7 @@
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -111,7 +112,10 @@ typedef struct ListSet
 	const CqlRelation *lookup_via[MAX_LOOKUPS];
 	const CqlRelation *lookup_rel[MAX_LOOKUPS];
 	int			ncols;
-	const char **cols;			/* columns of the record their filters read */
+	const char **cols;			/* columns of the record their filters read whole */
+	int			nkeys;			/* keys of jsonb columns they read only by key */
+	const char **key_cols;
+	const char **keys;
 	SPIPlanPtr	eval_plan;		/* (ws, ids) -> (object, list, add) differences */
 } ListSet;
 
@@ -315,6 +319,9 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	MemoryContext old;
 	const char *cols[64];
 	int			ncols = 0;
+	const char *key_cols[128];
+	const char *keys[128];
+	int			nkeys = 0;
 
 	values[0] = Int64GetDatum(s->key.workspace_id);
 	values[1] = CStringGetTextDatum(e->name);
@@ -371,6 +378,28 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 			else if (!seen)
 				ncols = -1000;
 		}
+		for (int k = 0; k < reads.nkeys; k++)
+		{
+			bool		seen = false;
+
+			for (int j = 0; j < nkeys; j++)
+				seen |= strcmp(key_cols[j], reads.key_cols[k]) == 0 && strcmp(keys[j], reads.keys[k]) == 0;
+			if (seen)
+				continue;
+			if (nkeys < lengthof(keys))
+			{
+				key_cols[nkeys] = reads.key_cols[k];
+				keys[nkeys++] = reads.keys[k];
+				continue;
+			}
+			/* more than that: compare the whole column */
+			for (int j = 0; j < ncols; j++)
+				seen |= strcmp(cols[j], reads.key_cols[k]) == 0;
+			if (!seen && ncols >= 0 && ncols < lengthof(cols))
+				cols[ncols++] = reads.key_cols[k];
+			else if (!seen)
+				ncols = -1000;
+		}
 		appendStringInfo(&cases, "%sCASE WHEN ", i ? ", " : "");
 		/*
 		 * The records crm.find_* would return (live contacts unless the
@@ -404,6 +433,21 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	s->cols = palloc(sizeof(char *) * Max(ncols, 1));
 	for (int j = 0; j < ncols; j++)
 		s->cols[j] = pstrdup(cols[j]);
+	/* a key of a column also read whole needs no look of its own */
+	s->nkeys = 0;
+	s->key_cols = palloc(sizeof(char *) * Max(nkeys, 1));
+	s->keys = palloc(sizeof(char *) * Max(nkeys, 1));
+	for (int k = 0; k < nkeys; k++)
+	{
+		bool		whole = false;
+
+		for (int j = 0; j < ncols; j++)
+			whole |= strcmp(cols[j], key_cols[k]) == 0;
+		if (whole)
+			continue;
+		s->key_cols[s->nkeys] = pstrdup(key_cols[k]);
+		s->keys[s->nkeys++] = pstrdup(keys[k]);
+	}
 	MemoryContextSwitchTo(old);
 	if (n > 0)
 	{
@@ -453,6 +497,9 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->nlookups = 0;
 		s->ncols = -1;
 		s->cols = NULL;
+		s->nkeys = 0;
+		s->key_cols = NULL;
+		s->keys = NULL;
 		s->eval_plan = NULL;
 		PG_TRY();
 		{
@@ -626,10 +673,49 @@ Att(TupleDesc desc, const char *name)
 }
 
 /*
+ * Whether key of two jsonb objects holds the same value.  Equal bytes are
+ * equal values; different bytes of the same value (1.0 and 1.00) count as a
+ * change, which only costs an evaluation.
+ */
+static bool
+JsonbKeyEqual(Jsonb *a, Jsonb *b, const char *key)
+{
+	JsonbValue *va,
+			   *vb;
+
+	if (!JB_ROOT_IS_OBJECT(a) || !JB_ROOT_IS_OBJECT(b))
+		return false;
+	va = getKeyJsonValueFromContainer(&a->root, key, strlen(key), NULL);
+	vb = getKeyJsonValueFromContainer(&b->root, key, strlen(key), NULL);
+	if (va == NULL || vb == NULL)
+		return va == vb;
+	if (va->type != vb->type)
+		return false;
+	switch (va->type)
+	{
+		case jbvNull:
+			return true;
+		case jbvBool:
+			return va->val.boolean == vb->val.boolean;
+		case jbvString:
+			return va->val.string.len == vb->val.string.len &&
+				memcmp(va->val.string.val, vb->val.string.val, va->val.string.len) == 0;
+		case jbvNumeric:
+			return VARSIZE_ANY(va->val.numeric) == VARSIZE_ANY(vb->val.numeric) &&
+				memcmp(va->val.numeric, vb->val.numeric, VARSIZE_ANY(va->val.numeric)) == 0;
+		case jbvBinary:
+			return va->val.binary.len == vb->val.binary.len &&
+				memcmp(va->val.binary.data, vb->val.binary.data, va->val.binary.len) == 0;
+		default:
+			return false;
+	}
+}
+
+/*
  * Ids of the updated records of workspace ws whose columns read by the
  * filters changed (old and new transition rows come in the same order);
  * every inserted record.  An update of columns no filter reads costs no
- * evaluation.
+ * evaluation, nor one of properties whose keys no filter reads.
  */
 static void
 CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
@@ -639,6 +725,9 @@ CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
 	int			id_att = Att(desc, "id");
 	int			atts[64];
 	int			natts = 0;
+	int		   *key_atts;
+	Jsonb	   *oj = NULL,
+			   *nj = NULL;
 	TupleTableSlot *nslot,
 			   *oslot;
 
@@ -650,6 +739,9 @@ CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
 	for (int i = 0; i < s->ncols; i++)
 		if ((atts[natts] = Att(desc, s->cols[i])) > 0)
 			natts++;
+	key_atts = palloc(sizeof(int) * Max(s->nkeys, 1));
+	for (int k = 0; k < s->nkeys; k++)
+		key_atts[k] = Att(desc, s->key_cols[k]);
 	nslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	oslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	tuplestore_select_read_pointer(td->tg_newtable, tuplestore_alloc_read_pointer(td->tg_newtable, EXEC_FLAG_REWIND));
@@ -674,6 +766,43 @@ CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
 
 			changed = onull != nnull || (!onull && !datumIsEqual(o, n, a->attbyval, a->attlen));
 		}
+		/* each jsonb column detoasted once per row, however many keys */
+		for (int k = 0, att = 0; k < s->nkeys && !changed; k++)
+		{
+			bool		onull,
+						nnull;
+			Datum		o,
+						n;
+
+			if (key_atts[k] == 0)
+				continue;
+			if (key_atts[k] != att)
+			{
+				att = key_atts[k];
+				if (oj)
+					pfree(oj);
+				if (nj)
+					pfree(nj);
+				oj = nj = NULL;
+				o = slot_getattr(oslot, att, &onull);
+				n = slot_getattr(nslot, att, &nnull);
+				if (onull || nnull)
+					changed = onull != nnull;
+				else if (!datumIsEqual(o, n, false, -1))
+				{
+					oj = DatumGetJsonbPCopy(o);
+					nj = DatumGetJsonbPCopy(n);
+				}
+			}
+			/* no copies: the column is null in both or unchanged */
+			if (!changed && oj)
+				changed = !JsonbKeyEqual(oj, nj, s->keys[k]);
+		}
+		if (oj)
+			pfree(oj);
+		if (nj)
+			pfree(nj);
+		oj = nj = NULL;
 		if (changed)
 			IdAdd(out, DatumGetInt64(slot_getattr(nslot, id_att, &isnull)));
 	}

@@ -257,8 +257,12 @@ typedef struct CqlState
 	 */
 	const CqlRelation *rels[8];
 	int			nrels;
-	const char *root_cols[48];	/* columns of the root row it reads */
+	const char *root_cols[48];	/* columns of the root row it reads whole */
 	int			nroot_cols;
+	/* (jsonb column, key) pairs of the root row it reads only by key */
+	const char *root_key_cols[64];
+	const char *root_keys[64];
+	int			nroot_keys;
 	bool		nested_reads;
 	/*
 	 * Lookups followed from inside a root relation (EXISTS deals(stage =

@@ -237,6 +237,30 @@ NoteRootColumn(Ctx *c, const char *column)
 		st->root_cols[st->nroot_cols++] = column;
 }
 
+/*
+ * A key of a jsonb column of the root row the query reads (properties.plan):
+ * the list triggers then look only at that key's value.  Past the table's
+ * size the whole column counts as read.
+ */
+static void
+NoteRootKey(Ctx *c, const char *column, const char *key)
+{
+	CqlState   *st = c->st;
+
+	if (!c->root)
+		return;
+	for (int i = 0; i < st->nroot_keys; i++)
+		if (strcmp(st->root_key_cols[i], column) == 0 && strcmp(st->root_keys[i], key) == 0)
+			return;
+	if (st->nroot_keys == (int) (sizeof(st->root_keys) / sizeof(st->root_keys[0])))
+	{
+		NoteRootColumn(c, column);
+		return;
+	}
+	st->root_key_cols[st->nroot_keys] = column;
+	st->root_keys[st->nroot_keys++] = key;
+}
+
 /* The object type whose property definitions type this entity's bare names */
 static const char *
 PropertyObjectType(Ctx *c)
@@ -309,7 +333,7 @@ ResolveDeclared(Ctx *c, const char *name, Field *f)
 	f->prop = prop;
 	f->pkind = KindOf(prop->type);
 	c->st->reads_definitions = true;
-	NoteRootColumn(c, props->column);
+	NoteRootKey(c, props->column, key);
 	CqlBufInit(&b, c->st);
 	CqlBufPrintf(&b, "%s.%s", c->alias, props->column);
 	f->expr = b.data;
@@ -345,13 +369,15 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 		f->expr = b.data;
 		if (c->root && c->e->scope_field && strcmp(def->column, c->e->scope_field) == 0)
 			c->st->mentions_scope = true;
-		NoteRootColumn(c, def->column);
+		if (def->type != T_JSONB)
+			NoteRootColumn(c, def->column);
 		if (def->type == T_JSONB)
 		{
 			if (p->nseg - from != 2)
 				CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Name one property: properties.plan or properties.\"plan name\".",
 						"cql syntax error at position %d: %s needs exactly one property name after \".\"", f->pos, def->name);
 			f->key = p->seg[from + 1];
+			NoteRootKey(c, def->column, f->key);
 			CqlBufInit(&b, c->st);
 			CqlBufPrintf(&b, "%s.", def->name);
 			CqlBufAppendN(&b, f->key, strlen(f->key) > 60 ? 60 : strlen(f->key));
