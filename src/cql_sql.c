@@ -288,7 +288,7 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
  */
 char *
 CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *alias,
-				   CrmCqlReads *reads)
+				   CrmCqlReads *reads, CqlShared *shared)
 {
 	CqlEnv		env;
 	CqlState	st;
@@ -298,6 +298,7 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 
 	InitEnv(&env, true);
 	CqlStateInit(&st, &env);
+	st.shared = shared;
 	lists_workspace = ws;
 	PG_TRY();
 	{

@@ -61,7 +61,8 @@ typedef struct CrmCqlReads
 	const struct CqlRelation *lookup_rel[8];
 	bool		definitions;	/* resolves declared properties or custom object types */
 } CrmCqlReads;
+struct CqlShared;
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
-								const char *alias, CrmCqlReads *reads);
+								const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 
 #endif							/* CRM_H */

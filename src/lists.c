@@ -283,20 +283,33 @@ FreeCache(void)
  * $1 workspace, $2 record ids; returns (record, list, add).
  */
 static char *
-EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases)
+EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases, const CqlShared *shared)
 {
 	StringInfoData q;
+	StringInfoData proj;
 
+	/*
+	 * What several filters compute from the row, once per row: OFFSET 0
+	 * keeps the planner from folding the projection back into each filter.
+	 */
+	initStringInfo(&proj);
+	if (shared->n > 0)
+	{
+		appendStringInfoString(&proj, " CROSS JOIN LATERAL (SELECT ");
+		for (int i = 0; i < shared->n; i++)
+			appendStringInfo(&proj, "%s%s AS v%d", i ? ", " : "", shared->exprs[i], i);
+		appendStringInfo(&proj, " OFFSET 0) %s", shared->alias);
+	}
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "SELECT coalesce(m.oid, c.oid), coalesce(m.lid, c.lid), c.lid IS NULL"
 					 "  FROM (SELECT %s.id AS oid, x.lid"
-					 "          FROM %s %s"
+					 "          FROM %s %s%s"
 					 "         CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[%s]::bigint[]) AS x(lid)"
 					 "         WHERE %s.workspace_id = $1 AND %s.id = ANY ($2::bigint[]) AND x.lid IS NOT NULL) m"
 					 "  FULL JOIN (SELECT lm.%s AS oid, lm.list_id AS lid FROM crm.list_members lm"
 					 "              WHERE lm.workspace_id = $1 AND lm.list_id = ANY ('{",
-					 e->alias, e->table, e->alias, cases->data, e->alias, e->alias, e->list_column);
+					 e->alias, e->table, e->alias, proj.data, cases->data, e->alias, e->alias, e->list_column);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&q, "%s" INT64_FORMAT, i ? "," : "", ids[i]);
 	appendStringInfo(&q, "}'::bigint[]) AND lm.%s = ANY ($2::bigint[])) c"
@@ -316,6 +329,7 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	char	  **filters;
 	IdSet		depended = {0};
 	StringInfoData cases;
+	CqlShared	shared;
 	MemoryContext old;
 	const char *cols[64];
 	int			ncols = 0;
@@ -341,10 +355,12 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	}
 
 	initStringInfo(&cases);
+	shared.alias = "crm_shared";
+	shared.n = 0;
 	for (int i = 0; i < n; i++)
 	{
 		CrmCqlReads reads;
-		char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads);
+		char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, &shared);
 
 		for (int r = 0; r < reads.nrels; r++)
 			for (int k = 0; k < NumRelations(e); k++)
@@ -453,7 +469,7 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	{
 		Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
 
-		s->eval_plan = PrepareKept(EvalSql(e, ids, n, &cases), 2, evaltypes);
+		s->eval_plan = PrepareKept(EvalSql(e, ids, n, &cases, &shared), 2, evaltypes);
 	}
 }
 
@@ -1209,7 +1225,7 @@ crm_list_apply_filter(PG_FUNCTION_ARGS)
 		elog(ERROR, "crm lists: SPI_connect failed");
 	ReadList(list_id, &l);
 	dynamic = strcmp(l.kind, "dynamic") == 0;
-	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads);
+	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads, NULL);
 	if (dynamic && reads.nested)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1284,7 +1300,7 @@ crm_refresh_list_members(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s list \"%s\" has no filter to refresh", l.kind, l.name),
 				 errhint("Only dynamic lists follow their filter.")));
-	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads);
+	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads, NULL);
 	changed = RefreshMembers(&l, sql, &reads);
 	SPI_finish();
 	PG_RETURN_INT64(changed);
@@ -1299,7 +1315,7 @@ TranslateOrRefuse(const ListRow *l, CrmCqlReads *reads)
 
 	PG_TRY();
 	{
-		sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, NULL, reads);
+		sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, NULL, reads, NULL);
 	}
 	PG_CATCH();
 	{

@@ -261,6 +261,30 @@ NoteRootKey(Ctx *c, const char *column, const char *key)
 	st->root_keys[st->nroot_keys++] = key;
 }
 
+/* expr of the root row, or its column in the shared projection (see CqlShared) */
+static const char *
+Shared(Ctx *c, const char *expr)
+{
+	CqlShared  *sh = c->st->shared;
+	CqlBuf		b;
+	int			i;
+
+	if (sh == NULL || !c->root)
+		return expr;
+	for (i = 0; i < sh->n; i++)
+		if (strcmp(sh->exprs[i], expr) == 0)
+			break;
+	if (i == sh->n)
+	{
+		if (sh->n == (int) (sizeof(sh->exprs) / sizeof(sh->exprs[0])))
+			return expr;
+		sh->exprs[sh->n++] = expr;
+	}
+	CqlBufInit(&b, c->st);
+	CqlBufPrintf(&b, "%s.v%d", sh->alias, i);
+	return b.data;
+}
+
 /* The object type whose property definitions type this entity's bare names */
 static const char *
 PropertyObjectType(Ctx *c)
@@ -850,6 +874,7 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 	if (numbers)
 	{
 		CqlBuf		e;
+		const char *value;
 
 		CqlBufInit(&e, c->st);
 		CqlBufPrintf(&e, "(CASE WHEN pg_catalog.jsonb_typeof(%s -> ", f->expr);
@@ -857,13 +882,14 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 		CqlBufPrintf(&e, ") = 'number' THEN %s -> ", f->expr);
 		EmitKey(&e, f);
 		CqlBufAppend(&e, " END)");
+		value = Shared(c, e.data);
 		if (n > 1)
 			CqlBufAppend(b, "(");
 		for (int i = 0; i < n; i++)
 		{
 			if (i)
 				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
-			CqlBufPrintf(b, "%s %s '", e.data, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
+			CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
 			EmitNumber(c, b, vals[i], true);
 			CqlBufAppend(b, "'::jsonb");
 		}
@@ -1411,6 +1437,7 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 {
 	Field		f;
 	const CqlRelation *rel;
+	CqlBuf		x;
 
 	/*
 	 * A to-one relation written alone: stage = 'Proposal' (its name),
@@ -1460,14 +1487,16 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 		memmove(inner.path.seg, n->path.seg + 1, inner.path.nseg * sizeof(char *));
 		memmove(inner.path.segpos, n->path.segpos + 1, inner.path.nseg * sizeof(int));
 		memmove(inner.path.quoted, n->path.quoted + 1, inner.path.nseg * sizeof(bool));
-		CqlBufAppend(b, "EXISTS (SELECT 1 ");
-		RelationFrom(c, b, rel, sub.e, sub.alias);
-		CqlBufAppend(b, " AND ");
+		CqlBufInit(&x, c->st);
+		CqlBufAppend(&x, "EXISTS (SELECT 1 ");
+		RelationFrom(c, &x, rel, sub.e, sub.alias);
+		CqlBufAppend(&x, " AND ");
 		CqlEnter(c->st, n->pos);
 		c->st->depth++;
-		EmitCompare(&sub, b, &inner);
+		EmitCompare(&sub, &x, &inner);
 		c->st->depth--;
-		CqlBufAppend(b, ")");
+		CqlBufAppend(&x, ")");
+		CqlBufAppend(b, Shared(c, x.data));
 		return;
 	}
 	Resolve(c, &n->path, 0, &f);
