@@ -116,6 +116,7 @@ typedef struct ListSet
 	int			nkeys;			/* keys of jsonb columns they read only by key */
 	const char **key_cols;
 	const char **keys;
+	char	   *eval_sql;		/* prepared on first use: many statements need none */
 	SPIPlanPtr	eval_plan;		/* (ws, ids) -> (object, list, add) differences */
 } ListSet;
 
@@ -467,9 +468,9 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	MemoryContextSwitchTo(old);
 	if (n > 0)
 	{
-		Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
+		char	   *sql = EvalSql(e, ids, n, &cases, &shared);
 
-		s->eval_plan = PrepareKept(EvalSql(e, ids, n, &cases, &shared), 2, evaltypes);
+		s->eval_sql = MemoryContextStrdup(cache_context, sql);
 	}
 }
 
@@ -516,6 +517,7 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->nkeys = 0;
 		s->key_cols = NULL;
 		s->keys = NULL;
+		s->eval_sql = NULL;
 		s->eval_plan = NULL;
 		PG_TRY();
 		{
@@ -595,6 +597,12 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 	if (s->nlists == 0 || ids->n == 0)
 		return 0;
 	PreparePlans(e, ei);
+	if (s->eval_plan == NULL)
+	{
+		Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
+
+		s->eval_plan = PrepareKept(s->eval_sql, 2, evaltypes);
+	}
 	args[0] = Int64GetDatum(ws);
 	args[1] = IdArray(ids->v, ids->n);
 	if (lock && SPI_execute_plan(lock_plan[ei], args, NULL, false, 0) != SPI_OK_SELECT)
