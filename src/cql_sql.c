@@ -288,7 +288,7 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
  */
 char *
 CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *alias,
-				   CrmCqlReads *reads)
+				   CrmCqlReads *reads, CqlShared *shared)
 {
 	CqlEnv		env;
 	CqlState	st;
@@ -298,6 +298,7 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 
 	InitEnv(&env, true);
 	CqlStateInit(&st, &env);
+	st.shared = shared;
 	lists_workspace = ws;
 	PG_TRY();
 	{
@@ -321,6 +322,13 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 		reads->ncols = st.nroot_cols;
 		for (int i = 0; i < st.nroot_cols; i++)
 			reads->cols[i] = st.root_cols[i];
+		reads->nkeys = st.nroot_keys;
+		for (int i = 0; i < st.nroot_keys; i++)
+		{
+			reads->key_cols[i] = st.root_key_cols[i];
+			/* the state's arena is freed before the caller reads them */
+			reads->keys[i] = pstrdup(st.root_keys[i]);
+		}
 		reads->nlist_ids = st.nlist_ids;
 		for (int i = 0; i < st.nlist_ids; i++)
 			reads->list_ids[i] = st.list_ids[i];

@@ -50,7 +50,10 @@ typedef struct CrmCqlReads
 	int			nrels;
 	const struct CqlRelation *rels[8];
 	int			ncols;
-	const char *cols[48];		/* columns of the root row it reads */
+	const char *cols[48];		/* columns of the root row it reads whole */
+	int			nkeys;			/* (jsonb column, key) it reads only by key */
+	const char *key_cols[64];
+	const char *keys[64];
 	int			nlist_ids;
 	int64		list_ids[64];
 	int			nlookups;		/* EXISTS deals(stage = WON): (root relation, lookup) */
@@ -58,7 +61,8 @@ typedef struct CrmCqlReads
 	const struct CqlRelation *lookup_rel[8];
 	bool		definitions;	/* resolves declared properties or custom object types */
 } CrmCqlReads;
+struct CqlShared;
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
-								const char *alias, CrmCqlReads *reads);
+								const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 
 #endif							/* CRM_H */

@@ -71,6 +71,7 @@
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -111,7 +112,11 @@ typedef struct ListSet
 	const CqlRelation *lookup_via[MAX_LOOKUPS];
 	const CqlRelation *lookup_rel[MAX_LOOKUPS];
 	int			ncols;
-	const char **cols;			/* columns of the record their filters read */
+	const char **cols;			/* columns of the record their filters read whole */
+	int			nkeys;			/* keys of jsonb columns they read only by key */
+	const char **key_cols;
+	const char **keys;
+	char	   *eval_sql;		/* prepared on first use: many statements need none */
 	SPIPlanPtr	eval_plan;		/* (ws, ids) -> (object, list, add) differences */
 } ListSet;
 
@@ -279,20 +284,33 @@ FreeCache(void)
  * $1 workspace, $2 record ids; returns (record, list, add).
  */
 static char *
-EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases)
+EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases, const CqlShared *shared)
 {
 	StringInfoData q;
+	StringInfoData proj;
 
+	/*
+	 * What several filters compute from the row, once per row: OFFSET 0
+	 * keeps the planner from folding the projection back into each filter.
+	 */
+	initStringInfo(&proj);
+	if (shared->n > 0)
+	{
+		appendStringInfoString(&proj, " CROSS JOIN LATERAL (SELECT ");
+		for (int i = 0; i < shared->n; i++)
+			appendStringInfo(&proj, "%s%s AS v%d", i ? ", " : "", shared->exprs[i], i);
+		appendStringInfo(&proj, " OFFSET 0) %s", shared->alias);
+	}
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "SELECT coalesce(m.oid, c.oid), coalesce(m.lid, c.lid), c.lid IS NULL"
 					 "  FROM (SELECT %s.id AS oid, x.lid"
-					 "          FROM %s %s"
+					 "          FROM %s %s%s"
 					 "         CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[%s]::bigint[]) AS x(lid)"
 					 "         WHERE %s.workspace_id = $1 AND %s.id = ANY ($2::bigint[]) AND x.lid IS NOT NULL) m"
 					 "  FULL JOIN (SELECT lm.%s AS oid, lm.list_id AS lid FROM crm.list_members lm"
 					 "              WHERE lm.workspace_id = $1 AND lm.list_id = ANY ('{",
-					 e->alias, e->table, e->alias, cases->data, e->alias, e->alias, e->list_column);
+					 e->alias, e->table, e->alias, proj.data, cases->data, e->alias, e->alias, e->list_column);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&q, "%s" INT64_FORMAT, i ? "," : "", ids[i]);
 	appendStringInfo(&q, "}'::bigint[]) AND lm.%s = ANY ($2::bigint[])) c"
@@ -312,9 +330,13 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	char	  **filters;
 	IdSet		depended = {0};
 	StringInfoData cases;
+	CqlShared	shared;
 	MemoryContext old;
 	const char *cols[64];
 	int			ncols = 0;
+	const char *key_cols[128];
+	const char *keys[128];
+	int			nkeys = 0;
 
 	values[0] = Int64GetDatum(s->key.workspace_id);
 	values[1] = CStringGetTextDatum(e->name);
@@ -334,10 +356,12 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	}
 
 	initStringInfo(&cases);
+	shared.alias = "crm_shared";
+	shared.n = 0;
 	for (int i = 0; i < n; i++)
 	{
 		CrmCqlReads reads;
-		char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads);
+		char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, &shared);
 
 		for (int r = 0; r < reads.nrels; r++)
 			for (int k = 0; k < NumRelations(e); k++)
@@ -368,6 +392,28 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 			/* more than that: compare every column */
 			if (!seen && ncols < lengthof(cols))
 				cols[ncols++] = reads.cols[k];
+			else if (!seen)
+				ncols = -1000;
+		}
+		for (int k = 0; k < reads.nkeys; k++)
+		{
+			bool		seen = false;
+
+			for (int j = 0; j < nkeys; j++)
+				seen |= strcmp(key_cols[j], reads.key_cols[k]) == 0 && strcmp(keys[j], reads.keys[k]) == 0;
+			if (seen)
+				continue;
+			if (nkeys < lengthof(keys))
+			{
+				key_cols[nkeys] = reads.key_cols[k];
+				keys[nkeys++] = reads.keys[k];
+				continue;
+			}
+			/* more than that: compare the whole column */
+			for (int j = 0; j < ncols; j++)
+				seen |= strcmp(cols[j], reads.key_cols[k]) == 0;
+			if (!seen && ncols >= 0 && ncols < lengthof(cols))
+				cols[ncols++] = reads.key_cols[k];
 			else if (!seen)
 				ncols = -1000;
 		}
@@ -404,12 +450,27 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	s->cols = palloc(sizeof(char *) * Max(ncols, 1));
 	for (int j = 0; j < ncols; j++)
 		s->cols[j] = pstrdup(cols[j]);
+	/* a key of a column also read whole needs no look of its own */
+	s->nkeys = 0;
+	s->key_cols = palloc(sizeof(char *) * Max(nkeys, 1));
+	s->keys = palloc(sizeof(char *) * Max(nkeys, 1));
+	for (int k = 0; k < nkeys; k++)
+	{
+		bool		whole = false;
+
+		for (int j = 0; j < ncols; j++)
+			whole |= strcmp(cols[j], key_cols[k]) == 0;
+		if (whole)
+			continue;
+		s->key_cols[s->nkeys] = pstrdup(key_cols[k]);
+		s->keys[s->nkeys++] = pstrdup(keys[k]);
+	}
 	MemoryContextSwitchTo(old);
 	if (n > 0)
 	{
-		Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
+		char	   *sql = EvalSql(e, ids, n, &cases, &shared);
 
-		s->eval_plan = PrepareKept(EvalSql(e, ids, n, &cases), 2, evaltypes);
+		s->eval_sql = MemoryContextStrdup(cache_context, sql);
 	}
 }
 
@@ -453,6 +514,10 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->nlookups = 0;
 		s->ncols = -1;
 		s->cols = NULL;
+		s->nkeys = 0;
+		s->key_cols = NULL;
+		s->keys = NULL;
+		s->eval_sql = NULL;
 		s->eval_plan = NULL;
 		PG_TRY();
 		{
@@ -532,6 +597,12 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 	if (s->nlists == 0 || ids->n == 0)
 		return 0;
 	PreparePlans(e, ei);
+	if (s->eval_plan == NULL)
+	{
+		Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
+
+		s->eval_plan = PrepareKept(s->eval_sql, 2, evaltypes);
+	}
 	args[0] = Int64GetDatum(ws);
 	args[1] = IdArray(ids->v, ids->n);
 	if (lock && SPI_execute_plan(lock_plan[ei], args, NULL, false, 0) != SPI_OK_SELECT)
@@ -626,10 +697,49 @@ Att(TupleDesc desc, const char *name)
 }
 
 /*
+ * Whether key of two jsonb objects holds the same value.  Equal bytes are
+ * equal values; different bytes of the same value (1.0 and 1.00) count as a
+ * change, which only costs an evaluation.
+ */
+static bool
+JsonbKeyEqual(Jsonb *a, Jsonb *b, const char *key)
+{
+	JsonbValue *va,
+			   *vb;
+
+	if (!JB_ROOT_IS_OBJECT(a) || !JB_ROOT_IS_OBJECT(b))
+		return false;
+	va = getKeyJsonValueFromContainer(&a->root, key, strlen(key), NULL);
+	vb = getKeyJsonValueFromContainer(&b->root, key, strlen(key), NULL);
+	if (va == NULL || vb == NULL)
+		return va == vb;
+	if (va->type != vb->type)
+		return false;
+	switch (va->type)
+	{
+		case jbvNull:
+			return true;
+		case jbvBool:
+			return va->val.boolean == vb->val.boolean;
+		case jbvString:
+			return va->val.string.len == vb->val.string.len &&
+				memcmp(va->val.string.val, vb->val.string.val, va->val.string.len) == 0;
+		case jbvNumeric:
+			return VARSIZE_ANY(va->val.numeric) == VARSIZE_ANY(vb->val.numeric) &&
+				memcmp(va->val.numeric, vb->val.numeric, VARSIZE_ANY(va->val.numeric)) == 0;
+		case jbvBinary:
+			return va->val.binary.len == vb->val.binary.len &&
+				memcmp(va->val.binary.data, vb->val.binary.data, va->val.binary.len) == 0;
+		default:
+			return false;
+	}
+}
+
+/*
  * Ids of the updated records of workspace ws whose columns read by the
  * filters changed (old and new transition rows come in the same order);
  * every inserted record.  An update of columns no filter reads costs no
- * evaluation.
+ * evaluation, nor one of properties whose keys no filter reads.
  */
 static void
 CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
@@ -639,6 +749,9 @@ CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
 	int			id_att = Att(desc, "id");
 	int			atts[64];
 	int			natts = 0;
+	int		   *key_atts;
+	Jsonb	   *oj = NULL,
+			   *nj = NULL;
 	TupleTableSlot *nslot,
 			   *oslot;
 
@@ -650,6 +763,9 @@ CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
 	for (int i = 0; i < s->ncols; i++)
 		if ((atts[natts] = Att(desc, s->cols[i])) > 0)
 			natts++;
+	key_atts = palloc(sizeof(int) * Max(s->nkeys, 1));
+	for (int k = 0; k < s->nkeys; k++)
+		key_atts[k] = Att(desc, s->key_cols[k]);
 	nslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	oslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	tuplestore_select_read_pointer(td->tg_newtable, tuplestore_alloc_read_pointer(td->tg_newtable, EXEC_FLAG_REWIND));
@@ -674,6 +790,43 @@ CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
 
 			changed = onull != nnull || (!onull && !datumIsEqual(o, n, a->attbyval, a->attlen));
 		}
+		/* each jsonb column detoasted once per row, however many keys */
+		for (int k = 0, att = 0; k < s->nkeys && !changed; k++)
+		{
+			bool		onull,
+						nnull;
+			Datum		o,
+						n;
+
+			if (key_atts[k] == 0)
+				continue;
+			if (key_atts[k] != att)
+			{
+				att = key_atts[k];
+				if (oj)
+					pfree(oj);
+				if (nj)
+					pfree(nj);
+				oj = nj = NULL;
+				o = slot_getattr(oslot, att, &onull);
+				n = slot_getattr(nslot, att, &nnull);
+				if (onull || nnull)
+					changed = onull != nnull;
+				else if (!datumIsEqual(o, n, false, -1))
+				{
+					oj = DatumGetJsonbPCopy(o);
+					nj = DatumGetJsonbPCopy(n);
+				}
+			}
+			/* no copies: the column is null in both or unchanged */
+			if (!changed && oj)
+				changed = !JsonbKeyEqual(oj, nj, s->keys[k]);
+		}
+		if (oj)
+			pfree(oj);
+		if (nj)
+			pfree(nj);
+		oj = nj = NULL;
 		if (changed)
 			IdAdd(out, DatumGetInt64(slot_getattr(nslot, id_att, &isnull)));
 	}
@@ -1080,7 +1233,7 @@ crm_list_apply_filter(PG_FUNCTION_ARGS)
 		elog(ERROR, "crm lists: SPI_connect failed");
 	ReadList(list_id, &l);
 	dynamic = strcmp(l.kind, "dynamic") == 0;
-	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads);
+	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads, NULL);
 	if (dynamic && reads.nested)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1155,7 +1308,7 @@ crm_refresh_list_members(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s list \"%s\" has no filter to refresh", l.kind, l.name),
 				 errhint("Only dynamic lists follow their filter.")));
-	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads);
+	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads, NULL);
 	changed = RefreshMembers(&l, sql, &reads);
 	SPI_finish();
 	PG_RETURN_INT64(changed);
@@ -1170,7 +1323,7 @@ TranslateOrRefuse(const ListRow *l, CrmCqlReads *reads)
 
 	PG_TRY();
 	{
-		sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, NULL, reads);
+		sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, NULL, reads, NULL);
 	}
 	PG_CATCH();
 	{

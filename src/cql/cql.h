@@ -231,6 +231,22 @@ extern const CqlAggregate *CqlFindAggregate(const CqlRelation *r, const char *na
 extern const CqlEntity *CqlRecordEntity(void);
 extern const char *CqlTypeName(CqlType t);
 
+/*
+ * Root-row expressions the dynamic list triggers compute once per row for
+ * all the filters of a workspace (src/lists.c): a translation given one
+ * writes <alias>.v<i> for expression i instead of the expression, adding
+ * expressions it has not seen.  Only self-contained expressions go there
+ * (a typed property value, a to-one relation's EXISTS), so computing them
+ * ahead of the filter means what it meant inline: SQL promises no order of
+ * evaluation within a condition anyway.
+ */
+typedef struct CqlShared
+{
+	const char *alias;
+	int			n;
+	const char *exprs[128];
+} CqlShared;
+
 /* One parse or translation: memory, error and position state. */
 typedef struct CqlState
 {
@@ -257,8 +273,12 @@ typedef struct CqlState
 	 */
 	const CqlRelation *rels[8];
 	int			nrels;
-	const char *root_cols[48];	/* columns of the root row it reads */
+	const char *root_cols[48];	/* columns of the root row it reads whole */
 	int			nroot_cols;
+	/* (jsonb column, key) pairs of the root row it reads only by key */
+	const char *root_key_cols[64];
+	const char *root_keys[64];
+	int			nroot_keys;
 	bool		nested_reads;
 	/*
 	 * Lookups followed from inside a root relation (EXISTS deals(stage =
@@ -276,6 +296,7 @@ typedef struct CqlState
 	int			nlists;
 	bool		lists_loaded;
 	const char *record_type;	/* the custom object type of a record query, else NULL */
+	CqlShared  *shared;			/* for the list triggers, else NULL */
 } CqlState;
 
 /* Arena and helpers (cql_util.c) */

@@ -237,6 +237,54 @@ NoteRootColumn(Ctx *c, const char *column)
 		st->root_cols[st->nroot_cols++] = column;
 }
 
+/*
+ * A key of a jsonb column of the root row the query reads (properties.plan):
+ * the list triggers then look only at that key's value.  Past the table's
+ * size the whole column counts as read.
+ */
+static void
+NoteRootKey(Ctx *c, const char *column, const char *key)
+{
+	CqlState   *st = c->st;
+
+	if (!c->root)
+		return;
+	for (int i = 0; i < st->nroot_keys; i++)
+		if (strcmp(st->root_key_cols[i], column) == 0 && strcmp(st->root_keys[i], key) == 0)
+			return;
+	if (st->nroot_keys == (int) (sizeof(st->root_keys) / sizeof(st->root_keys[0])))
+	{
+		NoteRootColumn(c, column);
+		return;
+	}
+	st->root_key_cols[st->nroot_keys] = column;
+	st->root_keys[st->nroot_keys++] = key;
+}
+
+/* expr of the root row, or its column in the shared projection (see CqlShared) */
+static const char *
+Shared(Ctx *c, const char *expr)
+{
+	CqlShared  *sh = c->st->shared;
+	CqlBuf		b;
+	int			i;
+
+	if (sh == NULL || !c->root)
+		return expr;
+	for (i = 0; i < sh->n; i++)
+		if (strcmp(sh->exprs[i], expr) == 0)
+			break;
+	if (i == sh->n)
+	{
+		if (sh->n == (int) (sizeof(sh->exprs) / sizeof(sh->exprs[0])))
+			return expr;
+		sh->exprs[sh->n++] = expr;
+	}
+	CqlBufInit(&b, c->st);
+	CqlBufPrintf(&b, "%s.v%d", sh->alias, i);
+	return b.data;
+}
+
 /* The object type whose property definitions type this entity's bare names */
 static const char *
 PropertyObjectType(Ctx *c)
@@ -309,7 +357,7 @@ ResolveDeclared(Ctx *c, const char *name, Field *f)
 	f->prop = prop;
 	f->pkind = KindOf(prop->type);
 	c->st->reads_definitions = true;
-	NoteRootColumn(c, props->column);
+	NoteRootKey(c, props->column, key);
 	CqlBufInit(&b, c->st);
 	CqlBufPrintf(&b, "%s.%s", c->alias, props->column);
 	f->expr = b.data;
@@ -345,13 +393,15 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 		f->expr = b.data;
 		if (c->root && c->e->scope_field && strcmp(def->column, c->e->scope_field) == 0)
 			c->st->mentions_scope = true;
-		NoteRootColumn(c, def->column);
+		if (def->type != T_JSONB)
+			NoteRootColumn(c, def->column);
 		if (def->type == T_JSONB)
 		{
 			if (p->nseg - from != 2)
 				CqlFail(c->st, CQL_ERR_SYNTAX, f->pos, "Name one property: properties.plan or properties.\"plan name\".",
 						"cql syntax error at position %d: %s needs exactly one property name after \".\"", f->pos, def->name);
 			f->key = p->seg[from + 1];
+			NoteRootKey(c, def->column, f->key);
 			CqlBufInit(&b, c->st);
 			CqlBufPrintf(&b, "%s.", def->name);
 			CqlBufAppendN(&b, f->key, strlen(f->key) > 60 ? 60 : strlen(f->key));
@@ -824,6 +874,7 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 	if (numbers)
 	{
 		CqlBuf		e;
+		const char *value;
 
 		CqlBufInit(&e, c->st);
 		CqlBufPrintf(&e, "(CASE WHEN pg_catalog.jsonb_typeof(%s -> ", f->expr);
@@ -831,13 +882,14 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 		CqlBufPrintf(&e, ") = 'number' THEN %s -> ", f->expr);
 		EmitKey(&e, f);
 		CqlBufAppend(&e, " END)");
+		value = Shared(c, e.data);
 		if (n > 1)
 			CqlBufAppend(b, "(");
 		for (int i = 0; i < n; i++)
 		{
 			if (i)
 				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
-			CqlBufPrintf(b, "%s %s '", e.data, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
+			CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
 			EmitNumber(c, b, vals[i], true);
 			CqlBufAppend(b, "'::jsonb");
 		}
@@ -1385,6 +1437,7 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 {
 	Field		f;
 	const CqlRelation *rel;
+	CqlBuf		x;
 
 	/*
 	 * A to-one relation written alone: stage = 'Proposal' (its name),
@@ -1434,14 +1487,16 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 		memmove(inner.path.seg, n->path.seg + 1, inner.path.nseg * sizeof(char *));
 		memmove(inner.path.segpos, n->path.segpos + 1, inner.path.nseg * sizeof(int));
 		memmove(inner.path.quoted, n->path.quoted + 1, inner.path.nseg * sizeof(bool));
-		CqlBufAppend(b, "EXISTS (SELECT 1 ");
-		RelationFrom(c, b, rel, sub.e, sub.alias);
-		CqlBufAppend(b, " AND ");
+		CqlBufInit(&x, c->st);
+		CqlBufAppend(&x, "EXISTS (SELECT 1 ");
+		RelationFrom(c, &x, rel, sub.e, sub.alias);
+		CqlBufAppend(&x, " AND ");
 		CqlEnter(c->st, n->pos);
 		c->st->depth++;
-		EmitCompare(&sub, b, &inner);
+		EmitCompare(&sub, &x, &inner);
 		c->st->depth--;
-		CqlBufAppend(b, ")");
+		CqlBufAppend(&x, ")");
+		CqlBufAppend(b, Shared(c, x.data));
 		return;
 	}
 	Resolve(c, &n->path, 0, &f);
