@@ -53,6 +53,9 @@ include $(PGXS)
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
 
+# PGXS tracks no header dependencies: rebuild every object when a header changes
+$(OBJS): $(wildcard src/*.h src/cql/*.h)
+
 .PHONY: test demo bench fuzz
 test:
 	bash test/run

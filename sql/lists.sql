@@ -185,12 +185,6 @@ CREATE FUNCTION crm.lists_sync() RETURNS trigger
 COMMENT ON FUNCTION crm.lists_sync() IS
 	'statement trigger on the tables dynamic list filters read: re-evaluates every dynamic list for the affected records';
 
-CREATE FUNCTION crm.lists_invalidate() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'crm_lists_invalidate' LANGUAGE C
-	SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION crm.lists_invalidate() IS
-	'statement trigger on crm.lists: makes every backend recompile its dynamic list filters';
-
 CREATE FUNCTION crm.lists_definitions_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_lists_definitions_changed' LANGUAGE C
 	SET search_path = pg_catalog, pg_temp;
@@ -211,7 +205,7 @@ COMMENT ON FUNCTION crm.refresh_list_members(bigint) IS
 
 CREATE TRIGGER lists_invalidate AFTER INSERT OR DELETE OR UPDATE OF name, object_type, kind, filter, depends_on
 	OR TRUNCATE ON crm.lists
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_invalidate();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
 
 -- Every table a filter can read: the objects themselves, the links behind
 -- company.x / EXISTS companies(...) / EXISTS contacts(...), the related

@@ -82,7 +82,6 @@
 #include "cql/cql.h"
 
 PG_FUNCTION_INFO_V1(crm_lists_sync);
-PG_FUNCTION_INFO_V1(crm_lists_invalidate);
 PG_FUNCTION_INFO_V1(crm_list_apply_filter);
 PG_FUNCTION_INFO_V1(crm_refresh_list_members);
 PG_FUNCTION_INFO_V1(crm_lists_definitions_changed);
@@ -1059,17 +1058,6 @@ crm_lists_sync(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
-	return PointerGetDatum(NULL);
-}
-
-Datum
-crm_lists_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *td = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "crm.lists_invalidate must be called as a trigger");
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
 }
 
