@@ -53,7 +53,7 @@ include $(PGXS)
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: test demo bench fuzz
+.PHONY: test demo bench fuzz valgrind
 test:
 	bash test/run
 
@@ -62,3 +62,7 @@ demo:
 
 bench:
 	bash bench/run
+
+# the regression suite with every backend under valgrind memcheck (slow; not part of test)
+valgrind:
+	PG_CONFIG="$(PG_CONFIG)" bash test/valgrind
