@@ -56,7 +56,7 @@ $(DATA_built): $(SQL_SOURCES)
 # PGXS tracks no header dependencies: rebuild every object when a header changes
 $(OBJS): $(wildcard src/*.h src/cql/*.h)
 
-.PHONY: test demo bench fuzz
+.PHONY: test demo bench fuzz valgrind
 test:
 	bash test/run
 
@@ -65,3 +65,11 @@ demo:
 
 bench:
 	bash bench/run
+
+# the long libFuzzer run of the CQL parser and translator (LONG_SECONDS, an hour by default)
+fuzz:
+	$(MAKE) -C test/fuzz long
+
+# the regression suite with every backend under valgrind memcheck (slow; not part of test)
+valgrind:
+	PG_CONFIG="$(PG_CONFIG)" bash test/valgrind
