@@ -62,6 +62,7 @@ install_prerequisites() {
 	# clang: PGXS compiles the JIT bitcode with clang-14, the fuzz harness with clang
 	command -v clang >/dev/null && command -v clang-14 >/dev/null || need+=(clang clang-14)
 	command -v prove >/dev/null || need+=(perl)
+	command -v valgrind >/dev/null || need+=(valgrind)
 	[ -d /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux ] || need+=(libclang-rt-14-dev)
 	command -v make >/dev/null || need+=(make)
 	command -v gcc >/dev/null || need+=(gcc)
