@@ -111,7 +111,7 @@ SELECT crm.create_workspace(repeat('a', 64), 'x');
 SELECT crm.create_workspace('blank', '   ');
 SELECT crm.create_workspace('nullname', NULL);
 SELECT crm.create_workspace('money', 'Money', 'EURO');
-SELECT crm.create_workspace('money', 'Money', 'XXX');
+SELECT crm.create_workspace('money', 'Money', 'QQQ');
 SELECT crm.create_workspace('money', 'Money', NULL);
 SELECT crm.use_workspace('nope');
 SELECT crm.use_workspace(NULL);
