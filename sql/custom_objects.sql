@@ -363,7 +363,7 @@ BEGIN
 		SELECT coalesce(c.merged_into, c.id) INTO tid FROM crm.contacts c
 		 WHERE c.workspace_id = crm.current_workspace() AND c.id = association_target_id.target_id;
 	ELSE
-		PERFORM crm.require_deal_reference(association_target_id.target_id);
+		PERFORM crm.require_deal(association_target_id.target_id);
 		tid := target_id;
 	END IF;
 	RETURN tid;

@@ -135,8 +135,9 @@ $$;
 COMMENT ON FUNCTION crm.jsonb_patch(jsonb, jsonb) IS
 	'merges patch into target key by key; a null value in patch removes the key';
 
--- Shared guard for references to deals (orders.deal_id, record associations).
-CREATE FUNCTION crm.require_deal_reference(deal_id bigint) RETURNS void
+-- Guard for references to deals (orders.deal_id, record associations), like
+-- crm.require_contact: an id must name a deal of the current workspace.
+CREATE FUNCTION crm.require_deal(deal_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -144,14 +145,14 @@ AS $$
 BEGIN
 	IF deal_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.deals d
-		 WHERE d.workspace_id = crm.current_workspace() AND d.id = require_deal_reference.deal_id) THEN
+		 WHERE d.workspace_id = crm.current_workspace() AND d.id = require_deal.deal_id) THEN
 		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; deals of other workspaces are not visible here.';
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_deal_reference(bigint) IS
+COMMENT ON FUNCTION crm.require_deal(bigint) IS
 	'raises no_data_found unless the id names a deal of the current workspace';
 
 -- Webhooks are retried: the order is keyed by (source, external_id), so ten
@@ -206,7 +207,7 @@ BEGIN
 	END IF;
 	cur := crm.normalize_currency(currency);
 	IF deal_id IS NOT NULL THEN
-		PERFORM crm.require_deal_reference(upsert_order.deal_id);
+		PERFORM crm.require_deal(upsert_order.deal_id);
 	END IF;
 	PERFORM crm.require_contact(upsert_order.contact_id);
 	-- an order reported for a merged contact belongs to the survivor

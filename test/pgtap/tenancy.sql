@@ -193,7 +193,7 @@ INSERT INTO calls (fn, sql) VALUES ('add_line_item', format('SELECT crm.add_line
 INSERT INTO calls (fn, sql) VALUES ('add_line_item product of 1', format('SELECT crm.add_line_item(%s, %s, 1)', :d2, :pr1));
 INSERT INTO calls (fn, sql) VALUES ('upsert_order deal of 1',
 				   format($q$SELECT crm.upsert_order(%s, 'webhook', 'o-2', 10, deal_id => %s)$q$, :c2, :d1));
-INSERT INTO calls (fn, sql) VALUES ('require_deal_reference', format('SELECT crm.require_deal_reference(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('require_deal', format('SELECT crm.require_deal(%s)', :d1));
 INSERT INTO calls (fn, sql) VALUES ('require_record', format('SELECT crm.require_record(%s)', :r1));
 INSERT INTO calls (fn, sql) VALUES ('associate', format($q$SELECT crm.associate(%s, 'contact', %s)$q$, :r1, :c1));
 INSERT INTO calls (fn, sql) VALUES ('associate target of 1', format($q$SELECT crm.associate(%s, 'contact', %s)$q$, :r2, :c1));
