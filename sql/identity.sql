@@ -33,14 +33,15 @@ COMMENT ON FUNCTION crm.lock_identity_keys(bigint, text[]) IS
 
 -- src/identify.c: the advisory locks of crm.lock_identity_keys taken with the
 -- lock manager, one index probe per key, statements prepared once per
--- backend, and no write when the call changes nothing.
+-- backend, and no write when the call changes nothing.  No SET search_path:
+-- its statements are schema-qualified throughout, and it pins the path
+-- itself around a merge.
 CREATE FUNCTION crm.identify(email text DEFAULT NULL, phone text DEFAULT NULL, name text DEFAULT NULL,
 							 identifier text DEFAULT NULL, verified_id text DEFAULT NULL,
 							 properties jsonb DEFAULT '{}', seen_at timestamptz DEFAULT now())
 RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crm_identify'
-	LANGUAGE C VOLATILE
-	SET search_path = pg_catalog, pg_temp;
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz) IS
 	'find-or-create a contact by verified_id, identifier, email, phone; merges the contacts those keys point at; returns its id';
 

@@ -179,9 +179,10 @@ CREATE TRIGGER list_members_changed_delete AFTER DELETE ON crm.list_members
 --
 -- The dynamic list machinery (src/lists.c).
 --
+-- No SET search_path: it fires on every write of those tables, and pins the
+-- path itself only when a workspace written has dynamic lists to keep.
 CREATE FUNCTION crm.lists_sync() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'crm_lists_sync' LANGUAGE C
-	SET search_path = pg_catalog, pg_temp;
+	AS 'MODULE_PATHNAME', 'crm_lists_sync' LANGUAGE C;
 COMMENT ON FUNCTION crm.lists_sync() IS
 	'statement trigger on the tables dynamic list filters read: re-evaluates every dynamic list for the affected records';
 

@@ -15,6 +15,10 @@ extern void CrmWorkspaceInit(void);
 extern void CrmPropertiesInit(void);
 extern void CrmListsInit(void);
 
+/* crm.c: search_path = pg_catalog, pg_temp until restored */
+extern int	CrmPinSearchPath(void);
+extern void CrmRestoreSearchPath(int nestlevel);
+
 /* workspace.c */
 extern int64 CrmCurrentWorkspace(void);
 

@@ -1028,10 +1028,44 @@ SyncStatement(TriggerData *td)
 	}
 }
 
+/*
+ * The common case, answered from the cache without SPI or the pinned search
+ * path that the work needs: no workspace the statement wrote has a dynamic
+ * list.
+ */
+static bool
+NoDynamicLists(TriggerData *td)
+{
+	IdSet		workspaces = {0};
+	int			nent;
+	const CqlEntity *const *all = CqlEntities(&nent);
+
+	if (!cache_valid || cache_generation != CrmPropertyGeneration())
+		return false;
+	CollectWorkspaces(td, &workspaces);
+	for (int w = 0; w < workspaces.n; w++)
+		for (int i = 0; i < nent; i++)
+		{
+			ListSetKey	key;
+			ListSet    *s;
+
+			if (!all[i]->list_column)
+				continue;
+			memset(&key, 0, sizeof(key));
+			key.workspace_id = workspaces.v[w];
+			key.entity = EntityIndex(all[i]);
+			s = hash_search(cache, &key, HASH_FIND, NULL);
+			if (s == NULL || s->nlists > 0)
+				return false;
+		}
+	return true;
+}
+
 Datum
 crm_lists_sync(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
+	int			nestlevel;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
 		!TRIGGER_FIRED_AFTER(td->tg_event))
@@ -1045,6 +1079,9 @@ crm_lists_sync(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
 				 errmsg("dynamic lists did not settle after %d rounds of IN LIST dependencies", MAX_SYNC_DEPTH),
 				 errhint("Shorten chains of lists whose filters name other lists with IN LIST.")));
+	if (NoDynamicLists(td))
+		return PointerGetDatum(NULL);
+	nestlevel = CrmPinSearchPath();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm lists: SPI_connect failed");
 	sync_depth++;
@@ -1058,6 +1095,7 @@ crm_lists_sync(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	CrmRestoreSearchPath(nestlevel);
 	return PointerGetDatum(NULL);
 }
 

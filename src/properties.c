@@ -384,7 +384,7 @@ LoadObjectProps(ObjectProps *op)
 	/* the cache serves every later statement, so read what is committed now */
 	PushActiveSnapshot(GetLatestSnapshot());
 	rc = SPI_execute_with_args(
-		"SELECT d.key, d.type::text, d.options, d.pattern, d.required"
+		"SELECT d.key, d.type::pg_catalog.text, d.options, d.pattern, d.required"
 		"  FROM crm.property_definitions d"
 		" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
 		"   AND d.object_type OPERATOR(pg_catalog.=) $2",
@@ -411,7 +411,7 @@ LoadObjectProps(ObjectProps *op)
 
 	rc = SPI_execute_with_args(
 		"SELECT (w.settings OPERATOR(pg_catalog.->) 'strict_properties')"
-		"       OPERATOR(pg_catalog.=) 'true'::jsonb, w.slug"
+		"       OPERATOR(pg_catalog.=) 'true'::pg_catalog.jsonb, w.slug"
 		"  FROM crm.workspaces w WHERE w.id OPERATOR(pg_catalog.=) $1",
 		1, argtypes, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
