@@ -25,6 +25,7 @@ _PG_init(void)
 	CrmWorkspaceInit();
 	CrmPropertiesInit();
 	CrmListsInit();
+	CrmEventsInit();
 
 	MarkGUCPrefixReserved("crm");
 }

@@ -14,6 +14,7 @@
 extern void CrmWorkspaceInit(void);
 extern void CrmPropertiesInit(void);
 extern void CrmListsInit(void);
+extern void CrmEventsInit(void);
 
 /* crm.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);

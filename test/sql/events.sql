@@ -66,6 +66,40 @@ SELECT workspace_id, type, object_type FROM crm.events_since(0);
 RESET crm.workspace_id;
 SELECT count(*) AS workspace_1_events FROM crm.events_since(0) WHERE workspace_id <> 1;
 
+-- the writer fills id, xid and created_at as the column defaults would
+BEGIN;
+INSERT INTO crm.contacts (name) VALUES ('Defaults');
+SELECT e.type, e.xid = pg_current_xact_id() AS this_transaction, e.created_at = now() AS at_its_start,
+	   e.id = currval(pg_get_serial_sequence('crm.events', 'id')) AS from_the_sequence
+  FROM crm.events e ORDER BY e.id DESC LIMIT 1;
+COMMIT;
+
+-- a trigger a DBA adds to crm.events sees every event: the writer then
+-- goes through INSERT, which fires it
+CREATE TABLE events_seen (type text, object_type text);
+CREATE FUNCTION events_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO events_seen VALUES (NEW.type, NEW.object_type);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER events_seen AFTER INSERT ON crm.events FOR EACH ROW EXECUTE FUNCTION events_seen();
+INSERT INTO crm.contacts (name) VALUES ('Watched');
+UPDATE crm.contacts SET city = 'Oslo' WHERE name = 'Watched';
+SELECT * FROM events_seen;
+DROP TRIGGER events_seen ON crm.events;
+INSERT INTO crm.contacts (name) VALUES ('Unwatched');
+SELECT count(*) AS seen FROM events_seen;
+DROP TABLE events_seen;
+DROP FUNCTION events_seen();
+
+-- an event type the outbox refuses, from a trigger declared with a bad
+-- prefix: the statement fails and writes nothing
+CREATE TRIGGER bad_prefix AFTER INSERT ON crm.companies REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('company', 'crm_company');
+INSERT INTO crm.companies (name) VALUES ('Refused');
+DROP TRIGGER bad_prefix ON crm.companies;
+SELECT count(*) AS refused FROM crm.companies WHERE name = 'Refused';
+
 -- (NOTIFY crm_events on commit is shown by test/specs/events_since.spec:
 -- psql prints the server's process id with each notification)
 

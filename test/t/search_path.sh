@@ -145,6 +145,8 @@ BEGIN
 					   o[1], o[2], o[3], i);
 	END LOOP;
 END $$;
+-- and a type a cast might name without its schema
+CREATE DOMAIN public.jsonb AS text;
 SQL
 ok $? "hostile operators planted for the types the C code compares"
 
