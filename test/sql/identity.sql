@@ -49,6 +49,19 @@ SELECT count(*) AS n_before FROM crm.contacts \gset
 SELECT crm.identify(email => 'not-an-email');
 SELECT crm.identify(phone => 'call me');
 SELECT crm.identify(email => 'a@x.com', properties => '[1, 2]');
+-- a role that may not read contacts learns nothing from the key probes; a
+-- read-only one may not create
+CREATE ROLE crm_identify_blind;
+CREATE ROLE crm_identify_reader;
+GRANT USAGE ON SCHEMA crm TO crm_identify_blind;
+SELECT crm.grant_access('crm_identify_reader', read_only => true);
+SET ROLE crm_identify_blind;
+SELECT crm.identify(email => 'foo@x.com');
+SET ROLE crm_identify_reader;
+SELECT crm.identify(email => 'new@x.com');
+RESET ROLE;
+DROP OWNED BY crm_identify_blind, crm_identify_reader;
+DROP ROLE crm_identify_blind, crm_identify_reader;
 SELECT count(*) - :n_before AS contacts_written FROM crm.contacts;
 
 -- update_contact: PATCH semantics
