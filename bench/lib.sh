@@ -24,6 +24,20 @@ bench_ms() {
 	printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
 }
 
+# Median wall times in milliseconds of crm SQL $2 and bare SQL $4, each run
+# after its setup ($1, $3) in its own session, alternately $5 times (default
+# 5), so that a change in the machine's load weighs on both sides alike.
+# Prints "CRM_MS BARE_MS".
+bench_pair() {
+	local crm_setup=$1 crm_sql=$2 bare_setup=$3 bare_sql=$4 runs=${5:-5} i crm=() bare=()
+	for ((i = 0; i < runs; i++)); do
+		crm+=("$(bench_ms "$crm_setup" "$crm_sql" 1)") || return 1
+		bare+=("$(bench_ms "$bare_setup" "$bare_sql" 1)") || return 1
+	done
+	echo "$(printf '%s\n' "${crm[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')" \
+		"$(printf '%s\n' "${bare[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')"
+}
+
 # report CASE CRM_MS BARE_MS KIND TARGET
 #   KIND time:       ratio = crm/bare time, lower is better (target "<= 1.1")
 #   KIND throughput: ratio = bare/crm time = crm throughput relative to bare (target ">= 0.7")

@@ -56,23 +56,49 @@ enum
 
 /* Advisory lock prefixes of the keys, as crm.lock_identity_keys writes them */
 static const char *const key_prefix[NKEYS] = {"v:", "i:", "e:", "p:"};
-static const char *const key_column[NKEYS] = {"verified_id", "identifier", "email", "phone"};
 /* Each key's unique index among live contacts: (workspace_id, key) WHERE status < 'merged' */
 static const char *const key_index[NKEYS] = {"contacts_verified_id_key", "contacts_identifier_key",
 											 "contacts_email_key", "contacts_phone_key"};
 
-/* A live contact one of the keys points at */
+/* The identity sources, in their enum's order */
+enum
+{
+	SOURCE_ANONYMOUS,
+	SOURCE_SELF_REPORTED,
+	SOURCE_VERIFIED,
+	NSOURCES
+};
+static const char *const source_label[NSOURCES] = {"anonymous", "self_reported", "verified"};
+
+/* The fields identify may fill, and whether a live contact has them blank */
+enum
+{
+	FIELD_NAME,
+	FIELD_EMAIL,
+	FIELD_PHONE,
+	FIELD_IDENTIFIER,
+	NFIELDS
+};
+static const char *const field_column[NFIELDS] = {"name", "email", "phone", "identifier"};
+
+/* A live contact one of the keys points at, as the probe read it */
 typedef struct Match
 {
 	int64		id;
 	char	   *verified_id;
-	bool		is_verified;
+	int			source;
 	TimestampTz created_at;
+	bool		blank[NFIELDS];
+	bool		first_seen_null;
+	bool		last_seen_null;
+	TimestampTz first_seen_at;
+	TimestampTz last_seen_at;
 } Match;
 
 static SPIPlanPtr keys_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
+static SPIPlanPtr seen_plan = NULL;
 
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *argtypes)
@@ -137,6 +163,20 @@ PreparePlans(void)
 		"                     THEN c.properties OPERATOR(pg_catalog.||) $9"
 		"                     ELSE $9 OPERATOR(pg_catalog.||) c.properties END"
 		"                OPERATOR(pg_catalog.<>) c.properties))",
+		10, write_args);
+
+	/*
+	 * The common repeat call (a page view) that only moves the seen times:
+	 * the same effect with a far smaller statement to start.  The values
+	 * are still computed from the row, so an update that got there first
+	 * is built upon, not overwritten.
+	 */
+	seen_plan = PrepareKept(
+		"UPDATE crm.contacts c"
+		"   SET first_seen_at = least(c.first_seen_at, $10), last_seen_at = greatest(c.last_seen_at, $10)"
+		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
+		"   AND (c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $10"
+		"        OR c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $10)",
 		10, write_args);
 }
 
@@ -231,27 +271,38 @@ CompareMatches(const void *a, const void *b)
 
 	if (xv != yv)
 		return xv ? -1 : 1;
-	if (x->is_verified != y->is_verified)
-		return x->is_verified ? -1 : 1;
+	if ((x->source == SOURCE_VERIFIED) != (y->source == SOURCE_VERIFIED))
+		return x->source == SOURCE_VERIFIED ? -1 : 1;
 	if (x->created_at != y->created_at)
 		return x->created_at < y->created_at ? -1 : 1;
 	return x->id < y->id ? -1 : (x->id > y->id);
 }
 
-/* The OID of enum label 'verified' of crm.identity_source, looked up once */
-static Oid
-VerifiedLabel(Oid enumtype)
+/* The rank of a crm.identity_source label, its OIDs looked up once */
+static int
+SourceRank(Oid enumtype, Oid label)
 {
 	static Oid	type = InvalidOid;
-	static Oid	label = InvalidOid;
+	static Oid	labels[NSOURCES];
+	int			i;
 
 	if (type != enumtype)
 	{
-		label = DatumGetObjectId(DirectFunctionCall2(enum_in, CStringGetDatum("verified"),
-													 ObjectIdGetDatum(enumtype)));
+		for (i = 0; i < NSOURCES; i++)
+			labels[i] = DatumGetObjectId(DirectFunctionCall2(enum_in, CStringGetDatum(source_label[i]),
+															 ObjectIdGetDatum(enumtype)));
 		type = enumtype;
 	}
-	return label;
+	for (i = 0; i < NSOURCES; i++)
+		if (labels[i] == label)
+			return i;
+	elog(ERROR, "crm identify: unknown identity source %u", label);
+}
+
+static Datum
+Column(TupleTableSlot *slot, const char *name, bool *isnull)
+{
+	return slot_getattr(slot, SPI_fnumber(slot->tts_tupleDescriptor, name), isnull);
 }
 
 /*
@@ -282,10 +333,11 @@ ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, con
 	index_rescan(scan, skey, 2, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
+		Match	   *m = &matches[n];
 		bool		isnull;
-		int64		id = DatumGetInt64(slot_getattr(slot, SPI_fnumber(desc, "id"), &isnull));
+		int64		id = DatumGetInt64(Column(slot, "id", &isnull));
 		int			attnum;
-		Datum		vid;
+		Datum		v;
 		int			i;
 
 		for (i = 0; i < n; i++)
@@ -296,14 +348,17 @@ ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, con
 		/* unique indexes: at most one live contact per key */
 		if (n == NKEYS)
 			elog(ERROR, "crm identify: more live contacts than keys");
-		matches[n].id = id;
-		vid = slot_getattr(slot, SPI_fnumber(desc, "verified_id"), &isnull);
-		matches[n].verified_id = isnull ? NULL : TextDatumGetCString(vid);
+		m->id = id;
+		v = Column(slot, "verified_id", &isnull);
+		m->verified_id = isnull ? NULL : TextDatumGetCString(v);
 		attnum = SPI_fnumber(desc, "identity_source");
-		matches[n].is_verified =
-			DatumGetObjectId(slot_getattr(slot, attnum, &isnull)) ==
-			VerifiedLabel(TupleDescAttr(desc, attnum - 1)->atttypid);
-		matches[n].created_at = DatumGetTimestampTz(slot_getattr(slot, SPI_fnumber(desc, "created_at"), &isnull));
+		m->source = SourceRank(TupleDescAttr(desc, attnum - 1)->atttypid,
+							   DatumGetObjectId(slot_getattr(slot, attnum, &isnull)));
+		m->created_at = DatumGetTimestampTz(Column(slot, "created_at", &isnull));
+		for (i = 0; i < NFIELDS; i++)
+			(void) Column(slot, field_column[i], &m->blank[i]);
+		m->first_seen_at = DatumGetTimestampTz(Column(slot, "first_seen_at", &m->first_seen_null));
+		m->last_seen_at = DatumGetTimestampTz(Column(slot, "last_seen_at", &m->last_seen_null));
 		n++;
 	}
 	index_endscan(scan);
@@ -316,22 +371,47 @@ ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, con
  * as the executor refuses them: naming the table.
  */
 static void
-CheckReadable(Relation rel, char **keys)
+CheckReadable(Relation rel)
 {
-	const char *cols[5 + NKEYS] = {"workspace_id", "id", "status", "identity_source", "created_at"};
-	int			ncols = 5;
-	int			k;
+	static const char *const cols[] = {"workspace_id", "id", "status", "verified_id", "identity_source",
+									   "created_at", "name", "email", "phone", "identifier",
+									   "first_seen_at", "last_seen_at"};
+	int			i;
 
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
 		return;
-	cols[ncols++] = "verified_id";
-	for (k = 0; k < NKEYS; k++)
-		if (keys[k] != NULL && k != KEY_VERIFIED_ID)
-			cols[ncols++] = key_column[k];
-	for (k = 0; k < ncols; k++)
-		if (pg_attribute_aclcheck(RelationGetRelid(rel), SPI_fnumber(RelationGetDescr(rel), cols[k]),
+	for (i = 0; i < lengthof(cols); i++)
+		if (pg_attribute_aclcheck(RelationGetRelid(rel), SPI_fnumber(RelationGetDescr(rel), cols[i]),
 								  GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+}
+
+/*
+ * What the update of the one contact found would change, judged from the
+ * row the probe read: nothing (the call writes nothing), only the seen
+ * times, or more.
+ */
+typedef enum
+{
+	CHANGES_NOTHING,
+	CHANGES_SEEN,
+	CHANGES_MORE
+} Changes;
+
+static Changes
+ChangesOf(const Match *m, char **keys, const char *name, int source, Jsonb *props, TimestampTz seen)
+{
+	const char *given[NFIELDS] = {name, keys[KEY_EMAIL], keys[KEY_PHONE], keys[KEY_IDENTIFIER]};
+	int			i;
+
+	if (JB_ROOT_COUNT(props) > 0 || source > m->source || (keys[KEY_VERIFIED_ID] && !m->verified_id))
+		return CHANGES_MORE;
+	for (i = 0; i < NFIELDS; i++)
+		if (given[i] && m->blank[i])
+			return CHANGES_MORE;
+	if (m->first_seen_null || m->last_seen_null || m->first_seen_at > seen || m->last_seen_at < seen)
+		return CHANGES_SEEN;
+	return CHANGES_NOTHING;
 }
 
 /* The distinct live contacts the keys point at, survivor first */
@@ -345,7 +425,7 @@ FindMatches(int64 ws, char **keys, Match *matches)
 	int			k;
 
 	rel = table_open(relid, RowExclusiveLock);
-	CheckReadable(rel, keys);
+	CheckReadable(rel);
 	slot = table_slot_create(rel, NULL);
 
 	/* a new snapshot, as a query would take: what committed before our locks were granted */
@@ -385,13 +465,14 @@ crm_identify(PG_FUNCTION_ARGS)
 	char	   *name = TrimmedArg(fcinfo, 2);
 	Jsonb	   *props;
 	TimestampTz seen;
-	const char *source;
+	int			source;
 	Datum		values[10];
 	bool		nulls[10];
 	Match		matches[NKEYS];
 	int			nmatches = 0;
 	int64		survivor;
 	int			nestlevel = 0;
+	Changes		changes;
 	int			k;
 	int			i;
 
@@ -416,8 +497,8 @@ crm_identify(PG_FUNCTION_ARGS)
 		keys[KEY_EMAIL] = CrmNormalizeEmail(keys[KEY_EMAIL]);
 	if (keys[KEY_PHONE])
 		keys[KEY_PHONE] = CrmNormalizePhone(keys[KEY_PHONE]);
-	source = keys[KEY_VERIFIED_ID] ? "verified" :
-		(keys[KEY_EMAIL] || keys[KEY_PHONE] || name) ? "self_reported" : "anonymous";
+	source = keys[KEY_VERIFIED_ID] ? SOURCE_VERIFIED :
+		(keys[KEY_EMAIL] || keys[KEY_PHONE] || name) ? SOURCE_SELF_REPORTED : SOURCE_ANONYMOUS;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm identify: SPI_connect failed");
@@ -441,7 +522,7 @@ crm_identify(PG_FUNCTION_ARGS)
 	values[4] = TextOrNull(keys[KEY_PHONE], &nulls[4]);
 	values[5] = TextOrNull(keys[KEY_IDENTIFIER], &nulls[5]);
 	values[6] = TextOrNull(keys[KEY_VERIFIED_ID], &nulls[6]);
-	values[7] = TextOrNull(source, &nulls[7]);
+	values[7] = TextOrNull(source_label[source], &nulls[7]);
 	values[8] = JsonbPGetDatum(props);
 	nulls[8] = false;
 	values[9] = TimestampTzGetDatum(seen);
@@ -507,12 +588,14 @@ crm_identify(PG_FUNCTION_ARGS)
 
 	values[1] = Int64GetDatum(survivor);
 	nulls[1] = false;
+	changes = nmatches == 1 ? ChangesOf(&matches[0], keys, name, source, props, seen) : CHANGES_MORE;
+	if (changes != CHANGES_NOTHING)
 	{
 		char		n[10];
 
 		for (i = 0; i < 10; i++)
 			n[i] = nulls[i] ? 'n' : ' ';
-		if (SPI_execute_plan(update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 	}
 	SPI_finish();

@@ -2,6 +2,8 @@
 # with the same columns and indexes (CREATE TABLE ... LIKE crm.contacts
 # INCLUDING ALL, without triggers).  Each call is its own transaction, as an
 # app's request would be; half the calls create a contact, half find one.
+# The two sides run alternately, five times each (medians), so that the
+# load of a shared machine weighs on both alike.
 IDENTIFY_CALLS=${IDENTIFY_CALLS:-$((SCALE / 10))}
 half=$((IDENTIFY_CALLS / 2))
 
@@ -11,14 +13,13 @@ bench_sql "INSERT INTO bench_bare_contacts (email, name) SELECT 'seed' || g || '
 bench_sql "VACUUM ANALYZE crm.contacts"
 bench_sql "VACUUM ANALYZE bench_bare_contacts"
 
-crm_ms=$(bench_ms "DELETE FROM crm.contacts WHERE email LIKE 'idb%'; VACUUM crm.contacts;" "
+read -r crm_ms bare_ms < <(bench_pair "DELETE FROM crm.contacts WHERE email LIKE 'idb%'; VACUUM crm.contacts;" "
 DO \$\$ BEGIN
 	FOR i IN 1..$IDENTIFY_CALLS LOOP
 		PERFORM crm.identify(email => 'IDB' || (i % $half) || '@Example.com', name => 'User ' || i);
 		COMMIT;
 	END LOOP;
-END \$\$;")
-bare_ms=$(bench_ms "DELETE FROM bench_bare_contacts WHERE email LIKE 'idb%'; VACUUM bench_bare_contacts;" "
+END \$\$;" "DELETE FROM bench_bare_contacts WHERE email LIKE 'idb%'; VACUUM bench_bare_contacts;" "
 DO \$\$ BEGIN
 	FOR i IN 1..$IDENTIFY_CALLS LOOP
 		INSERT INTO bench_bare_contacts AS c (email, name, first_seen_at, last_seen_at)

@@ -17,6 +17,18 @@ SELECT id, name, email, phone, identity_source, properties, first_seen_at, last_
 -- an older seen_at never moves last_seen_at back
 SELECT crm.identify(email => 'foo@x.com', seen_at => '2023-06-01') = :foo AS same;
 SELECT first_seen_at, last_seen_at FROM crm.contacts WHERE id = :foo;
+-- a repeat visit moves only last_seen_at, with an event saying so; one
+-- inside the seen range, or bringing nothing new, writes nothing at all
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT updated_at AS foo_touched FROM crm.contacts WHERE id = :foo \gset
+SELECT crm.identify(email => 'foo@x.com', name => 'Someone Else', seen_at => '2024-03-01') = :foo AS same;
+SELECT name, first_seen_at, last_seen_at, updated_at > :'foo_touched' AS touched FROM crm.contacts WHERE id = :foo;
+SELECT type, payload FROM crm.events WHERE id > :last_event ORDER BY id;
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT updated_at AS foo_touched FROM crm.contacts WHERE id = :foo \gset
+SELECT crm.identify(email => 'FOO@x.com', phone => '+33612345678', name => 'Foo', seen_at => '2024-02-15') = :foo AS same;
+SELECT updated_at = :'foo_touched' AS untouched FROM crm.contacts WHERE id = :foo;
+SELECT count(*) AS new_events FROM crm.events WHERE id > :last_event;
 
 -- a verified login on the phone: the contact becomes verified and its
 -- properties now override what was self-reported
