@@ -452,7 +452,12 @@ InsertContact(Datum *values, bool *nulls)
 
 	for (i = 0; i < 10; i++)
 		n[i] = nulls[i] ? 'n' : ' ';
-	if (SPI_execute_plan(insert_plan, values, n, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+	/*
+	 * No row limit: the executor stops an INSERT ... RETURNING at the limit
+	 * before its AFTER STATEMENT triggers are queued, and the contact would
+	 * have no event, no search words and no dynamic lists.
+	 */
+	if (SPI_execute_plan(insert_plan, values, n, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "crm identify: inserting the contact failed");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }

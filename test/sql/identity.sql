@@ -120,6 +120,16 @@ SELECT * FROM crm.find_duplicates(0);
 SELECT * FROM crm.find_duplicates(0.5, 0);
 SHOW pg_trgm.similarity_threshold;
 
+-- a contact identify creates is a contact like any other: its creation is
+-- an event, its name is in the search dictionary, and it joins the dynamic
+-- lists that match it (all of which statement triggers do)
+SELECT id AS named_lists FROM crm.create_list('Named', 'contact', 'dynamic', 'name IS NOT NULL') \gset
+SELECT crm.identify(email => 'quinn@x.com', name => 'Quinn') AS quinn \gset
+SELECT type FROM crm.events WHERE object_type = 'contact' AND object_id = :quinn ORDER BY id;
+SELECT count(*) AS quinn_words FROM crm.search_words WHERE word = 'quinn';
+SELECT contact_id = :quinn AS is_quinn FROM crm.list_members WHERE list_id = :named_lists AND contact_id = :quinn;
+SELECT crm.delete_list(:named_lists);
+
 -- tests share one database: start from, and leave, an empty CRM
 SET client_min_messages = warning;
 TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
