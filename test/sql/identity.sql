@@ -132,7 +132,7 @@ SELECT crm.delete_list(:named_lists);
 
 -- tests share one database: start from, and leave, an empty CRM
 SET client_min_messages = warning;
-TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids RESTART IDENTITY CASCADE;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists RESTART IDENTITY CASCADE;
 RESET client_min_messages;
 DELETE FROM crm.workspaces WHERE id <> 1;
 SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
