@@ -870,18 +870,24 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 	 * jsonpath would be run, and one opaque expression per comparison, so
 	 * the planner estimates it as it does the hand-written
 	 * (properties ->> 'k')::numeric >= 45.  join is " && " (all) or " || ".
+	 *
+	 * For the list triggers, which compute the value once per row for all
+	 * filters, the value is extracted as numeric and compared with numeric
+	 * bounds: jsonb orders two numbers by numeric_cmp, so the answers are
+	 * the same, and each comparison skips jsonb's container walk.
 	 */
 	if (numbers)
 	{
 		CqlBuf		e;
 		const char *value;
+		bool		typed = c->st->shared && c->root;
 
 		CqlBufInit(&e, c->st);
 		CqlBufPrintf(&e, "(CASE WHEN pg_catalog.jsonb_typeof(%s -> ", f->expr);
 		EmitKey(&e, f);
-		CqlBufPrintf(&e, ") = 'number' THEN %s -> ", f->expr);
+		CqlBufPrintf(&e, ") = 'number' THEN %s%s -> ", typed ? "(" : "", f->expr);
 		EmitKey(&e, f);
-		CqlBufAppend(&e, " END)");
+		CqlBufAppend(&e, typed ? ")::numeric END)" : " END)");
 		value = Shared(c, e.data);
 		if (n > 1)
 			CqlBufAppend(b, "(");
@@ -891,7 +897,7 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
 			CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
 			EmitNumber(c, b, vals[i], true);
-			CqlBufAppend(b, "'::jsonb");
+			CqlBufAppend(b, typed ? "'::numeric" : "'::jsonb");
 		}
 		if (n > 1)
 			CqlBufAppend(b, ")");
