@@ -353,11 +353,13 @@ EvalSql(const CqlEntity *e, StringInfo conds, const CqlShared *shared)
 	 * keeps the planner from folding the projection back into each filter.
 	 */
 	initStringInfo(&proj);
-	if (shared->n > 0)
+	if (shared->ncolumns > 0)
 	{
 		appendStringInfoString(&proj, " CROSS JOIN LATERAL (SELECT ");
 		for (int i = 0; i < shared->n; i++)
-			appendStringInfo(&proj, "%s%s AS v%d", i ? ", " : "", shared->exprs[i], i);
+			if (shared->column[i] >= 0)
+				appendStringInfo(&proj, "%s%s AS v%d", shared->column[i] ? ", " : "",
+								 shared->exprs[i], shared->column[i]);
 		appendStringInfo(&proj, " OFFSET 0) %s", shared->alias);
 	}
 	initStringInfo(&q);
@@ -377,7 +379,8 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	char	  **filters;
 	IdSet		depended = {0};
 	StringInfoData conds;
-	CqlShared	shared;
+	CqlShared  *shared;
+	char	  **scopes;
 	int			nparts;
 	EvalPart   *parts;
 	MemoryContext old;
@@ -406,98 +409,109 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 
 	nparts = (n + LISTS_PER_QUERY - 1) / LISTS_PER_QUERY;
 	parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
+	scopes = palloc0(sizeof(char *) * Max(n, 1));
+	shared = palloc(sizeof(CqlShared));
 	initStringInfo(&conds);
-	shared.alias = "crm_shared";
-	for (int i = 0; i < n; i++)
+	for (int p = 0; p < nparts; p++)
 	{
-		CrmCqlReads reads;
-		char	   *sql;
+		int			first = p * LISTS_PER_QUERY;
+		int			last = Min(n, first + LISTS_PER_QUERY);
 
-		if (i % LISTS_PER_QUERY == 0)
+		/* first pass: what the filters read, and which expressions they share */
+		CqlSharedInit(shared, "crm_shared");
+		for (int i = first; i < last; i++)
 		{
-			resetStringInfo(&conds);
-			shared.n = 0;
-		}
-		sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, &shared);
+			CrmCqlReads reads;
 
-		for (int r = 0; r < reads.nrels; r++)
-			for (int k = 0; k < NumRelations(e); k++)
-				if ((const CqlRelation *) reads.rels[r] == RelationAt(e, k))
-					s->relmask |= 1u << k;
-		for (int r = 0; r < reads.nlookups; r++)
-		{
-			bool		seen = false;
-
-			for (int k = 0; k < s->nlookups; k++)
-				seen |= s->lookup_via[k] == reads.lookup_via[r] && s->lookup_rel[k] == reads.lookup_rel[r];
-			if (seen)
-				continue;
-			if (s->nlookups == MAX_LOOKUPS)
-				elog(ERROR, "crm lists: more than %d lookups in the dynamic lists of one workspace", MAX_LOOKUPS);
-			s->lookup_via[s->nlookups] = reads.lookup_via[r];
-			s->lookup_rel[s->nlookups++] = reads.lookup_rel[r];
-		}
-		for (int k = 0; k < reads.nlist_ids; k++)
-			if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
-				IdAdd(&depended, reads.list_ids[k]);
-		for (int k = 0; k < reads.ncols; k++)
-		{
-			bool		seen = false;
-
-			for (int j = 0; j < ncols; j++)
-				seen |= strcmp(cols[j], reads.cols[k]) == 0;
-			/* more than that: compare every column */
-			if (!seen && ncols < lengthof(cols))
-				cols[ncols++] = reads.cols[k];
-			else if (!seen)
-				ncols = -1000;
-		}
-		for (int k = 0; k < reads.nkeys; k++)
-		{
-			bool		seen = false;
-
-			for (int j = 0; j < nkeys; j++)
-				seen |= strcmp(key_cols[j], reads.key_cols[k]) == 0 && strcmp(keys[j], reads.keys[k]) == 0;
-			if (seen)
-				continue;
-			if (nkeys < lengthof(keys))
+			(void) CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, shared);
+			for (int r = 0; r < reads.nrels; r++)
+				for (int k = 0; k < NumRelations(e); k++)
+					if ((const CqlRelation *) reads.rels[r] == RelationAt(e, k))
+						s->relmask |= 1u << k;
+			for (int r = 0; r < reads.nlookups; r++)
 			{
-				key_cols[nkeys] = reads.key_cols[k];
-				keys[nkeys++] = reads.keys[k];
-				continue;
-			}
-			/* more than that: compare the whole column */
-			for (int j = 0; j < ncols; j++)
-				seen |= strcmp(cols[j], reads.key_cols[k]) == 0;
-			if (!seen && ncols >= 0 && ncols < lengthof(cols))
-				cols[ncols++] = reads.key_cols[k];
-			else if (!seen)
-				ncols = -1000;
-		}
-		appendStringInfoString(&conds, ", (");
-		/*
-		 * The records crm.find_* would return (live contacts unless the
-		 * filter names status), never a merged contact.
-		 */
-		if (e->scope_sql && !reads.mentions_scope)
-		{
-			appendStringInfo(&conds, e->scope_sql, e->alias);
-			appendStringInfoString(&conds, " AND ");
-		}
-		else if (e->member_sql)
-		{
-			appendStringInfo(&conds, e->member_sql, e->alias);
-			appendStringInfoString(&conds, " AND ");
-		}
-		appendStringInfo(&conds, "(%s))", sql);
-		if (i % LISTS_PER_QUERY == LISTS_PER_QUERY - 1 || i == n - 1)
-		{
-			EvalPart   *part = &parts[i / LISTS_PER_QUERY];
+				bool		seen = false;
 
-			part->first = i / LISTS_PER_QUERY * LISTS_PER_QUERY;
-			part->n = i - part->first + 1;
-			part->sql = EvalSql(e, &conds, &shared);
+				for (int k = 0; k < s->nlookups; k++)
+					seen |= s->lookup_via[k] == reads.lookup_via[r] && s->lookup_rel[k] == reads.lookup_rel[r];
+				if (seen)
+					continue;
+				if (s->nlookups == MAX_LOOKUPS)
+					elog(ERROR, "crm lists: more than %d lookups in the dynamic lists of one workspace", MAX_LOOKUPS);
+				s->lookup_via[s->nlookups] = reads.lookup_via[r];
+				s->lookup_rel[s->nlookups++] = reads.lookup_rel[r];
+			}
+			for (int k = 0; k < reads.nlist_ids; k++)
+				if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
+					IdAdd(&depended, reads.list_ids[k]);
+			for (int k = 0; k < reads.ncols; k++)
+			{
+				bool		seen = false;
+
+				for (int j = 0; j < ncols; j++)
+					seen |= strcmp(cols[j], reads.cols[k]) == 0;
+				/* more than that: compare every column */
+				if (!seen && ncols < lengthof(cols))
+					cols[ncols++] = reads.cols[k];
+				else if (!seen)
+					ncols = -1000;
+			}
+			for (int k = 0; k < reads.nkeys; k++)
+			{
+				bool		seen = false;
+
+				for (int j = 0; j < nkeys; j++)
+					seen |= strcmp(key_cols[j], reads.key_cols[k]) == 0 && strcmp(keys[j], reads.keys[k]) == 0;
+				if (seen)
+					continue;
+				if (nkeys < lengthof(keys))
+				{
+					key_cols[nkeys] = reads.key_cols[k];
+					keys[nkeys++] = reads.keys[k];
+					continue;
+				}
+				/* more than that: compare the whole column */
+				for (int j = 0; j < ncols; j++)
+					seen |= strcmp(cols[j], reads.key_cols[k]) == 0;
+				if (!seen && ncols >= 0 && ncols < lengthof(cols))
+					cols[ncols++] = reads.key_cols[k];
+				else if (!seen)
+					ncols = -1000;
+			}
+
+			/*
+			 * The records crm.find_* would return (live contacts unless the
+			 * filter names status), never a merged contact.
+			 */
+			if (e->scope_sql && !reads.mentions_scope)
+				scopes[i] = psprintf(e->scope_sql, e->alias);
+			else if (e->member_sql)
+				scopes[i] = psprintf(e->member_sql, e->alias);
+			if (scopes[i])
+				(void) CqlSharedColumn(shared, scopes[i]);
 		}
+		CqlSharedAssign(shared);
+		/* second pass: the conditions, reading the shared columns */
+		resetStringInfo(&conds);
+		for (int i = first; i < last; i++)
+		{
+			char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, NULL, shared);
+
+			appendStringInfoString(&conds, ", (");
+			if (scopes[i])
+			{
+				int			col = CqlSharedColumn(shared, scopes[i]);
+
+				if (col >= 0)
+					appendStringInfo(&conds, "%s.v%d AND ", shared->alias, col);
+				else
+					appendStringInfo(&conds, "%s AND ", scopes[i]);
+			}
+			appendStringInfo(&conds, "(%s))", sql);
+		}
+		parts[p].first = first;
+		parts[p].n = last - first;
+		parts[p].sql = EvalSql(e, &conds, shared);
 	}
 
 	old = MemoryContextSwitchTo(cache_context);
