@@ -74,6 +74,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
+#include "nodes/tidbitmap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -755,11 +756,13 @@ RunInto(SPIPlanPtr plan, Datum *args, DiffReceiver *d)
 
 /*
  * The current memberships of the records in the dynamic lists of s, as bits
- * (record * s->nlists + list), read record by record through the index on
- * (workspace_id, <record column>) of crm.list_members.  An index scan of
- * our own rather than a query: no plan made while the table was small or
- * its statistics stale can turn these few lookups per record into a scan
- * of every membership of the workspace.
+ * (record * s->nlists + list).  A bitmap scan of our own: the index on
+ * (workspace_id, <record column>) of crm.list_members gives the rows of
+ * each record, and the heap is then read page by page, each page once (a
+ * record's rows lie on as many pages as it has lists).  No plan is
+ * involved, so none made while the table was small or its statistics
+ * stale can turn these lookups into a scan of every membership of the
+ * workspace.
  */
 static void
 ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, int nids, uint8 *member)
@@ -769,9 +772,14 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 	AttrNumber	ws_att = get_attnum(relid, "workspace_id");
 	AttrNumber	rec_att = get_attnum(relid, e->list_column);
 	AttrNumber	list_att = get_attnum(relid, "list_id");
+	Snapshot	snapshot = GetActiveSnapshot();
 	Oid			indexid = InvalidOid;
 	Relation	index;
-	IndexScanDesc scan;
+	IndexScanDesc iscan;
+	TableScanDesc hscan;
+	TIDBitmap  *tbm;
+	TBMIterator *iterator;
+	TBMIterateResult *page;
 	TupleTableSlot *slot;
 	ScanKeyData keys[2];
 	List	   *indexes = RelationGetIndexList(rel);
@@ -789,20 +797,44 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 	}
 	if (!OidIsValid(indexid))
 		elog(ERROR, "crm lists: no index on crm.list_members (workspace_id, %s)", e->list_column);
+
 	index = index_open(indexid, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
+	tbm = tbm_create(work_mem * 1024L, NULL);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ws));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(0));
-	scan = index_beginscan(rel, index, GetActiveSnapshot(), 2, 0);
+	iscan = index_beginscan_bitmap(index, snapshot, 2);
 	for (int r = 0; r < nids; r++)
 	{
 		keys[1].sk_argument = Int64GetDatum(ids[r]);
-		index_rescan(scan, keys, 2, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		index_rescan(iscan, keys, 2, NULL, 0);
+		(void) index_getbitmap(iscan, tbm);
+		CHECK_FOR_INTERRUPTS();
+	}
+	index_endscan(iscan);
+	index_close(index, AccessShareLock);
+
+	slot = table_slot_create(rel, NULL);
+	hscan = table_beginscan_bm(rel, snapshot, 0, NULL);
+	iterator = tbm_begin_iterate(tbm);
+	while ((page = tbm_iterate(iterator)) != NULL)
+	{
+		if (!table_scan_bitmap_next_block(hscan, page))
+			continue;
+		while (table_scan_bitmap_next_tuple(hscan, page, slot))
 		{
 			bool		isnull;
-			int			l = IdIndex(s->ids, s->nlists, DatumGetInt64(slot_getattr(slot, list_att, &isnull)));
+			Datum		d;
+			int			r,
+						l;
 
+			/* a lossy page (past work_mem) yields all its rows: check each */
+			d = slot_getattr(slot, ws_att, &isnull);
+			if (isnull || DatumGetInt64(d) != ws)
+				continue;
+			d = slot_getattr(slot, rec_att, &isnull);
+			if (isnull || (r = IdIndex(ids, nids, DatumGetInt64(d))) < 0)
+				continue;
+			l = IdIndex(s->ids, s->nlists, DatumGetInt64(slot_getattr(slot, list_att, &isnull)));
 			if (l >= 0)
 			{
 				uint64		bit = (uint64) r * s->nlists + l;
@@ -812,9 +844,10 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	index_endscan(scan);
+	tbm_end_iterate(iterator);
+	table_endscan(hscan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, AccessShareLock);
+	tbm_free(tbm);
 	table_close(rel, AccessShareLock);
 	list_free(indexes);
 }
