@@ -8,18 +8,21 @@
  *	  refreshed.
  *
  * Evaluation.  For one workspace and object type, the filters of all its
- * dynamic lists are translated once (src/cql) and assembled into ONE
- * prepared query: for the records of an id array it returns, through the
- * executor's expression machinery, the (record, list) pairs whose
- * membership must change, by comparing
- *   ARRAY[CASE WHEN <filter 1> THEN <list 1> END, ...]   (what matches now)
- * with the current rows of crm.list_members (a FULL JOIN keeps only the
- * differences).  So a statement costs one index lookup per touched record
- * plus the filters' expressions, never one query per list per row, and the
- * semantics are exactly those of the translated SQL that crm.find_* runs.
- * Only real differences are written: one DELETE and one INSERT on
- * crm.list_members, whose own statement triggers keep member_count and
- * write the CRM_LIST_MEMBER_ADDED/REMOVED events (sql/lists.sql).
+ * dynamic lists are translated once (src/cql) into ONE prepared query (per
+ * LISTS_PER_QUERY lists): for the records of an id array it returns each
+ * record's id and, per list, whether the filter matches it -- computed by
+ * the executor's expression machinery, so the semantics are exactly those
+ * of the translated SQL that crm.find_* runs.  What several filters compute
+ * from the record (a property's value, company.industry = 'SaaS', the
+ * scope) is computed once per record in a LATERAL projection they read
+ * (see CqlShared).  The current memberships of the same records are read
+ * with a bitmap scan of the index on (workspace_id, record) into a bitmap
+ * of (record, list), and the differences are computed here.  So a
+ * statement costs a few index lookups per touched record plus the filters'
+ * expressions, never one query per list per row.  Only real differences
+ * are written: one DELETE and one INSERT on crm.list_members, whose own
+ * statement triggers keep member_count and write the
+ * CRM_LIST_MEMBER_ADDED/REMOVED events (sql/lists.sql).
  *
  * Related rows.  What a filter reads besides its root row is reported by
  * the translator: the catalogue relations it follows (company.x, EXISTS
@@ -63,9 +66,10 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/pg_am.h"
+#include "access/visibilitymap.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -75,6 +79,8 @@
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "nodes/tidbitmap.h"
+#include "storage/bufmgr.h"
+#include "storage/predicate.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -104,7 +110,7 @@ PG_FUNCTION_INFO_V1(crm_lists_definitions_changed);
 /* Filters per evaluation query: a target list holds at most 1664 columns */
 #define LISTS_PER_QUERY 1000
 /* Bits of the (record, list) membership map of one batch of records */
-#define MEMBER_BITS (8 * 1024 * 1024)
+#define MEMBER_BITS (1024 * 1024)
 
 typedef struct ListSetKey
 {
@@ -657,8 +663,9 @@ PreparePlans(const CqlEntity *e, int ei)
 }
 
 /*
- * Receives the rows of the membership and evaluation queries of one batch
- * of records and turns them into the differences to write.
+ * Receives the rows of the evaluation queries for one batch of records and
+ * turns them, against the current memberships, into the differences to
+ * write.
  */
 typedef struct DiffReceiver
 {
@@ -747,22 +754,37 @@ RunInto(SPIPlanPtr plan, Datum *args, DiffReceiver *d)
 	}
 	memset(&options, 0, sizeof(options));
 	options.params = params;
-	/* the snapshot the caller pushed: one for all the queries of a batch */
+	/* the snapshot the caller pushed, which the memberships were read with */
 	options.read_only = true;
 	options.dest = &d->pub;
 	if (SPI_execute_plan_extended(plan, &options) < 0)
 		elog(ERROR, "crm lists: evaluating dynamic lists failed");
 }
 
+/* Marks (record r, list lid) as a current membership, when lid is a dynamic list of s */
+static inline void
+SetMember(const ListSet *s, uint8 *member, int r, int64 lid)
+{
+	int			l = IdIndex(s->ids, s->nlists, lid);
+
+	if (l >= 0)
+	{
+		uint64		bit = (uint64) r * s->nlists + l;
+
+		member[bit / 8] |= 1 << (bit % 8);
+	}
+}
+
 /*
  * The current memberships of the records in the dynamic lists of s, as bits
- * (record * s->nlists + list).  A bitmap scan of our own: the index on
- * (workspace_id, <record column>) of crm.list_members gives the rows of
- * each record, and the heap is then read page by page, each page once (a
- * record's rows lie on as many pages as it has lists).  No plan is
- * involved, so none made while the table was small or its statistics
- * stale can turn these lookups into a scan of every membership of the
- * workspace.
+ * (record * s->nlists + list), by a scan of our own of the index on
+ * (workspace_id, <record column>) INCLUDE (list_id) of crm.list_members:
+ * as an index-only scan does, a row on an all-visible heap page is read
+ * from the index entry alone; the others are read afterwards from the heap,
+ * page by page, each page once (a record's rows lie on as many pages as it
+ * has lists).  No plan is involved, so none made while the table was small
+ * or its statistics stale can turn these lookups into a scan of every
+ * membership of the workspace.
  */
 static void
 ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, int nids, uint8 *member)
@@ -775,12 +797,14 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 	Snapshot	snapshot = GetActiveSnapshot();
 	Oid			indexid = InvalidOid;
 	Relation	index;
+	bool		covering;
 	IndexScanDesc iscan;
 	TableScanDesc hscan;
 	TIDBitmap  *tbm;
 	TBMIterator *iterator;
 	TBMIterateResult *page;
 	TupleTableSlot *slot;
+	Buffer		vmbuffer = InvalidBuffer;
 	ScanKeyData keys[2];
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -799,17 +823,37 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 		elog(ERROR, "crm lists: no index on crm.list_members (workspace_id, %s)", e->list_column);
 
 	index = index_open(indexid, AccessShareLock);
+	covering = IndexRelationGetNumberOfAttributes(index) == 3 && index->rd_index->indkey.values[2] == list_att;
 	tbm = tbm_create(work_mem * 1024L, NULL);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ws));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(0));
-	iscan = index_beginscan_bitmap(index, snapshot, 2);
+	iscan = index_beginscan(rel, index, snapshot, 2, 0);
+	iscan->xs_want_itup = covering;
 	for (int r = 0; r < nids; r++)
 	{
+		ItemPointer tid;
+
 		keys[1].sk_argument = Int64GetDatum(ids[r]);
 		index_rescan(iscan, keys, 2, NULL, 0);
-		(void) index_getbitmap(iscan, tbm);
+		while ((tid = index_getnext_tid(iscan, ForwardScanDirection)) != NULL)
+		{
+			/* as nodeIndexonlyscan.c: all-visible means visible to our snapshot */
+			if (covering && VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
+			{
+				bool		isnull;
+				Datum		lid = index_getattr(iscan->xs_itup, 3, iscan->xs_itupdesc, &isnull);
+
+				PredicateLockPage(rel, ItemPointerGetBlockNumber(tid), snapshot);
+				if (!isnull)
+					SetMember(s, member, r, DatumGetInt64(lid));
+			}
+			else
+				tbm_add_tuples(tbm, tid, 1, false);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
+	if (BufferIsValid(vmbuffer))
+		ReleaseBuffer(vmbuffer);
 	index_endscan(iscan);
 	index_close(index, AccessShareLock);
 
@@ -824,8 +868,7 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 		{
 			bool		isnull;
 			Datum		d;
-			int			r,
-						l;
+			int			r;
 
 			/* a lossy page (past work_mem) yields all its rows: check each */
 			d = slot_getattr(slot, ws_att, &isnull);
@@ -834,13 +877,9 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 			d = slot_getattr(slot, rec_att, &isnull);
 			if (isnull || (r = IdIndex(ids, nids, DatumGetInt64(d))) < 0)
 				continue;
-			l = IdIndex(s->ids, s->nlists, DatumGetInt64(slot_getattr(slot, list_att, &isnull)));
-			if (l >= 0)
-			{
-				uint64		bit = (uint64) r * s->nlists + l;
-
-				member[bit / 8] |= 1 << (bit % 8);
-			}
+			d = slot_getattr(slot, list_att, &isnull);
+			if (!isnull)
+				SetMember(s, member, r, DatumGetInt64(d));
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
