@@ -137,18 +137,21 @@ typedef struct ListSet
 	const char **keys;
 	int			nparts;
 	struct EvalPart *parts;		/* the evaluation queries, LISTS_PER_QUERY lists each */
+	int			nscopes;		/* the entity's scope tests, evaluated once per record */
+	int8	   *scope;			/* per list: the scope test its records pass, or -1 */
 } ListSet;
 
 /*
- * One evaluation query: for the records of an id array, whether each of
- * lists [first, first + n) of its ListSet matches them now.
+ * One evaluation query: for the records of an id array, the scope tests,
+ * then whether the filter of each of lists [first, first + n) of its
+ * ListSet matches them now.
  */
 typedef struct EvalPart
 {
 	int			first;
 	int			n;
 	char	   *sql;			/* prepared on first use: many statements need none */
-	SPIPlanPtr	plan;			/* (ws, ids) -> (id, matches list first, ...) */
+	SPIPlanPtr	plan;			/* (ws, ids) -> (id, scope..., filter first, ...) */
 } EvalPart;
 
 static MemoryContext cache_context = NULL;
@@ -387,7 +390,10 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	IdSet		depended = {0};
 	StringInfoData conds;
 	CqlShared  *shared;
-	char	  **scopes;
+	int8	   *scope;
+	int			nscopes = 0;
+	int			scope_col = e->scope_sql ? nscopes++ : -1;
+	int			member_col = e->member_sql ? nscopes++ : -1;
 	int			nparts;
 	EvalPart   *parts;
 	MemoryContext old;
@@ -416,7 +422,7 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 
 	nparts = (n + LISTS_PER_QUERY - 1) / LISTS_PER_QUERY;
 	parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
-	scopes = palloc0(sizeof(char *) * Max(n, 1));
+	scope = palloc(sizeof(int8) * Max(n, 1));
 	shared = palloc(sizeof(CqlShared));
 	initStringInfo(&conds);
 	for (int p = 0; p < nparts; p++)
@@ -490,32 +496,28 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 			 * The records crm.find_* would return (live contacts unless the
 			 * filter names status), never a merged contact.
 			 */
-			if (e->scope_sql && !reads.mentions_scope)
-				scopes[i] = psprintf(e->scope_sql, e->alias);
-			else if (e->member_sql)
-				scopes[i] = psprintf(e->member_sql, e->alias);
-			if (scopes[i])
-				(void) CqlSharedColumn(shared, scopes[i]);
+			scope[i] = e->scope_sql && !reads.mentions_scope ? scope_col : member_col;
 		}
 		CqlSharedAssign(shared);
-		/* second pass: the conditions, reading the shared columns */
+		/*
+		 * Second pass: the scope tests (a list's records pass the one it
+		 * names in s->scope, which the trigger ANDs with its filter), then
+		 * the filters, reading the shared columns.
+		 */
 		resetStringInfo(&conds);
-		for (int i = first; i < last; i++)
+		if (scope_col >= 0)
 		{
-			char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, NULL, shared);
-
-			appendStringInfoString(&conds, ", (");
-			if (scopes[i])
-			{
-				int			col = CqlSharedColumn(shared, scopes[i]);
-
-				if (col >= 0)
-					appendStringInfo(&conds, "%s.v%d AND ", shared->alias, col);
-				else
-					appendStringInfo(&conds, "%s AND ", scopes[i]);
-			}
-			appendStringInfo(&conds, "(%s))", sql);
+			appendStringInfoString(&conds, ", ");
+			appendStringInfo(&conds, e->scope_sql, e->alias);
 		}
+		if (member_col >= 0)
+		{
+			appendStringInfoString(&conds, ", ");
+			appendStringInfo(&conds, e->member_sql, e->alias);
+		}
+		for (int i = first; i < last; i++)
+			appendStringInfo(&conds, ", (%s)",
+							 CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, NULL, shared));
 		parts[p].first = first;
 		parts[p].n = last - first;
 		parts[p].sql = EvalSql(e, &conds, shared);
@@ -551,6 +553,9 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 		s->key_cols[s->nkeys] = pstrdup(key_cols[k]);
 		s->keys[s->nkeys++] = pstrdup(keys[k]);
 	}
+	s->nscopes = nscopes;
+	s->scope = palloc(sizeof(int8) * Max(n, 1));
+	memcpy(s->scope, scope, sizeof(int8) * n);
 	s->nparts = nparts;
 	s->parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
 	for (int p = 0; p < nparts; p++)
@@ -607,6 +612,8 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->keys = NULL;
 		s->nparts = 0;
 		s->parts = NULL;
+		s->nscopes = 0;
+		s->scope = NULL;
 		PG_TRY();
 		{
 			LoadListSet(s, e);
@@ -712,11 +719,17 @@ AddDifference(DiffReceiver *d, bool add, int64 list, int64 record)
 		d->changed++;
 }
 
-/* (record, matches list 1, ...): each list whose answer differs is a change */
+/*
+ * (record, scope tests, filter of list 1, ...): a list matches when the
+ * record passes its scope test and its filter, both true (not NULL); each
+ * list whose answer differs from the membership is a change.
+ */
 static bool
 ReceiveEval(TupleTableSlot *slot, DestReceiver *self)
 {
 	DiffReceiver *d = (DiffReceiver *) self;
+	const ListSet *s = d->s;
+	bool		in_scope[2];
 	int64		id;
 	int			r;
 
@@ -726,15 +739,19 @@ ReceiveEval(TupleTableSlot *slot, DestReceiver *self)
 	if (r < 0)
 		elog(ERROR, "crm lists: record " INT64_FORMAT " was not asked for", id);
 	d->seen[r] = true;
+	for (int k = 0; k < s->nscopes; k++)
+		in_scope[k] = !slot->tts_isnull[1 + k] && DatumGetBool(slot->tts_values[1 + k]);
 	for (int k = 0; k < d->part->n; k++)
 	{
 		int			l = d->part->first + k;
-		uint64		bit = (uint64) r * d->s->nlists + l;
-		bool		matches = !slot->tts_isnull[k + 1] && DatumGetBool(slot->tts_values[k + 1]);
+		int			att = 1 + s->nscopes + k;
+		uint64		bit = (uint64) r * s->nlists + l;
+		bool		matches = (s->scope[l] < 0 || in_scope[s->scope[l]]) &&
+			!slot->tts_isnull[att] && DatumGetBool(slot->tts_values[att]);
 		bool		is_member = (d->member[bit / 8] & (1 << (bit % 8))) != 0;
 
 		if (matches != is_member)
-			AddDifference(d, matches, d->s->ids[l], id);
+			AddDifference(d, matches, s->ids[l], id);
 	}
 	return true;
 }
