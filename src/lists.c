@@ -13,9 +13,9 @@
  * record's id and, per list, whether the filter matches it -- computed by
  * the executor's expression machinery, so the semantics are exactly those
  * of the translated SQL that crm.find_* runs.  What several filters compute
- * from the record (a property's value, company.industry = 'SaaS', the
- * scope) is computed once per record in a LATERAL projection they read
- * (see CqlShared).  The current memberships of the same records are read
+ * from the record (a property's value, company.industry = 'SaaS') is
+ * computed once per record in a LATERAL projection they read (see
+ * CqlShared), and the scope (status < 'merged') once per record too.  The current memberships of the same records are read
  * with a bitmap scan of the index on (workspace_id, record) into a bitmap
  * of (record, list), and the differences are computed here.  So a
  * statement costs a few index lookups per touched record plus the filters'
