@@ -78,7 +78,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
-#include "nodes/tidbitmap.h"
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
 #include "utils/array.h"
@@ -794,14 +793,13 @@ SetMember(const ListSet *s, uint8 *member, int r, int64 lid)
 
 /*
  * The current memberships of the records in the dynamic lists of s, as bits
- * (record * s->nlists + list), by a scan of our own of the index on
- * (workspace_id, <record column>) INCLUDE (list_id) of crm.list_members:
- * as an index-only scan does, a row on an all-visible heap page is read
- * from the index entry alone; the others are read afterwards from the heap,
- * page by page, each page once (a record's rows lie on as many pages as it
- * has lists).  No plan is involved, so none made while the table was small
- * or its statistics stale can turn these lookups into a scan of every
- * membership of the workspace.
+ * (record * s->nlists + list), by an index-only scan of our own of the index
+ * on (workspace_id, <record column>) INCLUDE (list_id) of crm.list_members,
+ * as nodeIndexonlyscan.c does it: list_id from the index entry when the heap
+ * page is all-visible, else from the heap row (which also marks the entries
+ * of dead rows, so that later scans skip them).  No plan is involved, so none
+ * made while the table was small or its statistics stale can turn these
+ * lookups into a scan of every membership of the workspace.
  */
 static void
 ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, int nids, uint8 *member)
@@ -815,11 +813,7 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 	Oid			indexid = InvalidOid;
 	Relation	index;
 	bool		covering;
-	IndexScanDesc iscan;
-	TableScanDesc hscan;
-	TIDBitmap  *tbm;
-	TBMIterator *iterator;
-	TBMIterateResult *page;
+	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	Buffer		vmbuffer = InvalidBuffer;
 	ScanKeyData keys[2];
@@ -841,69 +835,42 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 
 	index = index_open(indexid, AccessShareLock);
 	covering = IndexRelationGetNumberOfAttributes(index) == 3 && index->rd_index->indkey.values[2] == list_att;
-	tbm = tbm_create(work_mem * 1024L, NULL);
+	slot = table_slot_create(rel, NULL);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ws));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(0));
-	iscan = index_beginscan(rel, index, snapshot, 2, 0);
-	iscan->xs_want_itup = covering;
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	scan->xs_want_itup = covering;
 	for (int r = 0; r < nids; r++)
 	{
 		ItemPointer tid;
 
 		keys[1].sk_argument = Int64GetDatum(ids[r]);
-		index_rescan(iscan, keys, 2, NULL, 0);
-		while ((tid = index_getnext_tid(iscan, ForwardScanDirection)) != NULL)
+		index_rescan(scan, keys, 2, NULL, 0);
+		while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 		{
-			/* as nodeIndexonlyscan.c: all-visible means visible to our snapshot */
+			bool		isnull;
+			Datum		lid;
+
 			if (covering && VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
 			{
-				bool		isnull;
-				Datum		lid = index_getattr(iscan->xs_itup, 3, iscan->xs_itupdesc, &isnull);
-
+				/* all-visible: visible to our snapshot too */
+				lid = index_getattr(scan->xs_itup, 3, scan->xs_itupdesc, &isnull);
 				PredicateLockPage(rel, ItemPointerGetBlockNumber(tid), snapshot);
-				if (!isnull)
-					SetMember(s, member, r, DatumGetInt64(lid));
 			}
+			else if (index_fetch_heap(scan, slot))
+				lid = slot_getattr(slot, list_att, &isnull);
 			else
-				tbm_add_tuples(tbm, tid, 1, false);
+				continue;
+			if (!isnull)
+				SetMember(s, member, r, DatumGetInt64(lid));
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (BufferIsValid(vmbuffer))
 		ReleaseBuffer(vmbuffer);
-	index_endscan(iscan);
+	index_endscan(scan);
 	index_close(index, AccessShareLock);
-
-	slot = table_slot_create(rel, NULL);
-	hscan = table_beginscan_bm(rel, snapshot, 0, NULL);
-	iterator = tbm_begin_iterate(tbm);
-	while ((page = tbm_iterate(iterator)) != NULL)
-	{
-		if (!table_scan_bitmap_next_block(hscan, page))
-			continue;
-		while (table_scan_bitmap_next_tuple(hscan, page, slot))
-		{
-			bool		isnull;
-			Datum		d;
-			int			r;
-
-			/* a lossy page (past work_mem) yields all its rows: check each */
-			d = slot_getattr(slot, ws_att, &isnull);
-			if (isnull || DatumGetInt64(d) != ws)
-				continue;
-			d = slot_getattr(slot, rec_att, &isnull);
-			if (isnull || (r = IdIndex(ids, nids, DatumGetInt64(d))) < 0)
-				continue;
-			d = slot_getattr(slot, list_att, &isnull);
-			if (!isnull)
-				SetMember(s, member, r, DatumGetInt64(d));
-		}
-		CHECK_FOR_INTERRUPTS();
-	}
-	tbm_end_iterate(iterator);
-	table_endscan(hscan);
 	ExecDropSingleTupleTableSlot(slot);
-	tbm_free(tbm);
 	table_close(rel, AccessShareLock);
 	list_free(indexes);
 }
