@@ -15,10 +15,10 @@
  * of the translated SQL that crm.find_* runs.  What several filters compute
  * from the record (a property's value, company.industry = 'SaaS') is
  * computed once per record in a LATERAL projection they read (see
- * CqlShared), and the scope (status < 'merged') once per record too.  The current memberships of the same records are read
- * by an index-only scan of the index on (workspace_id, record) INCLUDE
- * (list_id) into a bitmap of (record, list), and the differences are
- * computed here.  So a
+ * CqlShared), and the scope (status < 'merged') once per record too.  The
+ * current memberships of the same records are read by an index-only scan
+ * of our own of the index on (workspace_id, record) INCLUDE (list_id) into
+ * a bitmap of (record, list), and the differences are computed here.  So a
  * statement costs a few index lookups per touched record plus the filters'
  * expressions, never one query per list per row.  Only real differences
  * are written: one DELETE and one INSERT on crm.list_members, whose own
