@@ -67,8 +67,13 @@ CREATE TABLE crm.list_members (
 );
 CREATE UNIQUE INDEX list_members_contact_key ON crm.list_members (workspace_id, list_id, contact_id);
 CREATE UNIQUE INDEX list_members_company_key ON crm.list_members (workspace_id, list_id, company_id);
-CREATE INDEX list_members_contact ON crm.list_members (workspace_id, contact_id) WHERE contact_id IS NOT NULL;
-CREATE INDEX list_members_company ON crm.list_members (workspace_id, company_id) WHERE company_id IS NOT NULL;
+-- A record's memberships; list_id included so that the list triggers
+-- (src/lists.c) read them from the index alone where the heap page is
+-- all-visible.
+CREATE INDEX list_members_contact ON crm.list_members (workspace_id, contact_id) INCLUDE (list_id)
+	WHERE contact_id IS NOT NULL;
+CREATE INDEX list_members_company ON crm.list_members (workspace_id, company_id) INCLUDE (list_id)
+	WHERE company_id IS NOT NULL;
 COMMENT ON TABLE crm.list_members IS 'members of lists: contact_id or company_id, as the list''s object_type says';
 COMMENT ON COLUMN crm.list_members.source IS 'how the member got in: manual, filter (dynamic lists), snapshot, import or bulk';
 

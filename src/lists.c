@@ -8,18 +8,22 @@
  *	  refreshed.
  *
  * Evaluation.  For one workspace and object type, the filters of all its
- * dynamic lists are translated once (src/cql) and assembled into ONE
- * prepared query: for the records of an id array it returns, through the
- * executor's expression machinery, the (record, list) pairs whose
- * membership must change, by comparing
- *   ARRAY[CASE WHEN <filter 1> THEN <list 1> END, ...]   (what matches now)
- * with the current rows of crm.list_members (a FULL JOIN keeps only the
- * differences).  So a statement costs one index lookup per touched record
- * plus the filters' expressions, never one query per list per row, and the
- * semantics are exactly those of the translated SQL that crm.find_* runs.
- * Only real differences are written: one DELETE and one INSERT on
- * crm.list_members, whose own statement triggers keep member_count and
- * write the CRM_LIST_MEMBER_ADDED/REMOVED events (sql/lists.sql).
+ * dynamic lists are translated once (src/cql) into ONE prepared query (per
+ * LISTS_PER_QUERY lists): for the records of an id array it returns each
+ * record's id and, per list, whether the filter matches it -- computed by
+ * the executor's expression machinery, so the semantics are exactly those
+ * of the translated SQL that crm.find_* runs.  What several filters compute
+ * from the record (a property's value, company.industry = 'SaaS') is
+ * computed once per record in a LATERAL projection they read (see
+ * CqlShared), and the scope (status < 'merged') once per record too.  The
+ * current memberships of the same records are read by an index-only scan
+ * of our own of the index on (workspace_id, record) INCLUDE (list_id) into
+ * a bitmap of (record, list), and the differences are computed here.  So a
+ * statement costs a few index lookups per touched record plus the filters'
+ * expressions, never one query per list per row.  Only real differences
+ * are written: one DELETE and one INSERT on crm.list_members, whose own
+ * statement triggers keep member_count and write the
+ * CRM_LIST_MEMBER_ADDED/REMOVED events (sql/lists.sql).
  *
  * Related rows.  What a filter reads besides its root row is reported by
  * the translator: the catalogue relations it follows (company.x, EXISTS
@@ -56,9 +60,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/visibilitymap.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -66,9 +78,13 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
+#include "storage/bufmgr.h"
+#include "storage/predicate.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -91,6 +107,10 @@ PG_FUNCTION_INFO_V1(crm_lists_definitions_changed);
 #define MAX_ENTITIES 8
 #define MAX_RELATIONS 8
 #define MAX_LOOKUPS 8
+/* Filters per evaluation query: a target list holds at most 1664 columns */
+#define LISTS_PER_QUERY 1000
+/* Bits of the (record, list) membership map of one batch of records */
+#define MEMBER_BITS (1024 * 1024)
 
 typedef struct ListSetKey
 {
@@ -115,9 +135,24 @@ typedef struct ListSet
 	int			nkeys;			/* keys of jsonb columns they read only by key */
 	const char **key_cols;
 	const char **keys;
-	char	   *eval_sql;		/* prepared on first use: many statements need none */
-	SPIPlanPtr	eval_plan;		/* (ws, ids) -> (object, list, add) differences */
+	int			nparts;
+	struct EvalPart *parts;		/* the evaluation queries, LISTS_PER_QUERY lists each */
+	int			nscopes;		/* the entity's scope tests, evaluated once per record */
+	int8	   *scope;			/* per list: the scope test its records pass, or -1 */
 } ListSet;
+
+/*
+ * One evaluation query: for the records of an id array, the scope tests,
+ * then whether the filter of each of lists [first, first + n) of its
+ * ListSet matches them now.
+ */
+typedef struct EvalPart
+{
+	int			first;
+	int			n;
+	char	   *sql;			/* prepared on first use: many statements need none */
+	SPIPlanPtr	plan;			/* (ws, ids) -> (id, scope..., filter first, ...) */
+} EvalPart;
 
 static MemoryContext cache_context = NULL;
 static HTAB *cache = NULL;
@@ -185,16 +220,28 @@ EntityIndex(const CqlEntity *e)
 	return -1;
 }
 
+/*
+ * A plan kept for the session.  Generic ones are never re-planned for the
+ * values of an execution: the id arrays' lengths vary with every statement,
+ * and a custom plan for a long one would be made anew each time (and may
+ * scan a whole index rather than look each record up).
+ */
 static SPIPlanPtr
-PrepareKept(const char *sql, int nargs, Oid *argtypes)
+PrepareKeptPlan(const char *sql, int nargs, Oid *argtypes, bool generic)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, generic ? CURSOR_OPT_GENERIC_PLAN : 0);
 
 	if (plan == NULL)
 		elog(ERROR, "crm lists: SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "crm lists: SPI_keepplan failed");
 	return plan;
+}
+
+static SPIPlanPtr
+PrepareKept(const char *sql, int nargs, Oid *argtypes)
+{
+	return PrepareKeptPlan(sql, nargs, argtypes, false);
 }
 
 /* ---- growing arrays of ids --------------------------------------------- */
@@ -250,6 +297,27 @@ IdContains(const int64 *v, int n, int64 id)
 	return false;
 }
 
+/* Position of id in sorted v, or -1 */
+static int
+IdIndex(const int64 *v, int n, int64 id)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (v[mid] == id)
+			return mid;
+		if (v[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
 static Datum
 IdArray(const int64 *v, int n)
 {
@@ -272,18 +340,20 @@ FreeCache(void)
 		return;
 	hash_seq_init(&seq, cache);
 	while ((s = hash_seq_search(&seq)) != NULL)
-		if (s->eval_plan)
-			SPI_freeplan(s->eval_plan);
+		for (int p = 0; p < s->nparts; p++)
+			if (s->parts[p].plan)
+				SPI_freeplan(s->parts[p].plan);
 	cache = NULL;
 	MemoryContextReset(cache_context);
 }
 
 /*
- * The evaluation query of a set of dynamic lists (see the file header):
- * $1 workspace, $2 record ids; returns (record, list, add).
+ * The evaluation query of some dynamic lists (see the file header): $1
+ * workspace, $2 record ids; returns each record's id and, per list, whether
+ * its filter matches the record.
  */
 static char *
-EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases, const CqlShared *shared)
+EvalSql(const CqlEntity *e, StringInfo conds, const CqlShared *shared)
 {
 	StringInfoData q;
 	StringInfoData proj;
@@ -293,29 +363,19 @@ EvalSql(const CqlEntity *e, const int64 *ids, int n, StringInfo cases, const Cql
 	 * keeps the planner from folding the projection back into each filter.
 	 */
 	initStringInfo(&proj);
-	if (shared->n > 0)
+	if (shared->ncolumns > 0)
 	{
 		appendStringInfoString(&proj, " CROSS JOIN LATERAL (SELECT ");
 		for (int i = 0; i < shared->n; i++)
-			appendStringInfo(&proj, "%s%s AS v%d", i ? ", " : "", shared->exprs[i], i);
+			if (shared->column[i] >= 0)
+				appendStringInfo(&proj, "%s%s AS v%d", shared->column[i] ? ", " : "",
+								 shared->exprs[i], shared->column[i]);
 		appendStringInfo(&proj, " OFFSET 0) %s", shared->alias);
 	}
 	initStringInfo(&q);
-	appendStringInfo(&q,
-					 "SELECT coalesce(m.oid, c.oid), coalesce(m.lid, c.lid), c.lid IS NULL"
-					 "  FROM (SELECT %s.id AS oid, x.lid"
-					 "          FROM %s %s%s"
-					 "         CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[%s]::bigint[]) AS x(lid)"
-					 "         WHERE %s.workspace_id = $1 AND %s.id = ANY ($2::bigint[]) AND x.lid IS NOT NULL) m"
-					 "  FULL JOIN (SELECT lm.%s AS oid, lm.list_id AS lid FROM crm.list_members lm"
-					 "              WHERE lm.workspace_id = $1 AND lm.list_id = ANY ('{",
-					 e->alias, e->table, e->alias, proj.data, cases->data, e->alias, e->alias, e->list_column);
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&q, "%s" INT64_FORMAT, i ? "," : "", ids[i]);
-	appendStringInfo(&q, "}'::bigint[]) AND lm.%s = ANY ($2::bigint[])) c"
-					 "    ON m.oid = c.oid AND m.lid = c.lid"
-					 " WHERE m.oid IS NULL OR c.oid IS NULL",
-					 e->list_column);
+	appendStringInfo(&q, "SELECT %s.id%s FROM %s %s%s"
+					 " WHERE %s.workspace_id = $1 AND %s.id = ANY ($2::bigint[])",
+					 e->alias, conds->data, e->table, e->alias, proj.data, e->alias, e->alias);
 	return q.data;
 }
 
@@ -328,8 +388,14 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	int64	   *ids;
 	char	  **filters;
 	IdSet		depended = {0};
-	StringInfoData cases;
-	CqlShared	shared;
+	StringInfoData conds;
+	CqlShared  *shared;
+	int8	   *scope;
+	int			nscopes = 0;
+	int			scope_col = e->scope_sql ? nscopes++ : -1;
+	int			member_col = e->member_sql ? nscopes++ : -1;
+	int			nparts;
+	EvalPart   *parts;
 	MemoryContext old;
 	const char *cols[64];
 	int			ncols = 0;
@@ -354,84 +420,107 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 		filters[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 	}
 
-	initStringInfo(&cases);
-	shared.alias = "crm_shared";
-	shared.n = 0;
-	for (int i = 0; i < n; i++)
+	nparts = (n + LISTS_PER_QUERY - 1) / LISTS_PER_QUERY;
+	parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
+	scope = palloc(sizeof(int8) * Max(n, 1));
+	shared = palloc(sizeof(CqlShared));
+	initStringInfo(&conds);
+	for (int p = 0; p < nparts; p++)
 	{
-		CrmCqlReads reads;
-		char	   *sql = CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, &shared);
+		int			first = p * LISTS_PER_QUERY;
+		int			last = Min(n, first + LISTS_PER_QUERY);
 
-		for (int r = 0; r < reads.nrels; r++)
-			for (int k = 0; k < NumRelations(e); k++)
-				if ((const CqlRelation *) reads.rels[r] == RelationAt(e, k))
-					s->relmask |= 1u << k;
-		for (int r = 0; r < reads.nlookups; r++)
+		/* first pass: what the filters read, and which expressions they share */
+		CqlSharedInit(shared, "crm_shared");
+		for (int i = first; i < last; i++)
 		{
-			bool		seen = false;
+			CrmCqlReads reads;
 
-			for (int k = 0; k < s->nlookups; k++)
-				seen |= s->lookup_via[k] == reads.lookup_via[r] && s->lookup_rel[k] == reads.lookup_rel[r];
-			if (seen)
-				continue;
-			if (s->nlookups == MAX_LOOKUPS)
-				elog(ERROR, "crm lists: more than %d lookups in the dynamic lists of one workspace", MAX_LOOKUPS);
-			s->lookup_via[s->nlookups] = reads.lookup_via[r];
-			s->lookup_rel[s->nlookups++] = reads.lookup_rel[r];
-		}
-		for (int k = 0; k < reads.nlist_ids; k++)
-			if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
-				IdAdd(&depended, reads.list_ids[k]);
-		for (int k = 0; k < reads.ncols; k++)
-		{
-			bool		seen = false;
-
-			for (int j = 0; j < ncols; j++)
-				seen |= strcmp(cols[j], reads.cols[k]) == 0;
-			/* more than that: compare every column */
-			if (!seen && ncols < lengthof(cols))
-				cols[ncols++] = reads.cols[k];
-			else if (!seen)
-				ncols = -1000;
-		}
-		for (int k = 0; k < reads.nkeys; k++)
-		{
-			bool		seen = false;
-
-			for (int j = 0; j < nkeys; j++)
-				seen |= strcmp(key_cols[j], reads.key_cols[k]) == 0 && strcmp(keys[j], reads.keys[k]) == 0;
-			if (seen)
-				continue;
-			if (nkeys < lengthof(keys))
+			(void) CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, shared);
+			for (int r = 0; r < reads.nrels; r++)
+				for (int k = 0; k < NumRelations(e); k++)
+					if ((const CqlRelation *) reads.rels[r] == RelationAt(e, k))
+						s->relmask |= 1u << k;
+			for (int r = 0; r < reads.nlookups; r++)
 			{
-				key_cols[nkeys] = reads.key_cols[k];
-				keys[nkeys++] = reads.keys[k];
-				continue;
+				bool		seen = false;
+
+				for (int k = 0; k < s->nlookups; k++)
+					seen |= s->lookup_via[k] == reads.lookup_via[r] && s->lookup_rel[k] == reads.lookup_rel[r];
+				if (seen)
+					continue;
+				if (s->nlookups == MAX_LOOKUPS)
+					elog(ERROR, "crm lists: more than %d lookups in the dynamic lists of one workspace", MAX_LOOKUPS);
+				s->lookup_via[s->nlookups] = reads.lookup_via[r];
+				s->lookup_rel[s->nlookups++] = reads.lookup_rel[r];
 			}
-			/* more than that: compare the whole column */
-			for (int j = 0; j < ncols; j++)
-				seen |= strcmp(cols[j], reads.key_cols[k]) == 0;
-			if (!seen && ncols >= 0 && ncols < lengthof(cols))
-				cols[ncols++] = reads.key_cols[k];
-			else if (!seen)
-				ncols = -1000;
+			for (int k = 0; k < reads.nlist_ids; k++)
+				if (!IdContains(depended.v, depended.n, reads.list_ids[k]))
+					IdAdd(&depended, reads.list_ids[k]);
+			for (int k = 0; k < reads.ncols; k++)
+			{
+				bool		seen = false;
+
+				for (int j = 0; j < ncols; j++)
+					seen |= strcmp(cols[j], reads.cols[k]) == 0;
+				/* more than that: compare every column */
+				if (!seen && ncols < lengthof(cols))
+					cols[ncols++] = reads.cols[k];
+				else if (!seen)
+					ncols = -1000;
+			}
+			for (int k = 0; k < reads.nkeys; k++)
+			{
+				bool		seen = false;
+
+				for (int j = 0; j < nkeys; j++)
+					seen |= strcmp(key_cols[j], reads.key_cols[k]) == 0 && strcmp(keys[j], reads.keys[k]) == 0;
+				if (seen)
+					continue;
+				if (nkeys < lengthof(keys))
+				{
+					key_cols[nkeys] = reads.key_cols[k];
+					keys[nkeys++] = reads.keys[k];
+					continue;
+				}
+				/* more than that: compare the whole column */
+				for (int j = 0; j < ncols; j++)
+					seen |= strcmp(cols[j], reads.key_cols[k]) == 0;
+				if (!seen && ncols >= 0 && ncols < lengthof(cols))
+					cols[ncols++] = reads.key_cols[k];
+				else if (!seen)
+					ncols = -1000;
+			}
+
+			/*
+			 * The records crm.find_* would return (live contacts unless the
+			 * filter names status), never a merged contact.
+			 */
+			scope[i] = e->scope_sql && !reads.mentions_scope ? scope_col : member_col;
 		}
-		appendStringInfo(&cases, "%sCASE WHEN ", i ? ", " : "");
+		CqlSharedAssign(shared);
 		/*
-		 * The records crm.find_* would return (live contacts unless the
-		 * filter names status), never a merged contact.
+		 * Second pass: the scope tests (a list's records pass the one it
+		 * names in s->scope, which the trigger ANDs with its filter), then
+		 * the filters, reading the shared columns.
 		 */
-		if (e->scope_sql && !reads.mentions_scope)
+		resetStringInfo(&conds);
+		if (scope_col >= 0)
 		{
-			appendStringInfo(&cases, e->scope_sql, e->alias);
-			appendStringInfoString(&cases, " AND ");
+			appendStringInfoString(&conds, ", ");
+			appendStringInfo(&conds, e->scope_sql, e->alias);
 		}
-		else if (e->member_sql)
+		if (member_col >= 0)
 		{
-			appendStringInfo(&cases, e->member_sql, e->alias);
-			appendStringInfoString(&cases, " AND ");
+			appendStringInfoString(&conds, ", ");
+			appendStringInfo(&conds, e->member_sql, e->alias);
 		}
-		appendStringInfo(&cases, "(%s) THEN " INT64_FORMAT " END", sql, ids[i]);
+		for (int i = first; i < last; i++)
+			appendStringInfo(&conds, ", (%s)",
+							 CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, NULL, shared));
+		parts[p].first = first;
+		parts[p].n = last - first;
+		parts[p].sql = EvalSql(e, &conds, shared);
 	}
 
 	old = MemoryContextSwitchTo(cache_context);
@@ -464,13 +553,18 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 		s->key_cols[s->nkeys] = pstrdup(key_cols[k]);
 		s->keys[s->nkeys++] = pstrdup(keys[k]);
 	}
-	MemoryContextSwitchTo(old);
-	if (n > 0)
+	s->nscopes = nscopes;
+	s->scope = palloc(sizeof(int8) * Max(n, 1));
+	memcpy(s->scope, scope, sizeof(int8) * n);
+	s->nparts = nparts;
+	s->parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
+	for (int p = 0; p < nparts; p++)
 	{
-		char	   *sql = EvalSql(e, ids, n, &cases, &shared);
-
-		s->eval_sql = MemoryContextStrdup(cache_context, sql);
+		s->parts[p].first = parts[p].first;
+		s->parts[p].n = parts[p].n;
+		s->parts[p].sql = pstrdup(parts[p].sql);
 	}
+	MemoryContextSwitchTo(old);
 }
 
 /* The compiled dynamic lists of a workspace and entity; SPI is connected */
@@ -516,17 +610,17 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->nkeys = 0;
 		s->key_cols = NULL;
 		s->keys = NULL;
-		s->eval_sql = NULL;
-		s->eval_plan = NULL;
+		s->nparts = 0;
+		s->parts = NULL;
+		s->nscopes = 0;
+		s->scope = NULL;
 		PG_TRY();
 		{
 			LoadListSet(s, e);
 		}
 		PG_CATCH();
 		{
-			/* never leave a half-built entry behind */
-			if (s->eval_plan)
-				SPI_freeplan(s->eval_plan);
+			/* never leave a half-built entry behind (it has no plans yet) */
 			hash_search(cache, &key, HASH_REMOVE, NULL);
 			PG_RE_THROW();
 		}
@@ -576,6 +670,251 @@ PreparePlans(const CqlEntity *e, int ei)
 }
 
 /*
+ * Receives the rows of the evaluation queries for one batch of records and
+ * turns them, against the current memberships, into the differences to
+ * write.
+ */
+typedef struct DiffReceiver
+{
+	DestReceiver pub;
+	const ListSet *s;
+	const int64 *ids;			/* the batch, sorted */
+	int			nids;
+	const EvalPart *part;		/* the evaluation query being read */
+	uint8	   *member;			/* bit record * s->nlists + list: a member now */
+	bool	   *seen;			/* the record was evaluated (it still exists) */
+	IdSet	   *add_l,
+			   *add_o,
+			   *del_l,
+			   *del_o;
+	MemoryContext cxt;			/* where the id sets grow: not the executor's */
+	int64		only_list;
+	int64		changed;
+} DiffReceiver;
+
+static void
+DiffStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+DiffShutdown(DestReceiver *self)
+{
+}
+
+static void
+DiffDestroy(DestReceiver *self)
+{
+}
+
+static void
+AddDifference(DiffReceiver *d, bool add, int64 list, int64 record)
+{
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+
+	IdAdd(add ? d->add_l : d->del_l, list);
+	IdAdd(add ? d->add_o : d->del_o, record);
+	MemoryContextSwitchTo(old);
+	if (d->only_list == 0 || list == d->only_list)
+		d->changed++;
+}
+
+/*
+ * (record, scope tests, filter of list 1, ...): a list matches when the
+ * record passes its scope test and its filter, both true (not NULL); each
+ * list whose answer differs from the membership is a change.
+ */
+static bool
+ReceiveEval(TupleTableSlot *slot, DestReceiver *self)
+{
+	DiffReceiver *d = (DiffReceiver *) self;
+	const ListSet *s = d->s;
+	bool		in_scope[2];
+	int64		id;
+	int			r;
+
+	slot_getallattrs(slot);
+	id = DatumGetInt64(slot->tts_values[0]);
+	r = IdIndex(d->ids, d->nids, id);
+	if (r < 0)
+		elog(ERROR, "crm lists: record " INT64_FORMAT " was not asked for", id);
+	d->seen[r] = true;
+	for (int k = 0; k < s->nscopes; k++)
+		in_scope[k] = !slot->tts_isnull[1 + k] && DatumGetBool(slot->tts_values[1 + k]);
+	for (int k = 0; k < d->part->n; k++)
+	{
+		int			l = d->part->first + k;
+		int			att = 1 + s->nscopes + k;
+		uint64		bit = (uint64) r * s->nlists + l;
+		bool		matches = (s->scope[l] < 0 || in_scope[s->scope[l]]) &&
+			!slot->tts_isnull[att] && DatumGetBool(slot->tts_values[att]);
+		bool		is_member = (d->member[bit / 8] & (1 << (bit % 8))) != 0;
+
+		if (matches != is_member)
+			AddDifference(d, matches, s->ids[l], id);
+	}
+	return true;
+}
+
+static void
+RunInto(SPIPlanPtr plan, Datum *args, DiffReceiver *d)
+{
+	SPIExecuteOptions options;
+	ParamListInfo params = makeParamList(2);
+
+	for (int i = 0; i < 2; i++)
+	{
+		params->params[i].value = args[i];
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = SPI_getargtypeid(plan, i);
+	}
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	/* the snapshot the caller pushed, which the memberships were read with */
+	options.read_only = true;
+	options.dest = &d->pub;
+	if (SPI_execute_plan_extended(plan, &options) < 0)
+		elog(ERROR, "crm lists: evaluating dynamic lists failed");
+}
+
+/* Marks (record r, list lid) as a current membership, when lid is a dynamic list of s */
+static inline void
+SetMember(const ListSet *s, uint8 *member, int r, int64 lid)
+{
+	int			l = IdIndex(s->ids, s->nlists, lid);
+
+	if (l >= 0)
+	{
+		uint64		bit = (uint64) r * s->nlists + l;
+
+		member[bit / 8] |= 1 << (bit % 8);
+	}
+}
+
+/*
+ * The current memberships of the records in the dynamic lists of s, as bits
+ * (record * s->nlists + list), by an index-only scan of our own of the index
+ * on (workspace_id, <record column>) INCLUDE (list_id) of crm.list_members,
+ * as nodeIndexonlyscan.c does it: list_id from the index entry when the heap
+ * page is all-visible, else from the heap row (which also marks the entries
+ * of dead rows, so that later scans skip them).  No plan is involved, so none
+ * made while the table was small or its statistics stale can turn these
+ * lookups into a scan of every membership of the workspace.
+ */
+static void
+ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, int nids, uint8 *member)
+{
+	Oid			relid = get_relname_relid("list_members", get_namespace_oid("crm", false));
+	Relation	rel = table_open(relid, AccessShareLock);
+	AttrNumber	ws_att = get_attnum(relid, "workspace_id");
+	AttrNumber	rec_att = get_attnum(relid, e->list_column);
+	AttrNumber	list_att = get_attnum(relid, "list_id");
+	Snapshot	snapshot = GetActiveSnapshot();
+	Oid			indexid = InvalidOid;
+	Relation	index;
+	bool		covering;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Buffer		vmbuffer = InvalidBuffer;
+	ScanKeyData keys[2];
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	i = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (IndexRelationGetNumberOfKeyAttributes(i) == 2 &&
+			i->rd_index->indkey.values[0] == ws_att && i->rd_index->indkey.values[1] == rec_att &&
+			i->rd_rel->relam == BTREE_AM_OID)
+			indexid = lfirst_oid(lc);
+		index_close(i, AccessShareLock);
+	}
+	if (!OidIsValid(indexid))
+		elog(ERROR, "crm lists: no index on crm.list_members (workspace_id, %s)", e->list_column);
+
+	index = index_open(indexid, AccessShareLock);
+	covering = IndexRelationGetNumberOfAttributes(index) == 3 && index->rd_index->indkey.values[2] == list_att;
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ws));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(0));
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	scan->xs_want_itup = covering;
+	for (int r = 0; r < nids; r++)
+	{
+		ItemPointer tid;
+
+		keys[1].sk_argument = Int64GetDatum(ids[r]);
+		index_rescan(scan, keys, 2, NULL, 0);
+		while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+		{
+			bool		isnull;
+			Datum		lid;
+
+			if (covering && VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
+			{
+				/* all-visible: visible to our snapshot too */
+				lid = index_getattr(scan->xs_itup, 3, scan->xs_itupdesc, &isnull);
+				PredicateLockPage(rel, ItemPointerGetBlockNumber(tid), snapshot);
+			}
+			else if (index_fetch_heap(scan, slot))
+				lid = slot_getattr(slot, list_att, &isnull);
+			else
+				continue;
+			if (!isnull)
+				SetMember(s, member, r, DatumGetInt64(lid));
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (BufferIsValid(vmbuffer))
+		ReleaseBuffer(vmbuffer);
+	index_endscan(scan);
+	index_close(index, AccessShareLock);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	list_free(indexes);
+}
+
+/*
+ * The differences between what the filters of s match now and the current
+ * memberships, for a batch of records: the memberships first, as a bitmap
+ * of (record, list), then each evaluation query's answers against it.
+ * Records that no longer exist leave every dynamic list.
+ */
+static void
+DiffBatch(ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, int nids, DiffReceiver *d)
+{
+	Datum		args[2];
+	uint64		nbits = (uint64) nids * s->nlists;
+
+	d->ids = ids;
+	d->nids = nids;
+	d->member = palloc0(nbits / 8 + 1);
+	d->seen = palloc0(sizeof(bool) * nids);
+	ReadMembers(s, e, ws, ids, nids, d->member);
+	args[0] = Int64GetDatum(ws);
+	args[1] = IdArray(ids, nids);
+	d->pub.receiveSlot = ReceiveEval;
+	for (int p = 0; p < s->nparts; p++)
+	{
+		d->part = &s->parts[p];
+		RunInto(s->parts[p].plan, args, d);
+	}
+	for (int r = 0; r < nids; r++)
+		for (int l = 0; l < s->nlists && !d->seen[r]; l++)
+		{
+			uint64		bit = (uint64) r * s->nlists + l;
+
+			if (d->member[bit / 8] & (1 << (bit % 8)))
+				AddDifference(d, false, s->ids[l], ids[r]);
+		}
+	pfree(d->member);
+	pfree(d->seen);
+	pfree(DatumGetPointer(args[1]));
+}
+
+/*
  * Bring every dynamic list of s up to date for these records (sorted,
  * distinct); lock them first when the caller did not write them itself.
  * Returns the number of memberships changed in list only_list (all when 0).
@@ -589,42 +928,47 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 				add_o = {0},
 				del_l = {0},
 				del_o = {0};
-	int64		changed = 0;
-	SPITupleTable *tt;
-	uint64		nrows;
+	DiffReceiver d;
+	int			batch;
 
 	if (s->nlists == 0 || ids->n == 0)
 		return 0;
 	PreparePlans(e, ei);
-	if (s->eval_plan == NULL)
-	{
-		Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
+	for (int p = 0; p < s->nparts; p++)
+		if (s->parts[p].plan == NULL)
+		{
+			Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
 
-		s->eval_plan = PrepareKept(s->eval_sql, 2, evaltypes);
-	}
+			s->parts[p].plan = PrepareKeptPlan(s->parts[p].sql, 2, evaltypes, true);
+		}
 	args[0] = Int64GetDatum(ws);
 	args[1] = IdArray(ids->v, ids->n);
 	if (lock && SPI_execute_plan(lock_plan[ei], args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: locking records failed");
-	if (SPI_execute_plan(s->eval_plan, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "crm lists: evaluating dynamic lists failed");
-	tt = SPI_tuptable;
-	nrows = SPI_processed;
-	for (uint64 i = 0; i < nrows; i++)
-	{
-		bool		n1,
-					n2,
-					n3;
-		int64		oid = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &n1));
-		int64		lid = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &n2));
-		bool		add = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &n3));
 
-		IdAdd(add ? &add_l : &del_l, lid);
-		IdAdd(add ? &add_o : &del_o, oid);
-		if (only_list == 0 || lid == only_list)
-			changed++;
-	}
-	SPI_freetuptable(tt);
+	memset(&d, 0, sizeof(d));
+	d.pub.rStartup = DiffStartup;
+	d.pub.rShutdown = DiffShutdown;
+	d.pub.rDestroy = DiffDestroy;
+	d.pub.mydest = DestNone;
+	d.s = s;
+	d.add_l = &add_l;
+	d.add_o = &add_o;
+	d.del_l = &del_l;
+	d.del_o = &del_o;
+	d.only_list = only_list;
+	d.cxt = CurrentMemoryContext;
+	/*
+	 * One snapshot for the memberships and the filters, taken after the
+	 * locks (as SPI would for a statement that is not read-only): in READ
+	 * COMMITTED it sees what the writers we waited for committed.
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	batch = Max(1, MEMBER_BITS / s->nlists);
+	for (int i = 0; i < ids->n; i += batch)
+		DiffBatch(s, e, ws, ids->v + i, Min(batch, ids->n - i), &d);
+	PopActiveSnapshot();
 	if (add_l.n == 0 && del_l.n == 0)
 		return 0;
 
@@ -646,7 +990,7 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 		applying--;
 	}
 	PG_END_TRY();
-	return changed;
+	return d.changed;
 }
 
 /* ---- the trigger ----------------------------------------------------------- */

@@ -233,19 +233,36 @@ extern const char *CqlTypeName(CqlType t);
 
 /*
  * Root-row expressions the dynamic list triggers compute once per row for
- * all the filters of a workspace (src/lists.c): a translation given one
- * writes <alias>.v<i> for expression i instead of the expression, adding
- * expressions it has not seen.  Only self-contained expressions go there
- * (a typed property value, a to-one relation's EXISTS), so computing them
- * ahead of the filter means what it meant inline: SQL promises no order of
- * evaluation within a condition anyway.
+ * all the filters of a workspace (src/lists.c).  The filters are translated
+ * twice with one CqlShared: the first pass (counting) writes every
+ * expression inline and counts how often each self-contained one is
+ * written -- a typed property value, and every predicate on the root row
+ * alone (tags @> ..., company.industry = ..., IN LIST, EXISTS deals(...))
+ * that reads no such value; CqlSharedAssign then gives a column to each
+ * written more than once, and the second pass writes <alias>.v<column> for
+ * those.  Computing them ahead of the filter means what it meant inline:
+ * SQL promises no order of evaluation within a condition anyway.  In the
+ * second pass the arms of AND and OR are also written cheapest first, as
+ * order_qual_clauses orders a scan's quals by cost_qual_eval: a computed
+ * column (free), then expressions of the row, then sub-selects.
  */
+#define CQL_MAX_SHARED		1024	/* expressions counted */
+#define CQL_MAX_COLUMNS		600		/* columns: a target list has at most 1664 */
+
 typedef struct CqlShared
 {
 	const char *alias;
+	bool		counting;		/* first pass */
 	int			n;
-	const char *exprs[128];
+	int			ncolumns;
+	const char *exprs[CQL_MAX_SHARED];
+	int			uses[CQL_MAX_SHARED];
+	int			column[CQL_MAX_SHARED];	/* -1: written inline */
 } CqlShared;
+
+extern void CqlSharedInit(CqlShared *sh, const char *alias);
+extern int	CqlSharedColumn(CqlShared *sh, const char *expr);
+extern void CqlSharedAssign(CqlShared *sh);
 
 /* One parse or translation: memory, error and position state. */
 typedef struct CqlState
@@ -297,6 +314,8 @@ typedef struct CqlState
 	bool		lists_loaded;
 	const char *record_type;	/* the custom object type of a record query, else NULL */
 	CqlShared  *shared;			/* for the list triggers, else NULL */
+	int			shared_values;	/* values written through it (a predicate reading one is not shared) */
+	int			subselects;		/* sub-selects written */
 } CqlState;
 
 /* Arena and helpers (cql_util.c) */

@@ -49,6 +49,7 @@ typedef struct Field
 } Field;
 
 static void Emit(Ctx *c, CqlBuf *b, CqlNode *n);
+static void EmitNode(Ctx *c, CqlBuf *b, CqlNode *n);
 
 static const char *const op_names[] = {
 	"=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN", "ALL", "BETWEEN", "NOT BETWEEN",
@@ -202,6 +203,7 @@ static void
 RelationFrom(Ctx *c, CqlBuf *b, const CqlRelation *r, const CqlEntity *target, const char *t)
 {
 	NoteRelation(c, r);
+	c->st->subselects++;
 	if (r->link_table)
 	{
 		char		l[16];
@@ -261,27 +263,65 @@ NoteRootKey(Ctx *c, const char *column, const char *key)
 	st->root_keys[st->nroot_keys++] = key;
 }
 
+void
+CqlSharedInit(CqlShared *sh, const char *alias)
+{
+	sh->alias = alias;
+	sh->counting = true;
+	sh->n = 0;
+	sh->ncolumns = 0;
+}
+
+/*
+ * First pass: count one more use of expr and return -1.  Second pass: the
+ * column of expr, or -1 when it is written inline.
+ */
+int
+CqlSharedColumn(CqlShared *sh, const char *expr)
+{
+	int			i;
+
+	for (i = 0; i < sh->n; i++)
+		if (strcmp(sh->exprs[i], expr) == 0)
+			break;
+	if (!sh->counting)
+		return i < sh->n ? sh->column[i] : -1;
+	if (i == sh->n)
+	{
+		/* past the table's size, expressions stay inline */
+		if (sh->n == CQL_MAX_SHARED)
+			return -1;
+		sh->exprs[sh->n] = expr;
+		sh->uses[sh->n++] = 0;
+	}
+	sh->uses[i]++;
+	return -1;
+}
+
+/* End of the first pass: a column for each expression written more than once */
+void
+CqlSharedAssign(CqlShared *sh)
+{
+	for (int i = 0; i < sh->n; i++)
+		sh->column[i] = sh->uses[i] > 1 && sh->ncolumns < CQL_MAX_COLUMNS ? sh->ncolumns++ : -1;
+	sh->counting = false;
+}
+
 /* expr of the root row, or its column in the shared projection (see CqlShared) */
 static const char *
 Shared(Ctx *c, const char *expr)
 {
 	CqlShared  *sh = c->st->shared;
 	CqlBuf		b;
-	int			i;
+	int			col;
 
 	if (sh == NULL || !c->root)
 		return expr;
-	for (i = 0; i < sh->n; i++)
-		if (strcmp(sh->exprs[i], expr) == 0)
-			break;
-	if (i == sh->n)
-	{
-		if (sh->n == (int) (sizeof(sh->exprs) / sizeof(sh->exprs[0])))
-			return expr;
-		sh->exprs[sh->n++] = expr;
-	}
+	col = CqlSharedColumn(sh, expr);
+	if (col < 0)
+		return expr;
 	CqlBufInit(&b, c->st);
-	CqlBufPrintf(&b, "%s.v%d", sh->alias, i);
+	CqlBufPrintf(&b, "%s.v%d", sh->alias, col);
 	return b.data;
 }
 
@@ -870,19 +910,26 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 	 * jsonpath would be run, and one opaque expression per comparison, so
 	 * the planner estimates it as it does the hand-written
 	 * (properties ->> 'k')::numeric >= 45.  join is " && " (all) or " || ".
+	 *
+	 * For the list triggers, which compute the value once per row for all
+	 * filters, the value is extracted as numeric and compared with numeric
+	 * bounds: jsonb orders two numbers by numeric_cmp, so the answers are
+	 * the same, and each comparison skips jsonb's container walk.
 	 */
 	if (numbers)
 	{
 		CqlBuf		e;
 		const char *value;
+		bool		typed = c->st->shared && c->root;
 
 		CqlBufInit(&e, c->st);
 		CqlBufPrintf(&e, "(CASE WHEN pg_catalog.jsonb_typeof(%s -> ", f->expr);
 		EmitKey(&e, f);
-		CqlBufPrintf(&e, ") = 'number' THEN %s -> ", f->expr);
+		CqlBufPrintf(&e, ") = 'number' THEN %s%s -> ", typed ? "(" : "", f->expr);
 		EmitKey(&e, f);
-		CqlBufAppend(&e, " END)");
+		CqlBufAppend(&e, typed ? ")::numeric END)" : " END)");
 		value = Shared(c, e.data);
+		c->st->shared_values++;
 		if (n > 1)
 			CqlBufAppend(b, "(");
 		for (int i = 0; i < n; i++)
@@ -891,7 +938,7 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
 			CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
 			EmitNumber(c, b, vals[i], true);
-			CqlBufAppend(b, "'::jsonb");
+			CqlBufAppend(b, typed ? "'::numeric" : "'::jsonb");
 		}
 		if (n > 1)
 			CqlBufAppend(b, ")");
@@ -1437,7 +1484,6 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 {
 	Field		f;
 	const CqlRelation *rel;
-	CqlBuf		x;
 
 	/*
 	 * A to-one relation written alone: stage = 'Proposal' (its name),
@@ -1487,16 +1533,14 @@ EmitCompare(Ctx *c, CqlBuf *b, CqlNode *n)
 		memmove(inner.path.seg, n->path.seg + 1, inner.path.nseg * sizeof(char *));
 		memmove(inner.path.segpos, n->path.segpos + 1, inner.path.nseg * sizeof(int));
 		memmove(inner.path.quoted, n->path.quoted + 1, inner.path.nseg * sizeof(bool));
-		CqlBufInit(&x, c->st);
-		CqlBufAppend(&x, "EXISTS (SELECT 1 ");
-		RelationFrom(c, &x, rel, sub.e, sub.alias);
-		CqlBufAppend(&x, " AND ");
+		CqlBufAppend(b, "EXISTS (SELECT 1 ");
+		RelationFrom(c, b, rel, sub.e, sub.alias);
+		CqlBufAppend(b, " AND ");
 		CqlEnter(c->st, n->pos);
 		c->st->depth++;
-		EmitCompare(&sub, &x, &inner);
+		EmitCompare(&sub, b, &inner);
 		c->st->depth--;
-		CqlBufAppend(&x, ")");
-		CqlBufAppend(b, Shared(c, x.data));
+		CqlBufAppend(b, ")");
 		return;
 	}
 	Resolve(c, &n->path, 0, &f);
@@ -1633,6 +1677,7 @@ EmitInList(Ctx *c, CqlBuf *b, CqlNode *n)
 			st->list_ids[st->nlist_ids++] = l->id;
 	}
 	a = ++st->alias_seq;
+	st->subselects++;
 	CqlBufPrintf(b, "%sEXISTS (SELECT 1 FROM crm.list_members lm%d WHERE lm%d.workspace_id = %s.workspace_id"
 				 " AND lm%d.list_id = %lld AND lm%d.%s = %s.id)",
 				 n->negated ? "NOT " : "", a, a, c->alias, a, l->id, a, c->e->list_column, c->alias);
@@ -1666,6 +1711,7 @@ EmitAssociated(Ctx *c, CqlBuf *b, CqlNode *n)
 		c->st->nested_reads = true;
 	a = NewAlias(c);
 	r = NewAlias(c);
+	c->st->subselects++;
 	CqlBufPrintf(b, "EXISTS (SELECT 1 FROM crm.object_associations %s JOIN crm.object_records %s"
 				 " ON %s.workspace_id = %s.workspace_id AND %s.id = %s.record_id"
 				 " WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id AND %s.type_key = ",
@@ -1689,7 +1735,7 @@ EmitAssociated(Ctx *c, CqlBuf *b, CqlNode *n)
 }
 
 static void
-Emit(Ctx *c, CqlBuf *b, CqlNode *n)
+EmitNode(Ctx *c, CqlBuf *b, CqlNode *n)
 {
 	CqlEnter(c->st, n->pos);
 	c->st->depth++;
@@ -1744,6 +1790,141 @@ Emit(Ctx *c, CqlBuf *b, CqlNode *n)
 			break;
 	}
 	c->st->depth--;
+}
+
+/*
+ * Cost classes of what the list triggers' projection computes (see
+ * CqlShared), ranked as cost_qual_eval would: a shared column is read for
+ * free, an expression of the row runs a few operators, a sub-select a plan.
+ */
+#define COST_COLUMN		0
+#define COST_ROW		1
+#define COST_SUBSELECT	2
+
+static int
+CountArms(CqlNode *n, CqlNodeKind kind)
+{
+	return n->kind == kind ? CountArms(n->left, kind) + CountArms(n->right, kind) : 1;
+}
+
+/*
+ * The operands of a chain of AND (or OR), with the depth each would be
+ * written at by EmitNode's recursion, so that nesting limits fail exactly
+ * where they fail for crm.find_*.
+ */
+static void
+CollectArms(CqlState *st, CqlNode *n, CqlNodeKind kind, int depth, CqlNode **arms, int *depths, int *narms)
+{
+	if (n->kind != kind)
+	{
+		arms[*narms] = n;
+		depths[(*narms)++] = depth;
+		return;
+	}
+	st->depth = depth;
+	CqlEnter(st, n->pos);
+	CollectArms(st, n->left, kind, depth + 1, arms, depths, narms);
+	CollectArms(st, n->right, kind, depth + 1, arms, depths, narms);
+}
+
+/*
+ * A condition on the root row for the list triggers: predicates that read
+ * no shared value are shared themselves when several filters write them,
+ * and the operands of AND and OR go cheapest first.  Returns its cost class.
+ */
+static int
+EmitRoot(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	CqlState   *st = c->st;
+	int			cost;
+
+	switch (n->kind)
+	{
+		case N_AND:
+		case N_OR:
+			{
+				int			depth = st->depth;
+				int			k = CountArms(n, n->kind);
+				int			narms = 0;
+				CqlNode   **arms = CqlAlloc(st, sizeof(CqlNode *) * k);
+				int		   *depths = CqlAlloc(st, sizeof(int) * k);
+				char	  **sqls = CqlAlloc(st, sizeof(char *) * k);
+				int		   *costs = CqlAlloc(st, sizeof(int) * k);
+
+				CollectArms(st, n, n->kind, depth, arms, depths, &narms);
+				cost = COST_COLUMN;
+				for (int i = 0; i < narms; i++)
+				{
+					CqlBuf		x;
+					int			j;
+					char	   *sql;
+					int			xcost;
+
+					CqlBufInit(&x, st);
+					st->depth = depths[i];
+					xcost = EmitRoot(c, &x, arms[i]);
+					sql = x.data;
+					/* stable: equal costs keep the order written */
+					for (j = i; j > 0 && costs[j - 1] > xcost; j--)
+					{
+						costs[j] = costs[j - 1];
+						sqls[j] = sqls[j - 1];
+					}
+					costs[j] = xcost;
+					sqls[j] = sql;
+					cost = xcost > cost ? xcost : cost;
+				}
+				st->depth = depth;
+				CqlBufAppend(b, "(");
+				for (int i = 0; i < narms; i++)
+				{
+					if (i)
+						CqlBufAppend(b, n->kind == N_AND ? " AND " : " OR ");
+					CqlBufAppend(b, sqls[i]);
+				}
+				CqlBufAppend(b, ")");
+				return cost;
+			}
+		case N_NOT:
+			CqlEnter(st, n->pos);
+			st->depth++;
+			CqlBufAppend(b, "NOT (");
+			cost = EmitRoot(c, b, n->left);
+			CqlBufAppend(b, ")");
+			st->depth--;
+			return cost;
+		case N_TRUE:
+			EmitNode(c, b, n);
+			return COST_COLUMN;
+		default:
+			{
+				int			values = st->shared_values;
+				int			subselects = st->subselects;
+				int			col = -1;
+				CqlBuf		x;
+
+				CqlBufInit(&x, st);
+				EmitNode(c, &x, n);
+				if (st->shared_values == values)
+					col = CqlSharedColumn(st->shared, x.data);
+				if (col >= 0)
+				{
+					CqlBufPrintf(b, "%s.v%d", st->shared->alias, col);
+					return COST_COLUMN;
+				}
+				CqlBufAppend(b, x.data);
+				return st->subselects != subselects ? COST_SUBSELECT : COST_ROW;
+			}
+	}
+}
+
+static void
+Emit(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	if (c->st->shared && c->root)
+		(void) EmitRoot(c, b, n);
+	else
+		EmitNode(c, b, n);
 }
 
 static const CqlEntity *

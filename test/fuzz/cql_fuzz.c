@@ -3,7 +3,8 @@
  *	  libFuzzer harness for the CQL core (src/cql), built as plain C.
  *
  * Input: first byte picks entity (bit 0, bits 3-4) and entry point (bits
- * 1-2), the rest is the text.
+ * 1-2: a query, the same as the list triggers translate it, order_by or a
+ * field), the rest is the text.
  * Besides ASan/UBSan catching memory errors, it checks the safety promise
  * of the translator on every accepted query: outside string literals the
  * SQL holds no statement separator, comment, dollar quote or stray quote.
@@ -164,10 +165,38 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (mode)
 	{
 		case 0:
-		case 1:
 			if (CqlTranslate(&st, entity, q, len, NULL, &sql))
 				CheckSql(sql, q, len);
 			break;
+		case 1:
+			{
+				/* as the list triggers translate: count, then share (see CqlShared) */
+				static CqlShared shared;
+				CqlState	first;
+
+				CqlSharedInit(&shared, "crm_shared");
+				CqlStateInit(&first, &env);
+				first.shared = &shared;
+				if (CqlTranslate(&first, entity, q, len, NULL, &sql))
+				{
+					CheckSql(sql, q, len);
+					/* as if a second filter wrote the same expressions */
+					for (int i = 0; i < shared.n; i++)
+						shared.uses[i]++;
+					CqlSharedAssign(&shared);
+					st.shared = &shared;
+					if (!CqlTranslate(&st, entity, q, len, NULL, &sql))
+					{
+						fprintf(stderr, "second pass failed: %s\nquery: %.*s\n", st.error.message, (int) len, q);
+						abort();
+					}
+					CheckSql(sql, q, len);
+					for (int i = 0; i < shared.n; i++)
+						CheckSql(shared.exprs[i], q, len);
+				}
+				CqlStateFree(&first);
+				break;
+			}
 		case 2:
 			if (CqlOrderBy(&st, entity, q, len, NULL, &sql))
 				CheckSql(sql, q, len);

@@ -157,6 +157,17 @@ SELECT crm.delete_list(:again);
 SELECT id AS again FROM crm.create_list('Again') \gset
 SELECT count(*) AS in_second FROM crm.find_contacts('IN LIST ''Again''');
 
+-- the triggers read a record's memberships from the index alone where the
+-- heap page is all-visible (after VACUUM, all of them): a member still leaves
+-- and another joins
+INSERT INTO crm.contacts (id, name, city, tags) VALUES (10, 'Di', 'Paris', '{vip}'), (11, 'Ed', 'Paris', '{}'), (12, 'Flo', 'Rome', '{vip}');
+SELECT id AS paris_vips FROM crm.create_list('Paris VIPs', 'contact', 'dynamic', 'city = ''Paris'' AND tags CONTAINS ''vip''') \gset
+SELECT name, member_count, members FROM shown WHERE name = 'Paris VIPs';
+VACUUM crm.list_members;
+UPDATE crm.contacts SET tags = '{}' WHERE workspace_id = crm.current_workspace() AND id = 10;
+UPDATE crm.contacts SET tags = '{vip}' WHERE workspace_id = crm.current_workspace() AND id = 11;
+SELECT name, member_count, members FROM shown WHERE name = 'Paris VIPs';
+
 DELETE FROM crm.lists WHERE workspace_id = crm.current_workspace();
 DELETE FROM crm.contact_companies WHERE workspace_id = crm.current_workspace();
 UPDATE crm.contacts SET merged_into = NULL, status = 'deleted' WHERE workspace_id = crm.current_workspace();
