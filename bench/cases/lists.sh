@@ -12,7 +12,7 @@
 
 bench_sql "
 INSERT INTO crm.companies (name, domain, industry, employees)
-SELECT 'Company ' || g, 'listco' || g || '.example',
+SELECT 'Company ' || g, 'company' || g || '.example',
 	   (ARRAY['SaaS', 'Retail', 'Bank', 'Health', 'Media'])[1 + g % 5], g % 500
   FROM generate_series(1, greatest($SCALE / 20, 10)) g;
 INSERT INTO crm.contacts (name, email, city, lifecycle_stage, tags, properties, last_seen_at)
