@@ -19,7 +19,7 @@ as_server_user() {
 }
 
 cluster_start() {
-	CLUSTER_DIR=$(mktemp -d /tmp/crm-cluster.XXXXXX)
+	CLUSTER_DIR=$(mktemp -d --suffix=.crm-cluster)
 	chmod 755 "$CLUSTER_DIR"
 	[ "$(id -u)" = 0 ] && chown postgres: "$CLUSTER_DIR"
 	export PGPORT=${PGPORT:-$((50000 + RANDOM % 10000))}

@@ -2,7 +2,7 @@
 # bare table with the same columns and indexes.  Both run inside a
 # transaction opened in the untimed setup and rolled back at disconnect, so
 # every run starts from the same state.
-csv=$(mktemp /tmp/crm-bench-import.XXXXXX.csv)
+csv=$(mktemp --suffix=.crm-bench-import.csv)
 psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "\\copy (SELECT 'Person ' || g AS name, 'imp' || g || '@example.com' AS email, '+1555' || lpad(g::text, 7, '0') AS phone, 'City ' || (g % 100) AS city FROM generate_series(1, $SCALE) g) TO '$csv' WITH (FORMAT csv, HEADER true)"
 bench_sql "CREATE TABLE bench_bare_import (LIKE crm.contacts INCLUDING ALL)"
 bench_sql "CREATE TABLE bench_import_rows AS SELECT jsonb_agg(jsonb_build_object('name', 'Person ' || g, 'email', 'imp' || g || '@example.com', 'phone', '+1555' || lpad(g::text, 7, '0'), 'city', 'City ' || (g % 100))) AS j FROM generate_series(1, $SCALE) g"
