@@ -616,6 +616,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	l crm.lists := crm.require_list(bulk_add_to_list_apply.list_id);
+	tbl text := crm.cql_table(l.object_type);
+	alias text := split_part(tbl, '.', 2);
 	col text;
 	n integer;
 BEGIN
@@ -626,10 +628,9 @@ BEGIN
 	col := CASE l.object_type WHEN 'contact' THEN 'contact_id' ELSE 'company_id' END;
 	EXECUTE format('INSERT INTO crm.list_members (workspace_id, list_id, object_type, %I, source) '
 				   'SELECT %s.workspace_id, $2, $3, %s.id, ''bulk'' FROM %s WHERE %s ORDER BY %s.id ON CONFLICT DO NOTHING',
-				   col, split_part(crm.cql_table(l.object_type), '.', 2), split_part(crm.cql_table(l.object_type), '.', 2),
-				   crm.cql_table(l.object_type),
+				   col, alias, alias, tbl,
 				   crm.bulk_where(l.object_type, bulk_add_to_list_apply.query, bulk_add_to_list_apply.ids),
-				   split_part(crm.cql_table(l.object_type), '.', 2))
+				   alias)
 		USING bulk_add_to_list_apply.ids, l.id, l.object_type;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
