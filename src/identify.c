@@ -85,6 +85,7 @@ static const char *const field_column[NFIELDS] = {"name", "email", "phone", "ide
 typedef struct Match
 {
 	int64		id;
+	ItemPointerData tid;		/* the row version the probe read */
 	char	   *verified_id;
 	int			source;
 	TimestampTz created_at;
@@ -99,6 +100,7 @@ static SPIPlanPtr keys_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr seen_plan = NULL;
+static SPIPlanPtr seen_tid_plan = NULL;
 
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *argtypes)
@@ -116,10 +118,10 @@ PrepareKept(const char *sql, int nargs, Oid *argtypes)
 static void
 PreparePlans(void)
 {
-	Oid			write_args[10] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-								  TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Oid			write_args[11] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID};
 
-	if (update_plan != NULL)
+	if (seen_tid_plan != NULL)
 		return;
 
 	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
@@ -178,6 +180,22 @@ PreparePlans(void)
 		"   AND (c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $10"
 		"        OR c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $10)",
 		10, write_args);
+
+	/*
+	 * The same, reaching the row version the probe read by its TID instead
+	 * of descending the primary key again.  An UPDATE follows a version
+	 * updated concurrently; one whose update committed before the
+	 * statement's snapshot is not seen at all, and the caller then runs
+	 * seen_plan.
+	 */
+	seen_tid_plan = PrepareKept(
+		"UPDATE crm.contacts c"
+		"   SET first_seen_at = least(c.first_seen_at, $10), last_seen_at = greatest(c.last_seen_at, $10)"
+		" WHERE c.ctid OPERATOR(pg_catalog.=) $11"
+		"   AND c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
+		"   AND (c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $10"
+		"        OR c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $10)",
+		11, write_args);
 }
 
 /* btrim(): surrounding spaces go, and a value left empty is no value */
@@ -349,6 +367,7 @@ ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, con
 		if (n == NKEYS)
 			elog(ERROR, "crm identify: more live contacts than keys");
 		m->id = id;
+		m->tid = slot->tts_tid;
 		v = Column(slot, "verified_id", &isnull);
 		m->verified_id = isnull ? NULL : TextDatumGetCString(v);
 		attnum = SPI_fnumber(desc, "identity_source");
@@ -471,8 +490,8 @@ crm_identify(PG_FUNCTION_ARGS)
 	Jsonb	   *props;
 	TimestampTz seen;
 	int			source;
-	Datum		values[10];
-	bool		nulls[10];
+	Datum		values[11];
+	bool		nulls[11];
 	Match		matches[NKEYS];
 	int			nmatches = 0;
 	int64		survivor;
@@ -596,11 +615,17 @@ crm_identify(PG_FUNCTION_ARGS)
 	changes = nmatches == 1 ? ChangesOf(&matches[0], keys, name, source, props, seen) : CHANGES_MORE;
 	if (changes != CHANGES_NOTHING)
 	{
-		char		n[10];
+		char		n[11];
 
-		for (i = 0; i < 10; i++)
+		values[10] = PointerGetDatum(&matches[0].tid);
+		nulls[10] = false;
+		for (i = 0; i < 11; i++)
 			n[i] = nulls[i] ? 'n' : ' ';
-		if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_tid_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
+		/* the version the probe read was replaced before the update's snapshot */
+		if (changes == CHANGES_SEEN && SPI_processed == 0 &&
+			SPI_execute_plan(seen_plan, values, n, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 	}
 	SPI_finish();
