@@ -76,11 +76,11 @@ CREATE TRIGGER search_words_invalidate AFTER DELETE OR TRUNCATE ON crm.search_wo
 CREATE TRIGGER contacts_search_words_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
 CREATE TRIGGER contacts_search_words_update AFTER UPDATE ON crm.contacts
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
 CREATE TRIGGER companies_search_words_insert AFTER INSERT ON crm.companies
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
 CREATE TRIGGER companies_search_words_update AFTER UPDATE ON crm.companies
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
 
 -- A LIKE pattern matching the text literally
 CREATE FUNCTION crm.like_escape(t text) RETURNS text

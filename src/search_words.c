@@ -40,6 +40,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/formatting.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -255,7 +256,8 @@ RegisterCallbacks(void)
 
 /*
  * crm.keep_search_words(column=field, ...): AFTER INSERT OR UPDATE FOR EACH
- * STATEMENT with REFERENCING NEW TABLE.  Each argument names a text column
+ * STATEMENT with REFERENCING NEW TABLE (and OLD TABLE on UPDATE, to skip the
+ * values an update left alone).  Each argument names a text column
  * and the field number its words are recorded under; "email@=2" takes the
  * column's part before '@'.
  */
@@ -266,6 +268,7 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 	Trigger    *trigger;
 	TupleDesc	tupdesc;
 	TupleTableSlot *slot;
+	TupleTableSlot *oldslot = NULL;
 	int			ws_attnum;
 	int		   *attnums;
 	bool	   *local_part;
@@ -316,24 +319,42 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 	memset(&nw, 0, sizeof(nw));
 	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
 	tuplestore_rescan(trigdata->tg_newtable);
+	/* an update's rows pair up with their old versions, in the same order */
+	if (trigdata->tg_oldtable != NULL)
+	{
+		oldslot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+		tuplestore_rescan(trigdata->tg_oldtable);
+	}
 	while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
 	{
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
+		if (oldslot != NULL && !tuplestore_gettupleslot(trigdata->tg_oldtable, true, false, oldslot))
+			elog(ERROR, "keep_search_words: transition tables of different length");
 		nw.workspace_id = DatumGetInt64(slot_getattr(slot, ws_attnum, &isnull));
 		for (i = 0; i < ncols; i++)
 		{
 			Datum		value = slot_getattr(slot, attnums[i], &isnull);
 
-			if (!isnull)
+			if (isnull)
+				continue;
+			/* a value the update left alone brought its words in already */
+			if (oldslot != NULL)
 			{
-				nw.field = fields[i];
-				ForEachWord(LowerText(value), local_part[i], CollectWord, &nw);
+				bool		oldnull;
+				Datum		old = slot_getattr(oldslot, attnums[i], &oldnull);
+
+				if (!oldnull && datum_image_eq(old, value, false, -1))
+					continue;
 			}
+			nw.field = fields[i];
+			ForEachWord(LowerText(value), local_part[i], CollectWord, &nw);
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
+	if (oldslot != NULL)
+		ExecDropSingleTupleTableSlot(oldslot);
 
 	if (nw.n > 0)
 	{

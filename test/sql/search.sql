@@ -70,6 +70,14 @@ SELECT string_agg(word, ' ' ORDER BY word) FROM crm.search_words WHERE word IN (
 -- an update's new words are found
 UPDATE crm.contacts SET name = 'Zebulon Pike' WHERE name = 'Zebulon Quixote';
 SELECT object_type, label, field, value, round(score::numeric, 3) AS score FROM crm.search('zebulon pyke', 'fuzzy');
+-- an update reads the words of the values it changed, not of those it left
+-- alone: with 'pike' gone from the dictionary, a new city does not bring it
+-- back, a new name does
+DELETE FROM crm.search_words WHERE word = 'pike';
+UPDATE crm.contacts SET city = 'Denver' WHERE name = 'Zebulon Pike';
+SELECT count(*) AS pike_words FROM crm.search_words WHERE word = 'pike';
+UPDATE crm.contacts SET name = 'Zebulon M. Pike' WHERE name = 'Zebulon Pike';
+SELECT count(*) AS pike_words FROM crm.search_words WHERE word = 'pike';
 
 -- limits, empty terms, deleted contacts never appear
 SELECT count(*) FROM crm.search('a', 'prefix', 'all', 1);
