@@ -623,7 +623,10 @@ crm_identify(PG_FUNCTION_ARGS)
 			n[i] = nulls[i] ? 'n' : ' ';
 		if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_tid_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
-		/* the version the probe read was replaced before the update's snapshot */
+		/*
+		 * Nothing updated: the version the probe read was replaced before the
+		 * update's snapshot (or a concurrent call already moved the times).
+		 */
 		if (changes == CHANGES_SEEN && SPI_processed == 0 &&
 			SPI_execute_plan(seen_plan, values, n, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
