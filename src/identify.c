@@ -100,7 +100,6 @@ static SPIPlanPtr keys_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr seen_plan = NULL;
-static SPIPlanPtr seen_tid_plan = NULL;
 
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *argtypes)
@@ -121,7 +120,7 @@ PreparePlans(void)
 	Oid			write_args[11] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID};
 
-	if (seen_tid_plan != NULL)
+	if (seen_plan != NULL)
 		return;
 
 	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
@@ -169,26 +168,15 @@ PreparePlans(void)
 
 	/*
 	 * The common repeat call (a page view) that only moves the seen times:
-	 * the same effect with a far smaller statement to start.  The values
-	 * are still computed from the row, so an update that got there first
-	 * is built upon, not overwritten.
+	 * the same effect with a far smaller statement to start, reaching the
+	 * row version the probe read by its TID instead of descending the
+	 * primary key again.  The values are still computed from the row, and
+	 * an UPDATE follows a version updated concurrently, so a change that
+	 * got there first is built upon, not overwritten.  A version replaced
+	 * before the statement's snapshot is not seen at all: the caller then
+	 * runs update_plan, which judges the newer row afresh.
 	 */
 	seen_plan = PrepareKept(
-		"UPDATE crm.contacts c"
-		"   SET first_seen_at = least(c.first_seen_at, $10), last_seen_at = greatest(c.last_seen_at, $10)"
-		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
-		"   AND (c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $10"
-		"        OR c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $10)",
-		10, write_args);
-
-	/*
-	 * The same, reaching the row version the probe read by its TID instead
-	 * of descending the primary key again.  An UPDATE follows a version
-	 * updated concurrently; one whose update committed before the
-	 * statement's snapshot is not seen at all, and the caller then runs
-	 * seen_plan.
-	 */
-	seen_tid_plan = PrepareKept(
 		"UPDATE crm.contacts c"
 		"   SET first_seen_at = least(c.first_seen_at, $10), last_seen_at = greatest(c.last_seen_at, $10)"
 		" WHERE c.ctid OPERATOR(pg_catalog.=) $11"
@@ -621,14 +609,15 @@ crm_identify(PG_FUNCTION_ARGS)
 		nulls[10] = false;
 		for (i = 0; i < 11; i++)
 			n[i] = nulls[i] ? 'n' : ' ';
-		if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_tid_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 		/*
 		 * Nothing updated: the version the probe read was replaced before the
-		 * update's snapshot (or a concurrent call already moved the times).
+		 * update's snapshot (or a concurrent call already moved the times);
+		 * the full update judges the row as it is now.
 		 */
 		if (changes == CHANGES_SEEN && SPI_processed == 0 &&
-			SPI_execute_plan(seen_plan, values, n, false, 0) != SPI_OK_UPDATE)
+			SPI_execute_plan(update_plan, values, n, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 	}
 	SPI_finish();
