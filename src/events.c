@@ -56,9 +56,16 @@ static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr insert_one_plan = NULL;
 static SPIPlanPtr workspace_plan = NULL;
 
-/* crm.events and its id sequence, forgotten when the table changes */
+/*
+ * crm.events, its id sequence and whether it is as installed (see
+ * EventsAsInstalled; -1 not yet judged), forgotten when the table changes
+ */
 static Oid	events_relid = InvalidOid;
 static Oid	events_seqid = InvalidOid;
+static int	events_as_installed = -1;
+
+/* The CHECK of crm.events as pg_get_expr() prints it */
+#define EVENTS_TYPE_CHECK "(type ~ '^CRM_[A-Z_]+$'::text)"
 
 /* The columns of crm.events as installed, in order */
 static const struct
@@ -74,7 +81,10 @@ static void
 EventsCacheCallback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == events_relid)
+	{
 		events_relid = events_seqid = InvalidOid;
+		events_as_installed = -1;
+	}
 }
 
 void
@@ -283,14 +293,21 @@ PrepareInsert(const char *sql, Oid *argtypes)
 
 /*
  * crm.events exactly as the extension installs it: these columns, its one
- * CHECK and its one trigger, a plain table.  Anything added (a trigger of
- * the DBA's, a constraint, a column) sends the writer through INSERT.
+ * CHECK (the expression CheckEventType applies) and its one trigger, a
+ * plain table.  Anything added or replaced (a trigger of the DBA's, a
+ * constraint, a column) sends the writer through INSERT.  Judged once per
+ * relcache build of the table.
  */
 static bool
 EventsAsInstalled(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TriggerDesc *trig = rel->trigdesc;
+	char	   *check;
+
+	if (events_as_installed >= 0)
+		return events_as_installed;
+	events_as_installed = false;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || desc->natts != lengthof(event_columns))
 		return false;
@@ -305,8 +322,13 @@ EventsAsInstalled(Relation rel)
 	if (desc->constr == NULL || desc->constr->num_check != 1 || desc->constr->has_generated_stored ||
 		strcmp(desc->constr->check[0].ccname, "events_type_format") != 0)
 		return false;
-	return trig != NULL && trig->numtriggers == 1 &&
-		strcmp(trig->triggers[0].tgname, "events_notify") == 0;
+	if (trig == NULL || trig->numtriggers != 1 || strcmp(trig->triggers[0].tgname, "events_notify") != 0)
+		return false;
+	check = TextDatumGetCString(DirectFunctionCall2(pg_get_expr,
+													CStringGetTextDatum(desc->constr->check[0].ccbin),
+													ObjectIdGetDatum(RelationGetRelid(rel))));
+	events_as_installed = strcmp(check, EVENTS_TYPE_CHECK) == 0;
+	return events_as_installed;
 }
 
 /* What the CHECK events_type_format says: ^CRM_[A-Z_]+$ */
@@ -354,6 +376,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 	{
 		events_relid = get_relname_relid("events", get_namespace_oid("crm", false));
 		events_seqid = InvalidOid;
+		events_as_installed = -1;
 	}
 	/* the INSERT would check the privilege, or the RLS policy for a role it binds */
 	if (!OidIsValid(events_relid) ||

@@ -100,6 +100,19 @@ INSERT INTO crm.companies (name) VALUES ('Refused');
 DROP TRIGGER bad_prefix ON crm.companies;
 SELECT count(*) AS refused FROM crm.companies WHERE name = 'Refused';
 
+-- a CHECK a DBA puts in place of the installed one, under the same name,
+-- holds too: the writer then goes through INSERT, which checks it
+ALTER TABLE crm.events DROP CONSTRAINT events_type_format;
+ALTER TABLE crm.events ADD CONSTRAINT events_type_format
+	CHECK (type ~ '^CRM_[A-Z_]+$' AND type <> 'CRM_COMPANY_CREATED') NOT VALID;
+\set VERBOSITY terse
+INSERT INTO crm.companies (name) VALUES ('Stricter');
+\set VERBOSITY default
+ALTER TABLE crm.events DROP CONSTRAINT events_type_format;
+ALTER TABLE crm.events ADD CONSTRAINT events_type_format CHECK (type ~ '^CRM_[A-Z_]+$');
+INSERT INTO crm.companies (name) VALUES ('Stricter');
+SELECT count(*) AS stricter FROM crm.companies WHERE name = 'Stricter';
+
 -- (NOTIFY crm_events on commit is shown by test/specs/events_since.spec:
 -- psql prints the server's process id with each notification)
 
