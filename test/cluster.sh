@@ -6,9 +6,27 @@
 #
 # After cluster_start: PGHOST, PGPORT, PGUSER are exported and
 # cluster_stop is registered to run on exit.
+#
+# Nothing here runs when the file is sourced: on a fresh machine pg_config
+# exists only once install_prerequisites has installed it.
 
-PG_CONFIG=${PG_CONFIG:-pg_config}
-PG_BINDIR=$("$PG_CONFIG" --bindir)
+# Debian's pg_config for the server (/usr/bin/pg_config, from libpq-dev,
+# describes libpq only and has no PGXS).
+DEBIAN_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+
+# Sets and exports PG_CONFIG and PG_BINDIR; PG_CONFIG from the environment wins.
+pg_locate() {
+	if [ -z "${PG_CONFIG:-}" ]; then
+		if [ -x "$DEBIAN_PG_CONFIG" ]; then
+			PG_CONFIG=$DEBIAN_PG_CONFIG
+		else
+			PG_CONFIG=$(command -v pg_config) \
+				|| { echo "pg_config not found: run as root to install postgresql-server-dev-15, or set PG_CONFIG" >&2; return 1; }
+		fi
+	fi
+	PG_BINDIR=$("$PG_CONFIG" --bindir) || return 1
+	export PG_CONFIG PG_BINDIR
+}
 
 as_server_user() {
 	if [ "$(id -u)" = 0 ]; then
@@ -19,6 +37,7 @@ as_server_user() {
 }
 
 cluster_start() {
+	pg_locate || return 1
 	CLUSTER_DIR=$(mktemp -d --suffix=.crm-cluster)
 	chmod 755 "$CLUSTER_DIR"
 	[ "$(id -u)" = 0 ] && chown postgres: "$CLUSTER_DIR"
@@ -55,7 +74,8 @@ cluster_stop() {
 # Install what a fresh Debian 12 machine lacks (only when we are root).
 install_prerequisites() {
 	local need=()
-	command -v "$PG_CONFIG" >/dev/null && [ -f "$("$PG_CONFIG" --pgxs 2>/dev/null)" ] || need+=(postgresql-server-dev-15)
+	# the client package ships pg_config and pgxs.mk; the server headers are -dev's
+	[ -f "$("${PG_CONFIG:-$DEBIAN_PG_CONFIG}" --includedir-server 2>/dev/null)/postgres.h" ] || need+=(postgresql-server-dev-15)
 	[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 	[ -f /usr/share/postgresql/15/extension/pgtap.control ] || need+=(postgresql-15-pgtap)
 	command -v pg_prove >/dev/null || need+=(libtap-parser-sourcehandler-pgtap-perl)
@@ -66,15 +86,30 @@ install_prerequisites() {
 	[ -d /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux ] || need+=(libclang-rt-14-dev)
 	command -v make >/dev/null || need+=(make)
 	command -v gcc >/dev/null || need+=(gcc)
-	[ ${#need[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" != 0 ]; then
-		echo "missing packages: ${need[*]} (run as root to install them)" >&2
+	if [ ${#need[@]} -gt 0 ]; then
+		if [ "$(id -u)" != 0 ]; then
+			echo "missing packages: ${need[*]} (run as root to install them)" >&2
+			return 1
+		fi
+		echo "installing from Debian: ${need[*]}"
+		apt_install "${need[@]}" || return 1
+	fi
+	pg_locate
+}
+
+# apt-get, quiet unless it fails (then its output is shown)
+apt_install() {
+	local out
+	out=$(mktemp --suffix=.crm-apt)
+	if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"; } >"$out" 2>&1; then
+		cat "$out" >&2; rm -f "$out"
+		echo "apt-get install $* failed" >&2
 		return 1
 	fi
-	echo "installing: ${need[*]}"
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	rm -f "$out"
 }
 
 build_and_install() {
+	pg_locate || return 1
 	make -s PG_CONFIG="$PG_CONFIG" >/dev/null && make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
