@@ -2,6 +2,15 @@
 \echo Use "CREATE EXTENSION crm CASCADE" to load this file. \quit
 
 --
+-- Schema crm is the API: what a frontend (PostgREST, PostGraphile) may see.
+-- Schema crm_internal holds what no granted role may use: trigger
+-- functions, helpers, locks and the event writer (docs/api.md).
+--
+CREATE SCHEMA crm_internal;
+REVOKE ALL ON SCHEMA crm_internal FROM PUBLIC;
+COMMENT ON SCHEMA crm_internal IS 'crm internals: trigger functions and helpers that no application role may call';
+
+--
 -- Workspaces and tenancy (SPEC §0, §1).
 --
 -- Every table leads with workspace_id; rows are filtered by RLS policies on
