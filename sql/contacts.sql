@@ -39,6 +39,7 @@ CREATE TABLE crm.contacts (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	deleted_at timestamptz,
+	released_keys jsonb,
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, merged_into) REFERENCES crm.contacts (workspace_id, id),
 	CONSTRAINT contacts_merged_has_target
@@ -46,7 +47,7 @@ CREATE TABLE crm.contacts (
 	CONSTRAINT contacts_identifier_not_blank CHECK (identifier OPERATOR(pg_catalog.<>) ''),
 	CONSTRAINT contacts_verified_id_not_blank CHECK (verified_id OPERATOR(pg_catalog.<>) '')
 );
-COMMENT ON TABLE crm.contacts IS 'people; email, phone, identifier and verified_id are each unique among live contacts';
+COMMENT ON TABLE crm.contacts IS 'people; email, phone, identifier and verified_id are each unique per workspace, held by live contacts only';
 COMMENT ON COLUMN crm.contacts.email IS 'stored trimmed and lower-cased';
 COMMENT ON COLUMN crm.contacts.phone IS 'stored as "+" and digits';
 COMMENT ON COLUMN crm.contacts.identifier IS 'the app''s own id for this person, or a widget visitor id';
@@ -55,16 +56,15 @@ COMMENT ON COLUMN crm.contacts.merged_into IS 'for a merged contact: the live co
 COMMENT ON COLUMN crm.contacts.owner IS 'the app''s user id of the owning agent';
 COMMENT ON COLUMN crm.contacts.tags IS 'trimmed, lower-cased, unique and sorted';
 COMMENT ON COLUMN crm.contacts.properties IS 'custom properties, validated against crm.property_definitions';
+COMMENT ON COLUMN crm.contacts.released_keys IS 'the identity keys a merged or deleted contact held, as {"email": ...}; set by the extension';
 
--- Unique keys hold among live contacts only: merged and deleted ones release them.
-CREATE UNIQUE INDEX contacts_email_key ON crm.contacts (workspace_id, email)
-	WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;
-CREATE UNIQUE INDEX contacts_phone_key ON crm.contacts (workspace_id, phone)
-	WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;
-CREATE UNIQUE INDEX contacts_identifier_key ON crm.contacts (workspace_id, identifier)
-	WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;
-CREATE UNIQUE INDEX contacts_verified_id_key ON crm.contacts (workspace_id, verified_id)
-	WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;
+-- Unique keys, plain so that INSERT ... ON CONFLICT (workspace_id, email) can
+-- name them: merged and deleted contacts hold none (crm_internal.contact_rules
+-- moves them into released_keys).
+CREATE UNIQUE INDEX contacts_email_key ON crm.contacts (workspace_id, email);
+CREATE UNIQUE INDEX contacts_phone_key ON crm.contacts (workspace_id, phone);
+CREATE UNIQUE INDEX contacts_identifier_key ON crm.contacts (workspace_id, identifier);
+CREATE UNIQUE INDEX contacts_verified_id_key ON crm.contacts (workspace_id, verified_id);
 CREATE INDEX contacts_merged_into ON crm.contacts (workspace_id, merged_into)
 	WHERE merged_into IS NOT NULL;
 CREATE INDEX contacts_tags ON crm.contacts USING gin (tags);
@@ -73,6 +73,14 @@ CREATE INDEX contacts_created_at ON crm.contacts (workspace_id, created_at);
 
 CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('email:email', 'phone:phone', 'tags:tags', 'updated_at:touch');
+CREATE FUNCTION crm_internal.contact_rules() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_contact_rules'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.contact_rules() IS
+	'BEFORE INSERT OR UPDATE row trigger of crm.contacts: status transitions, identity keys of merged and deleted contacts, no empty contact';
+-- by name after contacts_normalize: it sees the stored forms
+CREATE TRIGGER contacts_rules BEFORE INSERT OR UPDATE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_rules();
 CREATE TRIGGER contacts_validate_properties BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('contact');
 

@@ -10,8 +10,90 @@
 -- reference row is removed.
 --
 
-CREATE FUNCTION crm.delete_contact(contact_id bigint, hard boolean DEFAULT false) RETURNS bigint
+--
+-- What a person leaves outside the rows that reference them: the words their
+-- name and email brought into the fuzzy-search dictionary (crm.search_words;
+-- those nobody else uses go) and the payloads of their events (the outbox
+-- keeps that something happened to these ids, not what).  Used by erasure
+-- and by a row DELETE of contacts.
+--
+CREATE FUNCTION crm_internal.forget_contacts(ws bigint, people bigint[], names text[], emails text[])
+RETURNS void
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	words text[];
+BEGIN
+	SELECT array_agg(DISTINCT w.word) INTO words
+	  FROM (SELECT unnest(crm.search_words_of(n.v)) FROM unnest(names) n(v)
+			UNION ALL
+			SELECT unnest(crm.search_words_of(split_part(e.v, '@', 1))) FROM unnest(emails) e(v)) w(word);
+
+	DELETE FROM crm.search_words sw
+	 WHERE sw.workspace_id = ws AND sw.field IN (1, 2) AND sw.word = ANY (words)
+	   AND NOT EXISTS (
+			SELECT 1 FROM crm.contacts c
+			 WHERE c.workspace_id = ws
+			   AND CASE sw.field
+					 WHEN 1 THEN c.name ILIKE '%' || sw.word || '%'
+								 AND sw.word = ANY (crm.search_words_of(c.name))
+					 ELSE c.email ILIKE '%' || sw.word || '%'
+						  AND sw.word = ANY (crm.search_words_of(split_part(c.email, '@', 1)))
+				   END);
+
+	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)
+	 WHERE e.workspace_id = ws AND e.object_type = 'contact' AND e.object_id = ANY (people)
+	   AND e.payload IS DISTINCT FROM jsonb_build_object('id', e.object_id, 'redacted', true);
+END;
+$$;
+
+-- A row DELETE removes the contact and, by cascade, what hangs on it; the
+-- traces above go with it (as the owner: granted roles cannot write them).
+CREATE FUNCTION crm_internal.contacts_forget() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT o.workspace_id, array_agg(o.id) AS people, array_agg(o.name) AS names,
+			   array_agg(coalesce(o.email, o.released_keys ->> 'email')) AS emails
+		  FROM old_rows o GROUP BY o.workspace_id
+	LOOP
+		PERFORM crm_internal.forget_contacts(r.workspace_id, r.people, r.names, r.emails);
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+-- by name after contacts_events_delete, so the deletion's own event is redacted too
+CREATE TRIGGER contacts_forget AFTER DELETE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contacts_forget();
+
+-- A soft delete, by crm.delete_contact or by a row update, is an event of its own.
+CREATE FUNCTION crm_internal.contacts_deleted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', NEW.id,
+						   jsonb_build_object('id', NEW.id, 'hard', false));
+	RETURN NULL;
+END;
+$$;
+CREATE TRIGGER contacts_deleted AFTER UPDATE OF status ON crm.contacts
+	FOR EACH ROW
+	WHEN (OLD.status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status
+		  AND NEW.status OPERATOR(pg_catalog.=) 'deleted'::crm.contact_status)
+	EXECUTE FUNCTION crm_internal.contacts_deleted();
+
+-- SECURITY DEFINER: erasure also cleans the outbox and the search dictionary,
+-- which no granted role writes; the caller needs UPDATE on contacts.
+CREATE FUNCTION crm.delete_contact(contact_id bigint, hard boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -19,9 +101,11 @@ DECLARE
 	ws bigint := crm.current_workspace();
 	cur crm.contacts;
 	people bigint[];
-	words text[];
+	names text[];
+	emails text[];
 	ref record;
 BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
 	SELECT * INTO cur FROM crm.contacts c
 	 WHERE c.workspace_id = ws AND c.id = delete_contact.contact_id FOR UPDATE;
 	IF NOT FOUND THEN
@@ -40,11 +124,12 @@ BEGIN
 				  HINT = 'Pass hard => true to erase its personal data as well.';
 	END IF;
 
-	IF NOT coalesce(hard, false) THEN
-		UPDATE crm.contacts c SET status = 'deleted', deleted_at = now()
+	-- the soft delete is the row update a frontend makes (contacts_deleted)
+	IF cur.status <> 'deleted' THEN
+		UPDATE crm.contacts c SET status = 'deleted'
 		 WHERE c.workspace_id = ws AND c.id = cur.id;
-		PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', cur.id,
-							   jsonb_build_object('id', cur.id, 'hard', false));
+	END IF;
+	IF NOT coalesce(hard, false) THEN
 		RETURN cur.id;
 	END IF;
 
@@ -81,37 +166,17 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	-- the words the person's name and email brought into the fuzzy-search
-	-- dictionary (crm.search_words), to drop those nobody else uses
-	SELECT array_agg(DISTINCT w.word) INTO words
-	  FROM crm.contacts c
-	 CROSS JOIN LATERAL unnest(coalesce(crm.search_words_of(c.name), '{}')
-							   || coalesce(crm.search_words_of(split_part(c.email, '@', 1)), '{}')) w(word)
-	 WHERE c.workspace_id = ws AND c.id = ANY (people);
+	SELECT array_agg(c.name), array_agg(coalesce(c.email, c.released_keys ->> 'email')) INTO names, emails
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id = ANY (people);
 
 	UPDATE crm.contacts c
 	   SET name = NULL, email = NULL, phone = NULL, identifier = NULL, verified_id = NULL,
 		   identity_source = 'anonymous', avatar_url = NULL, city = NULL, country = NULL,
-		   lifecycle_stage = NULL, owner = NULL, tags = '{}', properties = '{}',
-		   status = CASE WHEN c.id = cur.id THEN 'deleted' ELSE c.status END,
+		   lifecycle_stage = NULL, owner = NULL, tags = '{}', properties = '{}', released_keys = NULL,
 		   deleted_at = coalesce(c.deleted_at, now())
 	 WHERE c.workspace_id = ws AND c.id = ANY (people);
 
-	DELETE FROM crm.search_words sw
-	 WHERE sw.workspace_id = ws AND sw.field IN (1, 2) AND sw.word = ANY (words)
-	   AND NOT EXISTS (
-			SELECT 1 FROM crm.contacts c
-			 WHERE c.workspace_id = ws
-			   AND CASE sw.field
-					 WHEN 1 THEN c.name ILIKE '%' || sw.word || '%'
-								 AND sw.word = ANY (crm.search_words_of(c.name))
-					 ELSE c.email ILIKE '%' || sw.word || '%'
-						  AND sw.word = ANY (crm.search_words_of(split_part(c.email, '@', 1)))
-				   END);
-
-	-- the outbox keeps that something happened to these ids, not what
-	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)
-	 WHERE e.workspace_id = ws AND e.object_type = 'contact' AND e.object_id = ANY (people);
+	PERFORM crm_internal.forget_contacts(ws, people, names, emails);
 	PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', cur.id,
 						   jsonb_build_object('id', cur.id, 'hard', true));
 	RETURN cur.id;

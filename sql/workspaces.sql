@@ -10,6 +10,12 @@ CREATE SCHEMA crm_internal;
 REVOKE ALL ON SCHEMA crm_internal FROM PUBLIC;
 COMMENT ON SCHEMA crm_internal IS 'crm internals: trigger functions and helpers that no application role may call';
 
+-- For SECURITY DEFINER functions: does the role that called them (not the
+-- owner they run as) hold this privilege on the table?  (src/access.c)
+CREATE FUNCTION crm_internal.require_caller_privilege(rel regclass, privilege text) RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_require_caller_privilege'
+	LANGUAGE C STRICT;
+
 --
 -- Workspaces and tenancy (SPEC §0, §1).
 --

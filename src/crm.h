@@ -44,6 +44,7 @@ extern bool CrmObjectTypeExists(int64 workspace_id, const char *key);
 
 /* merge.c: merges the duplicate into the survivor, returns the survivor */
 extern int64 CrmMergeContacts(int64 survivor, int64 duplicate);
+extern bool CrmMergeInProgress(void);
 
 /* cql_sql.c: translation for the dynamic list triggers (lists.c) */
 struct CqlRelation;

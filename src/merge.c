@@ -727,6 +727,13 @@ CheckArgs(FunctionCallInfo fcinfo)
 				 errhint("Pass the survivor's id first, then the duplicate's.")));
 }
 
+/* A merge is re-parenting rows: contact_rules.c lets it, and only it, set merged */
+bool
+CrmMergeInProgress(void)
+{
+	return merge_depth > 0;
+}
+
 /* Merge for C callers (crm.identify); returns the survivor */
 int64
 CrmMergeContacts(int64 survivor, int64 duplicate)

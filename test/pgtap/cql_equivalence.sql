@@ -17,8 +17,7 @@ SELECT 'Person ' || g, 'p' || g || '@ex.org',
 	   (ARRAY['Paris', 'London', 'Rome', NULL, ''])[1 + g % 5],
 	   (ARRAY['subscriber', 'lead', 'marketing_qualified', 'sales_qualified', 'opportunity',
 			  'customer', 'evangelist', 'other', NULL])[1 + g % 9]::crm.lifecycle_stage,
-	   CASE g % 20 WHEN 0 THEN 'archived' WHEN 1 THEN 'deleted' ELSE 'active' END::crm.contact_status,
-	   CASE WHEN g % 20 = 1 THEN now() END,
+	   CASE g % 20 WHEN 0 THEN 'archived' ELSE 'active' END::crm.contact_status, NULL,
 	   (ARRAY['{}', '{vip}', '{newsletter}', '{vip,newsletter}', '{trial}', '{vip,trial}'])[1 + g % 6]::text[],
 	   CASE g % 5
 		   WHEN 0 THEN '{}'::jsonb
@@ -31,6 +30,8 @@ SELECT 'Person ' || g, 'p' || g || '@ex.org',
 	   CASE WHEN g % 4 <> 0 THEN now() - (g % 90) * interval '1 day' END,
 	   g % 11 = 0, g % 7
   FROM generate_series(1, 2000) g;
+-- one in twenty deleted, as a row update deletes (the keys are released)
+UPDATE crm.contacts SET status = 'deleted' WHERE name LIKE 'Person %' AND substring(name FROM 8)::int % 20 = 1;
 
 -- contacts: primary company for two of three, a second company for one of seven
 INSERT INTO crm.contact_companies (contact_id, company_id, is_primary)

@@ -8,7 +8,8 @@ INSERT INTO crm.contacts (id, name, email, city, tags, properties) VALUES
 	(1, 'Ada', 'ada@x.org', 'London', '{vip}', '{"plan": "pro"}'),
 	(2, 'Bob', 'bob@x.org', 'Paris', '{}', '{}'),
 	(3, 'Cy', 'cy@x.org', 'Paris', '{}', '{"plan": "free", "old": 1}');
-INSERT INTO crm.contacts (id, name, status, merged_into) VALUES (4, 'Ada dup', 'merged', 1);
+INSERT INTO crm.contacts (id, name) VALUES (4, 'Ada dup');
+SELECT FROM crm.merge_contacts(1, 4);
 INSERT INTO crm.companies (id, name, tags) VALUES (1, 'Acme', '{}');
 
 -- tags: normalized like stored tags; a second run changes nothing

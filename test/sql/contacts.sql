@@ -34,29 +34,69 @@ INSERT INTO crm.contacts (name, email) VALUES ('Ada elsewhere', 'ada@example.com
 SELECT workspace_id, email FROM crm.contacts WHERE id = :elsewhere;
 RESET crm.workspace_id;
 
--- archived contacts are live and keep their keys; merged and deleted ones release them
+-- archived contacts are live and keep their keys
 UPDATE crm.contacts SET status = 'archived' WHERE id = 1;
 INSERT INTO crm.contacts (name, email) VALUES ('Ada twin', 'ada@example.com');
-UPDATE crm.contacts SET status = 'deleted', deleted_at = now() WHERE id = 1;
+-- a soft delete is a row update: stamped, its keys released into released_keys
+UPDATE crm.contacts SET status = 'deleted' WHERE id = 1
+RETURNING status, deleted_at IS NOT NULL AS stamped, email, phone, identifier, verified_id, released_keys;
+SELECT type, payload #- '{changes,deleted_at}' AS payload FROM crm.events
+ WHERE object_type = 'contact' AND object_id = 1 ORDER BY id DESC LIMIT 2;
 INSERT INTO crm.contacts (name, email, phone, identifier, verified_id)
 VALUES ('Ada reborn', 'ada@example.com', '+44 20 7946 0000', 'app-1', 'sub-1')
 RETURNING id AS reborn, email, status \gset
 SELECT :'email' AS email, :'status' AS status;
+-- merged is the work of crm.merge_contacts alone, which releases the duplicate's keys
 INSERT INTO crm.contacts (name, email) VALUES ('Merged away', 'merged@example.com') RETURNING id AS merged_away \gset
 UPDATE crm.contacts SET status = 'merged', merged_into = :reborn WHERE id = :merged_away;
+SELECT crm.merge_contacts(:reborn, :merged_away);
+SELECT status, merged_into = :reborn AS into_reborn, email, released_keys FROM crm.contacts WHERE id = :merged_away;
 INSERT INTO crm.contacts (name, email) VALUES ('New owner of the email', 'merged@example.com') RETURNING name, email;
--- a deleted contact cannot come back while a live one holds its keys
-UPDATE crm.contacts SET status = 'active', deleted_at = NULL WHERE id = 1;
+-- and takes the status for good: no way back, no deletion, no key
+UPDATE crm.contacts SET status = 'active' WHERE id = :merged_away;
+UPDATE crm.contacts SET status = 'deleted' WHERE id = :merged_away;
+UPDATE crm.contacts SET email = 'again@example.com' WHERE id = :merged_away;
+-- a deleted contact holds no key either
+UPDATE crm.contacts SET phone = '+1 202 555 0100' WHERE id = 1;
+-- restored, it takes its keys back: not while a live contact holds one ...
+UPDATE crm.contacts SET status = 'active' WHERE id = 1;
+-- ... but once they are free
+UPDATE crm.contacts SET status = 'deleted' WHERE id = :reborn;
+UPDATE crm.contacts SET status = 'active' WHERE id = 1
+RETURNING status, deleted_at, email, phone, identifier, verified_id, released_keys;
 SELECT name, status FROM crm.contacts_live WHERE workspace_id = 1 ORDER BY id;
-SELECT name, status FROM crm.contacts WHERE workspace_id = 1 AND status >= 'merged' ORDER BY id;
+SELECT name, status, released_keys FROM crm.contacts WHERE workspace_id = 1 AND status >= 'merged' ORDER BY id;
 
 -- merged requires merged_into and vice versa (terse: DETAIL shows timestamps)
 \set VERBOSITY terse
 UPDATE crm.contacts SET status = 'merged' WHERE id = 2;
 UPDATE crm.contacts SET merged_into = :reborn WHERE id = 2;
 \set VERBOSITY default
--- merged_into must name a contact of the same workspace
 UPDATE crm.contacts SET status = 'merged', merged_into = :elsewhere WHERE id = 2;
+-- a contact is inserted live, and is somebody
+INSERT INTO crm.contacts (name, status, merged_into) VALUES ('Born merged', 'merged', 1);
+INSERT INTO crm.contacts (name, status) VALUES ('Born deleted', 'deleted');
+INSERT INTO crm.contacts DEFAULT VALUES;
+INSERT INTO crm.contacts (city, tags) VALUES ('Paris', '{vip}');
+UPDATE crm.contacts SET name = NULL WHERE id = 2;
+
+--
+-- Upserts: the unique keys are plain, so ON CONFLICT can name them
+-- (PostgREST: POST /contacts?on_conflict=workspace_id,email with
+-- Prefer: resolution=merge-duplicates).  The key is matched as stored.
+--
+INSERT INTO crm.contacts (name, email, city) VALUES ('Ada by upsert', '  ADA@Example.com', 'Paris')
+ON CONFLICT (workspace_id, email) DO UPDATE SET name = excluded.name, city = excluded.city
+RETURNING id, name, email, city;
+INSERT INTO crm.contacts (name, phone) VALUES ('Phone by upsert', '+44 (20) 7946-0000')
+ON CONFLICT (workspace_id, phone) DO UPDATE SET name = excluded.name
+RETURNING id, name, phone;
+INSERT INTO crm.contacts (name, identifier) VALUES ('New by upsert', 'app-2')
+ON CONFLICT (workspace_id, identifier) DO UPDATE SET name = excluded.name
+RETURNING name, identifier;
+INSERT INTO crm.contacts (name, identifier) VALUES ('App 2 renamed', 'app-2')
+ON CONFLICT (workspace_id, identifier) DO UPDATE SET name = excluded.name
+RETURNING name, identifier;
 
 -- bad column values: each an error naming the value, and nothing written
 SELECT count(*) AS contacts_before FROM crm.contacts;
@@ -72,7 +112,7 @@ INSERT INTO crm.contacts (identity_source) VALUES ('guessed');
 \set VERBOSITY terse
 INSERT INTO crm.contacts (identifier) VALUES ('');
 INSERT INTO crm.contacts (verified_id) VALUES ('');
-INSERT INTO crm.contacts (properties) VALUES ('[1, 2]');
+INSERT INTO crm.contacts (name, properties) VALUES ('Listed', '[1, 2]');
 \set VERBOSITY default
 -- one bad row fails the whole statement
 INSERT INTO crm.contacts (email) VALUES ('good@example.com'), ('bad@');
@@ -126,6 +166,30 @@ SELECT crm.set_external_id('contact', 2, 'salesforce', '');
 SELECT crm.set_external_id('contact', 2, 'salesforce', NULL);
 SELECT crm.set_external_id('contact', :elsewhere, 'salesforce', '003ABC');
 SELECT count(*) AS external_ids_after FROM crm.external_ids;
+
+--
+-- The same rules for a frontend: a role granted the CRM writing plain rows
+-- with PostgREST's claims, as an API layer sends them.
+--
+CREATE ROLE crm_contacts_app;
+SELECT crm.grant_access('crm_contacts_app');
+SET ROLE crm_contacts_app;
+SET request.jwt.claims = '{"workspace_id": 2, "sub": "user-7"}';
+INSERT INTO crm.contacts (name, email) VALUES ('Grace', 'Grace@Example.com ')
+ON CONFLICT (workspace_id, email) DO UPDATE SET name = excluded.name RETURNING workspace_id, name, email;
+INSERT INTO crm.contacts (name, email) VALUES ('Grace Hopper', 'grace@example.com')
+ON CONFLICT (workspace_id, email) DO UPDATE SET name = excluded.name RETURNING workspace_id, name, email;
+UPDATE crm.contacts SET status = 'merged', merged_into = :elsewhere WHERE email = 'grace@example.com';
+INSERT INTO crm.contacts DEFAULT VALUES;
+UPDATE crm.contacts SET status = 'deleted' WHERE email = 'grace@example.com'
+RETURNING status, deleted_at IS NOT NULL AS stamped, email, released_keys;
+SELECT type, payload - 'changes' AS payload FROM crm.events ORDER BY id DESC LIMIT 2;
+-- the released email is free for the next person
+INSERT INTO crm.contacts (name, email) VALUES ('Grace the second', 'grace@example.com') RETURNING name, email;
+RESET request.jwt.claims;
+RESET ROLE;
+DROP OWNED BY crm_contacts_app;
+DROP ROLE crm_contacts_app;
 
 \c contrib_regression
 DROP DATABASE crm_test_contacts;

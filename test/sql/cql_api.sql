@@ -56,8 +56,9 @@ INSERT INTO crm.contacts (id, name, email, city, lifecycle_stage, tags, properti
 	(2, 'Bob Stone', 'bob@globex.com', 'Paris', 'lead', '{newsletter}', '{"plan": "free"}', '2024-02-01'),
 	(3, 'Cy Young', 'cy@example.org', 'Paris', NULL, '{}', '{}', '2024-03-10'),
 	(4, 'Di Archive', 'di@example.org', 'Rome', 'lead', '{vip}', '{}', '2024-03-11');
-INSERT INTO crm.contacts (id, name, email, status, merged_into) VALUES (5, 'Ada Dup', 'ada2@acme.com', 'merged', 1);
-INSERT INTO crm.contacts (id, name, status, deleted_at) VALUES (6, 'Gone', 'deleted', now());
+INSERT INTO crm.contacts (id, name, email) VALUES (5, 'Ada Dup', 'ada2@acme.com'), (6, 'Gone', NULL);
+SELECT FROM crm.merge_contacts(1, 5);
+UPDATE crm.contacts SET status = 'deleted' WHERE id = 6;
 SELECT crm.link_company(1, 1, 'CTO', true), crm.link_company(2, 2, NULL, true), crm.link_company(3, 1, NULL, false);
 
 -- find_contacts: default hides merged and deleted ones

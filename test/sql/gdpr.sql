@@ -40,14 +40,14 @@ SELECT e -> 'profile' ->> 'email' AS email,
 -- soft delete: hidden from contacts_live, conversations kept, email released
 SELECT crm.delete_contact(:ada) = :ada AS deleted;
 SELECT count(*) AS live FROM crm.contacts_live WHERE id = :ada;
-SELECT status, deleted_at IS NOT NULL AS stamped, email FROM crm.contacts WHERE id = :ada;
+SELECT status, deleted_at IS NOT NULL AS stamped, email, released_keys FROM crm.contacts WHERE id = :ada;
 SELECT count(*) AS conversations FROM crm.conversations WHERE contact_id = :ada;
 SELECT crm.identify(email => 'ada@example.com') <> :ada AS new_contact_for_the_email;
 SELECT crm.delete_contact(:ada);
 
 -- hard delete of the soft-deleted contact: the tombstone keeps no personal data
 SELECT crm.delete_contact(:ada, hard => true) = :ada AS erased;
-SELECT name, email, phone, tags, properties, status, identity_source FROM crm.contacts WHERE id = :ada;
+SELECT name, email, phone, tags, properties, status, identity_source, released_keys FROM crm.contacts WHERE id = :ada;
 SELECT body FROM crm.messages WHERE conversation_id = :conv;
 SELECT count(*) AS consents FROM crm.contact_consents WHERE contact_id = :ada;
 SELECT count(*) AS external_ids FROM crm.external_ids WHERE object_id = :ada AND object_type = 'contact';
@@ -60,6 +60,25 @@ SELECT crm.export_contact(:ada) -> 'profile' ->> 'status' AS exported_status;
 -- stays, because the new contact with that email still uses it
 SELECT word, field FROM crm.search_words WHERE word = 'ada' ORDER BY field;
 DROP TABLE crm.test_invoices;
+
+-- a row DELETE (a frontend's DELETE /contacts?id=eq.N) removes the contact,
+-- and with it the traces outside its rows: event payloads and search words
+SELECT crm.identify(email => 'zed.quill@example.com', name => 'Zed Quill') AS zed \gset
+SELECT word, field FROM crm.search_words WHERE word IN ('zed', 'quill') ORDER BY 1, 2;
+CREATE ROLE crm_gdpr_app;
+SELECT FROM crm.grant_access('crm_gdpr_app');
+CREATE ROLE crm_gdpr_reader;
+SELECT FROM crm.grant_access('crm_gdpr_reader', read_only => true);
+-- erasure runs as the owner (it cleans the outbox), but only for a caller that may write contacts
+SET ROLE crm_gdpr_reader;
+SELECT crm.delete_contact(:zed, hard => true);
+SET ROLE crm_gdpr_app;
+DELETE FROM crm.contacts WHERE id = :zed RETURNING name;
+RESET ROLE;
+SELECT word, field FROM crm.search_words WHERE word IN ('zed', 'quill') ORDER BY 1, 2;
+SELECT type, payload FROM crm.events WHERE object_type = 'contact' AND object_id = :zed ORDER BY id;
+DROP OWNED BY crm_gdpr_app, crm_gdpr_reader;
+DROP ROLE crm_gdpr_app, crm_gdpr_reader;
 
 -- bad input: clear errors, nothing written
 SELECT crm.identify(email => 'bob@example.com') AS bob \gset

@@ -170,7 +170,8 @@ SELECT name, member_count, members FROM shown WHERE name = 'Paris VIPs';
 
 DELETE FROM crm.lists WHERE workspace_id = crm.current_workspace();
 DELETE FROM crm.contact_companies WHERE workspace_id = crm.current_workspace();
-UPDATE crm.contacts SET merged_into = NULL, status = 'deleted' WHERE workspace_id = crm.current_workspace();
+-- merged contacts first: the others are their merged_into
+DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND status = 'merged';
 DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace();
 DELETE FROM crm.companies WHERE workspace_id = crm.current_workspace();
 SELECT crm.use_workspace('lists-other') IS NOT NULL AS switched;

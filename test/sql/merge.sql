@@ -36,7 +36,7 @@ SELECT id, status FROM crm.contacts WHERE id IN (1, 2) ORDER BY id;
 
 SELECT crm.merge_contacts(1, 2);
 SELECT id, name, email, phone, tags, lifecycle_stage, properties, first_seen_at, last_seen_at,
-	   conversation_count, status, merged_into
+	   conversation_count, status, merged_into, released_keys
   FROM crm.contacts WHERE id IN (1, 2) ORDER BY id;
 SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies ORDER BY company_id;
 SELECT contact_id, channel FROM crm.conversations;
@@ -90,7 +90,8 @@ SELECT crm.merge_contacts(2, 1);
 SELECT crm.merge_contacts(NULL, 1);
 SELECT crm.merge_preview(1, 1);
 SELECT crm.resolve_contact(999);
-INSERT INTO crm.contacts (id, name, status, deleted_at) VALUES (30, 'Gone', 'deleted', now());
+INSERT INTO crm.contacts (id, name) VALUES (30, 'Gone');
+UPDATE crm.contacts SET status = 'deleted' WHERE id = 30;
 SELECT count(*) AS events_before FROM crm.events \gset
 SELECT crm.merge_contacts(1, 30);
 -- another workspace's contact is invisible

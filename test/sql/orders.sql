@@ -53,7 +53,8 @@ SELECT title, value, currency, source, external_id IS NULL AS no_external_id
   FROM crm.orders WHERE workspace_id = crm.current_workspace() AND contact_id = 80002 ORDER BY id;
 
 -- An order reported for a merged contact lands on the survivor.
-INSERT INTO crm.contacts (id, name, status, merged_into) VALUES (80003, 'Ada B.', 'merged', 80001);
+INSERT INTO crm.contacts (id, name) VALUES (80003, 'Ada B.');
+SELECT FROM crm.merge_contacts(80001, 80003);
 SELECT crm.upsert_order(80003, 'api', 'app-5', 9.99, status => 'pending') AS app5 \gset
 SELECT contact_id FROM crm.orders WHERE workspace_id = crm.current_workspace() AND id = :app5;
 

@@ -13,7 +13,8 @@ INSERT INTO crm.contacts (name, email, phone, tags) VALUES
 	('Grace Hopper', 'grace@navy.mil', NULL, '{navy,vip}'),
 	('Lovely Day', 'day@example.org', NULL, '{}'),
 	('100% Real_Name', 'real@example.org', NULL, '{}');
-INSERT INTO crm.contacts (name, email, status, deleted_at) VALUES ('Ada Deleted', 'ada.old@lovelace.io', 'deleted', now());
+INSERT INTO crm.contacts (name, email) VALUES ('Ada Deleted', 'ada.old@lovelace.io');
+UPDATE crm.contacts SET status = 'deleted' WHERE email = 'ada.old@lovelace.io';
 
 -- prefix (the default): a value or one of its words starts with the term
 SELECT object_type, label, field, value, score FROM crm.search('ada');

@@ -15,8 +15,9 @@ ok $? "sample data loaded"
 # rows in workspace 1 too, plus a merged contact (self-reference) and a deleted one
 q -d crm_dump_src >/dev/null <<'SQL'
 INSERT INTO crm.contacts (name, email) VALUES ('Dump One', 'one@dump.example'), ('Dump Two', 'two@dump.example');
-UPDATE crm.contacts SET status = 'merged', merged_into = (SELECT max(id) FROM crm.contacts) WHERE email = 'one@dump.example';
-UPDATE crm.contacts SET status = 'deleted', deleted_at = now() WHERE email = 'two@dump.example';
+SELECT crm.merge_contacts((SELECT id FROM crm.contacts WHERE email = 'two@dump.example'),
+						  (SELECT id FROM crm.contacts WHERE email = 'one@dump.example'));
+UPDATE crm.contacts SET status = 'deleted' WHERE email = 'two@dump.example';
 SELECT crm.create_workspace('empty', 'Empty');
 SQL
 
