@@ -9,15 +9,17 @@
 -- GDPR export lists them, so a new table takes part just by declaring its key.
 --
 
--- Extension metadata, not user data: its rows are written by the install and
--- upgrade scripts and are the same for every workspace, so it has no
--- workspace_id and is not dumped (CREATE EXTENSION recreates it).
+-- Metadata shared by every workspace, so without workspace_id.  The install
+-- and upgrade scripts register the extension's own columns (builtin: CREATE
+-- EXTENSION recreates them); a DBA registers the columns of their own tables,
+-- and those rows are dumped.
 CREATE TABLE crm.contact_references (
 	rel regclass NOT NULL,
 	workspace_column name NOT NULL,
 	id_column name NOT NULL,
 	type_column name NOT NULL,
 	type_value text NOT NULL,
+	builtin boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (rel, id_column, type_column, type_value)
 );
 COMMENT ON TABLE crm.contact_references IS
@@ -156,3 +158,5 @@ CREATE TRIGGER contact_companies_follow_merged BEFORE INSERT OR UPDATE OF contac
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
 
 SELECT crm.register_contact_reference('crm.external_ids', 'object_id', 'object_type', 'contact');
+UPDATE crm.contact_references SET builtin = true;
+SELECT pg_catalog.pg_extension_config_dump('crm.contact_references', 'WHERE NOT builtin');

@@ -6,7 +6,7 @@
 # events, conversation_started activities, recounted counters).
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..6"
+echo "1..7"
 
 fresh_db crm_dump_src
 q -d crm_dump_src -c 'SET client_min_messages = warning; CREATE EXTENSION crm CASCADE;'
@@ -19,6 +19,10 @@ SELECT crm.merge_contacts((SELECT id FROM crm.contacts WHERE email = 'two@dump.e
 						  (SELECT id FROM crm.contacts WHERE email = 'one@dump.example'));
 UPDATE crm.contacts SET status = 'deleted' WHERE email = 'two@dump.example';
 SELECT crm.create_workspace('empty', 'Empty');
+-- a table of the DBA's own that refers to contacts polymorphically, registered
+CREATE TABLE public.tickets (workspace_id bigint NOT NULL, id bigint PRIMARY KEY, requester_type text, requester_id bigint);
+SELECT crm.register_contact_reference('public.tickets', 'requester_id', 'requester_type', 'contact');
+INSERT INTO public.tickets VALUES (1, 1, 'contact', (SELECT id FROM crm.contacts WHERE email = 'two@dump.example'));
 SQL
 
 # every table's row count and content hash, every sequence's state
@@ -60,6 +64,10 @@ ok "${PIPESTATUS[0]}" "every row and every sequence value survived the round tri
 # the restored database keeps working: new ids do not collide
 q -d crm_dump_dst -c "SELECT crm.use_workspace('acme'); INSERT INTO crm.contacts (name, email) VALUES ('After restore', 'after@restore.example');" >/dev/null
 ok $? "inserting after the restore continues the sequences"
+[ "$(q -d crm_dump_dst -At -c "SELECT count(*) FROM crm.contact_references WHERE rel = 'public.tickets'::regclass AND NOT builtin")" = 1 ] \
+	&& [ "$(q -d crm_dump_dst -At -c "SELECT count(*) FROM crm.contact_references WHERE builtin")" \
+		 = "$(q -d crm_dump_src -At -c "SELECT count(*) FROM crm.contact_references WHERE builtin")" ]
+ok $? "a registered contact reference of the DBA's survives, the built-in ones are not doubled"
 
 rm -f /tmp/crm_dump*.$$
 "$PG_BINDIR/dropdb" crm_dump_src; "$PG_BINDIR/dropdb" crm_dump_dst
