@@ -75,6 +75,19 @@ SELECT e.type, e.xid = pg_current_xact_id() AS this_transaction, e.created_at = 
   FROM crm.events e ORDER BY e.id DESC LIMIT 1;
 COMMIT;
 
+-- while crm.events is as installed, row writes take the direct writer,
+-- which fills id, xid, created_at and actor itself: neither the id default
+-- nor the guard trigger runs for them; crm.emit_event's INSERT runs both
+BEGIN;
+SET LOCAL track_functions = 'all';
+INSERT INTO crm.contacts (name) VALUES ('Fast'), ('Path');
+UPDATE crm.contacts SET city = 'Lyon' WHERE name IN ('Fast', 'Path');
+SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'crm_internal' ORDER BY 1;
+SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);
+SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'crm_internal' ORDER BY 1;
+SELECT type, actor = current_user AS by_current_user FROM crm.events ORDER BY id DESC LIMIT 3;
+ROLLBACK;
+
 -- the actor of every event: crm.actor, else the JWT sub claim (PostgREST's
 -- request.jwt.claims, PostGraphile's jwt.claims.sub), else current_user;
 -- from row writes (one row and many), from domain functions and from
