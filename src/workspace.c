@@ -41,11 +41,13 @@ static char *actor_setting = NULL;
 
 /*
  * Last request.jwt.claims text seen and what it says: the workspace (0: no
- * claim, -1: an invalid one) and the sub claim (NULL: none).
+ * claim, -1: an invalid one) and the sub claim (NULL: none; claims_sub_bad:
+ * not a string or number, or too long).
  */
 static char *claims_seen = NULL;
 static int64 claims_workspace = 0;
 static char *claims_sub = NULL;
+static bool claims_sub_bad = false;
 
 /* The role whose name current_user gives, and that name */
 static Oid	actor_role = InvalidOid;
@@ -185,9 +187,9 @@ ClaimText(JsonbValue *val, char **result)
 
 /*
  * Reads workspace_id and sub from the claims JSON into claims_workspace and
- * claims_sub.  An invalid workspace_id is remembered as -1 and reported by
- * CrmCurrentWorkspace, so a session that set crm.workspace_id still gets its
- * actor.
+ * claims_sub.  An invalid claim is remembered and reported by the function
+ * that needs it: a session that set crm.workspace_id still gets its actor,
+ * one that set crm.actor its workspace.
  */
 static void
 ReadClaims(const char *claims)
@@ -196,6 +198,7 @@ ReadClaims(const char *claims)
 	char	   *text;
 	int64		ws = 0;
 	char	   *sub = NULL;
+	bool		sub_bad = false;
 	ErrorContextCallback errcallback;
 
 	errcallback.callback = ClaimsErrorCallback;
@@ -211,16 +214,7 @@ ReadClaims(const char *claims)
 
 		if (!ClaimText(val, &text) || (val != NULL && (text == NULL || !ParseWorkspaceId(text, &ws))))
 			ws = -1;
-		if (!ClaimText(FindClaim(jb, "sub"), &sub))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid sub claim in request.jwt.claims: %s", claims),
-					 errhint("The sub claim must be a string.")));
-		if (sub != NULL && strlen(sub) > CRM_ACTOR_MAX_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("sub claim \"%.40s...\" is longer than %d bytes", sub, CRM_ACTOR_MAX_BYTES),
-					 errhint("Identify the user by an id of at most %d bytes.", CRM_ACTOR_MAX_BYTES)));
+		sub_bad = !ClaimText(FindClaim(jb, "sub"), &sub);
 	}
 
 	if (claims_seen != NULL)
@@ -229,7 +223,18 @@ ReadClaims(const char *claims)
 		pfree(claims_sub);
 	claims_seen = MemoryContextStrdup(TopMemoryContext, claims);
 	claims_sub = (sub != NULL && *sub != '\0') ? MemoryContextStrdup(TopMemoryContext, sub) : NULL;
+	claims_sub_bad = sub_bad;
 	claims_workspace = ws;
+}
+
+static void
+CheckActorLength(const char *actor, const char *source)
+{
+	if (strlen(actor) > CRM_ACTOR_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("sub claim \"%.40s...\" in %s is longer than %d bytes", actor, source, CRM_ACTOR_MAX_BYTES),
+				 errhint("Identify the user by an id of at most %d bytes.", CRM_ACTOR_MAX_BYTES)));
 }
 
 /* PostgREST's claims JSON, read again only when its text changed; NULL if unset */
@@ -308,17 +313,24 @@ CrmCurrentActor(void)
 	if (actor_setting != NULL && *actor_setting != '\0')
 		return actor_setting;
 
-	if (CurrentClaims() != NULL && claims_sub != NULL)
-		return claims_sub;
+	if (CurrentClaims() != NULL)
+	{
+		if (claims_sub_bad)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid sub claim in request.jwt.claims: %s", claims_seen),
+					 errhint("The sub claim must be a string.")));
+		if (claims_sub != NULL)
+		{
+			CheckActorLength(claims_sub, "request.jwt.claims");
+			return claims_sub;
+		}
+	}
 
 	sub = PostGraphileClaim("jwt.claims.sub");
 	if (sub != NULL)
 	{
-		if (strlen(sub) > CRM_ACTOR_MAX_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("sub claim \"%.40s...\" is longer than %d bytes", sub, CRM_ACTOR_MAX_BYTES),
-					 errhint("Identify the user by an id of at most %d bytes.", CRM_ACTOR_MAX_BYTES)));
+		CheckActorLength(sub, "jwt.claims.sub");
 		return sub;
 	}
 

@@ -160,6 +160,13 @@ SET request.jwt.claims = '{"sub": {"id": 1}}';
 SELECT crm.current_actor();
 SET request.jwt.claims = '{"sub": [1]}';
 SELECT crm.current_actor();
+-- (the workspace of such a token is still readable, and the actor of a
+-- session that names it itself)
+SET request.jwt.claims = '{"sub": [1], "workspace_id": 2}';
+SELECT crm.current_workspace();
+SET crm.actor = 'billing-job';
+SELECT crm.current_actor();
+RESET crm.actor;
 SELECT set_config('request.jwt.claims', json_build_object('sub', repeat('x', 257))::text, false) IS NOT NULL AS set;
 SELECT crm.current_actor();
 RESET request.jwt.claims;
