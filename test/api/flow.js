@@ -123,6 +123,17 @@ async function flow() {
 	const grace = d && d.identify.bigInt;
 	ok(grace && grace !== (ada && ada.id) && grace !== (charles && charles.id), 'identify: creates a new contact for a new email', d);
 
+	// and crm.upsert_order, idempotent by (source, external_id)
+	const order = { contactId: ada && ada.id, source: 'api', externalId: 'web-1001', value: '99.90', currency: 'eur', status: 'pending' };
+	d = await must(alice, 'mutation($o: UpsertOrderInput!) { upsertOrder(input: $o) { bigInt } }', { o: order }, 'upsertOrder (A)');
+	const orderId = d && d.upsertOrder.bigInt;
+	d = await must(alice, 'mutation($o: UpsertOrderInput!) { upsertOrder(input: $o) { bigInt } }', { o: { ...order, status: 'paid' } },
+		'upsertOrder again (A)');
+	is(d && d.upsertOrder.bigInt, orderId, 'upsertOrder: the same external id updates the same order');
+	d = await must(alice, '{ allOrders { nodes { id status value currency contactId } } }', {}, 'A lists its orders');
+	is(d && d.allOrders.nodes, [{ id: orderId, status: 'PAID', value: '99.90', currency: 'EUR', contactId: ada && ada.id }],
+		'upsertOrder: one order, paid, currency normalised');
+
 	// a pipeline with stages and a deal, as rows
 	d = await must(alice, 'mutation { createPipeline(input: {pipeline: {name: "Sales"}}) { pipeline { id workspaceId name } } }', {},
 		'createPipeline (row) (A)');
@@ -194,7 +205,7 @@ async function flow() {
 	d = await must(alice, '{ allEvents(orderBy: ID_ASC) { nodes { workspaceId type actor } } }', {}, 'A reads its events');
 	const evA = (d && d.allEvents.nodes) || [];
 	const typesA = [...new Set(evA.map((e) => e.type))].sort();
-	for (const t of ['CRM_CONTACT_CREATED', 'CRM_CONTACT_UPDATED', 'CRM_COMPANY_CREATED', 'CRM_DEAL_CREATED',
+	for (const t of ['CRM_CONTACT_CREATED', 'CRM_CONTACT_UPDATED', 'CRM_COMPANY_CREATED', 'CRM_ORDER_CREATED', 'CRM_DEAL_CREATED',
 		'CRM_DEAL_STAGE_CHANGED', 'CRM_DEAL_WON'])
 		ok(typesA.includes(t), `A's events include ${t}`, typesA);
 	ok(evA.length > 0 && evA.every((e) => e.workspaceId === WS_A && e.actor === 'alice@a.example'),
