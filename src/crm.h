@@ -20,8 +20,10 @@ extern void CrmEventsInit(void);
 extern int	CrmPinSearchPath(void);
 extern void CrmRestoreSearchPath(int nestlevel);
 
-/* workspace.c */
+/* workspace.c: who is asking, from crm.* settings and the JWT claims */
+#define CRM_ACTOR_MAX_BYTES 256
 extern int64 CrmCurrentWorkspace(void);
+extern const char *CrmCurrentActor(void);
 
 /* currency.c: ISO 4217 minor units; -1 when the code is unknown */
 extern int	CrmCurrencyExponent(const char *code);

@@ -2,8 +2,9 @@
  *
  * events.c
  *	  The outbox writers: the statement trigger that turns a table's inserts,
- *	  updates and deletes into crm.events rows, and the one that wakes
- *	  listeners with NOTIFY crm_events.
+ *	  updates and deletes into crm.events rows, the one that wakes
+ *	  listeners with NOTIFY crm_events, and the guard that keeps the
+ *	  columns the extension owns (id, xid, created_at, actor) its own.
  *
  * Every write to a CRM table fires these, so they are in C: one pass over
  * the statement's transition tables, no JSON work for inserts and deletes,
@@ -51,6 +52,8 @@
 
 PG_FUNCTION_INFO_V1(crm_emit_row_events);
 PG_FUNCTION_INFO_V1(crm_notify_events);
+PG_FUNCTION_INFO_V1(crm_next_event_id);
+PG_FUNCTION_INFO_V1(crm_guard_event_columns);
 
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr insert_one_plan = NULL;
@@ -64,6 +67,13 @@ static Oid	events_relid = InvalidOid;
 static Oid	events_seqid = InvalidOid;
 static int	events_as_installed = -1;
 
+/*
+ * The id crm_internal.next_event_id() gave last, until a row claims it: a
+ * row whose id is anything else was sent by its writer
+ */
+static int64 issued_event_id = 0;
+static bool issued_event_id_valid = false;
+
 /* The CHECK of crm.events as pg_get_expr() prints it */
 #define EVENTS_TYPE_CHECK "(type ~ '^CRM_[A-Z_]+$'::text)"
 
@@ -75,7 +85,11 @@ static const struct
 }			event_columns[] = {
 	{"workspace_id", INT8OID}, {"id", INT8OID}, {"type", TEXTOID}, {"object_type", TEXTOID},
 	{"object_id", INT8OID}, {"payload", JSONBOID}, {"xid", XID8OID}, {"created_at", TIMESTAMPTZOID},
+	{"actor", TEXTOID},
 };
+
+/* Its triggers as installed, in name order */
+static const char *const event_triggers[] = {"events_guard", "events_notify"};
 
 static void
 EventsCacheCallback(Datum arg, Oid relid)
@@ -291,9 +305,23 @@ PrepareInsert(const char *sql, Oid *argtypes)
 	return plan;
 }
 
+/* crm.events and its id sequence, looked up once per relcache build */
+static void
+LookupEvents(void)
+{
+	Oid			nsp;
+
+	if (OidIsValid(events_relid))
+		return;
+	nsp = get_namespace_oid("crm", false);
+	events_relid = get_relname_relid("events", nsp);
+	events_seqid = get_relname_relid("events_id_seq", nsp);
+	events_as_installed = -1;
+}
+
 /*
  * crm.events exactly as the extension installs it: these columns, its one
- * CHECK (the expression CheckEventType applies) and its one trigger, a
+ * CHECK (the expression CheckEventType applies) and its two triggers, a
  * plain table.  Anything added or replaced (a trigger of the DBA's, a
  * constraint, a column) sends the writer through INSERT.  Judged once per
  * relcache build of the table.
@@ -322,8 +350,11 @@ EventsAsInstalled(Relation rel)
 	if (desc->constr == NULL || desc->constr->num_check != 1 || desc->constr->has_generated_stored ||
 		strcmp(desc->constr->check[0].ccname, "events_type_format") != 0)
 		return false;
-	if (trig == NULL || trig->numtriggers != 1 || strcmp(trig->triggers[0].tgname, "events_notify") != 0)
+	if (trig == NULL || trig->numtriggers != lengthof(event_triggers))
 		return false;
+	for (int i = 0; i < trig->numtriggers; i++)
+		if (strcmp(trig->triggers[i].tgname, event_triggers[i]) != 0)
+			return false;
 	check = TextDatumGetCString(DirectFunctionCall2(pg_get_expr,
 													CStringGetTextDatum(desc->constr->check[0].ccbin),
 													ObjectIdGetDatum(RelationGetRelid(rel))));
@@ -355,8 +386,9 @@ CheckEventType(Relation rel, const char *type)
 
 /*
  * The events of a statement straight into the heap and the indexes of
- * crm.events, with the values its defaults give (the identity sequence, the
- * transaction's id and start time), and the NOTIFY of its trigger: an
+ * crm.events, with the values its defaults give (the id sequence, the
+ * transaction's id and start time, the actor), and the NOTIFY of its
+ * trigger (its guard trigger has nothing to check here): an
  * INSERT's plan, executor start-up, per-statement CHECK parse and trigger
  * queue cost more than the rows themselves, on every write of the CRM.
  * Returns false, having written nothing, when the table is not as
@@ -371,15 +403,11 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
 	int64		last_ws = 0;
+	Datum		actor;
 
-	if (!OidIsValid(events_relid))
-	{
-		events_relid = get_relname_relid("events", get_namespace_oid("crm", false));
-		events_seqid = InvalidOid;
-		events_as_installed = -1;
-	}
+	LookupEvents();
 	/* the INSERT would check the privilege, or the RLS policy for a role it binds */
-	if (!OidIsValid(events_relid) ||
+	if (!OidIsValid(events_relid) || !OidIsValid(events_seqid) ||
 		pg_class_aclcheck(events_relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
 		return false;
 	if (check_enable_rls(events_relid, InvalidOid, true) == RLS_ENABLED)
@@ -398,8 +426,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 		return false;
 	}
 	CheckEventType(rel, type);
-	if (!OidIsValid(events_seqid))
-		events_seqid = getIdentitySequence(events_relid, 2, false);
+	actor = CStringGetTextDatum(CrmCurrentActor());
 
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
@@ -422,6 +449,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 		slot->tts_values[5] = b->payloads[i];
 		slot->tts_values[6] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 		slot->tts_values[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		slot->tts_values[8] = actor;
 		ExecStoreVirtualTuple(slot);
 		simple_table_tuple_insert(rel, slot);
 		if (rri->ri_NumIndices > 0)
@@ -659,4 +687,153 @@ crm_notify_events(PG_FUNCTION_ARGS)
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * crm_internal.next_event_id(): the default of crm.events.id, as an
+ * identity column would give it (no privilege on the sequence needed), and
+ * remembered so the guard knows the row did not bring its own.
+ */
+Datum
+crm_next_event_id(PG_FUNCTION_ARGS)
+{
+	LookupEvents();
+	if (!OidIsValid(events_seqid))
+		elog(ERROR, "sequence crm.events_id_seq does not exist");
+	issued_event_id = nextval_internal(events_seqid, false);
+	issued_event_id_valid = true;
+	PG_RETURN_INT64(issued_event_id);
+}
+
+/* What each column the extension owns always holds, for the error's detail */
+static const struct
+{
+	const char *name;
+	const char *detail;
+}			owned_columns[] = {
+	{"id", "crm.events.id comes from crm.events_id_seq, so no later event can collide with it."},
+	{"xid", "crm.events.xid is the writing transaction's id, which orders delivery in crm.events_since()."},
+	{"created_at", "crm.events.created_at is the start time of the writing transaction."},
+	{"actor", "crm.events.actor is crm.current_actor(): crm.actor, else the JWT sub claim, else current_user."},
+};
+
+static char *
+ColumnValueText(TupleDesc desc, int attnum, Datum value)
+{
+	Oid			typoutput;
+	bool		typisvarlena;
+
+	getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &typoutput, &typisvarlena);
+	return OidOutputFunctionCall(typoutput, value);
+}
+
+/* The id of the event an update would change, as text */
+static char *
+OldEventId(TupleDesc desc, HeapTuple tuple)
+{
+	int			attnum = SPI_fnumber(desc, "id");
+	bool		isnull;
+	Datum		id = heap_getattr(tuple, attnum, desc, &isnull);
+
+	return isnull ? "null" : ColumnValueText(desc, attnum, id);
+}
+
+/* Whether value is the extension's own for owned column i of a row inserted now */
+static bool
+IsOwnValue(int i, Datum value)
+{
+	switch (i)
+	{
+		case 0:
+			{
+				bool		ok = issued_event_id_valid && DatumGetInt64(value) == issued_event_id;
+
+				/* one issued id, one row */
+				issued_event_id_valid = false;
+				return ok;
+			}
+		case 1:
+			return FullTransactionIdEquals(DatumGetFullTransactionId(value), GetTopFullTransactionId());
+		case 2:
+			return DatumGetTimestampTz(value) == GetCurrentTransactionStartTimestamp();
+		case 3:
+			{
+				text	   *t = DatumGetTextPP(value);
+				const char *actor = CrmCurrentActor();
+
+				return VARSIZE_ANY_EXHDR(t) == strlen(actor) &&
+					memcmp(VARDATA_ANY(t), actor, strlen(actor)) == 0;
+			}
+	}
+	return false;
+}
+
+/*
+ * crm_internal.guard_event_columns(): BEFORE INSERT OR UPDATE ... FOR EACH
+ * ROW on crm.events.  A row may leave id, xid, created_at and actor to
+ * their defaults (or send exactly what they give); an update may not change
+ * them.  A NULL is left to the NOT NULL constraints.
+ */
+Datum
+crm_guard_event_columns(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	bool		is_update;
+	HeapTuple	newtuple;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("guard_event_columns: not called by trigger manager")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("guard_event_columns: must be fired before each row inserted or updated")));
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	is_update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
+	newtuple = is_update ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+
+	for (int i = 0; i < lengthof(owned_columns); i++)
+	{
+		const char *col = owned_columns[i].name;
+		int			attnum = SPI_fnumber(desc, col);
+		Form_pg_attribute att;
+		bool		isnull;
+		Datum		value;
+
+		if (attnum <= 0)
+			elog(ERROR, "guard_event_columns: crm.events has no column \"%s\"", col);
+		att = TupleDescAttr(desc, attnum - 1);
+		value = heap_getattr(newtuple, attnum, desc, &isnull);
+
+		if (is_update)
+		{
+			bool		oldnull;
+			Datum		old = heap_getattr(trigdata->tg_trigtuple, attnum, desc, &oldnull);
+
+			if (isnull == oldnull &&
+				(isnull || datum_image_eq(old, value, att->attbyval, att->attlen)))
+				continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_GENERATED_ALWAYS),
+					 errmsg("cannot change crm.events.%s of event %s to \"%s\"", col,
+							OldEventId(desc, trigdata->tg_trigtuple),
+							isnull ? "null" : ColumnValueText(desc, attnum, value)),
+					 errdetail("%s", owned_columns[i].detail),
+					 errhint("An event records what happened: leave id, xid, created_at and actor out of the UPDATE.")));
+		}
+		if (isnull || IsOwnValue(i, value))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_GENERATED_ALWAYS),
+				 errmsg("cannot set crm.events.%s to \"%s\"", col, ColumnValueText(desc, attnum, value)),
+				 errdetail("%s", owned_columns[i].detail),
+				 i == 3 ?
+				 errhint("Leave actor out of the INSERT; a trusted backend names the actor with SET crm.actor.") :
+				 errhint("Leave %s out of the INSERT, or write the event with crm.emit_event().", col)));
+	}
+	return PointerGetDatum(newtuple);
 }

@@ -1,11 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * workspace.c
- *	  The current workspace: crm.workspace_id, else PostgREST's JWT claim
- *	  workspace_id, else workspace 1 (unless crm.require_workspace).
+ *	  Who is asking, from the claims each API layer sends: the current
+ *	  workspace and the current actor.
+ *
+ * The workspace is crm.workspace_id, else the workspace_id claim of
+ * PostgREST's request.jwt.claims JSON, else PostGraphile's
+ * jwt.claims.workspace_id setting, else workspace 1 (unless
+ * crm.require_workspace).  The actor is crm.actor, else the sub claim
+ * (request.jwt.claims, then jwt.claims.sub), else current_user.
  *
  * crm.current_workspace() is called for every column default and every RLS
- * check, so the claims JSON is parsed only when the setting's text changes.
+ * check, so the claims JSON is parsed only when the setting's text changes,
+ * and the role name is looked up only when the role changes.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,22 +21,37 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "crm.h"
 
 PG_FUNCTION_INFO_V1(crm_current_workspace);
+PG_FUNCTION_INFO_V1(crm_current_actor);
 
 static char *workspace_id_setting = NULL;
 static int64 workspace_id = 0;
 static bool require_workspace = false;
+static char *actor_setting = NULL;
 
-/* Last request.jwt.claims text seen and the workspace it named (0: none) */
+/*
+ * Last request.jwt.claims text seen and what it says: the workspace (0: no
+ * claim, -1: an invalid one) and the sub claim (NULL: none; claims_sub_bad:
+ * not a string or number, or too long).
+ */
 static char *claims_seen = NULL;
 static int64 claims_workspace = 0;
+static char *claims_sub = NULL;
+static bool claims_sub_bad = false;
+
+/* The role whose name current_user gives, and that name */
+static Oid	actor_role = InvalidOid;
+static char *actor_role_name = NULL;
 
 static bool
 ParseWorkspaceId(const char *text, int64 *result)
@@ -70,12 +92,32 @@ AssignWorkspaceId(const char *newval, void *extra)
 	workspace_id = v;
 }
 
+static bool
+CheckActor(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) > CRM_ACTOR_MAX_BYTES)
+	{
+		GUC_check_errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED);
+		GUC_check_errmsg("actor \"%.40s...\" is longer than %d bytes", *newval, CRM_ACTOR_MAX_BYTES);
+		GUC_check_errhint("Identify the actor by a user id or e-mail address.");
+		return false;
+	}
+	return true;
+}
+
+/* A renamed role renames the actor of later events */
+static void
+RoleCacheCallback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	actor_role = InvalidOid;
+}
+
 void
 CrmWorkspaceInit(void)
 {
 	DefineCustomStringVariable("crm.workspace_id",
 							   "The workspace this session works in.",
-							   "Empty means: take workspace_id from request.jwt.claims, else workspace 1.",
+							   "Empty means: take workspace_id from the JWT claims (request.jwt.claims, jwt.claims.workspace_id), else workspace 1.",
 							   &workspace_id_setting,
 							   "",
 							   PGC_USERSET,
@@ -92,23 +134,71 @@ CrmWorkspaceInit(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("crm.actor",
+							   "Who acts in this session, as events and histories record it.",
+							   "Empty means: the JWT sub claim (request.jwt.claims, jwt.claims.sub), else current_user.",
+							   &actor_setting,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   CheckActor,
+							   NULL,
+							   NULL);
+
+	CacheRegisterSyscacheCallback(AUTHOID, RoleCacheCallback, (Datum) 0);
 }
 
 /* Say where malformed JSON came from: jsonb_in's own error names no setting */
 static void
 ClaimsErrorCallback(void *arg)
 {
-	errcontext("while reading workspace_id from setting request.jwt.claims");
+	errcontext("while reading setting request.jwt.claims");
 }
 
-/* The workspace_id claim of a JSON object, or 0 when it has none */
-static int64
-WorkspaceFromClaims(const char *claims)
+/* A claim of a JSON object, or NULL when it has none */
+static JsonbValue *
+FindClaim(Jsonb *jb, const char *name)
+{
+	JsonbValue	key;
+
+	key.type = jbvString;
+	key.val.string.val = (char *) name;
+	key.val.string.len = strlen(name);
+	return findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
+}
+
+/* A string or number claim as text; NULL for null, false for anything else */
+static bool
+ClaimText(JsonbValue *val, char **result)
+{
+	*result = NULL;
+	if (val == NULL || val->type == jbvNull)
+		return true;
+	if (val->type == jbvString)
+		*result = pnstrdup(val->val.string.val, val->val.string.len);
+	else if (val->type == jbvNumeric)
+		*result = DatumGetCString(DirectFunctionCall1(numeric_out,
+													  NumericGetDatum(val->val.numeric)));
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Reads workspace_id and sub from the claims JSON into claims_workspace and
+ * claims_sub.  An invalid claim is remembered and reported by the function
+ * that needs it: a session that set crm.workspace_id still gets its actor,
+ * one that set crm.actor its workspace.
+ */
+static void
+ReadClaims(const char *claims)
 {
 	Jsonb	   *jb;
-	JsonbValue	key;
-	JsonbValue *val;
+	char	   *text;
 	int64		ws = 0;
+	char	   *sub = NULL;
+	bool		sub_bad = false;
 	ErrorContextCallback errcallback;
 
 	errcallback.callback = ClaimsErrorCallback;
@@ -117,64 +207,88 @@ WorkspaceFromClaims(const char *claims)
 	error_context_stack = &errcallback;
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
 	error_context_stack = errcallback.previous;
-	if (!JB_ROOT_IS_OBJECT(jb))
-		return 0;
 
-	key.type = jbvString;
-	key.val.string.val = "workspace_id";
-	key.val.string.len = strlen("workspace_id");
-	val = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
-	if (val == NULL)
-		return 0;
-
-	if (val->type == jbvNumeric)
+	if (JB_ROOT_IS_OBJECT(jb))
 	{
-		char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
-															NumericGetDatum(val->val.numeric)));
+		JsonbValue *val = FindClaim(jb, "workspace_id");
 
-		if (!ParseWorkspaceId(s, &ws))
+		if (!ClaimText(val, &text) || (val != NULL && (text == NULL || !ParseWorkspaceId(text, &ws))))
 			ws = -1;
+		sub_bad = !ClaimText(FindClaim(jb, "sub"), &sub);
 	}
-	else if (val->type == jbvString)
-	{
-		char	   *s = pnstrdup(val->val.string.val, val->val.string.len);
 
-		if (!ParseWorkspaceId(s, &ws))
-			ws = -1;
-	}
-	else
-		ws = -1;
+	if (claims_seen != NULL)
+		pfree(claims_seen);
+	if (claims_sub != NULL)
+		pfree(claims_sub);
+	claims_seen = MemoryContextStrdup(TopMemoryContext, claims);
+	claims_sub = (sub != NULL && *sub != '\0') ? MemoryContextStrdup(TopMemoryContext, sub) : NULL;
+	claims_sub_bad = sub_bad;
+	claims_workspace = ws;
+}
 
-	if (ws < 0)
+static void
+CheckActorLength(const char *actor, const char *source)
+{
+	if (strlen(actor) > CRM_ACTOR_MAX_BYTES)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid workspace_id claim in request.jwt.claims: %s", claims),
-				 errhint("The workspace_id claim must be a positive integer.")));
-	return ws;
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("sub claim \"%.40s...\" in %s is longer than %d bytes", actor, source, CRM_ACTOR_MAX_BYTES),
+				 errhint("Identify the user by an id of at most %d bytes.", CRM_ACTOR_MAX_BYTES)));
+}
+
+/* PostgREST's claims JSON, read again only when its text changed; NULL if unset */
+static const char *
+CurrentClaims(void)
+{
+	const char *claims = GetConfigOption("request.jwt.claims", true, false);
+
+	if (claims == NULL || *claims == '\0')
+		return NULL;
+	if (claims_seen == NULL || strcmp(claims, claims_seen) != 0)
+		ReadClaims(claims);
+	return claims_seen;
+}
+
+/* A PostGraphile claim setting (jwt.claims.<name>), or NULL when unset or empty */
+static const char *
+PostGraphileClaim(const char *name)
+{
+	const char *value = GetConfigOption(name, true, false);
+
+	return (value != NULL && *value != '\0') ? value : NULL;
 }
 
 int64
 CrmCurrentWorkspace(void)
 {
 	const char *claims;
+	const char *pg_claim;
+	int64		ws;
 
 	if (workspace_id > 0)
 		return workspace_id;
 
-	claims = GetConfigOption("request.jwt.claims", true, false);
-	if (claims != NULL && *claims != '\0')
+	claims = CurrentClaims();
+	if (claims != NULL && claims_workspace != 0)
 	{
-		if (claims_seen == NULL || strcmp(claims, claims_seen) != 0)
-		{
-			int64		ws = WorkspaceFromClaims(claims);
+		if (claims_workspace < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid workspace_id claim in request.jwt.claims: %s", claims),
+					 errhint("The workspace_id claim must be a positive integer.")));
+		return claims_workspace;
+	}
 
-			if (claims_seen != NULL)
-				pfree(claims_seen);
-			claims_seen = MemoryContextStrdup(TopMemoryContext, claims);
-			claims_workspace = ws;
-		}
-		if (claims_workspace > 0)
-			return claims_workspace;
+	pg_claim = PostGraphileClaim("jwt.claims.workspace_id");
+	if (pg_claim != NULL)
+	{
+		if (!ParseWorkspaceId(pg_claim, &ws))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid workspace_id claim in jwt.claims.workspace_id: \"%s\"", pg_claim),
+					 errhint("The workspace_id claim must be a positive integer.")));
+		return ws;
 	}
 
 	if (require_workspace)
@@ -186,9 +300,63 @@ CrmCurrentWorkspace(void)
 	return 1;
 }
 
+/*
+ * The actor: crm.actor, else the JWT sub claim, else current_user.  The
+ * result stays valid until the next call.
+ */
+const char *
+CrmCurrentActor(void)
+{
+	const char *sub;
+	Oid			role;
+
+	if (actor_setting != NULL && *actor_setting != '\0')
+		return actor_setting;
+
+	if (CurrentClaims() != NULL)
+	{
+		if (claims_sub_bad)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid sub claim in request.jwt.claims: %s", claims_seen),
+					 errhint("The sub claim must be a string.")));
+		if (claims_sub != NULL)
+		{
+			CheckActorLength(claims_sub, "request.jwt.claims");
+			return claims_sub;
+		}
+	}
+
+	sub = PostGraphileClaim("jwt.claims.sub");
+	if (sub != NULL)
+	{
+		CheckActorLength(sub, "jwt.claims.sub");
+		return sub;
+	}
+
+	role = GetUserId();
+	if (role != actor_role)
+	{
+		char	   *name = GetUserNameFromId(role, false);
+
+		if (actor_role_name != NULL)
+			pfree(actor_role_name);
+		actor_role_name = MemoryContextStrdup(TopMemoryContext, name);
+		actor_role = role;
+	}
+	return actor_role_name;
+}
+
 /* Why C: this runs for every column default and RLS check. */
 Datum
 crm_current_workspace(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT64(CrmCurrentWorkspace());
+}
+
+/* Why C: the default of every event row, cached like the workspace. */
+Datum
+crm_current_actor(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(CrmCurrentActor()));
 }

@@ -66,13 +66,92 @@ SELECT workspace_id, type, object_type FROM crm.events_since(0);
 RESET crm.workspace_id;
 SELECT count(*) AS workspace_1_events FROM crm.events_since(0) WHERE workspace_id <> 1;
 
--- the writer fills id, xid and created_at as the column defaults would
+-- the writer fills id, xid, created_at and actor as the column defaults would
 BEGIN;
 INSERT INTO crm.contacts (name) VALUES ('Defaults');
 SELECT e.type, e.xid = pg_current_xact_id() AS this_transaction, e.created_at = now() AS at_its_start,
-	   e.id = currval(pg_get_serial_sequence('crm.events', 'id')) AS from_the_sequence
+	   e.id = currval(pg_get_serial_sequence('crm.events', 'id')) AS from_the_sequence,
+	   e.actor = current_user AS by_current_user
   FROM crm.events e ORDER BY e.id DESC LIMIT 1;
 COMMIT;
+
+-- while crm.events is as installed, row writes take the direct writer,
+-- which fills id, xid, created_at and actor itself: neither the id default
+-- nor the guard trigger runs for them; crm.emit_event's INSERT runs both
+BEGIN;
+SET LOCAL track_functions = 'all';
+INSERT INTO crm.contacts (name) VALUES ('Fast'), ('Path');
+UPDATE crm.contacts SET city = 'Lyon' WHERE name IN ('Fast', 'Path');
+SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'crm_internal' ORDER BY 1;
+SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);
+SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'crm_internal' ORDER BY 1;
+SELECT type, actor = current_user AS by_current_user FROM crm.events ORDER BY id DESC LIMIT 3;
+ROLLBACK;
+
+-- the actor of every event: crm.actor, else the JWT sub claim (PostgREST's
+-- request.jwt.claims, PostGraphile's jwt.claims.sub), else current_user;
+-- from row writes (one row and many), from domain functions and from
+-- crm.emit_event, written by a frontend role under RLS
+CREATE ROLE crm_events_app;
+SELECT crm.grant_access('crm_events_app');
+SELECT max(id) AS actor_mark FROM crm.events \gset
+SET ROLE crm_events_app;
+INSERT INTO crm.contacts (name) VALUES ('By role');
+SET request.jwt.claims = '{"sub": "rest-user-1", "workspace_id": 1}';
+INSERT INTO crm.contacts (name) VALUES ('By REST 1'), ('By REST 2');
+RESET request.jwt.claims;
+SET jwt.claims.sub = 'graphql-user-2';
+SET jwt.claims.workspace_id = '1';
+UPDATE crm.contacts SET city = 'Rome' WHERE name = 'By role';
+SELECT crm.log_activity((SELECT id FROM crm.contacts WHERE name = 'By role'), 'note', 'Hi');
+SET crm.actor = 'import-job';
+DELETE FROM crm.contacts WHERE name = 'By REST 2';
+SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);
+RESET crm.actor;
+RESET jwt.claims.sub;
+RESET jwt.claims.workspace_id;
+RESET ROLE;
+SELECT type, object_type, actor FROM crm.events WHERE id > :actor_mark ORDER BY id;
+
+-- the columns the extension owns: a row that sends its own id, xid,
+-- created_at or actor is refused, even from a role that may insert, and an
+-- update may not change them (a forged xid would make events_since() resend
+-- the outbox or never deliver the event; a forged id would collide with a
+-- later one)
+SELECT count(*) AS events_before FROM crm.events \gset
+SET ROLE crm_events_app;
+INSERT INTO crm.events (type, object_type, xid) VALUES ('CRM_CONTACT_UPDATED', 'contact', '1');
+INSERT INTO crm.events (type, object_type, id)
+	VALUES ('CRM_CONTACT_UPDATED', 'contact', currval(pg_get_serial_sequence('crm.events', 'id')) + 10);
+INSERT INTO crm.events (type, object_type, created_at) VALUES ('CRM_CONTACT_UPDATED', 'contact', '2001-01-01 00:00+00');
+INSERT INTO crm.events (type, object_type, actor) VALUES ('CRM_CONTACT_UPDATED', 'contact', 'someone-else');
+-- one bad row among good ones fails the whole statement
+INSERT INTO crm.events (type, object_type, xid)
+	VALUES ('CRM_CONTACT_UPDATED', 'contact', DEFAULT), ('CRM_CONTACT_UPDATED', 'contact', '1');
+-- an id sent in place of the one the sequence gave the row before
+INSERT INTO crm.events (type, object_type) VALUES ('CRM_CONTACT_UPDATED', 'contact') RETURNING id AS taken \gset
+DELETE FROM crm.events WHERE id = :taken;
+INSERT INTO crm.events (type, object_type, id) VALUES ('CRM_CONTACT_UPDATED', 'contact', :taken);
+UPDATE crm.events SET xid = '1' WHERE id = (SELECT max(id) FROM crm.events);
+UPDATE crm.events SET actor = 'someone-else' WHERE id = (SELECT max(id) FROM crm.events);
+UPDATE crm.events SET id = id + 1000 WHERE id = (SELECT max(id) FROM crm.events);
+RESET ROLE;
+SELECT count(*) = :events_before AS nothing_written FROM crm.events;
+-- the same through the owner, and through COPY
+UPDATE crm.events SET created_at = '2001-01-01 00:00+00' WHERE id = (SELECT max(id) FROM crm.events);
+COPY crm.events (type, object_type, xid) FROM stdin;
+CRM_CONTACT_UPDATED	contact	1
+\.
+-- sending exactly the extension's values is harmless and allowed, and a
+-- row that leaves them out gets them (the INSERT path, with the guard)
+BEGIN;
+SET LOCAL crm.actor = 'import-job';
+INSERT INTO crm.events (type, object_type, xid, created_at, actor)
+	VALUES ('CRM_CONTACT_UPDATED', 'contact', pg_current_xact_id(), now(), 'import-job');
+INSERT INTO crm.events (type, object_type) VALUES ('CRM_CONTACT_UPDATED', 'contact');
+SELECT e.xid = pg_current_xact_id() AS this_transaction, e.created_at = now() AS at_its_start, e.actor
+  FROM crm.events e ORDER BY e.id DESC LIMIT 2;
+ROLLBACK;
 
 -- a trigger a DBA adds to crm.events sees every event: the writer then
 -- goes through INSERT, which fires it
@@ -84,8 +163,12 @@ BEGIN
 END $$;
 CREATE TRIGGER events_seen AFTER INSERT ON crm.events FOR EACH ROW EXECUTE FUNCTION events_seen();
 INSERT INTO crm.contacts (name) VALUES ('Watched');
+SET crm.actor = 'watcher';
 UPDATE crm.contacts SET city = 'Oslo' WHERE name = 'Watched';
+RESET crm.actor;
 SELECT * FROM events_seen;
+-- the INSERT path records the actor too
+SELECT type, actor = current_user AS by_current_user, actor FROM crm.events ORDER BY id DESC LIMIT 2;
 DROP TRIGGER events_seen ON crm.events;
 INSERT INTO crm.contacts (name) VALUES ('Unwatched');
 SELECT count(*) AS seen FROM events_seen;
@@ -135,3 +218,4 @@ SELECT count(*) AS events_after FROM crm.events;
 
 \c contrib_regression
 DROP DATABASE crm_test_events;
+DROP ROLE crm_events_app;

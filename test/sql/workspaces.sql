@@ -1,5 +1,7 @@
 -- Workspaces and the current workspace: crm.workspace_id, then PostgREST's
--- request.jwt.claims, then workspace 1 unless crm.require_workspace is on.
+-- request.jwt.claims, then PostGraphile's jwt.claims.workspace_id, then
+-- workspace 1 unless crm.require_workspace is on.  The current actor:
+-- crm.actor, then the JWT sub claim, then current_user.
 -- Runs in its own database so ids do not depend on other tests.
 CREATE DATABASE crm_test_workspaces;
 \c crm_test_workspaces
@@ -75,6 +77,112 @@ SELECT crm.current_workspace();
 \set SHOW_CONTEXT never
 RESET request.jwt.claims;
 
+-- PostGraphile claims: one setting per claim, jwt.claims.<name>, set for
+-- the request's transaction (set_config(name, value, true))
+BEGIN;
+SELECT set_config('jwt.claims.workspace_id', '3', true);
+SELECT crm.current_workspace();
+-- inside a PostGraphile request the token decides too
+SELECT crm.use_workspace('default');
+ROLLBACK;
+-- after the transaction the setting is empty: workspace 1 again
+SHOW jwt.claims.workspace_id;
+SELECT crm.current_workspace();
+SET jwt.claims.workspace_id = '2';
+SELECT crm.current_workspace();
+-- PostgREST's claim wins over PostGraphile's ...
+SET request.jwt.claims = '{"workspace_id": 3}';
+SELECT crm.current_workspace();
+-- ... but claims without workspace_id leave it to PostGraphile's
+SET request.jwt.claims = '{"sub": "u1"}';
+SELECT crm.current_workspace();
+RESET request.jwt.claims;
+-- crm.workspace_id wins over both
+SET crm.workspace_id = 3;
+SELECT crm.current_workspace();
+RESET crm.workspace_id;
+RESET jwt.claims.workspace_id;
+-- a PostGraphile token without workspace_id still makes it a request
+SET jwt.claims.role = 'web';
+SELECT crm.use_workspace('default');
+RESET jwt.claims.role;
+-- bad PostGraphile claims
+SET jwt.claims.workspace_id = 'abc';
+SELECT crm.current_workspace();
+SET jwt.claims.workspace_id = '0';
+SELECT crm.current_workspace();
+SET jwt.claims.workspace_id = '2.5';
+SELECT crm.current_workspace();
+SET jwt.claims.workspace_id = '99999999999999999999';
+SELECT crm.current_workspace();
+RESET jwt.claims.workspace_id;
+
+-- the actor: current_user when nothing else says
+SELECT crm.current_actor() = current_user AS is_current_user;
+CREATE ROLE crm_ws_actor;
+GRANT USAGE ON SCHEMA crm TO crm_ws_actor;
+SET ROLE crm_ws_actor;
+SELECT crm.current_actor();
+RESET ROLE;
+-- a renamed role acts under its new name
+ALTER ROLE crm_ws_actor RENAME TO crm_ws_actor_renamed;
+SET ROLE crm_ws_actor_renamed;
+SELECT crm.current_actor();
+RESET ROLE;
+-- PostGraphile's sub claim
+SET jwt.claims.sub = 'graphql-user-7';
+SELECT crm.current_actor();
+-- PostgREST's sub claim wins over it, a number as text
+SET request.jwt.claims = '{"sub": "rest-user-1", "workspace_id": 2}';
+SELECT crm.current_actor();
+SET request.jwt.claims = '{"sub": 42}';
+SELECT crm.current_actor();
+-- PostgREST claims without sub (or an empty or null one) leave it to PostGraphile's
+SET request.jwt.claims = '{"role": "web"}';
+SELECT crm.current_actor();
+SET request.jwt.claims = '{"sub": ""}';
+SELECT crm.current_actor();
+SET request.jwt.claims = '{"sub": null}';
+SELECT crm.current_actor();
+-- crm.actor wins over everything (a trusted backend naming the user)
+SET crm.actor = 'billing-job';
+SELECT crm.current_actor();
+RESET crm.actor;
+RESET jwt.claims.sub;
+-- a bad workspace_id claim does not hide the actor of a session that chose
+-- its workspace itself
+SET request.jwt.claims = '{"sub": "rest-user-1", "workspace_id": "abc"}';
+SET crm.workspace_id = 2;
+SELECT crm.current_workspace(), crm.current_actor();
+RESET crm.workspace_id;
+-- bad actors: an object or array sub, one longer than 256 bytes
+SET request.jwt.claims = '{"sub": {"id": 1}}';
+SELECT crm.current_actor();
+SET request.jwt.claims = '{"sub": [1]}';
+SELECT crm.current_actor();
+-- (the workspace of such a token is still readable, and the actor of a
+-- session that names it itself)
+SET request.jwt.claims = '{"sub": [1], "workspace_id": 2}';
+SELECT crm.current_workspace();
+SET crm.actor = 'billing-job';
+SELECT crm.current_actor();
+RESET crm.actor;
+SELECT set_config('request.jwt.claims', json_build_object('sub', repeat('x', 257))::text, false) IS NOT NULL AS set;
+SELECT crm.current_actor();
+RESET request.jwt.claims;
+SELECT set_config('jwt.claims.sub', repeat('y', 257), false) IS NOT NULL AS set;
+SELECT crm.current_actor();
+RESET jwt.claims.sub;
+SET crm.actor = 'a';
+SELECT set_config('crm.actor', repeat('z', 257), false);
+SELECT crm.current_actor();
+RESET crm.actor;
+-- 256 bytes are fine
+SELECT length(set_config('crm.actor', repeat('z', 256), false)) AS actor_length;
+RESET crm.actor;
+REVOKE USAGE ON SCHEMA crm FROM crm_ws_actor_renamed;
+DROP ROLE crm_ws_actor_renamed;
+
 -- bad crm.workspace_id values are refused by SET itself
 SET crm.workspace_id = 'acme';
 SET crm.workspace_id = 0;
@@ -90,6 +198,9 @@ INSERT INTO crm.contacts (name) VALUES ('nowhere');
 SET request.jwt.claims = '{"workspace_id": 2}';
 SELECT crm.current_workspace();
 RESET request.jwt.claims;
+SET jwt.claims.workspace_id = '2';
+SELECT crm.current_workspace();
+RESET jwt.claims.workspace_id;
 SET crm.workspace_id = 3;
 SELECT crm.current_workspace();
 RESET crm.workspace_id;

@@ -85,6 +85,8 @@ SET ROLE crm_attack_app;
 SET request.jwt.claims = '{"workspace_id": 2}';
 SELECT count(*) FROM crm.contacts;
 INSERT INTO crm.contacts (name, email) VALUES ('Trent', 'TRENT@example.com');
+SELECT crm.current_actor();
+INSERT INTO crm.events (type, object_type) VALUES ('CRM_CONTACT_UPDATED', 'contact');
 RESET ROLE;
 DELETE FROM crm.contacts WHERE name OPERATOR(pg_catalog.=) 'Mallory';
 SQL

@@ -1,0 +1,279 @@
+'use strict';
+// A frontend's flow against the CRM through PostGraphile v4, over HTTP on
+// 127.0.0.1, printing TAP (run by test/t/api_postgraphile.sh, which sets up
+// the database and the roles and passes them in the environment).
+//
+// Tokens for two workspaces carry workspace_id, sub and role, as a login
+// service would sign them; PostGraphile verifies them and hands the claims
+// to PostgreSQL as jwt.claims.<name> settings, which crm.current_workspace()
+// and crm.current_actor() read.  Everything below goes through the row
+// mutations and function mutations PostGraphile derives from schema crm.
+
+const http = require('http');
+const crypto = require('crypto');
+const { postgraphile } = require('postgraphile');
+
+const env = process.env;
+const WS_A = env.CRM_API_WORKSPACE_A;
+const WS_B = env.CRM_API_WORKSPACE_B;
+const SECRET = crypto.randomBytes(32).toString('hex');
+const ROLE = 'crm_api_user';
+
+let n = 0;
+let failures = 0;
+
+function ok(cond, desc, diag) {
+	n += 1;
+	console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${desc}`);
+	if (!cond) {
+		failures += 1;
+		if (diag !== undefined)
+			for (const line of JSON.stringify(diag, null, 1).split('\n'))
+				console.log(`# ${line}`);
+	}
+	return cond;
+}
+
+function is(got, want, desc) {
+	return ok(JSON.stringify(got) === JSON.stringify(want), desc, { got, want });
+}
+
+function b64url(obj) {
+	return Buffer.from(JSON.stringify(obj)).toString('base64url');
+}
+
+// HS256, as PostgREST and PostGraphile verify it
+function sign(claims) {
+	const head = b64url({ alg: 'HS256', typ: 'JWT' });
+	const body = b64url({ aud: 'postgraphile', exp: Math.floor(Date.now() / 1000) + 600, ...claims });
+	const sig = crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url');
+	return `${head}.${body}.${sig}`;
+}
+
+const alice = sign({ sub: 'alice@a.example', workspace_id: Number(WS_A), role: ROLE });
+const bob = sign({ sub: 'bob@b.example', workspace_id: String(WS_B), role: ROLE });
+
+let url;
+
+async function gql(token, query, variables) {
+	const headers = { 'content-type': 'application/json' };
+	if (token)
+		headers.authorization = `Bearer ${token}`;
+	const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+	const body = await res.json();
+	return body;
+}
+
+// the data of a request that must succeed; a failure is reported and null
+async function must(token, query, variables, desc) {
+	const r = await gql(token, query, variables);
+	if (r.errors) {
+		ok(false, desc, r.errors);
+		return null;
+	}
+	return r.data;
+}
+
+const CONTACT = 'id workspaceId name email phone tags';
+
+async function flow() {
+	// the claims reach the database: workspace and actor from the token
+	let d = await must(alice, '{ currentWorkspace currentActor }', {}, 'token A answered');
+	is(d && [d.currentWorkspace, d.currentActor], [WS_A, 'alice@a.example'],
+		"token A: crm.current_workspace() and crm.current_actor() are the token's workspace_id and sub");
+	d = await must(bob, '{ currentWorkspace currentActor }', {}, 'token B answered');
+	is(d && [d.currentWorkspace, d.currentActor], [WS_B, 'bob@b.example'],
+		'token B (workspace_id as a string): its own workspace and sub');
+	let r = await gql(null, '{ allContacts { totalCount } }');
+	ok(r.errors && /permission denied/.test(r.errors[0].message),
+		'without a token the anonymous role sees nothing', r);
+
+	// contacts and a company through the row mutations: normalised on the way in
+	d = await must(alice, `mutation($c: ContactInput!) { createContact(input: {contact: $c}) { contact { ${CONTACT} } } }`,
+		{ c: { name: 'Ada Lovelace', email: '  Ada@Example.COM ', phone: '+44 20 7946 0001', tags: [' VIP', 'vip', 'math'] } },
+		'createContact (A)');
+	const ada = d && d.createContact.contact;
+	is(ada && [ada.workspaceId, ada.email, ada.phone, ada.tags], [WS_A, 'ada@example.com', '+442079460001', ['math', 'vip']],
+		'createContact: in the token\'s workspace, email, phone and tags normalised');
+	d = await must(alice, `mutation($c: ContactInput!) { createContact(input: {contact: $c}) { contact { ${CONTACT} } } }`,
+		{ c: { name: 'Charles Babbage', email: 'charles@example.com', tags: ['engineer'] } }, 'second createContact (A)');
+	const charles = d && d.createContact.contact;
+	d = await must(alice, 'mutation($c: CompanyInput!) { createCompany(input: {company: $c}) { company { id workspaceId name domain } } }',
+		{ c: { name: 'Analytical Engines', domain: 'https://www.Engines.example/about' } }, 'createCompany (A)');
+	const engines = d && d.createCompany.company;
+	is(engines && [engines.workspaceId, engines.domain], [WS_A, 'engines.example'], 'createCompany: domain normalised');
+	d = await must(alice, `mutation($l: ContactCompanyInput!) { createContactCompany(input: {contactCompany: $l}) {
+			contactCompany { contactId companyId role isPrimary } } }`,
+		{ l: { contactId: ada && ada.id, companyId: engines && engines.id, role: 'Founder', isPrimary: true } },
+		'createContactCompany links the contact to the company');
+	is(d && d.createContactCompany.contactCompany, { contactId: ada && ada.id, companyId: engines && engines.id, role: 'Founder', isPrimary: true },
+		'createContactCompany: the link as written');
+	d = await must(alice, `mutation($id: BigInt!, $ws: BigInt!) { updateContactByWorkspaceIdAndId(
+			input: {workspaceId: $ws, id: $id, contactPatch: {city: "London", email: "ADA.L@Example.com"}}) { contact { city email } } }`,
+		{ id: ada && ada.id, ws: WS_A }, 'updateContact by key (A)');
+	is(d && d.updateContactByWorkspaceIdAndId.contact, { city: 'London', email: 'ada.l@example.com' },
+		'updateContact: patched and normalised');
+
+	// the upsert a frontend has today: crm.identify as a function mutation
+	d = await must(alice, 'mutation { identify(input: {email: "ada.l@example.com", name: "Ada King"}) { bigInt } }', {},
+		'identify (A) with a known email');
+	is(d && d.identify.bigInt, ada && ada.id, 'identify: finds the contact the row mutation created');
+	d = await must(alice, 'mutation { identify(input: {email: "  Grace@Example.com", name: "Grace Hopper"}) { bigInt } }', {},
+		'identify (A) with a new email');
+	const grace = d && d.identify.bigInt;
+	ok(grace && grace !== (ada && ada.id) && grace !== (charles && charles.id), 'identify: creates a new contact for a new email', d);
+
+	// and crm.upsert_order, idempotent by (source, external_id)
+	const order = { contactId: ada && ada.id, source: 'api', externalId: 'web-1001', value: '99.90', currency: 'eur', status: 'pending' };
+	d = await must(alice, 'mutation($o: UpsertOrderInput!) { upsertOrder(input: $o) { bigInt } }', { o: order }, 'upsertOrder (A)');
+	const orderId = d && d.upsertOrder.bigInt;
+	d = await must(alice, 'mutation($o: UpsertOrderInput!) { upsertOrder(input: $o) { bigInt } }', { o: { ...order, status: 'paid' } },
+		'upsertOrder again (A)');
+	is(d && d.upsertOrder.bigInt, orderId, 'upsertOrder: the same external id updates the same order');
+	d = await must(alice, '{ allOrders { nodes { id status value currency contactId } } }', {}, 'A lists its orders');
+	is(d && d.allOrders.nodes, [{ id: orderId, status: 'PAID', value: '99.90', currency: 'EUR', contactId: ada && ada.id }],
+		'upsertOrder: one order, paid, currency normalised');
+
+	// a pipeline with stages and a deal, as rows
+	d = await must(alice, 'mutation { createPipeline(input: {pipeline: {name: "Sales"}}) { pipeline { id workspaceId name } } }', {},
+		'createPipeline (row) (A)');
+	const pipeline = d && d.createPipeline.pipeline;
+	const stages = [];
+	for (const [i, s] of [['Lead', 'OPEN', '10'], ['Proposal', 'OPEN', '50'], ['Won', 'WON', '100']].entries()) {
+		d = await must(alice, `mutation($s: StageInput!) { createStage(input: {stage: $s}) { stage { id name kind probability } } }`,
+			{ s: { pipelineId: pipeline && pipeline.id, name: s[0], position: i + 1, kind: s[1], probability: s[2],
+				forecastCategory: s[1] === 'WON' ? 'CLOSED' : 'PIPELINE' } }, `createStage ${s[0]} (A)`);
+		stages.push(d && d.createStage.stage);
+	}
+	d = await must(alice, `mutation($d: DealInput!) { createDeal(input: {deal: $d}) {
+			deal { id workspaceId title value currency status stageId contactId companyId } } }`,
+		{ d: { pipelineId: pipeline && pipeline.id, stageId: stages[0] && stages[0].id, title: 'Difference Engine No. 2',
+			value: '1200.50', currency: 'eur', contactId: ada && ada.id, companyId: engines && engines.id, position: '1' } },
+		'createDeal (row) (A)');
+	const deal = d && d.createDeal.deal;
+	is(deal && [deal.workspaceId, deal.value, deal.currency, deal.status], [WS_A, '1200.50', 'EUR', 'OPEN'],
+		'createDeal: open, currency normalised');
+	d = await must(alice, `mutation($id: BigInt!, $stage: BigInt!) { moveDeal(input: {dealId: $id, stageId: $stage}) {
+			deal { id stageId status } } }`, { id: deal && deal.id, stage: stages[1] && stages[1].id },
+		'moveDeal (function mutation) (A)');
+	is(d && d.moveDeal.deal.stageId, stages[1] && stages[1].id, 'moveDeal: the deal is in the new stage');
+	d = await must(alice, `mutation($id: BigInt!) { winDeal(input: {dealId: $id, reason: "signed"}) { deal { status stageId } } }`,
+		{ id: deal && deal.id }, 'winDeal (function mutation) (A)');
+	is(d && d.winDeal.deal, { status: 'WON', stageId: stages[2] && stages[2].id }, 'winDeal: won, in the won stage');
+	d = await must(alice, `query($id: BigInt!) { allDealStageHistories(condition: {dealId: $id}) { totalCount } }`,
+		{ id: deal && deal.id }, 'deal stage history readable (A)');
+	ok(d && d.allDealStageHistories.totalCount >= 2, 'the stage changes are in the history', d);
+
+	// CQL search through the query field of crm.find_contacts
+	d = await must(alice, `{ findContacts(query: "tags CONTAINS 'vip' OR email ENDS WITH 'example.com'", orderBy: "id") { nodes { id } } }`,
+		{}, 'findContacts (A)');
+	is(d && d.findContacts.nodes.map((c) => c.id), [ada && ada.id, charles && charles.id, grace].sort((x, y) => x - y),
+		'findContacts: the CQL query finds the workspace\'s matching contacts');
+	d = await must(alice, `{ findContacts(query: "tags CONTAINS 'engineer'") { nodes { name } } }`, {}, 'findContacts by tag (A)');
+	is(d && d.findContacts.nodes, [{ name: 'Charles Babbage' }], 'findContacts: by tag');
+	r = await gql(alice, `{ findContacts(query: "nosuchfield = 1") { nodes { id } } }`);
+	ok(r.errors && r.errors[0].errcode === '22023' || (r.errors && /nosuchfield/.test(r.errors[0].message)),
+		'findContacts: a bad query is an error naming the field', r);
+
+	// workspace B: same email, its own rows only
+	d = await must(bob, `mutation($c: ContactInput!) { createContact(input: {contact: $c}) { contact { ${CONTACT} } } }`,
+		{ c: { name: 'Ada in B', email: 'ada.l@example.com' } }, 'createContact (B) with an email A has');
+	const adaB = d && d.createContact.contact;
+	is(adaB && adaB.workspaceId, WS_B, 'createContact (B): in workspace B');
+	d = await must(bob, '{ allContacts { nodes { workspaceId name } } allCompanies { totalCount } allDeals { totalCount } allPipelines { totalCount } }',
+		{}, 'B lists its rows');
+	is(d && [d.allContacts.nodes, d.allCompanies.totalCount, d.allDeals.totalCount, d.allPipelines.totalCount],
+		[[{ workspaceId: WS_B, name: 'Ada in B' }], 0, 0, 0], 'B sees only its own contact, none of A\'s companies, deals, pipelines');
+	d = await must(bob, `query($ws: BigInt!, $id: BigInt!) { contactByWorkspaceIdAndId(workspaceId: $ws, id: $id) { id } }`,
+		{ ws: WS_A, id: ada && ada.id }, 'B asks for A\'s contact by key');
+	is(d && d.contactByWorkspaceIdAndId, null, 'B cannot read A\'s contact by key');
+	r = await gql(bob, `mutation($ws: BigInt!, $id: BigInt!) { updateContactByWorkspaceIdAndId(
+			input: {workspaceId: $ws, id: $id, contactPatch: {name: "Hijacked"}}) { contact { id } } }`,
+	{ ws: WS_A, id: ada && ada.id });
+	ok(r.errors !== undefined, 'B cannot update A\'s contact', r);
+	r = await gql(bob, `mutation($ws: BigInt!, $id: BigInt!) { deleteDealByWorkspaceIdAndId(input: {workspaceId: $ws, id: $id}) { deal { id } } }`,
+		{ ws: WS_A, id: deal && deal.id });
+	ok(r.errors !== undefined, 'B cannot delete A\'s deal', r);
+	d = await must(bob, `{ findContacts(query: "email = 'ada.l@example.com'") { nodes { workspaceId name } } }`, {}, 'findContacts (B)');
+	is(d && d.findContacts.nodes, [{ workspaceId: WS_B, name: 'Ada in B' }], 'findContacts (B): only B\'s contact');
+	r = await gql(bob, 'mutation { useWorkspace(input: {slug: "api-a"}) { bigInt } }');
+	ok(r.errors && /cannot switch workspace/.test(r.errors[0].message), 'B cannot switch to A with crm.use_workspace', r);
+	d = await must(bob, `mutation($ws: BigInt!, $id: BigInt!) { deleteContactByWorkspaceIdAndId(input: {workspaceId: $ws, id: $id}) { contact { id } } }`,
+		{ ws: WS_B, id: adaB && adaB.id }, 'deleteContact (row) (B)');
+
+	// the events: every write recorded, with the token's sub as the actor
+	d = await must(alice, '{ allEvents(orderBy: ID_ASC) { nodes { workspaceId type actor } } }', {}, 'A reads its events');
+	const evA = (d && d.allEvents.nodes) || [];
+	const typesA = [...new Set(evA.map((e) => e.type))].sort();
+	for (const t of ['CRM_CONTACT_CREATED', 'CRM_CONTACT_UPDATED', 'CRM_COMPANY_CREATED', 'CRM_ORDER_CREATED', 'CRM_DEAL_CREATED',
+		'CRM_DEAL_STAGE_CHANGED', 'CRM_DEAL_WON'])
+		ok(typesA.includes(t), `A's events include ${t}`, typesA);
+	ok(evA.length > 0 && evA.every((e) => e.workspaceId === WS_A && e.actor === 'alice@a.example'),
+		'every event of A is in A with actor alice@a.example', evA);
+	d = await must(alice, '{ eventsSince(afterId: "0") { nodes { id type actor } } }', {}, 'eventsSince (A)');
+	is(d && d.eventsSince.nodes.length, evA.length, 'eventsSince delivers every committed event of A');
+	d = await must(bob, '{ allEvents(orderBy: ID_ASC) { nodes { workspaceId type actor } } }', {}, 'B reads its events');
+	is(d && d.allEvents.nodes, [{ workspaceId: WS_B, type: 'CRM_CONTACT_CREATED', actor: 'bob@b.example' },
+		{ workspaceId: WS_B, type: 'CRM_CONTACT_DELETED', actor: 'bob@b.example' }],
+	'B sees exactly its two events, with actor bob@b.example');
+
+	// a frontend cannot forge what the extension owns
+	r = await gql(alice, 'mutation { createEvent(input: {event: {type: "CRM_CONTACT_UPDATED", objectType: "contact", xid: "1"}}) { event { id } } }');
+	ok(r.errors && r.errors[0].errcode === '428C9' && /cannot set crm\.events\.xid/.test(r.errors[0].message),
+		'createEvent with its own xid is refused (428C9)', r);
+	r = await gql(alice, 'mutation { createEvent(input: {event: {type: "CRM_CONTACT_UPDATED", objectType: "contact", actor: "mallory"}}) { event { id } } }');
+	ok(r.errors && r.errors[0].errcode === '428C9' && /cannot set crm\.events\.actor/.test(r.errors[0].message),
+		'createEvent with another actor is refused (428C9)', r);
+}
+
+async function main() {
+	const watchdog = setTimeout(() => {
+		console.log('Bail out! the flow did not finish in 180 s');
+		process.exit(1);
+	}, 180000);
+	const middleware = postgraphile(
+		{ host: env.PGHOST, port: Number(env.PGPORT), database: env.CRM_API_DATABASE, user: 'crm_api_authenticator' },
+		['crm'],
+		{
+			jwtSecret: SECRET,
+			pgDefaultRole: 'crm_api_anonymous',
+			includeExtensionResources: true,
+			dynamicJson: true,
+			setofFunctionsContainNulls: false,
+			extendedErrors: ['errcode', 'detail', 'hint'],
+			disableQueryLog: true,
+			retryOnInitFail: false,
+			graphiql: false,
+		});
+	const server = http.createServer(middleware);
+	await new Promise((resolve, reject) => {
+		server.once('error', reject);
+		server.listen(0, '127.0.0.1', resolve);
+	});
+	url = `http://127.0.0.1:${server.address().port}/graphql`;
+	console.log(`# PostGraphile on ${url}`);
+	try {
+		// the schema is built on the first request: wait until it answers
+		let up = null;
+		for (let i = 0; i < 60 && !up; i++) {
+			try {
+				up = await gql(null, '{ __typename }');
+			} catch (e) {
+				await new Promise((res) => setTimeout(res, 500));
+			}
+		}
+		if (!ok(up && up.data && up.data.__typename === 'Query', 'PostGraphile answers', up))
+			return;
+		await flow();
+	} catch (e) {
+		ok(false, `flow finished (${e.message})`, String(e.stack));
+	} finally {
+		clearTimeout(watchdog);
+		server.close();
+		await middleware.release();
+	}
+	console.log(`1..${n}`);
+	process.exit(failures ? 1 : 0);
+}
+
+main();
