@@ -44,7 +44,13 @@ ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso --load-extension=pg_trgm --load-extension=crm
 
 PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-EXTRA_CLEAN = $(DATA_built) test/output test/output_iso
+# test/valgrind builds with CRM_VALGRIND=1: the C writers check that what they
+# store is fully defined (CrmCheckDefined in src/crm.h)
+ifdef CRM_VALGRIND
+PG_CPPFLAGS += -DCRM_VALGRIND
+endif
+BUILD_FLAGS = src/.build-flags
+EXTRA_CLEAN = $(DATA_built) test/output test/output_iso $(BUILD_FLAGS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -53,8 +59,15 @@ include $(PGXS)
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
 
-# PGXS tracks no header dependencies: rebuild every object when a header changes
-$(OBJS): $(wildcard src/*.h src/cql/*.h)
+# PGXS tracks no header dependencies: rebuild every object when a header
+# changes, or when the build flags do
+$(OBJS): $(wildcard src/*.h src/cql/*.h) $(BUILD_FLAGS)
+
+$(BUILD_FLAGS): FORCE
+	@echo 'CRM_VALGRIND=$(CRM_VALGRIND)' | cmp -s - $@ || echo 'CRM_VALGRIND=$(CRM_VALGRIND)' > $@
+
+.PHONY: FORCE
+FORCE:
 
 .PHONY: test demo bench fuzz valgrind
 test:

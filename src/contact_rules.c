@@ -264,7 +264,9 @@ ReleaseKeys(HeapTuple tup, TupleDesc desc, bool stamp_deleted)
 		values[n] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		nulls[n++] = false;
 	}
-	return heap_modify_tuple_by_cols(tup, desc, n, attnums, values, nulls);
+	tup = heap_modify_tuple_by_cols(tup, desc, n, attnums, values, nulls);
+	CrmCheckDefined(tup->t_data, tup->t_len);
+	return tup;
 }
 
 /* Back to a live status: the released keys return where none was set */
@@ -294,7 +296,9 @@ RestoreKeys(HeapTuple tup, TupleDesc desc)
 	attnums[n] = cols[COL_DELETED_AT];
 	values[n] = (Datum) 0;
 	nulls[n++] = true;
-	return heap_modify_tuple_by_cols(tup, desc, n, attnums, values, nulls);
+	tup = heap_modify_tuple_by_cols(tup, desc, n, attnums, values, nulls);
+	CrmCheckDefined(tup->t_data, tup->t_len);
+	return tup;
 }
 
 /* A merged or deleted contact holds no key: a live contact may need it */

@@ -10,6 +10,19 @@
 
 #include "postgres.h"
 
+/*
+ * Under test/valgrind (built with CRM_VALGRIND) the C writers check that the
+ * bytes they hand to storage are fully defined: Debian's postgres lacks
+ * USE_VALGRIND, so an undefined byte would otherwise only surface in a WAL
+ * write, where PostgreSQL's own padding is suppressed.
+ */
+#ifdef CRM_VALGRIND
+#include <valgrind/memcheck.h>
+#define CrmCheckDefined(ptr, len) ((void) VALGRIND_CHECK_MEM_IS_DEFINED((ptr), (len)))
+#else
+#define CrmCheckDefined(ptr, len) ((void) 0)
+#endif
+
 /* One init function per feature, called from _PG_init (crm.c). */
 extern void CrmWorkspaceInit(void);
 extern void CrmPropertiesInit(void);

@@ -129,6 +129,7 @@ BatchAdd(EventBatch *b, Datum ws, Datum id, Jsonb *payload)
 	}
 	b->workspaces[b->n] = ws;
 	b->ids[b->n] = id;
+	CrmCheckDefined(payload, VARSIZE(payload));
 	b->payloads[b->n] = JsonbPGetDatum(payload);
 	b->n++;
 }
@@ -384,6 +385,20 @@ CheckEventType(Relation rel, const char *type)
 			 errtableconstraint(rel, "events_type_format")));
 }
 
+/* Under CRM_VALGRIND: the row about to be stored has no undefined byte */
+static void
+CheckRowDefined(TupleTableSlot *slot)
+{
+#ifdef CRM_VALGRIND
+	bool		shouldFree;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldFree);
+
+	CrmCheckDefined(tuple->t_data, tuple->t_len);
+	if (shouldFree)
+		heap_freetuple(tuple);
+#endif
+}
+
 /*
  * The events of a statement straight into the heap and the indexes of
  * crm.events, with the values its defaults give (the id sequence, the
@@ -451,6 +466,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 		slot->tts_values[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		slot->tts_values[8] = actor;
 		ExecStoreVirtualTuple(slot);
+		CheckRowDefined(slot);
 		simple_table_tuple_insert(rel, slot);
 		if (rri->ri_NumIndices > 0)
 			(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
