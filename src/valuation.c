@@ -243,7 +243,7 @@ typedef struct LineItem
 	char	   *currency;
 	char	   *discount_type;
 	Numeric		discount;
-	Numeric		given_total;	/* the row's total: NULL, the default 0 or a client's */
+	Numeric		given_total;	/* the row's total: NULL (left out) or a client's */
 	Numeric		total;			/* computed */
 } LineItem;
 
@@ -467,10 +467,10 @@ ComputeTotal(LineItem *line)
 }
 
 /*
- * Step 6: total is computed, so a client may leave it out (NULL, or the
- * default 0 on INSERT) or send the computed value; an UPDATE that keeps the
- * stored total is recomputed too (a form sending the whole row back).  Any
- * other value would be silently replaced: refuse it.
+ * Step 6: total is computed, so a client may leave it out (its default is
+ * NULL) or send the computed value; an UPDATE that keeps the stored total
+ * is recomputed too (a form sending the whole row back).  Any other value
+ * would be silently replaced: refuse it.
  */
 static void
 CheckGivenTotal(PrepareState *state, LineItem *line, HeapTuple oldtuple, TupleDesc tupdesc)
@@ -479,12 +479,7 @@ CheckGivenTotal(PrepareState *state, LineItem *line, HeapTuple oldtuple, TupleDe
 
 	if (given == NULL || NumericCmp(given, line->total) == 0)
 		return;
-	if (oldtuple == NULL)
-	{
-		if (NumericCmp(given, NumericFromInt(0)) == 0)
-			return;
-	}
-	else
+	if (oldtuple != NULL)
 	{
 		bool		oldnull;
 		Datum		old = heap_getattr(oldtuple, state->attnum[LINE_TOTAL], tupdesc, &oldnull);

@@ -85,7 +85,6 @@ SELECT crm.win_deal(:engine);
 SELECT crm.win_deal(:loom, '2999-01-01 00:00+00');
 SELECT crm.lose_deal(999999999);
 SELECT crm.win_deal(NULL);
-UPDATE crm.deals SET status = 'won' WHERE id = :loom;
 INSERT INTO crm.deals (title, currency) VALUES ('Bad money', 'XYZ');
 INSERT INTO crm.deals (title, pipeline_id, stage_id) VALUES ('Wrong stage', :sales, 999999999);
 INSERT INTO crm.deals (title, value_mode) VALUES ('Auto without lines', 'auto');

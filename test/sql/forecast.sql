@@ -66,7 +66,7 @@ SELECT period_start, weighted_value FROM crm.forecast(:p, '2020-01-01', '2020-02
 SELECT * FROM crm.forecast(NULL, '2019-12-01', '2020-03-31', 'quarter');
 SELECT period_start, open_count, pipeline_value FROM crm.forecast(from_date => '2019-12-01', to_date => '2020-03-31');
 SELECT period_start, pipeline_value, weighted_value, closed_won FROM crm.forecast(:p, '2020-02-01', '2020-02-29', currency => 'eur');
-SELECT crm.exchange_rate('EUR', 'USD', '2020-01-31'), crm.exchange_rate('usd', 'eur', '2020-02-01'), crm.exchange_rate('JPY', 'JPY');
+SELECT crm.lookup_exchange_rate('EUR', 'USD', '2020-01-31'), crm.lookup_exchange_rate('usd', 'eur', '2020-02-01'), crm.lookup_exchange_rate('JPY', 'JPY');
 
 -- bad input: each a clear error
 SELECT * FROM crm.forecast(:p, '2020-01-05', '2020-01-05', currency => 'GBP');
@@ -80,9 +80,9 @@ SELECT * FROM crm.stage_probabilities(NULL);
 SELECT * FROM crm.stage_probabilities(:p, 'crystal_ball');
 SELECT * FROM crm.stage_probabilities(:p, NULL);
 SELECT * FROM crm.stage_probabilities(:p, 'historical', 'infinity');
-SELECT crm.exchange_rate('EUR', 'GBP', '2020-01-01');
-SELECT crm.exchange_rate('EUR', 'USD', '2019-01-01');
-SELECT crm.exchange_rate('EUR', 'USD', NULL);
+SELECT crm.lookup_exchange_rate('EUR', 'GBP', '2020-01-01');
+SELECT crm.lookup_exchange_rate('EUR', 'USD', '2019-01-01');
+SELECT crm.lookup_exchange_rate('EUR', 'USD', NULL);
 \set VERBOSITY terse
 INSERT INTO crm.exchange_rates (base, quote, rate, valid_from) VALUES ('EUR', 'GBP', 0, '2020-01-01');
 INSERT INTO crm.exchange_rates (base, quote, rate, valid_from) VALUES ('EUR', 'EUR', 1, '2020-01-01');
