@@ -218,7 +218,8 @@ RecordInserted(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot)
 
 	KeepPlan(&born_closed_plan,
 			 "INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
-			 " SELECT n.ws, CASE n.status WHEN 'won' THEN 'CRM_DEAL_WON' ELSE 'CRM_DEAL_LOST' END, 'deal', n.deal,"
+			 " SELECT n.ws, CASE WHEN n.status OPERATOR(pg_catalog.=) 'won' THEN 'CRM_DEAL_WON' ELSE 'CRM_DEAL_LOST' END,"
+			 "        'deal', n.deal,"
 			 "        pg_catalog.jsonb_build_object('id', n.deal, 'pipeline_id', n.pipeline, 'from_stage_id', NULL,"
 			 "                                      'stage_id', n.stage, 'status', n.status, 'reason', n.reason)"
 			 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
