@@ -157,7 +157,7 @@ BEGIN
 		END IF;
 	END IF;
 	stage_changed := TG_OP = 'INSERT' OR NEW.stage_id IS DISTINCT FROM OLD.stage_id;
-	IF NOT stage_changed THEN
+	IF NOT stage_changed AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
 		IF NEW.position IS NULL THEN
 			NEW.position := coalesce((SELECT d.position FROM crm.deals d
 									   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id

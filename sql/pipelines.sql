@@ -91,7 +91,7 @@ CREATE TRIGGER pipelines_normalize BEFORE INSERT OR UPDATE ON crm.pipelines
 -- means 100 and closed, lost 0 and omitted, open 0 and pipeline.  Given
 -- values that contradict the kind get crm.add_stage's error.  On UPDATE a
 -- changed kind brings probability and category along when they are left
--- as they were.
+-- as they were; a stage holding deals keeps its kind (their status is it).
 CREATE FUNCTION crm_internal.stages_prepare() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -108,6 +108,13 @@ BEGIN
 									   ORDER BY s.position DESC LIMIT 1), 0) + 1;
 		END IF;
 	ELSIF NEW.kind IS DISTINCT FROM OLD.kind THEN
+		-- a deal's status follows its stage's kind: a stage holding deals keeps it
+		IF EXISTS (SELECT 1 FROM crm.deals d
+					WHERE d.workspace_id = OLD.workspace_id AND d.stage_id = OLD.id) THEN
+			RAISE EXCEPTION 'stage "%" holds deals; its kind cannot change from % to %', OLD.name, OLD.kind, NEW.kind
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Move its deals to another stage first (crm.move_deal), or add a new stage with crm.add_stage().';
+		END IF;
 		IF NEW.probability IS NOT DISTINCT FROM OLD.probability THEN
 			NEW.probability := NULL;
 		END IF;
