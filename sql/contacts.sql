@@ -119,6 +119,31 @@ COMMENT ON FUNCTION crm_internal.contact_consents_event() IS
 
 CREATE TRIGGER contact_consents_event AFTER INSERT ON crm.contact_consents
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_consents_event();
+
+-- The history is append-only: a change of consent is a new row, so that the
+-- newest row per channel stays the current consent and the past stays as it
+-- was recorded.  Moving rows to another contact (a merge) and deleting them
+-- (an erasure) remain possible.
+CREATE FUNCTION crm_internal.contact_consents_append_only() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'consent % of contact % cannot be changed: the consent history is append-only', OLD.id, OLD.contact_id
+		USING ERRCODE = 'feature_not_supported',
+			  HINT = format('Record the change as a new consent: crm.record_consent(%s, %L, ...) or INSERT INTO crm.contact_consents.',
+							OLD.contact_id, OLD.channel);
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_consents_append_only() IS
+	'BEFORE UPDATE row trigger on contact_consents: refuses rewriting a recorded consent (0A000)';
+
+CREATE TRIGGER contact_consents_append_only BEFORE UPDATE OF channel, status, source, recorded_at
+	ON crm.contact_consents
+	FOR EACH ROW
+	WHEN (OLD.channel IS DISTINCT FROM NEW.channel OR OLD.status IS DISTINCT FROM NEW.status
+		  OR OLD.source IS DISTINCT FROM NEW.source OR OLD.recorded_at IS DISTINCT FROM NEW.recorded_at)
+	EXECUTE FUNCTION crm_internal.contact_consents_append_only();
 CREATE TRIGGER contact_consents_normalize BEFORE INSERT OR UPDATE ON crm.contact_consents
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('source:max=2048');
 

@@ -135,11 +135,8 @@ COMMENT ON COLUMN crm.object_associations.associated_at IS 'when the association
 
 CREATE TRIGGER object_associations_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.object_associations
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
-CREATE TRIGGER object_associations_touch BEFORE UPDATE ON crm.object_associations
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
-CREATE TRIGGER object_associations_normalize BEFORE INSERT OR UPDATE ON crm.object_associations
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('label:max=2048');
-
+CREATE TRIGGER object_associations_touch BEFORE INSERT OR UPDATE ON crm.object_associations
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'label:max=2048');
 -- An association written or removed is a change of its record, whoever
 -- writes it: CRM_RECORD_UPDATED with what crm.associate and crm.dissociate
 -- used to emit themselves.  Associations removed with their record (or its

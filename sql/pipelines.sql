@@ -41,8 +41,8 @@ CREATE UNIQUE INDEX pipelines_one_default ON crm.pipelines (workspace_id) WHERE 
 COMMENT ON TABLE crm.pipelines IS 'sales (or support, onboarding...) processes; at most one default per workspace';
 COMMENT ON COLUMN crm.pipelines.is_default IS 'the pipeline a deal joins when none is given';
 
-CREATE TRIGGER pipelines_touch BEFORE UPDATE ON crm.pipelines
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+CREATE TRIGGER pipelines_normalize BEFORE INSERT OR UPDATE ON crm.pipelines
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'name:max=2048');
 
 CREATE TABLE crm.stages (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -82,8 +82,6 @@ COMMENT ON COLUMN crm.stages.color IS 'lower-case #rrggbb';
 CREATE TRIGGER stages_normalize BEFORE INSERT OR UPDATE ON crm.stages
 	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('color:color', 'updated_at:touch',
 		'probability:finite', 'name:max=2048');
-CREATE TRIGGER pipelines_normalize BEFORE INSERT OR UPDATE ON crm.pipelines
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('name:max=2048');
 
 -- What crm.add_stage does, on the row path too: a stage without a position
 -- goes after the last one (the pipeline row is locked so that two inserts

@@ -145,6 +145,8 @@ SELECT count(*) AS events_before FROM crm.events \gset
 SET ROLE crm_companies_app;
 UPDATE crm.contact_companies SET role = repeat('r', 2049) WHERE contact_id = :row_person;
 INSERT INTO crm.contact_consents (contact_id, channel, status, source) VALUES (:row_person, 'sms', 'granted', repeat('s', 2049));
+-- the consent history is append-only (0A000): a change is a new row
+UPDATE crm.contact_consents SET status = 'revoked' WHERE contact_id = :row_person;
 RESET ROLE;
 SELECT count(*) = :events_before AS nothing_written FROM crm.events;
 DROP OWNED BY crm_companies_app;

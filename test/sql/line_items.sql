@@ -139,6 +139,9 @@ UPDATE crm.deal_line_items SET quantity = 2, total = total WHERE deal_id = :twin
 INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, total)
 	VALUES (:twin_row, 'Cheap setup', 1, 250, 1);
 UPDATE crm.deal_line_items SET total = 999 WHERE deal_id = :twin_row AND name = 'Setup';
+-- the same for a deal valued by its lines: its value sent back as it is passes, another is refused
+UPDATE crm.deals SET value = value, title = 'Twin row' WHERE id = :twin_row RETURNING value, value_mode;
+UPDATE crm.deals SET value = 1 WHERE id = :twin_row;
 -- NaN and Infinity are not quantities or prices (22023), on either path
 INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:twin_row, 'Endless', 'Infinity', 1);
 INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:twin_row, 'Priceless', 1, 'NaN');
