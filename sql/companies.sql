@@ -54,8 +54,8 @@ CREATE UNIQUE INDEX contact_companies_one_primary ON crm.contact_companies (work
 -- that two sessions making links of one contact primary run one after the
 -- other: otherwise both see no primary to demote and the second fails on
 -- contact_companies_one_primary.  One statement that makes two links of a
--- contact primary contradicts itself and fails (27000, the second link's
--- demotion touching a row the statement already wrote, or 23505).
+-- contact primary contradicts itself and fails with 27000 (a demotion
+-- touches a row the statement itself writes).
 CREATE FUNCTION crm_internal.contact_companies_demote() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

@@ -231,10 +231,10 @@ COMMENT ON FUNCTION crm.deals_apply_stage() IS
 CREATE TRIGGER deals_apply_stage BEFORE INSERT ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm.deals_apply_stage();
 -- On update the function has work only when the stage changes (set to NULL
--- or 0 included: OLD.stage_id never is), the status does (it picks the
--- stage) or the position is set to 0 (the end of the stage); other updates
--- do not call it.  Its name keeps it the
--- first BEFORE UPDATE trigger (they fire in name order), as it was.
+-- included: OLD.stage_id never is), the status does (it picks the stage) or
+-- the position is set to NULL (the end of the stage); other updates do not
+-- call it.  Its name keeps it the first BEFORE UPDATE trigger (they fire in
+-- name order), as it was.
 CREATE TRIGGER deals_apply_stage_update BEFORE UPDATE ON crm.deals
 	FOR EACH ROW
 	WHEN (NEW.stage_id IS DISTINCT FROM OLD.stage_id OR NEW.status IS DISTINCT FROM OLD.status

@@ -400,8 +400,9 @@ GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		{
 			rules->rules[i].kind = KIND_MAX;
 			rules->rules[i].limit = strtoul(colon + 5, NULL, 10);
-			if (rules->rules[i].limit == 0)
-				elog(ERROR, "normalize_row: bad limit in \"%s\"", arg);
+			if (rules->rules[i].limit == 0 ||
+				TupleDescAttr(tupdesc, rules->rules[i].attnum - 1)->attlen != -1)
+				elog(ERROR, "normalize_row: \"%s\" needs a positive limit on a text or jsonb column", arg);
 			continue;
 		}
 		for (k = 0; k < lengthof(kinds); k++)
@@ -410,6 +411,9 @@ GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		if (k == lengthof(kinds))
 			elog(ERROR, "normalize_row: unknown kind \"%s\"", colon + 1);
 		rules->rules[i].kind = kinds[k].kind;
+		if (kinds[k].kind == KIND_FINITE &&
+			TupleDescAttr(tupdesc, rules->rules[i].attnum - 1)->atttypid != NUMERICOID)
+			elog(ERROR, "normalize_row: \"%s\" needs a numeric column", arg);
 	}
 	fcinfo->flinfo->fn_extra = rules;
 	return rules;
