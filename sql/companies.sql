@@ -48,6 +48,62 @@ CREATE TABLE crm.contact_companies (
 );
 CREATE UNIQUE INDEX contact_companies_one_primary ON crm.contact_companies (workspace_id, contact_id)
 	WHERE is_primary;
+
+-- A link written as primary demotes the contact's previous primary, on the
+-- row path as in crm.link_company.  The contact row is locked first so
+-- that two sessions making links of one contact primary run one after the
+-- other: otherwise both see no primary to demote and the second fails on
+-- contact_companies_one_primary.  One statement that makes two links of a
+-- contact primary contradicts itself and fails with 27000 (a demotion
+-- touches a row the statement itself writes).
+CREATE FUNCTION crm_internal.contact_companies_demote() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM FROM crm.contacts c
+	  WHERE c.workspace_id = NEW.workspace_id AND c.id = NEW.contact_id
+	  FOR NO KEY UPDATE;
+	UPDATE crm.contact_companies cc SET is_primary = false
+	 WHERE cc.workspace_id = NEW.workspace_id AND cc.contact_id = NEW.contact_id
+	   AND cc.company_id <> NEW.company_id AND cc.is_primary;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
+	'BEFORE row trigger on contact_companies: a new primary link demotes the contact''s other primary link';
+
+-- A link change is a change of the contact: CRM_CONTACT_UPDATED with the
+-- link, whoever writes it.  Links removed with their contact or company
+-- (or their workspace) emit nothing: that object's own event says it.
+CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id)
+		   AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.company_id) THEN
+			PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', OLD.contact_id,
+				jsonb_build_object('id', OLD.contact_id, 'company_id', OLD.company_id, 'unlinked', true));
+		END IF;
+		RETURN NULL;
+	END IF;
+	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
+		jsonb_build_object('id', NEW.contact_id, 'company_id', NEW.company_id,
+						   'role', NEW.role, 'is_primary', NEW.is_primary));
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_companies_events() IS
+	'AFTER row trigger on contact_companies: CRM_CONTACT_UPDATED for each link written or removed';
+
+CREATE TRIGGER contact_companies_demote BEFORE INSERT OR UPDATE OF is_primary ON crm.contact_companies
+	FOR EACH ROW WHEN (NEW.is_primary) EXECUTE FUNCTION crm_internal.contact_companies_demote();
+CREATE TRIGGER contact_companies_normalize BEFORE INSERT OR UPDATE ON crm.contact_companies
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('role:max=2048');
+CREATE TRIGGER contact_companies_events AFTER INSERT OR UPDATE OR DELETE ON crm.contact_companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_companies_events();
 CREATE INDEX contact_companies_company ON crm.contact_companies (workspace_id, company_id);
 COMMENT ON TABLE crm.contact_companies IS 'which contacts belong to which companies; at most one primary company per contact';
 
@@ -79,11 +135,11 @@ END;
 $$;
 COMMENT ON FUNCTION crm.require_company(bigint) IS 'raises no_data_found unless the id names a company of the current workspace';
 
--- Linking as primary demotes the contact's previous primary company.  The
--- contact row is locked first so that two concurrent calls for one contact
--- run one after the other: otherwise both see no primary to demote and the
--- second fails on contact_companies_one_primary.  A NULL role or is_primary
--- leaves an existing link's value alone, so re-linking never drops a primary.
+-- The row path does the work (crm_internal.contact_companies_demote demotes
+-- the previous primary, crm_internal.contact_companies_events writes the
+-- event).  The function adds the checks and re-linking: a NULL role or
+-- is_primary leaves an existing link's value alone, so re-linking never
+-- drops a primary.
 CREATE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
 								 is_primary boolean DEFAULT NULL)
 RETURNS void
@@ -91,30 +147,15 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
-DECLARE
-	now_role text;
-	now_primary boolean;
 BEGIN
 	PERFORM crm.require_contact(link_company.contact_id);
 	PERFORM crm.require_company(link_company.company_id);
-	PERFORM FROM crm.contacts c
-	  WHERE c.workspace_id = crm.current_workspace() AND c.id = link_company.contact_id
-	  FOR NO KEY UPDATE;
-	IF coalesce(is_primary, false) THEN
-		UPDATE crm.contact_companies cc SET is_primary = false
-		 WHERE cc.workspace_id = crm.current_workspace() AND cc.contact_id = link_company.contact_id
-		   AND cc.company_id <> link_company.company_id AND cc.is_primary;
-	END IF;
 	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
 		VALUES (link_company.contact_id, link_company.company_id, link_company.role,
 				coalesce(link_company.is_primary, false))
 	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
 		SET role = coalesce(excluded.role, cc.role),
-			is_primary = coalesce(link_company.is_primary, cc.is_primary)
-	RETURNING cc.role, cc.is_primary INTO now_role, now_primary;
-	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', link_company.contact_id,
-		jsonb_build_object('id', link_company.contact_id, 'company_id', link_company.company_id,
-						   'role', now_role, 'is_primary', now_primary));
+			is_primary = coalesce(link_company.is_primary, cc.is_primary);
 END;
 $$;
 COMMENT ON FUNCTION crm.link_company(bigint, bigint, text, boolean) IS
@@ -131,12 +172,7 @@ BEGIN
 	DELETE FROM crm.contact_companies cc
 	 WHERE cc.workspace_id = crm.current_workspace()
 	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', unlink_company.contact_id,
-		jsonb_build_object('id', unlink_company.contact_id, 'company_id', unlink_company.company_id, 'unlinked', true));
-	RETURN true;
+	RETURN FOUND;
 END;
 $$;
 COMMENT ON FUNCTION crm.unlink_company(bigint, bigint) IS 'removes a contact-company link; false if there was none';

@@ -109,6 +109,52 @@ CREATE TABLE crm.contact_consents (
 CREATE INDEX contact_consents_contact ON crm.contact_consents (workspace_id, contact_id, channel, recorded_at DESC);
 COMMENT ON TABLE crm.contact_consents IS 'consent history per contact and channel (email, sms, ...); newest row wins';
 
+-- A consent change is a change of the contact, whoever records it: the
+-- CRM_CONTACT_UPDATED event crm.record_consent used to write itself.
+CREATE FUNCTION crm_internal.contact_consents_event() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
+		jsonb_build_object('id', NEW.contact_id,
+						   'consent', jsonb_build_object('channel', NEW.channel, 'status', NEW.status)));
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_consents_event() IS
+	'AFTER INSERT row trigger on contact_consents: CRM_CONTACT_UPDATED with the channel and status';
+
+CREATE TRIGGER contact_consents_event AFTER INSERT ON crm.contact_consents
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_consents_event();
+
+-- The history is append-only: a change of consent is a new row, so that the
+-- newest row per channel stays the current consent and the past stays as it
+-- was recorded.  Moving rows to another contact (a merge) and deleting them
+-- (an erasure) remain possible.
+CREATE FUNCTION crm_internal.contact_consents_append_only() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'consent % of contact % cannot be changed: the consent history is append-only', OLD.id, OLD.contact_id
+		USING ERRCODE = 'feature_not_supported',
+			  HINT = format('Record the change as a new consent: crm.record_consent(%s, %L, ...) or INSERT INTO crm.contact_consents.',
+							OLD.contact_id, OLD.channel);
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_consents_append_only() IS
+	'BEFORE UPDATE row trigger on contact_consents: refuses rewriting a recorded consent (0A000)';
+
+CREATE TRIGGER contact_consents_append_only BEFORE UPDATE OF channel, status, source, recorded_at
+	ON crm.contact_consents
+	FOR EACH ROW
+	WHEN (OLD.channel IS DISTINCT FROM NEW.channel OR OLD.status IS DISTINCT FROM NEW.status
+		  OR OLD.source IS DISTINCT FROM NEW.source OR OLD.recorded_at IS DISTINCT FROM NEW.recorded_at)
+	EXECUTE FUNCTION crm_internal.contact_consents_append_only();
+CREATE TRIGGER contact_consents_normalize BEFORE INSERT OR UPDATE ON crm.contact_consents
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('source:max=2048');
+
 CREATE VIEW crm.current_consents WITH (security_invoker = true) AS
 	SELECT DISTINCT ON (workspace_id, contact_id, channel)
 		   workspace_id, contact_id, channel, status, source, recorded_at
@@ -141,14 +187,11 @@ BEGIN
 		VALUES (record_consent.contact_id, record_consent.channel, record_consent.status,
 				record_consent.source, coalesce(record_consent.recorded_at, now()))
 		RETURNING c.id INTO cid;
-	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', record_consent.contact_id,
-		jsonb_build_object('id', record_consent.contact_id,
-						   'consent', jsonb_build_object('channel', channel, 'status', status)));
 	RETURN cid;
 END;
 $$;
 COMMENT ON FUNCTION crm.record_consent(bigint, text, crm.consent_status, text, timestamptz) IS
-	'appends a consent change (granted or revoked) for a contact and channel';
+	'appends a consent change (granted or revoked) for a contact and channel; the row''s trigger writes the event';
 
 --
 -- Ids of CRM objects in other systems (Salesforce, Zendesk, Stripe, ...).

@@ -135,8 +135,40 @@ COMMENT ON COLUMN crm.object_associations.associated_at IS 'when the association
 
 CREATE TRIGGER object_associations_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.object_associations
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
-CREATE TRIGGER object_associations_touch BEFORE UPDATE ON crm.object_associations
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+CREATE TRIGGER object_associations_touch BEFORE INSERT OR UPDATE ON crm.object_associations
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'label:max=2048');
+-- An association written or removed is a change of its record, whoever
+-- writes it: CRM_RECORD_UPDATED with what crm.associate and crm.dissociate
+-- used to emit themselves.  Associations removed with their record (or its
+-- workspace) emit nothing; a merge moving them (contact_id) emits nothing.
+CREATE FUNCTION crm_internal.object_associations_events() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF EXISTS (SELECT 1 FROM crm.object_records r WHERE r.workspace_id = OLD.workspace_id AND r.id = OLD.record_id) THEN
+			PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', OLD.record_id,
+				jsonb_build_object('id', OLD.record_id,
+								   'dissociated', jsonb_build_object('target_type', OLD.target_type,
+																	 'target_id', coalesce(OLD.contact_id, OLD.deal_id))));
+		END IF;
+		RETURN NULL;
+	END IF;
+	PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', NEW.record_id,
+		jsonb_build_object('id', NEW.record_id,
+						   'associated', jsonb_build_object('target_type', NEW.target_type,
+															'target_id', coalesce(NEW.contact_id, NEW.deal_id),
+															'label', NEW.label)));
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.object_associations_events() IS
+	'AFTER row trigger on object_associations: CRM_RECORD_UPDATED when an association is written or removed';
+
+CREATE TRIGGER object_associations_events AFTER INSERT OR DELETE OR UPDATE OF label, associated_at
+	ON crm.object_associations
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.object_associations_events();
 
 --
 -- Functions
@@ -401,10 +433,6 @@ BEGIN
 			   associated_at = coalesce(associate.associated_at, a.associated_at)
 		RETURNING a.id INTO aid;
 	END IF;
-	PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', associate.record_id,
-		jsonb_build_object('id', associate.record_id,
-						   'associated', jsonb_build_object('target_type', associate.target_type,
-															'target_id', tid, 'label', lbl)));
 	RETURN aid;
 END;
 $$;
@@ -425,13 +453,7 @@ BEGIN
 	 WHERE a.workspace_id = crm.current_workspace() AND a.record_id = dissociate.record_id
 	   AND a.target_type = dissociate.target_type::crm.association_target
 	   AND (a.contact_id = tid OR a.deal_id = tid);
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', dissociate.record_id,
-		jsonb_build_object('id', dissociate.record_id,
-						   'dissociated', jsonb_build_object('target_type', dissociate.target_type, 'target_id', tid)));
-	RETURN true;
+	RETURN FOUND;
 END;
 $$;
 COMMENT ON FUNCTION crm.dissociate(bigint, text, bigint) IS

@@ -27,8 +27,19 @@ CREATE INDEX notes_company ON crm.notes (workspace_id, company_id) WHERE company
 CREATE INDEX notes_deal ON crm.notes (workspace_id, deal_id) WHERE deal_id IS NOT NULL;
 COMMENT ON TABLE crm.notes IS 'free-text notes on a contact, a company and/or a deal (at least one)';
 
-CREATE TRIGGER notes_touch BEFORE UPDATE ON crm.notes
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+-- A body is at most 1 MB (CRM_MAX_NOTE_BODY): larger content is a file.
+CREATE TRIGGER notes_normalize BEFORE INSERT OR UPDATE ON crm.notes
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'body:max=1048576', 'author:max=2048');
+
+CREATE TRIGGER notes_events_insert AFTER INSERT ON crm.notes
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('note', 'CRM_NOTE');
+CREATE TRIGGER notes_events_update AFTER UPDATE ON crm.notes
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('note', 'CRM_NOTE');
+CREATE TRIGGER notes_events_delete AFTER DELETE ON crm.notes
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('note', 'CRM_NOTE');
 CREATE TRIGGER notes_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.notes
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
 
@@ -59,8 +70,9 @@ CREATE INDEX attachments_company ON crm.attachments (workspace_id, company_id) W
 CREATE INDEX attachments_deal ON crm.attachments (workspace_id, deal_id) WHERE deal_id IS NOT NULL;
 COMMENT ON TABLE crm.attachments IS 'files stored elsewhere (url) attached to a contact, a company and/or a deal';
 
-CREATE TRIGGER attachments_touch BEFORE UPDATE ON crm.attachments
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+CREATE TRIGGER attachments_touch BEFORE INSERT OR UPDATE ON crm.attachments
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'filename:max=2048', 'url:max=2048',
+		'content_type:max=2048');
 CREATE TRIGGER attachments_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.attachments
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
 
@@ -100,8 +112,8 @@ $$;
 
 CREATE TRIGGER checklist_items_sync_done BEFORE INSERT OR UPDATE ON crm.checklist_items
 	FOR EACH ROW EXECUTE FUNCTION crm.checklist_items_sync_done();
-CREATE TRIGGER checklist_items_touch BEFORE UPDATE ON crm.checklist_items
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+CREATE TRIGGER checklist_items_touch BEFORE INSERT OR UPDATE ON crm.checklist_items
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'title:max=2048');
 
 CREATE VIEW crm.deals_with_counts WITH (security_invoker = true) AS
 	SELECT d.*,

@@ -19,9 +19,9 @@ COMMENT ON TABLE crm.exchange_rates IS
 	'1 base = rate quote, from valid_from until the next rate of the pair; the inverse pair is used when only it exists';
 
 CREATE TRIGGER exchange_rates_normalize BEFORE INSERT OR UPDATE ON crm.exchange_rates
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('base:currency', 'quote:currency');
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('base:currency', 'quote:currency', 'rate:finite');
 
-CREATE FUNCTION crm.exchange_rate(base text, quote text, on_date date DEFAULT CURRENT_DATE)
+CREATE FUNCTION crm.lookup_exchange_rate(base text, quote text, on_date date DEFAULT CURRENT_DATE)
 RETURNS numeric
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -57,7 +57,7 @@ BEGIN
 	RETURN r;
 END;
 $$;
-COMMENT ON FUNCTION crm.exchange_rate(text, text, date) IS
+COMMENT ON FUNCTION crm.lookup_exchange_rate(text, text, date) IS
 	'how many quote for one base on a date (the latest rate valid then, or the inverse pair''s); error if none';
 
 CREATE FUNCTION crm.stage_probabilities(pipeline_id bigint, method text DEFAULT 'configured',
@@ -151,7 +151,7 @@ BEGIN
 		 GROUP BY g.currency, g.on_date
 	), converted AS (
 		SELECT date_trunc(forecast.period, g.on_date)::date AS ps, g.*,
-			   CASE WHEN g.currency = target THEN 1 ELSE crm.exchange_rate(g.currency, target, g.on_date) END AS rate
+			   CASE WHEN g.currency = target THEN 1 ELSE crm.lookup_exchange_rate(g.currency, target, g.on_date) END AS rate
 		  FROM groups g
 	), periods AS (
 		SELECT gs::date AS ps

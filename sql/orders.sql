@@ -24,7 +24,7 @@ CREATE TABLE crm.orders (
 	title text,
 	value numeric NOT NULL DEFAULT 0
 		CONSTRAINT orders_value_nonnegative CHECK (value OPERATOR(pg_catalog.>=) 0),
-	currency char(3) NOT NULL,
+	currency char(3) NOT NULL DEFAULT crm.workspace_currency(),
 	status crm.order_status NOT NULL DEFAULT 'pending',
 	source crm.order_source NOT NULL DEFAULT 'manual',
 	external_id text
@@ -105,7 +105,28 @@ CREATE TRIGGER orders_keep_contact BEFORE UPDATE OF contact_id ON crm.orders
 	FOR EACH ROW WHEN (NEW.contact_id IS NULL AND OLD.contact_id IS NOT NULL)
 	EXECUTE FUNCTION crm.orders_keep_contact();
 CREATE TRIGGER orders_normalize BEFORE INSERT OR UPDATE ON crm.orders
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch',
+		'value:finite', 'title:max=2048', 'external_id:max=2048');
+
+-- A paid order has a paid date, whoever writes the status: now() unless
+-- one is given (crm.upsert_order goes through here too).
+CREATE FUNCTION crm_internal.orders_stamp_paid() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.paid_date := now();
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.orders_stamp_paid() IS
+	'BEFORE row trigger on orders: a paid or partially paid order without paid_date gets now()';
+
+CREATE TRIGGER orders_stamp_paid BEFORE INSERT OR UPDATE OF status, paid_date ON crm.orders
+	FOR EACH ROW
+	WHEN (NEW.paid_date IS NULL
+		  AND NEW.status OPERATOR(pg_catalog.=) ANY ('{paid,partially_paid}'::crm.order_status[]))
+	EXECUTE FUNCTION crm_internal.orders_stamp_paid();
 
 CREATE TRIGGER orders_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.orders
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
@@ -219,9 +240,7 @@ BEGIN
 	VALUES (cid, upsert_order.deal_id, upsert_order.title, coalesce(upsert_order.value, 0), cur,
 			coalesce(st, 'pending'), src, upsert_order.external_id,
 			coalesce(upsert_order.order_date, now()),
-			coalesce(upsert_order.paid_date,
-					 CASE WHEN st IN ('paid', 'partially_paid') THEN now() END),
-			crm.jsonb_patch('{}', upsert_order.properties))
+			upsert_order.paid_date, crm.jsonb_patch('{}', upsert_order.properties))
 	ON CONFLICT (workspace_id, source, external_id) DO UPDATE
 	   SET contact_id = cid,
 		   deal_id = coalesce(upsert_order.deal_id, o.deal_id),
@@ -230,16 +249,14 @@ BEGIN
 		   currency = coalesce(cur, o.currency),
 		   status = coalesce(st, o.status),
 		   order_date = coalesce(upsert_order.order_date, o.order_date),
-		   paid_date = coalesce(upsert_order.paid_date, o.paid_date,
-								CASE WHEN st IN ('paid', 'partially_paid') THEN now() END),
+		   paid_date = coalesce(upsert_order.paid_date, o.paid_date),
 		   properties = crm.jsonb_patch(o.properties, upsert_order.properties)
 	 WHERE (o.contact_id, o.deal_id, o.title, o.value, o.currency, o.status, o.order_date, o.paid_date, o.properties)
 		   IS DISTINCT FROM
 		   (cid, coalesce(upsert_order.deal_id, o.deal_id), coalesce(upsert_order.title, o.title),
 			coalesce(upsert_order.value, o.value), coalesce(cur, o.currency)::char(3), coalesce(st, o.status),
 			coalesce(upsert_order.order_date, o.order_date),
-			coalesce(upsert_order.paid_date, o.paid_date,
-					 CASE WHEN st IN ('paid', 'partially_paid') THEN now() END),
+			coalesce(upsert_order.paid_date, o.paid_date),
 			crm.jsonb_patch(o.properties, upsert_order.properties))
 	RETURNING o.id INTO order_id;
 

@@ -6,6 +6,20 @@
 -- always 100 % and "closed", lost stages 0 % and "omitted".
 --
 
+-- The default of a NOT NULL column that a BEFORE trigger fills: NULL, which
+-- the trigger replaces.  With a default, generated APIs (PostgREST's OpenAPI,
+-- PostGraphile) treat the column as optional; with none, as required.  The
+-- cast gives each column its type.  Application roles reach it only through
+-- column defaults, which need EXECUTE (schema usage is checked when the
+-- default is created): it returns NULL and reads nothing.
+CREATE FUNCTION crm_internal.filled_by_trigger() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT NULL::text $$;
+COMMENT ON FUNCTION crm_internal.filled_by_trigger() IS
+	'NULL: the column default of a NOT NULL column a BEFORE trigger fills (keep EXECUTE for PUBLIC)';
+GRANT EXECUTE ON FUNCTION crm_internal.filled_by_trigger() TO PUBLIC;
+
 CREATE TYPE crm.stage_kind AS ENUM ('open', 'won', 'lost');
 CREATE TYPE crm.forecast_category AS ENUM ('pipeline', 'best_case', 'commit', 'closed', 'omitted');
 COMMENT ON TYPE crm.forecast_category IS
@@ -27,8 +41,8 @@ CREATE UNIQUE INDEX pipelines_one_default ON crm.pipelines (workspace_id) WHERE 
 COMMENT ON TABLE crm.pipelines IS 'sales (or support, onboarding...) processes; at most one default per workspace';
 COMMENT ON COLUMN crm.pipelines.is_default IS 'the pipeline a deal joins when none is given';
 
-CREATE TRIGGER pipelines_touch BEFORE UPDATE ON crm.pipelines
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+CREATE TRIGGER pipelines_normalize BEFORE INSERT OR UPDATE ON crm.pipelines
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'name:max=2048');
 
 CREATE TABLE crm.stages (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -36,13 +50,14 @@ CREATE TABLE crm.stages (
 	pipeline_id bigint NOT NULL,
 	name text NOT NULL
 		CONSTRAINT stages_name_not_blank CHECK (pg_catalog.btrim(name) OPERATOR(pg_catalog.<>) ''),
-	position integer NOT NULL,
+	-- left out: after the last stage; probability and category: from the kind
+	position integer NOT NULL DEFAULT crm_internal.filled_by_trigger()::integer,
 	color text NOT NULL DEFAULT '#9e9e9e',
-	probability numeric NOT NULL DEFAULT 0
+	probability numeric NOT NULL DEFAULT crm_internal.filled_by_trigger()::numeric
 		CONSTRAINT stages_probability_range CHECK (probability OPERATOR(pg_catalog.>=) 0
 												   AND probability OPERATOR(pg_catalog.<=) 100),
 	kind crm.stage_kind NOT NULL DEFAULT 'open',
-	forecast_category crm.forecast_category NOT NULL DEFAULT 'pipeline',
+	forecast_category crm.forecast_category NOT NULL DEFAULT crm_internal.filled_by_trigger()::crm.forecast_category,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (workspace_id, id),
@@ -65,7 +80,66 @@ COMMENT ON COLUMN crm.stages.probability IS 'configured chance (0-100) that a de
 COMMENT ON COLUMN crm.stages.color IS 'lower-case #rrggbb';
 
 CREATE TRIGGER stages_normalize BEFORE INSERT OR UPDATE ON crm.stages
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('color:color', 'updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('color:color', 'updated_at:touch',
+		'probability:finite', 'name:max=2048');
+
+-- What crm.add_stage does, on the row path too: a stage without a position
+-- goes after the last one (the pipeline row is locked so that two inserts
+-- do not take the same place), and the kind implies what is left out: won
+-- means 100 and closed, lost 0 and omitted, open 0 and pipeline.  Given
+-- values that contradict the kind get crm.add_stage's error.  On UPDATE a
+-- changed kind brings probability and category along when they are left
+-- as they were; a stage holding deals keeps its kind (their status is it).
+CREATE FUNCTION crm_internal.stages_prepare() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.position IS NULL THEN
+			PERFORM FROM crm.pipelines p
+			  WHERE p.workspace_id = NEW.workspace_id AND p.id = NEW.pipeline_id
+			  FOR NO KEY UPDATE;
+			NEW.position := coalesce((SELECT s.position FROM crm.stages s
+									   WHERE s.workspace_id = NEW.workspace_id AND s.pipeline_id = NEW.pipeline_id
+									   ORDER BY s.position DESC LIMIT 1), 0) + 1;
+		END IF;
+	ELSIF NEW.kind IS DISTINCT FROM OLD.kind THEN
+		-- a deal's status follows its stage's kind: a stage holding deals keeps it
+		IF EXISTS (SELECT 1 FROM crm.deals d
+					WHERE d.workspace_id = OLD.workspace_id AND d.stage_id = OLD.id) THEN
+			RAISE EXCEPTION 'stage "%" holds deals; its kind cannot change from % to %', OLD.name, OLD.kind, NEW.kind
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Move its deals to another stage first (crm.move_deal), or add a new stage with crm.add_stage().';
+		END IF;
+		IF NEW.probability IS NOT DISTINCT FROM OLD.probability THEN
+			NEW.probability := NULL;
+		END IF;
+		IF NEW.forecast_category IS NOT DISTINCT FROM OLD.forecast_category THEN
+			NEW.forecast_category := NULL;
+		END IF;
+	END IF;
+	NEW.probability := coalesce(NEW.probability, CASE NEW.kind WHEN 'won' THEN 100 ELSE 0 END);
+	NEW.forecast_category := coalesce(NEW.forecast_category,
+		CASE NEW.kind WHEN 'won' THEN 'closed' WHEN 'lost' THEN 'omitted' ELSE 'pipeline' END::crm.forecast_category);
+	IF (NEW.kind = 'won' AND (NEW.probability <> 100 OR NEW.forecast_category <> 'closed'))
+	   OR (NEW.kind = 'lost' AND (NEW.probability <> 0 OR NEW.forecast_category <> 'omitted'))
+	   OR (NEW.kind = 'open' AND NEW.forecast_category = 'closed') THEN
+		RAISE EXCEPTION 'a stage of kind % cannot have probability % and forecast category %',
+				NEW.kind, NEW.probability, NEW.forecast_category
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Won stages are 100 and closed, lost stages 0 and omitted, open stages never closed.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.stages_prepare() IS
+	'BEFORE row trigger on stages: appends a stage without position, derives probability and category from the kind';
+
+-- after stages_normalize (names fire in order): NaN is refused there first
+CREATE TRIGGER stages_prepare BEFORE INSERT OR UPDATE ON crm.stages
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.stages_prepare();
 
 CREATE FUNCTION crm.require_pipeline(pipeline_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
@@ -173,7 +247,7 @@ $$;
 COMMENT ON FUNCTION crm.create_pipeline(text, text) IS
 	'creates a pipeline, with the stages of a template when given; the first pipeline of a workspace is its default';
 
-CREATE FUNCTION crm.add_stage(pipeline_id bigint, name text, probability numeric DEFAULT 0,
+CREATE FUNCTION crm.add_stage(pipeline_id bigint, name text, probability numeric DEFAULT NULL,
 							  kind crm.stage_kind DEFAULT 'open',
 							  forecast_category crm.forecast_category DEFAULT NULL,
 							  color text DEFAULT '#9e9e9e')
@@ -184,47 +258,35 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	sid bigint;
-	cat crm.forecast_category;
 BEGIN
 	PERFORM crm.require_pipeline(add_stage.pipeline_id);
 	IF name IS NULL OR btrim(name) = '' THEN
 		RAISE EXCEPTION 'stage name must not be empty'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the stage a name such as ''Qualified''.';
 	END IF;
-	IF probability IS NULL OR probability < 0 OR probability > 100 THEN
-		RAISE EXCEPTION 'invalid stage probability: %', coalesce(probability::text, 'NULL')
+	IF probability < 0 OR probability > 100 THEN
+		RAISE EXCEPTION 'invalid stage probability: %', probability
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'A probability is a percentage from 0 to 100.';
 	END IF;
 	IF kind IS NULL THEN
 		RAISE EXCEPTION 'stage kind must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use open, won or lost.';
 	END IF;
-	cat := coalesce(forecast_category,
-					CASE kind WHEN 'won' THEN 'closed' WHEN 'lost' THEN 'omitted' ELSE 'pipeline' END::crm.forecast_category);
-	IF (kind = 'won' AND (probability <> 100 OR cat <> 'closed'))
-	   OR (kind = 'lost' AND (probability <> 0 OR cat <> 'omitted'))
-	   OR (kind = 'open' AND cat = 'closed') THEN
-		RAISE EXCEPTION 'a stage of kind % cannot have probability % and forecast category %', kind, probability, cat
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Won stages are 100 and closed, lost stages 0 and omitted, open stages never closed.';
-	END IF;
 	IF EXISTS (SELECT 1 FROM crm.stages s WHERE s.workspace_id = crm.current_workspace()
 				 AND s.pipeline_id = add_stage.pipeline_id AND s.name = btrim(add_stage.name)) THEN
 		RAISE EXCEPTION 'stage "%" already exists in pipeline %', btrim(name), pipeline_id
 			USING ERRCODE = 'unique_violation', HINT = 'Stage names are unique within a pipeline.';
 	END IF;
-	INSERT INTO crm.stages AS s (pipeline_id, name, position, probability, kind, forecast_category, color)
-		SELECT add_stage.pipeline_id, btrim(add_stage.name),
-			   coalesce(max(x.position), 0) + 1, add_stage.probability, add_stage.kind, cat,
-			   coalesce(add_stage.color, '#9e9e9e')
-		  FROM crm.stages x
-		 WHERE x.workspace_id = crm.current_workspace() AND x.pipeline_id = add_stage.pipeline_id
+	-- position, and the category when NULL, come from crm_internal.stages_prepare()
+	INSERT INTO crm.stages AS s (pipeline_id, name, probability, kind, forecast_category, color)
+		VALUES (add_stage.pipeline_id, btrim(add_stage.name), add_stage.probability, add_stage.kind,
+				add_stage.forecast_category, coalesce(add_stage.color, '#9e9e9e'))
 		RETURNING s.id INTO sid;
 	RETURN sid;
 END;
 $$;
 COMMENT ON FUNCTION crm.add_stage(bigint, text, numeric, crm.stage_kind, crm.forecast_category, text) IS
-	'appends a stage to a pipeline; the forecast category defaults from the kind (open: pipeline)';
+	'appends a stage to a pipeline; probability and forecast category default from the kind (won: 100 and closed, lost: 0 and omitted, open: 0 and pipeline)';
 
 CREATE FUNCTION crm.reorder_stages(pipeline_id bigint, stage_ids bigint[]) RETURNS void
 LANGUAGE plpgsql

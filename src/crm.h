@@ -38,14 +38,23 @@ extern void CrmRestoreSearchPath(int nestlevel);
 extern int64 CrmCurrentWorkspace(void);
 extern const char *CrmCurrentActor(void);
 
-/* currency.c: ISO 4217 minor units; -1 when the code is unknown */
+/* currency.c: ISO 4217 minor units (-1 when the code is unknown), canonical code */
 extern int	CrmCurrencyExponent(const char *code);
+extern char *CrmNormalizeCurrency(const char *raw);
+
+/* bounds.c: finite numbers and size limits (docs/properties.md lists them) */
+#define CRM_MAX_SHORT_TEXT		2048	/* names, titles, labels, reasons, codes */
+#define CRM_MAX_PROPERTY_VALUE	65536	/* one custom property value */
+#define CRM_MAX_PROPERTIES		1048576 /* a whole properties object */
+#define CRM_MAX_NOTE_BODY		1048576 /* a note's body */
+struct NumericData;
+extern void CrmRequireFinite(const char *column, struct NumericData *value);
+extern void CrmRequireSize(const char *column, Size bytes, Size limit);
 
 /* normalize.c: canonical forms, each raising a precise error on bad input */
 extern char *CrmNormalizeEmail(const char *raw);
 extern char *CrmNormalizePhone(const char *raw);
 extern char *CrmNormalizeDomain(const char *raw);
-extern char *CrmNormalizeCurrency(const char *raw);
 extern char *CrmNormalizeColor(const char *raw);
 extern Datum CrmNormalizeTags(Datum tags);
 extern bool CrmEmailIsValid(const char *raw);

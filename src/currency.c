@@ -7,9 +7,14 @@
  * The list is compiled in rather than kept in a table: it is reference data
  * shared by every workspace and changes only with the standard.
  *
+ * This file owns currency codes whole (lookup and canonical spelling):
+ * normalize.c's row trigger calls CrmNormalizeCurrency, never the reverse.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <ctype.h>
 
 #include "fmgr.h"
 #include "funcapi.h"
@@ -17,6 +22,7 @@
 
 #include "crm.h"
 
+PG_FUNCTION_INFO_V1(crm_normalize_currency);
 PG_FUNCTION_INFO_V1(crm_currency_exponent);
 PG_FUNCTION_INFO_V1(crm_currencies);
 
@@ -75,6 +81,37 @@ CrmCurrencyExponent(const char *code)
 		return -1;
 	c = bsearch(code, currencies, NUM_CURRENCIES, sizeof(CurrencyInfo), CompareCurrency);
 	return c ? c->exponent : -1;
+}
+
+/* The code upper-cased and trimmed; an unknown code is an error */
+char *
+CrmNormalizeCurrency(const char *raw)
+{
+	const char *start = raw;
+	const char *end = raw + strlen(raw);
+	char	   *s;
+	char	   *p;
+
+	while (start < end && isspace((unsigned char) *start))
+		start++;
+	while (end > start && isspace((unsigned char) end[-1]))
+		end--;
+	s = pnstrdup(start, end - start);
+	for (p = s; *p; p++)
+		*p = pg_toupper((unsigned char) *p);
+	if (CrmCurrencyExponent(s) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("unknown currency code: \"%s\"", raw),
+				 errhint("Use an ISO 4217 code such as USD, EUR or JPY; SELECT * FROM crm.currencies() lists them.")));
+	return s;
+}
+
+/* crm.normalize_currency(code) */
+Datum
+crm_normalize_currency(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(CrmNormalizeCurrency(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
 }
 
 /* crm.currency_exponent(code): minor units of a currency, error if unknown */

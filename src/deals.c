@@ -4,7 +4,8 @@
  *	  Stage bookkeeping of deals: the statement trigger behind
  *	  crm.deals_record_stage().
  *
- * After an INSERT it opens a crm.deal_stage_history row per new deal.
+ * After an INSERT it opens a crm.deal_stage_history row per new deal, and
+ * writes the WON / LOST event of a deal created closed.
  * After an UPDATE it finds the deals whose stage_id changed and, for them
  * only, closes the previous stay, opens the new one, writes the
  * stage_changed activity and the STAGE_CHANGED / WON / LOST events, in one
@@ -41,6 +42,7 @@ PG_FUNCTION_INFO_V1(crm_deals_record_stage);
 
 static SPIPlanPtr opened_plan = NULL;
 static SPIPlanPtr moved_plan = NULL;
+static SPIPlanPtr born_closed_plan = NULL;
 
 /* One column of the rows handed to the SQL, as an array parameter */
 typedef struct ColumnArray
@@ -128,33 +130,48 @@ AsText(Datum value, bool isnull, Oid typid, bool *textnull)
 	return CStringGetTextDatum(OidOutputFunctionCall(outfn, value));
 }
 
-/* New deals: each opens its first stay */
+/*
+ * New deals: each opens its first stay, and one created won or lost (a row
+ * inserted with that status or into such a stage) gets its CRM_DEAL_WON or
+ * CRM_DEAL_LOST event with the reason, as crm.win_deal would give it.
+ */
 static void
 RecordInserted(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot)
 {
 	enum
 	{
-		C_WS, C_DEAL, C_PIPELINE, C_STAGE, C_ENTERED, NCOLS
+		C_WS, C_DEAL, C_PIPELINE, C_STAGE, C_ENTERED, C_STATUS, C_REASON, NCOLS
 	};
-	static const char *const names[NCOLS] = {
+	static const char *const names[C_STATUS] = {
 		"workspace_id", "id", "pipeline_id", "stage_id", "stage_entered_at"
 	};
 	ColumnArray cols[NCOLS];
-	int			attnums[NCOLS];
+	int			attnums[C_STATUS];
+	int			status_att = RequireColumn(tupdesc, "status");
+	int			won_att = RequireColumn(tupdesc, "won_reason");
+	int			lost_att = RequireColumn(tupdesc, "lost_reason");
+	Oid			status_type = TupleDescAttr(tupdesc, status_att - 1)->atttypid;
 	Oid			argtypes[NCOLS];
 	Datum		args[NCOLS];
 	int			n = 0;
+	int			nclosed = 0;
 	int			cap = 16;
 	int			i;
 
-	for (i = 0; i < NCOLS; i++)
+	for (i = 0; i < C_STATUS; i++)
 	{
 		attnums[i] = RequireColumn(tupdesc, names[i]);
 		ColumnInit(&cols[i], TupleDescAttr(tupdesc, attnums[i] - 1)->atttypid, cap);
 	}
+	ColumnInit(&cols[C_STATUS], TEXTOID, cap);
+	ColumnInit(&cols[C_REASON], TEXTOID, cap);
 	Rewind(trigdata->tg_newtable);
 	while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
 	{
+		bool		isnull;
+		Datum		status;
+		const char *status_text;
+
 		CHECK_FOR_INTERRUPTS();
 		if (n == cap)
 		{
@@ -162,8 +179,22 @@ RecordInserted(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot)
 			for (i = 0; i < NCOLS; i++)
 				ColumnGrow(&cols[i], cap);
 		}
-		for (i = 0; i < NCOLS; i++)
+		for (i = 0; i < C_STATUS; i++)
 			cols[i].values[n] = slot_getattr(slot, attnums[i], &cols[i].nulls[n]);
+		status = slot_getattr(slot, status_att, &isnull);
+		cols[C_STATUS].values[n] = AsText(status, isnull, status_type, &cols[C_STATUS].nulls[n]);
+		status_text = cols[C_STATUS].nulls[n] ? "" : TextDatumGetCString(cols[C_STATUS].values[n]);
+		cols[C_REASON].nulls[n] = true;
+		cols[C_REASON].values[n] = (Datum) 0;
+		if (strcmp(status_text, "won") == 0 || strcmp(status_text, "lost") == 0)
+		{
+			cols[C_REASON].values[n] = slot_getattr(slot, status_text[0] == 'w' ? won_att : lost_att,
+													&cols[C_REASON].nulls[n]);
+			/* the slot's memory is reused by the next row: keep our own copy */
+			if (!cols[C_REASON].nulls[n])
+				cols[C_REASON].values[n] = PointerGetDatum(PG_DETOAST_DATUM_COPY(cols[C_REASON].values[n]));
+			nclosed++;
+		}
 		n++;
 	}
 	if (n == 0)
@@ -179,9 +210,25 @@ RecordInserted(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot)
 			 " SELECT n.ws, n.deal, n.pipeline, n.stage, n.entered"
 			 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
 			 "                   pg_catalog.unnest($4), pg_catalog.unnest($5)) AS n(ws, deal, pipeline, stage, entered)",
-			 NCOLS, argtypes);
+			 C_STATUS, argtypes);
 	if (SPI_execute_plan(opened_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "deals_record_stage: history insert failed");
+	if (nclosed == 0)
+		return;
+
+	KeepPlan(&born_closed_plan,
+			 "INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
+			 " SELECT n.ws, CASE WHEN n.status OPERATOR(pg_catalog.=) 'won' THEN 'CRM_DEAL_WON' ELSE 'CRM_DEAL_LOST' END,"
+			 "        'deal', n.deal,"
+			 "        pg_catalog.jsonb_build_object('id', n.deal, 'pipeline_id', n.pipeline, 'from_stage_id', NULL,"
+			 "                                      'stage_id', n.stage, 'status', n.status, 'reason', n.reason)"
+			 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+			 "                   pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+			 "                   pg_catalog.unnest($7)) AS n(ws, deal, pipeline, stage, entered, status, reason)"
+			 "  WHERE n.status OPERATOR(pg_catalog.=) ANY ('{won,lost}'::pg_catalog.text[])",
+			 NCOLS, argtypes);
+	if (SPI_execute_plan(born_closed_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "deals_record_stage: won/lost event insert failed");
 }
 
 /*

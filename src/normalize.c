@@ -11,12 +11,16 @@
  *
  *	  EXECUTE FUNCTION crm.normalize_row('email:email', 'tags:tags', 'updated_at:touch')
  *
+ * Two kinds only check (src/bounds.c): "finite" refuses NaN and Infinity in
+ * a numeric column, "max=N" a text or jsonb value larger than N bytes.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <ctype.h>
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -29,6 +33,7 @@
 #include "utils/datum.h"
 #include "utils/formatting.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -37,7 +42,6 @@
 PG_FUNCTION_INFO_V1(crm_normalize_email);
 PG_FUNCTION_INFO_V1(crm_normalize_phone);
 PG_FUNCTION_INFO_V1(crm_normalize_domain);
-PG_FUNCTION_INFO_V1(crm_normalize_currency);
 PG_FUNCTION_INFO_V1(crm_normalize_color);
 PG_FUNCTION_INFO_V1(crm_normalize_tags);
 PG_FUNCTION_INFO_V1(crm_normalize_row);
@@ -233,22 +237,6 @@ CrmNormalizeDomain(const char *raw)
 }
 
 char *
-CrmNormalizeCurrency(const char *raw)
-{
-	char	   *s = TrimmedCopy(raw);
-	char	   *p;
-
-	for (p = s; *p; p++)
-		*p = pg_toupper((unsigned char) *p);
-	if (CrmCurrencyExponent(s) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("unknown currency code: \"%s\"", raw),
-				 errhint("Use an ISO 4217 code such as USD, EUR or JPY; SELECT * FROM crm.currencies() lists them.")));
-	return s;
-}
-
-char *
 CrmNormalizeColor(const char *raw)
 {
 	char	   *s = TrimmedCopy(raw);
@@ -330,7 +318,6 @@ sqlname(PG_FUNCTION_ARGS) \
 TEXT_NORMALIZER(crm_normalize_email, CrmNormalizeEmail)
 TEXT_NORMALIZER(crm_normalize_phone, CrmNormalizePhone)
 TEXT_NORMALIZER(crm_normalize_domain, CrmNormalizeDomain)
-TEXT_NORMALIZER(crm_normalize_currency, CrmNormalizeCurrency)
 TEXT_NORMALIZER(crm_normalize_color, CrmNormalizeColor)
 
 Datum
@@ -351,13 +338,16 @@ typedef enum ColumnKind
 	KIND_CURRENCY,
 	KIND_COLOR,
 	KIND_TAGS,
-	KIND_TOUCH					/* set to now() on UPDATE */
+	KIND_TOUCH,					/* set to now() on UPDATE */
+	KIND_FINITE,				/* numeric: no NaN or Infinity (bounds.c) */
+	KIND_MAX					/* "max=N": text or jsonb of at most N bytes */
 } ColumnKind;
 
 typedef struct ColumnRule
 {
 	int			attnum;
 	ColumnKind	kind;
+	Size		limit;			/* KIND_MAX */
 } ColumnRule;
 
 typedef struct RowRules
@@ -374,7 +364,7 @@ static const struct
 }			kinds[] = {
 	{"email", KIND_EMAIL}, {"phone", KIND_PHONE}, {"domain", KIND_DOMAIN},
 	{"currency", KIND_CURRENCY}, {"color", KIND_COLOR}, {"tags", KIND_TAGS},
-	{"touch", KIND_TOUCH}
+	{"touch", KIND_TOUCH}, {"finite", KIND_FINITE}
 };
 
 /* Parse the trigger arguments once per statement (cached in fn_extra) */
@@ -406,12 +396,24 @@ GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		rules->rules[i].attnum = SPI_fnumber(tupdesc, column);
 		if (rules->rules[i].attnum <= 0)
 			elog(ERROR, "normalize_row: column \"%s\" not found", column);
+		if (strncmp(colon + 1, "max=", 4) == 0)
+		{
+			rules->rules[i].kind = KIND_MAX;
+			rules->rules[i].limit = strtoul(colon + 5, NULL, 10);
+			if (rules->rules[i].limit == 0 ||
+				TupleDescAttr(tupdesc, rules->rules[i].attnum - 1)->attlen != -1)
+				elog(ERROR, "normalize_row: \"%s\" needs a positive limit on a text or jsonb column", arg);
+			continue;
+		}
 		for (k = 0; k < lengthof(kinds); k++)
 			if (strcmp(colon + 1, kinds[k].name) == 0)
 				break;
 		if (k == lengthof(kinds))
 			elog(ERROR, "normalize_row: unknown kind \"%s\"", colon + 1);
 		rules->rules[i].kind = kinds[k].kind;
+		if (kinds[k].kind == KIND_FINITE &&
+			TupleDescAttr(tupdesc, rules->rules[i].attnum - 1)->atttypid != NUMERICOID)
+			elog(ERROR, "normalize_row: \"%s\" needs a numeric column", arg);
 	}
 	fcinfo->flinfo->fn_extra = rules;
 	return rules;
@@ -488,6 +490,18 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 
 			if (!oldnull && datumIsEqual(old, value, att->attbyval, att->attlen))
 				continue;
+		}
+
+		/* checks only: the value is stored as given */
+		if (rule->kind == KIND_FINITE)
+		{
+			CrmRequireFinite(NameStr(att->attname), DatumGetNumeric(value));
+			continue;
+		}
+		if (rule->kind == KIND_MAX)
+		{
+			CrmRequireSize(NameStr(att->attname), toast_raw_datum_size(value) - VARHDRSZ, rule->limit);
+			continue;
 		}
 
 		if (rule->kind == KIND_TAGS)

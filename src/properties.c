@@ -940,6 +940,62 @@ HasKey(Jsonb *jb, const char *key, int keylen)
 	return v != NULL && v->type != jbvNull;
 }
 
+/*
+ * 54000 for a value larger than CRM_MAX_PROPERTY_VALUE bytes (its string,
+ * or its array or object as stored): custom properties are fields of a
+ * form, not a place for documents.
+ */
+static void
+CheckValueSize(const char *object_type, JsonbValue *k, JsonbValue *v)
+{
+	Size		bytes;
+
+	if (v->type == jbvString)
+		bytes = v->val.string.len;
+	else if (v->type == jbvBinary)
+		bytes = v->val.binary.len;
+	else
+		return;					/* numbers and booleans are small */
+	if (bytes > CRM_MAX_PROPERTY_VALUE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value of %s property \"%.*s\" is too long: %zu bytes", object_type,
+						k->val.string.len, k->val.string.val, bytes),
+				 errdetail("The limit is %d bytes per property value.", CRM_MAX_PROPERTY_VALUE),
+				 errhint("Shorten the value; keep large content in a file and link it with crm.attachments.")));
+}
+
+/*
+ * Size limits, whether or not the key is declared.  Only an object larger
+ * than one value's limit can hold a value over it, so small objects (nearly
+ * all) are not walked.
+ */
+static void
+CheckPropertySizes(const char *object_type, Jsonb *props)
+{
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (VARSIZE(props) <= CRM_MAX_PROPERTY_VALUE || !JB_ROOT_IS_OBJECT(props))
+		return;
+	if (VARSIZE(props) > CRM_MAX_PROPERTIES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s properties are too large: %zu bytes", object_type, (Size) VARSIZE(props)),
+				 errdetail("The limit is %d bytes for a whole properties object.", CRM_MAX_PROPERTIES),
+				 errhint("Remove keys that are not fields of the record; keep documents in files linked with crm.attachments.")));
+	it = JsonbIteratorInit(&props->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &v, true);
+		CheckValueSize(object_type, &k, &v);
+	}
+}
+
 static void
 ValidateProperties(ObjectProps *op, const char *object_type, Jsonb *props, Jsonb *oldprops)
 {
@@ -1015,6 +1071,7 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *object_type;
 	ObjectProps *op;
+	Jsonb	   *jb;
 	Jsonb	   *oldprops = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -1079,9 +1136,11 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 	if (isnull)
 		return PointerGetDatum(newtuple);
 
+	jb = DatumGetJsonbP(props);
+	CheckPropertySizes(object_type, jb);
 	op = GetObjectProps(DatumGetInt64(wsdatum), object_type);
 	if (op->ndefs > 0 || op->strict)
-		ValidateProperties(op, object_type, DatumGetJsonbP(props), oldprops);
+		ValidateProperties(op, object_type, jb, oldprops);
 	return PointerGetDatum(newtuple);
 }
 

@@ -5,11 +5,14 @@
  *
  * Three triggers on crm.deal_line_items and one on crm.deals:
  *
- *	- line_item_prepare (BEFORE ROW): fills a line from its product (name,
- *	  price and currency frozen at that moment) and its deal (currency),
- *	  validates quantity, price and discount, and computes
+ *	- line_item_prepare (BEFORE ROW): reads the line, fills it from its
+ *	  product (name, price and currency frozen at that moment), validates
+ *	  quantity, price and discount (finite, within range), takes its deal's
+ *	  currency, computes
  *		total = max(0, quantity * unit_price - discount)
- *	  rounded half-up to the currency's ISO 4217 minor units.
+ *	  rounded half-up to the currency's ISO 4217 minor units, refuses a
+ *	  client-sent total that differs, and writes the row back: one static
+ *	  function per step.
  *	- line_item_touch (AFTER ROW): remembers the deals whose lines changed.
  *	- line_items_revalue (AFTER STATEMENT): locks those deals in id order,
  *	  then sets each one's value to the sum of its lines (value_mode auto),
@@ -224,59 +227,33 @@ LookupDeal(PrepareState *state, int64 workspace_id, int64 deal_id)
 	return info;
 }
 
-Datum
-crm_line_item_prepare(PG_FUNCTION_ARGS)
+/*
+ * A line as line_item_prepare sees it: what the row says, then what the
+ * steps below fill in and compute.
+ */
+typedef struct LineItem
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Relation	rel;
-	TupleDesc	tupdesc;
-	HeapTuple	tuple;
-	HeapTuple	oldtuple = NULL;
-	PrepareState *state;
-	Datum		values[LINE_COUNT];
-	bool		nulls[LINE_COUNT];
-	int			attnums[LINE_COUNT];
-	Datum		newvalues[LINE_COUNT];
-	char		spi_nulls[LINE_COUNT];
-	int			nchanged = 0;
-	int			i;
 	int64		workspace_id;
 	int64		deal_id;
-	bool		is_insert;
-	bool		product_changed;
-	char	   *name = NULL;
+	bool		has_product;
+	int64		product_id;
+	char	   *name;
 	Numeric		quantity;
-	Numeric		unit_price = NULL;
-	char	   *currency = NULL;
+	Numeric		unit_price;
+	char	   *currency;
 	char	   *discount_type;
 	Numeric		discount;
-	Numeric		zero;
-	Numeric		subtotal;
-	Numeric		total;
-	DealInfo   *deal;
-	bool		old_deal_null;
-	int			exponent;
+	Numeric		given_total;	/* the row's total: NULL (left out) or a client's */
+	Numeric		total;			/* computed */
+} LineItem;
 
-	CheckTrigger(fcinfo, "line_item_prepare", true, true);
-	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("line_item_prepare: must be fired on insert or update")));
-
-	rel = trigdata->tg_relation;
-	tupdesc = RelationGetDescr(rel);
-	is_insert = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
-	if (is_insert)
-		tuple = trigdata->tg_trigtuple;
-	else
-	{
-		tuple = trigdata->tg_newtuple;
-		oldtuple = trigdata->tg_trigtuple;
-	}
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "line_item_prepare: SPI_connect failed");
-	state = GetPrepareState(fcinfo, rel);
+/* Step 1: the row's columns */
+static void
+ReadLine(PrepareState *state, HeapTuple tuple, TupleDesc tupdesc, LineItem *line)
+{
+	Datum		values[LINE_COUNT];
+	bool		nulls[LINE_COUNT];
+	int			i;
 
 	for (i = 0; i < LINE_COUNT; i++)
 		values[i] = heap_getattr(tuple, state->attnum[i], tupdesc, &nulls[i]);
@@ -286,145 +263,194 @@ crm_line_item_prepare(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("a line item needs a deal"),
 				 errhint("Set deal_id to the deal the line belongs to.")));
-	workspace_id = DatumGetInt64(values[LINE_WORKSPACE]);
-	deal_id = DatumGetInt64(values[LINE_DEAL]);
-
+	memset(line, 0, sizeof(LineItem));
+	line->workspace_id = DatumGetInt64(values[LINE_WORKSPACE]);
+	line->deal_id = DatumGetInt64(values[LINE_DEAL]);
+	line->has_product = !nulls[LINE_PRODUCT];
+	if (line->has_product)
+		line->product_id = DatumGetInt64(values[LINE_PRODUCT]);
 	if (!nulls[LINE_NAME])
-		name = TextDatumGetCString(values[LINE_NAME]);
+		line->name = TextDatumGetCString(values[LINE_NAME]);
+	if (!nulls[LINE_QUANTITY])
+		line->quantity = DatumGetNumeric(values[LINE_QUANTITY]);
 	if (!nulls[LINE_UNIT_PRICE])
-		unit_price = DatumGetNumeric(values[LINE_UNIT_PRICE]);
+		line->unit_price = DatumGetNumeric(values[LINE_UNIT_PRICE]);
 	if (!nulls[LINE_CURRENCY])
-		currency = CrmNormalizeCurrency(TextDatumGetCString(values[LINE_CURRENCY]));
+		line->currency = CrmNormalizeCurrency(TextDatumGetCString(values[LINE_CURRENCY]));
+	line->discount_type = nulls[LINE_DISCOUNT_TYPE] ? "none" : TextDatumGetCString(values[LINE_DISCOUNT_TYPE]);
+	line->discount = nulls[LINE_DISCOUNT] ? NumericFromInt(0) : DatumGetNumeric(values[LINE_DISCOUNT]);
+	if (!nulls[LINE_TOTAL])
+		line->given_total = DatumGetNumeric(values[LINE_TOTAL]);
+}
 
-	/* A line from the catalogue freezes the product's name and price now */
-	product_changed = !nulls[LINE_PRODUCT];
-	if (product_changed && oldtuple != NULL)
-	{
-		bool		oldnull;
-		Datum		old = heap_getattr(oldtuple, state->attnum[LINE_PRODUCT], tupdesc, &oldnull);
+/* Did this UPDATE set a new product (an INSERT always does)? */
+static bool
+ProductChanged(PrepareState *state, HeapTuple oldtuple, TupleDesc tupdesc, LineItem *line)
+{
+	bool		oldnull;
+	Datum		old;
 
-		product_changed = oldnull || DatumGetInt64(old) != DatumGetInt64(values[LINE_PRODUCT]);
-	}
-	if (product_changed && (name == NULL || unit_price == NULL || currency == NULL))
-	{
-		Oid			argtypes[2] = {INT8OID, INT8OID};
-		Datum		args[2];
-		HeapTuple	ptup;
-		TupleDesc	pdesc;
-		bool		isnull;
+	if (!line->has_product)
+		return false;
+	if (oldtuple == NULL)
+		return true;
+	old = heap_getattr(oldtuple, state->attnum[LINE_PRODUCT], tupdesc, &oldnull);
+	return oldnull || DatumGetInt64(old) != line->product_id;
+}
 
-		PreparePlan(&product_plan,
-					"SELECT p.name, p.unit_price, p.currency::text, p.active FROM crm.products p"
-					" WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) $2",
-					2, argtypes);
-		args[0] = Int64GetDatum(workspace_id);
-		args[1] = values[LINE_PRODUCT];
-		if (SPI_execute_plan(product_plan, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "line_item_prepare: product lookup failed");
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NO_DATA_FOUND),
-					 errmsg("product " INT64_FORMAT " does not exist", DatumGetInt64(values[LINE_PRODUCT])),
-					 errhint("Check the id; SELECT id, name FROM crm.products lists the catalogue.")));
-		ptup = SPI_tuptable->vals[0];
-		pdesc = SPI_tuptable->tupdesc;
-		if (!DatumGetBool(SPI_getbinval(ptup, pdesc, 4, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("product " INT64_FORMAT " is inactive", DatumGetInt64(values[LINE_PRODUCT])),
-					 errhint("Reactivate it (UPDATE crm.products SET active = true) or pick another product.")));
-		if (name == NULL)
-			name = SPI_getvalue(ptup, pdesc, 1);
-		if (unit_price == NULL)
-			unit_price = DatumGetNumeric(SPI_datumTransfer(SPI_getbinval(ptup, pdesc, 2, &isnull), false, -1));
-		if (currency == NULL)
-			currency = SPI_getvalue(ptup, pdesc, 3);
-	}
+/* Step 2: a line from the catalogue freezes the product's name and price now */
+static void
+FillFromProduct(LineItem *line)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	HeapTuple	ptup;
+	TupleDesc	pdesc;
+	bool		isnull;
+
+	if (line->name != NULL && line->unit_price != NULL && line->currency != NULL)
+		return;
+	PreparePlan(&product_plan,
+				"SELECT p.name, p.unit_price, p.currency::text, p.active FROM crm.products p"
+				" WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) $2",
+				2, argtypes);
+	args[0] = Int64GetDatum(line->workspace_id);
+	args[1] = Int64GetDatum(line->product_id);
+	if (SPI_execute_plan(product_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "line_item_prepare: product lookup failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("product " INT64_FORMAT " does not exist", line->product_id),
+				 errhint("Check the id; SELECT id, name FROM crm.products lists the catalogue.")));
+	ptup = SPI_tuptable->vals[0];
+	pdesc = SPI_tuptable->tupdesc;
+	if (!DatumGetBool(SPI_getbinval(ptup, pdesc, 4, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("product " INT64_FORMAT " is inactive", line->product_id),
+				 errhint("Reactivate it (UPDATE crm.products SET active = true) or pick another product.")));
+	if (line->name == NULL)
+		line->name = SPI_getvalue(ptup, pdesc, 1);
+	if (line->unit_price == NULL)
+		line->unit_price = DatumGetNumeric(SPI_datumTransfer(SPI_getbinval(ptup, pdesc, 2, &isnull), false, -1));
+	if (line->currency == NULL)
+		line->currency = SPI_getvalue(ptup, pdesc, 3);
+}
+
+/* Step 3: name, quantity, price and discount within their bounds */
+static void
+ValidateLine(LineItem *line)
+{
+	Numeric		zero = NumericFromInt(0);
+	const char *name = line->name;
+	const char *type = line->discount_type;
 
 	if (name == NULL || name[strspn(name, " \t\r\n")] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a line item needs a name"),
 				 errhint("Give the line a name, or a product_id to copy the name from.")));
-	if (unit_price == NULL)
+	CrmRequireSize("name", strlen(name), CRM_MAX_SHORT_TEXT);
+	if (line->unit_price == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("line item \"%s\" needs a unit price", name),
 				 errhint("Give the line a unit_price, or a product_id to copy the price from.")));
-
-	zero = NumericFromInt(0);
-	if (nulls[LINE_QUANTITY])
+	if (line->quantity == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("line item \"%s\" needs a quantity", name),
 				 errhint("A quantity is a number greater than 0.")));
-	quantity = DatumGetNumeric(values[LINE_QUANTITY]);
-	if (numeric_is_nan(quantity) || NumericCmp(quantity, zero) <= 0)
+
+	CrmRequireFinite("quantity", line->quantity);
+	CrmRequireFinite("unit_price", line->unit_price);
+	CrmRequireFinite("discount", line->discount);
+	if (line->given_total != NULL)
+		CrmRequireFinite("total", line->given_total);
+
+	if (NumericCmp(line->quantity, zero) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid quantity: %s", NumericText(quantity)),
+				 errmsg("invalid quantity: %s", NumericText(line->quantity)),
 				 errhint("A quantity is a number greater than 0; delete the line to remove it.")));
-	if (numeric_is_nan(unit_price) || NumericCmp(unit_price, zero) < 0)
+	if (NumericCmp(line->unit_price, zero) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid unit price: %s", NumericText(unit_price)),
+				 errmsg("invalid unit price: %s", NumericText(line->unit_price)),
 				 errhint("A unit price is 0 or more; use a discount to lower a line's total.")));
-
-	discount_type = nulls[LINE_DISCOUNT_TYPE] ? "none" : TextDatumGetCString(values[LINE_DISCOUNT_TYPE]);
-	discount = nulls[LINE_DISCOUNT] ? zero : DatumGetNumeric(values[LINE_DISCOUNT]);
-	if (strcmp(discount_type, "none") != 0 && strcmp(discount_type, "fixed") != 0 &&
-		strcmp(discount_type, "percent") != 0)
+	if (strcmp(type, "none") != 0 && strcmp(type, "fixed") != 0 && strcmp(type, "percent") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid discount type: \"%s\"", discount_type),
+				 errmsg("invalid discount type: \"%s\"", type),
 				 errhint("Use none, fixed (an amount off the line) or percent (0 to 100).")));
-	if (numeric_is_nan(discount) || NumericCmp(discount, zero) < 0)
+	if (NumericCmp(line->discount, zero) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid discount: %s", NumericText(discount)),
+				 errmsg("invalid discount: %s", NumericText(line->discount)),
 				 errhint("A discount is 0 or more.")));
-	if (strcmp(discount_type, "percent") == 0 && NumericCmp(discount, NumericFromInt(100)) > 0)
+	if (strcmp(type, "percent") == 0 && NumericCmp(line->discount, NumericFromInt(100)) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("discount of %s percent is more than 100 percent", NumericText(discount)),
+				 errmsg("discount of %s percent is more than 100 percent", NumericText(line->discount)),
 				 errhint("A percent discount is between 0 and 100.")));
-	if (strcmp(discount_type, "none") == 0 && NumericCmp(discount, zero) != 0)
+	if (strcmp(type, "none") == 0 && NumericCmp(line->discount, zero) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("discount %s given with discount type none", NumericText(discount)),
+				 errmsg("discount %s given with discount type none", NumericText(line->discount)),
 				 errhint("Set discount_type to fixed or percent.")));
+}
 
-	/*
-	 * Currency: the line's own, else its product's, else the deal's.  A deal
-	 * with lines has their currency; the first line of a deal sets it (the
-	 * statement trigger then writes it to the deal).
-	 */
-	deal = LookupDeal(state, workspace_id, deal_id);
-	if (currency == NULL)
-		currency = pstrdup(deal->currency);
-	if (deal->has_lines && strcmp(currency, deal->currency) != 0 &&
-		(is_insert || DatumGetInt64(heap_getattr(oldtuple, state->attnum[LINE_DEAL], tupdesc, &old_deal_null)) != deal_id))
+/*
+ * Step 4: currency: the line's own, else its product's, else the deal's.  A
+ * deal with lines has their currency; the first line of a deal sets it (the
+ * statement trigger then writes it to the deal).  A line that stays on its
+ * deal keeps the currency it has.
+ */
+static void
+ApplyDealCurrency(PrepareState *state, LineItem *line, HeapTuple oldtuple, TupleDesc tupdesc)
+{
+	DealInfo   *deal = LookupDeal(state, line->workspace_id, line->deal_id);
+	bool		joins_deal = oldtuple == NULL;
+
+	if (!joins_deal)
+	{
+		bool		isnull;
+
+		joins_deal = DatumGetInt64(heap_getattr(oldtuple, state->attnum[LINE_DEAL], tupdesc, &isnull)) != line->deal_id;
+	}
+	if (line->currency == NULL)
+		line->currency = pstrdup(deal->currency);
+	if (deal->has_lines && joins_deal && strcmp(line->currency, deal->currency) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("line item currency \"%s\" differs from the deal's currency \"%s\"", currency, deal->currency),
+				 errmsg("line item currency \"%s\" differs from the deal's currency \"%s\"", line->currency, deal->currency),
 				 errdetail("All line items of a deal share one currency."),
 				 errhint("Convert the price to %s, or remove the deal's lines before switching currency.", deal->currency)));
 	if (!deal->has_lines)
 	{
-		strlcpy(deal->currency, currency, sizeof(deal->currency));
+		strlcpy(deal->currency, line->currency, sizeof(deal->currency));
 		deal->has_lines = true;
 	}
+}
 
-	/* total = max(0, quantity * unit_price - discount), rounded half-up */
-	subtotal = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(quantity),
-												   NumericGetDatum(unit_price)));
-	if (strcmp(discount_type, "fixed") == 0)
+/* Step 5: total = max(0, quantity * unit_price - discount), rounded half-up */
+static void
+ComputeTotal(LineItem *line)
+{
+	Numeric		zero = NumericFromInt(0);
+	Numeric		subtotal;
+	Numeric		total;
+
+	subtotal = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(line->quantity),
+												   NumericGetDatum(line->unit_price)));
+	if (strcmp(line->discount_type, "fixed") == 0)
 		total = DatumGetNumeric(DirectFunctionCall2(numeric_sub, NumericGetDatum(subtotal),
-													NumericGetDatum(discount)));
-	else if (strcmp(discount_type, "percent") == 0)
+													NumericGetDatum(line->discount)));
+	else if (strcmp(line->discount_type, "percent") == 0)
 	{
 		Numeric		off = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(subtotal),
-															  NumericGetDatum(discount)));
+															  NumericGetDatum(line->discount)));
 
 		/* times 0.01 rather than / 100: exact at any scale */
 		off = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(off),
@@ -436,24 +462,102 @@ crm_line_item_prepare(PG_FUNCTION_ARGS)
 		total = subtotal;
 	if (NumericCmp(total, zero) < 0)
 		total = zero;
-	exponent = CrmCurrencyExponent(currency);
-	total = DatumGetNumeric(DirectFunctionCall2(numeric_round, NumericGetDatum(total),
-												Int32GetDatum(exponent)));
+	line->total = DatumGetNumeric(DirectFunctionCall2(numeric_round, NumericGetDatum(total),
+													  Int32GetDatum(CrmCurrencyExponent(line->currency))));
+}
 
-#define SET_COLUMN(col, datum) \
-	do { attnums[nchanged] = state->attnum[col]; newvalues[nchanged] = (datum); \
-		 nchanged++; } while (0)
-	SET_COLUMN(LINE_NAME, CStringGetTextDatum(name));
-	SET_COLUMN(LINE_UNIT_PRICE, NumericGetDatum(unit_price));
-	SET_COLUMN(LINE_CURRENCY, CStringGetTextDatum(currency));
-	SET_COLUMN(LINE_DISCOUNT_TYPE, CStringGetTextDatum(discount_type));
-	SET_COLUMN(LINE_DISCOUNT, NumericGetDatum(discount));
-	SET_COLUMN(LINE_TOTAL, NumericGetDatum(total));
-#undef SET_COLUMN
+/*
+ * Step 6: total is computed, so a client may leave it out (its default is
+ * NULL) or send the computed value; an UPDATE that keeps the stored total
+ * is recomputed too (a form sending the whole row back).  Any other value
+ * would be silently replaced: refuse it.
+ */
+static void
+CheckGivenTotal(PrepareState *state, LineItem *line, HeapTuple oldtuple, TupleDesc tupdesc)
+{
+	Numeric		given = line->given_total;
 
-	/* the modified tuple must outlive SPI_finish */
-	memset(spi_nulls, ' ', sizeof(spi_nulls));
-	tuple = SPI_modifytuple(rel, tuple, nchanged, attnums, newvalues, spi_nulls);
+	if (given == NULL || NumericCmp(given, line->total) == 0)
+		return;
+	if (oldtuple != NULL)
+	{
+		bool		oldnull;
+		Datum		old = heap_getattr(oldtuple, state->attnum[LINE_TOTAL], tupdesc, &oldnull);
+
+		if (!oldnull && NumericCmp(given, DatumGetNumeric(old)) == 0)
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_GENERATED_ALWAYS),
+			 errmsg("column \"total\" of line item \"%s\" is computed: %s was given, the computed total is %s",
+					line->name, NumericText(given), NumericText(line->total)),
+			 errdetail("total = quantity x unit_price - discount, never negative, rounded to the currency's minor units."),
+			 errhint("Leave total out, or change quantity, unit_price or discount instead.")));
+}
+
+/* Step 7: the row as stored; it must outlive SPI_finish */
+static HeapTuple
+WriteLine(PrepareState *state, Relation rel, HeapTuple tuple, LineItem *line)
+{
+	int			attnums[6];
+	Datum		values[6];
+	char		nulls[6];
+
+	attnums[0] = state->attnum[LINE_NAME];
+	values[0] = CStringGetTextDatum(line->name);
+	attnums[1] = state->attnum[LINE_UNIT_PRICE];
+	values[1] = NumericGetDatum(line->unit_price);
+	attnums[2] = state->attnum[LINE_CURRENCY];
+	values[2] = CStringGetTextDatum(line->currency);
+	attnums[3] = state->attnum[LINE_DISCOUNT_TYPE];
+	values[3] = CStringGetTextDatum(line->discount_type);
+	attnums[4] = state->attnum[LINE_DISCOUNT];
+	values[4] = NumericGetDatum(line->discount);
+	attnums[5] = state->attnum[LINE_TOTAL];
+	values[5] = NumericGetDatum(line->total);
+	memset(nulls, ' ', sizeof(nulls));
+	return SPI_modifytuple(rel, tuple, 6, attnums, values, nulls);
+}
+
+Datum
+crm_line_item_prepare(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	HeapTuple	oldtuple = NULL;
+	PrepareState *state;
+	LineItem	line;
+
+	CheckTrigger(fcinfo, "line_item_prepare", true, true);
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("line_item_prepare: must be fired on insert or update")));
+
+	rel = trigdata->tg_relation;
+	tupdesc = RelationGetDescr(rel);
+	tuple = trigdata->tg_trigtuple;
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		oldtuple = trigdata->tg_trigtuple;
+		tuple = trigdata->tg_newtuple;
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "line_item_prepare: SPI_connect failed");
+	state = GetPrepareState(fcinfo, rel);
+
+	ReadLine(state, tuple, tupdesc, &line);
+	if (ProductChanged(state, oldtuple, tupdesc, &line))
+		FillFromProduct(&line);
+	ValidateLine(&line);
+	ApplyDealCurrency(state, &line, oldtuple, tupdesc);
+	ComputeTotal(&line);
+	CheckGivenTotal(state, &line, oldtuple, tupdesc);
+	tuple = WriteLine(state, rel, tuple, &line);
+
 	SPI_finish();
 	return PointerGetDatum(tuple);
 }

@@ -73,7 +73,7 @@ SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE
 SELECT crm.link_company(1, 2, NULL, false);
 SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE contact_id = 1 ORDER BY 2;
 SELECT crm.link_company(1, 2, NULL, true);
--- the table itself refuses a second primary
+-- one statement making two links primary contradicts itself: refused
 UPDATE crm.contact_companies SET is_primary = true WHERE contact_id = 1;
 -- unlink
 SELECT crm.unlink_company(1, 2);
@@ -101,5 +101,56 @@ SELECT count(*) AS links_after FROM crm.contact_companies;
 DELETE FROM crm.companies WHERE id = 2;
 SELECT contact_id, company_id FROM crm.contact_companies ORDER BY 1, 2;
 
+-- The row path: a frontend role writing links and consents as plain rows
+-- gets what crm.link_company, crm.unlink_company and crm.record_consent do,
+-- the same rows and the same events.
+CREATE ROLE crm_companies_app;
+SELECT crm.grant_access('crm_companies_app');
+INSERT INTO crm.contacts (name, email) VALUES ('By function', 'fn@example.com'), ('By rows', 'rows@example.com');
+SELECT id AS fn_person FROM crm.contacts WHERE email = 'fn@example.com' \gset
+SELECT id AS row_person FROM crm.contacts WHERE email = 'rows@example.com' \gset
+INSERT INTO crm.companies (name, domain) VALUES ('First Co', 'first.example'), ('Second Co', 'second.example');
+SELECT id AS first_co FROM crm.companies WHERE domain = 'first.example' \gset
+SELECT id AS second_co FROM crm.companies WHERE domain = 'second.example' \gset
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT crm.link_company(:fn_person, :first_co, 'buyer', true);
+SELECT crm.link_company(:fn_person, :second_co, 'owner', true);
+SELECT crm.record_consent(:fn_person, 'email', 'granted', 'signup form') IS NOT NULL AS recorded;
+SET ROLE crm_companies_app;
+INSERT INTO crm.contact_companies (contact_id, company_id, role, is_primary) VALUES (:row_person, :first_co, 'buyer', true);
+-- a second primary link demotes the first instead of failing on the unique index
+INSERT INTO crm.contact_companies (contact_id, company_id, role, is_primary) VALUES (:row_person, :second_co, 'owner', true);
+INSERT INTO crm.contact_consents (contact_id, channel, status, source) VALUES (:row_person, 'email', 'granted', 'signup form');
+RESET ROLE;
+SELECT c.name AS contact, co.name AS company, cc.role, cc.is_primary
+  FROM crm.contact_companies cc JOIN crm.contacts c ON c.id = cc.contact_id JOIN crm.companies co ON co.id = cc.company_id
+ WHERE cc.contact_id IN (:fn_person, :row_person) ORDER BY 1, 2;
+SELECT c.name AS contact, k.channel, k.status, k.source
+  FROM crm.current_consents k JOIN crm.contacts c ON c.id = k.contact_id
+ WHERE k.contact_id IN (:fn_person, :row_person) ORDER BY 1;
+-- the same events for both contacts (payload without the contact's id)
+SELECT c.name AS contact, e.type, e.payload - 'id' AS payload
+  FROM crm.events e JOIN crm.contacts c ON c.id = e.object_id AND e.object_type = 'contact'
+ WHERE e.id > :last_event ORDER BY 1, e.id;
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT crm.unlink_company(:fn_person, :first_co);
+SET ROLE crm_companies_app;
+DELETE FROM crm.contact_companies WHERE contact_id = :row_person AND company_id = :first_co;
+RESET ROLE;
+SELECT c.name AS contact, e.type, e.payload - 'id' AS payload
+  FROM crm.events e JOIN crm.contacts c ON c.id = e.object_id AND e.object_type = 'contact'
+ WHERE e.id > :last_event ORDER BY 1, e.id;
+-- bad input on the row path: a role or consent source over 2 kB (54000), nothing written
+SELECT count(*) AS events_before FROM crm.events \gset
+SET ROLE crm_companies_app;
+UPDATE crm.contact_companies SET role = repeat('r', 2049) WHERE contact_id = :row_person;
+INSERT INTO crm.contact_consents (contact_id, channel, status, source) VALUES (:row_person, 'sms', 'granted', repeat('s', 2049));
+-- the consent history is append-only (0A000): a change is a new row
+UPDATE crm.contact_consents SET status = 'revoked' WHERE contact_id = :row_person;
+RESET ROLE;
+SELECT count(*) = :events_before AS nothing_written FROM crm.events;
+DROP OWNED BY crm_companies_app;
+
 \c contrib_regression
 DROP DATABASE crm_test_companies;
+DROP ROLE crm_companies_app;

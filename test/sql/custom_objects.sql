@@ -119,6 +119,42 @@ INSERT INTO crm.object_associations (record_id, target_type, contact_id) VALUES 
 :objects_here;
 
 --
+-- The row path: associations written as rows by a frontend role emit the
+-- CRM_RECORD_UPDATED events crm.associate and crm.dissociate emit.
+--
+SELECT crm.use_workspace('objects-school') > 0 AS switched;
+CREATE ROLE crm_objects_app;
+SELECT crm.grant_access('crm_objects_app');
+SELECT crm.create_record('course', '{"title": "Chemistry"}') AS by_fn \gset
+SELECT crm.create_record('course', '{"title": "Physics"}') AS by_rows \gset
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT crm.associate(:by_fn, 'contact', 82002, 'student', '2024-09-05 08:00+00') > 0 AS enrolled;
+SELECT crm.associate(:by_fn, 'contact', 82002, 'assistant') > 0 AS relabelled;
+SELECT crm.dissociate(:by_fn, 'contact', 82002) AS dropped;
+SET ROLE crm_objects_app;
+INSERT INTO crm.object_associations (record_id, target_type, contact_id, label, associated_at)
+	VALUES (:by_rows, 'contact', 82002, 'student', '2024-09-05 08:00+00');
+UPDATE crm.object_associations SET label = 'assistant' WHERE record_id = :by_rows;
+DELETE FROM crm.object_associations WHERE record_id = :by_rows;
+RESET ROLE;
+SELECT r.display_name, e.type, e.payload - 'id' AS payload
+  FROM crm.events e JOIN crm.object_records r ON r.id = e.object_id AND e.object_type = 'record'
+ WHERE e.id > :last_event AND r.id IN (:by_fn, :by_rows) ORDER BY r.display_name, e.id;
+-- a label over 2 kB (54000), a property value over 64 kB (54000): nothing written
+SELECT count(*) AS events_before FROM crm.events \gset
+SET ROLE crm_objects_app;
+INSERT INTO crm.object_associations (record_id, target_type, contact_id, label)
+	VALUES (:by_rows, 'contact', 82002, repeat('l', 2049));
+UPDATE crm.object_records SET properties = properties || jsonb_build_object('room', repeat('r', 65537))
+ WHERE id = :by_rows;
+RESET ROLE;
+SELECT crm.upsert_record('course', 'PHY-1', jsonb_build_object('title', 'Physics', 'room', repeat('r', 65537)));
+SELECT count(*) = :events_before AS nothing_written FROM crm.events;
+DROP OWNED BY crm_objects_app;
+DROP ROLE crm_objects_app;
+DELETE FROM crm.object_records WHERE workspace_id = crm.current_workspace() AND id IN (:by_fn, :by_rows);
+
+--
 -- The clinic: procedures performed on patients; its records are invisible to the school.
 --
 SELECT crm.use_workspace('objects-clinic') > 0 AS switched;

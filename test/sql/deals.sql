@@ -85,7 +85,6 @@ SELECT crm.win_deal(:engine);
 SELECT crm.win_deal(:loom, '2999-01-01 00:00+00');
 SELECT crm.lose_deal(999999999);
 SELECT crm.win_deal(NULL);
-UPDATE crm.deals SET status = 'won' WHERE id = :loom;
 INSERT INTO crm.deals (title, currency) VALUES ('Bad money', 'XYZ');
 INSERT INTO crm.deals (title, pipeline_id, stage_id) VALUES ('Wrong stage', :sales, 999999999);
 INSERT INTO crm.deals (title, value_mode) VALUES ('Auto without lines', 'auto');
@@ -158,7 +157,113 @@ SELECT (SELECT count(*) FROM crm.deal_stage_history WHERE deal_id = :loom) AS hi
 DELETE FROM crm.companies WHERE id = :acme;
 SELECT count(*) AS deals_of_erased_company, count(*) FILTER (WHERE company_id IS NULL) AS unlinked
   FROM crm.deals WHERE title = 'Engine';
+-- The row path: a frontend role writing plain rows gets what crm.win_deal,
+-- crm.lose_deal and crm.move_deal do: the stage, close fields, history,
+-- activities and events.  Twin deals, one driven by the functions, one by
+-- row writes, compared.
+CREATE ROLE crm_deals_app;
+SELECT crm.grant_access('crm_deals_app');
+SELECT id AS ws FROM crm.workspaces WHERE slug = 'deals-test' \gset
+SELECT id AS won_stage FROM crm.stages WHERE pipeline_id = :sales AND name = 'Closed Won' \gset
+INSERT INTO crm.deals (title, value) VALUES ('Twin fn', 300) RETURNING id AS twin_fn \gset
+SET ROLE crm_deals_app;
+SET crm.workspace_id = :ws;
+INSERT INTO crm.deals (title, value) VALUES ('Twin row', 300) RETURNING id AS twin_row \gset
+RESET ROLE;
+SELECT max(id) AS last_event FROM crm.events \gset
+-- win
+SELECT status FROM crm.win_deal(:twin_fn, '2026-01-15 10:00+00', 'best price');
+SET ROLE crm_deals_app;
+UPDATE crm.deals SET status = 'won', closed_at = '2026-01-15 10:00+00', won_reason = 'best price' WHERE id = :twin_row;
+RESET ROLE;
+SELECT d.title, s.name AS stage, d.status, d.closed_at, d.stage_entered_at, d.won_reason, d.lost_reason
+  FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id IN (:twin_fn, :twin_row) ORDER BY d.id;
+-- lose (a won deal can be lost directly): the won reason goes
+SELECT status FROM crm.lose_deal(:twin_fn, NULL, 'budget cut');
+SET ROLE crm_deals_app;
+UPDATE crm.deals SET status = 'lost', lost_reason = 'budget cut' WHERE id = :twin_row;
+RESET ROLE;
+SELECT d.title, s.name AS stage, d.status, d.closed_at > now() - interval '1 hour' AS closed_just_now, d.won_reason, d.lost_reason
+  FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id IN (:twin_fn, :twin_row) ORDER BY d.id;
+-- reopen: moving to an open stage, or writing status open, clears the close fields
+SELECT status FROM crm.move_deal(:twin_fn, :lead);
+SET ROLE crm_deals_app;
+UPDATE crm.deals SET status = 'open' WHERE id = :twin_row;
+RESET ROLE;
+SELECT d.title, s.name AS stage, d.status, d.closed_at, d.won_reason, d.lost_reason
+  FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id IN (:twin_fn, :twin_row) ORDER BY d.id;
+-- the same history, activities and events
+SELECT d.title, f.name AS from_stage, s.name AS stage, h.left_at IS NULL AS current
+  FROM crm.deal_stage_history h JOIN crm.deals d ON d.id = h.deal_id
+  LEFT JOIN crm.stages f ON f.id = h.from_stage_id JOIN crm.stages s ON s.id = h.stage_id
+ WHERE h.deal_id IN (:twin_fn, :twin_row) ORDER BY d.id, h.id;
+SELECT d.title, a.subject, a.payload->>'status' AS status
+  FROM crm.activities a JOIN crm.deals d ON d.id = a.deal_id
+ WHERE a.deal_id IN (:twin_fn, :twin_row) AND a.type = 'stage_changed' ORDER BY d.id, a.id;
+SELECT d.title, e.type, e.payload->>'reason' AS reason
+  FROM crm.events e JOIN crm.deals d ON d.id = e.object_id AND e.object_type = 'deal'
+ WHERE e.id > :last_event ORDER BY d.id, e.id;
+-- a deal inserted as won goes straight to the won stage, closed now
+SET ROLE crm_deals_app;
+INSERT INTO crm.deals (title, value, status, won_reason) VALUES ('Born won', 50, 'won', 'referral')
+	RETURNING id AS born_won \gset
+INSERT INTO crm.deals (title, status, closed_at, lost_reason) VALUES ('Born lost', 'lost', '2026-02-01 09:00+00', 'no fit')
+	RETURNING id AS born_lost \gset
+RESET ROLE;
+SELECT d.title, s.name AS stage, d.status, d.closed_at > now() - interval '1 hour' AS closed_just_now, d.stage_entered_at = d.closed_at AS entered_when_closed,
+	   d.won_reason, d.lost_reason
+  FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id IN (:born_won, :born_lost) ORDER BY d.id;
+SELECT closed_at FROM crm.deals WHERE id = :born_lost;
+SELECT d.title, e.type, e.payload->>'reason' AS reason, e.payload->>'status' AS status
+  FROM crm.events e JOIN crm.deals d ON d.id = e.object_id AND e.object_type = 'deal'
+ WHERE e.object_id IN (:born_won, :born_lost) ORDER BY e.id;
+SELECT d.title, s.name AS stage, h.entered_at = d.closed_at AS entered_when_closed
+  FROM crm.deal_stage_history h JOIN crm.deals d ON d.id = h.deal_id JOIN crm.stages s ON s.id = h.stage_id
+ WHERE h.deal_id IN (:born_won, :born_lost) ORDER BY h.id;
+-- columns the triggers fill have defaults: a generated API treats them as
+-- optional; the NOT NULL columns left without one are the ones a client must send
+SELECT table_name, column_name
+  FROM information_schema.columns
+ WHERE table_schema = 'crm'
+   AND table_name IN ('pipelines', 'stages', 'deals', 'deal_line_items', 'products', 'orders', 'notes',
+					  'attachments', 'checklist_items', 'contact_companies', 'contact_consents',
+					  'object_associations', 'exchange_rates')
+   AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'
+ ORDER BY 1, 2;
+-- bad row writes: each a clear error, nothing written
+SELECT count(*) AS events_before FROM crm.events \gset
+SET ROLE crm_deals_app;
+-- a written status and a stage of another kind contradict each other
+INSERT INTO crm.deals (title, stage_id, status) VALUES ('Contradiction', :lead, 'won');
+UPDATE crm.deals SET status = 'won', stage_id = :qualified WHERE id = :twin_row;
+-- a close date more than a day ahead
+UPDATE crm.deals SET status = 'won', closed_at = '2999-01-01 00:00+00' WHERE id = :twin_row;
+-- a pipeline without a lost stage
+INSERT INTO crm.deals (title, pipeline_id, status) VALUES ('Lost ticket', :support, 'lost');
+-- NaN and Infinity are not amounts or probabilities (22023)
+INSERT INTO crm.deals (title, value) VALUES ('Infinite', 'Infinity');
+UPDATE crm.deals SET value = 'NaN' WHERE id = :twin_row;
+UPDATE crm.deals SET probability_override = 'NaN' WHERE id = :twin_row;
+-- free text has a size limit (54000): titles and reasons 2 kB, a note body 1 MB
+INSERT INTO crm.deals (title) VALUES (repeat('t', 2049));
+UPDATE crm.deals SET lost_reason = repeat('r', 2049) WHERE id = :born_lost;
+INSERT INTO crm.notes (deal_id, body) VALUES (:twin_row, repeat('n', 1048577));
+RESET ROLE;
+SELECT count(*) = :events_before AS nothing_written FROM crm.events;
+-- the limits themselves are accepted
+SET ROLE crm_deals_app;
+INSERT INTO crm.deals (title) VALUES (repeat('t', 2048)) RETURNING length(title);
+-- notes written as rows emit events
+SELECT max(id) AS last_event FROM crm.events \gset
+INSERT INTO crm.notes (deal_id, body) VALUES (:twin_row, repeat('n', 1048576)) RETURNING id AS big_note \gset
+UPDATE crm.notes SET body = 'Short again' WHERE id = :big_note;
+DELETE FROM crm.notes WHERE id = :big_note;
+RESET ROLE;
+SELECT type, payload ? 'body' AS has_body FROM crm.events WHERE id > :last_event ORDER BY id;
+RESET crm.workspace_id;
+DROP OWNED BY crm_deals_app;
 SELECT crm.use_workspace('default') IS NOT NULL AS switched;
 
 \c contrib_regression
 DROP DATABASE crm_test_deals;
+DROP ROLE crm_deals_app;

@@ -66,7 +66,7 @@ SELECT period_start, weighted_value FROM crm.forecast(:p, '2020-01-01', '2020-02
 SELECT * FROM crm.forecast(NULL, '2019-12-01', '2020-03-31', 'quarter');
 SELECT period_start, open_count, pipeline_value FROM crm.forecast(from_date => '2019-12-01', to_date => '2020-03-31');
 SELECT period_start, pipeline_value, weighted_value, closed_won FROM crm.forecast(:p, '2020-02-01', '2020-02-29', currency => 'eur');
-SELECT crm.exchange_rate('EUR', 'USD', '2020-01-31'), crm.exchange_rate('usd', 'eur', '2020-02-01'), crm.exchange_rate('JPY', 'JPY');
+SELECT crm.lookup_exchange_rate('EUR', 'USD', '2020-01-31'), crm.lookup_exchange_rate('usd', 'eur', '2020-02-01'), crm.lookup_exchange_rate('JPY', 'JPY');
 
 -- bad input: each a clear error
 SELECT * FROM crm.forecast(:p, '2020-01-05', '2020-01-05', currency => 'GBP');
@@ -80,14 +80,23 @@ SELECT * FROM crm.stage_probabilities(NULL);
 SELECT * FROM crm.stage_probabilities(:p, 'crystal_ball');
 SELECT * FROM crm.stage_probabilities(:p, NULL);
 SELECT * FROM crm.stage_probabilities(:p, 'historical', 'infinity');
-SELECT crm.exchange_rate('EUR', 'GBP', '2020-01-01');
-SELECT crm.exchange_rate('EUR', 'USD', '2019-01-01');
-SELECT crm.exchange_rate('EUR', 'USD', NULL);
+SELECT crm.lookup_exchange_rate('EUR', 'GBP', '2020-01-01');
+SELECT crm.lookup_exchange_rate('EUR', 'USD', '2019-01-01');
+SELECT crm.lookup_exchange_rate('EUR', 'USD', NULL);
 \set VERBOSITY terse
 INSERT INTO crm.exchange_rates (base, quote, rate, valid_from) VALUES ('EUR', 'GBP', 0, '2020-01-01');
 INSERT INTO crm.exchange_rates (base, quote, rate, valid_from) VALUES ('EUR', 'EUR', 1, '2020-01-01');
 \set VERBOSITY default
 INSERT INTO crm.exchange_rates (base, quote, rate, valid_from) VALUES ('EUR', 'ABC', 1, '2020-01-01');
+-- a rate is a finite number (22023)
+INSERT INTO crm.exchange_rates (base, quote, rate, valid_from) VALUES ('EUR', 'GBP', 'Infinity', '2020-01-01');
+INSERT INTO crm.exchange_rates (base, quote, rate, valid_from) VALUES ('EUR', 'GBP', 'NaN', '2020-01-01');
+-- no function of schema crm is named like one of its tables or views (a
+-- PostGraphile name clash): the rate lookup is crm.lookup_exchange_rate
+SELECT p.proname AS clashing_function
+  FROM pg_proc p JOIN pg_class c ON c.relname = p.proname AND c.relnamespace = p.pronamespace
+ WHERE p.pronamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+   AND p.proname <> 'list_members';	-- the lists area's own clash, left to it
 -- a pipeline of another workspace is not there
 SELECT crm.use_workspace('default') IS NOT NULL AS switched;
 SELECT * FROM crm.stage_probabilities(:p);

@@ -112,5 +112,57 @@ SELECT count(*) = :lines_before AS no_lines_written, (SELECT sum(value) FROM crm
 SELECT count(*) AS mixed_lines FROM crm.deal_line_items WHERE deal_id = :mixed;
 SELECT crm.use_workspace('default') IS NOT NULL AS switched;
 
+-- The row path: a frontend role adding a catalogue product as a row gets
+-- what crm.add_line_item gives, name, price and currency frozen from the
+-- product, total computed; the columns it leaves out have defaults.
+CREATE ROLE crm_line_items_app;
+SELECT crm.grant_access('crm_line_items_app');
+SELECT crm.use_workspace('line-items-test') IS NOT NULL AS switched;
+INSERT INTO crm.deals (title) VALUES ('Twin fn') RETURNING id AS twin_fn \gset
+INSERT INTO crm.deals (title) VALUES ('Twin row') RETURNING id AS twin_row \gset
+SELECT total FROM crm.add_line_item(:twin_fn, :seat, 3, 'percent', 10);
+SET ROLE crm_line_items_app;
+INSERT INTO crm.deal_line_items (deal_id, product_id, quantity, discount_type, discount)
+	VALUES (:twin_row, :seat, 3, 'percent', 10) RETURNING total;
+RESET ROLE;
+SELECT d.title, l.name, l.quantity, l.unit_price, l.currency, l.discount_type, l.discount, l.total,
+	   d.value, d.value_mode, d.currency AS deal_currency
+  FROM crm.deal_line_items l JOIN crm.deals d ON d.id = l.deal_id
+ WHERE l.deal_id IN (:twin_fn, :twin_row) ORDER BY d.id;
+-- a client may send the computed total, or send the whole row back with a
+-- changed quantity (the stored total is then recomputed)
+SET ROLE crm_line_items_app;
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, total)
+	VALUES (:twin_row, 'Setup', 1, 250, 250) RETURNING total;
+UPDATE crm.deal_line_items SET quantity = 2, total = total WHERE deal_id = :twin_row AND name = 'Setup' RETURNING total;
+-- any other total would be silently replaced: refused (428C9)
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, total)
+	VALUES (:twin_row, 'Cheap setup', 1, 250, 1);
+UPDATE crm.deal_line_items SET total = 999 WHERE deal_id = :twin_row AND name = 'Setup';
+-- the same for a deal valued by its lines: its value sent back as it is passes, another is refused
+UPDATE crm.deals SET value = value, title = 'Twin row' WHERE id = :twin_row RETURNING value, value_mode;
+UPDATE crm.deals SET value = 1 WHERE id = :twin_row;
+-- NaN and Infinity are not quantities or prices (22023), on either path
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:twin_row, 'Endless', 'Infinity', 1);
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:twin_row, 'Priceless', 1, 'NaN');
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, discount_type, discount)
+	VALUES (:twin_row, 'Odd discount', 1, 10, 'fixed', '-Infinity');
+UPDATE crm.deal_line_items SET quantity = 'NaN' WHERE deal_id = :twin_row AND name = 'Setup';
+INSERT INTO crm.products (name, unit_price) VALUES ('Free lunch', 'Infinity');
+-- a line name over 2 kB (54000)
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:twin_row, repeat('n', 2049), 1, 1);
+RESET ROLE;
+SELECT crm.add_line_item(:twin_fn, :seat, 'Infinity');
+SELECT crm.add_line_item(:twin_fn, :seat, 'NaN');
+SELECT crm.add_line_item(:twin_fn, :seat, 1, 'fixed', 'Infinity');
+-- nothing of that was written: the values and the report stay finite
+SELECT d.title, d.value, count(l.id) AS lines
+  FROM crm.deals d LEFT JOIN crm.deal_line_items l ON l.deal_id = d.id
+ WHERE d.id IN (:twin_fn, :twin_row) GROUP BY d.workspace_id, d.id ORDER BY d.id;
+SELECT stage_name, currency, deals, value, round(weighted_value, 2) AS weighted_value
+  FROM crm.pipeline_summary WHERE deals > 0 ORDER BY position, currency;
+DROP OWNED BY crm_line_items_app;
+
 \c contrib_regression
 DROP DATABASE crm_test_line_items;
+DROP ROLE crm_line_items_app;

@@ -118,6 +118,38 @@ SELECT contact_id, currency, order_count, total_paid
  ORDER BY contact_id, currency;
 :orders_here;
 
+-- The row path: a frontend role marking an order paid by a plain UPDATE
+-- gets the paid_date crm.upsert_order gives; an order inserted paid too.
+CREATE ROLE crm_orders_app;
+SELECT crm.grant_access('crm_orders_app');
+SELECT crm.upsert_order(80001, 'api', 'fn-1', 12, title => 'Twin fn') AS twin_fn \gset
+INSERT INTO crm.orders (contact_id, value, title) VALUES (80001, 12, 'Twin row') RETURNING id AS twin_row \gset
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT crm.upsert_order(80001, 'api', 'fn-1', status => 'paid') = :twin_fn AS same_order;
+SET ROLE crm_orders_app;
+UPDATE crm.orders SET status = 'paid' WHERE id = :twin_row;
+INSERT INTO crm.orders (contact_id, value, title, status) VALUES (80001, 3, 'Born paid', 'partially_paid');
+-- a paid date that is given is kept
+INSERT INTO crm.orders (contact_id, value, title, status, paid_date)
+	VALUES (80001, 4, 'Paid earlier', 'paid', '2024-05-01 12:00+00');
+RESET ROLE;
+SELECT title, status, currency, paid_date IS NOT NULL AS has_paid_date, paid_date > now() - interval '1 hour' AS paid_just_now
+  FROM crm.orders WHERE workspace_id = crm.current_workspace() AND title IN ('Twin fn', 'Twin row', 'Born paid', 'Paid earlier')
+ ORDER BY id;
+SELECT o.title, e.type, e.payload->'changes' ?& ARRAY['status', 'paid_date'] AS status_and_paid_date
+  FROM crm.events e JOIN crm.orders o ON o.id = e.object_id AND e.object_type = 'order'
+ WHERE e.id > :last_event AND o.title IN ('Twin fn', 'Twin row') ORDER BY o.id, e.id;
+-- NaN and Infinity are not amounts (22023); a title over 2 kB (54000); nothing written
+SET ROLE crm_orders_app;
+INSERT INTO crm.orders (contact_id, value) VALUES (80001, 'Infinity');
+UPDATE crm.orders SET value = 'NaN' WHERE id = :twin_row;
+INSERT INTO crm.orders (contact_id, value, title) VALUES (80001, 1, repeat('t', 2049));
+RESET ROLE;
+SELECT crm.upsert_order(80001, 'api', 'fn-2', 'Infinity');
+SELECT value FROM crm.orders WHERE id = :twin_row;
+DROP OWNED BY crm_orders_app;
+DROP ROLE crm_orders_app;
+
 -- Leave no contacts behind for later tests (they count all contacts).
 DELETE FROM crm.contacts
  WHERE workspace_id IN (SELECT id FROM crm.workspaces WHERE slug IN ('orders-bakery', 'orders-other'));

@@ -216,3 +216,16 @@ INSERT INTO crm.contacts (name, properties) VALUES ('Code', '{"code": "Abc"}');
 -- Definition changes are events too
 SELECT type, count(*) FROM crm.events WHERE object_type = 'property_definition' AND workspace_id = :ws
  GROUP BY type ORDER BY type;
+
+-- Size limits (54000): a property value of at most 64 kB, declared or not,
+-- and a properties object of at most 1 MB; the limits themselves fit.
+INSERT INTO crm.contacts (name, properties) VALUES ('Big note', jsonb_build_object('essay', repeat('e', 65536)))
+	RETURNING length(properties->>'essay') AS essay_length;
+INSERT INTO crm.contacts (name, properties) VALUES ('Too big', jsonb_build_object('essay', repeat('e', 65537)));
+INSERT INTO crm.contacts (name, properties) VALUES ('Too deep', jsonb_build_object('list', to_jsonb(array_fill('x'::text, ARRAY[30000]))));
+UPDATE crm.contacts SET properties = (SELECT jsonb_object_agg('k' || i, repeat('v', 60000)) FROM generate_series(1, 20) i)
+ WHERE name = 'Big note';
+-- a 50 MB value is refused, not stored
+INSERT INTO crm.contacts (name, properties) VALUES ('Huge', jsonb_build_object('blob', repeat('b', 50 * 1024 * 1024)));
+SELECT count(*) AS stored FROM crm.contacts WHERE name IN ('Too big', 'Too deep', 'Huge');
+DELETE FROM crm.contacts WHERE name = 'Big note';

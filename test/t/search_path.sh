@@ -187,6 +187,10 @@ UPDATE crm.deal_line_items SET quantity = 4 WHERE id OPERATOR(pg_catalog.=) :lin
 DELETE FROM crm.deal_line_items WHERE id OPERATOR(pg_catalog.=) :line;
 SELECT crm.move_deal(:deal, :stage2);
 SELECT crm.win_deal(:deal2);
+-- the row path: a deal created won (its WON event, src/deals.c), one lost by status, a note
+INSERT INTO crm.deals (pipeline_id, title, currency, status, won_reason) VALUES (:pipeline, 'Born won', 'EUR', 'won', 'referral');
+UPDATE crm.deals SET status = 'lost', lost_reason = 'budget' WHERE id OPERATOR(pg_catalog.=) :deal2;
+INSERT INTO crm.notes (deal_id, body) VALUES (:deal, 'Call back');
 SELECT count(*) FROM crm.stage_probabilities(:pipeline, 'historical');
 SELECT count(*) FROM crm.stage_probabilities(:pipeline, 'blended');
 SELECT count(*) FROM crm.forecast(:pipeline, date '2029-12-01', date '2030-06-01');
