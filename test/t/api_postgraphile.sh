@@ -48,7 +48,6 @@ rm -f /tmp/crm_api_setup.$$
 # in the extension (docs/api.md, Known clashes).
 q -d crm_api <<'SQL' || bail "clash workarounds applied"
 COMMENT ON FUNCTION crm.list_members(bigint) IS E'@name membersOfList\nworkaround in test/t/api_postgraphile.sh: clashes with table crm.list_members';
-COMMENT ON FUNCTION crm.exchange_rate(text, text, date) IS E'@name exchangeRateOn\nworkaround in test/t/api_postgraphile.sh: clashes with table crm.exchange_rates';
 SQL
 
 export CRM_API_DATABASE=crm_api
