@@ -845,6 +845,7 @@ crm_follow_merged_contact(PG_FUNCTION_ARGS)
 		bool		n = false;
 
 		tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &idatt, &v, &n);
+		CrmCheckDefined(tuple->t_data, tuple->t_len);
 	}
 	return PointerGetDatum(tuple);
 }

@@ -543,6 +543,9 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 	}
 
 	if (nchanged > 0)
+	{
 		newtuple = heap_modify_tuple_by_cols(newtuple, tupdesc, nchanged, attnums, values, nulls);
+		CrmCheckDefined(newtuple->t_data, newtuple->t_len);
+	}
 	return PointerGetDatum(newtuple);
 }

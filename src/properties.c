@@ -1584,7 +1584,10 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 	}
 
 	if (ncols > 0)
+	{
 		tup = heap_modify_tuple_by_cols(tup, desc, ncols, cols, vals, nulls);
+		CrmCheckDefined(tup->t_data, tup->t_len);
+	}
 
 	/* Re-validate unless nothing but the label changed */
 	if (oldtup == NULL || DefinitionChanged(oldtup, tup, desc))

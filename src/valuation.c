@@ -516,7 +516,9 @@ WriteLine(PrepareState *state, Relation rel, HeapTuple tuple, LineItem *line)
 	attnums[5] = state->attnum[LINE_TOTAL];
 	values[5] = NumericGetDatum(line->total);
 	memset(nulls, ' ', sizeof(nulls));
-	return SPI_modifytuple(rel, tuple, 6, attnums, values, nulls);
+	tuple = SPI_modifytuple(rel, tuple, 6, attnums, values, nulls);
+	CrmCheckDefined(tuple->t_data, tuple->t_len);
+	return tuple;
 }
 
 Datum
