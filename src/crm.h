@@ -19,6 +19,21 @@
 #ifdef CRM_VALGRIND
 #include <valgrind/memcheck.h>
 #define CrmCheckDefined(ptr, len) ((void) VALGRIND_CHECK_MEM_IS_DEFINED((ptr), (len)))
+
+/*
+ * And every palloc of crm's own code starts undefined, with crm's stack as
+ * its origin: a recycled chunk would otherwise look defined, or take the
+ * origin of whoever malloc'd its block (USE_VALGRIND does this for all of
+ * postgres).
+ */
+static inline void *
+CrmFreshChunk(void *chunk, Size size)
+{
+	VALGRIND_MAKE_MEM_UNDEFINED(chunk, size);
+	return chunk;
+}
+#define palloc(size) \
+	({ Size crm_palloc_size = (size); CrmFreshChunk(palloc(crm_palloc_size), crm_palloc_size); })
 #else
 #define CrmCheckDefined(ptr, len) ((void) 0)
 #endif
