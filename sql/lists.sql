@@ -1,7 +1,7 @@
 --
 -- Lists and segments (SPEC §13).  A static list holds what was put in it; a
 -- dynamic list holds exactly the records its CQL filter matches, kept so at
--- every commit by C statement triggers (src/lists.c); a snapshot list runs
+-- every commit by C statement triggers (src/lists_*.c); a snapshot list runs
 -- its filter once and then behaves as static.  A segment is a dynamic list
 -- with an owner.  docs/lists.md is the reference.
 --
@@ -34,10 +34,10 @@ CREATE TABLE crm.lists (
 );
 COMMENT ON TABLE crm.lists IS 'static, dynamic and snapshot lists of contacts or companies; a segment is a dynamic list with an owner';
 COMMENT ON COLUMN crm.lists.filter IS 'the CQL query of a dynamic or snapshot list';
-COMMENT ON COLUMN crm.lists.member_count IS 'kept exact by the statement triggers on crm.list_members';
-COMMENT ON COLUMN crm.lists.depends_on IS 'the lists the filter names with IN LIST';
-COMMENT ON COLUMN crm.lists.time_relative IS 'the filter reads the clock (NOW, TODAY, LAST_N_DAYS:n ...): crm.refresh_lists() keeps it current';
-COMMENT ON COLUMN crm.lists.refreshed_at IS 'when the membership was last computed from the whole table';
+COMMENT ON COLUMN crm.lists.member_count IS 'kept exact by the statement triggers on crm.list_members; not writable';
+COMMENT ON COLUMN crm.lists.depends_on IS 'the lists the filter names with IN LIST; computed from the filter, not writable';
+COMMENT ON COLUMN crm.lists.time_relative IS 'the filter reads the clock (NOW, TODAY, LAST_N_DAYS:n ...): crm.refresh_lists() keeps it current; computed from the filter, not writable';
+COMMENT ON COLUMN crm.lists.refreshed_at IS 'when the membership was last computed from the whole table; not writable';
 
 -- One row per member.  The member is a contact or a company in its own
 -- foreign-key column, so merge and GDPR erasure find contact memberships
@@ -68,7 +68,7 @@ CREATE TABLE crm.list_members (
 CREATE UNIQUE INDEX list_members_contact_key ON crm.list_members (workspace_id, list_id, contact_id);
 CREATE UNIQUE INDEX list_members_company_key ON crm.list_members (workspace_id, list_id, company_id);
 -- A record's memberships; list_id included so that the list triggers
--- (src/lists.c) read them from the index alone where the heap page is
+-- (src/lists_recompute.c) read them from the index alone where the heap page is
 -- all-visible.
 CREATE INDEX list_members_contact ON crm.list_members (workspace_id, contact_id) INCLUDE (list_id)
 	WHERE contact_id IS NOT NULL;
@@ -83,106 +83,29 @@ CREATE TRIGGER list_members_follow_merged BEFORE INSERT OR UPDATE OF contact_id 
 	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
 
 --
--- Bookkeeping for every membership change, whoever makes it (the API, the
--- dynamic list triggers, merge, a cascade from a deleted contact): the
--- lists' member_count and one CRM_LIST_MEMBER_ADDED / _REMOVED event per
--- member, set-based per statement.  Lists are locked in id order, so two
--- statements changing the same lists queue instead of deadlocking; a list
--- that is itself being deleted gets no events.
+-- Bookkeeping for every membership change, whoever makes it (the API, a
+-- frontend's row writes, the dynamic list triggers, merge, a cascade from a
+-- deleted contact): the lists' member_count and one CRM_LIST_MEMBER_ADDED /
+-- _REMOVED event per member, set-based per statement; and the refusal of a
+-- member written by hand into a dynamic list (src/lists_members.c).
 --
-CREATE FUNCTION crm.list_members_changed() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-	IF TG_OP = 'INSERT' THEN
-		PERFORM 1 FROM crm.lists l
-		 WHERE (l.workspace_id, l.id) IN (SELECT c.workspace_id, c.list_id FROM (SELECT n.workspace_id, n.list_id, n.object_type, coalesce(n.contact_id, n.company_id) AS object_id, n.source, 1 AS delta FROM new_rows n) c)
-		 ORDER BY l.workspace_id, l.id
-		   FOR NO KEY UPDATE OF l;
-		WITH c AS (
-			SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source, sum(x.delta)::integer AS delta
-			  FROM (SELECT n.workspace_id, n.list_id, n.object_type, coalesce(n.contact_id, n.company_id) AS object_id, n.source, 1 AS delta FROM new_rows n) x
-			 GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),
-		u AS (
-			UPDATE crm.lists l SET member_count = l.member_count + d.delta
-			  FROM (SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint AS delta FROM c GROUP BY 1, 2) d
-			 WHERE l.workspace_id = d.workspace_id AND l.id = d.list_id AND d.delta <> 0)
-		INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)
-		SELECT c.workspace_id,
-			   CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,
-			   'list', c.list_id,
-			   jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,
-								  'object_id', c.object_id, 'source', c.source)
-		  FROM c
-		 WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)
-		 ORDER BY c.delta, c.list_id, c.object_id;
-	ELSIF TG_OP = 'DELETE' THEN
-		PERFORM 1 FROM crm.lists l
-		 WHERE (l.workspace_id, l.id) IN (SELECT c.workspace_id, c.list_id FROM (SELECT o.workspace_id, o.list_id, o.object_type, coalesce(o.contact_id, o.company_id) AS object_id, o.source, -1 AS delta FROM old_rows o) c)
-		 ORDER BY l.workspace_id, l.id
-		   FOR NO KEY UPDATE OF l;
-		WITH c AS (
-			SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source, sum(x.delta)::integer AS delta
-			  FROM (SELECT o.workspace_id, o.list_id, o.object_type, coalesce(o.contact_id, o.company_id) AS object_id, o.source, -1 AS delta FROM old_rows o) x
-			 GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),
-		u AS (
-			UPDATE crm.lists l SET member_count = l.member_count + d.delta
-			  FROM (SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint AS delta FROM c GROUP BY 1, 2) d
-			 WHERE l.workspace_id = d.workspace_id AND l.id = d.list_id AND d.delta <> 0)
-		INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)
-		SELECT c.workspace_id,
-			   CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,
-			   'list', c.list_id,
-			   jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,
-								  'object_id', c.object_id, 'source', c.source)
-		  FROM c
-		 WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)
-		 ORDER BY c.delta, c.list_id, c.object_id;
-	ELSE
-		PERFORM 1 FROM crm.lists l
-		 WHERE (l.workspace_id, l.id) IN (SELECT c.workspace_id, c.list_id FROM (SELECT o.workspace_id, o.list_id, o.object_type, coalesce(o.contact_id, o.company_id) AS object_id, o.source, -1 AS delta FROM old_rows o
-				  UNION ALL SELECT n.workspace_id, n.list_id, n.object_type, coalesce(n.contact_id, n.company_id) AS object_id, n.source, 1 AS delta FROM new_rows n) c)
-		 ORDER BY l.workspace_id, l.id
-		   FOR NO KEY UPDATE OF l;
-		WITH c AS (
-			SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source, sum(x.delta)::integer AS delta
-			  FROM (SELECT o.workspace_id, o.list_id, o.object_type, coalesce(o.contact_id, o.company_id) AS object_id, o.source, -1 AS delta FROM old_rows o
-				  UNION ALL SELECT n.workspace_id, n.list_id, n.object_type, coalesce(n.contact_id, n.company_id) AS object_id, n.source, 1 AS delta FROM new_rows n) x
-			 GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),
-		u AS (
-			UPDATE crm.lists l SET member_count = l.member_count + d.delta
-			  FROM (SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint AS delta FROM c GROUP BY 1, 2) d
-			 WHERE l.workspace_id = d.workspace_id AND l.id = d.list_id AND d.delta <> 0)
-		INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)
-		SELECT c.workspace_id,
-			   CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,
-			   'list', c.list_id,
-			   jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,
-								  'object_id', c.object_id, 'source', c.source)
-		  FROM c
-		 WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)
-		 ORDER BY c.delta, c.list_id, c.object_id;
-	END IF;
-	RETURN NULL;
-END;
-$$;
-COMMENT ON FUNCTION crm.list_members_changed() IS
-	'statement trigger on crm.list_members: member_count and CRM_LIST_MEMBER_ADDED/REMOVED events';
+CREATE FUNCTION crm_internal.list_members_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_list_members_changed' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.list_members_changed() IS
+	'statement trigger on crm.list_members: member_count, CRM_LIST_MEMBER_ADDED/REMOVED events, no hand-written members of dynamic lists';
 
 CREATE TRIGGER list_members_changed_insert AFTER INSERT ON crm.list_members
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.list_members_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.list_members_changed();
 CREATE TRIGGER list_members_changed_update AFTER UPDATE ON crm.list_members
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.list_members_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.list_members_changed();
 CREATE TRIGGER list_members_changed_delete AFTER DELETE ON crm.list_members
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.list_members_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.list_members_changed();
 
 --
--- The dynamic list machinery (src/lists.c).
+-- The dynamic list machinery (src/lists_sync.c, src/lists_recompute.c).
 --
 -- No SET search_path: it fires on every write of those tables, and pins the
 -- path itself only when a workspace written has dynamic lists to keep.
@@ -197,11 +120,27 @@ CREATE FUNCTION crm.lists_definitions_changed() RETURNS trigger
 COMMENT ON FUNCTION crm.lists_definitions_changed() IS
 	'statement trigger on crm.property_definitions and crm.object_types: re-translates dynamic list filters and recomputes those that read definitions';
 
-CREATE FUNCTION crm.list_apply_filter(list_id bigint) RETURNS bigint
-	AS 'MODULE_PATHNAME', 'crm_list_apply_filter' LANGUAGE C STRICT
-	SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION crm.list_apply_filter(bigint) IS
-	'checks a list''s filter, records what it depends on and computes its membership; used by create_list and set_list_filter';
+-- The row path of crm.lists (src/lists_define.c): whoever writes a row gets
+-- the checks, computed columns, memberships and events of create_list,
+-- set_list_filter, update_list and delete_list, which are conveniences over
+-- it.  No SET search_path: every member_count change fires them, and they
+-- pin the path themselves past that fast path.
+CREATE FUNCTION crm_internal.lists_check() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_lists_check' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.lists_check() IS
+	'BEFORE INSERT OR UPDATE row trigger on crm.lists: checks name, object type, kind and filter, computes depends_on, time_relative and refreshed_at, refuses other values of maintained columns';
+
+CREATE FUNCTION crm_internal.lists_apply() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_lists_apply' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.lists_apply() IS
+	'AFTER row trigger on crm.lists: computes the membership of a new or refiltered list, refuses deleting a list a filter names, writes CRM_LIST_CREATED/UPDATED/DELETED';
+
+CREATE TRIGGER lists_check BEFORE INSERT OR UPDATE ON crm.lists
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.lists_check();
+-- after the foreign keys' cascades (RI_ triggers sort first): a deleted
+-- list's members are gone when its event is written
+CREATE TRIGGER lists_apply AFTER INSERT OR UPDATE OR DELETE ON crm.lists
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.lists_apply();
 
 CREATE FUNCTION crm.refresh_list_members(list_id bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crm_refresh_list_members' LANGUAGE C STRICT
@@ -218,7 +157,7 @@ CREATE TRIGGER lists_invalidate AFTER INSERT OR DELETE OR UPDATE OF name, object
 -- rows of EXISTS deals(...) / orders.totalPaid / associated(type), the
 -- lookups inside them (a deal's stage and pipeline), and the memberships
 -- IN LIST reads.  A table added to the CQL catalogue as a relation gets the
--- same three triggers; src/lists.c maps its rows back through the catalogue.
+-- same three triggers; src/lists_sync.c maps its rows back through the catalogue.
 CREATE TRIGGER contacts_lists_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
 CREATE TRIGGER contacts_lists_update AFTER UPDATE ON crm.contacts
@@ -310,48 +249,8 @@ END;
 $$;
 COMMENT ON FUNCTION crm.require_list(bigint) IS 'the list with this id in the current workspace, locked; no_data_found if none';
 
-CREATE FUNCTION crm.list_check_name(name text) RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-	IF list_check_name.name IS NULL OR btrim(list_check_name.name) = '' OR length(list_check_name.name) > 200 THEN
-		RAISE EXCEPTION 'invalid list name: "%"', coalesce(list_check_name.name, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Name the list with 1 to 200 characters, not only spaces.';
-	END IF;
-	IF EXISTS (SELECT 1 FROM crm.lists l
-				WHERE l.workspace_id = crm.current_workspace() AND l.name = list_check_name.name) THEN
-		RAISE EXCEPTION 'a list named "%" already exists', list_check_name.name
-			USING ERRCODE = 'unique_violation',
-				  HINT = 'List names are unique per workspace: choose another name or use the existing list.';
-	END IF;
-END;
-$$;
-
--- Refuses to rename or delete a list another list's filter names.
-CREATE FUNCTION crm.list_check_unreferenced(l crm.lists, action text) RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-	users text;
-BEGIN
-	SELECT string_agg(format('"%s"', d.name), ', ' ORDER BY d.name) INTO users
-	  FROM crm.lists d
-	 WHERE d.workspace_id = (list_check_unreferenced.l).workspace_id
-	   AND (list_check_unreferenced.l).id = ANY (d.depends_on);
-	IF users IS NOT NULL THEN
-		RAISE EXCEPTION 'cannot % list "%": the filters of % name it', list_check_unreferenced.action,
-				(list_check_unreferenced.l).name, users
-			USING ERRCODE = 'dependent_objects_still_exist',
-				  HINT = 'Change those filters first (crm.set_list_filter), then try again.';
-	END IF;
-END;
-$$;
-
+-- The functions below are conveniences over the row path: the triggers on
+-- crm.lists check, compute and emit the events.
 CREATE FUNCTION crm.create_list(name text, object_type text DEFAULT 'contact', kind text DEFAULT 'static',
 								filter text DEFAULT NULL, owner text DEFAULT NULL)
 RETURNS crm.lists
@@ -360,41 +259,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	k crm.list_kind;
-	lid bigint;
 	l crm.lists;
 BEGIN
-	PERFORM crm.list_check_name(create_list.name);
-	IF create_list.object_type IS NULL OR create_list.object_type NOT IN ('contact', 'company') THEN
-		RAISE EXCEPTION 'invalid list object type: "%"', coalesce(create_list.object_type, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'A list holds contact or company records.';
-	END IF;
+	-- the one check the row cannot make: kind is text here, an enum there
 	IF create_list.kind IS NULL OR create_list.kind NOT IN ('static', 'dynamic', 'snapshot') THEN
 		RAISE EXCEPTION 'invalid list kind: "%"', coalesce(create_list.kind, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'A list is static (members added by hand), dynamic (kept equal to a filter) or snapshot (a filter run once).';
 	END IF;
-	k := create_list.kind::crm.list_kind;
-	IF k = 'static' AND create_list.filter IS NOT NULL THEN
-		RAISE EXCEPTION 'static list "%" cannot have a filter', create_list.name
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Create it with kind => ''dynamic'' to keep it equal to the filter, or ''snapshot'' to run the filter once.';
-	END IF;
-	IF k <> 'static' AND create_list.filter IS NULL THEN
-		RAISE EXCEPTION '% list "%" needs a filter', k, create_list.name
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Pass a CQL query as filter, for example filter => ''tags CONTAINS ''''vip''''''.';
-	END IF;
 	INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner)
-		VALUES (create_list.name, create_list.object_type, k, create_list.filter, create_list.owner)
-		RETURNING x.id INTO lid;
-	IF k <> 'static' THEN
-		PERFORM crm.list_apply_filter(lid);
-	END IF;
-	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = crm.current_workspace() AND x.id = lid;
-	PERFORM crm.emit_event('CRM_LIST_CREATED', 'list', lid,
-		jsonb_build_object('id', lid, 'name', l.name, 'object_type', l.object_type, 'kind', l.kind,
-						   'filter', l.filter::text, 'owner', l.owner));
+		VALUES (create_list.name, create_list.object_type, create_list.kind::crm.list_kind,
+				create_list.filter, create_list.owner)
+		RETURNING x.* INTO l;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
 	RETURN l;
 END;
 $$;
@@ -410,18 +288,11 @@ AS $$
 DECLARE
 	l crm.lists := crm.require_list(update_list.list_id);
 BEGIN
-	IF update_list.name IS NOT NULL AND update_list.name IS DISTINCT FROM l.name THEN
-		PERFORM crm.list_check_name(update_list.name);
-		PERFORM crm.list_check_unreferenced(l, 'rename');
-	END IF;
 	UPDATE crm.lists x
 	   SET name = coalesce(update_list.name, x.name),
-		   owner = coalesce(update_list.owner, x.owner),
-		   updated_at = now()
+		   owner = coalesce(update_list.owner, x.owner)
 	 WHERE x.workspace_id = l.workspace_id AND x.id = l.id
 	RETURNING * INTO l;
-	PERFORM crm.emit_event('CRM_LIST_UPDATED', 'list', l.id,
-		jsonb_build_object('id', l.id, 'name', l.name, 'owner', l.owner));
 	RETURN l;
 END;
 $$;
@@ -435,23 +306,16 @@ AS $$
 DECLARE
 	l crm.lists := crm.require_list(set_list_filter.list_id);
 BEGIN
+	-- the row path refuses a changed filter; this also refuses an unchanged one
 	IF l.kind <> 'dynamic' THEN
 		RAISE EXCEPTION '% list "%" has no filter to change', l.kind, l.name
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = CASE l.kind WHEN 'static' THEN 'Create a dynamic list with the filter instead.'
 							ELSE 'A snapshot ran its filter once; create a new snapshot list instead.' END;
 	END IF;
-	IF set_list_filter.filter IS NULL THEN
-		RAISE EXCEPTION 'dynamic list "%" needs a filter', l.name
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Pass a CQL query; '''' matches every record.';
-	END IF;
-	UPDATE crm.lists x SET filter = set_list_filter.filter, updated_at = now()
+	UPDATE crm.lists x SET filter = set_list_filter.filter
 	 WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
-	PERFORM crm.list_apply_filter(l.id);
 	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
-	PERFORM crm.emit_event('CRM_LIST_UPDATED', 'list', l.id,
-		jsonb_build_object('id', l.id, 'name', l.name, 'filter', l.filter::text));
 	RETURN l;
 END;
 $$;
@@ -466,10 +330,7 @@ AS $$
 DECLARE
 	l crm.lists := crm.require_list(delete_list.list_id);
 BEGIN
-	PERFORM crm.list_check_unreferenced(l, 'delete');
 	DELETE FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
-	PERFORM crm.emit_event('CRM_LIST_DELETED', 'list', l.id,
-		jsonb_build_object('id', l.id, 'name', l.name, 'member_count', l.member_count));
 	RETURN true;
 END;
 $$;
@@ -583,7 +444,7 @@ $$;
 COMMENT ON FUNCTION crm.remove_from_list(bigint, bigint[]) IS
 	'removes records from a static or snapshot list; returns how many were members';
 
-CREATE FUNCTION crm.list_members(list_id bigint)
+CREATE FUNCTION crm.get_list_members(list_id bigint)
 RETURNS TABLE (object_type text, object_id bigint, added_at timestamptz, source text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -591,19 +452,19 @@ AS $$
 #variable_conflict use_column
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM crm.lists l
-					WHERE l.workspace_id = crm.current_workspace() AND l.id = list_members.list_id) THEN
-		RAISE EXCEPTION 'list % does not exist', coalesce(list_members.list_id::text, 'NULL')
+					WHERE l.workspace_id = crm.current_workspace() AND l.id = get_list_members.list_id) THEN
+		RAISE EXCEPTION 'list % does not exist', coalesce(get_list_members.list_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
 	END IF;
 	RETURN QUERY
 	SELECT m.object_type, coalesce(m.contact_id, m.company_id), m.added_at, m.source
 	  FROM crm.list_members m
-	 WHERE m.workspace_id = crm.current_workspace() AND m.list_id = list_members.list_id
+	 WHERE m.workspace_id = crm.current_workspace() AND m.list_id = get_list_members.list_id
 	 ORDER BY 2;
 END;
 $$;
-COMMENT ON FUNCTION crm.list_members(bigint) IS 'the members of a list, by id';
+COMMENT ON FUNCTION crm.get_list_members(bigint) IS 'the members of a list, by id (named apart from the table crm.list_members)';
 
 -- bulk_add_to_list: the records a CQL query matches (as crm.find_* would
 -- return them) or these ids, added to a static or snapshot list in one

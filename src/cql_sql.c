@@ -40,6 +40,7 @@
 
 #include "crm.h"
 #include "cql/cql.h"
+#include "cql_sql.h"
 
 PG_FUNCTION_INFO_V1(crm_cql_in);
 PG_FUNCTION_INFO_V1(crm_cql_out);

@@ -214,7 +214,7 @@ SELECT crm.remove_from_list(:stat, ARRAY[:bob]::bigint[]);
 SELECT crm.update_contact(:ann3, '{"city": "Berlin"}');
 SELECT crm.set_list_filter(:dyn, 'city = ''Hamburg''');
 SELECT crm.refresh_list(:dyn);
-SELECT count(*) FROM crm.list_members(:dyn);
+SELECT count(*) FROM crm.get_list_members(:dyn);
 -- import, bulk, GDPR, events (src/import.c, src/events.c)
 SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
 SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
