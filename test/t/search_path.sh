@@ -206,7 +206,8 @@ SELECT count(*) FROM crm.count_by('deal', '', 'stage.name');
 SELECT count(*) FROM crm.search('ann', 'fuzzy');
 SELECT count(*) FROM crm.search('evl corp', 'fuzzy');
 SELECT crm.search_words_of('Eve Evil-Corp');
--- lists (src/lists.c): dynamic recalculation by triggers, static membership
+-- lists (src/lists_*.c): dynamic recalculation by triggers, static membership,
+-- and the row path of crm.lists and crm.list_members (src/lists_define.c, src/lists_members.c)
 SELECT id AS dyn FROM crm.create_list('Berliners', 'contact', 'dynamic', 'city = ''Berlin''') \gset
 SELECT id AS stat FROM crm.create_list('Picked') \gset
 SELECT crm.add_to_list(:stat, ARRAY[:ann3, :bob]::bigint[]);
@@ -215,6 +216,12 @@ SELECT crm.update_contact(:ann3, '{"city": "Berlin"}');
 SELECT crm.set_list_filter(:dyn, 'city = ''Hamburg''');
 SELECT crm.refresh_list(:dyn);
 SELECT count(*) FROM crm.get_list_members(:dyn);
+INSERT INTO crm.lists (name, kind, filter) VALUES ('Row list', 'dynamic', 'city = ''Berlin'' OR IN LIST ''Picked''');
+UPDATE crm.lists SET filter = 'city = ''Paris''', owner = 'x' WHERE name = 'Row list';
+INSERT INTO crm.lists (name, kind, filter) VALUES ('Row snapshot', 'snapshot', 'city = ''Berlin''');
+INSERT INTO crm.list_members (list_id, object_type, contact_id) VALUES (:stat, 'contact', :bob);
+DELETE FROM crm.list_members WHERE list_id = :stat AND contact_id = :bob;
+DELETE FROM crm.lists WHERE name IN ('Row list', 'Row snapshot');
 -- import, bulk, GDPR, events (src/import.c, src/events.c)
 SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
 SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
