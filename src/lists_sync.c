@@ -371,8 +371,9 @@ AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData
 	}
 	/*
 	 * Memberships: of lists that filters name (IN LIST), and of dynamic
-	 * lists themselves when someone else than this file wrote them (merge
-	 * moving a row, a hand-written INSERT): re-evaluation puts them right.
+	 * lists themselves when someone else than lists_recompute.c wrote them
+	 * (merge moving a row, a hand-written DELETE; a hand-written INSERT is
+	 * refused by lists_members.c): re-evaluation puts them right.
 	 */
 	if (strcmp(relname, "crm.list_members") == 0 && e->list_column)
 	{
