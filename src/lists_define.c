@@ -10,7 +10,8 @@
  * Write time.  A BEFORE row trigger checks the name, object type, kind and
  * filter (translated for its object type, with the translator's own
  * error), refuses a rename of a list another filter names, and computes
- * depends_on, time_relative and refreshed_at; the columns the extension
+ * depends_on, time_relative, refreshed_at and (so that RETURNING shows it)
+ * the member_count a new filter will give; the columns the extension
  * maintains (those and member_count) cannot be written with another value.
  * So nothing stored can make a later, unrelated write fail.  An AFTER row
  * trigger computes the membership of a new dynamic or snapshot list, or of
@@ -237,6 +238,30 @@ TranslateFilter(int64 ws, int64 id, const char *name, const CqlEntity *e, bool d
 	return sql;
 }
 
+/*
+ * How many records a filter matches now: the member_count a new or
+ * refiltered list is written with, so that RETURNING (a PostgREST
+ * representation) shows it; the AFTER trigger computes the members and
+ * makes the count exact.
+ */
+static int64
+CountMatches(int64 ws, const CqlEntity *e, const char *sql, const CrmCqlReads *reads)
+{
+	ListRow		l;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+
+	memset(&l, 0, sizeof(l));
+	l.ws = ws;
+	l.e = e;
+	values[0] = Int64GetDatum(ws);
+	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM (%s) m", MatchSql(&l, sql, reads)),
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: counting the filter's records failed");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /* ---- BEFORE INSERT OR UPDATE ---------------------------------------------- */
 
 /* The checks only a new row needs: object type, kind and filter agree */
@@ -337,10 +362,11 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	int			nestlevel;
 	char	   *depends_text = NULL;
 	bool		time_relative = false;
+	int64		matches = 0;
 	int			natts = 0;
-	int			atts[5];
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
+	int			atts[6];
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
 
 	TriggerCheck(fcinfo, "lists_check", true);
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -380,7 +406,9 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	{
 		const CqlEntity *e = CqlFindEntity(Text(newtup, desc, c.object_type));
 
-		(void) TranslateFilter(ws, id, name, e, strcmp(kind, "dynamic") == 0, filter, &reads);
+		char	   *sql = TranslateFilter(ws, id, name, e, strcmp(kind, "dynamic") == 0, filter, &reads);
+
+		matches = CountMatches(ws, e, sql, &reads);
 		MemoryContextSwitchTo(outer);
 		values[natts] = IdArray(reads.list_ids, reads.nlist_ids);
 		depends_text = OidOutputFunctionCall(F_ARRAY_OUT, values[natts]);
@@ -401,6 +429,11 @@ crm_lists_check(PG_FUNCTION_ARGS)
 					recompute ? (time_relative ? "t" : "f") : NULL, "whether the filter reads the clock");
 	CheckMaintained(newtup, oldtup, desc, c.refreshed_at, "refreshed_at", NULL, NULL,
 					"when the membership was last computed from the filter");
+	if (recompute)
+	{
+		values[natts] = Int64GetDatum(matches);
+		atts[natts++] = c.member_count;
+	}
 	if (oldtup && (TextDiffers(Text(oldtup, desc, c.name), name) ||
 				   TextDiffers(Text(oldtup, desc, c.owner), Text(newtup, desc, c.owner)) ||
 				   TextDiffers(Text(oldtup, desc, c.filter), filter)))
@@ -450,6 +483,35 @@ TextOrNull(const char *s)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
+/*
+ * The row was written with the count of its filter's matches (lists_check),
+ * and the membership triggers added the members to that: the count made
+ * exact again, the list being locked by the statement that wrote it.
+ */
+static void
+ExactCount(const ListRow *l)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(l->ws);
+	values[1] = Int64GetDatum(l->id);
+	lists_internal_write++;
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("UPDATE crm.lists l SET member_count = (SELECT pg_catalog.count(*) FROM crm.list_members m"
+								  "  WHERE m.workspace_id = $1 AND m.list_id = $2)"
+								  " WHERE l.workspace_id = $1 AND l.id = $2",
+								  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "crm lists: counting members failed");
+	}
+	PG_FINALLY();
+	{
+		lists_internal_write--;
+	}
+	PG_END_TRY();
+}
+
 /* A new dynamic list's members, or a changed filter's: computed now */
 static void
 ComputeMembers(const ListRow *l, const char *kind)
@@ -489,6 +551,7 @@ ComputeMembers(const ListRow *l, const char *kind)
 		}
 		PG_END_TRY();
 	}
+	ExactCount(l);
 }
 
 /*

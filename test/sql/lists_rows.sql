@@ -52,7 +52,7 @@ UPDATE mark SET id = (SELECT max(id) FROM crm.events);
 
 -- a filter changed by UPDATE is checked and recomputed at once, as set_list_filter does
 SET ROLE crm_lists_app;
-UPDATE crm.lists SET filter = 'lifecycleStage = LEAD' WHERE name = 'R VIPs';
+UPDATE crm.lists SET filter = 'lifecycleStage = LEAD' WHERE name = 'R VIPs' RETURNING name, member_count;
 SELECT * FROM shown WHERE name LIKE 'R %';
 RESET ROLE;
 SELECT name, member_count FROM crm.set_list_filter((SELECT id FROM crm.lists WHERE name = 'F VIPs'), 'lifecycleStage = LEAD');
