@@ -250,6 +250,81 @@ CollectChanged(ListSet *s, TriggerData *td, int64 ws, IdSet *out)
 	ExecDropSingleTupleTableSlot(oslot);
 }
 
+/* Values of a column in the old and the new rows of the statement */
+static void
+OldAndNew(TriggerData *td, int ws_att, const char *column, int64 ws, IdSet *out)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+
+	CollectColumn(td->tg_oldtable, desc, ws_att, Att(desc, column), ws, 0, NULL, 0, NULL, 0, out);
+	CollectColumn(td->tg_newtable, desc, ws_att, Att(desc, column), ws, 0, NULL, 0, NULL, 0, out);
+}
+
+/* Runs a mapping plan (ws, target ids) -> record ids, adding them to ids */
+static void
+MapBack(SPIPlanPtr plan, int64 ws, const IdSet *targets, IdSet *ids)
+{
+	Datum		args[2];
+
+	args[0] = Int64GetDatum(ws);
+	args[1] = IdArray(targets->v, targets->n);
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: mapping related rows to records failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		IdAdd(ids, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+}
+
+/* Relation k of e reached through a link table: target ids -> record ids */
+static SPIPlanPtr
+BackPlan(const CqlEntity *e, int k, const CqlRelation *r)
+{
+	int			ei = EntityIndex(e);
+
+	if (back_plan[ei][k] == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+
+		back_plan[ei][k] = PrepareKept(psprintf("SELECT DISTINCT l.%s FROM %s l WHERE l.workspace_id = $1 AND l.%s = ANY ($2)",
+												r->link_from, r->link_table, r->link_to),
+									   2, argtypes);
+	}
+	return back_plan[ei][k];
+}
+
+/* A lookup (a deal's stage): lookup row ids -> the records of the related rows pointing at them */
+static SPIPlanPtr
+LookupPlanFor(const CqlRelation *via, const CqlRelation *rel)
+{
+	StringInfoData q;
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	const char *related = CqlFindEntity(via->target)->table;
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < nlookup_plans; i++)
+		if (lookup_plans[i].via == via && lookup_plans[i].rel == rel)
+			return lookup_plans[i].plan;
+	if (nlookup_plans == lengthof(lookup_plans))
+		elog(ERROR, "crm lists: too many lookup plans");
+	initStringInfo(&q);
+	if (via->link_table)
+		appendStringInfo(&q, "SELECT DISTINCT l.%s FROM %s l JOIN %s r ON r.workspace_id = l.workspace_id AND r.id = l.%s"
+						 " WHERE l.workspace_id = $1 AND r.%s = ANY ($2)",
+						 via->link_from, via->link_table, related, via->link_to, rel->source_fk);
+	else
+		appendStringInfo(&q, "SELECT DISTINCT r.%s FROM %s r WHERE r.workspace_id = $1 AND r.%s = ANY ($2)"
+						 " AND r.%s IS NOT NULL",
+						 via->target_fk, related, rel->source_fk, via->target_fk);
+	plan = PrepareKept(q.data, 2, argtypes);
+	lookup_plans[nlookup_plans].via = via;
+	lookup_plans[nlookup_plans].rel = rel;
+	lookup_plans[nlookup_plans++].plan = plan;
+	return plan;
+}
+
 /* Records of e whose dynamic lists a change to table relname can affect */
 static void
 AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData *td,
@@ -257,11 +332,11 @@ AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	int			ws_att = Att(desc, "workspace_id");
-	Tuplestorestate *olds = td->tg_oldtable;
-	Tuplestorestate *news = td->tg_newtable;
 
+	/* the records themselves */
 	if (strcmp(relname, e->table) == 0)
 		CollectChanged(s, td, ws, ids);
+	/* the relations the filters follow: a link row, or a related row */
 	for (int k = 0; k < NumRelations(e); k++)
 	{
 		const CqlRelation *r = RelationAt(e, k);
@@ -271,103 +346,31 @@ AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData
 			continue;
 		if (r->link_table && strcmp(relname, r->link_table) == 0)
 		{
-			CollectColumn(olds, desc, ws_att, Att(desc, r->link_from), ws, 0, NULL, 0, NULL, 0, ids);
-			CollectColumn(news, desc, ws_att, Att(desc, r->link_from), ws, 0, NULL, 0, NULL, 0, ids);
-			CollectColumn(olds, desc, ws_att, Att(desc, r->link_to), ws, 0, NULL, 0, NULL, 0, share);
-			CollectColumn(news, desc, ws_att, Att(desc, r->link_to), ws, 0, NULL, 0, NULL, 0, share);
+			OldAndNew(td, ws_att, r->link_from, ws, ids);
+			OldAndNew(td, ws_att, r->link_to, ws, share);
 			*share_entity = target;
 		}
 		else if (strcmp(relname, target->table) == 0 && r->target_fk)
-		{
-			CollectColumn(olds, desc, ws_att, Att(desc, r->target_fk), ws, 0, NULL, 0, NULL, 0, ids);
-			CollectColumn(news, desc, ws_att, Att(desc, r->target_fk), ws, 0, NULL, 0, NULL, 0, ids);
-		}
+			OldAndNew(td, ws_att, r->target_fk, ws, ids);
 		else if (strcmp(relname, target->table) == 0 && r->link_table)
 		{
-			/* the records linked to the changed targets */
 			IdSet		targets = {0};
-			int			ei = EntityIndex(e);
-			Datum		args[2];
 
-			CollectColumn(olds, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
-			CollectColumn(news, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
-			if (targets.n == 0)
-				continue;
-			if (back_plan[ei][k] == NULL)
-			{
-				StringInfoData q;
-				Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
-
-				initStringInfo(&q);
-				appendStringInfo(&q, "SELECT DISTINCT l.%s FROM %s l WHERE l.workspace_id = $1 AND l.%s = ANY ($2)",
-								 r->link_from, r->link_table, r->link_to);
-				back_plan[ei][k] = PrepareKept(q.data, 2, argtypes);
-			}
-			args[0] = Int64GetDatum(ws);
-			args[1] = IdArray(targets.v, targets.n);
-			if (SPI_execute_plan(back_plan[ei][k], args, NULL, true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "crm lists: reading links failed");
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				bool		isnull;
-
-				IdAdd(ids, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-			}
+			OldAndNew(td, ws_att, "id", ws, &targets);
+			if (targets.n > 0)
+				MapBack(BackPlan(e, k, r), ws, &targets, ids);
 		}
 	}
-	/*
-	 * Lookups (the stage of a deal): the related rows that point at the
-	 * changed lookup rows, then the records those belong to.
-	 */
+	/* lookups inside a relation (the stage of a deal) */
 	for (int k = 0; k < s->nlookups; k++)
 	{
-		const CqlRelation *via = s->lookup_via[k];
-		const CqlRelation *rel = s->lookup_rel[k];
 		IdSet		targets = {0};
-		Datum		args[2];
-		SPIPlanPtr	plan = NULL;
 
-		if (strcmp(relname, CqlFindEntity(rel->target)->table) != 0)
+		if (strcmp(relname, CqlFindEntity(s->lookup_rel[k]->target)->table) != 0)
 			continue;
-		CollectColumn(olds, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
-		CollectColumn(news, desc, ws_att, Att(desc, "id"), ws, 0, NULL, 0, NULL, 0, &targets);
-		if (targets.n == 0)
-			continue;
-		for (int i = 0; i < nlookup_plans && !plan; i++)
-			if (lookup_plans[i].via == via && lookup_plans[i].rel == rel)
-				plan = lookup_plans[i].plan;
-		if (plan == NULL)
-		{
-			StringInfoData q;
-			Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
-			const char *related = CqlFindEntity(via->target)->table;
-
-			if (nlookup_plans == lengthof(lookup_plans))
-				elog(ERROR, "crm lists: too many lookup plans");
-			initStringInfo(&q);
-			if (via->link_table)
-				appendStringInfo(&q, "SELECT DISTINCT l.%s FROM %s l JOIN %s r ON r.workspace_id = l.workspace_id AND r.id = l.%s"
-								 " WHERE l.workspace_id = $1 AND r.%s = ANY ($2)",
-								 via->link_from, via->link_table, related, via->link_to, rel->source_fk);
-			else
-				appendStringInfo(&q, "SELECT DISTINCT r.%s FROM %s r WHERE r.workspace_id = $1 AND r.%s = ANY ($2)"
-								 " AND r.%s IS NOT NULL",
-								 via->target_fk, related, rel->source_fk, via->target_fk);
-			plan = PrepareKept(q.data, 2, argtypes);
-			lookup_plans[nlookup_plans].via = via;
-			lookup_plans[nlookup_plans].rel = rel;
-			lookup_plans[nlookup_plans++].plan = plan;
-		}
-		args[0] = Int64GetDatum(ws);
-		args[1] = IdArray(targets.v, targets.n);
-		if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "crm lists: reading lookups failed");
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-
-			IdAdd(ids, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-		}
+		OldAndNew(td, ws_att, "id", ws, &targets);
+		if (targets.n > 0)
+			MapBack(LookupPlanFor(s->lookup_via[k], s->lookup_rel[k]), ws, &targets, ids);
 	}
 	/*
 	 * Memberships: of lists that filters name (IN LIST), and of dynamic
@@ -381,8 +384,8 @@ AffectedRecords(ListSet *s, const CqlEntity *e, const char *relname, TriggerData
 		int			col = Att(desc, e->list_column);
 		int			nown = lists_applying ? 0 : s->nlists;
 
-		CollectColumn(olds, desc, ws_att, col, ws, list_att, s->depended, s->ndepended, s->ids, nown, ids);
-		CollectColumn(news, desc, ws_att, col, ws, list_att, s->depended, s->ndepended, s->ids, nown, ids);
+		CollectColumn(td->tg_oldtable, desc, ws_att, col, ws, list_att, s->depended, s->ndepended, s->ids, nown, ids);
+		CollectColumn(td->tg_newtable, desc, ws_att, col, ws, list_att, s->depended, s->ndepended, s->ids, nown, ids);
 	}
 }
 
