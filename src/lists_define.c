@@ -405,7 +405,6 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	if (recompute)
 	{
 		const CqlEntity *e = CqlFindEntity(Text(newtup, desc, c.object_type));
-
 		char	   *sql = TranslateFilter(ws, id, name, e, strcmp(kind, "dynamic") == 0, filter, &reads);
 
 		matches = CountMatches(ws, e, sql, &reads);

@@ -149,7 +149,7 @@ RESET ROLE;
 UPDATE mark SET id = (SELECT max(id) FROM crm.events);
 SET ROLE crm_lists_app;
 DELETE FROM crm.lists WHERE name IN ('R VIPs', 'R VIP leads');
-SELECT * FROM list_events;
+SELECT * FROM list_events ORDER BY payload ->> 'name';   -- deleted in the heap's order
 -- and through the function, in order
 RESET ROLE;
 SELECT crm.delete_list(id) FROM crm.lists WHERE name = 'F VIP leads';
