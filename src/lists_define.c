@@ -41,6 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -382,6 +383,17 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	ws = DatumGetInt64(heap_getattr(newtup, c.ws, desc, &isnull));
 	if (isnull)
 		ws = CrmCurrentWorkspace();
+	/*
+	 * A row of another workspace is refused by the policy after us: refuse
+	 * it first, so that no check below answers about that workspace.
+	 */
+	if (ws != CrmCurrentWorkspace() &&
+		check_enable_rls(RelationGetRelid(td->tg_relation), InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("new row violates row-level security policy for table \"%s\"",
+						RelationGetRelationName(td->tg_relation)),
+				 errhint("Lists are written in the current workspace (crm.current_workspace()).")));
 	id = DatumGetInt64(heap_getattr(newtup, c.id, desc, &isnull));
 	name = Text(newtup, desc, c.name);
 	kind = Text(newtup, desc, c.kind);

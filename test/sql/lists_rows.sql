@@ -115,6 +115,8 @@ INSERT INTO crm.lists (name, member_count) VALUES ('x', 5);
 UPDATE crm.lists SET depends_on = '{1}' WHERE name = 'R static';
 UPDATE crm.lists SET time_relative = true WHERE name = 'R VIPs';
 UPDATE crm.lists SET refreshed_at = now() - interval '1 day' WHERE name = 'R VIPs';
+-- a row of another workspace: refused before any check answers about it
+INSERT INTO crm.lists (workspace_id, name, kind, filter) VALUES (1, 'x', 'dynamic', 'IN LIST ''nope''');
 -- a member written by hand into a dynamic list would vanish: refused
 INSERT INTO crm.list_members (list_id, object_type, contact_id)
 SELECT id, 'contact', 901 FROM crm.lists WHERE name = 'R VIPs';
