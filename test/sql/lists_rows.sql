@@ -68,8 +68,12 @@ SELECT * FROM list_events;
 
 -- static lists through crm.list_members behave like add_to_list / remove_from_list
 INSERT INTO crm.lists (name) VALUES ('R static') RETURNING kind, member_count;
-INSERT INTO crm.list_members (list_id, object_type, contact_id)
-SELECT id, 'contact', c FROM crm.lists, unnest(ARRAY[901, 902]) c WHERE name = 'R static';
+INSERT INTO crm.list_members (list_id, contact_id)
+SELECT id, c FROM crm.lists, unnest(ARRAY[901, 902]) c WHERE name = 'R static';
+-- object_type follows from the id column: a company membership needs only company_id
+INSERT INTO crm.lists (name, object_type) VALUES ('R companies', 'company');
+INSERT INTO crm.list_members (list_id, company_id) SELECT id, 1 FROM crm.lists WHERE name = 'R companies'
+RETURNING object_type, company_id;
 DELETE FROM crm.list_members WHERE list_id = (SELECT id FROM crm.lists WHERE name = 'R static') AND contact_id = 902;
 SELECT name, member_count, members FROM shown WHERE name = 'R static';
 SELECT * FROM list_events;
