@@ -38,16 +38,23 @@ PG_FUNCTION_INFO_V1(crm_list_members_changed);
 static void
 RefuseDynamicMembers(bool update)
 {
-	StringInfoData q;
+	static SPIPlanPtr plans[2];
+	SPIPlanPtr *plan = &plans[update ? 1 : 0];
 
-	initStringInfo(&q);
-	appendStringInfoString(&q, "SELECT l.name FROM crm.lists l"
-						   " WHERE (l.workspace_id, l.id) IN (SELECT n.workspace_id, n.list_id FROM new_rows n");
-	if (update)
-		appendStringInfoString(&q, " WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = n.workspace_id"
-							   " AND o.id = n.id AND o.list_id = n.list_id)");
-	appendStringInfoString(&q, ") AND l.kind = 'dynamic' ORDER BY l.name LIMIT 1");
-	if (SPI_execute(q.data, true, 1) != SPI_OK_SELECT)
+	if (*plan == NULL)
+	{
+		StringInfoData q;
+
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT l.name FROM crm.lists l"
+							   " WHERE (l.workspace_id, l.id) IN (SELECT n.workspace_id, n.list_id FROM new_rows n");
+		if (update)
+			appendStringInfoString(&q, " WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = n.workspace_id"
+								   " AND o.id = n.id AND o.list_id = n.list_id)");
+		appendStringInfoString(&q, ") AND l.kind = 'dynamic' ORDER BY l.name LIMIT 1");
+		*plan = PrepareKept(q.data, 0, NULL);
+	}
+	if (SPI_execute_plan(*plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: checking members failed");
 	if (SPI_processed > 0)
 		ereport(ERROR,
@@ -57,42 +64,51 @@ RefuseDynamicMembers(bool update)
 				 errhint("Change the filter with crm.set_list_filter, or add the records to a static list.")));
 }
 
-/* member_count and the events of the changed rows, given as (ws, list, type, object, source, delta) */
+/*
+ * member_count and the events of the changed rows, given as (ws, list,
+ * type, object, source, delta); kind: 0 insert, 1 delete, 2 update.  The
+ * plans are kept: they read the transition tables by name, registered anew
+ * by each call (as PL/pgSQL's plans do).
+ */
 static void
-CountAndEmit(const char *changes)
+CountAndEmit(int kind, const char *changes)
 {
-	StringInfoData q;
+	static SPIPlanPtr lock_plans[3];
+	static SPIPlanPtr count_plans[3];
 
-	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT 1 FROM crm.lists l"
-					 " WHERE (l.workspace_id, l.id) IN (SELECT c.workspace_id, c.list_id FROM (%s) c)"
-					 " ORDER BY l.workspace_id, l.id FOR NO KEY UPDATE OF l", changes);
-	if (SPI_execute(q.data, false, 0) != SPI_OK_SELECT)
+	if (lock_plans[kind] == NULL)
+	{
+		lock_plans[kind] = PrepareKept(psprintf("SELECT 1 FROM crm.lists l"
+												" WHERE (l.workspace_id, l.id) IN (SELECT c.workspace_id, c.list_id FROM (%s) c)"
+												" ORDER BY l.workspace_id, l.id FOR NO KEY UPDATE OF l", changes),
+									   0, NULL);
+		count_plans[kind] = PrepareKept(psprintf(
+												 "WITH c AS ("
+												 "  SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source,"
+												 "         sum(x.delta)::integer AS delta"
+												 "    FROM (%s) x GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),"
+												 " u AS ("
+												 "  UPDATE crm.lists l SET member_count = l.member_count + d.delta"
+												 "    FROM (SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint AS delta FROM c GROUP BY 1, 2) d"
+												 "   WHERE l.workspace_id = d.workspace_id AND l.id = d.list_id AND d.delta <> 0)"
+												 " INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
+												 " SELECT c.workspace_id,"
+												 "        CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,"
+												 "        'list', c.list_id,"
+												 "        jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
+												 "                           'object_id', c.object_id, 'source', c.source)"
+												 "   FROM c"
+												 "  WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)"
+												 "  ORDER BY c.delta, c.list_id, c.object_id",
+												 changes),
+										0, NULL);
+	}
+	if (SPI_execute_plan(lock_plans[kind], NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: locking lists failed");
-	resetStringInfo(&q);
-	appendStringInfo(&q,
-					 "WITH c AS ("
-					 "  SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source,"
-					 "         sum(x.delta)::integer AS delta"
-					 "    FROM (%s) x GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),"
-					 " u AS ("
-					 "  UPDATE crm.lists l SET member_count = l.member_count + d.delta"
-					 "    FROM (SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint AS delta FROM c GROUP BY 1, 2) d"
-					 "   WHERE l.workspace_id = d.workspace_id AND l.id = d.list_id AND d.delta <> 0)"
-					 " INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
-					 " SELECT c.workspace_id,"
-					 "        CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,"
-					 "        'list', c.list_id,"
-					 "        jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
-					 "                           'object_id', c.object_id, 'source', c.source)"
-					 "   FROM c"
-					 "  WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)"
-					 "  ORDER BY c.delta, c.list_id, c.object_id",
-					 changes);
 	lists_internal_write++;
 	PG_TRY();
 	{
-		if (SPI_execute(q.data, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(count_plans[kind], NULL, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "crm lists: counting members failed");
 	}
 	PG_FINALLY();
@@ -133,11 +149,11 @@ crm_list_members_changed(PG_FUNCTION_ARGS)
 	if (td->tg_newtable && lists_applying == 0)
 		RefuseDynamicMembers(td->tg_oldtable != NULL);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		CountAndEmit(added);
+		CountAndEmit(0, added);
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		CountAndEmit(removed);
+		CountAndEmit(1, removed);
 	else
-		CountAndEmit(psprintf("%s UNION ALL %s", removed, added));
+		CountAndEmit(2, psprintf("%s UNION ALL %s", removed, added));
 	SPI_finish();
 	CrmRestoreSearchPath(nestlevel);
 	return PointerGetDatum(NULL);
