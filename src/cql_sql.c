@@ -40,6 +40,7 @@
 
 #include "crm.h"
 #include "cql/cql.h"
+#include "cql_sql.h"
 
 PG_FUNCTION_INFO_V1(crm_cql_in);
 PG_FUNCTION_INFO_V1(crm_cql_out);
@@ -282,7 +283,7 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
 }
 
 /*
- * Translation for the dynamic list triggers (src/lists.c): IN LIST resolves
+ * Translation for the dynamic list triggers (src/lists_*.c): IN LIST resolves
  * against the lists of workspace ws, and what the query reads besides its
  * root row is reported in *reads.  Raises the query's error.
  */

@@ -44,7 +44,7 @@ extern void CrmPropertiesInit(void);
 extern void CrmListsInit(void);
 extern void CrmEventsInit(void);
 
-/* crm.c: search_path = pg_catalog, pg_temp until restored */
+/* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);
 extern void CrmRestoreSearchPath(int nestlevel);
 
@@ -84,30 +84,5 @@ extern bool CrmObjectTypeExists(int64 workspace_id, const char *key);
 /* merge.c: merges the duplicate into the survivor, returns the survivor */
 extern int64 CrmMergeContacts(int64 survivor, int64 duplicate);
 extern bool CrmMergeInProgress(void);
-
-/* cql_sql.c: translation for the dynamic list triggers (lists.c) */
-struct CqlRelation;
-typedef struct CrmCqlReads
-{
-	bool		mentions_scope;	/* names the scope field (contacts: status) */
-	bool		nested;			/* follows a relation or list from inside another */
-	bool		time_relative;	/* NOW or a date literal */
-	int			nrels;
-	const struct CqlRelation *rels[8];
-	int			ncols;
-	const char *cols[48];		/* columns of the root row it reads whole */
-	int			nkeys;			/* (jsonb column, key) it reads only by key */
-	const char *key_cols[64];
-	const char *keys[64];
-	int			nlist_ids;
-	int64		list_ids[64];
-	int			nlookups;		/* EXISTS deals(stage = WON): (root relation, lookup) */
-	const struct CqlRelation *lookup_via[8];
-	const struct CqlRelation *lookup_rel[8];
-	bool		definitions;	/* resolves declared properties or custom object types */
-} CrmCqlReads;
-struct CqlShared;
-extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
-								const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 
 #endif							/* CRM_H */

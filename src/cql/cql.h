@@ -233,7 +233,7 @@ extern const char *CqlTypeName(CqlType t);
 
 /*
  * Root-row expressions the dynamic list triggers compute once per row for
- * all the filters of a workspace (src/lists.c).  The filters are translated
+ * all the filters of a workspace (src/lists_cache.c).  The filters are translated
  * twice with one CqlShared: the first pass (counting) writes every
  * expression inline and counts how often each self-contained one is
  * written -- a typed property value, and every predicate on the root row
@@ -284,7 +284,7 @@ typedef struct CqlState
 
 	/*
 	 * What a translated query reads besides its root row, for the dynamic
-	 * list triggers (src/lists.c): the relations it follows from the root,
+	 * list triggers (src/lists_sync.c): the relations it follows from the root,
 	 * whether it follows one from inside another, the lists it tests with
 	 * IN LIST, and whether it depends on the clock (NOW, date literals).
 	 */

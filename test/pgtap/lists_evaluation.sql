@@ -2,7 +2,7 @@
 -- property numbers compared numerically whatever their JSON spelling,
 -- predicates several filters share computed once (NULLs included), AND and
 -- OR operands reordered, and more lists than one query holds, over more
--- records than one batch holds (src/lists.c: LISTS_PER_QUERY, MEMBER_BITS).
+-- records than one batch holds (src/lists.h: LISTS_PER_QUERY, MEMBER_BITS).
 BEGIN;
 SELECT plan(8);
 

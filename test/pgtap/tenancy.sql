@@ -212,7 +212,7 @@ INSERT INTO calls (fn, sql) VALUES ('set_list_filter', format($q$SELECT crm.set_
 INSERT INTO calls (fn, sql) VALUES ('add_to_list', format('SELECT crm.add_to_list(%s, ARRAY[%s]::bigint[])', :l1, :c2));
 INSERT INTO calls (fn, sql) VALUES ('add_to_list contact of 1', format('SELECT crm.add_to_list(%s, ARRAY[%s]::bigint[])', :l2, :c1));
 INSERT INTO calls (fn, sql) VALUES ('remove_from_list', format('SELECT crm.remove_from_list(%s, ARRAY[%s]::bigint[])', :l1, :c1));
-INSERT INTO calls (fn, sql) VALUES ('list_members', format('SELECT * FROM crm.list_members(%s)', :l1));
+INSERT INTO calls (fn, sql) VALUES ('get_list_members', format('SELECT * FROM crm.get_list_members(%s)', :l1));
 INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list', format($q$SELECT crm.bulk_add_to_list(%s, '')$q$, :l1));
 INSERT INTO calls (fn, sql) VALUES ('refresh_list', format('SELECT crm.refresh_list(%s)', :dl1));
 INSERT INTO calls (fn, sql) VALUES ('delete_list', format('SELECT crm.delete_list(%s)', :l1));

@@ -38,7 +38,7 @@ SELECT id, name FROM crm.find_contacts('NOT IN LIST ''VIPs''');
 -- static lists: add, remove; adding again counts nothing
 SELECT crm.add_to_list(:manual, ARRAY[1, 2]::bigint[]);
 SELECT crm.add_to_list(:manual, ARRAY[1]::bigint[]);
-SELECT object_type, object_id, source FROM crm.list_members(:manual);
+SELECT object_type, object_id, source FROM crm.get_list_members(:manual);
 SELECT * FROM shown;
 SELECT crm.remove_from_list(:manual, ARRAY[2, 3]::bigint[]);
 
@@ -58,7 +58,7 @@ SELECT * FROM shown;
 -- adding a merged contact adds its survivor
 SELECT crm.remove_from_list(:manual, ARRAY[2]::bigint[]);
 SELECT crm.add_to_list(:manual, ARRAY[3]::bigint[]);
-SELECT object_type, object_id, source FROM crm.list_members(:manual);
+SELECT object_type, object_id, source FROM crm.get_list_members(:manual);
 
 -- hard delete removes memberships
 INSERT INTO crm.contacts (id, name, tags) VALUES (5, 'Eve', '{vip}');
@@ -77,7 +77,7 @@ SELECT crm.refresh_list(:vips), crm.refresh_lists();
 -- time moves on: refresh_lists brings clock filters up to date
 UPDATE crm.contacts SET last_seen_at = now() - interval '20 days' WHERE id = 6;
 SELECT * FROM shown WHERE name = 'Seen this month';
-UPDATE crm.lists SET filter = 'lastSeenAt > NOW - 10d' WHERE id = :recent;   -- behind the API's back
+UPDATE crm.lists SET filter = 'lastSeenAt > NOW - 10d' WHERE id = :recent;   -- a row write recomputes at once
 SELECT crm.refresh_lists();
 SELECT * FROM shown WHERE name = 'Seen this month';
 
@@ -86,7 +86,7 @@ SELECT name, owner FROM crm.update_list(:saas, name => 'SaaS contacts', owner =>
 SELECT id AS bulk FROM crm.create_list('Bulk') \gset
 SELECT crm.bulk_add_to_list(:bulk, 'lifecycleStage = LEAD');
 SELECT crm.bulk_add_to_list(:bulk, ARRAY[6]::bigint[]);
-SELECT object_type, object_id, source FROM crm.list_members(:bulk);
+SELECT object_type, object_id, source FROM crm.get_list_members(:bulk);
 
 -- events: one per real membership change, plus the lists' own
 SELECT type, count(*) FROM crm.events WHERE id > (SELECT id FROM events_mark) AND type LIKE 'CRM_LIST%'
@@ -127,7 +127,7 @@ SELECT crm.add_to_list(:manual, ARRAY[1, 999]::bigint[]);
 SELECT crm.add_to_list(:manual, NULL);
 SELECT crm.bulk_add_to_list(:manual, NULL::text);
 SELECT crm.add_to_list(999999, ARRAY[1]::bigint[]);
-SELECT crm.list_members(999999);
+SELECT crm.get_list_members(999999);
 SELECT crm.refresh_list(:manual);
 SELECT crm.delete_list(:vips);
 SELECT crm.update_list(:vips, name => 'Very important');

@@ -1,0 +1,40 @@
+/*-------------------------------------------------------------------------
+ *
+ * cql_sql.h
+ *	  The backend side of CQL (cql_sql.c) as the dynamic list code uses it:
+ *	  a translation that also reports what the filter reads.  Apart from
+ *	  crm.h so that the list files and the translator share it without
+ *	  either including the other.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRM_CQL_SQL_H
+#define CRM_CQL_SQL_H
+
+#include "postgres.h"
+
+struct CqlRelation;
+typedef struct CrmCqlReads
+{
+	bool		mentions_scope;	/* names the scope field (contacts: status) */
+	bool		nested;			/* follows a relation or list from inside another */
+	bool		time_relative;	/* NOW or a date literal */
+	int			nrels;
+	const struct CqlRelation *rels[8];
+	int			ncols;
+	const char *cols[48];		/* columns of the root row it reads whole */
+	int			nkeys;			/* (jsonb column, key) it reads only by key */
+	const char *key_cols[64];
+	const char *keys[64];
+	int			nlist_ids;
+	int64		list_ids[64];
+	int			nlookups;		/* EXISTS deals(stage = WON): (root relation, lookup) */
+	const struct CqlRelation *lookup_via[8];
+	const struct CqlRelation *lookup_rel[8];
+	bool		definitions;	/* resolves declared properties or custom object types */
+} CrmCqlReads;
+struct CqlShared;
+extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
+								const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
+
+#endif							/* CRM_CQL_SQL_H */

@@ -1,0 +1,491 @@
+/*-------------------------------------------------------------------------
+ *
+ * lists_cache.c
+ *	  The dynamic lists of a workspace, compiled: the per-backend cache of
+ *	  their filters translated into evaluation queries, and what the
+ *	  filters read, which the statement triggers (lists_sync.c) use to
+ *	  decide which records a change can affect.
+ *
+ * Evaluation.  For one workspace and object type, the filters of all its
+ * dynamic lists are translated once (src/cql) into ONE prepared query (per
+ * LISTS_PER_QUERY lists): for the records of an id array it returns each
+ * record's id and, per list, whether the filter matches it -- computed by
+ * the executor's expression machinery, so the semantics are exactly those
+ * of the translated SQL that crm.find_* runs.  What several filters compute
+ * from the record (a property's value, company.industry = 'SaaS') is
+ * computed once per record in a LATERAL projection they read (see
+ * CqlShared), and the scope (status < 'merged') once per record too.
+ * lists_recompute.c runs the queries and writes the differences.
+ *
+ * Cache.  "crm list cache" holds one entry per (workspace, object type);
+ * a statement trigger on crm.lists sends a relcache invalidation and every
+ * backend's callback marks the cache stale (the pg_cron job_metadata.c
+ * model, as src/properties.c does).  It is rebuilt only at the outermost
+ * trigger level, so no caller is left holding a freed plan.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "crm.h"
+#include "lists.h"
+
+static MemoryContext cache_context = NULL;
+static HTAB *cache = NULL;
+static bool cache_valid = false;
+static uint64 cache_generation = 0;	/* of property definitions and object types */
+static Oid	lists_relid = InvalidOid;
+
+
+static void
+ListCacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == lists_relid)
+		cache_valid = false;
+}
+
+void
+CrmListsInit(void)
+{
+	CacheRegisterRelcacheCallback(ListCacheCallback, (Datum) 0);
+}
+
+/* The position of e in CqlEntities(): the cache and the plans are indexed by it */
+int
+EntityIndex(const CqlEntity *e)
+{
+	int			n;
+	const CqlEntity *const *all = CqlEntities(&n);
+
+	for (int i = 0; i < n; i++)
+		if (all[i] == e)
+			return i;
+	elog(ERROR, "crm lists: unknown entity");
+	return -1;
+}
+
+/*
+ * A plan kept for the session.  Generic ones are never re-planned for the
+ * values of an execution: the id arrays' lengths vary with every statement,
+ * and a custom plan for a long one would be made anew each time (and may
+ * scan a whole index rather than look each record up).
+ */
+SPIPlanPtr
+PrepareKeptPlan(const char *sql, int nargs, Oid *argtypes, bool generic)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, generic ? CURSOR_OPT_GENERIC_PLAN : 0);
+
+	if (plan == NULL)
+		elog(ERROR, "crm lists: SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "crm lists: SPI_keepplan failed");
+	return plan;
+}
+
+SPIPlanPtr
+PrepareKept(const char *sql, int nargs, Oid *argtypes)
+{
+	return PrepareKeptPlan(sql, nargs, argtypes, false);
+}
+
+
+
+static int
+CompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted and without duplicates: locks are taken in id order */
+void
+IdSort(IdSet *s)
+{
+	int			k = 0;
+
+	if (s->n < 2)
+		return;
+	qsort(s->v, s->n, sizeof(int64), CompareInt64);
+	for (int i = 0; i < s->n; i++)
+		if (k == 0 || s->v[k - 1] != s->v[i])
+			s->v[k++] = s->v[i];
+	s->n = k;
+}
+
+
+/* ---- the cache ----------------------------------------------------------- */
+
+static void
+FreeCache(void)
+{
+	HASH_SEQ_STATUS seq;
+	ListSet    *s;
+
+	if (cache == NULL)
+		return;
+	hash_seq_init(&seq, cache);
+	while ((s = hash_seq_search(&seq)) != NULL)
+		for (int p = 0; p < s->nparts; p++)
+			if (s->parts[p].plan)
+				SPI_freeplan(s->parts[p].plan);
+	cache = NULL;
+	MemoryContextReset(cache_context);
+}
+
+/*
+ * The evaluation query of some dynamic lists (see the file header): $1
+ * workspace, $2 record ids; returns each record's id and, per list, whether
+ * its filter matches the record.
+ */
+static char *
+EvalSql(const CqlEntity *e, StringInfo conds, const CqlShared *shared)
+{
+	StringInfoData q;
+	StringInfoData proj;
+
+	/*
+	 * What several filters compute from the row, once per row: OFFSET 0
+	 * keeps the planner from folding the projection back into each filter.
+	 */
+	initStringInfo(&proj);
+	if (shared->ncolumns > 0)
+	{
+		appendStringInfoString(&proj, " CROSS JOIN LATERAL (SELECT ");
+		for (int i = 0; i < shared->n; i++)
+			if (shared->column[i] >= 0)
+				appendStringInfo(&proj, "%s%s AS v%d", shared->column[i] ? ", " : "",
+								 shared->exprs[i], shared->column[i]);
+		appendStringInfo(&proj, " OFFSET 0) %s", shared->alias);
+	}
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT %s.id%s FROM %s %s%s"
+					 " WHERE %s.workspace_id = $1 AND %s.id = ANY ($2::bigint[])",
+					 e->alias, conds->data, e->table, e->alias, proj.data, e->alias, e->alias);
+	return q.data;
+}
+
+/* What the filters of one ListSet read, gathered over its lists */
+typedef struct ReadsUnion
+{
+	IdSet		depended;		/* lists named with IN LIST */
+	int			ncols;			/* < 0: too many to tell, compare every column */
+	const char *cols[64];
+	int			nkeys;
+	const char *key_cols[128];
+	const char *keys[128];
+} ReadsUnion;
+
+/* Step 1: the workspace's dynamic lists of entity e, by id */
+static int
+ReadDynamicLists(int64 ws, const CqlEntity *e, int64 **ids, char ***filters)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	int			n;
+
+	values[0] = Int64GetDatum(ws);
+	values[1] = CStringGetTextDatum(e->name);
+	if (SPI_execute_with_args("SELECT l.id, l.filter::text FROM crm.lists l"
+							  " WHERE l.workspace_id = $1 AND l.object_type = $2 AND l.kind = 'dynamic'"
+							  " ORDER BY l.id", 2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: reading lists failed");
+	n = (int) SPI_processed;
+	*ids = palloc(sizeof(int64) * Max(n, 1));
+	*filters = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		(*ids)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		(*filters)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	return n;
+}
+
+/* A column the filters read whole; past the array's size, every column counts */
+static void
+UnionColumn(ReadsUnion *u, const char *col)
+{
+	for (int j = 0; j < u->ncols; j++)
+		if (strcmp(u->cols[j], col) == 0)
+			return;
+	if (u->ncols >= 0 && u->ncols < lengthof(u->cols))
+		u->cols[u->ncols++] = col;
+	else
+		u->ncols = -1000;
+}
+
+/* Step 2: what one filter reads, added to s (relations, lookups) and u */
+static void
+UnionReads(ListSet *s, const CqlEntity *e, const CrmCqlReads *reads, ReadsUnion *u)
+{
+	for (int r = 0; r < reads->nrels; r++)
+		for (int k = 0; k < NumRelations(e); k++)
+			if ((const CqlRelation *) reads->rels[r] == RelationAt(e, k))
+				s->relmask |= 1u << k;
+	for (int r = 0; r < reads->nlookups; r++)
+	{
+		bool		seen = false;
+
+		for (int k = 0; k < s->nlookups; k++)
+			seen |= s->lookup_via[k] == reads->lookup_via[r] && s->lookup_rel[k] == reads->lookup_rel[r];
+		if (seen)
+			continue;
+		if (s->nlookups == MAX_LOOKUPS)
+			elog(ERROR, "crm lists: more than %d lookups in the dynamic lists of one workspace", MAX_LOOKUPS);
+		s->lookup_via[s->nlookups] = reads->lookup_via[r];
+		s->lookup_rel[s->nlookups++] = reads->lookup_rel[r];
+	}
+	for (int k = 0; k < reads->nlist_ids; k++)
+		if (!IdContains(u->depended.v, u->depended.n, reads->list_ids[k]))
+			IdAdd(&u->depended, reads->list_ids[k]);
+	for (int k = 0; k < reads->ncols; k++)
+		UnionColumn(u, reads->cols[k]);
+	for (int k = 0; k < reads->nkeys; k++)
+	{
+		bool		seen = false;
+
+		for (int j = 0; j < u->nkeys; j++)
+			seen |= strcmp(u->key_cols[j], reads->key_cols[k]) == 0 && strcmp(u->keys[j], reads->keys[k]) == 0;
+		if (seen)
+			continue;
+		if (u->nkeys < lengthof(u->keys))
+		{
+			u->key_cols[u->nkeys] = reads->key_cols[k];
+			u->keys[u->nkeys++] = reads->keys[k];
+		}
+		else
+			UnionColumn(u, reads->key_cols[k]);	/* too many keys: the whole column */
+	}
+}
+
+/*
+ * Step 3: the evaluation query of lists [first, last).  The filters are
+ * translated twice: the first pass finds what they read and which
+ * expressions they share, the second writes the scope tests (a list's
+ * records pass the one it names in scope[], which the trigger ANDs with its
+ * filter), then the filters, reading the shared columns.
+ */
+static char *
+BuildPart(ListSet *s, const CqlEntity *e, char **filters, int first, int last,
+		  int scope_col, int member_col, int8 *scope, ReadsUnion *u)
+{
+	CqlShared  *shared = palloc(sizeof(CqlShared));
+	StringInfoData conds;
+
+	CqlSharedInit(shared, "crm_shared");
+	for (int i = first; i < last; i++)
+	{
+		CrmCqlReads reads;
+
+		(void) CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, shared);
+		UnionReads(s, e, &reads, u);
+		/*
+		 * The records crm.find_* would return (live contacts unless the
+		 * filter names status), never a merged contact.
+		 */
+		scope[i] = e->scope_sql && !reads.mentions_scope ? scope_col : member_col;
+	}
+	CqlSharedAssign(shared);
+	initStringInfo(&conds);
+	if (scope_col >= 0)
+	{
+		appendStringInfoString(&conds, ", ");
+		appendStringInfo(&conds, e->scope_sql, e->alias);
+	}
+	if (member_col >= 0)
+	{
+		appendStringInfoString(&conds, ", ");
+		appendStringInfo(&conds, e->member_sql, e->alias);
+	}
+	for (int i = first; i < last; i++)
+		appendStringInfo(&conds, ", (%s)",
+						 CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, NULL, shared));
+	return EvalSql(e, &conds, shared);
+}
+
+/* Step 4: the compiled lists copied into the cache's memory */
+static void
+StoreListSet(ListSet *s, const CqlEntity *e, int n, const int64 *ids, const int8 *scope,
+			 int nscopes, int nparts, const EvalPart *parts, ReadsUnion *u)
+{
+	MemoryContext old = MemoryContextSwitchTo(cache_context);
+
+	s->nlists = n;
+	s->ids = palloc(sizeof(int64) * Max(n, 1));
+	memcpy(s->ids, ids, sizeof(int64) * n);
+	s->ndepended = u->depended.n;
+	s->depended = palloc(sizeof(int64) * Max(u->depended.n, 1));
+	if (u->depended.n)
+		memcpy(s->depended, u->depended.v, sizeof(int64) * u->depended.n);
+	/* the scope (status) decides membership too */
+	if (e->scope_field && u->ncols >= 0 && u->ncols < lengthof(u->cols))
+		u->cols[u->ncols++] = e->scope_field;
+	s->ncols = u->ncols;
+	s->cols = palloc(sizeof(char *) * Max(u->ncols, 1));
+	for (int j = 0; j < u->ncols; j++)
+		s->cols[j] = pstrdup(u->cols[j]);
+	/* a key of a column also read whole needs no look of its own */
+	s->nkeys = 0;
+	s->key_cols = palloc(sizeof(char *) * Max(u->nkeys, 1));
+	s->keys = palloc(sizeof(char *) * Max(u->nkeys, 1));
+	for (int k = 0; k < u->nkeys; k++)
+	{
+		bool		whole = false;
+
+		for (int j = 0; j < u->ncols; j++)
+			whole |= strcmp(u->cols[j], u->key_cols[k]) == 0;
+		if (whole)
+			continue;
+		s->key_cols[s->nkeys] = pstrdup(u->key_cols[k]);
+		s->keys[s->nkeys++] = pstrdup(u->keys[k]);
+	}
+	s->nscopes = nscopes;
+	s->scope = palloc(sizeof(int8) * Max(n, 1));
+	memcpy(s->scope, scope, sizeof(int8) * n);
+	s->nparts = nparts;
+	s->parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
+	for (int p = 0; p < nparts; p++)
+	{
+		s->parts[p].first = parts[p].first;
+		s->parts[p].n = parts[p].n;
+		s->parts[p].sql = pstrdup(parts[p].sql);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* The dynamic lists of s's workspace and entity e, compiled into s */
+static void
+LoadListSet(ListSet *s, const CqlEntity *e)
+{
+	int64	   *ids;
+	char	  **filters;
+	int			n = ReadDynamicLists(s->key.workspace_id, e, &ids, &filters);
+	int			nscopes = 0;
+	int			scope_col = e->scope_sql ? nscopes++ : -1;
+	int			member_col = e->member_sql ? nscopes++ : -1;
+	int			nparts = (n + LISTS_PER_QUERY - 1) / LISTS_PER_QUERY;
+	EvalPart   *parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
+	int8	   *scope = palloc(sizeof(int8) * Max(n, 1));
+	ReadsUnion	u;
+
+	memset(&u, 0, sizeof(u));
+	for (int p = 0; p < nparts; p++)
+	{
+		parts[p].first = p * LISTS_PER_QUERY;
+		parts[p].n = Min(n, parts[p].first + LISTS_PER_QUERY) - parts[p].first;
+		parts[p].sql = BuildPart(s, e, filters, parts[p].first, parts[p].first + parts[p].n,
+								 scope_col, member_col, scope, &u);
+	}
+	StoreListSet(s, e, n, ids, scope, nscopes, nparts, parts, &u);
+}
+
+/* The compiled dynamic lists of a workspace and entity; SPI is connected */
+ListSet *
+GetListSet(int64 ws, const CqlEntity *e)
+{
+	ListSetKey	key;
+	ListSet    *s;
+	bool		found;
+
+	if (cache_context == NULL)
+		cache_context = AllocSetContextCreate(TopMemoryContext, "crm list cache", ALLOCSET_DEFAULT_SIZES);
+	/* declared properties and custom types change what filters translate to */
+	if (cache_valid && cache_generation != CrmPropertyGeneration())
+		cache_valid = false;
+	if (!cache_valid && lists_sync_depth <= 1 && lists_applying == 0)
+	{
+		HASHCTL		ctl;
+
+		FreeCache();
+		cache_valid = true;
+		cache_generation = CrmPropertyGeneration();
+		lists_relid = get_relname_relid("lists", get_namespace_oid("crm", false));
+		ctl.keysize = sizeof(ListSetKey);
+		ctl.entrysize = sizeof(ListSet);
+		ctl.hcxt = cache_context;
+		cache = hash_create("crm dynamic lists", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.workspace_id = ws;
+	key.entity = EntityIndex(e);
+	s = hash_search(cache, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		s->nlists = 0;
+		s->ids = NULL;
+		s->ndepended = 0;
+		s->depended = NULL;
+		s->relmask = 0;
+		s->nlookups = 0;
+		s->ncols = -1;
+		s->cols = NULL;
+		s->nkeys = 0;
+		s->key_cols = NULL;
+		s->keys = NULL;
+		s->nparts = 0;
+		s->parts = NULL;
+		s->nscopes = 0;
+		s->scope = NULL;
+		PG_TRY();
+		{
+			LoadListSet(s, e);
+		}
+		PG_CATCH();
+		{
+			/* never leave a half-built entry behind (it has no plans yet) */
+			hash_search(cache, &key, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return s;
+}
+
+/*
+ * The common case, answered from the cache without SPI or the pinned search
+ * path that the work needs: no workspace of these has a dynamic list.
+ */
+bool
+ListsNoneIn(const IdSet *workspaces)
+{
+	int			nent;
+	const CqlEntity *const *all = CqlEntities(&nent);
+
+	if (!cache_valid || cache_generation != CrmPropertyGeneration())
+		return false;
+	for (int w = 0; w < workspaces->n; w++)
+		for (int i = 0; i < nent; i++)
+		{
+			ListSetKey	key;
+			ListSet    *s;
+
+			if (!all[i]->list_column)
+				continue;
+			memset(&key, 0, sizeof(key));
+			key.workspace_id = workspaces->v[w];
+			key.entity = EntityIndex(all[i]);
+			s = hash_search(cache, &key, HASH_FIND, NULL);
+			if (s == NULL || s->nlists > 0)
+				return false;
+		}
+	return true;
+}
+
+/* Our own change to crm.lists: recompile at the next use, not at the next message */
+void
+ListsCacheInvalidate(void)
+{
+	cache_valid = false;
+}

@@ -1,0 +1,160 @@
+/*-------------------------------------------------------------------------
+ *
+ * lists_members.c
+ *	  The row path of crm.list_members: bookkeeping for every membership
+ *	  change, whoever makes it (add_to_list, a frontend's plain INSERT or
+ *	  DELETE, the dynamic list triggers, merge, a cascade from a deleted
+ *	  contact), and the refusal of hand-written members of a dynamic list.
+ *
+ * One statement trigger, set-based: the lists' member_count and one
+ * CRM_LIST_MEMBER_ADDED / _REMOVED event per member.  Lists are locked in
+ * id order, so two statements changing the same lists queue instead of
+ * deadlocking; a list that is itself being deleted gets no events.  It is
+ * C only so that member_count, which no client may write (lists_define.c),
+ * is written under lists_internal_write.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "crm.h"
+#include "lists.h"
+
+PG_FUNCTION_INFO_V1(crm_list_members_changed);
+
+/*
+ * A member written by hand into a dynamic list (an INSERT, or an UPDATE
+ * moving a row to another list) would vanish at the next re-evaluation:
+ * refused, as crm.add_to_list refuses it.  Our own writes, merge moving a
+ * contact's rows and cascades from deleted records are not hand-written.
+ */
+static void
+RefuseDynamicMembers(bool update)
+{
+	static SPIPlanPtr plans[2];
+	SPIPlanPtr *plan = &plans[update ? 1 : 0];
+
+	if (*plan == NULL)
+	{
+		StringInfoData q;
+
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT l.name FROM crm.lists l"
+							   " WHERE (l.workspace_id, l.id) IN (SELECT n.workspace_id, n.list_id FROM new_rows n");
+		if (update)
+			appendStringInfoString(&q, " WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = n.workspace_id"
+								   " AND o.id = n.id AND o.list_id = n.list_id)");
+		appendStringInfoString(&q, ") AND l.kind = 'dynamic' ORDER BY l.name LIMIT 1");
+		*plan = PrepareKept(q.data, 0, NULL);
+	}
+	if (SPI_execute_plan(*plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: checking members failed");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("list \"%s\" is dynamic: its members are the records its filter matches",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Change the filter with crm.set_list_filter, or add the records to a static list.")));
+}
+
+/*
+ * member_count and the events of the changed rows, given as (ws, list,
+ * type, object, source, delta); kind: 0 insert, 1 delete, 2 update.  The
+ * plans are kept: they read the transition tables by name, registered anew
+ * by each call (as PL/pgSQL's plans do).
+ */
+static void
+CountAndEmit(int kind, const char *changes)
+{
+	static SPIPlanPtr lock_plans[3];
+	static SPIPlanPtr count_plans[3];
+
+	if (lock_plans[kind] == NULL)
+	{
+		lock_plans[kind] = PrepareKept(psprintf("SELECT 1 FROM crm.lists l"
+												" WHERE (l.workspace_id, l.id) IN (SELECT c.workspace_id, c.list_id FROM (%s) c)"
+												" ORDER BY l.workspace_id, l.id FOR NO KEY UPDATE OF l", changes),
+									   0, NULL);
+		count_plans[kind] = PrepareKept(psprintf(
+												 "WITH c AS ("
+												 "  SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source,"
+												 "         sum(x.delta)::integer AS delta"
+												 "    FROM (%s) x GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),"
+												 " u AS ("
+												 "  UPDATE crm.lists l SET member_count = l.member_count + d.delta"
+												 "    FROM (SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint AS delta FROM c GROUP BY 1, 2) d"
+												 "   WHERE l.workspace_id = d.workspace_id AND l.id = d.list_id AND d.delta <> 0)"
+												 " INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
+												 " SELECT c.workspace_id,"
+												 "        CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,"
+												 "        'list', c.list_id,"
+												 "        jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
+												 "                           'object_id', c.object_id, 'source', c.source)"
+												 "   FROM c"
+												 "  WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)"
+												 "  ORDER BY c.delta, c.list_id, c.object_id",
+												 changes),
+										0, NULL);
+	}
+	if (SPI_execute_plan(lock_plans[kind], NULL, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: locking lists failed");
+	lists_internal_write++;
+	PG_TRY();
+	{
+		if (SPI_execute_plan(count_plans[kind], NULL, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crm lists: counting members failed");
+	}
+	PG_FINALLY();
+	{
+		lists_internal_write--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * crm_internal.list_members_changed(): AFTER INSERT, UPDATE and DELETE
+ * statement trigger on crm.list_members, with transition tables new_rows
+ * and old_rows.
+ */
+Datum
+crm_list_members_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const char *added = "SELECT n.workspace_id, n.list_id, n.object_type, coalesce(n.contact_id, n.company_id) AS object_id,"
+		" n.source, 1 AS delta FROM new_rows n";
+	const char *removed = "SELECT o.workspace_id, o.list_id, o.object_type, coalesce(o.contact_id, o.company_id) AS object_id,"
+		" o.source, -1 AS delta FROM old_rows o";
+	int			nestlevel;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!TRIGGER_FIRED_AFTER(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("list_members_changed: must be fired AFTER each statement")));
+	if ((td->tg_newtable == NULL || tuplestore_tuple_count(td->tg_newtable) == 0) &&
+		(td->tg_oldtable == NULL || tuplestore_tuple_count(td->tg_oldtable) == 0))
+		return PointerGetDatum(NULL);
+	nestlevel = CrmPinSearchPath();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm lists: SPI_connect failed");
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "crm lists: registering transition tables failed");
+	if (td->tg_newtable && lists_applying == 0)
+		RefuseDynamicMembers(td->tg_oldtable != NULL);
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		CountAndEmit(0, added);
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		CountAndEmit(1, removed);
+	else
+		CountAndEmit(2, psprintf("%s UNION ALL %s", removed, added));
+	SPI_finish();
+	CrmRestoreSearchPath(nestlevel);
+	return PointerGetDatum(NULL);
+}
