@@ -47,7 +47,6 @@ rm -f /tmp/crm_api_setup.$$
 # renamed here, in this test database only, until the functions are renamed
 # in the extension (docs/api.md, Known clashes).
 q -d crm_api <<'SQL' || bail "clash workarounds applied"
-COMMENT ON FUNCTION crm.list_members(bigint) IS E'@name membersOfList\nworkaround in test/t/api_postgraphile.sh: clashes with table crm.list_members';
 SQL
 
 export CRM_API_DATABASE=crm_api
