@@ -33,10 +33,10 @@ COMMENT ON TABLE crm.activities IS
 COMMENT ON COLUMN crm.activities.actor IS 'who did it: an app user id, "system", or the contact';
 
 CREATE TRIGGER activities_touch BEFORE UPDATE ON crm.activities
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 CREATE TRIGGER activities_events_insert AFTER INSERT ON crm.activities
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('activity', 'CRM_ACTIVITY');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('activity', 'CRM_ACTIVITY');
 
 CREATE FUNCTION crm.log_activity(contact_id bigint, type text, subject text DEFAULT NULL,
 								 body text DEFAULT NULL, actor text DEFAULT NULL,

@@ -31,9 +31,9 @@ COMMENT ON TABLE crm.companies IS 'organisations; domain is unique per workspace
 COMMENT ON COLUMN crm.companies.domain IS 'bare lower-case domain: no scheme, www., port or path';
 
 CREATE TRIGGER companies_normalize BEFORE INSERT OR UPDATE ON crm.companies
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('domain:domain', 'tags:tags', 'updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('domain:domain', 'tags:tags', 'updated_at:touch');
 CREATE TRIGGER companies_validate_properties BEFORE INSERT OR UPDATE ON crm.companies
-	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('company');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('company');
 
 CREATE TABLE crm.contact_companies (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -76,8 +76,9 @@ COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
 -- A link change is a change of the contact: CRM_CONTACT_UPDATED with the
 -- link, whoever writes it.  Links removed with their contact or company
 -- (or their workspace) emit nothing: that object's own event says it.
+-- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -101,7 +102,7 @@ COMMENT ON FUNCTION crm_internal.contact_companies_events() IS
 CREATE TRIGGER contact_companies_demote BEFORE INSERT OR UPDATE OF is_primary ON crm.contact_companies
 	FOR EACH ROW WHEN (NEW.is_primary) EXECUTE FUNCTION crm_internal.contact_companies_demote();
 CREATE TRIGGER contact_companies_normalize BEFORE INSERT OR UPDATE ON crm.contact_companies
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('role:max=2048');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('role:max=2048');
 CREATE TRIGGER contact_companies_events AFTER INSERT OR UPDATE OR DELETE ON crm.contact_companies
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_companies_events();
 CREATE INDEX contact_companies_company ON crm.contact_companies (workspace_id, company_id);
@@ -179,10 +180,10 @@ COMMENT ON FUNCTION crm.unlink_company(bigint, bigint) IS 'removes a contact-com
 
 CREATE TRIGGER companies_events_insert AFTER INSERT ON crm.companies
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('company', 'CRM_COMPANY');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('company', 'CRM_COMPANY');
 CREATE TRIGGER companies_events_update AFTER UPDATE ON crm.companies
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('company', 'CRM_COMPANY');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('company', 'CRM_COMPANY');
 CREATE TRIGGER companies_events_delete AFTER DELETE ON crm.companies
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('company', 'CRM_COMPANY');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('company', 'CRM_COMPANY');

@@ -72,7 +72,7 @@ CREATE INDEX contacts_properties ON crm.contacts USING gin (properties jsonb_pat
 CREATE INDEX contacts_created_at ON crm.contacts (workspace_id, created_at);
 
 CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('email:email', 'phone:phone', 'tags:tags', 'updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'updated_at:touch');
 CREATE FUNCTION crm_internal.contact_rules() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_contact_rules'
 	LANGUAGE C;
@@ -82,7 +82,7 @@ COMMENT ON FUNCTION crm_internal.contact_rules() IS
 CREATE TRIGGER contacts_rules BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_rules();
 CREATE TRIGGER contacts_validate_properties BEFORE INSERT OR UPDATE ON crm.contacts
-	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('contact');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('contact');
 
 CREATE VIEW crm.contacts_live WITH (security_invoker = true) AS
 	SELECT * FROM crm.contacts
@@ -111,8 +111,9 @@ COMMENT ON TABLE crm.contact_consents IS 'consent history per contact and channe
 
 -- A consent change is a change of the contact, whoever records it: the
 -- CRM_CONTACT_UPDATED event crm.record_consent used to write itself.
+-- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.contact_consents_event() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -153,7 +154,7 @@ CREATE TRIGGER contact_consents_append_only BEFORE UPDATE OF channel, status, so
 		  OR OLD.source IS DISTINCT FROM NEW.source OR OLD.recorded_at IS DISTINCT FROM NEW.recorded_at)
 	EXECUTE FUNCTION crm_internal.contact_consents_append_only();
 CREATE TRIGGER contact_consents_normalize BEFORE INSERT OR UPDATE ON crm.contact_consents
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('source:max=2048');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('source:max=2048');
 
 CREATE VIEW crm.current_consents WITH (security_invoker = true) AS
 	SELECT DISTINCT ON (workspace_id, contact_id, channel)
@@ -279,10 +280,10 @@ COMMENT ON FUNCTION crm.set_external_id(text, bigint, text, text) IS 'records th
 
 CREATE TRIGGER contacts_events_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('contact', 'CRM_CONTACT');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');
 CREATE TRIGGER contacts_events_update AFTER UPDATE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('contact', 'CRM_CONTACT');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');
 CREATE TRIGGER contacts_events_delete AFTER DELETE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('contact', 'CRM_CONTACT');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');

@@ -41,15 +41,15 @@ CREATE INDEX messages_conversation ON crm.messages (workspace_id, conversation_i
 COMMENT ON TABLE crm.messages IS 'the messages of a conversation';
 
 CREATE TRIGGER conversations_touch BEFORE UPDATE ON crm.conversations
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.conversations
-	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('conversation');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('conversation');
 
 -- Recount and re-stamp the given contacts from their conversations, so
 -- inserts, moves (merge re-parenting) and deletes all leave the counters exact.
 -- Only a conversation's start counts as seeing the contact here: agent and bot
 -- replies move last_message_at but say nothing about the contact, whose own
--- messages are stamped by crm.messages_sync_conversations().
+-- messages are stamped by crm_internal.messages_sync_conversations().
 CREATE FUNCTION crm.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -78,7 +78,7 @@ $$;
 COMMENT ON FUNCTION crm.sync_conversation_counters(bigint[], bigint[]) IS
 	'recomputes conversation_count and widens first/last_seen_at of contacts from their conversations';
 
-CREATE FUNCTION crm.conversations_sync_contacts() RETURNS trigger
+CREATE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -110,17 +110,17 @@ $$;
 
 CREATE TRIGGER conversations_sync_insert AFTER INSERT ON crm.conversations
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.conversations_sync_contacts();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.conversations_sync_contacts();
 CREATE TRIGGER conversations_sync_update AFTER UPDATE ON crm.conversations
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.conversations_sync_contacts();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.conversations_sync_contacts();
 CREATE TRIGGER conversations_sync_delete AFTER DELETE ON crm.conversations
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.conversations_sync_contacts();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.conversations_sync_contacts();
 
 -- A message advances its conversation's last_message_at and, when the
 -- contact wrote it, widens the contact's first/last_seen_at.
-CREATE FUNCTION crm.messages_sync_conversations() RETURNS trigger
+CREATE FUNCTION crm_internal.messages_sync_conversations() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -149,7 +149,7 @@ $$;
 
 CREATE TRIGGER messages_sync_insert AFTER INSERT ON crm.messages
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.messages_sync_conversations();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
 
 CREATE FUNCTION crm.start_conversation(contact_id bigint, channel text DEFAULT 'chat', inbox text DEFAULT NULL,
 									   first_message text DEFAULT NULL, started_at timestamptz DEFAULT now(),

@@ -68,7 +68,7 @@ COMMENT ON FUNCTION crm.cql_timestamptz(text) IS
 -- a change to them invalidates every backend's cached translations and
 -- finder plans, as a change to property definitions does.
 CREATE TRIGGER object_types_invalidate_cql AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.object_types
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
 
 CREATE FUNCTION crm.cql_fields(OUT entity text, OUT field text, OUT column_name text, OUT type text,
 	OUT enum_values text[], OUT sortable boolean) RETURNS SETOF record

@@ -31,7 +31,7 @@ COMMENT ON COLUMN crm.object_types.icon IS 'an icon name or emoji for user inter
 COMMENT ON COLUMN crm.object_types.primary_property IS 'the property whose value is a record''s display_name';
 
 CREATE TRIGGER object_types_touch BEFORE UPDATE ON crm.object_types
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 
 CREATE TABLE crm.object_records (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -58,7 +58,7 @@ COMMENT ON COLUMN crm.object_records.external_id IS 'the id another system gives
 -- Reading the type FOR SHARE serialises with crm.set_primary_property(),
 -- which updates the type row before renaming existing records: a record
 -- written concurrently waits and then sees the new primary property.
-CREATE FUNCTION crm.object_records_display_name() RETURNS trigger
+CREATE FUNCTION crm_internal.object_records_display_name() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -73,26 +73,26 @@ BEGIN
 	RETURN NEW;
 END;
 $$;
-COMMENT ON FUNCTION crm.object_records_display_name() IS
+COMMENT ON FUNCTION crm_internal.object_records_display_name() IS
 	'BEFORE INSERT OR UPDATE on crm.object_records: display_name is the primary property''s value';
 
 CREATE TRIGGER object_records_display_name BEFORE INSERT OR UPDATE ON crm.object_records
-	FOR EACH ROW EXECUTE FUNCTION crm.object_records_display_name();
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.object_records_display_name();
 -- A record's fields are the property definitions of its type.
 CREATE TRIGGER object_records_validate_properties BEFORE INSERT OR UPDATE ON crm.object_records
-	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('@type_key');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('@type_key');
 CREATE TRIGGER object_records_touch BEFORE UPDATE ON crm.object_records
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 
 CREATE TRIGGER object_records_events_insert AFTER INSERT ON crm.object_records
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('record', 'CRM_RECORD');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('record', 'CRM_RECORD');
 CREATE TRIGGER object_records_events_update AFTER UPDATE ON crm.object_records
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('record', 'CRM_RECORD');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('record', 'CRM_RECORD');
 CREATE TRIGGER object_records_events_delete AFTER DELETE ON crm.object_records
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('record', 'CRM_RECORD');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('record', 'CRM_RECORD');
 
 CREATE TYPE crm.association_target AS ENUM ('contact', 'deal');
 COMMENT ON TYPE crm.association_target IS 'what a custom object record can be associated with';
@@ -134,15 +134,16 @@ COMMENT ON COLUMN crm.object_associations.label IS 'the role of the target in th
 COMMENT ON COLUMN crm.object_associations.associated_at IS 'when the association began (an enrolment date, a procedure date)';
 
 CREATE TRIGGER object_associations_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.object_associations
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 CREATE TRIGGER object_associations_touch BEFORE INSERT OR UPDATE ON crm.object_associations
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'label:max=2048');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'label:max=2048');
 -- An association written or removed is a change of its record, whoever
 -- writes it: CRM_RECORD_UPDATED with what crm.associate and crm.dissociate
 -- used to emit themselves.  Associations removed with their record (or its
 -- workspace) emit nothing; a merge moving them (contact_id) emits nothing.
+-- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.object_associations_events() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -289,7 +290,7 @@ BEGIN
 		END IF;
 	END IF;
 	-- updating the type row first makes concurrent record writers wait (see
-	-- crm.object_records_display_name) until the records below are renamed
+	-- crm_internal.object_records_display_name) until the records below are renamed
 	UPDATE crm.object_types t SET primary_property = set_primary_property.property
 	 WHERE t.workspace_id = crm.current_workspace() AND t.key = set_primary_property.type_key;
 	UPDATE crm.object_records r SET display_name = r.properties ->> set_primary_property.property

@@ -29,19 +29,19 @@ COMMENT ON TABLE crm.notes IS 'free-text notes on a contact, a company and/or a 
 
 -- A body is at most 1 MB (CRM_MAX_NOTE_BODY): larger content is a file.
 CREATE TRIGGER notes_normalize BEFORE INSERT OR UPDATE ON crm.notes
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'body:max=1048576', 'author:max=2048');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'body:max=1048576', 'author:max=2048');
 
 CREATE TRIGGER notes_events_insert AFTER INSERT ON crm.notes
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('note', 'CRM_NOTE');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('note', 'CRM_NOTE');
 CREATE TRIGGER notes_events_update AFTER UPDATE ON crm.notes
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('note', 'CRM_NOTE');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('note', 'CRM_NOTE');
 CREATE TRIGGER notes_events_delete AFTER DELETE ON crm.notes
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('note', 'CRM_NOTE');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('note', 'CRM_NOTE');
 CREATE TRIGGER notes_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.notes
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 
 CREATE TABLE crm.attachments (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace()
@@ -71,10 +71,10 @@ CREATE INDEX attachments_deal ON crm.attachments (workspace_id, deal_id) WHERE d
 COMMENT ON TABLE crm.attachments IS 'files stored elsewhere (url) attached to a contact, a company and/or a deal';
 
 CREATE TRIGGER attachments_touch BEFORE INSERT OR UPDATE ON crm.attachments
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'filename:max=2048', 'url:max=2048',
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'filename:max=2048', 'url:max=2048',
 		'content_type:max=2048');
 CREATE TRIGGER attachments_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.attachments
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 
 CREATE TABLE crm.checklist_items (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -95,7 +95,7 @@ CREATE INDEX checklist_items_deal ON crm.checklist_items (workspace_id, deal_id,
 COMMENT ON TABLE crm.checklist_items IS 'a deal''s to-do list; done_at is set when an item is ticked and cleared when unticked';
 
 -- done_at follows done: stamped when ticked (keeping a given time), cleared when unticked.
-CREATE FUNCTION crm.checklist_items_sync_done() RETURNS trigger
+CREATE FUNCTION crm_internal.checklist_items_sync_done() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -111,9 +111,9 @@ END;
 $$;
 
 CREATE TRIGGER checklist_items_sync_done BEFORE INSERT OR UPDATE ON crm.checklist_items
-	FOR EACH ROW EXECUTE FUNCTION crm.checklist_items_sync_done();
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.checklist_items_sync_done();
 CREATE TRIGGER checklist_items_touch BEFORE INSERT OR UPDATE ON crm.checklist_items
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'title:max=2048');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'title:max=2048');
 
 CREATE VIEW crm.deals_with_counts WITH (security_invoker = true) AS
 	SELECT d.*,

@@ -19,7 +19,7 @@ COMMENT ON TABLE crm.exchange_rates IS
 	'1 base = rate quote, from valid_from until the next rate of the pair; the inverse pair is used when only it exists';
 
 CREATE TRIGGER exchange_rates_normalize BEFORE INSERT OR UPDATE ON crm.exchange_rates
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('base:currency', 'quote:currency', 'rate:finite');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('base:currency', 'quote:currency', 'rate:finite');
 
 CREATE FUNCTION crm.lookup_exchange_rate(base text, quote text, on_date date DEFAULT CURRENT_DATE)
 RETURNS numeric

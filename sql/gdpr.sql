@@ -74,8 +74,9 @@ CREATE TRIGGER contacts_forget AFTER DELETE ON crm.contacts
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contacts_forget();
 
 -- A soft delete, by crm.delete_contact or by a row update, is an event of its own.
+-- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.contacts_deleted() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -26,7 +26,7 @@ COMMENT ON TABLE crm.products IS 'the product catalogue; a line item copies name
 COMMENT ON COLUMN crm.products.active IS 'inactive products stay on existing lines but cannot be added to deals';
 
 CREATE TRIGGER products_normalize BEFORE INSERT OR UPDATE ON crm.products
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch',
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('currency:currency', 'updated_at:touch',
 		'unit_price:finite', 'name:max=2048', 'sku:max=2048', 'description:max=65536');
 
 CREATE TABLE crm.deal_line_items (
@@ -35,7 +35,7 @@ CREATE TABLE crm.deal_line_items (
 	deal_id bigint NOT NULL,
 	product_id bigint,
 	-- left out, name, unit_price, currency and total are filled by
-	-- crm.line_item_prepare() (from the product, the deal, the computation)
+	-- crm_internal.line_item_prepare() (from the product, the deal, the computation)
 	name text NOT NULL DEFAULT crm_internal.filled_by_trigger(),
 	quantity numeric NOT NULL
 		CONSTRAINT deal_line_items_quantity_positive CHECK (quantity OPERATOR(pg_catalog.>) 0),
@@ -67,40 +67,40 @@ COMMENT ON COLUMN crm.deal_line_items.name IS 'frozen copy of the product name w
 COMMENT ON COLUMN crm.deal_line_items.unit_price IS 'frozen copy of the product price when added from the catalogue';
 COMMENT ON COLUMN crm.deal_line_items.discount IS 'fixed: an amount off the line; percent: 0-100 % of quantity x unit_price';
 COMMENT ON COLUMN crm.deal_line_items.total IS
-	'computed by crm.line_item_prepare(); what the line adds to the deal''s value; a client may leave it out or send the computed value, any other is refused (428C9)';
+	'computed by crm_internal.line_item_prepare(); what the line adds to the deal''s value; a client may leave it out or send the computed value, any other is refused (428C9)';
 
-CREATE FUNCTION crm.line_item_prepare() RETURNS trigger
+CREATE FUNCTION crm_internal.line_item_prepare() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_line_item_prepare'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.line_item_prepare() IS
+COMMENT ON FUNCTION crm_internal.line_item_prepare() IS
 	'BEFORE row trigger: fills a line from its product and deal, validates it and computes its total';
 
-CREATE FUNCTION crm.line_item_touch() RETURNS trigger
+CREATE FUNCTION crm_internal.line_item_touch() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_line_item_touch'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.line_item_touch() IS
+COMMENT ON FUNCTION crm_internal.line_item_touch() IS
 	'AFTER row trigger: remembers which deals the statement changed lines of';
 
-CREATE FUNCTION crm.line_items_revalue() RETURNS trigger
+CREATE FUNCTION crm_internal.line_items_revalue() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_line_items_revalue'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.line_items_revalue() IS
+COMMENT ON FUNCTION crm_internal.line_items_revalue() IS
 	'AFTER statement trigger: locks each touched deal once and sets value, value_mode and currency from its lines';
 
-CREATE FUNCTION crm.deals_guard_value() RETURNS trigger
+CREATE FUNCTION crm_internal.deals_guard_value() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_deals_guard_value'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.deals_guard_value() IS
+COMMENT ON FUNCTION crm_internal.deals_guard_value() IS
 	'BEFORE row trigger on deals: value, value_mode and currency of a deal with line items follow its lines';
 
 CREATE TRIGGER deal_line_items_prepare BEFORE INSERT OR UPDATE ON crm.deal_line_items
-	FOR EACH ROW EXECUTE FUNCTION crm.line_item_prepare();
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.line_item_prepare();
 CREATE TRIGGER deal_line_items_touch AFTER INSERT OR UPDATE OR DELETE ON crm.deal_line_items
-	FOR EACH ROW EXECUTE FUNCTION crm.line_item_touch();
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.line_item_touch();
 CREATE TRIGGER deal_line_items_revalue AFTER INSERT OR UPDATE OR DELETE ON crm.deal_line_items
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.line_items_revalue();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.line_items_revalue();
 CREATE TRIGGER deals_guard_value BEFORE INSERT OR UPDATE OF value, value_mode, currency ON crm.deals
-	FOR EACH ROW EXECUTE FUNCTION crm.deals_guard_value();
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.deals_guard_value();
 
 CREATE FUNCTION crm.add_line_item(deal_id bigint, product_id bigint, quantity numeric DEFAULT 1,
 								  discount_type text DEFAULT 'none', discount numeric DEFAULT 0)

@@ -100,7 +100,7 @@ CREATE TRIGGER list_members_object_type BEFORE INSERT ON crm.list_members
 -- Merged contacts are never members (sql/lists.sql, docs/lists.md): a row
 -- written for one goes to its survivor.
 CREATE TRIGGER list_members_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.list_members
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 
 --
 -- Bookkeeping for every membership change, whoever makes it (the API, a
@@ -129,15 +129,15 @@ CREATE TRIGGER list_members_changed_delete AFTER DELETE ON crm.list_members
 --
 -- No SET search_path: it fires on every write of those tables, and pins the
 -- path itself only when a workspace written has dynamic lists to keep.
-CREATE FUNCTION crm.lists_sync() RETURNS trigger
+CREATE FUNCTION crm_internal.lists_sync() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_lists_sync' LANGUAGE C;
-COMMENT ON FUNCTION crm.lists_sync() IS
+COMMENT ON FUNCTION crm_internal.lists_sync() IS
 	'statement trigger on the tables dynamic list filters read: re-evaluates every dynamic list for the affected records';
 
-CREATE FUNCTION crm.lists_definitions_changed() RETURNS trigger
+CREATE FUNCTION crm_internal.lists_definitions_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_lists_definitions_changed' LANGUAGE C
 	SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION crm.lists_definitions_changed() IS
+COMMENT ON FUNCTION crm_internal.lists_definitions_changed() IS
 	'statement trigger on crm.property_definitions and crm.object_types: re-translates dynamic list filters and recomputes those that read definitions';
 
 -- The row path of crm.lists (src/lists_define.c): whoever writes a row gets
@@ -170,7 +170,7 @@ COMMENT ON FUNCTION crm.refresh_list_members(bigint) IS
 
 CREATE TRIGGER lists_invalidate AFTER INSERT OR DELETE OR UPDATE OF name, object_type, kind, filter, depends_on
 	OR TRUNCATE ON crm.lists
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
 
 -- Every table a filter can read: the objects themselves, the links behind
 -- company.x / EXISTS companies(...) / EXISTS contacts(...), the related
@@ -179,69 +179,69 @@ CREATE TRIGGER lists_invalidate AFTER INSERT OR DELETE OR UPDATE OF name, object
 -- IN LIST reads.  A table added to the CQL catalogue as a relation gets the
 -- same three triggers; src/lists_sync.c maps its rows back through the catalogue.
 CREATE TRIGGER contacts_lists_insert AFTER INSERT ON crm.contacts
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER contacts_lists_update AFTER UPDATE ON crm.contacts
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER companies_lists_insert AFTER INSERT ON crm.companies
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER companies_lists_update AFTER UPDATE ON crm.companies
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER contact_companies_lists_insert AFTER INSERT ON crm.contact_companies
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER contact_companies_lists_update AFTER UPDATE ON crm.contact_companies
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER contact_companies_lists_delete AFTER DELETE ON crm.contact_companies
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER deals_lists_insert AFTER INSERT ON crm.deals
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER deals_lists_update AFTER UPDATE ON crm.deals
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER deals_lists_delete AFTER DELETE ON crm.deals
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER orders_lists_insert AFTER INSERT ON crm.orders
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER orders_lists_update AFTER UPDATE ON crm.orders
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER orders_lists_delete AFTER DELETE ON crm.orders
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER object_associations_lists_insert AFTER INSERT ON crm.object_associations
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER object_associations_lists_update AFTER UPDATE ON crm.object_associations
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER object_associations_lists_delete AFTER DELETE ON crm.object_associations
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 -- a new record has no associations yet; a new stage or pipeline no deals
 CREATE TRIGGER object_records_lists_update AFTER UPDATE ON crm.object_records
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER object_records_lists_delete AFTER DELETE ON crm.object_records
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER stages_lists_update AFTER UPDATE ON crm.stages
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER stages_lists_delete AFTER DELETE ON crm.stages
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER pipelines_lists_update AFTER UPDATE ON crm.pipelines
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER pipelines_lists_delete AFTER DELETE ON crm.pipelines
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 
 -- Bare declared property names and associated(type) translate through the
 -- definitions: a change re-translates the workspace's dynamic lists,
 -- refuses one that would break a filter, and recomputes those that read them.
 -- (Named to fire after the invalidation triggers of those tables.)
 CREATE TRIGGER property_definitions_lists_update AFTER UPDATE ON crm.property_definitions
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_definitions_changed();
 CREATE TRIGGER property_definitions_lists_delete AFTER DELETE ON crm.property_definitions
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_definitions_changed();
 CREATE TRIGGER object_types_lists_update AFTER UPDATE ON crm.object_types
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_definitions_changed();
 CREATE TRIGGER object_types_lists_delete AFTER DELETE ON crm.object_types
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_definitions_changed();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_definitions_changed();
 CREATE TRIGGER list_members_lists_insert AFTER INSERT ON crm.list_members
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER list_members_lists_update AFTER UPDATE ON crm.list_members
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER list_members_lists_delete AFTER DELETE ON crm.list_members
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.lists_sync();
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 
 --
 -- API

@@ -26,11 +26,11 @@ COMMENT ON TABLE crm.contact_references IS
 	'polymorphic columns that hold a contact id without a foreign key (rows where type_column = type_value); see crm.register_contact_reference()';
 
 -- Keeps merge.c's per-backend cache of references in step with this table.
-CREATE FUNCTION crm.contact_references_changed() RETURNS trigger
+CREATE FUNCTION crm_internal.contact_references_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_contact_references_changed'
 	LANGUAGE C;
 CREATE TRIGGER contact_references_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.contact_references
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.contact_references_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contact_references_changed();
 
 CREATE FUNCTION crm.register_contact_reference(rel regclass, id_column name, type_column name, type_value text,
 											   workspace_column name DEFAULT 'workspace_id')
@@ -142,20 +142,20 @@ COMMENT ON FUNCTION crm.resolve_contact(bigint) IS 'the live contact an id stand
 -- survivor: this BEFORE trigger locks the contact (FOR KEY SHARE, which waits
 -- for a merge in progress) and follows merged_into.  A new table that
 -- references contacts attaches it the same way.
-CREATE FUNCTION crm.follow_merged_contact() RETURNS trigger
+CREATE FUNCTION crm_internal.follow_merged_contact() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_follow_merged_contact'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.follow_merged_contact() IS
+COMMENT ON FUNCTION crm_internal.follow_merged_contact() IS
 	'BEFORE INSERT OR UPDATE row trigger; argument: the contact id column; replaces a merged contact by its survivor';
 
 CREATE TRIGGER conversations_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.conversations
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 CREATE TRIGGER activities_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.activities
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 CREATE TRIGGER contact_consents_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.contact_consents
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 CREATE TRIGGER contact_companies_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.contact_companies
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 
 SELECT crm.register_contact_reference('crm.external_ids', 'object_id', 'object_type', 'contact');
 UPDATE crm.contact_references SET builtin = true;

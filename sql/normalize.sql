@@ -43,8 +43,8 @@ CREATE FUNCTION crm.currencies(OUT code text, OUT exponent integer) RETURNS SETO
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 180;
 COMMENT ON FUNCTION crm.currencies() IS 'the ISO 4217 codes crm accepts, with their minor units';
 
-CREATE FUNCTION crm.normalize_row() RETURNS trigger
+CREATE FUNCTION crm_internal.normalize_row() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_normalize_row'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.normalize_row() IS
+COMMENT ON FUNCTION crm_internal.normalize_row() IS
 	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, tags, touch)';

@@ -57,7 +57,7 @@ COMMENT ON COLUMN crm.orders.paid_date IS 'when the order was paid; set to now()
 
 -- A column default cannot read another row, so the workspace's currency is
 -- filled in here (before orders_normalize, which fires after it by name).
-CREATE FUNCTION crm.orders_defaults() RETURNS trigger
+CREATE FUNCTION crm_internal.orders_defaults() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -75,12 +75,12 @@ BEGIN
 	RETURN NEW;
 END;
 $$;
-COMMENT ON FUNCTION crm.orders_defaults() IS
+COMMENT ON FUNCTION crm_internal.orders_defaults() IS
 	'BEFORE INSERT on crm.orders: requires a contact and defaults currency to the workspace''s';
 
 -- The ON DELETE SET NULL action of a hard-deleted contact runs after the
 -- contact row is gone; any other attempt to unlink an order is refused.
-CREATE FUNCTION crm.orders_keep_contact() RETURNS trigger
+CREATE FUNCTION crm_internal.orders_keep_contact() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -95,17 +95,17 @@ BEGIN
 	RETURN NEW;
 END;
 $$;
-COMMENT ON FUNCTION crm.orders_keep_contact() IS
+COMMENT ON FUNCTION crm_internal.orders_keep_contact() IS
 	'BEFORE UPDATE on crm.orders: contact_id may become NULL only once the contact no longer exists';
 
 CREATE TRIGGER orders_defaults BEFORE INSERT ON crm.orders
 	FOR EACH ROW WHEN (NEW.contact_id IS NULL OR NEW.currency IS NULL)
-	EXECUTE FUNCTION crm.orders_defaults();
+	EXECUTE FUNCTION crm_internal.orders_defaults();
 CREATE TRIGGER orders_keep_contact BEFORE UPDATE OF contact_id ON crm.orders
 	FOR EACH ROW WHEN (NEW.contact_id IS NULL AND OLD.contact_id IS NOT NULL)
-	EXECUTE FUNCTION crm.orders_keep_contact();
+	EXECUTE FUNCTION crm_internal.orders_keep_contact();
 CREATE TRIGGER orders_normalize BEFORE INSERT OR UPDATE ON crm.orders
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('currency:currency', 'updated_at:touch',
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('currency:currency', 'updated_at:touch',
 		'value:finite', 'title:max=2048', 'external_id:max=2048');
 
 -- A paid order has a paid date, whoever writes the status: now() unless
@@ -129,19 +129,19 @@ CREATE TRIGGER orders_stamp_paid BEFORE INSERT OR UPDATE OF status, paid_date ON
 	EXECUTE FUNCTION crm_internal.orders_stamp_paid();
 
 CREATE TRIGGER orders_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.orders
-	FOR EACH ROW EXECUTE FUNCTION crm.follow_merged_contact('contact_id');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 CREATE TRIGGER orders_validate_properties BEFORE INSERT OR UPDATE ON crm.orders
-	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('order');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('order');
 
 CREATE TRIGGER orders_events_insert AFTER INSERT ON crm.orders
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('order', 'CRM_ORDER');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('order', 'CRM_ORDER');
 CREATE TRIGGER orders_events_update AFTER UPDATE ON crm.orders
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('order', 'CRM_ORDER');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('order', 'CRM_ORDER');
 CREATE TRIGGER orders_events_delete AFTER DELETE ON crm.orders
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('order', 'CRM_ORDER');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('order', 'CRM_ORDER');
 
 -- PATCH semantics for property bags: keys of the patch overwrite, a JSON
 -- null removes the key.

@@ -42,7 +42,7 @@ COMMENT ON TABLE crm.pipelines IS 'sales (or support, onboarding...) processes; 
 COMMENT ON COLUMN crm.pipelines.is_default IS 'the pipeline a deal joins when none is given';
 
 CREATE TRIGGER pipelines_normalize BEFORE INSERT OR UPDATE ON crm.pipelines
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch', 'name:max=2048');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'name:max=2048');
 
 CREATE TABLE crm.stages (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -80,7 +80,7 @@ COMMENT ON COLUMN crm.stages.probability IS 'configured chance (0-100) that a de
 COMMENT ON COLUMN crm.stages.color IS 'lower-case #rrggbb';
 
 CREATE TRIGGER stages_normalize BEFORE INSERT OR UPDATE ON crm.stages
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('color:color', 'updated_at:touch',
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('color:color', 'updated_at:touch',
 		'probability:finite', 'name:max=2048');
 
 -- What crm.add_stage does, on the row path too: a stage without a position

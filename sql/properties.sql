@@ -3,7 +3,7 @@
 --
 -- Objects keep custom fields in their properties jsonb column.  A definition
 -- here gives a key a type (and options, a pattern, required); the C trigger
--- crm.validate_properties() checks every insert and update against the
+-- crm_internal.validate_properties() checks every insert and update against the
 -- definitions, which each backend caches (src/properties.c).  Defined before
 -- the object tables, which attach the trigger.
 --
@@ -45,47 +45,47 @@ COMMENT ON COLUMN crm.property_definitions.pattern IS
 	'a PostgreSQL regular expression that string values must match in full';
 COMMENT ON COLUMN crm.property_definitions.required IS 'objects must hold a non-null value for the key';
 
-CREATE FUNCTION crm.check_property_definition() RETURNS trigger
+CREATE FUNCTION crm_internal.check_property_definition() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_check_property_definition'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.check_property_definition() IS
+COMMENT ON FUNCTION crm_internal.check_property_definition() IS
 	'BEFORE INSERT OR UPDATE on property_definitions: checks the definition and refuses it when stored values do not fit';
 
 -- Per-backend caches (property definitions, compiled list filters, CQL
 -- finder plans, known search words) listen for relcache invalidations of
 -- the tables they are built from; this trigger sends one.
-CREATE FUNCTION crm.invalidate_caches() RETURNS trigger
+CREATE FUNCTION crm_internal.invalidate_caches() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_invalidate_caches'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.invalidate_caches() IS
+COMMENT ON FUNCTION crm_internal.invalidate_caches() IS
 	'statement trigger: tells every backend that its caches built from this table are stale';
 
-CREATE FUNCTION crm.validate_properties() RETURNS trigger
+CREATE FUNCTION crm_internal.validate_properties() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_validate_properties'
 	LANGUAGE C;
-COMMENT ON FUNCTION crm.validate_properties() IS
+COMMENT ON FUNCTION crm_internal.validate_properties() IS
 	'BEFORE INSERT OR UPDATE row trigger checking properties against their definitions; argument: the object type, or ''@column'' naming the column that holds it';
 
 CREATE TRIGGER property_definitions_check BEFORE INSERT OR UPDATE ON crm.property_definitions
-	FOR EACH ROW EXECUTE FUNCTION crm.check_property_definition();
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.check_property_definition();
 CREATE TRIGGER property_definitions_touch BEFORE UPDATE ON crm.property_definitions
-	FOR EACH ROW EXECUTE FUNCTION crm.normalize_row('updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 CREATE TRIGGER property_definitions_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON crm.property_definitions
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
 -- strict_properties lives in the workspace settings
 CREATE TRIGGER workspaces_invalidate_property_cache AFTER UPDATE OR DELETE ON crm.workspaces
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
 
 CREATE TRIGGER property_definitions_events_insert AFTER INSERT ON crm.property_definitions
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('property_definition', 'CRM_PROPERTY_DEFINITION');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('property_definition', 'CRM_PROPERTY_DEFINITION');
 CREATE TRIGGER property_definitions_events_update AFTER UPDATE ON crm.property_definitions
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('property_definition', 'CRM_PROPERTY_DEFINITION');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('property_definition', 'CRM_PROPERTY_DEFINITION');
 CREATE TRIGGER property_definitions_events_delete AFTER DELETE ON crm.property_definitions
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('property_definition', 'CRM_PROPERTY_DEFINITION');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('property_definition', 'CRM_PROPERTY_DEFINITION');
 
 -- Declares the whole definition: redefining replaces type, options, pattern
 -- and required; a NULL label keeps the current one (or becomes the key).

@@ -64,23 +64,23 @@ AS 'MODULE_PATHNAME', 'crm_search_words_of';
 COMMENT ON FUNCTION crm.search_words_of(text) IS
 	'the words of a value as the fuzzy-search dictionary holds them: lower case, runs of 2+ letters, each once';
 
-CREATE FUNCTION crm.keep_search_words() RETURNS trigger
+CREATE FUNCTION crm_internal.keep_search_words() RETURNS trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'crm_keep_search_words';
-COMMENT ON FUNCTION crm.keep_search_words() IS
+COMMENT ON FUNCTION crm_internal.keep_search_words() IS
 	'statement trigger adding the new words of the named text columns (column=field; column@=field: the part before @) to crm.search_words';
 
 -- GDPR erasure deletes words; every backend must then forget it knew them
 CREATE TRIGGER search_words_invalidate AFTER DELETE OR TRUNCATE ON crm.search_words
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.invalidate_caches();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
 CREATE TRIGGER contacts_search_words_insert AFTER INSERT ON crm.contacts
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.keep_search_words('name=1', 'email@=2');
 CREATE TRIGGER contacts_search_words_update AFTER UPDATE ON crm.contacts
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=1', 'email@=2');
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.keep_search_words('name=1', 'email@=2');
 CREATE TRIGGER companies_search_words_insert AFTER INSERT ON crm.companies
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.keep_search_words('name=3', 'domain=4', 'industry=5');
 CREATE TRIGGER companies_search_words_update AFTER UPDATE ON crm.companies
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm.keep_search_words('name=3', 'domain=4', 'industry=5');
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.keep_search_words('name=3', 'domain=4', 'industry=5');
 
 -- A LIKE pattern matching the text literally
 CREATE FUNCTION crm.like_escape(t text) RETURNS text

@@ -40,36 +40,71 @@ END;
 $$;
 
 --
--- Access for application roles.  The extension grants nothing to PUBLIC:
--- a DBA grants a role the CRM with one call, and RLS keeps it to its
--- workspace.
+-- Access for application roles.  The extension grants nothing to PUBLIC: a
+-- DBA grants a role the CRM with one call, at one of three levels, and RLS
+-- keeps it to its workspace (docs/api.md):
+--   frontend   a JWT role of PostgREST or PostGraphile: reads, writes rows
+--   service    a trusted backend: also verifies identities, emits its own events
+--   read_only  reads
+-- Whatever the level, the outbox, stage history and search dictionary are
+-- the extension's to write, and so are workspaces and contact_references.
 --
-CREATE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false) RETURNS void
+
+-- An empty table whose SELECT grant marks a service role (src/access.c):
+-- the record of the level is the catalog's, dumped with the grants.
+CREATE TABLE crm_internal.service_access ();
+COMMENT ON TABLE crm_internal.service_access IS
+	'holds no rows: a role granted SELECT on it has service access (crm.grant_access(role, access => ''service''))';
+
+CREATE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
 		RAISE EXCEPTION 'role "%" does not exist', role_name
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Create it first with CREATE ROLE.';
 	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend) or ''read_only''.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
 	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
 	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
-	IF NOT read_only THEN
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	IF level = 'read_only' THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
 		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
 	END IF;
-	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
 	-- Creating, renaming or deleting (with everything in it) a workspace stays
-	-- with the DBA, and so does granting access.
-	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces FROM %I', role_name);
-	-- crm.contact_references is extension metadata shared by all workspaces.
-	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_references FROM %I', role_name);
-	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean) FROM %I', role_name);
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage history and the
+	-- search dictionary are audit and derived data: the extension writes
+	-- them as their owner.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text) FROM %I', role_name);
 END;
 $$;
-COMMENT ON FUNCTION crm.grant_access(name, boolean) IS
-	'grants a role the use of the CRM (read-only or read-write); RLS still confines it to its workspace';
-REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS
+	'grants a role the CRM at an access level: frontend (the default), service or read_only; RLS still confines it to its workspace';
+REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text) FROM PUBLIC;

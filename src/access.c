@@ -13,15 +13,66 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "crm.h"
 
 PG_FUNCTION_INFO_V1(crm_require_caller_privilege);
+
+/* The owner of a relation: the extension's tables belong to who installed it */
+Oid
+CrmRelationOwner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Audit and derived tables (the outbox, stage history, the search
+ * dictionary) are read-only to granted roles: the extension's C code writes
+ * them as their owner, between these two calls.  An error on the way
+ * restores the user with the (sub)transaction's abort.
+ */
+void
+CrmBecomeOwner(Oid owner, CrmSavedUser *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+CrmRestoreUser(const CrmSavedUser *saved)
+{
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
+/*
+ * A service role (crm.grant_access(role, access => 'service')) may write
+ * what a frontend may not: a verified identity, its own events.  The grant
+ * is the record of it: SELECT on the empty table crm_internal.service_access
+ * (its owner and superusers have it too).
+ */
+bool
+CrmRoleIsService(Oid role)
+{
+	Oid			marker = get_relname_relid("service_access", get_namespace_oid("crm_internal", false));
+
+	return OidIsValid(marker) && pg_class_aclcheck(marker, role, ACL_SELECT) == ACLCHECK_OK;
+}
 
 /*
  * crm_internal.require_caller_privilege(rel regclass, privilege text):

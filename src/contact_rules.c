@@ -12,7 +12,9 @@
  *	  (email, phone, identifier, verified_id) into released_keys, so the
  *	  unique keys, and so INSERT ... ON CONFLICT on them, hold over live
  *	  contacts only; a deleted contact restored to active takes them back;
- *	- a soft delete is stamped with deleted_at.
+ *	- a soft delete is stamped with deleted_at;
+ *	- the verified badge (verified_id, identity_source 'verified') is set,
+ *	  changed or taken away by a service role only (or by a merge moving it).
  *
  *-------------------------------------------------------------------------
  */
@@ -23,7 +25,9 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -46,10 +50,12 @@ enum
 	COL_MERGED_INTO,
 	COL_DELETED_AT,
 	COL_RELEASED_KEYS,
+	COL_IDENTITY_SOURCE,
 	NCOLS
 };
 static const char *const col_name[NCOLS] = {"name", "email", "phone", "identifier", "verified_id",
-											"status", "merged_into", "deleted_at", "released_keys"};
+											"status", "merged_into", "deleted_at", "released_keys",
+											"identity_source"};
 
 /* The identity keys, a contiguous run of the columns above */
 #define FIRST_KEY COL_EMAIL
@@ -73,17 +79,24 @@ static const char *const status_label[] = {"active", "archived", "merged", "dele
 static Oid	cols_relid = InvalidOid;
 static int	cols[NCOLS];
 static Oid	status_oid[lengthof(status_label)];
+static Oid	verified_oid;			/* identity_source 'verified' */
+
+static Oid
+EnumLabel(Oid enumtypid, const char *label)
+{
+	Oid			oid = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid, ObjectIdGetDatum(enumtypid),
+									  CStringGetDatum(label));
+
+	if (!OidIsValid(oid))
+		elog(ERROR, "contact_rules: enum label \"%s\" is missing", label);
+	return oid;
+}
 
 static void
 ResolveStatusLabels(Oid enumtypid)
 {
 	for (int i = 0; i < lengthof(status_label); i++)
-	{
-		status_oid[i] = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid, ObjectIdGetDatum(enumtypid),
-										CStringGetDatum(status_label[i]));
-		if (!OidIsValid(status_oid[i]))
-			elog(ERROR, "contact_rules: contact status \"%s\" is missing", status_label[i]);
-	}
+		status_oid[i] = EnumLabel(enumtypid, status_label[i]);
 }
 
 static void
@@ -110,6 +123,7 @@ ResolveColumns(Relation rel)
 				 RelationGetRelationName(rel), col_name[i]);
 	}
 	ResolveStatusLabels(TupleDescAttr(desc, cols[COL_STATUS] - 1)->atttypid);
+	verified_oid = EnumLabel(TupleDescAttr(desc, cols[COL_IDENTITY_SOURCE] - 1)->atttypid, "verified");
 	cols_relid = RelationGetRelid(rel);
 }
 
@@ -323,6 +337,46 @@ CheckNoKeys(HeapTuple tup, TupleDesc desc, ContactStatus status)
 	}
 }
 
+static bool
+IsVerified(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, cols[COL_IDENTITY_SOURCE], desc, &isnull);
+
+	return !isnull && DatumGetObjectId(d) == verified_oid;
+}
+
+/*
+ * The verified badge says a trusted backend checked who this is: a frontend
+ * may neither give it (verified_id, identity_source 'verified') nor take it
+ * away.  oldtup is NULL for an insert.
+ */
+static void
+CheckVerifiedBadge(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
+{
+	bool		changed;
+
+	if (oldtup == NULL)
+		changed = IsVerified(newtup, desc) || !heap_attisnull(newtup, cols[COL_VERIFIED_ID], desc);
+	else
+	{
+		bool		oldnull,
+					newnull;
+		Datum		oldid = heap_getattr(oldtup, cols[COL_VERIFIED_ID], desc, &oldnull);
+		Datum		newid = heap_getattr(newtup, cols[COL_VERIFIED_ID], desc, &newnull);
+
+		changed = IsVerified(oldtup, desc) != IsVerified(newtup, desc) || oldnull != newnull ||
+			(!oldnull && !datumIsEqual(oldid, newid, false, -1));
+	}
+	if (!changed || CrmMergeInProgress() || CrmRoleIsService(GetUserId()))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not %s the verified identity of contact " INT64_FORMAT,
+					GetUserNameFromId(GetUserId(), false), oldtup ? "change" : "set", ContactId(newtup, desc)),
+			 errhint("A verified identity comes from a trusted backend, granted crm.grant_access(role, access => 'service'); a frontend records what a user says as identity_source 'self_reported'.")));
+}
+
 /*
  * crm_internal.contact_rules(): BEFORE INSERT OR UPDATE ON crm.contacts FOR
  * EACH ROW.  Runs after the normalising trigger (by name), so it sees the
@@ -353,6 +407,7 @@ crm_contact_rules(PG_FUNCTION_ARGS)
 		if (newstatus >= STATUS_MERGED)
 			RefuseInsertStatus(newstatus);
 		CheckIdentifiable(newtup, desc);
+		CheckVerifiedBadge(NULL, newtup, desc);
 		return PointerGetDatum(newtup);
 	}
 
@@ -361,6 +416,7 @@ crm_contact_rules(PG_FUNCTION_ARGS)
 	newstatus = GetStatus(newtup, desc);
 	if (oldstatus == STATUS_MERGED || newstatus == STATUS_MERGED)
 		CheckMergedStatus(trigdata->tg_trigtuple, newtup, desc, oldstatus, newstatus);
+	CheckVerifiedBadge(trigdata->tg_trigtuple, newtup, desc);
 
 	if (newstatus >= STATUS_MERGED)
 	{

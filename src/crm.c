@@ -33,7 +33,7 @@ _PG_init(void)
 PG_FUNCTION_INFO_V1(crm_invalidate_caches);
 
 /*
- * crm.invalidate_caches(): AFTER ... FOR EACH STATEMENT on a table that
+ * crm_internal.invalidate_caches(): AFTER ... FOR EACH STATEMENT on a table that
  * per-backend caches are built from.  The relcache invalidation reaches this
  * backend at its next command and the others at commit; each cache's
  * relcache callback drops what it built from the table.

@@ -48,6 +48,25 @@ extern void CrmEventsInit(void);
 extern int	CrmPinSearchPath(void);
 extern void CrmRestoreSearchPath(int nestlevel);
 
+/*
+ * access.c: the owner of a relation; whether a role has service access;
+ * running as the owner of the table the extension writes for itself
+ */
+typedef struct CrmSavedUser
+{
+	Oid			userid;
+	int			sec_context;
+} CrmSavedUser;
+extern Oid	CrmRelationOwner(Oid relid);
+extern bool CrmRoleIsService(Oid role);
+extern void CrmBecomeOwner(Oid owner, CrmSavedUser *saved);
+extern void CrmRestoreUser(const CrmSavedUser *saved);
+
+/* events.c: a domain event (payload a jsonb object) from C code of the extension, inside SPI */
+extern void CrmEmitEvent(int64 ws, const char *type, const char *object_type, int64 object_id,
+						 Datum payload);
+extern Oid	CrmEventsOwner(void);
+
 /* workspace.c: who is asking, from crm.* settings and the JWT claims */
 #define CRM_ACTOR_MAX_BYTES 256
 extern int64 CrmCurrentWorkspace(void);

@@ -2,7 +2,7 @@
  *
  * deals.c
  *	  Stage bookkeeping of deals: the statement trigger behind
- *	  crm.deals_record_stage().
+ *	  crm_internal.deals_record_stage().
  *
  * After an INSERT it opens a crm.deal_stage_history row per new deal, and
  * writes the WON / LOST event of a deal created closed.
@@ -403,7 +403,7 @@ RecordMoved(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot, Tupl
 }
 
 /*
- * crm.deals_record_stage(): AFTER INSERT (REFERENCING NEW TABLE AS new_rows)
+ * crm_internal.deals_record_stage(): AFTER INSERT (REFERENCING NEW TABLE AS new_rows)
  * or AFTER UPDATE (REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows)
  * ON crm.deals FOR EACH STATEMENT.
  */
@@ -413,6 +413,7 @@ crm_deals_record_stage(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	tupdesc;
 	TupleTableSlot *slot;
+	CrmSavedUser saved;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
@@ -421,6 +422,8 @@ crm_deals_record_stage(PG_FUNCTION_ARGS)
 				 errmsg("deals_record_stage: must be fired after the statement")));
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+	/* stage history and events are read-only to granted roles */
+	CrmBecomeOwner(trigdata->tg_relation->rd_rel->relowner, &saved);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -444,6 +447,7 @@ crm_deals_record_stage(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("deals_record_stage: must be fired by INSERT or UPDATE")));
+	CrmRestoreUser(&saved);
 	ExecDropSingleTupleTableSlot(slot);
 	return PointerGetDatum(NULL);
 }

@@ -51,6 +51,7 @@
 #include "crm.h"
 
 PG_FUNCTION_INFO_V1(crm_emit_row_events);
+PG_FUNCTION_INFO_V1(crm_emit_event);
 PG_FUNCTION_INFO_V1(crm_notify_events);
 PG_FUNCTION_INFO_V1(crm_next_event_id);
 PG_FUNCTION_INFO_V1(crm_guard_event_columns);
@@ -65,6 +66,7 @@ static SPIPlanPtr workspace_plan = NULL;
  */
 static Oid	events_relid = InvalidOid;
 static Oid	events_seqid = InvalidOid;
+static Oid	events_owner = InvalidOid;
 static int	events_as_installed = -1;
 
 /*
@@ -317,6 +319,7 @@ LookupEvents(void)
 	nsp = get_namespace_oid("crm", false);
 	events_relid = get_relname_relid("events", nsp);
 	events_seqid = get_relname_relid("events_id_seq", nsp);
+	events_owner = OidIsValid(events_relid) ? CrmRelationOwner(events_relid) : InvalidOid;
 	events_as_installed = -1;
 }
 
@@ -364,18 +367,23 @@ EventsAsInstalled(Relation rel)
 }
 
 /* What the CHECK events_type_format says: ^CRM_[A-Z_]+$ */
-static void
-CheckEventType(Relation rel, const char *type)
+static bool
+EventTypeIsValid(const char *type)
 {
 	const char *c = type + 4;
 
-	if (strncmp(type, "CRM_", 4) == 0 && *c)
-	{
-		while (*c == '_' || (*c >= 'A' && *c <= 'Z'))
-			c++;
-		if (*c == '\0')
-			return;
-	}
+	if (strncmp(type, "CRM_", 4) != 0 || *c == '\0')
+		return false;
+	while (*c == '_' || (*c >= 'A' && *c <= 'Z'))
+		c++;
+	return *c == '\0';
+}
+
+static void
+CheckEventType(Relation rel, const char *type)
+{
+	if (EventTypeIsValid(type))
+		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
 			 errmsg("new row for relation \"%s\" violates check constraint \"%s\"",
@@ -420,19 +428,8 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 	int64		last_ws = 0;
 	Datum		actor;
 
-	LookupEvents();
-	/* the INSERT would check the privilege, or the RLS policy for a role it binds */
-	if (!OidIsValid(events_relid) || !OidIsValid(events_seqid) ||
-		pg_class_aclcheck(events_relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	if (!OidIsValid(events_seqid))
 		return false;
-	if (check_enable_rls(events_relid, InvalidOid, true) == RLS_ENABLED)
-	{
-		int64		ws = CrmCurrentWorkspace();
-
-		for (int i = 0; i < b->n; i++)
-			if (DatumGetInt64(b->workspaces[i]) != ws)
-				return false;
-	}
 
 	rel = table_open(events_relid, RowExclusiveLock);
 	if (!EventsAsInstalled(rel))
@@ -493,12 +490,9 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
  * writes a bulk statement's events in one go.
  */
 static void
-InsertEvents(EventBatch *b, const char *type, const char *object_type)
+InsertEventsBySql(EventBatch *b, const char *type, const char *object_type)
 {
 	Datum		values[5];
-
-	if (WriteEventsDirect(b, type, object_type))
-		return;
 
 	if (b->n == 1)
 	{
@@ -537,7 +531,49 @@ InsertEvents(EventBatch *b, const char *type, const char *object_type)
 }
 
 /*
- * crm.emit_row_events(object_type, event_prefix): AFTER ... FOR EACH
+ * The writer runs as the owner, whom row-level security does not bind: a
+ * caller it binds writes events of its own workspace only, as the policy
+ * of crm.events would demand of its INSERT.
+ */
+static void
+CheckBatchWorkspaces(EventBatch *b)
+{
+	int64		ws;
+
+	if (check_enable_rls(events_relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	ws = CrmCurrentWorkspace();
+	for (int i = 0; i < b->n; i++)
+		if (DatumGetInt64(b->workspaces[i]) != ws)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("new row violates row-level security policy for table \"events\""),
+					 errdetail("The event is about workspace " INT64_FORMAT "; this session works in workspace " INT64_FORMAT ".",
+							   DatumGetInt64(b->workspaces[i]), ws)));
+}
+
+/*
+ * Writes a statement's events (inside SPI).  The outbox is the extension's
+ * to write, granted roles may only read it: the rows go in as its owner.
+ */
+static void
+InsertEvents(EventBatch *b, const char *type, const char *object_type)
+{
+	CrmSavedUser saved;
+
+	LookupEvents();
+	if (!OidIsValid(events_relid))
+		elog(ERROR, "table crm.events does not exist");
+	CheckBatchWorkspaces(b);
+
+	CrmBecomeOwner(events_owner, &saved);
+	if (!WriteEventsDirect(b, type, object_type))
+		InsertEventsBySql(b, type, object_type);
+	CrmRestoreUser(&saved);
+}
+
+/*
+ * crm_internal.emit_row_events(object_type, event_prefix): AFTER ... FOR EACH
  * STATEMENT with transition tables new_rows/old_rows.  Writes
  * <prefix>_CREATED / _UPDATED (with the changed columns) / _DELETED.
  */
@@ -663,8 +699,103 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* The owner of crm.events, as whom the extension's C code writes it */
+Oid
+CrmEventsOwner(void)
+{
+	LookupEvents();
+	if (!OidIsValid(events_owner))
+		elog(ERROR, "table crm.events does not exist");
+	return events_owner;
+}
+
 /*
- * crm.notify_events(): AFTER INSERT ON crm.events FOR EACH STATEMENT with
+ * One domain event (a merge, a stage change) in its workspace, for C code
+ * of the extension; inside SPI.
+ */
+void
+CrmEmitEvent(int64 ws, const char *type, const char *object_type, int64 object_id, Datum payload)
+{
+	EventBatch	batch = {0};
+
+	BatchAdd(&batch, Int64GetDatum(ws), Int64GetDatum(object_id), DatumGetJsonbP(payload));
+	InsertEvents(&batch, type, object_type);
+}
+
+/* The events' owner, a superuser or a service role may emit events */
+static void
+CheckMayEmit(void)
+{
+	Oid			role = GetUserId();
+
+	LookupEvents();
+	if (has_privs_of_role(role, events_owner) || CrmRoleIsService(role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not emit events", GetUserNameFromId(role, false)),
+			 errhint("The CRM writes the events of every change itself; a role granted with crm.grant_access(role, access => 'service') may emit its own.")));
+}
+
+static void
+CheckEventArgs(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event type: NULL"),
+				 errhint("An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.")));
+	if (PG_ARGISNULL(1) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event object type must not be empty"),
+				 errhint("Name the kind of object the event is about, such as contact or company.")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event object id must not be null"),
+				 errhint("Pass the id of the object the event is about.")));
+	if (!PG_ARGISNULL(3) && !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event payload must be a JSON object, not %s",
+						TextDatumGetCString(DirectFunctionCall1(jsonb_typeof, PG_GETARG_DATUM(3)))),
+				 errhint("Pass payload as a jsonb object such as '{\"id\": 42}'.")));
+}
+
+/*
+ * crm.emit_event(type, object_type, object_id, payload = '{}'): a domain
+ * event in the current workspace.  The extension's triggers call it as the
+ * owner; a granted role only if it is a service role, since a frontend
+ * could otherwise forge CRM_DEAL_WON.
+ */
+Datum
+crm_emit_event(PG_FUNCTION_ARGS)
+{
+	char	   *type;
+	Jsonb	   *payload;
+
+	CheckMayEmit();
+	CheckEventArgs(fcinfo);
+	type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!EventTypeIsValid(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event type: \"%s\"", type),
+				 errhint("An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.")));
+	payload = PG_ARGISNULL(3) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
+		: PG_GETARG_JSONB_P_COPY(3);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	CrmEmitEvent(CrmCurrentWorkspace(), type, text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				 PG_GETARG_INT64(2), JsonbPGetDatum(payload));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * crm_internal.notify_events(): AFTER INSERT ON crm.events FOR EACH STATEMENT with
  * REFERENCING NEW TABLE.  One NOTIFY crm_events per workspace written; the
  * payload is the workspace id, so NOTIFY's de-duplication folds a
  * transaction's events into one wake-up per workspace.

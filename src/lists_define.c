@@ -23,7 +23,7 @@
  * a named list (both take the row's key lock) either finishes first, and
  * the translation sees it, or waits and then finds the new filter.
  *
- * Definitions.  crm.lists_definitions_changed() re-translates the dynamic
+ * Definitions.  crm_internal.lists_definitions_changed() re-translates the dynamic
  * filters of a workspace when its property definitions or custom object
  * types change and refuses the change that would break one.
  *
@@ -468,6 +468,7 @@ EmitListEvent(int64 ws, const char *type, int64 id, const char *payload_sql, int
 	char		nulls[8];
 	Datum		values[8];
 	StringInfoData q;
+	CrmSavedUser saved;
 
 	values[0] = Int64GetDatum(ws);
 	values[1] = CStringGetTextDatum(type);
@@ -484,8 +485,11 @@ EmitListEvent(int64 ws, const char *type, int64 id, const char *payload_sql, int
 	appendStringInfo(&q, "INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
 					 " SELECT $1, $2, 'list', $3, %s WHERE EXISTS (SELECT 1 FROM crm.workspaces w WHERE w.id = $1)",
 					 payload_sql);
+	/* the outbox is read-only to granted roles */
+	CrmBecomeOwner(CrmEventsOwner(), &saved);
 	if (SPI_execute_with_args(q.data, 3 + nargs, argtypes, values, nulls, false, 0) < 0)
 		elog(ERROR, "crm lists: writing the list event failed");
+	CrmRestoreUser(&saved);
 }
 
 static Datum

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * lists_sync.c
- *	  crm.lists_sync(): the statement trigger on every table a dynamic
+ *	  crm_internal.lists_sync(): the statement trigger on every table a dynamic
  *	  list's filter can read, which re-evaluates the workspace's dynamic
  *	  lists for the records the statement could have changed.
  *
@@ -457,7 +457,7 @@ crm_lists_sync(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
 		!TRIGGER_FIRED_AFTER(td->tg_event))
-		elog(ERROR, "crm.lists_sync must be an AFTER ... FOR EACH STATEMENT trigger");
+		elog(ERROR, "crm_internal.lists_sync must be an AFTER ... FOR EACH STATEMENT trigger");
 	/* nothing changed: nothing to do (the common case of empty statements) */
 	if ((td->tg_newtable == NULL || tuplestore_tuple_count(td->tg_newtable) == 0) &&
 		(td->tg_oldtable == NULL || tuplestore_tuple_count(td->tg_oldtable) == 0))

@@ -94,7 +94,6 @@ static SPIPlanPtr mark_plan = NULL;
 static SPIPlanPtr survivor_plan = NULL;
 static SPIPlanPtr sync_plan = NULL;
 static SPIPlanPtr activity_plan = NULL;
-static SPIPlanPtr event_plan = NULL;
 static SPIPlanPtr follow_plan = NULL;
 
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
@@ -423,7 +422,7 @@ PrepareFixedPlans(void)
 {
 	Oid			lockargs[2] = {INT8OID, INT8ARRAYOID};
 
-	if (event_plan != NULL)
+	if (activity_plan != NULL)
 		return;
 	read_plan = PrepareKept("SELECT c.status::text, c.merged_into FROM crm.contacts c"
 							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
@@ -450,8 +449,6 @@ PrepareFixedPlans(void)
 	activity_plan = PrepareKept("INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, payload)"
 								" VALUES ($1, $2, 'merged', 'Merged contact ' OPERATOR(pg_catalog.||) $3::text, 'system', $4)",
 								4, merge_argtypes);
-	event_plan = PrepareKept("SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', $2, $4)",
-							 4, merge_argtypes);
 }
 
 static int64
@@ -711,8 +708,7 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 		elog(ERROR, "crm merge: recounting conversations failed");
 	if (SPI_execute_plan(activity_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "crm merge: writing the merged activity failed");
-	if (SPI_execute_plan(event_plan, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "crm merge: writing the merged event failed");
+	CrmEmitEvent(ws, "CRM_CONTACT_MERGED", "contact", survivor, values[3]);
 	SPI_finish();
 	return Int64GetDatum(survivor);
 }

@@ -9,7 +9,7 @@
  * in a BEFORE trigger rather than in each API function.  The trigger is
  * generic: its arguments name "column:kind" pairs, e.g.
  *
- *	  EXECUTE FUNCTION crm.normalize_row('email:email', 'tags:tags', 'updated_at:touch')
+ *	  EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'tags:tags', 'updated_at:touch')
  *
  * Two kinds only check (src/bounds.c): "finite" refuses NaN and Infinity in
  * a numeric column, "max=N" a text or jsonb value larger than N bytes.

@@ -6,7 +6,7 @@
  *	  definitions that the trigger reads.
  *
  * Every insert or update of a contact, company, conversation, ... runs
- * crm.validate_properties(), so the definitions of a (workspace, object
+ * crm_internal.validate_properties(), so the definitions of a (workspace, object
  * type) and the workspace's strict_properties flag are loaded with SPI once
  * and kept in "crm property cache" with their regexes compiled.  A
  * statement trigger on crm.property_definitions and crm.workspaces sends a

@@ -10,7 +10,7 @@
  * thousands of trigram candidates), then fetches the rows holding the
  * matched words.
  *
- * crm.keep_search_words(column, ...) is an AFTER INSERT / UPDATE statement
+ * crm_internal.keep_search_words(column, ...) is an AFTER INSERT / UPDATE statement
  * trigger that adds the new words of the changed rows (INSERT ... ON
  * CONFLICT DO NOTHING, so the dictionary is exact at commit).  Most writes
  * bring no new word, so the words known to be committed are remembered per
@@ -255,7 +255,7 @@ RegisterCallbacks(void)
 }
 
 /*
- * crm.keep_search_words(column=field, ...): AFTER INSERT OR UPDATE FOR EACH
+ * crm_internal.keep_search_words(column=field, ...): AFTER INSERT OR UPDATE FOR EACH
  * STATEMENT with REFERENCING NEW TABLE (and OLD TABLE on UPDATE, to skip the
  * values an update left alone).  Each argument names a text column
  * and the field number its words are recorded under; "email@=2" takes the
@@ -361,11 +361,14 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 		Datum		args[3];
 		Oid			argtypes[3] = {INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID};
 		int			rc;
+		CrmSavedUser saved;
 
 		args[0] = PointerGetDatum(construct_array(nw.ws, nw.n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		args[1] = PointerGetDatum(construct_array(nw.fields, nw.n, INT2OID, 2, true, TYPALIGN_SHORT));
 		args[2] = PointerGetDatum(construct_array(nw.words, nw.n, TEXTOID, -1, false, TYPALIGN_INT));
 		words_relid = get_relname_relid("search_words", get_namespace_oid("crm", false));
+		/* the dictionary is derived: granted roles may only read it */
+		CrmBecomeOwner(CrmRelationOwner(words_relid), &saved);
 		SPI_connect();
 		if (insert_plan == NULL)
 		{
@@ -383,6 +386,7 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "keep_search_words: insert failed (%s)", SPI_result_code_string(rc));
 		SPI_finish();
+		CrmRestoreUser(&saved);
 
 		if (pending_words == NULL)
 			pending_words = WordTable("crm pending search words");

@@ -334,7 +334,8 @@ CrmCurrentActor(void)
 		return sub;
 	}
 
-	role = GetUserId();
+	/* the request's role: the extension's security-definer code does not change it */
+	role = GetOuterUserId();
 	if (role != actor_role)
 	{
 		char	   *name = GetUserNameFromId(role, false);

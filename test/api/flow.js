@@ -217,13 +217,15 @@ async function flow() {
 		{ workspaceId: WS_B, type: 'CRM_CONTACT_DELETED', actor: 'bob@b.example' }],
 	'B sees exactly its two events, with actor bob@b.example');
 
-	// a frontend cannot forge what the extension owns
-	r = await gql(alice, 'mutation { createEvent(input: {event: {type: "CRM_CONTACT_UPDATED", objectType: "contact", xid: "1"}}) { event { id } } }');
-	ok(r.errors && r.errors[0].errcode === '428C9' && /cannot set crm\.events\.xid/.test(r.errors[0].message),
-		'createEvent with its own xid is refused (428C9)', r);
-	r = await gql(alice, 'mutation { createEvent(input: {event: {type: "CRM_CONTACT_UPDATED", objectType: "contact", actor: "mallory"}}) { event { id } } }');
-	ok(r.errors && r.errors[0].errcode === '428C9' && /cannot set crm\.events\.actor/.test(r.errors[0].message),
-		'createEvent with another actor is refused (428C9)', r);
+	// a frontend cannot forge or erase what the extension owns: the outbox has
+	// no write mutations for it, and emitEvent refuses it
+	r = await gql(alice, 'mutation { createEvent(input: {event: {type: "CRM_DEAL_WON", objectType: "deal", xid: "1"}}) { event { id } } }');
+	ok(r.errors && /createEvent/.test(r.errors[0].message), 'the outbox offers a frontend no createEvent', r);
+	r = await gql(alice, 'mutation { deleteEventByWorkspaceIdAndId(input: {workspaceId: "' + WS_A + '", id: "1"}) { event { id } } }');
+	ok(r.errors && /deleteEventByWorkspaceIdAndId/.test(r.errors[0].message), 'nor deleteEvent', r);
+	r = await gql(alice, 'mutation { emitEvent(input: {type: "CRM_DEAL_WON", objectType: "deal", objectId: "1"}) { clientMutationId } }');
+	ok(r.errors && r.errors[0].errcode === '42501' && /may not emit events/.test(r.errors[0].message),
+		'emitEvent by a frontend is refused (42501)', r);
 }
 
 async function main() {
@@ -238,6 +240,7 @@ async function main() {
 			jwtSecret: SECRET,
 			pgDefaultRole: 'crm_api_anonymous',
 			includeExtensionResources: true,
+			ignoreRBAC: false,
 			dynamicJson: true,
 			setofFunctionsContainNulls: false,
 			extendedErrors: ['errcode', 'detail', 'hint'],

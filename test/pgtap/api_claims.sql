@@ -3,7 +3,7 @@
 -- test/sql/events.sql), checked as a role granted with crm.grant_access
 -- under each API layer's settings.  A refused write writes nothing.
 BEGIN;
-SELECT plan(21);
+SELECT plan(25);
 
 SELECT crm.create_workspace('tap-claims', 'Tap claims') AS ws \gset
 CREATE ROLE crm_tap_claims_app;
@@ -26,8 +26,11 @@ INSERT INTO crm.contacts (name) VALUES ('Tap claims');
 SELECT results_eq($$SELECT workspace_id, actor FROM crm.events ORDER BY id DESC LIMIT 1$$,
 				  format('VALUES (%s::bigint, %L::text)', :'ws', 'graphql-user'),
 				  'a row write records the workspace and the actor of the PostGraphile claims');
-SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);
-SELECT is((SELECT actor FROM crm.events ORDER BY id DESC LIMIT 1), 'graphql-user', 'crm.emit_event records the actor');
+SELECT crm.record_consent((SELECT id FROM crm.contacts WHERE name = 'Tap claims'), 'email', 'granted') AS consent \gset
+SELECT is((SELECT actor FROM crm.events ORDER BY id DESC LIMIT 1), 'graphql-user',
+		  'an event a domain function writes (as the owner) records the actor of the request');
+SELECT throws_ok($$SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1)$$, '42501',
+				 'role "crm_tap_claims_app" may not emit events');
 
 -- bad claims: 22023; too long: 54000
 SELECT throws_ok($$SET LOCAL jwt.claims.workspace_id = 'abc'; SELECT crm.current_workspace()$$,
@@ -38,7 +41,15 @@ SELECT throws_ok($$SELECT set_config('jwt.claims.sub', repeat('y', 257), true); 
 				 '54000', NULL);
 SELECT throws_ok($$SET LOCAL crm.actor = '$$ || repeat('z', 257) || $$'$$, '54000', NULL);
 
--- the columns of crm.events the extension owns: 428C9, nothing written
+-- granted roles only read the outbox: 42501
+SELECT throws_ok($$INSERT INTO crm.events (type, object_type, object_id) VALUES ('CRM_DEAL_WON', 'deal', 1)$$,
+				 '42501', 'permission denied for table events');
+SELECT throws_ok($$DELETE FROM crm.events$$, '42501', 'permission denied for table events');
+SELECT throws_ok($$UPDATE crm.events SET xid = '1'$$, '42501', 'permission denied for table events');
+
+-- the columns of crm.events the extension owns, for whoever may write it
+-- (the owner, a DBA's COPY): 428C9, nothing written
+RESET ROLE;
 CREATE TEMP TABLE events_before AS SELECT count(*) AS n FROM crm.events;
 SELECT throws_ok($$INSERT INTO crm.events (type, object_type, xid) VALUES ('CRM_CONTACT_UPDATED', 'contact', '1')$$,
 				 '428C9', 'cannot set crm.events.xid to "1"');

@@ -75,9 +75,9 @@ SELECT e.type, e.xid = pg_current_xact_id() AS this_transaction, e.created_at = 
   FROM crm.events e ORDER BY e.id DESC LIMIT 1;
 COMMIT;
 
--- while crm.events is as installed, row writes take the direct writer,
--- which fills id, xid, created_at and actor itself: neither the id default
--- nor the guard trigger runs for them; crm.emit_event's INSERT runs both
+-- while crm.events is as installed, row writes and crm.emit_event take the
+-- direct writer, which fills id, xid, created_at and actor itself: neither
+-- the id default nor the guard trigger runs for them; an INSERT runs both
 BEGIN;
 SET LOCAL track_functions = 'all';
 INSERT INTO crm.contacts (name) VALUES ('Fast'), ('Path');
@@ -85,15 +85,17 @@ UPDATE crm.contacts SET city = 'Lyon' WHERE name IN ('Fast', 'Path');
 SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'crm_internal' AND funcname IN ('guard_event_columns', 'next_event_id') ORDER BY 1;
 SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);
 SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'crm_internal' AND funcname IN ('guard_event_columns', 'next_event_id') ORDER BY 1;
-SELECT type, actor = current_user AS by_current_user FROM crm.events ORDER BY id DESC LIMIT 3;
+INSERT INTO crm.events (type, object_type, object_id) VALUES ('CRM_CONTACT_MERGED', 'contact', 1);
+SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'crm_internal' AND funcname IN ('guard_event_columns', 'next_event_id') ORDER BY 1;
+SELECT type, actor = current_user AS by_current_user FROM crm.events ORDER BY id DESC LIMIT 4;
 ROLLBACK;
 
 -- the actor of every event: crm.actor, else the JWT sub claim (PostgREST's
 -- request.jwt.claims, PostGraphile's jwt.claims.sub), else current_user;
 -- from row writes (one row and many), from domain functions and from
--- crm.emit_event, written by a frontend role under RLS
+-- crm.emit_event, written by a service role under RLS
 CREATE ROLE crm_events_app;
-SELECT crm.grant_access('crm_events_app');
+SELECT crm.grant_access('crm_events_app', access => 'service');
 SELECT max(id) AS actor_mark FROM crm.events \gset
 SET ROLE crm_events_app;
 INSERT INTO crm.contacts (name) VALUES ('By role');
@@ -113,13 +115,29 @@ RESET jwt.claims.workspace_id;
 RESET ROLE;
 SELECT type, object_type, actor FROM crm.events WHERE id > :actor_mark ORDER BY id;
 
--- the columns the extension owns: a row that sends its own id, xid,
--- created_at or actor is refused, even from a role that may insert, and an
--- update may not change them (a forged xid would make events_since() resend
--- the outbox or never deliver the event; a forged id would collide with a
--- later one)
-SELECT count(*) AS events_before FROM crm.events \gset
+-- granted roles only read the outbox, whatever their access level; a
+-- frontend may not emit events either (it could forge CRM_DEAL_WON), and
+-- its row writes still write theirs
+CREATE ROLE crm_events_front;
+SELECT crm.grant_access('crm_events_front');
+SELECT max(id) AS events_mark FROM crm.events \gset
+SET ROLE crm_events_front;
+SELECT crm.emit_event('CRM_DEAL_WON', 'deal', 1);
+INSERT INTO crm.events (type, object_type, object_id) VALUES ('CRM_DEAL_WON', 'deal', 1);
+DELETE FROM crm.events;
+UPDATE crm.events SET xid = '1';
+INSERT INTO crm.contacts (name) VALUES ('By a frontend') RETURNING name;
 SET ROLE crm_events_app;
+DELETE FROM crm.events;
+INSERT INTO crm.events (type, object_type, object_id) VALUES ('CRM_DEAL_WON', 'deal', 1);
+RESET ROLE;
+SELECT type, object_type, actor FROM crm.events WHERE id > :events_mark ORDER BY id;
+
+-- the columns the extension owns: a row that sends its own id, xid,
+-- created_at or actor is refused, even from its owner, and an update may
+-- not change them (a forged xid would make events_since() resend the outbox
+-- or never deliver the event; a forged id would collide with a later one)
+SELECT count(*) AS events_before FROM crm.events \gset
 INSERT INTO crm.events (type, object_type, xid) VALUES ('CRM_CONTACT_UPDATED', 'contact', '1');
 INSERT INTO crm.events (type, object_type, id)
 	VALUES ('CRM_CONTACT_UPDATED', 'contact', currval(pg_get_serial_sequence('crm.events', 'id')) + 10);
@@ -135,9 +153,8 @@ INSERT INTO crm.events (type, object_type, id) VALUES ('CRM_CONTACT_UPDATED', 'c
 UPDATE crm.events SET xid = '1' WHERE id = (SELECT max(id) FROM crm.events);
 UPDATE crm.events SET actor = 'someone-else' WHERE id = (SELECT max(id) FROM crm.events);
 UPDATE crm.events SET id = id + 1000 WHERE id = (SELECT max(id) FROM crm.events);
-RESET ROLE;
 SELECT count(*) = :events_before AS nothing_written FROM crm.events;
--- the same through the owner, and through COPY
+-- and through COPY
 UPDATE crm.events SET created_at = '2001-01-01 00:00+00' WHERE id = (SELECT max(id) FROM crm.events);
 COPY crm.events (type, object_type, xid) FROM stdin;
 CRM_CONTACT_UPDATED	contact	1
@@ -178,7 +195,7 @@ DROP FUNCTION events_seen();
 -- an event type the outbox refuses, from a trigger declared with a bad
 -- prefix: the statement fails and writes nothing
 CREATE TRIGGER bad_prefix AFTER INSERT ON crm.companies REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm.emit_row_events('company', 'crm_company');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('company', 'crm_company');
 INSERT INTO crm.companies (name) VALUES ('Refused');
 DROP TRIGGER bad_prefix ON crm.companies;
 SELECT count(*) AS refused FROM crm.companies WHERE name = 'Refused';
@@ -214,8 +231,9 @@ SELECT crm.emit_event('contact_merged', 'contact', 1);
 SELECT crm.emit_event(NULL, 'contact', 1);
 SELECT crm.emit_event('CRM_X', '', 1);
 SELECT crm.emit_event('CRM_X', 'contact', 1, '[]');
+SELECT crm.emit_event('CRM_X', 'contact', NULL);
 SELECT count(*) AS events_after FROM crm.events;
 
 \c contrib_regression
 DROP DATABASE crm_test_events;
-DROP ROLE crm_events_app;
+DROP ROLE crm_events_app, crm_events_front;

@@ -177,7 +177,7 @@ CREATE TABLE public.records (
 	type_key text NOT NULL,
 	properties jsonb NOT NULL DEFAULT '{}');
 CREATE TRIGGER records_validate_properties BEFORE INSERT OR UPDATE ON public.records
-	FOR EACH ROW EXECUTE FUNCTION crm.validate_properties('@type_key');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('@type_key');
 INSERT INTO public.records (type_key, properties) VALUES ('company', '{"tier": "smb"}'), ('contact', '{"tier": "a"}');
 INSERT INTO public.records (type_key, properties) VALUES ('company', '{"tier": "a"}');
 UPDATE public.records SET type_key = 'company' WHERE type_key = 'contact';

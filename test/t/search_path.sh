@@ -86,8 +86,8 @@ SET request.jwt.claims = '{"workspace_id": 2}';
 SELECT count(*) FROM crm.contacts;
 INSERT INTO crm.contacts (name, email) VALUES ('Trent', 'TRENT@example.com');
 SELECT crm.current_actor();
-INSERT INTO crm.events (type, object_type) VALUES ('CRM_CONTACT_UPDATED', 'contact');
 RESET ROLE;
+INSERT INTO crm.events (type, object_type) VALUES ('CRM_CONTACT_UPDATED', 'contact');
 DELETE FROM crm.contacts WHERE name OPERATOR(pg_catalog.=) 'Mallory';
 SQL
 ok $? "install and use with public first on search_path and objects in pg_temp"
