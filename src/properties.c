@@ -1432,6 +1432,163 @@ GetText(HeapTuple tup, TupleDesc desc, const char *column, bool *isnull)
 	return *isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* A crm.property_definitions row as the checks read it */
+typedef struct DefinitionRow
+{
+	int64		workspace_id;
+	char	   *object_type;
+	char	   *key;
+	char	   *type;
+	char	   *pattern;		/* NULL when none */
+	Datum		options;
+	bool		options_null;
+	bool		required;
+} DefinitionRow;
+
+/*
+ * The columns the trigger may rewrite before the row is stored: at most
+ * three change (options, pattern, label).
+ */
+typedef struct RowRewrite
+{
+	int			ncols;
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3];
+} RowRewrite;
+
+static void
+Rewrite(RowRewrite *rw, int attnum, Datum value, bool isnull)
+{
+	Assert(rw->ncols < lengthof(rw->cols));
+	rw->cols[rw->ncols] = attnum;
+	rw->vals[rw->ncols] = value;
+	rw->nulls[rw->ncols++] = isnull;
+}
+
+/* Read the row; false when a NOT NULL column is null, which the constraint reports */
+static bool
+ReadDefinitionRow(HeapTuple tup, TupleDesc desc, DefinitionRow *row)
+{
+	bool		isnull;
+
+	row->workspace_id = DatumGetInt64(heap_getattr(tup, SPI_fnumber(desc, "workspace_id"), desc, &isnull));
+	if (isnull)
+		return false;
+	row->object_type = GetText(tup, desc, "object_type", &isnull);
+	row->key = GetText(tup, desc, "key", &isnull);
+	row->type = SPI_getvalue(tup, desc, SPI_fnumber(desc, "type"));
+	if (row->object_type == NULL || row->key == NULL || row->type == NULL)
+		return false;
+	row->pattern = GetText(tup, desc, "pattern", &isnull);
+	row->options = heap_getattr(tup, SPI_fnumber(desc, "options"), desc, &row->options_null);
+	row->required = DatumGetBool(heap_getattr(tup, SPI_fnumber(desc, "required"), desc, &isnull));
+	row->required = row->required && !isnull;
+	return true;
+}
+
+static void
+CheckPropertyKey(const char *key)
+{
+	if (!IsPropertyKey(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid property key: \"%s\"", key),
+				 errhint("A key is 1 to 63 lower-case letters, digits or \"_\", starting with a letter, e.g. \"annual_revenue\".")));
+}
+
+/* A property would be shadowed by a column of the same name in queries and CQL */
+static void
+CheckNotStandardColumn(const ObjectTable *ot, Oid relid, const char *object_type, const char *key)
+{
+	if (OidIsValid(relid) && get_attnum(relid, key) != InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("property key \"%s\" is a standard column of %s", key, object_type),
+				 errdetail("crm.%s already has a column named \"%s\".", ot->relname, key),
+				 errhint("Choose another key, e.g. \"custom_%s\".", key)));
+}
+
+/*
+ * Values that mean "none" are stored as NULL: an empty options list on a
+ * type without options (a select type's empty list is refused later) and an
+ * empty pattern.
+ */
+static void
+NullEmptyValues(DefinitionRow *row, TupleDesc desc, RowRewrite *rw)
+{
+	if (!row->options_null && ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(row->options)),
+											 ARR_DIMS(DatumGetArrayTypeP(row->options))) == 0 &&
+		!IsSelectType(TypeFromName(row->type)))
+	{
+		Rewrite(rw, SPI_fnumber(desc, "options"), (Datum) 0, true);
+		row->options_null = true;
+	}
+	if (row->pattern != NULL && *row->pattern == '\0')
+	{
+		Rewrite(rw, SPI_fnumber(desc, "pattern"), (Datum) 0, true);
+		row->pattern = NULL;
+	}
+}
+
+/* A select type's options: present, non-empty strings, each once */
+static void
+CheckSelectOptions(const DefinitionRow *row, const PropertyDef *def)
+{
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			n;
+	int			i,
+				j;
+
+	if (row->options_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s property \"%s\" needs options", row->type, row->key),
+				 errhint("Pass the allowed values, e.g. options => ARRAY['free', 'pro', 'enterprise'].")));
+	deconstruct_array(DatumGetArrayTypeP(row->options), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elnulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s property \"%s\" needs options", row->type, row->key),
+				 errdetail("The options list is empty."),
+				 errhint("Pass the allowed values, e.g. options => ARRAY['free', 'pro', 'enterprise'].")));
+	for (i = 0; i < n; i++)
+		if (elnulls[i] || *TextDatumGetCString(elems[i]) == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid option for property \"%s\": %s", row->key,
+							elnulls[i] ? "NULL" : "\"\""),
+					 errhint("Options are non-empty strings.")));
+	for (i = 0; i < def->noptions; i++)
+		for (j = i + 1; j < def->noptions; j++)
+			if (strcmp(def->options[i], def->options[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("duplicate option for property \"%s\": \"%s\"", row->key, def->options[i]),
+						 errhint("List each option once.")));
+}
+
+/* Options belong to select types only; patterns to types whose values are strings */
+static void
+CheckOptionsAndPattern(const DefinitionRow *row, const PropertyDef *def)
+{
+	if (IsSelectType(def->type))
+		CheckSelectOptions(row, def);
+	else if (!row->options_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s property \"%s\" cannot have options", row->type, row->key),
+				 errhint("Options belong to select and multi_select properties; pass options => NULL.")));
+
+	if (row->pattern != NULL && !IsStringType(def->type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s property \"%s\" cannot have a pattern", row->type, row->key),
+				 errhint("A pattern applies to string values: text, date, datetime, email, phone, url, select and multi_select.")));
+}
+
 /*
  * BEFORE INSERT OR UPDATE on crm.property_definitions: the key, object type,
  * options and pattern must make sense, a missing label becomes the key, and
@@ -1444,24 +1601,11 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	HeapTuple	tup;
 	HeapTuple	oldtup = NULL;
-	bool		isnull;
-	int64		workspace_id;
-	char	   *object_type;
-	char	   *key;
-	char	   *type;
-	char	   *pattern;
-	Datum		options;
-	bool		options_null;
-	bool		required;
+	DefinitionRow row;
+	RowRewrite	rw = {0};
 	PropertyDef def;
 	const ObjectTable *ot;
 	Oid			relid;
-	int			attnum;
-	int			ncols = 0;
-	/* at most three columns change: options, pattern, label */
-	int			cols[3];
-	Datum		vals[3];
-	bool		nulls[3] = {false, false, false};
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -1478,120 +1622,29 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 	else
 		tup = trigdata->tg_trigtuple;
 
-	workspace_id = DatumGetInt64(heap_getattr(tup, SPI_fnumber(desc, "workspace_id"), desc, &isnull));
-	if (isnull)
+	if (!ReadDefinitionRow(tup, desc, &row))
 		return PointerGetDatum(tup);
-	object_type = GetText(tup, desc, "object_type", &isnull);
-	key = GetText(tup, desc, "key", &isnull);
-	type = SPI_getvalue(tup, desc, SPI_fnumber(desc, "type"));
-	if (object_type == NULL || key == NULL || type == NULL)
-		return PointerGetDatum(tup);	/* NOT NULL reports it */
-	pattern = GetText(tup, desc, "pattern", &isnull);
-	attnum = SPI_fnumber(desc, "options");
-	options = heap_getattr(tup, attnum, desc, &options_null);
-	required = DatumGetBool(heap_getattr(tup, SPI_fnumber(desc, "required"), desc, &isnull));
-	required = required && !isnull;
-
-	if (!IsPropertyKey(key))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid property key: \"%s\"", key),
-				 errhint("A key is 1 to 63 lower-case letters, digits or \"_\", starting with a letter, e.g. \"annual_revenue\".")));
-
-	ot = ResolveObjectType(workspace_id, object_type, &relid);
-	if (OidIsValid(relid) && get_attnum(relid, key) != InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("property key \"%s\" is a standard column of %s", key, object_type),
-				 errdetail("crm.%s already has a column named \"%s\".", ot->relname, key),
-				 errhint("Choose another key, e.g. \"custom_%s\".", key)));
-
-	/* Options belong to select types only: required there, non-empty and distinct */
-	if (!options_null && ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(options)),
-										ARR_DIMS(DatumGetArrayTypeP(options))) == 0 &&
-		!IsSelectType(TypeFromName(type)))
-	{
-		/* an empty list on a non-select type means no options */
-		cols[ncols] = attnum;
-		vals[ncols] = (Datum) 0;
-		nulls[ncols++] = true;
-		options_null = true;
-	}
-	if (pattern != NULL && *pattern == '\0')
-	{
-		cols[ncols] = SPI_fnumber(desc, "pattern");
-		vals[ncols] = (Datum) 0;
-		nulls[ncols++] = true;
-		pattern = NULL;
-	}
-
-	FillDef(&def, key, type, options, options_null, pattern, required, CurrentMemoryContext, true);
-
-	if (IsSelectType(def.type))
-	{
-		Datum	   *elems;
-		bool	   *elnulls;
-		int			n;
-		int			i,
-					j;
-
-		if (options_null)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s property \"%s\" needs options", type, key),
-					 errhint("Pass the allowed values, e.g. options => ARRAY['free', 'pro', 'enterprise'].")));
-		deconstruct_array(DatumGetArrayTypeP(options), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &elnulls, &n);
-		if (n == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s property \"%s\" needs options", type, key),
-					 errdetail("The options list is empty."),
-					 errhint("Pass the allowed values, e.g. options => ARRAY['free', 'pro', 'enterprise'].")));
-		for (i = 0; i < n; i++)
-			if (elnulls[i] || *TextDatumGetCString(elems[i]) == '\0')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid option for property \"%s\": %s", key,
-								elnulls[i] ? "NULL" : "\"\""),
-						 errhint("Options are non-empty strings.")));
-		for (i = 0; i < def.noptions; i++)
-			for (j = i + 1; j < def.noptions; j++)
-				if (strcmp(def.options[i], def.options[j]) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("duplicate option for property \"%s\": \"%s\"", key, def.options[i]),
-							 errhint("List each option once.")));
-	}
-	else if (!options_null)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s property \"%s\" cannot have options", type, key),
-				 errhint("Options belong to select and multi_select properties; pass options => NULL.")));
-
-	if (pattern != NULL && !IsStringType(def.type))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s property \"%s\" cannot have a pattern", type, key),
-				 errhint("A pattern applies to string values: text, date, datetime, email, phone, url, select and multi_select.")));
+	CheckPropertyKey(row.key);
+	ot = ResolveObjectType(row.workspace_id, row.object_type, &relid);
+	CheckNotStandardColumn(ot, relid, row.object_type, row.key);
+	NullEmptyValues(&row, desc, &rw);
+	/* FillDef refuses a pattern that does not compile */
+	FillDef(&def, row.key, row.type, row.options, row.options_null, row.pattern, row.required,
+			CurrentMemoryContext, true);
+	CheckOptionsAndPattern(&row, &def);
 
 	/* a missing label defaults to the key */
 	if (heap_attisnull(tup, SPI_fnumber(desc, "label"), desc))
+		Rewrite(&rw, SPI_fnumber(desc, "label"), CStringGetTextDatum(row.key), false);
+	if (rw.ncols > 0)
 	{
-		cols[ncols] = SPI_fnumber(desc, "label");
-		vals[ncols] = CStringGetTextDatum(key);
-		nulls[ncols++] = false;
-	}
-
-	if (ncols > 0)
-	{
-		tup = heap_modify_tuple_by_cols(tup, desc, ncols, cols, vals, nulls);
+		tup = heap_modify_tuple_by_cols(tup, desc, rw.ncols, rw.cols, rw.vals, rw.nulls);
 		CrmCheckDefined(tup->t_data, tup->t_len);
 	}
 
 	/* Re-validate unless nothing but the label changed */
 	if (oldtup == NULL || DefinitionChanged(oldtup, tup, desc))
-		Revalidate(workspace_id, object_type, ot, relid, &def);
+		Revalidate(row.workspace_id, row.object_type, ot, relid, &def);
 
 	return PointerGetDatum(tup);
 }
