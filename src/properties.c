@@ -1058,6 +1058,45 @@ ValidateProperties(ObjectProps *op, const char *object_type, Jsonb *props, Jsonb
 							 op->defs[i].key)));
 }
 
+/*
+ * An update that leaves properties (and, for custom records, the type) as
+ * they were needs no check: the value was valid when it was stored.
+ */
+static bool
+PropertiesUntouched(const TriggerColumns *tc, TupleDesc tupdesc, HeapTuple oldtuple,
+					HeapTuple newtuple, Datum props, Jsonb **oldprops)
+{
+	bool		oldnull;
+	Datum		oldprops_datum = heap_getattr(oldtuple, tc->properties, tupdesc, &oldnull);
+	bool		same = !oldnull && datumIsEqual(oldprops_datum, props, false, -1);
+
+	if (same && tc->type_column > 0)
+	{
+		bool		n1,
+					n2;
+		Datum		t1 = heap_getattr(oldtuple, tc->type_column, tupdesc, &n1);
+		Datum		t2 = heap_getattr(newtuple, tc->type_column, tupdesc, &n2);
+
+		same = n1 == n2 && (n1 || datumIsEqual(t1, t2, false, -1));
+	}
+	if (!same && !oldnull)
+		*oldprops = DatumGetJsonbP(oldprops_datum);
+	return same;
+}
+
+/* The row's object type: the trigger's argument or the row's type column (NULL if null) */
+static char *
+RowObjectType(const TriggerColumns *tc, TupleDesc tupdesc, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		t;
+
+	if (tc->type_column == 0)
+		return tc->object_type;
+	t = heap_getattr(tuple, tc->type_column, tupdesc, &isnull);
+	return isnull ? NULL : TextDatumGetCString(t);
+}
+
 Datum
 crm_validate_properties(PG_FUNCTION_ARGS)
 {
@@ -1065,7 +1104,6 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	TriggerColumns *tc;
 	HeapTuple	newtuple;
-	HeapTuple	oldtuple = NULL;
 	Datum		props;
 	Datum		wsdatum;
 	bool		isnull;
@@ -1087,53 +1125,18 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	tc = GetTriggerColumns(fcinfo, trigdata);
-	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-	{
-		newtuple = trigdata->tg_newtuple;
-		oldtuple = trigdata->tg_trigtuple;
-	}
-	else
-		newtuple = trigdata->tg_trigtuple;
+	newtuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 
 	props = heap_getattr(newtuple, tc->properties, tupdesc, &isnull);
 	if (isnull)
 		return PointerGetDatum(newtuple);	/* NOT NULL reports it */
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		PropertiesUntouched(tc, tupdesc, trigdata->tg_trigtuple, newtuple, props, &oldprops))
+		return PointerGetDatum(newtuple);
 
-	if (oldtuple != NULL)
-	{
-		bool		oldnull;
-		Datum		oldprops_datum = heap_getattr(oldtuple, tc->properties, tupdesc, &oldnull);
-		bool		same = !oldnull && datumIsEqual(oldprops_datum, props, false, -1);
-
-		/* an untouched properties value was valid when it was stored */
-		if (same && tc->type_column > 0)
-		{
-			bool		n1,
-						n2;
-			Datum		t1 = heap_getattr(oldtuple, tc->type_column, tupdesc, &n1);
-			Datum		t2 = heap_getattr(newtuple, tc->type_column, tupdesc, &n2);
-
-			same = n1 == n2 && (n1 || datumIsEqual(t1, t2, false, -1));
-		}
-		if (same)
-			return PointerGetDatum(newtuple);
-		if (!oldnull)
-			oldprops = DatumGetJsonbP(oldprops_datum);
-	}
-
-	if (tc->type_column > 0)
-	{
-		Datum		t = heap_getattr(newtuple, tc->type_column, tupdesc, &isnull);
-
-		if (isnull)
-			return PointerGetDatum(newtuple);
-		object_type = TextDatumGetCString(t);
-	}
-	else
-		object_type = tc->object_type;
-
+	object_type = RowObjectType(tc, tupdesc, newtuple);
 	wsdatum = heap_getattr(newtuple, tc->workspace_id, tupdesc, &isnull);
-	if (isnull)
+	if (object_type == NULL || isnull)
 		return PointerGetDatum(newtuple);
 
 	jb = DatumGetJsonbP(props);
@@ -1295,6 +1298,60 @@ ResolveObjectType(int64 workspace_id, const char *object_type, Oid *relid)
 }
 
 /*
+ * The stored values of the property in the workspace, by object id: every
+ * object when the property is to be required, else those that have the key.
+ * Sets *nargs to the parameters the query uses ($3 is the custom type).
+ */
+static char *
+StoredValuesQuery(const ObjectTable *ot, const PropertyDef *def, int *nargs)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT o.id, o.properties OPERATOR(pg_catalog.->) $2 FROM crm.%s o"
+					 " WHERE o.workspace_id OPERATOR(pg_catalog.=) $1",
+					 quote_identifier(ot->relname));
+	if (!def->required)
+		appendStringInfoString(&sql, " AND pg_catalog.jsonb_exists(o.properties, $2)");
+	*nargs = 2;
+	if (ot->type_column != NULL)
+	{
+		appendStringInfo(&sql, " AND o.%s OPERATOR(pg_catalog.=) $3", quote_identifier(ot->type_column));
+		*nargs = 3;
+	}
+	appendStringInfoString(&sql, " ORDER BY o.id");
+	return sql.data;
+}
+
+/* A stored value (column 2 of the query) as shown when it does not fit, or NULL when it fits */
+static char *
+Misfit(const PropertyDef *def, HeapTuple tup, TupleDesc desc)
+{
+	bool		vnull;
+	Datum		d = SPI_getbinval(tup, desc, 2, &vnull);
+	JsonbValue	v;
+
+	if (!vnull)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(d);
+
+		if (JB_ROOT_IS_SCALAR(jb))
+			JsonbExtractScalar(&jb->root, &v);
+		else
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = &jb->root;
+			v.val.binary.len = VARSIZE(jb);
+		}
+		vnull = v.type == jbvNull;
+	}
+	if (vnull)
+		return def->required ? "(missing)" : NULL;
+	return ValueFits(def, &v) != FIT_OK ? ShowValue(&v) : NULL;
+}
+
+/*
  * Check the values already stored against a new or changed definition and
  * refuse it, naming a few offenders, when any does not fit.  Writers of the
  * table are held off until commit, so none can slip in a value that fitted
@@ -1304,32 +1361,19 @@ static void
 Revalidate(int64 workspace_id, const char *object_type, const ObjectTable *ot, Oid relid,
 		   PropertyDef *def)
 {
-	StringInfoData sql;
+	char	   *sql;
 	StringInfoData offenders;
 	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		args[3];
 	Portal		portal;
 	int64		count = 0;
-	int			nargs = 2;
+	int			nargs;
 
 	if (!OidIsValid(relid))
 		return;
 	LockRelationOid(relid, ShareLock);
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT o.id, o.properties OPERATOR(pg_catalog.->) $2 FROM crm.%s o"
-					 " WHERE o.workspace_id OPERATOR(pg_catalog.=) $1",
-					 quote_identifier(ot->relname));
-	if (!def->required)
-		appendStringInfoString(&sql, " AND pg_catalog.jsonb_exists(o.properties, $2)");
-	if (ot->type_column != NULL)
-	{
-		appendStringInfo(&sql, " AND o.%s OPERATOR(pg_catalog.=) $3", quote_identifier(ot->type_column));
-		nargs = 3;
-	}
-	appendStringInfoString(&sql, " ORDER BY o.id");
-
+	sql = StoredValuesQuery(ot, def, &nargs);
 	args[0] = Int64GetDatum(workspace_id);
 	args[1] = CStringGetTextDatum(def->key);
 	args[2] = CStringGetTextDatum(object_type);
@@ -1339,7 +1383,7 @@ Revalidate(int64 workspace_id, const char *object_type, const ObjectTable *ot, O
 		elog(ERROR, "SPI_connect failed");
 	/* values committed while we waited for the lock count too, at any isolation level */
 	PushActiveSnapshot(GetLatestSnapshot());
-	portal = SPI_cursor_open_with_args(NULL, sql.data, nargs, argtypes, args, NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, args, NULL, true, 0);
 	for (;;)
 	{
 		uint64		i;
@@ -1351,38 +1395,14 @@ Revalidate(int64 workspace_id, const char *object_type, const ObjectTable *ot, O
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			bool		idnull;
-			bool		vnull;
-			int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &idnull));
-			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &vnull);
-			JsonbValue	v;
-			char	   *shown = NULL;
+			char	   *shown = Misfit(def, tup, SPI_tuptable->tupdesc);
 
-			if (!vnull)
-			{
-				Jsonb	   *jb = DatumGetJsonbP(d);
-
-				if (JB_ROOT_IS_SCALAR(jb))
-					JsonbExtractScalar(&jb->root, &v);
-				else
-				{
-					v.type = jbvBinary;
-					v.val.binary.data = &jb->root;
-					v.val.binary.len = VARSIZE(jb);
-				}
-				vnull = v.type == jbvNull;
-			}
-			if (vnull)
-			{
-				if (def->required)
-					shown = "(missing)";
-			}
-			else if (ValueFits(def, &v) != FIT_OK)
-				shown = ShowValue(&v);
 			if (shown == NULL)
 				continue;
 			if (count < MAX_OFFENDERS)
 				appendStringInfo(&offenders, "%sid %lld: %s", count > 0 ? "; " : "",
-								 (long long) id, shown);
+								 (long long) DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &idnull)),
+								 shown);
 			count++;
 		}
 		SPI_freetuptable(SPI_tuptable);
