@@ -624,7 +624,7 @@ crm_cql_timestamptz(PG_FUNCTION_ARGS)
  * planner would pick for the hand-written statement.  The plan cache
  * revalidates kept plans on DDL, role and search_path changes; what it
  * cannot see -- property definitions and custom object types, which change
- * the translation -- is the generation of src/properties.c, compared on
+ * the translation -- is the generation of src/properties_cache.c, compared on
  * every hit.
  * ----------------------------------------------------------------
  */

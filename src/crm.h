@@ -94,10 +94,12 @@ extern Datum CrmNormalizeTags(Datum tags);
 extern bool CrmEmailIsValid(const char *raw);
 extern bool CrmPhoneIsValid(const char *raw);
 
-/* properties.c: declared properties and object types, for CQL */
+/* properties_cache.c: declared properties, for CQL */
 extern bool CrmLookupProperty(int64 workspace_id, const char *object_type, const char *key,
 							  const char **type, int *noptions, const char *const **options);
 extern uint64 CrmPropertyGeneration(void);
+
+/* properties_define.c: custom object types, for CQL */
 extern bool CrmObjectTypeExists(int64 workspace_id, const char *key);
 
 /* merge.c: merges the duplicate into the survivor, returns the survivor */

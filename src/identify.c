@@ -96,6 +96,34 @@ typedef struct Match
 	TimestampTz last_seen_at;
 } Match;
 
+/* One call's arguments, trimmed and normalised */
+typedef struct Identity
+{
+	int64		ws;
+	char	   *keys[NKEYS];	/* NULL for a key not given */
+	char	   *name;
+	Jsonb	   *props;
+	TimestampTz seen;
+	int			source;			/* the trust the keys carry */
+} Identity;
+
+/* The parameters of the write statements, $1 to $11 */
+enum
+{
+	P_WS,
+	P_ID,
+	P_NAME,
+	P_EMAIL,
+	P_PHONE,
+	P_IDENTIFIER,
+	P_VERIFIED_ID,
+	P_SOURCE,
+	P_PROPERTIES,
+	P_SEEN,
+	P_TID,						/* seen_plan only */
+	NPARAMS
+};
+
 static SPIPlanPtr keys_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
@@ -117,7 +145,7 @@ PrepareKept(const char *sql, int nargs, Oid *argtypes)
 static void
 PreparePlans(void)
 {
-	Oid			write_args[11] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	Oid			write_args[NPARAMS] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID};
 
 	if (seen_plan != NULL)
@@ -311,18 +339,43 @@ Column(TupleTableSlot *slot, const char *name, bool *isnull)
 	return slot_getattr(slot, SPI_fnumber(slot->tts_tupleDescriptor, name), isnull);
 }
 
+/* What the survivor choice and the change check need of a contact the probe found */
+static void
+ReadMatch(TupleTableSlot *slot, int64 id, Match *m)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	bool		isnull;
+	int			attnum;
+	Datum		v;
+	int			i;
+
+	m->id = id;
+	m->tid = slot->tts_tid;
+	v = Column(slot, "verified_id", &isnull);
+	m->verified_id = isnull ? NULL : TextDatumGetCString(v);
+	attnum = SPI_fnumber(desc, "identity_source");
+	m->source = SourceRank(TupleDescAttr(desc, attnum - 1)->atttypid,
+						   DatumGetObjectId(slot_getattr(slot, attnum, &isnull)));
+	m->created_at = DatumGetTimestampTz(Column(slot, "created_at", &isnull));
+	for (i = 0; i < NFIELDS; i++)
+		(void) Column(slot, field_column[i], &m->blank[i]);
+	m->first_seen_at = DatumGetTimestampTz(Column(slot, "first_seen_at", &m->first_seen_null));
+	m->last_seen_at = DatumGetTimestampTz(Column(slot, "last_seen_at", &m->last_seen_null));
+}
+
 /*
  * The live contact holding a key, read straight from the key's unique index
  * rather than through a query: a query's executor start-up costs more than
  * the probe itself, and crm.identify() is the busiest call of the CRM.  The
  * index holds live contacts only, and the scan is confined to the current
  * workspace, which is what the tables' RLS policy confines a role to.
+ * Appends it to matches[0..n) unless an earlier key found it; returns the
+ * new count.
  */
 static int
 ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, const char *value,
 		 Match *matches, int n)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	Oid			indexoid = get_relname_relid(key_index[k], RelationGetNamespace(rel));
 	Relation	index;
 	IndexScanDesc scan;
@@ -339,11 +392,8 @@ ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, con
 	index_rescan(scan, skey, 2, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		Match	   *m = &matches[n];
 		bool		isnull;
 		int64		id = DatumGetInt64(Column(slot, "id", &isnull));
-		int			attnum;
-		Datum		v;
 		int			i;
 
 		for (i = 0; i < n; i++)
@@ -354,19 +404,7 @@ ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, con
 		/* unique indexes: at most one live contact per key */
 		if (n == NKEYS)
 			elog(ERROR, "crm identify: more live contacts than keys");
-		m->id = id;
-		m->tid = slot->tts_tid;
-		v = Column(slot, "verified_id", &isnull);
-		m->verified_id = isnull ? NULL : TextDatumGetCString(v);
-		attnum = SPI_fnumber(desc, "identity_source");
-		m->source = SourceRank(TupleDescAttr(desc, attnum - 1)->atttypid,
-							   DatumGetObjectId(slot_getattr(slot, attnum, &isnull)));
-		m->created_at = DatumGetTimestampTz(Column(slot, "created_at", &isnull));
-		for (i = 0; i < NFIELDS; i++)
-			(void) Column(slot, field_column[i], &m->blank[i]);
-		m->first_seen_at = DatumGetTimestampTz(Column(slot, "first_seen_at", &m->first_seen_null));
-		m->last_seen_at = DatumGetTimestampTz(Column(slot, "last_seen_at", &m->last_seen_null));
-		n++;
+		ReadMatch(slot, id, &matches[n++]);
 	}
 	index_endscan(scan);
 	index_close(index, AccessShareLock);
@@ -406,17 +444,20 @@ typedef enum
 } Changes;
 
 static Changes
-ChangesOf(const Match *m, char **keys, const char *name, int source, Jsonb *props, TimestampTz seen)
+ChangesOf(const Match *m, const Identity *who)
 {
-	const char *given[NFIELDS] = {name, keys[KEY_EMAIL], keys[KEY_PHONE], keys[KEY_IDENTIFIER]};
+	const char *given[NFIELDS] = {who->name, who->keys[KEY_EMAIL], who->keys[KEY_PHONE],
+								  who->keys[KEY_IDENTIFIER]};
 	int			i;
 
-	if (JB_ROOT_COUNT(props) > 0 || source > m->source || (keys[KEY_VERIFIED_ID] && !m->verified_id))
+	if (JB_ROOT_COUNT(who->props) > 0 || who->source > m->source ||
+		(who->keys[KEY_VERIFIED_ID] && !m->verified_id))
 		return CHANGES_MORE;
 	for (i = 0; i < NFIELDS; i++)
 		if (given[i] && m->blank[i])
 			return CHANGES_MORE;
-	if (m->first_seen_null || m->last_seen_null || m->first_seen_at > seen || m->last_seen_at < seen)
+	if (m->first_seen_null || m->last_seen_null || m->first_seen_at > who->seen ||
+		m->last_seen_at < who->seen)
 		return CHANGES_SEEN;
 	return CHANGES_NOTHING;
 }
@@ -450,15 +491,23 @@ FindMatches(int64 ws, char **keys, Match *matches)
 	return n;
 }
 
+/* The nulls of the statements' parameters in the 'n'/' ' form SPI takes */
+static void
+NullFlags(const bool *nulls, int nparams, char *flags)
+{
+	int			i;
+
+	for (i = 0; i < nparams; i++)
+		flags[i] = nulls[i] ? 'n' : ' ';
+}
+
 static int64
 InsertContact(Datum *values, bool *nulls)
 {
-	char		n[10];
-	int			i;
+	char		n[P_TID];
 	bool		isnull;
 
-	for (i = 0; i < 10; i++)
-		n[i] = nulls[i] ? 'n' : ' ';
+	NullFlags(nulls, P_TID, n);
 	/*
 	 * No row limit: the executor stops an INSERT ... RETURNING at the limit
 	 * before its AFTER STATEMENT triggers are queued, and the contact would
@@ -469,156 +518,215 @@ InsertContact(Datum *values, bool *nulls)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-Datum
-crm_identify(PG_FUNCTION_ARGS)
+/* properties => NULL is an empty object; anything but an object is refused */
+static Jsonb *
+PropertiesArg(FunctionCallInfo fcinfo, int argno)
 {
-	int64		ws = CrmCurrentWorkspace();
-	char	   *keys[NKEYS];
-	char	   *name = TrimmedArg(fcinfo, 2);
 	Jsonb	   *props;
-	TimestampTz seen;
-	int			source;
-	Datum		values[11];
-	bool		nulls[11];
-	Match		matches[NKEYS];
-	int			nmatches = 0;
-	int64		survivor;
-	int			nestlevel = 0;
-	Changes		changes;
-	int			k;
-	int			i;
 
-	keys[KEY_EMAIL] = TrimmedArg(fcinfo, 0);
-	keys[KEY_PHONE] = TrimmedArg(fcinfo, 1);
-	keys[KEY_IDENTIFIER] = TrimmedArg(fcinfo, 3);
-	keys[KEY_VERIFIED_ID] = TrimmedArg(fcinfo, 4);
-
-	if (PG_ARGISNULL(5))
+	if (PG_ARGISNULL(argno))
 		props = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	else
-		props = PG_GETARG_JSONB_P(5);
+		props = PG_GETARG_JSONB_P(argno);
 	if (!JB_ROOT_IS_OBJECT(props))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("properties must be a JSON object, not %s",
 						TextDatumGetCString(DirectFunctionCall1(jsonb_typeof, JsonbPGetDatum(props)))),
 				 errhint("Pass properties as a jsonb object such as '{\"plan\": \"pro\"}'.")));
-	seen = PG_ARGISNULL(6) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(6);
+	return props;
+}
+
+/*
+ * The call's arguments, trimmed and normalised, and the trust they carry: a
+ * verified id is verified, a name, email or phone the visitor gave is self
+ * reported, an identifier alone is anonymous.
+ */
+static void
+ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
+{
+	char	  **keys = who->keys;
+
+	who->ws = CrmCurrentWorkspace();
+	who->name = TrimmedArg(fcinfo, 2);
+	keys[KEY_EMAIL] = TrimmedArg(fcinfo, 0);
+	keys[KEY_PHONE] = TrimmedArg(fcinfo, 1);
+	keys[KEY_IDENTIFIER] = TrimmedArg(fcinfo, 3);
+	keys[KEY_VERIFIED_ID] = TrimmedArg(fcinfo, 4);
+	who->props = PropertiesArg(fcinfo, 5);
+	who->seen = PG_ARGISNULL(6) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(6);
 
 	if (keys[KEY_EMAIL])
 		keys[KEY_EMAIL] = CrmNormalizeEmail(keys[KEY_EMAIL]);
 	if (keys[KEY_PHONE])
 		keys[KEY_PHONE] = CrmNormalizePhone(keys[KEY_PHONE]);
-	source = keys[KEY_VERIFIED_ID] ? SOURCE_VERIFIED :
-		(keys[KEY_EMAIL] || keys[KEY_PHONE] || name) ? SOURCE_SELF_REPORTED : SOURCE_ANONYMOUS;
+	who->source = keys[KEY_VERIFIED_ID] ? SOURCE_VERIFIED :
+		(keys[KEY_EMAIL] || keys[KEY_PHONE] || who->name) ? SOURCE_SELF_REPORTED : SOURCE_ANONYMOUS;
+}
 
+static bool
+HasAnyKey(char **keys)
+{
+	int			k;
+
+	for (k = 0; k < NKEYS; k++)
+		if (keys[k] != NULL)
+			return true;
+	return false;
+}
+
+/* The parameters shared by insert_plan and update_plan; the contact id is not known yet */
+static void
+BindParams(const Identity *who, Datum *values, bool *nulls)
+{
+	values[P_WS] = Int64GetDatum(who->ws);
+	nulls[P_WS] = false;
+	values[P_ID] = (Datum) 0;
+	nulls[P_ID] = true;
+	values[P_NAME] = TextOrNull(who->name, &nulls[P_NAME]);
+	values[P_EMAIL] = TextOrNull(who->keys[KEY_EMAIL], &nulls[P_EMAIL]);
+	values[P_PHONE] = TextOrNull(who->keys[KEY_PHONE], &nulls[P_PHONE]);
+	values[P_IDENTIFIER] = TextOrNull(who->keys[KEY_IDENTIFIER], &nulls[P_IDENTIFIER]);
+	values[P_VERIFIED_ID] = TextOrNull(who->keys[KEY_VERIFIED_ID], &nulls[P_VERIFIED_ID]);
+	values[P_SOURCE] = TextOrNull(source_label[who->source], &nulls[P_SOURCE]);
+	values[P_PROPERTIES] = JsonbPGetDatum(who->props);
+	nulls[P_PROPERTIES] = false;
+	values[P_SEEN] = TimestampTzGetDatum(who->seen);
+	nulls[P_SEEN] = false;
+}
+
+/*
+ * No contact has this verified id, and the other keys belong to a contact
+ * verified as someone else: the call names a new person.
+ */
+static bool
+VerifiedAsSomeoneElse(const Match *survivor, const char *verified_id)
+{
+	return survivor->verified_id && verified_id && strcmp(survivor->verified_id, verified_id) != 0;
+}
+
+/*
+ * Two different verified people are never merged: when the duplicate is
+ * verified as someone other than keep_vid it keeps its keys, and the
+ * survivor's update does not take the ones it holds (their parameters become
+ * null).  Returns whether the duplicate is such a person.
+ */
+static bool
+KeepsItsKeys(const Identity *who, int64 duplicate, const char *keep_vid, bool *nulls)
+{
+	static const int key[3] = {KEY_EMAIL, KEY_PHONE, KEY_IDENTIFIER};
+	static const int param[3] = {P_EMAIL, P_PHONE, P_IDENTIFIER};
+	Datum		kv[2] = {Int64GetDatum(who->ws), Int64GetDatum(duplicate)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	char	   *other_vid;
+	int			h;
+
+	if (SPI_execute_plan(keys_plan, kv, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "crm identify: reading contact " INT64_FORMAT " failed", duplicate);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	other_vid = SPI_getvalue(tup, desc, 1);
+	if (other_vid == NULL || (keep_vid != NULL && strcmp(other_vid, keep_vid) == 0))
+		return false;
+	for (h = 0; h < 3; h++)
+	{
+		/* keys_plan's columns 2 to 4 are email, phone and identifier */
+		char	   *held = SPI_getvalue(tup, desc, h + 2);
+
+		if (held && who->keys[key[h]] && strcmp(held, who->keys[key[h]]) == 0)
+			nulls[param[h]] = true;
+	}
+	return true;
+}
+
+/*
+ * Merge the other contacts the keys found into the first, and return the
+ * survivor.  The merge runs SQL written for the pinned search path of
+ * crm.merge_contacts; a single match, the common case, pins nothing.
+ */
+static int64
+MergeMatches(const Identity *who, const Match *matches, int nmatches, bool *nulls)
+{
+	int64		survivor = matches[0].id;
+	const char *keep_vid = matches[0].verified_id ? matches[0].verified_id : who->keys[KEY_VERIFIED_ID];
+	int			nestlevel;
+	int			i;
+
+	if (nmatches == 1)
+		return survivor;
+	nestlevel = CrmPinSearchPath();
+	for (i = 1; i < nmatches; i++)
+		if (!KeepsItsKeys(who, matches[i].id, keep_vid, nulls))
+			survivor = CrmMergeContacts(survivor, matches[i].id);
+	CrmRestoreSearchPath(nestlevel);
+	return survivor;
+}
+
+/*
+ * Bring the survivor up to date with the call, with the smallest statement
+ * that does it: none, the seen times alone, or the full update.
+ */
+static void
+UpdateSurvivor(const Identity *who, int64 survivor, Match *matches, int nmatches,
+			   Datum *values, bool *nulls)
+{
+	Changes		changes = nmatches == 1 ? ChangesOf(&matches[0], who) : CHANGES_MORE;
+	char		n[NPARAMS];
+
+	if (changes == CHANGES_NOTHING)
+		return;
+	values[P_ID] = Int64GetDatum(survivor);
+	nulls[P_ID] = false;
+	values[P_TID] = PointerGetDatum(&matches[0].tid);
+	nulls[P_TID] = false;
+	NullFlags(nulls, NPARAMS, n);
+	if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
+	/*
+	 * Nothing updated: the version the probe read was replaced before the
+	 * update's snapshot (or a concurrent call already moved the times); the
+	 * full update judges the row as it is now.
+	 */
+	if (changes == CHANGES_SEEN && SPI_processed == 0 &&
+		SPI_execute_plan(update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
+}
+
+Datum
+crm_identify(PG_FUNCTION_ARGS)
+{
+	Identity	who;
+	Match		matches[NKEYS];
+	int			nmatches = 0;
+	Datum		values[NPARAMS];
+	bool		nulls[NPARAMS];
+	int64		survivor;
+
+	ReadIdentity(fcinfo, &who);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm identify: SPI_connect failed");
 	PreparePlans();
 
-	for (k = 0; k < NKEYS; k++)
-		if (keys[k] != NULL)
-			break;
-	if (k < NKEYS)
+	if (HasAnyKey(who.keys))
 	{
-		LockKeys(ws, keys);
-		nmatches = FindMatches(ws, keys, matches);
+		LockKeys(who.ws, who.keys);
+		nmatches = FindMatches(who.ws, who.keys, matches);
 	}
-
-	values[0] = Int64GetDatum(ws);
-	nulls[0] = false;
-	values[1] = (Datum) 0;
-	nulls[1] = true;
-	values[2] = TextOrNull(name, &nulls[2]);
-	values[3] = TextOrNull(keys[KEY_EMAIL], &nulls[3]);
-	values[4] = TextOrNull(keys[KEY_PHONE], &nulls[4]);
-	values[5] = TextOrNull(keys[KEY_IDENTIFIER], &nulls[5]);
-	values[6] = TextOrNull(keys[KEY_VERIFIED_ID], &nulls[6]);
-	values[7] = TextOrNull(source_label[source], &nulls[7]);
-	values[8] = JsonbPGetDatum(props);
-	nulls[8] = false;
-	values[9] = TimestampTzGetDatum(seen);
-	nulls[9] = false;
+	BindParams(&who, values, nulls);
 
 	if (nmatches == 0)
-	{
 		survivor = InsertContact(values, nulls);
-		SPI_finish();
-		PG_RETURN_INT64(survivor);
-	}
-
-	survivor = matches[0].id;
-	if (matches[0].verified_id && keys[KEY_VERIFIED_ID] &&
-		strcmp(matches[0].verified_id, keys[KEY_VERIFIED_ID]) != 0)
+	else if (VerifiedAsSomeoneElse(&matches[0], who.keys[KEY_VERIFIED_ID]))
 	{
-		/*
-		 * No contact has this verified id, and the other keys belong to a
-		 * contact verified as someone else: a new person, who takes no keys.
-		 */
-		nulls[3] = nulls[4] = nulls[5] = true;
+		/* a new person, who takes no keys */
+		nulls[P_EMAIL] = nulls[P_PHONE] = nulls[P_IDENTIFIER] = true;
 		survivor = InsertContact(values, nulls);
-		SPI_finish();
-		PG_RETURN_INT64(survivor);
 	}
-
-	/*
-	 * Two different verified people are never merged: a contact verified as
-	 * someone else keeps its keys, and this call does not take them.  The
-	 * merge runs SQL written for the pinned search path of crm.merge_contacts.
-	 */
-	if (nmatches > 1)
-		nestlevel = CrmPinSearchPath();
-	for (i = 1; i < nmatches; i++)
+	else
 	{
-		const char *keep_vid = matches[0].verified_id ? matches[0].verified_id : keys[KEY_VERIFIED_ID];
-		Datum		kv[2] = {Int64GetDatum(ws), Int64GetDatum(matches[i].id)};
-		HeapTuple	tup;
-		TupleDesc	desc;
-		char	   *other_vid;
-
-		if (SPI_execute_plan(keys_plan, kv, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "crm identify: reading contact " INT64_FORMAT " failed", matches[i].id);
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		other_vid = SPI_getvalue(tup, desc, 1);
-		if (other_vid != NULL && (keep_vid == NULL || strcmp(other_vid, keep_vid) != 0))
-		{
-			char	   *held[3] = {SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3), SPI_getvalue(tup, desc, 4)};
-			int			param[3] = {3, 4, 5};
-			int			key[3] = {KEY_EMAIL, KEY_PHONE, KEY_IDENTIFIER};
-			int			h;
-
-			for (h = 0; h < 3; h++)
-				if (held[h] && keys[key[h]] && strcmp(held[h], keys[key[h]]) == 0)
-					nulls[param[h]] = true;
-		}
-		else
-			survivor = CrmMergeContacts(survivor, matches[i].id);
-	}
-	if (nmatches > 1)
-		CrmRestoreSearchPath(nestlevel);
-
-	values[1] = Int64GetDatum(survivor);
-	nulls[1] = false;
-	changes = nmatches == 1 ? ChangesOf(&matches[0], keys, name, source, props, seen) : CHANGES_MORE;
-	if (changes != CHANGES_NOTHING)
-	{
-		char		n[11];
-
-		values[10] = PointerGetDatum(&matches[0].tid);
-		nulls[10] = false;
-		for (i = 0; i < 11; i++)
-			n[i] = nulls[i] ? 'n' : ' ';
-		if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
-		/*
-		 * Nothing updated: the version the probe read was replaced before the
-		 * update's snapshot (or a concurrent call already moved the times);
-		 * the full update judges the row as it is now.
-		 */
-		if (changes == CHANGES_SEEN && SPI_processed == 0 &&
-			SPI_execute_plan(update_plan, values, n, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
+		survivor = MergeMatches(&who, matches, nmatches, nulls);
+		UpdateSurvivor(&who, survivor, matches, nmatches, values, nulls);
 	}
 	SPI_finish();
 	PG_RETURN_INT64(survivor);

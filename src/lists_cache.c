@@ -20,7 +20,7 @@
  * Cache.  "crm list cache" holds one entry per (workspace, object type);
  * a statement trigger on crm.lists sends a relcache invalidation and every
  * backend's callback marks the cache stale (the pg_cron job_metadata.c
- * model, as src/properties.c does).  It is rebuilt only at the outermost
+ * model, as src/properties_cache.c does).  It is rebuilt only at the outermost
  * trigger level, so no caller is left holding a freed plan.
  *
  *-------------------------------------------------------------------------

@@ -166,7 +166,7 @@ SELECT crm.merge_preview(:bob, :carl);
 SELECT crm.merge_contacts(:bob, :carl);
 SELECT crm.resolve_contact(:carl);
 SELECT crm.log_activity(:carl, 'note', 'after merge');
--- typed properties and their revalidation (src/properties.c)
+-- typed properties and their revalidation (src/properties_validate.c, src/properties_define.c)
 SELECT crm.define_property('contact', 'seats', 'number', 'Seats');
 SELECT crm.define_property('contact', 'plan', 'select', 'Plan', ARRAY['free', 'pro']);
 SELECT crm.update_contact(:ann3, '{"properties": {"seats": 5, "plan": "pro"}}');
