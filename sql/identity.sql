@@ -19,6 +19,12 @@ AS $$
 DECLARE
 	h bigint;
 BEGIN
+	-- advisory locks are outside row-level security: only the own workspace's
+	IF lock_identity_keys.workspace_id IS DISTINCT FROM crm.current_workspace() THEN
+		RAISE EXCEPTION 'cannot lock the identity keys of workspace %', coalesce(lock_identity_keys.workspace_id::text, 'NULL')
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Identity keys are locked in the current workspace only (crm.current_workspace()).';
+	END IF;
 	PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.identity', lock_identity_keys.workspace_id));
 	FOR h IN
 		SELECT DISTINCT hashtextextended('crm.identity:' || k, lock_identity_keys.workspace_id)
