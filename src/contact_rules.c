@@ -366,7 +366,7 @@ CheckVerifiedBadge(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 		Datum		newid = heap_getattr(newtup, cols[COL_VERIFIED_ID], desc, &newnull);
 
 		changed = IsVerified(oldtup, desc) != IsVerified(newtup, desc) || oldnull != newnull ||
-			(!oldnull && !datumIsEqual(oldid, newid, false, -1));
+			(!oldnull && !datum_image_eq(oldid, newid, false, -1));
 	}
 	if (!changed || CrmMergeInProgress() || CrmRoleIsService(GetUserId()))
 		return;

@@ -61,8 +61,10 @@ RESET ROLE;
 SET ROLE crm_access_front;
 UPDATE crm.contacts SET identity_source = 'self_reported' WHERE id = :ada;
 UPDATE crm.contacts SET verified_id = NULL WHERE id = :ada;
--- other columns of a verified contact stay writable
+-- other columns of a verified contact stay writable, and so does the
+-- badge's own value sent back unchanged (a PATCH of the whole record)
 UPDATE crm.contacts SET city = 'London' WHERE id = :ada RETURNING city, identity_source, verified_id;
+UPDATE crm.contacts SET verified_id = 'sub-' || '1', identity_source = 'verified' WHERE id = :ada RETURNING verified_id;
 -- a merge moves the badge with the person: a frontend may merge
 INSERT INTO crm.contacts (name, phone) VALUES ('Ada on the phone', '+44 20 7946 0958') RETURNING id AS ada_phone \gset
 SELECT crm.merge_contacts(:ada_phone, :ada) = :ada_phone AS merged;
