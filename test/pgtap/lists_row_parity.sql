@@ -11,7 +11,7 @@ SELECT crm.grant_access('crm_parity_app');
 SELECT crm.create_workspace('parity-f', 'Parity by functions'), crm.create_workspace('parity-r', 'Parity by rows');
 CREATE TEMP TABLE ws AS
 SELECT (SELECT id FROM crm.workspaces WHERE slug = 'parity-f') AS f, (SELECT id FROM crm.workspaces WHERE slug = 'parity-r') AS r;
-CREATE TEMP TABLE mark AS SELECT max(id) AS id FROM crm.events;
+CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM crm.events;
 GRANT SELECT ON ws, mark TO crm_parity_app;
 
 CREATE FUNCTION pg_temp.use(w bigint) RETURNS void LANGUAGE sql AS $$
