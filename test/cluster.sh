@@ -10,8 +10,8 @@
 # Nothing here runs when the file is sourced: on a fresh machine pg_config
 # exists only once install_prerequisites has installed it.
 
-# Debian's pg_config for the server (/usr/bin/pg_config, from libpq-dev,
-# describes libpq only and has no PGXS).
+# The pg_config of Debian's PostgreSQL 15, in its bindir (/usr/bin/pg_config
+# comes from libpq-dev and may answer for another major version).
 DEBIAN_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 
 # Sets and exports PG_CONFIG and PG_BINDIR; PG_CONFIG from the environment wins.
