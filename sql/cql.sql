@@ -6,20 +6,21 @@
 
 CREATE TYPE crm.cql;
 
-CREATE FUNCTION crm.cql_in(cstring) RETURNS crm.cql
+-- Its I/O functions are reached by OID, like trigger functions: internals.
+CREATE FUNCTION crm_internal.cql_in(cstring) RETURNS crm.cql
 	AS 'MODULE_PATHNAME', 'crm_cql_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.cql_out(crm.cql) RETURNS cstring
+CREATE FUNCTION crm_internal.cql_out(crm.cql) RETURNS cstring
 	AS 'MODULE_PATHNAME', 'crm_cql_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.cql_recv(internal) RETURNS crm.cql
+CREATE FUNCTION crm_internal.cql_recv(internal) RETURNS crm.cql
 	AS 'MODULE_PATHNAME', 'crm_cql_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.cql_send(crm.cql) RETURNS bytea
+CREATE FUNCTION crm_internal.cql_send(crm.cql) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'crm_cql_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE TYPE crm.cql (
-	INPUT = crm.cql_in,
-	OUTPUT = crm.cql_out,
-	RECEIVE = crm.cql_recv,
-	SEND = crm.cql_send,
+	INPUT = crm_internal.cql_in,
+	OUTPUT = crm_internal.cql_out,
+	RECEIVE = crm_internal.cql_recv,
+	SEND = crm_internal.cql_send,
 	INTERNALLENGTH = VARIABLE,
 	STORAGE = extended,
 	CATEGORY = 'S'

@@ -39,6 +39,12 @@ SELECT r.rolname, has_schema_privilege(r.rolname, 'crm_internal', 'USAGE') AS in
 SELECT count(*) AS trigger_functions_in_crm FROM pg_proc
  WHERE pronamespace = 'crm'::regnamespace AND prorettype = 'trigger'::regtype;
 
+-- the I/O functions of crm.cql are internal, and work for every role all the same
+SET ROLE crm_access_front;
+SELECT 'tags CONTAINS ''vip'''::crm.cql AS filter;
+SELECT 'tags CONTAINS'::crm.cql;
+RESET ROLE;
+
 -- the verified badge: a frontend records what a user says ...
 SET ROLE crm_access_front;
 INSERT INTO crm.contacts (name, email, identity_source) VALUES ('Ada', 'ada@example.com', 'self_reported')
