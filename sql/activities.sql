@@ -116,4 +116,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.timeline(bigint, integer, timestamptz, bigint) IS
-	'a contact''s activities, newest first; page by passing the last row''s occurred_at and id as before and before_id';
+	E'@simpleCollections only\na contact''s activities, newest first; page by passing the last row''s occurred_at and id as before and before_id';

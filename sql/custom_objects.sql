@@ -255,7 +255,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.create_object_type(text, text, text, text) IS
-	'creates a custom object type (key, display name, icon, primary property) and returns its id';
+	E'@name define_object_type\ncreates a custom object type (key, display name, icon, primary property) and returns its id';
 
 -- The primary property must be one of the type's fields.  Fields live in
 -- crm.property_definitions (the custom properties module); the check runs

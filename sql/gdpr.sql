@@ -184,7 +184,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.delete_contact(bigint, boolean) IS
-	'soft delete (status deleted, hidden from crm.contacts_live) or, with hard, irreversible erasure of the person''s data everywhere';
+	E'@name remove_contact\nsoft delete (status deleted, hidden from crm.contacts_live) or, with hard, irreversible erasure of the person''s data everywhere';
 
 CREATE FUNCTION crm.export_contact(contact_id bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE

@@ -139,7 +139,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.update_contact(bigint, jsonb) IS
-	'PATCH a contact: listed fields are set (null clears), properties merge key by key (null removes); a taken email merges the two; returns the contact id';
+	E'@name patch_contact\nPATCH a contact: listed fields are set (null clears), properties merge key by key (null removes); a taken email merges the two; returns the contact id';
 
 -- pg_trgm lives in a schema chosen at its install: name it explicitly, since
 -- functions here run with search_path = pg_catalog, pg_temp.

@@ -297,7 +297,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.create_list(text, text, text, text, text) IS
-	'creates a static, dynamic or snapshot list of contacts or companies; a dynamic or snapshot list computes its members now';
+	E'@name define_list\ncreates a static, dynamic or snapshot list of contacts or companies; a dynamic or snapshot list computes its members now';
 
 CREATE FUNCTION crm.update_list(list_id bigint, name text DEFAULT NULL, owner text DEFAULT NULL)
 RETURNS crm.lists
@@ -316,7 +316,7 @@ BEGIN
 	RETURN l;
 END;
 $$;
-COMMENT ON FUNCTION crm.update_list(bigint, text, text) IS 'renames a list or sets its owner (NULL leaves a value as it is)';
+COMMENT ON FUNCTION crm.update_list(bigint, text, text) IS E'@name edit_list\nrenames a list or sets its owner (NULL leaves a value as it is)';
 
 CREATE FUNCTION crm.set_list_filter(list_id bigint, filter text) RETURNS crm.lists
 LANGUAGE plpgsql
@@ -354,7 +354,7 @@ BEGIN
 	RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION crm.delete_list(bigint) IS 'deletes a list and its memberships';
+COMMENT ON FUNCTION crm.delete_list(bigint) IS E'@name remove_list\ndeletes a list and its memberships';
 
 -- Static and snapshot lists only: a dynamic list's members are its filter's.
 CREATE FUNCTION crm.list_require_manual(l crm.lists) RETURNS void

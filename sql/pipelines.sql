@@ -245,7 +245,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.create_pipeline(text, text) IS
-	'creates a pipeline, with the stages of a template when given; the first pipeline of a workspace is its default';
+	E'@name define_pipeline\ncreates a pipeline, with the stages of a template when given; the first pipeline of a workspace is its default';
 
 CREATE FUNCTION crm.add_stage(pipeline_id bigint, name text, probability numeric DEFAULT NULL,
 							  kind crm.stage_kind DEFAULT 'open',

@@ -99,7 +99,7 @@ EXCEPTION WHEN unique_violation THEN
 			  HINT = 'Choose another slug, or switch to it with crm.use_workspace().';
 END;
 $$;
-COMMENT ON FUNCTION crm.create_workspace(text, text, text) IS 'creates a workspace and returns its id';
+COMMENT ON FUNCTION crm.create_workspace(text, text, text) IS E'@name set_up_workspace\ncreates a workspace and returns its id';
 
 -- SECURITY DEFINER: RLS hides other workspaces' rows, but switching is an
 -- ordinary session setting that any role may make with SET crm.workspace_id.

@@ -52,20 +52,13 @@ SQL
 [ $? = 0 ] || { sed 's/^/# /' /tmp/crm_api_setup.$$; rm -f /tmp/crm_api_setup.$$; bail "database crm_api set up"; }
 rm -f /tmp/crm_api_setup.$$
 
-# Name clashes under PostGraphile's inflection that stop it from starting:
-# renamed here, in this test database only, until the functions are renamed
-# in the extension (docs/api.md, Known clashes).
-q -d crm_api <<'SQL' || bail "clash workarounds applied"
-SQL
-
 export CRM_API_DATABASE=crm_api
 export CRM_API_WORKSPACE_A=$(q -d crm_api -c "SELECT id FROM crm.workspaces WHERE slug = 'api-a'")
 export CRM_API_WORKSPACE_B=$(q -d crm_api -c "SELECT id FROM crm.workspaces WHERE slug = 'api-b'")
-# PostGraphile's warnings go to a file: shown when the flow fails, and the
-# naming conflicts it recovers from (one type or field dropped each) always
+# PostGraphile's warnings go to a file, shown when the flow fails (the flow
+# itself fails on any naming conflict PostGraphile reports)
 node "$api/flow.js" 2>/tmp/crm_api_stderr.$$
 status=$?
-grep -oE "naming conflict has occurred - .*" /tmp/crm_api_stderr.$$ | sed 's/^/# PostGraphile: /'
 [ $status = 0 ] || sed 's/^/# /' /tmp/crm_api_stderr.$$
 rm -f /tmp/crm_api_stderr.$$
 [ -n "${CRM_API_KEEP:-}" ] || "$PG_BINDIR/dropdb" --if-exists crm_api
