@@ -103,11 +103,33 @@ CREATE TABLE crm.contact_consents (
 	status crm.consent_status NOT NULL,
 	source text,
 	recorded_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	actor text NOT NULL DEFAULT crm.current_actor(),
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id) ON DELETE CASCADE
 );
 CREATE INDEX contact_consents_contact ON crm.contact_consents (workspace_id, contact_id, channel, recorded_at DESC);
 COMMENT ON TABLE crm.contact_consents IS 'consent history per contact and channel (email, sms, ...); newest row wins';
+COMMENT ON COLUMN crm.contact_consents.actor IS 'who recorded it: crm.current_actor() when the row was written';
+
+-- Who recorded a consent is evidence (GDPR art. 7(1)): a row may not name
+-- anyone but the one acting.  A trusted backend recording for someone else
+-- says so with SET crm.actor.
+CREATE FUNCTION crm_internal.contact_consents_actor() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'actor "%" is not who is recording the consent ("%")', NEW.actor, crm.current_actor()
+		USING ERRCODE = 'generated_always',
+			  HINT = 'Leave actor out of the INSERT; a trusted backend names the actor with SET crm.actor.';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_consents_actor() IS
+	'BEFORE INSERT row trigger on contact_consents: refuses an actor other than crm.current_actor() (428C9)';
+
+CREATE TRIGGER contact_consents_actor BEFORE INSERT ON crm.contact_consents
+	FOR EACH ROW WHEN (NEW.actor IS DISTINCT FROM crm.current_actor())
+	EXECUTE FUNCTION crm_internal.contact_consents_actor();
 
 -- A consent change is a change of the contact, whoever records it: the
 -- CRM_CONTACT_UPDATED event crm.record_consent used to write itself.
@@ -147,18 +169,19 @@ $$;
 COMMENT ON FUNCTION crm_internal.contact_consents_append_only() IS
 	'BEFORE UPDATE row trigger on contact_consents: refuses rewriting a recorded consent (0A000)';
 
-CREATE TRIGGER contact_consents_append_only BEFORE UPDATE OF channel, status, source, recorded_at
+CREATE TRIGGER contact_consents_append_only BEFORE UPDATE OF channel, status, source, recorded_at, actor
 	ON crm.contact_consents
 	FOR EACH ROW
 	WHEN (OLD.channel IS DISTINCT FROM NEW.channel OR OLD.status IS DISTINCT FROM NEW.status
-		  OR OLD.source IS DISTINCT FROM NEW.source OR OLD.recorded_at IS DISTINCT FROM NEW.recorded_at)
+		  OR OLD.source IS DISTINCT FROM NEW.source OR OLD.recorded_at IS DISTINCT FROM NEW.recorded_at
+		  OR OLD.actor IS DISTINCT FROM NEW.actor)
 	EXECUTE FUNCTION crm_internal.contact_consents_append_only();
 CREATE TRIGGER contact_consents_normalize BEFORE INSERT OR UPDATE ON crm.contact_consents
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('source:max=2048');
 
 CREATE VIEW crm.current_consents WITH (security_invoker = true) AS
 	SELECT DISTINCT ON (workspace_id, contact_id, channel)
-		   workspace_id, contact_id, channel, status, source, recorded_at
+		   workspace_id, contact_id, channel, status, source, recorded_at, actor
 	  FROM crm.contact_consents
 	 ORDER BY workspace_id, contact_id, channel, recorded_at DESC, id DESC;
 COMMENT ON VIEW crm.current_consents IS 'the current consent of each contact per channel';

@@ -89,6 +89,7 @@ CREATE TABLE crm.deal_stage_history (
 	stage_id bigint NOT NULL,
 	entered_at timestamptz NOT NULL,
 	left_at timestamptz,
+	actor text NOT NULL DEFAULT crm.current_actor(),
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, stage_id) REFERENCES crm.stages (workspace_id, id) ON DELETE CASCADE,
@@ -99,6 +100,7 @@ CREATE INDEX deal_stage_history_stage ON crm.deal_stage_history (workspace_id, s
 CREATE INDEX deal_stage_history_pipeline ON crm.deal_stage_history (workspace_id, pipeline_id);
 COMMENT ON TABLE crm.deal_stage_history IS
 	'one row per stay of a deal in a stage: entered_at, and left_at once it moved on (NULL for the current stage)';
+COMMENT ON COLUMN crm.deal_stage_history.actor IS 'who moved the deal into the stage: crm.current_actor() at the time';
 COMMENT ON COLUMN crm.deal_stage_history.from_stage_id IS 'the stage the deal came from; NULL for the stage it was created in';
 
 -- Defaults and invariants a plain INSERT/UPDATE must respect too, so that

@@ -185,7 +185,13 @@ UPDATE crm.contacts SET status = 'deleted' WHERE email = 'grace@example.com'
 RETURNING status, deleted_at IS NOT NULL AS stamped, email, released_keys;
 SELECT type, payload - 'changes' AS payload FROM crm.events ORDER BY id DESC LIMIT 2;
 -- the released email is free for the next person
-INSERT INTO crm.contacts (name, email) VALUES ('Grace the second', 'grace@example.com') RETURNING name, email;
+INSERT INTO crm.contacts (name, email) VALUES ('Grace the second', 'grace@example.com') RETURNING id AS grace2 \gset
+-- a consent recorded as a row names who recorded it: the token's sub, and no one else
+INSERT INTO crm.contact_consents (contact_id, channel, status, source) VALUES (:grace2, 'email', 'granted', 'signup form')
+RETURNING channel, status, actor;
+INSERT INTO crm.contact_consents (contact_id, channel, status, actor) VALUES (:grace2, 'sms', 'granted', 'the-ceo');
+UPDATE crm.contact_consents SET actor = 'the-ceo' WHERE contact_id = :grace2;
+SELECT channel, status, actor FROM crm.current_consents WHERE contact_id = :grace2;
 RESET request.jwt.claims;
 RESET ROLE;
 DROP OWNED BY crm_contacts_app;

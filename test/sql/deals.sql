@@ -193,7 +193,8 @@ RESET ROLE;
 SELECT d.title, s.name AS stage, d.status, d.closed_at, d.won_reason, d.lost_reason
   FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id IN (:twin_fn, :twin_row) ORDER BY d.id;
 -- the same history, activities and events
-SELECT d.title, f.name AS from_stage, s.name AS stage, h.left_at IS NULL AS current
+SELECT d.title, f.name AS from_stage, s.name AS stage, h.left_at IS NULL AS current,
+	   CASE h.actor WHEN current_user THEN '(owner)' ELSE h.actor END AS actor
   FROM crm.deal_stage_history h JOIN crm.deals d ON d.id = h.deal_id
   LEFT JOIN crm.stages f ON f.id = h.from_stage_id JOIN crm.stages s ON s.id = h.stage_id
  WHERE h.deal_id IN (:twin_fn, :twin_row) ORDER BY d.id, h.id;
