@@ -1,5 +1,5 @@
 EXTENSION = crm
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = crm
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
@@ -34,7 +34,11 @@ SQL_SOURCES = \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+# The install scripts of released versions, frozen (test/t/upgrade.sh
+# installs each and updates it to this version), and the update scripts.
+RELEASED = $(wildcard sql/released/$(EXTENSION)--*.sql)
+DATA = $(filter-out sql/released/$(EXTENSION)--$(EXTVERSION).sql,$(RELEASED)) \
+	$(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))

@@ -34,8 +34,9 @@ ok $? "catalog snapshot of the fresh database ($(wc -l </tmp/crm_drop_before.$$)
 
 q -d crm_drop -c 'SET client_min_messages = warning; CREATE EXTENSION crm CASCADE;'
 ok $? "CREATE EXTENSION crm CASCADE in a fresh database"
-[ "$(q -d crm_drop -c "SELECT extversion FROM pg_extension WHERE extname = 'crm'")" = 0.1.0 ]
-ok $? "version 0.1.0 installed, with pg_trgm"
+version=$(sed -n 's/^EXTVERSION = //p' Makefile)
+[ "$(q -d crm_drop -c "SELECT extversion FROM pg_extension WHERE extname = 'crm'")" = "$version" ]
+ok $? "version $version installed, with pg_trgm"
 q -d crm_drop -c "SELECT crm.create_workspace('w', 'W'); INSERT INTO crm.contacts (email) VALUES ('a@b.example');" >/dev/null
 ok $? "the extension works"
 
