@@ -90,8 +90,8 @@ SELECT type, payload, actor FROM crm.events WHERE type = 'CRM_APP_SIGNED_UP';
 -- advisory locks are outside row-level security: a frontend cannot lock
 -- another workspace's identity keys
 SET ROLE crm_access_front;
-SELECT crm.lock_identity_keys(2, ARRAY['e:ada@example.com']);
-SELECT crm.lock_identity_keys(1, ARRAY['e:ada@example.com']);
+SELECT crm_hidden.lock_identity_keys(2, ARRAY['e:ada@example.com']);
+SELECT crm_hidden.lock_identity_keys(1, ARRAY['e:ada@example.com']);
 RESET ROLE;
 
 -- read_only: reads, writes nothing, not even through a function
