@@ -371,7 +371,8 @@ BEGIN
 END;
 $$;
 
--- Records of the list's type and workspace with these ids; merged contacts
+-- Records of the list's type and of the current workspace (the list's,
+-- which crm_hidden.require_list found there) with these ids; merged contacts
 -- count as their survivor (list_members_follow_merged moves them there).
 CREATE FUNCTION crm_hidden.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
 LANGUAGE plpgsql
@@ -388,12 +389,12 @@ BEGIN
 	IF (list_require_objects.l).object_type = 'contact' THEN
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.contacts c
-										 WHERE c.workspace_id = (list_require_objects.l).workspace_id AND c.id = i)
+										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
 		 LIMIT 1;
 	ELSE
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.companies c
-										 WHERE c.workspace_id = (list_require_objects.l).workspace_id AND c.id = i)
+										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
 		 LIMIT 1;
 	END IF;
 	IF FOUND THEN
@@ -413,6 +414,9 @@ AS $$
 DECLARE
 	n integer;
 BEGIN
+	-- a direct caller may hand in any row value: only its id is trusted, the
+	-- rest is the current workspace's list as stored
+	list_add.l := crm_hidden.require_list((list_add.l).id);
 	PERFORM crm_hidden.list_require_manual(list_add.l);
 	PERFORM crm_hidden.list_require_objects(list_add.l, list_add.ids);
 	IF (list_add.l).object_type = 'contact' THEN
