@@ -106,13 +106,18 @@ RESET ROLE;
 
 -- the API's functions call the helpers of crm_hidden as the caller: a
 -- frontend runs them (tags through crm_hidden.bulk_tag_apply, a count
--- through crm_hidden.cql_where, a won deal through crm_hidden.close_deal, a
+-- through crm_hidden.cql_where, a datetime filter through
+-- crm_hidden.cql_timestamptz, a won deal through crm_hidden.close_deal, a
 -- fuzzy search through crm_hidden.search_words_of, a new conversation's
 -- counters through crm_hidden.sync_conversation_counters) ...
 SET ROLE crm_access_front;
 SELECT crm.bulk_tag('contact', ARRAY[:grace]::bigint[], ARRAY['Beta']) AS tagged;
 SELECT crm.count('contact', 'tags CONTAINS ''beta''') AS beta_contacts;
 SELECT name FROM crm.find_contacts('tags CONTAINS ''beta''');
+-- a datetime property's CQL translates to crm_hidden.cql_timestamptz, run as the caller
+SELECT crm.define_property('contact', 'last_login', 'datetime') > 0 AS defined;
+UPDATE crm.contacts SET properties = '{"last_login": "2026-03-01T09:00:00Z"}' WHERE id = :grace;
+SELECT name FROM crm.find_contacts('lastLogin > 2026-01-01T00:00:00Z');
 SELECT crm.create_pipeline('Sales', 'b2b_sales') AS pipeline \gset
 INSERT INTO crm.deals (pipeline_id, title) VALUES (:pipeline, 'Engine') RETURNING id AS deal \gset
 SELECT status, closed_at IS NOT NULL AS closed, won_reason FROM crm.win_deal(:deal, reason => 'signed');
