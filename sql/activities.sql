@@ -56,10 +56,10 @@ BEGIN
 				  HINT = 'Pass contact_id, company_id or deal_id.';
 	END IF;
 	IF log_activity.contact_id IS NOT NULL THEN
-		PERFORM crm.require_contact(log_activity.contact_id);
+		PERFORM crm_hidden.require_contact(log_activity.contact_id);
 	END IF;
 	IF log_activity.company_id IS NOT NULL THEN
-		PERFORM crm.require_company(log_activity.company_id);
+		PERFORM crm_hidden.require_company(log_activity.company_id);
 	END IF;
 	IF type IS NULL OR type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid activity type: "%"', type
@@ -93,7 +93,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.require_contact(timeline.contact_id);
+	PERFORM crm_hidden.require_contact(timeline.contact_id);
 	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
 		RAISE EXCEPTION 'invalid limit: %', coalesce(lim::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',

@@ -9,20 +9,20 @@
 -- The WHERE of a bulk action: a CQL query's, or ids of the current
 -- workspace (merged contacts are tombstones and never targets).  The ids
 -- are passed to EXECUTE as $1.
-CREATE FUNCTION crm.bulk_where(entity text, query text, ids bigint[]) RETURNS text
+CREATE FUNCTION crm_hidden.bulk_where(entity text, query text, ids bigint[]) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_where.entity);
+	tab text := crm_hidden.cql_table(bulk_where.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 BEGIN
 	IF bulk_where.query IS NOT NULL THEN
-		RETURN crm.cql_where(bulk_where.entity, bulk_where.query);
+		RETURN crm_hidden.cql_where(bulk_where.entity, bulk_where.query);
 	END IF;
 	-- an entity CQL queries can name (stages and pipelines are reached through deals)
-	PERFORM crm.cql_where(bulk_where.entity, '');
+	PERFORM crm_hidden.cql_where(bulk_where.entity, '');
 	IF bulk_where.ids IS NULL THEN
 		RAISE EXCEPTION 'bulk action target must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -35,16 +35,16 @@ BEGIN
 				ELSE '' END;
 END;
 $$;
-COMMENT ON FUNCTION crm.bulk_where(text, text, bigint[]) IS 'the WHERE clause of a bulk action on a CQL query or on ids ($1)';
+COMMENT ON FUNCTION crm_hidden.bulk_where(text, text, bigint[]) IS 'the WHERE clause of a bulk action on a CQL query or on ids ($1)';
 
 -- Tags exist on contacts and companies only.
-CREATE FUNCTION crm.bulk_require_tags(entity text) RETURNS void
+CREATE FUNCTION crm_hidden.bulk_require_tags(entity text) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.cql_table(bulk_require_tags.entity);
+	PERFORM crm_hidden.cql_table(bulk_require_tags.entity);
 	IF NOT EXISTS (SELECT 1 FROM crm.cql_fields() f WHERE f.entity = bulk_require_tags.entity AND f.type = 'tags') THEN
 		RAISE EXCEPTION '% records have no tags', bulk_require_tags.entity
 			USING ERRCODE = 'invalid_parameter_value',
@@ -53,7 +53,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION crm.bulk_tags_arg(tags text[]) RETURNS text[]
+CREATE FUNCTION crm_hidden.bulk_tags_arg(tags text[]) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -71,20 +71,20 @@ $$;
 
 -- tag ---------------------------------------------------------------------
 
-CREATE FUNCTION crm.bulk_tag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_tag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_tag_apply.entity);
+	tab text := crm_hidden.cql_table(bulk_tag_apply.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	n integer;
 BEGIN
-	PERFORM crm.bulk_require_tags(bulk_tag_apply.entity);
+	PERFORM crm_hidden.bulk_require_tags(bulk_tag_apply.entity);
 	EXECUTE pg_catalog.format('UPDATE %s SET tags = %s.tags OPERATOR(pg_catalog.||) $2 WHERE %s AND NOT %s.tags OPERATOR(pg_catalog.@>) $2',
-							  tab, alias, crm.bulk_where(bulk_tag_apply.entity, bulk_tag_apply.query, bulk_tag_apply.ids), alias)
-		USING bulk_tag_apply.ids, crm.bulk_tags_arg(bulk_tag_apply.tags);
+							  tab, alias, crm_hidden.bulk_where(bulk_tag_apply.entity, bulk_tag_apply.query, bulk_tag_apply.ids), alias)
+		USING bulk_tag_apply.ids, crm_hidden.bulk_tags_arg(bulk_tag_apply.tags);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;
@@ -93,32 +93,32 @@ $$;
 CREATE FUNCTION crm.bulk_tag(entity text, query text, tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_tag_apply(entity, query, NULL, tags);
+RETURN crm_hidden.bulk_tag_apply(entity, query, NULL, tags);
 COMMENT ON FUNCTION crm.bulk_tag(text, text, text[]) IS 'adds tags to the records a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_tag(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_tag_apply(entity, NULL, ids, tags);
+RETURN crm_hidden.bulk_tag_apply(entity, NULL, ids, tags);
 COMMENT ON FUNCTION crm.bulk_tag(text, bigint[], text[]) IS 'adds tags to the records with these ids; returns how many changed';
 
 -- untag -------------------------------------------------------------------
 
-CREATE FUNCTION crm.bulk_untag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_untag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_untag_apply.entity);
+	tab text := crm_hidden.cql_table(bulk_untag_apply.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	n integer;
 BEGIN
-	PERFORM crm.bulk_require_tags(bulk_untag_apply.entity);
+	PERFORM crm_hidden.bulk_require_tags(bulk_untag_apply.entity);
 	EXECUTE pg_catalog.format(
 		'UPDATE %s SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(%s.tags) t WHERE t OPERATOR(pg_catalog.<>) ALL ($2)) '
-		'WHERE %s AND %s.tags OPERATOR(pg_catalog.&&) $2', tab, alias, crm.bulk_where(bulk_untag_apply.entity, bulk_untag_apply.query, bulk_untag_apply.ids), alias)
-		USING bulk_untag_apply.ids, crm.bulk_tags_arg(bulk_untag_apply.tags);
+		'WHERE %s AND %s.tags OPERATOR(pg_catalog.&&) $2', tab, alias, crm_hidden.bulk_where(bulk_untag_apply.entity, bulk_untag_apply.query, bulk_untag_apply.ids), alias)
+		USING bulk_untag_apply.ids, crm_hidden.bulk_tags_arg(bulk_untag_apply.tags);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;
@@ -127,18 +127,18 @@ $$;
 CREATE FUNCTION crm.bulk_untag(entity text, query text, tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_untag_apply(entity, query, NULL, tags);
+RETURN crm_hidden.bulk_untag_apply(entity, query, NULL, tags);
 COMMENT ON FUNCTION crm.bulk_untag(text, text, text[]) IS 'removes tags from the records a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_untag(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_untag_apply(entity, NULL, ids, tags);
+RETURN crm_hidden.bulk_untag_apply(entity, NULL, ids, tags);
 COMMENT ON FUNCTION crm.bulk_untag(text, bigint[], text[]) IS 'removes tags from the records with these ids; returns how many changed';
 
 -- lifecycle ---------------------------------------------------------------
 
-CREATE FUNCTION crm.bulk_set_lifecycle_apply(query text, ids bigint[], stage crm.lifecycle_stage) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_set_lifecycle_apply(query text, ids bigint[], stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -151,7 +151,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass a stage such as ''lead'' or ''customer''; use bulk_update to clear it.';
 	END IF;
-	EXECUTE 'UPDATE crm.contacts SET lifecycle_stage = $2 WHERE ' || crm.bulk_where('contact', bulk_set_lifecycle_apply.query, bulk_set_lifecycle_apply.ids)
+	EXECUTE 'UPDATE crm.contacts SET lifecycle_stage = $2 WHERE ' || crm_hidden.bulk_where('contact', bulk_set_lifecycle_apply.query, bulk_set_lifecycle_apply.ids)
 		|| ' AND contacts.lifecycle_stage IS DISTINCT FROM $2'
 		USING bulk_set_lifecycle_apply.ids, bulk_set_lifecycle_apply.stage;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -162,14 +162,14 @@ $$;
 CREATE FUNCTION crm.bulk_set_lifecycle(query text, stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_set_lifecycle_apply(query, NULL, stage);
+RETURN crm_hidden.bulk_set_lifecycle_apply(query, NULL, stage);
 COMMENT ON FUNCTION crm.bulk_set_lifecycle(text, crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_set_lifecycle(ids bigint[], stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_set_lifecycle_apply(NULL, ids, stage);
+RETURN crm_hidden.bulk_set_lifecycle_apply(NULL, ids, stage);
 COMMENT ON FUNCTION crm.bulk_set_lifecycle(bigint[], crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts with these ids; returns how many changed';
 
@@ -179,13 +179,13 @@ COMMENT ON FUNCTION crm.bulk_set_lifecycle(bigint[], crm.lifecycle_stage) IS
 -- snake_case); "properties" is merged into the existing properties (a null
 -- removes a key), every other field is replaced.  Values are converted as
 -- jsonb_populate_record does.
-CREATE FUNCTION crm.bulk_update_apply(entity text, query text, ids bigint[], patch jsonb) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_update_apply(entity text, query text, ids bigint[], patch jsonb) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_update_apply.entity);
+	tab text := crm_hidden.cql_table(bulk_update_apply.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	-- written by crm itself, or by the functions that keep their invariants
 	-- (a deal's status, close date and board position follow its stage:
@@ -250,7 +250,7 @@ BEGIN
 		END IF;
 	END LOOP;
 	EXECUTE pg_catalog.format('UPDATE %s SET %s WHERE %s AND ROW(%s, NULL) IS DISTINCT FROM ROW(%s, NULL)',
-							  tab, pg_catalog.array_to_string(sets, ', '), crm.bulk_where(bulk_update_apply.entity, bulk_update_apply.query, bulk_update_apply.ids),
+							  tab, pg_catalog.array_to_string(sets, ', '), crm_hidden.bulk_where(bulk_update_apply.entity, bulk_update_apply.query, bulk_update_apply.ids),
 							  pg_catalog.array_to_string(olds, ', '), pg_catalog.array_to_string(news, ', '))
 		USING bulk_update_apply.ids, rec, props;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -261,14 +261,14 @@ $$;
 CREATE FUNCTION crm.bulk_update(entity text, query text, patch jsonb) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_update_apply(entity, query, NULL, patch);
+RETURN crm_hidden.bulk_update_apply(entity, query, NULL, patch);
 COMMENT ON FUNCTION crm.bulk_update(text, text, jsonb) IS
 	'sets fields (CQL names) of the records a CQL query matches; properties are merged; returns how many changed';
 
 CREATE FUNCTION crm.bulk_update(entity text, ids bigint[], patch jsonb) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_update_apply(entity, NULL, ids, patch);
+RETURN crm_hidden.bulk_update_apply(entity, NULL, ids, patch);
 COMMENT ON FUNCTION crm.bulk_update(text, bigint[], jsonb) IS
 	'sets fields (CQL names) of the records with these ids; properties are merged; returns how many changed';
 
@@ -276,7 +276,7 @@ COMMENT ON FUNCTION crm.bulk_update(text, bigint[], jsonb) IS
 
 -- Soft delete: status deleted and deleted_at now; the row, its history and
 -- its ids stay, and it drops out of find_contacts and the unique keys.
-CREATE FUNCTION crm.bulk_delete_apply(entity text, query text, ids bigint[]) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_delete_apply(entity text, query text, ids bigint[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -285,13 +285,13 @@ DECLARE
 	n integer;
 BEGIN
 	IF bulk_delete_apply.entity IS DISTINCT FROM 'contact' THEN
-		PERFORM crm.cql_table(bulk_delete_apply.entity);
+		PERFORM crm_hidden.cql_table(bulk_delete_apply.entity);
 		RAISE EXCEPTION '% records cannot be soft-deleted', bulk_delete_apply.entity
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'bulk_delete soft-deletes contacts; delete other records with DELETE.';
 	END IF;
 	EXECUTE 'UPDATE crm.contacts SET status = ''deleted'', deleted_at = pg_catalog.now() WHERE '
-		|| crm.bulk_where('contact', bulk_delete_apply.query, bulk_delete_apply.ids)
+		|| crm_hidden.bulk_where('contact', bulk_delete_apply.query, bulk_delete_apply.ids)
 		|| ' AND contacts.status OPERATOR(pg_catalog.<) ''merged''::crm.contact_status'
 		USING bulk_delete_apply.ids;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -302,11 +302,11 @@ $$;
 CREATE FUNCTION crm.bulk_delete(entity text, query text) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_delete_apply(entity, query, NULL);
+RETURN crm_hidden.bulk_delete_apply(entity, query, NULL);
 COMMENT ON FUNCTION crm.bulk_delete(text, text) IS 'soft-deletes the contacts a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_delete(entity text, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_delete_apply(entity, NULL, ids);
+RETURN crm_hidden.bulk_delete_apply(entity, NULL, ids);
 COMMENT ON FUNCTION crm.bulk_delete(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';

@@ -119,7 +119,7 @@ CREATE VIEW crm.companies_with_counts WITH (security_invoker = true) AS
 	  FROM crm.companies c;
 COMMENT ON VIEW crm.companies_with_counts IS 'companies with the number of live contacts linked to each';
 
-CREATE FUNCTION crm.require_company(company_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_company(company_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -134,7 +134,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_company(bigint) IS 'raises no_data_found unless the id names a company of the current workspace';
+COMMENT ON FUNCTION crm_hidden.require_company(bigint) IS 'raises no_data_found unless the id names a company of the current workspace';
 
 -- The row path does the work (crm_internal.contact_companies_demote demotes
 -- the previous primary, crm_internal.contact_companies_events writes the
@@ -149,8 +149,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.require_contact(link_company.contact_id);
-	PERFORM crm.require_company(link_company.company_id);
+	PERFORM crm_hidden.require_contact(link_company.contact_id);
+	PERFORM crm_hidden.require_company(link_company.company_id);
 	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
 		VALUES (link_company.contact_id, link_company.company_id, link_company.role,
 				coalesce(link_company.is_primary, false))
@@ -168,8 +168,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.require_contact(unlink_company.contact_id);
-	PERFORM crm.require_company(unlink_company.company_id);
+	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
+	PERFORM crm_hidden.require_company(unlink_company.company_id);
 	DELETE FROM crm.contact_companies cc
 	 WHERE cc.workspace_id = crm.current_workspace()
 	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;

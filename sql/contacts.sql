@@ -196,7 +196,7 @@ AS $$
 DECLARE
 	cid bigint;
 BEGIN
-	PERFORM crm.require_contact(record_consent.contact_id);
+	PERFORM crm_hidden.require_contact(record_consent.contact_id);
 	IF status IS NULL THEN
 		RAISE EXCEPTION 'consent status must not be null'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -237,7 +237,7 @@ CREATE INDEX external_ids_object ON crm.external_ids (workspace_id, object_type,
 COMMENT ON TABLE crm.external_ids IS 'the ids other systems (salesforce, zendesk, stripe...) give our objects';
 
 -- Shared guard: an id must name a contact of the current workspace.
-CREATE FUNCTION crm.require_contact(contact_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_contact(contact_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -252,7 +252,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_contact(bigint) IS 'raises no_data_found unless the id names a contact of the current workspace';
+COMMENT ON FUNCTION crm_hidden.require_contact(bigint) IS 'raises no_data_found unless the id names a contact of the current workspace';
 
 CREATE FUNCTION crm.set_external_id(object_type text, object_id bigint, system text, external_id text)
 RETURNS void
@@ -282,9 +282,9 @@ BEGIN
 				  HINT = 'Pass the id of the object the external id belongs to.';
 	END IF;
 	IF object_type = 'contact' THEN
-		PERFORM crm.require_contact(object_id);
+		PERFORM crm_hidden.require_contact(object_id);
 	ELSIF object_type = 'company' THEN
-		PERFORM crm.require_company(object_id);
+		PERFORM crm_hidden.require_company(object_id);
 	END IF;
 	INSERT INTO crm.external_ids AS x (object_type, object_id, system, external_id)
 		VALUES (set_external_id.object_type, set_external_id.object_id, set_external_id.system,

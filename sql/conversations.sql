@@ -50,7 +50,7 @@ CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.
 -- Only a conversation's start counts as seeing the contact here: agent and bot
 -- replies move last_message_at but say nothing about the contact, whose own
 -- messages are stamped by crm_internal.messages_sync_conversations().
-CREATE FUNCTION crm.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
+CREATE FUNCTION crm_hidden.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -75,7 +75,7 @@ AS $$
 	   AND (c.conversation_count, c.first_seen_at, c.last_seen_at)
 		   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at);
 $$;
-COMMENT ON FUNCTION crm.sync_conversation_counters(bigint[], bigint[]) IS
+COMMENT ON FUNCTION crm_hidden.sync_conversation_counters(bigint[], bigint[]) IS
 	'recomputes conversation_count and widens first/last_seen_at of contacts from their conversations';
 
 CREATE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
@@ -103,7 +103,7 @@ BEGIN
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
 		  FROM (SELECT DISTINCT workspace_id, contact_id FROM old_rows) t;
 	END IF;
-	PERFORM crm.sync_conversation_counters(ws, ids);
+	PERFORM crm_hidden.sync_conversation_counters(ws, ids);
 	RETURN NULL;
 END;
 $$;
@@ -162,7 +162,7 @@ AS $$
 DECLARE
 	cid bigint;
 BEGIN
-	PERFORM crm.require_contact(start_conversation.contact_id);
+	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
 	IF channel IS NULL OR channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid conversation channel: "%"', channel
 			USING ERRCODE = 'invalid_parameter_value',

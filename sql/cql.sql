@@ -42,27 +42,27 @@ CREATE FUNCTION crm.cql_check(entity text, query text,
 COMMENT ON FUNCTION crm.cql_check(text, text) IS
 	'whether a CQL query is valid for an entity and, if not, the error it would raise (for editors)';
 
-CREATE FUNCTION crm.cql_where(entity text, query text) RETURNS text
+CREATE FUNCTION crm_hidden.cql_where(entity text, query text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_where' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_where(text, text) IS
+COMMENT ON FUNCTION crm_hidden.cql_where(text, text) IS
 	'the WHERE clause crm.find_* use: current workspace, live contacts unless the query names status, and the query';
 
-CREATE FUNCTION crm.cql_order_by(entity text, order_by text) RETURNS text
+CREATE FUNCTION crm_internal.cql_order_by(entity text, order_by text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_order_by' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_order_by(text, text) IS
+COMMENT ON FUNCTION crm_internal.cql_order_by(text, text) IS
 	'validates "field [ASC|DESC], ..." (at most three keys) and returns the ORDER BY list, id last for stable paging';
 
-CREATE FUNCTION crm.cql_group_key(entity text, field text) RETURNS text
+CREATE FUNCTION crm_hidden.cql_group_key(entity text, field text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_group_key' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_group_key(text, text) IS 'the SQL expression crm.count_by groups a field by';
+COMMENT ON FUNCTION crm_hidden.cql_group_key(text, text) IS 'the SQL expression crm.count_by groups a field by';
 
-CREATE FUNCTION crm.cql_table(entity text) RETURNS text
+CREATE FUNCTION crm_hidden.cql_table(entity text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_table' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_table(text) IS 'the table an entity''s CQL queries run over (crm.object_records for a custom object type)';
+COMMENT ON FUNCTION crm_hidden.cql_table(text) IS 'the table an entity''s CQL queries run over (crm.object_records for a custom object type)';
 
-CREATE FUNCTION crm.cql_timestamptz(value text) RETURNS timestamptz
+CREATE FUNCTION crm_hidden.cql_timestamptz(value text) RETURNS timestamptz
 	AS 'MODULE_PATHNAME', 'crm_cql_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_timestamptz(text) IS
+COMMENT ON FUNCTION crm_hidden.cql_timestamptz(text) IS
 	'a declared datetime property''s text as timestamptz, NULL when it is not a date-time (never an error)';
 
 -- Translations depend on custom object types (find_records, associated());
@@ -133,8 +133,8 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed',
 				  HINT = 'Entities are: contact, company, deal, order, or a custom object type key of crm.object_types.';
 	END IF;
-	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm.cql_table(count.entity)
-		|| ' WHERE ' || crm.cql_where(count.entity, coalesce(count.query, ''))
+	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm_hidden.cql_table(count.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count.entity, coalesce(count.query, ''))
 		INTO n;
 	RETURN n;
 END;
@@ -160,9 +160,9 @@ BEGIN
 				  HINT = 'Name the field to group by, e.g. ''lifecycleStage'' or ''company.name''.';
 	END IF;
 	RETURN QUERY EXECUTE
-		'SELECT k, pg_catalog.count(*) FROM (SELECT ' || crm.cql_group_key(count_by.entity, count_by.field)
-		|| ' AS k FROM ' || crm.cql_table(count_by.entity)
-		|| ' WHERE ' || crm.cql_where(count_by.entity, coalesce(count_by.query, ''))
+		'SELECT k, pg_catalog.count(*) FROM (SELECT ' || crm_hidden.cql_group_key(count_by.entity, count_by.field)
+		|| ' AS k FROM ' || crm_hidden.cql_table(count_by.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count_by.entity, coalesce(count_by.query, ''))
 		|| ') s GROUP BY k ORDER BY 2 DESC, 1 NULLS LAST';
 END;
 $$;

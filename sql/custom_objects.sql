@@ -175,7 +175,7 @@ CREATE TRIGGER object_associations_events AFTER INSERT OR DELETE OR UPDATE OF la
 -- Functions
 --
 
-CREATE FUNCTION crm.require_object_type(type_key text) RETURNS void
+CREATE FUNCTION crm_hidden.require_object_type(type_key text) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -190,10 +190,10 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_object_type(text) IS
+COMMENT ON FUNCTION crm_hidden.require_object_type(text) IS
 	'raises no_data_found unless the key names an object type of the current workspace';
 
-CREATE FUNCTION crm.require_record(record_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_record(record_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -208,7 +208,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_record(bigint) IS
+COMMENT ON FUNCTION crm_hidden.require_record(bigint) IS
 	'raises no_data_found unless the id names a custom object record of the current workspace';
 
 CREATE FUNCTION crm.create_object_type(key text, name text, icon text DEFAULT NULL,
@@ -268,7 +268,7 @@ AS $$
 DECLARE
 	known text;
 BEGIN
-	PERFORM crm.require_object_type(set_primary_property.type_key);
+	PERFORM crm_hidden.require_object_type(set_primary_property.type_key);
 	IF property IS NOT NULL AND property !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid property key: "%"', property
 			USING ERRCODE = 'invalid_parameter_value',
@@ -310,7 +310,7 @@ AS $$
 DECLARE
 	rid bigint;
 BEGIN
-	PERFORM crm.require_object_type(create_record.type_key);
+	PERFORM crm_hidden.require_object_type(create_record.type_key);
 	IF properties IS NOT NULL AND jsonb_typeof(properties) <> 'object' THEN
 		RAISE EXCEPTION 'record properties must be a JSON object, not %', jsonb_typeof(properties)
 			USING ERRCODE = 'invalid_parameter_value',
@@ -322,7 +322,7 @@ BEGIN
 				  HINT = 'Pass NULL for a record without an external id.';
 	END IF;
 	INSERT INTO crm.object_records AS r (type_key, external_id, properties)
-		VALUES (create_record.type_key, create_record.external_id, crm.jsonb_patch('{}', create_record.properties))
+		VALUES (create_record.type_key, create_record.external_id, crm_hidden.jsonb_patch('{}', create_record.properties))
 	ON CONFLICT (workspace_id, type_key, external_id) DO NOTHING
 	RETURNING r.id INTO rid;
 	IF rid IS NULL THEN
@@ -347,7 +347,7 @@ AS $$
 DECLARE
 	rid bigint;
 BEGIN
-	PERFORM crm.require_object_type(upsert_record.type_key);
+	PERFORM crm_hidden.require_object_type(upsert_record.type_key);
 	IF external_id IS NULL OR btrim(external_id) = '' THEN
 		RAISE EXCEPTION 'an upserted record needs an external id'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -359,10 +359,10 @@ BEGIN
 				  HINT = 'Pass properties as a jsonb object such as ''{"title": "Algebra I"}''.';
 	END IF;
 	INSERT INTO crm.object_records AS r (type_key, external_id, properties)
-		VALUES (upsert_record.type_key, upsert_record.external_id, crm.jsonb_patch('{}', upsert_record.properties))
+		VALUES (upsert_record.type_key, upsert_record.external_id, crm_hidden.jsonb_patch('{}', upsert_record.properties))
 	ON CONFLICT (workspace_id, type_key, external_id) DO UPDATE
-	   SET properties = crm.jsonb_patch(r.properties, upsert_record.properties)
-	 WHERE r.properties IS DISTINCT FROM crm.jsonb_patch(r.properties, upsert_record.properties)
+	   SET properties = crm_hidden.jsonb_patch(r.properties, upsert_record.properties)
+	 WHERE r.properties IS DISTINCT FROM crm_hidden.jsonb_patch(r.properties, upsert_record.properties)
 	RETURNING r.id INTO rid;
 	IF rid IS NULL THEN
 		-- nothing changed; ON CONFLICT locked the existing row
@@ -378,7 +378,7 @@ COMMENT ON FUNCTION crm.upsert_record(text, text, jsonb) IS
 
 -- Validates the target and returns the id to store: a merged contact's
 -- associations belong to the contact it was merged into.
-CREATE FUNCTION crm.association_target_id(target_type text, target_id bigint) RETURNS bigint
+CREATE FUNCTION crm_hidden.association_target_id(target_type text, target_id bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -392,17 +392,17 @@ BEGIN
 				  HINT = 'Records can be associated with a contact or a deal.';
 	END IF;
 	IF target_type = 'contact' THEN
-		PERFORM crm.require_contact(association_target_id.target_id);
+		PERFORM crm_hidden.require_contact(association_target_id.target_id);
 		SELECT coalesce(c.merged_into, c.id) INTO tid FROM crm.contacts c
 		 WHERE c.workspace_id = crm.current_workspace() AND c.id = association_target_id.target_id;
 	ELSE
-		PERFORM crm.require_deal(association_target_id.target_id);
+		PERFORM crm_hidden.require_deal(association_target_id.target_id);
 		tid := target_id;
 	END IF;
 	RETURN tid;
 END;
 $$;
-COMMENT ON FUNCTION crm.association_target_id(text, bigint) IS
+COMMENT ON FUNCTION crm_hidden.association_target_id(text, bigint) IS
 	'checks an association target (contact or deal) exists and returns its live id';
 
 CREATE FUNCTION crm.associate(record_id bigint, target_type text, target_id bigint,
@@ -417,8 +417,8 @@ DECLARE
 	aid bigint;
 	lbl text := nullif(btrim(label), '');
 BEGIN
-	PERFORM crm.require_record(associate.record_id);
-	tid := crm.association_target_id(associate.target_type, associate.target_id);
+	PERFORM crm_hidden.require_record(associate.record_id);
+	tid := crm_hidden.association_target_id(associate.target_type, associate.target_id);
 	IF associate.target_type = 'contact' THEN
 		INSERT INTO crm.object_associations AS a (record_id, target_type, contact_id, label, associated_at)
 			VALUES (associate.record_id, 'contact', tid, lbl, coalesce(associate.associated_at, now()))
@@ -448,8 +448,8 @@ AS $$
 DECLARE
 	tid bigint;
 BEGIN
-	PERFORM crm.require_record(dissociate.record_id);
-	tid := crm.association_target_id(dissociate.target_type, dissociate.target_id);
+	PERFORM crm_hidden.require_record(dissociate.record_id);
+	tid := crm_hidden.association_target_id(dissociate.target_type, dissociate.target_id);
 	DELETE FROM crm.object_associations a
 	 WHERE a.workspace_id = crm.current_workspace() AND a.record_id = dissociate.record_id
 	   AND a.target_type = dissociate.target_type::crm.association_target
@@ -466,7 +466,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tid bigint := crm.association_target_id(associated_records.target_type, associated_records.target_id);
+	tid bigint := crm_hidden.association_target_id(associated_records.target_type, associated_records.target_id);
 	result jsonb;
 BEGIN
 	SELECT jsonb_object_agg(g.type_key, g.records ORDER BY g.type_key) INTO result

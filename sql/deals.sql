@@ -279,7 +279,7 @@ CREATE TRIGGER deals_events_delete AFTER DELETE ON crm.deals
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('deal', 'CRM_DEAL');
 
 -- Shared guard: the deal, locked, or no_data_found.
-CREATE FUNCTION crm.lock_deal(deal_id bigint) RETURNS crm.deals
+CREATE FUNCTION crm_hidden.lock_deal(deal_id bigint) RETURNS crm.deals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -298,7 +298,7 @@ BEGIN
 	RETURN d;
 END;
 $$;
-COMMENT ON FUNCTION crm.lock_deal(bigint) IS 'locks and returns a deal of the current workspace; no_data_found if there is none';
+COMMENT ON FUNCTION crm_hidden.lock_deal(bigint) IS 'locks and returns a deal of the current workspace; no_data_found if there is none';
 
 -- Kanban drag and drop: positions are spaced 1024 apart so a card dropped
 -- between two others usually takes the midpoint; when there is no room
@@ -311,7 +311,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint := crm.current_workspace();
-	d crm.deals := crm.lock_deal(move_deal.deal_id);
+	d crm.deals := crm_hidden.lock_deal(move_deal.deal_id);
 	target crm.stages;
 	before_pos bigint;
 	prev_pos bigint;
@@ -370,14 +370,14 @@ COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint) IS
 -- The row path does the work (crm_internal.deals_apply_stage): writing the status
 -- moves the deal to the pipeline's first won or lost stage.  The function
 -- adds the lock, the "already closed" check and the reason's column.
-CREATE FUNCTION crm.close_deal(deal_id bigint, kind crm.stage_kind, closed_at timestamptz, reason text)
+CREATE FUNCTION crm_hidden.close_deal(deal_id bigint, kind crm.stage_kind, closed_at timestamptz, reason text)
 RETURNS crm.deals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	d crm.deals := crm.lock_deal(close_deal.deal_id);
+	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
 BEGIN
 	IF d.status::text = kind::text THEN
 		RAISE EXCEPTION 'deal % is already %', deal_id, kind
@@ -394,14 +394,14 @@ BEGIN
 	RETURN d;
 END;
 $$;
-COMMENT ON FUNCTION crm.close_deal(bigint, crm.stage_kind, timestamptz, text) IS
+COMMENT ON FUNCTION crm_hidden.close_deal(bigint, crm.stage_kind, timestamptz, text) IS
 	'sets a deal''s status to won or lost (the row path moves it to the first such stage); used by crm.win_deal and crm.lose_deal';
 
 CREATE FUNCTION crm.win_deal(deal_id bigint, closed_at timestamptz DEFAULT now(), reason text DEFAULT NULL)
 RETURNS crm.deals
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT crm.close_deal(win_deal.deal_id, 'won', win_deal.closed_at, win_deal.reason) $$;
+AS $$ SELECT crm_hidden.close_deal(win_deal.deal_id, 'won', win_deal.closed_at, win_deal.reason) $$;
 COMMENT ON FUNCTION crm.win_deal(bigint, timestamptz, text) IS
 	'marks a deal won: moves it to its pipeline''s won stage and records the date and reason';
 
@@ -409,6 +409,6 @@ CREATE FUNCTION crm.lose_deal(deal_id bigint, closed_at timestamptz DEFAULT now(
 RETURNS crm.deals
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT crm.close_deal(lose_deal.deal_id, 'lost', lose_deal.closed_at, lose_deal.reason) $$;
+AS $$ SELECT crm_hidden.close_deal(lose_deal.deal_id, 'lost', lose_deal.closed_at, lose_deal.reason) $$;
 COMMENT ON FUNCTION crm.lose_deal(bigint, timestamptz, text) IS
 	'marks a deal lost: moves it to its pipeline''s lost stage and records the date and reason';

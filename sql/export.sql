@@ -17,7 +17,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	where_sql text := crm.cql_where('contact', coalesce(export_contacts.cql, ''));
+	where_sql text := crm_hidden.cql_where('contact', coalesce(export_contacts.cql, ''));
 	props text;
 BEGIN
 	SELECT pg_catalog.string_agg(pg_catalog.format(', contacts.properties OPERATOR(pg_catalog.->>) %L AS %I', d.key, d.key),

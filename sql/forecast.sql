@@ -108,7 +108,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass from_date on or before to_date.';
 	END IF;
 	IF pipeline_id IS NOT NULL THEN
-		PERFORM crm.require_pipeline(forecast.pipeline_id);
+		PERFORM crm_hidden.require_pipeline(forecast.pipeline_id);
 	END IF;
 	IF currency IS NULL THEN
 		SELECT w.default_currency INTO target FROM crm.workspaces w WHERE w.id = ws;

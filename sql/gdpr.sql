@@ -27,9 +27,9 @@ DECLARE
 	words text[];
 BEGIN
 	SELECT array_agg(DISTINCT w.word) INTO words
-	  FROM (SELECT unnest(crm.search_words_of(n.v)) FROM unnest(names) n(v)
+	  FROM (SELECT unnest(crm_hidden.search_words_of(n.v)) FROM unnest(names) n(v)
 			UNION ALL
-			SELECT unnest(crm.search_words_of(split_part(e.v, '@', 1))) FROM unnest(emails) e(v)) w(word);
+			SELECT unnest(crm_hidden.search_words_of(split_part(e.v, '@', 1))) FROM unnest(emails) e(v)) w(word);
 
 	DELETE FROM crm.search_words sw
 	 WHERE sw.workspace_id = ws AND sw.field IN (1, 2) AND sw.word = ANY (words)
@@ -38,9 +38,9 @@ BEGIN
 			 WHERE c.workspace_id = ws
 			   AND CASE sw.field
 					 WHEN 1 THEN c.name ILIKE '%' || sw.word || '%'
-								 AND sw.word = ANY (crm.search_words_of(c.name))
+								 AND sw.word = ANY (crm_hidden.search_words_of(c.name))
 					 ELSE c.email ILIKE '%' || sw.word || '%'
-						  AND sw.word = ANY (crm.search_words_of(split_part(c.email, '@', 1)))
+						  AND sw.word = ANY (crm_hidden.search_words_of(split_part(c.email, '@', 1)))
 				   END);
 
 	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)

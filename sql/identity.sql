@@ -11,7 +11,7 @@
 -- collision only serialises two unrelated calls.  A shared workspace-wide
 -- lock comes first: crm.import_contacts takes it exclusively, since a batch
 -- of 100k keys cannot be locked one by one.
-CREATE FUNCTION crm.lock_identity_keys(workspace_id bigint, keys text[]) RETURNS void
+CREATE FUNCTION crm_hidden.lock_identity_keys(workspace_id bigint, keys text[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -34,10 +34,10 @@ BEGIN
 	END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION crm.lock_identity_keys(bigint, text[]) IS
+COMMENT ON FUNCTION crm_hidden.lock_identity_keys(bigint, text[]) IS
 	'takes the transaction advisory locks of identity keys (''e:'' email, ''p:'' phone, ''i:'' identifier, ''v:'' verified id) in a fixed order';
 
--- src/identify.c: the advisory locks of crm.lock_identity_keys taken with the
+-- src/identify.c: the advisory locks of crm_hidden.lock_identity_keys taken with the
 -- lock manager, one index probe per key, statements prepared once per
 -- backend, and no write when the call changes nothing.  No SET search_path:
 -- its statements are schema-qualified throughout, and it pins the path
@@ -108,7 +108,7 @@ BEGIN
 	-- a new email that a live contact already has: the two are one person
 	IF nullif(btrim(patch ->> 'email'), '') IS NOT NULL THEN
 		e := crm.normalize_email(patch ->> 'email');
-		PERFORM crm.lock_identity_keys(ws, ARRAY['e:' || e]);
+		PERFORM crm_hidden.lock_identity_keys(ws, ARRAY['e:' || e]);
 		SELECT * INTO holder FROM crm.contacts c
 		 WHERE c.workspace_id = ws AND c.email = e AND c.status < 'merged' AND c.id <> target;
 		IF FOUND THEN

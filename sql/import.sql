@@ -5,7 +5,7 @@
 -- Clean batches go through a few set-based statements; rows that need
 -- sequential treatment (keys shared with another row of the batch, or
 -- matching several contacts) and every row of a batch whose bulk attempt
--- failed (a malformed value somewhere) go through crm.import_contact_row one
+-- failed (a malformed value somewhere) go through crm_hidden.import_contact_row one
 -- by one, each in its own subtransaction unless the import is atomic.
 --
 
@@ -38,28 +38,28 @@ COMMENT ON FUNCTION crm.contact_import_keys() IS
 -- The custom properties of an import row: keys that are not standard fields
 -- ("properties.<key>" read as <key>), empty cells (null, "") carrying no
 -- value, then the non-null entries of a "properties" object on top.
-CREATE FUNCTION crm.import_row_properties(r jsonb) RETURNS jsonb
+CREATE FUNCTION crm_hidden.import_row_properties(r jsonb) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'crm_import_row_properties'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION crm.import_row_properties(jsonb) IS
+COMMENT ON FUNCTION crm_hidden.import_row_properties(jsonb) IS
 	'the custom properties of an import row; empty cells carry no value';
 
 -- Tags as a JSON array, or as a string "a, b" (commas or semicolons).
-CREATE FUNCTION crm.import_row_tags(v jsonb) RETURNS text[]
+CREATE FUNCTION crm_hidden.import_row_tags(v jsonb) RETURNS text[]
 	AS 'MODULE_PATHNAME', 'crm_import_row_tags'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION crm.import_row_tags(jsonb) IS
+COMMENT ON FUNCTION crm_hidden.import_row_tags(jsonb) IS
 	'the tags of an import row: a JSON array, or a string split on commas and semicolons';
 
 -- The reason a row cannot be imported before looking at the database, or NULL.
-CREATE FUNCTION crm.import_row_problem(r jsonb, valid text[]) RETURNS text
+CREATE FUNCTION crm_hidden.import_row_problem(r jsonb, valid text[]) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_import_row_problem'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION crm.import_row_problem(jsonb, text[]) IS
+COMMENT ON FUNCTION crm_hidden.import_row_problem(jsonb, text[]) IS
 	'why an import row cannot be imported (not an object, or the first unknown key with the valid ones), or NULL';
 
 -- One row, in order: the path for rows the bulk statements do not take.
-CREATE FUNCTION crm.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
+CREATE FUNCTION crm_hidden.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -72,8 +72,8 @@ DECLARE
 	ident text := nullif(btrim(r ->> 'identifier'), '');
 	vid text := nullif(btrim(r ->> 'verified_id'), '');
 	lc crm.lifecycle_stage := nullif(btrim(r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage;
-	tg text[] := crm.import_row_tags(r -> 'tags');
-	props jsonb := crm.import_row_properties(r);
+	tg text[] := crm_hidden.import_row_tags(r -> 'tags');
+	props jsonb := crm_hidden.import_row_properties(r);
 	ids bigint[];
 	i integer;
 BEGIN
@@ -126,7 +126,7 @@ BEGIN
 	 WHERE c.workspace_id = ws AND c.id = contact_id;
 END;
 $$;
-COMMENT ON FUNCTION crm.import_contact_row(jsonb, text) IS
+COMMENT ON FUNCTION crm_hidden.import_contact_row(jsonb, text) IS
 	'imports one row (insert, update or merge by identifier, email, phone); used by crm.import_contacts';
 
 CREATE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
@@ -166,7 +166,7 @@ BEGIN
 		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text
 	) ON COMMIT DROP;
 	INSERT INTO crm_import_stage (n, r, problem)
-	SELECT t.n, t.r, crm.import_row_problem(t.r, valid)
+	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
 	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
 	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
 	IF atomic THEN
@@ -186,8 +186,8 @@ BEGIN
 			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
 			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
 			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
-			   tags = coalesce(crm.import_row_tags(s.r -> 'tags'), '{}'),
-			   props = crm.import_row_properties(s.r)
+			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm_hidden.import_row_properties(s.r)
 		 WHERE s.problem IS NULL;
 		-- rows sharing a key with another row of the batch go one by one, in order
 		UPDATE crm_import_stage s SET sequential = true
@@ -264,7 +264,7 @@ BEGIN
 
 	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
 		BEGIN
-			res := crm.import_contact_row(st.r, mode);
+			res := crm_hidden.import_contact_row(st.r, mode);
 			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;

@@ -112,7 +112,7 @@ AS $$
 DECLARE
 	line crm.deal_line_items;
 BEGIN
-	PERFORM crm.lock_deal(add_line_item.deal_id);
+	PERFORM crm_hidden.lock_deal(add_line_item.deal_id);
 	IF product_id IS NULL THEN
 		RAISE EXCEPTION 'product id must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value',

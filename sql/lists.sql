@@ -162,10 +162,10 @@ CREATE TRIGGER lists_check BEFORE INSERT OR UPDATE ON crm.lists
 CREATE TRIGGER lists_apply AFTER INSERT OR UPDATE OR DELETE ON crm.lists
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.lists_apply();
 
-CREATE FUNCTION crm.refresh_list_members(list_id bigint) RETURNS bigint
+CREATE FUNCTION crm_hidden.refresh_list_members(list_id bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crm_refresh_list_members' LANGUAGE C STRICT
 	SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION crm.refresh_list_members(bigint) IS
+COMMENT ON FUNCTION crm_hidden.refresh_list_members(bigint) IS
 	'brings a dynamic list''s membership up to date set-based; returns how many members joined or left';
 
 CREATE TRIGGER lists_invalidate AFTER INSERT OR DELETE OR UPDATE OF name, object_type, kind, filter, depends_on
@@ -248,7 +248,7 @@ CREATE TRIGGER list_members_lists_delete AFTER DELETE ON crm.list_members
 --
 
 -- The list of the current workspace with this id, locked for the caller.
-CREATE FUNCTION crm.require_list(list_id bigint) RETURNS crm.lists
+CREATE FUNCTION crm_hidden.require_list(list_id bigint) RETURNS crm.lists
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -267,7 +267,7 @@ BEGIN
 	RETURN l;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_list(bigint) IS 'the list with this id in the current workspace, locked; no_data_found if none';
+COMMENT ON FUNCTION crm_hidden.require_list(bigint) IS 'the list with this id in the current workspace, locked; no_data_found if none';
 
 -- The functions below are conveniences over the row path: the triggers on
 -- crm.lists check, compute and emit the events.
@@ -306,7 +306,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(update_list.list_id);
+	l crm.lists := crm_hidden.require_list(update_list.list_id);
 BEGIN
 	UPDATE crm.lists x
 	   SET name = coalesce(update_list.name, x.name),
@@ -324,7 +324,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(set_list_filter.list_id);
+	l crm.lists := crm_hidden.require_list(set_list_filter.list_id);
 BEGIN
 	-- the row path refuses a changed filter; this also refuses an unchanged one
 	IF l.kind <> 'dynamic' THEN
@@ -348,7 +348,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(delete_list.list_id);
+	l crm.lists := crm_hidden.require_list(delete_list.list_id);
 BEGIN
 	DELETE FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
 	RETURN true;
@@ -357,7 +357,7 @@ $$;
 COMMENT ON FUNCTION crm.delete_list(bigint) IS E'@name remove_list\ndeletes a list and its memberships';
 
 -- Static and snapshot lists only: a dynamic list's members are its filter's.
-CREATE FUNCTION crm.list_require_manual(l crm.lists) RETURNS void
+CREATE FUNCTION crm_hidden.list_require_manual(l crm.lists) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -371,9 +371,10 @@ BEGIN
 END;
 $$;
 
--- Records of the list's type and workspace with these ids; merged contacts
+-- Records of the list's type and of the current workspace (the list's,
+-- which crm_hidden.require_list found there) with these ids; merged contacts
 -- count as their survivor (list_members_follow_merged moves them there).
-CREATE FUNCTION crm.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
+CREATE FUNCTION crm_hidden.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -388,12 +389,12 @@ BEGIN
 	IF (list_require_objects.l).object_type = 'contact' THEN
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.contacts c
-										 WHERE c.workspace_id = (list_require_objects.l).workspace_id AND c.id = i)
+										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
 		 LIMIT 1;
 	ELSE
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.companies c
-										 WHERE c.workspace_id = (list_require_objects.l).workspace_id AND c.id = i)
+										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
 		 LIMIT 1;
 	END IF;
 	IF FOUND THEN
@@ -405,7 +406,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION crm.list_add(l crm.lists, ids bigint[], source text) RETURNS integer
+CREATE FUNCTION crm_hidden.list_add(l crm.lists, ids bigint[], source text) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -413,8 +414,11 @@ AS $$
 DECLARE
 	n integer;
 BEGIN
-	PERFORM crm.list_require_manual(list_add.l);
-	PERFORM crm.list_require_objects(list_add.l, list_add.ids);
+	-- a direct caller may hand in any row value: only its id is trusted, the
+	-- rest is the current workspace's list as stored
+	list_add.l := crm_hidden.require_list((list_add.l).id);
+	PERFORM crm_hidden.list_require_manual(list_add.l);
+	PERFORM crm_hidden.list_require_objects(list_add.l, list_add.ids);
 	IF (list_add.l).object_type = 'contact' THEN
 		-- a merged contact stands for its survivor
 		INSERT INTO crm.list_members (workspace_id, list_id, object_type, contact_id, source)
@@ -436,7 +440,7 @@ $$;
 CREATE FUNCTION crm.add_to_list(list_id bigint, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.list_add(crm.require_list(list_id), ids, 'manual');
+RETURN crm_hidden.list_add(crm_hidden.require_list(list_id), ids, 'manual');
 COMMENT ON FUNCTION crm.add_to_list(bigint, bigint[]) IS
 	'adds records to a static or snapshot list; returns how many were not members yet';
 
@@ -446,10 +450,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(remove_from_list.list_id);
+	l crm.lists := crm_hidden.require_list(remove_from_list.list_id);
 	n integer;
 BEGIN
-	PERFORM crm.list_require_manual(l);
+	PERFORM crm_hidden.list_require_manual(l);
 	IF remove_from_list.ids IS NULL THEN
 		RAISE EXCEPTION 'ids must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass an array of record ids, e.g. ARRAY[1, 2]::bigint[].';
@@ -490,27 +494,27 @@ COMMENT ON FUNCTION crm.get_list_members(bigint) IS 'the members of a list, by i
 -- return them) or these ids, added to a static or snapshot list in one
 -- statement; returns how many joined.  Follows sql/bulk.sql: a NULL target
 -- is an error, never "everything".
-CREATE FUNCTION crm.bulk_add_to_list_apply(list_id bigint, query text, ids bigint[]) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_add_to_list_apply(list_id bigint, query text, ids bigint[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(bulk_add_to_list_apply.list_id);
-	tbl text := crm.cql_table(l.object_type);
+	l crm.lists := crm_hidden.require_list(bulk_add_to_list_apply.list_id);
+	tbl text := crm_hidden.cql_table(l.object_type);
 	alias text := split_part(tbl, '.', 2);
 	col text;
 	n integer;
 BEGIN
-	PERFORM crm.list_require_manual(l);
+	PERFORM crm_hidden.list_require_manual(l);
 	IF bulk_add_to_list_apply.query IS NULL AND bulk_add_to_list_apply.ids IS NOT NULL THEN
-		PERFORM crm.list_require_objects(l, bulk_add_to_list_apply.ids);
+		PERFORM crm_hidden.list_require_objects(l, bulk_add_to_list_apply.ids);
 	END IF;
 	col := CASE l.object_type WHEN 'contact' THEN 'contact_id' ELSE 'company_id' END;
 	EXECUTE format('INSERT INTO crm.list_members (workspace_id, list_id, object_type, %I, source) '
 				   'SELECT %s.workspace_id, $2, $3, %s.id, ''bulk'' FROM %s WHERE %s ORDER BY %s.id ON CONFLICT DO NOTHING',
 				   col, alias, alias, tbl,
-				   crm.bulk_where(l.object_type, bulk_add_to_list_apply.query, bulk_add_to_list_apply.ids),
+				   crm_hidden.bulk_where(l.object_type, bulk_add_to_list_apply.query, bulk_add_to_list_apply.ids),
 				   alias)
 		USING bulk_add_to_list_apply.ids, l.id, l.object_type;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -521,14 +525,14 @@ $$;
 CREATE FUNCTION crm.bulk_add_to_list(list_id bigint, query text) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_add_to_list_apply(list_id, query, NULL);
+RETURN crm_hidden.bulk_add_to_list_apply(list_id, query, NULL);
 COMMENT ON FUNCTION crm.bulk_add_to_list(bigint, text) IS
 	'adds the records a CQL query matches to a static or snapshot list; returns how many joined';
 
 CREATE FUNCTION crm.bulk_add_to_list(list_id bigint, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_add_to_list_apply(list_id, NULL, ids);
+RETURN crm_hidden.bulk_add_to_list_apply(list_id, NULL, ids);
 COMMENT ON FUNCTION crm.bulk_add_to_list(bigint, bigint[]) IS
 	'adds the records with these ids to a static or snapshot list; returns how many joined';
 
@@ -538,14 +542,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(refresh_list.list_id);
+	l crm.lists := crm_hidden.require_list(refresh_list.list_id);
 BEGIN
 	IF l.kind <> 'dynamic' THEN
 		RAISE EXCEPTION '% list "%" has no filter to refresh', l.kind, l.name
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Only dynamic lists follow their filter; create a new snapshot list to run a filter again.';
 	END IF;
-	RETURN crm.refresh_list_members(l.id);
+	RETURN crm_hidden.refresh_list_members(l.id);
 END;
 $$;
 COMMENT ON FUNCTION crm.refresh_list(bigint) IS
@@ -565,7 +569,7 @@ BEGIN
 		 WHERE l.workspace_id = crm.current_workspace() AND l.kind = 'dynamic' AND l.time_relative
 		 ORDER BY l.id
 	LOOP
-		n := n + crm.refresh_list_members(lid);
+		n := n + crm_hidden.refresh_list_members(lid);
 	END LOOP;
 	RETURN n;
 END;

@@ -121,7 +121,7 @@ DECLARE
 	nxt bigint;
 	hops integer := 0;
 BEGIN
-	PERFORM crm.require_contact(resolve_contact.contact_id);
+	PERFORM crm_hidden.require_contact(resolve_contact.contact_id);
 	LOOP
 		SELECT c.merged_into INTO nxt FROM crm.contacts c
 		 WHERE c.workspace_id = crm.current_workspace() AND c.id = cur;

@@ -145,7 +145,7 @@ CREATE TRIGGER orders_events_delete AFTER DELETE ON crm.orders
 
 -- PATCH semantics for property bags: keys of the patch overwrite, a JSON
 -- null removes the key.
-CREATE FUNCTION crm.jsonb_patch(target jsonb, patch jsonb) RETURNS jsonb
+CREATE FUNCTION crm_hidden.jsonb_patch(target jsonb, patch jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -153,12 +153,12 @@ AS $$
 		   - coalesce(ARRAY(SELECT e.key FROM jsonb_each(coalesce(patch, '{}')) e
 							 WHERE jsonb_typeof(e.value) = 'null'), '{}');
 $$;
-COMMENT ON FUNCTION crm.jsonb_patch(jsonb, jsonb) IS
+COMMENT ON FUNCTION crm_hidden.jsonb_patch(jsonb, jsonb) IS
 	'merges patch into target key by key; a null value in patch removes the key';
 
 -- Guard for references to deals (orders.deal_id, record associations), like
--- crm.require_contact: an id must name a deal of the current workspace.
-CREATE FUNCTION crm.require_deal(deal_id bigint) RETURNS void
+-- crm_hidden.require_contact: an id must name a deal of the current workspace.
+CREATE FUNCTION crm_hidden.require_deal(deal_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -173,7 +173,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_deal(bigint) IS
+COMMENT ON FUNCTION crm_hidden.require_deal(bigint) IS
 	'raises no_data_found unless the id names a deal of the current workspace';
 
 -- Webhooks are retried: the order is keyed by (source, external_id), so ten
@@ -228,9 +228,9 @@ BEGIN
 	END IF;
 	cur := crm.normalize_currency(currency);
 	IF deal_id IS NOT NULL THEN
-		PERFORM crm.require_deal(upsert_order.deal_id);
+		PERFORM crm_hidden.require_deal(upsert_order.deal_id);
 	END IF;
-	PERFORM crm.require_contact(upsert_order.contact_id);
+	PERFORM crm_hidden.require_contact(upsert_order.contact_id);
 	-- an order reported for a merged contact belongs to the survivor
 	SELECT coalesce(c.merged_into, c.id) INTO cid FROM crm.contacts c
 	 WHERE c.workspace_id = crm.current_workspace() AND c.id = upsert_order.contact_id;
@@ -240,7 +240,7 @@ BEGIN
 	VALUES (cid, upsert_order.deal_id, upsert_order.title, coalesce(upsert_order.value, 0), cur,
 			coalesce(st, 'pending'), src, upsert_order.external_id,
 			coalesce(upsert_order.order_date, now()),
-			upsert_order.paid_date, crm.jsonb_patch('{}', upsert_order.properties))
+			upsert_order.paid_date, crm_hidden.jsonb_patch('{}', upsert_order.properties))
 	ON CONFLICT (workspace_id, source, external_id) DO UPDATE
 	   SET contact_id = cid,
 		   deal_id = coalesce(upsert_order.deal_id, o.deal_id),
@@ -250,14 +250,14 @@ BEGIN
 		   status = coalesce(st, o.status),
 		   order_date = coalesce(upsert_order.order_date, o.order_date),
 		   paid_date = coalesce(upsert_order.paid_date, o.paid_date),
-		   properties = crm.jsonb_patch(o.properties, upsert_order.properties)
+		   properties = crm_hidden.jsonb_patch(o.properties, upsert_order.properties)
 	 WHERE (o.contact_id, o.deal_id, o.title, o.value, o.currency, o.status, o.order_date, o.paid_date, o.properties)
 		   IS DISTINCT FROM
 		   (cid, coalesce(upsert_order.deal_id, o.deal_id), coalesce(upsert_order.title, o.title),
 			coalesce(upsert_order.value, o.value), coalesce(cur, o.currency)::char(3), coalesce(st, o.status),
 			coalesce(upsert_order.order_date, o.order_date),
 			coalesce(upsert_order.paid_date, o.paid_date),
-			crm.jsonb_patch(o.properties, upsert_order.properties))
+			crm_hidden.jsonb_patch(o.properties, upsert_order.properties))
 	RETURNING o.id INTO order_id;
 
 	IF order_id IS NULL THEN

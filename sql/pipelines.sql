@@ -141,7 +141,7 @@ COMMENT ON FUNCTION crm_internal.stages_prepare() IS
 CREATE TRIGGER stages_prepare BEFORE INSERT OR UPDATE ON crm.stages
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.stages_prepare();
 
-CREATE FUNCTION crm.require_pipeline(pipeline_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_pipeline(pipeline_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -156,7 +156,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_pipeline(bigint) IS 'raises no_data_found unless the id names a pipeline of the current workspace';
+COMMENT ON FUNCTION crm_hidden.require_pipeline(bigint) IS 'raises no_data_found unless the id names a pipeline of the current workspace';
 
 -- The stage templates of crm.create_pipeline, one row per stage.  Probabilities
 -- follow the usual HubSpot/Salesforce defaults: each open stage a bit more likely
@@ -259,7 +259,7 @@ AS $$
 DECLARE
 	sid bigint;
 BEGIN
-	PERFORM crm.require_pipeline(add_stage.pipeline_id);
+	PERFORM crm_hidden.require_pipeline(add_stage.pipeline_id);
 	IF name IS NULL OR btrim(name) = '' THEN
 		RAISE EXCEPTION 'stage name must not be empty'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the stage a name such as ''Qualified''.';
@@ -297,7 +297,7 @@ DECLARE
 	ws bigint := crm.current_workspace();
 	have bigint[];
 BEGIN
-	PERFORM crm.require_pipeline(reorder_stages.pipeline_id);
+	PERFORM crm_hidden.require_pipeline(reorder_stages.pipeline_id);
 	-- lock the pipeline's stages so a concurrent add_stage cannot slip in
 	SELECT array_agg(s.id ORDER BY s.id) INTO have
 	  FROM (SELECT s.id FROM crm.stages s

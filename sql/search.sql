@@ -58,10 +58,10 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION crm.search_words_of(value text) RETURNS text[]
+CREATE FUNCTION crm_hidden.search_words_of(value text) RETURNS text[]
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'crm_search_words_of';
-COMMENT ON FUNCTION crm.search_words_of(text) IS
+COMMENT ON FUNCTION crm_hidden.search_words_of(text) IS
 	'the words of a value as the fuzzy-search dictionary holds them: lower case, runs of 2+ letters, each once';
 
 CREATE FUNCTION crm_internal.keep_search_words() RETURNS trigger
@@ -83,11 +83,11 @@ CREATE TRIGGER companies_search_words_update AFTER UPDATE ON crm.companies
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.keep_search_words('name=3', 'domain=4', 'industry=5');
 
 -- A LIKE pattern matching the text literally
-CREATE FUNCTION crm.like_escape(t text) RETURNS text
+CREATE FUNCTION crm_hidden.like_escape(t text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(t, '\', '\\'), '%', '\%'), '_', '\_');
-COMMENT ON FUNCTION crm.like_escape(text) IS 'escapes %, _ and \ so that LIKE matches the text literally';
+COMMENT ON FUNCTION crm_hidden.like_escape(text) IS 'escapes %, _ and \ so that LIKE matches the text literally';
 
 CREATE FUNCTION crm.search(q text, mode text DEFAULT 'prefix', object text DEFAULT 'all', lim integer DEFAULT 20)
 RETURNS TABLE (object_type text, id bigint, label text, field text, value text, score real)
@@ -98,7 +98,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	term text := pg_catalog.btrim(coalesce(search.q, ''));
-	esc text := crm.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, ''))));
+	esc text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, ''))));
 	digits text := pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
 	want_contacts boolean := search.object IN ('all', 'contact');
 	want_companies boolean := search.object IN ('all', 'company');
@@ -226,7 +226,7 @@ BEGIN
 		-- probes, each fetching up to lim records from the fields its first
 		-- word occurs in.  Work depends on the dictionary and lim, not on
 		-- how many records share a word.
-		qwords := crm.search_words_of(term);
+		qwords := crm_hidden.search_words_of(term);
 		IF pg_catalog.cardinality(qwords) = 0 THEN
 			RETURN;
 		END IF;
@@ -312,7 +312,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	pat text := crm.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(tags.prefix, '')))) || '%';
+	pat text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(tags.prefix, '')))) || '%';
 BEGIN
 	IF tags.object = 'contact' THEN
 		RETURN QUERY

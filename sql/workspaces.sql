@@ -3,9 +3,16 @@
 
 --
 -- Schema crm is the API: what a frontend (PostgREST, PostGraphile) may see.
--- Schema crm_internal holds what no granted role may use: trigger
--- functions, helpers, locks and the event writer (docs/api.md).
+-- Schema crm_hidden holds the helpers the API's functions call by name:
+-- they run with the caller's rights, so crm.grant_access lets granted roles
+-- use them, but no API layer exposes the schema.  Schema crm_internal holds
+-- what no granted role may use: trigger functions, helpers reached from C,
+-- triggers or SECURITY DEFINER code only, and the event writer (docs/api.md).
 --
+CREATE SCHEMA crm_hidden;
+REVOKE ALL ON SCHEMA crm_hidden FROM PUBLIC;
+COMMENT ON SCHEMA crm_hidden IS
+	'crm helpers the API functions call with the caller''s rights: usable by roles granted with crm.grant_access, exposed by no API layer';
 CREATE SCHEMA crm_internal;
 REVOKE ALL ON SCHEMA crm_internal FROM PUBLIC;
 COMMENT ON SCHEMA crm_internal IS 'crm internals: trigger functions and helpers that no application role may call';

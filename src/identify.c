@@ -54,7 +54,7 @@ enum
 	NKEYS
 };
 
-/* Advisory lock prefixes of the keys, as crm.lock_identity_keys writes them */
+/* Advisory lock prefixes of the keys, as crm_hidden.lock_identity_keys writes them */
 static const char *const key_prefix[NKEYS] = {"v:", "i:", "e:", "p:"};
 /* Each key's unique index among live contacts: (workspace_id, key) WHERE status < 'merged' */
 static const char *const key_index[NKEYS] = {"contacts_verified_id_key", "contacts_identifier_key",
@@ -250,7 +250,7 @@ CompareHashes(const void *a, const void *b)
 }
 
 /*
- * Take the transaction-level advisory locks of crm.lock_identity_keys: the
+ * Take the transaction-level advisory locks of crm_hidden.lock_identity_keys: the
  * workspace lock shared (crm.import_contacts takes it exclusively), then one
  * exclusive lock per key hash, in ascending order so that calls with
  * overlapping keys cannot deadlock.  The tags are those of

@@ -54,7 +54,7 @@ RowTypeName(Jsonb *jb)
 }
 
 /*
- * crm.import_row_problem(r jsonb, valid text[]): why the row cannot be
+ * crm_hidden.import_row_problem(r jsonb, valid text[]): why the row cannot be
  * imported before looking at the database, or NULL.  The first unknown key
  * in sort order is reported, with the keys that are valid.
  */
@@ -136,7 +136,7 @@ crm_import_row_problem(PG_FUNCTION_ARGS)
 }
 
 /*
- * crm.import_row_properties(r jsonb): the row's keys that are not standard
+ * crm_hidden.import_row_properties(r jsonb): the row's keys that are not standard
  * fields ("properties.plan" read as "plan"), leaving out empty cells (null
  * or ""), then the non-null entries of its "properties" object on top.
  */
@@ -207,7 +207,7 @@ crm_import_row_properties(PG_FUNCTION_ARGS)
 }
 
 /*
- * crm.import_row_tags(v jsonb): a JSON array's elements as text (as
+ * crm_hidden.import_row_tags(v jsonb): a JSON array's elements as text (as
  * jsonb_array_elements_text gives them), a string split on commas and
  * semicolons, NULL for anything else.
  */

@@ -444,7 +444,7 @@ PrepareFixedPlans(void)
 								" FROM pg_catalog.jsonb_populate_record(NULL::crm.contacts, $4) m"
 								" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
 								4, merge_argtypes);
-	sync_plan = PrepareKept("SELECT crm.sync_conversation_counters(ARRAY[$1, $1], ARRAY[$2, $3])",
+	sync_plan = PrepareKept("SELECT crm_hidden.sync_conversation_counters(ARRAY[$1, $1], ARRAY[$2, $3])",
 							3, merge_argtypes);
 	activity_plan = PrepareKept("INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, payload)"
 								" VALUES ($1, $2, 'merged', 'Merged contact ' OPERATOR(pg_catalog.||) $3::text, 'system', $4)",

@@ -403,7 +403,7 @@ crm_keep_search_words(PG_FUNCTION_ARGS)
 }
 
 /*
- * crm.search_words_of(text) returns text[]: the words of a value as the
+ * crm_hidden.search_words_of(text) returns text[]: the words of a value as the
  * dictionary holds them (lower case, runs of letters, 2 to 63 bytes), in
  * order, each once.  Fuzzy search splits its term with it.
  */

@@ -1289,9 +1289,9 @@ EmitDeclared(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 				}
 				else
 				{
-					/* ISO date-time text; crm.cql_timestamptz yields NULL for anything else */
+					/* ISO date-time text; crm_hidden.cql_timestamptz yields NULL for anything else */
 					t.type = T_TIMESTAMP;
-					CqlBufPrintf(&e, "crm.cql_timestamptz(%s ->> ", f->expr);
+					CqlBufPrintf(&e, "crm_hidden.cql_timestamptz(%s ->> ", f->expr);
 				}
 				EmitKey(&e, f);
 				CqlBufAppend(&e, ")");

@@ -89,9 +89,31 @@ async function must(token, query, variables, desc) {
 
 const CONTACT = 'id workspaceId name email phone tags';
 
+// PostGraphile's names for a function: camelCase fields, PascalCase types
+function camel(name) {
+	return name.replace(/_([a-z0-9])/g, (m, c) => c.toUpperCase());
+}
+
 async function flow() {
+	// schema crm holds the API only: no helper of crm_hidden or crm_internal
+	// (named in CRM_API_HELPERS from the catalog) is a query, a mutation or a type
+	const helpers = (env.CRM_API_HELPERS || '').split(' ').filter(Boolean);
+	let d = await must(alice, '{ __schema { queryType { fields { name } } mutationType { fields { name } } types { name } } }', {},
+		'the GraphQL schema answers introspection (A)');
+	const fields = new Set(d ? [...d.__schema.queryType.fields, ...d.__schema.mutationType.fields].map((f) => f.name) : []);
+	const types = new Set(d ? d.__schema.types.map((t) => t.name) : []);
+	const builtOnHelpers = ['findContacts', 'count', 'countBy', 'winDeal', 'search', 'addToList'];
+	ok(helpers.length >= 37 && builtOnHelpers.every((f) => fields.has(f)),
+		`the schema has the API functions built on helpers, and ${helpers.length} helpers are looked for`,
+		{ missing: builtOnHelpers.filter((f) => !fields.has(f)), helpers });
+	is(helpers.filter((h) => {
+		const c = camel(h);
+		const t = c[0].toUpperCase() + c.slice(1);
+		return fields.has(c) || types.has(`${t}Input`) || types.has(`${t}Payload`);
+	}), [], 'no helper of crm_hidden or crm_internal is a query, a mutation or an input or payload type');
+
 	// the claims reach the database: workspace and actor from the token
-	let d = await must(alice, '{ currentWorkspace currentActor }', {}, 'token A answered');
+	d = await must(alice, '{ currentWorkspace currentActor }', {}, 'token A answered');
 	is(d && [d.currentWorkspace, d.currentActor], [WS_A, 'alice@a.example'],
 		"token A: crm.current_workspace() and crm.current_actor() are the token's workspace_id and sub");
 	d = await must(bob, '{ currentWorkspace currentActor }', {}, 'token B answered');

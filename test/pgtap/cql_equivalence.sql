@@ -92,7 +92,7 @@ INSERT INTO pairs VALUES
 
 SELECT results_eq(
 		 format('SELECT id FROM crm.find_%s(%L, ''id'', 100000)', CASE entity WHEN 'contact' THEN 'contacts' ELSE 'companies' END, cql),
-		 format('SELECT id FROM %s WHERE workspace_id = 1 AND %s ORDER BY id', crm.cql_table(entity), hand),
+		 format('SELECT id FROM %s WHERE workspace_id = 1 AND %s ORDER BY id', crm_hidden.cql_table(entity), hand),
 		 format('%s: %s', entity, cql))
   FROM pairs ORDER BY n;
 
@@ -100,7 +100,7 @@ SELECT results_eq(
 CREATE FUNCTION pg_temp.matches(entity text, hand text) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
 BEGIN
-	EXECUTE format('SELECT count(*) FROM %s WHERE workspace_id = 1 AND %s', crm.cql_table(entity), hand) INTO n;
+	EXECUTE format('SELECT count(*) FROM %s WHERE workspace_id = 1 AND %s', crm_hidden.cql_table(entity), hand) INTO n;
 	RETURN n;
 END $$;
 SELECT is((SELECT count(*) FROM pairs
@@ -172,8 +172,8 @@ SELECT results_eq(
 					 WHEN 'contact' THEN format('SELECT id FROM crm.find_contacts(%L, ''id'', 100000)', cql)
 					 WHEN 'company' THEN format('SELECT id FROM crm.find_companies(%L, ''id'', 100000)', cql)
 					 ELSE format('SELECT id FROM crm.find_records(%L, %L, ''id'', 100000)', entity, cql) END,
-		 format('SELECT id FROM %s WHERE workspace_id = 1 AND %s%s ORDER BY id', crm.cql_table(entity), hand,
-				CASE WHEN crm.cql_table(entity) = 'crm.object_records' THEN format(' AND type_key = %L', entity) ELSE '' END),
+		 format('SELECT id FROM %s WHERE workspace_id = 1 AND %s%s ORDER BY id', crm_hidden.cql_table(entity), hand,
+				CASE WHEN crm_hidden.cql_table(entity) = 'crm.object_records' THEN format(' AND type_key = %L', entity) ELSE '' END),
 		 format('%s: %s', entity, cql))
   FROM pairs2 ORDER BY n;
 SELECT is((SELECT count(*) FROM pairs2

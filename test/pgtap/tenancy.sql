@@ -155,12 +155,12 @@ INSERT INTO calls (fn, sql) VALUES ('log_activity company', format($q$SELECT crm
 INSERT INTO calls (fn, sql) VALUES ('start_conversation', format('SELECT crm.start_conversation(%s)', :c1));
 INSERT INTO calls (fn, sql) VALUES ('add_message', format($q$SELECT crm.add_message(%s, 'contact', 'x')$q$, :cv1));
 INSERT INTO calls (fn, sql) VALUES ('set_external_id', format($q$SELECT crm.set_external_id('contact', %s, 'zendesk', 'z1')$q$, :c1));
-INSERT INTO calls (fn, sql) VALUES ('require_contact', format('SELECT crm.require_contact(%s)', :c1));
-INSERT INTO calls (fn, sql) VALUES ('require_company', format('SELECT crm.require_company(%s)', :co1));
+INSERT INTO calls (fn, sql) VALUES ('require_contact', format('SELECT crm_hidden.require_contact(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('require_company', format('SELECT crm_hidden.require_company(%s)', :co1));
 INSERT INTO calls (fn, sql) VALUES ('events_since id', format('SELECT * FROM crm.events_since(%s)', :ev1));
 INSERT INTO calls (fn, sql) VALUES ('events_since 0', 'SELECT * FROM crm.events_since(0) WHERE workspace_id = 1');
 INSERT INTO calls (fn, sql) VALUES ('sync_conversation_counters',
-				   format('SELECT crm.sync_conversation_counters(ARRAY[1::bigint], ARRAY[%s::bigint])', :c1));
+				   format('SELECT crm_hidden.sync_conversation_counters(ARRAY[1::bigint], ARRAY[%s::bigint])', :c1));
 SELECT contact AS c2 FROM ids WHERE ws = :ws2 \gset
 INSERT INTO calls (fn, sql) VALUES ('merge_contacts into 1', format('SELECT crm.merge_contacts(%s, %s)', :c1, :c2));
 INSERT INTO calls (fn, sql) VALUES ('merge_contacts from 1', format('SELECT crm.merge_contacts(%s, %s)', :c2, :c1));
@@ -176,14 +176,14 @@ INSERT INTO calls (fn, sql) VALUES ('upsert_order', format($q$SELECT crm.upsert_
 SELECT pipeline AS p1, stage AS st1, product AS pr1, deal AS d1, line AS li1, ord AS o1, rec AS r1,
 	   list AS l1, dlist AS dl1 FROM ids WHERE ws = 1 \gset
 SELECT contact AS c2, stage AS st2, deal AS d2, product AS pr2, rec AS r2, list AS l2 FROM ids WHERE ws = :ws2 \gset
-INSERT INTO calls (fn, sql) VALUES ('require_pipeline', format('SELECT crm.require_pipeline(%s)', :p1));
+INSERT INTO calls (fn, sql) VALUES ('require_pipeline', format('SELECT crm_hidden.require_pipeline(%s)', :p1));
 INSERT INTO calls (fn, sql) VALUES ('add_stage', format($q$SELECT crm.add_stage(%s, 'intruder stage')$q$, :p1));
 INSERT INTO calls (fn, sql) VALUES ('reorder_stages', format('SELECT crm.reorder_stages(%s, ARRAY[%s]::bigint[])', :p1, :st1));
 INSERT INTO calls (fn, sql) VALUES ('stage_probabilities', format('SELECT * FROM crm.stage_probabilities(%s)', :p1));
 INSERT INTO calls (fn, sql) VALUES ('stage_probabilities historical', format($q$SELECT * FROM crm.stage_probabilities(%s, 'historical')$q$, :p1));
 INSERT INTO calls (fn, sql) VALUES ('forecast', format('SELECT * FROM crm.forecast(%s)', :p1));
 INSERT INTO calls (fn, sql) VALUES ('deal_health', format('SELECT crm.deal_health(%s)', :d1));
-INSERT INTO calls (fn, sql) VALUES ('lock_deal', format('SELECT crm.lock_deal(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('lock_deal', format('SELECT crm_hidden.lock_deal(%s)', :d1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal', format('SELECT crm.move_deal(%s, %s)', :d1, :st1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal to a stage of 1', format('SELECT crm.move_deal(%s, %s)', :d2, :st1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal before a deal of 1', format('SELECT crm.move_deal(%s, %s, %s)', :d2, :st2, :d1));
@@ -193,8 +193,8 @@ INSERT INTO calls (fn, sql) VALUES ('add_line_item', format('SELECT crm.add_line
 INSERT INTO calls (fn, sql) VALUES ('add_line_item product of 1', format('SELECT crm.add_line_item(%s, %s, 1)', :d2, :pr1));
 INSERT INTO calls (fn, sql) VALUES ('upsert_order deal of 1',
 				   format($q$SELECT crm.upsert_order(%s, 'webhook', 'o-2', 10, deal_id => %s)$q$, :c2, :d1));
-INSERT INTO calls (fn, sql) VALUES ('require_deal', format('SELECT crm.require_deal(%s)', :d1));
-INSERT INTO calls (fn, sql) VALUES ('require_record', format('SELECT crm.require_record(%s)', :r1));
+INSERT INTO calls (fn, sql) VALUES ('require_deal', format('SELECT crm_hidden.require_deal(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('require_record', format('SELECT crm_hidden.require_record(%s)', :r1));
 INSERT INTO calls (fn, sql) VALUES ('associate', format($q$SELECT crm.associate(%s, 'contact', %s)$q$, :r1, :c1));
 INSERT INTO calls (fn, sql) VALUES ('associate target of 1', format($q$SELECT crm.associate(%s, 'contact', %s)$q$, :r2, :c1));
 INSERT INTO calls (fn, sql) VALUES ('dissociate', format($q$SELECT crm.dissociate(%s, 'contact', %s)$q$, :r1, :c1));
@@ -206,7 +206,7 @@ INSERT INTO calls (fn, sql) VALUES ('find_orders', 'SELECT * FROM crm.find_order
 INSERT INTO calls (fn, sql) VALUES ('find_contacts', 'SELECT * FROM crm.find_contacts() c WHERE c.workspace_id = 1');
 INSERT INTO calls (fn, sql) VALUES ('find_companies', 'SELECT * FROM crm.find_companies() c WHERE c.workspace_id = 1');
 INSERT INTO calls (fn, sql) VALUES ('search', format($q$SELECT * FROM crm.search('tenant') s WHERE s.id = %s$q$, :c1));
-INSERT INTO calls (fn, sql) VALUES ('require_list', format('SELECT crm.require_list(%s)', :l1));
+INSERT INTO calls (fn, sql) VALUES ('require_list', format('SELECT crm_hidden.require_list(%s)', :l1));
 INSERT INTO calls (fn, sql) VALUES ('update_list', format($q$SELECT crm.update_list(%s, 'renamed')$q$, :l1));
 INSERT INTO calls (fn, sql) VALUES ('set_list_filter', format($q$SELECT crm.set_list_filter(%s, 'city = ''x''')$q$, :dl1));
 INSERT INTO calls (fn, sql) VALUES ('add_to_list', format('SELECT crm.add_to_list(%s, ARRAY[%s]::bigint[])', :l1, :c2));
@@ -216,6 +216,26 @@ INSERT INTO calls (fn, sql) VALUES ('get_list_members', format('SELECT * FROM cr
 INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list', format($q$SELECT crm.bulk_add_to_list(%s, '')$q$, :l1));
 INSERT INTO calls (fn, sql) VALUES ('refresh_list', format('SELECT crm.refresh_list(%s)', :dl1));
 INSERT INTO calls (fn, sql) VALUES ('delete_list', format('SELECT crm.delete_list(%s)', :l1));
+-- the helpers of schema crm_hidden, which granted roles may call directly
+INSERT INTO calls (fn, sql) VALUES ('close_deal', format($q$SELECT crm_hidden.close_deal(%s, 'won', now(), NULL)$q$, :d1));
+INSERT INTO calls (fn, sql) VALUES ('association_target_id contact',
+				   format($q$SELECT crm_hidden.association_target_id('contact', %s)$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('association_target_id deal',
+				   format($q$SELECT crm_hidden.association_target_id('deal', %s)$q$, :d1));
+INSERT INTO calls (fn, sql) VALUES ('refresh_list_members', format('SELECT crm_hidden.refresh_list_members(%s)', :dl1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list_apply contact of 1',
+				   format('SELECT 1 WHERE crm_hidden.bulk_add_to_list_apply(%s, NULL, ARRAY[%s]::bigint[]) > 0', :l2, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_update_apply ids',
+				   format($q$SELECT 1 WHERE crm_hidden.bulk_update_apply('contact', NULL, ARRAY[%s]::bigint[], '{"city": "x"}') > 0$q$, :c1));
+-- a list row value made up by the caller: only its id counts, looked up in the current workspace
+INSERT INTO calls (fn, sql) VALUES ('list_add forged row of 1',
+				   format($q$SELECT crm_hidden.list_add(jsonb_populate_record(NULL::crm.lists,
+							 '{"workspace_id": 1, "id": %s, "name": "forged", "kind": "static", "object_type": "contact"}'),
+							 ARRAY[%s]::bigint[], 'manual')$q$, :l1, :c1));
+INSERT INTO calls (fn, sql) VALUES ('list_require_objects forged row of 1',
+				   format($q$SELECT crm_hidden.list_require_objects(jsonb_populate_record(NULL::crm.lists,
+							 '{"workspace_id": 1, "id": %s, "name": "forged", "kind": "static", "object_type": "contact"}'),
+							 ARRAY[%s]::bigint[])$q$, :l1, :c1));
 -- bulk actions by id: refused or nothing changed (0 rows returned)
 INSERT INTO calls (fn, sql) VALUES ('bulk_tag ids', format($q$SELECT 1 WHERE crm.bulk_tag('contact', ARRAY[%s]::bigint[], ARRAY['x']) > 0$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('bulk_untag ids', format($q$SELECT 1 WHERE crm.bulk_untag('contact', ARRAY[%s]::bigint[], ARRAY['vip']) > 0$q$, :c1));

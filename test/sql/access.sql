@@ -33,9 +33,19 @@ SELECT r.rolname, t.tbl,
 						 'crm.workspaces', 'crm.contact_references']) t(tbl)
  WHERE r.rolname LIKE 'crm_access_%'
  ORDER BY 1, 2;
--- nothing of crm_internal is theirs to use
-SELECT r.rolname, has_schema_privilege(r.rolname, 'crm_internal', 'USAGE') AS internal_usage
+-- nothing of crm_internal is theirs to use; crm_hidden, the helpers the API's
+-- functions call with the caller's rights, is usable at every level
+SELECT r.rolname, has_schema_privilege(r.rolname, 'crm_internal', 'USAGE') AS internal_usage,
+	   has_schema_privilege(r.rolname, 'crm_hidden', 'USAGE') AS hidden_usage,
+	   (SELECT bool_and(has_function_privilege(r.rolname, p.oid, 'EXECUTE')) FROM pg_proc p
+		 WHERE p.pronamespace = 'crm_hidden'::regnamespace) AS hidden_execute
   FROM pg_roles r WHERE r.rolname LIKE 'crm_access_%' ORDER BY 1;
+-- schema crm holds the API only: the helpers live in crm_hidden and crm_internal
+SELECT n.nspname, count(*) AS functions FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('crm', 'crm_hidden')
+   AND (p.proname IN ('bulk_where', 'cql_where', 'cql_order_by', 'lock_deal', 'require_contact', 'search_words_of',
+					  'sync_conversation_counters') OR n.nspname = 'crm_hidden')
+ GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS trigger_functions_in_crm FROM pg_proc
  WHERE pronamespace = 'crm'::regnamespace AND prorettype = 'trigger'::regtype;
 
@@ -90,8 +100,47 @@ SELECT type, payload, actor FROM crm.events WHERE type = 'CRM_APP_SIGNED_UP';
 -- advisory locks are outside row-level security: a frontend cannot lock
 -- another workspace's identity keys
 SET ROLE crm_access_front;
-SELECT crm.lock_identity_keys(2, ARRAY['e:ada@example.com']);
-SELECT crm.lock_identity_keys(1, ARRAY['e:ada@example.com']);
+SELECT crm_hidden.lock_identity_keys(2, ARRAY['e:ada@example.com']);
+SELECT crm_hidden.lock_identity_keys(1, ARRAY['e:ada@example.com']);
+RESET ROLE;
+
+-- the API's functions call the helpers of crm_hidden as the caller: a
+-- frontend runs them (tags through crm_hidden.bulk_tag_apply, a count
+-- through crm_hidden.cql_where, a datetime filter through
+-- crm_hidden.cql_timestamptz, a won deal through crm_hidden.close_deal, a
+-- fuzzy search through crm_hidden.search_words_of, a new conversation's
+-- counters through crm_hidden.sync_conversation_counters) ...
+SET ROLE crm_access_front;
+SELECT crm.bulk_tag('contact', ARRAY[:grace]::bigint[], ARRAY['Beta']) AS tagged;
+SELECT crm.count('contact', 'tags CONTAINS ''beta''') AS beta_contacts;
+SELECT name FROM crm.find_contacts('tags CONTAINS ''beta''');
+-- a datetime property's CQL translates to crm_hidden.cql_timestamptz, run as the caller
+SELECT crm.define_property('contact', 'last_login', 'datetime') > 0 AS defined;
+UPDATE crm.contacts SET properties = '{"last_login": "2026-03-01T09:00:00Z"}' WHERE id = :grace;
+SELECT name FROM crm.find_contacts('lastLogin > 2026-01-01T00:00:00Z');
+SELECT crm.create_pipeline('Sales', 'b2b_sales') AS pipeline \gset
+INSERT INTO crm.deals (pipeline_id, title) VALUES (:pipeline, 'Engine') RETURNING id AS deal \gset
+SELECT status, closed_at IS NOT NULL AS closed, won_reason FROM crm.win_deal(:deal, reason => 'signed');
+SELECT type FROM crm.events WHERE object_type = 'deal' AND object_id = :deal ORDER BY id;
+SELECT object_type, label FROM crm.search('grce', 'fuzzy');
+INSERT INTO crm.conversations (contact_id, channel) VALUES (:grace, 'chat');
+SELECT conversation_count FROM crm.contacts WHERE id = :grace;
+-- ... and may call one directly, which grants nothing a row write does not:
+-- ids are looked up in the current workspace, and writes go through the
+-- rows as the caller (a list row value made up to say "static" is not
+-- believed: the list as stored is dynamic)
+SELECT crm_hidden.require_contact(:grace + 1000);
+SELECT crm_hidden.like_escape('50%_off');
+SELECT id AS dynamic_list FROM crm.create_list('Betas', 'contact', 'dynamic', 'tags CONTAINS ''beta''') \gset
+SELECT crm_hidden.list_add(jsonb_populate_record(NULL::crm.lists,
+		   jsonb_build_object('id', :dynamic_list, 'name', 'Betas', 'kind', 'static', 'object_type', 'contact')),
+		   ARRAY[:ada_phone]::bigint[], 'manual');
+SELECT count(*) AS members FROM crm.list_members WHERE list_id = :dynamic_list;
+-- ... but nothing of crm_internal, not even a pure helper
+SELECT crm_internal.cql_order_by('contact', 'name');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 RESET ROLE;
 
 -- read_only: reads, writes nothing, not even through a function
@@ -100,7 +149,17 @@ SELECT count(*) AS contacts FROM crm.contacts;
 INSERT INTO crm.contacts (name) VALUES ('Nope');
 SELECT crm.delete_contact(:grace);
 SELECT crm.emit_event('CRM_DEAL_WON', 'deal', 1);
+-- it reads through a hidden helper, and a write through one is refused by the table
+SELECT crm.count('contact', 'tags CONTAINS ''beta''') AS beta_contacts;
+SELECT crm.bulk_tag('contact', ARRAY[:grace]::bigint[], ARRAY['gamma']);
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT crm.win_deal(:deal);
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT crm_hidden.sync_conversation_counters(ARRAY[crm.current_workspace()], ARRAY[:grace]::bigint[]);
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 RESET ROLE;
+-- nothing written: the tags as the frontend left them
+SELECT tags FROM crm.contacts WHERE id = :grace;
 
 -- a level is replaced by the next grant: the service role made a frontend
 SELECT crm.grant_access('crm_access_service', access => 'frontend');

@@ -5,7 +5,7 @@ SET TimeZone = 'UTC';
 -- the catalogue's enum values are exactly those of the SQL enum types
 SELECT f.entity, f.field, f.enum_values = array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS matches_sql_enum
   FROM crm.cql_fields() f
-  JOIN pg_attribute a ON a.attrelid = crm.cql_table(f.entity)::regclass AND a.attname = f.column_name
+  JOIN pg_attribute a ON a.attrelid = crm_hidden.cql_table(f.entity)::regclass AND a.attname = f.column_name
   JOIN pg_enum e ON e.enumtypid = a.atttypid
  WHERE f.type = 'enum'
  GROUP BY f.entity, f.field, f.enum_values
@@ -14,7 +14,7 @@ SELECT f.entity, f.field, f.enum_values = array_agg(e.enumlabel::text ORDER BY e
 SELECT f.entity, f.field
   FROM crm.cql_fields() f
  WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
-					WHERE a.attrelid = crm.cql_table(f.entity)::regclass AND a.attname = f.column_name
+					WHERE a.attrelid = crm_hidden.cql_table(f.entity)::regclass AND a.attname = f.column_name
 					  AND NOT a.attisdropped);
 
 -- the type: stored filters always parse

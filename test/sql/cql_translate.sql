@@ -19,7 +19,7 @@ BEGIN
 		RETURN 'ERROR ' || SQLSTATE || ': ' || msg || CASE WHEN hint <> '' THEN ' (HINT: ' || hint || ')' ELSE '' END;
 	END;
 	BEGIN
-		EXECUTE 'SELECT count(*) FROM ' || crm.cql_table(entity) || ' WHERE ' || sql INTO n;
+		EXECUTE 'SELECT count(*) FROM ' || crm_hidden.cql_table(entity) || ' WHERE ' || sql INTO n;
 	EXCEPTION WHEN OTHERS THEN
 		RETURN 'DOES NOT RUN: ' || SQLERRM || ' -- ' || sql;
 	END;

@@ -55,6 +55,9 @@ rm -f /tmp/crm_api_setup.$$
 export CRM_API_DATABASE=crm_api
 export CRM_API_WORKSPACE_A=$(q -d crm_api -c "SELECT id FROM crm.workspaces WHERE slug = 'api-a'")
 export CRM_API_WORKSPACE_B=$(q -d crm_api -c "SELECT id FROM crm.workspaces WHERE slug = 'api-b'")
+# the helpers outside schema crm, which the GraphQL schema must not show
+export CRM_API_HELPERS=$(q -d crm_api -c "SELECT string_agg(DISTINCT p.proname, ' ') FROM pg_proc p
+	WHERE p.pronamespace IN ('crm_hidden'::regnamespace, 'crm_internal'::regnamespace) AND p.prorettype <> 'trigger'::regtype")
 # PostGraphile's warnings go to a file, shown when the flow fails (the flow
 # itself fails on any naming conflict PostGraphile reports)
 node "$api/flow.js" 2>/tmp/crm_api_stderr.$$

@@ -211,7 +211,7 @@ SELECT crm.count('contact', 'tags CONTAINS ''vip''');
 SELECT count(*) FROM crm.count_by('deal', '', 'stage.name');
 SELECT count(*) FROM crm.search('ann', 'fuzzy');
 SELECT count(*) FROM crm.search('evl corp', 'fuzzy');
-SELECT crm.search_words_of('Eve Evil-Corp');
+SELECT crm_hidden.search_words_of('Eve Evil-Corp');
 -- lists (src/lists_*.c): dynamic recalculation by triggers, static membership,
 -- and the row path of crm.lists and crm.list_members (src/lists_define.c, src/lists_members.c)
 SELECT id AS dyn FROM crm.create_list('Berliners', 'contact', 'dynamic', 'city = ''Berlin''') \gset
