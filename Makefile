@@ -10,6 +10,7 @@ SQL_SOURCES = \
 	sql/normalize.sql \
 	sql/events.sql \
 	sql/properties.sql \
+	sql/members.sql \
 	sql/contacts.sql \
 	sql/companies.sql \
 	sql/activities.sql \

@@ -40,6 +40,53 @@ END;
 $$;
 
 --
+-- The permission a member needs to change each table (docs/members.md),
+-- checked once per statement of the request (src/members.c).  A deal's
+-- notes and attachments are the deal's: changing them needs crm_manage too.
+-- Every table is mapped or named as written only by the extension, so no
+-- new table escapes the check.
+--
+DO $$
+DECLARE
+	map jsonb := '{"contacts": "contacts", "companies": "contacts", "contact_companies": "contacts",
+				   "contact_consents": "contacts", "external_ids": "contacts", "activities": "contacts",
+				   "conversations": "contacts", "messages": "contacts", "lists": "contacts",
+				   "list_members": "contacts", "notes": "contacts", "attachments": "contacts",
+				   "deals": "crm_manage", "deal_line_items": "crm_manage", "checklist_items": "crm_manage",
+				   "orders": "crm_manage", "products": "crm_manage",
+				   "object_types": "custom_objects_manage", "object_records": "custom_objects_manage",
+				   "object_associations": "custom_objects_manage",
+				   "property_definitions": "admin", "pipelines": "admin", "stages": "admin",
+				   "members": "admin", "exchange_rates": "admin"}';
+	t record;
+	unmapped text;
+BEGIN
+	SELECT c.relname INTO unmapped
+	  FROM pg_catalog.pg_class c
+	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'crm'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['workspaces', 'events', 'deal_stage_history',
+														 'search_words', 'contact_references'])
+	   AND NOT map OPERATOR(pg_catalog.?) c.relname::text;
+	IF FOUND THEN
+		RAISE EXCEPTION 'table crm.% has no permission in sql/tenancy.sql', unmapped;
+	END IF;
+	FOR t IN SELECT key AS tab, value AS permission FROM pg_catalog.jsonb_each_text(map) LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER permission BEFORE INSERT OR UPDATE OR DELETE ON crm.%I'
+								  ' FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.require_permission(%L)',
+								  t.tab, t.permission);
+	END LOOP;
+	FOR t IN SELECT unnest(ARRAY['notes', 'attachments']) AS tab LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER permission_deal BEFORE INSERT OR UPDATE ON crm.%I FOR EACH ROW'
+								  ' WHEN (NEW.deal_id IS NOT NULL)'
+								  ' EXECUTE FUNCTION crm_internal.require_permission(''crm_manage'')', t.tab);
+		EXECUTE pg_catalog.format('CREATE TRIGGER permission_deal_delete BEFORE DELETE ON crm.%I FOR EACH ROW'
+								  ' WHEN (OLD.deal_id IS NOT NULL)'
+								  ' EXECUTE FUNCTION crm_internal.require_permission(''crm_manage'')', t.tab);
+	END LOOP;
+END;
+$$;
+
+--
 -- Access for application roles.  The extension grants nothing to PUBLIC: a
 -- DBA grants a role the CRM with one call, at one of three levels, and RLS
 -- keeps it to its workspace (docs/api.md):

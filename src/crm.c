@@ -26,6 +26,7 @@ _PG_init(void)
 	CrmPropertiesInit();
 	CrmListsInit();
 	CrmEventsInit();
+	CrmMembersInit();
 
 	MarkGUCPrefixReserved("crm");
 }

@@ -43,6 +43,7 @@ extern void CrmWorkspaceInit(void);
 extern void CrmPropertiesInit(void);
 extern void CrmListsInit(void);
 extern void CrmEventsInit(void);
+extern void CrmMembersInit(void);
 
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);
@@ -71,6 +72,11 @@ extern Oid	CrmEventsOwner(void);
 #define CRM_ACTOR_MAX_BYTES 256
 extern int64 CrmCurrentWorkspace(void);
 extern const char *CrmCurrentActor(void);
+extern const char *CrmClaimSub(void);
+
+/* members.c: the app's user acting, and a closed workspace's rule */
+extern const char *CrmCurrentUserId(void);
+extern void CrmRequireMemberOf(int64 ws);
 
 /* currency.c: ISO 4217 minor units (-1 when the code is unknown), canonical code */
 extern int	CrmCurrencyExponent(const char *code);

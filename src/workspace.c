@@ -301,17 +301,13 @@ CrmCurrentWorkspace(void)
 }
 
 /*
- * The actor: crm.actor, else the JWT sub claim, else current_user.  The
- * result stays valid until the next call.
+ * The token's sub claim: request.jwt.claims, then jwt.claims.sub; NULL when
+ * neither has one.  The result stays valid until the next call.
  */
 const char *
-CrmCurrentActor(void)
+CrmClaimSub(void)
 {
 	const char *sub;
-	Oid			role;
-
-	if (actor_setting != NULL && *actor_setting != '\0')
-		return actor_setting;
 
 	if (CurrentClaims() != NULL)
 	{
@@ -329,10 +325,25 @@ CrmCurrentActor(void)
 
 	sub = PostGraphileClaim("jwt.claims.sub");
 	if (sub != NULL)
-	{
 		CheckActorLength(sub, "jwt.claims.sub");
+	return sub;
+}
+
+/*
+ * The actor: crm.actor, else the JWT sub claim, else current_user.  The
+ * result stays valid until the next call.
+ */
+const char *
+CrmCurrentActor(void)
+{
+	const char *sub;
+	Oid			role;
+
+	if (actor_setting != NULL && *actor_setting != '\0')
+		return actor_setting;
+	sub = CrmClaimSub();
+	if (sub != NULL)
 		return sub;
-	}
 
 	/* the request's role: the extension's security-definer code does not change it */
 	role = GetOuterUserId();
@@ -348,11 +359,17 @@ CrmCurrentActor(void)
 	return actor_role_name;
 }
 
-/* Why C: this runs for every column default and RLS check. */
+/*
+ * Why C: this runs for every column default and RLS check.  A workspace
+ * with members is theirs only (members.c): every policy refuses anyone else.
+ */
 Datum
 crm_current_workspace(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(CrmCurrentWorkspace());
+	int64		ws = CrmCurrentWorkspace();
+
+	CrmRequireMemberOf(ws);
+	PG_RETURN_INT64(ws);
 }
 
 /* Why C: the default of every event row, cached like the workspace. */

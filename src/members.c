@@ -1,0 +1,347 @@
+/*-------------------------------------------------------------------------
+ *
+ * members.c
+ *	  Who may do what in a workspace: its members (crm.members), their
+ *	  roles and permissions, checked inside PostgreSQL for every request of
+ *	  a frontend, by row and by function alike.
+ *
+ * A workspace without members is open: a request acts with every
+ * permission, as before members existed.  Its first member, an admin,
+ * closes it.  From then on a frontend request acts as the active member
+ * whose user_id is crm.current_user_id() (crm.user_id, else the token's sub
+ * claim), by that member's permissions; anyone else is refused, reads
+ * included (crm.current_workspace(), which every row-level policy calls,
+ * refuses).  The extension's owner, superusers and service roles act as
+ * the system and are not checked.
+ *
+ * Writes are checked by crm_internal.require_permission(), a trigger on
+ * every table (sql/tenancy.sql maps each table to its permission).  Rows
+ * the extension derives from a write (an activity, a membership, a
+ * reparenting by a merge) are part of that write: only the statement the
+ * request made is checked, not those its triggers make.
+ *
+ * The membership last asked about is cached; any change of crm.members
+ * drops it (a relcache invalidation, crm_internal.invalidate_caches).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_current_user_id);
+PG_FUNCTION_INFO_V1(crm_current_permissions);
+PG_FUNCTION_INFO_V1(crm_require_permission);
+
+/* The permissions, as bits; their names are the API's */
+static const char *const permission_names[] = {
+	"contacts", "crm_manage", "custom_objects_manage", "admin", "see_all"
+};
+#define NUM_PERMISSIONS lengthof(permission_names)
+#define ALL_PERMISSIONS ((1 << NUM_PERMISSIONS) - 1)
+
+static char *user_id_setting = NULL;
+
+/* The membership of (cached_ws, cached_user), valid until crm.members changes */
+typedef struct Membership
+{
+	bool		closed;			/* the workspace has members */
+	bool		member;			/* the user is an active member */
+	char		role[16];
+	int			permissions;	/* bits of permission_names */
+} Membership;
+
+static bool cache_valid = false;
+static int64 cached_ws = 0;
+static char *cached_user = NULL;
+static Membership cached;
+static Oid	members_relid = InvalidOid;
+
+/* Whether system_role acts as the system; dropped when grants may have changed */
+static Oid	system_role = InvalidOid;
+static bool system_result = false;
+
+static void
+MembersCacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == members_relid)
+		cache_valid = false;
+	/* a GRANT on crm_internal.service_access invalidates its relcache entry */
+	system_role = InvalidOid;
+}
+
+void
+CrmMembersInit(void)
+{
+	DefineCustomStringVariable("crm.user_id",
+							   "The app's user on whose behalf this session acts, as crm.members knows them.",
+							   "Empty means: the JWT sub claim (request.jwt.claims, jwt.claims.sub).",
+							   &user_id_setting,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+	CacheRegisterRelcacheCallback(MembersCacheCallback, (Datum) 0);
+}
+
+/* crm.user_id, else the token's sub claim; NULL when neither names a user */
+const char *
+CrmCurrentUserId(void)
+{
+	if (user_id_setting != NULL && *user_id_setting != '\0')
+		return user_id_setting;
+	return CrmClaimSub();
+}
+
+static int
+PermissionBit(const char *name)
+{
+	for (int i = 0; i < NUM_PERMISSIONS; i++)
+		if (strcmp(name, permission_names[i]) == 0)
+			return 1 << i;
+	return 0;
+}
+
+/* A role's permissions when the member's own set is NULL (docs/members.md) */
+static int
+RoleDefaults(const char *role)
+{
+	if (strcmp(role, "admin") == 0)
+		return ALL_PERMISSIONS;
+	if (strcmp(role, "manager") == 0)
+		return ALL_PERMISSIONS & ~PermissionBit("admin");
+	if (strcmp(role, "agent") == 0)
+		return PermissionBit("contacts") | PermissionBit("crm_manage");
+	return 0;					/* viewer: reads only */
+}
+
+/*
+ * Whether the request is the system's: the extension's owner, a superuser,
+ * a service role, or the extension's own SECURITY DEFINER code (which
+ * checks its caller itself).
+ */
+static bool
+ActsAsSystem(void)
+{
+	Oid			role = GetOuterUserId();
+
+	if (GetUserId() != role)
+		return true;
+	if (role != system_role)
+	{
+		if (!OidIsValid(members_relid))
+			members_relid = get_relname_relid("members", get_namespace_oid("crm", false));
+		system_result = superuser_arg(role) || role == CrmRelationOwner(members_relid) ||
+			CrmRoleIsService(role);
+		system_role = role;
+	}
+	return system_result;
+}
+
+/* Reads the membership of user in ws from crm.members, as its owner */
+static void
+LoadMembership(int64 ws, const char *user, Membership *m)
+{
+	Datum		args[2] = {Int64GetDatum(ws), CStringGetTextDatum(user ? user : "")};
+	CrmSavedUser saved;
+	bool		isnull;
+	int			rc;
+
+	memset(m, 0, sizeof(*m));
+	CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
+	SPI_connect();
+	rc = SPI_execute_with_args(
+		"SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
+		"       m.role::text, m.permissions, m.active"
+		"  FROM (SELECT) x LEFT JOIN crm.members m"
+		"    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
+		2, (Oid[]) {INT8OID, TEXTOID}, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "members: lookup failed (%d)", rc);
+	m->closed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (user != NULL)
+	{
+		char	   *role = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		Datum		perms = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		bool		active_null;
+		bool		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &active_null));
+
+		if (role != NULL && !active_null && active)
+		{
+			m->member = true;
+			strlcpy(m->role, role, sizeof(m->role));
+			m->permissions = isnull ? RoleDefaults(role) : 0;
+			if (!isnull)
+			{
+				Datum	   *names;
+				int			n;
+
+				deconstruct_array(DatumGetArrayTypeP(perms), TEXTOID, -1, false, TYPALIGN_INT,
+								  &names, NULL, &n);
+				for (int i = 0; i < n; i++)
+					m->permissions |= PermissionBit(TextDatumGetCString(names[i]));
+			}
+		}
+	}
+	SPI_finish();
+	CrmRestoreUser(&saved);
+}
+
+/* The membership of the current user in ws, from the cache when it holds it */
+static const Membership *
+CurrentMembership(int64 ws, const char *user)
+{
+	if (!cache_valid || cached_ws != ws ||
+		(user == NULL) != (cached_user == NULL) ||
+		(user != NULL && strcmp(user, cached_user) != 0))
+	{
+		if (!OidIsValid(members_relid))
+			members_relid = get_relname_relid("members", get_namespace_oid("crm", false));
+		LoadMembership(ws, user, &cached);
+		if (cached_user != NULL)
+			pfree(cached_user);
+		cached_user = user ? MemoryContextStrdup(TopMemoryContext, user) : NULL;
+		cached_ws = ws;
+		cache_valid = true;
+	}
+	return &cached;
+}
+
+/*
+ * The member acting in a closed workspace, or NULL when the workspace is
+ * open or the request is the system's.  Anyone else is refused.
+ */
+static const Membership *
+RequireMember(int64 ws)
+{
+	const char *user;
+	const Membership *m;
+
+	if (ActsAsSystem())
+		return NULL;
+	user = CrmCurrentUserId();
+	m = CurrentMembership(ws, user);
+	if (!m->closed)
+		return NULL;
+	if (user == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("workspace %lld has members, and this request names no user", (long long) ws),
+				 errhint("Send the user's id as the sub claim of the token, or SET crm.user_id.")));
+	if (!m->member)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("user \"%s\" is not an active member of workspace %lld", user, (long long) ws),
+				 errhint("An admin of the workspace adds members with crm.add_member(user_id, role).")));
+	return m;
+}
+
+/* Called by crm.current_workspace(): a closed workspace is its members' only */
+void
+CrmRequireMemberOf(int64 ws)
+{
+	(void) RequireMember(ws);
+}
+
+/* Raises 42501 unless the request may use the permission in ws */
+static void
+RequirePermission(int64 ws, const char *permission, const char *what)
+{
+	const Membership *m = RequireMember(ws);
+	int			bit = PermissionBit(permission);
+
+	if (bit == 0)
+		elog(ERROR, "require_permission: unknown permission \"%s\"", permission);
+	if (m != NULL && (m->permissions & bit) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("user \"%s\" (%s) lacks the permission \"%s\" to change %s",
+						cached_user, m->role, permission, what),
+				 errhint("An admin grants it: crm.update_member('%s', '{\"permissions\": [...]}') or a role that has it.",
+						 cached_user)));
+}
+
+/* How deep in triggers this trigger runs: 1 for a statement the request made */
+static int
+TriggerDepth(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return DatumGetInt32(pg_trigger_depth(fcinfo));
+}
+
+/*
+ * crm_internal.require_permission(permission): BEFORE INSERT OR UPDATE OR
+ * DELETE on every table, for each statement (or for each row, with a WHEN
+ * that picks the rows needing another permission: a deal's notes).
+ * Membership changes committed by others are seen by the next statement.
+ */
+Datum
+crm_require_permission(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	char	   *what;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("require_permission: must be fired as a trigger with the permission as its argument")));
+
+	if (TriggerDepth() == 1 && !CrmMergeInProgress())
+	{
+		AcceptInvalidationMessages();
+		what = psprintf("crm.%s", RelationGetRelationName(trigdata->tg_relation));
+		RequirePermission(CrmCurrentWorkspace(), trigdata->tg_trigger->tgargs[0], what);
+	}
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple
+							   : trigdata->tg_trigtuple);
+	return PointerGetDatum(NULL);
+}
+
+/* crm.current_user_id(): who the request acts for, as crm.members knows them */
+Datum
+crm_current_user_id(PG_FUNCTION_ARGS)
+{
+	const char *user = CrmCurrentUserId();
+
+	if (user == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(user));
+}
+
+/*
+ * crm.current_permissions(): what the request may do in the current
+ * workspace (all of them in an open workspace and for the system), for a
+ * frontend to show only what works.
+ */
+Datum
+crm_current_permissions(PG_FUNCTION_ARGS)
+{
+	const Membership *m = RequireMember(CrmCurrentWorkspace());
+	int			bits = m ? m->permissions : ALL_PERMISSIONS;
+	Datum		names[NUM_PERMISSIONS];
+	int			n = 0;
+
+	for (int i = 0; i < NUM_PERMISSIONS; i++)
+		if (bits & (1 << i))
+			names[n++] = CStringGetTextDatum(permission_names[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
