@@ -61,6 +61,11 @@ DECLARE
 	known text[] := ARRAY['contacts', 'crm_manage', 'custom_objects_manage', 'admin', 'see_all'];
 	bad text;
 BEGIN
+	IF NEW.user_id IS NULL OR btrim(NEW.user_id) = '' OR octet_length(NEW.user_id) > 256 THEN
+		RAISE EXCEPTION 'invalid user_id: "%"', coalesce(left(NEW.user_id, 40), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A member''s user_id is the app''s id of the user (the sub claim of their token), 1 to 256 bytes.';
+	END IF;
 	SELECT p INTO bad FROM unnest(NEW.permissions) p WHERE p IS NULL OR p <> ALL (known) LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'unknown permission "%" for member "%"', coalesce(bad, 'NULL'), NEW.user_id
@@ -96,7 +101,8 @@ BEGIN
 	SELECT m.workspace_id INTO ws FROM crm.members m
 	 GROUP BY m.workspace_id HAVING NOT bool_or(m.active AND m.role = 'admin') LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION 'workspace % would have members but no active admin', ws
+		RAISE EXCEPTION 'workspace "%" would have members but no active admin',
+			(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'The first member of a workspace is an admin; make another member admin before this one leaves or changes role.';
 	END IF;
@@ -159,7 +165,8 @@ BEGIN
 	 WHERE m.workspace_id = crm.current_workspace() AND m.user_id = update_member.user_id
 	RETURNING * INTO result;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'member "%" not found in workspace %', user_id, crm.current_workspace()
+		RAISE EXCEPTION 'member "%" not found in workspace "%"', user_id,
+			(SELECT w.slug FROM crm.workspaces w WHERE w.id = crm.current_workspace())
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Add the member first with crm.add_member(user_id, role).';
 	END IF;
