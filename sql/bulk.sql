@@ -1,9 +1,11 @@
 --
--- Bulk actions (SPEC §8).  Each takes its target either as a CQL query
--- (text: the same rows crm.find_* would return) or as an id array
--- (bigint[]), runs as one UPDATE (atomic, one event batch through the
--- statement triggers) and returns the number of rows it changed; rows that
--- already had the requested state are not touched and not counted.
+-- Bulk actions (SPEC §8).  Each takes its target as a CQL query (text: the
+-- same rows crm.find_* would return) or, under its name with _by_id, as an
+-- id array (bigint[]): one name per function, for PostGraphile leaves
+-- overloaded names out of its schema.  Each runs as one UPDATE (atomic, one
+-- event batch through the statement triggers) and returns the number of
+-- rows it changed; rows that already had the requested state are not
+-- touched and not counted.
 --
 
 -- The WHERE of a bulk action: a CQL query's, or ids of the current
@@ -96,11 +98,11 @@ SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_tag_apply(entity, query, NULL, tags);
 COMMENT ON FUNCTION crm.bulk_tag(text, text, text[]) IS 'adds tags to the records a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_tag(entity text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm.bulk_tag_by_id(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_tag_apply(entity, NULL, ids, tags);
-COMMENT ON FUNCTION crm.bulk_tag(text, bigint[], text[]) IS 'adds tags to the records with these ids; returns how many changed';
+COMMENT ON FUNCTION crm.bulk_tag_by_id(text, bigint[], text[]) IS 'adds tags to the records with these ids; returns how many changed';
 
 -- untag -------------------------------------------------------------------
 
@@ -130,11 +132,11 @@ SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_untag_apply(entity, query, NULL, tags);
 COMMENT ON FUNCTION crm.bulk_untag(text, text, text[]) IS 'removes tags from the records a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_untag(entity text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm.bulk_untag_by_id(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_untag_apply(entity, NULL, ids, tags);
-COMMENT ON FUNCTION crm.bulk_untag(text, bigint[], text[]) IS 'removes tags from the records with these ids; returns how many changed';
+COMMENT ON FUNCTION crm.bulk_untag_by_id(text, bigint[], text[]) IS 'removes tags from the records with these ids; returns how many changed';
 
 -- lifecycle ---------------------------------------------------------------
 
@@ -166,11 +168,11 @@ RETURN crm_hidden.bulk_set_lifecycle_apply(query, NULL, stage);
 COMMENT ON FUNCTION crm.bulk_set_lifecycle(text, crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_set_lifecycle(ids bigint[], stage crm.lifecycle_stage) RETURNS integer
+CREATE FUNCTION crm.bulk_set_lifecycle_by_id(ids bigint[], stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_set_lifecycle_apply(NULL, ids, stage);
-COMMENT ON FUNCTION crm.bulk_set_lifecycle(bigint[], crm.lifecycle_stage) IS
+COMMENT ON FUNCTION crm.bulk_set_lifecycle_by_id(bigint[], crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts with these ids; returns how many changed';
 
 -- update ------------------------------------------------------------------
@@ -265,11 +267,11 @@ RETURN crm_hidden.bulk_update_apply(entity, query, NULL, patch);
 COMMENT ON FUNCTION crm.bulk_update(text, text, jsonb) IS
 	'sets fields (CQL names) of the records a CQL query matches; properties are merged; returns how many changed';
 
-CREATE FUNCTION crm.bulk_update(entity text, ids bigint[], patch jsonb) RETURNS integer
+CREATE FUNCTION crm.bulk_update_by_id(entity text, ids bigint[], patch jsonb) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_update_apply(entity, NULL, ids, patch);
-COMMENT ON FUNCTION crm.bulk_update(text, bigint[], jsonb) IS
+COMMENT ON FUNCTION crm.bulk_update_by_id(text, bigint[], jsonb) IS
 	'sets fields (CQL names) of the records with these ids; properties are merged; returns how many changed';
 
 -- delete ------------------------------------------------------------------
@@ -305,8 +307,8 @@ SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_delete_apply(entity, query, NULL);
 COMMENT ON FUNCTION crm.bulk_delete(text, text) IS 'soft-deletes the contacts a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_delete(entity text, ids bigint[]) RETURNS integer
+CREATE FUNCTION crm.bulk_delete_by_id(entity text, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_delete_apply(entity, NULL, ids);
-COMMENT ON FUNCTION crm.bulk_delete(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';
+COMMENT ON FUNCTION crm.bulk_delete_by_id(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';

@@ -491,9 +491,9 @@ $$;
 COMMENT ON FUNCTION crm.get_list_members(bigint) IS 'the members of a list, by id (named apart from the table crm.list_members)';
 
 -- bulk_add_to_list: the records a CQL query matches (as crm.find_* would
--- return them) or these ids, added to a static or snapshot list in one
--- statement; returns how many joined.  Follows sql/bulk.sql: a NULL target
--- is an error, never "everything".
+-- return them), or bulk_add_to_list_by_id: these ids, added to a static or
+-- snapshot list in one statement; returns how many joined.  Follows
+-- sql/bulk.sql: a NULL target is an error, never "everything".
 CREATE FUNCTION crm_hidden.bulk_add_to_list_apply(list_id bigint, query text, ids bigint[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -529,11 +529,11 @@ RETURN crm_hidden.bulk_add_to_list_apply(list_id, query, NULL);
 COMMENT ON FUNCTION crm.bulk_add_to_list(bigint, text) IS
 	'adds the records a CQL query matches to a static or snapshot list; returns how many joined';
 
-CREATE FUNCTION crm.bulk_add_to_list(list_id bigint, ids bigint[]) RETURNS integer
+CREATE FUNCTION crm.bulk_add_to_list_by_id(list_id bigint, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 RETURN crm_hidden.bulk_add_to_list_apply(list_id, NULL, ids);
-COMMENT ON FUNCTION crm.bulk_add_to_list(bigint, bigint[]) IS
+COMMENT ON FUNCTION crm.bulk_add_to_list_by_id(bigint, bigint[]) IS
 	'adds the records with these ids to a static or snapshot list; returns how many joined';
 
 CREATE FUNCTION crm.refresh_list(list_id bigint) RETURNS bigint

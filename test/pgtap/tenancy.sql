@@ -214,6 +214,9 @@ INSERT INTO calls (fn, sql) VALUES ('add_to_list contact of 1', format('SELECT c
 INSERT INTO calls (fn, sql) VALUES ('remove_from_list', format('SELECT crm.remove_from_list(%s, ARRAY[%s]::bigint[])', :l1, :c1));
 INSERT INTO calls (fn, sql) VALUES ('get_list_members', format('SELECT * FROM crm.get_list_members(%s)', :l1));
 INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list', format($q$SELECT crm.bulk_add_to_list(%s, '')$q$, :l1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list_by_id', format('SELECT crm.bulk_add_to_list_by_id(%s, ARRAY[%s]::bigint[])', :l1, :c2));
+INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list_by_id contact of 1',
+				   format('SELECT 1 WHERE crm.bulk_add_to_list_by_id(%s, ARRAY[%s]::bigint[]) > 0', :l2, :c1));
 INSERT INTO calls (fn, sql) VALUES ('refresh_list', format('SELECT crm.refresh_list(%s)', :dl1));
 INSERT INTO calls (fn, sql) VALUES ('delete_list', format('SELECT crm.delete_list(%s)', :l1));
 -- the helpers of schema crm_hidden, which granted roles may call directly
@@ -237,12 +240,12 @@ INSERT INTO calls (fn, sql) VALUES ('list_require_objects forged row of 1',
 							 '{"workspace_id": 1, "id": %s, "name": "forged", "kind": "static", "object_type": "contact"}'),
 							 ARRAY[%s]::bigint[])$q$, :l1, :c1));
 -- bulk actions by id: refused or nothing changed (0 rows returned)
-INSERT INTO calls (fn, sql) VALUES ('bulk_tag ids', format($q$SELECT 1 WHERE crm.bulk_tag('contact', ARRAY[%s]::bigint[], ARRAY['x']) > 0$q$, :c1));
-INSERT INTO calls (fn, sql) VALUES ('bulk_untag ids', format($q$SELECT 1 WHERE crm.bulk_untag('contact', ARRAY[%s]::bigint[], ARRAY['vip']) > 0$q$, :c1));
-INSERT INTO calls (fn, sql) VALUES ('bulk_update ids', format($q$SELECT 1 WHERE crm.bulk_update('deal', ARRAY[%s]::bigint[], '{"title": "x"}') > 0$q$, :d1));
-INSERT INTO calls (fn, sql) VALUES ('bulk_delete ids', format($q$SELECT 1 WHERE crm.bulk_delete('contact', ARRAY[%s]::bigint[]) > 0$q$, :c1));
-INSERT INTO calls (fn, sql) VALUES ('bulk_set_lifecycle ids',
-				   format($q$SELECT 1 WHERE crm.bulk_set_lifecycle(ARRAY[%s]::bigint[], 'customer') > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_tag_by_id', format($q$SELECT 1 WHERE crm.bulk_tag_by_id('contact', ARRAY[%s]::bigint[], ARRAY['x']) > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_untag_by_id', format($q$SELECT 1 WHERE crm.bulk_untag_by_id('contact', ARRAY[%s]::bigint[], ARRAY['vip']) > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_update_by_id', format($q$SELECT 1 WHERE crm.bulk_update_by_id('deal', ARRAY[%s]::bigint[], '{"title": "x"}') > 0$q$, :d1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_delete_by_id', format($q$SELECT 1 WHERE crm.bulk_delete_by_id('contact', ARRAY[%s]::bigint[]) > 0$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_set_lifecycle_by_id',
+				   format($q$SELECT 1 WHERE crm.bulk_set_lifecycle_by_id(ARRAY[%s]::bigint[], 'customer') > 0$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('identify finds nothing of workspace 1',
 				   $q$SELECT 1 FROM crm.contacts WHERE id = crm.identify(email => 'tenant@example.com') AND workspace_id = 1$q$);
 SELECT pg_temp.try(fn, sql) FROM calls ORDER BY n;

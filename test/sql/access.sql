@@ -111,7 +111,7 @@ RESET ROLE;
 -- fuzzy search through crm_hidden.search_words_of, a new conversation's
 -- counters through crm_hidden.sync_conversation_counters) ...
 SET ROLE crm_access_front;
-SELECT crm.bulk_tag('contact', ARRAY[:grace]::bigint[], ARRAY['Beta']) AS tagged;
+SELECT crm.bulk_tag_by_id('contact', ARRAY[:grace]::bigint[], ARRAY['Beta']) AS tagged;
 SELECT crm.count('contact', 'tags CONTAINS ''beta''') AS beta_contacts;
 SELECT name FROM crm.find_contacts('tags CONTAINS ''beta''');
 -- a datetime property's CQL translates to crm_hidden.cql_timestamptz, run as the caller
@@ -151,7 +151,7 @@ SELECT crm.delete_contact(:grace);
 SELECT crm.emit_event('CRM_DEAL_WON', 'deal', 1);
 -- it reads through a hidden helper, and a write through one is refused by the table
 SELECT crm.count('contact', 'tags CONTAINS ''beta''') AS beta_contacts;
-SELECT crm.bulk_tag('contact', ARRAY[:grace]::bigint[], ARRAY['gamma']);
+SELECT crm.bulk_tag_by_id('contact', ARRAY[:grace]::bigint[], ARRAY['gamma']);
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 SELECT crm.win_deal(:deal);
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;

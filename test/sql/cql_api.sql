@@ -157,7 +157,7 @@ SELECT * FROM crm.find_records('course', 'hours > 1', 'id', 1);
 
 -- bulk actions on deals: fields by CQL name; moving by stage records history
 SELECT crm.bulk_update('deal', 'status = OPEN', '{"owner": "sam", "priority": "urgent"}');
-SELECT crm.bulk_update('deal', ARRAY[2]::bigint[], jsonb_build_object('stageId', (SELECT s.id FROM crm.stages s JOIN crm.deals d ON d.workspace_id = s.workspace_id AND d.pipeline_id = s.pipeline_id WHERE d.id = 2 AND d.workspace_id = crm.current_workspace() AND s.kind = 'lost')));
+SELECT crm.bulk_update_by_id('deal', ARRAY[2]::bigint[], jsonb_build_object('stageId', (SELECT s.id FROM crm.stages s JOIN crm.deals d ON d.workspace_id = s.workspace_id AND d.pipeline_id = s.pipeline_id WHERE d.id = 2 AND d.workspace_id = crm.current_workspace() AND s.kind = 'lost')));
 SELECT id, owner, priority, status FROM crm.deals WHERE workspace_id = crm.current_workspace() ORDER BY id;
 SELECT count(*) AS stage_history FROM crm.deal_stage_history WHERE workspace_id = crm.current_workspace() AND deal_id = 2;
 SELECT crm.bulk_update('deal', 'status = OPEN', '{"status": "won"}');

@@ -81,11 +81,11 @@ UPDATE crm.lists SET filter = 'lastSeenAt > NOW - 10d' WHERE id = :recent;   -- 
 SELECT crm.refresh_lists();
 SELECT * FROM shown WHERE name = 'Seen this month';
 
--- rename, owner, bulk_add_to_list
+-- rename, owner, bulk_add_to_list and bulk_add_to_list_by_id
 SELECT name, owner FROM crm.update_list(:saas, name => 'SaaS contacts', owner => 'agent-9');
 SELECT id AS bulk FROM crm.create_list('Bulk') \gset
 SELECT crm.bulk_add_to_list(:bulk, 'lifecycleStage = LEAD');
-SELECT crm.bulk_add_to_list(:bulk, ARRAY[6]::bigint[]);
+SELECT crm.bulk_add_to_list_by_id(:bulk, ARRAY[6]::bigint[]);
 SELECT object_type, object_id, source FROM crm.get_list_members(:bulk);
 
 -- events: one per real membership change, plus the lists' own
