@@ -174,7 +174,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.update_member(text, jsonb) IS
-	'changes a member (name, email, role, team, permissions, active: listed keys are set, null clears); needs admin';
+	E'@name patch_member\nchanges a member (name, email, role, team, permissions, active: listed keys are set, null clears); needs admin';
 
 CREATE FUNCTION crm.remove_member(user_id text) RETURNS boolean
 LANGUAGE sql

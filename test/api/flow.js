@@ -335,6 +335,29 @@ async function flow() {
 	r = await gql(alice, 'mutation { emitEvent(input: {type: "CRM_DEAL_WON", objectType: "deal", objectId: "1"}) { clientMutationId } }');
 	ok(r.errors && r.errors[0].errcode === '42501' && /may not emit events/.test(r.errors[0].message),
 		'emitEvent by a frontend is refused (42501)', r);
+
+	// members: alice closes workspace A by making herself its admin; a
+	// viewer reads but cannot write, and a stranger's token reads nothing
+	d = await must(alice, 'mutation { addMember(input: {userId: "alice@a.example", role: ADMIN}) { member { userId role } } }', {},
+		'addMember: alice makes herself admin (A)');
+	is(d && d.addMember.member, { userId: 'alice@a.example', role: 'ADMIN' }, 'addMember: the first member is an admin');
+	d = await must(alice, 'mutation { addMember(input: {userId: "carol@a.example", role: VIEWER}) { member { userId role } } }', {},
+		'addMember: a viewer (A)');
+	d = await must(alice, 'mutation { patchMember(input: {userId: "carol@a.example", patch: {team: "north"}}) { member { team } } }', {},
+		'patchMember (crm.update_member) (A)');
+	is(d && d.patchMember.member.team, 'north', 'patchMember: the member changed');
+	const carol = sign({ sub: 'carol@a.example', workspace_id: Number(WS_A), role: ROLE });
+	d = await must(carol, '{ currentPermissions allContacts { totalCount } }', {}, 'the viewer reads (A)');
+	ok(d && d.currentPermissions.length === 0 && d.allContacts.totalCount > 0, 'the viewer has no permission and reads the contacts', d);
+	r = await gql(carol, `mutation { createContact(input: {contact: {name: "By a viewer"}}) { contact { id } } }`);
+	ok(r.errors && r.errors[0].errcode === '42501' && /lacks the permission "contacts"/.test(r.errors[0].message),
+		'a viewer\'s createContact is refused (42501, naming the permission)', r);
+	const dave = sign({ sub: 'dave@a.example', workspace_id: Number(WS_A), role: ROLE });
+	r = await gql(dave, '{ allContacts { totalCount } }');
+	ok(r.errors && r.errors[0].errcode === '42501' && /not an active member/.test(r.errors[0].message),
+		'a token of someone who is not a member reads nothing of A (42501)', r);
+	d = await must(bob, '{ currentPermissions allContacts { totalCount } }', {}, 'B, still open, is unaffected');
+	ok(d && d.currentPermissions.includes('admin'), 'B has no members: every request has every permission', d);
 }
 
 async function main() {
