@@ -3,9 +3,16 @@
 
 --
 -- Schema crm is the API: what a frontend (PostgREST, PostGraphile) may see.
--- Schema crm_internal holds what no granted role may use: trigger
--- functions, helpers, locks and the event writer (docs/api.md).
+-- Schema crm_hidden holds the helpers the API's functions call by name:
+-- they run with the caller's rights, so crm.grant_access lets granted roles
+-- use them, but no API layer exposes the schema.  Schema crm_internal holds
+-- what no granted role may use: trigger functions, helpers reached from C,
+-- triggers or SECURITY DEFINER code only, and the event writer (docs/api.md).
 --
+CREATE SCHEMA crm_hidden;
+REVOKE ALL ON SCHEMA crm_hidden FROM PUBLIC;
+COMMENT ON SCHEMA crm_hidden IS
+	'crm helpers the API functions call with the caller''s rights: usable by roles granted with crm.grant_access, exposed by no API layer';
 CREATE SCHEMA crm_internal;
 REVOKE ALL ON SCHEMA crm_internal FROM PUBLIC;
 COMMENT ON SCHEMA crm_internal IS 'crm internals: trigger functions and helpers that no application role may call';
@@ -693,7 +700,7 @@ AS $$
 DECLARE
 	cid bigint;
 BEGIN
-	PERFORM crm.require_contact(record_consent.contact_id);
+	PERFORM crm_hidden.require_contact(record_consent.contact_id);
 	IF status IS NULL THEN
 		RAISE EXCEPTION 'consent status must not be null'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -734,7 +741,7 @@ CREATE INDEX external_ids_object ON crm.external_ids (workspace_id, object_type,
 COMMENT ON TABLE crm.external_ids IS 'the ids other systems (salesforce, zendesk, stripe...) give our objects';
 
 -- Shared guard: an id must name a contact of the current workspace.
-CREATE FUNCTION crm.require_contact(contact_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_contact(contact_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -749,7 +756,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_contact(bigint) IS 'raises no_data_found unless the id names a contact of the current workspace';
+COMMENT ON FUNCTION crm_hidden.require_contact(bigint) IS 'raises no_data_found unless the id names a contact of the current workspace';
 
 CREATE FUNCTION crm.set_external_id(object_type text, object_id bigint, system text, external_id text)
 RETURNS void
@@ -779,9 +786,9 @@ BEGIN
 				  HINT = 'Pass the id of the object the external id belongs to.';
 	END IF;
 	IF object_type = 'contact' THEN
-		PERFORM crm.require_contact(object_id);
+		PERFORM crm_hidden.require_contact(object_id);
 	ELSIF object_type = 'company' THEN
-		PERFORM crm.require_company(object_id);
+		PERFORM crm_hidden.require_company(object_id);
 	END IF;
 	INSERT INTO crm.external_ids AS x (object_type, object_id, system, external_id)
 		VALUES (set_external_id.object_type, set_external_id.object_id, set_external_id.system,
@@ -928,7 +935,7 @@ CREATE VIEW crm.companies_with_counts WITH (security_invoker = true) AS
 	  FROM crm.companies c;
 COMMENT ON VIEW crm.companies_with_counts IS 'companies with the number of live contacts linked to each';
 
-CREATE FUNCTION crm.require_company(company_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_company(company_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -943,7 +950,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_company(bigint) IS 'raises no_data_found unless the id names a company of the current workspace';
+COMMENT ON FUNCTION crm_hidden.require_company(bigint) IS 'raises no_data_found unless the id names a company of the current workspace';
 
 -- The row path does the work (crm_internal.contact_companies_demote demotes
 -- the previous primary, crm_internal.contact_companies_events writes the
@@ -958,8 +965,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.require_contact(link_company.contact_id);
-	PERFORM crm.require_company(link_company.company_id);
+	PERFORM crm_hidden.require_contact(link_company.contact_id);
+	PERFORM crm_hidden.require_company(link_company.company_id);
 	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
 		VALUES (link_company.contact_id, link_company.company_id, link_company.role,
 				coalesce(link_company.is_primary, false))
@@ -977,8 +984,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.require_contact(unlink_company.contact_id);
-	PERFORM crm.require_company(unlink_company.company_id);
+	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
+	PERFORM crm_hidden.require_company(unlink_company.company_id);
 	DELETE FROM crm.contact_companies cc
 	 WHERE cc.workspace_id = crm.current_workspace()
 	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
@@ -1054,10 +1061,10 @@ BEGIN
 				  HINT = 'Pass contact_id, company_id or deal_id.';
 	END IF;
 	IF log_activity.contact_id IS NOT NULL THEN
-		PERFORM crm.require_contact(log_activity.contact_id);
+		PERFORM crm_hidden.require_contact(log_activity.contact_id);
 	END IF;
 	IF log_activity.company_id IS NOT NULL THEN
-		PERFORM crm.require_company(log_activity.company_id);
+		PERFORM crm_hidden.require_company(log_activity.company_id);
 	END IF;
 	IF type IS NULL OR type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid activity type: "%"', type
@@ -1091,7 +1098,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.require_contact(timeline.contact_id);
+	PERFORM crm_hidden.require_contact(timeline.contact_id);
 	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
 		RAISE EXCEPTION 'invalid limit: %', coalesce(lim::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
@@ -1167,7 +1174,7 @@ CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.
 -- Only a conversation's start counts as seeing the contact here: agent and bot
 -- replies move last_message_at but say nothing about the contact, whose own
 -- messages are stamped by crm_internal.messages_sync_conversations().
-CREATE FUNCTION crm.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
+CREATE FUNCTION crm_hidden.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1192,7 +1199,7 @@ AS $$
 	   AND (c.conversation_count, c.first_seen_at, c.last_seen_at)
 		   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at);
 $$;
-COMMENT ON FUNCTION crm.sync_conversation_counters(bigint[], bigint[]) IS
+COMMENT ON FUNCTION crm_hidden.sync_conversation_counters(bigint[], bigint[]) IS
 	'recomputes conversation_count and widens first/last_seen_at of contacts from their conversations';
 
 CREATE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
@@ -1220,7 +1227,7 @@ BEGIN
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
 		  FROM (SELECT DISTINCT workspace_id, contact_id FROM old_rows) t;
 	END IF;
-	PERFORM crm.sync_conversation_counters(ws, ids);
+	PERFORM crm_hidden.sync_conversation_counters(ws, ids);
 	RETURN NULL;
 END;
 $$;
@@ -1279,7 +1286,7 @@ AS $$
 DECLARE
 	cid bigint;
 BEGIN
-	PERFORM crm.require_contact(start_conversation.contact_id);
+	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
 	IF channel IS NULL OR channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid conversation channel: "%"', channel
 			USING ERRCODE = 'invalid_parameter_value',
@@ -1456,7 +1463,7 @@ DECLARE
 	nxt bigint;
 	hops integer := 0;
 BEGIN
-	PERFORM crm.require_contact(resolve_contact.contact_id);
+	PERFORM crm_hidden.require_contact(resolve_contact.contact_id);
 	LOOP
 		SELECT c.merged_into INTO nxt FROM crm.contacts c
 		 WHERE c.workspace_id = crm.current_workspace() AND c.id = cur;
@@ -1508,7 +1515,7 @@ SELECT pg_catalog.pg_extension_config_dump('crm.contact_references', 'WHERE NOT 
 -- collision only serialises two unrelated calls.  A shared workspace-wide
 -- lock comes first: crm.import_contacts takes it exclusively, since a batch
 -- of 100k keys cannot be locked one by one.
-CREATE FUNCTION crm.lock_identity_keys(workspace_id bigint, keys text[]) RETURNS void
+CREATE FUNCTION crm_hidden.lock_identity_keys(workspace_id bigint, keys text[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1531,10 +1538,10 @@ BEGIN
 	END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION crm.lock_identity_keys(bigint, text[]) IS
+COMMENT ON FUNCTION crm_hidden.lock_identity_keys(bigint, text[]) IS
 	'takes the transaction advisory locks of identity keys (''e:'' email, ''p:'' phone, ''i:'' identifier, ''v:'' verified id) in a fixed order';
 
--- src/identify.c: the advisory locks of crm.lock_identity_keys taken with the
+-- src/identify.c: the advisory locks of crm_hidden.lock_identity_keys taken with the
 -- lock manager, one index probe per key, statements prepared once per
 -- backend, and no write when the call changes nothing.  No SET search_path:
 -- its statements are schema-qualified throughout, and it pins the path
@@ -1605,7 +1612,7 @@ BEGIN
 	-- a new email that a live contact already has: the two are one person
 	IF nullif(btrim(patch ->> 'email'), '') IS NOT NULL THEN
 		e := crm.normalize_email(patch ->> 'email');
-		PERFORM crm.lock_identity_keys(ws, ARRAY['e:' || e]);
+		PERFORM crm_hidden.lock_identity_keys(ws, ARRAY['e:' || e]);
 		SELECT * INTO holder FROM crm.contacts c
 		 WHERE c.workspace_id = ws AND c.email = e AND c.status < 'merged' AND c.id <> target;
 		IF FOUND THEN
@@ -1864,7 +1871,7 @@ COMMENT ON FUNCTION crm_internal.stages_prepare() IS
 CREATE TRIGGER stages_prepare BEFORE INSERT OR UPDATE ON crm.stages
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.stages_prepare();
 
-CREATE FUNCTION crm.require_pipeline(pipeline_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_pipeline(pipeline_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1879,7 +1886,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_pipeline(bigint) IS 'raises no_data_found unless the id names a pipeline of the current workspace';
+COMMENT ON FUNCTION crm_hidden.require_pipeline(bigint) IS 'raises no_data_found unless the id names a pipeline of the current workspace';
 
 -- The stage templates of crm.create_pipeline, one row per stage.  Probabilities
 -- follow the usual HubSpot/Salesforce defaults: each open stage a bit more likely
@@ -1982,7 +1989,7 @@ AS $$
 DECLARE
 	sid bigint;
 BEGIN
-	PERFORM crm.require_pipeline(add_stage.pipeline_id);
+	PERFORM crm_hidden.require_pipeline(add_stage.pipeline_id);
 	IF name IS NULL OR btrim(name) = '' THEN
 		RAISE EXCEPTION 'stage name must not be empty'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the stage a name such as ''Qualified''.';
@@ -2020,7 +2027,7 @@ DECLARE
 	ws bigint := crm.current_workspace();
 	have bigint[];
 BEGIN
-	PERFORM crm.require_pipeline(reorder_stages.pipeline_id);
+	PERFORM crm_hidden.require_pipeline(reorder_stages.pipeline_id);
 	-- lock the pipeline's stages so a concurrent add_stage cannot slip in
 	SELECT array_agg(s.id ORDER BY s.id) INTO have
 	  FROM (SELECT s.id FROM crm.stages s
@@ -2323,7 +2330,7 @@ CREATE TRIGGER deals_events_delete AFTER DELETE ON crm.deals
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('deal', 'CRM_DEAL');
 
 -- Shared guard: the deal, locked, or no_data_found.
-CREATE FUNCTION crm.lock_deal(deal_id bigint) RETURNS crm.deals
+CREATE FUNCTION crm_hidden.lock_deal(deal_id bigint) RETURNS crm.deals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2342,7 +2349,7 @@ BEGIN
 	RETURN d;
 END;
 $$;
-COMMENT ON FUNCTION crm.lock_deal(bigint) IS 'locks and returns a deal of the current workspace; no_data_found if there is none';
+COMMENT ON FUNCTION crm_hidden.lock_deal(bigint) IS 'locks and returns a deal of the current workspace; no_data_found if there is none';
 
 -- Kanban drag and drop: positions are spaced 1024 apart so a card dropped
 -- between two others usually takes the midpoint; when there is no room
@@ -2355,7 +2362,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint := crm.current_workspace();
-	d crm.deals := crm.lock_deal(move_deal.deal_id);
+	d crm.deals := crm_hidden.lock_deal(move_deal.deal_id);
 	target crm.stages;
 	before_pos bigint;
 	prev_pos bigint;
@@ -2414,14 +2421,14 @@ COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint) IS
 -- The row path does the work (crm_internal.deals_apply_stage): writing the status
 -- moves the deal to the pipeline's first won or lost stage.  The function
 -- adds the lock, the "already closed" check and the reason's column.
-CREATE FUNCTION crm.close_deal(deal_id bigint, kind crm.stage_kind, closed_at timestamptz, reason text)
+CREATE FUNCTION crm_hidden.close_deal(deal_id bigint, kind crm.stage_kind, closed_at timestamptz, reason text)
 RETURNS crm.deals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	d crm.deals := crm.lock_deal(close_deal.deal_id);
+	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
 BEGIN
 	IF d.status::text = kind::text THEN
 		RAISE EXCEPTION 'deal % is already %', deal_id, kind
@@ -2438,14 +2445,14 @@ BEGIN
 	RETURN d;
 END;
 $$;
-COMMENT ON FUNCTION crm.close_deal(bigint, crm.stage_kind, timestamptz, text) IS
+COMMENT ON FUNCTION crm_hidden.close_deal(bigint, crm.stage_kind, timestamptz, text) IS
 	'sets a deal''s status to won or lost (the row path moves it to the first such stage); used by crm.win_deal and crm.lose_deal';
 
 CREATE FUNCTION crm.win_deal(deal_id bigint, closed_at timestamptz DEFAULT now(), reason text DEFAULT NULL)
 RETURNS crm.deals
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT crm.close_deal(win_deal.deal_id, 'won', win_deal.closed_at, win_deal.reason) $$;
+AS $$ SELECT crm_hidden.close_deal(win_deal.deal_id, 'won', win_deal.closed_at, win_deal.reason) $$;
 COMMENT ON FUNCTION crm.win_deal(bigint, timestamptz, text) IS
 	'marks a deal won: moves it to its pipeline''s won stage and records the date and reason';
 
@@ -2453,7 +2460,7 @@ CREATE FUNCTION crm.lose_deal(deal_id bigint, closed_at timestamptz DEFAULT now(
 RETURNS crm.deals
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT crm.close_deal(lose_deal.deal_id, 'lost', lose_deal.closed_at, lose_deal.reason) $$;
+AS $$ SELECT crm_hidden.close_deal(lose_deal.deal_id, 'lost', lose_deal.closed_at, lose_deal.reason) $$;
 COMMENT ON FUNCTION crm.lose_deal(bigint, timestamptz, text) IS
 	'marks a deal lost: moves it to its pipeline''s lost stage and records the date and reason';
 --
@@ -2570,7 +2577,7 @@ AS $$
 DECLARE
 	line crm.deal_line_items;
 BEGIN
-	PERFORM crm.lock_deal(add_line_item.deal_id);
+	PERFORM crm_hidden.lock_deal(add_line_item.deal_id);
 	IF product_id IS NULL THEN
 		RAISE EXCEPTION 'product id must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -2963,7 +2970,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass from_date on or before to_date.';
 	END IF;
 	IF pipeline_id IS NOT NULL THEN
-		PERFORM crm.require_pipeline(forecast.pipeline_id);
+		PERFORM crm_hidden.require_pipeline(forecast.pipeline_id);
 	END IF;
 	IF currency IS NULL THEN
 		SELECT w.default_currency INTO target FROM crm.workspaces w WHERE w.id = ws;
@@ -3178,7 +3185,7 @@ CREATE TRIGGER orders_events_delete AFTER DELETE ON crm.orders
 
 -- PATCH semantics for property bags: keys of the patch overwrite, a JSON
 -- null removes the key.
-CREATE FUNCTION crm.jsonb_patch(target jsonb, patch jsonb) RETURNS jsonb
+CREATE FUNCTION crm_hidden.jsonb_patch(target jsonb, patch jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3186,12 +3193,12 @@ AS $$
 		   - coalesce(ARRAY(SELECT e.key FROM jsonb_each(coalesce(patch, '{}')) e
 							 WHERE jsonb_typeof(e.value) = 'null'), '{}');
 $$;
-COMMENT ON FUNCTION crm.jsonb_patch(jsonb, jsonb) IS
+COMMENT ON FUNCTION crm_hidden.jsonb_patch(jsonb, jsonb) IS
 	'merges patch into target key by key; a null value in patch removes the key';
 
 -- Guard for references to deals (orders.deal_id, record associations), like
--- crm.require_contact: an id must name a deal of the current workspace.
-CREATE FUNCTION crm.require_deal(deal_id bigint) RETURNS void
+-- crm_hidden.require_contact: an id must name a deal of the current workspace.
+CREATE FUNCTION crm_hidden.require_deal(deal_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3206,7 +3213,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_deal(bigint) IS
+COMMENT ON FUNCTION crm_hidden.require_deal(bigint) IS
 	'raises no_data_found unless the id names a deal of the current workspace';
 
 -- Webhooks are retried: the order is keyed by (source, external_id), so ten
@@ -3261,9 +3268,9 @@ BEGIN
 	END IF;
 	cur := crm.normalize_currency(currency);
 	IF deal_id IS NOT NULL THEN
-		PERFORM crm.require_deal(upsert_order.deal_id);
+		PERFORM crm_hidden.require_deal(upsert_order.deal_id);
 	END IF;
-	PERFORM crm.require_contact(upsert_order.contact_id);
+	PERFORM crm_hidden.require_contact(upsert_order.contact_id);
 	-- an order reported for a merged contact belongs to the survivor
 	SELECT coalesce(c.merged_into, c.id) INTO cid FROM crm.contacts c
 	 WHERE c.workspace_id = crm.current_workspace() AND c.id = upsert_order.contact_id;
@@ -3273,7 +3280,7 @@ BEGIN
 	VALUES (cid, upsert_order.deal_id, upsert_order.title, coalesce(upsert_order.value, 0), cur,
 			coalesce(st, 'pending'), src, upsert_order.external_id,
 			coalesce(upsert_order.order_date, now()),
-			upsert_order.paid_date, crm.jsonb_patch('{}', upsert_order.properties))
+			upsert_order.paid_date, crm_hidden.jsonb_patch('{}', upsert_order.properties))
 	ON CONFLICT (workspace_id, source, external_id) DO UPDATE
 	   SET contact_id = cid,
 		   deal_id = coalesce(upsert_order.deal_id, o.deal_id),
@@ -3283,14 +3290,14 @@ BEGIN
 		   status = coalesce(st, o.status),
 		   order_date = coalesce(upsert_order.order_date, o.order_date),
 		   paid_date = coalesce(upsert_order.paid_date, o.paid_date),
-		   properties = crm.jsonb_patch(o.properties, upsert_order.properties)
+		   properties = crm_hidden.jsonb_patch(o.properties, upsert_order.properties)
 	 WHERE (o.contact_id, o.deal_id, o.title, o.value, o.currency, o.status, o.order_date, o.paid_date, o.properties)
 		   IS DISTINCT FROM
 		   (cid, coalesce(upsert_order.deal_id, o.deal_id), coalesce(upsert_order.title, o.title),
 			coalesce(upsert_order.value, o.value), coalesce(cur, o.currency)::char(3), coalesce(st, o.status),
 			coalesce(upsert_order.order_date, o.order_date),
 			coalesce(upsert_order.paid_date, o.paid_date),
-			crm.jsonb_patch(o.properties, upsert_order.properties))
+			crm_hidden.jsonb_patch(o.properties, upsert_order.properties))
 	RETURNING o.id INTO order_id;
 
 	IF order_id IS NULL THEN
@@ -3504,7 +3511,7 @@ CREATE TRIGGER object_associations_events AFTER INSERT OR DELETE OR UPDATE OF la
 -- Functions
 --
 
-CREATE FUNCTION crm.require_object_type(type_key text) RETURNS void
+CREATE FUNCTION crm_hidden.require_object_type(type_key text) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3519,10 +3526,10 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_object_type(text) IS
+COMMENT ON FUNCTION crm_hidden.require_object_type(text) IS
 	'raises no_data_found unless the key names an object type of the current workspace';
 
-CREATE FUNCTION crm.require_record(record_id bigint) RETURNS void
+CREATE FUNCTION crm_hidden.require_record(record_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3537,7 +3544,7 @@ BEGIN
 	END IF;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_record(bigint) IS
+COMMENT ON FUNCTION crm_hidden.require_record(bigint) IS
 	'raises no_data_found unless the id names a custom object record of the current workspace';
 
 CREATE FUNCTION crm.create_object_type(key text, name text, icon text DEFAULT NULL,
@@ -3597,7 +3604,7 @@ AS $$
 DECLARE
 	known text;
 BEGIN
-	PERFORM crm.require_object_type(set_primary_property.type_key);
+	PERFORM crm_hidden.require_object_type(set_primary_property.type_key);
 	IF property IS NOT NULL AND property !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid property key: "%"', property
 			USING ERRCODE = 'invalid_parameter_value',
@@ -3639,7 +3646,7 @@ AS $$
 DECLARE
 	rid bigint;
 BEGIN
-	PERFORM crm.require_object_type(create_record.type_key);
+	PERFORM crm_hidden.require_object_type(create_record.type_key);
 	IF properties IS NOT NULL AND jsonb_typeof(properties) <> 'object' THEN
 		RAISE EXCEPTION 'record properties must be a JSON object, not %', jsonb_typeof(properties)
 			USING ERRCODE = 'invalid_parameter_value',
@@ -3651,7 +3658,7 @@ BEGIN
 				  HINT = 'Pass NULL for a record without an external id.';
 	END IF;
 	INSERT INTO crm.object_records AS r (type_key, external_id, properties)
-		VALUES (create_record.type_key, create_record.external_id, crm.jsonb_patch('{}', create_record.properties))
+		VALUES (create_record.type_key, create_record.external_id, crm_hidden.jsonb_patch('{}', create_record.properties))
 	ON CONFLICT (workspace_id, type_key, external_id) DO NOTHING
 	RETURNING r.id INTO rid;
 	IF rid IS NULL THEN
@@ -3676,7 +3683,7 @@ AS $$
 DECLARE
 	rid bigint;
 BEGIN
-	PERFORM crm.require_object_type(upsert_record.type_key);
+	PERFORM crm_hidden.require_object_type(upsert_record.type_key);
 	IF external_id IS NULL OR btrim(external_id) = '' THEN
 		RAISE EXCEPTION 'an upserted record needs an external id'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -3688,10 +3695,10 @@ BEGIN
 				  HINT = 'Pass properties as a jsonb object such as ''{"title": "Algebra I"}''.';
 	END IF;
 	INSERT INTO crm.object_records AS r (type_key, external_id, properties)
-		VALUES (upsert_record.type_key, upsert_record.external_id, crm.jsonb_patch('{}', upsert_record.properties))
+		VALUES (upsert_record.type_key, upsert_record.external_id, crm_hidden.jsonb_patch('{}', upsert_record.properties))
 	ON CONFLICT (workspace_id, type_key, external_id) DO UPDATE
-	   SET properties = crm.jsonb_patch(r.properties, upsert_record.properties)
-	 WHERE r.properties IS DISTINCT FROM crm.jsonb_patch(r.properties, upsert_record.properties)
+	   SET properties = crm_hidden.jsonb_patch(r.properties, upsert_record.properties)
+	 WHERE r.properties IS DISTINCT FROM crm_hidden.jsonb_patch(r.properties, upsert_record.properties)
 	RETURNING r.id INTO rid;
 	IF rid IS NULL THEN
 		-- nothing changed; ON CONFLICT locked the existing row
@@ -3707,7 +3714,7 @@ COMMENT ON FUNCTION crm.upsert_record(text, text, jsonb) IS
 
 -- Validates the target and returns the id to store: a merged contact's
 -- associations belong to the contact it was merged into.
-CREATE FUNCTION crm.association_target_id(target_type text, target_id bigint) RETURNS bigint
+CREATE FUNCTION crm_hidden.association_target_id(target_type text, target_id bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3721,17 +3728,17 @@ BEGIN
 				  HINT = 'Records can be associated with a contact or a deal.';
 	END IF;
 	IF target_type = 'contact' THEN
-		PERFORM crm.require_contact(association_target_id.target_id);
+		PERFORM crm_hidden.require_contact(association_target_id.target_id);
 		SELECT coalesce(c.merged_into, c.id) INTO tid FROM crm.contacts c
 		 WHERE c.workspace_id = crm.current_workspace() AND c.id = association_target_id.target_id;
 	ELSE
-		PERFORM crm.require_deal(association_target_id.target_id);
+		PERFORM crm_hidden.require_deal(association_target_id.target_id);
 		tid := target_id;
 	END IF;
 	RETURN tid;
 END;
 $$;
-COMMENT ON FUNCTION crm.association_target_id(text, bigint) IS
+COMMENT ON FUNCTION crm_hidden.association_target_id(text, bigint) IS
 	'checks an association target (contact or deal) exists and returns its live id';
 
 CREATE FUNCTION crm.associate(record_id bigint, target_type text, target_id bigint,
@@ -3746,8 +3753,8 @@ DECLARE
 	aid bigint;
 	lbl text := nullif(btrim(label), '');
 BEGIN
-	PERFORM crm.require_record(associate.record_id);
-	tid := crm.association_target_id(associate.target_type, associate.target_id);
+	PERFORM crm_hidden.require_record(associate.record_id);
+	tid := crm_hidden.association_target_id(associate.target_type, associate.target_id);
 	IF associate.target_type = 'contact' THEN
 		INSERT INTO crm.object_associations AS a (record_id, target_type, contact_id, label, associated_at)
 			VALUES (associate.record_id, 'contact', tid, lbl, coalesce(associate.associated_at, now()))
@@ -3777,8 +3784,8 @@ AS $$
 DECLARE
 	tid bigint;
 BEGIN
-	PERFORM crm.require_record(dissociate.record_id);
-	tid := crm.association_target_id(dissociate.target_type, dissociate.target_id);
+	PERFORM crm_hidden.require_record(dissociate.record_id);
+	tid := crm_hidden.association_target_id(dissociate.target_type, dissociate.target_id);
 	DELETE FROM crm.object_associations a
 	 WHERE a.workspace_id = crm.current_workspace() AND a.record_id = dissociate.record_id
 	   AND a.target_type = dissociate.target_type::crm.association_target
@@ -3795,7 +3802,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tid bigint := crm.association_target_id(associated_records.target_type, associated_records.target_id);
+	tid bigint := crm_hidden.association_target_id(associated_records.target_type, associated_records.target_id);
 	result jsonb;
 BEGIN
 	SELECT jsonb_object_agg(g.type_key, g.records ORDER BY g.type_key) INTO result
@@ -3844,9 +3851,9 @@ DECLARE
 	words text[];
 BEGIN
 	SELECT array_agg(DISTINCT w.word) INTO words
-	  FROM (SELECT unnest(crm.search_words_of(n.v)) FROM unnest(names) n(v)
+	  FROM (SELECT unnest(crm_hidden.search_words_of(n.v)) FROM unnest(names) n(v)
 			UNION ALL
-			SELECT unnest(crm.search_words_of(split_part(e.v, '@', 1))) FROM unnest(emails) e(v)) w(word);
+			SELECT unnest(crm_hidden.search_words_of(split_part(e.v, '@', 1))) FROM unnest(emails) e(v)) w(word);
 
 	DELETE FROM crm.search_words sw
 	 WHERE sw.workspace_id = ws AND sw.field IN (1, 2) AND sw.word = ANY (words)
@@ -3855,9 +3862,9 @@ BEGIN
 			 WHERE c.workspace_id = ws
 			   AND CASE sw.field
 					 WHEN 1 THEN c.name ILIKE '%' || sw.word || '%'
-								 AND sw.word = ANY (crm.search_words_of(c.name))
+								 AND sw.word = ANY (crm_hidden.search_words_of(c.name))
 					 ELSE c.email ILIKE '%' || sw.word || '%'
-						  AND sw.word = ANY (crm.search_words_of(split_part(c.email, '@', 1)))
+						  AND sw.word = ANY (crm_hidden.search_words_of(split_part(c.email, '@', 1)))
 				   END);
 
 	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)
@@ -4081,7 +4088,7 @@ COMMENT ON FUNCTION crm.export_contact(bigint) IS
 -- Clean batches go through a few set-based statements; rows that need
 -- sequential treatment (keys shared with another row of the batch, or
 -- matching several contacts) and every row of a batch whose bulk attempt
--- failed (a malformed value somewhere) go through crm.import_contact_row one
+-- failed (a malformed value somewhere) go through crm_hidden.import_contact_row one
 -- by one, each in its own subtransaction unless the import is atomic.
 --
 
@@ -4114,28 +4121,28 @@ COMMENT ON FUNCTION crm.contact_import_keys() IS
 -- The custom properties of an import row: keys that are not standard fields
 -- ("properties.<key>" read as <key>), empty cells (null, "") carrying no
 -- value, then the non-null entries of a "properties" object on top.
-CREATE FUNCTION crm.import_row_properties(r jsonb) RETURNS jsonb
+CREATE FUNCTION crm_hidden.import_row_properties(r jsonb) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'crm_import_row_properties'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION crm.import_row_properties(jsonb) IS
+COMMENT ON FUNCTION crm_hidden.import_row_properties(jsonb) IS
 	'the custom properties of an import row; empty cells carry no value';
 
 -- Tags as a JSON array, or as a string "a, b" (commas or semicolons).
-CREATE FUNCTION crm.import_row_tags(v jsonb) RETURNS text[]
+CREATE FUNCTION crm_hidden.import_row_tags(v jsonb) RETURNS text[]
 	AS 'MODULE_PATHNAME', 'crm_import_row_tags'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION crm.import_row_tags(jsonb) IS
+COMMENT ON FUNCTION crm_hidden.import_row_tags(jsonb) IS
 	'the tags of an import row: a JSON array, or a string split on commas and semicolons';
 
 -- The reason a row cannot be imported before looking at the database, or NULL.
-CREATE FUNCTION crm.import_row_problem(r jsonb, valid text[]) RETURNS text
+CREATE FUNCTION crm_hidden.import_row_problem(r jsonb, valid text[]) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_import_row_problem'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION crm.import_row_problem(jsonb, text[]) IS
+COMMENT ON FUNCTION crm_hidden.import_row_problem(jsonb, text[]) IS
 	'why an import row cannot be imported (not an object, or the first unknown key with the valid ones), or NULL';
 
 -- One row, in order: the path for rows the bulk statements do not take.
-CREATE FUNCTION crm.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
+CREATE FUNCTION crm_hidden.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -4148,8 +4155,8 @@ DECLARE
 	ident text := nullif(btrim(r ->> 'identifier'), '');
 	vid text := nullif(btrim(r ->> 'verified_id'), '');
 	lc crm.lifecycle_stage := nullif(btrim(r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage;
-	tg text[] := crm.import_row_tags(r -> 'tags');
-	props jsonb := crm.import_row_properties(r);
+	tg text[] := crm_hidden.import_row_tags(r -> 'tags');
+	props jsonb := crm_hidden.import_row_properties(r);
 	ids bigint[];
 	i integer;
 BEGIN
@@ -4202,7 +4209,7 @@ BEGIN
 	 WHERE c.workspace_id = ws AND c.id = contact_id;
 END;
 $$;
-COMMENT ON FUNCTION crm.import_contact_row(jsonb, text) IS
+COMMENT ON FUNCTION crm_hidden.import_contact_row(jsonb, text) IS
 	'imports one row (insert, update or merge by identifier, email, phone); used by crm.import_contacts';
 
 CREATE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
@@ -4242,7 +4249,7 @@ BEGIN
 		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text
 	) ON COMMIT DROP;
 	INSERT INTO crm_import_stage (n, r, problem)
-	SELECT t.n, t.r, crm.import_row_problem(t.r, valid)
+	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
 	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
 	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
 	IF atomic THEN
@@ -4262,8 +4269,8 @@ BEGIN
 			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
 			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
 			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
-			   tags = coalesce(crm.import_row_tags(s.r -> 'tags'), '{}'),
-			   props = crm.import_row_properties(s.r)
+			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm_hidden.import_row_properties(s.r)
 		 WHERE s.problem IS NULL;
 		-- rows sharing a key with another row of the batch go one by one, in order
 		UPDATE crm_import_stage s SET sequential = true
@@ -4340,7 +4347,7 @@ BEGIN
 
 	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
 		BEGIN
-			res := crm.import_contact_row(st.r, mode);
+			res := crm_hidden.import_contact_row(st.r, mode);
 			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
@@ -4402,27 +4409,27 @@ CREATE FUNCTION crm.cql_check(entity text, query text,
 COMMENT ON FUNCTION crm.cql_check(text, text) IS
 	'whether a CQL query is valid for an entity and, if not, the error it would raise (for editors)';
 
-CREATE FUNCTION crm.cql_where(entity text, query text) RETURNS text
+CREATE FUNCTION crm_hidden.cql_where(entity text, query text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_where' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_where(text, text) IS
+COMMENT ON FUNCTION crm_hidden.cql_where(text, text) IS
 	'the WHERE clause crm.find_* use: current workspace, live contacts unless the query names status, and the query';
 
-CREATE FUNCTION crm.cql_order_by(entity text, order_by text) RETURNS text
+CREATE FUNCTION crm_internal.cql_order_by(entity text, order_by text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_order_by' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_order_by(text, text) IS
+COMMENT ON FUNCTION crm_internal.cql_order_by(text, text) IS
 	'validates "field [ASC|DESC], ..." (at most three keys) and returns the ORDER BY list, id last for stable paging';
 
-CREATE FUNCTION crm.cql_group_key(entity text, field text) RETURNS text
+CREATE FUNCTION crm_hidden.cql_group_key(entity text, field text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_group_key' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_group_key(text, text) IS 'the SQL expression crm.count_by groups a field by';
+COMMENT ON FUNCTION crm_hidden.cql_group_key(text, text) IS 'the SQL expression crm.count_by groups a field by';
 
-CREATE FUNCTION crm.cql_table(entity text) RETURNS text
+CREATE FUNCTION crm_hidden.cql_table(entity text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_table' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_table(text) IS 'the table an entity''s CQL queries run over (crm.object_records for a custom object type)';
+COMMENT ON FUNCTION crm_hidden.cql_table(text) IS 'the table an entity''s CQL queries run over (crm.object_records for a custom object type)';
 
-CREATE FUNCTION crm.cql_timestamptz(value text) RETURNS timestamptz
+CREATE FUNCTION crm_hidden.cql_timestamptz(value text) RETURNS timestamptz
 	AS 'MODULE_PATHNAME', 'crm_cql_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.cql_timestamptz(text) IS
+COMMENT ON FUNCTION crm_hidden.cql_timestamptz(text) IS
 	'a declared datetime property''s text as timestamptz, NULL when it is not a date-time (never an error)';
 
 -- Translations depend on custom object types (find_records, associated());
@@ -4493,8 +4500,8 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed',
 				  HINT = 'Entities are: contact, company, deal, order, or a custom object type key of crm.object_types.';
 	END IF;
-	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm.cql_table(count.entity)
-		|| ' WHERE ' || crm.cql_where(count.entity, coalesce(count.query, ''))
+	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm_hidden.cql_table(count.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count.entity, coalesce(count.query, ''))
 		INTO n;
 	RETURN n;
 END;
@@ -4520,9 +4527,9 @@ BEGIN
 				  HINT = 'Name the field to group by, e.g. ''lifecycleStage'' or ''company.name''.';
 	END IF;
 	RETURN QUERY EXECUTE
-		'SELECT k, pg_catalog.count(*) FROM (SELECT ' || crm.cql_group_key(count_by.entity, count_by.field)
-		|| ' AS k FROM ' || crm.cql_table(count_by.entity)
-		|| ' WHERE ' || crm.cql_where(count_by.entity, coalesce(count_by.query, ''))
+		'SELECT k, pg_catalog.count(*) FROM (SELECT ' || crm_hidden.cql_group_key(count_by.entity, count_by.field)
+		|| ' AS k FROM ' || crm_hidden.cql_table(count_by.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count_by.entity, coalesce(count_by.query, ''))
 		|| ') s GROUP BY k ORDER BY 2 DESC, 1 NULLS LAST';
 END;
 $$;
@@ -4588,10 +4595,10 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION crm.search_words_of(value text) RETURNS text[]
+CREATE FUNCTION crm_hidden.search_words_of(value text) RETURNS text[]
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'crm_search_words_of';
-COMMENT ON FUNCTION crm.search_words_of(text) IS
+COMMENT ON FUNCTION crm_hidden.search_words_of(text) IS
 	'the words of a value as the fuzzy-search dictionary holds them: lower case, runs of 2+ letters, each once';
 
 CREATE FUNCTION crm_internal.keep_search_words() RETURNS trigger
@@ -4613,11 +4620,11 @@ CREATE TRIGGER companies_search_words_update AFTER UPDATE ON crm.companies
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.keep_search_words('name=3', 'domain=4', 'industry=5');
 
 -- A LIKE pattern matching the text literally
-CREATE FUNCTION crm.like_escape(t text) RETURNS text
+CREATE FUNCTION crm_hidden.like_escape(t text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(t, '\', '\\'), '%', '\%'), '_', '\_');
-COMMENT ON FUNCTION crm.like_escape(text) IS 'escapes %, _ and \ so that LIKE matches the text literally';
+COMMENT ON FUNCTION crm_hidden.like_escape(text) IS 'escapes %, _ and \ so that LIKE matches the text literally';
 
 CREATE FUNCTION crm.search(q text, mode text DEFAULT 'prefix', object text DEFAULT 'all', lim integer DEFAULT 20)
 RETURNS TABLE (object_type text, id bigint, label text, field text, value text, score real)
@@ -4628,7 +4635,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	term text := pg_catalog.btrim(coalesce(search.q, ''));
-	esc text := crm.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, ''))));
+	esc text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, ''))));
 	digits text := pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
 	want_contacts boolean := search.object IN ('all', 'contact');
 	want_companies boolean := search.object IN ('all', 'company');
@@ -4756,7 +4763,7 @@ BEGIN
 		-- probes, each fetching up to lim records from the fields its first
 		-- word occurs in.  Work depends on the dictionary and lim, not on
 		-- how many records share a word.
-		qwords := crm.search_words_of(term);
+		qwords := crm_hidden.search_words_of(term);
 		IF pg_catalog.cardinality(qwords) = 0 THEN
 			RETURN;
 		END IF;
@@ -4842,7 +4849,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	pat text := crm.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(tags.prefix, '')))) || '%';
+	pat text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(tags.prefix, '')))) || '%';
 BEGIN
 	IF tags.object = 'contact' THEN
 		RETURN QUERY
@@ -4862,30 +4869,32 @@ END;
 $$;
 COMMENT ON FUNCTION crm.tags(text, text) IS 'tags in use on contacts or companies, with how many carry each, most used first';
 --
--- Bulk actions (SPEC §8).  Each takes its target either as a CQL query
--- (text: the same rows crm.find_* would return) or as an id array
--- (bigint[]), runs as one UPDATE (atomic, one event batch through the
--- statement triggers) and returns the number of rows it changed; rows that
--- already had the requested state are not touched and not counted.
+-- Bulk actions (SPEC §8).  Each takes its target as a CQL query (text: the
+-- same rows crm.find_* would return) or, under its name with _by_id, as an
+-- id array (bigint[]): one name per function, for PostGraphile leaves
+-- overloaded names out of its schema.  Each runs as one UPDATE (atomic, one
+-- event batch through the statement triggers) and returns the number of
+-- rows it changed; rows that already had the requested state are not
+-- touched and not counted.
 --
 
 -- The WHERE of a bulk action: a CQL query's, or ids of the current
 -- workspace (merged contacts are tombstones and never targets).  The ids
 -- are passed to EXECUTE as $1.
-CREATE FUNCTION crm.bulk_where(entity text, query text, ids bigint[]) RETURNS text
+CREATE FUNCTION crm_hidden.bulk_where(entity text, query text, ids bigint[]) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_where.entity);
+	tab text := crm_hidden.cql_table(bulk_where.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 BEGIN
 	IF bulk_where.query IS NOT NULL THEN
-		RETURN crm.cql_where(bulk_where.entity, bulk_where.query);
+		RETURN crm_hidden.cql_where(bulk_where.entity, bulk_where.query);
 	END IF;
 	-- an entity CQL queries can name (stages and pipelines are reached through deals)
-	PERFORM crm.cql_where(bulk_where.entity, '');
+	PERFORM crm_hidden.cql_where(bulk_where.entity, '');
 	IF bulk_where.ids IS NULL THEN
 		RAISE EXCEPTION 'bulk action target must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -4898,16 +4907,16 @@ BEGIN
 				ELSE '' END;
 END;
 $$;
-COMMENT ON FUNCTION crm.bulk_where(text, text, bigint[]) IS 'the WHERE clause of a bulk action on a CQL query or on ids ($1)';
+COMMENT ON FUNCTION crm_hidden.bulk_where(text, text, bigint[]) IS 'the WHERE clause of a bulk action on a CQL query or on ids ($1)';
 
 -- Tags exist on contacts and companies only.
-CREATE FUNCTION crm.bulk_require_tags(entity text) RETURNS void
+CREATE FUNCTION crm_hidden.bulk_require_tags(entity text) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	PERFORM crm.cql_table(bulk_require_tags.entity);
+	PERFORM crm_hidden.cql_table(bulk_require_tags.entity);
 	IF NOT EXISTS (SELECT 1 FROM crm.cql_fields() f WHERE f.entity = bulk_require_tags.entity AND f.type = 'tags') THEN
 		RAISE EXCEPTION '% records have no tags', bulk_require_tags.entity
 			USING ERRCODE = 'invalid_parameter_value',
@@ -4916,7 +4925,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION crm.bulk_tags_arg(tags text[]) RETURNS text[]
+CREATE FUNCTION crm_hidden.bulk_tags_arg(tags text[]) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -4934,20 +4943,20 @@ $$;
 
 -- tag ---------------------------------------------------------------------
 
-CREATE FUNCTION crm.bulk_tag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_tag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_tag_apply.entity);
+	tab text := crm_hidden.cql_table(bulk_tag_apply.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	n integer;
 BEGIN
-	PERFORM crm.bulk_require_tags(bulk_tag_apply.entity);
+	PERFORM crm_hidden.bulk_require_tags(bulk_tag_apply.entity);
 	EXECUTE pg_catalog.format('UPDATE %s SET tags = %s.tags OPERATOR(pg_catalog.||) $2 WHERE %s AND NOT %s.tags OPERATOR(pg_catalog.@>) $2',
-							  tab, alias, crm.bulk_where(bulk_tag_apply.entity, bulk_tag_apply.query, bulk_tag_apply.ids), alias)
-		USING bulk_tag_apply.ids, crm.bulk_tags_arg(bulk_tag_apply.tags);
+							  tab, alias, crm_hidden.bulk_where(bulk_tag_apply.entity, bulk_tag_apply.query, bulk_tag_apply.ids), alias)
+		USING bulk_tag_apply.ids, crm_hidden.bulk_tags_arg(bulk_tag_apply.tags);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;
@@ -4956,32 +4965,32 @@ $$;
 CREATE FUNCTION crm.bulk_tag(entity text, query text, tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_tag_apply(entity, query, NULL, tags);
+RETURN crm_hidden.bulk_tag_apply(entity, query, NULL, tags);
 COMMENT ON FUNCTION crm.bulk_tag(text, text, text[]) IS 'adds tags to the records a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_tag(entity text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm.bulk_tag_by_id(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_tag_apply(entity, NULL, ids, tags);
-COMMENT ON FUNCTION crm.bulk_tag(text, bigint[], text[]) IS 'adds tags to the records with these ids; returns how many changed';
+RETURN crm_hidden.bulk_tag_apply(entity, NULL, ids, tags);
+COMMENT ON FUNCTION crm.bulk_tag_by_id(text, bigint[], text[]) IS 'adds tags to the records with these ids; returns how many changed';
 
 -- untag -------------------------------------------------------------------
 
-CREATE FUNCTION crm.bulk_untag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_untag_apply(entity text, query text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_untag_apply.entity);
+	tab text := crm_hidden.cql_table(bulk_untag_apply.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	n integer;
 BEGIN
-	PERFORM crm.bulk_require_tags(bulk_untag_apply.entity);
+	PERFORM crm_hidden.bulk_require_tags(bulk_untag_apply.entity);
 	EXECUTE pg_catalog.format(
 		'UPDATE %s SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(%s.tags) t WHERE t OPERATOR(pg_catalog.<>) ALL ($2)) '
-		'WHERE %s AND %s.tags OPERATOR(pg_catalog.&&) $2', tab, alias, crm.bulk_where(bulk_untag_apply.entity, bulk_untag_apply.query, bulk_untag_apply.ids), alias)
-		USING bulk_untag_apply.ids, crm.bulk_tags_arg(bulk_untag_apply.tags);
+		'WHERE %s AND %s.tags OPERATOR(pg_catalog.&&) $2', tab, alias, crm_hidden.bulk_where(bulk_untag_apply.entity, bulk_untag_apply.query, bulk_untag_apply.ids), alias)
+		USING bulk_untag_apply.ids, crm_hidden.bulk_tags_arg(bulk_untag_apply.tags);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;
@@ -4990,18 +4999,18 @@ $$;
 CREATE FUNCTION crm.bulk_untag(entity text, query text, tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_untag_apply(entity, query, NULL, tags);
+RETURN crm_hidden.bulk_untag_apply(entity, query, NULL, tags);
 COMMENT ON FUNCTION crm.bulk_untag(text, text, text[]) IS 'removes tags from the records a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_untag(entity text, ids bigint[], tags text[]) RETURNS integer
+CREATE FUNCTION crm.bulk_untag_by_id(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_untag_apply(entity, NULL, ids, tags);
-COMMENT ON FUNCTION crm.bulk_untag(text, bigint[], text[]) IS 'removes tags from the records with these ids; returns how many changed';
+RETURN crm_hidden.bulk_untag_apply(entity, NULL, ids, tags);
+COMMENT ON FUNCTION crm.bulk_untag_by_id(text, bigint[], text[]) IS 'removes tags from the records with these ids; returns how many changed';
 
 -- lifecycle ---------------------------------------------------------------
 
-CREATE FUNCTION crm.bulk_set_lifecycle_apply(query text, ids bigint[], stage crm.lifecycle_stage) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_set_lifecycle_apply(query text, ids bigint[], stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -5014,7 +5023,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass a stage such as ''lead'' or ''customer''; use bulk_update to clear it.';
 	END IF;
-	EXECUTE 'UPDATE crm.contacts SET lifecycle_stage = $2 WHERE ' || crm.bulk_where('contact', bulk_set_lifecycle_apply.query, bulk_set_lifecycle_apply.ids)
+	EXECUTE 'UPDATE crm.contacts SET lifecycle_stage = $2 WHERE ' || crm_hidden.bulk_where('contact', bulk_set_lifecycle_apply.query, bulk_set_lifecycle_apply.ids)
 		|| ' AND contacts.lifecycle_stage IS DISTINCT FROM $2'
 		USING bulk_set_lifecycle_apply.ids, bulk_set_lifecycle_apply.stage;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -5025,15 +5034,15 @@ $$;
 CREATE FUNCTION crm.bulk_set_lifecycle(query text, stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_set_lifecycle_apply(query, NULL, stage);
+RETURN crm_hidden.bulk_set_lifecycle_apply(query, NULL, stage);
 COMMENT ON FUNCTION crm.bulk_set_lifecycle(text, crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_set_lifecycle(ids bigint[], stage crm.lifecycle_stage) RETURNS integer
+CREATE FUNCTION crm.bulk_set_lifecycle_by_id(ids bigint[], stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_set_lifecycle_apply(NULL, ids, stage);
-COMMENT ON FUNCTION crm.bulk_set_lifecycle(bigint[], crm.lifecycle_stage) IS
+RETURN crm_hidden.bulk_set_lifecycle_apply(NULL, ids, stage);
+COMMENT ON FUNCTION crm.bulk_set_lifecycle_by_id(bigint[], crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts with these ids; returns how many changed';
 
 -- update ------------------------------------------------------------------
@@ -5042,13 +5051,13 @@ COMMENT ON FUNCTION crm.bulk_set_lifecycle(bigint[], crm.lifecycle_stage) IS
 -- snake_case); "properties" is merged into the existing properties (a null
 -- removes a key), every other field is replaced.  Values are converted as
 -- jsonb_populate_record does.
-CREATE FUNCTION crm.bulk_update_apply(entity text, query text, ids bigint[], patch jsonb) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_update_apply(entity text, query text, ids bigint[], patch jsonb) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	tab text := crm.cql_table(bulk_update_apply.entity);
+	tab text := crm_hidden.cql_table(bulk_update_apply.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
 	-- written by crm itself, or by the functions that keep their invariants
 	-- (a deal's status, close date and board position follow its stage:
@@ -5113,7 +5122,7 @@ BEGIN
 		END IF;
 	END LOOP;
 	EXECUTE pg_catalog.format('UPDATE %s SET %s WHERE %s AND ROW(%s, NULL) IS DISTINCT FROM ROW(%s, NULL)',
-							  tab, pg_catalog.array_to_string(sets, ', '), crm.bulk_where(bulk_update_apply.entity, bulk_update_apply.query, bulk_update_apply.ids),
+							  tab, pg_catalog.array_to_string(sets, ', '), crm_hidden.bulk_where(bulk_update_apply.entity, bulk_update_apply.query, bulk_update_apply.ids),
 							  pg_catalog.array_to_string(olds, ', '), pg_catalog.array_to_string(news, ', '))
 		USING bulk_update_apply.ids, rec, props;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -5124,22 +5133,22 @@ $$;
 CREATE FUNCTION crm.bulk_update(entity text, query text, patch jsonb) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_update_apply(entity, query, NULL, patch);
+RETURN crm_hidden.bulk_update_apply(entity, query, NULL, patch);
 COMMENT ON FUNCTION crm.bulk_update(text, text, jsonb) IS
 	'sets fields (CQL names) of the records a CQL query matches; properties are merged; returns how many changed';
 
-CREATE FUNCTION crm.bulk_update(entity text, ids bigint[], patch jsonb) RETURNS integer
+CREATE FUNCTION crm.bulk_update_by_id(entity text, ids bigint[], patch jsonb) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_update_apply(entity, NULL, ids, patch);
-COMMENT ON FUNCTION crm.bulk_update(text, bigint[], jsonb) IS
+RETURN crm_hidden.bulk_update_apply(entity, NULL, ids, patch);
+COMMENT ON FUNCTION crm.bulk_update_by_id(text, bigint[], jsonb) IS
 	'sets fields (CQL names) of the records with these ids; properties are merged; returns how many changed';
 
 -- delete ------------------------------------------------------------------
 
 -- Soft delete: status deleted and deleted_at now; the row, its history and
 -- its ids stay, and it drops out of find_contacts and the unique keys.
-CREATE FUNCTION crm.bulk_delete_apply(entity text, query text, ids bigint[]) RETURNS integer
+CREATE FUNCTION crm_hidden.bulk_delete_apply(entity text, query text, ids bigint[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -5148,13 +5157,13 @@ DECLARE
 	n integer;
 BEGIN
 	IF bulk_delete_apply.entity IS DISTINCT FROM 'contact' THEN
-		PERFORM crm.cql_table(bulk_delete_apply.entity);
+		PERFORM crm_hidden.cql_table(bulk_delete_apply.entity);
 		RAISE EXCEPTION '% records cannot be soft-deleted', bulk_delete_apply.entity
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'bulk_delete soft-deletes contacts; delete other records with DELETE.';
 	END IF;
 	EXECUTE 'UPDATE crm.contacts SET status = ''deleted'', deleted_at = pg_catalog.now() WHERE '
-		|| crm.bulk_where('contact', bulk_delete_apply.query, bulk_delete_apply.ids)
+		|| crm_hidden.bulk_where('contact', bulk_delete_apply.query, bulk_delete_apply.ids)
 		|| ' AND contacts.status OPERATOR(pg_catalog.<) ''merged''::crm.contact_status'
 		USING bulk_delete_apply.ids;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -5165,14 +5174,14 @@ $$;
 CREATE FUNCTION crm.bulk_delete(entity text, query text) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_delete_apply(entity, query, NULL);
+RETURN crm_hidden.bulk_delete_apply(entity, query, NULL);
 COMMENT ON FUNCTION crm.bulk_delete(text, text) IS 'soft-deletes the contacts a CQL query matches; returns how many changed';
 
-CREATE FUNCTION crm.bulk_delete(entity text, ids bigint[]) RETURNS integer
+CREATE FUNCTION crm.bulk_delete_by_id(entity text, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_delete_apply(entity, NULL, ids);
-COMMENT ON FUNCTION crm.bulk_delete(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';
+RETURN crm_hidden.bulk_delete_apply(entity, NULL, ids);
+COMMENT ON FUNCTION crm.bulk_delete_by_id(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';
 --
 -- Lists and segments (SPEC §13).  A static list holds what was put in it; a
 -- dynamic list holds exactly the records its CQL filter matches, kept so at
@@ -5337,10 +5346,10 @@ CREATE TRIGGER lists_check BEFORE INSERT OR UPDATE ON crm.lists
 CREATE TRIGGER lists_apply AFTER INSERT OR UPDATE OR DELETE ON crm.lists
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.lists_apply();
 
-CREATE FUNCTION crm.refresh_list_members(list_id bigint) RETURNS bigint
+CREATE FUNCTION crm_hidden.refresh_list_members(list_id bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crm_refresh_list_members' LANGUAGE C STRICT
 	SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION crm.refresh_list_members(bigint) IS
+COMMENT ON FUNCTION crm_hidden.refresh_list_members(bigint) IS
 	'brings a dynamic list''s membership up to date set-based; returns how many members joined or left';
 
 CREATE TRIGGER lists_invalidate AFTER INSERT OR DELETE OR UPDATE OF name, object_type, kind, filter, depends_on
@@ -5423,7 +5432,7 @@ CREATE TRIGGER list_members_lists_delete AFTER DELETE ON crm.list_members
 --
 
 -- The list of the current workspace with this id, locked for the caller.
-CREATE FUNCTION crm.require_list(list_id bigint) RETURNS crm.lists
+CREATE FUNCTION crm_hidden.require_list(list_id bigint) RETURNS crm.lists
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -5442,7 +5451,7 @@ BEGIN
 	RETURN l;
 END;
 $$;
-COMMENT ON FUNCTION crm.require_list(bigint) IS 'the list with this id in the current workspace, locked; no_data_found if none';
+COMMENT ON FUNCTION crm_hidden.require_list(bigint) IS 'the list with this id in the current workspace, locked; no_data_found if none';
 
 -- The functions below are conveniences over the row path: the triggers on
 -- crm.lists check, compute and emit the events.
@@ -5481,7 +5490,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(update_list.list_id);
+	l crm.lists := crm_hidden.require_list(update_list.list_id);
 BEGIN
 	UPDATE crm.lists x
 	   SET name = coalesce(update_list.name, x.name),
@@ -5499,7 +5508,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(set_list_filter.list_id);
+	l crm.lists := crm_hidden.require_list(set_list_filter.list_id);
 BEGIN
 	-- the row path refuses a changed filter; this also refuses an unchanged one
 	IF l.kind <> 'dynamic' THEN
@@ -5523,7 +5532,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(delete_list.list_id);
+	l crm.lists := crm_hidden.require_list(delete_list.list_id);
 BEGIN
 	DELETE FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
 	RETURN true;
@@ -5532,7 +5541,7 @@ $$;
 COMMENT ON FUNCTION crm.delete_list(bigint) IS E'@name remove_list\ndeletes a list and its memberships';
 
 -- Static and snapshot lists only: a dynamic list's members are its filter's.
-CREATE FUNCTION crm.list_require_manual(l crm.lists) RETURNS void
+CREATE FUNCTION crm_hidden.list_require_manual(l crm.lists) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -5546,9 +5555,10 @@ BEGIN
 END;
 $$;
 
--- Records of the list's type and workspace with these ids; merged contacts
+-- Records of the list's type and of the current workspace (the list's,
+-- which crm_hidden.require_list found there) with these ids; merged contacts
 -- count as their survivor (list_members_follow_merged moves them there).
-CREATE FUNCTION crm.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
+CREATE FUNCTION crm_hidden.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -5563,12 +5573,12 @@ BEGIN
 	IF (list_require_objects.l).object_type = 'contact' THEN
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.contacts c
-										 WHERE c.workspace_id = (list_require_objects.l).workspace_id AND c.id = i)
+										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
 		 LIMIT 1;
 	ELSE
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.companies c
-										 WHERE c.workspace_id = (list_require_objects.l).workspace_id AND c.id = i)
+										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
 		 LIMIT 1;
 	END IF;
 	IF FOUND THEN
@@ -5580,7 +5590,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION crm.list_add(l crm.lists, ids bigint[], source text) RETURNS integer
+CREATE FUNCTION crm_hidden.list_add(l crm.lists, ids bigint[], source text) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -5588,8 +5598,11 @@ AS $$
 DECLARE
 	n integer;
 BEGIN
-	PERFORM crm.list_require_manual(list_add.l);
-	PERFORM crm.list_require_objects(list_add.l, list_add.ids);
+	-- a direct caller may hand in any row value: only its id is trusted, the
+	-- rest is the current workspace's list as stored
+	list_add.l := crm_hidden.require_list((list_add.l).id);
+	PERFORM crm_hidden.list_require_manual(list_add.l);
+	PERFORM crm_hidden.list_require_objects(list_add.l, list_add.ids);
 	IF (list_add.l).object_type = 'contact' THEN
 		-- a merged contact stands for its survivor
 		INSERT INTO crm.list_members (workspace_id, list_id, object_type, contact_id, source)
@@ -5611,7 +5624,7 @@ $$;
 CREATE FUNCTION crm.add_to_list(list_id bigint, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.list_add(crm.require_list(list_id), ids, 'manual');
+RETURN crm_hidden.list_add(crm_hidden.require_list(list_id), ids, 'manual');
 COMMENT ON FUNCTION crm.add_to_list(bigint, bigint[]) IS
 	'adds records to a static or snapshot list; returns how many were not members yet';
 
@@ -5621,10 +5634,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(remove_from_list.list_id);
+	l crm.lists := crm_hidden.require_list(remove_from_list.list_id);
 	n integer;
 BEGIN
-	PERFORM crm.list_require_manual(l);
+	PERFORM crm_hidden.list_require_manual(l);
 	IF remove_from_list.ids IS NULL THEN
 		RAISE EXCEPTION 'ids must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass an array of record ids, e.g. ARRAY[1, 2]::bigint[].';
@@ -5662,30 +5675,30 @@ $$;
 COMMENT ON FUNCTION crm.get_list_members(bigint) IS 'the members of a list, by id (named apart from the table crm.list_members)';
 
 -- bulk_add_to_list: the records a CQL query matches (as crm.find_* would
--- return them) or these ids, added to a static or snapshot list in one
--- statement; returns how many joined.  Follows sql/bulk.sql: a NULL target
--- is an error, never "everything".
-CREATE FUNCTION crm.bulk_add_to_list_apply(list_id bigint, query text, ids bigint[]) RETURNS integer
+-- return them), or bulk_add_to_list_by_id: these ids, added to a static or
+-- snapshot list in one statement; returns how many joined.  Follows
+-- sql/bulk.sql: a NULL target is an error, never "everything".
+CREATE FUNCTION crm_hidden.bulk_add_to_list_apply(list_id bigint, query text, ids bigint[]) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(bulk_add_to_list_apply.list_id);
-	tbl text := crm.cql_table(l.object_type);
+	l crm.lists := crm_hidden.require_list(bulk_add_to_list_apply.list_id);
+	tbl text := crm_hidden.cql_table(l.object_type);
 	alias text := split_part(tbl, '.', 2);
 	col text;
 	n integer;
 BEGIN
-	PERFORM crm.list_require_manual(l);
+	PERFORM crm_hidden.list_require_manual(l);
 	IF bulk_add_to_list_apply.query IS NULL AND bulk_add_to_list_apply.ids IS NOT NULL THEN
-		PERFORM crm.list_require_objects(l, bulk_add_to_list_apply.ids);
+		PERFORM crm_hidden.list_require_objects(l, bulk_add_to_list_apply.ids);
 	END IF;
 	col := CASE l.object_type WHEN 'contact' THEN 'contact_id' ELSE 'company_id' END;
 	EXECUTE format('INSERT INTO crm.list_members (workspace_id, list_id, object_type, %I, source) '
 				   'SELECT %s.workspace_id, $2, $3, %s.id, ''bulk'' FROM %s WHERE %s ORDER BY %s.id ON CONFLICT DO NOTHING',
 				   col, alias, alias, tbl,
-				   crm.bulk_where(l.object_type, bulk_add_to_list_apply.query, bulk_add_to_list_apply.ids),
+				   crm_hidden.bulk_where(l.object_type, bulk_add_to_list_apply.query, bulk_add_to_list_apply.ids),
 				   alias)
 		USING bulk_add_to_list_apply.ids, l.id, l.object_type;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -5696,15 +5709,15 @@ $$;
 CREATE FUNCTION crm.bulk_add_to_list(list_id bigint, query text) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_add_to_list_apply(list_id, query, NULL);
+RETURN crm_hidden.bulk_add_to_list_apply(list_id, query, NULL);
 COMMENT ON FUNCTION crm.bulk_add_to_list(bigint, text) IS
 	'adds the records a CQL query matches to a static or snapshot list; returns how many joined';
 
-CREATE FUNCTION crm.bulk_add_to_list(list_id bigint, ids bigint[]) RETURNS integer
+CREATE FUNCTION crm.bulk_add_to_list_by_id(list_id bigint, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm.bulk_add_to_list_apply(list_id, NULL, ids);
-COMMENT ON FUNCTION crm.bulk_add_to_list(bigint, bigint[]) IS
+RETURN crm_hidden.bulk_add_to_list_apply(list_id, NULL, ids);
+COMMENT ON FUNCTION crm.bulk_add_to_list_by_id(bigint, bigint[]) IS
 	'adds the records with these ids to a static or snapshot list; returns how many joined';
 
 CREATE FUNCTION crm.refresh_list(list_id bigint) RETURNS bigint
@@ -5713,14 +5726,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	l crm.lists := crm.require_list(refresh_list.list_id);
+	l crm.lists := crm_hidden.require_list(refresh_list.list_id);
 BEGIN
 	IF l.kind <> 'dynamic' THEN
 		RAISE EXCEPTION '% list "%" has no filter to refresh', l.kind, l.name
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Only dynamic lists follow their filter; create a new snapshot list to run a filter again.';
 	END IF;
-	RETURN crm.refresh_list_members(l.id);
+	RETURN crm_hidden.refresh_list_members(l.id);
 END;
 $$;
 COMMENT ON FUNCTION crm.refresh_list(bigint) IS
@@ -5740,7 +5753,7 @@ BEGIN
 		 WHERE l.workspace_id = crm.current_workspace() AND l.kind = 'dynamic' AND l.time_relative
 		 ORDER BY l.id
 	LOOP
-		n := n + crm.refresh_list_members(lid);
+		n := n + crm_hidden.refresh_list_members(lid);
 	END LOOP;
 	RETURN n;
 END;
@@ -5766,7 +5779,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	where_sql text := crm.cql_where('contact', coalesce(export_contacts.cql, ''));
+	where_sql text := crm_hidden.cql_where('contact', coalesce(export_contacts.cql, ''));
 	props text;
 BEGIN
 	SELECT pg_catalog.string_agg(pg_catalog.format(', contacts.properties OPERATOR(pg_catalog.->>) %L AS %I', d.key, d.key),
@@ -5875,6 +5888,10 @@ BEGIN
 	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
 	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
 	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
 	IF level = 'read_only' THEN
 		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
 	ELSE
