@@ -1,5 +1,5 @@
 EXTENSION = crm
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 
 MODULE_big = crm
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))

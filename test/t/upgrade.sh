@@ -56,9 +56,9 @@ for v in $older; do
 	install crm_up_old "$v" && q -d crm_up_old -f "$data" >/dev/null
 	ok $? "$v installed and $data loaded"
 	q -d crm_up_old -c "CREATE TABLE public.upgrade_columns AS
-		SELECT c.oid::regclass::text AS rel, array_agg(a.attname::text) AS columns
-		  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-		 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r' GROUP BY c.oid"
+		SELECT c.oid::regclass::text AS rel, array_agg(a.attname::text) FILTER (WHERE a.attnum > 0) AS columns
+		  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND NOT a.attisdropped
+		 WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'S') GROUP BY c.oid"
 	rows crm_up_old on on >"$tmp/before.rows"
 	q -d crm_up_old -c "SET client_min_messages = warning; ALTER EXTENSION crm UPDATE;" \
 		&& [ "$(q -d crm_up_old -c "SELECT extversion FROM pg_extension WHERE extname = 'crm'")" = "$current" ]
@@ -77,4 +77,5 @@ done
 [ -z "$older" ] && echo "# no release before $current: nothing to update from yet"
 
 for db in crm_up_a crm_up_b crm_up_old crm_up_new; do "$PG_BINDIR/dropdb" --if-exists "$db" 2>/dev/null; done
+q -d postgres -c "DROP ROLE IF EXISTS crm_upgrade_app" 2>/dev/null
 [ "$failures" = 0 ]

@@ -8,7 +8,14 @@
 \ir ../sample_sales.sql
 SET client_min_messages = warning;
 -- what the sample leaves out: workspace 1, a merged and a deleted contact,
--- a consent recorded as a row, an empty workspace
+-- a consent recorded as a row, an empty workspace, a role granted the CRM
+-- (an update extends its privileges to new tables)
+DO $$ BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crm_upgrade_app') THEN
+		CREATE ROLE crm_upgrade_app;
+	END IF;
+END $$;
+SELECT crm.grant_access('crm_upgrade_app');
 SET crm.workspace_id = 1;
 INSERT INTO crm.contacts (name, email) VALUES ('Up One', 'one@upgrade.example'), ('Up Two', 'two@upgrade.example');
 SELECT crm.merge_contacts((SELECT id FROM crm.contacts WHERE email = 'two@upgrade.example'),
