@@ -132,9 +132,9 @@ COMMENT ON COLUMN crm.object_records.external_id IS 'the id another system gives
 -- Reading the type FOR SHARE serialises with a change of its primary
 -- property, which updates the type row before renaming existing records: a
 -- record written concurrently waits and then sees the new primary property.
--- A row gets what crm.create_record and crm.upsert_record store: a JSON null
--- means no value, so the key is removed, and an external id is NULL or not
--- blank.
+-- A row gets what crm.create_record and crm.upsert_record store, with their
+-- errors: properties are an object, a JSON null means no value (so the key
+-- is removed), and an external id is NULL or not blank.
 CREATE FUNCTION crm_internal.object_records_display_name() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -148,7 +148,12 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass NULL for a record without an external id.';
 	END IF;
-	IF jsonb_typeof(NEW.properties) = 'object' AND NEW.properties @? '$.* ? (@ == null)' THEN
+	IF jsonb_typeof(NEW.properties) <> 'object' THEN
+		RAISE EXCEPTION 'record properties must be a JSON object, not %', jsonb_typeof(NEW.properties)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass properties as a jsonb object such as ''{"title": "Algebra I"}''.';
+	END IF;
+	IF NEW.properties @? '$.* ? (@ == null)' THEN
 		NEW.properties := NEW.properties - ARRAY(SELECT e.key FROM jsonb_each(NEW.properties) e
 												  WHERE jsonb_typeof(e.value) = 'null');
 	END IF;
@@ -160,7 +165,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.object_records_display_name() IS
-	'BEFORE INSERT OR UPDATE on crm.object_records: display_name is the primary property''s value; null values removed, blank external ids refused';
+	'BEFORE INSERT OR UPDATE on crm.object_records: display_name is the primary property''s value; properties an object without null values, external id not blank';
 
 CREATE TRIGGER object_records_display_name BEFORE INSERT OR UPDATE ON crm.object_records
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.object_records_display_name();

@@ -135,7 +135,7 @@ SELECT throws_ok(format($$SELECT crm.start_conversation(%s, 'Web Chat')$$, pg_te
 SELECT pg_temp.as_frontend();
 SET LOCAL ROLE crm_conversations_parity_app;
 SELECT throws_ok(format($$INSERT INTO crm.conversations (contact_id, channel) VALUES (%s, 'Web Chat')$$, pg_temp.id(r, 'Ada')),
-				 '23514', NULL, 'and as a row (the check constraint)') FROM ws;
+				 '22023', 'invalid conversation channel: "Web Chat"', 'and as a row, with the same error') FROM ws;
 RESET ROLE;
 
 -- the events of every step, in order

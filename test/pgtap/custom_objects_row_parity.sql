@@ -7,7 +7,7 @@
 -- associations to contacts and deals, the same validation errors and the
 -- same events, step by step.
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 
 CREATE ROLE crm_objects_parity_app;
 SELECT crm.grant_access('crm_objects_parity_app');
@@ -123,6 +123,8 @@ SELECT throws_ok($$SELECT crm.create_record('course', '{"title": "Bad", "credits
 				 'a property of the wrong type, by function');
 SELECT throws_ok($$SELECT crm.create_record('course', '{"title": "Blank"}', '  ')$$, '22023', NULL,
 				 'a blank external id, by function');
+SELECT throws_ok($$SELECT crm.create_record('course', '["Algebra"]')$$, '22023',
+				 'record properties must be a JSON object, not array', 'properties that are not an object, by function');
 SELECT pg_temp.as_frontend();
 SET LOCAL ROLE crm_objects_parity_app;
 SELECT throws_ok($$INSERT INTO crm.object_records (type_key, external_id, properties)
@@ -131,6 +133,8 @@ SELECT throws_ok($$INSERT INTO crm.object_records (type_key, external_id, proper
 SELECT throws_ok($$INSERT INTO crm.object_records (type_key, external_id, properties)
 				   VALUES ('course', '  ', '{"title": "Blank"}')$$, '22023', NULL,
 				 'and as a row');
+SELECT throws_ok($$INSERT INTO crm.object_records (type_key, properties) VALUES ('course', '["Algebra"]')$$, '22023',
+				 'record properties must be a JSON object, not array', 'and as a row');
 RESET ROLE;
 
 -- 3. the primary property changed: every record renamed
