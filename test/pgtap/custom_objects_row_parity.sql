@@ -7,7 +7,7 @@
 -- associations to contacts and deals, the same validation errors and the
 -- same events, step by step.
 BEGIN;
-SELECT plan(20);
+SELECT plan(24);
 
 CREATE ROLE crm_objects_parity_app;
 SELECT crm.grant_access('crm_objects_parity_app');
@@ -26,7 +26,10 @@ CREATE FUNCTION pg_temp.as_frontend() RETURNS void LANGUAGE sql AS $$
 -- contacts, a deal, and the course type's fields (property definitions are
 -- properties.sql's to compare)
 CREATE FUNCTION pg_temp.seed() RETURNS void LANGUAGE sql AS $$
-	INSERT INTO crm.contacts (name, email) VALUES ('Maya', 'maya@obparity.example'), ('Leo', 'leo@obparity.example');
+	INSERT INTO crm.contacts (name, email) VALUES ('Maya', 'maya@obparity.example'), ('Leo', 'leo@obparity.example'),
+		('Old Leo', 'leo.old@obparity.example');
+	SELECT crm.merge_contacts((SELECT id FROM crm.contacts WHERE name = 'Leo' AND workspace_id = crm.current_workspace()),
+							  (SELECT id FROM crm.contacts WHERE name = 'Old Leo' AND workspace_id = crm.current_workspace()));
 	SELECT crm.create_pipeline('Sales', 'b2b_sales');
 	INSERT INTO crm.deals (title) VALUES ('School deal') $$;
 SELECT pg_temp.use(f) FROM ws; SELECT pg_temp.seed();
@@ -184,11 +187,24 @@ DELETE FROM crm.object_associations
 RESET ROLE;
 SELECT pg_temp.same('associations');
 
+-- 5. an association with a merged contact's id belongs to the contact it was
+-- merged into
+SELECT pg_temp.use(f) FROM ws;
+SELECT crm.associate(pg_temp.record(f, 'ART-1'), 'contact', pg_temp.contact(f, 'Old Leo'), 'student', '2024-09-04') > 0 FROM ws;
+SELECT pg_temp.as_frontend();
+SET LOCAL ROLE crm_objects_parity_app;
+INSERT INTO crm.object_associations (record_id, target_type, contact_id, label, associated_at)
+SELECT pg_temp.record(r, 'ART-1'), 'contact', pg_temp.contact(r, 'Old Leo'), 'student', '2024-09-04' FROM ws;
+RESET ROLE;
+SELECT pg_temp.same('a merged contact');
+SELECT is((SELECT target FROM pg_temp.associations((SELECT r FROM ws)) WHERE record = 'ART-1'), 'Leo',
+		  'the row naming the merged contact is stored against the survivor');
+
 -- the events of every step, in order per record
 SELECT results_eq(format('SELECT * FROM pg_temp.events(%s)', (SELECT r FROM ws)),
 				  format('SELECT * FROM pg_temp.events(%s)', (SELECT f FROM ws)), 'all steps: the same events');
 SELECT is((SELECT count(*) FROM pg_temp.events((SELECT r FROM ws)) WHERE payload ? 'associated' OR payload ? 'dissociated'),
-		  6::bigint, 'associations written as rows are events: four written, one relabelled, one removed; the unchanged one none');
+		  7::bigint, 'associations written as rows are events: five written, one relabelled, one removed; the unchanged one none');
 
 SELECT * FROM finish();
 ROLLBACK;
