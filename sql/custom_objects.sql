@@ -36,7 +36,7 @@ CREATE TRIGGER object_types_touch BEFORE UPDATE ON crm.object_types
 -- A type written as a row gets crm.create_object_type's checks, with its
 -- errors, and its trimmed name; a new primary property must be one of the
 -- type's fields, as in crm.set_primary_property (a new type has no fields
--- yet, so its primary property is taken on trust).
+-- yet, so its primary property is taken on trust); its key stays.
 CREATE FUNCTION crm_internal.object_types_check() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -44,6 +44,13 @@ AS $$
 DECLARE
 	known text;
 BEGIN
+	-- the key names the type's property definitions and list filters too:
+	-- renamed alone it would leave them to a later type of the old key
+	IF TG_OP = 'UPDATE' AND NEW.key IS DISTINCT FROM OLD.key THEN
+		RAISE EXCEPTION 'the key of object type "%" cannot be changed', OLD.key
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Create a type with the new key with crm.create_object_type(key, name) and write its records there.';
+	END IF;
 	IF NEW.key IS NULL OR NEW.key !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid object type key: "%"', coalesce(NEW.key, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
@@ -82,7 +89,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.object_types_check() IS
-	'BEFORE INSERT OR UPDATE on crm.object_types: crm.create_object_type''s checks and crm.set_primary_property''s';
+	'BEFORE INSERT OR UPDATE on crm.object_types: crm.create_object_type''s checks and crm.set_primary_property''s; the key cannot change';
 
 -- A new primary property renames the type's records, whoever changes it.
 -- The type row is updated (and locked) before its records are renamed:

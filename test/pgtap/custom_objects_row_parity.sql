@@ -7,7 +7,7 @@
 -- associations to contacts and deals, the same validation errors and the
 -- same events, step by step.
 BEGIN;
-SELECT plan(24);
+SELECT plan(25);
 
 CREATE ROLE crm_objects_parity_app;
 SELECT crm.grant_access('crm_objects_parity_app');
@@ -146,6 +146,8 @@ SELECT crm.set_primary_property('course', 'code');
 SELECT pg_temp.as_frontend();
 SET LOCAL ROLE crm_objects_parity_app;
 UPDATE crm.object_types SET primary_property = 'code' WHERE key = 'course';
+SELECT throws_ok($$UPDATE crm.object_types SET key = 'courses' WHERE key = 'course'$$, '0A000',
+				 'the key of object type "course" cannot be changed', 'a type''s key cannot change (no function renames it either)');
 SELECT throws_ok($$UPDATE crm.object_types SET primary_property = 'teacher' WHERE key = 'course'$$, '42703',
 				 'object type "course" has no property "teacher"', 'a primary property that is not a field, as a row');
 RESET ROLE;

@@ -158,6 +158,8 @@ INSERT INTO crm.object_types (key, name) VALUES ('Lesson', 'Lessons');
 INSERT INTO crm.object_types (key, name) VALUES ('deal', 'Deals');
 INSERT INTO crm.object_types (key, name) VALUES ('lesson', '   ');
 INSERT INTO crm.object_types (key, name, icon) VALUES ('lesson', '  Lessons ', 'bell') RETURNING key, name, icon;
+-- the key names the type's fields and list filters too: it cannot change (0A000)
+UPDATE crm.object_types SET key = 'lessons' WHERE key = 'lesson';
 -- a primary property changed as a row must be one of the type's fields (42703) ...
 UPDATE crm.object_types SET primary_property = 'teacher' WHERE key = 'course';
 UPDATE crm.object_types SET primary_property = 'teacher' WHERE key = 'lesson';
