@@ -40,6 +40,12 @@ CREATE TABLE crm.messages (
 CREATE INDEX messages_conversation ON crm.messages (workspace_id, conversation_id, sent_at);
 COMMENT ON TABLE crm.messages IS 'the messages of a conversation';
 
+CREATE TRIGGER conversations_last_message_insert BEFORE INSERT ON crm.conversations
+	FOR EACH ROW WHEN (NEW.last_message_at IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_message_at', 'the time of the conversation''s last message');
+CREATE TRIGGER conversations_last_message_update BEFORE UPDATE OF last_message_at ON crm.conversations
+	FOR EACH ROW WHEN (NEW.last_message_at IS DISTINCT FROM OLD.last_message_at)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_message_at', 'the time of the conversation''s last message');
 CREATE TRIGGER conversations_touch BEFORE UPDATE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 

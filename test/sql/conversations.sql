@@ -101,6 +101,14 @@ RETURNING channel, inbox, status;
 UPDATE crm.conversations SET channel = 'SMS' WHERE workspace_id = 1 AND inbox = 'rows';
 INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
 SELECT id, 'contact', 'Sent from my phone', '2030-05-01 10:05+00' FROM crm.conversations WHERE workspace_id = 1 AND inbox = 'rows';
+-- the counters are the extension's: a value of the client's own is refused,
+-- the current one sent back is no change
+UPDATE crm.contacts SET conversation_count = 99 WHERE workspace_id = 1 AND id = 1;
+UPDATE crm.contacts SET conversation_count = conversation_count, city = 'Lyon' WHERE workspace_id = 1 AND id = 1 RETURNING city;
+INSERT INTO crm.contacts (name, conversation_count) VALUES ('Chatty', 12);
+INSERT INTO crm.conversations (contact_id, channel, last_message_at) VALUES (1, 'chat', '2031-01-01');
+UPDATE crm.conversations SET last_message_at = '2031-01-01' WHERE workspace_id = 1 AND inbox = 'rows';
+SELECT crm_hidden.sync_conversation_counters(ARRAY[1::bigint], ARRAY[1::bigint]);
 RESET ROLE;
 SELECT channel, last_message_at = '2030-05-01 10:05+00' AS last_message_at_kept
   FROM crm.conversations WHERE workspace_id = 1 AND inbox = 'rows';
