@@ -74,8 +74,9 @@ COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
 	'BEFORE row trigger on contact_companies: a new primary link demotes the contact''s other primary link';
 
 -- A link change is a change of the contact: CRM_CONTACT_UPDATED with the
--- link, whoever writes it.  Links removed with their contact or company
--- (or their workspace) emit nothing: that object's own event says it.
+-- link, whoever writes it; an update that changes nothing writes nothing.
+-- Links removed with their contact or company (or their workspace) emit
+-- nothing: that object's own event says it.
 -- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -88,6 +89,11 @@ BEGIN
 			PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', OLD.contact_id,
 				jsonb_build_object('id', OLD.contact_id, 'company_id', OLD.company_id, 'unlinked', true));
 		END IF;
+		RETURN NULL;
+	END IF;
+	-- a link written again unchanged (crm.link_company's re-link, an upsert) is no change
+	IF TG_OP = 'UPDATE' AND (NEW.contact_id, NEW.company_id, NEW.role, NEW.is_primary)
+							IS NOT DISTINCT FROM (OLD.contact_id, OLD.company_id, OLD.role, OLD.is_primary) THEN
 		RETURN NULL;
 	END IF;
 	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,

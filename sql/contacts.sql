@@ -79,6 +79,21 @@ CREATE FUNCTION crm_internal.contact_rules() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.contact_rules() IS
 	'BEFORE INSERT OR UPDATE row trigger of crm.contacts: status transitions, identity keys of merged and deleted contacts, no empty contact';
 -- by name after contacts_normalize: it sees the stored forms
+-- Counters the extension keeps (src/maintained.c); crm_internal holds the
+-- function that refuses a request's own value, sql/conversations.sql the
+-- triggers that keep them.
+CREATE FUNCTION crm_internal.refuse_maintained() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_refuse_maintained';
+COMMENT ON FUNCTION crm_internal.refuse_maintained() IS
+	'BEFORE row trigger: a column the extension maintains (its name and what it holds are the arguments) may not be written by the request (428C9)';
+
+CREATE TRIGGER contacts_conversation_count_insert BEFORE INSERT ON crm.contacts
+	FOR EACH ROW WHEN (NEW.conversation_count IS DISTINCT FROM 0)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('conversation_count', 'how many conversations the contact has had');
+CREATE TRIGGER contacts_conversation_count_update BEFORE UPDATE OF conversation_count ON crm.contacts
+	FOR EACH ROW WHEN (NEW.conversation_count IS DISTINCT FROM OLD.conversation_count)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('conversation_count', 'how many conversations the contact has had');
 CREATE TRIGGER contacts_rules BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_rules();
 CREATE TRIGGER contacts_validate_properties BEFORE INSERT OR UPDATE ON crm.contacts

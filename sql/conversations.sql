@@ -40,8 +40,34 @@ CREATE TABLE crm.messages (
 CREATE INDEX messages_conversation ON crm.messages (workspace_id, conversation_id, sent_at);
 COMMENT ON TABLE crm.messages IS 'the messages of a conversation';
 
+CREATE TRIGGER conversations_last_message_insert BEFORE INSERT ON crm.conversations
+	FOR EACH ROW WHEN (NEW.last_message_at IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_message_at', 'the time of the conversation''s last message');
+CREATE TRIGGER conversations_last_message_update BEFORE UPDATE OF last_message_at ON crm.conversations
+	FOR EACH ROW WHEN (NEW.last_message_at IS DISTINCT FROM OLD.last_message_at)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_message_at', 'the time of the conversation''s last message');
 CREATE TRIGGER conversations_touch BEFORE UPDATE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
+
+-- A channel written as a row is refused with crm.start_conversation's error
+-- rather than the check constraint's.  The WHEN clause keeps the trigger off
+-- the common path: it runs only to raise.
+CREATE FUNCTION crm_internal.conversations_bad_channel() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'invalid conversation channel: "%"', NEW.channel
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'A channel is a lower-case word such as chat, email, sms or whatsapp.';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.conversations_bad_channel() IS
+	'BEFORE INSERT OR UPDATE OF channel on crm.conversations, for a channel that is not a lower-case word: 22023';
+
+CREATE TRIGGER conversations_channel BEFORE INSERT OR UPDATE OF channel ON crm.conversations
+	FOR EACH ROW WHEN (NEW.channel IS NULL OR NEW.channel OPERATOR(pg_catalog.!~) '^[a-z][a-z0-9_]{0,62}$')
+	EXECUTE FUNCTION crm_internal.conversations_bad_channel();
 CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('conversation');
 
@@ -163,11 +189,7 @@ DECLARE
 	cid bigint;
 BEGIN
 	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
-	IF channel IS NULL OR channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-		RAISE EXCEPTION 'invalid conversation channel: "%"', channel
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A channel is a lower-case word such as chat, email, sms or whatsapp.';
-	END IF;
+	-- crm_internal.conversations_bad_channel refuses a bad channel
 	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties)
 		VALUES (start_conversation.contact_id, start_conversation.channel, start_conversation.inbox,
 				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'))

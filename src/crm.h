@@ -63,6 +63,9 @@ extern bool CrmRoleIsService(Oid role);
 extern void CrmBecomeOwner(Oid owner, CrmSavedUser *saved);
 extern void CrmRestoreUser(const CrmSavedUser *saved);
 
+/* maintained.c: how deep in triggers the caller runs (1: the request's own statement) */
+extern int	CrmTriggerDepth(void);
+
 /* events.c: a domain event (payload a jsonb object) from C code of the extension, inside SPI */
 extern void CrmEmitEvent(int64 ws, const char *type, const char *object_type, int64 object_id,
 						 Datum payload);

@@ -419,7 +419,7 @@ CheckRowDefined(TupleTableSlot *slot)
  * then runs the INSERT.
  */
 static bool
-WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
+WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid relid, Oid seqid)
 {
 	Relation	rel;
 	EState	   *estate;
@@ -428,10 +428,10 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 	int64		last_ws = 0;
 	Datum		actor;
 
-	if (!OidIsValid(events_seqid))
+	if (!OidIsValid(seqid))
 		return false;
 
-	rel = table_open(events_relid, RowExclusiveLock);
+	rel = table_open(relid, RowExclusiveLock);
 	if (!EventsAsInstalled(rel))
 	{
 		table_close(rel, NoLock);
@@ -454,7 +454,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type)
 		ExecClearTuple(slot);
 		memset(slot->tts_isnull, false, sizeof(bool) * lengthof(event_columns));
 		slot->tts_values[0] = b->workspaces[i];
-		slot->tts_values[1] = Int64GetDatum(nextval_internal(events_seqid, false));
+		slot->tts_values[1] = Int64GetDatum(nextval_internal(seqid, false));
 		slot->tts_values[2] = CStringGetTextDatum(type);
 		slot->tts_values[3] = CStringGetTextDatum(object_type);
 		slot->tts_values[4] = b->ids[i];
@@ -536,11 +536,11 @@ InsertEventsBySql(EventBatch *b, const char *type, const char *object_type)
  * of crm.events would demand of its INSERT.
  */
 static void
-CheckBatchWorkspaces(EventBatch *b)
+CheckBatchWorkspaces(EventBatch *b, Oid relid)
 {
 	int64		ws;
 
-	if (check_enable_rls(events_relid, InvalidOid, true) != RLS_ENABLED)
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return;
 	ws = CrmCurrentWorkspace();
 	for (int i = 0; i < b->n; i++)
@@ -555,19 +555,25 @@ CheckBatchWorkspaces(EventBatch *b)
 /*
  * Writes a statement's events (inside SPI).  The outbox is the extension's
  * to write, granted roles may only read it: the rows go in as its owner.
+ * The OIDs are copied first: taking a lock processes invalidations, and a
+ * relcache reset on the way clears the cached ones.
  */
 static void
 InsertEvents(EventBatch *b, const char *type, const char *object_type)
 {
 	CrmSavedUser saved;
+	Oid			relid,
+				seqid;
 
 	LookupEvents();
-	if (!OidIsValid(events_relid))
+	relid = events_relid;
+	seqid = events_seqid;
+	if (!OidIsValid(relid))
 		elog(ERROR, "table crm.events does not exist");
-	CheckBatchWorkspaces(b);
+	CheckBatchWorkspaces(b, relid);
 
 	CrmBecomeOwner(events_owner, &saved);
-	if (!WriteEventsDirect(b, type, object_type))
+	if (!WriteEventsDirect(b, type, object_type, relid, seqid))
 		InsertEventsBySql(b, type, object_type);
 	CrmRestoreUser(&saved);
 }

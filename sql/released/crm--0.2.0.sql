@@ -583,6 +583,21 @@ CREATE FUNCTION crm_internal.contact_rules() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.contact_rules() IS
 	'BEFORE INSERT OR UPDATE row trigger of crm.contacts: status transitions, identity keys of merged and deleted contacts, no empty contact';
 -- by name after contacts_normalize: it sees the stored forms
+-- Counters the extension keeps (src/maintained.c); crm_internal holds the
+-- function that refuses a request's own value, sql/conversations.sql the
+-- triggers that keep them.
+CREATE FUNCTION crm_internal.refuse_maintained() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_refuse_maintained';
+COMMENT ON FUNCTION crm_internal.refuse_maintained() IS
+	'BEFORE row trigger: a column the extension maintains (its name and what it holds are the arguments) may not be written by the request (428C9)';
+
+CREATE TRIGGER contacts_conversation_count_insert BEFORE INSERT ON crm.contacts
+	FOR EACH ROW WHEN (NEW.conversation_count IS DISTINCT FROM 0)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('conversation_count', 'how many conversations the contact has had');
+CREATE TRIGGER contacts_conversation_count_update BEFORE UPDATE OF conversation_count ON crm.contacts
+	FOR EACH ROW WHEN (NEW.conversation_count IS DISTINCT FROM OLD.conversation_count)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('conversation_count', 'how many conversations the contact has had');
 CREATE TRIGGER contacts_rules BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_rules();
 CREATE TRIGGER contacts_validate_properties BEFORE INSERT OR UPDATE ON crm.contacts
@@ -890,8 +905,9 @@ COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
 	'BEFORE row trigger on contact_companies: a new primary link demotes the contact''s other primary link';
 
 -- A link change is a change of the contact: CRM_CONTACT_UPDATED with the
--- link, whoever writes it.  Links removed with their contact or company
--- (or their workspace) emit nothing: that object's own event says it.
+-- link, whoever writes it; an update that changes nothing writes nothing.
+-- Links removed with their contact or company (or their workspace) emit
+-- nothing: that object's own event says it.
 -- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -904,6 +920,11 @@ BEGIN
 			PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', OLD.contact_id,
 				jsonb_build_object('id', OLD.contact_id, 'company_id', OLD.company_id, 'unlinked', true));
 		END IF;
+		RETURN NULL;
+	END IF;
+	-- a link written again unchanged (crm.link_company's re-link, an upsert) is no change
+	IF TG_OP = 'UPDATE' AND (NEW.contact_id, NEW.company_id, NEW.role, NEW.is_primary)
+							IS NOT DISTINCT FROM (OLD.contact_id, OLD.company_id, OLD.role, OLD.is_primary) THEN
 		RETURN NULL;
 	END IF;
 	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
@@ -1164,8 +1185,34 @@ CREATE TABLE crm.messages (
 CREATE INDEX messages_conversation ON crm.messages (workspace_id, conversation_id, sent_at);
 COMMENT ON TABLE crm.messages IS 'the messages of a conversation';
 
+CREATE TRIGGER conversations_last_message_insert BEFORE INSERT ON crm.conversations
+	FOR EACH ROW WHEN (NEW.last_message_at IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_message_at', 'the time of the conversation''s last message');
+CREATE TRIGGER conversations_last_message_update BEFORE UPDATE OF last_message_at ON crm.conversations
+	FOR EACH ROW WHEN (NEW.last_message_at IS DISTINCT FROM OLD.last_message_at)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_message_at', 'the time of the conversation''s last message');
 CREATE TRIGGER conversations_touch BEFORE UPDATE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
+
+-- A channel written as a row is refused with crm.start_conversation's error
+-- rather than the check constraint's.  The WHEN clause keeps the trigger off
+-- the common path: it runs only to raise.
+CREATE FUNCTION crm_internal.conversations_bad_channel() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'invalid conversation channel: "%"', NEW.channel
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'A channel is a lower-case word such as chat, email, sms or whatsapp.';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.conversations_bad_channel() IS
+	'BEFORE INSERT OR UPDATE OF channel on crm.conversations, for a channel that is not a lower-case word: 22023';
+
+CREATE TRIGGER conversations_channel BEFORE INSERT OR UPDATE OF channel ON crm.conversations
+	FOR EACH ROW WHEN (NEW.channel IS NULL OR NEW.channel OPERATOR(pg_catalog.!~) '^[a-z][a-z0-9_]{0,62}$')
+	EXECUTE FUNCTION crm_internal.conversations_bad_channel();
 CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('conversation');
 
@@ -1287,11 +1334,7 @@ DECLARE
 	cid bigint;
 BEGIN
 	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
-	IF channel IS NULL OR channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-		RAISE EXCEPTION 'invalid conversation channel: "%"', channel
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A channel is a lower-case word such as chat, email, sms or whatsapp.';
-	END IF;
+	-- crm_internal.conversations_bad_channel refuses a bad channel
 	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties)
 		VALUES (start_conversation.contact_id, start_conversation.channel, start_conversation.inbox,
 				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'))
@@ -3369,6 +3412,87 @@ COMMENT ON COLUMN crm.object_types.primary_property IS 'the property whose value
 CREATE TRIGGER object_types_touch BEFORE UPDATE ON crm.object_types
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 
+-- A type written as a row gets crm.create_object_type's checks, with its
+-- errors, and its trimmed name; a new primary property must be one of the
+-- type's fields, as in crm.set_primary_property (a new type has no fields
+-- yet, so its primary property is taken on trust); its key stays.
+CREATE FUNCTION crm_internal.object_types_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	known text;
+BEGIN
+	-- the key names the type's property definitions and list filters too:
+	-- renamed alone it would leave them to a later type of the old key
+	IF TG_OP = 'UPDATE' AND NEW.key IS DISTINCT FROM OLD.key THEN
+		RAISE EXCEPTION 'the key of object type "%" cannot be changed', OLD.key
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Create a type with the new key with crm.create_object_type(key, name) and write its records there.';
+	END IF;
+	IF NEW.key IS NULL OR NEW.key !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid object type key: "%"', coalesce(NEW.key, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A key is 1 to 63 lower-case letters, digits or "_", starting with a letter, e.g. course.';
+	END IF;
+	IF NEW.key IN ('contact', 'company', 'deal', 'order', 'conversation') THEN
+		RAISE EXCEPTION 'object type key "%" is a built-in object', NEW.key
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Built-in objects already exist; give the custom type another key.';
+	END IF;
+	IF NEW.name IS NULL OR btrim(NEW.name) = '' THEN
+		RAISE EXCEPTION 'object type name must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the type a display name such as Courses.';
+	END IF;
+	NEW.name := btrim(NEW.name);
+	IF NEW.primary_property IS NOT NULL AND NEW.primary_property !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid property key: "%"', NEW.primary_property
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A property key is 1 to 63 lower-case letters, digits or "_", starting with a letter.';
+	END IF;
+	IF TG_OP = 'UPDATE' AND NEW.primary_property IS NOT NULL
+	   AND NEW.primary_property IS DISTINCT FROM OLD.primary_property
+	   AND NOT EXISTS (SELECT 1 FROM crm.property_definitions d
+						WHERE d.workspace_id = NEW.workspace_id AND d.object_type = NEW.key
+						  AND d.key = NEW.primary_property) THEN
+		SELECT string_agg(d.key, ', ' ORDER BY d.key) INTO known FROM crm.property_definitions d
+		 WHERE d.workspace_id = NEW.workspace_id AND d.object_type = NEW.key;
+		RAISE EXCEPTION 'object type "%" has no property "%"', NEW.key, NEW.primary_property
+			USING ERRCODE = 'undefined_column',
+				  HINT = CASE WHEN known IS NULL
+							  THEN 'Define the property first in crm.property_definitions with object_type ''' || NEW.key || '''.'
+							  ELSE 'Choose one of its properties: ' || known || '.' END;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.object_types_check() IS
+	'BEFORE INSERT OR UPDATE on crm.object_types: crm.create_object_type''s checks and crm.set_primary_property''s; the key cannot change';
+
+-- A new primary property renames the type's records, whoever changes it.
+-- The type row is updated (and locked) before its records are renamed:
+-- see crm_internal.object_records_display_name.
+CREATE FUNCTION crm_internal.object_types_rename_records() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE crm.object_records r SET display_name = r.properties ->> NEW.primary_property
+	 WHERE r.workspace_id = NEW.workspace_id AND r.type_key = NEW.key
+	   AND r.display_name IS DISTINCT FROM r.properties ->> NEW.primary_property;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.object_types_rename_records() IS
+	'AFTER UPDATE OF primary_property on crm.object_types: renames the type''s records';
+
+CREATE TRIGGER object_types_check BEFORE INSERT OR UPDATE ON crm.object_types
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.object_types_check();
+CREATE TRIGGER object_types_rename_records AFTER UPDATE OF primary_property ON crm.object_types
+	FOR EACH ROW WHEN (OLD.primary_property IS DISTINCT FROM NEW.primary_property)
+	EXECUTE FUNCTION crm_internal.object_types_rename_records();
+
 CREATE TABLE crm.object_records (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
 	id bigint GENERATED BY DEFAULT AS IDENTITY,
@@ -3391,9 +3515,12 @@ COMMENT ON COLUMN crm.object_records.display_name IS
 	'the value of the type''s primary property, kept by trigger; NULL while the type has none';
 COMMENT ON COLUMN crm.object_records.external_id IS 'the id another system gives the record; unique per type';
 
--- Reading the type FOR SHARE serialises with crm.set_primary_property(),
--- which updates the type row before renaming existing records: a record
--- written concurrently waits and then sees the new primary property.
+-- Reading the type FOR SHARE serialises with a change of its primary
+-- property, which updates the type row before renaming existing records: a
+-- record written concurrently waits and then sees the new primary property.
+-- A row gets what crm.create_record and crm.upsert_record store, with their
+-- errors: properties are an object, a JSON null means no value (so the key
+-- is removed), and an external id is NULL or not blank.
 CREATE FUNCTION crm_internal.object_records_display_name() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -3402,6 +3529,20 @@ AS $$
 DECLARE
 	pp text;
 BEGIN
+	IF NEW.external_id IS NOT NULL AND btrim(NEW.external_id) = '' THEN
+		RAISE EXCEPTION 'external id must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass NULL for a record without an external id.';
+	END IF;
+	IF jsonb_typeof(NEW.properties) <> 'object' THEN
+		RAISE EXCEPTION 'record properties must be a JSON object, not %', jsonb_typeof(NEW.properties)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass properties as a jsonb object such as ''{"title": "Algebra I"}''.';
+	END IF;
+	IF NEW.properties @? '$.* ? (@ == null)' THEN
+		NEW.properties := NEW.properties - ARRAY(SELECT e.key FROM jsonb_each(NEW.properties) e
+												  WHERE jsonb_typeof(e.value) = 'null');
+	END IF;
 	SELECT t.primary_property INTO pp FROM crm.object_types t
 	 WHERE t.workspace_id = NEW.workspace_id AND t.key = NEW.type_key
 	   FOR SHARE;
@@ -3410,7 +3551,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.object_records_display_name() IS
-	'BEFORE INSERT OR UPDATE on crm.object_records: display_name is the primary property''s value';
+	'BEFORE INSERT OR UPDATE on crm.object_records: display_name is the primary property''s value; properties an object without null values, external id not blank';
 
 CREATE TRIGGER object_records_display_name BEFORE INSERT OR UPDATE ON crm.object_records
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.object_records_display_name();
@@ -3471,12 +3612,30 @@ COMMENT ON COLUMN crm.object_associations.associated_at IS 'when the association
 
 CREATE TRIGGER object_associations_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.object_associations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
+-- A label is stored as crm.associate stores it: trimmed, and an empty one
+-- is no label.  The WHEN clause keeps the trigger off the common path.
+CREATE FUNCTION crm_internal.object_associations_label() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.label := nullif(btrim(NEW.label), '');
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.object_associations_label() IS
+	'BEFORE INSERT OR UPDATE on crm.object_associations: the label trimmed, an empty one NULL';
+
+CREATE TRIGGER object_associations_label BEFORE INSERT OR UPDATE OF label ON crm.object_associations
+	FOR EACH ROW WHEN (NEW.label OPERATOR(pg_catalog.<>) pg_catalog.btrim(NEW.label) OR NEW.label OPERATOR(pg_catalog.=) '')
+	EXECUTE FUNCTION crm_internal.object_associations_label();
 CREATE TRIGGER object_associations_touch BEFORE INSERT OR UPDATE ON crm.object_associations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'label:max=2048');
 -- An association written or removed is a change of its record, whoever
 -- writes it: CRM_RECORD_UPDATED with what crm.associate and crm.dissociate
--- used to emit themselves.  Associations removed with their record (or its
--- workspace) emit nothing; a merge moving them (contact_id) emits nothing.
+-- used to emit themselves; an update that changes nothing writes nothing.
+-- Associations removed with their record (or its workspace) emit nothing;
+-- a merge moving them (contact_id) emits nothing.
 -- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.object_associations_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -3490,6 +3649,10 @@ BEGIN
 								   'dissociated', jsonb_build_object('target_type', OLD.target_type,
 																	 'target_id', coalesce(OLD.contact_id, OLD.deal_id))));
 		END IF;
+		RETURN NULL;
+	END IF;
+	-- an association written again unchanged (crm.associate, an upsert) is no change
+	IF TG_OP = 'UPDATE' AND (NEW.label, NEW.associated_at) IS NOT DISTINCT FROM (OLD.label, OLD.associated_at) THEN
 		RETURN NULL;
 	END IF;
 	PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', NEW.record_id,
@@ -3557,28 +3720,9 @@ AS $$
 DECLARE
 	tid bigint;
 BEGIN
-	IF key IS NULL OR key !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-		RAISE EXCEPTION 'invalid object type key: "%"', coalesce(key, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A key is 1 to 63 lower-case letters, digits or "_", starting with a letter, e.g. course.';
-	END IF;
-	IF key IN ('contact', 'company', 'deal', 'order', 'conversation') THEN
-		RAISE EXCEPTION 'object type key "%" is a built-in object', key
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Built-in objects already exist; give the custom type another key.';
-	END IF;
-	IF name IS NULL OR btrim(name) = '' THEN
-		RAISE EXCEPTION 'object type name must not be empty'
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Give the type a display name such as Courses.';
-	END IF;
-	IF primary_property IS NOT NULL AND primary_property !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-		RAISE EXCEPTION 'invalid property key: "%"', primary_property
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A property key is 1 to 63 lower-case letters, digits or "_", starting with a letter.';
-	END IF;
+	-- crm_internal.object_types_check checks the row and trims the name
 	INSERT INTO crm.object_types AS t (key, name, icon, primary_property)
-		VALUES (create_object_type.key, btrim(create_object_type.name), create_object_type.icon,
+		VALUES (create_object_type.key, create_object_type.name, create_object_type.icon,
 				create_object_type.primary_property)
 	ON CONFLICT (workspace_id, key) DO NOTHING
 	RETURNING t.id INTO tid;
@@ -3593,45 +3737,20 @@ $$;
 COMMENT ON FUNCTION crm.create_object_type(text, text, text, text) IS
 	E'@name define_object_type\ncreates a custom object type (key, display name, icon, primary property) and returns its id';
 
--- The primary property must be one of the type's fields.  Fields live in
--- crm.property_definitions (the custom properties module); the check runs
--- when that table is installed.
+-- The row path does the work: crm_internal.object_types_check checks that
+-- the property is one of the type's fields, and
+-- crm_internal.object_types_rename_records renames the records after the
+-- type row is updated (so concurrent record writers wait, see
+-- crm_internal.object_records_display_name).
 CREATE FUNCTION crm.set_primary_property(type_key text, property text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
-DECLARE
-	known text;
 BEGIN
 	PERFORM crm_hidden.require_object_type(set_primary_property.type_key);
-	IF property IS NOT NULL AND property !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-		RAISE EXCEPTION 'invalid property key: "%"', property
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A property key is 1 to 63 lower-case letters, digits or "_", starting with a letter.';
-	END IF;
-	-- separate statements: PL/pgSQL plans the lookup only once the table exists
-	IF property IS NOT NULL AND to_regclass('crm.property_definitions') IS NOT NULL THEN
-		IF NOT EXISTS (SELECT 1 FROM crm.property_definitions d
-						WHERE d.workspace_id = crm.current_workspace()
-						  AND d.object_type = set_primary_property.type_key
-						  AND d.key = set_primary_property.property) THEN
-			SELECT string_agg(d.key, ', ' ORDER BY d.key) INTO known FROM crm.property_definitions d
-			 WHERE d.workspace_id = crm.current_workspace() AND d.object_type = set_primary_property.type_key;
-			RAISE EXCEPTION 'object type "%" has no property "%"', type_key, property
-				USING ERRCODE = 'undefined_column',
-					  HINT = CASE WHEN known IS NULL
-								  THEN 'Define the property first in crm.property_definitions with object_type ''' || type_key || '''.'
-								  ELSE 'Choose one of its properties: ' || known || '.' END;
-		END IF;
-	END IF;
-	-- updating the type row first makes concurrent record writers wait (see
-	-- crm_internal.object_records_display_name) until the records below are renamed
 	UPDATE crm.object_types t SET primary_property = set_primary_property.property
 	 WHERE t.workspace_id = crm.current_workspace() AND t.key = set_primary_property.type_key;
-	UPDATE crm.object_records r SET display_name = r.properties ->> set_primary_property.property
-	 WHERE r.workspace_id = crm.current_workspace() AND r.type_key = set_primary_property.type_key
-	   AND r.display_name IS DISTINCT FROM r.properties ->> set_primary_property.property;
 END;
 $$;
 COMMENT ON FUNCTION crm.set_primary_property(text, text) IS
@@ -3652,11 +3771,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass properties as a jsonb object such as ''{"title": "Algebra I"}''.';
 	END IF;
-	IF external_id IS NOT NULL AND btrim(external_id) = '' THEN
-		RAISE EXCEPTION 'external id must not be empty'
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Pass NULL for a record without an external id.';
-	END IF;
+	-- crm_internal.object_records_display_name refuses a blank external id
 	INSERT INTO crm.object_records AS r (type_key, external_id, properties)
 		VALUES (create_record.type_key, create_record.external_id, crm_hidden.jsonb_patch('{}', create_record.properties))
 	ON CONFLICT (workspace_id, type_key, external_id) DO NOTHING

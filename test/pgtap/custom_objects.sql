@@ -38,7 +38,7 @@ SELECT throws_ok($$SELECT crm.create_object_type('Course', 'Courses')$$,
 SELECT throws_ok($$SELECT crm.create_object_type('order', 'Orders')$$,
 	'22023', 'object type key "order" is a built-in object', 'a key may not name a built-in object');
 SELECT throws_ok($$INSERT INTO crm.object_types (key, name) VALUES ('company', 'Firms')$$,
-	'23514', NULL, 'the table refuses a built-in object name too');
+	'22023', 'object type key "company" is a built-in object', 'the table refuses a built-in object name too, with the function''s error');
 SELECT throws_ok($$SELECT crm.create_object_type('course', 'Courses again')$$,
 	'23505', 'object type "course" already exists', 'a key is unique per workspace');
 SELECT throws_ok($$SELECT crm.create_record('lesson', '{}')$$,

@@ -140,6 +140,21 @@ RESET ROLE;
 SELECT c.name AS contact, e.type, e.payload - 'id' AS payload
   FROM crm.events e JOIN crm.contacts c ON c.id = e.object_id AND e.object_type = 'contact'
  WHERE e.id > :last_event ORDER BY 1, e.id;
+-- a link written again unchanged is no change, so no event: crm.link_company's
+-- re-link, a row update to the same values, PostgREST's upsert of the same row
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT crm.link_company(:fn_person, :second_co);
+SELECT crm.link_company(:fn_person, :second_co, 'owner', true);
+SET ROLE crm_companies_app;
+UPDATE crm.contact_companies SET role = 'owner' WHERE contact_id = :row_person AND company_id = :second_co;
+INSERT INTO crm.contact_companies AS l (contact_id, company_id, role, is_primary) VALUES (:row_person, :second_co, 'owner', true)
+ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET role = excluded.role, is_primary = excluded.is_primary;
+-- a changed role is an event
+UPDATE crm.contact_companies SET role = 'founder' WHERE contact_id = :row_person AND company_id = :second_co;
+RESET ROLE;
+SELECT c.name AS contact, e.type, e.payload - 'id' AS payload
+  FROM crm.events e JOIN crm.contacts c ON c.id = e.object_id AND e.object_type = 'contact'
+ WHERE e.id > :last_event ORDER BY 1, e.id;
 -- bad input on the row path: a role or consent source over 2 kB (54000), nothing written
 SELECT count(*) AS events_before FROM crm.events \gset
 SET ROLE crm_companies_app;

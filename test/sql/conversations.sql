@@ -87,5 +87,36 @@ SELECT (SELECT count(*) FROM crm.conversations) AS conversations_after,
 	   (SELECT count(*) FROM crm.activities) AS activities_after;
 SELECT id, conversation_count FROM crm.contacts WHERE workspace_id = 1 ORDER BY id;
 
+-- The row path: a frontend role writing a conversation and its message as
+-- rows gets what crm.start_conversation and crm.add_message do (counters,
+-- last_message_at, the activity); a bad channel gets the function's error.
+CREATE ROLE crm_conversations_app;
+SELECT crm.grant_access('crm_conversations_app');
+SELECT conversation_count AS count_before FROM crm.contacts WHERE workspace_id = 1 AND id = 1 \gset
+SET ROLE crm_conversations_app;
+INSERT INTO crm.conversations (contact_id, channel) VALUES (1, 'Web Chat');
+INSERT INTO crm.conversations (contact_id, channel) VALUES (1, NULL);
+INSERT INTO crm.conversations (contact_id, channel, inbox, started_at) VALUES (1, 'sms', 'rows', '2030-05-01 10:00+00')
+RETURNING channel, inbox, status;
+UPDATE crm.conversations SET channel = 'SMS' WHERE workspace_id = 1 AND inbox = 'rows';
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+SELECT id, 'contact', 'Sent from my phone', '2030-05-01 10:05+00' FROM crm.conversations WHERE workspace_id = 1 AND inbox = 'rows';
+-- the counters are the extension's: a value of the client's own is refused,
+-- the current one sent back is no change
+UPDATE crm.contacts SET conversation_count = 99 WHERE workspace_id = 1 AND id = 1;
+UPDATE crm.contacts SET conversation_count = conversation_count, city = 'Lyon' WHERE workspace_id = 1 AND id = 1 RETURNING city;
+INSERT INTO crm.contacts (name, conversation_count) VALUES ('Chatty', 12);
+INSERT INTO crm.conversations (contact_id, channel, last_message_at) VALUES (1, 'chat', '2031-01-01');
+UPDATE crm.conversations SET last_message_at = '2031-01-01' WHERE workspace_id = 1 AND inbox = 'rows';
+SELECT crm_hidden.sync_conversation_counters(ARRAY[1::bigint], ARRAY[1::bigint]);
+RESET ROLE;
+SELECT channel, last_message_at = '2030-05-01 10:05+00' AS last_message_at_kept
+  FROM crm.conversations WHERE workspace_id = 1 AND inbox = 'rows';
+SELECT conversation_count - :count_before AS new_conversations, last_seen_at = '2030-05-01 10:05+00' AS seen_by_message
+  FROM crm.contacts WHERE workspace_id = 1 AND id = 1;
+SELECT type, subject FROM crm.activities WHERE workspace_id = 1 AND payload ->> 'inbox' = 'rows';
+DROP OWNED BY crm_conversations_app;
+
 \c contrib_regression
 DROP DATABASE crm_test_conversations;
+DROP ROLE crm_conversations_app;

@@ -150,6 +150,52 @@ UPDATE crm.object_records SET properties = properties || jsonb_build_object('roo
 RESET ROLE;
 SELECT crm.upsert_record('course', 'PHY-1', jsonb_build_object('title', 'Physics', 'room', repeat('r', 65537)));
 SELECT count(*) = :events_before AS nothing_written FROM crm.events;
+
+-- The row path does what the functions do.  A type written as a row gets
+-- crm.create_object_type's checks, with its errors, and its trimmed name:
+SET ROLE crm_objects_app;
+INSERT INTO crm.object_types (key, name) VALUES ('Lesson', 'Lessons');
+INSERT INTO crm.object_types (key, name) VALUES ('deal', 'Deals');
+INSERT INTO crm.object_types (key, name) VALUES ('lesson', '   ');
+INSERT INTO crm.object_types (key, name, icon) VALUES ('lesson', '  Lessons ', 'bell') RETURNING key, name, icon;
+-- the key names the type's fields and list filters too: it cannot change (0A000)
+UPDATE crm.object_types SET key = 'lessons' WHERE key = 'lesson';
+-- a primary property changed as a row must be one of the type's fields (42703) ...
+UPDATE crm.object_types SET primary_property = 'teacher' WHERE key = 'course';
+UPDATE crm.object_types SET primary_property = 'teacher' WHERE key = 'lesson';
+RESET ROLE;
+SELECT max(id) AS last_event FROM crm.events \gset
+SET ROLE crm_objects_app;
+-- ... and renames the records, with their events, as crm.set_primary_property does
+UPDATE crm.object_types SET primary_property = 'code' WHERE key = 'course';
+SELECT external_id, display_name FROM crm.object_records WHERE type_key = 'course' AND external_id IS NOT NULL ORDER BY id;
+UPDATE crm.object_types SET primary_property = 'title' WHERE key = 'course';
+RESET ROLE;
+SELECT e.type, count(*) AS events FROM crm.events e WHERE e.id > :last_event GROUP BY e.type;
+-- A record written as a row: crm.create_record's errors; a JSON null removes
+-- the key (on insert and on update, so properties || '{"k": null}' is
+-- crm.upsert_record's patch)
+SET ROLE crm_objects_app;
+INSERT INTO crm.object_records (type_key, external_id, properties) VALUES ('course', '  ', '{"title": "Blank"}');
+INSERT INTO crm.object_records (type_key, properties) VALUES ('course', '["Algebra"]');
+INSERT INTO crm.object_records (type_key, external_id, properties) VALUES ('course', 'ART-1', '{"title": "Art", "credits": null}')
+RETURNING display_name, properties;
+UPDATE crm.object_records SET properties = properties || '{"room": "Studio", "title": null}' WHERE external_id = 'ART-1'
+RETURNING display_name, properties;
+RESET ROLE;
+-- An association's label as crm.associate stores it: trimmed, an empty one
+-- NULL; an association written again unchanged is no event
+SELECT max(id) AS last_event FROM crm.events \gset
+SET ROLE crm_objects_app;
+INSERT INTO crm.object_associations (record_id, target_type, contact_id, label) VALUES (:by_rows, 'contact', 82003, '  teacher ')
+RETURNING label;
+UPDATE crm.object_associations SET label = '' WHERE record_id = :by_rows AND contact_id = 82003 RETURNING label;
+UPDATE crm.object_associations SET label = NULL WHERE record_id = :by_rows AND contact_id = 82003;
+RESET ROLE;
+SELECT crm.associate(:by_rows, 'contact', 82003) > 0 AS associated_again;
+SELECT e.type, e.payload - 'id' AS payload FROM crm.events e WHERE e.id > :last_event ORDER BY e.id;
+DELETE FROM crm.object_records WHERE workspace_id = crm.current_workspace() AND external_id = 'ART-1';
+DELETE FROM crm.object_types WHERE workspace_id = crm.current_workspace() AND key = 'lesson';
 DROP OWNED BY crm_objects_app;
 DROP ROLE crm_objects_app;
 DELETE FROM crm.object_records WHERE workspace_id = crm.current_workspace() AND id IN (:by_fn, :by_rows);
