@@ -37,7 +37,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -298,16 +297,6 @@ RequirePermission(int64 ws, const char *permission, const char *what)
 						 cached_user)));
 }
 
-/* How deep in triggers this trigger runs: 1 for a statement the request made */
-static int
-TriggerDepth(void)
-{
-	LOCAL_FCINFO(fcinfo, 0);
-
-	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
-	return DatumGetInt32(pg_trigger_depth(fcinfo));
-}
-
 /*
  * crm_internal.require_permission(permission): BEFORE INSERT OR UPDATE OR
  * DELETE on every table, for each statement (or for each row, with a WHEN
@@ -325,7 +314,7 @@ crm_require_permission(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("require_permission: must be fired as a trigger with the permission as its argument")));
 
-	if (TriggerDepth() == 1 && !CrmMergeInProgress())
+	if (CrmTriggerDepth() == 1 && !CrmMergeInProgress())
 	{
 		AcceptInvalidationMessages();
 		what = psprintf("crm.%s", RelationGetRelationName(trigdata->tg_relation));
