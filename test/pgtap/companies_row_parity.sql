@@ -8,20 +8,10 @@
 BEGIN;
 SELECT plan(10);
 
-CREATE ROLE crm_companies_parity_app;
-SELECT crm.grant_access('crm_companies_parity_app');
-SELECT crm.create_workspace('coparity-f', 'Parity by functions'), crm.create_workspace('coparity-r', 'Parity by rows');
-CREATE TEMP TABLE ws AS
-SELECT (SELECT id FROM crm.workspaces WHERE slug = 'coparity-f') AS f, (SELECT id FROM crm.workspaces WHERE slug = 'coparity-r') AS r;
-CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM crm.events;
-GRANT SELECT ON ws, mark TO crm_companies_parity_app;
+\set app crm_companies_parity_app
+\set slug coparity
+\ir parity_setup.psql
 
-CREATE FUNCTION pg_temp.use(w bigint) RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('crm.workspace_id', w::text, true) $$;
--- the frontend's workspace comes from its token alone
-CREATE FUNCTION pg_temp.as_frontend() RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('request.jwt.claims', json_build_object('workspace_id', r, 'sub', 'parity')::text, true),
-		   set_config('crm.workspace_id', '', true) FROM ws $$;
 CREATE FUNCTION pg_temp.seed() RETURNS void LANGUAGE sql AS $$
 	INSERT INTO crm.contacts (name, email) VALUES ('Ada', 'ada@coparity.example'), ('Bob', 'bob@coparity.example') $$;
 SELECT pg_temp.use(f) FROM ws; SELECT pg_temp.seed();

@@ -7,16 +7,10 @@
 BEGIN;
 SELECT plan(8);
 
-CREATE ROLE crm_contacts_parity_app;
-SELECT crm.grant_access('crm_contacts_parity_app');
-SELECT crm.create_workspace('cparity-f', 'Parity by functions'), crm.create_workspace('cparity-r', 'Parity by rows');
-CREATE TEMP TABLE ws AS
-SELECT (SELECT id FROM crm.workspaces WHERE slug = 'cparity-f') AS f, (SELECT id FROM crm.workspaces WHERE slug = 'cparity-r') AS r;
-CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM crm.events;
-GRANT SELECT ON ws, mark TO crm_contacts_parity_app;
+\set app crm_contacts_parity_app
+\set slug cparity
+\ir parity_setup.psql
 
-CREATE FUNCTION pg_temp.use(w bigint) RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('crm.workspace_id', w::text, true) $$;
 CREATE FUNCTION pg_temp.seed() RETURNS void LANGUAGE sql AS $$
 	INSERT INTO crm.companies (name, domain) VALUES ('Acme', 'acme.example'), ('Shop', 'shop.example');
 	INSERT INTO crm.contacts (name, email, phone) VALUES

@@ -9,20 +9,10 @@
 BEGIN;
 SELECT plan(13);
 
-CREATE ROLE crm_conversations_parity_app;
-SELECT crm.grant_access('crm_conversations_parity_app');
-SELECT crm.create_workspace('cvparity-f', 'Parity by functions'), crm.create_workspace('cvparity-r', 'Parity by rows');
-CREATE TEMP TABLE ws AS
-SELECT (SELECT id FROM crm.workspaces WHERE slug = 'cvparity-f') AS f, (SELECT id FROM crm.workspaces WHERE slug = 'cvparity-r') AS r;
-CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM crm.events;
-GRANT SELECT ON ws, mark TO crm_conversations_parity_app;
+\set app crm_conversations_parity_app
+\set slug cvparity
+\ir parity_setup.psql
 
-CREATE FUNCTION pg_temp.use(w bigint) RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('crm.workspace_id', w::text, true) $$;
--- the frontend's workspace comes from its token alone
-CREATE FUNCTION pg_temp.as_frontend() RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('request.jwt.claims', json_build_object('workspace_id', r, 'sub', 'parity')::text, true),
-		   set_config('crm.workspace_id', '', true) FROM ws $$;
 CREATE FUNCTION pg_temp.seed() RETURNS void LANGUAGE sql AS $$
 	INSERT INTO crm.contacts (name, email) VALUES ('Ada', 'ada@cvparity.example'), ('Bob', 'bob@cvparity.example') $$;
 SELECT pg_temp.use(f) FROM ws; SELECT pg_temp.seed();

@@ -9,20 +9,10 @@
 BEGIN;
 SELECT plan(25);
 
-CREATE ROLE crm_objects_parity_app;
-SELECT crm.grant_access('crm_objects_parity_app');
-SELECT crm.create_workspace('obparity-f', 'Parity by functions'), crm.create_workspace('obparity-r', 'Parity by rows');
-CREATE TEMP TABLE ws AS
-SELECT (SELECT id FROM crm.workspaces WHERE slug = 'obparity-f') AS f, (SELECT id FROM crm.workspaces WHERE slug = 'obparity-r') AS r;
-CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM crm.events;
-GRANT SELECT ON ws, mark TO crm_objects_parity_app;
+\set app crm_objects_parity_app
+\set slug obparity
+\ir parity_setup.psql
 
-CREATE FUNCTION pg_temp.use(w bigint) RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('crm.workspace_id', w::text, true) $$;
--- the frontend's workspace comes from its token alone
-CREATE FUNCTION pg_temp.as_frontend() RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('request.jwt.claims', json_build_object('workspace_id', r, 'sub', 'parity')::text, true),
-		   set_config('crm.workspace_id', '', true) FROM ws $$;
 -- contacts, a deal, and the course type's fields (property definitions are
 -- properties.sql's to compare)
 CREATE FUNCTION pg_temp.seed() RETURNS void LANGUAGE sql AS $$

@@ -6,16 +6,10 @@
 BEGIN;
 SELECT plan(11);
 
-CREATE ROLE crm_parity_app;
-SELECT crm.grant_access('crm_parity_app');
-SELECT crm.create_workspace('parity-f', 'Parity by functions'), crm.create_workspace('parity-r', 'Parity by rows');
-CREATE TEMP TABLE ws AS
-SELECT (SELECT id FROM crm.workspaces WHERE slug = 'parity-f') AS f, (SELECT id FROM crm.workspaces WHERE slug = 'parity-r') AS r;
-CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM crm.events;
-GRANT SELECT ON ws, mark TO crm_parity_app;
+\set app crm_parity_app
+\set slug parity
+\ir parity_setup.psql
 
-CREATE FUNCTION pg_temp.use(w bigint) RETURNS void LANGUAGE sql AS $$
-	SELECT set_config('crm.workspace_id', w::text, true) $$;
 -- the same records in both workspaces
 CREATE FUNCTION pg_temp.seed() RETURNS void LANGUAGE sql AS $$
 	INSERT INTO crm.companies (name, domain, industry) VALUES ('Acme', 'acme.example', 'SaaS'), ('Shop', 'shop.example', 'Retail');
