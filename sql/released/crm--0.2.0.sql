@@ -4505,7 +4505,10 @@ CREATE TYPE crm.cql (
 	SEND = crm_internal.cql_send,
 	INTERNALLENGTH = VARIABLE,
 	STORAGE = extended,
-	CATEGORY = 'S'
+	CATEGORY = 'S',
+	-- text's operators apply to it (the cast below is binary), and they
+	-- need a collation: ANALYZE of a cql column compares values with them
+	COLLATABLE = true
 );
 COMMENT ON TYPE crm.cql IS 'a CQL query; its input function checks the syntax, so a stored filter always parses';
 
