@@ -8,6 +8,12 @@
 
 DO $$
 DECLARE
+	-- the tables of a module a workspace may switch off (sql/modules.sql)
+	modules jsonb := '{"companies": "companies", "contact_companies": "companies",
+					   "pipelines": "deals", "stages": "deals", "deals": "deals", "deal_line_items": "deals",
+					   "products": "deals", "deal_stage_history": "deals", "checklist_items": "deals",
+					   "orders": "orders", "object_types": "custom_objects", "object_records": "custom_objects",
+					   "object_associations": "custom_objects"}';
 	t record;
 	seq text;
 BEGIN
@@ -25,8 +31,10 @@ BEGIN
 	LOOP
 		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
 		EXECUTE pg_catalog.format(
-			'CREATE POLICY workspace_isolation ON %s USING (workspace_id OPERATOR(pg_catalog.=) crm.current_workspace())',
-			t.rel);
+			'CREATE POLICY workspace_isolation ON %s USING (workspace_id OPERATOR(pg_catalog.=) %s)', t.rel,
+			CASE WHEN modules OPERATOR(pg_catalog.?) t.relname::text
+				 THEN pg_catalog.format('crm_internal.module_workspace(%L)', modules OPERATOR(pg_catalog.->>) t.relname::text)
+				 ELSE 'crm.current_workspace()' END);
 		PERFORM pg_catalog.pg_extension_config_dump(t.rel, '');
 		FOR seq IN
 			SELECT pg_catalog.pg_get_serial_sequence(t.rel::text, a.attname)
@@ -57,7 +65,7 @@ DECLARE
 				   "object_types": "custom_objects_manage", "object_records": "custom_objects_manage",
 				   "object_associations": "custom_objects_manage",
 				   "property_definitions": "admin", "pipelines": "admin", "stages": "admin",
-				   "members": "admin", "exchange_rates": "admin"}';
+				   "members": "admin", "exchange_rates": "admin", "workspace_modules": "admin"}';
 	t record;
 	unmapped text;
 BEGIN

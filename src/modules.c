@@ -1,0 +1,122 @@
+/*-------------------------------------------------------------------------
+ *
+ * modules.c
+ *	  Modules a workspace may switch off (companies, deals, orders,
+ *	  custom_objects): their tables, views, functions and CQL relations
+ *	  refuse with 0A000 while their data stays.
+ *
+ * The row-level policy of each table of a module compares workspace_id with
+ * crm_internal.module_workspace(module) instead of crm.current_workspace():
+ * the same value while the module is on, an error when it is off.  Every
+ * read and write of the table, by row, view, function or CQL, goes through
+ * that policy, and the plans do not change.  What the extension derives
+ * from another write (a merge moving a contact's deals, a list trigger
+ * reading companies) runs inside a trigger or a merge and is not refused:
+ * switching a module off never wedges a write elsewhere.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_module_workspace);
+
+/* The modules, as bits; their names are the API's */
+static const char *const module_names[] = {"companies", "deals", "orders", "custom_objects"};
+
+/* The modules switched off in cached_ws, valid until crm.workspace_modules changes */
+static bool cache_valid = false;
+static int64 cached_ws = 0;
+static int	cached_off = 0;
+static Oid	modules_relid = InvalidOid;
+
+static void
+ModulesCacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == modules_relid)
+		cache_valid = false;
+}
+
+void
+CrmModulesInit(void)
+{
+	CacheRegisterRelcacheCallback(ModulesCacheCallback, (Datum) 0);
+}
+
+static int
+ModuleBit(const char *name)
+{
+	for (int i = 0; i < lengthof(module_names); i++)
+		if (strcmp(name, module_names[i]) == 0)
+			return 1 << i;
+	return 0;
+}
+
+/* The modules switched off in ws, read as the table's owner */
+static int
+LoadModulesOff(int64 ws)
+{
+	Datum		arg = Int64GetDatum(ws);
+	CrmSavedUser saved;
+	int			off = 0;
+
+	CrmBecomeOwner(CrmRelationOwner(modules_relid), &saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT module FROM crm.workspace_modules"
+							  " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND NOT enabled",
+							  1, (Oid[]) {INT8OID}, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "modules: lookup failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		off |= ModuleBit(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	CrmRestoreUser(&saved);
+	return off;
+}
+
+static bool
+ModuleIsOff(int64 ws, int bit)
+{
+	if (!OidIsValid(modules_relid))
+		modules_relid = get_relname_relid("workspace_modules", get_namespace_oid("crm", false));
+	if (!cache_valid || cached_ws != ws)
+	{
+		cached_off = LoadModulesOff(ws);
+		cached_ws = ws;
+		cache_valid = true;
+	}
+	return (cached_off & bit) != 0;
+}
+
+/*
+ * crm_internal.module_workspace(module): the current workspace (as
+ * crm.current_workspace() gives it, members checked), or 0A000 when the
+ * module is off there, unless the extension is deriving rows from another
+ * write.
+ */
+Datum
+crm_module_workspace(PG_FUNCTION_ARGS)
+{
+	char	   *module = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			bit = ModuleBit(module);
+	int64		ws = CrmCurrentWorkspace();
+
+	if (bit == 0)
+		elog(ERROR, "module_workspace: unknown module \"%s\"", module);
+	CrmRequireMemberOf(ws);
+	if (ModuleIsOff(ws, bit) && CrmTriggerDepth() == 0 && !CrmMergeInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("module \"%s\" is switched off in this workspace", module),
+				 errhint("An admin switches it on with crm.set_module('%s', true); its data is kept.", module)));
+	PG_RETURN_INT64(ws);
+}
