@@ -7,8 +7,8 @@
  * The extension keeps them from its triggers: a conversation recounts its
  * contact, a message moves its conversation's last_message_at.  Those
  * writes run inside a trigger (trigger depth above 1) or inside a merge; a
- * statement the request makes itself, by row or through a function, runs
- * at depth 1 and may not set them.
+ * statement a granted role makes itself, by row or through a function,
+ * runs at depth 1 and may not set them.  The table's owner may.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +16,7 @@
 
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/fmgrprotos.h"
 #include "utils/rel.h"
 
@@ -31,6 +32,18 @@ CrmTriggerDepth(void)
 
 	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
 	return DatumGetInt32(pg_trigger_depth(fcinfo));
+}
+
+/*
+ * The table's owner and superusers (the DBA, the extension's own SECURITY
+ * DEFINER code) may set them: granted roles may not.
+ */
+static bool
+WritesAsOwner(Relation rel)
+{
+	Oid			user = GetUserId();
+
+	return superuser_arg(user) || user == rel->rd_rel->relowner;
 }
 
 /*
@@ -50,7 +63,7 @@ crm_refuse_maintained(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("refuse_maintained: must be a row trigger with a column and a description")));
 	args = trigdata->tg_trigger->tgargs;
-	if (CrmTriggerDepth() == 1 && !CrmMergeInProgress())
+	if (CrmTriggerDepth() == 1 && !CrmMergeInProgress() && !WritesAsOwner(trigdata->tg_relation))
 		ereport(ERROR,
 				(errcode(ERRCODE_GENERATED_ALWAYS),
 				 errmsg("column \"%s\" of crm.%s is maintained by the extension",
