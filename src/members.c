@@ -131,17 +131,16 @@ RoleDefaults(const char *role)
 }
 
 /*
- * Whether the request is the system's: the extension's owner, a superuser,
- * a service role, or the extension's own SECURITY DEFINER code (which
- * checks its caller itself).
+ * Whether the request is the system's: the extension's owner, a superuser
+ * or a service role.  The role is the request's (the outer one): an API
+ * function that is SECURITY DEFINER (crm.delete_contact) is held to its
+ * caller's permissions like any other.
  */
 static bool
 ActsAsSystem(void)
 {
 	Oid			role = GetOuterUserId();
 
-	if (GetUserId() != role)
-		return true;
 	if (role != system_role)
 	{
 		if (!OidIsValid(members_relid))

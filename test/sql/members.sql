@@ -71,6 +71,8 @@ UPDATE crm.contacts SET city = 'Paris' WHERE name = 'Ada';
 DELETE FROM crm.contacts WHERE name = 'Ada';
 SELECT crm.identify(email => 'vic@example.com');
 SELECT crm.bulk_tag('contact', 'name = ''Ada''', ARRAY['vip']);
+-- crm.delete_contact is SECURITY DEFINER: held to its caller's permissions all the same
+SELECT crm.delete_contact(:ada);
 
 SELECT set_config('request.jwt.claims', format('{"sub": "cora", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_cora;
 SELECT crm.current_permissions();
