@@ -31,6 +31,7 @@ SQL_SOURCES = \
 	sql/search.sql \
 	sql/bulk.sql \
 	sql/lists.sql \
+	sql/saved_views.sql \
 	sql/export.sql \
 	sql/tenancy.sql
 
