@@ -151,10 +151,13 @@ EnvLists(void *ctx, const CqlListRef **out)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm cql: SPI_connect failed");
 	/* the translator takes the first list of a name: the owner's own sort first */
-	if (SPI_execute_with_args("SELECT l.name, l.id, l.object_type FROM crm.lists l"
+	if (SPI_execute_with_args(CrmListsHaveVisibility() ?
+							  "SELECT l.name, l.id, l.object_type FROM crm.lists l"
 							  " WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
 							  "   AND (l.visibility OPERATOR(pg_catalog.=) 'workspace' OR l.owner OPERATOR(pg_catalog.=) $2)"
-							  " ORDER BY l.owner OPERATOR(pg_catalog.=) $2 IS NOT TRUE, l.name",
+							  " ORDER BY l.owner OPERATOR(pg_catalog.=) $2 IS NOT TRUE, l.name" :
+							  "SELECT l.name, l.id, l.object_type FROM crm.lists l"
+							  " WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 ORDER BY l.name",
 							  2, argtypes, values, owner ? NULL : " n", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm cql: reading lists failed");
 	n = (int) SPI_processed;

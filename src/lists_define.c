@@ -124,7 +124,7 @@ TriggerCheck(FunctionCallInfo fcinfo, const char *name, bool before)
  * own, else the workspace's (docs/lists.md, "Names").
  */
 static void
-CheckName(int64 ws, int64 id, const char *name, const char *owner, const char *visibility)
+CheckName(int64 ws, int64 id, const char *name, const char *owner, const char *visibility, bool owned)
 {
 	Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[5];
@@ -142,10 +142,13 @@ CheckName(int64 ws, int64 id, const char *name, const char *owner, const char *v
 	values[2] = CStringGetTextDatum(name);
 	values[3] = owner ? CStringGetTextDatum(owner) : (Datum) 0;
 	values[4] = CStringGetTextDatum(visibility);
-	if (SPI_execute_with_args("SELECT l.owner IS NOT DISTINCT FROM $4 FROM crm.lists l"
+	if (SPI_execute_with_args(owned ?
+							  "SELECT l.owner IS NOT DISTINCT FROM $4 FROM crm.lists l"
 							  " WHERE l.workspace_id = $1 AND l.id <> $2 AND l.name = $3"
 							  "   AND (l.owner IS NOT DISTINCT FROM $4 OR (l.visibility = 'workspace' AND $5 = 'workspace'))"
-							  " ORDER BY 1 DESC LIMIT 1",
+							  " ORDER BY 1 DESC LIMIT 1" :
+							  "SELECT $4::text IS NULL FROM crm.lists l"
+							  " WHERE l.workspace_id = $1 AND l.id <> $2 AND l.name = $3 AND $5 IS NOT NULL",
 							  5, argtypes, values, nulls, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: checking the name failed");
 	if (SPI_processed == 0)
@@ -529,7 +532,8 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	kind = Text(newtup, desc, c.kind);
 	filter = Text(newtup, desc, c.filter);
 	owner = Text(newtup, desc, c.owner);
-	visibility = Text(newtup, desc, c.visibility);
+	/* without the column (a database at 0.2.0): every list is the workspace's */
+	visibility = c.visibility ? Text(newtup, desc, c.visibility) : "workspace";
 	if (visibility == NULL && oldtup == NULL)
 	{
 		visibility = DefaultVisibility(kind, owner);
@@ -538,8 +542,9 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	}
 	CheckVisibility(name, owner, visibility);
 	owner_changed = oldtup == NULL || TextDiffers(Text(oldtup, desc, c.owner), owner);
-	visibility_changed = oldtup != NULL && TextDiffers(Text(oldtup, desc, c.visibility), visibility);
-	if (owner_changed)
+	visibility_changed = oldtup != NULL && c.visibility &&
+		TextDiffers(Text(oldtup, desc, c.visibility), visibility);
+	if (owner_changed && c.visibility)
 		CrmRequireMayOwn(owner, "crm.lists");
 
 	nestlevel = CrmPinSearchPath();
@@ -547,9 +552,10 @@ crm_lists_check(PG_FUNCTION_ARGS)
 		elog(ERROR, "crm lists: SPI_connect failed");
 	if (oldtup == NULL || TextDiffers(Text(oldtup, desc, c.name), name) || owner_changed || visibility_changed)
 	{
-		CheckName(ws, id, name, owner, visibility);
-		CheckResolution(ws, id, name, owner,
-						oldtup != NULL && strcmp(visibility, "private") == 0 && (owner_changed || visibility_changed));
+		CheckName(ws, id, name, c.visibility ? owner : NULL, visibility, c.visibility != 0);
+		if (c.visibility)
+			CheckResolution(ws, id, name, owner,
+							oldtup != NULL && strcmp(visibility, "private") == 0 && (owner_changed || visibility_changed));
 	}
 	if (oldtup == NULL)
 		CheckNewList(name, Text(newtup, desc, c.object_type), kind, filter);
@@ -558,7 +564,7 @@ crm_lists_check(PG_FUNCTION_ARGS)
 		CheckChangedList(oldtup, newtup, desc, &c, name, kind, filter);
 		if (TextDiffers(Text(oldtup, desc, c.name), name))
 			CheckUnreferenced(ws, id, Text(oldtup, desc, c.name), "rename");
-		if (owner_changed && filter != NULL && !TextDiffers(Text(oldtup, desc, c.filter), filter))
+		if (owner_changed && c.visibility && filter != NULL && !TextDiffers(Text(oldtup, desc, c.filter), filter))
 			CheckSameNames(ws, name, Text(oldtup, desc, c.owner), owner,
 						   CqlFindEntity(Text(newtup, desc, c.object_type)), filter);
 	}

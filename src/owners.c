@@ -19,13 +19,27 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "crm.h"
 
 PG_FUNCTION_INFO_V1(crm_visible_to_user);
 PG_FUNCTION_INFO_V1(crm_require_may_own);
+
+/*
+ * Whether crm.lists has owners' visibility: a database still at 0.2.0
+ * runs this library with the lists of before (no visibility column).
+ */
+bool
+CrmListsHaveVisibility(void)
+{
+	Oid			relid = get_relname_relid("lists", get_namespace_oid("crm", false));
+
+	return OidIsValid(relid) && get_attnum(relid, "visibility") != InvalidAttrNumber;
+}
 
 /* Whether the request sees a row of this owner and visibility */
 bool
