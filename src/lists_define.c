@@ -373,6 +373,24 @@ CheckVisibility(const char *name, const char *owner, const char *visibility)
 }
 
 /*
+ * A filter being written that names the list holds the row's key lock
+ * until it commits (TranslateFilter).  A rename or a new owner changes
+ * the list's key and waits for it; a new visibility does not, so it takes
+ * the row lock that does: CheckResolution then reads, with a new snapshot,
+ * the filters committed meanwhile.
+ */
+static void
+LockAgainstFilters(int64 ws, int64 id)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(ws), Int64GetDatum(id)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM crm.lists l WHERE l.workspace_id = $1 AND l.id = $2 FOR UPDATE",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: locking the list failed");
+}
+
+/*
  * A list given to another owner keeps what its filter names: IN LIST
  * resolves for the owner, so the names must find the same lists for both.
  */
@@ -550,6 +568,8 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	nestlevel = CrmPinSearchPath();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm lists: SPI_connect failed");
+	if (visibility_changed)
+		LockAgainstFilters(ws, id);
 	if (oldtup == NULL || TextDiffers(Text(oldtup, desc, c.name), name) || owner_changed || visibility_changed)
 	{
 		CheckName(ws, id, name, c.visibility ? owner : NULL, visibility, c.visibility != 0);
