@@ -421,7 +421,7 @@ COMMENT ON FUNCTION crm_hidden.require_may_own(text, text) IS
 
 -- The CQL query a view stands for: its filter, pipeline and period ANDed
 CREATE FUNCTION crm_hidden.saved_view_query(v crm.saved_views) RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT concat_ws(' AND ',

@@ -90,7 +90,7 @@ SELECT count(*) AS memberships_root_sees FROM crm.list_members;
 SELECT set_config('request.jwt.claims', format('{"sub": "ann", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ann;
 SELECT name, visibility, member_count FROM crm.create_list('Not invited', 'contact', 'dynamic', 'NOT IN LIST ''Newsletter''');
 SELECT crm.create_list('Newsletter', visibility => 'private');
--- ann's workspace list named by ben's filter cannot turn private, nor go to ben
+-- ann's workspace list named by ben's filter cannot turn private
 SELECT set_config('request.jwt.claims', format('{"sub": "ben", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ben;
 SELECT name, member_count FROM crm.create_list('Uninvited', 'contact', 'dynamic', 'NOT IN LIST ''Invitees''');
 SELECT name, member_count FROM crm.create_list('Not ann''s guests', 'contact', 'dynamic', 'NOT IN LIST ''Invitees''',
