@@ -434,6 +434,7 @@ typedef struct TranslationCache
 {
 	uint64		generation;		/* of property definitions and object types */
 	int64		workspace_id;
+	char	   *user;			/* IN LIST resolves for them; "" for none */
 	char	   *entity;
 	text	   *query;
 	text	   *result;
@@ -450,9 +451,10 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 
 	uint64		generation = CrmPropertyGeneration();
 	int64		workspace_id = CrmCurrentWorkspace();
+	const char *user = CrmCurrentUserId() ? CrmCurrentUserId() : "";
 
 	if (cache && cache->generation == generation && cache->workspace_id == workspace_id &&
-		strcmp(cache->entity, entity) == 0 &&
+		strcmp(cache->user, user) == 0 && strcmp(cache->entity, entity) == 0 &&
 		VARSIZE_ANY_EXHDR(cache->query) == VARSIZE_ANY_EXHDR(query) &&
 		memcmp(VARDATA_ANY(cache->query), VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query)) == 0)
 		PG_RETURN_TEXT_P(cache->result);
@@ -462,6 +464,7 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	if (cache)
 	{
+		pfree(cache->user);
 		pfree(cache->entity);
 		pfree(cache->query);
 		pfree(cache->result);
@@ -470,6 +473,7 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 		cache = palloc(sizeof(TranslationCache));
 	cache->generation = generation;
 	cache->workspace_id = workspace_id;
+	cache->user = pstrdup(user);
 	cache->entity = pstrdup(entity);
 	cache->query = (text *) pg_detoast_datum_copy((struct varlena *) query);
 	cache->result = (text *) pg_detoast_datum_copy((struct varlena *) result);

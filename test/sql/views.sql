@@ -66,6 +66,7 @@ INSERT INTO crm.lists (name, visibility) VALUES ('Secret', 'hidden');
 -- ben can neither read nor change ann's private segment
 SELECT set_config('request.jwt.claims', format('{"sub": "ann", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ann;
 SELECT id AS ann_leads FROM crm.lists WHERE name = 'My leads' \gset
+-- the same query in the same session is ann's own list (the finder keeps a plan per user)
 SELECT name FROM crm.find_contacts('IN LIST ''My leads''') ORDER BY id;
 SELECT crm.add_to_list((SELECT id FROM crm.lists WHERE name = 'Invitees'), ARRAY[1, 2]::bigint[]) AS invited;
 SELECT set_config('request.jwt.claims', format('{"sub": "ben", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ben;
