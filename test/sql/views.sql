@@ -78,6 +78,17 @@ SELECT crm.delete_list(:ann_leads);
 SELECT crm.create_list('Ann''s leads too', 'contact', 'dynamic', 'IN LIST ''Ann leads''');
 -- a private segment stays exact when ben changes its records
 UPDATE crm.contacts SET lifecycle_stage = 'lead' WHERE name = 'Cy';
+-- a merge by ben moves the memberships of ann's private lists too
+SELECT crm.identify(email => 'ada.twin@example.com', name => 'Ada twin') AS twin \gset
+SELECT set_config('request.jwt.claims', format('{"sub": "ann", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ann;
+SELECT id AS ann_vips FROM crm.create_list('Ann''s VIPs', visibility => 'private') \gset
+SELECT crm.add_to_list(:ann_vips, ARRAY[:twin]::bigint[]) AS added;
+SELECT set_config('request.jwt.claims', format('{"sub": "ben", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ben;
+SELECT crm.merge_contacts(1, :twin) AS survivor;
+SELECT set_config('request.jwt.claims', format('{"sub": "ann", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ann;
+SELECT object_id FROM crm.get_list_members(:ann_vips);
+SELECT crm.delete_list(:ann_vips);
+SELECT set_config('request.jwt.claims', format('{"sub": "ben", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ben;
 -- the viewer sees the workspace's lists only; the admin sees them all
 SELECT set_config('request.jwt.claims', format('{"sub": "vic", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_vic;
 SELECT name, owner, visibility, member_count FROM crm.lists ORDER BY id;
