@@ -119,6 +119,16 @@ TriggerCheck(FunctionCallInfo fcinfo, const char *name, bool before)
 /* ---- checks shared by the triggers -------------------------------------- */
 
 /*
+ * The names of lists d, for a message: another member's private list is
+ * named by its owner only.  Without visibility (a database at 0.2.0)
+ * every list is the workspace's.
+ */
+#define NAMES_OF_D_OWNED \
+	"string_agg(CASE WHEN d.visibility = 'workspace' OR d.owner = crm.current_user_id()" \
+	" THEN format('\"%s\"', d.name) ELSE format('a private list of \"%s\"', d.owner) END, ', ' ORDER BY d.name)"
+#define NAMES_OF_D_ALL "string_agg(format('\"%s\"', d.name), ', ' ORDER BY d.name)"
+
+/*
  * Names are unique per owner, and among the lists visible to the whole
  * workspace, so that IN LIST 'name' names one list for every user: their
  * own, else the workspace's (docs/lists.md, "Names").
@@ -186,7 +196,7 @@ CheckResolution(int64 ws, int64 id, const char *name, const char *owner, bool pr
 	values[3] = owner ? CStringGetTextDatum(owner) : (Datum) 0;
 	if (owner != NULL)
 	{
-		if (SPI_execute_with_args("SELECT string_agg(format('\"%s\"', d.name), ', ' ORDER BY d.name)"
+		if (SPI_execute_with_args("SELECT " NAMES_OF_D_OWNED
 								  "  FROM crm.lists d WHERE d.workspace_id = $1 AND d.owner = $4"
 								  "   AND EXISTS (SELECT 1 FROM crm.lists x WHERE x.workspace_id = $1"
 								  "                  AND x.id = ANY (d.depends_on) AND x.id <> $2 AND x.name = $3)",
@@ -202,7 +212,7 @@ CheckResolution(int64 ws, int64 id, const char *name, const char *owner, bool pr
 	}
 	if (!private_to_owner)
 		return;
-	if (SPI_execute_with_args("SELECT string_agg(format('\"%s\"', d.name), ', ' ORDER BY d.name)"
+	if (SPI_execute_with_args("SELECT " NAMES_OF_D_OWNED
 							  "  FROM crm.lists d WHERE d.workspace_id = $1 AND $2 = ANY (d.depends_on)"
 							  "   AND d.owner IS DISTINCT FROM $4",
 							  4, argtypes, values, nulls, false, 1) != SPI_OK_SELECT)
@@ -218,7 +228,7 @@ CheckResolution(int64 ws, int64 id, const char *name, const char *owner, bool pr
 
 /* Refuses to rename or delete a list another list's filter names */
 static void
-CheckUnreferenced(int64 ws, int64 id, const char *name, const char *action)
+CheckUnreferenced(int64 ws, int64 id, const char *name, const char *action, bool owned)
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2];
@@ -227,8 +237,8 @@ CheckUnreferenced(int64 ws, int64 id, const char *name, const char *action)
 
 	values[0] = Int64GetDatum(ws);
 	values[1] = Int64GetDatum(id);
-	if (SPI_execute_with_args("SELECT string_agg(format('\"%s\"', d.name), ', ' ORDER BY d.name)"
-							  "  FROM crm.lists d WHERE d.workspace_id = $1 AND $2 = ANY (d.depends_on)",
+	if (SPI_execute_with_args(psprintf("SELECT %s FROM crm.lists d WHERE d.workspace_id = $1 AND $2 = ANY (d.depends_on)",
+									   owned ? NAMES_OF_D_OWNED : NAMES_OF_D_ALL),
 							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: checking references failed");
 	users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -583,7 +593,7 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	{
 		CheckChangedList(oldtup, newtup, desc, &c, name, kind, filter);
 		if (TextDiffers(Text(oldtup, desc, c.name), name))
-			CheckUnreferenced(ws, id, Text(oldtup, desc, c.name), "rename");
+			CheckUnreferenced(ws, id, Text(oldtup, desc, c.name), "rename", c.visibility != 0);
 		if (owner_changed && c.visibility && filter != NULL && !TextDiffers(Text(oldtup, desc, c.filter), filter))
 			CheckSameNames(ws, name, Text(oldtup, desc, c.owner), owner,
 						   CqlFindEntity(Text(newtup, desc, c.object_type)), filter);
@@ -786,7 +796,7 @@ crm_lists_apply(PG_FUNCTION_ARGS)
 		Datum		args[2];
 
 		/* checked after the statement's deletes: lists deleted together may name each other */
-		CheckUnreferenced(l.ws, l.id, l.name, "delete");
+		CheckUnreferenced(l.ws, l.id, l.name, "delete", c.visibility != 0);
 		args[0] = CStringGetTextDatum(l.name);
 		args[1] = CStringGetTextDatum(Text(tup, desc, c.member_count));
 		EmitListEvent(l.ws, "CRM_LIST_DELETED", l.id,
