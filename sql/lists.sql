@@ -53,8 +53,10 @@ COMMENT ON COLUMN crm.lists.refreshed_at IS 'when the membership was last comput
 -- Who sees a private list (src/owners.c): its owner, members with the admin
 -- permission, whoever sees the whole workspace, and the extension's own
 -- triggers.  A restrictive policy: tenancy.sql adds the workspace's.
+-- PARALLEL RESTRICTED: a parallel worker knows neither the trigger depth
+-- nor a merge in progress, so the leader answers.
 CREATE FUNCTION crm_hidden.visible_to_user(owner text, visibility text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crm_visible_to_user' LANGUAGE C STABLE PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crm_visible_to_user' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION crm_hidden.visible_to_user(text, text) IS
 	'whether the request sees a row of this owner and visibility: the row-level policy of crm.lists and crm.saved_views';
 CREATE POLICY owner_visibility ON crm.lists AS RESTRICTIVE
