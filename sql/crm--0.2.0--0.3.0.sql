@@ -280,7 +280,7 @@ $$;
 --
 -- Segments and saved views per user, and who wrote activities and notes
 -- (issue 15 items 7 and 8; docs/lists.md, docs/saved-views.md,
--- docs/activities in docs/members.md).  Written for 0.2.0 with the members
+-- docs/members.md "Who did it").  Written for 0.2.0 with the members
 -- section above applied.
 --
 
