@@ -32,6 +32,7 @@ SQL_SOURCES = \
 	sql/search.sql \
 	sql/bulk.sql \
 	sql/lists.sql \
+	sql/saved_views.sql \
 	sql/export.sql \
 	sql/tenancy.sql
 

@@ -21,6 +21,7 @@ CREATE TABLE crm.activities (
 	payload jsonb NOT NULL DEFAULT '{}',
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	recorded_by text NOT NULL DEFAULT crm.current_actor(),
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id) ON DELETE CASCADE
@@ -31,6 +32,31 @@ CREATE INDEX activities_company_timeline ON crm.activities (workspace_id, compan
 COMMENT ON TABLE crm.activities IS
 	'timeline entries: note, call, meeting, email, task, page_view, conversation_started, stage_changed, merged, property_changed, created, or an app''s own type';
 COMMENT ON COLUMN crm.activities.actor IS 'who did it: an app user id, "system", or the contact';
+COMMENT ON COLUMN crm.activities.recorded_by IS
+	'who wrote the row: crm.current_actor() of the request (crm.actor, else the JWT sub claim, else the role); not writable';
+
+-- actor is what the app says happened (a contact's page view, a call by
+-- an agent); recorded_by is who wrote it down, and a request may not name
+-- anyone else, as crm.contact_consents.actor (sql/contacts.sql).
+CREATE FUNCTION crm_internal.activities_recorded_by() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'recorded_by "%" is not who is recording the activity ("%")', NEW.recorded_by,
+		CASE TG_OP WHEN 'INSERT' THEN crm.current_actor() ELSE OLD.recorded_by END
+		USING ERRCODE = 'generated_always',
+			  HINT = 'Leave recorded_by out of the INSERT or UPDATE; a trusted backend names the actor with SET crm.actor.';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.activities_recorded_by() IS
+	'BEFORE INSERT OR UPDATE row trigger on activities: refuses a recorded_by other than crm.current_actor(), or a changed one (428C9)';
+CREATE TRIGGER activities_recorded_by BEFORE INSERT ON crm.activities
+	FOR EACH ROW WHEN (NEW.recorded_by IS DISTINCT FROM crm.current_actor())
+	EXECUTE FUNCTION crm_internal.activities_recorded_by();
+CREATE TRIGGER activities_recorded_by_kept BEFORE UPDATE OF recorded_by ON crm.activities
+	FOR EACH ROW WHEN (NEW.recorded_by IS DISTINCT FROM OLD.recorded_by)
+	EXECUTE FUNCTION crm_internal.activities_recorded_by();
 
 CREATE TRIGGER activities_touch BEFORE UPDATE ON crm.activities
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');

@@ -396,3 +396,376 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- Segments and saved views per user, and who wrote activities and notes
+-- (issue 15 items 7 and 8; docs/lists.md, docs/saved-views.md,
+-- docs/members.md "Who did it").  Written for 0.2.0 with the members
+-- section above applied.
+--
+
+-- Lists belong to the member who makes them, private or the workspace's.
+-- Every list of 0.2.0 was seen by the whole workspace and stays so; a
+-- fresh install gives the lists the upgrade test loads (made by no member)
+-- the same 'workspace'.
+ALTER TABLE crm.lists ALTER COLUMN owner SET DEFAULT crm.current_user_id();
+ALTER TABLE crm.lists ADD COLUMN visibility text NOT NULL DEFAULT 'workspace'
+	CONSTRAINT lists_visibility CHECK (visibility OPERATOR(pg_catalog.=) ANY (ARRAY['private', 'workspace']));
+ALTER TABLE crm.lists ALTER COLUMN visibility SET DEFAULT crm_internal.filled_by_trigger();
+ALTER TABLE crm.lists DROP CONSTRAINT lists_name_key;
+ALTER TABLE crm.lists ADD CONSTRAINT lists_name_key UNIQUE NULLS NOT DISTINCT (workspace_id, owner, name);
+ALTER TABLE crm.lists ADD CONSTRAINT lists_private_owner
+	CHECK (visibility OPERATOR(pg_catalog.<>) 'private' OR owner IS NOT NULL);
+CREATE UNIQUE INDEX lists_workspace_name_key ON crm.lists (workspace_id, name)
+	WHERE visibility OPERATOR(pg_catalog.=) 'workspace';
+COMMENT ON COLUMN crm.lists.owner IS 'the app''s user id of the member the list belongs to; defaults to crm.current_user_id()';
+COMMENT ON COLUMN crm.lists.visibility IS
+	'private: seen by its owner (and admins); workspace: by every member.  Defaults to private for a segment of the member making it, else workspace';
+
+-- Who sees a private list (src/owners.c): its owner, members with the admin
+-- permission, whoever sees the whole workspace, and the extension's own
+-- triggers.  A restrictive policy: tenancy.sql adds the workspace's.
+-- PARALLEL RESTRICTED: a parallel worker knows neither the trigger depth
+-- nor a merge in progress, so the leader answers.
+CREATE FUNCTION crm_hidden.visible_to_user(owner text, visibility text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_visible_to_user' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_hidden.visible_to_user(text, text) IS
+	'whether the request sees a row of this owner and visibility: the row-level policy of crm.lists and crm.saved_views';
+CREATE POLICY owner_visibility ON crm.lists AS RESTRICTIVE
+	USING (crm_hidden.visible_to_user(owner, visibility));
+
+-- The memberships of the lists the request sees (a list's policy applies
+-- inside the subquery): one hashed lookup per row.
+CREATE POLICY list_visibility ON crm.list_members AS RESTRICTIVE
+	USING (list_id OPERATOR(pg_catalog.=) ANY (SELECT l.id FROM crm.lists l));
+
+-- create_list and update_list take a visibility: new signatures
+DROP FUNCTION crm.create_list(text, text, text, text, text);
+DROP FUNCTION crm.update_list(bigint, text, text);
+CREATE FUNCTION crm.create_list(name text, object_type text DEFAULT 'contact', kind text DEFAULT 'static',
+								filter text DEFAULT NULL, owner text DEFAULT NULL, visibility text DEFAULT NULL)
+RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	l crm.lists;
+BEGIN
+	-- the one check the row cannot make: kind is text here, an enum there
+	IF create_list.kind IS NULL OR create_list.kind NOT IN ('static', 'dynamic', 'snapshot') THEN
+		RAISE EXCEPTION 'invalid list kind: "%"', coalesce(create_list.kind, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A list is static (members added by hand), dynamic (kept equal to a filter) or snapshot (a filter run once).';
+	END IF;
+	-- NULL owner: the member making it; NULL visibility: the table's default
+	INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility)
+		VALUES (create_list.name, create_list.object_type, create_list.kind::crm.list_kind,
+				create_list.filter, coalesce(create_list.owner, crm.current_user_id()), create_list.visibility)
+		RETURNING x.* INTO l;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
+	RETURN l;
+END;
+$$;
+COMMENT ON FUNCTION crm.create_list(text, text, text, text, text, text) IS
+	E'@name define_list\ncreates a static, dynamic or snapshot list of contacts or companies, owned by the member making it; a dynamic or snapshot list computes its members now';
+
+CREATE FUNCTION crm.update_list(list_id bigint, name text DEFAULT NULL, owner text DEFAULT NULL,
+								visibility text DEFAULT NULL)
+RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	l crm.lists := crm_hidden.require_list(update_list.list_id);
+BEGIN
+	UPDATE crm.lists x
+	   SET name = coalesce(update_list.name, x.name),
+		   owner = coalesce(update_list.owner, x.owner),
+		   visibility = coalesce(update_list.visibility, x.visibility)
+	 WHERE x.workspace_id = l.workspace_id AND x.id = l.id
+	RETURNING * INTO l;
+	RETURN l;
+END;
+$$;
+COMMENT ON FUNCTION crm.update_list(bigint, text, text, text) IS
+	E'@name edit_list\nrenames a list, sets its owner or its visibility (NULL leaves a value as it is)';
+
+-- Saved views of deals and orders (sql/saved_views.sql)
+CREATE TABLE crm.saved_views (
+	workspace_id bigint NOT NULL DEFAULT crm.current_workspace()
+		REFERENCES crm.workspaces (id) ON DELETE CASCADE,
+	id bigint GENERATED BY DEFAULT AS IDENTITY,
+	owner text DEFAULT crm.current_user_id(),
+	-- NULL: private when the member making it owns it, else workspace (saved_views_check)
+	visibility text NOT NULL DEFAULT crm_internal.filled_by_trigger()
+		CONSTRAINT saved_views_visibility CHECK (visibility OPERATOR(pg_catalog.=) ANY (ARRAY['private', 'workspace'])),
+	entity text NOT NULL
+		CONSTRAINT saved_views_entity CHECK (entity OPERATOR(pg_catalog.=) ANY (ARRAY['deal', 'order'])),
+	name text NOT NULL
+		CONSTRAINT saved_views_name_format CHECK (pg_catalog.btrim(name) OPERATOR(pg_catalog.<>) ''
+												  AND pg_catalog.length(name) OPERATOR(pg_catalog.<=) 200),
+	pipeline_id bigint,
+	period text,
+	filter crm.cql NOT NULL DEFAULT '',
+	sort text NOT NULL DEFAULT 'id',
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (workspace_id, id),
+	CONSTRAINT saved_views_name_key UNIQUE NULLS NOT DISTINCT (workspace_id, owner, name),
+	-- a view of a deleted pipeline would silently show every pipeline
+	FOREIGN KEY (workspace_id, pipeline_id) REFERENCES crm.pipelines (workspace_id, id) ON DELETE CASCADE,
+	CONSTRAINT saved_views_pipeline_deal CHECK (pipeline_id IS NULL OR entity OPERATOR(pg_catalog.=) 'deal'),
+	CONSTRAINT saved_views_private_owner CHECK (visibility OPERATOR(pg_catalog.<>) 'private' OR owner IS NOT NULL)
+);
+CREATE INDEX saved_views_pipeline ON crm.saved_views (workspace_id, pipeline_id) WHERE pipeline_id IS NOT NULL;
+COMMENT ON TABLE crm.saved_views IS
+	'saved views of deals or orders per user: pipeline, period, CQL filter and sort; rows with crm.saved_view_deals / crm.saved_view_orders';
+COMMENT ON COLUMN crm.saved_views.owner IS 'the app''s user id of the member the view belongs to; defaults to crm.current_user_id()';
+COMMENT ON COLUMN crm.saved_views.visibility IS
+	'private: seen by its owner (and admins); workspace: by every member.  Defaults to private when the member making it owns it';
+COMMENT ON COLUMN crm.saved_views.entity IS 'deal or order';
+COMMENT ON COLUMN crm.saved_views.pipeline_id IS 'deals of this pipeline only (deal views)';
+COMMENT ON COLUMN crm.saved_views.period IS
+	'a CQL date literal (THIS_MONTH, LAST_N_DAYS:30, 2026-01-31 ...) over expectedCloseDate (deals) or orderDate (orders)';
+COMMENT ON COLUMN crm.saved_views.filter IS 'a CQL query over the entity; '''' matches every record';
+COMMENT ON COLUMN crm.saved_views.sort IS 'a CQL sort: "field [ASC|DESC], ..." (at most three keys)';
+
+CREATE POLICY owner_visibility ON crm.saved_views AS RESTRICTIVE
+	USING (crm_hidden.visible_to_user(owner, visibility));
+
+CREATE FUNCTION crm_hidden.require_may_own(owner text, table_name text) RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_require_may_own' LANGUAGE C;
+COMMENT ON FUNCTION crm_hidden.require_may_own(text, text) IS
+	'raises 42501 unless the request may make a row owned by owner: its own user, nobody, or anyone as an admin';
+
+-- The CQL query a view stands for: its filter, pipeline and period ANDed
+CREATE FUNCTION crm_hidden.saved_view_query(v crm.saved_views) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT concat_ws(' AND ',
+		CASE WHEN btrim((v).filter::text) <> '' THEN '(' || (v).filter::text || ')' END,
+		'pipelineId = ' || (v).pipeline_id,
+		CASE (v).entity WHEN 'deal' THEN 'expectedCloseDate' ELSE 'orderDate' END || ' = ' || (v).period)
+$$;
+COMMENT ON FUNCTION crm_hidden.saved_view_query(crm.saved_views) IS
+	'the CQL query of a saved view: (filter) AND pipelineId = p AND <date> = period';
+
+-- The row path: a view is checked as it will be read, through the finder
+-- of its entity, so a view that is stored can be shown.
+CREATE FUNCTION crm_internal.saved_views_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.visibility IS NULL AND TG_OP = 'INSERT' THEN
+		NEW.visibility := CASE WHEN NEW.owner = crm.current_user_id() THEN 'private' ELSE 'workspace' END;
+	END IF;
+	IF NEW.visibility IS NULL OR NEW.visibility NOT IN ('private', 'workspace') THEN
+		RAISE EXCEPTION 'invalid saved view visibility: "%"', coalesce(NEW.visibility, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A saved view is private (its owner''s) or workspace (everyone''s).';
+	END IF;
+	IF NEW.visibility = 'private' AND NEW.owner IS NULL THEN
+		RAISE EXCEPTION 'private saved view "%" needs an owner', NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Save it as a member (owner defaults to crm.current_user_id()), pass an owner, or make it visible to the workspace.';
+	END IF;
+	IF TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner THEN
+		PERFORM crm_hidden.require_may_own(NEW.owner, 'crm.saved_views');
+	END IF;
+	IF NEW.name IS NULL OR btrim(NEW.name) = '' OR length(NEW.name) > 200 THEN
+		RAISE EXCEPTION 'invalid saved view name: "%"', coalesce(NEW.name, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the view with 1 to 200 characters, not only spaces.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.saved_views v
+				WHERE v.workspace_id = NEW.workspace_id AND v.id <> NEW.id
+				  AND v.owner IS NOT DISTINCT FROM NEW.owner AND v.name = NEW.name) THEN
+		RAISE EXCEPTION 'a saved view named "%" already exists', NEW.name
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Saved view names are unique per owner: choose another name or change the existing view.';
+	END IF;
+	IF NEW.pipeline_id IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM crm.pipelines p WHERE p.workspace_id = NEW.workspace_id AND p.id = NEW.pipeline_id) THEN
+		RAISE EXCEPTION 'pipeline % does not exist', NEW.pipeline_id
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Check the id (SELECT id, name FROM crm.pipelines), or leave pipeline_id NULL for every pipeline.';
+	END IF;
+	IF NEW.entity IS NULL OR NEW.entity NOT IN ('deal', 'order') THEN
+		RAISE EXCEPTION 'invalid saved view entity: "%"', coalesce(NEW.entity, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A saved view shows deals (entity ''deal'') or orders (entity ''order'').';
+	END IF;
+	IF NEW.period IS NOT NULL AND NEW.period !~ '^([A-Z_]+(:[0-9]{1,6})?|[0-9]{4}-[0-9]{2}-[0-9]{2})$' THEN
+		RAISE EXCEPTION 'invalid saved view period: "%"', NEW.period
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A period is a CQL date literal such as THIS_MONTH, LAST_N_DAYS:30 or 2026-01-31.';
+	END IF;
+	IF TG_OP = 'INSERT' OR ROW(NEW.entity, NEW.pipeline_id, NEW.period, NEW.filter::text, NEW.sort)
+			IS DISTINCT FROM ROW(OLD.entity, OLD.pipeline_id, OLD.period, OLD.filter::text, OLD.sort) THEN
+		EXECUTE format('SELECT pg_catalog.count(*) FROM crm.find_%ss($1, $2, 0)', NEW.entity)
+			USING crm_hidden.saved_view_query(NEW), NEW.sort;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.saved_views_check() IS
+	'BEFORE INSERT OR UPDATE row trigger on crm.saved_views: default visibility, owner, entity, period, and the query and sort as crm.find_* takes them';
+CREATE TRIGGER saved_views_check BEFORE INSERT OR UPDATE ON crm.saved_views
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.saved_views_check();
+CREATE TRIGGER saved_views_touch BEFORE UPDATE ON crm.saved_views
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
+
+--
+-- API
+--
+
+CREATE FUNCTION crm.save_view(name text, entity text DEFAULT 'deal', filter text DEFAULT '',
+							  pipeline_id bigint DEFAULT NULL, period text DEFAULT NULL,
+							  sort text DEFAULT 'id', visibility text DEFAULT NULL)
+RETURNS crm.saved_views
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	INSERT INTO crm.saved_views (name, entity, filter, pipeline_id, period, sort, visibility)
+		VALUES (save_view.name, save_view.entity, save_view.filter, save_view.pipeline_id, save_view.period,
+				coalesce(save_view.sort, 'id'), save_view.visibility)
+		RETURNING *;
+END;
+COMMENT ON FUNCTION crm.save_view(text, text, text, bigint, text, text, text) IS
+	'saves a view of deals or orders for the member making it (private unless visibility => ''workspace'')';
+
+-- The view with this id the request sees, of the entity asked for
+CREATE FUNCTION crm_hidden.require_saved_view(view_id bigint, entity text) RETURNS crm.saved_views
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v crm.saved_views;
+BEGIN
+	SELECT * INTO v FROM crm.saved_views x
+	 WHERE x.workspace_id = crm.current_workspace() AND x.id = require_saved_view.view_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'saved view % does not exist', coalesce(require_saved_view.view_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.saved_views); private views of other members are not visible.';
+	END IF;
+	IF v.entity <> require_saved_view.entity THEN
+		RAISE EXCEPTION 'saved view "%" shows %s, not %s', v.name, v.entity, require_saved_view.entity
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Call crm.saved_view_%ss(%s).', v.entity, v.id);
+	END IF;
+	RETURN v;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.require_saved_view(bigint, text) IS
+	'the saved view with this id the request sees; no_data_found if none, invalid_parameter_value if it shows the other entity';
+
+CREATE FUNCTION crm.saved_view_deals(view_id bigint, lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.deals
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v crm.saved_views := crm_hidden.require_saved_view(saved_view_deals.view_id, 'deal');
+BEGIN
+	RETURN QUERY SELECT * FROM crm.find_deals(crm_hidden.saved_view_query(v), v.sort,
+											  saved_view_deals.lim, saved_view_deals.off);
+END;
+$$;
+COMMENT ON FUNCTION crm.saved_view_deals(bigint, integer, integer) IS
+	'the deals a saved view shows, in its sort: crm.find_deals of its filter, pipeline and period';
+
+CREATE FUNCTION crm.saved_view_orders(view_id bigint, lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.orders
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v crm.saved_views := crm_hidden.require_saved_view(saved_view_orders.view_id, 'order');
+BEGIN
+	RETURN QUERY SELECT * FROM crm.find_orders(crm_hidden.saved_view_query(v), v.sort,
+											   saved_view_orders.lim, saved_view_orders.off);
+END;
+$$;
+COMMENT ON FUNCTION crm.saved_view_orders(bigint, integer, integer) IS
+	'the orders a saved view shows, in its sort: crm.find_orders of its filter and period';
+
+-- What sql/tenancy.sql gives a new table, and its permission
+ALTER TABLE crm.saved_views ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm.saved_views
+	USING (workspace_id OPERATOR(pg_catalog.=) crm.current_workspace());
+SELECT pg_catalog.pg_extension_config_dump('crm.saved_views', '');
+SELECT pg_catalog.pg_extension_config_dump('crm.saved_views_id_seq', '');
+CREATE TRIGGER permission BEFORE INSERT OR UPDATE OR DELETE ON crm.saved_views
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.require_permission('crm_manage');
+
+-- Who wrote an activity, and a note's author by default.  Rows of 0.2.0
+-- get the actor running the update, as a fresh install loading them would.
+ALTER TABLE crm.activities ADD COLUMN recorded_by text NOT NULL DEFAULT crm.current_actor();
+COMMENT ON COLUMN crm.activities.recorded_by IS
+	'who wrote the row: crm.current_actor() of the request (crm.actor, else the JWT sub claim, else the role); not writable';
+
+-- actor is what the app says happened (a contact's page view, a call by
+-- an agent); recorded_by is who wrote it down, and a request may not name
+-- anyone else, as crm.contact_consents.actor (sql/contacts.sql).
+CREATE FUNCTION crm_internal.activities_recorded_by() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'recorded_by "%" is not who is recording the activity ("%")', NEW.recorded_by,
+		CASE TG_OP WHEN 'INSERT' THEN crm.current_actor() ELSE OLD.recorded_by END
+		USING ERRCODE = 'generated_always',
+			  HINT = 'Leave recorded_by out of the INSERT or UPDATE; a trusted backend names the actor with SET crm.actor.';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.activities_recorded_by() IS
+	'BEFORE INSERT OR UPDATE row trigger on activities: refuses a recorded_by other than crm.current_actor(), or a changed one (428C9)';
+CREATE TRIGGER activities_recorded_by BEFORE INSERT ON crm.activities
+	FOR EACH ROW WHEN (NEW.recorded_by IS DISTINCT FROM crm.current_actor())
+	EXECUTE FUNCTION crm_internal.activities_recorded_by();
+CREATE TRIGGER activities_recorded_by_kept BEFORE UPDATE OF recorded_by ON crm.activities
+	FOR EACH ROW WHEN (NEW.recorded_by IS DISTINCT FROM OLD.recorded_by)
+	EXECUTE FUNCTION crm_internal.activities_recorded_by();
+
+ALTER TABLE crm.notes ALTER COLUMN author SET DEFAULT COALESCE(crm.current_user_id(), crm.current_actor());
+COMMENT ON COLUMN crm.notes.author IS 'who wrote it: defaults to the member (crm.current_user_id()), else crm.current_actor()';
+
+-- Roles granted the CRM before get what crm.grant_access gives them today
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee, pg_catalog.string_agg(a.privilege_type, ', ') AS privileges
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+		 GROUP BY a.grantee
+	LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON crm.saved_views TO %s', g.privileges, g.grantee);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.create_list(text, text, text, text, text, text),'
+								  ' crm.update_list(bigint, text, text, text),'
+								  ' crm.save_view(text, text, text, bigint, text, text, text),'
+								  ' crm.saved_view_deals(bigint, integer, integer),'
+								  ' crm.saved_view_orders(bigint, integer, integer) TO %s', g.grantee);
+		IF pg_catalog.has_schema_privilege(g.grantee::oid, 'crm_hidden', 'USAGE') THEN
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.visible_to_user(text, text),'
+									  ' crm_hidden.require_may_own(text, text),'
+									  ' crm_hidden.saved_view_query(crm.saved_views),'
+									  ' crm_hidden.require_saved_view(bigint, text) TO %s', g.grantee);
+		END IF;
+		IF pg_catalog.has_sequence_privilege(g.grantee::oid, 'crm.contacts_id_seq', 'USAGE') THEN
+			EXECUTE pg_catalog.format('GRANT USAGE ON crm.saved_views_id_seq TO %s', g.grantee);
+		END IF;
+	END LOOP;
+END;
+$$;

@@ -13,7 +13,7 @@ CREATE TABLE crm.notes (
 	deal_id bigint,
 	body text NOT NULL
 		CONSTRAINT notes_body_not_blank CHECK (pg_catalog.btrim(body) OPERATOR(pg_catalog.<>) ''),
-	author text,
+	author text DEFAULT COALESCE(crm.current_user_id(), crm.current_actor()),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (workspace_id, id),
@@ -26,6 +26,7 @@ CREATE INDEX notes_contact ON crm.notes (workspace_id, contact_id) WHERE contact
 CREATE INDEX notes_company ON crm.notes (workspace_id, company_id) WHERE company_id IS NOT NULL;
 CREATE INDEX notes_deal ON crm.notes (workspace_id, deal_id) WHERE deal_id IS NOT NULL;
 COMMENT ON TABLE crm.notes IS 'free-text notes on a contact, a company and/or a deal (at least one)';
+COMMENT ON COLUMN crm.notes.author IS 'who wrote it: defaults to the member (crm.current_user_id()), else crm.current_actor()';
 
 -- A body is at most 1 MB (CRM_MAX_NOTE_BODY): larger content is a file.
 CREATE TRIGGER notes_normalize BEFORE INSERT OR UPDATE ON crm.notes

@@ -19,25 +19,48 @@ CREATE TABLE crm.lists (
 		CONSTRAINT lists_object_type CHECK (object_type OPERATOR(pg_catalog.=) ANY (ARRAY['contact', 'company'])),
 	kind crm.list_kind NOT NULL DEFAULT 'static',
 	filter crm.cql,
-	owner text,
+	owner text DEFAULT crm.current_user_id(),
 	member_count bigint NOT NULL DEFAULT 0,
 	depends_on bigint[] NOT NULL DEFAULT '{}',
 	time_relative boolean NOT NULL DEFAULT false,
 	refreshed_at timestamptz,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- NULL: private for a segment of the member making it, else workspace (lists_check)
+	visibility text NOT NULL DEFAULT crm_internal.filled_by_trigger()
+		CONSTRAINT lists_visibility CHECK (visibility OPERATOR(pg_catalog.=) ANY (ARRAY['private', 'workspace'])),
 	PRIMARY KEY (workspace_id, id),
-	CONSTRAINT lists_name_key UNIQUE (workspace_id, name),
+	-- two members may each have a "My leads" (docs/lists.md, "Names")
+	CONSTRAINT lists_name_key UNIQUE NULLS NOT DISTINCT (workspace_id, owner, name),
+	CONSTRAINT lists_private_owner CHECK (visibility OPERATOR(pg_catalog.<>) 'private' OR owner IS NOT NULL),
 	-- the target of list_members' key, which carries the object type
 	CONSTRAINT lists_object_key UNIQUE (workspace_id, id, object_type),
 	CONSTRAINT lists_filter_kind CHECK ((kind OPERATOR(pg_catalog.=) 'static') OPERATOR(pg_catalog.=) (filter IS NULL))
 );
 COMMENT ON TABLE crm.lists IS 'static, dynamic and snapshot lists of contacts or companies; a segment is a dynamic list with an owner';
+-- ... and a name visible to the workspace names one list
+CREATE UNIQUE INDEX lists_workspace_name_key ON crm.lists (workspace_id, name)
+	WHERE visibility OPERATOR(pg_catalog.=) 'workspace';
+COMMENT ON COLUMN crm.lists.owner IS 'the app''s user id of the member the list belongs to; defaults to crm.current_user_id()';
+COMMENT ON COLUMN crm.lists.visibility IS
+	'private: seen by its owner (and admins); workspace: by every member.  Defaults to private for a segment of the member making it, else workspace';
 COMMENT ON COLUMN crm.lists.filter IS 'the CQL query of a dynamic or snapshot list';
 COMMENT ON COLUMN crm.lists.member_count IS 'kept exact by the statement triggers on crm.list_members; not writable';
 COMMENT ON COLUMN crm.lists.depends_on IS 'the lists the filter names with IN LIST; computed from the filter, not writable';
 COMMENT ON COLUMN crm.lists.time_relative IS 'the filter reads the clock (NOW, TODAY, LAST_N_DAYS:n ...): crm.refresh_lists() keeps it current; computed from the filter, not writable';
 COMMENT ON COLUMN crm.lists.refreshed_at IS 'when the membership was last computed from the whole table; not writable';
+
+-- Who sees a private list (src/owners.c): its owner, members with the admin
+-- permission, whoever sees the whole workspace, and the extension's own
+-- triggers.  A restrictive policy: tenancy.sql adds the workspace's.
+-- PARALLEL RESTRICTED: a parallel worker knows neither the trigger depth
+-- nor a merge in progress, so the leader answers.
+CREATE FUNCTION crm_hidden.visible_to_user(owner text, visibility text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_visible_to_user' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_hidden.visible_to_user(text, text) IS
+	'whether the request sees a row of this owner and visibility: the row-level policy of crm.lists and crm.saved_views';
+CREATE POLICY owner_visibility ON crm.lists AS RESTRICTIVE
+	USING (crm_hidden.visible_to_user(owner, visibility));
 
 -- One row per member.  The member is a contact or a company in its own
 -- foreign-key column, so merge and GDPR erasure find contact memberships
@@ -75,6 +98,10 @@ CREATE INDEX list_members_contact ON crm.list_members (workspace_id, contact_id)
 	WHERE contact_id IS NOT NULL;
 CREATE INDEX list_members_company ON crm.list_members (workspace_id, company_id) INCLUDE (list_id)
 	WHERE company_id IS NOT NULL;
+-- The memberships of the lists the request sees (a list's policy applies
+-- inside the subquery): one hashed lookup per row.
+CREATE POLICY list_visibility ON crm.list_members AS RESTRICTIVE
+	USING (list_id OPERATOR(pg_catalog.=) ANY (SELECT l.id FROM crm.lists l));
 COMMENT ON TABLE crm.list_members IS 'members of lists: contact_id or company_id, as the list''s object_type says';
 COMMENT ON COLUMN crm.list_members.object_type IS 'contact or company, as the list holds; a row with only company_id set is a company membership';
 COMMENT ON COLUMN crm.list_members.source IS 'how the member got in: manual, filter (dynamic lists), snapshot, import or bulk';
@@ -272,7 +299,7 @@ COMMENT ON FUNCTION crm_hidden.require_list(bigint) IS 'the list with this id in
 -- The functions below are conveniences over the row path: the triggers on
 -- crm.lists check, compute and emit the events.
 CREATE FUNCTION crm.create_list(name text, object_type text DEFAULT 'contact', kind text DEFAULT 'static',
-								filter text DEFAULT NULL, owner text DEFAULT NULL)
+								filter text DEFAULT NULL, owner text DEFAULT NULL, visibility text DEFAULT NULL)
 RETURNS crm.lists
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -287,19 +314,21 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'A list is static (members added by hand), dynamic (kept equal to a filter) or snapshot (a filter run once).';
 	END IF;
-	INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner)
+	-- NULL owner: the member making it; NULL visibility: the table's default
+	INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility)
 		VALUES (create_list.name, create_list.object_type, create_list.kind::crm.list_kind,
-				create_list.filter, create_list.owner)
+				create_list.filter, coalesce(create_list.owner, crm.current_user_id()), create_list.visibility)
 		RETURNING x.* INTO l;
 	-- the row as the AFTER trigger left it (member_count)
 	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
 	RETURN l;
 END;
 $$;
-COMMENT ON FUNCTION crm.create_list(text, text, text, text, text) IS
-	E'@name define_list\ncreates a static, dynamic or snapshot list of contacts or companies; a dynamic or snapshot list computes its members now';
+COMMENT ON FUNCTION crm.create_list(text, text, text, text, text, text) IS
+	E'@name define_list\ncreates a static, dynamic or snapshot list of contacts or companies, owned by the member making it; a dynamic or snapshot list computes its members now';
 
-CREATE FUNCTION crm.update_list(list_id bigint, name text DEFAULT NULL, owner text DEFAULT NULL)
+CREATE FUNCTION crm.update_list(list_id bigint, name text DEFAULT NULL, owner text DEFAULT NULL,
+								visibility text DEFAULT NULL)
 RETURNS crm.lists
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -310,13 +339,15 @@ DECLARE
 BEGIN
 	UPDATE crm.lists x
 	   SET name = coalesce(update_list.name, x.name),
-		   owner = coalesce(update_list.owner, x.owner)
+		   owner = coalesce(update_list.owner, x.owner),
+		   visibility = coalesce(update_list.visibility, x.visibility)
 	 WHERE x.workspace_id = l.workspace_id AND x.id = l.id
 	RETURNING * INTO l;
 	RETURN l;
 END;
 $$;
-COMMENT ON FUNCTION crm.update_list(bigint, text, text) IS E'@name edit_list\nrenames a list or sets its owner (NULL leaves a value as it is)';
+COMMENT ON FUNCTION crm.update_list(bigint, text, text, text) IS
+	E'@name edit_list\nrenames a list, sets its owner or its visibility (NULL leaves a value as it is)';
 
 CREATE FUNCTION crm.set_list_filter(list_id bigint, filter text) RETURNS crm.lists
 LANGUAGE plpgsql

@@ -26,7 +26,8 @@ BEGIN
 		   AND a.attname OPERATOR(pg_catalog.=) 'workspace_id'
 		   AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['workspaces', 'events'])
 		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
-							WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid)
+							WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid
+							  AND p.polname OPERATOR(pg_catalog.=) 'workspace_isolation')
 		 ORDER BY c.relname
 	LOOP
 		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
@@ -65,7 +66,8 @@ DECLARE
 				   "object_types": "custom_objects_manage", "object_records": "custom_objects_manage",
 				   "object_associations": "custom_objects_manage",
 				   "property_definitions": "admin", "pipelines": "admin", "stages": "admin",
-				   "members": "admin", "exchange_rates": "admin", "workspace_modules": "admin"}';
+				   "members": "admin", "exchange_rates": "admin", "workspace_modules": "admin",
+				   "saved_views": "crm_manage"}';
 	t record;
 	unmapped text;
 BEGIN

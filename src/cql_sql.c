@@ -113,10 +113,25 @@ TrgmSchema(void)
  */
 static int64 lists_workspace = 0;
 
+/*
+ * Whose lists IN LIST 'name' finds (docs/lists.md, "Names"): that user's
+ * own lists first, then those visible to the workspace.  A stored filter
+ * resolves for its list's owner (lists_owner, NULL: an ownerless list);
+ * a query of crm.find_* and friends for the user of the request.
+ */
+static bool lists_owner_given = false;
+static const char *lists_owner = NULL;
+
 static int64
 TranslationWorkspace(void)
 {
 	return lists_workspace ? lists_workspace : CrmCurrentWorkspace();
+}
+
+static const char *
+TranslationOwner(void)
+{
+	return lists_owner_given ? lists_owner : CrmCurrentUserId();
 }
 
 /*
@@ -127,16 +142,23 @@ static int
 EnvLists(void *ctx, const CqlListRef **out)
 {
 	int64		ws = TranslationWorkspace();
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(ws)};
+	const char *owner = TranslationOwner();
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(ws), owner ? CStringGetTextDatum(owner) : (Datum) 0};
 	CqlListRef *lists;
 	int			n;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm cql: SPI_connect failed");
-	if (SPI_execute_with_args("SELECT l.name, l.id, l.object_type FROM crm.lists l"
+	/* the translator takes the first list of a name: the owner's own sort first */
+	if (SPI_execute_with_args(CrmListsHaveVisibility() ?
+							  "SELECT l.name, l.id, l.object_type FROM crm.lists l"
+							  " WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
+							  "   AND (l.visibility OPERATOR(pg_catalog.=) 'workspace' OR l.owner OPERATOR(pg_catalog.=) $2)"
+							  " ORDER BY l.owner OPERATOR(pg_catalog.=) $2 IS NOT TRUE, l.name" :
+							  "SELECT l.name, l.id, l.object_type FROM crm.lists l"
 							  " WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 ORDER BY l.name",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+							  2, argtypes, values, owner ? NULL : " n", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm cql: reading lists failed");
 	n = (int) SPI_processed;
 	lists = SPI_palloc(sizeof(CqlListRef) * Max(n, 1));
@@ -288,19 +310,23 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
  * root row is reported in *reads.  Raises the query's error.
  */
 char *
-CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *alias,
-				   CrmCqlReads *reads, CqlShared *shared)
+CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *owner,
+				   const char *alias, CrmCqlReads *reads, CqlShared *shared)
 {
 	CqlEnv		env;
 	CqlState	st;
 	char	   *sql;
 	bool		ok;
 	int64		saved = lists_workspace;
+	bool		saved_given = lists_owner_given;
+	const char *saved_owner = lists_owner;
 
 	InitEnv(&env, true);
 	CqlStateInit(&st, &env);
 	st.shared = shared;
 	lists_workspace = ws;
+	lists_owner_given = true;
+	lists_owner = owner;
 	PG_TRY();
 	{
 		ok = CqlTranslate(&st, entity, query, strlen(query), alias, &sql);
@@ -308,6 +334,8 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 	PG_FINALLY();
 	{
 		lists_workspace = saved;
+		lists_owner_given = saved_given;
+		lists_owner = saved_owner;
 	}
 	PG_END_TRY();
 	if (!ok)
@@ -406,6 +434,7 @@ typedef struct TranslationCache
 {
 	uint64		generation;		/* of property definitions and object types */
 	int64		workspace_id;
+	char	   *user;			/* IN LIST resolves for them; "" for none */
 	char	   *entity;
 	text	   *query;
 	text	   *result;
@@ -422,9 +451,10 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 
 	uint64		generation = CrmPropertyGeneration();
 	int64		workspace_id = CrmCurrentWorkspace();
+	const char *user = CrmCurrentUserId() ? CrmCurrentUserId() : "";
 
 	if (cache && cache->generation == generation && cache->workspace_id == workspace_id &&
-		strcmp(cache->entity, entity) == 0 &&
+		strcmp(cache->user, user) == 0 && strcmp(cache->entity, entity) == 0 &&
 		VARSIZE_ANY_EXHDR(cache->query) == VARSIZE_ANY_EXHDR(query) &&
 		memcmp(VARDATA_ANY(cache->query), VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query)) == 0)
 		PG_RETURN_TEXT_P(cache->result);
@@ -434,6 +464,7 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	if (cache)
 	{
+		pfree(cache->user);
 		pfree(cache->entity);
 		pfree(cache->query);
 		pfree(cache->result);
@@ -442,6 +473,7 @@ crm_cql_to_sql(PG_FUNCTION_ARGS)
 		cache = palloc(sizeof(TranslationCache));
 	cache->generation = generation;
 	cache->workspace_id = workspace_id;
+	cache->user = pstrdup(user);
 	cache->entity = pstrdup(entity);
 	cache->query = (text *) pg_detoast_datum_copy((struct varlena *) query);
 	cache->result = (text *) pg_detoast_datum_copy((struct varlena *) result);
@@ -658,6 +690,16 @@ CheckPaging(int32 lim, bool lim_null, int32 off, bool off_null)
 				 errhint("Pass an offset of 0 or more.")));
 }
 
+/* Whether a query may say IN LIST: the word anywhere, in any case */
+static bool
+MayNameLists(const char *query, size_t len)
+{
+	for (size_t i = 0; i + 4 <= len; i++)
+		if (pg_strncasecmp(query + i, "list", 4) == 0)
+			return true;
+	return false;
+}
+
 static SPIPlanPtr
 FindPlanFor(const char *entity, const char *query, size_t qlen, const char *order_by, size_t olen,
 			int32 lim, int32 off)
@@ -675,6 +717,10 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 
 	initStringInfo(&key);
 	appendStringInfo(&key, "%s%c" INT64_FORMAT "%c%d%c%d%c", entity, 0, CrmCurrentWorkspace(), 0, lim, 0, off, 0);
+	/* IN LIST resolves for the user (EnvLists): a plan naming lists is theirs */
+	if (MayNameLists(query, qlen) && CrmCurrentUserId() != NULL)
+		appendStringInfoString(&key, CrmCurrentUserId());
+	appendStringInfoChar(&key, 0);
 	appendBinaryStringInfo(&key, order_by, olen);
 	appendStringInfoChar(&key, 0);
 	appendBinaryStringInfo(&key, query, qlen);

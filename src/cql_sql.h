@@ -35,6 +35,6 @@ typedef struct CrmCqlReads
 } CrmCqlReads;
 struct CqlShared;
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
-								const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
+								const char *owner, const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 
 #endif							/* CRM_CQL_SQL_H */

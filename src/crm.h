@@ -81,6 +81,12 @@ extern const char *CrmClaimSub(void);
 /* members.c: the app's user acting, and a closed workspace's rule */
 extern const char *CrmCurrentUserId(void);
 extern void CrmRequireMemberOf(int64 ws);
+extern bool CrmHasPermission(int64 ws, const char *permission);
+
+/* owners.c: rows a member owns (lists, saved views), private or the workspace's */
+extern bool CrmVisibleToUser(const char *owner, const char *visibility);
+extern void CrmRequireMayOwn(const char *owner, const char *table);
+extern bool CrmListsHaveVisibility(void);
 
 /* currency.c: ISO 4217 minor units (-1 when the code is unknown), canonical code */
 extern int	CrmCurrencyExponent(const char *code);

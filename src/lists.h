@@ -82,6 +82,7 @@ typedef struct ListRow
 	const CqlEntity *e;
 	char	   *kind;
 	char	   *filter;
+	char	   *owner;			/* whose lists its filter's IN LIST names: NULL, the workspace's */
 } ListRow;
 
 /* ---- growing arrays of ids ------------------------------------------------ */

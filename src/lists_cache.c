@@ -188,7 +188,7 @@ typedef struct ReadsUnion
 
 /* Step 1: the workspace's dynamic lists of entity e, by id */
 static int
-ReadDynamicLists(int64 ws, const CqlEntity *e, int64 **ids, char ***filters)
+ReadDynamicLists(int64 ws, const CqlEntity *e, int64 **ids, char ***filters, char ***owners)
 {
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
@@ -196,19 +196,22 @@ ReadDynamicLists(int64 ws, const CqlEntity *e, int64 **ids, char ***filters)
 
 	values[0] = Int64GetDatum(ws);
 	values[1] = CStringGetTextDatum(e->name);
-	if (SPI_execute_with_args("SELECT l.id, l.filter::text FROM crm.lists l"
+	if (SPI_execute_with_args("SELECT l.id, l.filter::text, l.owner FROM crm.lists l"
 							  " WHERE l.workspace_id = $1 AND l.object_type = $2 AND l.kind = 'dynamic'"
 							  " ORDER BY l.id", 2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: reading lists failed");
 	n = (int) SPI_processed;
 	*ids = palloc(sizeof(int64) * Max(n, 1));
 	*filters = palloc(sizeof(char *) * Max(n, 1));
+	*owners = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull;
 
 		(*ids)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		(*filters)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		/* IN LIST names resolve for the list's owner */
+		(*owners)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
 	}
 	return n;
 }
@@ -278,7 +281,7 @@ UnionReads(ListSet *s, const CqlEntity *e, const CrmCqlReads *reads, ReadsUnion 
  * filter), then the filters, reading the shared columns.
  */
 static char *
-BuildPart(ListSet *s, const CqlEntity *e, char **filters, int first, int last,
+BuildPart(ListSet *s, const CqlEntity *e, char **filters, char **owners, int first, int last,
 		  int scope_col, int member_col, int8 *scope, ReadsUnion *u)
 {
 	CqlShared  *shared = palloc(sizeof(CqlShared));
@@ -289,7 +292,7 @@ BuildPart(ListSet *s, const CqlEntity *e, char **filters, int first, int last,
 	{
 		CrmCqlReads reads;
 
-		(void) CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, &reads, shared);
+		(void) CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, owners[i], NULL, &reads, shared);
 		UnionReads(s, e, &reads, u);
 		/*
 		 * The records crm.find_* would return (live contacts unless the
@@ -311,7 +314,7 @@ BuildPart(ListSet *s, const CqlEntity *e, char **filters, int first, int last,
 	}
 	for (int i = first; i < last; i++)
 		appendStringInfo(&conds, ", (%s)",
-						 CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, NULL, NULL, shared));
+						 CrmCqlTranslateFor(e->name, filters[i], s->key.workspace_id, owners[i], NULL, NULL, shared));
 	return EvalSql(e, &conds, shared);
 }
 
@@ -371,7 +374,8 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 {
 	int64	   *ids;
 	char	  **filters;
-	int			n = ReadDynamicLists(s->key.workspace_id, e, &ids, &filters);
+	char	  **owners;
+	int			n = ReadDynamicLists(s->key.workspace_id, e, &ids, &filters, &owners);
 	int			nscopes = 0;
 	int			scope_col = e->scope_sql ? nscopes++ : -1;
 	int			member_col = e->member_sql ? nscopes++ : -1;
@@ -385,7 +389,7 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	{
 		parts[p].first = p * LISTS_PER_QUERY;
 		parts[p].n = Min(n, parts[p].first + LISTS_PER_QUERY) - parts[p].first;
-		parts[p].sql = BuildPart(s, e, filters, parts[p].first, parts[p].first + parts[p].n,
+		parts[p].sql = BuildPart(s, e, filters, owners, parts[p].first, parts[p].first + parts[p].n,
 								 scope_col, member_col, scope, &u);
 	}
 	StoreListSet(s, e, n, ids, scope, nscopes, nparts, parts, &u);

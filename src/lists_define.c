@@ -65,6 +65,7 @@ typedef struct ListCols
 				kind,
 				filter,
 				owner,
+				visibility,
 				member_count,
 				depends_on,
 				time_relative,
@@ -82,6 +83,7 @@ FindCols(TupleDesc desc, ListCols *c)
 	c->kind = Att(desc, "kind");
 	c->filter = Att(desc, "filter");
 	c->owner = Att(desc, "owner");
+	c->visibility = Att(desc, "visibility");
 	c->member_count = Att(desc, "member_count");
 	c->depends_on = Att(desc, "depends_on");
 	c->time_relative = Att(desc, "time_relative");
@@ -116,11 +118,28 @@ TriggerCheck(FunctionCallInfo fcinfo, const char *name, bool before)
 
 /* ---- checks shared by the triggers -------------------------------------- */
 
+/*
+ * The names of lists d, for a message: another member's private list is
+ * named by its owner only.  Without visibility (a database at 0.2.0)
+ * every list is the workspace's.
+ */
+#define NAMES_OF_D_OWNED \
+	"string_agg(CASE WHEN d.visibility = 'workspace' OR d.owner = crm.current_user_id()" \
+	" THEN format('\"%s\"', d.name) ELSE format('a private list of \"%s\"', d.owner) END, ', ' ORDER BY d.name)"
+#define NAMES_OF_D_ALL "string_agg(format('\"%s\"', d.name), ', ' ORDER BY d.name)"
+
+/*
+ * Names are unique per owner, and among the lists visible to the whole
+ * workspace, so that IN LIST 'name' names one list for every user: their
+ * own, else the workspace's (docs/lists.md, "Names").
+ */
 static void
-CheckName(int64 ws, int64 id, const char *name)
+CheckName(int64 ws, int64 id, const char *name, const char *owner, const char *visibility, bool owned)
 {
-	Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
-	Datum		values[3];
+	Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', owner ? ' ' : 'n', ' '};
+	bool		isnull;
 
 	if (name == NULL || strspn(name, " \t\n\r") == strlen(name) ||
 		DatumGetInt32(DirectFunctionCall1(textlen, CStringGetTextDatum(name))) > 200)
@@ -131,19 +150,85 @@ CheckName(int64 ws, int64 id, const char *name)
 	values[0] = Int64GetDatum(ws);
 	values[1] = Int64GetDatum(id);
 	values[2] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT 1 FROM crm.lists l WHERE l.workspace_id = $1 AND l.id <> $2 AND l.name = $3",
-							  3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+	values[3] = owner ? CStringGetTextDatum(owner) : (Datum) 0;
+	values[4] = CStringGetTextDatum(visibility);
+	if (SPI_execute_with_args(owned ?
+							  "SELECT l.owner IS NOT DISTINCT FROM $4 FROM crm.lists l"
+							  " WHERE l.workspace_id = $1 AND l.id <> $2 AND l.name = $3"
+							  "   AND (l.owner IS NOT DISTINCT FROM $4 OR (l.visibility = 'workspace' AND $5 = 'workspace'))"
+							  " ORDER BY 1 DESC LIMIT 1" :
+							  "SELECT $4::text IS NULL FROM crm.lists l"
+							  " WHERE l.workspace_id = $1 AND l.id <> $2 AND l.name = $3 AND $5 IS NOT NULL",
+							  5, argtypes, values, nulls, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: checking the name failed");
-	if (SPI_processed > 0)
+	if (SPI_processed == 0)
+		return;
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("a list named \"%s\" already exists", name),
-				 errhint("List names are unique per workspace: choose another name or use the existing list.")));
+				 errhint(owner ? "List names are unique per owner: choose another name or use the existing list." :
+						 "List names are unique per workspace: choose another name or use the existing list.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("a list named \"%s\" is already visible to the workspace", name),
+			 errhint("Keep this one private (visibility => 'private'), or choose another name.")));
+}
+
+/*
+ * Refuses a name, owner or visibility that would make IN LIST 'name' in a
+ * stored filter name another list than it does: a list of the owner's that
+ * hides the workspace's list of the same name from the owner's filters,
+ * or a list turned private (or given away) that other owners' filters name.
+ */
+static void
+CheckResolution(int64 ws, int64 id, const char *name, const char *owner, bool private_to_owner)
+{
+	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', owner ? ' ' : 'n'};
+	bool		isnull;
+	Datum		users;
+
+	values[0] = Int64GetDatum(ws);
+	values[1] = Int64GetDatum(id);
+	values[2] = CStringGetTextDatum(name);
+	values[3] = owner ? CStringGetTextDatum(owner) : (Datum) 0;
+	if (owner != NULL)
+	{
+		if (SPI_execute_with_args("SELECT " NAMES_OF_D_OWNED
+								  "  FROM crm.lists d WHERE d.workspace_id = $1 AND d.owner = $4"
+								  "   AND EXISTS (SELECT 1 FROM crm.lists x WHERE x.workspace_id = $1"
+								  "                  AND x.id = ANY (d.depends_on) AND x.id <> $2 AND x.name = $3)",
+								  4, argtypes, values, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "crm lists: checking names failed");
+		users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("list \"%s\" of \"%s\" would hide the workspace's list \"%s\" from the filters of %s",
+							name, owner, name, TextDatumGetCString(users)),
+					 errhint("IN LIST names the owner's own list first: choose another name.")));
+	}
+	if (!private_to_owner)
+		return;
+	if (SPI_execute_with_args("SELECT " NAMES_OF_D_OWNED
+							  "  FROM crm.lists d WHERE d.workspace_id = $1 AND $2 = ANY (d.depends_on)"
+							  "   AND d.owner IS DISTINCT FROM $4",
+							  4, argtypes, values, nulls, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: checking references failed");
+	users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot make list \"%s\" private to \"%s\": the filters of %s name it",
+						name, owner ? owner : "", TextDatumGetCString(users)),
+				 errhint("Change those filters first (crm.set_list_filter), or keep the list visible to the workspace.")));
 }
 
 /* Refuses to rename or delete a list another list's filter names */
 static void
-CheckUnreferenced(int64 ws, int64 id, const char *name, const char *action)
+CheckUnreferenced(int64 ws, int64 id, const char *name, const char *action, bool owned)
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2];
@@ -152,8 +237,8 @@ CheckUnreferenced(int64 ws, int64 id, const char *name, const char *action)
 
 	values[0] = Int64GetDatum(ws);
 	values[1] = Int64GetDatum(id);
-	if (SPI_execute_with_args("SELECT string_agg(format('\"%s\"', d.name), ', ' ORDER BY d.name)"
-							  "  FROM crm.lists d WHERE d.workspace_id = $1 AND $2 = ANY (d.depends_on)",
+	if (SPI_execute_with_args(psprintf("SELECT %s FROM crm.lists d WHERE d.workspace_id = $1 AND $2 = ANY (d.depends_on)",
+									   owned ? NAMES_OF_D_OWNED : NAMES_OF_D_ALL),
 							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: checking references failed");
 	users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -181,10 +266,10 @@ RefuseMaintained(const char *column, const char *what)
  * delete or rename (see Races above).
  */
 static char *
-TranslateFilter(int64 ws, int64 id, const char *name, const CqlEntity *e, bool dynamic,
-				const char *filter, CrmCqlReads *reads)
+TranslateFilter(int64 ws, int64 id, const char *name, const char *owner, const CqlEntity *e,
+				bool dynamic, const char *filter, CrmCqlReads *reads)
 {
-	char	   *sql = CrmCqlTranslateFor(e->name, filter, ws, NULL, reads, NULL);
+	char	   *sql = CrmCqlTranslateFor(e->name, filter, ws, owner, NULL, reads, NULL);
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
 	Datum		values[3];
 
@@ -209,7 +294,7 @@ TranslateFilter(int64 ws, int64 id, const char *name, const CqlEntity *e, bool d
 	{
 		CrmCqlReads again;
 
-		sql = CrmCqlTranslateFor(e->name, filter, ws, NULL, &again, NULL);
+		sql = CrmCqlTranslateFor(e->name, filter, ws, owner, NULL, &again, NULL);
 		if (again.nlist_ids != reads->nlist_ids ||
 			memcmp(again.list_ids, reads->list_ids, sizeof(int64) * again.nlist_ids) != 0)
 			ereport(ERROR,
@@ -264,6 +349,78 @@ CountMatches(int64 ws, const CqlEntity *e, const char *sql, const CrmCqlReads *r
 }
 
 /* ---- BEFORE INSERT OR UPDATE ---------------------------------------------- */
+
+/*
+ * The visibility of a new list that names none: a segment -- a dynamic
+ * list of the member making it -- is private; every other list is the
+ * workspace's, as every list was before lists had owners.
+ */
+static char *
+DefaultVisibility(const char *kind, const char *owner)
+{
+	const char *user = CrmCurrentUserId();
+
+	if (kind != NULL && strcmp(kind, "dynamic") == 0 && owner != NULL && user != NULL &&
+		strcmp(owner, user) == 0)
+		return "private";
+	return "workspace";
+}
+
+static void
+CheckVisibility(const char *name, const char *owner, const char *visibility)
+{
+	if (visibility == NULL ||
+		(strcmp(visibility, "private") != 0 && strcmp(visibility, "workspace") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list visibility: \"%s\"", visibility ? visibility : "NULL"),
+				 errhint("A list is private (its owner's) or workspace (everyone's).")));
+	if (owner == NULL && strcmp(visibility, "private") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("private list \"%s\" needs an owner", name ? name : "NULL"),
+				 errhint("Make it as a member (owner defaults to crm.current_user_id()), pass an owner, or make it visible to the workspace.")));
+}
+
+/*
+ * A filter being written that names the list holds the row's key lock
+ * until it commits (TranslateFilter).  A rename or a new owner changes
+ * the list's key and waits for it; a new visibility does not, so it takes
+ * the row lock that does: CheckResolution then reads, with a new snapshot,
+ * the filters committed meanwhile.
+ */
+static void
+LockAgainstFilters(int64 ws, int64 id)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(ws), Int64GetDatum(id)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM crm.lists l WHERE l.workspace_id = $1 AND l.id = $2 FOR UPDATE",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: locking the list failed");
+}
+
+/*
+ * A list given to another owner keeps what its filter names: IN LIST
+ * resolves for the owner, so the names must find the same lists for both.
+ */
+static void
+CheckSameNames(int64 ws, const char *name, const char *old_owner, const char *new_owner,
+			   const CqlEntity *e, const char *filter)
+{
+	CrmCqlReads before,
+				after;
+
+	(void) CrmCqlTranslateFor(e->name, filter, ws, old_owner, NULL, &before, NULL);
+	(void) CrmCqlTranslateFor(e->name, filter, ws, new_owner, NULL, &after, NULL);
+	if (before.nlist_ids != after.nlist_ids ||
+		memcmp(before.list_ids, after.list_ids, sizeof(int64) * before.nlist_ids) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the filter of list \"%s\" would name other lists for \"%s\"", name,
+						new_owner ? new_owner : "the workspace"),
+				 errhint("IN LIST names the owner's own lists first: rename them apart, then give the list away.")));
+}
 
 /* The checks only a new row needs: object type, kind and filter agree */
 static void
@@ -364,10 +521,14 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	char	   *depends_text = NULL;
 	bool		time_relative = false;
 	int64		matches = 0;
+	char	   *owner,
+			   *visibility;
+	bool		owner_changed,
+				visibility_changed;
 	int			natts = 0;
-	int			atts[6];
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	int			atts[8];
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
 
 	TriggerCheck(fcinfo, "lists_check", true);
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -398,26 +559,51 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	name = Text(newtup, desc, c.name);
 	kind = Text(newtup, desc, c.kind);
 	filter = Text(newtup, desc, c.filter);
+	owner = Text(newtup, desc, c.owner);
+	/* without the column (a database at 0.2.0): every list is the workspace's */
+	visibility = c.visibility ? Text(newtup, desc, c.visibility) : "workspace";
+	if (visibility == NULL && oldtup == NULL)
+	{
+		visibility = DefaultVisibility(kind, owner);
+		values[natts] = CStringGetTextDatum(visibility);
+		atts[natts++] = c.visibility;
+	}
+	CheckVisibility(name, owner, visibility);
+	owner_changed = oldtup == NULL || TextDiffers(Text(oldtup, desc, c.owner), owner);
+	visibility_changed = oldtup != NULL && c.visibility &&
+		TextDiffers(Text(oldtup, desc, c.visibility), visibility);
+	if (owner_changed && c.visibility)
+		CrmRequireMayOwn(owner, "crm.lists");
 
 	nestlevel = CrmPinSearchPath();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm lists: SPI_connect failed");
-	if (oldtup == NULL || TextDiffers(Text(oldtup, desc, c.name), name))
-		CheckName(ws, id, name);
+	if (visibility_changed)
+		LockAgainstFilters(ws, id);
+	if (oldtup == NULL || TextDiffers(Text(oldtup, desc, c.name), name) || owner_changed || visibility_changed)
+	{
+		CheckName(ws, id, name, c.visibility ? owner : NULL, visibility, c.visibility != 0);
+		if (c.visibility)
+			CheckResolution(ws, id, name, owner,
+							oldtup != NULL && strcmp(visibility, "private") == 0 && (owner_changed || visibility_changed));
+	}
 	if (oldtup == NULL)
 		CheckNewList(name, Text(newtup, desc, c.object_type), kind, filter);
 	else
 	{
 		CheckChangedList(oldtup, newtup, desc, &c, name, kind, filter);
 		if (TextDiffers(Text(oldtup, desc, c.name), name))
-			CheckUnreferenced(ws, id, Text(oldtup, desc, c.name), "rename");
+			CheckUnreferenced(ws, id, Text(oldtup, desc, c.name), "rename", c.visibility != 0);
+		if (owner_changed && c.visibility && filter != NULL && !TextDiffers(Text(oldtup, desc, c.filter), filter))
+			CheckSameNames(ws, name, Text(oldtup, desc, c.owner), owner,
+						   CqlFindEntity(Text(newtup, desc, c.object_type)), filter);
 	}
 
 	recompute = filter != NULL && (oldtup == NULL || TextDiffers(Text(oldtup, desc, c.filter), filter));
 	if (recompute)
 	{
 		const CqlEntity *e = CqlFindEntity(Text(newtup, desc, c.object_type));
-		char	   *sql = TranslateFilter(ws, id, name, e, strcmp(kind, "dynamic") == 0, filter, &reads);
+		char	   *sql = TranslateFilter(ws, id, name, owner, e, strcmp(kind, "dynamic") == 0, filter, &reads);
 
 		matches = CountMatches(ws, e, sql, &reads);
 		MemoryContextSwitchTo(outer);
@@ -446,7 +632,7 @@ crm_lists_check(PG_FUNCTION_ARGS)
 		atts[natts++] = c.member_count;
 	}
 	if (oldtup && (TextDiffers(Text(oldtup, desc, c.name), name) ||
-				   TextDiffers(Text(oldtup, desc, c.owner), Text(newtup, desc, c.owner)) ||
+				   owner_changed || visibility_changed ||
 				   TextDiffers(Text(oldtup, desc, c.filter), filter)))
 	{
 		values[natts] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
@@ -532,7 +718,7 @@ static void
 ComputeMembers(const ListRow *l, const char *kind)
 {
 	CrmCqlReads reads;
-	char	   *sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, NULL, &reads, NULL);
+	char	   *sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, l->owner, NULL, &reads, NULL);
 
 	if (strcmp(kind, "dynamic") == 0)
 	{
@@ -596,6 +782,7 @@ crm_lists_apply(PG_FUNCTION_ARGS)
 	l.e = CqlFindEntity(Text(tup, desc, c.object_type));
 	l.kind = kind = Text(tup, desc, c.kind);
 	l.filter = Text(tup, desc, c.filter);
+	l.owner = Text(tup, desc, c.owner);
 
 	nestlevel = CrmPinSearchPath();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -609,7 +796,7 @@ crm_lists_apply(PG_FUNCTION_ARGS)
 		Datum		args[2];
 
 		/* checked after the statement's deletes: lists deleted together may name each other */
-		CheckUnreferenced(l.ws, l.id, l.name, "delete");
+		CheckUnreferenced(l.ws, l.id, l.name, "delete", c.visibility != 0);
 		args[0] = CStringGetTextDatum(l.name);
 		args[1] = CStringGetTextDatum(Text(tup, desc, c.member_count));
 		EmitListEvent(l.ws, "CRM_LIST_DELETED", l.id,
@@ -665,7 +852,7 @@ TranslateAgain(const ListRow *l, CrmCqlReads *reads, char **sql, ErrorData **err
 
 	PG_TRY();
 	{
-		*sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, NULL, reads, NULL);
+		*sql = CrmCqlTranslateFor(l->e->name, l->filter, l->ws, l->owner, NULL, reads, NULL);
 	}
 	PG_CATCH();
 	{
@@ -726,8 +913,8 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 		StringInfoData broken;
 
 		values[0] = Int64GetDatum(workspaces.v[w]);
-		if (SPI_execute_with_args("SELECT l.id, l.name, l.object_type, l.filter::text FROM crm.lists l"
-								  " WHERE l.workspace_id = $1 AND l.kind = 'dynamic' ORDER BY l.name",
+		if (SPI_execute_with_args("SELECT l.id, l.name, l.object_type, l.filter::text, l.owner FROM crm.lists l"
+								  " WHERE l.workspace_id = $1 AND l.kind = 'dynamic' ORDER BY l.name, l.id",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "crm lists: reading lists failed");
 		n = (int) SPI_processed;
@@ -746,6 +933,7 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 			rows[i].e = CqlFindEntity(SPI_getvalue(tup, desc, 3));
 			rows[i].kind = "dynamic";
 			rows[i].filter = SPI_getvalue(tup, desc, 4);
+			rows[i].owner = SPI_getvalue(tup, desc, 5);
 		}
 		initStringInfo(&broken);
 		for (int i = 0; i < n; i++)

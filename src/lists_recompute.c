@@ -447,7 +447,7 @@ ReadList(int64 list_id, ListRow *l)
 	l->ws = CrmCurrentWorkspace();
 	values[0] = Int64GetDatum(l->ws);
 	values[1] = Int64GetDatum(list_id);
-	if (SPI_execute_with_args("SELECT l.name, l.object_type, l.kind::text, l.filter::text FROM crm.lists l"
+	if (SPI_execute_with_args("SELECT l.name, l.object_type, l.kind::text, l.filter::text, l.owner FROM crm.lists l"
 							  " WHERE l.workspace_id = $1 AND l.id = $2 FOR NO KEY UPDATE",
 							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: reading the list failed");
@@ -464,6 +464,7 @@ ReadList(int64 list_id, ListRow *l)
 	l->kind = SPI_getvalue(tup, desc, 3);
 	(void) SPI_getbinval(tup, desc, 4, &isnull);
 	l->filter = isnull ? NULL : SPI_getvalue(tup, desc, 4);
+	l->owner = SPI_getvalue(tup, desc, 5);
 	if (l->e == NULL || l->filter == NULL)
 		elog(ERROR, "crm lists: list " INT64_FORMAT " has no filter or an unknown object type", list_id);
 }
@@ -598,7 +599,7 @@ crm_refresh_list_members(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s list \"%s\" has no filter to refresh", l.kind, l.name),
 				 errhint("Only dynamic lists follow their filter.")));
-	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, NULL, &reads, NULL);
+	sql = CrmCqlTranslateFor(l.e->name, l.filter, l.ws, l.owner, NULL, &reads, NULL);
 	changed = RefreshMembers(&l, sql, &reads, true);
 	SPI_finish();
 	PG_RETURN_INT64(changed);

@@ -297,6 +297,18 @@ RequirePermission(int64 ws, const char *permission, const char *what)
 }
 
 /*
+ * Whether the request may use the permission in ws: always in an open
+ * workspace and for the system.  Refuses a request that is not a member.
+ */
+bool
+CrmHasPermission(int64 ws, const char *permission)
+{
+	const Membership *m = RequireMember(ws);
+
+	return m == NULL || (m->permissions & PermissionBit(permission)) != 0;
+}
+
+/*
  * crm_internal.require_permission(permission): BEFORE INSERT OR UPDATE OR
  * DELETE on every table, for each statement (or for each row, with a WHEN
  * that picks the rows needing another permission: a deal's notes).

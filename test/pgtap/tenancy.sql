@@ -9,10 +9,10 @@ BEGIN;
 SELECT crm.create_workspace('tenant-two', 'Tenant two') AS ws2 \gset
 CREATE TEMP TABLE ids (ws bigint, contact bigint, company bigint, conversation bigint, event bigint,
 						pipeline bigint, stage bigint, product bigint, deal bigint, line bigint, ord bigint,
-						rec bigint, list bigint, dlist bigint);
+						rec bigint, list bigint, dlist bigint, dview bigint, oview bigint);
 CREATE FUNCTION pg_temp.fill() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE c bigint; co bigint; cv bigint; p bigint; st bigint; pr bigint; d bigint; li bigint; o bigint;
-	r bigint; l bigint; dl bigint;
+	r bigint; l bigint; dl bigint; dv bigint; ov bigint;
 BEGIN
 	INSERT INTO crm.contacts (name, email, phone, tags)
 		VALUES ('tenant contact', 'tenant@example.com', '+49 30 1234567', '{vip}') RETURNING id INTO c;
@@ -39,7 +39,9 @@ BEGIN
 	SELECT cl.id INTO l FROM crm.create_list('tenant static') cl;
 	PERFORM crm.add_to_list(l, ARRAY[c]);
 	SELECT cl.id INTO dl FROM crm.create_list('tenant dynamic', 'contact', 'dynamic', 'tags CONTAINS ''vip''') cl;
-	INSERT INTO ids SELECT crm.current_workspace(), c, co, cv, max(id), p, st, pr, d, li, o, r, l, dl
+	dv := (crm.save_view('tenant deals', 'deal', 'value >= 0', pipeline_id => p)).id;
+	ov := (crm.save_view('tenant orders', 'order', 'status = PAID')).id;
+	INSERT INTO ids SELECT crm.current_workspace(), c, co, cv, max(id), p, st, pr, d, li, o, r, l, dl, dv, ov
 	  FROM crm.events WHERE workspace_id = crm.current_workspace();
 END $$;
 SELECT pg_temp.fill();
@@ -174,7 +176,7 @@ INSERT INTO calls (fn, sql) VALUES ('upsert_order', format($q$SELECT crm.upsert_
 -- the sales side: pipelines, deals, line items, orders, custom records,
 -- lists, forecasts and bulk actions by id
 SELECT pipeline AS p1, stage AS st1, product AS pr1, deal AS d1, line AS li1, ord AS o1, rec AS r1,
-	   list AS l1, dlist AS dl1 FROM ids WHERE ws = 1 \gset
+	   list AS l1, dlist AS dl1, dview AS dv1, oview AS ov1 FROM ids WHERE ws = 1 \gset
 SELECT contact AS c2, stage AS st2, deal AS d2, product AS pr2, rec AS r2, list AS l2 FROM ids WHERE ws = :ws2 \gset
 INSERT INTO calls (fn, sql) VALUES ('require_pipeline', format('SELECT crm_hidden.require_pipeline(%s)', :p1));
 INSERT INTO calls (fn, sql) VALUES ('add_stage', format($q$SELECT crm.add_stage(%s, 'intruder stage')$q$, :p1));
@@ -219,6 +221,9 @@ INSERT INTO calls (fn, sql) VALUES ('bulk_add_to_list_by_id contact of 1',
 				   format('SELECT 1 WHERE crm.bulk_add_to_list_by_id(%s, ARRAY[%s]::bigint[]) > 0', :l2, :c1));
 INSERT INTO calls (fn, sql) VALUES ('refresh_list', format('SELECT crm.refresh_list(%s)', :dl1));
 INSERT INTO calls (fn, sql) VALUES ('delete_list', format('SELECT crm.delete_list(%s)', :l1));
+INSERT INTO calls (fn, sql) VALUES ('saved_view_deals', format('SELECT * FROM crm.saved_view_deals(%s)', :dv1));
+INSERT INTO calls (fn, sql) VALUES ('saved_view_orders', format('SELECT * FROM crm.saved_view_orders(%s)', :ov1));
+INSERT INTO calls (fn, sql) VALUES ('require_saved_view', format($q$SELECT crm_hidden.require_saved_view(%s, 'deal')$q$, :dv1));
 -- the helpers of schema crm_hidden, which granted roles may call directly
 INSERT INTO calls (fn, sql) VALUES ('close_deal', format($q$SELECT crm_hidden.close_deal(%s, 'won', now(), NULL)$q$, :d1));
 INSERT INTO calls (fn, sql) VALUES ('association_target_id contact',

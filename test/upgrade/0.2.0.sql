@@ -25,3 +25,7 @@ UPDATE crm.contacts SET status = 'deleted' WHERE email = 'three@upgrade.example'
 INSERT INTO crm.contact_consents (contact_id, channel, status, source)
 SELECT id, 'email', 'granted', 'upgrade test' FROM crm.contacts WHERE name = 'Up Two';
 SELECT crm.create_workspace('empty', 'Empty');
+-- a segment (a dynamic list with an owner) made by a trusted role: 0.3.0
+-- keeps it visible to the workspace on update, and a fresh install makes
+-- it so too (private is the default only for a member's own segment)
+SELECT crm.create_list('Agent segment', 'contact', 'dynamic', 'lifecycleStage = LEAD', owner => 'agent-7') IS NOT NULL AS segment;
