@@ -11,6 +11,7 @@ SQL_SOURCES = \
 	sql/events.sql \
 	sql/properties.sql \
 	sql/members.sql \
+	sql/limits.sql \
 	sql/contacts.sql \
 	sql/companies.sql \
 	sql/activities.sql \

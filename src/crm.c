@@ -27,6 +27,7 @@ _PG_init(void)
 	CrmListsInit();
 	CrmEventsInit();
 	CrmMembersInit();
+	CrmLimitsInit();
 
 	MarkGUCPrefixReserved("crm");
 }
