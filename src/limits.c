@@ -246,8 +246,17 @@ RequireLimitName(const char *name, bool is_switch)
 Datum
 crm_limited(PG_FUNCTION_ARGS)
 {
-	int			i = RequireLimitName(text_to_cstring(PG_GETARG_TEXT_PP(1)), false);
-	bool		limited = (LimitsOf(PG_GETARG_INT64(0))->set & (1 << i)) != 0;
+	int		   *index = fcinfo->flinfo->fn_extra;
+	bool		limited;
+
+	/* the limit of a trigger's WHEN clause is a constant: look it up once per call site */
+	if (index == NULL)
+	{
+		index = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(int));
+		*index = RequireLimitName(text_to_cstring(PG_GETARG_TEXT_PP(1)), false);
+		fcinfo->flinfo->fn_extra = index;
+	}
+	limited = (LimitsOf(PG_GETARG_INT64(0))->set & (1 << *index)) != 0;
 
 	if (limited)
 		queued++;
