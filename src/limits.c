@@ -145,19 +145,28 @@ LimitsRelid(void)
 	return limits_relid;
 }
 
-/* Reads the limits of ws from crm.workspace_limits, as its owner */
+/*
+ * Reads the limits of ws from crm.workspace_limits, as its owner, with the
+ * latest snapshot: the cache outlives this statement, so it must not keep
+ * what an older snapshot (a REPEATABLE READ transaction's, or a statement's
+ * taken before the invalidation arrived) still sees.
+ */
 static void
 LoadLimits(WorkspaceLimits *entry)
 {
 	Datum		arg = Int64GetDatum(entry->ws);
+	SPIPlanPtr	plan;
 	CrmSavedUser saved;
 
 	entry->set = 0;
 	CrmBecomeOwner(CrmRelationOwner(LimitsRelid()), &saved);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT name, value FROM crm.workspace_limits"
-							  " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND value IS NOT NULL",
-							  1, (Oid[]) {INT8OID}, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	plan = SPI_prepare("SELECT name, value FROM crm.workspace_limits"
+					   " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND value IS NOT NULL",
+					   1, (Oid[]) {INT8OID});
+	/* not read-only: the command id advances to see this transaction's own changes */
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "limits: lookup failed");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
