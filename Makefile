@@ -12,6 +12,7 @@ SQL_SOURCES = \
 	sql/properties.sql \
 	sql/members.sql \
 	sql/modules.sql \
+	sql/limits.sql \
 	sql/contacts.sql \
 	sql/companies.sql \
 	sql/activities.sql \

@@ -95,13 +95,19 @@ $$;
 CREATE FUNCTION crm.bulk_tag(entity text, query text, tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_tag_apply(entity, query, NULL, tags);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_tag_apply(entity, query, NULL, tags);
+END;
 COMMENT ON FUNCTION crm.bulk_tag(text, text, text[]) IS 'adds tags to the records a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_tag_by_id(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_tag_apply(entity, NULL, ids, tags);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_tag_apply(entity, NULL, ids, tags);
+END;
 COMMENT ON FUNCTION crm.bulk_tag_by_id(text, bigint[], text[]) IS 'adds tags to the records with these ids; returns how many changed';
 
 -- untag -------------------------------------------------------------------
@@ -129,13 +135,19 @@ $$;
 CREATE FUNCTION crm.bulk_untag(entity text, query text, tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_untag_apply(entity, query, NULL, tags);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_untag_apply(entity, query, NULL, tags);
+END;
 COMMENT ON FUNCTION crm.bulk_untag(text, text, text[]) IS 'removes tags from the records a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_untag_by_id(entity text, ids bigint[], tags text[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_untag_apply(entity, NULL, ids, tags);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_untag_apply(entity, NULL, ids, tags);
+END;
 COMMENT ON FUNCTION crm.bulk_untag_by_id(text, bigint[], text[]) IS 'removes tags from the records with these ids; returns how many changed';
 
 -- lifecycle ---------------------------------------------------------------
@@ -164,14 +176,20 @@ $$;
 CREATE FUNCTION crm.bulk_set_lifecycle(query text, stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_set_lifecycle_apply(query, NULL, stage);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_set_lifecycle_apply(query, NULL, stage);
+END;
 COMMENT ON FUNCTION crm.bulk_set_lifecycle(text, crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_set_lifecycle_by_id(ids bigint[], stage crm.lifecycle_stage) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_set_lifecycle_apply(NULL, ids, stage);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_set_lifecycle_apply(NULL, ids, stage);
+END;
 COMMENT ON FUNCTION crm.bulk_set_lifecycle_by_id(bigint[], crm.lifecycle_stage) IS
 	'sets the lifecycle stage of the contacts with these ids; returns how many changed';
 
@@ -263,14 +281,20 @@ $$;
 CREATE FUNCTION crm.bulk_update(entity text, query text, patch jsonb) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_update_apply(entity, query, NULL, patch);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_update_apply(entity, query, NULL, patch);
+END;
 COMMENT ON FUNCTION crm.bulk_update(text, text, jsonb) IS
 	'sets fields (CQL names) of the records a CQL query matches; properties are merged; returns how many changed';
 
 CREATE FUNCTION crm.bulk_update_by_id(entity text, ids bigint[], patch jsonb) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_update_apply(entity, NULL, ids, patch);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_update_apply(entity, NULL, ids, patch);
+END;
 COMMENT ON FUNCTION crm.bulk_update_by_id(text, bigint[], jsonb) IS
 	'sets fields (CQL names) of the records with these ids; properties are merged; returns how many changed';
 
@@ -304,11 +328,17 @@ $$;
 CREATE FUNCTION crm.bulk_delete(entity text, query text) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_delete_apply(entity, query, NULL);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_delete_apply(entity, query, NULL);
+END;
 COMMENT ON FUNCTION crm.bulk_delete(text, text) IS 'soft-deletes the contacts a CQL query matches; returns how many changed';
 
 CREATE FUNCTION crm.bulk_delete_by_id(entity text, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_delete_apply(entity, NULL, ids);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_delete_apply(entity, NULL, ids);
+END;
 COMMENT ON FUNCTION crm.bulk_delete_by_id(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';

@@ -17,9 +17,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	where_sql text := crm_hidden.cql_where('contact', coalesce(export_contacts.cql, ''));
+	where_sql text;
 	props text;
 BEGIN
+	PERFORM crm_hidden.require_switch('export');
+	where_sql := crm_hidden.cql_where('contact', coalesce(export_contacts.cql, ''));
 	SELECT pg_catalog.string_agg(pg_catalog.format(', contacts.properties OPERATOR(pg_catalog.->>) %L AS %I', d.key, d.key),
 								 '' ORDER BY d.key)
 	  INTO props

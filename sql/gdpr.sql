@@ -199,6 +199,7 @@ DECLARE
 	rows jsonb;
 	result jsonb;
 BEGIN
+	PERFORM crm_hidden.require_switch('export');
 	SELECT * INTO cur FROM crm.contacts c WHERE c.workspace_id = ws AND c.id = export_contact.contact_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'contact % does not exist', coalesce(export_contact.contact_id::text, 'NULL')

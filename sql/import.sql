@@ -147,6 +147,7 @@ DECLARE
 	hint text;
 	code text;
 BEGIN
+	PERFORM crm_hidden.require_switch('import');
 	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
 		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',

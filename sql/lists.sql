@@ -556,14 +556,20 @@ $$;
 CREATE FUNCTION crm.bulk_add_to_list(list_id bigint, query text) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_add_to_list_apply(list_id, query, NULL);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_add_to_list_apply(list_id, query, NULL);
+END;
 COMMENT ON FUNCTION crm.bulk_add_to_list(bigint, text) IS
 	'adds the records a CQL query matches to a static or snapshot list; returns how many joined';
 
 CREATE FUNCTION crm.bulk_add_to_list_by_id(list_id bigint, ids bigint[]) RETURNS integer
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-RETURN crm_hidden.bulk_add_to_list_apply(list_id, NULL, ids);
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_add_to_list_apply(list_id, NULL, ids);
+END;
 COMMENT ON FUNCTION crm.bulk_add_to_list_by_id(bigint, bigint[]) IS
 	'adds the records with these ids to a static or snapshot list; returns how many joined';
 

@@ -67,7 +67,7 @@ DECLARE
 				   "object_associations": "custom_objects_manage",
 				   "property_definitions": "admin", "pipelines": "admin", "stages": "admin",
 				   "members": "admin", "exchange_rates": "admin", "workspace_modules": "admin",
-				   "saved_views": "crm_manage"}';
+				   "saved_views": "crm_manage", "workspace_limits": "admin"}';
 	t record;
 	unmapped text;
 BEGIN
@@ -95,6 +95,47 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- Plan limits (sql/limits.sql, src/limits.c): a row entering a count is
+-- queued for a check at commit, only where its workspace has that limit
+-- (the WHEN clause).  Live contacts count (not merged, not deleted): one
+-- restored from deleted is checked too.  A segment is a dynamic list with
+-- an owner, counted per owner.
+--
+CREATE CONSTRAINT TRIGGER limit_contacts AFTER INSERT ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.status OPERATOR(pg_catalog.<) 'merged'
+					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+CREATE CONSTRAINT TRIGGER limit_contacts_restored AFTER UPDATE OF status ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (OLD.status OPERATOR(pg_catalog.>=) 'merged' AND NEW.status OPERATOR(pg_catalog.<) 'merged'
+					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+CREATE CONSTRAINT TRIGGER limit_pipelines AFTER INSERT ON crm.pipelines DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (crm_internal.limited(NEW.workspace_id, 'max_pipelines'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_pipelines');
+CREATE CONSTRAINT TRIGGER limit_stages AFTER INSERT ON crm.stages DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (crm_internal.limited(NEW.workspace_id, 'max_stages_per_pipeline'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_stages_per_pipeline');
+CREATE CONSTRAINT TRIGGER limit_stages_moved AFTER UPDATE OF pipeline_id ON crm.stages DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (OLD.pipeline_id OPERATOR(pg_catalog.<>) NEW.pipeline_id
+					   AND crm_internal.limited(NEW.workspace_id, 'max_stages_per_pipeline'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_stages_per_pipeline');
+CREATE CONSTRAINT TRIGGER limit_custom_properties AFTER INSERT ON crm.property_definitions DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (crm_internal.limited(NEW.workspace_id, 'max_custom_properties'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_custom_properties');
+CREATE CONSTRAINT TRIGGER limit_object_types AFTER INSERT ON crm.object_types DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (crm_internal.limited(NEW.workspace_id, 'max_object_types'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_object_types');
+CREATE CONSTRAINT TRIGGER limit_segments AFTER INSERT ON crm.lists DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.kind OPERATOR(pg_catalog.=) 'dynamic' AND NEW.owner IS NOT NULL
+					   AND crm_internal.limited(NEW.workspace_id, 'max_segments_per_user'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_segments_per_user');
+CREATE CONSTRAINT TRIGGER limit_segments_changed AFTER UPDATE OF kind, owner ON crm.lists DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.kind OPERATOR(pg_catalog.=) 'dynamic' AND NEW.owner IS NOT NULL
+					   AND (OLD.kind OPERATOR(pg_catalog.<>) 'dynamic' OR OLD.owner IS DISTINCT FROM NEW.owner)
+					   AND crm_internal.limited(NEW.workspace_id, 'max_segments_per_user'))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_segments_per_user');
 
 --
 -- Access for application roles.  The extension grants nothing to PUBLIC: a

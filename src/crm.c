@@ -28,6 +28,7 @@ _PG_init(void)
 	CrmEventsInit();
 	CrmMembersInit();
 	CrmModulesInit();
+	CrmLimitsInit();
 
 	MarkGUCPrefixReserved("crm");
 }

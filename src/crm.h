@@ -45,6 +45,7 @@ extern void CrmListsInit(void);
 extern void CrmEventsInit(void);
 extern void CrmMembersInit(void);
 extern void CrmModulesInit(void);
+extern void CrmLimitsInit(void);
 
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);

@@ -1,0 +1,36 @@
+# What the plan limits cost: crm.identify() and a bulk INSERT of contacts
+# with the limit triggers of crm.contacts enabled against the same with
+# them disabled, in a workspace without limits (where the WHEN clause
+# queues nothing: the target is no measurable cost) and in one with a
+# max_contacts limit it stays under (one count per commit).  The two sides
+# run alternately, five times each (medians).
+IDENTIFY_CALLS=${IDENTIFY_CALLS:-$((SCALE / 10))}
+BULK_ROWS=${BULK_ROWS:-$((SCALE / 4))}
+half=$((IDENTIFY_CALLS / 2))
+
+bench_sql "INSERT INTO crm.contacts (email, name) SELECT 'seed' || g || '@example.com', 'Seed ' || g FROM generate_series(1, $SCALE) g"
+bench_sql "VACUUM ANALYZE crm.contacts"
+
+on="ALTER TABLE crm.contacts ENABLE TRIGGER limit_contacts, ENABLE TRIGGER limit_contacts_restored;"
+off="ALTER TABLE crm.contacts DISABLE TRIGGER limit_contacts, DISABLE TRIGGER limit_contacts_restored;"
+clean="DELETE FROM crm.contacts WHERE email LIKE 'idb%' OR email LIKE 'bulk%'; VACUUM crm.contacts;"
+identify="
+DO \$\$ BEGIN
+	FOR i IN 1..$IDENTIFY_CALLS LOOP
+		PERFORM crm.identify(email => 'IDB' || (i % $half) || '@Example.com', name => 'User ' || i);
+		COMMIT;
+	END LOOP;
+END \$\$;"
+bulk="INSERT INTO crm.contacts (email, name) SELECT 'bulk' || g || '@example.com', 'Bulk ' || g FROM generate_series(1, $BULK_ROWS) g;"
+
+read -r crm_ms bare_ms < <(bench_pair "$clean $on" "$identify" "$clean $off" "$identify")
+report "identify, no limits: limit triggers vs none ($IDENTIFY_CALLS calls)" "$crm_ms" "$bare_ms" throughput ">= 0.95"
+read -r crm_ms bare_ms < <(bench_pair "$clean $on" "$bulk" "$clean $off" "$bulk")
+report "bulk INSERT, no limits: limit triggers vs none ($BULK_ROWS rows)" "$crm_ms" "$bare_ms" throughput ">= 0.95"
+
+bench_sql "SELECT crm.set_limit('max_contacts', $((SCALE * 10)))"
+read -r crm_ms bare_ms < <(bench_pair "$clean $on" "$identify" "$clean $off" "$identify")
+report "identify, max_contacts set: counted vs unchecked ($IDENTIFY_CALLS calls)" "$crm_ms" "$bare_ms" throughput ">= 0.5"
+read -r crm_ms bare_ms < <(bench_pair "$clean $on" "$bulk" "$clean $off" "$bulk")
+report "bulk INSERT, max_contacts set: counted vs unchecked ($BULK_ROWS rows)" "$crm_ms" "$bare_ms" throughput ">= 0.9"
+bench_sql "$on DELETE FROM crm.workspace_limits; DELETE FROM crm.contacts WHERE email LIKE 'idb%' OR email LIKE 'bulk%' OR email LIKE 'seed%'"
