@@ -19,16 +19,29 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/*
+ * One relcache callback for all of crm's caches: a backend has 10 slots for
+ * every extension it loads (Citus alone takes several).
+ */
+static void
+CrmRelcacheCallback(Datum arg, Oid relid)
+{
+	CrmPropertiesRelcache(arg, relid);
+	CrmListsRelcache(arg, relid);
+	CrmEventsRelcache(arg, relid);
+	CrmMembersRelcache(arg, relid);
+	CrmModulesRelcache(arg, relid);
+	CrmLimitsRelcache(arg, relid);
+	CrmSearchWordsRelcache(arg, relid);
+	CrmContactRefsRelcache(arg, relid);
+}
+
 void
 _PG_init(void)
 {
 	CrmWorkspaceInit();
-	CrmPropertiesInit();
-	CrmListsInit();
-	CrmEventsInit();
 	CrmMembersInit();
-	CrmModulesInit();
-	CrmLimitsInit();
+	CacheRegisterRelcacheCallback(CrmRelcacheCallback, (Datum) 0);
 
 	MarkGUCPrefixReserved("crm");
 }

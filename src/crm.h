@@ -38,14 +38,23 @@ CrmFreshChunk(void *chunk, Size size)
 #define CrmCheckDefined(ptr, len) ((void) 0)
 #endif
 
-/* One init function per feature, called from _PG_init (crm.c). */
+/* The settings of a feature, defined from _PG_init (crm.c) */
 extern void CrmWorkspaceInit(void);
-extern void CrmPropertiesInit(void);
-extern void CrmListsInit(void);
-extern void CrmEventsInit(void);
 extern void CrmMembersInit(void);
-extern void CrmModulesInit(void);
-extern void CrmLimitsInit(void);
+
+/*
+ * Each per-backend cache's relcache invalidation handler: crm.c registers
+ * one callback that calls them all (PostgreSQL has 10 slots per backend,
+ * for every extension loaded together).
+ */
+extern void CrmPropertiesRelcache(Datum arg, Oid relid);
+extern void CrmListsRelcache(Datum arg, Oid relid);
+extern void CrmEventsRelcache(Datum arg, Oid relid);
+extern void CrmMembersRelcache(Datum arg, Oid relid);
+extern void CrmModulesRelcache(Datum arg, Oid relid);
+extern void CrmLimitsRelcache(Datum arg, Oid relid);
+extern void CrmSearchWordsRelcache(Datum arg, Oid relid);
+extern void CrmContactRefsRelcache(Datum arg, Oid relid);
 
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);

@@ -93,20 +93,14 @@ static const struct
 /* Its triggers as installed, in name order */
 static const char *const event_triggers[] = {"events_guard", "events_notify"};
 
-static void
-EventsCacheCallback(Datum arg, Oid relid)
+void
+CrmEventsRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == events_relid)
 	{
 		events_relid = events_seqid = InvalidOid;
 		events_as_installed = -1;
 	}
-}
-
-void
-CrmEventsInit(void)
-{
-	CacheRegisterRelcacheCallback(EventsCacheCallback, (Datum) 0);
 }
 
 /* Growing arrays of the events one statement writes */

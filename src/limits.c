@@ -115,17 +115,11 @@ static struct
 	char	   *scope;
 } last_check;
 
-static void
-LimitsCacheCallback(Datum arg, Oid relid)
+void
+CrmLimitsRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == limits_relid)
 		limits_valid = false;
-}
-
-void
-CrmLimitsInit(void)
-{
-	CacheRegisterRelcacheCallback(LimitsCacheCallback, (Datum) 0);
 }
 
 static int

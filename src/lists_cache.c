@@ -46,17 +46,11 @@ static uint64 cache_generation = 0;	/* of property definitions and object types 
 static Oid	lists_relid = InvalidOid;
 
 
-static void
-ListCacheCallback(Datum arg, Oid relid)
+void
+CrmListsRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == lists_relid)
 		cache_valid = false;
-}
-
-void
-CrmListsInit(void)
-{
-	CacheRegisterRelcacheCallback(ListCacheCallback, (Datum) 0);
 }
 
 /* The position of e in CqlEntities(): the cache and the plans are indexed by it */

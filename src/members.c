@@ -41,6 +41,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "crm.h"
 
@@ -76,8 +77,8 @@ static Oid	members_relid = InvalidOid;
 static Oid	system_role = InvalidOid;
 static bool system_result = false;
 
-static void
-MembersCacheCallback(Datum arg, Oid relid)
+void
+CrmMembersRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == members_relid)
 		cache_valid = false;
@@ -96,7 +97,6 @@ CrmMembersInit(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
-	CacheRegisterRelcacheCallback(MembersCacheCallback, (Datum) 0);
 }
 
 /* crm.user_id, else the token's sub claim; NULL when neither names a user */
@@ -158,18 +158,25 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 {
 	Datum		args[2] = {Int64GetDatum(ws), CStringGetTextDatum(user ? user : "")};
 	CrmSavedUser saved;
+	SPIPlanPtr	plan;
 	bool		isnull;
 	int			rc;
 
 	memset(m, 0, sizeof(*m));
 	CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
 	SPI_connect();
-	rc = SPI_execute_with_args(
-		"SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
-		"       m.role::text, m.permissions, m.active"
-		"  FROM (SELECT) x LEFT JOIN crm.members m"
-		"    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
-		2, (Oid[]) {INT8OID, TEXTOID}, args, NULL, true, 1);
+	plan = SPI_prepare("SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
+					   "       m.role::text, m.permissions, m.active"
+					   "  FROM (SELECT) x LEFT JOIN crm.members m"
+					   "    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
+					   2, (Oid[]) {INT8OID, TEXTOID});
+
+	/*
+	 * The latest snapshot, not the statement's: what is cached outlives the
+	 * statement, and the invalidation of a change committed meanwhile has
+	 * already been taken.  Not read-only, to see this transaction's own.
+	 */
+	rc = plan ? SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, 1) : 0;
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "members: lookup failed (%d)", rc);
 	m->closed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

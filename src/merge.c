@@ -123,8 +123,8 @@ RefCacheSyscacheCallback(Datum arg, int cacheid, uint32 hashvalue)
 	refs_valid = false;
 }
 
-static void
-RefCacheRelcacheCallback(Datum arg, Oid relid)
+void
+CrmContactRefsRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == registry_relid)
 		refs_valid = false;
@@ -327,7 +327,6 @@ BuildRefCache(void)
 												ALLOCSET_SMALL_SIZES);
 		CacheRegisterSyscacheCallback(CONSTROID, RefCacheSyscacheCallback, (Datum) 0);
 		CacheRegisterSyscacheCallback(INDEXRELID, RefCacheSyscacheCallback, (Datum) 0);
-		CacheRegisterRelcacheCallback(RefCacheRelcacheCallback, (Datum) 0);
 		callbacks_registered = true;
 	}
 	FreeRefCache();

@@ -26,6 +26,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "crm.h"
 
@@ -40,17 +41,11 @@ static int64 cached_ws = 0;
 static int	cached_off = 0;
 static Oid	modules_relid = InvalidOid;
 
-static void
-ModulesCacheCallback(Datum arg, Oid relid)
+void
+CrmModulesRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == modules_relid)
 		cache_valid = false;
-}
-
-void
-CrmModulesInit(void)
-{
-	CacheRegisterRelcacheCallback(ModulesCacheCallback, (Datum) 0);
 }
 
 static int
@@ -68,13 +63,17 @@ LoadModulesOff(int64 ws)
 {
 	Datum		arg = Int64GetDatum(ws);
 	CrmSavedUser saved;
+	SPIPlanPtr	plan;
 	int			off = 0;
 
 	CrmBecomeOwner(CrmRelationOwner(modules_relid), &saved);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT module FROM crm.workspace_modules"
-							  " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND NOT enabled",
-							  1, (Oid[]) {INT8OID}, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	plan = SPI_prepare("SELECT module FROM crm.workspace_modules"
+					   " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND NOT enabled",
+					   1, (Oid[]) {INT8OID});
+	/* the latest snapshot: the cache outlives the statement (as in members.c) */
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "modules: lookup failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		off |= ModuleBit(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));

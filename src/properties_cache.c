@@ -56,20 +56,14 @@ static Oid	lists_relid = InvalidOid;
 static uint64 definitions_generation = 0;
 
 /* Any change to definitions or workspace settings makes the cache stale */
-static void
-PropertyCacheCallback(Datum arg, Oid relid)
+void
+CrmPropertiesRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == definitions_relid || relid == workspaces_relid)
 		cache_valid = false;
 	if (relid == InvalidOid || relid == definitions_relid || relid == workspaces_relid ||
 		relid == object_types_relid || relid == lists_relid)
 		definitions_generation++;
-}
-
-void
-CrmPropertiesInit(void)
-{
-	CacheRegisterRelcacheCallback(PropertyCacheCallback, (Datum) 0);
 }
 
 static Oid

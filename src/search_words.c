@@ -137,8 +137,8 @@ SearchWordsSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /* the dictionary dropped, truncated or recreated: nothing known holds */
-static void
-SearchWordsRelcacheCallback(Datum arg, Oid relid)
+void
+CrmSearchWordsRelcache(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == words_relid)
 		ForgetKnown();
@@ -250,7 +250,6 @@ RegisterCallbacks(void)
 		return;
 	RegisterXactCallback(SearchWordsXactCallback, NULL);
 	RegisterSubXactCallback(SearchWordsSubXactCallback, NULL);
-	CacheRegisterRelcacheCallback(SearchWordsRelcacheCallback, (Datum) 0);
 	callbacks_registered = true;
 }
 
