@@ -87,6 +87,7 @@ extern Oid	CrmEventsOwner(void);
 extern int64 CrmCurrentWorkspace(void);
 extern const char *CrmCurrentActor(void);
 extern const char *CrmClaimSub(void);
+extern char *CrmWorkspaceLabel(int64 ws);
 
 /* members.c: the app's user acting, and a closed workspace's rule */
 extern const char *CrmCurrentUserId(void);

@@ -210,27 +210,6 @@ LimitsOf(int64 ws)
 	return entry;
 }
 
-/* A workspace as messages name it: its slug (ids differ between databases) */
-static char *
-WorkspaceLabel(int64 ws)
-{
-	Datum		arg = Int64GetDatum(ws);
-	MemoryContext caller = CurrentMemoryContext;
-	char	   *slug = NULL;
-	char	   *label;
-	CrmSavedUser saved;
-
-	CrmBecomeOwner(CrmRelationOwner(LimitsRelid()), &saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT slug FROM crm.workspaces WHERE id OPERATOR(pg_catalog.=) $1",
-							  1, (Oid[]) {INT8OID}, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-		slug = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	label = MemoryContextStrdup(caller, slug ? psprintf("\"%s\"", slug) : psprintf("%lld", (long long) ws));
-	SPI_finish();
-	CrmRestoreUser(&saved);
-	return label;
-}
-
 static int
 RequireLimitName(const char *name, bool is_switch)
 {
@@ -345,7 +324,7 @@ CheckLimit(int64 ws, int limit, const char *scope)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("limit %s of workspace %s is %lld: this would make %lld %s%s",
-						def->name, WorkspaceLabel(ws), (long long) value, (long long) count, def->noun,
+						def->name, CrmWorkspaceLabel(ws), (long long) value, (long long) count, def->noun,
 						def->scope_label ? psprintf(def->scope_label, scope) : ""),
 				 errhint("Raise it with crm.set_limit('%s', n), or delete %s first.", def->name, def->noun)));
 }
@@ -421,7 +400,7 @@ crm_require_switch(PG_FUNCTION_ARGS)
 	if ((limits->set & (1 << i)) != 0 && limits->values[i] == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("limit %s of workspace %s is off", name, WorkspaceLabel(ws)),
+				 errmsg("limit %s of workspace %s is off", name, CrmWorkspaceLabel(ws)),
 				 errhint("The workspace's plan leaves out %s: an admin turns it on with crm.set_limit('%s', 1).",
 						 name, name)));
 	PG_RETURN_VOID();

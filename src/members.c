@@ -228,27 +228,6 @@ CurrentMembership(int64 ws, const char *user)
 	return &cached;
 }
 
-/* A workspace as messages name it: its slug (ids differ between databases) */
-static char *
-WorkspaceLabel(int64 ws)
-{
-	Datum		arg = Int64GetDatum(ws);
-	MemoryContext caller = CurrentMemoryContext;
-	char	   *slug = NULL;
-	char	   *label;
-	CrmSavedUser saved;
-
-	CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT slug FROM crm.workspaces WHERE id OPERATOR(pg_catalog.=) $1",
-							  1, (Oid[]) {INT8OID}, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-		slug = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	label = MemoryContextStrdup(caller, slug ? psprintf("\"%s\"", slug) : psprintf("%lld", (long long) ws));
-	SPI_finish();
-	CrmRestoreUser(&saved);
-	return label;
-}
-
 /*
  * The member acting in a closed workspace, or NULL when the workspace is
  * open or the request is the system's.  Anyone else is refused.
@@ -268,12 +247,12 @@ RequireMember(int64 ws)
 	if (user == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("workspace %s has members, and this request names no user", WorkspaceLabel(ws)),
+				 errmsg("workspace %s has members, and this request names no user", CrmWorkspaceLabel(ws)),
 				 errhint("Send the user's id as the sub claim of the token, or SET crm.user_id.")));
 	if (!m->member)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("user \"%s\" is not an active member of workspace %s", user, WorkspaceLabel(ws)),
+				 errmsg("user \"%s\" is not an active member of workspace %s", user, CrmWorkspaceLabel(ws)),
 				 errhint("An admin of the workspace adds members with crm.add_member(user_id, role).")));
 	return m;
 }

@@ -2,7 +2,7 @@
  *
  * workspace.c
  *	  Who is asking, from the claims each API layer sends: the current
- *	  workspace and the current actor.
+ *	  workspace and the current actor; and how messages name a workspace.
  *
  * The workspace is crm.workspace_id, else the workspace_id claim of
  * PostgREST's request.jwt.claims JSON, else PostGraphile's
@@ -20,12 +20,16 @@
 
 #include <limits.h>
 
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
@@ -377,4 +381,29 @@ Datum
 crm_current_actor(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(CrmCurrentActor()));
+}
+
+/*
+ * A workspace as messages name it: its slug in quotes (ids differ between
+ * databases), read as the owner of crm.workspaces; its id if it has none.
+ */
+char *
+CrmWorkspaceLabel(int64 ws)
+{
+	Datum		arg = Int64GetDatum(ws);
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			workspaces = get_relname_relid("workspaces", get_namespace_oid("crm", false));
+	char	   *slug = NULL;
+	char	   *label;
+	CrmSavedUser saved;
+
+	CrmBecomeOwner(CrmRelationOwner(workspaces), &saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT slug FROM crm.workspaces WHERE id OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]) {INT8OID}, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		slug = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	label = MemoryContextStrdup(caller, slug ? psprintf("\"%s\"", slug) : psprintf("%lld", (long long) ws));
+	SPI_finish();
+	CrmRestoreUser(&saved);
+	return label;
 }
