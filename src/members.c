@@ -117,6 +117,20 @@ PermissionBit(const char *name)
 	return 0;
 }
 
+/* A member's own set of permissions (text[]) as bits */
+static int
+PermissionBits(Datum perms)
+{
+	Datum	   *names;
+	int			n;
+	int			bits = 0;
+
+	deconstruct_array(DatumGetArrayTypeP(perms), TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &n);
+	for (int i = 0; i < n; i++)
+		bits |= PermissionBit(TextDatumGetCString(names[i]));
+	return bits;
+}
+
 /* A role's permissions when the member's own set is NULL (docs/members.md) */
 static int
 RoleDefaults(const char *role)
@@ -191,17 +205,7 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 		{
 			m->member = true;
 			strlcpy(m->role, role, sizeof(m->role));
-			m->permissions = isnull ? RoleDefaults(role) : 0;
-			if (!isnull)
-			{
-				Datum	   *names;
-				int			n;
-
-				deconstruct_array(DatumGetArrayTypeP(perms), TEXTOID, -1, false, TYPALIGN_INT,
-								  &names, NULL, &n);
-				for (int i = 0; i < n; i++)
-					m->permissions |= PermissionBit(TextDatumGetCString(names[i]));
-			}
+			m->permissions = isnull ? RoleDefaults(role) : PermissionBits(perms);
 		}
 	}
 	SPI_finish();
