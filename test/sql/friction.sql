@@ -110,3 +110,21 @@ SELECT crm.bulk_untag('contact', '{1}', ARRAY['vip']);
 SELECT crm.bulk_set_lifecycle_by_id(ARRAY[:ada], 'customer') AS set;
 RESET ROLE;
 SELECT name, tags, lifecycle_stage FROM crm.contacts ORDER BY id;
+
+-- the same calls by members of different roles: the permission map still decides
+SET ROLE crm_friction_app;
+SELECT set_config('request.jwt.claims', format('{"sub": "alice", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_alice;
+SELECT (crm.add_member('alice', 'admin')).role, (crm.add_member('bob', 'agent')).role, (crm.add_member('vic', 'viewer')).role;
+SELECT set_config('request.jwt.claims', format('{"sub": "bob", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_bob;
+SELECT d.title, s.name AS stage FROM crm.move_deal(:mill, stage_name => 'Negotiation') d JOIN crm.stages s ON s.id = d.stage_id;
+SELECT status, won_reason FROM crm.win_deal(:mill, 'Signed');
+SELECT crm.record_consent(:bo, 'SMS', 'revoked') AS c3 \gset
+SELECT channel, status FROM crm.contact_consents WHERE id = :c3;
+SELECT crm.define_property('contact', 'teamSize', 'number');
+SELECT set_config('request.jwt.claims', format('{"sub": "vic", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_vic;
+SELECT crm.move_deal(:engine, stage_name => 'Lead');
+INSERT INTO crm.contact_consents (contact_id, channel, status) VALUES (:bo, 'WhatsApp', 'revoked');
+SELECT set_config('request.jwt.claims', format('{"sub": "alice", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_alice;
+SELECT crm.define_property('contact', 'teamSize', 'number') AS p3 \gset
+SELECT key FROM crm.property_definitions WHERE id = :p3;
+RESET ROLE;
