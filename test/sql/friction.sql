@@ -103,6 +103,9 @@ RESET ROLE;
 SELECT crm.bulk_tag('contact', '{8,9}', ARRAY['vip']);
 SELECT crm.bulk_update('contact', ' { 1, 2 } ', '{"city": "Paris"}');
 SELECT crm.bulk_set_lifecycle('{}', 'lead');
+SELECT (crm.create_list('VIP')).id AS vip \gset
+SELECT crm.bulk_add_to_list(:vip, '{8,9}');
+SELECT crm.bulk_add_to_list_by_id(:vip, ARRAY[:ada, :bo]) AS added;
 SELECT crm.bulk_tag_by_id('contact', ARRAY[:ada, :bo], ARRAY['vip']) AS tagged;
 SELECT crm.bulk_tag('contact', format('id IN (%s, %s)', :ada, :bo), ARRAY['gold']) AS tagged_by_query;
 SET ROLE crm_friction_app;
