@@ -321,9 +321,19 @@ DECLARE
 	new_pos bigint;
 BEGIN
 	IF stage_name IS NOT NULL THEN
+		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
 		SELECT * INTO target FROM crm.stages s
 		 WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
-		   AND lower(s.name) = lower(btrim(move_deal.stage_name));
+		   AND lower(s.name) = lower(btrim(move_deal.stage_name))
+		 ORDER BY s.name = btrim(move_deal.stage_name) DESC, s.position
+		 LIMIT 1;
+		IF FOUND AND target.name <> btrim(stage_name)
+		   AND (SELECT count(*) FROM crm.stages s WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+				  AND lower(s.name) = lower(btrim(move_deal.stage_name))) > 1 THEN
+			RAISE EXCEPTION 'stage name "%" fits several stages of pipeline %', stage_name, d.pipeline_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write the name with its capitals as the stage has it, or pass stage_id => n.';
+		END IF;
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'stage "%" does not exist in pipeline % of deal %', stage_name, d.pipeline_id, deal_id
 				USING ERRCODE = 'no_data_found',

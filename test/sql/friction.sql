@@ -58,6 +58,12 @@ SELECT crm.move_deal(:kiln, stage_name => 'Fixed');
 SELECT crm.move_deal(:kiln, stage_name => 'Nowhere');
 SELECT crm.move_deal(:kiln, :proposal, stage_name => 'Lead');
 SELECT crm.move_deal(:kiln);
+-- names that differ only in capitals: the one spelled so, else refused as ambiguous
+SELECT crm.add_stage(:sales, 'PROPOSAL') AS shouting \gset
+SELECT s.name AS stage FROM crm.move_deal(:kiln, stage_name => 'PROPOSAL') d JOIN crm.stages s ON s.id = d.stage_id;
+SELECT s.name AS stage FROM crm.move_deal(:kiln, stage_name => 'Proposal') d JOIN crm.stages s ON s.id = d.stage_id;
+SELECT crm.move_deal(:kiln, stage_name => 'proposal');
+DELETE FROM crm.stages WHERE id = :shouting;
 -- by id the stage may be of any pipeline, as before
 SELECT d.title, s.name AS stage, d.pipeline_id = :support AS in_support FROM crm.move_deal(:kiln, :fixed) d JOIN crm.stages s ON s.id = d.stage_id;
 
