@@ -19,7 +19,19 @@ AS $$
 DECLARE
 	tab text := crm_hidden.cql_table(bulk_where.entity);
 	alias text := pg_catalog.split_part(tab, '.', 2);
+	caller text;
 BEGIN
+	-- '{8,9}' would be a CQL syntax error; name the function that takes ids
+	-- (the crm.bulk_* SQL function on the call stack)
+	IF bulk_where.query ~ '^\s*\{\s*[0-9][0-9\s,]*\}\s*$' THEN
+		GET DIAGNOSTICS caller = PG_CONTEXT;
+		caller := coalesce(pg_catalog.substring(caller, 'SQL function "(bulk_[a-z_]+)"'), 'bulk_*');
+		RAISE EXCEPTION 'bulk action target "%" is an id array, not a CQL query', bulk_where.query
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = pg_catalog.format('Pass ids to crm.%s_by_id(..., ids => %L, ...), or query %L.',
+										   caller, pg_catalog.btrim(bulk_where.query),
+										   'id IN (' || pg_catalog.btrim(bulk_where.query, ' {}') || ')');
+	END IF;
 	IF bulk_where.query IS NOT NULL THEN
 		RETURN crm_hidden.cql_where(bulk_where.entity, bulk_where.query);
 	END IF;

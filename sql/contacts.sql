@@ -146,6 +146,23 @@ CREATE TRIGGER contact_consents_actor BEFORE INSERT ON crm.contact_consents
 	FOR EACH ROW WHEN (NEW.actor IS DISTINCT FROM crm.current_actor())
 	EXECUTE FUNCTION crm_internal.contact_consents_actor();
 
+-- A channel is a lower-case word: 'WhatsApp' and ' SMS ' are whatsapp and
+-- sms, from crm.record_consent and a frontend's INSERT alike.
+CREATE FUNCTION crm_internal.contact_consents_channel() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.channel := lower(btrim(NEW.channel));
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_consents_channel() IS
+	'BEFORE INSERT row trigger on contact_consents: the channel trimmed and lower-cased';
+
+CREATE TRIGGER contact_consents_channel BEFORE INSERT ON crm.contact_consents
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_consents_channel();
+
 -- A consent change is a change of the contact, whoever records it: the
 -- CRM_CONTACT_UPDATED event crm.record_consent used to write itself.
 -- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
@@ -217,7 +234,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass granted or revoked.';
 	END IF;
-	IF channel IS NULL OR channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+	-- 'WhatsApp' is whatsapp: the row's trigger lower-cases it
+	IF channel IS NULL OR lower(btrim(channel)) !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid consent channel: "%"', channel
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'A channel is a lower-case word such as email, sms, phone or whatsapp.';

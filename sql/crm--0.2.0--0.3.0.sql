@@ -1265,3 +1265,363 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- An API a person gets right the first time (issue 18, item 5;
+-- docs/api.md "Arguments").  win_deal and lose_deal take the reason
+-- second; move_deal takes a stage by name; consent channels and property
+-- keys are normalised on the row path and in the functions; a bulk
+-- function given an id array as its query points at its _by_id form.
+--
+
+-- Consent channels: 'WhatsApp' is whatsapp
+CREATE FUNCTION crm_internal.contact_consents_channel() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.channel := lower(btrim(NEW.channel));
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_consents_channel() IS
+	'BEFORE INSERT row trigger on contact_consents: the channel trimmed and lower-cased';
+
+CREATE TRIGGER contact_consents_channel BEFORE INSERT ON crm.contact_consents
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_consents_channel();
+
+CREATE OR REPLACE FUNCTION crm.record_consent(contact_id bigint, channel text, status crm.consent_status,
+								   source text DEFAULT NULL, recorded_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	cid bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(record_consent.contact_id);
+	IF status IS NULL THEN
+		RAISE EXCEPTION 'consent status must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass granted or revoked.';
+	END IF;
+	-- 'WhatsApp' is whatsapp: the row's trigger lower-cases it
+	IF channel IS NULL OR lower(btrim(channel)) !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid consent channel: "%"', channel
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A channel is a lower-case word such as email, sms, phone or whatsapp.';
+	END IF;
+	INSERT INTO crm.contact_consents AS c (contact_id, channel, status, source, recorded_at)
+		VALUES (record_consent.contact_id, record_consent.channel, record_consent.status,
+				record_consent.source, coalesce(record_consent.recorded_at, now()))
+		RETURNING c.id INTO cid;
+	RETURN cid;
+END;
+$$;
+COMMENT ON FUNCTION crm.record_consent(bigint, text, crm.consent_status, text, timestamptz) IS
+	'appends a consent change (granted or revoked) for a contact and channel; the row''s trigger writes the event';
+
+-- Property keys in snake_case, derived from the label when not given;
+-- the keys of 0.2.0 already are in that form
+CREATE FUNCTION crm.normalize_property_key(key text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN key ~ '^[a-z][a-z0-9_]{0,62}$' THEN key
+			ELSE btrim(regexp_replace(lower(regexp_replace(regexp_replace(btrim(key),
+					 '([A-Z]+)([A-Z][a-z])', '\1_\2', 'g'), '([a-z0-9])([A-Z])', '\1_\2', 'g')),
+					 '[\s[:punct:]]+', '_', 'g'), '_') END;
+COMMENT ON FUNCTION crm.normalize_property_key(text) IS
+	'a property key in its canonical snake_case form: leadSource and "Lead source" are lead_source';
+
+CREATE FUNCTION crm_internal.property_definitions_canonical_key() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.key := crm.normalize_property_key(coalesce(NEW.key, NEW.label));
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.property_definitions_canonical_key() IS
+	'BEFORE INSERT OR UPDATE row trigger on property_definitions: the key in snake_case, derived from the label when NULL';
+
+CREATE TRIGGER property_definitions_canonical_key BEFORE INSERT OR UPDATE OF key ON crm.property_definitions
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.property_definitions_canonical_key();
+
+CREATE OR REPLACE FUNCTION crm.define_property(object_type text, key text, type crm.property_type,
+									label text DEFAULT NULL, options text[] DEFAULT NULL,
+									pattern text DEFAULT NULL, required boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR type IS NULL THEN
+		RAISE EXCEPTION 'property object type, key (or label) and type must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(type::text), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_property(''contact'', ''plan'', ''select'', options => ARRAY[''free'', ''pro'']).';
+	END IF;
+	-- Update first: INSERT ... ON CONFLICT would run the definition checks twice.
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_property.label, d.label),
+		   type = define_property.type,
+		   options = define_property.options,
+		   pattern = define_property.pattern,
+		   required = coalesce(define_property.required, false)
+	 WHERE d.workspace_id = crm.current_workspace()
+	   AND d.object_type = define_property.object_type
+	   AND d.key = define_property.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, options, pattern, required)
+		VALUES (define_property.object_type, define_property.key, define_property.label,
+				define_property.type, define_property.options, define_property.pattern,
+				coalesce(define_property.required, false))
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_property(text, text, crm.property_type, text, text[], text, boolean) IS
+	'creates or redefines a custom property of an object type; refused when stored values would not fit';
+
+CREATE OR REPLACE FUNCTION crm.drop_property(object_type text, key text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	DELETE FROM crm.property_definitions d
+	 WHERE d.workspace_id = crm.current_workspace()
+	   AND d.object_type = drop_property.object_type
+	   AND d.key = crm.normalize_property_key(drop_property.key);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION '% property "%" is not defined', coalesce(object_type, 'NULL'), coalesce(key, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT object_type, key FROM crm.property_definitions lists the defined properties.';
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_property(text, text) IS
+	'removes a property definition; stored values stay as free-form keys';
+
+-- Deals: a reason that looks like a date is the old argument order
+CREATE OR REPLACE FUNCTION crm_hidden.close_deal(deal_id bigint, kind crm.stage_kind, closed_at timestamptz, reason text)
+RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
+BEGIN
+	-- before 0.3.0 the second argument of win_deal and lose_deal was closed_at
+	IF reason ~ '^\s*\d{4}-\d{2}-\d{2}' THEN
+		RAISE EXCEPTION 'close reason "%" looks like a date', reason
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('The reason comes before the date: crm.%s_deal(%s, closed_at => %L).',
+								CASE kind WHEN 'won' THEN 'win' ELSE 'lose' END, deal_id, btrim(reason));
+	END IF;
+	IF d.status::text = kind::text THEN
+		RAISE EXCEPTION 'deal % is already %', deal_id, kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Reopen it with crm.move_deal() to an open stage first.';
+	END IF;
+	UPDATE crm.deals x
+	   SET status = close_deal.kind::text::crm.deal_status,
+		   closed_at = coalesce(close_deal.closed_at, now()),
+		   won_reason = CASE WHEN close_deal.kind = 'won' THEN close_deal.reason END,
+		   lost_reason = CASE WHEN close_deal.kind = 'lost' THEN close_deal.reason END
+	 WHERE x.workspace_id = crm.current_workspace() AND x.id = close_deal.deal_id
+	 RETURNING * INTO d;
+	RETURN d;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.close_deal(bigint, crm.stage_kind, timestamptz, text) IS
+	'sets a deal''s status to won or lost (the row path moves it to the first such stage); used by crm.win_deal and crm.lose_deal';
+
+-- New signatures (CREATE OR REPLACE cannot change argument names or
+-- order).  An old call win_deal(42, timestamptz '...') no longer resolves
+-- (42883); win_deal(42, '2026-01-15') is refused by close_deal (22023).
+DROP FUNCTION crm.win_deal(bigint, timestamptz, text);
+DROP FUNCTION crm.lose_deal(bigint, timestamptz, text);
+DROP FUNCTION crm.move_deal(bigint, bigint, bigint);
+CREATE FUNCTION crm.move_deal(deal_id bigint, stage_id bigint DEFAULT NULL, before_deal_id bigint DEFAULT NULL,
+							  stage_name text DEFAULT NULL)
+RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	d crm.deals := crm_hidden.lock_deal(move_deal.deal_id);
+	target crm.stages;
+	before_pos bigint;
+	prev_pos bigint;
+	new_pos bigint;
+BEGIN
+	IF stage_name IS NOT NULL THEN
+		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
+		SELECT * INTO target FROM crm.stages s
+		 WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+		   AND lower(s.name) = lower(btrim(move_deal.stage_name))
+		 ORDER BY s.name = btrim(move_deal.stage_name) DESC, s.position
+		 LIMIT 1;
+		IF FOUND AND target.name <> btrim(stage_name)
+		   AND (SELECT count(*) FROM crm.stages s WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+				  AND lower(s.name) = lower(btrim(move_deal.stage_name))) > 1 THEN
+			RAISE EXCEPTION 'stage name "%" fits several stages of pipeline %', stage_name, d.pipeline_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write the name with its capitals as the stage has it, or pass stage_id => n.';
+		END IF;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'stage "%" does not exist in pipeline % of deal %', stage_name, d.pipeline_id, deal_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('The pipeline''s stages are %s; pass stage_id => n for a stage of another pipeline.',
+									(SELECT string_agg(quote_literal(s.name), ', ' ORDER BY s.position) FROM crm.stages s
+									  WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id));
+		ELSIF move_deal.stage_id IS NOT NULL AND move_deal.stage_id <> target.id THEN
+			RAISE EXCEPTION 'stage % and stage name "%" name different stages', move_deal.stage_id, stage_name
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the stage once: stage_id => n or stage_name => ''Won''.';
+		END IF;
+		move_deal.stage_id := target.id;
+	ELSIF move_deal.stage_id IS NULL THEN
+		RAISE EXCEPTION 'no stage given for deal %', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass stage_id => n or stage_name => ''Qualified'' (a stage of the deal''s pipeline).';
+	END IF;
+	SELECT * INTO target FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
+	END IF;
+	IF before_deal_id IS NOT NULL THEN
+		IF before_deal_id = deal_id THEN
+			RAISE EXCEPTION 'deal % cannot be placed before itself', deal_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the id of the card the deal should land above, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO before_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
+		IF before_pos IS NULL THEN
+			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO prev_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.position < before_pos
+		   AND x.id <> move_deal.deal_id
+		 ORDER BY x.position DESC LIMIT 1;
+		prev_pos := coalesce(prev_pos, 0);
+		IF before_pos - prev_pos < 2 THEN
+			-- no room: respace the stage, keeping its order
+			UPDATE crm.deals x SET position = r.rn * 1024
+			  FROM (SELECT y.id, row_number() OVER (ORDER BY y.position, y.id) AS rn
+					  FROM crm.deals y WHERE y.workspace_id = ws AND y.stage_id = move_deal.stage_id
+					   AND y.id <> move_deal.deal_id) r
+			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024;
+			SELECT x.position INTO before_pos FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id;
+			prev_pos := before_pos - 1024;
+		END IF;
+		new_pos := (prev_pos + before_pos) / 2;
+	ELSE
+		new_pos := coalesce((SELECT x.position FROM crm.deals x
+							  WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id
+							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+
+	UPDATE crm.deals x SET stage_id = move_deal.stage_id, pipeline_id = target.pipeline_id, position = new_pos
+	 WHERE x.workspace_id = ws AND x.id = move_deal.deal_id
+	 RETURNING * INTO d;
+	RETURN d;
+END;
+$$;
+COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint, text) IS
+	'moves a deal to a stage (stage_id of any pipeline, or stage_name within the deal''s pipeline), above before_deal_id or at the end of the stage';
+
+CREATE FUNCTION crm.win_deal(deal_id bigint, reason text DEFAULT NULL, closed_at timestamptz DEFAULT now())
+RETURNS crm.deals
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT crm_hidden.close_deal(win_deal.deal_id, 'won', win_deal.closed_at, win_deal.reason) $$;
+COMMENT ON FUNCTION crm.win_deal(bigint, text, timestamptz) IS
+	'marks a deal won: moves it to its pipeline''s won stage and records the date and reason';
+
+CREATE FUNCTION crm.lose_deal(deal_id bigint, reason text DEFAULT NULL, closed_at timestamptz DEFAULT now())
+RETURNS crm.deals
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT crm_hidden.close_deal(lose_deal.deal_id, 'lost', lose_deal.closed_at, lose_deal.reason) $$;
+COMMENT ON FUNCTION crm.lose_deal(bigint, text, timestamptz) IS
+	'marks a deal lost: moves it to its pipeline''s lost stage and records the date and reason';
+
+-- Bulk functions: an id array given as the query
+CREATE OR REPLACE FUNCTION crm_hidden.bulk_where(entity text, query text, ids bigint[]) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text := crm_hidden.cql_table(bulk_where.entity);
+	alias text := pg_catalog.split_part(tab, '.', 2);
+	caller text;
+BEGIN
+	-- '{8,9}' would be a CQL syntax error; name the function that takes ids
+	-- (the crm.bulk_* SQL function on the call stack)
+	IF bulk_where.query ~ '^\s*\{\s*[0-9][0-9\s,]*\}\s*$' THEN
+		GET DIAGNOSTICS caller = PG_CONTEXT;
+		caller := coalesce(pg_catalog.substring(caller, 'SQL function "(bulk_[a-z_]+)"'), 'bulk_*');
+		RAISE EXCEPTION 'bulk action target "%" is an id array, not a CQL query', bulk_where.query
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = pg_catalog.format('Pass ids to crm.%s_by_id(..., ids => %L, ...), or query %L.',
+										   caller, pg_catalog.btrim(bulk_where.query),
+										   'id IN (' || pg_catalog.btrim(bulk_where.query, ' {}') || ')');
+	END IF;
+	IF bulk_where.query IS NOT NULL THEN
+		RETURN crm_hidden.cql_where(bulk_where.entity, bulk_where.query);
+	END IF;
+	-- an entity CQL queries can name (stages and pipelines are reached through deals)
+	PERFORM crm_hidden.cql_where(bulk_where.entity, '');
+	IF bulk_where.ids IS NULL THEN
+		RAISE EXCEPTION 'bulk action target must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a CQL query (text; '''' means all) or an array of ids.';
+	END IF;
+	RETURN alias || '.workspace_id = crm.current_workspace() AND ' || alias || '.id = ANY ($1)'
+		|| CASE WHEN alias = 'contacts' THEN ' AND contacts.status <> ''merged'''
+				-- records of all custom types share a table: only this type's
+				WHEN alias = 'object_records' THEN pg_catalog.format(' AND object_records.type_key = %L', bulk_where.entity)
+				ELSE '' END;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.bulk_where(text, text, bigint[]) IS 'the WHERE clause of a bulk action on a CQL query or on ids ($1)';
+
+-- Roles granted the CRM before get what crm.grant_access gives them today:
+-- the new and re-created functions
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.normalize_property_key(text),'
+								  ' crm.win_deal(bigint, text, timestamptz),'
+								  ' crm.lose_deal(bigint, text, timestamptz),'
+								  ' crm.move_deal(bigint, bigint, bigint, text) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

@@ -302,8 +302,11 @@ COMMENT ON FUNCTION crm_hidden.lock_deal(bigint) IS 'locks and returns a deal of
 
 -- Kanban drag and drop: positions are spaced 1024 apart so a card dropped
 -- between two others usually takes the midpoint; when there is no room
--- left the stage is renumbered.
-CREATE FUNCTION crm.move_deal(deal_id bigint, stage_id bigint, before_deal_id bigint DEFAULT NULL)
+-- left the stage is renumbered.  The stage is an id (of any pipeline) or,
+-- as stage_name, a name within the deal's pipeline: one function, no
+-- overloaded name.
+CREATE FUNCTION crm.move_deal(deal_id bigint, stage_id bigint DEFAULT NULL, before_deal_id bigint DEFAULT NULL,
+							  stage_name text DEFAULT NULL)
 RETURNS crm.deals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -317,6 +320,37 @@ DECLARE
 	prev_pos bigint;
 	new_pos bigint;
 BEGIN
+	IF stage_name IS NOT NULL THEN
+		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
+		SELECT * INTO target FROM crm.stages s
+		 WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+		   AND lower(s.name) = lower(btrim(move_deal.stage_name))
+		 ORDER BY s.name = btrim(move_deal.stage_name) DESC, s.position
+		 LIMIT 1;
+		IF FOUND AND target.name <> btrim(stage_name)
+		   AND (SELECT count(*) FROM crm.stages s WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+				  AND lower(s.name) = lower(btrim(move_deal.stage_name))) > 1 THEN
+			RAISE EXCEPTION 'stage name "%" fits several stages of pipeline %', stage_name, d.pipeline_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write the name with its capitals as the stage has it, or pass stage_id => n.';
+		END IF;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'stage "%" does not exist in pipeline % of deal %', stage_name, d.pipeline_id, deal_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('The pipeline''s stages are %s; pass stage_id => n for a stage of another pipeline.',
+									(SELECT string_agg(quote_literal(s.name), ', ' ORDER BY s.position) FROM crm.stages s
+									  WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id));
+		ELSIF move_deal.stage_id IS NOT NULL AND move_deal.stage_id <> target.id THEN
+			RAISE EXCEPTION 'stage % and stage name "%" name different stages', move_deal.stage_id, stage_name
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the stage once: stage_id => n or stage_name => ''Won''.';
+		END IF;
+		move_deal.stage_id := target.id;
+	ELSIF move_deal.stage_id IS NULL THEN
+		RAISE EXCEPTION 'no stage given for deal %', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass stage_id => n or stage_name => ''Qualified'' (a stage of the deal''s pipeline).';
+	END IF;
 	SELECT * INTO target FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
@@ -364,8 +398,8 @@ BEGIN
 	RETURN d;
 END;
 $$;
-COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint) IS
-	'moves a deal to a stage (of any pipeline), above before_deal_id or at the end of the stage';
+COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint, text) IS
+	'moves a deal to a stage (stage_id of any pipeline, or stage_name within the deal''s pipeline), above before_deal_id or at the end of the stage';
 
 -- The row path does the work (crm_internal.deals_apply_stage): writing the status
 -- moves the deal to the pipeline's first won or lost stage.  The function
@@ -379,6 +413,13 @@ AS $$
 DECLARE
 	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
 BEGIN
+	-- before 0.3.0 the second argument of win_deal and lose_deal was closed_at
+	IF reason ~ '^\s*\d{4}-\d{2}-\d{2}' THEN
+		RAISE EXCEPTION 'close reason "%" looks like a date', reason
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('The reason comes before the date: crm.%s_deal(%s, closed_at => %L).',
+								CASE kind WHEN 'won' THEN 'win' ELSE 'lose' END, deal_id, btrim(reason));
+	END IF;
 	IF d.status::text = kind::text THEN
 		RAISE EXCEPTION 'deal % is already %', deal_id, kind
 			USING ERRCODE = 'invalid_parameter_value',
@@ -397,18 +438,20 @@ $$;
 COMMENT ON FUNCTION crm_hidden.close_deal(bigint, crm.stage_kind, timestamptz, text) IS
 	'sets a deal''s status to won or lost (the row path moves it to the first such stage); used by crm.win_deal and crm.lose_deal';
 
-CREATE FUNCTION crm.win_deal(deal_id bigint, closed_at timestamptz DEFAULT now(), reason text DEFAULT NULL)
+-- One order for the optional arguments of both: the reason (what a person
+-- types second), then the date; crm.win_deal(42, 'Signed').
+CREATE FUNCTION crm.win_deal(deal_id bigint, reason text DEFAULT NULL, closed_at timestamptz DEFAULT now())
 RETURNS crm.deals
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT crm_hidden.close_deal(win_deal.deal_id, 'won', win_deal.closed_at, win_deal.reason) $$;
-COMMENT ON FUNCTION crm.win_deal(bigint, timestamptz, text) IS
+COMMENT ON FUNCTION crm.win_deal(bigint, text, timestamptz) IS
 	'marks a deal won: moves it to its pipeline''s won stage and records the date and reason';
 
-CREATE FUNCTION crm.lose_deal(deal_id bigint, closed_at timestamptz DEFAULT now(), reason text DEFAULT NULL)
+CREATE FUNCTION crm.lose_deal(deal_id bigint, reason text DEFAULT NULL, closed_at timestamptz DEFAULT now())
 RETURNS crm.deals
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT crm_hidden.close_deal(lose_deal.deal_id, 'lost', lose_deal.closed_at, lose_deal.reason) $$;
-COMMENT ON FUNCTION crm.lose_deal(bigint, timestamptz, text) IS
+COMMENT ON FUNCTION crm.lose_deal(bigint, text, timestamptz) IS
 	'marks a deal lost: moves it to its pipeline''s lost stage and records the date and reason';

@@ -66,6 +66,38 @@ CREATE FUNCTION crm_internal.validate_properties() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.validate_properties() IS
 	'BEFORE INSERT OR UPDATE row trigger checking properties against their definitions; argument: the object type, or ''@column'' naming the column that holds it';
 
+-- Keys are stored in one canonical form, snake_case ("lead_source"): a
+-- camelCase key ("leadSource") or a display name ("Lead source") given as
+-- the key becomes it (spaces and punctuation become "_"; other characters
+-- stay, so "Größe" is refused rather than cut to "gr_e"); a key already in
+-- that form stays as it is.
+CREATE FUNCTION crm.normalize_property_key(key text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN key ~ '^[a-z][a-z0-9_]{0,62}$' THEN key
+			ELSE btrim(regexp_replace(lower(regexp_replace(regexp_replace(btrim(key),
+					 '([A-Z]+)([A-Z][a-z])', '\1_\2', 'g'), '([a-z0-9])([A-Z])', '\1_\2', 'g')),
+					 '[\s[:punct:]]+', '_', 'g'), '_') END;
+COMMENT ON FUNCTION crm.normalize_property_key(text) IS
+	'a property key in its canonical snake_case form: leadSource and "Lead source" are lead_source';
+
+-- The row path takes what crm.define_property takes: a camelCase key, or
+-- no key and a label to derive it from.  Named to run before
+-- property_definitions_check.
+CREATE FUNCTION crm_internal.property_definitions_canonical_key() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.key := crm.normalize_property_key(coalesce(NEW.key, NEW.label));
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.property_definitions_canonical_key() IS
+	'BEFORE INSERT OR UPDATE row trigger on property_definitions: the key in snake_case, derived from the label when NULL';
+
+CREATE TRIGGER property_definitions_canonical_key BEFORE INSERT OR UPDATE OF key ON crm.property_definitions
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.property_definitions_canonical_key();
 CREATE TRIGGER property_definitions_check BEFORE INSERT OR UPDATE ON crm.property_definitions
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.check_property_definition();
 CREATE TRIGGER property_definitions_touch BEFORE UPDATE ON crm.property_definitions
@@ -89,6 +121,9 @@ CREATE TRIGGER property_definitions_events_delete AFTER DELETE ON crm.property_d
 
 -- Declares the whole definition: redefining replaces type, options, pattern
 -- and required; a NULL label keeps the current one (or becomes the key).
+-- The key is stored in snake_case (crm.normalize_property_key); a NULL key
+-- is derived from the label: define_property('contact', NULL, 'text',
+-- label => 'Lead source') defines lead_source.
 CREATE FUNCTION crm.define_property(object_type text, key text, type crm.property_type,
 									label text DEFAULT NULL, options text[] DEFAULT NULL,
 									pattern text DEFAULT NULL, required boolean DEFAULT false)
@@ -100,8 +135,9 @@ AS $$
 DECLARE
 	pid bigint;
 BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
 	IF object_type IS NULL OR key IS NULL OR type IS NULL THEN
-		RAISE EXCEPTION 'property object type, key and type must not be null (got %, %, %)',
+		RAISE EXCEPTION 'property object type, key (or label) and type must not be null (got %, %, %)',
 			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
 			coalesce(quote_literal(type::text), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
@@ -140,7 +176,7 @@ BEGIN
 	DELETE FROM crm.property_definitions d
 	 WHERE d.workspace_id = crm.current_workspace()
 	   AND d.object_type = drop_property.object_type
-	   AND d.key = drop_property.key;
+	   AND d.key = crm.normalize_property_key(drop_property.key);
 	IF NOT FOUND THEN
 		RAISE EXCEPTION '% property "%" is not defined', coalesce(object_type, 'NULL'), coalesce(key, 'NULL')
 			USING ERRCODE = 'no_data_found',

@@ -54,9 +54,9 @@ SELECT count(crm.add_line_item(d.id, p.id, 1, 'fixed', 600))
 -- history: some deals advanced, some were won, some lost
 SELECT count(crm.move_deal(d.id, (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation')))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 IN (1, 2);
-SELECT count(crm.win_deal(d.id, timestamptz '2026-10-01 12:00+00' + (d.id % 30) * interval '1 day', 'Best fit for their team'))
+SELECT count(crm.win_deal(d.id, reason => 'Best fit for their team', closed_at => timestamptz '2026-10-01 12:00+00' + (d.id % 30) * interval '1 day'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 1;
-SELECT count(crm.lose_deal(d.id, timestamptz '2026-10-15 12:00+00' + (d.id % 20) * interval '1 day', 'Went with a competitor'))
+SELECT count(crm.lose_deal(d.id, reason => 'Went with a competitor', closed_at => timestamptz '2026-10-15 12:00+00' + (d.id % 20) * interval '1 day'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 3;
 
 -- paid orders for customers, as the payment provider's webhook reports them

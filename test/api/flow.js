@@ -206,6 +206,12 @@ async function flow() {
 			deal { id stageId status } } }`, { id: deal && deal.id, stage: stages[1] && stages[1].id },
 		'moveDeal (function mutation) (A)');
 	is(d && d.moveDeal.deal.stageId, stages[1] && stages[1].id, 'moveDeal: the deal is in the new stage');
+	d = await must(alice, `mutation($id: BigInt!) { moveDeal(input: {dealId: $id, stageName: "lead"}) { deal { stageId } } }`,
+		{ id: deal && deal.id }, 'moveDeal by stage name (function mutation) (A)');
+	is(d && d.moveDeal.deal.stageId, stages[0] && stages[0].id, 'moveDeal: a stage by name within the deal\'s pipeline');
+	r = await gql(alice, `mutation($id: BigInt!) { moveDeal(input: {dealId: $id, stageName: "Nowhere"}) { deal { stageId } } }`,
+		{ id: deal && deal.id });
+	ok(r.errors && r.errors[0].errcode === 'P0002', 'moveDeal: an unknown stage name is refused (P0002)', r);
 	d = await must(alice, `mutation($id: BigInt!) { winDeal(input: {dealId: $id, reason: "signed"}) { deal { status stageId } } }`,
 		{ id: deal && deal.id }, 'winDeal (function mutation) (A)');
 	is(d && d.winDeal.deal, { status: 'WON', stageId: stages[2] && stages[2].id }, 'winDeal: won, in the won stage');

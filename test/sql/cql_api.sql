@@ -114,7 +114,7 @@ INSERT INTO crm.deals (id, title, contact_id, company_id, value, currency, expec
 	(1, 'Acme renewal', 1, 1, 5000, 'USD', '2024-06-30', 'high'),
 	(2, 'Globex pilot', 2, 2, 800, 'EUR', '2024-03-31', 'low'),
 	(3, 'Ada upsell', 1, 1, 1200, 'USD', NULL, 'medium');
-SELECT 1 AS won FROM crm.win_deal(1, '2024-05-01');
+SELECT 1 AS won FROM crm.win_deal(1, closed_at => '2024-05-01');
 SELECT id, title, status, value FROM crm.find_deals('stage = WON OR value < 1000', 'value DESC');
 SELECT id, title FROM crm.find_deals('contact.email = ''ada@acme.com'' AND stage != WON');
 SELECT id, title FROM crm.find_deals('expectedCloseDate < 2024-06-01 OR expectedCloseDate IS NULL', 'expectedCloseDate DESC');

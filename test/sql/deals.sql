@@ -42,7 +42,7 @@ SELECT stage_name, card_rank, title FROM crm.kanban WHERE pipeline_id = :sales;
 
 -- win and lose: status follows the stage, date and reason recorded
 SELECT status, s.name AS stage, closed_at, won_reason
-  FROM crm.win_deal(:engine, '2024-03-01 12:00+00', 'best offer') d JOIN crm.stages s ON s.id = d.stage_id;
+  FROM crm.win_deal(:engine, 'best offer', '2024-03-01 12:00+00') d JOIN crm.stages s ON s.id = d.stage_id;
 SELECT status, s.name AS stage, closed_at = now() AS closed_now, lost_reason
   FROM crm.lose_deal(:mill, reason => 'no budget') d JOIN crm.stages s ON s.id = d.stage_id;
 -- reopening clears the verdict
@@ -82,7 +82,7 @@ SELECT crm.move_deal(:loom, 999999999);
 SELECT crm.move_deal(:loom, :lead, :loom);
 SELECT crm.move_deal(:loom, :proposal, :engine);
 SELECT crm.win_deal(:engine);
-SELECT crm.win_deal(:loom, '2999-01-01 00:00+00');
+SELECT crm.win_deal(:loom, closed_at => '2999-01-01 00:00+00');
 SELECT crm.lose_deal(999999999);
 SELECT crm.win_deal(NULL);
 INSERT INTO crm.deals (title, currency) VALUES ('Bad money', 'XYZ');
@@ -172,14 +172,14 @@ INSERT INTO crm.deals (title, value) VALUES ('Twin row', 300) RETURNING id AS tw
 RESET ROLE;
 SELECT max(id) AS last_event FROM crm.events \gset
 -- win
-SELECT status FROM crm.win_deal(:twin_fn, '2026-01-15 10:00+00', 'best price');
+SELECT status FROM crm.win_deal(:twin_fn, 'best price', '2026-01-15 10:00+00');
 SET ROLE crm_deals_app;
 UPDATE crm.deals SET status = 'won', closed_at = '2026-01-15 10:00+00', won_reason = 'best price' WHERE id = :twin_row;
 RESET ROLE;
 SELECT d.title, s.name AS stage, d.status, d.closed_at, d.stage_entered_at, d.won_reason, d.lost_reason
   FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id IN (:twin_fn, :twin_row) ORDER BY d.id;
 -- lose (a won deal can be lost directly): the won reason goes
-SELECT status FROM crm.lose_deal(:twin_fn, NULL, 'budget cut');
+SELECT status FROM crm.lose_deal(:twin_fn, 'budget cut', NULL);
 SET ROLE crm_deals_app;
 UPDATE crm.deals SET status = 'lost', lost_reason = 'budget cut' WHERE id = :twin_row;
 RESET ROLE;

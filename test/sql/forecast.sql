@@ -32,8 +32,8 @@ SELECT id AS d3 FROM crm.deals WHERE title = 'd3' \gset
 SELECT id AS d4 FROM crm.deals WHERE title = 'd4' \gset
 SELECT id AS d5 FROM crm.deals WHERE title = 'd5' \gset
 SELECT count(*) AS moves FROM (
-	SELECT crm.move_deal(:d1, :b), crm.move_deal(:d1, :c), crm.win_deal(:d1, '2020-01-05 12:00+00'),
-		   crm.move_deal(:d2, :c), crm.win_deal(:d2, '2020-02-03 12:00+00'),
+	SELECT crm.move_deal(:d1, :b), crm.move_deal(:d1, :c), crm.win_deal(:d1, closed_at => '2020-01-05 12:00+00'),
+		   crm.move_deal(:d2, :c), crm.win_deal(:d2, closed_at => '2020-02-03 12:00+00'),
 		   crm.move_deal(:d3, :b), crm.move_deal(:d3, :a), crm.lose_deal(:d3),
 		   crm.lose_deal(:d4),
 		   crm.move_deal(:d5, :c), crm.lose_deal(:d5)) m;

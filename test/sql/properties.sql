@@ -185,7 +185,7 @@ DROP TABLE public.records;
 
 -- Bad definitions: each refused with a precise error, nothing written
 SELECT count(*) AS definitions_before FROM crm.property_definitions WHERE workspace_id = :ws \gset
-SELECT crm.define_property('contact', 'Bad Key', 'text');
+SELECT crm.define_property('contact', 'Größe', 'text');
 SELECT crm.define_property('contact', '1st', 'text');
 SELECT crm.define_property('contact', repeat('k', 64), 'text');
 SELECT crm.define_property('contact', 'email', 'text');
