@@ -1265,3 +1265,189 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- Deals that report the truth (issue 18): moves and closes follow the
+-- deal's stage history, so no stay in crm.deal_stage_history has a
+-- negative duration and no deal closes before it entered its stage.
+--
+-- Defaults and invariants a plain INSERT/UPDATE must respect too, so that
+-- crm.move_deal, crm.win_deal and crm.lose_deal are conveniences over the
+-- row path: pipeline, stage and currency defaults; the stage picked by a
+-- written status (won/lost: the pipeline's first won/lost stage, open: its
+-- first open stage); status from the stage's kind; closed_at (now() unless
+-- given, at most a day ahead), the reasons cleared when they no longer
+-- apply, stage_entered_at and the card position on every stage change.
+-- Left out (NULL), pipeline_id, stage_id and position are chosen.
+-- Times follow the deal's history (docs/deals.md, "Closing dates"): a
+-- written closed_at or stage_entered_at before the deal entered the stage
+-- it leaves is refused; the ones the trigger picks are never earlier than
+-- that entry; a closed deal's close date changes only with its status.
+CREATE OR REPLACE FUNCTION crm_internal.deals_apply_stage() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	st record;
+	wanted crm.stage_kind;
+	stage_changed boolean;
+	since timestamptz;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.pipeline_id IS NULL AND NEW.stage_id IS NOT NULL THEN
+			SELECT s.pipeline_id INTO NEW.pipeline_id FROM crm.stages s
+			 WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id;
+		END IF;
+		IF NEW.pipeline_id IS NULL THEN
+			SELECT p.id INTO NEW.pipeline_id FROM crm.pipelines p
+			 WHERE p.workspace_id = NEW.workspace_id AND p.is_default;
+			IF NEW.pipeline_id IS NULL THEN
+				RAISE EXCEPTION 'workspace % has no default pipeline', NEW.workspace_id
+					USING ERRCODE = 'no_data_found',
+						  HINT = 'Create one with crm.create_pipeline(''Sales'', ''b2b_sales''), or give the deal a pipeline_id.';
+			END IF;
+		END IF;
+		IF NEW.currency IS NULL THEN
+			SELECT w.default_currency INTO NEW.currency FROM crm.workspaces w WHERE w.id = NEW.workspace_id;
+		END IF;
+	ELSIF NEW.stage_id IS NOT DISTINCT FROM OLD.stage_id AND NEW.status IS DISTINCT FROM OLD.status THEN
+		-- the status was written, the stage left alone: the status picks the stage
+		NEW.stage_id := NULL;
+	END IF;
+
+	IF NEW.stage_id IS NULL THEN
+		wanted := coalesce(NEW.status, 'open')::text::crm.stage_kind;
+		SELECT s.id INTO NEW.stage_id FROM crm.stages s
+		 WHERE s.workspace_id = NEW.workspace_id AND s.pipeline_id = NEW.pipeline_id AND s.kind = wanted
+		 ORDER BY s.position LIMIT 1;
+		IF NEW.stage_id IS NULL AND wanted = 'open' THEN
+			RAISE EXCEPTION 'pipeline % has no open stage', NEW.pipeline_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Add one with crm.add_stage(pipeline_id, name), or give the deal a stage_id.';
+		ELSIF NEW.stage_id IS NULL THEN
+			RAISE EXCEPTION 'pipeline % has no % stage', NEW.pipeline_id, wanted
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('Add one with crm.add_stage(%s, name, kind => %L).', NEW.pipeline_id, wanted);
+		END IF;
+	END IF;
+	stage_changed := TG_OP = 'INSERT' OR NEW.stage_id IS DISTINCT FROM OLD.stage_id;
+	IF NOT stage_changed AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+		IF NEW.position IS NULL THEN
+			NEW.position := coalesce((SELECT d.position FROM crm.deals d
+									   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
+										 AND d.id <> NEW.id
+									   ORDER BY d.position DESC LIMIT 1), 0) + 1024;
+		END IF;
+		RETURN NEW;
+	END IF;
+
+	SELECT s.kind, s.pipeline_id, s.name INTO st FROM crm.stages s
+	 WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id;
+	IF NOT FOUND OR st.pipeline_id IS DISTINCT FROM NEW.pipeline_id THEN
+		RAISE EXCEPTION 'stage % is not a stage of pipeline %', NEW.stage_id, NEW.pipeline_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pick a stage of the deal''s pipeline: SELECT id, name FROM crm.stages WHERE pipeline_id = ...';
+	END IF;
+	-- a status written together with a stage must agree with it ('open', the
+	-- default of a new deal, follows whatever stage is given)
+	IF NEW.status IS DISTINCT FROM st.kind::text::crm.deal_status
+	   AND ((TG_OP = 'INSERT' AND NEW.status <> 'open')
+			OR (TG_OP = 'UPDATE' AND NEW.status IS DISTINCT FROM OLD.status)) THEN
+		RAISE EXCEPTION 'deal status % does not match stage "%", whose kind is %', NEW.status, st.name, st.kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Write either the status (the pipeline''s first stage of that kind is taken) or a stage, not both.';
+	END IF;
+	NEW.status := st.kind::text::crm.deal_status;
+	IF TG_OP = 'UPDATE' THEN
+		-- the entry into the stay the deal leaves, as the history has it:
+		-- the earliest its move or close may be
+		SELECT max(h.entered_at) INTO since FROM crm.deal_stage_history h
+		 WHERE h.workspace_id = NEW.workspace_id AND h.deal_id = NEW.id AND h.left_at IS NULL;
+	END IF;
+	IF NEW.status = 'open' THEN
+		-- reopened: the old verdict no longer applies
+		NEW.closed_at := NULL;
+		NEW.won_reason := NULL;
+		NEW.lost_reason := NULL;
+	ELSE
+		-- picked: now, or the entry into the stage left if that is later; a
+		-- move into the won or lost stage dated by stage_entered_at closes then
+		IF TG_OP = 'UPDATE' AND NEW.closed_at IS NOT DISTINCT FROM OLD.closed_at THEN
+			NEW.closed_at := CASE WHEN NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at
+								  THEN NEW.stage_entered_at ELSE greatest(now(), since) END;
+		ELSE
+			NEW.closed_at := coalesce(NEW.closed_at, greatest(now(), since));
+		END IF;
+		IF NEW.closed_at > now() + interval '1 day' THEN
+			RAISE EXCEPTION 'close date % is in the future', NEW.closed_at
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'A deal is closed now or at a past date; use expected_close_date for plans.';
+		END IF;
+		IF NEW.closed_at < since THEN
+			RAISE EXCEPTION 'close date % is before deal % entered its stage at %', NEW.closed_at, NEW.id, since
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a closed_at at or after the stage entry (crm.deal_stage_history), or leave it out to close the deal now.';
+		END IF;
+		IF NEW.status = 'won' THEN
+			NEW.lost_reason := NULL;
+		ELSE
+			NEW.won_reason := NULL;
+		END IF;
+	END IF;
+	-- a closed deal entered its won or lost stage when it was closed
+	IF NEW.status <> 'open' THEN
+		NEW.stage_entered_at := NEW.closed_at;
+	ELSIF TG_OP = 'INSERT' THEN
+		NEW.stage_entered_at := coalesce(NEW.stage_entered_at, now());
+	ELSIF NEW.stage_entered_at IS NOT DISTINCT FROM OLD.stage_entered_at THEN
+		NEW.stage_entered_at := greatest(now(), since);
+	ELSIF NEW.stage_entered_at < since THEN
+		RAISE EXCEPTION 'stage entry % is before deal % entered its previous stage at %', NEW.stage_entered_at, NEW.id, since
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a stage_entered_at at or after the previous entry (crm.deal_stage_history), or leave it out to move the deal now.';
+	END IF;
+	IF TG_OP = 'UPDATE' AND NEW.position IS NOT DISTINCT FROM OLD.position THEN
+		NEW.position := NULL;
+	END IF;
+	IF NEW.position IS NULL THEN
+		-- ORDER BY ... LIMIT 1 rather than max(): one index probe, not a scan of the column
+		NEW.position := coalesce((SELECT d.position FROM crm.deals d
+								   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
+								   ORDER BY d.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.deals_apply_stage() IS
+	'BEFORE row trigger on deals: defaults, the stage a written status picks, status from the stage, close fields and card position';
+
+-- Dates written without a move: a deal's stage entry is when it moved, a
+-- closed deal's close date when it entered its won or lost stay, both in
+-- crm.deal_stage_history; changed alone they would disagree with it.
+CREATE FUNCTION crm_internal.deals_dates_follow_moves() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at THEN
+		RAISE EXCEPTION 'stage entry of deal % cannot be changed to % without a move', NEW.id, NEW.stage_entered_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'It is when the deal entered its stage (crm.deal_stage_history); write it together with a new stage_id to date a move.';
+	END IF;
+	IF OLD.status <> 'open' AND NEW.closed_at IS NOT NULL THEN
+		RAISE EXCEPTION 'close date of % deal % cannot be changed to %', OLD.status, NEW.id, NEW.closed_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The close is in the deal''s stage history: reopen the deal (crm.move_deal to an open stage) and close it again with crm.win_deal or crm.lose_deal.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.deals_dates_follow_moves() IS
+	'BEFORE UPDATE trigger on deals: refuses stage_entered_at, or a closed deal''s closed_at, written without a stage or status change';
+-- (an open deal's closed_at written alone: the deals_closed_has_date CHECK)
+CREATE TRIGGER deals_dates_follow_moves BEFORE UPDATE ON crm.deals
+	FOR EACH ROW
+	WHEN (NEW.stage_id IS NOT DISTINCT FROM OLD.stage_id AND NEW.status IS NOT DISTINCT FROM OLD.status
+		  AND (NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at OR NEW.closed_at IS DISTINCT FROM OLD.closed_at))
+	EXECUTE FUNCTION crm_internal.deals_dates_follow_moves();

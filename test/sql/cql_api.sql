@@ -110,10 +110,10 @@ SELECT * FROM crm.count_by('contact', '', 'name = 1');
 
 -- deals, orders and custom object records
 SELECT crm.create_pipeline('Sales', 'b2b_sales') > 0 AS pipeline;
-INSERT INTO crm.deals (id, title, contact_id, company_id, value, currency, expected_close_date, priority) VALUES
-	(1, 'Acme renewal', 1, 1, 5000, 'USD', '2024-06-30', 'high'),
-	(2, 'Globex pilot', 2, 2, 800, 'EUR', '2024-03-31', 'low'),
-	(3, 'Ada upsell', 1, 1, 1200, 'USD', NULL, 'medium');
+INSERT INTO crm.deals (id, title, contact_id, company_id, value, currency, expected_close_date, priority, stage_entered_at) VALUES
+	(1, 'Acme renewal', 1, 1, 5000, 'USD', '2024-06-30', 'high', '2024-01-02'),
+	(2, 'Globex pilot', 2, 2, 800, 'EUR', '2024-03-31', 'low', '2024-01-02'),
+	(3, 'Ada upsell', 1, 1, 1200, 'USD', NULL, 'medium', '2024-01-02');
 SELECT 1 AS won FROM crm.win_deal(1, '2024-05-01');
 SELECT id, title, status, value FROM crm.find_deals('stage = WON OR value < 1000', 'value DESC');
 SELECT id, title FROM crm.find_deals('contact.email = ''ada@acme.com'' AND stage != WON');
