@@ -131,13 +131,29 @@ INSERT INTO crm.deals (title, stage_id, expected_close_date, stage_entered_at) V
 SELECT title, crm.deal_health(id) AS now,
 	   crm.deal_health(id, now() + interval '20 days') AS in_20_days
   FROM crm.deals WHERE title IN ('Late', 'Slow', 'Soon', 'Fine', 'Engine') ORDER BY id;
--- with 5 closed deals the stage's own median (2 days in Qualified) replaces the 30-day default
-INSERT INTO crm.deals (title, stage_id, stage_entered_at)
-	SELECT 'Past ' || i, :qualified, now() - interval '10 days' FROM generate_series(1, 5) i;
-UPDATE crm.deals SET stage_id = :lost_stage, closed_at = now() - interval '8 days' WHERE title LIKE 'Past %';
+-- the stalled threshold (docs/deals.md#deal-health): with fewer than 8
+-- finished stays anywhere, 30 days
 INSERT INTO crm.deals (title, stage_id, expected_close_date, stage_entered_at)
-	VALUES ('Three days', :qualified, current_date + 60, now() - interval '3 days');
-SELECT title, crm.deal_health(id) FROM crm.deals WHERE title IN ('Three days', 'Fine') ORDER BY id;
+	VALUES ('Three days', :qualified, current_date + 60, now() - interval '3 days'),
+		   ('Ten days', :qualified, current_date + 60, now() - interval '10 days');
+SELECT title, crm.deal_health(id), crm_hidden.learnt_stale_after(stage_id) AS threshold
+  FROM crm.deals WHERE title IN ('Three days', 'Ten days') ORDER BY id;
+-- 8 stays of 2 days in Qualified: their 75th percentile, raised to the 7-day floor
+INSERT INTO crm.deals (title, stage_id, stage_entered_at)
+	SELECT 'Past ' || i, :qualified, now() - interval '10 days' FROM generate_series(1, 8) i;
+UPDATE crm.deals SET stage_id = :lost_stage, closed_at = now() - interval '8 days' WHERE title LIKE 'Past %';
+SELECT title, crm.deal_health(id), crm_hidden.learnt_stale_after(stage_id) AS threshold
+  FROM crm.deals WHERE title IN ('Three days', 'Ten days') ORDER BY id;
+-- Proposal has no finished stay: the workspace's (these 8, and the moves above)
+SELECT crm_hidden.learnt_stale_after(:proposal) AS proposal_threshold;
+-- the stage's stale_after wins, floor or not (a frontend's row write below)
+UPDATE crm.stages SET stale_after = interval '2 days' WHERE id = :qualified;
+SELECT title, crm.deal_health(id) FROM crm.deals WHERE title IN ('Three days', 'Ten days') ORDER BY id;
+\set VERBOSITY terse
+UPDATE crm.stages SET stale_after = interval '0' WHERE id = :qualified;
+UPDATE crm.stages SET stale_after = interval '-1 day' WHERE id = :qualified;
+\set VERBOSITY default
+UPDATE crm.stages SET stale_after = NULL WHERE id = :qualified;
 SELECT crm.deal_health(999999999);
 SELECT crm.deal_health(:loom, NULL);
 
@@ -261,6 +277,24 @@ UPDATE crm.notes SET body = 'Short again' WHERE id = :big_note;
 DELETE FROM crm.notes WHERE id = :big_note;
 RESET ROLE;
 SELECT type, payload ? 'body' AS has_body FROM crm.events WHERE id > :last_event ORDER BY id;
+-- The board as a frontend reads it: every stage, empty ones included, with
+-- colour, count and value per currency, the cards with their health
+SET ROLE crm_deals_app;
+UPDATE crm.stages SET stale_after = interval '45 days', color = '#2E7D32' WHERE id = :proposal;
+SELECT stage_name, stage_kind, stage_color, stage_deals, stage_totals, card_rank, left(title, 12) AS title, value, currency, health
+  FROM crm.kanban WHERE pipeline_id = :sales ORDER BY stage_position, card_rank;
+SELECT count(*) AS rows, count(DISTINCT stage_id) AS stages, count(deal_id) AS cards,
+	   (SELECT count(*) FROM crm.stages WHERE pipeline_id = :sales) AS pipeline_stages,
+	   (SELECT count(*) FROM crm.deals WHERE pipeline_id = :sales) AS pipeline_deals
+  FROM crm.kanban WHERE pipeline_id = :sales;
+-- still a view over the caller's rows (security_invoker): another workspace sees none of them
+SET crm.workspace_id = 1;
+SELECT count(*) AS other_workspace_rows FROM crm.kanban WHERE pipeline_id = :sales;
+SET crm.workspace_id = :ws;
+INSERT INTO crm.kanban (stage_id, title) VALUES (:lead, 'Card');
+RESET ROLE;
+SELECT reloptions FROM pg_class WHERE oid = 'crm.kanban'::regclass;
+
 -- Closing dates follow the deal's history (docs/deals.md#closing-dates):
 -- nothing closes or moves before the deal entered the stage it leaves.
 INSERT INTO crm.deals (title, value, stage_entered_at) VALUES ('Dated', 100, '2026-03-01 09:00+00')
