@@ -35,7 +35,7 @@ SELECT :pipeline,
 		 ORDER BY s.position OFFSET c.id % 4 LIMIT 1),
 	   'Licences for ' || coalesce(co.name, c.name), c.id, cc.company_id, c.owner,
 	   date '2026-12-01' + ((c.id * 7) % 120)::int, c.created_at + interval '30 days',
-	   timestamptz '2026-09-01 12:00+00' - (c.id % 60) * interval '1 day'
+	   timestamptz '2026-10-05 12:00+00' - (c.id % 60) * interval '1 day'
   FROM crm.contacts c
   LEFT JOIN crm.contact_companies cc ON cc.workspace_id = c.workspace_id AND cc.contact_id = c.id AND cc.is_primary
   LEFT JOIN crm.companies co ON co.workspace_id = cc.workspace_id AND co.id = cc.company_id
@@ -57,13 +57,25 @@ SELECT count(crm.add_line_item(d.id, p.id, 1, 'fixed', 600))
 -- entered its stage: a close is never before the stage entry)
 UPDATE crm.deals d
    SET stage_id = (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation'),
-	   stage_entered_at = timestamptz '2026-09-15 12:00+00' + (d.id % 10) * interval '1 day'
+	   stage_entered_at = timestamptz '2026-10-06 12:00+00' + (d.id % 10) * interval '1 day'
  WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 IN (1, 2)
    AND d.stage_id <> (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation');
-SELECT count(crm.win_deal(d.id, timestamptz '2026-10-01 12:00+00' + (d.id % 30) * interval '1 day', 'Best fit for their team'))
+SELECT count(crm.win_deal(d.id, timestamptz '2026-10-16 12:00+00' + (d.id % 20) * interval '1 day', 'Best fit for their team'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 1;
 SELECT count(crm.lose_deal(d.id, timestamptz '2026-10-15 12:00+00' + (d.id % 20) * interval '1 day', 'Went with a competitor'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 3;
+-- the team's rule: a deal 45 days in negotiation is stalled (the other
+-- stages learn it from their history)
+UPDATE crm.stages SET stale_after = interval '45 days' WHERE pipeline_id = :pipeline AND name = 'Negotiation';
+-- the rest of the pipeline keeps moving: two open deals in three took their
+-- next step in the last weeks before the sample's today, 5 November 2026
+-- (docs/deals.md#deal-health)
+UPDATE crm.deals d
+   SET stage_id = n.id, stage_entered_at = timestamptz '2026-10-18 12:00+00' + (d.id % 16) * interval '1 day'
+  FROM crm.stages s, crm.stages n
+ WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.status = 'open' AND d.id % 3 <> 0
+   AND s.workspace_id = d.workspace_id AND s.id = d.stage_id
+   AND n.workspace_id = s.workspace_id AND n.pipeline_id = s.pipeline_id AND n.position = s.position + 1 AND n.kind = 'open';
 
 -- paid orders for customers, as the payment provider's webhook reports them
 SELECT count(crm.upsert_order(c.id, 'payments', 'in_' || c.id, 240 * (1 + c.id % 12), 'EUR', 'paid',

@@ -10,12 +10,15 @@ SELECT f.entity, f.field, f.enum_values = array_agg(e.enumlabel::text ORDER BY e
  WHERE f.type = 'enum'
  GROUP BY f.entity, f.field, f.enum_values
  ORDER BY 1, 2;
--- and every catalogue field is a column of the entity's table
+-- and every catalogue field is a column of the entity's table, but the computed
+-- ones: a deal's health (crm.deal_health)
 SELECT f.entity, f.field
   FROM crm.cql_fields() f
  WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
 					WHERE a.attrelid = crm_hidden.cql_table(f.entity)::regclass AND a.attname = f.column_name
 					  AND NOT a.attisdropped);
+SELECT f.enum_values = enum_range(NULL::crm.deal_health)::text[] AS health_matches_sql_enum, f.sortable
+  FROM crm.cql_fields() f WHERE f.entity = 'deal' AND f.field = 'health';
 
 -- the type: stored filters always parse
 CREATE TABLE saved_filters (name text, filter crm.cql);

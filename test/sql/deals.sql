@@ -287,6 +287,11 @@ SELECT count(*) AS rows, count(DISTINCT stage_id) AS stages, count(deal_id) AS c
 	   (SELECT count(*) FROM crm.stages WHERE pipeline_id = :sales) AS pipeline_stages,
 	   (SELECT count(*) FROM crm.deals WHERE pipeline_id = :sales) AS pipeline_deals
   FROM crm.kanban WHERE pipeline_id = :sales;
+-- health as a CQL field: filtered and sorted (least to most urgent)
+SELECT left(title, 12) AS title, crm.deal_health(id) FROM crm.find_deals('health = STALLED OR health = OVERDUE', 'health DESC, title');
+SELECT left(title, 12) AS title FROM crm.find_deals('health IN (AT_RISK) AND stage.kind = OPEN');
+SELECT crm.count('deal', 'health != HEALTHY') AS needing_attention;
+SELECT * FROM crm.find_deals('health = SLEEPY');
 -- still a view over the caller's rows (security_invoker): another workspace sees none of them
 SET crm.workspace_id = 1;
 SELECT count(*) AS other_workspace_rows FROM crm.kanban WHERE pipeline_id = :sales;
