@@ -292,6 +292,9 @@ SELECT left(title, 12) AS title, crm.deal_health(id) FROM crm.find_deals('health
 SELECT left(title, 12) AS title FROM crm.find_deals('health IN (AT_RISK) AND stage.kind = OPEN');
 SELECT crm.count('deal', 'health != HEALTHY') AS needing_attention;
 SELECT * FROM crm.find_deals('health = SLEEPY');
+-- it reads the history and the clock: a dynamic list cannot follow it, a snapshot list takes it
+SELECT name FROM crm.create_list('Stalled deals', 'contact', 'dynamic', 'EXISTS deals(health = STALLED)');
+SELECT name, kind FROM crm.create_list('Stalled deals', 'contact', 'snapshot', 'EXISTS deals(health = STALLED)');
 -- still a view over the caller's rows (security_invoker): another workspace sees none of them
 SET crm.workspace_id = 1;
 SELECT count(*) AS other_workspace_rows FROM crm.kanban WHERE pipeline_id = :sales;
