@@ -57,16 +57,13 @@ SELECT count(crm.add_line_item(d.id, p.id, 1, 'fixed', 600))
 -- entered its stage: a close is never before the stage entry)
 UPDATE crm.deals d
    SET stage_id = (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation'),
-	   stage_entered_at = timestamptz '2026-10-06 12:00+00' + (d.id % 10) * interval '1 day'
+	   stage_entered_at = greatest(d.stage_entered_at + (10 + d.id % 10) * interval '1 day', timestamptz '2026-09-10 12:00+00')
  WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 IN (1, 2)
    AND d.stage_id <> (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation');
 SELECT count(crm.win_deal(d.id, timestamptz '2026-10-16 12:00+00' + (d.id % 20) * interval '1 day', 'Best fit for their team'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 1;
 SELECT count(crm.lose_deal(d.id, timestamptz '2026-10-15 12:00+00' + (d.id % 20) * interval '1 day', 'Went with a competitor'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 3;
--- the team's rule: a deal 45 days in negotiation is stalled (the other
--- stages learn it from their history)
-UPDATE crm.stages SET stale_after = interval '45 days' WHERE pipeline_id = :pipeline AND name = 'Negotiation';
 -- the rest of the pipeline keeps moving: two open deals in three took their
 -- next step in the last weeks before the sample's today, 5 November 2026
 -- (docs/deals.md#deal-health)
