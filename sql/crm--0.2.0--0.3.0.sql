@@ -1625,3 +1625,352 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- Deals that report the truth (issue 18): moves and closes follow the
+-- deal's stage history, so no stay in crm.deal_stage_history has a
+-- negative duration and no deal closes before it entered its stage.
+--
+-- Defaults and invariants a plain INSERT/UPDATE must respect too, so that
+-- crm.move_deal, crm.win_deal and crm.lose_deal are conveniences over the
+-- row path: pipeline, stage and currency defaults; the stage picked by a
+-- written status (won/lost: the pipeline's first won/lost stage, open: its
+-- first open stage); status from the stage's kind; closed_at (now() unless
+-- given, at most a day ahead), the reasons cleared when they no longer
+-- apply, stage_entered_at and the card position on every stage change.
+-- Left out (NULL), pipeline_id, stage_id and position are chosen.
+-- Times follow the deal's history (docs/deals.md, "Closing dates"): a
+-- written closed_at or stage_entered_at before the deal entered the stage
+-- it leaves is refused; the ones the trigger picks are never earlier than
+-- that entry; a closed deal's close date changes only with its status.
+CREATE OR REPLACE FUNCTION crm_internal.deals_apply_stage() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	st record;
+	wanted crm.stage_kind;
+	stage_changed boolean;
+	since timestamptz;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.pipeline_id IS NULL AND NEW.stage_id IS NOT NULL THEN
+			SELECT s.pipeline_id INTO NEW.pipeline_id FROM crm.stages s
+			 WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id;
+		END IF;
+		IF NEW.pipeline_id IS NULL THEN
+			SELECT p.id INTO NEW.pipeline_id FROM crm.pipelines p
+			 WHERE p.workspace_id = NEW.workspace_id AND p.is_default;
+			IF NEW.pipeline_id IS NULL THEN
+				RAISE EXCEPTION 'workspace % has no default pipeline', NEW.workspace_id
+					USING ERRCODE = 'no_data_found',
+						  HINT = 'Create one with crm.create_pipeline(''Sales'', ''b2b_sales''), or give the deal a pipeline_id.';
+			END IF;
+		END IF;
+		IF NEW.currency IS NULL THEN
+			SELECT w.default_currency INTO NEW.currency FROM crm.workspaces w WHERE w.id = NEW.workspace_id;
+		END IF;
+	ELSIF NEW.stage_id IS NOT DISTINCT FROM OLD.stage_id AND NEW.status IS DISTINCT FROM OLD.status THEN
+		-- the status was written, the stage left alone: the status picks the stage
+		NEW.stage_id := NULL;
+	END IF;
+
+	IF NEW.stage_id IS NULL THEN
+		wanted := coalesce(NEW.status, 'open')::text::crm.stage_kind;
+		SELECT s.id INTO NEW.stage_id FROM crm.stages s
+		 WHERE s.workspace_id = NEW.workspace_id AND s.pipeline_id = NEW.pipeline_id AND s.kind = wanted
+		 ORDER BY s.position LIMIT 1;
+		IF NEW.stage_id IS NULL AND wanted = 'open' THEN
+			RAISE EXCEPTION 'pipeline % has no open stage', NEW.pipeline_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Add one with crm.add_stage(pipeline_id, name), or give the deal a stage_id.';
+		ELSIF NEW.stage_id IS NULL THEN
+			RAISE EXCEPTION 'pipeline % has no % stage', NEW.pipeline_id, wanted
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('Add one with crm.add_stage(%s, name, kind => %L).', NEW.pipeline_id, wanted);
+		END IF;
+	END IF;
+	stage_changed := TG_OP = 'INSERT' OR NEW.stage_id IS DISTINCT FROM OLD.stage_id;
+	IF NOT stage_changed AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+		IF NEW.position IS NULL THEN
+			NEW.position := coalesce((SELECT d.position FROM crm.deals d
+									   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
+										 AND d.id <> NEW.id
+									   ORDER BY d.position DESC LIMIT 1), 0) + 1024;
+		END IF;
+		RETURN NEW;
+	END IF;
+
+	SELECT s.kind, s.pipeline_id, s.name INTO st FROM crm.stages s
+	 WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id;
+	IF NOT FOUND OR st.pipeline_id IS DISTINCT FROM NEW.pipeline_id THEN
+		RAISE EXCEPTION 'stage % is not a stage of pipeline %', NEW.stage_id, NEW.pipeline_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pick a stage of the deal''s pipeline: SELECT id, name FROM crm.stages WHERE pipeline_id = ...';
+	END IF;
+	-- a status written together with a stage must agree with it ('open', the
+	-- default of a new deal, follows whatever stage is given)
+	IF NEW.status IS DISTINCT FROM st.kind::text::crm.deal_status
+	   AND ((TG_OP = 'INSERT' AND NEW.status <> 'open')
+			OR (TG_OP = 'UPDATE' AND NEW.status IS DISTINCT FROM OLD.status)) THEN
+		RAISE EXCEPTION 'deal status % does not match stage "%", whose kind is %', NEW.status, st.name, st.kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Write either the status (the pipeline''s first stage of that kind is taken) or a stage, not both.';
+	END IF;
+	NEW.status := st.kind::text::crm.deal_status;
+	IF TG_OP = 'UPDATE' THEN
+		-- the entry into the stay the deal leaves, as the history has it:
+		-- the earliest its move or close may be
+		SELECT max(h.entered_at) INTO since FROM crm.deal_stage_history h
+		 WHERE h.workspace_id = NEW.workspace_id AND h.deal_id = NEW.id AND h.left_at IS NULL;
+	END IF;
+	IF NEW.status = 'open' THEN
+		-- reopened: the old verdict no longer applies
+		NEW.closed_at := NULL;
+		NEW.won_reason := NULL;
+		NEW.lost_reason := NULL;
+	ELSE
+		-- picked: now, or the entry into the stage left if that is later; a
+		-- move into the won or lost stage dated by stage_entered_at closes then
+		IF TG_OP = 'UPDATE' AND NEW.closed_at IS NOT DISTINCT FROM OLD.closed_at THEN
+			NEW.closed_at := CASE WHEN NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at
+								  THEN NEW.stage_entered_at ELSE greatest(now(), since) END;
+		ELSE
+			NEW.closed_at := coalesce(NEW.closed_at, greatest(now(), since));
+		END IF;
+		IF NEW.closed_at > now() + interval '1 day' THEN
+			RAISE EXCEPTION 'close date % is in the future', NEW.closed_at
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'A deal is closed now or at a past date; use expected_close_date for plans.';
+		END IF;
+		IF NEW.closed_at < since THEN
+			RAISE EXCEPTION 'close date % is before deal % entered its stage at %', NEW.closed_at, NEW.id, since
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a closed_at at or after the stage entry (crm.deal_stage_history), or leave it out to close the deal now.';
+		END IF;
+		IF NEW.status = 'won' THEN
+			NEW.lost_reason := NULL;
+		ELSE
+			NEW.won_reason := NULL;
+		END IF;
+	END IF;
+	-- a closed deal entered its won or lost stage when it was closed
+	IF NEW.status <> 'open' THEN
+		NEW.stage_entered_at := NEW.closed_at;
+	ELSIF TG_OP = 'INSERT' THEN
+		NEW.stage_entered_at := coalesce(NEW.stage_entered_at, now());
+	ELSIF NEW.stage_entered_at IS NOT DISTINCT FROM OLD.stage_entered_at THEN
+		NEW.stage_entered_at := greatest(now(), since);
+	ELSIF NEW.stage_entered_at < since THEN
+		RAISE EXCEPTION 'stage entry % is before deal % entered its previous stage at %', NEW.stage_entered_at, NEW.id, since
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a stage_entered_at at or after the previous entry (crm.deal_stage_history), or leave it out to move the deal now.';
+	END IF;
+	IF TG_OP = 'UPDATE' AND NEW.position IS NOT DISTINCT FROM OLD.position THEN
+		NEW.position := NULL;
+	END IF;
+	IF NEW.position IS NULL THEN
+		-- ORDER BY ... LIMIT 1 rather than max(): one index probe, not a scan of the column
+		NEW.position := coalesce((SELECT d.position FROM crm.deals d
+								   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
+								   ORDER BY d.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.deals_apply_stage() IS
+	'BEFORE row trigger on deals: defaults, the stage a written status picks, status from the stage, close fields and card position';
+
+-- Dates written without a move: a deal's stage entry is when it moved, a
+-- closed deal's close date when it entered its won or lost stay, both in
+-- crm.deal_stage_history; changed alone they would disagree with it.
+CREATE FUNCTION crm_internal.deals_dates_follow_moves() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at THEN
+		RAISE EXCEPTION 'stage entry of deal % cannot be changed to % without a move', NEW.id, NEW.stage_entered_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'It is when the deal entered its stage (crm.deal_stage_history); write it together with a new stage_id to date a move.';
+	END IF;
+	IF OLD.status <> 'open' AND NEW.closed_at IS NOT NULL THEN
+		RAISE EXCEPTION 'close date of % deal % cannot be changed to %', OLD.status, NEW.id, NEW.closed_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The close is in the deal''s stage history: reopen the deal (crm.move_deal to an open stage) and close it again with crm.win_deal or crm.lose_deal.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.deals_dates_follow_moves() IS
+	'BEFORE UPDATE trigger on deals: refuses stage_entered_at, or a closed deal''s closed_at, written without a stage or status change';
+-- (an open deal's closed_at written alone: the deals_closed_has_date CHECK)
+CREATE TRIGGER deals_dates_follow_moves BEFORE UPDATE ON crm.deals
+	FOR EACH ROW
+	WHEN (NEW.stage_id IS NOT DISTINCT FROM OLD.stage_id AND NEW.status IS NOT DISTINCT FROM OLD.status
+		  AND (NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at OR NEW.closed_at IS DISTINCT FROM OLD.closed_at))
+	EXECUTE FUNCTION crm_internal.deals_dates_follow_moves();
+
+--
+-- Deal health (issue 18): a per-stage stale_after, else a threshold learnt
+-- from the history with a floor and a minimum number of stays.
+--
+ALTER TABLE crm.stages ADD COLUMN stale_after interval
+	CONSTRAINT stages_stale_after_positive CHECK (stale_after OPERATOR(pg_catalog.>) '0'::interval);
+COMMENT ON COLUMN crm.stages.stale_after IS
+	'an open deal longer than this in the stage is stalled (crm.deal_health); NULL: learnt from the history (docs/deals.md#deal-health)';
+
+-- Thresholds (docs/deals.md#deal-health):
+--   overdue  open and expected_close_date before today;
+--   stalled  longer in its stage than the stage's stale_after; without
+--            one, longer than 3 deals in 4 stayed: the 75th percentile of
+--            the finished stays in the stage once there are 8, else of the
+--            finished stays in all the workspace's open stages once there
+--            are 8, else 30 days; a learnt threshold is at least 7 days;
+--   at_risk  no activity or note for 14 days, or expected to close within
+--            7 days with a win probability under 50;
+--   healthy  otherwise, and always for won or lost deals.
+-- The first that applies wins, in that order.
+-- The stalled threshold of a stage without stale_after, from the
+-- workspace's history (the thresholds above).
+CREATE FUNCTION crm_hidden.learnt_stale_after(stage_id bigint) RETURNS interval
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	usual interval;
+	samples bigint;
+BEGIN
+	SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY h.left_at - h.entered_at), count(*)
+	  INTO usual, samples
+	  FROM crm.deal_stage_history h
+	 WHERE h.workspace_id = ws AND h.stage_id = learnt_stale_after.stage_id AND h.left_at IS NOT NULL;
+	IF samples < 8 THEN
+		SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY h.left_at - h.entered_at), count(*)
+		  INTO usual, samples
+		  FROM crm.deal_stage_history h
+		  JOIN crm.stages s ON s.workspace_id = h.workspace_id AND s.id = h.stage_id
+		 WHERE h.workspace_id = ws AND s.kind = 'open' AND h.left_at IS NOT NULL;
+	END IF;
+	IF samples < 8 THEN
+		RETURN interval '30 days';
+	END IF;
+	RETURN greatest(usual, interval '7 days');
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.learnt_stale_after(bigint) IS
+	'how long a deal may stay in a stage before crm.deal_health calls it stalled, when the stage has no stale_after';
+
+CREATE OR REPLACE FUNCTION crm.deal_health(deal_id bigint, as_of timestamptz DEFAULT now())
+RETURNS crm.deal_health
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	d crm.deals;
+	st crm.stages;
+	last_touch timestamptz;
+	today date;
+BEGIN
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave it out to judge the deal as of now.';
+	END IF;
+	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = deal_health.deal_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; deals of other workspaces are not visible here.';
+	END IF;
+	IF d.status <> 'open' THEN
+		RETURN 'healthy';
+	END IF;
+	today := as_of::date;
+	IF d.expected_close_date < today THEN
+		RETURN 'overdue';
+	END IF;
+
+	SELECT * INTO st FROM crm.stages s WHERE s.workspace_id = ws AND s.id = d.stage_id;
+	IF as_of - d.stage_entered_at > coalesce(st.stale_after, crm_hidden.learnt_stale_after(d.stage_id)) THEN
+		RETURN 'stalled';
+	END IF;
+
+	SELECT greatest(max(a.occurred_at), (SELECT max(n.created_at) FROM crm.notes n
+										  WHERE n.workspace_id = ws AND n.deal_id = deal_health.deal_id))
+	  INTO last_touch
+	  FROM crm.activities a WHERE a.workspace_id = ws AND a.deal_id = deal_health.deal_id;
+	IF coalesce(last_touch, d.created_at) < as_of - interval '14 days' THEN
+		RETURN 'at_risk';
+	END IF;
+	IF d.expected_close_date <= today + 7
+	   AND coalesce(d.probability_override, st.probability) < 50 THEN
+		RETURN 'at_risk';
+	END IF;
+	RETURN 'healthy';
+END;
+$$;
+COMMENT ON FUNCTION crm.deal_health(bigint, timestamptz) IS
+	'healthy, stalled, at_risk or overdue; thresholds in docs/deals.md';
+
+--
+-- The kanban board with every stage, colours, counts, totals and health:
+-- its columns change, so the view is dropped and made again; the roles
+-- that could use it get their privileges on it back.
+--
+SELECT pg_catalog.set_config('crm_upgrade.kanban_acl', coalesce(pg_catalog.jsonb_object_agg(x.grantee, x.privileges)::text, '{}'), true)
+  FROM (SELECT a.grantee::regrole::text AS grantee, pg_catalog.string_agg(a.privilege_type, ', ') AS privileges
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.kanban'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+		 GROUP BY a.grantee) x;
+DROP VIEW crm.kanban;
+-- The board, ready to draw: every stage of every pipeline in order, empty
+-- ones as a single row without a card (deal_id NULL), with its colour, its
+-- number of deals and their value per currency (amounts in different
+-- currencies are never added), then the cards in order with their health.
+CREATE VIEW crm.kanban WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.pipeline_id, s.id AS stage_id, s.name AS stage_name, s.position AS stage_position,
+		   s.kind AS stage_kind, s.color AS stage_color,
+		   COALESCE(t.deals, 0) AS stage_deals, COALESCE(t.totals, '{}'::pg_catalog.jsonb) AS stage_totals,
+		   CASE WHEN d.id IS NOT NULL
+				THEN pg_catalog.row_number() OVER (PARTITION BY s.workspace_id, s.id ORDER BY d.position, d.id) END AS card_rank,
+		   d.id AS deal_id, d.title, d.value, d.currency, d.status, d.priority, d.owner,
+		   d.expected_close_date, d.contact_id, d.company_id, d.position,
+		   CASE WHEN d.id IS NOT NULL THEN crm.deal_health(d.id) END AS health
+	  FROM crm.stages s
+	  LEFT JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						   AND d.stage_id OPERATOR(pg_catalog.=) s.id
+	  LEFT JOIN LATERAL (
+		SELECT pg_catalog.sum(c.n)::bigint AS deals, pg_catalog.jsonb_object_agg(c.currency, c.value) AS totals
+		  FROM (SELECT x.currency, pg_catalog.count(*) AS n, pg_catalog.sum(x.value) AS value
+				  FROM crm.deals x
+				 WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.stage_id OPERATOR(pg_catalog.=) s.id
+				 GROUP BY x.currency) c) t ON true
+	 ORDER BY s.workspace_id, s.pipeline_id, s.position, d.position, d.id;
+COMMENT ON VIEW crm.kanban IS
+	'the board: every stage in order (an empty one as a row with deal_id NULL) with colour, deal count and value per currency, then its cards in order with their health';
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT e.key AS grantee, e.value AS privileges
+			   FROM pg_catalog.jsonb_each_text(pg_catalog.current_setting('crm_upgrade.kanban_acl')::pg_catalog.jsonb) e
+	LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON crm.kanban TO %s', g.privileges, g.grantee);
+	END LOOP;
+	-- and the new helper of crm.deal_health, to the roles that may call it
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.lock_deal(bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.learnt_stale_after(bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

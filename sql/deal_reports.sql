@@ -5,15 +5,49 @@
 CREATE TYPE crm.deal_health AS ENUM ('healthy', 'stalled', 'at_risk', 'overdue');
 COMMENT ON TYPE crm.deal_health IS 'what crm.deal_health() says about an open deal, least to most urgent';
 
--- Thresholds (docs/deals.md):
+-- Thresholds (docs/deals.md#deal-health):
 --   overdue  open and expected_close_date before today;
---   stalled  longer in its stage than the stage's usual time: the median
---            time closed deals spent in it, once at least 5 of them did,
---            else 30 days;
+--   stalled  longer in its stage than the stage's stale_after; without
+--            one, longer than 3 deals in 4 stayed: the 75th percentile of
+--            the finished stays in the stage once there are 8, else of the
+--            finished stays in all the workspace's open stages once there
+--            are 8, else 30 days; a learnt threshold is at least 7 days;
 --   at_risk  no activity or note for 14 days, or expected to close within
 --            7 days with a win probability under 50;
 --   healthy  otherwise, and always for won or lost deals.
 -- The first that applies wins, in that order.
+-- The stalled threshold of a stage without stale_after, from the
+-- workspace's history (the thresholds above).
+CREATE FUNCTION crm_hidden.learnt_stale_after(stage_id bigint) RETURNS interval
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	usual interval;
+	samples bigint;
+BEGIN
+	SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY h.left_at - h.entered_at), count(*)
+	  INTO usual, samples
+	  FROM crm.deal_stage_history h
+	 WHERE h.workspace_id = ws AND h.stage_id = learnt_stale_after.stage_id AND h.left_at IS NOT NULL;
+	IF samples < 8 THEN
+		SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY h.left_at - h.entered_at), count(*)
+		  INTO usual, samples
+		  FROM crm.deal_stage_history h
+		  JOIN crm.stages s ON s.workspace_id = h.workspace_id AND s.id = h.stage_id
+		 WHERE h.workspace_id = ws AND s.kind = 'open' AND h.left_at IS NOT NULL;
+	END IF;
+	IF samples < 8 THEN
+		RETURN interval '30 days';
+	END IF;
+	RETURN greatest(usual, interval '7 days');
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.learnt_stale_after(bigint) IS
+	'how long a deal may stay in a stage before crm.deal_health calls it stalled, when the stage has no stale_after';
+
 CREATE FUNCTION crm.deal_health(deal_id bigint, as_of timestamptz DEFAULT now())
 RETURNS crm.deal_health
 LANGUAGE plpgsql STABLE
@@ -24,8 +58,6 @@ DECLARE
 	ws bigint := crm.current_workspace();
 	d crm.deals;
 	st crm.stages;
-	usual interval;
-	samples bigint;
 	last_touch timestamptz;
 	today date;
 BEGIN
@@ -48,16 +80,7 @@ BEGIN
 	END IF;
 
 	SELECT * INTO st FROM crm.stages s WHERE s.workspace_id = ws AND s.id = d.stage_id;
-	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY h.left_at - h.entered_at), count(*)
-	  INTO usual, samples
-	  FROM crm.deal_stage_history h
-	  JOIN crm.deals c ON c.workspace_id = h.workspace_id AND c.id = h.deal_id
-	 WHERE h.workspace_id = ws AND h.stage_id = d.stage_id AND h.left_at IS NOT NULL
-	   AND c.status <> 'open';
-	IF samples < 5 THEN
-		usual := interval '30 days';
-	END IF;
-	IF as_of - d.stage_entered_at > usual THEN
+	IF as_of - d.stage_entered_at > coalesce(st.stale_after, crm_hidden.learnt_stale_after(d.stage_id)) THEN
 		RETURN 'stalled';
 	END IF;
 
@@ -122,12 +145,28 @@ CREATE VIEW crm.stage_conversion WITH (security_invoker = true) AS
 COMMENT ON VIEW crm.stage_conversion IS
 	'per stage: deals that entered it, moved on to a later open stage or a won stage (advanced), are won now; advanced/entered; median stay';
 
+-- The board, ready to draw: every stage of every pipeline in order, empty
+-- ones as a single row without a card (deal_id NULL), with its colour, its
+-- number of deals and their value per currency (amounts in different
+-- currencies are never added), then the cards in order with their health.
 CREATE VIEW crm.kanban WITH (security_invoker = true) AS
-	SELECT d.workspace_id, d.pipeline_id, s.id AS stage_id, s.name AS stage_name, s.position AS stage_position,
-		   pg_catalog.row_number() OVER (PARTITION BY d.workspace_id, d.stage_id ORDER BY d.position, d.id) AS card_rank,
+	SELECT s.workspace_id, s.pipeline_id, s.id AS stage_id, s.name AS stage_name, s.position AS stage_position,
+		   s.kind AS stage_kind, s.color AS stage_color,
+		   COALESCE(t.deals, 0) AS stage_deals, COALESCE(t.totals, '{}'::pg_catalog.jsonb) AS stage_totals,
+		   CASE WHEN d.id IS NOT NULL
+				THEN pg_catalog.row_number() OVER (PARTITION BY s.workspace_id, s.id ORDER BY d.position, d.id) END AS card_rank,
 		   d.id AS deal_id, d.title, d.value, d.currency, d.status, d.priority, d.owner,
-		   d.expected_close_date, d.contact_id, d.company_id, d.position
-	  FROM crm.deals d
-	  JOIN crm.stages s ON s.workspace_id OPERATOR(pg_catalog.=) d.workspace_id AND s.id OPERATOR(pg_catalog.=) d.stage_id
-	 ORDER BY d.workspace_id, d.pipeline_id, s.position, d.position, d.id;
-COMMENT ON VIEW crm.kanban IS 'deal cards in board order: by pipeline, stage position, then position within the stage';
+		   d.expected_close_date, d.contact_id, d.company_id, d.position,
+		   CASE WHEN d.id IS NOT NULL THEN crm.deal_health(d.id) END AS health
+	  FROM crm.stages s
+	  LEFT JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						   AND d.stage_id OPERATOR(pg_catalog.=) s.id
+	  LEFT JOIN LATERAL (
+		SELECT pg_catalog.sum(c.n)::bigint AS deals, pg_catalog.jsonb_object_agg(c.currency, c.value) AS totals
+		  FROM (SELECT x.currency, pg_catalog.count(*) AS n, pg_catalog.sum(x.value) AS value
+				  FROM crm.deals x
+				 WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.stage_id OPERATOR(pg_catalog.=) s.id
+				 GROUP BY x.currency) c) t ON true
+	 ORDER BY s.workspace_id, s.pipeline_id, s.position, d.position, d.id;
+COMMENT ON VIEW crm.kanban IS
+	'the board: every stage in order (an empty one as a row with deal_id NULL) with colour, deal count and value per currency, then its cards in order with their health';

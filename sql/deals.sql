@@ -111,6 +111,10 @@ COMMENT ON COLUMN crm.deal_stage_history.from_stage_id IS 'the stage the deal ca
 -- given, at most a day ahead), the reasons cleared when they no longer
 -- apply, stage_entered_at and the card position on every stage change.
 -- Left out (NULL), pipeline_id, stage_id and position are chosen.
+-- Times follow the deal's history (docs/deals.md, "Closing dates"): a
+-- written closed_at or stage_entered_at before the deal entered the stage
+-- it leaves is refused; the ones the trigger picks are never earlier than
+-- that entry; a closed deal's close date changes only with its status.
 CREATE FUNCTION crm_internal.deals_apply_stage() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -120,6 +124,7 @@ DECLARE
 	st record;
 	wanted crm.stage_kind;
 	stage_changed boolean;
+	since timestamptz;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
 		IF NEW.pipeline_id IS NULL AND NEW.stage_id IS NOT NULL THEN
@@ -186,21 +191,35 @@ BEGIN
 				  HINT = 'Write either the status (the pipeline''s first stage of that kind is taken) or a stage, not both.';
 	END IF;
 	NEW.status := st.kind::text::crm.deal_status;
+	IF TG_OP = 'UPDATE' THEN
+		-- the entry into the stay the deal leaves, as the history has it:
+		-- the earliest its move or close may be
+		SELECT max(h.entered_at) INTO since FROM crm.deal_stage_history h
+		 WHERE h.workspace_id = NEW.workspace_id AND h.deal_id = NEW.id AND h.left_at IS NULL;
+	END IF;
 	IF NEW.status = 'open' THEN
 		-- reopened: the old verdict no longer applies
 		NEW.closed_at := NULL;
 		NEW.won_reason := NULL;
 		NEW.lost_reason := NULL;
 	ELSE
+		-- picked: now, or the entry into the stage left if that is later; a
+		-- move into the won or lost stage dated by stage_entered_at closes then
 		IF TG_OP = 'UPDATE' AND NEW.closed_at IS NOT DISTINCT FROM OLD.closed_at THEN
-			NEW.closed_at := now();
+			NEW.closed_at := CASE WHEN NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at
+								  THEN NEW.stage_entered_at ELSE greatest(now(), since) END;
 		ELSE
-			NEW.closed_at := coalesce(NEW.closed_at, now());
+			NEW.closed_at := coalesce(NEW.closed_at, greatest(now(), since));
 		END IF;
 		IF NEW.closed_at > now() + interval '1 day' THEN
 			RAISE EXCEPTION 'close date % is in the future', NEW.closed_at
 				USING ERRCODE = 'invalid_parameter_value',
 					  HINT = 'A deal is closed now or at a past date; use expected_close_date for plans.';
+		END IF;
+		IF NEW.closed_at < since THEN
+			RAISE EXCEPTION 'close date % is before deal % entered its stage at %', NEW.closed_at, NEW.id, since
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a closed_at at or after the stage entry (crm.deal_stage_history), or leave it out to close the deal now.';
 		END IF;
 		IF NEW.status = 'won' THEN
 			NEW.lost_reason := NULL;
@@ -209,11 +228,16 @@ BEGIN
 		END IF;
 	END IF;
 	-- a closed deal entered its won or lost stage when it was closed
-	IF TG_OP = 'INSERT' THEN
-		NEW.stage_entered_at := CASE WHEN NEW.status = 'open' THEN coalesce(NEW.stage_entered_at, now())
-									 ELSE NEW.closed_at END;
+	IF NEW.status <> 'open' THEN
+		NEW.stage_entered_at := NEW.closed_at;
+	ELSIF TG_OP = 'INSERT' THEN
+		NEW.stage_entered_at := coalesce(NEW.stage_entered_at, now());
 	ELSIF NEW.stage_entered_at IS NOT DISTINCT FROM OLD.stage_entered_at THEN
-		NEW.stage_entered_at := CASE WHEN NEW.status = 'open' THEN now() ELSE NEW.closed_at END;
+		NEW.stage_entered_at := greatest(now(), since);
+	ELSIF NEW.stage_entered_at < since THEN
+		RAISE EXCEPTION 'stage entry % is before deal % entered its previous stage at %', NEW.stage_entered_at, NEW.id, since
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a stage_entered_at at or after the previous entry (crm.deal_stage_history), or leave it out to move the deal now.';
 	END IF;
 	IF TG_OP = 'UPDATE' AND NEW.position IS NOT DISTINCT FROM OLD.position THEN
 		NEW.position := NULL;
@@ -242,6 +266,35 @@ CREATE TRIGGER deals_apply_stage_update BEFORE UPDATE ON crm.deals
 	WHEN (NEW.stage_id IS DISTINCT FROM OLD.stage_id OR NEW.status IS DISTINCT FROM OLD.status
 		  OR NEW.position IS NULL)
 	EXECUTE FUNCTION crm_internal.deals_apply_stage();
+-- Dates written without a move: a deal's stage entry is when it moved, a
+-- closed deal's close date when it entered its won or lost stay, both in
+-- crm.deal_stage_history; changed alone they would disagree with it.
+CREATE FUNCTION crm_internal.deals_dates_follow_moves() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at THEN
+		RAISE EXCEPTION 'stage entry of deal % cannot be changed to % without a move', NEW.id, NEW.stage_entered_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'It is when the deal entered its stage (crm.deal_stage_history); write it together with a new stage_id to date a move.';
+	END IF;
+	IF OLD.status <> 'open' AND NEW.closed_at IS NOT NULL THEN
+		RAISE EXCEPTION 'close date of % deal % cannot be changed to %', OLD.status, NEW.id, NEW.closed_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The close is in the deal''s stage history: reopen the deal (crm.move_deal to an open stage) and close it again with crm.win_deal or crm.lose_deal.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.deals_dates_follow_moves() IS
+	'BEFORE UPDATE trigger on deals: refuses stage_entered_at, or a closed deal''s closed_at, written without a stage or status change';
+-- (an open deal's closed_at written alone: the deals_closed_has_date CHECK)
+CREATE TRIGGER deals_dates_follow_moves BEFORE UPDATE ON crm.deals
+	FOR EACH ROW
+	WHEN (NEW.stage_id IS NOT DISTINCT FROM OLD.stage_id AND NEW.status IS NOT DISTINCT FROM OLD.status
+		  AND (NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at OR NEW.closed_at IS DISTINCT FROM OLD.closed_at))
+	EXECUTE FUNCTION crm_internal.deals_dates_follow_moves();
 CREATE TRIGGER deals_normalize BEFORE INSERT OR UPDATE ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('currency:currency', 'updated_at:touch',
 		'value:finite', 'probability_override:finite', 'title:max=2048', 'owner:max=2048', 'team:max=2048',

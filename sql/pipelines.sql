@@ -60,6 +60,8 @@ CREATE TABLE crm.stages (
 	forecast_category crm.forecast_category NOT NULL DEFAULT crm_internal.filled_by_trigger()::crm.forecast_category,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	stale_after interval
+		CONSTRAINT stages_stale_after_positive CHECK (stale_after OPERATOR(pg_catalog.>) '0'::interval),
 	PRIMARY KEY (workspace_id, id),
 	-- lets crm.deals require that its stage belongs to its pipeline
 	UNIQUE (workspace_id, pipeline_id, id),
@@ -78,6 +80,8 @@ COMMENT ON TABLE crm.stages IS
 	'the columns of a pipeline, in position order; won stages are 100 and closed, lost stages 0 and omitted';
 COMMENT ON COLUMN crm.stages.probability IS 'configured chance (0-100) that a deal in this stage is won';
 COMMENT ON COLUMN crm.stages.color IS 'lower-case #rrggbb';
+COMMENT ON COLUMN crm.stages.stale_after IS
+	'an open deal longer than this in the stage is stalled (crm.deal_health); NULL: learnt from the history (docs/deals.md#deal-health)';
 
 CREATE TRIGGER stages_normalize BEFORE INSERT OR UPDATE ON crm.stages
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('color:color', 'updated_at:touch',

@@ -28,12 +28,14 @@ INSERT INTO crm.products (name, sku, unit_price, currency) VALUES
 SELECT crm.create_pipeline('New business', 'b2b_sales') AS pipeline \gset
 
 -- a deal for every third opportunity or customer, spread over the stages
-INSERT INTO crm.deals (pipeline_id, stage_id, title, contact_id, company_id, owner, expected_close_date, created_at)
+INSERT INTO crm.deals (pipeline_id, stage_id, title, contact_id, company_id, owner, expected_close_date, created_at,
+					   stage_entered_at)
 SELECT :pipeline,
 	   (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.kind = 'open'
 		 ORDER BY s.position OFFSET c.id % 4 LIMIT 1),
 	   'Licences for ' || coalesce(co.name, c.name), c.id, cc.company_id, c.owner,
-	   date '2026-12-01' + ((c.id * 7) % 120)::int, c.created_at + interval '30 days'
+	   date '2026-12-01' + ((c.id * 7) % 120)::int, c.created_at + interval '30 days',
+	   timestamptz '2026-10-05 12:00+00' - (c.id % 60) * interval '1 day'
   FROM crm.contacts c
   LEFT JOIN crm.contact_companies cc ON cc.workspace_id = c.workspace_id AND cc.contact_id = c.id AND cc.is_primary
   LEFT JOIN crm.companies co ON co.workspace_id = cc.workspace_id AND co.id = cc.company_id
@@ -51,13 +53,26 @@ SELECT count(crm.add_line_item(d.id, p.id, 1, 'fixed', 600))
   FROM crm.deals d JOIN crm.products p ON p.workspace_id = d.workspace_id AND p.sku = 'SRV-SUP'
  WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 5 = 0;
 
--- history: some deals advanced, some were won, some lost
-SELECT count(crm.move_deal(d.id, (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation')))
-  FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 IN (1, 2);
-SELECT count(crm.win_deal(d.id, reason => 'Best fit for their team', closed_at => timestamptz '2026-10-01 12:00+00' + (d.id % 30) * interval '1 day'))
+-- history: some deals advanced, some were won, some lost (each after it
+-- entered its stage: a close is never before the stage entry)
+UPDATE crm.deals d
+   SET stage_id = (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation'),
+	   stage_entered_at = greatest(d.stage_entered_at + (10 + d.id % 10) * interval '1 day', timestamptz '2026-09-10 12:00+00')
+ WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 IN (1, 2)
+   AND d.stage_id <> (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation');
+SELECT count(crm.win_deal(d.id, reason => 'Best fit for their team', closed_at => timestamptz '2026-10-16 12:00+00' + (d.id % 20) * interval '1 day'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 1;
 SELECT count(crm.lose_deal(d.id, reason => 'Went with a competitor', closed_at => timestamptz '2026-10-15 12:00+00' + (d.id % 20) * interval '1 day'))
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 3;
+-- the rest of the pipeline keeps moving: two open deals in three took their
+-- next step in the last weeks before the sample's today, 5 November 2026
+-- (docs/deals.md#deal-health)
+UPDATE crm.deals d
+   SET stage_id = n.id, stage_entered_at = timestamptz '2026-10-18 12:00+00' + (d.id % 16) * interval '1 day'
+  FROM crm.stages s, crm.stages n
+ WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.status = 'open' AND d.id % 3 <> 0
+   AND s.workspace_id = d.workspace_id AND s.id = d.stage_id
+   AND n.workspace_id = s.workspace_id AND n.pipeline_id = s.pipeline_id AND n.position = s.position + 1 AND n.kind = 'open';
 
 -- paid orders for customers, as the payment provider's webhook reports them
 SELECT count(crm.upsert_order(c.id, 'payments', 'in_' || c.id, 240 * (1 + c.id % 12), 'EUR', 'paid',

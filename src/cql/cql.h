@@ -140,6 +140,11 @@ typedef struct CqlField
 	const char *sqltype;		/* enums: the SQL type to cast values to */
 	const char *const *values;	/* enums: NULL-terminated, in SQL order */
 	bool		sortable;
+	/*
+	 * Computed fields: the value as a printf format whose %1$s is the row's
+	 * alias (it may read other tables and the clock); NULL: the column.
+	 */
+	const char *expr;
 } CqlField;
 
 /*

@@ -111,6 +111,7 @@ static const char *const value_mode_values[] = {"manual", "auto", NULL};
 static const char *const forecast_category_values[] =
 {"pipeline", "best_case", "commit", "closed", "omitted", NULL};
 static const char *const stage_kind_values[] = {"open", "won", "lost", NULL};
+static const char *const deal_health_values[] = {"healthy", "stalled", "at_risk", "overdue", NULL};
 static const char *const order_status_values[] =
 {"pending", "paid", "partially_paid", "overdue", "refunded", "canceled", "failed", NULL};
 static const char *const order_source_values[] =
@@ -141,6 +142,8 @@ static const CqlField deal_fields[] = {
 	{"properties", "properties", T_JSONB, NULL, NULL, false},
 	{"createdAt", "created_at", T_TIMESTAMP, NULL, NULL, true},
 	{"updatedAt", "updated_at", T_TIMESTAMP, NULL, NULL, true},
+	/* health = STALLED, ORDER BY health DESC: crm.deal_health() as of now, least to most urgent */
+	{"health", "health", T_ENUM, "crm.deal_health", deal_health_values, true, "crm.deal_health(%1$s.id)"},
 };
 
 static const CqlRelation deal_relations[] = {

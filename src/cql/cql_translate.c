@@ -429,11 +429,19 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 		f->type = def->type;
 		f->name = def->name;
 		CqlBufInit(&b, c->st);
-		CqlBufPrintf(&b, "%s.%s", c->alias, def->column);
+		if (def->expr)
+		{
+			/* computed: reads rows the list triggers do not follow, and the clock */
+			CqlBufPrintf(&b, def->expr, c->alias);
+			c->st->nested_reads = true;
+			c->st->time_relative = true;
+		}
+		else
+			CqlBufPrintf(&b, "%s.%s", c->alias, def->column);
 		f->expr = b.data;
 		if (c->root && c->e->scope_field && strcmp(def->column, c->e->scope_field) == 0)
 			c->st->mentions_scope = true;
-		if (def->type != T_JSONB)
+		if (def->type != T_JSONB && def->expr == NULL)
 			NoteRootColumn(c, def->column);
 		if (def->type == T_JSONB)
 		{

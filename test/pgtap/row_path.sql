@@ -26,9 +26,10 @@ SELECT lives_ok(format('INSERT INTO crm.stages (pipeline_id, name, kind) VALUES 
 				'a won stage needs only its name and kind');
 
 -- win by row write = crm.win_deal
-UPDATE crm.deals SET status = 'won', closed_at = '2026-01-15 10:00+00', won_reason = 'price' WHERE id = :by_row;
+-- (a given close date: an hour ahead, as a close is never before the stage entry)
+UPDATE crm.deals SET status = 'won', closed_at = now() + interval '1 hour', won_reason = 'price' WHERE id = :by_row;
 RESET ROLE;
-SELECT status FROM crm.win_deal(:by_fn, 'price', '2026-01-15 10:00+00');
+SELECT status FROM crm.win_deal(:by_fn, reason => 'price', closed_at => now() + interval '1 hour');
 SELECT results_eq(
 	format('SELECT s.name, d.status::text, d.closed_at, d.stage_entered_at, d.won_reason FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id = %s', :by_row),
 	format('SELECT s.name, d.status::text, d.closed_at, d.stage_entered_at, d.won_reason FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id = %s', :by_fn),

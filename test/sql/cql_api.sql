@@ -10,12 +10,15 @@ SELECT f.entity, f.field, f.enum_values = array_agg(e.enumlabel::text ORDER BY e
  WHERE f.type = 'enum'
  GROUP BY f.entity, f.field, f.enum_values
  ORDER BY 1, 2;
--- and every catalogue field is a column of the entity's table
+-- and every catalogue field is a column of the entity's table, but the computed
+-- ones: a deal's health (crm.deal_health)
 SELECT f.entity, f.field
   FROM crm.cql_fields() f
  WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
 					WHERE a.attrelid = crm_hidden.cql_table(f.entity)::regclass AND a.attname = f.column_name
 					  AND NOT a.attisdropped);
+SELECT f.enum_values = enum_range(NULL::crm.deal_health)::text[] AS health_matches_sql_enum, f.sortable
+  FROM crm.cql_fields() f WHERE f.entity = 'deal' AND f.field = 'health';
 
 -- the type: stored filters always parse
 CREATE TABLE saved_filters (name text, filter crm.cql);
@@ -110,10 +113,10 @@ SELECT * FROM crm.count_by('contact', '', 'name = 1');
 
 -- deals, orders and custom object records
 SELECT crm.create_pipeline('Sales', 'b2b_sales') > 0 AS pipeline;
-INSERT INTO crm.deals (id, title, contact_id, company_id, value, currency, expected_close_date, priority) VALUES
-	(1, 'Acme renewal', 1, 1, 5000, 'USD', '2024-06-30', 'high'),
-	(2, 'Globex pilot', 2, 2, 800, 'EUR', '2024-03-31', 'low'),
-	(3, 'Ada upsell', 1, 1, 1200, 'USD', NULL, 'medium');
+INSERT INTO crm.deals (id, title, contact_id, company_id, value, currency, expected_close_date, priority, stage_entered_at) VALUES
+	(1, 'Acme renewal', 1, 1, 5000, 'USD', '2024-06-30', 'high', '2024-01-02'),
+	(2, 'Globex pilot', 2, 2, 800, 'EUR', '2024-03-31', 'low', '2024-01-02'),
+	(3, 'Ada upsell', 1, 1, 1200, 'USD', NULL, 'medium', '2024-01-02');
 SELECT 1 AS won FROM crm.win_deal(1, closed_at => '2024-05-01');
 SELECT id, title, status, value FROM crm.find_deals('stage = WON OR value < 1000', 'value DESC');
 SELECT id, title FROM crm.find_deals('contact.email = ''ada@acme.com'' AND stage != WON');

@@ -24,16 +24,20 @@ SELECT crm.add_stage(:p, 'Lost', 0, 'lost') AS lost \gset
 --   d3  A -> B -> A -> Lost       (moves backwards)
 --   d4  A -> Lost
 --   d5  B -> C -> Lost
-INSERT INTO crm.deals (title, stage_id, value, currency) VALUES
-	('d1', :a, 400, 'USD'), ('d2', :a, 100, 'EUR'), ('d3', :a, 0, 'USD'), ('d4', :a, 0, 'USD'), ('d5', :b, 0, 'USD');
+INSERT INTO crm.deals (title, stage_id, value, currency, stage_entered_at) VALUES
+	('d1', :a, 400, 'USD', '2020-01-01'), ('d2', :a, 100, 'EUR', '2020-01-01'), ('d3', :a, 0, 'USD', '2020-01-01'),
+	('d4', :a, 0, 'USD', '2020-01-01'), ('d5', :b, 0, 'USD', '2020-01-01');
 SELECT id AS d1 FROM crm.deals WHERE title = 'd1' \gset
 SELECT id AS d2 FROM crm.deals WHERE title = 'd2' \gset
 SELECT id AS d3 FROM crm.deals WHERE title = 'd3' \gset
 SELECT id AS d4 FROM crm.deals WHERE title = 'd4' \gset
 SELECT id AS d5 FROM crm.deals WHERE title = 'd5' \gset
+-- d1 and d2 closed in 2020: moved then (a close is never before the stage entry)
+UPDATE crm.deals SET stage_id = :b, stage_entered_at = '2020-01-02' WHERE id = :d1;
+UPDATE crm.deals SET stage_id = :c, stage_entered_at = '2020-01-03' WHERE id = :d1;
+UPDATE crm.deals SET stage_id = :c, stage_entered_at = '2020-01-10' WHERE id = :d2;
 SELECT count(*) AS moves FROM (
-	SELECT crm.move_deal(:d1, :b), crm.move_deal(:d1, :c), crm.win_deal(:d1, closed_at => '2020-01-05 12:00+00'),
-		   crm.move_deal(:d2, :c), crm.win_deal(:d2, closed_at => '2020-02-03 12:00+00'),
+	SELECT crm.win_deal(:d1, closed_at => '2020-01-05 12:00+00'), crm.win_deal(:d2, closed_at => '2020-02-03 12:00+00'),
 		   crm.move_deal(:d3, :b), crm.move_deal(:d3, :a), crm.lose_deal(:d3),
 		   crm.lose_deal(:d4),
 		   crm.move_deal(:d5, :c), crm.lose_deal(:d5)) m;

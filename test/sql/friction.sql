@@ -17,7 +17,9 @@ SELECT crm.create_pipeline('Support', 'support') AS support \gset
 INSERT INTO crm.contacts (name, email) VALUES ('Ada', 'ada@example.com'), ('Bo', 'bo@example.com'), ('Cy', 'cy@example.com');
 SELECT id AS ada FROM crm.contacts WHERE name = 'Ada' \gset
 SELECT id AS bo FROM crm.contacts WHERE name = 'Bo' \gset
-INSERT INTO crm.deals (title, value) VALUES ('Engine', 5000), ('Loom', 1200), ('Mill', 800), ('Kiln', 300);
+-- entered their stage before the dates they close on (a close is never before the stage entry)
+INSERT INTO crm.deals (title, value, stage_entered_at) VALUES ('Engine', 5000, '2025-12-01'), ('Loom', 1200, '2025-12-01'),
+	('Mill', 800, '2025-12-01'), ('Kiln', 300, '2025-12-01');
 SELECT id AS engine FROM crm.deals WHERE title = 'Engine' \gset
 SELECT id AS loom FROM crm.deals WHERE title = 'Loom' \gset
 SELECT id AS mill FROM crm.deals WHERE title = 'Mill' \gset
