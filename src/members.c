@@ -20,8 +20,9 @@
  * reparenting by a merge) are part of that write: only the statement the
  * request made is checked, not those its triggers make.
  *
- * The membership last asked about is cached; any change of crm.members
- * drops it (a relcache invalidation, crm_internal.invalidate_caches).
+ * Memberships are cached per (workspace, user), so that a pooled backend
+ * serving many users in turn reads each once; any change of crm.members
+ * drops them all (a relcache invalidation, crm_internal.invalidate_caches).
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -58,7 +60,7 @@ static const char *const permission_names[] = {
 
 static char *user_id_setting = NULL;
 
-/* The membership of (cached_ws, cached_user), valid until crm.members changes */
+/* A user's membership of a workspace, valid until crm.members changes */
 typedef struct Membership
 {
 	bool		closed;			/* the workspace has members */
@@ -67,10 +69,16 @@ typedef struct Membership
 	int			permissions;	/* bits of permission_names */
 } Membership;
 
-static bool cache_valid = false;
-static int64 cached_ws = 0;
-static char *cached_user = NULL;
-static Membership cached;
+/* "<workspace>:<user>" (a user id is at most 256 bytes) -> its membership */
+#define MEMBERSHIP_KEY_LEN (24 + 256 + 2)
+typedef struct MembershipEntry
+{
+	char		key[MEMBERSHIP_KEY_LEN];
+	Membership	m;
+} MembershipEntry;
+
+static HTAB *memberships = NULL;
+static SPIPlanPtr membership_plan = NULL;
 static Oid	members_relid = InvalidOid;
 
 /* Whether system_role acts as the system; dropped when grants may have changed */
@@ -80,10 +88,27 @@ static bool system_result = false;
 void
 CrmMembersRelcache(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == members_relid)
-		cache_valid = false;
+	if ((relid == InvalidOid || relid == members_relid) && memberships != NULL)
+	{
+		hash_destroy(memberships);
+		memberships = NULL;
+	}
 	/* a GRANT on crm_internal.service_access invalidates its relcache entry */
 	system_role = InvalidOid;
+}
+
+/* A user id is at most as long as crm.members.user_id allows */
+static bool
+CheckUserId(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) > CRM_ACTOR_MAX_BYTES)
+	{
+		GUC_check_errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED);
+		GUC_check_errmsg("user id \"%.40s...\" is longer than %d bytes", *newval, CRM_ACTOR_MAX_BYTES);
+		GUC_check_errhint("Identify the user by the id crm.members.user_id holds.");
+		return false;
+	}
+	return true;
 }
 
 void
@@ -96,7 +121,7 @@ CrmMembersInit(void)
 							   "",
 							   PGC_USERSET,
 							   0,
-							   NULL, NULL, NULL);
+							   CheckUserId, NULL, NULL);
 }
 
 /* crm.user_id, else the token's sub claim; NULL when neither names a user */
@@ -172,25 +197,31 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 {
 	Datum		args[2] = {Int64GetDatum(ws), CStringGetTextDatum(user ? user : "")};
 	CrmSavedUser saved;
-	SPIPlanPtr	plan;
 	bool		isnull;
 	int			rc;
 
 	memset(m, 0, sizeof(*m));
 	CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
 	SPI_connect();
-	plan = SPI_prepare("SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
-					   "       m.role::text, m.permissions, m.active"
-					   "  FROM (SELECT) x LEFT JOIN crm.members m"
-					   "    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
-					   2, (Oid[]) {INT8OID, TEXTOID});
+	if (membership_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
+									   "       m.role::text, m.permissions, m.active"
+									   "  FROM (SELECT) x LEFT JOIN crm.members m"
+									   "    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
+									   2, (Oid[]) {INT8OID, TEXTOID});
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "members: could not prepare the lookup");
+		membership_plan = plan;
+	}
 
 	/*
 	 * The latest snapshot, not the statement's: what is cached outlives the
 	 * statement, and the invalidation of a change committed meanwhile has
 	 * already been taken.  Not read-only, to see this transaction's own.
 	 */
-	rc = plan ? SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, 1) : 0;
+	rc = SPI_execute_snapshot(membership_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "members: lookup failed (%d)", rc);
 	m->closed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -216,20 +247,32 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 static const Membership *
 CurrentMembership(int64 ws, const char *user)
 {
-	if (!cache_valid || cached_ws != ws ||
-		(user == NULL) != (cached_user == NULL) ||
-		(user != NULL && strcmp(user, cached_user) != 0))
+	char		key[MEMBERSHIP_KEY_LEN];
+	MembershipEntry *entry;
+	bool		found;
+
+	if (!OidIsValid(members_relid))
+		members_relid = get_relname_relid("members", get_namespace_oid("crm", false));
+	if (memberships == NULL)
 	{
-		if (!OidIsValid(members_relid))
-			members_relid = get_relname_relid("members", get_namespace_oid("crm", false));
-		LoadMembership(ws, user, &cached);
-		if (cached_user != NULL)
-			pfree(cached_user);
-		cached_user = user ? MemoryContextStrdup(TopMemoryContext, user) : NULL;
-		cached_ws = ws;
-		cache_valid = true;
+		HASHCTL		ctl;
+
+		ctl.keysize = MEMBERSHIP_KEY_LEN;
+		ctl.entrysize = sizeof(MembershipEntry);
+		memberships = hash_create("crm memberships", 64, &ctl, HASH_ELEM | HASH_STRINGS);
 	}
-	return &cached;
+	/* no user is "-", which no user id can be after the workspace's colon */
+	snprintf(key, sizeof(key), "%lld%s%s", (long long) ws, user ? ":" : "-", user ? user : "");
+	entry = hash_search(memberships, key, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		Membership	loaded;
+
+		LoadMembership(ws, user, &loaded);	/* may fail: enter nothing until it succeeded */
+		entry = hash_search(memberships, key, HASH_ENTER, &found);
+		entry->m = loaded;
+	}
+	return &entry->m;
 }
 
 /*
@@ -281,9 +324,9 @@ RequirePermission(int64 ws, const char *permission, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("user \"%s\" (%s) lacks the permission \"%s\" to change %s",
-						cached_user, m->role, permission, what),
+						CrmCurrentUserId(), m->role, permission, what),
 				 errhint("An admin grants it: crm.update_member('%s', '{\"permissions\": [...]}') or a role that has it.",
-						 cached_user)));
+						 CrmCurrentUserId())));
 }
 
 /*

@@ -23,6 +23,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -35,17 +36,25 @@ PG_FUNCTION_INFO_V1(crm_module_workspace);
 /* The modules, as bits; their names are the API's */
 static const char *const module_names[] = {"companies", "deals", "orders", "custom_objects"};
 
-/* The modules switched off in cached_ws, valid until crm.workspace_modules changes */
-static bool cache_valid = false;
-static int64 cached_ws = 0;
-static int	cached_off = 0;
+/* workspace -> the modules switched off there, until crm.workspace_modules changes */
+typedef struct ModulesEntry
+{
+	int64		ws;
+	int			off;
+} ModulesEntry;
+
+static HTAB *modules_off = NULL;
+static SPIPlanPtr modules_plan = NULL;
 static Oid	modules_relid = InvalidOid;
 
 void
 CrmModulesRelcache(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == modules_relid)
-		cache_valid = false;
+	if ((relid == InvalidOid || relid == modules_relid) && modules_off != NULL)
+	{
+		hash_destroy(modules_off);
+		modules_off = NULL;
+	}
 }
 
 static int
@@ -63,17 +72,23 @@ LoadModulesOff(int64 ws)
 {
 	Datum		arg = Int64GetDatum(ws);
 	CrmSavedUser saved;
-	SPIPlanPtr	plan;
 	int			off = 0;
 
 	CrmBecomeOwner(CrmRelationOwner(modules_relid), &saved);
 	SPI_connect();
-	plan = SPI_prepare("SELECT module FROM crm.workspace_modules"
-					   " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND NOT enabled",
-					   1, (Oid[]) {INT8OID});
+	if (modules_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT module FROM crm.workspace_modules"
+									   " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND NOT enabled",
+									   1, (Oid[]) {INT8OID});
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "modules: could not prepare the lookup");
+		modules_plan = plan;
+	}
 	/* the latest snapshot: the cache outlives the statement (as in members.c) */
-	if (plan == NULL ||
-		SPI_execute_snapshot(plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_snapshot(modules_plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 false, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "modules: lookup failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		off |= ModuleBit(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
@@ -85,15 +100,27 @@ LoadModulesOff(int64 ws)
 static bool
 ModuleIsOff(int64 ws, int bit)
 {
+	ModulesEntry *entry;
+
 	if (!OidIsValid(modules_relid))
 		modules_relid = get_relname_relid("workspace_modules", get_namespace_oid("crm", false));
-	if (!cache_valid || cached_ws != ws)
+	if (modules_off == NULL)
 	{
-		cached_off = LoadModulesOff(ws);
-		cached_ws = ws;
-		cache_valid = true;
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(ModulesEntry);
+		modules_off = hash_create("crm modules switched off", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
-	return (cached_off & bit) != 0;
+	entry = hash_search(modules_off, &ws, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		int			off = LoadModulesOff(ws);	/* may fail: enter nothing until it succeeded */
+
+		entry = hash_search(modules_off, &ws, HASH_ENTER, NULL);
+		entry->off = off;
+	}
+	return (entry->off & bit) != 0;
 }
 
 /*

@@ -96,6 +96,9 @@ SELECT count(*) FROM crm.contacts;
 -- crm.user_id names the user for a backend without tokens
 SELECT set_config('crm.user_id', 'bob', false) IS NOT NULL AS user_bob;
 SELECT crm.current_user_id(), count(*) > 0 AS reads FROM crm.contacts;
+-- no longer than crm.members.user_id can be
+SELECT set_config('crm.user_id', repeat('u', 257), false);
+SELECT crm.current_user_id();
 RESET crm.user_id;
 -- an inactive member is no member
 SELECT set_config('request.jwt.claims', format('{"sub": "alice", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_alice;
