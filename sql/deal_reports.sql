@@ -170,3 +170,144 @@ CREATE VIEW crm.kanban WITH (security_invoker = true) AS
 	 ORDER BY s.workspace_id, s.pipeline_id, s.position, d.position, d.id;
 COMMENT ON VIEW crm.kanban IS
 	'the board: every stage in order (an empty one as a row with deal_id NULL) with colour, deal count and value per currency, then its cards in order with their health';
+
+-- The pipeline report (docs/deals.md#the-pipeline-report): per pipeline,
+-- and per owner and period when asked, the deals closed in the period
+-- (won, lost, win rate, average won value in one currency, average sales
+-- cycle of the won ones) and the deals open at its end, with velocity =
+-- open x win rate x average won value / average cycle, per day.  It reads
+-- the deals as the caller: row-level security, a module switched off and
+-- who may see which deal apply as to a SELECT.
+CREATE FUNCTION crm.pipeline_report(pipeline_id bigint DEFAULT NULL, owner text DEFAULT NULL,
+									since date DEFAULT NULL, until date DEFAULT NULL,
+									period text DEFAULT NULL, by_owner boolean DEFAULT false,
+									currency text DEFAULT NULL)
+RETURNS TABLE (pipeline bigint, pipeline_name text, deal_owner text, period_start date, period_end date,
+			   open_deals bigint, won bigint, lost bigint, win_rate numeric, avg_won_value numeric,
+			   avg_cycle_days numeric, velocity numeric, value_currency text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	target text;
+	minor integer;
+	step interval;
+	lo date;
+	hi date;
+	grouped boolean := coalesce(by_owner, false);
+BEGIN
+	IF period IS NOT NULL AND period NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
+		RAISE EXCEPTION 'invalid report period: "%"', period
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use day, week, month, quarter or year, or leave it out for one row over the whole range.';
+	END IF;
+	IF since > until THEN
+		RAISE EXCEPTION 'report range is empty: % is after %', since, until
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass since on or before until.';
+	END IF;
+	IF pipeline_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_pipeline(pipeline_report.pipeline_id);
+	END IF;
+	IF currency IS NULL THEN
+		SELECT w.default_currency INTO target FROM crm.workspaces w WHERE w.id = ws;
+	ELSE
+		target := crm.normalize_currency(currency);
+	END IF;
+	minor := coalesce(crm.currency_exponent(target), 2);
+	IF period IS NOT NULL THEN
+		step := CASE period WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || period)::interval END;
+		hi := coalesce(until, CURRENT_DATE);
+		SELECT least(coalesce(pipeline_report.since, min(d.closed_at)::date, hi), hi) INTO lo
+		  FROM crm.deals d
+		 WHERE d.workspace_id = ws AND d.status <> 'open'
+		   AND (pipeline_report.pipeline_id IS NULL OR d.pipeline_id = pipeline_report.pipeline_id)
+		   AND (pipeline_report.owner IS NULL OR d.owner = pipeline_report.owner);
+	END IF;
+
+	RETURN QUERY
+	WITH bounds AS (
+		SELECT pipeline_report.since AS p_from, pipeline_report.until AS p_to
+		 WHERE pipeline_report.period IS NULL
+		UNION ALL
+		SELECT greatest(gs::date, lo), least((gs + step)::date - 1, hi)
+		  FROM generate_series(date_trunc(pipeline_report.period, lo::timestamp),
+							   date_trunc(pipeline_report.period, hi::timestamp), step) gs
+		 WHERE pipeline_report.period IS NOT NULL
+	), periods AS (
+		-- closes counted from t_from to before t_to; open deals taken at
+		-- t_open, the end of the period or now, whichever is earlier
+		SELECT row_number() OVER (ORDER BY b.p_from) AS k, b.p_from, b.p_to,
+			   b.p_from::timestamptz AS t_from, (b.p_to + 1)::timestamptz AS t_to,
+			   least((b.p_to + 1)::timestamptz, now()) AS t_open
+		  FROM bounds b
+	), pl AS (
+		SELECT p.id, p.name
+		  FROM crm.pipelines p
+		 WHERE p.workspace_id = ws AND (pipeline_report.pipeline_id IS NULL OR p.id = pipeline_report.pipeline_id)
+	), ds AS (
+		SELECT d.id, d.pipeline_id, d.status, d.value, d.currency::text AS currency, d.closed_at, d.created_at,
+			   CASE WHEN grouped THEN d.owner ELSE pipeline_report.owner END AS g_owner
+		  FROM crm.deals d
+		 WHERE d.workspace_id = ws
+		   AND (pipeline_report.pipeline_id IS NULL OR d.pipeline_id = pipeline_report.pipeline_id)
+		   AND (pipeline_report.owner IS NULL OR d.owner = pipeline_report.owner)
+	), closed AS (
+		-- a won deal's cycle starts at its creation, or at its first stay
+		-- when that is earlier (a deal imported with its history)
+		SELECT p.k, d.pipeline_id, d.g_owner,
+			   count(*) FILTER (WHERE d.status = 'won') AS n_won,
+			   count(*) FILTER (WHERE d.status = 'lost') AS n_lost,
+			   avg(d.value * CASE WHEN d.currency = target THEN 1
+								  ELSE crm.lookup_exchange_rate(d.currency, target, d.closed_at::date) END)
+				   FILTER (WHERE d.status = 'won') AS avg_won,
+			   avg(extract(epoch FROM d.closed_at - least(d.created_at, f.first_entry)) / 86400)
+				   FILTER (WHERE d.status = 'won') AS avg_cycle
+		  FROM ds d
+		  JOIN periods p ON (p.t_from IS NULL OR d.closed_at >= p.t_from) AND (p.t_to IS NULL OR d.closed_at < p.t_to)
+		  LEFT JOIN LATERAL (
+			SELECT min(h.entered_at) AS first_entry
+			  FROM crm.deal_stage_history h
+			 WHERE h.workspace_id = ws AND h.deal_id = d.id) f ON true
+		 WHERE d.status IN ('won', 'lost')
+		 GROUP BY p.k, d.pipeline_id, d.g_owner
+	), opened AS (
+		-- open at t_open: the stay that covers it is in an open stage
+		SELECT p.k, d.pipeline_id, d.g_owner, count(*) AS n_open
+		  FROM ds d
+		 CROSS JOIN periods p
+		 WHERE EXISTS (
+			SELECT 1
+			  FROM crm.deal_stage_history h
+			  JOIN crm.stages s ON s.workspace_id = h.workspace_id AND s.id = h.stage_id
+			 WHERE h.workspace_id = ws AND h.deal_id = d.id AND s.kind = 'open'
+			   AND h.entered_at <= p.t_open AND (h.left_at IS NULL OR h.left_at > p.t_open))
+		 GROUP BY p.k, d.pipeline_id, d.g_owner
+	), keys AS (
+		SELECT pl.id, pl.name, p.k, p.p_from, p.p_to, o.g_owner
+		  FROM pl
+		 CROSS JOIN periods p
+		 CROSS JOIN LATERAL (
+			SELECT pipeline_report.owner AS g_owner WHERE NOT grouped
+			UNION
+			SELECT c.g_owner FROM closed c WHERE grouped AND c.pipeline_id = pl.id
+			UNION
+			SELECT x.g_owner FROM opened x WHERE grouped AND x.pipeline_id = pl.id) o
+	)
+	SELECT k.id, k.name, k.g_owner, k.p_from, k.p_to,
+		   coalesce(o.n_open, 0), coalesce(c.n_won, 0), coalesce(c.n_lost, 0),
+		   round(c.n_won::numeric / nullif(c.n_won + c.n_lost, 0), 4),
+		   round(c.avg_won, minor),
+		   round(c.avg_cycle, 2),
+		   round(coalesce(o.n_open, 0) * (c.n_won::numeric / nullif(c.n_won + c.n_lost, 0)) * c.avg_won
+				 / nullif(c.avg_cycle, 0), minor),
+		   target
+	  FROM keys k
+	  LEFT JOIN closed c ON c.k = k.k AND c.pipeline_id = k.id AND c.g_owner IS NOT DISTINCT FROM k.g_owner
+	  LEFT JOIN opened o ON o.k = k.k AND o.pipeline_id = k.id AND o.g_owner IS NOT DISTINCT FROM k.g_owner
+	 ORDER BY k.id, k.k, k.g_owner NULLS LAST;
+END;
+$$;
+COMMENT ON FUNCTION crm.pipeline_report(bigint, text, date, date, text, boolean, text) IS
+	'per pipeline (and owner, period): open deals, won, lost, win rate, average won value, average sales cycle in days and velocity per day';

@@ -34,7 +34,9 @@ SELECT :pipeline,
 	   (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.kind = 'open'
 		 ORDER BY s.position OFFSET c.id % 4 LIMIT 1),
 	   'Licences for ' || coalesce(co.name, c.name), c.id, cc.company_id, c.owner,
-	   date '2026-12-01' + ((c.id * 7) % 120)::int, c.created_at + interval '30 days',
+	   date '2026-12-01' + ((c.id * 7) % 120)::int,
+	   -- created 5 to 34 days before it entered its first stage
+	   timestamptz '2026-10-05 12:00+00' - (c.id % 60 + 5 + c.id % 30) * interval '1 day',
 	   timestamptz '2026-10-05 12:00+00' - (c.id % 60) * interval '1 day'
   FROM crm.contacts c
   LEFT JOIN crm.contact_companies cc ON cc.workspace_id = c.workspace_id AND cc.contact_id = c.id AND cc.is_primary

@@ -218,6 +218,14 @@ async function flow() {
 	d = await must(alice, `query($id: BigInt!) { allDealStageHistories(condition: {dealId: $id}) { totalCount } }`,
 		{ id: deal && deal.id }, 'deal stage history readable (A)');
 	ok(d && d.allDealStageHistories.totalCount >= 2, 'the stage changes are in the history', d);
+	// the pipeline report, a query field: the deal just won
+	d = await must(alice, `query($p: BigInt!) { pipelineReport(pipelineId: $p) {
+			nodes { pipelineName openDeals won lost winRate avgWonValue valueCurrency } } }`,
+		{ p: pipeline && pipeline.id }, 'pipelineReport (function query) (A)');
+	is(d && d.pipelineReport.nodes, [{ pipelineName: 'Sales', openDeals: '0', won: '1', lost: '0', winRate: '1.0000',
+		avgWonValue: '750.25', valueCurrency: 'EUR' }], 'pipelineReport: one won deal, its value, win rate 1');
+	r = await gql(alice, '{ pipelineReport(period: "fortnight") { nodes { won } } }');
+	ok(r.errors && r.errors[0].errcode === '22023', 'pipelineReport: an unknown period is refused (22023)', r);
 
 	// a dynamic list as a row: computed at once, kept as contacts change
 	d = await must(alice, `mutation { createList(input: {list: {name: "VIPs", kind: DYNAMIC, filter: "tags CONTAINS 'vip'"}}) {

@@ -184,6 +184,7 @@ INSERT INTO calls (fn, sql) VALUES ('reorder_stages', format('SELECT crm.reorder
 INSERT INTO calls (fn, sql) VALUES ('stage_probabilities', format('SELECT * FROM crm.stage_probabilities(%s)', :p1));
 INSERT INTO calls (fn, sql) VALUES ('stage_probabilities historical', format($q$SELECT * FROM crm.stage_probabilities(%s, 'historical')$q$, :p1));
 INSERT INTO calls (fn, sql) VALUES ('forecast', format('SELECT * FROM crm.forecast(%s)', :p1));
+INSERT INTO calls (fn, sql) VALUES ('pipeline_report', format('SELECT * FROM crm.pipeline_report(%s)', :p1));
 INSERT INTO calls (fn, sql) VALUES ('deal_health', format('SELECT crm.deal_health(%s)', :d1));
 INSERT INTO calls (fn, sql) VALUES ('lock_deal', format('SELECT crm_hidden.lock_deal(%s)', :d1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal', format('SELECT crm.move_deal(%s, %s)', :d1, :st1));
