@@ -55,6 +55,7 @@ my $script = "\\set VERBOSITY default\n\\set SHOW_CONTEXT never\n\\pset footer o
 for my $k (0 .. $#runs) {
 	$script .= "\\echo '<<<doctest $k>>>'\n$runs[$k]{body}";
 	$script .= "\n" unless $script =~ /\n$/;
+	$script .= ";\n";	# a statement left unterminated fails in its own block
 }
 $script .= "\\echo '<<<doctest end>>>'\n";
 
