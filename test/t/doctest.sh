@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(README.md docs/*.md)
-echo "1..$((${#files[@]} + 1))"
+echo "1..$((${#files[@]} + 2))"
 
 # the psql commands the docs' shell examples name exist
 missing=""
@@ -21,6 +21,25 @@ done
 ok $? "the PostgreSQL commands the shell examples name exist${missing:+ (missing:$missing)}"
 
 db=crm_doctest
+# the doctest itself: a right output passes, a wrong one, or an error in a
+# block without output, fails; a norun block is not run
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fence='```'
+printf '%s\n' "${fence}sql" "SELECT 1 AS one;" "$fence" "${fence}output" " one" "-----" "   1" "$fence" \
+	"${fence}sql norun" "SELECT * FROM nowhere;" "$fence" >"$tmp/right.md"
+sed 's/^   1$/   2/' "$tmp/right.md" >"$tmp/wrong.md"
+printf '%s\n' "${fence}sql" "SELECT * FROM nowhere;" "$fence" >"$tmp/error.md"
+selftest=""
+for t in right wrong error; do
+	fresh_db $db
+	PGDATABASE=$db PSQL="$PG_BINDIR/psql" perl test/doctest.pl "$tmp/$t.md" >/dev/null 2>&1
+	selftest="$selftest $t=$?"
+	"$PG_BINDIR/dropdb" $db
+done
+[ "$selftest" = " right=0 wrong=1 error=1" ]
+ok $? "the doctest passes a right output and fails a wrong one and an error ($selftest)"
+
 roles() { q -d postgres -c "SELECT rolname FROM pg_roles ORDER BY 1"; }
 for f in "${files[@]}"; do
 	before=$(roles)
