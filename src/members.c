@@ -288,6 +288,9 @@ RequireMember(int64 ws)
 	if (ActsAsSystem())
 		return NULL;
 	user = CrmCurrentUserId();
+	/* a reporting role naming no user reads its whole (pinned) workspace */
+	if (user == NULL && CrmReportsForWorkspace())
+		return NULL;
 	m = CurrentMembership(ws, user);
 	if (!m->closed)
 		return NULL;
