@@ -227,7 +227,8 @@ BEGIN
 		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
 		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
 		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
-	ELSE
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
 		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
 		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
 		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
