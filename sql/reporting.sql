@@ -468,3 +468,160 @@ COMMENT ON TABLE crm_internal.reporting_access IS
 CREATE TRIGGER reporting_access_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm_internal.reporting_access
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
 SELECT pg_catalog.pg_extension_config_dump('crm_internal.reporting_access', '');
+
+--
+-- Wide property views: per workspace and object type, one typed column per
+-- defined property (crm_report.<object_type>_properties_w<workspace id>),
+-- regenerated in the transaction that changes a definition, by whoever
+-- changes it (an admin member's row write included: the trigger function is
+-- SECURITY DEFINER, so the writer needs no DDL right).  The views are made
+-- members of the extension: DROP EXTENSION drops them and pg_dump leaves
+-- them out; a restore's data load writes crm.property_definitions, whose
+-- trigger generates them again, and the dumped grants on them follow.
+--
+
+-- The column a definition gets: its type's SQL type, from the jsonb value
+CREATE FUNCTION crm_internal.report_property_column(key text, type crm.property_type) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN type IN ('number', 'currency', 'percent') THEN
+			format('CASE WHEN pg_catalog.jsonb_typeof(r.properties OPERATOR(pg_catalog.->) %1$L) OPERATOR(pg_catalog.=) ''number'''
+				   ' THEN (r.properties OPERATOR(pg_catalog.->>) %1$L)::numeric END', key)
+		WHEN type = 'boolean' THEN
+			format('CASE WHEN pg_catalog.jsonb_typeof(r.properties OPERATOR(pg_catalog.->) %1$L) OPERATOR(pg_catalog.=) ''boolean'''
+				   ' THEN (r.properties OPERATOR(pg_catalog.->>) %1$L)::boolean END', key)
+		WHEN type = 'date' THEN format('(r.properties OPERATOR(pg_catalog.->>) %L)::date', key)
+		WHEN type = 'datetime' THEN format('(r.properties OPERATOR(pg_catalog.->>) %L)::timestamptz', key)
+		WHEN type = 'multi_select' THEN
+			format('(SELECT pg_catalog.string_agg(e, '', '') FROM pg_catalog.jsonb_array_elements_text('
+				   'CASE WHEN pg_catalog.jsonb_typeof(r.properties OPERATOR(pg_catalog.->) %1$L) OPERATOR(pg_catalog.=) ''array'''
+				   ' THEN r.properties OPERATOR(pg_catalog.->) %1$L END) e)', key)
+		ELSE format('(r.properties OPERATOR(pg_catalog.->>) %L)', key)
+	END || ' AS ' || quote_ident(key)
+$$;
+COMMENT ON FUNCTION crm_internal.report_property_column(text, crm.property_type) IS
+	'the select-list entry of a wide property view for one definition: the value as its type''s SQL type';
+
+-- Drops and re-creates a workspace's wide views from its definitions
+CREATE FUNCTION crm_internal.report_regenerate(workspace_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := report_regenerate.workspace_id;
+	suffix text := '_properties_w' || ws;
+	v record;
+	t record;
+	d record;
+	source text;
+	view_name text;
+	cols text;
+	r name;
+BEGIN
+	-- two definition changes in a workspace regenerate one after the other
+	PERFORM pg_advisory_xact_lock(pg_catalog.hashtext('crm_report wide views'), ws::integer);
+	FOR v IN
+		SELECT c.oid::regclass AS rel FROM pg_class c
+		 WHERE c.relnamespace = 'crm_report'::regnamespace AND c.relkind = 'v'
+		   AND right(c.relname, length(suffix)) = suffix AND c.relname ~ '^[a-z][a-z0-9_]*_properties_w[0-9]+$'
+	LOOP
+		IF EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = v.rel
+					  AND e.deptype = 'e') THEN
+			EXECUTE format('ALTER EXTENSION crm DROP VIEW %s', v.rel);
+		END IF;
+		EXECUTE format('DROP VIEW %s', v.rel);
+	END LOOP;
+
+	FOR t IN
+		SELECT DISTINCT p.object_type FROM crm.property_definitions p WHERE p.workspace_id = ws ORDER BY 1
+	LOOP
+		view_name := t.object_type || suffix;
+		CONTINUE WHEN octet_length(view_name) > 63;	-- a long custom type name: the long view has it
+		source := CASE t.object_type
+			WHEN 'contact' THEN 'crm.contacts r WHERE r.status OPERATOR(pg_catalog.<>) ''merged'' AND'
+			WHEN 'company' THEN 'crm.companies r WHERE'
+			WHEN 'deal' THEN 'crm.deals r WHERE'
+			WHEN 'order' THEN 'crm.orders r WHERE'
+			WHEN 'conversation' THEN 'crm.conversations r WHERE'
+			ELSE format('crm.object_records r WHERE r.type_key OPERATOR(pg_catalog.=) %L AND', t.object_type) END;
+		SELECT string_agg(crm_internal.report_property_column(p.key, p.type), ', ' ORDER BY p.key) INTO cols
+		  FROM crm.property_definitions p
+		 WHERE p.workspace_id = ws AND p.object_type = t.object_type
+		   AND p.key NOT IN ('workspace_id', 'record_id');
+		EXECUTE format('CREATE VIEW crm_report.%I WITH (security_invoker = true) AS'
+					   ' SELECT r.workspace_id, r.id AS record_id%s FROM %s r.workspace_id OPERATOR(pg_catalog.=) %s',
+					   view_name, coalesce(', ' || cols, ''), source, ws);
+		EXECUTE format('COMMENT ON VIEW crm_report.%I IS %L', view_name,
+					   format('the %s properties of workspace %s, one typed column per definition (generated: do not edit)',
+							  t.object_type, ws));
+		EXECUTE format('COMMENT ON COLUMN crm_report.%I.workspace_id IS ''the workspace''', view_name);
+		EXECUTE format('COMMENT ON COLUMN crm_report.%I.record_id IS %L', view_name, 'the ' || t.object_type || '''s id');
+		FOR d IN
+			SELECT p.key, p.label, p.type FROM crm.property_definitions p
+			 WHERE p.workspace_id = ws AND p.object_type = t.object_type AND p.key NOT IN ('workspace_id', 'record_id')
+		LOOP
+			EXECUTE format('COMMENT ON COLUMN crm_report.%I.%I IS %L', view_name, d.key,
+						   format('%s (%s)', coalesce(d.label, d.key), d.type));
+		END LOOP;
+		-- a member, unless this runs in the extension's own script (then it is one already)
+		IF NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass
+						  AND e.objid = format('crm_report.%I', view_name)::regclass AND e.deptype = 'e') THEN
+			EXECUTE format('ALTER EXTENSION crm ADD VIEW crm_report.%I', view_name);
+		END IF;
+		-- after joining the extension, so that pg_dump keeps the grants
+		FOR r IN
+			SELECT a.role_name FROM crm_internal.reporting_access a JOIN pg_roles o ON o.rolname = a.role_name
+			 WHERE a.workspace_id = ws OR a.workspace_id IS NULL ORDER BY 1
+		LOOP
+			EXECUTE format('GRANT SELECT ON crm_report.%I TO %I', view_name, r);
+		END LOOP;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.report_regenerate(bigint) IS
+	'drops and re-creates the wide property views of a workspace (crm_report.<object_type>_properties_w<id>) from its definitions';
+
+CREATE FUNCTION crm_internal.report_definitions_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		FOR ws IN SELECT DISTINCT n.workspace_id FROM new_rows n ORDER BY 1 LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	ELSIF TG_OP = 'UPDATE' THEN
+		FOR ws IN SELECT n.workspace_id FROM new_rows n UNION SELECT o.workspace_id FROM old_rows o ORDER BY 1 LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	ELSE
+		FOR ws IN SELECT DISTINCT o.workspace_id FROM old_rows o ORDER BY 1 LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.report_definitions_changed() IS
+	'statement trigger on crm.property_definitions: regenerates the wide property views of the workspaces the statement changed';
+
+CREATE TRIGGER report_definitions_inserted AFTER INSERT ON crm.property_definitions
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_definitions_changed();
+CREATE TRIGGER report_definitions_updated AFTER UPDATE ON crm.property_definitions
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_definitions_changed();
+CREATE TRIGGER report_definitions_deleted AFTER DELETE ON crm.property_definitions
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_definitions_changed();
+-- A restore loads the definitions with session_replication_role = replica
+-- (docs/workspaces.md#dumps), which fires only ALWAYS triggers: the views
+-- come back with the data.
+ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_inserted;
+ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_updated;
+ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_deleted;

@@ -270,6 +270,59 @@ SELECT workspace_id = :beta AS beta, month_start, sum(created) AS created
 INSERT INTO crm.contacts (name) VALUES ('written by ops');
 
 --
+-- Wide property views: one per workspace and object type, a typed column per
+-- definition, regenerated in the transaction of the definition's change --
+-- here an admin member's row write through the API, which has no DDL right.
+--
+\c - postgres
+SET TimeZone = 'UTC';
+SELECT table_name FROM information_schema.views WHERE table_name LIKE '%\_properties\_w%' ORDER BY 1;
+SELECT column_name, data_type, col_description('crm_report.contact_properties_w2'::regclass, ordinal_position::int)
+  FROM information_schema.columns WHERE table_schema = 'crm_report' AND table_name = 'contact_properties_w2'
+ ORDER BY ordinal_position;
+CREATE ROLE crm_report_app;
+SELECT crm.grant_access('crm_report_app');
+SET ROLE crm_report_app;
+SELECT set_config('request.jwt.claims', format('{"workspace_id": %s, "sub": "admin-1"}', :acme), false) IS NOT NULL AS claimed;
+BEGIN;
+INSERT INTO crm.property_definitions (object_type, key, type, label) VALUES ('contact', 'region', 'text', 'Region');
+DELETE FROM crm.property_definitions WHERE object_type = 'contact' AND key = 'beta';
+UPDATE crm.property_definitions SET label = 'Seat count' WHERE object_type = 'contact' AND key = 'seats';
+-- the same transaction sees the new columns (from the catalog: this role has no privilege on the view)
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum)
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relname = 'contact_properties_w2' AND a.attnum > 0 ORDER BY a.attnum;
+ROLLBACK;
+SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relname = 'contact_properties_w2' AND a.attnum > 0 ORDER BY a.attnum;
+INSERT INTO crm.property_definitions (object_type, key, type, label) VALUES ('contact', 'region', 'text', 'Region');
+-- the frontend gained no DDL right, nor a view of crm_report
+CREATE VIEW crm_report.mine AS SELECT 1;
+SELECT * FROM crm_report.contact_properties_w2;
+-- a member without the admin permission changes no definition, and no view
+SELECT set_config('request.jwt.claims', format('{"workspace_id": %s, "sub": "ann"}', :acme), false) IS NOT NULL AS claimed;
+DELETE FROM crm.property_definitions WHERE key = 'region';
+RESET ROLE;
+RESET request.jwt.claims;
+SELECT column_name FROM information_schema.columns
+ WHERE table_schema = 'crm_report' AND table_name = 'contact_properties_w2' ORDER BY ordinal_position;
+-- members of the extension, granted to the reporting roles
+SELECT c.relname, e.deptype AS member, c.relacl::text LIKE '%crm_report_bi=r/%' AS bi_reads
+  FROM pg_class c LEFT JOIN pg_depend e ON e.objid = c.oid AND e.deptype = 'e'
+ WHERE c.relname LIKE '%\_properties\_w%' ORDER BY 1;
+-- the BI tool reads it as any view
+\c - crm_report_bi
+SELECT c.name, w.plan, w.seats, w.renewal, w.region
+  FROM crm_report.contacts c JOIN crm_report.contact_properties_w2 w
+	ON w.workspace_id = c.workspace_id AND w.record_id = c.contact_id
+ WHERE w.seats > 5;
+SELECT record_id = :d1 AS d1, channels FROM crm_report.deal_properties_w2;
+-- the last definition of a type gone, its view goes
+\c - postgres
+DELETE FROM crm.property_definitions WHERE workspace_id = :acme AND object_type = 'deal';
+SELECT table_name FROM information_schema.views WHERE table_name LIKE '%\_properties\_w%' ORDER BY 1;
+
+--
 -- A renamed role is refused, not left unpinned; granted again it reads.
 --
 \c - postgres
@@ -296,4 +349,4 @@ RESET ROLE;
 
 \c postgres
 DROP DATABASE crm_test_reporting;
-DROP ROLE crm_report_bi2, crm_report_ops, crm_report_dba, crm_report_front;
+DROP ROLE crm_report_bi2, crm_report_ops, crm_report_dba, crm_report_front, crm_report_app;
