@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -64,11 +65,16 @@ LoadReportingKind(Oid role)
 
 	CrmBecomeOwner(CrmRelationOwner(access_relid), &saved);
 	SPI_connect();
-	/* the latest snapshot: what is cached outlives the statement */
+	/*
+	 * The latest snapshot: what is cached outlives the statement.  A
+	 * parallel worker (crm.current_workspace() is parallel safe) may not
+	 * take one, and lives for one query: the query's snapshot is right.
+	 */
 	if (SPI_execute_snapshot(SPI_prepare("SELECT workspace_id FROM crm_internal.reporting_access"
 										 " WHERE role_name OPERATOR(pg_catalog.=) $1",
 										 1, (Oid[]) {NAMEOID}),
-							 &arg, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
+							 &arg, NULL, IsParallelWorker() ? GetActiveSnapshot() : GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reporting: lookup failed");
 	if (SPI_processed == 1)
 	{

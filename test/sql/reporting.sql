@@ -143,6 +143,11 @@ SELECT count(*) AS columns, count(*) FILTER (WHERE col_description(a.attrelid, a
 SELECT count(*) AS jsonb_columns FROM information_schema.columns
  WHERE table_schema = 'crm_report' AND data_type IN ('jsonb', 'json');
 
+-- a parallel worker finds the pin too (crm.current_workspace() is parallel safe)
+SET force_parallel_mode = on;
+SELECT count(*) AS contacts_in_parallel FROM crm_report.contacts;
+RESET force_parallel_mode;
+
 -- it cannot switch workspace, by setting or by claim, nor write
 SET crm.workspace_id = :beta;
 SELECT crm.current_workspace() = :acme AS still_acme, count(*) AS beta_rows
