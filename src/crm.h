@@ -75,6 +75,13 @@ extern bool CrmRoleIsService(Oid role);
 extern void CrmBecomeOwner(Oid owner, CrmSavedUser *saved);
 extern void CrmRestoreUser(const CrmSavedUser *saved);
 
+/*
+ * crm.c: the snapshot a per-backend cache reads its table with, and whether
+ * that read must be read-only (in a parallel worker)
+ */
+extern struct SnapshotData *CrmCacheSnapshot(void);
+extern bool CrmCacheReadOnly(void);
+
 /* reporting.c: a reporting role's pinned workspace (0: none); whether it reads the whole workspace */
 extern int64 CrmReportingWorkspace(void);
 extern bool CrmReportsForWorkspace(void);

@@ -17,7 +17,6 @@
  */
 #include "postgres.h"
 
-#include "access/parallel.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -25,7 +24,6 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 
 #include "crm.h"
 
@@ -65,16 +63,11 @@ LoadReportingKind(Oid role)
 
 	CrmBecomeOwner(CrmRelationOwner(access_relid), &saved);
 	SPI_connect();
-	/*
-	 * The latest snapshot: what is cached outlives the statement.  A
-	 * parallel worker (crm.current_workspace() is parallel safe) may not
-	 * take one, and lives for one query: the query's snapshot is right.
-	 */
+	/* what is cached outlives the statement (a parallel worker's, the query) */
 	if (SPI_execute_snapshot(SPI_prepare("SELECT workspace_id FROM crm_internal.reporting_access"
 										 " WHERE role_name OPERATOR(pg_catalog.=) $1",
 										 1, (Oid[]) {NAMEOID}),
-							 &arg, NULL, IsParallelWorker() ? GetActiveSnapshot() : GetLatestSnapshot(),
-							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
+							 &arg, NULL, CrmCacheSnapshot(), InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reporting: lookup failed");
 	if (SPI_processed == 1)
 	{

@@ -143,9 +143,14 @@ SELECT count(*) AS columns, count(*) FILTER (WHERE col_description(a.attrelid, a
 SELECT count(*) AS jsonb_columns FROM information_schema.columns
  WHERE table_schema = 'crm_report' AND data_type IN ('jsonb', 'json');
 
--- a parallel worker finds the pin too (crm.current_workspace() is parallel safe)
+-- a parallel worker finds the pin too (crm.current_workspace() is parallel
+-- safe), the modules of the deals' policy, and a named member
 SET force_parallel_mode = on;
 SELECT count(*) AS contacts_in_parallel FROM crm_report.contacts;
+SELECT count(*) AS deals_in_parallel FROM crm.deals;
+SET crm.user_id = 'ann';
+SELECT count(*) AS deals_as_ann_in_parallel FROM crm.deals;
+RESET crm.user_id;
 RESET force_parallel_mode;
 
 -- it cannot switch workspace, by setting or by claim, nor write
