@@ -204,6 +204,60 @@ SELECT count(*) AS month_mismatches FROM (
 	 EXCEPT
 	 SELECT month_start, pipeline_id, owner, created, won, lost FROM crm_report.deals_per_month)) m;
 
+-- the other series, each against its hand computation: rows in one and not the other
+CREATE TEMP VIEW series_checks AS
+	SELECT 'deals_per_week' AS series, (SELECT count(*) FROM (
+		(SELECT week_start, pipeline_id, owner, created, won, lost FROM crm_report.deals_per_week
+		 EXCEPT SELECT date_trunc('week', at)::date, pipeline_id, owner, count(*) FILTER (WHERE e = 'c'),
+					   count(*) FILTER (WHERE e = 'w'), count(*) FILTER (WHERE e = 'l')
+				  FROM (SELECT pipeline_id, owner, 'c' AS e, created_at AS at FROM crm.deals
+						UNION ALL SELECT pipeline_id, owner, 'w', closed_at FROM crm.deals WHERE status = 'won'
+						UNION ALL SELECT pipeline_id, owner, 'l', closed_at FROM crm.deals WHERE status = 'lost') x
+				 GROUP BY 1, 2, 3)
+		UNION ALL
+		(SELECT date_trunc('week', at)::date, pipeline_id, owner, count(*) FILTER (WHERE e = 'c'),
+				count(*) FILTER (WHERE e = 'w'), count(*) FILTER (WHERE e = 'l')
+		   FROM (SELECT pipeline_id, owner, 'c' AS e, created_at AS at FROM crm.deals
+				 UNION ALL SELECT pipeline_id, owner, 'w', closed_at FROM crm.deals WHERE status = 'won'
+				 UNION ALL SELECT pipeline_id, owner, 'l', closed_at FROM crm.deals WHERE status = 'lost') x
+		  GROUP BY 1, 2, 3
+		 EXCEPT SELECT week_start, pipeline_id, owner, created, won, lost FROM crm_report.deals_per_week)) m) AS mismatches
+	UNION ALL
+	SELECT 'order_revenue_per_month', (SELECT count(*) FROM (
+		(SELECT month_start, currency, orders, booked_value, paid_value FROM crm_report.order_revenue_per_month
+		 EXCEPT SELECT date_trunc('month', order_date)::date, currency::text, count(*),
+					   coalesce(sum(value) FILTER (WHERE status NOT IN ('canceled', 'failed', 'refunded')), 0),
+					   coalesce(sum(value) FILTER (WHERE status = 'paid'), 0)
+				  FROM crm.orders GROUP BY 1, 2)
+		UNION ALL
+		(SELECT date_trunc('month', order_date)::date, currency::text, count(*),
+				coalesce(sum(value) FILTER (WHERE status NOT IN ('canceled', 'failed', 'refunded')), 0),
+				coalesce(sum(value) FILTER (WHERE status = 'paid'), 0)
+		   FROM crm.orders GROUP BY 1, 2
+		 EXCEPT SELECT month_start, currency, orders, booked_value, paid_value FROM crm_report.order_revenue_per_month)) m)
+	UNION ALL
+	SELECT 'contacts_per_month', (SELECT count(*) FROM (
+		(SELECT month_start, source, contacts FROM crm_report.contacts_per_month
+		 EXCEPT SELECT date_trunc('month', coalesce(first_seen_at, created_at))::date, identity_source::text, count(*)
+				  FROM crm.contacts WHERE status NOT IN ('merged', 'deleted') GROUP BY 1, 2)
+		UNION ALL
+		(SELECT date_trunc('month', coalesce(first_seen_at, created_at))::date, identity_source::text, count(*)
+		   FROM crm.contacts WHERE status NOT IN ('merged', 'deleted') GROUP BY 1, 2
+		 EXCEPT SELECT month_start, source, contacts FROM crm_report.contacts_per_month)) m)
+	UNION ALL
+	SELECT 'messages_per_day', (SELECT count(*) FROM (
+		(SELECT day, channel, sender, messages FROM crm_report.messages_per_day
+		 EXCEPT SELECT m.sent_at::date, c.channel, m.sender::text, count(*)
+				  FROM crm.messages m JOIN crm.conversations c ON c.id = m.conversation_id GROUP BY 1, 2, 3)
+		UNION ALL
+		(SELECT m.sent_at::date, c.channel, m.sender::text, count(*)
+		   FROM crm.messages m JOIN crm.conversations c ON c.id = m.conversation_id GROUP BY 1, 2, 3
+		 EXCEPT SELECT day, channel, sender, messages FROM crm_report.messages_per_day)) m);
+SELECT series, mismatches FROM series_checks;
+-- and the hand computation is not empty: the checks compare something
+SELECT (SELECT count(*) FROM crm_report.deals_per_week) AS weeks, (SELECT count(*) FROM crm_report.order_revenue_per_month) AS order_months,
+	   (SELECT count(*) FROM crm_report.contacts_per_month) AS contact_months, (SELECT count(*) FROM crm_report.messages_per_day) AS message_days;
+
 -- stage history with durations
 SELECT h.deal_id = :d1 AS d1, h.from_stage_name, h.stage_name, h.entered_at, h.duration, h.duration_days
   FROM crm_report.deal_stage_history h WHERE h.deal_id IN (:d1, :d4) ORDER BY h.deal_id, h.entered_at;
