@@ -2570,8 +2570,17 @@ BEGIN
 		FOR ws IN SELECT n.workspace_id FROM new_rows n UNION SELECT o.workspace_id FROM old_rows o ORDER BY 1 LOOP
 			PERFORM crm_internal.report_regenerate(ws);
 		END LOOP;
-	ELSE
+	ELSIF TG_OP = 'DELETE' THEN
 		FOR ws IN SELECT DISTINCT o.workspace_id FROM old_rows o ORDER BY 1 LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	ELSE
+		-- TRUNCATE has no transition table: every workspace with a wide view
+		FOR ws IN
+			SELECT DISTINCT pg_catalog.substring(c.relname, '_w([0-9]+)$')::bigint FROM pg_class c
+			 WHERE c.relnamespace = 'crm_report'::regnamespace AND c.relkind = 'v'
+			   AND c.relname ~ '^[a-z][a-z0-9_]*_properties_w[0-9]+$' ORDER BY 1
+		LOOP
 			PERFORM crm_internal.report_regenerate(ws);
 		END LOOP;
 	END IF;
@@ -2590,12 +2599,15 @@ CREATE TRIGGER report_definitions_updated AFTER UPDATE ON crm.property_definitio
 CREATE TRIGGER report_definitions_deleted AFTER DELETE ON crm.property_definitions
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_definitions_changed();
+CREATE TRIGGER report_definitions_truncated AFTER TRUNCATE ON crm.property_definitions
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_definitions_changed();
 -- A restore loads the definitions with session_replication_role = replica
 -- (docs/workspaces.md#dumps), which fires only ALWAYS triggers: the views
 -- come back with the data.
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_inserted;
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_updated;
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_deleted;
+ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_truncated;
 
 CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
 RETURNS void

@@ -411,6 +411,12 @@ SET crm.workspace_id = 1;
 SELECT crm.current_workspace() AS follows_its_setting_again;
 RESET ROLE;
 
+-- a TRUNCATE of the definitions drops every wide view
+\c - postgres
+SELECT count(*) AS wide_views_before FROM pg_class WHERE relname LIKE '%\_properties\_w%';
+TRUNCATE crm.property_definitions;
+SELECT count(*) AS wide_views FROM pg_class WHERE relname LIKE '%\_properties\_w%';
+
 \c postgres
 DROP DATABASE crm_test_reporting;
 DROP ROLE crm_report_bi2, crm_report_ops, crm_report_dba, crm_report_front, crm_report_app;
