@@ -35,6 +35,7 @@ SQL_SOURCES = \
 	sql/lists.sql \
 	sql/saved_views.sql \
 	sql/export.sql \
+	sql/reporting.sql \
 	sql/tenancy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

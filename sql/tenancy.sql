@@ -144,6 +144,9 @@ CREATE CONSTRAINT TRIGGER limit_segments_changed AFTER UPDATE OF kind, owner ON 
 --   frontend   a JWT role of PostgREST or PostGraphile: reads, writes rows
 --   service    a trusted backend: also verifies identities, emits its own events
 --   read_only  reads
+--   reporting  a BI tool's login: reads crm and the crm_report views of the
+--              workspace the granting session is in, pinned to it
+--              (src/reporting.c); reporting_all reads every workspace
 -- Whatever the level, the outbox, stage history and search dictionary are
 -- the extension's to write, and so are workspaces and contact_references.
 --
@@ -162,16 +165,32 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
 		RAISE EXCEPTION 'role "%" does not exist', role_name
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Create it first with CREATE ROLE.';
 	END IF;
-	IF level NOT IN ('frontend', 'service', 'read_only') THEN
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
 		RAISE EXCEPTION 'invalid access level: "%"', access
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend) or ''read_only''.';
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
 	END IF;
 	IF read_only AND level <> 'read_only' THEN
 		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
@@ -186,7 +205,7 @@ BEGIN
 	-- read_only role's writes through them are refused by the tables)
 	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
 	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
-	IF level = 'read_only' THEN
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
 		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
 	ELSE
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
@@ -196,6 +215,28 @@ BEGIN
 		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
 	ELSE
 		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
 	END IF;
 	-- Creating, renaming or deleting (with everything in it) a workspace stays
 	-- with the DBA, and so does granting access.  contact_references is
@@ -208,5 +249,5 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS
-	'grants a role the CRM at an access level: frontend (the default), service or read_only; RLS still confines it to its workspace';
+	'grants a role the CRM at an access level: frontend (the default), service, read_only, reporting (pinned to the current workspace, with crm_report) or reporting_all (every workspace); RLS still confines the others to their workspace';
 REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text) FROM PUBLIC;

@@ -7,11 +7,13 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 
 #include "crm.h"
 
@@ -34,6 +36,7 @@ CrmRelcacheCallback(Datum arg, Oid relid)
 	CrmLimitsRelcache(arg, relid);
 	CrmSearchWordsRelcache(arg, relid);
 	CrmContactRefsRelcache(arg, relid);
+	CrmReportingRelcache(arg, relid);
 }
 
 void
@@ -65,4 +68,23 @@ crm_invalidate_caches(PG_FUNCTION_ARGS)
 				 errmsg("invalidate_caches: must be fired for each statement")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * A cache that outlives the statement reads its table with the latest
+ * snapshot (docs/development.md, "Per-backend caches").  A parallel worker
+ * may take none, nor run a command that is not read-only, and lives for one
+ * query: it reads with the query's snapshot.  crm.current_workspace() and
+ * the module policies are parallel safe, so their caches load in workers.
+ */
+Snapshot
+CrmCacheSnapshot(void)
+{
+	return IsParallelWorker() ? GetActiveSnapshot() : GetLatestSnapshot();
+}
+
+bool
+CrmCacheReadOnly(void)
+{
+	return IsParallelWorker();
 }

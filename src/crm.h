@@ -55,6 +55,7 @@ extern void CrmModulesRelcache(Datum arg, Oid relid);
 extern void CrmLimitsRelcache(Datum arg, Oid relid);
 extern void CrmSearchWordsRelcache(Datum arg, Oid relid);
 extern void CrmContactRefsRelcache(Datum arg, Oid relid);
+extern void CrmReportingRelcache(Datum arg, Oid relid);
 
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);
@@ -73,6 +74,17 @@ extern Oid	CrmRelationOwner(Oid relid);
 extern bool CrmRoleIsService(Oid role);
 extern void CrmBecomeOwner(Oid owner, CrmSavedUser *saved);
 extern void CrmRestoreUser(const CrmSavedUser *saved);
+
+/*
+ * crm.c: the snapshot a per-backend cache reads its table with, and whether
+ * that read must be read-only (in a parallel worker)
+ */
+extern struct SnapshotData *CrmCacheSnapshot(void);
+extern bool CrmCacheReadOnly(void);
+
+/* reporting.c: a reporting role's pinned workspace (0: none); whether it reads the whole workspace */
+extern int64 CrmReportingWorkspace(void);
+extern bool CrmReportsForWorkspace(void);
 
 /* maintained.c: how deep in triggers the caller runs (1: the request's own statement) */
 extern int	CrmTriggerDepth(void);

@@ -221,7 +221,8 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 	 * statement, and the invalidation of a change committed meanwhile has
 	 * already been taken.  Not read-only, to see this transaction's own.
 	 */
-	rc = SPI_execute_snapshot(membership_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, 1);
+	rc = SPI_execute_snapshot(membership_plan, args, NULL, CrmCacheSnapshot(), InvalidSnapshot,
+							  CrmCacheReadOnly(), false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "members: lookup failed (%d)", rc);
 	m->closed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -288,6 +289,9 @@ RequireMember(int64 ws)
 	if (ActsAsSystem())
 		return NULL;
 	user = CrmCurrentUserId();
+	/* a reporting role naming no user reads its whole (pinned) workspace */
+	if (user == NULL && CrmReportsForWorkspace())
+		return NULL;
 	m = CurrentMembership(ws, user);
 	if (!m->closed)
 		return NULL;

@@ -87,8 +87,8 @@ LoadModulesOff(int64 ws)
 		modules_plan = plan;
 	}
 	/* the latest snapshot: the cache outlives the statement (as in members.c) */
-	if (SPI_execute_snapshot(modules_plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot,
-							 false, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_snapshot(modules_plan, &arg, NULL, CrmCacheSnapshot(), InvalidSnapshot,
+							 CrmCacheReadOnly(), false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "modules: lookup failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		off |= ModuleBit(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));

@@ -4,7 +4,8 @@
  *	  Who is asking, from the claims each API layer sends: the current
  *	  workspace and the current actor; and how messages name a workspace.
  *
- * The workspace is crm.workspace_id, else the workspace_id claim of
+ * A reporting role's workspace is the one it is pinned to (reporting.c).
+ * Otherwise the workspace is crm.workspace_id, else the workspace_id claim of
  * PostgREST's request.jwt.claims JSON, else PostGraphile's
  * jwt.claims.workspace_id setting, else workspace 1 (unless
  * crm.require_workspace).  The actor is crm.actor, else the sub claim
@@ -270,6 +271,10 @@ CrmCurrentWorkspace(void)
 	const char *pg_claim;
 	int64		ws;
 
+	/* a reporting role's workspace is the DBA's to choose, not its own SETs' */
+	ws = CrmReportingWorkspace();
+	if (ws > 0)
+		return ws;
 	if (workspace_id > 0)
 		return workspace_id;
 

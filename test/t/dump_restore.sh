@@ -6,7 +6,7 @@
 # events, conversation_started activities, recounted counters).
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..7"
+echo "1..8"
 
 fresh_db crm_dump_src
 q -d crm_dump_src -c 'SET client_min_messages = warning; CREATE EXTENSION crm CASCADE;'
@@ -23,6 +23,13 @@ SELECT crm.create_workspace('empty', 'Empty');
 CREATE TABLE public.tickets (workspace_id bigint NOT NULL, id bigint PRIMARY KEY, requester_type text, requester_id bigint);
 SELECT crm.register_contact_reference('public.tickets', 'requester_id', 'requester_type', 'contact');
 INSERT INTO public.tickets VALUES (1, 1, 'contact', (SELECT id FROM crm.contacts WHERE email = 'two@dump.example'));
+-- a wide property view (generated, a member of the extension) and a reporting role pinned to acme
+SELECT crm.use_workspace('acme');
+SELECT crm.define_property('contact', 'dump_tier', 'text');
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS crm_dump_bi;
+CREATE ROLE crm_dump_bi;
+SELECT crm.grant_access('crm_dump_bi', access => 'reporting');
 SQL
 
 # every table's row count and content hash, every sequence's state
@@ -33,7 +40,7 @@ DECLARE r record; line text;
 BEGIN
 	CREATE TEMP TABLE fp (line text);
 	FOR r IN SELECT c.oid::regclass AS rel, c.relkind FROM pg_class c
-			  WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'S') ORDER BY 1::text LOOP
+			  WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'S') ORDER BY c.oid::regclass::text LOOP
 		IF r.relkind = 'S' THEN
 			EXECUTE format('SELECT %L || '' last_value='' || last_value || '' is_called='' || is_called FROM %s', r.rel, r.rel) INTO line;
 		ELSE
@@ -47,7 +54,7 @@ BEGIN
 		INSERT INTO fp VALUES (line);
 	END LOOP;
 END $$;
-SELECT line FROM fp;
+SELECT line FROM fp ORDER BY line;
 SQL
 }
 fingerprint crm_dump_src >/tmp/crm_dump_src.$$
@@ -69,6 +76,17 @@ ok $? "inserting after the restore continues the sequences"
 		 = "$(q -d crm_dump_src -At -c "SELECT count(*) FROM crm.contact_references WHERE builtin")" ]
 ok $? "a registered contact reference of the DBA's survives, the built-in ones are not doubled"
 
+# the wide view is generated again from the restored definitions, with its grant, and the role is pinned
+reporting() {
+	q -d "$1" -At -c "SELECT string_agg(c.relname || ' ' || has_table_privilege('crm_dump_bi', c.oid, 'SELECT'), ',' ORDER BY c.relname)
+					  FROM pg_class c WHERE c.relnamespace = 'crm_report'::regnamespace AND c.relname LIKE '%\_properties\_w%'" \
+		-c "SET ROLE crm_dump_bi" -c "SET crm.workspace_id = 1" -c "SELECT crm.current_workspace() = (SELECT id FROM crm.workspaces WHERE slug = 'acme')"
+}
+src=$(reporting crm_dump_src | tr '\n' ' '); dst=$(reporting crm_dump_dst | tr '\n' ' ')
+[ "$dst" = "$src" ] && [[ "$src" == *"_properties_w"*" true"* ]]
+ok $? "the wide property views come back with the definitions, granted; the reporting role stays pinned ($dst)"
+
 rm -f /tmp/crm_dump*.$$
 "$PG_BINDIR/dropdb" crm_dump_src; "$PG_BINDIR/dropdb" crm_dump_dst
+q -d postgres -c "DROP ROLE crm_dump_bi" >/dev/null
 [ "$failures" = 0 ]

@@ -238,8 +238,17 @@ SELECT crm.export_contact(:ann3) IS NOT NULL;
 SELECT crm.delete_contact(:bob, true);
 SELECT count(*) FROM crm.events_since(0, 5);
 SELECT crm.delete_list(:stat);
+-- reporting (src/reporting.c): a pinned role's lookup; the wide views' regeneration
+CREATE ROLE crm_attack_bi;
+SELECT crm.grant_access('crm_attack_bi', access => 'reporting');
+SELECT crm.define_property('contact', 'attack_level', 'number');
+SET ROLE crm_attack_bi;
+SELECT crm.current_workspace();
+SELECT count(*) FROM crm_report.deals_per_month;
+SELECT count(*) FROM crm_report.property_values;
+RESET ROLE;
 SQL
-ok $? "identify, merge, properties, deals, forecast, CQL, lists, import and events with public first on search_path"
+ok $? "identify, merge, properties, deals, forecast, CQL, lists, import, events and reporting with public first on search_path"
 grep -i error /tmp/crm_attack_c.$$ | sed 's/^/# /'
 calls=$(q -d crm_attack -c "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') FROM public.trap_log")
 [ -z "$calls" ]
@@ -248,4 +257,5 @@ ok $? "no planted operator was called by the C code${calls:+ (called: $calls)}"
 rm -f /tmp/crm_attack_out.$$ /tmp/crm_attack_c.$$
 "$PG_BINDIR/dropdb" crm_attack
 "$PG_BINDIR/psql" -X -q -c 'DROP ROLE crm_attack_app' 2>/dev/null
+"$PG_BINDIR/psql" -X -q -c 'DROP ROLE crm_attack_bi' 2>/dev/null
 [ "$failures" = 0 ]

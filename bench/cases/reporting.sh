@@ -1,0 +1,81 @@
+# The crm_report time series for one workspace and one year, read by a
+# reporting role (RLS on, pinned to the workspace), against the GROUP BY a
+# person would write over the base tables as the superuser.  $SCALE deals
+# over three years (a third in the year asked for) and $SCALE contacts, and
+# $SCALE / 10 orders, bulk-loaded with the row triggers off as a restore
+# would; a second workspace holds as many deals, which the role must skip.
+# Also reported as absolute times: the target is <= 200 ms per view.
+
+bench_sql "SELECT crm.create_workspace('other', 'Other', 'USD'); SELECT crm.create_workspace('bench', 'Bench', 'USD')"
+ws=$(psql -X -At -d "$BENCH_DB" -c "SELECT id FROM crm.workspaces WHERE slug = 'bench'")
+other=$(psql -X -At -d "$BENCH_DB" -c "SELECT id FROM crm.workspaces WHERE slug = 'other'")
+for w in "$other" "$ws"; do
+	bench_sql "SET crm.workspace_id = $w; DO \$\$ BEGIN PERFORM crm.create_pipeline('Bench report', 'b2b_sales'); END \$\$"
+	pipeline=$(psql -X -At -d "$BENCH_DB" -c "SELECT id FROM crm.pipelines WHERE workspace_id = $w")
+	bench_sql "ALTER TABLE crm.deals DISABLE TRIGGER USER;
+INSERT INTO crm.deals (workspace_id, pipeline_id, stage_id, title, value, currency, status, owner, created_at, closed_at, position)
+SELECT $w, $pipeline, s.id, 'deal ' || i, (i % 5000) + 0.5, 'USD', s.kind::text::crm.deal_status, 'user' || (i % 20),
+	   timestamptz '2024-01-01' + (i % 1096) * interval '1 day',
+	   CASE WHEN s.kind <> 'open' THEN timestamptz '2024-01-01' + (i % 1096 + i % 60) * interval '1 day' END, i
+  FROM generate_series(1, $SCALE) i
+  JOIN crm.stages s ON s.workspace_id = $w AND s.pipeline_id = $pipeline AND s.position = 1 + i % 6;
+ALTER TABLE crm.deals ENABLE TRIGGER USER;"
+done
+bench_sql "ALTER TABLE crm.contacts DISABLE TRIGGER USER;
+INSERT INTO crm.contacts (workspace_id, name, email, identity_source, first_seen_at)
+SELECT $ws, 'contact ' || i, 'c' || i || '@example.com',
+	   (ARRAY['anonymous', 'self_reported', 'verified']::crm.identity_source[])[1 + i % 3],
+	   timestamptz '2024-01-01' + (i % 1096) * interval '1 day'
+  FROM generate_series(1, $SCALE) i;
+ALTER TABLE crm.contacts ENABLE TRIGGER USER;
+ALTER TABLE crm.orders DISABLE TRIGGER USER;
+INSERT INTO crm.orders (workspace_id, contact_id, title, value, currency, status, order_date)
+SELECT $ws, 1 + i % $SCALE, 'order ' || i, (i % 300) + 0.99, 'USD',
+	   (ARRAY['paid', 'pending', 'refunded']::crm.order_status[])[1 + i % 3],
+	   timestamptz '2024-01-01' + (i % 1096) * interval '1 day'
+  FROM generate_series(1, $SCALE / 10) i;
+ALTER TABLE crm.orders ENABLE TRIGGER USER;
+DROP ROLE IF EXISTS bench_bi;
+CREATE ROLE bench_bi;
+SET crm.workspace_id = $ws;
+SELECT crm.grant_access('bench_bi', access => 'reporting');"
+bench_sql "VACUUM ANALYZE crm.deals, crm.contacts, crm.orders"
+
+as_bi="SET ROLE bench_bi;"
+year="'2025-01-01' AND '2025-12-31'"
+
+crm_sql="SELECT month_start, sum(created), sum(won), sum(lost) FROM crm_report.deals_per_month
+ WHERE month_start BETWEEN $year GROUP BY 1 ORDER BY 1"
+bare_sql="SELECT date_trunc('month', x.at)::date, count(*) FILTER (WHERE x.e = 'c'), count(*) FILTER (WHERE x.e = 'w'),
+	   count(*) FILTER (WHERE x.e = 'l')
+  FROM (SELECT 'c' AS e, created_at AS at FROM crm.deals WHERE workspace_id = $ws
+		UNION ALL SELECT 'w', closed_at FROM crm.deals WHERE workspace_id = $ws AND status = 'won'
+		UNION ALL SELECT 'l', closed_at FROM crm.deals WHERE workspace_id = $ws AND status = 'lost') x
+ WHERE x.at >= '2025-01-01' AND x.at < '2026-01-01' GROUP BY 1 ORDER BY 1"
+read -r crm_ms bare_ms <<<"$(bench_pair "$as_bi" "$crm_sql;" "" "$bare_sql;" 5)"
+report "crm_report.deals_per_month, 1 year of $SCALE deals" "$crm_ms" "$bare_ms" time "<= 1.5"
+report_abs "  the same, absolute" "$crm_ms" ms "<= 200 ms"
+if ! diff <(psql -X -q -At -d "$BENCH_DB" -c "$as_bi $crm_sql") <(psql -X -At -d "$BENCH_DB" -c "$bare_sql") >/dev/null; then
+	echo "reporting.sh: deals_per_month and the hand-written GROUP BY disagree" >&2
+	exit 1
+fi
+
+crm_sql="SELECT month_start, source, contacts FROM crm_report.contacts_per_month WHERE month_start BETWEEN $year ORDER BY 1, 2"
+bare_sql="SELECT date_trunc('month', coalesce(first_seen_at, created_at))::date, identity_source::text, count(*)
+  FROM crm.contacts WHERE workspace_id = $ws AND status NOT IN ('merged', 'deleted')
+   AND coalesce(first_seen_at, created_at) >= '2025-01-01' AND coalesce(first_seen_at, created_at) < '2026-01-01'
+ GROUP BY 1, 2 ORDER BY 1, 2"
+read -r crm_ms bare_ms <<<"$(bench_pair "$as_bi" "$crm_sql;" "" "$bare_sql;" 5)"
+report "crm_report.contacts_per_month, 1 year of $SCALE contacts" "$crm_ms" "$bare_ms" time "<= 1.5"
+report_abs "  the same, absolute" "$crm_ms" ms "<= 200 ms"
+
+crm_sql="SELECT month_start, orders, booked_value, paid_value FROM crm_report.order_revenue_per_month
+ WHERE month_start BETWEEN $year ORDER BY 1"
+bare_sql="SELECT date_trunc('month', order_date)::date, count(*),
+	   sum(value) FILTER (WHERE status NOT IN ('canceled', 'failed', 'refunded')), sum(value) FILTER (WHERE status = 'paid')
+  FROM crm.orders WHERE workspace_id = $ws AND order_date >= '2025-01-01' AND order_date < '2026-01-01'
+ GROUP BY 1 ORDER BY 1"
+read -r crm_ms bare_ms <<<"$(bench_pair "$as_bi" "$crm_sql;" "" "$bare_sql;" 5)"
+report "crm_report.order_revenue_per_month, 1 year of $((SCALE / 10)) orders" "$crm_ms" "$bare_ms" time "<= 1.5"
+report_abs "  the same, absolute" "$crm_ms" ms "<= 200 ms"
+bench_sql "DROP OWNED BY bench_bi; DROP ROLE bench_bi"
