@@ -1,0 +1,186 @@
+--
+-- Owner-based privacy (docs/members.md, src/privacy.c).  In a workspace
+-- whose privacy is 'owner', a member without see_all sees and changes only
+-- the deals they own or their team's, the contacts they own or of a deal
+-- they see, and the rows that hang off those.  The row-level policies hold
+-- it, so every read path is covered at once; this file runs after
+-- sql/tenancy.sql and narrows the policies that file created.
+--
+
+CREATE FUNCTION crm_internal.privacy_open(ws bigint) RETURNS bigint
+LANGUAGE c STABLE PARALLEL SAFE STRICT
+AS 'MODULE_PATHNAME', 'crm_privacy_open';
+COMMENT ON FUNCTION crm_internal.privacy_open(bigint) IS
+	'ws when owner-based privacy does not hold the request, else NULL: the policy of everyone who sees the whole workspace';
+
+CREATE FUNCTION crm_internal.privacy_owned(ws bigint) RETURNS bigint
+LANGUAGE c STABLE PARALLEL SAFE STRICT
+AS 'MODULE_PATHNAME', 'crm_privacy_owned';
+COMMENT ON FUNCTION crm_internal.privacy_owned(bigint) IS
+	'ws when owner-based privacy holds the request (a member without see_all), else NULL: the policies of what they own';
+
+CREATE FUNCTION crm_internal.privacy_team(ws bigint) RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE STRICT
+AS 'MODULE_PATHNAME', 'crm_privacy_team';
+COMMENT ON FUNCTION crm_internal.privacy_team(bigint) IS
+	'the team of the member owner-based privacy holds, else NULL';
+
+-- The deals a restricted member sees, and their contacts, once per
+-- statement (an InitPlan of the policy).  SECURITY DEFINER and the same
+-- predicate as the deals' policies: a policy reading crm.deals under its
+-- own policy would refuse every contact while the deals module is off.
+-- Called with crm_internal.privacy_owned(ws): NULL, at once, for everyone
+-- else.
+CREATE FUNCTION crm_internal.privacy_deals(ws bigint) RETURNS bigint[]
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT coalesce(array_agg(d.id), '{}') FROM crm.deals d
+	 WHERE d.workspace_id = privacy_deals.ws
+	   AND (d.owner = crm.current_user_id() OR d.team = crm_internal.privacy_team(privacy_deals.ws));
+END;
+COMMENT ON FUNCTION crm_internal.privacy_deals(bigint) IS
+	'the ids of the deals a restricted member sees: theirs and their team''s';
+
+CREATE FUNCTION crm_internal.privacy_deal_contacts(ws bigint) RETURNS bigint[]
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT coalesce(array_agg(DISTINCT d.contact_id), '{}') FROM crm.deals d
+	 WHERE d.workspace_id = privacy_deal_contacts.ws AND d.contact_id IS NOT NULL
+	   AND (d.owner = crm.current_user_id() OR d.team = crm_internal.privacy_team(privacy_deal_contacts.ws));
+END;
+COMMENT ON FUNCTION crm_internal.privacy_deal_contacts(bigint) IS
+	'the contacts of the deals a restricted member sees';
+
+-- What the restricted arm of each policy scans
+CREATE INDEX contacts_owner ON crm.contacts (workspace_id, owner) WHERE owner IS NOT NULL;
+CREATE INDEX deals_owner ON crm.deals (workspace_id, owner) WHERE owner IS NOT NULL;
+CREATE INDEX deals_team ON crm.deals (workspace_id, team) WHERE team IS NOT NULL;
+
+-- A restricted member's new contact or deal is theirs (src/privacy.c)
+CREATE FUNCTION crm_internal.privacy_default_owner() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_privacy_default_owner';
+COMMENT ON FUNCTION crm_internal.privacy_default_owner() IS
+	'BEFORE INSERT row trigger on contacts and deals: a restricted member''s row without an owner is theirs';
+CREATE TRIGGER privacy_default_owner BEFORE INSERT ON crm.contacts
+	FOR EACH ROW WHEN (NEW.owner IS NULL) EXECUTE FUNCTION crm_internal.privacy_default_owner();
+CREATE TRIGGER privacy_default_owner BEFORE INSERT ON crm.deals
+	FOR EACH ROW WHEN (NEW.owner IS NULL) EXECUTE FUNCTION crm_internal.privacy_default_owner();
+
+-- Switching is seen by the next statement: the membership cache holds it
+CREATE TRIGGER workspaces_invalidate AFTER UPDATE OF privacy ON crm.workspaces
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
+
+-- SECURITY DEFINER: no granted role writes crm.workspaces.  It checks its
+-- caller: the request's member needs admin, and the role UPDATE on members.
+CREATE FUNCTION crm.set_privacy(mode text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	m text := lower(btrim(set_privacy.mode));
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to change the privacy of workspace "%"',
+			crm.current_user_id(), (SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace sets its privacy.';
+	END IF;
+	IF m IS NULL OR m NOT IN ('owner', 'everyone') THEN
+		RAISE EXCEPTION 'invalid privacy: "%"', coalesce(set_privacy.mode, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass ''owner'' (members without see_all see only what they own) or ''everyone''.';
+	END IF;
+	UPDATE crm.workspaces w SET privacy = m WHERE w.id = ws;
+	RETURN m;
+END;
+$$;
+COMMENT ON FUNCTION crm.set_privacy(text) IS
+	'owner: members without see_all see only their deals, their team''s, and their contacts; everyone: every member sees the workspace; needs admin';
+
+CREATE FUNCTION crm.privacy() RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT w.privacy FROM crm.workspaces w WHERE w.id = crm.current_workspace();
+END;
+COMMENT ON FUNCTION crm.privacy() IS
+	'the privacy of the current workspace: owner or everyone (crm.set_privacy)';
+
+--
+-- The policies.  workspace_isolation (sql/tenancy.sql) keeps everyone whom
+-- privacy does not hold; the privacy_* policies, ORed with it, give the
+-- restricted member their part.  A child follows its parent: a contact's
+-- rows through an EXISTS over crm.contacts, under its policies; a deal's
+-- through the ids crm_internal.privacy_deals() gives.  The outbox is the
+-- trusted backend's: a restricted member reads none of it.
+--
+DO $$
+DECLARE
+	-- table -> the workspace its policy compares with (modules, sql/tenancy.sql)
+	ws_of jsonb := '{"contacts": "crm.current_workspace()", "deals": "crm_internal.module_workspace(''deals'')",
+					 "contact_companies": "crm_internal.module_workspace(''companies'')",
+					 "contact_consents": "crm.current_workspace()", "conversations": "crm.current_workspace()",
+					 "messages": "crm.current_workspace()", "list_members": "crm.current_workspace()",
+					 "activities": "crm.current_workspace()", "notes": "crm.current_workspace()",
+					 "attachments": "crm.current_workspace()", "external_ids": "crm.current_workspace()",
+					 "orders": "crm_internal.module_workspace(''orders'')",
+					 "object_associations": "crm_internal.module_workspace(''custom_objects'')",
+					 "checklist_items": "crm_internal.module_workspace(''deals'')",
+					 "deal_line_items": "crm_internal.module_workspace(''deals'')",
+					 "deal_stage_history": "crm_internal.module_workspace(''deals'')",
+					 "events": "crm.current_workspace()"}';
+	contact_of text := 'EXISTS (SELECT FROM crm.contacts c WHERE c.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id'
+					   ' AND c.id OPERATOR(pg_catalog.=) %1$I.contact_id)';
+	deal_of text := '%1$I.deal_id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deals('
+					'crm_internal.privacy_owned(crm.current_workspace())))::bigint[])';
+	parents text := '(%1$I.contact_id IS NULL OR ' || contact_of || ') AND (%1$I.deal_id IS NULL OR ' || deal_of || ')';
+	follow jsonb;
+	t record;
+	p record;
+BEGIN
+	-- table -> {policy: what the restricted member sees}
+	follow := jsonb_build_object(
+		'contacts', jsonb_build_object(
+			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) crm.current_user_id()',
+			'privacy_deal', '%1$I.id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deal_contacts('
+							'crm_internal.privacy_owned(crm.current_workspace())))::bigint[])'),
+		'deals', jsonb_build_object(
+			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) crm.current_user_id()',
+			'privacy_team', '%1$I.team OPERATOR(pg_catalog.=) crm_internal.privacy_team(crm.current_workspace())'),
+		'contact_companies', jsonb_build_object('privacy_parent', contact_of),
+		'contact_consents', jsonb_build_object('privacy_parent', contact_of),
+		'conversations', jsonb_build_object('privacy_parent', contact_of),
+		'list_members', jsonb_build_object('privacy_parent', contact_of),
+		'messages', jsonb_build_object('privacy_parent',
+			'EXISTS (SELECT FROM crm.conversations cv WHERE cv.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id'
+			' AND cv.id OPERATOR(pg_catalog.=) %1$I.conversation_id)'),
+		'activities', jsonb_build_object('privacy_parent', parents),
+		'notes', jsonb_build_object('privacy_parent', parents),
+		'attachments', jsonb_build_object('privacy_parent', parents),
+		'orders', jsonb_build_object('privacy_parent', parents),
+		'object_associations', jsonb_build_object('privacy_parent', parents),
+		'external_ids', jsonb_build_object('privacy_parent',
+			'CASE %1$I.object_type WHEN ''contact'' THEN EXISTS (SELECT FROM crm.contacts c'
+			' WHERE c.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id AND c.id OPERATOR(pg_catalog.=) %1$I.object_id)'
+			' WHEN ''deal'' THEN %1$I.object_id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deals('
+			'crm_internal.privacy_owned(crm.current_workspace())))::bigint[]) ELSE true END'),
+		'checklist_items', jsonb_build_object('privacy_parent', deal_of),
+		'deal_line_items', jsonb_build_object('privacy_parent', deal_of),
+		'deal_stage_history', jsonb_build_object('privacy_parent', deal_of),
+		'events', '{}'::jsonb);
+	FOR t IN SELECT key AS tab, value #>> '{}' AS ws FROM jsonb_each(ws_of) ORDER BY key LOOP
+		EXECUTE format('ALTER POLICY workspace_isolation ON crm.%I'
+					   ' USING (workspace_id OPERATOR(pg_catalog.=) crm_internal.privacy_open(%s))', t.tab, t.ws);
+		FOR p IN SELECT key AS name, value #>> '{}' AS expr FROM jsonb_each(follow -> t.tab) ORDER BY key LOOP
+			EXECUTE format('CREATE POLICY %I ON crm.%I USING (workspace_id OPERATOR(pg_catalog.=) crm_internal.privacy_owned(%s) AND %s)',
+						   p.name, t.tab, t.ws, format(p.expr, t.tab));
+		END LOOP;
+	END LOOP;
+END;
+$$;
