@@ -53,21 +53,32 @@ END;
 COMMENT ON FUNCTION crm_internal.privacy_deal_contacts(bigint) IS
 	'the contacts of the deals a restricted member sees';
 
+-- What the CQL translation adds for a restricted member (src/cql_sql.c), so
+-- that the planner sees their predicate: the contacts of the deals they see.
+CREATE FUNCTION crm_hidden.privacy_deal_contacts() RETURNS bigint[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT crm_internal.privacy_deal_contacts(crm_internal.privacy_owned(crm.current_workspace()));
+END;
+COMMENT ON FUNCTION crm_hidden.privacy_deal_contacts() IS
+	'the contacts of the deals the restricted member of the request sees; NULL for everyone else';
+
 -- What the restricted arm of each policy scans
 CREATE INDEX contacts_owner ON crm.contacts (workspace_id, owner) WHERE owner IS NOT NULL;
 CREATE INDEX deals_owner ON crm.deals (workspace_id, owner) WHERE owner IS NOT NULL;
 CREATE INDEX deals_team ON crm.deals (workspace_id, team) WHERE team IS NOT NULL;
 
 -- A restricted member's new contact or deal is theirs (src/privacy.c)
-CREATE FUNCTION crm_internal.privacy_default_owner() RETURNS trigger
+CREATE FUNCTION crm_internal.privacy_new_owner() RETURNS trigger
 LANGUAGE c
-AS 'MODULE_PATHNAME', 'crm_privacy_default_owner';
-COMMENT ON FUNCTION crm_internal.privacy_default_owner() IS
-	'BEFORE INSERT row trigger on contacts and deals: a restricted member''s row without an owner is theirs';
-CREATE TRIGGER privacy_default_owner BEFORE INSERT ON crm.contacts
-	FOR EACH ROW WHEN (NEW.owner IS NULL) EXECUTE FUNCTION crm_internal.privacy_default_owner();
-CREATE TRIGGER privacy_default_owner BEFORE INSERT ON crm.deals
-	FOR EACH ROW WHEN (NEW.owner IS NULL) EXECUTE FUNCTION crm_internal.privacy_default_owner();
+AS 'MODULE_PATHNAME', 'crm_privacy_new_owner';
+COMMENT ON FUNCTION crm_internal.privacy_new_owner() IS
+	'BEFORE INSERT row trigger on contacts and deals: a restricted member''s new row is theirs, or refused (42501) when given to another';
+CREATE TRIGGER privacy_new_owner BEFORE INSERT ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.privacy_new_owner();
+CREATE TRIGGER privacy_new_owner BEFORE INSERT ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.privacy_new_owner();
 
 -- Switching is seen by the next statement: the membership cache holds it
 CREATE TRIGGER workspaces_invalidate AFTER UPDATE OF privacy ON crm.workspaces
@@ -147,12 +158,12 @@ BEGIN
 	-- table -> {policy: what the restricted member sees}
 	follow := jsonb_build_object(
 		'contacts', jsonb_build_object(
-			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) crm.current_user_id()',
+			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) (SELECT crm.current_user_id())',
 			'privacy_deal', '%1$I.id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deal_contacts('
 							'crm_internal.privacy_owned(crm.current_workspace())))::bigint[])'),
 		'deals', jsonb_build_object(
-			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) crm.current_user_id()',
-			'privacy_team', '%1$I.team OPERATOR(pg_catalog.=) crm_internal.privacy_team(crm.current_workspace())'),
+			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) (SELECT crm.current_user_id())',
+			'privacy_team', '%1$I.team OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_team(crm.current_workspace()))'),
 		'contact_companies', jsonb_build_object('privacy_parent', contact_of),
 		'contact_consents', jsonb_build_object('privacy_parent', contact_of),
 		'conversations', jsonb_build_object('privacy_parent', contact_of),
@@ -176,9 +187,9 @@ BEGIN
 		'events', '{}'::jsonb);
 	FOR t IN SELECT key AS tab, value #>> '{}' AS ws FROM jsonb_each(ws_of) ORDER BY key LOOP
 		EXECUTE format('ALTER POLICY workspace_isolation ON crm.%I'
-					   ' USING (workspace_id OPERATOR(pg_catalog.=) crm_internal.privacy_open(%s))', t.tab, t.ws);
+					   ' USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_open(%s)))', t.tab, t.ws);
 		FOR p IN SELECT key AS name, value #>> '{}' AS expr FROM jsonb_each(follow -> t.tab) ORDER BY key LOOP
-			EXECUTE format('CREATE POLICY %I ON crm.%I USING (workspace_id OPERATOR(pg_catalog.=) crm_internal.privacy_owned(%s) AND %s)',
+			EXECUTE format('CREATE POLICY %I ON crm.%I USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_owned(%s)) AND %s)',
 						   p.name, t.tab, t.ws, format(p.expr, t.tab));
 		END LOOP;
 	END LOOP;

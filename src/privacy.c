@@ -37,7 +37,7 @@
 PG_FUNCTION_INFO_V1(crm_privacy_open);
 PG_FUNCTION_INFO_V1(crm_privacy_owned);
 PG_FUNCTION_INFO_V1(crm_privacy_team);
-PG_FUNCTION_INFO_V1(crm_privacy_default_owner);
+PG_FUNCTION_INFO_V1(crm_privacy_new_owner);
 
 /* crm_internal.privacy_open(ws): ws when privacy does not hold the request, else NULL */
 Datum
@@ -76,19 +76,22 @@ crm_privacy_team(PG_FUNCTION_ARGS)
 }
 
 /*
- * crm_internal.privacy_default_owner(): BEFORE INSERT FOR EACH ROW WHEN
- * (NEW.owner IS NULL) on contacts and deals.  A restricted member's new row
- * without an owner is theirs, which their policy then lets in; a row they
- * give to someone else is refused by the policy (42501).
+ * crm_internal.privacy_new_owner(): BEFORE INSERT FOR EACH ROW on contacts
+ * and deals.  A restricted member's new row without an owner is theirs; one
+ * they give to someone else, which their policies would not show them, is
+ * refused here with a hint rather than by the policy (a deal of their own
+ * team may have another owner).
  */
 Datum
-crm_privacy_default_owner(PG_FUNCTION_ARGS)
+crm_privacy_new_owner(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
 	HeapTuple	tuple;
 	const char *team;
 	const char *user;
+	char	   *owner;
+	char	   *row_team;
 	int			col;
 	Datum		value;
 	bool		isnull = false;
@@ -99,7 +102,7 @@ crm_privacy_default_owner(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy_default_owner: must be fired before insert for each row")));
+				 errmsg("privacy_new_owner: must be fired before insert for each row")));
 	tuple = trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
 	col = SPI_fnumber(desc, "owner");
@@ -107,6 +110,21 @@ crm_privacy_default_owner(PG_FUNCTION_ARGS)
 	user = CrmCurrentUserId();
 	if (col <= 0 || wsnull || user == NULL || !CrmPrivacyRestricted(DatumGetInt64(ws), &team, 1))
 		return PointerGetDatum(tuple);
-	value = CStringGetTextDatum(user);
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &col, &value, &isnull));
+
+	owner = SPI_getvalue(tuple, desc, col);
+	if (owner == NULL)
+	{
+		value = CStringGetTextDatum(user);
+		return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &col, &value, &isnull));
+	}
+	row_team = SPI_fnumber(desc, "team") > 0 ? SPI_getvalue(tuple, desc, SPI_fnumber(desc, "team")) : NULL;
+	if (strcmp(owner, user) != 0 && (team == NULL || row_team == NULL || strcmp(team, row_team) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("user \"%s\" may not create a row of crm.%s owned by \"%s\"",
+						user, RelationGetRelationName(trigdata->tg_relation), owner),
+				 errdetail("Owner-based privacy shows them only what they own%s.",
+						   row_team != NULL || team != NULL ? " or their team's" : ""),
+				 errhint("Leave owner out (the row is then theirs); a member with see_all assigns rows to others.")));
+	return PointerGetDatum(tuple);
 }
