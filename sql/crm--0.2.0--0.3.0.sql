@@ -2130,47 +2130,47 @@ DECLARE
 					   ' AND c.id OPERATOR(pg_catalog.=) %1$I.contact_id)';
 	deal_of text := '%1$I.deal_id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deals('
 					'crm_internal.privacy_owned(crm.current_workspace())))::bigint[])';
-	parents text := '(%1$I.contact_id IS NULL OR ' || contact_of || ') AND (%1$I.deal_id IS NULL OR ' || deal_of || ')';
+	parents text := '(%1$I.contact_id IS NULL OR ' OPERATOR(pg_catalog.||) contact_of OPERATOR(pg_catalog.||) ') AND (%1$I.deal_id IS NULL OR ' OPERATOR(pg_catalog.||) deal_of OPERATOR(pg_catalog.||) ')';
 	follow jsonb;
 	t record;
 	p record;
 BEGIN
 	-- table -> {policy: what the restricted member sees}
-	follow := jsonb_build_object(
-		'contacts', jsonb_build_object(
+	follow := pg_catalog.jsonb_build_object(
+		'contacts', pg_catalog.jsonb_build_object(
 			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) (SELECT crm.current_user_id())',
 			'privacy_deal', '%1$I.id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deal_contacts('
 							'crm_internal.privacy_owned(crm.current_workspace())))::bigint[])'),
-		'deals', jsonb_build_object(
+		'deals', pg_catalog.jsonb_build_object(
 			'privacy_owner', '%1$I.owner OPERATOR(pg_catalog.=) (SELECT crm.current_user_id())',
 			'privacy_team', '%1$I.team OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_team(crm.current_workspace()))'),
-		'contact_companies', jsonb_build_object('privacy_parent', contact_of),
-		'contact_consents', jsonb_build_object('privacy_parent', contact_of),
-		'conversations', jsonb_build_object('privacy_parent', contact_of),
-		'list_members', jsonb_build_object('privacy_parent', contact_of),
-		'messages', jsonb_build_object('privacy_parent',
+		'contact_companies', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
+		'contact_consents', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
+		'conversations', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
+		'list_members', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
+		'messages', pg_catalog.jsonb_build_object('privacy_parent',
 			'EXISTS (SELECT FROM crm.conversations cv WHERE cv.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id'
 			' AND cv.id OPERATOR(pg_catalog.=) %1$I.conversation_id)'),
-		'activities', jsonb_build_object('privacy_parent', parents),
-		'notes', jsonb_build_object('privacy_parent', parents),
-		'attachments', jsonb_build_object('privacy_parent', parents),
-		'orders', jsonb_build_object('privacy_parent', parents),
-		'object_associations', jsonb_build_object('privacy_parent', parents),
-		'external_ids', jsonb_build_object('privacy_parent',
+		'activities', pg_catalog.jsonb_build_object('privacy_parent', parents),
+		'notes', pg_catalog.jsonb_build_object('privacy_parent', parents),
+		'attachments', pg_catalog.jsonb_build_object('privacy_parent', parents),
+		'orders', pg_catalog.jsonb_build_object('privacy_parent', parents),
+		'object_associations', pg_catalog.jsonb_build_object('privacy_parent', parents),
+		'external_ids', pg_catalog.jsonb_build_object('privacy_parent',
 			'CASE %1$I.object_type WHEN ''contact'' THEN EXISTS (SELECT FROM crm.contacts c'
 			' WHERE c.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id AND c.id OPERATOR(pg_catalog.=) %1$I.object_id)'
 			' WHEN ''deal'' THEN %1$I.object_id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deals('
 			'crm_internal.privacy_owned(crm.current_workspace())))::bigint[]) ELSE true END'),
-		'checklist_items', jsonb_build_object('privacy_parent', deal_of),
-		'deal_line_items', jsonb_build_object('privacy_parent', deal_of),
-		'deal_stage_history', jsonb_build_object('privacy_parent', deal_of),
+		'checklist_items', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
+		'deal_line_items', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
+		'deal_stage_history', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
 		'events', '{}'::jsonb);
-	FOR t IN SELECT key AS tab, value #>> '{}' AS ws FROM jsonb_each(ws_of) ORDER BY key LOOP
-		EXECUTE format('ALTER POLICY workspace_isolation ON crm.%I'
+	FOR t IN SELECT key AS tab, value OPERATOR(pg_catalog.#>>) '{}' AS ws FROM pg_catalog.jsonb_each(ws_of) ORDER BY key LOOP
+		EXECUTE pg_catalog.format('ALTER POLICY workspace_isolation ON crm.%I'
 					   ' USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_open(%s)))', t.tab, t.ws);
-		FOR p IN SELECT key AS name, value #>> '{}' AS expr FROM jsonb_each(follow -> t.tab) ORDER BY key LOOP
-			EXECUTE format('CREATE POLICY %I ON crm.%I USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_owned(%s)) AND %s)',
-						   p.name, t.tab, t.ws, format(p.expr, t.tab));
+		FOR p IN SELECT key AS name, value OPERATOR(pg_catalog.#>>) '{}' AS expr FROM pg_catalog.jsonb_each(follow OPERATOR(pg_catalog.->) t.tab) ORDER BY key LOOP
+			EXECUTE pg_catalog.format('CREATE POLICY %I ON crm.%I USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_owned(%s)) AND %s)',
+						   p.name, t.tab, t.ws, pg_catalog.format(p.expr, t.tab));
 		END LOOP;
 	END LOOP;
 END;
