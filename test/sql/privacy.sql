@@ -159,6 +159,10 @@ SELECT crm.log_activity(:abe_c, 'call');
 SELECT crm.merge_contacts(:ann_c, :abe_c);
 SELECT crm.identify(email => 'abe.c@example.com', name => 'Abe again');
 SELECT crm.identify(email => 'ann.c@example.com') = :ann_c AS identified_hers;
+INSERT INTO crm.contacts (name, email) VALUES ('Abe dup', 'abe.c@example.com');
+INSERT INTO crm.contacts (name, email) VALUES ('Abe dup', 'abe.c@example.com')
+	ON CONFLICT (workspace_id, email) DO UPDATE SET name = excluded.name;
+SELECT row_number, action, contact_id, error FROM crm.import_contacts('[{"email": "abe.c@example.com", "name": "Abe import"}]');
 SELECT crm.move_deal(:abe_deal);
 SELECT crm.bulk_tag('contact', '', ARRAY['vip']) AS tagged;
 SELECT crm.bulk_tag_by_id('contact', ARRAY[:ann_c, :abe_c], ARRAY['hot']) AS tagged;
