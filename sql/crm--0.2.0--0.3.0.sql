@@ -2106,7 +2106,12 @@ COMMENT ON FUNCTION crm.privacy() IS
 --
 -- The policies.  workspace_isolation (sql/tenancy.sql) keeps everyone whom
 -- privacy does not hold; the privacy_* policies, ORed with it, give the
--- restricted member their part.  A child follows its parent: a contact's
+-- restricted member their part.  workspace_bound, restrictive, ANDs the
+-- workspace to them all: a query that names no workspace (PostgREST's
+-- GET /contacts?order=id&limit=100) keeps its ordered index scan, which
+-- an OR of workspaces alone would turn into a scan and a sort.  Every
+-- value is a scalar subquery: computed once per statement (an InitPlan,
+-- by the leader of a parallel plan), an index key or a cheap filter.  A child follows its parent: a contact's
 -- rows through an EXISTS over crm.contacts, under its policies; a deal's
 -- through the ids crm_internal.privacy_deals() gives.  The outbox is the
 -- trusted backend's: a restricted member reads none of it.
@@ -2168,6 +2173,8 @@ BEGIN
 	FOR t IN SELECT key AS tab, value OPERATOR(pg_catalog.#>>) '{}' AS ws FROM pg_catalog.jsonb_each(ws_of) ORDER BY key LOOP
 		EXECUTE pg_catalog.format('ALTER POLICY workspace_isolation ON crm.%I'
 					   ' USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_open(%s)))', t.tab, t.ws);
+		EXECUTE pg_catalog.format('CREATE POLICY workspace_bound ON crm.%I AS RESTRICTIVE'
+					   ' USING (workspace_id OPERATOR(pg_catalog.=) (SELECT %s))', t.tab, t.ws);
 		FOR p IN SELECT key AS name, value OPERATOR(pg_catalog.#>>) '{}' AS expr FROM pg_catalog.jsonb_each(follow OPERATOR(pg_catalog.->) t.tab) ORDER BY key LOOP
 			EXECUTE pg_catalog.format('CREATE POLICY %I ON crm.%I USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_owned(%s)) AND %s)',
 						   p.name, t.tab, t.ws, pg_catalog.format(p.expr, t.tab));
