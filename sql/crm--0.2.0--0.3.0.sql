@@ -2005,31 +2005,21 @@ AS 'MODULE_PATHNAME', 'crm_privacy_team';
 COMMENT ON FUNCTION crm_internal.privacy_team(bigint) IS
 	'the team of the member owner-based privacy holds, else NULL';
 
--- The deals a restricted member sees, and their contacts, once per
--- statement (an InitPlan of the policy).  SECURITY DEFINER and the same
--- predicate as the deals' policies: a policy reading crm.deals under its
--- own policy would refuse every contact while the deals module is off.
--- Called with crm_internal.privacy_owned(ws): NULL, at once, for everyone
--- else.
+-- The deals a restricted member sees, and their contacts, for the policies
+-- (an InitPlan each, computed once per statement and kept for the command):
+-- read as the owner of crm.deals with the same predicate as the deals'
+-- policies, since a policy reading crm.deals under its own policy would
+-- refuse every contact while the deals module is off.  Called with
+-- crm_internal.privacy_owned(ws): NULL, at once, for everyone else.
 CREATE FUNCTION crm_internal.privacy_deals(ws bigint) RETURNS bigint[]
-LANGUAGE sql STABLE STRICT SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	SELECT coalesce(array_agg(d.id), '{}') FROM crm.deals d
-	 WHERE d.workspace_id = privacy_deals.ws
-	   AND (d.owner = crm.current_user_id() OR d.team = crm_internal.privacy_team(privacy_deals.ws));
-END;
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'crm_privacy_deals';
 COMMENT ON FUNCTION crm_internal.privacy_deals(bigint) IS
 	'the ids of the deals a restricted member sees: theirs and their team''s';
 
 CREATE FUNCTION crm_internal.privacy_deal_contacts(ws bigint) RETURNS bigint[]
-LANGUAGE sql STABLE STRICT SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	SELECT coalesce(array_agg(DISTINCT d.contact_id), '{}') FROM crm.deals d
-	 WHERE d.workspace_id = privacy_deal_contacts.ws AND d.contact_id IS NOT NULL
-	   AND (d.owner = crm.current_user_id() OR d.team = crm_internal.privacy_team(privacy_deal_contacts.ws));
-END;
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'crm_privacy_deal_contacts';
 COMMENT ON FUNCTION crm_internal.privacy_deal_contacts(bigint) IS
 	'the contacts of the deals a restricted member sees';
 

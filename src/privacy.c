@@ -26,10 +26,17 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "crm.h"
@@ -38,6 +45,8 @@ PG_FUNCTION_INFO_V1(crm_privacy_open);
 PG_FUNCTION_INFO_V1(crm_privacy_owned);
 PG_FUNCTION_INFO_V1(crm_privacy_team);
 PG_FUNCTION_INFO_V1(crm_privacy_new_owner);
+PG_FUNCTION_INFO_V1(crm_privacy_deals);
+PG_FUNCTION_INFO_V1(crm_privacy_deal_contacts);
 
 /* crm_internal.privacy_open(ws): ws when privacy does not hold the request, else NULL */
 Datum
@@ -73,6 +82,108 @@ crm_privacy_team(PG_FUNCTION_ARGS)
 	if (!CrmPrivacyRestricted(ws, &team, 0) || team == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(team));
+}
+
+/*
+ * The deals a restricted member sees, as an array of their ids or of their
+ * contacts' ids, read as the owner of crm.deals with the same predicate as
+ * the deals' policies (a policy reading crm.deals under its own policy
+ * would refuse every contact while the deals module is off).  A statement
+ * asks up to twice (the translation's predicate, the policy): the answer is
+ * kept for the rest of the command.
+ */
+typedef struct DealIds
+{
+	LocalTransactionId lxid;
+	CommandId	cid;
+	int64		ws;
+	Datum		ids;			/* bigint[] in deal_ids_cxt */
+} DealIds;
+
+static DealIds deal_ids[2];
+static MemoryContext deal_ids_cxt = NULL;
+static SPIPlanPtr deal_ids_plans[2];
+
+static Datum
+DealIdsOf(int64 ws, int contacts)
+{
+	DealIds    *c = &deal_ids[contacts];
+	const char *team;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	CrmSavedUser saved;
+	Oid			deals = get_relname_relid("deals", get_namespace_oid("crm", false));
+	bool		isnull;
+	Datum		result;
+
+	if (c->ids != (Datum) 0 && c->lxid == MyProc->lxid && c->cid == GetCurrentCommandId(false) && c->ws == ws)
+		return c->ids;
+	if (!CrmPrivacyRestricted(ws, &team, 0) || CrmCurrentUserId() == NULL)
+		return (Datum) 0;
+	args[0] = Int64GetDatum(ws);
+	args[1] = CStringGetTextDatum(CrmCurrentUserId());
+	args[2] = team ? CStringGetTextDatum(team) : (Datum) 0;
+	nulls[2] = team ? ' ' : 'n';
+
+	CrmBecomeOwner(CrmRelationOwner(deals), &saved);
+	SPI_connect();
+	if (deal_ids_plans[contacts] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(contacts ?
+									   "SELECT coalesce(pg_catalog.array_agg(DISTINCT contact_id), '{}') FROM crm.deals"
+									   " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND contact_id IS NOT NULL"
+									   "   AND (owner OPERATOR(pg_catalog.=) $2 OR team OPERATOR(pg_catalog.=) $3)" :
+									   "SELECT coalesce(pg_catalog.array_agg(id), '{}') FROM crm.deals"
+									   " WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+									   "   AND (owner OPERATOR(pg_catalog.=) $2 OR team OPERATOR(pg_catalog.=) $3)",
+									   3, (Oid[]) {INT8OID, TEXTOID, TEXTOID});
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "privacy: could not prepare the deals lookup");
+		deal_ids_plans[contacts] = plan;
+	}
+	if (SPI_execute_plan(deal_ids_plans[contacts], args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "privacy: the deals lookup failed");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (deal_ids_cxt == NULL)
+		deal_ids_cxt = AllocSetContextCreate(TopMemoryContext, "crm privacy deal ids", ALLOCSET_SMALL_SIZES);
+	if (c->ids != (Datum) 0)
+		pfree(DatumGetPointer(c->ids));
+	c->ids = (Datum) 0;
+	{
+		MemoryContext old = MemoryContextSwitchTo(deal_ids_cxt);
+
+		c->ids = datumCopy(result, false, -1);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	CrmRestoreUser(&saved);
+	c->lxid = MyProc->lxid;
+	c->cid = GetCurrentCommandId(false);
+	c->ws = ws;
+	return c->ids;
+}
+
+/* crm_internal.privacy_deals(ws): the ids of the deals a restricted member sees, else NULL */
+Datum
+crm_privacy_deals(PG_FUNCTION_ARGS)
+{
+	Datum		ids = DealIdsOf(PG_GETARG_INT64(0), 0);
+
+	if (ids == (Datum) 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(datumCopy(ids, false, -1));
+}
+
+/* crm_internal.privacy_deal_contacts(ws): the contacts of those deals, else NULL */
+Datum
+crm_privacy_deal_contacts(PG_FUNCTION_ARGS)
+{
+	Datum		ids = DealIdsOf(PG_GETARG_INT64(0), 1);
+
+	if (ids == (Datum) 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(datumCopy(ids, false, -1));
 }
 
 /*
