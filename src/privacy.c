@@ -9,17 +9,20 @@
  * It is enforced by the row-level policies (sql/privacy.sql), so every read
  * path is covered at once: SELECT, PostgREST, PostGraphile, the SQL the
  * CQL translator emits, the API's functions.  Each governed table has two
- * kinds of permissive policy, which PostgreSQL ORs:
+ * kinds of permissive policy, which PostgreSQL ORs, and a restrictive one:
  *
- *	 workspace_id = crm_internal.privacy_open(ws)			  everyone else
- *	 workspace_id = crm_internal.privacy_owned(ws) AND ...	  the restricted
+ *	 workspace_id = (SELECT crm_internal.privacy_open(ws))		 everyone else
+ *	 workspace_id = (SELECT crm_internal.privacy_owned(ws)) AND ... the restricted
+ *	 workspace_id = (SELECT ws)									 restrictive
  *
  * The first is the workspace when the request is not restricted, else NULL;
- * the second the reverse.  Both are STABLE, so the planner keeps them as
- * index keys evaluated once per scan: the arm that does not apply finds
- * nothing at once, and the other is planned on the (workspace_id, owner)
- * index (a single policy "open() OR owner = uid" could not be).  Their
- * answer comes from the membership cache of members.c.
+ * the second the reverse.  Each is an InitPlan, computed once per statement
+ * (by the leader of a parallel plan): the arm that does not apply finds
+ * nothing at once, the other is an index key or a comparison per row, and
+ * the restrictive one keeps the workspace an index key for ordered scans.
+ * Their answer comes from the membership cache of members.c.  The CQL
+ * translation says a restricted member's predicate too (src/cql_sql.c), so
+ * that the planner reads the (workspace_id, owner) index.
  *
  *-------------------------------------------------------------------------
  */
