@@ -36,7 +36,8 @@ SQL_SOURCES = \
 	sql/saved_views.sql \
 	sql/export.sql \
 	sql/reporting.sql \
-	sql/tenancy.sql
+	sql/tenancy.sql \
+	sql/privacy.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 # The install scripts of released versions, frozen (test/t/upgrade.sh

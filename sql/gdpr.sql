@@ -109,7 +109,11 @@ BEGIN
 	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
 	SELECT * INTO cur FROM crm.contacts c
 	 WHERE c.workspace_id = ws AND c.id = delete_contact.contact_id FOR UPDATE;
-	IF NOT FOUND THEN
+	-- as the owner it reads past owner-based privacy: a contact the
+	-- restricted caller does not see is missing to them (docs/members.md)
+	IF NOT FOUND OR (crm_internal.privacy_owned(ws) IS NOT NULL
+					 AND cur.owner IS DISTINCT FROM crm.current_user_id()
+					 AND cur.id <> ALL (crm_internal.privacy_deal_contacts(ws))) THEN
 		RAISE EXCEPTION 'contact % does not exist', coalesce(delete_contact.contact_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; contacts of other workspaces are not visible here.';

@@ -54,9 +54,13 @@ CREATE TABLE crm.workspaces (
 		CONSTRAINT workspaces_currency_format CHECK (default_currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$'),
 	settings jsonb NOT NULL DEFAULT '{}'
 		CONSTRAINT workspaces_settings_object CHECK (pg_catalog.jsonb_typeof(settings) OPERATOR(pg_catalog.=) 'object'),
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	privacy text NOT NULL DEFAULT 'everyone'
+		CONSTRAINT workspaces_privacy_mode CHECK (privacy OPERATOR(pg_catalog.=) ANY (ARRAY['everyone', 'owner']))
 );
 COMMENT ON TABLE crm.workspaces IS 'tenants: every other table is partitioned by workspace_id';
+COMMENT ON COLUMN crm.workspaces.privacy IS
+	'everyone: every member sees the workspace; owner: members without see_all see what they own (crm.set_privacy)';
 COMMENT ON COLUMN crm.workspaces.settings IS 'workspace options, e.g. {"strict_properties": true} rejects undeclared custom property keys';
 
 INSERT INTO crm.workspaces (id, slug, name) VALUES (1, 'default', 'Default workspace');

@@ -273,6 +273,34 @@ EntityOf(const char *entity)
 }
 
 /*
+ * Owner-based privacy (src/privacy.c): the row-level policies hold a
+ * restricted member to their part whatever the query says.  The
+ * translation says it too, with the member's id and team as literals, so
+ * that the planner sees the selective predicate a hand-written query would
+ * have and reads the (workspace_id, owner) index, instead of the whole
+ * workspace filtered by the policy.  NULL when privacy does not hold the
+ * request or the entity has no owner.
+ */
+static char *
+PrivacySql(const CqlEntity *e)
+{
+	const char *team;
+	const char *user;
+
+	if (strcmp(e->name, "contact") != 0 && strcmp(e->name, "deal") != 0)
+		return NULL;
+	if (!CrmPrivacyRestricted(CrmCurrentWorkspace(), &team, 0) || (user = CrmCurrentUserId()) == NULL)
+		return NULL;
+	if (strcmp(e->name, "contact") == 0)
+		return psprintf(" AND (%s.owner = %s OR %s.id = ANY ((SELECT crm_hidden.privacy_deal_contacts())::bigint[]))",
+						e->alias, quote_literal_cstr(user), e->alias);
+	if (team == NULL)
+		return psprintf(" AND %s.owner = %s", e->alias, quote_literal_cstr(user));
+	return psprintf(" AND (%s.owner = %s OR %s.team = %s)",
+					e->alias, quote_literal_cstr(user), e->alias, quote_literal_cstr(team));
+}
+
+/*
  * The WHERE of crm.find_* and friends: the current workspace, the entity's
  * default scope (live contacts) unless the query names the scope field, and
  * the translated query.
@@ -283,6 +311,7 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
 	bool		mentions;
 	char	   *sql = TranslateText(entity, query, len, &mentions);
 	const CqlEntity *e = EntityOf(entity);
+	char	   *privacy = PrivacySql(e);
 	StringInfoData buf;
 
 	initStringInfo(&buf);
@@ -295,6 +324,8 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
 		appendStringInfo(&buf, "%s.workspace_id = " INT64_FORMAT "::bigint", e->alias, CrmCurrentWorkspace());
 	else
 		appendStringInfo(&buf, "%s.workspace_id = crm.current_workspace()", e->alias);
+	if (privacy)
+		appendStringInfoString(&buf, privacy);
 	if (e->scope_sql && !mentions)
 	{
 		appendStringInfoString(&buf, " AND ");
@@ -713,6 +744,7 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 	CqlEnv		env;
 	CqlState	st;
 	char	   *order_sql;
+	char	   *privacy;
 	SPIPlanPtr	plan;
 
 	initStringInfo(&key);
@@ -720,6 +752,11 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 	/* IN LIST resolves for the user (EnvLists): a plan naming lists is theirs */
 	if (MayNameLists(query, qlen) && CrmCurrentUserId() != NULL)
 		appendStringInfoString(&key, CrmCurrentUserId());
+	appendStringInfoChar(&key, 0);
+	/* a restricted member's plan names them (PrivacySql) */
+	privacy = PrivacySql(EntityOf(entity));
+	if (privacy)
+		appendStringInfoString(&key, privacy);
 	appendStringInfoChar(&key, 0);
 	appendBinaryStringInfo(&key, order_by, olen);
 	appendStringInfoChar(&key, 0);

@@ -105,6 +105,7 @@ extern char *CrmWorkspaceLabel(int64 ws);
 extern const char *CrmCurrentUserId(void);
 extern void CrmRequireMemberOf(int64 ws);
 extern bool CrmHasPermission(int64 ws, const char *permission);
+extern bool CrmPrivacyRestricted(int64 ws, const char **team, int depth);
 
 /* owners.c: rows a member owns (lists, saved views), private or the workspace's */
 extern bool CrmVisibleToUser(const char *owner, const char *visibility);

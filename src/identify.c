@@ -693,6 +693,38 @@ UpdateSurvivor(const Identity *who, int64 survivor, Match *matches, int nmatches
 		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 }
 
+/*
+ * The probes read the unique indexes past row-level security.  Owner-based
+ * privacy keeps a restricted member to the contacts their policies show: a
+ * match they do not see is refused, naming neither its id nor its data (the
+ * unique keys would refuse an INSERT of the same address anyway).
+ */
+static void
+RequireVisibleMatches(const Identity *who, const Match *matches, int nmatches)
+{
+	const char *team;
+	int			i;
+
+	if (nmatches == 0 || !CrmPrivacyRestricted(who->ws, &team, 0))
+		return;
+	for (i = 0; i < nmatches; i++)
+	{
+		Datum		args[2] = {Int64GetDatum(who->ws), Int64GetDatum(matches[i].id)};
+
+		if (SPI_execute_with_args("SELECT FROM crm.contacts WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+								  " AND id OPERATOR(pg_catalog.=) $2",
+								  2, (Oid[]) {INT8OID, INT8OID}, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "crm identify: reading contact " INT64_FORMAT " failed", matches[i].id);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the contact these keys identify belongs to another member"),
+					 errdetail("Owner-based privacy keeps user \"%s\" to the contacts they own or of a deal they see.",
+							   CrmCurrentUserId()),
+					 errhint("The contact's owner or a member with see_all identifies this person.")));
+	}
+}
+
 Datum
 crm_identify(PG_FUNCTION_ARGS)
 {
@@ -712,6 +744,7 @@ crm_identify(PG_FUNCTION_ARGS)
 	{
 		LockKeys(who.ws, who.keys);
 		nmatches = FindMatches(who.ws, who.keys, matches);
+		RequireVisibleMatches(&who, matches, nmatches);
 	}
 	BindParams(&who, values, nulls);
 

@@ -67,6 +67,8 @@ typedef struct Membership
 	bool		member;			/* the user is an active member */
 	char		role[16];
 	int			permissions;	/* bits of permission_names */
+	bool		restricted;		/* owner-based privacy holds the member (privacy.c) */
+	char	   *team;			/* the member's team, or NULL (in members_cxt) */
 } Membership;
 
 /* "<workspace>:<user>" (a user id is at most 256 bytes) -> its membership */
@@ -78,8 +80,10 @@ typedef struct MembershipEntry
 } MembershipEntry;
 
 static HTAB *memberships = NULL;
+static MemoryContext members_cxt = NULL;	/* the teams of the entries */
 static SPIPlanPtr membership_plan = NULL;
 static Oid	members_relid = InvalidOid;
+static Oid	workspaces_relid = InvalidOid;	/* crm.workspaces.privacy is cached too */
 
 /* Whether system_role acts as the system; dropped when grants may have changed */
 static Oid	system_role = InvalidOid;
@@ -88,10 +92,11 @@ static bool system_result = false;
 void
 CrmMembersRelcache(Datum arg, Oid relid)
 {
-	if ((relid == InvalidOid || relid == members_relid) && memberships != NULL)
+	if ((relid == InvalidOid || relid == members_relid || relid == workspaces_relid) && memberships != NULL)
 	{
 		hash_destroy(memberships);
 		memberships = NULL;
+		MemoryContextReset(members_cxt);
 	}
 	/* a GRANT on crm_internal.service_access invalidates its relcache entry */
 	system_role = InvalidOid;
@@ -206,7 +211,9 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 	if (membership_plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare("SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
-									   "       m.role::text, m.permissions, m.active"
+									   "       m.role::text, m.permissions, m.active, m.team,"
+									   "       (SELECT w.privacy OPERATOR(pg_catalog.=) 'owner' FROM crm.workspaces w"
+									   "         WHERE w.id OPERATOR(pg_catalog.=) $1)"
 									   "  FROM (SELECT) x LEFT JOIN crm.members m"
 									   "    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
 									   2, (Oid[]) {INT8OID, TEXTOID});
@@ -238,6 +245,15 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 			m->member = true;
 			strlcpy(m->role, role, sizeof(m->role));
 			m->permissions = isnull ? RoleDefaults(role) : PermissionBits(perms);
+			m->restricted = (m->permissions & PermissionBit("see_all")) == 0 &&
+				DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull)) && !isnull;
+			if (m->restricted)
+			{
+				char	   *team = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+
+				if (team != NULL)
+					m->team = MemoryContextStrdup(members_cxt, team);
+			}
 		}
 	}
 	SPI_finish();
@@ -254,6 +270,10 @@ CurrentMembership(int64 ws, const char *user)
 
 	if (!OidIsValid(members_relid))
 		members_relid = get_relname_relid("members", get_namespace_oid("crm", false));
+	if (!OidIsValid(workspaces_relid))
+		workspaces_relid = get_relname_relid("workspaces", get_namespace_oid("crm", false));
+	if (members_cxt == NULL)
+		members_cxt = AllocSetContextCreate(CacheMemoryContext, "crm member teams", ALLOCSET_SMALL_SIZES);
 	if (memberships == NULL)
 	{
 		HASHCTL		ctl;
@@ -306,6 +326,26 @@ RequireMember(int64 ws)
 				 errmsg("user \"%s\" is not an active member of workspace %s", user, CrmWorkspaceLabel(ws)),
 				 errhint("An admin of the workspace adds members with crm.add_member(user_id, role).")));
 	return m;
+}
+
+/*
+ * Whether owner-based privacy holds the request in ws (privacy.c): a
+ * member without see_all of a workspace whose privacy is 'owner'.  The
+ * system, open workspaces and the rows the extension derives from a write
+ * (inside a trigger or a merge) are not held: depth is the trigger depth
+ * of the request's own statement where the caller runs (0 in a policy, 1 in
+ * a row trigger of that statement).  *team is the member's team.
+ */
+bool
+CrmPrivacyRestricted(int64 ws, const char **team, int depth)
+{
+	const Membership *m = RequireMember(ws);
+
+	*team = NULL;
+	if (m == NULL || !m->restricted || CrmTriggerDepth() > depth || CrmMergeInProgress())
+		return false;
+	*team = m->team;
+	return true;
 }
 
 /* Called by crm.current_workspace(): a closed workspace is its members' only */

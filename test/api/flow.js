@@ -370,6 +370,20 @@ async function flow() {
 	r = await gql(dave, '{ allContacts { totalCount } }');
 	ok(r.errors && r.errors[0].errcode === '42501' && /not an active member/.test(r.errors[0].message),
 		'a token of someone who is not a member reads nothing of A (42501)', r);
+	// owner-based privacy: an agent's token sees only the contacts she owns
+	await must(alice, 'mutation { addMember(input: {userId: "erin@a.example", role: AGENT}) { member { role } } }', {},
+		'addMember: an agent (A)');
+	d = await must(alice, 'mutation { setPrivacy(input: {mode: "owner"}) { string } }', {}, 'setPrivacy (A)');
+	is(d && d.setPrivacy.string, 'owner', 'setPrivacy: A is owner-private');
+	const erin = sign({ sub: 'erin@a.example', workspace_id: Number(WS_A), role: ROLE });
+	d = await must(erin, 'mutation { createContact(input: {contact: {name: "Lead of Erin"}}) { contact { owner } } }', {},
+		'the agent creates a contact (A)');
+	is(d && d.createContact.contact.owner, 'erin@a.example', 'her new contact is hers');
+	d = await must(erin, '{ privacy allContacts { nodes { name } } }', {}, 'the agent reads (A)');
+	is(d && d.allContacts.nodes, [{ name: 'Lead of Erin' }], 'under owner privacy her token sees only her contact');
+	d = await must(alice, '{ allContacts { totalCount } }', {}, 'the admin reads (A)');
+	ok(d && d.allContacts.totalCount > 1, 'the admin sees every contact', d);
+	await must(alice, 'mutation { setPrivacy(input: {mode: "everyone"}) { string } }', {}, 'setPrivacy back (A)');
 	d = await must(bob, '{ currentPermissions allContacts { totalCount } }', {}, 'B, still open, is unaffected');
 	ok(d && d.currentPermissions.includes('admin'), 'B has no members: every request has every permission', d);
 }

@@ -247,8 +247,24 @@ SELECT crm.current_workspace();
 SELECT count(*) FROM crm_report.deals_per_month;
 SELECT count(*) FROM crm_report.property_values;
 RESET ROLE;
+-- owner-based privacy for a restricted member (src/privacy.c, the CQL
+-- predicate of src/cql_sql.c, identify's check in src/identify.c)
+SELECT (crm.add_member('sp-admin', 'admin')).role;
+SELECT (crm.add_member('sp-agent', 'agent', team => 'north')).role;
+SELECT crm.set_privacy('owner');
+SET ROLE crm_attack_app;
+SET crm.user_id = 'sp-agent';
+INSERT INTO crm.contacts (name, email) VALUES ('Private', 'private@example.com');
+INSERT INTO crm.deals (title, team) VALUES ('Private deal', 'north');
+SELECT count(*) FROM crm.find_contacts('');
+SELECT count(*) FROM crm.find_deals('');
+SELECT crm.identify(email => 'private@example.com', name => 'Private again');
+RESET crm.user_id;
+RESET ROLE;
+SELECT crm.set_privacy('everyone');
+DELETE FROM crm.members;
 SQL
-ok $? "identify, merge, properties, deals, forecast, CQL, lists, import, events and reporting with public first on search_path"
+ok $? "identify, merge, properties, deals, forecast, CQL, lists, import, events, reporting and privacy with public first on search_path"
 grep -i error /tmp/crm_attack_c.$$ | sed 's/^/# /'
 calls=$(q -d crm_attack -c "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') FROM public.trap_log")
 [ -z "$calls" ]
