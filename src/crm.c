@@ -8,8 +8,10 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/guc.h"
@@ -72,19 +74,38 @@ crm_invalidate_caches(PG_FUNCTION_ARGS)
 
 /*
  * A cache that outlives the statement reads its table with the latest
- * snapshot (docs/development.md, "Per-backend caches").  A parallel worker
- * may take none, nor run a command that is not read-only, and lives for one
- * query: it reads with the query's snapshot.  crm.current_workspace() and
- * the module policies are parallel safe, so their caches load in workers.
+ * snapshot (docs/development.md, "Per-backend caches").  In parallel mode —
+ * a worker, or the leader while a parallel plan runs — no snapshot may be
+ * taken nor a command run that is not read-only: the cache reads with the
+ * query's snapshot, and what it loads is good for that command only
+ * (CrmCacheStamp), for an invalidation taken before that snapshot may be
+ * newer than what it reads.  crm.current_workspace() and the module and
+ * privacy policies are parallel safe, so their caches load there.
  */
 Snapshot
 CrmCacheSnapshot(void)
 {
-	return IsParallelWorker() ? GetActiveSnapshot() : GetLatestSnapshot();
+	return IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot();
 }
 
 bool
 CrmCacheReadOnly(void)
 {
-	return IsParallelWorker();
+	return IsInParallelMode();
+}
+
+/* What a cache entry loaded now is good for: 0 for good, else this command */
+uint64
+CrmCacheStamp(void)
+{
+	if (!IsInParallelMode())
+		return 0;
+	return ((uint64) MyProc->lxid << 32) | GetCurrentCommandId(false);
+}
+
+/* Whether an entry stamped so may still be used */
+bool
+CrmCacheStampValid(uint64 stamp)
+{
+	return stamp == 0 || stamp == CrmCacheStamp();
 }

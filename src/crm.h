@@ -81,6 +81,8 @@ extern void CrmRestoreUser(const CrmSavedUser *saved);
  */
 extern struct SnapshotData *CrmCacheSnapshot(void);
 extern bool CrmCacheReadOnly(void);
+extern uint64 CrmCacheStamp(void);
+extern bool CrmCacheStampValid(uint64 stamp);
 
 /* reporting.c: a reporting role's pinned workspace (0: none); whether it reads the whole workspace */
 extern int64 CrmReportingWorkspace(void);

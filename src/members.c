@@ -76,6 +76,7 @@ typedef struct Membership
 typedef struct MembershipEntry
 {
 	char		key[MEMBERSHIP_KEY_LEN];
+	uint64		stamp;			/* CrmCacheStamp() when loaded */
 	Membership	m;
 } MembershipEntry;
 
@@ -285,13 +286,17 @@ CurrentMembership(int64 ws, const char *user)
 	/* no user is "-", which no user id can be after the workspace's colon */
 	snprintf(key, sizeof(key), "%lld%s%s", (long long) ws, user ? ":" : "-", user ? user : "");
 	entry = hash_search(memberships, key, HASH_FIND, NULL);
-	if (entry == NULL)
+	if (entry == NULL || !CrmCacheStampValid(entry->stamp))
 	{
 		Membership	loaded;
+		char	   *old_team = entry ? entry->m.team : NULL;
 
 		LoadMembership(ws, user, &loaded);	/* may fail: enter nothing until it succeeded */
+		if (old_team)
+			pfree(old_team);
 		entry = hash_search(memberships, key, HASH_ENTER, &found);
 		entry->m = loaded;
+		entry->stamp = CrmCacheStamp();
 	}
 	return &entry->m;
 }

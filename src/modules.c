@@ -41,6 +41,7 @@ typedef struct ModulesEntry
 {
 	int64		ws;
 	int			off;
+	uint64		stamp;			/* CrmCacheStamp() when loaded */
 } ModulesEntry;
 
 static HTAB *modules_off = NULL;
@@ -113,12 +114,13 @@ ModuleIsOff(int64 ws, int bit)
 		modules_off = hash_create("crm modules switched off", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
 	entry = hash_search(modules_off, &ws, HASH_FIND, NULL);
-	if (entry == NULL)
+	if (entry == NULL || !CrmCacheStampValid(entry->stamp))
 	{
 		int			off = LoadModulesOff(ws);	/* may fail: enter nothing until it succeeded */
 
 		entry = hash_search(modules_off, &ws, HASH_ENTER, NULL);
 		entry->off = off;
+		entry->stamp = CrmCacheStamp();
 	}
 	return (entry->off & bit) != 0;
 }

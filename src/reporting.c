@@ -38,6 +38,7 @@ typedef enum ReportingKind
 
 static Oid	access_relid = InvalidOid;
 static Oid	cached_role = InvalidOid;
+static uint64 cached_stamp = 0;	/* CrmCacheStamp() when loaded */
 static ReportingKind cached_kind = REPORTING_NONE;
 static int64 pinned_workspace = 0;
 
@@ -84,7 +85,7 @@ LoadReportingKind(Oid role)
 static ReportingKind
 ReportingKindOf(Oid role)
 {
-	if (role == cached_role)
+	if (role == cached_role && CrmCacheStampValid(cached_stamp))
 		return cached_kind;
 	if (!OidIsValid(access_relid))
 		access_relid = get_relname_relid("reporting_access", get_namespace_oid("crm_internal", false));
@@ -95,6 +96,7 @@ ReportingKindOf(Oid role)
 	else
 		cached_kind = LoadReportingKind(role);
 	cached_role = role;
+	cached_stamp = CrmCacheStamp();
 	return cached_kind;
 }
 
