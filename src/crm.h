@@ -133,4 +133,8 @@ extern bool CrmObjectTypeExists(int64 workspace_id, const char *key);
 extern int64 CrmMergeContacts(int64 survivor, int64 duplicate);
 extern bool CrmMergeInProgress(void);
 
+/* history.c: the source a C entry point's writes are recorded with; a merge's history */
+extern const char *CrmSetHistorySource(const char *source);
+extern void CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate);
+
 #endif							/* CRM_H */

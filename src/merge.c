@@ -707,6 +707,7 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 		elog(ERROR, "crm merge: recounting conversations failed");
 	if (SPI_execute_plan(activity_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "crm merge: writing the merged activity failed");
+	CrmHistoryMerge(ws, survivor, duplicate);
 	CrmEmitEvent(ws, "CRM_CONTACT_MERGED", "contact", survivor, values[3]);
 	SPI_finish();
 	return Int64GetDatum(survivor);

@@ -200,6 +200,7 @@ FillPropertyDef(PropertyDef *def, const char *key, const char *type, Datum optio
 	def->keylen = strlen(key);
 	def->type = PropertyTypeFromName(type);
 	def->required = required;
+	def->track_history = true;
 	def->noptions = 0;
 	def->options = NULL;
 	def->optlens = NULL;
@@ -265,7 +266,7 @@ LoadObjectProps(ObjectProps *op)
 	/* the cache serves every later statement, so read what is committed now */
 	PushActiveSnapshot(GetLatestSnapshot());
 	rc = SPI_execute_with_args(
-		"SELECT d.key, d.type::pg_catalog.text, d.options, d.pattern, d.required"
+		"SELECT d.key, d.type::pg_catalog.text, d.options, d.pattern, d.required, d.track_history"
 		"  FROM crm.property_definitions d"
 		" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
 		"   AND d.object_type OPERATOR(pg_catalog.=) $2",
@@ -287,6 +288,7 @@ LoadObjectProps(ObjectProps *op)
 		FillPropertyDef(&op->defs[i], SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
 				options, optnull, SPI_getvalue(tup, desc, 4), !reqnull && required,
 				cache_context, false);
+		op->defs[i].track_history = DatumGetBool(SPI_getbinval(tup, desc, 6, &reqnull)) || reqnull;
 	}
 	qsort(op->defs, op->ndefs, sizeof(PropertyDef), CompareDefs);
 
