@@ -2372,6 +2372,8 @@ BEGIN
 	RETURN result;
 END;
 $$;
+COMMENT ON FUNCTION crm.export_contact(bigint) IS
+	'everything held about a person (GDPR access request): profile, merged records, the rows of every table that references the contact, and the history of its values';
 
 CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
 RETURNS void
@@ -2445,6 +2447,9 @@ BEGIN
 								  ' crm.deal_as_of(bigint, timestamptz), crm_hidden.history_object(text, bigint),'
 								  ' crm_hidden.history_as_of(text, jsonb, timestamptz),'
 								  ' crm_hidden.require_history_time(timestamptz) TO %s', g.grantee);
+		IF pg_catalog.has_sequence_privilege(g.grantee::oid, 'crm.contacts_id_seq', 'USAGE') THEN
+			EXECUTE pg_catalog.format('GRANT USAGE ON crm.value_history_id_seq TO %s', g.grantee);
+		END IF;
 	END LOOP;
 END;
 $$;
