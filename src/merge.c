@@ -676,6 +676,12 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 	moved = palloc0(sizeof(int64) * Max(nrefs, 1));
 	dropped = palloc0(sizeof(int64) * Max(nrefs, 1));
 
+	/*
+	 * The duplicate's history first: the survivor's update below then finds
+	 * it in place, for the dynamic lists that ask EVER.
+	 */
+	if (!preview)
+		CrmHistoryMerge(ws, survivor, duplicate);
 	RunRefStatements(values, preview, moved, dropped);
 
 	initStringInfo(&report);
@@ -707,7 +713,6 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 		elog(ERROR, "crm merge: recounting conversations failed");
 	if (SPI_execute_plan(activity_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "crm merge: writing the merged activity failed");
-	CrmHistoryMerge(ws, survivor, duplicate);
 	CrmEmitEvent(ws, "CRM_CONTACT_MERGED", "contact", survivor, values[3]);
 	SPI_finish();
 	return Int64GetDatum(survivor);

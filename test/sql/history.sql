@@ -90,13 +90,14 @@ DELETE FROM crm.deals WHERE id = :engine;
 SELECT count(*) AS deal_history FROM crm.value_history WHERE object_type = 'deal';
 
 -- merge: the duplicate's history moves to the survivor, marked with where
--- it came from; the survivor's past is its own
+-- it came from (the duplicate keeps the merge's own changes to it: merged,
+-- its keys released); the survivor's past is its own
 INSERT INTO crm.contacts (name, phone, lifecycle_stage) VALUES ('Ada phone', '+44 20 7946 0958', 'opportunity')
 	RETURNING id AS dup \gset
 SELECT crm.merge_contacts(:ada, :dup) = :ada AS merged;
 SELECT object_id = :ada AS on_survivor, key, old_value, new_value, source, merged_from = :dup AS from_dup
   FROM h WHERE merged_from IS NOT NULL OR source = 'merge';
-SELECT count(*) AS left_on_duplicate FROM crm.value_history WHERE object_id = :dup AND object_type = 'contact';
+SELECT key, new_value FROM h WHERE object_id = :dup AND object_type = 'contact';
 SELECT lifecycle_stage, phone FROM crm.contact_as_of(:ada, :'t_customer');
 
 -- a frontend: its row writes are recorded (source row, actor from its
@@ -115,6 +116,46 @@ SELECT crm.prune_history();
 RESET ROLE;
 SELECT set_config('request.jwt.claims', '', false) IS NOT NULL AS claims_reset;
 SELECT count(*) AS cy_changes FROM crm.property_history('contact', :cy);
+
+-- CQL over history: EVER, NEVER, CHANGED [SINCE], WAS ... ON, in the
+-- finders, counts and dynamic lists
+INSERT INTO crm.contacts (name, email, lifecycle_stage, properties)
+	VALUES ('Dee', 'dee@example.com', 'lead', '{"plan": "free"}') RETURNING id AS dee \gset
+INSERT INTO crm.contacts (name, email, lifecycle_stage, properties)
+	VALUES ('Eve', 'eve@example.com', 'subscriber', '{"plan": "enterprise"}') RETURNING id AS eve \gset
+SELECT (crm.create_list('Ever customers', 'contact', 'dynamic', 'lifecycleStage EVER = CUSTOMER')).id AS ever_list \gset
+SELECT (crm.create_list('Never enterprise', 'contact', 'dynamic', 'plan NEVER IN (''enterprise'')')).id AS never_list \gset
+SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t_dee_lead \gset
+UPDATE crm.contacts SET lifecycle_stage = 'customer' WHERE id = :dee;
+UPDATE crm.contacts SET lifecycle_stage = 'evangelist', properties = '{"plan": "enterprise"}' WHERE id = :dee;
+UPDATE crm.contacts SET properties = '{"plan": "pro"}' WHERE id = :eve;
+SELECT name, lifecycle_stage FROM crm.find_contacts('lifecycleStage EVER = CUSTOMER AND name IN (''Dee'', ''Eve'')');
+SELECT name FROM crm.find_contacts('lifecycleStage NEVER IN (CUSTOMER, EVANGELIST) AND name IN (''Dee'', ''Eve'')');
+SELECT name FROM crm.find_contacts('plan EVER = ''enterprise'' AND name IN (''Dee'', ''Eve'')', 'name');
+SELECT name FROM crm.find_contacts('properties.plan NEVER = ''free'' AND name IN (''Dee'', ''Eve'')');
+SELECT crm.count('contact', 'lifecycleStage CHANGED SINCE LAST_N_DAYS:30 AND name = ''Dee''') AS changed_recently,
+	   crm.count('contact', 'lifecycleStage CHANGED SINCE 2999-01-01') AS changed_in_future;
+SELECT name FROM crm.find_contacts(format('lifecycleStage WAS LEAD ON %s AND name IN (''Dee'', ''Eve'')', :'t_dee_lead'));
+SELECT name FROM crm.find_contacts('lifecycleStage WAS LEAD ON 2000-01-01 AND name IN (''Dee'', ''Eve'')');
+SELECT name FROM crm.find_contacts('lifecycleStage WAS EVANGELIST ON NOW AND name IN (''Dee'', ''Eve'')');
+-- the dynamic lists kept their members at each commit: Dee stays an ever-customer
+SELECT c.name FROM crm.get_list_members(:ever_list) m JOIN crm.contacts c ON c.id = m.object_id ORDER BY 1;
+SELECT c.name FROM crm.get_list_members(:never_list) m JOIN crm.contacts c ON c.id = m.object_id ORDER BY 1;
+-- each list holds what its filter finds
+SELECT array(SELECT object_id FROM crm.get_list_members(:never_list) ORDER BY 1)
+	 = array(SELECT id FROM crm.find_contacts('plan NEVER IN (''enterprise'')', 'id', 1000)) AS never_exact,
+	   array(SELECT object_id FROM crm.get_list_members(:ever_list) ORDER BY 1)
+	 = array(SELECT id FROM crm.find_contacts('lifecycleStage EVER = CUSTOMER', 'id', 1000)) AS ever_exact;
+SELECT crm.refresh_list(:ever_list) IS NOT NULL AS refreshed;
+SELECT c.name FROM crm.get_list_members(:ever_list) m JOIN crm.contacts c ON c.id = m.object_id ORDER BY 1;
+-- what cannot be asked
+SELECT crm.cql_check('contact', 'lifecycleStage EVER CUSTOMER');
+SELECT crm.cql_check('contact', 'lifecycleStage WAS LEAD');
+SELECT crm.cql_check('contact', 'createdAt EVER = 2024-01-01');
+SELECT crm.cql_check('contact', 'lifecycleStage EVER = NOPE');
+SELECT crm.cql_check('contact', 'lifecycleStage EVER = null');
+SELECT crm.cql_check('order', 'status EVER = PAID');
+SELECT crm.cql_to_sql('contact', 'lifecycleStage EVER = CUSTOMER');
 
 -- GDPR: the access export includes the history; erasure removes it
 SELECT jsonb_array_length(crm.export_contact(:ada) -> 'value_history') > 0 AS exported;
