@@ -244,12 +244,6 @@ PropertyTracked(ObjectProps *op, const char *key, int keylen)
 	return def == NULL || def->track_history;
 }
 
-static Jsonb *
-ValueJsonb(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
-
 /*
  * The custom properties that differ between two objects (either may be
  * NULL: an insert), key by key: changed and added keys from the new
@@ -290,9 +284,9 @@ DiffProperties(Changes *c, Datum ws, Datum id, Jsonb *oldp, Jsonb *newp, ObjectP
 			{
 				if (pass == 1)
 					continue;	/* kept: compared in the first pass */
-				oval = ValueJsonb(&ov);
+				oval = JsonbValueToJsonb(&ov);
 			}
-			val = ValueJsonb(&v);
+			val = JsonbValueToJsonb(&v);
 			if (oval != NULL && VARSIZE(oval) == VARSIZE(val) &&
 				memcmp(VARDATA(oval), VARDATA(val), VARSIZE(val) - VARHDRSZ) == 0)
 				continue;
