@@ -157,6 +157,18 @@ SELECT crm.cql_check('contact', 'lifecycleStage EVER = null');
 SELECT crm.cql_check('order', 'status EVER = PAID');
 SELECT crm.cql_to_sql('contact', 'lifecycleStage EVER = CUSTOMER');
 
+-- a history table the DBA changed (a trigger of their own) is written
+-- through its INSERT, which honours it
+CREATE FUNCTION public.history_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'history of %: % -> %', NEW.key, NEW.old_value, NEW.new_value;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER seen BEFORE INSERT ON crm.value_history FOR EACH ROW EXECUTE FUNCTION public.history_seen();
+UPDATE crm.contacts SET lifecycle_stage = 'lead', owner = 'u-9' WHERE id = :cy;
+DROP TRIGGER seen ON crm.value_history;
+SELECT key, old_value, new_value FROM crm.property_history('contact', :cy) WHERE new_value IN ('"lead"', '"u-9"');
+
 -- GDPR: the access export includes the history; erasure removes it
 SELECT jsonb_array_length(crm.export_contact(:ada) -> 'value_history') > 0 AS exported;
 SELECT crm.delete_contact(:ada, hard => true) = :ada AS erased;
