@@ -34,6 +34,7 @@ CrmRelcacheCallback(Datum arg, Oid relid)
 	CrmLimitsRelcache(arg, relid);
 	CrmSearchWordsRelcache(arg, relid);
 	CrmContactRefsRelcache(arg, relid);
+	CrmHistoryRelcache(arg, relid);
 }
 
 void

@@ -55,6 +55,7 @@ extern void CrmModulesRelcache(Datum arg, Oid relid);
 extern void CrmLimitsRelcache(Datum arg, Oid relid);
 extern void CrmSearchWordsRelcache(Datum arg, Oid relid);
 extern void CrmContactRefsRelcache(Datum arg, Oid relid);
+extern void CrmHistoryRelcache(Datum arg, Oid relid);
 
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);

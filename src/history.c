@@ -59,6 +59,24 @@ static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
 static SPIPlanPtr merge_plan = NULL;
 
+/*
+ * crm.value_history and its id sequence, and whether the table is as
+ * installed (-1: not yet judged), forgotten when the table changes
+ */
+static Oid	history_relid = InvalidOid;
+static Oid	history_seqid = InvalidOid;
+static int	history_as_installed = -1;
+
+void
+CrmHistoryRelcache(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == history_relid)
+	{
+		history_relid = history_seqid = InvalidOid;
+		history_as_installed = -1;
+	}
+}
+
 /* Set by a C entry point that writes for a reason of its own (crm.identify) */
 static const char *history_source = NULL;
 
@@ -236,7 +254,7 @@ ReadTracked(TriggerData *trigdata, Tracked *t)
 		}
 		t->atts[t->ncols] = att;
 		t->names[t->ncols] = tg->tgargs[i];
-		t->fns[t->ncols] = ToJsonbFn(TupleDescAttr(desc, att - 1));
+		t->fns[t->ncols] = NULL;	/* set up when the column first changed */
 		t->ncols++;
 	}
 }
@@ -339,6 +357,8 @@ CompareRow(Changes *c, Tracked *t, TupleTableSlot *oldslot, TupleTableSlot *news
 			if (!oldnull && !newnull && datum_image_eq(oldval, newval, att->attbyval, att->attlen))
 				continue;
 		}
+		if (t->fns[i] == NULL)
+			t->fns[i] = ToJsonbFn(att);
 		oldjb = ColumnJsonb(oldval, oldnull, t->fns[i]);
 		newjb = ColumnJsonb(newval, newnull, t->fns[i]);
 		if (oldjb == NULL && newjb == NULL)
@@ -393,7 +413,7 @@ static const struct
  * writer through its INSERT, which honours whatever was added.
  */
 static bool
-HistoryAsInstalled(Relation rel, const char *object_type)
+TableAsInstalled(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
@@ -414,9 +434,19 @@ HistoryAsInstalled(Relation rel, const char *object_type)
 		if (strcmp(desc->constr->check[i].ccname, "value_history_object_type") != 0 &&
 			strcmp(desc->constr->check[i].ccname, "value_history_source") != 0)
 			return false;
-	/* what the CHECK on object_type accepts (the sources are this file's) */
-	return strcmp(object_type, "contact") == 0 || strcmp(object_type, "company") == 0 ||
-		strcmp(object_type, "deal") == 0;
+	return true;
+}
+
+/* Judged once per relcache build; and the object type the CHECK accepts */
+static bool
+HistoryAsInstalled(Relation rel, const char *object_type)
+{
+	if (history_as_installed < 0)
+		history_as_installed = TableAsInstalled(rel);
+	/* the sources are this file's own */
+	return history_as_installed &&
+		(strcmp(object_type, "contact") == 0 || strcmp(object_type, "company") == 0 ||
+		 strcmp(object_type, "deal") == 0);
 }
 
 /*
@@ -428,15 +458,25 @@ HistoryAsInstalled(Relation rel, const char *object_type)
 static bool
 WriteChangesDirect(Changes *c, const char *object_type, Datum source, Datum actor, Datum when)
 {
-	Oid			nsp = get_namespace_oid("crm", false);
-	Oid			relid = get_relname_relid("value_history", nsp);
-	Oid			seqid = get_relname_relid("value_history_id_seq", nsp);
+	Oid			relid,
+				seqid;
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
 	Datum		otype;
 
+	if (!OidIsValid(history_relid))
+	{
+		Oid			nsp = get_namespace_oid("crm", false);
+
+		history_relid = get_relname_relid("value_history", nsp);
+		history_seqid = get_relname_relid("value_history_id_seq", nsp);
+		history_as_installed = -1;
+	}
+	/* copied: taking the lock processes invalidations, which may clear them */
+	relid = history_relid;
+	seqid = history_seqid;
 	if (!OidIsValid(relid) || !OidIsValid(seqid))
 		return false;
 	rel = table_open(relid, RowExclusiveLock);
@@ -487,7 +527,7 @@ WriteChangesDirect(Changes *c, const char *object_type, Datum source, Datum acto
 	return true;
 }
 
-/* The statement's changes in one INSERT (inside SPI, as the owner) */
+/* The statement's changes in one INSERT, as the owner; SPI connected here */
 static void
 InsertChanges(Changes *c, const char *object_type)
 {
@@ -500,6 +540,8 @@ InsertChanges(Changes *c, const char *object_type)
 	args[9] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	if (WriteChangesDirect(c, object_type, args[7], args[8], args[9]))
 		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "record_history: SPI_connect failed");
 	KeepPlan(&insert_plan,
 			 "INSERT INTO crm.value_history (workspace_id, object_type, object_id, key, custom,"
 			 "                               old_value, new_value, source, actor, changed_at)"
@@ -517,6 +559,7 @@ InsertChanges(Changes *c, const char *object_type)
 	args[6] = CStringGetTextDatum(object_type);
 	if (SPI_execute_plan(insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "record_history: history insert failed");
+	SPI_finish();
 }
 
 /* Deleted rows take their history with them */
@@ -642,10 +685,7 @@ crm_record_history(PG_FUNCTION_ARGS)
 	{
 		/* the history is read-only to granted roles */
 		CrmBecomeOwner(trigdata->tg_relation->rd_rel->relowner, &saved);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "record_history: SPI_connect failed");
 		InsertChanges(&c, t.object_type);
-		SPI_finish();
 		CrmRestoreUser(&saved);
 	}
 	if (oldslot != NULL)
