@@ -27,6 +27,7 @@ SQL_SOURCES = \
 	sql/forecast.sql \
 	sql/orders.sql \
 	sql/custom_objects.sql \
+	sql/history.sql \
 	sql/gdpr.sql \
 	sql/import.sql \
 	sql/cql.sql \

@@ -13,9 +13,10 @@
 --
 -- What a person leaves outside the rows that reference them: the words their
 -- name and email brought into the fuzzy-search dictionary (crm.search_words;
--- those nobody else uses go) and the payloads of their events (the outbox
--- keeps that something happened to these ids, not what).  Used by erasure
--- and by a row DELETE of contacts.
+-- those nobody else uses go), the payloads of their events (the outbox
+-- keeps that something happened to these ids, not what) and the history of
+-- their values (crm.value_history).  Used by erasure and by a row DELETE of
+-- contacts.
 --
 CREATE FUNCTION crm_internal.forget_contacts(ws bigint, people bigint[], names text[], emails text[])
 RETURNS void
@@ -46,6 +47,10 @@ BEGIN
 	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)
 	 WHERE e.workspace_id = ws AND e.object_type = 'contact' AND e.object_id = ANY (people)
 	   AND e.payload IS DISTINCT FROM jsonb_build_object('id', e.object_id, 'redacted', true);
+
+	-- the values they had, and the erasure's own changes of them
+	DELETE FROM crm.value_history h
+	 WHERE h.workspace_id = ws AND h.object_type = 'contact' AND h.object_id = ANY (people);
 END;
 $$;
 
@@ -256,9 +261,13 @@ BEGIN
 			 WHERE cc.workspace_id = ws AND cc.contact_id = ANY (people)), '[]'),
 		'consents', coalesce((
 			SELECT jsonb_agg(to_jsonb(cs) ORDER BY cs.channel) FROM crm.current_consents cs
-			 WHERE cs.workspace_id = ws AND cs.contact_id = ANY (people)), '[]'));
+			 WHERE cs.workspace_id = ws AND cs.contact_id = ANY (people)), '[]'),
+		-- the values the person's records had, and who changed them
+		'value_history', coalesce((
+			SELECT jsonb_agg(to_jsonb(h) ORDER BY h.changed_at, h.id) FROM crm.value_history h
+			 WHERE h.workspace_id = ws AND h.object_type = 'contact' AND h.object_id = ANY (people)), '[]'));
 	RETURN result;
 END;
 $$;
 COMMENT ON FUNCTION crm.export_contact(bigint) IS
-	'everything held about a person (GDPR access request): profile, merged records, and the rows of every table that references the contact';
+	'everything held about a person (GDPR access request): profile, merged records, the rows of every table that references the contact, and the history of its values';

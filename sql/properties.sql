@@ -30,6 +30,7 @@ CREATE TABLE crm.property_definitions (
 	required boolean NOT NULL DEFAULT false,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	track_history boolean NOT NULL DEFAULT true,
 	PRIMARY KEY (workspace_id, id),
 	UNIQUE (workspace_id, object_type, key)
 );
@@ -44,6 +45,8 @@ COMMENT ON COLUMN crm.property_definitions.options IS 'the allowed values of a s
 COMMENT ON COLUMN crm.property_definitions.pattern IS
 	'a PostgreSQL regular expression that string values must match in full';
 COMMENT ON COLUMN crm.property_definitions.required IS 'objects must hold a non-null value for the key';
+COMMENT ON COLUMN crm.property_definitions.track_history IS
+	'changes of the value of contacts, companies and deals are kept in crm.value_history';
 
 CREATE FUNCTION crm_internal.check_property_definition() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_check_property_definition'

@@ -75,7 +75,7 @@ BEGIN
 	  FROM pg_catalog.pg_class c
 	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'crm'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
 	   AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['workspaces', 'events', 'deal_stage_history',
-														 'search_words', 'contact_references'])
+														 'search_words', 'contact_references', 'value_history'])
 	   AND NOT map OPERATOR(pg_catalog.?) c.relname::text;
 	IF FOUND THEN
 		RAISE EXCEPTION 'table crm.% has no permission in sql/tenancy.sql', unmapped;
@@ -147,7 +147,7 @@ CREATE CONSTRAINT TRIGGER limit_segments_changed AFTER UPDATE OF kind, owner ON 
 --   reporting  a BI tool's login: reads crm and the crm_report views of the
 --              workspace the granting session is in, pinned to it
 --              (src/reporting.c); reporting_all reads every workspace
--- Whatever the level, the outbox, stage history and search dictionary are
+-- Whatever the level, the outbox, stage and value history and search dictionary are
 -- the extension's to write, and so are workspaces and contact_references.
 --
 
@@ -240,12 +240,12 @@ BEGIN
 	END IF;
 	-- Creating, renaming or deleting (with everything in it) a workspace stays
 	-- with the DBA, and so does granting access.  contact_references is
-	-- metadata shared by all workspaces.  The outbox, stage history and the
-	-- search dictionary are audit and derived data: the extension writes
-	-- them as their owner.
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
-				   ' crm.deal_stage_history, crm.search_words FROM %I', role_name);
-	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text) FROM %I', role_name);
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
 END;
 $$;
 COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS

@@ -39,6 +39,7 @@ CrmRelcacheCallback(Datum arg, Oid relid)
 	CrmSearchWordsRelcache(arg, relid);
 	CrmContactRefsRelcache(arg, relid);
 	CrmReportingRelcache(arg, relid);
+	CrmHistoryRelcache(arg, relid);
 }
 
 void

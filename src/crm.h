@@ -56,6 +56,7 @@ extern void CrmLimitsRelcache(Datum arg, Oid relid);
 extern void CrmSearchWordsRelcache(Datum arg, Oid relid);
 extern void CrmContactRefsRelcache(Datum arg, Oid relid);
 extern void CrmReportingRelcache(Datum arg, Oid relid);
+extern void CrmHistoryRelcache(Datum arg, Oid relid);
 
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);
@@ -147,5 +148,9 @@ extern bool CrmObjectTypeExists(int64 workspace_id, const char *key);
 /* merge.c: merges the duplicate into the survivor, returns the survivor */
 extern int64 CrmMergeContacts(int64 survivor, int64 duplicate);
 extern bool CrmMergeInProgress(void);
+
+/* history.c: the source a C entry point's writes are recorded with; a merge's history */
+extern const char *CrmSetHistorySource(const char *source);
+extern void CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate);
 
 #endif							/* CRM_H */

@@ -725,8 +725,8 @@ RequireVisibleMatches(const Identity *who, const Match *matches, int nmatches)
 	}
 }
 
-Datum
-crm_identify(PG_FUNCTION_ARGS)
+static int64
+Identify(FunctionCallInfo fcinfo)
 {
 	Identity	who;
 	Match		matches[NKEYS];
@@ -762,5 +762,24 @@ crm_identify(PG_FUNCTION_ARGS)
 		UpdateSurvivor(&who, survivor, matches, nmatches, values, nulls);
 	}
 	SPI_finish();
+	return survivor;
+}
+
+/* Its writes are recorded in crm.value_history with source identify */
+Datum
+crm_identify(PG_FUNCTION_ARGS)
+{
+	const char *previous = CrmSetHistorySource("identify");
+	volatile int64 survivor = 0;
+
+	PG_TRY();
+	{
+		survivor = Identify(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		CrmSetHistorySource(previous);
+	}
+	PG_END_TRY();
 	PG_RETURN_INT64(survivor);
 }

@@ -676,6 +676,12 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 	moved = palloc0(sizeof(int64) * Max(nrefs, 1));
 	dropped = palloc0(sizeof(int64) * Max(nrefs, 1));
 
+	/*
+	 * The duplicate's history first: the survivor's update below then finds
+	 * it in place, for the dynamic lists that ask EVER.
+	 */
+	if (!preview)
+		CrmHistoryMerge(ws, survivor, duplicate);
 	RunRefStatements(values, preview, moved, dropped);
 
 	initStringInfo(&report);

@@ -54,6 +54,7 @@ typedef struct PropertyDef
 	char	   *pattern;		/* as declared, NULL when none */
 	regex_t    *regex;			/* the pattern anchored at both ends */
 	bool		required;
+	bool		track_history;	/* changes go to crm.value_history (history.c) */
 } PropertyDef;
 
 /* The definitions of one object type in one workspace, as cached */

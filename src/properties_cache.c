@@ -200,6 +200,7 @@ FillPropertyDef(PropertyDef *def, const char *key, const char *type, Datum optio
 	def->keylen = strlen(key);
 	def->type = PropertyTypeFromName(type);
 	def->required = required;
+	def->track_history = true;
 	def->noptions = 0;
 	def->options = NULL;
 	def->optlens = NULL;
@@ -264,8 +265,11 @@ LoadObjectProps(ObjectProps *op)
 
 	/* the cache serves every later statement, so read what is committed now */
 	PushActiveSnapshot(GetLatestSnapshot());
+	/* track_history by name through to_jsonb: the 0.2.0 schema lacks it */
 	rc = SPI_execute_with_args(
-		"SELECT d.key, d.type::pg_catalog.text, d.options, d.pattern, d.required"
+		"SELECT d.key, d.type::pg_catalog.text, d.options, d.pattern, d.required,"
+		"       COALESCE((pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->) 'track_history')"
+		"                           OPERATOR(pg_catalog.<>) 'false'::pg_catalog.jsonb, true)"
 		"  FROM crm.property_definitions d"
 		" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
 		"   AND d.object_type OPERATOR(pg_catalog.=) $2",
@@ -287,6 +291,7 @@ LoadObjectProps(ObjectProps *op)
 		FillPropertyDef(&op->defs[i], SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
 				options, optnull, SPI_getvalue(tup, desc, 4), !reqnull && required,
 				cache_context, false);
+		op->defs[i].track_history = DatumGetBool(SPI_getbinval(tup, desc, 6, &reqnull));
 	}
 	qsort(op->defs, op->ndefs, sizeof(PropertyDef), CompareDefs);
 

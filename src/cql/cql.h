@@ -108,8 +108,17 @@ typedef struct CqlPath
 
 typedef enum CqlNodeKind
 {
-	N_TRUE, N_AND, N_OR, N_NOT, N_CMP, N_HAS, N_EXISTS, N_COUNT, N_IN_LIST, N_ASSOC
+	N_TRUE, N_AND, N_OR, N_NOT, N_CMP, N_HAS, N_EXISTS, N_COUNT, N_IN_LIST, N_ASSOC, N_HISTORY
 } CqlNodeKind;
+
+/* What a condition on the history of values asks (N_HISTORY, docs/history.md) */
+typedef enum CqlHistKind
+{
+	H_EVER,						/* field EVER = v, EVER IN (...) */
+	H_NEVER,					/* field NEVER = v, NEVER IN (...) */
+	H_CHANGED,					/* field CHANGED [SINCE time] */
+	H_WAS						/* field WAS v ON time */
+} CqlHistKind;
 
 typedef struct CqlNode
 {
@@ -123,7 +132,8 @@ typedef struct CqlNode
 	CqlValue   *values;			/* CMP: 1, 2 (BETWEEN) or n (IN/ALL); COUNT: 1 */
 	bool		negated;		/* IN LIST */
 	char	   *name;			/* IN LIST list name, associated type */
-	CqlValue   *label;			/* associated(type, label = ...) */
+	CqlValue   *label;			/* associated(type, label = ...); HISTORY: SINCE/ON time */
+	CqlHistKind hist;			/* HISTORY */
 } CqlNode;
 
 /* Field catalogue */

@@ -443,6 +443,68 @@ ParsePredicate(CqlState *st, CqlNode *n)
 			 "Operators are = != <> < <= > >= ~, [NOT] IN (...), ALL (...), [NOT] BETWEEN, IS [NOT] NULL, IS [NOT] EMPTY, [NOT] CONTAINS, STARTS WITH, ENDS WITH.");
 }
 
+/*
+ * A condition on the history of values: field EVER = v | EVER IN (...),
+ * NEVER likewise, CHANGED [SINCE time], WAS v ON time.  False, nothing
+ * read, when the word after the field is none of these.
+ */
+static bool
+ParseHistory(CqlState *st, CqlNode *n)
+{
+	CqlToken   *t = Peek(st, 0);
+
+	if (t->kind != TK_IDENT)
+		return false;
+	if (IsWord(t, "EVER") || IsWord(t, "NEVER"))
+	{
+		st->cur++;
+		n->kind = N_HISTORY;
+		n->hist = IsWord(t, "EVER") ? H_EVER : H_NEVER;
+		if (Peek(st, 0)->kind == TK_EQ)
+		{
+			st->cur++;
+			n->op = OP_EQ;
+			OneValue(st, n);
+		}
+		else if (AcceptWord(st, "IN"))
+		{
+			n->op = OP_IN;
+			ParseValueList(st, n);
+		}
+		else
+			Expected(st, "= or IN after EVER or NEVER",
+					 "Write for example lifecycleStage EVER = CUSTOMER or plan NEVER IN ('enterprise').");
+		return true;
+	}
+	if (IsWord(t, "CHANGED"))
+	{
+		st->cur++;
+		n->kind = N_HISTORY;
+		n->hist = H_CHANGED;
+		if (AcceptWord(st, "SINCE"))
+		{
+			n->label = CqlAlloc(st, sizeof(CqlValue));
+			ParseValue(st, n->label);
+		}
+		return true;
+	}
+	if (IsWord(t, "WAS"))
+	{
+		st->cur++;
+		n->kind = N_HISTORY;
+		n->hist = H_WAS;
+		n->op = OP_EQ;
+		OneValue(st, n);
+		if (!AcceptWord(st, "ON"))
+			Expected(st, "ON and a time after WAS and the value",
+					 "Write for example lifecycleStage WAS LEAD ON 2024-06-01.");
+		n->label = CqlAlloc(st, sizeof(CqlValue));
+		ParseValue(st, n->label);
+		return true;
+	}
+	return false;
+}
+
 /* rel '(' [or] ')' of EXISTS and COUNT */
 static void
 ParseRelation(CqlState *st, CqlNode *n)
@@ -547,7 +609,8 @@ ParsePrimary(CqlState *st)
 	}
 	n = NewNode(st, N_CMP, t->pos);
 	ParsePath(st, &n->path);
-	ParsePredicate(st, n);
+	if (!ParseHistory(st, n))
+		ParsePredicate(st, n);
 	return n;
 }
 

@@ -1742,6 +1742,151 @@ EmitAssociated(Ctx *c, CqlBuf *b, CqlNode *n)
 	CqlBufAppend(b, ")");
 }
 
+/* ---- the history of values (docs/history.md) ---------------------------- */
+
+/* A value as the jsonb crm.value_history holds for the field, as SQL */
+static void
+EmitHistoryValue(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
+{
+	CqlBuf		j;
+
+	if (v->kind == V_NULL)
+		CqlFail(c->st, CQL_ERR_TYPE, v->pos, "Ask for a value; HAS and IS NULL test the present.",
+				"null cannot be used with EVER, NEVER or WAS at position %d", v->pos);
+	CqlBufInit(&j, c->st);
+	if (f->type == T_ENUM)
+	{
+		const char *e = EnumValue(c, f, v);
+
+		CqlBufJsonString(&j, e, strlen(e));
+	}
+	else if (f->type == T_JSONB && v->kind == V_WORD)
+		CqlBufJsonString(&j, v->text, v->textlen);
+	else if (f->type == T_JSONB)
+		EmitJsonValue(c, &j, f, v);
+	else
+	{
+		/* the checks of the present's comparison, then its JSON form */
+		CqlBuf		x;
+
+		CqlBufInit(&x, c->st);
+		EmitScalar(c, &x, f, v);
+		EmitJsonValue(c, &j, f, v);
+	}
+	CqlBufQuote(b, j.data, j.len);
+	CqlBufAppend(b, "::jsonb");
+}
+
+/* The history rows of the field of the row at hand */
+static void
+EmitHistoryRows(Ctx *c, CqlBuf *b, const char *key, bool custom)
+{
+	CqlBufPrintf(b, "FROM crm.value_history h WHERE h.workspace_id = %s.workspace_id"
+				 " AND h.object_type = '%s' AND h.object_id = %s.id AND h.key = ",
+				 c->alias, c->e->name, c->alias);
+	CqlBufQuote(b, key, strlen(key));
+	CqlBufPrintf(b, " AND h.custom = %s", custom ? "true" : "false");
+	c->st->subselects++;
+}
+
+/* h.<column> = v or IN (v, ...) as jsonb */
+static void
+EmitHistoryMatch(Ctx *c, CqlBuf *b, Field *f, CqlNode *n, const char *column)
+{
+	CqlBufPrintf(b, "h.%s IN (", column);
+	for (int i = 0; i < n->nvalues; i++)
+	{
+		if (i)
+			CqlBufAppend(b, ", ");
+		EmitHistoryValue(c, b, f, &n->values[i]);
+	}
+	CqlBufAppend(b, ")");
+}
+
+/*
+ * field EVER = v: the present value, or any value the history recorded
+ * (first values included, so the present is covered once recorded);
+ * NEVER is its negation, two-valued.  CHANGED [SINCE t]: a recorded change
+ * (a first value counts).  WAS v ON t: the old value of the first change
+ * after t, else the present; false before the record was created.
+ */
+static void
+EmitHistory(Ctx *c, CqlBuf *b, CqlNode *n)
+{
+	Field		f;
+	const char *key;
+	bool		custom;
+	CqlNode		present = *n;
+	CqlBuf		cur;
+	Field		tf;
+	char	   *lo = NULL,
+			   *hi = NULL;
+
+	if (c->st->record_type || (strcmp(c->e->name, "contact") != 0 && strcmp(c->e->name, "company") != 0 &&
+							   strcmp(c->e->name, "deal") != 0))
+		CqlFail(c->st, CQL_ERR_UNSUPPORTED, n->pos, "History is kept for contacts, companies and deals.",
+				"%s has no history of values (position %d)", c->e->name, n->pos);
+	Resolve(c, &n->path, 0, &f);
+	if (f.type == T_JSONB && f.key)
+	{
+		key = f.key;
+		custom = true;
+	}
+	else if (f.def && !f.def->expr && (n->hist == H_CHANGED || f.type == T_TEXT || f.type == T_NUMBER ||
+									   f.type == T_ENUM || f.type == T_BOOL) &&
+			 n->path.nseg == 1)
+	{
+		key = f.def->column;
+		custom = false;
+	}
+	else
+		CqlFail(c->st, CQL_ERR_TYPE, f.pos,
+				"EVER, NEVER and WAS apply to text, number, enum and boolean fields and to custom properties; CHANGED to any field of the record.",
+				"field \"%s\" at position %d has no history to ask this of", f.name, f.pos);
+
+	if (n->label)
+	{
+		memset(&tf, 0, sizeof(tf));
+		tf.type = T_TIMESTAMP;
+		tf.name = n->hist == H_WAS ? "ON" : "SINCE";
+		TimeBounds(c, &tf, n->label, &lo, &hi);
+	}
+
+	if (n->hist == H_CHANGED)
+	{
+		CqlBufAppend(b, "EXISTS (SELECT 1 ");
+		EmitHistoryRows(c, b, key, custom);
+		if (lo)
+			CqlBufPrintf(b, " AND h.changed_at >= %s", lo);
+		CqlBufAppend(b, ")");
+		return;
+	}
+
+	/* the present, as the comparison would test it */
+	present.kind = N_CMP;
+	CqlBufInit(&cur, c->st);
+	EmitCompare(c, &cur, &present);
+
+	if (n->hist == H_WAS)
+	{
+		/* the end of a day or period, or the point */
+		const char *at = hi ? hi : lo;
+
+		CqlBufPrintf(b, "(%s.created_at <= %s AND COALESCE((SELECT COALESCE(", c->alias, at);
+		EmitHistoryMatch(c, b, &f, n, "old_value");
+		CqlBufAppend(b, ", false) ");
+		EmitHistoryRows(c, b, key, custom);
+		CqlBufPrintf(b, " AND h.merged_from IS NULL AND h.changed_at > %s ORDER BY h.changed_at, h.id LIMIT 1), %s, false))",
+					 at, cur.data);
+		return;
+	}
+	CqlBufPrintf(b, "%s(COALESCE(%s, false) OR EXISTS (SELECT 1 ", n->hist == H_NEVER ? "NOT " : "", cur.data);
+	EmitHistoryRows(c, b, key, custom);
+	CqlBufAppend(b, " AND ");
+	EmitHistoryMatch(c, b, &f, n, "new_value");
+	CqlBufAppend(b, "))");
+}
+
 static void
 EmitNode(Ctx *c, CqlBuf *b, CqlNode *n)
 {
@@ -1795,6 +1940,9 @@ EmitNode(Ctx *c, CqlBuf *b, CqlNode *n)
 			break;
 		case N_ASSOC:
 			EmitAssociated(c, b, n);
+			break;
+		case N_HISTORY:
+			EmitHistory(c, b, n);
 			break;
 	}
 	c->st->depth--;

@@ -187,6 +187,13 @@ INSERT INTO calls (fn, sql) VALUES ('forecast', format('SELECT * FROM crm.foreca
 INSERT INTO calls (fn, sql) VALUES ('pipeline_report', format('SELECT * FROM crm.pipeline_report(%s)', :p1));
 INSERT INTO calls (fn, sql) VALUES ('deal_health', format('SELECT crm.deal_health(%s)', :d1));
 INSERT INTO calls (fn, sql) VALUES ('lock_deal', format('SELECT crm_hidden.lock_deal(%s)', :d1));
+INSERT INTO calls (fn, sql) VALUES ('property_history contact', format($q$SELECT * FROM crm.property_history('contact', %s)$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('property_history company', format($q$SELECT * FROM crm.property_history('company', %s)$q$, :co1));
+INSERT INTO calls (fn, sql) VALUES ('property_history deal', format($q$SELECT * FROM crm.property_history('deal', %s)$q$, :d1));
+INSERT INTO calls (fn, sql) VALUES ('contact_as_of', format('SELECT crm.contact_as_of(%s, now())', :c1));
+INSERT INTO calls (fn, sql) VALUES ('company_as_of', format('SELECT crm.company_as_of(%s, now())', :co1));
+INSERT INTO calls (fn, sql) VALUES ('deal_as_of', format('SELECT crm.deal_as_of(%s, now())', :d1));
+INSERT INTO calls (fn, sql) VALUES ('history_object', format($q$SELECT crm_hidden.history_object('contact', %s)$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal', format('SELECT crm.move_deal(%s, %s)', :d1, :st1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal to a stage of 1', format('SELECT crm.move_deal(%s, %s)', :d2, :st1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal before a deal of 1', format('SELECT crm.move_deal(%s, %s, %s)', :d2, :st2, :d1));

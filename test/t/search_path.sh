@@ -208,6 +208,11 @@ SELECT count(*) FROM crm.find_deals('title ~ ''Deal''', 'id');
 SELECT count(*) FROM crm.find_orders('source = ''webhook''');
 SELECT count(*) FROM crm.find_records('workshop', 'title = ''Intro''');
 SELECT crm.count('contact', 'tags CONTAINS ''vip''');
+-- the history of values (src/history.c) and CQL over it
+SELECT count(*) FROM crm.find_contacts('lifecycleStage EVER = CUSTOMER OR seats NEVER = 3 OR owner CHANGED SINCE LAST_N_DAYS:30 OR lifecycleStage WAS LEAD ON 2024-06-01');
+SELECT count(*) FROM crm.property_history('contact', :ann3);
+SELECT (crm.contact_as_of(:ann3, pg_catalog.now())).id IS NOT NULL;
+SELECT (crm.deal_as_of(:deal, pg_catalog.now())).id IS NOT NULL;
 SELECT count(*) FROM crm.count_by('deal', '', 'stage.name');
 SELECT count(*) FROM crm.search('ann', 'fuzzy');
 SELECT count(*) FROM crm.search('evl corp', 'fuzzy');
