@@ -29,10 +29,17 @@ END;
 $$;
 
 -- Typeahead: values starting with the term, first in order, straight from a
--- btree (C collation, so LIKE 'ada%' is a range and the order is the index's).
-CREATE INDEX contacts_name_prefix ON crm.contacts (workspace_id, (pg_catalog.lower(name) COLLATE "C"));
+-- btree (C collation, so ^@ 'ada' is a range and the order is the index's).
+-- The key is lower() declared leakproof (src/search_key.c): under row-level
+-- security only leakproof conditions are index conditions.
+CREATE FUNCTION crm_hidden.search_key(value text) RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'crm_search_key';
+COMMENT ON FUNCTION crm_hidden.search_key(text) IS
+	'lower(value), leakproof: the key of the typeahead indexes, usable under row-level security';
+CREATE INDEX contacts_name_prefix ON crm.contacts (workspace_id, (crm_hidden.search_key(name) COLLATE "C"));
 CREATE INDEX contacts_email_prefix ON crm.contacts (workspace_id, (email COLLATE "C"));
-CREATE INDEX companies_name_prefix ON crm.companies (workspace_id, (pg_catalog.lower(name) COLLATE "C"));
+CREATE INDEX companies_name_prefix ON crm.companies (workspace_id, (crm_hidden.search_key(name) COLLATE "C"));
 CREATE INDEX companies_domain_prefix ON crm.companies (workspace_id, (domain COLLATE "C"));
 
 -- The fuzzy-search dictionary (src/search_words.c): the distinct words of
@@ -155,7 +162,8 @@ BEGIN
 		LIMIT search.lim;
 	ELSIF search.mode = 'prefix' THEN
 		-- Values starting with the term come first, each source read in index
-		-- order and cut at lim; only if they are too few, values with a later
+		-- order and cut at lim (^@, starts_with, is leakproof: an index range
+		-- under row-level security too); only if they are too few, values with a later
 		-- word starting with it (trigram index, terms of 3+ characters), and
 		-- phones containing its digits.
 		RETURN QUERY
@@ -165,28 +173,28 @@ BEGIN
 					CASE WHEN pg_catalog.lower(c.name) = lterm THEN 1 ELSE 0.9 END::real AS score
 			   FROM crm.contacts c
 			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND pg_catalog.lower(c.name) COLLATE "C" LIKE esc || '%'
-			  ORDER BY pg_catalog.lower(c.name) COLLATE "C" LIMIT search.lim)
+				AND crm_hidden.search_key(c.name) COLLATE "C" ^@ lterm
+			  ORDER BY crm_hidden.search_key(c.name) COLLATE "C" LIMIT search.lim)
 			UNION ALL
 			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email,
 					CASE WHEN c.email = lterm THEN 1 ELSE 0.9 END::real
 			   FROM crm.contacts c
 			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND c.email COLLATE "C" LIKE esc || '%'
+				AND c.email COLLATE "C" ^@ lterm
 			  ORDER BY c.email COLLATE "C" LIMIT search.lim)
 			UNION ALL
 			(SELECT 'company', co.id, co.name, 'name', co.name,
 					CASE WHEN pg_catalog.lower(co.name) = lterm THEN 1 ELSE 0.9 END::real
 			   FROM crm.companies co
 			  WHERE want_companies AND co.workspace_id = ws
-				AND pg_catalog.lower(co.name) COLLATE "C" LIKE esc || '%'
-			  ORDER BY pg_catalog.lower(co.name) COLLATE "C" LIMIT search.lim)
+				AND crm_hidden.search_key(co.name) COLLATE "C" ^@ lterm
+			  ORDER BY crm_hidden.search_key(co.name) COLLATE "C" LIMIT search.lim)
 			UNION ALL
 			(SELECT 'company', co.id, co.name, 'domain', co.domain,
 					CASE WHEN co.domain = lterm THEN 1 ELSE 0.9 END::real
 			   FROM crm.companies co
 			  WHERE want_companies AND co.workspace_id = ws
-				AND co.domain COLLATE "C" LIKE esc || '%'
+				AND co.domain COLLATE "C" ^@ lterm
 			  ORDER BY co.domain COLLATE "C" LIMIT search.lim)),
 		words AS (
 			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,

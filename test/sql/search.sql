@@ -91,6 +91,28 @@ SELECT * FROM crm.tags('contact', 'N');
 SELECT * FROM crm.tags('company');
 SELECT * FROM crm.tags('contact', '%');
 
+-- a frontend role, under row-level security: the typeahead finds the same,
+-- and its conditions are index conditions (a condition that is not
+-- leakproof, such as lower(name) LIKE 'ada%', would be a filter over every
+-- contact of the workspace)
+CREATE ROLE crm_search_front;
+SELECT crm.grant_access('crm_search_front');
+SET ROLE crm_search_front;
+SELECT object_type, label, field, value, score FROM crm.search('ada', 'prefix', 'contact');
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF)
+SELECT c.id FROM crm.contacts c
+ WHERE c.workspace_id = crm.current_workspace() AND crm_hidden.search_key(c.name) COLLATE "C" ^@ 'ada'
+ ORDER BY crm_hidden.search_key(c.name) COLLATE "C" LIMIT 20;
+EXPLAIN (COSTS OFF)
+SELECT co.id FROM crm.companies co
+ WHERE co.workspace_id = crm.current_workspace() AND co.domain COLLATE "C" ^@ 'love'
+ ORDER BY co.domain COLLATE "C" LIMIT 20;
+RESET enable_seqscan;
+RESET ROLE;
+DROP OWNED BY crm_search_front;
+DROP ROLE crm_search_front;
+
 -- bad input: each a 22023 with a hint
 \set VERBOSITY default
 SELECT * FROM crm.search('x', 'sideways');
