@@ -2864,3 +2864,101 @@ COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS
 SELECT crm_internal.report_regenerate(w.id) FROM crm.workspaces w
  WHERE EXISTS (SELECT FROM crm.property_definitions p WHERE p.workspace_id OPERATOR(pg_catalog.=) w.id)
  ORDER BY w.id;
+
+--
+-- smarttags: smart tags (issue 22), a tag bound to a CQL filter: the tag of
+-- a dynamic contact list (crm.lists.tag) is in contacts.tags of exactly its
+-- members (src/smart_tags.c); crm.define_smart_tag, crm.drop_smart_tag.
+-- docs/tags.md.
+--
+ALTER TABLE crm.lists ADD COLUMN tag text;
+CREATE UNIQUE INDEX lists_tag_key ON crm.lists (workspace_id, tag) WHERE tag IS NOT NULL;
+COMMENT ON COLUMN crm.lists.tag IS
+	'a smart tag: the tag in contacts.tags of exactly the list''s members (a dynamic contact list); set when the list is made, not changed after';
+-- Smart tags (docs/tags.md): a dynamic contact list with a tag.  The
+-- memberships put the tag in contacts.tags (src/smart_tags.c); a deleted
+-- smart tag takes its tag off every contact here, as the list is gone by
+-- the time its memberships' trigger runs.  SECURITY DEFINER: the tag comes
+-- off every contact of the workspace, whoever deletes the list.
+CREATE FUNCTION crm_internal.lists_untag() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE crm.contacts c
+	   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+						 WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = c.workspace_id AND o.tag = t))
+	 WHERE EXISTS (SELECT 1 FROM old_rows o
+					WHERE o.tag IS NOT NULL AND c.workspace_id = o.workspace_id AND c.tags @> ARRAY[o.tag]);
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.lists_untag() IS
+	'AFTER DELETE statement trigger on crm.lists: a deleted smart tag''s tag comes off every contact';
+CREATE TRIGGER lists_untag AFTER DELETE ON crm.lists
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_untag();
+
+CREATE FUNCTION crm.define_smart_tag(tag text, filter text) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	l crm.lists;
+	t text := (crm.normalize_tags(ARRAY[define_smart_tag.tag]))[1];
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'invalid smart tag: "%"', coalesce(define_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A tag is a word or two, such as ''vip''.';
+	END IF;
+	UPDATE crm.lists x SET filter = define_smart_tag.filter
+	 WHERE x.workspace_id = crm.current_workspace() AND x.tag = t
+	RETURNING x.* INTO l;
+	IF NOT FOUND THEN
+		INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility, tag)
+			VALUES ('#' || t, 'contact', 'dynamic', define_smart_tag.filter, NULL, 'workspace', t)
+			RETURNING x.* INTO l;
+	END IF;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
+	RETURN l;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_smart_tag(text, text) IS
+	'makes a tag follow a CQL filter: on every contact that matches, off every other, at every commit (a dynamic list named #tag); a tag already defined gets the new filter';
+
+CREATE FUNCTION crm.drop_smart_tag(tag text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	t text := (crm.normalize_tags(ARRAY[drop_smart_tag.tag]))[1];
+BEGIN
+	DELETE FROM crm.lists x WHERE x.workspace_id = crm.current_workspace() AND x.tag = t;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown smart tag: "%"', coalesce(drop_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'no_data_found', HINT = 'crm.lists holds the smart tags: the lists whose tag is set.';
+	END IF;
+	RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_smart_tag(text) IS
+	'deletes a smart tag: its list goes, and the tag comes off every contact';
+
+-- Roles granted the CRM before get what crm.grant_access gives them today
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.define_smart_tag(text, text),'
+								  ' crm.drop_smart_tag(text) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
