@@ -2876,27 +2876,52 @@ CREATE UNIQUE INDEX lists_tag_key ON crm.lists (workspace_id, tag) WHERE tag IS 
 COMMENT ON COLUMN crm.lists.tag IS
 	'a smart tag: the tag in contacts.tags of exactly the list''s members (a dynamic contact list); set when the list is made, not changed after';
 -- Smart tags (docs/tags.md): a dynamic contact list with a tag.  The
--- memberships put the tag in contacts.tags (src/smart_tags.c); a deleted
--- smart tag takes its tag off every contact here, as the list is gone by
--- the time its memberships' trigger runs.  SECURITY DEFINER: the tag comes
--- off every contact of the workspace, whoever deletes the list.
-CREATE FUNCTION crm_internal.lists_untag() RETURNS trigger
+-- memberships put the tag in contacts.tags (src/smart_tags.c).  Two cases
+-- the memberships do not show: a new smart tag takes its tag off the
+-- contacts that had it by hand and do not match (they never were members),
+-- and a deleted one takes it off every contact (the list is gone by the
+-- time its memberships' trigger runs).  Merged contacts keep their tags as
+-- smart_tags.c leaves them.  SECURITY DEFINER: the tag comes off every
+-- contact of the list's workspace, whoever writes the list.
+CREATE FUNCTION crm_internal.lists_smart_tags() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	UPDATE crm.contacts c
-	   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
-						 WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = c.workspace_id AND o.tag = t))
-	 WHERE EXISTS (SELECT 1 FROM old_rows o
-					WHERE o.tag IS NOT NULL AND c.workspace_id = o.workspace_id AND c.tags @> ARRAY[o.tag]);
+	IF TG_OP = 'INSERT' THEN
+		-- most lists are no smart tag: no scan for them
+		IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.tag IS NOT NULL) THEN
+			RETURN NULL;
+		END IF;
+		UPDATE crm.contacts c
+		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+							 WHERE NOT EXISTS (SELECT 1 FROM new_rows n
+												WHERE n.workspace_id = c.workspace_id AND n.tag = t
+												  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+																   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id
+																	 AND m.contact_id = c.id)))
+		 WHERE c.status <> 'merged'
+		   AND EXISTS (SELECT 1 FROM new_rows n
+						WHERE n.tag IS NOT NULL AND n.workspace_id = c.workspace_id AND c.tags @> ARRAY[n.tag]
+						  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+										   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id AND m.contact_id = c.id));
+	ELSIF EXISTS (SELECT 1 FROM old_rows o WHERE o.tag IS NOT NULL) THEN
+		UPDATE crm.contacts c
+		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+							 WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = c.workspace_id AND o.tag = t))
+		 WHERE c.status <> 'merged'
+		   AND EXISTS (SELECT 1 FROM old_rows o
+						WHERE o.tag IS NOT NULL AND c.workspace_id = o.workspace_id AND c.tags @> ARRAY[o.tag]);
+	END IF;
 	RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION crm_internal.lists_untag() IS
-	'AFTER DELETE statement trigger on crm.lists: a deleted smart tag''s tag comes off every contact';
-CREATE TRIGGER lists_untag AFTER DELETE ON crm.lists
-	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_untag();
+COMMENT ON FUNCTION crm_internal.lists_smart_tags() IS
+	'AFTER INSERT and DELETE statement trigger on crm.lists: a new smart tag''s tag comes off the contacts it does not match, a deleted one''s off every contact';
+CREATE TRIGGER lists_smart_tags_insert AFTER INSERT ON crm.lists
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_smart_tags();
+CREATE TRIGGER lists_smart_tags_delete AFTER DELETE ON crm.lists
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_smart_tags();
 
 CREATE FUNCTION crm.define_smart_tag(tag text, filter text) RETURNS crm.lists
 LANGUAGE plpgsql

@@ -10,7 +10,7 @@ INSERT INTO crm.contacts (id, name, email, city, tags, lifecycle_stage) VALUES
 	(901, 'Ada', 'ada@acme.com', 'Paris', '{vip}', 'customer'),
 	(902, 'Bob', 'bob@globex.com', 'Rome', '{}', 'lead'),
 	(903, 'Cy', 'cy@x.org', 'Paris', '{paris}', 'lead'),
-	(904, 'Di', 'di@x.org', 'Oslo', '{}', 'lead');
+	(904, 'Di', 'di@x.org', 'Oslo', '{paris}', 'lead');
 INSERT INTO crm.contact_companies (contact_id, company_id, is_primary) VALUES (901, 1, true), (902, 2, true);
 CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM crm.events;
 CREATE TEMP VIEW tagged AS
@@ -22,7 +22,7 @@ SELECT e.type, CASE WHEN e.object_type = 'list' THEN NULL ELSE e.object_id END A
   FROM crm.events e WHERE e.id > (SELECT id FROM mark) ORDER BY e.id;
 
 -- defining a smart tag tags the matching contacts at once; Cy had the tag
--- by hand and keeps it (he matches)
+-- by hand and keeps it (he matches); Di had it too and loses it (she does not)
 SELECT name, kind, tag, visibility, member_count FROM crm.define_smart_tag(' Paris ', 'city = ''Paris''');
 SELECT * FROM tagged;
 SELECT * FROM new_events;
