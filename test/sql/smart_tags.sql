@@ -31,6 +31,7 @@ UPDATE mark SET id = (SELECT max(id) FROM crm.events);
 -- every reader of tags sees it: CQL, bulk actions on a CQL query, PostgREST's cs.{}
 SELECT id FROM crm.find_contacts('tags CONTAINS ''paris''') ORDER BY id;
 SELECT crm.count('contact', 'tags CONTAINS ''paris''');
+SELECT * FROM crm.tags('contact', 'par');
 SELECT crm.bulk_tag('contact', 'tags CONTAINS ''paris''', ARRAY['french']);
 SELECT id FROM crm.contacts WHERE tags @> '{paris,french}' ORDER BY id;
 
