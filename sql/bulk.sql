@@ -354,3 +354,88 @@ BEGIN ATOMIC
 	SELECT crm_hidden.bulk_delete_apply(entity, NULL, ids);
 END;
 COMMENT ON FUNCTION crm.bulk_delete_by_id(text, bigint[]) IS 'soft-deletes the contacts with these ids; returns how many changed';
+
+-- assign ------------------------------------------------------------------
+-- "Assign to team member" (issue 22): owner set on the records of a CQL
+-- query or of ids, to one member or round robin over several, in one
+-- UPDATE: the row path's triggers (permissions, events, lists) see one
+-- statement.  Round robin is by record id: the records in id order get the
+-- members in the order given, starting again at the first, so the same call
+-- on the same rows gives the same owners and shares differ by at most one.
+
+CREATE FUNCTION crm_hidden.bulk_assign_apply(entity text, query text, ids bigint[], members text[], mode text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text;
+	unknown text;
+	n integer;
+BEGIN
+	IF bulk_assign_apply.entity IS NULL OR bulk_assign_apply.entity NOT IN ('contact', 'company', 'deal') THEN
+		RAISE EXCEPTION 'cannot assign records of "%": only contacts, companies and deals have an owner', coalesce(bulk_assign_apply.entity, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass entity ''contact'', ''company'' or ''deal''.';
+	END IF;
+	IF bulk_assign_apply.mode IS NULL OR bulk_assign_apply.mode NOT IN ('round_robin', 'one') THEN
+		RAISE EXCEPTION 'invalid assignment mode: "%"', coalesce(bulk_assign_apply.mode, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass mode ''one'' (every record to one member) or ''round_robin'' (the records in id order dealt out to the members in turn).';
+	END IF;
+	IF pg_catalog.cardinality(bulk_assign_apply.members) IS NULL OR pg_catalog.cardinality(bulk_assign_apply.members) = 0
+	   OR pg_catalog.array_position(bulk_assign_apply.members, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'members to assign to must be a non-empty array without NULLs'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass the members'' user ids, e.g. ARRAY[''ann'', ''ben''].';
+	END IF;
+	IF bulk_assign_apply.mode = 'one' AND pg_catalog.cardinality(bulk_assign_apply.members) <> 1 THEN
+		RAISE EXCEPTION 'mode one assigns to one member, not %', pg_catalog.cardinality(bulk_assign_apply.members)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass one member, or mode => ''round_robin''.';
+	END IF;
+	-- every member an active member of this workspace; the first that is not named
+	SELECT m INTO unknown FROM pg_catalog.unnest(bulk_assign_apply.members) WITH ORDINALITY AS u(m, i)
+	 WHERE NOT EXISTS (SELECT 1 FROM crm.members x
+						WHERE x.workspace_id = crm.current_workspace() AND x.user_id = u.m AND x.active)
+	 ORDER BY u.i LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown member: "%"', unknown
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Assign to active members of the workspace (crm.members); add them with crm.add_member.';
+	END IF;
+	tab := crm_hidden.cql_table(bulk_assign_apply.entity);
+	EXECUTE pg_catalog.format(
+		'UPDATE %1$s t SET owner = a.member'
+		'  FROM (SELECT %2$s.id, ($2::text[])[((pg_catalog.row_number() OVER (ORDER BY %2$s.id) OPERATOR(pg_catalog.-) 1::bigint)'
+		'                                     OPERATOR(pg_catalog.%%) $3::bigint OPERATOR(pg_catalog.+) 1::bigint)::integer] AS member'
+		'          FROM %1$s %2$s WHERE %3$s) a'
+		' WHERE t.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace() AND t.id OPERATOR(pg_catalog.=) a.id'
+		'   AND t.owner IS DISTINCT FROM a.member',
+		tab, pg_catalog.split_part(tab, '.', 2),
+		crm_hidden.bulk_where(bulk_assign_apply.entity, bulk_assign_apply.query, bulk_assign_apply.ids))
+		USING bulk_assign_apply.ids, bulk_assign_apply.members, pg_catalog.cardinality(bulk_assign_apply.members);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.bulk_assign_apply(text, text, bigint[], text[], text) IS
+	'sets the owner of the records of a CQL query or of ids to members, one or round robin by id; returns how many changed';
+
+CREATE FUNCTION crm.bulk_assign(entity text, query text, members text[], mode text DEFAULT 'round_robin') RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_assign_apply(entity, query, NULL, members, mode);
+END;
+COMMENT ON FUNCTION crm.bulk_assign(text, text, text[], text) IS
+	'assigns the records a CQL query matches to team members: mode one (one member) or round_robin (in id order, each member in turn); returns how many changed';
+
+CREATE FUNCTION crm.bulk_assign_by_id(entity text, ids bigint[], members text[], mode text DEFAULT 'round_robin') RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_assign_apply(entity, NULL, ids, members, mode);
+END;
+COMMENT ON FUNCTION crm.bulk_assign_by_id(text, bigint[], text[], text) IS
+	'assigns the records with these ids to team members: mode one (one member) or round_robin (in id order, each member in turn); returns how many changed';

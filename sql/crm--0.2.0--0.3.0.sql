@@ -3935,3 +3935,234 @@ BEGIN
 		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
 END;
 $$;
+
+
+--
+-- smarttags: smart tags (issue 22), a tag bound to a CQL filter: the tag of
+-- a dynamic contact list (crm.lists.tag) is in contacts.tags of exactly its
+-- members (src/smart_tags.c); crm.define_smart_tag, crm.drop_smart_tag.
+-- docs/tags.md.
+--
+ALTER TABLE crm.lists ADD COLUMN tag text;
+CREATE UNIQUE INDEX lists_tag_key ON crm.lists (workspace_id, tag) WHERE tag IS NOT NULL;
+COMMENT ON COLUMN crm.lists.tag IS
+	'a smart tag: the tag in contacts.tags of exactly the list''s members (a dynamic contact list); set when the list is made, not changed after';
+-- Smart tags (docs/tags.md): a dynamic contact list with a tag.  The
+-- memberships put the tag in contacts.tags (src/smart_tags.c).  Two cases
+-- the memberships do not show: a new smart tag takes its tag off the
+-- contacts that had it by hand and do not match (they never were members),
+-- and a deleted one takes it off every contact (the list is gone by the
+-- time its memberships' trigger runs).  Merged contacts keep their tags as
+-- smart_tags.c leaves them.  SECURITY DEFINER: the tag comes off every
+-- contact of the list's workspace, whoever writes the list.
+CREATE FUNCTION crm_internal.lists_smart_tags() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		-- most lists are no smart tag: no scan for them
+		IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.tag IS NOT NULL) THEN
+			RETURN NULL;
+		END IF;
+		UPDATE crm.contacts c
+		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+							 WHERE NOT EXISTS (SELECT 1 FROM new_rows n
+												WHERE n.workspace_id = c.workspace_id AND n.tag = t
+												  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+																   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id
+																	 AND m.contact_id = c.id)))
+		 WHERE c.status <> 'merged'
+		   AND EXISTS (SELECT 1 FROM new_rows n
+						WHERE n.tag IS NOT NULL AND n.workspace_id = c.workspace_id AND c.tags @> ARRAY[n.tag]
+						  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+										   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id AND m.contact_id = c.id));
+	ELSIF EXISTS (SELECT 1 FROM old_rows o WHERE o.tag IS NOT NULL) THEN
+		UPDATE crm.contacts c
+		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+							 WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = c.workspace_id AND o.tag = t))
+		 WHERE c.status <> 'merged'
+		   AND EXISTS (SELECT 1 FROM old_rows o
+						WHERE o.tag IS NOT NULL AND c.workspace_id = o.workspace_id AND c.tags @> ARRAY[o.tag]);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.lists_smart_tags() IS
+	'AFTER INSERT and DELETE statement trigger on crm.lists: a new smart tag''s tag comes off the contacts it does not match, a deleted one''s off every contact';
+CREATE TRIGGER lists_smart_tags_insert AFTER INSERT ON crm.lists
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_smart_tags();
+CREATE TRIGGER lists_smart_tags_delete AFTER DELETE ON crm.lists
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_smart_tags();
+
+CREATE FUNCTION crm.define_smart_tag(tag text, filter text) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	l crm.lists;
+	t text := (crm.normalize_tags(ARRAY[define_smart_tag.tag]))[1];
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'invalid smart tag: "%"', coalesce(define_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A tag is a word or two, such as ''vip''.';
+	END IF;
+	UPDATE crm.lists x SET filter = define_smart_tag.filter
+	 WHERE x.workspace_id = crm.current_workspace() AND x.tag = t
+	RETURNING x.* INTO l;
+	IF NOT FOUND THEN
+		INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility, tag)
+			VALUES ('#' || t, 'contact', 'dynamic', define_smart_tag.filter, NULL, 'workspace', t)
+			RETURNING x.* INTO l;
+	END IF;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
+	RETURN l;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_smart_tag(text, text) IS
+	'makes a tag follow a CQL filter: on every contact that matches, off every other, at every commit (a dynamic list named #tag); a tag already defined gets the new filter';
+
+CREATE FUNCTION crm.drop_smart_tag(tag text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	t text := (crm.normalize_tags(ARRAY[drop_smart_tag.tag]))[1];
+BEGIN
+	DELETE FROM crm.lists x WHERE x.workspace_id = crm.current_workspace() AND x.tag = t;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown smart tag: "%"', coalesce(drop_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'no_data_found', HINT = 'crm.lists holds the smart tags: the lists whose tag is set.';
+	END IF;
+	RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_smart_tag(text) IS
+	'deletes a smart tag: its list goes, and the tag comes off every contact';
+
+-- Roles granted the CRM before get what crm.grant_access gives them today
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.define_smart_tag(text, text),'
+								  ' crm.drop_smart_tag(text) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+--
+-- smarttags: assign to team member (issue 22): crm.bulk_assign and
+-- crm.bulk_assign_by_id set the owner of contacts, companies or deals to
+-- active members, one or round robin by id, in one UPDATE (sql/bulk.sql).
+--
+-- assign ------------------------------------------------------------------
+-- "Assign to team member" (issue 22): owner set on the records of a CQL
+-- query or of ids, to one member or round robin over several, in one
+-- UPDATE: the row path's triggers (permissions, events, lists) see one
+-- statement.  Round robin is by record id: the records in id order get the
+-- members in the order given, starting again at the first, so the same call
+-- on the same rows gives the same owners and shares differ by at most one.
+
+CREATE FUNCTION crm_hidden.bulk_assign_apply(entity text, query text, ids bigint[], members text[], mode text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text;
+	unknown text;
+	n integer;
+BEGIN
+	IF bulk_assign_apply.entity IS NULL OR bulk_assign_apply.entity NOT IN ('contact', 'company', 'deal') THEN
+		RAISE EXCEPTION 'cannot assign records of "%": only contacts, companies and deals have an owner', coalesce(bulk_assign_apply.entity, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass entity ''contact'', ''company'' or ''deal''.';
+	END IF;
+	IF bulk_assign_apply.mode IS NULL OR bulk_assign_apply.mode NOT IN ('round_robin', 'one') THEN
+		RAISE EXCEPTION 'invalid assignment mode: "%"', coalesce(bulk_assign_apply.mode, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass mode ''one'' (every record to one member) or ''round_robin'' (the records in id order dealt out to the members in turn).';
+	END IF;
+	IF pg_catalog.cardinality(bulk_assign_apply.members) IS NULL OR pg_catalog.cardinality(bulk_assign_apply.members) = 0
+	   OR pg_catalog.array_position(bulk_assign_apply.members, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'members to assign to must be a non-empty array without NULLs'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass the members'' user ids, e.g. ARRAY[''ann'', ''ben''].';
+	END IF;
+	IF bulk_assign_apply.mode = 'one' AND pg_catalog.cardinality(bulk_assign_apply.members) <> 1 THEN
+		RAISE EXCEPTION 'mode one assigns to one member, not %', pg_catalog.cardinality(bulk_assign_apply.members)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass one member, or mode => ''round_robin''.';
+	END IF;
+	-- every member an active member of this workspace; the first that is not named
+	SELECT m INTO unknown FROM pg_catalog.unnest(bulk_assign_apply.members) WITH ORDINALITY AS u(m, i)
+	 WHERE NOT EXISTS (SELECT 1 FROM crm.members x
+						WHERE x.workspace_id = crm.current_workspace() AND x.user_id = u.m AND x.active)
+	 ORDER BY u.i LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown member: "%"', unknown
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Assign to active members of the workspace (crm.members); add them with crm.add_member.';
+	END IF;
+	tab := crm_hidden.cql_table(bulk_assign_apply.entity);
+	EXECUTE pg_catalog.format(
+		'UPDATE %1$s t SET owner = a.member'
+		'  FROM (SELECT %2$s.id, ($2::text[])[((pg_catalog.row_number() OVER (ORDER BY %2$s.id) OPERATOR(pg_catalog.-) 1::bigint)'
+		'                                     OPERATOR(pg_catalog.%%) $3::bigint OPERATOR(pg_catalog.+) 1::bigint)::integer] AS member'
+		'          FROM %1$s %2$s WHERE %3$s) a'
+		' WHERE t.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace() AND t.id OPERATOR(pg_catalog.=) a.id'
+		'   AND t.owner IS DISTINCT FROM a.member',
+		tab, pg_catalog.split_part(tab, '.', 2),
+		crm_hidden.bulk_where(bulk_assign_apply.entity, bulk_assign_apply.query, bulk_assign_apply.ids))
+		USING bulk_assign_apply.ids, bulk_assign_apply.members, pg_catalog.cardinality(bulk_assign_apply.members);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.bulk_assign_apply(text, text, bigint[], text[], text) IS
+	'sets the owner of the records of a CQL query or of ids to members, one or round robin by id; returns how many changed';
+
+CREATE FUNCTION crm.bulk_assign(entity text, query text, members text[], mode text DEFAULT 'round_robin') RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_assign_apply(entity, query, NULL, members, mode);
+END;
+COMMENT ON FUNCTION crm.bulk_assign(text, text, text[], text) IS
+	'assigns the records a CQL query matches to team members: mode one (one member) or round_robin (in id order, each member in turn); returns how many changed';
+
+CREATE FUNCTION crm.bulk_assign_by_id(entity text, ids bigint[], members text[], mode text DEFAULT 'round_robin') RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT crm_hidden.require_switch('bulk');
+	SELECT crm_hidden.bulk_assign_apply(entity, NULL, ids, members, mode);
+END;
+COMMENT ON FUNCTION crm.bulk_assign_by_id(text, bigint[], text[], text) IS
+	'assigns the records with these ids to team members: mode one (one member) or round_robin (in id order, each member in turn); returns how many changed';
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.bulk_assign(text, text, text[], text),'
+								  ' crm.bulk_assign_by_id(text, bigint[], text[], text),'
+								  ' crm_hidden.bulk_assign_apply(text, text, bigint[], text[], text) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

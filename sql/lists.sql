@@ -29,6 +29,8 @@ CREATE TABLE crm.lists (
 	-- NULL: private for a segment of the member making it, else workspace (lists_check)
 	visibility text NOT NULL DEFAULT crm_internal.filled_by_trigger()
 		CONSTRAINT lists_visibility CHECK (visibility OPERATOR(pg_catalog.=) ANY (ARRAY['private', 'workspace'])),
+	-- a smart tag (docs/tags.md): the tag this dynamic contact list puts on its members
+	tag text,
 	PRIMARY KEY (workspace_id, id),
 	-- two members may each have a "My leads" (docs/lists.md, "Names")
 	CONSTRAINT lists_name_key UNIQUE NULLS NOT DISTINCT (workspace_id, owner, name),
@@ -44,6 +46,9 @@ CREATE UNIQUE INDEX lists_workspace_name_key ON crm.lists (workspace_id, name)
 COMMENT ON COLUMN crm.lists.owner IS 'the app''s user id of the member the list belongs to; defaults to crm.current_user_id()';
 COMMENT ON COLUMN crm.lists.visibility IS
 	'private: seen by its owner (and admins); workspace: by every member.  Defaults to private for a segment of the member making it, else workspace';
+CREATE UNIQUE INDEX lists_tag_key ON crm.lists (workspace_id, tag) WHERE tag IS NOT NULL;
+COMMENT ON COLUMN crm.lists.tag IS
+	'a smart tag: the tag in contacts.tags of exactly the list''s members (a dynamic contact list); set when the list is made, not changed after';
 COMMENT ON COLUMN crm.lists.filter IS 'the CQL query of a dynamic or snapshot list';
 COMMENT ON COLUMN crm.lists.member_count IS 'kept exact by the statement triggers on crm.list_members; not writable';
 COMMENT ON COLUMN crm.lists.depends_on IS 'the lists the filter names with IN LIST; computed from the filter, not writable';
@@ -613,3 +618,99 @@ END;
 $$;
 COMMENT ON FUNCTION crm.refresh_lists() IS
 	'recomputes the dynamic lists of the current workspace whose filters read the clock; schedule it with pg_cron';
+
+-- Smart tags (docs/tags.md): a dynamic contact list with a tag.  The
+-- memberships put the tag in contacts.tags (src/smart_tags.c).  Two cases
+-- the memberships do not show: a new smart tag takes its tag off the
+-- contacts that had it by hand and do not match (they never were members),
+-- and a deleted one takes it off every contact (the list is gone by the
+-- time its memberships' trigger runs).  Merged contacts keep their tags as
+-- smart_tags.c leaves them.  SECURITY DEFINER: the tag comes off every
+-- contact of the list's workspace, whoever writes the list.
+CREATE FUNCTION crm_internal.lists_smart_tags() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		-- most lists are no smart tag: no scan for them
+		IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.tag IS NOT NULL) THEN
+			RETURN NULL;
+		END IF;
+		UPDATE crm.contacts c
+		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+							 WHERE NOT EXISTS (SELECT 1 FROM new_rows n
+												WHERE n.workspace_id = c.workspace_id AND n.tag = t
+												  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+																   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id
+																	 AND m.contact_id = c.id)))
+		 WHERE c.status <> 'merged'
+		   AND EXISTS (SELECT 1 FROM new_rows n
+						WHERE n.tag IS NOT NULL AND n.workspace_id = c.workspace_id AND c.tags @> ARRAY[n.tag]
+						  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+										   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id AND m.contact_id = c.id));
+	ELSIF EXISTS (SELECT 1 FROM old_rows o WHERE o.tag IS NOT NULL) THEN
+		UPDATE crm.contacts c
+		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+							 WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = c.workspace_id AND o.tag = t))
+		 WHERE c.status <> 'merged'
+		   AND EXISTS (SELECT 1 FROM old_rows o
+						WHERE o.tag IS NOT NULL AND c.workspace_id = o.workspace_id AND c.tags @> ARRAY[o.tag]);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.lists_smart_tags() IS
+	'AFTER INSERT and DELETE statement trigger on crm.lists: a new smart tag''s tag comes off the contacts it does not match, a deleted one''s off every contact';
+CREATE TRIGGER lists_smart_tags_insert AFTER INSERT ON crm.lists
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_smart_tags();
+CREATE TRIGGER lists_smart_tags_delete AFTER DELETE ON crm.lists
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_smart_tags();
+
+CREATE FUNCTION crm.define_smart_tag(tag text, filter text) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	l crm.lists;
+	t text := (crm.normalize_tags(ARRAY[define_smart_tag.tag]))[1];
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'invalid smart tag: "%"', coalesce(define_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A tag is a word or two, such as ''vip''.';
+	END IF;
+	UPDATE crm.lists x SET filter = define_smart_tag.filter
+	 WHERE x.workspace_id = crm.current_workspace() AND x.tag = t
+	RETURNING x.* INTO l;
+	IF NOT FOUND THEN
+		INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility, tag)
+			VALUES ('#' || t, 'contact', 'dynamic', define_smart_tag.filter, NULL, 'workspace', t)
+			RETURNING x.* INTO l;
+	END IF;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
+	RETURN l;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_smart_tag(text, text) IS
+	'makes a tag follow a CQL filter: on every contact that matches, off every other, at every commit (a dynamic list named #tag); a tag already defined gets the new filter';
+
+CREATE FUNCTION crm.drop_smart_tag(tag text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	t text := (crm.normalize_tags(ARRAY[drop_smart_tag.tag]))[1];
+BEGIN
+	DELETE FROM crm.lists x WHERE x.workspace_id = crm.current_workspace() AND x.tag = t;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown smart tag: "%"', coalesce(drop_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'no_data_found', HINT = 'crm.lists holds the smart tags: the lists whose tag is set.';
+	END IF;
+	RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_smart_tag(text) IS
+	'deletes a smart tag: its list goes, and the tag comes off every contact';

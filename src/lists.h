@@ -71,6 +71,7 @@ typedef struct ListSet
 	EvalPart   *parts;			/* the evaluation queries, LISTS_PER_QUERY lists each */
 	int			nscopes;		/* the entity's scope tests, evaluated once per record */
 	int8	   *scope;			/* per list: the scope test its records pass, or -1 */
+	int			nsmart;			/* lists with a tag (smart tags, smart_tags.c) */
 } ListSet;
 
 /* One row of crm.lists, as the whole-list computations need it */
@@ -190,5 +191,10 @@ extern void LockReadTables(const ListRow *l, const CrmCqlReads *reads);
 
 /* lists_define.c */
 extern int	lists_internal_write;
+
+/* smart_tags.c */
+extern bool SmartTagsInstalled(void);
+extern void SmartTagsApply(int64 ws, const IdSet *ids);
+extern void SmartTagsAfterMembers(int kind, const char *changes);
 
 #endif							/* CRM_LISTS_H */

@@ -210,6 +210,26 @@ ReadDynamicLists(int64 ws, const CqlEntity *e, int64 **ids, char ***filters, cha
 	return n;
 }
 
+/* The tagged dynamic lists (smart tags) among them; none before 0.3.0 */
+static int
+CountSmartTags(int64 ws, const CqlEntity *e)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+
+	if (!SmartTagsInstalled() || strcmp(e->name, "contact") != 0)
+		return 0;
+	values[0] = Int64GetDatum(ws);
+	values[1] = CStringGetTextDatum(e->name);
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*)::integer FROM crm.lists l"
+							  " WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.object_type OPERATOR(pg_catalog.=) $2"
+							  " AND l.kind OPERATOR(pg_catalog.=) 'dynamic' AND l.tag IS NOT NULL",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: reading smart tags failed");
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /* A column the filters read whole; past the array's size, every column counts */
 static void
 UnionColumn(ReadsUnion *u, const char *col)
@@ -376,9 +396,13 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	int			nparts = (n + LISTS_PER_QUERY - 1) / LISTS_PER_QUERY;
 	EvalPart   *parts = palloc0(sizeof(EvalPart) * Max(nparts, 1));
 	int8	   *scope = palloc(sizeof(int8) * Max(n, 1));
+	int			nsmart = 0;
 	ReadsUnion	u;
 
 	memset(&u, 0, sizeof(u));
+	/* with smart tags, a write of tags is checked against them (smart_tags.c) */
+	if (n > 0 && (nsmart = CountSmartTags(s->key.workspace_id, e)) > 0)
+		UnionColumn(&u, "tags");
 	for (int p = 0; p < nparts; p++)
 	{
 		parts[p].first = p * LISTS_PER_QUERY;
@@ -387,6 +411,7 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 								 scope_col, member_col, scope, &u);
 	}
 	StoreListSet(s, e, n, ids, scope, nscopes, nparts, parts, &u);
+	s->nsmart = nsmart;
 }
 
 /* The compiled dynamic lists of a workspace and entity; SPI is connected */
@@ -436,6 +461,7 @@ GetListSet(int64 ws, const CqlEntity *e)
 		s->parts = NULL;
 		s->nscopes = 0;
 		s->scope = NULL;
+		s->nsmart = 0;
 		PG_TRY();
 		{
 			LoadListSet(s, e);

@@ -70,7 +70,8 @@ typedef struct ListCols
 				depends_on,
 				time_relative,
 				refreshed_at,
-				updated_at;
+				updated_at,
+				tag;
 } ListCols;
 
 static void
@@ -89,6 +90,7 @@ FindCols(TupleDesc desc, ListCols *c)
 	c->time_relative = Att(desc, "time_relative");
 	c->refreshed_at = Att(desc, "refreshed_at");
 	c->updated_at = Att(desc, "updated_at");
+	c->tag = Att(desc, "tag");
 }
 
 /* A column's text, NULL for SQL NULL */
@@ -351,6 +353,66 @@ CountMatches(int64 ws, const CqlEntity *e, const char *sql, const CrmCqlReads *r
 /* ---- BEFORE INSERT OR UPDATE ---------------------------------------------- */
 
 /*
+ * A smart tag (docs/tags.md): the tag of a dynamic contact list, written as
+ * contacts.tags writes tags (trimmed, lower-case), seen by the whole
+ * workspace, and fixed for the list's life.  Returns the normalised tag.
+ */
+static char *
+CheckSmartTag(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc, const ListCols *c,
+			  const char *name, const char *kind, const char *visibility)
+{
+	char	   *tag = Text(newtup, desc, c->tag);
+	char	   *old = oldtup ? Text(oldtup, desc, c->tag) : NULL;
+	Datum		one;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+
+	if (oldtup != NULL && TextDiffers(old, tag))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the tag of list \"%s\"", name),
+				 errhint("Drop the smart tag with crm.drop_smart_tag and define the new one with crm.define_smart_tag.")));
+	if (tag == NULL)
+		return NULL;
+	if (strcmp(visibility, "workspace") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("smart tag \"%s\" cannot be private", tag),
+				 errhint("A tag on contacts is seen by every member: leave visibility out, or make it 'workspace'.")));
+	if (oldtup != NULL)
+		return tag;
+	one = CStringGetTextDatum(tag);
+	deconstruct_array(DatumGetArrayTypeP(CrmNormalizeTags(PointerGetDatum(construct_array(&one, 1, TEXTOID, -1, false, TYPALIGN_INT)))),
+					  TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &n);
+	if (n != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid smart tag: \"%s\"", tag),
+				 errhint("A tag is a word or two, such as 'vip'.")));
+	tag = TextDatumGetCString(elems[0]);
+	if (kind == NULL || strcmp(kind, "dynamic") != 0 ||
+		TextDiffers(Text(newtup, desc, c->object_type), "contact"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("smart tag \"%s\" needs a dynamic list of contacts", tag),
+				 errhint("Define it with crm.define_smart_tag(tag, filter).")));
+	return tag;
+}
+
+/* A tag that follows tags could take itself off again: refused */
+static void
+RefuseTagsInSmartFilter(const char *tag, const CrmCqlReads *reads)
+{
+	for (int i = 0; i < reads->ncols; i++)
+		if (strcmp(reads->cols[i], "tags") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("the filter of smart tag \"%s\" reads tags", tag),
+					 errhint("A smart tag's filter may not read tags: use the fields, relations or lists the tags stand for.")));
+}
+
+/*
  * The visibility of a new list that names none: a segment -- a dynamic
  * list of the member making it -- is private; every other list is the
  * workspace's, as every list was before lists had owners.
@@ -522,7 +584,8 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	bool		time_relative = false;
 	int64		matches = 0;
 	char	   *owner,
-			   *visibility;
+			   *visibility,
+			   *tag;
 	bool		owner_changed,
 				visibility_changed;
 	int			natts = 0;
@@ -564,11 +627,17 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	visibility = c.visibility ? Text(newtup, desc, c.visibility) : "workspace";
 	if (visibility == NULL && oldtup == NULL)
 	{
-		visibility = DefaultVisibility(kind, owner);
+		visibility = c.tag && !heap_attisnull(newtup, c.tag, desc) ? "workspace" : DefaultVisibility(kind, owner);
 		values[natts] = CStringGetTextDatum(visibility);
 		atts[natts++] = c.visibility;
 	}
 	CheckVisibility(name, owner, visibility);
+	tag = c.tag ? CheckSmartTag(oldtup, newtup, desc, &c, name, kind, visibility) : NULL;
+	if (tag != NULL && oldtup == NULL)
+	{
+		values[natts] = CStringGetTextDatum(tag);
+		atts[natts++] = c.tag;
+	}
 	owner_changed = oldtup == NULL || TextDiffers(Text(oldtup, desc, c.owner), owner);
 	visibility_changed = oldtup != NULL && c.visibility &&
 		TextDiffers(Text(oldtup, desc, c.visibility), visibility);
@@ -604,6 +673,9 @@ crm_lists_check(PG_FUNCTION_ARGS)
 	{
 		const CqlEntity *e = CqlFindEntity(Text(newtup, desc, c.object_type));
 		char	   *sql = TranslateFilter(ws, id, name, owner, e, strcmp(kind, "dynamic") == 0, filter, &reads);
+
+		if (tag != NULL)
+			RefuseTagsInSmartFilter(tag, &reads);
 
 		matches = CountMatches(ws, e, sql, &reads);
 		MemoryContextSwitchTo(outer);

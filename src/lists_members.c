@@ -153,12 +153,15 @@ crm_list_members_changed(PG_FUNCTION_ARGS)
 		elog(ERROR, "crm lists: registering transition tables failed");
 	if (td->tg_newtable && lists_applying == 0)
 		RefuseDynamicMembers(td->tg_oldtable != NULL);
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		CountAndEmit(0, added);
-	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		CountAndEmit(1, removed);
-	else
-		CountAndEmit(2, psprintf("%s UNION ALL %s", removed, added));
+	{
+		int			kind = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? 0 : TRIGGER_FIRED_BY_DELETE(td->tg_event) ? 1 : 2;
+		const char *changes = kind == 0 ? added : kind == 1 ? removed : psprintf("%s UNION ALL %s", removed, added);
+
+		CountAndEmit(kind, changes);
+		/* the tags of smart tags follow the memberships (smart_tags.c) */
+		if (SmartTagsInstalled())
+			SmartTagsAfterMembers(kind, changes);
+	}
 	SPI_finish();
 	CrmRestoreSearchPath(nestlevel);
 	return PointerGetDatum(NULL);

@@ -435,6 +435,9 @@ SyncStatement(TriggerData *td)
 				LockLinked(share_entity, ws, &share);
 			/* the writer of the records' own table already holds their locks */
 			Recompute(s, e, ws, &ids, strcmp(relname, e->table) != 0, 0);
+			/* a smart tag written or removed by hand is put right (smart_tags.c) */
+			if (s->nsmart > 0 && strcmp(relname, e->table) == 0)
+				SmartTagsApply(ws, &ids);
 		}
 	}
 }

@@ -256,6 +256,7 @@ INSERT INTO calls (fn, sql) VALUES ('list_require_objects forged row of 1',
 INSERT INTO calls (fn, sql) VALUES ('bulk_tag_by_id', format($q$SELECT 1 WHERE crm.bulk_tag_by_id('contact', ARRAY[%s]::bigint[], ARRAY['x']) > 0$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('bulk_untag_by_id', format($q$SELECT 1 WHERE crm.bulk_untag_by_id('contact', ARRAY[%s]::bigint[], ARRAY['vip']) > 0$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('bulk_update_by_id', format($q$SELECT 1 WHERE crm.bulk_update_by_id('deal', ARRAY[%s]::bigint[], '{"title": "x"}') > 0$q$, :d1));
+INSERT INTO calls (fn, sql) VALUES ('bulk_assign_by_id', format($q$SELECT 1 WHERE crm.bulk_assign_by_id('contact', ARRAY[%s]::bigint[], ARRAY['x']) > 0$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('bulk_delete_by_id', format($q$SELECT 1 WHERE crm.bulk_delete_by_id('contact', ARRAY[%s]::bigint[]) > 0$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('bulk_set_lifecycle_by_id',
 				   format($q$SELECT 1 WHERE crm.bulk_set_lifecycle_by_id(ARRAY[%s]::bigint[], 'customer') > 0$q$, :c1));

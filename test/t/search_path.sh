@@ -236,6 +236,11 @@ RETURNING id AS rowsnap \gset
 INSERT INTO crm.list_members (list_id, object_type, contact_id) VALUES (:stat, 'contact', :bob);
 DELETE FROM crm.list_members WHERE list_id OPERATOR(pg_catalog.=) :stat AND contact_id OPERATOR(pg_catalog.=) :bob;
 DELETE FROM crm.lists WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY[:rowlist, :rowsnap]::bigint[]);
+-- smart tags (src/smart_tags.c): defined, followed by a contact, put right by hand, dropped
+SELECT crm.define_smart_tag('berliner', 'city = ''Berlin''') IS NOT NULL;
+SELECT crm.update_contact(:ann3, '{"city": "Paris"}');
+SELECT crm.bulk_tag_by_id('contact', ARRAY[:ann3]::bigint[], ARRAY['berliner']);
+SELECT crm.drop_smart_tag('berliner');
 -- import, bulk, GDPR, events (src/import.c, src/events.c)
 SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
 SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
