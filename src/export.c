@@ -88,10 +88,16 @@ OpenCursor(FuncCallContext *funcctx, ReturnSetInfo *rsinfo, const char *entity, 
 	char	   *sql;
 	Portal		portal;
 	TupleDesc	desc;
+	int			nestlevel;
 
 	st->desc = funcctx->tuple_desc;
 	st->batch_context = AllocSetContextCreate(funcctx->multi_call_memory_ctx, "crm export batch",
 											  ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * The API function has no SET clause, which would keep the planner from
+	 * inlining it: the query is translated and planned under the pinned path.
+	 */
+	nestlevel = CrmPinSearchPath();
 	where = CrmCqlWhere(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), &table, &alias);
 	sql = psprintf("SELECT x.* FROM %s CROSS JOIN LATERAL %s(%s) x WHERE %s ORDER BY %s.id",
 				   table, row_function, alias, where, alias);
@@ -99,6 +105,7 @@ OpenCursor(FuncCallContext *funcctx, ReturnSetInfo *rsinfo, const char *entity, 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, CURSOR_OPT_NO_SCROLL);
+	CrmRestoreSearchPath(nestlevel);
 	desc = portal->tupDesc;
 	/* the row builder's columns are the function's: checked once */
 	if (convert_tuples_by_position(desc, st->desc, "export rows do not match the function's row type") != NULL)
