@@ -122,7 +122,8 @@ CREATE TYPE crm.order_export AS (
 );
 COMMENT ON TYPE crm.order_export IS 'a row of crm.export_orders: an order''s fields, declared properties and other metadata';
 
--- The row builders: the export row of a table row, inlined into the
+-- The row builders: the export row of a table row of the current workspace
+-- (a row of another one handed in directly gives none), inlined into the
 -- cursor's statement of crm_hidden.export_*_rows.  properties holds the
 -- declared keys, metadata the others; the list of declared keys is an
 -- uncorrelated subquery, read once per statement.  No set-returning
@@ -156,6 +157,7 @@ AS $$
 		   AND cc.workspace_id OPERATOR(pg_catalog.=) c.workspace_id
 		   AND cc.contact_id OPERATOR(pg_catalog.=) c.id
 		   AND cc.is_primary) pc ON true
+	 WHERE c.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 $$;
 COMMENT ON FUNCTION crm_hidden.contact_export_row(crm.contacts) IS 'the crm.export_contacts row of a contact';
 
@@ -173,6 +175,7 @@ AS $$
 		   c.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
 						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 						  AND k.object_type OPERATOR(pg_catalog.=) 'company')
+	 WHERE c.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 $$;
 COMMENT ON FUNCTION crm_hidden.company_export_row(crm.companies) IS 'the crm.export_companies row of a company';
 
@@ -195,7 +198,8 @@ AS $$
 						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 						  AND k.object_type OPERATOR(pg_catalog.=) 'deal')
 	  FROM crm.pipelines p, crm.stages s
-	 WHERE p.workspace_id OPERATOR(pg_catalog.=) d.workspace_id AND p.id OPERATOR(pg_catalog.=) d.pipeline_id
+	 WHERE d.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+	   AND p.workspace_id OPERATOR(pg_catalog.=) d.workspace_id AND p.id OPERATOR(pg_catalog.=) d.pipeline_id
 	   AND s.workspace_id OPERATOR(pg_catalog.=) d.workspace_id AND s.id OPERATOR(pg_catalog.=) d.stage_id
 $$;
 COMMENT ON FUNCTION crm_hidden.deal_export_row(crm.deals) IS 'the crm.export_deals row of a deal';
@@ -211,6 +215,7 @@ AS $$
 		   o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
 						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 						  AND k.object_type OPERATOR(pg_catalog.=) 'order')
+	 WHERE o.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 $$;
 COMMENT ON FUNCTION crm_hidden.order_export_row(crm.orders) IS 'the crm.export_orders row of an order';
 
