@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * export.c
- *	  crm_hidden.export_rows(entity, query): the rows crm.export_contacts,
- *	  export_companies, export_deals and export_orders return, streamed.
+ *	  crm_export_rows(entity, query), declared as crm_hidden.export_contact_rows,
+ *	  export_company_rows, export_deal_rows and export_order_rows: the rows
+ *	  crm.export_contacts, export_companies, export_deals and export_orders
+ *	  return, streamed.
  *
  *	  A set-returning function in FROM is materialised into a tuplestore
  *	  whatever its mode, so the API functions are SQL functions that the
@@ -148,7 +150,7 @@ FetchBatch(ExportState *st)
 }
 
 /*
- * export_rows(entity, query) RETURNS SETOF <entity>_export: value per call,
+ * export_<entity>_rows(entity, query) RETURNS SETOF crm.<entity>_export: value per call,
  * so that a caller's select list streams it.  The export switch and the
  * query's errors are raised at the first call, before any row.
  */
