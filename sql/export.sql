@@ -13,10 +13,10 @@
 --
 -- Streaming: each crm.export_* is a SQL function without SET clauses, so
 -- the planner inlines it into the caller's statement, and it calls the C
--- function crm_hidden.export_rows in its select list, which reads the rows
+-- function crm_hidden.export_*_rows in its select list, which reads the rows
 -- through a cursor a batch at a time (src/export.c).  Every function reads
 -- as the caller (SECURITY INVOKER): RLS, modules and owner privacy apply.
--- crm_hidden.export_rows raises 53400 first when the workspace's export
+-- crm_hidden.export_*_rows raises 53400 first when the workspace's export
 -- switch is off.  Without SET search_path, every name here is qualified and
 -- every operator spelled OPERATOR(pg_catalog.x).
 --
