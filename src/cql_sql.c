@@ -336,6 +336,20 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
 }
 
 /*
+ * The WHERE of an entity's rows a CQL query matches, as crm.find_* write it,
+ * with the table and the alias it names the root row by (src/export.c).
+ */
+char *
+CrmCqlWhere(const char *entity, const char *query, size_t len, const char **table, const char **alias)
+{
+	const CqlEntity *e = EntityOf(entity);
+
+	*table = e->table;
+	*alias = e->alias;
+	return WhereClause(entity, query, len, false);
+}
+
+/*
  * Translation for the dynamic list triggers (src/lists_*.c): IN LIST resolves
  * against the lists of workspace ws, and what the query reads besides its
  * root row is reported in *reads.  Raises the query's error.

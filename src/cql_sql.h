@@ -37,4 +37,7 @@ struct CqlShared;
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
 								const char *owner, const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 
+extern char *CrmCqlWhere(const char *entity, const char *query, size_t len,
+						 const char **table, const char **alias);
+
 #endif							/* CRM_CQL_SQL_H */

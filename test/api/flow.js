@@ -274,6 +274,15 @@ async function flow() {
 	ok(r.errors && r.errors[0].errcode === '22023' || (r.errors && /nosuchfield/.test(r.errors[0].message)),
 		'findContacts: a bad query is an error naming the field', r);
 
+	// the export of crm.export_contacts: a query field of a fixed row type, with the CQL filter
+	d = await must(alice, `{ exportContacts(query: "tags CONTAINS 'engineer'") { nodes { id name email tags conversationCount properties metadata } } }`,
+		{}, 'exportContacts (A)');
+	is(d && d.exportContacts.nodes.map((c) => [c.name, c.email, c.tags, c.conversationCount, c.properties, c.metadata]),
+		[['Charles Babbage', 'charles@example.com', ['engineer'], 0, {}, {}]],
+		'exportContacts: the rows the CQL query matches, with their counters, properties and metadata');
+	r = await gql(alice, `{ exportContacts(query: "nosuchfield = 1") { nodes { id } } }`);
+	ok(r.errors && /nosuchfield/.test(r.errors[0].message), 'exportContacts: a bad query is an error naming the field', r);
+
 	// the bulk actions: a CQL query under the plain name, ids under _by_id
 	// (one name per function: PostGraphile leaves overloaded names out)
 	d = await must(alice, `mutation { bulkTag(input: {entity: "contact", query: "tags CONTAINS 'vip'", tags: [" Bulk"]}) { integer } }`,

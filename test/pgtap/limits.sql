@@ -5,7 +5,7 @@
 -- it is off; bad names and values are 22023; an agent may not write
 -- limits (42501).
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 
 SELECT crm.create_workspace('tap-limits', 'Tap limits') AS ws \gset
 SELECT set_config('crm.workspace_id', :'ws', true) IS NOT NULL AS in_workspace;
@@ -37,7 +37,7 @@ SELECT lives_ok($$SELECT crm.create_list('Shared', kind => 'dynamic', filter => 
 -- switches: every gated function refuses while its switch is off
 SELECT crm.set_limit('export', 0), crm.set_limit('bulk', 0), crm.set_limit('import', 0);
 SELECT throws_ok(format('SELECT %s', f), '53400', NULL, f) FROM (VALUES
-	($$crm.export_contacts()$$),
+	($$crm.export_contacts()$$), ($$crm.export_companies()$$), ($$crm.export_deals()$$), ($$crm.export_orders()$$),
 	($$crm.export_contact((SELECT min(id) FROM crm.contacts WHERE workspace_id = crm.current_workspace()))$$),
 	($$crm.import_contacts('[{"email": "new@example.com"}]')$$),
 	($$crm.bulk_tag('contact', '', ARRAY['x'])$$), ($$crm.bulk_tag_by_id('contact', ARRAY[1], ARRAY['x'])$$),

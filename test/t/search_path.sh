@@ -75,6 +75,8 @@ SELECT crm.unlink_company(c.id, co.id) FROM crm.contacts c, crm.companies co WHE
 SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);
 SELECT count(*) FROM crm.events_since(0);
 SELECT count(*) FROM crm.events_since((SELECT min(e.id) FROM crm.events e));
+SELECT count(*) FROM crm.export_contacts('email ENDS WITH ''example.com'' AND tags CONTAINS ''vip''');
+SELECT count(*) FROM crm.export_companies('employees > 1'), crm.export_deals(), crm.export_orders();
 SELECT count(*) FROM crm.contacts_live;
 SELECT count(*) FROM crm.current_consents;
 SELECT count(*) FROM crm.companies_with_counts;
