@@ -546,8 +546,12 @@ static void
 ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
 {
 	char	  **keys = who->keys;
+	/* the 0.2.0 declaration has no country argument */
+	char	   *country = PG_NARGS() > 7 ? TrimmedArg(fcinfo, 7) : NULL;
 
 	who->ws = CrmCurrentWorkspace();
+	if (country)
+		country = CrmNormalizeCountry(country);
 	who->name = TrimmedArg(fcinfo, 2);
 	keys[KEY_EMAIL] = TrimmedArg(fcinfo, 0);
 	keys[KEY_PHONE] = TrimmedArg(fcinfo, 1);
@@ -559,7 +563,7 @@ ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
 	if (keys[KEY_EMAIL])
 		keys[KEY_EMAIL] = CrmNormalizeEmail(keys[KEY_EMAIL]);
 	if (keys[KEY_PHONE])
-		keys[KEY_PHONE] = CrmNormalizePhone(keys[KEY_PHONE]);
+		keys[KEY_PHONE] = CrmNormalizePhoneIn(keys[KEY_PHONE], country);
 	who->source = keys[KEY_VERIFIED_ID] ? SOURCE_VERIFIED :
 		(keys[KEY_EMAIL] || keys[KEY_PHONE] || who->name) ? SOURCE_SELF_REPORTED : SOURCE_ANONYMOUS;
 }

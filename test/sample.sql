@@ -131,7 +131,7 @@ END $$;
 
 BEGIN;
 SELECT FROM pg_temp.load_sample('acme', 'Acme GmbH', 'EUR', 700, 100,
-	'{Berlin:DE:49 30,Berlin:DE:49 30,Munich:DE:49 89,Hamburg:DE:49 40,Cologne:DE:49 221,Paris:FR:33 1,Lyon:FR:33 4,London:GB:44 20,Manchester:GB:44 161,Madrid:ES:34 91,Amsterdam:NL:31 20,Vienna:AT:43 1,Zurich:CH:41 44,Stockholm:SE:46 8,Warsaw:PL:48 22}');
+	'{Berlin:DE:49 30,Berlin:DE:49 30,Munich:DE:49 89,Hamburg:DE:49 40,Cologne:DE:49 221,Paris:FR:33 1 4,Lyon:FR:33 4 7,London:GB:44 20 7,Manchester:GB:44 161,Madrid:ES:34 91,Amsterdam:NL:31 20,Vienna:AT:43 1 5,Zurich:CH:41 44,Stockholm:SE:46 8,Warsaw:PL:48 22}');
 SELECT FROM pg_temp.load_sample('globex', 'Globex Inc', 'USD', 300, 50,
 	'{New York:US:1 212,San Francisco:US:1 415,Austin:US:1 512,Chicago:US:1 312,Seattle:US:1 206,Boston:US:1 617,Toronto:CA:1 416,Vancouver:CA:1 604,Sydney:AU:61 2,Tokyo:JP:81 3}');
 COMMIT;

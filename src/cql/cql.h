@@ -145,6 +145,7 @@ typedef struct CqlField
 	 * alias (it may read other tables and the clock); NULL: the column.
 	 */
 	const char *expr;
+	bool		phone;			/* = and IN compare the literal's E.164 form */
 } CqlField;
 
 /*

@@ -30,7 +30,7 @@ static const CqlField contact_fields[] = {
 	{"id", "id", T_NUMBER, NULL, NULL, true},
 	{"name", "name", T_TEXT, NULL, NULL, true},
 	{"email", "email", T_TEXT, NULL, NULL, true},
-	{"phone", "phone", T_TEXT, NULL, NULL, true},
+	{"phone", "phone", T_TEXT, NULL, NULL, true, NULL, true},
 	{"identifier", "identifier", T_TEXT, NULL, NULL, true},
 	{"verifiedId", "verified_id", T_TEXT, NULL, NULL, true},
 	{"identitySource", "identity_source", T_ENUM, "crm.identity_source", identity_source_values, true},

@@ -551,8 +551,17 @@ EmitNumber(Ctx *c, CqlBuf *b, CqlValue *v, bool json)
 static void
 EmitText(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
 {
+	const CqlEnv *env = c->st->env;
+
 	if (v->kind != V_STRING)
 		TypeMismatch(c, f, v);
+	if (f->def && f->def->phone && env->phone)
+	{
+		char	   *e164 = env->phone(env->ctx, v->text, v->textlen);
+
+		CqlBufQuote(b, e164, strlen(e164));
+		return;
+	}
 	CqlBufQuote(b, v->text, v->textlen);
 }
 
