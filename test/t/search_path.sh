@@ -5,7 +5,7 @@
 # object records its call in public.trap_log (and returns a wrong answer).
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..9"
+echo "1..10"
 
 fresh_db crm_attack
 q -d crm_attack >/dev/null <<'SQL'
@@ -231,6 +231,15 @@ RETURNING id AS rowsnap \gset
 INSERT INTO crm.list_members (list_id, object_type, contact_id) VALUES (:stat, 'contact', :bob);
 DELETE FROM crm.list_members WHERE list_id OPERATOR(pg_catalog.=) :stat AND contact_id OPERATOR(pg_catalog.=) :bob;
 DELETE FROM crm.lists WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY[:rowlist, :rowsnap]::bigint[]);
+-- phones with a country (src/normalize.c, src/phone.cpp): the workspace's
+-- default (its trigger, and the query that reads it), a call's country, a
+-- row write, a CQL literal
+UPDATE crm.workspaces SET default_country = 'de' WHERE slug OPERATOR(pg_catalog.=) 'attack';
+SELECT crm.normalize_phone('030 1234567'), crm.normalize_phone('020 7946 0000', 'gb');
+SELECT crm.identify(phone => '030 5550199', name => 'Dee');
+SELECT crm.identify(phone => '(201) 555-0123', country => 'US', name => 'Sam');
+INSERT INTO crm.contacts (name, phone) VALUES ('Row phone', '030 5550188');
+SELECT count(*) FROM crm.find_contacts('phone = ''030 5550199''');
 -- import, bulk, GDPR, events (src/import.c, src/events.c)
 SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
 SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
@@ -244,6 +253,9 @@ grep -i error /tmp/crm_attack_c.$$ | sed 's/^/# /'
 calls=$(q -d crm_attack -c "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') FROM public.trap_log")
 [ -z "$calls" ]
 ok $? "no planted operator was called by the C code${calls:+ (called: $calls)}"
+[ "$(q -d crm_attack -c "SELECT string_agg(name || ' ' || phone, ', ' ORDER BY name) FROM crm.contacts WHERE name IN ('Dee', 'Sam', 'Row phone')")" = "Dee +49305550199, Row phone +49305550188, Sam +12015550123" ]
+ok $? "phones read in the workspace's country or the call's"
+
 
 rm -f /tmp/crm_attack_out.$$ /tmp/crm_attack_c.$$
 "$PG_BINDIR/dropdb" crm_attack
