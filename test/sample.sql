@@ -54,7 +54,7 @@ BEGIN
 		   translate(lower(p.first || '.' || replace(p.last, ' ', '')), 'üö', 'uo') || '@'
 			 || coalesce((SELECT c.domain FROM crm.companies c WHERE c.workspace_id = ws AND c.id = p.company_id), 'mail.example'),
 		   CASE WHEN p.i % 5 <> 0 THEN '+' || split_part(cities[1 + pg_temp.h(p.i, 8) % array_length(cities, 1)], ':', 3) || ' '
-										|| (pg_temp.h(p.i, 6) % 9000000 + 1000000)::text END,
+										|| (pg_temp.h(p.i, 6) % 8000000 + 2000000)::text END,
 		   ws_slug || '-user-' || p.i,
 		   (ARRAY['verified', 'self_reported', 'self_reported', 'anonymous'])[1 + pg_temp.h(p.i, 7) % 4]::crm.identity_source,
 		   split_part(cities[1 + pg_temp.h(p.i, 8) % array_length(cities, 1)], ':', 1),
@@ -133,7 +133,7 @@ BEGIN;
 SELECT FROM pg_temp.load_sample('acme', 'Acme GmbH', 'EUR', 700, 100,
 	'{Berlin:DE:49 30,Berlin:DE:49 30,Munich:DE:49 89,Hamburg:DE:49 40,Cologne:DE:49 221,Paris:FR:33 1 4,Lyon:FR:33 4 7,London:GB:44 20 7,Manchester:GB:44 161,Madrid:ES:34 91,Amsterdam:NL:31 20,Vienna:AT:43 1 5,Zurich:CH:41 44,Stockholm:SE:46 8,Warsaw:PL:48 22}');
 SELECT FROM pg_temp.load_sample('globex', 'Globex Inc', 'USD', 300, 50,
-	'{New York:US:1 212,San Francisco:US:1 415,Austin:US:1 512,Chicago:US:1 312,Seattle:US:1 206,Boston:US:1 617,Toronto:CA:1 416,Vancouver:CA:1 604,Sydney:AU:61 2,Tokyo:JP:81 3}');
+	'{New York:US:1 212,San Francisco:US:1 415,Austin:US:1 512,Chicago:US:1 312,Seattle:US:1 206,Boston:US:1 617,Toronto:CA:1 416,Vancouver:CA:1 604,Sydney:AU:61 2 9,Tokyo:JP:81 3 5}');
 COMMIT;
 RESET crm.workspace_id;
 RESET client_min_messages;
