@@ -1997,7 +1997,7 @@ COMMENT ON FUNCTION crm.normalize_phone(text, text) IS
 	'E.164 phone (+ and digits) validated by libphonenumber; a national number is read in country, else the workspace''s default_country; error if invalid or ambiguous';
 
 COMMENT ON FUNCTION crm_internal.normalize_row() IS
-	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, country, tags, touch)';
+	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, country, tags, touch; modules, finite and max=N only check)';
 
 -- a workspace's default_country must be one whose numbers libphonenumber knows
 CREATE TRIGGER normalize BEFORE INSERT OR UPDATE ON crm.workspaces
@@ -2012,12 +2012,12 @@ DROP FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz);
 CREATE FUNCTION crm.identify(email text DEFAULT NULL, phone text DEFAULT NULL, name text DEFAULT NULL,
 							 identifier text DEFAULT NULL, verified_id text DEFAULT NULL,
 							 properties jsonb DEFAULT '{}', seen_at timestamptz DEFAULT now(),
-							 country text DEFAULT NULL)
+							 country text DEFAULT NULL, source text DEFAULT NULL)
 RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crm_identify'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz, text) IS
-	'find-or-create a contact by verified_id, identifier, email, phone (a national phone read in country, else the workspace''s default_country); merges the contacts those keys point at; returns its id';
+COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz, text, text) IS
+	'find-or-create a contact by verified_id, identifier, email, phone (a national phone read in country, else the workspace''s default_country); merges the contacts those keys point at; updates the name as a merge would; records the calling module (source) in active_modules; returns its id';
 
 -- Roles granted the CRM before get what crm.grant_access gives them today:
 -- the re-created functions
@@ -2032,7 +2032,7 @@ BEGIN
 		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
 	LOOP
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.normalize_phone(text, text),'
-								  ' crm.identify(text, text, text, text, text, jsonb, timestamptz, text) TO %s', g.grantee);
+								  ' crm.identify(text, text, text, text, text, jsonb, timestamptz, text, text) TO %s', g.grantee);
 	END LOOP;
 END;
 $$;
@@ -2262,3 +2262,23 @@ BEGIN
 		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
 END;
 $$;
+
+--
+-- phones: identity finished (issue 17.4).  contacts.active_modules records
+-- the product modules a person used (crm.identify(source => ...)), a merge
+-- unions them, CQL activeModules CONTAINS 'support' reads them.
+--
+ALTER TABLE crm.contacts ADD COLUMN active_modules jsonb NOT NULL DEFAULT '{}'
+	CONSTRAINT contacts_active_modules_object CHECK (pg_catalog.jsonb_typeof(active_modules) OPERATOR(pg_catalog.=) 'object');
+COMMENT ON COLUMN crm.contacts.active_modules IS
+	'the product modules the person used and when last: {"support": "2026-01-15T09:00:00+00:00"}; crm.identify(source => ...) records them, a merge unions them';
+COMMENT ON COLUMN crm.contacts.phone IS 'stored as E.164 ("+" and digits), validated by libphonenumber; a national number is read in the workspace''s default_country';
+-- CQL activeModules CONTAINS: most contacts have none, and are left out
+CREATE INDEX contacts_active_modules ON crm.contacts USING gin (active_modules)
+	WHERE active_modules OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
+DROP TRIGGER contacts_normalize ON crm.contacts;
+CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'active_modules:modules', 'updated_at:touch');
+CREATE OR REPLACE VIEW crm.contacts_live WITH (security_invoker = true) AS
+	SELECT * FROM crm.contacts
+	 WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;

@@ -51,7 +51,7 @@ CREATE FUNCTION crm_internal.normalize_row() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_normalize_row'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm_internal.normalize_row() IS
-	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, country, tags, touch)';
+	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, country, tags, touch; modules, finite and max=N only check)';
 
 -- a workspace's default_country must be one whose numbers libphonenumber knows
 CREATE TRIGGER normalize BEFORE INSERT OR UPDATE ON crm.workspaces

@@ -407,6 +407,13 @@ BuildRefCache(void)
 	/* a block is a safety flag: either side's block holds */ \
 	"        s.blocked OR d.blocked AS blocked," \
 	"        crm.normalize_tags(s.tags OPERATOR(pg_catalog.||) d.tags) AS tags," \
+	/* the modules either used, each at the later of its two times */ \
+	"        (SELECT coalesce(pg_catalog.jsonb_object_agg(u.key, u.value), '{}'::pg_catalog.jsonb)" \
+	"           FROM (SELECT DISTINCT ON (e.key) e.key, e.value" \
+	"                   FROM (SELECT * FROM pg_catalog.jsonb_each(s.active_modules)" \
+	"                         UNION ALL SELECT * FROM pg_catalog.jsonb_each(d.active_modules)) e" \
+	"                  ORDER BY e.key, (e.value OPERATOR(pg_catalog.#>>) '{}')::pg_catalog.timestamptz DESC) u" \
+	"        ) AS active_modules," \
 	"        d.properties OPERATOR(pg_catalog.||) s.properties AS properties," \
 	"        least(s.first_seen_at, d.first_seen_at) AS first_seen_at," \
 	"        greatest(s.last_seen_at, d.last_seen_at) AS last_seen_at," \
@@ -439,7 +446,8 @@ PrepareFixedPlans(void)
 								" identity_source = m.identity_source, avatar_url = m.avatar_url, city = m.city,"
 								" country = m.country, lifecycle_stage = m.lifecycle_stage, owner = m.owner,"
 								" blocked = m.blocked, tags = m.tags, properties = m.properties,"
-								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at"
+								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at,"
+								" active_modules = m.active_modules"
 								" FROM pg_catalog.jsonb_populate_record(NULL::crm.contacts, $4) m"
 								" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
 								4, merge_argtypes);

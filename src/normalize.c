@@ -32,6 +32,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/formatting.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
@@ -503,6 +504,70 @@ crm_normalize_tags(PG_FUNCTION_ARGS)
 }
 
 /* ----------------------------------------------------------------
+ * Active modules: {"support": "2026-01-15T09:00:00+00:00", ...}
+ * ----------------------------------------------------------------
+ */
+
+/* A module name: a lower-case identifier, as crm.identify(source => ...) takes it */
+bool
+CrmModuleNameIsValid(const char *s, int len)
+{
+	int			i;
+
+	if (len < 1 || len > 63 || !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (i = 1; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * What the row path may store in contacts.active_modules: module names as
+ * crm.identify records them, each with the time it was last used, so that
+ * a merge can keep the later of two times.
+ */
+void
+CrmCheckActiveModules(Datum value)
+{
+	Jsonb	   *modules = DatumGetJsonbP(value);
+	JsonbIterator *it = JsonbIteratorInit(&modules->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(modules))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("active_modules must be a JSON object, not %s",
+						JB_ROOT_IS_SCALAR(modules) ? "a scalar" : "an array"),
+				 errhint("Store {\"module\": \"last used at\"}, e.g. {\"support\": \"2026-01-15T09:00:00Z\"}.")));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if (!CrmModuleNameIsValid(key, v.val.string.len))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid module name in active_modules: \"%s\"", key),
+						 errhint("A module name is lower-case letters, digits and underscores, such as support or auth.")));
+		}
+		else if (tok == WJB_VALUE)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("active_modules \"%s\" must be a timestamp string", key),
+						 errhint("Store when the module was last used, e.g. {\"%s\": \"2026-01-15T09:00:00Z\"}; crm.identify(source => '%s') records it.", key, key)));
+			(void) DirectFunctionCall3(timestamptz_in,
+									   CStringGetDatum(pnstrdup(v.val.string.val, v.val.string.len)),
+									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		}
+	}
+}
+
+/* ----------------------------------------------------------------
  * The normalize_row trigger
  * ----------------------------------------------------------------
  */
@@ -514,6 +579,7 @@ typedef enum ColumnKind
 	KIND_CURRENCY,
 	KIND_COLOR,
 	KIND_COUNTRY,				/* ISO 3166 alpha-2 with a numbering plan */
+	KIND_MODULES,				/* jsonb {module: timestamp}: checked only */
 	KIND_TAGS,
 	KIND_TOUCH,					/* set to now() on UPDATE */
 	KIND_FINITE,				/* numeric: no NaN or Infinity (bounds.c) */
@@ -540,7 +606,7 @@ static const struct
 	ColumnKind	kind;
 }			kinds[] = {
 	{"email", KIND_EMAIL}, {"phone", KIND_PHONE}, {"domain", KIND_DOMAIN},
-	{"currency", KIND_CURRENCY}, {"color", KIND_COLOR}, {"country", KIND_COUNTRY}, {"tags", KIND_TAGS},
+	{"currency", KIND_CURRENCY}, {"color", KIND_COLOR}, {"country", KIND_COUNTRY}, {"modules", KIND_MODULES}, {"tags", KIND_TAGS},
 	{"touch", KIND_TOUCH}, {"finite", KIND_FINITE}
 };
 
@@ -673,6 +739,11 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 		if (rule->kind == KIND_FINITE)
 		{
 			CrmRequireFinite(NameStr(att->attname), DatumGetNumeric(value));
+			continue;
+		}
+		if (rule->kind == KIND_MODULES)
+		{
+			CrmCheckActiveModules(value);
 			continue;
 		}
 		if (rule->kind == KIND_MAX)

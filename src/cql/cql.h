@@ -146,6 +146,7 @@ typedef struct CqlField
 	 */
 	const char *expr;
 	bool		phone;			/* = and IN compare the literal's E.164 form */
+	bool		keys;			/* T_TAGS held as the keys of a jsonb object */
 } CqlField;
 
 /*

@@ -44,6 +44,7 @@ static const CqlField contact_fields[] = {
 	{"blocked", "blocked", T_BOOL, NULL, NULL, true},
 	{"tags", "tags", T_TAGS, NULL, NULL, false},
 	{"properties", "properties", T_JSONB, NULL, NULL, false},
+	{"activeModules", "active_modules", T_TAGS, NULL, NULL, false, NULL, false, true},
 	{"firstSeenAt", "first_seen_at", T_TIMESTAMP, NULL, NULL, true},
 	{"lastSeenAt", "last_seen_at", T_TIMESTAMP, NULL, NULL, true},
 	{"conversationCount", "conversation_count", T_NUMBER, NULL, NULL, true},
