@@ -119,6 +119,7 @@ extern char *CrmNormalizePhoneIn(const char *raw, const char *country);
 extern char *CrmNormalizePhoneFor(const char *raw, int64 ws);
 extern char *CrmNormalizeCountry(const char *raw);
 extern bool CrmModuleNameIsValid(const char *s, int len);
+extern bool CrmContactsHaveActiveModules(void);
 extern void CrmCheckActiveModules(Datum modules);
 extern char *CrmNormalizeDomain(const char *raw);
 extern char *CrmNormalizeColor(const char *raw);

@@ -150,22 +150,27 @@ PreparePlans(void)
 	Oid			write_args[NPARAMS] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID, TEXTOID};
 
+	bool		modules;
+
 	if (seen_plan != NULL)
 		return;
+	/* a 0.2.0 install (which has no source argument) has no active_modules */
+	modules = CrmContactsHaveActiveModules();
 
 	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
 							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
 							2, write_args);
 
 	/* $2 and $11 are unused: the statements take the same parameter list */
-	insert_plan = PrepareKept("INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
-							  "                             identity_source, properties, first_seen_at, last_seen_at,"
-							  "                             active_modules)"
-							  " VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10,"
-							  "         CASE WHEN $12 IS NULL THEN '{}'::pg_catalog.jsonb"
-							  "              ELSE pg_catalog.jsonb_build_object($12, $10) END)"
-							  " RETURNING c.id",
-							  NPARAMS, write_args);
+	insert_plan = PrepareKept(psprintf(
+		"INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
+		"                             identity_source, properties, first_seen_at, last_seen_at%s)"
+		" VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10%s)"
+		" RETURNING c.id",
+		modules ? ", active_modules" : "",
+		modules ? ", CASE WHEN $12 IS NULL THEN '{}'::pg_catalog.jsonb"
+		"            ELSE pg_catalog.jsonb_build_object($12, $10) END" : ""),
+		NPARAMS, write_args);
 
 	/*
 	 * Blank fields are filled, identity_source only rises, a source at least
@@ -177,7 +182,7 @@ PreparePlans(void)
 	 * anything; it is re-checked on the newest row version if a concurrent
 	 * update got there first.
 	 */
-	update_plan = PrepareKept(
+	update_plan = PrepareKept(psprintf(
 		"UPDATE crm.contacts c"
 		"   SET name = CASE WHEN $3 IS NOT NULL AND $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
 		"                   THEN $3 ELSE coalesce(c.name, $3) END,"
@@ -188,18 +193,11 @@ PreparePlans(void)
 		"                         THEN c.properties OPERATOR(pg_catalog.||) $9"
 		"                         ELSE $9 OPERATOR(pg_catalog.||) c.properties END,"
 		"       first_seen_at = least(c.first_seen_at, $10),"
-		"       last_seen_at = greatest(c.last_seen_at, $10),"
-		"       active_modules = CASE WHEN $12 IS NULL"
-		"                               OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz"
-		"                                  OPERATOR(pg_catalog.>=) $10"
-		"                             THEN c.active_modules"
-		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($12, $10) END"
+		"       last_seen_at = greatest(c.last_seen_at, $10)%s"
 		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
 		"   AND ((c.name IS NULL AND $3 IS NOT NULL) OR (c.email IS NULL AND $4 IS NOT NULL)"
 		"        OR ($3 IS NOT NULL AND c.name OPERATOR(pg_catalog.<>) $3"
-		"            AND $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source)"
-		"        OR ($12 IS NOT NULL AND ((c.active_modules OPERATOR(pg_catalog.->>) $12) IS NULL"
-		"             OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $10))"
+		"            AND $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source)%s"
 		"        OR (c.phone IS NULL AND $5 IS NOT NULL) OR (c.identifier IS NULL AND $6 IS NOT NULL)"
 		"        OR (c.verified_id IS NULL AND $7 IS NOT NULL)"
 		"        OR c.identity_source OPERATOR(pg_catalog.<) $8::crm.identity_source"
@@ -210,6 +208,15 @@ PreparePlans(void)
 		"                     THEN c.properties OPERATOR(pg_catalog.||) $9"
 		"                     ELSE $9 OPERATOR(pg_catalog.||) c.properties END"
 		"                OPERATOR(pg_catalog.<>) c.properties))",
+		modules ? ","
+		"       active_modules = CASE WHEN $12 IS NULL"
+		"                               OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz"
+		"                                  OPERATOR(pg_catalog.>=) $10"
+		"                             THEN c.active_modules"
+		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($12, $10) END" : "",
+		modules ? ""
+		"        OR ($12 IS NOT NULL AND ((c.active_modules OPERATOR(pg_catalog.->>) $12) IS NULL"
+		"             OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $10))" : ""),
 		NPARAMS, write_args);
 
 	/*

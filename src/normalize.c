@@ -22,6 +22,7 @@
 
 #include "access/detoast.h"
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -520,6 +521,19 @@ CrmModuleNameIsValid(const char *s, int len)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
 			return false;
 	return true;
+}
+
+/*
+ * Whether crm.contacts has active_modules: an install of 0.2.0 runs this
+ * library too, and its identify and merge statements must not name it.
+ */
+bool
+CrmContactsHaveActiveModules(void)
+{
+	Oid			nsp = get_namespace_oid("crm", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("contacts", nsp) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "active_modules") != InvalidAttrNumber;
 }
 
 /*

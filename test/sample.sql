@@ -82,13 +82,13 @@ BEGIN
 	-- consents: a third signed up for email, some later unsubscribed; sms for some
 	INSERT INTO crm.contact_consents (contact_id, channel, status, source, recorded_at)
 	SELECT c.id, 'email', 'granted', 'signup form', c.created_at
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 3 = 0;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 3 = 0 ORDER BY c.id;
 	INSERT INTO crm.contact_consents (contact_id, channel, status, source, recorded_at)
 	SELECT c.id, 'email', 'revoked', 'unsubscribe link', c.created_at + interval '40 days'
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 9 = 0;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 9 = 0 ORDER BY c.id;
 	INSERT INTO crm.contact_consents (contact_id, channel, status, source, recorded_at)
 	SELECT c.id, 'sms', 'granted', 'checkout', c.created_at + interval '2 days'
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 8 = 1;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 8 = 1 ORDER BY c.id;
 
 	-- conversations for every fourth contact, each opened by the contact
 	INSERT INTO crm.conversations (contact_id, channel, inbox, status, started_at)
@@ -96,7 +96,7 @@ BEGIN
 		   (ARRAY['support', 'sales', 'billing'])[1 + pg_temp.h(c.id, 14) % 3],
 		   (ARRAY['resolved', 'resolved', 'open', 'pending'])[1 + pg_temp.h(c.id, 12) % 4]::crm.conversation_status,
 		   c.created_at + interval '3 days' + (c.id % 48) * interval '1 hour'
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 4 = 0;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 4 = 0 ORDER BY c.id;
 	INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
 	SELECT cv.id, m.sender::crm.message_sender, m.body, cv.started_at + m.after
 	  FROM crm.conversations cv
@@ -105,7 +105,8 @@ BEGIN
 						   'Can I add more seats to our plan?', 'The export to CSV fails for me.'])[1 + cv.id % 4], interval '0'),
 		('agent', 'Thanks for reaching out, let me check that for you.', interval '12 minutes'),
 		('contact', 'Great, thank you!', interval '40 minutes')) m(sender, body, after)
-	 WHERE cv.workspace_id = ws AND (m.body <> 'Great, thank you!' OR cv.id % 2 = 0);
+	 WHERE cv.workspace_id = ws AND (m.body <> 'Great, thank you!' OR cv.id % 2 = 0)
+	 ORDER BY cv.id, m.after;
 
 	-- activities: notes, calls, meetings and page views over the year
 	INSERT INTO crm.activities (contact_id, company_id, type, subject, actor, occurred_at, payload)
@@ -120,12 +121,13 @@ BEGIN
 		('page_view', 'Visited /pricing', interval '20 days', jsonb_build_object('url', '/pricing'))) a(type, subject, after, payload)
 	 WHERE c.workspace_id = ws
 	   AND (a.type = 'note' OR (a.type = 'call' AND c.id % 2 = 0) OR (a.type = 'meeting' AND c.id % 5 = 0)
-			OR (a.type = 'page_view' AND c.id % 3 = 0));
+			OR (a.type = 'page_view' AND c.id % 3 = 0))
+	 ORDER BY c.id, a.after;
 
 	-- external ids for the customers' billing accounts
 	INSERT INTO crm.external_ids (object_type, object_id, system, external_id)
 	SELECT 'contact', c.id, 'stripe', 'cus_' || ws_slug || '_' || c.id
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.lifecycle_stage = 'customer';
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.lifecycle_stage = 'customer' ORDER BY c.id;
 	DROP TABLE sample_people;
 END $$;
 
