@@ -5,7 +5,7 @@
 # object records its call in public.trap_log (and returns a wrong answer).
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..10"
+echo "1..11"
 
 fresh_db crm_attack
 q -d crm_attack >/dev/null <<'SQL'
@@ -240,6 +240,12 @@ SELECT crm.identify(phone => '030 5550199', name => 'Dee');
 SELECT crm.identify(phone => '(201) 555-0123', country => 'US', name => 'Sam');
 INSERT INTO crm.contacts (name, phone) VALUES ('Row phone', '030 5550188');
 SELECT count(*) FROM crm.find_contacts('phone = ''030 5550199''');
+-- active modules (src/identify.c, src/merge.c, the row check in src/normalize.c, CQL)
+SELECT crm.identify(email => 'ann@example.com', source => 'support', seen_at => '2030-01-02') AS ann4 \gset
+SELECT crm.identify(email => 'sms@example.com', source => 'sms', seen_at => '2030-01-03') AS texter \gset
+SELECT crm.merge_contacts(:ann4, :texter);
+UPDATE crm.contacts SET active_modules = '{"forms": "2030-01-04T00:00:00Z"}' WHERE name OPERATOR(pg_catalog.=) 'Row phone';
+SELECT count(*) FROM crm.find_contacts('activeModules CONTAINS ''sms''');
 -- import, bulk, GDPR, events (src/import.c, src/events.c)
 SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
 SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
@@ -255,6 +261,8 @@ calls=$(q -d crm_attack -c "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') F
 ok $? "no planted operator was called by the C code${calls:+ (called: $calls)}"
 [ "$(q -d crm_attack -c "SELECT string_agg(name || ' ' || phone, ', ' ORDER BY name) FROM crm.contacts WHERE name IN ('Dee', 'Sam', 'Row phone')")" = "Dee +49305550199, Row phone +49305550188, Sam +12015550123" ]
 ok $? "phones read in the workspace's country or the call's"
+[ "$(q -d crm_attack -c "SELECT string_agg(k, ',' ORDER BY k) FROM crm.contacts c, jsonb_object_keys(c.active_modules) k WHERE c.email = 'ann@example.com'")" = "sms,support" ]
+ok $? "active modules recorded by identify and unioned by the merge"
 
 
 rm -f /tmp/crm_attack_out.$$ /tmp/crm_attack_c.$$
