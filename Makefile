@@ -2,7 +2,9 @@ EXTENSION = crm
 EXTVERSION = 0.3.0
 
 MODULE_big = crm
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c))) src/phone.o
+# src/phone.cpp is the shim over libphonenumber (C++, Debian's libphonenumber-dev)
+SHLIB_LINK = -lphonenumber -lstdc++
 
 # The install script is built from one file per domain, in dependency order.
 SQL_SOURCES = \

@@ -40,6 +40,8 @@ CREATE TABLE crm.contacts (
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	deleted_at timestamptz,
 	released_keys jsonb,
+	active_modules jsonb NOT NULL DEFAULT '{}'
+		CONSTRAINT contacts_active_modules_object CHECK (pg_catalog.jsonb_typeof(active_modules) OPERATOR(pg_catalog.=) 'object'),
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, merged_into) REFERENCES crm.contacts (workspace_id, id),
 	CONSTRAINT contacts_merged_has_target
@@ -49,13 +51,15 @@ CREATE TABLE crm.contacts (
 );
 COMMENT ON TABLE crm.contacts IS 'people; email, phone, identifier and verified_id are each unique per workspace, held by live contacts only';
 COMMENT ON COLUMN crm.contacts.email IS 'stored trimmed and lower-cased';
-COMMENT ON COLUMN crm.contacts.phone IS 'stored as "+" and digits';
+COMMENT ON COLUMN crm.contacts.phone IS 'stored as E.164 ("+" and digits), validated by libphonenumber; a national number is read in the workspace''s default_country';
 COMMENT ON COLUMN crm.contacts.identifier IS 'the app''s own id for this person, or a widget visitor id';
 COMMENT ON COLUMN crm.contacts.verified_id IS 'the verified subject (JWT sub) of this person';
 COMMENT ON COLUMN crm.contacts.merged_into IS 'for a merged contact: the live contact it was merged into';
 COMMENT ON COLUMN crm.contacts.owner IS 'the app''s user id of the owning agent';
 COMMENT ON COLUMN crm.contacts.tags IS 'trimmed, lower-cased, unique and sorted';
 COMMENT ON COLUMN crm.contacts.properties IS 'custom properties, validated against crm.property_definitions';
+COMMENT ON COLUMN crm.contacts.active_modules IS
+	'the product modules the person used and when last: {"support": "2026-01-15T09:00:00+00:00"}; crm.identify(source => ...) records them, a merge unions them';
 COMMENT ON COLUMN crm.contacts.released_keys IS 'the identity keys a merged or deleted contact held, as {"email": ...}; set by the extension';
 
 -- Unique keys, plain so that INSERT ... ON CONFLICT (workspace_id, email) can
@@ -69,10 +73,13 @@ CREATE INDEX contacts_merged_into ON crm.contacts (workspace_id, merged_into)
 	WHERE merged_into IS NOT NULL;
 CREATE INDEX contacts_tags ON crm.contacts USING gin (tags);
 CREATE INDEX contacts_properties ON crm.contacts USING gin (properties jsonb_path_ops);
+-- CQL activeModules CONTAINS: most contacts have none, and are left out
+CREATE INDEX contacts_active_modules ON crm.contacts USING gin (active_modules)
+	WHERE active_modules OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
 CREATE INDEX contacts_created_at ON crm.contacts (workspace_id, created_at);
 
 CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
-	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'active_modules:modules', 'updated_at:touch');
 CREATE FUNCTION crm_internal.contact_rules() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_contact_rules'
 	LANGUAGE C;

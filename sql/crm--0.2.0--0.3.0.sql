@@ -4450,3 +4450,313 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+
+--
+-- phones: E.164 through libphonenumber (issue 17.5).  A workspace's
+-- default_country reads numbers written in national form; crm.normalize_phone
+-- and crm.identify take a country of their own.  Phones already stored stay
+-- as they are: the contacts trigger checks a phone only when it is written.
+--
+ALTER TABLE crm.workspaces ADD COLUMN default_country text
+	CONSTRAINT workspaces_country_format CHECK (default_country OPERATOR(pg_catalog.~) '^[A-Z]{2}$');
+COMMENT ON COLUMN crm.workspaces.default_country IS
+	'ISO 3166 alpha-2 country that phone numbers written in national form are read in (020 7946 0000 in GB is +442079460000); NULL: national numbers are refused';
+
+DROP FUNCTION crm.normalize_phone(text);
+-- Phones go through libphonenumber (src/phone.cpp): STABLE, for a number in
+-- national form is read in the workspace's default_country unless a country
+-- is given.  Not STRICT: a NULL country means that default.
+CREATE FUNCTION crm.normalize_phone(phone text, country text DEFAULT NULL) RETURNS text
+	AS 'MODULE_PATHNAME', 'crm_normalize_phone'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.normalize_phone(text, text) IS
+	'E.164 phone (+ and digits) validated by libphonenumber; a national number is read in country, else the workspace''s default_country; error if invalid or ambiguous';
+
+COMMENT ON FUNCTION crm_internal.normalize_row() IS
+	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, country, tags, touch; modules, finite and max=N only check)';
+
+-- a workspace's default_country must be one whose numbers libphonenumber knows
+CREATE TRIGGER normalize BEFORE INSERT OR UPDATE ON crm.workspaces
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('default_country:country');
+
+DROP FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz);
+-- src/identify.c: the advisory locks of crm_hidden.lock_identity_keys taken with the
+-- lock manager, one index probe per key, statements prepared once per
+-- backend, and no write when the call changes nothing.  No SET search_path:
+-- its statements are schema-qualified throughout, and it pins the path
+-- itself around a merge.
+CREATE FUNCTION crm.identify(email text DEFAULT NULL, phone text DEFAULT NULL, name text DEFAULT NULL,
+							 identifier text DEFAULT NULL, verified_id text DEFAULT NULL,
+							 properties jsonb DEFAULT '{}', seen_at timestamptz DEFAULT now(),
+							 country text DEFAULT NULL, source text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_identify'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz, text, text) IS
+	'find-or-create a contact by verified_id, identifier, email, phone (a national phone read in country, else the workspace''s default_country); merges the contacts those keys point at; updates the name as a merge would; records the calling module (source) in active_modules; returns its id';
+
+-- Roles granted the CRM before get what crm.grant_access gives them today:
+-- the re-created functions
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.normalize_phone(text, text),'
+								  ' crm.identify(text, text, text, text, text, jsonb, timestamptz, text, text) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+-- crm.search finds a whole number typed in national form by its E.164
+CREATE OR REPLACE FUNCTION crm.search(q text, mode text DEFAULT 'prefix', object text DEFAULT 'all', lim integer DEFAULT 20)
+RETURNS TABLE (object_type text, id bigint, label text, field text, value text, score real)
+LANGUAGE plpgsql STABLE
+-- search_path gains pg_trgm's schema below (ALTER FUNCTION), for % and similarity()
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	term text := pg_catalog.btrim(coalesce(search.q, ''));
+	esc text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, ''))));
+	digits text := pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
+	phone_term text := '+' || pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
+	want_contacts boolean := search.object IN ('all', 'contact');
+	want_companies boolean := search.object IN ('all', 'company');
+	lterm text := pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, '')));
+	ws bigint := crm.current_workspace();
+	qwords text[];
+	qw text;
+	probe_words text[] := ARRAY['']::text[];
+	probe_scores real[] := ARRAY[0]::real[];
+	next_words text[];
+	next_scores real[];
+	probe record;
+	pw text;
+	pats text;
+	parts text[] := '{}';
+	col constant text[] := ARRAY['r.name', 'r.email', 'r.name', 'r.domain', 'r.industry'];
+	fieldname constant text[] := ARRAY['name', 'email', 'name', 'domain', 'industry'];
+BEGIN
+	IF search.mode IS NULL OR search.mode NOT IN ('exact', 'prefix', 'fuzzy') THEN
+		RAISE EXCEPTION 'invalid search mode: "%"', coalesce(search.mode, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use exact, prefix or fuzzy.';
+	END IF;
+	IF search.object IS NULL OR search.object NOT IN ('all', 'contact', 'company') THEN
+		RAISE EXCEPTION 'invalid search object: "%"', coalesce(search.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use all, contact or company.';
+	END IF;
+	IF search.lim IS NULL OR search.lim < 1 OR search.lim > 1000 THEN
+		RAISE EXCEPTION 'invalid search limit: %', coalesce(search.lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Ask for 1 to 1000 results.';
+	END IF;
+	IF term = '' THEN
+		RETURN;
+	END IF;
+	-- a whole number, in national form too, is found as the trigger stored it
+	IF pg_catalog.length(digits) >= 5 AND term ~ '^[-+0-9 ().\/]+$' THEN
+		BEGIN
+			phone_term := crm.normalize_phone(term);
+		EXCEPTION WHEN invalid_parameter_value OR invalid_text_representation THEN
+			NULL;
+		END;
+	END IF;
+
+	IF search.mode = 'exact' THEN
+		RETURN QUERY
+		SELECT * FROM (
+		SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
+			SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value, 1::real AS score
+			  FROM crm.contacts c,
+				   LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
+			 WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
+			   AND (c.name ILIKE esc OR c.email = pg_catalog.lower(term) OR c.phone = phone_term)
+			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = phone_term)
+			UNION ALL
+			SELECT 'company', co.id, co.name, f.field, f.value, CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END::real
+			  FROM crm.companies co,
+				   LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
+			 WHERE want_companies AND co.workspace_id = crm.current_workspace()
+			   AND (co.name ILIKE esc OR co.domain = pg_catalog.lower(term) OR co.industry ILIKE esc)
+			   AND f.value ILIKE esc) h
+		ORDER BY h.object_type, h.id, h.score DESC) best
+		ORDER BY best.score DESC, best.label, best.id
+		LIMIT search.lim;
+	ELSIF search.mode = 'prefix' THEN
+		-- Values starting with the term come first, each source read in index
+		-- order and cut at lim (^@, starts_with, is leakproof: an index range
+		-- under row-level security too); only if they are too few, values with a later
+		-- word starting with it (trigram index, terms of 3+ characters), and
+		-- phones containing its digits.
+		RETURN QUERY
+		WITH starts AS (
+			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
+					'name'::text AS field, c.name AS value,
+					CASE WHEN pg_catalog.lower(c.name) = lterm THEN 1 ELSE 0.9 END::real AS score
+			   FROM crm.contacts c
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND crm_hidden.search_key(c.name) COLLATE "C" ^@ lterm
+			  ORDER BY crm_hidden.search_key(c.name) COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email,
+					CASE WHEN c.email = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.contacts c
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND c.email COLLATE "C" ^@ lterm
+			  ORDER BY c.email COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, 'name', co.name,
+					CASE WHEN pg_catalog.lower(co.name) = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.companies co
+			  WHERE want_companies AND co.workspace_id = ws
+				AND crm_hidden.search_key(co.name) COLLATE "C" ^@ lterm
+			  ORDER BY crm_hidden.search_key(co.name) COLLATE "C" LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, 'domain', co.domain,
+					CASE WHEN co.domain = lterm THEN 1 ELSE 0.9 END::real
+			   FROM crm.companies co
+			  WHERE want_companies AND co.workspace_id = ws
+				AND co.domain COLLATE "C" ^@ lterm
+			  ORDER BY co.domain COLLATE "C" LIMIT search.lim)),
+		words AS (
+			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,
+					0.7::real AS score
+			   FROM crm.contacts c,
+					LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
+			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND (pg_catalog.length(term) >= 3 AND (c.name ILIKE '%' || esc || '%' OR c.email ILIKE '%' || esc || '%')
+					 OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%') OR c.phone = phone_term)
+				AND (f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
+					 OR f.value ILIKE '%@' || esc || '%' OR f.value ILIKE '%-' || esc || '%'
+					 OR (f.field = 'phone' AND (pg_catalog.length(digits) >= 3 AND f.value LIKE '%' || digits || '%' OR f.value = phone_term)))
+			  LIMIT search.lim)
+			UNION ALL
+			(SELECT 'company', co.id, co.name, f.field, f.value,
+					(0.7 * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
+			   FROM crm.companies co,
+					LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
+			  WHERE want_companies AND co.workspace_id = ws AND pg_catalog.length(term) >= 3
+				AND (co.name ILIKE '%' || esc || '%' OR co.domain ILIKE '%' || esc || '%' OR co.industry ILIKE '%' || esc || '%')
+				AND (f.value ILIKE esc || '%' OR f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
+					 OR f.value ILIKE '%-' || esc || '%')
+			  LIMIT search.lim))
+		SELECT * FROM (
+			SELECT DISTINCT ON (h.object_type, h.id) h.*
+			  FROM (SELECT * FROM starts
+					UNION ALL
+					SELECT * FROM words WHERE (SELECT pg_catalog.count(*) FROM starts) < search.lim) h
+			 ORDER BY h.object_type, h.id, h.score DESC) best
+		ORDER BY best.score DESC, best.label, best.id
+		LIMIT search.lim;
+	ELSE
+		-- fuzzy: each word of the term is matched against the workspace's
+		-- dictionary of distinct words (pg_trgm similarity above
+		-- pg_trgm.similarity_threshold, its trigram index); the best
+		-- combinations of one matched word per term word (at most 8) are
+		-- probes, each fetching up to lim records from the fields its first
+		-- word occurs in.  Work depends on the dictionary and lim, not on
+		-- how many records share a word.
+		qwords := crm_hidden.search_words_of(term);
+		IF pg_catalog.cardinality(qwords) = 0 THEN
+			RETURN;
+		END IF;
+		FOREACH qw IN ARRAY qwords LOOP
+			SELECT pg_catalog.array_agg(p.w ORDER BY p.s DESC, p.w), pg_catalog.array_agg(p.s ORDER BY p.s DESC, p.w)
+			  INTO next_words, next_scores
+			  FROM (SELECT pg_catalog.ltrim(c.w || ' ' || m.word) AS w, c.s + m.sim AS s
+					  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) c(w, s),
+						   (SELECT d.word, similarity(d.word, qw) AS sim
+							  FROM crm.search_words d
+							 WHERE d.workspace_id = ws AND d.word % qw
+							 GROUP BY d.word
+							 ORDER BY 2 DESC, 1 LIMIT 8) m
+					 ORDER BY 2 DESC, 1 LIMIT 8) p;
+			-- a term word matching nothing only lowers the scores
+			IF next_words IS NOT NULL THEN
+				probe_words := next_words;
+				probe_scores := next_scores;
+			END IF;
+		END LOOP;
+		IF probe_words = ARRAY['']::text[] THEN
+			RETURN;
+		END IF;
+
+		-- One query per (probe, field holding its first word), its patterns
+		-- written as literals: the planner then knows from the column's
+		-- statistics whether a word is common (a scan in table order stops
+		-- after lim rows) or rare (the trigram index).  Score: the probe's
+		-- mean similarity over the term's words (industries 0.8x); among
+		-- equal scores the value closest to the whole term first.
+		FOR probe IN
+			SELECT p.w, (p.s / pg_catalog.cardinality(qwords))::real AS s, f.field
+			  FROM ROWS FROM (pg_catalog.unnest(probe_words), pg_catalog.unnest(probe_scores)) p(w, s)
+			  JOIN crm.search_words f ON f.workspace_id = ws AND f.word = pg_catalog.split_part(p.w, ' ', 1)
+			 WHERE (f.field <= 2 AND want_contacts) OR (f.field >= 3 AND want_companies)
+			 ORDER BY 2 DESC, 1, 3
+		LOOP
+			pats := '';
+			FOREACH pw IN ARRAY pg_catalog.string_to_array(probe.w, ' ') LOOP
+				pats := pats || pg_catalog.format(' AND %s ILIKE %L', col[probe.field], '%' || pw || '%');
+			END LOOP;
+			parts := parts || pg_catalog.format(
+				'(SELECT %L::text AS object_type, r.id, %s AS label, %L::text AS field, %s AS value, %s::real AS score, '
+				'similarity(%s, $1) AS closeness FROM %s r WHERE r.workspace_id = $2%s%s LIMIT $3)',
+				CASE WHEN probe.field <= 2 THEN 'contact' ELSE 'company' END,
+				CASE WHEN probe.field <= 2 THEN 'coalesce(r.name, r.email, r.phone)' ELSE 'r.name' END,
+				fieldname[probe.field], col[probe.field],
+				CASE WHEN probe.field = 5 THEN probe.s * 0.8 ELSE probe.s END,
+				col[probe.field],
+				CASE WHEN probe.field <= 2 THEN 'crm.contacts' ELSE 'crm.companies' END,
+				CASE WHEN probe.field <= 2 THEN ' AND r.status < ''merged''' ELSE '' END,
+				pats);
+		END LOOP;
+		IF pg_catalog.cardinality(parts) = 0 THEN
+			RETURN;
+		END IF;
+		RETURN QUERY EXECUTE
+			'SELECT best.object_type, best.id, best.label, best.field, best.value, best.score FROM ('
+			' SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (' || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') h'
+			' ORDER BY h.object_type, h.id, h.score DESC, h.closeness DESC) best'
+			' ORDER BY best.score DESC, best.closeness DESC, best.label, best.id LIMIT $3'
+			USING term, ws, search.lim;
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm.search(text, text, text, integer) IS
+	'ranked search over contact names, emails, phones and company names, domains, industries; mode exact, prefix (typeahead) or fuzzy';
+
+DO $$
+BEGIN
+	EXECUTE pg_catalog.format(
+		'ALTER FUNCTION crm.search(text, text, text, integer) SET search_path = pg_catalog, %I, pg_temp',
+		(SELECT n.nspname FROM pg_catalog.pg_extension e
+		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
+END;
+$$;
+
+--
+-- phones: identity finished (issue 17.4).  contacts.active_modules records
+-- the product modules a person used (crm.identify(source => ...)), a merge
+-- unions them, CQL activeModules CONTAINS 'support' reads them.
+--
+ALTER TABLE crm.contacts ADD COLUMN active_modules jsonb NOT NULL DEFAULT '{}'
+	CONSTRAINT contacts_active_modules_object CHECK (pg_catalog.jsonb_typeof(active_modules) OPERATOR(pg_catalog.=) 'object');
+COMMENT ON COLUMN crm.contacts.active_modules IS
+	'the product modules the person used and when last: {"support": "2026-01-15T09:00:00+00:00"}; crm.identify(source => ...) records them, a merge unions them';
+COMMENT ON COLUMN crm.contacts.phone IS 'stored as E.164 ("+" and digits), validated by libphonenumber; a national number is read in the workspace''s default_country';
+-- CQL activeModules CONTAINS: most contacts have none, and are left out
+CREATE INDEX contacts_active_modules ON crm.contacts USING gin (active_modules)
+	WHERE active_modules OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
+DROP TRIGGER contacts_normalize ON crm.contacts;
+CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'active_modules:modules', 'updated_at:touch');
+CREATE OR REPLACE VIEW crm.contacts_live WITH (security_invoker = true) AS
+	SELECT * FROM crm.contacts
+	 WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;

@@ -8,10 +8,14 @@ CREATE FUNCTION crm.normalize_email(text) RETURNS text
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.normalize_email(text) IS 'trimmed, lower-cased email; error if malformed';
 
-CREATE FUNCTION crm.normalize_phone(text) RETURNS text
+-- Phones go through libphonenumber (src/phone.cpp): STABLE, for a number in
+-- national form is read in the workspace's default_country unless a country
+-- is given.  Not STRICT: a NULL country means that default.
+CREATE FUNCTION crm.normalize_phone(phone text, country text DEFAULT NULL) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_normalize_phone'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.normalize_phone(text) IS 'phone as "+" and digits ("00" prefix read as "+"); error if malformed';
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.normalize_phone(text, text) IS
+	'E.164 phone (+ and digits) validated by libphonenumber; a national number is read in country, else the workspace''s default_country; error if invalid or ambiguous';
 
 CREATE FUNCTION crm.normalize_domain(text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_normalize_domain'
@@ -47,4 +51,8 @@ CREATE FUNCTION crm_internal.normalize_row() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_normalize_row'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm_internal.normalize_row() IS
-	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, tags, touch)';
+	'BEFORE INSERT OR UPDATE row trigger; arguments are column:kind pairs (email, phone, domain, currency, color, country, tags, touch; modules, finite and max=N only check)';
+
+-- a workspace's default_country must be one whose numbers libphonenumber knows
+CREATE TRIGGER normalize BEFORE INSERT OR UPDATE ON crm.workspaces
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('default_country:country');

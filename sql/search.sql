@@ -107,6 +107,7 @@ DECLARE
 	term text := pg_catalog.btrim(coalesce(search.q, ''));
 	esc text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, ''))));
 	digits text := pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
+	phone_term text := '+' || pg_catalog.regexp_replace(coalesce(search.q, ''), '\D', '', 'g');
 	want_contacts boolean := search.object IN ('all', 'contact');
 	want_companies boolean := search.object IN ('all', 'company');
 	lterm text := pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, '')));
@@ -139,6 +140,14 @@ BEGIN
 	IF term = '' THEN
 		RETURN;
 	END IF;
+	-- a whole number, in national form too, is found as the trigger stored it
+	IF pg_catalog.length(digits) >= 5 AND term ~ '^[-+0-9 ().\/]+$' THEN
+		BEGIN
+			phone_term := crm.normalize_phone(term);
+		EXCEPTION WHEN invalid_parameter_value OR invalid_text_representation THEN
+			NULL;
+		END;
+	END IF;
 
 	IF search.mode = 'exact' THEN
 		RETURN QUERY
@@ -148,8 +157,8 @@ BEGIN
 			  FROM crm.contacts c,
 				   LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
 			 WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
-			   AND (c.name ILIKE esc OR c.email = pg_catalog.lower(term) OR c.phone = '+' || digits)
-			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = '+' || digits)
+			   AND (c.name ILIKE esc OR c.email = pg_catalog.lower(term) OR c.phone = phone_term)
+			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = phone_term)
 			UNION ALL
 			SELECT 'company', co.id, co.name, f.field, f.value, CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END::real
 			  FROM crm.companies co,
@@ -203,10 +212,10 @@ BEGIN
 					LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
 			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
 				AND (pg_catalog.length(term) >= 3 AND (c.name ILIKE '%' || esc || '%' OR c.email ILIKE '%' || esc || '%')
-					 OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%'))
+					 OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%') OR c.phone = phone_term)
 				AND (f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
 					 OR f.value ILIKE '%@' || esc || '%' OR f.value ILIKE '%-' || esc || '%'
-					 OR (f.field = 'phone' AND pg_catalog.length(digits) >= 3 AND f.value LIKE '%' || digits || '%'))
+					 OR (f.field = 'phone' AND (pg_catalog.length(digits) >= 3 AND f.value LIKE '%' || digits || '%' OR f.value = phone_term)))
 			  LIMIT search.lim)
 			UNION ALL
 			(SELECT 'company', co.id, co.name, f.field, f.value,

@@ -56,11 +56,15 @@ CREATE TABLE crm.workspaces (
 		CONSTRAINT workspaces_settings_object CHECK (pg_catalog.jsonb_typeof(settings) OPERATOR(pg_catalog.=) 'object'),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	privacy text NOT NULL DEFAULT 'everyone'
-		CONSTRAINT workspaces_privacy_mode CHECK (privacy OPERATOR(pg_catalog.=) ANY (ARRAY['everyone', 'owner']))
+		CONSTRAINT workspaces_privacy_mode CHECK (privacy OPERATOR(pg_catalog.=) ANY (ARRAY['everyone', 'owner'])),
+	default_country text
+		CONSTRAINT workspaces_country_format CHECK (default_country OPERATOR(pg_catalog.~) '^[A-Z]{2}$')
 );
 COMMENT ON TABLE crm.workspaces IS 'tenants: every other table is partitioned by workspace_id';
 COMMENT ON COLUMN crm.workspaces.privacy IS
 	'everyone: every member sees the workspace; owner: members without see_all see what they own (crm.set_privacy)';
+COMMENT ON COLUMN crm.workspaces.default_country IS
+	'ISO 3166 alpha-2 country that phone numbers written in national form are read in (020 7946 0000 in GB is +442079460000); NULL: national numbers are refused';
 COMMENT ON COLUMN crm.workspaces.settings IS 'workspace options, e.g. {"strict_properties": true} rejects undeclared custom property keys';
 
 INSERT INTO crm.workspaces (id, slug, name) VALUES (1, 'default', 'Default workspace');

@@ -193,6 +193,13 @@ EnvObjectTypeExists(void *ctx, const char *key)
 	return CrmObjectTypeExists(TranslationWorkspace(), key);
 }
 
+/* A phone literal in the form the contacts trigger stores (src/normalize.c) */
+static char *
+EnvPhone(void *ctx, const char *s, size_t len)
+{
+	return CrmNormalizePhoneFor(pnstrdup(s, len), TranslationWorkspace());
+}
+
 static void
 InitEnv(CqlEnv *env, bool need_trgm)
 {
@@ -205,6 +212,7 @@ InitEnv(CqlEnv *env, bool need_trgm)
 	env->lists = EnvLists;
 	env->property = EnvProperty;
 	env->object_type_exists = EnvObjectTypeExists;
+	env->phone = EnvPhone;
 }
 
 static int

@@ -131,6 +131,12 @@ extern void CrmRequireSize(const char *column, Size bytes, Size limit);
 /* normalize.c: canonical forms, each raising a precise error on bad input */
 extern char *CrmNormalizeEmail(const char *raw);
 extern char *CrmNormalizePhone(const char *raw);
+extern char *CrmNormalizePhoneIn(const char *raw, const char *country);
+extern char *CrmNormalizePhoneFor(const char *raw, int64 ws);
+extern char *CrmNormalizeCountry(const char *raw);
+extern bool CrmModuleNameIsValid(const char *s, int len);
+extern bool CrmContactsHaveActiveModules(void);
+extern void CrmCheckActiveModules(Datum modules);
 extern char *CrmNormalizeDomain(const char *raw);
 extern char *CrmNormalizeColor(const char *raw);
 extern Datum CrmNormalizeTags(Datum tags);

@@ -105,9 +105,10 @@ typedef struct Identity
 	Jsonb	   *props;
 	TimestampTz seen;
 	int			source;			/* the trust the keys carry */
+	char	   *module;			/* source =>: the product module calling, or NULL */
 } Identity;
 
-/* The parameters of the write statements, $1 to $11 */
+/* The parameters of the write statements, $1 to $12 */
 enum
 {
 	P_WS,
@@ -121,6 +122,7 @@ enum
 	P_PROPERTIES,
 	P_SEEN,
 	P_TID,						/* seen_plan only */
+	P_MODULE,					/* insert_plan and update_plan */
 	NPARAMS
 };
 
@@ -146,42 +148,56 @@ static void
 PreparePlans(void)
 {
 	Oid			write_args[NPARAMS] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID};
+								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID, TEXTOID};
+
+	bool		modules;
 
 	if (seen_plan != NULL)
 		return;
+	/* a 0.2.0 install (which has no source argument) has no active_modules */
+	modules = CrmContactsHaveActiveModules();
 
 	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
 							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
 							2, write_args);
 
-	/* $2 is unused: both statements take the same parameter list */
-	insert_plan = PrepareKept("INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
-							  "                             identity_source, properties, first_seen_at, last_seen_at)"
-							  " VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10)"
-							  " RETURNING c.id",
-							  10, write_args);
+	/* $2 and $11 are unused: the statements take the same parameter list */
+	insert_plan = PrepareKept(psprintf(
+		"INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
+		"                             identity_source, properties, first_seen_at, last_seen_at%s)"
+		" VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10%s)"
+		" RETURNING c.id",
+		modules ? ", active_modules" : "",
+		modules ? ", CASE WHEN $12 IS NULL THEN '{}'::pg_catalog.jsonb"
+		"            ELSE pg_catalog.jsonb_build_object($12, $10) END" : ""),
+		NPARAMS, write_args);
 
 	/*
 	 * Blank fields are filled, identity_source only rises, a source at least
-	 * as trusted as the stored one overrides properties (a weaker one only
-	 * fills missing keys), first_seen_at only moves back and last_seen_at
-	 * only forward.  The WHERE clause leaves the row alone when none of that
-	 * changes anything; it is re-checked on the newest row version if a
-	 * concurrent update got there first.
+	 * as trusted as the stored one overrides the name and properties (a
+	 * weaker one only fills a blank name and missing keys; nothing is
+	 * overwritten with empty), first_seen_at only moves back and
+	 * last_seen_at only forward, the calling module's time only forward.
+	 * The WHERE clause leaves the row alone when none of that changes
+	 * anything; it is re-checked on the newest row version if a concurrent
+	 * update got there first.
 	 */
-	update_plan = PrepareKept(
+	update_plan = PrepareKept(psprintf(
 		"UPDATE crm.contacts c"
-		"   SET name = coalesce(c.name, $3), email = coalesce(c.email, $4), phone = coalesce(c.phone, $5),"
+		"   SET name = CASE WHEN $3 IS NOT NULL AND $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
+		"                   THEN $3 ELSE coalesce(c.name, $3) END,"
+		"       email = coalesce(c.email, $4), phone = coalesce(c.phone, $5),"
 		"       identifier = coalesce(c.identifier, $6), verified_id = coalesce(c.verified_id, $7),"
 		"       identity_source = greatest(c.identity_source, $8::crm.identity_source),"
 		"       properties = CASE WHEN $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
 		"                         THEN c.properties OPERATOR(pg_catalog.||) $9"
 		"                         ELSE $9 OPERATOR(pg_catalog.||) c.properties END,"
 		"       first_seen_at = least(c.first_seen_at, $10),"
-		"       last_seen_at = greatest(c.last_seen_at, $10)"
+		"       last_seen_at = greatest(c.last_seen_at, $10)%s"
 		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
 		"   AND ((c.name IS NULL AND $3 IS NOT NULL) OR (c.email IS NULL AND $4 IS NOT NULL)"
+		"        OR ($3 IS NOT NULL AND c.name OPERATOR(pg_catalog.<>) $3"
+		"            AND $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source)%s"
 		"        OR (c.phone IS NULL AND $5 IS NOT NULL) OR (c.identifier IS NULL AND $6 IS NOT NULL)"
 		"        OR (c.verified_id IS NULL AND $7 IS NOT NULL)"
 		"        OR c.identity_source OPERATOR(pg_catalog.<) $8::crm.identity_source"
@@ -192,7 +208,16 @@ PreparePlans(void)
 		"                     THEN c.properties OPERATOR(pg_catalog.||) $9"
 		"                     ELSE $9 OPERATOR(pg_catalog.||) c.properties END"
 		"                OPERATOR(pg_catalog.<>) c.properties))",
-		10, write_args);
+		modules ? ","
+		"       active_modules = CASE WHEN $12 IS NULL"
+		"                               OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz"
+		"                                  OPERATOR(pg_catalog.>=) $10"
+		"                             THEN c.active_modules"
+		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($12, $10) END" : "",
+		modules ? ""
+		"        OR ($12 IS NOT NULL AND ((c.active_modules OPERATOR(pg_catalog.->>) $12) IS NULL"
+		"             OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $10))" : ""),
+		NPARAMS, write_args);
 
 	/*
 	 * The common repeat call (a page view) that only moves the seen times:
@@ -451,7 +476,8 @@ ChangesOf(const Match *m, const Identity *who)
 	int			i;
 
 	if (JB_ROOT_COUNT(who->props) > 0 || who->source > m->source ||
-		(who->keys[KEY_VERIFIED_ID] && !m->verified_id))
+		(who->keys[KEY_VERIFIED_ID] && !m->verified_id) || who->module ||
+		(who->name && who->source >= m->source))
 		return CHANGES_MORE;
 	for (i = 0; i < NFIELDS; i++)
 		if (given[i] && m->blank[i])
@@ -504,10 +530,10 @@ NullFlags(const bool *nulls, int nparams, char *flags)
 static int64
 InsertContact(Datum *values, bool *nulls)
 {
-	char		n[P_TID];
+	char		n[NPARAMS];
 	bool		isnull;
 
-	NullFlags(nulls, P_TID, n);
+	NullFlags(nulls, NPARAMS, n);
 	/*
 	 * No row limit: the executor stops an INSERT ... RETURNING at the limit
 	 * before its AFTER STATEMENT triggers are queued, and the contact would
@@ -546,8 +572,12 @@ static void
 ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
 {
 	char	  **keys = who->keys;
+	/* the 0.2.0 declaration has no country argument */
+	char	   *country = PG_NARGS() > 7 ? TrimmedArg(fcinfo, 7) : NULL;
 
 	who->ws = CrmCurrentWorkspace();
+	if (country)
+		country = CrmNormalizeCountry(country);
 	who->name = TrimmedArg(fcinfo, 2);
 	keys[KEY_EMAIL] = TrimmedArg(fcinfo, 0);
 	keys[KEY_PHONE] = TrimmedArg(fcinfo, 1);
@@ -559,20 +589,29 @@ ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
 	if (keys[KEY_EMAIL])
 		keys[KEY_EMAIL] = CrmNormalizeEmail(keys[KEY_EMAIL]);
 	if (keys[KEY_PHONE])
-		keys[KEY_PHONE] = CrmNormalizePhone(keys[KEY_PHONE]);
+		keys[KEY_PHONE] = CrmNormalizePhoneIn(keys[KEY_PHONE], country);
 	who->source = keys[KEY_VERIFIED_ID] ? SOURCE_VERIFIED :
 		(keys[KEY_EMAIL] || keys[KEY_PHONE] || who->name) ? SOURCE_SELF_REPORTED : SOURCE_ANONYMOUS;
-}
+	/* the 0.2.0 declaration has no source argument either */
+	who->module = PG_NARGS() > 8 ? TrimmedArg(fcinfo, 8) : NULL;
+	if (who->module)
+	{
+		char	   *p;
 
-static bool
-HasAnyKey(char **keys)
-{
-	int			k;
-
-	for (k = 0; k < NKEYS; k++)
-		if (keys[k] != NULL)
-			return true;
-	return false;
+		for (p = who->module; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p += 'a' - 'A';
+		if (!CrmModuleNameIsValid(who->module, strlen(who->module)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid source: \"%s\"", text_to_cstring(PG_GETARG_TEXT_PP(8))),
+					 errhint("A source names the module the call comes from in letters, digits and underscores, such as support, auth, email, sms, forms or calendar.")));
+	}
+	if (!keys[KEY_EMAIL] && !keys[KEY_PHONE] && !keys[KEY_IDENTIFIER] && !keys[KEY_VERIFIED_ID])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("crm.identify needs an identity key"),
+				 errhint("Pass email, phone, identifier or verified_id; a contact known by its name only is created with INSERT INTO crm.contacts.")));
 }
 
 /* The parameters shared by insert_plan and update_plan; the contact id is not known yet */
@@ -593,6 +632,9 @@ BindParams(const Identity *who, Datum *values, bool *nulls)
 	nulls[P_PROPERTIES] = false;
 	values[P_SEEN] = TimestampTzGetDatum(who->seen);
 	nulls[P_SEEN] = false;
+	values[P_TID] = (Datum) 0;
+	nulls[P_TID] = true;
+	values[P_MODULE] = TextOrNull(who->module, &nulls[P_MODULE]);
 }
 
 /*
@@ -740,12 +782,10 @@ Identify(FunctionCallInfo fcinfo)
 		elog(ERROR, "crm identify: SPI_connect failed");
 	PreparePlans();
 
-	if (HasAnyKey(who.keys))
-	{
-		LockKeys(who.ws, who.keys);
-		nmatches = FindMatches(who.ws, who.keys, matches);
-		RequireVisibleMatches(&who, matches, nmatches);
-	}
+	/* ReadIdentity refused a call without keys */
+	LockKeys(who.ws, who.keys);
+	nmatches = FindMatches(who.ws, who.keys, matches);
+	RequireVisibleMatches(&who, matches, nmatches);
 	BindParams(&who, values, nulls);
 
 	if (nmatches == 0)

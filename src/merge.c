@@ -407,6 +407,7 @@ BuildRefCache(void)
 	/* a block is a safety flag: either side's block holds */ \
 	"        s.blocked OR d.blocked AS blocked," \
 	"        crm.normalize_tags(s.tags OPERATOR(pg_catalog.||) d.tags) AS tags," \
+	"%s" /* MERGED_MODULES_SQL where contacts have active_modules */ \
 	"        d.properties OPERATOR(pg_catalog.||) s.properties AS properties," \
 	"        least(s.first_seen_at, d.first_seen_at) AS first_seen_at," \
 	"        greatest(s.last_seen_at, d.last_seen_at) AS last_seen_at," \
@@ -416,9 +417,20 @@ BuildRefCache(void)
 	"     ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND d.id OPERATOR(pg_catalog.=) $3" \
 	"  WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2) m"
 
+/* The modules either used, each at the later of its two times */
+#define MERGED_MODULES_SQL \
+	"        (SELECT coalesce(pg_catalog.jsonb_object_agg(u.key, u.value), '{}'::pg_catalog.jsonb)" \
+	"           FROM (SELECT DISTINCT ON (e.key) e.key, e.value" \
+	"                   FROM (SELECT * FROM pg_catalog.jsonb_each(s.active_modules)" \
+	"                         UNION ALL SELECT * FROM pg_catalog.jsonb_each(d.active_modules)) e" \
+	"                  ORDER BY e.key, (e.value OPERATOR(pg_catalog.#>>) '{}')::pg_catalog.timestamptz DESC) u" \
+	"        ) AS active_modules,"
+
 static void
 PrepareFixedPlans(void)
 {
+	/* an install of 0.2.0 runs this library too: its contacts have no active_modules */
+	bool		modules = CrmContactsHaveActiveModules();
 	Oid			lockargs[2] = {INT8OID, INT8ARRAYOID};
 
 	if (activity_plan != NULL)
@@ -430,18 +442,19 @@ PrepareFixedPlans(void)
 							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) ANY ($2)"
 							" ORDER BY c.id FOR UPDATE",
 							2, lockargs);
-	merged_plan = PrepareKept(MERGED_RECORD_SQL, 3, merge_argtypes);
+	merged_plan = PrepareKept(psprintf(MERGED_RECORD_SQL, modules ? MERGED_MODULES_SQL : ""), 3, merge_argtypes);
 	mark_plan = PrepareKept("UPDATE crm.contacts SET status = 'merged', merged_into = $2"
 							" WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $3",
 							3, merge_argtypes);
-	survivor_plan = PrepareKept("UPDATE crm.contacts c SET name = m.name, email = m.email, phone = m.phone,"
+	survivor_plan = PrepareKept(psprintf("UPDATE crm.contacts c SET name = m.name, email = m.email, phone = m.phone,"
 								" identifier = m.identifier, verified_id = m.verified_id,"
 								" identity_source = m.identity_source, avatar_url = m.avatar_url, city = m.city,"
 								" country = m.country, lifecycle_stage = m.lifecycle_stage, owner = m.owner,"
 								" blocked = m.blocked, tags = m.tags, properties = m.properties,"
-								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at"
+								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at%s"
 								" FROM pg_catalog.jsonb_populate_record(NULL::crm.contacts, $4) m"
 								" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+								modules ? ", active_modules = m.active_modules" : ""),
 								4, merge_argtypes);
 	sync_plan = PrepareKept("SELECT crm_hidden.sync_conversation_counters(ARRAY[$1, $1], ARRAY[$2, $3])",
 							3, merge_argtypes);

@@ -22,6 +22,7 @@
 
 #include "access/detoast.h"
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -32,12 +33,14 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/formatting.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "crm.h"
+#include "phone.h"
 
 PG_FUNCTION_INFO_V1(crm_normalize_email);
 PG_FUNCTION_INFO_V1(crm_normalize_phone);
@@ -153,58 +156,218 @@ CrmNormalizeEmail(const char *raw)
 	return s;
 }
 
+/* ----------------------------------------------------------------
+ * Phones: E.164 through libphonenumber (src/phone.cpp)
+ *
+ * A number in international form ("+" or "00" and a calling code) needs no
+ * country; a national one is read in the country the caller names, else
+ * in the workspace's default_country, else refused: guessing would store a
+ * wrong number.  Every writer (the row trigger, crm.identify, the import,
+ * CQL literals, the search) comes through PhoneStatus, so they all store
+ * and match the same E.164.
+ * ----------------------------------------------------------------
+ */
+
 /*
- * "+" and digits only: "00" and "+" prefixes both mean an international
- * number.  NULL when malformed.
+ * What a phone number may be written with: digits, a leading "+" (or "00"),
+ * spaces, dashes, dots, parentheses and slashes.  Letters (vanity numbers,
+ * "ext. 12") are refused before the library, which would accept them.
+ * Returns the text the library parses, "00" turned into "+", or NULL.
  */
 static char *
-CanonicalPhone(const char *raw)
+PhoneText(const char *raw)
 {
 	char	   *out = palloc(strlen(raw) + 2);
 	int			n = 0;
 	int			digits = 0;
 	const char *p = raw;
-	bool		ok = true;
 
 	while (isspace((unsigned char) *p))
 		p++;
-	out[n++] = '+';
 	if (*p == '+')
-		p++;
+		out[n++] = *p++;
 	else if (p[0] == '0' && p[1] == '0')
+	{
+		out[n++] = '+';
 		p += 2;
-	for (; *p && ok; p++)
+	}
+	for (; *p; p++)
 	{
 		if (isdigit((unsigned char) *p))
-		{
-			out[n++] = *p;
 			digits++;
-		}
 		else if (!strchr(" -.()/\t", *p))
-			ok = false;
+			return NULL;
+		out[n++] = *p;
 	}
 	out[n] = '\0';
-	return (ok && digits >= 5 && digits <= 15) ? out : NULL;
+	return (digits > 0 && digits <= 17) ? out : NULL;
 }
 
-/* Whether CrmNormalizePhone would accept the text (for typed properties) */
+/*
+ * A country as the caller wrote it ("gb", " GB ") in upper case, or a
+ * 22023 naming it when libphonenumber has no numbering plan for it.
+ */
+char *
+CrmNormalizeCountry(const char *raw)
+{
+	char	   *s = TrimmedCopy(raw);
+	char	   *p;
+
+	for (p = s; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p -= 'a' - 'A';
+	if (strlen(s) != 2 || !isupper((unsigned char) s[0]) || !isupper((unsigned char) s[1]) ||
+		!CrmPhoneCountryKnown(s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown country: \"%s\"", raw),
+				 errhint("A country is an ISO 3166 alpha-2 code with a numbering plan, such as GB, US or DE.")));
+	return s;
+}
+
+/* A workspace's default_country, or NULL; read as the caller */
+static char *
+WorkspaceCountry(int64 workspace)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		ws = Int64GetDatum(workspace);
+	char	   *country = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm phone: SPI_connect failed");
+	if (plan == NULL)
+	{
+		Oid			argtype = INT8OID;
+		SPIPlanPtr	p = SPI_prepare("SELECT w.default_country::pg_catalog.text FROM crm.workspaces w"
+									" WHERE w.id OPERATOR(pg_catalog.=) $1", 1, &argtype);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "crm phone: preparing the workspace query failed");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, &ws, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm phone: reading the workspace failed");
+	if (SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL)
+			country = strcpy(SPI_palloc(strlen(v) + 1), v);
+	}
+	SPI_finish();
+	return country;
+}
+
+/*
+ * Parse and validate; country NULL means the default of workspace ws (read
+ * only for a number in national form).  On CRM_PHONE_OK e164 holds the
+ * result.
+ */
+static CrmPhoneStatus
+PhoneStatus(const char *raw, const char *country, int64 ws, char *e164, int *code)
+{
+	char	   *text = PhoneText(raw);
+
+	*code = 0;
+	if (text == NULL)
+		return CRM_PHONE_NOT_A_NUMBER;
+	if (text[0] != '+' && country == NULL)
+		country = WorkspaceCountry(ws);
+	if (text[0] != '+' && country == NULL)
+		return CRM_PHONE_NO_COUNTRY;
+	return CrmPhoneParse(text, text[0] == '+' ? NULL : country, e164, code);
+}
+
+/* Whether CrmNormalizePhoneIn would accept the text (for typed properties) */
 bool
 CrmPhoneIsValid(const char *raw)
 {
-	return CanonicalPhone(raw) != NULL;
+	char		e164[CRM_PHONE_E164_SIZE];
+	int			code;
+
+	return PhoneStatus(raw, NULL, CrmCurrentWorkspace(), e164, &code) == CRM_PHONE_OK;
+}
+
+/*
+ * E.164 of raw, read in country (NULL: the default of workspace ws), or an
+ * error naming the number and saying how to write it.
+ */
+static char *
+NormalizePhone(const char *raw, const char *country, int64 ws)
+{
+	char		e164[CRM_PHONE_E164_SIZE];
+	int			code;
+
+	switch (PhoneStatus(raw, country, ws, e164, &code))
+	{
+		case CRM_PHONE_OK:
+			return pstrdup(e164);
+		case CRM_PHONE_NOT_A_NUMBER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid phone number: \"%s\"", raw),
+					 errhint("A phone number is digits, optionally after \"+\" and a country calling code, and may use spaces, dashes, dots and parentheses.")));
+			break;
+		case CRM_PHONE_NO_COUNTRY:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("phone number \"%s\" is in national form and no country is given", raw),
+					 errhint("Write it in international form (+44 20 7946 0000), pass its country (country => 'GB'), or set the workspace's default_country.")));
+			break;
+		case CRM_PHONE_BAD_CALLING_CODE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("phone number \"%s\" has no valid country calling code", raw),
+					 errhint("An international number starts with + and a country calling code, e.g. +44 20 7946 0000.")));
+			break;
+		case CRM_PHONE_TOO_SHORT:
+			if (code == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("phone number \"%s\" is too short", raw),
+						 errhint("An international number starts with + and a country calling code, e.g. +44 20 7946 0000.")));
+			/* FALLTHROUGH */
+		case CRM_PHONE_TOO_LONG:
+		case CRM_PHONE_INVALID_LENGTH:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("phone number \"%s\" has the wrong number of digits for +%d", raw, code),
+					 errhint("Check the digits; a number of another country is written in international form, +CC and the number.")));
+			break;
+		case CRM_PHONE_INVALID:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("phone number \"%s\" is not a valid number for +%d", raw, code),
+					 errhint("No number range of that country starts this way; check the digits, or write a number of another country as +CC and the number.")));
+			break;
+		case CRM_PHONE_BAD_COUNTRY:
+			(void) CrmNormalizeCountry(country);
+			break;
+		case CRM_PHONE_INTERNAL:
+			break;
+	}
+	elog(ERROR, "crm phone: libphonenumber failed on \"%s\"", raw);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* In country, else in the current workspace's default_country */
+char *
+CrmNormalizePhoneIn(const char *raw, const char *country)
+{
+	return NormalizePhone(raw, country, CrmCurrentWorkspace());
 }
 
 char *
 CrmNormalizePhone(const char *raw)
 {
-	char	   *out = CanonicalPhone(raw);
+	return NormalizePhone(raw, NULL, CrmCurrentWorkspace());
+}
 
-	if (out == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid phone number: \"%s\"", raw),
-				 errhint("A phone number has 5 to 15 digits, optionally a leading \"+\", and may use spaces, dashes, dots and parentheses.")));
-	return out;
+/* In the default_country of workspace ws (CQL literals of a dynamic list) */
+char *
+CrmNormalizePhoneFor(const char *raw, int64 ws)
+{
+	return NormalizePhone(raw, NULL, ws);
 }
 
 /* "https://www.Example.com/path" -> "example.com" */
@@ -316,14 +479,106 @@ sqlname(PG_FUNCTION_ARGS) \
 }
 
 TEXT_NORMALIZER(crm_normalize_email, CrmNormalizeEmail)
-TEXT_NORMALIZER(crm_normalize_phone, CrmNormalizePhone)
 TEXT_NORMALIZER(crm_normalize_domain, CrmNormalizeDomain)
 TEXT_NORMALIZER(crm_normalize_color, CrmNormalizeColor)
+
+/*
+ * crm.normalize_phone(phone, country DEFAULT NULL); the 0.2.0 declaration
+ * (one argument, STRICT) reaches the same symbol.
+ */
+Datum
+crm_normalize_phone(PG_FUNCTION_ARGS)
+{
+	char	   *country = NULL;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
+		country = CrmNormalizeCountry(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_TEXT_P(cstring_to_text(CrmNormalizePhoneIn(text_to_cstring(PG_GETARG_TEXT_PP(0)), country)));
+}
 
 Datum
 crm_normalize_tags(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(CrmNormalizeTags(PG_GETARG_DATUM(0)));
+}
+
+/* ----------------------------------------------------------------
+ * Active modules: {"support": "2026-01-15T09:00:00+00:00", ...}
+ * ----------------------------------------------------------------
+ */
+
+/* A module name: a lower-case identifier, as crm.identify(source => ...) takes it */
+bool
+CrmModuleNameIsValid(const char *s, int len)
+{
+	int			i;
+
+	if (len < 1 || len > 63 || !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (i = 1; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * Whether crm.contacts has active_modules: an install of 0.2.0 runs this
+ * library too, and its identify and merge statements must not name it.
+ */
+bool
+CrmContactsHaveActiveModules(void)
+{
+	Oid			nsp = get_namespace_oid("crm", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("contacts", nsp) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "active_modules") != InvalidAttrNumber;
+}
+
+/*
+ * What the row path may store in contacts.active_modules: module names as
+ * crm.identify records them, each with the time it was last used, so that
+ * a merge can keep the later of two times.
+ */
+void
+CrmCheckActiveModules(Datum value)
+{
+	Jsonb	   *modules = DatumGetJsonbP(value);
+	JsonbIterator *it = JsonbIteratorInit(&modules->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(modules))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("active_modules must be a JSON object, not %s",
+						JB_ROOT_IS_SCALAR(modules) ? "a scalar" : "an array"),
+				 errhint("Store {\"module\": \"last used at\"}, e.g. {\"support\": \"2026-01-15T09:00:00Z\"}.")));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if (!CrmModuleNameIsValid(key, v.val.string.len))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid module name in active_modules: \"%s\"", key),
+						 errhint("A module name is lower-case letters, digits and underscores, such as support or auth.")));
+		}
+		else if (tok == WJB_VALUE)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("active_modules \"%s\" must be a timestamp string", key),
+						 errhint("Store when the module was last used, e.g. {\"%s\": \"2026-01-15T09:00:00Z\"}; crm.identify(source => '%s') records it.", key, key)));
+			(void) DirectFunctionCall3(timestamptz_in,
+									   CStringGetDatum(pnstrdup(v.val.string.val, v.val.string.len)),
+									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		}
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -337,6 +592,8 @@ typedef enum ColumnKind
 	KIND_DOMAIN,
 	KIND_CURRENCY,
 	KIND_COLOR,
+	KIND_COUNTRY,				/* ISO 3166 alpha-2 with a numbering plan */
+	KIND_MODULES,				/* jsonb {module: timestamp}: checked only */
 	KIND_TAGS,
 	KIND_TOUCH,					/* set to now() on UPDATE */
 	KIND_FINITE,				/* numeric: no NaN or Infinity (bounds.c) */
@@ -363,7 +620,7 @@ static const struct
 	ColumnKind	kind;
 }			kinds[] = {
 	{"email", KIND_EMAIL}, {"phone", KIND_PHONE}, {"domain", KIND_DOMAIN},
-	{"currency", KIND_CURRENCY}, {"color", KIND_COLOR}, {"tags", KIND_TAGS},
+	{"currency", KIND_CURRENCY}, {"color", KIND_COLOR}, {"country", KIND_COUNTRY}, {"modules", KIND_MODULES}, {"tags", KIND_TAGS},
 	{"touch", KIND_TOUCH}, {"finite", KIND_FINITE}
 };
 
@@ -498,6 +755,11 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 			CrmRequireFinite(NameStr(att->attname), DatumGetNumeric(value));
 			continue;
 		}
+		if (rule->kind == KIND_MODULES)
+		{
+			CrmCheckActiveModules(value);
+			continue;
+		}
 		if (rule->kind == KIND_MAX)
 		{
 			CrmRequireSize(NameStr(att->attname), toast_raw_datum_size(value) - VARHDRSZ, rule->limit);
@@ -527,6 +789,9 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 					break;
 				case KIND_COLOR:
 					norm = CrmNormalizeColor(raw);
+					break;
+				case KIND_COUNTRY:
+					norm = IsBlank(raw) ? NULL : CrmNormalizeCountry(raw);
 					break;
 				default:
 					elog(ERROR, "unexpected column kind %d", rule->kind);

@@ -32,7 +32,7 @@ static const char *const type_expectations[] = {
 	"an ISO 8601 date string \"YYYY-MM-DD\", e.g. \"2024-03-31\"",
 	"an ISO 8601 date-time string, e.g. \"2024-03-31T14:30:00Z\"",
 	"an email address string such as \"name@example.com\"",
-	"a phone number string with 5 to 15 digits, e.g. \"+44 20 7946 0958\"",
+	"a phone number string crm.normalize_phone() accepts (international form, or national in the workspace's default_country), e.g. \"+44 20 7946 0958\"",
 	"an http or https URL string with a host, e.g. \"https://example.com/page\"",
 	"one of the option strings",
 	"a JSON array of distinct option strings"

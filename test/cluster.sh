@@ -86,6 +86,9 @@ install_prerequisites() {
 	[ -d /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux ] || need+=(libclang-rt-14-dev)
 	command -v make >/dev/null || need+=(make)
 	command -v gcc >/dev/null || need+=(gcc)
+	# src/phone.cpp: the shim over Google's libphonenumber (C++, it brings protobuf and ICU)
+	command -v g++ >/dev/null || need+=(g++)
+	[ -f /usr/include/phonenumbers/phonenumberutil.h ] || need+=(libphonenumber-dev)
 	# node and npm: test/t/api_postgraphile.sh runs PostGraphile from npm (test/api)
 	command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 	if [ ${#need[@]} -gt 0 ]; then

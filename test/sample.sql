@@ -54,7 +54,7 @@ BEGIN
 		   translate(lower(p.first || '.' || replace(p.last, ' ', '')), 'üö', 'uo') || '@'
 			 || coalesce((SELECT c.domain FROM crm.companies c WHERE c.workspace_id = ws AND c.id = p.company_id), 'mail.example'),
 		   CASE WHEN p.i % 5 <> 0 THEN '+' || split_part(cities[1 + pg_temp.h(p.i, 8) % array_length(cities, 1)], ':', 3) || ' '
-										|| (pg_temp.h(p.i, 6) % 9000000 + 1000000)::text END,
+										|| (pg_temp.h(p.i, 6) % 8000000 + 2000000)::text END,
 		   ws_slug || '-user-' || p.i,
 		   (ARRAY['verified', 'self_reported', 'self_reported', 'anonymous'])[1 + pg_temp.h(p.i, 7) % 4]::crm.identity_source,
 		   split_part(cities[1 + pg_temp.h(p.i, 8) % array_length(cities, 1)], ':', 1),
@@ -82,13 +82,13 @@ BEGIN
 	-- consents: a third signed up for email, some later unsubscribed; sms for some
 	INSERT INTO crm.contact_consents (contact_id, channel, status, source, recorded_at)
 	SELECT c.id, 'email', 'granted', 'signup form', c.created_at
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 3 = 0;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 3 = 0 ORDER BY c.id;
 	INSERT INTO crm.contact_consents (contact_id, channel, status, source, recorded_at)
 	SELECT c.id, 'email', 'revoked', 'unsubscribe link', c.created_at + interval '40 days'
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 9 = 0;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 9 = 0 ORDER BY c.id;
 	INSERT INTO crm.contact_consents (contact_id, channel, status, source, recorded_at)
 	SELECT c.id, 'sms', 'granted', 'checkout', c.created_at + interval '2 days'
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 8 = 1;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 8 = 1 ORDER BY c.id;
 
 	-- conversations for every fourth contact, each opened by the contact
 	INSERT INTO crm.conversations (contact_id, channel, inbox, status, started_at)
@@ -96,7 +96,7 @@ BEGIN
 		   (ARRAY['support', 'sales', 'billing'])[1 + pg_temp.h(c.id, 14) % 3],
 		   (ARRAY['resolved', 'resolved', 'open', 'pending'])[1 + pg_temp.h(c.id, 12) % 4]::crm.conversation_status,
 		   c.created_at + interval '3 days' + (c.id % 48) * interval '1 hour'
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 4 = 0;
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id % 4 = 0 ORDER BY c.id;
 	INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
 	SELECT cv.id, m.sender::crm.message_sender, m.body, cv.started_at + m.after
 	  FROM crm.conversations cv
@@ -105,7 +105,8 @@ BEGIN
 						   'Can I add more seats to our plan?', 'The export to CSV fails for me.'])[1 + cv.id % 4], interval '0'),
 		('agent', 'Thanks for reaching out, let me check that for you.', interval '12 minutes'),
 		('contact', 'Great, thank you!', interval '40 minutes')) m(sender, body, after)
-	 WHERE cv.workspace_id = ws AND (m.body <> 'Great, thank you!' OR cv.id % 2 = 0);
+	 WHERE cv.workspace_id = ws AND (m.body <> 'Great, thank you!' OR cv.id % 2 = 0)
+	 ORDER BY cv.id, m.after;
 
 	-- activities: notes, calls, meetings and page views over the year
 	INSERT INTO crm.activities (contact_id, company_id, type, subject, actor, occurred_at, payload)
@@ -120,20 +121,21 @@ BEGIN
 		('page_view', 'Visited /pricing', interval '20 days', jsonb_build_object('url', '/pricing'))) a(type, subject, after, payload)
 	 WHERE c.workspace_id = ws
 	   AND (a.type = 'note' OR (a.type = 'call' AND c.id % 2 = 0) OR (a.type = 'meeting' AND c.id % 5 = 0)
-			OR (a.type = 'page_view' AND c.id % 3 = 0));
+			OR (a.type = 'page_view' AND c.id % 3 = 0))
+	 ORDER BY c.id, a.after;
 
 	-- external ids for the customers' billing accounts
 	INSERT INTO crm.external_ids (object_type, object_id, system, external_id)
 	SELECT 'contact', c.id, 'stripe', 'cus_' || ws_slug || '_' || c.id
-	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.lifecycle_stage = 'customer';
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.lifecycle_stage = 'customer' ORDER BY c.id;
 	DROP TABLE sample_people;
 END $$;
 
 BEGIN;
 SELECT FROM pg_temp.load_sample('acme', 'Acme GmbH', 'EUR', 700, 100,
-	'{Berlin:DE:49 30,Berlin:DE:49 30,Munich:DE:49 89,Hamburg:DE:49 40,Cologne:DE:49 221,Paris:FR:33 1,Lyon:FR:33 4,London:GB:44 20,Manchester:GB:44 161,Madrid:ES:34 91,Amsterdam:NL:31 20,Vienna:AT:43 1,Zurich:CH:41 44,Stockholm:SE:46 8,Warsaw:PL:48 22}');
+	'{Berlin:DE:49 30,Berlin:DE:49 30,Munich:DE:49 89,Hamburg:DE:49 40,Cologne:DE:49 221,Paris:FR:33 1 4,Lyon:FR:33 4 7,London:GB:44 20 7,Manchester:GB:44 161,Madrid:ES:34 91,Amsterdam:NL:31 20,Vienna:AT:43 1 5,Zurich:CH:41 44,Stockholm:SE:46 8,Warsaw:PL:48 22}');
 SELECT FROM pg_temp.load_sample('globex', 'Globex Inc', 'USD', 300, 50,
-	'{New York:US:1 212,San Francisco:US:1 415,Austin:US:1 512,Chicago:US:1 312,Seattle:US:1 206,Boston:US:1 617,Toronto:CA:1 416,Vancouver:CA:1 604,Sydney:AU:61 2,Tokyo:JP:81 3}');
+	'{New York:US:1 212,San Francisco:US:1 415,Austin:US:1 512,Chicago:US:1 312,Seattle:US:1 206,Boston:US:1 617,Toronto:CA:1 416,Vancouver:CA:1 604,Sydney:AU:61 2 9,Tokyo:JP:81 3 5}');
 COMMIT;
 RESET crm.workspace_id;
 RESET client_min_messages;

@@ -28,6 +28,7 @@ INSERT INTO crm.products (name, sku, unit_price, currency) VALUES
 SELECT crm.create_pipeline('New business', 'b2b_sales') AS pipeline \gset
 
 -- a deal for every third opportunity or customer, spread over the stages
+-- (in contact order: deal ids must not depend on where rows lie in the heap)
 INSERT INTO crm.deals (pipeline_id, stage_id, title, contact_id, company_id, owner, expected_close_date, created_at,
 					   stage_entered_at)
 SELECT :pipeline,
@@ -42,7 +43,8 @@ SELECT :pipeline,
   LEFT JOIN crm.contact_companies cc ON cc.workspace_id = c.workspace_id AND cc.contact_id = c.id AND cc.is_primary
   LEFT JOIN crm.companies co ON co.workspace_id = cc.workspace_id AND co.id = cc.company_id
  WHERE c.workspace_id = crm.current_workspace()
-   AND c.lifecycle_stage IN ('opportunity', 'customer') AND c.id % 3 = 0;
+   AND c.lifecycle_stage IN ('opportunity', 'customer') AND c.id % 3 = 0
+ ORDER BY c.id;
 
 -- line items from the catalogue: seats for all, onboarding and support for some
 SELECT count(crm.add_line_item(d.id, p.id, 5 * (1 + d.id % 10), 'percent', (d.id % 3) * 5))
@@ -80,7 +82,8 @@ UPDATE crm.deals d
 SELECT count(crm.upsert_order(c.id, 'payments', 'in_' || c.id, 240 * (1 + c.id % 12), 'EUR', 'paid',
 							  'Annual subscription', timestamptz '2026-06-01 10:00+00' + (c.id % 90) * interval '1 day',
 							  timestamptz '2026-06-01 10:00+00' + (c.id % 90) * interval '1 day'))
-  FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace() AND c.lifecycle_stage = 'customer';
+  FROM (SELECT * FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace() AND c.lifecycle_stage = 'customer'
+		 ORDER BY c.id) c;
 
 -- lists: two dynamic segments and a static list filled from a query
 SELECT id AS vip_list FROM crm.create_list('VIP customers', 'contact', 'dynamic',
@@ -98,5 +101,5 @@ SELECT crm.create_record('workshop', '{"title": "Reporting masterclass", "held_o
 SELECT crm.create_record('workshop', '{"title": "Admin onboarding", "held_on": "2026-10-08"}', 'WS-2') AS ws2 \gset
 SELECT count(crm.associate(CASE WHEN (c.id / 6) % 2 = 0 THEN :ws1 ELSE :ws2 END, 'contact', c.id,
 						   CASE WHEN c.id % 11 = 0 THEN 'speaker' ELSE 'attendee' END))
-  FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace() AND c.id % 6 = 0;
+  FROM (SELECT * FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace() AND c.id % 6 = 0 ORDER BY c.id) c;
 RESET crm.workspace_id;

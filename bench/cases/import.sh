@@ -3,9 +3,9 @@
 # transaction opened in the untimed setup and rolled back at disconnect, so
 # every run starts from the same state.
 csv=$(mktemp --suffix=.crm-bench-import.csv)
-psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "\\copy (SELECT 'Person ' || g AS name, 'imp' || g || '@example.com' AS email, '+1555' || lpad(g::text, 7, '0') AS phone, 'City ' || (g % 100) AS city FROM generate_series(1, $SCALE) g) TO '$csv' WITH (FORMAT csv, HEADER true)"
+psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "\\copy (SELECT 'Person ' || g AS name, 'imp' || g || '@example.com' AS email, '+44207' || lpad(g::text, 7, '0') AS phone, 'City ' || (g % 100) AS city FROM generate_series(1, $SCALE) g) TO '$csv' WITH (FORMAT csv, HEADER true)"
 bench_sql "CREATE TABLE bench_bare_import (LIKE crm.contacts INCLUDING ALL)"
-bench_sql "CREATE TABLE bench_import_rows AS SELECT jsonb_agg(jsonb_build_object('name', 'Person ' || g, 'email', 'imp' || g || '@example.com', 'phone', '+1555' || lpad(g::text, 7, '0'), 'city', 'City ' || (g % 100))) AS j FROM generate_series(1, $SCALE) g"
+bench_sql "CREATE TABLE bench_import_rows AS SELECT jsonb_agg(jsonb_build_object('name', 'Person ' || g, 'email', 'imp' || g || '@example.com', 'phone', '+44207' || lpad(g::text, 7, '0'), 'city', 'City ' || (g % 100))) AS j FROM generate_series(1, $SCALE) g"
 
 crm_ms=$(bench_ms "BEGIN;" "SELECT count(*) FROM crm.import_contacts((SELECT j FROM bench_import_rows));")
 bare_ms=$(bench_ms "BEGIN;" "\\copy bench_bare_import (name, email, phone, city) FROM '$csv' WITH (FORMAT csv, HEADER true)")

@@ -155,6 +155,8 @@ typedef struct CqlField
 	 * alias (it may read other tables and the clock); NULL: the column.
 	 */
 	const char *expr;
+	bool		phone;			/* = and IN compare the literal's E.164 form */
+	bool		keys;			/* T_TAGS held as the keys of a jsonb object */
 } CqlField;
 
 /*

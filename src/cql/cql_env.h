@@ -55,6 +55,12 @@ typedef struct CqlEnv
 	bool		(*property) (void *ctx, const char *object_type, const char *key, CqlProperty *out);
 	/* optional: whether a custom object type with this key exists; NULL: none do */
 	bool		(*object_type_exists) (void *ctx, const char *key);
+	/*
+	 * optional: the stored (E.164) form of a phone literal, as the row
+	 * trigger would store it; raises on a number it refuses.  NULL: phone
+	 * literals are compared as written.
+	 */
+	char	   *(*phone) (void *ctx, const char *s, size_t len);
 } CqlEnv;
 
 #endif							/* CQL_ENV_H */

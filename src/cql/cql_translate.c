@@ -551,8 +551,17 @@ EmitNumber(Ctx *c, CqlBuf *b, CqlValue *v, bool json)
 static void
 EmitText(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
 {
+	const CqlEnv *env = c->st->env;
+
 	if (v->kind != V_STRING)
 		TypeMismatch(c, f, v);
+	if (f->def && f->def->phone && env->phone)
+	{
+		char	   *e164 = env->phone(env->ctx, v->text, v->textlen);
+
+		CqlBufQuote(b, e164, strlen(e164));
+		return;
+	}
 	CqlBufQuote(b, v->text, v->textlen);
 }
 
@@ -1350,9 +1359,45 @@ EmitTagArray(Ctx *c, CqlBuf *b, Field *f, CqlValue *vals, int n)
 	CqlBufAppend(b, "]::text[]");
 }
 
+/*
+ * Tags kept as the keys of a jsonb object (contacts.active_modules): ?& and
+ * ?|, behind a "not empty" test that lets the planner use the partial GIN
+ * index over the non-empty objects.
+ */
+static void
+EmitKeys(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
+{
+	const char *op = NULL;
+	bool		negate = false;
+
+	switch (n->op)
+	{
+		case OP_EQ: case OP_CONTAINS: case OP_ALL: op = "?&"; break;
+		case OP_NE: case OP_NOT_CONTAINS: op = "?&"; negate = true; break;
+		case OP_IN: op = "?|"; break;
+		case OP_NOT_IN: op = "?|"; negate = true; break;
+		case OP_IS_NULL: case OP_IS_EMPTY:
+			CqlBufPrintf(b, "%s = '{}'::jsonb", f->expr);
+			return;
+		case OP_IS_NOT_NULL: case OP_IS_NOT_EMPTY:
+			CqlBufPrintf(b, "%s <> '{}'::jsonb", f->expr);
+			return;
+		default:
+			BadOperator(c, f, n);
+	}
+	CqlBufPrintf(b, "%s(%s <> '{}'::jsonb AND %s %s ", negate ? "NOT " : "", f->expr, f->expr, op);
+	EmitTagArray(c, b, f, n->values, n->nvalues);
+	CqlBufAppend(b, ")");
+}
+
 static void
 EmitTags(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 {
+	if (f->def && f->def->keys)
+	{
+		EmitKeys(c, b, f, n);
+		return;
+	}
 	switch (n->op)
 	{
 		case OP_EQ:

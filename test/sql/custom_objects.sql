@@ -204,7 +204,7 @@ DELETE FROM crm.object_records WHERE workspace_id = crm.current_workspace() AND 
 -- The clinic: procedures performed on patients; its records are invisible to the school.
 --
 SELECT crm.use_workspace('objects-clinic') > 0 AS switched;
-INSERT INTO crm.contacts (id, name, phone) VALUES (83001, 'Omar Haddad', '+1 555 0100');
+INSERT INTO crm.contacts (id, name, phone) VALUES (83001, 'Omar Haddad', '+1 201 555 0100');
 SELECT crm.create_object_type('procedure', 'Procedures', 'tooth', 'name') > 0 AS created;
 SELECT crm.create_object_type('insurance_plan', 'Insurance plans', 'shield', 'plan') > 0 AS created;
 SELECT crm.create_record('procedure', '{"name": "Teeth whitening", "price": 350, "duration_min": 60}', 'P-WHITE') AS whitening \gset

@@ -5,7 +5,7 @@ SELECT crm.normalize_email('  Ada.Lovelace@Example.COM ');
 SELECT crm.normalize_email('o''brien+crm@sub.example.co.uk');
 SELECT crm.normalize_phone('+44 (20) 7946-0958');
 SELECT crm.normalize_phone('0044 20 7946 0958');
-SELECT crm.normalize_phone('555.123.4567');
+SELECT crm.normalize_phone('(201) 555.0123', 'US');
 SELECT crm.normalize_domain('https://www.Example.com/about?x=1#top');
 SELECT crm.normalize_domain('EXAMPLE.com.');
 SELECT crm.normalize_domain('mailto:user@shop.example.org');
@@ -17,7 +17,8 @@ SELECT crm.normalize_color('#1F77B4');
 SELECT crm.normalize_tags(ARRAY[' VIP', 'vip', '', NULL, 'Newsletter', 'Été']);
 SELECT crm.normalize_tags('{}');
 
--- bad input: each a 22P02 naming the value, with a hint
+-- bad input: each a 22P02 naming the value (22023 for a phone that is no
+-- valid number: test/sql/phones.sql), with a hint
 \set VERBOSITY default
 SELECT crm.normalize_email('not-an-email');
 SELECT crm.normalize_email('a@b');

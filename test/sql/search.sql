@@ -9,7 +9,7 @@ INSERT INTO crm.companies (name, domain, industry, tags) VALUES
 	('Analytical Engines', 'engines.co.uk', 'Hardware', '{}');
 INSERT INTO crm.contacts (name, email, phone, tags) VALUES
 	('Ada Lovelace', 'ada@lovelace.io', '+44 20 7946 0958', '{vip,newsletter}'),
-	('Adam Smith', 'adam@acme.com', '555-123-4567', '{vip}'),
+	('Adam Smith', 'adam@acme.com', '+1 201-555-0123', '{vip}'),
 	('Grace Hopper', 'grace@navy.mil', NULL, '{navy,vip}'),
 	('Lovely Day', 'day@example.org', NULL, '{}'),
 	('100% Real_Name', 'real@example.org', NULL, '{}');
@@ -31,7 +31,7 @@ SELECT object_type, label, field, value, score FROM crm.search('l_ve');
 -- exact: whole values, case-insensitively; emails and phones in canonical form
 SELECT object_type, label, field, value, score FROM crm.search('ADA@LOVELACE.IO', 'exact');
 SELECT object_type, label, field, value, score FROM crm.search('grace hopper', 'exact');
-SELECT object_type, label, field, value, score FROM crm.search('555.123.4567', 'exact');
+SELECT object_type, label, field, value, score FROM crm.search('+1 (201) 555.0123', 'exact');
 SELECT object_type, label, field, value, score FROM crm.search('saas', 'exact');
 
 -- fuzzy: typos, ranked by trigram similarity

@@ -5,7 +5,7 @@
 # object records its call in public.trap_log (and returns a wrong answer).
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..9"
+echo "1..11"
 
 fresh_db crm_attack
 q -d crm_attack >/dev/null <<'SQL'
@@ -243,6 +243,21 @@ SELECT crm.define_smart_tag('berliner', 'city = ''Berlin''') IS NOT NULL;
 SELECT crm.update_contact(:ann3, '{"city": "Paris"}');
 SELECT crm.bulk_tag_by_id('contact', ARRAY[:ann3]::bigint[], ARRAY['berliner']);
 SELECT crm.drop_smart_tag('berliner');
+-- phones with a country (src/normalize.c, src/phone.cpp): the workspace's
+-- default (its trigger, and the query that reads it), a call's country, a
+-- row write, a CQL literal
+UPDATE crm.workspaces SET default_country = 'de' WHERE slug OPERATOR(pg_catalog.=) 'attack';
+SELECT crm.normalize_phone('030 1234567'), crm.normalize_phone('020 7946 0000', 'gb');
+SELECT crm.identify(phone => '030 5550199', name => 'Dee');
+SELECT crm.identify(phone => '(201) 555-0123', country => 'US', name => 'Sam');
+INSERT INTO crm.contacts (name, phone) VALUES ('Row phone', '030 5550188');
+SELECT count(*) FROM crm.find_contacts('phone = ''030 5550199''');
+-- active modules (src/identify.c, src/merge.c, the row check in src/normalize.c, CQL)
+SELECT crm.identify(email => 'ann@example.com', source => 'support', seen_at => '2030-01-02') AS ann4 \gset
+SELECT crm.identify(email => 'sms@example.com', source => 'sms', seen_at => '2030-01-03') AS texter \gset
+SELECT crm.merge_contacts(:ann4, :texter);
+UPDATE crm.contacts SET active_modules = '{"forms": "2030-01-04T00:00:00Z"}' WHERE name OPERATOR(pg_catalog.=) 'Row phone';
+SELECT count(*) FROM crm.find_contacts('activeModules CONTAINS ''sms''');
 -- import, bulk, GDPR, events (src/import.c, src/events.c)
 SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
 SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
@@ -281,6 +296,11 @@ grep -i error /tmp/crm_attack_c.$$ | sed 's/^/# /'
 calls=$(q -d crm_attack -c "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') FROM public.trap_log")
 [ -z "$calls" ]
 ok $? "no planted operator was called by the C code${calls:+ (called: $calls)}"
+[ "$(q -d crm_attack -c "SELECT string_agg(name || ' ' || phone, ', ' ORDER BY name) FROM crm.contacts WHERE name IN ('Dee', 'Sam', 'Row phone')")" = "Dee +49305550199, Row phone +49305550188, Sam +12015550123" ]
+ok $? "phones read in the workspace's country or the call's"
+[ "$(q -d crm_attack -c "SELECT string_agg(k, ',' ORDER BY k) FROM crm.contacts c, jsonb_object_keys(c.active_modules) k WHERE c.email = 'ann@example.com'")" = "sms,support" ]
+ok $? "active modules recorded by identify and unioned by the merge"
+
 
 rm -f /tmp/crm_attack_out.$$ /tmp/crm_attack_c.$$
 "$PG_BINDIR/dropdb" crm_attack
