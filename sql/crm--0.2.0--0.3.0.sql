@@ -4531,6 +4531,10 @@ DECLARE
 	want_companies boolean := search.object IN ('all', 'company');
 	lterm text := pg_catalog.lower(pg_catalog.btrim(coalesce(search.q, '')));
 	ws bigint := crm.current_workspace();
+	-- owner-based privacy: NULL, or the contacts of the deals the restricted
+	-- member of the request sees (docs/members.md)
+	seen bigint[] := crm_hidden.privacy_deal_contacts();
+	uid text := crm.current_user_id();
 	qwords text[];
 	qw text;
 	probe_words text[] := ARRAY['']::text[];
@@ -4568,6 +4572,12 @@ BEGIN
 		END;
 	END IF;
 
+	-- Under row-level security (every frontend and member request) only a
+	-- leakproof condition is an index condition, and ILIKE and pg_trgm's
+	-- operators are not: names are matched through crm_hidden.search_key()
+	-- (leakproof) where a btree serves, and a restricted member's predicate
+	-- is said again in each contact query (the policies hold it anyway) so
+	-- that the planner reads the owner index as for the hand-written query.
 	IF search.mode = 'exact' THEN
 		RETURN QUERY
 		SELECT * FROM (
@@ -4576,7 +4586,8 @@ BEGIN
 			  FROM crm.contacts c,
 				   LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
 			 WHERE want_contacts AND c.workspace_id = crm.current_workspace() AND c.status < 'merged'
-			   AND (c.name ILIKE esc OR c.email = pg_catalog.lower(term) OR c.phone = phone_term)
+			   AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+			   AND (crm_hidden.search_key(c.name) COLLATE "C" = lterm OR c.email = lterm OR c.phone = phone_term)
 			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = phone_term)
 			UNION ALL
 			SELECT 'company', co.id, co.name, f.field, f.value, CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END::real
@@ -4601,6 +4612,7 @@ BEGIN
 					CASE WHEN pg_catalog.lower(c.name) = lterm THEN 1 ELSE 0.9 END::real AS score
 			   FROM crm.contacts c
 			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
 				AND crm_hidden.search_key(c.name) COLLATE "C" ^@ lterm
 			  ORDER BY crm_hidden.search_key(c.name) COLLATE "C" LIMIT search.lim)
 			UNION ALL
@@ -4608,6 +4620,7 @@ BEGIN
 					CASE WHEN c.email = lterm THEN 1 ELSE 0.9 END::real
 			   FROM crm.contacts c
 			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
 				AND c.email COLLATE "C" ^@ lterm
 			  ORDER BY c.email COLLATE "C" LIMIT search.lim)
 			UNION ALL
@@ -4630,6 +4643,7 @@ BEGIN
 			   FROM crm.contacts c,
 					LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
 			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
 				AND (pg_catalog.length(term) >= 3 AND (c.name ILIKE '%' || esc || '%' OR c.email ILIKE '%' || esc || '%')
 					 OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%') OR c.phone = phone_term)
 				AND (f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
@@ -4713,7 +4727,7 @@ BEGIN
 				CASE WHEN probe.field = 5 THEN probe.s * 0.8 ELSE probe.s END,
 				col[probe.field],
 				CASE WHEN probe.field <= 2 THEN 'crm.contacts' ELSE 'crm.companies' END,
-				CASE WHEN probe.field <= 2 THEN ' AND r.status < ''merged''' ELSE '' END,
+				CASE WHEN probe.field <= 2 THEN ' AND r.status < ''merged'' AND ($4 IS NULL OR r.owner = $5 OR r.id = ANY ($4))' ELSE '' END,
 				pats);
 		END LOOP;
 		IF pg_catalog.cardinality(parts) = 0 THEN
@@ -4724,7 +4738,7 @@ BEGIN
 			' SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (' || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') h'
 			' ORDER BY h.object_type, h.id, h.score DESC, h.closeness DESC) best'
 			' ORDER BY best.score DESC, best.closeness DESC, best.label, best.id LIMIT $3'
-			USING term, ws, search.lim;
+			USING term, ws, search.lim, seen, uid;
 	END IF;
 END;
 $$;

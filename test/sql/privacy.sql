@@ -132,8 +132,7 @@ SELECT set_config('request.jwt.claims', format('{"sub": "ann", "workspace_id": %
 SELECT crm.privacy(), crm.current_permissions();
 SELECT * FROM public.seen();
 SELECT * FROM public.found();
-SELECT crm.export_contacts() AS export_view \gset
-SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM pg_temp.contacts_export;
+SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM crm.export_contacts();
 SELECT type, subject FROM crm.timeline(:ann_c) ORDER BY id;
 SELECT count(*) FROM crm.timeline(:abe_c);
 SELECT crm.export_contact(:ann_c) -> 'profile' ->> 'name' AS exported;
@@ -172,15 +171,13 @@ SELECT crm.bulk_delete_by_id('contact', ARRAY[:abe_c]) AS deleted;
 SELECT set_config('request.jwt.claims', format('{"sub": "abe", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_abe;
 SELECT * FROM public.seen();
 SELECT * FROM public.found();
-SELECT crm.export_contacts() AS export_view \gset
-SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM pg_temp.contacts_export;
+SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM crm.export_contacts();
 
 -- val (viewer, no see_all): only what she owns
 SELECT set_config('request.jwt.claims', format('{"sub": "val", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_val;
 SELECT * FROM public.seen();
 SELECT * FROM public.found();
-SELECT crm.export_contacts() AS export_view \gset
-SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM pg_temp.contacts_export;
+SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM crm.export_contacts();
 
 -- max (manager: see_all) and ada (admin) see everything
 SELECT set_config('request.jwt.claims', format('{"sub": "max", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_max;
@@ -189,8 +186,7 @@ SELECT crm.current_permissions();
 SELECT NOT public.plan_reads('SELECT id FROM crm.contacts ORDER BY id LIMIT 100', 'Sort') AS ordered_scan;
 SELECT * FROM public.seen();
 SELECT * FROM public.found();
-SELECT crm.export_contacts() AS export_view \gset
-SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM pg_temp.contacts_export;
+SELECT string_agg(name, ', ' ORDER BY name) AS exported FROM crm.export_contacts();
 
 -- nothing of anyone else's changed
 RESET ROLE;
