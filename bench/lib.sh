@@ -13,12 +13,13 @@ bench_sql() {
 # each run in its own session after running setup SQL $1 (may be empty)
 # outside the timed part.
 bench_ms() {
-	local setup=$1 sql=$2 runs=${3:-3} i t times=()
+	local setup=$1 sql=$2 runs=${3:-3} i out t times=()
 	for ((i = 0; i < runs; i++)); do
-		t=$( { [ -n "$setup" ] && printf '%s\n' "$setup"; printf '\\timing on\n%s\n' "$sql"; } |
-			psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" 2>&1 |
-			awk '/^Time: /{t=$2} END{print t}')
-		[ -n "$t" ] || { echo "bench query failed: $sql" >&2; return 1; }
+		out=$( { [ -n "$setup" ] && printf '%s\n' "$setup"; printf '\\timing on\n%s\n' "$sql"; } |
+			psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" 2>&1)
+		t=$(awk '/^Time: /{t=$2} END{print t}' <<<"$out")
+		# say why: a bench that fails by chance must leave its cause behind
+		[ -n "$t" ] || { printf 'bench query failed: %s\n%s\n' "$sql" "$out" >&2; return 1; }
 		times+=("$t")
 	done
 	printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
