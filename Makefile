@@ -38,6 +38,7 @@ SQL_SOURCES = \
 	sql/lists.sql \
 	sql/saved_views.sql \
 	sql/export.sql \
+	sql/timelines.sql \
 	sql/reporting.sql \
 	sql/tenancy.sql \
 	sql/privacy.sql

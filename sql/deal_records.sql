@@ -20,17 +20,19 @@ CREATE TABLE crm.notes (
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id) ON DELETE CASCADE,
-	CONSTRAINT notes_has_subject CHECK (contact_id IS NOT NULL OR company_id IS NOT NULL OR deal_id IS NOT NULL)
+	CONSTRAINT notes_has_subject CHECK (contact_id IS NOT NULL OR company_id IS NOT NULL OR deal_id IS NOT NULL),
+	type text NOT NULL DEFAULT 'note'
+		CONSTRAINT notes_type_known CHECK (type OPERATOR(pg_catalog.=) ANY (ARRAY['note', 'call', 'meeting', 'email'])),
+	subject text,
+	occurred_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	private boolean NOT NULL DEFAULT false,
+	pinned_at timestamptz
 );
-CREATE INDEX notes_contact ON crm.notes (workspace_id, contact_id) WHERE contact_id IS NOT NULL;
-CREATE INDEX notes_company ON crm.notes (workspace_id, company_id) WHERE company_id IS NOT NULL;
-CREATE INDEX notes_deal ON crm.notes (workspace_id, deal_id) WHERE deal_id IS NOT NULL;
-COMMENT ON TABLE crm.notes IS 'free-text notes on a contact, a company and/or a deal (at least one)';
-COMMENT ON COLUMN crm.notes.author IS 'who wrote it: defaults to the member (crm.current_user_id()), else crm.current_actor()';
 
 -- A body is at most 1 MB (CRM_MAX_NOTE_BODY): larger content is a file.
 CREATE TRIGGER notes_normalize BEFORE INSERT OR UPDATE ON crm.notes
-	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'body:max=1048576', 'author:max=2048');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'body:max=1048576', 'author:max=2048',
+		'subject:max=2048');
 
 CREATE TRIGGER notes_events_insert AFTER INSERT ON crm.notes
 	REFERENCING NEW TABLE AS new_rows
@@ -43,6 +45,105 @@ CREATE TRIGGER notes_events_delete AFTER DELETE ON crm.notes
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('note', 'CRM_NOTE');
 CREATE TRIGGER notes_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.notes
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
+
+CREATE INDEX notes_contact ON crm.notes (workspace_id, contact_id, occurred_at DESC, id DESC) WHERE contact_id IS NOT NULL;
+CREATE INDEX notes_company ON crm.notes (workspace_id, company_id, occurred_at DESC, id DESC) WHERE company_id IS NOT NULL;
+CREATE INDEX notes_deal ON crm.notes (workspace_id, deal_id, occurred_at DESC, id DESC) WHERE deal_id IS NOT NULL;
+COMMENT ON TABLE crm.notes IS 'what people write about a contact, a company and/or a deal (at least one): notes, calls, meetings and emails';
+COMMENT ON COLUMN crm.notes.author IS 'who wrote it: defaults to the member (crm.current_user_id()), else crm.current_actor()';
+COMMENT ON COLUMN crm.notes.type IS 'note, call, meeting or email';
+COMMENT ON COLUMN crm.notes.subject IS 'an optional title (a call''s or meeting''s topic, an email''s subject)';
+COMMENT ON COLUMN crm.notes.occurred_at IS 'when the call, meeting or email took place; when it was written for a note; orders the timeline';
+COMMENT ON COLUMN crm.notes.private IS 'visible to its author only: a private note''s author is the member who writes it';
+COMMENT ON COLUMN crm.notes.pinned_at IS 'set to pin the note (the time it was pinned), NULL when not pinned';
+
+-- A private note is its author's: the policy hides it from every other
+-- granted role (the table's owner, and so the extension's own triggers and
+-- merge, still move it).  RESTRICTIVE, so that it narrows what the
+-- workspace and privacy policies allow.
+CREATE POLICY notes_private ON crm.notes AS RESTRICTIVE
+	USING (NOT private OR author OPERATOR(pg_catalog.=) (SELECT crm.current_user_id()));
+
+-- The row path's checks, with messages naming the value: the CHECKs
+-- behind them would only name a constraint.
+CREATE FUNCTION crm_internal.notes_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	member text := crm.current_user_id();
+BEGIN
+	IF NEW.type IS NULL OR NEW.type <> ALL (ARRAY['note', 'call', 'meeting', 'email']) THEN
+		RAISE EXCEPTION 'unknown note type: "%"', coalesce(NEW.type, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A note''s type is note, call, meeting or email.';
+	END IF;
+	IF NEW.contact_id IS NULL AND NEW.company_id IS NULL AND NEW.deal_id IS NULL THEN
+		RAISE EXCEPTION 'a note needs a contact, a company or a deal'
+			USING ERRCODE = 'check_violation',
+				  HINT = 'Set contact_id, company_id or deal_id.';
+	END IF;
+	IF NEW.body IS NULL OR btrim(NEW.body) = '' THEN
+		RAISE EXCEPTION 'a note''s body is blank: "%"', coalesce(NEW.body, 'NULL')
+			USING ERRCODE = 'check_violation',
+				  HINT = 'Write the note''s text in body.';
+	END IF;
+	IF NOT isfinite(NEW.occurred_at) THEN
+		RAISE EXCEPTION 'a note''s occurred_at must be a finite time, not %', NEW.occurred_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Leave occurred_at out for now, or give when the call, meeting or email took place.';
+	END IF;
+	IF NEW.private AND (TG_OP = 'INSERT' OR NOT OLD.private OR NEW.author IS DISTINCT FROM OLD.author) THEN
+		IF member IS NULL THEN
+			RAISE EXCEPTION 'a private note needs the request''s member as its author'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write it as a member (the sub claim of request.jwt.claims, or SET crm.user_id).';
+		END IF;
+		IF NEW.author IS DISTINCT FROM member THEN
+			RAISE EXCEPTION 'a private note''s author "%" is not the request''s member "%"', NEW.author, member
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Only its author keeps a note private: leave author out.';
+		END IF;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.notes_check() IS
+	'BEFORE INSERT OR UPDATE row trigger on notes: a known type, a subject, a body, a finite time, and a private note''s author is the member writing it';
+CREATE TRIGGER notes_check BEFORE INSERT OR UPDATE ON crm.notes
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.notes_check();
+
+-- The function over the row path: the same triggers, events and policies.
+CREATE FUNCTION crm.add_note(body text, contact_id bigint DEFAULT NULL, company_id bigint DEFAULT NULL,
+							 deal_id bigint DEFAULT NULL, type text DEFAULT 'note', subject text DEFAULT NULL,
+							 occurred_at timestamptz DEFAULT NULL, private boolean DEFAULT false,
+							 pinned boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+	nid bigint;
+BEGIN
+	IF contact_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_contact(contact_id);
+	END IF;
+	IF company_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_company(company_id);
+	END IF;
+	IF deal_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_deal(deal_id);
+	END IF;
+	INSERT INTO crm.notes AS n (contact_id, company_id, deal_id, body, type, subject, occurred_at, private, pinned_at)
+		VALUES (contact_id, company_id, deal_id, body, type, subject, coalesce(occurred_at, now()),
+				coalesce(private, false), CASE WHEN pinned THEN now() END)
+		RETURNING n.id INTO nid;
+	RETURN nid;
+END;
+$$;
+COMMENT ON FUNCTION crm.add_note(text, bigint, bigint, bigint, text, text, timestamptz, boolean, boolean) IS
+	E'@name addNoteTo\nwrites a note, call, meeting or email on a contact, a company and/or a deal, as an INSERT into crm.notes would; returns its id';
 
 CREATE TABLE crm.attachments (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace()
