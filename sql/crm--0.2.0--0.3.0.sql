@@ -4774,3 +4774,358 @@ CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
 CREATE OR REPLACE VIEW crm.contacts_live WITH (security_invoker = true) AS
 	SELECT * FROM crm.contacts
 	 WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;
+
+
+--
+-- timelines: one notes system and the timelines of contacts, companies and
+-- deals (issue 16, items 3-4; docs/timelines.md).  crm.notes gains its type
+-- (note, call, meeting, email), subject, occurred_at (an existing note's is
+-- its created_at), private and pinned_at; crm.add_note writes one;
+-- crm.timeline_entries reads a contact's, company's or deal's feed.
+--
+ALTER TABLE crm.notes
+	ADD COLUMN type text NOT NULL DEFAULT 'note'
+		CONSTRAINT notes_type_known CHECK (type OPERATOR(pg_catalog.=) ANY (ARRAY['note', 'call', 'meeting', 'email'])),
+	ADD COLUMN subject text,
+	ADD COLUMN occurred_at timestamptz,
+	ADD COLUMN private boolean NOT NULL DEFAULT false,
+	ADD COLUMN pinned_at timestamptz;
+-- a note's time is when it was written; the triggers stay off, for this
+-- is no change of the notes (no event, updated_at kept)
+ALTER TABLE crm.notes DISABLE TRIGGER USER;
+UPDATE crm.notes SET occurred_at = created_at;
+ALTER TABLE crm.notes ENABLE TRIGGER USER;
+ALTER TABLE crm.notes ALTER COLUMN occurred_at SET DEFAULT pg_catalog.now(), ALTER COLUMN occurred_at SET NOT NULL;
+DROP INDEX crm.notes_contact, crm.notes_company, crm.notes_deal;
+DROP TRIGGER notes_normalize ON crm.notes;
+CREATE TRIGGER notes_normalize BEFORE INSERT OR UPDATE ON crm.notes
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'body:max=1048576', 'author:max=2048',
+		'subject:max=2048');
+CREATE INDEX notes_contact ON crm.notes (workspace_id, contact_id, occurred_at DESC, id DESC) WHERE contact_id IS NOT NULL;
+CREATE INDEX notes_company ON crm.notes (workspace_id, company_id, occurred_at DESC, id DESC) WHERE company_id IS NOT NULL;
+CREATE INDEX notes_deal ON crm.notes (workspace_id, deal_id, occurred_at DESC, id DESC) WHERE deal_id IS NOT NULL;
+COMMENT ON TABLE crm.notes IS 'what people write about a contact, a company and/or a deal (at least one): notes, calls, meetings and emails';
+COMMENT ON COLUMN crm.notes.author IS 'who wrote it: defaults to the member (crm.current_user_id()), else crm.current_actor()';
+COMMENT ON COLUMN crm.notes.type IS 'note, call, meeting or email';
+COMMENT ON COLUMN crm.notes.subject IS 'an optional title (a call''s or meeting''s topic, an email''s subject)';
+COMMENT ON COLUMN crm.notes.occurred_at IS 'when the call, meeting or email took place; when it was written for a note; orders the timeline';
+COMMENT ON COLUMN crm.notes.private IS 'visible to its author only: a private note''s author is the member who writes it';
+COMMENT ON COLUMN crm.notes.pinned_at IS 'set to pin the note (the time it was pinned), NULL when not pinned';
+
+-- A private note is its author's: the policy hides it from every other
+-- granted role (the table's owner, and so the extension's own triggers and
+-- merge, still move it).  RESTRICTIVE, so that it narrows what the
+-- workspace and privacy policies allow.
+CREATE POLICY notes_private ON crm.notes AS RESTRICTIVE
+	USING (NOT private OR author OPERATOR(pg_catalog.=) (SELECT crm.current_user_id()));
+
+-- The row path's checks, with messages naming the value: the CHECKs
+-- behind them would only name a constraint.
+CREATE FUNCTION crm_internal.notes_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	member text := crm.current_user_id();
+BEGIN
+	IF NEW.type IS NULL OR NEW.type <> ALL (ARRAY['note', 'call', 'meeting', 'email']) THEN
+		RAISE EXCEPTION 'unknown note type: "%"', coalesce(NEW.type, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A note''s type is note, call, meeting or email.';
+	END IF;
+	IF NEW.contact_id IS NULL AND NEW.company_id IS NULL AND NEW.deal_id IS NULL THEN
+		RAISE EXCEPTION 'a note needs a contact, a company or a deal'
+			USING ERRCODE = 'check_violation',
+				  HINT = 'Set contact_id, company_id or deal_id.';
+	END IF;
+	IF NEW.body IS NULL OR btrim(NEW.body) = '' THEN
+		RAISE EXCEPTION 'a note''s body is blank: "%"', coalesce(NEW.body, 'NULL')
+			USING ERRCODE = 'check_violation',
+				  HINT = 'Write the note''s text in body.';
+	END IF;
+	IF NOT isfinite(NEW.occurred_at) THEN
+		RAISE EXCEPTION 'a note''s occurred_at must be a finite time, not %', NEW.occurred_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Leave occurred_at out for now, or give when the call, meeting or email took place.';
+	END IF;
+	IF NEW.private AND (TG_OP = 'INSERT' OR NOT OLD.private OR NEW.author IS DISTINCT FROM OLD.author) THEN
+		IF member IS NULL THEN
+			RAISE EXCEPTION 'a private note needs the request''s member as its author'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write it as a member (the sub claim of request.jwt.claims, or SET crm.user_id).';
+		END IF;
+		IF NEW.author IS DISTINCT FROM member THEN
+			RAISE EXCEPTION 'a private note''s author "%" is not the request''s member "%"', NEW.author, member
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Only its author keeps a note private: leave author out.';
+		END IF;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.notes_check() IS
+	'BEFORE INSERT OR UPDATE row trigger on notes: a known type, a subject, a body, a finite time, and a private note''s author is the member writing it';
+CREATE TRIGGER notes_check BEFORE INSERT OR UPDATE ON crm.notes
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.notes_check();
+
+-- The function over the row path: the same triggers, events and policies.
+CREATE FUNCTION crm.add_note(body text, contact_id bigint DEFAULT NULL, company_id bigint DEFAULT NULL,
+							 deal_id bigint DEFAULT NULL, type text DEFAULT 'note', subject text DEFAULT NULL,
+							 occurred_at timestamptz DEFAULT NULL, private boolean DEFAULT false,
+							 pinned boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+	nid bigint;
+BEGIN
+	IF contact_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_contact(contact_id);
+	END IF;
+	IF company_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_company(company_id);
+	END IF;
+	IF deal_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_deal(deal_id);
+	END IF;
+	INSERT INTO crm.notes AS n (contact_id, company_id, deal_id, body, type, subject, occurred_at, private, pinned_at)
+		VALUES (contact_id, company_id, deal_id, body, type, subject, coalesce(occurred_at, now()),
+				coalesce(private, false), CASE WHEN pinned THEN now() END)
+		RETURNING n.id INTO nid;
+	RETURN nid;
+END;
+$$;
+COMMENT ON FUNCTION crm.add_note(text, bigint, bigint, bigint, text, text, timestamptz, boolean, boolean) IS
+	E'@name addNoteTo\nwrites a note, call, meeting or email on a contact, a company and/or a deal, as an INSERT into crm.notes would; returns its id';
+
+-- A record's list joins and leaves, read from the outbox by the record.
+CREATE INDEX events_list_membership ON crm.events
+	(workspace_id, (payload OPERATOR(pg_catalog.->>) 'object_type'), (payload OPERATOR(pg_catalog.->>) 'object_id'),
+	 created_at DESC, id DESC)
+	WHERE type OPERATOR(pg_catalog.=) ANY (ARRAY['CRM_LIST_MEMBER_ADDED', 'CRM_LIST_MEMBER_REMOVED']);
+-- A record's changes, newest first across keys.
+CREATE INDEX value_history_timeline ON crm.value_history (workspace_id, object_type, object_id, changed_at DESC, id DESC);
+
+-- The cursor of an entry: its time in microseconds since the epoch, its
+-- source table and its id.
+CREATE FUNCTION crm_hidden.timeline_cursor(at timestamptz, source text, id bigint) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN (extract(epoch FROM at) * 1000000)::bigint::text || ':' || source || ':' || id::text;
+COMMENT ON FUNCTION crm_hidden.timeline_cursor(timestamptz, text, bigint) IS
+	'the cursor crm.timeline_entries() gives an entry: microseconds since the epoch, source table and id';
+
+CREATE FUNCTION crm.timeline_entries(object_type text, object_id bigint, lim integer DEFAULT 50,
+									 before text DEFAULT NULL)
+RETURNS TABLE (at timestamptz, kind text, source text, id bigint, actor text, summary text,
+			   contact_id bigint, pinned boolean, payload jsonb, cursor text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	subj_type text := timeline_entries.object_type;
+	subj_id bigint := timeline_entries.object_id;
+	n integer := timeline_entries.lim;
+	b_at timestamptz;
+	b_src text;
+	b_id bigint;
+	top timestamptz := 'infinity';
+	people bigint[] := '{}';
+	people_text text[] := '{}';
+	deal_contact bigint;
+BEGIN
+	IF subj_type IS NULL OR subj_type <> ALL (ARRAY['contact', 'company', 'deal']) THEN
+		RAISE EXCEPTION 'unknown timeline object type: "%"', coalesce(subj_type, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A timeline is of a contact, a company or a deal.';
+	END IF;
+	IF n IS NULL OR n < 1 OR n > 1000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(n::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for between 1 and 1000 entries; page with the last entry''s cursor as before.';
+	END IF;
+	IF before IS NOT NULL THEN
+		IF before !~ '^-?[0-9]{1,18}:(activities|conversations|events|notes|orders|value_history):[0-9]{1,19}$' THEN
+			RAISE EXCEPTION 'invalid timeline cursor: "%"', before
+				USING ERRCODE = 'invalid_text_representation',
+					  HINT = 'Pass the cursor column of the last entry you received.';
+		END IF;
+		b_at := 'epoch'::timestamptz + (split_part(before, ':', 1)::bigint / 1000000) * interval '1 second'
+				+ (split_part(before, ':', 1)::bigint % 1000000) * interval '1 microsecond';
+		b_src := split_part(before, ':', 2);
+		b_id := split_part(before, ':', 3)::bigint;
+		top := b_at;
+	END IF;
+
+	CASE subj_type
+	WHEN 'contact' THEN
+		PERFORM crm_hidden.require_contact(subj_id);
+		people := ARRAY[subj_id];
+	WHEN 'company' THEN
+		PERFORM crm_hidden.require_company(subj_id);
+		-- its contacts as the caller sees them: a hidden contact's entries stay hidden
+		SELECT coalesce(array_agg(cc.contact_id), '{}') INTO people
+		  FROM crm.contact_companies cc
+		  JOIN crm.contacts c ON c.workspace_id = cc.workspace_id AND c.id = cc.contact_id
+		 WHERE cc.workspace_id = ws AND cc.company_id = subj_id;
+	ELSE
+		PERFORM crm_hidden.require_deal(subj_id);
+		SELECT d.contact_id INTO deal_contact FROM crm.deals d WHERE d.workspace_id = ws AND d.id = subj_id;
+	END CASE;
+	people_text := people::text[];
+
+	RETURN QUERY
+	SELECT e.at, e.kind, e.source, e.id, e.actor, e.summary, e.contact_id, e.pinned, e.payload,
+		   crm_hidden.timeline_cursor(e.at, e.source, e.id)
+	  FROM (
+		(SELECT nt.occurred_at AS at, nt.type AS kind, 'notes'::text AS source, nt.id, nt.author AS actor,
+				coalesce(nt.subject, left(nt.body, 200)) AS summary, nt.contact_id, nt.pinned_at IS NOT NULL AS pinned,
+				jsonb_build_object('subject', nt.subject, 'body', nt.body, 'private', nt.private,
+								   'pinned_at', nt.pinned_at, 'company_id', nt.company_id, 'deal_id', nt.deal_id) AS payload
+		   FROM crm.notes nt
+		  WHERE nt.workspace_id = ws
+			AND CASE subj_type WHEN 'contact' THEN nt.contact_id = subj_id
+								  WHEN 'company' THEN nt.company_id = subj_id OR nt.contact_id = ANY (people)
+								  ELSE nt.deal_id = subj_id END
+			AND nt.occurred_at <= top
+			AND (b_at IS NULL OR nt.occurred_at < b_at
+				 OR ('notes' COLLATE "C" < b_src OR ('notes' = b_src AND nt.id < b_id)))
+		  ORDER BY nt.occurred_at DESC, nt.id DESC LIMIT n)
+		UNION ALL
+		(SELECT a.occurred_at, CASE a.type WHEN 'stage_changed' THEN 'stage_change' WHEN 'merged' THEN 'merge' ELSE a.type END,
+				'activities', a.id, a.actor, coalesce(a.subject, a.type), a.contact_id, false,
+				a.payload || jsonb_build_object('type', a.type, 'subject', a.subject, 'body', a.body,
+												'company_id', a.company_id, 'deal_id', a.deal_id)
+		   FROM crm.activities a
+		  WHERE a.workspace_id = ws
+			AND CASE subj_type WHEN 'contact' THEN a.contact_id = subj_id
+								  WHEN 'company' THEN a.company_id = subj_id OR a.contact_id = ANY (people)
+								  ELSE a.deal_id = subj_id END
+			-- a conversation is its own entry, with its messages
+			AND a.type <> 'conversation_started'
+			AND a.occurred_at <= top
+			AND (b_at IS NULL OR a.occurred_at < b_at
+				 OR ('activities' COLLATE "C" < b_src OR ('activities' = b_src AND a.id < b_id)))
+		  ORDER BY a.occurred_at DESC, a.id DESC LIMIT n)
+		UNION ALL
+		(SELECT h.changed_at,
+				CASE WHEN h.custom THEN 'property_change' WHEN h.key = 'lifecycle_stage' THEN 'lifecycle_change'
+					 WHEN h.key = 'owner' THEN 'owner_change' ELSE 'property_change' END,
+				'value_history', h.id, h.actor,
+				h.key || ': ' || coalesce(h.old_value #>> '{}', '∅') || ' → ' || coalesce(h.new_value #>> '{}', '∅'),
+				CASE h.object_type WHEN 'contact' THEN h.object_id END, false,
+				jsonb_build_object('object_type', h.object_type, 'object_id', h.object_id, 'key', h.key,
+								   'custom', h.custom, 'old_value', h.old_value, 'new_value', h.new_value,
+								   'source', h.source, 'merged_from', h.merged_from)
+		   FROM crm.value_history h
+		  WHERE h.workspace_id = ws
+			AND CASE subj_type WHEN 'contact' THEN h.object_type = 'contact' AND h.object_id = subj_id
+								  WHEN 'company' THEN h.object_type = 'company' AND h.object_id = subj_id
+													OR h.object_type = 'contact' AND h.object_id = ANY (people)
+								  -- the stage is the stage_change entries' (crm.activities)
+								  ELSE h.object_type = 'deal' AND h.object_id = subj_id
+									   AND (h.custom OR h.key <> 'stage_id') END
+			AND h.changed_at <= top
+			AND (b_at IS NULL OR h.changed_at < b_at
+				 OR ('value_history' COLLATE "C" < b_src OR ('value_history' = b_src AND h.id < b_id)))
+		  ORDER BY h.changed_at DESC, h.id DESC LIMIT n)
+		UNION ALL
+		(SELECT cv.started_at, 'conversation', 'conversations', cv.id, NULL::text,
+				cv.channel || ' conversation' || coalesce(' in ' || cv.inbox, ''), cv.contact_id, false,
+				jsonb_build_object('channel', cv.channel, 'inbox', cv.inbox, 'status', cv.status,
+								   'last_message_at', cv.last_message_at)
+				|| (SELECT jsonb_build_object('message_count', count(*),
+											  'messages', coalesce(jsonb_agg(m.msg ORDER BY m.sent_at, m.id)
+																	   FILTER (WHERE m.rn <= 3), '[]'))
+					  FROM (SELECT ms.id, ms.sent_at, row_number() OVER (ORDER BY ms.sent_at, ms.id) AS rn,
+								   jsonb_build_object('id', ms.id, 'sender', ms.sender, 'sent_at', ms.sent_at,
+													  'body', left(ms.body, 500)) AS msg
+							  FROM crm.messages ms
+							 WHERE ms.workspace_id = cv.workspace_id AND ms.conversation_id = cv.id) m)
+		   FROM crm.conversations cv
+		  WHERE cv.workspace_id = ws
+			AND CASE subj_type WHEN 'contact' THEN cv.contact_id = subj_id
+								  WHEN 'company' THEN cv.contact_id = ANY (people)
+								  -- the conversations linked to the deal where they can be
+								  -- (conversations.deal_id), else its contact's
+								  ELSE CASE WHEN to_jsonb(cv) ? 'deal_id' THEN to_jsonb(cv) ->> 'deal_id' = subj_id::text
+											ELSE cv.contact_id = deal_contact END END
+			AND cv.started_at <= top
+			AND (b_at IS NULL OR cv.started_at < b_at
+				 OR ('conversations' COLLATE "C" < b_src OR ('conversations' = b_src AND cv.id < b_id)))
+		  ORDER BY cv.started_at DESC, cv.id DESC LIMIT n)
+		UNION ALL
+		(SELECT o.order_date, 'order', 'orders', o.id, NULL::text,
+				coalesce(o.title, 'order') || ': ' || o.value::text || ' ' || o.currency || ' (' || o.status::text || ')',
+				o.contact_id, false,
+				jsonb_build_object('title', o.title, 'value', o.value, 'currency', o.currency, 'status', o.status,
+								   'source', o.source, 'deal_id', o.deal_id, 'paid_date', o.paid_date)
+		   FROM crm.orders o
+		  WHERE o.workspace_id = ws
+			AND CASE subj_type WHEN 'contact' THEN o.contact_id = subj_id
+								  WHEN 'company' THEN o.contact_id = ANY (people)
+								  ELSE o.deal_id = subj_id END
+			AND o.order_date <= top
+			AND (b_at IS NULL OR o.order_date < b_at
+				 OR ('orders' COLLATE "C" < b_src OR ('orders' = b_src AND o.id < b_id)))
+		  ORDER BY o.order_date DESC, o.id DESC LIMIT n)
+		UNION ALL
+		(SELECT ev.created_at, CASE ev.type WHEN 'CRM_LIST_MEMBER_ADDED' THEN 'list_joined' ELSE 'list_left' END,
+				'events', ev.id, ev.actor,
+				CASE ev.type WHEN 'CRM_LIST_MEMBER_ADDED' THEN 'joined ' ELSE 'left ' END
+				|| coalesce((SELECT l.name FROM crm.lists l WHERE l.workspace_id = ev.workspace_id AND l.id = ev.object_id),
+							'list ' || ev.object_id::text),
+				CASE ev.payload ->> 'object_type' WHEN 'contact' THEN (ev.payload ->> 'object_id')::bigint END, false,
+				jsonb_build_object('list_id', ev.object_id, 'source', ev.payload -> 'source',
+								   'object_type', ev.payload -> 'object_type', 'object_id', ev.payload -> 'object_id')
+		   FROM crm.events ev
+		  WHERE ev.workspace_id = ws
+			AND ev.type = ANY (ARRAY['CRM_LIST_MEMBER_ADDED', 'CRM_LIST_MEMBER_REMOVED'])
+			AND CASE subj_type WHEN 'contact' THEN ev.payload ->> 'object_type' = 'contact'
+													 AND ev.payload ->> 'object_id' = subj_id::text
+								  WHEN 'company' THEN ev.payload ->> 'object_type' = 'company'
+													 AND ev.payload ->> 'object_id' = subj_id::text
+													 OR ev.payload ->> 'object_type' = 'contact'
+													 AND ev.payload ->> 'object_id' = ANY (people_text)
+								  ELSE false END
+			AND ev.created_at <= top
+			AND (b_at IS NULL OR ev.created_at < b_at
+				 OR ('events' COLLATE "C" < b_src OR ('events' = b_src AND ev.id < b_id)))
+		  ORDER BY ev.created_at DESC, ev.id DESC LIMIT n)
+	  ) e
+	 ORDER BY e.at DESC, e.source COLLATE "C" DESC, e.id DESC
+	 LIMIT n;
+END;
+$$;
+COMMENT ON FUNCTION crm.timeline_entries(text, bigint, integer, text) IS
+	E'@simpleCollections only\na contact''s, company''s or deal''s timeline, newest first: notes, calls, meetings, emails, conversations, stage, lifecycle, owner and property changes, orders, list joins and leaves, merges; page by passing the last entry''s cursor as before';
+
+-- the roles granted the CRM: the new functions as grant_access gives them
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm.timeline(bigint, integer, timestamptz, bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.timeline_entries(text, bigint, integer, text),'
+								  ' crm.add_note(text, bigint, bigint, bigint, text, text, timestamptz, boolean, boolean) TO %s',
+								  g.grantee);
+	END LOOP;
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_contact(bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.timeline_cursor(timestamptz, text, bigint) TO %s',
+								  g.grantee);
+	END LOOP;
+END;
+$$;
