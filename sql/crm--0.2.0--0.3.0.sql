@@ -4898,7 +4898,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.add_note(text, bigint, bigint, bigint, text, text, timestamptz, boolean, boolean) IS
-	E'@name addNoteTo\nwrites a note, call, meeting or email on a contact, a company and/or a deal, as an INSERT into crm.notes would; returns its id';
+	'writes a note, call, meeting or email on a contact, a company and/or a deal, as an INSERT into crm.notes would; returns its id';
 
 -- A record's list joins and leaves, read from the outbox by the record.
 CREATE INDEX events_list_membership ON crm.events

@@ -143,7 +143,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.add_note(text, bigint, bigint, bigint, text, text, timestamptz, boolean, boolean) IS
-	E'@name addNoteTo\nwrites a note, call, meeting or email on a contact, a company and/or a deal, as an INSERT into crm.notes would; returns its id';
+	'writes a note, call, meeting or email on a contact, a company and/or a deal, as an INSERT into crm.notes would; returns its id';
 
 CREATE TABLE crm.attachments (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace()
