@@ -4968,7 +4968,6 @@ BEGIN
 	CASE subj_type
 	WHEN 'contact' THEN
 		PERFORM crm_hidden.require_contact(subj_id);
-		people := ARRAY[subj_id];
 	WHEN 'company' THEN
 		PERFORM crm_hidden.require_company(subj_id);
 		-- its contacts as the caller sees them: a hidden contact's entries stay hidden
@@ -4976,11 +4975,12 @@ BEGIN
 		  FROM crm.contact_companies cc
 		  JOIN crm.contacts c ON c.workspace_id = cc.workspace_id AND c.id = cc.contact_id
 		 WHERE cc.workspace_id = ws AND cc.company_id = subj_id;
+		-- the list events name their contacts in text
+		people_text := people::text[];
 	ELSE
 		PERFORM crm_hidden.require_deal(subj_id);
 		SELECT d.contact_id INTO deal_contact FROM crm.deals d WHERE d.workspace_id = ws AND d.id = subj_id;
 	END CASE;
-	people_text := people::text[];
 
 	-- One statement per object type, each with its own subject conditions,
 	-- so that PL/pgSQL keeps a generic plan of each (a CASE on the type
