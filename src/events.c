@@ -221,16 +221,34 @@ PushColumnValue(JsonbParseState **state, Datum value, bool isnull, FmgrInfo *toj
 }
 
 /*
+ * Whether the row is private (a private note, docs/timelines.md): its
+ * events name what changed but carry no values, since the outbox is read
+ * by every consumer of the workspace and a private row is its author's.
+ */
+static bool
+RowIsPrivate(TupleTableSlot *slot, int private_attnum)
+{
+	bool		isnull;
+	Datum		v;
+
+	if (private_attnum <= 0)
+		return false;
+	v = slot_getattr(slot, private_attnum, &isnull);
+	return !isnull && DatumGetBool(v);
+}
+
+/*
  * {"id": <id>, "changes": {<column>: <new value>, ...}} for the columns an
  * update changed, leaving out updated_at; NULL when nothing else changed.
  * tojsonb caches a converter per column for the statement's rows.
  */
 static Jsonb *
 ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupdesc,
-			   int touch_attnum, Datum id, FmgrInfo **tojsonb)
+			   int touch_attnum, int private_attnum, Datum id, FmgrInfo **tojsonb)
 {
 	JsonbParseState *state = NULL;
 	bool		any = false;
+	bool		hidden = RowIsPrivate(oldslot, private_attnum) || RowIsPrivate(newslot, private_attnum);
 	int			i;
 
 	for (i = 0; i < tupdesc->natts; i++)
@@ -259,10 +277,27 @@ ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupde
 			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 			any = true;
 		}
+		PushKey(&state, NameStr(att->attname));
+		if (hidden)
+		{
+			/* a private row's change is named, its value is not */
+			JsonbValue	v = {.type = jbvNull};
+
+			pushJsonbValue(&state, WJB_VALUE, &v);
+			continue;
+		}
 		if (tojsonb[i] == NULL)
 			tojsonb[i] = ColumnToJsonbFn(att);
-		PushKey(&state, NameStr(att->attname));
 		PushColumnValue(&state, newval, newnull, tojsonb[i]);
+	}
+	if (hidden)
+	{
+		JsonbValue	v = {.type = jbvBool,.val.boolean = true};
+
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		PushKey(&state, "redacted");
+		pushJsonbValue(&state, WJB_VALUE, &v);
+		return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	}
 	if (!any)
 		return NULL;
@@ -586,7 +621,8 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 	const char *suffix;
 	int			ws_attnum,
 				id_attnum,
-				touch_attnum;
+				touch_attnum,
+				private_attnum;
 	TupleTableSlot *slot;
 	EventBatch	batch = {0};
 	Datum		last_ws = (Datum) 0;
@@ -608,6 +644,9 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 	ws_attnum = SPI_fnumber(tupdesc, "workspace_id");
 	id_attnum = SPI_fnumber(tupdesc, "id");
 	touch_attnum = SPI_fnumber(tupdesc, "updated_at");
+	private_attnum = SPI_fnumber(tupdesc, "private");
+	if (private_attnum > 0 && TupleDescAttr(tupdesc, private_attnum - 1)->atttypid != BOOLOID)
+		private_attnum = 0;
 	if (ws_attnum <= 0 || id_attnum <= 0)
 		elog(ERROR, "emit_row_events: table \"%s\" needs workspace_id and id columns",
 			 RelationGetRelationName(trigdata->tg_relation));
@@ -657,7 +696,7 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 				elog(ERROR, "emit_row_events: transition tables of different length");
 			ws = slot_getattr(slot, ws_attnum, &isnull);
 			id = slot_getattr(slot, id_attnum, &isnull);
-			payload = ChangesPayload(oldslot, slot, tupdesc, touch_attnum, id, tojsonb);
+			payload = ChangesPayload(oldslot, slot, tupdesc, touch_attnum, private_attnum, id, tojsonb);
 			if (payload != NULL)
 				BatchAdd(&batch, ws, id, payload);
 		}

@@ -96,6 +96,11 @@ UPDATE crm.notes SET body = 'ann''s private call, edited' WHERE id = :ann_privat
 DELETE FROM crm.notes WHERE id = :ann_private2 RETURNING body;
 RESET ROLE;
 SELECT set_config('request.jwt.claims', '', false) IS NOT NULL AS reset;
+-- the outbox is every consumer's: a private note's update names the changed
+-- columns and carries no values; a public note's carries them
+SELECT payload FROM crm.events WHERE type = 'CRM_NOTE_UPDATED' AND object_id = :ann_private ORDER BY id DESC LIMIT 1;
+UPDATE crm.notes SET body = 'public, edited' WHERE id = :ann_public;
+SELECT payload->'changes'->>'body' AS body FROM crm.events WHERE type = 'CRM_NOTE_UPDATED' AND object_id = :ann_public ORDER BY id DESC LIMIT 1;
 
 -- the extension still moves private notes: a merge takes them along
 INSERT INTO crm.contacts (name) VALUES ('Hal twin') RETURNING id AS twin \gset
