@@ -85,15 +85,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
-		RAISE EXCEPTION 'cannot % crm.% rows', lower(TG_OP), TG_TABLE_NAME
-			USING ERRCODE = 'feature_not_supported',
+		RAISE EXCEPTION 'role "%" may not % rows of crm.%', current_user, lower(TG_OP), TG_TABLE_NAME
+			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'Start an import with crm.start_import(object, rows, options) and cancel it with crm.cancel_import(id); the worker writes the rest.';
 	END IF;
 	RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.jobs_guard() IS
-	'BEFORE statement trigger on crm.jobs and crm.job_reports: only the extension writes them (0A000)';
+	'BEFORE statement trigger on crm.jobs and crm.job_reports: only the extension writes them (42501)';
 CREATE TRIGGER jobs_guard BEFORE INSERT OR UPDATE OR DELETE ON crm.jobs
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.jobs_guard();
 CREATE TRIGGER job_reports_guard BEFORE INSERT OR UPDATE OR DELETE ON crm.job_reports
