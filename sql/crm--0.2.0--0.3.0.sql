@@ -4776,6 +4776,674 @@ CREATE OR REPLACE VIEW crm.contacts_live WITH (security_invoker = true) AS
 	 WHERE status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status;
 
 --
+-- importjobs: company and blocked in contact imports (issue 17, item 2):
+-- the keys, the company found or created (crm_hidden.import_company) and
+-- linked as primary (crm_hidden.import_link_company), both paths of
+-- crm.import_contacts, as sql/import.sql.
+--
+CREATE OR REPLACE FUNCTION crm.contact_import_keys() RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	keys text[] := ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'avatar_url', 'city',
+						 'country', 'lifecycle_stage', 'owner', 'tags', 'properties']
+		-- the primary company (domain or name) and the blocked flag
+		|| ARRAY['company', 'blocked'];
+	declared text[];
+BEGIN
+	-- custom property definitions live in another domain's table, when installed
+	IF to_regclass('crm.property_definitions') IS NOT NULL THEN
+		EXECUTE 'SELECT array_agg(d.key ORDER BY d.key) FROM crm.property_definitions d
+				  WHERE d.workspace_id = $1 AND d.object_type = ''contact'''
+			INTO declared USING crm.current_workspace();
+	END IF;
+	RETURN keys || coalesce(declared, '{}');
+END;
+$$;
+COMMENT ON FUNCTION crm.contact_import_keys() IS
+	'the keys an import row may use: standard contact fields and declared contact property keys ("properties.<key>" is always accepted)';
+
+-- The company an import row names in "company": a value that reads as a
+-- domain (acme.com, https://www.acme.com/about) is found by its normalised
+-- domain, anything else by its exact name; created when missing.
+CREATE FUNCTION crm_hidden.import_company(company text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	v text := nullif(btrim(import_company.company), '');
+	d text;
+	found_id bigint;
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF v ~* '^(https?://)?[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(:[0-9]+)?(/\S*)?$' THEN
+		d := crm.normalize_domain(v);
+		SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+		IF found_id IS NULL THEN
+			-- a company written meanwhile by another transaction is taken, not duplicated
+			INSERT INTO crm.companies AS c (workspace_id, name, domain) VALUES (ws, d, d)
+			ON CONFLICT (workspace_id, domain) DO NOTHING
+			RETURNING c.id INTO found_id;
+			IF found_id IS NULL THEN
+				SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+			END IF;
+		END IF;
+		RETURN found_id;
+	END IF;
+	SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.name = v ORDER BY c.id LIMIT 1;
+	IF found_id IS NULL THEN
+		INSERT INTO crm.companies AS c (workspace_id, name) VALUES (ws, v) RETURNING c.id INTO found_id;
+	END IF;
+	RETURN found_id;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_company(text) IS
+	'the company an import row names: by normalised domain when the value reads as one, else by exact name; created when missing';
+
+-- Links a contact to the company an import row names, as its primary company.
+CREATE FUNCTION crm_hidden.import_link_company(contact_id bigint, company text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	found_id bigint;
+BEGIN
+	IF nullif(btrim(import_link_company.company), '') IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM crm_hidden.require_contact(import_link_company.contact_id);
+	found_id := crm_hidden.import_company(import_link_company.company);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		VALUES (import_link_company.contact_id, found_id, true)
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_link_company(bigint, text) IS
+	'links the contact to the company an import row names (crm_hidden.import_company) as its primary company';
+
+CREATE OR REPLACE FUNCTION crm_hidden.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	nm text := nullif(btrim(r ->> 'name'), '');
+	e text := nullif(btrim(r ->> 'email'), '');
+	p text := nullif(btrim(r ->> 'phone'), '');
+	ident text := nullif(btrim(r ->> 'identifier'), '');
+	vid text := nullif(btrim(r ->> 'verified_id'), '');
+	lc crm.lifecycle_stage := nullif(btrim(r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage;
+	tg text[] := crm_hidden.import_row_tags(r -> 'tags');
+	props jsonb := crm_hidden.import_row_properties(r);
+	blk boolean := nullif(btrim(r ->> 'blocked'), '')::boolean;
+	ids bigint[];
+	i integer;
+BEGIN
+	IF e IS NOT NULL THEN e := crm.normalize_email(e); END IF;
+	IF p IS NOT NULL THEN p := crm.normalize_phone(p); END IF;
+	IF vid IS NOT NULL OR ident IS NOT NULL OR e IS NOT NULL OR p IS NOT NULL THEN
+		SELECT array_agg(c.id ORDER BY c.identity_source = 'verified' DESC, c.created_at, c.id) INTO ids
+		  FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.status < 'merged'
+		   AND (c.verified_id = vid OR c.identifier = ident OR c.email = e OR c.phone = p);
+	END IF;
+	IF ids IS NULL THEN
+		IF mode = 'update' THEN
+			RAISE EXCEPTION 'no contact matches this row'
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'In update mode a row must share an identifier, email or phone with an existing contact.';
+		END IF;
+		INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id, identity_source,
+									   avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+			VALUES (ws, nm, e, p, ident, vid,
+					CASE WHEN vid IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+					nullif(btrim(r ->> 'avatar_url'), ''), nullif(btrim(r ->> 'city'), ''),
+					nullif(btrim(r ->> 'country'), ''), lc, nullif(btrim(r ->> 'owner'), ''),
+					coalesce(tg, '{}'), props, coalesce(blk, false))
+			RETURNING c.id INTO contact_id;
+		action := 'inserted';
+		PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
+		RETURN;
+	END IF;
+	IF mode = 'insert' THEN
+		RAISE EXCEPTION 'contact % already has this identifier, email or phone', ids[1]
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Import with mode ''upsert'' to update existing contacts.';
+	END IF;
+	contact_id := ids[1];
+	action := CASE WHEN cardinality(ids) > 1 THEN 'merged' ELSE 'updated' END;
+	FOR i IN 2 .. cardinality(ids) LOOP
+		contact_id := crm.merge_contacts(contact_id, ids[i]);
+	END LOOP;
+	UPDATE crm.contacts c
+	   SET name = coalesce(nm, c.name), email = coalesce(e, c.email), phone = coalesce(p, c.phone),
+		   identifier = coalesce(ident, c.identifier), verified_id = coalesce(c.verified_id, vid),
+		   identity_source = CASE WHEN vid IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+		   avatar_url = coalesce(nullif(btrim(r ->> 'avatar_url'), ''), c.avatar_url),
+		   city = coalesce(nullif(btrim(r ->> 'city'), ''), c.city),
+		   country = coalesce(nullif(btrim(r ->> 'country'), ''), c.country),
+		   lifecycle_stage = coalesce(lc, c.lifecycle_stage),
+		   owner = coalesce(nullif(btrim(r ->> 'owner'), ''), c.owner),
+		   tags = c.tags || coalesce(tg, '{}'),
+		   properties = c.properties || props,
+		   blocked = coalesce(blk, c.blocked)
+	 WHERE c.workspace_id = ws AND c.id = contact_id;
+	PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_contact_row(jsonb, text) IS
+	'imports one row (insert, update or merge by identifier, email, phone); used by crm.import_contacts';
+
+CREATE OR REPLACE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
+RETURNS TABLE (row_number integer, action text, contact_id bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	valid text[] := crm.contact_import_keys();
+	-- looked up once: per row, the catalog lookup cost more than nextval
+	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
+	bulk_ok boolean := true;
+	st record;
+	res record;
+	msg text;
+	hint text;
+	code text;
+BEGIN
+	PERFORM crm_hidden.require_switch('import');
+	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF mode IS NULL OR mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.identity', ws));
+
+	CREATE TEMPORARY TABLE crm_import_stage (
+		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
+		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
+		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text,
+		company text, company_id bigint, blocked boolean
+	) ON COMMIT DROP;
+	INSERT INTO crm_import_stage (n, r, problem)
+	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
+	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
+	IF atomic THEN
+		SELECT s.n, s.problem INTO st FROM crm_import_stage s WHERE s.problem IS NOT NULL ORDER BY s.n LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'row %: %', st.n, st.problem
+				USING ERRCODE = CASE WHEN st.problem LIKE 'unknown key%' THEN 'undefined_column' ELSE 'invalid_parameter_value' END,
+					  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
+		END IF;
+	END IF;
+
+	BEGIN
+		UPDATE crm_import_stage s
+		   SET name = nullif(btrim(s.r ->> 'name'), ''),
+			   email = crm.normalize_email(nullif(btrim(s.r ->> 'email'), '')),
+			   phone = crm.normalize_phone(nullif(btrim(s.r ->> 'phone'), '')),
+			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
+			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
+			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
+			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm_hidden.import_row_properties(s.r),
+			   company = nullif(btrim(s.r ->> 'company'), ''),
+			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
+		 WHERE s.problem IS NULL;
+		-- rows sharing a key with another row of the batch go one by one, in order
+		UPDATE crm_import_stage s SET sequential = true
+		  FROM (SELECT x.n FROM (
+					SELECT t.n,
+						   count(t.email) OVER (PARTITION BY t.email) AS ce,
+						   count(t.phone) OVER (PARTITION BY t.phone) AS cp,
+						   count(t.identifier) OVER (PARTITION BY t.identifier) AS ci,
+						   count(t.verified_id) OVER (PARTITION BY t.verified_id) AS cv
+					  FROM crm_import_stage t WHERE t.problem IS NULL) x
+				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
+		 WHERE s.n = d.n;
+		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
+		  FROM (SELECT k.n, array_agg(DISTINCT k.id) AS ids FROM (
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged') k
+				 GROUP BY k.n) m
+		 WHERE s.n = m.n;
+		-- mode violations are reported, not raised
+		UPDATE crm_import_stage s
+		   SET action = 'rejected',
+			   error = CASE WHEN s.matched IS NULL THEN 'no contact matches this row'
+							ELSE format('contact %s already has this identifier, email or phone', s.matched[1]) END
+		 WHERE s.problem IS NULL AND NOT s.sequential
+		   AND ((mode = 'update' AND s.matched IS NULL) OR (mode = 'insert' AND s.matched IS NOT NULL));
+		IF atomic AND EXISTS (SELECT 1 FROM crm_import_stage s WHERE s.action = 'rejected') THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
+
+		UPDATE crm_import_stage s
+		   SET contact_id = nextval(seq), action = 'inserted'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
+		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
+			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
+			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
+			   s.tags, s.props, coalesce(s.blocked, false)
+		  FROM crm_import_stage s
+		 WHERE s.action = 'inserted'
+		 ORDER BY s.n;
+		UPDATE crm_import_stage s SET contact_id = s.matched[1], action = 'updated'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL;
+		UPDATE crm.contacts c
+		   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
+			   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
+			   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+			   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
+			   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
+			   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
+			   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
+			   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
+			   tags = c.tags || s.tags, properties = c.properties || s.props,
+			   blocked = coalesce(s.blocked, c.blocked)
+		  FROM crm_import_stage s
+		 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		-- the companies the rows name, found or created, linked as primary
+		UPDATE crm_import_stage s SET company_id = crm_hidden.import_company(s.company)
+		 WHERE s.company IS NOT NULL AND s.action IN ('inserted', 'updated');
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		SELECT DISTINCT ON (s.contact_id) s.contact_id, s.company_id, true
+		  FROM crm_import_stage s WHERE s.company_id IS NOT NULL
+		 ORDER BY s.contact_id, s.n DESC
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	IF NOT bulk_ok THEN
+		UPDATE crm_import_stage s SET sequential = true, action = NULL, contact_id = NULL, error = NULL
+		 WHERE s.problem IS NULL;
+	END IF;
+
+	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
+		BEGIN
+			res := crm_hidden.import_contact_row(st.r, mode);
+			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, msg
+					USING ERRCODE = code, HINT = coalesce(nullif(hint, ''), 'Fix the row and import again.');
+			END IF;
+			UPDATE crm_import_stage s SET action = 'rejected', error = msg WHERE s.n = st.n;
+		END;
+	END LOOP;
+
+	RETURN QUERY SELECT s.n, s.action, s.contact_id, s.error FROM crm_import_stage s ORDER BY s.n;
+	DROP TABLE crm_import_stage;
+END;
+$$;
+COMMENT ON FUNCTION crm.import_contacts(jsonb, text, boolean) IS
+	'imports contacts (mode upsert, insert or update), de-duplicating by identifier, email and phone against the database and within the batch; one report row per input row';
+
+--
+-- importjobs: company and blocked in contact imports (issue 17, item 2):
+-- the keys, the company found or created (crm_hidden.import_company) and
+-- linked as primary (crm_hidden.import_link_company), both paths of
+-- crm.import_contacts, as sql/import.sql.
+--
+CREATE OR REPLACE FUNCTION crm.contact_import_keys() RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	keys text[] := ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'avatar_url', 'city',
+						 'country', 'lifecycle_stage', 'owner', 'tags', 'properties']
+		-- the primary company (domain or name) and the blocked flag
+		|| ARRAY['company', 'blocked'];
+	declared text[];
+BEGIN
+	-- custom property definitions live in another domain's table, when installed
+	IF to_regclass('crm.property_definitions') IS NOT NULL THEN
+		EXECUTE 'SELECT array_agg(d.key ORDER BY d.key) FROM crm.property_definitions d
+				  WHERE d.workspace_id = $1 AND d.object_type = ''contact'''
+			INTO declared USING crm.current_workspace();
+	END IF;
+	RETURN keys || coalesce(declared, '{}');
+END;
+$$;
+COMMENT ON FUNCTION crm.contact_import_keys() IS
+	'the keys an import row may use: standard contact fields and declared contact property keys ("properties.<key>" is always accepted)';
+
+-- The company an import row names in "company": a value that reads as a
+-- domain (acme.com, https://www.acme.com/about) is found by its normalised
+-- domain, anything else by its exact name; created when missing.
+CREATE FUNCTION crm_hidden.import_company(company text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	v text := nullif(btrim(import_company.company), '');
+	d text;
+	found_id bigint;
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF v ~* '^(https?://)?[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(:[0-9]+)?(/\S*)?$' THEN
+		d := crm.normalize_domain(v);
+		SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+		IF found_id IS NULL THEN
+			-- a company written meanwhile by another transaction is taken, not duplicated
+			INSERT INTO crm.companies AS c (workspace_id, name, domain) VALUES (ws, d, d)
+			ON CONFLICT (workspace_id, domain) DO NOTHING
+			RETURNING c.id INTO found_id;
+			IF found_id IS NULL THEN
+				SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+			END IF;
+		END IF;
+		RETURN found_id;
+	END IF;
+	SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.name = v ORDER BY c.id LIMIT 1;
+	IF found_id IS NULL THEN
+		INSERT INTO crm.companies AS c (workspace_id, name) VALUES (ws, v) RETURNING c.id INTO found_id;
+	END IF;
+	RETURN found_id;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_company(text) IS
+	'the company an import row names: by normalised domain when the value reads as one, else by exact name; created when missing';
+
+-- Links a contact to the company an import row names, as its primary company.
+CREATE FUNCTION crm_hidden.import_link_company(contact_id bigint, company text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	found_id bigint;
+BEGIN
+	IF nullif(btrim(import_link_company.company), '') IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM crm_hidden.require_contact(import_link_company.contact_id);
+	found_id := crm_hidden.import_company(import_link_company.company);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		VALUES (import_link_company.contact_id, found_id, true)
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_link_company(bigint, text) IS
+	'links the contact to the company an import row names (crm_hidden.import_company) as its primary company';
+
+CREATE OR REPLACE FUNCTION crm_hidden.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	nm text := nullif(btrim(r ->> 'name'), '');
+	e text := nullif(btrim(r ->> 'email'), '');
+	p text := nullif(btrim(r ->> 'phone'), '');
+	ident text := nullif(btrim(r ->> 'identifier'), '');
+	vid text := nullif(btrim(r ->> 'verified_id'), '');
+	lc crm.lifecycle_stage := nullif(btrim(r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage;
+	tg text[] := crm_hidden.import_row_tags(r -> 'tags');
+	props jsonb := crm_hidden.import_row_properties(r);
+	blk boolean := nullif(btrim(r ->> 'blocked'), '')::boolean;
+	ids bigint[];
+	i integer;
+BEGIN
+	IF e IS NOT NULL THEN e := crm.normalize_email(e); END IF;
+	IF p IS NOT NULL THEN p := crm.normalize_phone(p); END IF;
+	IF vid IS NOT NULL OR ident IS NOT NULL OR e IS NOT NULL OR p IS NOT NULL THEN
+		SELECT array_agg(c.id ORDER BY c.identity_source = 'verified' DESC, c.created_at, c.id) INTO ids
+		  FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.status < 'merged'
+		   AND (c.verified_id = vid OR c.identifier = ident OR c.email = e OR c.phone = p);
+	END IF;
+	IF ids IS NULL THEN
+		IF mode = 'update' THEN
+			RAISE EXCEPTION 'no contact matches this row'
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'In update mode a row must share an identifier, email or phone with an existing contact.';
+		END IF;
+		INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id, identity_source,
+									   avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+			VALUES (ws, nm, e, p, ident, vid,
+					CASE WHEN vid IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+					nullif(btrim(r ->> 'avatar_url'), ''), nullif(btrim(r ->> 'city'), ''),
+					nullif(btrim(r ->> 'country'), ''), lc, nullif(btrim(r ->> 'owner'), ''),
+					coalesce(tg, '{}'), props, coalesce(blk, false))
+			RETURNING c.id INTO contact_id;
+		action := 'inserted';
+		PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
+		RETURN;
+	END IF;
+	IF mode = 'insert' THEN
+		RAISE EXCEPTION 'contact % already has this identifier, email or phone', ids[1]
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Import with mode ''upsert'' to update existing contacts.';
+	END IF;
+	contact_id := ids[1];
+	action := CASE WHEN cardinality(ids) > 1 THEN 'merged' ELSE 'updated' END;
+	FOR i IN 2 .. cardinality(ids) LOOP
+		contact_id := crm.merge_contacts(contact_id, ids[i]);
+	END LOOP;
+	UPDATE crm.contacts c
+	   SET name = coalesce(nm, c.name), email = coalesce(e, c.email), phone = coalesce(p, c.phone),
+		   identifier = coalesce(ident, c.identifier), verified_id = coalesce(c.verified_id, vid),
+		   identity_source = CASE WHEN vid IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+		   avatar_url = coalesce(nullif(btrim(r ->> 'avatar_url'), ''), c.avatar_url),
+		   city = coalesce(nullif(btrim(r ->> 'city'), ''), c.city),
+		   country = coalesce(nullif(btrim(r ->> 'country'), ''), c.country),
+		   lifecycle_stage = coalesce(lc, c.lifecycle_stage),
+		   owner = coalesce(nullif(btrim(r ->> 'owner'), ''), c.owner),
+		   tags = c.tags || coalesce(tg, '{}'),
+		   properties = c.properties || props,
+		   blocked = coalesce(blk, c.blocked)
+	 WHERE c.workspace_id = ws AND c.id = contact_id;
+	PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_contact_row(jsonb, text) IS
+	'imports one row (insert, update or merge by identifier, email, phone); used by crm.import_contacts';
+
+CREATE OR REPLACE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
+RETURNS TABLE (row_number integer, action text, contact_id bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	valid text[] := crm.contact_import_keys();
+	-- looked up once: per row, the catalog lookup cost more than nextval
+	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
+	bulk_ok boolean := true;
+	st record;
+	res record;
+	msg text;
+	hint text;
+	code text;
+BEGIN
+	PERFORM crm_hidden.require_switch('import');
+	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF mode IS NULL OR mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.identity', ws));
+
+	CREATE TEMPORARY TABLE crm_import_stage (
+		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
+		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
+		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text,
+		company text, company_id bigint, blocked boolean
+	) ON COMMIT DROP;
+	INSERT INTO crm_import_stage (n, r, problem)
+	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
+	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
+	IF atomic THEN
+		SELECT s.n, s.problem INTO st FROM crm_import_stage s WHERE s.problem IS NOT NULL ORDER BY s.n LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'row %: %', st.n, st.problem
+				USING ERRCODE = CASE WHEN st.problem LIKE 'unknown key%' THEN 'undefined_column' ELSE 'invalid_parameter_value' END,
+					  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
+		END IF;
+	END IF;
+
+	BEGIN
+		UPDATE crm_import_stage s
+		   SET name = nullif(btrim(s.r ->> 'name'), ''),
+			   email = crm.normalize_email(nullif(btrim(s.r ->> 'email'), '')),
+			   phone = crm.normalize_phone(nullif(btrim(s.r ->> 'phone'), '')),
+			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
+			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
+			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
+			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm_hidden.import_row_properties(s.r),
+			   company = nullif(btrim(s.r ->> 'company'), ''),
+			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
+		 WHERE s.problem IS NULL;
+		-- rows sharing a key with another row of the batch go one by one, in order
+		UPDATE crm_import_stage s SET sequential = true
+		  FROM (SELECT x.n FROM (
+					SELECT t.n,
+						   count(t.email) OVER (PARTITION BY t.email) AS ce,
+						   count(t.phone) OVER (PARTITION BY t.phone) AS cp,
+						   count(t.identifier) OVER (PARTITION BY t.identifier) AS ci,
+						   count(t.verified_id) OVER (PARTITION BY t.verified_id) AS cv
+					  FROM crm_import_stage t WHERE t.problem IS NULL) x
+				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
+		 WHERE s.n = d.n;
+		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
+		  FROM (SELECT k.n, array_agg(DISTINCT k.id) AS ids FROM (
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged') k
+				 GROUP BY k.n) m
+		 WHERE s.n = m.n;
+		-- mode violations are reported, not raised
+		UPDATE crm_import_stage s
+		   SET action = 'rejected',
+			   error = CASE WHEN s.matched IS NULL THEN 'no contact matches this row'
+							ELSE format('contact %s already has this identifier, email or phone', s.matched[1]) END
+		 WHERE s.problem IS NULL AND NOT s.sequential
+		   AND ((mode = 'update' AND s.matched IS NULL) OR (mode = 'insert' AND s.matched IS NOT NULL));
+		IF atomic AND EXISTS (SELECT 1 FROM crm_import_stage s WHERE s.action = 'rejected') THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
+
+		UPDATE crm_import_stage s
+		   SET contact_id = nextval(seq), action = 'inserted'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
+		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
+			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
+			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
+			   s.tags, s.props, coalesce(s.blocked, false)
+		  FROM crm_import_stage s
+		 WHERE s.action = 'inserted'
+		 ORDER BY s.n;
+		UPDATE crm_import_stage s SET contact_id = s.matched[1], action = 'updated'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL;
+		UPDATE crm.contacts c
+		   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
+			   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
+			   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+			   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
+			   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
+			   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
+			   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
+			   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
+			   tags = c.tags || s.tags, properties = c.properties || s.props,
+			   blocked = coalesce(s.blocked, c.blocked)
+		  FROM crm_import_stage s
+		 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		-- the companies the rows name, found or created, linked as primary
+		UPDATE crm_import_stage s SET company_id = crm_hidden.import_company(s.company)
+		 WHERE s.company IS NOT NULL AND s.action IN ('inserted', 'updated');
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		SELECT DISTINCT ON (s.contact_id) s.contact_id, s.company_id, true
+		  FROM crm_import_stage s WHERE s.company_id IS NOT NULL
+		 ORDER BY s.contact_id, s.n DESC
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	IF NOT bulk_ok THEN
+		UPDATE crm_import_stage s SET sequential = true, action = NULL, contact_id = NULL, error = NULL
+		 WHERE s.problem IS NULL;
+	END IF;
+
+	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
+		BEGIN
+			res := crm_hidden.import_contact_row(st.r, mode);
+			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, msg
+					USING ERRCODE = code, HINT = coalesce(nullif(hint, ''), 'Fix the row and import again.');
+			END IF;
+			UPDATE crm_import_stage s SET action = 'rejected', error = msg WHERE s.n = st.n;
+		END;
+	END LOOP;
+
+	RETURN QUERY SELECT s.n, s.action, s.contact_id, s.error FROM crm_import_stage s ORDER BY s.n;
+	DROP TABLE crm_import_stage;
+END;
+$$;
+COMMENT ON FUNCTION crm.import_contacts(jsonb, text, boolean) IS
+	'imports contacts (mode upsert, insert or update), de-duplicating by identifier, email and phone against the database and within the batch; one report row per input row';
+
+--
 -- importjobs: imports as background jobs (issue 17, item 2): crm.jobs,
 -- crm.job_reports, crm_internal.job_rows, crm.start_import, crm.import_job,
 -- crm.cancel_import, crm.resume_jobs and the worker (src/jobs.c), as
@@ -5153,6 +5821,10 @@ BEGIN
 		EXECUTE pg_catalog.format('GRANT %s ON crm.jobs, crm.job_reports TO %s', g.privileges, g.grantee);
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.start_import(text, jsonb, jsonb), crm.import_job(bigint),'
 								  ' crm.cancel_import(bigint), crm.resume_jobs() TO %s', g.grantee);
+		IF pg_catalog.has_schema_privilege(g.grantee::oid, 'crm_hidden', 'USAGE') THEN
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.import_company(text),'
+									  ' crm_hidden.import_link_company(bigint, text) TO %s', g.grantee);
+		END IF;
 		IF pg_catalog.has_sequence_privilege(g.grantee::oid, 'crm.contacts_id_seq', 'USAGE') THEN
 			EXECUTE pg_catalog.format('GRANT USAGE ON crm.jobs_id_seq TO %s', g.grantee);
 		END IF;

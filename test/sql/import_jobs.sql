@@ -120,13 +120,28 @@ SELECT user_id, role FROM crm.add_member('vic', 'viewer');
 SELECT user_id, role FROM crm.add_member('bob', 'agent');
 SET ROLE crm_ij_app;
 SET crm.user_id = 'bob';
-SELECT crm.start_import('contacts', '[{"email": "frontend@example.com", "name": "Front"}, {"shoe": 44}]', '{"batch_size": 1}') AS job \gset
+SELECT crm.start_import('contacts', '[{"email": "frontend@example.com", "name": "Front", "company": "frontend.example", "blocked": true},
+	{"shoe": 44}]', '{"batch_size": 1}') AS job \gset
 SELECT pg_temp.wait_job(:job);
 SELECT status, created_by, user_id, run_as, inserted, rejected FROM crm.import_job(:job);
 SELECT ordinal, action, problem IS NOT NULL AS has_problem FROM crm.job_reports WHERE job_id = :job ORDER BY ordinal;
-SELECT name, email FROM crm.contacts WHERE email = 'frontend@example.com';
+SELECT c.name, c.email, c.blocked, co.name AS company, cc.is_primary
+  FROM crm.contacts c JOIN crm.contact_companies cc ON cc.contact_id = c.id JOIN crm.companies co ON co.id = cc.company_id
+ WHERE c.email = 'frontend@example.com';
 -- the contact's own event names the member's request as its actor
 SELECT actor FROM crm.events WHERE type = 'CRM_CONTACT_CREATED' AND object_id = (SELECT id FROM crm.contacts WHERE email = 'frontend@example.com');
+-- with the companies module off, the worker (as the member) is refused the
+-- company: that row is reported, the others imported
+RESET ROLE;
+SELECT crm.set_module('companies', false) IS NOT NULL AS off;
+SET ROLE crm_ij_app;
+SELECT crm.start_import('contacts', '[{"email": "mod1@example.com", "company": "Off Co"}, {"email": "mod2@example.com"}]') AS job2 \gset
+SELECT pg_temp.wait_job(:job2);
+SELECT ordinal, action, problem FROM crm.job_reports WHERE job_id = :job2 ORDER BY ordinal;
+RESET ROLE;
+SELECT crm.set_module('companies', true) IS NOT NULL AS back_on;
+SELECT count(*) AS off_co FROM crm.companies WHERE name = 'Off Co';
+SET ROLE crm_ij_app;
 -- a frontend cannot forge a job's status or its report
 UPDATE crm.jobs SET status = 'done' WHERE id = :job;
 INSERT INTO crm.jobs (object, total_rows) VALUES ('contacts', 1);
