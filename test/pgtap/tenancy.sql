@@ -50,6 +50,7 @@ SELECT pg_temp.fill();
 SET LOCAL crm.workspace_id = :ws2;
 SELECT pg_temp.fill();
 RESET crm.workspace_id;
+SELECT min(id) AS j1 FROM crm.jobs WHERE workspace_id = 1 \gset
 
 -- every table, view and materialized view of the extension, and the column
 -- that names its workspace
@@ -235,7 +236,6 @@ INSERT INTO calls (fn, sql) VALUES ('saved_view_deals', format('SELECT * FROM cr
 INSERT INTO calls (fn, sql) VALUES ('saved_view_orders', format('SELECT * FROM crm.saved_view_orders(%s)', :ov1));
 INSERT INTO calls (fn, sql) VALUES ('require_saved_view', format($q$SELECT crm_hidden.require_saved_view(%s, 'deal')$q$, :dv1));
 -- import jobs, and the import's helper that links a contact
-SELECT min(id) AS j1 FROM crm.jobs WHERE workspace_id = 1 \gset
 INSERT INTO calls (fn, sql) VALUES ('import_job', format('SELECT crm.import_job(%s)', :j1));
 INSERT INTO calls (fn, sql) VALUES ('cancel_import', format('SELECT crm.cancel_import(%s)', :j1));
 INSERT INTO calls (fn, sql) VALUES ('import_link_company',
