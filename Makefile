@@ -32,6 +32,7 @@ SQL_SOURCES = \
 	sql/history.sql \
 	sql/gdpr.sql \
 	sql/import.sql \
+	sql/jobs.sql \
 	sql/cql.sql \
 	sql/search.sql \
 	sql/bulk.sql \

@@ -5314,3 +5314,726 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- importjobs: company and blocked in contact imports (issue 17, item 2):
+-- the keys, the company found or created (crm_hidden.import_company) and
+-- linked as primary (crm_hidden.import_link_company), both paths of
+-- crm.import_contacts, as sql/import.sql.
+--
+CREATE OR REPLACE FUNCTION crm.contact_import_keys() RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	keys text[] := ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'avatar_url', 'city',
+						 'country', 'lifecycle_stage', 'owner', 'tags', 'properties']
+		-- the primary company (domain or name) and the blocked flag
+		|| ARRAY['company', 'blocked'];
+	declared text[];
+BEGIN
+	-- custom property definitions live in another domain's table, when installed
+	IF to_regclass('crm.property_definitions') IS NOT NULL THEN
+		EXECUTE 'SELECT array_agg(d.key ORDER BY d.key) FROM crm.property_definitions d
+				  WHERE d.workspace_id = $1 AND d.object_type = ''contact'''
+			INTO declared USING crm.current_workspace();
+	END IF;
+	RETURN keys || coalesce(declared, '{}');
+END;
+$$;
+COMMENT ON FUNCTION crm.contact_import_keys() IS
+	'the keys an import row may use: standard contact fields and declared contact property keys ("properties.<key>" is always accepted)';
+
+-- The company an import row names in "company": a value that reads as a
+-- domain (acme.com, https://www.acme.com/about) is found by its normalised
+-- domain, anything else by its exact name; created when missing.
+CREATE FUNCTION crm_hidden.import_company(company text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	v text := nullif(btrim(import_company.company), '');
+	d text;
+	found_id bigint;
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF v ~* '^(https?://)?[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(:[0-9]+)?(/\S*)?$' THEN
+		d := crm.normalize_domain(v);
+		SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+		IF found_id IS NULL THEN
+			-- a company written meanwhile by another transaction is taken, not duplicated
+			INSERT INTO crm.companies AS c (workspace_id, name, domain) VALUES (ws, d, d)
+			ON CONFLICT (workspace_id, domain) DO NOTHING
+			RETURNING c.id INTO found_id;
+			IF found_id IS NULL THEN
+				SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+			END IF;
+		END IF;
+		RETURN found_id;
+	END IF;
+	SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.name = v ORDER BY c.id LIMIT 1;
+	IF found_id IS NULL THEN
+		INSERT INTO crm.companies AS c (workspace_id, name) VALUES (ws, v) RETURNING c.id INTO found_id;
+	END IF;
+	RETURN found_id;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_company(text) IS
+	'the company an import row names: by normalised domain when the value reads as one, else by exact name; created when missing';
+
+-- Links a contact to the company an import row names, as its primary company.
+CREATE FUNCTION crm_hidden.import_link_company(contact_id bigint, company text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	found_id bigint;
+BEGIN
+	IF nullif(btrim(import_link_company.company), '') IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM crm_hidden.require_contact(import_link_company.contact_id);
+	found_id := crm_hidden.import_company(import_link_company.company);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		VALUES (import_link_company.contact_id, found_id, true)
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_link_company(bigint, text) IS
+	'links the contact to the company an import row names (crm_hidden.import_company) as its primary company';
+
+CREATE OR REPLACE FUNCTION crm_hidden.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	nm text := nullif(btrim(r ->> 'name'), '');
+	e text := nullif(btrim(r ->> 'email'), '');
+	p text := nullif(btrim(r ->> 'phone'), '');
+	ident text := nullif(btrim(r ->> 'identifier'), '');
+	vid text := nullif(btrim(r ->> 'verified_id'), '');
+	lc crm.lifecycle_stage := nullif(btrim(r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage;
+	tg text[] := crm_hidden.import_row_tags(r -> 'tags');
+	props jsonb := crm_hidden.import_row_properties(r);
+	blk boolean := nullif(btrim(r ->> 'blocked'), '')::boolean;
+	ids bigint[];
+	i integer;
+BEGIN
+	IF e IS NOT NULL THEN e := crm.normalize_email(e); END IF;
+	IF p IS NOT NULL THEN p := crm.normalize_phone(p); END IF;
+	IF vid IS NOT NULL OR ident IS NOT NULL OR e IS NOT NULL OR p IS NOT NULL THEN
+		SELECT array_agg(c.id ORDER BY c.identity_source = 'verified' DESC, c.created_at, c.id) INTO ids
+		  FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.status < 'merged'
+		   AND (c.verified_id = vid OR c.identifier = ident OR c.email = e OR c.phone = p);
+	END IF;
+	IF ids IS NULL THEN
+		IF mode = 'update' THEN
+			RAISE EXCEPTION 'no contact matches this row'
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'In update mode a row must share an identifier, email or phone with an existing contact.';
+		END IF;
+		INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id, identity_source,
+									   avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+			VALUES (ws, nm, e, p, ident, vid,
+					CASE WHEN vid IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+					nullif(btrim(r ->> 'avatar_url'), ''), nullif(btrim(r ->> 'city'), ''),
+					nullif(btrim(r ->> 'country'), ''), lc, nullif(btrim(r ->> 'owner'), ''),
+					coalesce(tg, '{}'), props, coalesce(blk, false))
+			RETURNING c.id INTO contact_id;
+		action := 'inserted';
+		PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
+		RETURN;
+	END IF;
+	IF mode = 'insert' THEN
+		RAISE EXCEPTION 'contact % already has this identifier, email or phone', ids[1]
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Import with mode ''upsert'' to update existing contacts.';
+	END IF;
+	contact_id := ids[1];
+	action := CASE WHEN cardinality(ids) > 1 THEN 'merged' ELSE 'updated' END;
+	FOR i IN 2 .. cardinality(ids) LOOP
+		contact_id := crm.merge_contacts(contact_id, ids[i]);
+	END LOOP;
+	UPDATE crm.contacts c
+	   SET name = coalesce(nm, c.name), email = coalesce(e, c.email), phone = coalesce(p, c.phone),
+		   identifier = coalesce(ident, c.identifier), verified_id = coalesce(c.verified_id, vid),
+		   identity_source = CASE WHEN vid IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+		   avatar_url = coalesce(nullif(btrim(r ->> 'avatar_url'), ''), c.avatar_url),
+		   city = coalesce(nullif(btrim(r ->> 'city'), ''), c.city),
+		   country = coalesce(nullif(btrim(r ->> 'country'), ''), c.country),
+		   lifecycle_stage = coalesce(lc, c.lifecycle_stage),
+		   owner = coalesce(nullif(btrim(r ->> 'owner'), ''), c.owner),
+		   tags = c.tags || coalesce(tg, '{}'),
+		   properties = c.properties || props,
+		   blocked = coalesce(blk, c.blocked)
+	 WHERE c.workspace_id = ws AND c.id = contact_id;
+	PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_contact_row(jsonb, text) IS
+	'imports one row (insert, update or merge by identifier, email, phone); used by crm.import_contacts';
+
+CREATE OR REPLACE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
+RETURNS TABLE (row_number integer, action text, contact_id bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	valid text[] := crm.contact_import_keys();
+	-- looked up once: per row, the catalog lookup cost more than nextval
+	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
+	bulk_ok boolean := true;
+	st record;
+	res record;
+	msg text;
+	hint text;
+	code text;
+BEGIN
+	PERFORM crm_hidden.require_switch('import');
+	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF mode IS NULL OR mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.identity', ws));
+
+	CREATE TEMPORARY TABLE crm_import_stage (
+		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
+		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
+		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text,
+		company text, company_id bigint, blocked boolean
+	) ON COMMIT DROP;
+	INSERT INTO crm_import_stage (n, r, problem)
+	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
+	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
+	IF atomic THEN
+		SELECT s.n, s.problem INTO st FROM crm_import_stage s WHERE s.problem IS NOT NULL ORDER BY s.n LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'row %: %', st.n, st.problem
+				USING ERRCODE = CASE WHEN st.problem LIKE 'unknown key%' THEN 'undefined_column' ELSE 'invalid_parameter_value' END,
+					  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
+		END IF;
+	END IF;
+
+	BEGIN
+		UPDATE crm_import_stage s
+		   SET name = nullif(btrim(s.r ->> 'name'), ''),
+			   email = crm.normalize_email(nullif(btrim(s.r ->> 'email'), '')),
+			   phone = crm.normalize_phone(nullif(btrim(s.r ->> 'phone'), '')),
+			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
+			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
+			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
+			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm_hidden.import_row_properties(s.r),
+			   company = nullif(btrim(s.r ->> 'company'), ''),
+			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
+		 WHERE s.problem IS NULL;
+		-- rows sharing a key with another row of the batch go one by one, in order
+		UPDATE crm_import_stage s SET sequential = true
+		  FROM (SELECT x.n FROM (
+					SELECT t.n,
+						   count(t.email) OVER (PARTITION BY t.email) AS ce,
+						   count(t.phone) OVER (PARTITION BY t.phone) AS cp,
+						   count(t.identifier) OVER (PARTITION BY t.identifier) AS ci,
+						   count(t.verified_id) OVER (PARTITION BY t.verified_id) AS cv
+					  FROM crm_import_stage t WHERE t.problem IS NULL) x
+				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
+		 WHERE s.n = d.n;
+		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
+		  FROM (SELECT k.n, array_agg(DISTINCT k.id) AS ids FROM (
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
+					UNION ALL
+					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
+					  ON c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged') k
+				 GROUP BY k.n) m
+		 WHERE s.n = m.n;
+		-- mode violations are reported, not raised
+		UPDATE crm_import_stage s
+		   SET action = 'rejected',
+			   error = CASE WHEN s.matched IS NULL THEN 'no contact matches this row'
+							ELSE format('contact %s already has this identifier, email or phone', s.matched[1]) END
+		 WHERE s.problem IS NULL AND NOT s.sequential
+		   AND ((mode = 'update' AND s.matched IS NULL) OR (mode = 'insert' AND s.matched IS NOT NULL));
+		IF atomic AND EXISTS (SELECT 1 FROM crm_import_stage s WHERE s.action = 'rejected') THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
+
+		UPDATE crm_import_stage s
+		   SET contact_id = nextval(seq), action = 'inserted'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
+		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
+			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
+			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
+			   s.tags, s.props, coalesce(s.blocked, false)
+		  FROM crm_import_stage s
+		 WHERE s.action = 'inserted'
+		 ORDER BY s.n;
+		UPDATE crm_import_stage s SET contact_id = s.matched[1], action = 'updated'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL;
+		UPDATE crm.contacts c
+		   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
+			   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
+			   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+			   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
+			   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
+			   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
+			   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
+			   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
+			   tags = c.tags || s.tags, properties = c.properties || s.props,
+			   blocked = coalesce(s.blocked, c.blocked)
+		  FROM crm_import_stage s
+		 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		-- the companies the rows name, found or created, linked as primary
+		UPDATE crm_import_stage s SET company_id = crm_hidden.import_company(s.company)
+		 WHERE s.company IS NOT NULL AND s.action IN ('inserted', 'updated');
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		SELECT DISTINCT ON (s.contact_id) s.contact_id, s.company_id, true
+		  FROM crm_import_stage s WHERE s.company_id IS NOT NULL
+		 ORDER BY s.contact_id, s.n DESC
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	IF NOT bulk_ok THEN
+		UPDATE crm_import_stage s SET sequential = true, action = NULL, contact_id = NULL, error = NULL
+		 WHERE s.problem IS NULL;
+	END IF;
+
+	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
+		BEGIN
+			res := crm_hidden.import_contact_row(st.r, mode);
+			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, msg
+					USING ERRCODE = code, HINT = coalesce(nullif(hint, ''), 'Fix the row and import again.');
+			END IF;
+			UPDATE crm_import_stage s SET action = 'rejected', error = msg WHERE s.n = st.n;
+		END;
+	END LOOP;
+
+	RETURN QUERY SELECT s.n, s.action, s.contact_id, s.error FROM crm_import_stage s ORDER BY s.n;
+	DROP TABLE crm_import_stage;
+END;
+$$;
+COMMENT ON FUNCTION crm.import_contacts(jsonb, text, boolean) IS
+	'imports contacts (mode upsert, insert or update), de-duplicating by identifier, email and phone against the database and within the batch; one report row per input row';
+
+--
+-- importjobs: imports as background jobs (issue 17, item 2): crm.jobs,
+-- crm.job_reports, crm_internal.job_rows, crm.start_import, crm.import_job,
+-- crm.cancel_import, crm.resume_jobs and the worker (src/jobs.c), as
+-- sql/jobs.sql; then what sql/tenancy.sql gives a new table on a fresh
+-- install, and the roles granted before their grants.
+-- Background jobs (issue 17, item 2; docs/import-export.md): an import
+-- started with crm.start_import runs in a dynamic background worker
+-- (src/jobs.c) in committed batches, resumable from its last batch.
+--
+-- A job is a row of crm.jobs; its input rows wait in crm_internal.job_rows,
+-- written in the starting transaction, so a job exists only if its rows
+-- committed; crm.job_reports holds what became of each row.  The kind
+-- column and the runner's dispatch by kind leave room for export jobs
+-- (issue 22) without reshaping the tables.
+--
+
+CREATE TABLE crm.jobs (
+	workspace_id bigint NOT NULL DEFAULT crm.current_workspace()
+		REFERENCES crm.workspaces (id) ON DELETE CASCADE,
+	id bigint GENERATED BY DEFAULT AS IDENTITY,
+	kind text NOT NULL DEFAULT 'import',
+	object text NOT NULL,
+	mode text NOT NULL DEFAULT 'upsert',
+	status text NOT NULL DEFAULT 'queued',
+	batch_size integer NOT NULL DEFAULT 1000,
+	total_rows bigint NOT NULL DEFAULT 0,
+	processed_rows bigint NOT NULL DEFAULT 0,
+	inserted bigint NOT NULL DEFAULT 0,
+	updated bigint NOT NULL DEFAULT 0,
+	merged bigint NOT NULL DEFAULT 0,
+	rejected bigint NOT NULL DEFAULT 0,
+	created_by text NOT NULL DEFAULT crm.current_actor(),
+	user_id text,
+	run_as name NOT NULL DEFAULT CURRENT_USER,
+	error text,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	started_at timestamptz,
+	finished_at timestamptz,
+	PRIMARY KEY (workspace_id, id),
+	CONSTRAINT jobs_kind_check CHECK (kind OPERATOR(pg_catalog.=) 'import'),
+	CONSTRAINT jobs_object_check CHECK (object OPERATOR(pg_catalog.=) 'contacts'),
+	CONSTRAINT jobs_mode_check CHECK (mode OPERATOR(pg_catalog.=) ANY (ARRAY['upsert', 'insert', 'update'])),
+	CONSTRAINT jobs_status_check CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running', 'done', 'failed', 'cancelled'])),
+	CONSTRAINT jobs_batch_size_check CHECK (batch_size BETWEEN 1 AND 100000)
+);
+CREATE INDEX jobs_unfinished ON crm.jobs (created_at, id) WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running']);
+COMMENT ON TABLE crm.jobs IS
+	'background jobs (imports): status, progress and counts; written by crm.start_import, crm.cancel_import and the job worker only';
+COMMENT ON COLUMN crm.jobs.kind IS 'what the job does: import (export jobs will join)';
+COMMENT ON COLUMN crm.jobs.object IS 'what an import writes: contacts';
+COMMENT ON COLUMN crm.jobs.status IS 'queued, running, done, failed (error says why) or cancelled';
+COMMENT ON COLUMN crm.jobs.processed_rows IS 'the rows done, in order of the input: the batch cursor a resumed job starts after';
+COMMENT ON COLUMN crm.jobs.created_by IS 'the actor of the start: crm.current_actor(), the actor of the job''s events';
+COMMENT ON COLUMN crm.jobs.user_id IS 'the member the job acts for: crm.current_user_id() at the start';
+COMMENT ON COLUMN crm.jobs.run_as IS 'the role the worker runs the import as, so that grants, members and RLS hold as for the caller';
+COMMENT ON COLUMN crm.jobs.error IS 'why the job failed: the error of the batch that failed (earlier batches stay committed)';
+
+CREATE TABLE crm.job_reports (
+	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
+	job_id bigint NOT NULL,
+	ordinal bigint NOT NULL,
+	action text NOT NULL,
+	record_id bigint,
+	problem text,
+	PRIMARY KEY (workspace_id, job_id, ordinal),
+	FOREIGN KEY (workspace_id, job_id) REFERENCES crm.jobs (workspace_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE crm.job_reports IS
+	'what a job did with each input row: action inserted, updated, merged or rejected (problem says why), and the record';
+COMMENT ON COLUMN crm.job_reports.ordinal IS 'the row''s position in the input, from 1';
+
+-- The input of unfinished jobs; each batch deletes the rows it did.
+CREATE TABLE crm_internal.job_rows (
+	workspace_id bigint NOT NULL,
+	job_id bigint NOT NULL,
+	ordinal bigint NOT NULL,
+	r jsonb,
+	PRIMARY KEY (workspace_id, job_id, ordinal),
+	FOREIGN KEY (workspace_id, job_id) REFERENCES crm.jobs (workspace_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE crm_internal.job_rows IS 'the rows of unfinished jobs, written by crm.start_import, read and deleted batch by batch by the worker';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.job_rows', '');
+
+-- Jobs are the extension's to write: a row write cannot start, advance or
+-- finish one.  The start, the worker and the cancel write as the owner.
+CREATE FUNCTION crm_internal.jobs_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" may not % rows of crm.%', current_user, lower(TG_OP), TG_TABLE_NAME
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Start an import with crm.start_import(object, rows, options) and cancel it with crm.cancel_import(id); the worker writes the rest.';
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.jobs_guard() IS
+	'BEFORE statement trigger on crm.jobs and crm.job_reports: only the extension writes them (42501)';
+CREATE TRIGGER jobs_guard BEFORE INSERT OR UPDATE OR DELETE ON crm.jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.jobs_guard();
+CREATE TRIGGER job_reports_guard BEFORE INSERT OR UPDATE OR DELETE ON crm.job_reports
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.jobs_guard();
+
+-- The worker (src/jobs.c)
+CREATE FUNCTION crm_internal.launch_job(workspace_id bigint, job_id bigint, at_commit boolean) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_launch_job'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_internal.launch_job(bigint, bigint, boolean) IS
+	'starts a worker for the job: now, or when the transaction commits (false: no worker slot free now)';
+
+CREATE FUNCTION crm_internal.job_caller() RETURNS name
+	AS 'MODULE_PATHNAME', 'crm_job_caller'
+	LANGUAGE C STABLE;
+COMMENT ON FUNCTION crm_internal.job_caller() IS
+	'the role that called the SECURITY DEFINER function running now (not its owner): the role a job runs as';
+
+CREATE FUNCTION crm.start_import(object text, rows jsonb, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	opt_mode text := coalesce(start_import.options ->> 'mode', 'upsert');
+	opt_batch text := coalesce(start_import.options ->> 'batch_size', '1000');
+	bad_key text;
+	batch integer;
+	job bigint;
+BEGIN
+	IF start_import.object IS NULL OR start_import.object <> 'contacts' THEN
+		RAISE EXCEPTION 'unknown import object: "%"', coalesce(start_import.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Import ''contacts''.';
+	END IF;
+	-- the worker runs as the caller; refuse here what it would refuse there
+	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
+	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import contacts', crm.current_user_id()
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	PERFORM crm_hidden.require_switch('import');
+	IF start_import.options IS NULL OR jsonb_typeof(start_import.options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object, not %', coalesce(jsonb_typeof(start_import.options), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass e.g. ''{"mode": "upsert", "batch_size": 1000}''.';
+	END IF;
+	SELECT k INTO bad_key FROM jsonb_object_keys(start_import.options) k
+	 WHERE k <> ALL (ARRAY['mode', 'batch_size']) ORDER BY k LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown import option: "%"', bad_key
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The options are mode (upsert, insert or update) and batch_size (1 to 100000 rows per transaction).';
+	END IF;
+	IF opt_mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', opt_mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	IF opt_batch !~ '^\d{1,6}$' OR opt_batch::integer NOT BETWEEN 1 AND 100000 THEN
+		RAISE EXCEPTION 'invalid batch size: "%"', opt_batch
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A batch is 1 to 100000 rows, each batch one transaction.';
+	END IF;
+	batch := opt_batch::integer;
+	IF start_import.rows IS NULL OR jsonb_typeof(start_import.rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(start_import.rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF jsonb_array_length(start_import.rows) = 0 THEN
+		RAISE EXCEPTION 'no rows to import'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass at least one row; an empty file makes no job.';
+	END IF;
+
+	INSERT INTO crm.jobs AS j (workspace_id, kind, object, mode, batch_size, total_rows, created_by, user_id, run_as)
+	VALUES (ws, 'import', start_import.object, opt_mode, batch, jsonb_array_length(start_import.rows),
+			crm.current_actor(), crm.current_user_id(), crm_internal.job_caller())
+	RETURNING j.id INTO job;
+	INSERT INTO crm_internal.job_rows (workspace_id, job_id, ordinal, r)
+	SELECT ws, job, t.n, t.r FROM jsonb_array_elements(start_import.rows) WITH ORDINALITY AS t(r, n);
+	-- the worker starts once these rows are committed
+	PERFORM crm_internal.launch_job(ws, job, true);
+	RETURN job;
+END;
+$$;
+COMMENT ON FUNCTION crm.start_import(text, jsonb, jsonb) IS
+	'starts a background import of rows (object contacts; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
+
+CREATE FUNCTION crm.import_job(id bigint) RETURNS crm.jobs
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = crm.current_workspace() AND x.id = import_job.id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job % does not exist', import_job.id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'crm.jobs lists the jobs of this workspace.';
+	END IF;
+	RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION crm.import_job(bigint) IS
+	'the job row: status, progress (processed_rows of total_rows) and counts';
+
+CREATE FUNCTION crm.cancel_import(id bigint) RETURNS crm.jobs
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+BEGIN
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to cancel an import', crm.current_user_id()
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
+	-- waits for the batch the worker is in: it holds the job row
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = crm.current_workspace() AND x.id = cancel_import.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job % does not exist', cancel_import.id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'crm.jobs lists the jobs of this workspace.';
+	END IF;
+	IF j.status NOT IN ('queued', 'running') THEN
+		RAISE EXCEPTION 'job % is already %', cancel_import.id, j.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only a queued or running job can be cancelled.';
+	END IF;
+	UPDATE crm.jobs x SET status = 'cancelled', finished_at = now()
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id RETURNING * INTO j;
+	DELETE FROM crm_internal.job_rows r WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id;
+	RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION crm.cancel_import(bigint) IS
+	'cancels a queued or running import after the batch in progress; the batches done stay';
+
+CREATE FUNCTION crm.resume_jobs() RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j record;
+	n integer := 0;
+BEGIN
+	-- a job whose worker still runs gets a second one that finds it locked and exits
+	FOR j IN SELECT x.workspace_id, x.id FROM crm.jobs x WHERE x.status IN ('queued', 'running')
+			  ORDER BY x.created_at, x.id LOOP
+		IF crm_internal.launch_job(j.workspace_id, j.id, false) THEN
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.resume_jobs() IS
+	'starts a worker for every queued or running job of this database (after a restart: workers do not survive one); returns how many started';
+
+-- One batch's outcome, written by the worker as the owner in the batch's
+-- transaction: the report rows, the counts, the cursor; the end of the job.
+CREATE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+	SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
+	  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN now() END
+	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
+			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
+	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
+
+-- The end of a job, whatever its outcome: the event with the counts and a
+-- NOTIFY on channel crm_import with the job id as payload.
+CREATE FUNCTION crm_internal.job_finished(j crm.jobs) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM crm.emit_event('CRM_IMPORT_FINISHED', 'job', j.id,
+		jsonb_build_object('object', j.object, 'mode', j.mode, 'status', j.status, 'total_rows', j.total_rows,
+						   'processed_rows', j.processed_rows, 'inserted', j.inserted, 'updated', j.updated,
+						   'merged', j.merged, 'rejected', j.rejected, 'error', j.error));
+	PERFORM pg_notify('crm_import', j.id::text);
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_finished(crm.jobs) IS
+	'emits CRM_IMPORT_FINISHED with the job''s counts and NOTIFY crm_import, payload the job id';
+
+-- A batch that failed: the job fails with its error; the batches before stay.
+CREATE FUNCTION crm_internal.job_failed(workspace_id bigint, job_id bigint, error text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+BEGIN
+	UPDATE crm.jobs x SET status = 'failed', error = job_failed.error, finished_at = now()
+	 WHERE x.workspace_id = job_failed.workspace_id AND x.id = job_failed.job_id AND x.status IN ('queued', 'running')
+	RETURNING * INTO j;
+	IF FOUND THEN
+		DELETE FROM crm_internal.job_rows r WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id;
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_failed(bigint, bigint, text) IS
+	'the worker''s end of a job whose batch failed: status failed, the error, the event';
+
+ALTER TABLE crm.jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm.jobs USING (workspace_id OPERATOR(pg_catalog.=) crm.current_workspace());
+ALTER TABLE crm.job_reports ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm.job_reports USING (workspace_id OPERATOR(pg_catalog.=) crm.current_workspace());
+SELECT pg_catalog.pg_extension_config_dump('crm.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('crm.jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('crm.job_reports', '');
+
+-- importjobs: roles granted the CRM before get what crm.grant_access gives
+-- them today: on the new tables the privileges they have on crm.contacts
+-- (jobs_guard refuses the writes), and the new functions.
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee, pg_catalog.string_agg(a.privilege_type, ', ') AS privileges
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+		 GROUP BY a.grantee
+	LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON crm.jobs, crm.job_reports TO %s', g.privileges, g.grantee);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.start_import(text, jsonb, jsonb), crm.import_job(bigint),'
+								  ' crm.cancel_import(bigint), crm.resume_jobs() TO %s', g.grantee);
+		IF pg_catalog.has_schema_privilege(g.grantee::oid, 'crm_hidden', 'USAGE') THEN
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.import_company(text),'
+									  ' crm_hidden.import_link_company(bigint, text) TO %s', g.grantee);
+		END IF;
+		IF pg_catalog.has_sequence_privilege(g.grantee::oid, 'crm.contacts_id_seq', 'USAGE') THEN
+			EXECUTE pg_catalog.format('GRANT USAGE ON crm.jobs_id_seq TO %s', g.grantee);
+		END IF;
+	END LOOP;
+END;
+$$;

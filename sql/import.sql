@@ -18,7 +18,9 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	keys text[] := ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'avatar_url', 'city',
-						 'country', 'lifecycle_stage', 'owner', 'tags', 'properties'];
+						 'country', 'lifecycle_stage', 'owner', 'tags', 'properties']
+		-- the primary company (domain or name) and the blocked flag
+		|| ARRAY['company', 'blocked'];
 	declared text[];
 BEGIN
 	-- custom property definitions live in another domain's table, when installed
@@ -58,6 +60,69 @@ CREATE FUNCTION crm_hidden.import_row_problem(r jsonb, valid text[]) RETURNS tex
 COMMENT ON FUNCTION crm_hidden.import_row_problem(jsonb, text[]) IS
 	'why an import row cannot be imported (not an object, or the first unknown key with the valid ones), or NULL';
 
+-- The company an import row names in "company": a value that reads as a
+-- domain (acme.com, https://www.acme.com/about) is found by its normalised
+-- domain, anything else by its exact name; created when missing.
+CREATE FUNCTION crm_hidden.import_company(company text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	v text := nullif(btrim(import_company.company), '');
+	d text;
+	found_id bigint;
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF v ~* '^(https?://)?[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(:[0-9]+)?(/\S*)?$' THEN
+		d := crm.normalize_domain(v);
+		SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+		IF found_id IS NULL THEN
+			-- a company written meanwhile by another transaction is taken, not duplicated
+			INSERT INTO crm.companies AS c (workspace_id, name, domain) VALUES (ws, d, d)
+			ON CONFLICT (workspace_id, domain) DO NOTHING
+			RETURNING c.id INTO found_id;
+			IF found_id IS NULL THEN
+				SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = d;
+			END IF;
+		END IF;
+		RETURN found_id;
+	END IF;
+	SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.name = v ORDER BY c.id LIMIT 1;
+	IF found_id IS NULL THEN
+		INSERT INTO crm.companies AS c (workspace_id, name) VALUES (ws, v) RETURNING c.id INTO found_id;
+	END IF;
+	RETURN found_id;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_company(text) IS
+	'the company an import row names: by normalised domain when the value reads as one, else by exact name; created when missing';
+
+-- Links a contact to the company an import row names, as its primary company.
+CREATE FUNCTION crm_hidden.import_link_company(contact_id bigint, company text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	found_id bigint;
+BEGIN
+	IF nullif(btrim(import_link_company.company), '') IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM crm_hidden.require_contact(import_link_company.contact_id);
+	found_id := crm_hidden.import_company(import_link_company.company);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		VALUES (import_link_company.contact_id, found_id, true)
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.import_link_company(bigint, text) IS
+	'links the contact to the company an import row names (crm_hidden.import_company) as its primary company';
+
 -- One row, in order: the path for rows the bulk statements do not take.
 CREATE FUNCTION crm_hidden.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
 LANGUAGE plpgsql
@@ -74,6 +139,7 @@ DECLARE
 	lc crm.lifecycle_stage := nullif(btrim(r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage;
 	tg text[] := crm_hidden.import_row_tags(r -> 'tags');
 	props jsonb := crm_hidden.import_row_properties(r);
+	blk boolean := nullif(btrim(r ->> 'blocked'), '')::boolean;
 	ids bigint[];
 	i integer;
 BEGIN
@@ -92,14 +158,15 @@ BEGIN
 					  HINT = 'In update mode a row must share an identifier, email or phone with an existing contact.';
 		END IF;
 		INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id, identity_source,
-									   avatar_url, city, country, lifecycle_stage, owner, tags, properties)
+									   avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
 			VALUES (ws, nm, e, p, ident, vid,
 					CASE WHEN vid IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
 					nullif(btrim(r ->> 'avatar_url'), ''), nullif(btrim(r ->> 'city'), ''),
 					nullif(btrim(r ->> 'country'), ''), lc, nullif(btrim(r ->> 'owner'), ''),
-					coalesce(tg, '{}'), props)
+					coalesce(tg, '{}'), props, coalesce(blk, false))
 			RETURNING c.id INTO contact_id;
 		action := 'inserted';
+		PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
 		RETURN;
 	END IF;
 	IF mode = 'insert' THEN
@@ -122,8 +189,10 @@ BEGIN
 		   lifecycle_stage = coalesce(lc, c.lifecycle_stage),
 		   owner = coalesce(nullif(btrim(r ->> 'owner'), ''), c.owner),
 		   tags = c.tags || coalesce(tg, '{}'),
-		   properties = c.properties || props
+		   properties = c.properties || props,
+		   blocked = coalesce(blk, c.blocked)
 	 WHERE c.workspace_id = ws AND c.id = contact_id;
+	PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
 END;
 $$;
 COMMENT ON FUNCTION crm_hidden.import_contact_row(jsonb, text) IS
@@ -164,7 +233,8 @@ BEGIN
 	CREATE TEMPORARY TABLE crm_import_stage (
 		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
 		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
-		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text
+		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text,
+		company text, company_id bigint, blocked boolean
 	) ON COMMIT DROP;
 	INSERT INTO crm_import_stage (n, r, problem)
 	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
@@ -188,7 +258,9 @@ BEGIN
 			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
 			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
 			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
-			   props = crm_hidden.import_row_properties(s.r)
+			   props = crm_hidden.import_row_properties(s.r),
+			   company = nullif(btrim(s.r ->> 'company'), ''),
+			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
 		 WHERE s.problem IS NULL;
 		-- rows sharing a key with another row of the batch go one by one, in order
 		UPDATE crm_import_stage s SET sequential = true
@@ -231,12 +303,12 @@ BEGIN
 		   SET contact_id = nextval(seq), action = 'inserted'
 		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
 		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
-								  avatar_url, city, country, lifecycle_stage, owner, tags, properties)
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
 		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
 			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
 			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
 			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
-			   s.tags, s.props
+			   s.tags, s.props, coalesce(s.blocked, false)
 		  FROM crm_import_stage s
 		 WHERE s.action = 'inserted'
 		 ORDER BY s.n;
@@ -251,9 +323,18 @@ BEGIN
 			   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
 			   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
 			   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
-			   tags = c.tags || s.tags, properties = c.properties || s.props
+			   tags = c.tags || s.tags, properties = c.properties || s.props,
+			   blocked = coalesce(s.blocked, c.blocked)
 		  FROM crm_import_stage s
 		 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		-- the companies the rows name, found or created, linked as primary
+		UPDATE crm_import_stage s SET company_id = crm_hidden.import_company(s.company)
+		 WHERE s.company IS NOT NULL AND s.action IN ('inserted', 'updated');
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		SELECT DISTINCT ON (s.contact_id) s.contact_id, s.company_id, true
+		  FROM crm_import_stage s WHERE s.company_id IS NOT NULL
+		 ORDER BY s.contact_id, s.n DESC
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
 	EXCEPTION WHEN OTHERS THEN
 		-- a malformed value somewhere: find it row by row
 		bulk_ok := false;

@@ -75,7 +75,8 @@ BEGIN
 	  FROM pg_catalog.pg_class c
 	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'crm'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
 	   AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['workspaces', 'events', 'deal_stage_history',
-														 'search_words', 'contact_references', 'value_history'])
+														 'search_words', 'contact_references', 'value_history',
+														 'jobs', 'job_reports'])
 	   AND NOT map OPERATOR(pg_catalog.?) c.relname::text;
 	IF FOUND THEN
 		RAISE EXCEPTION 'table crm.% has no permission in sql/tenancy.sql', unmapped;

@@ -30,7 +30,8 @@ PG_FUNCTION_INFO_V1(crm_import_row_tags);
 /* Standard contact fields an import row may carry */
 static const char *const standard_keys[] = {
 	"name", "email", "phone", "identifier", "verified_id", "avatar_url",
-	"city", "country", "lifecycle_stage", "owner", "tags", "properties"
+	"city", "country", "lifecycle_stage", "owner", "tags", "properties",
+	"company", "blocked"
 };
 
 #define PROPERTIES_PREFIX "properties."

@@ -41,6 +41,8 @@ BEGIN
 	SELECT cl.id INTO dl FROM crm.create_list('tenant dynamic', 'contact', 'dynamic', 'tags CONTAINS ''vip''') cl;
 	dv := (crm.save_view('tenant deals', 'deal', 'value >= 0', pipeline_id => p)).id;
 	ov := (crm.save_view('tenant orders', 'order', 'status = PAID')).id;
+	-- an import job (its worker would start at commit; this test rolls back)
+	PERFORM crm.start_import('contacts', '[{"email": "tenant-job@example.com"}]');
 	INSERT INTO ids SELECT crm.current_workspace(), c, co, cv, max(id), p, st, pr, d, li, o, r, l, dl, dv, ov
 	  FROM crm.events WHERE workspace_id = crm.current_workspace();
 END $$;
@@ -48,6 +50,7 @@ SELECT pg_temp.fill();
 SET LOCAL crm.workspace_id = :ws2;
 SELECT pg_temp.fill();
 RESET crm.workspace_id;
+SELECT min(id) AS j1 FROM crm.jobs WHERE workspace_id = 1 \gset
 
 -- every table, view and materialized view of the extension, and the column
 -- that names its workspace
@@ -232,6 +235,11 @@ INSERT INTO calls (fn, sql) VALUES ('delete_list', format('SELECT crm.delete_lis
 INSERT INTO calls (fn, sql) VALUES ('saved_view_deals', format('SELECT * FROM crm.saved_view_deals(%s)', :dv1));
 INSERT INTO calls (fn, sql) VALUES ('saved_view_orders', format('SELECT * FROM crm.saved_view_orders(%s)', :ov1));
 INSERT INTO calls (fn, sql) VALUES ('require_saved_view', format($q$SELECT crm_hidden.require_saved_view(%s, 'deal')$q$, :dv1));
+-- import jobs, and the import's helper that links a contact
+INSERT INTO calls (fn, sql) VALUES ('import_job', format('SELECT crm.import_job(%s)', :j1));
+INSERT INTO calls (fn, sql) VALUES ('cancel_import', format('SELECT crm.cancel_import(%s)', :j1));
+INSERT INTO calls (fn, sql) VALUES ('import_link_company',
+				   format($q$SELECT crm_hidden.import_link_company(%s, 'intruder.example')$q$, :c1));
 -- the helpers of schema crm_hidden, which granted roles may call directly
 INSERT INTO calls (fn, sql) VALUES ('close_deal', format($q$SELECT crm_hidden.close_deal(%s, 'won', now(), NULL)$q$, :d1));
 INSERT INTO calls (fn, sql) VALUES ('association_target_id contact',

@@ -46,6 +46,37 @@ SELECT count(*) - :n_before AS contacts_written FROM crm.contacts;
 -- a clean atomic batch goes through
 SELECT * FROM crm.import_contacts('[{"email": "atomic3@example.com"}]', 'insert', atomic => true);
 
+-- company and blocked: a company by domain (found, or created) or by exact name
+-- (found, or created), linked as the primary company; blocked a boolean
+INSERT INTO crm.companies (name, domain) VALUES ('Analytical Engines', 'engines.example');
+SELECT * FROM crm.import_contacts('[
+	{"email": "co1@example.com", "company": "https://www.Engines.example/about"},
+	{"email": "co2@example.com", "company": "Difference Ltd", "blocked": true},
+	{"email": "co3@example.com", "company": " Difference Ltd ", "blocked": "no"},
+	{"email": "co4@example.com", "company": "newco.example", "blocked": "yes"},
+	{"email": "co5@example.com", "company": ""}
+]');
+SELECT c.email, c.blocked, co.name AS company, co.domain, cc.is_primary
+  FROM crm.contacts c LEFT JOIN crm.contact_companies cc ON cc.contact_id = c.id
+  LEFT JOIN crm.companies co ON co.id = cc.company_id
+ WHERE c.email LIKE 'co_@example.com' ORDER BY c.email, co.name;
+SELECT name, domain FROM crm.companies ORDER BY id;
+-- another company becomes the primary one; the old link stays, demoted
+SELECT * FROM crm.import_contacts('[{"email": "co1@example.com", "company": "Difference Ltd", "blocked": false}]');
+SELECT co.name AS company, cc.is_primary FROM crm.contact_companies cc JOIN crm.companies co ON co.id = cc.company_id
+ WHERE cc.contact_id = (SELECT id FROM crm.contacts WHERE email = 'co1@example.com') ORDER BY co.name;
+-- a bad blocked value is reported; the other rows (with their company) go in by the row path
+SELECT * FROM crm.import_contacts('[{"email": "co6@example.com", "blocked": "maybe"},
+	{"email": "co7@example.com", "company": "engines.example", "blocked": 1}]');
+SELECT c.email, c.blocked, co.name AS company FROM crm.contacts c
+  LEFT JOIN crm.contact_companies cc ON cc.contact_id = c.id AND cc.is_primary
+  LEFT JOIN crm.companies co ON co.id = cc.company_id
+ WHERE c.email IN ('co6@example.com', 'co7@example.com') ORDER BY c.email;
+-- atomic: the bad value raises and nothing is written
+SELECT * FROM crm.import_contacts('[{"email": "co8@example.com", "company": "Atomic Co"}, {"email": "co9@example.com", "blocked": "maybe"}]', atomic => true);
+SELECT count(*) AS atomic_written FROM crm.companies WHERE name = 'Atomic Co';
+-- (the companies module switched off: test/sql/import_jobs.sql, as a member)
+
 -- bad calls
 SELECT * FROM crm.import_contacts('{"email": "a@example.com"}');
 SELECT * FROM crm.import_contacts(NULL);

@@ -260,6 +260,9 @@ UPDATE crm.contacts SET active_modules = '{"forms": "2030-01-04T00:00:00Z"}' WHE
 SELECT count(*) FROM crm.find_contacts('activeModules CONTAINS ''sms''');
 -- import, bulk, GDPR, events (src/import.c, src/events.c)
 SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "name": "Dora", "tags": ["a"]}]');
+SELECT count(*) FROM crm.import_contacts('[{"email": "dora@example.com", "company": "https://www.dora.example/", "blocked": "no"}]');
+-- a job (src/jobs.c): its start; the worker's queries are its own, qualified
+SELECT crm.start_import('contacts', '[{"email": "jobbed@example.com", "company": "Jobbed Ltd"}]') > 0;
 SELECT crm.bulk_tag('contact', 'email = ''dora@example.com''', ARRAY['imported']);
 SELECT crm.export_contact(:ann3) IS NOT NULL;
 SELECT crm.delete_contact(:bob, true);

@@ -1,0 +1,462 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs.c
+ *	  Background jobs (sql/jobs.sql): the dynamic background worker that
+ *	  runs an import in committed batches, and its launch.
+ *
+ * crm is not in shared_preload_libraries, so no worker is registered at
+ * startup: crm.start_import asks for one when its transaction commits (a
+ * worker started earlier would not see the job), and crm.resume_jobs()
+ * asks for one per unfinished job after a restart.  A worker holds an
+ * advisory lock on its job, so a second one for the same job exits; when
+ * its job ends it takes the next unfinished job of its database that no
+ * worker holds.
+ *
+ * Each batch is one transaction: the job row locked, the next rows of the
+ * input imported as the role that started the job (SET LOCAL ROLE, with the
+ * job's workspace, member and actor), then the report rows, counts and
+ * cursor written as the worker's superuser.  A crash loses at most the
+ * batch in progress, which the next worker does again.  The runner
+ * dispatches on the job's kind and object (RunBatch), the one place an
+ * export job would join.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_launch_job);
+PG_FUNCTION_INFO_V1(crm_job_caller);
+
+PGDLLEXPORT void crm_job_worker_main(Datum main_arg);
+
+/* A batch that lost a deadlock or a serialization race is tried again */
+#define JOB_BATCH_TRIES 3
+
+typedef struct JobKey
+{
+	int64		workspace_id;
+	int64		job_id;
+} JobKey;
+
+/* Jobs whose worker starts when this transaction commits */
+static List *launch_at_commit = NIL;
+static bool xact_callback_registered = false;
+
+static bool
+LaunchWorker(Oid database, JobKey key)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "crm");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "crm_job_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "crm job %lld", (long long) key.job_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "crm job");
+	worker.bgw_main_arg = ObjectIdGetDatum(database);
+	memcpy(worker.bgw_extra, &key, sizeof(key));
+	worker.bgw_notify_pid = 0;
+	return RegisterDynamicBackgroundWorker(&worker, &handle);
+}
+
+static void
+JobsXactCallback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			/* no error may be raised here: a job without a slot stays queued */
+			foreach(lc, launch_at_commit)
+			{
+				if (!LaunchWorker(MyDatabaseId, *(JobKey *) lfirst(lc)))
+					ereport(WARNING,
+							(errmsg("no background worker slot free for crm job %lld",
+									(long long) ((JobKey *) lfirst(lc))->job_id),
+							 errhint("The job stays queued: the next job's worker takes it, or call crm.resume_jobs(); max_worker_processes limits the slots.")));
+			}
+			list_free_deep(launch_at_commit);
+			launch_at_commit = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared start is resumed by crm.resume_jobs() once committed */
+			list_free_deep(launch_at_commit);
+			launch_at_commit = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * crm_internal.launch_job(workspace_id, job_id, at_commit): a worker for the
+ * job now, or when the transaction commits.  False when no slot is free now.
+ */
+Datum
+crm_launch_job(PG_FUNCTION_ARGS)
+{
+	JobKey		key;
+
+	key.workspace_id = PG_GETARG_INT64(0);
+	key.job_id = PG_GETARG_INT64(1);
+	if (!PG_GETARG_BOOL(2))
+		PG_RETURN_BOOL(LaunchWorker(MyDatabaseId, key));
+
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(JobsXactCallback, NULL);
+		xact_callback_registered = true;
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		JobKey	   *k = palloc(sizeof(JobKey));
+
+		*k = key;
+		launch_at_commit = lappend(launch_at_commit, k);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_BOOL(true);
+}
+
+/* crm_internal.job_caller(): the role outside the SECURITY DEFINER function */
+Datum
+crm_job_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
+}
+
+/* The worker */
+
+static Datum
+Int8Arg(int64 v)
+{
+	return Int64GetDatum(v);
+}
+
+/* Runs a query of the worker's; its result stays in SPI_tuptable */
+static void
+WorkerQuery(const char *sql, int nargs, Oid *types, Datum *values, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "crm job: query failed (%d): %s", rc, sql);
+}
+
+static char *
+ResultText(int row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/*
+ * The job's identity for this transaction: its workspace, member and actor,
+ * as the API reads them (crm.current_workspace() and the others).
+ */
+static void
+SetJobIdentity(JobKey key, const char *user_id, const char *actor)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(psprintf("%lld", (long long) key.workspace_id));
+	values[1] = CStringGetTextDatum(user_id ? user_id : "");
+	values[2] = CStringGetTextDatum(actor ? actor : "");
+	WorkerQuery("SELECT pg_catalog.set_config('crm.workspace_id', $1, true),"
+				" pg_catalog.set_config('crm.user_id', $2, true),"
+				" pg_catalog.set_config('crm.actor', $3, true)",
+				3, types, values, SPI_OK_SELECT);
+}
+
+/*
+ * One batch of an import, in the current transaction: the next rows after
+ * the cursor, imported as the job's role, and their outcome recorded.
+ * Returns whether the job goes on.
+ */
+static bool
+RunBatch(JobKey key)
+{
+	Oid			types[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
+	Datum		values[4];
+	char	   *status;
+	char	   *mode;
+	char	   *run_as;
+	char	   *user_id;
+	char	   *actor;
+	int64		cursor;
+	int64		batch;
+	int64		total;
+	Datum		rows;
+	Datum		upto;
+	Datum		report;
+	bool		isnull;
+
+	values[0] = Int8Arg(key.workspace_id);
+	values[1] = Int8Arg(key.job_id);
+	WorkerQuery("SELECT j.status, j.object, j.mode, j.batch_size, j.processed_rows, j.total_rows,"
+				" j.run_as::pg_catalog.text, j.user_id, j.created_by"
+				" FROM crm.jobs j WHERE j.workspace_id OPERATOR(pg_catalog.=) $1"
+				" AND j.id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+				2, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	status = ResultText(0, 1);
+	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
+		return false;
+	mode = ResultText(0, 3);
+	batch = pg_strtoint64(ResultText(0, 4));
+	cursor = pg_strtoint64(ResultText(0, 5));
+	total = pg_strtoint64(ResultText(0, 6));
+	run_as = ResultText(0, 7);
+	user_id = ResultText(0, 8);
+	actor = ResultText(0, 9);
+
+	SetJobIdentity(key, user_id, actor);
+	if (strcmp(status, "queued") == 0)
+		WorkerQuery("UPDATE crm.jobs j SET status = 'running', started_at = pg_catalog.now()"
+					" WHERE j.workspace_id OPERATOR(pg_catalog.=) $1 AND j.id OPERATOR(pg_catalog.=) $2",
+					2, types, values, SPI_OK_UPDATE);
+
+	values[2] = Int8Arg(cursor);
+	values[3] = Int8Arg(batch);
+	types[3] = INT8OID;
+	WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(b.r ORDER BY b.ordinal), '[]'::pg_catalog.jsonb),"
+				" pg_catalog.max(b.ordinal)"
+				" FROM (SELECT r.r, r.ordinal FROM crm_internal.job_rows r"
+				"  WHERE r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.job_id OPERATOR(pg_catalog.=) $2"
+				"  AND r.ordinal OPERATOR(pg_catalog.>) $3 ORDER BY r.ordinal LIMIT $4) b",
+				4, types, values, SPI_OK_SELECT);
+	rows = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+	upto = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	/* no rows left (cannot happen while the rows are the extension's) ends the job */
+	upto = isnull ? Int64GetDatum(total) : upto;
+
+	/* the import itself, as the role that started the job */
+	{
+		Oid			itypes[2] = {JSONBOID, TEXTOID};
+		Datum		ivalues[2];
+		Oid			rtypes[1] = {TEXTOID};
+		Datum		rvalues[1];
+
+		rvalues[0] = CStringGetTextDatum(run_as);
+		WorkerQuery("SELECT pg_catalog.set_config('role', $1, true)", 1, rtypes, rvalues, SPI_OK_SELECT);
+		ivalues[0] = rows;
+		ivalues[1] = CStringGetTextDatum(mode);
+		WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]'::pg_catalog.jsonb)"
+					" FROM crm.import_contacts($1, $2) t",
+					2, itypes, ivalues, SPI_OK_SELECT);
+		report = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+		rvalues[0] = CStringGetTextDatum("none");
+		WorkerQuery("SELECT pg_catalog.set_config('role', $1, true)", 1, rtypes, rvalues, SPI_OK_SELECT);
+	}
+
+	values[2] = upto;
+	values[3] = report;
+	types[3] = JSONBOID;
+	WorkerQuery("SELECT crm_internal.job_batch_done($1, $2, $3, $4)", 4, types, values, SPI_OK_SELECT);
+	return strcmp(ResultText(0, 1), "running") == 0;
+}
+
+/* The job failed in a batch: record the error in a transaction of its own */
+static void
+FailJob(JobKey key, const char *message)
+{
+	Oid			types[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		values[3];
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	values[0] = Int8Arg(key.workspace_id);
+	values[1] = Int8Arg(key.job_id);
+	WorkerQuery("SELECT j.user_id, j.created_by FROM crm.jobs j"
+				" WHERE j.workspace_id OPERATOR(pg_catalog.=) $1 AND j.id OPERATOR(pg_catalog.=) $2",
+				2, types, values, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		SetJobIdentity(key, ResultText(0, 1), ResultText(0, 2));
+		values[2] = CStringGetTextDatum(message);
+		WorkerQuery("SELECT crm_internal.job_failed($1, $2, $3)", 3, types, values, SPI_OK_SELECT);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * Runs the job batch by batch until it ends.  A batch that fails is rolled
+ * back; a deadlock or serialization failure is tried again, anything else
+ * fails the job (the batches before it stay).
+ */
+static void
+RunJob(JobKey key)
+{
+	volatile int tries = 0;
+
+	for (;;)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		volatile bool more = false;
+		ErrorData  *volatile edata = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		PG_TRY();
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pgstat_report_activity(STATE_RUNNING, "crm job batch");
+			more = RunBatch(key);
+			SPI_finish();
+			PopActiveSnapshot();
+			/* deferred checks (plan limits) fire here: part of the batch */
+			CommitTransactionCommand();
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+		}
+		PG_END_TRY();
+
+		if (edata == NULL)
+		{
+			tries = 0;
+			if (!more)
+				return;
+			continue;
+		}
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK &&
+			++tries < JOB_BATCH_TRIES)
+			continue;
+		ereport(LOG,
+				(errmsg("crm job %lld failed: %s", (long long) key.job_id, edata->message)));
+		FailJob(key, edata->message);
+		return;
+	}
+}
+
+/* Whether this worker may run the job: no other worker holds it */
+static bool
+TryJobLock(JobKey key, bool release)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	bool		got;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	values[0] = Int8Arg(key.job_id);
+	WorkerQuery(release ? "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('crm.jobs'), $1::pg_catalog.int4)"
+				: "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('crm.jobs'), $1::pg_catalog.int4)",
+				1, types, values, SPI_OK_SELECT);
+	got = strcmp(ResultText(0, 1), "t") == 0;
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return got;
+}
+
+/* The next unfinished job of this database that no worker holds, locked */
+static bool
+NextJob(JobKey *key)
+{
+	List	   *candidates = NIL;
+	ListCell   *lc;
+	bool		found = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerQuery("SELECT j.workspace_id, j.id FROM crm.jobs j"
+				" WHERE j.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running'])"
+				" ORDER BY j.created_at, j.id LIMIT 100",
+				0, NULL, NULL, SPI_OK_SELECT);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		uint64		i;
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			JobKey	   *k = palloc(sizeof(JobKey));
+
+			k->workspace_id = pg_strtoint64(ResultText(i, 1));
+			k->job_id = pg_strtoint64(ResultText(i, 2));
+			candidates = lappend(candidates, k);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	foreach(lc, candidates)
+	{
+		JobKey		k = *(JobKey *) lfirst(lc);
+
+		if (TryJobLock(k, false))
+		{
+			*key = k;
+			found = true;
+			break;
+		}
+	}
+	list_free_deep(candidates);
+	return found;
+}
+
+/*
+ * The worker's entry point: connected to the job's database as the
+ * bootstrap superuser (PostgreSQL 15 lets a worker log in only as a role
+ * that may log in, which an API role is not); each import runs as the job's
+ * role.
+ */
+void
+crm_job_worker_main(Datum main_arg)
+{
+	JobKey		key;
+
+	memcpy(&key, MyBgworkerEntry->bgw_extra, sizeof(key));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+
+	if (!TryJobLock(key, false))
+		proc_exit(0);
+	for (;;)
+	{
+		RunJob(key);
+		TryJobLock(key, true);
+		if (!NextJob(&key))
+			break;
+	}
+	proc_exit(0);
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# An import job survives a crash of the server: a job of 50k rows in batches
+# of 500 is stopped mid-way with pg_ctl stop -m immediate, the server starts
+# again, crm.resume_jobs() starts a worker, and every row is imported exactly
+# once with the counts right.  Also: the end of a job is NOTIFYed on channel
+# crm_import with the job id as payload.
+set -u
+cd "$(dirname "$0")/../.."
+db=crm_import_job_restart
+bindir=${PG_BINDIR:-$("${PG_CONFIG:-pg_config}" --bindir)}
+datadir=$PGHOST/data
+psql -X -q -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
+createdb "$db" && psql -X -q -d "$db" -c 'CREATE EXTENSION crm CASCADE' >/dev/null 2>&1
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+as_server_user() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+n=0
+check() {	# check NAME GOT WANT
+	n=$((n + 1))
+	if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "#   got:  $2"; echo "#   want: $3"; fi
+}
+wait_job() {	# wait_job ID: its status once it ended (or "timed out")
+	local s
+	for _ in $(seq 1 600); do
+		s=$(q -c "SELECT status FROM crm.jobs WHERE id = $1")
+		case "$s" in queued|running) sleep 0.1 ;; *) echo "$s"; return ;; esac
+	done
+	echo "timed out"
+}
+echo "1..10"
+
+# a listener hears the end of a job: channel crm_import, payload the job id
+out=$(q <<'SQL'
+LISTEN crm_import;
+SELECT crm.start_import('contacts', '[{"email": "listen@example.com"}]') AS job \gset
+SELECT pg_sleep(2);
+SELECT 'job ' || :job;
+SQL
+)
+job=$(printf '%s\n' "$out" | sed -n 's/^job //p')
+case "$out" in *"Asynchronous notification \"crm_import\" with payload \"$job\" received"*) r=yes ;; *) r=no ;; esac
+check "NOTIFY crm_import with the job id as payload" "$r" "yes"
+
+job=$(q -c "SELECT crm.start_import('contacts',
+		(SELECT jsonb_agg(jsonb_build_object('email', 'r' || g || '@example.com', 'name', 'Row ' || g) ORDER BY g)
+		   FROM generate_series(1, 50000) g), '{\"batch_size\": 500}')")
+# stop the server once some batches are done, the worker in the middle of one
+for _ in $(seq 1 600); do
+	done_rows=$(q -c "SELECT processed_rows FROM crm.jobs WHERE id = $job")
+	[ "${done_rows:-0}" -ge 5000 ] && break
+	sleep 0.05
+done
+as_server_user "$bindir/pg_ctl" -D "$datadir" -m immediate -w stop >/dev/null 2>&1
+as_server_user "$bindir/pg_ctl" -D "$datadir" -l "$PGHOST/server.log" -w start >/dev/null 2>&1
+for _ in $(seq 1 100); do q -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+
+out=$(q -c "SELECT status, processed_rows < total_rows FROM crm.jobs WHERE id = $job")
+check "after the crash the job is running, part done" "$out" "running|t"
+out=$(q -c "SELECT (SELECT count(*) FROM crm.contacts) - 1 = processed_rows,
+				   (SELECT count(*) FROM crm.job_reports WHERE job_id = $job) = processed_rows,
+				   (SELECT count(*) FROM crm_internal.job_rows WHERE job_id = $job) = total_rows - processed_rows
+			  FROM crm.jobs WHERE id = $job")
+check "the batches committed are the cursor's: contacts, reports and rows left agree" "$out" "t|t|t"
+sleep 1
+out=$(q -c "SELECT status FROM crm.jobs WHERE id = $job")
+check "no worker runs after a restart until resumed" "$out" "running"
+check "crm.resume_jobs() starts one worker" "$(q -c 'SELECT crm.resume_jobs()')" "1"
+check "the job ends" "$(wait_job "$job")" "done"
+out=$(q -c "SELECT total_rows, processed_rows, inserted, updated, merged, rejected FROM crm.jobs WHERE id = $job")
+check "counts: every row inserted once" "$out" "50000|50000|50000|0|0|0"
+out=$(q -c "SELECT count(*), count(DISTINCT email), min(name), max(email) FROM crm.contacts WHERE email LIKE 'r%@example.com'")
+check "every row imported exactly once" "$out" "50000|50000|Row 1|r9@example.com"
+out=$(q -c "SELECT count(*), count(DISTINCT ordinal), min(ordinal), max(ordinal), count(*) FILTER (WHERE action = 'inserted')
+			  FROM crm.job_reports WHERE job_id = $job")
+check "a report row for each input row" "$out" "50000|50000|1|50000|50000"
+out=$(q -c "SELECT count(*), min(payload ->> 'inserted') FROM crm.events WHERE type = 'CRM_IMPORT_FINISHED' AND object_id = $job")
+check "one CRM_IMPORT_FINISHED with the counts" "$out" "1|50000"
+
+psql -X -q -c "DROP DATABASE $db" >/dev/null 2>&1
