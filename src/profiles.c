@@ -32,8 +32,6 @@
 
 #include "crm.h"
 
-PG_FUNCTION_INFO_V1(crm_country_code);
-
 #define MAX_POSTAL_CODE 16
 
 static char *
@@ -139,20 +137,6 @@ CrmNormalizeAddressCountry(const char *raw)
 				 errmsg("unknown country: \"%s\"", raw),
 				 errhint("A country is an ISO 3166-1 code such as FR, GB or US (FRA, GBR, USA), or its English name such as France.")));
 	return pstrdup(code);
-}
-
-/*
- * crm_internal.country_code(text): the code, or NULL where the value is no
- * country (the update to 0.3.0 maps the free-text countries of 0.2.0).
- */
-Datum
-crm_country_code(PG_FUNCTION_ARGS)
-{
-	const char *code = CountryCode(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-
-	if (code == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(code));
 }
 
 /*
