@@ -4812,16 +4812,29 @@ CREATE INDEX contacts_country ON crm.contacts (workspace_id, country, postal_cod
 
 -- 0.2.0 stored country as typed.  An update changes no row (test/t/upgrade.sh
 -- holds it to that), and a value is only checked when it changes, so what
--- is no code stays as it was; the NOTICE counts it and says how to convert
--- it through the row path (docs/contacts.md, "Countries from 0.2.0").
+-- is no code stays as it was; a WARNING (ALTER EXTENSION hides NOTICEs)
+-- counts it and says how to convert it through the row path
+-- (docs/contacts.md, "Countries from 0.2.0").
 DO $do$
 DECLARE
 	kept bigint := (SELECT pg_catalog.count(*) FROM crm.contacts c
 					 WHERE c.country OPERATOR(pg_catalog.!~) '^[A-Z]{2}$');
+	clash text;
 BEGIN
 	IF kept OPERATOR(pg_catalog.>) 0 THEN
-		RAISE NOTICE '% contacts have a country that is not an ISO 3166 code', kept
+		RAISE WARNING '% contacts have a country that is not an ISO 3166 code', kept
 			USING HINT = 'Convert them with UPDATE crm.contacts SET country = '' '' || country WHERE country !~ ''^[A-Z]{2}$''; a name such as France becomes FR.';
+	END IF;
+	-- a contact property named like a new column keeps its values, but CQL
+	-- and the import now read the column by that name
+	SELECT pg_catalog.string_agg(DISTINCT d.key, ', ' ORDER BY d.key) INTO clash
+	  FROM crm.property_definitions d
+	 WHERE d.object_type OPERATOR(pg_catalog.=) 'contact'
+	   AND d.key OPERATOR(pg_catalog.=) ANY (ARRAY['street', 'address_line2', 'region', 'postal_code', 'linkedin',
+												   'x', 'instagram', 'facebook', 'github', 'website']);
+	IF clash IS NOT NULL THEN
+		RAISE WARNING 'contact properties % are now also contact columns', clash
+			USING HINT = 'CQL and crm.import_contacts read the column by that name; reach the property as properties.<key>, or copy its values into the column.';
 	END IF;
 END;
 $do$;
