@@ -5368,3 +5368,19 @@ AS $$
 		   AND cc.is_primary) pc ON true
 	 WHERE c.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 $$;
+
+-- crm_report.contacts: the address parts beside city and country (granted
+-- SELECT as before: CREATE OR REPLACE keeps the view's privileges)
+CREATE OR REPLACE VIEW crm_report.contacts WITH (security_invoker = true) AS
+	SELECT c.workspace_id, c.id AS contact_id, c.name, c.email, c.phone, c.city, c.country,
+		   c.lifecycle_stage::text AS lifecycle_stage, c.status::text AS status,
+		   c.identity_source::text AS source, c.owner, c.blocked, c.conversation_count,
+		   c.first_seen_at, c.last_seen_at, c.created_at, c.updated_at, c.deleted_at,
+		   c.street, c.address_line2, c.region, c.postal_code
+	  FROM crm.contacts c
+	 WHERE c.status OPERATOR(pg_catalog.<>) 'merged';
+COMMENT ON COLUMN crm_report.contacts.country IS 'ISO 3166-1 alpha-2 country code';
+COMMENT ON COLUMN crm_report.contacts.street IS 'street and number';
+COMMENT ON COLUMN crm_report.contacts.address_line2 IS 'apartment, floor, building';
+COMMENT ON COLUMN crm_report.contacts.region IS 'state, province or county';
+COMMENT ON COLUMN crm_report.contacts.postal_code IS 'postal code, upper-cased';

@@ -145,4 +145,7 @@ SELECT num_nonnulls(street, address_line2, city, region, postal_code, country,
 					linkedin, x, instagram, facebook, github, website) AS left_over
   FROM crm.contacts WHERE id IN (:q1, :q2) ORDER BY id;
 
+-- reporting: the address beside city and country
+SELECT name, street, city, region, postal_code, country FROM crm_report.contacts WHERE contact_id = :ada;
+
 SELECT crm.use_workspace('default') IS NOT NULL AS switched;
