@@ -106,7 +106,7 @@ SELECT crm.cql_to_sql('contact', 'country = ''FR'' AND postalCode = ''75001''');
 
 -- import: the fields are import keys, normalised by the same trigger; an
 -- empty cell never overwrites what is stored
-SELECT * FROM crm.import_contacts('[
+SELECT row_number, action, contact_id IS NOT NULL AS has_id, error FROM crm.import_contacts('[
 	{"email": "mo@example.com", "name": "Mo", "street": "5 Main St", "city": "Springfield", "region": "IL",
 	 "postal_code": "62701", "country": "USA", "x": "@MoS", "website": "mo.example.com"},
 	{"email": "ned@example.com", "name": "Ned", "linkedin": "https://www.instagram.com/ned"},
@@ -114,12 +114,17 @@ SELECT * FROM crm.import_contacts('[
 ]');
 SELECT name, street, city, region, postal_code, country, x, website FROM crm.contacts
  WHERE workspace_id = :ws AND email = 'mo@example.com';
-SELECT * FROM crm.import_contacts('[{"email": "mo@example.com", "street": "", "city": "Chicago", "github": "mo-s"}]');
+SELECT row_number, action, contact_id IS NOT NULL AS has_id, error FROM crm.import_contacts('[{"email": "mo@example.com", "street": "", "city": "Chicago", "github": "mo-s"}]');
 SELECT street, city, github FROM crm.contacts WHERE workspace_id = :ws AND email = 'mo@example.com';
 -- one by one (a key shared in the batch) takes the same path
-SELECT * FROM crm.import_contacts('[{"email": "pat@example.com", "country": "italy"},
+SELECT row_number, action, contact_id IS NOT NULL AS has_id, error FROM crm.import_contacts('[{"email": "pat@example.com", "country": "italy"},
 									{"email": "pat@example.com", "facebook": "pat.r"}]');
 SELECT country, facebook FROM crm.contacts WHERE workspace_id = :ws AND email = 'pat@example.com';
+
+-- bulk updates write the same columns through the same trigger
+SELECT crm.bulk_update('contact', 'email = ''pat@example.com''', '{"postalCode": " 00184 ", "linkedin": "@pat-r"}');
+SELECT postal_code, linkedin FROM crm.contacts WHERE workspace_id = :ws AND email = 'pat@example.com';
+SELECT crm.bulk_update('contact', 'email = ''pat@example.com''', '{"country": "Nowhere"}');
 
 -- export: the columns of crm.export_contacts
 SELECT name, street, city, region, postal_code, country, linkedin, x, instagram, facebook, github, website
