@@ -186,7 +186,8 @@ typedef struct Network
 } Network;
 
 static const Network networks[] = {
-	{"linkedin", {"linkedin.com", NULL}, "https://www.linkedin.com/in/", "-_", 100, "jane-doe"},
+	/* LinkedIn names may be percent-encoded UTF-8 (/in/j%c3%b6rg) */
+	{"linkedin", {"linkedin.com", NULL}, "https://www.linkedin.com/in/", "-_%", 100, "jane-doe"},
 	{"x", {"x.com", "twitter.com", NULL}, "https://x.com/", "_", 15, "janedoe"},
 	{"instagram", {"instagram.com", "instagr.am", NULL}, "https://www.instagram.com/", "._", 30, "jane.doe"},
 	{"facebook", {"facebook.com", "fb.com", NULL}, "https://www.facebook.com/", ".", 50, "jane.doe"},
@@ -229,6 +230,7 @@ typedef struct Url
 {
 	char	   *scheme;			/* NULL when the writer gave none */
 	char	   *host;			/* lower-cased, port and user cut */
+	char	   *port;			/* digits after ":", or NULL */
 	char	   *path;			/* from the first "/", before "?" and "#" */
 	char	   *query;			/* after "?", before "#", or NULL */
 } Url;
@@ -257,7 +259,10 @@ ParseUrl(const char *s, Url *u)
 	if ((p = strrchr(u->host, '@')) != NULL)
 		u->host = p + 1;
 	if ((p = strchr(u->host, ':')) != NULL)
+	{
 		*p = '\0';
+		u->port = p + 1;
+	}
 	rest += hlen;
 	u->path = pnstrdup(rest, strcspn(rest, "?#"));
 	rest += strlen(u->path);
@@ -401,6 +406,7 @@ NormalizeWebsite(const char *raw)
 	for (p = s; ok && *p; p++)
 		ok = !isspace((unsigned char) *p) && !iscntrl((unsigned char) *p);
 	ok = ok && ParseUrl(s, &u);
+	ok = ok && (u.port == NULL || (strspn(u.port, "0123456789") == strlen(u.port) && strlen(u.port) <= 5));
 	for (p = ok ? u.host : ""; ok && *p; p++)
 		ok = isalnum((unsigned char) *p) || *p == '-' || *p == '.' || (unsigned char) *p >= 0x80;
 	if (!ok)
@@ -411,8 +417,10 @@ NormalizeWebsite(const char *raw)
 	if (HostNetwork(u.host) >= 0)
 		OtherNetwork("website", raw, HostNetwork(u.host));
 	initStringInfo(&out);
-	appendStringInfo(&out, "%s://%s%s", u.scheme ? u.scheme : "https", u.host,
-					 strcmp(u.path, "/") == 0 ? "" : u.path);
+	appendStringInfo(&out, "%s://%s", u.scheme ? u.scheme : "https", u.host);
+	if (u.port && *u.port)
+		appendStringInfo(&out, ":%s", u.port);
+	appendStringInfoString(&out, strcmp(u.path, "/") == 0 ? "" : u.path);
 	if (u.query && *u.query)
 		appendStringInfo(&out, "?%s", u.query);
 	return out.data;

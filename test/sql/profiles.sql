@@ -36,6 +36,9 @@ INSERT INTO crm.contacts (name, linkedin, x, instagram, facebook, github, websit
 VALUES ('Ivy', 'ivy-smith', 'https://twitter.com/ivy_s?lang=en', '@ivy.s', 'https://www.facebook.com/profile.php?id=100012345&ref=x',
 		'https://github.com/ivy-s/', 'http://ivy.example.org/blog/?p=1#top')
 RETURNING linkedin, x, instagram, facebook, github, website;
+-- a port is kept, credentials are not; a LinkedIn name may be percent-encoded
+INSERT INTO crm.contacts (name, linkedin, website) VALUES ('Iris', 'linkedin.com/in/J%C3%B6rg-M', 'https://user:secret@Iris.example:8443/')
+RETURNING linkedin, website;
 -- an organisation on LinkedIn; blanks are none
 INSERT INTO crm.contacts (name, linkedin, x, website) VALUES ('Jo', 'www.linkedin.com/company/Acme-Corp', ' ', '')
 RETURNING linkedin, x, website;
@@ -54,6 +57,7 @@ INSERT INTO crm.contacts (name, facebook) VALUES ('X', 'https://www.facebook.com
 INSERT INTO crm.contacts (name, github) VALUES ('X', 'github.com/');
 INSERT INTO crm.contacts (name, website) VALUES ('X', 'ftp://example.com');
 INSERT INTO crm.contacts (name, website) VALUES ('X', 'not a site');
+INSERT INTO crm.contacts (name, website) VALUES ('X', 'https://example.com:http/');
 SELECT count(*) AS refused_written FROM crm.contacts WHERE workspace_id = :ws AND name = 'X';
 
 -- an update normalises the same way; a column it leaves alone is not read again
