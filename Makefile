@@ -5,6 +5,8 @@ MODULE_big = crm
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c))) src/phone.o
 # src/phone.cpp is the shim over libphonenumber (C++, Debian's libphonenumber-dev)
 SHLIB_LINK = -lphonenumber -lstdc++
+# src/profiles.c: ISO 3166 countries from ICU, which PostgreSQL links already
+SHLIB_LINK += -licuuc
 
 # The install script is built from one file per domain, in dependency order.
 SQL_SOURCES = \

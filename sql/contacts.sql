@@ -42,6 +42,16 @@ CREATE TABLE crm.contacts (
 	released_keys jsonb,
 	active_modules jsonb NOT NULL DEFAULT '{}'
 		CONSTRAINT contacts_active_modules_object CHECK (pg_catalog.jsonb_typeof(active_modules) OPERATOR(pg_catalog.=) 'object'),
+	street text,
+	address_line2 text,
+	region text,
+	postal_code text,
+	linkedin text,
+	x text,
+	instagram text,
+	facebook text,
+	github text,
+	website text,
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, merged_into) REFERENCES crm.contacts (workspace_id, id),
 	CONSTRAINT contacts_merged_has_target
@@ -60,6 +70,18 @@ COMMENT ON COLUMN crm.contacts.tags IS 'trimmed, lower-cased, unique and sorted'
 COMMENT ON COLUMN crm.contacts.properties IS 'custom properties, validated against crm.property_definitions';
 COMMENT ON COLUMN crm.contacts.active_modules IS
 	'the product modules the person used and when last: {"support": "2026-01-15T09:00:00+00:00"}; crm.identify(source => ...) records them, a merge unions them';
+COMMENT ON COLUMN crm.contacts.city IS 'postal address: city, trimmed';
+COMMENT ON COLUMN crm.contacts.country IS 'postal address: ISO 3166-1 alpha-2 code (FR); a code, alpha-3 code or English name is stored as its code';
+COMMENT ON COLUMN crm.contacts.street IS 'postal address: street and number, trimmed';
+COMMENT ON COLUMN crm.contacts.address_line2 IS 'postal address: apartment, floor, building, trimmed';
+COMMENT ON COLUMN crm.contacts.region IS 'postal address: state, province or county, trimmed';
+COMMENT ON COLUMN crm.contacts.postal_code IS 'postal address: upper-cased, single spaces (SW1A 1AA); the format is not checked against the country';
+COMMENT ON COLUMN crm.contacts.linkedin IS 'LinkedIn profile as https://www.linkedin.com/in/<name> (or /company/<name>); a handle or any LinkedIn URL is stored so';
+COMMENT ON COLUMN crm.contacts.x IS 'X (Twitter) profile as https://x.com/<handle>; @handle or a twitter.com URL is stored so';
+COMMENT ON COLUMN crm.contacts.instagram IS 'Instagram profile as https://www.instagram.com/<handle>';
+COMMENT ON COLUMN crm.contacts.facebook IS 'Facebook profile as https://www.facebook.com/<name> (or profile.php?id=<n>)';
+COMMENT ON COLUMN crm.contacts.github IS 'GitHub profile as https://github.com/<user>';
+COMMENT ON COLUMN crm.contacts.website IS 'the person''s own website: an http(s) URL, https:// added when missing, host lower-cased';
 COMMENT ON COLUMN crm.contacts.released_keys IS 'the identity keys a merged or deleted contact held, as {"email": ...}; set by the extension';
 
 -- Unique keys, plain so that INSERT ... ON CONFLICT (workspace_id, email) can
@@ -77,9 +99,17 @@ CREATE INDEX contacts_properties ON crm.contacts USING gin (properties jsonb_pat
 CREATE INDEX contacts_active_modules ON crm.contacts USING gin (active_modules)
 	WHERE active_modules OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
 CREATE INDEX contacts_created_at ON crm.contacts (workspace_id, created_at);
+-- CQL country = 'FR' (AND postalCode = ...): a small country among many
+CREATE INDEX contacts_country ON crm.contacts (workspace_id, country, postal_code)
+	WHERE country IS NOT NULL;
 
 CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
-	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'active_modules:modules', 'updated_at:touch');
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'active_modules:modules', 'updated_at:touch',
+		'street:trim', 'street:max=500', 'address_line2:trim', 'address_line2:max=500',
+		'city:trim', 'city:max=200', 'region:trim', 'region:max=200',
+		'postal_code:postal_code', 'country:address_country',
+		'linkedin:social=linkedin', 'x:social=x', 'instagram:social=instagram',
+		'facebook:social=facebook', 'github:social=github', 'website:website', 'website:max=2048');
 CREATE FUNCTION crm_internal.contact_rules() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_contact_rules'
 	LANGUAGE C;

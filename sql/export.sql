@@ -48,7 +48,17 @@ CREATE TYPE crm.contact_export AS (
 	updated_at timestamptz,
 	deleted_at timestamptz,
 	properties jsonb,
-	metadata jsonb
+	metadata jsonb,
+	street text,
+	address_line2 text,
+	region text,
+	postal_code text,
+	linkedin text,
+	x text,
+	instagram text,
+	facebook text,
+	github text,
+	website text
 );
 COMMENT ON TYPE crm.contact_export IS 'a row of crm.export_contacts: a contact''s fields, counters, primary company, declared properties and other metadata';
 
@@ -145,7 +155,9 @@ AS $$
 						  AND k.object_type OPERATOR(pg_catalog.=) 'contact'))),
 		   c.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
 						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
-						  AND k.object_type OPERATOR(pg_catalog.=) 'contact')
+						  AND k.object_type OPERATOR(pg_catalog.=) 'contact'),
+		   c.street, c.address_line2, c.region, c.postal_code,
+		   c.linkedin, c.x, c.instagram, c.facebook, c.github, c.website
 	  FROM (SELECT) one
 	  -- the companies module off: no primary company, rather than 0A000
 	  LEFT JOIN LATERAL (

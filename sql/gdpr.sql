@@ -183,7 +183,9 @@ BEGIN
 	   SET name = NULL, email = NULL, phone = NULL, identifier = NULL, verified_id = NULL,
 		   identity_source = 'anonymous', avatar_url = NULL, city = NULL, country = NULL,
 		   lifecycle_stage = NULL, owner = NULL, tags = '{}', properties = '{}', released_keys = NULL,
-		   deleted_at = coalesce(c.deleted_at, now())
+		   deleted_at = coalesce(c.deleted_at, now()),
+		   street = NULL, address_line2 = NULL, region = NULL, postal_code = NULL,
+		   linkedin = NULL, x = NULL, instagram = NULL, facebook = NULL, github = NULL, website = NULL
 	 WHERE c.workspace_id = ws AND c.id = ANY (people);
 
 	PERFORM crm_internal.forget_contacts(ws, people, names, emails);

@@ -53,11 +53,11 @@ COMMENT ON FUNCTION crm_internal.record_history() IS
 CREATE TRIGGER contacts_history_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
-		'contact', 'lifecycle_stage', 'status', 'owner', 'email', 'phone', 'tags', 'properties');
+		'contact', 'lifecycle_stage', 'status', 'owner', 'email', 'phone', 'tags', 'properties', 'city', 'country');
 CREATE TRIGGER contacts_history_update AFTER UPDATE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
-		'contact', 'lifecycle_stage', 'status', 'owner', 'email', 'phone', 'tags', 'properties');
+		'contact', 'lifecycle_stage', 'status', 'owner', 'email', 'phone', 'tags', 'properties', 'city', 'country');
 CREATE TRIGGER contacts_history_delete AFTER DELETE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history('contact');

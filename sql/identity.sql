@@ -61,7 +61,9 @@ DECLARE
 	ws bigint := crm.current_workspace();
 	fields constant text[] := ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
 									'avatar_url', 'city', 'country', 'lifecycle_stage', 'status', 'owner',
-									'blocked', 'tags', 'properties'];
+									'blocked', 'tags', 'properties',
+									'street', 'address_line2', 'region', 'postal_code',
+									'linkedin', 'x', 'instagram', 'facebook', 'github', 'website'];
 	cur crm.contacts;
 	r crm.contacts;
 	target bigint := update_contact.contact_id;
@@ -134,7 +136,10 @@ BEGIN
 		   verified_id = r.verified_id, identity_source = r.identity_source, avatar_url = r.avatar_url,
 		   city = r.city, country = r.country, lifecycle_stage = r.lifecycle_stage, status = r.status,
 		   owner = r.owner, blocked = coalesce(r.blocked, false), tags = coalesce(r.tags, '{}'),
-		   properties = coalesce(r.properties, '{}')
+		   properties = coalesce(r.properties, '{}'),
+		   street = r.street, address_line2 = r.address_line2, region = r.region, postal_code = r.postal_code,
+		   linkedin = r.linkedin, x = r.x, instagram = r.instagram, facebook = r.facebook,
+		   github = r.github, website = r.website
 	 WHERE c.workspace_id = ws AND c.id = target;
 	RETURN target;
 END;

@@ -20,7 +20,10 @@ DECLARE
 	keys text[] := ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'avatar_url', 'city',
 						 'country', 'lifecycle_stage', 'owner', 'tags', 'properties']
 		-- the primary company (domain or name) and the blocked flag
-		|| ARRAY['company', 'blocked'];
+		|| ARRAY['company', 'blocked']
+		-- profiles: the postal address and social profiles
+		|| ARRAY['street', 'address_line2', 'region', 'postal_code',
+				 'linkedin', 'x', 'instagram', 'facebook', 'github', 'website'];
 	declared text[];
 BEGIN
 	-- custom property definitions live in another domain's table, when installed
@@ -158,12 +161,16 @@ BEGIN
 					  HINT = 'In update mode a row must share an identifier, email or phone with an existing contact.';
 		END IF;
 		INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id, identity_source,
-									   avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+									   avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked,
+									   street, address_line2, region, postal_code,
+									   linkedin, x, instagram, facebook, github, website)
 			VALUES (ws, nm, e, p, ident, vid,
 					CASE WHEN vid IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
 					nullif(btrim(r ->> 'avatar_url'), ''), nullif(btrim(r ->> 'city'), ''),
 					nullif(btrim(r ->> 'country'), ''), lc, nullif(btrim(r ->> 'owner'), ''),
-					coalesce(tg, '{}'), props, coalesce(blk, false))
+					coalesce(tg, '{}'), props, coalesce(blk, false),
+					r ->> 'street', r ->> 'address_line2', r ->> 'region', r ->> 'postal_code',
+					r ->> 'linkedin', r ->> 'x', r ->> 'instagram', r ->> 'facebook', r ->> 'github', r ->> 'website')
 			RETURNING c.id INTO contact_id;
 		action := 'inserted';
 		PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
@@ -190,7 +197,17 @@ BEGIN
 		   owner = coalesce(nullif(btrim(r ->> 'owner'), ''), c.owner),
 		   tags = c.tags || coalesce(tg, '{}'),
 		   properties = c.properties || props,
-		   blocked = coalesce(blk, c.blocked)
+		   blocked = coalesce(blk, c.blocked),
+		   street = coalesce(nullif(btrim(r ->> 'street'), ''), c.street),
+		   address_line2 = coalesce(nullif(btrim(r ->> 'address_line2'), ''), c.address_line2),
+		   region = coalesce(nullif(btrim(r ->> 'region'), ''), c.region),
+		   postal_code = coalesce(nullif(btrim(r ->> 'postal_code'), ''), c.postal_code),
+		   linkedin = coalesce(nullif(btrim(r ->> 'linkedin'), ''), c.linkedin),
+		   x = coalesce(nullif(btrim(r ->> 'x'), ''), c.x),
+		   instagram = coalesce(nullif(btrim(r ->> 'instagram'), ''), c.instagram),
+		   facebook = coalesce(nullif(btrim(r ->> 'facebook'), ''), c.facebook),
+		   github = coalesce(nullif(btrim(r ->> 'github'), ''), c.github),
+		   website = coalesce(nullif(btrim(r ->> 'website'), ''), c.website)
 	 WHERE c.workspace_id = ws AND c.id = contact_id;
 	PERFORM crm_hidden.import_link_company(contact_id, r ->> 'company');
 END;
@@ -303,12 +320,17 @@ BEGIN
 		   SET contact_id = nextval(seq), action = 'inserted'
 		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
 		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
-								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked)
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked,
+								  street, address_line2, region, postal_code,
+								  linkedin, x, instagram, facebook, github, website)
 		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
 			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
 			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
 			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
-			   s.tags, s.props, coalesce(s.blocked, false)
+			   s.tags, s.props, coalesce(s.blocked, false),
+			   s.r ->> 'street', s.r ->> 'address_line2', s.r ->> 'region', s.r ->> 'postal_code',
+			   s.r ->> 'linkedin', s.r ->> 'x', s.r ->> 'instagram', s.r ->> 'facebook', s.r ->> 'github',
+			   s.r ->> 'website'
 		  FROM crm_import_stage s
 		 WHERE s.action = 'inserted'
 		 ORDER BY s.n;
@@ -324,7 +346,17 @@ BEGIN
 			   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
 			   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
 			   tags = c.tags || s.tags, properties = c.properties || s.props,
-			   blocked = coalesce(s.blocked, c.blocked)
+			   blocked = coalesce(s.blocked, c.blocked),
+			   street = coalesce(nullif(btrim(s.r ->> 'street'), ''), c.street),
+			   address_line2 = coalesce(nullif(btrim(s.r ->> 'address_line2'), ''), c.address_line2),
+			   region = coalesce(nullif(btrim(s.r ->> 'region'), ''), c.region),
+			   postal_code = coalesce(nullif(btrim(s.r ->> 'postal_code'), ''), c.postal_code),
+			   linkedin = coalesce(nullif(btrim(s.r ->> 'linkedin'), ''), c.linkedin),
+			   x = coalesce(nullif(btrim(s.r ->> 'x'), ''), c.x),
+			   instagram = coalesce(nullif(btrim(s.r ->> 'instagram'), ''), c.instagram),
+			   facebook = coalesce(nullif(btrim(s.r ->> 'facebook'), ''), c.facebook),
+			   github = coalesce(nullif(btrim(s.r ->> 'github'), ''), c.github),
+			   website = coalesce(nullif(btrim(s.r ->> 'website'), ''), c.website)
 		  FROM crm_import_stage s
 		 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
 		-- the companies the rows name, found or created, linked as primary

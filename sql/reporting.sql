@@ -37,7 +37,8 @@ CREATE VIEW crm_report.contacts WITH (security_invoker = true) AS
 	SELECT c.workspace_id, c.id AS contact_id, c.name, c.email, c.phone, c.city, c.country,
 		   c.lifecycle_stage::text AS lifecycle_stage, c.status::text AS status,
 		   c.identity_source::text AS source, c.owner, c.blocked, c.conversation_count,
-		   c.first_seen_at, c.last_seen_at, c.created_at, c.updated_at, c.deleted_at
+		   c.first_seen_at, c.last_seen_at, c.created_at, c.updated_at, c.deleted_at,
+		   c.street, c.address_line2, c.region, c.postal_code
 	  FROM crm.contacts c
 	 WHERE c.status OPERATOR(pg_catalog.<>) 'merged';
 
@@ -331,11 +332,13 @@ DECLARE
 		"month_label": "the month as YYYY-MM", "is_weekend": "Saturday or Sunday"}],
 	"contacts": ["contacts (merged duplicates left out): join facts on (workspace_id, contact_id)", {
 		"workspace_id": "the workspace", "contact_id": "the contact's id", "name": "full name", "email": "e-mail address",
-		"phone": "phone number (E.164)", "city": "city", "country": "country", "lifecycle_stage": "lead, customer, ...",
+		"phone": "phone number (E.164)", "city": "city", "country": "ISO 3166-1 alpha-2 country code", "lifecycle_stage": "lead, customer, ...",
 		"status": "active, archived or deleted", "source": "how the contact is known: anonymous, self_reported or verified",
 		"owner": "user id of the member who owns the contact", "blocked": "blocked from messaging",
 		"conversation_count": "number of conversations", "first_seen_at": "first seen", "last_seen_at": "last seen",
-		"created_at": "created", "updated_at": "last changed", "deleted_at": "soft-deleted at"}],
+		"created_at": "created", "updated_at": "last changed", "deleted_at": "soft-deleted at",
+		"street": "street and number", "address_line2": "apartment, floor, building",
+		"region": "state, province or county", "postal_code": "postal code, upper-cased"}],
 	"companies": ["companies: join facts on (workspace_id, company_id)", {
 		"workspace_id": "the workspace", "company_id": "the company's id", "name": "company name", "domain": "web domain",
 		"industry": "industry", "employees": "number of employees", "plan": "plan", "spend": "spend",

@@ -134,8 +134,15 @@ extern char *CrmNormalizePhone(const char *raw);
 extern char *CrmNormalizePhoneIn(const char *raw, const char *country);
 extern char *CrmNormalizePhoneFor(const char *raw, int64 ws);
 extern char *CrmNormalizeCountry(const char *raw);
+
+/* profiles.c: postal addresses and social profiles */
+extern char *CrmNormalizeAddressCountry(const char *raw);
+extern char *CrmNormalizePostalCode(const char *raw);
+extern int	CrmSocialNetwork(const char *name);
+extern char *CrmNormalizeSocial(int network, const char *raw);
 extern bool CrmModuleNameIsValid(const char *s, int len);
 extern bool CrmContactsHaveActiveModules(void);
+extern bool CrmContactsHaveColumn(const char *column);
 extern void CrmCheckActiveModules(Datum modules);
 extern char *CrmNormalizeDomain(const char *raw);
 extern char *CrmNormalizeColor(const char *raw);

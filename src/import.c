@@ -31,7 +31,10 @@ PG_FUNCTION_INFO_V1(crm_import_row_tags);
 static const char *const standard_keys[] = {
 	"name", "email", "phone", "identifier", "verified_id", "avatar_url",
 	"city", "country", "lifecycle_stage", "owner", "tags", "properties",
-	"company", "blocked"
+	"company", "blocked",
+	/* profiles: the postal address and social profiles */
+	"street", "address_line2", "region", "postal_code",
+	"linkedin", "x", "instagram", "facebook", "github", "website"
 };
 
 #define PROPERTIES_PREFIX "properties."

@@ -397,8 +397,8 @@ BuildRefCache(void)
 	"        coalesce(s.phone, d.phone) AS phone, coalesce(s.identifier, d.identifier) AS identifier," \
 	"        coalesce(s.verified_id, d.verified_id) AS verified_id," \
 	"        greatest(s.identity_source, d.identity_source) AS identity_source," \
-	"        coalesce(s.avatar_url, d.avatar_url) AS avatar_url, coalesce(s.city, d.city) AS city," \
-	"        coalesce(s.country, d.country) AS country," \
+	"        coalesce(s.avatar_url, d.avatar_url) AS avatar_url," \
+	"%s" /* MERGED_PROFILE_SQL, or MERGED_CITY_SQL before 0.3.0 */ \
 	/* furthest down the funnel; 'other' is off the funnel and loses to any stage */ \
 	"        CASE WHEN s.lifecycle_stage IS NULL OR s.lifecycle_stage OPERATOR(pg_catalog.=) 'other' THEN coalesce(d.lifecycle_stage, s.lifecycle_stage)" \
 	"             WHEN d.lifecycle_stage IS NULL OR d.lifecycle_stage OPERATOR(pg_catalog.=) 'other' THEN s.lifecycle_stage" \
@@ -415,7 +415,29 @@ BuildRefCache(void)
 	"        s.created_at, s.updated_at, s.deleted_at" \
 	"   FROM crm.contacts s JOIN crm.contacts d" \
 	"     ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND d.id OPERATOR(pg_catalog.=) $3" \
+	"%s" /* MERGED_ADDRESS_SQL */ \
 	"  WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2) m"
+
+/*
+ * The address is one place: the survivor's whole address when it has any
+ * part of one, else the duplicate's, never a street of one with the city
+ * of the other.  Social profiles, one per network, fill gaps like names.
+ */
+#define MERGED_PROFILE_SQL \
+	"        a.street, a.address_line2, a.city, a.region, a.postal_code, a.country," \
+	"        coalesce(s.linkedin, d.linkedin) AS linkedin, coalesce(s.x, d.x) AS x," \
+	"        coalesce(s.instagram, d.instagram) AS instagram, coalesce(s.facebook, d.facebook) AS facebook," \
+	"        coalesce(s.github, d.github) AS github, coalesce(s.website, d.website) AS website,"
+#define MERGED_ADDRESS_SQL \
+	"   CROSS JOIN LATERAL (SELECT a.* FROM (VALUES" \
+	"          (0, s.street, s.address_line2, s.city, s.region, s.postal_code, s.country)," \
+	"          (1, d.street, d.address_line2, d.city, d.region, d.postal_code, d.country))" \
+	"          a (side, street, address_line2, city, region, postal_code, country)" \
+	"        ORDER BY pg_catalog.num_nonnulls(a.street, a.address_line2, a.city, a.region, a.postal_code, a.country)" \
+	"                 OPERATOR(pg_catalog.=) 0, a.side LIMIT 1) a"
+/* a 0.2.0 install: city and country only, each filling a gap */
+#define MERGED_CITY_SQL \
+	"        coalesce(s.city, d.city) AS city, coalesce(s.country, d.country) AS country,"
 
 /* The modules either used, each at the later of its two times */
 #define MERGED_MODULES_SQL \
@@ -431,6 +453,7 @@ PrepareFixedPlans(void)
 {
 	/* an install of 0.2.0 runs this library too: its contacts have no active_modules */
 	bool		modules = CrmContactsHaveActiveModules();
+	bool		profiles = CrmContactsHaveColumn("street");
 	Oid			lockargs[2] = {INT8OID, INT8ARRAYOID};
 
 	if (activity_plan != NULL)
@@ -442,7 +465,9 @@ PrepareFixedPlans(void)
 							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) ANY ($2)"
 							" ORDER BY c.id FOR UPDATE",
 							2, lockargs);
-	merged_plan = PrepareKept(psprintf(MERGED_RECORD_SQL, modules ? MERGED_MODULES_SQL : ""), 3, merge_argtypes);
+	merged_plan = PrepareKept(psprintf(MERGED_RECORD_SQL, profiles ? MERGED_PROFILE_SQL : MERGED_CITY_SQL,
+									   modules ? MERGED_MODULES_SQL : "", profiles ? MERGED_ADDRESS_SQL : ""),
+							  3, merge_argtypes);
 	mark_plan = PrepareKept("UPDATE crm.contacts SET status = 'merged', merged_into = $2"
 							" WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $3",
 							3, merge_argtypes);
@@ -451,10 +476,13 @@ PrepareFixedPlans(void)
 								" identity_source = m.identity_source, avatar_url = m.avatar_url, city = m.city,"
 								" country = m.country, lifecycle_stage = m.lifecycle_stage, owner = m.owner,"
 								" blocked = m.blocked, tags = m.tags, properties = m.properties,"
-								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at%s"
+								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at%s%s"
 								" FROM pg_catalog.jsonb_populate_record(NULL::crm.contacts, $4) m"
 								" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
-								modules ? ", active_modules = m.active_modules" : ""),
+								modules ? ", active_modules = m.active_modules" : "",
+								profiles ? ", street = m.street, address_line2 = m.address_line2, region = m.region,"
+								" postal_code = m.postal_code, linkedin = m.linkedin, x = m.x, instagram = m.instagram,"
+								" facebook = m.facebook, github = m.github, website = m.website" : ""),
 								4, merge_argtypes);
 	sync_plan = PrepareKept("SELECT crm_hidden.sync_conversation_counters(ARRAY[$1, $1], ARRAY[$2, $3])",
 							3, merge_argtypes);

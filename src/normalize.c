@@ -11,6 +11,9 @@
  *
  *	  EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'tags:tags', 'updated_at:touch')
  *
+ * Addresses and social profiles (address_country, postal_code, trim,
+ * social=<network>, website) are in src/profiles.c.
+ *
  * Two kinds only check (src/bounds.c): "finite" refuses NaN and Infinity in
  * a numeric column, "max=N" a text or jsonb value larger than N bytes.
  *
@@ -530,10 +533,17 @@ CrmModuleNameIsValid(const char *s, int len)
 bool
 CrmContactsHaveActiveModules(void)
 {
+	return CrmContactsHaveColumn("active_modules");
+}
+
+/* Whether crm.contacts has a column of a later version than 0.2.0 */
+bool
+CrmContactsHaveColumn(const char *column)
+{
 	Oid			nsp = get_namespace_oid("crm", true);
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid("contacts", nsp) : InvalidOid;
 
-	return OidIsValid(relid) && get_attnum(relid, "active_modules") != InvalidAttrNumber;
+	return OidIsValid(relid) && get_attnum(relid, column) != InvalidAttrNumber;
 }
 
 /*
@@ -593,6 +603,11 @@ typedef enum ColumnKind
 	KIND_CURRENCY,
 	KIND_COLOR,
 	KIND_COUNTRY,				/* ISO 3166 alpha-2 with a numbering plan */
+	KIND_ADDRESS_COUNTRY,		/* any ISO 3166-1 country, by code or name */
+	KIND_POSTAL_CODE,
+	KIND_TRIM,					/* trimmed, blank is NULL */
+	KIND_SOCIAL,				/* "social=<network>": a profile's canonical URL */
+	KIND_WEBSITE,
 	KIND_MODULES,				/* jsonb {module: timestamp}: checked only */
 	KIND_TAGS,
 	KIND_TOUCH,					/* set to now() on UPDATE */
@@ -605,6 +620,7 @@ typedef struct ColumnRule
 	int			attnum;
 	ColumnKind	kind;
 	Size		limit;			/* KIND_MAX */
+	int			network;		/* KIND_SOCIAL */
 } ColumnRule;
 
 typedef struct RowRules
@@ -621,7 +637,9 @@ static const struct
 }			kinds[] = {
 	{"email", KIND_EMAIL}, {"phone", KIND_PHONE}, {"domain", KIND_DOMAIN},
 	{"currency", KIND_CURRENCY}, {"color", KIND_COLOR}, {"country", KIND_COUNTRY}, {"modules", KIND_MODULES}, {"tags", KIND_TAGS},
-	{"touch", KIND_TOUCH}, {"finite", KIND_FINITE}
+	{"touch", KIND_TOUCH}, {"finite", KIND_FINITE},
+	{"address_country", KIND_ADDRESS_COUNTRY}, {"postal_code", KIND_POSTAL_CODE}, {"trim", KIND_TRIM},
+	{"website", KIND_WEBSITE}
 };
 
 /* Parse the trigger arguments once per statement (cached in fn_extra) */
@@ -660,6 +678,14 @@ GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
 			if (rules->rules[i].limit == 0 ||
 				TupleDescAttr(tupdesc, rules->rules[i].attnum - 1)->attlen != -1)
 				elog(ERROR, "normalize_row: \"%s\" needs a positive limit on a text or jsonb column", arg);
+			continue;
+		}
+		if (strncmp(colon + 1, "social=", 7) == 0)
+		{
+			rules->rules[i].kind = KIND_SOCIAL;
+			rules->rules[i].network = CrmSocialNetwork(colon + 8);
+			if (rules->rules[i].network < 0)
+				elog(ERROR, "normalize_row: unknown social network \"%s\"", colon + 8);
 			continue;
 		}
 		for (k = 0; k < lengthof(kinds); k++)
@@ -792,6 +818,21 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 					break;
 				case KIND_COUNTRY:
 					norm = IsBlank(raw) ? NULL : CrmNormalizeCountry(raw);
+					break;
+				case KIND_ADDRESS_COUNTRY:
+					norm = IsBlank(raw) ? NULL : CrmNormalizeAddressCountry(raw);
+					break;
+				case KIND_POSTAL_CODE:
+					norm = IsBlank(raw) ? NULL : CrmNormalizePostalCode(raw);
+					break;
+				case KIND_TRIM:
+					norm = IsBlank(raw) ? NULL : TrimmedCopy(raw);
+					break;
+				case KIND_SOCIAL:
+					norm = IsBlank(raw) ? NULL : CrmNormalizeSocial(rule->network, raw);
+					break;
+				case KIND_WEBSITE:
+					norm = IsBlank(raw) ? NULL : CrmNormalizeSocial(-1, raw);
 					break;
 				default:
 					elog(ERROR, "unexpected column kind %d", rule->kind);

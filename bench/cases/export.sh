@@ -22,7 +22,8 @@ bare="SELECT c.id, c.name, c.email, c.phone, c.identifier, c.verified_id, c.iden
 	c.lifecycle_stage, c.status, c.merged_into, c.owner, c.blocked, c.tags, c.conversation_count,
 	(SELECT count(*) FROM crm.activities a WHERE a.workspace_id = c.workspace_id AND a.contact_id = c.id),
 	co.id, co.name, c.first_seen_at, c.last_seen_at, c.created_at, c.updated_at, c.deleted_at,
-	c.properties - ARRAY(SELECT jsonb_object_keys(c.properties - '{plan,seats}'::text[])), c.properties - '{plan,seats}'::text[]
+	c.properties - ARRAY(SELECT jsonb_object_keys(c.properties - '{plan,seats}'::text[])), c.properties - '{plan,seats}'::text[],
+	c.street, c.address_line2, c.region, c.postal_code, c.linkedin, c.x, c.instagram, c.facebook, c.github, c.website
   FROM crm.contacts c
   LEFT JOIN crm.contact_companies cc ON cc.workspace_id = c.workspace_id AND cc.contact_id = c.id AND cc.is_primary
   LEFT JOIN crm.companies co ON co.workspace_id = cc.workspace_id AND co.id = cc.company_id

@@ -11,14 +11,14 @@ props_rows="SELECT 'Contact ' || i, 'c' || i || '@example.com',
 	jsonb_build_object('plan', (ARRAY['free', 'pro', 'enterprise'])[1 + i % 3],
 		'seats', i % 500, 'discount', (i % 1000) / 10.0,
 		'renewal', '2025-' || lpad((1 + i % 12)::text, 2, '0') || '-' || lpad((1 + i % 28)::text, 2, '0'),
-		'website', 'https://example' || i || '.com/pricing')
+		'homepage', 'https://example' || i || '.com/pricing')
 	FROM generate_series(1, $SCALE) i"
 
 props_define="SELECT crm.define_property('contact', 'plan', 'select', options => ARRAY['free', 'pro', 'enterprise']);
 	SELECT crm.define_property('contact', 'seats', 'number');
 	SELECT crm.define_property('contact', 'discount', 'percent');
 	SELECT crm.define_property('contact', 'renewal', 'date');
-	SELECT crm.define_property('contact', 'website', 'url');"
+	SELECT crm.define_property('contact', 'homepage', 'url');"
 props_reset="SET client_min_messages = warning; TRUNCATE crm.contacts CASCADE; TRUNCATE crm.events; DELETE FROM crm.property_definitions WHERE workspace_id = 1;"
 
 bench_sql "$props_reset $props_define"

@@ -147,7 +147,8 @@ SuggestField(Ctx *c, const CqlEntity *e, const char *name, int pos, bool relatio
 			best = e->relations[i].name;
 		}
 	}
-	if (best && bestd < cap)
+	/* rewriting every letter of a short name ("a" for "x") is no typo */
+	if (best && bestd < cap && bestd < (int) strlen(best))
 		snprintf(hint, sizeof(hint), "Did you mean \"%s\"?", best);
 	else
 	{

@@ -65,10 +65,10 @@ SELECT throws_ok($$SELECT crm.define_property('contact', 'email', 'text')$$,
 	'22023', 'property key "email" is a standard column of contact', 'standard column');
 SELECT throws_ok($$SELECT crm.define_property('gizmo', 'x', 'text')$$,
 	'22023', 'unknown object type: "gizmo"', 'unknown object type');
-SELECT throws_ok($$SELECT crm.define_property('contact', 'x', 'select', options => '{}')$$,
-	'22023', 'select property "x" needs options', 'empty options');
-SELECT throws_ok($$SELECT crm.define_property('contact', 'x', 'text', pattern => '(')$$,
-	'2201B', 'invalid pattern for property "x": "("', 'bad regex');
+SELECT throws_ok($$SELECT crm.define_property('contact', 'y', 'select', options => '{}')$$,
+	'22023', 'select property "y" needs options', 'empty options');
+SELECT throws_ok($$SELECT crm.define_property('contact', 'y', 'text', pattern => '(')$$,
+	'2201B', 'invalid pattern for property "y": "("', 'bad regex');
 SELECT throws_ok($$SELECT crm.drop_property('contact', 'nope')$$,
 	'P0002', 'contact property "nope" is not defined', 'dropping an unknown property');
 

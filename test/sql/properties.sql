@@ -17,7 +17,7 @@ SELECT crm.define_property('contact', 'birthday', 'date') > 0 AS defined;
 SELECT crm.define_property('contact', 'trial_ends', 'datetime') > 0 AS defined;
 SELECT crm.define_property('contact', 'work_email', 'email') > 0 AS defined;
 SELECT crm.define_property('contact', 'mobile', 'phone') > 0 AS defined;
-SELECT crm.define_property('contact', 'website', 'url') > 0 AS defined;
+SELECT crm.define_property('contact', 'webpage', 'url') > 0 AS defined;
 SELECT crm.define_property('contact', 'plan', 'select', options => ARRAY['free', 'pro', 'enterprise']) > 0 AS defined;
 SELECT crm.define_property('contact', 'channels', 'multi_select', options => ARRAY['email', 'sms', 'phone']) > 0 AS defined;
 SELECT crm.define_property('contact', 'sku', 'text', pattern => '[A-Z]{3}-[0-9]+') > 0 AS defined;
@@ -29,12 +29,12 @@ INSERT INTO crm.contacts (id, name, properties) VALUES (900001, 'Ada', '{
 	"nickname": "ada", "seats": 12, "mrr": 1250.50, "discount": 12.5, "vip": true,
 	"birthday": "2000-02-29", "trial_ends": "2024-03-31T14:30:00Z",
 	"work_email": "Ada@Example.com", "mobile": "+44 20 7946 0958",
-	"website": "https://example.com/about?x=1", "plan": "pro", "channels": ["email", "sms"],
+	"webpage": "https://example.com/about?x=1", "plan": "pro", "channels": ["email", "sms"],
 	"sku": "ABC-123", "source": "import", "seats_note": null, "mrr_old": null}')
 RETURNING properties;
 INSERT INTO crm.contacts (id, name, properties) VALUES (900002, 'Bob', '{
 	"seats": -3, "mrr": 0, "discount": 0, "vip": false, "birthday": "1999-12-31",
-	"trial_ends": "2024-03-31 14:30", "website": "http://localhost:8080",
+	"trial_ends": "2024-03-31 14:30", "webpage": "http://localhost:8080",
 	"channels": [], "plan": null, "nickname": ""}')
 RETURNING properties;
 SELECT crm.define_property('contact', 'due', 'datetime') > 0 AS defined;
@@ -42,7 +42,7 @@ INSERT INTO crm.contacts (name, properties) VALUES
 	('D1', '{"due": "2024-03-31T14:30:00.123456+05:30"}'),
 	('D2', '{"due": "2024-03-31T14:30:59-0800"}'),
 	('D3', '{"due": "2024-03-31t00:00:00,5z"}'),
-	('D4', '{"website": "https://user@[2001:db8::1]:443/x#y", "discount": 100}');
+	('D4', '{"webpage": "https://user@[2001:db8::1]:443/x#y", "discount": 100}');
 SELECT count(*) AS contacts FROM crm.contacts WHERE workspace_id = :ws;
 
 -- bad values: each a 22023 naming the object type, key and value, nothing written
@@ -63,10 +63,10 @@ INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"work_email": "not-an
 INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"work_email": ""}');
 INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"mobile": "call me"}');
 INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"mobile": 4420794609}');
-INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"website": "ftp://example.com"}');
-INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"website": "https://"}');
-INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"website": "https://exa mple.com"}');
-INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"website": "example.com"}');
+INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"webpage": "ftp://example.com"}');
+INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"webpage": "https://"}');
+INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"webpage": "https://exa mple.com"}');
+INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"webpage": "example.com"}');
 INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"plan": "gold"}');
 INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"plan": ["pro"]}');
 INSERT INTO crm.contacts (name, properties) VALUES ('X', '{"channels": "email"}');
@@ -142,7 +142,7 @@ SELECT crm.define_property('contact', 'nickname', 'text', pattern => '[a-z]+');
 SELECT crm.define_property('contact', 'plan', 'select', options => ARRAY['free', 'enterprise']);
 SELECT crm.define_property('contact', 'channels', 'multi_select', options => ARRAY['email']);
 SELECT key, type, options, pattern, required FROM crm.property_definitions
- WHERE workspace_id = :ws AND key IN ('seats', 'nickname', 'plan', 'channels', 'website') ORDER BY key;
+ WHERE workspace_id = :ws AND key IN ('seats', 'nickname', 'plan', 'channels', 'webpage') ORDER BY key;
 -- a label-only change does not re-validate; a fitting change goes through
 SELECT crm.define_property('contact', 'plan', 'select', 'Plan',
 	options => ARRAY['free', 'pro', 'enterprise']) > 0 AS relabelled;

@@ -349,7 +349,7 @@ SELECT crm.grant_access('crm_report_app');
 SET ROLE crm_report_app;
 SELECT set_config('request.jwt.claims', format('{"workspace_id": %s, "sub": "admin-1"}', :acme), false) IS NOT NULL AS claimed;
 BEGIN;
-INSERT INTO crm.property_definitions (object_type, key, type, label) VALUES ('contact', 'region', 'text', 'Region');
+INSERT INTO crm.property_definitions (object_type, key, type, label) VALUES ('contact', 'remark', 'text', 'Remark');
 DELETE FROM crm.property_definitions WHERE object_type = 'contact' AND key = 'beta';
 UPDATE crm.property_definitions SET label = 'Seat count' WHERE object_type = 'contact' AND key = 'seats';
 -- the same transaction sees the new columns (from the catalog: this role has no privilege on the view)
@@ -359,13 +359,13 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrel
 ROLLBACK;
 SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relname = 'contact_properties_w2' AND a.attnum > 0 ORDER BY a.attnum;
-INSERT INTO crm.property_definitions (object_type, key, type, label) VALUES ('contact', 'region', 'text', 'Region');
+INSERT INTO crm.property_definitions (object_type, key, type, label) VALUES ('contact', 'remark', 'text', 'Remark');
 -- the frontend gained no DDL right, nor a view of crm_report
 CREATE VIEW crm_report.mine AS SELECT 1;
 SELECT * FROM crm_report.contact_properties_w2;
 -- a member without the admin permission changes no definition, and no view
 SELECT set_config('request.jwt.claims', format('{"workspace_id": %s, "sub": "ann"}', :acme), false) IS NOT NULL AS claimed;
-DELETE FROM crm.property_definitions WHERE key = 'region';
+DELETE FROM crm.property_definitions WHERE key = 'remark';
 RESET ROLE;
 RESET request.jwt.claims;
 SELECT column_name FROM information_schema.columns
@@ -376,7 +376,7 @@ SELECT c.relname, e.deptype AS member, c.relacl::text LIKE '%crm_report_bi=r/%' 
  WHERE c.relname LIKE '%\_properties\_w%' ORDER BY 1;
 -- the BI tool reads it as any view
 \c - crm_report_bi
-SELECT c.name, w.plan, w.seats, w.renewal, w.region
+SELECT c.name, w.plan, w.seats, w.renewal, w.remark
   FROM crm_report.contacts c JOIN crm_report.contact_properties_w2 w
 	ON w.workspace_id = c.workspace_id AND w.record_id = c.contact_id
  WHERE w.seats > 5;

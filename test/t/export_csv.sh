@@ -35,10 +35,10 @@ SQL
 # one statement, no view to build first
 q -c "\\copy (SELECT * FROM crm.export_contacts('lifecycleStage IN (CUSTOMER, LEAD)')) TO '$out/contacts.csv' CSV HEADER"
 check "the header: every column of crm.contact_export, in order" "$(head -1 "$out/contacts.csv")" \
-	"id,name,email,phone,identifier,verified_id,identity_source,avatar_url,city,country,lifecycle_stage,status,merged_into,owner,blocked,tags,conversation_count,activity_count,primary_company_id,primary_company_name,first_seen_at,last_seen_at,created_at,updated_at,deleted_at,properties,metadata"
+	"id,name,email,phone,identifier,verified_id,identity_source,avatar_url,city,country,lifecycle_stage,status,merged_into,owner,blocked,tags,conversation_count,activity_count,primary_company_id,primary_company_name,first_seen_at,last_seen_at,created_at,updated_at,deleted_at,properties,metadata,street,address_line2,region,postal_code,linkedin,x,instagram,facebook,github,website"
 check "only the contacts the query matches" "$(tail -n +2 "$out/contacts.csv" | wc -l | tr -d ' ')" "2"
 check "accents, quotes and tags survive; declared properties and metadata apart" \
-	"$(grep -c '^1,"Zoë ""Zo"" Ångström",zoe@example.com,,,,anonymous,,Göteborg,,customer,active,,,f,"{nordic,vip}",0,0,,,.*,"{""plan"": ""pro"", ""seats"": 3}","{""utm"": ""ads""}"$' "$out/contacts.csv")" "1"
+	"$(grep -c '^1,"Zoë ""Zo"" Ångström",zoe@example.com,,,,anonymous,,Göteborg,,customer,active,,,f,"{nordic,vip}",0,0,,,.*,"{""plan"": ""pro"", ""seats"": 3}","{""utm"": ""ads""}",,,,,,,,,,$' "$out/contacts.csv")" "1"
 
 # a column per declared property, named in the select list
 q -c "\\copy (SELECT id, name, array_to_string(tags, ', ') AS tags, properties ->> 'plan' AS plan, properties ->> 'seats' AS seats FROM crm.export_contacts('lifecycleStage IN (CUSTOMER, LEAD)')) TO '$out/flat.csv' CSV HEADER"

@@ -5,7 +5,7 @@
 # object records its call in public.trap_log (and returns a wrong answer).
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..11"
+echo "1..12"
 
 fresh_db crm_attack
 q -d crm_attack >/dev/null <<'SQL'
@@ -252,6 +252,13 @@ SELECT crm.identify(phone => '030 5550199', name => 'Dee');
 SELECT crm.identify(phone => '(201) 555-0123', country => 'US', name => 'Sam');
 INSERT INTO crm.contacts (name, phone) VALUES ('Row phone', '030 5550188');
 SELECT count(*) FROM crm.find_contacts('phone = ''030 5550199''');
+-- address and social profiles (src/profiles.c; the merge's address, src/merge.c)
+INSERT INTO crm.contacts (name, street, city, postal_code, country, linkedin, website)
+VALUES ('Profile one', ' 1 Main St', 'Berlin', '10115', 'Germany', '@pro-one', 'Pro.example/') RETURNING id AS pro1 \gset
+INSERT INTO crm.contacts (name, city, country, x, facebook) VALUES ('Profile two', 'Paris', 'fra', 'twitter.com/pro2', 'fb.com/pro.two')
+RETURNING id AS pro2 \gset
+SELECT crm.merge_contacts(:pro1, :pro2);
+SELECT count(*) FROM crm.find_contacts('country = ''DE'' AND postalCode = ''10115'' AND x IS NOT NULL');
 -- active modules (src/identify.c, src/merge.c, the row check in src/normalize.c, CQL)
 SELECT crm.identify(email => 'ann@example.com', source => 'support', seen_at => '2030-01-02') AS ann4 \gset
 SELECT crm.identify(email => 'sms@example.com', source => 'sms', seen_at => '2030-01-03') AS texter \gset
@@ -301,6 +308,8 @@ calls=$(q -d crm_attack -c "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') F
 ok $? "no planted operator was called by the C code${calls:+ (called: $calls)}"
 [ "$(q -d crm_attack -c "SELECT string_agg(name || ' ' || phone, ', ' ORDER BY name) FROM crm.contacts WHERE name IN ('Dee', 'Sam', 'Row phone')")" = "Dee +49305550199, Row phone +49305550188, Sam +12015550123" ]
 ok $? "phones read in the workspace's country or the call's"
+[ "$(q -d crm_attack -c "SELECT concat_ws(' ', street, city, country, linkedin, x, facebook, website) FROM crm.contacts WHERE name = 'Profile one'")" = "1 Main St Berlin DE https://www.linkedin.com/in/pro-one https://x.com/pro2 https://www.facebook.com/pro.two https://pro.example" ]
+ok $? "an address and social profiles normalised and merged"
 [ "$(q -d crm_attack -c "SELECT string_agg(k, ',' ORDER BY k) FROM crm.contacts c, jsonb_object_keys(c.active_modules) k WHERE c.email = 'ann@example.com'")" = "sms,support" ]
 ok $? "active modules recorded by identify and unioned by the merge"
 
