@@ -269,16 +269,27 @@ WorkspaceCountry(int64 workspace)
 static CrmPhoneStatus
 PhoneStatus(const char *raw, const char *country, int64 ws, char *e164, int *code)
 {
+	/* the last number made E.164 here: a function normalises, then the row trigger again */
+	static char last_e164[CRM_PHONE_E164_SIZE] = "";
 	char	   *text = PhoneText(raw);
+	CrmPhoneStatus status;
 
 	*code = 0;
 	if (text == NULL)
 		return CRM_PHONE_NOT_A_NUMBER;
+	if (last_e164[0] != '\0' && strcmp(text, last_e164) == 0)
+	{
+		strcpy(e164, last_e164);
+		return CRM_PHONE_OK;
+	}
 	if (text[0] != '+' && country == NULL)
 		country = WorkspaceCountry(ws);
 	if (text[0] != '+' && country == NULL)
 		return CRM_PHONE_NO_COUNTRY;
-	return CrmPhoneParse(text, text[0] == '+' ? NULL : country, e164, code);
+	status = CrmPhoneParse(text, text[0] == '+' ? NULL : country, e164, code);
+	if (status == CRM_PHONE_OK)
+		strcpy(last_e164, e164);
+	return status;
 }
 
 /* Whether CrmNormalizePhoneIn would accept the text (for typed properties) */
