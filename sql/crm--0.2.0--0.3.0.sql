@@ -4815,7 +4815,7 @@ COMMENT ON TABLE crm_internal.report_deal_days IS
 SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_deal_days', '');
 
 CREATE FUNCTION crm_internal.report_summarized() RETURNS boolean
-LANGUAGE c STABLE PARALLEL SAFE
+LANGUAGE c STABLE PARALLEL RESTRICTED
 AS 'MODULE_PATHNAME', 'crm_report_summarized';
 COMMENT ON FUNCTION crm_internal.report_summarized() IS
 	'whether the query reads the deal time series from crm_internal.report_deal_days: a UTC session, a role granted it, and every deal of the workspace visible';
@@ -4899,7 +4899,9 @@ SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.w
  ORDER BY 1, 2, 3, 4, 5;
 
 -- The summary's branch or the facts' branch, as crm_internal.report_summarized()
--- says: a one-time filter, so a query runs one of them.  On the summary,
+-- says: a one-time filter, so a query runs one of them; parallel restricted,
+-- so that it gates the facts' Gather in the leader (in the workers, the
+-- workers would start before finding nothing to do).  On the summary,
 -- the value won is converted per day, pipeline, owner and currency with the
 -- rate of the day, and rounded once for them.
 CREATE OR REPLACE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
@@ -4920,7 +4922,7 @@ CREATE OR REPLACE VIEW crm_report.deals_per_day WITH (security_invoker = true) A
 			   AS won_value
 	  FROM crm_internal.report_deal_days s
 	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
-	 WHERE (SELECT crm_internal.report_summarized())
+	 WHERE crm_internal.report_summarized()
 	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
 	UNION ALL
 	SELECT f.workspace_id, f.at::date AS day, f.pipeline_id, f.owner,
@@ -4929,7 +4931,7 @@ CREATE OR REPLACE VIEW crm_report.deals_per_day WITH (security_invoker = true) A
 		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
 		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
 	  FROM crm_report.deal_flow f
-	 WHERE NOT (SELECT crm_internal.report_summarized())
+	 WHERE NOT crm_internal.report_summarized()
 	 GROUP BY f.workspace_id, f.at::date, f.pipeline_id, f.owner;
 
 -- Weeks and months add up days (a day lies in one week and one month in

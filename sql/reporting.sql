@@ -238,7 +238,7 @@ COMMENT ON TABLE crm_internal.report_deal_days IS
 SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_deal_days', '');
 
 CREATE FUNCTION crm_internal.report_summarized() RETURNS boolean
-LANGUAGE c STABLE PARALLEL SAFE
+LANGUAGE c STABLE PARALLEL RESTRICTED
 AS 'MODULE_PATHNAME', 'crm_report_summarized';
 COMMENT ON FUNCTION crm_internal.report_summarized() IS
 	'whether the query reads the deal time series from crm_internal.report_deal_days: a UTC session, a role granted it, and every deal of the workspace visible';
@@ -330,7 +330,9 @@ CREATE VIEW crm_report.deal_flow WITH (security_invoker = true) AS
 	 WHERE f.at IS NOT NULL;
 
 -- The summary's branch or the facts' branch, as crm_internal.report_summarized()
--- says: a one-time filter, so a query runs one of them.  On the summary,
+-- says: a one-time filter, so a query runs one of them; parallel restricted,
+-- so that it gates the facts' Gather in the leader (in the workers, the
+-- workers would start before finding nothing to do).  On the summary,
 -- the value won is converted per day, pipeline, owner and currency with the
 -- rate of the day, and rounded once for them.
 CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
@@ -351,7 +353,7 @@ CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
 			   AS won_value
 	  FROM crm_internal.report_deal_days s
 	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
-	 WHERE (SELECT crm_internal.report_summarized())
+	 WHERE crm_internal.report_summarized()
 	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
 	UNION ALL
 	SELECT f.workspace_id, f.at::date AS day, f.pipeline_id, f.owner,
@@ -360,7 +362,7 @@ CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
 		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
 		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
 	  FROM crm_report.deal_flow f
-	 WHERE NOT (SELECT crm_internal.report_summarized())
+	 WHERE NOT crm_internal.report_summarized()
 	 GROUP BY f.workspace_id, f.at::date, f.pipeline_id, f.owner;
 
 -- Weeks and months add up days (a day lies in one week and one month in
