@@ -4806,10 +4806,6 @@ CREATE TABLE crm_internal.report_deal_days (
 	won_value numeric NOT NULL,
 	CONSTRAINT report_deal_days_key UNIQUE NULLS NOT DISTINCT (workspace_id, day, pipeline_id, owner, currency)
 );
--- the rows a delete brought to zero, found at once and deleted
-CREATE INDEX report_deal_days_zero ON crm_internal.report_deal_days (workspace_id)
-	WHERE created OPERATOR(pg_catalog.=) 0 AND won OPERATOR(pg_catalog.=) 0 AND lost OPERATOR(pg_catalog.=) 0
-	  AND won_value OPERATOR(pg_catalog.=) 0;
 COMMENT ON TABLE crm_internal.report_deal_days IS
 	'deals created, won and lost per UTC day, pipeline, owner and currency, kept by the triggers on crm.deals (src/report_summaries.c); read through crm_report.deals_per_day';
 SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_deal_days', '');

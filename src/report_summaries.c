@@ -58,6 +58,17 @@ PG_FUNCTION_INFO_V1(crm_report_summarized);
 	" CASE WHEN t.status OPERATOR(pg_catalog.=) 'won' THEN " sign "t.value ELSE 0 END FROM " tab " t" \
 	" WHERE t.status OPERATOR(pg_catalog.<>) 'open' AND t.closed_at IS NOT NULL"
 
+/*
+ * The row an upsert left all zero, by its new version's tid, to be deleted
+ * by it (no index on the counts: their updates stay HOT)
+ */
+#define ZERO_CONDITION \
+	"created OPERATOR(pg_catalog.=) 0 AND won OPERATOR(pg_catalog.=) 0 AND lost OPERATOR(pg_catalog.=) 0" \
+	" AND won_value OPERATOR(pg_catalog.=) 0"
+#define ZERO_ROW_RETURNING \
+	" RETURNING CASE WHEN s.created OPERATOR(pg_catalog.=) 0 AND s.won OPERATOR(pg_catalog.=) 0" \
+	" AND s.lost OPERATOR(pg_catalog.=) 0 AND s.won_value OPERATOR(pg_catalog.=) 0 THEN s.ctid END"
+
 #define UPSERT_HEAD \
 	"INSERT INTO crm_internal.report_deal_days AS s" \
 	" (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)" \
@@ -72,8 +83,7 @@ PG_FUNCTION_INFO_V1(crm_report_summarized);
 	" ON CONFLICT (workspace_id, day, pipeline_id, owner, currency) DO UPDATE" \
 	" SET created = s.created OPERATOR(pg_catalog.+) excluded.created, won = s.won OPERATOR(pg_catalog.+) excluded.won," \
 	" lost = s.lost OPERATOR(pg_catalog.+) excluded.lost, won_value = s.won_value OPERATOR(pg_catalog.+) excluded.won_value" \
-	" RETURNING s.created OPERATOR(pg_catalog.=) 0 AND s.won OPERATOR(pg_catalog.=) 0 AND s.lost OPERATOR(pg_catalog.=) 0" \
-	" AND s.won_value OPERATOR(pg_catalog.=) 0"
+	ZERO_ROW_RETURNING
 
 /* By operation: 0 INSERT, 1 UPDATE, 2 DELETE */
 static const char *const upsert_sql[3] = {
@@ -96,8 +106,7 @@ static const char upsert_one_sql[] =
 	" ON CONFLICT (workspace_id, day, pipeline_id, owner, currency) DO UPDATE"
 	" SET created = s.created OPERATOR(pg_catalog.+) excluded.created, won = s.won OPERATOR(pg_catalog.+) excluded.won,"
 	" lost = s.lost OPERATOR(pg_catalog.+) excluded.lost, won_value = s.won_value OPERATOR(pg_catalog.+) excluded.won_value"
-	" RETURNING s.created OPERATOR(pg_catalog.=) 0 AND s.won OPERATOR(pg_catalog.=) 0 AND s.lost OPERATOR(pg_catalog.=) 0"
-	" AND s.won_value OPERATOR(pg_catalog.=) 0";
+	ZERO_ROW_RETURNING;
 static SPIPlanPtr upsert_one_plan;
 
 /* Statements of up to this many rows (old and new) are netted in C */
@@ -275,12 +284,43 @@ CollectDeltas(TriggerData *td, Tuplestorestate *ts, int sign, DeltaSet *set)
 	return ok;
 }
 
-/* Upserts a small statement's netted deltas; whether a row came to zero */
-static bool
+static const char zero_sql[] =
+	"DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1 AND " ZERO_CONDITION;
+static SPIPlanPtr zero_plan;
+
+/* Deletes the rows the upsert just brought to zero (tids in the result; NULL for the others) */
+static void
+DeleteZeroRows(void)
+{
+	SPITupleTable *result = SPI_tuptable;
+	uint64		n = SPI_processed;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		tid = SPI_getbinval(result->vals[i], result->tupdesc, 1, &isnull);
+
+		if (isnull)
+			continue;
+		if (zero_plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(zero_sql, 1, (Oid[]) {TIDOID});
+
+			if (plan == NULL)
+				elog(ERROR, "report_deals_summarize: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			zero_plan = plan;
+		}
+		if (SPI_execute_plan(zero_plan, &tid, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "report_deals_summarize: delete failed");
+	}
+}
+
+/* Upserts a small statement's netted deltas */
+static void
 UpsertDeltas(DeltaSet *set)
 {
 	Datum		zero = NumericGetDatum(int64_to_numeric(0));
-	bool		zeros = false;
 
 	if (upsert_one_plan == NULL)
 	{
@@ -298,7 +338,6 @@ UpsertDeltas(DeltaSet *set)
 		DealDelta  *d = &set->d[i];
 		Datum		values[9];
 		char		nulls[9] = "         ";
-		bool		isnull;
 
 		if (d->created == 0 && d->won == 0 && d->lost == 0 &&
 			DatumGetInt32(DirectFunctionCall2(numeric_cmp, d->won_value, zero)) == 0)
@@ -315,15 +354,10 @@ UpsertDeltas(DeltaSet *set)
 		values[8] = d->won_value;
 		if (SPI_execute_plan(upsert_one_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 			elog(ERROR, "report_deals_summarize: upsert failed");
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			zeros = true;
+		DeleteZeroRows();
 	}
-	return zeros;
 }
 
-static const char zero_sql[] =
-	"DELETE FROM crm_internal.report_deal_days WHERE created OPERATOR(pg_catalog.=) 0 AND won OPERATOR(pg_catalog.=) 0"
-	" AND lost OPERATOR(pg_catalog.=) 0 AND won_value OPERATOR(pg_catalog.=) 0";
 
 /*
  * Whether an UPDATE left every summarized column of every row as it was (a
@@ -378,11 +412,9 @@ UpdateMovesNothing(TriggerData *td)
 }
 
 /* A large statement's deltas, in one aggregate pass over its transition tables */
-static bool
+static void
 UpsertStatement(TriggerData *td, int op)
 {
-	bool		zeros = false;
-
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "report_deals_summarize: no transition tables");
 	if (upsert_plans[op] == NULL)
@@ -396,13 +428,7 @@ UpsertStatement(TriggerData *td, int op)
 	}
 	if (SPI_execute_plan(upsert_plans[op], NULL, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "report_deals_summarize: upsert failed");
-	for (uint64 i = 0; i < SPI_processed && !zeros; i++)
-	{
-		bool		isnull;
-
-		zeros = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	return zeros;
+	DeleteZeroRows();
 }
 
 /* Whether the session cuts days in UTC: a zone with a fixed offset of 0 */
@@ -452,7 +478,6 @@ crm_report_deals_summarize(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	CrmSavedUser saved;
 	int			op;
-	bool		zeros = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
 		ereport(ERROR,
@@ -484,14 +509,12 @@ crm_report_deals_summarize(PG_FUNCTION_ARGS)
 			set->n = 0;
 			if ((td->tg_newtable == NULL || CollectDeltas(td, td->tg_newtable, 1, set)) &&
 				(td->tg_oldtable == NULL || CollectDeltas(td, td->tg_oldtable, -1, set)))
-				zeros = UpsertDeltas(set);
+				UpsertDeltas(set);
 			else
 				set = NULL;		/* an infinite time: the SQL path cuts it */
 		}
 		if (set == NULL)
-			zeros = UpsertStatement(td, op);
-		if (zeros)
-			SPI_execute(zero_sql, false, 0);
+			UpsertStatement(td, op);
 	}
 	SPI_finish();
 	CrmRestoreUser(&saved);
