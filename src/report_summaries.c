@@ -6,13 +6,16 @@
  *	  (crm_internal.report_deal_days), kept exact at commit by statement
  *	  triggers on crm.deals, and the test of whether a query may read them.
  *
- * One aggregate pass per statement.  The trigger adds the statement's new
- * rows and subtracts its old ones (an UPDATE that moves nothing nets to no
- * row at all), grouped by key, and upserts the deltas with INSERT ... ON
- * CONFLICT DO UPDATE SET n = n + excluded.n: two writers of the same day
- * and pipeline wait on the row and both count.  Keys are upserted in key
- * order, so two multi-key statements cannot deadlock on them.  A row that
- * comes back all zero is deleted, not left behind.
+ * One pass per statement.  The trigger adds the statement's new rows and
+ * subtracts its old ones, netted by key, and upserts the deltas with
+ * INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n: two writers of
+ * the same day and pipeline wait on the row and both count.  A statement
+ * of a few rows (a frontend's row write, a function's) is netted in C and
+ * upserted key by key; a larger one in one aggregate query over its
+ * transition tables; an UPDATE that changes no column the summary reads
+ * does nothing.  Both upsert in the same key order, so two multi-key
+ * statements cannot deadlock on the summary.  A row that comes back all
+ * zero is deleted, not left behind.
  *
  * A day is a UTC day, so the summaries answer a session whose TimeZone is
  * UTC; a reader in another zone, or one whom owner privacy restricts,
@@ -36,8 +39,8 @@
 #include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
-#include "utils/numeric.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -47,7 +50,6 @@
 
 PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
 PG_FUNCTION_INFO_V1(crm_report_summarized);
-
 
 /* A deal's events in a transition table, signed: +1 for new rows, -1 for old */
 #define DEAL_EVENTS(tab, sign) \
@@ -59,8 +61,8 @@ PG_FUNCTION_INFO_V1(crm_report_summarized);
 	" WHERE t.status OPERATOR(pg_catalog.<>) 'open' AND t.closed_at IS NOT NULL"
 
 /*
- * The row an upsert left all zero, by its new version's tid, to be deleted
- * by it (no index on the counts: their updates stay HOT)
+ * An upsert returns the tid of each row it left all zero, to be deleted by
+ * it: the summary has no index on its counts, so their updates stay HOT
  */
 #define ZERO_CONDITION \
 	"created OPERATOR(pg_catalog.=) 0 AND won OPERATOR(pg_catalog.=) 0 AND lost OPERATOR(pg_catalog.=) 0" \
@@ -131,7 +133,7 @@ typedef struct DeltaSet
 	int			n;
 } DeltaSet;
 
-/* Attribute numbers of crm.deals and the labels of its status, looked up once per type */
+/* The labels of a deal's status, looked up once per type */
 static Oid	status_type = InvalidOid;
 static Oid	status_won,
 			status_lost,
@@ -234,10 +236,12 @@ CollectDeltas(TriggerData *td, Tuplestorestate *ts, int sign, DeltaSet *set)
 		a[i] = SPI_fnumber(desc, summarized_columns[i]);
 	if (status_type != TupleDescAttr(desc, a[3] - 1)->atttypid)
 	{
-		status_type = TupleDescAttr(desc, a[3] - 1)->atttypid;
-		status_won = StatusLabel(status_type, "won");
-		status_lost = StatusLabel(status_type, "lost");
-		status_open = StatusLabel(status_type, "open");
+		Oid			type = TupleDescAttr(desc, a[3] - 1)->atttypid;
+
+		status_won = StatusLabel(type, "won");
+		status_lost = StatusLabel(type, "lost");
+		status_open = StatusLabel(type, "open");
+		status_type = type;
 	}
 	tuplestore_select_read_pointer(ts, tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND));
 	tuplestore_rescan(ts);
