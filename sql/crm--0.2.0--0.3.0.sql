@@ -6940,3 +6940,288 @@ BEGIN
 	DROP TABLE crm_import_stage;
 END;
 $$;
+
+--
+-- reporting2: the deal time series backed by a summary exact at commit
+-- (issue 26, item 5; docs/reporting.md#how-the-time-series-are-backed).
+-- crm_internal.report_deal_days is kept by statement triggers on
+-- crm.deals, built here from the deals there are; crm_report.deals_per_day
+-- reads it (or the facts, as crm_internal.report_summarized() says), and
+-- the week and month views add up days.  crm.grant_access gives reporting
+-- roles SELECT on it.
+--
+
+--
+-- The summary behind the deal time series (src/report_summaries.c): per UTC
+-- day, pipeline, owner and currency, the deals created, won and lost and
+-- the value won in the deal's currency, kept exact at commit by statement
+-- triggers on crm.deals.  Only the triggers write it (as its owner);
+-- reporting roles read it through crm_report.deals_per_day under the same
+-- workspace-bound policy as the deals, and only when the summary answers
+-- what they would see: crm_internal.report_summarized().
+--
+CREATE TABLE crm_internal.report_deal_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	pipeline_id bigint NOT NULL,
+	owner text,
+	currency char(3) NOT NULL,
+	created bigint NOT NULL,
+	won bigint NOT NULL,
+	lost bigint NOT NULL,
+	won_value numeric NOT NULL,
+	CONSTRAINT report_deal_days_key UNIQUE NULLS NOT DISTINCT (workspace_id, day, pipeline_id, owner, currency)
+);
+COMMENT ON TABLE crm_internal.report_deal_days IS
+	'deals created, won and lost per UTC day, pipeline, owner and currency, kept by the triggers on crm.deals (src/report_summaries.c); read through crm_report.deals_per_day';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_deal_days', '');
+
+CREATE FUNCTION crm_internal.report_summarized() RETURNS boolean
+LANGUAGE c STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'crm_report_summarized';
+COMMENT ON FUNCTION crm_internal.report_summarized() IS
+	'whether the query reads the deal time series from crm_internal.report_deal_days: a UTC session, a role granted it, and every deal of the workspace visible';
+
+ALTER TABLE crm_internal.report_deal_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_deal_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.module_workspace('deals'))
+		   AND (SELECT crm_internal.report_summarized()));
+
+-- What the summary holds, computed from the deals: the rebuild and the
+-- consistency test read it
+CREATE VIEW crm_internal.report_deal_days_recomputed WITH (security_invoker = true) AS
+	SELECT e.workspace_id, e.day, e.pipeline_id, e.owner, e.currency, pg_catalog.sum(e.created)::bigint AS created,
+		   pg_catalog.sum(e.won)::bigint AS won, pg_catalog.sum(e.lost)::bigint AS lost,
+		   pg_catalog.sum(e.won_value) AS won_value
+	  FROM (SELECT d.workspace_id, (d.created_at AT TIME ZONE 'UTC')::date AS day, d.pipeline_id, d.owner, d.currency,
+				   1 AS created, 0 AS won, 0 AS lost, 0::numeric AS won_value
+			  FROM crm.deals d
+			UNION ALL
+			SELECT d.workspace_id, (d.closed_at AT TIME ZONE 'UTC')::date, d.pipeline_id, d.owner, d.currency,
+				   0, (d.status OPERATOR(pg_catalog.=) 'won')::integer, (d.status OPERATOR(pg_catalog.=) 'lost')::integer,
+				   CASE WHEN d.status OPERATOR(pg_catalog.=) 'won' THEN d.value ELSE 0 END
+			  FROM crm.deals d
+			 WHERE d.status OPERATOR(pg_catalog.<>) 'open' AND d.closed_at IS NOT NULL) e
+	 GROUP BY e.workspace_id, e.day, e.pipeline_id, e.owner, e.currency;
+COMMENT ON VIEW crm_internal.report_deal_days_recomputed IS
+	'what crm_internal.report_deal_days holds, computed from crm.deals (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_deals_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_deals_summarize';
+COMMENT ON FUNCTION crm_internal.report_deals_summarize() IS
+	'statement trigger on crm.deals: adds the statement''s new rows to crm_internal.report_deal_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.deals
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.deals
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+
+CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to rebuild the report summaries of workspace "%"',
+			crm.current_user_id(), (SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace rebuilds them.';
+	END IF;
+	-- writers of deals wait until the summary is rebuilt from what they committed
+	LOCK TABLE crm.deals IN SHARE MODE;
+	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
+	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
+	  FROM crm_internal.report_deal_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4, 5;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day and the week and month views) from its deals; returns the number of summary rows; needs admin';
+
+-- the deals there are
+INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
+SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
+  FROM crm_internal.report_deal_days_recomputed r
+ ORDER BY 1, 2, 3, 4, 5;
+
+-- The summary's branch or the facts' branch, as crm_internal.report_summarized()
+-- says: a one-time filter, so a query runs one of them; parallel restricted,
+-- so that it gates the facts' Gather in the leader (in the workers, the
+-- workers would start before finding nothing to do).  On the summary,
+-- the value won is converted per day, pipeline, owner and currency with the
+-- rate of the day, and rounded once for them.
+CREATE OR REPLACE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.pipeline_id, s.owner,
+		   pg_catalog.sum(s.created)::bigint AS created, pg_catalog.sum(s.won)::bigint AS won,
+		   pg_catalog.sum(s.lost)::bigint AS lost,
+		   COALESCE(pg_catalog.sum(pg_catalog.round(s.won_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(
+					(SELECT x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) s.currency
+						AND x.quote OPERATOR(pg_catalog.=) w.default_currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1),
+					(SELECT 1 OPERATOR(pg_catalog./) x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) w.default_currency
+						AND x.quote OPERATOR(pg_catalog.=) s.currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1)) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.won OPERATOR(pg_catalog.<>) 0), 0)
+			   AS won_value
+	  FROM crm_internal.report_deal_days s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
+	UNION ALL
+	SELECT f.workspace_id, f.at::date AS day, f.pipeline_id, f.owner,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'created') AS created,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won') AS won,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
+		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
+	  FROM crm_report.deal_flow f
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY f.workspace_id, f.at::date, f.pipeline_id, f.owner;
+
+-- Weeks and months add up days (a day lies in one week and one month in
+-- any time zone): one year is at most 366 summary rows per key.
+CREATE OR REPLACE VIEW crm_report.deals_per_week WITH (security_invoker = true) AS
+	SELECT d.workspace_id, pg_catalog.date_trunc('week', d.day)::date AS week_start, d.pipeline_id, d.owner,
+		   pg_catalog.sum(d.created)::bigint AS created, pg_catalog.sum(d.won)::bigint AS won,
+		   pg_catalog.sum(d.lost)::bigint AS lost, pg_catalog.sum(d.won_value) AS won_value
+	  FROM crm_report.deals_per_day d
+	 GROUP BY d.workspace_id, pg_catalog.date_trunc('week', d.day)::date, d.pipeline_id, d.owner;
+
+CREATE OR REPLACE VIEW crm_report.deals_per_month WITH (security_invoker = true) AS
+	SELECT d.workspace_id, pg_catalog.date_trunc('month', d.day)::date AS month_start, d.pipeline_id, d.owner,
+		   pg_catalog.sum(d.created)::bigint AS created, pg_catalog.sum(d.won)::bigint AS won,
+		   pg_catalog.sum(d.lost)::bigint AS lost, pg_catalog.sum(d.won_value) AS won_value
+	  FROM crm_report.deals_per_day d
+	 GROUP BY d.workspace_id, pg_catalog.date_trunc('month', d.day)::date, d.pipeline_id, d.owner;
+
+
+-- crm.grant_access: reporting roles read the summary
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+END;
+$$;
+
+-- Roles granted the CRM before get what crm.grant_access gives them today:
+-- the new function (reporting roles are new in 0.3.0: grant_access gives
+-- them the summary)
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.rebuild_report_summaries() TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

@@ -210,6 +210,109 @@ CREATE VIEW crm_report.property_values WITH (security_invoker = true) AS
 	 WHERE v.value IS NOT NULL AND pg_catalog.jsonb_typeof(v.value) OPERATOR(pg_catalog.<>) 'null';
 
 --
+-- The summary behind the deal time series (src/report_summaries.c): per UTC
+-- day, pipeline, owner and currency, the deals created, won and lost and
+-- the value won in the deal's currency, kept exact at commit by statement
+-- triggers on crm.deals.  Only the triggers write it (as its owner);
+-- reporting roles read it through crm_report.deals_per_day under the same
+-- workspace-bound policy as the deals, and only when the summary answers
+-- what they would see: crm_internal.report_summarized().
+--
+CREATE TABLE crm_internal.report_deal_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	pipeline_id bigint NOT NULL,
+	owner text,
+	currency char(3) NOT NULL,
+	created bigint NOT NULL,
+	won bigint NOT NULL,
+	lost bigint NOT NULL,
+	won_value numeric NOT NULL,
+	CONSTRAINT report_deal_days_key UNIQUE NULLS NOT DISTINCT (workspace_id, day, pipeline_id, owner, currency)
+);
+COMMENT ON TABLE crm_internal.report_deal_days IS
+	'deals created, won and lost per UTC day, pipeline, owner and currency, kept by the triggers on crm.deals (src/report_summaries.c); read through crm_report.deals_per_day';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_deal_days', '');
+
+CREATE FUNCTION crm_internal.report_summarized() RETURNS boolean
+LANGUAGE c STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'crm_report_summarized';
+COMMENT ON FUNCTION crm_internal.report_summarized() IS
+	'whether the query reads the deal time series from crm_internal.report_deal_days: a UTC session, a role granted it, and every deal of the workspace visible';
+
+ALTER TABLE crm_internal.report_deal_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_deal_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.module_workspace('deals'))
+		   AND (SELECT crm_internal.report_summarized()));
+
+-- What the summary holds, computed from the deals: the rebuild and the
+-- consistency test read it
+CREATE VIEW crm_internal.report_deal_days_recomputed WITH (security_invoker = true) AS
+	SELECT e.workspace_id, e.day, e.pipeline_id, e.owner, e.currency, pg_catalog.sum(e.created)::bigint AS created,
+		   pg_catalog.sum(e.won)::bigint AS won, pg_catalog.sum(e.lost)::bigint AS lost,
+		   pg_catalog.sum(e.won_value) AS won_value
+	  FROM (SELECT d.workspace_id, (d.created_at AT TIME ZONE 'UTC')::date AS day, d.pipeline_id, d.owner, d.currency,
+				   1 AS created, 0 AS won, 0 AS lost, 0::numeric AS won_value
+			  FROM crm.deals d
+			UNION ALL
+			SELECT d.workspace_id, (d.closed_at AT TIME ZONE 'UTC')::date, d.pipeline_id, d.owner, d.currency,
+				   0, (d.status OPERATOR(pg_catalog.=) 'won')::integer, (d.status OPERATOR(pg_catalog.=) 'lost')::integer,
+				   CASE WHEN d.status OPERATOR(pg_catalog.=) 'won' THEN d.value ELSE 0 END
+			  FROM crm.deals d
+			 WHERE d.status OPERATOR(pg_catalog.<>) 'open' AND d.closed_at IS NOT NULL) e
+	 GROUP BY e.workspace_id, e.day, e.pipeline_id, e.owner, e.currency;
+COMMENT ON VIEW crm_internal.report_deal_days_recomputed IS
+	'what crm_internal.report_deal_days holds, computed from crm.deals (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_deals_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_deals_summarize';
+COMMENT ON FUNCTION crm_internal.report_deals_summarize() IS
+	'statement trigger on crm.deals: adds the statement''s new rows to crm_internal.report_deal_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.deals
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.deals
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
+
+CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to rebuild the report summaries of workspace "%"',
+			crm.current_user_id(), (SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace rebuilds them.';
+	END IF;
+	-- writers of deals wait until the summary is rebuilt from what they committed
+	LOCK TABLE crm.deals IN SHARE MODE;
+	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
+	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
+	  FROM crm_internal.report_deal_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4, 5;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day and the week and month views) from its deals; returns the number of summary rows; needs admin';
+
+--
 -- Time series.  A deal counts as created on the day of created_at, and as
 -- won or lost on the day of closed_at; values are in the workspace's
 -- currency (NULL where a rate is missing: see crm_report.deals).
@@ -223,32 +326,57 @@ CREATE VIEW crm_report.deal_flow WITH (security_invoker = true) AS
 								('lost', CASE WHEN d.status OPERATOR(pg_catalog.=) 'lost' THEN d.closed_at END)) f(event, at)
 	 WHERE f.at IS NOT NULL;
 
+-- The summary's branch or the facts' branch, as crm_internal.report_summarized()
+-- says: a one-time filter, so a query runs one of them; parallel restricted,
+-- so that it gates the facts' Gather in the leader (in the workers, the
+-- workers would start before finding nothing to do).  On the summary,
+-- the value won is converted per day, pipeline, owner and currency with the
+-- rate of the day, and rounded once for them.
 CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.pipeline_id, s.owner,
+		   pg_catalog.sum(s.created)::bigint AS created, pg_catalog.sum(s.won)::bigint AS won,
+		   pg_catalog.sum(s.lost)::bigint AS lost,
+		   COALESCE(pg_catalog.sum(pg_catalog.round(s.won_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(
+					(SELECT x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) s.currency
+						AND x.quote OPERATOR(pg_catalog.=) w.default_currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1),
+					(SELECT 1 OPERATOR(pg_catalog./) x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) w.default_currency
+						AND x.quote OPERATOR(pg_catalog.=) s.currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1)) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.won OPERATOR(pg_catalog.<>) 0), 0)
+			   AS won_value
+	  FROM crm_internal.report_deal_days s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
+	UNION ALL
 	SELECT f.workspace_id, f.at::date AS day, f.pipeline_id, f.owner,
 		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'created') AS created,
 		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won') AS won,
 		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
 		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
 	  FROM crm_report.deal_flow f
+	 WHERE NOT crm_internal.report_summarized()
 	 GROUP BY f.workspace_id, f.at::date, f.pipeline_id, f.owner;
 
+-- Weeks and months add up days (a day lies in one week and one month in
+-- any time zone): one year is at most 366 summary rows per key.
 CREATE VIEW crm_report.deals_per_week WITH (security_invoker = true) AS
-	SELECT f.workspace_id, pg_catalog.date_trunc('week', f.at)::date AS week_start, f.pipeline_id, f.owner,
-		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'created') AS created,
-		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won') AS won,
-		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
-		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
-	  FROM crm_report.deal_flow f
-	 GROUP BY f.workspace_id, pg_catalog.date_trunc('week', f.at)::date, f.pipeline_id, f.owner;
+	SELECT d.workspace_id, pg_catalog.date_trunc('week', d.day)::date AS week_start, d.pipeline_id, d.owner,
+		   pg_catalog.sum(d.created)::bigint AS created, pg_catalog.sum(d.won)::bigint AS won,
+		   pg_catalog.sum(d.lost)::bigint AS lost, pg_catalog.sum(d.won_value) AS won_value
+	  FROM crm_report.deals_per_day d
+	 GROUP BY d.workspace_id, pg_catalog.date_trunc('week', d.day)::date, d.pipeline_id, d.owner;
 
 CREATE VIEW crm_report.deals_per_month WITH (security_invoker = true) AS
-	SELECT f.workspace_id, pg_catalog.date_trunc('month', f.at)::date AS month_start, f.pipeline_id, f.owner,
-		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'created') AS created,
-		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won') AS won,
-		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
-		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
-	  FROM crm_report.deal_flow f
-	 GROUP BY f.workspace_id, pg_catalog.date_trunc('month', f.at)::date, f.pipeline_id, f.owner;
+	SELECT d.workspace_id, pg_catalog.date_trunc('month', d.day)::date AS month_start, d.pipeline_id, d.owner,
+		   pg_catalog.sum(d.created)::bigint AS created, pg_catalog.sum(d.won)::bigint AS won,
+		   pg_catalog.sum(d.lost)::bigint AS lost, pg_catalog.sum(d.won_value) AS won_value
+	  FROM crm_report.deals_per_day d
+	 GROUP BY d.workspace_id, pg_catalog.date_trunc('month', d.day)::date, d.pipeline_id, d.owner;
 
 -- Stage-to-stage conversion by entry cohort: the deals created in a month,
 -- per stage of their pipeline: how many ever entered the stage, and how many
