@@ -38,7 +38,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit between 1 and 10000.';
 	END IF;
 	-- the index answers % at the session's threshold: ask for similar names only
-	PERFORM pg_catalog.set_config('pg_trgm.similarity_threshold', '0.6', true);
+	PERFORM pg_catalog.set_config('pg_trgm.similarity_threshold', '0.5', true);
 	RETURN QUERY
 	WITH names AS (
 		SELECT x.id AS a, y.id AS b, similarity(x.name, y.name) AS sim
@@ -70,8 +70,8 @@ BEGIN
 		 GROUP BY p.a, p.b
 	)
 	SELECT q.a, q.b,
-		   (1 - (1 - coalesce(q.sim, 0)) * CASE WHEN q.root IS NULL THEN 1 ELSE 0.2 END
-				* 0.5 ^ coalesce(q.n, 0))::real,
+		   pg_catalog.round((1 - (1 - coalesce(q.sim, 0)) * CASE WHEN q.root IS NULL THEN 1 ELSE 0.2 END
+							 * 0.5 ^ coalesce(q.n, 0))::numeric, 3)::real,
 		   ARRAY_REMOVE(ARRAY[
 			   CASE WHEN q.root IS NOT NULL THEN pg_catalog.format('same domain %s', q.root) END,
 			   CASE WHEN q.sim IS NOT NULL THEN pg_catalog.format('similar names (%s)', pg_catalog.round(q.sim::numeric, 2)) END,
