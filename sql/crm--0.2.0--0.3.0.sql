@@ -4793,22 +4793,53 @@ CREATE FUNCTION crm.merge_companies_preview(survivor bigint, duplicate bigint) R
 COMMENT ON FUNCTION crm.merge_companies_preview(bigint, bigint) IS
 	'what crm.merge_companies would do: the merged record and the rows that would move or be dropped; changes nothing';
 
--- Pairs found three ways, each cheap on a large workspace: names through
--- the trigram index (companies_name_trgm, one index probe per company),
--- domains grouped by their registrable root, contacts linked to both.  The
--- score is a noisy-or of the three: name similarity, 0.8 for one root
--- domain, and each shared contact halving what is left.
+-- A company's name without its legal form and punctuation: "Umbrella
+-- Corp." and "Umbrella Corporation" are both "umbrella".  The legal forms
+-- are the trigrams most names share, so the trigram index of the key
+-- (below) reads short posting lists where one of the names reads long ones.
+CREATE FUNCTION crm_internal.company_name_key(name text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN pg_catalog.btrim(pg_catalog.regexp_replace(
+	pg_catalog.regexp_replace(pg_catalog.lower(name), '[^[:alnum:]]+', ' ', 'g'),
+	'\m(the|inc|incorporated|llc|llp|ltd|limited|gmbh|corp|corporation|co|company|group|holding|holdings|plc|ag|sa|sas|sarl|srl|spa|bv|nv|oy|ab|as|pty|kg)\M', ' ', 'g'));
+COMMENT ON FUNCTION crm_internal.company_name_key(text) IS
+	'a company name lower-cased, without punctuation and legal forms (inc, llc, gmbh, ...): what crm.company_duplicates compares';
+
+DO $$
+BEGIN
+	EXECUTE pg_catalog.format(
+		'CREATE INDEX companies_name_key_trgm ON crm.companies USING gin (crm_internal.company_name_key(name) %s.gin_trgm_ops)',
+		(SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e
+		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
+END;
+$$;
+
+-- Pairs found three ways, each cheap on a large workspace: name keys
+-- through their trigram index (one index probe per company), domains
+-- grouped by their registrable root, contacts linked to both.  The score is
+-- a noisy-or of the three: name similarity, 0.8 for one root domain, and
+-- each shared contact halving what is left.
+-- SECURITY DEFINER: under row-level security the planner may not hand the
+-- (not leakproof) trigram operator to the index, and the name probe would
+-- compare every pair; it reads as the owner, filtering on the workspace
+-- the caller may read (companies have no owner-based privacy), and counts
+-- shared contacts only for callers who see every contact.
 CREATE FUNCTION crm.company_duplicates(lim integer DEFAULT 100)
 RETURNS TABLE (company_a bigint, company_b bigint, score real, reasons text[])
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 -- search_path gains pg_trgm's schema below (ALTER FUNCTION), for % and similarity()
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	ws bigint := crm.current_workspace();
+	ws bigint;
+	all_contacts boolean;
 	saved text := coalesce(pg_catalog.current_setting('pg_trgm.similarity_threshold', true), '0.3');
 BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.companies', 'SELECT');
+	ws := crm_internal.module_workspace('companies');
+	all_contacts := crm_internal.privacy_owned(ws) IS NULL;
 	IF company_duplicates.lim IS NULL OR company_duplicates.lim NOT BETWEEN 1 AND 10000 THEN
 		RAISE EXCEPTION 'invalid limit: %', coalesce(company_duplicates.lim::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit between 1 and 10000.';
@@ -4817,9 +4848,11 @@ BEGIN
 	PERFORM pg_catalog.set_config('pg_trgm.similarity_threshold', '0.5', true);
 	RETURN QUERY
 	WITH names AS (
-		SELECT x.id AS a, y.id AS b, similarity(x.name, y.name) AS sim
+		SELECT x.id AS a, y.id AS b,
+			   similarity(crm_internal.company_name_key(x.name), crm_internal.company_name_key(y.name)) AS sim
 		  FROM crm.companies x
-		  JOIN crm.companies y ON y.workspace_id = ws AND y.name % x.name AND y.id > x.id
+		  JOIN crm.companies y ON y.workspace_id = ws AND y.id > x.id
+			   AND crm_internal.company_name_key(y.name) % crm_internal.company_name_key(x.name)
 		 WHERE x.workspace_id = ws
 	), roots AS (
 		SELECT c.id, CASE
@@ -4836,7 +4869,7 @@ BEGIN
 		  FROM crm.contact_companies x
 		  JOIN crm.contact_companies y ON y.workspace_id = ws AND y.contact_id = x.contact_id
 									  AND y.company_id > x.company_id
-		 WHERE x.workspace_id = ws
+		 WHERE x.workspace_id = ws AND all_contacts
 		 GROUP BY 1, 2
 	), pairs AS (
 		SELECT p.a, p.b, pg_catalog.max(p.sim) AS sim, pg_catalog.max(p.root) AS root, pg_catalog.max(p.n) AS n

@@ -148,6 +148,18 @@ SELECT crm.link_company(30, 34), crm.link_company(30, 35);
 SELECT * FROM crm.company_duplicates() WHERE company_a >= 30;
 SELECT * FROM crm.company_duplicates(1);
 SELECT * FROM crm.company_duplicates(0);
+-- "Umbrella Corporation" and "Umbrella Corp" are one name without their legal forms
+SELECT crm_internal.company_name_key('Umbrella Corporation') AS a, crm_internal.company_name_key('The Umbrella Corp.') AS b;
+-- a frontend role gets the same pairs; a member restricted by owner-based
+-- privacy gets no shared-contact evidence (links of contacts it cannot see)
+SET ROLE crm_cmerge_app;
+SELECT * FROM crm.company_duplicates() WHERE company_a >= 30;
+SELECT crm.set_privacy('owner');
+SELECT set_config('request.jwt.claims', '{"sub": "ann", "workspace_id": 1}', false) IS NOT NULL AS as_ann;
+SELECT * FROM crm.company_duplicates() WHERE company_a >= 30;
+SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
+SELECT crm.set_privacy('everyone');
+RESET ROLE;
 -- the trigram threshold of the session is left as it was
 SELECT current_setting('pg_trgm.similarity_threshold') AS threshold;
 
