@@ -22,6 +22,7 @@ SQL_SOURCES = \
 	sql/activities.sql \
 	sql/conversations.sql \
 	sql/merge.sql \
+	sql/merge_companies.sql \
 	sql/identity.sql \
 	sql/pipelines.sql \
 	sql/deals.sql \

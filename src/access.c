@@ -77,7 +77,7 @@ CrmRoleIsService(Oid role)
 /*
  * crm_internal.require_caller_privilege(rel regclass, privilege text):
  * raises 42501 unless the caller holds the privilege on the table, as it
- * would need to make the function's writes itself.
+ * would need to make the function's writes (or, for SELECT, reads) itself.
  */
 Datum
 crm_require_caller_privilege(PG_FUNCTION_ARGS)
@@ -88,7 +88,9 @@ crm_require_caller_privilege(PG_FUNCTION_ARGS)
 	AclMode		mode;
 	const char *verb;
 
-	if (strcmp(privilege, "INSERT") == 0)
+	if (strcmp(privilege, "SELECT") == 0)
+		mode = ACL_SELECT, verb = "read";
+	else if (strcmp(privilege, "INSERT") == 0)
 		mode = ACL_INSERT, verb = "insert";
 	else if (strcmp(privilege, "UPDATE") == 0)
 		mode = ACL_UPDATE, verb = "update";
@@ -102,6 +104,8 @@ crm_require_caller_privilege(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" may not %s rows of crm.%s",
 						GetUserNameFromId(caller, false), verb, get_rel_name(relid)),
-				 errhint("crm.grant_access(role) grants a role the right to change the CRM; read-only access cannot.")));
+				 mode == ACL_SELECT
+				 ? errhint("crm.grant_access(role) grants a role access to the CRM.")
+				 : errhint("crm.grant_access(role) grants a role the right to change the CRM; read-only access cannot.")));
 	PG_RETURN_VOID();
 }

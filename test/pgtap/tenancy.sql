@@ -170,6 +170,10 @@ SELECT contact AS c2 FROM ids WHERE ws = :ws2 \gset
 INSERT INTO calls (fn, sql) VALUES ('merge_contacts into 1', format('SELECT crm.merge_contacts(%s, %s)', :c1, :c2));
 INSERT INTO calls (fn, sql) VALUES ('merge_contacts from 1', format('SELECT crm.merge_contacts(%s, %s)', :c2, :c1));
 INSERT INTO calls (fn, sql) VALUES ('merge_preview', format('SELECT crm.merge_preview(%s, %s)', :c2, :c1));
+SELECT company AS co2 FROM ids WHERE ws = :ws2 \gset
+INSERT INTO calls (fn, sql) VALUES ('merge_companies into 1', format('SELECT crm.merge_companies(%s, %s)', :co1, :co2));
+INSERT INTO calls (fn, sql) VALUES ('merge_companies from 1', format('SELECT crm.merge_companies(%s, %s)', :co2, :co1));
+INSERT INTO calls (fn, sql) VALUES ('merge_companies_preview', format('SELECT crm.merge_companies_preview(%s, %s)', :co2, :co1));
 INSERT INTO calls (fn, sql) VALUES ('resolve_contact', format('SELECT crm.resolve_contact(%s)', :c1));
 INSERT INTO calls (fn, sql) VALUES ('update_contact', format($q$SELECT crm.update_contact(%s, '{"name": "x"}')$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('delete_contact soft', format('SELECT crm.delete_contact(%s)', :c1));

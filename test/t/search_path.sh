@@ -168,6 +168,14 @@ SELECT crm.merge_preview(:bob, :carl);
 SELECT crm.merge_contacts(:bob, :carl);
 SELECT crm.resolve_contact(:carl);
 SELECT crm.log_activity(:carl, 'note', 'after merge');
+-- company merge and the duplicate finder (src/merge_companies.c)
+INSERT INTO crm.companies (name, domain) VALUES ('Attack Co', 'attack.example') RETURNING id AS co1 \gset
+INSERT INTO crm.companies (name, domain) VALUES ('Attack Company', 'eu.attack.example') RETURNING id AS co2 \gset
+SELECT crm.link_company(:ann3, :co1), crm.link_company(:ann3, :co2, 'cto', true);
+SELECT crm.set_external_id('company', :co2, 'stripe', 'cus_attack');
+SELECT crm.merge_companies_preview(:co1, :co2);
+SELECT crm.merge_companies(:co1, :co2);
+SELECT * FROM crm.company_duplicates();
 -- typed properties and their revalidation (src/properties_validate.c, src/properties_define.c)
 SELECT crm.define_property('contact', 'seats', 'number', 'Seats');
 SELECT crm.define_property('contact', 'plan', 'select', 'Plan', ARRAY['free', 'pro']);

@@ -1,0 +1,34 @@
+# crm.company_duplicates() on $SCALE companies: names of two words from two
+# vocabularies of ~2,000 (each word in ~50 names, no two names alike) and a
+# legal suffix, so trigrams repeat as in real data; 2% near-duplicate names, 1% subdomains of another company's domain,
+# and $SCALE/2 contacts linked to one or two companies.  Against bare
+# PostgreSQL: the same pg_trgm self-join of the name keys (threshold 0.5, GIN
+# index) on a plain table holding the keys, without the domain and contact
+# parts.  One run each: a run takes minutes on a loaded machine.
+bench_sql "
+INSERT INTO crm.companies (id, name, domain)
+SELECT g, w1 || ' ' || w2 || ' ' || (ARRAY['Inc', 'LLC', 'Ltd', 'GmbH', 'Corp', 'Group'])[1 + g % 6],
+	   w1 || w2 || g || '.example'
+  FROM generate_series(1, $SCALE) g,
+	   LATERAL (SELECT initcap(translate(substr(md5('a' || g % 1999), 1, 4 + g % 1999 % 5), '0123456789', 'ghijklmnop')) AS w1,
+					   initcap(translate(substr(md5('b' || g % 2003), 1, 5 + g % 2003 % 4), '0123456789', 'ghijklmnop')) AS w2) w;
+SELECT setval(pg_get_serial_sequence('crm.companies', 'id'), $SCALE);
+-- near duplicates: a name with one letter changed, and subdomains
+INSERT INTO crm.companies (name, domain)
+SELECT overlay(name placing 'x' from 3 for 1), NULL FROM crm.companies WHERE id % 50 = 0;
+INSERT INTO crm.companies (name, domain)
+SELECT 'Branch ' || id, 'eu.' || domain FROM crm.companies WHERE id % 100 = 1 AND domain IS NOT NULL;
+INSERT INTO crm.contacts (id, name) SELECT g, 'Person ' || g FROM generate_series(1, $SCALE / 2) g;
+INSERT INTO crm.contact_companies (contact_id, company_id) SELECT g, 1 + (g * 31) % $SCALE FROM generate_series(1, $SCALE / 2) g;
+INSERT INTO crm.contact_companies (contact_id, company_id)
+SELECT g, 1 + (g * 31 + 1) % $SCALE FROM generate_series(1, $SCALE / 2) g WHERE g % 20 = 0;
+CREATE TABLE bare_companies (id bigint PRIMARY KEY, key text NOT NULL);
+INSERT INTO bare_companies SELECT id, crm_internal.company_name_key(name) FROM crm.companies;
+CREATE INDEX ON bare_companies USING gin (key gin_trgm_ops);"
+for t in crm.companies crm.contact_companies bare_companies; do bench_sql "VACUUM ANALYZE $t"; done
+read -r crm_ms bare_ms < <(bench_pair \
+	"" "SELECT count(*) FROM crm.company_duplicates(10000);" \
+	"SET pg_trgm.similarity_threshold = 0.5;" \
+	"SELECT count(*) FROM bare_companies x JOIN bare_companies y ON y.key % x.key AND y.id > x.id;" 1)
+report "crm.company_duplicates() on ${SCALE} companies (ms)" "$crm_ms" "$bare_ms" time "<= 1.5"
+bench_sql "DROP TABLE bare_companies"

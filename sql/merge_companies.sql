@@ -1,0 +1,130 @@
+--
+-- Merging companies (issue 17, item 1): src/merge_companies.c, and the
+-- duplicate finder that proposes the pairs to merge.
+--
+
+CREATE FUNCTION crm.merge_companies(survivor bigint, duplicate bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_merge_companies'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.merge_companies(bigint, bigint) IS
+	'merges the duplicate company into the survivor (re-parenting every row that points at it, then deleting it) and returns the survivor';
+
+CREATE FUNCTION crm.merge_companies_preview(survivor bigint, duplicate bigint) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'crm_merge_companies_preview'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.merge_companies_preview(bigint, bigint) IS
+	'what crm.merge_companies would do: the merged record and the rows that would move or be dropped; changes nothing';
+
+-- A company's name without its legal form and punctuation: "Umbrella
+-- Corp." and "Umbrella Corporation" are both "umbrella".  The legal forms
+-- are the trigrams most names share, so the trigram index of the key
+-- (below) reads short posting lists where one of the names reads long ones.
+CREATE FUNCTION crm_internal.company_name_key(name text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN pg_catalog.btrim(pg_catalog.regexp_replace(
+	pg_catalog.regexp_replace(pg_catalog.lower(name), '[^[:alnum:]]+', ' ', 'g'),
+	'\m(the|inc|incorporated|llc|llp|ltd|limited|gmbh|corp|corporation|co|company|group|holding|holdings|plc|ag|sa|sas|sarl|srl|spa|bv|nv|oy|ab|as|pty|kg)\M', ' ', 'g'));
+COMMENT ON FUNCTION crm_internal.company_name_key(text) IS
+	'a company name lower-cased, without punctuation and legal forms (inc, llc, gmbh, ...): what crm.company_duplicates compares';
+
+DO $$
+BEGIN
+	EXECUTE pg_catalog.format(
+		'CREATE INDEX companies_name_key_trgm ON crm.companies USING gin (crm_internal.company_name_key(name) %s.gin_trgm_ops)',
+		(SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e
+		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
+END;
+$$;
+
+-- Pairs found three ways, each cheap on a large workspace: name keys
+-- through their trigram index (one index probe per company), domains
+-- grouped by their registrable root, contacts linked to both.  The score is
+-- a noisy-or of the three: name similarity, 0.8 for one root domain, and
+-- each shared contact halving what is left.
+-- SECURITY DEFINER: under row-level security the planner may not hand the
+-- (not leakproof) trigram operator to the index, and the name probe would
+-- compare every pair; it reads as the owner, filtering on the workspace
+-- the caller may read (companies have no owner-based privacy), and counts
+-- shared contacts only for callers who see every contact.
+CREATE FUNCTION crm.company_duplicates(lim integer DEFAULT 100)
+RETURNS TABLE (company_a bigint, company_b bigint, score real, reasons text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+-- search_path gains pg_trgm's schema below (ALTER FUNCTION), for % and similarity()
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint;
+	all_contacts boolean;
+	saved text := coalesce(pg_catalog.current_setting('pg_trgm.similarity_threshold', true), '0.3');
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.companies', 'SELECT');
+	ws := crm_internal.module_workspace('companies');
+	all_contacts := crm_internal.privacy_owned(ws) IS NULL;
+	IF company_duplicates.lim IS NULL OR company_duplicates.lim NOT BETWEEN 1 AND 10000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(company_duplicates.lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit between 1 and 10000.';
+	END IF;
+	-- the index answers % at the session's threshold: ask for similar names only
+	PERFORM pg_catalog.set_config('pg_trgm.similarity_threshold', '0.5', true);
+	RETURN QUERY
+	WITH names AS (
+		SELECT x.id AS a, y.id AS b,
+			   similarity(crm_internal.company_name_key(x.name), crm_internal.company_name_key(y.name)) AS sim
+		  FROM crm.companies x
+		  JOIN crm.companies y ON y.workspace_id = ws AND y.id > x.id
+			   AND crm_internal.company_name_key(y.name) % crm_internal.company_name_key(x.name)
+		 WHERE x.workspace_id = ws
+	), roots AS (
+		SELECT c.id, CASE
+				   WHEN pg_catalog.cardinality(p.l) >= 3 AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l) - 1]) <= 3
+						AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l)]) = 2
+				   THEN pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 2:], '.')
+				   ELSE pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 1:], '.') END AS root
+		  FROM crm.companies c, LATERAL (SELECT pg_catalog.string_to_array(c.domain, '.') AS l) p
+		 WHERE c.workspace_id = ws AND c.domain IS NOT NULL
+	), domains AS (
+		SELECT x.id AS a, y.id AS b, x.root FROM roots x JOIN roots y ON y.root = x.root AND y.id > x.id
+	), shared AS (
+		SELECT x.company_id AS a, y.company_id AS b, pg_catalog.count(*) AS n
+		  FROM crm.contact_companies x
+		  JOIN crm.contact_companies y ON y.workspace_id = ws AND y.contact_id = x.contact_id
+									  AND y.company_id > x.company_id
+		 WHERE x.workspace_id = ws AND all_contacts
+		 GROUP BY 1, 2
+	), pairs AS (
+		SELECT p.a, p.b, pg_catalog.max(p.sim) AS sim, pg_catalog.max(p.root) AS root, pg_catalog.max(p.n) AS n
+		  FROM (SELECT a, b, sim, NULL::text AS root, NULL::bigint AS n FROM names
+				UNION ALL SELECT a, b, NULL, root, NULL FROM domains
+				UNION ALL SELECT a, b, NULL, NULL, n FROM shared) p
+		 GROUP BY p.a, p.b
+	)
+	SELECT q.a, q.b,
+		   pg_catalog.round((1 - (1 - coalesce(q.sim, 0)) * CASE WHEN q.root IS NULL THEN 1 ELSE 0.2 END
+							 * 0.5 ^ coalesce(q.n, 0))::numeric, 3)::real,
+		   ARRAY_REMOVE(ARRAY[
+			   CASE WHEN q.root IS NOT NULL THEN pg_catalog.format('same domain %s', q.root) END,
+			   CASE WHEN q.sim IS NOT NULL THEN pg_catalog.format('similar names (%s)', pg_catalog.round(q.sim::numeric, 2)) END,
+			   CASE WHEN q.n IS NOT NULL THEN pg_catalog.format('%s shared contact%s', q.n, CASE WHEN q.n > 1 THEN 's' ELSE '' END) END],
+			   NULL)
+	  FROM pairs q
+	 ORDER BY 3 DESC, q.a, q.b
+	 LIMIT company_duplicates.lim;
+	PERFORM pg_catalog.set_config('pg_trgm.similarity_threshold', saved, true);
+END;
+$$;
+COMMENT ON FUNCTION crm.company_duplicates(integer) IS
+	'likely duplicate companies, best first: pairs with one domain root, similar names (trigram) or shared contacts, with a score and the reasons';
+
+DO $$
+BEGIN
+	EXECUTE pg_catalog.format(
+		'ALTER FUNCTION crm.company_duplicates(integer) SET search_path = pg_catalog, %I, pg_temp',
+		(SELECT n.nspname FROM pg_catalog.pg_extension e
+		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
+END;
+$$;

@@ -1,0 +1,536 @@
+/*-------------------------------------------------------------------------
+ *
+ * merge_companies.c
+ *	  Merging one company into another, and its preview.
+ *
+ * The rows that point at a company are found, not listed: every foreign key
+ * to crm.companies (workspace_id, id) is read from pg_constraint, so a table
+ * a DBA adds with such a key is re-parented too.  A moved row that would
+ * collide on a unique index with a row of the survivor (the same contact
+ * linked to both, the same list) is dropped, the survivor's row kept.  The
+ * polymorphic references are external ids (object_type 'company': an id of a
+ * system the survivor already has is dropped and listed in the event) and
+ * property history (moved as the owner, with merged_from).
+ *
+ * The duplicate is then deleted: companies have no status, so a tombstone
+ * would be a live row to every query that lists companies.  The event keeps
+ * its row as it was (duplicate_record) for an unmerge to restore it.
+ *
+ * Everything runs as the caller, through the tables and their triggers
+ * (permissions, events, history, lists).  Rows the caller cannot see under
+ * RLS would be removed with the duplicate by its cascading keys, so the
+ * merge counts what is left as the owner and refuses (42501) instead.
+ *
+ * Concurrency: the same per-workspace advisory lock as contact merges
+ * (merge.c), so contact and company merges of a workspace run one at a
+ * time, then both company rows FOR UPDATE in id order.  A company another
+ * merge deleted while we waited is reported as gone (P0002).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "crm.h"
+
+PG_FUNCTION_INFO_V1(crm_merge_companies);
+PG_FUNCTION_INFO_V1(crm_merge_companies_preview);
+
+/* merge.c's lock: contact and company merges of a workspace serialise */
+#define MERGE_LOCK_FIELD4 0x4D52
+
+/* A column holding company ids, and the statements on it */
+typedef struct CompanyRef
+{
+	char	   *label;			/* "crm.deals.company_id" */
+	char	   *rel;			/* "crm.deals", quoted */
+	char	   *rows;			/* "FROM crm.deals WHERE <the duplicate's rows>" */
+	char	   *move;			/* UPDATE ... SET company_id = $2 */
+	List	   *clashes;		/* the duplicate's rows a unique key keeps off the survivor */
+} CompanyRef;
+
+static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
+
+/* ----------------------------------------------------------------
+ * Statements built from the catalog
+ * ----------------------------------------------------------------
+ */
+
+/* The duplicate's rows ($3) that clash on one unique index with the survivor's ($2) */
+static char *
+ClashFilter(const char *rel, const char *ws, const char *col, ArrayType *keys, bool nnd)
+{
+	StringInfoData buf;
+	Datum	   *kd;
+	bool	   *kn;
+	int			nk;
+	int			k;
+
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kd, &kn, &nk);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "FROM %s d WHERE d.%s OPERATOR(pg_catalog.=) $1 AND d.%s OPERATOR(pg_catalog.=) $3"
+					 " AND EXISTS (SELECT 1 FROM %s s WHERE s.%s OPERATOR(pg_catalog.=) $1"
+					 " AND s.%s OPERATOR(pg_catalog.=) $2",
+					 rel, ws, col, rel, ws, col);
+	for (k = 0; k < nk; k++)
+	{
+		char	   *key = TextDatumGetCString(kd[k]);
+
+		appendStringInfo(&buf, " AND s.%s %s d.%s", key,
+						 nnd ? "IS NOT DISTINCT FROM" : "OPERATOR(pg_catalog.=)", key);
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * Unique indexes of the referencing table that include the company column,
+ * on plain columns and without predicate (the extension's are all so; any
+ * other shows as a unique violation, and the merge writes nothing).
+ */
+static List *
+ReadClashes(Oid relid, const char *rel, const char *ws, const char *col, int16 wsatt, int16 colatt)
+{
+	Oid			argtypes[3] = {OIDOID, INT2OID, INT2OID};
+	Datum		values[3] = {ObjectIdGetDatum(relid), Int16GetDatum(wsatt), Int16GetDatum(colatt)};
+	List	   *clashes = NIL;
+	uint64		i;
+
+	if (SPI_execute_with_args("SELECT ARRAY(SELECT pg_catalog.quote_ident(a.attname)"
+							  "               FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY u(att, ord)"
+							  "               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+							  "                AND a.attnum OPERATOR(pg_catalog.=) u.att"
+							  "              WHERE u.att OPERATOR(pg_catalog.<>) ALL (ARRAY[$2, $3])"
+							  "              ORDER BY u.ord)::pg_catalog.text[],"
+							  "       i.indnullsnotdistinct"
+							  "  FROM pg_catalog.pg_index i"
+							  " WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique"
+							  "   AND i.indpred IS NULL AND i.indexprs IS NULL"
+							  "   AND $3 OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
+							  " ORDER BY i.indexrelid",
+							  3, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm company merge: reading unique indexes of %s failed", rel);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		ArrayType  *keys = DatumGetArrayTypeP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		bool		nnd = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+
+		clashes = lappend(clashes, ClashFilter(rel, ws, col, keys, nnd));
+	}
+	return clashes;
+}
+
+/* Every foreign key to crm.companies (workspace_id, id), in name order */
+static List *
+ReadCompanyRefs(void)
+{
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		i;
+	List	   *refs = NIL;
+
+	if (SPI_execute("SELECT c.conrelid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(r.relname),"
+					"       pg_catalog.quote_ident(w.attname), pg_catalog.quote_ident(k.attname),"
+					"       n.nspname || '.' || r.relname || '.' || k.attname, w.attnum, k.attnum"
+					"  FROM pg_catalog.pg_constraint c"
+					"  JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid"
+					"  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) r.relnamespace"
+					"  JOIN pg_catalog.pg_attribute k ON k.attrelid OPERATOR(pg_catalog.=) c.conrelid"
+					"   AND k.attnum OPERATOR(pg_catalog.=) c.conkey[pg_catalog.array_position(c.confkey,"
+					"       (SELECT a.attnum FROM pg_catalog.pg_attribute a"
+					"         WHERE a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attname OPERATOR(pg_catalog.=) 'id'))]"
+					"  JOIN pg_catalog.pg_attribute w ON w.attrelid OPERATOR(pg_catalog.=) c.conrelid"
+					"   AND w.attnum OPERATOR(pg_catalog.=) c.conkey[pg_catalog.array_position(c.confkey,"
+					"       (SELECT a.attnum FROM pg_catalog.pg_attribute a"
+					"         WHERE a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attname OPERATOR(pg_catalog.=) 'workspace_id'))]"
+					" WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+					"   AND c.confrelid OPERATOR(pg_catalog.=) 'crm.companies'::pg_catalog.regclass"
+					"   AND pg_catalog.cardinality(c.confkey) OPERATOR(pg_catalog.=) 2"
+					" ORDER BY 5", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm company merge: reading the foreign keys to crm.companies failed");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		TupleDesc	desc = tt->tupdesc;
+		bool		isnull;
+		CompanyRef *ref = palloc0(sizeof(CompanyRef));
+		char	   *rel = SPI_getvalue(tup, desc, 2);
+		char	   *ws = SPI_getvalue(tup, desc, 3);
+		char	   *col = SPI_getvalue(tup, desc, 4);
+
+		ref->label = SPI_getvalue(tup, desc, 5);
+		ref->rel = rel;
+		ref->rows = psprintf("FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
+							 rel, ws, col);
+		ref->move = psprintf("UPDATE %s SET %s = $2 WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
+							 rel, col, ws, col);
+		ref->clashes = ReadClashes(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), rel, ws, col,
+								   DatumGetInt16(SPI_getbinval(tup, desc, 6, &isnull)),
+								   DatumGetInt16(SPI_getbinval(tup, desc, 7, &isnull)));
+		refs = lappend(refs, ref);
+	}
+	return refs;
+}
+
+/* ----------------------------------------------------------------
+ * Fixed statements
+ * ----------------------------------------------------------------
+ */
+
+/* A text field is empty when NULL or blank */
+#define FILL(f) "coalesce(NULLIF(pg_catalog.btrim(s." f "), ''), d." f ") AS " f
+
+/* The survivor's set fields win, empty ones are filled from the duplicate */
+static const char *merged_sql =
+"SELECT pg_catalog.to_jsonb(m), pg_catalog.to_jsonb(d) FROM crm.companies s, crm.companies d,"
+" LATERAL (SELECT s.workspace_id, s.id, s.name, " FILL("domain") ", " FILL("industry") ","
+"         coalesce(s.employees, d.employees) AS employees, " FILL("plan") ","
+"         coalesce(s.spend, d.spend) AS spend, " FILL("description") ", " FILL("owner") ","
+"         ARRAY(SELECT t FROM pg_catalog.unnest(s.tags OPERATOR(pg_catalog.||) d.tags) WITH ORDINALITY u(t, o)"
+"                GROUP BY t ORDER BY pg_catalog.min(o)) AS tags,"
+"         d.properties OPERATOR(pg_catalog.||) s.properties AS properties,"
+"         LEAST(s.created_at, d.created_at) AS created_at) m"
+" WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2"
+"   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $3";
+
+static const char *survivor_sql =
+"UPDATE crm.companies c SET domain = m.domain, industry = m.industry, employees = m.employees, plan = m.plan,"
+"       spend = m.spend, description = m.description, owner = m.owner, tags = m.tags,"
+"       properties = m.properties, created_at = m.created_at"
+"  FROM pg_catalog.jsonb_populate_record(NULL::crm.companies, $4) m"
+" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2";
+
+/* A link of a contact to both: the survivor's keeps a role and a primary flag the duplicate's had */
+static const char *links_sql =
+"UPDATE crm.contact_companies s SET role = coalesce(s.role, d.role), is_primary = s.is_primary OR d.is_primary"
+"  FROM crm.contact_companies d"
+" WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.company_id OPERATOR(pg_catalog.=) $2"
+"   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3"
+"   AND d.contact_id OPERATOR(pg_catalog.=) s.contact_id"
+"   AND ((s.role IS NULL AND d.role IS NOT NULL) OR (d.is_primary AND NOT s.is_primary))";
+
+/* External ids of a system the survivor has an id of */
+#define XID_CLASH \
+	"FROM crm.external_ids d WHERE d.workspace_id OPERATOR(pg_catalog.=) $1" \
+	" AND d.object_type OPERATOR(pg_catalog.=) 'company' AND d.object_id OPERATOR(pg_catalog.=) $3" \
+	" AND EXISTS (SELECT 1 FROM crm.external_ids s WHERE s.workspace_id OPERATOR(pg_catalog.=) $1" \
+	" AND s.object_type OPERATOR(pg_catalog.=) 'company' AND s.object_id OPERATOR(pg_catalog.=) $2" \
+	" AND s.system OPERATOR(pg_catalog.=) d.system)"
+#define XID_LIST \
+	"SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('system', x.system, 'external_id', x.external_id)" \
+	" ORDER BY x.system, x.external_id), '[]') FROM "
+#define XID_ROWS \
+	"FROM crm.external_ids WHERE workspace_id OPERATOR(pg_catalog.=) $1" \
+	" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
+
+static const char *xid_drop_sql =
+"WITH x AS (DELETE FROM crm.external_ids WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.ctid " XID_CLASH "))"
+" RETURNING system, external_id) " XID_LIST "x";
+static const char *xid_peek_sql = XID_LIST "(SELECT d.system, d.external_id " XID_CLASH ") x";
+static const char *xid_move_sql =
+"UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3";
+
+/* ----------------------------------------------------------------
+ * Steps
+ * ----------------------------------------------------------------
+ */
+
+static int64
+Count(const char *from, Datum *values)
+{
+	bool		isnull;
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) %s", from);
+
+	if (SPI_execute_with_args(sql, 3, merge_argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm company merge: count failed: %s", sql);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static uint64
+Run(const char *sql, int nargs, Datum *values, int expect)
+{
+	if (SPI_execute_with_args(sql, nargs, merge_argtypes, values, NULL, false, 0) != expect)
+		elog(ERROR, "crm company merge: statement failed: %s", sql);
+	return SPI_processed;
+}
+
+static Datum
+FirstDatum(void)
+{
+	bool		isnull;
+
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+}
+
+/* The company must be visible to the caller in the current workspace */
+static void
+RequireCompany(int64 ws, int64 id)
+{
+	Datum		values[3] = {Int64GetDatum(ws), Int64GetDatum(id), Int64GetDatum(id)};
+
+	if (Count("FROM crm.companies WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $2",
+			  values) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("company " INT64_FORMAT " does not exist", id),
+				 errhint("Check the id; companies of other workspaces are not visible here.")));
+}
+
+/* Both rows FOR UPDATE in id order, after the workspace's merge lock */
+static void
+LockPair(int64 ws, int64 survivor, int64 duplicate)
+{
+	LOCKTAG		tag;
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		ids[2] = {Int64GetDatum(survivor), Int64GetDatum(duplicate)};
+	Datum		values[2];
+	int64		gone;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) ws >> 32), (uint32) ws, MERGE_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	values[0] = Int64GetDatum(ws);
+	values[1] = PointerGetDatum(construct_array(ids, 2, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args("SELECT c.id FROM crm.companies c"
+							  " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) ANY ($2)"
+							  " ORDER BY c.id FOR UPDATE",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm company merge: locking companies failed");
+	if (SPI_processed == 2)
+		return;
+	gone = (SPI_processed == 1 &&
+			DatumGetInt64(FirstDatum()) == survivor) ? duplicate : survivor;
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("company " INT64_FORMAT " was deleted while waiting to merge it", gone),
+			 errhint("Another session merged or deleted it; its CRM_COMPANY_MERGED event names the survivor.")));
+}
+
+/* The duplicate's history goes to the survivor, marked merged_from; as the owner, like every history write */
+static void
+MoveHistory(Datum *values)
+{
+	CrmSavedUser saved;
+
+	CrmBecomeOwner(CrmRelationOwner(get_relname_relid("value_history", get_namespace_oid("crm", false))), &saved);
+	Run("UPDATE crm.value_history h SET object_id = $2, merged_from = coalesce(h.merged_from, $3)"
+		" WHERE h.workspace_id OPERATOR(pg_catalog.=) $1 AND h.object_type OPERATOR(pg_catalog.=) 'company'"
+		"   AND h.object_id OPERATOR(pg_catalog.=) $3", 3, values, SPI_OK_UPDATE);
+	CrmRestoreUser(&saved);
+}
+
+/* Rows left on the duplicate are rows the caller cannot see: its deletion would remove them */
+static void
+RequireNothingLeft(List *refs, Datum *values, int64 duplicate)
+{
+	CrmSavedUser saved;
+	ListCell   *lc;
+	int64		left = 0;
+	const char *where = NULL;
+
+	CrmBecomeOwner(CrmRelationOwner(get_relname_relid("companies", get_namespace_oid("crm", false))), &saved);
+	foreach(lc, refs)
+	{
+		CompanyRef *ref = lfirst(lc);
+		int64		n = Count(ref->rows, values);
+
+		if (n > 0 && where == NULL)
+			where = ref->label;
+		left += n;
+	}
+	if (left == 0 && Count(XID_ROWS, values) > 0)
+	{
+		where = "crm.external_ids";
+		left = 1;
+	}
+	CrmRestoreUser(&saved);
+	if (left > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("company " INT64_FORMAT " has rows in %s that you cannot see", duplicate, where),
+				 errhint("Ask a member who sees every contact of the workspace to merge these companies.")));
+}
+
+static void
+AppendCounts(StringInfo buf, const char *key, List *refs, int64 *counts, int64 xids)
+{
+	ListCell   *lc;
+	int			i = 0;
+	bool		first = true;
+
+	appendStringInfo(buf, ", \"%s\": {", key);
+	foreach(lc, refs)
+	{
+		CompanyRef *ref = lfirst(lc);
+
+		if (counts[i] != 0)
+		{
+			appendStringInfoString(buf, first ? "" : ", ");
+			escape_json(buf, ref->label);
+			appendStringInfo(buf, ": " INT64_FORMAT, counts[i]);
+			first = false;
+		}
+		i++;
+	}
+	if (xids != 0)
+		appendStringInfo(buf, "%s\"crm.external_ids.object_id\": " INT64_FORMAT, first ? "" : ", ", xids);
+	appendStringInfoChar(buf, '}');
+}
+
+static Datum
+CopyOut(const char *json)
+{
+	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	Jsonb	   *copy = SPI_palloc(VARSIZE(jb));
+
+	memcpy(copy, jb, VARSIZE(jb));
+	return JsonbPGetDatum(copy);
+}
+
+/*
+ * The one code path of merge and preview: with preview set it counts what
+ * would move and returns the report without writing.
+ */
+static Datum
+MergeCompanies(int64 survivor, int64 duplicate, bool preview)
+{
+	int64		ws = CrmCurrentWorkspace();
+	Datum		values[4];
+	List	   *refs;
+	ListCell   *lc;
+	int64	   *moved;
+	int64	   *dropped;
+	int64		xid_moved;
+	char	   *xid_dropped;
+	char	   *merged;
+	char	   *before;
+	StringInfoData report;
+	int			i;
+	Datum		result;
+
+	if (survivor == duplicate)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge company " INT64_FORMAT " into itself", survivor),
+				 errhint("Pass two different company ids: the survivor first, then the duplicate.")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm company merge: SPI_connect failed");
+
+	RequireCompany(ws, survivor);
+	RequireCompany(ws, duplicate);
+	if (!preview)
+		LockPair(ws, survivor, duplicate);
+
+	values[0] = Int64GetDatum(ws);
+	values[1] = Int64GetDatum(survivor);
+	values[2] = Int64GetDatum(duplicate);
+	Run(merged_sql, 3, values, SPI_OK_SELECT);
+	merged = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	before = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(merged));
+
+	refs = ReadCompanyRefs();
+	moved = palloc0(sizeof(int64) * (list_length(refs) + 1));
+	dropped = palloc0(sizeof(int64) * (list_length(refs) + 1));
+
+	if (!preview)
+	{
+		MoveHistory(values);
+		Run(links_sql, 3, values, SPI_OK_UPDATE);
+	}
+	i = 0;
+	foreach(lc, refs)
+	{
+		CompanyRef *ref = lfirst(lc);
+		ListCell   *cc;
+
+		foreach(cc, ref->clashes)
+		{
+			char	   *filter = lfirst(cc);
+
+			if (preview)
+				dropped[i] += Count(filter, values);
+			else
+				dropped[i] += Run(psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.ctid %s))",
+										   ref->rel, filter),
+								  3, values, SPI_OK_DELETE);
+		}
+		if (preview)
+			moved[i] = Count(ref->rows, values) - dropped[i];
+		else
+			moved[i] = Run(ref->move, 3, values, SPI_OK_UPDATE);
+		i++;
+	}
+
+	Run(preview ? xid_peek_sql : xid_drop_sql, 3, values, SPI_OK_SELECT);
+	xid_dropped = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	xid_moved = preview ? Count(XID_ROWS, values) - Count(XID_CLASH, values)
+		: (int64) Run(xid_move_sql, 3, values, SPI_OK_UPDATE);
+
+	initStringInfo(&report);
+	appendStringInfo(&report, "{\"survivor\": " INT64_FORMAT ", \"duplicate\": " INT64_FORMAT,
+					 survivor, duplicate);
+	AppendCounts(&report, "moved", refs, moved, xid_moved);
+	AppendCounts(&report, "dropped", refs, dropped, 0);
+	appendStringInfo(&report, ", \"external_ids_dropped\": %s", xid_dropped);
+
+	if (preview)
+	{
+		appendStringInfo(&report, ", \"merged\": %s}", merged);
+		result = CopyOut(report.data);
+		SPI_finish();
+		return result;
+	}
+
+	RequireNothingLeft(refs, values, duplicate);
+	Run("DELETE FROM crm.companies WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $3",
+		3, values, SPI_OK_DELETE);
+	Run(survivor_sql, 4, values, SPI_OK_UPDATE);
+
+	appendStringInfo(&report, ", \"duplicate_record\": %s}", before);
+	CrmEmitEvent(ws, "CRM_COMPANY_MERGED", "company", survivor,
+				 DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
+	SPI_finish();
+	return Int64GetDatum(survivor);
+}
+
+static void
+CheckArgs(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("company ids must not be null"),
+				 errhint("Pass the survivor's id first, then the duplicate's.")));
+}
+
+Datum
+crm_merge_companies(PG_FUNCTION_ARGS)
+{
+	CheckArgs(fcinfo);
+	return MergeCompanies(PG_GETARG_INT64(0), PG_GETARG_INT64(1), false);
+}
+
+Datum
+crm_merge_companies_preview(PG_FUNCTION_ARGS)
+{
+	CheckArgs(fcinfo);
+	return MergeCompanies(PG_GETARG_INT64(0), PG_GETARG_INT64(1), true);
+}

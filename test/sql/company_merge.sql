@@ -1,0 +1,169 @@
+-- Merging companies: survivorship, every row that points at the duplicate
+-- re-parented (found from the catalog), key clashes, external ids, history,
+-- the event, chains, the preview, bad input that writes nothing, a frontend
+-- role and its member's permissions; then the duplicate finder.
+-- Own database: stable ids.
+CREATE DATABASE crm_test_company_merge;
+\c crm_test_company_merge
+SET client_min_messages = warning;
+CREATE EXTENSION crm CASCADE;
+RESET client_min_messages;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+-- a rich pair: the survivor (1) has gaps the duplicate (2) fills
+INSERT INTO crm.companies (id, name, domain, industry, employees, plan, spend, description, owner, tags, properties, created_at) VALUES
+	(1, 'Acme', 'acme.com', NULL, 250, '  ', NULL, NULL, 'ann', '{key account}', '{"tier": "gold"}', '2024-01-01'),
+	(2, 'ACME Inc.', 'shop.acme.com', 'Manufacturing', 300, 'enterprise', 12000, 'Makers of everything', 'bob',
+	 '{key account,emea}', '{"tier": "silver", "region": "emea"}', '2023-01-01'),
+	(3, 'Globex', 'globex.io', 'Software', NULL, NULL, NULL, NULL, NULL, '{}', '{}', '2024-01-01');
+SELECT setval(pg_get_serial_sequence('crm.companies', 'id'), 10);
+INSERT INTO crm.contacts (id, name, email) VALUES
+	(1, 'Ada', 'ada@acme.com'), (2, 'Bea', 'bea@acme.com'), (3, 'Cal', 'cal@acme.com');
+SELECT setval(pg_get_serial_sequence('crm.contacts', 'id'), 10);
+-- Ada works for both (primary at the duplicate); Bea for the duplicate only; Cal for the survivor
+SELECT crm.link_company(1, 1, NULL, false), crm.link_company(1, 2, 'cto', true),
+	   crm.link_company(2, 2, 'ceo', true), crm.link_company(3, 1, 'buyer', true);
+SELECT crm.create_pipeline('Sales', 'b2b_sales') AS sales \gset
+INSERT INTO crm.deals (id, title, contact_id, company_id, value) VALUES (1, 'Renewal', 1, 2, 1000), (2, 'Upsell', 3, 1, 500);
+INSERT INTO crm.notes (company_id, body) VALUES (2, 'Met their CTO');
+SELECT crm.log_activity(2, 'call', 'Called the duplicate', company_id => 2) IS NOT NULL AS logged;
+SELECT (crm.create_list('Key accounts', 'company')).id AS list \gset
+SELECT (crm.create_list('EMEA', 'company')).id AS emea \gset
+SELECT crm.add_to_list(:list, ARRAY[1, 2]) AS added, crm.add_to_list(:emea, ARRAY[2]) AS added;
+SELECT crm.set_external_id('company', 1, 'stripe', 'cus_1'), crm.set_external_id('company', 2, 'stripe', 'cus_2'),
+	   crm.set_external_id('company', 2, 'hubspot', 'hs_2');
+-- history of the duplicate: its plan changed once
+UPDATE crm.companies SET plan = 'pro' WHERE id = 2;
+UPDATE crm.companies SET plan = 'enterprise' WHERE id = 2;
+
+-- the preview changes nothing
+SELECT jsonb_pretty(crm.merge_companies_preview(1, 2) - 'merged') AS preview;
+SELECT jsonb_pretty((crm.merge_companies_preview(1, 2) -> 'merged') - 'created_at') AS merged;
+SELECT count(*) AS companies FROM crm.companies;
+SELECT count(*) AS links_on_duplicate FROM crm.contact_companies WHERE company_id = 2;
+
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT crm.merge_companies(1, 2);
+SELECT id, name, domain, industry, employees, plan, spend, description, owner, tags, properties, created_at
+  FROM crm.companies ORDER BY id;
+-- Ada keeps one link, now primary with the duplicate's role; Bea moved over
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies ORDER BY contact_id, company_id;
+SELECT id, title, company_id FROM crm.deals ORDER BY id;
+SELECT company_id, body FROM crm.notes;
+SELECT company_id, type, subject FROM crm.activities WHERE company_id IS NOT NULL;
+SELECT l.name, m.company_id FROM crm.list_members m JOIN crm.lists l ON l.id = m.list_id ORDER BY 1, 2;
+SELECT name, member_count FROM crm.lists ORDER BY name;
+-- same system on both: the survivor's id wins, the other is in the event
+SELECT object_id, system, external_id FROM crm.external_ids ORDER BY system;
+-- the duplicate's history is the survivor's now, marked merged_from
+SELECT object_id, key, old_value, new_value, merged_from FROM crm.value_history
+ WHERE object_type = 'company' AND key = 'plan' ORDER BY id;
+SELECT type, object_id FROM crm.events WHERE id > :last_event AND object_type = 'company' ORDER BY id;
+SELECT jsonb_pretty(payload #- '{duplicate_record,created_at}' #- '{duplicate_record,updated_at}') AS payload, actor
+  FROM crm.events WHERE type = 'CRM_COMPANY_MERGED';
+
+-- the duplicate is gone: a row that names it is refused by its foreign key
+INSERT INTO crm.deals (id, title, company_id) VALUES (3, 'Late deal', 2);
+SELECT crm.link_company(1, 2);
+-- merging it again, or into it: the house error for an unknown id
+SELECT crm.merge_companies(1, 2);
+SELECT crm.merge_companies(2, 1);
+SELECT crm.merge_companies_preview(1, 99);
+
+-- chains: 3 into 1 after 2 into 1; the second merge sees what the first moved
+INSERT INTO crm.companies (id, name, domain) VALUES (4, 'Acme Europe', 'acme.eu');
+SELECT crm.link_company(2, 4, 'ceo', false);
+SELECT crm.merge_companies(4, 3), crm.merge_companies(1, 4);
+SELECT id, name, domain, industry FROM crm.companies ORDER BY id;
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies ORDER BY contact_id, company_id;
+SELECT payload -> 'survivor' AS survivor, payload -> 'duplicate' AS duplicate, payload -> 'moved' AS moved,
+	   payload -> 'dropped' AS dropped
+  FROM crm.events WHERE type = 'CRM_COMPANY_MERGED' ORDER BY id;
+
+-- bad input writes nothing
+SELECT count(*) AS events_before FROM crm.events \gset
+SELECT crm.merge_companies(1, 1);
+SELECT crm.merge_companies(NULL, 1);
+SELECT crm.merge_companies_preview(1, NULL);
+SELECT crm.merge_companies(1, -5);
+SELECT count(*) = :events_before AS nothing_written FROM crm.events;
+-- another workspace's company is unknown here
+SELECT crm.create_workspace('other', 'Other') AS other_ws \gset
+SELECT crm.use_workspace('other');
+INSERT INTO crm.companies (id, name) VALUES (50, 'Elsewhere');
+SELECT crm.use_workspace('default');
+SELECT crm.merge_companies(1, 50);
+SELECT crm.merge_companies_preview(50, 1);
+
+-- The row path: a frontend role carrying a member's token.  Merging is a
+-- function (the rows cannot say "these are one company"); a DELETE of a
+-- company stays what it is: its links and list memberships go, its deals
+-- keep their amounts without a company.
+CREATE ROLE crm_cmerge_app;
+SELECT crm.grant_access('crm_cmerge_app');
+SELECT (crm.add_member('ada', 'admin')).role, (crm.add_member('ann', 'agent')).role, (crm.add_member('val', 'viewer')).role;
+INSERT INTO crm.companies (id, name, domain, industry) VALUES (20, 'Initech', 'initech.com', NULL), (21, 'Initech LLC', 'initech.co.uk', 'Consulting');
+INSERT INTO crm.contacts (id, name, owner) VALUES (20, 'Peter', 'ann'), (21, 'Milton', 'ada');
+SELECT crm.link_company(20, 21, 'engineer', true), crm.link_company(21, 21, 'stapler', true);
+INSERT INTO crm.deals (id, title, company_id, value) VALUES (20, 'TPS reports', 21, 300);
+SET ROLE crm_cmerge_app;
+-- a viewer may not write companies: 42501, as for contact merge
+SELECT set_config('request.jwt.claims', '{"sub": "val", "workspace_id": 1}', false) IS NOT NULL AS as_val;
+SELECT crm.merge_companies(20, 21);
+-- a restricted agent (owner privacy) cannot see Milton's link: refused, nothing lost
+SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
+SELECT crm.set_privacy('owner');
+SELECT set_config('request.jwt.claims', '{"sub": "ann", "workspace_id": 1}', false) IS NOT NULL AS as_ann;
+SELECT crm.merge_companies(20, 21);
+SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
+SELECT count(*) AS links_of_21 FROM crm.contact_companies WHERE company_id = 21;
+-- the companies module off: refused as every write to companies is
+SELECT (crm.set_module('companies', false)).enabled;
+SELECT crm.merge_companies(20, 21);
+SELECT (crm.set_module('companies', true)).enabled;
+-- an admin merges: the actor is the member
+SELECT crm.merge_companies(20, 21);
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE company_id >= 20 ORDER BY 1;
+SELECT id, company_id FROM crm.deals WHERE id = 20;
+SELECT actor, payload -> 'moved' AS moved FROM crm.events WHERE type = 'CRM_COMPANY_MERGED' ORDER BY id DESC LIMIT 1;
+SELECT crm.set_privacy('everyone');
+-- a DELETE of a company is a deletion, not a merge: links and list
+-- memberships go with it, deals keep their value without a company
+INSERT INTO crm.companies (id, name) VALUES (22, 'Initrode');
+INSERT INTO crm.contact_companies (contact_id, company_id, role) VALUES (20, 22, 'consultant');
+UPDATE crm.deals SET company_id = 22 WHERE id = 20;
+DELETE FROM crm.companies WHERE id = 22;
+SELECT count(*) AS links_of_22 FROM crm.contact_companies WHERE company_id = 22;
+SELECT id, company_id, value FROM crm.deals WHERE id = 20;
+RESET ROLE;
+
+-- the duplicate finder: one domain root, similar names, shared contacts
+INSERT INTO crm.companies (id, name, domain) VALUES
+	(30, 'Umbrella Corporation', 'umbrella.com'), (31, 'Umbrella Corp', NULL),
+	(32, 'Hooli', 'hooli.xyz'), (33, 'Hooli Cloud', 'cloud.hooli.xyz'),
+	(34, 'Stark Industries', 'stark.com'), (35, 'Wayne Enterprises', 'wayne.com');
+INSERT INTO crm.contacts (id, name) VALUES (30, 'Tony');
+SELECT crm.link_company(30, 34), crm.link_company(30, 35);
+SELECT * FROM crm.company_duplicates() WHERE company_a >= 30;
+SELECT * FROM crm.company_duplicates(1);
+SELECT * FROM crm.company_duplicates(0);
+-- "Umbrella Corporation" and "Umbrella Corp" are one name without their legal forms
+SELECT crm_internal.company_name_key('Umbrella Corporation') AS a, crm_internal.company_name_key('The Umbrella Corp.') AS b;
+-- a frontend role gets the same pairs; a member restricted by owner-based
+-- privacy gets no shared-contact evidence (links of contacts it cannot see)
+SET ROLE crm_cmerge_app;
+SELECT * FROM crm.company_duplicates() WHERE company_a >= 30;
+SELECT crm.set_privacy('owner');
+SELECT set_config('request.jwt.claims', '{"sub": "ann", "workspace_id": 1}', false) IS NOT NULL AS as_ann;
+SELECT * FROM crm.company_duplicates() WHERE company_a >= 30;
+SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
+SELECT crm.set_privacy('everyone');
+RESET ROLE;
+-- the trigram threshold of the session is left as it was
+SELECT current_setting('pg_trgm.similarity_threshold') AS threshold;
+
+DROP OWNED BY crm_cmerge_app;
+\c contrib_regression
+DROP DATABASE crm_test_company_merge;
+DROP ROLE crm_cmerge_app;
