@@ -20,6 +20,7 @@ SQL_SOURCES = \
 	sql/activities.sql \
 	sql/conversations.sql \
 	sql/merge.sql \
+	sql/unmerge.sql \
 	sql/identity.sql \
 	sql/pipelines.sql \
 	sql/deals.sql \

@@ -7,7 +7,8 @@
  * A frontend writes contacts as rows, so the rules the functions used to
  * keep live here:
  *	- a contact has something to know it by (a name or an identity key);
- *	- merged is a status only crm.merge_contacts gives, and takes for good;
+ *	- merged is a status only crm.merge_contacts gives, and only crm.unmerge
+ *	  takes away;
  *	- a contact that becomes merged or deleted releases its identity keys
  *	  (email, phone, identifier, verified_id) into released_keys, so the
  *	  unique keys, and so INSERT ... ON CONFLICT on them, hold over live
@@ -183,8 +184,8 @@ RefuseInsertStatus(ContactStatus status)
 }
 
 /*
- * Merged is given by crm.merge_contacts alone, and taken by nobody: its
- * re-parenting, counters and events are not a status change.
+ * Merged is given by crm.merge_contacts alone, and taken by crm.unmerge
+ * alone: their re-parenting, counters and events are not a status change.
  */
 static void
 CheckMergedStatus(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
@@ -192,7 +193,8 @@ CheckMergedStatus(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
 {
 	int64		id = ContactId(newtup, desc);
 
-	if (oldstatus == STATUS_MERGED && newstatus != STATUS_MERGED)
+	if (oldstatus == STATUS_MERGED && newstatus != STATUS_MERGED &&
+		!(CrmUnmergeInProgress() && newstatus < STATUS_MERGED))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("contact " INT64_FORMAT " was merged into contact " INT64_FORMAT " and cannot become %s",
