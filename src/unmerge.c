@@ -137,7 +137,7 @@ ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("merge " INT64_FORMAT " does not exist", id),
-				 errhint("Find the merge in crm.merges (loser_id is the contact it absorbed); records older than the workspace's merge_retention are purged.")));
+				 errhint("Find the merge in crm.merges (loser_id is the contact it absorbed); records older than the workspace's merge_retention_days are purged.")));
 	rec->id = id;
 	rec->survivor = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	rec->loser = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -159,7 +159,7 @@ ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 	if (undone != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("merge " INT64_FORMAT " was already undone at %s", id, undone),
+				 errmsg("merge " INT64_FORMAT " was already undone", id),
 				 errhint("Contact " INT64_FORMAT " is live again; merge it anew with crm.merge_contacts if that was wrong.",
 						 rec->loser)));
 	if (erased)
@@ -442,6 +442,7 @@ Unmerge(int64 id, bool preview)
 				report;
 	char	   *fields_text;
 	Datum		result;
+	CrmSavedUser saved;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm unmerge: SPI_connect failed");
@@ -458,9 +459,12 @@ Unmerge(int64 id, bool preview)
 	values[2] = Int64GetDatum(rec.loser);
 	values[3] = survivor_row;
 	values[4] = rec.overwritten;
+	/* a pure function, but in crm_internal: called as the owner */
+	CrmBecomeOwner(MergesOwner(), &saved);
 	if (SPI_execute_plan(Prepare(&fields_plan, "SELECT crm_internal.unmerge_fields($4, $5)", 5),
 						 values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "crm unmerge: reverting the survivor's fields failed");
+	CrmRestoreUser(&saved);
 	fields = GetJsonb(1);
 	revert_row = DirectFunctionCall2(jsonb_object_field, fields, CStringGetTextDatum("row"));
 	/* {"reverted": [...], "conflicts": {...}}, inlined into the report without its braces */
@@ -502,8 +506,6 @@ Unmerge(int64 id, bool preview)
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
 	if (!preview)
 	{
-		CrmSavedUser saved;
-
 		values[3] = result;
 		if (SPI_execute_plan(CrmMergeSyncPlan(), values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "crm unmerge: recounting conversations failed");
