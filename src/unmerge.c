@@ -61,6 +61,7 @@ static SPIPlanPtr keys_plan = NULL;
 static SPIPlanPtr restore_plan = NULL;
 static SPIPlanPtr activity_plan = NULL;
 static SPIPlanPtr undone_plan = NULL;
+static SPIPlanPtr keylock_plan = NULL;
 
 static Oid	unmerge_argtypes[5] = {INT8OID, INT8OID, INT8OID, JSONBOID, JSONBOID};
 
@@ -448,9 +449,27 @@ Unmerge(int64 id, bool preview)
 		elog(ERROR, "crm unmerge: SPI_connect failed");
 	CrmMergePrepare();
 
-	/* after the merge lock: what a merge or unmerge that held it before us left */
+	/*
+	 * The loser's identity keys, then the merge lock: the order crm.identify
+	 * and an email change take them in, so an identify of the keys coming
+	 * back waits for us and finds them.  After the lock, the record again:
+	 * what a merge or unmerge that held it before us left.
+	 */
 	if (!preview)
+	{
+		ReadRecord(ws, id, false, &rec);
+		values[0] = Int64GetDatum(ws);
+		values[3] = rec.loser_row;
+		if (SPI_execute_plan(Prepare(&keylock_plan,
+									 "SELECT crm_hidden.lock_identity_keys($1, ARRAY["
+									 " 'e:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'email'),"
+									 " 'p:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'phone'),"
+									 " 'i:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'identifier'),"
+									 " 'v:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'verified_id')])", 5),
+							 values, (const char[]) {' ', 'n', 'n', ' ', 'n'}, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "crm unmerge: locking the identity keys failed");
 		CrmMergeLock(ws);
+	}
 	ReadRecord(ws, id, !preview, &rec);
 	survivor_row = CheckContacts(ws, &rec);
 

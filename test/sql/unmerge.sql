@@ -4,7 +4,8 @@
 \set VERBOSITY default
 
 SET client_min_messages = warning;
-TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges RESTART IDENTITY CASCADE;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges, crm.value_history
+	RESTART IDENTITY CASCADE;
 RESET client_min_messages;
 DELETE FROM crm.workspaces WHERE id <> 1;
 SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
