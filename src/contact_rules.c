@@ -200,7 +200,15 @@ CheckMergedStatus(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
 				 errmsg("contact " INT64_FORMAT " was merged into contact " INT64_FORMAT " and cannot become %s",
 						id, GetId(oldtup, desc, cols[COL_MERGED_INTO]),
 						newstatus == STATUS_DELETED ? "deleted" : "live again"),
-				 errhint("Work with the live contact: crm.resolve_contact(" INT64_FORMAT ").", id)));
+				 newstatus == STATUS_DELETED
+				 ? errhint("Work with the live contact: crm.resolve_contact(" INT64_FORMAT ").", id)
+				 : errhint("To undo the merge, use crm.unmerge(merge_id) with its id in crm.merges (loser_id = " INT64_FORMAT "): it moves the contact's rows and keys back.", id)));
+	if (newstatus == STATUS_MERGED && oldstatus == STATUS_MERGED && !CrmMergeInProgress() &&
+		GetId(oldtup, desc, cols[COL_MERGED_INTO]) != GetId(newtup, desc, cols[COL_MERGED_INTO]))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("merged_into of contact " INT64_FORMAT " cannot be changed by a row write", id),
+				 errhint("To undo the merge, use crm.unmerge(merge_id) with its id in crm.merges (loser_id = " INT64_FORMAT "): it moves the contact's rows and keys back.", id)));
 	if (newstatus == STATUS_MERGED && !CrmMergeInProgress() &&
 		(oldstatus != STATUS_MERGED ||
 		 GetId(oldtup, desc, cols[COL_MERGED_INTO]) != GetId(newtup, desc, cols[COL_MERGED_INTO])))
