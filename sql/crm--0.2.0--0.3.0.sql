@@ -4961,6 +4961,16 @@ CREATE POLICY workspace_isolation ON crm.merges
 	USING (workspace_id OPERATOR(pg_catalog.=) crm.current_workspace());
 SELECT pg_catalog.pg_extension_config_dump('crm.merges', '');
 SELECT pg_catalog.pg_extension_config_dump('crm.merges_id_seq', '');
+-- owner-based privacy (sql/privacy.sql): a restricted member reads the
+-- records of the survivors they see
+ALTER POLICY workspace_isolation ON crm.merges
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_open(crm.current_workspace())));
+CREATE POLICY workspace_bound ON crm.merges AS RESTRICTIVE
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace()));
+CREATE POLICY privacy_parent ON crm.merges
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_owned(crm.current_workspace()))
+		   AND (merges.object_type OPERATOR(pg_catalog.<>) 'contact' OR EXISTS (SELECT FROM crm.contacts c
+				WHERE c.workspace_id OPERATOR(pg_catalog.=) merges.workspace_id AND c.id OPERATOR(pg_catalog.=) merges.survivor_id)));
 
 CREATE OR REPLACE FUNCTION crm_internal.forget_contacts(ws bigint, people bigint[], names text[], emails text[])
 RETURNS void
