@@ -23,6 +23,7 @@ SQL_SOURCES = \
 	sql/conversations.sql \
 	sql/merge.sql \
 	sql/merge_companies.sql \
+	sql/unmerge.sql \
 	sql/identity.sql \
 	sql/pipelines.sql \
 	sql/deals.sql \

@@ -51,6 +51,9 @@ BEGIN
 	-- the values they had, and the erasure's own changes of them
 	DELETE FROM crm.value_history h
 	 WHERE h.workspace_id = ws AND h.object_type = 'contact' AND h.object_id = ANY (people);
+
+	-- and the merge records' copies of them
+	PERFORM crm_internal.forget_merges(ws, people);
 END;
 $$;
 

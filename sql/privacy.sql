@@ -140,7 +140,7 @@ DECLARE
 					 "checklist_items": "crm_internal.module_workspace(''deals'')",
 					 "deal_line_items": "crm_internal.module_workspace(''deals'')",
 					 "deal_stage_history": "crm_internal.module_workspace(''deals'')",
-					 "events": "crm.current_workspace()"}';
+					 "events": "crm.current_workspace()", "merges": "crm.current_workspace()"}';
 	contact_of text := 'EXISTS (SELECT FROM crm.contacts c WHERE c.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id'
 					   ' AND c.id OPERATOR(pg_catalog.=) %1$I.contact_id)';
 	deal_of text := '%1$I.deal_id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deals('
@@ -179,7 +179,11 @@ BEGIN
 		'checklist_items', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
 		'deal_line_items', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
 		'deal_stage_history', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
-		'events', '{}'::jsonb);
+		'events', '{}'::jsonb,
+		-- a merge record: as its survivor
+		'merges', pg_catalog.jsonb_build_object('privacy_parent',
+			'(%1$I.object_type OPERATOR(pg_catalog.<>) ''contact'' OR EXISTS (SELECT FROM crm.contacts c'
+			' WHERE c.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id AND c.id OPERATOR(pg_catalog.=) %1$I.survivor_id))'));
 	FOR t IN SELECT key AS tab, value OPERATOR(pg_catalog.#>>) '{}' AS ws FROM pg_catalog.jsonb_each(ws_of) ORDER BY key LOOP
 		EXECUTE pg_catalog.format('ALTER POLICY workspace_isolation ON crm.%I'
 					   ' USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_open(%s)))', t.tab, t.ws);

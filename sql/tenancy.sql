@@ -76,7 +76,7 @@ BEGIN
 	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'crm'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
 	   AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['workspaces', 'events', 'deal_stage_history',
 														 'search_words', 'contact_references', 'value_history',
-														 'jobs', 'job_reports'])
+														 'jobs', 'job_reports', 'merges'])
 	   AND NOT map OPERATOR(pg_catalog.?) c.relname::text;
 	IF FOUND THEN
 		RAISE EXCEPTION 'table crm.% has no permission in sql/tenancy.sql', unmapped;
@@ -249,6 +249,9 @@ BEGIN
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
 				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
 END;
 $$;
 COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS

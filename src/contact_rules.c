@@ -7,7 +7,8 @@
  * A frontend writes contacts as rows, so the rules the functions used to
  * keep live here:
  *	- a contact has something to know it by (a name or an identity key);
- *	- merged is a status only crm.merge_contacts gives, and takes for good;
+ *	- merged is a status only crm.merge_contacts gives, and only crm.unmerge
+ *	  takes away;
  *	- a contact that becomes merged or deleted releases its identity keys
  *	  (email, phone, identifier, verified_id) into released_keys, so the
  *	  unique keys, and so INSERT ... ON CONFLICT on them, hold over live
@@ -183,8 +184,8 @@ RefuseInsertStatus(ContactStatus status)
 }
 
 /*
- * Merged is given by crm.merge_contacts alone, and taken by nobody: its
- * re-parenting, counters and events are not a status change.
+ * Merged is given by crm.merge_contacts alone, and taken by crm.unmerge
+ * alone: their re-parenting, counters and events are not a status change.
  */
 static void
 CheckMergedStatus(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
@@ -192,13 +193,22 @@ CheckMergedStatus(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
 {
 	int64		id = ContactId(newtup, desc);
 
-	if (oldstatus == STATUS_MERGED && newstatus != STATUS_MERGED)
+	if (oldstatus == STATUS_MERGED && newstatus != STATUS_MERGED &&
+		!(CrmUnmergeInProgress() && newstatus < STATUS_MERGED))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("contact " INT64_FORMAT " was merged into contact " INT64_FORMAT " and cannot become %s",
 						id, GetId(oldtup, desc, cols[COL_MERGED_INTO]),
 						newstatus == STATUS_DELETED ? "deleted" : "live again"),
-				 errhint("Work with the live contact: crm.resolve_contact(" INT64_FORMAT ").", id)));
+				 newstatus == STATUS_DELETED
+				 ? errhint("Work with the live contact: crm.resolve_contact(" INT64_FORMAT ").", id)
+				 : errhint("To undo the merge, use crm.unmerge(merge_id) with its id in crm.merges (loser_id = " INT64_FORMAT "): it moves the contact's rows and keys back.", id)));
+	if (newstatus == STATUS_MERGED && oldstatus == STATUS_MERGED && !CrmMergeInProgress() &&
+		GetId(oldtup, desc, cols[COL_MERGED_INTO]) != GetId(newtup, desc, cols[COL_MERGED_INTO]))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("merged_into of contact " INT64_FORMAT " cannot be changed by a row write", id),
+				 errhint("To undo the merge, use crm.unmerge(merge_id) with its id in crm.merges (loser_id = " INT64_FORMAT "): it moves the contact's rows and keys back.", id)));
 	if (newstatus == STATUS_MERGED && !CrmMergeInProgress() &&
 		(oldstatus != STATUS_MERGED ||
 		 GetId(oldtup, desc, cols[COL_MERGED_INTO]) != GetId(newtup, desc, cols[COL_MERGED_INTO])))

@@ -161,9 +161,11 @@ extern bool CrmObjectTypeExists(int64 workspace_id, const char *key);
 /* merge.c: merges the duplicate into the survivor, returns the survivor */
 extern int64 CrmMergeContacts(int64 survivor, int64 duplicate);
 extern bool CrmMergeInProgress(void);
+extern bool CrmUnmergeInProgress(void);
 
 /* history.c: the source a C entry point's writes are recorded with; a merge's history */
 extern const char *CrmSetHistorySource(const char *source);
-extern void CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate);
+extern Datum CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate);
+extern int64 CrmHistoryUnmerge(int64 ws, int64 survivor, int64 duplicate, Datum ids);
 
 #endif							/* CRM_H */

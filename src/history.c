@@ -58,6 +58,7 @@ PG_FUNCTION_INFO_V1(crm_record_history);
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
 static SPIPlanPtr merge_plan = NULL;
+static SPIPlanPtr unmerge_plan = NULL;
 
 /*
  * crm.value_history and its id sequence, and whether the table is as
@@ -696,28 +697,70 @@ crm_record_history(PG_FUNCTION_ARGS)
 
 /*
  * A merge carries the duplicate's history to the survivor, each row marked
- * with the contact it came from (merged_from); inside SPI.
+ * with the contact it came from (merged_from); inside SPI.  Returns the ids
+ * of the rows carried (a jsonb array, NULL for none) for the merge record.
  */
-void
+Datum
 CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate)
 {
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
 	Oid			relid = get_relname_relid("value_history", get_namespace_oid("crm", false));
 	CrmSavedUser saved;
+	bool		isnull;
+	Datum		ids;
 
 	if (!OidIsValid(relid))
-		return;
+		return (Datum) 0;
 	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
 	KeepPlan(&merge_plan,
-			 "UPDATE crm.value_history h SET object_id = $2, merged_from = COALESCE(h.merged_from, $3)"
+			 "WITH m AS (UPDATE crm.value_history h SET object_id = $2, merged_from = COALESCE(h.merged_from, $3)"
 			 " WHERE h.workspace_id OPERATOR(pg_catalog.=) $1 AND h.object_type OPERATOR(pg_catalog.=) 'contact'"
-			 "   AND h.object_id OPERATOR(pg_catalog.=) $3",
+			 "   AND h.object_id OPERATOR(pg_catalog.=) $3 RETURNING h.id)"
+			 " SELECT pg_catalog.jsonb_agg(m.id ORDER BY m.id) FROM m",
 			 3, argtypes);
 	args[0] = Int64GetDatum(ws);
 	args[1] = Int64GetDatum(survivor);
 	args[2] = Int64GetDatum(duplicate);
-	if (SPI_execute_plan(merge_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(merge_plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "crm merge: moving the duplicate's history failed");
+	ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	CrmRestoreUser(&saved);
+	return isnull ? (Datum) 0 : ids;
+}
+
+/*
+ * An unmerge takes back the history rows its merge carried (ids, a jsonb
+ * array): to the duplicate, and merged_from as it was before (NULL for the
+ * duplicate's own rows, the earlier duplicate's id for rows it had been
+ * carried itself).  Returns how many moved back.
+ */
+int64
+CrmHistoryUnmerge(int64 ws, int64 survivor, int64 duplicate, Datum ids)
+{
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
+	Datum		args[4];
+	Oid			relid = get_relname_relid("value_history", get_namespace_oid("crm", false));
+	CrmSavedUser saved;
+	int64		n;
+
+	if (!OidIsValid(relid))
+		return 0;
+	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	KeepPlan(&unmerge_plan,
+			 "UPDATE crm.value_history h SET object_id = $3,"
+			 "       merged_from = NULLIF(h.merged_from, $3)"
+			 " WHERE h.workspace_id OPERATOR(pg_catalog.=) $1 AND h.object_type OPERATOR(pg_catalog.=) 'contact'"
+			 "   AND h.object_id OPERATOR(pg_catalog.=) $2"
+			 "   AND h.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text($4)::pg_catalog.int8))",
+			 4, argtypes);
+	args[0] = Int64GetDatum(ws);
+	args[1] = Int64GetDatum(survivor);
+	args[2] = Int64GetDatum(duplicate);
+	args[3] = ids;
+	if (SPI_execute_plan(unmerge_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm unmerge: moving history back failed");
+	n = SPI_processed;
+	CrmRestoreUser(&saved);
+	return n;
 }

@@ -32,6 +32,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -41,43 +42,22 @@
 #include "utils/syscache.h"
 
 #include "crm.h"
+#include "merge.h"
 
 PG_FUNCTION_INFO_V1(crm_merge_contacts);
 PG_FUNCTION_INFO_V1(crm_merge_preview);
 PG_FUNCTION_INFO_V1(crm_follow_merged_contact);
 PG_FUNCTION_INFO_V1(crm_contact_references_changed);
 
-/* locktag_field4 of the per-workspace merge lock; SQL advisory locks use 1 and 2 */
-#define MERGE_LOCK_FIELD4 0x4D52
-
-/* A unique key that a moved row could collide with on the survivor */
-typedef struct ClashRule
-{
-	bool		demote;			/* clear a flag instead of dropping the row */
-	char	   *flag;			/* the flag column, for demote */
-	SPIPlanPtr	apply_plan;		/* DELETE or UPDATE of the duplicate's clashing rows */
-	SPIPlanPtr	count_plan;		/* how many rows apply_plan would touch */
-} ClashRule;
-
-/* One column that holds contact ids */
-typedef struct ContactRef
-{
-	char	   *label;			/* "crm.conversations.contact_id" */
-	bool		is_self;		/* crm.contacts.merged_into: chain collapse */
-	int			nclashes;
-	ClashRule  *clashes;
-	SPIPlanPtr	move_plan;
-	SPIPlanPtr	count_plan;
-} ContactRef;
-
 static MemoryContext RefCacheContext = NULL;
-static ContactRef *refs = NULL;
-static int	nrefs = 0;
+ContactRef *crm_merge_refs = NULL;
+int			crm_merge_nrefs = 0;
 static bool refs_valid = false;
 static bool refs_complete = false;	/* false after a build that errored out */
 static Oid	registry_relid = InvalidOid;
 static bool callbacks_registered = false;
 static int	merge_depth = 0;
+static bool unmerging = false;
 
 /*
  * The survivor of the merge in progress: locked FOR UPDATE by us and live, so
@@ -95,6 +75,11 @@ static SPIPlanPtr survivor_plan = NULL;
 static SPIPlanPtr sync_plan = NULL;
 static SPIPlanPtr activity_plan = NULL;
 static SPIPlanPtr follow_plan = NULL;
+static SPIPlanPtr snapshot_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
+
+/* how the merge in progress came about, for its record; NULL: from the call stack */
+static const char *merge_source = NULL;
 
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 
@@ -136,20 +121,23 @@ FreeRefCache(void)
 	int			i,
 				j;
 
-	for (i = 0; i < nrefs; i++)
+	for (i = 0; i < crm_merge_nrefs; i++)
 	{
-		for (j = 0; j < refs[i].nclashes; j++)
+		for (j = 0; j < crm_merge_refs[i].nclashes; j++)
 		{
-			SPI_freeplan(refs[i].clashes[j].apply_plan);
-			SPI_freeplan(refs[i].clashes[j].count_plan);
+			SPI_freeplan(crm_merge_refs[i].clashes[j].apply_plan);
+			SPI_freeplan(crm_merge_refs[i].clashes[j].count_plan);
+			SPI_freeplan(crm_merge_refs[i].clashes[j].undo_plan);
 		}
-		SPI_freeplan(refs[i].move_plan);
-		SPI_freeplan(refs[i].count_plan);
+		SPI_freeplan(crm_merge_refs[i].move_plan);
+		SPI_freeplan(crm_merge_refs[i].count_plan);
+		SPI_freeplan(crm_merge_refs[i].back_plan);
+		SPI_freeplan(crm_merge_refs[i].count_back_plan);
 	}
 	if (RefCacheContext != NULL)
 		MemoryContextReset(RefCacheContext);
-	refs = NULL;
-	nrefs = 0;
+	crm_merge_refs = NULL;
+	crm_merge_nrefs = 0;
 }
 
 static char *
@@ -157,6 +145,34 @@ GetText(HeapTuple tup, TupleDesc desc, int col)
 {
 	return SPI_getvalue(tup, desc, col);
 }
+
+/*
+ * A row's key as jsonb (see merge.h): pkcols are its primary key's columns
+ * without the workspace, contact and type columns, quoted.
+ */
+static char *
+KeyExpr(const char *alias, Datum *pkcols, int npk, const char *idcol)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (npk == 0)
+		appendStringInfo(&buf, "(pg_catalog.to_jsonb(%s) OPERATOR(pg_catalog.-) %s)",
+						 alias, quote_literal_cstr(idcol));
+	else if (npk == 1)
+		appendStringInfo(&buf, "pg_catalog.to_jsonb(%s.%s)", alias, TextDatumGetCString(pkcols[0]));
+	else
+	{
+		appendStringInfoString(&buf, "pg_catalog.jsonb_build_array(");
+		for (int k = 0; k < npk; k++)
+			appendStringInfo(&buf, "%s%s.%s", k ? ", " : "", alias, TextDatumGetCString(pkcols[k]));
+		appendStringInfoChar(&buf, ')');
+	}
+	return buf.data;
+}
+
+/* "key = ANY (the keys in $4)" */
+#define KEY_IN_PARAM " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))"
 
 /* "col = $n" for the rows of one contact, qualified by alias when given */
 static void
@@ -182,7 +198,7 @@ AppendRowFilter(StringInfo buf, const char *alias, const char *wscol, const char
 static void
 BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				const char *idcol, const char *typecol, const char *typeval,
-				const char *raw_wscol, const char *raw_idcol)
+				const char *raw_wscol, const char *raw_idcol, Datum *pkcols, int npk)
 {
 	StringInfoData q;
 	int			n;
@@ -248,7 +264,8 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 			bool		demote;
 			StringInfoData core,
 						apply,
-						count;
+						count,
+						undo;
 			ClashRule  *rule;
 			MemoryContext old;
 
@@ -260,6 +277,7 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 			initStringInfo(&core);
 			initStringInfo(&apply);
 			initStringInfo(&count);
+			initStringInfo(&undo);
 			if (demote)
 			{
 				const char *qf = quote_identifier(flag);
@@ -269,10 +287,16 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				appendStringInfo(&core, " AND d.%s AND EXISTS (SELECT 1 FROM %s s WHERE ", qf, rel);
 				AppendRowFilter(&core, "s", wscol, idcol, typecol, typeval, 2);
 				appendStringInfo(&core, " AND s.%s)", qf);
-				appendStringInfo(&apply, "UPDATE %s d SET %s = false", rel, qf);
+				appendStringInfo(&apply, "WITH x AS (UPDATE %s d SET %s = false", rel, qf);
 				/* UPDATE takes its WHERE after SET: re-use the filter part */
 				appendStringInfoString(&apply, strstr(core.data, " WHERE "));
+				/* the keys of the demoted rows, for an unmerge to promote them again */
+				appendStringInfo(&apply, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x",
+								 KeyExpr("d", pkcols, npk, raw_idcol));
 				appendStringInfo(&count, "SELECT pg_catalog.count(*)%s", core.data);
+				appendStringInfo(&undo, "UPDATE %s r SET %s = true WHERE ", rel, qf);
+				AppendRowFilter(&undo, "r", wscol, idcol, typecol, typeval, 3);
+				appendStringInfo(&undo, " AND %s" KEY_IN_PARAM, KeyExpr("r", pkcols, npk, raw_idcol));
 			}
 			else
 			{
@@ -296,10 +320,14 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				for (k = 0; k < nk; k++)
 					appendStringInfo(&core, " AND d.k%d %s s.k%d", k,
 									 nnd ? "IS NOT DISTINCT FROM" : "OPERATOR(pg_catalog.=)", k);
+				/* the dropped rows whole, for an unmerge to insert them again */
 				appendStringInfo(&apply,
-								 "DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(%s))",
+								 "WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) RETURNING r.*)"
+								 " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
 								 rel, core.data);
 				appendStringInfo(&count, "SELECT pg_catalog.count(*) FROM (%s) x", core.data);
+				appendStringInfo(&undo, "INSERT INTO %s SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $4)"
+								 " ON CONFLICT DO NOTHING", rel, rel);
 			}
 
 			old = MemoryContextSwitchTo(RefCacheContext);
@@ -309,8 +337,38 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 			MemoryContextSwitchTo(old);
 			rule->apply_plan = PrepareKept(apply.data, 3, merge_argtypes);
 			rule->count_plan = PrepareKept(count.data, 3, merge_argtypes);
+			rule->undo_plan = PrepareKept(undo.data, 4, merge_argtypes);
 		}
 	}
+}
+
+/* The primary key's columns but the workspace, contact and type columns */
+static void
+ReadKeyColumns(Oid relid, const char *wscol, const char *idcol, const char *typecol,
+			   Datum **pkcols, int *npk)
+{
+	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	bool		isnull;
+	Datum		arr;
+	bool	   *nulls;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(wscol);
+	values[2] = CStringGetTextDatum(idcol);
+	values[3] = CStringGetTextDatum(typecol ? typecol : "");
+	if (SPI_execute_with_args("SELECT coalesce(pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY k.ord),"
+							  "                '{}')::pg_catalog.text[]"
+							  "  FROM pg_catalog.pg_index i"
+							  "  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, ord)"
+							  "  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+							  "   AND a.attnum OPERATOR(pg_catalog.=) k.attnum"
+							  " WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary"
+							  "   AND a.attname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (ARRAY[$2, $3, $4])",
+							  4, argtypes, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "crm merge: reading the primary key of relation %u failed", relid);
+	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT, pkcols, &nulls, npk);
 }
 
 static void
@@ -339,7 +397,7 @@ BuildRefCache(void)
 					"       pg_catalog.quote_ident(r.type_column), r.type_value,"
 					"       r.rel OPERATOR(pg_catalog.=) 'crm.contacts'::pg_catalog.regclass,"
 					"       n.nspname || '.' || c.relname || '.' || r.id_column,"
-					"       r.workspace_column, r.id_column"
+					"       r.workspace_column, r.id_column, r.type_column"
 					"  FROM crm.contact_reference_map r"
 					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.rel"
 					"  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
@@ -349,7 +407,7 @@ BuildRefCache(void)
 	n = SPI_processed;
 	registry_relid = get_relname_relid("contact_references", get_namespace_oid("crm", false));
 
-	refs = MemoryContextAllocZero(RefCacheContext, sizeof(ContactRef) * Max(n, 1));
+	crm_merge_refs = MemoryContextAllocZero(RefCacheContext, sizeof(ContactRef) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = tt->vals[i];
@@ -361,16 +419,37 @@ BuildRefCache(void)
 		char	   *idcol = GetText(tup, desc, 4);
 		char	   *typecol = GetText(tup, desc, 5);
 		char	   *typeval = GetText(tup, desc, 6);
-		ContactRef *ref = &refs[nrefs];
+		ContactRef *ref = &crm_merge_refs[crm_merge_nrefs];
 		StringInfoData sql;
+		Datum	   *pkcols;
+		int			npk;
+		char	   *key;
 
 		ref->is_self = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		ref->label = MemoryContextStrdup(RefCacheContext, GetText(tup, desc, 8));
 
+		ReadKeyColumns(relid, GetText(tup, desc, 9), GetText(tup, desc, 10), GetText(tup, desc, 11),
+					   &pkcols, &npk);
+		key = KeyExpr("r", pkcols, npk, GetText(tup, desc, 10));
+
+		/* the keys of the rows moved, for the merge record */
 		initStringInfo(&sql);
-		appendStringInfo(&sql, "UPDATE %s SET %s = $2 WHERE ", rel, idcol);
-		AppendRowFilter(&sql, NULL, wscol, idcol, typecol, typeval, 3);
+		appendStringInfo(&sql, "WITH x AS (UPDATE %s r SET %s = $2 WHERE ", rel, idcol);
+		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 3);
+		appendStringInfo(&sql, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x", key);
 		ref->move_plan = PrepareKept(sql.data, 3, merge_argtypes);
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "UPDATE %s r SET %s = $3 WHERE ", rel, idcol);
+		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
+		appendStringInfo(&sql, " AND %s" KEY_IN_PARAM, key);
+		ref->back_plan = PrepareKept(sql.data, 4, merge_argtypes);
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s r WHERE ", rel);
+		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
+		appendStringInfo(&sql, " AND %s" KEY_IN_PARAM, key);
+		ref->count_back_plan = PrepareKept(sql.data, 4, merge_argtypes);
 
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s WHERE ", rel);
@@ -378,8 +457,8 @@ BuildRefCache(void)
 		ref->count_plan = PrepareKept(sql.data, 3, merge_argtypes);
 
 		BuildClashRules(ref, relid, rel, wscol, idcol, typecol, typeval,
-						GetText(tup, desc, 9), GetText(tup, desc, 10));
-		nrefs++;
+						GetText(tup, desc, 9), GetText(tup, desc, 10), pkcols, npk);
+		crm_merge_nrefs++;
 	}
 	refs_complete = true;
 }
@@ -484,6 +563,10 @@ PrepareFixedPlans(void)
 								" postal_code = m.postal_code, linkedin = m.linkedin, x = m.x, instagram = m.instagram,"
 								" facebook = m.facebook, github = m.github, website = m.website" : ""),
 								4, merge_argtypes);
+	snapshot_plan = PrepareKept("SELECT pg_catalog.to_jsonb(s), pg_catalog.to_jsonb(d) FROM crm.contacts s, crm.contacts d"
+								" WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2"
+								"   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $3",
+								3, merge_argtypes);
 	sync_plan = PrepareKept("SELECT crm_hidden.sync_conversation_counters(ARRAY[$1, $1], ARRAY[$2, $3])",
 							3, merge_argtypes);
 	activity_plan = PrepareKept("INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, payload)"
@@ -588,17 +671,59 @@ AppendCounts(StringInfo buf, const char *key, int64 *counts)
 	bool		first = true;
 
 	appendStringInfo(buf, ", \"%s\": {", key);
-	for (i = 0; i < nrefs; i++)
+	for (i = 0; i < crm_merge_nrefs; i++)
 	{
 		if (counts[i] == 0)
 			continue;
 		appendStringInfo(buf, "%s", first ? "" : ", ");
-		escape_json(buf, refs[i].label);
+		escape_json(buf, crm_merge_refs[i].label);
 		appendStringInfo(buf, ": " INT64_FORMAT, counts[i]);
 		first = false;
 	}
 	appendStringInfoChar(buf, '}');
 }
+
+/* Appends "label": jsonb to a JSON object being built, when value is not NULL */
+static void
+AppendRecordEntry(StringInfo obj, const char *label, const char *suffix, Datum value, bool isnull)
+{
+	if (isnull)
+		return;
+	appendStringInfoString(obj, obj->len > 1 ? ", " : "");
+	escape_json(obj, suffix ? psprintf("%s#%s", label, suffix) : label);
+	appendStringInfoString(obj, ": ");
+	appendStringInfoString(obj, JsonbToCString(NULL, &DatumGetJsonbP(value)->root, 0));
+}
+
+/*
+ * Runs a statement returning (jsonb_agg, count): adds the jsonb array to
+ * *acc (0: none yet), returns the count
+ */
+static int64
+RunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc)
+{
+	bool		isnull;
+	Datum		agg;
+
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "crm merge: moving rows of %s failed", label);
+	agg = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		*acc = *acc ? DirectFunctionCall2(jsonb_concat, *acc, agg) : datumCopy(agg, false, -1);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/*
+ * What a merge did, for crm.unmerge: the keys of the rows moved, the rows
+ * dropped whole, the keys of the rows demoted, each a JSON object by
+ * reference label.
+ */
+typedef struct MergeRecord
+{
+	StringInfoData moved;
+	StringInfoData dropped;
+	StringInfoData demoted;
+} MergeRecord;
 
 /*
  * Re-parent (or, for a preview, count) the rows of every reference.  The
@@ -606,14 +731,12 @@ AppendCounts(StringInfo buf, const char *key, int64 *counts)
  * plans in use.
  */
 static void
-RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped)
+RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped, MergeRecord *rec)
 {
 	int			i,
 				j;
 
-	merge_depth++;
-	moving_ws = DatumGetInt64(values[0]);
-	moving_to = DatumGetInt64(values[1]);
+	CrmMergeBeginMoving(DatumGetInt64(values[0]), DatumGetInt64(values[1]), false);
 	PG_TRY();
 	{
 		if (!preview)
@@ -624,42 +747,127 @@ RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped)
 			if (SPI_execute_plan(survivor_plan, values, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "crm merge: updating the survivor failed");
 		}
-		for (i = 0; i < nrefs; i++)
+		for (i = 0; i < crm_merge_nrefs; i++)
 		{
-			ContactRef *ref = &refs[i];
+			ContactRef *ref = &crm_merge_refs[i];
+			Datum		rows = (Datum) 0;
 
 			for (j = 0; j < ref->nclashes; j++)
 			{
 				ClashRule  *rule = &ref->clashes[j];
+				Datum		keys = (Datum) 0;
 
 				if (preview)
 					dropped[i] += rule->demote ? 0 : CountRows(rule->count_plan, values);
-				else
+				else if (rule->demote)
 				{
-					int			ret = SPI_execute_plan(rule->apply_plan, values, NULL, false, 0);
-
-					if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
-						elog(ERROR, "crm merge: resolving key clashes in %s failed", ref->label);
-					if (!rule->demote)
-						dropped[i] += SPI_processed;
+					(void) RunRecorded(rule->apply_plan, values, ref->label, &keys);
+					AppendRecordEntry(&rec->demoted, ref->label, rule->flag, keys, keys == (Datum) 0);
 				}
+				else
+					dropped[i] += RunRecorded(rule->apply_plan, values, ref->label, &rows);
 			}
+			if (!preview)
+				AppendRecordEntry(&rec->dropped, ref->label, NULL, rows, rows == (Datum) 0);
 			if (preview)
 				moved[i] = CountRows(ref->count_plan, values) - dropped[i];
 			else
 			{
-				if (SPI_execute_plan(ref->move_plan, values, NULL, false, 0) != SPI_OK_UPDATE)
-					elog(ERROR, "crm merge: moving rows of %s failed", ref->label);
-				moved[i] = SPI_processed;
+				Datum		keys = (Datum) 0;
+
+				moved[i] = RunRecorded(ref->move_plan, values, ref->label, &keys);
+				AppendRecordEntry(&rec->moved, ref->label, NULL, keys, keys == (Datum) 0);
 			}
 		}
 	}
 	PG_FINALLY();
 	{
-		merge_depth--;
-		moving_ws = moving_to = 0;
+		CrmMergeEndMoving();
 	}
 	PG_END_TRY();
+}
+
+/* The contacts as rows (jsonb), before or after the merge */
+static void
+ContactsAsJsonb(Datum *values, Datum *survivor, Datum *duplicate)
+{
+	bool		isnull;
+
+	if (SPI_execute_plan(snapshot_plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "crm merge: reading the contacts failed");
+	*survivor = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+	*duplicate = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull), false, -1);
+}
+
+/* How this merge came about: the caller says so, or the functions it runs in */
+static const char *
+MergeSource(void)
+{
+	char	   *stack;
+
+	if (merge_source != NULL)
+		return merge_source;
+	stack = GetErrorContextStack();
+	if (stack == NULL)
+		return "explicit";
+	if (strstr(stack, "import_contact") != NULL)
+		return "import";
+	if (strstr(stack, "update_contact") != NULL)
+		return "email_change";
+	if (strstr(stack, "bulk_") != NULL)
+		return "bulk";
+	return "explicit";
+}
+
+/*
+ * The merge record (crm.merges), written as its owner: no granted role writes
+ * it.  An install of 0.2.0, which runs this library too, has no such table.
+ */
+static void
+WriteMergeRecord(int64 ws, int64 survivor, int64 duplicate, Datum before_s, Datum before_d,
+				 Datum history, MergeRecord *rec)
+{
+	Oid			nsp = get_namespace_oid("crm", false);
+	Oid			relid = get_relname_relid("merges", nsp);
+	Oid			argtypes[11] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
+	JSONBOID, JSONBOID, JSONBOID, JSONBOID};
+	Datum		values[11];
+	char		nulls[11];
+	Datum		after_s,
+				after_d;
+	CrmSavedUser saved;
+
+	if (!OidIsValid(relid))
+		return;
+	values[0] = Int64GetDatum(ws);
+	values[1] = Int64GetDatum(survivor);
+	values[2] = Int64GetDatum(duplicate);
+	ContactsAsJsonb(values, &after_s, &after_d);
+	appendStringInfoChar(&rec->moved, '}');
+	appendStringInfoChar(&rec->dropped, '}');
+	appendStringInfoChar(&rec->demoted, '}');
+	memset(nulls, ' ', sizeof(nulls));
+	values[3] = CStringGetTextDatum(MergeSource());
+	values[4] = before_d;
+	values[5] = before_s;
+	values[6] = after_s;
+	values[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->moved.data));
+	values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->dropped.data));
+	values[9] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->demoted.data));
+	values[10] = history;
+	if (history == (Datum) 0)
+		values[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
+
+	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	if (record_plan == NULL)
+		record_plan = PrepareKept("INSERT INTO crm.merges (workspace_id, object_type, survivor_id, loser_id, source,"
+								  "                        loser_row, overwritten, moved, dropped, demoted, history, actor)"
+								  " VALUES ($1, 'contact', $2, $3, $4, $5, crm_internal.merge_overwritten($6, $7),"
+								  "         $8, $9, $10, $11, crm.current_actor())",
+								  11, argtypes);
+	if (SPI_execute_plan(record_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "crm merge: writing the merge record failed");
+	CrmRestoreUser(&saved);
 }
 
 /*
@@ -677,6 +885,10 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 	int64	   *dropped;
 	StringInfoData report;
 	Datum		result;
+	Datum		before_s = (Datum) 0,
+				before_d = (Datum) 0,
+				history = (Datum) 0;
+	MergeRecord rec;
 
 	if (survivor == duplicate)
 		ereport(ERROR,
@@ -686,19 +898,14 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm merge: SPI_connect failed");
-	PrepareFixedPlans();
-	if (!refs_complete || (!refs_valid && merge_depth == 0))
-		BuildRefCache();
+	CrmMergePrepare();
 
 	CheckMergeable(ws, survivor);
 	CheckMergeable(ws, duplicate);
 
 	if (!preview)
 	{
-		LOCKTAG		tag;
-
-		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) ws >> 32), (uint32) ws, MERGE_LOCK_FIELD4);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		CrmMergeLock(ws);
 		if (!LockPair(ws, &survivor, &duplicate))
 		{
 			SPI_finish();
@@ -714,16 +921,27 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 	merged = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	values[3] = merged;
 
-	moved = palloc0(sizeof(int64) * Max(nrefs, 1));
-	dropped = palloc0(sizeof(int64) * Max(nrefs, 1));
+	moved = palloc0(sizeof(int64) * Max(crm_merge_nrefs, 1));
+	dropped = palloc0(sizeof(int64) * Max(crm_merge_nrefs, 1));
+	initStringInfo(&rec.moved);
+	initStringInfo(&rec.dropped);
+	initStringInfo(&rec.demoted);
+	appendStringInfoChar(&rec.moved, '{');
+	appendStringInfoChar(&rec.dropped, '{');
+	appendStringInfoChar(&rec.demoted, '{');
 
 	/*
 	 * The duplicate's history first: the survivor's update below then finds
 	 * it in place, for the dynamic lists that ask EVER.
 	 */
 	if (!preview)
-		CrmHistoryMerge(ws, survivor, duplicate);
-	RunRefStatements(values, preview, moved, dropped);
+	{
+		ContactsAsJsonb(values, &before_s, &before_d);
+		history = CrmHistoryMerge(ws, survivor, duplicate);
+		if (history != (Datum) 0)
+			history = datumCopy(history, false, -1);
+	}
+	RunRefStatements(values, preview, moved, dropped, &rec);
 
 	initStringInfo(&report);
 	appendStringInfo(&report, "{\"survivor\": " INT64_FORMAT ", \"duplicate\": " INT64_FORMAT,
@@ -748,6 +966,7 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 		return result;
 	}
 
+	WriteMergeRecord(ws, survivor, duplicate, before_s, before_d, history, &rec);
 	appendStringInfoChar(&report, '}');
 	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
 	if (SPI_execute_plan(sync_plan, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -776,11 +995,84 @@ CrmMergeInProgress(void)
 	return merge_depth > 0;
 }
 
+/* An unmerge restores a merged contact: contact_rules.c lets it, and only it, make one live */
+bool
+CrmUnmergeInProgress(void)
+{
+	return merge_depth > 0 && unmerging;
+}
+
+/*
+ * Rows moving onto a contact: the follow trigger lets rows written for it
+ * through, and the contact rules let the statuses change.  Nests: the depth
+ * keeps a cache invalidation arriving meanwhile from freeing plans in use.
+ */
+void
+CrmMergeBeginMoving(int64 ws, int64 to, bool unmerge)
+{
+	merge_depth++;
+	moving_ws = ws;
+	moving_to = to;
+	unmerging = unmerge;
+}
+
+void
+CrmMergeEndMoving(void)
+{
+	merge_depth--;
+	moving_ws = moving_to = 0;
+	unmerging = false;
+}
+
+/* Inside SPI: the fixed statements and the reference cache, up to date */
+void
+CrmMergePrepare(void)
+{
+	PrepareFixedPlans();
+	if (!refs_complete || (!refs_valid && merge_depth == 0))
+		BuildRefCache();
+}
+
+/* The transaction-level lock that serialises the merges of a workspace */
+void
+CrmMergeLock(int64 ws)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) ws >> 32), (uint32) ws, MERGE_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* The survivor update (values[3] the row as jsonb) and the conversation recount */
+SPIPlanPtr
+CrmMergeSurvivorPlan(void)
+{
+	return survivor_plan;
+}
+
+SPIPlanPtr
+CrmMergeSyncPlan(void)
+{
+	return sync_plan;
+}
+
 /* Merge for C callers (crm.identify); returns the survivor */
 int64
 CrmMergeContacts(int64 survivor, int64 duplicate)
 {
-	return DatumGetInt64(MergeContacts(survivor, duplicate, false));
+	int64		result;
+
+	merge_source = "identify";
+	PG_TRY();
+	{
+		result = DatumGetInt64(MergeContacts(survivor, duplicate, false));
+	}
+	PG_FINALLY();
+	{
+		merge_source = NULL;
+	}
+	PG_END_TRY();
+	return result;
 }
 
 Datum

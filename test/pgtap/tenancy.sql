@@ -12,7 +12,7 @@ CREATE TEMP TABLE ids (ws bigint, contact bigint, company bigint, conversation b
 						rec bigint, list bigint, dlist bigint, dview bigint, oview bigint);
 CREATE FUNCTION pg_temp.fill() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE c bigint; co bigint; cv bigint; p bigint; st bigint; pr bigint; d bigint; li bigint; o bigint;
-	r bigint; l bigint; dl bigint; dv bigint; ov bigint;
+	r bigint; l bigint; dl bigint; dv bigint; ov bigint; dup bigint;
 BEGIN
 	INSERT INTO crm.contacts (name, email, phone, tags)
 		VALUES ('tenant contact', 'tenant@example.com', '+49 30 1234567', '{vip}') RETURNING id INTO c;
@@ -40,6 +40,9 @@ BEGIN
 	PERFORM crm.add_to_list(l, ARRAY[c]);
 	SELECT cl.id INTO dl FROM crm.create_list('tenant dynamic', 'contact', 'dynamic', 'tags CONTAINS ''vip''') cl;
 	dv := (crm.save_view('tenant deals', 'deal', 'value >= 0', pipeline_id => p)).id;
+	-- a merge, for its record in crm.merges
+	INSERT INTO crm.contacts (name) VALUES ('tenant duplicate') RETURNING id INTO dup;
+	PERFORM crm.merge_contacts(c, dup);
 	ov := (crm.save_view('tenant orders', 'order', 'status = PAID')).id;
 	-- an import job (its worker would start at commit; this test rolls back)
 	PERFORM crm.start_import('contacts', '[{"email": "tenant-job@example.com"}]');
@@ -51,6 +54,7 @@ SET LOCAL crm.workspace_id = :ws2;
 SELECT pg_temp.fill();
 RESET crm.workspace_id;
 SELECT min(id) AS j1 FROM crm.jobs WHERE workspace_id = 1 \gset
+SELECT m.id AS m1 FROM crm.merges m WHERE m.workspace_id = 1 ORDER BY m.id LIMIT 1 \gset
 
 -- every table, view and materialized view of the extension, and the column
 -- that names its workspace
@@ -175,6 +179,8 @@ INSERT INTO calls (fn, sql) VALUES ('merge_companies into 1', format('SELECT crm
 INSERT INTO calls (fn, sql) VALUES ('merge_companies from 1', format('SELECT crm.merge_companies(%s, %s)', :co2, :co1));
 INSERT INTO calls (fn, sql) VALUES ('merge_companies_preview', format('SELECT crm.merge_companies_preview(%s, %s)', :co2, :co1));
 INSERT INTO calls (fn, sql) VALUES ('resolve_contact', format('SELECT crm.resolve_contact(%s)', :c1));
+INSERT INTO calls (fn, sql) VALUES ('unmerge', format('SELECT crm.unmerge(%s)', :m1));
+INSERT INTO calls (fn, sql) VALUES ('unmerge_preview', format('SELECT crm.unmerge_preview(%s)', :m1));
 INSERT INTO calls (fn, sql) VALUES ('update_contact', format($q$SELECT crm.update_contact(%s, '{"name": "x"}')$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('delete_contact soft', format('SELECT crm.delete_contact(%s)', :c1));
 INSERT INTO calls (fn, sql) VALUES ('delete_contact hard', format('SELECT crm.delete_contact(%s, true)', :c1));

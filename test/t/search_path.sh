@@ -158,7 +158,7 @@ q -d crm_attack >/tmp/crm_attack_c.$$ 2>&1 <<'SQL'
 SET search_path = public, pg_catalog;
 SET client_min_messages = warning;
 SELECT crm.use_workspace('attack') IS NOT NULL AS ok \gset
--- identity and merge (src/identify.c, src/merge.c)
+-- identity, merge and unmerge (src/identify.c, src/merge.c, src/unmerge.c)
 SELECT crm.identify(email => 'ann@example.com', name => 'Ann') AS ann \gset
 SELECT crm.identify(phone => '+49 30 555 0101', name => 'Ann B') AS ann2 \gset
 SELECT crm.identify(email => 'ann@example.com', phone => '+49 30 555 0101') AS ann3 \gset
@@ -176,6 +176,10 @@ SELECT crm.set_external_id('company', :co2, 'stripe', 'cus_attack');
 SELECT crm.merge_companies_preview(:co1, :co2);
 SELECT crm.merge_companies(:co1, :co2);
 SELECT * FROM crm.company_duplicates();
+-- undoing the merge (src/unmerge.c)
+SELECT m.id AS merge_id FROM crm.merges m WHERE m.loser_id OPERATOR(pg_catalog.=) :carl \gset
+SELECT crm.unmerge_preview(:merge_id);
+SELECT crm.unmerge(:merge_id);
 -- typed properties and their revalidation (src/properties_validate.c, src/properties_define.c)
 SELECT crm.define_property('contact', 'seats', 'number', 'Seats');
 SELECT crm.define_property('contact', 'plan', 'select', 'Plan', ARRAY['free', 'pro']);

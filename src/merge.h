@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * merge.h
+ *	  What merge.c shares with unmerge.c: the cache of the columns that
+ *	  hold contact ids, with the statements that move their rows either
+ *	  way, and the merge lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRM_MERGE_H
+#define CRM_MERGE_H
+
+#include "executor/spi.h"
+
+/* locktag_field4 of the per-workspace merge lock; SQL advisory locks use 1 and 2 */
+#define MERGE_LOCK_FIELD4 0x4D52
+
+/* A unique key that a moved row could collide with on the survivor */
+typedef struct ClashRule
+{
+	bool		demote;			/* clear a flag instead of dropping the row */
+	char	   *flag;			/* the flag column, for demote */
+	SPIPlanPtr	apply_plan;		/* DELETE or UPDATE of the duplicate's clashing rows: their rows or keys */
+	SPIPlanPtr	count_plan;		/* how many rows apply_plan would touch */
+	SPIPlanPtr	undo_plan;		/* unmerge: re-insert the dropped rows, or set the flag again */
+} ClashRule;
+
+/*
+ * One column that holds contact ids.  A row is known by its key: its primary
+ * key without the workspace, contact and type columns, as jsonb (a scalar
+ * for one column, an array for more, the whole row when there is none).
+ * Statements take ($1 workspace, $2 survivor, $3 duplicate, $4 jsonb).
+ */
+typedef struct ContactRef
+{
+	char	   *label;			/* "crm.conversations.contact_id" */
+	bool		is_self;		/* crm.contacts.merged_into: chain collapse */
+	int			nclashes;
+	ClashRule  *clashes;
+	SPIPlanPtr	move_plan;		/* the duplicate's rows to the survivor: keys moved, count */
+	SPIPlanPtr	count_plan;
+	SPIPlanPtr	back_plan;		/* the rows of keys $4 still on the survivor back to the duplicate */
+	SPIPlanPtr	count_back_plan;	/* how many back_plan would move */
+} ContactRef;
+
+extern ContactRef *crm_merge_refs;
+extern int	crm_merge_nrefs;
+
+/* merge.c */
+extern void CrmMergePrepare(void);
+extern void CrmMergeLock(int64 ws);
+extern void CrmMergeBeginMoving(int64 ws, int64 to, bool unmerging);
+extern void CrmMergeEndMoving(void);
+extern SPIPlanPtr CrmMergeSurvivorPlan(void);
+extern SPIPlanPtr CrmMergeSyncPlan(void);
+
+#endif							/* CRM_MERGE_H */
