@@ -7729,3 +7729,102 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- merge of reporting2 and unmerge: crm.grant_access grants both the report summary and the merge records
+
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+END;
+$$;
