@@ -150,7 +150,9 @@ SELECT jsonb_pretty(crm.unmerge(1)) AS unmerged;
 
 -- every row as in the twin, but the documented post-merge differences:
 -- Ann keeps what was written for her after the merge (the twin wrote the
--- same), and the call logged for Bea's merged id stays with Ann
+-- same), and the call logged for Bea's merged id stays with Ann; city is a
+-- tracked field, so Ann's post-merge change of city is recorded from the
+-- value the merge gave her (Leeds), where the twin's is from none
 SELECT tab, r FROM pg_temp.state(1)
 EXCEPT ALL SELECT tab, r FROM pg_temp.state(:twin) ORDER BY 1, 2;
 SELECT tab, r FROM pg_temp.state(:twin)
