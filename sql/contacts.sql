@@ -42,6 +42,7 @@ CREATE TABLE crm.contacts (
 	released_keys jsonb,
 	active_modules jsonb NOT NULL DEFAULT '{}'
 		CONSTRAINT contacts_active_modules_object CHECK (pg_catalog.jsonb_typeof(active_modules) OPERATOR(pg_catalog.=) 'object'),
+	last_conversation_at timestamptz,
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, merged_into) REFERENCES crm.contacts (workspace_id, id),
 	CONSTRAINT contacts_merged_has_target
@@ -60,6 +61,8 @@ COMMENT ON COLUMN crm.contacts.tags IS 'trimmed, lower-cased, unique and sorted'
 COMMENT ON COLUMN crm.contacts.properties IS 'custom properties, validated against crm.property_definitions';
 COMMENT ON COLUMN crm.contacts.active_modules IS
 	'the product modules the person used and when last: {"support": "2026-01-15T09:00:00+00:00"}; crm.identify(source => ...) records them, a merge unions them';
+COMMENT ON COLUMN crm.contacts.last_conversation_at IS
+	'the latest start or message of the contact''s conversations; kept by the extension (sql/conversations.sql)';
 COMMENT ON COLUMN crm.contacts.released_keys IS 'the identity keys a merged or deleted contact held, as {"email": ...}; set by the extension';
 
 -- Unique keys, plain so that INSERT ... ON CONFLICT (workspace_id, email) can
@@ -77,6 +80,9 @@ CREATE INDEX contacts_properties ON crm.contacts USING gin (properties jsonb_pat
 CREATE INDEX contacts_active_modules ON crm.contacts USING gin (active_modules)
 	WHERE active_modules OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
 CREATE INDEX contacts_created_at ON crm.contacts (workspace_id, created_at);
+-- CQL lastConversationAt > NOW - 7d
+CREATE INDEX contacts_last_conversation ON crm.contacts (workspace_id, last_conversation_at)
+	WHERE last_conversation_at IS NOT NULL;
 
 CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'active_modules:modules', 'updated_at:touch');
@@ -101,6 +107,12 @@ CREATE TRIGGER contacts_conversation_count_insert BEFORE INSERT ON crm.contacts
 CREATE TRIGGER contacts_conversation_count_update BEFORE UPDATE OF conversation_count ON crm.contacts
 	FOR EACH ROW WHEN (NEW.conversation_count IS DISTINCT FROM OLD.conversation_count)
 	EXECUTE FUNCTION crm_internal.refuse_maintained('conversation_count', 'how many conversations the contact has had');
+CREATE TRIGGER contacts_last_conversation_insert BEFORE INSERT ON crm.contacts
+	FOR EACH ROW WHEN (NEW.last_conversation_at IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_conversation_at', 'the latest start or message of the contact''s conversations');
+CREATE TRIGGER contacts_last_conversation_update BEFORE UPDATE OF last_conversation_at ON crm.contacts
+	FOR EACH ROW WHEN (NEW.last_conversation_at IS DISTINCT FROM OLD.last_conversation_at)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_conversation_at', 'the latest start or message of the contact''s conversations');
 CREATE TRIGGER contacts_rules BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_rules();
 CREATE TRIGGER contacts_validate_properties BEFORE INSERT OR UPDATE ON crm.contacts
