@@ -5090,6 +5090,30 @@ CREATE TRIGGER conversations_assignee BEFORE INSERT OR UPDATE OF assignee ON crm
 	FOR EACH ROW WHEN (NEW.assignee IS NOT NULL)
 	EXECUTE FUNCTION crm_internal.conversations_check_assignee();
 
+-- A deal link names a deal the writer sees in the conversation's workspace:
+-- the foreign key's own error (declared in sql/deals.sql) would name no
+-- value.  Any deal of the workspace: a deal may involve other people than
+-- the conversation's contact.
+CREATE FUNCTION crm_internal.conversations_check_deal() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM crm.deals d WHERE d.workspace_id = NEW.workspace_id AND d.id = NEW.deal_id) THEN
+		RAISE EXCEPTION 'deal % does not exist', NEW.deal_id
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Link a deal of this workspace (SELECT id, title FROM crm.deals), or set deal_id to NULL.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.conversations_check_deal() IS
+	'BEFORE INSERT OR UPDATE OF deal_id on crm.conversations: the deal exists in the workspace and is visible to the writer (23503)';
+
+CREATE TRIGGER conversations_deal BEFORE INSERT OR UPDATE OF deal_id ON crm.conversations
+	FOR EACH ROW WHEN (NEW.deal_id IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.conversations_check_deal();
+
 CREATE TRIGGER messages_sync_update AFTER UPDATE ON crm.messages
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
