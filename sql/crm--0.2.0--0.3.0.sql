@@ -5172,3 +5172,34 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- crm_report.conversations gains the new columns at its end (docs/reporting.md)
+CREATE OR REPLACE VIEW crm_report.conversations WITH (security_invoker = true) AS
+	SELECT c.workspace_id, c.id AS conversation_id, c.contact_id, c.channel, c.inbox, c.status::text AS status,
+		   c.started_at, c.last_message_at, r.messages, r.first_contact_message_at, r.first_response_at,
+		   pg_catalog.date_part('epoch', r.first_response_at OPERATOR(pg_catalog.-) r.first_contact_message_at)::numeric
+			   AS first_response_seconds,
+		   c.assignee, c.tags, c.deal_id, c.messages_in, c.messages_out, c.response_count,
+		   (c.response_seconds OPERATOR(pg_catalog./) NULLIF(c.response_count, 0))::numeric AS avg_response_seconds
+	  FROM crm.conversations c
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS messages, q.first_contact_message_at,
+			   pg_catalog.min(m.sent_at) FILTER (WHERE m.sender OPERATOR(pg_catalog.<>) 'contact'
+												  AND m.sent_at OPERATOR(pg_catalog.>=) q.first_contact_message_at)
+				   AS first_response_at
+		  FROM (SELECT pg_catalog.min(x.sent_at) AS first_contact_message_at
+				  FROM crm.messages x
+				 WHERE x.workspace_id OPERATOR(pg_catalog.=) c.workspace_id
+				   AND x.conversation_id OPERATOR(pg_catalog.=) c.id AND x.sender OPERATOR(pg_catalog.=) 'contact') q
+		  LEFT JOIN crm.messages m ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id
+								  AND m.conversation_id OPERATOR(pg_catalog.=) c.id
+		 GROUP BY q.first_contact_message_at) r;
+COMMENT ON COLUMN crm_report.conversations.inbox IS 'inbox or chatbot';
+COMMENT ON COLUMN crm_report.conversations.status IS 'open, pending, resolved or closed';
+COMMENT ON COLUMN crm_report.conversations.assignee IS 'the member handling it (user id)';
+COMMENT ON COLUMN crm_report.conversations.tags IS 'its tags';
+COMMENT ON COLUMN crm_report.conversations.deal_id IS 'the deal it belongs to';
+COMMENT ON COLUMN crm_report.conversations.messages_in IS 'messages of the contact';
+COMMENT ON COLUMN crm_report.conversations.messages_out IS 'messages of agents and bots';
+COMMENT ON COLUMN crm_report.conversations.response_count IS 'agent or bot messages that answered the contact';
+COMMENT ON COLUMN crm_report.conversations.avg_response_seconds IS 'mean seconds an answer took (docs/conversations.md); NULL without one';
