@@ -265,9 +265,16 @@ BEGIN
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
 		  FROM (SELECT DISTINCT workspace_id, contact_id FROM new_rows) t;
 	ELSIF TG_OP = 'UPDATE' THEN
+		-- a status, assignee or tags change, or statistics alone, change no counter
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
-		  FROM (SELECT workspace_id, contact_id FROM new_rows
-				UNION SELECT workspace_id, contact_id FROM old_rows) t;
+		  FROM (SELECT n.workspace_id, n.contact_id FROM new_rows n JOIN old_rows o ON o.workspace_id = n.workspace_id AND o.id = n.id
+				 WHERE (n.contact_id, n.started_at, n.last_message_at) IS DISTINCT FROM (o.contact_id, o.started_at, o.last_message_at)
+				UNION
+				SELECT o.workspace_id, o.contact_id FROM new_rows n JOIN old_rows o ON o.workspace_id = n.workspace_id AND o.id = n.id
+				 WHERE (n.contact_id, n.started_at, n.last_message_at) IS DISTINCT FROM (o.contact_id, o.started_at, o.last_message_at)) t;
+		IF ids IS NULL THEN
+			RETURN NULL;
+		END IF;
 	ELSE
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
 		  FROM (SELECT DISTINCT workspace_id, contact_id FROM old_rows) t;
@@ -324,24 +331,23 @@ BEGIN
 		  FROM m JOIN runs r ON r.workspace_id = m.workspace_id AND r.conversation_id = m.conversation_id
 							AND r.outs = m.outs - 1
 		 WHERE m.sender <> 'contact' AND m.prev = 'contact'
+	), a AS (
+		SELECT m.workspace_id, m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at,
+			   (count(*) FILTER (WHERE m.sender = 'contact'))::integer AS n_in,
+			   (count(*) FILTER (WHERE m.sender <> 'contact'))::integer AS n_out,
+			   max(m.sent_at) FILTER (WHERE m.sender = 'contact') AS in_at,
+			   max(m.sent_at) FILTER (WHERE m.sender <> 'contact') AS out_at
+		  FROM m GROUP BY 1, 2
+	), r AS (
+		SELECT w.workspace_id, w.conversation_id, (array_agg(w.seconds ORDER BY w.sent_at))[1] AS first_wait,
+			   count(*)::integer AS n_waits, sum(w.seconds) AS waited
+		  FROM waits w GROUP BY 1, 2
 	), s AS (
-		SELECT t.workspace_id, t.id,
-			   (SELECT min(m.sent_at) FROM m WHERE (m.workspace_id, m.conversation_id) = (t.workspace_id, t.id)) AS first_at,
-			   (SELECT max(m.sent_at) FROM m WHERE (m.workspace_id, m.conversation_id) = (t.workspace_id, t.id)) AS last_at,
-			   (SELECT count(*) FILTER (WHERE m.sender = 'contact') FROM m
-				 WHERE (m.workspace_id, m.conversation_id) = (t.workspace_id, t.id))::integer AS n_in,
-			   (SELECT count(*) FILTER (WHERE m.sender <> 'contact') FROM m
-				 WHERE (m.workspace_id, m.conversation_id) = (t.workspace_id, t.id))::integer AS n_out,
-			   (SELECT max(m.sent_at) FILTER (WHERE m.sender = 'contact') FROM m
-				 WHERE (m.workspace_id, m.conversation_id) = (t.workspace_id, t.id)) AS in_at,
-			   (SELECT max(m.sent_at) FILTER (WHERE m.sender <> 'contact') FROM m
-				 WHERE (m.workspace_id, m.conversation_id) = (t.workspace_id, t.id)) AS out_at,
-			   (SELECT w.seconds FROM waits w WHERE (w.workspace_id, w.conversation_id) = (t.workspace_id, t.id)
-				 ORDER BY w.sent_at LIMIT 1) AS first_wait,
-			   (SELECT count(*) FROM waits w WHERE (w.workspace_id, w.conversation_id) = (t.workspace_id, t.id))::integer AS n_waits,
-			   (SELECT coalesce(sum(w.seconds), 0) FROM waits w
-				 WHERE (w.workspace_id, w.conversation_id) = (t.workspace_id, t.id)) AS waited
+		SELECT t.workspace_id, t.id, a.first_at, a.last_at, coalesce(a.n_in, 0) AS n_in, coalesce(a.n_out, 0) AS n_out,
+			   a.in_at, a.out_at, r.first_wait, coalesce(r.n_waits, 0) AS n_waits, coalesce(r.waited, 0) AS waited
 		  FROM t
+		  LEFT JOIN a ON a.workspace_id = t.workspace_id AND a.conversation_id = t.id
+		  LEFT JOIN r ON r.workspace_id = t.workspace_id AND r.conversation_id = t.id
 	)
 	UPDATE crm.conversations cv
 	   SET first_message_at = s.first_at, last_message_at = s.last_at,
