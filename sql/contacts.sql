@@ -356,9 +356,11 @@ COMMENT ON FUNCTION crm.set_external_id(text, bigint, text, text) IS 'records th
 CREATE TRIGGER contacts_events_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');
+-- last_conversation_at moves with every message, whose CRM_MESSAGE event
+-- says so: alone it makes no CRM_CONTACT_UPDATED
 CREATE TRIGGER contacts_events_update AFTER UPDATE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT', 'last_conversation_at');
 CREATE TRIGGER contacts_events_delete AFTER DELETE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');

@@ -560,16 +560,32 @@ CREATE TRIGGER messages_sync_delete AFTER DELETE ON crm.messages
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
 
 -- Conversations are CRM records: CRM_CONVERSATION_CREATED/UPDATED/DELETED
--- (a status, assignee, tags or deal change; the statistics a message moves)
+-- (a status, assignee, tags or deal change).  The statistics a message moves
+-- are said by the message's own CRM_MESSAGE_* event: alone they make no
+-- CRM_CONVERSATION_UPDATED.
 CREATE TRIGGER conversations_events_insert AFTER INSERT ON crm.conversations
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION');
 CREATE TRIGGER conversations_events_update AFTER UPDATE ON crm.conversations
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION',
+		'first_message_at', 'last_message_at', 'messages_in', 'messages_out', 'last_inbound_at', 'last_outbound_at',
+		'first_response_seconds', 'response_count', 'response_seconds');
 CREATE TRIGGER conversations_events_delete AFTER DELETE ON crm.conversations
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION');
+
+-- A message is a CRM record for the outbox too: CRM_MESSAGE_CREATED/UPDATED/
+-- DELETED, which also says that its conversation's statistics moved
+CREATE TRIGGER messages_events_insert AFTER INSERT ON crm.messages
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
+CREATE TRIGGER messages_events_update AFTER UPDATE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
+CREATE TRIGGER messages_events_delete AFTER DELETE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
 
 CREATE FUNCTION crm.start_conversation(contact_id bigint, channel text DEFAULT 'chat', inbox text DEFAULT NULL,
 									   first_message text DEFAULT NULL, started_at timestamptz DEFAULT now(),

@@ -5491,3 +5491,29 @@ BEGIN
 END;
 $$;
 
+-- conversations: messages get CRM_MESSAGE_CREATED/UPDATED/DELETED, and the
+-- statistics and last_conversation_at a message moves make no
+-- CRM_CONVERSATION_UPDATED or CRM_CONTACT_UPDATED of their own (other
+-- changes list them as before).
+-- A message is a CRM record for the outbox too: CRM_MESSAGE_CREATED/UPDATED/
+-- DELETED, which also says that its conversation's statistics moved
+CREATE TRIGGER messages_events_insert AFTER INSERT ON crm.messages
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
+CREATE TRIGGER messages_events_update AFTER UPDATE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
+CREATE TRIGGER messages_events_delete AFTER DELETE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
+
+DROP TRIGGER contacts_events_update ON crm.contacts;
+CREATE TRIGGER contacts_events_update AFTER UPDATE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT', 'last_conversation_at');
+DROP TRIGGER conversations_events_update ON crm.conversations;
+CREATE TRIGGER conversations_events_update AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION',
+		'first_message_at', 'last_message_at', 'messages_in', 'messages_out', 'last_inbound_at', 'last_outbound_at',
+		'first_response_seconds', 'response_count', 'response_seconds');

@@ -66,7 +66,7 @@ SELECT * FROM stats;
 SELECT name, conversation_count, last_conversation_at, last_seen_at FROM crm.contacts WHERE id = :ada;
 SELECT * FROM shown;
 SELECT type, object_type, object_id, payload - 'id' AS payload FROM crm.events
- WHERE id > :events_before AND type LIKE 'CRM_CONVERSATION%' ORDER BY id;
+ WHERE id > :events_before AND (type LIKE 'CRM_CONVERSATION%' OR type LIKE 'CRM_MESSAGE%') ORDER BY id;
 
 -- a second WhatsApp conversation, started as a row, with its first message;
 -- Ada now has two, and her avgResponseMinutes stays (no answer yet)

@@ -91,6 +91,17 @@ RESET ROLE;
 SELECT * FROM pg_temp.drift();
 SELECT * FROM pg_temp.stats;
 SELECT id, conversation_count, first_seen_at, last_seen_at, last_conversation_at FROM crm.contacts ORDER BY id;
+-- events: an agent's message is its CRM_MESSAGE_CREATED alone (the statistics
+-- and last_conversation_at it moves make no event of their own); a
+-- contact's also moves last_seen_at, a CRM_CONTACT_UPDATED listing both
+SELECT max(id) AS events_before FROM crm.events \gset
+SET ROLE crm_deltas_app;
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (3, 'agent', 'more?', '2030-01-04 10:00+00');
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (3, 'contact', 'no', '2030-01-04 10:05+00');
+RESET ROLE;
+SELECT type, object_type, payload - 'id' AS payload FROM crm.events WHERE id > :events_before ORDER BY id;
+SELECT last_conversation_at, last_seen_at FROM crm.contacts WHERE id = 2;
+SELECT * FROM pg_temp.drift();
 -- deletes and moves still recompute
 DELETE FROM crm.messages WHERE conversation_id = 1 AND body IN ('early', 'bye');
 UPDATE crm.messages SET conversation_id = 2 WHERE conversation_id = 1 AND body = 'rate us';

@@ -13,7 +13,7 @@
 -- checks its rows).
 -- Compared with a fresh install (keep 'off'), crm.events leaves out what
 -- 0.3.0's conversations add while the data loads (test/sql/conversations.sql
--- checks those): the CRM_CONVERSATION_* events, contacts.last_conversation_at
+-- checks those): the CRM_CONVERSATION_* and CRM_MESSAGE_* events, contacts.last_conversation_at
 -- in a change, and the contact updates that changed nothing else; ids (and
 -- crm.events_id_seq) shift with them and are left out too.
 \set ON_ERROR_STOP on
@@ -63,6 +63,7 @@ BEGIN
 											  e.payload #- ''{changes,last_conversation_at}'' AS payload
 										 FROM crm.events e
 										WHERE e.type NOT LIKE ''CRM\_CONVERSATION\_%''
+										  AND e.type NOT LIKE ''CRM\_MESSAGE\_%''
 										  AND e.payload #- ''{changes,last_conversation_at}'' IS DISTINCT FROM
 											  jsonb_build_object(''id'', e.object_id, ''changes'', ''{}''::jsonb))'
 								ELSE r.rel::text END) INTO line;
