@@ -52,6 +52,7 @@ CREATE TABLE crm.contacts (
 	facebook text,
 	github text,
 	website text,
+	last_conversation_at timestamptz,
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, merged_into) REFERENCES crm.contacts (workspace_id, id),
 	CONSTRAINT contacts_merged_has_target
@@ -82,6 +83,8 @@ COMMENT ON COLUMN crm.contacts.instagram IS 'Instagram profile as https://www.in
 COMMENT ON COLUMN crm.contacts.facebook IS 'Facebook profile as https://www.facebook.com/<name> (or profile.php?id=<n>)';
 COMMENT ON COLUMN crm.contacts.github IS 'GitHub profile as https://github.com/<user>';
 COMMENT ON COLUMN crm.contacts.website IS 'the person''s own website: an http(s) URL, https:// added when missing, host lower-cased';
+COMMENT ON COLUMN crm.contacts.last_conversation_at IS
+	'the latest start or message of the contact''s conversations; kept by the extension (sql/conversations.sql)';
 COMMENT ON COLUMN crm.contacts.released_keys IS 'the identity keys a merged or deleted contact held, as {"email": ...}; set by the extension';
 
 -- Unique keys, plain so that INSERT ... ON CONFLICT (workspace_id, email) can
@@ -102,6 +105,9 @@ CREATE INDEX contacts_created_at ON crm.contacts (workspace_id, created_at);
 -- CQL country = 'FR' (AND postalCode = ...): a small country among many
 CREATE INDEX contacts_country ON crm.contacts (workspace_id, country, postal_code)
 	WHERE country IS NOT NULL;
+-- CQL lastConversationAt > NOW - 7d
+CREATE INDEX contacts_last_conversation ON crm.contacts (workspace_id, last_conversation_at)
+	WHERE last_conversation_at IS NOT NULL;
 
 CREATE TRIGGER contacts_normalize BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('email:email', 'phone:phone', 'tags:tags', 'active_modules:modules', 'updated_at:touch',
@@ -131,6 +137,12 @@ CREATE TRIGGER contacts_conversation_count_insert BEFORE INSERT ON crm.contacts
 CREATE TRIGGER contacts_conversation_count_update BEFORE UPDATE OF conversation_count ON crm.contacts
 	FOR EACH ROW WHEN (NEW.conversation_count IS DISTINCT FROM OLD.conversation_count)
 	EXECUTE FUNCTION crm_internal.refuse_maintained('conversation_count', 'how many conversations the contact has had');
+CREATE TRIGGER contacts_last_conversation_insert BEFORE INSERT ON crm.contacts
+	FOR EACH ROW WHEN (NEW.last_conversation_at IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_conversation_at', 'the latest start or message of the contact''s conversations');
+CREATE TRIGGER contacts_last_conversation_update BEFORE UPDATE OF last_conversation_at ON crm.contacts
+	FOR EACH ROW WHEN (NEW.last_conversation_at IS DISTINCT FROM OLD.last_conversation_at)
+	EXECUTE FUNCTION crm_internal.refuse_maintained('last_conversation_at', 'the latest start or message of the contact''s conversations');
 CREATE TRIGGER contacts_rules BEFORE INSERT OR UPDATE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_rules();
 CREATE TRIGGER contacts_validate_properties BEFORE INSERT OR UPDATE ON crm.contacts
@@ -374,9 +386,11 @@ COMMENT ON FUNCTION crm.set_external_id(text, bigint, text, text) IS 'records th
 CREATE TRIGGER contacts_events_insert AFTER INSERT ON crm.contacts
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');
+-- last_conversation_at moves with every message, whose CRM_MESSAGE event
+-- says so: alone it makes no CRM_CONTACT_UPDATED
 CREATE TRIGGER contacts_events_update AFTER UPDATE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT', 'last_conversation_at');
 CREATE TRIGGER contacts_events_delete AFTER DELETE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('contact', 'CRM_CONTACT');

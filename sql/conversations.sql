@@ -3,7 +3,7 @@
 -- seen timestamps follow its conversations, statement by statement.
 --
 
-CREATE TYPE crm.conversation_status AS ENUM ('open', 'pending', 'resolved');
+CREATE TYPE crm.conversation_status AS ENUM ('open', 'pending', 'resolved', 'closed');
 CREATE TYPE crm.message_sender AS ENUM ('contact', 'agent', 'bot');
 
 CREATE TABLE crm.conversations (
@@ -20,11 +20,42 @@ CREATE TABLE crm.conversations (
 		CONSTRAINT conversations_properties_object CHECK (pg_catalog.jsonb_typeof(properties) OPERATOR(pg_catalog.=) 'object'),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	assignee text,
+	tags text[] NOT NULL DEFAULT '{}',
+	deal_id bigint,
+	first_message_at timestamptz,
+	messages_in integer NOT NULL DEFAULT 0,
+	messages_out integer NOT NULL DEFAULT 0,
+	last_inbound_at timestamptz,
+	last_outbound_at timestamptz,
+	first_response_seconds double precision,
+	response_count integer NOT NULL DEFAULT 0,
+	response_seconds double precision NOT NULL DEFAULT 0,
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id) ON DELETE CASCADE
+	-- deal_id's foreign key is declared in sql/deals.sql, after crm.deals
 );
 CREATE INDEX conversations_contact ON crm.conversations (workspace_id, contact_id, started_at DESC);
+-- "a chatbot's contacts": one index range per inbox
+CREATE INDEX conversations_inbox ON crm.conversations (workspace_id, inbox, contact_id) WHERE inbox IS NOT NULL;
+CREATE INDEX conversations_deal ON crm.conversations (workspace_id, deal_id) WHERE deal_id IS NOT NULL;
+CREATE INDEX conversations_assignee ON crm.conversations (workspace_id, assignee) WHERE assignee IS NOT NULL;
+CREATE INDEX conversations_properties ON crm.conversations USING gin (properties jsonb_path_ops);
 COMMENT ON TABLE crm.conversations IS 'support or sales conversations with a contact over a channel (chat, email, whatsapp...)';
+COMMENT ON COLUMN crm.conversations.inbox IS 'the key of the inbox or chatbot the conversation came through (sales-bot, support)';
+COMMENT ON COLUMN crm.conversations.assignee IS 'the user id of the member handling it; an active member when the workspace has members';
+COMMENT ON COLUMN crm.conversations.tags IS 'tags, normalised like a contact''s';
+COMMENT ON COLUMN crm.conversations.deal_id IS 'the deal the conversation belongs to, if any; cleared when the deal is deleted';
+COMMENT ON COLUMN crm.conversations.first_message_at IS 'the time of its first message (maintained)';
+COMMENT ON COLUMN crm.conversations.messages_in IS 'messages the contact sent (maintained)';
+COMMENT ON COLUMN crm.conversations.messages_out IS 'messages agents and bots sent (maintained)';
+COMMENT ON COLUMN crm.conversations.last_inbound_at IS 'the time of the contact''s last message (maintained)';
+COMMENT ON COLUMN crm.conversations.last_outbound_at IS 'the time of the last agent or bot message (maintained)';
+COMMENT ON COLUMN crm.conversations.first_response_seconds IS
+	'seconds from the contact''s first message to the first agent or bot message after it; NULL until answered (maintained)';
+COMMENT ON COLUMN crm.conversations.response_count IS 'agent or bot messages that answered a contact message (maintained)';
+COMMENT ON COLUMN crm.conversations.response_seconds IS
+	'sum over those answers of the seconds since the first unanswered contact message (maintained)';
 
 CREATE TABLE crm.messages (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -48,6 +79,118 @@ CREATE TRIGGER conversations_last_message_update BEFORE UPDATE OF last_message_a
 	EXECUTE FUNCTION crm_internal.refuse_maintained('last_message_at', 'the time of the conversation''s last message');
 CREATE TRIGGER conversations_touch BEFORE UPDATE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
+CREATE TRIGGER conversations_normalize BEFORE INSERT OR UPDATE OF tags, assignee ON crm.conversations
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('tags:tags', 'assignee:max=256');
+
+-- The message statistics are the extension's, like last_message_at: a
+-- request that sends a value of its own for one of them is refused (428C9),
+-- naming the column.  The WHEN clauses keep the trigger off the common path.
+CREATE FUNCTION crm_internal.conversations_refuse_statistics() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	col text;
+	fresh jsonb;
+	prev jsonb;
+BEGIN
+	-- the extension's own writes (triggers, merges) and the table's owner may;
+	-- every message's statistics pass here, so this test comes first
+	IF pg_trigger_depth() > 1
+	   OR (SELECT r.rolsuper OR r.oid = (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID)
+			 FROM pg_roles r WHERE r.rolname = current_user) THEN
+		RETURN NEW;
+	END IF;
+	fresh := to_jsonb(NEW);
+	prev := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD)
+				 ELSE '{"first_message_at": null, "messages_in": 0, "messages_out": 0, "last_inbound_at": null,
+						"last_outbound_at": null, "first_response_seconds": null, "response_count": 0,
+						"response_seconds": 0}' END;
+	SELECT k INTO col
+	  FROM unnest(ARRAY['first_message_at', 'messages_in', 'messages_out', 'last_inbound_at', 'last_outbound_at',
+						'first_response_seconds', 'response_count', 'response_seconds']) k
+	 WHERE fresh -> k IS DISTINCT FROM prev -> k
+	 LIMIT 1;
+	IF col IS NULL THEN
+		RETURN NEW;
+	END IF;
+	RAISE EXCEPTION 'column "%" of crm.conversations is maintained by the extension', col
+		USING ERRCODE = 'generated_always',
+			  DETAIL = 'It holds the conversation''s message statistics, kept from crm.messages.',
+			  HINT = format('Leave %s out of the INSERT or UPDATE (or send its current value).', col);
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.conversations_refuse_statistics() IS
+	'BEFORE INSERT OR UPDATE on crm.conversations: a request may not write the message statistics (428C9)';
+
+CREATE TRIGGER conversations_statistics_insert BEFORE INSERT ON crm.conversations
+	FOR EACH ROW WHEN (NEW.first_message_at IS NOT NULL OR NEW.messages_in IS DISTINCT FROM 0
+					   OR NEW.messages_out IS DISTINCT FROM 0 OR NEW.last_inbound_at IS NOT NULL
+					   OR NEW.last_outbound_at IS NOT NULL OR NEW.first_response_seconds IS NOT NULL
+					   OR NEW.response_count IS DISTINCT FROM 0 OR NEW.response_seconds IS DISTINCT FROM 0)
+	EXECUTE FUNCTION crm_internal.conversations_refuse_statistics();
+CREATE TRIGGER conversations_statistics_update BEFORE UPDATE ON crm.conversations
+	FOR EACH ROW WHEN ((NEW.first_message_at, NEW.messages_in, NEW.messages_out, NEW.last_inbound_at,
+						NEW.last_outbound_at, NEW.first_response_seconds, NEW.response_count, NEW.response_seconds)
+					   IS DISTINCT FROM
+					   (OLD.first_message_at, OLD.messages_in, OLD.messages_out, OLD.last_inbound_at,
+						OLD.last_outbound_at, OLD.first_response_seconds, OLD.response_count, OLD.response_seconds))
+	EXECUTE FUNCTION crm_internal.conversations_refuse_statistics();
+
+-- An assignee is a member: in a workspace that has members, the user id of
+-- an active one (23503, like a foreign key; members are matched on the
+-- trimmed user id, as crm.members stores it).  In an open workspace, which
+-- has no members to check against, any user id of 1 to 256 bytes.
+CREATE FUNCTION crm_internal.conversations_check_assignee() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.assignee := nullif(btrim(NEW.assignee), '');
+	IF NEW.assignee IS NULL THEN
+		RETURN NEW;
+	END IF;
+	IF EXISTS (SELECT FROM crm.members m WHERE m.workspace_id = NEW.workspace_id)
+	   AND NOT EXISTS (SELECT FROM crm.members m
+						WHERE m.workspace_id = NEW.workspace_id AND m.user_id = NEW.assignee AND m.active) THEN
+		RAISE EXCEPTION 'assignee "%" is not an active member of workspace %', NEW.assignee, NEW.workspace_id
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Assign the user_id of an active member (SELECT user_id FROM crm.members WHERE active), or NULL.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.conversations_check_assignee() IS
+	'BEFORE INSERT OR UPDATE OF assignee on crm.conversations: an assignee is an active member of a workspace that has members (23503)';
+
+CREATE TRIGGER conversations_assignee BEFORE INSERT OR UPDATE OF assignee ON crm.conversations
+	FOR EACH ROW WHEN (NEW.assignee IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.conversations_check_assignee();
+
+-- A deal link names a deal the writer sees in the conversation's workspace:
+-- the foreign key's own error (declared in sql/deals.sql) would name no
+-- value.  Any deal of the workspace: a deal may involve other people than
+-- the conversation's contact.
+CREATE FUNCTION crm_internal.conversations_check_deal() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM crm.deals d WHERE d.workspace_id = NEW.workspace_id AND d.id = NEW.deal_id) THEN
+		RAISE EXCEPTION 'deal % does not exist', NEW.deal_id
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Link a deal of this workspace (SELECT id, title FROM crm.deals), or set deal_id to NULL.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.conversations_check_deal() IS
+	'BEFORE INSERT OR UPDATE OF deal_id on crm.conversations: the deal exists in the workspace and is visible to the writer (23503)';
+
+CREATE TRIGGER conversations_deal BEFORE INSERT OR UPDATE OF deal_id ON crm.conversations
+	FOR EACH ROW WHEN (NEW.deal_id IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.conversations_check_deal();
 
 -- A channel written as a row is refused with crm.start_conversation's error
 -- rather than the check constraint's.  The WHEN clause keeps the trigger off
@@ -83,7 +226,8 @@ AS $$
 	WITH agg AS (
 		SELECT t.workspace_id, t.contact_id, count(cv.id)::integer AS n,
 			   min(cv.started_at) AS first_at,
-			   max(cv.started_at) AS last_at
+			   max(cv.started_at) AS last_at,
+			   max(greatest(cv.started_at, cv.last_message_at)) AS conversation_at
 		  FROM unnest(workspace_ids, contact_ids) AS t(workspace_id, contact_id)
 		  LEFT JOIN crm.conversations cv
 			ON cv.workspace_id = t.workspace_id AND cv.contact_id = t.contact_id
@@ -91,18 +235,20 @@ AS $$
 	), upd AS (
 		SELECT c.workspace_id, c.id, agg.n,
 			   CASE WHEN agg.first_at IS NULL THEN c.first_seen_at ELSE least(c.first_seen_at, agg.first_at) END AS first_at,
-			   CASE WHEN agg.last_at IS NULL THEN c.last_seen_at ELSE greatest(c.last_seen_at, agg.last_at) END AS last_at
+			   CASE WHEN agg.last_at IS NULL THEN c.last_seen_at ELSE greatest(c.last_seen_at, agg.last_at) END AS last_at,
+			   agg.conversation_at
 		  FROM agg JOIN crm.contacts c ON c.workspace_id = agg.workspace_id AND c.id = agg.contact_id
 	)
 	UPDATE crm.contacts c
-	   SET conversation_count = upd.n, first_seen_at = upd.first_at, last_seen_at = upd.last_at
+	   SET conversation_count = upd.n, first_seen_at = upd.first_at, last_seen_at = upd.last_at,
+		   last_conversation_at = upd.conversation_at
 	  FROM upd
 	 WHERE c.workspace_id = upd.workspace_id AND c.id = upd.id
-	   AND (c.conversation_count, c.first_seen_at, c.last_seen_at)
-		   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at);
+	   AND (c.conversation_count, c.first_seen_at, c.last_seen_at, c.last_conversation_at)
+		   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at, upd.conversation_at);
 $$;
 COMMENT ON FUNCTION crm_hidden.sync_conversation_counters(bigint[], bigint[]) IS
-	'recomputes conversation_count and widens first/last_seen_at of contacts from their conversations';
+	'recomputes conversation_count and last_conversation_at and widens first/last_seen_at of contacts from their conversations';
 
 CREATE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
 LANGUAGE plpgsql
@@ -122,9 +268,25 @@ BEGIN
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
 		  FROM (SELECT DISTINCT workspace_id, contact_id FROM new_rows) t;
 	ELSIF TG_OP = 'UPDATE' THEN
+		-- a status, assignee or tags change, or statistics alone, change no counter
+		-- nor does a later message the contact's last_conversation_at already
+		-- covers (crm_internal.messages_sync_conversations moves it first)
+		WITH moved AS (
+			SELECT n.workspace_id, n.contact_id, o.contact_id AS old_contact_id
+			  FROM new_rows n JOIN old_rows o ON o.workspace_id = n.workspace_id AND o.id = n.id
+			 WHERE (n.contact_id, n.started_at) IS DISTINCT FROM (o.contact_id, o.started_at)
+				OR (n.last_message_at IS DISTINCT FROM o.last_message_at
+					AND NOT EXISTS (SELECT FROM crm.contacts c
+									 WHERE c.workspace_id = n.workspace_id AND c.id = n.contact_id
+									   AND n.last_message_at >= coalesce(o.last_message_at, '-infinity')
+									   AND c.last_conversation_at >= n.last_message_at))
+		)
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
-		  FROM (SELECT workspace_id, contact_id FROM new_rows
-				UNION SELECT workspace_id, contact_id FROM old_rows) t;
+		  FROM (SELECT workspace_id, contact_id FROM moved
+				UNION SELECT workspace_id, old_contact_id FROM moved) t;
+		IF ids IS NULL THEN
+			RETURN NULL;
+		END IF;
 	ELSE
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
 		  FROM (SELECT DISTINCT workspace_id, contact_id FROM old_rows) t;
@@ -144,31 +306,245 @@ CREATE TRIGGER conversations_sync_delete AFTER DELETE ON crm.conversations
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.conversations_sync_contacts();
 
--- A message advances its conversation's last_message_at and, when the
--- contact wrote it, widens the contact's first/last_seen_at.
-CREATE FUNCTION crm_internal.messages_sync_conversations() RETURNS trigger
+-- The statistics of the given conversations, recomputed from their
+-- messages: counts in and out, first/last times, and the response times.
+-- A response is an agent or bot message whose previous message (by sent_at,
+-- then id) is the contact's; it waited since the first message of that run
+-- of contact messages.  The first response is the earliest one.  Wall-clock
+-- time: business hours are not taken into account.  The conversations are
+-- locked first and the messages read by the next statement, which in READ
+-- COMMITTED sees every message committed before the lock was granted: two
+-- transactions adding messages to one conversation leave it exact.
+CREATE FUNCTION crm_hidden.sync_conversation_statistics(workspace_ids bigint[], conversation_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
+	PERFORM FROM crm.conversations cv
+	  JOIN unnest(workspace_ids, conversation_ids) AS t(workspace_id, id)
+		ON cv.workspace_id = t.workspace_id AND cv.id = t.id
+	 ORDER BY cv.workspace_id, cv.id
+	   FOR NO KEY UPDATE OF cv;
+	WITH t AS (
+		SELECT DISTINCT t.workspace_id, t.id FROM unnest(workspace_ids, conversation_ids) AS t(workspace_id, id)
+	), m AS (
+		SELECT m.workspace_id, m.conversation_id, m.sender, m.sent_at,
+			   lag(m.sender) OVER w AS prev,
+			   count(*) FILTER (WHERE m.sender <> 'contact') OVER w AS outs
+		  FROM t JOIN crm.messages m ON m.workspace_id = t.workspace_id AND m.conversation_id = t.id
+		WINDOW w AS (PARTITION BY m.workspace_id, m.conversation_id ORDER BY m.sent_at, m.id)
+	), runs AS (
+		SELECT m.workspace_id, m.conversation_id, m.outs, min(m.sent_at) AS since
+		  FROM m WHERE m.sender = 'contact' GROUP BY 1, 2, 3
+	), waits AS (
+		SELECT m.workspace_id, m.conversation_id, m.sent_at,
+			   extract(epoch FROM m.sent_at - r.since)::double precision AS seconds
+		  FROM m JOIN runs r ON r.workspace_id = m.workspace_id AND r.conversation_id = m.conversation_id
+							AND r.outs = m.outs - 1
+		 WHERE m.sender <> 'contact' AND m.prev = 'contact'
+	), a AS (
+		SELECT m.workspace_id, m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at,
+			   (count(*) FILTER (WHERE m.sender = 'contact'))::integer AS n_in,
+			   (count(*) FILTER (WHERE m.sender <> 'contact'))::integer AS n_out,
+			   max(m.sent_at) FILTER (WHERE m.sender = 'contact') AS in_at,
+			   max(m.sent_at) FILTER (WHERE m.sender <> 'contact') AS out_at
+		  FROM m GROUP BY 1, 2
+	), r AS (
+		SELECT w.workspace_id, w.conversation_id, (array_agg(w.seconds ORDER BY w.sent_at))[1] AS first_wait,
+			   count(*)::integer AS n_waits, sum(w.seconds) AS waited
+		  FROM waits w GROUP BY 1, 2
+	), s AS (
+		SELECT t.workspace_id, t.id, a.first_at, a.last_at, coalesce(a.n_in, 0) AS n_in, coalesce(a.n_out, 0) AS n_out,
+			   a.in_at, a.out_at, r.first_wait, coalesce(r.n_waits, 0) AS n_waits, coalesce(r.waited, 0) AS waited
+		  FROM t
+		  LEFT JOIN a ON a.workspace_id = t.workspace_id AND a.conversation_id = t.id
+		  LEFT JOIN r ON r.workspace_id = t.workspace_id AND r.conversation_id = t.id
+	)
 	UPDATE crm.conversations cv
-	   SET last_message_at = m.last_at
-	  FROM (SELECT workspace_id, conversation_id, max(sent_at) AS last_at
-			  FROM new_rows GROUP BY workspace_id, conversation_id) m
-	 WHERE cv.workspace_id = m.workspace_id AND cv.id = m.conversation_id
-	   AND (cv.last_message_at IS NULL OR cv.last_message_at < m.last_at);
+	   SET first_message_at = s.first_at, last_message_at = s.last_at,
+		   messages_in = s.n_in, messages_out = s.n_out,
+		   last_inbound_at = s.in_at, last_outbound_at = s.out_at,
+		   first_response_seconds = s.first_wait, response_count = s.n_waits, response_seconds = s.waited
+	  FROM s
+	 WHERE cv.workspace_id = s.workspace_id AND cv.id = s.id
+	   AND (cv.first_message_at, cv.last_message_at, cv.messages_in, cv.messages_out, cv.last_inbound_at,
+			cv.last_outbound_at, cv.first_response_seconds, cv.response_count, cv.response_seconds)
+		   IS DISTINCT FROM (s.first_at, s.last_at, s.n_in, s.n_out, s.in_at, s.out_at, s.first_wait, s.n_waits, s.waited);
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.sync_conversation_statistics(bigint[], bigint[]) IS
+	'recomputes the message statistics of the given conversations from their messages (used by the triggers of crm.messages)';
+
+-- A message's conversation gets its statistics again.  The common write, an
+-- INSERT whose messages all sort after the conversation's messages already
+-- there (by sent_at, then id), adds deltas computed from the new rows alone,
+-- starting from the message before them (its sender and, when the contact
+-- wrote it, the start of the contact's unanswered run): the cost follows the
+-- statement, not the conversation's length.  Out-of-order inserts, moves and
+-- deletes recompute (crm_hidden.sync_conversation_statistics).  The contact
+-- is updated once, before the conversations, so that conversations_sync_contacts
+-- finds last_conversation_at already covered; the lock order (conversations,
+-- then contacts) is the one of every conversation write.
+CREATE FUNCTION crm_internal.messages_sync_conversations() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint[];
+	ids bigint[];
+	full_ws bigint[];
+	full_ids bigint[];
+	prevs crm.message_sender[];
+	sinces timestamptz[];
+BEGIN
+	IF TG_OP <> 'INSERT' THEN
+		IF TG_OP = 'UPDATE' THEN
+			SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+			  FROM (SELECT workspace_id, conversation_id FROM new_rows
+					UNION SELECT workspace_id, conversation_id FROM old_rows) t;
+		ELSE
+			SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+			  FROM (SELECT DISTINCT workspace_id, conversation_id FROM old_rows) t;
+		END IF;
+		PERFORM crm_hidden.sync_conversation_statistics(ws, ids);
+		IF TG_OP = 'UPDATE' THEN
+			UPDATE crm.contacts c
+			   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
+				   first_seen_at = least(c.first_seen_at, s.first_at)
+			  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
+					  FROM new_rows n
+					  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
+					 WHERE n.sender = 'contact'
+					 GROUP BY cv.workspace_id, cv.contact_id) s
+			 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
+			   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+					OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
+		END IF;
+		RETURN NULL;
+	END IF;
+
+	SELECT array_agg(t.workspace_id ORDER BY t.workspace_id, t.conversation_id),
+		   array_agg(t.conversation_id ORDER BY t.workspace_id, t.conversation_id) INTO ws, ids
+	  FROM (SELECT DISTINCT workspace_id, conversation_id FROM new_rows) t;
+	IF ids IS NULL THEN
+		RETURN NULL;
+	END IF;
+	-- the lock of crm_hidden.sync_conversation_statistics, in its order
+	PERFORM FROM crm.conversations cv
+	  JOIN unnest(ws, ids) AS t(workspace_id, id) ON cv.workspace_id = t.workspace_id AND cv.id = t.id
+	 ORDER BY cv.workspace_id, cv.id
+	   FOR NO KEY UPDATE OF cv;
+
+	-- one contact update: the contact's messages are seeing it, and any
+	-- message moves the latest time of its conversations (an insert never
+	-- moves it back)
 	UPDATE crm.contacts c
-	   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
-		   first_seen_at = least(c.first_seen_at, s.first_at)
-	  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
+	   SET last_seen_at = greatest(c.last_seen_at, s.in_last),
+		   first_seen_at = least(c.first_seen_at, s.in_first),
+		   last_conversation_at = greatest(c.last_conversation_at, s.last_at)
+	  FROM (SELECT cv.workspace_id, cv.contact_id, max(n.sent_at) AS last_at,
+				   min(n.sent_at) FILTER (WHERE n.sender = 'contact') AS in_first,
+				   max(n.sent_at) FILTER (WHERE n.sender = 'contact') AS in_last
 			  FROM new_rows n
 			  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
-			 WHERE n.sender = 'contact'
 			 GROUP BY cv.workspace_id, cv.contact_id) s
 	 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
-	   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
-			OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
+	   AND (c.last_seen_at, c.first_seen_at, c.last_conversation_at)
+		   IS DISTINCT FROM (greatest(c.last_seen_at, s.in_last), least(c.first_seen_at, s.in_first),
+							 greatest(c.last_conversation_at, s.last_at));
+
+	-- appended: the messages from the statement's first one on are its own
+	SELECT array_agg(f.workspace_id) FILTER (WHERE NOT f.appended),
+		   array_agg(f.conversation_id) FILTER (WHERE NOT f.appended),
+		   array_agg(f.workspace_id) FILTER (WHERE f.appended),
+		   array_agg(f.conversation_id) FILTER (WHERE f.appended),
+		   array_agg(f.prev_sender) FILTER (WHERE f.appended),
+		   array_agg(f.run_since) FILTER (WHERE f.appended)
+	  INTO full_ws, full_ids, ws, ids, prevs, sinces
+	  FROM (SELECT f.workspace_id, f.conversation_id, f.appended, p.sender AS prev_sender,
+				   CASE WHEN p.sender = 'contact' THEN
+						CASE WHEN cv.messages_out = 0 THEN cv.first_message_at
+						ELSE (SELECT min(m.sent_at) FROM crm.messages m
+							   WHERE m.workspace_id = f.workspace_id AND m.conversation_id = f.conversation_id
+								 AND m.sent_at >= o.sent_at AND (m.sent_at, m.id) > (o.sent_at, o.id)
+								 AND (m.sent_at, m.id) < (f.sent_at, f.id)) END
+				   END AS run_since
+			  FROM (SELECT f.*,
+						   (SELECT count(*) FROM crm.messages m
+							 WHERE m.workspace_id = f.workspace_id AND m.conversation_id = f.conversation_id
+							   AND m.sent_at >= f.sent_at AND (m.sent_at, m.id) >= (f.sent_at, f.id)) = f.n AS appended
+					  FROM (SELECT DISTINCT ON (n.workspace_id, n.conversation_id) n.workspace_id, n.conversation_id,
+								   n.sent_at, n.id, count(*) OVER (PARTITION BY n.workspace_id, n.conversation_id) AS n
+							  FROM new_rows n
+							 ORDER BY n.workspace_id, n.conversation_id, n.sent_at, n.id) f) f
+			  JOIN crm.conversations cv ON cv.workspace_id = f.workspace_id AND cv.id = f.conversation_id
+			  -- the message before the statement's first
+			  LEFT JOIN LATERAL (SELECT m.sender FROM crm.messages m
+								  WHERE f.appended AND m.workspace_id = f.workspace_id
+									AND m.conversation_id = f.conversation_id
+									AND m.sent_at <= f.sent_at AND (m.sent_at, m.id) < (f.sent_at, f.id)
+								  ORDER BY m.sent_at DESC, m.id DESC LIMIT 1) p ON true
+			  -- and, after a contact's message, the last answer before it
+			  LEFT JOIN LATERAL (SELECT m.sent_at, m.id FROM crm.messages m
+								  WHERE p.sender = 'contact' AND cv.messages_out > 0
+									AND m.workspace_id = f.workspace_id AND m.conversation_id = f.conversation_id
+									AND m.sender <> 'contact'
+									AND m.sent_at <= f.sent_at AND (m.sent_at, m.id) < (f.sent_at, f.id)
+								  ORDER BY m.sent_at DESC, m.id DESC LIMIT 1) o ON true) f;
+
+	IF full_ids IS NOT NULL THEN
+		PERFORM crm_hidden.sync_conversation_statistics(full_ws, full_ids);
+	END IF;
+	IF ids IS NULL THEN
+		RETURN NULL;
+	END IF;
+
+	-- the deltas, as crm_hidden.sync_conversation_statistics computes the
+	-- whole, with the run of contact messages open before the statement
+	-- continuing into its first answer
+	WITH t AS (
+		SELECT * FROM unnest(ws, ids, prevs, sinces) AS t(workspace_id, id, prev_sender, run_since)
+	), m AS (
+		SELECT n.workspace_id, n.conversation_id, n.sender, n.sent_at,
+			   coalesce(lag(n.sender) OVER w, t.prev_sender) AS prev, t.prev_sender, t.run_since,
+			   count(*) FILTER (WHERE n.sender <> 'contact') OVER w AS outs
+		  FROM t JOIN new_rows n ON n.workspace_id = t.workspace_id AND n.conversation_id = t.id
+		WINDOW w AS (PARTITION BY n.workspace_id, n.conversation_id ORDER BY n.sent_at, n.id)
+	), runs AS (
+		SELECT m.workspace_id, m.conversation_id, m.outs, min(m.sent_at) AS since
+		  FROM m WHERE m.sender = 'contact' GROUP BY 1, 2, 3
+	), waits AS (
+		SELECT m.workspace_id, m.conversation_id, m.sent_at,
+			   extract(epoch FROM m.sent_at - CASE WHEN m.outs = 1 AND m.prev_sender = 'contact' THEN m.run_since
+												   ELSE r.since END)::double precision AS seconds
+		  FROM m LEFT JOIN runs r ON r.workspace_id = m.workspace_id AND r.conversation_id = m.conversation_id
+								 AND r.outs = m.outs - 1
+		 WHERE m.sender <> 'contact' AND m.prev = 'contact'
+	), a AS (
+		SELECT m.workspace_id, m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at,
+			   (count(*) FILTER (WHERE m.sender = 'contact'))::integer AS n_in,
+			   (count(*) FILTER (WHERE m.sender <> 'contact'))::integer AS n_out,
+			   max(m.sent_at) FILTER (WHERE m.sender = 'contact') AS in_at,
+			   max(m.sent_at) FILTER (WHERE m.sender <> 'contact') AS out_at
+		  FROM m GROUP BY 1, 2
+	), r AS (
+		SELECT w.workspace_id, w.conversation_id, (array_agg(w.seconds ORDER BY w.sent_at))[1] AS first_wait,
+			   count(*)::integer AS n_waits, sum(w.seconds) AS waited
+		  FROM waits w GROUP BY 1, 2
+	)
+	UPDATE crm.conversations cv
+	   SET first_message_at = least(cv.first_message_at, a.first_at),
+		   last_message_at = greatest(cv.last_message_at, a.last_at),
+		   messages_in = cv.messages_in + a.n_in, messages_out = cv.messages_out + a.n_out,
+		   last_inbound_at = greatest(cv.last_inbound_at, a.in_at),
+		   last_outbound_at = greatest(cv.last_outbound_at, a.out_at),
+		   first_response_seconds = coalesce(cv.first_response_seconds, r.first_wait),
+		   response_count = cv.response_count + coalesce(r.n_waits, 0),
+		   response_seconds = cv.response_seconds + coalesce(r.waited, 0)
+	  FROM a LEFT JOIN r ON r.workspace_id = a.workspace_id AND r.conversation_id = a.conversation_id
+	 WHERE cv.workspace_id = a.workspace_id AND cv.id = a.conversation_id;
 	RETURN NULL;
 END;
 $$;
@@ -176,6 +552,40 @@ $$;
 CREATE TRIGGER messages_sync_insert AFTER INSERT ON crm.messages
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
+CREATE TRIGGER messages_sync_update AFTER UPDATE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
+CREATE TRIGGER messages_sync_delete AFTER DELETE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
+
+-- Conversations are CRM records: CRM_CONVERSATION_CREATED/UPDATED/DELETED
+-- (a status, assignee, tags or deal change).  The statistics a message moves
+-- are said by the message's own CRM_MESSAGE_* event: alone they make no
+-- CRM_CONVERSATION_UPDATED.
+CREATE TRIGGER conversations_events_insert AFTER INSERT ON crm.conversations
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION');
+CREATE TRIGGER conversations_events_update AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION',
+		'first_message_at', 'last_message_at', 'messages_in', 'messages_out', 'last_inbound_at', 'last_outbound_at',
+		'first_response_seconds', 'response_count', 'response_seconds');
+CREATE TRIGGER conversations_events_delete AFTER DELETE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION');
+
+-- A message is a CRM record for the outbox too: CRM_MESSAGE_CREATED/UPDATED/
+-- DELETED, which also says that its conversation's statistics moved
+CREATE TRIGGER messages_events_insert AFTER INSERT ON crm.messages
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
+CREATE TRIGGER messages_events_update AFTER UPDATE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
+CREATE TRIGGER messages_events_delete AFTER DELETE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
 
 CREATE FUNCTION crm.start_conversation(contact_id bigint, channel text DEFAULT 'chat', inbox text DEFAULT NULL,
 									   first_message text DEFAULT NULL, started_at timestamptz DEFAULT now(),

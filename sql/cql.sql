@@ -114,6 +114,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION crm.find_orders(text, text, integer, integer) IS
 	'orders of the current workspace matching a CQL query';
 
+CREATE FUNCTION crm.find_conversations(query text DEFAULT '', order_by text DEFAULT 'id',
+									   lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.conversations
+AS 'MODULE_PATHNAME', 'crm_find_conversations' LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.find_conversations(text, text, integer, integer) IS
+	'conversations of the current workspace matching a CQL query';
+
 CREATE FUNCTION crm.find_records(type_key text, query text DEFAULT '', order_by text DEFAULT 'id',
 								 lim integer DEFAULT 100, off integer DEFAULT 0)
 RETURNS SETOF crm.object_records

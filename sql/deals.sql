@@ -66,6 +66,11 @@ CREATE INDEX deals_contact ON crm.deals (workspace_id, contact_id) WHERE contact
 CREATE INDEX deals_company ON crm.deals (workspace_id, company_id) WHERE company_id IS NOT NULL;
 CREATE INDEX deals_properties ON crm.deals USING gin (properties jsonb_path_ops);
 COMMENT ON TABLE crm.deals IS 'opportunities moving through a pipeline; status follows the stage''s kind';
+
+-- A conversation's deal (sql/conversations.sql, which comes before deals):
+-- one of its workspace; deleting the deal clears the link.
+ALTER TABLE crm.conversations ADD CONSTRAINT conversations_deal_id_fkey FOREIGN KEY (workspace_id, deal_id)
+	REFERENCES crm.deals (workspace_id, id) ON DELETE SET NULL (deal_id);
 COMMENT ON COLUMN crm.deals.value IS 'amount in currency; while the deal has line items, their sum (value_mode auto)';
 COMMENT ON COLUMN crm.deals.currency IS 'ISO 4217; defaults to the workspace''s currency; set by the first line item';
 COMMENT ON COLUMN crm.deals.position IS 'order of the card within its stage on the kanban board (ascending)';

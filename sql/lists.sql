@@ -236,6 +236,12 @@ CREATE TRIGGER orders_lists_update AFTER UPDATE ON crm.orders
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER orders_lists_delete AFTER DELETE ON crm.orders
 	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
+CREATE TRIGGER conversations_lists_insert AFTER INSERT ON crm.conversations
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
+CREATE TRIGGER conversations_lists_update AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
+CREATE TRIGGER conversations_lists_delete AFTER DELETE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER object_associations_lists_insert AFTER INSERT ON crm.object_associations
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.lists_sync();
 CREATE TRIGGER object_associations_lists_update AFTER UPDATE ON crm.object_associations

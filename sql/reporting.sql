@@ -131,7 +131,9 @@ CREATE VIEW crm_report.conversations WITH (security_invoker = true) AS
 	SELECT c.workspace_id, c.id AS conversation_id, c.contact_id, c.channel, c.inbox, c.status::text AS status,
 		   c.started_at, c.last_message_at, r.messages, r.first_contact_message_at, r.first_response_at,
 		   pg_catalog.date_part('epoch', r.first_response_at OPERATOR(pg_catalog.-) r.first_contact_message_at)::numeric
-			   AS first_response_seconds
+			   AS first_response_seconds,
+		   c.assignee, c.tags, c.deal_id, c.messages_in, c.messages_out, c.response_count,
+		   (c.response_seconds OPERATOR(pg_catalog./) NULLIF(c.response_count, 0))::numeric AS avg_response_seconds
 	  FROM crm.conversations c
 	 CROSS JOIN LATERAL (
 		SELECT pg_catalog.count(*) AS messages, q.first_contact_message_at,
@@ -508,10 +510,14 @@ DECLARE
 		"order_date": "ordered at", "paid_date": "paid at", "created_at": "created"}],
 	"conversations": ["conversations with message counts and first response", {
 		"workspace_id": "the workspace", "conversation_id": "the conversation's id", "contact_id": "contact",
-		"channel": "channel (email, chat, ...)", "inbox": "inbox", "status": "open, pending or resolved",
+		"channel": "channel (email, chat, ...)", "inbox": "inbox or chatbot", "status": "open, pending, resolved or closed",
 		"started_at": "started", "last_message_at": "last message", "messages": "number of messages",
 		"first_contact_message_at": "the contact's first message", "first_response_at": "the first agent or bot message after it",
-		"first_response_seconds": "seconds from the contact's first message to the first response"}],
+		"first_response_seconds": "seconds from the contact's first message to the first response",
+		"assignee": "the member handling it (user id)", "tags": "its tags", "deal_id": "the deal it belongs to",
+		"messages_in": "messages of the contact", "messages_out": "messages of agents and bots",
+		"response_count": "agent or bot messages that answered the contact",
+		"avg_response_seconds": "mean seconds an answer took (docs/conversations.md); NULL without one"}],
 	"messages": ["messages with their conversation's channel", {
 		"workspace_id": "the workspace", "message_id": "the message's id", "conversation_id": "conversation",
 		"contact_id": "the conversation's contact", "channel": "the conversation's channel",

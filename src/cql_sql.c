@@ -883,6 +883,7 @@ PG_FUNCTION_INFO_V1(crm_find_contacts);
 PG_FUNCTION_INFO_V1(crm_find_companies);
 PG_FUNCTION_INFO_V1(crm_find_deals);
 PG_FUNCTION_INFO_V1(crm_find_orders);
+PG_FUNCTION_INFO_V1(crm_find_conversations);
 PG_FUNCTION_INFO_V1(crm_find_records);
 
 Datum
@@ -907,6 +908,12 @@ Datum
 crm_find_orders(PG_FUNCTION_ARGS)
 {
 	return Find(fcinfo, "order", 0);
+}
+
+Datum
+crm_find_conversations(PG_FUNCTION_ARGS)
+{
+	return Find(fcinfo, "conversation", 0);
 }
 
 /* find_records(type_key, ...): the records of one custom object type */

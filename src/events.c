@@ -240,14 +240,17 @@ RowIsPrivate(TupleTableSlot *slot, int private_attnum)
 /*
  * {"id": <id>, "changes": {<column>: <new value>, ...}} for the columns an
  * update changed, leaving out updated_at; NULL when nothing else changed.
- * tojsonb caches a converter per column for the statement's rows.
+ * A quiet column (kept by the extension from other rows, whose own events say
+ * so) is listed among the changes but makes no event on its own.  tojsonb
+ * caches a converter per column for the statement's rows.
  */
 static Jsonb *
 ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupdesc,
-			   int touch_attnum, int private_attnum, Datum id, FmgrInfo **tojsonb)
+			   int touch_attnum, const bool *quiet, int private_attnum, Datum id, FmgrInfo **tojsonb)
 {
 	JsonbParseState *state = NULL;
 	bool		any = false;
+	bool		loud = false;
 	bool		hidden = RowIsPrivate(oldslot, private_attnum) || RowIsPrivate(newslot, private_attnum);
 	int			i;
 
@@ -277,6 +280,7 @@ ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupde
 			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 			any = true;
 		}
+		loud |= !quiet[i];
 		PushKey(&state, NameStr(att->attname));
 		if (hidden)
 		{
@@ -290,18 +294,16 @@ ChangesPayload(TupleTableSlot *oldslot, TupleTableSlot *newslot, TupleDesc tupde
 			tojsonb[i] = ColumnToJsonbFn(att);
 		PushColumnValue(&state, newval, newnull, tojsonb[i]);
 	}
+	if (!loud)
+		return NULL;
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	if (hidden)
 	{
 		JsonbValue	v = {.type = jbvBool,.val.boolean = true};
 
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 		PushKey(&state, "redacted");
 		pushJsonbValue(&state, WJB_VALUE, &v);
-		return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	}
-	if (!any)
-		return NULL;
-	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
@@ -608,9 +610,10 @@ InsertEvents(EventBatch *b, const char *type, const char *object_type)
 }
 
 /*
- * crm_internal.emit_row_events(object_type, event_prefix): AFTER ... FOR EACH
- * STATEMENT with transition tables new_rows/old_rows.  Writes
- * <prefix>_CREATED / _UPDATED (with the changed columns) / _DELETED.
+ * crm_internal.emit_row_events(object_type, event_prefix [, quiet column ...]):
+ * AFTER ... FOR EACH STATEMENT with transition tables new_rows/old_rows.
+ * Writes <prefix>_CREATED / _UPDATED (with the changed columns) / _DELETED;
+ * an update that changes only quiet columns writes nothing.
  */
 Datum
 crm_emit_row_events(PG_FUNCTION_ARGS)
@@ -634,7 +637,7 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("emit_row_events: not called by trigger manager")));
 	if (!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs != 2)
+		trigdata->tg_trigger->tgnargs < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("emit_row_events: must be fired after the statement, with arguments object type and event prefix")));
@@ -676,6 +679,18 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 	{
 		TupleTableSlot *oldslot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
 		FmgrInfo  **tojsonb = palloc0(sizeof(FmgrInfo *) * tupdesc->natts);
+		bool	   *quiet = palloc0(sizeof(bool) * tupdesc->natts);
+		int			i;
+
+		for (i = 2; i < trigdata->tg_trigger->tgnargs; i++)
+		{
+			int			attnum = SPI_fnumber(tupdesc, trigdata->tg_trigger->tgargs[i]);
+
+			if (attnum <= 0)
+				elog(ERROR, "emit_row_events: table \"%s\" has no column \"%s\"",
+					 RelationGetRelationName(trigdata->tg_relation), trigdata->tg_trigger->tgargs[i]);
+			quiet[attnum - 1] = true;
+		}
 
 		suffix = "_UPDATED";
 		if (trigdata->tg_newtable == NULL || trigdata->tg_oldtable == NULL)
@@ -696,7 +711,7 @@ crm_emit_row_events(PG_FUNCTION_ARGS)
 				elog(ERROR, "emit_row_events: transition tables of different length");
 			ws = slot_getattr(slot, ws_attnum, &isnull);
 			id = slot_getattr(slot, id_attnum, &isnull);
-			payload = ChangesPayload(oldslot, slot, tupdesc, touch_attnum, private_attnum, id, tojsonb);
+			payload = ChangesPayload(oldslot, slot, tupdesc, touch_attnum, quiet, private_attnum, id, tojsonb);
 			if (payload != NULL)
 				BatchAdd(&batch, ws, id, payload);
 		}

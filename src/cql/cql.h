@@ -157,6 +157,7 @@ typedef struct CqlField
 	const char *expr;
 	bool		phone;			/* = and IN compare the literal's E.164 form */
 	bool		keys;			/* T_TAGS held as the keys of a jsonb object */
+	bool		lower;			/* stored lower-case: a value or bare word compares lower-cased */
 } CqlField;
 
 /*
@@ -209,6 +210,12 @@ typedef struct CqlRelation
 	const char *word_field;
 	const CqlAggregate *aggregates;	/* orders.totalPaid */
 	int			naggregates;
+	/*
+	 * A text column of the target that may name a part of the aggregate:
+	 * stats.whatsapp.messagesIn aggregates the rows whose channel is
+	 * 'whatsapp' (the word lower-cased).  NULL: no parts.
+	 */
+	const char *part_column;
 } CqlRelation;
 
 typedef struct CqlEntity

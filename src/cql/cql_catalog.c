@@ -59,6 +59,7 @@ static const CqlField contact_fields[] = {
 	{"firstSeenAt", "first_seen_at", T_TIMESTAMP, NULL, NULL, true},
 	{"lastSeenAt", "last_seen_at", T_TIMESTAMP, NULL, NULL, true},
 	{"conversationCount", "conversation_count", T_NUMBER, NULL, NULL, true},
+	{"lastConversationAt", "last_conversation_at", T_TIMESTAMP, NULL, NULL, true},
 	{"createdAt", "created_at", T_TIMESTAMP, NULL, NULL, true},
 	{"updatedAt", "updated_at", T_TIMESTAMP, NULL, NULL, true},
 	{"deletedAt", "deleted_at", T_TIMESTAMP, NULL, NULL, true},
@@ -78,6 +79,26 @@ static const CqlAggregate order_aggregates[] = {
 	{"lastOrderDate", "last_order_date", T_TIMESTAMP, "pg_catalog.max(%1$s.order_date)", NULL},
 };
 
+/*
+ * Conversation statistics per contact (or deal): sums and maxima of what
+ * the message triggers keep on each conversation (sql/conversations.sql).
+ * avgResponseMinutes weighs every answer alike; firstResponseMinutes is the
+ * mean of the conversations' first responses.
+ */
+static const CqlAggregate conversation_aggregates[] = {
+	{"count", "count", T_NUMBER, "pg_catalog.count(*)", NULL},
+	{"messagesIn", "messages_in", T_NUMBER, "COALESCE(pg_catalog.sum(%1$s.messages_in), 0)", NULL},
+	{"messagesOut", "messages_out", T_NUMBER, "COALESCE(pg_catalog.sum(%1$s.messages_out), 0)", NULL},
+	{"lastInboundAt", "last_inbound_at", T_TIMESTAMP, "pg_catalog.max(%1$s.last_inbound_at)", NULL},
+	{"lastOutboundAt", "last_outbound_at", T_TIMESTAMP, "pg_catalog.max(%1$s.last_outbound_at)", NULL},
+	{"lastMessageAt", "last_message_at", T_TIMESTAMP, "pg_catalog.max(%1$s.last_message_at)", NULL},
+	{"responses", "responses", T_NUMBER, "COALESCE(pg_catalog.sum(%1$s.response_count), 0)", NULL},
+	{"firstResponseMinutes", "first_response_minutes", T_NUMBER,
+	 "(pg_catalog.avg(%1$s.first_response_seconds) / 60)::pg_catalog.numeric", NULL},
+	{"avgResponseMinutes", "avg_response_minutes", T_NUMBER,
+	 "(pg_catalog.sum(%1$s.response_seconds) / NULLIF(pg_catalog.sum(%1$s.response_count), 0) / 60)::pg_catalog.numeric", NULL},
+};
+
 static const CqlRelation contact_relations[] = {
 	/* company.x: the contact's primary company */
 	{"company", REL_ONE, "company", "crm.contact_companies", "contact_id", "company_id", "is_primary", NULL},
@@ -88,6 +109,12 @@ static const CqlRelation contact_relations[] = {
 	/* EXISTS orders(...), orders.totalPaid, orders.count, orders.lastOrderDate */
 	{"orders", REL_MANY, "order", NULL, NULL, NULL, NULL, "contact_id", NULL, NULL, NULL,
 	 order_aggregates, LENGTHOF(order_aggregates)},
+	/* EXISTS conversations(...), COUNT(conversations(...)), conversations.messagesIn */
+	{"conversations", REL_MANY, "conversation", NULL, NULL, NULL, NULL, "contact_id", NULL, NULL, NULL,
+	 conversation_aggregates, LENGTHOF(conversation_aggregates)},
+	/* stats.avgResponseMinutes, stats.whatsapp.messagesIn: the same rows, by channel too */
+	{"stats", REL_MANY, "conversation", NULL, NULL, NULL, NULL, "contact_id", NULL, NULL, NULL,
+	 conversation_aggregates, LENGTHOF(conversation_aggregates), "channel"},
 };
 
 /* associated(type, ...): the contact's associations to custom object records */
@@ -166,6 +193,8 @@ static const CqlRelation deal_relations[] = {
 	{"company", REL_ONE, "company", NULL, NULL, NULL, NULL, NULL, "company_id"},
 	{"orders", REL_MANY, "order", NULL, NULL, NULL, NULL, "deal_id", NULL, NULL, NULL,
 	 order_aggregates, LENGTHOF(order_aggregates)},
+	{"conversations", REL_MANY, "conversation", NULL, NULL, NULL, NULL, "deal_id", NULL, NULL, NULL,
+	 conversation_aggregates, LENGTHOF(conversation_aggregates)},
 };
 
 static const CqlField stage_fields[] = {
@@ -202,6 +231,44 @@ static const CqlField order_fields[] = {
 };
 
 static const CqlRelation order_relations[] = {
+	{"contact", REL_ONE, "contact", NULL, NULL, NULL, NULL, NULL, "contact_id"},
+	{"deal", REL_ONE, "deal", NULL, NULL, NULL, NULL, NULL, "deal_id", "title", NULL},
+};
+
+static const char *const conversation_status_values[] = {"open", "pending", "resolved", "closed", NULL};
+
+/*
+ * inbox is the key of the inbox or chatbot a conversation came through;
+ * chatbot is the same column under the name the chatbot products use.
+ */
+static const CqlField conversation_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"contactId", "contact_id", T_NUMBER, NULL, NULL, true},
+	{"channel", "channel", T_TEXT, NULL, NULL, true, NULL, false, false, true},
+	{"inbox", "inbox", T_TEXT, NULL, NULL, true},
+	{"chatbot", "inbox", T_TEXT, NULL, NULL, true},
+	{"status", "status", T_ENUM, "crm.conversation_status", conversation_status_values, true},
+	{"assignee", "assignee", T_TEXT, NULL, NULL, true},
+	{"tags", "tags", T_TAGS, NULL, NULL, false},
+	{"dealId", "deal_id", T_NUMBER, NULL, NULL, true},
+	{"startedAt", "started_at", T_TIMESTAMP, NULL, NULL, true},
+	{"firstMessageAt", "first_message_at", T_TIMESTAMP, NULL, NULL, true},
+	{"lastMessageAt", "last_message_at", T_TIMESTAMP, NULL, NULL, true},
+	{"messagesIn", "messages_in", T_NUMBER, NULL, NULL, true},
+	{"messagesOut", "messages_out", T_NUMBER, NULL, NULL, true},
+	{"messageCount", "message_count", T_NUMBER, NULL, NULL, true, "(%1$s.messages_in + %1$s.messages_out)"},
+	{"lastInboundAt", "last_inbound_at", T_TIMESTAMP, NULL, NULL, true},
+	{"lastOutboundAt", "last_outbound_at", T_TIMESTAMP, NULL, NULL, true},
+	{"firstResponseMinutes", "first_response_minutes", T_NUMBER, NULL, NULL, true,
+	 "(%1$s.first_response_seconds / 60)::pg_catalog.numeric"},
+	{"avgResponseMinutes", "avg_response_minutes", T_NUMBER, NULL, NULL, true,
+	 "(%1$s.response_seconds / NULLIF(%1$s.response_count, 0) / 60)::pg_catalog.numeric"},
+	{"properties", "properties", T_JSONB, NULL, NULL, false},
+	{"createdAt", "created_at", T_TIMESTAMP, NULL, NULL, true},
+	{"updatedAt", "updated_at", T_TIMESTAMP, NULL, NULL, true},
+};
+
+static const CqlRelation conversation_relations[] = {
 	{"contact", REL_ONE, "contact", NULL, NULL, NULL, NULL, NULL, "contact_id"},
 	{"deal", REL_ONE, "deal", NULL, NULL, NULL, NULL, NULL, "deal_id", "title", NULL},
 };
@@ -266,6 +333,13 @@ static const CqlEntity entity_pipeline = {
 	NULL, NULL, NULL, NULL, NULL, NULL, true
 };
 
+static const CqlEntity entity_conversation = {
+	"conversation", "crm.conversations", "conversations",
+	conversation_fields, LENGTHOF(conversation_fields),
+	conversation_relations, LENGTHOF(conversation_relations),
+	NULL, NULL, NULL, NULL, "conversation", NULL, false
+};
+
 /* every custom object type: its records, typed by its property definitions */
 static const CqlEntity entity_record = {
 	"record", "crm.object_records", "object_records",
@@ -275,7 +349,7 @@ static const CqlEntity entity_record = {
 };
 
 static const CqlEntity *const entities[] = {
-	&entity_contact, &entity_company, &entity_deal, &entity_order,
+	&entity_contact, &entity_company, &entity_deal, &entity_order, &entity_conversation,
 	&entity_stage, &entity_pipeline, &entity_record
 };
 

@@ -12,6 +12,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +415,32 @@ NewAlias(Ctx *c)
 	return a;
 }
 
+/*
+ * The word naming a part of an aggregate's rows (stats.whatsapp.x): a
+ * lower-case word as channels are stored, so it is written as a literal.
+ */
+static const char *
+PartWord(Ctx *c, const char *word, int pos)
+{
+	size_t		n = strlen(word);
+	char	   *lower;
+
+	if (n == 0 || n > 63 || !isalpha((unsigned char) word[0]))
+		CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, pos, "Name a channel as a word, for example stats.whatsapp.messagesIn.",
+				"invalid channel \"%.60s\" at position %d", word, pos);
+	lower = CqlAlloc(c->st, n + 1);
+	for (size_t i = 0; i <= n; i++)
+	{
+		unsigned char ch = (unsigned char) word[i];
+
+		if (ch && !isalnum(ch) && ch != '_')
+			CqlFail(c->st, CQL_ERR_UNKNOWN_FIELD, pos, "Name a channel as a word, for example stats.whatsapp.messagesIn.",
+					"invalid channel \"%.60s\" at position %d", word, pos);
+		lower[i] = (char) tolower(ch);
+	}
+	return lower;
+}
+
 static void
 Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 {
@@ -482,9 +509,17 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 				"cql syntax error at position %d: relation \"%s\" needs a field after \".\"", f->pos, rel->name);
 	if (rel && rel->naggregates > 0 && p->nseg - from >= 2)
 	{
-		const CqlAggregate *agg = p->quoted[from + 1] ? NULL : CqlFindAggregate(rel, p->seg[from + 1]);
+		const char *part = NULL;
+		const CqlAggregate *agg;
 		Ctx			sub = {c->st, CqlFindEntity(rel->target), NewAlias(c), false};
 
+		/* stats.whatsapp.messagesIn: a part of the rows, by a word */
+		if (rel->part_column && p->nseg - from == 3 && !p->quoted[from + 1])
+		{
+			part = PartWord(c, p->seg[from + 1], p->segpos[from + 1]);
+			from++;
+		}
+		agg = p->quoted[from + 1] ? NULL : CqlFindAggregate(rel, p->seg[from + 1]);
 		if (!agg || p->nseg - from != 2)
 		{
 			char		hint[256];
@@ -499,7 +534,10 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 		}
 		f->type = agg->type;
 		CqlBufInit(&b, c->st);
-		CqlBufPrintf(&b, "%s.%s", rel->name, agg->name);
+		if (part)
+			CqlBufPrintf(&b, "%s.%s.%s", rel->name, part, agg->name);
+		else
+			CqlBufPrintf(&b, "%s.%s", rel->name, agg->name);
 		f->name = b.data;
 		CqlBufInit(&b, c->st);
 		CqlBufAppend(&b, "(SELECT ");
@@ -511,6 +549,8 @@ Resolve(Ctx *c, CqlPath *p, int from, Field *f)
 			CqlBufAppend(&b, " AND ");
 			CqlBufPrintf(&b, agg->filter, sub.alias);
 		}
+		if (part)
+			CqlBufPrintf(&b, " AND %s.%s = '%s'", sub.alias, rel->part_column, part);
 		CqlBufAppend(&b, ")");
 		f->expr = b.data;
 		return;
@@ -554,6 +594,17 @@ EmitText(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
 {
 	const CqlEnv *env = c->st->env;
 
+	/* channel = WHATSAPP or 'WhatsApp': channels are stored lower-case */
+	if (f->def && f->def->lower && (v->kind == V_STRING || v->kind == V_WORD))
+	{
+		char	   *lower = CqlAlloc(c->st, v->textlen + 1);
+
+		for (int i = 0; i < v->textlen; i++)
+			lower[i] = (char) tolower((unsigned char) v->text[i]);
+		lower[v->textlen] = '\0';
+		CqlBufQuote(b, lower, v->textlen);
+		return;
+	}
 	if (v->kind != V_STRING)
 		TypeMismatch(c, f, v);
 	if (f->def && f->def->phone && env->phone)

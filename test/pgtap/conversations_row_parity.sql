@@ -39,11 +39,16 @@ LANGUAGE sql AS $$
 			  FROM crm.activities a WHERE a.workspace_id = w AND a.contact_id = p.id)
 	  FROM crm.contacts p WHERE p.workspace_id = w ORDER BY p.name $$;
 -- its events since the mark: type, the contact's name (for activities, their
--- contact's), the payload without ids and times of writing; in order per
--- contact (one statement recounting two contacts updates them in plan order)
+-- contact's), the payload without ids and times of writing (a conversation
+-- moved names its new contact); in order per contact (one statement
+-- recounting two contacts updates them in plan order)
 CREATE FUNCTION pg_temp.events(w bigint) RETURNS TABLE (type text, contact text, payload jsonb)
 LANGUAGE sql AS $$
-	SELECT e.type, coalesce(p.name, ap.name), e.payload - 'id' #- '{changes,updated_at}'
+	SELECT e.type, coalesce(p.name, ap.name),
+		   CASE WHEN e.payload #> '{changes,contact_id}' IS NULL THEN e.payload - 'id' #- '{changes,updated_at}'
+				ELSE jsonb_set(e.payload - 'id' #- '{changes,updated_at}', '{changes,contact_id}',
+							   to_jsonb((SELECT x.name FROM crm.contacts x WHERE x.workspace_id = e.workspace_id
+										   AND x.id = (e.payload #>> '{changes,contact_id}')::bigint))) END
 	  FROM crm.events e
 	  LEFT JOIN crm.contacts p ON e.object_type = 'contact' AND p.workspace_id = e.workspace_id AND p.id = e.object_id
 	  LEFT JOIN crm.activities a ON e.object_type = 'activity' AND a.workspace_id = e.workspace_id AND a.id = e.object_id

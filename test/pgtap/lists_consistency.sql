@@ -8,9 +8,11 @@
 -- EXISTS orders(status = PAID)), custom object associations and a declared
 -- property; the writes also create, move, win, lose, reassign and delete
 -- deals, upsert and delete orders, associate and dissociate records, and
--- rename a stage.  Deterministic (setseed).
+-- rename a stage; conversations (EXISTS/COUNT with channel, inbox, status,
+-- lastConversationAt, stats.* kept from their messages) as conversations and
+-- messages are added, changed, moved and deleted.  Deterministic (setseed).
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT crm.create_workspace('lists-random', 'Random lists');
 SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'lists-random'), true);
@@ -66,6 +68,18 @@ SELECT crm.associate(pg_temp.course(g), 'contact', c.id, (ARRAY['student', 'teac
   JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
 				 ORDER BY c.id OFFSET (g * 11) % 300 LIMIT 1) c ON true
  WHERE NOT EXISTS (SELECT 1 FROM crm.object_associations a WHERE a.record_id = pg_temp.course(g) AND a.contact_id = c.id);
+-- conversations with messages from both sides
+INSERT INTO crm.conversations (contact_id, channel, inbox, status, started_at)
+SELECT c.id, (ARRAY['whatsapp', 'email', 'chat'])[1 + g % 3], (ARRAY['sales-bot', 'support', NULL])[1 + g % 3 + (g / 3) % 2],
+	   (ARRAY['open', 'pending', 'resolved'])[1 + (g / 2) % 3]::crm.conversation_status, now() - (random() * 30) * interval '1 day'
+  FROM generate_series(1, 160) g
+  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
+				 ORDER BY c.id OFFSET (g * 17) % 300 LIMIT 1) c ON true;
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+SELECT cv.id, (ARRAY['contact', 'agent', 'bot'])[1 + (random() * 2)::int]::crm.message_sender, 'm',
+	   cv.started_at + (random() * 300) * interval '1 minute'
+  FROM crm.conversations cv, generate_series(1, 4) k
+ WHERE cv.workspace_id = crm.current_workspace() AND random() < 0.7;
 SELECT crm.define_property('contact', 'score', 'number');
 UPDATE crm.contacts SET properties = properties || jsonb_build_object('score', (random() * 100)::int)
  WHERE workspace_id = crm.current_workspace() AND random() < 0.6;
@@ -79,7 +93,7 @@ SELECT crm.add_to_list(l.id, ARRAY(SELECT c.id FROM crm.contacts c
 -- random filters from a small grammar; IN LIST names only earlier lists
 CREATE FUNCTION pg_temp.atom(n int) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-	r int := (random() * 26)::int;
+	r int := (random() * 32)::int;
 BEGIN
 	RETURN CASE r
 		WHEN 0 THEN format('tags CONTAINS %L', (ARRAY['vip', 'newsletter', 'trial'])[1 + (random() * 2)::int])
@@ -110,6 +124,12 @@ BEGIN
 		WHEN 23 THEN 'associated(course, label = ''student'')'
 		WHEN 24 THEN format('score > %s', (random() * 100)::int)
 		WHEN 25 THEN 'NOT EXISTS deals()'
+		WHEN 26 THEN format('EXISTS conversations(chatbot = %L AND status = OPEN)', (ARRAY['sales-bot', 'support'])[1 + (random())::int])
+		WHEN 27 THEN format('COUNT(conversations(channel = %s)) >= %s', (ARRAY['WHATSAPP', 'EMAIL', 'CHAT'])[1 + (random() * 2)::int], 1 + (random())::int)
+		WHEN 28 THEN format('lastConversationAt > NOW - %sd', (random() * 30)::int)
+		WHEN 29 THEN format('stats.avgResponseMinutes > %s', (random() * 200)::int)
+		WHEN 30 THEN format('stats.messagesIn >= %s', 1 + (random() * 4)::int)
+		WHEN 31 THEN format('stats.%s.messagesOut >= 1', (ARRAY['whatsapp', 'email'])[1 + (random())::int])
 		ELSE 'status = DELETED'
 	END;
 END;
@@ -141,10 +161,13 @@ SELECT crm.create_list('dyn ' || (40 + k), 'contact', 'dynamic', f)
 					'orders.totalPaid >= 100 AND NOT EXISTS orders(status = PAID AND value > 300)',
 					'associated(course, label = ''student'') OR orders.count >= 2',
 					'associated(course) AND score >= 50',
-					'EXISTS deals(stage = ''Proposal'')']) WITH ORDINALITY AS x(f, k);
+					'EXISTS deals(stage = ''Proposal'')',
+					'EXISTS conversations(chatbot = ''sales-bot'' AND status = OPEN) OR stats.whatsapp.messagesIn >= 2',
+					'COUNT(conversations(channel = WHATSAPP)) >= 2 OR stats.avgResponseMinutes > 60',
+					'stats.firstResponseMinutes <= 120 AND lastConversationAt > NOW - 20d']) WITH ORDINALITY AS x(f, k);
 
 SELECT is((SELECT count(*) FROM crm.lists WHERE workspace_id = crm.current_workspace() AND kind = 'dynamic'),
-		  53::bigint, '53 random dynamic lists were created');
+		  56::bigint, '56 random dynamic lists were created');
 
 -- Mismatches between the stored members and a fresh run of each filter
 -- (merged contacts are never members: their memberships went to the survivor)
@@ -192,7 +215,7 @@ DECLARE
 	i int;
 BEGIN
 	FOR i IN 1 .. 2000 LOOP
-		r := (random() * 30)::int;
+		r := (random() * 36)::int;
 		SELECT l.id INTO sl FROM crm.lists l WHERE l.workspace_id = ws AND l.kind = 'static' ORDER BY random() LIMIT 1;
 		SELECT c.id INTO a FROM crm.contacts c WHERE c.workspace_id = ws AND c.status < 'merged'
 		 ORDER BY random() LIMIT 1;
@@ -255,6 +278,21 @@ BEGIN
 			-- the stage a filter names by name changes name: every deal in it is re-read
 			WHEN 29 THEN UPDATE crm.stages SET name = CASE WHEN name = 'Proposal' THEN 'Proposal sent' ELSE 'Proposal' END
 						  WHERE workspace_id = ws AND name IN ('Proposal', 'Proposal sent');
+			-- conversations and their messages: new, answered, changed, moved, deleted
+			WHEN 30 THEN INSERT INTO crm.conversations (contact_id, channel, inbox, started_at)
+						 VALUES (a, (ARRAY['whatsapp', 'email', 'chat'])[1 + (random() * 2)::int],
+								 (ARRAY['sales-bot', 'support', NULL])[1 + (random() * 2)::int], now() - random() * interval '30 days');
+			WHEN 31 THEN INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+						 SELECT cv.id, (ARRAY['contact', 'agent', 'bot'])[1 + (random() * 2)::int]::crm.message_sender, 'm',
+								cv.started_at + random() * interval '5 hours'
+						   FROM crm.conversations cv WHERE cv.workspace_id = ws AND cv.id % 7 = i % 7;
+			WHEN 32 THEN UPDATE crm.conversations SET status = (ARRAY['open', 'pending', 'resolved', 'open'])[1 + (random() * 3)::int]::crm.conversation_status,
+								channel = (ARRAY['whatsapp', 'email', 'chat'])[1 + (random() * 2)::int]
+						  WHERE workspace_id = ws AND id = (SELECT cv.id FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 33 THEN UPDATE crm.conversations SET contact_id = a
+						  WHERE workspace_id = ws AND id = (SELECT cv.id FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 34 THEN DELETE FROM crm.conversations WHERE workspace_id = ws AND id = (SELECT cv.id FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 35 THEN DELETE FROM crm.messages WHERE workspace_id = ws AND id = (SELECT m.id FROM crm.messages m WHERE m.workspace_id = ws ORDER BY random() LIMIT 1);
 			ELSE UPDATE crm.contacts SET tags = tags || '{trial}'::text[] WHERE workspace_id = ws AND id % 11 = i % 11 AND status < 'merged';
 		END CASE;
 	END LOOP;
@@ -267,6 +305,9 @@ SELECT is(pg_temp.mismatches(), 0::bigint, 'after 2000 random writes every dynam
 SELECT cmp_ok((SELECT count(*) FROM crm.list_members m JOIN crm.lists l ON l.workspace_id = m.workspace_id AND l.id = m.list_id
 				WHERE l.workspace_id = crm.current_workspace() AND l.filter::text ~ 'deals|orders|associated|score'),
 			  '>', 100::bigint, 'lists over deals, orders, associations and the property have members');
+SELECT cmp_ok((SELECT count(*) FROM crm.list_members m JOIN crm.lists l ON l.workspace_id = m.workspace_id AND l.id = m.list_id
+				WHERE l.workspace_id = crm.current_workspace() AND l.filter::text ~ 'conversation|stats\.'),
+			  '>', 50::bigint, 'lists over conversations and their statistics have members');
 
 -- Redefining the declared property recomputes the lists that read it
 UPDATE crm.contacts SET properties = properties - 'score'

@@ -141,8 +141,9 @@ BEGIN
 END $$;
 
 -- functions, called with workspace 1's ids: each must refuse (P0002) or
--- return nothing; sync_conversation_counters may run, and the fingerprint
--- below shows it changed nothing
+-- return nothing; sync_conversation_counters and sync_conversation_statistics
+-- may run (they recompute from the rows), and the fingerprint below shows
+-- they changed nothing
 CREATE FUNCTION pg_temp.try(fn text, sql text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE n bigint;
 BEGIN
@@ -170,6 +171,9 @@ INSERT INTO calls (fn, sql) VALUES ('events_since id', format('SELECT * FROM crm
 INSERT INTO calls (fn, sql) VALUES ('events_since 0', 'SELECT * FROM crm.events_since(0) WHERE workspace_id = 1');
 INSERT INTO calls (fn, sql) VALUES ('sync_conversation_counters',
 				   format('SELECT crm_hidden.sync_conversation_counters(ARRAY[1::bigint], ARRAY[%s::bigint])', :c1));
+INSERT INTO calls (fn, sql) VALUES ('sync_conversation_statistics',
+				   format('SELECT crm_hidden.sync_conversation_statistics(ARRAY[1::bigint], ARRAY[%s::bigint])', :cv1));
+INSERT INTO calls (fn, sql) VALUES ('find_conversations', 'SELECT * FROM crm.find_conversations() cv WHERE cv.workspace_id = 1');
 SELECT contact AS c2 FROM ids WHERE ws = :ws2 \gset
 INSERT INTO calls (fn, sql) VALUES ('merge_contacts into 1', format('SELECT crm.merge_contacts(%s, %s)', :c1, :c2));
 INSERT INTO calls (fn, sql) VALUES ('merge_contacts from 1', format('SELECT crm.merge_contacts(%s, %s)', :c2, :c1));
@@ -302,7 +306,8 @@ SELECT ok(nrows = 0, rel || ': ' || op || ' reaches no row of workspace 1'
 SELECT ok(state IS NOT NULL, rel || ': inserting a workspace-1 row is refused'
 			|| coalesce(' (' || state || ')', ''))
   FROM outcome WHERE op = 'insert' ORDER BY rel;
-SELECT ok(state IS NOT NULL OR nrows = 0 OR rel IN ('sync_conversation_counters', 'owner: sync_conversation_counters'),
+SELECT ok(state IS NOT NULL OR nrows = 0 OR rel IN ('sync_conversation_counters', 'owner: sync_conversation_counters',
+														'sync_conversation_statistics', 'owner: sync_conversation_statistics'),
 		  rel || ': refused or empty' || coalesce(' (' || state || ')', ''))
   FROM outcome WHERE op = 'call' ORDER BY rel;
 SELECT ok((SELECT count(*) FROM samples s JOIN rels r USING (rel)

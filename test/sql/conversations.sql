@@ -80,7 +80,7 @@ SELECT crm.add_message(1, NULL, 'hello');
 SELECT crm.add_message(1, 'agent', NULL);
 \set VERBOSITY terse
 SELECT crm.start_conversation(1, 'chat', NULL, 'hi', now(), '[]');
-INSERT INTO crm.conversations (contact_id, status) VALUES (1, 'closed');
+INSERT INTO crm.conversations (contact_id, status) VALUES (1, 'archived');
 \set VERBOSITY default
 SELECT (SELECT count(*) FROM crm.conversations) AS conversations_after,
 	   (SELECT count(*) FROM crm.messages) AS messages_after,

@@ -114,10 +114,12 @@ SELECT kind, source, summary FROM crm.timeline_entries('company', :acme);
 SELECT public.walk('company', :acme, 3) = public.whole('company', :acme) AS company_pages;
 
 -- the deal's timeline: its notes, stage changes, changes, orders, and the
--- conversations linked to it (its contact's, until conversations carry a deal)
+-- conversations linked to it (conversations.deal_id): none until one is linked
 SELECT crm.add_note('Budget approved', deal_id => :deal, type => 'call', occurred_at => '2024-01-09 09:00+00') IS NOT NULL AS noted;
 INSERT INTO crm.orders (contact_id, deal_id, title, value, currency, order_date)
 	VALUES (:hal, :deal, 'Deal order', 500, 'USD', '2024-01-10 09:00+00');
+SELECT count(*) AS conversations FROM crm.timeline_entries('deal', :deal) WHERE kind = 'conversation';
+UPDATE crm.conversations SET deal_id = :deal WHERE id = :chat;
 SELECT kind, source, summary FROM crm.timeline_entries('deal', :deal);
 
 -- bad input

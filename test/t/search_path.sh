@@ -220,6 +220,8 @@ SELECT count(*) FROM crm.find_contacts('email = ''ann@example.com'' AND seats > 
 SELECT count(*) FROM crm.find_companies('name ~ ''Evil''');
 SELECT count(*) FROM crm.find_deals('title ~ ''Deal''', 'id');
 SELECT count(*) FROM crm.find_orders('source = ''webhook''');
+SELECT count(*) FROM crm.find_conversations('channel = CHAT AND messagesIn >= 0 OR contact.name ~ ''Eve''');
+SELECT count(*) FROM crm.find_contacts('stats.chat.messagesIn >= 1 OR EXISTS conversations(status = OPEN)');
 SELECT count(*) FROM crm.find_records('workshop', 'title = ''Intro''');
 SELECT crm.count('contact', 'tags CONTAINS ''vip''');
 -- the history of values (src/history.c) and CQL over it

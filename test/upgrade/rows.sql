@@ -12,6 +12,11 @@
 -- install recorded while the same data was loaded (test/sql/history.sql
 -- checks its rows).  So is crm.merges: merges before the update have no
 -- record (test/sql/unmerge.sql checks its rows).
+-- Compared with a fresh install (keep 'off'), crm.events leaves out what
+-- 0.3.0's conversations add while the data loads (test/sql/conversations.sql
+-- checks those): the CRM_CONVERSATION_* and CRM_MESSAGE_* events, contacts.last_conversation_at
+-- in a change, and the contact updates that changed nothing else; ids (and
+-- crm.events_id_seq) shift with them and are left out too.
 \set ON_ERROR_STOP on
 \pset tuples_only on
 \pset format unaligned
@@ -41,7 +46,9 @@ BEGIN
 				AND (current_setting('crm_test.keep') = 'off'
 					 OR EXISTS (SELECT FROM pg_temp.keep_columns k WHERE k.rel = c.oid::regclass::text))
 			  ORDER BY 1::text LOOP
-		IF r.relkind = 'S' THEN
+		IF current_setting('crm_test.keep') = 'off' AND r.rel::text = 'crm.events_id_seq' THEN
+			CONTINUE;
+		ELSIF r.relkind = 'S' THEN
 			EXECUTE format('SELECT %L || '' last_value='' || last_value || '' is_called='' || is_called FROM %s', r.rel, r.rel) INTO line;
 		ELSE
 			row_json := format('(SELECT jsonb_object_agg(k, v) FROM jsonb_each(to_jsonb(t)) AS e(k, v) WHERE k = ANY (%L))::text',
@@ -51,7 +58,16 @@ BEGIN
 								   '\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?|Z)?');
 			END IF;
 			EXECUTE format('SELECT %L || '' rows='' || count(*) || '' md5='' || coalesce(md5(string_agg(j, '','' ORDER BY j)), ''-'')
-							  FROM (SELECT %s AS j FROM %s t) s', r.rel, row_json, r.rel) INTO line;
+							  FROM (SELECT %s AS j FROM %s t) s', r.rel, row_json,
+						   CASE WHEN current_setting('crm_test.keep') = 'off' AND r.rel::text = 'crm.events'
+								THEN '(SELECT e.workspace_id, e.type, e.object_type, e.object_id, e.actor,
+											  e.payload #- ''{changes,last_conversation_at}'' AS payload
+										 FROM crm.events e
+										WHERE e.type NOT LIKE ''CRM\_CONVERSATION\_%''
+										  AND e.type NOT LIKE ''CRM\_MESSAGE\_%''
+										  AND e.payload #- ''{changes,last_conversation_at}'' IS DISTINCT FROM
+											  jsonb_build_object(''id'', e.object_id, ''changes'', ''{}''::jsonb))'
+								ELSE r.rel::text END) INTO line;
 		END IF;
 		INSERT INTO fingerprint VALUES (line);
 	END LOOP;
