@@ -7828,3 +7828,39 @@ BEGIN
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
 END;
 $$;
+
+-- companyunmerge: company merges recorded in crm.merges (issue 24)
+-- crm.merge_companies writes a record (object_type 'company') as contact
+-- merges do; the survivor's overwritten fields are the fields of the type.
+DROP FUNCTION crm_internal.merge_overwritten(jsonb, jsonb);
+-- The survivor's fields a merge changed, from its row before and after:
+-- the fields the merge of that object type writes.
+CREATE FUNCTION crm_internal.merge_overwritten(object_type text, before jsonb, after jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT coalesce(pg_catalog.jsonb_object_agg(f.key, pg_catalog.jsonb_build_object('old', f.old, 'new', f.new)),
+					'{}'::jsonb)
+	  FROM (SELECT k.k AS key, before OPERATOR(pg_catalog.->) k.k AS old, after OPERATOR(pg_catalog.->) k.k AS new
+			  FROM pg_catalog.unnest(CASE object_type
+									 WHEN 'company' THEN ARRAY['domain', 'industry', 'employees', 'plan', 'spend',
+															   'description', 'owner', 'tags', 'created_at']
+									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
+												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules'] END) k(k)
+			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
+			UNION ALL
+			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
+				   before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k,
+				   after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k
+			  FROM (SELECT pg_catalog.jsonb_object_keys(after OPERATOR(pg_catalog.->) 'properties')
+					UNION
+					SELECT pg_catalog.jsonb_object_keys(before OPERATOR(pg_catalog.->) 'properties')) p(k)
+			 WHERE (before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)
+				   IS DISTINCT FROM (after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)) f;
+END;
+COMMENT ON FUNCTION crm_internal.merge_overwritten(text, jsonb, jsonb) IS
+	'the fields (and "properties.<key>") a merge of that object type (contact, company) changed between two rows of the survivor: {field: {"old", "new"}}';
+
+-- The survivor's row with each overwritten field that still holds what the
+-- merge wrote put back; a field changed since is reported, never picked.

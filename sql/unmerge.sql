@@ -59,17 +59,21 @@ COMMENT ON COLUMN crm.merges.undone_by IS 'who undid it: crm.current_actor() at 
 COMMENT ON COLUMN crm.merges.undo_report IS 'what crm.unmerge returned: fields reverted, conflicts, rows moved back';
 COMMENT ON COLUMN crm.merges.erased_at IS 'when a GDPR erasure of either person erased the record''s copy of them (it cannot be undone since)';
 
--- The survivor's fields a merge changed, from its row before and after.
-CREATE FUNCTION crm_internal.merge_overwritten(before jsonb, after jsonb) RETURNS jsonb
+-- The survivor's fields a merge changed, from its row before and after:
+-- the fields the merge of that object type writes.
+CREATE FUNCTION crm_internal.merge_overwritten(object_type text, before jsonb, after jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT coalesce(pg_catalog.jsonb_object_agg(f.key, pg_catalog.jsonb_build_object('old', f.old, 'new', f.new)),
 					'{}'::jsonb)
 	  FROM (SELECT k.k AS key, before OPERATOR(pg_catalog.->) k.k AS old, after OPERATOR(pg_catalog.->) k.k AS new
-			  FROM pg_catalog.unnest(ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
-										   'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
-										   'tags', 'first_seen_at', 'last_seen_at', 'active_modules']) k(k)
+			  FROM pg_catalog.unnest(CASE object_type
+									 WHEN 'company' THEN ARRAY['domain', 'industry', 'employees', 'plan', 'spend',
+															   'description', 'owner', 'tags', 'created_at']
+									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
+												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules'] END) k(k)
 			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
 			UNION ALL
 			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
@@ -81,8 +85,8 @@ BEGIN ATOMIC
 			 WHERE (before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)
 				   IS DISTINCT FROM (after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)) f;
 END;
-COMMENT ON FUNCTION crm_internal.merge_overwritten(jsonb, jsonb) IS
-	'the fields (and "properties.<key>") that differ between two rows of a contact: {field: {"old", "new"}}';
+COMMENT ON FUNCTION crm_internal.merge_overwritten(text, jsonb, jsonb) IS
+	'the fields (and "properties.<key>") a merge of that object type (contact, company) changed between two rows of the survivor: {field: {"old", "new"}}';
 
 -- The survivor's row with each overwritten field that still holds what the
 -- merge wrote put back; a field changed since is reported, never picked.

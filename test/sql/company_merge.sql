@@ -63,6 +63,28 @@ SELECT type, object_id FROM crm.events WHERE id > :last_event AND object_type = 
 SELECT jsonb_pretty(payload #- '{duplicate_record,created_at}' #- '{duplicate_record,updated_at}') AS payload, actor
   FROM crm.events WHERE type = 'CRM_COMPANY_MERGED';
 
+-- the merge record (crm.merges, for crm.unmerge): the duplicate's row as it
+-- was, the survivor's fields the merge filled {old, new}, the keys of every
+-- row moved by column, the rows dropped whole on a unique key (Ada's link
+-- to the duplicate, its place in Key accounts, its stripe id), the
+-- survivor's link whose role and primary flag the merge filled as it was
+-- and the duplicate's links whose primary flag that cleared, and the
+-- history rows carried
+SELECT id, object_type, survivor_id, loser_id, source, actor, undone_at IS NULL AS holds,
+	   loser_row ->> 'name' AS loser_name, loser_row ->> 'domain' AS loser_domain
+  FROM crm.merges;
+SELECT jsonb_pretty(overwritten) AS overwritten FROM crm.merges;
+SELECT jsonb_pretty(moved) AS moved FROM crm.merges;
+SELECT k AS dropped_from, (SELECT jsonb_agg(r - 'added_at' - 'created_at' - 'updated_at')
+							 FROM jsonb_array_elements(dropped -> k) r) AS rows
+  FROM crm.merges, jsonb_object_keys(dropped) k ORDER BY k;
+SELECT jsonb_pretty(demoted #- '{crm.contact_companies.company_id#filled,0,created_at}') AS filled FROM crm.merges;
+SELECT history = (SELECT jsonb_agg(id ORDER BY id) FROM crm.value_history WHERE merged_from = 2) AS history_recorded,
+	   jsonb_array_length(history) AS history_rows
+  FROM crm.merges;
+-- a preview writes no record
+SELECT crm.merge_companies_preview(1, 3) IS NOT NULL AS previewed, (SELECT count(*) FROM crm.merges) AS records;
+
 -- the duplicate is gone: a row that names it is refused by its foreign key
 INSERT INTO crm.deals (id, title, company_id) VALUES (3, 'Late deal', 2);
 SELECT crm.link_company(1, 2);
@@ -80,6 +102,8 @@ SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies ORDER
 SELECT payload -> 'survivor' AS survivor, payload -> 'duplicate' AS duplicate, payload -> 'moved' AS moved,
 	   payload -> 'dropped' AS dropped
   FROM crm.events WHERE type = 'CRM_COMPANY_MERGED' ORDER BY id;
+-- each merge of the chain has its record, the moves it made
+SELECT id, survivor_id, loser_id, moved, jsonb_typeof(dropped) AS dropped FROM crm.merges ORDER BY id;
 
 -- bad input writes nothing
 SELECT count(*) AS events_before FROM crm.events \gset
