@@ -151,6 +151,11 @@ SELECT crm.merge_companies(20, 21);
 SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE company_id >= 20 ORDER BY 1;
 SELECT id, company_id FROM crm.deals WHERE id = 20;
 SELECT actor, payload -> 'moved' AS moved FROM crm.events WHERE type = 'CRM_COMPANY_MERGED' ORDER BY id DESC LIMIT 1;
+-- its record names the member; the member reads the records, never writes them
+SELECT object_type, survivor_id, loser_id, actor, moved FROM crm.merges ORDER BY id DESC LIMIT 1;
+INSERT INTO crm.merges (object_type, survivor_id, loser_id, source, moved, demoted, history, actor)
+VALUES ('company', 20, 21, 'explicit', '{}', '{}', '[]', 'ada');
+UPDATE crm.merges SET actor = 'ada';
 SELECT crm.set_privacy('everyone');
 -- a DELETE of a company is a deletion, not a merge: links and list
 -- memberships go with it, deals keep their value without a company
@@ -161,6 +166,16 @@ DELETE FROM crm.companies WHERE id = 22;
 SELECT count(*) AS links_of_22 FROM crm.contact_companies WHERE company_id = 22;
 SELECT id, company_id, value FROM crm.deals WHERE id = 20;
 RESET ROLE;
+
+-- GDPR: erasing Ada leaves the company record her links' ids and flags,
+-- not her role (Milton's link, moved, was only ever a key)
+SELECT crm.delete_contact(1, true) AS erased;
+SELECT (SELECT jsonb_agg(r - 'created_at') FROM jsonb_array_elements(dropped -> 'crm.contact_companies.company_id') r)
+		   AS dropped_links,
+	   (SELECT jsonb_agg(r - 'created_at') FROM jsonb_array_elements(demoted -> 'crm.contact_companies.company_id#filled') r)
+		   AS filled_links,
+	   erased_at IS NULL AS undoable
+  FROM crm.merges WHERE id = 1;
 
 -- the duplicate finder: one domain root, similar names, shared contacts
 INSERT INTO crm.companies (id, name, domain) VALUES
