@@ -8571,3 +8571,80 @@ CREATE TRIGGER conversations_events_update AFTER UPDATE ON crm.conversations
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('conversation', 'CRM_CONVERSATION',
 		'first_message_at', 'last_message_at', 'messages_in', 'messages_out', 'last_inbound_at', 'last_outbound_at',
 		'first_response_seconds', 'response_count', 'response_seconds');
+
+-- companyunmerge: company merges recorded in crm.merges (issue 24)
+-- crm.merge_companies writes a record (object_type 'company') as contact
+-- merges do; the survivor's overwritten fields are the fields of the type.
+DROP FUNCTION crm_internal.merge_overwritten(jsonb, jsonb);
+-- The survivor's fields a merge changed, from its row before and after:
+-- the fields the merge of that object type writes.
+CREATE FUNCTION crm_internal.merge_overwritten(object_type text, before jsonb, after jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT coalesce(pg_catalog.jsonb_object_agg(f.key, pg_catalog.jsonb_build_object('old', f.old, 'new', f.new)),
+					'{}'::jsonb)
+	  FROM (SELECT k.k AS key, before OPERATOR(pg_catalog.->) k.k AS old, after OPERATOR(pg_catalog.->) k.k AS new
+			  FROM pg_catalog.unnest(CASE object_type
+									 WHEN 'company' THEN ARRAY['domain', 'industry', 'employees', 'plan', 'spend',
+															   'description', 'owner', 'tags', 'created_at']
+									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
+												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules'] END) k(k)
+			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
+			UNION ALL
+			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
+				   before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k,
+				   after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k
+			  FROM (SELECT pg_catalog.jsonb_object_keys(after OPERATOR(pg_catalog.->) 'properties')
+					UNION
+					SELECT pg_catalog.jsonb_object_keys(before OPERATOR(pg_catalog.->) 'properties')) p(k)
+			 WHERE (before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)
+				   IS DISTINCT FROM (after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)) f;
+END;
+COMMENT ON FUNCTION crm_internal.merge_overwritten(text, jsonb, jsonb) IS
+	'the fields (and "properties.<key>") a merge of that object type (contact, company) changed between two rows of the survivor: {field: {"old", "new"}}';
+
+-- A record's link rows under one label with the role of these contacts removed.
+CREATE FUNCTION crm_internal.forget_merge_links(rows jsonb, label text, people bigint[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT CASE WHEN rows OPERATOR(pg_catalog.?) label THEN
+				pg_catalog.jsonb_set(rows, ARRAY[label],
+					(SELECT pg_catalog.jsonb_agg(CASE WHEN (r OPERATOR(pg_catalog.->>) 'contact_id')::bigint
+														   OPERATOR(pg_catalog.=) ANY (people)
+													  THEN r OPERATOR(pg_catalog.-) 'role' ELSE r END ORDER BY o)
+					   FROM pg_catalog.jsonb_array_elements(rows OPERATOR(pg_catalog.->) label) WITH ORDINALITY e(r, o)))
+			ELSE rows END;
+END;
+COMMENT ON FUNCTION crm_internal.forget_merge_links(jsonb, text, bigint[]) IS
+	'a merge record''s link rows under label with the role of these contacts removed (GDPR erasure)';
+
+-- A GDPR erasure of either person erases the record's copy of them: the
+-- loser's row, the fields and the dropped rows.  The record stays (who
+-- merged what, when), and cannot be undone since.  A company merge's record
+-- holds no person but its links to contacts: an erased contact's links in it
+-- keep their ids and flag and lose their role, and it can still be undone.
+CREATE OR REPLACE FUNCTION crm_internal.forget_merges(ws bigint, people bigint[]) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	UPDATE crm.merges m
+	   SET loser_row = NULL, overwritten = NULL, dropped = NULL,
+		   erased_at = coalesce(m.erased_at, pg_catalog.now())
+	 WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.object_type OPERATOR(pg_catalog.=) 'contact'
+	   AND (m.survivor_id OPERATOR(pg_catalog.=) ANY (people) OR m.loser_id OPERATOR(pg_catalog.=) ANY (people));
+	UPDATE crm.merges m
+	   SET dropped = crm_internal.forget_merge_links(m.dropped, 'crm.contact_companies.company_id', people),
+		   demoted = crm_internal.forget_merge_links(m.demoted, 'crm.contact_companies.company_id#filled', people)
+	 WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.object_type OPERATOR(pg_catalog.=) 'company'
+	   AND EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(
+						coalesce(m.dropped OPERATOR(pg_catalog.->) 'crm.contact_companies.company_id', '[]')
+						OPERATOR(pg_catalog.||)
+						coalesce(m.demoted OPERATOR(pg_catalog.->) 'crm.contact_companies.company_id#filled', '[]')) r
+				   WHERE (r OPERATOR(pg_catalog.->>) 'contact_id')::bigint OPERATOR(pg_catalog.=) ANY (people)
+					 AND r OPERATOR(pg_catalog.?) 'role');
+END;
+COMMENT ON FUNCTION crm_internal.forget_merges(bigint, bigint[]) IS
+	'erases the merge records'' copies of these contacts (GDPR erasure): contact merges can no longer be undone, company merges lose the roles of their links';

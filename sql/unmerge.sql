@@ -59,17 +59,21 @@ COMMENT ON COLUMN crm.merges.undone_by IS 'who undid it: crm.current_actor() at 
 COMMENT ON COLUMN crm.merges.undo_report IS 'what crm.unmerge returned: fields reverted, conflicts, rows moved back';
 COMMENT ON COLUMN crm.merges.erased_at IS 'when a GDPR erasure of either person erased the record''s copy of them (it cannot be undone since)';
 
--- The survivor's fields a merge changed, from its row before and after.
-CREATE FUNCTION crm_internal.merge_overwritten(before jsonb, after jsonb) RETURNS jsonb
+-- The survivor's fields a merge changed, from its row before and after:
+-- the fields the merge of that object type writes.
+CREATE FUNCTION crm_internal.merge_overwritten(object_type text, before jsonb, after jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT coalesce(pg_catalog.jsonb_object_agg(f.key, pg_catalog.jsonb_build_object('old', f.old, 'new', f.new)),
 					'{}'::jsonb)
 	  FROM (SELECT k.k AS key, before OPERATOR(pg_catalog.->) k.k AS old, after OPERATOR(pg_catalog.->) k.k AS new
-			  FROM pg_catalog.unnest(ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
-										   'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
-										   'tags', 'first_seen_at', 'last_seen_at', 'active_modules']) k(k)
+			  FROM pg_catalog.unnest(CASE object_type
+									 WHEN 'company' THEN ARRAY['domain', 'industry', 'employees', 'plan', 'spend',
+															   'description', 'owner', 'tags', 'created_at']
+									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
+												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules'] END) k(k)
 			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
 			UNION ALL
 			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
@@ -81,8 +85,8 @@ BEGIN ATOMIC
 			 WHERE (before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)
 				   IS DISTINCT FROM (after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)) f;
 END;
-COMMENT ON FUNCTION crm_internal.merge_overwritten(jsonb, jsonb) IS
-	'the fields (and "properties.<key>") that differ between two rows of a contact: {field: {"old", "new"}}';
+COMMENT ON FUNCTION crm_internal.merge_overwritten(text, jsonb, jsonb) IS
+	'the fields (and "properties.<key>") a merge of that object type (contact, company) changed between two rows of the survivor: {field: {"old", "new"}}';
 
 -- The survivor's row with each overwritten field that still holds what the
 -- merge wrote put back; a field changed since is reported, never picked.
@@ -135,9 +139,27 @@ CREATE FUNCTION crm.unmerge_preview(merge_id bigint) RETURNS jsonb
 COMMENT ON FUNCTION crm.unmerge_preview(bigint) IS
 	'what crm.unmerge would do: fields reverted, fields in conflict, rows moved back, keys another contact holds now; changes nothing';
 
+-- A record's link rows under one label with the role of these contacts removed.
+CREATE FUNCTION crm_internal.forget_merge_links(rows jsonb, label text, people bigint[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT CASE WHEN rows OPERATOR(pg_catalog.?) label THEN
+				pg_catalog.jsonb_set(rows, ARRAY[label],
+					(SELECT pg_catalog.jsonb_agg(CASE WHEN (r OPERATOR(pg_catalog.->>) 'contact_id')::bigint
+														   OPERATOR(pg_catalog.=) ANY (people)
+													  THEN r OPERATOR(pg_catalog.-) 'role' ELSE r END ORDER BY o)
+					   FROM pg_catalog.jsonb_array_elements(rows OPERATOR(pg_catalog.->) label) WITH ORDINALITY e(r, o)))
+			ELSE rows END;
+END;
+COMMENT ON FUNCTION crm_internal.forget_merge_links(jsonb, text, bigint[]) IS
+	'a merge record''s link rows under label with the role of these contacts removed (GDPR erasure)';
+
 -- A GDPR erasure of either person erases the record's copy of them: the
 -- loser's row, the fields and the dropped rows.  The record stays (who
--- merged what, when), and cannot be undone since.
+-- merged what, when), and cannot be undone since.  A company merge's record
+-- holds no person but its links to contacts: an erased contact's links in it
+-- keep their ids and flag and lose their role, and it can still be undone.
 CREATE FUNCTION crm_internal.forget_merges(ws bigint, people bigint[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -147,9 +169,19 @@ BEGIN ATOMIC
 		   erased_at = coalesce(m.erased_at, pg_catalog.now())
 	 WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.object_type OPERATOR(pg_catalog.=) 'contact'
 	   AND (m.survivor_id OPERATOR(pg_catalog.=) ANY (people) OR m.loser_id OPERATOR(pg_catalog.=) ANY (people));
+	UPDATE crm.merges m
+	   SET dropped = crm_internal.forget_merge_links(m.dropped, 'crm.contact_companies.company_id', people),
+		   demoted = crm_internal.forget_merge_links(m.demoted, 'crm.contact_companies.company_id#filled', people)
+	 WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.object_type OPERATOR(pg_catalog.=) 'company'
+	   AND EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(
+						coalesce(m.dropped OPERATOR(pg_catalog.->) 'crm.contact_companies.company_id', '[]')
+						OPERATOR(pg_catalog.||)
+						coalesce(m.demoted OPERATOR(pg_catalog.->) 'crm.contact_companies.company_id#filled', '[]')) r
+				   WHERE (r OPERATOR(pg_catalog.->>) 'contact_id')::bigint OPERATOR(pg_catalog.=) ANY (people)
+					 AND r OPERATOR(pg_catalog.?) 'role');
 END;
 COMMENT ON FUNCTION crm_internal.forget_merges(bigint, bigint[]) IS
-	'erases the merge records'' copies of these contacts (GDPR erasure); the records can no longer be undone';
+	'erases the merge records'' copies of these contacts (GDPR erasure): contact merges can no longer be undone, company merges lose the roles of their links';
 
 CREATE FUNCTION crm.purge_merge_records() RETURNS bigint
 LANGUAGE plpgsql

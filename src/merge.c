@@ -371,6 +371,20 @@ ReadKeyColumns(Oid relid, const char *wscol, const char *idcol, const char *type
 	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT, pkcols, &nulls, npk);
 }
 
+/*
+ * The key expression (see merge.h) of the rows of a table that holds
+ * object ids in idcol: its primary key without the workspace and id columns
+ */
+char *
+CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idcol)
+{
+	Datum	   *pkcols;
+	int			npk;
+
+	ReadKeyColumns(relid, wscol, idcol, NULL, &pkcols, &npk);
+	return KeyExpr(alias, pkcols, npk, idcol);
+}
+
 static void
 BuildRefCache(void)
 {
@@ -684,8 +698,8 @@ AppendCounts(StringInfo buf, const char *key, int64 *counts)
 }
 
 /* Appends "label": jsonb to a JSON object being built, when value is not NULL */
-static void
-AppendRecordEntry(StringInfo obj, const char *label, const char *suffix, Datum value, bool isnull)
+void
+CrmMergeRecordEntry(StringInfo obj, const char *label, const char *suffix, Datum value, bool isnull)
 {
 	if (isnull)
 		return;
@@ -699,8 +713,8 @@ AppendRecordEntry(StringInfo obj, const char *label, const char *suffix, Datum v
  * Runs a statement returning (jsonb_agg, count): adds the jsonb array to
  * *acc (0: none yet), returns the count
  */
-static int64
-RunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc)
+int64
+CrmMergeRunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc)
 {
 	bool		isnull;
 	Datum		agg;
@@ -713,17 +727,6 @@ RunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
 
-/*
- * What a merge did, for crm.unmerge: the keys of the rows moved, the rows
- * dropped whole, the keys of the rows demoted, each a JSON object by
- * reference label.
- */
-typedef struct MergeRecord
-{
-	StringInfoData moved;
-	StringInfoData dropped;
-	StringInfoData demoted;
-} MergeRecord;
 
 /*
  * Re-parent (or, for a preview, count) the rows of every reference.  The
@@ -761,22 +764,22 @@ RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped, Merg
 					dropped[i] += rule->demote ? 0 : CountRows(rule->count_plan, values);
 				else if (rule->demote)
 				{
-					(void) RunRecorded(rule->apply_plan, values, ref->label, &keys);
-					AppendRecordEntry(&rec->demoted, ref->label, rule->flag, keys, keys == (Datum) 0);
+					(void) CrmMergeRunRecorded(rule->apply_plan, values, ref->label, &keys);
+					CrmMergeRecordEntry(&rec->demoted, ref->label, rule->flag, keys, keys == (Datum) 0);
 				}
 				else
-					dropped[i] += RunRecorded(rule->apply_plan, values, ref->label, &rows);
+					dropped[i] += CrmMergeRunRecorded(rule->apply_plan, values, ref->label, &rows);
 			}
 			if (!preview)
-				AppendRecordEntry(&rec->dropped, ref->label, NULL, rows, rows == (Datum) 0);
+				CrmMergeRecordEntry(&rec->dropped, ref->label, NULL, rows, rows == (Datum) 0);
 			if (preview)
 				moved[i] = CountRows(ref->count_plan, values) - dropped[i];
 			else
 			{
 				Datum		keys = (Datum) 0;
 
-				moved[i] = RunRecorded(ref->move_plan, values, ref->label, &keys);
-				AppendRecordEntry(&rec->moved, ref->label, NULL, keys, keys == (Datum) 0);
+				moved[i] = CrmMergeRunRecorded(ref->move_plan, values, ref->label, &keys);
+				CrmMergeRecordEntry(&rec->moved, ref->label, NULL, keys, keys == (Datum) 0);
 			}
 		}
 	}
@@ -819,36 +822,46 @@ MergeSource(void)
 	return "explicit";
 }
 
+/* An empty record, its three objects opened */
+void
+CrmMergeRecordInit(MergeRecord *rec)
+{
+	initStringInfo(&rec->moved);
+	initStringInfo(&rec->dropped);
+	initStringInfo(&rec->demoted);
+	appendStringInfoChar(&rec->moved, '{');
+	appendStringInfoChar(&rec->dropped, '{');
+	appendStringInfoChar(&rec->demoted, '{');
+}
+
 /*
- * The merge record (crm.merges), written as its owner: no granted role writes
- * it.  An install of 0.2.0, which runs this library too, has no such table.
+ * The merge record (crm.merges) of either object type, written as its owner:
+ * no granted role writes it.  The rows are jsonb: the loser as it was, the
+ * survivor before and after (crm_internal.merge_overwritten keeps the fields
+ * of the type that differ).  An install of 0.2.0, which runs this library
+ * too, has no such table.
  */
-static void
-WriteMergeRecord(int64 ws, int64 survivor, int64 duplicate, Datum before_s, Datum before_d,
-				 Datum history, MergeRecord *rec)
+void
+CrmMergeRecordWrite(int64 ws, const char *object_type, const char *source, int64 survivor, int64 duplicate,
+					Datum loser_row, Datum before_s, Datum after_s, Datum history, MergeRecord *rec)
 {
 	Oid			nsp = get_namespace_oid("crm", false);
 	Oid			relid = get_relname_relid("merges", nsp);
-	Oid			argtypes[11] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
-	JSONBOID, JSONBOID, JSONBOID, JSONBOID};
-	Datum		values[11];
-	char		nulls[11];
-	Datum		after_s,
-				after_d;
+	Oid			argtypes[12] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
+	JSONBOID, JSONBOID, JSONBOID, JSONBOID, TEXTOID};
+	Datum		values[12];
 	CrmSavedUser saved;
 
 	if (!OidIsValid(relid))
 		return;
-	values[0] = Int64GetDatum(ws);
-	values[1] = Int64GetDatum(survivor);
-	values[2] = Int64GetDatum(duplicate);
-	ContactsAsJsonb(values, &after_s, &after_d);
 	appendStringInfoChar(&rec->moved, '}');
 	appendStringInfoChar(&rec->dropped, '}');
 	appendStringInfoChar(&rec->demoted, '}');
-	memset(nulls, ' ', sizeof(nulls));
-	values[3] = CStringGetTextDatum(MergeSource());
-	values[4] = before_d;
+	values[0] = Int64GetDatum(ws);
+	values[1] = Int64GetDatum(survivor);
+	values[2] = Int64GetDatum(duplicate);
+	values[3] = CStringGetTextDatum(source);
+	values[4] = loser_row;
 	values[5] = before_s;
 	values[6] = after_s;
 	values[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rec->moved.data));
@@ -857,17 +870,35 @@ WriteMergeRecord(int64 ws, int64 survivor, int64 duplicate, Datum before_s, Datu
 	values[10] = history;
 	if (history == (Datum) 0)
 		values[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
+	values[11] = CStringGetTextDatum(object_type);
 
 	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
 	if (record_plan == NULL)
 		record_plan = PrepareKept("INSERT INTO crm.merges (workspace_id, object_type, survivor_id, loser_id, source,"
 								  "                        loser_row, overwritten, moved, dropped, demoted, history, actor)"
-								  " VALUES ($1, 'contact', $2, $3, $4, $5, crm_internal.merge_overwritten($6, $7),"
+								  " VALUES ($1, $12, $2, $3, $4, $5, crm_internal.merge_overwritten($12, $6, $7),"
 								  "         $8, $9, $10, $11, crm.current_actor())",
-								  11, argtypes);
-	if (SPI_execute_plan(record_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+								  12, argtypes);
+	if (SPI_execute_plan(record_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "crm merge: writing the merge record failed");
 	CrmRestoreUser(&saved);
+}
+
+/* A contact merge's record: the survivor as the merge left it */
+static void
+WriteMergeRecord(int64 ws, int64 survivor, int64 duplicate, Datum before_s, Datum before_d,
+				 Datum history, MergeRecord *rec)
+{
+	Datum		values[3];
+	Datum		after_s,
+				after_d;
+
+	values[0] = Int64GetDatum(ws);
+	values[1] = Int64GetDatum(survivor);
+	values[2] = Int64GetDatum(duplicate);
+	ContactsAsJsonb(values, &after_s, &after_d);
+	CrmMergeRecordWrite(ws, "contact", MergeSource(), survivor, duplicate, before_d, before_s, after_s,
+						history, rec);
 }
 
 /*
@@ -923,12 +954,7 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 
 	moved = palloc0(sizeof(int64) * Max(crm_merge_nrefs, 1));
 	dropped = palloc0(sizeof(int64) * Max(crm_merge_nrefs, 1));
-	initStringInfo(&rec.moved);
-	initStringInfo(&rec.dropped);
-	initStringInfo(&rec.demoted);
-	appendStringInfoChar(&rec.moved, '{');
-	appendStringInfoChar(&rec.dropped, '{');
-	appendStringInfoChar(&rec.demoted, '{');
+	CrmMergeRecordInit(&rec);
 
 	/*
 	 * The duplicate's history first: the survivor's update below then finds

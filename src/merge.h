@@ -3,7 +3,8 @@
  * merge.h
  *	  What merge.c shares with unmerge.c: the cache of the columns that
  *	  hold contact ids, with the statements that move their rows either
- *	  way, and the merge lock.
+ *	  way, and the merge lock; and with merge_companies.c, the writing of
+ *	  the merge record (crm.merges).
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,7 @@
 #define CRM_MERGE_H
 
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 
 /* locktag_field4 of the per-workspace merge lock; SQL advisory locks use 1 and 2 */
 #define MERGE_LOCK_FIELD4 0x4D52
@@ -43,6 +45,18 @@ typedef struct ContactRef
 	SPIPlanPtr	count_back_plan;	/* how many back_plan would move */
 } ContactRef;
 
+/*
+ * What a merge did, for crm.unmerge: the keys of the rows moved, the rows
+ * dropped whole, the rows whose flags the merge changed, each a JSON object
+ * by reference label ("crm.deals.contact_id").
+ */
+typedef struct MergeRecord
+{
+	StringInfoData moved;
+	StringInfoData dropped;
+	StringInfoData demoted;
+} MergeRecord;
+
 extern ContactRef *crm_merge_refs;
 extern int	crm_merge_nrefs;
 
@@ -53,5 +67,12 @@ extern void CrmMergeBeginMoving(int64 ws, int64 to, bool unmerging);
 extern void CrmMergeEndMoving(void);
 extern SPIPlanPtr CrmMergeSurvivorPlan(void);
 extern SPIPlanPtr CrmMergeSyncPlan(void);
+extern char *CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idcol);
+extern void CrmMergeRecordInit(MergeRecord *rec);
+extern int64 CrmMergeRunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc);
+extern void CrmMergeRecordEntry(StringInfo obj, const char *label, const char *suffix, Datum value, bool isnull);
+extern void CrmMergeRecordWrite(int64 ws, const char *object_type, const char *source, int64 survivor,
+								int64 duplicate, Datum loser_row, Datum before_s, Datum after_s,
+								Datum history, MergeRecord *rec);
 
 #endif							/* CRM_MERGE_H */

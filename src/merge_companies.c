@@ -13,8 +13,12 @@
  * property history (moved as the owner, with merged_from).
  *
  * The duplicate is then deleted: companies have no status, so a tombstone
- * would be a live row to every query that lists companies.  The event keeps
- * its row as it was (duplicate_record) for an unmerge to restore it.
+ * would be a live row to every query that lists companies.  The merge
+ * record (crm.merges, object_type 'company', written through merge.h as a
+ * contact merge's is) keeps its row as it was, the keys of the rows moved
+ * (from RETURNING), the rows dropped whole, the survivor's links whose role
+ * or primary flag the merge filled as they were, and the history rows
+ * carried; the event keeps the row too (duplicate_record).
  *
  * Everything runs as the caller, through the tables and their triggers
  * (permissions, events, history, lists).  Rows the caller cannot see under
@@ -39,17 +43,16 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
 #include "crm.h"
+#include "merge.h"
 
 PG_FUNCTION_INFO_V1(crm_merge_companies);
 PG_FUNCTION_INFO_V1(crm_merge_companies_preview);
-
-/* merge.c's lock: contact and company merges of a workspace serialise */
-#define MERGE_LOCK_FIELD4 0x4D52
 
 /* A column holding company ids, and the statements on it */
 typedef struct CompanyRef
@@ -57,7 +60,7 @@ typedef struct CompanyRef
 	char	   *label;			/* "crm.deals.company_id" */
 	char	   *rel;			/* "crm.deals", quoted */
 	char	   *rows;			/* "FROM crm.deals WHERE <the duplicate's rows>" */
-	char	   *move;			/* UPDATE ... SET company_id = $2 */
+	char	   *move;			/* UPDATE ... SET company_id = $2, the keys moved and their count */
 	List	   *clashes;		/* the duplicate's rows a unique key keeps off the survivor */
 } CompanyRef;
 
@@ -145,7 +148,7 @@ ReadCompanyRefs(void)
 
 	if (SPI_execute("SELECT c.conrelid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(r.relname),"
 					"       pg_catalog.quote_ident(w.attname), pg_catalog.quote_ident(k.attname),"
-					"       n.nspname || '.' || r.relname || '.' || k.attname, w.attnum, k.attnum"
+					"       n.nspname || '.' || r.relname || '.' || k.attname, w.attnum, k.attnum, w.attname, k.attname"
 					"  FROM pg_catalog.pg_constraint c"
 					"  JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid"
 					"  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) r.relnamespace"
@@ -178,8 +181,12 @@ ReadCompanyRefs(void)
 		ref->rel = rel;
 		ref->rows = psprintf("FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
 							 rel, ws, col);
-		ref->move = psprintf("UPDATE %s SET %s = $2 WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
-							 rel, col, ws, col);
+		ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
+							 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING %s AS k)"
+							 " SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x",
+							 rel, col, ws, col,
+							 CrmMergeKeyExpr(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), "r",
+											 SPI_getvalue(tup, desc, 8), SPI_getvalue(tup, desc, 9)));
 		ref->clashes = ReadClashes(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), rel, ws, col,
 								   DatumGetInt16(SPI_getbinval(tup, desc, 6, &isnull)),
 								   DatumGetInt16(SPI_getbinval(tup, desc, 7, &isnull)));
@@ -198,7 +205,7 @@ ReadCompanyRefs(void)
 
 /* The survivor's set fields win, empty ones are filled from the duplicate */
 static const char *merged_sql =
-"SELECT pg_catalog.to_jsonb(m), pg_catalog.to_jsonb(d) FROM crm.companies s, crm.companies d,"
+"SELECT pg_catalog.to_jsonb(m), pg_catalog.to_jsonb(d), pg_catalog.to_jsonb(s) FROM crm.companies s, crm.companies d,"
 " LATERAL (SELECT s.workspace_id, s.id, s.name, " FILL("domain") ", " FILL("industry") ","
 "         coalesce(s.employees, d.employees) AS employees, " FILL("plan") ","
 "         coalesce(s.spend, d.spend) AS spend, " FILL("description") ", " FILL("owner") ","
@@ -216,14 +223,24 @@ static const char *survivor_sql =
 "  FROM pg_catalog.jsonb_populate_record(NULL::crm.companies, $4) m"
 " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2";
 
-/* A link of a contact to both: the survivor's keeps a role and a primary flag the duplicate's had */
+/*
+ * A link of a contact to both: the survivor's keeps a role and a primary flag
+ * the duplicate's had.  Its row as it was goes to the merge record.
+ */
+#define LINKS_BOTH \
+	" s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.company_id OPERATOR(pg_catalog.=) $2" \
+	" AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3" \
+	" AND d.contact_id OPERATOR(pg_catalog.=) s.contact_id" \
+	" AND ((s.role IS NULL AND d.role IS NOT NULL) OR (d.is_primary AND NOT s.is_primary))"
+/* The duplicate's primary links the survivor's then takes: a trigger clears their flag */
+static const char *primaries_sql =
+"SELECT pg_catalog.jsonb_agg(d.contact_id ORDER BY d.contact_id), pg_catalog.count(*)"
+"  FROM crm.contact_companies s, crm.contact_companies d WHERE" LINKS_BOTH " AND d.is_primary AND NOT s.is_primary";
 static const char *links_sql =
-"UPDATE crm.contact_companies s SET role = coalesce(s.role, d.role), is_primary = s.is_primary OR d.is_primary"
-"  FROM crm.contact_companies d"
-" WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.company_id OPERATOR(pg_catalog.=) $2"
-"   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3"
-"   AND d.contact_id OPERATOR(pg_catalog.=) s.contact_id"
-"   AND ((s.role IS NULL AND d.role IS NOT NULL) OR (d.is_primary AND NOT s.is_primary))";
+"WITH old AS (SELECT s.* FROM crm.contact_companies s, crm.contact_companies d WHERE" LINKS_BOTH "),"
+" u AS (UPDATE crm.contact_companies s SET role = coalesce(s.role, d.role), is_primary = s.is_primary OR d.is_primary"
+"       FROM crm.contact_companies d WHERE" LINKS_BOTH " RETURNING 1)"
+" SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(old)), (SELECT pg_catalog.count(*) FROM u) FROM old";
 
 /* External ids of a system the survivor has an id of */
 #define XID_CLASH \
@@ -232,20 +249,23 @@ static const char *links_sql =
 	" AND EXISTS (SELECT 1 FROM crm.external_ids s WHERE s.workspace_id OPERATOR(pg_catalog.=) $1" \
 	" AND s.object_type OPERATOR(pg_catalog.=) 'company' AND s.object_id OPERATOR(pg_catalog.=) $2" \
 	" AND s.system OPERATOR(pg_catalog.=) d.system)"
-#define XID_LIST \
-	"SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('system', x.system, 'external_id', x.external_id)" \
-	" ORDER BY x.system, x.external_id), '[]') FROM "
+#define XID_AGG \
+	"coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('system', x.system, 'external_id', x.external_id)" \
+	" ORDER BY x.system, x.external_id), '[]')"
+#define XID_LIST "SELECT " XID_AGG " FROM "
 #define XID_ROWS \
 	"FROM crm.external_ids WHERE workspace_id OPERATOR(pg_catalog.=) $1" \
 	" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
 
 static const char *xid_drop_sql =
 "WITH x AS (DELETE FROM crm.external_ids WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.ctid " XID_CLASH "))"
-" RETURNING system, external_id) " XID_LIST "x";
+" RETURNING *) SELECT " XID_AGG ", pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)) FROM x";
 static const char *xid_peek_sql = XID_LIST "(SELECT d.system, d.external_id " XID_CLASH ") x";
 static const char *xid_move_sql =
-"UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
-" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3";
+"WITH x AS (UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
+" RETURNING pg_catalog.jsonb_build_array(system, external_id) AS k)"
+" SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x";
 
 /* ----------------------------------------------------------------
  * Steps
@@ -269,6 +289,22 @@ Run(const char *sql, int nargs, Datum *values, int expect)
 	if (SPI_execute_with_args(sql, nargs, merge_argtypes, values, NULL, false, 0) != expect)
 		elog(ERROR, "crm company merge: statement failed: %s", sql);
 	return SPI_processed;
+}
+
+/* A statement returning (jsonb_agg, count), its array added to rec under label */
+static int64
+Recorded(const char *sql, int nargs, Datum *values, StringInfo rec, const char *label, const char *suffix)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, merge_argtypes);
+	Datum		acc = (Datum) 0;
+	int64		n;
+
+	if (plan == NULL)
+		elog(ERROR, "crm company merge: preparing failed: %s", sql);
+	n = CrmMergeRunRecorded(plan, values, label, &acc);
+	CrmMergeRecordEntry(rec, label, suffix, acc, acc == (Datum) 0);
+	SPI_freeplan(plan);
+	return n;
 }
 
 static Datum
@@ -323,17 +359,26 @@ LockPair(int64 ws, int64 survivor, int64 duplicate)
 			 errhint("Another session merged or deleted it; its CRM_COMPANY_MERGED event names the survivor.")));
 }
 
-/* The duplicate's history goes to the survivor, marked merged_from; as the owner, like every history write */
-static void
+/*
+ * The duplicate's history goes to the survivor, marked merged_from; as the
+ * owner, like every history write.  Returns the ids moved (jsonb array).
+ */
+static Datum
 MoveHistory(Datum *values)
 {
 	CrmSavedUser saved;
+	bool		isnull;
+	Datum		ids;
 
 	CrmBecomeOwner(CrmRelationOwner(get_relname_relid("value_history", get_namespace_oid("crm", false))), &saved);
-	Run("UPDATE crm.value_history h SET object_id = $2, merged_from = coalesce(h.merged_from, $3)"
+	Run("WITH x AS (UPDATE crm.value_history h SET object_id = $2, merged_from = coalesce(h.merged_from, $3)"
 		" WHERE h.workspace_id OPERATOR(pg_catalog.=) $1 AND h.object_type OPERATOR(pg_catalog.=) 'company'"
-		"   AND h.object_id OPERATOR(pg_catalog.=) $3", 3, values, SPI_OK_UPDATE);
+		"   AND h.object_id OPERATOR(pg_catalog.=) $3 RETURNING h.id)"
+		" SELECT coalesce(pg_catalog.jsonb_agg(x.id ORDER BY x.id), '[]') FROM x", 3, values, SPI_OK_SELECT);
+	ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	ids = datumCopy(ids, false, -1);
 	CrmRestoreUser(&saved);
+	return ids;
 }
 
 /* Rows left on the duplicate are rows the caller cannot see: its deletion would remove them */
@@ -421,6 +466,10 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	char	   *xid_dropped;
 	char	   *merged;
 	char	   *before;
+	Datum		before_d;
+	Datum		before_s;
+	Datum		history = (Datum) 0;
+	MergeRecord rec;
 	StringInfoData report;
 	int			i;
 	Datum		result;
@@ -444,7 +493,11 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	Run(merged_sql, 3, values, SPI_OK_SELECT);
 	merged = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	before = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	before_d = DirectFunctionCall1(jsonb_in, CStringGetDatum(before));
+	before_s = DirectFunctionCall1(jsonb_in,
+								   CStringGetDatum(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)));
 	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(merged));
+	CrmMergeRecordInit(&rec);
 
 	refs = ReadCompanyRefs();
 	moved = palloc0(sizeof(int64) * (list_length(refs) + 1));
@@ -452,8 +505,9 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 
 	if (!preview)
 	{
-		MoveHistory(values);
-		Run(links_sql, 3, values, SPI_OK_UPDATE);
+		history = MoveHistory(values);
+		(void) Recorded(primaries_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "is_primary");
+		(void) Recorded(links_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "filled");
 	}
 	i = 0;
 	foreach(lc, refs)
@@ -468,21 +522,30 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 			if (preview)
 				dropped[i] += Count(filter, values);
 			else
-				dropped[i] += Run(psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.ctid %s))",
-										   ref->rel, filter),
-								  3, values, SPI_OK_DELETE);
+				dropped[i] += Recorded(psprintf("WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=)"
+												" ANY (ARRAY(SELECT d.ctid %s)) RETURNING r.*)"
+												" SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
+												ref->rel, filter),
+									   3, values, &rec.dropped, ref->label, NULL);
 		}
 		if (preview)
 			moved[i] = Count(ref->rows, values) - dropped[i];
 		else
-			moved[i] = Run(ref->move, 3, values, SPI_OK_UPDATE);
+			moved[i] = Recorded(ref->move, 3, values, &rec.moved, ref->label, NULL);
 		i++;
 	}
 
 	Run(preview ? xid_peek_sql : xid_drop_sql, 3, values, SPI_OK_SELECT);
 	xid_dropped = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (!preview)
+	{
+		bool		isnull;
+		Datum		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		CrmMergeRecordEntry(&rec.dropped, "crm.external_ids.object_id", NULL, rows, isnull);
+	}
 	xid_moved = preview ? Count(XID_ROWS, values) - Count(XID_CLASH, values)
-		: (int64) Run(xid_move_sql, 3, values, SPI_OK_UPDATE);
+		: Recorded(xid_move_sql, 3, values, &rec.moved, "crm.external_ids.object_id", NULL);
 
 	initStringInfo(&report);
 	appendStringInfo(&report, "{\"survivor\": " INT64_FORMAT ", \"duplicate\": " INT64_FORMAT,
@@ -503,6 +566,10 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	Run("DELETE FROM crm.companies WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $3",
 		3, values, SPI_OK_DELETE);
 	Run(survivor_sql, 4, values, SPI_OK_UPDATE);
+	Run("SELECT pg_catalog.to_jsonb(c) FROM crm.companies c"
+		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2", 3, values, SPI_OK_SELECT);
+	CrmMergeRecordWrite(ws, "company", "explicit", survivor, duplicate, before_d, before_s, FirstDatum(),
+						history, &rec);
 
 	appendStringInfo(&report, ", \"duplicate_record\": %s}", before);
 	CrmEmitEvent(ws, "CRM_COMPANY_MERGED", "company", survivor,

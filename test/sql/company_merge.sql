@@ -63,6 +63,31 @@ SELECT type, object_id FROM crm.events WHERE id > :last_event AND object_type = 
 SELECT jsonb_pretty(payload #- '{duplicate_record,created_at}' #- '{duplicate_record,updated_at}') AS payload, actor
   FROM crm.events WHERE type = 'CRM_COMPANY_MERGED';
 
+-- the merge record (crm.merges, for crm.unmerge): the duplicate's row as it
+-- was, the survivor's fields the merge filled {old, new}, the keys of every
+-- row moved by column, the rows dropped whole on a unique key (Ada's link
+-- to the duplicate, its place in Key accounts, its stripe id), the
+-- survivor's link whose role and primary flag the merge filled as it was
+-- and the duplicate's links whose primary flag that cleared, and the
+-- history rows carried
+SELECT id, object_type, survivor_id, loser_id, source, actor, undone_at IS NULL AS holds,
+	   loser_row ->> 'name' AS loser_name, loser_row ->> 'domain' AS loser_domain
+  FROM crm.merges;
+SELECT jsonb_pretty(overwritten) AS overwritten FROM crm.merges;
+SELECT jsonb_pretty(moved) AS moved FROM crm.merges;
+SELECT k AS dropped_from, (SELECT jsonb_agg(r - 'added_at' - 'created_at' - 'updated_at')
+							 FROM jsonb_array_elements(dropped -> k) r) AS rows
+  FROM crm.merges, jsonb_object_keys(dropped) k ORDER BY k;
+SELECT jsonb_pretty(demoted #- '{crm.contact_companies.company_id#filled,0,created_at}') AS filled FROM crm.merges;
+SELECT history = (SELECT jsonb_agg(id ORDER BY id) FROM crm.value_history WHERE merged_from = 2) AS history_recorded,
+	   jsonb_array_length(history) AS history_rows
+  FROM crm.merges;
+-- crm.unmerge undoes contact merges only: a company record is refused, kept
+SELECT crm.unmerge(1);
+SELECT crm.unmerge_preview(1);
+-- a preview writes no record
+SELECT crm.merge_companies_preview(1, 3) IS NOT NULL AS previewed, (SELECT count(*) FROM crm.merges) AS records;
+
 -- the duplicate is gone: a row that names it is refused by its foreign key
 INSERT INTO crm.deals (id, title, company_id) VALUES (3, 'Late deal', 2);
 SELECT crm.link_company(1, 2);
@@ -80,6 +105,8 @@ SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies ORDER
 SELECT payload -> 'survivor' AS survivor, payload -> 'duplicate' AS duplicate, payload -> 'moved' AS moved,
 	   payload -> 'dropped' AS dropped
   FROM crm.events WHERE type = 'CRM_COMPANY_MERGED' ORDER BY id;
+-- each merge of the chain has its record, the moves it made
+SELECT id, survivor_id, loser_id, moved, jsonb_typeof(dropped) AS dropped FROM crm.merges ORDER BY id;
 
 -- bad input writes nothing
 SELECT count(*) AS events_before FROM crm.events \gset
@@ -127,6 +154,11 @@ SELECT crm.merge_companies(20, 21);
 SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE company_id >= 20 ORDER BY 1;
 SELECT id, company_id FROM crm.deals WHERE id = 20;
 SELECT actor, payload -> 'moved' AS moved FROM crm.events WHERE type = 'CRM_COMPANY_MERGED' ORDER BY id DESC LIMIT 1;
+-- its record names the member; the member reads the records, never writes them
+SELECT object_type, survivor_id, loser_id, actor, moved FROM crm.merges ORDER BY id DESC LIMIT 1;
+INSERT INTO crm.merges (object_type, survivor_id, loser_id, source, moved, demoted, history, actor)
+VALUES ('company', 20, 21, 'explicit', '{}', '{}', '[]', 'ada');
+UPDATE crm.merges SET actor = 'ada';
 SELECT crm.set_privacy('everyone');
 -- a DELETE of a company is a deletion, not a merge: links and list
 -- memberships go with it, deals keep their value without a company
@@ -137,6 +169,16 @@ DELETE FROM crm.companies WHERE id = 22;
 SELECT count(*) AS links_of_22 FROM crm.contact_companies WHERE company_id = 22;
 SELECT id, company_id, value FROM crm.deals WHERE id = 20;
 RESET ROLE;
+
+-- GDPR: erasing Ada leaves the company record her links' ids and flags,
+-- not her role (Milton's link, moved, was only ever a key)
+SELECT crm.delete_contact(1, true) AS erased;
+SELECT (SELECT jsonb_agg(r - 'created_at') FROM jsonb_array_elements(dropped -> 'crm.contact_companies.company_id') r)
+		   AS dropped_links,
+	   (SELECT jsonb_agg(r - 'created_at') FROM jsonb_array_elements(demoted -> 'crm.contact_companies.company_id#filled') r)
+		   AS filled_links,
+	   erased_at IS NULL AS undoable
+  FROM crm.merges WHERE id = 1;
 
 -- the duplicate finder: one domain root, similar names, shared contacts
 INSERT INTO crm.companies (id, name, domain) VALUES
