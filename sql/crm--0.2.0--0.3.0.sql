@@ -7796,6 +7796,22 @@ $$;
 COMMENT ON FUNCTION crm.delete_contact(bigint, boolean) IS
 	E'@name remove_contact\nsoft delete (status deleted, hidden from crm.contacts_live) or, with hard, irreversible erasure of the person''s data everywhere';
 
+CREATE OR REPLACE FUNCTION crm_internal.jobs_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" may not % rows of crm.%', current_user, lower(TG_OP), TG_TABLE_NAME
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Start a job with crm.start_import(object, rows, options) or crm.start_export(object, query, options) and cancel it with crm.cancel_job(id); the worker writes the rest.';
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.jobs_guard() IS
+	'BEFORE statement trigger on crm.jobs and crm.job_reports: only the extension writes them (42501)';
+
 -- exportjobs: the roles granted the CRM get the new functions
 DO $$
 DECLARE

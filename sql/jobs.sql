@@ -97,7 +97,7 @@ BEGIN
 	IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
 		RAISE EXCEPTION 'role "%" may not % rows of crm.%', current_user, lower(TG_OP), TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege',
-				  HINT = 'Start an import with crm.start_import(object, rows, options) and cancel it with crm.cancel_import(id); the worker writes the rest.';
+				  HINT = 'Start a job with crm.start_import(object, rows, options) or crm.start_export(object, query, options) and cancel it with crm.cancel_job(id); the worker writes the rest.';
 	END IF;
 	RETURN NULL;
 END;

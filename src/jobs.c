@@ -216,6 +216,8 @@ RunExportBatch(JobKey key, const char *run_as)
 	Datum		last_id;
 	bool		isnull;
 
+	/* JSON timestamps in UTC, whatever the server's zone (docs say so) */
+	WorkerQuery("SELECT pg_catalog.set_config('TimeZone', 'UTC', true)", 0, NULL, NULL, SPI_OK_SELECT);
 	values[0] = Int8Arg(key.workspace_id);
 	values[1] = Int8Arg(key.job_id);
 	/* the statement, built as the owner from the job row the start checked */
