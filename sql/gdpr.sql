@@ -192,6 +192,9 @@ BEGIN
 	 WHERE c.workspace_id = ws AND c.id = ANY (people);
 
 	PERFORM crm_internal.forget_contacts(ws, people, names, emails);
+	-- the person's access exports (crm.start_export) hold the same data
+	DELETE FROM crm.jobs j
+	 WHERE j.workspace_id = ws AND j.kind = 'export' AND j.object = 'contact_access' AND j.contact_id = ANY (people);
 	PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', cur.id,
 						   jsonb_build_object('id', cur.id, 'hard', true));
 	RETURN cur.id;

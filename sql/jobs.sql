@@ -32,24 +32,34 @@ CREATE TABLE crm.jobs (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	started_at timestamptz,
 	finished_at timestamptz,
+	query text,
+	contact_id bigint,
+	last_id bigint,
+	keep_days integer NOT NULL DEFAULT 7,
 	PRIMARY KEY (workspace_id, id),
-	CONSTRAINT jobs_kind_check CHECK (kind OPERATOR(pg_catalog.=) 'import'),
-	CONSTRAINT jobs_object_check CHECK (object OPERATOR(pg_catalog.=) 'contacts'),
+	CONSTRAINT jobs_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['import', 'export'])),
+	CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) 'contacts'
+		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END),
+	CONSTRAINT jobs_keep_days_check CHECK (keep_days BETWEEN 1 AND 365),
 	CONSTRAINT jobs_mode_check CHECK (mode OPERATOR(pg_catalog.=) ANY (ARRAY['upsert', 'insert', 'update'])),
 	CONSTRAINT jobs_status_check CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running', 'done', 'failed', 'cancelled'])),
 	CONSTRAINT jobs_batch_size_check CHECK (batch_size BETWEEN 1 AND 100000)
 );
 CREATE INDEX jobs_unfinished ON crm.jobs (created_at, id) WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running']);
 COMMENT ON TABLE crm.jobs IS
-	'background jobs (imports): status, progress and counts; written by crm.start_import, crm.cancel_import and the job worker only';
-COMMENT ON COLUMN crm.jobs.kind IS 'what the job does: import (export jobs will join)';
-COMMENT ON COLUMN crm.jobs.object IS 'what an import writes: contacts';
+	'background jobs (imports and exports): status, progress and counts; written by crm.start_import, crm.start_export, crm.cancel_import, crm.cancel_job and the job worker only';
+COMMENT ON COLUMN crm.jobs.kind IS 'what the job does: import or export';
+COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts) or an export reads (contacts, companies, deals, orders, contact_access)';
 COMMENT ON COLUMN crm.jobs.status IS 'queued, running, done, failed (error says why) or cancelled';
 COMMENT ON COLUMN crm.jobs.processed_rows IS 'the rows done, in order of the input: the batch cursor a resumed job starts after';
 COMMENT ON COLUMN crm.jobs.created_by IS 'the actor of the start: crm.current_actor(), the actor of the job''s events';
 COMMENT ON COLUMN crm.jobs.user_id IS 'the member the job acts for: crm.current_user_id() at the start';
 COMMENT ON COLUMN crm.jobs.run_as IS 'the role the worker runs the import as, so that grants, members and RLS hold as for the caller';
 COMMENT ON COLUMN crm.jobs.error IS 'why the job failed: the error of the batch that failed (earlier batches stay committed)';
+COMMENT ON COLUMN crm.jobs.query IS 'an export''s CQL query';
+COMMENT ON COLUMN crm.jobs.contact_id IS 'a contact_access export''s contact';
+COMMENT ON COLUMN crm.jobs.last_id IS 'an export''s keyset cursor: the id of the last row exported';
+COMMENT ON COLUMN crm.jobs.keep_days IS 'days an export''s result is kept after it ends (crm.purge_exports)';
 
 CREATE TABLE crm.job_reports (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),
@@ -87,7 +97,7 @@ BEGIN
 	IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
 		RAISE EXCEPTION 'role "%" may not % rows of crm.%', current_user, lower(TG_OP), TG_TABLE_NAME
 			USING ERRCODE = 'insufficient_privilege',
-				  HINT = 'Start an import with crm.start_import(object, rows, options) and cancel it with crm.cancel_import(id); the worker writes the rest.';
+				  HINT = 'Start a job with crm.start_import(object, rows, options) or crm.start_export(object, query, options) and cancel it with crm.cancel_job(id); the worker writes the rest.';
 	END IF;
 	RETURN NULL;
 END;
@@ -309,12 +319,19 @@ COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) I
 	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
 
 -- The end of a job, whatever its outcome: the event with the counts and a
--- NOTIFY on channel crm_import with the job id as payload.
+-- NOTIFY on channel crm_import (crm_export) with the job id as payload.
 CREATE FUNCTION crm_internal.job_finished(j crm.jobs) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	IF j.kind = 'export' THEN
+		PERFORM crm.emit_event('CRM_EXPORT_FINISHED', 'job', j.id,
+			jsonb_build_object('object', j.object, 'status', j.status, 'rows', j.processed_rows,
+							   'contact_id', j.contact_id, 'error', j.error));
+		PERFORM pg_notify('crm_export', j.id::text);
+		RETURN;
+	END IF;
 	PERFORM crm.emit_event('CRM_IMPORT_FINISHED', 'job', j.id,
 		jsonb_build_object('object', j.object, 'mode', j.mode, 'status', j.status, 'total_rows', j.total_rows,
 						   'processed_rows', j.processed_rows, 'inserted', j.inserted, 'updated', j.updated,
@@ -323,7 +340,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.job_finished(crm.jobs) IS
-	'emits CRM_IMPORT_FINISHED with the job''s counts and NOTIFY crm_import, payload the job id';
+	'emits CRM_IMPORT_FINISHED (CRM_EXPORT_FINISHED) with the job''s counts and NOTIFY crm_import (crm_export), payload the job id';
 
 -- A batch that failed: the job fails with its error; the batches before stay.
 CREATE FUNCTION crm_internal.job_failed(workspace_id bigint, job_id bigint, error text) RETURNS void
@@ -345,3 +362,273 @@ END;
 $$;
 COMMENT ON FUNCTION crm_internal.job_failed(bigint, bigint, text) IS
 	'the worker''s end of a job whose batch failed: status failed, the error, the event';
+
+--
+-- Exports as background jobs (issue 22; docs/import-export.md): a job of
+-- kind export reads its rows through the synchronous export function as
+-- the role that started it, a batch of rows by id (keyset) per
+-- transaction, and keeps them in crm_internal.job_results, read through
+-- crm.export_result by the starter (or a member who sees the whole
+-- workspace) until crm.purge_exports drops them.
+--
+CREATE TABLE crm_internal.job_results (
+	workspace_id bigint NOT NULL,
+	job_id bigint NOT NULL,
+	ordinal bigint NOT NULL,
+	data jsonb NOT NULL,
+	PRIMARY KEY (workspace_id, job_id, ordinal),
+	FOREIGN KEY (workspace_id, job_id) REFERENCES crm.jobs (workspace_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE crm_internal.job_results IS 'the rows of export jobs, written by the worker, read through crm.export_result';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.job_results', '');
+
+-- the table an export object reads: the caller needs SELECT on it
+CREATE FUNCTION crm_internal.export_table(object text) RETURNS regclass
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT CASE object WHEN 'companies' THEN 'crm.companies'::pg_catalog.regclass
+					   WHEN 'deals' THEN 'crm.deals'::pg_catalog.regclass
+					   WHEN 'orders' THEN 'crm.orders'::pg_catalog.regclass
+					   ELSE 'crm.contacts'::pg_catalog.regclass END
+$$;
+COMMENT ON FUNCTION crm_internal.export_table(text) IS 'the table an export object reads (contact_access: crm.contacts)';
+
+CREATE FUNCTION crm.start_export(object text, query text DEFAULT '', options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	q text := coalesce(start_export.query, '');
+	opt_batch text := coalesce(start_export.options ->> 'batch_size', '1000');
+	opt_keep text := coalesce(start_export.options ->> 'keep_days', '7');
+	opt_contact text := start_export.options ->> 'contact_id';
+	bad_key text;
+	job bigint;
+BEGIN
+	IF start_export.object IS NULL
+	   OR start_export.object NOT IN ('contacts', 'companies', 'deals', 'orders', 'contact_access') THEN
+		RAISE EXCEPTION 'unknown export object: "%"', coalesce(start_export.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Export ''contacts'', ''companies'', ''deals'', ''orders'' or ''contact_access'' (one person''s data, options {"contact_id": n}).';
+	END IF;
+	-- the worker reads as the caller; refuse here what it would refuse there
+	PERFORM crm_internal.require_caller_privilege(crm_internal.export_table(start_export.object), 'SELECT');
+	PERFORM crm_hidden.require_switch('export');
+	IF start_export.options IS NULL OR jsonb_typeof(start_export.options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object, not %', coalesce(jsonb_typeof(start_export.options), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass e.g. ''{"batch_size": 1000, "keep_days": 7}''.';
+	END IF;
+	SELECT k INTO bad_key FROM jsonb_object_keys(start_export.options) k
+	 WHERE k <> ALL (ARRAY['batch_size', 'keep_days', 'contact_id']) ORDER BY k LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown export option: "%"', bad_key
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The options are batch_size (1 to 100000 rows per transaction), keep_days (1 to 365) and, for contact_access, contact_id.';
+	END IF;
+	IF opt_batch !~ '^\d{1,6}$' OR opt_batch::integer NOT BETWEEN 1 AND 100000 THEN
+		RAISE EXCEPTION 'invalid batch size: "%"', opt_batch
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A batch is 1 to 100000 rows, each batch one transaction.';
+	END IF;
+	IF opt_keep !~ '^\d{1,3}$' OR opt_keep::integer NOT BETWEEN 1 AND 365 THEN
+		RAISE EXCEPTION 'invalid keep_days: "%"', opt_keep
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'An export''s result is kept 1 to 365 days after it ends (default 7).';
+	END IF;
+	IF start_export.object = 'contact_access' THEN
+		IF opt_contact IS NULL OR opt_contact !~ '^\d{1,18}$' THEN
+			RAISE EXCEPTION 'invalid contact_id: "%"', coalesce(opt_contact, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'A contact_access export names its contact: options {"contact_id": 42}.';
+		END IF;
+		IF q <> '' THEN
+			RAISE EXCEPTION 'a contact_access export takes no query: "%"', q
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the contact as options {"contact_id": n} and the query ''''.';
+		END IF;
+	ELSE
+		IF opt_contact IS NOT NULL THEN
+			RAISE EXCEPTION 'the option contact_id is for contact_access exports, not %', start_export.object
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Select the rows with a CQL query, e.g. crm.start_export(''contacts'', ''id = 42'').';
+		END IF;
+		-- a bad query fails here with its position, not later in the worker
+		PERFORM crm_hidden.cql_where(CASE start_export.object WHEN 'companies' THEN 'company'
+										ELSE rtrim(start_export.object, 's') END, q);
+	END IF;
+
+	INSERT INTO crm.jobs AS j (workspace_id, kind, object, batch_size, created_by, user_id, run_as,
+							   query, contact_id, keep_days)
+	VALUES (ws, 'export', start_export.object, opt_batch::integer, crm.current_actor(), crm.current_user_id(),
+			crm_internal.job_caller(), q, opt_contact::bigint, opt_keep::integer)
+	RETURNING j.id INTO job;
+	-- the worker starts once the job row is committed
+	PERFORM crm_internal.launch_job(ws, job, true);
+	RETURN job;
+END;
+$$;
+COMMENT ON FUNCTION crm.start_export(text, text, jsonb) IS
+	'starts a background export (contacts, companies, deals or orders a CQL query matches, or contact_access: crm.export_contact of options contact_id) and returns the job id at once; the job reads as the caller after commit, batch by batch; crm.export_result reads the rows';
+
+-- The statement of an export's next batch, run by the worker as the job's
+-- role: the rows after the cursor, by id, and the last id.
+CREATE FUNCTION crm_internal.export_batch_sql(j crm.jobs) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	q text := CASE WHEN j.last_id IS NULL THEN j.query
+				   WHEN btrim(j.query) = '' THEN format('id > %s', j.last_id)
+				   ELSE format('id > %s AND (%s)', j.last_id, j.query) END;
+BEGIN
+	IF j.object = 'contact_access' THEN
+		RETURN format('SELECT pg_catalog.jsonb_build_array(crm.export_contact(%s)), 0::pg_catalog.int8', j.contact_id);
+	END IF;
+	RETURN format('SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) ORDER BY t.id), ''[]''::pg_catalog.jsonb),'
+				  ' COALESCE(pg_catalog.max(t.id), 0) FROM (SELECT * FROM crm.%I(%L) LIMIT %s) t',
+				  'export_' || j.object, q, j.batch_size);
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.export_batch_sql(crm.jobs) IS
+	'the statement of an export job''s next batch: the export function with "id > last_id AND (query)", batch_size rows';
+
+-- One export batch's outcome, written by the worker as the owner in the
+-- batch's transaction: the rows, the count, the cursor; the end of the job
+-- (a batch short of batch_size is the last).
+CREATE FUNCTION crm_internal.export_batch_done(workspace_id bigint, job_id bigint, rows jsonb, last_id bigint)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	n bigint := jsonb_array_length(rows);
+	done boolean;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = export_batch_done.workspace_id AND x.id = export_batch_done.job_id;
+	INSERT INTO crm_internal.job_results (workspace_id, job_id, ordinal, data)
+	SELECT j.workspace_id, j.id, j.processed_rows + t.n, t.r FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	done := j.object = 'contact_access' OR n < j.batch_size;
+	UPDATE crm.jobs x
+	   SET processed_rows = x.processed_rows + n, total_rows = x.processed_rows + n,
+		   last_id = CASE WHEN n > 0 THEN export_batch_done.last_id ELSE x.last_id END,
+		   status = CASE WHEN done THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN done THEN now() END
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF done THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.export_batch_done(bigint, bigint, jsonb, bigint) IS
+	'the worker''s end of an export batch: result rows, count and cursor in the batch''s transaction; the end of the job';
+
+-- Who reads or cancels an export: its starter, or a member who sees the
+-- whole workspace (a restricted member's export holds only their rows, and
+-- another restricted member's would show them someone else's).
+CREATE FUNCTION crm_internal.export_job_of_caller(id bigint, action text) RETURNS crm.jobs
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x
+	 WHERE x.workspace_id = crm.current_workspace() AND x.id = export_job_of_caller.id AND x.kind = 'export';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'export job % does not exist', coalesce(export_job_of_caller.id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'crm.jobs lists the jobs of this workspace (kind export).';
+	END IF;
+	PERFORM crm_internal.require_caller_privilege(crm_internal.export_table(j.object), 'SELECT');
+	IF j.user_id IS DISTINCT FROM crm.current_user_id() AND crm_internal.privacy_owned(j.workspace_id) IS NOT NULL THEN
+		RAISE EXCEPTION 'user "%" may not % export job % of user "%"', crm.current_user_id(), action, j.id, j.user_id
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An export is its starter''s, or a member''s who sees the whole workspace (see_all).';
+	END IF;
+	RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.export_job_of_caller(bigint, text) IS
+	'the export job of the current workspace the caller may read or cancel (P0002, 42501)';
+
+CREATE FUNCTION crm.export_result(job_id bigint, after_ordinal bigint DEFAULT 0, lim integer DEFAULT NULL)
+RETURNS TABLE (ordinal bigint, data jsonb)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs := crm_internal.export_job_of_caller(export_result.job_id, 'read');
+BEGIN
+	PERFORM crm_hidden.require_switch('export');
+	IF export_result.lim < 0 THEN
+		RAISE EXCEPTION 'invalid lim: %', export_result.lim
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the number of rows to read, or NULL for all of them.';
+	END IF;
+	RETURN QUERY
+		SELECT r.ordinal, r.data FROM crm_internal.job_results r
+		 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id
+		   AND r.ordinal > coalesce(export_result.after_ordinal, 0)
+		 ORDER BY r.ordinal LIMIT export_result.lim;
+END;
+$$;
+COMMENT ON FUNCTION crm.export_result(bigint, bigint, integer) IS
+	'the rows of an export job after an ordinal (lim of them, NULL all), each a JSON object: the starter''s, or a see_all member''s; the rows written so far while it runs';
+
+CREATE FUNCTION crm.cancel_job(id bigint) RETURNS crm.jobs
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = crm.current_workspace() AND x.id = cancel_job.id;
+	IF FOUND AND j.kind = 'import' THEN
+		RETURN crm.cancel_import(cancel_job.id);
+	END IF;
+	j := crm_internal.export_job_of_caller(cancel_job.id, 'cancel');
+	-- waits for the batch the worker is in: it holds the job row
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = j.workspace_id AND x.id = j.id FOR UPDATE;
+	IF j.status NOT IN ('queued', 'running') THEN
+		RAISE EXCEPTION 'job % is already %', cancel_job.id, j.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only a queued or running job can be cancelled.';
+	END IF;
+	UPDATE crm.jobs x SET status = 'cancelled', finished_at = now()
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id RETURNING * INTO j;
+	DELETE FROM crm_internal.job_results r WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id;
+	RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION crm.cancel_job(bigint) IS
+	'cancels a queued or running job, import or export, after the batch in progress; an export''s rows are dropped';
+
+CREATE FUNCTION crm.purge_exports() RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer;
+BEGIN
+	DELETE FROM crm.jobs x
+	 WHERE x.kind = 'export' AND x.finished_at < now() - make_interval(days => x.keep_days);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_exports() IS
+	'deletes the export jobs of every workspace that ended more than keep_days ago, with their rows (run it daily, e.g. from pg_cron); returns how many';

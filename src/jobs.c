@@ -17,8 +17,9 @@
  * job's workspace, member and actor), then the report rows, counts and
  * cursor written as the worker's superuser.  A crash loses at most the
  * batch in progress, which the next worker does again.  The runner
- * dispatches on the job's kind and object (RunBatch), the one place an
- * export job would join.
+ * dispatches on the job's kind (RunBatch): an export job (issue 22) reads
+ * the next rows by id after its keyset cursor through the synchronous
+ * export function, as the starter, and appends them to its results.
  *
  *-------------------------------------------------------------------------
  */
@@ -188,9 +189,59 @@ SetJobIdentity(JobKey key, const char *user_id, const char *actor)
 				3, types, values, SPI_OK_SELECT);
 }
 
+/* SET LOCAL ROLE: the job's role for its reads and writes, none after */
+static void
+SetJobRole(const char *role)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(role);
+	WorkerQuery("SELECT pg_catalog.set_config('role', $1, true)", 1, types, values, SPI_OK_SELECT);
+}
+
 /*
- * One batch of an import, in the current transaction: the next rows after
- * the cursor, imported as the job's role, and their outcome recorded.
+ * One batch of an export: the next rows by id after the job's cursor, read
+ * by the export function as the job's role (a CQL "id > n" before the
+ * query, so each batch is a keyset read), then appended to the results by
+ * crm_internal.export_batch_done as the owner.  A GDPR access export is
+ * one batch of one row.  Returns whether the job goes on.
+ */
+static bool
+RunExportBatch(JobKey key, const char *run_as)
+{
+	Oid			types[4] = {INT8OID, INT8OID, JSONBOID, INT8OID};
+	Datum		values[4];
+	Datum		rows;
+	Datum		last_id;
+	bool		isnull;
+
+	/* JSON timestamps in UTC, whatever the server's zone (docs say so) */
+	WorkerQuery("SELECT pg_catalog.set_config('TimeZone', 'UTC', true)", 0, NULL, NULL, SPI_OK_SELECT);
+	values[0] = Int8Arg(key.workspace_id);
+	values[1] = Int8Arg(key.job_id);
+	/* the statement, built as the owner from the job row the start checked */
+	WorkerQuery("SELECT crm_internal.export_batch_sql(j) FROM crm.jobs j"
+				" WHERE j.workspace_id OPERATOR(pg_catalog.=) $1 AND j.id OPERATOR(pg_catalog.=) $2",
+				2, types, values, SPI_OK_SELECT);
+	{
+		char	   *sql = ResultText(0, 1);
+
+		SetJobRole(run_as);
+		WorkerQuery(sql, 0, NULL, NULL, SPI_OK_SELECT);
+		rows = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+		last_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		SetJobRole("none");
+	}
+	values[2] = rows;
+	values[3] = last_id;
+	WorkerQuery("SELECT crm_internal.export_batch_done($1, $2, $3, $4)", 4, types, values, SPI_OK_SELECT);
+	return strcmp(ResultText(0, 1), "running") == 0;
+}
+
+/*
+ * One batch of a job, in the current transaction.  An import: the next rows
+ * after the cursor, imported as the job's role, and their outcome recorded.
  * Returns whether the job goes on.
  */
 static bool
@@ -203,6 +254,7 @@ RunBatch(JobKey key)
 	char	   *run_as;
 	char	   *user_id;
 	char	   *actor;
+	bool		export;
 	int64		cursor;
 	int64		batch;
 	int64		total;
@@ -214,7 +266,7 @@ RunBatch(JobKey key)
 	values[0] = Int8Arg(key.workspace_id);
 	values[1] = Int8Arg(key.job_id);
 	WorkerQuery("SELECT j.status, j.object, j.mode, j.batch_size, j.processed_rows, j.total_rows,"
-				" j.run_as::pg_catalog.text, j.user_id, j.created_by"
+				" j.run_as::pg_catalog.text, j.user_id, j.created_by, j.kind"
 				" FROM crm.jobs j WHERE j.workspace_id OPERATOR(pg_catalog.=) $1"
 				" AND j.id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 				2, types, values, SPI_OK_SELECT);
@@ -230,12 +282,15 @@ RunBatch(JobKey key)
 	run_as = ResultText(0, 7);
 	user_id = ResultText(0, 8);
 	actor = ResultText(0, 9);
+	export = strcmp(ResultText(0, 10), "export") == 0;
 
 	SetJobIdentity(key, user_id, actor);
 	if (strcmp(status, "queued") == 0)
 		WorkerQuery("UPDATE crm.jobs j SET status = 'running', started_at = pg_catalog.now()"
 					" WHERE j.workspace_id OPERATOR(pg_catalog.=) $1 AND j.id OPERATOR(pg_catalog.=) $2",
 					2, types, values, SPI_OK_UPDATE);
+	if (export)
+		return RunExportBatch(key, run_as);
 
 	values[2] = Int8Arg(cursor);
 	values[3] = Int8Arg(batch);
@@ -255,19 +310,15 @@ RunBatch(JobKey key)
 	{
 		Oid			itypes[2] = {JSONBOID, TEXTOID};
 		Datum		ivalues[2];
-		Oid			rtypes[1] = {TEXTOID};
-		Datum		rvalues[1];
 
-		rvalues[0] = CStringGetTextDatum(run_as);
-		WorkerQuery("SELECT pg_catalog.set_config('role', $1, true)", 1, rtypes, rvalues, SPI_OK_SELECT);
+		SetJobRole(run_as);
 		ivalues[0] = rows;
 		ivalues[1] = CStringGetTextDatum(mode);
 		WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]'::pg_catalog.jsonb)"
 					" FROM crm.import_contacts($1, $2) t",
 					2, itypes, ivalues, SPI_OK_SELECT);
 		report = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
-		rvalues[0] = CStringGetTextDatum("none");
-		WorkerQuery("SELECT pg_catalog.set_config('role', $1, true)", 1, rtypes, rvalues, SPI_OK_SELECT);
+		SetJobRole("none");
 	}
 
 	values[2] = upto;
