@@ -282,6 +282,56 @@ CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.deals
 CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.deals
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
 
+--
+-- The summary behind crm_report.contacts_per_month (src/report_summaries.c):
+-- per UTC day first seen (or created) and identity source, the contacts
+-- neither merged nor deleted, kept exact at commit by statement triggers on
+-- crm.contacts.  Read like the deal summary: by reporting roles, under the
+-- contacts' workspace policy, when crm_internal.report_summarized() says.
+--
+CREATE TABLE crm_internal.report_contact_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	source crm.identity_source NOT NULL,
+	contacts bigint NOT NULL,
+	CONSTRAINT report_contact_days_key UNIQUE (workspace_id, day, source)
+);
+COMMENT ON TABLE crm_internal.report_contact_days IS
+	'contacts (neither merged nor deleted) per UTC day first seen and identity source, kept by the triggers on crm.contacts (src/report_summaries.c); read through crm_report.contacts_per_month';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_contact_days', '');
+
+ALTER TABLE crm_internal.report_contact_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_contact_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace())
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_contact_days_recomputed WITH (security_invoker = true) AS
+	SELECT c.workspace_id, (COALESCE(c.first_seen_at, c.created_at) AT TIME ZONE 'UTC')::date AS day,
+		   c.identity_source AS source, pg_catalog.count(*) AS contacts
+	  FROM crm.contacts c
+	 WHERE c.status OPERATOR(pg_catalog.<>) ALL ('{merged,deleted}')
+	 GROUP BY 1, 2, 3;
+COMMENT ON VIEW crm_internal.report_contact_days_recomputed IS
+	'what crm_internal.report_contact_days holds, computed from crm.contacts (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_contacts_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_contacts_summarize';
+COMMENT ON FUNCTION crm_internal.report_contacts_summarize() IS
+	'statement trigger on crm.contacts: adds the statement''s new rows to crm_internal.report_contact_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.contacts
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.contacts
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+
 CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -289,6 +339,7 @@ AS $$
 DECLARE
 	ws bigint := crm.current_workspace();
 	n bigint;
+	m bigint;
 BEGIN
 	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
 	IF 'admin' <> ALL (crm.current_permissions()) THEN
@@ -297,8 +348,8 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'An admin of the workspace rebuilds them.';
 	END IF;
-	-- writers of deals wait until the summary is rebuilt from what they committed
-	LOCK TABLE crm.deals IN SHARE MODE;
+	-- writers of deals and contacts wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts IN SHARE MODE;
 	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
 	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
 	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
@@ -306,11 +357,18 @@ BEGIN
 	 WHERE r.workspace_id = ws
 	 ORDER BY 1, 2, 3, 4, 5;
 	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
+	DELETE FROM crm_internal.report_contact_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)
+	SELECT r.workspace_id, r.day, r.source, r.contacts
+	  FROM crm_internal.report_contact_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS m = ROW_COUNT;
+	RETURN n + m;
 END;
 $$;
 COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
-	'recomputes the current workspace''s report summaries (crm_report.deals_per_day and the week and month views) from its deals; returns the number of summary rows; needs admin';
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, and crm_report.contacts_per_month) from its deals and contacts; returns the number of summary rows; needs admin';
 
 --
 -- Time series.  A deal counts as created on the day of created_at, and as
@@ -420,11 +478,19 @@ CREATE VIEW crm_report.order_revenue_per_month WITH (security_invoker = true) AS
 	  FROM crm_report.orders o
 	 GROUP BY o.workspace_id, pg_catalog.date_trunc('month', o.order_date)::date, o.currency;
 
+-- Contacts by the month first seen and source: the summary's days added up,
+-- or the facts, as crm_internal.report_summarized() says (see deals_per_day)
 CREATE VIEW crm_report.contacts_per_month WITH (security_invoker = true) AS
+	SELECT s.workspace_id, pg_catalog.date_trunc('month', s.day)::date AS month_start, s.source::text AS source,
+		   pg_catalog.sum(s.contacts)::bigint AS contacts
+	  FROM crm_internal.report_contact_days s
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, pg_catalog.date_trunc('month', s.day)::date, s.source
+	UNION ALL
 	SELECT c.workspace_id, pg_catalog.date_trunc('month', COALESCE(c.first_seen_at, c.created_at))::date AS month_start,
 		   c.source, pg_catalog.count(*) AS contacts
 	  FROM crm_report.contacts c
-	 WHERE c.status OPERATOR(pg_catalog.<>) 'deleted'
+	 WHERE c.status OPERATOR(pg_catalog.<>) 'deleted' AND NOT crm_internal.report_summarized()
 	 GROUP BY c.workspace_id, pg_catalog.date_trunc('month', COALESCE(c.first_seen_at, c.created_at))::date, c.source;
 
 CREATE VIEW crm_report.conversations_per_day WITH (security_invoker = true) AS

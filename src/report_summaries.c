@@ -1,10 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * report_summaries.c
- *	  The summaries behind the crm_report deal time series: deals created,
- *	  won and lost per UTC day, pipeline, owner and currency
- *	  (crm_internal.report_deal_days), kept exact at commit by statement
- *	  triggers on crm.deals, and the test of whether a query may read them.
+ *	  The summaries behind the crm_report time series, kept exact at commit
+ *	  by statement triggers, and the test of whether a query may read them:
+ *	  deals created, won and lost per UTC day, pipeline, owner and currency
+ *	  (crm_internal.report_deal_days, on crm.deals) and contacts per UTC
+ *	  day first seen and source (crm_internal.report_contact_days, on
+ *	  crm.contacts).  Each summary is a ReportSummary: its SQL and the
+ *	  columns it reads; the machinery below is shared.
  *
  * One pass per statement.  The trigger adds the statement's new rows and
  * subtracts its old ones, netted by key, and upserts the deltas with
@@ -49,6 +52,29 @@
 #include "crm.h"
 
 PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
+PG_FUNCTION_INFO_V1(crm_report_contacts_summarize);
+
+/*
+ * A summary: the aggregate upsert of a statement by operation (0 INSERT,
+ * 1 UPDATE, 2 DELETE) over its transition tables, returning the tid of
+ * each row it left at zero; the delete of such a row; the columns of the
+ * base table its rows depend on; and, optionally, a small statement's
+ * path netted in C (false: take the aggregate pass after all).
+ */
+typedef struct ReportSummary
+{
+	const char *name;
+	const char *upsert_sql[3];
+	const char *zero_sql;
+	const char *truncate_sql;
+	const char *const *columns;
+	int			ncolumns;
+	bool		(*upsert_small) (TriggerData *td);
+	SPIPlanPtr	upsert_plans[3];
+	SPIPlanPtr	zero_plan;
+} ReportSummary;
+
+static void DeleteZeroRows(ReportSummary *summary);
 PG_FUNCTION_INFO_V1(crm_report_summarized);
 
 /* A deal's events in a transition table, signed: +1 for new rows, -1 for old */
@@ -87,16 +113,8 @@ PG_FUNCTION_INFO_V1(crm_report_summarized);
 	" lost = s.lost OPERATOR(pg_catalog.+) excluded.lost, won_value = s.won_value OPERATOR(pg_catalog.+) excluded.won_value" \
 	ZERO_ROW_RETURNING
 
-/* By operation: 0 INSERT, 1 UPDATE, 2 DELETE */
-static const char *const upsert_sql[3] = {
-	UPSERT_HEAD DEAL_EVENTS("new_rows", "") UPSERT_TAIL,
-	UPSERT_HEAD DEAL_EVENTS("new_rows", "") " UNION ALL " DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
-	UPSERT_HEAD DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
-};
-static SPIPlanPtr upsert_plans[3];
-
 /* The columns a deal's summary rows depend on */
-static const char *const summarized_columns[] = {
+static const char *const deal_columns[] = {
 	"workspace_id", "created_at", "closed_at", "status", "pipeline_id", "owner", "currency", "value"
 };
 
@@ -228,12 +246,12 @@ CollectDeltas(TriggerData *td, Tuplestorestate *ts, int sign, DeltaSet *set)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			a[lengthof(summarized_columns)];
+	int			a[lengthof(deal_columns)];
 	Datum		zero = NumericGetDatum(int64_to_numeric(0));
 	bool		ok = true;
 
-	for (int i = 0; i < lengthof(summarized_columns); i++)
-		a[i] = SPI_fnumber(desc, summarized_columns[i]);
+	for (int i = 0; i < lengthof(deal_columns); i++)
+		a[i] = SPI_fnumber(desc, deal_columns[i]);
 	if (status_type != TupleDescAttr(desc, a[3] - 1)->atttypid)
 	{
 		Oid			type = TupleDescAttr(desc, a[3] - 1)->atttypid;
@@ -288,13 +306,9 @@ CollectDeltas(TriggerData *td, Tuplestorestate *ts, int sign, DeltaSet *set)
 	return ok;
 }
 
-static const char zero_sql[] =
-	"DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1 AND " ZERO_CONDITION;
-static SPIPlanPtr zero_plan;
-
 /* Deletes the rows the upsert just brought to zero (tids in the result; NULL for the others) */
 static void
-DeleteZeroRows(void)
+DeleteZeroRows(ReportSummary *summary)
 {
 	SPITupleTable *result = SPI_tuptable;
 	uint64		n = SPI_processed;
@@ -306,19 +320,21 @@ DeleteZeroRows(void)
 
 		if (isnull)
 			continue;
-		if (zero_plan == NULL)
+		if (summary->zero_plan == NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare(zero_sql, 1, (Oid[]) {TIDOID});
+			SPIPlanPtr	plan = SPI_prepare(summary->zero_sql, 1, (Oid[]) {TIDOID});
 
 			if (plan == NULL)
-				elog(ERROR, "report_deals_summarize: %s", SPI_result_code_string(SPI_result));
+				elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
 			SPI_keepplan(plan);
-			zero_plan = plan;
+			summary->zero_plan = plan;
 		}
-		if (SPI_execute_plan(zero_plan, &tid, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "report_deals_summarize: delete failed");
+		if (SPI_execute_plan(summary->zero_plan, &tid, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "%s: delete failed", summary->name);
 	}
 }
+
+static ReportSummary deal_summary;
 
 /* Upserts a small statement's netted deltas */
 static void
@@ -358,9 +374,73 @@ UpsertDeltas(DeltaSet *set)
 		values[8] = d->won_value;
 		if (SPI_execute_plan(upsert_one_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 			elog(ERROR, "report_deals_summarize: upsert failed");
-		DeleteZeroRows();
+		DeleteZeroRows(&deal_summary);
 	}
 }
+
+/* A small statement on crm.deals netted in C; false when it has an infinite time */
+static bool
+UpsertDealsSmall(TriggerData *td)
+{
+	DeltaSet   *set = palloc(sizeof(DeltaSet));
+
+	set->n = 0;
+	if ((td->tg_newtable != NULL && !CollectDeltas(td, td->tg_newtable, 1, set)) ||
+		(td->tg_oldtable != NULL && !CollectDeltas(td, td->tg_oldtable, -1, set)))
+		return false;			/* the SQL path cuts it */
+	UpsertDeltas(set);
+	return true;
+}
+
+static ReportSummary deal_summary = {
+	.name = "report_deals_summarize",
+	.upsert_sql = {
+		UPSERT_HEAD DEAL_EVENTS("new_rows", "") UPSERT_TAIL,
+		UPSERT_HEAD DEAL_EVENTS("new_rows", "") " UNION ALL " DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
+		UPSERT_HEAD DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
+	},
+	.zero_sql = "DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1 AND " ZERO_CONDITION,
+	.truncate_sql = "DELETE FROM crm_internal.report_deal_days",
+	.columns = deal_columns,
+	.ncolumns = lengthof(deal_columns),
+	.upsert_small = UpsertDealsSmall,
+};
+
+/*
+ * Contacts counted per UTC day first seen (or created) and identity source,
+ * as crm_report.contacts_per_month counts them: neither merged nor deleted.
+ * A contact's row is one key, so a statement of any size takes the
+ * aggregate pass.
+ */
+#define CONTACT_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (COALESCE(t.first_seen_at, t.created_at) AT TIME ZONE 'UTC')::date AS day," \
+	" t.identity_source AS source, " sign "1 AS contacts FROM " tab " t" \
+	" WHERE t.status OPERATOR(pg_catalog.<>) ALL ('{merged,deleted}')"
+#define CONTACT_UPSERT_HEAD \
+	"INSERT INTO crm_internal.report_contact_days AS s (workspace_id, day, source, contacts)" \
+	" SELECT e.workspace_id, e.day, e.source, pg_catalog.sum(e.contacts) FROM ("
+#define CONTACT_UPSERT_TAIL \
+	") e GROUP BY 1, 2, 3 HAVING pg_catalog.sum(e.contacts) OPERATOR(pg_catalog.<>) 0 ORDER BY 1, 2, 3" \
+	" ON CONFLICT (workspace_id, day, source) DO UPDATE SET contacts = s.contacts OPERATOR(pg_catalog.+) excluded.contacts" \
+	" RETURNING CASE WHEN s.contacts OPERATOR(pg_catalog.=) 0 THEN s.ctid END"
+
+static const char *const contact_columns[] = {
+	"workspace_id", "first_seen_at", "created_at", "status", "identity_source"
+};
+
+static ReportSummary contact_summary = {
+	.name = "report_contacts_summarize",
+	.upsert_sql = {
+		CONTACT_UPSERT_HEAD CONTACT_EVENTS("new_rows", "") CONTACT_UPSERT_TAIL,
+		CONTACT_UPSERT_HEAD CONTACT_EVENTS("new_rows", "") " UNION ALL " CONTACT_EVENTS("old_rows", "-") CONTACT_UPSERT_TAIL,
+		CONTACT_UPSERT_HEAD CONTACT_EVENTS("old_rows", "-") CONTACT_UPSERT_TAIL,
+	},
+	.zero_sql = "DELETE FROM crm_internal.report_contact_days WHERE ctid OPERATOR(pg_catalog.=) $1"
+	" AND contacts OPERATOR(pg_catalog.=) 0",
+	.truncate_sql = "DELETE FROM crm_internal.report_contact_days",
+	.columns = contact_columns,
+	.ncolumns = lengthof(contact_columns),
+};
 
 
 /*
@@ -372,19 +452,20 @@ UpsertDeltas(DeltaSet *set)
  * which costs only the upsert that nets to nothing.
  */
 static bool
-UpdateMovesNothing(TriggerData *td)
+UpdateMovesNothing(TriggerData *td, const ReportSummary *summary)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	Tuplestorestate *olds = td->tg_oldtable;
 	Tuplestorestate *news = td->tg_newtable;
 	TupleTableSlot *o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	TupleTableSlot *n = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			atts[lengthof(summarized_columns)];
+	int		   *atts = palloc(summary->ncolumns * sizeof(int));
 	bool		same = true;
 
-	for (int i = 0; i < lengthof(summarized_columns); i++)
-		if ((atts[i] = SPI_fnumber(desc, summarized_columns[i])) <= 0)
-			elog(ERROR, "report_deals_summarize: crm.deals has no column %s", summarized_columns[i]);
+	for (int i = 0; i < summary->ncolumns; i++)
+		if ((atts[i] = SPI_fnumber(desc, summary->columns[i])) <= 0)
+			elog(ERROR, "%s: %s has no column %s", summary->name, RelationGetRelationName(td->tg_relation),
+				 summary->columns[i]);
 	/* read pointers of our own: other triggers of the statement read these too */
 	tuplestore_select_read_pointer(olds, tuplestore_alloc_read_pointer(olds, EXEC_FLAG_REWIND));
 	tuplestore_select_read_pointer(news, tuplestore_alloc_read_pointer(news, EXEC_FLAG_REWIND));
@@ -397,7 +478,7 @@ UpdateMovesNothing(TriggerData *td)
 			same = false;
 			break;
 		}
-		for (int i = 0; i < lengthof(atts) && same; i++)
+		for (int i = 0; i < summary->ncolumns && same; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, atts[i] - 1);
 			bool		onull,
@@ -417,22 +498,22 @@ UpdateMovesNothing(TriggerData *td)
 
 /* A large statement's deltas, in one aggregate pass over its transition tables */
 static void
-UpsertStatement(TriggerData *td, int op)
+UpsertStatement(TriggerData *td, int op, ReportSummary *summary)
 {
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
-		elog(ERROR, "report_deals_summarize: no transition tables");
-	if (upsert_plans[op] == NULL)
+		elog(ERROR, "%s: no transition tables", summary->name);
+	if (summary->upsert_plans[op] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(upsert_sql[op], 0, NULL);
+		SPIPlanPtr	plan = SPI_prepare(summary->upsert_sql[op], 0, NULL);
 
 		if (plan == NULL)
-			elog(ERROR, "report_deals_summarize: %s", SPI_result_code_string(SPI_result));
+			elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		upsert_plans[op] = plan;
+		summary->upsert_plans[op] = plan;
 	}
-	if (SPI_execute_plan(upsert_plans[op], NULL, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "report_deals_summarize: upsert failed");
-	DeleteZeroRows();
+	if (SPI_execute_plan(summary->upsert_plans[op], NULL, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "%s: upsert failed", summary->name);
+	DeleteZeroRows(summary);
 }
 
 /* Whether the session cuts days in UTC: a zone with a fixed offset of 0 */
@@ -471,13 +552,12 @@ crm_report_summarized(PG_FUNCTION_ARGS)
 }
 
 /*
- * crm_internal.report_deals_summarize(): AFTER INSERT, UPDATE or DELETE
- * statement trigger on crm.deals with transition tables new_rows/old_rows
- * (TRUNCATE: every row goes).  Writes as the table's owner: no request
- * role may write the summary.
+ * The statement trigger of a summary: AFTER INSERT, UPDATE or DELETE with
+ * transition tables new_rows/old_rows (TRUNCATE: every row goes).  Writes
+ * as the table's owner: no request role may write the summary.
  */
-Datum
-crm_report_deals_summarize(PG_FUNCTION_ARGS)
+static Datum
+Summarize(FunctionCallInfo fcinfo, ReportSummary *summary)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	CrmSavedUser saved;
@@ -486,7 +566,7 @@ crm_report_deals_summarize(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("report_deals_summarize: must be a statement trigger")));
+				 errmsg("%s: must be a statement trigger", summary->name)));
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		op = 0;
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -495,32 +575,36 @@ crm_report_deals_summarize(PG_FUNCTION_ARGS)
 		op = 2;
 	else
 		op = -1;				/* TRUNCATE */
-	if (op == 1 && UpdateMovesNothing(td))
+	if (op == 1 && UpdateMovesNothing(td, summary))
 		return PointerGetDatum(NULL);
 
 	CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
 	SPI_connect();
 	if (op < 0)
-		SPI_execute("DELETE FROM crm_internal.report_deal_days", false, 0);
+		SPI_execute(summary->truncate_sql, false, 0);
 	else
 	{
 		int64		rows = (td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0) +
 			(td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0);
-		DeltaSet   *set = rows <= SMALL_STATEMENT ? palloc(sizeof(DeltaSet)) : NULL;
 
-		if (set != NULL)
-		{
-			set->n = 0;
-			if ((td->tg_newtable == NULL || CollectDeltas(td, td->tg_newtable, 1, set)) &&
-				(td->tg_oldtable == NULL || CollectDeltas(td, td->tg_oldtable, -1, set)))
-				UpsertDeltas(set);
-			else
-				set = NULL;		/* an infinite time: the SQL path cuts it */
-		}
-		if (set == NULL)
-			UpsertStatement(td, op);
+		if (summary->upsert_small == NULL || rows > SMALL_STATEMENT || !summary->upsert_small(td))
+			UpsertStatement(td, op, summary);
 	}
 	SPI_finish();
 	CrmRestoreUser(&saved);
 	return PointerGetDatum(NULL);
+}
+
+/* crm_internal.report_deals_summarize(): the statement triggers on crm.deals */
+Datum
+crm_report_deals_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &deal_summary);
+}
+
+/* crm_internal.report_contacts_summarize(): the statement triggers on crm.contacts */
+Datum
+crm_report_contacts_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &contact_summary);
 }
