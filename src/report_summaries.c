@@ -6,7 +6,8 @@
  *	  deals created, won and lost per UTC day, pipeline, owner and currency
  *	  (crm_internal.report_deal_days, on crm.deals) and contacts per UTC
  *	  day first seen and source (crm_internal.report_contact_days, on
- *	  crm.contacts).  Each summary is a ReportSummary: its SQL and the
+ *	  crm.contacts) and orders per UTC day of order date and currency
+ *	  (crm_internal.report_order_days, on crm.orders).  Each summary is a ReportSummary: its SQL and the
  *	  columns it reads; the machinery below is shared.
  *
  * One pass per statement.  The trigger adds the statement's new rows and
@@ -53,6 +54,7 @@
 
 PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
 PG_FUNCTION_INFO_V1(crm_report_contacts_summarize);
+PG_FUNCTION_INFO_V1(crm_report_orders_summarize);
 
 /*
  * A summary: the aggregate upsert of a statement by operation (0 INSERT,
@@ -65,12 +67,14 @@ typedef struct ReportSummary
 {
 	const char *name;
 	const char *upsert_sql[3];
-	const char *zero_sql;
+	const char *zero_sql;		/* NULL: a delta summary, compacted */
+	const char *compact_sql[3];
 	const char *truncate_sql;
 	const char *const *columns;
 	int			ncolumns;
 	bool		(*upsert_small) (TriggerData *td);
 	SPIPlanPtr	upsert_plans[3];
+	SPIPlanPtr	compact_plans[3];
 	SPIPlanPtr	zero_plan;
 } ReportSummary;
 
@@ -407,22 +411,44 @@ static ReportSummary deal_summary = {
 };
 
 /*
+ * The summaries of contacts and orders are delta summaries: a key's value
+ * is the sum of its rows.  A statement inserts its netted deltas as new
+ * rows, then compacts each key it touched: it deletes the key's rows no
+ * other transaction holds (FOR UPDATE SKIP LOCKED) and inserts their sum,
+ * unless it is zero.  No writer waits on another's summary row, so
+ * transactions adding contacts or orders of the same day never block each
+ * other nor deadlock (every new anonymous contact of a day shares a key);
+ * a key has at most a row per writer in flight, and one when they are done.
+ */
+#define DELTA_INSERT(table, keys, values, sums, nonzero, events) \
+	"INSERT INTO crm_internal." table " (" keys ", " values ") SELECT " keys ", " sums \
+	" FROM (" events ") e GROUP BY " keys " HAVING " nonzero
+#define DELTA_COMPACT(table, keys, values, sums, nonzero, match, events) \
+	"WITH k AS (SELECT DISTINCT " keys " FROM (" events ") e)," \
+	" v AS (SELECT s.ctid AS t FROM crm_internal." table " s, k WHERE " match " FOR UPDATE OF s SKIP LOCKED)," \
+	" e AS (DELETE FROM crm_internal." table " s USING v WHERE s.ctid OPERATOR(pg_catalog.=) v.t" \
+	" RETURNING s.*) INSERT INTO crm_internal." table " (" keys ", " values ") SELECT " keys ", " sums \
+	" FROM e GROUP BY " keys " HAVING " nonzero
+/* the summary's arguments expanded into the macros' (they hold commas) */
+#define DELTA_EXPAND(macro, ...) macro(__VA_ARGS__)
+#define DELTA_SQL(macro, events_new, events_old) { \
+	macro(events_new), macro(events_new " UNION ALL " events_old), macro(events_old) }
+
+/*
  * Contacts counted per UTC day first seen (or created) and identity source,
  * as crm_report.contacts_per_month counts them: neither merged nor deleted.
- * A contact's row is one key, so a statement of any size takes the
- * aggregate pass.
  */
 #define CONTACT_EVENTS(tab, sign) \
 	"SELECT t.workspace_id, (COALESCE(t.first_seen_at, t.created_at) AT TIME ZONE 'UTC')::date AS day," \
 	" t.identity_source AS source, " sign "1 AS contacts FROM " tab " t" \
 	" WHERE t.status OPERATOR(pg_catalog.<>) ALL ('{merged,deleted}')"
-#define CONTACT_UPSERT_HEAD \
-	"INSERT INTO crm_internal.report_contact_days AS s (workspace_id, day, source, contacts)" \
-	" SELECT e.workspace_id, e.day, e.source, pg_catalog.sum(e.contacts) FROM ("
-#define CONTACT_UPSERT_TAIL \
-	") e GROUP BY 1, 2, 3 HAVING pg_catalog.sum(e.contacts) OPERATOR(pg_catalog.<>) 0 ORDER BY 1, 2, 3" \
-	" ON CONFLICT (workspace_id, day, source) DO UPDATE SET contacts = s.contacts OPERATOR(pg_catalog.+) excluded.contacts" \
-	" RETURNING CASE WHEN s.contacts OPERATOR(pg_catalog.=) 0 THEN s.ctid END"
+#define CONTACT_ARGS "report_contact_days", "workspace_id, day, source", "contacts", \
+	"pg_catalog.sum(contacts)", "pg_catalog.sum(contacts) OPERATOR(pg_catalog.<>) 0"
+#define CONTACT_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.source OPERATOR(pg_catalog.=) k.source"
+#define CONTACT_INSERT(events) DELTA_EXPAND(DELTA_INSERT, CONTACT_ARGS, events)
+#define CONTACT_COMPACT(events) DELTA_EXPAND(DELTA_COMPACT, CONTACT_ARGS, CONTACT_MATCH, events)
 
 static const char *const contact_columns[] = {
 	"workspace_id", "first_seen_at", "created_at", "status", "identity_source"
@@ -430,18 +456,46 @@ static const char *const contact_columns[] = {
 
 static ReportSummary contact_summary = {
 	.name = "report_contacts_summarize",
-	.upsert_sql = {
-		CONTACT_UPSERT_HEAD CONTACT_EVENTS("new_rows", "") CONTACT_UPSERT_TAIL,
-		CONTACT_UPSERT_HEAD CONTACT_EVENTS("new_rows", "") " UNION ALL " CONTACT_EVENTS("old_rows", "-") CONTACT_UPSERT_TAIL,
-		CONTACT_UPSERT_HEAD CONTACT_EVENTS("old_rows", "-") CONTACT_UPSERT_TAIL,
-	},
-	.zero_sql = "DELETE FROM crm_internal.report_contact_days WHERE ctid OPERATOR(pg_catalog.=) $1"
-	" AND contacts OPERATOR(pg_catalog.=) 0",
+	.upsert_sql = DELTA_SQL(CONTACT_INSERT, CONTACT_EVENTS("new_rows", ""), CONTACT_EVENTS("old_rows", "-")),
+	.compact_sql = DELTA_SQL(CONTACT_COMPACT, CONTACT_EVENTS("new_rows", ""), CONTACT_EVENTS("old_rows", "-")),
 	.truncate_sql = "DELETE FROM crm_internal.report_contact_days",
 	.columns = contact_columns,
 	.ncolumns = lengthof(contact_columns),
 };
 
+/*
+ * Orders per UTC day of order date and currency, as
+ * crm_report.order_revenue_per_month adds them up: all, booked (not
+ * canceled, failed or refunded) and paid, with the paid ones' count so
+ * that a month without one converts to NULL as on the facts.
+ */
+#define ORDER_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (t.order_date AT TIME ZONE 'UTC')::date AS day, t.currency, " sign "1 AS orders," \
+	" CASE WHEN t.status OPERATOR(pg_catalog.<>) ALL ('{canceled,failed,refunded}') THEN " sign "t.value ELSE 0 END AS booked_value," \
+	" CASE WHEN t.status OPERATOR(pg_catalog.=) 'paid' THEN " sign "t.value ELSE 0 END AS paid_value," \
+	" CASE WHEN t.status OPERATOR(pg_catalog.=) 'paid' THEN " sign "1 ELSE 0 END AS paid_orders FROM " tab " t"
+#define ORDER_ARGS "report_order_days", "workspace_id, day, currency", "orders, booked_value, paid_value, paid_orders", \
+	"pg_catalog.sum(orders), pg_catalog.sum(booked_value), pg_catalog.sum(paid_value), pg_catalog.sum(paid_orders)", \
+	"(pg_catalog.sum(orders) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(booked_value) OPERATOR(pg_catalog.<>) 0" \
+	" OR pg_catalog.sum(paid_value) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(paid_orders) OPERATOR(pg_catalog.<>) 0)"
+#define ORDER_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.currency OPERATOR(pg_catalog.=) k.currency"
+#define ORDER_INSERT(events) DELTA_EXPAND(DELTA_INSERT, ORDER_ARGS, events)
+#define ORDER_COMPACT(events) DELTA_EXPAND(DELTA_COMPACT, ORDER_ARGS, ORDER_MATCH, events)
+
+static const char *const order_columns[] = {
+	"workspace_id", "order_date", "currency", "status", "value"
+};
+
+static ReportSummary order_summary = {
+	.name = "report_orders_summarize",
+	.upsert_sql = DELTA_SQL(ORDER_INSERT, ORDER_EVENTS("new_rows", ""), ORDER_EVENTS("old_rows", "-")),
+	.compact_sql = DELTA_SQL(ORDER_COMPACT, ORDER_EVENTS("new_rows", ""), ORDER_EVENTS("old_rows", "-")),
+	.truncate_sql = "DELETE FROM crm_internal.report_order_days",
+	.columns = order_columns,
+	.ncolumns = lengthof(order_columns),
+};
 
 /*
  * Whether an UPDATE left every summarized column of every row as it was (a
@@ -496,6 +550,23 @@ UpdateMovesNothing(TriggerData *td, const ReportSummary *summary)
 	return same;
 }
 
+/* A delta summary: the keys the statement touched, compacted */
+static void
+Compact(int op, ReportSummary *summary)
+{
+	if (summary->compact_plans[op] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(summary->compact_sql[op], 0, NULL);
+
+		if (plan == NULL)
+			elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		summary->compact_plans[op] = plan;
+	}
+	if (SPI_execute_plan(summary->compact_plans[op], NULL, NULL, false, 0) < 0)
+		elog(ERROR, "%s: compaction failed", summary->name);
+}
+
 /* A large statement's deltas, in one aggregate pass over its transition tables */
 static void
 UpsertStatement(TriggerData *td, int op, ReportSummary *summary)
@@ -511,9 +582,12 @@ UpsertStatement(TriggerData *td, int op, ReportSummary *summary)
 		SPI_keepplan(plan);
 		summary->upsert_plans[op] = plan;
 	}
-	if (SPI_execute_plan(summary->upsert_plans[op], NULL, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+	if (SPI_execute_plan(summary->upsert_plans[op], NULL, NULL, false, 0) < 0)
 		elog(ERROR, "%s: upsert failed", summary->name);
-	DeleteZeroRows(summary);
+	if (summary->zero_sql != NULL)
+		DeleteZeroRows(summary);
+	else
+		Compact(op, summary);
 }
 
 /* Whether the session cuts days in UTC: a zone with a fixed offset of 0 */
@@ -607,4 +681,11 @@ Datum
 crm_report_contacts_summarize(PG_FUNCTION_ARGS)
 {
 	return Summarize(fcinfo, &contact_summary);
+}
+
+/* crm_internal.report_orders_summarize(): the statement triggers on crm.orders */
+Datum
+crm_report_orders_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &order_summary);
 }

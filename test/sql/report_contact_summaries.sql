@@ -25,15 +25,23 @@ SELECT crm.grant_access('crm_csum_bi', access => 'reporting');
 SELECT (crm.add_member('ada', 'admin')).role;
 SELECT (crm.add_member('ann', 'agent', team => 'north')).role;
 
--- the summary against a recomputation from the contacts: rows missing on
--- either side (none when exact), and no row left at zero
+-- the summary (a key's value: the sum of its rows) against a recomputation
+-- from the contacts: keys missing on either side (none when exact), no key
+-- left at zero, and no key of more than one row once the writers are done
+CREATE VIEW pg_temp.summed AS
+	SELECT s.workspace_id, s.day, s.source, sum(s.contacts)::bigint AS contacts, count(*) AS nrows
+	  FROM crm_internal.report_contact_days s GROUP BY 1, 2, 3;
 CREATE FUNCTION pg_temp.drift() RETURNS TABLE (side text, workspace_id bigint, day date, source crm.identity_source, contacts bigint)
 LANGUAGE sql AS $$
-	(SELECT 'summary only', * FROM crm_internal.report_contact_days EXCEPT SELECT 'summary only', * FROM crm_internal.report_contact_days_recomputed)
+	(SELECT 'summary only', workspace_id, day, source, contacts FROM pg_temp.summed
+	 EXCEPT SELECT 'summary only', * FROM crm_internal.report_contact_days_recomputed)
 	UNION ALL
-	(SELECT 'contacts only', * FROM crm_internal.report_contact_days_recomputed EXCEPT SELECT 'contacts only', * FROM crm_internal.report_contact_days)
+	(SELECT 'contacts only', * FROM crm_internal.report_contact_days_recomputed
+	 EXCEPT SELECT 'contacts only', workspace_id, day, source, contacts FROM pg_temp.summed)
 	UNION ALL
-	SELECT 'zero row', * FROM crm_internal.report_contact_days s WHERE s.contacts = 0
+	SELECT 'zero key', workspace_id, day, source, contacts FROM pg_temp.summed s WHERE s.contacts = 0
+	UNION ALL
+	SELECT 'rows: ' || nrows, workspace_id, day, source, contacts FROM pg_temp.summed s WHERE s.nrows > 1
 $$;
 CREATE FUNCTION pg_temp.explain(q text) RETURNS SETOF text
 LANGUAGE plpgsql AS $$
@@ -44,7 +52,7 @@ END;
 $$;
 CREATE FUNCTION pg_temp.summary() RETURNS TABLE (day date, source crm.identity_source, contacts bigint)
 LANGUAGE sql AS $$
-	SELECT s.day, s.source, s.contacts FROM crm_internal.report_contact_days s
+	SELECT s.day, s.source, s.contacts FROM pg_temp.summed s
 	 WHERE s.workspace_id = (SELECT id FROM crm.workspaces WHERE slug = 'csums')
 	 ORDER BY s.day, s.source
 $$;
@@ -126,7 +134,7 @@ SELECT * FROM pg_temp.drift();
 SELECT crm.use_workspace('cother') IS NOT NULL AS in_other;
 INSERT INTO crm.contacts (name, first_seen_at) VALUES ('Other', '2026-03-02 09:00');
 SELECT crm.use_workspace('csums') IS NOT NULL AS in_csums;
-SELECT workspace_id = :other AS other_ws, day, source, contacts FROM crm_internal.report_contact_days WHERE workspace_id <> :ws;
+SELECT workspace_id = :other AS other_ws, day, source, contacts FROM pg_temp.summed WHERE workspace_id <> :ws;
 
 -- Reading.  The view in a UTC session reads the summary, and gives what
 -- the facts give in a zone that is UTC but not fixed (Africa/Abidjan)
@@ -147,11 +155,11 @@ SELECT count(*) FILTER (WHERE l ~ 'report_contact_days') > 0 AS reads_summary,
 	   count(*) FILTER (WHERE l ~ 'One-Time Filter') AS one_time_filters
   FROM pg_temp.explain('SELECT * FROM crm_report.contacts_per_month') e(l);
 
--- Who reads the summary.  A DBA's edit puts it wrong (5 contacts more on
+-- Who reads the summary.  A DBA's row puts it wrong (5 contacts more on
 -- March 2), which shows who reads it: the reporting role in UTC sees the
 -- edit; in another zone, and as a member whom owner privacy restricts
 -- (ann: her contacts only), they read the facts
-UPDATE crm_internal.report_contact_days SET contacts = contacts + 5 WHERE workspace_id = :ws AND day = '2026-03-02';
+INSERT INTO crm_internal.report_contact_days VALUES (:ws, '2026-03-02', 'self_reported', 5);
 SELECT side, day, source, contacts FROM pg_temp.drift() ORDER BY 1, 2, 3;
 SELECT crm.set_privacy('owner');
 SET ROLE crm_csum_bi;
