@@ -9104,3 +9104,438 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- reporting3: crm_report.contacts_per_month and order_revenue_per_month
+-- backed by summaries exact at commit (issue 26, item 5;
+-- docs/reporting.md#how-the-time-series-are-backed).
+-- crm_internal.report_contact_days and report_order_days are kept by
+-- statement triggers on crm.contacts and crm.orders, built here from the
+-- rows there are; the views read them or the facts, as
+-- crm_internal.report_summarized() says.  crm.rebuild_report_summaries
+-- rebuilds them too; crm.grant_access gives reporting roles SELECT on them
+-- (no reporting role exists before 0.3.0).
+--
+--
+-- The summary behind crm_report.contacts_per_month (src/report_summaries.c):
+-- per UTC day first seen (or created) and identity source, the contacts
+-- neither merged nor deleted, kept exact at commit by statement triggers on
+-- crm.contacts.  A delta summary: a key's value is the sum of its rows
+-- (writers add rows and compact them, never waiting on each other).  Read like the deal summary: by reporting roles, under the
+-- contacts' workspace policy, when crm_internal.report_summarized() says.
+--
+CREATE TABLE crm_internal.report_contact_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	source crm.identity_source NOT NULL,
+	contacts bigint NOT NULL
+);
+-- a key's rows: a writer's delta until the next statement on the key compacts it
+CREATE INDEX report_contact_days_key ON crm_internal.report_contact_days (workspace_id, day, source);
+COMMENT ON TABLE crm_internal.report_contact_days IS
+	'contacts (neither merged nor deleted) per UTC day first seen and identity source, kept by the triggers on crm.contacts (src/report_summaries.c); read through crm_report.contacts_per_month';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_contact_days', '');
+
+ALTER TABLE crm_internal.report_contact_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_contact_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace())
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_contact_days_recomputed WITH (security_invoker = true) AS
+	SELECT c.workspace_id, (COALESCE(c.first_seen_at, c.created_at) AT TIME ZONE 'UTC')::date AS day,
+		   c.identity_source AS source, pg_catalog.count(*) AS contacts
+	  FROM crm.contacts c
+	 WHERE c.status OPERATOR(pg_catalog.<>) ALL ('{merged,deleted}')
+	 GROUP BY 1, 2, 3;
+COMMENT ON VIEW crm_internal.report_contact_days_recomputed IS
+	'what crm_internal.report_contact_days holds, computed from crm.contacts (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_contacts_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_contacts_summarize';
+COMMENT ON FUNCTION crm_internal.report_contacts_summarize() IS
+	'statement trigger on crm.contacts: adds the statement''s new rows to crm_internal.report_contact_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.contacts
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.contacts
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+
+--
+-- The summary behind crm_report.order_revenue_per_month
+-- (src/report_summaries.c): per UTC day of order date and currency, the
+-- orders, the booked and paid values in the order's currency and the paid
+-- ones' count, kept exact at commit by statement triggers on crm.orders.
+-- A delta summary, like the contacts' one: a key's value is the sum of its rows.
+-- Read like the deal summary: by reporting roles, under the orders'
+-- workspace policy, when crm_internal.report_summarized() says.
+--
+CREATE TABLE crm_internal.report_order_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	currency char(3) NOT NULL,
+	orders bigint NOT NULL,
+	booked_value numeric NOT NULL,
+	paid_value numeric NOT NULL,
+	paid_orders bigint NOT NULL
+);
+-- a key's rows: a writer's delta until the next statement on the key compacts it
+CREATE INDEX report_order_days_key ON crm_internal.report_order_days (workspace_id, day, currency);
+COMMENT ON TABLE crm_internal.report_order_days IS
+	'orders, their booked and paid values and the paid ones per UTC day of order date and currency, kept by the triggers on crm.orders (src/report_summaries.c); read through crm_report.order_revenue_per_month';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_order_days', '');
+
+ALTER TABLE crm_internal.report_order_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_order_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.module_workspace('orders'))
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_order_days_recomputed WITH (security_invoker = true) AS
+	SELECT o.workspace_id, (o.order_date AT TIME ZONE 'UTC')::date AS day, o.currency, pg_catalog.count(*) AS orders,
+		   pg_catalog.sum(CASE WHEN o.status OPERATOR(pg_catalog.<>) ALL ('{canceled,failed,refunded}') THEN o.value ELSE 0 END)
+			   AS booked_value,
+		   pg_catalog.sum(CASE WHEN o.status OPERATOR(pg_catalog.=) 'paid' THEN o.value ELSE 0 END) AS paid_value,
+		   pg_catalog.count(*) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'paid') AS paid_orders
+	  FROM crm.orders o
+	 GROUP BY 1, 2, 3;
+COMMENT ON VIEW crm_internal.report_order_days_recomputed IS
+	'what crm_internal.report_order_days holds, computed from crm.orders (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_orders_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_orders_summarize';
+COMMENT ON FUNCTION crm_internal.report_orders_summarize() IS
+	'statement trigger on crm.orders: adds the statement''s new rows to crm_internal.report_order_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.orders
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.orders
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+
+CREATE OR REPLACE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	n bigint;
+	m bigint;
+	k bigint;
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to rebuild the report summaries of workspace "%"',
+			crm.current_user_id(), (SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace rebuilds them.';
+	END IF;
+	-- writers of deals, contacts and orders wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts, crm.orders IN SHARE MODE;
+	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
+	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
+	  FROM crm_internal.report_deal_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4, 5;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	DELETE FROM crm_internal.report_contact_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)
+	SELECT r.workspace_id, r.day, r.source, r.contacts
+	  FROM crm_internal.report_contact_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS m = ROW_COUNT;
+	DELETE FROM crm_internal.report_order_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_order_days (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders)
+	SELECT r.workspace_id, r.day, r.currency, r.orders, r.booked_value, r.paid_value, r.paid_orders
+	  FROM crm_internal.report_order_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	RETURN n + m + k;
+END;
+$$;
+COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month and crm_report.order_revenue_per_month) from its deals, contacts and orders; returns the number of summary rows; needs admin';
+
+-- the contacts and orders there are
+INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)
+SELECT r.workspace_id, r.day, r.source, r.contacts
+  FROM crm_internal.report_contact_days_recomputed r
+ ORDER BY 1, 2, 3;
+INSERT INTO crm_internal.report_order_days (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders)
+SELECT r.workspace_id, r.day, r.currency, r.orders, r.booked_value, r.paid_value, r.paid_orders
+  FROM crm_internal.report_order_days_recomputed r
+ ORDER BY 1, 2, 3;
+
+-- Contacts by the month first seen and source: the summary's days added up,
+-- or the facts, as crm_internal.report_summarized() says (see deals_per_day)
+CREATE OR REPLACE VIEW crm_report.contacts_per_month WITH (security_invoker = true) AS
+	SELECT s.workspace_id, pg_catalog.date_trunc('month', s.day)::date AS month_start, s.source::text AS source,
+		   pg_catalog.sum(s.contacts)::bigint AS contacts
+	  FROM crm_internal.report_contact_days s
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, pg_catalog.date_trunc('month', s.day)::date, s.source
+	UNION ALL
+	SELECT c.workspace_id, pg_catalog.date_trunc('month', COALESCE(c.first_seen_at, c.created_at))::date AS month_start,
+		   c.source, pg_catalog.count(*) AS contacts
+	  FROM crm_report.contacts c
+	 WHERE c.status OPERATOR(pg_catalog.<>) 'deleted' AND NOT crm_internal.report_summarized()
+	 GROUP BY c.workspace_id, pg_catalog.date_trunc('month', COALESCE(c.first_seen_at, c.created_at))::date, c.source;
+
+-- Orders by the month of their order date and currency: all orders, the
+-- booked ones (not canceled, failed or refunded) and the paid ones.  The
+-- summary's days added up, or the facts, as crm_internal.report_summarized()
+-- says (see deals_per_day); on the summary, the paid value is converted per
+-- day and currency with the rate of the day, and rounded once for them.
+CREATE OR REPLACE VIEW crm_report.order_revenue_per_month WITH (security_invoker = true) AS
+	SELECT s.workspace_id, pg_catalog.date_trunc('month', s.day)::date AS month_start, s.currency::text AS currency,
+		   pg_catalog.sum(s.orders)::bigint AS orders, pg_catalog.sum(s.booked_value) AS booked_value,
+		   pg_catalog.sum(s.paid_value) AS paid_value,
+		   pg_catalog.sum(pg_catalog.round(s.paid_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(
+					(SELECT x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) s.currency
+						AND x.quote OPERATOR(pg_catalog.=) w.default_currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1),
+					(SELECT 1 OPERATOR(pg_catalog./) x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) w.default_currency
+						AND x.quote OPERATOR(pg_catalog.=) s.currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1)) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.paid_orders OPERATOR(pg_catalog.<>) 0)
+			   AS paid_value_in_workspace_currency
+	  FROM (SELECT d.workspace_id, d.day, d.currency, pg_catalog.sum(d.orders) AS orders,
+				   pg_catalog.sum(d.booked_value) AS booked_value, pg_catalog.sum(d.paid_value) AS paid_value,
+				   pg_catalog.sum(d.paid_orders) AS paid_orders
+			  FROM crm_internal.report_order_days d
+			 GROUP BY d.workspace_id, d.day, d.currency) s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, pg_catalog.date_trunc('month', s.day)::date, s.currency
+	UNION ALL
+	SELECT o.workspace_id, pg_catalog.date_trunc('month', o.order_date)::date AS month_start, o.currency,
+		   pg_catalog.count(*) AS orders,
+		   COALESCE(pg_catalog.sum(o.value) FILTER (WHERE o.status OPERATOR(pg_catalog.<>) ALL (ARRAY['canceled', 'failed', 'refunded'])), 0)
+			   AS booked_value,
+		   COALESCE(pg_catalog.sum(o.value) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'paid'), 0) AS paid_value,
+		   pg_catalog.sum(o.value_in_workspace_currency) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'paid')
+			   AS paid_value_in_workspace_currency
+	  FROM crm_report.orders o
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY o.workspace_id, pg_catalog.date_trunc('month', o.order_date)::date, o.currency;
+
+-- crm.grant_access: reporting roles read the contact and order summaries too
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+END;
+$$;
+
+-- merge of reporting3 and unmerge: crm.grant_access grants the three report summaries and keeps the merge records read-only
+
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+END;
+$$;

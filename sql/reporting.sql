@@ -284,6 +284,116 @@ CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.deals
 CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.deals
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_deals_summarize();
 
+--
+-- The summary behind crm_report.contacts_per_month (src/report_summaries.c):
+-- per UTC day first seen (or created) and identity source, the contacts
+-- neither merged nor deleted, kept exact at commit by statement triggers on
+-- crm.contacts.  A delta summary: a key's value is the sum of its rows
+-- (writers add rows and compact them, never waiting on each other).  Read like the deal summary: by reporting roles, under the
+-- contacts' workspace policy, when crm_internal.report_summarized() says.
+--
+CREATE TABLE crm_internal.report_contact_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	source crm.identity_source NOT NULL,
+	contacts bigint NOT NULL
+);
+-- a key's rows: a writer's delta until the next statement on the key compacts it
+CREATE INDEX report_contact_days_key ON crm_internal.report_contact_days (workspace_id, day, source);
+COMMENT ON TABLE crm_internal.report_contact_days IS
+	'contacts (neither merged nor deleted) per UTC day first seen and identity source, kept by the triggers on crm.contacts (src/report_summaries.c); read through crm_report.contacts_per_month';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_contact_days', '');
+
+ALTER TABLE crm_internal.report_contact_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_contact_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace())
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_contact_days_recomputed WITH (security_invoker = true) AS
+	SELECT c.workspace_id, (COALESCE(c.first_seen_at, c.created_at) AT TIME ZONE 'UTC')::date AS day,
+		   c.identity_source AS source, pg_catalog.count(*) AS contacts
+	  FROM crm.contacts c
+	 WHERE c.status OPERATOR(pg_catalog.<>) ALL ('{merged,deleted}')
+	 GROUP BY 1, 2, 3;
+COMMENT ON VIEW crm_internal.report_contact_days_recomputed IS
+	'what crm_internal.report_contact_days holds, computed from crm.contacts (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_contacts_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_contacts_summarize';
+COMMENT ON FUNCTION crm_internal.report_contacts_summarize() IS
+	'statement trigger on crm.contacts: adds the statement''s new rows to crm_internal.report_contact_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.contacts
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.contacts
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.contacts
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_contacts_summarize();
+
+--
+-- The summary behind crm_report.order_revenue_per_month
+-- (src/report_summaries.c): per UTC day of order date and currency, the
+-- orders, the booked and paid values in the order's currency and the paid
+-- ones' count, kept exact at commit by statement triggers on crm.orders.
+-- A delta summary, like the contacts' one: a key's value is the sum of its rows.
+-- Read like the deal summary: by reporting roles, under the orders'
+-- workspace policy, when crm_internal.report_summarized() says.
+--
+CREATE TABLE crm_internal.report_order_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	currency char(3) NOT NULL,
+	orders bigint NOT NULL,
+	booked_value numeric NOT NULL,
+	paid_value numeric NOT NULL,
+	paid_orders bigint NOT NULL
+);
+-- a key's rows: a writer's delta until the next statement on the key compacts it
+CREATE INDEX report_order_days_key ON crm_internal.report_order_days (workspace_id, day, currency);
+COMMENT ON TABLE crm_internal.report_order_days IS
+	'orders, their booked and paid values and the paid ones per UTC day of order date and currency, kept by the triggers on crm.orders (src/report_summaries.c); read through crm_report.order_revenue_per_month';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_order_days', '');
+
+ALTER TABLE crm_internal.report_order_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_order_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.module_workspace('orders'))
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_order_days_recomputed WITH (security_invoker = true) AS
+	SELECT o.workspace_id, (o.order_date AT TIME ZONE 'UTC')::date AS day, o.currency, pg_catalog.count(*) AS orders,
+		   pg_catalog.sum(CASE WHEN o.status OPERATOR(pg_catalog.<>) ALL ('{canceled,failed,refunded}') THEN o.value ELSE 0 END)
+			   AS booked_value,
+		   pg_catalog.sum(CASE WHEN o.status OPERATOR(pg_catalog.=) 'paid' THEN o.value ELSE 0 END) AS paid_value,
+		   pg_catalog.count(*) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'paid') AS paid_orders
+	  FROM crm.orders o
+	 GROUP BY 1, 2, 3;
+COMMENT ON VIEW crm_internal.report_order_days_recomputed IS
+	'what crm_internal.report_order_days holds, computed from crm.orders (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_orders_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_orders_summarize';
+COMMENT ON FUNCTION crm_internal.report_orders_summarize() IS
+	'statement trigger on crm.orders: adds the statement''s new rows to crm_internal.report_order_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.orders
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.orders
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
+
 CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -291,6 +401,8 @@ AS $$
 DECLARE
 	ws bigint := crm.current_workspace();
 	n bigint;
+	m bigint;
+	k bigint;
 BEGIN
 	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
 	IF 'admin' <> ALL (crm.current_permissions()) THEN
@@ -299,8 +411,8 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'An admin of the workspace rebuilds them.';
 	END IF;
-	-- writers of deals wait until the summary is rebuilt from what they committed
-	LOCK TABLE crm.deals IN SHARE MODE;
+	-- writers of deals, contacts and orders wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts, crm.orders IN SHARE MODE;
 	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
 	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
 	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
@@ -308,11 +420,25 @@ BEGIN
 	 WHERE r.workspace_id = ws
 	 ORDER BY 1, 2, 3, 4, 5;
 	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
+	DELETE FROM crm_internal.report_contact_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)
+	SELECT r.workspace_id, r.day, r.source, r.contacts
+	  FROM crm_internal.report_contact_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS m = ROW_COUNT;
+	DELETE FROM crm_internal.report_order_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_order_days (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders)
+	SELECT r.workspace_id, r.day, r.currency, r.orders, r.booked_value, r.paid_value, r.paid_orders
+	  FROM crm_internal.report_order_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	RETURN n + m + k;
 END;
 $$;
 COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
-	'recomputes the current workspace''s report summaries (crm_report.deals_per_day and the week and month views) from its deals; returns the number of summary rows; needs admin';
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month and crm_report.order_revenue_per_month) from its deals, contacts and orders; returns the number of summary rows; needs admin';
 
 --
 -- Time series.  A deal counts as created on the day of created_at, and as
@@ -410,8 +536,35 @@ CREATE VIEW crm_report.stage_funnel_by_cohort WITH (security_invoker = true) AS
 	 GROUP BY s.workspace_id, s.pipeline_id, c.cohort_month, s.id, s.name, s.position, s.kind;
 
 -- Orders by the month of their order date and currency: all orders, the
--- booked ones (not canceled, failed or refunded) and the paid ones.
+-- booked ones (not canceled, failed or refunded) and the paid ones.  The
+-- summary's days added up, or the facts, as crm_internal.report_summarized()
+-- says (see deals_per_day); on the summary, the paid value is converted per
+-- day and currency with the rate of the day, and rounded once for them.
 CREATE VIEW crm_report.order_revenue_per_month WITH (security_invoker = true) AS
+	SELECT s.workspace_id, pg_catalog.date_trunc('month', s.day)::date AS month_start, s.currency::text AS currency,
+		   pg_catalog.sum(s.orders)::bigint AS orders, pg_catalog.sum(s.booked_value) AS booked_value,
+		   pg_catalog.sum(s.paid_value) AS paid_value,
+		   pg_catalog.sum(pg_catalog.round(s.paid_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(
+					(SELECT x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) s.currency
+						AND x.quote OPERATOR(pg_catalog.=) w.default_currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1),
+					(SELECT 1 OPERATOR(pg_catalog./) x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) w.default_currency
+						AND x.quote OPERATOR(pg_catalog.=) s.currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1)) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.paid_orders OPERATOR(pg_catalog.<>) 0)
+			   AS paid_value_in_workspace_currency
+	  FROM (SELECT d.workspace_id, d.day, d.currency, pg_catalog.sum(d.orders) AS orders,
+				   pg_catalog.sum(d.booked_value) AS booked_value, pg_catalog.sum(d.paid_value) AS paid_value,
+				   pg_catalog.sum(d.paid_orders) AS paid_orders
+			  FROM crm_internal.report_order_days d
+			 GROUP BY d.workspace_id, d.day, d.currency) s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, pg_catalog.date_trunc('month', s.day)::date, s.currency
+	UNION ALL
 	SELECT o.workspace_id, pg_catalog.date_trunc('month', o.order_date)::date AS month_start, o.currency,
 		   pg_catalog.count(*) AS orders,
 		   COALESCE(pg_catalog.sum(o.value) FILTER (WHERE o.status OPERATOR(pg_catalog.<>) ALL (ARRAY['canceled', 'failed', 'refunded'])), 0)
@@ -420,13 +573,22 @@ CREATE VIEW crm_report.order_revenue_per_month WITH (security_invoker = true) AS
 		   pg_catalog.sum(o.value_in_workspace_currency) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'paid')
 			   AS paid_value_in_workspace_currency
 	  FROM crm_report.orders o
+	 WHERE NOT crm_internal.report_summarized()
 	 GROUP BY o.workspace_id, pg_catalog.date_trunc('month', o.order_date)::date, o.currency;
 
+-- Contacts by the month first seen and source: the summary's days added up,
+-- or the facts, as crm_internal.report_summarized() says (see deals_per_day)
 CREATE VIEW crm_report.contacts_per_month WITH (security_invoker = true) AS
+	SELECT s.workspace_id, pg_catalog.date_trunc('month', s.day)::date AS month_start, s.source::text AS source,
+		   pg_catalog.sum(s.contacts)::bigint AS contacts
+	  FROM crm_internal.report_contact_days s
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, pg_catalog.date_trunc('month', s.day)::date, s.source
+	UNION ALL
 	SELECT c.workspace_id, pg_catalog.date_trunc('month', COALESCE(c.first_seen_at, c.created_at))::date AS month_start,
 		   c.source, pg_catalog.count(*) AS contacts
 	  FROM crm_report.contacts c
-	 WHERE c.status OPERATOR(pg_catalog.<>) 'deleted'
+	 WHERE c.status OPERATOR(pg_catalog.<>) 'deleted' AND NOT crm_internal.report_summarized()
 	 GROUP BY c.workspace_id, pg_catalog.date_trunc('month', COALESCE(c.first_seen_at, c.created_at))::date, c.source;
 
 CREATE VIEW crm_report.conversations_per_day WITH (security_invoker = true) AS

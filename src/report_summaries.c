@@ -1,10 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * report_summaries.c
- *	  The summaries behind the crm_report deal time series: deals created,
- *	  won and lost per UTC day, pipeline, owner and currency
- *	  (crm_internal.report_deal_days), kept exact at commit by statement
- *	  triggers on crm.deals, and the test of whether a query may read them.
+ *	  The summaries behind the crm_report time series, kept exact at commit
+ *	  by statement triggers, and the test of whether a query may read them:
+ *	  deals created, won and lost per UTC day, pipeline, owner and currency
+ *	  (crm_internal.report_deal_days, on crm.deals) and contacts per UTC
+ *	  day first seen and source (crm_internal.report_contact_days, on
+ *	  crm.contacts) and orders per UTC day of order date and currency
+ *	  (crm_internal.report_order_days, on crm.orders).  Each summary is a ReportSummary: its SQL and the
+ *	  columns it reads; the machinery below is shared.
  *
  * One pass per statement.  The trigger adds the statement's new rows and
  * subtracts its old ones, netted by key, and upserts the deltas with
@@ -49,6 +53,32 @@
 #include "crm.h"
 
 PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
+PG_FUNCTION_INFO_V1(crm_report_contacts_summarize);
+PG_FUNCTION_INFO_V1(crm_report_orders_summarize);
+
+/*
+ * A summary: the aggregate upsert of a statement by operation (0 INSERT,
+ * 1 UPDATE, 2 DELETE) over its transition tables, returning the tid of
+ * each row it left at zero; the delete of such a row; the columns of the
+ * base table its rows depend on; and, optionally, a small statement's
+ * path netted in C (false: take the aggregate pass after all).
+ */
+typedef struct ReportSummary
+{
+	const char *name;
+	const char *upsert_sql[3];
+	const char *zero_sql;		/* NULL: a delta summary, compacted */
+	const char *compact_sql[3];
+	const char *truncate_sql;
+	const char *const *columns;
+	int			ncolumns;
+	bool		(*upsert_small) (TriggerData *td);
+	SPIPlanPtr	upsert_plans[3];
+	SPIPlanPtr	compact_plans[3];
+	SPIPlanPtr	zero_plan;
+} ReportSummary;
+
+static void DeleteZeroRows(ReportSummary *summary);
 PG_FUNCTION_INFO_V1(crm_report_summarized);
 
 /* A deal's events in a transition table, signed: +1 for new rows, -1 for old */
@@ -87,16 +117,8 @@ PG_FUNCTION_INFO_V1(crm_report_summarized);
 	" lost = s.lost OPERATOR(pg_catalog.+) excluded.lost, won_value = s.won_value OPERATOR(pg_catalog.+) excluded.won_value" \
 	ZERO_ROW_RETURNING
 
-/* By operation: 0 INSERT, 1 UPDATE, 2 DELETE */
-static const char *const upsert_sql[3] = {
-	UPSERT_HEAD DEAL_EVENTS("new_rows", "") UPSERT_TAIL,
-	UPSERT_HEAD DEAL_EVENTS("new_rows", "") " UNION ALL " DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
-	UPSERT_HEAD DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
-};
-static SPIPlanPtr upsert_plans[3];
-
 /* The columns a deal's summary rows depend on */
-static const char *const summarized_columns[] = {
+static const char *const deal_columns[] = {
 	"workspace_id", "created_at", "closed_at", "status", "pipeline_id", "owner", "currency", "value"
 };
 
@@ -228,12 +250,12 @@ CollectDeltas(TriggerData *td, Tuplestorestate *ts, int sign, DeltaSet *set)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			a[lengthof(summarized_columns)];
+	int			a[lengthof(deal_columns)];
 	Datum		zero = NumericGetDatum(int64_to_numeric(0));
 	bool		ok = true;
 
-	for (int i = 0; i < lengthof(summarized_columns); i++)
-		a[i] = SPI_fnumber(desc, summarized_columns[i]);
+	for (int i = 0; i < lengthof(deal_columns); i++)
+		a[i] = SPI_fnumber(desc, deal_columns[i]);
 	if (status_type != TupleDescAttr(desc, a[3] - 1)->atttypid)
 	{
 		Oid			type = TupleDescAttr(desc, a[3] - 1)->atttypid;
@@ -288,13 +310,9 @@ CollectDeltas(TriggerData *td, Tuplestorestate *ts, int sign, DeltaSet *set)
 	return ok;
 }
 
-static const char zero_sql[] =
-	"DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1 AND " ZERO_CONDITION;
-static SPIPlanPtr zero_plan;
-
 /* Deletes the rows the upsert just brought to zero (tids in the result; NULL for the others) */
 static void
-DeleteZeroRows(void)
+DeleteZeroRows(ReportSummary *summary)
 {
 	SPITupleTable *result = SPI_tuptable;
 	uint64		n = SPI_processed;
@@ -306,19 +324,21 @@ DeleteZeroRows(void)
 
 		if (isnull)
 			continue;
-		if (zero_plan == NULL)
+		if (summary->zero_plan == NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare(zero_sql, 1, (Oid[]) {TIDOID});
+			SPIPlanPtr	plan = SPI_prepare(summary->zero_sql, 1, (Oid[]) {TIDOID});
 
 			if (plan == NULL)
-				elog(ERROR, "report_deals_summarize: %s", SPI_result_code_string(SPI_result));
+				elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
 			SPI_keepplan(plan);
-			zero_plan = plan;
+			summary->zero_plan = plan;
 		}
-		if (SPI_execute_plan(zero_plan, &tid, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "report_deals_summarize: delete failed");
+		if (SPI_execute_plan(summary->zero_plan, &tid, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "%s: delete failed", summary->name);
 	}
 }
+
+static ReportSummary deal_summary;
 
 /* Upserts a small statement's netted deltas */
 static void
@@ -358,10 +378,124 @@ UpsertDeltas(DeltaSet *set)
 		values[8] = d->won_value;
 		if (SPI_execute_plan(upsert_one_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 			elog(ERROR, "report_deals_summarize: upsert failed");
-		DeleteZeroRows();
+		DeleteZeroRows(&deal_summary);
 	}
 }
 
+/* A small statement on crm.deals netted in C; false when it has an infinite time */
+static bool
+UpsertDealsSmall(TriggerData *td)
+{
+	DeltaSet   *set = palloc(sizeof(DeltaSet));
+
+	set->n = 0;
+	if ((td->tg_newtable != NULL && !CollectDeltas(td, td->tg_newtable, 1, set)) ||
+		(td->tg_oldtable != NULL && !CollectDeltas(td, td->tg_oldtable, -1, set)))
+		return false;			/* the SQL path cuts it */
+	UpsertDeltas(set);
+	return true;
+}
+
+static ReportSummary deal_summary = {
+	.name = "report_deals_summarize",
+	.upsert_sql = {
+		UPSERT_HEAD DEAL_EVENTS("new_rows", "") UPSERT_TAIL,
+		UPSERT_HEAD DEAL_EVENTS("new_rows", "") " UNION ALL " DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
+		UPSERT_HEAD DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
+	},
+	.zero_sql = "DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1 AND " ZERO_CONDITION,
+	.truncate_sql = "DELETE FROM crm_internal.report_deal_days",
+	.columns = deal_columns,
+	.ncolumns = lengthof(deal_columns),
+	.upsert_small = UpsertDealsSmall,
+};
+
+/*
+ * The summaries of contacts and orders are delta summaries: a key's value
+ * is the sum of its rows.  A statement inserts its netted deltas as new
+ * rows, then compacts each key it touched: it deletes the key's rows no
+ * other transaction holds (FOR UPDATE SKIP LOCKED) and inserts their sum,
+ * unless it is zero.  No writer waits on another's summary row, so
+ * transactions adding contacts or orders of the same day never block each
+ * other nor deadlock (every new anonymous contact of a day shares a key);
+ * a key has at most a row per writer in flight, and one when they are done.
+ */
+#define DELTA_INSERT(table, keys, values, sums, nonzero, events) \
+	"INSERT INTO crm_internal." table " (" keys ", " values ") SELECT " keys ", " sums \
+	" FROM (" events ") e GROUP BY " keys " HAVING " nonzero
+#define DELTA_COMPACT(table, keys, values, sums, nonzero, match, events) \
+	"WITH k AS (SELECT DISTINCT " keys " FROM (" events ") e)," \
+	" v AS (SELECT s.ctid AS t FROM crm_internal." table " s, k WHERE " match " FOR UPDATE OF s SKIP LOCKED)," \
+	" e AS (DELETE FROM crm_internal." table " s USING v WHERE s.ctid OPERATOR(pg_catalog.=) v.t" \
+	" RETURNING s.*) INSERT INTO crm_internal." table " (" keys ", " values ") SELECT " keys ", " sums \
+	" FROM e GROUP BY " keys " HAVING " nonzero
+/* the summary's arguments expanded into the macros' (they hold commas) */
+#define DELTA_EXPAND(macro, ...) macro(__VA_ARGS__)
+#define DELTA_SQL(macro, events_new, events_old) { \
+	macro(events_new), macro(events_new " UNION ALL " events_old), macro(events_old) }
+
+/*
+ * Contacts counted per UTC day first seen (or created) and identity source,
+ * as crm_report.contacts_per_month counts them: neither merged nor deleted.
+ */
+#define CONTACT_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (COALESCE(t.first_seen_at, t.created_at) AT TIME ZONE 'UTC')::date AS day," \
+	" t.identity_source AS source, " sign "1 AS contacts FROM " tab " t" \
+	" WHERE t.status OPERATOR(pg_catalog.<>) ALL ('{merged,deleted}')"
+#define CONTACT_ARGS "report_contact_days", "workspace_id, day, source", "contacts", \
+	"pg_catalog.sum(contacts)", "pg_catalog.sum(contacts) OPERATOR(pg_catalog.<>) 0"
+#define CONTACT_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.source OPERATOR(pg_catalog.=) k.source"
+#define CONTACT_INSERT(events) DELTA_EXPAND(DELTA_INSERT, CONTACT_ARGS, events)
+#define CONTACT_COMPACT(events) DELTA_EXPAND(DELTA_COMPACT, CONTACT_ARGS, CONTACT_MATCH, events)
+
+static const char *const contact_columns[] = {
+	"workspace_id", "first_seen_at", "created_at", "status", "identity_source"
+};
+
+static ReportSummary contact_summary = {
+	.name = "report_contacts_summarize",
+	.upsert_sql = DELTA_SQL(CONTACT_INSERT, CONTACT_EVENTS("new_rows", ""), CONTACT_EVENTS("old_rows", "-")),
+	.compact_sql = DELTA_SQL(CONTACT_COMPACT, CONTACT_EVENTS("new_rows", ""), CONTACT_EVENTS("old_rows", "-")),
+	.truncate_sql = "DELETE FROM crm_internal.report_contact_days",
+	.columns = contact_columns,
+	.ncolumns = lengthof(contact_columns),
+};
+
+/*
+ * Orders per UTC day of order date and currency, as
+ * crm_report.order_revenue_per_month adds them up: all, booked (not
+ * canceled, failed or refunded) and paid, with the paid ones' count so
+ * that a month without one converts to NULL as on the facts.
+ */
+#define ORDER_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (t.order_date AT TIME ZONE 'UTC')::date AS day, t.currency, " sign "1 AS orders," \
+	" CASE WHEN t.status OPERATOR(pg_catalog.<>) ALL ('{canceled,failed,refunded}') THEN " sign "t.value ELSE 0 END AS booked_value," \
+	" CASE WHEN t.status OPERATOR(pg_catalog.=) 'paid' THEN " sign "t.value ELSE 0 END AS paid_value," \
+	" CASE WHEN t.status OPERATOR(pg_catalog.=) 'paid' THEN " sign "1 ELSE 0 END AS paid_orders FROM " tab " t"
+#define ORDER_ARGS "report_order_days", "workspace_id, day, currency", "orders, booked_value, paid_value, paid_orders", \
+	"pg_catalog.sum(orders), pg_catalog.sum(booked_value), pg_catalog.sum(paid_value), pg_catalog.sum(paid_orders)", \
+	"(pg_catalog.sum(orders) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(booked_value) OPERATOR(pg_catalog.<>) 0" \
+	" OR pg_catalog.sum(paid_value) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(paid_orders) OPERATOR(pg_catalog.<>) 0)"
+#define ORDER_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.currency OPERATOR(pg_catalog.=) k.currency"
+#define ORDER_INSERT(events) DELTA_EXPAND(DELTA_INSERT, ORDER_ARGS, events)
+#define ORDER_COMPACT(events) DELTA_EXPAND(DELTA_COMPACT, ORDER_ARGS, ORDER_MATCH, events)
+
+static const char *const order_columns[] = {
+	"workspace_id", "order_date", "currency", "status", "value"
+};
+
+static ReportSummary order_summary = {
+	.name = "report_orders_summarize",
+	.upsert_sql = DELTA_SQL(ORDER_INSERT, ORDER_EVENTS("new_rows", ""), ORDER_EVENTS("old_rows", "-")),
+	.compact_sql = DELTA_SQL(ORDER_COMPACT, ORDER_EVENTS("new_rows", ""), ORDER_EVENTS("old_rows", "-")),
+	.truncate_sql = "DELETE FROM crm_internal.report_order_days",
+	.columns = order_columns,
+	.ncolumns = lengthof(order_columns),
+};
 
 /*
  * Whether an UPDATE left every summarized column of every row as it was (a
@@ -372,19 +506,20 @@ UpsertDeltas(DeltaSet *set)
  * which costs only the upsert that nets to nothing.
  */
 static bool
-UpdateMovesNothing(TriggerData *td)
+UpdateMovesNothing(TriggerData *td, const ReportSummary *summary)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	Tuplestorestate *olds = td->tg_oldtable;
 	Tuplestorestate *news = td->tg_newtable;
 	TupleTableSlot *o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	TupleTableSlot *n = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			atts[lengthof(summarized_columns)];
+	int		   *atts = palloc(summary->ncolumns * sizeof(int));
 	bool		same = true;
 
-	for (int i = 0; i < lengthof(summarized_columns); i++)
-		if ((atts[i] = SPI_fnumber(desc, summarized_columns[i])) <= 0)
-			elog(ERROR, "report_deals_summarize: crm.deals has no column %s", summarized_columns[i]);
+	for (int i = 0; i < summary->ncolumns; i++)
+		if ((atts[i] = SPI_fnumber(desc, summary->columns[i])) <= 0)
+			elog(ERROR, "%s: %s has no column %s", summary->name, RelationGetRelationName(td->tg_relation),
+				 summary->columns[i]);
 	/* read pointers of our own: other triggers of the statement read these too */
 	tuplestore_select_read_pointer(olds, tuplestore_alloc_read_pointer(olds, EXEC_FLAG_REWIND));
 	tuplestore_select_read_pointer(news, tuplestore_alloc_read_pointer(news, EXEC_FLAG_REWIND));
@@ -397,7 +532,7 @@ UpdateMovesNothing(TriggerData *td)
 			same = false;
 			break;
 		}
-		for (int i = 0; i < lengthof(atts) && same; i++)
+		for (int i = 0; i < summary->ncolumns && same; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, atts[i] - 1);
 			bool		onull,
@@ -415,24 +550,44 @@ UpdateMovesNothing(TriggerData *td)
 	return same;
 }
 
-/* A large statement's deltas, in one aggregate pass over its transition tables */
+/* A delta summary: the keys the statement touched, compacted */
 static void
-UpsertStatement(TriggerData *td, int op)
+Compact(int op, ReportSummary *summary)
 {
-	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
-		elog(ERROR, "report_deals_summarize: no transition tables");
-	if (upsert_plans[op] == NULL)
+	if (summary->compact_plans[op] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(upsert_sql[op], 0, NULL);
+		SPIPlanPtr	plan = SPI_prepare(summary->compact_sql[op], 0, NULL);
 
 		if (plan == NULL)
-			elog(ERROR, "report_deals_summarize: %s", SPI_result_code_string(SPI_result));
+			elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		upsert_plans[op] = plan;
+		summary->compact_plans[op] = plan;
 	}
-	if (SPI_execute_plan(upsert_plans[op], NULL, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "report_deals_summarize: upsert failed");
-	DeleteZeroRows();
+	if (SPI_execute_plan(summary->compact_plans[op], NULL, NULL, false, 0) < 0)
+		elog(ERROR, "%s: compaction failed", summary->name);
+}
+
+/* A large statement's deltas, in one aggregate pass over its transition tables */
+static void
+UpsertStatement(TriggerData *td, int op, ReportSummary *summary)
+{
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "%s: no transition tables", summary->name);
+	if (summary->upsert_plans[op] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(summary->upsert_sql[op], 0, NULL);
+
+		if (plan == NULL)
+			elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		summary->upsert_plans[op] = plan;
+	}
+	if (SPI_execute_plan(summary->upsert_plans[op], NULL, NULL, false, 0) < 0)
+		elog(ERROR, "%s: upsert failed", summary->name);
+	if (summary->zero_sql != NULL)
+		DeleteZeroRows(summary);
+	else
+		Compact(op, summary);
 }
 
 /* Whether the session cuts days in UTC: a zone with a fixed offset of 0 */
@@ -471,13 +626,12 @@ crm_report_summarized(PG_FUNCTION_ARGS)
 }
 
 /*
- * crm_internal.report_deals_summarize(): AFTER INSERT, UPDATE or DELETE
- * statement trigger on crm.deals with transition tables new_rows/old_rows
- * (TRUNCATE: every row goes).  Writes as the table's owner: no request
- * role may write the summary.
+ * The statement trigger of a summary: AFTER INSERT, UPDATE or DELETE with
+ * transition tables new_rows/old_rows (TRUNCATE: every row goes).  Writes
+ * as the table's owner: no request role may write the summary.
  */
-Datum
-crm_report_deals_summarize(PG_FUNCTION_ARGS)
+static Datum
+Summarize(FunctionCallInfo fcinfo, ReportSummary *summary)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	CrmSavedUser saved;
@@ -486,7 +640,7 @@ crm_report_deals_summarize(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("report_deals_summarize: must be a statement trigger")));
+				 errmsg("%s: must be a statement trigger", summary->name)));
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		op = 0;
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -495,32 +649,43 @@ crm_report_deals_summarize(PG_FUNCTION_ARGS)
 		op = 2;
 	else
 		op = -1;				/* TRUNCATE */
-	if (op == 1 && UpdateMovesNothing(td))
+	if (op == 1 && UpdateMovesNothing(td, summary))
 		return PointerGetDatum(NULL);
 
 	CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
 	SPI_connect();
 	if (op < 0)
-		SPI_execute("DELETE FROM crm_internal.report_deal_days", false, 0);
+		SPI_execute(summary->truncate_sql, false, 0);
 	else
 	{
 		int64		rows = (td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0) +
 			(td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0);
-		DeltaSet   *set = rows <= SMALL_STATEMENT ? palloc(sizeof(DeltaSet)) : NULL;
 
-		if (set != NULL)
-		{
-			set->n = 0;
-			if ((td->tg_newtable == NULL || CollectDeltas(td, td->tg_newtable, 1, set)) &&
-				(td->tg_oldtable == NULL || CollectDeltas(td, td->tg_oldtable, -1, set)))
-				UpsertDeltas(set);
-			else
-				set = NULL;		/* an infinite time: the SQL path cuts it */
-		}
-		if (set == NULL)
-			UpsertStatement(td, op);
+		if (summary->upsert_small == NULL || rows > SMALL_STATEMENT || !summary->upsert_small(td))
+			UpsertStatement(td, op, summary);
 	}
 	SPI_finish();
 	CrmRestoreUser(&saved);
 	return PointerGetDatum(NULL);
+}
+
+/* crm_internal.report_deals_summarize(): the statement triggers on crm.deals */
+Datum
+crm_report_deals_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &deal_summary);
+}
+
+/* crm_internal.report_contacts_summarize(): the statement triggers on crm.contacts */
+Datum
+crm_report_contacts_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &contact_summary);
+}
+
+/* crm_internal.report_orders_summarize(): the statement triggers on crm.orders */
+Datum
+crm_report_orders_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &order_summary);
 }
