@@ -34,7 +34,7 @@ CREATE TABLE crm.jobs (
 	finished_at timestamptz,
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT jobs_kind_check CHECK (kind OPERATOR(pg_catalog.=) 'import'),
-	CONSTRAINT jobs_object_check CHECK (object OPERATOR(pg_catalog.=) 'contacts'),
+	CONSTRAINT jobs_object_check CHECK (object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])),
 	CONSTRAINT jobs_mode_check CHECK (mode OPERATOR(pg_catalog.=) ANY (ARRAY['upsert', 'insert', 'update'])),
 	CONSTRAINT jobs_status_check CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running', 'done', 'failed', 'cancelled'])),
 	CONSTRAINT jobs_batch_size_check CHECK (batch_size BETWEEN 1 AND 100000)
@@ -43,7 +43,7 @@ CREATE INDEX jobs_unfinished ON crm.jobs (created_at, id) WHERE status OPERATOR(
 COMMENT ON TABLE crm.jobs IS
 	'background jobs (imports): status, progress and counts; written by crm.start_import, crm.cancel_import and the job worker only';
 COMMENT ON COLUMN crm.jobs.kind IS 'what the job does: import (export jobs will join)';
-COMMENT ON COLUMN crm.jobs.object IS 'what an import writes: contacts';
+COMMENT ON COLUMN crm.jobs.object IS 'what an import writes: contacts or companies';
 COMMENT ON COLUMN crm.jobs.status IS 'queued, running, done, failed (error says why) or cancelled';
 COMMENT ON COLUMN crm.jobs.processed_rows IS 'the rows done, in order of the input: the batch cursor a resumed job starts after';
 COMMENT ON COLUMN crm.jobs.created_by IS 'the actor of the start: crm.current_actor(), the actor of the job''s events';
@@ -126,16 +126,21 @@ DECLARE
 	batch integer;
 	job bigint;
 BEGIN
-	IF start_import.object IS NULL OR start_import.object <> 'contacts' THEN
+	IF start_import.object IS NULL OR start_import.object NOT IN ('contacts', 'companies') THEN
 		RAISE EXCEPTION 'unknown import object: "%"', coalesce(start_import.object, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Import ''contacts''.';
+				  HINT = 'Import ''contacts'' or ''companies''.';
 	END IF;
 	-- the worker runs as the caller; refuse here what it would refuse there
-	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
-	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'INSERT');
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'UPDATE');
+	IF start_import.object = 'companies' THEN
+		-- 0A000 while the companies module is off
+		PERFORM crm_internal.module_workspace('companies');
+	END IF;
+	-- companies are written with the permission "contacts" too (sql/tenancy.sql)
 	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
-		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import contacts', crm.current_user_id()
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import %', crm.current_user_id(), start_import.object
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
 	END IF;
@@ -186,7 +191,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.start_import(text, jsonb, jsonb) IS
-	'starts a background import of rows (object contacts; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
+	'starts a background import of rows (object contacts or companies; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
 
 CREATE FUNCTION crm.import_job(id bigint) RETURNS crm.jobs
 LANGUAGE plpgsql STABLE
