@@ -9539,3 +9539,305 @@ BEGIN
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
 END;
 $$;
+
+--
+-- importmore: companies as an import object (issue 17, item 2):
+-- crm.import_companies and crm.company_import_keys as sql/import.sql,
+-- crm.start_import('companies', ...) and crm.jobs.object as sql/jobs.sql,
+-- value_history.source naming the new function; the roles granted the CRM
+-- get the new functions as grant_access gives them.
+ALTER TABLE crm.jobs DROP CONSTRAINT jobs_object_check,
+	ADD CONSTRAINT jobs_object_check CHECK (object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies']));
+COMMENT ON COLUMN crm.jobs.object IS 'what an import writes: contacts or companies';
+COMMENT ON COLUMN crm.value_history.source IS
+	'how: row (a row write of the request), function (an API or other function), bulk (crm.bulk_*), import (crm.import_contacts, crm.import_companies), identify (crm.identify), merge';
+
+CREATE OR REPLACE FUNCTION crm.start_import(object text, rows jsonb, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	opt_mode text := coalesce(start_import.options ->> 'mode', 'upsert');
+	opt_batch text := coalesce(start_import.options ->> 'batch_size', '1000');
+	bad_key text;
+	batch integer;
+	job bigint;
+BEGIN
+	IF start_import.object IS NULL OR start_import.object NOT IN ('contacts', 'companies') THEN
+		RAISE EXCEPTION 'unknown import object: "%"', coalesce(start_import.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Import ''contacts'' or ''companies''.';
+	END IF;
+	-- the worker runs as the caller; refuse here what it would refuse there
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'INSERT');
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'UPDATE');
+	IF start_import.object = 'companies' THEN
+		-- 0A000 while the companies module is off
+		PERFORM crm_internal.module_workspace('companies');
+	END IF;
+	-- companies are written with the permission "contacts" too (sql/tenancy.sql)
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import %', crm.current_user_id(), start_import.object
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	PERFORM crm_hidden.require_switch('import');
+	IF start_import.options IS NULL OR jsonb_typeof(start_import.options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object, not %', coalesce(jsonb_typeof(start_import.options), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass e.g. ''{"mode": "upsert", "batch_size": 1000}''.';
+	END IF;
+	SELECT k INTO bad_key FROM jsonb_object_keys(start_import.options) k
+	 WHERE k <> ALL (ARRAY['mode', 'batch_size']) ORDER BY k LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown import option: "%"', bad_key
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The options are mode (upsert, insert or update) and batch_size (1 to 100000 rows per transaction).';
+	END IF;
+	IF opt_mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', opt_mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	IF opt_batch !~ '^\d{1,6}$' OR opt_batch::integer NOT BETWEEN 1 AND 100000 THEN
+		RAISE EXCEPTION 'invalid batch size: "%"', opt_batch
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A batch is 1 to 100000 rows, each batch one transaction.';
+	END IF;
+	batch := opt_batch::integer;
+	IF start_import.rows IS NULL OR jsonb_typeof(start_import.rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(start_import.rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF jsonb_array_length(start_import.rows) = 0 THEN
+		RAISE EXCEPTION 'no rows to import'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass at least one row; an empty file makes no job.';
+	END IF;
+
+	INSERT INTO crm.jobs AS j (workspace_id, kind, object, mode, batch_size, total_rows, created_by, user_id, run_as)
+	VALUES (ws, 'import', start_import.object, opt_mode, batch, jsonb_array_length(start_import.rows),
+			crm.current_actor(), crm.current_user_id(), crm_internal.job_caller())
+	RETURNING j.id INTO job;
+	INSERT INTO crm_internal.job_rows (workspace_id, job_id, ordinal, r)
+	SELECT ws, job, t.n, t.r FROM jsonb_array_elements(start_import.rows) WITH ORDINALITY AS t(r, n);
+	-- the worker starts once these rows are committed
+	PERFORM crm_internal.launch_job(ws, job, true);
+	RETURN job;
+END;
+$$;
+COMMENT ON FUNCTION crm.start_import(text, jsonb, jsonb) IS
+	'starts a background import of rows (object contacts or companies; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
+
+-- Standard company fields an import row may carry; any other key must be a
+-- declared company property, or be written "properties.<key>".
+CREATE FUNCTION crm.company_import_keys() RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	keys text[] := ARRAY['name', 'domain', 'industry', 'employees', 'plan', 'spend', 'description',
+						 'owner', 'tags', 'properties'];
+	declared text[];
+BEGIN
+	IF to_regclass('crm.property_definitions') IS NOT NULL THEN
+		EXECUTE 'SELECT array_agg(d.key ORDER BY d.key) FROM crm.property_definitions d
+				  WHERE d.workspace_id = $1 AND d.object_type = ''company'''
+			INTO declared USING crm.current_workspace();
+	END IF;
+	RETURN keys || coalesce(declared, '{}');
+END;
+$$;
+COMMENT ON FUNCTION crm.company_import_keys() IS
+	'the keys a company import row may use: standard company fields and declared company property keys ("properties.<key>" is always accepted)';
+
+CREATE FUNCTION crm.import_companies(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
+RETURNS TABLE (row_number integer, action text, company_id bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	valid text[] := crm.company_import_keys();
+	standard text[] := ARRAY['name', 'domain', 'industry', 'employees', 'plan', 'spend', 'description',
+							 'owner', 'tags', 'properties'];
+	st record;
+	r jsonb;
+	nm text;
+	dm text;
+	emp integer;
+	sp numeric;
+	tg text[];
+	props jsonb;
+	found_id bigint;
+	msg text;
+	hint text;
+	code text;
+BEGIN
+	PERFORM crm_hidden.require_switch('import');
+	-- as the policies of the companies module's tables refuse it (crm_internal.module_workspace)
+	IF NOT (SELECT m.enabled FROM crm.modules() m WHERE m.module = 'companies') THEN
+		RAISE EXCEPTION 'module "companies" is switched off in this workspace'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'An admin switches it on with crm.set_module(''companies'', true); its data is kept.';
+	END IF;
+	-- companies are written with the permission "contacts" (sql/tenancy.sql)
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import companies', crm.current_user_id()
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"domain": "acme.com", "name": "Acme"}]''.';
+	END IF;
+	IF mode IS NULL OR mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new companies only) or ''update'' (existing only).';
+	END IF;
+
+	FOR st IN SELECT t.n::integer AS n, t.r FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n) ORDER BY t.n LOOP
+		row_number := st.n;
+		action := NULL;
+		company_id := NULL;
+		error := crm_hidden.import_row_problem(st.r, valid);
+		IF error IS NOT NULL THEN
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, error
+					USING ERRCODE = CASE WHEN error LIKE 'unknown key%' THEN 'undefined_column' ELSE 'invalid_parameter_value' END,
+						  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
+			END IF;
+			action := 'rejected';
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		r := st.r;
+		BEGIN
+			nm := nullif(btrim(r ->> 'name'), '');
+			-- 22023 naming the value when it is not a domain
+			dm := crm.normalize_domain(nullif(btrim(r ->> 'domain'), ''));
+			IF nm IS NULL AND dm IS NULL THEN
+				RAISE EXCEPTION 'a company row needs a name or a domain'
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Give the row "domain" (matched by its normalised domain) or "name" (matched exactly).';
+			END IF;
+			IF btrim(r ->> 'employees') !~ '^([+-]?\d+)?$' THEN
+				RAISE EXCEPTION 'employees must be a whole number, not "%"', r ->> 'employees'
+					USING ERRCODE = 'invalid_text_representation', HINT = 'Write the headcount in digits, e.g. 250.';
+			END IF;
+			IF btrim(r ->> 'spend') !~ '^([+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)?$' THEN
+				RAISE EXCEPTION 'spend must be a number, not "%"', r ->> 'spend'
+					USING ERRCODE = 'invalid_text_representation', HINT = 'Write the amount in digits with a decimal point, e.g. 1200.50.';
+			END IF;
+			emp := nullif(btrim(r ->> 'employees'), '')::integer;
+			sp := nullif(btrim(r ->> 'spend'), '')::numeric;
+			IF emp < 0 OR sp < 0 THEN
+				RAISE EXCEPTION '% must be 0 or more, not %',
+					CASE WHEN emp < 0 THEN 'employees' ELSE 'spend' END, CASE WHEN emp < 0 THEN emp::text ELSE sp::text END
+					USING ERRCODE = 'check_violation', HINT = 'Leave the cell empty when it is not known.';
+			END IF;
+			tg := crm_hidden.import_row_tags(r -> 'tags');
+			-- properties: the keys that are not standard fields ("properties.<key>"
+			-- read as <key>), empty cells left out, then a "properties" object on top
+			SELECT coalesce(jsonb_object_agg(CASE WHEN e.k LIKE 'properties.%' THEN substr(e.k, 12) ELSE e.k END, e.v), '{}')
+				   || CASE WHEN jsonb_typeof(r -> 'properties') = 'object' THEN jsonb_strip_nulls(r -> 'properties') ELSE '{}' END
+			  INTO props
+			  FROM jsonb_each(r) AS e(k, v)
+			 WHERE e.k <> ALL (standard) AND e.v NOT IN ('null', '""');
+
+			IF dm IS NOT NULL THEN
+				SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = dm;
+			ELSE
+				SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.name = nm ORDER BY c.id LIMIT 1;
+			END IF;
+			IF found_id IS NULL AND mode = 'update' THEN
+				RAISE EXCEPTION 'no company matches this row'
+					USING ERRCODE = 'no_data_found',
+						  HINT = 'In update mode a row must share a domain (or, without one, the name) with an existing company.';
+			END IF;
+			IF found_id IS NULL THEN
+				INSERT INTO crm.companies AS c (workspace_id, name, domain, industry, employees, plan, spend,
+												description, owner, tags, properties)
+					VALUES (ws, coalesce(nm, dm), dm, nullif(btrim(r ->> 'industry'), ''), emp,
+							nullif(btrim(r ->> 'plan'), ''), sp, nullif(btrim(r ->> 'description'), ''),
+							nullif(btrim(r ->> 'owner'), ''), coalesce(tg, '{}'), props)
+				-- a domain another transaction wrote meanwhile is that company's
+				ON CONFLICT (workspace_id, domain) DO NOTHING
+				RETURNING c.id INTO company_id;
+				IF company_id IS NULL THEN
+					SELECT c.id INTO found_id FROM crm.companies c WHERE c.workspace_id = ws AND c.domain = dm;
+				END IF;
+			END IF;
+			IF company_id IS NOT NULL THEN
+				action := 'inserted';
+			ELSIF mode = 'insert' THEN
+				RAISE EXCEPTION 'company % already has this %', found_id, CASE WHEN dm IS NULL THEN 'name' ELSE 'domain' END
+					USING ERRCODE = 'unique_violation',
+						  HINT = 'Import with mode ''upsert'' to update existing companies.';
+			ELSIF found_id IS NULL THEN
+				-- the conflicting company is one the caller's policies hide
+				RAISE EXCEPTION 'a company with the domain "%" exists that this import cannot see', dm
+					USING ERRCODE = 'unique_violation',
+						  HINT = 'Ask an admin to import this row, or to make the company visible to you.';
+			ELSE
+				UPDATE crm.companies c
+				   SET name = coalesce(nm, c.name),
+					   industry = coalesce(nullif(btrim(r ->> 'industry'), ''), c.industry),
+					   employees = coalesce(emp, c.employees),
+					   plan = coalesce(nullif(btrim(r ->> 'plan'), ''), c.plan),
+					   spend = coalesce(sp, c.spend),
+					   description = coalesce(nullif(btrim(r ->> 'description'), ''), c.description),
+					   owner = coalesce(nullif(btrim(r ->> 'owner'), ''), c.owner),
+					   tags = c.tags || coalesce(tg, '{}'),
+					   properties = c.properties || props
+				 WHERE c.workspace_id = ws AND c.id = found_id;
+				company_id := found_id;
+				action := 'updated';
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, msg
+					USING ERRCODE = code, HINT = coalesce(nullif(hint, ''), 'Fix the row and import again.');
+			END IF;
+			action := 'rejected';
+			company_id := NULL;
+			error := msg;
+		END;
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm.import_companies(jsonb, text, boolean) IS
+	'imports companies (mode upsert, insert or update), matched by normalised domain, or by exact name when a row has no domain; one report row per input row';
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm.import_contacts(jsonb, text, boolean)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.import_companies(jsonb, text, boolean),'
+								  ' crm.company_import_keys() TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+-- merge of exportjobs and importmore: a job imports contacts or companies, or exports
+ALTER TABLE crm.jobs DROP CONSTRAINT jobs_kind_check, DROP CONSTRAINT jobs_object_check;
+ALTER TABLE crm.jobs
+	ADD CONSTRAINT jobs_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['import', 'export'])),
+	ADD CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])
+		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END);
+COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access)';

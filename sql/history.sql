@@ -39,7 +39,7 @@ COMMENT ON COLUMN crm.value_history.custom IS 'whether key is a custom property 
 COMMENT ON COLUMN crm.value_history.old_value IS 'the value before, as to_jsonb gives it; NULL when there was none (the first value of a new record)';
 COMMENT ON COLUMN crm.value_history.new_value IS 'the value after; NULL when it was cleared';
 COMMENT ON COLUMN crm.value_history.source IS
-	'how: row (a row write of the request), function (an API or other function), bulk (crm.bulk_*), import (crm.import_contacts), identify (crm.identify), merge';
+	'how: row (a row write of the request), function (an API or other function), bulk (crm.bulk_*), import (crm.import_contacts, crm.import_companies), identify (crm.identify), merge';
 COMMENT ON COLUMN crm.value_history.actor IS 'who: crm.current_actor() at the time';
 COMMENT ON COLUMN crm.value_history.changed_at IS 'when: the start of the writing transaction, as now() gives it';
 COMMENT ON COLUMN crm.value_history.merged_from IS 'for a contact''s history carried over by a merge: the duplicate it was recorded on';

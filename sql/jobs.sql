@@ -38,7 +38,7 @@ CREATE TABLE crm.jobs (
 	keep_days integer NOT NULL DEFAULT 7,
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT jobs_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['import', 'export'])),
-	CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) 'contacts'
+	CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])
 		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END),
 	CONSTRAINT jobs_keep_days_check CHECK (keep_days BETWEEN 1 AND 365),
 	CONSTRAINT jobs_mode_check CHECK (mode OPERATOR(pg_catalog.=) ANY (ARRAY['upsert', 'insert', 'update'])),
@@ -49,7 +49,7 @@ CREATE INDEX jobs_unfinished ON crm.jobs (created_at, id) WHERE status OPERATOR(
 COMMENT ON TABLE crm.jobs IS
 	'background jobs (imports and exports): status, progress and counts; written by crm.start_import, crm.start_export, crm.cancel_import, crm.cancel_job and the job worker only';
 COMMENT ON COLUMN crm.jobs.kind IS 'what the job does: import or export';
-COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts) or an export reads (contacts, companies, deals, orders, contact_access)';
+COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access)';
 COMMENT ON COLUMN crm.jobs.status IS 'queued, running, done, failed (error says why) or cancelled';
 COMMENT ON COLUMN crm.jobs.processed_rows IS 'the rows done, in order of the input: the batch cursor a resumed job starts after';
 COMMENT ON COLUMN crm.jobs.created_by IS 'the actor of the start: crm.current_actor(), the actor of the job''s events';
@@ -136,16 +136,21 @@ DECLARE
 	batch integer;
 	job bigint;
 BEGIN
-	IF start_import.object IS NULL OR start_import.object <> 'contacts' THEN
+	IF start_import.object IS NULL OR start_import.object NOT IN ('contacts', 'companies') THEN
 		RAISE EXCEPTION 'unknown import object: "%"', coalesce(start_import.object, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Import ''contacts''.';
+				  HINT = 'Import ''contacts'' or ''companies''.';
 	END IF;
 	-- the worker runs as the caller; refuse here what it would refuse there
-	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
-	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'INSERT');
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'UPDATE');
+	IF start_import.object = 'companies' THEN
+		-- 0A000 while the companies module is off
+		PERFORM crm_internal.module_workspace('companies');
+	END IF;
+	-- companies are written with the permission "contacts" too (sql/tenancy.sql)
 	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
-		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import contacts', crm.current_user_id()
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import %', crm.current_user_id(), start_import.object
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
 	END IF;
@@ -196,7 +201,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.start_import(text, jsonb, jsonb) IS
-	'starts a background import of rows (object contacts; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
+	'starts a background import of rows (object contacts or companies; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
 
 CREATE FUNCTION crm.import_job(id bigint) RETURNS crm.jobs
 LANGUAGE plpgsql STABLE

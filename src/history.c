@@ -165,7 +165,7 @@ ChangeSource(void)
 	stack = GetErrorContextStack();
 	if (stack == NULL || stack[0] == '\0')
 		return "row";
-	if (strstr(stack, "import_contact") != NULL)
+	if (strstr(stack, "import_contact") != NULL || strstr(stack, "import_companies") != NULL)
 		return "import";
 	if (strstr(stack, "function \"bulk_") != NULL || strstr(stack, "function crm.bulk_") != NULL ||
 		strstr(stack, "function crm_hidden.bulk_") != NULL)

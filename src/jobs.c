@@ -250,6 +250,7 @@ RunBatch(JobKey key)
 	Oid			types[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 	Datum		values[4];
 	char	   *status;
+	char	   *object;
 	char	   *mode;
 	char	   *run_as;
 	char	   *user_id;
@@ -275,6 +276,7 @@ RunBatch(JobKey key)
 	status = ResultText(0, 1);
 	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
 		return false;
+	object = ResultText(0, 2);
 	mode = ResultText(0, 3);
 	batch = pg_strtoint64(ResultText(0, 4));
 	cursor = pg_strtoint64(ResultText(0, 5));
@@ -314,9 +316,15 @@ RunBatch(JobKey key)
 		SetJobRole(run_as);
 		ivalues[0] = rows;
 		ivalues[1] = CStringGetTextDatum(mode);
-		WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]'::pg_catalog.jsonb)"
-					" FROM crm.import_contacts($1, $2) t",
-					2, itypes, ivalues, SPI_OK_SELECT);
+		/* job_batch_done reads the record's id as contact_id, whatever the object */
+		if (strcmp(object, "companies") == 0)
+			WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]'::pg_catalog.jsonb)"
+						" FROM crm.import_companies($1, $2) AS t(row_number, action, contact_id, error)",
+						2, itypes, ivalues, SPI_OK_SELECT);
+		else
+			WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]'::pg_catalog.jsonb)"
+						" FROM crm.import_contacts($1, $2) t",
+						2, itypes, ivalues, SPI_OK_SELECT);
 		report = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
 		SetJobRole("none");
 	}
