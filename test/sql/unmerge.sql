@@ -4,7 +4,7 @@
 \set VERBOSITY default
 
 SET client_min_messages = warning;
-TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges, crm.value_history
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges, crm.value_history, crm.pipelines
 	RESTART IDENTITY CASCADE;
 RESET client_min_messages;
 DELETE FROM crm.workspaces WHERE id <> 1;
