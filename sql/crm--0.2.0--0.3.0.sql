@@ -9841,3 +9841,27 @@ ALTER TABLE crm.jobs
 	ADD CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])
 		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END);
 COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access)';
+
+-- owners: in a workspace that has members, contacts, companies and deals belong to active members
+-- In a workspace that has members, the contacts, companies and deals are
+-- given to active members (src/owners.c); only a change of owner is checked
+CREATE FUNCTION crm_internal.owner_is_member() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_owner_is_member';
+COMMENT ON FUNCTION crm_internal.owner_is_member() IS
+	'BEFORE INSERT and UPDATE OF owner row trigger on contacts, companies and deals: in a workspace that has members, a new owner is an active member (23503)';
+CREATE TRIGGER owner_is_member BEFORE INSERT ON crm.contacts
+	FOR EACH ROW WHEN (NEW.owner IS NOT NULL) EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member_update BEFORE UPDATE OF owner ON crm.contacts
+	FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner AND NEW.owner IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member BEFORE INSERT ON crm.companies
+	FOR EACH ROW WHEN (NEW.owner IS NOT NULL) EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member_update BEFORE UPDATE OF owner ON crm.companies
+	FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner AND NEW.owner IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member BEFORE INSERT ON crm.deals
+	FOR EACH ROW WHEN (NEW.owner IS NOT NULL) EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member_update BEFORE UPDATE OF owner ON crm.deals
+	FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner AND NEW.owner IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.owner_is_member();

@@ -70,6 +70,29 @@ CREATE TRIGGER privacy_new_owner BEFORE INSERT ON crm.contacts
 CREATE TRIGGER privacy_new_owner BEFORE INSERT ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.privacy_new_owner();
 
+-- In a workspace that has members, the contacts, companies and deals are
+-- given to active members (src/owners.c); only a change of owner is checked
+CREATE FUNCTION crm_internal.owner_is_member() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_owner_is_member';
+COMMENT ON FUNCTION crm_internal.owner_is_member() IS
+	'BEFORE INSERT and UPDATE OF owner row trigger on contacts, companies and deals: in a workspace that has members, a new owner is an active member (23503)';
+CREATE TRIGGER owner_is_member BEFORE INSERT ON crm.contacts
+	FOR EACH ROW WHEN (NEW.owner IS NOT NULL) EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member_update BEFORE UPDATE OF owner ON crm.contacts
+	FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner AND NEW.owner IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member BEFORE INSERT ON crm.companies
+	FOR EACH ROW WHEN (NEW.owner IS NOT NULL) EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member_update BEFORE UPDATE OF owner ON crm.companies
+	FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner AND NEW.owner IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member BEFORE INSERT ON crm.deals
+	FOR EACH ROW WHEN (NEW.owner IS NOT NULL) EXECUTE FUNCTION crm_internal.owner_is_member();
+CREATE TRIGGER owner_is_member_update BEFORE UPDATE OF owner ON crm.deals
+	FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner AND NEW.owner IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.owner_is_member();
+
 -- Switching is seen by the next statement: the membership cache holds it
 CREATE TRIGGER workspaces_invalidate AFTER UPDATE OF privacy ON crm.workspaces
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();

@@ -107,6 +107,7 @@ extern char *CrmWorkspaceLabel(int64 ws);
 /* members.c: the app's user acting, and a closed workspace's rule */
 extern const char *CrmCurrentUserId(void);
 extern void CrmRequireMemberOf(int64 ws);
+extern bool CrmMayOwnRows(int64 ws, const char *user);
 extern bool CrmHasPermission(int64 ws, const char *permission);
 extern bool CrmPrivacyRestricted(int64 ws, const char **team, int depth);
 

@@ -353,6 +353,15 @@ CrmPrivacyRestricted(int64 ws, const char **team, int depth)
 	return true;
 }
 
+/* Whether user may own rows in ws: anyone in an open workspace, else an active member */
+bool
+CrmMayOwnRows(int64 ws, const char *user)
+{
+	const Membership *m = CurrentMembership(ws, user);
+
+	return !m->closed || m->member;
+}
+
 /* Called by crm.current_workspace(): a closed workspace is its members' only */
 void
 CrmRequireMemberOf(int64 ws)

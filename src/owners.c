@@ -14,13 +14,16 @@
  * moves the duplicate's memberships in every list to the survivor.
  *
  * A member makes rows for themselves or for nobody; an admin may give a
- * row to anyone.
+ * row to anyone.  The contacts, companies and deals of a workspace that has
+ * members belong to active members or to nobody.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -29,6 +32,7 @@
 
 PG_FUNCTION_INFO_V1(crm_visible_to_user);
 PG_FUNCTION_INFO_V1(crm_require_may_own);
+PG_FUNCTION_INFO_V1(crm_owner_is_member);
 
 /*
  * Whether crm.lists has owners' visibility: a database still at 0.2.0
@@ -97,4 +101,42 @@ crm_require_may_own(PG_FUNCTION_ARGS)
 
 	CrmRequireMayOwn(owner, table);
 	PG_RETURN_VOID();
+}
+
+/*
+ * crm_internal.owner_is_member(): BEFORE INSERT, and UPDATE of a changed
+ * owner, row trigger on contacts, companies and deals.  In a workspace that
+ * has members, a new owner is an active one (23503, like a foreign key):
+ * a row given to a mistyped or departed user would be nobody's to work.
+ * Only a change is checked, so a row a departed member still owns takes any
+ * other write; merges and unmerges move and restore owners as they were.
+ */
+Datum
+crm_owner_is_member(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	char	   *owner;
+	bool		isnull;
+	int64		ws;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("owner_is_member: must be fired before insert or update for each row")));
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	if (CrmMergeInProgress() || CrmTriggerDepth() > 1)
+		return PointerGetDatum(tuple);
+	desc = trigdata->tg_relation->rd_att;
+	owner = SPI_getvalue(tuple, desc, SPI_fnumber(desc, "owner"));
+	ws = DatumGetInt64(heap_getattr(tuple, SPI_fnumber(desc, "workspace_id"), desc, &isnull));
+	if (owner == NULL || isnull || CrmMayOwnRows(ws, owner))
+		return PointerGetDatum(tuple);
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("owner \"%s\" is not an active member of workspace %s", owner, CrmWorkspaceLabel(ws)),
+			 errhint("Give the row to the user_id of an active member (SELECT user_id FROM crm.members WHERE active), or leave owner NULL.")));
+	return PointerGetDatum(tuple);	/* not reached */
 }
