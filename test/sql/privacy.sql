@@ -202,6 +202,7 @@ SET ROLE crm_privacy_app;
 -- find_deals; with other agents' contacts about
 RESET ROLE;
 SELECT set_config('crm.workspace_id', :'ws', false) IS NOT NULL AS as_system;
+SELECT count(crm.add_member('agent-' || g, 'agent')) AS other_agents FROM generate_series(0, 49) g;
 INSERT INTO crm.contacts (name, owner) SELECT 'Other ' || g, 'agent-' || (g % 50) FROM generate_series(1, 5000) g;
 INSERT INTO crm.deals (title, owner, team) SELECT 'Other deal ' || g, 'agent-' || (g % 50), 'team-' || (g % 20) FROM generate_series(1, 2000) g;
 ANALYZE crm.contacts, crm.deals;
