@@ -392,6 +392,18 @@ async function flow() {
 	is(d && d.allContacts.nodes, [{ name: 'Lead of Erin' }], 'under owner privacy her token sees only her contact');
 	d = await must(alice, '{ allContacts { totalCount } }', {}, 'the admin reads (A)');
 	ok(d && d.allContacts.totalCount > 1, 'the admin sees every contact', d);
+	// owners are active members: a create or patch naming anyone else is refused
+	r = await gql(alice, 'mutation { createContact(input: {contact: {name: "Given away", owner: "zed@a.example"}}) { contact { id } } }');
+	ok(r.errors && r.errors[0].errcode === '23503' && /owner "zed@a\.example" is not an active member/.test(r.errors[0].message),
+		'createContact with an owner who is no member is refused (23503)', r);
+	d = await must(alice, `mutation($id: BigInt!, $ws: BigInt!) { updateContactByWorkspaceIdAndId(
+			input: {workspaceId: $ws, id: $id, contactPatch: {owner: "erin@a.example"}}) { contact { owner } } }`,
+		{ id: ada && ada.id, ws: WS_A }, 'updateContact: the admin gives a contact to the agent (A)');
+	is(d && d.updateContactByWorkspaceIdAndId.contact.owner, 'erin@a.example', 'the patch names an active member');
+	r = await gql(alice, `mutation($id: BigInt!, $ws: BigInt!) { updateContactByWorkspaceIdAndId(
+			input: {workspaceId: $ws, id: $id, contactPatch: {owner: "zed@a.example"}}) { contact { owner } } }`,
+		{ id: ada && ada.id, ws: WS_A });
+	ok(r.errors && r.errors[0].errcode === '23503', 'a patch to an owner who is no member is refused (23503)', r);
 	await must(alice, 'mutation { setPrivacy(input: {mode: "everyone"}) { string } }', {}, 'setPrivacy back (A)');
 	d = await must(bob, '{ currentPermissions allContacts { totalCount } }', {}, 'B, still open, is unaffected');
 	ok(d && d.currentPermissions.includes('admin'), 'B has no members: every request has every permission', d);
