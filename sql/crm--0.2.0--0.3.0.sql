@@ -9865,3 +9865,10 @@ CREATE TRIGGER owner_is_member BEFORE INSERT ON crm.deals
 CREATE TRIGGER owner_is_member_update BEFORE UPDATE OF owner ON crm.deals
 	FOR EACH ROW WHEN (NEW.owner IS DISTINCT FROM OLD.owner AND NEW.owner IS NOT NULL)
 	EXECUTE FUNCTION crm_internal.owner_is_member();
+
+-- privacy: a company list's memberships are seen by restricted members too, as companies are
+ALTER POLICY privacy_parent ON crm.list_members
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm_internal.privacy_owned(crm.current_workspace()))
+		   AND (list_members.contact_id IS NULL OR EXISTS (SELECT FROM crm.contacts c
+				WHERE c.workspace_id OPERATOR(pg_catalog.=) list_members.workspace_id
+				  AND c.id OPERATOR(pg_catalog.=) list_members.contact_id)));

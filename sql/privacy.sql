@@ -185,7 +185,9 @@ BEGIN
 		'contact_companies', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
 		'contact_consents', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
 		'conversations', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
-		'list_members', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
+		-- a company list's members are every member's, as companies are
+		'list_members', pg_catalog.jsonb_build_object('privacy_parent',
+			'(%1$I.contact_id IS NULL OR ' OPERATOR(pg_catalog.||) contact_of OPERATOR(pg_catalog.||) ')'),
 		'messages', pg_catalog.jsonb_build_object('privacy_parent',
 			'EXISTS (SELECT FROM crm.conversations cv WHERE cv.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id'
 			' AND cv.id OPERATOR(pg_catalog.=) %1$I.conversation_id)'),

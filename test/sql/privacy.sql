@@ -56,6 +56,8 @@ SELECT count(crm.link_company(id, :acme)) AS links FROM crm.contacts;
 SELECT count(crm.set_external_id('contact', id, 'shop', 'x-' || name)) AS external_ids FROM crm.contacts;
 SELECT id AS everyone_list FROM crm.create_list('Everyone') \gset
 SELECT crm.add_to_list(:everyone_list, array_agg(id)) AS listed FROM crm.contacts;
+SELECT id AS company_list FROM crm.create_list('Customers', 'company') \gset
+SELECT crm.add_to_list(:company_list, ARRAY[:acme]) AS companies_listed;
 
 -- whether a statement's plan reads an index (the predicate stays indexable)
 CREATE FUNCTION public.plan_reads(q text, index_name text) RETURNS boolean
