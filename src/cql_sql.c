@@ -200,6 +200,23 @@ EnvPhone(void *ctx, const char *s, size_t len)
 	return CrmNormalizePhoneFor(pnstrdup(s, len), TranslationWorkspace());
 }
 
+/*
+ * A country literal in the form the contacts trigger stores (src/profiles.c):
+ * 'fr', 'FRA' and 'France' are 'FR'.  A blank one is compared as written
+ * (the trigger stores NULL, so it matches nothing); one naming no country
+ * is refused with the row path's error.
+ */
+static char *
+EnvCountry(void *ctx, const char *s, size_t len)
+{
+	char	   *raw = pnstrdup(s, len);
+	size_t		i;
+
+	for (i = 0; i < len && isspace((unsigned char) raw[i]); i++)
+		;
+	return i == len ? raw : CrmNormalizeAddressCountry(raw);
+}
+
 static void
 InitEnv(CqlEnv *env, bool need_trgm)
 {
@@ -213,6 +230,7 @@ InitEnv(CqlEnv *env, bool need_trgm)
 	env->property = EnvProperty;
 	env->object_type_exists = EnvObjectTypeExists;
 	env->phone = EnvPhone;
+	env->country = EnvCountry;
 }
 
 static int
