@@ -144,6 +144,19 @@ RESET request.jwt.claims;
 RESET ROLE;
 DROP OWNED BY crm_profiles_lists;
 DROP ROLE crm_profiles_lists;
+-- a filter stored before literals were read so (0.2.0 stored 'uk' as
+-- written; here put in past the list triggers) keeps comparing as written:
+-- it fails no later contact write, and the lists follow their filters
+ALTER TABLE crm.lists DISABLE TRIGGER USER;
+UPDATE crm.lists SET filter = 'country = ''uk'' OR country = ''fr''' WHERE workspace_id = :ws AND name = 'French';
+ALTER TABLE crm.lists ENABLE TRIGGER USER;
+INSERT INTO crm.contacts (name, country) VALUES ('Flo', 'France') RETURNING name, country;
+SELECT crm.refresh_list(id) FROM crm.lists WHERE workspace_id = :ws AND name = 'French';
+SELECT c.name FROM crm.list_members m JOIN crm.contacts c ON c.id = m.contact_id
+  JOIN crm.lists l ON l.id = m.list_id WHERE l.workspace_id = :ws AND l.name = 'French' ORDER BY c.name;
+-- while a query, or the filter written again, is refused
+SELECT name FROM crm.find_contacts('country = ''uk''');
+UPDATE crm.lists SET filter = 'country = ''uk''' WHERE workspace_id = :ws AND name = 'French';
 
 -- import: the fields are import keys, normalised by the same trigger; an
 -- empty cell never overwrites what is stored
