@@ -491,9 +491,12 @@ DECLARE
 				   ELSE format('id > %s AND (%s)', j.last_id, j.query) END;
 BEGIN
 	IF j.object = 'contact_access' THEN
-		RETURN format('SELECT pg_catalog.jsonb_build_array(crm.export_contact(%s)), 0::pg_catalog.int8', j.contact_id);
+		RETURN format('SELECT ARRAY[COALESCE(crm.export_contact(%s), ''null''::pg_catalog.jsonb)], 0::pg_catalog.int8', j.contact_id);
 	END IF;
-	RETURN format('SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) ORDER BY t.id), ''[]''::pg_catalog.jsonb),'
+	-- an array of jsonb, not one jsonb array: jsonb_agg takes apart and
+	-- rebuilds every row it adds (10,000 rows of 800 bytes: 2.6 s, against
+	-- 1.0 s for array_agg of the same to_jsonb values)
+	RETURN format('SELECT COALESCE(pg_catalog.array_agg(pg_catalog.to_jsonb(t) ORDER BY t.id), ''{}''::pg_catalog.jsonb[]),'
 				  ' COALESCE(pg_catalog.max(t.id), 0) FROM (SELECT * FROM crm.%I(%L) LIMIT %s) t',
 				  'export_' || j.object, q, j.batch_size);
 END;
@@ -504,7 +507,7 @@ COMMENT ON FUNCTION crm_internal.export_batch_sql(crm.jobs) IS
 -- One export batch's outcome, written by the worker as the owner in the
 -- batch's transaction: the rows, the count, the cursor; the end of the job
 -- (a batch short of batch_size is the last).
-CREATE FUNCTION crm_internal.export_batch_done(workspace_id bigint, job_id bigint, rows jsonb, last_id bigint)
+CREATE FUNCTION crm_internal.export_batch_done(workspace_id bigint, job_id bigint, rows jsonb[], last_id bigint)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -512,12 +515,12 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	j crm.jobs;
-	n bigint := jsonb_array_length(rows);
+	n bigint := cardinality(rows);
 	done boolean;
 BEGIN
 	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = export_batch_done.workspace_id AND x.id = export_batch_done.job_id;
 	INSERT INTO crm_internal.job_results (workspace_id, job_id, ordinal, data)
-	SELECT j.workspace_id, j.id, j.processed_rows + t.n, t.r FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	SELECT j.workspace_id, j.id, j.processed_rows + t.n, t.r FROM unnest(rows) WITH ORDINALITY AS t(r, n);
 	done := j.object = 'contact_access' OR n < j.batch_size;
 	UPDATE crm.jobs x
 	   SET processed_rows = x.processed_rows + n, total_rows = x.processed_rows + n,
@@ -532,7 +535,7 @@ BEGIN
 	RETURN j.status;
 END;
 $$;
-COMMENT ON FUNCTION crm_internal.export_batch_done(bigint, bigint, jsonb, bigint) IS
+COMMENT ON FUNCTION crm_internal.export_batch_done(bigint, bigint, jsonb[], bigint) IS
 	'the worker''s end of an export batch: result rows, count and cursor in the batch''s transaction; the end of the job';
 
 -- Who reads or cancels an export: its starter, or a member who sees the

@@ -200,6 +200,39 @@ EnvPhone(void *ctx, const char *s, size_t len)
 	return CrmNormalizePhoneFor(pnstrdup(s, len), TranslationWorkspace());
 }
 
+/*
+ * Which filter the list triggers translate: one being written to crm.lists
+ * (CrmCqlTranslateNewFilter), or one already stored (CrmCqlTranslateFor).
+ */
+static bool translating_new_filter = false;
+static bool translating_stored_filter = false;
+
+/*
+ * A country literal in the form the contacts trigger stores (src/profiles.c):
+ * 'fr', 'FRA' and 'France' are 'FR'.  A blank one is compared as written
+ * (the trigger stores NULL, so it matches nothing); one naming no country
+ * is refused with the row path's error, except in a list filter stored
+ * before literals were read so (0.2.0 stored countries as written): that
+ * one keeps comparing as written, so that it cannot make every later
+ * contact write fail.
+ */
+static char *
+EnvCountry(void *ctx, const char *s, size_t len)
+{
+	char	   *raw = pnstrdup(s, len);
+	const char *code;
+	size_t		i;
+
+	for (i = 0; i < len && isspace((unsigned char) raw[i]); i++)
+		;
+	if (i == len)
+		return raw;
+	code = CrmCountryCode(raw);
+	if (code == NULL && translating_stored_filter)
+		return raw;
+	return code ? pstrdup(code) : CrmNormalizeAddressCountry(raw);
+}
+
 static void
 InitEnv(CqlEnv *env, bool need_trgm)
 {
@@ -213,6 +246,7 @@ InitEnv(CqlEnv *env, bool need_trgm)
 	env->property = EnvProperty;
 	env->object_type_exists = EnvObjectTypeExists;
 	env->phone = EnvPhone;
+	env->country = EnvCountry;
 }
 
 static int
@@ -373,6 +407,7 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 	int64		saved = lists_workspace;
 	bool		saved_given = lists_owner_given;
 	const char *saved_owner = lists_owner;
+	bool		saved_stored = translating_stored_filter;
 
 	InitEnv(&env, true);
 	CqlStateInit(&st, &env);
@@ -380,6 +415,7 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 	lists_workspace = ws;
 	lists_owner_given = true;
 	lists_owner = owner;
+	translating_stored_filter = !translating_new_filter;
 	PG_TRY();
 	{
 		ok = CqlTranslate(&st, entity, query, strlen(query), alias, &sql);
@@ -389,6 +425,7 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 		lists_workspace = saved;
 		lists_owner_given = saved_given;
 		lists_owner = saved_owner;
+		translating_stored_filter = saved_stored;
 	}
 	PG_END_TRY();
 	if (!ok)
@@ -422,6 +459,31 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 		}
 		reads->definitions = st.reads_definitions;
 	}
+	return sql;
+}
+
+/*
+ * The same for a filter being written to crm.lists: its literals are held to
+ * what a query's are (a country that names none is refused), where a
+ * stored filter is translated as it was accepted.
+ */
+char *
+CrmCqlTranslateNewFilter(const char *entity, const char *query, int64 ws, const char *owner,
+						 const char *alias, CrmCqlReads *reads, CqlShared *shared)
+{
+	bool		saved = translating_new_filter;
+	char	   *sql;
+
+	translating_new_filter = true;
+	PG_TRY();
+	{
+		sql = CrmCqlTranslateFor(entity, query, ws, owner, alias, reads, shared);
+	}
+	PG_FINALLY();
+	{
+		translating_new_filter = saved;
+	}
+	PG_END_TRY();
 	return sql;
 }
 

@@ -34,6 +34,9 @@ typedef struct CrmCqlReads
 	bool		definitions;	/* resolves declared properties or custom object types */
 } CrmCqlReads;
 struct CqlShared;
+extern char *CrmCqlTranslateNewFilter(const char *entity, const char *query, int64 ws,
+									  const char *owner, const char *alias, CrmCqlReads *reads,
+									  struct CqlShared *shared);
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
 								const char *owner, const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 

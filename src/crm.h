@@ -138,6 +138,7 @@ extern char *CrmNormalizeCountry(const char *raw);
 
 /* profiles.c: postal addresses and social profiles */
 extern char *CrmNormalizeAddressCountry(const char *raw);
+extern const char *CrmCountryCode(const char *raw);
 extern char *CrmNormalizePostalCode(const char *raw);
 extern int	CrmSocialNetwork(const char *name);
 extern char *CrmNormalizeSocial(int network, const char *raw);

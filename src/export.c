@@ -26,6 +26,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "crm.h"
@@ -100,6 +101,14 @@ OpenCursor(FuncCallContext *funcctx, ReturnSetInfo *rsinfo, const char *entity, 
 	 * inlining it: the query is translated and planned under the pinned path.
 	 */
 	nestlevel = CrmPinSearchPath();
+
+	/*
+	 * No JIT: the cursor's cost counts every row the query may return, so
+	 * even a batch of 1,000 (an export job's, or a LIMIT) paid 0.6-2 s of
+	 * compilation, and a whole export ran slower with it than without.
+	 */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	where = CrmCqlWhere(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), &table, &alias);
 	sql = psprintf("SELECT x.* FROM %s CROSS JOIN LATERAL %s(%s) x WHERE %s ORDER BY %s.id",
 				   table, row_function, alias, where, alias);

@@ -210,7 +210,7 @@ SetJobRole(const char *role)
 static bool
 RunExportBatch(JobKey key, const char *run_as)
 {
-	Oid			types[4] = {INT8OID, INT8OID, JSONBOID, INT8OID};
+	Oid			types[4] = {INT8OID, INT8OID, JSONBARRAYOID, INT8OID};
 	Datum		values[4];
 	Datum		rows;
 	Datum		last_id;

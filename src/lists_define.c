@@ -271,7 +271,7 @@ static char *
 TranslateFilter(int64 ws, int64 id, const char *name, const char *owner, const CqlEntity *e,
 				bool dynamic, const char *filter, CrmCqlReads *reads)
 {
-	char	   *sql = CrmCqlTranslateFor(e->name, filter, ws, owner, NULL, reads, NULL);
+	char	   *sql = CrmCqlTranslateNewFilter(e->name, filter, ws, owner, NULL, reads, NULL);
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
 	Datum		values[3];
 
@@ -296,7 +296,7 @@ TranslateFilter(int64 ws, int64 id, const char *name, const char *owner, const C
 	{
 		CrmCqlReads again;
 
-		sql = CrmCqlTranslateFor(e->name, filter, ws, owner, NULL, &again, NULL);
+		sql = CrmCqlTranslateNewFilter(e->name, filter, ws, owner, NULL, &again, NULL);
 		if (again.nlist_ids != reads->nlist_ids ||
 			memcmp(again.list_ids, reads->list_ids, sizeof(int64) * again.nlist_ids) != 0)
 			ereport(ERROR,

@@ -104,8 +104,8 @@ LoadCountries(void)
 }
 
 /* The ISO 3166-1 alpha-2 code of a code, alpha-3 code or English name, or NULL */
-static const char *
-CountryCode(const char *raw)
+const char *
+CrmCountryCode(const char *raw)
 {
 	char	   *s = Trimmed(raw);
 	size_t		len = strlen(s);
@@ -129,7 +129,7 @@ CountryCode(const char *raw)
 char *
 CrmNormalizeAddressCountry(const char *raw)
 {
-	const char *code = CountryCode(raw);
+	const char *code = CrmCountryCode(raw);
 
 	if (code == NULL)
 		ereport(ERROR,

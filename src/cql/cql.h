@@ -158,6 +158,7 @@ typedef struct CqlField
 	bool		phone;			/* = and IN compare the literal's E.164 form */
 	bool		keys;			/* T_TAGS held as the keys of a jsonb object */
 	bool		lower;			/* stored lower-case: a value or bare word compares lower-cased */
+	bool		country;		/* = and IN compare the literal's ISO 3166-1 alpha-2 code */
 } CqlField;
 
 /*

@@ -36,7 +36,7 @@ static const CqlField contact_fields[] = {
 	{"identitySource", "identity_source", T_ENUM, "crm.identity_source", identity_source_values, true},
 	{"avatarUrl", "avatar_url", T_TEXT, NULL, NULL, false},
 	{"city", "city", T_TEXT, NULL, NULL, true},
-	{"country", "country", T_TEXT, NULL, NULL, true},
+	{"country", "country", T_TEXT, NULL, NULL, true, NULL, false, false, false, true},
 	{"lifecycleStage", "lifecycle_stage", T_ENUM, "crm.lifecycle_stage", lifecycle_stage_values, true},
 	{"status", "status", T_ENUM, "crm.contact_status", contact_status_values, true},
 	{"mergedInto", "merged_into", T_NUMBER, NULL, NULL, true},

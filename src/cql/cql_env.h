@@ -61,6 +61,12 @@ typedef struct CqlEnv
 	 * literals are compared as written.
 	 */
 	char	   *(*phone) (void *ctx, const char *s, size_t len);
+	/*
+	 * optional: the stored (ISO 3166-1 alpha-2) form of a country literal,
+	 * as the row trigger would store it; raises on a name of no country.
+	 * NULL: country literals are compared as written.
+	 */
+	char	   *(*country) (void *ctx, const char *s, size_t len);
 } CqlEnv;
 
 #endif							/* CQL_ENV_H */

@@ -614,6 +614,13 @@ EmitText(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
 		CqlBufQuote(b, e164, strlen(e164));
 		return;
 	}
+	if (f->def && f->def->country && env->country)
+	{
+		char	   *code = env->country(env->ctx, v->text, v->textlen);
+
+		CqlBufQuote(b, code, strlen(code));
+		return;
+	}
 	CqlBufQuote(b, v->text, v->textlen);
 }
 
@@ -1861,6 +1868,13 @@ EmitHistoryValue(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
 		CqlBufJsonString(&j, v->text, v->textlen);
 	else if (f->type == T_JSONB)
 		EmitJsonValue(c, &j, f, v);
+	else if (f->def && f->def->country && c->st->env->country && v->kind == V_STRING)
+	{
+		/* the history holds the code the trigger stored: WAS 'France' is "FR" */
+		char	   *code = c->st->env->country(c->st->env->ctx, v->text, v->textlen);
+
+		CqlBufJsonString(&j, code, strlen(code));
+	}
 	else
 	{
 		/* the checks of the present's comparison, then its JSON form */
