@@ -214,7 +214,6 @@ END;
 $$;
 COMMENT ON FUNCTION crm_internal.contact_stages_record() IS
 	'AFTER row trigger on contact_stages: closes the previous stay, opens the new one, writes the stage_changed activity and the CRM_CONTACT_STAGE_CHANGED event';
-REVOKE EXECUTE ON FUNCTION crm_internal.contact_stages_record() FROM PUBLIC;
 
 CREATE TRIGGER contact_stages_record_insert AFTER INSERT OR DELETE ON crm.contact_stages
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_stages_record();
