@@ -9989,9 +9989,9 @@ BEGIN
 		ELSIF NEW.entered_at IS NOT DISTINCT FROM OLD.entered_at THEN
 			NEW.entered_at := greatest(now(), OLD.entered_at);
 		ELSIF NEW.entered_at < OLD.entered_at THEN
-			RAISE EXCEPTION 'stage entry % is before contact % entered its previous stage at %', NEW.entered_at, NEW.contact_id, OLD.entered_at
+			RAISE EXCEPTION 'stage entry % is before contact % entered its current stage', NEW.entered_at, NEW.contact_id
 				USING ERRCODE = 'invalid_parameter_value',
-					  HINT = 'Give an entered_at at or after the previous entry, or leave it out to move the contact now.';
+					  HINT = 'Give an entered_at at or after the row''s entered_at, or leave it out to move the contact now.';
 		END IF;
 	ELSIF NEW.entered_at IS DISTINCT FROM OLD.entered_at THEN
 		RAISE EXCEPTION 'stage entry of contact % cannot be changed to % without a move', NEW.contact_id, NEW.entered_at
