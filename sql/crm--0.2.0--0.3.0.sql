@@ -10146,6 +10146,10 @@ DECLARE
 	new_pos bigint;
 BEGIN
 	PERFORM crm_hidden.require_contact(move_contact.contact_id);
+	-- a merge in progress finishes first (it locks the contact FOR UPDATE);
+	-- a merged contact's move is its survivor's
+	SELECT coalesce(c.merged_into, c.id) INTO move_contact.contact_id FROM crm.contacts c
+	 WHERE c.workspace_id = ws AND c.id = move_contact.contact_id FOR SHARE;
 	target := crm_hidden.contact_stage(move_contact.stage_id);
 	-- moves into one stage one after the other: distinct places
 	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = target.id FOR NO KEY UPDATE;
