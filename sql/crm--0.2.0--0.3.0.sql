@@ -9915,6 +9915,35 @@ COMMENT ON TABLE crm.contact_stage_history IS
 COMMENT ON COLUMN crm.contact_stage_history.actor IS 'who moved the contact into the stage: crm.current_actor() at the time';
 COMMENT ON COLUMN crm.contact_stage_history.from_stage_id IS 'the stage of the same pipeline the contact came from; NULL when it joined the pipeline';
 
+-- The history is the extension's to write, but a merge (and its undo) runs
+-- as the caller and re-parents every row that points at the duplicate:
+-- granted roles may UPDATE contact_id alone (crm.grant_access), and only to
+-- follow a merge (the duplicate is marked merged into the survivor before
+-- its rows move) or its undo (the merge record names the pair).
+CREATE FUNCTION crm_internal.contact_stage_history_follow() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM crm.contacts c
+					WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id AND c.merged_into = NEW.contact_id)
+	   AND NOT EXISTS (SELECT 1 FROM crm.merges m
+						WHERE m.workspace_id = OLD.workspace_id AND m.object_type = 'contact'
+						  AND m.survivor_id = OLD.contact_id AND m.loser_id = NEW.contact_id) THEN
+		RAISE EXCEPTION 'stage history of contact % cannot be given to contact %', OLD.contact_id, NEW.contact_id
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'The history is written by the moves (crm.contact_stages, crm.move_contact); it follows a merge (crm.merge_contacts) by itself.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_stage_history_follow() IS
+	'BEFORE UPDATE trigger on contact_stage_history: a row changes contact only with a merge of the two or its undo';
+CREATE TRIGGER contact_stage_history_follow BEFORE UPDATE ON crm.contact_stage_history
+	FOR EACH ROW WHEN (NEW.contact_id IS DISTINCT FROM OLD.contact_id)
+	EXECUTE FUNCTION crm_internal.contact_stage_history_follow();
+
 CREATE TRIGGER contact_stages_normalize BEFORE INSERT OR UPDATE ON crm.contact_stages
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
 CREATE TRIGGER contact_stages_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.contact_stages
@@ -10362,8 +10391,12 @@ BEGIN
 	-- merge records are the merges' own, purged by the DBA's scheduler
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
-	-- a contact's stays in pipeline stages are its moves' record
+	-- a contact's stays in pipeline stages are its moves' record; a merge
+	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
+	IF level IN ('frontend', 'service') THEN
+		EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+	END IF;
 END;
 $$;
 COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS
@@ -10388,6 +10421,7 @@ BEGIN
 		IF pg_catalog.has_table_privilege(g.grantee::oid, 'crm.contacts', 'INSERT') THEN
 			EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON crm.contact_stages,'
 									  ' crm.contact_kanban, crm.contact_pipeline_stages TO %s', g.grantee);
+			EXECUTE pg_catalog.format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %s', g.grantee);
 		END IF;
 		IF pg_catalog.has_sequence_privilege(g.grantee::oid, 'crm.contacts_id_seq', 'USAGE') THEN
 			EXECUTE pg_catalog.format('GRANT USAGE ON crm.contact_stages_id_seq, crm.contact_stage_history_id_seq TO %s',

@@ -259,8 +259,12 @@ BEGIN
 	-- merge records are the merges' own, purged by the DBA's scheduler
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
-	-- a contact's stays in pipeline stages are its moves' record
+	-- a contact's stays in pipeline stages are its moves' record; a merge
+	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
+	IF level IN ('frontend', 'service') THEN
+		EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+	END IF;
 END;
 $$;
 COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS

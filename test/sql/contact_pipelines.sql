@@ -134,6 +134,15 @@ SELECT set_config('request.jwt.claims', '{"sub": "val", "workspace_id": 1}', fal
 UPDATE crm.contact_stages SET stage_id = 7 WHERE contact_id = 2 AND pipeline_id = 2;
 SELECT crm.move_contact(2, 7);
 SELECT stage_name, contact_id, card_rank FROM crm.contact_kanban WHERE stage_id = 8 ORDER BY card_rank;
+-- a member's merge re-parents the history as the caller; nobody else may
+SELECT set_config('request.jwt.claims', '{"sub": "ann", "workspace_id": 1}', false) IS NOT NULL AS as_ann;
+INSERT INTO crm.contacts (name, email) VALUES ('Bobby', 'bobby@example.com') RETURNING id AS bobby \gset
+SELECT crm.move_contact(:bobby, 10) IS NOT NULL AS moved;
+UPDATE crm.contact_stage_history SET contact_id = 1 WHERE contact_id = :bobby;
+UPDATE crm.contact_stage_history SET left_at = now() WHERE contact_id = :bobby;
+SELECT crm.merge_contacts(2, :bobby);
+SELECT contact_id, pipeline_id, stage_id FROM crm.contact_stage_history WHERE pipeline_id = 3 ORDER BY id;
+SELECT contact_id, pipeline_id, stage_id FROM crm.contact_stages WHERE contact_id = 2 ORDER BY pipeline_id;
 -- owner-based privacy: a restricted agent sees the placements of its contacts only
 SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
 SELECT crm.set_privacy('owner');
