@@ -9951,7 +9951,7 @@ CREATE TRIGGER contact_stages_follow_merged BEFORE INSERT OR UPDATE OF contact_i
 
 -- The stage a contact may be put in: one of the current workspace, on a
 -- contact pipeline.  Shared by the row path and crm.move_contact.
-CREATE FUNCTION crm_hidden.contact_stage(stage_id bigint) RETURNS crm.stages
+CREATE FUNCTION crm_hidden.stage_for_contacts(stage_id bigint) RETURNS crm.stages
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -9961,7 +9961,7 @@ DECLARE
 	p crm.pipelines;
 BEGIN
 	SELECT * INTO s FROM crm.stages x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = contact_stage.stage_id;
+	 WHERE x.workspace_id = crm.current_workspace() AND x.id = stage_for_contacts.stage_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
@@ -9976,7 +9976,7 @@ BEGIN
 	RETURN s;
 END;
 $$;
-COMMENT ON FUNCTION crm_hidden.contact_stage(bigint) IS
+COMMENT ON FUNCTION crm_hidden.stage_for_contacts(bigint) IS
 	'returns a stage of the current workspace on a contact pipeline; no_data_found if there is none, invalid_parameter_value if it is a deal pipeline''s';
 
 -- What a move is, on the row path: the stage is one of a contact pipeline,
@@ -9998,7 +9998,7 @@ BEGIN
 				  HINT = 'Delete the row to take the contact off the pipeline, and place it on the other one with crm.move_contact().';
 	END IF;
 	IF moved THEN
-		s := crm_hidden.contact_stage(NEW.stage_id);
+		s := crm_hidden.stage_for_contacts(NEW.stage_id);
 		IF TG_OP = 'UPDATE' AND NEW.pipeline_id IS NOT DISTINCT FROM OLD.pipeline_id AND s.pipeline_id <> OLD.pipeline_id THEN
 			RAISE EXCEPTION 'stage % is not in pipeline % of contact %''s row', s.id, OLD.pipeline_id, NEW.contact_id
 				USING ERRCODE = 'feature_not_supported',
@@ -10179,7 +10179,7 @@ BEGIN
 	-- a merged contact's move is its survivor's
 	SELECT coalesce(c.merged_into, c.id) INTO move_contact.contact_id FROM crm.contacts c
 	 WHERE c.workspace_id = ws AND c.id = move_contact.contact_id FOR SHARE;
-	target := crm_hidden.contact_stage(move_contact.stage_id);
+	target := crm_hidden.stage_for_contacts(move_contact.stage_id);
 	-- moves into one stage one after the other: distinct places
 	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = target.id FOR NO KEY UPDATE;
 	IF before_contact_id IS NOT NULL THEN
@@ -10431,7 +10431,7 @@ BEGIN
 			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.move_contact(bigint, bigint, bigint) TO %s', g.grantee);
 		END IF;
 		IF pg_catalog.has_function_privilege(g.grantee::oid, 'crm_hidden.require_contact(bigint)', 'EXECUTE') THEN
-			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.contact_stage(bigint) TO %s', g.grantee);
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.stage_for_contacts(bigint) TO %s', g.grantee);
 		END IF;
 	END LOOP;
 END;
