@@ -44,6 +44,7 @@ SQL_SOURCES = \
 	sql/saved_views.sql \
 	sql/export.sql \
 	sql/timelines.sql \
+	sql/contact_pipelines.sql \
 	sql/reporting.sql \
 	sql/tenancy.sql \
 	sql/privacy.sql

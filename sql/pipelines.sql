@@ -34,12 +34,17 @@ CREATE TABLE crm.pipelines (
 	is_default boolean NOT NULL DEFAULT false,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	object_type text NOT NULL DEFAULT 'deal'
+		CONSTRAINT pipelines_object_type CHECK (object_type OPERATOR(pg_catalog.=) ANY (ARRAY['deal', 'contact'])),
 	PRIMARY KEY (workspace_id, id),
-	UNIQUE (workspace_id, name)
+	UNIQUE (workspace_id, name),
+	CONSTRAINT pipelines_default_tracks_deals CHECK (NOT is_default OR object_type OPERATOR(pg_catalog.=) 'deal')
 );
 CREATE UNIQUE INDEX pipelines_one_default ON crm.pipelines (workspace_id) WHERE is_default;
 COMMENT ON TABLE crm.pipelines IS 'sales (or support, onboarding...) processes; at most one default per workspace';
 COMMENT ON COLUMN crm.pipelines.is_default IS 'the pipeline a deal joins when none is given';
+COMMENT ON COLUMN crm.pipelines.object_type IS
+	'what the pipeline tracks: deal (crm.deals) or contact (crm.contact_stages, docs/contact-pipelines.md); kept while it holds any';
 
 CREATE TRIGGER pipelines_normalize BEFORE INSERT OR UPDATE ON crm.pipelines
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch', 'name:max=2048');

@@ -163,7 +163,9 @@ DECLARE
 					 "checklist_items": "crm_internal.module_workspace(''deals'')",
 					 "deal_line_items": "crm_internal.module_workspace(''deals'')",
 					 "deal_stage_history": "crm_internal.module_workspace(''deals'')",
-					 "events": "crm.current_workspace()", "merges": "crm.current_workspace()"}';
+					 "events": "crm.current_workspace()", "merges": "crm.current_workspace()",
+					 "contact_stages": "crm_internal.module_workspace(''deals'')",
+					 "contact_stage_history": "crm_internal.module_workspace(''deals'')"}';
 	contact_of text := 'EXISTS (SELECT FROM crm.contacts c WHERE c.workspace_id OPERATOR(pg_catalog.=) %1$I.workspace_id'
 					   ' AND c.id OPERATOR(pg_catalog.=) %1$I.contact_id)';
 	deal_of text := '%1$I.deal_id OPERATOR(pg_catalog.=) ANY ((SELECT crm_internal.privacy_deals('
@@ -205,6 +207,8 @@ BEGIN
 		'deal_line_items', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
 		'deal_stage_history', pg_catalog.jsonb_build_object('privacy_parent', deal_of),
 		'events', '{}'::jsonb,
+		'contact_stages', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
+		'contact_stage_history', pg_catalog.jsonb_build_object('privacy_parent', contact_of),
 		-- a merge record: as its survivor
 		'merges', pg_catalog.jsonb_build_object('privacy_parent',
 			'(%1$I.object_type OPERATOR(pg_catalog.<>) ''contact'' OR EXISTS (SELECT FROM crm.contacts c'

@@ -13,7 +13,8 @@ DECLARE
 					   "pipelines": "deals", "stages": "deals", "deals": "deals", "deal_line_items": "deals",
 					   "products": "deals", "deal_stage_history": "deals", "checklist_items": "deals",
 					   "orders": "orders", "object_types": "custom_objects", "object_records": "custom_objects",
-					   "object_associations": "custom_objects"}';
+					   "object_associations": "custom_objects",
+					   "contact_stages": "deals", "contact_stage_history": "deals"}';
 	t record;
 	seq text;
 BEGIN
@@ -67,7 +68,8 @@ DECLARE
 				   "object_associations": "custom_objects_manage",
 				   "property_definitions": "admin", "pipelines": "admin", "stages": "admin",
 				   "members": "admin", "exchange_rates": "admin", "workspace_modules": "admin",
-				   "saved_views": "crm_manage", "workspace_limits": "admin"}';
+				   "saved_views": "crm_manage", "workspace_limits": "admin",
+				   "contact_stages": "contacts"}';
 	t record;
 	unmapped text;
 BEGIN
@@ -76,7 +78,8 @@ BEGIN
 	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'crm'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
 	   AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['workspaces', 'events', 'deal_stage_history',
 														 'search_words', 'contact_references', 'value_history',
-														 'jobs', 'job_reports', 'merges'])
+														 'jobs', 'job_reports', 'merges',
+														 'contact_stage_history'])
 	   AND NOT map OPERATOR(pg_catalog.?) c.relname::text;
 	IF FOUND THEN
 		RAISE EXCEPTION 'table crm.% has no permission in sql/tenancy.sql', unmapped;
@@ -256,6 +259,12 @@ BEGIN
 	-- merge records are the merges' own, purged by the DBA's scheduler
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+	-- a contact's stays in pipeline stages are its moves' record; a merge
+	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
+	IF level IN ('frontend', 'service') THEN
+		EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+	END IF;
 END;
 $$;
 COMMENT ON FUNCTION crm.grant_access(name, boolean, text) IS

@@ -23,7 +23,7 @@
 
 /* Dependency rounds (IN LIST of IN LIST ...) before giving up */
 #define MAX_SYNC_DEPTH 64
-#define MAX_ENTITIES 8
+#define MAX_ENTITIES 16
 #define MAX_RELATIONS 8
 #define MAX_LOOKUPS 8
 /* Filters per evaluation query: a target list holds at most 1664 columns */

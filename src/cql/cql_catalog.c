@@ -115,6 +115,8 @@ static const CqlRelation contact_relations[] = {
 	/* stats.avgResponseMinutes, stats.whatsapp.messagesIn: the same rows, by channel too */
 	{"stats", REL_MANY, "conversation", NULL, NULL, NULL, NULL, "contact_id", NULL, NULL, NULL,
 	 conversation_aggregates, LENGTHOF(conversation_aggregates), "channel"},
+	/* EXISTS pipelineStages(pipeline = 'Support' AND stage = 'Waiting'): its places on contact pipelines */
+	{"pipelineStages", REL_MANY, "contact_stage", NULL, NULL, NULL, NULL, "contact_id"},
 };
 
 /* associated(type, ...): the contact's associations to custom object records */
@@ -211,6 +213,21 @@ static const CqlField pipeline_fields[] = {
 	{"id", "id", T_NUMBER, NULL, NULL, true},
 	{"name", "name", T_TEXT, NULL, NULL, true},
 	{"isDefault", "is_default", T_BOOL, NULL, NULL, true},
+};
+
+/* a contact's place on a contact pipeline (crm.contact_stages) */
+static const CqlField contact_stage_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"pipelineId", "pipeline_id", T_NUMBER, NULL, NULL, true},
+	{"stageId", "stage_id", T_NUMBER, NULL, NULL, true},
+	{"position", "position", T_NUMBER, NULL, NULL, true},
+	{"enteredAt", "entered_at", T_TIMESTAMP, NULL, NULL, true},
+};
+
+static const CqlRelation contact_stage_relations[] = {
+	/* stage = 'Waiting' (name), stage = WON (kind), stage = 12 (id); pipeline = 'Support' */
+	{"stage", REL_ONE, "stage", NULL, NULL, NULL, NULL, NULL, "stage_id", "name", "kind"},
+	{"pipeline", REL_ONE, "pipeline", NULL, NULL, NULL, NULL, NULL, "pipeline_id", "name", NULL},
 };
 
 static const CqlField order_fields[] = {
@@ -340,6 +357,13 @@ static const CqlEntity entity_conversation = {
 	NULL, NULL, NULL, NULL, "conversation", NULL, false
 };
 
+static const CqlEntity entity_contact_stage = {
+	"contact_stage", "crm.contact_stages", "contact_stages",
+	contact_stage_fields, LENGTHOF(contact_stage_fields),
+	contact_stage_relations, LENGTHOF(contact_stage_relations),
+	NULL, NULL, NULL, NULL, NULL, NULL, true
+};
+
 /* every custom object type: its records, typed by its property definitions */
 static const CqlEntity entity_record = {
 	"record", "crm.object_records", "object_records",
@@ -350,7 +374,7 @@ static const CqlEntity entity_record = {
 
 static const CqlEntity *const entities[] = {
 	&entity_contact, &entity_company, &entity_deal, &entity_order, &entity_conversation,
-	&entity_stage, &entity_pipeline, &entity_record
+	&entity_stage, &entity_pipeline, &entity_record, &entity_contact_stage
 };
 
 const CqlEntity *

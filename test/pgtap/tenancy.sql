@@ -214,6 +214,9 @@ INSERT INTO calls (fn, sql) VALUES ('history_object', format($q$SELECT crm_hidde
 INSERT INTO calls (fn, sql) VALUES ('move_deal', format('SELECT crm.move_deal(%s, %s)', :d1, :st1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal to a stage of 1', format('SELECT crm.move_deal(%s, %s)', :d2, :st1));
 INSERT INTO calls (fn, sql) VALUES ('move_deal before a deal of 1', format('SELECT crm.move_deal(%s, %s, %s)', :d2, :st2, :d1));
+INSERT INTO calls (fn, sql) VALUES ('move_contact', format('SELECT crm.move_contact(%s, %s)', :c1, :st2));
+INSERT INTO calls (fn, sql) VALUES ('move_contact to a stage of 1', format('SELECT crm.move_contact(%s, %s)', :c2, :st1));
+INSERT INTO calls (fn, sql) VALUES ('stage_for_contacts', format('SELECT crm_hidden.stage_for_contacts(%s)', :st1));
 INSERT INTO calls (fn, sql) VALUES ('win_deal', format('SELECT crm.win_deal(%s)', :d1));
 INSERT INTO calls (fn, sql) VALUES ('lose_deal', format('SELECT crm.lose_deal(%s)', :d1));
 INSERT INTO calls (fn, sql) VALUES ('add_line_item', format('SELECT crm.add_line_item(%s, %s, 1)', :d1, :pr1));
