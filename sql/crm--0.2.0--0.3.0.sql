@@ -9841,3 +9841,47 @@ ALTER TABLE crm.jobs
 	ADD CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])
 		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END);
 COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access)';
+
+-- report4: the deal summary is a delta summary like the contact and order
+-- ones (src/report_summaries.c): a key's value is the sum of its rows, and
+-- writers of the same key add to rows no other transaction holds, never
+-- waiting on each other.  Its unique key becomes a plain index; the rows
+-- already there are one per key, as the new triggers keep them when one
+-- session writes.  crm_report.deals_per_day adds a key's rows up before it
+-- converts and rounds the value won.
+ALTER TABLE crm_internal.report_deal_days DROP CONSTRAINT report_deal_days_key;
+CREATE INDEX report_deal_days_key ON crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency);
+
+CREATE OR REPLACE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.pipeline_id, s.owner,
+		   pg_catalog.sum(s.created)::bigint AS created, pg_catalog.sum(s.won)::bigint AS won,
+		   pg_catalog.sum(s.lost)::bigint AS lost,
+		   COALESCE(pg_catalog.sum(pg_catalog.round(s.won_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(
+					(SELECT x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) s.currency
+						AND x.quote OPERATOR(pg_catalog.=) w.default_currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1),
+					(SELECT 1 OPERATOR(pg_catalog./) x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) w.default_currency
+						AND x.quote OPERATOR(pg_catalog.=) s.currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1)) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.won OPERATOR(pg_catalog.<>) 0), 0)
+			   AS won_value
+	  FROM (SELECT d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency, pg_catalog.sum(d.created)::bigint AS created,
+				   pg_catalog.sum(d.won)::bigint AS won, pg_catalog.sum(d.lost)::bigint AS lost,
+				   pg_catalog.sum(d.won_value) AS won_value
+			  FROM crm_internal.report_deal_days d
+			 GROUP BY d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency) s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
+	UNION ALL
+	SELECT f.workspace_id, f.at::date AS day, f.pipeline_id, f.owner,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'created') AS created,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won') AS won,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
+		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
+	  FROM crm_report.deal_flow f
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY f.workspace_id, f.at::date, f.pipeline_id, f.owner;

@@ -215,7 +215,9 @@ CREATE VIEW crm_report.property_values WITH (security_invoker = true) AS
 -- The summary behind the deal time series (src/report_summaries.c): per UTC
 -- day, pipeline, owner and currency, the deals created, won and lost and
 -- the value won in the deal's currency, kept exact at commit by statement
--- triggers on crm.deals.  Only the triggers write it (as its owner);
+-- triggers on crm.deals.  A delta summary: a key's value is the sum of its
+-- rows (writers fold their deltas into the rows no other transaction
+-- holds, never waiting on each other).  Only the triggers write it (as its owner);
 -- reporting roles read it through crm_report.deals_per_day under the same
 -- workspace-bound policy as the deals, and only when the summary answers
 -- what they would see: crm_internal.report_summarized().
@@ -229,9 +231,10 @@ CREATE TABLE crm_internal.report_deal_days (
 	created bigint NOT NULL,
 	won bigint NOT NULL,
 	lost bigint NOT NULL,
-	won_value numeric NOT NULL,
-	CONSTRAINT report_deal_days_key UNIQUE NULLS NOT DISTINCT (workspace_id, day, pipeline_id, owner, currency)
+	won_value numeric NOT NULL
 );
+-- a key's rows: one, and one more per writer in flight
+CREATE INDEX report_deal_days_key ON crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency);
 COMMENT ON TABLE crm_internal.report_deal_days IS
 	'deals created, won and lost per UTC day, pipeline, owner and currency, kept by the triggers on crm.deals (src/report_summaries.c); read through crm_report.deals_per_day';
 SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_deal_days', '');
@@ -289,8 +292,10 @@ CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.deals
 -- per UTC day first seen (or created) and identity source, the contacts
 -- neither merged nor deleted, kept exact at commit by statement triggers on
 -- crm.contacts.  A delta summary: a key's value is the sum of its rows
--- (writers add rows and compact them, never waiting on each other).  Read like the deal summary: by reporting roles, under the
--- contacts' workspace policy, when crm_internal.report_summarized() says.
+-- (writers fold their deltas into the rows no other transaction holds,
+-- never waiting on each other).  Read like the deal summary: by reporting
+-- roles, under the contacts' workspace policy, when
+-- crm_internal.report_summarized() says.
 --
 CREATE TABLE crm_internal.report_contact_days (
 	workspace_id bigint NOT NULL,
@@ -298,7 +303,7 @@ CREATE TABLE crm_internal.report_contact_days (
 	source crm.identity_source NOT NULL,
 	contacts bigint NOT NULL
 );
--- a key's rows: a writer's delta until the next statement on the key compacts it
+-- a key's rows: one, and one more per writer in flight
 CREATE INDEX report_contact_days_key ON crm_internal.report_contact_days (workspace_id, day, source);
 COMMENT ON TABLE crm_internal.report_contact_days IS
 	'contacts (neither merged nor deleted) per UTC day first seen and identity source, kept by the triggers on crm.contacts (src/report_summaries.c); read through crm_report.contacts_per_month';
@@ -354,7 +359,7 @@ CREATE TABLE crm_internal.report_order_days (
 	paid_value numeric NOT NULL,
 	paid_orders bigint NOT NULL
 );
--- a key's rows: a writer's delta until the next statement on the key compacts it
+-- a key's rows: one, and one more per writer in flight
 CREATE INDEX report_order_days_key ON crm_internal.report_order_days (workspace_id, day, currency);
 COMMENT ON TABLE crm_internal.report_order_days IS
 	'orders, their booked and paid values and the paid ones per UTC day of order date and currency, kept by the triggers on crm.orders (src/report_summaries.c); read through crm_report.order_revenue_per_month';
@@ -457,9 +462,10 @@ CREATE VIEW crm_report.deal_flow WITH (security_invoker = true) AS
 -- The summary's branch or the facts' branch, as crm_internal.report_summarized()
 -- says: a one-time filter, so a query runs one of them; parallel restricted,
 -- so that it gates the facts' Gather in the leader (in the workers, the
--- workers would start before finding nothing to do).  On the summary,
--- the value won is converted per day, pipeline, owner and currency with the
--- rate of the day, and rounded once for them.
+-- workers would start before finding nothing to do).  On the summary, a
+-- key's rows are added up, and the value won is converted per day,
+-- pipeline, owner and currency with the rate of the day, and rounded once
+-- for them.
 CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
 	SELECT s.workspace_id, s.day, s.pipeline_id, s.owner,
 		   pg_catalog.sum(s.created)::bigint AS created, pg_catalog.sum(s.won)::bigint AS won,
@@ -476,7 +482,11 @@ CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
 					  ORDER BY x.valid_from DESC LIMIT 1)) END,
 				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.won OPERATOR(pg_catalog.<>) 0), 0)
 			   AS won_value
-	  FROM crm_internal.report_deal_days s
+	  FROM (SELECT d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency, pg_catalog.sum(d.created)::bigint AS created,
+				   pg_catalog.sum(d.won)::bigint AS won, pg_catalog.sum(d.lost)::bigint AS lost,
+				   pg_catalog.sum(d.won_value) AS won_value
+			  FROM crm_internal.report_deal_days d
+			 GROUP BY d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency) s
 	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
 	 WHERE crm_internal.report_summarized()
 	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
