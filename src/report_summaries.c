@@ -51,11 +51,6 @@ PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
 PG_FUNCTION_INFO_V1(crm_report_contacts_summarize);
 PG_FUNCTION_INFO_V1(crm_report_orders_summarize);
 
-/*
- * A summary: the fold of a statement by operation (0 INSERT, 1 UPDATE,
- * 2 DELETE) over its transition tables, the delete of a TRUNCATE, and the
- * columns of the base table its rows depend on.
- */
 typedef struct ReportSummary ReportSummary;
 
 /*
@@ -81,6 +76,11 @@ typedef struct DeltaSet
 	int			n;
 } DeltaSet;
 
+/*
+ * A summary: the fold of a statement by operation (0 INSERT, 1 UPDATE,
+ * 2 DELETE) over its transition tables, the delete of a TRUNCATE, the
+ * columns of the base table its rows depend on, and the small path.
+ */
 struct ReportSummary
 {
 	const char *name;
@@ -107,16 +107,15 @@ PG_FUNCTION_INFO_V1(crm_report_summarized);
 
 /*
  * Every summary is a delta summary: a key's value is the sum of its rows.
- * One statement per trigger firing folds the statement's netted deltas (e)
- * into the key's rows that no other transaction holds (l, FOR UPDATE SKIP
- * LOCKED): the first of them is updated to the sum (f, the rows' and the
- * delta's), the others are deleted, and a key none is free for gets a new
- * row.  No writer waits on another's summary row, so transactions adding
- * rows of the same key never block each other nor deadlock (every new
- * anonymous contact of a day shares a key); a key has a row per writer in
- * flight, and one once a later statement on it folds them.  A key whose sum
- * is zero loses the rows it held.  The update touches no indexed column, so
- * it stays HOT: a single-row write of a key costs one heap update.
+ * A statement of more than a few rows folds its netted deltas (e) into the
+ * key's rows that no other transaction holds (l, FOR UPDATE SKIP LOCKED):
+ * the first of them is updated to the sum (f, the rows' and the delta's),
+ * the others are deleted, and a key none is free for gets a new row.  No
+ * writer waits on another's summary row, so transactions adding rows of
+ * the same key never block each other nor deadlock (every new anonymous
+ * contact of a day shares a key, a salesperson's deals of a day too); a key
+ * has a row per writer that was in flight, and one once a statement like
+ * this folds them.  A key whose sum is zero loses the rows it held.
  */
 #define DELTA_FOLD(table, keys, values, sums, nonzero, fvalues, match, events) \
 	"WITH e (" keys ", " values ") AS (SELECT " keys ", " sums " FROM (" events ") x GROUP BY " keys " HAVING " nonzero ")," \
