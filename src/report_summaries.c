@@ -7,7 +7,9 @@
  *	  (crm_internal.report_deal_days, on crm.deals) and contacts per UTC
  *	  day first seen and source (crm_internal.report_contact_days, on
  *	  crm.contacts) and orders per UTC day of order date and currency
- *	  (crm_internal.report_order_days, on crm.orders).  Each summary is a
+ *	  (crm_internal.report_order_days, on crm.orders) and conversations per
+ *	  UTC day started, channel and first response (report_conversation_days,
+ *	  on crm.conversations).  Each summary is a
  *	  ReportSummary: its SQL and the columns it reads; the machinery below
  *	  is shared.
  *
@@ -50,6 +52,7 @@
 PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
 PG_FUNCTION_INFO_V1(crm_report_contacts_summarize);
 PG_FUNCTION_INFO_V1(crm_report_orders_summarize);
+PG_FUNCTION_INFO_V1(crm_report_conversations_summarize);
 
 typedef struct ReportSummary ReportSummary;
 
@@ -578,6 +581,69 @@ static ReportSummary order_summary = {
 };
 
 /*
+ * Conversations per UTC day started, channel and first response in seconds
+ * (NULL: not answered yet), as crm_report.conversations_per_day counts
+ * them: a histogram of response times per day and channel, so that the
+ * view's mean and median stay exact.  The first response is the
+ * conversation's, which the message triggers keep: a conversation moves
+ * from NULL to its first response by their UPDATE.
+ */
+#define CONVERSATION_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (t.started_at AT TIME ZONE 'UTC')::date AS day, t.channel, t.first_response_seconds," \
+	" " sign "1 AS conversations FROM " tab " t"
+#define CONVERSATION_ARGS "report_conversation_days", "workspace_id, day, channel, first_response_seconds", "conversations", \
+	"pg_catalog.sum(conversations)", "pg_catalog.sum(conversations) OPERATOR(pg_catalog.<>) 0", "f.conversations"
+#define CONVERSATION_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.channel OPERATOR(pg_catalog.=) k.channel AND (s.first_response_seconds OPERATOR(pg_catalog.=) k.first_response_seconds" \
+	" OR (s.first_response_seconds IS NULL AND k.first_response_seconds IS NULL))"
+#define CONVERSATION_FOLD(events) DELTA_EXPAND(DELTA_FOLD, CONVERSATION_ARGS, CONVERSATION_MATCH, events)
+
+static const char *const conversation_columns[] = {
+	"workspace_id", "started_at", "channel", "first_response_seconds"
+};
+
+/* A conversation counts on the day it started, with its first response */
+static bool
+CollectConversation(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
+{
+	SummaryDelta e;
+	bool		isnull;
+	TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, atts[1], &isnull));
+
+	if (TIMESTAMP_NOT_FINITE(at))
+		return false;
+	e.key[0] = KeyDatum(slot, atts[0], &e.keynull[0]);
+	e.key[1] = DateADTGetDatum(UtcDay(at));
+	e.keynull[1] = false;
+	e.key[2] = KeyDatum(slot, atts[2], &e.keynull[2]);
+	e.key[3] = KeyDatum(slot, atts[3], &e.keynull[3]);
+	e.value[0] = SignedInt(sign, true);
+	AddDelta(set, &e);
+	return true;
+}
+
+static ReportSummary conversation_summary = {
+	.name = "report_conversations_summarize",
+	.fold_sql = DELTA_SQL(CONVERSATION_FOLD, CONVERSATION_EVENTS("new_rows", ""), CONVERSATION_EVENTS("old_rows", "-")),
+	.truncate_sql = "DELETE FROM crm_internal.report_conversation_days",
+	.columns = conversation_columns,
+	.ncolumns = lengthof(conversation_columns),
+	.fold_one_sql = FOLD_ONE("report_conversation_days", "conversations = s.conversations OPERATOR(pg_catalog.+) $5",
+							 "l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.day OPERATOR(pg_catalog.=) $2"
+							 " AND l.channel OPERATOR(pg_catalog.=) $3 AND (l.first_response_seconds OPERATOR(pg_catalog.=) $4"
+							 " OR (l.first_response_seconds IS NULL AND $4 IS NULL))",
+							 "s.conversations OPERATOR(pg_catalog.=) 0"),
+	.insert_one_sql = "INSERT INTO crm_internal.report_conversation_days"
+	" (workspace_id, day, channel, first_response_seconds, conversations) VALUES ($1, $2, $3, $4, $5)",
+	.delete_sql = "DELETE FROM crm_internal.report_conversation_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.nkeys = 4,
+	.nvalues = 1,
+	.types = {INT8OID, DATEOID, TEXTOID, FLOAT8OID, INT8OID},
+	.collect = CollectConversation,
+};
+
+/*
  * Whether an UPDATE left every summarized column of every row as it was (a
  * rename, a stage move between open stages, a contact re-parented): then
  * there is nothing to fold.  The transition tables hold the old and new
@@ -747,4 +813,11 @@ Datum
 crm_report_orders_summarize(PG_FUNCTION_ARGS)
 {
 	return Summarize(fcinfo, &order_summary);
+}
+
+/* crm_internal.report_conversations_summarize(): the statement triggers on crm.conversations */
+Datum
+crm_report_conversations_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &conversation_summary);
 }
