@@ -10523,3 +10523,434 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- report4: the deal summary is a delta summary like the contact and order
+-- ones (src/report_summaries.c): a key's value is the sum of its rows, and
+-- writers of the same key add to rows no other transaction holds, never
+-- waiting on each other.  Its unique key becomes a plain index; the rows
+-- already there are one per key, as the new triggers keep them when one
+-- session writes.  crm_report.deals_per_day adds a key's rows up before it
+-- converts and rounds the value won.
+ALTER TABLE crm_internal.report_deal_days DROP CONSTRAINT report_deal_days_key;
+CREATE INDEX report_deal_days_key ON crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency);
+
+CREATE OR REPLACE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.pipeline_id, s.owner,
+		   pg_catalog.sum(s.created)::bigint AS created, pg_catalog.sum(s.won)::bigint AS won,
+		   pg_catalog.sum(s.lost)::bigint AS lost,
+		   COALESCE(pg_catalog.sum(pg_catalog.round(s.won_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(
+					(SELECT x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) s.currency
+						AND x.quote OPERATOR(pg_catalog.=) w.default_currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1),
+					(SELECT 1 OPERATOR(pg_catalog./) x.rate FROM crm.exchange_rates x
+					  WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.base OPERATOR(pg_catalog.=) w.default_currency
+						AND x.quote OPERATOR(pg_catalog.=) s.currency AND x.valid_from OPERATOR(pg_catalog.<=) s.day
+					  ORDER BY x.valid_from DESC LIMIT 1)) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.won OPERATOR(pg_catalog.<>) 0), 0)
+			   AS won_value
+	  FROM (SELECT d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency, pg_catalog.sum(d.created)::bigint AS created,
+				   pg_catalog.sum(d.won)::bigint AS won, pg_catalog.sum(d.lost)::bigint AS lost,
+				   pg_catalog.sum(d.won_value) AS won_value
+			  FROM crm_internal.report_deal_days d
+			 GROUP BY d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency) s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
+	UNION ALL
+	SELECT f.workspace_id, f.at::date AS day, f.pipeline_id, f.owner,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'created') AS created,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won') AS won,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
+		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
+	  FROM crm_report.deal_flow f
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY f.workspace_id, f.at::date, f.pipeline_id, f.owner;
+
+-- report4: crm_report.conversations_per_day backed by a delta summary,
+-- crm_internal.report_conversation_days, kept by statement triggers on
+-- crm.conversations and built here from the conversations already there;
+-- crm.rebuild_report_summaries rebuilds it too; crm.grant_access grants it
+-- to reporting roles, and the reporting roles granted before get it.
+--
+-- The summary behind crm_report.conversations_per_day (src/report_summaries.c):
+-- per UTC day started, channel and first response in seconds (NULL while
+-- unanswered), the conversations -- a histogram of response times, so that
+-- the view's mean and median stay exact -- kept exact at commit by statement
+-- triggers on crm.conversations; the first response is the one the message
+-- triggers keep on the conversation.  A delta summary, like the others.
+-- Read like the deal summary: by reporting roles, under the conversations'
+-- workspace policy, when crm_internal.report_summarized() says.
+--
+CREATE TABLE crm_internal.report_conversation_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	channel text NOT NULL,
+	first_response_seconds double precision,
+	conversations bigint NOT NULL
+);
+-- a key's rows: one, and one more per writer in flight
+CREATE INDEX report_conversation_days_key
+	ON crm_internal.report_conversation_days (workspace_id, day, channel, first_response_seconds);
+COMMENT ON TABLE crm_internal.report_conversation_days IS
+	'conversations per UTC day started, channel and first response in seconds (NULL: unanswered), kept by the triggers on crm.conversations (src/report_summaries.c); read through crm_report.conversations_per_day';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_conversation_days', '');
+
+ALTER TABLE crm_internal.report_conversation_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_conversation_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace())
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_conversation_days_recomputed WITH (security_invoker = true) AS
+	SELECT c.workspace_id, (c.started_at AT TIME ZONE 'UTC')::date AS day, c.channel, c.first_response_seconds,
+		   pg_catalog.count(*) AS conversations
+	  FROM crm.conversations c
+	 GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW crm_internal.report_conversation_days_recomputed IS
+	'what crm_internal.report_conversation_days holds, computed from crm.conversations (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_conversations_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_conversations_summarize';
+COMMENT ON FUNCTION crm_internal.report_conversations_summarize() IS
+	'statement trigger on crm.conversations: adds the statement''s new rows to crm_internal.report_conversation_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.conversations
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.conversations
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+
+INSERT INTO crm_internal.report_conversation_days (workspace_id, day, channel, first_response_seconds, conversations)
+SELECT r.workspace_id, r.day, r.channel, r.first_response_seconds, r.conversations
+  FROM crm_internal.report_conversation_days_recomputed r
+ ORDER BY 1, 2, 3, 4;
+
+CREATE OR REPLACE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	n bigint;
+	m bigint;
+	k bigint;
+	c bigint;
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to rebuild the report summaries of workspace "%"',
+			crm.current_user_id(), (SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace rebuilds them.';
+	END IF;
+	-- writers of deals, contacts, orders and conversations wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations IN SHARE MODE;
+	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
+	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
+	  FROM crm_internal.report_deal_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4, 5;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	DELETE FROM crm_internal.report_contact_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)
+	SELECT r.workspace_id, r.day, r.source, r.contacts
+	  FROM crm_internal.report_contact_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS m = ROW_COUNT;
+	DELETE FROM crm_internal.report_order_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_order_days (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders)
+	SELECT r.workspace_id, r.day, r.currency, r.orders, r.booked_value, r.paid_value, r.paid_orders
+	  FROM crm_internal.report_order_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	DELETE FROM crm_internal.report_conversation_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_conversation_days (workspace_id, day, channel, first_response_seconds, conversations)
+	SELECT r.workspace_id, r.day, r.channel, r.first_response_seconds, r.conversations
+	  FROM crm_internal.report_conversation_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4;
+	GET DIAGNOSTICS c = ROW_COUNT;
+	RETURN n + m + k + c;
+END;
+$$;
+COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month, crm_report.order_revenue_per_month and crm_report.conversations_per_day) from its deals, contacts, orders and conversations; returns the number of summary rows; needs admin';
+
+-- Conversations by the day started and channel: the summary's histogram of
+-- first responses added up (the median interpolated between the answers at
+-- positions lo and hi counted from 0, as percentile_cont does), or the facts, as
+-- crm_internal.report_summarized() says (see deals_per_day)
+CREATE OR REPLACE VIEW crm_report.conversations_per_day WITH (security_invoker = true) AS
+	SELECT h.workspace_id, h.day, h.channel, pg_catalog.sum(h.n)::bigint AS conversations,
+		   COALESCE(pg_catalog.sum(h.n) FILTER (WHERE h.seconds IS NOT NULL), 0)::bigint AS answered,
+		   pg_catalog.round(pg_catalog.sum(h.seconds::numeric OPERATOR(pg_catalog.*) h.n) FILTER (WHERE h.seconds IS NOT NULL)
+							OPERATOR(pg_catalog./) pg_catalog.sum(h.n) FILTER (WHERE h.seconds IS NOT NULL), 1)
+			   AS avg_first_response_seconds,
+		   pg_catalog.min(h.seconds) FILTER (WHERE h.upto OPERATOR(pg_catalog.>) h.lo)
+			   OPERATOR(pg_catalog.+) ((CASE WHEN pg_catalog.min(h.lo) OPERATOR(pg_catalog.=) pg_catalog.min(h.hi) THEN 0 ELSE 0.5 END)::double precision
+			   OPERATOR(pg_catalog.*) (pg_catalog.min(h.seconds) FILTER (WHERE h.upto OPERATOR(pg_catalog.>) h.hi)
+				   OPERATOR(pg_catalog.-) pg_catalog.min(h.seconds) FILTER (WHERE h.upto OPERATOR(pg_catalog.>) h.lo)))
+			   AS median_first_response_seconds
+	  FROM (SELECT a.*, (a.answered OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 2 AS lo,
+				   a.answered OPERATOR(pg_catalog./) 2 AS hi
+			  FROM (SELECT k.workspace_id, k.day, k.channel, k.seconds, k.n,
+				   (pg_catalog.sum(k.n) FILTER (WHERE k.seconds IS NOT NULL)
+					   OVER (PARTITION BY k.workspace_id, k.day, k.channel ORDER BY k.seconds ROWS UNBOUNDED PRECEDING))::bigint AS upto,
+				   (pg_catalog.sum(k.n) FILTER (WHERE k.seconds IS NOT NULL)
+					   OVER (PARTITION BY k.workspace_id, k.day, k.channel))::bigint AS answered
+			  FROM (SELECT s.workspace_id, s.day, s.channel, s.first_response_seconds AS seconds,
+						   pg_catalog.sum(s.conversations)::bigint AS n
+					  FROM crm_internal.report_conversation_days s
+					 WHERE crm_internal.report_summarized()
+					 GROUP BY s.workspace_id, s.day, s.channel, s.first_response_seconds
+					HAVING pg_catalog.sum(s.conversations) OPERATOR(pg_catalog.<>) 0) k) a) h
+	 GROUP BY h.workspace_id, h.day, h.channel
+	UNION ALL
+	SELECT c.workspace_id, c.started_at::date AS day, c.channel,
+		   pg_catalog.count(*) AS conversations,
+		   pg_catalog.count(c.first_response_at) AS answered,
+		   pg_catalog.round(pg_catalog.avg(c.first_response_seconds), 1) AS avg_first_response_seconds,
+		   pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY c.first_response_seconds) AS median_first_response_seconds
+	  FROM crm_report.conversations c
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY c.workspace_id, c.started_at::date, c.channel;
+
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_conversation_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_conversation_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+END;
+$$;
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm_internal.report_deal_days'::regclass
+		   AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT' AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT SELECT ON crm_internal.report_conversation_days TO %s', r.grantee);
+	END LOOP;
+END;
+$$;
+
+-- merge of cpipes and report4: crm.grant_access with both branches' grants (the contact stage history's, the conversation summary's)
+
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_conversation_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_conversation_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+	-- a contact's stays in pipeline stages are its moves' record; a merge
+	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
+	IF level IN ('frontend', 'service') THEN
+		EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+	END IF;
+END;
+$$;

@@ -215,7 +215,9 @@ CREATE VIEW crm_report.property_values WITH (security_invoker = true) AS
 -- The summary behind the deal time series (src/report_summaries.c): per UTC
 -- day, pipeline, owner and currency, the deals created, won and lost and
 -- the value won in the deal's currency, kept exact at commit by statement
--- triggers on crm.deals.  Only the triggers write it (as its owner);
+-- triggers on crm.deals.  A delta summary: a key's value is the sum of its
+-- rows (writers fold their deltas into the rows no other transaction
+-- holds, never waiting on each other).  Only the triggers write it (as its owner);
 -- reporting roles read it through crm_report.deals_per_day under the same
 -- workspace-bound policy as the deals, and only when the summary answers
 -- what they would see: crm_internal.report_summarized().
@@ -229,9 +231,10 @@ CREATE TABLE crm_internal.report_deal_days (
 	created bigint NOT NULL,
 	won bigint NOT NULL,
 	lost bigint NOT NULL,
-	won_value numeric NOT NULL,
-	CONSTRAINT report_deal_days_key UNIQUE NULLS NOT DISTINCT (workspace_id, day, pipeline_id, owner, currency)
+	won_value numeric NOT NULL
 );
+-- a key's rows: one, and one more per writer in flight
+CREATE INDEX report_deal_days_key ON crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency);
 COMMENT ON TABLE crm_internal.report_deal_days IS
 	'deals created, won and lost per UTC day, pipeline, owner and currency, kept by the triggers on crm.deals (src/report_summaries.c); read through crm_report.deals_per_day';
 SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_deal_days', '');
@@ -289,8 +292,10 @@ CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.deals
 -- per UTC day first seen (or created) and identity source, the contacts
 -- neither merged nor deleted, kept exact at commit by statement triggers on
 -- crm.contacts.  A delta summary: a key's value is the sum of its rows
--- (writers add rows and compact them, never waiting on each other).  Read like the deal summary: by reporting roles, under the
--- contacts' workspace policy, when crm_internal.report_summarized() says.
+-- (writers fold their deltas into the rows no other transaction holds,
+-- never waiting on each other).  Read like the deal summary: by reporting
+-- roles, under the contacts' workspace policy, when
+-- crm_internal.report_summarized() says.
 --
 CREATE TABLE crm_internal.report_contact_days (
 	workspace_id bigint NOT NULL,
@@ -298,7 +303,7 @@ CREATE TABLE crm_internal.report_contact_days (
 	source crm.identity_source NOT NULL,
 	contacts bigint NOT NULL
 );
--- a key's rows: a writer's delta until the next statement on the key compacts it
+-- a key's rows: one, and one more per writer in flight
 CREATE INDEX report_contact_days_key ON crm_internal.report_contact_days (workspace_id, day, source);
 COMMENT ON TABLE crm_internal.report_contact_days IS
 	'contacts (neither merged nor deleted) per UTC day first seen and identity source, kept by the triggers on crm.contacts (src/report_summaries.c); read through crm_report.contacts_per_month';
@@ -354,7 +359,7 @@ CREATE TABLE crm_internal.report_order_days (
 	paid_value numeric NOT NULL,
 	paid_orders bigint NOT NULL
 );
--- a key's rows: a writer's delta until the next statement on the key compacts it
+-- a key's rows: one, and one more per writer in flight
 CREATE INDEX report_order_days_key ON crm_internal.report_order_days (workspace_id, day, currency);
 COMMENT ON TABLE crm_internal.report_order_days IS
 	'orders, their booked and paid values and the paid ones per UTC day of order date and currency, kept by the triggers on crm.orders (src/report_summaries.c); read through crm_report.order_revenue_per_month';
@@ -394,6 +399,61 @@ CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.orders
 CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.orders
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_orders_summarize();
 
+--
+-- The summary behind crm_report.conversations_per_day (src/report_summaries.c):
+-- per UTC day started, channel and first response in seconds (NULL while
+-- unanswered), the conversations -- a histogram of response times, so that
+-- the view's mean and median stay exact -- kept exact at commit by statement
+-- triggers on crm.conversations; the first response is the one the message
+-- triggers keep on the conversation.  A delta summary, like the others.
+-- Read like the deal summary: by reporting roles, under the conversations'
+-- workspace policy, when crm_internal.report_summarized() says.
+--
+CREATE TABLE crm_internal.report_conversation_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	channel text NOT NULL,
+	first_response_seconds double precision,
+	conversations bigint NOT NULL
+);
+-- a key's rows: one, and one more per writer in flight
+CREATE INDEX report_conversation_days_key
+	ON crm_internal.report_conversation_days (workspace_id, day, channel, first_response_seconds);
+COMMENT ON TABLE crm_internal.report_conversation_days IS
+	'conversations per UTC day started, channel and first response in seconds (NULL: unanswered), kept by the triggers on crm.conversations (src/report_summaries.c); read through crm_report.conversations_per_day';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_conversation_days', '');
+
+ALTER TABLE crm_internal.report_conversation_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_conversation_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace())
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_conversation_days_recomputed WITH (security_invoker = true) AS
+	SELECT c.workspace_id, (c.started_at AT TIME ZONE 'UTC')::date AS day, c.channel, c.first_response_seconds,
+		   pg_catalog.count(*) AS conversations
+	  FROM crm.conversations c
+	 GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW crm_internal.report_conversation_days_recomputed IS
+	'what crm_internal.report_conversation_days holds, computed from crm.conversations (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_conversations_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_conversations_summarize';
+COMMENT ON FUNCTION crm_internal.report_conversations_summarize() IS
+	'statement trigger on crm.conversations: adds the statement''s new rows to crm_internal.report_conversation_days and subtracts its old ones';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.conversations
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.conversations
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
+
 CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -403,6 +463,7 @@ DECLARE
 	n bigint;
 	m bigint;
 	k bigint;
+	c bigint;
 BEGIN
 	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
 	IF 'admin' <> ALL (crm.current_permissions()) THEN
@@ -411,8 +472,8 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'An admin of the workspace rebuilds them.';
 	END IF;
-	-- writers of deals, contacts and orders wait until the summaries are rebuilt from what they committed
-	LOCK TABLE crm.deals, crm.contacts, crm.orders IN SHARE MODE;
+	-- writers of deals, contacts, orders and conversations wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations IN SHARE MODE;
 	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
 	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
 	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
@@ -434,11 +495,18 @@ BEGIN
 	 WHERE r.workspace_id = ws
 	 ORDER BY 1, 2, 3;
 	GET DIAGNOSTICS k = ROW_COUNT;
-	RETURN n + m + k;
+	DELETE FROM crm_internal.report_conversation_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_conversation_days (workspace_id, day, channel, first_response_seconds, conversations)
+	SELECT r.workspace_id, r.day, r.channel, r.first_response_seconds, r.conversations
+	  FROM crm_internal.report_conversation_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4;
+	GET DIAGNOSTICS c = ROW_COUNT;
+	RETURN n + m + k + c;
 END;
 $$;
 COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
-	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month and crm_report.order_revenue_per_month) from its deals, contacts and orders; returns the number of summary rows; needs admin';
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month, crm_report.order_revenue_per_month and crm_report.conversations_per_day) from its deals, contacts, orders and conversations; returns the number of summary rows; needs admin';
 
 --
 -- Time series.  A deal counts as created on the day of created_at, and as
@@ -457,9 +525,10 @@ CREATE VIEW crm_report.deal_flow WITH (security_invoker = true) AS
 -- The summary's branch or the facts' branch, as crm_internal.report_summarized()
 -- says: a one-time filter, so a query runs one of them; parallel restricted,
 -- so that it gates the facts' Gather in the leader (in the workers, the
--- workers would start before finding nothing to do).  On the summary,
--- the value won is converted per day, pipeline, owner and currency with the
--- rate of the day, and rounded once for them.
+-- workers would start before finding nothing to do).  On the summary, a
+-- key's rows are added up, and the value won is converted per day,
+-- pipeline, owner and currency with the rate of the day, and rounded once
+-- for them.
 CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
 	SELECT s.workspace_id, s.day, s.pipeline_id, s.owner,
 		   pg_catalog.sum(s.created)::bigint AS created, pg_catalog.sum(s.won)::bigint AS won,
@@ -476,7 +545,11 @@ CREATE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
 					  ORDER BY x.valid_from DESC LIMIT 1)) END,
 				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.won OPERATOR(pg_catalog.<>) 0), 0)
 			   AS won_value
-	  FROM crm_internal.report_deal_days s
+	  FROM (SELECT d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency, pg_catalog.sum(d.created)::bigint AS created,
+				   pg_catalog.sum(d.won)::bigint AS won, pg_catalog.sum(d.lost)::bigint AS lost,
+				   pg_catalog.sum(d.won_value) AS won_value
+			  FROM crm_internal.report_deal_days d
+			 GROUP BY d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency) s
 	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
 	 WHERE crm_internal.report_summarized()
 	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
@@ -591,13 +664,43 @@ CREATE VIEW crm_report.contacts_per_month WITH (security_invoker = true) AS
 	 WHERE c.status OPERATOR(pg_catalog.<>) 'deleted' AND NOT crm_internal.report_summarized()
 	 GROUP BY c.workspace_id, pg_catalog.date_trunc('month', COALESCE(c.first_seen_at, c.created_at))::date, c.source;
 
+-- Conversations by the day started and channel: the summary's histogram of
+-- first responses added up (the median interpolated between the answers at
+-- positions lo and hi counted from 0, as percentile_cont does), or the facts, as
+-- crm_internal.report_summarized() says (see deals_per_day)
 CREATE VIEW crm_report.conversations_per_day WITH (security_invoker = true) AS
+	SELECT h.workspace_id, h.day, h.channel, pg_catalog.sum(h.n)::bigint AS conversations,
+		   COALESCE(pg_catalog.sum(h.n) FILTER (WHERE h.seconds IS NOT NULL), 0)::bigint AS answered,
+		   pg_catalog.round(pg_catalog.sum(h.seconds::numeric OPERATOR(pg_catalog.*) h.n) FILTER (WHERE h.seconds IS NOT NULL)
+							OPERATOR(pg_catalog./) pg_catalog.sum(h.n) FILTER (WHERE h.seconds IS NOT NULL), 1)
+			   AS avg_first_response_seconds,
+		   pg_catalog.min(h.seconds) FILTER (WHERE h.upto OPERATOR(pg_catalog.>) h.lo)
+			   OPERATOR(pg_catalog.+) ((CASE WHEN pg_catalog.min(h.lo) OPERATOR(pg_catalog.=) pg_catalog.min(h.hi) THEN 0 ELSE 0.5 END)::double precision
+			   OPERATOR(pg_catalog.*) (pg_catalog.min(h.seconds) FILTER (WHERE h.upto OPERATOR(pg_catalog.>) h.hi)
+				   OPERATOR(pg_catalog.-) pg_catalog.min(h.seconds) FILTER (WHERE h.upto OPERATOR(pg_catalog.>) h.lo)))
+			   AS median_first_response_seconds
+	  FROM (SELECT a.*, (a.answered OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 2 AS lo,
+				   a.answered OPERATOR(pg_catalog./) 2 AS hi
+			  FROM (SELECT k.workspace_id, k.day, k.channel, k.seconds, k.n,
+				   (pg_catalog.sum(k.n) FILTER (WHERE k.seconds IS NOT NULL)
+					   OVER (PARTITION BY k.workspace_id, k.day, k.channel ORDER BY k.seconds ROWS UNBOUNDED PRECEDING))::bigint AS upto,
+				   (pg_catalog.sum(k.n) FILTER (WHERE k.seconds IS NOT NULL)
+					   OVER (PARTITION BY k.workspace_id, k.day, k.channel))::bigint AS answered
+			  FROM (SELECT s.workspace_id, s.day, s.channel, s.first_response_seconds AS seconds,
+						   pg_catalog.sum(s.conversations)::bigint AS n
+					  FROM crm_internal.report_conversation_days s
+					 WHERE crm_internal.report_summarized()
+					 GROUP BY s.workspace_id, s.day, s.channel, s.first_response_seconds
+					HAVING pg_catalog.sum(s.conversations) OPERATOR(pg_catalog.<>) 0) k) a) h
+	 GROUP BY h.workspace_id, h.day, h.channel
+	UNION ALL
 	SELECT c.workspace_id, c.started_at::date AS day, c.channel,
 		   pg_catalog.count(*) AS conversations,
 		   pg_catalog.count(c.first_response_at) AS answered,
 		   pg_catalog.round(pg_catalog.avg(c.first_response_seconds), 1) AS avg_first_response_seconds,
 		   pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY c.first_response_seconds) AS median_first_response_seconds
 	  FROM crm_report.conversations c
+	 WHERE NOT crm_internal.report_summarized()
 	 GROUP BY c.workspace_id, c.started_at::date, c.channel;
 
 CREATE VIEW crm_report.messages_per_day WITH (security_invoker = true) AS

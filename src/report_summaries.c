@@ -7,19 +7,16 @@
  *	  (crm_internal.report_deal_days, on crm.deals) and contacts per UTC
  *	  day first seen and source (crm_internal.report_contact_days, on
  *	  crm.contacts) and orders per UTC day of order date and currency
- *	  (crm_internal.report_order_days, on crm.orders).  Each summary is a ReportSummary: its SQL and the
- *	  columns it reads; the machinery below is shared.
+ *	  (crm_internal.report_order_days, on crm.orders) and conversations per
+ *	  UTC day started, channel and first response (report_conversation_days,
+ *	  on crm.conversations).  Each summary is a
+ *	  ReportSummary: its SQL and the columns it reads; the machinery below
+ *	  is shared.
  *
- * One pass per statement.  The trigger adds the statement's new rows and
- * subtracts its old ones, netted by key, and upserts the deltas with
- * INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n: two writers of
- * the same day and pipeline wait on the row and both count.  A statement
- * of a few rows (a frontend's row write, a function's) is netted in C and
- * upserted key by key; a larger one in one aggregate query over its
- * transition tables; an UPDATE that changes no column the summary reads
- * does nothing.  Both upsert in the same key order, so two multi-key
- * statements cannot deadlock on the summary.  A row that comes back all
- * zero is deleted, not left behind.
+ * One pass per statement.  The trigger folds the statement's new rows,
+ * added, and its old ones, subtracted, netted by key, into the summary's
+ * rows (DELTA_FOLD below): writers of the same key never wait on each
+ * other.  An UPDATE that changes no column the summary reads does nothing.
  *
  * A day is a UTC day, so the summaries answer a session whose TimeZone is
  * UTC; a reader in another zone, or one whom owner privacy restricts,
@@ -55,179 +52,127 @@
 PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
 PG_FUNCTION_INFO_V1(crm_report_contacts_summarize);
 PG_FUNCTION_INFO_V1(crm_report_orders_summarize);
+PG_FUNCTION_INFO_V1(crm_report_conversations_summarize);
+
+typedef struct ReportSummary ReportSummary;
 
 /*
- * A summary: the aggregate upsert of a statement by operation (0 INSERT,
- * 1 UPDATE, 2 DELETE) over its transition tables, returning the tid of
- * each row it left at zero; the delete of such a row; the columns of the
- * base table its rows depend on; and, optionally, a small statement's
- * path netted in C (false: take the aggregate pass after all).
+ * A small statement's deltas, netted in C: a key (NULL allowed) and its
+ * values, each int8 or numeric as the summary says.
  */
-typedef struct ReportSummary
+#define MAX_KEYS 5
+#define MAX_VALUES 4
+typedef struct SummaryDelta
 {
-	const char *name;
-	const char *upsert_sql[3];
-	const char *zero_sql;		/* NULL: a delta summary, compacted */
-	const char *compact_sql[3];
-	const char *truncate_sql;
-	const char *const *columns;
-	int			ncolumns;
-	bool		(*upsert_small) (TriggerData *td);
-	SPIPlanPtr	upsert_plans[3];
-	SPIPlanPtr	compact_plans[3];
-	SPIPlanPtr	zero_plan;
-} ReportSummary;
-
-static void DeleteZeroRows(ReportSummary *summary);
-PG_FUNCTION_INFO_V1(crm_report_summarized);
-
-/* A deal's events in a transition table, signed: +1 for new rows, -1 for old */
-#define DEAL_EVENTS(tab, sign) \
-	"SELECT t.workspace_id, (t.created_at AT TIME ZONE 'UTC')::date AS day, t.pipeline_id, t.owner, t.currency," \
-	" " sign "1 AS created, 0 AS won, 0 AS lost, 0::numeric AS won_value FROM " tab " t" \
-	" UNION ALL SELECT t.workspace_id, (t.closed_at AT TIME ZONE 'UTC')::date, t.pipeline_id, t.owner, t.currency," \
-	" 0, " sign "(t.status OPERATOR(pg_catalog.=) 'won')::integer, " sign "(t.status OPERATOR(pg_catalog.=) 'lost')::integer," \
-	" CASE WHEN t.status OPERATOR(pg_catalog.=) 'won' THEN " sign "t.value ELSE 0 END FROM " tab " t" \
-	" WHERE t.status OPERATOR(pg_catalog.<>) 'open' AND t.closed_at IS NOT NULL"
-
-/*
- * An upsert returns the tid of each row it left all zero, to be deleted by
- * it: the summary has no index on its counts, so their updates stay HOT
- */
-#define ZERO_CONDITION \
-	"created OPERATOR(pg_catalog.=) 0 AND won OPERATOR(pg_catalog.=) 0 AND lost OPERATOR(pg_catalog.=) 0" \
-	" AND won_value OPERATOR(pg_catalog.=) 0"
-#define ZERO_ROW_RETURNING \
-	" RETURNING CASE WHEN s.created OPERATOR(pg_catalog.=) 0 AND s.won OPERATOR(pg_catalog.=) 0" \
-	" AND s.lost OPERATOR(pg_catalog.=) 0 AND s.won_value OPERATOR(pg_catalog.=) 0 THEN s.ctid END"
-
-#define UPSERT_HEAD \
-	"INSERT INTO crm_internal.report_deal_days AS s" \
-	" (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)" \
-	" SELECT d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency, pg_catalog.sum(d.created), pg_catalog.sum(d.won)," \
-	" pg_catalog.sum(d.lost), pg_catalog.sum(d.won_value) FROM ("
-
-#define UPSERT_TAIL \
-	") d GROUP BY 1, 2, 3, 4, 5" \
-	" HAVING pg_catalog.sum(d.created) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(d.won) OPERATOR(pg_catalog.<>) 0" \
-	" OR pg_catalog.sum(d.lost) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(d.won_value) OPERATOR(pg_catalog.<>) 0" \
-	" ORDER BY d.workspace_id, d.day, d.pipeline_id, d.owner COLLATE pg_catalog.\"C\", d.currency COLLATE pg_catalog.\"C\"" \
-	" ON CONFLICT (workspace_id, day, pipeline_id, owner, currency) DO UPDATE" \
-	" SET created = s.created OPERATOR(pg_catalog.+) excluded.created, won = s.won OPERATOR(pg_catalog.+) excluded.won," \
-	" lost = s.lost OPERATOR(pg_catalog.+) excluded.lost, won_value = s.won_value OPERATOR(pg_catalog.+) excluded.won_value" \
-	ZERO_ROW_RETURNING
-
-/* The columns a deal's summary rows depend on */
-static const char *const deal_columns[] = {
-	"workspace_id", "created_at", "closed_at", "status", "pipeline_id", "owner", "currency", "value"
-};
-
-/* A small statement's deltas, netted and upserted one by one, in the same key order */
-static const char upsert_one_sql[] =
-	"INSERT INTO crm_internal.report_deal_days AS s"
-	" (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-	" ON CONFLICT (workspace_id, day, pipeline_id, owner, currency) DO UPDATE"
-	" SET created = s.created OPERATOR(pg_catalog.+) excluded.created, won = s.won OPERATOR(pg_catalog.+) excluded.won,"
-	" lost = s.lost OPERATOR(pg_catalog.+) excluded.lost, won_value = s.won_value OPERATOR(pg_catalog.+) excluded.won_value"
-	ZERO_ROW_RETURNING;
-static SPIPlanPtr upsert_one_plan;
+	Datum		key[MAX_KEYS];
+	bool		keynull[MAX_KEYS];
+	Datum		value[MAX_VALUES];
+} SummaryDelta;
 
 /* Statements of up to this many rows (old and new) are netted in C */
 #define SMALL_STATEMENT 32
 
-typedef struct DealDelta
-{
-	int64		ws;
-	DateADT		day;
-	int64		pipeline;
-	Datum		owner;			/* text, or 0 for NULL */
-	Datum		currency;		/* bpchar */
-	int64		created;
-	int64		won;
-	int64		lost;
-	Datum		won_value;		/* numeric */
-} DealDelta;
-
 typedef struct DeltaSet
 {
-	DealDelta	d[2 * SMALL_STATEMENT];
+	ReportSummary *summary;
+	SummaryDelta d[2 * SMALL_STATEMENT];
 	int			n;
 } DeltaSet;
 
-/* The labels of a deal's status, looked up once per type */
-static Oid	status_type = InvalidOid;
-static Oid	status_won,
-			status_lost,
-			status_open;
+/*
+ * A summary: the fold of a statement by operation (0 INSERT, 1 UPDATE,
+ * 2 DELETE) over its transition tables, the delete of a TRUNCATE, the
+ * columns of the base table its rows depend on, and the small path.
+ */
+struct ReportSummary
+{
+	const char *name;
+	const char *fold_sql[3];
+	const char *truncate_sql;
+	const char *const *columns;
+	int			ncolumns;
+	/* the small path: one key's fold, a new row, the delete of a zero row */
+	const char *fold_one_sql;
+	const char *insert_one_sql;
+	const char *delete_sql;
+	int			nkeys;
+	int			nvalues;
+	Oid			types[MAX_KEYS + MAX_VALUES];	/* InvalidOid: set by collect */
+	/* adds a row's deltas, signed, to the set; false: let the SQL fold cut it */
+	bool		(*collect) (DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign);
+	SPIPlanPtr	fold_plans[3];
+	SPIPlanPtr	fold_one_plan;
+	SPIPlanPtr	insert_one_plan;
+	SPIPlanPtr	delete_plan;
+};
 
+PG_FUNCTION_INFO_V1(crm_report_summarized);
+
+/*
+ * Every summary is a delta summary: a key's value is the sum of its rows.
+ * A statement of more than a few rows folds its netted deltas (e) into the
+ * key's rows that no other transaction holds (l, FOR UPDATE SKIP LOCKED):
+ * the first of them is updated to the sum (f, the rows' and the delta's),
+ * the others are deleted, and a key none is free for gets a new row.  No
+ * writer waits on another's summary row, so transactions adding rows of
+ * the same key never block each other nor deadlock (every new anonymous
+ * contact of a day shares a key, a salesperson's deals of a day too); a key
+ * has a row per writer that was in flight, and one once a statement like
+ * this folds them.  A key whose sum is zero loses the rows it held.
+ */
+#define DELTA_FOLD(table, keys, values, sums, nonzero, fvalues, match, events) \
+	"WITH e (" keys ", " values ") AS (SELECT " keys ", " sums " FROM (" events ") x GROUP BY " keys " HAVING " nonzero ")," \
+	" l AS MATERIALIZED (SELECT s.ctid AS t, s.* FROM crm_internal." table " s, e k WHERE " match \
+	" FOR UPDATE OF s SKIP LOCKED)," \
+	" f (" keys ", keep, " values ", live) AS (SELECT " keys ", pg_catalog.min(t), " sums ", " nonzero \
+	" FROM (SELECT NULL::pg_catalog.tid AS t, e.* FROM e UNION ALL SELECT l.* FROM l) x GROUP BY " keys ")," \
+	" u AS (UPDATE crm_internal." table " s SET (" values ") = ROW(" fvalues ") FROM f" \
+	" WHERE s.ctid OPERATOR(pg_catalog.=) f.keep AND f.live)," \
+	" d AS (DELETE FROM crm_internal." table " s USING l WHERE s.ctid OPERATOR(pg_catalog.=) l.t" \
+	" AND NOT EXISTS (SELECT FROM f WHERE f.live AND f.keep OPERATOR(pg_catalog.=) l.t))" \
+	" INSERT INTO crm_internal." table " (" keys ", " values ") SELECT " keys ", " values " FROM f" \
+	" WHERE f.keep IS NULL AND f.live"
+/* the summary's arguments expanded into the macro's (they hold commas) */
+#define DELTA_EXPAND(macro, ...) macro(__VA_ARGS__)
+#define DELTA_SQL(macro, events_new, events_old) { \
+	macro(events_new), macro(events_new " UNION ALL " events_old), macro(events_old) }
+
+/*
+ * A key's rows (s) and a delta's key (k).  The keys are indexed and NOT
+ * NULL but for a deal's owner, matched NULL to NULL as the GROUP BY groups.
+ */
+#define DEAL_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.pipeline_id OPERATOR(pg_catalog.=) k.pipeline_id AND s.currency OPERATOR(pg_catalog.=) k.currency" \
+	" AND (s.owner OPERATOR(pg_catalog.=) k.owner OR (s.owner IS NULL AND k.owner IS NULL))"
+#define CONTACT_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.source OPERATOR(pg_catalog.=) k.source"
+#define ORDER_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.currency OPERATOR(pg_catalog.=) k.currency"
+
+/*
+ * The small path.  A statement of a few rows (a frontend's row write, a
+ * function's) is netted in C, and each key's delta is added to one of the
+ * key's rows no other transaction holds, found through the key's index
+ * (a HOT update: the summaries index their keys only), or to a new row when
+ * every one is held; a row the delta brings to zero is deleted.  Three
+ * plans of a few nodes each, against the fold's dozen: what a single-row
+ * write pays.  Rows that concurrent writers added are folded by the next
+ * large statement on the key, or by crm.rebuild_report_summaries().
+ */
+
+/* The OID of an enum's label, to compare a row's status with */
 static Oid
-StatusLabel(Oid type, const char *label)
+EnumLabel(Oid type, const char *label)
 {
 	Oid			oid = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid, ObjectIdGetDatum(type),
 									  CStringGetDatum(label));
 
 	if (!OidIsValid(oid))
-		elog(ERROR, "report_deals_summarize: deal status has no label %s", label);
+		elog(ERROR, "report summaries: enum %u has no label %s", type, label);
 	return oid;
-}
-
-/* Text (or bpchar) datums: NULL last, then bytewise, as COLLATE "C" orders */
-static int
-CompareText(Datum a, Datum b)
-{
-	text	   *ta,
-			   *tb;
-	int			la,
-				lb,
-				c;
-
-	if (a == 0 || b == 0)
-		return (a == 0) - (b == 0);
-	ta = DatumGetTextPP(a);
-	tb = DatumGetTextPP(b);
-	la = VARSIZE_ANY_EXHDR(ta);
-	lb = VARSIZE_ANY_EXHDR(tb);
-	c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
-	return c != 0 ? c : (la > lb) - (la < lb);
-}
-
-static int
-CompareDelta(const void *pa, const void *pb)
-{
-	const DealDelta *a = pa,
-			   *b = pb;
-
-	if (a->ws != b->ws)
-		return a->ws < b->ws ? -1 : 1;
-	if (a->day != b->day)
-		return a->day < b->day ? -1 : 1;
-	if (a->pipeline != b->pipeline)
-		return a->pipeline < b->pipeline ? -1 : 1;
-	if (CompareText(a->owner, b->owner) != 0)
-		return CompareText(a->owner, b->owner);
-	return CompareText(a->currency, b->currency);
-}
-
-/* Adds one event to the set, netted with the same key's */
-static void
-AddDelta(DeltaSet *set, const DealDelta *e)
-{
-	DealDelta  *d = NULL;
-
-	for (int i = 0; i < set->n && d == NULL; i++)
-		if (CompareDelta(&set->d[i], e) == 0)
-			d = &set->d[i];
-	if (d == NULL)
-	{
-		d = &set->d[set->n++];
-		*d = *e;
-		return;
-	}
-	d->created += e->created;
-	d->won += e->won;
-	d->lost += e->lost;
-	d->won_value = DirectFunctionCall2(numeric_add, d->won_value, e->won_value);
 }
 
 /* The UTC day of a finite timestamptz */
@@ -241,198 +186,265 @@ UtcDay(TimestampTz ts)
 	return (DateADT) day;
 }
 
-/*
- * The events of a transition table's rows, signed, into the set; false
- * when a row has a time the SQL path must cut (an infinite one).
- */
+/* Whether two keys' datums are the same value: by value, or the same bytes */
+static bool
+SameKeyDatum(Datum a, Datum b, Oid type)
+{
+	if (type == TEXTOID || type == BPCHAROID)
+	{
+		text	   *ta = DatumGetTextPP(a);
+		text	   *tb = DatumGetTextPP(b);
+
+		return VARSIZE_ANY_EXHDR(ta) == VARSIZE_ANY_EXHDR(tb) &&
+			memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), VARSIZE_ANY_EXHDR(ta)) == 0;
+	}
+	return a == b;				/* int8, date, enum: by value */
+}
+
+/* Adds a delta to the set, netted with the same key's */
+static void
+AddDelta(DeltaSet *set, const SummaryDelta *e)
+{
+	ReportSummary *summary = set->summary;
+
+	for (int i = 0; i < set->n; i++)
+	{
+		SummaryDelta *d = &set->d[i];
+		bool		same = true;
+
+		for (int k = 0; k < summary->nkeys && same; k++)
+			same = d->keynull[k] == e->keynull[k] &&
+				(d->keynull[k] || SameKeyDatum(d->key[k], e->key[k], summary->types[k]));
+		if (!same)
+			continue;
+		for (int v = 0; v < summary->nvalues; v++)
+			d->value[v] = summary->types[summary->nkeys + v] == INT8OID ?
+				Int64GetDatum(DatumGetInt64(d->value[v]) + DatumGetInt64(e->value[v])) :
+				DirectFunctionCall2(numeric_add, d->value[v], e->value[v]);
+		return;
+	}
+	set->d[set->n++] = *e;
+}
+
+/* A key's datum copied out of the slot (the slot is reused) */
+static Datum
+KeyDatum(TupleTableSlot *slot, int att, bool *isnull)
+{
+	Datum		v = slot_getattr(slot, att, isnull);
+	Form_pg_attribute a = TupleDescAttr(slot->tts_tupleDescriptor, att - 1);
+
+	return *isnull ? (Datum) 0 : datumCopy(v, a->attbyval, a->attlen);
+}
+
+static Datum
+SignedInt(int sign, bool on)
+{
+	return Int64GetDatum(on ? sign : 0);
+}
+
+static Datum
+SignedNumeric(int sign, bool on, TupleTableSlot *slot, int att)
+{
+	bool		isnull;
+	Datum		v;
+
+	if (!on)
+		return NumericGetDatum(int64_to_numeric(0));
+	v = datumCopy(slot_getattr(slot, att, &isnull), false, -1);
+	return sign < 0 ? DirectFunctionCall1(numeric_uminus, v) : v;
+}
+
+/* A transition table's rows, signed, into the set; false to take the fold */
 static bool
 CollectDeltas(TriggerData *td, Tuplestorestate *ts, int sign, DeltaSet *set)
 {
+	ReportSummary *summary = set->summary;
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			a[lengthof(deal_columns)];
-	Datum		zero = NumericGetDatum(int64_to_numeric(0));
+	int		   *atts = palloc(summary->ncolumns * sizeof(int));
 	bool		ok = true;
 
-	for (int i = 0; i < lengthof(deal_columns); i++)
-		a[i] = SPI_fnumber(desc, deal_columns[i]);
-	if (status_type != TupleDescAttr(desc, a[3] - 1)->atttypid)
-	{
-		Oid			type = TupleDescAttr(desc, a[3] - 1)->atttypid;
-
-		status_won = StatusLabel(type, "won");
-		status_lost = StatusLabel(type, "lost");
-		status_open = StatusLabel(type, "open");
-		status_type = type;
-	}
+	for (int i = 0; i < summary->ncolumns; i++)
+		atts[i] = SPI_fnumber(desc, summary->columns[i]);
+	/* read pointers of our own: other triggers of the statement read these too */
 	tuplestore_select_read_pointer(ts, tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND));
 	tuplestore_rescan(ts);
 	while (ok && tuplestore_gettupleslot(ts, true, false, slot))
-	{
-		DealDelta	e;
-		bool		isnull,
-					closed_null;
-		TimestampTz created_at = DatumGetTimestampTz(slot_getattr(slot, a[1], &isnull));
-		TimestampTz closed_at = DatumGetTimestampTz(slot_getattr(slot, a[2], &closed_null));
-		Oid			status = DatumGetObjectId(slot_getattr(slot, a[3], &isnull));
-
-		if (TIMESTAMP_NOT_FINITE(created_at) || (!closed_null && TIMESTAMP_NOT_FINITE(closed_at)))
-		{
-			ok = false;
-			break;
-		}
-		e.ws = DatumGetInt64(slot_getattr(slot, a[0], &isnull));
-		e.pipeline = DatumGetInt64(slot_getattr(slot, a[4], &isnull));
-		e.owner = slot_getattr(slot, a[5], &isnull);
-		e.owner = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(e.owner));
-		e.currency = PointerGetDatum(PG_DETOAST_DATUM_COPY(slot_getattr(slot, a[6], &isnull)));
-		e.day = UtcDay(created_at);
-		e.created = sign;
-		e.won = e.lost = 0;
-		e.won_value = zero;
-		AddDelta(set, &e);
-		if (status != status_open && !closed_null)
-		{
-			e.day = UtcDay(closed_at);
-			e.created = 0;
-			e.won = status == status_won ? sign : 0;
-			e.lost = status == status_lost ? sign : 0;
-			if (status == status_won)
-			{
-				e.won_value = datumCopy(slot_getattr(slot, a[7], &isnull), false, -1);
-				if (sign < 0)
-					e.won_value = DirectFunctionCall1(numeric_uminus, e.won_value);
-			}
-			AddDelta(set, &e);
-		}
-	}
+		ok = summary->collect(set, slot, atts, sign);
 	ExecDropSingleTupleTableSlot(slot);
 	return ok;
 }
 
-/* Deletes the rows the upsert just brought to zero (tids in the result; NULL for the others) */
-static void
-DeleteZeroRows(ReportSummary *summary)
+static SPIPlanPtr
+KeepPlan(ReportSummary *summary, SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 {
-	SPITupleTable *result = SPI_tuptable;
-	uint64		n = SPI_processed;
-
-	for (uint64 i = 0; i < n; i++)
+	if (*plan == NULL)
 	{
-		bool		isnull;
-		Datum		tid = SPI_getbinval(result->vals[i], result->tupdesc, 1, &isnull);
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
 
-		if (isnull)
-			continue;
-		if (summary->zero_plan == NULL)
-		{
-			SPIPlanPtr	plan = SPI_prepare(summary->zero_sql, 1, (Oid[]) {TIDOID});
-
-			if (plan == NULL)
-				elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
-			SPI_keepplan(plan);
-			summary->zero_plan = plan;
-		}
-		if (SPI_execute_plan(summary->zero_plan, &tid, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "%s: delete failed", summary->name);
+		if (p == NULL)
+			elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
 	}
+	return *plan;
 }
 
-static ReportSummary deal_summary;
-
-/* Upserts a small statement's netted deltas */
+/* Each netted key's delta added to a free row of the key, or a new row */
 static void
-UpsertDeltas(DeltaSet *set)
+FoldDeltas(DeltaSet *set)
 {
+	ReportSummary *summary = set->summary;
+	int			nargs = summary->nkeys + summary->nvalues;
 	Datum		zero = NumericGetDatum(int64_to_numeric(0));
 
-	if (upsert_one_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(upsert_one_sql, 9, (Oid[]) {INT8OID, DATEOID, INT8OID, TEXTOID,
-			BPCHAROID, INT8OID, INT8OID, INT8OID, NUMERICOID});
-
-		if (plan == NULL)
-			elog(ERROR, "report_deals_summarize: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		upsert_one_plan = plan;
-	}
-	qsort(set->d, set->n, sizeof(DealDelta), CompareDelta);
 	for (int i = 0; i < set->n; i++)
 	{
-		DealDelta  *d = &set->d[i];
-		Datum		values[9];
-		char		nulls[9] = "         ";
+		SummaryDelta *d = &set->d[i];
+		Datum		values[MAX_KEYS + MAX_VALUES];
+		char		nulls[MAX_KEYS + MAX_VALUES];
+		bool		nothing = true;
+		bool		isnull;
 
-		if (d->created == 0 && d->won == 0 && d->lost == 0 &&
-			DatumGetInt32(DirectFunctionCall2(numeric_cmp, d->won_value, zero)) == 0)
+		for (int k = 0; k < summary->nkeys; k++)
+		{
+			values[k] = d->key[k];
+			nulls[k] = d->keynull[k] ? 'n' : ' ';
+		}
+		for (int v = 0; v < summary->nvalues; v++)
+		{
+			values[summary->nkeys + v] = d->value[v];
+			nulls[summary->nkeys + v] = ' ';
+			nothing &= summary->types[summary->nkeys + v] == INT8OID ? DatumGetInt64(d->value[v]) == 0 :
+				DatumGetInt32(DirectFunctionCall2(numeric_cmp, d->value[v], zero)) == 0;
+		}
+		if (nothing)
 			continue;
-		values[0] = Int64GetDatum(d->ws);
-		values[1] = DateADTGetDatum(d->day);
-		values[2] = Int64GetDatum(d->pipeline);
-		values[3] = d->owner;
-		nulls[3] = d->owner == 0 ? 'n' : ' ';
-		values[4] = d->currency;
-		values[5] = Int64GetDatum(d->created);
-		values[6] = Int64GetDatum(d->won);
-		values[7] = Int64GetDatum(d->lost);
-		values[8] = d->won_value;
-		if (SPI_execute_plan(upsert_one_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-			elog(ERROR, "report_deals_summarize: upsert failed");
-		DeleteZeroRows(&deal_summary);
+		if (SPI_execute_plan(KeepPlan(summary, &summary->fold_one_plan, summary->fold_one_sql, nargs, summary->types),
+							 values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "%s: fold failed", summary->name);
+		if (SPI_processed == 0)
+		{
+			if (SPI_execute_plan(KeepPlan(summary, &summary->insert_one_plan, summary->insert_one_sql, nargs,
+										  summary->types), values, nulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "%s: insert failed", summary->name);
+		}
+		else if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		{
+			Datum		tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (SPI_execute_plan(KeepPlan(summary, &summary->delete_plan, summary->delete_sql, 1,
+										  (Oid[]) {TIDOID}), &tid, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "%s: delete failed", summary->name);
+		}
 	}
 }
 
-/* A small statement on crm.deals netted in C; false when it has an infinite time */
+/* A small statement netted in C and folded key by key; false: take the fold */
 static bool
-UpsertDealsSmall(TriggerData *td)
+FoldSmall(TriggerData *td, ReportSummary *summary)
 {
 	DeltaSet   *set = palloc(sizeof(DeltaSet));
 
+	set->summary = summary;
 	set->n = 0;
 	if ((td->tg_newtable != NULL && !CollectDeltas(td, td->tg_newtable, 1, set)) ||
 		(td->tg_oldtable != NULL && !CollectDeltas(td, td->tg_oldtable, -1, set)))
-		return false;			/* the SQL path cuts it */
-	UpsertDeltas(set);
+		return false;			/* an infinite time: the SQL cuts it */
+	FoldDeltas(set);
+	return true;
+}
+
+/* The fold of one key: its delta added to a row of the key no one else holds */
+#define FOLD_ONE(table, set, match, zero) \
+	"UPDATE crm_internal." table " s SET " set " WHERE s.ctid OPERATOR(pg_catalog.=) (SELECT l.ctid FROM crm_internal." \
+	table " l WHERE " match " LIMIT 1 FOR UPDATE OF l SKIP LOCKED) RETURNING s.ctid, " zero
+
+/*
+ * Deals created on the UTC day of created_at, won or lost (with the value
+ * won, in the deal's currency) on the day of closed_at, per pipeline, owner
+ * and currency.
+ */
+#define DEAL_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (t.created_at AT TIME ZONE 'UTC')::date AS day, t.pipeline_id, t.owner, t.currency," \
+	" " sign "1 AS created, 0 AS won, 0 AS lost, 0::numeric AS won_value FROM " tab " t" \
+	" UNION ALL SELECT t.workspace_id, (t.closed_at AT TIME ZONE 'UTC')::date, t.pipeline_id, t.owner, t.currency," \
+	" 0, " sign "(t.status OPERATOR(pg_catalog.=) 'won')::integer, " sign "(t.status OPERATOR(pg_catalog.=) 'lost')::integer," \
+	" CASE WHEN t.status OPERATOR(pg_catalog.=) 'won' THEN " sign "t.value ELSE 0 END FROM " tab " t" \
+	" WHERE t.status OPERATOR(pg_catalog.<>) 'open' AND t.closed_at IS NOT NULL"
+#define DEAL_ARGS "report_deal_days", "workspace_id, day, pipeline_id, owner, currency", "created, won, lost, won_value", \
+	"pg_catalog.sum(created), pg_catalog.sum(won), pg_catalog.sum(lost), pg_catalog.sum(won_value)", \
+	"(pg_catalog.sum(created) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(won) OPERATOR(pg_catalog.<>) 0" \
+	" OR pg_catalog.sum(lost) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(won_value) OPERATOR(pg_catalog.<>) 0)", \
+	"f.created, f.won, f.lost, f.won_value"
+#define DEAL_FOLD(events) DELTA_EXPAND(DELTA_FOLD, DEAL_ARGS, DEAL_MATCH, events)
+
+/* The columns a deal's summary rows depend on */
+static const char *const deal_columns[] = {
+	"workspace_id", "created_at", "closed_at", "status", "pipeline_id", "owner", "currency", "value"
+};
+
+/* A deal's events: created on its day, and won or lost on the day it closed */
+static bool
+CollectDeal(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
+{
+	SummaryDelta e;
+	bool		isnull,
+				closed_null;
+	TimestampTz created_at = DatumGetTimestampTz(slot_getattr(slot, atts[1], &isnull));
+	TimestampTz closed_at = DatumGetTimestampTz(slot_getattr(slot, atts[2], &closed_null));
+	Oid			type = TupleDescAttr(slot->tts_tupleDescriptor, atts[3] - 1)->atttypid;
+	Oid			status = DatumGetObjectId(slot_getattr(slot, atts[3], &isnull));
+	bool		won = status == EnumLabel(type, "won");
+	bool		lost = status == EnumLabel(type, "lost");
+
+	if (TIMESTAMP_NOT_FINITE(created_at) || (!closed_null && TIMESTAMP_NOT_FINITE(closed_at)))
+		return false;
+	e.key[0] = KeyDatum(slot, atts[0], &e.keynull[0]);
+	e.key[1] = DateADTGetDatum(UtcDay(created_at));
+	e.keynull[1] = false;
+	e.key[2] = KeyDatum(slot, atts[4], &e.keynull[2]);
+	e.key[3] = KeyDatum(slot, atts[5], &e.keynull[3]);
+	e.key[4] = KeyDatum(slot, atts[6], &e.keynull[4]);
+	e.value[0] = SignedInt(sign, true);
+	e.value[1] = e.value[2] = SignedInt(sign, false);
+	e.value[3] = SignedNumeric(sign, false, slot, atts[7]);
+	AddDelta(set, &e);
+	if ((won || lost) && !closed_null)
+	{
+		e.key[1] = DateADTGetDatum(UtcDay(closed_at));
+		e.value[0] = SignedInt(sign, false);
+		e.value[1] = SignedInt(sign, won);
+		e.value[2] = SignedInt(sign, lost);
+		e.value[3] = SignedNumeric(sign, won, slot, atts[7]);
+		AddDelta(set, &e);
+	}
 	return true;
 }
 
 static ReportSummary deal_summary = {
 	.name = "report_deals_summarize",
-	.upsert_sql = {
-		UPSERT_HEAD DEAL_EVENTS("new_rows", "") UPSERT_TAIL,
-		UPSERT_HEAD DEAL_EVENTS("new_rows", "") " UNION ALL " DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
-		UPSERT_HEAD DEAL_EVENTS("old_rows", "-") UPSERT_TAIL,
-	},
-	.zero_sql = "DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1 AND " ZERO_CONDITION,
+	.fold_sql = DELTA_SQL(DEAL_FOLD, DEAL_EVENTS("new_rows", ""), DEAL_EVENTS("old_rows", "-")),
 	.truncate_sql = "DELETE FROM crm_internal.report_deal_days",
 	.columns = deal_columns,
 	.ncolumns = lengthof(deal_columns),
-	.upsert_small = UpsertDealsSmall,
+	.fold_one_sql = FOLD_ONE("report_deal_days",
+							 "created = s.created OPERATOR(pg_catalog.+) $6, won = s.won OPERATOR(pg_catalog.+) $7,"
+							 " lost = s.lost OPERATOR(pg_catalog.+) $8, won_value = s.won_value OPERATOR(pg_catalog.+) $9",
+							 "l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.day OPERATOR(pg_catalog.=) $2"
+							 " AND l.pipeline_id OPERATOR(pg_catalog.=) $3 AND l.currency OPERATOR(pg_catalog.=) $5"
+							 " AND (l.owner OPERATOR(pg_catalog.=) $4 OR (l.owner IS NULL AND $4 IS NULL))",
+							 "s.created OPERATOR(pg_catalog.=) 0 AND s.won OPERATOR(pg_catalog.=) 0"
+							 " AND s.lost OPERATOR(pg_catalog.=) 0 AND s.won_value OPERATOR(pg_catalog.=) 0"),
+	.insert_one_sql = "INSERT INTO crm_internal.report_deal_days"
+	" (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	.delete_sql = "DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.nkeys = 5,
+	.nvalues = 4,
+	.types = {INT8OID, DATEOID, INT8OID, TEXTOID, BPCHAROID, INT8OID, INT8OID, INT8OID, NUMERICOID},
+	.collect = CollectDeal,
 };
-
-/*
- * The summaries of contacts and orders are delta summaries: a key's value
- * is the sum of its rows.  A statement inserts its netted deltas as new
- * rows, then compacts each key it touched: it deletes the key's rows no
- * other transaction holds (FOR UPDATE SKIP LOCKED) and inserts their sum,
- * unless it is zero.  No writer waits on another's summary row, so
- * transactions adding contacts or orders of the same day never block each
- * other nor deadlock (every new anonymous contact of a day shares a key);
- * a key has at most a row per writer in flight, and one when they are done.
- */
-#define DELTA_INSERT(table, keys, values, sums, nonzero, events) \
-	"INSERT INTO crm_internal." table " (" keys ", " values ") SELECT " keys ", " sums \
-	" FROM (" events ") e GROUP BY " keys " HAVING " nonzero
-#define DELTA_COMPACT(table, keys, values, sums, nonzero, match, events) \
-	"WITH k AS (SELECT DISTINCT " keys " FROM (" events ") e)," \
-	" v AS (SELECT s.ctid AS t FROM crm_internal." table " s, k WHERE " match " FOR UPDATE OF s SKIP LOCKED)," \
-	" e AS (DELETE FROM crm_internal." table " s USING v WHERE s.ctid OPERATOR(pg_catalog.=) v.t" \
-	" RETURNING s.*) INSERT INTO crm_internal." table " (" keys ", " values ") SELECT " keys ", " sums \
-	" FROM e GROUP BY " keys " HAVING " nonzero
-/* the summary's arguments expanded into the macros' (they hold commas) */
-#define DELTA_EXPAND(macro, ...) macro(__VA_ARGS__)
-#define DELTA_SQL(macro, events_new, events_old) { \
-	macro(events_new), macro(events_new " UNION ALL " events_old), macro(events_old) }
 
 /*
  * Contacts counted per UTC day first seen (or created) and identity source,
@@ -443,24 +455,58 @@ static ReportSummary deal_summary = {
 	" t.identity_source AS source, " sign "1 AS contacts FROM " tab " t" \
 	" WHERE t.status OPERATOR(pg_catalog.<>) ALL ('{merged,deleted}')"
 #define CONTACT_ARGS "report_contact_days", "workspace_id, day, source", "contacts", \
-	"pg_catalog.sum(contacts)", "pg_catalog.sum(contacts) OPERATOR(pg_catalog.<>) 0"
-#define CONTACT_MATCH \
-	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
-	" AND s.source OPERATOR(pg_catalog.=) k.source"
-#define CONTACT_INSERT(events) DELTA_EXPAND(DELTA_INSERT, CONTACT_ARGS, events)
-#define CONTACT_COMPACT(events) DELTA_EXPAND(DELTA_COMPACT, CONTACT_ARGS, CONTACT_MATCH, events)
+	"pg_catalog.sum(contacts)", "pg_catalog.sum(contacts) OPERATOR(pg_catalog.<>) 0", "f.contacts"
+#define CONTACT_FOLD(events) DELTA_EXPAND(DELTA_FOLD, CONTACT_ARGS, CONTACT_MATCH, events)
 
 static const char *const contact_columns[] = {
 	"workspace_id", "first_seen_at", "created_at", "status", "identity_source"
 };
 
+/* A contact counts on the day first seen (or created), unless merged or deleted */
+static bool
+CollectContact(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
+{
+	SummaryDelta e;
+	bool		seen_null,
+				isnull;
+	TimestampTz seen = DatumGetTimestampTz(slot_getattr(slot, atts[1], &seen_null));
+	Oid			type = TupleDescAttr(slot->tts_tupleDescriptor, atts[3] - 1)->atttypid;
+	Oid			status = DatumGetObjectId(slot_getattr(slot, atts[3], &isnull));
+
+	if (seen_null)
+		seen = DatumGetTimestampTz(slot_getattr(slot, atts[2], &isnull));
+	if (TIMESTAMP_NOT_FINITE(seen))
+		return false;
+	if (status == EnumLabel(type, "merged") || status == EnumLabel(type, "deleted"))
+		return true;
+	/* the source's enum type, known from the table */
+	set->summary->types[2] = TupleDescAttr(slot->tts_tupleDescriptor, atts[4] - 1)->atttypid;
+	e.key[0] = KeyDatum(slot, atts[0], &e.keynull[0]);
+	e.key[1] = DateADTGetDatum(UtcDay(seen));
+	e.keynull[1] = false;
+	e.key[2] = KeyDatum(slot, atts[4], &e.keynull[2]);
+	e.value[0] = SignedInt(sign, true);
+	AddDelta(set, &e);
+	return true;
+}
+
 static ReportSummary contact_summary = {
 	.name = "report_contacts_summarize",
-	.upsert_sql = DELTA_SQL(CONTACT_INSERT, CONTACT_EVENTS("new_rows", ""), CONTACT_EVENTS("old_rows", "-")),
-	.compact_sql = DELTA_SQL(CONTACT_COMPACT, CONTACT_EVENTS("new_rows", ""), CONTACT_EVENTS("old_rows", "-")),
+	.fold_sql = DELTA_SQL(CONTACT_FOLD, CONTACT_EVENTS("new_rows", ""), CONTACT_EVENTS("old_rows", "-")),
 	.truncate_sql = "DELETE FROM crm_internal.report_contact_days",
 	.columns = contact_columns,
 	.ncolumns = lengthof(contact_columns),
+	.fold_one_sql = FOLD_ONE("report_contact_days", "contacts = s.contacts OPERATOR(pg_catalog.+) $4",
+							 "l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.day OPERATOR(pg_catalog.=) $2"
+							 " AND l.source OPERATOR(pg_catalog.=) $3",
+							 "s.contacts OPERATOR(pg_catalog.=) 0"),
+	.insert_one_sql = "INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)"
+	" VALUES ($1, $2, $3, $4)",
+	.delete_sql = "DELETE FROM crm_internal.report_contact_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.nkeys = 3,
+	.nvalues = 1,
+	.types = {INT8OID, DATEOID, InvalidOid, INT8OID},
+	.collect = CollectContact,
 };
 
 /*
@@ -477,33 +523,133 @@ static ReportSummary contact_summary = {
 #define ORDER_ARGS "report_order_days", "workspace_id, day, currency", "orders, booked_value, paid_value, paid_orders", \
 	"pg_catalog.sum(orders), pg_catalog.sum(booked_value), pg_catalog.sum(paid_value), pg_catalog.sum(paid_orders)", \
 	"(pg_catalog.sum(orders) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(booked_value) OPERATOR(pg_catalog.<>) 0" \
-	" OR pg_catalog.sum(paid_value) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(paid_orders) OPERATOR(pg_catalog.<>) 0)"
-#define ORDER_MATCH \
-	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
-	" AND s.currency OPERATOR(pg_catalog.=) k.currency"
-#define ORDER_INSERT(events) DELTA_EXPAND(DELTA_INSERT, ORDER_ARGS, events)
-#define ORDER_COMPACT(events) DELTA_EXPAND(DELTA_COMPACT, ORDER_ARGS, ORDER_MATCH, events)
+	" OR pg_catalog.sum(paid_value) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(paid_orders) OPERATOR(pg_catalog.<>) 0)", \
+	"f.orders, f.booked_value, f.paid_value, f.paid_orders"
+#define ORDER_FOLD(events) DELTA_EXPAND(DELTA_FOLD, ORDER_ARGS, ORDER_MATCH, events)
 
 static const char *const order_columns[] = {
 	"workspace_id", "order_date", "currency", "status", "value"
 };
 
+/* An order on the day of its order date: all, booked, paid */
+static bool
+CollectOrder(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
+{
+	SummaryDelta e;
+	bool		isnull;
+	TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, atts[1], &isnull));
+	Oid			type = TupleDescAttr(slot->tts_tupleDescriptor, atts[3] - 1)->atttypid;
+	Oid			status = DatumGetObjectId(slot_getattr(slot, atts[3], &isnull));
+	bool		paid = status == EnumLabel(type, "paid");
+	bool		booked = status != EnumLabel(type, "canceled") && status != EnumLabel(type, "failed") &&
+		status != EnumLabel(type, "refunded");
+
+	if (TIMESTAMP_NOT_FINITE(at))
+		return false;
+	e.key[0] = KeyDatum(slot, atts[0], &e.keynull[0]);
+	e.key[1] = DateADTGetDatum(UtcDay(at));
+	e.keynull[1] = false;
+	e.key[2] = KeyDatum(slot, atts[2], &e.keynull[2]);
+	e.value[0] = SignedInt(sign, true);
+	e.value[1] = SignedNumeric(sign, booked, slot, atts[4]);
+	e.value[2] = SignedNumeric(sign, paid, slot, atts[4]);
+	e.value[3] = SignedInt(sign, paid);
+	AddDelta(set, &e);
+	return true;
+}
+
 static ReportSummary order_summary = {
 	.name = "report_orders_summarize",
-	.upsert_sql = DELTA_SQL(ORDER_INSERT, ORDER_EVENTS("new_rows", ""), ORDER_EVENTS("old_rows", "-")),
-	.compact_sql = DELTA_SQL(ORDER_COMPACT, ORDER_EVENTS("new_rows", ""), ORDER_EVENTS("old_rows", "-")),
+	.fold_sql = DELTA_SQL(ORDER_FOLD, ORDER_EVENTS("new_rows", ""), ORDER_EVENTS("old_rows", "-")),
 	.truncate_sql = "DELETE FROM crm_internal.report_order_days",
 	.columns = order_columns,
 	.ncolumns = lengthof(order_columns),
+	.fold_one_sql = FOLD_ONE("report_order_days",
+							 "orders = s.orders OPERATOR(pg_catalog.+) $4, booked_value = s.booked_value OPERATOR(pg_catalog.+) $5,"
+							 " paid_value = s.paid_value OPERATOR(pg_catalog.+) $6, paid_orders = s.paid_orders OPERATOR(pg_catalog.+) $7",
+							 "l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.day OPERATOR(pg_catalog.=) $2"
+							 " AND l.currency OPERATOR(pg_catalog.=) $3",
+							 "s.orders OPERATOR(pg_catalog.=) 0 AND s.booked_value OPERATOR(pg_catalog.=) 0"
+							 " AND s.paid_value OPERATOR(pg_catalog.=) 0 AND s.paid_orders OPERATOR(pg_catalog.=) 0"),
+	.insert_one_sql = "INSERT INTO crm_internal.report_order_days"
+	" (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	.delete_sql = "DELETE FROM crm_internal.report_order_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.nkeys = 3,
+	.nvalues = 4,
+	.types = {INT8OID, DATEOID, BPCHAROID, INT8OID, NUMERICOID, NUMERICOID, INT8OID},
+	.collect = CollectOrder,
+};
+
+/*
+ * Conversations per UTC day started, channel and first response in seconds
+ * (NULL: not answered yet), as crm_report.conversations_per_day counts
+ * them: a histogram of response times per day and channel, so that the
+ * view's mean and median stay exact.  The first response is the
+ * conversation's, which the message triggers keep: a conversation moves
+ * from NULL to its first response by their UPDATE.
+ */
+#define CONVERSATION_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (t.started_at AT TIME ZONE 'UTC')::date AS day, t.channel, t.first_response_seconds," \
+	" " sign "1 AS conversations FROM " tab " t"
+#define CONVERSATION_ARGS "report_conversation_days", "workspace_id, day, channel, first_response_seconds", "conversations", \
+	"pg_catalog.sum(conversations)", "pg_catalog.sum(conversations) OPERATOR(pg_catalog.<>) 0", "f.conversations"
+#define CONVERSATION_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.channel OPERATOR(pg_catalog.=) k.channel AND (s.first_response_seconds OPERATOR(pg_catalog.=) k.first_response_seconds" \
+	" OR (s.first_response_seconds IS NULL AND k.first_response_seconds IS NULL))"
+#define CONVERSATION_FOLD(events) DELTA_EXPAND(DELTA_FOLD, CONVERSATION_ARGS, CONVERSATION_MATCH, events)
+
+static const char *const conversation_columns[] = {
+	"workspace_id", "started_at", "channel", "first_response_seconds"
+};
+
+/* A conversation counts on the day it started, with its first response */
+static bool
+CollectConversation(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
+{
+	SummaryDelta e;
+	bool		isnull;
+	TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, atts[1], &isnull));
+
+	if (TIMESTAMP_NOT_FINITE(at))
+		return false;
+	e.key[0] = KeyDatum(slot, atts[0], &e.keynull[0]);
+	e.key[1] = DateADTGetDatum(UtcDay(at));
+	e.keynull[1] = false;
+	e.key[2] = KeyDatum(slot, atts[2], &e.keynull[2]);
+	e.key[3] = KeyDatum(slot, atts[3], &e.keynull[3]);
+	e.value[0] = SignedInt(sign, true);
+	AddDelta(set, &e);
+	return true;
+}
+
+static ReportSummary conversation_summary = {
+	.name = "report_conversations_summarize",
+	.fold_sql = DELTA_SQL(CONVERSATION_FOLD, CONVERSATION_EVENTS("new_rows", ""), CONVERSATION_EVENTS("old_rows", "-")),
+	.truncate_sql = "DELETE FROM crm_internal.report_conversation_days",
+	.columns = conversation_columns,
+	.ncolumns = lengthof(conversation_columns),
+	.fold_one_sql = FOLD_ONE("report_conversation_days", "conversations = s.conversations OPERATOR(pg_catalog.+) $5",
+							 "l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.day OPERATOR(pg_catalog.=) $2"
+							 " AND l.channel OPERATOR(pg_catalog.=) $3 AND (l.first_response_seconds OPERATOR(pg_catalog.=) $4"
+							 " OR (l.first_response_seconds IS NULL AND $4 IS NULL))",
+							 "s.conversations OPERATOR(pg_catalog.=) 0"),
+	.insert_one_sql = "INSERT INTO crm_internal.report_conversation_days"
+	" (workspace_id, day, channel, first_response_seconds, conversations) VALUES ($1, $2, $3, $4, $5)",
+	.delete_sql = "DELETE FROM crm_internal.report_conversation_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.nkeys = 4,
+	.nvalues = 1,
+	.types = {INT8OID, DATEOID, TEXTOID, FLOAT8OID, INT8OID},
+	.collect = CollectConversation,
 };
 
 /*
  * Whether an UPDATE left every summarized column of every row as it was (a
  * rename, a stage move between open stages, a contact re-parented): then
- * there is nothing to upsert.  The transition tables hold the old and new
+ * there is nothing to fold.  The transition tables hold the old and new
  * version of each row at the same position.  Equal bytes are equal values;
  * different bytes of the same value (1.0 and 1.00) count as a change,
- * which costs only the upsert that nets to nothing.
+ * which costs only the fold that nets to nothing.
  */
 static bool
 UpdateMovesNothing(TriggerData *td, const ReportSummary *summary)
@@ -550,44 +696,23 @@ UpdateMovesNothing(TriggerData *td, const ReportSummary *summary)
 	return same;
 }
 
-/* A delta summary: the keys the statement touched, compacted */
+/* A statement's deltas folded into the summary, in one pass over its transition tables */
 static void
-Compact(int op, ReportSummary *summary)
-{
-	if (summary->compact_plans[op] == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(summary->compact_sql[op], 0, NULL);
-
-		if (plan == NULL)
-			elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		summary->compact_plans[op] = plan;
-	}
-	if (SPI_execute_plan(summary->compact_plans[op], NULL, NULL, false, 0) < 0)
-		elog(ERROR, "%s: compaction failed", summary->name);
-}
-
-/* A large statement's deltas, in one aggregate pass over its transition tables */
-static void
-UpsertStatement(TriggerData *td, int op, ReportSummary *summary)
+Fold(TriggerData *td, int op, ReportSummary *summary)
 {
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "%s: no transition tables", summary->name);
-	if (summary->upsert_plans[op] == NULL)
+	if (summary->fold_plans[op] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(summary->upsert_sql[op], 0, NULL);
+		SPIPlanPtr	plan = SPI_prepare(summary->fold_sql[op], 0, NULL);
 
 		if (plan == NULL)
 			elog(ERROR, "%s: %s", summary->name, SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		summary->upsert_plans[op] = plan;
+		summary->fold_plans[op] = plan;
 	}
-	if (SPI_execute_plan(summary->upsert_plans[op], NULL, NULL, false, 0) < 0)
-		elog(ERROR, "%s: upsert failed", summary->name);
-	if (summary->zero_sql != NULL)
-		DeleteZeroRows(summary);
-	else
-		Compact(op, summary);
+	if (SPI_execute_plan(summary->fold_plans[op], NULL, NULL, false, 0) < 0)
+		elog(ERROR, "%s: fold failed", summary->name);
 }
 
 /* Whether the session cuts days in UTC: a zone with a fixed offset of 0 */
@@ -661,8 +786,8 @@ Summarize(FunctionCallInfo fcinfo, ReportSummary *summary)
 		int64		rows = (td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0) +
 			(td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0);
 
-		if (summary->upsert_small == NULL || rows > SMALL_STATEMENT || !summary->upsert_small(td))
-			UpsertStatement(td, op, summary);
+		if (rows > SMALL_STATEMENT || !FoldSmall(td, summary))
+			Fold(td, op, summary);
 	}
 	SPI_finish();
 	CrmRestoreUser(&saved);
@@ -688,4 +813,11 @@ Datum
 crm_report_orders_summarize(PG_FUNCTION_ARGS)
 {
 	return Summarize(fcinfo, &order_summary);
+}
+
+/* crm_internal.report_conversations_summarize(): the statement triggers on crm.conversations */
+Datum
+crm_report_conversations_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &conversation_summary);
 }

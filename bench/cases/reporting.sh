@@ -2,16 +2,21 @@
 # reporting role (RLS on, pinned to the workspace), against the GROUP BY a
 # person would write over the base tables as the superuser.  $SCALE deals
 # over three years (a third in the year asked for) and $SCALE contacts, and
-# $SCALE / 10 orders, bulk-loaded with the row triggers off as a restore
-# would; a second workspace holds as many deals, which the role must skip.
+# $SCALE / 10 orders, $SCALE conversations of two messages each (a
+# contact's and an agent's reply), bulk-loaded with the row triggers off as
+# a restore would; a second workspace holds as many deals, which the role
+# must skip.
 # Also reported as absolute times: the target is <= 200 ms per view.
-# The deal, contact and order series read their summaries
-# (crm_internal.report_deal_days, report_contact_days, report_order_days),
+# The deal, contact, order and conversation series read their summaries
+# (crm_internal.report_deal_days, report_contact_days, report_order_days,
+# report_conversation_days),
 # which the bulk load (triggers off) leaves empty:
 # crm.rebuild_report_summaries() builds them, as a repair would.  First,
 # the summary triggers' cost on deal and contact writes: single-row INSERT
 # and UPDATE statements with the triggers on against the same statements
 # with them off (a session's setup switches them, outside the timed part).
+# The conversation series reads its summary; the message series reads the
+# base tables (no summary).
 
 bench_sql "SELECT crm.create_workspace('other', 'Other', 'USD'); SELECT crm.create_workspace('bench', 'Bench', 'USD')"
 ws=$(psql -X -At -d "$BENCH_DB" -c "SELECT id FROM crm.workspaces WHERE slug = 'bench'")
@@ -42,13 +47,25 @@ SELECT $ws, 1 + i % $SCALE, 'order ' || i, (i % 300) + 0.99, 'USD',
 	   timestamptz '2024-01-01' + (i % 1096) * interval '1 day'
   FROM generate_series(1, $SCALE / 10) i;
 ALTER TABLE crm.orders ENABLE TRIGGER USER;
+ALTER TABLE crm.conversations DISABLE TRIGGER USER;
+INSERT INTO crm.conversations (workspace_id, contact_id, channel, started_at, first_message_at, messages_in, messages_out,
+							   last_inbound_at, last_outbound_at, first_response_seconds, response_count, response_seconds)
+SELECT $ws, 1 + i % $SCALE, (ARRAY['chat', 'email', 'whatsapp'])[1 + i % 3], t, t, 1, 1, t, t + (i % 3600) * interval '1 second',
+	   i % 3600, 1, i % 3600
+  FROM generate_series(1, $SCALE) i, LATERAL (SELECT timestamptz '2024-01-01' + (i % 1096) * interval '1 day' + (i % 50000) * interval '1 second' AS t) x;
+ALTER TABLE crm.conversations ENABLE TRIGGER USER;
+ALTER TABLE crm.messages DISABLE TRIGGER USER;
+INSERT INTO crm.messages (workspace_id, conversation_id, sender, body, sent_at)
+SELECT c.workspace_id, c.id, s.sender, 'hello', CASE s.sender WHEN 'contact' THEN c.started_at ELSE c.last_outbound_at END
+  FROM crm.conversations c, (VALUES ('contact'::crm.message_sender), ('agent')) s(sender) WHERE c.workspace_id = $ws;
+ALTER TABLE crm.messages ENABLE TRIGGER USER;
 DROP ROLE IF EXISTS bench_bi;
 CREATE ROLE bench_bi;
 SET crm.workspace_id = $ws;
 SELECT crm.grant_access('bench_bi', access => 'reporting');"
 bench_sql "SET crm.workspace_id = $ws; SELECT crm.rebuild_report_summaries(); SET crm.workspace_id = $other; SELECT crm.rebuild_report_summaries()"
-bench_sql "VACUUM ANALYZE crm.deals, crm.contacts, crm.orders, crm_internal.report_deal_days, crm_internal.report_contact_days,
- crm_internal.report_order_days"
+bench_sql "VACUUM ANALYZE crm.deals, crm.contacts, crm.orders, crm.conversations, crm.messages, crm_internal.report_deal_days,
+ crm_internal.report_contact_days, crm_internal.report_order_days, crm_internal.report_conversation_days"
 
 # the cost on writes: 300 single-row statements each, the summary triggers on or off
 summary_triggers() {
@@ -124,5 +141,25 @@ bare_sql="SELECT date_trunc('month', order_date)::date, count(*),
  GROUP BY 1 ORDER BY 1"
 read -r crm_ms bare_ms <<<"$(bench_pair "$as_bi" "$crm_sql;" "$as_dba" "$bare_sql;" 5)"
 report "crm_report.order_revenue_per_month, 1 year of $((SCALE / 10)) orders" "$crm_ms" "$bare_ms" time "<= 1.5"
+report_abs "  the same, absolute" "$crm_ms" ms "<= 200 ms"
+# conversations_per_day reads crm_internal.report_conversation_days (the
+# rebuild above built it); messages have no summary: the view reads the base tables
+crm_sql="SELECT day, channel, conversations, answered, avg_first_response_seconds, median_first_response_seconds
+  FROM crm_report.conversations_per_day WHERE day BETWEEN $year ORDER BY 1, 2"
+bare_sql="SELECT started_at::date, channel, count(*), count(first_response_seconds), round(avg(first_response_seconds)::numeric, 1),
+	   percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_seconds)
+  FROM crm.conversations WHERE workspace_id = $ws AND started_at >= '2025-01-01' AND started_at < '2026-01-01'
+ GROUP BY 1, 2 ORDER BY 1, 2"
+read -r crm_ms bare_ms <<<"$(bench_pair "$as_bi" "$crm_sql;" "$as_dba" "$bare_sql;" 5)"
+report "crm_report.conversations_per_day, 1 year of $SCALE conversations" "$crm_ms" "$bare_ms" time "<= 1.5"
+report_abs "  the same, absolute" "$crm_ms" ms "<= 200 ms"
+
+crm_sql="SELECT day, channel, sender, messages FROM crm_report.messages_per_day WHERE day BETWEEN $year ORDER BY 1, 2, 3"
+bare_sql="SELECT m.sent_at::date, c.channel, m.sender::text, count(*)
+  FROM crm.messages m JOIN crm.conversations c ON c.workspace_id = m.workspace_id AND c.id = m.conversation_id
+ WHERE m.workspace_id = $ws AND m.sent_at >= '2025-01-01' AND m.sent_at < '2026-01-01'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+read -r crm_ms bare_ms <<<"$(bench_pair "$as_bi" "$crm_sql;" "$as_dba" "$bare_sql;" 5)"
+report "crm_report.messages_per_day, 1 year of $((2 * SCALE)) messages" "$crm_ms" "$bare_ms" time "<= 1.5"
 report_abs "  the same, absolute" "$crm_ms" ms "<= 200 ms"
 bench_sql "DROP OWNED BY bench_bi; DROP ROLE bench_bi"

@@ -218,6 +218,30 @@ RESET request.jwt.claims;
 SELECT * FROM pg_temp.drift();
 SELECT count(*) AS other_rows_kept FROM crm_internal.report_deal_days WHERE workspace_id = :other;
 
+-- Delta rows: a key holds a row per writer that was in flight (two rows of
+-- one key, +1 and -1, stand for them here); the views add them up, a
+-- single-row write adds to one of them, a statement of more than 32 rows
+-- folds them into one, and a row brought to zero is deleted
+SELECT crm.use_workspace('sums') IS NOT NULL AS in_sums;
+INSERT INTO crm_internal.report_deal_days VALUES
+	(:ws, '2026-03-02', :p, 'ann', 'EUR', 1, 0, 0, 0), (:ws, '2026-03-02', :p, 'ann', 'EUR', -1, 0, 0, 0);
+SELECT count(*) AS nrows, sum(created) AS created FROM crm_internal.report_deal_days
+ WHERE workspace_id = :ws AND day = '2026-03-02' AND owner = 'ann' AND currency = 'EUR';
+INSERT INTO crm.deals (title, stage_id, value, currency, owner, created_at)
+	VALUES ('x0', :lead, 1, 'EUR', 'ann', '2026-03-02 12:00');
+SELECT count(*) AS nrows, sum(created) AS created FROM crm_internal.report_deal_days
+ WHERE workspace_id = :ws AND day = '2026-03-02' AND owner = 'ann' AND currency = 'EUR';
+INSERT INTO crm.deals (title, stage_id, value, currency, owner, created_at)
+	SELECT 'x' || i, :lead, 1, 'EUR', 'ann', '2026-03-02 13:00' FROM generate_series(1, 40) i;
+SELECT count(*) AS nrows, sum(created) AS created FROM crm_internal.report_deal_days
+ WHERE workspace_id = :ws AND day = '2026-03-02' AND owner = 'ann' AND currency = 'EUR';
+SELECT * FROM pg_temp.drift();
+-- an infinite time (the SQL fold cuts it, not the C path), a day of its own
+INSERT INTO crm.deals (title, stage_id, value, currency, owner, created_at) VALUES ('xinf', :lead, 1, 'EUR', 'ann', 'infinity');
+SELECT day, created FROM crm_internal.report_deal_days WHERE workspace_id = :ws AND day = 'infinity';
+DELETE FROM crm.deals WHERE title ~ '^x';
+SELECT * FROM pg_temp.drift();
+
 -- A workspace deleted with its deals leaves no summary row; TRUNCATE empties it
 DELETE FROM crm.workspaces WHERE id = :other;
 SELECT count(*) AS other_rows FROM crm_internal.report_deal_days WHERE workspace_id = :other;

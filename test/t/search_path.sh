@@ -296,6 +296,7 @@ SELECT crm.define_property('contact', 'attack_level', 'number');
 SET ROLE crm_attack_bi;
 SELECT crm.current_workspace();
 SELECT count(*) FROM crm_report.deals_per_month;
+SELECT count(*) FROM crm_report.conversations_per_day;
 SELECT count(*) FROM crm_report.property_values;
 RESET ROLE;
 -- owner-based privacy for a restricted member (src/privacy.c, the CQL

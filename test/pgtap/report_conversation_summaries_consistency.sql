@@ -1,0 +1,96 @@
+-- The conversation summary behind crm_report.conversations_per_day
+-- (crm_internal.report_conversation_days) kept by the statement triggers
+-- equals a fresh recomputation from the conversations after a random
+-- mixed workload -- conversations started, messages of every sender in
+-- and out of order, messages deleted and moved in time, channels changed,
+-- conversations deleted, contacts merged -- and the view read from it
+-- equals the same series computed from crm_report.conversations.
+-- Deterministic (setseed).
+BEGIN;
+SELECT plan(4);
+
+SELECT crm.create_workspace('conversation-summary-random', 'Random conversation summary', 'EUR');
+SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'conversation-summary-random'), true);
+SET LOCAL TimeZone = 'UTC';
+SELECT setseed(0.4242);
+
+CREATE FUNCTION pg_temp.drift() RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM (
+		(SELECT * FROM (SELECT workspace_id, day, channel, first_response_seconds, sum(conversations)::bigint
+						  FROM crm_internal.report_conversation_days GROUP BY 1, 2, 3, 4 HAVING sum(conversations) <> 0) s
+		 EXCEPT SELECT * FROM crm_internal.report_conversation_days_recomputed)
+		UNION ALL
+		(SELECT * FROM crm_internal.report_conversation_days_recomputed
+		 EXCEPT SELECT * FROM (SELECT workspace_id, day, channel, first_response_seconds, sum(conversations)::bigint
+								 FROM crm_internal.report_conversation_days GROUP BY 1, 2, 3, 4 HAVING sum(conversations) <> 0) s)) x
+$$;
+CREATE FUNCTION pg_temp.pick(t text, k int) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE r bigint;
+BEGIN
+	EXECUTE format('SELECT id FROM crm.%I WHERE workspace_id = crm.current_workspace() ORDER BY id OFFSET $1 %% greatest((SELECT count(*) FROM crm.%I WHERE workspace_id = crm.current_workspace()), 1) LIMIT 1', t, t)
+	   INTO r USING k;
+	RETURN r;
+END;
+$$;
+
+INSERT INTO crm.contacts (name, email) SELECT 'Q ' || g, 'q' || g || '@vsummary.example' FROM generate_series(1, 40) g;
+INSERT INTO crm.conversations (contact_id, channel, started_at)
+SELECT pg_temp.pick('contacts', g), (ARRAY['chat', 'email', 'sms'])[1 + g % 3], timestamptz '2026-03-01' + (g % 5) * interval '1 day' + g * interval '7 minutes'
+  FROM generate_series(1, 60) g;
+SELECT is(pg_temp.drift(), 0::bigint, 'after a bulk insert the summary equals the recomputation');
+
+DO $$
+DECLARE
+	op int;
+	cv bigint;
+	at timestamptz;
+BEGIN
+	FOR i IN 1..600 LOOP
+		op := (random() * 8)::int;
+		cv := pg_temp.pick('conversations', (random() * 1000)::int);
+		at := timestamptz '2026-03-01' + random() * interval '6 days';
+		BEGIN
+			CASE op
+			WHEN 0 THEN PERFORM crm.start_conversation(pg_temp.pick('contacts', i), (ARRAY['chat', 'email'])[1 + i % 2],
+													   first_message => 'hi', started_at => at);
+			WHEN 1, 2 THEN PERFORM crm.add_message(cv, (ARRAY['contact', 'agent', 'bot'])[1 + i % 3]::crm.message_sender, 'm', at);
+			WHEN 3 THEN DELETE FROM crm.messages WHERE id = pg_temp.pick('messages', i);
+			WHEN 4 THEN UPDATE crm.messages SET sent_at = at WHERE id = pg_temp.pick('messages', i * 3);
+			WHEN 5 THEN UPDATE crm.conversations SET channel = (ARRAY['chat', 'email', 'sms'])[1 + i % 3] WHERE id = cv;
+			WHEN 6 THEN DELETE FROM crm.conversations WHERE id = cv AND i % 4 = 0;
+			WHEN 7 THEN PERFORM crm.merge_contacts(pg_temp.pick('contacts', i), pg_temp.pick('contacts', i * 7));
+			ELSE
+				UPDATE crm.conversations SET started_at = at WHERE id = cv;
+			END CASE;
+		EXCEPTION WHEN others THEN
+			NULL;
+		END;
+	END LOOP;
+END;
+$$;
+SELECT is(pg_temp.drift(), 0::bigint, 'after 600 random single-row writes the summary equals the recomputation');
+
+-- bulk statements: a channel renamed, conversations moved a day, some deleted
+UPDATE crm.conversations SET channel = 'whatsapp' WHERE workspace_id = crm.current_workspace() AND channel = 'sms';
+UPDATE crm.conversations SET started_at = started_at + interval '1 day' WHERE workspace_id = crm.current_workspace() AND id % 3 = 0;
+DELETE FROM crm.messages WHERE workspace_id = crm.current_workspace() AND id % 5 = 0;
+DELETE FROM crm.conversations WHERE workspace_id = crm.current_workspace() AND id % 7 = 0;
+SELECT is(pg_temp.drift(), 0::bigint, 'after bulk updates and deletes the summary equals the recomputation');
+
+-- the view read from the summary (the superuser reads it in UTC) against the facts
+SELECT is((SELECT count(*) FROM (
+	(SELECT day, channel, conversations, answered, avg_first_response_seconds, median_first_response_seconds
+	   FROM crm_report.conversations_per_day WHERE workspace_id = crm.current_workspace()
+	 EXCEPT SELECT started_at::date, channel, count(*), count(first_response_at), round(avg(first_response_seconds), 1),
+				   percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_seconds)
+			  FROM crm_report.conversations WHERE workspace_id = crm.current_workspace() GROUP BY 1, 2)
+	UNION ALL
+	(SELECT started_at::date, channel, count(*), count(first_response_at), round(avg(first_response_seconds), 1),
+			percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_seconds)
+	   FROM crm_report.conversations WHERE workspace_id = crm.current_workspace() GROUP BY 1, 2
+	 EXCEPT SELECT day, channel, conversations, answered, avg_first_response_seconds, median_first_response_seconds
+	   FROM crm_report.conversations_per_day WHERE workspace_id = crm.current_workspace())) x), 0::bigint,
+	'conversations_per_day from the summary equals the series computed from the conversations');
+
+SELECT * FROM finish();
+ROLLBACK;
