@@ -30,11 +30,11 @@ COMMENT ON FUNCTION crm_internal.company_name_key(text) IS
 
 -- The name pairs: names compared only within blocks (src/company_duplicates.c).
 CREATE FUNCTION crm_internal.company_name_pairs(ids bigint[], keys text[], threshold real)
-RETURNS TABLE (a bigint, b bigint)
+RETURNS TABLE (a bigint, b bigint, sim real)
 	AS 'MODULE_PATHNAME', 'crm_company_name_pairs'
 	LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
-	'pairs of ids (a < b) whose name keys share a word''s first or last three characters and whose trigram similarity is about threshold or more (a candidate list: check it with similarity())';
+	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; a pair in several blocks comes once per block';
 
 -- Pairs found three ways, each cheap on a large workspace: name keys
 -- compared within blocks (crm_internal.company_name_pairs), domains
@@ -48,7 +48,6 @@ COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
 CREATE FUNCTION crm.company_duplicates(lim integer DEFAULT 100)
 RETURNS TABLE (company_a bigint, company_b bigint, score real, reasons text[])
 LANGUAGE plpgsql STABLE SECURITY DEFINER
--- search_path gains pg_trgm's schema below (ALTER FUNCTION), for % and similarity()
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -70,13 +69,7 @@ BEGIN
 	  FROM crm.companies c WHERE c.workspace_id = ws;
 	RETURN QUERY
 	WITH names AS (
-		SELECT p.a, p.b, p.sim FROM (
-			SELECT q.a, q.b,
-				   similarity(crm_internal.company_name_key(x.name), crm_internal.company_name_key(y.name)) AS sim
-			  FROM (SELECT DISTINCT k.a, k.b FROM crm_internal.company_name_pairs(ids, keys, 0.5) k) q
-			  JOIN crm.companies x ON x.workspace_id = ws AND x.id = q.a
-			  JOIN crm.companies y ON y.workspace_id = ws AND y.id = q.b) p
-		 WHERE p.sim >= 0.5
+		SELECT k.a, k.b, k.sim FROM crm_internal.company_name_pairs(ids, keys, 0.5) k
 	), roots AS (
 		SELECT c.id, CASE
 				   WHEN pg_catalog.cardinality(p.l) >= 3 AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l) - 1]) <= 3
@@ -116,13 +109,3 @@ END;
 $$;
 COMMENT ON FUNCTION crm.company_duplicates(integer) IS
 	'likely duplicate companies, best first: pairs with one domain root, similar names (trigram) or shared contacts, with a score and the reasons';
-
-DO $$
-BEGIN
-	EXECUTE pg_catalog.format(
-		'ALTER FUNCTION crm.company_duplicates(integer) SET search_path = pg_catalog, %I, pg_temp',
-		(SELECT n.nspname FROM pg_catalog.pg_extension e
-		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
-		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
-END;
-$$;

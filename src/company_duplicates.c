@@ -8,14 +8,13 @@
  * trigram of its name; on 100,000 companies whose words recur, that was
  * minutes.  Here every name key is split into words once, each word gives
  * two blocking keys (its first and its last three characters), and only
- * names sharing a block are compared: by the sorted hashes of their
- * trigrams (pg_trgm's: each word padded "  word "), merged, without
- * building a trigram set per pair.  A pair whose names differ in every
+ * names sharing a block are compared: by their sorted trigrams (pg_trgm's:
+ * each word padded "  word ", as numbers), merged, without building a
+ * trigram set per pair; the similarity is pg_trgm's.  A pair whose names differ in every
  * word's first and last three characters is not found.  A block larger
  * than MAX_BLOCK is a word too common to tell companies apart, and is
  * skipped like a stop word: its names are still compared in their other
- * blocks.  The caller checks every pair it gets with pg_trgm's
- * similarity(), so a hash collision can only cost a comparison.
+ * blocks.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,9 +36,6 @@ PG_FUNCTION_INFO_V1(crm_company_name_pairs);
 
 /* More names than this in one block is a word common to many companies */
 #define MAX_BLOCK 1000
-
-/* Found pairs are kept when their estimate is this close below the threshold */
-#define MARGIN 0.02
 
 typedef struct NameTrigrams
 {
@@ -95,9 +91,19 @@ LastCharsOffset(const char *s, int len, int n)
 }
 
 /*
- * The trigrams of one word as pg_trgm makes them ("  word "), hashed, and
- * the word's two blocking keys.
+ * A trigram as a number: three single-byte characters exactly, one with a
+ * multi-byte character by a hash with the top bit set (pg_trgm compacts
+ * those into a CRC, so two of them can meet there too).
  */
+static uint32
+TrigramCode(const unsigned char *t, int len)
+{
+	if (len == 3)
+		return ((uint32) t[0] << 16) | ((uint32) t[1] << 8) | t[2];
+	return hash_bytes(t, len) | 0x80000000;
+}
+
+/* The trigrams of one word as pg_trgm makes them ("  word ") */
 static void
 WordTrigrams(const char *w, int len, uint32 **trgm, int *n, int *cap)
 {
@@ -120,7 +126,7 @@ WordTrigrams(const char *w, int len, uint32 **trgm, int *n, int *cap)
 			*cap *= 2;
 			*trgm = repalloc(*trgm, *cap * sizeof(uint32));
 		}
-		(*trgm)[(*n)++] = hash_bytes((const unsigned char *) padded + off, tlen);
+		(*trgm)[(*n)++] = TrigramCode((const unsigned char *) padded + off, tlen);
 		off += pg_mblen(padded + off);
 	}
 	pfree(padded);
@@ -132,18 +138,28 @@ BlockKey(char kind, const char *s, int len)
 	return hash_bytes_extended((const unsigned char *) s, len, (uint64) kind);
 }
 
-/* pg_trgm's similarity of two sorted unique sets: shared / (union) */
-static double
-Similarity(const NameTrigrams *a, const NameTrigrams *b)
+/*
+ * pg_trgm's similarity of two sorted unique sets, shared / union, as the
+ * float4 it computes; 0 when the sizes alone keep it under threshold
+ * (shared is at most the smaller set).
+ */
+static float4
+Similarity(const NameTrigrams *a, const NameTrigrams *b, float4 threshold)
 {
 	int			i = 0,
 				j = 0,
 				shared = 0;
+	/* shared / (na + nb - shared) >= t  <=>  shared >= t (na + nb) / (1 + t) */
+	int			needed = (int) (threshold * (a->n + b->n) / (1 + threshold));
 
-	if (a->n == 0 || b->n == 0)
+	if (a->n == 0 || b->n == 0 ||
+		(float4) Min(a->n, b->n) / (float4) Max(a->n, b->n) < threshold)
 		return 0;
 	while (i < a->n && j < b->n)
 	{
+		/* stop once the rest cannot bring shared up to what is needed */
+		if (shared + Min(a->n - i, b->n - j) < needed)
+			return 0;
 		if (a->trgm[i] == b->trgm[j])
 		{
 			shared++;
@@ -155,13 +171,14 @@ Similarity(const NameTrigrams *a, const NameTrigrams *b)
 		else
 			j++;
 	}
-	return (double) shared / (a->n + b->n - shared);
+	return (float4) shared / (float4) (a->n + b->n - shared);
 }
 
 /*
  * crm_internal.company_name_pairs(ids bigint[], keys text[], threshold real)
- *	  RETURNS TABLE (a bigint, b bigint): pairs of ids (a < b) whose keys
- *	  share a block and whose trigram similarity is about threshold or more.
+ *	  RETURNS TABLE (a bigint, b bigint, sim real): pairs of ids (a < b)
+ *	  whose keys share a block and whose trigram similarity is threshold or
+ *	  more; a pair in several blocks comes once per block.
  */
 Datum
 crm_company_name_pairs(PG_FUNCTION_ARGS)
@@ -169,7 +186,7 @@ crm_company_name_pairs(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ArrayType  *ids_arr = PG_GETARG_ARRAYTYPE_P(0);
 	ArrayType  *keys_arr = PG_GETARG_ARRAYTYPE_P(1);
-	double		threshold = PG_GETARG_FLOAT4(2) - MARGIN;
+	float4		threshold = PG_GETARG_FLOAT4(2);
 	Datum	   *ids;
 	Datum	   *keys;
 	bool	   *ids_null;
@@ -271,15 +288,18 @@ crm_company_name_pairs(PG_FUNCTION_ARGS)
 				{
 					const NameTrigrams *a = &names[entries[x].name];
 					const NameTrigrams *b = &names[entries[y].name];
-					Datum		values[2];
-					bool		nulls[2] = {false, false};
+					Datum		values[3];
+					bool		nulls[3] = {false, false, false};
+					float4		sim;
 
 					if (entries[y].name == entries[y - 1].name)
 						continue;
-					if (Similarity(a, b) < threshold)
+					sim = Similarity(a, b, threshold);
+					if (sim < threshold)
 						continue;
 					values[0] = Int64GetDatum(Min(a->id, b->id));
 					values[1] = Int64GetDatum(Max(a->id, b->id));
+					values[2] = Float4GetDatum(sim);
 					tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 				}
 			}

@@ -218,7 +218,7 @@ INSERT INTO crm.companies (id, name) VALUES
 SELECT similarity(crm_internal.company_name_key(x.name), crm_internal.company_name_key(y.name)) >= 0.5 AS similar_46_47
   FROM crm.companies x, crm.companies y WHERE x.id = 46 AND y.id = 47;
 SELECT * FROM crm.company_duplicates() WHERE company_a >= 40;
--- the C pair finder alone: one key per id, NULL keys skipped
+-- the C pair finder alone: one key per id, NULL keys skipped, a pair once per block it shares
 SELECT * FROM crm_internal.company_name_pairs('{1, 2, 3}', '{"acme", null, "acme"}', 0.5);
 SELECT * FROM crm_internal.company_name_pairs('{1, 2}', '{"acme"}', 0.5);
 
