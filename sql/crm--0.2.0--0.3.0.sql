@@ -10954,3 +10954,285 @@ BEGIN
 	END IF;
 END;
 $$;
+
+-- importperf: crm.import_contacts looks a batch's keys up with one index probe per
+-- key and row (a join read the whole of crm.contacts four times per batch when
+-- its statistics lagged), and runs its bulk UPDATE of existing contacts only
+-- when there are some, with the stage indexed on contact_id and analysed (a
+-- plan that believed crm.contacts empty rescanned the stage once per contact).
+CREATE OR REPLACE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
+RETURNS TABLE (row_number integer, action text, contact_id bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	valid text[] := crm.contact_import_keys();
+	-- looked up once: per row, the catalog lookup cost more than nextval
+	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
+	bulk_ok boolean := true;
+	updates bigint;
+	st record;
+	res record;
+	msg text;
+	hint text;
+	code text;
+BEGIN
+	PERFORM crm_hidden.require_switch('import');
+	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF mode IS NULL OR mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.identity', ws));
+
+	CREATE TEMPORARY TABLE crm_import_stage (
+		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
+		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
+		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text,
+		company text, company_id bigint, blocked boolean
+	) ON COMMIT DROP;
+	INSERT INTO crm_import_stage (n, r, problem)
+	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
+	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
+	IF atomic THEN
+		SELECT s.n, s.problem INTO st FROM crm_import_stage s WHERE s.problem IS NOT NULL ORDER BY s.n LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'row %: %', st.n, st.problem
+				USING ERRCODE = CASE WHEN st.problem LIKE 'unknown key%' THEN 'undefined_column' ELSE 'invalid_parameter_value' END,
+					  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
+		END IF;
+	END IF;
+
+	BEGIN
+		UPDATE crm_import_stage s
+		   SET name = nullif(btrim(s.r ->> 'name'), ''),
+			   email = crm.normalize_email(nullif(btrim(s.r ->> 'email'), '')),
+			   phone = crm.normalize_phone(nullif(btrim(s.r ->> 'phone'), '')),
+			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
+			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
+			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
+			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm_hidden.import_row_properties(s.r),
+			   company = nullif(btrim(s.r ->> 'company'), ''),
+			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
+		 WHERE s.problem IS NULL;
+		-- rows sharing a key with another row of the batch go one by one, in order
+		UPDATE crm_import_stage s SET sequential = true
+		  FROM (SELECT x.n FROM (
+					SELECT t.n,
+						   count(t.email) OVER (PARTITION BY t.email) AS ce,
+						   count(t.phone) OVER (PARTITION BY t.phone) AS cp,
+						   count(t.identifier) OVER (PARTITION BY t.identifier) AS ci,
+						   count(t.verified_id) OVER (PARTITION BY t.verified_id) AS cv
+					  FROM crm_import_stage t WHERE t.problem IS NULL) x
+				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
+		 WHERE s.n = d.n;
+		-- each key one probe of its unique index per row (OFFSET 0 keeps the
+		-- lateral subquery a probe): crm.contacts' statistics lag behind
+		-- committed batches, and a join the planner believes small read the
+		-- whole table four times per batch
+		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
+		  FROM (SELECT t.n, array_agg(DISTINCT k.id) AS ids
+				  FROM crm_import_stage t
+				 CROSS JOIN LATERAL (
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
+					UNION ALL
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
+					UNION ALL
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
+					UNION ALL
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged'
+					OFFSET 0) k
+				 WHERE t.problem IS NULL
+				 GROUP BY t.n) m
+		 WHERE s.n = m.n;
+		-- mode violations are reported, not raised
+		UPDATE crm_import_stage s
+		   SET action = 'rejected',
+			   error = CASE WHEN s.matched IS NULL THEN 'no contact matches this row'
+							ELSE format('contact %s already has this identifier, email or phone', s.matched[1]) END
+		 WHERE s.problem IS NULL AND NOT s.sequential
+		   AND ((mode = 'update' AND s.matched IS NULL) OR (mode = 'insert' AND s.matched IS NOT NULL));
+		IF atomic AND EXISTS (SELECT 1 FROM crm_import_stage s WHERE s.action = 'rejected') THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
+
+		UPDATE crm_import_stage s
+		   SET contact_id = nextval(seq), action = 'inserted'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
+		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked,
+								  street, address_line2, region, postal_code,
+								  linkedin, x, instagram, facebook, github, website)
+		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
+			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
+			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
+			   s.tags, s.props, coalesce(s.blocked, false),
+			   s.r ->> 'street', s.r ->> 'address_line2', s.r ->> 'region', s.r ->> 'postal_code',
+			   s.r ->> 'linkedin', s.r ->> 'x', s.r ->> 'instagram', s.r ->> 'facebook', s.r ->> 'github',
+			   s.r ->> 'website'
+		  FROM crm_import_stage s
+		 WHERE s.action = 'inserted'
+		 ORDER BY s.n;
+		UPDATE crm_import_stage s SET contact_id = s.matched[1], action = 'updated'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL;
+		GET DIAGNOSTICS updates = ROW_COUNT;
+		IF updates > 0 THEN
+			-- crm.contacts' statistics may be stale (rows inserted in this
+			-- transaction, or since an ANALYZE that found it empty): a plan
+			-- that believes it holds one row scans the stage once per contact,
+			-- which is quadratic once the stage outgrows temp_buffers.  With
+			-- an index on the stage's contact_id every join order is linear.
+			CREATE INDEX ON crm_import_stage (contact_id);
+			ANALYZE crm_import_stage;
+			UPDATE crm.contacts c
+			   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
+				   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
+				   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+				   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
+				   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
+				   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
+				   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
+				   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
+				   tags = c.tags || s.tags, properties = c.properties || s.props,
+				   blocked = coalesce(s.blocked, c.blocked),
+				   street = coalesce(nullif(btrim(s.r ->> 'street'), ''), c.street),
+				   address_line2 = coalesce(nullif(btrim(s.r ->> 'address_line2'), ''), c.address_line2),
+				   region = coalesce(nullif(btrim(s.r ->> 'region'), ''), c.region),
+				   postal_code = coalesce(nullif(btrim(s.r ->> 'postal_code'), ''), c.postal_code),
+				   linkedin = coalesce(nullif(btrim(s.r ->> 'linkedin'), ''), c.linkedin),
+				   x = coalesce(nullif(btrim(s.r ->> 'x'), ''), c.x),
+				   instagram = coalesce(nullif(btrim(s.r ->> 'instagram'), ''), c.instagram),
+				   facebook = coalesce(nullif(btrim(s.r ->> 'facebook'), ''), c.facebook),
+				   github = coalesce(nullif(btrim(s.r ->> 'github'), ''), c.github),
+				   website = coalesce(nullif(btrim(s.r ->> 'website'), ''), c.website)
+			  FROM crm_import_stage s
+			 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		END IF;
+		-- the companies the rows name, found or created, linked as primary
+		UPDATE crm_import_stage s SET company_id = crm_hidden.import_company(s.company)
+		 WHERE s.company IS NOT NULL AND s.action IN ('inserted', 'updated');
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		SELECT DISTINCT ON (s.contact_id) s.contact_id, s.company_id, true
+		  FROM crm_import_stage s WHERE s.company_id IS NOT NULL
+		 ORDER BY s.contact_id, s.n DESC
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	IF NOT bulk_ok THEN
+		UPDATE crm_import_stage s SET sequential = true, action = NULL, contact_id = NULL, error = NULL
+		 WHERE s.problem IS NULL;
+	END IF;
+
+	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
+		BEGIN
+			res := crm_hidden.import_contact_row(st.r, mode);
+			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, msg
+					USING ERRCODE = code, HINT = coalesce(nullif(hint, ''), 'Fix the row and import again.');
+			END IF;
+			UPDATE crm_import_stage s SET action = 'rejected', error = msg WHERE s.n = st.n;
+		END;
+	END LOOP;
+
+	RETURN QUERY SELECT s.n, s.action, s.contact_id, s.error FROM crm_import_stage s ORDER BY s.n;
+	DROP TABLE crm_import_stage;
+END;
+$$;
+
+-- importperf: crm.company_duplicates compares names within blocks (the first and
+-- last three characters of each word of the name key) in C, instead of one
+-- trigram index probe per company; the trigram index of the name keys goes,
+-- read by nothing now, and so does pg_trgm's schema in the function's path.
+DROP INDEX crm.companies_name_key_trgm;
+-- The name pairs: names compared only within blocks (src/company_duplicates.c).
+CREATE FUNCTION crm_internal.company_name_pairs(ids bigint[], keys text[], threshold real)
+RETURNS TABLE (a bigint, b bigint, sim real)
+	AS 'MODULE_PATHNAME', 'crm_company_name_pairs'
+	LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
+	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; a pair in several blocks comes once per block';
+
+CREATE OR REPLACE FUNCTION crm.company_duplicates(lim integer DEFAULT 100)
+RETURNS TABLE (company_a bigint, company_b bigint, score real, reasons text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint;
+	all_contacts boolean;
+	ids bigint[];
+	keys text[];
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.companies', 'SELECT');
+	ws := crm_internal.module_workspace('companies');
+	all_contacts := crm_internal.privacy_owned(ws) IS NULL;
+	IF company_duplicates.lim IS NULL OR company_duplicates.lim NOT BETWEEN 1 AND 10000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(company_duplicates.lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit between 1 and 10000.';
+	END IF;
+	SELECT pg_catalog.array_agg(c.id ORDER BY c.id), pg_catalog.array_agg(crm_internal.company_name_key(c.name) ORDER BY c.id)
+	  INTO ids, keys
+	  FROM crm.companies c WHERE c.workspace_id = ws;
+	RETURN QUERY
+	WITH names AS (
+		SELECT k.a, k.b, k.sim FROM crm_internal.company_name_pairs(ids, keys, 0.5) k
+	), roots AS (
+		SELECT c.id, CASE
+				   WHEN pg_catalog.cardinality(p.l) >= 3 AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l) - 1]) <= 3
+						AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l)]) = 2
+				   THEN pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 2:], '.')
+				   ELSE pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 1:], '.') END AS root
+		  FROM crm.companies c, LATERAL (SELECT pg_catalog.string_to_array(c.domain, '.') AS l) p
+		 WHERE c.workspace_id = ws AND c.domain IS NOT NULL
+	), domains AS (
+		SELECT x.id AS a, y.id AS b, x.root FROM roots x JOIN roots y ON y.root = x.root AND y.id > x.id
+	), shared AS (
+		SELECT x.company_id AS a, y.company_id AS b, pg_catalog.count(*) AS n
+		  FROM crm.contact_companies x
+		  JOIN crm.contact_companies y ON y.workspace_id = ws AND y.contact_id = x.contact_id
+									  AND y.company_id > x.company_id
+		 WHERE x.workspace_id = ws AND all_contacts
+		 GROUP BY 1, 2
+	), pairs AS (
+		SELECT p.a, p.b, pg_catalog.max(p.sim) AS sim, pg_catalog.max(p.root) AS root, pg_catalog.max(p.n) AS n
+		  FROM (SELECT a, b, sim, NULL::text AS root, NULL::bigint AS n FROM names
+				UNION ALL SELECT a, b, NULL, root, NULL FROM domains
+				UNION ALL SELECT a, b, NULL, NULL, n FROM shared) p
+		 GROUP BY p.a, p.b
+	)
+	SELECT q.a, q.b,
+		   pg_catalog.round((1 - (1 - coalesce(q.sim, 0)) * CASE WHEN q.root IS NULL THEN 1 ELSE 0.2 END
+							 * 0.5 ^ coalesce(q.n, 0))::numeric, 3)::real,
+		   ARRAY_REMOVE(ARRAY[
+			   CASE WHEN q.root IS NOT NULL THEN pg_catalog.format('same domain %s', q.root) END,
+			   CASE WHEN q.sim IS NOT NULL THEN pg_catalog.format('similar names (%s)', pg_catalog.round(q.sim::numeric, 2)) END,
+			   CASE WHEN q.n IS NOT NULL THEN pg_catalog.format('%s shared contact%s', q.n, CASE WHEN q.n > 1 THEN 's' ELSE '' END) END],
+			   NULL)
+	  FROM pairs q
+	 ORDER BY 3 DESC, q.a, q.b
+	 LIMIT company_duplicates.lim;
+END;
+$$;
+COMMENT ON FUNCTION crm.company_duplicates(integer) IS
+	'likely duplicate companies, best first: pairs with one domain root, similar names (trigram) or shared contacts, with a score and the reasons';

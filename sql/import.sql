@@ -227,6 +227,7 @@ DECLARE
 	-- looked up once: per row, the catalog lookup cost more than nextval
 	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
 	bulk_ok boolean := true;
+	updates bigint;
 	st record;
 	res record;
 	msg text;
@@ -290,20 +291,28 @@ BEGIN
 					  FROM crm_import_stage t WHERE t.problem IS NULL) x
 				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
 		 WHERE s.n = d.n;
+		-- each key one probe of its unique index per row (OFFSET 0 keeps the
+		-- lateral subquery a probe): crm.contacts' statistics lag behind
+		-- committed batches, and a join the planner believes small read the
+		-- whole table four times per batch
 		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
-		  FROM (SELECT k.n, array_agg(DISTINCT k.id) AS ids FROM (
-					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
-					  ON c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
+		  FROM (SELECT t.n, array_agg(DISTINCT k.id) AS ids
+				  FROM crm_import_stage t
+				 CROSS JOIN LATERAL (
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
 					UNION ALL
-					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
-					  ON c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
 					UNION ALL
-					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
-					  ON c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
 					UNION ALL
-					SELECT t.n, c.id FROM crm_import_stage t JOIN crm.contacts c
-					  ON c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged') k
-				 GROUP BY k.n) m
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged'
+					OFFSET 0) k
+				 WHERE t.problem IS NULL
+				 GROUP BY t.n) m
 		 WHERE s.n = m.n;
 		-- mode violations are reported, not raised
 		UPDATE crm_import_stage s
@@ -336,29 +345,39 @@ BEGIN
 		 ORDER BY s.n;
 		UPDATE crm_import_stage s SET contact_id = s.matched[1], action = 'updated'
 		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL;
-		UPDATE crm.contacts c
-		   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
-			   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
-			   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
-			   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
-			   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
-			   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
-			   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
-			   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
-			   tags = c.tags || s.tags, properties = c.properties || s.props,
-			   blocked = coalesce(s.blocked, c.blocked),
-			   street = coalesce(nullif(btrim(s.r ->> 'street'), ''), c.street),
-			   address_line2 = coalesce(nullif(btrim(s.r ->> 'address_line2'), ''), c.address_line2),
-			   region = coalesce(nullif(btrim(s.r ->> 'region'), ''), c.region),
-			   postal_code = coalesce(nullif(btrim(s.r ->> 'postal_code'), ''), c.postal_code),
-			   linkedin = coalesce(nullif(btrim(s.r ->> 'linkedin'), ''), c.linkedin),
-			   x = coalesce(nullif(btrim(s.r ->> 'x'), ''), c.x),
-			   instagram = coalesce(nullif(btrim(s.r ->> 'instagram'), ''), c.instagram),
-			   facebook = coalesce(nullif(btrim(s.r ->> 'facebook'), ''), c.facebook),
-			   github = coalesce(nullif(btrim(s.r ->> 'github'), ''), c.github),
-			   website = coalesce(nullif(btrim(s.r ->> 'website'), ''), c.website)
-		  FROM crm_import_stage s
-		 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		GET DIAGNOSTICS updates = ROW_COUNT;
+		IF updates > 0 THEN
+			-- crm.contacts' statistics may be stale (rows inserted in this
+			-- transaction, or since an ANALYZE that found it empty): a plan
+			-- that believes it holds one row scans the stage once per contact,
+			-- which is quadratic once the stage outgrows temp_buffers.  With
+			-- an index on the stage's contact_id every join order is linear.
+			CREATE INDEX ON crm_import_stage (contact_id);
+			ANALYZE crm_import_stage;
+			UPDATE crm.contacts c
+			   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
+				   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
+				   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+				   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
+				   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
+				   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
+				   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
+				   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
+				   tags = c.tags || s.tags, properties = c.properties || s.props,
+				   blocked = coalesce(s.blocked, c.blocked),
+				   street = coalesce(nullif(btrim(s.r ->> 'street'), ''), c.street),
+				   address_line2 = coalesce(nullif(btrim(s.r ->> 'address_line2'), ''), c.address_line2),
+				   region = coalesce(nullif(btrim(s.r ->> 'region'), ''), c.region),
+				   postal_code = coalesce(nullif(btrim(s.r ->> 'postal_code'), ''), c.postal_code),
+				   linkedin = coalesce(nullif(btrim(s.r ->> 'linkedin'), ''), c.linkedin),
+				   x = coalesce(nullif(btrim(s.r ->> 'x'), ''), c.x),
+				   instagram = coalesce(nullif(btrim(s.r ->> 'instagram'), ''), c.instagram),
+				   facebook = coalesce(nullif(btrim(s.r ->> 'facebook'), ''), c.facebook),
+				   github = coalesce(nullif(btrim(s.r ->> 'github'), ''), c.github),
+				   website = coalesce(nullif(btrim(s.r ->> 'website'), ''), c.website)
+			  FROM crm_import_stage s
+			 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		END IF;
 		-- the companies the rows name, found or created, linked as primary
 		UPDATE crm_import_stage s SET company_id = crm_hidden.import_company(s.company)
 		 WHERE s.company IS NOT NULL AND s.action IN ('inserted', 'updated');

@@ -19,8 +19,7 @@ COMMENT ON FUNCTION crm.merge_companies_preview(bigint, bigint) IS
 
 -- A company's name without its legal form and punctuation: "Umbrella
 -- Corp." and "Umbrella Corporation" are both "umbrella".  The legal forms
--- are the trigrams most names share, so the trigram index of the key
--- (below) reads short posting lists where one of the names reads long ones.
+-- are the words most names share: they would make every name similar.
 CREATE FUNCTION crm_internal.company_name_key(name text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN pg_catalog.btrim(pg_catalog.regexp_replace(
@@ -29,37 +28,34 @@ RETURN pg_catalog.btrim(pg_catalog.regexp_replace(
 COMMENT ON FUNCTION crm_internal.company_name_key(text) IS
 	'a company name lower-cased, without punctuation and legal forms (inc, llc, gmbh, ...): what crm.company_duplicates compares';
 
-DO $$
-BEGIN
-	EXECUTE pg_catalog.format(
-		'CREATE INDEX companies_name_key_trgm ON crm.companies USING gin (crm_internal.company_name_key(name) %s.gin_trgm_ops)',
-		(SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e
-		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
-		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
-END;
-$$;
+-- The name pairs: names compared only within blocks (src/company_duplicates.c).
+CREATE FUNCTION crm_internal.company_name_pairs(ids bigint[], keys text[], threshold real)
+RETURNS TABLE (a bigint, b bigint, sim real)
+	AS 'MODULE_PATHNAME', 'crm_company_name_pairs'
+	LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
+	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; a pair in several blocks comes once per block';
 
 -- Pairs found three ways, each cheap on a large workspace: name keys
--- through their trigram index (one index probe per company), domains
+-- compared within blocks (crm_internal.company_name_pairs), domains
 -- grouped by their registrable root, contacts linked to both.  The score is
 -- a noisy-or of the three: name similarity, 0.8 for one root domain, and
 -- each shared contact halving what is left.
--- SECURITY DEFINER: under row-level security the planner may not hand the
--- (not leakproof) trigram operator to the index, and the name probe would
--- compare every pair; it reads as the owner, filtering on the workspace
--- the caller may read (companies have no owner-based privacy), and counts
--- shared contacts only for callers who see every contact.
+-- SECURITY DEFINER: it reads every company of the workspace the caller may
+-- read (companies have no owner-based privacy) as the owner, whose reads
+-- the policies do not slow, and counts shared contacts only for callers who
+-- see every contact.
 CREATE FUNCTION crm.company_duplicates(lim integer DEFAULT 100)
 RETURNS TABLE (company_a bigint, company_b bigint, score real, reasons text[])
 LANGUAGE plpgsql STABLE SECURITY DEFINER
--- search_path gains pg_trgm's schema below (ALTER FUNCTION), for % and similarity()
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint;
 	all_contacts boolean;
-	saved text := coalesce(pg_catalog.current_setting('pg_trgm.similarity_threshold', true), '0.3');
+	ids bigint[];
+	keys text[];
 BEGIN
 	PERFORM crm_internal.require_caller_privilege('crm.companies', 'SELECT');
 	ws := crm_internal.module_workspace('companies');
@@ -68,16 +64,12 @@ BEGIN
 		RAISE EXCEPTION 'invalid limit: %', coalesce(company_duplicates.lim::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit between 1 and 10000.';
 	END IF;
-	-- the index answers % at the session's threshold: ask for similar names only
-	PERFORM pg_catalog.set_config('pg_trgm.similarity_threshold', '0.5', true);
+	SELECT pg_catalog.array_agg(c.id ORDER BY c.id), pg_catalog.array_agg(crm_internal.company_name_key(c.name) ORDER BY c.id)
+	  INTO ids, keys
+	  FROM crm.companies c WHERE c.workspace_id = ws;
 	RETURN QUERY
 	WITH names AS (
-		SELECT x.id AS a, y.id AS b,
-			   similarity(crm_internal.company_name_key(x.name), crm_internal.company_name_key(y.name)) AS sim
-		  FROM crm.companies x
-		  JOIN crm.companies y ON y.workspace_id = ws AND y.id > x.id
-			   AND crm_internal.company_name_key(y.name) % crm_internal.company_name_key(x.name)
-		 WHERE x.workspace_id = ws
+		SELECT k.a, k.b, k.sim FROM crm_internal.company_name_pairs(ids, keys, 0.5) k
 	), roots AS (
 		SELECT c.id, CASE
 				   WHEN pg_catalog.cardinality(p.l) >= 3 AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l) - 1]) <= 3
@@ -113,18 +105,7 @@ BEGIN
 	  FROM pairs q
 	 ORDER BY 3 DESC, q.a, q.b
 	 LIMIT company_duplicates.lim;
-	PERFORM pg_catalog.set_config('pg_trgm.similarity_threshold', saved, true);
 END;
 $$;
 COMMENT ON FUNCTION crm.company_duplicates(integer) IS
 	'likely duplicate companies, best first: pairs with one domain root, similar names (trigram) or shared contacts, with a score and the reasons';
-
-DO $$
-BEGIN
-	EXECUTE pg_catalog.format(
-		'ALTER FUNCTION crm.company_duplicates(integer) SET search_path = pg_catalog, %I, pg_temp',
-		(SELECT n.nspname FROM pg_catalog.pg_extension e
-		   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
-		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
-END;
-$$;

@@ -36,8 +36,10 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/formatting.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -262,6 +264,61 @@ WorkspaceCountry(int64 workspace)
 }
 
 /*
+ * The E.164 texts made here in this transaction.  A writer normalises, then
+ * the row trigger normalises its result again: crm.identify one number, the
+ * set-based import a whole batch before it inserts it, so one remembered
+ * number is not enough.  An E.164 text libphonenumber accepted stays valid
+ * in every workspace (it needs no country), so finding it here skips the
+ * second parse.  The set lives in the transaction's memory and stops
+ * growing at PHONE_CACHE_MAX entries (a few MB).
+ */
+#define PHONE_CACHE_MAX (1 << 17)
+
+typedef struct PhoneCacheEntry
+{
+	char		e164[CRM_PHONE_E164_SIZE];
+} PhoneCacheEntry;
+
+static HTAB *phone_cache = NULL;
+
+static void
+PhoneCacheGone(void *arg)
+{
+	phone_cache = NULL;
+}
+
+static bool
+PhoneCacheHas(const char *text)
+{
+	/* a longer text would be compared by its first 16 bytes only */
+	if (phone_cache == NULL || text[0] != '+' || strlen(text) >= CRM_PHONE_E164_SIZE)
+		return false;
+	return hash_search(phone_cache, text, HASH_FIND, NULL) != NULL;
+}
+
+static void
+PhoneCacheAdd(const char *e164)
+{
+	if (phone_cache == NULL)
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopTransactionContext, "crm phone cache",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+		HASHCTL		ctl;
+
+		ctl.keysize = CRM_PHONE_E164_SIZE;
+		ctl.entrysize = sizeof(PhoneCacheEntry);
+		ctl.hcxt = cxt;
+		phone_cache = hash_create("crm phone cache", 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		cb->func = PhoneCacheGone;
+		cb->arg = NULL;
+		MemoryContextRegisterResetCallback(cxt, cb);
+	}
+	if (hash_get_num_entries(phone_cache) < PHONE_CACHE_MAX)
+		(void) hash_search(phone_cache, e164, HASH_ENTER, NULL);
+}
+
+/*
  * Parse and validate; country NULL means the default of workspace ws (read
  * only for a number in national form).  On CRM_PHONE_OK e164 holds the
  * result.
@@ -269,17 +326,15 @@ WorkspaceCountry(int64 workspace)
 static CrmPhoneStatus
 PhoneStatus(const char *raw, const char *country, int64 ws, char *e164, int *code)
 {
-	/* the last number made E.164 here: a function normalises, then the row trigger again */
-	static char last_e164[CRM_PHONE_E164_SIZE] = "";
 	char	   *text = PhoneText(raw);
 	CrmPhoneStatus status;
 
 	*code = 0;
 	if (text == NULL)
 		return CRM_PHONE_NOT_A_NUMBER;
-	if (last_e164[0] != '\0' && strcmp(text, last_e164) == 0)
+	if (PhoneCacheHas(text))
 	{
-		strcpy(e164, last_e164);
+		strcpy(e164, text);
 		return CRM_PHONE_OK;
 	}
 	if (text[0] != '+' && country == NULL)
@@ -288,7 +343,7 @@ PhoneStatus(const char *raw, const char *country, int64 ws, char *e164, int *cod
 		return CRM_PHONE_NO_COUNTRY;
 	status = CrmPhoneParse(text, text[0] == '+' ? NULL : country, e164, code);
 	if (status == CRM_PHONE_OK)
-		strcpy(last_e164, e164);
+		PhoneCacheAdd(e164);
 	return status;
 }
 

@@ -204,6 +204,23 @@ SELECT crm.set_privacy('everyone');
 RESET ROLE;
 -- the trigram threshold of the session is left as it was
 SELECT current_setting('pg_trgm.similarity_threshold') AS threshold;
+-- names meet in blocks, the first and the last three characters of each
+-- word: a typo in the middle (40, 41), in the first word of two (42, 43),
+-- a different first word with a long shared one (44, 45); names that share
+-- no word's start or end are not compared (46, 47: similarity 0.5 and more
+-- as a whole, not proposed); a one-letter name has its blocks too (48, 49)
+INSERT INTO crm.companies (id, name) VALUES
+	(40, 'Umbrela'), (41, 'Umbrellla Ltd'),
+	(42, 'Glorex Widgets'), (43, 'Globex Widgets'),
+	(44, 'North Amalgamated Shipping'), (45, 'South Amalgamated Shipping'),
+	(46, 'qqabcdefghijklmnopqrstzz'), (47, 'jjabcdefghijklmnopqrstkk'),
+	(48, 'X'), (49, 'X AG');
+SELECT similarity(crm_internal.company_name_key(x.name), crm_internal.company_name_key(y.name)) >= 0.5 AS similar_46_47
+  FROM crm.companies x, crm.companies y WHERE x.id = 46 AND y.id = 47;
+SELECT * FROM crm.company_duplicates() WHERE company_a >= 40;
+-- the C pair finder alone: one key per id, NULL keys skipped, a pair once per block it shares
+SELECT * FROM crm_internal.company_name_pairs('{1, 2, 3}', '{"acme", null, "acme"}', 0.5);
+SELECT * FROM crm_internal.company_name_pairs('{1, 2}', '{"acme"}', 0.5);
 
 DROP OWNED BY crm_cmerge_app;
 \c contrib_regression

@@ -77,6 +77,29 @@ SELECT * FROM crm.import_contacts('[{"email": "co8@example.com", "company": "Ato
 SELECT count(*) AS atomic_written FROM crm.companies WHERE name = 'Atomic Co';
 -- (the companies module switched off: test/sql/import_jobs.sql, as a member)
 
+-- as a frontend, with crm.contacts' statistics behind its rows (analysed
+-- before the import): new rows only, then new rows and updates in one batch
+-- (the bulk UPDATE indexes and analyses the caller's stage table first)
+ANALYZE crm.contacts;
+CREATE ROLE crm_import_app;
+SELECT crm.grant_access('crm_import_app');
+SET ROLE crm_import_app;
+SELECT set_config('request.jwt.claims', '{"workspace_id": 1, "sub": "importer"}', false) IS NOT NULL AS claims;
+SELECT action, count(*) FROM crm.import_contacts(
+  (SELECT jsonb_agg(jsonb_build_object('email', 'bulk' || g || '@example.com', 'phone', '+44 20 7946 ' || lpad(g::text, 4, '0')))
+     FROM generate_series(100, 399) g)) GROUP BY action;
+SELECT action, count(*), count(DISTINCT contact_id) AS contacts FROM crm.import_contacts(
+  (SELECT jsonb_agg(jsonb_build_object('email', 'bulk' || g || '@example.com', 'city', 'Leeds'))
+     FROM generate_series(390, 409) g)) GROUP BY action ORDER BY action;
+SELECT count(*) FILTER (WHERE city = 'Leeds') AS leeds, count(*) FILTER (WHERE phone IS NOT NULL) AS phones
+  FROM crm.contacts WHERE email LIKE 'bulk%';
+SELECT type, count(*), min(actor) AS actor FROM crm.events
+ WHERE object_type = 'contact' AND object_id IN (SELECT id FROM crm.contacts WHERE email LIKE 'bulk%') GROUP BY type ORDER BY type;
+RESET request.jwt.claims;
+RESET ROLE;
+DROP OWNED BY crm_import_app;
+DROP ROLE crm_import_app;
+
 -- bad calls
 SELECT * FROM crm.import_contacts('{"email": "a@example.com"}');
 SELECT * FROM crm.import_contacts(NULL);

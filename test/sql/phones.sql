@@ -100,4 +100,31 @@ DROP ROLE crm_phones_app;
 UPDATE crm.workspaces SET default_country = NULL WHERE id = :ws;
 SELECT crm.normalize_phone('020 7946 0000');
 UPDATE crm.contacts SET city = 'Leeds' WHERE workspace_id = :ws AND name = 'Ada' RETURNING phone, city;
+-- a transaction remembers the E.164 texts it made, so the row trigger does
+-- not parse an import's numbers a second time; a national number is read
+-- again in the country of the moment, and an ended transaction forgets
+BEGIN;
+UPDATE crm.workspaces SET default_country = 'GB' WHERE id = :ws;
+SELECT crm.normalize_phone('020 7946 0010') AS gb;
+UPDATE crm.workspaces SET default_country = NULL WHERE id = :ws;
+SELECT crm.normalize_phone('+442079460010') AS remembered;
+SAVEPOINT s;
+SELECT crm.normalize_phone('020 7946 0010');
+ROLLBACK TO SAVEPOINT s;
+-- a longer number that starts like a remembered one is parsed, and refused
+SELECT crm.normalize_phone('+44 20 7946 0010 9');
+ROLLBACK TO SAVEPOINT s;
+SELECT crm.normalize_phone('+4420794600109');
+ROLLBACK TO SAVEPOINT s;
+SELECT crm.normalize_phone('+44 20 7946 0011') AS after_savepoint;
+ROLLBACK;
+SELECT crm.normalize_phone('+442079460011') AS next_transaction;
+SELECT crm.normalize_phone('+1 201 555');
+-- an import's numbers: normalised in the stage, stored by the row trigger
+BEGIN;
+SELECT row_number, action, error FROM crm.import_contacts(
+  '[{"name": "Ivy", "phone": "+44 20 7946 0012"}, {"name": "Jo", "phone": "+44 20 7946 00"},
+    {"name": "Kit", "phone": "0044 20 7946 0013"}]');
+SELECT name, phone FROM crm.contacts WHERE workspace_id = :ws AND name IN ('Ivy', 'Jo', 'Kit') ORDER BY name;
+ROLLBACK;
 SELECT crm.use_workspace('default') IS NOT NULL AS switched;
