@@ -9841,3 +9841,17 @@ ALTER TABLE crm.jobs
 	ADD CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])
 		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END);
 COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access)';
+
+-- cunmerge: crm.unmerge and its preview undo company merges too (the C
+-- functions dispatch on the record's object_type); a merged company's id is
+-- refused to an INSERT while its record holds
+COMMENT ON FUNCTION crm.unmerge(bigint) IS
+	'undoes a contact or company merge (a row of crm.merges): the merged record live again with its keys and rows, the survivor''s overwritten fields reverted where unchanged since; returns what it did';
+CREATE FUNCTION crm_internal.refuse_merged_company() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_refuse_merged_company'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
+	'AFTER INSERT statement trigger on companies: a company a holding merge record merged away is refused (0A000), pointing at crm.unmerge';
+CREATE TRIGGER companies_refuse_merged AFTER INSERT ON crm.companies
+	REFERENCING NEW TABLE AS crm_new_companies
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.refuse_merged_company();
