@@ -184,7 +184,8 @@ CrmUnmergeLaterMerge(int64 ws, const char *object_type, int64 loser)
 		if (later_plan == NULL || SPI_keepplan(later_plan) != 0)
 			elog(ERROR, "crm unmerge: preparing the later merge's lookup failed");
 	}
-	if (SPI_execute_plan(later_plan, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	/* not read-only: a fresh snapshot, taken after the merge lock, sees the merge that took it before us */
+	if (SPI_execute_plan(later_plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		return 0;
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
