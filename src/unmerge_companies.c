@@ -12,8 +12,8 @@
  * flag the merge filled get them back where they still hold the merge's.
  *
  * The row path cannot make a merged company live: an INSERT of a company
- * whose id a holding merge record names is refused (0A000), pointing at
- * crm.unmerge, so the id stays free for it.
+ * whose id a holding merge record names, while its survivor exists, is
+ * refused (0A000), pointing at crm.unmerge, so the id stays free for it.
  *
  *-------------------------------------------------------------------------
  */
@@ -293,7 +293,9 @@ const UnmergeKind crm_unmerge_company = {
 
 /*
  * AFTER INSERT statement trigger on crm.companies: a company whose id a
- * holding merge record names is live again only through crm.unmerge.
+ * holding merge record names is live again only through crm.unmerge.  A
+ * record whose survivor is gone (deleted, truncated) can no longer be
+ * undone, and keeps no id from a new row.
  */
 Datum
 crm_refuse_merged_company(PG_FUNCTION_ARGS)
@@ -322,6 +324,8 @@ crm_refuse_merged_company(PG_FUNCTION_ARGS)
 					"  JOIN crm.merges m ON m.workspace_id OPERATOR(pg_catalog.=) n.workspace_id"
 					"   AND m.object_type OPERATOR(pg_catalog.=) 'company' AND m.loser_id OPERATOR(pg_catalog.=) n.id"
 					"   AND m.undone_at IS NULL"
+					"   AND EXISTS (SELECT FROM crm.companies s WHERE s.workspace_id OPERATOR(pg_catalog.=) m.workspace_id"
+					"                  AND s.id OPERATOR(pg_catalog.=) m.survivor_id)"
 					" ORDER BY m.id LIMIT 1", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "refuse_merged_company: reading the merge records failed");
 	CrmRestoreUser(&saved);

@@ -165,6 +165,13 @@ SELECT crm.merge_companies(11, 13), crm.merge_companies(10, 11);
 SELECT crm.unmerge(5);
 SELECT crm.unmerge(6) ->> 'company' AS restored, crm.unmerge(5) ->> 'company' AS restored;
 SELECT id, name FROM crm.companies WHERE id BETWEEN 10 AND 13 ORDER BY id;
+-- a survivor deleted since: the merge cannot be undone (P0002), and its
+-- duplicate's id is free again for a new row
+SELECT crm.merge_companies(12, 13) AS survivor;
+DELETE FROM crm.companies WHERE id = 12;
+SELECT crm.unmerge(7);
+INSERT INTO crm.companies (id, name) VALUES (13, 'D anew') RETURNING id, name;
+DELETE FROM crm.companies WHERE id = 13;
 
 -- A frontend role with a member's claims: a viewer lacks the permission
 -- (42501) and changes nothing; an agent may
@@ -174,16 +181,16 @@ SELECT (crm.add_member('ada', 'admin')).role, (crm.add_member('val', 'viewer')).
 SELECT crm.merge_companies(10, 11);
 SET ROLE crm_cunmerge_app;
 SELECT set_config('request.jwt.claims', '{"sub": "val", "workspace_id": 1}', false) IS NOT NULL AS as_val;
-SELECT crm.unmerge_preview(7) ->> 'company' AS previewed;
-SELECT crm.unmerge(7);
+SELECT crm.unmerge_preview(8) ->> 'company' AS previewed;
+SELECT crm.unmerge(8);
 -- the row path as the member: the merged id refused, pointing at crm.unmerge
 SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
 INSERT INTO crm.companies (id, name) VALUES (11, 'B');
-SELECT crm.unmerge(7) ->> 'company' AS restored;
-SELECT undone_by FROM crm.merges WHERE id = 7;
+SELECT crm.unmerge(8) ->> 'company' AS restored;
+SELECT undone_by FROM crm.merges WHERE id = 8;
 -- another workspace's record does not exist here
 SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 2}', false) IS NOT NULL AS as_ada_twin;
-SELECT crm.unmerge(7);
+SELECT crm.unmerge(8);
 RESET ROLE;
 SELECT count(*) AS b_live FROM crm.companies WHERE id = 11;
 
