@@ -138,11 +138,31 @@ PrepareRef(const char *sql)
 	return plan;
 }
 
+/* "key = ANY (the keys in $4)" */
+#define IN_KEYS " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))"
+
+/* A reference's rows of keys $4 on the survivor: moved back, counted, and its dropped rows inserted again */
+static void
+FillRef(ContactRef *ref, const char *label, const char *rel, const char *col, const char *onto, bool drops)
+{
+	ref->label = (char *) label;
+	ref->back_plan = PrepareRef(psprintf("UPDATE %s r SET %s = $3 WHERE %s" IN_KEYS, rel, col, onto));
+	ref->count_back_plan = PrepareRef(psprintf("SELECT pg_catalog.count(*) FROM %s r WHERE %s" IN_KEYS, rel, onto));
+	if (!drops)
+		return;
+	ref->nclashes = 1;
+	ref->clashes = palloc0(sizeof(ClashRule));
+	ref->clashes[0].undo_plan = PrepareRef(psprintf("INSERT INTO %s SELECT * FROM"
+													" pg_catalog.jsonb_populate_recordset(NULL::%s, $4)"
+													" ON CONFLICT DO NOTHING", rel, rel));
+}
+
 /*
  * The references whose rows move back: the foreign keys to crm.companies,
  * read from the catalog on each call as the merge reads them (the plans
- * live until SPI_finish), and the external ids.  A reference a unique key
- * could have dropped rows of inserts them again.
+ * live until SPI_finish), and the external ids, keyed [system, external_id]
+ * as the merge records them.  A reference a unique key could have dropped
+ * rows of inserts them again.
  */
 static ContactRef *
 CompanyRefs(int *nrefs)
@@ -155,42 +175,16 @@ CompanyRefs(int *nrefs)
 	foreach(lc, list)
 	{
 		CompanyRef *cref = lfirst(lc);
-		ContactRef *ref = &refs[n++];
-		char	   *onto = psprintf("r.%s OPERATOR(pg_catalog.=) $1 AND r.%s OPERATOR(pg_catalog.=) $2 AND %s",
-									cref->wscol, cref->col, cref->key);
 
-		ref->label = cref->label;
-		ref->back_plan = PrepareRef(psprintf("UPDATE %s r SET %s = $3 WHERE %s" " OPERATOR(pg_catalog.=) ANY"
-									   " (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))",
-									   cref->rel, cref->col, onto));
-		ref->count_back_plan = PrepareRef(psprintf("SELECT pg_catalog.count(*) FROM %s r WHERE %s"
-											 " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))",
-											 cref->rel, onto));
-		if (cref->clashes != NIL)
-		{
-			ref->nclashes = 1;
-			ref->clashes = palloc0(sizeof(ClashRule));
-			ref->clashes[0].undo_plan = PrepareRef(psprintf("INSERT INTO %s SELECT * FROM"
-													  " pg_catalog.jsonb_populate_recordset(NULL::%s, $4)"
-													  " ON CONFLICT DO NOTHING", cref->rel, cref->rel));
-		}
+		FillRef(&refs[n++], cref->label, cref->rel, cref->col,
+				psprintf("r.%s OPERATOR(pg_catalog.=) $1 AND r.%s OPERATOR(pg_catalog.=) $2 AND %s",
+						 cref->wscol, cref->col, cref->key),
+				cref->clashes != NIL);
 	}
-	/* the polymorphic external ids, keyed [system, external_id] as the merge records them */
-	{
-		ContactRef *ref = &refs[n++];
-		const char *onto = "r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.object_type OPERATOR(pg_catalog.=) 'company'"
-			" AND r.object_id OPERATOR(pg_catalog.=) $2 AND pg_catalog.jsonb_build_array(r.system, r.external_id)"
-			" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))";
-
-		ref->label = XIDS;
-		ref->back_plan = PrepareRef(psprintf("UPDATE crm.external_ids r SET object_id = $3 WHERE %s", onto));
-		ref->count_back_plan = PrepareRef(psprintf("SELECT pg_catalog.count(*) FROM crm.external_ids r WHERE %s", onto));
-		ref->nclashes = 1;
-		ref->clashes = palloc0(sizeof(ClashRule));
-		ref->clashes[0].undo_plan = PrepareRef("INSERT INTO crm.external_ids SELECT * FROM"
-										 " pg_catalog.jsonb_populate_recordset(NULL::crm.external_ids, $4)"
-										 " ON CONFLICT DO NOTHING");
-	}
+	FillRef(&refs[n++], XIDS, "crm.external_ids", "object_id",
+			"r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.object_type OPERATOR(pg_catalog.=) 'company'"
+			" AND r.object_id OPERATOR(pg_catalog.=) $2 AND pg_catalog.jsonb_build_array(r.system, r.external_id)",
+			true);
 	*nrefs = n;
 	return refs;
 }
