@@ -9851,7 +9851,6 @@ CREATE FUNCTION crm_internal.refuse_merged_company() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_refuse_merged_company'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
-	'AFTER INSERT statement trigger on companies: a company a holding merge record merged away is refused (0A000), pointing at crm.unmerge';
-CREATE TRIGGER companies_refuse_merged AFTER INSERT ON crm.companies
-	REFERENCING NEW TABLE AS crm_new_companies
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.refuse_merged_company();
+	'BEFORE INSERT row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
+CREATE TRIGGER companies_refuse_merged BEFORE INSERT ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();

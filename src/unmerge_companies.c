@@ -21,6 +21,7 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -40,6 +41,7 @@ static SPIPlanPtr survivor_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr roles_plan = NULL;
 static SPIPlanPtr promote_plan = NULL;
+static SPIPlanPtr refuse_plan = NULL;
 
 #define LINKS "crm.contact_companies.company_id"
 #define XIDS "crm.external_ids.object_id"
@@ -286,54 +288,66 @@ const UnmergeKind crm_unmerge_company = {
 };
 
 /*
- * AFTER INSERT statement trigger on crm.companies: a company whose id a
- * holding merge record names is live again only through crm.unmerge.  A
- * record whose survivor is gone (deleted, truncated) can no longer be
- * undone, and keeps no id from a new row.
+ * BEFORE INSERT row trigger on crm.companies: a company whose id a holding
+ * merge record names is live again only through crm.unmerge.  A record
+ * whose survivor is gone (deleted, truncated) can no longer be undone, and
+ * keeps no id from a new row.  One probe of merges_loser per row, with a
+ * kept plan.
  */
 Datum
 crm_refuse_merged_company(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		isnull;
 	Oid			relid;
 	CrmSavedUser saved;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
-		trigdata->tg_newtable == NULL)
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("refuse_merged_company: must be fired for each statement with a new table")));
+				 errmsg("refuse_merged_company: must be fired before insert, for each row")));
 	if (CrmUnmergeInProgress())
-		return PointerGetDatum(NULL);
+		return PointerGetDatum(trigdata->tg_trigtuple);
 	relid = get_relname_relid("merges", get_namespace_oid("crm", false));
 	if (!OidIsValid(relid))
-		return PointerGetDatum(NULL);
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	desc = RelationGetDescr(trigdata->tg_relation);
+	values[0] = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "workspace_id"), desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	values[1] = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "id"), desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "refuse_merged_company: SPI_connect failed");
-	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
-		elog(ERROR, "refuse_merged_company: registering the new rows failed");
 	/* the records as their owner: a frontend role reads only some */
 	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
-	if (SPI_execute("SELECT n.id, m.id, m.survivor_id FROM crm_new_companies n"
-					"  JOIN crm.merges m ON m.workspace_id OPERATOR(pg_catalog.=) n.workspace_id"
-					"   AND m.object_type OPERATOR(pg_catalog.=) 'company' AND m.loser_id OPERATOR(pg_catalog.=) n.id"
-					"   AND m.undone_at IS NULL"
-					"   AND EXISTS (SELECT FROM crm.companies s WHERE s.workspace_id OPERATOR(pg_catalog.=) m.workspace_id"
-					"                  AND s.id OPERATOR(pg_catalog.=) m.survivor_id)"
-					" ORDER BY m.id LIMIT 1", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(CrmUnmergePrepare(&refuse_plan,
+										   "SELECT m.id, m.survivor_id FROM crm.merges m"
+										   " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1"
+										   "   AND m.object_type OPERATOR(pg_catalog.=) 'company'"
+										   "   AND m.loser_id OPERATOR(pg_catalog.=) $2 AND m.undone_at IS NULL"
+										   "   AND EXISTS (SELECT FROM crm.companies s WHERE s.workspace_id OPERATOR(pg_catalog.=) $1"
+										   "                  AND s.id OPERATOR(pg_catalog.=) m.survivor_id)"
+										   " ORDER BY m.id LIMIT 1", 2),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "refuse_merged_company: reading the merge records failed");
 	CrmRestoreUser(&saved);
 	if (SPI_processed == 1)
 	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		char	   *merge = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		char	   *merge = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("company %s was merged into company %s by merge %s",
-						id, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3), merge),
+				 errmsg("company " INT64_FORMAT " was merged into company %s by merge %s",
+						DatumGetInt64(values[1]), SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						merge),
 				 errhint("Undo the merge to make it live again: SELECT crm.unmerge(%s).", merge)));
 	}
 	SPI_finish();
-	return PointerGetDatum(NULL);
+	return PointerGetDatum(trigdata->tg_trigtuple);
 }
