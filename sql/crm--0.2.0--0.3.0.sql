@@ -11236,3 +11236,16 @@ END;
 $$;
 COMMENT ON FUNCTION crm.company_duplicates(integer) IS
 	'likely duplicate companies, best first: pairs with one domain root, similar names (trigram) or shared contacts, with a score and the reasons';
+
+-- cunmerge: crm.unmerge and its preview undo company merges too (the C
+-- functions dispatch on the record's object_type); a merged company's id is
+-- refused to an INSERT while its record holds
+COMMENT ON FUNCTION crm.unmerge(bigint) IS
+	'undoes a contact or company merge (a row of crm.merges): the merged record live again with its keys and rows, the survivor''s overwritten fields reverted where unchanged since; returns what it did';
+CREATE FUNCTION crm_internal.refuse_merged_company() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_refuse_merged_company'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
+	'BEFORE INSERT row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
+CREATE TRIGGER companies_refuse_merged BEFORE INSERT ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();

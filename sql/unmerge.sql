@@ -130,7 +130,7 @@ CREATE FUNCTION crm.unmerge(merge_id bigint) RETURNS jsonb
 	LANGUAGE C VOLATILE
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION crm.unmerge(bigint) IS
-	'undoes a contact merge (a row of crm.merges): the merged contact live again with its keys and rows, the survivor''s overwritten fields reverted where unchanged since; returns what it did';
+	'undoes a contact or company merge (a row of crm.merges): the merged record live again with its keys and rows, the survivor''s overwritten fields reverted where unchanged since; returns what it did';
 
 CREATE FUNCTION crm.unmerge_preview(merge_id bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'crm_unmerge_preview'
@@ -138,6 +138,16 @@ CREATE FUNCTION crm.unmerge_preview(merge_id bigint) RETURNS jsonb
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION crm.unmerge_preview(bigint) IS
 	'what crm.unmerge would do: fields reverted, fields in conflict, rows moved back, keys another contact holds now; changes nothing';
+
+-- A merged company is deleted, its id free: only crm.unmerge makes it live
+-- again, so a row write cannot take the id a holding record names.
+CREATE FUNCTION crm_internal.refuse_merged_company() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_refuse_merged_company'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
+	'BEFORE INSERT row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
+CREATE TRIGGER companies_refuse_merged BEFORE INSERT ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();
 
 -- A record's link rows under one label with the role of these contacts removed.
 CREATE FUNCTION crm_internal.forget_merge_links(rows jsonb, label text, people bigint[]) RETURNS jsonb

@@ -109,6 +109,7 @@ extern const char *CrmCurrentUserId(void);
 extern void CrmRequireMemberOf(int64 ws);
 extern bool CrmMayOwnRows(int64 ws, const char *user);
 extern bool CrmHasPermission(int64 ws, const char *permission);
+extern void CrmRequirePermission(int64 ws, const char *permission, const char *what);
 extern bool CrmPrivacyRestricted(int64 ws, const char **team, int depth);
 
 /* owners.c: rows a member owns (lists, saved views), private or the workspace's */
@@ -168,6 +169,6 @@ extern bool CrmUnmergeInProgress(void);
 /* history.c: the source a C entry point's writes are recorded with; a merge's history */
 extern const char *CrmSetHistorySource(const char *source);
 extern Datum CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate);
-extern int64 CrmHistoryUnmerge(int64 ws, int64 survivor, int64 duplicate, Datum ids);
+extern int64 CrmHistoryUnmerge(int64 ws, const char *object_type, int64 survivor, int64 duplicate, Datum ids);
 
 #endif							/* CRM_H */

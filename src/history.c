@@ -736,10 +736,10 @@ CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate)
  * carried itself).  Returns how many moved back.
  */
 int64
-CrmHistoryUnmerge(int64 ws, int64 survivor, int64 duplicate, Datum ids)
+CrmHistoryUnmerge(int64 ws, const char *object_type, int64 survivor, int64 duplicate, Datum ids)
 {
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
-	Datum		args[4];
+	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, JSONBOID, TEXTOID};
+	Datum		args[5];
 	Oid			relid = get_relname_relid("value_history", get_namespace_oid("crm", false));
 	CrmSavedUser saved;
 	int64		n;
@@ -750,14 +750,15 @@ CrmHistoryUnmerge(int64 ws, int64 survivor, int64 duplicate, Datum ids)
 	KeepPlan(&unmerge_plan,
 			 "UPDATE crm.value_history h SET object_id = $3,"
 			 "       merged_from = NULLIF(h.merged_from, $3)"
-			 " WHERE h.workspace_id OPERATOR(pg_catalog.=) $1 AND h.object_type OPERATOR(pg_catalog.=) 'contact'"
+			 " WHERE h.workspace_id OPERATOR(pg_catalog.=) $1 AND h.object_type OPERATOR(pg_catalog.=) $5"
 			 "   AND h.object_id OPERATOR(pg_catalog.=) $2"
 			 "   AND h.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text($4)::pg_catalog.int8))",
-			 4, argtypes);
+			 5, argtypes);
 	args[0] = Int64GetDatum(ws);
 	args[1] = Int64GetDatum(survivor);
 	args[2] = Int64GetDatum(duplicate);
 	args[3] = ids;
+	args[4] = CStringGetTextDatum(object_type);
 	if (SPI_execute_plan(unmerge_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm unmerge: moving history back failed");
 	n = SPI_processed;

@@ -387,6 +387,13 @@ RequirePermission(int64 ws, const char *permission, const char *what)
 						 CrmCurrentUserId())));
 }
 
+/* RequirePermission for C callers: a function that writes as the owner or inside a merge */
+void
+CrmRequirePermission(int64 ws, const char *permission, const char *what)
+{
+	RequirePermission(ws, permission, what);
+}
+
 /*
  * Whether the request may use the permission in ws: always in an open
  * workspace and for the system.  Refuses a request that is not a member.

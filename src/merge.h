@@ -13,6 +13,7 @@
 
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 
 /* locktag_field4 of the per-workspace merge lock; SQL advisory locks use 1 and 2 */
 #define MERGE_LOCK_FIELD4 0x4D52
@@ -57,6 +58,19 @@ typedef struct MergeRecord
 	StringInfoData demoted;
 } MergeRecord;
 
+/* A column holding company ids (a foreign key to crm.companies), and the statements on it */
+typedef struct CompanyRef
+{
+	char	   *label;			/* "crm.deals.company_id" */
+	char	   *rel;			/* "crm.deals", quoted */
+	char	   *wscol;			/* its workspace and company columns, quoted */
+	char	   *col;
+	char	   *key;			/* the key of a row r (see ContactRef) */
+	char	   *rows;			/* "FROM crm.deals WHERE <the duplicate's rows>" */
+	char	   *move;			/* UPDATE ... SET company_id = $2, the keys moved and their count */
+	List	   *clashes;		/* the duplicate's rows a unique key keeps off the survivor */
+} CompanyRef;
+
 extern ContactRef *crm_merge_refs;
 extern int	crm_merge_nrefs;
 
@@ -74,5 +88,9 @@ extern void CrmMergeRecordEntry(StringInfo obj, const char *label, const char *s
 extern void CrmMergeRecordWrite(int64 ws, const char *object_type, const char *source, int64 survivor,
 								int64 duplicate, Datum loser_row, Datum before_s, Datum after_s,
 								Datum history, MergeRecord *rec);
+
+/* merge_companies.c */
+extern List *CrmCompanyRefs(void);
+extern const char *const crm_company_survivor_sql;
 
 #endif							/* CRM_MERGE_H */

@@ -54,16 +54,6 @@
 PG_FUNCTION_INFO_V1(crm_merge_companies);
 PG_FUNCTION_INFO_V1(crm_merge_companies_preview);
 
-/* A column holding company ids, and the statements on it */
-typedef struct CompanyRef
-{
-	char	   *label;			/* "crm.deals.company_id" */
-	char	   *rel;			/* "crm.deals", quoted */
-	char	   *rows;			/* "FROM crm.deals WHERE <the duplicate's rows>" */
-	char	   *move;			/* UPDATE ... SET company_id = $2, the keys moved and their count */
-	List	   *clashes;		/* the duplicate's rows a unique key keeps off the survivor */
-} CompanyRef;
-
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 
 /* ----------------------------------------------------------------
@@ -138,8 +128,8 @@ ReadClashes(Oid relid, const char *rel, const char *ws, const char *col, int16 w
 }
 
 /* Every foreign key to crm.companies (workspace_id, id), in name order */
-static List *
-ReadCompanyRefs(void)
+List *
+CrmCompanyRefs(void)
 {
 	SPITupleTable *tt;
 	uint64		n;
@@ -179,14 +169,16 @@ ReadCompanyRefs(void)
 
 		ref->label = SPI_getvalue(tup, desc, 5);
 		ref->rel = rel;
+		ref->wscol = ws;
+		ref->col = col;
+		ref->key = CrmMergeKeyExpr(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), "r",
+								   SPI_getvalue(tup, desc, 8), SPI_getvalue(tup, desc, 9));
 		ref->rows = psprintf("FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
 							 rel, ws, col);
 		ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
 							 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING %s AS k)"
 							 " SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x",
-							 rel, col, ws, col,
-							 CrmMergeKeyExpr(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), "r",
-											 SPI_getvalue(tup, desc, 8), SPI_getvalue(tup, desc, 9)));
+							 rel, col, ws, col, ref->key);
 		ref->clashes = ReadClashes(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), rel, ws, col,
 								   DatumGetInt16(SPI_getbinval(tup, desc, 6, &isnull)),
 								   DatumGetInt16(SPI_getbinval(tup, desc, 7, &isnull)));
@@ -216,7 +208,7 @@ static const char *merged_sql =
 " WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2"
 "   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $3";
 
-static const char *survivor_sql =
+const char *const crm_company_survivor_sql =
 "UPDATE crm.companies c SET domain = m.domain, industry = m.industry, employees = m.employees, plan = m.plan,"
 "       spend = m.spend, description = m.description, owner = m.owner, tags = m.tags,"
 "       properties = m.properties, created_at = m.created_at"
@@ -381,6 +373,25 @@ MoveHistory(Datum *values)
 	return ids;
 }
 
+/*
+ * The survivor's merged fields ($4), in the merge machinery: its history
+ * rows are the merge's (source merge), as a contact merge's are.
+ */
+static void
+UpdateSurvivor(int64 ws, Datum *values)
+{
+	CrmMergeBeginMoving(ws, 0, false);
+	PG_TRY();
+	{
+		Run(crm_company_survivor_sql, 4, values, SPI_OK_UPDATE);
+	}
+	PG_FINALLY();
+	{
+		CrmMergeEndMoving();
+	}
+	PG_END_TRY();
+}
+
 /* Rows left on the duplicate are rows the caller cannot see: its deletion would remove them */
 static void
 RequireNothingLeft(List *refs, Datum *values, int64 duplicate)
@@ -499,7 +510,7 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(merged));
 	CrmMergeRecordInit(&rec);
 
-	refs = ReadCompanyRefs();
+	refs = CrmCompanyRefs();
 	moved = palloc0(sizeof(int64) * (list_length(refs) + 1));
 	dropped = palloc0(sizeof(int64) * (list_length(refs) + 1));
 
@@ -565,7 +576,7 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	RequireNothingLeft(refs, values, duplicate);
 	Run("DELETE FROM crm.companies WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $3",
 		3, values, SPI_OK_DELETE);
-	Run(survivor_sql, 4, values, SPI_OK_UPDATE);
+	UpdateSurvivor(ws, values);
 	Run("SELECT pg_catalog.to_jsonb(c) FROM crm.companies c"
 		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2", 3, values, SPI_OK_SELECT);
 	CrmMergeRecordWrite(ws, "company", "explicit", survivor, duplicate, before_d, before_s, FirstDatum(),

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * unmerge.c
- *	  Undoing a contact merge from its record in crm.merges, and the preview
- *	  of that.
+ *	  Undoing a merge from its record in crm.merges, and the preview of
+ *	  that: the steps every object type shares, and those of contacts.
+ *	  Companies describe theirs in unmerge_companies.c (unmerge.h).
  *
  * A merge records the duplicate's row as it was, the survivor's fields it
  * overwrote, and by reference (merge.h) the keys of the rows it moved, the
@@ -34,23 +35,12 @@
 
 #include "crm.h"
 #include "merge.h"
+#include "unmerge.h"
 
 PG_FUNCTION_INFO_V1(crm_unmerge);
 PG_FUNCTION_INFO_V1(crm_unmerge_preview);
 
-/* What the record says, read once */
-typedef struct Record
-{
-	int64		id;
-	int64		survivor;
-	int64		loser;
-	Datum		loser_row;
-	Datum		overwritten;
-	Datum		moved;
-	Datum		dropped;
-	Datum		demoted;
-	Datum		history;
-} Record;
+typedef UnmergeRecord Record;
 
 static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr lock_record_plan = NULL;
@@ -59,14 +49,14 @@ static SPIPlanPtr later_plan = NULL;
 static SPIPlanPtr fields_plan = NULL;
 static SPIPlanPtr keys_plan = NULL;
 static SPIPlanPtr restore_plan = NULL;
-static SPIPlanPtr activity_plan = NULL;
+static SPIPlanPtr activity_plans[2] = {NULL, NULL};
 static SPIPlanPtr undone_plan = NULL;
 static SPIPlanPtr keylock_plan = NULL;
 
 static Oid	unmerge_argtypes[5] = {INT8OID, INT8OID, INT8OID, JSONBOID, JSONBOID};
 
-static SPIPlanPtr
-Prepare(SPIPlanPtr *cache, const char *sql, int nargs)
+SPIPlanPtr
+CrmUnmergePrepare(SPIPlanPtr *cache, const char *sql, int nargs)
 {
 	if (*cache == NULL)
 	{
@@ -107,9 +97,10 @@ MergesOwner(void)
  * UPDATE); checks what makes it impossible to undo.  Whether the caller may
  * see it is a question of its contacts (CheckContacts).
  */
-static void
+static const UnmergeKind *
 ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 {
+	const UnmergeKind *kind;
 	Datum		values[2] = {Int64GetDatum(ws), Int64GetDatum(id)};
 	CrmSavedUser saved;
 	bool		isnull;
@@ -118,14 +109,14 @@ ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 	bool		erased;
 
 	CrmBecomeOwner(MergesOwner(), &saved);
-	if (SPI_execute_plan(lock ? Prepare(&lock_record_plan,
+	if (SPI_execute_plan(lock ? CrmUnmergePrepare(&lock_record_plan,
 										"SELECT m.survivor_id, m.loser_id, m.object_type, m.undone_at::pg_catalog.text,"
 										"       m.loser_row IS NULL, m.loser_row, m.overwritten, m.moved, m.dropped,"
 										"       m.demoted, m.history"
 										"  FROM crm.merges m"
 										" WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.id OPERATOR(pg_catalog.=) $2"
 										"   FOR UPDATE", 2)
-						 : Prepare(&record_plan,
+						 : CrmUnmergePrepare(&record_plan,
 								   "SELECT m.survivor_id, m.loser_id, m.object_type, m.undone_at::pg_catalog.text,"
 								   "       m.loser_row IS NULL, m.loser_row, m.overwritten, m.moved, m.dropped,"
 								   "       m.demoted, m.history"
@@ -138,7 +129,7 @@ ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("merge " INT64_FORMAT " does not exist", id),
-				 errhint("Find the merge in crm.merges (loser_id is the contact it absorbed); records older than the workspace's merge_retention_days are purged.")));
+				 errhint("Find the merge in crm.merges (loser_id is the contact or company it absorbed); records older than the workspace's merge_retention_days are purged.")));
 	rec->id = id;
 	rec->survivor = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	rec->loser = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -152,23 +143,51 @@ ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 	rec->demoted = GetJsonb(10);
 	rec->history = GetJsonb(11);
 
-	if (strcmp(object_type, "contact") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("merge " INT64_FORMAT " merged a %s, not a contact", id, object_type),
-				 errhint("crm.unmerge undoes contact merges.")));
+	if (strcmp(object_type, crm_unmerge_company.object_type) == 0)
+		kind = &crm_unmerge_company;
+	else if (strcmp(object_type, crm_unmerge_contact.object_type) == 0)
+		kind = &crm_unmerge_contact;
+	else
+		elog(ERROR, "crm unmerge: merge " INT64_FORMAT " has the unknown object type %s", id, object_type);
 	if (undone != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("merge " INT64_FORMAT " was already undone", id),
-				 errhint("Contact " INT64_FORMAT " is live again; merge it anew with crm.merge_contacts if that was wrong.",
-						 rec->loser)));
+				 errhint("%s " INT64_FORMAT " is live again; merge it anew with %s if that was wrong.",
+						 kind->title, rec->loser, kind->merge_function)));
 	if (erased)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("merge " INT64_FORMAT " can no longer be undone: its copy of contact " INT64_FORMAT " was erased",
 						id, rec->loser),
 				 errhint("A GDPR erasure (crm.delete_contact(id, hard => true)) of either person erases the merge record's copy of them.")));
+	return kind;
+}
+
+/*
+ * The latest merge that absorbed loser and holds, as the caller sees it:
+ * the one to undo first; 0 when there is none.
+ */
+int64
+CrmUnmergeLaterMerge(int64 ws, const char *object_type, int64 loser)
+{
+	Datum		values[3] = {Int64GetDatum(ws), Int64GetDatum(loser), CStringGetTextDatum(object_type)};
+	Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+	bool		isnull;
+
+	if (later_plan == NULL)
+	{
+		later_plan = SPI_prepare("SELECT m.id FROM crm.merges m"
+								 " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.loser_id OPERATOR(pg_catalog.=) $2"
+								 "   AND m.object_type OPERATOR(pg_catalog.=) $3 AND m.undone_at IS NULL"
+								 " ORDER BY m.id DESC LIMIT 1", 3, argtypes);
+		if (later_plan == NULL || SPI_keepplan(later_plan) != 0)
+			elog(ERROR, "crm unmerge: preparing the later merge's lookup failed");
+	}
+	/* not read-only: a fresh snapshot, taken after the merge lock, sees the merge that took it before us */
+	if (SPI_execute_plan(later_plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /*
@@ -187,7 +206,7 @@ CheckContacts(int64 ws, Record *rec)
 	char	   *l_status = NULL;
 	int64		l_into = 0;
 
-	if (SPI_execute_plan(Prepare(&contacts_plan,
+	if (SPI_execute_plan(CrmUnmergePrepare(&contacts_plan,
 								 "SELECT c.id, c.status::pg_catalog.text, c.merged_into, pg_catalog.to_jsonb(c)"
 								 "  FROM crm.contacts c"
 								 " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])"
@@ -223,19 +242,8 @@ CheckContacts(int64 ws, Record *rec)
 				 errhint("Check the merge id; contacts of other workspaces, and those owner-based privacy hides from you, are not visible here.")));
 	if (strcmp(s_status, "merged") == 0)
 	{
-		int64		later = 0;
+		int64		later = CrmUnmergeLaterMerge(ws, "contact", rec->survivor);
 
-		if (SPI_execute_plan(Prepare(&later_plan,
-									 "SELECT m.id FROM crm.merges m"
-									 " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.loser_id OPERATOR(pg_catalog.=) $2"
-									 "   AND m.object_type OPERATOR(pg_catalog.=) 'contact' AND m.undone_at IS NULL"
-									 " ORDER BY m.id DESC LIMIT 1", 2),
-							 values, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			bool		isnull;
-
-			later = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		}
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("contact " INT64_FORMAT ", the survivor of merge " INT64_FORMAT ", was merged itself since",
@@ -260,8 +268,8 @@ CheckContacts(int64 ws, Record *rec)
 }
 
 /* The array at key label of a record's JSON object; 0 when absent */
-static Datum
-Entry(Datum object, const char *label, const char *suffix)
+Datum
+CrmUnmergeEntry(Datum object, const char *label, const char *suffix)
 {
 	JsonbValue	k;
 	JsonbValue *v;
@@ -303,14 +311,15 @@ AppendCount(StringInfo obj, const char *label, int64 n)
  * how many would go): the moved rows still on the survivor, the dropped
  * rows inserted again, the cleared flags set again.
  */
-static void
-MoveBack(Datum *values, Record *rec, bool preview, StringInfo moved, StringInfo restored)
+void
+CrmUnmergeMoveBack(ContactRef *refs, int nrefs, Datum *values, Record *rec, bool preview,
+				   StringInfo moved, StringInfo restored)
 {
-	for (int i = 0; i < crm_merge_nrefs; i++)
+	for (int i = 0; i < nrefs; i++)
 	{
-		ContactRef *ref = &crm_merge_refs[i];
-		Datum		keys = Entry(rec->moved, ref->label, NULL);
-		Datum		rows = Entry(rec->dropped, ref->label, NULL);
+		ContactRef *ref = &refs[i];
+		Datum		keys = CrmUnmergeEntry(rec->moved, ref->label, NULL);
+		Datum		rows = CrmUnmergeEntry(rec->dropped, ref->label, NULL);
 
 		if (keys != (Datum) 0)
 		{
@@ -327,7 +336,7 @@ MoveBack(Datum *values, Record *rec, bool preview, StringInfo moved, StringInfo 
 		for (int j = 0; j < ref->nclashes && !preview; j++)
 		{
 			ClashRule  *rule = &ref->clashes[j];
-			Datum		arg = rule->demote ? Entry(rec->demoted, ref->label, rule->flag) : rows;
+			Datum		arg = rule->demote ? CrmUnmergeEntry(rec->demoted, ref->label, rule->flag) : rows;
 			int			ret;
 
 			if (arg == (Datum) 0)
@@ -352,7 +361,7 @@ MoveBack(Datum *values, Record *rec, bool preview, StringInfo moved, StringInfo 
 static void
 CheckKeys(Datum *values, bool preview, StringInfo report)
 {
-	if (SPI_execute_plan(Prepare(&keys_plan,
+	if (SPI_execute_plan(CrmUnmergePrepare(&keys_plan,
 								 "SELECT k.key, k.value, c.id FROM pg_catalog.jsonb_each_text($4) k"
 								 "  JOIN crm.contacts c ON c.workspace_id OPERATOR(pg_catalog.=) $1"
 								 "   AND c.id OPERATOR(pg_catalog.<>) $3"
@@ -377,12 +386,19 @@ CheckKeys(Datum *values, bool preview, StringInfo report)
 					 errmsg("%s \"%s\" of contact " INT64_FORMAT " is held by contact %s now",
 							key, val, DatumGetInt64(values[2]), holder),
 					 errhint("Change or clear it on contact %s, then run crm.unmerge again.", holder)));
-		appendStringInfoString(report, report->len > 1 ? ", " : "");
-		escape_json(report, key);
-		appendStringInfo(report, ": {\"value\": ");
-		escape_json(report, val);
-		appendStringInfo(report, ", \"held_by\": %s}", holder);
+		CrmUnmergeAppendTaken(report, key, val, holder);
 	}
+}
+
+/* "key": {"value", "held_by"} in a preview's keys_taken */
+void
+CrmUnmergeAppendTaken(StringInfo report, const char *key, const char *value, const char *holder)
+{
+	appendStringInfoString(report, report->len > 1 ? ", " : "");
+	escape_json(report, key);
+	appendStringInfo(report, ": {\"value\": ");
+	escape_json(report, value);
+	appendStringInfo(report, ", \"held_by\": %s}", holder);
 }
 
 /*
@@ -390,8 +406,8 @@ CheckKeys(Datum *values, bool preview, StringInfo report)
  * the follow trigger lets them through, the contact rules let it live again.
  */
 static void
-Restore(Datum *values, Record *rec, Datum revert_row, StringInfo moved, StringInfo restored,
-		StringInfo taken)
+RestoreContact(Datum *values, Record *rec, Datum revert_row, StringInfo moved, StringInfo restored,
+			   StringInfo taken)
 {
 	int64		ws = DatumGetInt64(values[0]);
 
@@ -399,14 +415,14 @@ Restore(Datum *values, Record *rec, Datum revert_row, StringInfo moved, StringIn
 	PG_TRY();
 	{
 		/* rows first: the contacts' updates below then find them in place for the lists */
-		MoveBack(values, rec, false, moved, restored);
+		CrmUnmergeMoveBack(crm_merge_refs, crm_merge_nrefs, values, rec, false, moved, restored);
 		values[3] = revert_row;
 		if (SPI_execute_plan(CrmMergeSurvivorPlan(), values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm unmerge: reverting the survivor failed");
 		values[3] = rec->loser_row;
 		values[4] = revert_row;
 		CheckKeys(values, false, taken);
-		if (SPI_execute_plan(Prepare(&restore_plan,
+		if (SPI_execute_plan(CrmUnmergePrepare(&restore_plan,
 									 "UPDATE crm.contacts c SET status = m.status, merged_into = NULL, released_keys = NULL,"
 									 " name = m.name, email = m.email, phone = m.phone, identifier = m.identifier,"
 									 " verified_id = m.verified_id, identity_source = m.identity_source,"
@@ -419,19 +435,68 @@ Restore(Datum *values, Record *rec, Datum revert_row, StringInfo moved, StringIn
 							 values, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
 			elog(ERROR, "crm unmerge: restoring the contact failed");
 		if (rec->history != (Datum) 0)
-			(void) CrmHistoryUnmerge(ws, rec->survivor, rec->loser, rec->history);
+			(void) CrmHistoryUnmerge(ws, "contact", rec->survivor, rec->loser, rec->history);
 	}
 	PG_FINALLY();
 	{
 		CrmMergeEndMoving();
 	}
 	PG_END_TRY();
+	if (SPI_execute_plan(CrmMergeSyncPlan(), values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm unmerge: recounting conversations failed");
 }
+
+/*
+ * The loser's identity keys, then the merge lock: the order crm.identify
+ * and an email change take them in, so an identify of the keys coming back
+ * waits for us and finds them.
+ */
+static void
+LockContact(int64 ws, Record *rec)
+{
+	Datum		values[5];
+
+	values[0] = Int64GetDatum(ws);
+	values[3] = rec->loser_row;
+	if (SPI_execute_plan(CrmUnmergePrepare(&keylock_plan,
+								 "SELECT crm_hidden.lock_identity_keys($1, ARRAY["
+								 " 'e:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'email'),"
+								 " 'p:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'phone'),"
+								 " 'i:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'identifier'),"
+								 " 'v:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'verified_id')])", 5),
+						 values, (const char[]) {' ', 'n', 'n', ' ', 'n'}, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm unmerge: locking the identity keys failed");
+	CrmMergeLock(ws);
+}
+
+static ContactRef *
+ContactRefs(int *nrefs)
+{
+	*nrefs = crm_merge_nrefs;
+	return crm_merge_refs;
+}
+
+const UnmergeKind crm_unmerge_contact = {
+	.object_type = "contact",
+	.title = "Contact",
+	.table = "crm.contacts",
+	.merge_function = "crm.merge_contacts",
+	.event = "CRM_CONTACT_UNMERGED",
+	.lock = LockContact,
+	.check = CheckContacts,
+	.keys = CheckKeys,
+	.refs = ContactRefs,
+	.restore = RestoreContact,
+	.activity_sql = "INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, payload)"
+	" VALUES ($1, $2, 'unmerged', 'Unmerged contact ' OPERATOR(pg_catalog.||) $3::pg_catalog.text,"
+	"         'system', $4)",
+};
 
 static Datum
 Unmerge(int64 id, bool preview)
 {
 	int64		ws = CrmCurrentWorkspace();
+	const UnmergeKind *kind;
 	Record		rec;
 	Datum		survivor_row;
 	Datum		values[5];
@@ -450,28 +515,18 @@ Unmerge(int64 id, bool preview)
 	CrmMergePrepare();
 
 	/*
-	 * The loser's identity keys, then the merge lock: the order crm.identify
-	 * and an email change take them in, so an identify of the keys coming
-	 * back waits for us and finds them.  After the lock, the record again:
+	 * The kind's locks, the merge lock last; after it, the record again:
 	 * what a merge or unmerge that held it before us left.
 	 */
+	kind = ReadRecord(ws, id, false, &rec);
 	if (!preview)
 	{
-		ReadRecord(ws, id, false, &rec);
-		values[0] = Int64GetDatum(ws);
-		values[3] = rec.loser_row;
-		if (SPI_execute_plan(Prepare(&keylock_plan,
-									 "SELECT crm_hidden.lock_identity_keys($1, ARRAY["
-									 " 'e:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'email'),"
-									 " 'p:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'phone'),"
-									 " 'i:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'identifier'),"
-									 " 'v:' OPERATOR(pg_catalog.||) ($4 OPERATOR(pg_catalog.->>) 'verified_id')])", 5),
-							 values, (const char[]) {' ', 'n', 'n', ' ', 'n'}, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "crm unmerge: locking the identity keys failed");
-		CrmMergeLock(ws);
+		/* the writes run inside the merge machinery, which the permission triggers let through */
+		CrmRequirePermission(ws, "contacts", kind->table);
+		kind->lock(ws, &rec);
+		kind = ReadRecord(ws, id, true, &rec);
 	}
-	ReadRecord(ws, id, !preview, &rec);
-	survivor_row = CheckContacts(ws, &rec);
+	survivor_row = kind->check(ws, &rec);
 
 	values[0] = Int64GetDatum(ws);
 	values[1] = Int64GetDatum(rec.survivor);
@@ -480,7 +535,7 @@ Unmerge(int64 id, bool preview)
 	values[4] = rec.overwritten;
 	/* a pure function, but in crm_internal: called as the owner */
 	CrmBecomeOwner(MergesOwner(), &saved);
-	if (SPI_execute_plan(Prepare(&fields_plan, "SELECT crm_internal.unmerge_fields($4, $5)", 5),
+	if (SPI_execute_plan(CrmUnmergePrepare(&fields_plan, "SELECT crm_internal.unmerge_fields($4, $5)", 5),
 						 values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "crm unmerge: reverting the survivor's fields failed");
 	CrmRestoreUser(&saved);
@@ -500,24 +555,26 @@ Unmerge(int64 id, bool preview)
 
 	if (preview)
 	{
+		ContactRef *refs;
+		int			nrefs;
+
 		values[3] = rec.loser_row;
 		values[4] = revert_row;
-		CheckKeys(values, true, &taken);
-		MoveBack(values, &rec, true, &moved, &restored);
+		kind->keys(values, true, &taken);
+		refs = kind->refs(&nrefs);
+		CrmUnmergeMoveBack(refs, nrefs, values, &rec, true, &moved, &restored);
 	}
 	else
-	{
-		Restore(values, &rec, revert_row, &moved, &restored, &taken);
-	}
+		kind->restore(values, &rec, revert_row, &moved, &restored, &taken);
 	appendStringInfoChar(&moved, '}');
 	appendStringInfoChar(&restored, '}');
 	appendStringInfoChar(&taken, '}');
 
-	/* {"merge", "survivor", "contact", "reverted", "conflicts", "moved_back", "restored"(, "keys_taken")} */
+	/* {"merge", "survivor", "<object_type>", "reverted", "conflicts", "moved_back", "restored"(, "keys_taken")} */
 	initStringInfo(&report);
 	appendStringInfo(&report, "{\"merge\": " INT64_FORMAT ", \"survivor\": " INT64_FORMAT
-					 ", \"contact\": " INT64_FORMAT ", %s, \"moved_back\": %s, \"restored\": %s",
-					 id, rec.survivor, rec.loser, fields_text + 1, moved.data, restored.data);
+					 ", \"%s\": " INT64_FORMAT ", %s, \"moved_back\": %s, \"restored\": %s",
+					 id, rec.survivor, kind->object_type, rec.loser, fields_text + 1, moved.data, restored.data);
 	if (preview)
 		appendStringInfo(&report, ", \"keys_taken\": %s", taken.data);
 	appendStringInfoChar(&report, '}');
@@ -526,16 +583,11 @@ Unmerge(int64 id, bool preview)
 	if (!preview)
 	{
 		values[3] = result;
-		if (SPI_execute_plan(CrmMergeSyncPlan(), values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "crm unmerge: recounting conversations failed");
-		if (SPI_execute_plan(Prepare(&activity_plan,
-									 "INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, payload)"
-									 " VALUES ($1, $2, 'unmerged', 'Unmerged contact ' OPERATOR(pg_catalog.||) $3::pg_catalog.text,"
-									 "         'system', $4)", 5),
+		if (SPI_execute_plan(CrmUnmergePrepare(&activity_plans[kind == &crm_unmerge_company], kind->activity_sql, 5),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "crm unmerge: writing the unmerged activity failed");
 		CrmBecomeOwner(MergesOwner(), &saved);
-		if (SPI_execute_plan(Prepare(&undone_plan,
+		if (SPI_execute_plan(CrmUnmergePrepare(&undone_plan,
 									 "UPDATE crm.merges SET undone_at = pg_catalog.now(), undone_by = crm.current_actor(),"
 									 "       undo_report = $4"
 									 " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $2", 5),
@@ -543,7 +595,7 @@ Unmerge(int64 id, bool preview)
 							 NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm unmerge: marking the merge undone failed");
 		CrmRestoreUser(&saved);
-		CrmEmitEvent(ws, "CRM_CONTACT_UNMERGED", "contact", rec.loser, result);
+		CrmEmitEvent(ws, kind->event, kind->object_type, rec.loser, result);
 	}
 	result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();

@@ -1,0 +1,353 @@
+/*-------------------------------------------------------------------------
+ *
+ * unmerge_companies.c
+ *	  Undoing a company merge: the company kind of unmerge.h.
+ *
+ * A company merge deletes the duplicate (merge_companies.c), so an unmerge
+ * inserts it again with its id, through the table as the caller: its
+ * triggers write the events, history and list memberships a new company
+ * gets.  Then the recorded rows still on the survivor move back, by the
+ * foreign keys to crm.companies and the external ids, the dropped rows are
+ * inserted again, and the survivor's contact links whose role or primary
+ * flag the merge filled get them back where they still hold the merge's.
+ *
+ * The row path cannot make a merged company live: an INSERT of a company
+ * whose id a holding merge record names, while its survivor exists, is
+ * refused (0A000), pointing at crm.unmerge, so the id stays free for it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+
+#include "crm.h"
+#include "merge.h"
+#include "unmerge.h"
+
+PG_FUNCTION_INFO_V1(crm_refuse_merged_company);
+
+static SPIPlanPtr lock_plan = NULL;
+static SPIPlanPtr keys_plan = NULL;
+static SPIPlanPtr survivor_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr roles_plan = NULL;
+static SPIPlanPtr promote_plan = NULL;
+static SPIPlanPtr refuse_plan = NULL;
+
+#define LINKS "crm.contact_companies.company_id"
+#define XIDS "crm.external_ids.object_id"
+
+static void
+LockCompany(int64 ws, UnmergeRecord *rec)
+{
+	CrmMergeLock(ws);
+}
+
+/*
+ * Both companies as the caller sees them, FOR UPDATE in id order (as merge
+ * locks): the survivor must be there, the duplicate not.
+ */
+static Datum
+CheckCompanies(int64 ws, UnmergeRecord *rec)
+{
+	Datum		values[5] = {Int64GetDatum(ws), Int64GetDatum(rec->survivor), Int64GetDatum(rec->loser)};
+	Datum		survivor_row = (Datum) 0;
+	int64		later;
+
+	if (SPI_execute_plan(CrmUnmergePrepare(&lock_plan,
+										   "SELECT c.id, pg_catalog.to_jsonb(c) FROM crm.companies c"
+										   " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
+										   "   AND c.id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])"
+										   " ORDER BY c.id FOR UPDATE", 5),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm unmerge: locking the companies failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (id == rec->loser)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("company " INT64_FORMAT ", merged away by merge " INT64_FORMAT ", exists again",
+							rec->loser, rec->id),
+					 errhint("Merge it into company " INT64_FORMAT " with crm.merge_companies or delete it, then run crm.unmerge again.",
+							 rec->survivor)));
+		survivor_row = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+								 false, -1);
+	}
+	if (survivor_row != (Datum) 0)
+		return survivor_row;
+	later = CrmUnmergeLaterMerge(ws, "company", rec->survivor);
+	if (later != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("company " INT64_FORMAT ", the survivor of merge " INT64_FORMAT ", was merged itself since",
+						rec->survivor, rec->id),
+				 errhint("Undo the later merge first: crm.unmerge(" INT64_FORMAT ").", later)));
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("company " INT64_FORMAT " does not exist", rec->survivor),
+			 errhint("Merge " INT64_FORMAT " cannot be undone once its survivor is deleted; companies of other workspaces are not visible here.",
+					 rec->id)));
+	return (Datum) 0;			/* not reached */
+}
+
+/* The duplicate's domain ($4) held by another company, or by the survivor's row $5 */
+static void
+CompanyKeys(Datum *values, bool preview, StringInfo taken)
+{
+	if (SPI_execute_plan(CrmUnmergePrepare(&keys_plan,
+										   "SELECT c.domain, c.id FROM crm.companies c"
+										   " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
+										   "   AND c.domain OPERATOR(pg_catalog.=) ($4 OPERATOR(pg_catalog.->>) 'domain')"
+										   "   AND c.id OPERATOR(pg_catalog.<>) $3"
+										   "   AND (c.id OPERATOR(pg_catalog.<>) $2"
+										   "        OR ($5 OPERATOR(pg_catalog.->>) 'domain') OPERATOR(pg_catalog.=) c.domain)", 5),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm unmerge: checking the domain failed");
+	if (SPI_processed == 0)
+		return;
+	if (!preview)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("domain \"%s\" of company " INT64_FORMAT " is held by company %s now",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), DatumGetInt64(values[2]),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errhint("Change or clear it on company %s, then run crm.unmerge again.",
+						 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
+	CrmUnmergeAppendTaken(taken, "domain", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+}
+
+static SPIPlanPtr
+PrepareRef(const char *sql)
+{
+	static Oid	argtypes[5] = {INT8OID, INT8OID, INT8OID, JSONBOID, JSONBOID};
+	SPIPlanPtr	plan = SPI_prepare(sql, 5, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "crm unmerge: preparing failed (%s) for: %s", SPI_result_code_string(SPI_result), sql);
+	return plan;
+}
+
+/* "key = ANY (the keys in $4)" */
+#define IN_KEYS " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))"
+
+/* A reference's rows of keys $4 on the survivor: moved back, counted, and its dropped rows inserted again */
+static void
+FillRef(ContactRef *ref, const char *label, const char *rel, const char *col, const char *onto, bool drops)
+{
+	ref->label = (char *) label;
+	ref->back_plan = PrepareRef(psprintf("UPDATE %s r SET %s = $3 WHERE %s" IN_KEYS, rel, col, onto));
+	ref->count_back_plan = PrepareRef(psprintf("SELECT pg_catalog.count(*) FROM %s r WHERE %s" IN_KEYS, rel, onto));
+	if (!drops)
+		return;
+	ref->nclashes = 1;
+	ref->clashes = palloc0(sizeof(ClashRule));
+	ref->clashes[0].undo_plan = PrepareRef(psprintf("INSERT INTO %s SELECT * FROM"
+													" pg_catalog.jsonb_populate_recordset(NULL::%s, $4)"
+													" ON CONFLICT DO NOTHING", rel, rel));
+}
+
+/*
+ * The references whose rows move back: the foreign keys to crm.companies,
+ * read from the catalog on each call as the merge reads them (the plans
+ * live until SPI_finish), and the external ids, keyed [system, external_id]
+ * as the merge records them.  A reference a unique key could have dropped
+ * rows of inserts them again.
+ */
+static ContactRef *
+CompanyRefs(int *nrefs)
+{
+	List	   *list = CrmCompanyRefs();
+	ContactRef *refs = palloc0(sizeof(ContactRef) * (list_length(list) + 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, list)
+	{
+		CompanyRef *cref = lfirst(lc);
+
+		FillRef(&refs[n++], cref->label, cref->rel, cref->col,
+				psprintf("r.%s OPERATOR(pg_catalog.=) $1 AND r.%s OPERATOR(pg_catalog.=) $2 AND %s",
+						 cref->wscol, cref->col, cref->key),
+				cref->clashes != NIL);
+	}
+	FillRef(&refs[n++], XIDS, "crm.external_ids", "object_id",
+			"r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.object_type OPERATOR(pg_catalog.=) 'company'"
+			" AND r.object_id OPERATOR(pg_catalog.=) $2 AND pg_catalog.jsonb_build_array(r.system, r.external_id)",
+			true);
+	*nrefs = n;
+	return refs;
+}
+
+/*
+ * The survivor's links whose role or primary flag the merge filled from the
+ * duplicate's (now inserted again): the role back where it still holds the
+ * duplicate's, the primary flag back to the duplicate's link where the
+ * survivor's still has it (its trigger then clears the survivor's).
+ */
+static void
+RestoreLinks(Datum *values, UnmergeRecord *rec)
+{
+	values[3] = CrmUnmergeEntry(rec->demoted, LINKS, "filled");
+	if (values[3] != (Datum) 0 &&
+		SPI_execute_plan(CrmUnmergePrepare(&roles_plan,
+										   "UPDATE crm.contact_companies s SET role = o.role"
+										   "  FROM pg_catalog.jsonb_populate_recordset(NULL::crm.contact_companies, $4) o,"
+										   "       crm.contact_companies d"
+										   " WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.company_id OPERATOR(pg_catalog.=) $2"
+										   "   AND s.contact_id OPERATOR(pg_catalog.=) o.contact_id"
+										   "   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3"
+										   "   AND d.contact_id OPERATOR(pg_catalog.=) o.contact_id"
+										   "   AND o.role IS NULL AND s.role IS NOT DISTINCT FROM d.role", 5),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm unmerge: reverting the links' roles failed");
+	values[3] = CrmUnmergeEntry(rec->demoted, LINKS, "is_primary");
+	if (values[3] != (Datum) 0 &&
+		SPI_execute_plan(CrmUnmergePrepare(&promote_plan,
+										   "UPDATE crm.contact_companies d SET is_primary = true"
+										   " WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3"
+										   "   AND NOT d.is_primary"
+										   "   AND d.contact_id OPERATOR(pg_catalog.=) ANY"
+										   "       (ARRAY(SELECT pg_catalog.jsonb_array_elements_text($4)::pg_catalog.int8))"
+										   "   AND EXISTS (SELECT FROM crm.contact_companies s"
+										   "                WHERE s.workspace_id OPERATOR(pg_catalog.=) $1"
+										   "                  AND s.company_id OPERATOR(pg_catalog.=) $2"
+										   "                  AND s.contact_id OPERATOR(pg_catalog.=) d.contact_id AND s.is_primary)", 5),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm unmerge: restoring the primary links failed");
+}
+
+/*
+ * The writes, as the caller through the tables: the survivor's fields
+ * first (it may give the duplicate's domain back), the duplicate inserted
+ * with its id, its rows back, its history.
+ */
+static void
+RestoreCompany(Datum *values, UnmergeRecord *rec, Datum revert_row, StringInfo moved, StringInfo restored,
+			   StringInfo taken)
+{
+	int64		ws = DatumGetInt64(values[0]);
+	ContactRef *refs;
+	int			nrefs;
+
+	refs = CompanyRefs(&nrefs);
+	/* no contact moves: 0 is no contact's id, so the follow trigger follows every row */
+	CrmMergeBeginMoving(ws, 0, true);
+	PG_TRY();
+	{
+		values[3] = revert_row;
+		if (SPI_execute_plan(CrmUnmergePrepare(&survivor_plan, crm_company_survivor_sql, 5),
+							 values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "crm unmerge: reverting the survivor failed");
+		values[3] = rec->loser_row;
+		values[4] = revert_row;
+		CompanyKeys(values, false, taken);
+		if (SPI_execute_plan(CrmUnmergePrepare(&insert_plan,
+											   "INSERT INTO crm.companies SELECT * FROM"
+											   " pg_catalog.jsonb_populate_record(NULL::crm.companies, $4)", 5),
+							 values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crm unmerge: inserting the company again failed");
+		CrmUnmergeMoveBack(refs, nrefs, values, rec, false, moved, restored);
+		RestoreLinks(values, rec);
+		if (rec->history != (Datum) 0)
+			(void) CrmHistoryUnmerge(ws, "company", rec->survivor, rec->loser, rec->history);
+	}
+	PG_FINALLY();
+	{
+		CrmMergeEndMoving();
+	}
+	PG_END_TRY();
+}
+
+const UnmergeKind crm_unmerge_company = {
+	.object_type = "company",
+	.title = "Company",
+	.table = "crm.companies",
+	.merge_function = "crm.merge_companies",
+	.event = "CRM_COMPANY_UNMERGED",
+	.lock = LockCompany,
+	.check = CheckCompanies,
+	.keys = CompanyKeys,
+	.refs = CompanyRefs,
+	.restore = RestoreCompany,
+	.activity_sql = "INSERT INTO crm.activities (workspace_id, company_id, type, subject, actor, payload)"
+	" VALUES ($1, $2, 'unmerged', 'Unmerged company ' OPERATOR(pg_catalog.||) $3::pg_catalog.text,"
+	"         'system', $4)",
+};
+
+/*
+ * BEFORE INSERT row trigger on crm.companies: a company whose id a holding
+ * merge record names is live again only through crm.unmerge.  A record
+ * whose survivor is gone (deleted, truncated) can no longer be undone, and
+ * keeps no id from a new row.  One probe of merges_loser per row, with a
+ * kept plan.
+ */
+Datum
+crm_refuse_merged_company(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		isnull;
+	Oid			relid;
+	CrmSavedUser saved;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("refuse_merged_company: must be fired before insert, for each row")));
+	if (CrmUnmergeInProgress())
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	relid = get_relname_relid("merges", get_namespace_oid("crm", false));
+	if (!OidIsValid(relid))
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	desc = RelationGetDescr(trigdata->tg_relation);
+	values[0] = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "workspace_id"), desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	values[1] = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "id"), desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "refuse_merged_company: SPI_connect failed");
+	/* the records as their owner: a frontend role reads only some */
+	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	if (SPI_execute_plan(CrmUnmergePrepare(&refuse_plan,
+										   "SELECT m.id, m.survivor_id FROM crm.merges m"
+										   " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1"
+										   "   AND m.object_type OPERATOR(pg_catalog.=) 'company'"
+										   "   AND m.loser_id OPERATOR(pg_catalog.=) $2 AND m.undone_at IS NULL"
+										   "   AND EXISTS (SELECT FROM crm.companies s WHERE s.workspace_id OPERATOR(pg_catalog.=) $1"
+										   "                  AND s.id OPERATOR(pg_catalog.=) m.survivor_id)"
+										   " ORDER BY m.id LIMIT 1", 2),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "refuse_merged_company: reading the merge records failed");
+	CrmRestoreUser(&saved);
+	if (SPI_processed == 1)
+	{
+		char	   *merge = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("company " INT64_FORMAT " was merged into company %s by merge %s",
+						DatumGetInt64(values[1]), SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						merge),
+				 errhint("Undo the merge to make it live again: SELECT crm.unmerge(%s).", merge)));
+	}
+	SPI_finish();
+	return PointerGetDatum(trigdata->tg_trigtuple);
+}
