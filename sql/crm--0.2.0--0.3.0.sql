@@ -9841,3 +9841,54 @@ ALTER TABLE crm.jobs
 	ADD CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])
 		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END);
 COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access)';
+
+-- convpolish: a message INSERT's statistics in C (issue 16, leftovers).
+-- crm_internal.messages_append() (src/message_statistics.c) takes the INSERT
+-- path of crm_internal.messages_sync_conversations(), which keeps UPDATE
+-- and DELETE.
+CREATE FUNCTION crm_internal.messages_append() RETURNS trigger
+AS 'MODULE_PATHNAME', 'crm_messages_append' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.messages_append() IS
+	'AFTER INSERT statement trigger on crm.messages: the conversations'' statistics by deltas (or recomputed) and the contacts'' seen times';
+
+CREATE OR REPLACE FUNCTION crm_internal.messages_sync_conversations() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint[];
+	ids bigint[];
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT workspace_id, conversation_id FROM new_rows
+				UNION SELECT workspace_id, conversation_id FROM old_rows) t;
+	ELSE
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, conversation_id FROM old_rows) t;
+	END IF;
+	PERFORM crm_hidden.sync_conversation_statistics(ws, ids);
+	IF TG_OP = 'UPDATE' THEN
+		UPDATE crm.contacts c
+		   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
+			   first_seen_at = least(c.first_seen_at, s.first_at)
+		  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
+				  FROM new_rows n
+				  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
+				 WHERE n.sender = 'contact'
+				 GROUP BY cv.workspace_id, cv.contact_id) s
+		 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
+		   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+				OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.messages_sync_conversations() IS
+	'AFTER UPDATE or DELETE statement trigger on crm.messages: recomputes the conversations'' statistics';
+
+DROP TRIGGER messages_sync_insert ON crm.messages;
+CREATE TRIGGER messages_sync_insert AFTER INSERT ON crm.messages
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_append();
