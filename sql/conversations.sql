@@ -462,9 +462,14 @@ CREATE TRIGGER messages_events_delete AFTER DELETE ON crm.messages
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
 
+-- One function, no overload: the conversation's later fields are
+-- defaulted arguments after the 0.2.0 ones, so positional calls keep
+-- working.  The INSERT is the row write a frontend makes, checked by the
+-- same triggers (channel, assignee, deal, tags, properties).
 CREATE FUNCTION crm.start_conversation(contact_id bigint, channel text DEFAULT 'chat', inbox text DEFAULT NULL,
 									   first_message text DEFAULT NULL, started_at timestamptz DEFAULT now(),
-									   properties jsonb DEFAULT '{}')
+									   properties jsonb DEFAULT '{}', status crm.conversation_status DEFAULT 'open',
+									   assignee text DEFAULT NULL, tags text[] DEFAULT '{}', deal_id bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -475,9 +480,11 @@ DECLARE
 BEGIN
 	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
 	-- crm_internal.conversations_bad_channel refuses a bad channel
-	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties)
+	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties, status, assignee, tags, deal_id)
 		VALUES (start_conversation.contact_id, start_conversation.channel, start_conversation.inbox,
-				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'))
+				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'),
+				coalesce(start_conversation.status, 'open'), start_conversation.assignee,
+				coalesce(start_conversation.tags, '{}'), start_conversation.deal_id)
 		RETURNING cv.id INTO cid;
 	IF first_message IS NOT NULL THEN
 		INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
@@ -486,8 +493,8 @@ BEGIN
 	RETURN cid;
 END;
 $$;
-COMMENT ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb) IS
-	'opens a conversation for a contact (optionally with its first message); returns its id';
+COMMENT ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb, crm.conversation_status, text, text[], bigint) IS
+	'opens a conversation for a contact (optionally with its first message, status, assignee, tags and deal); returns its id';
 
 CREATE FUNCTION crm.add_message(conversation_id bigint, sender crm.message_sender, body text,
 								sent_at timestamptz DEFAULT now())

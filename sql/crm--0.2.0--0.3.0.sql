@@ -9892,3 +9892,110 @@ DROP TRIGGER messages_sync_insert ON crm.messages;
 CREATE TRIGGER messages_sync_insert AFTER INSERT ON crm.messages
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_append();
+
+-- convpolish: the hints of crm.count and crm.count_by name the conversation
+-- entity, as CQL's own error does
+CREATE OR REPLACE FUNCTION crm.count(entity text, query text DEFAULT '') RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n bigint;
+BEGIN
+	-- the C helpers are STRICT: a NULL would reach EXECUTE as a NULL string
+	IF count.entity IS NULL THEN
+		RAISE EXCEPTION 'cql entity must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Entities are: contact, company, deal, order, conversation, or a custom object type key of crm.object_types.';
+	END IF;
+	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm_hidden.cql_table(count.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count.entity, coalesce(count.query, ''))
+		INTO n;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.count(text, text) IS 'the number of records of an entity matching a CQL query';
+
+CREATE OR REPLACE FUNCTION crm.count_by(entity text, query text, field text)
+RETURNS TABLE (value text, count bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- the C helpers are STRICT: a NULL would reach EXECUTE as a NULL string
+	IF count_by.entity IS NULL THEN
+		RAISE EXCEPTION 'cql entity must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Entities are: contact, company, deal, order, conversation, or a custom object type key of crm.object_types.';
+	END IF;
+	IF count_by.field IS NULL THEN
+		RAISE EXCEPTION 'count_by field must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Name the field to group by, e.g. ''lifecycleStage'' or ''company.name''.';
+	END IF;
+	RETURN QUERY EXECUTE
+		'SELECT k, pg_catalog.count(*) FROM (SELECT ' || crm_hidden.cql_group_key(count_by.entity, count_by.field)
+		|| ' AS k FROM ' || crm_hidden.cql_table(count_by.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count_by.entity, coalesce(count_by.query, ''))
+		|| ') s GROUP BY k ORDER BY 2 DESC, 1 NULLS LAST';
+END;
+$$;
+COMMENT ON FUNCTION crm.cql_to_sql(text, text) IS
+	'translates a CQL query over an entity (contact, company, deal, order, conversation or a custom object type key) to a SQL boolean expression over its table';
+
+-- convpolish: crm.start_conversation takes the conversation's status,
+-- assignee, tags and deal (defaulted arguments after the 0.2.0 ones: one
+-- function, positional calls unchanged); the signature changes, so it is
+-- dropped and created, and the roles granted before get it again
+DROP FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb);
+-- One function, no overload: the conversation's later fields are
+-- defaulted arguments after the 0.2.0 ones, so positional calls keep
+-- working.  The INSERT is the row write a frontend makes, checked by the
+-- same triggers (channel, assignee, deal, tags, properties).
+CREATE FUNCTION crm.start_conversation(contact_id bigint, channel text DEFAULT 'chat', inbox text DEFAULT NULL,
+									   first_message text DEFAULT NULL, started_at timestamptz DEFAULT now(),
+									   properties jsonb DEFAULT '{}', status crm.conversation_status DEFAULT 'open',
+									   assignee text DEFAULT NULL, tags text[] DEFAULT '{}', deal_id bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	cid bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
+	-- crm_internal.conversations_bad_channel refuses a bad channel
+	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties, status, assignee, tags, deal_id)
+		VALUES (start_conversation.contact_id, start_conversation.channel, start_conversation.inbox,
+				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'),
+				coalesce(start_conversation.status, 'open'), start_conversation.assignee,
+				coalesce(start_conversation.tags, '{}'), start_conversation.deal_id)
+		RETURNING cv.id INTO cid;
+	IF first_message IS NOT NULL THEN
+		INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+			VALUES (cid, 'contact', first_message, coalesce(start_conversation.started_at, now()));
+	END IF;
+	RETURN cid;
+END;
+$$;
+COMMENT ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb, crm.conversation_status, text, text[], bigint) IS
+	'opens a conversation for a contact (optionally with its first message, status, assignee, tags and deal); returns its id';
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz,'
+								  ' jsonb, crm.conversation_status, text, text[], bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
