@@ -9999,3 +9999,98 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- convpolish: one notes system (issue 16, item 3).  What people write is a
+-- row of crm.notes; an activity of type note is refused (0A000, the hint
+-- names crm.notes and crm.add_note), on the row path and through
+-- crm.log_activity alike.  The existing note activities move to crm.notes
+-- (type note, the activity's time, actor as author; a blank body takes the
+-- subject, else the word "note"; the payload is not kept), with their
+-- CRM_NOTE_CREATED events.  One that hangs off no contact, company nor deal
+-- (a row write could leave all three out) has nowhere to go and stays.
+CREATE FUNCTION crm_internal.activities_refuse_note() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'activity type "note" is not logged as an activity: notes live in crm.notes'
+		USING ERRCODE = 'feature_not_supported',
+			  HINT = 'Write the note with INSERT INTO crm.notes (contact_id, body) or crm.add_note(body, contact_id => ...).';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.activities_refuse_note() IS
+	'BEFORE INSERT OR UPDATE OF type row trigger on activities, for type note: notes are rows of crm.notes (0A000)';
+CREATE TRIGGER activities_note_insert BEFORE INSERT ON crm.activities
+	FOR EACH ROW WHEN (NEW.type OPERATOR(pg_catalog.=) 'note')
+	EXECUTE FUNCTION crm_internal.activities_refuse_note();
+CREATE TRIGGER activities_note_update BEFORE UPDATE OF type ON crm.activities
+	FOR EACH ROW WHEN (NEW.type OPERATOR(pg_catalog.=) 'note' AND OLD.type OPERATOR(pg_catalog.<>) 'note')
+	EXECUTE FUNCTION crm_internal.activities_refuse_note();
+
+COMMENT ON TABLE crm.activities IS
+	'timeline entries: call, meeting, email, task, page_view, conversation_started, stage_changed, merged, property_changed, created, or an app''s own type (notes are crm.notes)';
+CREATE OR REPLACE FUNCTION crm.log_activity(contact_id bigint, type text, subject text DEFAULT NULL,
+								 body text DEFAULT NULL, actor text DEFAULT NULL,
+								 occurred_at timestamptz DEFAULT now(), payload jsonb DEFAULT '{}',
+								 company_id bigint DEFAULT NULL, deal_id bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	aid bigint;
+BEGIN
+	IF log_activity.contact_id IS NULL AND log_activity.company_id IS NULL AND log_activity.deal_id IS NULL THEN
+		RAISE EXCEPTION 'an activity needs a contact, a company or a deal'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass contact_id, company_id or deal_id.';
+	END IF;
+	IF log_activity.contact_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_contact(log_activity.contact_id);
+	END IF;
+	IF log_activity.company_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_company(log_activity.company_id);
+	END IF;
+	IF type IS NULL OR type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid activity type: "%"', type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'An activity type is a lower-case word such as call, meeting, email or task.';
+	END IF;
+	IF payload IS NOT NULL AND jsonb_typeof(payload) <> 'object' THEN
+		RAISE EXCEPTION 'activity payload must be a JSON object, not %', jsonb_typeof(payload)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass payload as a jsonb object such as ''{"duration_min": 15}''.';
+	END IF;
+	INSERT INTO crm.activities AS a (contact_id, company_id, deal_id, type, subject, body, actor, occurred_at, payload)
+		VALUES (log_activity.contact_id, log_activity.company_id, log_activity.deal_id, log_activity.type,
+				log_activity.subject, log_activity.body, log_activity.actor,
+				coalesce(log_activity.occurred_at, now()), coalesce(log_activity.payload, '{}'))
+		RETURNING a.id INTO aid;
+	RETURN aid;
+END;
+$$;
+COMMENT ON FUNCTION crm.log_activity(bigint, text, text, text, text, timestamptz, jsonb, bigint, bigint) IS
+	'records an activity on a contact (and optionally a company or deal); returns its id';
+
+WITH moved AS (
+	DELETE FROM crm.activities a
+	 WHERE a.type OPERATOR(pg_catalog.=) 'note'
+	   AND (a.contact_id IS NOT NULL OR a.company_id IS NOT NULL OR a.deal_id IS NOT NULL)
+	RETURNING a.*
+), texts AS (
+	SELECT m.*, pg_catalog.btrim(coalesce(m.body, '')) OPERATOR(pg_catalog.<>) '' AS has_body,
+		   pg_catalog.btrim(coalesce(m.subject, '')) OPERATOR(pg_catalog.<>) '' AS has_subject
+	  FROM moved m
+)
+INSERT INTO crm.notes (workspace_id, contact_id, company_id, deal_id, type, subject, body, author,
+					   occurred_at, created_at, updated_at)
+SELECT t.workspace_id, t.contact_id, t.company_id, t.deal_id,
+	   'note',
+	   CASE WHEN t.has_body AND t.has_subject THEN t.subject END,
+	   CASE WHEN t.has_body THEN t.body WHEN t.has_subject THEN t.subject ELSE 'note' END,
+	   coalesce(t.actor, t.recorded_by),
+	   CASE WHEN pg_catalog.isfinite(t.occurred_at) THEN t.occurred_at ELSE t.created_at END,
+	   t.created_at, t.updated_at
+  FROM texts t
+ ORDER BY t.workspace_id, t.id;
