@@ -10094,3 +10094,15 @@ SELECT t.workspace_id, t.contact_id, t.company_id, t.deal_id,
 	   t.created_at, t.updated_at
   FROM texts t
  ORDER BY t.workspace_id, t.id;
+
+-- convpolish: crm_hidden.timeline_cursor is inlined into the timeline's
+-- page again.  An IMMUTABLE SQL function whose body holds a STABLE call
+-- (extract() of a timestamptz) is never inlined, so every entry of a page
+-- ran it as a query of its own; the epoch is now taken from an interval
+-- (immutable), the same microseconds.
+CREATE OR REPLACE FUNCTION crm_hidden.timeline_cursor(at timestamptz, source text, id bigint) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (pg_catalog.extract('epoch', at OPERATOR(pg_catalog.-) '1970-01-01 00:00:00+00'::timestamptz)
+		OPERATOR(pg_catalog.*) 1000000)::bigint::text
+	OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) source OPERATOR(pg_catalog.||) ':'
+	OPERATOR(pg_catalog.||) id::text;
