@@ -73,16 +73,18 @@ typedef struct Touched
 
 /*
  * Any message moves its contact's last_conversation_at; the contact's own
- * messages are seeing it.  greatest() and least() skip a NULL argument.
+ * messages are seeing it.  GREATEST and LEAST skip a NULL argument; the
+ * row is written only when one of them moves (no IS DISTINCT FROM, which
+ * would look its = operator up on the caller's search_path).
  */
 #define CONTACT_SQL \
 	"UPDATE crm.contacts c SET last_seen_at = GREATEST(c.last_seen_at, $3)," \
 	" first_seen_at = LEAST(c.first_seen_at, $4)," \
 	" last_conversation_at = GREATEST(c.last_conversation_at, $5)" \
 	" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2" \
-	" AND (c.last_seen_at, c.first_seen_at, c.last_conversation_at) IS DISTINCT FROM" \
-	" (GREATEST(c.last_seen_at, $3), LEAST(c.first_seen_at, $4)," \
-	" GREATEST(c.last_conversation_at, $5))"
+	" AND (($3 IS NOT NULL AND (c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $3))" \
+	" OR ($4 IS NOT NULL AND (c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $4))" \
+	" OR ($5 IS NOT NULL AND (c.last_conversation_at IS NULL OR c.last_conversation_at OPERATOR(pg_catalog.<) $5)))"
 
 /*
  * For a conversation ($1, $2) whose new messages start at ($3, $4) and
@@ -200,6 +202,8 @@ ReadNewRows(TriggerData *td, int *count)
 
 	if (!OidIsValid(contact))
 		elog(ERROR, "messages_append: crm.message_sender has no label contact");
+	/* a read pointer of its own: the events trigger reads the same table */
+	tuplestore_select_read_pointer(ts, tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND));
 	tuplestore_rescan(ts);
 	while (tuplestore_gettupleslot(ts, true, false, slot))
 	{

@@ -168,6 +168,13 @@ SELECT crm.merge_preview(:bob, :carl);
 SELECT crm.merge_contacts(:bob, :carl);
 SELECT crm.resolve_contact(:carl);
 SELECT crm.log_activity(:carl, 'call', 'after merge');
+-- a message's statistics as row writes (src/message_statistics.c): appended
+-- one by one and several at once, then one out of order
+INSERT INTO crm.conversations (contact_id, started_at) VALUES (:ann3, '2024-05-01 09:00+00') RETURNING id AS cv \gset
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (:cv, 'contact', 'hi', '2024-05-01 09:00+00');
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+	VALUES (:cv, 'agent', 'hello', '2024-05-01 09:05+00'), (:cv, 'contact', 'thanks', '2024-05-01 09:06+00');
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (:cv, 'bot', 'late', '2024-05-01 09:01+00');
 -- company merge and the duplicate finder (src/merge_companies.c)
 INSERT INTO crm.companies (name, domain) VALUES ('Attack Co', 'attack.example') RETURNING id AS co1 \gset
 INSERT INTO crm.companies (name, domain) VALUES ('Attack Company', 'eu.attack.example') RETURNING id AS co2 \gset
