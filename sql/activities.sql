@@ -30,7 +30,7 @@ CREATE INDEX activities_contact_timeline ON crm.activities (workspace_id, contac
 CREATE INDEX activities_company_timeline ON crm.activities (workspace_id, company_id, occurred_at DESC, id DESC)
 	WHERE company_id IS NOT NULL;
 COMMENT ON TABLE crm.activities IS
-	'timeline entries: note, call, meeting, email, task, page_view, conversation_started, stage_changed, merged, property_changed, created, or an app''s own type';
+	'timeline entries: call, meeting, email, task, page_view, conversation_started, stage_changed, merged, property_changed, created, or an app''s own type (notes are crm.notes)';
 COMMENT ON COLUMN crm.activities.actor IS 'who did it: an app user id, "system", or the contact';
 COMMENT ON COLUMN crm.activities.recorded_by IS
 	'who wrote the row: crm.current_actor() of the request (crm.actor, else the JWT sub claim, else the role); not writable';
@@ -57,6 +57,31 @@ CREATE TRIGGER activities_recorded_by BEFORE INSERT ON crm.activities
 CREATE TRIGGER activities_recorded_by_kept BEFORE UPDATE OF recorded_by ON crm.activities
 	FOR EACH ROW WHEN (NEW.recorded_by IS DISTINCT FROM OLD.recorded_by)
 	EXECUTE FUNCTION crm_internal.activities_recorded_by();
+
+-- One notes system (issue 16, item 3): what people write is a row of
+-- crm.notes, typed note, call, meeting or email.  An activity of type note
+-- is refused on every path (crm.log_activity writes the same row), so that
+-- a note is never in two places and a timeline shows it once; the update to
+-- 0.3.0 moved the existing ones to crm.notes.  Activities of types call,
+-- meeting and email stay what apps log (a dialler's call, a sent campaign).
+CREATE FUNCTION crm_internal.activities_refuse_note() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'activity type "note" is not logged as an activity: notes live in crm.notes'
+		USING ERRCODE = 'feature_not_supported',
+			  HINT = 'Write the note with INSERT INTO crm.notes (contact_id, body) or crm.add_note(body, contact_id => ...).';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.activities_refuse_note() IS
+	'BEFORE INSERT OR UPDATE OF type row trigger on activities, for type note: notes are rows of crm.notes (0A000)';
+CREATE TRIGGER activities_note_insert BEFORE INSERT ON crm.activities
+	FOR EACH ROW WHEN (NEW.type OPERATOR(pg_catalog.=) 'note')
+	EXECUTE FUNCTION crm_internal.activities_refuse_note();
+CREATE TRIGGER activities_note_update BEFORE UPDATE OF type ON crm.activities
+	FOR EACH ROW WHEN (NEW.type OPERATOR(pg_catalog.=) 'note' AND OLD.type OPERATOR(pg_catalog.<>) 'note')
+	EXECUTE FUNCTION crm_internal.activities_refuse_note();
 
 CREATE TRIGGER activities_touch BEFORE UPDATE ON crm.activities
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('updated_at:touch');
@@ -90,7 +115,7 @@ BEGIN
 	IF type IS NULL OR type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid activity type: "%"', type
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'An activity type is a lower-case word such as note, call, meeting, email or task.';
+				  HINT = 'An activity type is a lower-case word such as call, meeting, email or task.';
 	END IF;
 	IF payload IS NOT NULL AND jsonb_typeof(payload) <> 'object' THEN
 		RAISE EXCEPTION 'activity payload must be a JSON object, not %', jsonb_typeof(payload)

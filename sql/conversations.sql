@@ -376,16 +376,17 @@ $$;
 COMMENT ON FUNCTION crm_hidden.sync_conversation_statistics(bigint[], bigint[]) IS
 	'recomputes the message statistics of the given conversations from their messages (used by the triggers of crm.messages)';
 
--- A message's conversation gets its statistics again.  The common write, an
--- INSERT whose messages all sort after the conversation's messages already
--- there (by sent_at, then id), adds deltas computed from the new rows alone,
--- starting from the message before them (its sender and, when the contact
--- wrote it, the start of the contact's unanswered run): the cost follows the
--- statement, not the conversation's length.  Out-of-order inserts, moves and
--- deletes recompute (crm_hidden.sync_conversation_statistics).  The contact
--- is updated once, before the conversations, so that conversations_sync_contacts
--- finds last_conversation_at already covered; the lock order (conversations,
--- then contacts) is the one of every conversation write.
+-- A message's conversation gets its statistics again.  An INSERT is
+-- crm_internal.messages_append() (src/message_statistics.c): deltas for a
+-- conversation whose new messages all sort after its old ones, the
+-- recomputation otherwise.  An UPDATE or DELETE recomputes the
+-- conversations it touched (crm_hidden.sync_conversation_statistics) and
+-- widens the seen times of the contacts whose messages it moved.
+CREATE FUNCTION crm_internal.messages_append() RETURNS trigger
+AS 'MODULE_PATHNAME', 'crm_messages_append' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.messages_append() IS
+	'AFTER INSERT statement trigger on crm.messages: the conversations'' statistics by deltas (or recomputed) and the contacts'' seen times';
+
 CREATE FUNCTION crm_internal.messages_sync_conversations() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -394,164 +395,38 @@ AS $$
 DECLARE
 	ws bigint[];
 	ids bigint[];
-	full_ws bigint[];
-	full_ids bigint[];
-	prevs crm.message_sender[];
-	sinces timestamptz[];
 BEGIN
-	IF TG_OP <> 'INSERT' THEN
-		IF TG_OP = 'UPDATE' THEN
-			SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
-			  FROM (SELECT workspace_id, conversation_id FROM new_rows
-					UNION SELECT workspace_id, conversation_id FROM old_rows) t;
-		ELSE
-			SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
-			  FROM (SELECT DISTINCT workspace_id, conversation_id FROM old_rows) t;
-		END IF;
-		PERFORM crm_hidden.sync_conversation_statistics(ws, ids);
-		IF TG_OP = 'UPDATE' THEN
-			UPDATE crm.contacts c
-			   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
-				   first_seen_at = least(c.first_seen_at, s.first_at)
-			  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
-					  FROM new_rows n
-					  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
-					 WHERE n.sender = 'contact'
-					 GROUP BY cv.workspace_id, cv.contact_id) s
-			 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
-			   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
-					OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
-		END IF;
-		RETURN NULL;
+	IF TG_OP = 'UPDATE' THEN
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT workspace_id, conversation_id FROM new_rows
+				UNION SELECT workspace_id, conversation_id FROM old_rows) t;
+	ELSE
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, conversation_id FROM old_rows) t;
 	END IF;
-
-	SELECT array_agg(t.workspace_id ORDER BY t.workspace_id, t.conversation_id),
-		   array_agg(t.conversation_id ORDER BY t.workspace_id, t.conversation_id) INTO ws, ids
-	  FROM (SELECT DISTINCT workspace_id, conversation_id FROM new_rows) t;
-	IF ids IS NULL THEN
-		RETURN NULL;
+	PERFORM crm_hidden.sync_conversation_statistics(ws, ids);
+	IF TG_OP = 'UPDATE' THEN
+		UPDATE crm.contacts c
+		   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
+			   first_seen_at = least(c.first_seen_at, s.first_at)
+		  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
+				  FROM new_rows n
+				  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
+				 WHERE n.sender = 'contact'
+				 GROUP BY cv.workspace_id, cv.contact_id) s
+		 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
+		   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+				OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
 	END IF;
-	-- the lock of crm_hidden.sync_conversation_statistics, in its order
-	PERFORM FROM crm.conversations cv
-	  JOIN unnest(ws, ids) AS t(workspace_id, id) ON cv.workspace_id = t.workspace_id AND cv.id = t.id
-	 ORDER BY cv.workspace_id, cv.id
-	   FOR NO KEY UPDATE OF cv;
-
-	-- one contact update: the contact's messages are seeing it, and any
-	-- message moves the latest time of its conversations (an insert never
-	-- moves it back)
-	UPDATE crm.contacts c
-	   SET last_seen_at = greatest(c.last_seen_at, s.in_last),
-		   first_seen_at = least(c.first_seen_at, s.in_first),
-		   last_conversation_at = greatest(c.last_conversation_at, s.last_at)
-	  FROM (SELECT cv.workspace_id, cv.contact_id, max(n.sent_at) AS last_at,
-				   min(n.sent_at) FILTER (WHERE n.sender = 'contact') AS in_first,
-				   max(n.sent_at) FILTER (WHERE n.sender = 'contact') AS in_last
-			  FROM new_rows n
-			  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
-			 GROUP BY cv.workspace_id, cv.contact_id) s
-	 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
-	   AND (c.last_seen_at, c.first_seen_at, c.last_conversation_at)
-		   IS DISTINCT FROM (greatest(c.last_seen_at, s.in_last), least(c.first_seen_at, s.in_first),
-							 greatest(c.last_conversation_at, s.last_at));
-
-	-- appended: the messages from the statement's first one on are its own
-	SELECT array_agg(f.workspace_id) FILTER (WHERE NOT f.appended),
-		   array_agg(f.conversation_id) FILTER (WHERE NOT f.appended),
-		   array_agg(f.workspace_id) FILTER (WHERE f.appended),
-		   array_agg(f.conversation_id) FILTER (WHERE f.appended),
-		   array_agg(f.prev_sender) FILTER (WHERE f.appended),
-		   array_agg(f.run_since) FILTER (WHERE f.appended)
-	  INTO full_ws, full_ids, ws, ids, prevs, sinces
-	  FROM (SELECT f.workspace_id, f.conversation_id, f.appended, p.sender AS prev_sender,
-				   CASE WHEN p.sender = 'contact' THEN
-						CASE WHEN cv.messages_out = 0 THEN cv.first_message_at
-						ELSE (SELECT min(m.sent_at) FROM crm.messages m
-							   WHERE m.workspace_id = f.workspace_id AND m.conversation_id = f.conversation_id
-								 AND m.sent_at >= o.sent_at AND (m.sent_at, m.id) > (o.sent_at, o.id)
-								 AND (m.sent_at, m.id) < (f.sent_at, f.id)) END
-				   END AS run_since
-			  FROM (SELECT f.*,
-						   (SELECT count(*) FROM crm.messages m
-							 WHERE m.workspace_id = f.workspace_id AND m.conversation_id = f.conversation_id
-							   AND m.sent_at >= f.sent_at AND (m.sent_at, m.id) >= (f.sent_at, f.id)) = f.n AS appended
-					  FROM (SELECT DISTINCT ON (n.workspace_id, n.conversation_id) n.workspace_id, n.conversation_id,
-								   n.sent_at, n.id, count(*) OVER (PARTITION BY n.workspace_id, n.conversation_id) AS n
-							  FROM new_rows n
-							 ORDER BY n.workspace_id, n.conversation_id, n.sent_at, n.id) f) f
-			  JOIN crm.conversations cv ON cv.workspace_id = f.workspace_id AND cv.id = f.conversation_id
-			  -- the message before the statement's first
-			  LEFT JOIN LATERAL (SELECT m.sender FROM crm.messages m
-								  WHERE f.appended AND m.workspace_id = f.workspace_id
-									AND m.conversation_id = f.conversation_id
-									AND m.sent_at <= f.sent_at AND (m.sent_at, m.id) < (f.sent_at, f.id)
-								  ORDER BY m.sent_at DESC, m.id DESC LIMIT 1) p ON true
-			  -- and, after a contact's message, the last answer before it
-			  LEFT JOIN LATERAL (SELECT m.sent_at, m.id FROM crm.messages m
-								  WHERE p.sender = 'contact' AND cv.messages_out > 0
-									AND m.workspace_id = f.workspace_id AND m.conversation_id = f.conversation_id
-									AND m.sender <> 'contact'
-									AND m.sent_at <= f.sent_at AND (m.sent_at, m.id) < (f.sent_at, f.id)
-								  ORDER BY m.sent_at DESC, m.id DESC LIMIT 1) o ON true) f;
-
-	IF full_ids IS NOT NULL THEN
-		PERFORM crm_hidden.sync_conversation_statistics(full_ws, full_ids);
-	END IF;
-	IF ids IS NULL THEN
-		RETURN NULL;
-	END IF;
-
-	-- the deltas, as crm_hidden.sync_conversation_statistics computes the
-	-- whole, with the run of contact messages open before the statement
-	-- continuing into its first answer
-	WITH t AS (
-		SELECT * FROM unnest(ws, ids, prevs, sinces) AS t(workspace_id, id, prev_sender, run_since)
-	), m AS (
-		SELECT n.workspace_id, n.conversation_id, n.sender, n.sent_at,
-			   coalesce(lag(n.sender) OVER w, t.prev_sender) AS prev, t.prev_sender, t.run_since,
-			   count(*) FILTER (WHERE n.sender <> 'contact') OVER w AS outs
-		  FROM t JOIN new_rows n ON n.workspace_id = t.workspace_id AND n.conversation_id = t.id
-		WINDOW w AS (PARTITION BY n.workspace_id, n.conversation_id ORDER BY n.sent_at, n.id)
-	), runs AS (
-		SELECT m.workspace_id, m.conversation_id, m.outs, min(m.sent_at) AS since
-		  FROM m WHERE m.sender = 'contact' GROUP BY 1, 2, 3
-	), waits AS (
-		SELECT m.workspace_id, m.conversation_id, m.sent_at,
-			   extract(epoch FROM m.sent_at - CASE WHEN m.outs = 1 AND m.prev_sender = 'contact' THEN m.run_since
-												   ELSE r.since END)::double precision AS seconds
-		  FROM m LEFT JOIN runs r ON r.workspace_id = m.workspace_id AND r.conversation_id = m.conversation_id
-								 AND r.outs = m.outs - 1
-		 WHERE m.sender <> 'contact' AND m.prev = 'contact'
-	), a AS (
-		SELECT m.workspace_id, m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at,
-			   (count(*) FILTER (WHERE m.sender = 'contact'))::integer AS n_in,
-			   (count(*) FILTER (WHERE m.sender <> 'contact'))::integer AS n_out,
-			   max(m.sent_at) FILTER (WHERE m.sender = 'contact') AS in_at,
-			   max(m.sent_at) FILTER (WHERE m.sender <> 'contact') AS out_at
-		  FROM m GROUP BY 1, 2
-	), r AS (
-		SELECT w.workspace_id, w.conversation_id, (array_agg(w.seconds ORDER BY w.sent_at))[1] AS first_wait,
-			   count(*)::integer AS n_waits, sum(w.seconds) AS waited
-		  FROM waits w GROUP BY 1, 2
-	)
-	UPDATE crm.conversations cv
-	   SET first_message_at = least(cv.first_message_at, a.first_at),
-		   last_message_at = greatest(cv.last_message_at, a.last_at),
-		   messages_in = cv.messages_in + a.n_in, messages_out = cv.messages_out + a.n_out,
-		   last_inbound_at = greatest(cv.last_inbound_at, a.in_at),
-		   last_outbound_at = greatest(cv.last_outbound_at, a.out_at),
-		   first_response_seconds = coalesce(cv.first_response_seconds, r.first_wait),
-		   response_count = cv.response_count + coalesce(r.n_waits, 0),
-		   response_seconds = cv.response_seconds + coalesce(r.waited, 0)
-	  FROM a LEFT JOIN r ON r.workspace_id = a.workspace_id AND r.conversation_id = a.conversation_id
-	 WHERE cv.workspace_id = a.workspace_id AND cv.id = a.conversation_id;
 	RETURN NULL;
 END;
 $$;
+COMMENT ON FUNCTION crm_internal.messages_sync_conversations() IS
+	'AFTER UPDATE or DELETE statement trigger on crm.messages: recomputes the conversations'' statistics';
 
 CREATE TRIGGER messages_sync_insert AFTER INSERT ON crm.messages
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_append();
 CREATE TRIGGER messages_sync_update AFTER UPDATE ON crm.messages
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_sync_conversations();
@@ -587,9 +462,14 @@ CREATE TRIGGER messages_events_delete AFTER DELETE ON crm.messages
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('message', 'CRM_MESSAGE');
 
+-- One function, no overload: the conversation's later fields are
+-- defaulted arguments after the 0.2.0 ones, so positional calls keep
+-- working.  The INSERT is the row write a frontend makes, checked by the
+-- same triggers (channel, assignee, deal, tags, properties).
 CREATE FUNCTION crm.start_conversation(contact_id bigint, channel text DEFAULT 'chat', inbox text DEFAULT NULL,
 									   first_message text DEFAULT NULL, started_at timestamptz DEFAULT now(),
-									   properties jsonb DEFAULT '{}')
+									   properties jsonb DEFAULT '{}', status crm.conversation_status DEFAULT 'open',
+									   assignee text DEFAULT NULL, tags text[] DEFAULT '{}', deal_id bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -600,9 +480,11 @@ DECLARE
 BEGIN
 	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
 	-- crm_internal.conversations_bad_channel refuses a bad channel
-	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties)
+	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties, status, assignee, tags, deal_id)
 		VALUES (start_conversation.contact_id, start_conversation.channel, start_conversation.inbox,
-				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'))
+				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'),
+				coalesce(start_conversation.status, 'open'), start_conversation.assignee,
+				coalesce(start_conversation.tags, '{}'), start_conversation.deal_id)
 		RETURNING cv.id INTO cid;
 	IF first_message IS NOT NULL THEN
 		INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
@@ -611,8 +493,8 @@ BEGIN
 	RETURN cid;
 END;
 $$;
-COMMENT ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb) IS
-	'opens a conversation for a contact (optionally with its first message); returns its id';
+COMMENT ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb, crm.conversation_status, text, text[], bigint) IS
+	'opens a conversation for a contact (optionally with its first message, status, assignee, tags and deal); returns its id';
 
 CREATE FUNCTION crm.add_message(conversation_id bigint, sender crm.message_sender, body text,
 								sent_at timestamptz DEFAULT now())

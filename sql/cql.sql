@@ -37,7 +37,7 @@ CREATE CAST (text AS crm.cql) WITH INOUT AS ASSIGNMENT;
 CREATE FUNCTION crm.cql_to_sql(entity text, query text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_cql_to_sql' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.cql_to_sql(text, text) IS
-	'translates a CQL query over an entity (contact, company, deal, order or a custom object type key) to a SQL boolean expression over its table';
+	'translates a CQL query over an entity (contact, company, deal, order, conversation or a custom object type key) to a SQL boolean expression over its table';
 
 CREATE FUNCTION crm.cql_check(entity text, query text,
 	OUT valid boolean, OUT sqlstate text, OUT message text, OUT hint text, OUT "position" integer)
@@ -142,7 +142,7 @@ BEGIN
 	IF count.entity IS NULL THEN
 		RAISE EXCEPTION 'cql entity must not be NULL'
 			USING ERRCODE = 'null_value_not_allowed',
-				  HINT = 'Entities are: contact, company, deal, order, or a custom object type key of crm.object_types.';
+				  HINT = 'Entities are: contact, company, deal, order, conversation, or a custom object type key of crm.object_types.';
 	END IF;
 	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm_hidden.cql_table(count.entity)
 		|| ' WHERE ' || crm_hidden.cql_where(count.entity, coalesce(count.query, ''))
@@ -163,7 +163,7 @@ BEGIN
 	IF count_by.entity IS NULL THEN
 		RAISE EXCEPTION 'cql entity must not be NULL'
 			USING ERRCODE = 'null_value_not_allowed',
-				  HINT = 'Entities are: contact, company, deal, order, or a custom object type key of crm.object_types.';
+				  HINT = 'Entities are: contact, company, deal, order, conversation, or a custom object type key of crm.object_types.';
 	END IF;
 	IF count_by.field IS NULL THEN
 		RAISE EXCEPTION 'count_by field must not be NULL'

@@ -11249,3 +11249,268 @@ COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
 	'BEFORE INSERT row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
 CREATE TRIGGER companies_refuse_merged BEFORE INSERT ON crm.companies
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();
+
+-- convpolish: a message INSERT's statistics in C (issue 16, leftovers).
+-- crm_internal.messages_append() (src/message_statistics.c) takes the INSERT
+-- path of crm_internal.messages_sync_conversations(), which keeps UPDATE
+-- and DELETE.
+CREATE FUNCTION crm_internal.messages_append() RETURNS trigger
+AS 'MODULE_PATHNAME', 'crm_messages_append' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.messages_append() IS
+	'AFTER INSERT statement trigger on crm.messages: the conversations'' statistics by deltas (or recomputed) and the contacts'' seen times';
+
+CREATE OR REPLACE FUNCTION crm_internal.messages_sync_conversations() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint[];
+	ids bigint[];
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT workspace_id, conversation_id FROM new_rows
+				UNION SELECT workspace_id, conversation_id FROM old_rows) t;
+	ELSE
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, conversation_id FROM old_rows) t;
+	END IF;
+	PERFORM crm_hidden.sync_conversation_statistics(ws, ids);
+	IF TG_OP = 'UPDATE' THEN
+		UPDATE crm.contacts c
+		   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
+			   first_seen_at = least(c.first_seen_at, s.first_at)
+		  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
+				  FROM new_rows n
+				  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
+				 WHERE n.sender = 'contact'
+				 GROUP BY cv.workspace_id, cv.contact_id) s
+		 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
+		   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+				OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.messages_sync_conversations() IS
+	'AFTER UPDATE or DELETE statement trigger on crm.messages: recomputes the conversations'' statistics';
+
+DROP TRIGGER messages_sync_insert ON crm.messages;
+CREATE TRIGGER messages_sync_insert AFTER INSERT ON crm.messages
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.messages_append();
+
+-- convpolish: the hints of crm.count and crm.count_by name the conversation
+-- entity, as CQL's own error does
+CREATE OR REPLACE FUNCTION crm.count(entity text, query text DEFAULT '') RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n bigint;
+BEGIN
+	-- the C helpers are STRICT: a NULL would reach EXECUTE as a NULL string
+	IF count.entity IS NULL THEN
+		RAISE EXCEPTION 'cql entity must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Entities are: contact, company, deal, order, conversation, or a custom object type key of crm.object_types.';
+	END IF;
+	EXECUTE 'SELECT pg_catalog.count(*) FROM ' || crm_hidden.cql_table(count.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count.entity, coalesce(count.query, ''))
+		INTO n;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.count(text, text) IS 'the number of records of an entity matching a CQL query';
+
+CREATE OR REPLACE FUNCTION crm.count_by(entity text, query text, field text)
+RETURNS TABLE (value text, count bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	-- the C helpers are STRICT: a NULL would reach EXECUTE as a NULL string
+	IF count_by.entity IS NULL THEN
+		RAISE EXCEPTION 'cql entity must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Entities are: contact, company, deal, order, conversation, or a custom object type key of crm.object_types.';
+	END IF;
+	IF count_by.field IS NULL THEN
+		RAISE EXCEPTION 'count_by field must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Name the field to group by, e.g. ''lifecycleStage'' or ''company.name''.';
+	END IF;
+	RETURN QUERY EXECUTE
+		'SELECT k, pg_catalog.count(*) FROM (SELECT ' || crm_hidden.cql_group_key(count_by.entity, count_by.field)
+		|| ' AS k FROM ' || crm_hidden.cql_table(count_by.entity)
+		|| ' WHERE ' || crm_hidden.cql_where(count_by.entity, coalesce(count_by.query, ''))
+		|| ') s GROUP BY k ORDER BY 2 DESC, 1 NULLS LAST';
+END;
+$$;
+COMMENT ON FUNCTION crm.cql_to_sql(text, text) IS
+	'translates a CQL query over an entity (contact, company, deal, order, conversation or a custom object type key) to a SQL boolean expression over its table';
+
+-- convpolish: crm.start_conversation takes the conversation's status,
+-- assignee, tags and deal (defaulted arguments after the 0.2.0 ones: one
+-- function, positional calls unchanged); the signature changes, so it is
+-- dropped and created, and the roles granted before get it again
+DROP FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb);
+-- One function, no overload: the conversation's later fields are
+-- defaulted arguments after the 0.2.0 ones, so positional calls keep
+-- working.  The INSERT is the row write a frontend makes, checked by the
+-- same triggers (channel, assignee, deal, tags, properties).
+CREATE FUNCTION crm.start_conversation(contact_id bigint, channel text DEFAULT 'chat', inbox text DEFAULT NULL,
+									   first_message text DEFAULT NULL, started_at timestamptz DEFAULT now(),
+									   properties jsonb DEFAULT '{}', status crm.conversation_status DEFAULT 'open',
+									   assignee text DEFAULT NULL, tags text[] DEFAULT '{}', deal_id bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	cid bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(start_conversation.contact_id);
+	-- crm_internal.conversations_bad_channel refuses a bad channel
+	INSERT INTO crm.conversations AS cv (contact_id, channel, inbox, started_at, properties, status, assignee, tags, deal_id)
+		VALUES (start_conversation.contact_id, start_conversation.channel, start_conversation.inbox,
+				coalesce(start_conversation.started_at, now()), coalesce(start_conversation.properties, '{}'),
+				coalesce(start_conversation.status, 'open'), start_conversation.assignee,
+				coalesce(start_conversation.tags, '{}'), start_conversation.deal_id)
+		RETURNING cv.id INTO cid;
+	IF first_message IS NOT NULL THEN
+		INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+			VALUES (cid, 'contact', first_message, coalesce(start_conversation.started_at, now()));
+	END IF;
+	RETURN cid;
+END;
+$$;
+COMMENT ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz, jsonb, crm.conversation_status, text, text[], bigint) IS
+	'opens a conversation for a contact (optionally with its first message, status, assignee, tags and deal); returns its id';
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.start_conversation(bigint, text, text, text, timestamptz,'
+								  ' jsonb, crm.conversation_status, text, text[], bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+-- convpolish: one notes system (issue 16, item 3).  What people write is a
+-- row of crm.notes; an activity of type note is refused (0A000, the hint
+-- names crm.notes and crm.add_note), on the row path and through
+-- crm.log_activity alike.  The existing note activities move to crm.notes
+-- (type note, the activity's time, actor as author; a blank body takes the
+-- subject, else the word "note"; the payload is not kept), with their
+-- CRM_NOTE_CREATED events.  One that hangs off no contact, company nor deal
+-- (a row write could leave all three out) has nowhere to go and stays.
+CREATE FUNCTION crm_internal.activities_refuse_note() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'activity type "note" is not logged as an activity: notes live in crm.notes'
+		USING ERRCODE = 'feature_not_supported',
+			  HINT = 'Write the note with INSERT INTO crm.notes (contact_id, body) or crm.add_note(body, contact_id => ...).';
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.activities_refuse_note() IS
+	'BEFORE INSERT OR UPDATE OF type row trigger on activities, for type note: notes are rows of crm.notes (0A000)';
+CREATE TRIGGER activities_note_insert BEFORE INSERT ON crm.activities
+	FOR EACH ROW WHEN (NEW.type OPERATOR(pg_catalog.=) 'note')
+	EXECUTE FUNCTION crm_internal.activities_refuse_note();
+CREATE TRIGGER activities_note_update BEFORE UPDATE OF type ON crm.activities
+	FOR EACH ROW WHEN (NEW.type OPERATOR(pg_catalog.=) 'note' AND OLD.type OPERATOR(pg_catalog.<>) 'note')
+	EXECUTE FUNCTION crm_internal.activities_refuse_note();
+
+COMMENT ON TABLE crm.activities IS
+	'timeline entries: call, meeting, email, task, page_view, conversation_started, stage_changed, merged, property_changed, created, or an app''s own type (notes are crm.notes)';
+CREATE OR REPLACE FUNCTION crm.log_activity(contact_id bigint, type text, subject text DEFAULT NULL,
+								 body text DEFAULT NULL, actor text DEFAULT NULL,
+								 occurred_at timestamptz DEFAULT now(), payload jsonb DEFAULT '{}',
+								 company_id bigint DEFAULT NULL, deal_id bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	aid bigint;
+BEGIN
+	IF log_activity.contact_id IS NULL AND log_activity.company_id IS NULL AND log_activity.deal_id IS NULL THEN
+		RAISE EXCEPTION 'an activity needs a contact, a company or a deal'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass contact_id, company_id or deal_id.';
+	END IF;
+	IF log_activity.contact_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_contact(log_activity.contact_id);
+	END IF;
+	IF log_activity.company_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_company(log_activity.company_id);
+	END IF;
+	IF type IS NULL OR type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid activity type: "%"', type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'An activity type is a lower-case word such as call, meeting, email or task.';
+	END IF;
+	IF payload IS NOT NULL AND jsonb_typeof(payload) <> 'object' THEN
+		RAISE EXCEPTION 'activity payload must be a JSON object, not %', jsonb_typeof(payload)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass payload as a jsonb object such as ''{"duration_min": 15}''.';
+	END IF;
+	INSERT INTO crm.activities AS a (contact_id, company_id, deal_id, type, subject, body, actor, occurred_at, payload)
+		VALUES (log_activity.contact_id, log_activity.company_id, log_activity.deal_id, log_activity.type,
+				log_activity.subject, log_activity.body, log_activity.actor,
+				coalesce(log_activity.occurred_at, now()), coalesce(log_activity.payload, '{}'))
+		RETURNING a.id INTO aid;
+	RETURN aid;
+END;
+$$;
+COMMENT ON FUNCTION crm.log_activity(bigint, text, text, text, text, timestamptz, jsonb, bigint, bigint) IS
+	'records an activity on a contact (and optionally a company or deal); returns its id';
+
+WITH moved AS (
+	DELETE FROM crm.activities a
+	 WHERE a.type OPERATOR(pg_catalog.=) 'note'
+	   AND (a.contact_id IS NOT NULL OR a.company_id IS NOT NULL OR a.deal_id IS NOT NULL)
+	RETURNING a.*
+), texts AS (
+	SELECT m.*, pg_catalog.btrim(coalesce(m.body, '')) OPERATOR(pg_catalog.<>) '' AS has_body,
+		   pg_catalog.btrim(coalesce(m.subject, '')) OPERATOR(pg_catalog.<>) '' AS has_subject
+	  FROM moved m
+)
+INSERT INTO crm.notes (workspace_id, contact_id, company_id, deal_id, type, subject, body, author,
+					   occurred_at, created_at, updated_at)
+SELECT t.workspace_id, t.contact_id, t.company_id, t.deal_id,
+	   'note',
+	   CASE WHEN t.has_body AND t.has_subject THEN t.subject END,
+	   CASE WHEN t.has_body THEN t.body WHEN t.has_subject THEN t.subject ELSE 'note' END,
+	   coalesce(t.actor, t.recorded_by),
+	   CASE WHEN pg_catalog.isfinite(t.occurred_at) THEN t.occurred_at ELSE t.created_at END,
+	   t.created_at, t.updated_at
+  FROM texts t
+ ORDER BY t.workspace_id, t.id;
+
+-- convpolish: crm_hidden.timeline_cursor is inlined into the timeline's
+-- page again.  An IMMUTABLE SQL function whose body holds a STABLE call
+-- (extract() of a timestamptz) is never inlined, so every entry of a page
+-- ran it as a query of its own; the epoch is now taken from an interval
+-- (immutable), the same microseconds.
+CREATE OR REPLACE FUNCTION crm_hidden.timeline_cursor(at timestamptz, source text, id bigint) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (pg_catalog.extract('epoch', at OPERATOR(pg_catalog.-) '1970-01-01 00:00:00+00'::timestamptz)
+		OPERATOR(pg_catalog.*) 1000000)::bigint::text
+	OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) source OPERATOR(pg_catalog.||) ':'
+	OPERATOR(pg_catalog.||) id::text;

@@ -25,10 +25,14 @@ CREATE INDEX value_history_timeline ON crm.value_history (workspace_id, object_t
 -- The cursor of an entry: its time in microseconds since the epoch, its
 -- source table and its id.  No SET search_path (its operators are named
 -- in full), so that the planner inlines it into the page's query rather
--- than calling it per entry.
+-- than calling it per entry; and only immutable functions inside, for an
+-- IMMUTABLE SQL function whose body is not is never inlined (the epoch of
+-- a timestamptz through extract() is STABLE, that of an interval is not:
+-- the same microseconds, taken from the difference to the epoch).
 CREATE FUNCTION crm_hidden.timeline_cursor(at timestamptz, source text, id bigint) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (pg_catalog.extract('epoch', at) OPERATOR(pg_catalog.*) 1000000)::bigint::text
+RETURN (pg_catalog.extract('epoch', at OPERATOR(pg_catalog.-) '1970-01-01 00:00:00+00'::timestamptz)
+		OPERATOR(pg_catalog.*) 1000000)::bigint::text
 	OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) source OPERATOR(pg_catalog.||) ':'
 	OPERATOR(pg_catalog.||) id::text;
 COMMENT ON FUNCTION crm_hidden.timeline_cursor(timestamptz, text, bigint) IS

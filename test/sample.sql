@@ -108,19 +108,19 @@ BEGIN
 	 WHERE cv.workspace_id = ws AND (m.body <> 'Great, thank you!' OR cv.id % 2 = 0)
 	 ORDER BY cv.id, m.after;
 
-	-- activities: notes, calls, meetings and page views over the year
+	-- activities: downloads, calls, meetings and page views over the year
 	INSERT INTO crm.activities (contact_id, company_id, type, subject, actor, occurred_at, payload)
 	SELECT c.id, cc.company_id, a.type, a.subject, 'agent-' || (1 + c.id % 6),
 		   c.created_at + a.after, a.payload
 	  FROM crm.contacts c
 	  LEFT JOIN crm.contact_companies cc ON cc.workspace_id = c.workspace_id AND cc.contact_id = c.id AND cc.is_primary
 	 CROSS JOIN LATERAL (VALUES
-		('note', 'First touch: downloaded the pricing guide', interval '1 hour', '{}'::jsonb),
+		('download', 'First touch: downloaded the pricing guide', interval '1 hour', '{}'::jsonb),
 		('call', 'Discovery call', interval '5 days', jsonb_build_object('duration_min', 15 + c.id % 40)),
 		('meeting', 'Product demo', interval '12 days', jsonb_build_object('attendees', 1 + c.id % 5)),
 		('page_view', 'Visited /pricing', interval '20 days', jsonb_build_object('url', '/pricing'))) a(type, subject, after, payload)
 	 WHERE c.workspace_id = ws
-	   AND (a.type = 'note' OR (a.type = 'call' AND c.id % 2 = 0) OR (a.type = 'meeting' AND c.id % 5 = 0)
+	   AND (a.type = 'download' OR (a.type = 'call' AND c.id % 2 = 0) OR (a.type = 'meeting' AND c.id % 5 = 0)
 			OR (a.type = 'page_view' AND c.id % 3 = 0))
 	 ORDER BY c.id, a.after;
 

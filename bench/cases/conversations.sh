@@ -3,7 +3,8 @@
 #    conversations, against the same INSERTs into a plain copy of
 #    crm.messages (same columns, keys and index, no triggers): what the
 #    statistics, the conversation's event, the contact's counters and the
-#    list triggers cost per message.
+#    list triggers cost per message.  1b: the same for 200 INSERTs of ten
+#    messages each (one conversation per statement).
 # 2. A contact filter over the statistics, stats.avgResponseMinutes > 60, over
 #    SCALE contacts with two conversations each, through crm.count against
 #    the hand-written query of the same question.
@@ -43,6 +44,25 @@ done
 crm_ms=$(printf '%s\n' "${crm_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 bare_ms=$(printf '%s\n' "${bare_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 report "2000 one-row message INSERTs, statistics and triggers vs plain table" "$crm_ms" "$bare_ms" throughput "-"
+
+# 1b. multi-row statements: 200 INSERTs of 10 messages each (a transcript
+#     posted at once), each into one conversation, on both sides
+batches() {
+	for i in $(seq 1 200); do
+		printf "INSERT INTO %s (workspace_id, conversation_id, sender, body, sent_at) SELECT 1, %d, (ARRAY['contact', 'agent', 'bot'])[1 + k %% 3]::crm.message_sender, 'hello', now() + interval '1 day' + (%d * 10 + k) * interval '1 second' FROM generate_series(1, 10) k;\n" \
+			"$1" $(( i % 200 + 201 )) "$i"
+	done
+}
+crm_sql=$(batches crm.messages)
+bare_sql=$(batches public.bare_messages)
+crm_runs=(); bare_runs=()
+for i in 1 2 3; do
+	crm_runs+=("$(sum_ms "$crm_sql")")
+	bare_runs+=("$(sum_ms "$bare_sql")")
+done
+crm_ms=$(printf '%s\n' "${crm_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+bare_ms=$(printf '%s\n' "${bare_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+report "200 ten-row message INSERTs, statistics and triggers vs plain table" "$crm_ms" "$bare_ms" throughput "-"
 
 # 2. the statistics filter
 cql="SELECT crm.count('contact', 'stats.avgResponseMinutes > 60')"

@@ -39,7 +39,7 @@ SELECT crm.record_consent(:erin, 'email', 'granted', 'signup form of erin.ezra@e
 SELECT crm.set_external_id('contact', :erin, 'stripe', 'cus_erin_ezra');
 INSERT INTO crm.companies (name, domain) VALUES ('Zithers Inc', 'zithers.example') RETURNING id AS company \gset
 SELECT crm.link_company(:erin, :company, 'Erin Ezra''s own company', true);
-SELECT crm.log_activity(:erin, 'note', 'Call with Erin Ezra', 'phone +14155550199, email erin.ezra@example.org');
+SELECT crm.log_activity(:erin, 'call', 'Call with Erin Ezra', 'phone +14155550199, email erin.ezra@example.org');
 -- someone else, who must be left alone
 SELECT crm.identify(email => 'frank@example.org', name => 'Frank') AS frank \gset
 SELECT crm.start_conversation(:frank, 'chat', NULL, 'frank says hi');

@@ -20,7 +20,7 @@ BEGIN
 	PERFORM crm.link_company(c, co, 'ceo', true);
 	PERFORM crm.record_consent(c, 'email', 'granted', 'tap');
 	PERFORM crm.set_external_id('contact', c, 'stripe', 'cus_tenant');
-	PERFORM crm.log_activity(c, 'note', 'tenant note', company_id => co);
+	PERFORM crm.log_activity(c, 'call', 'tenant call', company_id => co);
 	cv := crm.start_conversation(c, 'chat', NULL, 'hello');
 	PERFORM crm.add_message(cv, 'agent', 'hi');
 	-- the sales side: pipeline, deal with a line item, order, custom record, lists
@@ -160,8 +160,8 @@ INSERT INTO calls (fn, sql) VALUES ('timeline', format('SELECT * FROM crm.timeli
 INSERT INTO calls (fn, sql) VALUES ('record_consent', format($q$SELECT crm.record_consent(%s, 'email', 'revoked')$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('link_company', format('SELECT crm.link_company(%s, %s, NULL, false)', :c1, :co1));
 INSERT INTO calls (fn, sql) VALUES ('unlink_company', format('SELECT crm.unlink_company(%s, %s)', :c1, :co1));
-INSERT INTO calls (fn, sql) VALUES ('log_activity', format($q$SELECT crm.log_activity(%s, 'note')$q$, :c1));
-INSERT INTO calls (fn, sql) VALUES ('log_activity company', format($q$SELECT crm.log_activity(NULL, 'note', company_id => %s)$q$, :co1));
+INSERT INTO calls (fn, sql) VALUES ('log_activity', format($q$SELECT crm.log_activity(%s, 'call')$q$, :c1));
+INSERT INTO calls (fn, sql) VALUES ('log_activity company', format($q$SELECT crm.log_activity(NULL, 'call', company_id => %s)$q$, :co1));
 INSERT INTO calls (fn, sql) VALUES ('start_conversation', format('SELECT crm.start_conversation(%s)', :c1));
 INSERT INTO calls (fn, sql) VALUES ('add_message', format($q$SELECT crm.add_message(%s, 'contact', 'x')$q$, :cv1));
 INSERT INTO calls (fn, sql) VALUES ('set_external_id', format($q$SELECT crm.set_external_id('contact', %s, 'zendesk', 'z1')$q$, :c1));

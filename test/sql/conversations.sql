@@ -115,6 +115,33 @@ SELECT channel, last_message_at = '2030-05-01 10:05+00' AS last_message_at_kept
 SELECT conversation_count - :count_before AS new_conversations, last_seen_at = '2030-05-01 10:05+00' AS seen_by_message
   FROM crm.contacts WHERE workspace_id = 1 AND id = 1;
 SELECT type, subject FROM crm.activities WHERE workspace_id = 1 AND payload ->> 'inbox' = 'rows';
+
+-- crm.start_conversation takes the conversation's later fields as named
+-- arguments (positional 0.2.0 calls unchanged) and checks them as the row
+-- write does: the same INSERT, the same triggers
+SELECT crm.create_pipeline('Sales', 'b2b_sales') IS NOT NULL AS pipeline;
+INSERT INTO crm.deals (id, title, value, contact_id) VALUES (50, 'Fleet', 100, 1);
+SELECT crm.start_conversation(1, 'whatsapp', 'sales-bot', NULL, '2030-06-01 09:00+00', '{}', 'pending', 'ann',
+							  ARRAY['Pricing', 'vip', 'pricing'], 50) AS full_id \gset
+SELECT contact_id, channel, inbox, status, assignee, tags, deal_id, started_at FROM crm.conversations WHERE id = :full_id;
+SELECT crm.start_conversation(1, status => 'resolved', started_at => '2030-06-02 09:00+00') AS named_id \gset
+SELECT channel, status, assignee, tags, deal_id FROM crm.conversations WHERE id = :named_id;
+SELECT type, payload ->> 'channel' AS channel FROM crm.activities
+ WHERE type = 'conversation_started' AND (payload ->> 'conversation_id')::bigint IN (:full_id, :named_id) ORDER BY id;
+SELECT count(*) AS conversations_before FROM crm.conversations \gset
+SELECT crm.start_conversation(1, deal_id => 999);
+SELECT crm.start_conversation(1, tags => ARRAY[repeat('x', 101)]);
+SELECT crm.start_conversation(1, assignee => repeat('a', 257));
+SELECT crm.start_conversation(1, status => 'snoozed');
+SELECT count(*) - :conversations_before AS written_by_refusals FROM crm.conversations;
+-- the same fields through the function as a frontend role
+SET ROLE crm_conversations_app;
+SELECT crm.start_conversation(1, 'email', first_message => 'Quote please', started_at => '2030-06-03 09:00+00',
+							  assignee => ' bob ', deal_id => 50) AS app_id \gset
+RESET ROLE;
+SELECT channel, status, assignee, deal_id, messages_in, first_message_at FROM crm.conversations WHERE id = :app_id;
+SELECT type, object_id = :app_id AS this_one FROM crm.events
+ WHERE type = 'CRM_CONVERSATION_CREATED' ORDER BY id DESC LIMIT 1;
 DROP OWNED BY crm_conversations_app;
 
 \c contrib_regression

@@ -30,7 +30,7 @@ SELECT type, payload FROM crm.events ORDER BY id DESC LIMIT 1;
 -- domain functions write their events
 SELECT crm.link_company(1, 1, 'CEO', true);
 SELECT crm.record_consent(1, 'email', 'granted', 'signup');
-SELECT crm.log_activity(1, 'note', 'Hello');
+SELECT crm.log_activity(1, 'call', 'Hello');
 SELECT crm.start_conversation(2, 'chat', NULL, NULL, '2024-01-01 00:00+00');
 SELECT id, type, object_type, object_id, payload FROM crm.events WHERE id > 6 ORDER BY id;
 
@@ -105,7 +105,7 @@ RESET request.jwt.claims;
 SET jwt.claims.sub = 'graphql-user-2';
 SET jwt.claims.workspace_id = '1';
 UPDATE crm.contacts SET city = 'Rome' WHERE name = 'By role';
-SELECT crm.log_activity((SELECT id FROM crm.contacts WHERE name = 'By role'), 'note', 'Hi');
+SELECT crm.log_activity((SELECT id FROM crm.contacts WHERE name = 'By role'), 'call', 'Hi');
 SET crm.actor = 'import-job';
 DELETE FROM crm.contacts WHERE name = 'By REST 2';
 SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);

@@ -22,7 +22,7 @@ SELECT crm.link_company(2, 2, NULL, false);
 SELECT crm.start_conversation(2, 'email', 'sales', 'Hello from the duplicate', '2019-12-31');
 SELECT crm.record_consent(2, 'email', 'granted');
 SELECT crm.set_external_id('contact', 2, 'stripe', 'cus_2');
-SELECT crm.log_activity(2, 'note', 'met at the conference');
+SELECT crm.log_activity(2, 'call', 'met at the conference');
 
 -- where contact ids live: foreign keys from the catalog plus registered columns
 SELECT rel, id_column, type_column, type_value, on_delete FROM crm.contact_reference_map ORDER BY rel::text, id_column;

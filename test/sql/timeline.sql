@@ -171,3 +171,11 @@ SELECT count(*) FILTER (WHERE summary = 'about ben''s contact') AS bens_seen,
 	   count(*) FILTER (WHERE summary = 'Met at the fair') AS hals_seen
   FROM crm.timeline_entries('company', :acme, 1000);
 RESET ROLE;
+
+-- the cursor's helper is inlined into the page's query (a function call
+-- per entry otherwise): its plan shows the expression, not the call; and
+-- its value is the microseconds since the epoch, before 1970 too
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT crm_hidden.timeline_cursor(nt.occurred_at, 'notes', nt.id) FROM crm.notes nt;
+SELECT crm_hidden.timeline_cursor('1969-12-31 23:59:59.999999+00', 'notes', 7) AS before_epoch,
+	   crm_hidden.timeline_cursor('2024-03-01 10:00:00.123456+02', 'orders', 8) AS with_micros;

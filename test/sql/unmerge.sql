@@ -174,12 +174,12 @@ SELECT crm.unmerge_preview(99);
 TRUNCATE crm.contacts, crm.merges RESTART IDENTITY CASCADE;
 INSERT INTO crm.contacts (name, email) VALUES ('A', 'a@example.com'), ('B', 'b@example.com'),
 											  ('C', 'c@example.com'), ('D', 'd@example.com');
-SELECT crm.log_activity(id, 'note', 'of ' || name) > 0 AS logged FROM crm.contacts ORDER BY id;
+SELECT crm.log_activity(id, 'call', 'of ' || name) > 0 AS logged FROM crm.contacts ORDER BY id;
 SELECT crm.merge_contacts(1, 2), crm.merge_contacts(1, 3);
 SELECT (crm.unmerge(1)) ->> 'contact' AS restored;
 SELECT (crm.unmerge(2)) ->> 'contact' AS restored;
 SELECT c.name, c.status, c.email, a.subject
-  FROM crm.contacts c JOIN crm.activities a ON a.workspace_id = c.workspace_id AND a.contact_id = c.id AND a.type = 'note'
+  FROM crm.contacts c JOIN crm.activities a ON a.workspace_id = c.workspace_id AND a.contact_id = c.id AND a.type = 'call'
  ORDER BY c.id;
 SELECT crm.merge_contacts(2, 4) AS b_absorbs_d, crm.merge_contacts(1, 2) AS a_absorbs_b;
 SELECT id, survivor_id, loser_id, undone_at IS NULL AS holds FROM crm.merges ORDER BY id;
@@ -188,7 +188,7 @@ SELECT crm.unmerge(3);
 SELECT (crm.unmerge(4)) ->> 'contact' AS restored;
 SELECT (crm.unmerge(3)) ->> 'contact' AS restored;
 SELECT c.name, c.status, c.merged_into, a.subject
-  FROM crm.contacts c JOIN crm.activities a ON a.workspace_id = c.workspace_id AND a.contact_id = c.id AND a.type = 'note'
+  FROM crm.contacts c JOIN crm.activities a ON a.workspace_id = c.workspace_id AND a.contact_id = c.id AND a.type = 'call'
  ORDER BY c.id;
 
 -- A key of the merged contact that another contact took since: refused, naming it

@@ -67,7 +67,7 @@ UPDATE crm.companies SET employees = 5;
 SELECT crm.link_company(c.id, co.id, 'CEO', true) FROM crm.contacts c, crm.companies co WHERE c.name OPERATOR(pg_catalog.=) 'Eve';
 SELECT crm.record_consent(c.id, 'email', 'granted') FROM crm.contacts c WHERE c.name OPERATOR(pg_catalog.=) 'Eve';
 SELECT crm.set_external_id('contact', c.id, 'stripe', 'cus_1') FROM crm.contacts c WHERE c.name OPERATOR(pg_catalog.=) 'Eve';
-SELECT crm.log_activity(c.id, 'note', 'hi') FROM crm.contacts c WHERE c.name OPERATOR(pg_catalog.=) 'Eve';
+SELECT crm.log_activity(c.id, 'call', 'hi') FROM crm.contacts c WHERE c.name OPERATOR(pg_catalog.=) 'Eve';
 SELECT crm.start_conversation(c.id, 'chat', NULL, 'hello') FROM crm.contacts c WHERE c.name OPERATOR(pg_catalog.=) 'Eve';
 SELECT crm.add_message(cv.id, 'agent', 'hi back') FROM crm.conversations cv;
 SELECT count(*) FROM crm.timeline((SELECT c.id FROM crm.contacts c WHERE c.name OPERATOR(pg_catalog.=) 'Eve'));
@@ -167,7 +167,14 @@ SELECT crm.identify(email => 'carl@example.com', name => 'Carl') AS carl \gset
 SELECT crm.merge_preview(:bob, :carl);
 SELECT crm.merge_contacts(:bob, :carl);
 SELECT crm.resolve_contact(:carl);
-SELECT crm.log_activity(:carl, 'note', 'after merge');
+SELECT crm.log_activity(:carl, 'call', 'after merge');
+-- a message's statistics as row writes (src/message_statistics.c): appended
+-- one by one and several at once, then one out of order
+INSERT INTO crm.conversations (contact_id, started_at) VALUES (:ann3, '2024-05-01 09:00+00') RETURNING id AS cv \gset
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (:cv, 'contact', 'hi', '2024-05-01 09:00+00');
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+	VALUES (:cv, 'agent', 'hello', '2024-05-01 09:05+00'), (:cv, 'contact', 'thanks', '2024-05-01 09:06+00');
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (:cv, 'bot', 'late', '2024-05-01 09:01+00');
 -- company merge and the duplicate finder (src/merge_companies.c)
 INSERT INTO crm.companies (name, domain) VALUES ('Attack Co', 'attack.example') RETURNING id AS co1 \gset
 INSERT INTO crm.companies (name, domain) VALUES ('Attack Company', 'eu.attack.example') RETURNING id AS co2 \gset
