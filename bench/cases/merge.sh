@@ -1,5 +1,5 @@
 # crm.merge_contacts() of a duplicate with 1,000 related rows (250
-# conversations and their 250 conversation_started activities, 100 notes,
+# conversations and their 250 conversation_started activities, 100 calls,
 # 150 consents, 100 company links, 150 external ids) against the hand-written
 # UPDATEs that re-parent the same rows, without the extension's triggers
 # (session_replication_role replica: the contact rules refuse a hand-written
@@ -13,7 +13,7 @@ BEGIN
 	INSERT INTO crm.contacts (name) VALUES ('Survivor') RETURNING id INTO s;
 	INSERT INTO crm.contacts (name, tags, properties) VALUES ('Duplicate', '{dup}', '{\"k\": 1}') RETURNING id INTO d;
 	INSERT INTO crm.conversations (contact_id, channel) SELECT d, 'chat' FROM generate_series(1, 250);
-	INSERT INTO crm.activities (contact_id, type) SELECT d, 'note' FROM generate_series(1, 100);
+	INSERT INTO crm.activities (contact_id, type) SELECT d, 'call' FROM generate_series(1, 100);
 	INSERT INTO crm.contact_consents (contact_id, channel, status) SELECT d, 'email', 'granted' FROM generate_series(1, 150);
 	FOR i IN 1..100 LOOP
 		INSERT INTO crm.companies (name) VALUES ('Bench co') RETURNING id INTO co;
