@@ -97,6 +97,11 @@ static const char *const profile_column[NPROFILE] = {
 static const char *const profile_kind[NPROFILE] = {
 	"trim", "trim", "trim", "trim", "postal_code", "address_country",
 	"social=linkedin", "social=x", "social=instagram", "social=facebook", "social=github", "website"};
+/*
+ * The trigger's max=N rules of the same columns, checked here too: a value
+ * the call does not store (a less trusted one) is refused all the same.
+ */
+static const Size profile_max[NPROFILE] = {500, 500, 200, 200, 0, 0, 0, 0, 0, 0, 0, 2048};
 
 /* A live contact one of the keys points at, as the probe read it */
 typedef struct Match
@@ -663,10 +668,16 @@ ReadProfile(FunctionCallInfo fcinfo, Identity *who)
 	for (i = 0; i < NPROFILE; i++)
 	{
 		int			argno = FIRST_PROFILE_ARG + i;
+		char	   *raw;
 
+		who->profile[i] = NULL;
 		/* older declarations have none of them */
-		who->profile[i] = argno < PG_NARGS() && !PG_ARGISNULL(argno) ?
-			CrmNormalizeAs(profile_kind[i], TextDatumGetCString(PG_GETARG_DATUM(argno))) : NULL;
+		if (argno >= PG_NARGS() || PG_ARGISNULL(argno))
+			continue;
+		raw = TextDatumGetCString(PG_GETARG_DATUM(argno));
+		if (profile_max[i] > 0)
+			CrmRequireSize(profile_column[i], strlen(raw), profile_max[i]);
+		who->profile[i] = CrmNormalizeAs(profile_kind[i], raw);
 		who->has_profile |= who->profile[i] != NULL;
 	}
 }
