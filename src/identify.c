@@ -152,8 +152,9 @@ enum
 };
 
 static SPIPlanPtr keys_plan = NULL;
-static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr update_plan = NULL;
+/* [1]: with the address and profile columns */
+static SPIPlanPtr insert_plan[2];
+static SPIPlanPtr update_plan[2];
 static SPIPlanPtr seen_plan = NULL;
 
 static SPIPlanPtr
@@ -220,38 +221,28 @@ ProfileSql(StringInfo cols, StringInfo vals, StringInfo set, StringInfo changed)
 	}
 }
 
+/*
+ * The insert and the full update, with the address and profile columns
+ * (profiles) or without them: a call that gives none, the common one, runs
+ * the smaller statements.
+ */
 static void
-PreparePlans(void)
+PrepareWritePlans(bool modules, bool profiles, Oid *write_args, SPIPlanPtr *insert, SPIPlanPtr *update)
 {
-	Oid			write_args[NPARAMS] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID, TEXTOID};
 	StringInfoData pcols;
 	StringInfoData pvals;
 	StringInfoData pset;
 	StringInfoData pchanged;
-	bool		modules;
-	int			i;
 
-	if (seen_plan != NULL)
-		return;
-	/* a 0.2.0 install (which has no source argument) has no active_modules */
-	modules = CrmContactsHaveActiveModules();
-	for (i = P_PROFILE; i < NPARAMS; i++)
-		write_args[i] = TEXTOID;
 	initStringInfo(&pcols);
 	initStringInfo(&pvals);
 	initStringInfo(&pset);
 	initStringInfo(&pchanged);
-	/* nor a street, nor the arguments that set one */
-	if (CrmContactsHaveColumn("street"))
+	if (profiles)
 		ProfileSql(&pcols, &pvals, &pset, &pchanged);
 
-	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
-							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
-							2, write_args);
-
 	/* $2 and $11 are unused: the statements take the same parameter list */
-	insert_plan = PrepareKept(psprintf(
+	*insert = PrepareKept(psprintf(
 		"INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
 		"                             identity_source, properties, first_seen_at, last_seen_at%s%s)"
 		" VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10%s%s)"
@@ -271,7 +262,7 @@ PreparePlans(void)
 	 * anything; it is re-checked on the newest row version if a concurrent
 	 * update got there first.
 	 */
-	update_plan = PrepareKept(psprintf(
+	*update = PrepareKept(psprintf(
 		"UPDATE crm.contacts c"
 		"   SET name = CASE WHEN $3 IS NOT NULL AND $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
 		"                   THEN $3 ELSE coalesce(c.name, $3) END,"
@@ -309,6 +300,35 @@ PreparePlans(void)
 		"             OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $10))" : "",
 		pchanged.data),
 		NPARAMS, write_args);
+}
+
+static void
+PreparePlans(void)
+{
+	Oid			write_args[NPARAMS] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID, TEXTOID};
+	bool		modules;
+	int			i;
+
+	if (seen_plan != NULL)
+		return;
+	/* a 0.2.0 install (which has no source argument) has no active_modules */
+	modules = CrmContactsHaveActiveModules();
+	for (i = P_PROFILE; i < NPARAMS; i++)
+		write_args[i] = TEXTOID;
+	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
+							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+							2, write_args);
+
+	PrepareWritePlans(modules, false, write_args, &insert_plan[0], &update_plan[0]);
+	/* nor a street, nor the arguments that set one */
+	if (CrmContactsHaveColumn("street"))
+		PrepareWritePlans(modules, true, write_args, &insert_plan[1], &update_plan[1]);
+	else
+	{
+		insert_plan[1] = insert_plan[0];
+		update_plan[1] = update_plan[0];
+	}
 
 	/*
 	 * The common repeat call (a page view) that only moves the seen times:
@@ -619,7 +639,7 @@ NullFlags(const bool *nulls, int nparams, char *flags)
 }
 
 static int64
-InsertContact(Datum *values, bool *nulls)
+InsertContact(const Identity *who, Datum *values, bool *nulls)
 {
 	char		n[NPARAMS];
 	bool		isnull;
@@ -630,7 +650,7 @@ InsertContact(Datum *values, bool *nulls)
 	 * before its AFTER STATEMENT triggers are queued, and the contact would
 	 * have no event, no search words and no dynamic lists.
 	 */
-	if (SPI_execute_plan(insert_plan, values, n, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+	if (SPI_execute_plan(insert_plan[who->has_profile], values, n, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "crm identify: inserting the contact failed");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -847,7 +867,7 @@ UpdateSurvivor(const Identity *who, int64 survivor, Match *matches, int nmatches
 	values[P_TID] = PointerGetDatum(&matches[0].tid);
 	nulls[P_TID] = false;
 	NullFlags(nulls, NPARAMS, n);
-	if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan[who->has_profile], values, n, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 	/*
 	 * Nothing updated: the version the probe read was replaced before the
@@ -855,7 +875,7 @@ UpdateSurvivor(const Identity *who, int64 survivor, Match *matches, int nmatches
 	 * full update judges the row as it is now.
 	 */
 	if (changes == CHANGES_SEEN && SPI_processed == 0 &&
-		SPI_execute_plan(update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		SPI_execute_plan(update_plan[who->has_profile], values, n, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 }
 
@@ -913,12 +933,12 @@ Identify(FunctionCallInfo fcinfo)
 	BindParams(&who, values, nulls);
 
 	if (nmatches == 0)
-		survivor = InsertContact(values, nulls);
+		survivor = InsertContact(&who, values, nulls);
 	else if (VerifiedAsSomeoneElse(&matches[0], who.keys[KEY_VERIFIED_ID]))
 	{
 		/* a new person, who takes no keys */
 		nulls[P_EMAIL] = nulls[P_PHONE] = nulls[P_IDENTIFIER] = true;
-		survivor = InsertContact(values, nulls);
+		survivor = InsertContact(&who, values, nulls);
 	}
 	else
 	{
