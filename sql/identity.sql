@@ -45,12 +45,17 @@ COMMENT ON FUNCTION crm_hidden.lock_identity_keys(bigint, text[]) IS
 CREATE FUNCTION crm.identify(email text DEFAULT NULL, phone text DEFAULT NULL, name text DEFAULT NULL,
 							 identifier text DEFAULT NULL, verified_id text DEFAULT NULL,
 							 properties jsonb DEFAULT '{}', seen_at timestamptz DEFAULT now(),
-							 country text DEFAULT NULL, source text DEFAULT NULL)
+							 country text DEFAULT NULL, source text DEFAULT NULL,
+							 street text DEFAULT NULL, address_line2 text DEFAULT NULL, city text DEFAULT NULL,
+							 region text DEFAULT NULL, postal_code text DEFAULT NULL, address_country text DEFAULT NULL,
+							 linkedin text DEFAULT NULL, x text DEFAULT NULL, instagram text DEFAULT NULL,
+							 facebook text DEFAULT NULL, github text DEFAULT NULL, website text DEFAULT NULL)
 RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crm_identify'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz, text, text) IS
-	'find-or-create a contact by verified_id, identifier, email, phone (a national phone read in country, else the workspace''s default_country); merges the contacts those keys point at; updates the name as a merge would; records the calling module (source) in active_modules; returns its id';
+COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestamptz, text, text,
+								 text, text, text, text, text, text, text, text, text, text, text, text) IS
+	'find-or-create a contact by verified_id, identifier, email, phone (a national phone read in country, else the workspace''s default_country); merges the contacts those keys point at; updates the name, the social profiles and the postal address (address_country its country, the address as one unit) as trust allows; records the calling module (source) in active_modules; returns its id';
 
 CREATE FUNCTION crm.update_contact(contact_id bigint, patch jsonb) RETURNS bigint
 LANGUAGE plpgsql

@@ -136,6 +136,7 @@ extern char *CrmNormalizePhone(const char *raw);
 extern char *CrmNormalizePhoneIn(const char *raw, const char *country);
 extern char *CrmNormalizePhoneFor(const char *raw, int64 ws);
 extern char *CrmNormalizeCountry(const char *raw);
+extern char *CrmNormalizeAs(const char *kind, const char *raw);
 
 /* profiles.c: postal addresses and social profiles */
 extern char *CrmNormalizeAddressCountry(const char *raw);

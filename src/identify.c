@@ -29,6 +29,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
@@ -81,6 +82,27 @@ enum
 };
 static const char *const field_column[NFIELDS] = {"name", "email", "phone", "identifier"};
 
+/*
+ * The postal address and social profiles a call may set, in its argument
+ * order, each normalised by the rule of the contacts trigger for its column
+ * (sql/contacts.sql), so that the update compares stored forms.  The first
+ * NADDRESS are the address, which is taken or left as one unit.
+ */
+#define NPROFILE 12
+#define NADDRESS 6
+#define FIRST_PROFILE_ARG 9		/* street, after source */
+static const char *const profile_column[NPROFILE] = {
+	"street", "address_line2", "city", "region", "postal_code", "country",
+	"linkedin", "x", "instagram", "facebook", "github", "website"};
+static const char *const profile_kind[NPROFILE] = {
+	"trim", "trim", "trim", "trim", "postal_code", "address_country",
+	"social=linkedin", "social=x", "social=instagram", "social=facebook", "social=github", "website"};
+/*
+ * The trigger's max=N rules of the same columns, checked here too: a value
+ * the call does not store (a less trusted one) is refused all the same.
+ */
+static const Size profile_max[NPROFILE] = {500, 500, 200, 200, 0, 0, 0, 0, 0, 0, 0, 2048};
+
 /* A live contact one of the keys points at, as the probe read it */
 typedef struct Match
 {
@@ -106,9 +128,11 @@ typedef struct Identity
 	TimestampTz seen;
 	int			source;			/* the trust the keys carry */
 	char	   *module;			/* source =>: the product module calling, or NULL */
+	char	   *profile[NPROFILE];	/* stored forms; NULL for one not given */
+	bool		has_profile;	/* any of them given */
 } Identity;
 
-/* The parameters of the write statements, $1 to $12 */
+/* The parameters of the write statements, $1 to $24 */
 enum
 {
 	P_WS,
@@ -123,12 +147,14 @@ enum
 	P_SEEN,
 	P_TID,						/* seen_plan only */
 	P_MODULE,					/* insert_plan and update_plan */
-	NPARAMS
+	P_PROFILE,					/* $13..$24: profile_column, in order */
+	NPARAMS = P_PROFILE + NPROFILE
 };
 
 static SPIPlanPtr keys_plan = NULL;
-static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr update_plan = NULL;
+/* [1]: with the address and profile columns */
+static SPIPlanPtr insert_plan[2];
+static SPIPlanPtr update_plan[2];
 static SPIPlanPtr seen_plan = NULL;
 
 static SPIPlanPtr
@@ -144,32 +170,86 @@ PrepareKept(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
+/*
+ * The address and profile parts of insert_plan (its columns and values) and
+ * update_plan (its SET list and its changed-anything test).  The address
+ * given replaces the stored one as a whole, as a merge keeps one whole
+ * address: when the call is trusted as much as the contact (as for the
+ * name), or when the contact has no address at all.  Each profile follows
+ * the name.
+ */
 static void
-PreparePlans(void)
+ProfileSql(StringInfo cols, StringInfo vals, StringInfo set, StringInfo changed)
 {
-	Oid			write_args[NPARAMS] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID, TEXTOID};
+	const char *trusted = "$8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source";
+	StringInfoData given;
+	StringInfoData stored;
+	char	   *take;
+	int			i;
 
-	bool		modules;
+	initStringInfo(&given);
+	initStringInfo(&stored);
+	for (i = 0; i < NADDRESS; i++)
+	{
+		appendStringInfo(&given, "%s$%d", i ? ", " : "", P_PROFILE + i + 1);
+		appendStringInfo(&stored, "%sc.%s", i ? ", " : "", profile_column[i]);
+	}
+	take = psprintf("(pg_catalog.num_nonnulls(%s) OPERATOR(pg_catalog.>) 0"
+					" AND (%s OR pg_catalog.num_nonnulls(%s) OPERATOR(pg_catalog.=) 0))",
+					given.data, trusted, stored.data);
+	appendStringInfo(changed, " OR (%s AND pg_catalog.jsonb_build_array(%s)"
+					 " OPERATOR(pg_catalog.<>) pg_catalog.jsonb_build_array(%s))",
+					 take, stored.data, given.data);
 
-	if (seen_plan != NULL)
-		return;
-	/* a 0.2.0 install (which has no source argument) has no active_modules */
-	modules = CrmContactsHaveActiveModules();
+	for (i = 0; i < NPROFILE; i++)
+	{
+		const char *col = profile_column[i];
+		int			p = P_PROFILE + i + 1;
 
-	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
-							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
-							2, write_args);
+		appendStringInfo(cols, ", %s", col);
+		appendStringInfo(vals, ", $%d", p);
+		if (i < NADDRESS)
+		{
+			appendStringInfo(set, ", %s = CASE WHEN %s THEN $%d ELSE c.%s END", col, take, p, col);
+			continue;
+		}
+		appendStringInfo(set, ", %s = CASE WHEN $%d IS NOT NULL AND %s THEN $%d ELSE coalesce(c.%s, $%d) END",
+						 col, p, trusted, p, col, p);
+		appendStringInfo(changed, " OR (c.%s IS NULL AND $%d IS NOT NULL)"
+						 " OR ($%d IS NOT NULL AND c.%s OPERATOR(pg_catalog.<>) $%d AND %s)",
+						 col, p, p, col, p, trusted);
+	}
+}
+
+/*
+ * The insert and the full update, with the address and profile columns
+ * (profiles) or without them: a call that gives none, the common one, runs
+ * the smaller statements.
+ */
+static void
+PrepareWritePlans(bool modules, bool profiles, Oid *write_args, SPIPlanPtr *insert, SPIPlanPtr *update)
+{
+	StringInfoData pcols;
+	StringInfoData pvals;
+	StringInfoData pset;
+	StringInfoData pchanged;
+
+	initStringInfo(&pcols);
+	initStringInfo(&pvals);
+	initStringInfo(&pset);
+	initStringInfo(&pchanged);
+	if (profiles)
+		ProfileSql(&pcols, &pvals, &pset, &pchanged);
 
 	/* $2 and $11 are unused: the statements take the same parameter list */
-	insert_plan = PrepareKept(psprintf(
+	*insert = PrepareKept(psprintf(
 		"INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
-		"                             identity_source, properties, first_seen_at, last_seen_at%s)"
-		" VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10%s)"
+		"                             identity_source, properties, first_seen_at, last_seen_at%s%s)"
+		" VALUES ($1, $3, $4, $5, $6, $7, $8::crm.identity_source, $9, $10, $10%s%s)"
 		" RETURNING c.id",
-		modules ? ", active_modules" : "",
+		modules ? ", active_modules" : "", pcols.data,
 		modules ? ", CASE WHEN $12 IS NULL THEN '{}'::pg_catalog.jsonb"
-		"            ELSE pg_catalog.jsonb_build_object($12, $10) END" : ""),
+		"            ELSE pg_catalog.jsonb_build_object($12, $10) END" : "", pvals.data),
 		NPARAMS, write_args);
 
 	/*
@@ -177,12 +257,12 @@ PreparePlans(void)
 	 * as trusted as the stored one overrides the name and properties (a
 	 * weaker one only fills a blank name and missing keys; nothing is
 	 * overwritten with empty), first_seen_at only moves back and
-	 * last_seen_at only forward, the calling module's time only forward.
-	 * The WHERE clause leaves the row alone when none of that changes
+	 * last_seen_at only forward, the calling module's time only forward;
+	 * the address and profiles as ProfileSql says.  The WHERE clause leaves the row alone when none of that changes
 	 * anything; it is re-checked on the newest row version if a concurrent
 	 * update got there first.
 	 */
-	update_plan = PrepareKept(psprintf(
+	*update = PrepareKept(psprintf(
 		"UPDATE crm.contacts c"
 		"   SET name = CASE WHEN $3 IS NOT NULL AND $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
 		"                   THEN $3 ELSE coalesce(c.name, $3) END,"
@@ -193,7 +273,7 @@ PreparePlans(void)
 		"                         THEN c.properties OPERATOR(pg_catalog.||) $9"
 		"                         ELSE $9 OPERATOR(pg_catalog.||) c.properties END,"
 		"       first_seen_at = least(c.first_seen_at, $10),"
-		"       last_seen_at = greatest(c.last_seen_at, $10)%s"
+		"       last_seen_at = greatest(c.last_seen_at, $10)%s%s"
 		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
 		"   AND ((c.name IS NULL AND $3 IS NOT NULL) OR (c.email IS NULL AND $4 IS NOT NULL)"
 		"        OR ($3 IS NOT NULL AND c.name OPERATOR(pg_catalog.<>) $3"
@@ -207,17 +287,48 @@ PreparePlans(void)
 		"            AND CASE WHEN $8::crm.identity_source OPERATOR(pg_catalog.>=) c.identity_source"
 		"                     THEN c.properties OPERATOR(pg_catalog.||) $9"
 		"                     ELSE $9 OPERATOR(pg_catalog.||) c.properties END"
-		"                OPERATOR(pg_catalog.<>) c.properties))",
+		"                OPERATOR(pg_catalog.<>) c.properties)%s)",
 		modules ? ","
 		"       active_modules = CASE WHEN $12 IS NULL"
 		"                               OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz"
 		"                                  OPERATOR(pg_catalog.>=) $10"
 		"                             THEN c.active_modules"
 		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($12, $10) END" : "",
+		pset.data,
 		modules ? ""
 		"        OR ($12 IS NOT NULL AND ((c.active_modules OPERATOR(pg_catalog.->>) $12) IS NULL"
-		"             OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $10))" : ""),
+		"             OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $10))" : "",
+		pchanged.data),
 		NPARAMS, write_args);
+}
+
+static void
+PreparePlans(void)
+{
+	Oid			write_args[NPARAMS] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+								  TEXTOID, JSONBOID, TIMESTAMPTZOID, TIDOID, TEXTOID};
+	bool		modules;
+	int			i;
+
+	if (seen_plan != NULL)
+		return;
+	/* a 0.2.0 install (which has no source argument) has no active_modules */
+	modules = CrmContactsHaveActiveModules();
+	for (i = P_PROFILE; i < NPARAMS; i++)
+		write_args[i] = TEXTOID;
+	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
+							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+							2, write_args);
+
+	PrepareWritePlans(modules, false, write_args, &insert_plan[0], &update_plan[0]);
+	/* nor a street, nor the arguments that set one */
+	if (CrmContactsHaveColumn("street"))
+		PrepareWritePlans(modules, true, write_args, &insert_plan[1], &update_plan[1]);
+	else
+	{
+		insert_plan[1] = insert_plan[0];
+		update_plan[1] = update_plan[0];
+	}
 
 	/*
 	 * The common repeat call (a page view) that only moves the seen times:
@@ -476,7 +587,7 @@ ChangesOf(const Match *m, const Identity *who)
 	int			i;
 
 	if (JB_ROOT_COUNT(who->props) > 0 || who->source > m->source ||
-		(who->keys[KEY_VERIFIED_ID] && !m->verified_id) || who->module ||
+		(who->keys[KEY_VERIFIED_ID] && !m->verified_id) || who->module || who->has_profile ||
 		(who->name && who->source >= m->source))
 		return CHANGES_MORE;
 	for (i = 0; i < NFIELDS; i++)
@@ -528,7 +639,7 @@ NullFlags(const bool *nulls, int nparams, char *flags)
 }
 
 static int64
-InsertContact(Datum *values, bool *nulls)
+InsertContact(const Identity *who, Datum *values, bool *nulls)
 {
 	char		n[NPARAMS];
 	bool		isnull;
@@ -539,7 +650,7 @@ InsertContact(Datum *values, bool *nulls)
 	 * before its AFTER STATEMENT triggers are queued, and the contact would
 	 * have no event, no search words and no dynamic lists.
 	 */
-	if (SPI_execute_plan(insert_plan, values, n, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+	if (SPI_execute_plan(insert_plan[who->has_profile], values, n, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "crm identify: inserting the contact failed");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -561,6 +672,34 @@ PropertiesArg(FunctionCallInfo fcinfo, int argno)
 						TextDatumGetCString(DirectFunctionCall1(jsonb_typeof, JsonbPGetDatum(props)))),
 				 errhint("Pass properties as a jsonb object such as '{\"plan\": \"pro\"}'.")));
 	return props;
+}
+
+/*
+ * The address and profile arguments in their stored forms, refused as the
+ * row write refuses them; a blank one is none.  Whether any changes the
+ * contact is for update_plan to judge.
+ */
+static void
+ReadProfile(FunctionCallInfo fcinfo, Identity *who)
+{
+	int			i;
+
+	who->has_profile = false;
+	for (i = 0; i < NPROFILE; i++)
+	{
+		int			argno = FIRST_PROFILE_ARG + i;
+		char	   *raw;
+
+		who->profile[i] = NULL;
+		/* older declarations have none of them */
+		if (argno >= PG_NARGS() || PG_ARGISNULL(argno))
+			continue;
+		raw = TextDatumGetCString(PG_GETARG_DATUM(argno));
+		if (profile_max[i] > 0)
+			CrmRequireSize(profile_column[i], strlen(raw), profile_max[i]);
+		who->profile[i] = CrmNormalizeAs(profile_kind[i], raw);
+		who->has_profile |= who->profile[i] != NULL;
+	}
 }
 
 /*
@@ -592,6 +731,7 @@ ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
 		keys[KEY_PHONE] = CrmNormalizePhoneIn(keys[KEY_PHONE], country);
 	who->source = keys[KEY_VERIFIED_ID] ? SOURCE_VERIFIED :
 		(keys[KEY_EMAIL] || keys[KEY_PHONE] || who->name) ? SOURCE_SELF_REPORTED : SOURCE_ANONYMOUS;
+	ReadProfile(fcinfo, who);
 	/* the 0.2.0 declaration has no source argument either */
 	who->module = PG_NARGS() > 8 ? TrimmedArg(fcinfo, 8) : NULL;
 	if (who->module)
@@ -618,6 +758,8 @@ ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
 static void
 BindParams(const Identity *who, Datum *values, bool *nulls)
 {
+	int			i;
+
 	values[P_WS] = Int64GetDatum(who->ws);
 	nulls[P_WS] = false;
 	values[P_ID] = (Datum) 0;
@@ -635,6 +777,8 @@ BindParams(const Identity *who, Datum *values, bool *nulls)
 	values[P_TID] = (Datum) 0;
 	nulls[P_TID] = true;
 	values[P_MODULE] = TextOrNull(who->module, &nulls[P_MODULE]);
+	for (i = 0; i < NPROFILE; i++)
+		values[P_PROFILE + i] = TextOrNull(who->profile[i], &nulls[P_PROFILE + i]);
 }
 
 /*
@@ -723,7 +867,7 @@ UpdateSurvivor(const Identity *who, int64 survivor, Match *matches, int nmatches
 	values[P_TID] = PointerGetDatum(&matches[0].tid);
 	nulls[P_TID] = false;
 	NullFlags(nulls, NPARAMS, n);
-	if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan[who->has_profile], values, n, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 	/*
 	 * Nothing updated: the version the probe read was replaced before the
@@ -731,7 +875,7 @@ UpdateSurvivor(const Identity *who, int64 survivor, Match *matches, int nmatches
 	 * full update judges the row as it is now.
 	 */
 	if (changes == CHANGES_SEEN && SPI_processed == 0 &&
-		SPI_execute_plan(update_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		SPI_execute_plan(update_plan[who->has_profile], values, n, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 }
 
@@ -789,12 +933,12 @@ Identify(FunctionCallInfo fcinfo)
 	BindParams(&who, values, nulls);
 
 	if (nmatches == 0)
-		survivor = InsertContact(values, nulls);
+		survivor = InsertContact(&who, values, nulls);
 	else if (VerifiedAsSomeoneElse(&matches[0], who.keys[KEY_VERIFIED_ID]))
 	{
 		/* a new person, who takes no keys */
 		nulls[P_EMAIL] = nulls[P_PHONE] = nulls[P_IDENTIFIER] = true;
-		survivor = InsertContact(values, nulls);
+		survivor = InsertContact(&who, values, nulls);
 	}
 	else
 	{

@@ -708,6 +708,69 @@ static const struct
 	{"website", KIND_WEBSITE}
 };
 
+/*
+ * The stored form of a text column's value, or NULL for a blank optional
+ * one; network is the KIND_SOCIAL network.
+ */
+static char *
+NormalizedText(ColumnKind kind, int network, const char *raw)
+{
+	switch (kind)
+	{
+		case KIND_EMAIL:
+			return IsBlank(raw) ? NULL : CrmNormalizeEmail(raw);
+		case KIND_PHONE:
+			return IsBlank(raw) ? NULL : CrmNormalizePhone(raw);
+		case KIND_DOMAIN:
+			return IsBlank(raw) ? NULL : CrmNormalizeDomain(raw);
+		case KIND_CURRENCY:
+			return CrmNormalizeCurrency(raw);
+		case KIND_COLOR:
+			return CrmNormalizeColor(raw);
+		case KIND_COUNTRY:
+			return IsBlank(raw) ? NULL : CrmNormalizeCountry(raw);
+		case KIND_ADDRESS_COUNTRY:
+			return IsBlank(raw) ? NULL : CrmNormalizeAddressCountry(raw);
+		case KIND_POSTAL_CODE:
+			return IsBlank(raw) ? NULL : CrmNormalizePostalCode(raw);
+		case KIND_TRIM:
+			return IsBlank(raw) ? NULL : TrimmedCopy(raw);
+		case KIND_SOCIAL:
+			return IsBlank(raw) ? NULL : CrmNormalizeSocial(network, raw);
+		case KIND_WEBSITE:
+			return IsBlank(raw) ? NULL : CrmNormalizeSocial(-1, raw);
+		default:
+			elog(ERROR, "unexpected column kind %d", kind);
+	}
+	return NULL;				/* keep the compiler quiet */
+}
+
+/*
+ * A value normalised as the normalize_row rule "column:kind" of a text
+ * column normalises it (kind "trim", "postal_code", "social=x", ...), for
+ * functions that compare a value with the stored one before writing it:
+ * crm.identify.
+ */
+char *
+CrmNormalizeAs(const char *kind, const char *raw)
+{
+	size_t		k;
+
+	if (strncmp(kind, "social=", 7) == 0)
+	{
+		int			network = CrmSocialNetwork(kind + 7);
+
+		if (network < 0)
+			elog(ERROR, "unknown social network \"%s\"", kind + 7);
+		return NormalizedText(KIND_SOCIAL, network, raw);
+	}
+	for (k = 0; k < lengthof(kinds); k++)
+		if (strcmp(kind, kinds[k].name) == 0)
+			return NormalizedText(kinds[k].kind, -1, raw);
+	elog(ERROR, "unknown column kind \"%s\"", kind);
+	return NULL;				/* keep the compiler quiet */
+}
+
 /* Parse the trigger arguments once per statement (cached in fn_extra) */
 static RowRules *
 GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
@@ -862,47 +925,8 @@ crm_normalize_row(PG_FUNCTION_ARGS)
 			result = CrmNormalizeTags(value);
 		else
 		{
-			char	   *raw = TextDatumGetCString(value);
-			char	   *norm = NULL;
+			char	   *norm = NormalizedText(rule->kind, rule->network, TextDatumGetCString(value));
 
-			switch (rule->kind)
-			{
-				case KIND_EMAIL:
-					norm = IsBlank(raw) ? NULL : CrmNormalizeEmail(raw);
-					break;
-				case KIND_PHONE:
-					norm = IsBlank(raw) ? NULL : CrmNormalizePhone(raw);
-					break;
-				case KIND_DOMAIN:
-					norm = IsBlank(raw) ? NULL : CrmNormalizeDomain(raw);
-					break;
-				case KIND_CURRENCY:
-					norm = CrmNormalizeCurrency(raw);
-					break;
-				case KIND_COLOR:
-					norm = CrmNormalizeColor(raw);
-					break;
-				case KIND_COUNTRY:
-					norm = IsBlank(raw) ? NULL : CrmNormalizeCountry(raw);
-					break;
-				case KIND_ADDRESS_COUNTRY:
-					norm = IsBlank(raw) ? NULL : CrmNormalizeAddressCountry(raw);
-					break;
-				case KIND_POSTAL_CODE:
-					norm = IsBlank(raw) ? NULL : CrmNormalizePostalCode(raw);
-					break;
-				case KIND_TRIM:
-					norm = IsBlank(raw) ? NULL : TrimmedCopy(raw);
-					break;
-				case KIND_SOCIAL:
-					norm = IsBlank(raw) ? NULL : CrmNormalizeSocial(rule->network, raw);
-					break;
-				case KIND_WEBSITE:
-					norm = IsBlank(raw) ? NULL : CrmNormalizeSocial(-1, raw);
-					break;
-				default:
-					elog(ERROR, "unexpected column kind %d", rule->kind);
-			}
 			attnums[nchanged] = rule->attnum;
 			nulls[nchanged] = (norm == NULL);
 			/* bpchar and text share their varlena layout */

@@ -157,6 +157,14 @@ async function flow() {
 		'identify (A) with a new email');
 	const grace = d && d.identify.bigInt;
 	ok(grace && grace !== (ada && ada.id) && grace !== (charles && charles.id), 'identify: creates a new contact for a new email', d);
+	// its address and profile arguments, normalised as the row write is
+	d = await must(alice, 'mutation { identify(input: {email: "grace@example.com", city: " Arlington ", addressCountry: "usa", x: "@GraceH"}) { bigInt } }',
+		{}, 'identify (A) with an address and a profile');
+	is(d && d.identify.bigInt, grace, 'identify: the address goes to the contact the email names');
+	d = await must(alice, `query($ws: BigInt!, $id: BigInt!) { contactByWorkspaceIdAndId(workspaceId: $ws, id: $id) { city country x } }`,
+		{ ws: WS_A, id: grace }, 'A reads the identified address');
+	is(d && d.contactByWorkspaceIdAndId, { city: 'Arlington', country: 'US', x: 'https://x.com/graceh' },
+		'identify: city trimmed, addressCountry stored as its code, x as its URL');
 
 	// and crm.upsert_order, idempotent by (source, external_id)
 	const order = { contactId: ada && ada.id, source: 'api', externalId: 'web-1001', value: '99.90', currency: 'eur', status: 'pending' };
