@@ -17,7 +17,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	s text;
 BEGIN
-	FOR i IN 1 .. 600 LOOP
+	FOR i IN 1 .. 6000 LOOP
 		SELECT j.status INTO s FROM crm.jobs j WHERE j.id = job;
 		IF s NOT IN ('queued', 'running') THEN
 			RETURN s;
