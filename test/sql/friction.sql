@@ -139,3 +139,5 @@ SELECT set_config('request.jwt.claims', format('{"sub": "alice", "workspace_id":
 SELECT crm.define_property('contact', 'teamSize', 'number') AS p3 \gset
 SELECT key FROM crm.property_definitions WHERE id = :p3;
 RESET ROLE;
+\c contrib_regression
+DROP DATABASE crm_test_friction;

@@ -109,3 +109,5 @@ SELECT crm.add_note('ben''s private note on the twin', contact_id => :twin, priv
 RESET request.jwt.claims;
 SELECT crm.merge_contacts(:hal, :twin) IS NOT NULL AS merged;
 SELECT contact_id = :hal AS moved, private, author FROM crm.notes WHERE id = :ben_private;
+\c contrib_regression
+DROP DATABASE crm_test_notes;
