@@ -11554,3 +11554,101 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- lead: crm.pipeline_summary, crm.stage_conversion and crm.kanban show deal
+-- pipelines only (contact pipelines have crm.contact_kanban).  The views are
+-- re-created with the privileges they had.
+SELECT pg_catalog.set_config('crm_upgrade.report_view_acl', coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x))::text, '[]'), true)
+  FROM (SELECT c.relname::text AS relname, a.grantee::regrole::text AS grantee, pg_catalog.string_agg(a.privilege_type, ', ') AS privileges
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY['crm.pipeline_summary'::regclass, 'crm.stage_conversion'::regclass, 'crm.kanban'::regclass])
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+		 GROUP BY c.relname, a.grantee) x;
+DROP VIEW crm.pipeline_summary, crm.stage_conversion, crm.kanban;
+CREATE VIEW crm.pipeline_summary WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.pipeline_id, s.id AS stage_id, s.name AS stage_name, s.position, s.kind,
+		   s.probability, d.currency,
+		   pg_catalog.count(d.id) AS deals,
+		   COALESCE(pg_catalog.sum(d.value), 0) AS value,
+		   -- rounded to the minor units of the group's currency
+		   pg_catalog.round(COALESCE(pg_catalog.sum(d.value OPERATOR(pg_catalog.*)
+				COALESCE(d.probability_override, s.probability) OPERATOR(pg_catalog./) 100), 0),
+				COALESCE(crm.currency_exponent(d.currency), 2)) AS weighted_value
+	  FROM crm.stages s
+	  -- deal pipelines only: contact pipelines have crm.contact_kanban
+	  JOIN crm.pipelines p ON p.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						  AND p.id OPERATOR(pg_catalog.=) s.pipeline_id
+						  AND p.object_type OPERATOR(pg_catalog.=) 'deal'
+	  LEFT JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						   AND d.stage_id OPERATOR(pg_catalog.=) s.id
+	 GROUP BY s.workspace_id, s.pipeline_id, s.id, s.name, s.position, s.kind, s.probability, d.currency;
+COMMENT ON VIEW crm.pipeline_summary IS
+	'per stage and currency: number of deals, their value and value weighted by win probability';
+CREATE VIEW crm.stage_conversion WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.pipeline_id, s.id AS stage_id, s.name AS stage_name, s.position, s.kind,
+		   e.entered, a.advanced, e.won,
+		   pg_catalog.round(a.advanced::numeric OPERATOR(pg_catalog./) NULLIF(e.entered, 0), 4) AS conversion_rate,
+		   e.median_time_in_stage
+	  FROM crm.stages s
+	  -- deal pipelines only: contact pipelines have crm.contact_kanban
+	  JOIN crm.pipelines p ON p.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						  AND p.id OPERATOR(pg_catalog.=) s.pipeline_id
+						  AND p.object_type OPERATOR(pg_catalog.=) 'deal'
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.count(DISTINCT h.deal_id) AS entered,
+			   pg_catalog.count(DISTINCT h.deal_id) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'won') AS won,
+			   pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY h.left_at OPERATOR(pg_catalog.-) h.entered_at)
+				   AS median_time_in_stage
+		  FROM crm.deal_stage_history h
+		  JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) h.workspace_id
+						  AND d.id OPERATOR(pg_catalog.=) h.deal_id
+		 WHERE h.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+		   AND h.stage_id OPERATOR(pg_catalog.=) s.id) e
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.count(DISTINCT h.deal_id) AS advanced
+		  FROM crm.deal_stage_history h
+		  JOIN crm.stages t ON t.workspace_id OPERATOR(pg_catalog.=) h.workspace_id
+						   AND t.id OPERATOR(pg_catalog.=) h.stage_id
+		 WHERE h.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+		   AND h.from_stage_id OPERATOR(pg_catalog.=) s.id
+		   AND (t.kind OPERATOR(pg_catalog.=) 'won'
+				OR (t.kind OPERATOR(pg_catalog.=) 'open' AND t.position OPERATOR(pg_catalog.>) s.position))) a;
+COMMENT ON VIEW crm.stage_conversion IS
+	'per stage: deals that entered it, moved on to a later open stage or a won stage (advanced), are won now; advanced/entered; median stay';
+CREATE VIEW crm.kanban WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.pipeline_id, s.id AS stage_id, s.name AS stage_name, s.position AS stage_position,
+		   s.kind AS stage_kind, s.color AS stage_color,
+		   COALESCE(t.deals, 0) AS stage_deals, COALESCE(t.totals, '{}'::pg_catalog.jsonb) AS stage_totals,
+		   CASE WHEN d.id IS NOT NULL
+				THEN pg_catalog.row_number() OVER (PARTITION BY s.workspace_id, s.id ORDER BY d.position, d.id) END AS card_rank,
+		   d.id AS deal_id, d.title, d.value, d.currency, d.status, d.priority, d.owner,
+		   d.expected_close_date, d.contact_id, d.company_id, d.position,
+		   CASE WHEN d.id IS NOT NULL THEN crm.deal_health(d.id) END AS health
+	  FROM crm.stages s
+	  -- deal pipelines only: contact pipelines have crm.contact_kanban
+	  JOIN crm.pipelines p ON p.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						  AND p.id OPERATOR(pg_catalog.=) s.pipeline_id
+						  AND p.object_type OPERATOR(pg_catalog.=) 'deal'
+	  LEFT JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						   AND d.stage_id OPERATOR(pg_catalog.=) s.id
+	  LEFT JOIN LATERAL (
+		SELECT pg_catalog.sum(c.n)::bigint AS deals, pg_catalog.jsonb_object_agg(c.currency, c.value) AS totals
+		  FROM (SELECT x.currency, pg_catalog.count(*) AS n, pg_catalog.sum(x.value) AS value
+				  FROM crm.deals x
+				 WHERE x.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND x.stage_id OPERATOR(pg_catalog.=) s.id
+				 GROUP BY x.currency) c) t ON true
+	 ORDER BY s.workspace_id, s.pipeline_id, s.position, d.position, d.id;
+COMMENT ON VIEW crm.kanban IS
+	'the board: every stage in order (an empty one as a row with deal_id NULL) with colour, deal count and value per currency, then its cards in order with their health';
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT x.relname, x.grantee, x.privileges
+			   FROM pg_catalog.jsonb_to_recordset(pg_catalog.current_setting('crm_upgrade.report_view_acl')::pg_catalog.jsonb)
+					AS x(relname text, grantee text, privileges text)
+	LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON crm.%I TO %s', g.privileges, g.relname, g.grantee);
+	END LOOP;
+END;
+$$;

@@ -111,6 +111,10 @@ CREATE VIEW crm.pipeline_summary WITH (security_invoker = true) AS
 				COALESCE(d.probability_override, s.probability) OPERATOR(pg_catalog./) 100), 0),
 				COALESCE(crm.currency_exponent(d.currency), 2)) AS weighted_value
 	  FROM crm.stages s
+	  -- deal pipelines only: contact pipelines have crm.contact_kanban
+	  JOIN crm.pipelines p ON p.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						  AND p.id OPERATOR(pg_catalog.=) s.pipeline_id
+						  AND p.object_type OPERATOR(pg_catalog.=) 'deal'
 	  LEFT JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
 						   AND d.stage_id OPERATOR(pg_catalog.=) s.id
 	 GROUP BY s.workspace_id, s.pipeline_id, s.id, s.name, s.position, s.kind, s.probability, d.currency;
@@ -123,6 +127,10 @@ CREATE VIEW crm.stage_conversion WITH (security_invoker = true) AS
 		   pg_catalog.round(a.advanced::numeric OPERATOR(pg_catalog./) NULLIF(e.entered, 0), 4) AS conversion_rate,
 		   e.median_time_in_stage
 	  FROM crm.stages s
+	  -- deal pipelines only: contact pipelines have crm.contact_kanban
+	  JOIN crm.pipelines p ON p.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						  AND p.id OPERATOR(pg_catalog.=) s.pipeline_id
+						  AND p.object_type OPERATOR(pg_catalog.=) 'deal'
 	 CROSS JOIN LATERAL (
 		SELECT pg_catalog.count(DISTINCT h.deal_id) AS entered,
 			   pg_catalog.count(DISTINCT h.deal_id) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'won') AS won,
@@ -159,6 +167,10 @@ CREATE VIEW crm.kanban WITH (security_invoker = true) AS
 		   d.expected_close_date, d.contact_id, d.company_id, d.position,
 		   CASE WHEN d.id IS NOT NULL THEN crm.deal_health(d.id) END AS health
 	  FROM crm.stages s
+	  -- deal pipelines only: contact pipelines have crm.contact_kanban
+	  JOIN crm.pipelines p ON p.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
+						  AND p.id OPERATOR(pg_catalog.=) s.pipeline_id
+						  AND p.object_type OPERATOR(pg_catalog.=) 'deal'
 	  LEFT JOIN crm.deals d ON d.workspace_id OPERATOR(pg_catalog.=) s.workspace_id
 						   AND d.stage_id OPERATOR(pg_catalog.=) s.id
 	  LEFT JOIN LATERAL (

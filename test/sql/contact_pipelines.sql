@@ -32,6 +32,11 @@ SELECT contact_id, pipeline_id, stage_id, position FROM crm.move_contact(1, 10);
 SELECT contact_id, stage_name, card_rank, stage_contacts FROM crm.contact_kanban
  WHERE pipeline_id = 2 ORDER BY stage_position, card_rank;
 SELECT contact_id, pipeline_name, stage_name FROM crm.contact_pipeline_stages ORDER BY contact_id, pipeline_id;
+-- the deal boards and reports list deal pipelines only
+SELECT (SELECT count(*) FROM crm.kanban k JOIN crm.pipelines p ON p.id = k.pipeline_id WHERE p.object_type = 'contact') AS kanban,
+	   (SELECT count(*) FROM crm.pipeline_summary k JOIN crm.pipelines p ON p.id = k.pipeline_id WHERE p.object_type = 'contact') AS summary,
+	   (SELECT count(*) FROM crm.stage_conversion k JOIN crm.pipelines p ON p.id = k.pipeline_id WHERE p.object_type = 'contact') AS conversion,
+	   (SELECT count(DISTINCT pipeline_id) FROM crm.kanban) AS deal_pipelines;
 
 -- no room between two cards: the stage is respaced in its order
 UPDATE crm.contact_stages SET position = 1 WHERE contact_id = 4;
