@@ -39,7 +39,7 @@ CREATE TABLE crm.jobs (
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT jobs_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['import', 'export'])),
 	CONSTRAINT jobs_object_check CHECK (CASE kind WHEN 'import' THEN object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies'])
-		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access']) END),
+		ELSE object OPERATOR(pg_catalog.=) ANY (ARRAY['contacts', 'companies', 'deals', 'orders', 'contact_access', 'company_duplicates']) END),
 	CONSTRAINT jobs_keep_days_check CHECK (keep_days BETWEEN 1 AND 365),
 	CONSTRAINT jobs_mode_check CHECK (mode OPERATOR(pg_catalog.=) ANY (ARRAY['upsert', 'insert', 'update'])),
 	CONSTRAINT jobs_status_check CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running', 'done', 'failed', 'cancelled'])),
@@ -49,7 +49,7 @@ CREATE INDEX jobs_unfinished ON crm.jobs (created_at, id) WHERE status OPERATOR(
 COMMENT ON TABLE crm.jobs IS
 	'background jobs (imports and exports): status, progress and counts; written by crm.start_import, crm.start_export, crm.cancel_import, crm.cancel_job and the job worker only';
 COMMENT ON COLUMN crm.jobs.kind IS 'what the job does: import or export';
-COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access)';
+COMMENT ON COLUMN crm.jobs.object IS 'what an import writes (contacts, companies) or an export reads (contacts, companies, deals, orders, contact_access, company_duplicates)';
 COMMENT ON COLUMN crm.jobs.status IS 'queued, running, done, failed (error says why) or cancelled';
 COMMENT ON COLUMN crm.jobs.processed_rows IS 'the rows done, in order of the input: the batch cursor a resumed job starts after';
 COMMENT ON COLUMN crm.jobs.created_by IS 'the actor of the start: crm.current_actor(), the actor of the job''s events';
@@ -392,11 +392,12 @@ CREATE FUNCTION crm_internal.export_table(object text) RETURNS regclass
 LANGUAGE sql IMMUTABLE
 AS $$
 	SELECT CASE object WHEN 'companies' THEN 'crm.companies'::pg_catalog.regclass
+					   WHEN 'company_duplicates' THEN 'crm.companies'::pg_catalog.regclass
 					   WHEN 'deals' THEN 'crm.deals'::pg_catalog.regclass
 					   WHEN 'orders' THEN 'crm.orders'::pg_catalog.regclass
 					   ELSE 'crm.contacts'::pg_catalog.regclass END
 $$;
-COMMENT ON FUNCTION crm_internal.export_table(text) IS 'the table an export object reads (contact_access: crm.contacts)';
+COMMENT ON FUNCTION crm_internal.export_table(text) IS 'the table an export object reads (contact_access: crm.contacts, company_duplicates: crm.companies)';
 
 CREATE FUNCTION crm.start_export(object text, query text DEFAULT '', options jsonb DEFAULT '{}') RETURNS bigint
 LANGUAGE plpgsql
@@ -414,10 +415,10 @@ DECLARE
 	job bigint;
 BEGIN
 	IF start_export.object IS NULL
-	   OR start_export.object NOT IN ('contacts', 'companies', 'deals', 'orders', 'contact_access') THEN
+	   OR start_export.object NOT IN ('contacts', 'companies', 'deals', 'orders', 'contact_access', 'company_duplicates') THEN
 		RAISE EXCEPTION 'unknown export object: "%"', coalesce(start_export.object, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Export ''contacts'', ''companies'', ''deals'', ''orders'' or ''contact_access'' (one person''s data, options {"contact_id": n}).';
+				  HINT = 'Export ''contacts'', ''companies'', ''deals'', ''orders'', ''contact_access'' (one person''s data, options {"contact_id": n}) or ''company_duplicates'' (crm.company_duplicates'' pairs).';
 	END IF;
 	-- the worker reads as the caller; refuse here what it would refuse there
 	PERFORM crm_internal.require_caller_privilege(crm_internal.export_table(start_export.object), 'SELECT');
@@ -444,7 +445,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'An export''s result is kept 1 to 365 days after it ends (default 7).';
 	END IF;
-	IF start_export.object = 'contact_access' THEN
+	IF start_export.object = 'company_duplicates' THEN
+		-- 0A000 while the companies module is off, here rather than in the worker
+		PERFORM crm_internal.module_workspace('companies');
+		IF q <> '' OR opt_contact IS NOT NULL THEN
+			RAISE EXCEPTION 'a company_duplicates export takes no query and no contact_id: "%"', q
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Call crm.start_export(''company_duplicates''): the job keeps the best 10000 pairs of crm.company_duplicates.';
+		END IF;
+	ELSIF start_export.object = 'contact_access' THEN
 		IF opt_contact IS NULL OR opt_contact !~ '^\d{1,18}$' THEN
 			RAISE EXCEPTION 'invalid contact_id: "%"', coalesce(opt_contact, 'NULL')
 				USING ERRCODE = 'invalid_parameter_value',
@@ -477,7 +486,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.start_export(text, text, jsonb) IS
-	'starts a background export (contacts, companies, deals or orders a CQL query matches, or contact_access: crm.export_contact of options contact_id) and returns the job id at once; the job reads as the caller after commit, batch by batch; crm.export_result reads the rows';
+	'starts a background export (contacts, companies, deals or orders a CQL query matches, contact_access: crm.export_contact of options contact_id, or company_duplicates: the best 10000 pairs of crm.company_duplicates) and returns the job id at once; the job reads as the caller after commit, batch by batch; crm.export_result reads the rows';
 
 -- The statement of an export's next batch, run by the worker as the job's
 -- role: the rows after the cursor, by id, and the last id.
@@ -493,6 +502,13 @@ BEGIN
 	IF j.object = 'contact_access' THEN
 		RETURN format('SELECT ARRAY[COALESCE(crm.export_contact(%s), ''null''::pg_catalog.jsonb)], 0::pg_catalog.int8', j.contact_id);
 	END IF;
+	-- one batch: the finder compares the whole workspace at once, best pair first
+	IF j.object = 'company_duplicates' THEN
+		RETURN 'SELECT COALESCE(pg_catalog.array_agg(pg_catalog.jsonb_build_object(''company_a'', d.company_a,'
+			   ' ''company_b'', d.company_b, ''score'', d.score, ''reasons'', d.reasons) ORDER BY d.n),'
+			   ' ''{}''::pg_catalog.jsonb[]), 0::pg_catalog.int8'
+			   ' FROM crm.company_duplicates(10000) WITH ORDINALITY AS d(company_a, company_b, score, reasons, n)';
+	END IF;
 	-- an array of jsonb, not one jsonb array: jsonb_agg takes apart and
 	-- rebuilds every row it adds (10,000 rows of 800 bytes: 2.6 s, against
 	-- 1.0 s for array_agg of the same to_jsonb values)
@@ -502,7 +518,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.export_batch_sql(crm.jobs) IS
-	'the statement of an export job''s next batch: the export function with "id > last_id AND (query)", batch_size rows';
+	'the statement of an export job''s next batch: the export function with "id > last_id AND (query)", batch_size rows; company_duplicates: all its pairs in one';
 
 -- One export batch's outcome, written by the worker as the owner in the
 -- batch's transaction: the rows, the count, the cursor; the end of the job
@@ -521,7 +537,7 @@ BEGIN
 	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = export_batch_done.workspace_id AND x.id = export_batch_done.job_id;
 	INSERT INTO crm_internal.job_results (workspace_id, job_id, ordinal, data)
 	SELECT j.workspace_id, j.id, j.processed_rows + t.n, t.r FROM unnest(rows) WITH ORDINALITY AS t(r, n);
-	done := j.object = 'contact_access' OR n < j.batch_size;
+	done := j.object IN ('contact_access', 'company_duplicates') OR n < j.batch_size;
 	UPDATE crm.jobs x
 	   SET processed_rows = x.processed_rows + n, total_rows = x.processed_rows + n,
 		   last_id = CASE WHEN n > 0 THEN export_batch_done.last_id ELSE x.last_id END,

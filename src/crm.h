@@ -97,6 +97,14 @@ extern void CrmEmitEvent(int64 ws, const char *type, const char *object_type, in
 						 Datum payload);
 extern Oid	CrmEventsOwner(void);
 
+/* direct_insert.c: rows into a table's heap (by pages) and indexes, no executor */
+typedef struct CrmDirectInsert CrmDirectInsert;
+struct RelationData;
+struct TupleTableSlot;
+extern CrmDirectInsert *CrmDirectInsertBegin(struct RelationData *rel);
+extern struct TupleTableSlot *CrmDirectInsertNext(CrmDirectInsert *d);
+extern void CrmDirectInsertEnd(CrmDirectInsert *d);
+
 /* workspace.c: who is asking, from crm.* settings and the JWT claims */
 #define CRM_ACTOR_MAX_BYTES 256
 extern int64 CrmCurrentWorkspace(void);

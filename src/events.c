@@ -453,9 +453,7 @@ static bool
 WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid relid, Oid seqid)
 {
 	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	CrmDirectInsert *writer;
 	int64		last_ws = 0;
 	Datum		actor;
 
@@ -471,19 +469,13 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
 	CheckEventType(rel, type);
 	actor = CStringGetTextDatum(CrmCurrentActor());
 
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
-
+	writer = CrmDirectInsertBegin(rel);
 	for (int i = 0; i < b->n; i++)
 	{
 		int64		ws = DatumGetInt64(b->workspaces[i]);
+		TupleTableSlot *slot = CrmDirectInsertNext(writer);
 
 		CHECK_FOR_INTERRUPTS();
-		ExecClearTuple(slot);
-		memset(slot->tts_isnull, false, sizeof(bool) * lengthof(event_columns));
 		slot->tts_values[0] = b->workspaces[i];
 		slot->tts_values[1] = Int64GetDatum(nextval_internal(seqid, false));
 		slot->tts_values[2] = CStringGetTextDatum(type);
@@ -495,10 +487,6 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
 		slot->tts_values[8] = actor;
 		ExecStoreVirtualTuple(slot);
 		CheckRowDefined(slot);
-		simple_table_tuple_insert(rel, slot);
-		if (rri->ri_NumIndices > 0)
-			(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
-		ResetPerTupleExprContext(estate);
 
 		/* the statement trigger's NOTIFY: statements write one workspace's rows */
 		if (ws != last_ws)
@@ -507,10 +495,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
 			last_ws = ws;
 		}
 	}
-
-	ExecDropSingleTupleTableSlot(slot);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	CrmDirectInsertEnd(writer);
 	table_close(rel, NoLock);
 	return true;
 }

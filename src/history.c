@@ -462,9 +462,7 @@ WriteChangesDirect(Changes *c, const char *object_type, Datum source, Datum acto
 	Oid			relid,
 				seqid;
 	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	CrmDirectInsert *writer;
 	Datum		otype;
 
 	if (!OidIsValid(history_relid))
@@ -487,16 +485,12 @@ WriteChangesDirect(Changes *c, const char *object_type, Datum source, Datum acto
 		return false;
 	}
 	otype = CStringGetTextDatum(object_type);
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	writer = CrmDirectInsertBegin(rel);
 	for (int i = 0; i < c->n; i++)
 	{
+		TupleTableSlot *slot = CrmDirectInsertNext(writer);
+
 		CHECK_FOR_INTERRUPTS();
-		ExecClearTuple(slot);
-		memset(slot->tts_isnull, false, sizeof(bool) * lengthof(history_columns));
 		slot->tts_values[0] = c->workspaces[i];
 		slot->tts_values[1] = Int64GetDatum(nextval_internal(seqid, false));
 		slot->tts_values[2] = otype;
@@ -516,14 +510,8 @@ WriteChangesDirect(Changes *c, const char *object_type, Datum source, Datum acto
 			CrmCheckDefined(DatumGetPointer(c->olds[i]), VARSIZE(DatumGetPointer(c->olds[i])));
 		if (!c->newnulls[i])
 			CrmCheckDefined(DatumGetPointer(c->news[i]), VARSIZE(DatumGetPointer(c->news[i])));
-		simple_table_tuple_insert(rel, slot);
-		if (rri->ri_NumIndices > 0)
-			(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
-		ResetPerTupleExprContext(estate);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	CrmDirectInsertEnd(writer);
 	table_close(rel, NoLock);
 	return true;
 }

@@ -35,6 +35,7 @@
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -507,6 +508,12 @@ crm_job_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+	/*
+	 * An import's stage is a temporary table: a batch of 10,000 rows
+	 * outgrows the default 8MB of local buffers, and every scan of the
+	 * stage would go to the kernel.  Settable before the first temp table.
+	 */
+	SetConfigOption("temp_buffers", "32MB", PGC_USERSET, PGC_S_SESSION);
 
 	if (!TryJobLock(key, false))
 		proc_exit(0);
