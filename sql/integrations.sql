@@ -226,6 +226,13 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'A webhook''s config names where to POST: {"url": "https://example.com/hook"}.';
 	END IF;
+	IF NEW.max_attempts NOT BETWEEN 1 AND 100 OR NEW.retry_delay NOT BETWEEN '1 second' AND '1 day'
+	   OR NEW.retry_max NOT BETWEEN '1 second' AND '7 days' OR NEW.lease_timeout NOT BETWEEN '1 second' AND '1 day' THEN
+		RAISE EXCEPTION 'invalid retry settings of integration "%": max_attempts %, retry_delay %, retry_max %, lease_timeout %',
+			NEW.key, NEW.max_attempts, NEW.retry_delay, NEW.retry_max, NEW.lease_timeout
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'max_attempts is 1 to 100; retry_delay and lease_timeout 1 second to 1 day; retry_max 1 second to 7 days.';
+	END IF;
 	NEW.event_types := coalesce(NEW.event_types, '{}');
 	FOREACH t IN ARRAY NEW.event_types LOOP
 		IF t IS NULL OR t !~ '^CRM_[A-Z_]+$' THEN
@@ -360,6 +367,8 @@ COMMENT ON FUNCTION crm_internal.integrations_secret() IS
 CREATE TRIGGER integrations_secret BEFORE INSERT OR UPDATE ON crm.integrations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.integrations_secret();
 
+-- (Payloads are written in UTC whatever the claimer's TimeZone: the
+-- functions that build them set it.)
 -- A record's data as the mapping says: each target field from a column
 -- (or properties.<key>) of the record, transformed.  The checks on
 -- crm.integrations keep date and iso to dates and times; a property that
@@ -421,11 +430,14 @@ COMMENT ON FUNCTION crm_internal.integration_map(jsonb, jsonb) IS
 
 -- One upsert or removal of a synced record: the record as it is now, if it
 -- is live and matches the sync filter (an upsert, remembered as pushed),
--- else a removal if it was pushed before, else nothing.
+-- else a removal if it was pushed before, else nothing.  quiet: a change
+-- that came from the integration itself, which has the record as it is
+-- now: only what it holds is remembered, nothing is sent back.
 CREATE FUNCTION crm_internal.integration_sync(i crm.integrations, object_type text, object_id bigint,
-	event_id bigint, event_type text, "position" bigint) RETURNS boolean
+	event_id bigint, event_type text, "position" bigint, quiet boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -441,11 +453,14 @@ BEGIN
 		INSERT INTO crm_internal.integration_objects (workspace_id, integration_id, object_type, object_id)
 		VALUES (i.workspace_id, i.id, integration_sync.object_type, integration_sync.object_id)
 		ON CONFLICT DO NOTHING;
+		IF quiet THEN
+			RETURN false;
+		END IF;
 	ELSE
 		DELETE FROM crm_internal.integration_objects o
 		 WHERE o.workspace_id = i.workspace_id AND o.integration_id = i.id
 		   AND o.object_type = integration_sync.object_type AND o.object_id = integration_sync.object_id;
-		IF NOT FOUND THEN
+		IF NOT FOUND OR quiet THEN
 			RETURN false;
 		END IF;
 		act := 'remove';
@@ -468,7 +483,7 @@ BEGIN
 	RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION crm_internal.integration_sync(crm.integrations, text, bigint, bigint, text, bigint) IS
+COMMENT ON FUNCTION crm_internal.integration_sync(crm.integrations, text, bigint, bigint, text, bigint, boolean) IS
 	'queues an upsert (the record matches the sync filter) or a removal (it was pushed and no longer matches) for an integration';
 
 -- The fan-out: the integration's events after its cursor, below the
@@ -481,6 +496,7 @@ CREATE FUNCTION crm_internal.integration_pump(i crm.integrations, lim integer, m
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -510,13 +526,12 @@ BEGIN
 		st.after_event_id := e.id;
 		moved := true;
 		CONTINUE WHEN cardinality(i.event_types) > 0 AND e.type <> ALL (i.event_types);
-		CONTINUE WHEN e.actor = echo;
 		IF i.sync_filters ? e.object_type OR i.field_mappings ? e.object_type THEN
 			CONTINUE WHEN e.object_id IS NULL;
-			IF crm_internal.integration_sync(i, e.object_type, e.object_id, e.id, e.type, e.id) THEN
+			IF crm_internal.integration_sync(i, e.object_type, e.object_id, e.id, e.type, e.id, e.actor = echo) THEN
 				n := n + 1;
 			END IF;
-		ELSE
+		ELSIF e.actor <> echo THEN
 			INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
 													action, event_type, payload)
 			VALUES (i.workspace_id, i.id, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
