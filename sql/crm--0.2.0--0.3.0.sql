@@ -11697,8 +11697,9 @@ COMMENT ON TABLE crm.integration_attempts IS
 	'the action log: each try of a delivery and its outcome (delivered with the response, failed with the error, expired when its lease ran out)';
 
 -- Deliveries and their log are the worker's state: a frontend's row write
--- is refused (the functions write them as the owner; foreign-key cascades
--- run as the owner too).
+-- is refused (42501, as for the other tables only the extension writes;
+-- the functions write them as the owner, and foreign-key cascades run as
+-- the owner too).
 CREATE FUNCTION crm_internal.integration_worker_state() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -11706,14 +11707,14 @@ AS $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = TG_RELID AND pg_has_role(current_user, c.relowner, 'MEMBER')) THEN
 		RAISE EXCEPTION 'crm.% is written by the integration functions only', TG_TABLE_NAME
-			USING ERRCODE = 'feature_not_supported',
+			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'A worker moves deliveries with crm.claim_deliveries(), crm.ack_delivery() and crm.fail_delivery(); an admin queues records with crm.resync().';
 	END IF;
 	RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.integration_worker_state() IS
-	'statement trigger on crm.integration_deliveries and crm.integration_attempts: only the integration functions write them (0A000)';
+	'statement trigger on crm.integration_deliveries and crm.integration_attempts: only the integration functions write them (42501)';
 
 CREATE TRIGGER worker_state BEFORE INSERT OR UPDATE OR DELETE ON crm.integration_deliveries
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.integration_worker_state();
