@@ -12351,7 +12351,7 @@ COMMENT ON FUNCTION crm_hidden.integration_backlog(bigint) IS
 	'when the oldest event an integration has not fanned out yet was written (NULL: none)';
 
 CREATE VIEW crm.integration_status WITH (security_invoker = true) AS
-SELECT i.id AS integration_id, i.key, i.kind, i.enabled,
+SELECT i.workspace_id, i.id AS integration_id, i.key, i.kind, i.enabled,
 	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'pending') AS pending,
 	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'leased') AS leased,
 	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'failed') AS failed,
