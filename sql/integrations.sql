@@ -109,9 +109,9 @@ CREATE TABLE crm.integration_deliveries (
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, integration_id) REFERENCES crm.integrations (workspace_id, id) ON DELETE CASCADE
 );
-CREATE INDEX integration_deliveries_open ON crm.integration_deliveries (workspace_id, integration_id, available_at)
+CREATE INDEX integration_deliveries_open ON crm.integration_deliveries (workspace_id, integration_id, position, id)
 	WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'leased', 'failed']);
-CREATE INDEX integration_deliveries_object ON crm.integration_deliveries (workspace_id, integration_id, object_type, object_id, position)
+CREATE INDEX integration_deliveries_object ON crm.integration_deliveries (workspace_id, integration_id, object_type, object_id, position, id)
 	WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'leased', 'failed']);
 CREATE INDEX integration_deliveries_done ON crm.integration_deliveries (workspace_id, integration_id, done_at)
 	WHERE status OPERATOR(pg_catalog.=) 'done';
@@ -488,12 +488,14 @@ COMMENT ON FUNCTION crm_internal.integration_sync(crm.integrations, text, bigint
 	'queues an upsert (the record matches the sync filter) or a removal (it was pushed and no longer matches) for an integration';
 
 -- The fan-out: the integration's events after its cursor, below the
--- horizon of crm.events_since(), become deliveries, until lim deliveries
--- or max_events events.  One caller at a time per integration (the state
--- row's lock); a concurrent claimer skips the fan-out and claims what is
--- there.  Events an integration's own inbound changes wrote (actor
--- integration:<key>) are not sent back to it.
-CREATE FUNCTION crm_internal.integration_pump(i crm.integrations, lim integer, max_events integer DEFAULT 10000)
+-- horizon of crm.events_since(), become deliveries, up to max_events
+-- events.  It goes to the horizon rather than stopping at the claim's lim:
+-- the claim looks for earlier events of each object among those left
+-- behind, which stay few that way.  One caller at a time per integration
+-- (the state row's lock); a concurrent claimer skips the fan-out and
+-- claims what is there.  Events an integration's own inbound changes
+-- wrote (actor integration:<key>) are not sent back to it.
+CREATE FUNCTION crm_internal.integration_pump(i crm.integrations, max_events integer)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -541,7 +543,6 @@ BEGIN
 									   'actor', e.actor, 'data', e.payload));
 			n := n + 1;
 		END IF;
-		EXIT WHEN n >= lim;
 	END LOOP;
 	IF moved THEN
 		UPDATE crm_internal.integration_state s SET after_xid = st.after_xid, after_event_id = st.after_event_id
@@ -550,8 +551,8 @@ BEGIN
 	RETURN n;
 END;
 $$;
-COMMENT ON FUNCTION crm_internal.integration_pump(crm.integrations, integer, integer) IS
-	'fans the integration''s events after its cursor out into deliveries (at most lim), and moves the cursor';
+COMMENT ON FUNCTION crm_internal.integration_pump(crm.integrations, integer) IS
+	'fans the integration''s events after its cursor out into deliveries (at most max_events events), and moves the cursor';
 
 CREATE FUNCTION crm_internal.integration_of(key text) RETURNS crm.integrations
 LANGUAGE plpgsql STABLE
@@ -593,27 +594,33 @@ BEGIN
 	IF NOT i.enabled THEN
 		RETURN;
 	END IF;
-	PERFORM crm_internal.integration_pump(i, lim);
+	PERFORM crm_internal.integration_pump(i, 100000);
 	SELECT * INTO st FROM crm_internal.integration_state s WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
-	-- The earliest open delivery of each object, whose object has no
-	-- earlier event still to fan out (an event below the cursor's
-	-- horizon whose transaction started later but committed first).
+	-- Due deliveries in order, each the earliest open one of its object
+	-- (its head: an ordered probe of the object index, which the plan
+	-- takes whatever the statistics of a table this busy say), whose
+	-- object has no earlier event still to fan out (an event whose
+	-- transaction started later but committed first, past the horizon).
+	-- The scan stops after lim rows; the lock re-checks status and
+	-- available_at, so a row another worker leased meanwhile drops out.
 	RETURN QUERY
 	WITH c AS (
 		SELECT d.workspace_id, d.id, d.status AS was, d.attempts AS tries
 		  FROM crm.integration_deliveries d
 		 WHERE d.workspace_id = i.workspace_id AND d.integration_id = i.id
 		   AND d.status IN ('pending', 'leased', 'failed') AND d.available_at <= clock_timestamp()
-		   AND NOT EXISTS (SELECT 1 FROM crm.integration_deliveries p
-							WHERE p.workspace_id = i.workspace_id AND p.integration_id = i.id
+		   AND (d.object_id IS NULL
+				OR d.id = (SELECT p.id FROM crm.integration_deliveries p
+							WHERE p.workspace_id = d.workspace_id AND p.integration_id = d.integration_id
 							  AND p.object_type = d.object_type AND p.object_id = d.object_id
 							  AND p.status IN ('pending', 'leased', 'failed')
-							  AND (p.position, p.id) < (d.position, d.id))
+							ORDER BY p.position, p.id
+							LIMIT 1))
 		   AND NOT EXISTS (SELECT 1 FROM crm.events e
 							WHERE e.workspace_id = i.workspace_id
 							  AND (e.xid, e.id) > (st.after_xid, st.after_event_id)
-							  AND e.object_type = d.object_type AND e.object_id = d.object_id
-							  AND e.id < d.position)
+							  AND e.id < d.position
+							  AND e.object_type = d.object_type AND e.object_id = d.object_id)
 		 ORDER BY d.position, d.id
 		 LIMIT lim
 		   FOR UPDATE OF d SKIP LOCKED
