@@ -90,7 +90,7 @@ trim(char *s)
 	return s;
 }
 
-/* key = value lines; # starts a comment */
+/* key = value lines; # starts a comment, at the start of a line or after a blank */
 static int
 read_config(const char *path, Config *cfg)
 {
@@ -108,13 +108,21 @@ read_config(const char *path, Config *cfg)
 	cfg->timeout_s = 10;
 	while (fgets(line, sizeof(line), f) != NULL)
 	{
-		char	   *s = trim(line);
+		char	   *s = line;
 		char	   *eq;
 		char	   *key;
 		char	   *value;
+		char	   *hash;
 
 		lineno++;
-		if (*s == '\0' || *s == '#')
+		for (hash = strchr(s, '#'); hash != NULL; hash = strchr(hash + 1, '#'))
+			if (hash == s || hash[-1] == ' ' || hash[-1] == '\t')
+			{
+				*hash = '\0';
+				break;
+			}
+		s = trim(s);
+		if (*s == '\0')
 			continue;
 		eq = strchr(s, '=');
 		if (eq == NULL)
