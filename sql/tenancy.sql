@@ -69,7 +69,8 @@ DECLARE
 				   "property_definitions": "admin", "pipelines": "admin", "stages": "admin",
 				   "members": "admin", "exchange_rates": "admin", "workspace_modules": "admin",
 				   "saved_views": "crm_manage", "workspace_limits": "admin",
-				   "contact_stages": "contacts"}';
+				   "contact_stages": "contacts",
+				   "integrations": "admin"}';
 	t record;
 	unmapped text;
 BEGIN
@@ -79,7 +80,8 @@ BEGIN
 	   AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['workspaces', 'events', 'deal_stage_history',
 														 'search_words', 'contact_references', 'value_history',
 														 'jobs', 'job_reports', 'merges',
-														 'contact_stage_history'])
+														 'contact_stage_history',
+														 'integration_deliveries', 'integration_attempts'])
 	   AND NOT map OPERATOR(pg_catalog.?) c.relname::text;
 	IF FOUND THEN
 		RAISE EXCEPTION 'table crm.% has no permission in sql/tenancy.sql', unmapped;

@@ -89,6 +89,10 @@ install_prerequisites() {
 	# src/phone.cpp: the shim over Google's libphonenumber (C++, it brings protobuf and ICU)
 	command -v g++ >/dev/null || need+=(g++)
 	[ -f /usr/include/phonenumbers/phonenumberutil.h ] || need+=(libphonenumber-dev)
+	# worker/, the webhook worker (test/t/webhook.sh): libpq, libcurl and OpenSSL's HMAC
+	command -v curl-config >/dev/null || need+=(libcurl4-openssl-dev)
+	[ -f /usr/include/openssl/hmac.h ] || need+=(libssl-dev)
+	[ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
 	# node and npm: test/t/api_postgraphile.sh runs PostGraphile from npm (test/api)
 	command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 	if [ ${#need[@]} -gt 0 ]; then

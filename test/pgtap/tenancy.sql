@@ -10,9 +10,11 @@ SELECT crm.create_workspace('tenant-two', 'Tenant two') AS ws2 \gset
 CREATE TEMP TABLE ids (ws bigint, contact bigint, company bigint, conversation bigint, event bigint,
 						pipeline bigint, stage bigint, product bigint, deal bigint, line bigint, ord bigint,
 						rec bigint, list bigint, dlist bigint, dview bigint, oview bigint);
+ALTER TABLE ids ADD COLUMN integ bigint, ADD COLUMN delivery bigint;
 CREATE FUNCTION pg_temp.fill() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE c bigint; co bigint; cv bigint; p bigint; st bigint; pr bigint; d bigint; li bigint; o bigint;
 	r bigint; l bigint; dl bigint; dv bigint; ov bigint; dup bigint;
+	ig bigint; dlv bigint;
 BEGIN
 	INSERT INTO crm.contacts (name, email, phone, tags)
 		VALUES ('tenant contact', 'tenant@example.com', '+49 30 1234567', '{vip}') RETURNING id INTO c;
@@ -46,7 +48,15 @@ BEGIN
 	ov := (crm.save_view('tenant orders', 'order', 'status = PAID')).id;
 	-- an import job (its worker would start at commit; this test rolls back)
 	PERFORM crm.start_import('contacts', '[{"email": "tenant-job@example.com"}]');
-	INSERT INTO ids SELECT crm.current_workspace(), c, co, cv, max(id), p, st, pr, d, li, o, r, l, dl, dv, ov
+	-- an integration with deliveries (crm.resync queues them: this
+	-- transaction's own events are not fanned out before it ends)
+	INSERT INTO crm.integrations (key, kind, config, secret)
+		VALUES ('tenant_ws' || crm.current_workspace(), 'webhook', '{"url": "http://127.0.0.1/hook"}', 'tenant secret')
+		RETURNING id INTO ig;
+	PERFORM crm.resync('tenant_ws' || crm.current_workspace());
+	SELECT dd.id INTO dlv FROM crm.integration_deliveries dd
+	 WHERE dd.workspace_id = crm.current_workspace() AND dd.integration_id = ig ORDER BY dd.id LIMIT 1;
+	INSERT INTO ids SELECT crm.current_workspace(), c, co, cv, max(id), p, st, pr, d, li, o, r, l, dl, dv, ov, ig, dlv
 	  FROM crm.events WHERE workspace_id = crm.current_workspace();
 END $$;
 SELECT pg_temp.fill();
@@ -257,6 +267,17 @@ INSERT INTO calls (fn, sql) VALUES ('import_job', format('SELECT crm.import_job(
 INSERT INTO calls (fn, sql) VALUES ('cancel_import', format('SELECT crm.cancel_import(%s)', :j1));
 INSERT INTO calls (fn, sql) VALUES ('import_link_company',
 				   format($q$SELECT crm_hidden.import_link_company(%s, 'intruder.example')$q$, :c1));
+-- integrations: workspace 1's by key, its delivery by id
+SELECT integ AS ig1, delivery AS dlv1 FROM ids WHERE ws = 1 \gset
+INSERT INTO calls (fn, sql) VALUES ('claim_deliveries', $q$SELECT * FROM crm.claim_deliveries('tenant_ws1')$q$);
+INSERT INTO calls (fn, sql) VALUES ('ack_delivery', format('SELECT crm.ack_delivery(%s)', :dlv1));
+INSERT INTO calls (fn, sql) VALUES ('fail_delivery', format($q$SELECT crm.fail_delivery(%s, 'x')$q$, :dlv1));
+INSERT INTO calls (fn, sql) VALUES ('resync', $q$SELECT crm.resync('tenant_ws1')$q$);
+INSERT INTO calls (fn, sql) VALUES ('integration_endpoint', $q$SELECT * FROM crm.integration_endpoint('tenant_ws1')$q$);
+INSERT INTO calls (fn, sql) VALUES ('apply_external_change',
+				   $q$SELECT crm.apply_external_change('tenant_ws1', 'contact', 'x-1', '{"name": "intruder"}')$q$);
+INSERT INTO calls (fn, sql) VALUES ('integration_backlog',
+				   format('SELECT 1 WHERE crm_hidden.integration_backlog(%s) IS NOT NULL', :ig1));
 -- the helpers of schema crm_hidden, which granted roles may call directly
 INSERT INTO calls (fn, sql) VALUES ('close_deal', format($q$SELECT crm_hidden.close_deal(%s, 'won', now(), NULL)$q$, :d1));
 INSERT INTO calls (fn, sql) VALUES ('association_target_id contact',

@@ -75,6 +75,16 @@ SELECT crm.unlink_company(c.id, co.id) FROM crm.contacts c, crm.companies co WHE
 SELECT crm.emit_event('CRM_CONTACT_MERGED', 'contact', 1);
 SELECT count(*) FROM crm.events_since(0);
 SELECT count(*) FROM crm.events_since((SELECT min(e.id) FROM crm.events e));
+INSERT INTO crm.integrations (key, kind, config, sync_filters, field_mappings)
+VALUES (' Attack ', 'WEBHOOK', '{"url": "http://127.0.0.1/hook"}', '{"contact": "tags CONTAINS ''vip''"}',
+		'{"contact": {"EMAIL": {"field": "email", "transform": "upper"}, "SEEN": {"field": "created_at", "transform": "iso"}}}');
+SELECT crm.resync('attack', 'name ENDS WITH ''e''');
+SELECT d.id AS dlv FROM crm.claim_deliveries('attack', 1) d \gset
+SELECT (crm.fail_delivery(:dlv, 'HTTP 500')).status;
+SELECT count(*) FROM crm.claim_deliveries('attack');
+SELECT crm.apply_external_change('attack', 'contact', 'att-1', '{"EMAIL": "ext@example.com"}');
+SELECT count(*) FROM crm.integration_status;
+SELECT secret FROM crm.integration_endpoint('attack');
 SELECT count(*) FROM crm.export_contacts('email ENDS WITH ''example.com'' AND tags CONTAINS ''vip''');
 SELECT count(*) FROM crm.export_companies('employees > 1'), crm.export_deals(), crm.export_orders();
 SELECT count(*) FROM crm.contacts_live;
