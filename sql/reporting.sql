@@ -467,6 +467,78 @@ CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.conversations
 CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.conversations
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversations_summarize();
 
+--
+-- The summary behind crm_report.messages_per_day (src/report_summaries.c):
+-- per UTC day sent, channel and sender, the messages -- kept exact at commit
+-- by statement triggers on crm.messages.  The channel is the conversation's:
+-- a conversation's delete subtracts its messages before the cascade removes
+-- them (a BEFORE DELETE row trigger: the cascade's delete of the messages
+-- finds no conversation and counts nothing), and its channel change moves
+-- them.  A delta summary, read like the others.
+--
+CREATE TABLE crm_internal.report_message_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	channel text NOT NULL,
+	sender crm.message_sender NOT NULL,
+	messages bigint NOT NULL
+);
+-- a key's rows: one, and one more per writer in flight
+CREATE INDEX report_message_days_key ON crm_internal.report_message_days (workspace_id, day, channel, sender);
+COMMENT ON TABLE crm_internal.report_message_days IS
+	'messages per UTC day sent, conversation channel and sender, kept by the triggers on crm.messages and crm.conversations (src/report_summaries.c); read through crm_report.messages_per_day';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_message_days', '');
+
+ALTER TABLE crm_internal.report_message_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_message_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace())
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_message_days_recomputed WITH (security_invoker = true) AS
+	SELECT m.workspace_id, (m.sent_at AT TIME ZONE 'UTC')::date AS day, c.channel, m.sender,
+		   pg_catalog.count(*) AS messages
+	  FROM crm.messages m
+	  JOIN crm.conversations c ON c.workspace_id OPERATOR(pg_catalog.=) m.workspace_id
+							  AND c.id OPERATOR(pg_catalog.=) m.conversation_id
+	 GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW crm_internal.report_message_days_recomputed IS
+	'what crm_internal.report_message_days holds, computed from crm.messages and their conversations (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_messages_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_messages_summarize';
+COMMENT ON FUNCTION crm_internal.report_messages_summarize() IS
+	'statement trigger on crm.messages: adds the statement''s new rows to crm_internal.report_message_days and subtracts its old ones, in their conversation''s channel';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.messages
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.messages
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+
+CREATE FUNCTION crm_internal.report_conversation_messages_move() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_conversation_messages_move';
+COMMENT ON FUNCTION crm_internal.report_conversation_messages_move() IS
+	'statement trigger on crm.conversations: a conversation''s channel change moves its messages in crm_internal.report_message_days';
+CREATE TRIGGER report_summary_messages_move AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversation_messages_move();
+
+CREATE FUNCTION crm_internal.report_conversation_messages_gone() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_conversation_messages_gone';
+COMMENT ON FUNCTION crm_internal.report_conversation_messages_gone() IS
+	'row trigger before a conversation''s delete: subtracts its messages from crm_internal.report_message_days before the cascade deletes them';
+CREATE TRIGGER report_summary_messages_gone BEFORE DELETE ON crm.conversations
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.report_conversation_messages_gone();
+
 CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -477,6 +549,7 @@ DECLARE
 	m bigint;
 	k bigint;
 	c bigint;
+	g bigint;
 BEGIN
 	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
 	IF 'admin' <> ALL (crm.current_permissions()) THEN
@@ -485,8 +558,8 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'An admin of the workspace rebuilds them.';
 	END IF;
-	-- writers of deals, contacts, orders and conversations wait until the summaries are rebuilt from what they committed
-	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations IN SHARE MODE;
+	-- writers of deals, contacts, orders, conversations and messages wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations, crm.messages IN SHARE MODE;
 	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
 	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
 	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
@@ -515,11 +588,18 @@ BEGIN
 	 WHERE r.workspace_id = ws
 	 ORDER BY 1, 2, 3;
 	GET DIAGNOSTICS c = ROW_COUNT;
-	RETURN n + m + k + c;
+	DELETE FROM crm_internal.report_message_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_message_days (workspace_id, day, channel, sender, messages)
+	SELECT r.workspace_id, r.day, r.channel, r.sender, r.messages
+	  FROM crm_internal.report_message_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4;
+	GET DIAGNOSTICS g = ROW_COUNT;
+	RETURN n + m + k + c + g;
 END;
 $$;
 COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
-	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month, crm_report.order_revenue_per_month and crm_report.conversations_per_day) from its deals, contacts, orders and conversations; returns the number of summary rows; needs admin';
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month, crm_report.order_revenue_per_month, crm_report.conversations_per_day and crm_report.messages_per_day) from its deals, contacts, orders, conversations and messages; returns the number of summary rows; needs admin';
 
 --
 -- Time series.  A deal counts as created on the day of created_at, and as
@@ -698,9 +778,19 @@ CREATE VIEW crm_report.conversations_per_day WITH (security_invoker = true) AS
 	 WHERE NOT crm_internal.report_summarized()
 	 GROUP BY c.workspace_id, c.started_at::date, c.channel;
 
+-- Messages by the day sent, channel and sender: the summary's rows of a key
+-- added up, or the facts, as crm_internal.report_summarized() says (see
+-- deals_per_day)
 CREATE VIEW crm_report.messages_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.channel, s.sender::text AS sender, pg_catalog.sum(s.messages)::bigint AS messages
+	  FROM crm_internal.report_message_days s
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.channel, s.sender
+	HAVING pg_catalog.sum(s.messages) OPERATOR(pg_catalog.<>) 0
+	UNION ALL
 	SELECT m.workspace_id, m.sent_at::date AS day, m.channel, m.sender, pg_catalog.count(*) AS messages
 	  FROM crm_report.messages m
+	 WHERE NOT crm_internal.report_summarized()
 	 GROUP BY m.workspace_id, m.sent_at::date, m.channel, m.sender;
 
 CREATE VIEW crm_report.activities_per_owner_month WITH (security_invoker = true) AS
