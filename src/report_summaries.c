@@ -598,8 +598,8 @@ static ReportSummary order_summary = {
  */
 #define CONVERSATION_EVENTS(tab, sign) \
 	"SELECT t.workspace_id, (t.started_at AT TIME ZONE 'UTC')::date AS day, t.channel, " sign "1 AS conversations," \
-	" " sign "(t.first_response_seconds IS NOT NULL)::integer AS answered," \
-	" COALESCE(" sign "t.first_response_seconds::numeric, 0) AS response_seconds FROM " tab " t"
+	" CASE WHEN t.first_response_seconds IS NULL THEN 0 ELSE " sign "1 END AS answered," \
+	" COALESCE(t.first_response_seconds::numeric OPERATOR(pg_catalog.*) " sign "1, 0) AS response_seconds FROM " tab " t"
 #define CONVERSATION_ARGS "report_conversation_days", "workspace_id, day, channel", "conversations, answered, response_seconds", \
 	"pg_catalog.sum(conversations), pg_catalog.sum(answered), pg_catalog.sum(response_seconds)", \
 	"(pg_catalog.sum(conversations) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(answered) OPERATOR(pg_catalog.<>) 0" \
