@@ -12785,3 +12785,379 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- report5: the time series run without JIT (src/report_plans.c).  The gate's
+-- planner support function, being called while the planner costs the gate,
+-- loads crm.so before the executor starts, whose hook then turns JIT off for
+-- a plan that reads a summary.
+CREATE FUNCTION crm_internal.report_summarized_support(internal) RETURNS internal
+LANGUAGE c STRICT
+AS 'MODULE_PATHNAME', 'crm_report_summarized_support';
+COMMENT ON FUNCTION crm_internal.report_summarized_support(internal) IS
+	'planner support of crm_internal.report_summarized(): declines every request; being called loads crm.so, whose executor hook runs the time series without JIT (src/report_plans.c)';
+ALTER FUNCTION crm_internal.report_summarized() SUPPORT crm_internal.report_summarized_support;
+
+-- report5: crm_report.conversations_per_day from a row per UTC day and
+-- channel (conversations, answered, the sum of first responses): the
+-- histogram of distinct response times was some 330,000 rows a year at 1M
+-- conversations (9.6 s); the view loses its median, which needs them all.
+DROP VIEW crm_report.conversations_per_day;
+DROP VIEW crm_internal.report_conversation_days_recomputed;
+ALTER TABLE crm_internal.report_conversation_days DROP COLUMN first_response_seconds;
+ALTER TABLE crm_internal.report_conversation_days ADD COLUMN answered bigint NOT NULL DEFAULT 0,
+	ADD COLUMN response_seconds numeric NOT NULL DEFAULT 0;
+ALTER TABLE crm_internal.report_conversation_days ALTER COLUMN answered DROP DEFAULT,
+	ALTER COLUMN response_seconds DROP DEFAULT;
+-- a key's rows: one, and one more per writer in flight
+CREATE INDEX report_conversation_days_key
+	ON crm_internal.report_conversation_days (workspace_id, day, channel);
+COMMENT ON TABLE crm_internal.report_conversation_days IS
+	'conversations per UTC day started and channel: all, the answered ones and the sum of their first responses in seconds, kept by the triggers on crm.conversations (src/report_summaries.c); read through crm_report.conversations_per_day';
+
+CREATE VIEW crm_internal.report_conversation_days_recomputed WITH (security_invoker = true) AS
+	SELECT c.workspace_id, (c.started_at AT TIME ZONE 'UTC')::date AS day, c.channel,
+		   pg_catalog.count(*) AS conversations, pg_catalog.count(c.first_response_seconds) AS answered,
+		   COALESCE(pg_catalog.sum(c.first_response_seconds::numeric), 0) AS response_seconds
+	  FROM crm.conversations c
+	 GROUP BY 1, 2, 3;
+COMMENT ON VIEW crm_internal.report_conversation_days_recomputed IS
+	'what crm_internal.report_conversation_days holds, computed from crm.conversations (crm.rebuild_report_summaries, the consistency test)';
+
+-- every workspace's summary rebuilt in the new shape
+DELETE FROM crm_internal.report_conversation_days;
+INSERT INTO crm_internal.report_conversation_days (workspace_id, day, channel, conversations, answered, response_seconds)
+SELECT r.workspace_id, r.day, r.channel, r.conversations, r.answered, r.response_seconds
+  FROM crm_internal.report_conversation_days_recomputed r
+ ORDER BY 1, 2, 3;
+
+-- Conversations by the day started and channel: the summary's rows of a
+-- day and channel added up, or the facts, as crm_internal.report_summarized()
+-- says (see deals_per_day).  No median: see the summary.
+CREATE VIEW crm_report.conversations_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.channel, pg_catalog.sum(s.conversations)::bigint AS conversations,
+		   pg_catalog.sum(s.answered)::bigint AS answered,
+		   pg_catalog.round(pg_catalog.sum(s.response_seconds) OPERATOR(pg_catalog./) NULLIF(pg_catalog.sum(s.answered), 0), 1)
+			   AS avg_first_response_seconds
+	  FROM crm_internal.report_conversation_days s
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.channel
+	HAVING pg_catalog.sum(s.conversations) OPERATOR(pg_catalog.<>) 0
+	UNION ALL
+	SELECT c.workspace_id, c.started_at::date AS day, c.channel,
+		   pg_catalog.count(*) AS conversations,
+		   pg_catalog.count(c.first_response_at) AS answered,
+		   pg_catalog.round(pg_catalog.avg(c.first_response_seconds), 1) AS avg_first_response_seconds
+	  FROM crm_report.conversations c
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY c.workspace_id, c.started_at::date, c.channel;
+COMMENT ON VIEW crm_report.conversations_per_day IS 'conversations started per day and channel, with first response times';
+COMMENT ON COLUMN crm_report.conversations_per_day.workspace_id IS 'the workspace';
+COMMENT ON COLUMN crm_report.conversations_per_day.day IS 'the day started';
+COMMENT ON COLUMN crm_report.conversations_per_day.channel IS 'channel';
+COMMENT ON COLUMN crm_report.conversations_per_day.conversations IS 'conversations started';
+COMMENT ON COLUMN crm_report.conversations_per_day.answered IS 'of those, answered by an agent or bot';
+COMMENT ON COLUMN crm_report.conversations_per_day.avg_first_response_seconds IS 'mean seconds to first response';
+-- the reporting roles read it again: those that read the other views
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm_report.conversations'::regclass
+		   AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT' AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT SELECT ON crm_report.conversations_per_day TO %s', r.grantee);
+	END LOOP;
+END;
+$$;
+
+-- report5: crm_report.messages_per_day backed by a delta summary,
+-- crm_internal.report_message_days, per UTC day sent, conversation channel
+-- and sender, kept by statement triggers on crm.messages; a conversation's
+-- delete subtracts its messages before the cascade (a BEFORE DELETE row
+-- trigger) and its channel change moves them.
+--
+-- The summary behind crm_report.messages_per_day (src/report_summaries.c):
+-- per UTC day sent, channel and sender, the messages -- kept exact at commit
+-- by statement triggers on crm.messages.  The channel is the conversation's:
+-- a conversation's delete subtracts its messages before the cascade removes
+-- them (a BEFORE DELETE row trigger: the cascade's delete of the messages
+-- finds no conversation and counts nothing), and its channel change moves
+-- them.  A delta summary, read like the others.
+--
+CREATE TABLE crm_internal.report_message_days (
+	workspace_id bigint NOT NULL,
+	day date NOT NULL,
+	channel text NOT NULL,
+	sender crm.message_sender NOT NULL,
+	messages bigint NOT NULL
+);
+-- a key's rows: one, and one more per writer in flight
+CREATE INDEX report_message_days_key ON crm_internal.report_message_days (workspace_id, day, channel, sender);
+COMMENT ON TABLE crm_internal.report_message_days IS
+	'messages per UTC day sent, conversation channel and sender, kept by the triggers on crm.messages and crm.conversations (src/report_summaries.c); read through crm_report.messages_per_day';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.report_message_days', '');
+
+ALTER TABLE crm_internal.report_message_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workspace_isolation ON crm_internal.report_message_days
+	USING (workspace_id OPERATOR(pg_catalog.=) (SELECT crm.current_workspace())
+		   AND (SELECT crm_internal.report_summarized()));
+
+CREATE VIEW crm_internal.report_message_days_recomputed WITH (security_invoker = true) AS
+	SELECT m.workspace_id, (m.sent_at AT TIME ZONE 'UTC')::date AS day, c.channel, m.sender,
+		   pg_catalog.count(*) AS messages
+	  FROM crm.messages m
+	  JOIN crm.conversations c ON c.workspace_id OPERATOR(pg_catalog.=) m.workspace_id
+							  AND c.id OPERATOR(pg_catalog.=) m.conversation_id
+	 GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW crm_internal.report_message_days_recomputed IS
+	'what crm_internal.report_message_days holds, computed from crm.messages and their conversations (crm.rebuild_report_summaries, the consistency test)';
+
+CREATE FUNCTION crm_internal.report_messages_summarize() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_messages_summarize';
+COMMENT ON FUNCTION crm_internal.report_messages_summarize() IS
+	'statement trigger on crm.messages: adds the statement''s new rows to crm_internal.report_message_days and subtracts its old ones, in their conversation''s channel';
+
+CREATE TRIGGER report_summary_insert AFTER INSERT ON crm.messages
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+CREATE TRIGGER report_summary_update AFTER UPDATE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+CREATE TRIGGER report_summary_delete AFTER DELETE ON crm.messages
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+CREATE TRIGGER report_summary_truncate AFTER TRUNCATE ON crm.messages
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_messages_summarize();
+
+CREATE FUNCTION crm_internal.report_conversation_messages_move() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_conversation_messages_move';
+COMMENT ON FUNCTION crm_internal.report_conversation_messages_move() IS
+	'statement trigger on crm.conversations: a conversation''s channel change moves its messages in crm_internal.report_message_days';
+CREATE TRIGGER report_summary_messages_move AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.report_conversation_messages_move();
+
+CREATE FUNCTION crm_internal.report_conversation_messages_gone() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_report_conversation_messages_gone';
+COMMENT ON FUNCTION crm_internal.report_conversation_messages_gone() IS
+	'row trigger before a conversation''s delete: subtracts its messages from crm_internal.report_message_days before the cascade deletes them';
+CREATE TRIGGER report_summary_messages_gone BEFORE DELETE ON crm.conversations
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.report_conversation_messages_gone();
+
+-- every workspace's messages summarised
+INSERT INTO crm_internal.report_message_days (workspace_id, day, channel, sender, messages)
+SELECT r.workspace_id, r.day, r.channel, r.sender, r.messages
+  FROM crm_internal.report_message_days_recomputed r
+ ORDER BY 1, 2, 3, 4;
+
+CREATE OR REPLACE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	n bigint;
+	m bigint;
+	k bigint;
+	c bigint;
+	g bigint;
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to rebuild the report summaries of workspace "%"',
+			crm.current_user_id(), (SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace rebuilds them.';
+	END IF;
+	-- writers of deals, contacts, orders, conversations and messages wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations, crm.messages IN SHARE MODE;
+	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
+	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
+	  FROM crm_internal.report_deal_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4, 5;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	DELETE FROM crm_internal.report_contact_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)
+	SELECT r.workspace_id, r.day, r.source, r.contacts
+	  FROM crm_internal.report_contact_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS m = ROW_COUNT;
+	DELETE FROM crm_internal.report_order_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_order_days (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders)
+	SELECT r.workspace_id, r.day, r.currency, r.orders, r.booked_value, r.paid_value, r.paid_orders
+	  FROM crm_internal.report_order_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	DELETE FROM crm_internal.report_conversation_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_conversation_days (workspace_id, day, channel, conversations, answered, response_seconds)
+	SELECT r.workspace_id, r.day, r.channel, r.conversations, r.answered, r.response_seconds
+	  FROM crm_internal.report_conversation_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS c = ROW_COUNT;
+	DELETE FROM crm_internal.report_message_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_message_days (workspace_id, day, channel, sender, messages)
+	SELECT r.workspace_id, r.day, r.channel, r.sender, r.messages
+	  FROM crm_internal.report_message_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4;
+	GET DIAGNOSTICS g = ROW_COUNT;
+	RETURN n + m + k + c + g;
+END;
+$$;
+COMMENT ON FUNCTION crm.rebuild_report_summaries() IS
+	'recomputes the current workspace''s report summaries (crm_report.deals_per_day, the week and month views, crm_report.contacts_per_month, crm_report.order_revenue_per_month, crm_report.conversations_per_day and crm_report.messages_per_day) from its deals, contacts, orders, conversations and messages; returns the number of summary rows; needs admin';
+
+-- Messages by the day sent, channel and sender: the summary's rows of a key
+-- added up, or the facts, as crm_internal.report_summarized() says (see
+-- deals_per_day)
+CREATE OR REPLACE VIEW crm_report.messages_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.channel, s.sender::text AS sender, pg_catalog.sum(s.messages)::bigint AS messages
+	  FROM crm_internal.report_message_days s
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.channel, s.sender
+	HAVING pg_catalog.sum(s.messages) OPERATOR(pg_catalog.<>) 0
+	UNION ALL
+	SELECT m.workspace_id, m.sent_at::date AS day, m.channel, m.sender, pg_catalog.count(*) AS messages
+	  FROM crm_report.messages m
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY m.workspace_id, m.sent_at::date, m.channel, m.sender;
+
+-- crm.grant_access grants the reporting roles the message summary; those
+-- granted already get it here
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too)
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_conversation_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_message_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_conversation_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_message_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+	-- a contact's stays in pipeline stages are its moves' record; a merge
+	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
+	IF level IN ('frontend', 'service') THEN
+		EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+	END IF;
+END;
+$$;
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm_internal.report_deal_days'::regclass
+		   AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT' AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT SELECT ON crm_internal.report_message_days TO %s', r.grantee);
+	END LOOP;
+END;
+$$;

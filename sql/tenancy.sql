@@ -235,6 +235,7 @@ BEGIN
 		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
 		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
 		EXECUTE format('GRANT SELECT ON crm_internal.report_conversation_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_message_days TO %I', role_name);
 		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
 		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
 	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
@@ -246,6 +247,7 @@ BEGIN
 		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
 		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
 		EXECUTE format('REVOKE SELECT ON crm_internal.report_conversation_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_message_days FROM %I', role_name);
 	END IF;
 	IF level = 'reporting_all' THEN
 		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);

@@ -8,8 +8,10 @@
  *	  day first seen and source (crm_internal.report_contact_days, on
  *	  crm.contacts) and orders per UTC day of order date and currency
  *	  (crm_internal.report_order_days, on crm.orders) and conversations per
- *	  UTC day started, channel and first response (report_conversation_days,
- *	  on crm.conversations).  Each summary is a
+ *	  UTC day started and channel, with their first responses added up
+ *	  (report_conversation_days, on crm.conversations) and messages per UTC
+ *	  day sent, channel and sender (report_message_days, on crm.messages,
+ *	  with the conversation's channel).  Each summary is a
  *	  ReportSummary: its SQL and the columns it reads; the machinery below
  *	  is shared.
  *
@@ -26,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
@@ -53,6 +56,9 @@ PG_FUNCTION_INFO_V1(crm_report_deals_summarize);
 PG_FUNCTION_INFO_V1(crm_report_contacts_summarize);
 PG_FUNCTION_INFO_V1(crm_report_orders_summarize);
 PG_FUNCTION_INFO_V1(crm_report_conversations_summarize);
+PG_FUNCTION_INFO_V1(crm_report_messages_summarize);
+PG_FUNCTION_INFO_V1(crm_report_conversation_messages_move);
+PG_FUNCTION_INFO_V1(crm_report_conversation_messages_gone);
 
 typedef struct ReportSummary ReportSummary;
 
@@ -581,35 +587,42 @@ static ReportSummary order_summary = {
 };
 
 /*
- * Conversations per UTC day started, channel and first response in seconds
- * (NULL: not answered yet), as crm_report.conversations_per_day counts
- * them: a histogram of response times per day and channel, so that the
- * view's mean and median stay exact.  The first response is the
- * conversation's, which the message triggers keep: a conversation moves
- * from NULL to its first response by their UPDATE.
+ * Conversations per UTC day started and channel, as
+ * crm_report.conversations_per_day counts them: all, the answered ones and
+ * the sum of their first responses in seconds, so that the view's mean is
+ * exact.  A row per day and channel: an exact median would need every
+ * distinct response time (a row each), which at a million conversations
+ * a year is too many rows to read in 200 ms (docs/reporting.md).  The
+ * first response is the conversation's, which the message triggers keep:
+ * a conversation moves from unanswered to answered by their UPDATE.
  */
 #define CONVERSATION_EVENTS(tab, sign) \
-	"SELECT t.workspace_id, (t.started_at AT TIME ZONE 'UTC')::date AS day, t.channel, t.first_response_seconds," \
-	" " sign "1 AS conversations FROM " tab " t"
-#define CONVERSATION_ARGS "report_conversation_days", "workspace_id, day, channel, first_response_seconds", "conversations", \
-	"pg_catalog.sum(conversations)", "pg_catalog.sum(conversations) OPERATOR(pg_catalog.<>) 0", "f.conversations"
+	"SELECT t.workspace_id, (t.started_at AT TIME ZONE 'UTC')::date AS day, t.channel, " sign "1 AS conversations," \
+	" CASE WHEN t.first_response_seconds IS NULL THEN 0 ELSE " sign "1 END AS answered," \
+	" COALESCE(t.first_response_seconds::numeric OPERATOR(pg_catalog.*) " sign "1, 0) AS response_seconds FROM " tab " t"
+#define CONVERSATION_ARGS "report_conversation_days", "workspace_id, day, channel", "conversations, answered, response_seconds", \
+	"pg_catalog.sum(conversations), pg_catalog.sum(answered), pg_catalog.sum(response_seconds)", \
+	"(pg_catalog.sum(conversations) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(answered) OPERATOR(pg_catalog.<>) 0" \
+	" OR pg_catalog.sum(response_seconds) OPERATOR(pg_catalog.<>) 0)", \
+	"f.conversations, f.answered, f.response_seconds"
 #define CONVERSATION_MATCH \
 	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
-	" AND s.channel OPERATOR(pg_catalog.=) k.channel AND (s.first_response_seconds OPERATOR(pg_catalog.=) k.first_response_seconds" \
-	" OR (s.first_response_seconds IS NULL AND k.first_response_seconds IS NULL))"
+	" AND s.channel OPERATOR(pg_catalog.=) k.channel"
 #define CONVERSATION_FOLD(events) DELTA_EXPAND(DELTA_FOLD, CONVERSATION_ARGS, CONVERSATION_MATCH, events)
 
 static const char *const conversation_columns[] = {
 	"workspace_id", "started_at", "channel", "first_response_seconds"
 };
 
-/* A conversation counts on the day it started, with its first response */
+/* A conversation counts on the day it started, with its first response if answered */
 static bool
 CollectConversation(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
 {
 	SummaryDelta e;
-	bool		isnull;
+	bool		isnull,
+				unanswered;
 	TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, atts[1], &isnull));
+	Datum		seconds = slot_getattr(slot, atts[3], &unanswered);
 
 	if (TIMESTAMP_NOT_FINITE(at))
 		return false;
@@ -617,8 +630,12 @@ CollectConversation(DeltaSet *set, TupleTableSlot *slot, const int *atts, int si
 	e.key[1] = DateADTGetDatum(UtcDay(at));
 	e.keynull[1] = false;
 	e.key[2] = KeyDatum(slot, atts[2], &e.keynull[2]);
-	e.key[3] = KeyDatum(slot, atts[3], &e.keynull[3]);
 	e.value[0] = SignedInt(sign, true);
+	e.value[1] = SignedInt(sign, !unanswered);
+	/* the cast the SQL fold makes: float8 to numeric */
+	e.value[2] = unanswered ? NumericGetDatum(int64_to_numeric(0)) : DirectFunctionCall1(float8_numeric, seconds);
+	if (sign < 0)
+		e.value[2] = DirectFunctionCall1(numeric_uminus, e.value[2]);
 	AddDelta(set, &e);
 	return true;
 }
@@ -629,19 +646,137 @@ static ReportSummary conversation_summary = {
 	.truncate_sql = "DELETE FROM crm_internal.report_conversation_days",
 	.columns = conversation_columns,
 	.ncolumns = lengthof(conversation_columns),
-	.fold_one_sql = FOLD_ONE("report_conversation_days", "conversations = s.conversations OPERATOR(pg_catalog.+) $5",
+	.fold_one_sql = FOLD_ONE("report_conversation_days",
+							 "conversations = s.conversations OPERATOR(pg_catalog.+) $4, answered = s.answered OPERATOR(pg_catalog.+) $5,"
+							 " response_seconds = s.response_seconds OPERATOR(pg_catalog.+) $6",
 							 "l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.day OPERATOR(pg_catalog.=) $2"
-							 " AND l.channel OPERATOR(pg_catalog.=) $3 AND (l.first_response_seconds OPERATOR(pg_catalog.=) $4"
-							 " OR (l.first_response_seconds IS NULL AND $4 IS NULL))",
-							 "s.conversations OPERATOR(pg_catalog.=) 0"),
+							 " AND l.channel OPERATOR(pg_catalog.=) $3",
+							 "s.conversations OPERATOR(pg_catalog.=) 0 AND s.answered OPERATOR(pg_catalog.=) 0"
+							 " AND s.response_seconds OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_conversation_days"
-	" (workspace_id, day, channel, first_response_seconds, conversations) VALUES ($1, $2, $3, $4, $5)",
+	" (workspace_id, day, channel, conversations, answered, response_seconds) VALUES ($1, $2, $3, $4, $5, $6)",
 	.delete_sql = "DELETE FROM crm_internal.report_conversation_days WHERE ctid OPERATOR(pg_catalog.=) $1",
-	.nkeys = 4,
-	.nvalues = 1,
-	.types = {INT8OID, DATEOID, TEXTOID, FLOAT8OID, INT8OID},
+	.nkeys = 3,
+	.nvalues = 3,
+	.types = {INT8OID, DATEOID, TEXTOID, INT8OID, INT8OID, NUMERICOID},
 	.collect = CollectConversation,
 };
+
+/*
+ * Messages per UTC day sent, channel and sender, as
+ * crm_report.messages_per_day counts them.  The channel is the
+ * conversation's: a message's row is counted while its conversation
+ * exists, and a conversation takes its messages with it.  Its delete
+ * subtracts them before the cascade removes them (a BEFORE DELETE row
+ * trigger on crm.conversations, ConversationMessagesGone below), and the
+ * cascade's own delete of the messages then finds no conversation and
+ * counts nothing; a conversation's channel change moves its messages
+ * (an AFTER UPDATE statement trigger on crm.conversations).
+ */
+#define MESSAGE_EVENTS(tab, sign) \
+	"SELECT t.workspace_id, (t.sent_at AT TIME ZONE 'UTC')::date AS day, c.channel, t.sender, " sign "1 AS messages" \
+	" FROM " tab " t JOIN crm.conversations c ON c.workspace_id OPERATOR(pg_catalog.=) t.workspace_id" \
+	" AND c.id OPERATOR(pg_catalog.=) t.conversation_id"
+#define MESSAGE_ARGS "report_message_days", "workspace_id, day, channel, sender", "messages", \
+	"pg_catalog.sum(messages)", "pg_catalog.sum(messages) OPERATOR(pg_catalog.<>) 0", "f.messages"
+#define MESSAGE_MATCH \
+	"s.workspace_id OPERATOR(pg_catalog.=) k.workspace_id AND s.day OPERATOR(pg_catalog.=) k.day" \
+	" AND s.channel OPERATOR(pg_catalog.=) k.channel AND s.sender OPERATOR(pg_catalog.=) k.sender"
+#define MESSAGE_FOLD(events) DELTA_EXPAND(DELTA_FOLD, MESSAGE_ARGS, MESSAGE_MATCH, events)
+
+static const char *const message_columns[] = {
+	"workspace_id", "sent_at", "sender", "conversation_id"
+};
+
+static SPIPlanPtr channel_plan;
+
+/* A message on the day it was sent, in its conversation's channel, if the conversation is there */
+static bool
+CollectMessage(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
+{
+	SummaryDelta e;
+	bool		isnull;
+	TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, atts[1], &isnull));
+	Datum		args[2];
+
+	if (TIMESTAMP_NOT_FINITE(at))
+		return false;
+	args[0] = slot_getattr(slot, atts[0], &isnull);
+	args[1] = slot_getattr(slot, atts[3], &isnull);
+	if (SPI_execute_plan(KeepPlan(set->summary, &channel_plan,
+								  "SELECT c.channel FROM crm.conversations c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
+								  " AND c.id OPERATOR(pg_catalog.=) $2", 2, (Oid[]) {INT8OID, INT8OID}),
+						 args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "%s: channel lookup failed", set->summary->name);
+	if (SPI_processed == 0)
+		return true;			/* its conversation's delete subtracted it */
+	/* the sender's enum type, known from the table */
+	set->summary->types[3] = TupleDescAttr(slot->tts_tupleDescriptor, atts[2] - 1)->atttypid;
+	e.key[0] = args[0];
+	e.keynull[0] = false;
+	e.key[1] = DateADTGetDatum(UtcDay(at));
+	e.keynull[1] = false;
+	e.key[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &e.keynull[2]);
+	if (!e.keynull[2])
+		e.key[2] = datumCopy(e.key[2], false, -1);
+	e.key[3] = KeyDatum(slot, atts[2], &e.keynull[3]);
+	e.value[0] = SignedInt(sign, true);
+	AddDelta(set, &e);
+	return true;
+}
+
+static ReportSummary message_summary = {
+	.name = "report_messages_summarize",
+	.fold_sql = DELTA_SQL(MESSAGE_FOLD, MESSAGE_EVENTS("new_rows", ""), MESSAGE_EVENTS("old_rows", "-")),
+	.truncate_sql = "DELETE FROM crm_internal.report_message_days",
+	.columns = message_columns,
+	.ncolumns = lengthof(message_columns),
+	.fold_one_sql = FOLD_ONE("report_message_days", "messages = s.messages OPERATOR(pg_catalog.+) $5",
+							 "l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.day OPERATOR(pg_catalog.=) $2"
+							 " AND l.channel OPERATOR(pg_catalog.=) $3 AND l.sender OPERATOR(pg_catalog.=) $4",
+							 "s.messages OPERATOR(pg_catalog.=) 0"),
+	.insert_one_sql = "INSERT INTO crm_internal.report_message_days (workspace_id, day, channel, sender, messages)"
+	" VALUES ($1, $2, $3, $4, $5)",
+	.delete_sql = "DELETE FROM crm_internal.report_message_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.nkeys = 4,
+	.nvalues = 1,
+	.types = {INT8OID, DATEOID, TEXTOID, InvalidOid, INT8OID},
+	.collect = CollectMessage,
+};
+
+/*
+ * A conversation's channel changed: its messages move from the old
+ * channel's keys to the new one's.  Always the SQL fold (no small path).
+ */
+#define CHANNEL_MOVES(sign, from) \
+	"SELECT m.workspace_id, (m.sent_at AT TIME ZONE 'UTC')::date AS day, " from ".channel, m.sender, " sign "1 AS messages" \
+	" FROM new_rows n JOIN old_rows o ON o.workspace_id OPERATOR(pg_catalog.=) n.workspace_id AND o.id OPERATOR(pg_catalog.=) n.id" \
+	" JOIN crm.messages m ON m.workspace_id OPERATOR(pg_catalog.=) n.workspace_id AND m.conversation_id OPERATOR(pg_catalog.=) n.id" \
+	" WHERE n.channel OPERATOR(pg_catalog.<>) o.channel"
+
+static const char *const channel_columns[] = {"channel"};
+
+static bool
+CollectNothing(DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign)
+{
+	return false;
+}
+
+static ReportSummary channel_move = {
+	.name = "report_conversation_messages_move",
+	.fold_sql = {NULL, MESSAGE_FOLD(CHANNEL_MOVES("", "n") " UNION ALL " CHANNEL_MOVES("-", "o")), NULL},
+	.columns = channel_columns,
+	.ncolumns = lengthof(channel_columns),
+	.collect = CollectNothing,
+};
+
+/* A deleted conversation's messages, subtracted before the cascade removes them */
+#define MESSAGES_GONE \
+	MESSAGE_FOLD("SELECT m.workspace_id, (m.sent_at AT TIME ZONE 'UTC')::date AS day, $3::pg_catalog.text AS channel," \
+				 " m.sender, -1 AS messages FROM crm.messages m" \
+				 " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.conversation_id OPERATOR(pg_catalog.=) $2")
+
+static SPIPlanPtr gone_plan;
 
 /*
  * Whether an UPDATE left every summarized column of every row as it was (a
@@ -820,4 +955,73 @@ Datum
 crm_report_conversations_summarize(PG_FUNCTION_ARGS)
 {
 	return Summarize(fcinfo, &conversation_summary);
+}
+
+/* crm_internal.report_messages_summarize(): the statement triggers on crm.messages */
+Datum
+crm_report_messages_summarize(PG_FUNCTION_ARGS)
+{
+	return Summarize(fcinfo, &message_summary);
+}
+
+/*
+ * crm_internal.report_conversation_messages_move(): AFTER UPDATE statement
+ * trigger on crm.conversations: a channel change moves the messages
+ */
+Datum
+crm_report_conversation_messages_move(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be an AFTER UPDATE statement trigger", channel_move.name)));
+	return Summarize(fcinfo, &channel_move);
+}
+
+/*
+ * crm_internal.report_conversation_messages_gone(): BEFORE DELETE row
+ * trigger on crm.conversations: subtracts the conversation's messages
+ * while they are there (the cascade that deletes them finds no
+ * conversation, and counts nothing), as the table's owner.
+ */
+Datum
+crm_report_conversation_messages_gone(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	CrmSavedUser saved;
+	Datum		args[3];
+	char		nulls[3] = "   ";
+	bool		isnull;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("report_conversation_messages_gone: must be a BEFORE DELETE row trigger")));
+	desc = RelationGetDescr(td->tg_relation);
+	args[0] = heap_getattr(td->tg_trigtuple, SPI_fnumber(desc, "workspace_id"), desc, &isnull);
+	args[1] = heap_getattr(td->tg_trigtuple, SPI_fnumber(desc, "id"), desc, &isnull);
+	args[2] = heap_getattr(td->tg_trigtuple, SPI_fnumber(desc, "channel"), desc, &isnull);
+	if (isnull)
+		nulls[2] = 'n';
+	CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
+	SPI_connect();
+	if (gone_plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(MESSAGES_GONE, 3, (Oid[]) {INT8OID, INT8OID, TEXTOID});
+
+		if (p == NULL)
+			elog(ERROR, "report_conversation_messages_gone: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		gone_plan = p;
+	}
+	if (SPI_execute_plan(gone_plan, args, nulls, false, 0) < 0)
+		elog(ERROR, "report_conversation_messages_gone: fold failed");
+	SPI_finish();
+	CrmRestoreUser(&saved);
+	return PointerGetDatum(td->tg_trigtuple);
 }

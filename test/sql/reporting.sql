@@ -286,7 +286,7 @@ SELECT month_start, source, contacts FROM crm_report.contacts_per_month ORDER BY
 -- conversations: first response 30 min (email), 10 min (email), none (chat)
 SELECT conversation_id = :cv1 AS cv1, channel, messages, first_response_seconds FROM crm_report.conversations
  ORDER BY conversation_id;
-SELECT day, channel, conversations, answered, avg_first_response_seconds, median_first_response_seconds
+SELECT day, channel, conversations, answered, avg_first_response_seconds
   FROM crm_report.conversations_per_day ORDER BY 1, 2;
 SELECT day, channel, sender, messages FROM crm_report.messages_per_day ORDER BY 1, 2, 3;
 

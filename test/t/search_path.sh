@@ -185,6 +185,16 @@ INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (:cv, '
 INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
 	VALUES (:cv, 'agent', 'hello', '2024-05-01 09:05+00'), (:cv, 'contact', 'thanks', '2024-05-01 09:06+00');
 INSERT INTO crm.messages (conversation_id, sender, body, sent_at) VALUES (:cv, 'bot', 'late', '2024-05-01 09:01+00');
+-- the report summaries (src/report_summaries.c): a message moved, the
+-- conversation's channel changed, a second conversation deleted with its
+-- messages (the BEFORE DELETE row trigger), 40 messages at once (the SQL fold)
+UPDATE crm.messages SET sent_at = '2024-05-02 09:00+00'
+ WHERE conversation_id OPERATOR(pg_catalog.=) :cv AND sender OPERATOR(pg_catalog.=) 'bot';
+UPDATE crm.conversations SET channel = 'email' WHERE id OPERATOR(pg_catalog.=) :cv;
+INSERT INTO crm.conversations (contact_id, started_at) VALUES (:ann3, '2024-05-03 09:00+00') RETURNING id AS cv2 \gset
+INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
+SELECT :cv2, 'contact', 'm', timestamptz '2024-05-03 09:00+00' + g * interval '1 minute' FROM generate_series(1, 40) g;
+DELETE FROM crm.conversations WHERE id OPERATOR(pg_catalog.=) :cv2;
 -- company merge and the duplicate finder (src/merge_companies.c)
 INSERT INTO crm.companies (name, domain) VALUES ('Attack Co', 'attack.example') RETURNING id AS co1 \gset
 INSERT INTO crm.companies (name, domain) VALUES ('Attack Company', 'eu.attack.example') RETURNING id AS co2 \gset
@@ -314,6 +324,7 @@ SET ROLE crm_attack_bi;
 SELECT crm.current_workspace();
 SELECT count(*) FROM crm_report.deals_per_month;
 SELECT count(*) FROM crm_report.conversations_per_day;
+SELECT count(*) FROM crm_report.messages_per_day;
 SELECT count(*) FROM crm_report.property_values;
 RESET ROLE;
 -- owner-based privacy for a restricted member (src/privacy.c, the CQL
