@@ -11646,3 +11646,34 @@ AS $$
 $$;
 COMMENT ON FUNCTION crm_hidden.sync_conversation_counters(bigint[], bigint[]) IS
 	'recomputes conversation_count and last_conversation_at and widens first/last_seen_at of contacts from their conversations';
+-- merge3: a row written for a company a merge deleted goes to the survivor
+-- (crm_internal.follow_merged_company), and an UPDATE cannot give a company
+-- the id of one a holding merge record names
+-- Rows written for a company a merge deleted (a frontend holding its id
+-- INSERTs a link or PATCHes a deal's company_id) land on the survivor, as
+-- rows written for a merged contact do: this BEFORE trigger locks the
+-- company (FOR KEY SHARE, which waits for a merge in progress) and, when it
+-- is gone, follows the merge records.  A new table whose foreign key points
+-- at companies attaches it the same way.
+CREATE FUNCTION crm_internal.follow_merged_company() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_follow_merged_company'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.follow_merged_company() IS
+	'BEFORE INSERT OR UPDATE row trigger; argument: the company id column; replaces a company a merge deleted by its survivor';
+CREATE TRIGGER contact_companies_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.contact_companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER activities_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.activities
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER deals_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER notes_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.notes
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER attachments_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.attachments
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER list_members_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.list_members
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
+	'BEFORE INSERT OR UPDATE OF id row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
+DROP TRIGGER companies_refuse_merged ON crm.companies;
+CREATE TRIGGER companies_refuse_merged BEFORE INSERT OR UPDATE OF id ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();

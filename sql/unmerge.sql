@@ -140,13 +140,14 @@ COMMENT ON FUNCTION crm.unmerge_preview(bigint) IS
 	'what crm.unmerge would do: fields reverted, fields in conflict, rows moved back, keys another contact holds now; changes nothing';
 
 -- A merged company is deleted, its id free: only crm.unmerge makes it live
--- again, so a row write cannot take the id a holding record names.
+-- again, so a row write (an INSERT, or an UPDATE of another company's id)
+-- cannot take the id a holding record names.
 CREATE FUNCTION crm_internal.refuse_merged_company() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_refuse_merged_company'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
-	'BEFORE INSERT row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
-CREATE TRIGGER companies_refuse_merged BEFORE INSERT ON crm.companies
+	'BEFORE INSERT OR UPDATE OF id row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
+CREATE TRIGGER companies_refuse_merged BEFORE INSERT OR UPDATE OF id ON crm.companies
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();
 
 -- A record's link rows under one label with the role of these contacts removed.
