@@ -11677,3 +11677,34 @@ COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
 DROP TRIGGER companies_refuse_merged ON crm.companies;
 CREATE TRIGGER companies_refuse_merged BEFORE INSERT OR UPDATE OF id ON crm.companies
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();
+-- merge3: a contact merge records the postal address and the social
+-- profiles it filled among the survivor's overwritten fields, so an unmerge
+-- reverts them (it left the duplicate's street and profiles on the survivor)
+CREATE OR REPLACE FUNCTION crm_internal.merge_overwritten(object_type text, before jsonb, after jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT coalesce(pg_catalog.jsonb_object_agg(f.key, pg_catalog.jsonb_build_object('old', f.old, 'new', f.new)),
+					'{}'::jsonb)
+	  FROM (SELECT k.k AS key, before OPERATOR(pg_catalog.->) k.k AS old, after OPERATOR(pg_catalog.->) k.k AS new
+			  FROM pg_catalog.unnest(CASE object_type
+									 WHEN 'company' THEN ARRAY['domain', 'industry', 'employees', 'plan', 'spend',
+															   'description', 'owner', 'tags', 'created_at']
+									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
+												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules',
+												'street', 'address_line2', 'region', 'postal_code',
+												'linkedin', 'x', 'instagram', 'facebook', 'github', 'website'] END) k(k)
+			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
+			UNION ALL
+			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
+				   before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k,
+				   after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k
+			  FROM (SELECT pg_catalog.jsonb_object_keys(after OPERATOR(pg_catalog.->) 'properties')
+					UNION
+					SELECT pg_catalog.jsonb_object_keys(before OPERATOR(pg_catalog.->) 'properties')) p(k)
+			 WHERE (before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)
+				   IS DISTINCT FROM (after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)) f;
+END;
+COMMENT ON FUNCTION crm_internal.merge_overwritten(text, jsonb, jsonb) IS
+	'the fields (and "properties.<key>") a merge of that object type (contact, company) changed between two rows of the survivor: {field: {"old", "new"}}';

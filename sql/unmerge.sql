@@ -73,7 +73,9 @@ BEGIN ATOMIC
 															   'description', 'owner', 'tags', 'created_at']
 									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
 												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
-												'tags', 'first_seen_at', 'last_seen_at', 'active_modules'] END) k(k)
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules',
+												'street', 'address_line2', 'region', 'postal_code',
+												'linkedin', 'x', 'instagram', 'facebook', 'github', 'website'] END) k(k)
 			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
 			UNION ALL
 			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
