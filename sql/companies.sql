@@ -76,7 +76,8 @@ COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
 -- A link change is a change of the contact: CRM_CONTACT_UPDATED with the
 -- link, whoever writes it; an update that changes nothing writes nothing.
 -- Links removed with their contact or company (or their workspace) emit
--- nothing: that object's own event says it.
+-- nothing: that object's own event says it.  Statement triggers over the
+-- transition tables: a merge moves a contact's links in one statement.
 -- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
 CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -84,33 +85,48 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		IF EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id)
-		   AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.company_id) THEN
-			PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', OLD.contact_id,
-				jsonb_build_object('id', OLD.contact_id, 'company_id', OLD.company_id, 'unlinked', true));
-		END IF;
-		RETURN NULL;
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', o.contact_id,
+				jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true))
+		   FROM old_rows o
+		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
+			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
 	END IF;
-	-- a link written again unchanged (crm.link_company's re-link, an upsert) is no change
-	IF TG_OP = 'UPDATE' AND (NEW.contact_id, NEW.company_id, NEW.role, NEW.is_primary)
-							IS NOT DISTINCT FROM (OLD.contact_id, OLD.company_id, OLD.role, OLD.is_primary) THEN
-		RETURN NULL;
-	END IF;
-	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
-		jsonb_build_object('id', NEW.contact_id, 'company_id', NEW.company_id,
-						   'role', NEW.role, 'is_primary', NEW.is_primary));
 	RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.contact_companies_events() IS
-	'AFTER row trigger on contact_companies: CRM_CONTACT_UPDATED for each link written or removed';
+	'AFTER statement trigger on contact_companies: CRM_CONTACT_UPDATED for each link written or removed';
 
 CREATE TRIGGER contact_companies_demote BEFORE INSERT OR UPDATE OF is_primary ON crm.contact_companies
 	FOR EACH ROW WHEN (NEW.is_primary) EXECUTE FUNCTION crm_internal.contact_companies_demote();
 CREATE TRIGGER contact_companies_normalize BEFORE INSERT OR UPDATE ON crm.contact_companies
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('role:max=2048');
-CREATE TRIGGER contact_companies_events AFTER INSERT OR UPDATE OR DELETE ON crm.contact_companies
-	FOR EACH ROW EXECUTE FUNCTION crm_internal.contact_companies_events();
+CREATE TRIGGER contact_companies_events_insert AFTER INSERT ON crm.contact_companies
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contact_companies_events();
+CREATE TRIGGER contact_companies_events_update AFTER UPDATE ON crm.contact_companies
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contact_companies_events();
+CREATE TRIGGER contact_companies_events_delete AFTER DELETE ON crm.contact_companies
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contact_companies_events();
 CREATE INDEX contact_companies_company ON crm.contact_companies (workspace_id, company_id);
 COMMENT ON TABLE crm.contact_companies IS 'which contacts belong to which companies; at most one primary company per contact';
 

@@ -13161,3 +13161,157 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- merge3: a contact merge without redundant work (issue 24): company-link
+-- events from statement triggers instead of a PL/pgSQL trigger per row
+-- A link change is a change of the contact: CRM_CONTACT_UPDATED with the
+-- link, whoever writes it; an update that changes nothing writes nothing.
+-- Links removed with their contact or company (or their workspace) emit
+-- nothing: that object's own event says it.  Statement triggers over the
+-- transition tables: a merge moves a contact's links in one statement.
+-- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+CREATE OR REPLACE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', o.contact_id,
+				jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true))
+		   FROM old_rows o
+		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
+			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_companies_events() IS
+	'AFTER statement trigger on contact_companies: CRM_CONTACT_UPDATED for each link written or removed';
+
+DROP TRIGGER contact_companies_events ON crm.contact_companies;
+CREATE TRIGGER contact_companies_events_insert AFTER INSERT ON crm.contact_companies
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contact_companies_events();
+CREATE TRIGGER contact_companies_events_update AFTER UPDATE ON crm.contact_companies
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contact_companies_events();
+CREATE TRIGGER contact_companies_events_delete AFTER DELETE ON crm.contact_companies
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contact_companies_events();
+-- merge3: the conversation counters of a few contacts read each contact's
+-- conversations through the index (a join hashed the whole table)
+CREATE OR REPLACE FUNCTION crm_hidden.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	-- each contact's conversations through the index, by a lateral
+	-- aggregate: a join would let the planner, which sees ten contacts in
+	-- any unnest and many conversations per contact in the statistics, hash
+	-- the whole table for two contacts
+	WITH agg AS (
+		SELECT t.workspace_id, t.contact_id, a.n, a.first_at, a.last_at, a.conversation_at
+		  FROM (SELECT DISTINCT u.workspace_id, u.contact_id
+				  FROM unnest(workspace_ids, contact_ids) AS u(workspace_id, contact_id)) t
+		 CROSS JOIN LATERAL (
+			SELECT count(cv.id)::integer AS n,
+				   min(cv.started_at) AS first_at,
+				   max(cv.started_at) AS last_at,
+				   max(greatest(cv.started_at, cv.last_message_at)) AS conversation_at
+			  FROM crm.conversations cv
+			 WHERE cv.workspace_id = t.workspace_id AND cv.contact_id = t.contact_id) a
+	), upd AS (
+		SELECT c.workspace_id, c.id, agg.n,
+			   CASE WHEN agg.first_at IS NULL THEN c.first_seen_at ELSE least(c.first_seen_at, agg.first_at) END AS first_at,
+			   CASE WHEN agg.last_at IS NULL THEN c.last_seen_at ELSE greatest(c.last_seen_at, agg.last_at) END AS last_at,
+			   agg.conversation_at
+		  FROM agg JOIN crm.contacts c ON c.workspace_id = agg.workspace_id AND c.id = agg.contact_id
+	)
+	UPDATE crm.contacts c
+	   SET conversation_count = upd.n, first_seen_at = upd.first_at, last_seen_at = upd.last_at,
+		   last_conversation_at = upd.conversation_at
+	  FROM upd
+	 WHERE c.workspace_id = upd.workspace_id AND c.id = upd.id
+	   AND (c.conversation_count, c.first_seen_at, c.last_seen_at, c.last_conversation_at)
+		   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at, upd.conversation_at);
+$$;
+COMMENT ON FUNCTION crm_hidden.sync_conversation_counters(bigint[], bigint[]) IS
+	'recomputes conversation_count and last_conversation_at and widens first/last_seen_at of contacts from their conversations';
+-- merge3: a row written for a company a merge deleted goes to the survivor
+-- (crm_internal.follow_merged_company), and an UPDATE cannot give a company
+-- the id of one a holding merge record names
+-- Rows written for a company a merge deleted (a frontend holding its id
+-- INSERTs a link or PATCHes a deal's company_id) land on the survivor, as
+-- rows written for a merged contact do: this BEFORE trigger locks the
+-- company (FOR KEY SHARE, which waits for a merge in progress) and, when it
+-- is gone, follows the merge records.  A new table whose foreign key points
+-- at companies attaches it the same way.
+CREATE FUNCTION crm_internal.follow_merged_company() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_follow_merged_company'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.follow_merged_company() IS
+	'BEFORE INSERT OR UPDATE row trigger; argument: the company id column; replaces a company a merge deleted by its survivor';
+CREATE TRIGGER contact_companies_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.contact_companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER activities_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.activities
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER deals_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER notes_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.notes
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER attachments_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.attachments
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER list_members_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.list_members
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
+	'BEFORE INSERT OR UPDATE OF id row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
+DROP TRIGGER companies_refuse_merged ON crm.companies;
+CREATE TRIGGER companies_refuse_merged BEFORE INSERT OR UPDATE OF id ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();
+-- merge3: a contact merge records the postal address and the social
+-- profiles it filled among the survivor's overwritten fields, so an unmerge
+-- reverts them (it left the duplicate's street and profiles on the survivor)
+CREATE OR REPLACE FUNCTION crm_internal.merge_overwritten(object_type text, before jsonb, after jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT coalesce(pg_catalog.jsonb_object_agg(f.key, pg_catalog.jsonb_build_object('old', f.old, 'new', f.new)),
+					'{}'::jsonb)
+	  FROM (SELECT k.k AS key, before OPERATOR(pg_catalog.->) k.k AS old, after OPERATOR(pg_catalog.->) k.k AS new
+			  FROM pg_catalog.unnest(CASE object_type
+									 WHEN 'company' THEN ARRAY['domain', 'industry', 'employees', 'plan', 'spend',
+															   'description', 'owner', 'tags', 'created_at']
+									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
+												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules',
+												'street', 'address_line2', 'region', 'postal_code',
+												'linkedin', 'x', 'instagram', 'facebook', 'github', 'website'] END) k(k)
+			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
+			UNION ALL
+			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
+				   before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k,
+				   after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k
+			  FROM (SELECT pg_catalog.jsonb_object_keys(after OPERATOR(pg_catalog.->) 'properties')
+					UNION
+					SELECT pg_catalog.jsonb_object_keys(before OPERATOR(pg_catalog.->) 'properties')) p(k)
+			 WHERE (before OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)
+				   IS DISTINCT FROM (after OPERATOR(pg_catalog.->) 'properties' OPERATOR(pg_catalog.->) p.k)) f;
+END;
+COMMENT ON FUNCTION crm_internal.merge_overwritten(text, jsonb, jsonb) IS
+	'the fields (and "properties.<key>") a merge of that object type (contact, company) changed between two rows of the survivor: {field: {"old", "new"}}';

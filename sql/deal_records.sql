@@ -45,6 +45,8 @@ CREATE TRIGGER notes_events_delete AFTER DELETE ON crm.notes
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.emit_row_events('note', 'CRM_NOTE');
 CREATE TRIGGER notes_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.notes
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
+CREATE TRIGGER notes_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.notes
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
 
 CREATE INDEX notes_contact ON crm.notes (workspace_id, contact_id, occurred_at DESC, id DESC) WHERE contact_id IS NOT NULL;
 CREATE INDEX notes_company ON crm.notes (workspace_id, company_id, occurred_at DESC, id DESC) WHERE company_id IS NOT NULL;
@@ -177,6 +179,8 @@ CREATE TRIGGER attachments_touch BEFORE INSERT OR UPDATE ON crm.attachments
 		'content_type:max=2048');
 CREATE TRIGGER attachments_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.attachments
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
+CREATE TRIGGER attachments_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.attachments
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
 
 CREATE TABLE crm.checklist_items (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace(),

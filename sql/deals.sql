@@ -308,6 +308,8 @@ CREATE TRIGGER deals_validate_properties BEFORE INSERT OR UPDATE ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('deal');
 CREATE TRIGGER deals_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.deals
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
+CREATE TRIGGER deals_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
 
 -- Statement-level bookkeeping of stage changes: history rows, stage_changed
 -- activities and the STAGE_CHANGED / WON / LOST events, one set-based pass

@@ -133,6 +133,8 @@ CREATE TRIGGER list_members_object_type BEFORE INSERT ON crm.list_members
 -- written for one goes to its survivor.
 CREATE TRIGGER list_members_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.list_members
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
+CREATE TRIGGER list_members_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.list_members
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
 
 --
 -- Bookkeeping for every membership change, whoever makes it (the API, a

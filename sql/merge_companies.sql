@@ -17,6 +17,23 @@ CREATE FUNCTION crm.merge_companies_preview(survivor bigint, duplicate bigint) R
 COMMENT ON FUNCTION crm.merge_companies_preview(bigint, bigint) IS
 	'what crm.merge_companies would do: the merged record and the rows that would move or be dropped; changes nothing';
 
+-- Rows written for a company a merge deleted (a frontend holding its id
+-- INSERTs a link or PATCHes a deal's company_id) land on the survivor, as
+-- rows written for a merged contact do: this BEFORE trigger locks the
+-- company (FOR KEY SHARE, which waits for a merge in progress) and, when it
+-- is gone, follows the merge records.  A new table whose foreign key points
+-- at companies attaches it the same way.
+CREATE FUNCTION crm_internal.follow_merged_company() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_follow_merged_company'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.follow_merged_company() IS
+	'BEFORE INSERT OR UPDATE row trigger; argument: the company id column; replaces a company a merge deleted by its survivor';
+
+CREATE TRIGGER contact_companies_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.contact_companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+CREATE TRIGGER activities_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.activities
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+
 -- A company's name without its legal form and punctuation: "Umbrella
 -- Corp." and "Umbrella Corporation" are both "umbrella".  The legal forms
 -- are the words most names share: they would make every name similar.

@@ -73,7 +73,9 @@ BEGIN ATOMIC
 															   'description', 'owner', 'tags', 'created_at']
 									 ELSE ARRAY['name', 'email', 'phone', 'identifier', 'verified_id', 'identity_source',
 												'avatar_url', 'city', 'country', 'lifecycle_stage', 'owner', 'blocked',
-												'tags', 'first_seen_at', 'last_seen_at', 'active_modules'] END) k(k)
+												'tags', 'first_seen_at', 'last_seen_at', 'active_modules',
+												'street', 'address_line2', 'region', 'postal_code',
+												'linkedin', 'x', 'instagram', 'facebook', 'github', 'website'] END) k(k)
 			 WHERE (before OPERATOR(pg_catalog.->) k.k) IS DISTINCT FROM (after OPERATOR(pg_catalog.->) k.k)
 			UNION ALL
 			SELECT 'properties.' OPERATOR(pg_catalog.||) p.k,
@@ -140,13 +142,14 @@ COMMENT ON FUNCTION crm.unmerge_preview(bigint) IS
 	'what crm.unmerge would do: fields reverted, fields in conflict, rows moved back, keys another contact holds now; changes nothing';
 
 -- A merged company is deleted, its id free: only crm.unmerge makes it live
--- again, so a row write cannot take the id a holding record names.
+-- again, so a row write (an INSERT, or an UPDATE of another company's id)
+-- cannot take the id a holding record names.
 CREATE FUNCTION crm_internal.refuse_merged_company() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_refuse_merged_company'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm_internal.refuse_merged_company() IS
-	'BEFORE INSERT row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
-CREATE TRIGGER companies_refuse_merged BEFORE INSERT ON crm.companies
+	'BEFORE INSERT OR UPDATE OF id row trigger on companies: a company a holding merge record merged away (its survivor there) is refused (0A000), pointing at crm.unmerge';
+CREATE TRIGGER companies_refuse_merged BEFORE INSERT OR UPDATE OF id ON crm.companies
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.refuse_merged_company();
 
 -- A record's link rows under one label with the role of these contacts removed.

@@ -995,8 +995,12 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 	WriteMergeRecord(ws, survivor, duplicate, before_s, before_d, history, &rec);
 	appendStringInfoChar(&report, '}');
 	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
-	if (SPI_execute_plan(sync_plan, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "crm merge: recounting conversations failed");
+
+	/*
+	 * No recount here: moving the conversations fired their statement
+	 * trigger, which recounted both contacts, and a duplicate without
+	 * conversations changes no counter.
+	 */
 	if (SPI_execute_plan(activity_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "crm merge: writing the merged activity failed");
 	CrmEmitEvent(ws, "CRM_CONTACT_MERGED", "contact", survivor, values[3]);

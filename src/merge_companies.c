@@ -25,6 +25,10 @@
  * RLS would be removed with the duplicate by its cascading keys, so the
  * merge counts what is left as the owner and refuses (42501) instead.
  *
+ * A row written later for the duplicate (an INSERT or an UPDATE of its
+ * company column, a frontend holding the old id) goes to the survivor, as a
+ * row written for a merged contact does (crm_follow_merged_company).
+ *
  * Concurrency: the same per-workspace advisory lock as contact merges
  * (merge.c), so contact and company merges of a workspace run one at a
  * time, then both company rows FOR UPDATE in id order.  A company another
@@ -36,6 +40,7 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -53,6 +58,7 @@
 
 PG_FUNCTION_INFO_V1(crm_merge_companies);
 PG_FUNCTION_INFO_V1(crm_merge_companies_preview);
+PG_FUNCTION_INFO_V1(crm_follow_merged_company);
 
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 
@@ -611,4 +617,140 @@ crm_merge_companies_preview(PG_FUNCTION_ARGS)
 {
 	CheckArgs(fcinfo);
 	return MergeCompanies(PG_GETARG_INT64(0), PG_GETARG_INT64(1), true);
+}
+
+/* ----------------------------------------------------------------
+ * The trigger that sends rows written for a merged company to its survivor
+ * ----------------------------------------------------------------
+ */
+
+static SPIPlanPtr company_plan = NULL;
+static SPIPlanPtr survivor_plan = NULL;
+
+static SPIPlanPtr
+KeptPlan(SPIPlanPtr *cache, const char *sql)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, 2, merge_argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "follow_merged_company: preparing failed for: %s", sql);
+		*cache = plan;
+	}
+	return *cache;
+}
+
+/*
+ * The live company a row written for company id of workspace ws belongs to:
+ * id itself when it exists, else the survivor of the holding merge record
+ * that deleted it, followed along chains; id when there is none (the
+ * foreign key then reports it).  The company row is locked FOR KEY SHARE,
+ * which waits for a merge in progress and finds the id gone once it has
+ * committed.  As the owner: a frontend role may not lock companies nor read
+ * every merge record, and the row's workspace is the filter.
+ */
+static int64
+FollowCompany(int64 ws, int64 id)
+{
+	int64		start = id;
+	Oid			relid = get_relname_relid("merges", get_namespace_oid("crm", false));
+	CrmSavedUser saved;
+	int			hops;
+
+	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	for (hops = 0; hops < 100; hops++)
+	{
+		Datum		values[2] = {Int64GetDatum(ws), Int64GetDatum(id)};
+		bool		isnull;
+
+		if (SPI_execute_plan(KeptPlan(&company_plan,
+									  "SELECT 1 FROM crm.companies c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
+									  " AND c.id OPERATOR(pg_catalog.=) $2 FOR KEY SHARE"),
+							 values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "follow_merged_company: reading the company failed");
+		if (SPI_processed == 1)
+			break;
+		if (SPI_execute_plan(KeptPlan(&survivor_plan,
+									  "SELECT m.survivor_id FROM crm.merges m"
+									  " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1"
+									  "   AND m.object_type OPERATOR(pg_catalog.=) 'company'"
+									  "   AND m.loser_id OPERATOR(pg_catalog.=) $2 AND m.undone_at IS NULL"
+									  " ORDER BY m.id DESC LIMIT 1"),
+							 values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "follow_merged_company: reading the merge records failed");
+		if (SPI_processed == 0)
+		{
+			id = start;
+			break;
+		}
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	CrmRestoreUser(&saved);
+	return hops < 100 ? id : start;
+}
+
+/*
+ * crm_internal.follow_merged_company(column): BEFORE INSERT OR UPDATE OF
+ * column, for each row, on a table whose foreign key points at companies.
+ * An update that leaves the column alone costs nothing; an unmerge moves
+ * rows back to the company it restores.
+ */
+Datum
+crm_follow_merged_company(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	int			idatt;
+	int			wsatt;
+	bool		isnull;
+	int64		ws;
+	int64		id;
+	int64		to;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("follow_merged_company: must be fired before insert or update, for each row, with the company column as argument")));
+
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	desc = RelationGetDescr(trigdata->tg_relation);
+	idatt = SPI_fnumber(desc, trigdata->tg_trigger->tgargs[0]);
+	wsatt = SPI_fnumber(desc, "workspace_id");
+	if (idatt <= 0 || wsatt <= 0)
+		elog(ERROR, "follow_merged_company: column \"%s\" or workspace_id not found",
+			 trigdata->tg_trigger->tgargs[0]);
+
+	id = DatumGetInt64(heap_getattr(tuple, idatt, desc, &isnull));
+	if (isnull || CrmUnmergeInProgress())
+		return PointerGetDatum(tuple);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		bool		oldnull;
+		Datum		old = heap_getattr(trigdata->tg_trigtuple, idatt, desc, &oldnull);
+
+		if (!oldnull && DatumGetInt64(old) == id)
+			return PointerGetDatum(tuple);
+	}
+	ws = DatumGetInt64(heap_getattr(tuple, wsatt, desc, &isnull));
+	if (isnull)
+		return PointerGetDatum(tuple);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "follow_merged_company: SPI_connect failed");
+	to = FollowCompany(ws, id);
+	SPI_finish();
+
+	if (to != id)
+	{
+		Datum		v = Int64GetDatum(to);
+		bool		n = false;
+
+		tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &idatt, &v, &n);
+		CrmCheckDefined(tuple->t_data, tuple->t_len);
+	}
+	return PointerGetDatum(tuple);
 }

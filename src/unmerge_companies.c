@@ -12,8 +12,9 @@
  * flag the merge filled get them back where they still hold the merge's.
  *
  * The row path cannot make a merged company live: an INSERT of a company
- * whose id a holding merge record names, while its survivor exists, is
- * refused (0A000), pointing at crm.unmerge, so the id stays free for it.
+ * whose id a holding merge record names, or an UPDATE that gives a company
+ * that id, while its survivor exists, is refused (0A000), pointing at
+ * crm.unmerge, so the id stays free for it.
  *
  *-------------------------------------------------------------------------
  */
@@ -288,8 +289,9 @@ const UnmergeKind crm_unmerge_company = {
 };
 
 /*
- * BEFORE INSERT row trigger on crm.companies: a company whose id a holding
- * merge record names is live again only through crm.unmerge.  A record
+ * BEFORE INSERT OR UPDATE OF id row trigger on crm.companies: a company
+ * whose id a holding merge record names is live again only through
+ * crm.unmerge, not by an INSERT nor by another company taking its id.  A record
  * whose survivor is gone (deleted, truncated) can no longer be undone, and
  * keeps no id from a new row.  One probe of merges_loser per row, with a
  * kept plan.
@@ -299,28 +301,42 @@ crm_refuse_merged_company(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
+	HeapTuple	tuple;
 	Datum		values[2];
 	bool		isnull;
 	Oid			relid;
 	CrmSavedUser saved;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("refuse_merged_company: must be fired before insert, for each row")));
+				 errmsg("refuse_merged_company: must be fired before insert or update, for each row")));
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	if (CrmUnmergeInProgress())
-		return PointerGetDatum(trigdata->tg_trigtuple);
+		return PointerGetDatum(tuple);
 	relid = get_relname_relid("merges", get_namespace_oid("crm", false));
 	if (!OidIsValid(relid))
-		return PointerGetDatum(trigdata->tg_trigtuple);
+		return PointerGetDatum(tuple);
 	desc = RelationGetDescr(trigdata->tg_relation);
-	values[0] = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "workspace_id"), desc, &isnull);
+	values[0] = heap_getattr(tuple, SPI_fnumber(desc, "workspace_id"), desc, &isnull);
 	if (isnull)
-		return PointerGetDatum(trigdata->tg_trigtuple);
-	values[1] = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "id"), desc, &isnull);
+		return PointerGetDatum(tuple);
+	values[1] = heap_getattr(tuple, SPI_fnumber(desc, "id"), desc, &isnull);
 	if (isnull)
-		return PointerGetDatum(trigdata->tg_trigtuple);
+		return PointerGetDatum(tuple);
+	/* an update that keeps the id (and workspace) takes no id */
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		bool		n1,
+					n2;
+		Datum		oldws = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "workspace_id"), desc, &n1);
+		Datum		oldid = heap_getattr(trigdata->tg_trigtuple, SPI_fnumber(desc, "id"), desc, &n2);
+
+		if (!n1 && !n2 && DatumGetInt64(oldws) == DatumGetInt64(values[0]) &&
+			DatumGetInt64(oldid) == DatumGetInt64(values[1]))
+			return PointerGetDatum(tuple);
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "refuse_merged_company: SPI_connect failed");
@@ -349,5 +365,5 @@ crm_refuse_merged_company(PG_FUNCTION_ARGS)
 				 errhint("Undo the merge to make it live again: SELECT crm.unmerge(%s).", merge)));
 	}
 	SPI_finish();
-	return PointerGetDatum(trigdata->tg_trigtuple);
+	return PointerGetDatum(tuple);
 }

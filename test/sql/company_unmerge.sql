@@ -194,6 +194,50 @@ SELECT crm.unmerge(8);
 RESET ROLE;
 SELECT count(*) AS b_live FROM crm.companies WHERE id = 11;
 
+-- Rows a frontend writes later with a merged company's id (issue 24): an
+-- INSERT or an UPDATE of company_id lands on the survivor, as rows written
+-- for a merged contact do; along a chain to the last survivor; and another
+-- company cannot take the merged id by an UPDATE (0A000, hint crm.unmerge)
+INSERT INTO crm.companies (id, name) VALUES (20, 'E'), (21, 'E dup'), (22, 'F');
+INSERT INTO crm.contacts (id, name) VALUES (50, 'Kim'), (51, 'Kim dup');
+INSERT INTO crm.deals (pipeline_id, title, company_id)
+SELECT pipeline_id, 'Row path deal', 22 FROM crm.deals WHERE workspace_id = 1 LIMIT 1 RETURNING id AS deal \gset
+SELECT crm.merge_companies(20, 21) AS survivor;
+SELECT max(id) AS m FROM crm.merges \gset
+SELECT max(id) AS last_event FROM crm.events \gset
+SET ROLE crm_cunmerge_app;
+SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
+INSERT INTO crm.contact_companies (contact_id, company_id, role) VALUES (50, 21, 'buyer')
+RETURNING contact_id, company_id, role;
+INSERT INTO crm.notes (company_id, body) VALUES (21, 'written with the old id') RETURNING company_id, body;
+UPDATE crm.deals SET company_id = 21 WHERE id = :deal RETURNING company_id;
+-- an update that leaves company_id alone leaves it
+UPDATE crm.deals SET title = 'Row path deal, renamed' WHERE id = :deal RETURNING title, company_id;
+-- the link's event names the survivor
+SELECT type, object_id, payload ->> 'company_id' AS company_id FROM crm.events
+ WHERE id > :last_event AND type = 'CRM_CONTACT_UPDATED' ORDER BY id;
+-- the merged id is not free for another company either
+UPDATE crm.companies SET id = 21 WHERE id = 22;
+SELECT count(*) AS company_21 FROM crm.companies WHERE id = 21;
+-- a contact_id written with a merged contact's id lands on its survivor too
+RESET ROLE;
+SELECT crm.merge_contacts(50, 51) AS contact_survivor;
+SET ROLE crm_cunmerge_app;
+SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
+UPDATE crm.notes SET contact_id = 51 WHERE body = 'written with the old id' RETURNING contact_id, company_id;
+RESET ROLE;
+-- a chain: 20 merged into 22 since, so 21 leads to 22
+SELECT crm.merge_companies(22, 20) AS survivor;
+SELECT max(id) AS m2 FROM crm.merges \gset
+INSERT INTO crm.notes (company_id, body) VALUES (21, 'two hops') RETURNING company_id, body;
+-- once the merges are undone the id is a company again, and rows stay on it
+SELECT crm.unmerge(:m2) ->> 'company' AS restored;
+SELECT crm.unmerge(:m) ->> 'company' AS restored;
+INSERT INTO crm.notes (company_id, body) VALUES (21, 'for E dup again') RETURNING company_id, body;
+-- an id no merge record names is left to the foreign key (23503)
+INSERT INTO crm.notes (company_id, body) VALUES (999, 'nobody');
+DELETE FROM crm.deals WHERE id = :deal;
+
 DROP OWNED BY crm_cunmerge_app;
 \c contrib_regression
 DROP DATABASE crm_test_company_unmerge;

@@ -284,6 +284,21 @@ UPDATE crm.workspaces SET settings = settings || '{"merge_retention_days": "soon
 SELECT crm.purge_merge_records() AS purged;
 UPDATE crm.workspaces SET settings = settings - 'merge_retention_days' WHERE id = 1;
 
+-- The postal address and the social profiles a merge filled on the survivor
+-- are overwritten fields like the others: the unmerge takes them back (the
+-- whole address, never a street without its city), and a profile changed
+-- since is a conflict it reports
+INSERT INTO crm.contacts (id, name, linkedin) VALUES (900, 'Sue', NULL);
+INSERT INTO crm.contacts (id, name, street, city, postal_code, country, linkedin, github)
+VALUES (901, 'Sue dup', '1 Main St', 'Berlin', '10115', 'DE', 'https://www.linkedin.com/in/sue', 'sue');
+SELECT crm.merge_contacts(900, 901) AS survivor;
+SELECT max(id) AS m FROM crm.merges \gset
+SELECT street, city, postal_code, country, linkedin, github FROM crm.contacts WHERE id = 900;
+SELECT jsonb_object_keys(overwritten) AS overwritten FROM crm.merges WHERE id = :m ORDER BY 1;
+UPDATE crm.contacts SET github = 'sue-new' WHERE id = 900;
+SELECT jsonb_pretty(crm.unmerge(:m) - 'merge' - 'restored' - 'moved_back') AS unmerged;
+SELECT id, street, city, postal_code, country, linkedin, github FROM crm.contacts WHERE id IN (900, 901) ORDER BY id;
+
 -- leave an empty CRM
 SET client_min_messages = warning;
 TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges RESTART IDENTITY CASCADE;

@@ -202,6 +202,8 @@ SELECT crm.link_company(:ann3, :co1), crm.link_company(:ann3, :co2, 'cto', true)
 SELECT crm.set_external_id('company', :co2, 'stripe', 'cus_attack');
 SELECT crm.merge_companies_preview(:co1, :co2);
 SELECT crm.merge_companies(:co1, :co2);
+-- a row written with the merged id goes to the survivor (crm_follow_merged_company)
+INSERT INTO crm.notes (company_id, body) VALUES (:co2, 'old id');
 SELECT * FROM crm.company_duplicates();
 -- undoing the merge (src/unmerge.c)
 SELECT m.id AS merge_id FROM crm.merges m WHERE m.loser_id OPERATOR(pg_catalog.=) :carl \gset

@@ -21,6 +21,22 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 schema() { q -d "$1" -f test/upgrade/schema.sql; }
 rows() { q -d "$1" -v keep="${3:-off}" -v times="$2" -f test/upgrade/rows.sql; }
+# load <db> <file>: the data, with autovacuum off on the extension's tables
+# meanwhile.  An ANALYZE that lands at another point of one of the two loads
+# changes the plans of the statements after it, and so the order in which a
+# multi-row UPDATE or a call per row of a SELECT reaches the rows: their ids,
+# board positions and history rows differ, and the row fingerprints with
+# them (the subtest failed now and then; with join methods forced apart the
+# loads differ in crm.activities, deals, deal_stage_history and events).
+autovacuum() {  # autovacuum <db> off|on
+	q -d "$1" -c "DO \$\$ DECLARE t regclass; BEGIN
+		FOR t IN SELECT c.oid FROM pg_class c WHERE c.relkind = 'r'
+				  AND c.relnamespace IN ('crm'::regnamespace, 'crm_internal'::regnamespace) LOOP
+			EXECUTE format(CASE '$2' WHEN 'off' THEN 'ALTER TABLE %s SET (autovacuum_enabled = off)'
+									 ELSE 'ALTER TABLE %s RESET (autovacuum_enabled)' END, t);
+		END LOOP; END \$\$"
+}
+load() { autovacuum "$1" off && q -d "$1" -f "$2" >/dev/null && autovacuum "$1" on; }
 install() {  # install <db> [version]: an empty database with crm installed
 	fresh_db "$1"
 	q -d "$1" -c "SET client_min_messages = warning; CREATE EXTENSION crm ${2:+VERSION '$2'} CASCADE;"
@@ -40,7 +56,7 @@ fi
 # 3-5: the comparisons see a difference when there is one
 probe=test/upgrade/$(ls sql/released | sed 's|^crm--||; s|\.sql$||' | sort -V | tail -1).sql
 install crm_up_a && install crm_up_b
-q -d crm_up_a -f "$probe" >/dev/null && q -d crm_up_b -f "$probe" >/dev/null
+load crm_up_a "$probe" && load crm_up_b "$probe"
 ok $? "a fresh install of $current takes $probe"
 schema crm_up_a >"$tmp/a.schema"
 q -d crm_up_b -c "ALTER TABLE crm.contacts ADD COLUMN nickname text" && schema crm_up_b >"$tmp/b.schema"
@@ -53,7 +69,7 @@ ok $? "the row comparison sees a changed value ($(grep -c ' rows=[1-9]' "$tmp/a.
 
 for v in $older; do
 	data=test/upgrade/$v.sql
-	install crm_up_old "$v" && q -d crm_up_old -f "$data" >/dev/null
+	install crm_up_old "$v" && load crm_up_old "$data"
 	ok $? "$v installed and $data loaded"
 	q -d crm_up_old -c "CREATE TABLE public.upgrade_columns AS
 		SELECT c.oid::regclass::text AS rel, array_agg(a.attname::text) FILTER (WHERE a.attnum > 0) AS columns
@@ -66,7 +82,7 @@ for v in $older; do
 	rows crm_up_old on on >"$tmp/after.rows"
 	diff "$tmp/before.rows" "$tmp/after.rows" | sed 's/^/# /'
 	ok "${PIPESTATUS[0]}" "$v to $current: every row and sequence as it was, in the columns $v had"
-	install crm_up_new && q -d crm_up_new -f "$data" >/dev/null
+	install crm_up_new && load crm_up_new "$data"
 	ok $? "a fresh install of $current takes $data"
 	diff <(schema crm_up_new) <(schema crm_up_old) | sed 's/^/# /'
 	ok "${PIPESTATUS[0]}" "$v updated to $current has the schema of a fresh install"
