@@ -13315,3 +13315,80 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION crm_internal.merge_overwritten(text, jsonb, jsonb) IS
 	'the fields (and "properties.<key>") a merge of that object type (contact, company) changed between two rows of the survivor: {field: {"old", "new"}}';
+
+-- lead: a delivery whose lease runs out max_attempts times is dead, like one that fails that often
+
+CREATE OR REPLACE FUNCTION crm.claim_deliveries(integration text, lim integer DEFAULT 100)
+RETURNS SETOF crm.integration_deliveries
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	i crm.integrations;
+	st crm_internal.integration_state;
+BEGIN
+	PERFORM crm_internal.require_service('claim deliveries');
+	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Claim between 1 and 10000 deliveries at a time.';
+	END IF;
+	i := crm_internal.integration_of(integration);
+	IF NOT i.enabled THEN
+		RETURN;
+	END IF;
+	PERFORM crm_internal.integration_pump(i, 100000);
+	SELECT * INTO st FROM crm_internal.integration_state s WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
+	-- Due deliveries in order, each the earliest open one of its object
+	-- (its head: an ordered probe of the object index, which the plan
+	-- takes whatever the statistics of a table this busy say), whose
+	-- object has no earlier event still to fan out (an event whose
+	-- transaction started later but committed first, past the horizon).
+	-- The scan stops after lim rows; the lock re-checks status and
+	-- available_at, so a row another worker leased meanwhile drops out.
+	RETURN QUERY
+	WITH c AS (
+		SELECT d.workspace_id, d.id, d.status AS was, d.attempts AS tries
+		  FROM crm.integration_deliveries d
+		 WHERE d.workspace_id = i.workspace_id AND d.integration_id = i.id
+		   AND d.status IN ('pending', 'leased', 'failed') AND d.available_at <= clock_timestamp()
+		   AND (d.object_id IS NULL
+				OR d.id = (SELECT p.id FROM crm.integration_deliveries p
+							WHERE p.workspace_id = d.workspace_id AND p.integration_id = d.integration_id
+							  AND p.object_type = d.object_type AND p.object_id = d.object_id
+							  AND p.status IN ('pending', 'leased', 'failed')
+							ORDER BY p.position, p.id
+							LIMIT 1))
+		   AND NOT EXISTS (SELECT 1 FROM crm.events e
+							WHERE e.workspace_id = i.workspace_id
+							  AND (e.xid, e.id) > (st.after_xid, st.after_event_id)
+							  AND e.id < d.position
+							  AND e.object_type = d.object_type AND e.object_id = d.object_id)
+		 ORDER BY d.position, d.id
+		 LIMIT lim
+		   FOR UPDATE OF d SKIP LOCKED
+	), expired AS (
+		INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, error)
+		SELECT c.workspace_id, i.id, c.id, c.tries, 'expired', 'the lease ran out before an acknowledgement'
+		  FROM c WHERE c.was = 'leased'
+	), dead AS (
+		-- a delivery that kills its worker every time is dead like one that
+		-- keeps failing, or it would hold its object's later deliveries forever
+		UPDATE crm.integration_deliveries d
+		   SET status = 'dead', leased_until = NULL, last_error = 'the lease ran out before an acknowledgement'
+		  FROM c
+		 WHERE d.workspace_id = c.workspace_id AND d.id = c.id
+		   AND c.was = 'leased' AND c.tries >= i.max_attempts
+	), u AS (
+		UPDATE crm.integration_deliveries d
+		   SET status = 'leased', attempts = d.attempts + 1,
+			   leased_until = clock_timestamp() + i.lease_timeout, available_at = clock_timestamp() + i.lease_timeout
+		  FROM c
+		 WHERE d.workspace_id = c.workspace_id AND d.id = c.id
+		   AND NOT (c.was = 'leased' AND c.tries >= i.max_attempts)
+		RETURNING d.*
+	)
+	SELECT * FROM u ORDER BY u.position, u.id;
+END;
+$$;

@@ -628,12 +628,21 @@ BEGIN
 		INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, error)
 		SELECT c.workspace_id, i.id, c.id, c.tries, 'expired', 'the lease ran out before an acknowledgement'
 		  FROM c WHERE c.was = 'leased'
+	), dead AS (
+		-- a delivery that kills its worker every time is dead like one that
+		-- keeps failing, or it would hold its object's later deliveries forever
+		UPDATE crm.integration_deliveries d
+		   SET status = 'dead', leased_until = NULL, last_error = 'the lease ran out before an acknowledgement'
+		  FROM c
+		 WHERE d.workspace_id = c.workspace_id AND d.id = c.id
+		   AND c.was = 'leased' AND c.tries >= i.max_attempts
 	), u AS (
 		UPDATE crm.integration_deliveries d
 		   SET status = 'leased', attempts = d.attempts + 1,
 			   leased_until = clock_timestamp() + i.lease_timeout, available_at = clock_timestamp() + i.lease_timeout
 		  FROM c
 		 WHERE d.workspace_id = c.workspace_id AND d.id = c.id
+		   AND NOT (c.was = 'leased' AND c.tries >= i.max_attempts)
 		RETURNING d.*
 	)
 	SELECT * FROM u ORDER BY u.position, u.id;

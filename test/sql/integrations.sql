@@ -103,6 +103,20 @@ UPDATE crm.integration_deliveries SET available_at = now() - interval '1 second'
 SELECT id = :leased AS reclaimed, attempts FROM crm.claim_deliveries('hook');
 SELECT attempt, outcome, response, error FROM crm.integration_attempts WHERE delivery_id = :leased ORDER BY id;
 SELECT (crm.ack_delivery(:leased, '{"status": 204}')).status;
+-- a delivery whose lease runs out max_attempts (3) times is dead: it no longer holds its object up
+UPDATE crm.contacts SET city = 'Lima' WHERE name = 'Cy';
+SELECT id AS poison, attempts FROM crm.claim_deliveries('hook') \gset
+UPDATE crm.integration_deliveries SET available_at = now() - interval '1 second' WHERE id = :poison;
+SELECT id = :poison AS again, attempts FROM crm.claim_deliveries('hook');
+UPDATE crm.integration_deliveries SET available_at = now() - interval '1 second' WHERE id = :poison;
+SELECT id = :poison AS again, attempts FROM crm.claim_deliveries('hook');
+UPDATE crm.integration_deliveries SET available_at = now() - interval '1 second' WHERE id = :poison;
+UPDATE crm.contacts SET city = 'Quito' WHERE name = 'Cy';
+SELECT count(*) AS none_while_it_dies FROM crm.claim_deliveries('hook');
+SELECT status, attempts, leased_until, last_error FROM crm.integration_deliveries WHERE id = :poison;
+SELECT attempt, outcome FROM crm.integration_attempts WHERE delivery_id = :poison ORDER BY id;
+SELECT id AS quito, payload -> 'data' -> 'changes' AS next_of_cy FROM crm.claim_deliveries('hook') \gset
+SELECT :'next_of_cy' AS next_of_cy, (crm.ack_delivery(:quito)).status;
 
 -- the action log of the dead delivery, and the status of each integration
 SELECT attempt, outcome, error FROM crm.integration_attempts WHERE delivery_id = :doomed ORDER BY id;
