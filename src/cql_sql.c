@@ -1002,3 +1002,47 @@ crm_find_records(PG_FUNCTION_ARGS)
 						 e ? e->table + 4 : "")));
 	return Find(fcinfo, type_key, 1);
 }
+
+/*
+ * A computed property's formula (src/properties_formula.c) as a SQL
+ * expression of the row alias, resolving declared properties of workspace
+ * ws; *type its property type (number, text, boolean, date, datetime),
+ * *time_relative whether it reads the clock, and when keys is not NULL the
+ * property keys it reads.  Raises the formula's error.
+ */
+char *
+CrmCqlCompileFormula(const char *entity, const char *formula, int64 ws, const char *alias,
+					 const char **type, bool *time_relative, int *nkeys, char ***keys)
+{
+	CqlEnv		env;
+	CqlState	st;
+	char	   *sql;
+	CqlFormulaType ftype;
+	bool		ok;
+	int64		saved = lists_workspace;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	lists_workspace = ws;
+	PG_TRY();
+	{
+		ok = CqlCompileFormula(&st, entity, formula, strlen(formula), alias, &sql, &ftype);
+	}
+	PG_FINALLY();
+	{
+		lists_workspace = saved;
+	}
+	PG_END_TRY();
+	if (!ok)
+		ReportError(&st.error);
+	*type = CqlFormulaTypeName(ftype);
+	*time_relative = st.time_relative;
+	if (keys)
+	{
+		*nkeys = st.nroot_keys;
+		*keys = palloc(sizeof(char *) * Max(st.nroot_keys, 1));
+		for (int i = 0; i < st.nroot_keys; i++)
+			(*keys)[i] = pstrdup(st.root_keys[i]);
+	}
+	return sql;
+}

@@ -40,6 +40,9 @@ extern char *CrmCqlTranslateNewFilter(const char *entity, const char *query, int
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
 								const char *owner, const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 
+extern char *CrmCqlCompileFormula(const char *entity, const char *formula, int64 ws, const char *alias,
+								  const char **type, bool *time_relative, int *nkeys, char ***keys);
+
 extern char *CrmCqlWhere(const char *entity, const char *query, size_t len,
 						 const char **table, const char **alias);
 

@@ -201,6 +201,7 @@ FillPropertyDef(PropertyDef *def, const char *key, const char *type, Datum optio
 	def->type = PropertyTypeFromName(type);
 	def->required = required;
 	def->track_history = true;
+	def->formula = NULL;
 	def->noptions = 0;
 	def->options = NULL;
 	def->optlens = NULL;
@@ -269,7 +270,8 @@ LoadObjectProps(ObjectProps *op)
 	rc = SPI_execute_with_args(
 		"SELECT d.key, d.type::pg_catalog.text, d.options, d.pattern, d.required,"
 		"       COALESCE((pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->) 'track_history')"
-		"                           OPERATOR(pg_catalog.<>) 'false'::pg_catalog.jsonb, true)"
+		"                           OPERATOR(pg_catalog.<>) 'false'::pg_catalog.jsonb, true),"
+		"       pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'formula'"
 		"  FROM crm.property_definitions d"
 		" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
 		"   AND d.object_type OPERATOR(pg_catalog.=) $2",
@@ -292,6 +294,12 @@ LoadObjectProps(ObjectProps *op)
 				options, optnull, SPI_getvalue(tup, desc, 4), !reqnull && required,
 				cache_context, false);
 		op->defs[i].track_history = DatumGetBool(SPI_getbinval(tup, desc, 6, &reqnull));
+		(void) SPI_getbinval(tup, desc, 7, &reqnull);
+		if (!reqnull)
+		{
+			op->defs[i].formula = MemoryContextStrdup(cache_context, SPI_getvalue(tup, desc, 7));
+			op->nformulas++;
+		}
 	}
 	qsort(op->defs, op->ndefs, sizeof(PropertyDef), CompareDefs);
 
@@ -364,6 +372,9 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 		op->ndefs = 0;
 		op->defs = NULL;
 		op->strict = false;
+		op->nformulas = 0;
+		op->formulas_built = false;
+		op->formula_plan = NULL;
 		PG_TRY();
 		{
 			LoadObjectProps(op);
