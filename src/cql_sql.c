@@ -1046,3 +1046,52 @@ CrmCqlCompileFormula(const char *entity, const char *formula, int64 ws, const ch
 	}
 	return sql;
 }
+
+/*
+ * A rollup (src/properties_rollup.c): what it aggregates, over which table
+ * and foreign key, with its condition translated for the related rows'
+ * alias.  The condition may read the related record's own fields only: the
+ * rollup is maintained from the writes of that table alone.
+ */
+void
+CrmCqlCompileRollup(const char *entity, const char *formula, int64 ws, const char *alias, CrmRollupSql *out)
+{
+	CqlEnv		env;
+	CqlState	st;
+	CqlRollup	r;
+	bool		ok;
+	int64		saved = lists_workspace;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	lists_workspace = ws;
+	PG_TRY();
+	{
+		ok = CqlParseRollup(&st, entity, formula, strlen(formula), alias, &r);
+	}
+	PG_FINALLY();
+	{
+		lists_workspace = saved;
+	}
+	PG_END_TRY();
+	if (!ok)
+		ReportError(&st.error);
+	out->agg = (int) r.agg;
+	out->table = pstrdup(r.target->table);
+	out->fk = pstrdup(r.rel->target_fk);
+	out->value_sql = r.value_sql ? pstrdup(r.value_sql) : NULL;
+	out->type = CqlFormulaTypeName(r.type);
+	out->cond_sql = NULL;
+	if (r.cond)
+	{
+		CrmCqlReads reads;
+
+		out->cond_sql = CrmCqlTranslateFor(r.target->name, pnstrdup(r.cond, r.condlen), ws, NULL, alias,
+										   &reads, NULL);
+		if (reads.nrels > 0 || reads.nested || reads.nlist_ids > 0 || reads.time_relative || reads.nlookups > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the condition of rollup \"%s\" reads more than the %s's own fields", formula, r.target->name),
+					 errhint("A rollup is kept from the writes of its related records alone: its condition reads their fields, no relations, lists or clock.")));
+	}
+}

@@ -57,6 +57,8 @@ typedef struct PropertyDef
 	bool		required;
 	bool		track_history;	/* changes go to crm.value_history (history.c) */
 	char	   *formula;		/* a computed property's formula, else NULL */
+	bool		rollup;			/* the formula is a rollup (properties_rollup.c) */
+	bool		rollup_zero;	/* a COUNT or SUM: 0 over no related records */
 } PropertyDef;
 
 /* The definitions of one object type in one workspace, as cached */
@@ -76,6 +78,8 @@ typedef struct ObjectProps
 	int			nformulas;		/* computed properties among them */
 	bool		formulas_built;	/* formula_plan prepared (properties_formula.c) */
 	struct _SPI_plan *formula_plan;	/* the row's properties with its formulas' values */
+	int			nrollups;		/* rollups among them */
+	struct _SPI_plan *rollup_plan;	/* the row's properties with the stored rollup values */
 } ObjectProps;
 
 /* Whether a value fits its definition, and if not, why */
@@ -101,6 +105,11 @@ extern char *CrmFormulaMergeSql(int64 workspace_id, const char *object_type, con
 								bool *time_relative);
 extern void CrmFormulasBackfill(int64 workspace_id, const char *object_type, const char *clear_key,
 								bool as_owner);
+
+/* properties_rollup.c */
+extern int	rollup_writing;
+extern HeapTuple CrmKeepRollups(ObjectProps *op, Relation rel, HeapTuple tuple, HeapTuple oldtuple, int attnum);
+extern void CrmRollupBackfill(int64 workspace_id, const char *object_type, const char *key, const char *formula);
 
 /* properties_define.c */
 extern const char *CrmObjectTable(const char *object_type, const char **type_column);

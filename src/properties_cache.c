@@ -32,6 +32,7 @@
 #include "utils/snapmgr.h"
 
 #include "crm.h"
+#include "cql/cql.h"
 #include "properties.h"
 
 /* Same order as the labels of the SQL enum crm.property_type */
@@ -297,8 +298,17 @@ LoadObjectProps(ObjectProps *op)
 		(void) SPI_getbinval(tup, desc, 7, &reqnull);
 		if (!reqnull)
 		{
-			op->defs[i].formula = MemoryContextStrdup(cache_context, SPI_getvalue(tup, desc, 7));
-			op->nformulas++;
+			char	   *f = SPI_getvalue(tup, desc, 7);
+
+			op->defs[i].formula = MemoryContextStrdup(cache_context, f);
+			op->defs[i].rollup = CqlIsRollupText(f, strlen(f));
+			op->defs[i].rollup_zero = op->defs[i].rollup &&
+				(pg_strncasecmp(f + strspn(f, " \t\r\n"), "count", 5) == 0 ||
+				 pg_strncasecmp(f + strspn(f, " \t\r\n"), "sum", 3) == 0);
+			if (op->defs[i].rollup)
+				op->nrollups++;
+			else
+				op->nformulas++;
 		}
 	}
 	qsort(op->defs, op->ndefs, sizeof(PropertyDef), CompareDefs);
@@ -375,6 +385,8 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 		op->nformulas = 0;
 		op->formulas_built = false;
 		op->formula_plan = NULL;
+		op->nrollups = 0;
+		op->rollup_plan = NULL;
 		PG_TRY();
 		{
 			LoadObjectProps(op);

@@ -30,6 +30,7 @@
 
 #include "crm.h"
 #include "cql_sql.h"
+#include "cql/cql.h"
 #include "properties.h"
 
 PG_FUNCTION_INFO_V1(crm_check_property_definition);
@@ -527,7 +528,15 @@ CheckFormula(HeapTuple tup, TupleDesc desc, const char *formula)
 		return tup;
 	CheckPropertyKey(key);
 	(void) ResolveObjectType(DatumGetInt64(ws), object_type, &relid);
-	(void) CrmCqlCompileFormula(object_type, formula, DatumGetInt64(ws), "r", &type, &clock, NULL, NULL);
+	if (CqlIsRollupText(formula, strlen(formula)))
+	{
+		CrmRollupSql r;
+
+		CrmCqlCompileRollup(object_type, formula, DatumGetInt64(ws), "c", &r);
+		type = r.type;
+	}
+	else
+		(void) CrmCqlCompileFormula(object_type, formula, DatumGetInt64(ws), "r", &type, &clock, NULL, NULL);
 	if (declared != NULL && !TypeHolds(declared, type))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -42,6 +42,7 @@
 
 #include "crm.h"
 #include "cql_sql.h"
+#include "cql/cql.h"
 #include "properties.h"
 
 PG_FUNCTION_INFO_V1(crm_property_formulas);
@@ -82,7 +83,7 @@ CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alia
 	keys = palloc(sizeof(char *) * op->nformulas);
 	formulas = palloc(sizeof(char *) * op->nformulas);
 	for (int i = 0; i < op->ndefs; i++)
-		if (op->defs[i].formula)
+		if (op->defs[i].formula && !op->defs[i].rollup)
 		{
 			keys[n] = pstrdup(op->defs[i].key);
 			formulas[n++] = pstrdup(op->defs[i].formula);
@@ -275,7 +276,17 @@ TryCompile(int64 ws, const char *object_type, const char *formula, int *nkeys, E
 		const char *type;
 		bool		clock;
 
-		(void) CrmCqlCompileFormula(object_type, formula, ws, "r", &type, &clock, nkeys, &keys);
+		if (CqlIsRollupText(formula, strlen(formula)))
+		{
+			CrmRollupSql r;
+
+			/* reads the related records' fields, none of its own */
+			CrmCqlCompileRollup(object_type, formula, ws, "c", &r);
+			*nkeys = 0;
+			keys = palloc(sizeof(char *));
+		}
+		else
+			(void) CrmCqlCompileFormula(object_type, formula, ws, "r", &type, &clock, nkeys, &keys);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -306,8 +317,8 @@ CheckFormulas(int64 ws, const char *object_type, const char *changed)
 {
 	ObjectProps *op = GetObjectProps(ws, object_type);
 	int			n = 0;
-	char	  **keys = palloc(sizeof(char *) * Max(op->nformulas, 1));
-	char	  **formulas = palloc(sizeof(char *) * Max(op->nformulas, 1));
+	char	  **keys = palloc(sizeof(char *) * Max(op->nformulas + op->nrollups, 1));
+	char	  **formulas = palloc(sizeof(char *) * Max(op->nformulas + op->nrollups, 1));
 
 	for (int i = 0; i < op->ndefs; i++)
 		if (op->defs[i].formula)
@@ -409,7 +420,11 @@ crm_property_formulas(PG_FUNCTION_ARGS)
 		if (newtup == NULL || (new_formula && !same_place))
 			CrmFormulasBackfill(ws, object_type, key, true);
 	}
-	if (newtup && new_formula)
+	if (newtup && new_formula && CqlIsRollupText(new_formula, strlen(new_formula)))
+		CrmRollupBackfill(DatumGetInt64(heap_getattr(newtup, SPI_fnumber(desc, "workspace_id"), desc, &isnull)),
+						  SPI_getvalue(newtup, desc, SPI_fnumber(desc, "object_type")),
+						  SPI_getvalue(newtup, desc, SPI_fnumber(desc, "key")), new_formula);
+	else if (newtup && new_formula)
 		CrmFormulasBackfill(DatumGetInt64(heap_getattr(newtup, SPI_fnumber(desc, "workspace_id"), desc, &isnull)),
 							SPI_getvalue(newtup, desc, SPI_fnumber(desc, "object_type")), NULL, true);
 	SPI_finish();

@@ -302,5 +302,11 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 	/* formulas read any field, so every write recomputes them (properties_formula.c) */
 	if (op->nformulas > 0)
 		newtuple = CrmComputeFormulas(op, trigdata->tg_relation, newtuple, tc->properties);
+	/* rollups are the related records' to change (properties_rollup.c) */
+	op = GetObjectProps(DatumGetInt64(wsdatum), object_type);
+	if (op->nrollups > 0)
+		newtuple = CrmKeepRollups(op, trigdata->tg_relation, newtuple,
+								  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL,
+								  tc->properties);
 	return PointerGetDatum(newtuple);
 }

@@ -427,4 +427,30 @@ extern const CqlEntity *CqlFormulaEntity(CqlState *st, const char *entity);
 extern bool CqlCompileFormula(CqlState *st, const char *entity, const char *text, size_t len,
 							  const char *alias, char **sql, CqlFormulaType *type);
 
+/*
+ * Rollups (cql_formula.c): a formula that is one aggregate over a to-many
+ * relation of the record, COUNT(deals(status = OPEN)),
+ * SUM(orders(status = PAID AND currency = 'EUR').value), MAX(orders.orderDate).
+ * The relation must be by a foreign key of the related rows (target_fk).
+ */
+typedef enum CqlAggKind
+{
+	AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG
+} CqlAggKind;
+
+typedef struct CqlRollup
+{
+	CqlAggKind	agg;
+	const CqlRelation *rel;
+	const CqlEntity *target;
+	const char *cond;			/* the condition's text (a CQL query of target), NULL: none */
+	int			condlen;
+	const char *value_sql;		/* the aggregated value over the related row's alias; NULL for COUNT */
+	CqlFormulaType type;		/* of the result */
+} CqlRollup;
+
+extern bool CqlIsRollupText(const char *text, size_t len);
+extern bool CqlParseRollup(CqlState *st, const char *entity, const char *text, size_t len,
+						   const char *alias, CqlRollup *out);
+
 #endif							/* CQL_H */

@@ -594,3 +594,157 @@ CqlCompileFormula(CqlState *st, const char *entity, const char *text, size_t len
 	*type = e.type;
 	return true;
 }
+
+/* ---- rollups --------------------------------------------------------------- */
+
+static const char *const agg_names[] = {"COUNT", "SUM", "MIN", "MAX", "AVG"};
+
+/* An aggregate name and "(" first: the text is a rollup, not a formula of the row */
+bool
+CqlIsRollupText(const char *text, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len && isspace((unsigned char) text[i]))
+		i++;
+	for (int a = 0; a < 5; a++)
+	{
+		size_t		n = strlen(agg_names[a]);
+		size_t		j = i + n;
+
+		if (len - i < n || strncasecmp(text + i, agg_names[a], n) != 0)
+			continue;
+		while (j < len && isspace((unsigned char) text[j]))
+			j++;
+		if (j < len && text[j] == '(')
+			return true;
+	}
+	return false;
+}
+
+/* Is "currency = X" one of the top-level conjuncts of a condition? */
+static bool
+PinsCurrency(CqlNode *n)
+{
+	if (n == NULL)
+		return false;
+	if (n->kind == N_AND)
+		return PinsCurrency(n->left) || PinsCurrency(n->right);
+	return n->kind == N_CMP && n->op == OP_EQ && n->path.nseg == 1 &&
+		strcasecmp(n->path.seg[0], "currency") == 0 && n->nvalues == 1 && n->values[0].kind != V_NULL;
+}
+
+bool
+CqlParseRollup(CqlState *st, const char *entity, const char *text, size_t len,
+			   const char *alias, CqlRollup *out)
+{
+	const char *hint = "Write a rollup as COUNT(deals(status = OPEN)), SUM(orders(status = PAID AND currency = 'EUR').value) or MAX(orders.orderDate).";
+	const CqlEntity *e;
+	CqlToken   *t;
+	int			agg = -1;
+
+	if (setjmp(st->on_error) != 0)
+		return false;
+	if (len > CQL_MAX_LENGTH)
+		CqlFail(st, CQL_ERR_TOO_LONG, 0, "Keep a formula under 64 kB.", "formula is too long: %zu bytes", len);
+	memset(out, 0, sizeof(*out));
+	e = CqlFormulaEntity(st, entity);
+	st->query = text;
+	st->querylen = (int) len;
+	CqlLex(st, text, len);
+	st->cur = 0;
+	t = &st->toks[0];
+	for (int a = 0; a < 5; a++)
+		if (t->kind == TK_IDENT && strcasecmp(t->text, agg_names[a]) == 0)
+			agg = a;
+	if (agg < 0 || st->toks[1].kind != TK_LPAREN || st->toks[2].kind != TK_IDENT)
+		CqlFail(st, CQL_ERR_SYNTAX, t->pos, hint, "rollup syntax error at position %d", t->pos);
+	out->agg = (CqlAggKind) agg;
+	t = &st->toks[2];
+	out->rel = CqlFindRelation(e, t->text);
+	if (out->rel == NULL || out->rel->kind != REL_MANY)
+		CqlFail(st, CQL_ERR_UNKNOWN_FIELD, t->pos, hint,
+				"\"%.60s\" at position %d is not a to-many relation of %s", t->text, t->pos, e->name);
+	if (out->rel->target_fk == NULL || out->rel->part_column != NULL)
+		CqlFail(st, CQL_ERR_UNSUPPORTED, t->pos,
+				"Roll up a relation whose records point at this one: deals, orders or conversations.",
+				"cannot roll up relation \"%s\" at position %d: its records are linked through another table",
+				out->rel->name, t->pos);
+	out->target = CqlFindEntity(out->rel->target);
+	st->cur = 3;
+	if (st->toks[st->cur].kind == TK_LPAREN)
+	{
+		int			depth = 1;
+		int			from = ++st->cur;
+
+		while (depth > 0)
+		{
+			CqlTokKind k = st->toks[st->cur].kind;
+
+			if (k == TK_EOF)
+				CqlFail(st, CQL_ERR_SYNTAX, st->toks[st->cur].pos, hint,
+						"rollup syntax error at position %d: unclosed \"(\"", st->toks[st->cur].pos);
+			depth += k == TK_LPAREN ? 1 : k == TK_RPAREN ? -1 : 0;
+			st->cur++;
+		}
+		out->cond = st->toks[from].start;
+		out->condlen = (int) (st->toks[st->cur - 1].start - out->cond);
+		if (out->condlen == 0)
+			out->cond = NULL;
+	}
+	if (st->toks[st->cur].kind == TK_DOT)
+	{
+		CqlPath		p;
+		CqlRootField f;
+		int			pos;
+
+		st->cur++;
+		pos = st->toks[st->cur].pos;
+		CqlPathFromTokens(st, &p, hint);
+		CqlResolveRootField(st, out->target, alias, &p, &f);
+		out->value_sql = f.sql;
+		out->type = f.type;
+		if (out->agg == AGG_COUNT)
+			CqlFail(st, CQL_ERR_SYNTAX, pos, hint, "COUNT counts records: it takes no field (position %d)", pos);
+		if ((out->agg == AGG_SUM || out->agg == AGG_AVG) && f.type != F_NUMBER)
+			CqlFail(st, CQL_ERR_TYPE, pos, hint, "%s needs a number field, not %s (position %d)",
+					agg_names[agg], type_names[f.type], pos);
+		if (f.type != F_NUMBER && f.type != F_DATE && f.type != F_DATETIME)
+			CqlFail(st, CQL_ERR_TYPE, pos, hint, "%s needs a number, date or datetime field, not %s (position %d)",
+					agg_names[agg], type_names[f.type], pos);
+		/* one currency per rollup: money in several is not summed, nor compared */
+		if (f.key == NULL && strcmp(p.seg[0], "value") == 0 && CqlFindField(out->target, "currency"))
+		{
+			CqlState	sub;
+			CqlNode    *tree = NULL;
+
+			CqlStateInit(&sub, st->env);
+			if (out->cond && !CqlParse(&sub, out->cond, out->condlen, &tree))
+			{
+				st->error = sub.error;
+				CqlStateFree(&sub);
+				longjmp(st->on_error, 1);
+			}
+			if (!PinsCurrency(tree))
+			{
+				CqlStateFree(&sub);
+				CqlFail(st, CQL_ERR_VALUE, pos,
+						"Name the currency in the condition, for example SUM(orders(status = PAID AND currency = 'EUR').value); define one rollup per currency.",
+						"%s of %s.value mixes currencies: its condition must name one currency", agg_names[agg], out->rel->name);
+			}
+			CqlStateFree(&sub);
+		}
+	}
+	else if (out->agg != AGG_COUNT)
+		CqlFail(st, CQL_ERR_SYNTAX, st->toks[st->cur].pos, hint,
+				"%s needs a field of the related records after \".\" (position %d)", agg_names[agg], st->toks[st->cur].pos);
+	else
+		out->type = F_NUMBER;
+	if (out->agg == AGG_AVG)
+		out->type = F_NUMBER;
+	Expect(&(Fx) {st, e, alias}, TK_RPAREN, "\")\"");
+	if (st->toks[st->cur].kind != TK_EOF)
+		CqlFail(st, CQL_ERR_SYNTAX, st->toks[st->cur].pos, hint,
+				"rollup syntax error at position %d: a rollup is one aggregate and nothing else", st->toks[st->cur].pos);
+	return true;
+}
