@@ -269,8 +269,8 @@ Call(Fx *x, CqlToken *name, Expr *out)
 		{
 			Require(x, &args[1], F_NUMBER, "the digits of ROUND");
 			/* digits bounded so that no row value can make the call fail */
-			out->sql = Fmt(x, "pg_catalog.round(%s, pg_catalog.least(pg_catalog.greatest((%s)::pg_catalog.int4, -100), 100))",
-						   args[0].sql, Fmt(x, "pg_catalog.trunc(pg_catalog.least(pg_catalog.greatest(%s, -100), 100))", args[1].sql, NULL));
+			out->sql = Fmt(x, "pg_catalog.round(%s, LEAST(GREATEST(%s, -100::pg_catalog.numeric), 100::pg_catalog.numeric)::pg_catalog.int4)",
+						   args[0].sql, args[1].sql);
 		}
 		else
 			out->sql = Fmt(x, "pg_catalog.round(%s)", args[0].sql, NULL);
