@@ -160,7 +160,11 @@ CrmComputeFormulas(ObjectProps *op, Relation rel, HeapTuple tuple, int attnum)
 		elog(ERROR, "SPI_connect failed");
 	if (!op->formulas_built)
 	{
+		/* the SQL CQL writes spells some operators bare: plan it with the pinned path */
+		int			nest = CrmPinSearchPath();
 		SPIPlanPtr	plan = PrepareFormulaPlan(workspace_id, object_type, desc->tdtypeid);
+
+		CrmRestoreSearchPath(nest);
 
 		/* compiling may have rebuilt the cache: find the entry again */
 		op = GetObjectProps(workspace_id, object_type);
@@ -221,6 +225,7 @@ UpdateRecords(int64 workspace_id, const char *object_type, const char *clear_key
 	bool		clock = false;
 	CrmSavedUser saved;
 	uint64		n;
+	int			nest;
 
 	if (table == NULL)
 		return 0;
@@ -243,9 +248,11 @@ UpdateRecords(int64 workspace_id, const char *object_type, const char *clear_key
 		appendStringInfo(&sql, " AND r.%s OPERATOR(pg_catalog.=) $2", type_column);
 	if (as_owner)
 		CrmBecomeOwner(CrmRelationOwner(get_relname_relid(table, get_namespace_oid("crm", false))), &saved);
+	nest = CrmPinSearchPath();
 	if (SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "updating the computed properties of %s failed", object_type);
 	n = SPI_processed;
+	CrmRestoreSearchPath(nest);
 	if (as_owner)
 		CrmRestoreUser(&saved);
 	return n;

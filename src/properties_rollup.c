@@ -186,7 +186,11 @@ WriteRecords(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *
 	CrmSavedUser saved;
 	Oid			relid = get_relname_relid(r->parent, get_namespace_oid("crm", false));
 
+	int			nest;
+
 	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	/* the conditions CQL writes spell some operators bare, and IN is = */
+	nest = CrmPinSearchPath();
 	rollup_writing++;
 	PG_TRY();
 	{
@@ -200,6 +204,7 @@ WriteRecords(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *
 		rollup_writing--;
 	}
 	PG_END_TRY();
+	CrmRestoreSearchPath(nest);
 	CrmRestoreUser(&saved);
 }
 
@@ -396,7 +401,10 @@ CrmKeepRollups(ObjectProps *op, Relation rel, HeapTuple tuple, HeapTuple oldtupl
 		MemoryContextCallback *cb = MemoryContextAlloc(GetMemoryChunkContext(op->defs),
 													   sizeof(MemoryContextCallback));
 
+		int			nest = CrmPinSearchPath();
+
 		op->rollup_plan = PrepareKeepPlan(op);
+		CrmRestoreSearchPath(nest);
 		cb->func = FreePlan;
 		cb->arg = op->rollup_plan;
 		MemoryContextRegisterResetCallback(GetMemoryChunkContext(op->defs), cb);
