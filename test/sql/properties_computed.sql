@@ -7,9 +7,9 @@ SELECT crm.use_workspace('computed') IS NOT NULL AS switched;
 SET TimeZone = 'UTC';
 CREATE ROLE crm_computed_app;
 SELECT crm.grant_access('crm_computed_app');
-SELECT crm.define_property('contact', 'seats', 'number');
-SELECT crm.define_property('contact', 'renewal', 'date');
-SELECT crm.define_property('contact', 'plan', 'select', options => ARRAY['free', 'pro']);
+SELECT crm.define_property('contact', 'seats', 'number') > 0 AS defined;
+SELECT crm.define_property('contact', 'renewal', 'date') > 0 AS defined;
+SELECT crm.define_property('contact', 'plan', 'select', options => ARRAY['free', 'pro']) > 0 AS defined;
 INSERT INTO crm.contacts (id, name, email, city, properties, created_at) VALUES
 	(901, 'Ada', 'ada@acme.com', 'London', '{"seats": 12, "renewal": "2026-03-01", "plan": "pro"}', '2026-01-01'),
 	(902, 'Bob', 'bob@x.org', NULL, '{"seats": 0}', '2026-01-01'),
