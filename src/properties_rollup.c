@@ -70,9 +70,17 @@ typedef struct Rollup
 	char	   *parent;			/* the records' table: contacts */
 	const char *type_column;	/* custom records: their type column */
 	CrmRollupSql sql;			/* over the related rows' alias c */
+	/* kept plans by transition tables (new, old, both) and step (lock, update) */
+	SPIPlanPtr	plans[3][2];
 } Rollup;
 
 static MemoryContext rollup_context = NULL;
+
+static void
+FreePlan(void *arg)
+{
+	SPI_freeplan((SPIPlanPtr) arg);
+}
 static uint64 rollup_generation = 0;
 static bool rollups_loaded = false;
 static int	nrollups = 0;
@@ -86,6 +94,9 @@ JsonValue(const char *sql, const char *type)
 		return psprintf("pg_catalog.to_char((%s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", sql);
 	return psprintf("(%s)", sql);
 }
+
+static void WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args,
+							 SPIPlanPtr *slot);
 
 /* The aggregate of one record's related rows, as a sub-select (p: the record) */
 static char *
@@ -179,9 +190,19 @@ LoadRollups(void)
 	rollups_loaded = true;
 }
 
-/* Run a rollup write as the owner of the records' table, with rollup_writing set */
+/*
+ * Run a rollup write as the owner of the records' table, with rollup_writing
+ * set; with a plan slot, the statement is prepared once and kept (it reads
+ * the transition tables by name, which each trigger call registers anew).
+ */
 static void
 WriteRecords(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args)
+{
+	WriteRecordsKept(r, sql, nargs, argtypes, args, NULL);
+}
+
+static void
+WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args, SPIPlanPtr *slot)
 {
 	CrmSavedUser saved;
 	Oid			relid = get_relname_relid(r->parent, get_namespace_oid("crm", false));
@@ -194,7 +215,24 @@ WriteRecords(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *
 	rollup_writing++;
 	PG_TRY();
 	{
-		int			rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
+		int			rc;
+
+		if (slot && *slot == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+			MemoryContextCallback *cb;
+
+			if (plan == NULL)
+				elog(ERROR, "preparing rollup \"%s\" failed: %s", r->key, SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			cb = MemoryContextAlloc(rollup_context, sizeof(MemoryContextCallback));
+			cb->func = FreePlan;
+			cb->arg = plan;
+			MemoryContextRegisterResetCallback(rollup_context, cb);
+			*slot = plan;
+		}
+		rc = slot ? SPI_execute_plan(*slot, args, NULL, false, 0) :
+			SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
 
 		if (rc != SPI_OK_UPDATE && rc != SPI_OK_SELECT)
 			elog(ERROR, "updating rollup \"%s\" failed: %d", r->key, rc);
@@ -224,8 +262,9 @@ Counted(const Rollup *r, const char *table, bool negative)
 }
 
 static void
-SyncRollup(const Rollup *r, bool has_new, bool has_old)
+SyncRollup(Rollup *r, bool has_new, bool has_old)
 {
+	SPIPlanPtr *slots = r->plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(r->workspace_id)};
 	StringInfoData rows;
@@ -239,26 +278,26 @@ SyncRollup(const Rollup *r, bool has_new, bool has_old)
 
 	if (r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM)
 	{
-		WriteRecords(r, psprintf("UPDATE crm.%s AS p SET properties = p.properties OPERATOR(pg_catalog.||)"
+		WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = p.properties OPERATOR(pg_catalog.||)"
 								 " pg_catalog.jsonb_build_object(%s, COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
 								 "   OPERATOR(pg_catalog.+) d.delta)"
 								 "  FROM (SELECT x.parent, pg_catalog.sum(x.v) AS delta FROM (%s) x GROUP BY x.parent) d"
 								 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) d.parent"
 								 "   AND d.delta OPERATOR(pg_catalog.<>) 0",
 								 r->parent, k, k, rows.data),
-					 1, argtypes, args);
+						 1, argtypes, args, &slots[0]);
 		return;
 	}
 	/* lock the touched records, then recompute them with a snapshot taken after the locks */
-	WriteRecords(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
-							 " AND p.id IN (SELECT x.parent FROM (%s) x) ORDER BY p.id FOR UPDATE OF p",
-							 r->parent, rows.data),
-				 1, argtypes, args);
-	WriteRecords(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
+	WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
+								 " AND p.id IN (SELECT x.parent FROM (%s) x) ORDER BY p.id FOR UPDATE OF p",
+								 r->parent, rows.data),
+					 1, argtypes, args, &slots[0]);
+	WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
 							 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
 							 "   AND p.id IN (SELECT x.parent FROM (%s) x)",
 							 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)), rows.data),
-				 1, argtypes, args);
+					 1, argtypes, args, &slots[1]);
 }
 
 /*
@@ -361,12 +400,6 @@ PrepareKeepPlan(ObjectProps *op)
 		elog(ERROR, "preparing the rollups of %s failed", op->key.object_type);
 	SPI_keepplan(plan);
 	return plan;
-}
-
-static void
-FreePlan(void *arg)
-{
-	SPI_freeplan((SPIPlanPtr) arg);
 }
 
 /*
