@@ -33,6 +33,7 @@ SQL_SOURCES = \
 	sql/forecast.sql \
 	sql/orders.sql \
 	sql/custom_objects.sql \
+	sql/rollups.sql \
 	sql/history.sql \
 	sql/gdpr.sql \
 	sql/import.sql \

@@ -31,6 +31,7 @@ CREATE TABLE crm.property_definitions (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	track_history boolean NOT NULL DEFAULT true,
+	formula text,
 	PRIMARY KEY (workspace_id, id),
 	UNIQUE (workspace_id, object_type, key)
 );
@@ -47,6 +48,8 @@ COMMENT ON COLUMN crm.property_definitions.pattern IS
 COMMENT ON COLUMN crm.property_definitions.required IS 'objects must hold a non-null value for the key';
 COMMENT ON COLUMN crm.property_definitions.track_history IS
 	'changes of the value of contacts, companies and deals are kept in crm.value_history';
+COMMENT ON COLUMN crm.property_definitions.formula IS
+	'a computed property''s formula over the record''s own fields (docs/properties.md); its value is stored in properties and recomputed by every write of the record';
 
 CREATE FUNCTION crm_internal.check_property_definition() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_check_property_definition'
@@ -189,3 +192,63 @@ END;
 $$;
 COMMENT ON FUNCTION crm.drop_property(text, text) IS
 	'removes a property definition; stored values stay as free-form keys';
+
+-- Computed properties (src/properties_formula.c): a definition with a
+-- formula is backfilled, recomputed or cleared in one statement when it is
+-- created, changed or dropped; every formula of the object type must still
+-- compile after any change of a definition, and none reads another.
+CREATE FUNCTION crm_internal.property_formulas() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_property_formulas'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.property_formulas() IS
+	'AFTER row trigger on property_definitions: backfills a new or changed formula, clears a dropped one, refuses a change that breaks a formula';
+CREATE TRIGGER property_definitions_formulas AFTER INSERT OR UPDATE OR DELETE ON crm.property_definitions
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.property_formulas();
+
+-- A computed property: its type is the formula's unless given (a number
+-- may be declared currency or percent).
+CREATE FUNCTION crm.define_formula(object_type text, key text, formula text, label text DEFAULT NULL,
+								   type crm.property_type DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
+		RAISE EXCEPTION 'formula object type, key (or label) and formula must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(formula), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_formula(''contact'', ''seat_value'', ''seats * 10'').';
+	END IF;
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_formula.label, d.label),
+		   type = define_formula.type,
+		   options = NULL, pattern = NULL, required = false,
+		   formula = define_formula.formula
+	 WHERE d.workspace_id = crm.current_workspace()
+	   AND d.object_type = define_formula.object_type
+	   AND d.key = define_formula.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, formula)
+		VALUES (define_formula.object_type, define_formula.key, define_formula.label,
+				define_formula.type, define_formula.formula)
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_formula(text, text, text, text, crm.property_type) IS
+	'creates or redefines a computed property: its formula over the record''s own fields, computed for every record at once and by every later write';
+
+CREATE FUNCTION crm.refresh_formulas() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_refresh_formulas'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm.refresh_formulas() IS
+	'recomputes the computed properties of the current workspace whose formulas read the clock; schedule it with pg_cron; returns how many records changed';

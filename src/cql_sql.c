@@ -1002,3 +1002,96 @@ crm_find_records(PG_FUNCTION_ARGS)
 						 e ? e->table + 4 : "")));
 	return Find(fcinfo, type_key, 1);
 }
+
+/*
+ * A computed property's formula (src/properties_formula.c) as a SQL
+ * expression of the row alias, resolving declared properties of workspace
+ * ws; *type its property type (number, text, boolean, date, datetime),
+ * *time_relative whether it reads the clock, and when keys is not NULL the
+ * property keys it reads.  Raises the formula's error.
+ */
+char *
+CrmCqlCompileFormula(const char *entity, const char *formula, int64 ws, const char *alias,
+					 const char **type, bool *time_relative, int *nkeys, char ***keys)
+{
+	CqlEnv		env;
+	CqlState	st;
+	char	   *sql;
+	CqlFormulaType ftype;
+	bool		ok;
+	int64		saved = lists_workspace;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	lists_workspace = ws;
+	PG_TRY();
+	{
+		ok = CqlCompileFormula(&st, entity, formula, strlen(formula), alias, &sql, &ftype);
+	}
+	PG_FINALLY();
+	{
+		lists_workspace = saved;
+	}
+	PG_END_TRY();
+	if (!ok)
+		ReportError(&st.error);
+	*type = CqlFormulaTypeName(ftype);
+	*time_relative = st.time_relative;
+	if (keys)
+	{
+		*nkeys = st.nroot_keys;
+		*keys = palloc(sizeof(char *) * Max(st.nroot_keys, 1));
+		for (int i = 0; i < st.nroot_keys; i++)
+			(*keys)[i] = pstrdup(st.root_keys[i]);
+	}
+	return sql;
+}
+
+/*
+ * A rollup (src/properties_rollup.c): what it aggregates, over which table
+ * and foreign key, with its condition translated for the related rows'
+ * alias.  The condition may read the related record's own fields only: the
+ * rollup is maintained from the writes of that table alone.
+ */
+void
+CrmCqlCompileRollup(const char *entity, const char *formula, int64 ws, const char *alias, CrmRollupSql *out)
+{
+	CqlEnv		env;
+	CqlState	st;
+	CqlRollup	r;
+	bool		ok;
+	int64		saved = lists_workspace;
+
+	InitEnv(&env, false);
+	CqlStateInit(&st, &env);
+	lists_workspace = ws;
+	PG_TRY();
+	{
+		ok = CqlParseRollup(&st, entity, formula, strlen(formula), alias, &r);
+	}
+	PG_FINALLY();
+	{
+		lists_workspace = saved;
+	}
+	PG_END_TRY();
+	if (!ok)
+		ReportError(&st.error);
+	out->agg = (int) r.agg;
+	out->table = pstrdup(r.target->table);
+	out->fk = pstrdup(r.rel->target_fk);
+	out->value_sql = r.value_sql ? pstrdup(r.value_sql) : NULL;
+	out->type = CqlFormulaTypeName(r.type);
+	out->cond_sql = NULL;
+	if (r.cond)
+	{
+		CrmCqlReads reads;
+
+		out->cond_sql = CrmCqlTranslateFor(r.target->name, pnstrdup(r.cond, r.condlen), ws, NULL, alias,
+										   &reads, NULL);
+		if (reads.nrels > 0 || reads.nested || reads.nlist_ids > 0 || reads.time_relative || reads.nlookups > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the condition of rollup \"%s\" reads more than the %s's own fields", formula, r.target->name),
+					 errhint("A rollup is kept from the writes of its related records alone: its condition reads their fields, no relations, lists or clock.")));
+	}
+}

@@ -40,6 +40,22 @@ extern char *CrmCqlTranslateNewFilter(const char *entity, const char *query, int
 extern char *CrmCqlTranslateFor(const char *entity, const char *query, int64 ws,
 								const char *owner, const char *alias, CrmCqlReads *reads, struct CqlShared *shared);
 
+extern char *CrmCqlCompileFormula(const char *entity, const char *formula, int64 ws, const char *alias,
+								  const char **type, bool *time_relative, int *nkeys, char ***keys);
+
+/* A rollup as src/properties_rollup.c maintains it (CrmCqlCompileRollup) */
+typedef struct CrmRollupSql
+{
+	int			agg;			/* CqlAggKind: COUNT, SUM, MIN, MAX, AVG */
+	char	   *table;			/* the related records' table, crm.orders */
+	char	   *fk;				/* their column pointing at the record */
+	char	   *value_sql;		/* the aggregated value over the alias, NULL for COUNT */
+	char	   *cond_sql;		/* the condition over the alias, NULL: none */
+	const char *type;			/* property type of the result */
+} CrmRollupSql;
+extern void CrmCqlCompileRollup(const char *entity, const char *formula, int64 ws, const char *alias,
+								CrmRollupSql *out);
+
 extern char *CrmCqlWhere(const char *entity, const char *query, size_t len,
 						 const char **table, const char **alias);
 

@@ -16,6 +16,7 @@
 
 #include "regex/regex.h"
 #include "utils/jsonb.h"
+#include "utils/rel.h"
 
 /* Same order as the labels of the SQL enum crm.property_type */
 typedef enum PropertyType
@@ -55,6 +56,9 @@ typedef struct PropertyDef
 	regex_t    *regex;			/* the pattern anchored at both ends */
 	bool		required;
 	bool		track_history;	/* changes go to crm.value_history (history.c) */
+	char	   *formula;		/* a computed property's formula, else NULL */
+	bool		rollup;			/* the formula is a rollup (properties_rollup.c) */
+	bool		rollup_zero;	/* a COUNT or SUM: 0 over no related records */
 } PropertyDef;
 
 /* The definitions of one object type in one workspace, as cached */
@@ -71,6 +75,11 @@ typedef struct ObjectProps
 	char	   *slug;			/* the workspace's slug, for messages */
 	int			ndefs;
 	PropertyDef *defs;			/* sorted by key (FindPropertyDef searches them) */
+	int			nformulas;		/* computed properties among them */
+	bool		formulas_built;	/* formula_plan prepared (properties_formula.c) */
+	struct _SPI_plan *formula_plan;	/* the row's properties with its formulas' values */
+	int			nrollups;		/* rollups among them */
+	struct _SPI_plan *rollup_plan;	/* the row's properties with the stored rollup values */
 } ObjectProps;
 
 /* Whether a value fits its definition, and if not, why */
@@ -89,6 +98,21 @@ extern void FillPropertyDef(PropertyDef *def, const char *key, const char *type,
 							MemoryContext cxt, bool check_pattern);
 extern PropertyDef *FindPropertyDef(ObjectProps *op, const char *key, int keylen);
 extern ObjectProps *GetObjectProps(int64 workspace_id, const char *object_type);
+
+/* properties_formula.c */
+extern HeapTuple CrmComputeFormulas(ObjectProps *op, Relation rel, HeapTuple tuple, int attnum);
+extern char *CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alias,
+								bool *time_relative);
+extern void CrmFormulasBackfill(int64 workspace_id, const char *object_type, const char *clear_key,
+								bool as_owner);
+
+/* properties_rollup.c */
+extern int	rollup_writing;
+extern HeapTuple CrmKeepRollups(ObjectProps *op, Relation rel, HeapTuple tuple, HeapTuple oldtuple, int attnum);
+extern void CrmRollupBackfill(int64 workspace_id, const char *object_type, const char *key, const char *formula);
+
+/* properties_define.c */
+extern const char *CrmObjectTable(const char *object_type, const char **type_column);
 
 /* properties_values.c */
 extern Fit	PropertyValueFits(const PropertyDef *def, JsonbValue *v);

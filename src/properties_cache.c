@@ -32,6 +32,7 @@
 #include "utils/snapmgr.h"
 
 #include "crm.h"
+#include "cql/cql.h"
 #include "properties.h"
 
 /* Same order as the labels of the SQL enum crm.property_type */
@@ -201,6 +202,7 @@ FillPropertyDef(PropertyDef *def, const char *key, const char *type, Datum optio
 	def->type = PropertyTypeFromName(type);
 	def->required = required;
 	def->track_history = true;
+	def->formula = NULL;
 	def->noptions = 0;
 	def->options = NULL;
 	def->optlens = NULL;
@@ -269,7 +271,8 @@ LoadObjectProps(ObjectProps *op)
 	rc = SPI_execute_with_args(
 		"SELECT d.key, d.type::pg_catalog.text, d.options, d.pattern, d.required,"
 		"       COALESCE((pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->) 'track_history')"
-		"                           OPERATOR(pg_catalog.<>) 'false'::pg_catalog.jsonb, true)"
+		"                           OPERATOR(pg_catalog.<>) 'false'::pg_catalog.jsonb, true),"
+		"       pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'formula'"
 		"  FROM crm.property_definitions d"
 		" WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
 		"   AND d.object_type OPERATOR(pg_catalog.=) $2",
@@ -292,6 +295,21 @@ LoadObjectProps(ObjectProps *op)
 				options, optnull, SPI_getvalue(tup, desc, 4), !reqnull && required,
 				cache_context, false);
 		op->defs[i].track_history = DatumGetBool(SPI_getbinval(tup, desc, 6, &reqnull));
+		(void) SPI_getbinval(tup, desc, 7, &reqnull);
+		if (!reqnull)
+		{
+			char	   *f = SPI_getvalue(tup, desc, 7);
+
+			op->defs[i].formula = MemoryContextStrdup(cache_context, f);
+			op->defs[i].rollup = CqlIsRollupText(f, strlen(f));
+			op->defs[i].rollup_zero = op->defs[i].rollup &&
+				(pg_strncasecmp(f + strspn(f, " \t\r\n"), "count", 5) == 0 ||
+				 pg_strncasecmp(f + strspn(f, " \t\r\n"), "sum", 3) == 0);
+			if (op->defs[i].rollup)
+				op->nrollups++;
+			else
+				op->nformulas++;
+		}
 	}
 	qsort(op->defs, op->ndefs, sizeof(PropertyDef), CompareDefs);
 
@@ -364,6 +382,11 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 		op->ndefs = 0;
 		op->defs = NULL;
 		op->strict = false;
+		op->nformulas = 0;
+		op->formulas_built = false;
+		op->formula_plan = NULL;
+		op->nrollups = 0;
+		op->rollup_plan = NULL;
 		PG_TRY();
 		{
 			LoadObjectProps(op);

@@ -22,12 +22,15 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "crm.h"
+#include "cql_sql.h"
+#include "cql/cql.h"
 #include "properties.h"
 
 PG_FUNCTION_INFO_V1(crm_check_property_definition);
@@ -96,6 +99,27 @@ CrmObjectTypeExists(int64 workspace_id, const char *object_type)
 	exists = SPI_processed > 0;
 	SPI_finish();
 	return exists;
+}
+
+/* The table of an object type's records, and the column naming a custom type (else NULL) */
+const char *
+CrmObjectTable(const char *object_type, const char **type_column)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(object_tables); i++)
+		if (object_tables[i].object_type != NULL && strcmp(object_tables[i].object_type, object_type) == 0)
+		{
+			*type_column = NULL;
+			return OidIsValid(CrmRelid(object_tables[i].relname)) ? object_tables[i].relname : NULL;
+		}
+	for (i = 0; i < lengthof(object_tables); i++)
+		if (object_tables[i].object_type == NULL)
+		{
+			*type_column = object_tables[i].type_column;
+			return object_tables[i].relname;
+		}
+	return NULL;
 }
 
 static char *
@@ -463,6 +487,82 @@ CheckOptionsAndPattern(const DefinitionRow *row, const PropertyDef *def)
 				 errhint("A pattern applies to string values: text, date, datetime, email, phone, url, select and multi_select.")));
 }
 
+/* The row's formula, NULL when none (or before 0.3.0, which had no such column) */
+static char *
+FormulaOf(HeapTuple tup, TupleDesc desc)
+{
+	int			att = SPI_fnumber(desc, "formula");
+
+	return att > 0 ? SPI_getvalue(tup, desc, att) : NULL;
+}
+
+/* The property types a formula's value can be stored as */
+static bool
+TypeHolds(const char *declared, const char *computed)
+{
+	if (strcmp(computed, "number") == 0)
+		return strcmp(declared, "number") == 0 || strcmp(declared, "currency") == 0 ||
+			strcmp(declared, "percent") == 0;
+	return strcmp(declared, computed) == 0;
+}
+
+/*
+ * A computed property: its formula must compile for the object type, its
+ * type is the formula's (filled in when NULL), and it has no options,
+ * pattern or required flag, which constrain values a client writes.
+ */
+static HeapTuple
+CheckFormula(HeapTuple tup, TupleDesc desc, const char *formula)
+{
+	bool		isnull;
+	Datum		ws = heap_getattr(tup, SPI_fnumber(desc, "workspace_id"), desc, &isnull);
+	char	   *object_type = GetText(tup, desc, "object_type", &isnull);
+	char	   *key = GetText(tup, desc, "key", &isnull);
+	char	   *declared = SPI_getvalue(tup, desc, SPI_fnumber(desc, "type"));
+	const char *type;
+	bool		clock;
+	Oid			relid;
+	bool		required;
+
+	if (object_type == NULL || key == NULL || heap_attisnull(tup, SPI_fnumber(desc, "workspace_id"), desc))
+		return tup;
+	CheckPropertyKey(key);
+	(void) ResolveObjectType(DatumGetInt64(ws), object_type, &relid);
+	if (CqlIsRollupText(formula, strlen(formula)))
+	{
+		CrmRollupSql r;
+
+		CrmCqlCompileRollup(object_type, formula, DatumGetInt64(ws), "c", &r);
+		type = r.type;
+	}
+	else
+		(void) CrmCqlCompileFormula(object_type, formula, DatumGetInt64(ws), "r", &type, &clock, NULL, NULL);
+	if (declared != NULL && !TypeHolds(declared, type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the formula of %s property \"%s\" computes %s, not %s", object_type, key, type, declared),
+				 errhint("Leave the type out (NULL) to take the formula's, or change the formula.")));
+	required = DatumGetBool(heap_getattr(tup, SPI_fnumber(desc, "required"), desc, &isnull)) && !isnull;
+	if (required || !heap_attisnull(tup, SPI_fnumber(desc, "options"), desc) ||
+		!heap_attisnull(tup, SPI_fnumber(desc, "pattern"), desc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("computed %s property \"%s\" cannot be %s", object_type, key,
+						required ? "required" : heap_attisnull(tup, SPI_fnumber(desc, "options"), desc) ?
+						"given a pattern" : "given options"),
+				 errhint("Its value is the formula's; a formula's value is never written by a client.")));
+	if (declared == NULL)
+	{
+		int			att = SPI_fnumber(desc, "type");
+		Datum		v = OidFunctionCall3(F_ENUM_IN, CStringGetDatum(type),
+										 ObjectIdGetDatum(TupleDescAttr(desc, att - 1)->atttypid), Int32GetDatum(-1));
+		bool		n = false;
+
+		tup = heap_modify_tuple_by_cols(tup, desc, 1, &att, &v, &n);
+	}
+	return tup;
+}
+
 /*
  * BEFORE INSERT OR UPDATE on crm.property_definitions: the key, object type,
  * options and pattern must make sense, a missing label becomes the key, and
@@ -480,6 +580,7 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 	PropertyDef def;
 	const ObjectTable *ot;
 	Oid			relid;
+	char	   *formula;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -496,6 +597,9 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 	else
 		tup = trigdata->tg_trigtuple;
 
+	formula = FormulaOf(tup, desc);
+	if (formula != NULL)
+		tup = CheckFormula(tup, desc, formula);
 	if (!ReadDefinitionRow(tup, desc, &row))
 		return PointerGetDatum(tup);
 	CheckPropertyKey(row.key);
@@ -516,8 +620,8 @@ crm_check_property_definition(PG_FUNCTION_ARGS)
 		CrmCheckDefined(tup->t_data, tup->t_len);
 	}
 
-	/* Re-validate unless nothing but the label changed */
-	if (oldtup == NULL || DefinitionChanged(oldtup, tup, desc))
+	/* Re-validate unless nothing but the label changed; a formula's values are computed */
+	if (formula == NULL && (oldtup == NULL || DefinitionChanged(oldtup, tup, desc)))
 		Revalidate(row.workspace_id, row.object_type, ot, relid, &def);
 
 	return PointerGetDatum(tup);

@@ -189,6 +189,8 @@ ValidateProperties(ObjectProps *op, const char *object_type, Jsonb *props, Jsonb
 			continue;
 		}
 		present[def - op->defs] = true;
+		if (def->formula)
+			continue;			/* computed: the formula's value replaces it */
 		fit = PropertyValueFits(def, &v);
 		if (fit != FIT_OK)
 			ereport(ERROR,
@@ -261,6 +263,7 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 	ObjectProps *op;
 	Jsonb	   *jb;
 	Jsonb	   *oldprops = NULL;
+	bool		untouched;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -280,19 +283,30 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 	props = heap_getattr(newtuple, tc->properties, tupdesc, &isnull);
 	if (isnull)
 		return PointerGetDatum(newtuple);	/* NOT NULL reports it */
-	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
-		PropertiesUntouched(tc, tupdesc, trigdata->tg_trigtuple, newtuple, props, &oldprops))
-		return PointerGetDatum(newtuple);
+	untouched = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		PropertiesUntouched(tc, tupdesc, trigdata->tg_trigtuple, newtuple, props, &oldprops);
 
 	object_type = RowObjectType(tc, tupdesc, newtuple);
 	wsdatum = heap_getattr(newtuple, tc->workspace_id, tupdesc, &isnull);
 	if (object_type == NULL || isnull)
 		return PointerGetDatum(newtuple);
 
-	jb = DatumGetJsonbP(props);
-	CheckPropertySizes(object_type, jb);
 	op = GetObjectProps(DatumGetInt64(wsdatum), object_type);
-	if (op->ndefs > 0 || op->strict)
-		ValidateProperties(op, object_type, jb, oldprops);
+	if (!untouched)
+	{
+		jb = DatumGetJsonbP(props);
+		CheckPropertySizes(object_type, jb);
+		if (op->ndefs > 0 || op->strict)
+			ValidateProperties(op, object_type, jb, oldprops);
+	}
+	/* formulas read any field, so every write recomputes them (properties_formula.c) */
+	if (op->nformulas > 0)
+		newtuple = CrmComputeFormulas(op, trigdata->tg_relation, newtuple, tc->properties);
+	/* rollups are the related records' to change (properties_rollup.c) */
+	op = GetObjectProps(DatumGetInt64(wsdatum), object_type);
+	if (op->nrollups > 0)
+		newtuple = CrmKeepRollups(op, trigdata->tg_relation, newtuple,
+								  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL,
+								  tc->properties);
 	return PointerGetDatum(newtuple);
 }

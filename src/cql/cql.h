@@ -49,7 +49,8 @@ typedef enum CqlTokKind
 {
 	TK_EOF, TK_IDENT, TK_STRING, TK_NUMBER, TK_DATE, TK_TIMESTAMP, TK_DURATION,
 	TK_LPAREN, TK_RPAREN, TK_COMMA, TK_DOT, TK_COLON,
-	TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE, TK_TILDE, TK_MINUS, TK_PLUS
+	TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE, TK_TILDE, TK_MINUS, TK_PLUS,
+	TK_STAR, TK_SLASH			/* formulas only (cql_formula.c) */
 } CqlTokKind;
 
 typedef struct CqlToken
@@ -392,5 +393,64 @@ extern bool CqlFieldExpr(CqlState *st, const char *entity, const char *field, si
  * filled when there is none.
  */
 extern const CqlEntity *CqlResolveEntity(CqlState *st, const char *entity);
+
+/*
+ * Formulas (cql_formula.c): an expression over the fields and properties of
+ * one record, type-checked and written as a SQL expression of the root row
+ * (alias), for the computed properties of docs/properties.md.
+ */
+typedef enum CqlFormulaType
+{
+	F_NULL, F_NUMBER, F_TEXT, F_BOOL, F_DATE, F_DATETIME
+} CqlFormulaType;
+
+/* A field of the root row as a formula reads it (cql_translate.c) */
+typedef struct CqlRootField
+{
+	CqlFormulaType type;
+	const char *sql;			/* its typed SQL value */
+	const char *key;			/* a property: its key, else NULL */
+} CqlRootField;
+
+extern void CqlResolveRootField(CqlState *st, const CqlEntity *e, const char *alias,
+								CqlPath *p, CqlRootField *out);
+extern void CqlPathFromTokens(CqlState *st, CqlPath *p, const char *hint);
+extern const char *CqlFormulaTypeName(CqlFormulaType t);
+extern const CqlEntity *CqlFormulaEntity(CqlState *st, const char *entity);
+
+/*
+ * Compiles a formula of entity: *sql a SQL expression of type *type over
+ * the root row alias (never raising on the row's values: division by zero
+ * is null).  st->root_keys holds the property keys it reads and
+ * st->time_relative whether it reads the clock.
+ */
+extern bool CqlCompileFormula(CqlState *st, const char *entity, const char *text, size_t len,
+							  const char *alias, char **sql, CqlFormulaType *type);
+
+/*
+ * Rollups (cql_formula.c): a formula that is one aggregate over a to-many
+ * relation of the record, COUNT(deals(status = OPEN)),
+ * SUM(orders(status = PAID AND currency = 'EUR').value), MAX(orders.orderDate).
+ * The relation must be by a foreign key of the related rows (target_fk).
+ */
+typedef enum CqlAggKind
+{
+	AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG
+} CqlAggKind;
+
+typedef struct CqlRollup
+{
+	CqlAggKind	agg;
+	const CqlRelation *rel;
+	const CqlEntity *target;
+	const char *cond;			/* the condition's text (a CQL query of target), NULL: none */
+	int			condlen;
+	const char *value_sql;		/* the aggregated value over the related row's alias; NULL for COUNT */
+	CqlFormulaType type;		/* of the result */
+} CqlRollup;
+
+extern bool CqlIsRollupText(const char *text, size_t len);
+extern bool CqlParseRollup(CqlState *st, const char *entity, const char *text, size_t len,
+						   const char *alias, CqlRollup *out);
 
 #endif							/* CQL_H */

@@ -301,6 +301,8 @@ CqlLex(CqlState *st, const char *query, size_t len)
 				case '~': t->kind = TK_TILDE; break;
 				case '-': t->kind = TK_MINUS; break;
 				case '+': t->kind = TK_PLUS; break;
+				case '*': t->kind = TK_STAR; break;
+				case '/': t->kind = TK_SLASH; break;
 				case '!':
 					if (d != '=')
 						CqlFail(st, CQL_ERR_SYNTAX, t->pos, "Write \"not equal\" as != or <>, and negation as NOT.",

@@ -2432,3 +2432,91 @@ CqlOrderBy(CqlState *st, const char *entity, const char *spec, size_t len,
 	*sql = OrderByBody(st, entity, spec, len, alias);
 	return true;
 }
+
+/* ---- formulas (cql_formula.c) -------------------------------------------- */
+
+void
+CqlPathFromTokens(CqlState *st, CqlPath *p, const char *hint)
+{
+	TokensToPath(st, p, hint);
+}
+
+/*
+ * A field of the record itself as a formula reads it: a column, a key of
+ * its properties (text unless declared) or a declared property, typed.  A
+ * formula is recomputed by the record's own write, so it may not read
+ * other records (relations, counters) or computed fields.
+ */
+void
+CqlResolveRootField(CqlState *st, const CqlEntity *e, const char *alias, CqlPath *p, CqlRootField *out)
+{
+	Ctx			c = {st, e, alias, true, NULL};
+	const CqlField *def = p->quoted[0] ? NULL : CqlFindField(e, p->seg[0]);
+	Field		f;
+	CqlBuf		b;
+	const char *hint = "A formula reads the record's own fields and properties, for example seats * 10 or name + ' (' + city + ')'.";
+
+	if ((def && def->expr) || (!def && !p->quoted[0] && CqlFindRelation(e, p->seg[0])))
+		CqlFail(st, CQL_ERR_UNSUPPORTED, p->segpos[0], hint,
+				"a formula cannot read \"%.60s\" at position %d: it is computed from other records or the clock",
+				p->seg[0], p->segpos[0]);
+	Resolve(&c, p, 0, &f);
+	out->key = NULL;
+	CqlBufInit(&b, st);
+	switch (f.type)
+	{
+		case T_TEXT:
+		case T_ENUM:
+			out->type = F_TEXT;
+			CqlBufPrintf(&b, "(%s)::pg_catalog.text", f.expr);
+			break;
+		case T_NUMBER:
+			out->type = F_NUMBER;
+			CqlBufPrintf(&b, "(%s)::pg_catalog.numeric", f.expr);
+			break;
+		case T_TIMESTAMP:
+			out->type = F_DATETIME;
+			CqlBufPrintf(&b, "(%s)::pg_catalog.timestamptz", f.expr);
+			break;
+		case T_DATE:
+			out->type = F_DATE;
+			CqlBufPrintf(&b, "(%s)::pg_catalog.date", f.expr);
+			break;
+		case T_BOOL:
+			out->type = F_BOOL;
+			CqlBufAppend(&b, f.expr);
+			break;
+		case T_TAGS:
+			CqlFail(st, CQL_ERR_TYPE, f.pos, hint,
+					"a formula cannot read the list field \"%s\" at position %d", f.name, f.pos);
+			break;
+		case T_JSONB:
+			out->key = f.key;
+			/* a stored value fits its declared type (the validation trigger), so the cast holds */
+			CqlBufPrintf(&b, "(%s OPERATOR(pg_catalog.->>) ", f.expr);
+			CqlBufQuote(&b, f.key, strlen(f.key));
+			CqlBufAppend(&b, ")");
+			out->type = F_TEXT;
+			if (f.prop)
+				switch (f.pkind)
+				{
+					case P_NUMBER: out->type = F_NUMBER; CqlBufAppend(&b, "::pg_catalog.numeric"); break;
+					case P_BOOL: out->type = F_BOOL; CqlBufAppend(&b, "::pg_catalog.bool"); break;
+					case P_DATE: out->type = F_DATE; CqlBufAppend(&b, "::pg_catalog.date"); break;
+					case P_DATETIME: out->type = F_DATETIME; CqlBufAppend(&b, "::pg_catalog.timestamptz"); break;
+					case P_MULTI:
+						CqlFail(st, CQL_ERR_TYPE, f.pos, hint,
+								"a formula cannot read the multi_select property \"%s\" at position %d", f.name, f.pos);
+						break;
+					default: break;
+				}
+			break;
+	}
+	out->sql = b.data;
+}
+
+const CqlEntity *
+CqlFormulaEntity(CqlState *st, const char *entity)
+{
+	return RequireEntity(st, entity);
+}

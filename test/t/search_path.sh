@@ -243,6 +243,16 @@ SELECT crm.upsert_order(:ann3, 'webhook', 'o-1', 99.5, 'EUR', 'paid');
 SELECT crm.create_object_type('workshop', 'Workshops', NULL, 'title');
 SELECT crm.define_property('workshop', 'title', 'text', 'Title');
 SELECT crm.create_record('workshop', '{"title": "Intro"}', 'W-1') AS rec \gset
+-- computed properties: formulas and rollups (src/properties_formula.c, src/properties_rollup.c)
+SELECT crm.define_formula('contact', 'seat_label', 'IF(seats > 2, ''many'', ''few'') + '' '' + LOWER(name)');
+SELECT crm.define_formula('contact', 'age_days', 'DAYS_SINCE(createdAt) - 1');
+SELECT crm.define_formula('contact', 'spend_eur', 'SUM(orders(status = PAID AND currency = ''EUR'').value)');
+SELECT crm.define_formula('contact', 'last_order', 'MAX(orders.orderDate)');
+UPDATE crm.contacts SET properties = properties OPERATOR(pg_catalog.||) '{"seats": 7}' WHERE id OPERATOR(pg_catalog.=) :ann3;
+SELECT crm.upsert_order(:ann3, 'webhook', 'o-2', 10, 'EUR', 'paid');
+UPDATE crm.orders SET value = 11 WHERE external_id OPERATOR(pg_catalog.=) 'o-2';
+SELECT crm.refresh_formulas();
+SELECT count(*) FROM crm.find_contacts('spendEur > 0 AND seatLabel = ''many ann''');
 SELECT crm.associate(:rec, 'contact', :ann3);
 -- CQL finders (src/cql_sql.c) and counts
 SELECT count(*) FROM crm.find_contacts('email = ''ann@example.com'' AND seats > 2', 'name');

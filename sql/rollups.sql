@@ -1,0 +1,41 @@
+--
+-- Rollup properties (docs/properties.md, src/properties_rollup.c): a
+-- computed property whose formula is one aggregate over the records that
+-- point at it, COUNT(deals(status = OPEN)) or
+-- SUM(orders(status = PAID AND currency = EUR).value), kept exact by
+-- statement triggers on the tables rollups read.
+--
+
+CREATE FUNCTION crm_internal.rollups_sync() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_rollups_sync'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.rollups_sync() IS
+	'AFTER statement trigger (transition tables new_rows/old_rows) on orders, deals and conversations: brings the rollups over them up to date';
+
+CREATE TRIGGER orders_rollups_insert AFTER INSERT ON crm.orders
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER orders_rollups_update AFTER UPDATE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER orders_rollups_delete AFTER DELETE ON crm.orders
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER deals_rollups_insert AFTER INSERT ON crm.deals
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER deals_rollups_update AFTER UPDATE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER deals_rollups_delete AFTER DELETE ON crm.deals
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER conversations_rollups_insert AFTER INSERT ON crm.conversations
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER conversations_rollups_update AFTER UPDATE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER conversations_rollups_delete AFTER DELETE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();

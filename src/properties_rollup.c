@@ -1,0 +1,459 @@
+/*-------------------------------------------------------------------------
+ *
+ * properties_rollup.c
+ *	  Rollup properties: a computed property whose formula is one aggregate
+ *	  over a to-many relation, COUNT(deals(status = OPEN)) or
+ *	  SUM(orders(status = PAID AND currency = 'EUR').value), stored in the
+ *	  record's properties and kept exact by the writes of the related table.
+ *
+ * crm_internal.rollups_sync() is a statement trigger (insert, update,
+ * delete, with transition tables) on each table a rollup can read: orders,
+ * deals, conversations.  Per statement and rollup over that table it runs
+ * one statement:
+ *
+ *   COUNT, SUM  a delta per touched record from the rows that left (old
+ *               rows matching the condition, counted negative) and came
+ *               (new rows matching), added to the stored value by an UPDATE
+ *               of those records.  Two writers of one record queue on its
+ *               row lock and the second adds its delta to the first's
+ *               result, so the value is exact at commit.
+ *   MIN, MAX,   the touched records are locked first (in id order), then
+ *   AVG         their values recomputed from the related rows with a new
+ *               snapshot, which sees what a writer that held the lock
+ *               before committed.
+ *
+ * Re-parenting (an order moved to another contact, a merge) is an update
+ * that leaves one record and comes to another.  The records are written as
+ * the tables' owner (every record of the workspace, whoever writes the
+ * order), with rollup_writing set: the validation trigger otherwise keeps
+ * a rollup's stored value against a client's write (CrmKeepRollups).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "crm.h"
+#include "cql_sql.h"
+#include "properties.h"
+
+PG_FUNCTION_INFO_V1(crm_rollups_sync);
+
+enum
+{
+	AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG
+};
+static const char *const agg_sql[] = {"count", "sum", "min", "max", "avg"};
+
+/* Depth of the rollup writes under way: the validation trigger lets them store rollup values */
+int			rollup_writing = 0;
+
+/* Every rollup of every workspace, for the triggers of the related tables */
+typedef struct Rollup
+{
+	int64		workspace_id;
+	char	   *object_type;
+	char	   *key;
+	char	   *parent;			/* the records' table: contacts */
+	const char *type_column;	/* custom records: their type column */
+	CrmRollupSql sql;			/* over the related rows' alias c */
+	/* kept plans by transition tables (new, old, both) and step (lock, update) */
+	SPIPlanPtr	plans[3][2];
+} Rollup;
+
+static MemoryContext rollup_context = NULL;
+
+static void
+FreePlan(void *arg)
+{
+	SPI_freeplan((SPIPlanPtr) arg);
+}
+static uint64 rollup_generation = 0;
+static bool rollups_loaded = false;
+static int	nrollups = 0;
+static Rollup *rollups = NULL;
+
+/* A value as the JSON the validation trigger accepts for its type */
+static char *
+JsonValue(const char *sql, const char *type)
+{
+	if (strcmp(type, "datetime") == 0)
+		return psprintf("pg_catalog.to_char((%s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", sql);
+	return psprintf("(%s)", sql);
+}
+
+static void WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args,
+							 SPIPlanPtr *slot);
+
+/* The aggregate of one record's related rows, as a sub-select (p: the record) */
+static char *
+RecomputeSql(const Rollup *r)
+{
+	char	   *v = r->sql.agg == AGG_COUNT ? "*" : r->sql.value_sql;
+	char	   *agg = psprintf("pg_catalog.%s(%s)", agg_sql[r->sql.agg], v);
+
+	if (r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM)
+		agg = psprintf("COALESCE(%s, 0)", agg);
+	return psprintf("(SELECT %s FROM %s AS c WHERE c.workspace_id OPERATOR(pg_catalog.=) p.workspace_id"
+					" AND c.%s OPERATOR(pg_catalog.=) p.id%s%s%s)",
+					JsonValue(agg, r->sql.type), r->sql.table, r->sql.fk,
+					r->sql.cond_sql ? " AND (" : "", r->sql.cond_sql ? r->sql.cond_sql : "",
+					r->sql.cond_sql ? ")" : "");
+}
+
+/* properties with the key set to the value (a jsonb expression), or without it when null */
+static char *
+SetKey(const char *props, const char *key, const char *value)
+{
+	const char *k = quote_literal_cstr(key);
+
+	return psprintf("(%s OPERATOR(pg_catalog.-) %s OPERATOR(pg_catalog.||)"
+					" pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(%s, %s)))",
+					props, k, k, value);
+}
+
+static void
+LoadRollups(void)
+{
+	uint64		generation = CrmPropertyGeneration();
+	MemoryContext old;
+
+	if (rollups_loaded && generation == rollup_generation)
+		return;
+	if (rollup_context == NULL)
+		rollup_context = AllocSetContextCreate(TopMemoryContext, "crm rollup cache", ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(rollup_context);
+	rollups_loaded = false;
+	nrollups = 0;
+	rollups = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(CrmCacheSnapshot());
+	/* by name through to_jsonb: the 0.2.0 schema has no formula column */
+	if (SPI_execute("SELECT d.workspace_id, d.object_type, d.key, f.formula"
+					"  FROM crm.property_definitions d,"
+					"       LATERAL (SELECT pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'formula' AS formula) f"
+					" WHERE f.formula OPERATOR(pg_catalog.~*) '^\\s*(count|sum|min|max|avg)\\s*\\('"
+					" ORDER BY d.workspace_id, d.object_type, d.key", CrmCacheReadOnly(), 0) != SPI_OK_SELECT)
+		elog(ERROR, "loading rollups failed");
+	{
+		int			n = (int) SPI_processed;
+		SPITupleTable *tt = SPI_tuptable;
+		Rollup	   *rs = MemoryContextAllocZero(rollup_context, sizeof(Rollup) * Max(n, 1));
+		int			k = 0;
+
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Rollup	   *r = &rs[k];
+			const char *parent;
+
+			r->workspace_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			r->object_type = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			r->key = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+			parent = CrmObjectTable(r->object_type, &r->type_column);
+			if (parent == NULL)
+				continue;
+			r->parent = (char *) parent;
+			CrmCqlCompileRollup(r->object_type, SPI_getvalue(tt->vals[i], tt->tupdesc, 4), r->workspace_id,
+								"c", &r->sql);
+			old = MemoryContextSwitchTo(rollup_context);
+			r->object_type = pstrdup(r->object_type);
+			r->key = pstrdup(r->key);
+			r->sql.table = pstrdup(r->sql.table);
+			r->sql.fk = pstrdup(r->sql.fk);
+			r->sql.value_sql = r->sql.value_sql ? pstrdup(r->sql.value_sql) : NULL;
+			r->sql.cond_sql = r->sql.cond_sql ? pstrdup(r->sql.cond_sql) : NULL;
+			MemoryContextSwitchTo(old);
+			k++;
+		}
+		rollups = rs;
+		nrollups = k;
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	rollup_generation = generation;
+	rollups_loaded = true;
+}
+
+/*
+ * Run a rollup write as the owner of the records' table, with rollup_writing
+ * set; with a plan slot, the statement is prepared once and kept (it reads
+ * the transition tables by name, which each trigger call registers anew).
+ */
+static void
+WriteRecords(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args)
+{
+	WriteRecordsKept(r, sql, nargs, argtypes, args, NULL);
+}
+
+static void
+WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args, SPIPlanPtr *slot)
+{
+	CrmSavedUser saved;
+	Oid			relid = get_relname_relid(r->parent, get_namespace_oid("crm", false));
+
+	int			nest;
+
+	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	/* the conditions CQL writes spell some operators bare, and IN is = */
+	nest = CrmPinSearchPath();
+	rollup_writing++;
+	PG_TRY();
+	{
+		int			rc;
+
+		if (slot && *slot == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+			MemoryContextCallback *cb;
+
+			if (plan == NULL)
+				elog(ERROR, "preparing rollup \"%s\" failed: %s", r->key, SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			cb = MemoryContextAlloc(rollup_context, sizeof(MemoryContextCallback));
+			cb->func = FreePlan;
+			cb->arg = plan;
+			MemoryContextRegisterResetCallback(rollup_context, cb);
+			*slot = plan;
+		}
+		rc = slot ? SPI_execute_plan(*slot, args, NULL, false, 0) :
+			SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
+
+		if (rc != SPI_OK_UPDATE && rc != SPI_OK_SELECT)
+			elog(ERROR, "updating rollup \"%s\" failed: %d", r->key, rc);
+	}
+	PG_FINALLY();
+	{
+		rollup_writing--;
+	}
+	PG_END_TRY();
+	CrmRestoreSearchPath(nest);
+	CrmRestoreUser(&saved);
+}
+
+/* The related rows of a transition table that count for the rollup, as "parent, v" */
+static char *
+Counted(const Rollup *r, const char *table, bool negative)
+{
+	/* MIN, MAX and AVG only need the records */
+	const char *v = r->sql.agg == AGG_SUM ? psprintf("COALESCE(%s, 0)", r->sql.value_sql) :
+		"1::pg_catalog.numeric";
+
+	return psprintf("SELECT c.%s AS parent, %s%s AS v FROM %s AS c"
+					" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.%s IS NOT NULL%s%s%s",
+					r->sql.fk, negative ? "OPERATOR(pg_catalog.-) " : "", v, table, r->sql.fk,
+					r->sql.cond_sql ? " AND (" : "", r->sql.cond_sql ? r->sql.cond_sql : "",
+					r->sql.cond_sql ? ")" : "");
+}
+
+static void
+SyncRollup(Rollup *r, bool has_new, bool has_old)
+{
+	SPIPlanPtr *slots = r->plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(r->workspace_id)};
+	StringInfoData rows;
+	const char *k = quote_literal_cstr(r->key);
+
+	initStringInfo(&rows);
+	if (has_new)
+		appendStringInfoString(&rows, Counted(r, "new_rows", false));
+	if (has_old)
+		appendStringInfo(&rows, "%s%s", has_new ? " UNION ALL " : "", Counted(r, "old_rows", true));
+
+	if (r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM)
+	{
+		WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = p.properties OPERATOR(pg_catalog.||)"
+								 " pg_catalog.jsonb_build_object(%s, COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
+								 "   OPERATOR(pg_catalog.+) d.delta)"
+								 "  FROM (SELECT x.parent, pg_catalog.sum(x.v) AS delta FROM (%s) x GROUP BY x.parent) d"
+								 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) d.parent"
+								 "   AND d.delta OPERATOR(pg_catalog.<>) 0",
+								 r->parent, k, k, rows.data),
+						 1, argtypes, args, &slots[0]);
+		return;
+	}
+	/* lock the touched records, then recompute them with a snapshot taken after the locks */
+	WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
+								 " AND p.id IN (SELECT x.parent FROM (%s) x) ORDER BY p.id FOR UPDATE OF p",
+								 r->parent, rows.data),
+					 1, argtypes, args, &slots[0]);
+	WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
+							 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
+							 "   AND p.id IN (SELECT x.parent FROM (%s) x)",
+							 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)), rows.data),
+					 1, argtypes, args, &slots[1]);
+}
+
+/*
+ * AFTER INSERT / UPDATE / DELETE FOR EACH STATEMENT on a table rollups read,
+ * with transition tables new_rows and old_rows.
+ */
+Datum
+crm_rollups_sync(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	char	   *table;
+	bool		any = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rollups_sync: must be fired after insert, update or delete, for each statement")));
+	LoadRollups();
+	if (nrollups == 0)
+		return PointerGetDatum(NULL);
+	table = psprintf("crm.%s", RelationGetRelationName(trigdata->tg_relation));
+	for (int i = 0; i < nrollups && !any; i++)
+		any = strcmp(rollups[i].sql.table, table) == 0;
+	if (!any)
+		return PointerGetDatum(NULL);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SPI_register_trigger_data(trigdata);
+	for (int i = 0; i < nrollups; i++)
+		if (strcmp(rollups[i].sql.table, table) == 0)
+			SyncRollup(&rollups[i], trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * A new or changed rollup, computed for every record of its type in the
+ * workspace in one statement.
+ */
+void
+CrmRollupBackfill(int64 workspace_id, const char *object_type, const char *key, const char *formula)
+{
+	Rollup		r;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(workspace_id), CStringGetTextDatum(object_type)};
+	const char *parent = CrmObjectTable(object_type, &r.type_column);
+
+	if (parent == NULL)
+		return;
+	r.workspace_id = workspace_id;
+	r.object_type = (char *) object_type;
+	r.key = (char *) key;
+	r.parent = (char *) parent;
+	CrmCqlCompileRollup(object_type, formula, workspace_id, "c", &r.sql);
+	WriteRecords(&r, psprintf("UPDATE crm.%s AS p SET properties = %s"
+							  " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1%s",
+							  parent, SetKey("p.properties", key, RecomputeSql(&r)),
+							  r.type_column ? psprintf(" AND p.%s OPERATOR(pg_catalog.=) $2", r.type_column) : ""),
+				 2, argtypes, args);
+}
+
+/* The plan keeping rollup values: $1 the written properties, $2 where rollup values come from */
+static SPIPlanPtr
+PrepareKeepPlan(ObjectProps *op)
+{
+	StringInfoData keys;
+	StringInfoData build;
+	Oid			argtypes[2] = {JSONBOID, JSONBOID};
+	SPIPlanPtr	plan;
+	int			n = 0;
+
+	initStringInfo(&keys);
+	initStringInfo(&build);
+	for (int i = 0; i < op->ndefs; i++)
+	{
+		const PropertyDef *d = &op->defs[i];
+		const char *k;
+
+		if (!d->rollup)
+			continue;
+		k = quote_literal_cstr(d->key);
+		appendStringInfo(&keys, "%s%s", n ? "," : "", d->key);
+		if (n % 50 == 0)
+			appendStringInfoString(&build, n ? ") OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(" :
+								   "pg_catalog.jsonb_build_object(");
+		else
+			appendStringInfoString(&build, ", ");
+		/* a new record has no related records yet: a count or sum of 0, no minimum */
+		appendStringInfo(&build, "%s, COALESCE($2 OPERATOR(pg_catalog.->) %s%s)", k, k,
+						 d->rollup_zero ? ", '0'::pg_catalog.jsonb" : ", 'null'::pg_catalog.jsonb");
+		n++;
+	}
+	plan = SPI_prepare(psprintf("SELECT ($1 OPERATOR(pg_catalog.-) %s::pg_catalog.text[])"
+								" OPERATOR(pg_catalog.||) pg_catalog.jsonb_strip_nulls(%s))",
+								quote_literal_cstr(psprintf("{%s}", keys.data)), build.data),
+					   2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "preparing the rollups of %s failed", op->key.object_type);
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/*
+ * A client's write keeps the stored rollup values (an insert: none yet),
+ * whatever it says for their keys; the rollup triggers alone change them.
+ */
+HeapTuple
+CrmKeepRollups(ObjectProps *op, Relation rel, HeapTuple tuple, HeapTuple oldtuple, int attnum)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	bool		isnull;
+	Datum		kept;
+
+	if (rollup_writing > 0)
+		return tuple;
+	args[0] = heap_getattr(tuple, attnum, desc, &isnull);
+	if (isnull)
+		return tuple;
+	if (oldtuple)
+		args[1] = heap_getattr(oldtuple, attnum, desc, &isnull);
+	if (oldtuple == NULL || isnull)
+	{
+		args[1] = (Datum) 0;
+		nulls[1] = 'n';
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (op->rollup_plan == NULL)
+	{
+		MemoryContextCallback *cb = MemoryContextAlloc(GetMemoryChunkContext(op->defs),
+													   sizeof(MemoryContextCallback));
+
+		int			nest = CrmPinSearchPath();
+
+		op->rollup_plan = PrepareKeepPlan(op);
+		CrmRestoreSearchPath(nest);
+		cb->func = FreePlan;
+		cb->arg = op->rollup_plan;
+		MemoryContextRegisterResetCallback(GetMemoryChunkContext(op->defs), cb);
+	}
+	if (SPI_execute_plan(op->rollup_plan, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "keeping the rollups of %s failed", op->key.object_type);
+	kept = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (DatumGetBool(DirectFunctionCall2(jsonb_eq, args[0], kept)))
+	{
+		SPI_finish();
+		return tuple;
+	}
+	kept = SPI_datumTransfer(kept, false, -1);
+	SPI_finish();
+	isnull = false;
+	tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, &kept, &isnull);
+	CrmCheckDefined(tuple->t_data, tuple->t_len);
+	return tuple;
+}
