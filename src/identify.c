@@ -112,6 +112,7 @@ typedef struct Match
 	int			source;
 	TimestampTz created_at;
 	bool		blank[NFIELDS];
+	char	   *name;			/* NULL when blank */
 	bool		first_seen_null;
 	bool		last_seen_null;
 	TimestampTz first_seen_at;
@@ -393,7 +394,7 @@ CompareHashes(const void *a, const void *b)
  * pg_advisory_xact_lock(bigint), so SQL callers interlock with us.
  */
 static void
-LockKeys(int64 ws, char **keys)
+LockKeys(int64 ws, char *const *keys)
 {
 	int64		hashes[NKEYS];
 	int			n = 0;
@@ -495,6 +496,7 @@ ReadMatch(TupleTableSlot *slot, int64 id, Match *m)
 	m->created_at = DatumGetTimestampTz(Column(slot, "created_at", &isnull));
 	for (i = 0; i < NFIELDS; i++)
 		(void) Column(slot, field_column[i], &m->blank[i]);
+	m->name = m->blank[FIELD_NAME] ? NULL : TextDatumGetCString(Column(slot, "name", &isnull));
 	m->first_seen_at = DatumGetTimestampTz(Column(slot, "first_seen_at", &m->first_seen_null));
 	m->last_seen_at = DatumGetTimestampTz(Column(slot, "last_seen_at", &m->last_seen_null));
 }
@@ -588,7 +590,7 @@ ChangesOf(const Match *m, const Identity *who)
 
 	if (JB_ROOT_COUNT(who->props) > 0 || who->source > m->source ||
 		(who->keys[KEY_VERIFIED_ID] && !m->verified_id) || who->module || who->has_profile ||
-		(who->name && who->source >= m->source))
+		(who->name && who->source >= m->source && (m->name == NULL || strcmp(who->name, m->name) != 0)))
 		return CHANGES_MORE;
 	for (i = 0; i < NFIELDS; i++)
 		if (given[i] && m->blank[i])
@@ -601,7 +603,7 @@ ChangesOf(const Match *m, const Identity *who)
 
 /* The distinct live contacts the keys point at, survivor first */
 static int
-FindMatches(int64 ws, char **keys, Match *matches)
+FindMatches(int64 ws, char *const *keys, Match *matches)
 {
 	Oid			relid = get_relname_relid("contacts", get_namespace_oid("crm", false));
 	Relation	rel;
@@ -911,40 +913,92 @@ RequireVisibleMatches(const Identity *who, const Match *matches, int nmatches)
 	}
 }
 
+/*
+ * The common call, a returning visitor whose keys name one contact and
+ * bring nothing it lacks, decided without the advisory locks: it creates
+ * nothing and merges nothing, so nothing it does can collide on a key.  It
+ * writes at most the seen times, to the very row version it read; when that
+ * version was replaced meanwhile (a merge, an edit) it writes nothing and
+ * returns false, and the call takes the locked path and judges again.  A
+ * concurrent call creating or merging is thus ordered after this one, as
+ * if it had waited for our lock.  Returns whether the call is done.
+ */
+static bool
+IdentifyUnlocked(const Identity *who, Match *matches, int64 *survivor)
+{
+	Datum		values[NPARAMS];
+	bool		nulls[NPARAMS];
+	char		n[NPARAMS];
+	int			nmatches = FindMatches(who->ws, who->keys, matches);
+	Changes		changes;
+
+	if (nmatches != 1 || VerifiedAsSomeoneElse(&matches[0], who->keys[KEY_VERIFIED_ID]))
+		return false;
+	changes = ChangesOf(&matches[0], who);
+	if (changes == CHANGES_MORE)
+		return false;
+	RequireVisibleMatches(who, matches, nmatches);
+	*survivor = matches[0].id;
+	if (changes == CHANGES_NOTHING)
+		return true;
+	BindParams(who, values, nulls);
+	values[P_ID] = Int64GetDatum(matches[0].id);
+	nulls[P_ID] = false;
+	values[P_TID] = PointerGetDatum(&matches[0].tid);
+	nulls[P_TID] = false;
+	NullFlags(nulls, NPARAMS, n);
+	if (SPI_execute_plan(seen_plan, values, n, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", matches[0].id);
+	return SPI_processed == 1;
+}
+
+/*
+ * Find, create or merge under the keys' advisory locks: whatever could
+ * collide with another call (a new contact, a key written, a merge).
+ */
+static int64
+IdentifyLocked(const Identity *who, Match *matches)
+{
+	int			nmatches;
+	Datum		values[NPARAMS];
+	bool		nulls[NPARAMS];
+	int64		survivor;
+
+	/* ReadIdentity refused a call without keys */
+	LockKeys(who->ws, who->keys);
+	nmatches = FindMatches(who->ws, who->keys, matches);
+	RequireVisibleMatches(who, matches, nmatches);
+	BindParams(who, values, nulls);
+
+	if (nmatches == 0)
+		survivor = InsertContact(who, values, nulls);
+	else if (VerifiedAsSomeoneElse(&matches[0], who->keys[KEY_VERIFIED_ID]))
+	{
+		/* a new person, who takes no keys */
+		nulls[P_EMAIL] = nulls[P_PHONE] = nulls[P_IDENTIFIER] = true;
+		survivor = InsertContact(who, values, nulls);
+	}
+	else
+	{
+		survivor = MergeMatches(who, matches, nmatches, nulls);
+		UpdateSurvivor(who, survivor, matches, nmatches, values, nulls);
+	}
+	return survivor;
+}
+
 static int64
 Identify(FunctionCallInfo fcinfo)
 {
 	Identity	who;
 	Match		matches[NKEYS];
-	int			nmatches = 0;
-	Datum		values[NPARAMS];
-	bool		nulls[NPARAMS];
 	int64		survivor;
 
 	ReadIdentity(fcinfo, &who);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm identify: SPI_connect failed");
 	PreparePlans();
-
-	/* ReadIdentity refused a call without keys */
-	LockKeys(who.ws, who.keys);
-	nmatches = FindMatches(who.ws, who.keys, matches);
-	RequireVisibleMatches(&who, matches, nmatches);
-	BindParams(&who, values, nulls);
-
-	if (nmatches == 0)
-		survivor = InsertContact(&who, values, nulls);
-	else if (VerifiedAsSomeoneElse(&matches[0], who.keys[KEY_VERIFIED_ID]))
-	{
-		/* a new person, who takes no keys */
-		nulls[P_EMAIL] = nulls[P_PHONE] = nulls[P_IDENTIFIER] = true;
-		survivor = InsertContact(&who, values, nulls);
-	}
-	else
-	{
-		survivor = MergeMatches(&who, matches, nmatches, nulls);
-		UpdateSurvivor(&who, survivor, matches, nmatches, values, nulls);
-	}
+	if (!IdentifyUnlocked(&who, matches, &survivor))
+		survivor = IdentifyLocked(&who, matches);
 	SPI_finish();
 	return survivor;
 }
