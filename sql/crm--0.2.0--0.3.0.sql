@@ -11554,3 +11554,261 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- conc: kanban positions stay a total order under concurrent moves
+-- (issue 25).  crm.move_deal locks the target stage's row (FOR NO KEY
+-- UPDATE) before the deal, and the row path locks it before it puts a card
+-- at the end of a stage: two cards moved or written into one stage at once
+-- never share a position, and a renumbering never deadlocks with a move.
+CREATE OR REPLACE FUNCTION crm_internal.deals_apply_stage() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	st record;
+	wanted crm.stage_kind;
+	stage_changed boolean;
+	since timestamptz;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.pipeline_id IS NULL AND NEW.stage_id IS NOT NULL THEN
+			SELECT s.pipeline_id INTO NEW.pipeline_id FROM crm.stages s
+			 WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id;
+		END IF;
+		IF NEW.pipeline_id IS NULL THEN
+			SELECT p.id INTO NEW.pipeline_id FROM crm.pipelines p
+			 WHERE p.workspace_id = NEW.workspace_id AND p.is_default;
+			IF NEW.pipeline_id IS NULL THEN
+				RAISE EXCEPTION 'workspace % has no default pipeline', NEW.workspace_id
+					USING ERRCODE = 'no_data_found',
+						  HINT = 'Create one with crm.create_pipeline(''Sales'', ''b2b_sales''), or give the deal a pipeline_id.';
+			END IF;
+		END IF;
+		IF NEW.currency IS NULL THEN
+			SELECT w.default_currency INTO NEW.currency FROM crm.workspaces w WHERE w.id = NEW.workspace_id;
+		END IF;
+	ELSIF NEW.stage_id IS NOT DISTINCT FROM OLD.stage_id AND NEW.status IS DISTINCT FROM OLD.status THEN
+		-- the status was written, the stage left alone: the status picks the stage
+		NEW.stage_id := NULL;
+	END IF;
+
+	IF NEW.stage_id IS NULL THEN
+		wanted := coalesce(NEW.status, 'open')::text::crm.stage_kind;
+		SELECT s.id INTO NEW.stage_id FROM crm.stages s
+		 WHERE s.workspace_id = NEW.workspace_id AND s.pipeline_id = NEW.pipeline_id AND s.kind = wanted
+		 ORDER BY s.position LIMIT 1;
+		IF NEW.stage_id IS NULL AND wanted = 'open' THEN
+			RAISE EXCEPTION 'pipeline % has no open stage', NEW.pipeline_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Add one with crm.add_stage(pipeline_id, name), or give the deal a stage_id.';
+		ELSIF NEW.stage_id IS NULL THEN
+			RAISE EXCEPTION 'pipeline % has no % stage', NEW.pipeline_id, wanted
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('Add one with crm.add_stage(%s, name, kind => %L).', NEW.pipeline_id, wanted);
+		END IF;
+	END IF;
+	stage_changed := TG_OP = 'INSERT' OR NEW.stage_id IS DISTINCT FROM OLD.stage_id;
+	IF NOT stage_changed AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+		IF NEW.position IS NULL THEN
+			PERFORM FROM crm.stages s WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id FOR NO KEY UPDATE;
+			NEW.position := coalesce((SELECT d.position FROM crm.deals d
+									   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
+										 AND d.id <> NEW.id
+									   ORDER BY d.position DESC LIMIT 1), 0) + 1024;
+		END IF;
+		RETURN NEW;
+	END IF;
+
+	SELECT s.kind, s.pipeline_id, s.name INTO st FROM crm.stages s
+	 WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id;
+	IF NOT FOUND OR st.pipeline_id IS DISTINCT FROM NEW.pipeline_id THEN
+		RAISE EXCEPTION 'stage % is not a stage of pipeline %', NEW.stage_id, NEW.pipeline_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pick a stage of the deal''s pipeline: SELECT id, name FROM crm.stages WHERE pipeline_id = ...';
+	END IF;
+	-- a status written together with a stage must agree with it ('open', the
+	-- default of a new deal, follows whatever stage is given)
+	IF NEW.status IS DISTINCT FROM st.kind::text::crm.deal_status
+	   AND ((TG_OP = 'INSERT' AND NEW.status <> 'open')
+			OR (TG_OP = 'UPDATE' AND NEW.status IS DISTINCT FROM OLD.status)) THEN
+		RAISE EXCEPTION 'deal status % does not match stage "%", whose kind is %', NEW.status, st.name, st.kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Write either the status (the pipeline''s first stage of that kind is taken) or a stage, not both.';
+	END IF;
+	NEW.status := st.kind::text::crm.deal_status;
+	IF TG_OP = 'UPDATE' THEN
+		-- the entry into the stay the deal leaves, as the history has it:
+		-- the earliest its move or close may be
+		SELECT max(h.entered_at) INTO since FROM crm.deal_stage_history h
+		 WHERE h.workspace_id = NEW.workspace_id AND h.deal_id = NEW.id AND h.left_at IS NULL;
+	END IF;
+	IF NEW.status = 'open' THEN
+		-- reopened: the old verdict no longer applies
+		NEW.closed_at := NULL;
+		NEW.won_reason := NULL;
+		NEW.lost_reason := NULL;
+	ELSE
+		-- picked: now, or the entry into the stage left if that is later; a
+		-- move into the won or lost stage dated by stage_entered_at closes then
+		IF TG_OP = 'UPDATE' AND NEW.closed_at IS NOT DISTINCT FROM OLD.closed_at THEN
+			NEW.closed_at := CASE WHEN NEW.stage_entered_at IS DISTINCT FROM OLD.stage_entered_at
+								  THEN NEW.stage_entered_at ELSE greatest(now(), since) END;
+		ELSE
+			NEW.closed_at := coalesce(NEW.closed_at, greatest(now(), since));
+		END IF;
+		IF NEW.closed_at > now() + interval '1 day' THEN
+			RAISE EXCEPTION 'close date % is in the future', NEW.closed_at
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'A deal is closed now or at a past date; use expected_close_date for plans.';
+		END IF;
+		IF NEW.closed_at < since THEN
+			RAISE EXCEPTION 'close date % is before deal % entered its stage at %', NEW.closed_at, NEW.id, since
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a closed_at at or after the stage entry (crm.deal_stage_history), or leave it out to close the deal now.';
+		END IF;
+		IF NEW.status = 'won' THEN
+			NEW.lost_reason := NULL;
+		ELSE
+			NEW.won_reason := NULL;
+		END IF;
+	END IF;
+	-- a closed deal entered its won or lost stage when it was closed
+	IF NEW.status <> 'open' THEN
+		NEW.stage_entered_at := NEW.closed_at;
+	ELSIF TG_OP = 'INSERT' THEN
+		NEW.stage_entered_at := coalesce(NEW.stage_entered_at, now());
+	ELSIF NEW.stage_entered_at IS NOT DISTINCT FROM OLD.stage_entered_at THEN
+		NEW.stage_entered_at := greatest(now(), since);
+	ELSIF NEW.stage_entered_at < since THEN
+		RAISE EXCEPTION 'stage entry % is before deal % entered its previous stage at %', NEW.stage_entered_at, NEW.id, since
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a stage_entered_at at or after the previous entry (crm.deal_stage_history), or leave it out to move the deal now.';
+	END IF;
+	IF TG_OP = 'UPDATE' AND NEW.position IS NOT DISTINCT FROM OLD.position THEN
+		NEW.position := NULL;
+	END IF;
+	IF NEW.position IS NULL THEN
+		-- the end of the stage, the stage's row locked as crm.move_deal locks it:
+		-- two cards written at once into one stage never share a position
+		PERFORM FROM crm.stages s WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id FOR NO KEY UPDATE;
+		-- ORDER BY ... LIMIT 1 rather than max(): one index probe, not a scan of the column
+		NEW.position := coalesce((SELECT d.position FROM crm.deals d
+								   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
+								   ORDER BY d.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.move_deal(deal_id bigint, stage_id bigint DEFAULT NULL, before_deal_id bigint DEFAULT NULL,
+							  stage_name text DEFAULT NULL)
+RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	d crm.deals;
+	target crm.stages;
+	before_pos bigint;
+	prev_pos bigint;
+	new_pos bigint;
+BEGIN
+	-- the deal as it is, unlocked: the target stage is locked before the deal (below)
+	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.deal_id;
+	IF NOT FOUND THEN
+		d := crm_hidden.lock_deal(move_deal.deal_id);	-- raises no_data_found
+	END IF;
+	IF stage_name IS NOT NULL THEN
+		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
+		SELECT * INTO target FROM crm.stages s
+		 WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+		   AND lower(s.name) = lower(btrim(move_deal.stage_name))
+		 ORDER BY s.name = btrim(move_deal.stage_name) DESC, s.position
+		 LIMIT 1;
+		IF FOUND AND target.name <> btrim(stage_name)
+		   AND (SELECT count(*) FROM crm.stages s WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+				  AND lower(s.name) = lower(btrim(move_deal.stage_name))) > 1 THEN
+			RAISE EXCEPTION 'stage name "%" fits several stages of pipeline %', stage_name, d.pipeline_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write the name with its capitals as the stage has it, or pass stage_id => n.';
+		END IF;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'stage "%" does not exist in pipeline % of deal %', stage_name, d.pipeline_id, deal_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('The pipeline''s stages are %s; pass stage_id => n for a stage of another pipeline.',
+									(SELECT string_agg(quote_literal(s.name), ', ' ORDER BY s.position) FROM crm.stages s
+									  WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id));
+		ELSIF move_deal.stage_id IS NOT NULL AND move_deal.stage_id <> target.id THEN
+			RAISE EXCEPTION 'stage % and stage name "%" name different stages', move_deal.stage_id, stage_name
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the stage once: stage_id => n or stage_name => ''Won''.';
+		END IF;
+		move_deal.stage_id := target.id;
+	ELSIF move_deal.stage_id IS NULL THEN
+		RAISE EXCEPTION 'no stage given for deal %', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass stage_id => n or stage_name => ''Qualified'' (a stage of the deal''s pipeline).';
+	END IF;
+	SELECT * INTO target FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
+	END IF;
+	-- Moves into one stage queue on its row, so that each sees the positions
+	-- the one before it wrote (a total order, renumbering included); the
+	-- stage first and the deal second, so that a renumbering, which locks
+	-- the stage's cards, never waits for a move holding one of them while it
+	-- waits for the stage.  NO KEY UPDATE: inserts of deals (their foreign
+	-- key's KEY SHARE) pass.
+	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id FOR NO KEY UPDATE;
+	d := crm_hidden.lock_deal(move_deal.deal_id);
+	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
+		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
+	END IF;
+	IF before_deal_id IS NOT NULL THEN
+		IF before_deal_id = deal_id THEN
+			RAISE EXCEPTION 'deal % cannot be placed before itself', deal_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the id of the card the deal should land above, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO before_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
+		IF before_pos IS NULL THEN
+			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO prev_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.position < before_pos
+		   AND x.id <> move_deal.deal_id
+		 ORDER BY x.position DESC LIMIT 1;
+		prev_pos := coalesce(prev_pos, 0);
+		IF before_pos - prev_pos < 2 THEN
+			-- no room: respace the stage, keeping its order
+			UPDATE crm.deals x SET position = r.rn * 1024
+			  FROM (SELECT y.id, row_number() OVER (ORDER BY y.position, y.id) AS rn
+					  FROM crm.deals y WHERE y.workspace_id = ws AND y.stage_id = move_deal.stage_id
+					   AND y.id <> move_deal.deal_id) r
+			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024;
+			SELECT x.position INTO before_pos FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id;
+			prev_pos := before_pos - 1024;
+		END IF;
+		new_pos := (prev_pos + before_pos) / 2;
+	ELSE
+		new_pos := coalesce((SELECT x.position FROM crm.deals x
+							  WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id
+							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+
+	UPDATE crm.deals x SET stage_id = move_deal.stage_id, pipeline_id = target.pipeline_id, position = new_pos
+	 WHERE x.workspace_id = ws AND x.id = move_deal.deal_id
+	 RETURNING * INTO d;
+	RETURN d;
+END;
+$$;

@@ -171,6 +171,7 @@ BEGIN
 	stage_changed := TG_OP = 'INSERT' OR NEW.stage_id IS DISTINCT FROM OLD.stage_id;
 	IF NOT stage_changed AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
 		IF NEW.position IS NULL THEN
+			PERFORM FROM crm.stages s WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id FOR NO KEY UPDATE;
 			NEW.position := coalesce((SELECT d.position FROM crm.deals d
 									   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
 										 AND d.id <> NEW.id
@@ -248,6 +249,9 @@ BEGIN
 		NEW.position := NULL;
 	END IF;
 	IF NEW.position IS NULL THEN
+		-- the end of the stage, the stage's row locked as crm.move_deal locks it:
+		-- two cards written at once into one stage never share a position
+		PERFORM FROM crm.stages s WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id FOR NO KEY UPDATE;
 		-- ORDER BY ... LIMIT 1 rather than max(): one index probe, not a scan of the column
 		NEW.position := coalesce((SELECT d.position FROM crm.deals d
 								   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
@@ -372,12 +376,17 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint := crm.current_workspace();
-	d crm.deals := crm_hidden.lock_deal(move_deal.deal_id);
+	d crm.deals;
 	target crm.stages;
 	before_pos bigint;
 	prev_pos bigint;
 	new_pos bigint;
 BEGIN
+	-- the deal as it is, unlocked: the target stage is locked before the deal (below)
+	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.deal_id;
+	IF NOT FOUND THEN
+		d := crm_hidden.lock_deal(move_deal.deal_id);	-- raises no_data_found
+	END IF;
 	IF stage_name IS NOT NULL THEN
 		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
 		SELECT * INTO target FROM crm.stages s
@@ -414,6 +423,19 @@ BEGIN
 		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
+	END IF;
+	-- Moves into one stage queue on its row, so that each sees the positions
+	-- the one before it wrote (a total order, renumbering included); the
+	-- stage first and the deal second, so that a renumbering, which locks
+	-- the stage's cards, never waits for a move holding one of them while it
+	-- waits for the stage.  NO KEY UPDATE: inserts of deals (their foreign
+	-- key's KEY SHARE) pass.
+	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id FOR NO KEY UPDATE;
+	d := crm_hidden.lock_deal(move_deal.deal_id);
+	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
+		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
 	END IF;
 	IF before_deal_id IS NOT NULL THEN
 		IF before_deal_id = deal_id THEN
