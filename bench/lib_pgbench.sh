@@ -12,10 +12,11 @@ CONC_SECONDS=${CONC_SECONDS:-10}
 pgbench_point() {
 	local script=$1 clients=$2 dir out rc=0
 	shift 2
+	script=$(realpath "$script")
 	dir=$(mktemp -d --suffix=.crm-pgbench)
 	out=$(cd "$dir" && "$PG_BINDIR/pgbench" -n -M prepared -c "$clients" -j "$(( clients < 2 ? clients : 2 ))" \
 		-T "$CONC_SECONDS" --max-tries=1 --failures-detailed -l --log-prefix=tx \
-		-f "$OLDPWD/$script" "$@" "$BENCH_DB" 2>&1) || rc=$?
+		-f "$script" "$@" "$BENCH_DB" 2>&1) || rc=$?
 	# latencies (µs, the third field) of the committed transactions
 	cat "$dir"/tx.* 2>/dev/null | awk '$3 ~ /^[0-9]+$/ {print $3}' | sort -n >"$dir/lat"
 	awk -v out="$out" -v rc="$rc" -v aborted="$(grep -c 'aborted in command' <<<"$out")" '

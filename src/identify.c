@@ -38,6 +38,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -914,6 +915,53 @@ RequireVisibleMatches(const Identity *who, const Match *matches, int nmatches)
 }
 
 /*
+ * The seen times written to the row version the probe read, in a
+ * subtransaction kept only when it updated the row.  An UPDATE that finds
+ * its row replaced waits for the replacing transaction, then locks the
+ * newest version before it sees that the TID no longer matches, and keeps
+ * that lock to commit: taken into the locked path, it would deadlock with a
+ * call that holds the keys' locks and wants the row.  Rolling the
+ * subtransaction back lets the lock go.
+ */
+static bool
+UpdateSeenAlone(Datum *values, const char *nulls)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		updated = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(seen_plan, values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "crm identify: updating the seen times failed");
+		updated = SPI_processed == 1;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* the caller's own subtransaction (a PL/pgSQL exception block) must find itself */
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	if (updated)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return updated;
+}
+
+/*
  * The common call, a returning visitor whose keys name one contact and
  * bring nothing it lacks, decided without the advisory locks: it creates
  * nothing and merges nothing, so nothing it does can collide on a key.  It
@@ -947,9 +995,7 @@ IdentifyUnlocked(const Identity *who, Match *matches, int64 *survivor)
 	values[P_TID] = PointerGetDatum(&matches[0].tid);
 	nulls[P_TID] = false;
 	NullFlags(nulls, NPARAMS, n);
-	if (SPI_execute_plan(seen_plan, values, n, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", matches[0].id);
-	return SPI_processed == 1;
+	return UpdateSeenAlone(values, n);
 }
 
 /*
