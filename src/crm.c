@@ -47,6 +47,7 @@ _PG_init(void)
 {
 	CrmWorkspaceInit();
 	CrmMembersInit();
+	CrmEventsInit();
 	CacheRegisterRelcacheCallback(CrmRelcacheCallback, (Datum) 0);
 
 	MarkGUCPrefixReserved("crm");

@@ -41,6 +41,7 @@ CrmFreshChunk(void *chunk, Size size)
 /* The settings of a feature, defined from _PG_init (crm.c) */
 extern void CrmWorkspaceInit(void);
 extern void CrmMembersInit(void);
+extern void CrmEventsInit(void);
 
 /*
  * Each per-backend cache's relcache invalidation handler: crm.c registers
