@@ -11556,9 +11556,10 @@ END;
 $$;
 
 -- conc: kanban positions stay a total order under concurrent moves
--- (issue 25).  crm.move_deal locks the target stage's row (FOR NO KEY
--- UPDATE) before the deal, and the row path locks it before it puts a card
--- at the end of a stage: two cards moved or written into one stage at once
+-- (issue 25).  crm.move_deal locks the rows of the deal's stage and of the
+-- target stage (FOR NO KEY UPDATE, in id order) before the deal, and the
+-- row path locks the target's before it puts a card at the end of a stage:
+-- two cards moved or written into one stage at once
 -- never share a position, and a renumbering never deadlocks with a move.
 CREATE OR REPLACE FUNCTION crm_internal.deals_apply_stage() RETURNS trigger
 LANGUAGE plpgsql
@@ -11758,14 +11759,21 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
 	END IF;
-	-- Moves into one stage queue on its row, so that each sees the positions
-	-- the one before it wrote (a total order, renumbering included); the
-	-- stage first and the deal second, so that a renumbering, which locks
-	-- the stage's cards, never waits for a move holding one of them while it
-	-- waits for the stage.  NO KEY UPDATE: inserts of deals (their foreign
-	-- key's KEY SHARE) pass.
-	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id FOR NO KEY UPDATE;
+	-- Moves into or out of one stage queue on its row, so that each sees the
+	-- positions the one before it wrote (a total order, renumbering
+	-- included); both stages in id order first and the deal second, so that
+	-- a renumbering, which locks the stage's cards, never waits for a move
+	-- holding one of them while it waits for a stage.  NO KEY UPDATE:
+	-- inserts of deals (their foreign key's KEY SHARE) pass.
+	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id IN (move_deal.stage_id, d.stage_id)
+	 ORDER BY s.id FOR NO KEY UPDATE;
+	before_pos := d.stage_id;	-- the stage read before the locks
 	d := crm_hidden.lock_deal(move_deal.deal_id);
+	IF d.stage_id IS DISTINCT FROM before_pos THEN
+		-- moved by another session meanwhile: its stage now
+		PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = d.stage_id FOR NO KEY UPDATE;
+	END IF;
+	before_pos := NULL;
 	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
 		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
 			USING ERRCODE = 'serialization_failure',
@@ -11795,7 +11803,8 @@ BEGIN
 			  FROM (SELECT y.id, row_number() OVER (ORDER BY y.position, y.id) AS rn
 					  FROM crm.deals y WHERE y.workspace_id = ws AND y.stage_id = move_deal.stage_id
 					   AND y.id <> move_deal.deal_id) r
-			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024;
+			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024
+			   AND x.stage_id = move_deal.stage_id;	-- a card moved out meanwhile keeps its new place
 			SELECT x.position INTO before_pos FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id;
 			prev_pos := before_pos - 1024;
 		END IF;

@@ -5,7 +5,7 @@
 \set r random(1, 100)
 \set visitor random(1, 1000000000000)
 \set hot random_zipfian(1, :nseed, 1.1)
-\set pair random(1, :npairs)
+\set pair :pairbase + random(1, :npairs)
 \if :r <= 30
 SELECT crm.identify(email => 'new' || :visitor::text || '@example.com', name => 'New visitor');
 \elif :r <= 90
