@@ -23,18 +23,20 @@ mixes=("$tmp"/mix_*)
 [ -e "${mixes[0]}" ] || mixes=()
 
 {
-	echo "set terminal svg size 1000,$((300 + 22 * nratios + 300 * (${#mixes[@]} > 0))) dynamic font 'sans,10'"
+	echo "set terminal svg size 1000,$((100 + (nratios > 0) * (200 + 22 * nratios) + 300 * (${#mixes[@]} > 0))) dynamic font 'sans,10'"
 	echo "set output '$svg'"
 	echo 'set datafile separator "\t"'
-	echo "set multiplot layout $(( ${#mixes[@]} > 0 ? 2 : 1 )),1"
-	echo "set title 'crm against bare PostgreSQL: ratio per case (bar) and target (mark)'"
-	echo "set style fill solid 0.6"
-	echo "set yrange [-1:$nratios]"
-	echo "set ytics nomirror"
-	echo "set grid xtics"
-	echo "set xlabel 'ratio (time: crm/bare, lower is better; throughput: crm/bare, higher is better)'"
-	echo "plot '$tmp/ratios' using (\$2/2.0):0:(\$2/2.0):(0.35):yticlabels(1) with boxxyerror title 'measured', \\"
-	echo "     '' using 3:0 with points pt 9 ps 1.2 title 'target'"
+	echo "set multiplot layout $(( (nratios > 0) + (${#mixes[@]} > 0) )),1"
+	if [ "$nratios" -gt 0 ]; then
+		echo "set title 'crm against bare PostgreSQL: ratio per case (bar) and target (mark)'"
+		echo "set style fill solid 0.6"
+		echo "set yrange [-1:$nratios]"
+		echo "set ytics nomirror"
+		echo "set grid xtics"
+		echo "set xlabel 'ratio (time: crm/bare, lower is better; throughput: crm/bare, higher is better)'"
+		echo "plot '$tmp/ratios' using (\$2/2.0):0:(\$2/2.0):(0.35):yticlabels(1) with boxxyerror title 'measured', \\"
+		echo "     '' using 3:0 with points pt 9 ps 1.2 title 'target'"
+	fi
 	if [ ${#mixes[@]} -gt 0 ]; then
 		echo "unset yrange; unset ytics; set ytics; set logscale x 2; set xtics (1, 4, 16)"
 		echo "set title 'concurrency: throughput against clients'"
