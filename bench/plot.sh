@@ -53,5 +53,4 @@ mixes=("$tmp"/mix_*)
 	fi
 	echo "unset multiplot"
 } >"$tmp/plot.gp"
-[ -z "${PLOT_KEEP:-}" ] || cp -r "$tmp" "$PLOT_KEEP"
 gnuplot "$tmp/plot.gp"
