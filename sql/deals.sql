@@ -171,7 +171,6 @@ BEGIN
 	stage_changed := TG_OP = 'INSERT' OR NEW.stage_id IS DISTINCT FROM OLD.stage_id;
 	IF NOT stage_changed AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
 		IF NEW.position IS NULL THEN
-			PERFORM FROM crm.stages s WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id FOR NO KEY UPDATE;
 			NEW.position := coalesce((SELECT d.position FROM crm.deals d
 									   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
 										 AND d.id <> NEW.id
@@ -249,9 +248,6 @@ BEGIN
 		NEW.position := NULL;
 	END IF;
 	IF NEW.position IS NULL THEN
-		-- the end of the stage, the stage's row locked as crm.move_deal locks it:
-		-- two cards written at once into one stage never share a position
-		PERFORM FROM crm.stages s WHERE s.workspace_id = NEW.workspace_id AND s.id = NEW.stage_id FOR NO KEY UPDATE;
 		-- ORDER BY ... LIMIT 1 rather than max(): one index probe, not a scan of the column
 		NEW.position := coalesce((SELECT d.position FROM crm.deals d
 								   WHERE d.workspace_id = NEW.workspace_id AND d.stage_id = NEW.stage_id
