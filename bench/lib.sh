@@ -50,6 +50,9 @@ report() {
 		ratio=$(awk -v c="$crm" -v b="$bare" 'BEGIN{printf "%.2f", c/b}')
 	fi
 	printf '| %-58s | %10.1f | %10.1f | %6sx | %-10s |\n' "$name" "$crm" "$bare" "$ratio" "$kind $target" | tee -a "$BENCH_RESULTS"
+	# one JSON object a line, for bench/plot.sh
+	printf '{"case": "%s", "crm_ms": %s, "bare_ms": %s, "ratio": %s, "kind": "%s", "target": "%s"}\n' \
+		"${name//\"/\\\"}" "$crm" "$bare" "$ratio" "$kind" "$target" >>"${BENCH_JSON:-/dev/null}"
 }
 
 # report_abs CASE VALUE UNIT TARGET: for targets stated in absolute terms (p95 ms)

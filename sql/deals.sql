@@ -374,12 +374,17 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint := crm.current_workspace();
-	d crm.deals := crm_hidden.lock_deal(move_deal.deal_id);
+	d crm.deals;
 	target crm.stages;
 	before_pos bigint;
 	prev_pos bigint;
 	new_pos bigint;
 BEGIN
+	-- the deal as it is, unlocked: the target stage is locked before the deal (below)
+	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.deal_id;
+	IF NOT FOUND THEN
+		d := crm_hidden.lock_deal(move_deal.deal_id);	-- raises no_data_found
+	END IF;
 	IF stage_name IS NOT NULL THEN
 		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
 		SELECT * INTO target FROM crm.stages s
@@ -417,6 +422,26 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
 	END IF;
+	-- Moves into or out of one stage queue on its row, so that each sees the
+	-- positions the one before it wrote (a total order, renumbering
+	-- included); both stages in id order first and the deal second, so that
+	-- a renumbering, which locks the stage's cards, never waits for a move
+	-- holding one of them while it waits for a stage.  NO KEY UPDATE:
+	-- inserts of deals (their foreign key's KEY SHARE) pass.
+	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id IN (move_deal.stage_id, d.stage_id)
+	 ORDER BY s.id FOR NO KEY UPDATE;
+	before_pos := d.stage_id;	-- the stage read before the locks
+	d := crm_hidden.lock_deal(move_deal.deal_id);
+	IF d.stage_id IS DISTINCT FROM before_pos THEN
+		-- moved by another session meanwhile: its stage now
+		PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = d.stage_id FOR NO KEY UPDATE;
+	END IF;
+	before_pos := NULL;
+	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
+		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
+	END IF;
 	IF before_deal_id IS NOT NULL THEN
 		IF before_deal_id = deal_id THEN
 			RAISE EXCEPTION 'deal % cannot be placed before itself', deal_id
@@ -441,7 +466,8 @@ BEGIN
 			  FROM (SELECT y.id, row_number() OVER (ORDER BY y.position, y.id) AS rn
 					  FROM crm.deals y WHERE y.workspace_id = ws AND y.stage_id = move_deal.stage_id
 					   AND y.id <> move_deal.deal_id) r
-			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024;
+			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024
+			   AND x.stage_id = move_deal.stage_id;	-- a card moved out meanwhile keeps its new place
 			SELECT x.position INTO before_pos FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id;
 			prev_pos := before_pos - 1024;
 		END IF;

@@ -48,6 +48,7 @@ _PG_init(void)
 	CrmWorkspaceInit();
 	CrmMembersInit();
 	CrmReportPlansInit();
+	CrmEventsInit();
 	CacheRegisterRelcacheCallback(CrmRelcacheCallback, (Datum) 0);
 
 	MarkGUCPrefixReserved("crm");

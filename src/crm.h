@@ -42,6 +42,7 @@ CrmFreshChunk(void *chunk, Size size)
 extern void CrmWorkspaceInit(void);
 extern void CrmMembersInit(void);
 extern void CrmReportPlansInit(void);
+extern void CrmEventsInit(void);
 
 /*
  * Each per-backend cache's relcache invalidation handler: crm.c registers

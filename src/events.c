@@ -58,6 +58,35 @@ PG_FUNCTION_INFO_V1(crm_guard_event_columns);
 
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr insert_one_plan = NULL;
+
+/*
+ * crm.notify_events: whether a transaction that writes events sends NOTIFY
+ * crm_events.  PostgreSQL takes one database-wide lock at the commit of
+ * every transaction that notifies, so busy writers queue on it; off, the
+ * consumers poll crm.events_since instead (docs/events.md).
+ */
+static bool notify_events = true;
+
+void
+CrmEventsInit(void)
+{
+	DefineCustomBoolVariable("crm.notify_events",
+							 "Send NOTIFY crm_events from every transaction that writes events.",
+							 "Off, consumers poll crm.events_since: no commit waits for the database-wide notify lock.",
+							 &notify_events,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+}
+
+/* NOTIFY crm_events, payload the workspace, unless switched off */
+static void
+NotifyWorkspace(int64 ws)
+{
+	if (notify_events)
+		Async_Notify("crm_events", psprintf(INT64_FORMAT, ws));
+}
 static SPIPlanPtr workspace_plan = NULL;
 
 /*
@@ -491,7 +520,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
 		/* the statement trigger's NOTIFY: statements write one workspace's rows */
 		if (ws != last_ws)
 		{
-			Async_Notify("crm_events", psprintf(INT64_FORMAT, ws));
+			NotifyWorkspace(ws);
 			last_ws = ws;
 		}
 	}
@@ -867,7 +896,7 @@ crm_notify_events(PG_FUNCTION_ARGS)
 		/* statements write one workspace's rows; Async_Notify folds repeats */
 		if (ws != last)
 		{
-			Async_Notify("crm_events", psprintf(INT64_FORMAT, ws));
+			NotifyWorkspace(ws);
 			last = ws;
 		}
 	}

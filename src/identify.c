@@ -38,6 +38,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -112,6 +113,7 @@ typedef struct Match
 	int			source;
 	TimestampTz created_at;
 	bool		blank[NFIELDS];
+	char	   *name;			/* NULL when blank */
 	bool		first_seen_null;
 	bool		last_seen_null;
 	TimestampTz first_seen_at;
@@ -393,7 +395,7 @@ CompareHashes(const void *a, const void *b)
  * pg_advisory_xact_lock(bigint), so SQL callers interlock with us.
  */
 static void
-LockKeys(int64 ws, char **keys)
+LockKeys(int64 ws, char *const *keys)
 {
 	int64		hashes[NKEYS];
 	int			n = 0;
@@ -495,6 +497,7 @@ ReadMatch(TupleTableSlot *slot, int64 id, Match *m)
 	m->created_at = DatumGetTimestampTz(Column(slot, "created_at", &isnull));
 	for (i = 0; i < NFIELDS; i++)
 		(void) Column(slot, field_column[i], &m->blank[i]);
+	m->name = m->blank[FIELD_NAME] ? NULL : TextDatumGetCString(Column(slot, "name", &isnull));
 	m->first_seen_at = DatumGetTimestampTz(Column(slot, "first_seen_at", &m->first_seen_null));
 	m->last_seen_at = DatumGetTimestampTz(Column(slot, "last_seen_at", &m->last_seen_null));
 }
@@ -588,7 +591,7 @@ ChangesOf(const Match *m, const Identity *who)
 
 	if (JB_ROOT_COUNT(who->props) > 0 || who->source > m->source ||
 		(who->keys[KEY_VERIFIED_ID] && !m->verified_id) || who->module || who->has_profile ||
-		(who->name && who->source >= m->source))
+		(who->name && who->source >= m->source && (m->name == NULL || strcmp(who->name, m->name) != 0)))
 		return CHANGES_MORE;
 	for (i = 0; i < NFIELDS; i++)
 		if (given[i] && m->blank[i])
@@ -601,7 +604,7 @@ ChangesOf(const Match *m, const Identity *who)
 
 /* The distinct live contacts the keys point at, survivor first */
 static int
-FindMatches(int64 ws, char **keys, Match *matches)
+FindMatches(int64 ws, char *const *keys, Match *matches)
 {
 	Oid			relid = get_relname_relid("contacts", get_namespace_oid("crm", false));
 	Relation	rel;
@@ -911,40 +914,137 @@ RequireVisibleMatches(const Identity *who, const Match *matches, int nmatches)
 	}
 }
 
+/*
+ * The seen times written to the row version the probe read, in a
+ * subtransaction kept only when it updated the row.  An UPDATE that finds
+ * its row replaced waits for the replacing transaction, then locks the
+ * newest version before it sees that the TID no longer matches, and keeps
+ * that lock to commit: taken into the locked path, it would deadlock with a
+ * call that holds the keys' locks and wants the row.  Rolling the
+ * subtransaction back lets the lock go.
+ */
+static bool
+UpdateSeenAlone(Datum *values, const char *nulls)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		updated = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(seen_plan, values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "crm identify: updating the seen times failed");
+		updated = SPI_processed == 1;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* the caller's own subtransaction (a PL/pgSQL exception block) must find itself */
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	if (updated)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return updated;
+}
+
+/*
+ * The common call, a returning visitor whose keys name one contact and
+ * bring nothing it lacks, decided without the advisory locks: it creates
+ * nothing and merges nothing, so nothing it does can collide on a key.  It
+ * writes at most the seen times, to the very row version it read; when that
+ * version was replaced meanwhile (a merge, an edit) it writes nothing and
+ * returns false, and the call takes the locked path and judges again.  A
+ * concurrent call creating or merging is thus ordered after this one, as
+ * if it had waited for our lock.  Returns whether the call is done.
+ */
+static bool
+IdentifyUnlocked(const Identity *who, Match *matches, int64 *survivor)
+{
+	Datum		values[NPARAMS];
+	bool		nulls[NPARAMS];
+	char		n[NPARAMS];
+	int			nmatches = FindMatches(who->ws, who->keys, matches);
+	Changes		changes;
+
+	if (nmatches != 1 || VerifiedAsSomeoneElse(&matches[0], who->keys[KEY_VERIFIED_ID]))
+		return false;
+	changes = ChangesOf(&matches[0], who);
+	if (changes == CHANGES_MORE)
+		return false;
+	RequireVisibleMatches(who, matches, nmatches);
+	*survivor = matches[0].id;
+	if (changes == CHANGES_NOTHING)
+		return true;
+	BindParams(who, values, nulls);
+	values[P_ID] = Int64GetDatum(matches[0].id);
+	nulls[P_ID] = false;
+	values[P_TID] = PointerGetDatum(&matches[0].tid);
+	nulls[P_TID] = false;
+	NullFlags(nulls, NPARAMS, n);
+	return UpdateSeenAlone(values, n);
+}
+
+/*
+ * Find, create or merge under the keys' advisory locks: whatever could
+ * collide with another call (a new contact, a key written, a merge).
+ */
+static int64
+IdentifyLocked(const Identity *who, Match *matches)
+{
+	int			nmatches;
+	Datum		values[NPARAMS];
+	bool		nulls[NPARAMS];
+	int64		survivor;
+
+	/* ReadIdentity refused a call without keys */
+	LockKeys(who->ws, who->keys);
+	nmatches = FindMatches(who->ws, who->keys, matches);
+	RequireVisibleMatches(who, matches, nmatches);
+	BindParams(who, values, nulls);
+
+	if (nmatches == 0)
+		survivor = InsertContact(who, values, nulls);
+	else if (VerifiedAsSomeoneElse(&matches[0], who->keys[KEY_VERIFIED_ID]))
+	{
+		/* a new person, who takes no keys */
+		nulls[P_EMAIL] = nulls[P_PHONE] = nulls[P_IDENTIFIER] = true;
+		survivor = InsertContact(who, values, nulls);
+	}
+	else
+	{
+		survivor = MergeMatches(who, matches, nmatches, nulls);
+		UpdateSurvivor(who, survivor, matches, nmatches, values, nulls);
+	}
+	return survivor;
+}
+
 static int64
 Identify(FunctionCallInfo fcinfo)
 {
 	Identity	who;
 	Match		matches[NKEYS];
-	int			nmatches = 0;
-	Datum		values[NPARAMS];
-	bool		nulls[NPARAMS];
 	int64		survivor;
 
 	ReadIdentity(fcinfo, &who);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm identify: SPI_connect failed");
 	PreparePlans();
-
-	/* ReadIdentity refused a call without keys */
-	LockKeys(who.ws, who.keys);
-	nmatches = FindMatches(who.ws, who.keys, matches);
-	RequireVisibleMatches(&who, matches, nmatches);
-	BindParams(&who, values, nulls);
-
-	if (nmatches == 0)
-		survivor = InsertContact(&who, values, nulls);
-	else if (VerifiedAsSomeoneElse(&matches[0], who.keys[KEY_VERIFIED_ID]))
-	{
-		/* a new person, who takes no keys */
-		nulls[P_EMAIL] = nulls[P_PHONE] = nulls[P_IDENTIFIER] = true;
-		survivor = InsertContact(&who, values, nulls);
-	}
-	else
-	{
-		survivor = MergeMatches(&who, matches, nmatches, nulls);
-		UpdateSurvivor(&who, survivor, matches, nmatches, values, nulls);
-	}
+	if (!IdentifyUnlocked(&who, matches, &survivor))
+		survivor = IdentifyLocked(&who, matches);
 	SPI_finish();
 	return survivor;
 }
