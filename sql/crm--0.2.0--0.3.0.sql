@@ -11554,3 +11554,124 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- citus: the keys Citus refuses (issue 21).  ON DELETE SET NULL (col) keys
+-- become plain keys whose target clears its referrers with a BEFORE DELETE
+-- trigger (crm_internal.clear_references), and list_members' ON UPDATE
+-- CASCADE goes (a list's id and object type never change:
+-- crm_internal.lists_check refuses the latter).
+CREATE FUNCTION crm_internal.clear_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel regclass := pg_catalog.format('crm.%I', TG_ARGV[0])::regclass;
+	target text := rel::text;
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '_[0-9]+$' THEN
+		target := pg_catalog.shard_name(rel, pg_catalog.get_shard_id_for_distribution_column(rel, OLD.workspace_id));
+	END IF;
+	EXECUTE pg_catalog.format('UPDATE %s SET %I = NULL WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND %I OPERATOR(pg_catalog.=) $2',
+							  target, TG_ARGV[1], TG_ARGV[1])
+		USING OLD.workspace_id, OLD.id;
+	RETURN OLD;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.clear_references() IS
+	'BEFORE DELETE row trigger (referring table, column): sets the column NULL where it names the deleted row, as ON DELETE SET NULL would';
+
+ALTER TABLE crm.deals DROP CONSTRAINT deals_workspace_id_contact_id_fkey,
+	ADD FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id);
+ALTER TABLE crm.deals DROP CONSTRAINT deals_workspace_id_company_id_fkey,
+	ADD FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id);
+ALTER TABLE crm.conversations DROP CONSTRAINT conversations_deal_id_fkey,
+	ADD CONSTRAINT conversations_deal_id_fkey FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id);
+ALTER TABLE crm.deal_stage_history DROP CONSTRAINT deal_stage_history_workspace_id_from_stage_id_fkey,
+	ADD FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id);
+ALTER TABLE crm.contact_stage_history DROP CONSTRAINT contact_stage_history_workspace_id_from_stage_id_fkey,
+	ADD FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id);
+ALTER TABLE crm.deal_line_items DROP CONSTRAINT deal_line_items_workspace_id_product_id_fkey,
+	ADD FOREIGN KEY (workspace_id, product_id) REFERENCES crm.products (workspace_id, id);
+ALTER TABLE crm.orders DROP CONSTRAINT orders_workspace_id_contact_id_fkey,
+	ADD FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id);
+ALTER TABLE crm.orders DROP CONSTRAINT orders_workspace_id_deal_id_fkey,
+	ADD FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id);
+ALTER TABLE crm.list_members DROP CONSTRAINT list_members_workspace_id_list_id_object_type_fkey,
+	ADD FOREIGN KEY (workspace_id, list_id, object_type) REFERENCES crm.lists (workspace_id, id, object_type)
+		ON DELETE CASCADE;
+CREATE TRIGGER deals_workspace_id_contact_id_fkey_set_null BEFORE DELETE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deals', 'contact_id');
+CREATE TRIGGER deals_workspace_id_company_id_fkey_set_null BEFORE DELETE ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deals', 'company_id');
+CREATE TRIGGER conversations_deal_id_fkey_set_null BEFORE DELETE ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('conversations', 'deal_id');
+CREATE TRIGGER deal_stage_history_workspace_id_from_stage_id_fkey_set_null BEFORE DELETE ON crm.stages
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deal_stage_history', 'from_stage_id');
+CREATE TRIGGER contact_stage_history_workspace_id_from_stage_id_fkey_set_null BEFORE DELETE ON crm.stages
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('contact_stage_history', 'from_stage_id');
+CREATE TRIGGER deal_line_items_workspace_id_product_id_fkey_set_null BEFORE DELETE ON crm.products
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deal_line_items', 'product_id');
+CREATE TRIGGER orders_workspace_id_contact_id_fkey_set_null BEFORE DELETE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('orders', 'contact_id');
+CREATE TRIGGER orders_workspace_id_deal_id_fkey_set_null BEFORE DELETE ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('orders', 'deal_id');
+-- the map tells the triggers' keys as set_null
+CREATE OR REPLACE VIEW crm.contact_reference_map WITH (security_invoker = true) AS
+	SELECT c.conrelid::regclass AS rel,
+		   w.attname AS workspace_column,
+		   k.attname AS id_column,
+		   NULL::name AS type_column,
+		   NULL::text AS type_value,
+		   CASE WHEN c.confdeltype OPERATOR(pg_catalog.=) 'n' OR EXISTS (
+				SELECT FROM pg_catalog.pg_trigger t
+				 WHERE t.tgrelid OPERATOR(pg_catalog.=) c.confrelid
+				   AND t.tgname OPERATOR(pg_catalog.=) (c.conname::text OPERATOR(pg_catalog.||) '_set_null'))
+				THEN 'set_null'
+				WHEN c.confdeltype OPERATOR(pg_catalog.=) 'c' THEN 'cascade' ELSE 'restrict' END AS on_delete,
+		   c.conname AS via
+	  FROM pg_catalog.pg_constraint c
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.array_position(c.confkey, ca.attnum) AS pos
+		  FROM pg_catalog.pg_attribute ca
+		 WHERE ca.attrelid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND ca.attname OPERATOR(pg_catalog.=) 'id') ip
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.array_position(c.confkey, ca.attnum) AS pos
+		  FROM pg_catalog.pg_attribute ca
+		 WHERE ca.attrelid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND ca.attname OPERATOR(pg_catalog.=) 'workspace_id') wp
+	  JOIN pg_catalog.pg_attribute k ON k.attrelid OPERATOR(pg_catalog.=) c.conrelid
+		AND k.attnum OPERATOR(pg_catalog.=) c.conkey[ip.pos]
+	  JOIN pg_catalog.pg_attribute w ON w.attrelid OPERATOR(pg_catalog.=) c.conrelid
+		AND w.attnum OPERATOR(pg_catalog.=) c.conkey[wp.pos]
+	 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+	   AND c.confrelid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+	   AND pg_catalog.cardinality(c.confkey) OPERATOR(pg_catalog.=) 2
+	UNION ALL
+	SELECT r.rel, r.workspace_column, r.id_column, r.type_column, r.type_value, 'cascade', 'registered'
+	  FROM crm.contact_references r;
+-- an order is unlinked by its contact's crm_internal.clear_references, which runs
+-- before the contact row goes
+CREATE OR REPLACE FUNCTION crm_internal.orders_keep_contact() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF pg_catalog.pg_trigger_depth() > 1 AND EXISTS (
+		SELECT FROM pg_catalog.pg_class r
+		 WHERE r.oid = TG_RELID AND r.relowner = (SELECT u.oid FROM pg_catalog.pg_roles u WHERE u.rolname = current_user)) THEN
+		RETURN NEW;
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.contacts c
+				WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id) THEN
+		RAISE EXCEPTION 'an order cannot be unlinked from contact %, which still exists', OLD.contact_id
+			USING ERRCODE = 'not_null_violation',
+				  HINT = 'Point the order at another contact; the link is dropped only when the contact is hard-deleted.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.orders_keep_contact() IS
+	'BEFORE UPDATE on crm.orders: contact_id may become NULL only once the contact no longer exists';
+
