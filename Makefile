@@ -46,6 +46,7 @@ SQL_SOURCES = \
 	sql/timelines.sql \
 	sql/contact_pipelines.sql \
 	sql/reporting.sql \
+	sql/distribute.sql \
 	sql/tenancy.sql \
 	sql/privacy.sql
 
