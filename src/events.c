@@ -357,7 +357,7 @@ LookupEvents(void)
 /*
  * crm.events exactly as the extension installs it: these columns, its one
  * CHECK (the expression CheckEventType applies) and its two triggers, a
- * plain table.  Anything added or replaced (a trigger of the DBA's, a
+ * plain table that is no Citus table.  Anything added or replaced (a trigger of the DBA's, a
  * constraint, a column) sends the writer through INSERT.  Judged once per
  * relcache build of the table.
  */
@@ -373,6 +373,9 @@ EventsAsInstalled(Relation rel)
 	events_as_installed = false;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || desc->natts != lengthof(event_columns))
+		return false;
+	/* a Citus table's heap is a shell: its rows go to the workspace's shard */
+	if (CrmIsCitusTable(RelationGetRelid(rel)))
 		return false;
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -868,6 +871,14 @@ crm_notify_events(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("notify_events: must be a statement trigger with REFERENCING NEW TABLE")));
+
+	/*
+	 * On a Citus worker the trigger fires on a shard (crm.events_102017): no
+	 * client listens there, and a NOTIFY would keep a transaction that wrote
+	 * several shards from committing (PREPARE TRANSACTION refuses it).
+	 */
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "events") != 0)
+		return PointerGetDatum(NULL);
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	ws_attnum = SPI_fnumber(tupdesc, "workspace_id");
