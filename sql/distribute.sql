@@ -48,6 +48,48 @@ BEGIN
 	   AND c.relnatts OPERATOR(pg_catalog.>) 0
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
 
+	-- The extension's triggers fire on the shards and query its tables there
+	-- (the events outbox, search words, lists): Citus routes those queries to
+	-- the workspace's co-located shard on the same node once nested
+	-- execution is allowed on the workers.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+				'ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on', pg_catalog.current_database())) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused a setting: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- A worker's triggers take ids from its own copy of the extension's
+	-- sequences (events, history): each worker draws from a range of its
+	-- own, above every id the coordinator has given, as Citus does for the
+	-- sequences of the tables it creates.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers($w$
+				DO $do$
+				DECLARE
+					s regclass;
+					g bigint := (SELECT l.groupid FROM pg_catalog.pg_dist_local_group l);
+				BEGIN
+					FOR s IN SELECT c.oid FROM pg_catalog.pg_class c
+							  WHERE c.relkind = 'S' AND c.relnamespace IN ('crm'::regnamespace, 'crm_internal'::regnamespace)
+					LOOP
+						PERFORM pg_catalog.setval(s, greatest(coalesce(pg_catalog.pg_sequence_last_value(s), 1), g << 48));
+					END LOOP;
+				END
+				$do$
+				$w$) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to move its sequences: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
 	IF pending IS NOT NULL THEN
 		-- The extension's triggers are written to run on the shards.
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);

@@ -20,6 +20,8 @@ max_connections = 60
 shared_buffers = 128MB
 max_prepared_transactions = 60
 citus.shard_count = ${CITUS_SHARD_COUNT:-8}
+# how the other nodes reach this one (a shard move connects back to it)
+citus.local_hostname = '$dir'
 CONF
 	as_server_user "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null \
 		|| { cat "$dir/server.log"; return 1; }
