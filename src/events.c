@@ -524,11 +524,16 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
  * writes a bulk statement's events in one go.
  */
 static void
-InsertEventsBySql(EventBatch *b, const char *type, const char *object_type)
+InsertEventsBySql(EventBatch *b, const char *type, const char *object_type, bool citus)
 {
 	Datum		values[5];
 
-	if (b->n == 1)
+	/*
+	 * A Citus table takes one row per statement: Citus computes the ids of
+	 * a multi-row insert before the guard sees the first row, and the guard
+	 * accepts only the id issued last.
+	 */
+	if (b->n == 1 || citus)
 	{
 		Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID};
 
@@ -536,13 +541,16 @@ InsertEventsBySql(EventBatch *b, const char *type, const char *object_type)
 			insert_one_plan = PrepareInsert(
 				"INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload) "
 				"VALUES ($1, $2, $3, $4, $5)", argtypes);
-		values[0] = b->workspaces[0];
 		values[1] = CStringGetTextDatum(type);
 		values[2] = CStringGetTextDatum(object_type);
-		values[3] = b->ids[0];
-		values[4] = b->payloads[0];
-		if (SPI_execute_plan(insert_one_plan, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "event insert failed");
+		for (int i = 0; i < b->n; i++)
+		{
+			values[0] = b->workspaces[i];
+			values[3] = b->ids[i];
+			values[4] = b->payloads[i];
+			if (SPI_execute_plan(insert_one_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "event insert failed");
+		}
 		return;
 	}
 
@@ -608,7 +616,7 @@ InsertEvents(EventBatch *b, const char *type, const char *object_type)
 
 	CrmBecomeOwner(events_owner, &saved);
 	if (!WriteEventsDirect(b, type, object_type, relid, seqid))
-		InsertEventsBySql(b, type, object_type);
+		InsertEventsBySql(b, type, object_type, CrmIsCitusTable(relid));
 	CrmRestoreUser(&saved);
 }
 
