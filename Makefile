@@ -48,6 +48,7 @@ SQL_SOURCES = \
 	sql/contact_pipelines.sql \
 	sql/reporting.sql \
 	sql/integrations.sql \
+	sql/distribute.sql \
 	sql/tenancy.sql \
 	sql/privacy.sql
 

@@ -52,12 +52,15 @@ CREATE TABLE crm.contact_stage_history (
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, pipeline_id) REFERENCES crm.pipelines (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, stage_id) REFERENCES crm.stages (workspace_id, id) ON DELETE CASCADE,
-	FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id) ON DELETE SET NULL (from_stage_id)
+	FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id)
 );
 CREATE INDEX contact_stage_history_contact ON crm.contact_stage_history (workspace_id, contact_id, pipeline_id, entered_at, id);
 CREATE INDEX contact_stage_history_stage ON crm.contact_stage_history (workspace_id, stage_id);
 CREATE INDEX contact_stage_history_from_stage ON crm.contact_stage_history (workspace_id, from_stage_id)
 	WHERE from_stage_id IS NOT NULL;
+-- deleting a stage clears the from_stage_id that names it (crm_internal.clear_references)
+CREATE TRIGGER contact_stage_history_workspace_id_from_stage_id_fkey_set_null BEFORE DELETE ON crm.stages
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('contact_stage_history', 'from_stage_id');
 COMMENT ON TABLE crm.contact_stage_history IS
 	'one row per stay of a contact in a stage of a contact pipeline: entered_at, and left_at once it moved on or left the pipeline; read-only to granted roles';
 COMMENT ON COLUMN crm.contact_stage_history.actor IS 'who moved the contact into the stage: crm.current_actor() at the time';

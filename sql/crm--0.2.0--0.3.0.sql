@@ -13637,3 +13637,322 @@ BEGIN
 	RETURN d;
 END;
 $$;
+
+-- citus: the keys Citus refuses (issue 21).  ON DELETE SET NULL (col) keys
+-- become plain keys whose target clears its referrers with a BEFORE DELETE
+-- trigger (crm_internal.clear_references), and list_members' ON UPDATE
+-- CASCADE goes (a list's id and object type never change:
+-- crm_internal.lists_check refuses the latter).
+CREATE FUNCTION crm_internal.clear_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel regclass := pg_catalog.format('crm.%I', TG_ARGV[0])::regclass;
+	target text := rel::text;
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '_[0-9]+$' THEN
+		target := pg_catalog.shard_name(rel, pg_catalog.get_shard_id_for_distribution_column(rel, OLD.workspace_id));
+	END IF;
+	EXECUTE pg_catalog.format('UPDATE %s SET %I = NULL WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND %I OPERATOR(pg_catalog.=) $2',
+							  target, TG_ARGV[1], TG_ARGV[1])
+		USING OLD.workspace_id, OLD.id;
+	RETURN OLD;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.clear_references() IS
+	'BEFORE DELETE row trigger (referring table, column): sets the column NULL where it names the deleted row, as ON DELETE SET NULL would';
+
+ALTER TABLE crm.deals DROP CONSTRAINT deals_workspace_id_contact_id_fkey,
+	ADD FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id);
+ALTER TABLE crm.deals DROP CONSTRAINT deals_workspace_id_company_id_fkey,
+	ADD FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id);
+ALTER TABLE crm.conversations DROP CONSTRAINT conversations_deal_id_fkey,
+	ADD CONSTRAINT conversations_deal_id_fkey FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id);
+ALTER TABLE crm.deal_stage_history DROP CONSTRAINT deal_stage_history_workspace_id_from_stage_id_fkey,
+	ADD FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id);
+ALTER TABLE crm.contact_stage_history DROP CONSTRAINT contact_stage_history_workspace_id_from_stage_id_fkey,
+	ADD FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id);
+ALTER TABLE crm.deal_line_items DROP CONSTRAINT deal_line_items_workspace_id_product_id_fkey,
+	ADD FOREIGN KEY (workspace_id, product_id) REFERENCES crm.products (workspace_id, id);
+ALTER TABLE crm.orders DROP CONSTRAINT orders_workspace_id_contact_id_fkey,
+	ADD FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id);
+ALTER TABLE crm.orders DROP CONSTRAINT orders_workspace_id_deal_id_fkey,
+	ADD FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id);
+ALTER TABLE crm.list_members DROP CONSTRAINT list_members_workspace_id_list_id_object_type_fkey,
+	ADD FOREIGN KEY (workspace_id, list_id, object_type) REFERENCES crm.lists (workspace_id, id, object_type)
+		ON DELETE CASCADE;
+CREATE TRIGGER deals_workspace_id_contact_id_fkey_set_null BEFORE DELETE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deals', 'contact_id');
+CREATE TRIGGER deals_workspace_id_company_id_fkey_set_null BEFORE DELETE ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deals', 'company_id');
+CREATE TRIGGER conversations_deal_id_fkey_set_null BEFORE DELETE ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('conversations', 'deal_id');
+CREATE TRIGGER deal_stage_history_workspace_id_from_stage_id_fkey_set_null BEFORE DELETE ON crm.stages
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deal_stage_history', 'from_stage_id');
+CREATE TRIGGER contact_stage_history_workspace_id_from_stage_id_fkey_set_null BEFORE DELETE ON crm.stages
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('contact_stage_history', 'from_stage_id');
+CREATE TRIGGER deal_line_items_workspace_id_product_id_fkey_set_null BEFORE DELETE ON crm.products
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deal_line_items', 'product_id');
+CREATE TRIGGER orders_workspace_id_contact_id_fkey_set_null BEFORE DELETE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('orders', 'contact_id');
+CREATE TRIGGER orders_workspace_id_deal_id_fkey_set_null BEFORE DELETE ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('orders', 'deal_id');
+-- the map tells the triggers' keys as set_null
+CREATE OR REPLACE VIEW crm.contact_reference_map WITH (security_invoker = true) AS
+	SELECT c.conrelid::regclass AS rel,
+		   w.attname AS workspace_column,
+		   k.attname AS id_column,
+		   NULL::name AS type_column,
+		   NULL::text AS type_value,
+		   CASE WHEN c.confdeltype OPERATOR(pg_catalog.=) 'n' OR EXISTS (
+				SELECT FROM pg_catalog.pg_trigger t
+				 WHERE t.tgrelid OPERATOR(pg_catalog.=) c.confrelid
+				   AND t.tgname OPERATOR(pg_catalog.=) (c.conname::text OPERATOR(pg_catalog.||) '_set_null'))
+				THEN 'set_null'
+				WHEN c.confdeltype OPERATOR(pg_catalog.=) 'c' THEN 'cascade' ELSE 'restrict' END AS on_delete,
+		   c.conname AS via
+	  FROM pg_catalog.pg_constraint c
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.array_position(c.confkey, ca.attnum) AS pos
+		  FROM pg_catalog.pg_attribute ca
+		 WHERE ca.attrelid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND ca.attname OPERATOR(pg_catalog.=) 'id') ip
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.array_position(c.confkey, ca.attnum) AS pos
+		  FROM pg_catalog.pg_attribute ca
+		 WHERE ca.attrelid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND ca.attname OPERATOR(pg_catalog.=) 'workspace_id') wp
+	  JOIN pg_catalog.pg_attribute k ON k.attrelid OPERATOR(pg_catalog.=) c.conrelid
+		AND k.attnum OPERATOR(pg_catalog.=) c.conkey[ip.pos]
+	  JOIN pg_catalog.pg_attribute w ON w.attrelid OPERATOR(pg_catalog.=) c.conrelid
+		AND w.attnum OPERATOR(pg_catalog.=) c.conkey[wp.pos]
+	 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+	   AND c.confrelid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+	   AND pg_catalog.cardinality(c.confkey) OPERATOR(pg_catalog.=) 2
+	UNION ALL
+	SELECT r.rel, r.workspace_column, r.id_column, r.type_column, r.type_value, 'cascade', 'registered'
+	  FROM crm.contact_references r;
+-- an order is unlinked by its contact's crm_internal.clear_references, which runs
+-- before the contact row goes
+CREATE OR REPLACE FUNCTION crm_internal.orders_keep_contact() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF pg_catalog.pg_trigger_depth() > 1 AND EXISTS (
+		SELECT FROM pg_catalog.pg_class r
+		 WHERE r.oid = TG_RELID AND r.relowner = (SELECT u.oid FROM pg_catalog.pg_roles u WHERE u.rolname = current_user)) THEN
+		RETURN NEW;
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.contacts c
+				WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id) THEN
+		RAISE EXCEPTION 'an order cannot be unlinked from contact %, which still exists', OLD.contact_id
+			USING ERRCODE = 'not_null_violation',
+				  HINT = 'Point the order at another contact; the link is dropped only when the contact is hard-deleted.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.orders_keep_contact() IS
+	'BEFORE UPDATE on crm.orders: contact_id may become NULL only once the contact no longer exists';
+
+-- citus: crm.distribute() puts the extension's tables on a Citus coordinator
+-- (issue 21, docs/scaling.md); the roles already granted the CRM get it as
+-- crm.grant_access gives every function of crm (the function refuses any
+-- caller that is not a superuser)
+CREATE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+#variable_conflict use_column
+DECLARE
+	t regclass;
+	k record;
+	pending regclass[];
+	keys text[] := '{}';
+	policies text[] := '{}';
+	cols text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user AND r.rolsuper) THEN
+		RAISE EXCEPTION 'permission denied for function distribute'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'A superuser runs crm.distribute() on the Citus coordinator.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+		RAISE EXCEPTION 'extension "citus" is not installed in database "%"', pg_catalog.current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add citus to shared_preload_libraries, run CREATE EXTENSION citus and CREATE EXTENSION crm CASCADE on the coordinator and every worker, add the workers with citus_add_node(), then call crm.distribute() on the coordinator.';
+	END IF;
+
+	-- the extension's tables Citus does not know yet, crm.contacts first:
+	-- the others are co-located with it
+	SELECT pg_catalog.array_agg(c.oid::regclass ORDER BY c.oid OPERATOR(pg_catalog.<>) 'crm.contacts'::regclass, c.oid)
+	  INTO pending
+	  FROM pg_catalog.pg_depend d
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+	   AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   -- crm_internal.service_access holds no rows: its grants are the point
+	   AND c.relnatts OPERATOR(pg_catalog.>) 0
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
+
+	-- The extension's triggers fire on the shards and query its tables there
+	-- (the events outbox, search words, lists): Citus routes those queries to
+	-- the workspace's co-located shard on the same node once nested
+	-- execution is allowed on the workers.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+				'ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on', pg_catalog.current_database())) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused a setting: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- A worker's triggers take ids from its own copy of the extension's
+	-- sequences (events, history): each worker draws from a range of its
+	-- own, above every id the coordinator has given, as Citus does for the
+	-- sequences of the tables it creates.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers($w$
+				DO $do$
+				DECLARE
+					s regclass;
+					g bigint := (SELECT l.groupid FROM pg_catalog.pg_dist_local_group l);
+				BEGIN
+					FOR s IN SELECT c.oid FROM pg_catalog.pg_class c
+							  WHERE c.relkind = 'S' AND c.relnamespace IN ('crm'::regnamespace, 'crm_internal'::regnamespace)
+					LOOP
+						PERFORM pg_catalog.setval(s, greatest(coalesce(pg_catalog.pg_sequence_last_value(s), 1), g << 48));
+					END LOOP;
+				END
+				$do$
+				$w$) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to move its sequences: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	IF pending IS NOT NULL THEN
+		-- The extension's triggers are written to run on the shards.
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		-- keys to reference tables need one connection per node
+		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus would turn a local table that references a new reference
+		-- table into a Citus local table, recreating it and dropping the
+		-- identity sequences the extension owns: the keys touching a
+		-- pending table go first and come back once every table is in place.
+		FOR k IN
+			SELECT c.conrelid::regclass AS tbl, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
+			  FROM pg_catalog.pg_constraint c
+			 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+			   AND (c.conrelid OPERATOR(pg_catalog.=) ANY (pending) OR c.confrelid OPERATOR(pg_catalog.=) ANY (pending))
+			 ORDER BY c.conrelid, c.conname
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.tbl, k.conname);
+			-- a worker where crm is installed holds the key on its own copy of the
+			-- table (Citus's shell there): it goes there too, once distributed
+			keys := keys OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', k.tbl, k.conname)
+						 OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.tbl, k.conname, k.def);
+		END LOOP;
+		-- Citus refuses a policy with a subquery on a distributed table, and
+		-- the policies' initplans and parent checks are subqueries: they go
+		-- and come back on the coordinator's table only, where the rewriter
+		-- applies them to every query before Citus routes it.
+		FOR k IN
+			SELECT p.polrelid::regclass AS tbl, p.polname,
+				   pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, p.polrelid::regclass,
+						CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+						CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+									  WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+						CASE WHEN p.polroles OPERATOR(pg_catalog.=) '{0}' THEN 'PUBLIC'
+							 ELSE (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ')
+									 FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) ANY (p.polroles)) END,
+						' USING (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.||) ')',
+						' WITH CHECK (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) OPERATOR(pg_catalog.||) ')') AS def
+			  FROM pg_catalog.pg_policy p
+			 WHERE p.polrelid OPERATOR(pg_catalog.=) ANY (pending)
+			 ORDER BY p.polrelid, p.polname
+		LOOP
+			EXECUTE pg_catalog.format('DROP POLICY %I ON %s', k.polname, k.tbl);
+			policies := policies OPERATOR(pg_catalog.||) k.def;
+		END LOOP;
+		-- The rows a database already holds go into the shards as they are,
+		-- with no trigger firing on them (the events guard would refuse their
+		-- ids, the event triggers write them again).  Citus would copy them
+		-- into shards whose triggers are on: they wait in temporary tables.
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_%s ON COMMIT DROP AS TABLE %s', i, pending[i]);
+			EXECUTE pg_catalog.format('TRUNCATE %s', pending[i]);
+		END LOOP;
+		FOREACH t IN ARRAY pending LOOP
+			-- keyed by workspace: distributed; otherwise (keyed by role) global
+			IF EXISTS (SELECT FROM pg_catalog.pg_index x
+						 JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) x.indrelid
+						  AND a.attnum OPERATOR(pg_catalog.=) ANY (x.indkey)
+						WHERE x.indrelid OPERATOR(pg_catalog.=) t AND x.indisprimary
+						  AND a.attname OPERATOR(pg_catalog.=) 'workspace_id') THEN
+				PERFORM pg_catalog.create_distributed_table(t, 'workspace_id',
+					colocate_with => CASE WHEN t OPERATOR(pg_catalog.=) 'crm.contacts'::regclass THEN 'default' ELSE 'crm.contacts' END);
+			ELSE
+				PERFORM pg_catalog.create_reference_table(t);
+			END IF;
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+			  FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid OPERATOR(pg_catalog.=) pending[i] AND a.attnum OPERATOR(pg_catalog.>) 0
+			   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.<>) 's';
+			EXECUTE pg_catalog.format('INSERT INTO %s (%s) SELECT %s FROM crm_distribute_%s', pending[i], cols, cols, i);
+			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', pending[i]);
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(keys) LOOP
+			EXECUTE keys[i];
+		END LOOP;
+		PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+		FOR i IN 1 .. pg_catalog.cardinality(policies) LOOP
+			EXECUTE policies[i];
+		END LOOP;
+		PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+	END IF;
+
+	RETURN QUERY
+		SELECT p.logicalrelid::regclass,
+			   CASE p.partmethod WHEN 'n' THEN 'reference' ELSE 'distributed by workspace_id' END
+		  FROM pg_catalog.pg_dist_partition p
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid
+		  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		 WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY['crm', 'crm_internal'])
+		 ORDER BY p.partmethod OPERATOR(pg_catalog.<>) 'n', c.oid::regclass::text;
+END;
+$$;
+COMMENT ON FUNCTION crm.distribute() IS
+	'on a Citus coordinator: makes the global tables reference tables and distributes every other table by workspace_id, co-located; idempotent; a superuser runs it';
+REVOKE EXECUTE ON FUNCTION crm.distribute() FROM PUBLIC;
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.distribute() TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

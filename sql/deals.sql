@@ -17,6 +17,36 @@ AS $$ SELECT w.default_currency FROM crm.workspaces w WHERE w.id = crm.current_w
 COMMENT ON FUNCTION crm.workspace_currency() IS
 	'the default_currency of the current workspace; the column default of deals.currency and orders.currency';
 
+-- A reference that deleting its target clears (a deal's contact, an order's
+-- deal): Citus refuses ON DELETE SET NULL on a key that leads with the
+-- distribution column, so the key is a plain one and the target clears its
+-- referrers itself before its row goes, as the owner (the history tables are
+-- read-only to granted roles), like the key's action did.  BEFORE DELETE row
+-- trigger on the target, named <the key's name>_set_null (so
+-- crm.contact_reference_map can tell), arguments: the referring table in crm
+-- and its column.  On a Citus worker it fires on the target's shard
+-- (crm.contacts_102008), where a distributed query is refused: it writes the
+-- referring table's co-located shard, on the same node.
+CREATE FUNCTION crm_internal.clear_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel regclass := pg_catalog.format('crm.%I', TG_ARGV[0])::regclass;
+	target text := rel::text;
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '_[0-9]+$' THEN
+		target := pg_catalog.shard_name(rel, pg_catalog.get_shard_id_for_distribution_column(rel, OLD.workspace_id));
+	END IF;
+	EXECUTE pg_catalog.format('UPDATE %s SET %I = NULL WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND %I OPERATOR(pg_catalog.=) $2',
+							  target, TG_ARGV[1], TG_ARGV[1])
+		USING OLD.workspace_id, OLD.id;
+	RETURN OLD;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.clear_references() IS
+	'BEFORE DELETE row trigger (referring table, column): sets the column NULL where it names the deleted row, as ON DELETE SET NULL would';
+
 CREATE TABLE crm.deals (
 	workspace_id bigint NOT NULL DEFAULT crm.current_workspace()
 		REFERENCES crm.workspaces (id) ON DELETE CASCADE,
@@ -56,8 +86,8 @@ CREATE TABLE crm.deals (
 	-- the stage must belong to the deal's pipeline
 	FOREIGN KEY (workspace_id, pipeline_id, stage_id) REFERENCES crm.stages (workspace_id, pipeline_id, id),
 	-- erasing a contact or company keeps the deal and its amounts
-	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id) ON DELETE SET NULL (contact_id),
-	FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id) ON DELETE SET NULL (company_id),
+	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id),
+	FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id),
 	CONSTRAINT deals_closed_has_date CHECK ((status OPERATOR(pg_catalog.=) 'open') OPERATOR(pg_catalog.=) (closed_at IS NULL))
 );
 CREATE INDEX deals_board ON crm.deals (workspace_id, stage_id, position);
@@ -70,7 +100,7 @@ COMMENT ON TABLE crm.deals IS 'opportunities moving through a pipeline; status f
 -- A conversation's deal (sql/conversations.sql, which comes before deals):
 -- one of its workspace; deleting the deal clears the link.
 ALTER TABLE crm.conversations ADD CONSTRAINT conversations_deal_id_fkey FOREIGN KEY (workspace_id, deal_id)
-	REFERENCES crm.deals (workspace_id, id) ON DELETE SET NULL (deal_id);
+	REFERENCES crm.deals (workspace_id, id);
 COMMENT ON COLUMN crm.deals.value IS 'amount in currency; while the deal has line items, their sum (value_mode auto)';
 COMMENT ON COLUMN crm.deals.currency IS 'ISO 4217; defaults to the workspace''s currency; set by the first line item';
 COMMENT ON COLUMN crm.deals.position IS 'order of the card within its stage on the kanban board (ascending)';
@@ -98,7 +128,7 @@ CREATE TABLE crm.deal_stage_history (
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, stage_id) REFERENCES crm.stages (workspace_id, id) ON DELETE CASCADE,
-	FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id) ON DELETE SET NULL (from_stage_id)
+	FOREIGN KEY (workspace_id, from_stage_id) REFERENCES crm.stages (workspace_id, id)
 );
 CREATE INDEX deal_stage_history_deal ON crm.deal_stage_history (workspace_id, deal_id, entered_at, id);
 CREATE INDEX deal_stage_history_stage ON crm.deal_stage_history (workspace_id, stage_id);
@@ -107,6 +137,16 @@ COMMENT ON TABLE crm.deal_stage_history IS
 	'one row per stay of a deal in a stage: entered_at, and left_at once it moved on (NULL for the current stage)';
 COMMENT ON COLUMN crm.deal_stage_history.actor IS 'who moved the deal into the stage: crm.current_actor() at the time';
 COMMENT ON COLUMN crm.deal_stage_history.from_stage_id IS 'the stage the deal came from; NULL for the stage it was created in';
+
+-- What the keys above clear when their target goes (crm_internal.clear_references)
+CREATE TRIGGER deals_workspace_id_contact_id_fkey_set_null BEFORE DELETE ON crm.contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deals', 'contact_id');
+CREATE TRIGGER deals_workspace_id_company_id_fkey_set_null BEFORE DELETE ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deals', 'company_id');
+CREATE TRIGGER conversations_deal_id_fkey_set_null BEFORE DELETE ON crm.deals
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('conversations', 'deal_id');
+CREATE TRIGGER deal_stage_history_workspace_id_from_stage_id_fkey_set_null BEFORE DELETE ON crm.stages
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deal_stage_history', 'from_stage_id');
 
 -- Defaults and invariants a plain INSERT/UPDATE must respect too, so that
 -- crm.move_deal, crm.win_deal and crm.lose_deal are conveniences over the

@@ -53,7 +53,7 @@ CREATE TABLE crm.deal_line_items (
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id) ON DELETE CASCADE,
-	FOREIGN KEY (workspace_id, product_id) REFERENCES crm.products (workspace_id, id) ON DELETE SET NULL (product_id),
+	FOREIGN KEY (workspace_id, product_id) REFERENCES crm.products (workspace_id, id),
 	CONSTRAINT deal_line_items_percent_max CHECK (discount_type OPERATOR(pg_catalog.<>) 'percent'
 												  OR discount OPERATOR(pg_catalog.<=) 100),
 	CONSTRAINT deal_line_items_none_no_discount CHECK (discount_type OPERATOR(pg_catalog.<>) 'none'
@@ -61,6 +61,9 @@ CREATE TABLE crm.deal_line_items (
 );
 CREATE INDEX deal_line_items_deal ON crm.deal_line_items (workspace_id, deal_id);
 CREATE INDEX deal_line_items_product ON crm.deal_line_items (workspace_id, product_id) WHERE product_id IS NOT NULL;
+-- deleting a product keeps its lines (crm_internal.clear_references)
+CREATE TRIGGER deal_line_items_workspace_id_product_id_fkey_set_null BEFORE DELETE ON crm.products
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('deal_line_items', 'product_id');
 COMMENT ON TABLE crm.deal_line_items IS
 	'what a deal sells: total = quantity x unit_price - discount, never negative, rounded to the currency''s minor units';
 COMMENT ON COLUMN crm.deal_line_items.name IS 'frozen copy of the product name when added from the catalogue';

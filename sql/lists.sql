@@ -84,7 +84,7 @@ CREATE TABLE crm.list_members (
 	added_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (workspace_id, id),
 	FOREIGN KEY (workspace_id, list_id, object_type) REFERENCES crm.lists (workspace_id, id, object_type)
-		ON DELETE CASCADE ON UPDATE CASCADE,
+		ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id) ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id) ON DELETE CASCADE,
 	CONSTRAINT list_members_one_object CHECK (

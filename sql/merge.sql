@@ -71,7 +71,12 @@ CREATE VIEW crm.contact_reference_map WITH (security_invoker = true) AS
 		   k.attname AS id_column,
 		   NULL::name AS type_column,
 		   NULL::text AS type_value,
-		   CASE c.confdeltype WHEN 'n' THEN 'set_null' WHEN 'c' THEN 'cascade' ELSE 'restrict' END AS on_delete,
+		   CASE WHEN c.confdeltype OPERATOR(pg_catalog.=) 'n' OR EXISTS (
+				SELECT FROM pg_catalog.pg_trigger t
+				 WHERE t.tgrelid OPERATOR(pg_catalog.=) c.confrelid
+				   AND t.tgname OPERATOR(pg_catalog.=) (c.conname::text OPERATOR(pg_catalog.||) '_set_null'))
+				THEN 'set_null'
+				WHEN c.confdeltype OPERATOR(pg_catalog.=) 'c' THEN 'cascade' ELSE 'restrict' END AS on_delete,
 		   c.conname AS via
 	  FROM pg_catalog.pg_constraint c
 	 CROSS JOIN LATERAL (

@@ -40,6 +40,7 @@ CrmRelcacheCallback(Datum arg, Oid relid)
 	CrmContactRefsRelcache(arg, relid);
 	CrmReportingRelcache(arg, relid);
 	CrmHistoryRelcache(arg, relid);
+	CrmCitusRelcache(arg, relid);
 }
 
 void

@@ -52,6 +52,9 @@ extern void CrmEventsInit(void);
 extern void CrmPropertiesRelcache(Datum arg, Oid relid);
 extern void CrmListsRelcache(Datum arg, Oid relid);
 extern void CrmEventsRelcache(Datum arg, Oid relid);
+/* src/citus.c: whether a table is a Citus table (its heap a shell) */
+extern void CrmCitusRelcache(Datum arg, Oid relid);
+extern bool CrmIsCitusTable(Oid relid);
 extern void CrmMembersRelcache(Datum arg, Oid relid);
 extern void CrmModulesRelcache(Datum arg, Oid relid);
 extern void CrmLimitsRelcache(Datum arg, Oid relid);

@@ -386,7 +386,7 @@ LookupEvents(void)
 /*
  * crm.events exactly as the extension installs it: these columns, its one
  * CHECK (the expression CheckEventType applies) and its two triggers, a
- * plain table.  Anything added or replaced (a trigger of the DBA's, a
+ * plain table that is no Citus table.  Anything added or replaced (a trigger of the DBA's, a
  * constraint, a column) sends the writer through INSERT.  Judged once per
  * relcache build of the table.
  */
@@ -402,6 +402,9 @@ EventsAsInstalled(Relation rel)
 	events_as_installed = false;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || desc->natts != lengthof(event_columns))
+		return false;
+	/* a Citus table's heap is a shell: its rows go to the workspace's shard */
+	if (CrmIsCitusTable(RelationGetRelid(rel)))
 		return false;
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -535,11 +538,16 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
  * writes a bulk statement's events in one go.
  */
 static void
-InsertEventsBySql(EventBatch *b, const char *type, const char *object_type)
+InsertEventsBySql(EventBatch *b, const char *type, const char *object_type, bool citus)
 {
 	Datum		values[5];
 
-	if (b->n == 1)
+	/*
+	 * A Citus table takes one row per statement: Citus computes the ids of
+	 * a multi-row insert before the guard sees the first row, and the guard
+	 * accepts only the id issued last.
+	 */
+	if (b->n == 1 || citus)
 	{
 		Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID};
 
@@ -547,13 +555,16 @@ InsertEventsBySql(EventBatch *b, const char *type, const char *object_type)
 			insert_one_plan = PrepareInsert(
 				"INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload) "
 				"VALUES ($1, $2, $3, $4, $5)", argtypes);
-		values[0] = b->workspaces[0];
 		values[1] = CStringGetTextDatum(type);
 		values[2] = CStringGetTextDatum(object_type);
-		values[3] = b->ids[0];
-		values[4] = b->payloads[0];
-		if (SPI_execute_plan(insert_one_plan, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "event insert failed");
+		for (int i = 0; i < b->n; i++)
+		{
+			values[0] = b->workspaces[i];
+			values[3] = b->ids[i];
+			values[4] = b->payloads[i];
+			if (SPI_execute_plan(insert_one_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "event insert failed");
+		}
 		return;
 	}
 
@@ -619,7 +630,7 @@ InsertEvents(EventBatch *b, const char *type, const char *object_type)
 
 	CrmBecomeOwner(events_owner, &saved);
 	if (!WriteEventsDirect(b, type, object_type, relid, seqid))
-		InsertEventsBySql(b, type, object_type);
+		InsertEventsBySql(b, type, object_type, CrmIsCitusTable(relid));
 	CrmRestoreUser(&saved);
 }
 
@@ -882,6 +893,14 @@ crm_notify_events(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("notify_events: must be a statement trigger with REFERENCING NEW TABLE")));
+
+	/*
+	 * On a Citus worker the trigger fires on a shard (crm.events_102017): no
+	 * client listens there, and a NOTIFY would keep a transaction that wrote
+	 * several shards from committing (PREPARE TRANSACTION refuses it).
+	 */
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "events") != 0)
+		return PointerGetDatum(NULL);
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	ws_attnum = SPI_fnumber(tupdesc, "workspace_id");

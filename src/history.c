@@ -410,7 +410,7 @@ static const struct
 
 /*
  * crm.value_history exactly as installed: these columns, its two CHECKs,
- * no trigger (so no foreign key), a plain table.  Anything else sends the
+ * no trigger (so no foreign key), a plain table, no Citus table.  Anything else sends the
  * writer through its INSERT, which honours whatever was added.
  */
 static bool
@@ -420,6 +420,9 @@ TableAsInstalled(Relation rel)
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || desc->natts != lengthof(history_columns) ||
 		rel->trigdesc != NULL)
+		return false;
+	/* a Citus table's heap is a shell: its rows go to the workspace's shard */
+	if (CrmIsCitusTable(RelationGetRelid(rel)))
 		return false;
 	for (int i = 0; i < desc->natts; i++)
 	{

@@ -158,6 +158,7 @@ static SPIPlanPtr keys_plan = NULL;
 static SPIPlanPtr insert_plan[2];
 static SPIPlanPtr update_plan[2];
 static SPIPlanPtr seen_plan = NULL;
+static SPIPlanPtr seen_by_id_plan = NULL;
 
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *argtypes)
@@ -243,7 +244,12 @@ PrepareWritePlans(bool modules, bool profiles, Oid *write_args, SPIPlanPtr *inse
 	if (profiles)
 		ProfileSql(&pcols, &pvals, &pset, &pchanged);
 
-	/* $2 and $11 are unused: the statements take the same parameter list */
+	/*
+	 * $2 and $11 are unused: the statements take the same parameter list.
+	 * The module's key is coalesced where the CASE has already ruled NULL
+	 * out: Citus evaluates the functions of a routed statement on the
+	 * coordinator before it sends it, CASE or not.
+	 */
 	*insert = PrepareKept(psprintf(
 		"INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
 		"                             identity_source, properties, first_seen_at, last_seen_at%s%s)"
@@ -251,7 +257,7 @@ PrepareWritePlans(bool modules, bool profiles, Oid *write_args, SPIPlanPtr *inse
 		" RETURNING c.id",
 		modules ? ", active_modules" : "", pcols.data,
 		modules ? ", CASE WHEN $12 IS NULL THEN '{}'::pg_catalog.jsonb"
-		"            ELSE pg_catalog.jsonb_build_object($12, $10) END" : "", pvals.data),
+		"            ELSE pg_catalog.jsonb_build_object(coalesce($12, ''), $10) END" : "", pvals.data),
 		NPARAMS, write_args);
 
 	/*
@@ -295,7 +301,7 @@ PrepareWritePlans(bool modules, bool profiles, Oid *write_args, SPIPlanPtr *inse
 		"                               OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz"
 		"                                  OPERATOR(pg_catalog.>=) $10"
 		"                             THEN c.active_modules"
-		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($12, $10) END" : "",
+		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(coalesce($12, ''), $10) END" : "",
 		pset.data,
 		modules ? ""
 		"        OR ($12 IS NOT NULL AND ((c.active_modules OPERATOR(pg_catalog.->>) $12) IS NULL"
@@ -350,6 +356,14 @@ PreparePlans(void)
 		"   AND (c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $10"
 		"        OR c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $10)",
 		11, write_args);
+	/* the same by id: Citus routes no statement that names a ctid */
+	seen_by_id_plan = PrepareKept(
+		"UPDATE crm.contacts c"
+		"   SET first_seen_at = least(c.first_seen_at, $10), last_seen_at = greatest(c.last_seen_at, $10)"
+		" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
+		"   AND (c.first_seen_at IS NULL OR c.first_seen_at OPERATOR(pg_catalog.>) $10"
+		"        OR c.last_seen_at IS NULL OR c.last_seen_at OPERATOR(pg_catalog.<) $10)",
+		10, write_args);
 }
 
 /* btrim(): surrounding spaces go, and a value left empty is no value */
@@ -550,6 +564,60 @@ ProbeKey(Relation rel, TupleTableSlot *slot, Snapshot snap, int k, int64 ws, con
 	return n;
 }
 
+/* Each key's column, for ProbeKeyByQuery */
+static const char *const key_column[NKEYS] = {"verified_id", "identifier", "email", "phone"};
+static SPIPlanPtr probe_plan[NKEYS];
+
+/*
+ * ProbeKey through a query, for a Citus table, whose heap and indexes on
+ * the coordinator are an empty shell: Citus routes the query to the
+ * workspace's shard.  As the owner, past row-level security, as the probe
+ * reads.  The row's TID is left invalid: UpdateSurvivor then updates by id.
+ */
+static int
+ProbeKeyByQuery(Oid owner, int k, int64 ws, const char *value, Match *matches, int n)
+{
+	Datum		args[2] = {Int64GetDatum(ws), CStringGetTextDatum(value)};
+	CrmSavedUser saved;
+	TupleTableSlot *slot;
+
+	if (probe_plan[k] == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, TEXTOID};
+
+		probe_plan[k] = PrepareKept(psprintf("SELECT c.* FROM crm.contacts c"
+											 " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
+											 "   AND c.%s OPERATOR(pg_catalog.=) $2", key_column[k]),
+									2, argtypes);
+	}
+	CrmBecomeOwner(owner, &saved);
+	if (SPI_execute_plan(probe_plan[k], args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm identify: reading the contact of a key failed");
+	CrmRestoreUser(&saved);
+	slot = MakeSingleTupleTableSlot(SPI_tuptable->tupdesc, &TTSOpsHeapTuple);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		id;
+		int			i;
+
+		ExecStoreHeapTuple(SPI_tuptable->vals[r], slot, false);
+		id = DatumGetInt64(Column(slot, "id", &isnull));
+		for (i = 0; i < n; i++)
+			if (matches[i].id == id)
+				break;
+		if (i < n)
+			continue;
+		if (n == NKEYS)
+			elog(ERROR, "crm identify: more live contacts than keys");
+		ReadMatch(slot, id, &matches[n]);
+		ItemPointerSetInvalid(&matches[n].tid);
+		n++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	return n;
+}
+
 /*
  * The privileges a query reading what the probes read would need, refused
  * as the executor refuses them: naming the table.
@@ -614,6 +682,18 @@ FindMatches(int64 ws, char *const *keys, Match *matches)
 
 	rel = table_open(relid, RowExclusiveLock);
 	CheckReadable(rel);
+	if (CrmIsCitusTable(relid))
+	{
+		Oid			owner = CrmRelationOwner(relid);
+
+		table_close(rel, NoLock);
+		for (k = 0; k < NKEYS; k++)
+			if (keys[k] != NULL)
+				n = ProbeKeyByQuery(owner, k, ws, keys[k], matches, n);
+		cmp_vid = keys[KEY_VERIFIED_ID];
+		qsort(matches, n, sizeof(Match), CompareMatches);
+		return n;
+	}
 	slot = table_slot_create(rel, NULL);
 
 	/* a new snapshot, as a query would take: what committed before our locks were granted */
@@ -870,14 +950,17 @@ UpdateSurvivor(const Identity *who, int64 survivor, Match *matches, int nmatches
 	values[P_TID] = PointerGetDatum(&matches[0].tid);
 	nulls[P_TID] = false;
 	NullFlags(nulls, NPARAMS, n);
-	if (SPI_execute_plan(changes == CHANGES_SEEN ? seen_plan : update_plan[who->has_profile], values, n, false, 0) != SPI_OK_UPDATE)
+	/* no TID (a Citus table, ProbeKeyByQuery): by id */
+	if (SPI_execute_plan(changes != CHANGES_SEEN ? update_plan[who->has_profile] :
+						 ItemPointerIsValid(&matches[0].tid) ? seen_plan : seen_by_id_plan,
+						 values, n, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 	/*
 	 * Nothing updated: the version the probe read was replaced before the
 	 * update's snapshot (or a concurrent call already moved the times); the
 	 * full update judges the row as it is now.
 	 */
-	if (changes == CHANGES_SEEN && SPI_processed == 0 &&
+	if (changes == CHANGES_SEEN && SPI_processed == 0 && ItemPointerIsValid(&matches[0].tid) &&
 		SPI_execute_plan(update_plan[who->has_profile], values, n, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm identify: updating contact " INT64_FORMAT " failed", survivor);
 }

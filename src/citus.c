@@ -1,0 +1,93 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.c
+ *	  Whether a table of the extension is a Citus table (docs/scaling.md).
+ *
+ * On a Citus coordinator a distributed table's heap is an empty shell, and
+ * on a worker the extension's own copy of it is one too: the rows live in
+ * shards.  The C fast paths that read or write a heap directly (the events
+ * and history writers, crm.identify's key probes, the list membership scan)
+ * ask here first and take their query path on a Citus table, which Citus
+ * routes to the workspace's shard.  The answer is kept per table until the
+ * table's relcache entry is invalidated, which create_distributed_table
+ * does: a backend without Citus pays one catalog lookup per table per
+ * relcache build.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "commands/extension.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+
+#include "crm.h"
+
+/* a few tables ask: a small array does */
+#define CITUS_CACHE_SIZE 8
+
+static struct
+{
+	Oid			relid;
+	bool		citus;
+}			citus_cache[CITUS_CACHE_SIZE];
+static int	citus_cache_n = 0;
+
+void
+CrmCitusRelcache(Datum arg, Oid relid)
+{
+	for (int i = 0; i < citus_cache_n; i++)
+		if (relid == InvalidOid || citus_cache[i].relid == relid)
+		{
+			citus_cache[i] = citus_cache[--citus_cache_n];
+			i--;
+		}
+}
+
+/* Whether pg_dist_partition (Citus's metadata, synced to every node) lists relid */
+static bool
+LookupCitusTable(Oid relid)
+{
+	Oid			dist;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	dist = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	if (!OidIsValid(dist))
+		return false;
+	rel = table_open(dist, AccessShareLock);
+	/* logicalrelid is its first column */
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+bool
+CrmIsCitusTable(Oid relid)
+{
+	bool		citus;
+
+	for (int i = 0; i < citus_cache_n; i++)
+		if (citus_cache[i].relid == relid)
+			return citus_cache[i].citus;
+	citus = LookupCitusTable(relid);
+	if (citus_cache_n < CITUS_CACHE_SIZE)
+	{
+		citus_cache[citus_cache_n].relid = relid;
+		citus_cache[citus_cache_n].citus = citus;
+		citus_cache_n++;
+	}
+	return citus;
+}
