@@ -1072,6 +1072,9 @@ IdentifyUnlocked(const Identity *who, Match *matches, int64 *survivor)
 	*survivor = matches[0].id;
 	if (changes == CHANGES_NOTHING)
 		return true;
+	/* a Citus table's probe read no row version: the locked path writes by id */
+	if (!ItemPointerIsValid(&matches[0].tid))
+		return false;
 	BindParams(who, values, nulls);
 	values[P_ID] = Int64GetDatum(matches[0].id);
 	nulls[P_ID] = false;
