@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "lib/ilist.h"
 #include "regex/regex.h"
 #include "utils/jsonb.h"
 
@@ -71,6 +72,9 @@ typedef struct ObjectProps
 	char	   *slug;			/* the workspace's slug, for messages */
 	int			ndefs;
 	PropertyDef *defs;			/* sorted by key (FindPropertyDef searches them) */
+	MemoryContext cxt;			/* what the entry holds, freed when it is evicted */
+	Size		bytes;			/* charged to crm_cache_bytes */
+	dlist_node	lru;			/* most recently used first */
 } ObjectProps;
 
 /* Whether a value fits its definition, and if not, why */
