@@ -21,7 +21,9 @@
  * a statement trigger on crm.lists sends a relcache invalidation and every
  * backend's callback marks the cache stale (the pg_cron job_metadata.c
  * model, as src/properties_cache.c does).  It is rebuilt only at the outermost
- * trigger level, so no caller is left holding a freed plan.
+ * trigger level, so no caller is left holding a freed plan.  Entries and
+ * their kept plans are charged to crm.cache_budget_mb (src/crm.c) and the
+ * least recently used are evicted past it, at the outermost level too.
  *
  *-------------------------------------------------------------------------
  */

@@ -11,7 +11,9 @@
  * statement trigger on crm.property_definitions and crm.workspaces sends a
  * relcache invalidation for that table; every backend's relcache callback
  * then marks the cache stale and the next trigger call rebuilds it (the
- * pg_cron job_metadata.c model).
+ * pg_cron job_metadata.c model).  Each entry has its own memory context and
+ * is charged to crm.cache_budget_mb (src/crm.c); past it, the least recently
+ * used entries are evicted.
  *
  *-------------------------------------------------------------------------
  */
