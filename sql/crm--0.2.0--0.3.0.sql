@@ -13956,3 +13956,14 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- cache25: per-workspace caches held to crm.cache_budget_mb with LRU
+-- eviction (issue 25, item 3); their counters for the owner.
+CREATE FUNCTION crm_internal.cache_stats(
+	OUT cache text, OUT entries bigint, OUT bytes bigint,
+	OUT hits bigint, OUT misses bigint, OUT evictions bigint)
+RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'crm_cache_stats'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION crm_internal.cache_stats() IS
+	'this backend''s per-workspace caches: entries held, bytes charged to crm.cache_budget_mb, and hits, misses and evictions since the backend started';

@@ -66,6 +66,15 @@ CREATE FUNCTION crm_internal.invalidate_caches() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.invalidate_caches() IS
 	'statement trigger: tells every backend that its caches built from this table are stale';
 
+CREATE FUNCTION crm_internal.cache_stats(
+	OUT cache text, OUT entries bigint, OUT bytes bigint,
+	OUT hits bigint, OUT misses bigint, OUT evictions bigint)
+RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'crm_cache_stats'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION crm_internal.cache_stats() IS
+	'this backend''s per-workspace caches: entries held, bytes charged to crm.cache_budget_mb, and hits, misses and evictions since the backend started';
+
 CREATE FUNCTION crm_internal.validate_properties() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_validate_properties'
 	LANGUAGE C;

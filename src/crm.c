@@ -11,7 +11,9 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "storage/proc.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/guc.h"
@@ -52,7 +54,30 @@ _PG_init(void)
 	CrmEventsInit();
 	CacheRegisterRelcacheCallback(CrmRelcacheCallback, (Datum) 0);
 
+	DefineCustomIntVariable("crm.cache_budget_mb",
+							"Memory the per-workspace caches of a backend may hold.",
+							"Property definitions and compiled dynamic lists, per (workspace, object type); the least recently used entries are evicted past it. 0 keeps only the entry in use.",
+							&crm_cache_budget_mb,
+							48, 0, MAX_KILOBYTES / 1024,
+							PGC_USERSET,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("crm");
+}
+
+/*
+ * The per-workspace caches (properties_cache.c, lists_cache.c) share one
+ * budget: each charges what its entries hold and evicts its own least
+ * recently used entries while the sum is over it.
+ */
+int			crm_cache_budget_mb = 48;
+int64		crm_cache_bytes = 0;
+
+bool
+CrmCacheOverBudget(void)
+{
+	return crm_cache_bytes > (int64) crm_cache_budget_mb * 1024 * 1024;
 }
 
 PG_FUNCTION_INFO_V1(crm_invalidate_caches);
@@ -112,4 +137,33 @@ bool
 CrmCacheStampValid(uint64 stamp)
 {
 	return stamp == 0 || stamp == CrmCacheStamp();
+}
+
+PG_FUNCTION_INFO_V1(crm_cache_stats);
+
+/* crm_internal.cache_stats(): one row per per-workspace cache */
+Datum
+crm_cache_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *names[2] = {"property definitions", "dynamic lists"};
+	CacheStats	st[2];
+
+	InitMaterializedSRF(fcinfo, 0);
+	CrmPropertiesCacheStats(&st[0]);
+	CrmListsCacheStats(&st[1]);
+	for (int i = 0; i < 2; i++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false};
+
+		values[0] = CStringGetTextDatum(names[i]);
+		values[1] = Int64GetDatum(st[i].entries);
+		values[2] = Int64GetDatum(st[i].bytes);
+		values[3] = Int64GetDatum(st[i].hits);
+		values[4] = Int64GetDatum(st[i].misses);
+		values[5] = Int64GetDatum(st[i].evictions);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

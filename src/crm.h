@@ -90,6 +90,23 @@ extern bool CrmCacheReadOnly(void);
 extern uint64 CrmCacheStamp(void);
 extern bool CrmCacheStampValid(uint64 stamp);
 
+/* crm.c: the budget of the per-workspace caches (crm.cache_budget_mb) */
+extern int	crm_cache_budget_mb;
+extern int64 crm_cache_bytes;
+extern bool CrmCacheOverBudget(void);
+
+/* What crm_internal.cache_stats() shows of one cache */
+typedef struct CacheStats
+{
+	int64		entries;
+	int64		bytes;
+	int64		hits;
+	int64		misses;
+	int64		evictions;
+} CacheStats;
+extern void CrmPropertiesCacheStats(CacheStats *out);
+extern void CrmListsCacheStats(CacheStats *out);
+
 /* reporting.c: a reporting role's pinned workspace (0: none); whether it reads the whole workspace */
 extern int64 CrmReportingWorkspace(void);
 extern bool CrmReportsForWorkspace(void);

@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "lib/ilist.h"
 #include "utils/array.h"
 
 #include "cql/cql.h"
@@ -72,6 +73,10 @@ typedef struct ListSet
 	int			nscopes;		/* the entity's scope tests, evaluated once per record */
 	int8	   *scope;			/* per list: the scope test its records pass, or -1 */
 	int			nsmart;			/* lists with a tag (smart tags, smart_tags.c) */
+	MemoryContext cxt;			/* what the entry holds but its plans */
+	Size		bytes;			/* charged to crm_cache_bytes, plans included */
+	bool		planned;		/* bytes counts every part's generic plan */
+	dlist_node	lru;			/* most recently used first */
 } ListSet;
 
 /* One row of crm.lists, as the whole-list computations need it */

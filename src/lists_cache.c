@@ -21,7 +21,9 @@
  * a statement trigger on crm.lists sends a relcache invalidation and every
  * backend's callback marks the cache stale (the pg_cron job_metadata.c
  * model, as src/properties_cache.c does).  It is rebuilt only at the outermost
- * trigger level, so no caller is left holding a freed plan.
+ * trigger level, so no caller is left holding a freed plan.  Entries and
+ * their kept plans are charged to crm.cache_budget_mb (src/crm.c) and the
+ * least recently used are evicted past it, at the outermost level too.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,12 +31,14 @@
 
 #include "catalog/namespace.h"
 #include "executor/spi.h"
+#include "executor/spi_priv.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 
 #include "crm.h"
 #include "lists.h"
@@ -43,6 +47,8 @@ static MemoryContext cache_context = NULL;
 static HTAB *cache = NULL;
 static bool cache_valid = false;
 static uint64 cache_generation = 0;	/* of property definitions and object types */
+static dlist_head lru = DLIST_STATIC_INIT(lru);
+static CacheStats stats;
 static Oid	lists_relid = InvalidOid;
 
 
@@ -120,21 +126,103 @@ IdSort(IdSet *s)
 
 /* ---- the cache ----------------------------------------------------------- */
 
+/* Drop one entry, its plans and what it holds */
+static void
+EvictListSet(ListSet *s)
+{
+	for (int p = 0; p < s->nparts; p++)
+		if (s->parts[p].plan)
+			SPI_freeplan(s->parts[p].plan);
+	dlist_delete(&s->lru);
+	crm_cache_bytes -= s->bytes;
+	MemoryContextDelete(s->cxt);
+	hash_search(cache, &s->key, HASH_REMOVE, NULL);
+}
+
 static void
 FreeCache(void)
 {
-	HASH_SEQ_STATUS seq;
-	ListSet    *s;
-
-	if (cache == NULL)
-		return;
-	hash_seq_init(&seq, cache);
-	while ((s = hash_seq_search(&seq)) != NULL)
-		for (int p = 0; p < s->nparts; p++)
-			if (s->parts[p].plan)
-				SPI_freeplan(s->parts[p].plan);
+	while (!dlist_is_empty(&lru))
+		EvictListSet(dlist_head_element(ListSet, lru, &lru));
 	cache = NULL;
 	MemoryContextReset(cache_context);
+}
+
+/* What a kept plan holds: its source, query trees and generic plan */
+static Size
+PlanBytes(SPIPlanPtr plan, bool *complete)
+{
+	Size		bytes = MemoryContextMemAllocated(plan->plancxt, true);
+	ListCell   *lc;
+
+	foreach(lc, plan->plancache_list)
+	{
+		CachedPlanSource *ps = lfirst(lc);
+
+		bytes += MemoryContextMemAllocated(ps->context, true);
+		if (ps->gplan)
+			bytes += MemoryContextMemAllocated(ps->gplan->context, true);
+		else
+			*complete = false;
+	}
+	return bytes;
+}
+
+/*
+ * Plans are prepared on first use and planned on first execution, after the
+ * entry was charged: its charge is brought up to date at its next use.
+ */
+static void
+ChargeListSet(ListSet *s)
+{
+	Size		bytes = MemoryContextMemAllocated(s->cxt, true) + sizeof(ListSet);
+	bool		complete = true;
+
+	for (int p = 0; p < s->nparts; p++)
+		if (s->parts[p].plan)
+			bytes += PlanBytes(s->parts[p].plan, &complete);
+		else
+			complete = false;
+	crm_cache_bytes += (int64) bytes - (int64) s->bytes;
+	s->bytes = bytes;
+	s->planned = complete;
+}
+
+/*
+ * Past the budget, the least recently used entries go, never the one the
+ * caller is given.  Only at the outermost trigger level, like a rebuild: a
+ * caller further out may hold another entry and be running its plan.
+ */
+static void
+EnforceBudget(ListSet *keep)
+{
+	if (lists_sync_depth > 1 || lists_applying != 0)
+		return;
+	while (CrmCacheOverBudget() && !dlist_is_empty(&lru))
+	{
+		ListSet    *victim = dlist_tail_element(ListSet, lru, &lru);
+
+		if (victim == keep)
+			break;
+		EvictListSet(victim);
+		stats.evictions++;
+	}
+}
+
+/* For crm_internal.cache_stats(): entries, bytes and counters */
+void
+CrmListsCacheStats(CacheStats *out)
+{
+	dlist_iter	it;
+
+	*out = stats;
+	out->entries = 0;
+	out->bytes = 0;
+	dlist_foreach(it, &lru)
+	{
+		out->entries++;
+		out->bytes += dlist_container(ListSet, lru, it.cur)->bytes;
+	}
 }
 
 /*
@@ -337,7 +425,7 @@ static void
 StoreListSet(ListSet *s, const CqlEntity *e, int n, const int64 *ids, const int8 *scope,
 			 int nscopes, int nparts, const EvalPart *parts, ReadsUnion *u)
 {
-	MemoryContext old = MemoryContextSwitchTo(cache_context);
+	MemoryContext old = MemoryContextSwitchTo(s->cxt);
 
 	s->nlists = n;
 	s->ids = palloc(sizeof(int64) * Max(n, 1));
@@ -444,36 +532,50 @@ GetListSet(int64 ws, const CqlEntity *e)
 	key.workspace_id = ws;
 	key.entity = EntityIndex(e);
 	s = hash_search(cache, &key, HASH_ENTER, &found);
-	if (!found)
+	if (found)
 	{
-		s->nlists = 0;
-		s->ids = NULL;
-		s->ndepended = 0;
-		s->depended = NULL;
-		s->relmask = 0;
-		s->nlookups = 0;
-		s->ncols = -1;
-		s->cols = NULL;
-		s->nkeys = 0;
-		s->key_cols = NULL;
-		s->keys = NULL;
-		s->nparts = 0;
-		s->parts = NULL;
-		s->nscopes = 0;
-		s->scope = NULL;
-		s->nsmart = 0;
-		PG_TRY();
-		{
-			LoadListSet(s, e);
-		}
-		PG_CATCH();
-		{
-			/* never leave a half-built entry behind (it has no plans yet) */
-			hash_search(cache, &key, HASH_REMOVE, NULL);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
+		stats.hits++;
+		dlist_move_head(&lru, &s->lru);
+		if (!s->planned)
+			ChargeListSet(s);
+		EnforceBudget(s);
+		return s;
 	}
+	s->nlists = 0;
+	s->ids = NULL;
+	s->ndepended = 0;
+	s->depended = NULL;
+	s->relmask = 0;
+	s->nlookups = 0;
+	s->ncols = -1;
+	s->cols = NULL;
+	s->nkeys = 0;
+	s->key_cols = NULL;
+	s->keys = NULL;
+	s->nparts = 0;
+	s->parts = NULL;
+	s->nscopes = 0;
+	s->scope = NULL;
+	s->nsmart = 0;
+	s->bytes = 0;
+	s->planned = false;
+	s->cxt = AllocSetContextCreate(cache_context, "crm list entry", ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		LoadListSet(s, e);
+	}
+	PG_CATCH();
+	{
+		/* never leave a half-built entry behind (it has no plans yet) */
+		MemoryContextDelete(s->cxt);
+		hash_search(cache, &key, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	stats.misses++;
+	dlist_push_head(&lru, &s->lru);
+	ChargeListSet(s);
+	EnforceBudget(s);
 	return s;
 }
 

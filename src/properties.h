@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "lib/ilist.h"
 #include "regex/regex.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
@@ -80,6 +81,9 @@ typedef struct ObjectProps
 	struct _SPI_plan *formula_plan;	/* the row's properties with its formulas' values */
 	int			nrollups;		/* rollups among them */
 	struct _SPI_plan *rollup_plan;	/* the row's properties with the stored rollup values */
+	MemoryContext cxt;			/* what the entry holds, freed when it is evicted */
+	Size		bytes;			/* charged to crm_cache_bytes */
+	dlist_node	lru;			/* most recently used first */
 } ObjectProps;
 
 /* Whether a value fits its definition, and if not, why */

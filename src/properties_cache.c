@@ -11,7 +11,9 @@
  * statement trigger on crm.property_definitions and crm.workspaces sends a
  * relcache invalidation for that table; every backend's relcache callback
  * then marks the cache stale and the next trigger call rebuilds it (the
- * pg_cron job_metadata.c model).
+ * pg_cron job_metadata.c model).  Each entry has its own memory context and
+ * is charged to crm.cache_budget_mb (src/crm.c); past it, the least recently
+ * used entries are evicted.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,6 +46,8 @@ const char *const property_type_names[] = {
 static MemoryContext cache_context = NULL;
 static HTAB *cache = NULL;
 static bool cache_valid = false;
+static dlist_head lru = DLIST_STATIC_INIT(lru);
+static CacheStats stats;
 static Oid	definitions_relid = InvalidOid;
 static Oid	workspaces_relid = InvalidOid;
 static Oid	object_types_relid = InvalidOid;
@@ -281,7 +285,7 @@ LoadObjectProps(ObjectProps *op)
 		elog(ERROR, "loading property definitions failed: %d", rc);
 
 	op->ndefs = (int) SPI_processed;
-	op->defs = MemoryContextAllocZero(cache_context, sizeof(PropertyDef) * (SPI_processed + 1));
+	op->defs = MemoryContextAllocZero(op->cxt, sizeof(PropertyDef) * (SPI_processed + 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -293,14 +297,14 @@ LoadObjectProps(ObjectProps *op)
 
 		FillPropertyDef(&op->defs[i], SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
 				options, optnull, SPI_getvalue(tup, desc, 4), !reqnull && required,
-				cache_context, false);
+				op->cxt, false);
 		op->defs[i].track_history = DatumGetBool(SPI_getbinval(tup, desc, 6, &reqnull));
 		(void) SPI_getbinval(tup, desc, 7, &reqnull);
 		if (!reqnull)
 		{
 			char	   *f = SPI_getvalue(tup, desc, 7);
 
-			op->defs[i].formula = MemoryContextStrdup(cache_context, f);
+			op->defs[i].formula = MemoryContextStrdup(op->cxt, f);
 			op->defs[i].rollup = CqlIsRollupText(f, strlen(f));
 			op->defs[i].rollup_zero = op->defs[i].rollup &&
 				(pg_strncasecmp(f + strspn(f, " \t\r\n"), "count", 5) == 0 ||
@@ -328,11 +332,40 @@ LoadObjectProps(ObjectProps *op)
 		Datum		strict = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		op->strict = !isnull && DatumGetBool(strict);
-		op->slug = MemoryContextStrdup(cache_context,
+		op->slug = MemoryContextStrdup(op->cxt,
 									   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+}
+
+/* Drop one entry and what it holds */
+static void
+EvictObjectProps(ObjectProps *op)
+{
+	dlist_delete(&op->lru);
+	crm_cache_bytes -= op->bytes;
+	MemoryContextDelete(op->cxt);
+	hash_search(cache, &op->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * Past the budget, the least recently used entries go, never the one the
+ * caller is given: it is the only one a caller holds (validation reads it
+ * within one row, CQL copies what it needs).
+ */
+static void
+EnforceBudget(ObjectProps *keep)
+{
+	while (CrmCacheOverBudget() && !dlist_is_empty(&lru))
+	{
+		ObjectProps *victim = dlist_tail_element(ObjectProps, lru, &lru);
+
+		if (victim == keep)
+			break;
+		EvictObjectProps(victim);
+		stats.evictions++;
+	}
 }
 
 /*
@@ -354,6 +387,9 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 	{
 		HASHCTL		ctl;
 
+		/* a relcache message names a table, not a workspace: all entries go */
+		while (!dlist_is_empty(&lru))
+			EvictObjectProps(dlist_head_element(ObjectProps, lru, &lru));
 		MemoryContextReset(cache_context);
 		cache_valid = true;
 		definitions_relid = get_relname_relid("property_definitions", CrmNamespace());
@@ -377,29 +413,55 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 	strlcpy(key.object_type, object_type, NAMEDATALEN);
 
 	op = hash_search(cache, &key, HASH_ENTER, &found);
-	if (!found)
+	if (found)
 	{
-		op->ndefs = 0;
-		op->defs = NULL;
-		op->strict = false;
-		op->nformulas = 0;
-		op->formulas_built = false;
-		op->formula_plan = NULL;
-		op->nrollups = 0;
-		op->rollup_plan = NULL;
-		PG_TRY();
-		{
-			LoadObjectProps(op);
-		}
-		PG_CATCH();
-		{
-			/* never leave a half-built entry behind */
-			hash_search(cache, &key, HASH_REMOVE, NULL);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
+		stats.hits++;
+		dlist_move_head(&lru, &op->lru);
+		return op;
 	}
+	op->ndefs = 0;
+	op->defs = NULL;
+	op->strict = false;
+	op->nformulas = 0;
+	op->formulas_built = false;
+	op->formula_plan = NULL;
+	op->nrollups = 0;
+	op->rollup_plan = NULL;
+	op->cxt = AllocSetContextCreate(cache_context, "crm property entry", ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		LoadObjectProps(op);
+	}
+	PG_CATCH();
+	{
+		/* never leave a half-built entry behind */
+		MemoryContextDelete(op->cxt);
+		hash_search(cache, &key, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	stats.misses++;
+	op->bytes = MemoryContextMemAllocated(op->cxt, true) + sizeof(ObjectProps);
+	crm_cache_bytes += op->bytes;
+	dlist_push_head(&lru, &op->lru);
+	EnforceBudget(op);
 	return op;
+}
+
+/* For crm_internal.cache_stats(): entries, bytes and counters */
+void
+CrmPropertiesCacheStats(CacheStats *out)
+{
+	dlist_iter	it;
+
+	*out = stats;
+	out->entries = 0;
+	out->bytes = 0;
+	dlist_foreach(it, &lru)
+	{
+		out->entries++;
+		out->bytes += dlist_container(ObjectProps, lru, it.cur)->bytes;
+	}
 }
 
 /*

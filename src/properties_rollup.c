@@ -431,16 +431,21 @@ CrmKeepRollups(ObjectProps *op, Relation rel, HeapTuple tuple, HeapTuple oldtupl
 		elog(ERROR, "SPI_connect failed");
 	if (op->rollup_plan == NULL)
 	{
-		MemoryContextCallback *cb = MemoryContextAlloc(GetMemoryChunkContext(op->defs),
-													   sizeof(MemoryContextCallback));
-
+		ObjectKey	key = op->key;
 		int			nest = CrmPinSearchPath();
+		SPIPlanPtr	plan = PrepareKeepPlan(op);
+		MemoryContextCallback *cb;
 
-		op->rollup_plan = PrepareKeepPlan(op);
 		CrmRestoreSearchPath(nest);
+		/* compiling may have rebuilt or evicted the entry: find it again */
+		op = GetObjectProps(key.workspace_id, key.object_type);
+		if (op->rollup_plan != NULL)
+			SPI_freeplan(op->rollup_plan);
+		cb = MemoryContextAlloc(GetMemoryChunkContext(op->defs), sizeof(MemoryContextCallback));
 		cb->func = FreePlan;
-		cb->arg = op->rollup_plan;
+		cb->arg = plan;
 		MemoryContextRegisterResetCallback(GetMemoryChunkContext(op->defs), cb);
+		op->rollup_plan = plan;
 	}
 	if (SPI_execute_plan(op->rollup_plan, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "keeping the rollups of %s failed", op->key.object_type);

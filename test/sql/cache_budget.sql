@@ -1,0 +1,104 @@
+-- The per-workspace caches under a budget (crm.cache_budget_mb): with no
+-- room at all, every workspace's property definitions and compiled lists
+-- are evicted and rebuilt as writes move between workspaces, and every
+-- write still sees its own workspace's definitions and lists.
+SET TimeZone = 'UTC';
+SELECT crm.create_workspace('cache-a', 'Cache A') AS ws_a \gset
+SELECT crm.create_workspace('cache-b', 'Cache B') AS ws_b \gset
+SELECT crm.create_workspace('cache-c', 'Cache C') AS ws_c \gset
+CREATE ROLE crm_cache_app;
+SELECT crm.grant_access('crm_cache_app');
+
+-- the same key, three definitions: a number, a code with a pattern, a required select
+SELECT crm.use_workspace('cache-a') IS NOT NULL AS switched;
+SELECT crm.define_property('contact', 'seats', 'number') > 0 AS defined;
+SELECT count(*) FROM crm.create_list('Big', 'contact', 'dynamic', 'properties.seats >= 50');
+SELECT crm.use_workspace('cache-b') IS NOT NULL AS switched;
+SELECT crm.define_property('contact', 'seats', 'text', pattern => '[A-Z]{2}-[0-9]+') > 0 AS defined;
+SELECT count(*) FROM crm.create_list('Coded', 'contact', 'dynamic', 'properties.seats = ''AB-1''');
+SELECT crm.use_workspace('cache-c') IS NOT NULL AS switched;
+SELECT crm.define_property('contact', 'seats', 'select', options => '{small,large}') > 0 AS defined;
+SELECT count(*) FROM crm.create_list('Large', 'contact', 'dynamic', 'properties.seats = ''large''');
+RESET crm.workspace_id;
+
+-- what this backend's caches did since the mark
+CREATE TEMP TABLE mark AS SELECT * FROM crm_internal.cache_stats();
+CREATE TEMP VIEW since AS
+SELECT s.cache, s.entries, s.hits - m.hits AS hits, s.misses - m.misses AS misses,
+	   s.evictions - m.evictions AS evictions
+  FROM crm_internal.cache_stats() s JOIN mark m USING (cache) ORDER BY s.cache;
+GRANT SELECT ON since TO crm_cache_app;
+
+-- no room: a frontend role writes rows in A, B, C, A, B, C
+SET crm.cache_budget_mb = 0;
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+INSERT INTO crm.contacts (name, properties) VALUES ('A1', '{"seats": 80}');
+SELECT set_config('crm.workspace_id', :'ws_b', false) IS NOT NULL AS in_b;
+INSERT INTO crm.contacts (name, properties) VALUES ('B1', '{"seats": "AB-1"}');
+SELECT set_config('crm.workspace_id', :'ws_c', false) IS NOT NULL AS in_c;
+INSERT INTO crm.contacts (name, properties) VALUES ('C1', '{"seats": "large"}');
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+INSERT INTO crm.contacts (name, properties) VALUES ('A2', '{"seats": "AB-1"}');	-- B's value, refused in A
+INSERT INTO crm.contacts (name, properties) VALUES ('A2', '{"seats": 20}');
+UPDATE crm.contacts SET properties = '{"seats": 90}' WHERE name = 'A2';
+SELECT set_config('crm.workspace_id', :'ws_b', false) IS NOT NULL AS in_b;
+INSERT INTO crm.contacts (name, properties) VALUES ('B2', '{"seats": 80}');	-- A's value, refused in B
+INSERT INTO crm.contacts (name, properties) VALUES ('B2', '{"seats": "ZZ-9"}');
+SELECT set_config('crm.workspace_id', :'ws_c', false) IS NOT NULL AS in_c;
+INSERT INTO crm.contacts (name, properties) VALUES ('C2', '{"seats": "huge"}');	-- not an option of C
+INSERT INTO crm.contacts (name, properties) VALUES ('C2', '{"seats": "small"}');
+UPDATE crm.contacts SET properties = '{"seats": "large"}' WHERE name = 'C2';
+RESET ROLE;
+RESET crm.workspace_id;
+-- evicted and rebuilt: at most the entry in use is left of each cache
+SELECT cache, entries <= 1 AS at_most_one, hits >= 0 AS hits, misses >= 6 AS rebuilt, evictions >= 5 AS evicted FROM since;
+
+-- the rows and the memberships are those of each workspace
+SELECT w.slug, c.name, c.properties
+  FROM crm.contacts c JOIN crm.workspaces w ON w.id = c.workspace_id
+ WHERE w.slug LIKE 'cache-%' ORDER BY w.slug, c.name;
+SELECT w.slug, l.name, l.member_count,
+	   (SELECT array_agg(c.name ORDER BY c.name) FROM crm.list_members m JOIN crm.contacts c
+		   ON c.workspace_id = m.workspace_id AND c.id = m.contact_id
+		 WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id) AS members
+  FROM crm.lists l JOIN crm.workspaces w ON w.id = l.workspace_id
+ WHERE w.slug LIKE 'cache-%' ORDER BY w.slug;
+-- ... and equal to recomputing them from scratch
+SELECT crm.use_workspace('cache-a') IS NOT NULL AS switched;
+SELECT crm.refresh_list(id) AS changed FROM crm.lists WHERE name = 'Big';
+SELECT crm.use_workspace('cache-b') IS NOT NULL AS switched;
+SELECT crm.refresh_list(id) AS changed FROM crm.lists WHERE name = 'Coded';
+SELECT crm.use_workspace('cache-c') IS NOT NULL AS switched;
+SELECT crm.refresh_list(id) AS changed FROM crm.lists WHERE name = 'Large';
+RESET crm.workspace_id;
+
+-- with room, the same round is served from the cache: no eviction, no rebuild
+RESET crm.cache_budget_mb;
+SHOW crm.cache_budget_mb;
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+UPDATE crm.contacts SET properties = '{"seats": 85}' WHERE name = 'A1';
+SELECT set_config('crm.workspace_id', :'ws_b', false) IS NOT NULL AS in_b;
+UPDATE crm.contacts SET properties = '{"seats": "AB-3"}' WHERE name = 'B1';
+RESET ROLE;
+RESET crm.workspace_id;
+DELETE FROM mark;
+INSERT INTO mark SELECT * FROM crm_internal.cache_stats();
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+UPDATE crm.contacts SET properties = '{"seats": 10}' WHERE name = 'A1';
+SELECT set_config('crm.workspace_id', :'ws_b', false) IS NOT NULL AS in_b;
+UPDATE crm.contacts SET properties = '{"seats": "CD-2"}' WHERE name = 'B1';
+RESET ROLE;
+RESET crm.workspace_id;
+SELECT cache, hits > 0 AS hits, misses, evictions FROM since;
+SELECT l.name, l.member_count FROM crm.lists l JOIN crm.workspaces w ON w.id = l.workspace_id
+ WHERE w.slug IN ('cache-a', 'cache-b') ORDER BY w.slug;
+
+-- a bad budget is refused by the setting
+SET crm.cache_budget_mb = -1;
+-- a budget is memory: units are accepted
+SET crm.cache_budget_mb = '1GB';
+SHOW crm.cache_budget_mb;
+RESET crm.cache_budget_mb;
