@@ -72,6 +72,11 @@ done
 kill -9 "$wpid"
 wait "$wpid" 2>/dev/null
 wpid=
+# the killed worker's last statement may still commit: count once its backend is gone
+for _ in $(seq 100); do
+	[ "$(q -d crm_webhook -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'crm_hook_worker'")" = 0 ] && break
+	sleep 0.05
+done
 done_at_kill=$(q -d crm_webhook -c "SELECT count(*) FROM crm.integration_deliveries WHERE status = 'done'")
 leased_at_kill=$(q -d crm_webhook -c "SELECT count(*) FROM crm.integration_deliveries WHERE status = 'leased'")
 [ "$done_at_kill" -gt 0 ] && [ "$done_at_kill" -lt 200 ]
@@ -114,7 +119,8 @@ ok $? "each contact's deliveries arrived in order ($(cat "$tmp/disorder") out of
 failed=$(q -d crm_webhook -c "SELECT count(*) FROM received WHERE status = 503")
 retried=$(q -d crm_webhook -c "SELECT count(*) FROM crm.integration_attempts WHERE outcome = 'failed'")
 expired=$(q -d crm_webhook -c "SELECT count(*) FROM crm.integration_attempts WHERE outcome = 'expired'")
-[ "$failed" -gt 0 ] && [ "$retried" -ge "$failed" ] && { [ "$leased_at_kill" = 0 ] || [ "$expired" -ge "$leased_at_kill" ]; }
+# the one request in flight when the worker was killed may have been answered 503 and never failed
+[ "$failed" -gt 0 ] && [ "$retried" -ge $((failed - 1)) ] && { [ "$leased_at_kill" = 0 ] || [ "$expired" -ge "$leased_at_kill" ]; }
 ok $? "the 503s were logged as failed tries and retried, the killed worker's leases claimed again ($failed answered 503, $retried failed tries, $expired expired leases)"
 
 "$PG_BINDIR/dropdb" crm_webhook
