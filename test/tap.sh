@@ -7,9 +7,5 @@ ok() {  # ok <condition-exit-status> <description>
 	n=$((n + 1))
 	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failures=$((failures + 1)); fi
 }
-todo() {  # todo <condition-exit-status> <description> <why>: a known limit, reported but not counted
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2 # TODO $3"; else echo "not ok $n - $2 # TODO $3"; fi
-}
 q() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 fresh_db() { "$PG_BINDIR/dropdb" --if-exists "$1" 2>/dev/null; "$PG_BINDIR/createdb" "$1"; }
