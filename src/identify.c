@@ -43,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "crm.h"
+#include "merge.h"
 
 PG_FUNCTION_INFO_V1(crm_identify);
 
@@ -925,6 +926,14 @@ MergeMatches(const Identity *who, const Match *matches, int nmatches, bool *null
 	if (nmatches == 1)
 		return survivor;
 	nestlevel = CrmPinSearchPath();
+
+	/*
+	 * Two merges in one call take the merge lock alone: the second would
+	 * wait for a row while the first's rows are held, and two such calls
+	 * could each hold what the other waits for.
+	 */
+	if (nmatches > 2)
+		CrmMergeLock(who->ws);
 	for (i = 1; i < nmatches; i++)
 		if (!KeepsItsKeys(who, matches[i].id, keep_vid, nulls))
 			survivor = CrmMergeContacts(survivor, matches[i].id);

@@ -11,12 +11,15 @@
  * catalog, prepared once and kept for the life of the backend.  The cache is
  * dropped when a constraint or index changes or the registry is written.
  *
- * Concurrency: merges within a workspace take one transaction-level advisory
- * lock, then lock both contact rows FOR UPDATE in id order.  Serialising
- * merges makes every interleaving of overlapping merges ({A,B} with {B,A} or
- * {B,C}) deadlock-free without retry logic; merges are rare and short.  A
- * contact that another merge absorbed while we waited is followed to its
- * survivor, so the caller's intent (these are one person) still holds.
+ * Concurrency: contact merges within a workspace share one transaction-level
+ * advisory lock (company merges and unmerges take it alone), then lock both
+ * contact rows FOR UPDATE in id order, so merges of unrelated contacts run
+ * side by side and overlapping ones ({A,B} with {B,A} or {B,C}) queue on the
+ * row they share.  A contact that another merge absorbed while we waited is
+ * followed to its survivor, so the caller's intent (these are one person)
+ * still holds; the rows of that try are let go first and the survivors
+ * locked afresh in id order, so no merge holds a row while it waits for a
+ * lower one.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 #include "crm.h"
@@ -627,55 +631,98 @@ CheckMergeable(int64 ws, int64 id)
 }
 
 /*
- * Lock both rows in id order.  A contact merged by a concurrent merge while
- * we waited is replaced by its survivor and the locking repeated; returns
+ * One try at locking both rows in id order: false, with the ids replaced by
+ * their survivors, when a concurrent merge absorbed either while we waited.
+ */
+static bool
+LockPairOnce(int64 ws, int64 *survivor, int64 *duplicate)
+{
+	Datum		ids[2] = {Int64GetDatum(*survivor), Int64GetDatum(*duplicate)};
+	Datum		values[2];
+	bool		moved = false;
+	uint64		i;
+
+	values[0] = Int64GetDatum(ws);
+	values[1] = PointerGetDatum(construct_array(ids, 2, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_plan(lock_plan, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm merge: locking contacts failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *status = SPI_getvalue(tup, desc, 2);
+
+		if (strcmp(status, "deleted") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("contact " INT64_FORMAT " was deleted while waiting to merge it", id),
+					 errhint("Only live (active or archived) contacts can be merged.")));
+		if (strcmp(status, "merged") == 0)
+		{
+			int64		target = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+
+			if (id == *survivor)
+				*survivor = target;
+			if (id == *duplicate)
+				*duplicate = target;
+			moved = true;
+		}
+	}
+	if (SPI_processed != 2 && !moved)
+		elog(ERROR, "crm merge: contact vanished while locked");
+	return !moved;
+}
+
+/*
+ * Lock both rows in id order.  Contact merges of a workspace run side by
+ * side (they share the merge lock), so a contact may be absorbed by another
+ * merge while we wait for it: each try runs in a subtransaction, and a try
+ * that found a contact merged away is rolled back, which lets go of the
+ * rows it locked, before the survivors are locked, again in id order.
+ * Keeping the first try's locks would hold a higher id while waiting for a
+ * lower one, against a merge that locks them the other way round.  Returns
  * false when both now name the same contact.
  */
 static bool
 LockPair(int64 ws, int64 *survivor, int64 *duplicate)
 {
-	for (;;)
+	while (*survivor != *duplicate)
 	{
-		Datum		ids[2] = {Int64GetDatum(*survivor), Int64GetDatum(*duplicate)};
-		Datum		values[2];
-		bool		moved = false;
-		uint64		i;
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		bool		locked = false;
 
-		values[0] = Int64GetDatum(ws);
-		values[1] = PointerGetDatum(construct_array(ids, 2, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		if (SPI_execute_plan(lock_plan, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "crm merge: locking contacts failed");
-		for (i = 0; i < SPI_processed; i++)
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+		PG_TRY();
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			char	   *status = SPI_getvalue(tup, desc, 2);
-
-			if (strcmp(status, "deleted") == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("contact " INT64_FORMAT " was deleted while waiting to merge it", id),
-						 errhint("Only live (active or archived) contacts can be merged.")));
-			if (strcmp(status, "merged") == 0)
-			{
-				int64		target = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-
-				if (id == *survivor)
-					*survivor = target;
-				if (id == *duplicate)
-					*duplicate = target;
-				moved = true;
-			}
+			locked = LockPairOnce(ws, survivor, duplicate);
 		}
-		if (SPI_processed != 2 && !moved)
-			elog(ERROR, "crm merge: contact vanished while locked");
-		if (*survivor == *duplicate)
-			return false;
-		if (!moved)
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			ReThrowError(edata);
+		}
+		PG_END_TRY();
+		if (locked)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (locked)
 			return true;
 	}
+	return false;
 }
 
 static void
@@ -936,7 +983,7 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 
 	if (!preview)
 	{
-		CrmMergeLock(ws);
+		CrmMergeLockShared(ws);
 		if (!LockPair(ws, &survivor, &duplicate))
 		{
 			SPI_finish();
@@ -1063,14 +1110,31 @@ CrmMergePrepare(void)
 		BuildRefCache();
 }
 
-/* The transaction-level lock that serialises the merges of a workspace */
-void
-CrmMergeLock(int64 ws)
+/*
+ * The transaction-level lock of a workspace's merges.  Contact merges share
+ * it and serialise only on the contact rows they lock (LockPair); company
+ * merges and unmerges take it exclusively, so they run alone and an unmerge
+ * sees every merge that took it before.
+ */
+static void
+MergeLock(int64 ws, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) ws >> 32), (uint32) ws, MERGE_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+void
+CrmMergeLock(int64 ws)
+{
+	MergeLock(ws, ExclusiveLock);
+}
+
+void
+CrmMergeLockShared(int64 ws)
+{
+	MergeLock(ws, ShareLock);
 }
 
 /* The survivor update (values[3] the row as jsonb) and the conversation recount */

@@ -77,6 +77,7 @@ extern int	crm_merge_nrefs;
 /* merge.c */
 extern void CrmMergePrepare(void);
 extern void CrmMergeLock(int64 ws);
+extern void CrmMergeLockShared(int64 ws);
 extern void CrmMergeBeginMoving(int64 ws, int64 to, bool unmerging);
 extern void CrmMergeEndMoving(void);
 extern SPIPlanPtr CrmMergeSurvivorPlan(void);
