@@ -43,6 +43,7 @@ CrmRelcacheCallback(Datum arg, Oid relid)
 	CrmReportingRelcache(arg, relid);
 	CrmHistoryRelcache(arg, relid);
 	CrmCitusRelcache(arg, relid);
+	CrmWorkspaceVersionsRelcache(arg, relid);
 }
 
 void

@@ -62,6 +62,17 @@ extern void CrmSearchWordsRelcache(Datum arg, Oid relid);
 extern void CrmContactRefsRelcache(Datum arg, Oid relid);
 extern void CrmReportingRelcache(Datum arg, Oid relid);
 extern void CrmHistoryRelcache(Datum arg, Oid relid);
+extern void CrmWorkspaceVersionsRelcache(Datum arg, Oid relid);
+
+/*
+ * workspace_versions.c: the epoch invalidations of the per-workspace caches'
+ * tables advance, and the version of a workspace's definitions, so that an
+ * entry outlives an invalidation that concerned another workspace
+ */
+extern uint64 CrmCacheEpoch(void);
+extern uint64 CrmWorkspaceVersion(int64 ws);
+extern bool CrmWorkspaceUnchanged(int64 ws, uint64 *built_epoch, uint64 built_version);
+extern void CrmWorkspaceVersionForget(int64 ws);
 
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);

@@ -76,6 +76,8 @@ typedef struct ListSet
 	MemoryContext cxt;			/* what the entry holds but its plans */
 	Size		bytes;			/* charged to crm_cache_bytes, plans included */
 	bool		planned;		/* bytes counts every part's generic plan */
+	uint64		epoch;			/* last found current (workspace_versions.c) */
+	uint64		version;		/* of the workspace's definitions it was built from */
 	dlist_node	lru;			/* most recently used first */
 } ListSet;
 
@@ -179,7 +181,7 @@ extern SPIPlanPtr PrepareKeptPlan(const char *sql, int nargs, Oid *argtypes, boo
 extern SPIPlanPtr PrepareKept(const char *sql, int nargs, Oid *argtypes);
 extern ListSet *GetListSet(int64 ws, const CqlEntity *e);
 extern bool ListsNoneIn(const IdSet *workspaces);
-extern void ListsCacheInvalidate(void);
+extern void ListsCacheInvalidate(int64 ws);
 
 /* lists_sync.c */
 extern int	lists_sync_depth;

@@ -18,10 +18,12 @@
  * lists_recompute.c runs the queries and writes the differences.
  *
  * Cache.  "crm list cache" holds one entry per (workspace, object type);
- * a statement trigger on crm.lists sends a relcache invalidation and every
- * backend's callback marks the cache stale (the pg_cron job_metadata.c
- * model, as src/properties_cache.c does).  It is rebuilt only at the outermost
- * trigger level, so no caller is left holding a freed plan.  Entries and
+ * a statement trigger on crm.lists (and on the definitions, object types
+ * and workspaces its filters translate with) sends a relcache invalidation,
+ * and the first use of an entry after it checks whether its workspace
+ * changed (workspace_versions.c); an entry whose workspace did is rebuilt,
+ * only at the outermost trigger level, so no caller is left holding a freed
+ * plan.  Our own change to crm.lists drops the whole cache (ListsCacheInvalidate).  Entries and
  * their kept plans are charged to crm.cache_budget_mb (src/crm.c) and the
  * least recently used are evicted past it, at the outermost level too.
  *
@@ -46,17 +48,13 @@
 static MemoryContext cache_context = NULL;
 static HTAB *cache = NULL;
 static bool cache_valid = false;
-static uint64 cache_generation = 0;	/* of property definitions and object types */
 static dlist_head lru = DLIST_STATIC_INIT(lru);
 static CacheStats stats;
-static Oid	lists_relid = InvalidOid;
 
-
+/* Invalidations reach the entries through their version check (GetListSet) */
 void
 CrmListsRelcache(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == lists_relid)
-		cache_valid = false;
 }
 
 /* The position of e in CqlEntities(): the cache and the plans are indexed by it */
@@ -512,17 +510,12 @@ GetListSet(int64 ws, const CqlEntity *e)
 
 	if (cache_context == NULL)
 		cache_context = AllocSetContextCreate(TopMemoryContext, "crm list cache", ALLOCSET_DEFAULT_SIZES);
-	/* declared properties and custom types change what filters translate to */
-	if (cache_valid && cache_generation != CrmPropertyGeneration())
-		cache_valid = false;
 	if (!cache_valid && lists_sync_depth <= 1 && lists_applying == 0)
 	{
 		HASHCTL		ctl;
 
 		FreeCache();
 		cache_valid = true;
-		cache_generation = CrmPropertyGeneration();
-		lists_relid = get_relname_relid("lists", get_namespace_oid("crm", false));
 		ctl.keysize = sizeof(ListSetKey);
 		ctl.entrysize = sizeof(ListSet);
 		ctl.hcxt = cache_context;
@@ -532,6 +525,18 @@ GetListSet(int64 ws, const CqlEntity *e)
 	key.workspace_id = ws;
 	key.entity = EntityIndex(e);
 	s = hash_search(cache, &key, HASH_ENTER, &found);
+	/*
+	 * After an invalidation an entry is used again once its workspace is
+	 * found unchanged (declared properties and custom types change what
+	 * filters translate to, too); a changed one is rebuilt at the outermost
+	 * level only, and used as it is further in.
+	 */
+	if (found && !CrmWorkspaceUnchanged(ws, &s->epoch, s->version) &&
+		lists_sync_depth <= 1 && lists_applying == 0)
+	{
+		EvictListSet(s);
+		s = hash_search(cache, &key, HASH_ENTER, &found);
+	}
 	if (found)
 	{
 		stats.hits++;
@@ -562,6 +567,9 @@ GetListSet(int64 ws, const CqlEntity *e)
 	s->cxt = AllocSetContextCreate(cache_context, "crm list entry", ALLOCSET_SMALL_SIZES);
 	PG_TRY();
 	{
+		/* the version before the load: a change committed meanwhile makes the entry older */
+		s->epoch = CrmCacheEpoch();
+		s->version = CrmWorkspaceVersion(ws);
 		LoadListSet(s, e);
 	}
 	PG_CATCH();
@@ -589,7 +597,7 @@ ListsNoneIn(const IdSet *workspaces)
 	int			nent;
 	const CqlEntity *const *all = CqlEntities(&nent);
 
-	if (!cache_valid || cache_generation != CrmPropertyGeneration())
+	if (!cache_valid)
 		return false;
 	for (int w = 0; w < workspaces->n; w++)
 		for (int i = 0; i < nent; i++)
@@ -603,15 +611,36 @@ ListsNoneIn(const IdSet *workspaces)
 			key.workspace_id = workspaces->v[w];
 			key.entity = EntityIndex(all[i]);
 			s = hash_search(cache, &key, HASH_FIND, NULL);
-			if (s == NULL || s->nlists > 0)
+			if (s == NULL || s->nlists > 0 || s->epoch != CrmCacheEpoch())
 				return false;
 		}
 	return true;
 }
 
-/* Our own change to crm.lists: recompile at the next use, not at the next message */
+/*
+ * Our own change to a workspace's lists or definitions: recompile its
+ * entries at their next use (at the outermost level), not at the next
+ * message; the other workspaces' entries stay.
+ */
 void
-ListsCacheInvalidate(void)
+ListsCacheInvalidate(int64 ws)
 {
-	cache_valid = false;
+	int			nent;
+
+	(void) CqlEntities(&nent);
+	CrmWorkspaceVersionForget(ws);
+	if (cache == NULL)
+		return;
+	for (int i = 0; i < nent; i++)
+	{
+		ListSetKey	key;
+		ListSet    *s;
+
+		memset(&key, 0, sizeof(key));
+		key.workspace_id = ws;
+		key.entity = i;
+		s = hash_search(cache, &key, HASH_FIND, NULL);
+		if (s != NULL)
+			s->epoch = s->version = 0;
+	}
 }

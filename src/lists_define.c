@@ -795,7 +795,7 @@ ComputeMembers(const ListRow *l, const char *kind)
 	if (strcmp(kind, "dynamic") == 0)
 	{
 		/* our own change to crm.lists: recompile now, not at the next message */
-		ListsCacheInvalidate();
+		ListsCacheInvalidate(l->ws);
 		LockReadTables(l, &reads);
 		(void) RefreshMembers(l, sql, &reads, false);
 	}
@@ -971,7 +971,8 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 	CommandCounterIncrement();
 	PushCopiedSnapshot(GetActiveSnapshot());
 	UpdateActiveSnapshotCommandId();
-	ListsCacheInvalidate();
+	for (int w = 0; w < workspaces.n; w++)
+		ListsCacheInvalidate(workspaces.v[w]);
 	for (int w = 0; w < workspaces.n; w++)
 	{
 		Oid			argtypes[1] = {INT8OID};

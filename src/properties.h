@@ -83,6 +83,8 @@ typedef struct ObjectProps
 	struct _SPI_plan *rollup_plan;	/* the row's properties with the stored rollup values */
 	MemoryContext cxt;			/* what the entry holds, freed when it is evicted */
 	Size		bytes;			/* charged to crm_cache_bytes */
+	uint64		epoch;			/* last found current (workspace_versions.c) */
+	uint64		version;		/* of the workspace's definitions it was built from */
 	dlist_node	lru;			/* most recently used first */
 } ObjectProps;
 

@@ -9,9 +9,9 @@
  * type) and the workspace's strict_properties flag are loaded with SPI once
  * and kept in "crm property cache" with their regexes compiled.  A
  * statement trigger on crm.property_definitions and crm.workspaces sends a
- * relcache invalidation for that table; every backend's relcache callback
- * then marks the cache stale and the next trigger call rebuilds it (the
- * pg_cron job_metadata.c model).  Each entry has its own memory context and
+ * relcache invalidation for that table; the first use of an entry after it
+ * checks whether its workspace's definitions changed (workspace_versions.c)
+ * and rebuilds that entry alone if they did.  Each entry has its own memory context and
  * is charged to crm.cache_budget_mb (src/crm.c); past it, the least recently
  * used entries are evicted.
  *
@@ -60,15 +60,21 @@ static Oid	lists_relid = InvalidOid;
  */
 static uint64 definitions_generation = 0;
 
-/* Any change to definitions or workspace settings makes the cache stale */
+/*
+ * A change to definitions or workspace settings leaves the entries to the
+ * version check (CrmWorkspaceVersionsRelcache starts a new epoch); CQL's
+ * translations go by the generation
+ */
 void
 CrmPropertiesRelcache(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == definitions_relid || relid == workspaces_relid)
-		cache_valid = false;
 	if (relid == InvalidOid || relid == definitions_relid || relid == workspaces_relid ||
 		relid == object_types_relid || relid == lists_relid)
+	{
 		definitions_generation++;
+		/* looked up again by CrmPropertyGeneration (the extension may be created anew) */
+		object_types_relid = InvalidOid;
+	}
 }
 
 static Oid
@@ -369,7 +375,7 @@ EnforceBudget(ObjectProps *keep)
 }
 
 /*
- * The cached definitions of an object type in a workspace.  A stale cache is
+ * The cached definitions of an object type in a workspace.  A stale entry is
  * dropped here, at the start of a trigger call, never inside the callback,
  * so no caller is left holding freed memory.
  */
@@ -387,7 +393,6 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 	{
 		HASHCTL		ctl;
 
-		/* a relcache message names a table, not a workspace: all entries go */
 		while (!dlist_is_empty(&lru))
 			EvictObjectProps(dlist_head_element(ObjectProps, lru, &lru));
 		MemoryContextReset(cache_context);
@@ -415,9 +420,15 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 	op = hash_search(cache, &key, HASH_ENTER, &found);
 	if (found)
 	{
-		stats.hits++;
-		dlist_move_head(&lru, &op->lru);
-		return op;
+		if (CrmWorkspaceUnchanged(workspace_id, &op->epoch, op->version))
+		{
+			stats.hits++;
+			dlist_move_head(&lru, &op->lru);
+			return op;
+		}
+		/* its workspace's definitions changed: this entry alone is built again */
+		EvictObjectProps(op);
+		op = hash_search(cache, &key, HASH_ENTER, &found);
 	}
 	op->ndefs = 0;
 	op->defs = NULL;
@@ -430,6 +441,9 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 	op->cxt = AllocSetContextCreate(cache_context, "crm property entry", ALLOCSET_SMALL_SIZES);
 	PG_TRY();
 	{
+		/* the version before the load: a change committed meanwhile makes the entry older */
+		op->epoch = CrmCacheEpoch();
+		op->version = CrmWorkspaceVersion(workspace_id);
 		LoadObjectProps(op);
 	}
 	PG_CATCH();

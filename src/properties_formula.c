@@ -395,9 +395,10 @@ crm_property_formulas(PG_FUNCTION_ARGS)
 	if (newtup)
 		new_formula = SPI_getvalue(newtup, desc, SPI_fnumber(desc, "formula"));
 
-	/* the definitions cache must see this row: drop it now, not at the next statement */
+	/* the definitions cache must see this row: check it now, not at the next statement */
 	CommandCounterIncrement();
 	CrmPropertiesRelcache((Datum) 0, InvalidOid);
+	CrmWorkspaceVersionsRelcache((Datum) 0, InvalidOid);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (oldtup)

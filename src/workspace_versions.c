@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * workspace_versions.c
+ *	  Which workspace a cache invalidation concerned: the version of a
+ *	  workspace's definitions, checked once on the first use of its cache
+ *	  entries after an invalidation.
+ *
+ * The per-workspace caches (property definitions, compiled dynamic lists)
+ * are built from crm.property_definitions, crm.lists, crm.object_types and
+ * the workspace's row of crm.workspaces.  A statement trigger on each sends
+ * a relcache invalidation, which names the table but not the workspace.  So
+ * an invalidation does not drop the entries: it starts a new epoch, and an
+ * entry built in an older one is used again only once its workspace's
+ * version is found unchanged.
+ *
+ * The version is a hash of the identities of the workspace's row versions
+ * in those four tables, (xmin, ctid) each, read with the latest snapshot as
+ * the caches load.  A row version once gone never comes back, and no other
+ * one ever has the same xmin and ctid (a slot is reused only after its
+ * version was vacuumed away, which the transaction that wrote it does not
+ * live to see), so any insert, update or delete in the workspace changes
+ * the set and, but for a 64-bit hash collision, the version; a change in
+ * another workspace leaves it alone.  It is computed at most once per
+ * workspace and epoch: one index probe per table, instead of translating
+ * and planning every filter of the workspace again.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "crm.h"
+
+/* The tables the per-workspace caches are built from */
+static Oid	source_relids[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+static const char *const source_tables[4] = {"property_definitions", "lists", "object_types", "workspaces"};
+
+static uint64 epoch = 1;
+
+/* One workspace's version as computed in an epoch */
+typedef struct VersionEntry
+{
+	int64		workspace_id;
+	uint64		epoch;
+	uint64		version;
+} VersionEntry;
+
+static HTAB *versions = NULL;
+static SPIPlanPtr version_plan = NULL;
+
+#define VERSION_ROW(alias) \
+	"pg_catalog.textin(pg_catalog.xidout(" alias ".xmin)) OPERATOR(pg_catalog.||) "\
+	"pg_catalog.textin(pg_catalog.tidout(" alias ".ctid))"
+
+static const char version_sql[] =
+	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.v, ',' ORDER BY r.v), ''), 0)"
+	"  FROM (SELECT " VERSION_ROW("d") " AS v FROM crm.property_definitions d"
+	"         WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
+	"        UNION ALL SELECT " VERSION_ROW("l") " FROM crm.lists l"
+	"         WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
+	"        UNION ALL SELECT " VERSION_ROW("o") " FROM crm.object_types o"
+	"         WHERE o.workspace_id OPERATOR(pg_catalog.=) $1"
+	"        UNION ALL SELECT " VERSION_ROW("w") " FROM crm.workspaces w"
+	"         WHERE w.id OPERATOR(pg_catalog.=) $1) r";
+
+/*
+ * An invalidation of a source table, or of everything, starts a new epoch;
+ * the oids are looked up again at the next use (the extension may have been
+ * dropped and created again), and until then any invalidation starts one.
+ */
+void
+CrmWorkspaceVersionsRelcache(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || !OidIsValid(source_relids[3]) || relid == source_relids[0] ||
+		relid == source_relids[1] || relid == source_relids[2] || relid == source_relids[3])
+	{
+		epoch++;
+		source_relids[3] = InvalidOid;
+	}
+}
+
+/*
+ * The current epoch: a cache entry stamped with it needs no check.  The
+ * first call learns the source tables' oids; until then no entry exists.
+ */
+uint64
+CrmCacheEpoch(void)
+{
+	if (!OidIsValid(source_relids[3]))
+	{
+		Oid			nsp = get_namespace_oid("crm", false);
+
+		for (int i = 0; i < 4; i++)
+			source_relids[i] = get_relname_relid(source_tables[i], nsp);
+	}
+	return epoch;
+}
+
+/* Reads the version with the latest snapshot, as the table's owner (past row-level security) */
+static uint64
+ReadVersion(int64 ws)
+{
+	Datum		arg = Int64GetDatum(ws);
+	CrmSavedUser saved;
+	bool		isnull;
+	uint64		v;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm cache: SPI_connect failed");
+	if (version_plan == NULL)
+	{
+		Oid			argtype = INT8OID;
+		SPIPlanPtr	plan = SPI_prepare(version_sql, 1, &argtype);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "crm cache: preparing the workspace version failed");
+		version_plan = plan;
+	}
+	CrmBecomeOwner(CrmRelationOwner(source_relids[0]), &saved);
+	if (SPI_execute_snapshot(version_plan, &arg, NULL, CrmCacheSnapshot(), InvalidSnapshot,
+							 CrmCacheReadOnly(), false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "crm cache: reading the version of workspace " INT64_FORMAT " failed", ws);
+	CrmRestoreUser(&saved);
+	v = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return v;
+}
+
+/*
+ * The version of a workspace's definitions now, read at most once an epoch.
+ * A cache entry records the version it was built with (read before it
+ * loads, so a change committed meanwhile makes it older, never newer than
+ * what it holds) and the epoch; read-only in parallel mode, where what is
+ * read is good for the command only, it is not remembered.
+ */
+uint64
+CrmWorkspaceVersion(int64 ws)
+{
+	VersionEntry *v;
+	bool		found;
+	uint64		now = CrmCacheEpoch();
+
+	if (IsInParallelMode())
+		return ReadVersion(ws);
+	if (versions == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(VersionEntry);
+		ctl.hcxt = TopMemoryContext;
+		versions = hash_create("crm workspace versions", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	v = hash_search(versions, &ws, HASH_FIND, NULL);
+	if (v != NULL && v->epoch == now)
+		return v->version;
+
+	/* a workspace not seen this epoch: the old ones are of no more use */
+	if (v == NULL && hash_get_num_entries(versions) >= 4096)
+	{
+		hash_destroy(versions);
+		versions = NULL;
+		return CrmWorkspaceVersion(ws);
+	}
+	{
+		uint64		read = ReadVersion(ws);
+
+		v = hash_search(versions, &ws, HASH_ENTER, &found);
+		v->epoch = now;
+		v->version = read;
+	}
+	return v->version;
+}
+
+/* Our own change to a workspace, before its invalidation arrives: read its version again */
+void
+CrmWorkspaceVersionForget(int64 ws)
+{
+	if (versions != NULL)
+		(void) hash_search(versions, &ws, HASH_REMOVE, NULL);
+}
+
+/* Whether an entry built at (built_epoch, built_version) still holds for workspace ws */
+bool
+CrmWorkspaceUnchanged(int64 ws, uint64 *built_epoch, uint64 built_version)
+{
+	uint64		now = CrmCacheEpoch();
+
+	if (*built_epoch == now)
+		return true;
+	if (CrmWorkspaceVersion(ws) != built_version)
+		return false;
+	if (!IsInParallelMode())
+		*built_epoch = now;
+	return true;
+}
