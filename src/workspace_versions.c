@@ -13,14 +13,13 @@
  * entry built in an older one is used again only once its workspace's
  * version is found unchanged.
  *
- * The version is a hash of the identities of the workspace's row versions
- * in those four tables, (xmin, ctid) each, read with the latest snapshot as
- * the caches load.  A row version once gone never comes back, and no other
- * one ever has the same xmin and ctid (a slot is reused only after its
- * version was vacuumed away, which the transaction that wrote it does not
- * live to see), so any insert, update or delete in the workspace changes
- * the set and, but for a 64-bit hash collision, the version; a change in
- * another workspace leaves it alone.  It is computed at most once per
+ * The version is a hash of the workspace's rows in those four tables, each
+ * as jsonb without the columns the extension maintains and the caches do
+ * not read (a list's member count, its refresh time, update times), read
+ * with the latest snapshot as the caches load.  What a cache entry holds is
+ * a function of those rows, so an entry whose workspace hashes the same is
+ * still right (but for a 64-bit hash collision), and a change in another
+ * workspace leaves the version alone.  It is computed at most once per
  * workspace and epoch: one index probe per table, instead of translating
  * and planning every filter of the workspace again.
  *
@@ -56,20 +55,22 @@ typedef struct VersionEntry
 static HTAB *versions = NULL;
 static SPIPlanPtr version_plan = NULL;
 
-#define VERSION_ROW(alias) \
-	"pg_catalog.textin(pg_catalog.xidout(" alias ".xmin)) OPERATOR(pg_catalog.||) "\
-	"pg_catalog.textin(pg_catalog.tidout(" alias ".ctid))"
-
+/*
+ * Each row as jsonb, tagged with its table, without what the extension
+ * maintains on it and the caches do not read (a list's member count changes
+ * with every membership).
+ */
 static const char version_sql[] =
 	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.v, ',' ORDER BY r.v), ''), 0)"
-	"  FROM (SELECT " VERSION_ROW("d") " AS v FROM crm.property_definitions d"
-	"         WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT " VERSION_ROW("l") " FROM crm.lists l"
-	"         WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT " VERSION_ROW("o") " FROM crm.object_types o"
-	"         WHERE o.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT " VERSION_ROW("w") " FROM crm.workspaces w"
-	"         WHERE w.id OPERATOR(pg_catalog.=) $1) r";
+	"  FROM (SELECT 'd' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text AS v"
+	"          FROM crm.property_definitions d WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
+	"        UNION ALL SELECT 'l' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.-)"
+	"                  '{member_count,refreshed_at,updated_at}'::pg_catalog.text[])::pg_catalog.text"
+	"          FROM crm.lists l WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
+	"        UNION ALL SELECT 'o' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(o) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text"
+	"          FROM crm.object_types o WHERE o.workspace_id OPERATOR(pg_catalog.=) $1"
+	"        UNION ALL SELECT 'w' OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(w)::pg_catalog.text"
+	"          FROM crm.workspaces w WHERE w.id OPERATOR(pg_catalog.=) $1) r";
 
 /*
  * An invalidation of a source table, or of everything, starts a new epoch;

@@ -96,6 +96,34 @@ SELECT cache, hits > 0 AS hits, misses, evictions FROM since;
 SELECT l.name, l.member_count FROM crm.lists l JOIN crm.workspaces w ON w.id = l.workspace_id
  WHERE w.slug IN ('cache-a', 'cache-b') ORDER BY w.slug;
 
+-- a definition changed in one workspace (B, by a frontend's row write): the
+-- other workspaces' entries are used again after one version check, B's
+-- alone are built again, and B's next write sees the change
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_b', false) IS NOT NULL AS in_b;
+UPDATE crm.property_definitions SET pattern = '[A-Z]{2}-[0-9]' WHERE key = 'seats' RETURNING key, pattern;
+RESET ROLE;
+DELETE FROM mark;
+INSERT INTO mark SELECT * FROM crm_internal.cache_stats();
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+UPDATE crm.contacts SET properties = '{"seats": 60}' WHERE name = 'A1';
+RESET ROLE;
+RESET crm.workspace_id;
+SELECT cache, hits > 0 AS hits, misses, evictions FROM since;
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_b', false) IS NOT NULL AS in_b;
+UPDATE crm.contacts SET properties = '{"seats": "AB-12"}' WHERE name = 'B1';	-- two digits: the new pattern refuses it
+UPDATE crm.contacts SET properties = '{"seats": "AB-4"}' WHERE name = 'B1';
+RESET ROLE;
+RESET crm.workspace_id;
+SELECT cache, misses FROM since;
+SELECT w.slug, c.name, c.properties
+  FROM crm.contacts c JOIN crm.workspaces w ON w.id = c.workspace_id
+ WHERE w.slug IN ('cache-a', 'cache-b') AND c.name IN ('A1', 'B1') ORDER BY w.slug;
+SELECT l.name, l.member_count FROM crm.lists l JOIN crm.workspaces w ON w.id = l.workspace_id
+ WHERE w.slug IN ('cache-a', 'cache-b') ORDER BY w.slug;
+
 -- a bad budget is refused by the setting
 SET crm.cache_budget_mb = -1;
 -- a budget is memory: units are accepted
