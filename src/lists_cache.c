@@ -23,7 +23,7 @@
  * and the first use of an entry after it checks whether its workspace
  * changed (workspace_versions.c); an entry whose workspace did is rebuilt,
  * only at the outermost trigger level, so no caller is left holding a freed
- * plan.  Our own change to crm.lists drops the whole cache (ListsCacheInvalidate).  Entries and
+ * plan.  Our own change marks its workspace's entries (ListsCacheInvalidate).  Entries and
  * their kept plans are charged to crm.cache_budget_mb (src/crm.c) and the
  * least recently used are evicted past it, at the outermost level too.
  *
