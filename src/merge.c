@@ -171,8 +171,6 @@ KeyExpr(const char *alias, Datum *pkcols, int npk, const char *idcol)
 	return buf.data;
 }
 
-/* "key = ANY (the keys in $4)" */
-#define KEY_IN_PARAM " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))"
 
 /* "col = $n" for the rows of one contact, qualified by alias when given */
 static void
@@ -296,30 +294,34 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				appendStringInfo(&count, "SELECT pg_catalog.count(*)%s", core.data);
 				appendStringInfo(&undo, "UPDATE %s r SET %s = true WHERE ", rel, qf);
 				AppendRowFilter(&undo, "r", wscol, idcol, typecol, typeval, 3);
-				appendStringInfo(&undo, " AND %s" KEY_IN_PARAM, KeyExpr("r", pkcols, npk, raw_idcol));
+				appendStringInfo(&undo, " AND " CRM_KEY_IN_KEYS, KeyExpr("r", pkcols, npk, raw_idcol));
 			}
 			else
 			{
 				int			k;
+				StringInfoData by;
 
-				appendStringInfoString(&core, "SELECT d.tid FROM (SELECT ctid AS tid");
+				/*
+				 * Both contacts' rows read once and grouped by the index's other
+				 * columns: a join of the two would be planned from an estimate of
+				 * one row per contact and scan all of the survivor's rows for each
+				 * of the duplicate's.  A NULL key clashes only under NULLS NOT
+				 * DISTINCT, as in the index.
+				 */
+				initStringInfo(&by);
 				for (k = 0; k < nk; k++)
-					appendStringInfo(&core, ", %s AS k%d", TextDatumGetCString(kd[k]), k);
-				appendStringInfo(&core, " FROM %s WHERE ", rel);
-				AppendRowFilter(&core, NULL, wscol, idcol, typecol, typeval, 3);
+					appendStringInfo(&by, "%s%s", k ? ", " : "", TextDatumGetCString(kd[k]));
+				appendStringInfo(&core, "SELECT w.tid FROM (SELECT ctid AS tid, %s OPERATOR(pg_catalog.=) $3 AS dup,"
+								 " pg_catalog.bool_or(%s OPERATOR(pg_catalog.=) $2) OVER (%s%s) AS clash FROM %s"
+								 " WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])",
+								 idcol, idcol, nk ? "PARTITION BY " : "", by.data, rel, wscol, idcol);
+				if (typecol)
+					appendStringInfo(&core, " AND %s OPERATOR(pg_catalog.=) %s", typecol, quote_literal_cstr(typeval));
 				if (pred)
 					appendStringInfo(&core, " AND (%s)", pred);
-				appendStringInfoString(&core, ") d JOIN (SELECT 1 AS one");
-				for (k = 0; k < nk; k++)
-					appendStringInfo(&core, ", %s AS k%d", TextDatumGetCString(kd[k]), k);
-				appendStringInfo(&core, " FROM %s WHERE ", rel);
-				AppendRowFilter(&core, NULL, wscol, idcol, typecol, typeval, 2);
-				if (pred)
-					appendStringInfo(&core, " AND (%s)", pred);
-				appendStringInfoString(&core, ") s ON true");
-				for (k = 0; k < nk; k++)
-					appendStringInfo(&core, " AND d.k%d %s s.k%d", k,
-									 nnd ? "IS NOT DISTINCT FROM" : "OPERATOR(pg_catalog.=)", k);
+				for (k = 0; k < nk && !nnd; k++)
+					appendStringInfo(&core, " AND (%s) IS NOT NULL", TextDatumGetCString(kd[k]));
+				appendStringInfoString(&core, ") w WHERE w.dup AND w.clash");
 				/* the dropped rows whole, for an unmerge to insert them again */
 				appendStringInfo(&apply,
 								 "WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) RETURNING r.*)"
@@ -456,13 +458,13 @@ BuildRefCache(void)
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "UPDATE %s r SET %s = $3 WHERE ", rel, idcol);
 		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
-		appendStringInfo(&sql, " AND %s" KEY_IN_PARAM, key);
+		appendStringInfo(&sql, " AND " CRM_KEY_IN_KEYS, key);
 		ref->back_plan = PrepareKept(sql.data, 4, merge_argtypes);
 
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s r WHERE ", rel);
 		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
-		appendStringInfo(&sql, " AND %s" KEY_IN_PARAM, key);
+		appendStringInfo(&sql, " AND " CRM_KEY_IN_KEYS, key);
 		ref->count_back_plan = PrepareKept(sql.data, 4, merge_argtypes);
 
 		resetStringInfo(&sql);

@@ -18,6 +18,31 @@
 /* locktag_field4 of the per-workspace merge lock; SQL advisory locks use 1 and 2 */
 #define MERGE_LOCK_FIELD4 0x4D52
 
+/*
+ * "The row's key (%s) is one of the keys in $4": a hashed subplan, one hash
+ * of the keys and one probe per row.  Not key = ANY (ARRAY(...)), which
+ * compares each row with every key, nor a top-level IN, which the planner
+ * may turn into a join chosen from an estimate of one row per contact.
+ */
+#define CRM_KEY_IN_KEYS "(%s OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.jsonb_array_elements($4))) IS TRUE"
+
+/*
+ * The contact links of the survivor ($2) and the duplicate ($3), read once
+ * and grouped by contact, as p: each row sees how many of the two the
+ * contact has (n), the duplicate's role and primary flag and the
+ * survivor's flag.  A join of the two would be planned from an estimate of
+ * one link per company and scan all of one's links for each of the other's.
+ */
+#define CRM_LINKS_PAIRED \
+	"(SELECT c.ctid AS tid, pg_catalog.to_jsonb(c) AS r, c.contact_id, c.company_id, c.role, c.is_primary," \
+	"        pg_catalog.count(*) OVER w AS n," \
+	"        pg_catalog.max(c.role) FILTER (WHERE c.company_id OPERATOR(pg_catalog.=) $3) OVER w AS d_role," \
+	"        pg_catalog.bool_or(c.is_primary) FILTER (WHERE c.company_id OPERATOR(pg_catalog.=) $3) OVER w AS d_primary," \
+	"        pg_catalog.bool_or(c.is_primary) FILTER (WHERE c.company_id OPERATOR(pg_catalog.=) $2) OVER w AS s_primary" \
+	"   FROM crm.contact_companies c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1" \
+	"    AND c.company_id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])" \
+	" WINDOW w AS (PARTITION BY c.contact_id)) p"
+
 /* A unique key that a moved row could collide with on the survivor */
 typedef struct ClashRule
 {
