@@ -89,11 +89,17 @@ SELECT crm.merge_companies_preview(1, 3) IS NOT NULL AS previewed, (SELECT count
 
 -- the duplicate is gone: a row written with its id lands on the survivor
 -- (crm_internal.follow_merged_company; test/sql/company_unmerge.sql has the
--- frontend's writes), while a function that checks its arguments first
--- finds no such company
+-- frontend's writes), and crm.link_company with its id links the survivor
+-- as an INSERT into crm.contact_companies would
 INSERT INTO crm.deals (id, title, company_id) VALUES (3, 'Late deal', 2) RETURNING id, company_id;
 DELETE FROM crm.deals WHERE id = 3;
-SELECT crm.link_company(1, 2);
+SELECT max(id) AS last_event FROM crm.events \gset
+SELECT crm.link_company(1, 2, 'founder');
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE contact_id = 1;
+SELECT type, object_id, payload ->> 'company_id' AS company_id, payload ->> 'role' AS role
+  FROM crm.events WHERE id > :last_event ORDER BY id;
+-- an id no company nor merge names: the house error, as before
+SELECT crm.link_company(1, 999);
 -- merging it again, or into it: the house error for an unknown id
 SELECT crm.merge_companies(1, 2);
 SELECT crm.merge_companies(2, 1);
