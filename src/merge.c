@@ -72,7 +72,6 @@ static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr merged_plan = NULL;
 static SPIPlanPtr mark_plan = NULL;
 static SPIPlanPtr survivor_plan = NULL;
-static SPIPlanPtr sync_plan = NULL;
 static SPIPlanPtr activity_plan = NULL;
 static SPIPlanPtr follow_plan = NULL;
 static SPIPlanPtr snapshot_plan = NULL;
@@ -571,7 +570,7 @@ PrepareFixedPlans(void)
 								" identity_source = m.identity_source, avatar_url = m.avatar_url, city = m.city,"
 								" country = m.country, lifecycle_stage = m.lifecycle_stage, owner = m.owner,"
 								" blocked = m.blocked, tags = m.tags, properties = m.properties,"
-								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at%s%s"
+								CRM_SEEN_TIMES_SQL(2) "%s%s"
 								" FROM pg_catalog.jsonb_populate_record(NULL::crm.contacts, $4) m"
 								" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
 								modules ? ", active_modules = m.active_modules" : "",
@@ -583,8 +582,6 @@ PrepareFixedPlans(void)
 								" WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2"
 								"   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $3",
 								3, merge_argtypes);
-	sync_plan = PrepareKept("SELECT crm_hidden.sync_conversation_counters(ARRAY[$1, $1], ARRAY[$2, $3])",
-							3, merge_argtypes);
 	activity_plan = PrepareKept("INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, payload)"
 								" VALUES ($1, $2, 'merged', 'Merged contact ' OPERATOR(pg_catalog.||) $3::text, 'system', $4)",
 								4, merge_argtypes);
@@ -1075,18 +1072,13 @@ CrmMergeLock(int64 ws)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
-/* The survivor update (values[3] the row as jsonb) and the conversation recount */
+/* The survivor update (values[3] the row as jsonb) */
 SPIPlanPtr
 CrmMergeSurvivorPlan(void)
 {
 	return survivor_plan;
 }
 
-SPIPlanPtr
-CrmMergeSyncPlan(void)
-{
-	return sync_plan;
-}
 
 /* Merge for C callers (crm.identify); returns the survivor */
 int64

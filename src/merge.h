@@ -43,6 +43,18 @@
 	"    AND c.company_id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])" \
 	" WINDOW w AS (PARTITION BY c.contact_id)) p"
 
+/*
+ * The seen times of contact $n of workspace $1 written from a row m: widened
+ * by the contact's conversations, as crm_hidden.sync_conversation_counters
+ * widens them, so that a survivor's reverted times or a restored loser's
+ * cover the conversations it has now without a second recount.
+ */
+#define CRM_SEEN_TIMES_SQL(n) \
+	" first_seen_at = LEAST(m.first_seen_at, (SELECT pg_catalog.min(v.started_at) FROM crm.conversations v" \
+	"   WHERE v.workspace_id OPERATOR(pg_catalog.=) $1 AND v.contact_id OPERATOR(pg_catalog.=) $" #n "))," \
+	" last_seen_at = GREATEST(m.last_seen_at, (SELECT pg_catalog.max(v.started_at) FROM crm.conversations v" \
+	"   WHERE v.workspace_id OPERATOR(pg_catalog.=) $1 AND v.contact_id OPERATOR(pg_catalog.=) $" #n "))"
+
 /* A unique key that a moved row could collide with on the survivor */
 typedef struct ClashRule
 {
@@ -105,7 +117,6 @@ extern void CrmMergeLock(int64 ws);
 extern void CrmMergeBeginMoving(int64 ws, int64 to, bool unmerging);
 extern void CrmMergeEndMoving(void);
 extern SPIPlanPtr CrmMergeSurvivorPlan(void);
-extern SPIPlanPtr CrmMergeSyncPlan(void);
 extern char *CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idcol);
 extern void CrmMergeRecordInit(MergeRecord *rec);
 extern int64 CrmMergeRunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc);
