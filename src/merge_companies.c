@@ -62,6 +62,10 @@ PG_FUNCTION_INFO_V1(crm_follow_merged_company);
 
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 
+/* The survivor of the merge in progress, locked FOR UPDATE by it (see crm_follow_merged_company) */
+static int64 moving_ws = 0;
+static int64 moving_to = 0;
+
 /* ----------------------------------------------------------------
  * Statements built from the catalog
  * ----------------------------------------------------------------
@@ -443,6 +447,46 @@ RequireNothingLeft(List *refs, Datum *values, int64 duplicate)
 				 errhint("Ask a member who sees every contact of the workspace to merge these companies.")));
 }
 
+/*
+ * Every reference's rows of the duplicate: dropped where a unique index
+ * keeps the survivor's, moved otherwise (for a preview, counted).
+ */
+static void
+MoveRefs(List *refs, Datum *values, bool preview, int64 *moved, int64 *dropped, MergeRecord *rec)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, refs)
+	{
+		CompanyRef *ref = lfirst(lc);
+		ListCell   *cc;
+		Datum		rows = (Datum) 0;
+
+		/* the rows each unique index drops, recorded under the one label */
+		foreach(cc, ref->clashes)
+		{
+			char	   *filter = lfirst(cc);
+
+			if (preview)
+				dropped[i] += Count(filter, values);
+			else
+				dropped[i] += Accumulated(psprintf("WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=)"
+												   " ANY (ARRAY(SELECT d.tid %s)) RETURNING r.*)"
+												   " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
+												   ref->rel, filter),
+										  3, values, ref->label, &rows);
+		}
+		if (!preview)
+			CrmMergeRecordEntry(&rec->dropped, ref->label, NULL, rows, rows == (Datum) 0);
+		if (preview)
+			moved[i] = Count(ref->rows, values) - dropped[i];
+		else
+			moved[i] = Recorded(ref->move, 3, values, &rec->moved, ref->label, NULL);
+		i++;
+	}
+}
+
 static void
 AppendCounts(StringInfo buf, const char *key, List *refs, int64 *counts, int64 xids)
 {
@@ -489,7 +533,6 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	int64		ws = CrmCurrentWorkspace();
 	Datum		values[4];
 	List	   *refs;
-	ListCell   *lc;
 	int64	   *moved;
 	int64	   *dropped;
 	int64		xid_moved;
@@ -501,7 +544,6 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	Datum		history = (Datum) 0;
 	MergeRecord rec;
 	StringInfoData report;
-	int			i;
 	Datum		result;
 
 	if (survivor == duplicate)
@@ -539,35 +581,18 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 		(void) Recorded(primaries_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "is_primary");
 		(void) Recorded(links_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "filled");
 	}
-	i = 0;
-	foreach(lc, refs)
+	/* the survivor is locked and live: rows moved onto it need no following */
+	moving_ws = preview ? 0 : ws;
+	moving_to = preview ? 0 : survivor;
+	PG_TRY();
 	{
-		CompanyRef *ref = lfirst(lc);
-		ListCell   *cc;
-		Datum		rows = (Datum) 0;
-
-		/* the rows each unique index drops, recorded under the one label */
-		foreach(cc, ref->clashes)
-		{
-			char	   *filter = lfirst(cc);
-
-			if (preview)
-				dropped[i] += Count(filter, values);
-			else
-				dropped[i] += Accumulated(psprintf("WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=)"
-												   " ANY (ARRAY(SELECT d.tid %s)) RETURNING r.*)"
-												   " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
-												   ref->rel, filter),
-										  3, values, ref->label, &rows);
-		}
-		if (!preview)
-			CrmMergeRecordEntry(&rec.dropped, ref->label, NULL, rows, rows == (Datum) 0);
-		if (preview)
-			moved[i] = Count(ref->rows, values) - dropped[i];
-		else
-			moved[i] = Recorded(ref->move, 3, values, &rec.moved, ref->label, NULL);
-		i++;
+		MoveRefs(refs, values, preview, moved, dropped, &rec);
 	}
+	PG_FINALLY();
+	{
+		moving_ws = moving_to = 0;
+	}
+	PG_END_TRY();
 
 	Run(preview ? xid_peek_sql : xid_drop_sql, 3, values, SPI_OK_SELECT);
 	xid_dropped = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -744,6 +769,9 @@ crm_follow_merged_company(PG_FUNCTION_ARGS)
 	id = DatumGetInt64(heap_getattr(tuple, idatt, desc, &isnull));
 	if (isnull || CrmUnmergeInProgress())
 		return PointerGetDatum(tuple);
+	ws = DatumGetInt64(heap_getattr(tuple, wsatt, desc, &isnull));
+	if (isnull || (ws == moving_ws && id == moving_to))
+		return PointerGetDatum(tuple);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		bool		oldnull;
@@ -752,9 +780,6 @@ crm_follow_merged_company(PG_FUNCTION_ARGS)
 		if (!oldnull && DatumGetInt64(old) == id)
 			return PointerGetDatum(tuple);
 	}
-	ws = DatumGetInt64(heap_getattr(tuple, wsatt, desc, &isnull));
-	if (isnull)
-		return PointerGetDatum(tuple);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "follow_merged_company: SPI_connect failed");
