@@ -160,9 +160,12 @@ COMMENT ON FUNCTION crm_hidden.require_company(bigint) IS 'raises no_data_found 
 
 -- The row path does the work (crm_internal.contact_companies_demote demotes
 -- the previous primary, crm_internal.contact_companies_events writes the
--- event).  The function adds the checks and re-linking: a NULL role or
--- is_primary leaves an existing link's value alone, so re-linking never
--- drops a primary.
+-- event, crm_internal.follow_merged_company sends a merged-away company's
+-- id to its survivor).  The function adds the checks and re-linking: a NULL
+-- role or is_primary leaves an existing link's value alone, so re-linking
+-- never drops a primary.  The company is checked only when the row path
+-- cannot place the link, so a merged-away id links the survivor as an
+-- INSERT would.
 CREATE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
 								 is_primary boolean DEFAULT NULL)
 RETURNS void
@@ -172,13 +175,21 @@ AS $$
 #variable_conflict use_column
 BEGIN
 	PERFORM crm_hidden.require_contact(link_company.contact_id);
-	PERFORM crm_hidden.require_company(link_company.company_id);
-	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
-		VALUES (link_company.contact_id, link_company.company_id, link_company.role,
-				coalesce(link_company.is_primary, false))
-	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
-		SET role = coalesce(excluded.role, cc.role),
-			is_primary = coalesce(link_company.is_primary, cc.is_primary);
+	IF link_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	BEGIN
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
+			VALUES (link_company.contact_id, link_company.company_id, link_company.role,
+					coalesce(link_company.is_primary, false))
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
+			SET role = coalesce(excluded.role, cc.role),
+				is_primary = coalesce(link_company.is_primary, cc.is_primary);
+	EXCEPTION WHEN foreign_key_violation THEN
+		-- no such company, nor one merged away: the house error, else the key's own
+		PERFORM crm_hidden.require_company(link_company.company_id);
+		RAISE;
+	END;
 END;
 $$;
 COMMENT ON FUNCTION crm.link_company(bigint, bigint, text, boolean) IS

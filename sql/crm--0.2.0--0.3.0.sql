@@ -13967,3 +13967,32 @@ RETURNS SETOF record
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION crm_internal.cache_stats() IS
 	'this backend''s per-workspace caches: entries held, bytes charged to crm.cache_budget_mb, and hits, misses and evictions since the backend started';
+
+-- merge4: crm.link_company with a merged-away company id links its survivor,
+-- as an INSERT into crm.contact_companies does (issue 24).
+CREATE OR REPLACE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
+								 is_primary boolean DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM crm_hidden.require_contact(link_company.contact_id);
+	IF link_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	BEGIN
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
+			VALUES (link_company.contact_id, link_company.company_id, link_company.role,
+					coalesce(link_company.is_primary, false))
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
+			SET role = coalesce(excluded.role, cc.role),
+				is_primary = coalesce(link_company.is_primary, cc.is_primary);
+	EXCEPTION WHEN foreign_key_violation THEN
+		-- no such company, nor one merged away: the house error, else the key's own
+		PERFORM crm_hidden.require_company(link_company.company_id);
+		RAISE;
+	END;
+END;
+$$;

@@ -76,7 +76,6 @@ static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr merged_plan = NULL;
 static SPIPlanPtr mark_plan = NULL;
 static SPIPlanPtr survivor_plan = NULL;
-static SPIPlanPtr sync_plan = NULL;
 static SPIPlanPtr activity_plan = NULL;
 static SPIPlanPtr follow_plan = NULL;
 static SPIPlanPtr snapshot_plan = NULL;
@@ -175,8 +174,6 @@ KeyExpr(const char *alias, Datum *pkcols, int npk, const char *idcol)
 	return buf.data;
 }
 
-/* "key = ANY (the keys in $4)" */
-#define KEY_IN_PARAM " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))"
 
 /* "col = $n" for the rows of one contact, qualified by alias when given */
 static void
@@ -300,30 +297,34 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				appendStringInfo(&count, "SELECT pg_catalog.count(*)%s", core.data);
 				appendStringInfo(&undo, "UPDATE %s r SET %s = true WHERE ", rel, qf);
 				AppendRowFilter(&undo, "r", wscol, idcol, typecol, typeval, 3);
-				appendStringInfo(&undo, " AND %s" KEY_IN_PARAM, KeyExpr("r", pkcols, npk, raw_idcol));
+				appendStringInfo(&undo, " AND " CRM_KEY_IN_KEYS, KeyExpr("r", pkcols, npk, raw_idcol));
 			}
 			else
 			{
 				int			k;
+				StringInfoData by;
 
-				appendStringInfoString(&core, "SELECT d.tid FROM (SELECT ctid AS tid");
+				/*
+				 * Both contacts' rows read once and grouped by the index's other
+				 * columns: a join of the two would be planned from an estimate of
+				 * one row per contact and scan all of the survivor's rows for each
+				 * of the duplicate's.  A NULL key clashes only under NULLS NOT
+				 * DISTINCT, as in the index.
+				 */
+				initStringInfo(&by);
 				for (k = 0; k < nk; k++)
-					appendStringInfo(&core, ", %s AS k%d", TextDatumGetCString(kd[k]), k);
-				appendStringInfo(&core, " FROM %s WHERE ", rel);
-				AppendRowFilter(&core, NULL, wscol, idcol, typecol, typeval, 3);
+					appendStringInfo(&by, "%s%s", k ? ", " : "", TextDatumGetCString(kd[k]));
+				appendStringInfo(&core, "SELECT w.tid FROM (SELECT ctid AS tid, %s OPERATOR(pg_catalog.=) $3 AS dup,"
+								 " pg_catalog.bool_or(%s OPERATOR(pg_catalog.=) $2) OVER (%s%s) AS clash FROM %s"
+								 " WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])",
+								 idcol, idcol, nk ? "PARTITION BY " : "", by.data, rel, wscol, idcol);
+				if (typecol)
+					appendStringInfo(&core, " AND %s OPERATOR(pg_catalog.=) %s", typecol, quote_literal_cstr(typeval));
 				if (pred)
 					appendStringInfo(&core, " AND (%s)", pred);
-				appendStringInfoString(&core, ") d JOIN (SELECT 1 AS one");
-				for (k = 0; k < nk; k++)
-					appendStringInfo(&core, ", %s AS k%d", TextDatumGetCString(kd[k]), k);
-				appendStringInfo(&core, " FROM %s WHERE ", rel);
-				AppendRowFilter(&core, NULL, wscol, idcol, typecol, typeval, 2);
-				if (pred)
-					appendStringInfo(&core, " AND (%s)", pred);
-				appendStringInfoString(&core, ") s ON true");
-				for (k = 0; k < nk; k++)
-					appendStringInfo(&core, " AND d.k%d %s s.k%d", k,
-									 nnd ? "IS NOT DISTINCT FROM" : "OPERATOR(pg_catalog.=)", k);
+				for (k = 0; k < nk && !nnd; k++)
+					appendStringInfo(&core, " AND (%s) IS NOT NULL", TextDatumGetCString(kd[k]));
+				appendStringInfoString(&core, ") w WHERE w.dup AND w.clash");
 				/* the dropped rows whole, for an unmerge to insert them again */
 				appendStringInfo(&apply,
 								 "WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) RETURNING r.*)"
@@ -460,13 +461,13 @@ BuildRefCache(void)
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "UPDATE %s r SET %s = $3 WHERE ", rel, idcol);
 		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
-		appendStringInfo(&sql, " AND %s" KEY_IN_PARAM, key);
+		appendStringInfo(&sql, " AND " CRM_KEY_IN_KEYS, key);
 		ref->back_plan = PrepareKept(sql.data, 4, merge_argtypes);
 
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s r WHERE ", rel);
 		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
-		appendStringInfo(&sql, " AND %s" KEY_IN_PARAM, key);
+		appendStringInfo(&sql, " AND " CRM_KEY_IN_KEYS, key);
 		ref->count_back_plan = PrepareKept(sql.data, 4, merge_argtypes);
 
 		resetStringInfo(&sql);
@@ -573,7 +574,7 @@ PrepareFixedPlans(void)
 								" identity_source = m.identity_source, avatar_url = m.avatar_url, city = m.city,"
 								" country = m.country, lifecycle_stage = m.lifecycle_stage, owner = m.owner,"
 								" blocked = m.blocked, tags = m.tags, properties = m.properties,"
-								" first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at%s%s"
+								CRM_SEEN_TIMES_SQL(2) "%s%s"
 								" FROM pg_catalog.jsonb_populate_record(NULL::crm.contacts, $4) m"
 								" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
 								modules ? ", active_modules = m.active_modules" : "",
@@ -585,8 +586,6 @@ PrepareFixedPlans(void)
 								" WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2"
 								"   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $3",
 								3, merge_argtypes);
-	sync_plan = PrepareKept("SELECT crm_hidden.sync_conversation_counters(ARRAY[$1, $1], ARRAY[$2, $3])",
-							3, merge_argtypes);
 	activity_plan = PrepareKept("INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, payload)"
 								" VALUES ($1, $2, 'merged', 'Merged contact ' OPERATOR(pg_catalog.||) $3::text, 'system', $4)",
 								4, merge_argtypes);
@@ -1137,18 +1136,13 @@ CrmMergeLockShared(int64 ws)
 	MergeLock(ws, ShareLock);
 }
 
-/* The survivor update (values[3] the row as jsonb) and the conversation recount */
+/* The survivor update (values[3] the row as jsonb) */
 SPIPlanPtr
 CrmMergeSurvivorPlan(void)
 {
 	return survivor_plan;
 }
 
-SPIPlanPtr
-CrmMergeSyncPlan(void)
-{
-	return sync_plan;
-}
 
 /* Merge for C callers (crm.identify); returns the survivor */
 int64

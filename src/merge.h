@@ -18,6 +18,43 @@
 /* locktag_field4 of the per-workspace merge lock; SQL advisory locks use 1 and 2 */
 #define MERGE_LOCK_FIELD4 0x4D52
 
+/*
+ * "The row's key (%s) is one of the keys in $4": a hashed subplan, one hash
+ * of the keys and one probe per row.  Not key = ANY (ARRAY(...)), which
+ * compares each row with every key, nor a top-level IN, which the planner
+ * may turn into a join chosen from an estimate of one row per contact.
+ */
+#define CRM_KEY_IN_KEYS "(%s OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.jsonb_array_elements($4))) IS TRUE"
+
+/*
+ * The contact links of the survivor ($2) and the duplicate ($3), read once
+ * and grouped by contact, as p: each row sees how many of the two the
+ * contact has (n), the duplicate's role and primary flag and the
+ * survivor's flag.  A join of the two would be planned from an estimate of
+ * one link per company and scan all of one's links for each of the other's.
+ */
+#define CRM_LINKS_PAIRED \
+	"(SELECT c.ctid AS tid, pg_catalog.to_jsonb(c) AS r, c.contact_id, c.company_id, c.role, c.is_primary," \
+	"        pg_catalog.count(*) OVER w AS n," \
+	"        pg_catalog.max(c.role) FILTER (WHERE c.company_id OPERATOR(pg_catalog.=) $3) OVER w AS d_role," \
+	"        pg_catalog.bool_or(c.is_primary) FILTER (WHERE c.company_id OPERATOR(pg_catalog.=) $3) OVER w AS d_primary," \
+	"        pg_catalog.bool_or(c.is_primary) FILTER (WHERE c.company_id OPERATOR(pg_catalog.=) $2) OVER w AS s_primary" \
+	"   FROM crm.contact_companies c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1" \
+	"    AND c.company_id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])" \
+	" WINDOW w AS (PARTITION BY c.contact_id)) p"
+
+/*
+ * The seen times of contact $n of workspace $1 written from a row m: widened
+ * by the contact's conversations, as crm_hidden.sync_conversation_counters
+ * widens them, so that a survivor's reverted times or a restored loser's
+ * cover the conversations it has now without a second recount.
+ */
+#define CRM_SEEN_TIMES_SQL(n) \
+	" first_seen_at = LEAST(m.first_seen_at, (SELECT pg_catalog.min(v.started_at) FROM crm.conversations v" \
+	"   WHERE v.workspace_id OPERATOR(pg_catalog.=) $1 AND v.contact_id OPERATOR(pg_catalog.=) $" #n "))," \
+	" last_seen_at = GREATEST(m.last_seen_at, (SELECT pg_catalog.max(v.started_at) FROM crm.conversations v" \
+	"   WHERE v.workspace_id OPERATOR(pg_catalog.=) $1 AND v.contact_id OPERATOR(pg_catalog.=) $" #n "))"
+
 /* A unique key that a moved row could collide with on the survivor */
 typedef struct ClashRule
 {
@@ -81,7 +118,6 @@ extern void CrmMergeLockShared(int64 ws);
 extern void CrmMergeBeginMoving(int64 ws, int64 to, bool unmerging);
 extern void CrmMergeEndMoving(void);
 extern SPIPlanPtr CrmMergeSurvivorPlan(void);
-extern SPIPlanPtr CrmMergeSyncPlan(void);
 extern char *CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idcol);
 extern void CrmMergeRecordInit(MergeRecord *rec);
 extern int64 CrmMergeRunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc);

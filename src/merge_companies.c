@@ -62,35 +62,45 @@ PG_FUNCTION_INFO_V1(crm_follow_merged_company);
 
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 
+/* The survivor of the merge in progress, locked FOR UPDATE by it (see crm_follow_merged_company) */
+static int64 moving_ws = 0;
+static int64 moving_to = 0;
+
 /* ----------------------------------------------------------------
  * Statements built from the catalog
  * ----------------------------------------------------------------
  */
 
-/* The duplicate's rows ($3) that clash on one unique index with the survivor's ($2) */
+/*
+ * The duplicate's rows ($3) that clash on one unique index with the
+ * survivor's ($2), as "FROM ... d WHERE ...", d.tid their ctid.  Both
+ * companies' rows are read once and grouped by the index's other columns:
+ * a join of the two would be planned from an estimate of one row per
+ * company and scan all of the survivor's rows for each of the duplicate's.
+ * A NULL key clashes only under NULLS NOT DISTINCT, as in the index.
+ */
 static char *
 ClashFilter(const char *rel, const char *ws, const char *col, ArrayType *keys, bool nnd)
 {
 	StringInfoData buf;
+	StringInfoData by;
 	Datum	   *kd;
 	bool	   *kn;
 	int			nk;
 	int			k;
 
 	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kd, &kn, &nk);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "FROM %s d WHERE d.%s OPERATOR(pg_catalog.=) $1 AND d.%s OPERATOR(pg_catalog.=) $3"
-					 " AND EXISTS (SELECT 1 FROM %s s WHERE s.%s OPERATOR(pg_catalog.=) $1"
-					 " AND s.%s OPERATOR(pg_catalog.=) $2",
-					 rel, ws, col, rel, ws, col);
+	initStringInfo(&by);
 	for (k = 0; k < nk; k++)
-	{
-		char	   *key = TextDatumGetCString(kd[k]);
-
-		appendStringInfo(&buf, " AND s.%s %s d.%s", key,
-						 nnd ? "IS NOT DISTINCT FROM" : "OPERATOR(pg_catalog.=)", key);
-	}
-	appendStringInfoChar(&buf, ')');
+		appendStringInfo(&by, "%s%s", k ? ", " : "", TextDatumGetCString(kd[k]));
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "FROM (SELECT ctid AS tid, %s OPERATOR(pg_catalog.=) $3 AS dup,"
+					 " pg_catalog.bool_or(%s OPERATOR(pg_catalog.=) $2) OVER (%s%s) AS clash"
+					 " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])",
+					 col, col, nk ? "PARTITION BY " : "", by.data, rel, ws, col);
+	for (k = 0; k < nk && !nnd; k++)
+		appendStringInfo(&buf, " AND %s IS NOT NULL", TextDatumGetCString(kd[k]));
+	appendStringInfoString(&buf, ") d WHERE d.dup AND d.clash");
 	return buf.data;
 }
 
@@ -225,20 +235,18 @@ const char *const crm_company_survivor_sql =
  * A link of a contact to both: the survivor's keeps a role and a primary flag
  * the duplicate's had.  Its row as it was goes to the merge record.
  */
-#define LINKS_BOTH \
-	" s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.company_id OPERATOR(pg_catalog.=) $2" \
-	" AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3" \
-	" AND d.contact_id OPERATOR(pg_catalog.=) s.contact_id" \
-	" AND ((s.role IS NULL AND d.role IS NOT NULL) OR (d.is_primary AND NOT s.is_primary))"
+#define LINKS_TO_FILL \
+	" p.n OPERATOR(pg_catalog.=) 2 AND p.company_id OPERATOR(pg_catalog.=) $2" \
+	" AND ((p.role IS NULL AND p.d_role IS NOT NULL) OR (p.d_primary AND NOT p.is_primary))"
 /* The duplicate's primary links the survivor's then takes: a trigger clears their flag */
 static const char *primaries_sql =
-"SELECT pg_catalog.jsonb_agg(d.contact_id ORDER BY d.contact_id), pg_catalog.count(*)"
-"  FROM crm.contact_companies s, crm.contact_companies d WHERE" LINKS_BOTH " AND d.is_primary AND NOT s.is_primary";
+"SELECT pg_catalog.jsonb_agg(p.contact_id ORDER BY p.contact_id), pg_catalog.count(*) FROM " CRM_LINKS_PAIRED
+" WHERE p.n OPERATOR(pg_catalog.=) 2 AND p.company_id OPERATOR(pg_catalog.=) $3 AND p.is_primary AND NOT p.s_primary";
 static const char *links_sql =
-"WITH old AS (SELECT s.* FROM crm.contact_companies s, crm.contact_companies d WHERE" LINKS_BOTH "),"
-" u AS (UPDATE crm.contact_companies s SET role = coalesce(s.role, d.role), is_primary = s.is_primary OR d.is_primary"
-"       FROM crm.contact_companies d WHERE" LINKS_BOTH " RETURNING 1)"
-" SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(old)), (SELECT pg_catalog.count(*) FROM u) FROM old";
+"WITH old AS (SELECT p.tid, p.r, p.d_role, p.d_primary FROM " CRM_LINKS_PAIRED " WHERE" LINKS_TO_FILL "),"
+" u AS (UPDATE crm.contact_companies s SET role = coalesce(s.role, old.d_role), is_primary = s.is_primary OR old.d_primary"
+"       FROM old WHERE s.ctid OPERATOR(pg_catalog.=) old.tid RETURNING 1)"
+" SELECT pg_catalog.jsonb_agg(old.r), (SELECT pg_catalog.count(*) FROM u) FROM old";
 
 /* External ids of a system the survivor has an id of */
 #define XID_CLASH \
@@ -289,19 +297,28 @@ Run(const char *sql, int nargs, Datum *values, int expect)
 	return SPI_processed;
 }
 
-/* A statement returning (jsonb_agg, count), its array added to rec under label */
+/* A statement returning (jsonb_agg, count): its array added to *acc (0: none yet) */
 static int64
-Recorded(const char *sql, int nargs, Datum *values, StringInfo rec, const char *label, const char *suffix)
+Accumulated(const char *sql, int nargs, Datum *values, const char *label, Datum *acc)
 {
 	SPIPlanPtr	plan = SPI_prepare(sql, nargs, merge_argtypes);
-	Datum		acc = (Datum) 0;
 	int64		n;
 
 	if (plan == NULL)
 		elog(ERROR, "crm company merge: preparing failed: %s", sql);
-	n = CrmMergeRunRecorded(plan, values, label, &acc);
-	CrmMergeRecordEntry(rec, label, suffix, acc, acc == (Datum) 0);
+	n = CrmMergeRunRecorded(plan, values, label, acc);
 	SPI_freeplan(plan);
+	return n;
+}
+
+/* A statement returning (jsonb_agg, count), its array added to rec under label */
+static int64
+Recorded(const char *sql, int nargs, Datum *values, StringInfo rec, const char *label, const char *suffix)
+{
+	Datum		acc = (Datum) 0;
+	int64		n = Accumulated(sql, nargs, values, label, &acc);
+
+	CrmMergeRecordEntry(rec, label, suffix, acc, acc == (Datum) 0);
 	return n;
 }
 
@@ -430,6 +447,46 @@ RequireNothingLeft(List *refs, Datum *values, int64 duplicate)
 				 errhint("Ask a member who sees every contact of the workspace to merge these companies.")));
 }
 
+/*
+ * Every reference's rows of the duplicate: dropped where a unique index
+ * keeps the survivor's, moved otherwise (for a preview, counted).
+ */
+static void
+MoveRefs(List *refs, Datum *values, bool preview, int64 *moved, int64 *dropped, MergeRecord *rec)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, refs)
+	{
+		CompanyRef *ref = lfirst(lc);
+		ListCell   *cc;
+		Datum		rows = (Datum) 0;
+
+		/* the rows each unique index drops, recorded under the one label */
+		foreach(cc, ref->clashes)
+		{
+			char	   *filter = lfirst(cc);
+
+			if (preview)
+				dropped[i] += Count(filter, values);
+			else
+				dropped[i] += Accumulated(psprintf("WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=)"
+												   " ANY (ARRAY(SELECT d.tid %s)) RETURNING r.*)"
+												   " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
+												   ref->rel, filter),
+										  3, values, ref->label, &rows);
+		}
+		if (!preview)
+			CrmMergeRecordEntry(&rec->dropped, ref->label, NULL, rows, rows == (Datum) 0);
+		if (preview)
+			moved[i] = Count(ref->rows, values) - dropped[i];
+		else
+			moved[i] = Recorded(ref->move, 3, values, &rec->moved, ref->label, NULL);
+		i++;
+	}
+}
+
 static void
 AppendCounts(StringInfo buf, const char *key, List *refs, int64 *counts, int64 xids)
 {
@@ -476,7 +533,6 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	int64		ws = CrmCurrentWorkspace();
 	Datum		values[4];
 	List	   *refs;
-	ListCell   *lc;
 	int64	   *moved;
 	int64	   *dropped;
 	int64		xid_moved;
@@ -488,7 +544,6 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	Datum		history = (Datum) 0;
 	MergeRecord rec;
 	StringInfoData report;
-	int			i;
 	Datum		result;
 
 	if (survivor == duplicate)
@@ -526,31 +581,18 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 		(void) Recorded(primaries_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "is_primary");
 		(void) Recorded(links_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "filled");
 	}
-	i = 0;
-	foreach(lc, refs)
+	/* the survivor is locked and live: rows moved onto it need no following */
+	moving_ws = preview ? 0 : ws;
+	moving_to = preview ? 0 : survivor;
+	PG_TRY();
 	{
-		CompanyRef *ref = lfirst(lc);
-		ListCell   *cc;
-
-		foreach(cc, ref->clashes)
-		{
-			char	   *filter = lfirst(cc);
-
-			if (preview)
-				dropped[i] += Count(filter, values);
-			else
-				dropped[i] += Recorded(psprintf("WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=)"
-												" ANY (ARRAY(SELECT d.ctid %s)) RETURNING r.*)"
-												" SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
-												ref->rel, filter),
-									   3, values, &rec.dropped, ref->label, NULL);
-		}
-		if (preview)
-			moved[i] = Count(ref->rows, values) - dropped[i];
-		else
-			moved[i] = Recorded(ref->move, 3, values, &rec.moved, ref->label, NULL);
-		i++;
+		MoveRefs(refs, values, preview, moved, dropped, &rec);
 	}
+	PG_FINALLY();
+	{
+		moving_ws = moving_to = 0;
+	}
+	PG_END_TRY();
 
 	Run(preview ? xid_peek_sql : xid_drop_sql, 3, values, SPI_OK_SELECT);
 	xid_dropped = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -727,6 +769,9 @@ crm_follow_merged_company(PG_FUNCTION_ARGS)
 	id = DatumGetInt64(heap_getattr(tuple, idatt, desc, &isnull));
 	if (isnull || CrmUnmergeInProgress())
 		return PointerGetDatum(tuple);
+	ws = DatumGetInt64(heap_getattr(tuple, wsatt, desc, &isnull));
+	if (isnull || (ws == moving_ws && id == moving_to))
+		return PointerGetDatum(tuple);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		bool		oldnull;
@@ -735,9 +780,6 @@ crm_follow_merged_company(PG_FUNCTION_ARGS)
 		if (!oldnull && DatumGetInt64(old) == id)
 			return PointerGetDatum(tuple);
 	}
-	ws = DatumGetInt64(heap_getattr(tuple, wsatt, desc, &isnull));
-	if (isnull)
-		return PointerGetDatum(tuple);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "follow_merged_company: SPI_connect failed");

@@ -404,6 +404,9 @@ CrmUnmergeAppendTaken(StringInfo report, const char *key, const char *value, con
 /*
  * The writes of an unmerge, with the duplicate as the contact rows move to:
  * the follow trigger lets them through, the contact rules let it live again.
+ * No recount at the end: moving the conversations back fired their statement
+ * trigger, which recounted both contacts, and the seen times the two
+ * contacts' updates write are widened by their conversations there.
  */
 static void
 RestoreContact(Datum *values, Record *rec, Datum revert_row, StringInfo moved, StringInfo restored,
@@ -428,8 +431,8 @@ RestoreContact(Datum *values, Record *rec, Datum revert_row, StringInfo moved, S
 									 " verified_id = m.verified_id, identity_source = m.identity_source,"
 									 " avatar_url = m.avatar_url, city = m.city, country = m.country,"
 									 " lifecycle_stage = m.lifecycle_stage, owner = m.owner, blocked = m.blocked,"
-									 " tags = m.tags, properties = m.properties, first_seen_at = m.first_seen_at,"
-									 " last_seen_at = m.last_seen_at, active_modules = m.active_modules"
+									 " tags = m.tags, properties = m.properties," CRM_SEEN_TIMES_SQL(3) ","
+									 " active_modules = m.active_modules"
 									 "  FROM pg_catalog.jsonb_populate_record(NULL::crm.contacts, $4) m"
 									 " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $3", 5),
 							 values, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
@@ -442,8 +445,6 @@ RestoreContact(Datum *values, Record *rec, Datum revert_row, StringInfo moved, S
 		CrmMergeEndMoving();
 	}
 	PG_END_TRY();
-	if (SPI_execute_plan(CrmMergeSyncPlan(), values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "crm unmerge: recounting conversations failed");
 }
 
 /*

@@ -141,16 +141,17 @@ PrepareRef(const char *sql)
 	return plan;
 }
 
-/* "key = ANY (the keys in $4)" */
-#define IN_KEYS " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements($4)))"
-
 /* A reference's rows of keys $4 on the survivor: moved back, counted, and its dropped rows inserted again */
 static void
-FillRef(ContactRef *ref, const char *label, const char *rel, const char *col, const char *onto, bool drops)
+FillRef(ContactRef *ref, const char *label, const char *rel, const char *col, const char *onto,
+		const char *key, bool drops)
 {
+	char	   *in_keys = psprintf(CRM_KEY_IN_KEYS, key);
+
 	ref->label = (char *) label;
-	ref->back_plan = PrepareRef(psprintf("UPDATE %s r SET %s = $3 WHERE %s" IN_KEYS, rel, col, onto));
-	ref->count_back_plan = PrepareRef(psprintf("SELECT pg_catalog.count(*) FROM %s r WHERE %s" IN_KEYS, rel, onto));
+	ref->back_plan = PrepareRef(psprintf("UPDATE %s r SET %s = $3 WHERE %s AND %s", rel, col, onto, in_keys));
+	ref->count_back_plan = PrepareRef(psprintf("SELECT pg_catalog.count(*) FROM %s r WHERE %s AND %s",
+											   rel, onto, in_keys));
 	if (!drops)
 		return;
 	ref->nclashes = 1;
@@ -180,13 +181,13 @@ CompanyRefs(int *nrefs)
 		CompanyRef *cref = lfirst(lc);
 
 		FillRef(&refs[n++], cref->label, cref->rel, cref->col,
-				psprintf("r.%s OPERATOR(pg_catalog.=) $1 AND r.%s OPERATOR(pg_catalog.=) $2 AND %s",
-						 cref->wscol, cref->col, cref->key),
-				cref->clashes != NIL);
+				psprintf("r.%s OPERATOR(pg_catalog.=) $1 AND r.%s OPERATOR(pg_catalog.=) $2",
+						 cref->wscol, cref->col),
+				cref->key, cref->clashes != NIL);
 	}
 	FillRef(&refs[n++], XIDS, "crm.external_ids", "object_id",
 			"r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.object_type OPERATOR(pg_catalog.=) 'company'"
-			" AND r.object_id OPERATOR(pg_catalog.=) $2 AND pg_catalog.jsonb_build_array(r.system, r.external_id)",
+			" AND r.object_id OPERATOR(pg_catalog.=) $2", "pg_catalog.jsonb_build_array(r.system, r.external_id)",
 			true);
 	*nrefs = n;
 	return refs;
@@ -204,28 +205,22 @@ RestoreLinks(Datum *values, UnmergeRecord *rec)
 	values[3] = CrmUnmergeEntry(rec->demoted, LINKS, "filled");
 	if (values[3] != (Datum) 0 &&
 		SPI_execute_plan(CrmUnmergePrepare(&roles_plan,
-										   "UPDATE crm.contact_companies s SET role = o.role"
-										   "  FROM pg_catalog.jsonb_populate_recordset(NULL::crm.contact_companies, $4) o,"
-										   "       crm.contact_companies d"
-										   " WHERE s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.company_id OPERATOR(pg_catalog.=) $2"
-										   "   AND s.contact_id OPERATOR(pg_catalog.=) o.contact_id"
-										   "   AND d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3"
-										   "   AND d.contact_id OPERATOR(pg_catalog.=) o.contact_id"
-										   "   AND o.role IS NULL AND s.role IS NOT DISTINCT FROM d.role", 5),
+										   "UPDATE crm.contact_companies s SET role = NULL FROM " CRM_LINKS_PAIRED
+										   " WHERE s.ctid OPERATOR(pg_catalog.=) p.tid AND p.n OPERATOR(pg_catalog.=) 2"
+										   "   AND p.company_id OPERATOR(pg_catalog.=) $2 AND p.role IS NOT DISTINCT FROM p.d_role"
+										   "   AND (p.contact_id OPERATOR(pg_catalog.=) ANY (SELECT o.contact_id"
+										   "        FROM pg_catalog.jsonb_populate_recordset(NULL::crm.contact_companies, $4) o"
+										   "        WHERE o.role IS NULL)) IS TRUE", 5),
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm unmerge: reverting the links' roles failed");
 	values[3] = CrmUnmergeEntry(rec->demoted, LINKS, "is_primary");
 	if (values[3] != (Datum) 0 &&
 		SPI_execute_plan(CrmUnmergePrepare(&promote_plan,
-										   "UPDATE crm.contact_companies d SET is_primary = true"
-										   " WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.company_id OPERATOR(pg_catalog.=) $3"
-										   "   AND NOT d.is_primary"
-										   "   AND d.contact_id OPERATOR(pg_catalog.=) ANY"
-										   "       (ARRAY(SELECT pg_catalog.jsonb_array_elements_text($4)::pg_catalog.int8))"
-										   "   AND EXISTS (SELECT FROM crm.contact_companies s"
-										   "                WHERE s.workspace_id OPERATOR(pg_catalog.=) $1"
-										   "                  AND s.company_id OPERATOR(pg_catalog.=) $2"
-										   "                  AND s.contact_id OPERATOR(pg_catalog.=) d.contact_id AND s.is_primary)", 5),
+										   "UPDATE crm.contact_companies d SET is_primary = true FROM " CRM_LINKS_PAIRED
+										   " WHERE d.ctid OPERATOR(pg_catalog.=) p.tid AND p.n OPERATOR(pg_catalog.=) 2"
+										   "   AND p.company_id OPERATOR(pg_catalog.=) $3 AND NOT p.is_primary AND p.s_primary"
+										   "   AND (pg_catalog.to_jsonb(p.contact_id) OPERATOR(pg_catalog.=) ANY"
+										   "        (SELECT pg_catalog.jsonb_array_elements($4))) IS TRUE", 5),
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm unmerge: restoring the primary links failed");
 }

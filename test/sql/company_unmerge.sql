@@ -209,11 +209,14 @@ SET ROLE crm_cunmerge_app;
 SELECT set_config('request.jwt.claims', '{"sub": "ada", "workspace_id": 1}', false) IS NOT NULL AS as_ada;
 INSERT INTO crm.contact_companies (contact_id, company_id, role) VALUES (50, 21, 'buyer')
 RETURNING contact_id, company_id, role;
+-- crm.link_company with the merged id does what that INSERT does
+SELECT crm.link_company(51, 21, 'user');
+SELECT contact_id, company_id, role FROM crm.contact_companies WHERE contact_id IN (50, 51) ORDER BY contact_id;
 INSERT INTO crm.notes (company_id, body) VALUES (21, 'written with the old id') RETURNING company_id, body;
 UPDATE crm.deals SET company_id = 21 WHERE id = :deal RETURNING company_id;
 -- an update that leaves company_id alone leaves it
 UPDATE crm.deals SET title = 'Row path deal, renamed' WHERE id = :deal RETURNING title, company_id;
--- the link's event names the survivor
+-- the links' events name the survivor
 SELECT type, object_id, payload ->> 'company_id' AS company_id FROM crm.events
  WHERE id > :last_event AND type = 'CRM_CONTACT_UPDATED' ORDER BY id;
 -- the merged id is not free for another company either

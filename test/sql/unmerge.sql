@@ -299,6 +299,24 @@ UPDATE crm.contacts SET github = 'sue-new' WHERE id = 900;
 SELECT jsonb_pretty(crm.unmerge(:m) - 'merge' - 'restored' - 'moved_back') AS unmerged;
 SELECT id, street, city, postal_code, country, linkedin, github FROM crm.contacts WHERE id IN (900, 901) ORDER BY id;
 
+-- Counters and seen times after an unmerge, with no recount of its own:
+-- the conversations moved back recount both contacts, and the times written
+-- back cover the conversations each has now.  The survivor's last_seen_at
+-- (Jan 10) is reverted, but a conversation it got after the merge (Jan 15,
+-- inside the merged Jan 20) is seen; the loser has its Jan 20 one back.
+INSERT INTO crm.contacts (id, name, first_seen_at, last_seen_at)
+VALUES (910, 'Tom', '2026-01-01 12:00+00', '2026-01-10 12:00+00'),
+	   (911, 'Tom dup', '2026-01-05 12:00+00', '2026-01-05 12:00+00');
+INSERT INTO crm.conversations (contact_id, channel, started_at) VALUES (911, 'chat', '2026-01-20 12:00+00');
+SELECT crm.merge_contacts(910, 911) AS survivor;
+SELECT max(id) AS m FROM crm.merges \gset
+INSERT INTO crm.conversations (contact_id, channel, started_at) VALUES (910, 'sms', '2026-01-15 12:00+00');
+SELECT id, conversation_count, first_seen_at::date, last_seen_at::date, last_conversation_at::date
+  FROM crm.contacts WHERE id IN (910, 911) ORDER BY id;
+SELECT crm.unmerge(:m) -> 'reverted' AS reverted;
+SELECT id, conversation_count, first_seen_at::date, last_seen_at::date, last_conversation_at::date
+  FROM crm.contacts WHERE id IN (910, 911) ORDER BY id;
+
 -- leave an empty CRM
 SET client_min_messages = warning;
 TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges RESTART IDENTITY CASCADE;
