@@ -842,9 +842,96 @@ COMMENT ON VIEW crm.integration_status IS
 COMMENT ON COLUMN crm.integration_status.lag IS 'age of the oldest event not yet delivered (fanned out or not); NULL when none';
 COMMENT ON COLUMN crm.integration_status.last_error IS 'the error of the latest failed or expired try';
 
+-- The record an integration's external id names, if it still exists (a
+-- contact merged away: the one it was merged into); NULL if none.  As the
+-- caller: a record the caller cannot see is not found.
+CREATE FUNCTION crm_hidden.external_object(i crm.integrations, object text, tab text, external_id text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	oid_ bigint;
+BEGIN
+	SELECT x.object_id INTO oid_ FROM crm.external_ids x
+	 WHERE x.workspace_id = i.workspace_id AND x.object_type = external_object.object AND x.system = i.key
+	   AND x.external_id = external_object.external_id;
+	IF oid_ IS NOT NULL THEN
+		EXECUTE pg_catalog.format('SELECT t.id FROM crm.%I t WHERE t.workspace_id OPERATOR(pg_catalog.=) $1'
+								  ' AND t.id OPERATOR(pg_catalog.=) $2', tab)
+			INTO oid_ USING i.workspace_id, oid_;
+	END IF;
+	IF oid_ IS NOT NULL AND external_object.object = 'contact' THEN
+		oid_ := crm.resolve_contact(oid_);
+	END IF;
+	RETURN oid_;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_object(crm.integrations, text, text, text) IS
+	'the live record of an object type an integration''s external id names in crm.external_ids, NULL if none';
+
+-- A record of an inbound change, inserted or updated through the row path
+-- as the caller: the patch's keys are columns of the table (checked by
+-- crm.apply_external_change), its values read as the columns' types, its
+-- properties merged key by key (a JSON null removes a key).  An update
+-- that changes nothing writes nothing.
+CREATE FUNCTION crm_hidden.external_insert(tab text, patch jsonb) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+	vals text;
+	rid bigint;
+BEGIN
+	SELECT string_agg(quote_ident(k), ', ' ORDER BY k),
+		   string_agg(CASE k WHEN 'properties' THEN 'crm_hidden.jsonb_patch(''{}'', $1 OPERATOR(pg_catalog.->) ''properties'')'
+						   ELSE 'r.' || quote_ident(k) END, ', ' ORDER BY k)
+	  INTO cols, vals
+	  FROM jsonb_object_keys(patch) k;
+	IF cols IS NULL THEN
+		EXECUTE pg_catalog.format('INSERT INTO crm.%I DEFAULT VALUES RETURNING id', tab) INTO rid;
+	ELSE
+		EXECUTE pg_catalog.format('INSERT INTO crm.%1$I (%2$s) SELECT %3$s FROM pg_catalog.jsonb_populate_record(NULL::crm.%1$I, $1) r'
+								  ' RETURNING id', tab, cols, vals)
+			INTO rid USING patch;
+	END IF;
+	RETURN rid;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_insert(text, jsonb) IS
+	'inserts a record of an inbound change (crm.apply_external_change) as the caller; returns its id';
+
+CREATE FUNCTION crm_hidden.external_update(tab text, id bigint, patch jsonb) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+	vals text;
+BEGIN
+	SELECT string_agg(quote_ident(k), ', ' ORDER BY k),
+		   string_agg(CASE k WHEN 'properties' THEN 'crm_hidden.jsonb_patch(t.properties, $1 OPERATOR(pg_catalog.->) ''properties'')'
+						   ELSE 'r.' || quote_ident(k) END, ', ' ORDER BY k)
+	  INTO cols, vals
+	  FROM jsonb_object_keys(patch) k;
+	EXECUTE pg_catalog.format('UPDATE crm.%1$I t SET (%2$s) = ROW(%3$s) FROM pg_catalog.jsonb_populate_record(NULL::crm.%1$I, $1) r'
+							  ' WHERE t.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace() AND t.id OPERATOR(pg_catalog.=) $2'
+							  ' AND ROW(%4$s) IS DISTINCT FROM ROW(%3$s)',
+							  tab, cols, vals, (SELECT string_agg('t.' || quote_ident(k), ', ' ORDER BY k) FROM jsonb_object_keys(patch) k))
+		USING patch, external_update.id;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_update(text, bigint, jsonb) IS
+	'updates a record with an inbound change (crm.apply_external_change) as the caller; writes nothing when nothing changes';
+
 -- Inbound: a change made in the integration's system, applied through the
 -- row path as the caller, with the mapping reversed.  Its events carry the
 -- actor integration:<key>, which the fan-out does not send back to it.
+-- The record is found by its id in that system (crm.external_ids), else a
+-- contact by the identity rules and a company by its normalised domain,
+-- else created; the external id is locked first (an advisory lock, as for
+-- identity keys), so two changes of one new record create it once.
 CREATE FUNCTION crm.apply_external_change(integration text, object text, external_id text, fields jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -853,6 +940,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	i crm.integrations;
+	tab text := crm_internal.integration_object_table(apply_external_change.object);
+	type_key text;
 	mapping jsonb;
 	patch jsonb := '{}';
 	props jsonb := '{}';
@@ -860,7 +949,8 @@ DECLARE
 	v jsonb;
 	spec jsonb;
 	field text;
-	cid bigint;
+	oid_ bigint;
+	dom text;
 	old_actor text := current_setting('crm.actor', true);
 BEGIN
 	SELECT * INTO i FROM crm.integrations x
@@ -870,10 +960,16 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Pass the key of a row of crm.integrations of this workspace.';
 	END IF;
-	IF apply_external_change.object IS DISTINCT FROM 'contact' THEN
-		RAISE EXCEPTION 'invalid object type: "%"', coalesce(apply_external_change.object, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Inbound changes apply to contacts.';
+	IF tab IS NULL OR tab = 'conversations' THEN
+		-- any other name is a custom object type's: a record of that type
+		SELECT t.key INTO type_key FROM crm.object_types t
+		 WHERE t.workspace_id = i.workspace_id AND t.key = apply_external_change.object;
+		IF type_key IS NULL THEN
+			RAISE EXCEPTION 'invalid object type: "%"', coalesce(apply_external_change.object, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Inbound changes apply to contact, company, deal and order records, and to the records of a custom object type (its key).';
+		END IF;
+		tab := 'object_records';
 	END IF;
 	IF coalesce(btrim(apply_external_change.external_id), '') = '' THEN
 		RAISE EXCEPTION 'invalid external id: "%"', coalesce(apply_external_change.external_id, 'NULL')
@@ -885,14 +981,14 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass the changed fields as a JSON object keyed by the integration''s field names.';
 	END IF;
-	mapping := i.field_mappings -> 'contact';
+	mapping := CASE WHEN type_key IS NULL THEN i.field_mappings -> apply_external_change.object END;
 	FOR target, v IN SELECT * FROM jsonb_each(apply_external_change.fields) LOOP
 		IF mapping IS NULL THEN
 			field := target;
 		ELSE
 			spec := mapping -> target;
 			IF spec IS NULL THEN
-				RAISE EXCEPTION 'field "%" is not in the contact mapping of integration "%"', target, i.key
+				RAISE EXCEPTION 'field "%" is not in the % mapping of integration "%"', target, apply_external_change.object, i.key
 					USING ERRCODE = 'invalid_parameter_value',
 						  HINT = 'Send the target fields of crm.integrations.field_mappings, or map this one.';
 			END IF;
@@ -902,6 +998,17 @@ BEGIN
 		END IF;
 		IF field LIKE 'properties.%' THEN
 			props := props || jsonb_build_object(substr(field, 12), v);
+		ELSIF type_key IS NOT NULL THEN
+			-- a custom record's fields are its properties
+			props := props || jsonb_build_object(field, v);
+		ELSIF apply_external_change.object = 'contact' THEN
+			patch := patch || jsonb_build_object(field, v);
+		ELSIF field IN ('id', 'workspace_id', 'properties') OR NOT EXISTS (
+				SELECT 1 FROM pg_attribute a
+				 WHERE a.attrelid = ('crm.' || tab)::regclass AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'unknown % field "%" in a change of integration "%"', apply_external_change.object, field, i.key
+				USING ERRCODE = 'undefined_column',
+					  HINT = pg_catalog.format('Send columns of crm.%s or properties.<key>, or map the field in crm.integrations.field_mappings.', tab);
 		ELSE
 			patch := patch || jsonb_build_object(field, v);
 		END IF;
@@ -909,25 +1016,48 @@ BEGIN
 	IF props <> '{}' THEN
 		patch := patch || jsonb_build_object('properties', props);
 	END IF;
+	IF tab = 'companies' THEN
+		dom := crm.normalize_domain(nullif(btrim(patch ->> 'domain'), ''));
+	END IF;
 	PERFORM set_config('crm.actor', 'integration:' || i.key, true);
-	SELECT x.object_id INTO cid FROM crm.external_ids x
-	 WHERE x.workspace_id = i.workspace_id AND x.object_type = 'contact' AND x.system = i.key
-	   AND x.external_id = apply_external_change.external_id;
-	IF cid IS NOT NULL THEN
-		cid := crm.resolve_contact(cid);
+	-- a company's domain too: two external ids of one new domain create one company
+	PERFORM crm_hidden.lock_identity_keys(i.workspace_id,
+		ARRAY['x:' || i.key || ':' || apply_external_change.object || ':' || apply_external_change.external_id,
+			  'd:' || dom]);
+	oid_ := crm_hidden.external_object(i, apply_external_change.object, tab, apply_external_change.external_id);
+	IF apply_external_change.object = 'contact' THEN
+		IF oid_ IS NULL THEN
+			-- the identity rules: an existing contact with the email or phone
+			oid_ := crm.identify(email => patch ->> 'email', phone => patch ->> 'phone', name => patch ->> 'name');
+		END IF;
+		IF patch <> '{}' THEN
+			PERFORM crm.update_contact(oid_, patch);
+		END IF;
 	ELSE
-		-- the identity rules: an existing contact with the email or phone
-		cid := crm.identify(email => patch ->> 'email', phone => patch ->> 'phone', name => patch ->> 'name');
-		INSERT INTO crm.external_ids (workspace_id, object_type, object_id, system, external_id)
-		VALUES (i.workspace_id, 'contact', cid, i.key, apply_external_change.external_id)
-		ON CONFLICT DO NOTHING;
+		IF oid_ IS NULL AND dom IS NOT NULL THEN
+			-- the domain rules: one company per normalised domain
+			SELECT c.id INTO oid_ FROM crm.companies c WHERE c.workspace_id = i.workspace_id AND c.domain = dom;
+		END IF;
+		IF oid_ IS NULL THEN
+			IF tab = 'companies' AND patch ? 'domain' AND NOT patch ? 'name' THEN
+				patch := patch || jsonb_build_object('name', coalesce(dom, patch ->> 'domain'));
+			END IF;
+			IF type_key IS NOT NULL THEN
+				patch := patch || jsonb_build_object('type_key', type_key);
+			END IF;
+			oid_ := crm_hidden.external_insert(tab, patch);
+		ELSIF patch <> '{}' THEN
+			PERFORM crm_hidden.external_update(tab, oid_, patch);
+		END IF;
 	END IF;
-	IF patch <> '{}' THEN
-		PERFORM crm.update_contact(cid, patch);
-	END IF;
+	-- a record deleted since: the id names the new one
+	INSERT INTO crm.external_ids AS x (workspace_id, object_type, object_id, system, external_id)
+	VALUES (i.workspace_id, coalesce(type_key, apply_external_change.object), oid_, i.key, apply_external_change.external_id)
+	ON CONFLICT (workspace_id, object_type, system, external_id) DO UPDATE SET object_id = EXCLUDED.object_id
+	 WHERE x.object_id <> EXCLUDED.object_id;
 	PERFORM set_config('crm.actor', coalesce(old_actor, ''), true);
-	RETURN cid;
+	RETURN oid_;
 END;
 $$;
 COMMENT ON FUNCTION crm.apply_external_change(text, text, text, jsonb) IS
-	'applies a contact change from an integration''s system (fields by the integration''s names, mapped back): finds the contact by crm.external_ids, else by crm.identify, and does not echo the change back';
+	'applies a change of a contact, company, deal, order or custom record from an integration''s system (fields by the integration''s names, mapped back): finds it by crm.external_ids, a contact by crm.identify, a company by its domain, else creates it, and does not echo the change back';
