@@ -14211,3 +14211,207 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- integ2: retention of deliveries (issue 20): crm.integrations.retention,
+-- checked on the row path, and crm.purge_deliveries(), which deletes the
+-- delivered ones older than it with their tries (dead ones when asked).
+ALTER TABLE crm.integrations ADD COLUMN retention interval NOT NULL DEFAULT '30 days'
+	CONSTRAINT integrations_retention_check CHECK (retention BETWEEN '1 hour'::interval AND '3650 days'::interval);
+COMMENT ON COLUMN crm.integrations.retention IS 'how long a delivered delivery and its tries are kept before crm.purge_deliveries() deletes them';
+
+CREATE OR REPLACE FUNCTION crm_internal.integrations_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text;
+	obj text;
+	q jsonb;
+	m jsonb;
+	target text;
+	spec jsonb;
+	field text;
+	transform text;
+	tab text;
+	ftype regtype;
+BEGIN
+	NEW.key := lower(btrim(NEW.key));
+	IF NEW.key IS NULL OR NEW.key !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid integration key: "%"', coalesce(NEW.key, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A key is a lower-case letter and up to 62 lower-case letters, digits or underscores: it names the system in crm.external_ids.';
+	END IF;
+	NEW.kind := lower(btrim(NEW.kind));
+	IF NEW.kind IS NULL OR NEW.kind NOT IN ('webhook', 'hubspot', 'mailchimp', 'slack', 'segment', 'custom') THEN
+		RAISE EXCEPTION 'invalid integration kind: "%"', coalesce(NEW.kind, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The kind is webhook, hubspot, mailchimp, slack, segment or custom.';
+	END IF;
+	IF jsonb_typeof(NEW.config) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION 'invalid config of integration "%": %', NEW.key, coalesce(NEW.config::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'config is a JSON object, {"url": "https://..."} for a webhook.';
+	END IF;
+	IF NEW.kind = 'webhook' AND coalesce(NEW.config ->> 'url', '') !~ '^https?://[^/\s]+' THEN
+		RAISE EXCEPTION 'invalid url of webhook integration "%": "%"', NEW.key, coalesce(NEW.config ->> 'url', 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A webhook''s config names where to POST: {"url": "https://example.com/hook"}.';
+	END IF;
+	IF NEW.max_attempts NOT BETWEEN 1 AND 100 OR NEW.retry_delay NOT BETWEEN '1 second' AND '1 day'
+	   OR NEW.retry_max NOT BETWEEN '1 second' AND '7 days' OR NEW.lease_timeout NOT BETWEEN '1 second' AND '1 day' THEN
+		RAISE EXCEPTION 'invalid retry settings of integration "%": max_attempts %, retry_delay %, retry_max %, lease_timeout %',
+			NEW.key, NEW.max_attempts, NEW.retry_delay, NEW.retry_max, NEW.lease_timeout
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'max_attempts is 1 to 100; retry_delay and lease_timeout 1 second to 1 day; retry_max 1 second to 7 days.';
+	END IF;
+	IF NEW.retention IS NULL OR NEW.retention NOT BETWEEN '1 hour' AND '3650 days' THEN
+		RAISE EXCEPTION 'invalid retention of integration "%": %', NEW.key, coalesce(NEW.retention::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Keep delivered deliveries 1 hour to 3650 days (default 30 days); crm.purge_deliveries() deletes them after that.';
+	END IF;
+	NEW.event_types := coalesce(NEW.event_types, '{}');
+	FOREACH t IN ARRAY NEW.event_types LOOP
+		IF t IS NULL OR t !~ '^CRM_[A-Z_]+$' THEN
+			RAISE EXCEPTION 'invalid event type: "%"', coalesce(t, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Event types look like CRM_CONTACT_UPDATED (docs/events.md); an empty list subscribes to every type.';
+		END IF;
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['sync_filters', 'field_mappings'] LOOP
+		q := CASE t WHEN 'sync_filters' THEN NEW.sync_filters ELSE NEW.field_mappings END;
+		IF jsonb_typeof(q) IS DISTINCT FROM 'object' THEN
+			RAISE EXCEPTION 'invalid % of integration "%": %', t, NEW.key, coalesce(q::text, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'It is a JSON object keyed by object type: contact, company, deal, order or conversation.';
+		END IF;
+		FOR obj IN SELECT jsonb_object_keys(q) LOOP
+			IF obj NOT IN ('contact', 'company', 'deal', 'order', 'conversation') THEN
+				RAISE EXCEPTION 'invalid object type in % of integration "%": "%"', t, NEW.key, obj
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Integrations sync contact, company, deal, order and conversation records.';
+			END IF;
+		END LOOP;
+	END LOOP;
+	FOR obj, q IN SELECT * FROM jsonb_each(NEW.sync_filters) LOOP
+		IF jsonb_typeof(q) <> 'string' THEN
+			RAISE EXCEPTION 'invalid sync filter of integration "%" for %: %', NEW.key, obj, q
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'A sync filter is a CQL query as a JSON string, such as "lifecycleStage = CUSTOMER".';
+		END IF;
+		PERFORM crm.cql_to_sql(obj, q #>> '{}');
+	END LOOP;
+	FOR obj, m IN SELECT * FROM jsonb_each(NEW.field_mappings) LOOP
+		tab := CASE obj WHEN 'contact' THEN 'contacts' WHEN 'company' THEN 'companies' WHEN 'deal' THEN 'deals'
+					WHEN 'order' THEN 'orders' ELSE 'conversations' END;
+		IF jsonb_typeof(m) <> 'object' THEN
+			RAISE EXCEPTION 'invalid field mapping of integration "%" for %: %', NEW.key, obj, m
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'A field mapping is a JSON object: {"target_field": "crm_field", "other": {"field": "email", "transform": "lower"}}.';
+		END IF;
+		FOR target, spec IN SELECT * FROM jsonb_each(m) LOOP
+			IF btrim(target) = '' THEN
+				RAISE EXCEPTION 'blank target field in the % mapping of integration "%"', obj, NEW.key
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Name each target field the payload''s data carries.';
+			END IF;
+			IF jsonb_typeof(spec) = 'string' THEN
+				field := spec #>> '{}';
+				transform := NULL;
+			ELSIF jsonb_typeof(spec) = 'object' AND NOT (spec - ARRAY['field', 'transform', 'value']) <> '{}'
+				  AND jsonb_typeof(coalesce(spec -> 'field', '""')) = 'string'
+				  AND jsonb_typeof(coalesce(spec -> 'transform', '""')) = 'string' THEN
+				field := spec ->> 'field';
+				transform := spec ->> 'transform';
+			ELSE
+				RAISE EXCEPTION 'invalid mapping of target field "%" (%) of integration "%": %', target, obj, NEW.key, spec
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Map a target field to a CRM field ("email") or to {"field": ..., "transform": ..., "value": ...}.';
+			END IF;
+			IF transform IS NOT NULL AND transform NOT IN ('lower', 'upper', 'trim', 'e164', 'date', 'iso', 'constant', 'default') THEN
+				RAISE EXCEPTION 'unknown transform "%" of target field "%" (%) of integration "%"', transform, target, obj, NEW.key
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'The transforms are lower, upper, trim, e164, date, iso, constant and default.';
+			END IF;
+			IF transform IN ('constant', 'default') AND NOT spec ? 'value' THEN
+				RAISE EXCEPTION 'the % transform of target field "%" (%) of integration "%" needs a value', transform, target, obj, NEW.key
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Add "value": the constant sent, or what is sent when the field is empty.';
+			END IF;
+			IF transform IS DISTINCT FROM 'constant' THEN
+				IF field IS NULL OR field = '' THEN
+					RAISE EXCEPTION 'target field "%" (%) of integration "%" names no CRM field', target, obj, NEW.key
+						USING ERRCODE = 'invalid_parameter_value',
+							  HINT = 'Add "field": a column of the record or properties.<key>; only a constant needs none.';
+				END IF;
+				IF field !~ '^properties\.[a-z][a-z0-9_]{0,62}$' THEN
+					SELECT a.atttypid::regtype INTO ftype FROM pg_attribute a
+					 WHERE a.attrelid = ('crm.' || tab)::regclass AND a.attname = field
+					   AND a.attnum > 0 AND NOT a.attisdropped AND field <> 'workspace_id';
+					IF NOT FOUND THEN
+						RAISE EXCEPTION 'unknown % field "%" in the mapping of integration "%"', obj, field, NEW.key
+							USING ERRCODE = 'undefined_column',
+								  HINT = pg_catalog.format('Map a column of crm.%s or properties.<key>.', tab);
+					END IF;
+					IF transform IN ('date', 'iso') AND ftype NOT IN ('date'::regtype, 'timestamptz'::regtype, 'timestamp'::regtype) THEN
+						RAISE EXCEPTION 'the % transform of target field "%" needs a date or time, and % field "%" is %', transform, target, obj, field, ftype
+							USING ERRCODE = 'invalid_parameter_value',
+								  HINT = 'Use date or iso on a date or timestamp column, or on a property.';
+					END IF;
+				END IF;
+			END IF;
+		END LOOP;
+	END LOOP;
+	RETURN NEW;
+END;
+$$;
+-- Retention: the deliveries delivered longer ago than their integration's
+-- retention, with their tries (the foreign key's cascade), in every
+-- workspace; dead ones only when asked (someone may still look into them),
+-- by their last try.  Open deliveries (pending, leased, failed) are never
+-- purged: they are the work still to do, and a later one of their object
+-- waits for them.  For the worker or the DBA's scheduler (service roles).
+CREATE FUNCTION crm.purge_deliveries(include_dead boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_service('purge deliveries');
+	IF purge_deliveries.include_dead IS NULL THEN
+		RAISE EXCEPTION 'invalid include_dead: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass true to purge dead deliveries too, false (the default) to keep them.';
+	END IF;
+	DELETE FROM crm.integration_deliveries d
+	 USING crm.integrations i
+	 WHERE i.workspace_id = d.workspace_id AND i.id = d.integration_id
+	   AND ((d.status = 'done' AND d.done_at < clock_timestamp() - i.retention)
+			OR (purge_deliveries.include_dead AND d.status = 'dead'
+				AND d.created_at < clock_timestamp() - i.retention
+				AND NOT EXISTS (SELECT 1 FROM crm.integration_attempts a
+								 WHERE a.workspace_id = d.workspace_id AND a.delivery_id = d.id
+								   AND a.recorded_at >= clock_timestamp() - i.retention)));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_deliveries(boolean) IS
+	'deletes the deliveries of every workspace delivered longer ago than their integration''s retention, with their tries (dead ones too if include_dead); never an open one; returns how many (service roles; run it daily)';
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		 WHERE c.oid OPERATOR(pg_catalog.=) 'crm.contacts'::regclass
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+		   AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT'
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm.purge_deliveries(boolean) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

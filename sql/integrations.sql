@@ -35,6 +35,8 @@ CREATE TABLE crm.integrations (
 		CONSTRAINT integrations_lease_timeout_check CHECK (lease_timeout BETWEEN '1 second'::interval AND '1 day'::interval),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	retention interval NOT NULL DEFAULT '30 days'
+		CONSTRAINT integrations_retention_check CHECK (retention BETWEEN '1 hour'::interval AND '3650 days'::interval),
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT integrations_key_unique UNIQUE (workspace_id, key)
 );
@@ -51,6 +53,7 @@ COMMENT ON COLUMN crm.integrations.secret_set IS 'whether a signing secret is se
 COMMENT ON COLUMN crm.integrations.max_attempts IS 'tries before a delivery is dead';
 COMMENT ON COLUMN crm.integrations.retry_delay IS 'wait after the first failure, doubled after each further one';
 COMMENT ON COLUMN crm.integrations.retry_max IS 'the longest wait between tries';
+COMMENT ON COLUMN crm.integrations.retention IS 'how long a delivered delivery and its tries are kept before crm.purge_deliveries() deletes them';
 COMMENT ON COLUMN crm.integrations.lease_timeout IS 'how long a claimed delivery stays the claimer''s before another worker may claim it again';
 
 CREATE TRIGGER integrations_touch BEFORE UPDATE ON crm.integrations
@@ -233,6 +236,11 @@ BEGIN
 			NEW.key, NEW.max_attempts, NEW.retry_delay, NEW.retry_max, NEW.lease_timeout
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'max_attempts is 1 to 100; retry_delay and lease_timeout 1 second to 1 day; retry_max 1 second to 7 days.';
+	END IF;
+	IF NEW.retention IS NULL OR NEW.retention NOT BETWEEN '1 hour' AND '3650 days' THEN
+		RAISE EXCEPTION 'invalid retention of integration "%": %', NEW.key, coalesce(NEW.retention::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Keep delivered deliveries 1 hour to 3650 days (default 30 days); crm.purge_deliveries() deletes them after that.';
 	END IF;
 	NEW.event_types := coalesce(NEW.event_types, '{}');
 	FOREACH t IN ARRAY NEW.event_types LOOP
@@ -727,6 +735,42 @@ END;
 $$;
 COMMENT ON FUNCTION crm.fail_delivery(bigint, text) IS
 	'records a failed try of a claimed delivery: retried with exponential backoff, dead after max_attempts (service roles)';
+
+-- Retention: the deliveries delivered longer ago than their integration's
+-- retention, with their tries (the foreign key's cascade), in every
+-- workspace; dead ones only when asked (someone may still look into them),
+-- by their last try.  Open deliveries (pending, leased, failed) are never
+-- purged: they are the work still to do, and a later one of their object
+-- waits for them.  For the worker or the DBA's scheduler (service roles).
+CREATE FUNCTION crm.purge_deliveries(include_dead boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_service('purge deliveries');
+	IF purge_deliveries.include_dead IS NULL THEN
+		RAISE EXCEPTION 'invalid include_dead: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass true to purge dead deliveries too, false (the default) to keep them.';
+	END IF;
+	DELETE FROM crm.integration_deliveries d
+	 USING crm.integrations i
+	 WHERE i.workspace_id = d.workspace_id AND i.id = d.integration_id
+	   AND ((d.status = 'done' AND d.done_at < clock_timestamp() - i.retention)
+			OR (purge_deliveries.include_dead AND d.status = 'dead'
+				AND d.created_at < clock_timestamp() - i.retention
+				AND NOT EXISTS (SELECT 1 FROM crm.integration_attempts a
+								 WHERE a.workspace_id = d.workspace_id AND a.delivery_id = d.id
+								   AND a.recorded_at >= clock_timestamp() - i.retention)));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_deliveries(boolean) IS
+	'deletes the deliveries of every workspace delivered longer ago than their integration''s retention, with their tries (dead ones too if include_dead); never an open one; returns how many (service roles; run it daily)';
 
 -- The worker's view of an integration: where to send, and the secret to
 -- sign with.  Service roles only: no frontend reads a secret.
