@@ -495,6 +495,17 @@ $$;
 COMMENT ON FUNCTION crm_internal.integration_sync(crm.integrations, text, bigint, bigint, text, bigint, boolean) IS
 	'queues an upsert (the record matches the sync filter) or a removal (it was pushed and no longer matches) for an integration';
 
+-- A record's payload data: mapped when the integration maps its type, else
+-- its columns as they are.
+CREATE FUNCTION crm_internal.integration_data(mapping jsonb, rec jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN mapping IS NOT NULL THEN crm_internal.integration_map(mapping, rec) ELSE rec - 'workspace_id' END;
+$$;
+COMMENT ON FUNCTION crm_internal.integration_data(jsonb, jsonb) IS
+	'a record''s data in a delivery''s payload: through the mapping if there is one, else its columns';
+
 -- The fan-out: the integration's events after its cursor, below the
 -- horizon of crm.events_since(), become deliveries, up to max_events
 -- events.  It goes to the horizon rather than stopping at the claim's lim:
@@ -503,6 +514,14 @@ COMMENT ON FUNCTION crm_internal.integration_sync(crm.integrations, text, bigint
 -- (the state row's lock); a concurrent claimer skips the fan-out and
 -- claims what is there.  Events an integration's own inbound changes
 -- wrote (actor integration:<key>) are not sent back to it.
+--
+-- Set-based: one statement for the events sent as they are, and one per
+-- synced object type in the batch, which reads each record once through
+-- the sync filter and maps it once, whatever the number of its events.
+-- Every event of a record gets the record as it is now: an upsert per
+-- event while it matches; a removal for its first event if it was pushed
+-- and matches no more (crm_internal.integration_sync, once per event,
+-- gave the same).
 CREATE FUNCTION crm_internal.integration_pump(i crm.integrations, max_events integer)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
@@ -513,10 +532,13 @@ AS $$
 DECLARE
 	st crm_internal.integration_state;
 	horizon xid8 := pg_snapshot_xmin(pg_current_snapshot());
-	e record;
-	n integer := 0;
-	moved boolean := false;
+	last_xid xid8;
+	last_id bigint;
 	echo text := 'integration:' || i.key;
+	synced text[] := ARRAY(SELECT jsonb_object_keys(i.sync_filters) UNION SELECT jsonb_object_keys(i.field_mappings));
+	obj text;
+	k integer;
+	n integer := 0;
 BEGIN
 	SELECT * INTO st FROM crm_internal.integration_state s
 	 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id
@@ -524,43 +546,95 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN 0;
 	END IF;
-	FOR e IN
-		SELECT ev.id, ev.xid, ev.type, ev.object_type, ev.object_id, ev.payload, ev.created_at, ev.actor
-		  FROM crm.events ev
-		 WHERE ev.workspace_id = i.workspace_id
-		   AND (ev.xid, ev.id) > (st.after_xid, st.after_event_id)
-		   AND ev.xid < horizon
-		 ORDER BY ev.xid, ev.id
-		 LIMIT integration_pump.max_events
-	LOOP
-		st.after_xid := e.xid;
-		st.after_event_id := e.id;
-		moved := true;
-		CONTINUE WHEN cardinality(i.event_types) > 0 AND e.type <> ALL (i.event_types);
-		IF i.sync_filters ? e.object_type OR i.field_mappings ? e.object_type THEN
-			CONTINUE WHEN e.object_id IS NULL;
-			IF crm_internal.integration_sync(i, e.object_type, e.object_id, e.id, e.type, e.id, e.actor = echo) THEN
-				n := n + 1;
-			END IF;
-		ELSIF e.actor <> echo THEN
+	-- the batch: the events after the cursor, up to its last one
+	SELECT b.xid, b.id INTO last_xid, last_id
+	  FROM (SELECT ev.xid, ev.id FROM crm.events ev
+			 WHERE ev.workspace_id = i.workspace_id
+			   AND (ev.xid, ev.id) > (st.after_xid, st.after_event_id)
+			   AND ev.xid < horizon
+			 ORDER BY ev.xid, ev.id
+			 LIMIT integration_pump.max_events) b
+	 ORDER BY b.xid DESC, b.id DESC
+	 LIMIT 1;
+	IF last_id IS NULL THEN
+		RETURN 0;
+	END IF;
+	INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
+											action, event_type, payload)
+	SELECT i.workspace_id, i.id, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
+		   jsonb_build_object('action', 'event', 'type', e.type, 'object_type', e.object_type,
+							  'object_id', e.object_id, 'event_id', e.id, 'created_at', e.created_at,
+							  'actor', e.actor, 'data', e.payload)
+	  FROM crm.events e
+	 WHERE e.workspace_id = i.workspace_id
+	   AND (e.xid, e.id) > (st.after_xid, st.after_event_id) AND (e.xid, e.id) <= (last_xid, last_id)
+	   AND e.xid < horizon
+	   AND (cardinality(i.event_types) = 0 OR e.type = ANY (i.event_types))
+	   AND e.object_type <> ALL (synced)
+	   AND e.actor <> echo
+	 ORDER BY e.xid, e.id;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	n := n + k;
+	FOREACH obj IN ARRAY synced LOOP
+		EXECUTE pg_catalog.format($q$
+			WITH ev AS (
+				SELECT e.id, e.xid, e.type, e.object_id, COALESCE(e.actor OPERATOR(pg_catalog.=) $9, false) AS quiet,
+					   pg_catalog.row_number() OVER (PARTITION BY e.object_id ORDER BY e.xid, e.id) AS nth
+				  FROM crm.events e
+				 WHERE e.workspace_id OPERATOR(pg_catalog.=) $1
+				   AND (e.xid, e.id) OPERATOR(pg_catalog.>) ($4, $5) AND (e.xid, e.id) OPERATOR(pg_catalog.<=) ($6, $7)
+				   AND e.xid OPERATOR(pg_catalog.<) $8
+				   AND e.object_type OPERATOR(pg_catalog.=) $3 AND e.object_id IS NOT NULL
+				   AND (pg_catalog.cardinality($10) OPERATOR(pg_catalog.=) 0 OR e.type OPERATOR(pg_catalog.=) ANY ($10))
+			), objs AS (
+				SELECT DISTINCT ev.object_id FROM ev
+			), matched AS (
+				SELECT %1$I.id, crm_internal.integration_data($11, pg_catalog.to_jsonb(%1$I)) AS data FROM crm.%1$I
+				 WHERE %2$s AND %1$I.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
+			), held AS (
+				INSERT INTO crm_internal.integration_objects (workspace_id, integration_id, object_type, object_id)
+				SELECT $1, $2, $3, m.id FROM matched m
+				ON CONFLICT DO NOTHING
+			), dropped AS (
+				DELETE FROM crm_internal.integration_objects o
+				 WHERE o.workspace_id OPERATOR(pg_catalog.=) $1 AND o.integration_id OPERATOR(pg_catalog.=) $2
+				   AND o.object_type OPERATOR(pg_catalog.=) $3
+				   AND o.object_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
+				   AND NOT EXISTS (SELECT 1 FROM matched m WHERE m.id OPERATOR(pg_catalog.=) o.object_id)
+				RETURNING o.object_id
+			), out AS (
+				SELECT ev.id, ev.xid, ev.type, ev.object_id, 'upsert' AS act, m.data
+				  FROM ev JOIN matched m ON m.id OPERATOR(pg_catalog.=) ev.object_id
+				 WHERE NOT ev.quiet
+				UNION ALL
+				-- what the target needs to find it: the record, if it still exists
+				SELECT ev.id, ev.xid, ev.type, ev.object_id, 'remove',
+					   coalesce((SELECT crm_internal.integration_data($11, pg_catalog.to_jsonb(t)) FROM crm.%1$I t
+								  WHERE t.workspace_id OPERATOR(pg_catalog.=) $1 AND t.id OPERATOR(pg_catalog.=) ev.object_id), '{}')
+				  FROM ev JOIN dropped d ON d.object_id OPERATOR(pg_catalog.=) ev.object_id
+				 WHERE ev.nth OPERATOR(pg_catalog.=) 1 AND NOT ev.quiet
+			)
 			INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
 													action, event_type, payload)
-			VALUES (i.workspace_id, i.id, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
-					jsonb_build_object('action', 'event', 'type', e.type, 'object_type', e.object_type,
-									   'object_id', e.object_id, 'event_id', e.id, 'created_at', e.created_at,
-									   'actor', e.actor, 'data', e.payload));
-			n := n + 1;
-		END IF;
+			SELECT $1, $2, d.id, d.id, $3, d.object_id, d.act, d.type,
+				   pg_catalog.jsonb_build_object('action', d.act, 'type', d.type, 'object_type', $3,
+												 'object_id', d.object_id, 'event_id', d.id, 'data', d.data)
+			  FROM out d
+			 ORDER BY d.xid, d.id$q$,
+			crm_internal.integration_object_table(obj),
+			crm_hidden.cql_where(obj, coalesce(i.sync_filters ->> obj, '')))
+		USING i.workspace_id, i.id, obj, st.after_xid, st.after_event_id, last_xid, last_id, horizon, echo,
+			  i.event_types, i.field_mappings -> obj;
+		GET DIAGNOSTICS k = ROW_COUNT;
+		n := n + k;
 	END LOOP;
-	IF moved THEN
-		UPDATE crm_internal.integration_state s SET after_xid = st.after_xid, after_event_id = st.after_event_id
-		 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
-	END IF;
+	UPDATE crm_internal.integration_state s SET after_xid = last_xid, after_event_id = last_id
+	 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
 	RETURN n;
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.integration_pump(crm.integrations, integer) IS
-	'fans the integration''s events after its cursor out into deliveries (at most max_events events), and moves the cursor';
+	'fans the integration''s events after its cursor out into deliveries (at most max_events events), set-based, and moves the cursor';
 
 CREATE FUNCTION crm_internal.integration_of(key text) RETURNS crm.integrations
 LANGUAGE plpgsql STABLE
