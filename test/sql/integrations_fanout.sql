@@ -70,7 +70,7 @@ INSERT INTO crm.deals (title) VALUES ('A deal');
 SELECT max(id) AS round2 FROM crm.events \gset
 SELECT pg_temp.pump() AS pumped;
 SELECT pg_temp.reference(0);
-SELECT d.event_id, d.object_type, d.object_id, d.action, d.event_type, d.payload -> 'data' AS data
+SELECT d.event_id, d.object_type, d.object_id, d.action, d.event_type, (d.payload -> 'data') - 'created_at' - 'updated_at' AS data
   FROM crm.integration_deliveries d JOIN crm.integrations i ON i.id = d.integration_id WHERE i.key = 'a'
  ORDER BY d.position, d.id;
 SELECT count(*) AS differences FROM pg_temp.differences;
@@ -93,7 +93,7 @@ UPDATE crm.companies SET industry = 'retail' WHERE name = 'Globex';
 UPDATE crm.contacts SET lifecycle_stage = 'customer' WHERE name = 'Di';
 SELECT pg_temp.pump() AS pumped;
 SELECT pg_temp.reference(:round2);
-SELECT d.event_id, d.object_type, d.object_id, d.action, d.event_type, d.payload -> 'data' AS data
+SELECT d.event_id, d.object_type, d.object_id, d.action, d.event_type, (d.payload -> 'data') - 'created_at' - 'updated_at' AS data
   FROM crm.integration_deliveries d JOIN crm.integrations i ON i.id = d.integration_id
  WHERE i.key = 'a' AND d.event_id > :round2
  ORDER BY d.position, d.id;
