@@ -35,6 +35,8 @@ CREATE TABLE crm.integrations (
 		CONSTRAINT integrations_lease_timeout_check CHECK (lease_timeout BETWEEN '1 second'::interval AND '1 day'::interval),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	retention interval NOT NULL DEFAULT '30 days'
+		CONSTRAINT integrations_retention_check CHECK (retention BETWEEN '1 hour'::interval AND '3650 days'::interval),
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT integrations_key_unique UNIQUE (workspace_id, key)
 );
@@ -51,6 +53,7 @@ COMMENT ON COLUMN crm.integrations.secret_set IS 'whether a signing secret is se
 COMMENT ON COLUMN crm.integrations.max_attempts IS 'tries before a delivery is dead';
 COMMENT ON COLUMN crm.integrations.retry_delay IS 'wait after the first failure, doubled after each further one';
 COMMENT ON COLUMN crm.integrations.retry_max IS 'the longest wait between tries';
+COMMENT ON COLUMN crm.integrations.retention IS 'how long a delivered delivery and its tries are kept before crm.purge_deliveries() deletes them';
 COMMENT ON COLUMN crm.integrations.lease_timeout IS 'how long a claimed delivery stays the claimer''s before another worker may claim it again';
 
 CREATE TRIGGER integrations_touch BEFORE UPDATE ON crm.integrations
@@ -233,6 +236,11 @@ BEGIN
 			NEW.key, NEW.max_attempts, NEW.retry_delay, NEW.retry_max, NEW.lease_timeout
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'max_attempts is 1 to 100; retry_delay and lease_timeout 1 second to 1 day; retry_max 1 second to 7 days.';
+	END IF;
+	IF NEW.retention IS NULL OR NEW.retention NOT BETWEEN '1 hour' AND '3650 days' THEN
+		RAISE EXCEPTION 'invalid retention of integration "%": %', NEW.key, coalesce(NEW.retention::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Keep delivered deliveries 1 hour to 3650 days (default 30 days); crm.purge_deliveries() deletes them after that.';
 	END IF;
 	NEW.event_types := coalesce(NEW.event_types, '{}');
 	FOREACH t IN ARRAY NEW.event_types LOOP
@@ -487,6 +495,17 @@ $$;
 COMMENT ON FUNCTION crm_internal.integration_sync(crm.integrations, text, bigint, bigint, text, bigint, boolean) IS
 	'queues an upsert (the record matches the sync filter) or a removal (it was pushed and no longer matches) for an integration';
 
+-- A record's payload data: mapped when the integration maps its type, else
+-- its columns as they are.
+CREATE FUNCTION crm_internal.integration_data(mapping jsonb, rec jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN mapping IS NOT NULL THEN crm_internal.integration_map(mapping, rec) ELSE rec - 'workspace_id' END;
+$$;
+COMMENT ON FUNCTION crm_internal.integration_data(jsonb, jsonb) IS
+	'a record''s data in a delivery''s payload: through the mapping if there is one, else its columns';
+
 -- The fan-out: the integration's events after its cursor, below the
 -- horizon of crm.events_since(), become deliveries, up to max_events
 -- events.  It goes to the horizon rather than stopping at the claim's lim:
@@ -495,6 +514,14 @@ COMMENT ON FUNCTION crm_internal.integration_sync(crm.integrations, text, bigint
 -- (the state row's lock); a concurrent claimer skips the fan-out and
 -- claims what is there.  Events an integration's own inbound changes
 -- wrote (actor integration:<key>) are not sent back to it.
+--
+-- Set-based: one statement for the events sent as they are, and one per
+-- synced object type in the batch, which reads each record once through
+-- the sync filter and maps it once, whatever the number of its events.
+-- Every event of a record gets the record as it is now: an upsert per
+-- event while it matches; a removal for its first event if it was pushed
+-- and matches no more (crm_internal.integration_sync, once per event,
+-- gave the same).
 CREATE FUNCTION crm_internal.integration_pump(i crm.integrations, max_events integer)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
@@ -505,10 +532,13 @@ AS $$
 DECLARE
 	st crm_internal.integration_state;
 	horizon xid8 := pg_snapshot_xmin(pg_current_snapshot());
-	e record;
-	n integer := 0;
-	moved boolean := false;
+	last_xid xid8;
+	last_id bigint;
 	echo text := 'integration:' || i.key;
+	synced text[] := ARRAY(SELECT jsonb_object_keys(i.sync_filters) UNION SELECT jsonb_object_keys(i.field_mappings));
+	obj text;
+	k integer;
+	n integer := 0;
 BEGIN
 	SELECT * INTO st FROM crm_internal.integration_state s
 	 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id
@@ -516,43 +546,95 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN 0;
 	END IF;
-	FOR e IN
-		SELECT ev.id, ev.xid, ev.type, ev.object_type, ev.object_id, ev.payload, ev.created_at, ev.actor
-		  FROM crm.events ev
-		 WHERE ev.workspace_id = i.workspace_id
-		   AND (ev.xid, ev.id) > (st.after_xid, st.after_event_id)
-		   AND ev.xid < horizon
-		 ORDER BY ev.xid, ev.id
-		 LIMIT integration_pump.max_events
-	LOOP
-		st.after_xid := e.xid;
-		st.after_event_id := e.id;
-		moved := true;
-		CONTINUE WHEN cardinality(i.event_types) > 0 AND e.type <> ALL (i.event_types);
-		IF i.sync_filters ? e.object_type OR i.field_mappings ? e.object_type THEN
-			CONTINUE WHEN e.object_id IS NULL;
-			IF crm_internal.integration_sync(i, e.object_type, e.object_id, e.id, e.type, e.id, e.actor = echo) THEN
-				n := n + 1;
-			END IF;
-		ELSIF e.actor <> echo THEN
+	-- the batch: the events after the cursor, up to its last one
+	SELECT b.xid, b.id INTO last_xid, last_id
+	  FROM (SELECT ev.xid, ev.id FROM crm.events ev
+			 WHERE ev.workspace_id = i.workspace_id
+			   AND (ev.xid, ev.id) > (st.after_xid, st.after_event_id)
+			   AND ev.xid < horizon
+			 ORDER BY ev.xid, ev.id
+			 LIMIT integration_pump.max_events) b
+	 ORDER BY b.xid DESC, b.id DESC
+	 LIMIT 1;
+	IF last_id IS NULL THEN
+		RETURN 0;
+	END IF;
+	INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
+											action, event_type, payload)
+	SELECT i.workspace_id, i.id, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
+		   jsonb_build_object('action', 'event', 'type', e.type, 'object_type', e.object_type,
+							  'object_id', e.object_id, 'event_id', e.id, 'created_at', e.created_at,
+							  'actor', e.actor, 'data', e.payload)
+	  FROM crm.events e
+	 WHERE e.workspace_id = i.workspace_id
+	   AND (e.xid, e.id) > (st.after_xid, st.after_event_id) AND (e.xid, e.id) <= (last_xid, last_id)
+	   AND e.xid < horizon
+	   AND (cardinality(i.event_types) = 0 OR e.type = ANY (i.event_types))
+	   AND e.object_type <> ALL (synced)
+	   AND e.actor <> echo
+	 ORDER BY e.xid, e.id;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	n := n + k;
+	FOREACH obj IN ARRAY synced LOOP
+		EXECUTE pg_catalog.format($q$
+			WITH ev AS (
+				SELECT e.id, e.xid, e.type, e.object_id, COALESCE(e.actor OPERATOR(pg_catalog.=) $9, false) AS quiet,
+					   pg_catalog.row_number() OVER (PARTITION BY e.object_id ORDER BY e.xid, e.id) AS nth
+				  FROM crm.events e
+				 WHERE e.workspace_id OPERATOR(pg_catalog.=) $1
+				   AND (e.xid, e.id) OPERATOR(pg_catalog.>) ($4, $5) AND (e.xid, e.id) OPERATOR(pg_catalog.<=) ($6, $7)
+				   AND e.xid OPERATOR(pg_catalog.<) $8
+				   AND e.object_type OPERATOR(pg_catalog.=) $3 AND e.object_id IS NOT NULL
+				   AND (pg_catalog.cardinality($10) OPERATOR(pg_catalog.=) 0 OR e.type OPERATOR(pg_catalog.=) ANY ($10))
+			), objs AS (
+				SELECT DISTINCT ev.object_id FROM ev
+			), matched AS (
+				SELECT %1$I.id, crm_internal.integration_data($11, pg_catalog.to_jsonb(%1$I)) AS data FROM crm.%1$I
+				 WHERE %2$s AND %1$I.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
+			), held AS (
+				INSERT INTO crm_internal.integration_objects (workspace_id, integration_id, object_type, object_id)
+				SELECT $1, $2, $3, m.id FROM matched m
+				ON CONFLICT DO NOTHING
+			), dropped AS (
+				DELETE FROM crm_internal.integration_objects o
+				 WHERE o.workspace_id OPERATOR(pg_catalog.=) $1 AND o.integration_id OPERATOR(pg_catalog.=) $2
+				   AND o.object_type OPERATOR(pg_catalog.=) $3
+				   AND o.object_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
+				   AND NOT EXISTS (SELECT 1 FROM matched m WHERE m.id OPERATOR(pg_catalog.=) o.object_id)
+				RETURNING o.object_id
+			), out AS (
+				SELECT ev.id, ev.xid, ev.type, ev.object_id, 'upsert' AS act, m.data
+				  FROM ev JOIN matched m ON m.id OPERATOR(pg_catalog.=) ev.object_id
+				 WHERE NOT ev.quiet
+				UNION ALL
+				-- what the target needs to find it: the record, if it still exists
+				SELECT ev.id, ev.xid, ev.type, ev.object_id, 'remove',
+					   coalesce((SELECT crm_internal.integration_data($11, pg_catalog.to_jsonb(t)) FROM crm.%1$I t
+								  WHERE t.workspace_id OPERATOR(pg_catalog.=) $1 AND t.id OPERATOR(pg_catalog.=) ev.object_id), '{}')
+				  FROM ev JOIN dropped d ON d.object_id OPERATOR(pg_catalog.=) ev.object_id
+				 WHERE ev.nth OPERATOR(pg_catalog.=) 1 AND NOT ev.quiet
+			)
 			INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
 													action, event_type, payload)
-			VALUES (i.workspace_id, i.id, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
-					jsonb_build_object('action', 'event', 'type', e.type, 'object_type', e.object_type,
-									   'object_id', e.object_id, 'event_id', e.id, 'created_at', e.created_at,
-									   'actor', e.actor, 'data', e.payload));
-			n := n + 1;
-		END IF;
+			SELECT $1, $2, d.id, d.id, $3, d.object_id, d.act, d.type,
+				   pg_catalog.jsonb_build_object('action', d.act, 'type', d.type, 'object_type', $3,
+												 'object_id', d.object_id, 'event_id', d.id, 'data', d.data)
+			  FROM out d
+			 ORDER BY d.xid, d.id$q$,
+			crm_internal.integration_object_table(obj),
+			crm_hidden.cql_where(obj, coalesce(i.sync_filters ->> obj, '')))
+		USING i.workspace_id, i.id, obj, st.after_xid, st.after_event_id, last_xid, last_id, horizon, echo,
+			  i.event_types, i.field_mappings -> obj;
+		GET DIAGNOSTICS k = ROW_COUNT;
+		n := n + k;
 	END LOOP;
-	IF moved THEN
-		UPDATE crm_internal.integration_state s SET after_xid = st.after_xid, after_event_id = st.after_event_id
-		 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
-	END IF;
+	UPDATE crm_internal.integration_state s SET after_xid = last_xid, after_event_id = last_id
+	 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
 	RETURN n;
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.integration_pump(crm.integrations, integer) IS
-	'fans the integration''s events after its cursor out into deliveries (at most max_events events), and moves the cursor';
+	'fans the integration''s events after its cursor out into deliveries (at most max_events events), set-based, and moves the cursor';
 
 CREATE FUNCTION crm_internal.integration_of(key text) RETURNS crm.integrations
 LANGUAGE plpgsql STABLE
@@ -728,6 +810,42 @@ $$;
 COMMENT ON FUNCTION crm.fail_delivery(bigint, text) IS
 	'records a failed try of a claimed delivery: retried with exponential backoff, dead after max_attempts (service roles)';
 
+-- Retention: the deliveries delivered longer ago than their integration's
+-- retention, with their tries (the foreign key's cascade), in every
+-- workspace; dead ones only when asked (someone may still look into them),
+-- by their last try.  Open deliveries (pending, leased, failed) are never
+-- purged: they are the work still to do, and a later one of their object
+-- waits for them.  For the worker or the DBA's scheduler (service roles).
+CREATE FUNCTION crm.purge_deliveries(include_dead boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_service('purge deliveries');
+	IF purge_deliveries.include_dead IS NULL THEN
+		RAISE EXCEPTION 'invalid include_dead: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass true to purge dead deliveries too, false (the default) to keep them.';
+	END IF;
+	DELETE FROM crm.integration_deliveries d
+	 USING crm.integrations i
+	 WHERE i.workspace_id = d.workspace_id AND i.id = d.integration_id
+	   AND ((d.status = 'done' AND d.done_at < clock_timestamp() - i.retention)
+			OR (purge_deliveries.include_dead AND d.status = 'dead'
+				AND d.created_at < clock_timestamp() - i.retention
+				AND NOT EXISTS (SELECT 1 FROM crm.integration_attempts a
+								 WHERE a.workspace_id = d.workspace_id AND a.delivery_id = d.id
+								   AND a.recorded_at >= clock_timestamp() - i.retention)));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_deliveries(boolean) IS
+	'deletes the deliveries of every workspace delivered longer ago than their integration''s retention, with their tries (dead ones too if include_dead); never an open one; returns how many (service roles; run it daily)';
+
 -- The worker's view of an integration: where to send, and the secret to
 -- sign with.  Service roles only: no frontend reads a secret.
 CREATE FUNCTION crm.integration_endpoint(integration text,
@@ -842,9 +960,96 @@ COMMENT ON VIEW crm.integration_status IS
 COMMENT ON COLUMN crm.integration_status.lag IS 'age of the oldest event not yet delivered (fanned out or not); NULL when none';
 COMMENT ON COLUMN crm.integration_status.last_error IS 'the error of the latest failed or expired try';
 
+-- The record an integration's external id names, if it still exists (a
+-- contact merged away: the one it was merged into); NULL if none.  As the
+-- caller: a record the caller cannot see is not found.
+CREATE FUNCTION crm_hidden.external_object(i crm.integrations, object text, tab text, external_id text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	oid_ bigint;
+BEGIN
+	SELECT x.object_id INTO oid_ FROM crm.external_ids x
+	 WHERE x.workspace_id = i.workspace_id AND x.object_type = external_object.object AND x.system = i.key
+	   AND x.external_id = external_object.external_id;
+	IF oid_ IS NOT NULL THEN
+		EXECUTE pg_catalog.format('SELECT t.id FROM crm.%I t WHERE t.workspace_id OPERATOR(pg_catalog.=) $1'
+								  ' AND t.id OPERATOR(pg_catalog.=) $2', tab)
+			INTO oid_ USING i.workspace_id, oid_;
+	END IF;
+	IF oid_ IS NOT NULL AND external_object.object = 'contact' THEN
+		oid_ := crm.resolve_contact(oid_);
+	END IF;
+	RETURN oid_;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_object(crm.integrations, text, text, text) IS
+	'the live record of an object type an integration''s external id names in crm.external_ids, NULL if none';
+
+-- A record of an inbound change, inserted or updated through the row path
+-- as the caller: the patch's keys are columns of the table (checked by
+-- crm.apply_external_change), its values read as the columns' types, its
+-- properties merged key by key (a JSON null removes a key).  An update
+-- that changes nothing writes nothing.
+CREATE FUNCTION crm_hidden.external_insert(tab text, patch jsonb) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+	vals text;
+	rid bigint;
+BEGIN
+	SELECT string_agg(quote_ident(k), ', ' ORDER BY k),
+		   string_agg(CASE k WHEN 'properties' THEN 'crm_hidden.jsonb_patch(''{}'', $1 OPERATOR(pg_catalog.->) ''properties'')'
+						   ELSE 'r.' || quote_ident(k) END, ', ' ORDER BY k)
+	  INTO cols, vals
+	  FROM jsonb_object_keys(patch) k;
+	IF cols IS NULL THEN
+		EXECUTE pg_catalog.format('INSERT INTO crm.%I DEFAULT VALUES RETURNING id', tab) INTO rid;
+	ELSE
+		EXECUTE pg_catalog.format('INSERT INTO crm.%1$I (%2$s) SELECT %3$s FROM pg_catalog.jsonb_populate_record(NULL::crm.%1$I, $1) r'
+								  ' RETURNING id', tab, cols, vals)
+			INTO rid USING patch;
+	END IF;
+	RETURN rid;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_insert(text, jsonb) IS
+	'inserts a record of an inbound change (crm.apply_external_change) as the caller; returns its id';
+
+CREATE FUNCTION crm_hidden.external_update(tab text, id bigint, patch jsonb) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+	vals text;
+BEGIN
+	SELECT string_agg(quote_ident(k), ', ' ORDER BY k),
+		   string_agg(CASE k WHEN 'properties' THEN 'crm_hidden.jsonb_patch(t.properties, $1 OPERATOR(pg_catalog.->) ''properties'')'
+						   ELSE 'r.' || quote_ident(k) END, ', ' ORDER BY k)
+	  INTO cols, vals
+	  FROM jsonb_object_keys(patch) k;
+	EXECUTE pg_catalog.format('UPDATE crm.%1$I t SET (%2$s) = ROW(%3$s) FROM pg_catalog.jsonb_populate_record(NULL::crm.%1$I, $1) r'
+							  ' WHERE t.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace() AND t.id OPERATOR(pg_catalog.=) $2'
+							  ' AND ROW(%4$s) IS DISTINCT FROM ROW(%3$s)',
+							  tab, cols, vals, (SELECT string_agg('t.' || quote_ident(k), ', ' ORDER BY k) FROM jsonb_object_keys(patch) k))
+		USING patch, external_update.id;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_update(text, bigint, jsonb) IS
+	'updates a record with an inbound change (crm.apply_external_change) as the caller; writes nothing when nothing changes';
+
 -- Inbound: a change made in the integration's system, applied through the
 -- row path as the caller, with the mapping reversed.  Its events carry the
 -- actor integration:<key>, which the fan-out does not send back to it.
+-- The record is found by its id in that system (crm.external_ids), else a
+-- contact by the identity rules and a company by its normalised domain,
+-- else created; the external id is locked first (an advisory lock, as for
+-- identity keys), so two changes of one new record create it once.
 CREATE FUNCTION crm.apply_external_change(integration text, object text, external_id text, fields jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -853,6 +1058,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	i crm.integrations;
+	tab text := crm_internal.integration_object_table(apply_external_change.object);
+	type_key text;
 	mapping jsonb;
 	patch jsonb := '{}';
 	props jsonb := '{}';
@@ -860,7 +1067,8 @@ DECLARE
 	v jsonb;
 	spec jsonb;
 	field text;
-	cid bigint;
+	oid_ bigint;
+	dom text;
 	old_actor text := current_setting('crm.actor', true);
 BEGIN
 	SELECT * INTO i FROM crm.integrations x
@@ -870,10 +1078,16 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Pass the key of a row of crm.integrations of this workspace.';
 	END IF;
-	IF apply_external_change.object IS DISTINCT FROM 'contact' THEN
-		RAISE EXCEPTION 'invalid object type: "%"', coalesce(apply_external_change.object, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Inbound changes apply to contacts.';
+	IF tab IS NULL OR tab = 'conversations' THEN
+		-- any other name is a custom object type's: a record of that type
+		SELECT t.key INTO type_key FROM crm.object_types t
+		 WHERE t.workspace_id = i.workspace_id AND t.key = apply_external_change.object;
+		IF type_key IS NULL THEN
+			RAISE EXCEPTION 'invalid object type: "%"', coalesce(apply_external_change.object, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Inbound changes apply to contact, company, deal and order records, and to the records of a custom object type (its key).';
+		END IF;
+		tab := 'object_records';
 	END IF;
 	IF coalesce(btrim(apply_external_change.external_id), '') = '' THEN
 		RAISE EXCEPTION 'invalid external id: "%"', coalesce(apply_external_change.external_id, 'NULL')
@@ -885,14 +1099,14 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass the changed fields as a JSON object keyed by the integration''s field names.';
 	END IF;
-	mapping := i.field_mappings -> 'contact';
+	mapping := CASE WHEN type_key IS NULL THEN i.field_mappings -> apply_external_change.object END;
 	FOR target, v IN SELECT * FROM jsonb_each(apply_external_change.fields) LOOP
 		IF mapping IS NULL THEN
 			field := target;
 		ELSE
 			spec := mapping -> target;
 			IF spec IS NULL THEN
-				RAISE EXCEPTION 'field "%" is not in the contact mapping of integration "%"', target, i.key
+				RAISE EXCEPTION 'field "%" is not in the % mapping of integration "%"', target, apply_external_change.object, i.key
 					USING ERRCODE = 'invalid_parameter_value',
 						  HINT = 'Send the target fields of crm.integrations.field_mappings, or map this one.';
 			END IF;
@@ -902,6 +1116,17 @@ BEGIN
 		END IF;
 		IF field LIKE 'properties.%' THEN
 			props := props || jsonb_build_object(substr(field, 12), v);
+		ELSIF type_key IS NOT NULL THEN
+			-- a custom record's fields are its properties
+			props := props || jsonb_build_object(field, v);
+		ELSIF apply_external_change.object = 'contact' THEN
+			patch := patch || jsonb_build_object(field, v);
+		ELSIF field IN ('id', 'workspace_id', 'properties') OR NOT EXISTS (
+				SELECT 1 FROM pg_attribute a
+				 WHERE a.attrelid = ('crm.' || tab)::regclass AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'unknown % field "%" in a change of integration "%"', apply_external_change.object, field, i.key
+				USING ERRCODE = 'undefined_column',
+					  HINT = pg_catalog.format('Send columns of crm.%s or properties.<key>, or map the field in crm.integrations.field_mappings.', tab);
 		ELSE
 			patch := patch || jsonb_build_object(field, v);
 		END IF;
@@ -909,25 +1134,48 @@ BEGIN
 	IF props <> '{}' THEN
 		patch := patch || jsonb_build_object('properties', props);
 	END IF;
+	IF tab = 'companies' THEN
+		dom := crm.normalize_domain(nullif(btrim(patch ->> 'domain'), ''));
+	END IF;
 	PERFORM set_config('crm.actor', 'integration:' || i.key, true);
-	SELECT x.object_id INTO cid FROM crm.external_ids x
-	 WHERE x.workspace_id = i.workspace_id AND x.object_type = 'contact' AND x.system = i.key
-	   AND x.external_id = apply_external_change.external_id;
-	IF cid IS NOT NULL THEN
-		cid := crm.resolve_contact(cid);
+	-- a company's domain too: two external ids of one new domain create one company
+	PERFORM crm_hidden.lock_identity_keys(i.workspace_id,
+		ARRAY['x:' || i.key || ':' || apply_external_change.object || ':' || apply_external_change.external_id,
+			  'd:' || dom]);
+	oid_ := crm_hidden.external_object(i, apply_external_change.object, tab, apply_external_change.external_id);
+	IF apply_external_change.object = 'contact' THEN
+		IF oid_ IS NULL THEN
+			-- the identity rules: an existing contact with the email or phone
+			oid_ := crm.identify(email => patch ->> 'email', phone => patch ->> 'phone', name => patch ->> 'name');
+		END IF;
+		IF patch <> '{}' THEN
+			PERFORM crm.update_contact(oid_, patch);
+		END IF;
 	ELSE
-		-- the identity rules: an existing contact with the email or phone
-		cid := crm.identify(email => patch ->> 'email', phone => patch ->> 'phone', name => patch ->> 'name');
-		INSERT INTO crm.external_ids (workspace_id, object_type, object_id, system, external_id)
-		VALUES (i.workspace_id, 'contact', cid, i.key, apply_external_change.external_id)
-		ON CONFLICT DO NOTHING;
+		IF oid_ IS NULL AND dom IS NOT NULL THEN
+			-- the domain rules: one company per normalised domain
+			SELECT c.id INTO oid_ FROM crm.companies c WHERE c.workspace_id = i.workspace_id AND c.domain = dom;
+		END IF;
+		IF oid_ IS NULL THEN
+			IF tab = 'companies' AND patch ? 'domain' AND NOT patch ? 'name' THEN
+				patch := patch || jsonb_build_object('name', coalesce(dom, patch ->> 'domain'));
+			END IF;
+			IF type_key IS NOT NULL THEN
+				patch := patch || jsonb_build_object('type_key', type_key);
+			END IF;
+			oid_ := crm_hidden.external_insert(tab, patch);
+		ELSIF patch <> '{}' THEN
+			PERFORM crm_hidden.external_update(tab, oid_, patch);
+		END IF;
 	END IF;
-	IF patch <> '{}' THEN
-		PERFORM crm.update_contact(cid, patch);
-	END IF;
+	-- a record deleted since: the id names the new one
+	INSERT INTO crm.external_ids AS x (workspace_id, object_type, object_id, system, external_id)
+	VALUES (i.workspace_id, coalesce(type_key, apply_external_change.object), oid_, i.key, apply_external_change.external_id)
+	ON CONFLICT (workspace_id, object_type, system, external_id) DO UPDATE SET object_id = EXCLUDED.object_id
+	 WHERE x.object_id <> EXCLUDED.object_id;
 	PERFORM set_config('crm.actor', coalesce(old_actor, ''), true);
-	RETURN cid;
+	RETURN oid_;
 END;
 $$;
 COMMENT ON FUNCTION crm.apply_external_change(text, text, text, jsonb) IS
-	'applies a contact change from an integration''s system (fields by the integration''s names, mapped back): finds the contact by crm.external_ids, else by crm.identify, and does not echo the change back';
+	'applies a change of a contact, company, deal, order or custom record from an integration''s system (fields by the integration''s names, mapped back): finds it by crm.external_ids, a contact by crm.identify, a company by its domain, else creates it, and does not echo the change back';

@@ -45,6 +45,7 @@ typedef struct Config
 	int			batch;			/* deliveries per claim */
 	int			poll_ms;		/* longest sleep between claims */
 	int			timeout_s;		/* HTTP timeout of one POST */
+	int			purge_s;		/* seconds between crm.purge_deliveries() calls; 0: never */
 } Config;
 
 typedef struct Response
@@ -106,6 +107,7 @@ read_config(const char *path, Config *cfg)
 	cfg->batch = 50;
 	cfg->poll_ms = 1000;
 	cfg->timeout_s = 10;
+	cfg->purge_s = 3600;
 	while (fgets(line, sizeof(line), f) != NULL)
 	{
 		char	   *s = line;
@@ -146,6 +148,8 @@ read_config(const char *path, Config *cfg)
 			cfg->poll_ms = atoi(value);
 		else if (strcmp(key, "http_timeout_s") == 0)
 			cfg->timeout_s = atoi(value);
+		else if (strcmp(key, "purge_interval_s") == 0)
+			cfg->purge_s = atoi(value);
 		else
 		{
 			logmsg("%s:%d: unknown setting \"%s\"", path, lineno, key);
@@ -159,9 +163,9 @@ read_config(const char *path, Config *cfg)
 		logmsg("%s: conninfo and integration are required", path);
 		return -1;
 	}
-	if (cfg->batch < 1 || cfg->batch > 10000 || cfg->poll_ms < 10 || cfg->timeout_s < 1)
+	if (cfg->batch < 1 || cfg->batch > 10000 || cfg->poll_ms < 10 || cfg->timeout_s < 1 || cfg->purge_s < 0)
 	{
-		logmsg("%s: batch is 1 to 10000, poll_interval_ms at least 10, http_timeout_s at least 1", path);
+		logmsg("%s: batch is 1 to 10000, poll_interval_ms at least 10, http_timeout_s at least 1, purge_interval_s at least 0", path);
 		return -1;
 	}
 	return 0;
@@ -381,6 +385,23 @@ run_batch(PGconn *conn, CURL *curl, const Config *cfg)
 	return n;
 }
 
+/*
+ * Deletes the deliveries delivered longer ago than their integration's
+ * retention (crm.purge_deliveries), so the queue's table stays the size of
+ * its open work; a failure is logged and tried again next time.
+ */
+static void
+purge(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "SELECT crm.purge_deliveries()");
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		logmsg("purged %s delivered deliveries past their retention", PQgetvalue(res, 0, 0));
+	else
+		logmsg("purge: %s", PQerrorMessage(conn));
+	PQclear(res);
+}
+
 /* Sleeps until a NOTIFY arrives or poll_ms passes */
 static int
 wait_for_events(PGconn *conn, int poll_ms)
@@ -410,6 +431,7 @@ main(int argc, char **argv)
 	CURL	   *curl;
 	PGconn	   *conn = NULL;
 	int			backoff_s = 1;
+	time_t		purged_at = 0;
 
 	if (argc != 2)
 	{
@@ -439,6 +461,11 @@ main(int argc, char **argv)
 				continue;
 			}
 			backoff_s = 1;
+		}
+		if (cfg.purge_s > 0 && time(NULL) - purged_at >= cfg.purge_s)
+		{
+			purge(conn);
+			purged_at = time(NULL);
 		}
 		n = run_batch(conn, curl, &cfg);
 		if (n < 0 || (n == 0 && wait_for_events(conn, cfg.poll_ms) < 0))

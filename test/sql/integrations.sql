@@ -243,6 +243,19 @@ SELECT object_type, action, payload -> 'data' ->> 'domain' AS domain FROM crm.cl
 SELECT key, secret FROM crm.integration_endpoint('segment');
 RESET ROLE;
 
+-- only a service role reads a secret: the stored secret is in crm_internal,
+-- which no granted role may use; the column always reads NULL;
+-- crm.integration_endpoint, which both may call, refuses a frontend (42501
+-- above); and no event or history row carries a secret
+SELECT r.rolname, has_schema_privilege(r.rolname, 'crm_internal', 'USAGE') AS internal_usage,
+	   has_table_privilege(r.rolname, 'crm_internal.integration_state', 'SELECT') AS state_select,
+	   has_function_privilege(r.rolname, 'crm.integration_endpoint(text)', 'EXECUTE') AS endpoint_execute
+  FROM pg_roles r WHERE r.rolname IN ('crm_integ_app', 'crm_integ_worker') ORDER BY 1;
+SELECT (SELECT count(*) FROM crm.integrations WHERE secret IS NOT NULL) AS secrets_in_rows,
+	   (SELECT count(*) FROM crm.events WHERE payload::text LIKE '%-secret%') AS secrets_in_events,
+	   (SELECT count(*) FROM crm.value_history h WHERE h::text LIKE '%-secret%') AS secrets_in_history,
+	   (SELECT count(*) FROM crm_internal.integration_state WHERE secret = 'seg-secret') AS kept_apart;
+
 -- deleting an integration deletes its deliveries, log and state
 DELETE FROM crm.members;
 DELETE FROM crm.integrations WHERE key = 'hook';

@@ -7,7 +7,7 @@
 # and end delivered; the failures must have been retried.
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..8"
+echo "1..9"
 
 tmp=$(mktemp -d)
 cleanup() {
@@ -122,6 +122,24 @@ expired=$(q -d crm_webhook -c "SELECT count(*) FROM crm.integration_attempts WHE
 # the one request in flight when the worker was killed may have been answered 503 and never failed
 [ "$failed" -gt 0 ] && [ "$retried" -ge $((failed - 1)) ] && { [ "$leased_at_kill" = 0 ] || [ "$expired" -ge "$leased_at_kill" ]; }
 ok $? "the 503s were logged as failed tries and retried, the killed worker's leases claimed again ($failed answered 503, $retried failed tries, $expired expired leases)"
+
+# the worker runs crm.purge_deliveries() every purge_interval_s: delivered
+# longer ago than the retention, the deliveries go with their tries
+q -d crm_webhook >/dev/null <<'SQL'
+UPDATE crm.integrations SET retention = '1 hour';
+UPDATE crm.integration_deliveries SET done_at = done_at - interval '2 hours';
+SQL
+echo "purge_interval_s = 1" >>"$tmp/worker.conf"
+worker/crm-webhook-worker "$tmp/worker.conf" 2>"$tmp/worker3.log" &
+wpid=$!
+for _ in $(seq 1 100); do
+	grep -q "purged 200 delivered" "$tmp/worker3.log" && break
+	sleep 0.1
+done
+kill -TERM "$wpid"; wait "$wpid" 2>/dev/null; wpid=
+[ "$(q -d crm_webhook -c "SELECT (SELECT count(*) FROM crm.integration_deliveries) || '/' || (SELECT count(*) FROM crm.integration_attempts)")" = 0/0 ]
+ok $? "the worker purges the deliveries past their retention, with their tries ($(grep -c purged "$tmp/worker3.log") purge runs logged)"
+sed 's/^/#   /' "$tmp/worker3.log"
 
 "$PG_BINDIR/dropdb" crm_webhook
 q -c "DROP ROLE crm_hook_worker"
