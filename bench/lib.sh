@@ -25,37 +25,69 @@ bench_ms() {
 	printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
 }
 
+# Every case runs crm and bare alternately, at least BENCH_RUNS times each
+# (default 5), and report() gives the median ratio with its spread: the
+# lowest and highest ratio of a crm run to the bare run next to it.  The
+# runs of the last measurement wait in $BENCH_SPREAD for report().
+BENCH_RUNS=${BENCH_RUNS:-5}
+BENCH_SPREAD=${BENCH_RESULTS:-/tmp/crm-bench}.spread
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+# spread_record "CRM_MS ..." "BARE_MS ...": the paired runs for the next report
+spread_record() {
+	printf '%s\n%s\n' "$1" "$2" >"$BENCH_SPREAD"
+}
+
 # Median wall times in milliseconds of crm SQL $2 and bare SQL $4, each run
-# after its setup ($1, $3) in its own session, alternately $5 times (default
-# 5), so that a change in the machine's load weighs on both sides alike.
-# Prints "CRM_MS BARE_MS".
+# after its setup ($1, $3) in its own session, alternately $5 times (at
+# least BENCH_RUNS), so that a change in the machine's load weighs on both
+# sides alike.  Prints "CRM_MS BARE_MS".
 bench_pair() {
-	local crm_setup=$1 crm_sql=$2 bare_setup=$3 bare_sql=$4 runs=${5:-5} i crm=() bare=()
+	local crm_setup=$1 crm_sql=$2 bare_setup=$3 bare_sql=$4 runs=${5:-$BENCH_RUNS} i crm=() bare=()
+	[ "$runs" -ge "$BENCH_RUNS" ] || runs=$BENCH_RUNS
 	for ((i = 0; i < runs; i++)); do
 		crm+=("$(bench_ms "$crm_setup" "$crm_sql" 1)") || return 1
 		bare+=("$(bench_ms "$bare_setup" "$bare_sql" 1)") || return 1
 	done
-	echo "$(printf '%s\n' "${crm[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')" \
-		"$(printf '%s\n' "${bare[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')"
+	spread_record "${crm[*]}" "${bare[*]}"
+	echo "$(median "${crm[@]}")" "$(median "${bare[@]}")"
 }
 
 # report CASE CRM_MS BARE_MS KIND TARGET
 #   KIND time:       ratio = crm/bare time, lower is better (target "<= 1.1")
 #   KIND throughput: ratio = bare/crm time = crm throughput relative to bare (target ">= 0.7")
+# With the paired runs of the measurement ($BENCH_SPREAD), the spread is the
+# lowest and highest paired ratio; when the target lies inside it, the
+# spread is wider than the margin and the verdict says "unsure".
 report() {
-	local name=$1 crm=$2 bare=$3 kind=$4 target=$5 ratio
+	local name=$1 crm=$2 bare=$3 kind=$4 target=$5 ratio spread="-" verdict lo="null" hi="null"
 	if [ "$kind" = throughput ]; then
 		ratio=$(awk -v c="$crm" -v b="$bare" 'BEGIN{printf "%.2f", b/c}')
 	else
 		ratio=$(awk -v c="$crm" -v b="$bare" 'BEGIN{printf "%.2f", c/b}')
 	fi
-	printf '| %-58s | %10.1f | %10.1f | %6sx | %-10s |\n' "$name" "$crm" "$bare" "$ratio" "$kind $target" | tee -a "$BENCH_RESULTS"
+	if [ -s "$BENCH_SPREAD" ]; then
+		read -r lo hi < <(awk -v kind="$kind" 'NR == 1 {n = split($0, c)} NR == 2 {split($0, b)}
+			END {for (i = 1; i <= n; i++) {r = kind == "throughput" ? b[i] / c[i] : c[i] / b[i];
+				 if (i == 1 || r < lo) lo = r; if (i == 1 || r > hi) hi = r}
+				 printf "%.2f %.2f\n", lo, hi}' "$BENCH_SPREAD")
+		spread="$lo-$hi"
+		rm -f "$BENCH_SPREAD"
+	fi
+	verdict=$(awk -v r="$ratio" -v lo="$lo" -v hi="$hi" -v t="$target" 'BEGIN{
+		if (t !~ /^(<=|>=) *[0-9.]+$/) {print "-"; exit}
+		op = substr(t, 1, 2); x = substr(t, 3) + 0
+		met = (op == "<=") ? r <= x : r >= x
+		if (lo != "null" && lo + 0 <= x && x <= hi + 0) print (met ? "met, unsure" : "missed, unsure")
+		else print (met ? "met" : "missed")}')
+	printf '| %-58s | %10.1f | %10.1f | %6sx | %-11s | %-10s | %-14s |\n' "$name" "$crm" "$bare" "$ratio" "$spread" "$kind $target" "$verdict" | tee -a "$BENCH_RESULTS"
 	# one JSON object a line, for bench/plot.sh
-	printf '{"case": "%s", "crm_ms": %s, "bare_ms": %s, "ratio": %s, "kind": "%s", "target": "%s"}\n' \
-		"${name//\"/\\\"}" "$crm" "$bare" "$ratio" "$kind" "$target" >>"${BENCH_JSON:-/dev/null}"
+	printf '{"case": "%s", "crm_ms": %s, "bare_ms": %s, "ratio": %s, "ratio_min": %s, "ratio_max": %s, "kind": "%s", "target": "%s", "verdict": "%s"}\n' \
+		"${name//\"/\\\"}" "$crm" "$bare" "$ratio" "$lo" "$hi" "$kind" "$target" "$verdict" >>"${BENCH_JSON:-/dev/null}"
 }
 
 # report_abs CASE VALUE UNIT TARGET: for targets stated in absolute terms (p95 ms)
 report_abs() {
-	printf '| %-58s | %10s | %10s | %7s | %-10s |\n' "$1" "$2 $3" "-" "-" "$4" | tee -a "$BENCH_RESULTS"
+	printf '| %-58s | %10s | %10s | %7s | %-11s | %-10s | %-14s |\n' "$1" "$2 $3" "-" "-" "-" "$4" "-" | tee -a "$BENCH_RESULTS"
 }

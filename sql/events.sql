@@ -155,3 +155,136 @@ COMMENT ON FUNCTION crm_internal.purge_workspace_events() IS 'deletes the events
 CREATE TRIGGER workspaces_purge_events AFTER DELETE ON crm.workspaces
 	REFERENCING OLD TABLE AS old_workspaces
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.purge_workspace_events();
+
+-- Retention (issue 25, item 4).  The outbox keeps an event until every
+-- consumer has passed it: each integration's cursor
+-- (crm_internal.integration_state) and each consumer that acknowledges its
+-- position with crm.ack_events.  crm.purge_events(before) deletes what is
+-- older than that and than `before`; a consumer that never registered is
+-- not waited for.
+CREATE TABLE crm_internal.event_consumers (
+	workspace_id bigint NOT NULL REFERENCES crm.workspaces (id) ON DELETE CASCADE,
+	name text NOT NULL,
+	after_xid xid8 NOT NULL,
+	after_event_id bigint NOT NULL,
+	acked_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (workspace_id, name)
+);
+COMMENT ON TABLE crm_internal.event_consumers IS
+	'per workspace and consumer: the last event it acknowledged (crm.ack_events), which crm.purge_events keeps';
+SELECT pg_catalog.pg_extension_config_dump('crm_internal.event_consumers', '');
+
+-- The position is the acknowledged event's (xid, id), the order
+-- crm.events_since delivers in.  Only an event crm.events_since could have
+-- returned (its transaction below the horizon) is accepted: every event
+-- before it in that order has then committed, so nothing the consumer
+-- has not seen can ever fall behind its position.
+CREATE FUNCTION crm.ack_events(consumer text, event_id bigint)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	key text := lower(btrim(ack_events.consumer));
+	at_xid xid8 := '0'::xid8;
+BEGIN
+	PERFORM crm_internal.require_service('acknowledge events');
+	IF key IS NULL OR key = '' OR length(key) > 100 THEN
+		RAISE EXCEPTION 'invalid consumer name: "%"', coalesce(consumer, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the consumer with 1 to 100 characters, the same name at every acknowledgement.';
+	END IF;
+	IF event_id IS NULL OR event_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', coalesce(event_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the id of the last event you handled, or 0 before the first.';
+	END IF;
+	IF event_id > 0 THEN
+		SELECT e.xid INTO at_xid FROM crm.events e WHERE e.workspace_id = ws AND e.id = ack_events.event_id;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Acknowledge the id of an event crm.events_since() returned.';
+		END IF;
+		IF at_xid >= pg_snapshot_xmin(pg_current_snapshot()) THEN
+			RAISE EXCEPTION 'event % is not delivered yet', event_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Acknowledge an event crm.events_since() returned: it holds an event back while an older transaction is still running.';
+		END IF;
+	END IF;
+	-- shared with other consumers, exclusive with crm.purge_events
+	PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.event_consumers', ws));
+	INSERT INTO crm_internal.event_consumers AS c (workspace_id, name, after_xid, after_event_id)
+	VALUES (ws, key, at_xid, ack_events.event_id)
+	ON CONFLICT (workspace_id, name) DO UPDATE
+	   SET after_xid = excluded.after_xid, after_event_id = excluded.after_event_id, acked_at = now();
+END;
+$$;
+COMMENT ON FUNCTION crm.ack_events(text, bigint) IS
+	'records that the named consumer of the current workspace has handled the events up to this one (0: none yet); crm.purge_events keeps every event after it';
+
+CREATE FUNCTION crm.drop_event_consumer(consumer text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM crm_internal.require_service('drop event consumers');
+	DELETE FROM crm_internal.event_consumers c
+	 WHERE c.workspace_id = crm.current_workspace() AND c.name = lower(btrim(drop_event_consumer.consumer));
+	RETURN FOUND;
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_event_consumer(text) IS
+	'forgets a consumer of the current workspace: crm.purge_events no longer keeps events for it; false if there was none';
+
+-- Deletes the current workspace's events written before `before` that
+-- every consumer has passed: below the earliest position of the
+-- integrations' cursors and the acknowledged consumers, and below the
+-- horizon (ended transactions).  The event at a position itself stays, so
+-- crm.events_since(its id) keeps working.  One range of the delivery index.
+CREATE FUNCTION crm.purge_events(before timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	keep_xid xid8;
+	keep_id bigint;
+	horizon xid8;
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_service('purge events');
+	IF before IS NULL THEN
+		RAISE EXCEPTION 'invalid purge time: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the time before which events may go, say now() - interval ''90 days''.';
+	END IF;
+	-- no consumer acknowledges while the positions are read and used
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.event_consumers', ws));
+	horizon := pg_snapshot_xmin(pg_current_snapshot());
+	SELECT p.after_xid, p.after_event_id INTO keep_xid, keep_id
+	  FROM (SELECT s.after_xid, s.after_event_id FROM crm_internal.integration_state s WHERE s.workspace_id = ws
+			UNION ALL
+			SELECT c.after_xid, c.after_event_id FROM crm_internal.event_consumers c WHERE c.workspace_id = ws) p
+	 ORDER BY p.after_xid, p.after_event_id
+	 LIMIT 1;
+	IF keep_xid IS NULL OR keep_xid >= horizon THEN
+		keep_xid := horizon;
+		keep_id := 0;
+	END IF;
+	DELETE FROM crm.events e
+	 WHERE e.workspace_id = ws
+	   AND (e.xid, e.id) < (keep_xid, keep_id)
+	   AND e.created_at < purge_events.before;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_events(timestamptz) IS
+	'deletes the current workspace''s events written before the given time that every integration and acknowledged consumer has passed; returns how many';

@@ -53,6 +53,7 @@ _PG_init(void)
 	CrmMembersInit();
 	CrmReportPlansInit();
 	CrmEventsInit();
+	CrmNotifierInit();
 	CacheRegisterRelcacheCallback(CrmRelcacheCallback, (Datum) 0);
 
 	DefineCustomIntVariable("crm.cache_budget_mb",

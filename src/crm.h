@@ -43,6 +43,9 @@ extern void CrmWorkspaceInit(void);
 extern void CrmMembersInit(void);
 extern void CrmReportPlansInit(void);
 extern void CrmEventsInit(void);
+/* notifier.c */
+extern void CrmNotifierInit(void);
+extern void CrmNotifierEnsure(void);
 
 /*
  * Each per-backend cache's relcache invalidation handler: crm.c registers

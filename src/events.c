@@ -86,6 +86,7 @@ NotifyWorkspace(int64 ws)
 {
 	if (notify_events)
 		Async_Notify("crm_events", psprintf(INT64_FORMAT, ws));
+	CrmNotifierEnsure();
 }
 static SPIPlanPtr workspace_plan = NULL;
 
@@ -488,6 +489,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
 	CrmDirectInsert *writer;
 	int64		last_ws = 0;
 	Datum		actor;
+	Datum		fxid;
 
 	if (!OidIsValid(seqid))
 		return false;
@@ -501,6 +503,8 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
 	CheckEventType(rel, type);
 	actor = CStringGetTextDatum(CrmCurrentActor());
 
+	/* the transaction's id before the events' ids: see notifier.c */
+	fxid = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	writer = CrmDirectInsertBegin(rel);
 	for (int i = 0; i < b->n; i++)
 	{
@@ -514,7 +518,7 @@ WriteEventsDirect(EventBatch *b, const char *type, const char *object_type, Oid 
 		slot->tts_values[3] = CStringGetTextDatum(object_type);
 		slot->tts_values[4] = b->ids[i];
 		slot->tts_values[5] = b->payloads[i];
-		slot->tts_values[6] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+		slot->tts_values[6] = fxid;
 		slot->tts_values[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		slot->tts_values[8] = actor;
 		ExecStoreVirtualTuple(slot);
@@ -934,6 +938,8 @@ crm_next_event_id(PG_FUNCTION_ARGS)
 	LookupEvents();
 	if (!OidIsValid(events_seqid))
 		elog(ERROR, "sequence crm.events_id_seq does not exist");
+	/* the transaction's id before the event's: see notifier.c */
+	(void) GetTopFullTransactionId();
 	issued_event_id = nextval_internal(events_seqid, false);
 	issued_event_id_valid = true;
 	PG_RETURN_INT64(issued_event_id);

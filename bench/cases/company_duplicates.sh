@@ -7,7 +7,8 @@
 # than 1,000 left out, pairs within a block compared with pg_trgm's
 # similarity() at 0.5), without the domain and contact parts.  (The
 # unblocked trigram self-join through a GIN index, the earlier bare side,
-# did not finish in 8 minutes.)  One run each.
+# did not finish in 8 minutes.)  Alternately BENCH_RUNS times (the
+# minimum of bench_pair; it was one run each): about 15 s a crm run at 100k.
 bench_sql "
 INSERT INTO crm.companies (id, name, domain)
 SELECT g, w1 || ' ' || w2 || ' ' || (ARRAY['Inc', 'LLC', 'Ltd', 'GmbH', 'Corp', 'Group'])[1 + g % 6],

@@ -27,12 +27,17 @@ for t in crm.contacts bench_bare_contacts; do
 done
 # each run merges pairs of its own half: a pair merged once is one contact after
 conc_pair identify bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
-	-D nseed=$nseed -D npairs=$((npairs / 2)) -D pairbase=0
+	-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=0
 # the same with crm.notify_events = off (docs/events.md): no commit queues on the notify lock
 psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_events = off"
 conc_pair "identify, notify off" bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
-	-D nseed=$nseed -D npairs=$((npairs / 2)) -D pairbase=$((npairs / 2))
-psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB RESET crm.notify_events"
+	-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=$((npairs / 3))
+# ... and with the notifier waking LISTEN crm_events every 100 ms instead
+psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_interval = '100ms'"
+conc_pair "identify, notifier 100 ms" bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
+	-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=$((2 * npairs / 3))
+psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB RESET crm.notify_events; ALTER DATABASE $BENCH_DB RESET crm.notify_interval"
+psql -X -q -d "$BENCH_DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'crm notifier'" >/dev/null
 merged=$(psql -X -At -d "$BENCH_DB" -c "SELECT count(*) FROM crm.contacts WHERE status = 'merged'")
 dups=$(psql -X -At -d "$BENCH_DB" -c "SELECT count(*) FROM (SELECT email FROM crm.contacts WHERE status < 'merged' AND email IS NOT NULL GROUP BY email HAVING count(*) > 1) d")
 echo "identify: $merged contacts merged, $dups emails held twice"

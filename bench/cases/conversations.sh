@@ -42,10 +42,11 @@ sum_ms() {
 		psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" 2>&1 | awk '/^Time: /{t+=$2} END{print t}'
 }
 crm_runs=(); bare_runs=()
-for i in 1 2 3; do
+for ((i = 0; i < BENCH_RUNS; i++)); do
 	crm_runs+=("$(sum_ms "$crm_sql")")
 	bare_runs+=("$(sum_ms "$bare_sql")")
 done
+spread_record "${crm_runs[*]}" "${bare_runs[*]}"
 crm_ms=$(printf '%s\n' "${crm_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 bare_ms=$(printf '%s\n' "${bare_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 report "2000 one-row message INSERTs, statistics and triggers vs plain table" "$crm_ms" "$bare_ms" throughput "-"
@@ -61,10 +62,11 @@ batches() {
 crm_sql=$(batches crm.messages)
 bare_sql=$(batches public.bare_messages)
 crm_runs=(); bare_runs=()
-for i in 1 2 3; do
+for ((i = 0; i < BENCH_RUNS; i++)); do
 	crm_runs+=("$(sum_ms "$crm_sql")")
 	bare_runs+=("$(sum_ms "$bare_sql")")
 done
+spread_record "${crm_runs[*]}" "${bare_runs[*]}"
 crm_ms=$(printf '%s\n' "${crm_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 bare_ms=$(printf '%s\n' "${bare_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 report "200 ten-row message INSERTs, statistics and triggers vs plain table" "$crm_ms" "$bare_ms" throughput "-"
@@ -81,10 +83,11 @@ earlier() {
 crm_sql=$(earlier crm.messages)
 bare_sql=$(earlier public.bare_messages)
 crm_runs=(); bare_runs=()
-for i in 1 2 3; do
+for ((i = 0; i < BENCH_RUNS; i++)); do
 	crm_runs+=("$(sum_ms "$crm_sql")")
 	bare_runs+=("$(sum_ms "$bare_sql")")
 done
+spread_record "${crm_runs[*]}" "${bare_runs[*]}"
 crm_ms=$(printf '%s\n' "${crm_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 bare_ms=$(printf '%s\n' "${bare_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 report "200 one-row message INSERTs among earlier ones (recomputed)" "$crm_ms" "$bare_ms" throughput "-"

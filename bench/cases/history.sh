@@ -32,6 +32,7 @@ for i in 1 2 3 4 5; do
 	crm_runs+=("$(sum_ms "$on" "$updates")")
 	bare_runs+=("$(sum_ms "$off" "$updates")")
 done
+spread_record "${crm_runs[*]}" "${bare_runs[*]}"
 crm_ms=$(printf '%s\n' "${crm_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 bare_ms=$(printf '%s\n' "${bare_runs[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
 report "2000 one-row contact UPDATEs of lifecycle_stage, history on/off" "$crm_ms" "$bare_ms" throughput ">= 0.85"

@@ -7,8 +7,8 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "\\copy (SELECT 'Person ' || g A
 bench_sql "CREATE TABLE bench_bare_import (LIKE crm.contacts INCLUDING ALL)"
 bench_sql "CREATE TABLE bench_import_rows AS SELECT jsonb_agg(jsonb_build_object('name', 'Person ' || g, 'email', 'imp' || g || '@example.com', 'phone', '+44207' || lpad(g::text, 7, '0'), 'city', 'City ' || (g % 100))) AS j FROM generate_series(1, $SCALE) g"
 
-crm_ms=$(bench_ms "BEGIN;" "SELECT count(*) FROM crm.import_contacts((SELECT j FROM bench_import_rows));")
-bare_ms=$(bench_ms "BEGIN;" "\\copy bench_bare_import (name, email, phone, city) FROM '$csv' WITH (FORMAT csv, HEADER true)")
+read -r crm_ms bare_ms < <(bench_pair "BEGIN;" "SELECT count(*) FROM crm.import_contacts((SELECT j FROM bench_import_rows));" \
+	"BEGIN;" "\\copy bench_bare_import (name, email, phone, city) FROM '$csv' WITH (FORMAT csv, HEADER true)")
 report "crm.import_contacts() vs COPY ($SCALE rows)" "$crm_ms" "$bare_ms" time "<= 3"
 bench_sql "DROP TABLE bench_bare_import; DROP TABLE bench_import_rows"
 rm -f "$csv"

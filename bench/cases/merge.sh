@@ -37,8 +37,8 @@ warm="SELECT * FROM bench_merge_pair() \\gset w_
 SELECT crm.merge_contacts(:w_s, :w_d);
 SELECT * FROM bench_merge_pair() \\gset"
 
-crm_ms=$(bench_ms "$warm" "SELECT crm.merge_contacts(:s, :d);" 5)
-bare_ms=$(bench_ms "$warm" "SELECT bench_bare_merge(:s, :d);" 5)
+read -r crm_ms bare_ms < <(bench_pair "$warm" "SELECT crm.merge_contacts(:s, :d);" \
+	"$warm" "SELECT bench_bare_merge(:s, :d);")
 report "crm.merge_contacts() with 1,000 related rows (ms)" "$crm_ms" "$bare_ms" time "<= 20 ms"
 
 # crm.unmerge() of that merge: the duplicate live again and its 1,000 rows
@@ -55,11 +55,11 @@ BEGIN
 	UPDATE crm.contact_companies SET contact_id = d WHERE contact_id = s;
 	UPDATE crm.external_ids SET object_id = d WHERE object_type = 'contact' AND object_id = s;
 END \$\$;"
-crm_ms=$(bench_ms "$warm
+read -r crm_ms bare_ms < <(bench_pair "$warm
 SELECT crm.merge_contacts(:s, :d);
-SELECT max(id) AS m FROM crm.merges \\gset" "SELECT crm.unmerge(:m);" 5)
-bare_ms=$(bench_ms "$warm
-SELECT bench_bare_merge(:s, :d);" "SELECT bench_bare_unmerge(:s, :d);" 5)
+SELECT max(id) AS m FROM crm.merges \\gset" "SELECT crm.unmerge(:m);" \
+	"$warm
+SELECT bench_bare_merge(:s, :d);" "SELECT bench_bare_unmerge(:s, :d);")
 report "crm.unmerge() of a contact with 1,000 related rows (ms)" "$crm_ms" "$bare_ms" time "<= 20 ms"
 bench_sql "DROP FUNCTION bench_merge_pair(); DROP FUNCTION bench_bare_merge(bigint, bigint);
 DROP FUNCTION bench_bare_unmerge(bigint, bigint)"
@@ -108,14 +108,14 @@ END \$\$;"
 cwarm="SELECT * FROM bench_company_pair() \\gset w_
 SELECT crm.merge_companies(:w_s, :w_d);
 SELECT * FROM bench_company_pair() \\gset"
-crm_ms=$(bench_ms "$cwarm" "SELECT crm.merge_companies(:s, :d);" 5)
-bare_ms=$(bench_ms "$cwarm" "SELECT bench_bare_company_merge(:s, :d);" 5)
+read -r crm_ms bare_ms < <(bench_pair "$cwarm" "SELECT crm.merge_companies(:s, :d);" \
+	"$cwarm" "SELECT bench_bare_company_merge(:s, :d);")
 report "crm.merge_companies() with 1,000 related rows (ms)" "$crm_ms" "$bare_ms" time "<= 20 ms"
-crm_ms=$(bench_ms "$cwarm
+read -r crm_ms bare_ms < <(bench_pair "$cwarm
 SELECT crm.merge_companies(:s, :d);
-SELECT max(id) AS m FROM crm.merges \\gset" "SELECT crm.unmerge(:m);" 5)
-bare_ms=$(bench_ms "$cwarm
-SELECT bench_bare_company_merge(:s, :d);" "SELECT bench_bare_company_unmerge(:s, :d);" 5)
+SELECT max(id) AS m FROM crm.merges \\gset" "SELECT crm.unmerge(:m);" \
+	"$cwarm
+SELECT bench_bare_company_merge(:s, :d);" "SELECT bench_bare_company_unmerge(:s, :d);")
 report "crm.unmerge() of a company with 1,000 related rows (ms)" "$crm_ms" "$bare_ms" time "<= 20 ms"
 bench_sql "DROP FUNCTION bench_company_pair(); DROP FUNCTION bench_bare_company_merge(bigint, bigint);
 DROP FUNCTION bench_bare_company_unmerge(bigint, bigint)"

@@ -30,7 +30,6 @@ ALTER TABLE crm.deals ENABLE TRIGGER USER;"
 bench_sql "VACUUM ANALYZE crm.deals, crm.deal_stage_history"
 
 range="since => '2024-01-01', until => '2025-12-31', period => 'month'"
-crm_ms=$(bench_ms "" "SELECT * FROM crm.pipeline_report($pipeline, $range);" 5)
 bare_sql="WITH m AS (
 	SELECT gs::date AS p_from, (gs + interval '1 month')::date - 1 AS p_to, (gs + interval '1 month')::timestamptz AS t
 	  FROM generate_series(timestamp '2024-01-01', timestamp '2025-12-01', interval '1 month') gs
@@ -55,7 +54,7 @@ SELECT m.p_from, m.p_to, coalesce(o.open_deals, 0), coalesce(c.won, 0), coalesce
 	   round(c.won::numeric / nullif(c.won + c.lost, 0), 4), round(c.avg_won, 2), round(c.cycle, 2),
 	   round(coalesce(o.open_deals, 0) * c.won::numeric / nullif(c.won + c.lost, 0) * c.avg_won / nullif(c.cycle, 0), 2)
   FROM m LEFT JOIN c USING (p_from) LEFT JOIN o USING (p_from) ORDER BY 1"
-bare_ms=$(bench_ms "" "$bare_sql;" 5)
+read -r crm_ms bare_ms < <(bench_pair "" "SELECT * FROM crm.pipeline_report($pipeline, $range);" "" "$bare_sql;")
 # the two must agree before their times mean anything
 same=$(psql -X -At -d "$BENCH_DB" -c "SELECT count(*) FROM (($bare_sql) EXCEPT
 	(SELECT period_start, period_end, open_deals, won, lost, win_rate, avg_won_value, avg_cycle_days, velocity

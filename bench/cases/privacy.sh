@@ -37,7 +37,7 @@ privacy_paired_ms() {
 	} >"$script"
 	psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" -f "$script" |
 		awk '/^Time: /{n++; if (n > 6) print (n % 2 ? "a" : "b"), $2}' |
-		awk '{v[$1] = v[$1] " " $2} END {print v["a"]; print v["b"]}' |
+		awk '{v[$1] = v[$1] " " $2} END {print v["a"]; print v["b"]}' | tee "$BENCH_SPREAD" |
 		while read -r line; do
 			printf '%s\n' $line | sort -g | awk '{a[NR]=$1} END{printf "%s ", a[int((NR+1)/2)]}'
 		done

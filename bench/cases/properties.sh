@@ -22,14 +22,12 @@ props_define="SELECT crm.define_property('contact', 'plan', 'select', options =>
 props_reset="SET client_min_messages = warning; TRUNCATE crm.contacts CASCADE; TRUNCATE crm.events; DELETE FROM crm.property_definitions WHERE workspace_id = 1;"
 
 bench_sql "$props_reset $props_define"
-crm_ms=$(bench_ms "$props_reset $props_define" \
-	"INSERT INTO crm.contacts (name, email, properties) $props_rows;")
-bare_ms=$(bench_ms "TRUNCATE public.bare_contacts;" \
-	"INSERT INTO public.bare_contacts (name, email, properties) $props_rows;")
+read -r crm_ms bare_ms < <(bench_pair "$props_reset $props_define" "INSERT INTO crm.contacts (name, email, properties) $props_rows;" \
+	"TRUNCATE public.bare_contacts;" "INSERT INTO public.bare_contacts (name, email, properties) $props_rows;")
 report "insert contacts, 5 validated properties vs bare table" "$crm_ms" "$bare_ms" throughput ">= 0.7"
 
-nodefs_ms=$(bench_ms "$props_reset" \
-	"INSERT INTO crm.contacts (name, email, properties) $props_rows;")
-report "insert contacts, 5 validated properties vs no definitions" "$crm_ms" "$nodefs_ms" throughput "-"
+read -r defs_ms nodefs_ms < <(bench_pair "$props_reset $props_define" "INSERT INTO crm.contacts (name, email, properties) $props_rows;" \
+	"$props_reset" "INSERT INTO crm.contacts (name, email, properties) $props_rows;")
+report "insert contacts, 5 validated properties vs no definitions" "$defs_ms" "$nodefs_ms" throughput "-"
 
 bench_sql "$props_reset DROP TABLE public.bare_contacts;"

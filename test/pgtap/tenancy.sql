@@ -178,6 +178,9 @@ INSERT INTO calls (fn, sql) VALUES ('set_external_id', format($q$SELECT crm.set_
 INSERT INTO calls (fn, sql) VALUES ('require_contact', format('SELECT crm_hidden.require_contact(%s)', :c1));
 INSERT INTO calls (fn, sql) VALUES ('require_company', format('SELECT crm_hidden.require_company(%s)', :co1));
 INSERT INTO calls (fn, sql) VALUES ('events_since id', format('SELECT * FROM crm.events_since(%s)', :ev1));
+INSERT INTO calls (fn, sql) VALUES ('ack_events', format($q$SELECT crm.ack_events('tap', %s)$q$, :ev1));
+INSERT INTO calls (fn, sql) VALUES ('purge_events',
+				   $q$SELECT 1 WHERE crm.purge_events('infinity') >= 0 AND NOT EXISTS (SELECT FROM crm.events WHERE workspace_id = 1)$q$);
 INSERT INTO calls (fn, sql) VALUES ('events_since 0', 'SELECT * FROM crm.events_since(0) WHERE workspace_id = 1');
 INSERT INTO calls (fn, sql) VALUES ('sync_conversation_counters',
 				   format('SELECT crm_hidden.sync_conversation_counters(ARRAY[1::bigint], ARRAY[%s::bigint])', :c1));
