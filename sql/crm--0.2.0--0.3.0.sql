@@ -14739,3 +14739,252 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- citus2: what still failed distributed on Citus (issue 21).
+-- crm.identify tells whether a module's time moves with an IMMUTABLE
+-- helper: Citus routes no UPDATE calling a STABLE function on a column.
+CREATE FUNCTION crm_hidden.module_used_before(active_modules jsonb, module text, at timestamptz) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_module_used_before'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm_hidden.module_used_before(jsonb, text, timestamptz) IS
+	'whether active_modules has no time for module, or one before at (a string without an offset read as UTC)';
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+		 WHERE n.nspname OPERATOR(pg_catalog.=) 'crm_hidden'
+		   AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.module_used_before(jsonb, text, timestamptz) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+-- citus2: pipelines, deals, line items and the forecast distributed: the
+-- first pipeline's default asked before its INSERT (Citus takes no subquery
+-- in an INSERT's values), the workspace a variable where a statement locks
+-- or reads by it (Citus routes by a value it knows, not by a call), the
+-- close date computed before the UPDATE, the stage probabilities asked
+-- outside the forecast's query (which runs on the workspace's worker).
+CREATE OR REPLACE FUNCTION crm_hidden.require_pipeline(pipeline_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF pipeline_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.pipelines p
+		 WHERE p.workspace_id = ws AND p.id = require_pipeline.pipeline_id) THEN
+		RAISE EXCEPTION 'pipeline % does not exist', coalesce(pipeline_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; SELECT id, name FROM crm.pipelines lists the pipelines of this workspace.';
+	END IF;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.create_pipeline(name text, template text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	pid bigint;
+	ws bigint := crm.current_workspace();
+	first boolean;
+BEGIN
+	IF name IS NULL OR btrim(name) = '' THEN
+		RAISE EXCEPTION 'pipeline name must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the pipeline a name such as ''Sales''.';
+	END IF;
+	IF template IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crm.pipeline_template(template)) THEN
+		RAISE EXCEPTION 'unknown pipeline template: "%"', template
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use b2b_sales, support, onboarding, real_estate, ecommerce or post_sales, or NULL for an empty pipeline.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.pipelines p WHERE p.workspace_id = ws AND p.name = btrim(create_pipeline.name)) THEN
+		RAISE EXCEPTION 'pipeline "%" already exists', btrim(name)
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Pipeline names are unique in a workspace; choose another name.';
+	END IF;
+	-- The first pipeline of a workspace becomes its default (asked first:
+	-- Citus takes no subquery in an INSERT's values).
+	first := NOT EXISTS (SELECT 1 FROM crm.pipelines q WHERE q.workspace_id = ws AND q.is_default);
+	INSERT INTO crm.pipelines AS p (name, is_default)
+		VALUES (btrim(create_pipeline.name), first)
+		RETURNING p.id INTO pid;
+	IF template IS NOT NULL THEN
+		INSERT INTO crm.stages (pipeline_id, name, position, probability, kind, forecast_category, color)
+		SELECT pid, t.name, t.ord::integer, t.probability, t.kind, t.forecast_category, t.color
+		  FROM crm.pipeline_template(create_pipeline.template) WITH ORDINALITY AS t(name, probability, kind, forecast_category, color, ord);
+	END IF;
+	RETURN pid;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_hidden.lock_deal(deal_id bigint) RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	d crm.deals;
+	-- a variable, not the call: Citus routes a row lock by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	SELECT * INTO d FROM crm.deals x
+	 WHERE x.workspace_id = ws AND x.id = lock_deal.deal_id
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; deals of other workspaces are not visible here.';
+	END IF;
+	RETURN d;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_hidden.close_deal(deal_id bigint, kind crm.stage_kind, closed_at timestamptz, reason text)
+RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
+	at timestamptz := coalesce(close_deal.closed_at, now());
+BEGIN
+	-- before 0.3.0 the second argument of win_deal and lose_deal was closed_at
+	IF reason ~ '^\s*\d{4}-\d{2}-\d{2}' THEN
+		RAISE EXCEPTION 'close reason "%" looks like a date', reason
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('The reason comes before the date: crm.%s_deal(%s, closed_at => %L).',
+								CASE kind WHEN 'won' THEN 'win' ELSE 'lose' END, deal_id, btrim(reason));
+	END IF;
+	IF d.status::text = kind::text THEN
+		RAISE EXCEPTION 'deal % is already %', deal_id, kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Reopen it with crm.move_deal() to an open stage first.';
+	END IF;
+	-- values, not calls, in the statement: Citus routes an UPDATE by a
+	-- workspace it knows and takes no STABLE function in a COALESCE
+	UPDATE crm.deals x
+	   SET status = close_deal.kind::text::crm.deal_status,
+		   closed_at = at,
+		   won_reason = CASE WHEN close_deal.kind = 'won' THEN close_deal.reason END,
+		   lost_reason = CASE WHEN close_deal.kind = 'lost' THEN close_deal.reason END
+	 WHERE x.workspace_id = d.workspace_id AND x.id = close_deal.deal_id
+	 RETURNING * INTO d;
+	RETURN d;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.forecast(pipeline_id bigint DEFAULT NULL, from_date date DEFAULT NULL,
+							 to_date date DEFAULT NULL, period text DEFAULT 'month',
+							 method text DEFAULT 'configured', currency text DEFAULT NULL)
+RETURNS TABLE (period_start date, open_count bigint, pipeline_value numeric, weighted_value numeric,
+			   best_case numeric, commit numeric, closed_won numeric, slipped numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	target text;
+	step interval;
+	minor integer;
+	pid bigint;
+	stage_ids bigint[] := '{}';
+	stage_probs numeric[] := '{}';
+BEGIN
+	IF period IS NULL OR period NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
+		RAISE EXCEPTION 'invalid forecast period: "%"', coalesce(period, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use day, week, month, quarter or year.';
+	END IF;
+	IF method IS NULL OR method NOT IN ('configured', 'historical', 'blended') THEN
+		RAISE EXCEPTION 'unknown forecast method: "%"', coalesce(method, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use configured (the stages'' settings), historical (learned from closed deals) or blended.';
+	END IF;
+	IF from_date > to_date THEN
+		RAISE EXCEPTION 'forecast range is empty: % is after %', from_date, to_date
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass from_date on or before to_date.';
+	END IF;
+	IF pipeline_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_pipeline(forecast.pipeline_id);
+	END IF;
+	IF currency IS NULL THEN
+		SELECT w.default_currency INTO target FROM crm.workspaces w WHERE w.id = ws;
+	ELSE
+		target := crm.normalize_currency(currency);
+	END IF;
+	minor := crm.currency_exponent(target);
+	step := CASE period WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || period)::interval END;
+	-- each pipeline's probabilities asked here, not in the query: on Citus
+	-- the query runs on the workspace's worker, where the function would not
+	-- know the workspace
+	FOR pid IN
+		SELECT pl.id FROM crm.pipelines pl
+		 WHERE pl.workspace_id = ws AND (forecast.pipeline_id IS NULL OR pl.id = forecast.pipeline_id)
+	LOOP
+		SELECT stage_ids || array_agg(p.stage_id), stage_probs || array_agg(p.probability)
+		  INTO stage_ids, stage_probs
+		  FROM crm.stage_probabilities(pid, forecast.method) p;
+	END LOOP;
+
+	RETURN QUERY
+	WITH probs AS MATERIALIZED (
+		SELECT p.stage_id, p.probability, s.kind, s.forecast_category
+		  FROM unnest(stage_ids, stage_probs) AS p(stage_id, probability)
+		  JOIN crm.stages s ON s.workspace_id = ws AND s.id = p.stage_id
+	), deals AS (
+		SELECT d.currency::text AS currency, d.value, d.status,
+			   CASE WHEN d.status = 'open' THEN d.expected_close_date ELSE d.closed_at::date END AS on_date,
+			   CASE d.status WHEN 'won' THEN 'closed' WHEN 'lost' THEN 'omitted'
+					ELSE coalesce(d.forecast_category_override, p.forecast_category)::text END AS category,
+			   coalesce(d.probability_override, p.probability) AS probability
+		  FROM crm.deals d
+		  JOIN probs p ON p.stage_id = d.stage_id
+		 WHERE d.workspace_id = ws AND d.status <> 'lost'
+	), groups AS (
+		SELECT g.currency, g.on_date,
+			   count(*) FILTER (WHERE g.status = 'open' AND g.category <> 'omitted') AS n_open,
+			   sum(g.value) FILTER (WHERE g.status = 'open' AND g.category <> 'omitted') AS pipe,
+			   sum(g.value * g.probability / 100) FILTER (WHERE g.status = 'open' AND g.category <> 'omitted') AS weighted,
+			   sum(g.value) FILTER (WHERE g.category IN ('best_case', 'commit', 'closed')) AS best,
+			   sum(g.value) FILTER (WHERE g.category IN ('commit', 'closed')) AS committed,
+			   sum(g.value) FILTER (WHERE g.status = 'won') AS won,
+			   sum(g.value) FILTER (WHERE g.status = 'open' AND g.category IN ('best_case', 'commit')
+									AND g.on_date < CURRENT_DATE) AS slip
+		  FROM deals g
+		 WHERE g.on_date IS NOT NULL
+		   AND (forecast.from_date IS NULL OR g.on_date >= forecast.from_date)
+		   AND (forecast.to_date IS NULL OR g.on_date <= forecast.to_date)
+		 GROUP BY g.currency, g.on_date
+	), converted AS (
+		SELECT date_trunc(forecast.period, g.on_date)::date AS ps, g.*,
+			   CASE WHEN g.currency = target THEN 1 ELSE crm.lookup_exchange_rate(g.currency, target, g.on_date) END AS rate
+		  FROM groups g
+	), periods AS (
+		SELECT gs::date AS ps
+		  FROM (SELECT date_trunc(forecast.period, coalesce(forecast.from_date, min(c.on_date)))::date AS lo,
+					   date_trunc(forecast.period, coalesce(forecast.to_date, max(c.on_date)))::date AS hi
+				  FROM converted c) b
+		 CROSS JOIN LATERAL generate_series(b.lo, b.hi, step) gs
+	)
+	SELECT p.ps,
+		   coalesce(sum(c.n_open), 0)::bigint,
+		   round(coalesce(sum(c.pipe * c.rate), 0), minor),
+		   round(coalesce(sum(c.weighted * c.rate), 0), minor),
+		   round(coalesce(sum(c.best * c.rate), 0), minor),
+		   round(coalesce(sum(c.committed * c.rate), 0), minor),
+		   round(coalesce(sum(c.won * c.rate), 0), minor),
+		   round(coalesce(sum(c.slip * c.rate), 0), minor)
+	  FROM periods p
+	  LEFT JOIN converted c ON c.ps = p.ps
+	 GROUP BY p.ps
+	 ORDER BY p.ps;
+END;
+$$;

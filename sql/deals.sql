@@ -386,9 +386,11 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	d crm.deals;
+	-- a variable, not the call: Citus routes a row lock by a value it knows
+	ws bigint := crm.current_workspace();
 BEGIN
 	SELECT * INTO d FROM crm.deals x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = lock_deal.deal_id
+	 WHERE x.workspace_id = ws AND x.id = lock_deal.deal_id
 	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
@@ -538,6 +540,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
+	at timestamptz := coalesce(close_deal.closed_at, now());
 BEGIN
 	-- before 0.3.0 the second argument of win_deal and lose_deal was closed_at
 	IF reason ~ '^\s*\d{4}-\d{2}-\d{2}' THEN
@@ -551,12 +554,14 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Reopen it with crm.move_deal() to an open stage first.';
 	END IF;
+	-- values, not calls, in the statement: Citus routes an UPDATE by a
+	-- workspace it knows and takes no STABLE function in a COALESCE
 	UPDATE crm.deals x
 	   SET status = close_deal.kind::text::crm.deal_status,
-		   closed_at = coalesce(close_deal.closed_at, now()),
+		   closed_at = at,
 		   won_reason = CASE WHEN close_deal.kind = 'won' THEN close_deal.reason END,
 		   lost_reason = CASE WHEN close_deal.kind = 'lost' THEN close_deal.reason END
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = close_deal.deal_id
+	 WHERE x.workspace_id = d.workspace_id AND x.id = close_deal.deal_id
 	 RETURNING * INTO d;
 	RETURN d;
 END;

@@ -37,6 +37,15 @@ $$;
 COMMENT ON FUNCTION crm_hidden.lock_identity_keys(bigint, text[]) IS
 	'takes the transaction advisory locks of identity keys (''e:'' email, ''p:'' phone, ''i:'' identifier, ''v:'' verified id) in a fixed order';
 
+-- Whether crm.identify(source => module) moves the module's time: IMMUTABLE
+-- (src/normalize.c reads the stored string the same in every session), for
+-- Citus routes no UPDATE that calls a STABLE function on a column.
+CREATE FUNCTION crm_hidden.module_used_before(active_modules jsonb, module text, at timestamptz) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_module_used_before'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm_hidden.module_used_before(jsonb, text, timestamptz) IS
+	'whether active_modules has no time for module, or one before at (a string without an offset read as UTC)';
+
 -- src/identify.c: the advisory locks of crm_hidden.lock_identity_keys taken with the
 -- lock manager, one index probe per key, statements prepared once per
 -- backend, and no write when the call changes nothing.  No SET search_path:

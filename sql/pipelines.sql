@@ -155,10 +155,13 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF pipeline_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.pipelines p
-		 WHERE p.workspace_id = crm.current_workspace() AND p.id = require_pipeline.pipeline_id) THEN
+		 WHERE p.workspace_id = ws AND p.id = require_pipeline.pipeline_id) THEN
 		RAISE EXCEPTION 'pipeline % does not exist', coalesce(pipeline_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; SELECT id, name FROM crm.pipelines lists the pipelines of this workspace.';
@@ -224,6 +227,7 @@ AS $$
 DECLARE
 	pid bigint;
 	ws bigint := crm.current_workspace();
+	first boolean;
 BEGIN
 	IF name IS NULL OR btrim(name) = '' THEN
 		RAISE EXCEPTION 'pipeline name must not be empty'
@@ -240,10 +244,11 @@ BEGIN
 			USING ERRCODE = 'unique_violation',
 				  HINT = 'Pipeline names are unique in a workspace; choose another name.';
 	END IF;
-	-- The first pipeline of a workspace becomes its default.
+	-- The first pipeline of a workspace becomes its default (asked first:
+	-- Citus takes no subquery in an INSERT's values).
+	first := NOT EXISTS (SELECT 1 FROM crm.pipelines q WHERE q.workspace_id = ws AND q.is_default);
 	INSERT INTO crm.pipelines AS p (name, is_default)
-		VALUES (btrim(create_pipeline.name),
-				NOT EXISTS (SELECT 1 FROM crm.pipelines q WHERE q.workspace_id = ws AND q.is_default))
+		VALUES (btrim(create_pipeline.name), first)
 		RETURNING p.id INTO pid;
 	IF template IS NOT NULL THEN
 		INSERT INTO crm.stages (pipeline_id, name, position, probability, kind, forecast_category, color)

@@ -100,11 +100,16 @@ static Oid	events_owner = InvalidOid;
 static int	events_as_installed = -1;
 
 /*
- * The id crm_internal.next_event_id() gave last, until a row claims it: a
- * row whose id is anything else was sent by its writer
+ * The ids crm_internal.next_event_id() gave, until a row claims each: a row
+ * whose id is none of them was sent by its writer.  Several wait when a
+ * statement computes its rows' defaults before it inserts the first, as
+ * Citus does for an INSERT ... SELECT (its COPY into the shard).  Ids no row
+ * claimed (a statement that failed in between) are forgotten when they fill
+ * the array.
  */
-static int64 issued_event_id = 0;
-static bool issued_event_id_valid = false;
+#define MAX_ISSUED_EVENT_IDS 1024
+static int64 issued_event_ids[MAX_ISSUED_EVENT_IDS];
+static int	issued_event_n = 0;
 
 /* The CHECK of crm.events as pg_get_expr() prints it */
 #define EVENTS_TYPE_CHECK "(type ~ '^CRM_[A-Z_]+$'::text)"
@@ -935,14 +940,18 @@ crm_notify_events(PG_FUNCTION_ARGS)
 Datum
 crm_next_event_id(PG_FUNCTION_ARGS)
 {
+	int64		id;
+
 	LookupEvents();
 	if (!OidIsValid(events_seqid))
 		elog(ERROR, "sequence crm.events_id_seq does not exist");
 	/* the transaction's id before the event's: see notifier.c */
 	(void) GetTopFullTransactionId();
-	issued_event_id = nextval_internal(events_seqid, false);
-	issued_event_id_valid = true;
-	PG_RETURN_INT64(issued_event_id);
+	id = nextval_internal(events_seqid, false);
+	if (issued_event_n == MAX_ISSUED_EVENT_IDS)
+		issued_event_n = 0;
+	issued_event_ids[issued_event_n++] = id;
+	PG_RETURN_INT64(id);
 }
 
 /* What each column the extension owns always holds, for the error's detail */
@@ -986,11 +995,14 @@ IsOwnValue(int i, Datum value)
 	{
 		case 0:
 			{
-				bool		ok = issued_event_id_valid && DatumGetInt64(value) == issued_event_id;
-
-				/* one issued id, one row */
-				issued_event_id_valid = false;
-				return ok;
+				/* one issued id, one row; the newest first, the common case */
+				for (int k = issued_event_n - 1; k >= 0; k--)
+					if (issued_event_ids[k] == DatumGetInt64(value))
+					{
+						issued_event_ids[k] = issued_event_ids[--issued_event_n];
+						return true;
+					}
+				return false;
 			}
 		case 1:
 			return FullTransactionIdEquals(DatumGetFullTransactionId(value), GetTopFullTransactionId());

@@ -34,12 +34,15 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "crm.h"
@@ -151,7 +154,8 @@ enum
 	P_TID,						/* seen_plan only */
 	P_MODULE,					/* insert_plan and update_plan */
 	P_PROFILE,					/* $13..$24: profile_column, in order */
-	NPARAMS = P_PROFILE + NPROFILE
+	P_MODULE_SEEN = P_PROFILE + NPROFILE,	/* $25: {module: seen}, update_plan */
+	NPARAMS
 };
 
 static SPIPlanPtr keys_plan = NULL;
@@ -160,6 +164,8 @@ static SPIPlanPtr insert_plan[2];
 static SPIPlanPtr update_plan[2];
 static SPIPlanPtr seen_plan = NULL;
 static SPIPlanPtr seen_by_id_plan = NULL;
+/* $8 is a crm.identity_source: these are its labels, source_label in order */
+static Datum source_value[NSOURCES];
 
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *argtypes)
@@ -201,8 +207,8 @@ ProfileSql(StringInfo cols, StringInfo vals, StringInfo set, StringInfo changed)
 	take = psprintf("(pg_catalog.num_nonnulls(%s) OPERATOR(pg_catalog.>) 0"
 					" AND (%s OR pg_catalog.num_nonnulls(%s) OPERATOR(pg_catalog.=) 0))",
 					given.data, trusted, stored.data);
-	appendStringInfo(changed, " OR (%s AND pg_catalog.jsonb_build_array(%s)"
-					 " OPERATOR(pg_catalog.<>) pg_catalog.jsonb_build_array(%s))",
+	/* a row comparison, not jsonb_build_array(): Citus refuses a STABLE function of a column in an UPDATE */
+	appendStringInfo(changed, " OR (%s AND ROW(%s) IS DISTINCT FROM ROW(%s))",
 					 take, stored.data, given.data);
 
 	for (i = 0; i < NPROFILE; i++)
@@ -249,7 +255,10 @@ PrepareWritePlans(bool modules, bool profiles, Oid *write_args, SPIPlanPtr *inse
 	 * $2 and $11 are unused: the statements take the same parameter list.
 	 * The module's key is coalesced where the CASE has already ruled NULL
 	 * out: Citus evaluates the functions of a routed statement on the
-	 * coordinator before it sends it, CASE or not.
+	 * coordinator before it sends it, CASE or not.  The update calls no
+	 * STABLE function in a CASE, nor on a column, which Citus refuses in an
+	 * UPDATE: $8 comes typed, $25 built in C, and the module's stored time
+	 * is read by an IMMUTABLE function.
 	 */
 	*insert = PrepareKept(psprintf(
 		"INSERT INTO crm.contacts AS c (workspace_id, name, email, phone, identifier, verified_id,"
@@ -299,14 +308,12 @@ PrepareWritePlans(bool modules, bool profiles, Oid *write_args, SPIPlanPtr *inse
 		"                OPERATOR(pg_catalog.<>) c.properties)%s)",
 		modules ? ","
 		"       active_modules = CASE WHEN $12 IS NULL"
-		"                               OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz"
-		"                                  OPERATOR(pg_catalog.>=) $10"
+		"                               OR NOT crm_hidden.module_used_before(c.active_modules, $12, $10)"
 		"                             THEN c.active_modules"
-		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(coalesce($12, ''), $10) END" : "",
+		"                             ELSE c.active_modules OPERATOR(pg_catalog.||) $25 END" : "",
 		pset.data,
 		modules ? ""
-		"        OR ($12 IS NOT NULL AND ((c.active_modules OPERATOR(pg_catalog.->>) $12) IS NULL"
-		"             OR (c.active_modules OPERATOR(pg_catalog.->>) $12)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) $10))" : "",
+		"        OR ($12 IS NOT NULL AND crm_hidden.module_used_before(c.active_modules, $12, $10))" : "",
 		pchanged.data),
 		NPARAMS, write_args);
 }
@@ -323,8 +330,16 @@ PreparePlans(void)
 		return;
 	/* a 0.2.0 install (which has no source argument) has no active_modules */
 	modules = CrmContactsHaveActiveModules();
-	for (i = P_PROFILE; i < NPARAMS; i++)
+	for (i = P_PROFILE; i < P_PROFILE + NPROFILE; i++)
 		write_args[i] = TEXTOID;
+	write_args[P_MODULE_SEEN] = JSONBOID;
+	write_args[P_SOURCE] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("identity_source"),
+										   ObjectIdGetDatum(get_namespace_oid("crm", false)));
+	if (!OidIsValid(write_args[P_SOURCE]))
+		elog(ERROR, "crm identify: type crm.identity_source not found");
+	for (i = 0; i < NSOURCES; i++)
+		source_value[i] = DirectFunctionCall2(enum_in, CStringGetDatum(source_label[i]),
+											  ObjectIdGetDatum(write_args[P_SOURCE]));
 	keys_plan = PrepareKept("SELECT c.verified_id, c.email, c.phone, c.identifier FROM crm.contacts c"
 							" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
 							2, write_args);
@@ -838,6 +853,18 @@ ReadIdentity(FunctionCallInfo fcinfo, Identity *who)
 				 errhint("Pass email, phone, identifier or verified_id; a contact known by its name only is created with INSERT INTO crm.contacts.")));
 }
 
+/* {module: seen}, as jsonb_build_object(module, seen) writes it */
+static Datum
+ModuleSeen(const char *module, TimestampTz seen)
+{
+	char		buf[MAXDATELEN + 1];
+
+	/* a module name is letters, digits and underscores: nothing to escape */
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(psprintf("{\"%s\": \"%s\"}", module,
+																JsonEncodeDateTime(buf, TimestampTzGetDatum(seen),
+																				   TIMESTAMPTZOID, NULL))));
+}
+
 /* The parameters shared by insert_plan and update_plan; the contact id is not known yet */
 static void
 BindParams(const Identity *who, Datum *values, bool *nulls)
@@ -853,7 +880,8 @@ BindParams(const Identity *who, Datum *values, bool *nulls)
 	values[P_PHONE] = TextOrNull(who->keys[KEY_PHONE], &nulls[P_PHONE]);
 	values[P_IDENTIFIER] = TextOrNull(who->keys[KEY_IDENTIFIER], &nulls[P_IDENTIFIER]);
 	values[P_VERIFIED_ID] = TextOrNull(who->keys[KEY_VERIFIED_ID], &nulls[P_VERIFIED_ID]);
-	values[P_SOURCE] = TextOrNull(source_label[who->source], &nulls[P_SOURCE]);
+	values[P_SOURCE] = source_value[who->source];
+	nulls[P_SOURCE] = false;
 	values[P_PROPERTIES] = JsonbPGetDatum(who->props);
 	nulls[P_PROPERTIES] = false;
 	values[P_SEEN] = TimestampTzGetDatum(who->seen);
@@ -863,6 +891,8 @@ BindParams(const Identity *who, Datum *values, bool *nulls)
 	values[P_MODULE] = TextOrNull(who->module, &nulls[P_MODULE]);
 	for (i = 0; i < NPROFILE; i++)
 		values[P_PROFILE + i] = TextOrNull(who->profile[i], &nulls[P_PROFILE + i]);
+	values[P_MODULE_SEEN] = who->module ? ModuleSeen(who->module, who->seen) : (Datum) 0;
+	nulls[P_MODULE_SEEN] = who->module == NULL;
 }
 
 /*

@@ -32,8 +32,11 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/formatting.h"
 #include "utils/hsearch.h"
@@ -655,6 +658,98 @@ CrmCheckActiveModules(Datum value)
 									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		}
 	}
+}
+
+/*
+ * A module's time as a stored string reads it, the same in every session: a
+ * string without an offset is UTC and a numeric date month first, whatever
+ * TimeZone and DateStyle say, and a word that names a moving time ("now",
+ * "today") is no time.  False when the string is no time.
+ */
+static bool
+ReadModuleTime(const char *str, TimestampTz *result)
+{
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	int			tz = 0;
+	int			dterr;
+	struct pg_tm tt;
+	fsec_t		fsec;
+	pg_tz	   *saved_zone = session_timezone;
+	int			saved_order = DateOrder;
+
+	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0)
+		return false;
+	/* ParseDateTime has lower-cased the words */
+	for (int i = 0; i < nf; i++)
+		if (ftype[i] == DTK_STRING &&
+			(strcmp(field[i], "now") == 0 || strcmp(field[i], "today") == 0 ||
+			 strcmp(field[i], "tomorrow") == 0 || strcmp(field[i], "yesterday") == 0))
+			return false;
+	session_timezone = pg_tzset("UTC");
+	DateOrder = DATEORDER_MDY;
+	PG_TRY();
+	{
+		dterr = DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz);
+	}
+	PG_FINALLY();
+	{
+		session_timezone = saved_zone;
+		DateOrder = saved_order;
+	}
+	PG_END_TRY();
+	if (dterr != 0)
+		return false;
+	switch (dtype)
+	{
+		case DTK_DATE:
+			return tm2timestamp(&tt, fsec, &tz, result) == 0;
+		case DTK_EPOCH:
+			*result = SetEpochTimestamp();
+			return true;
+		case DTK_LATE:
+			TIMESTAMP_NOEND(*result);
+			return true;
+		case DTK_EARLY:
+			TIMESTAMP_NOBEGIN(*result);
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * crm_hidden.module_used_before(active_modules, module, at): whether the
+ * module was last used before at, or has no (readable) time, i.e. whether
+ * crm.identify(source => module) moves its time.  IMMUTABLE, which a cast
+ * of the stored string to timestamptz is not (it reads TimeZone): Citus
+ * refuses a STABLE function of a column in an UPDATE it routes.
+ */
+PG_FUNCTION_INFO_V1(crm_module_used_before);
+Datum
+crm_module_used_before(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *modules = PG_GETARG_JSONB_P(0);
+	text	   *module = PG_GETARG_TEXT_PP(1);
+	TimestampTz at = PG_GETARG_TIMESTAMPTZ(2);
+	JsonbValue	key;
+	JsonbValue *v;
+	TimestampTz used;
+
+	if (!JB_ROOT_IS_OBJECT(modules))
+		PG_RETURN_BOOL(true);
+	key.type = jbvString;
+	key.val.string.val = VARDATA_ANY(module);
+	key.val.string.len = VARSIZE_ANY_EXHDR(module);
+	v = findJsonbValueFromContainer(&modules->root, JB_FOBJECT, &key);
+	if (v == NULL || v->type != jbvString)
+		PG_RETURN_BOOL(true);
+	if (!ReadModuleTime(pnstrdup(v->val.string.val, v->val.string.len), &used))
+		PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(used < at);
 }
 
 /* ----------------------------------------------------------------

@@ -81,7 +81,7 @@ typedef struct SummaryDelta
 typedef struct DeltaSet
 {
 	ReportSummary *summary;
-	SummaryDelta d[2 * SMALL_STATEMENT];
+	SummaryDelta *d;			/* room for two a row */
 	int			n;
 } DeltaSet;
 
@@ -346,13 +346,24 @@ FoldDeltas(DeltaSet *set)
 	}
 }
 
+/* Whether crm.distribute() has run: crm.workspaces is a Citus reference table */
+static bool
+SchemaIsDistributed(void)
+{
+	Oid			nsp = get_namespace_oid("crm", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("workspaces", nsp) : InvalidOid;
+
+	return OidIsValid(relid) && CrmIsCitusTable(relid);
+}
+
 /* A small statement netted in C and folded key by key; false: take the fold */
 static bool
-FoldSmall(TriggerData *td, ReportSummary *summary)
+FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 {
 	DeltaSet   *set = palloc(sizeof(DeltaSet));
 
 	set->summary = summary;
+	set->d = palloc(sizeof(SummaryDelta) * 2 * (rows + 1));
 	set->n = 0;
 	if ((td->tg_newtable != NULL && !CollectDeltas(td, td->tg_newtable, 1, set)) ||
 		(td->tg_oldtable != NULL && !CollectDeltas(td, td->tg_oldtable, -1, set)))
@@ -921,7 +932,12 @@ Summarize(FunctionCallInfo fcinfo, ReportSummary *summary)
 		int64		rows = (td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0) +
 			(td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0);
 
-		if (rows > SMALL_STATEMENT || !FoldSmall(td, summary))
+		/*
+		 * On Citus every statement takes the small path: the fold's
+		 * statement on a reference table, which finds its rows by ctid in
+		 * a CTE, is one Citus cannot plan.
+		 */
+		if ((rows > SMALL_STATEMENT && !SchemaIsDistributed()) || !FoldSmall(td, summary, rows))
 			Fold(td, op, summary);
 	}
 	SPI_finish();

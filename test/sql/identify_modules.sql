@@ -83,3 +83,20 @@ DROP OWNED BY crm_modules_app;
 DROP ROLE crm_modules_app;
 RESET TimeZone;
 SELECT crm.use_workspace('default') IS NOT NULL AS switched;
+
+-- whether identify moves a module's time (crm_hidden.module_used_before):
+-- the stored string read the same in every session, so that Citus may route
+-- the UPDATE calling it (docs/scaling.md); without an offset it is UTC, a
+-- word for a moving time ("now") or no time at all is as good as none
+SET TimeZone = 'America/New_York';
+SELECT m AS stored, crm_hidden.module_used_before(m, 'support', '2026-01-15 10:00+00') AS moves
+  FROM (VALUES ('{"support": "2026-01-15T09:00:00+00:00"}'::jsonb), ('{"support": "2026-01-15T10:00:00Z"}'),
+			   ('{"support": "2026-01-15T11:00:00+00:00"}'), ('{"support": "2026-01-15 09:30"}'),
+			   ('{"support": "2026-01-15 10:30"}'), ('{"support": "2026-01-15T06:00:00-05:00"}'),
+			   ('{"support": "now"}'), ('{"support": "infinity"}'), ('{"support": "-infinity"}'),
+			   ('{"support": "nonsense"}'), ('{"support": 1}'), ('{"auth": "2026-01-15T11:00:00Z"}'), ('{}'), ('[]')) v (m);
+SET TimeZone = 'Asia/Tokyo';
+SELECT crm_hidden.module_used_before('{"support": "2026-01-15 09:30"}', 'support', '2026-01-15 10:00+00') AS moves_in_tokyo_too;
+SELECT crm_hidden.module_used_before('{"support": "2026-01-15 09:30"}', NULL, '2026-01-15 10:00+00') AS no_module;
+SELECT provolatile FROM pg_proc WHERE oid = 'crm_hidden.module_used_before'::regproc;
+RESET TimeZone;
