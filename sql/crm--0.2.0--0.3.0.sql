@@ -13967,3 +13967,147 @@ RETURNS SETOF record
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION crm_internal.cache_stats() IS
 	'this backend''s per-workspace caches: entries held, bytes charged to crm.cache_budget_mb, and hits, misses and evictions since the backend started';
+
+-- import4: an import job's input and report rows written straight into
+-- their tables (src/jobs.c), without a foreign-key check per row; the
+-- foreign keys and their cascade stay.  crm.start_import and
+-- crm_internal.job_batch_done call the writers (full current bodies).
+-- The job's own rows straight into their tables (src/jobs.c): the foreign
+-- key to crm.jobs stays, and its cascade, but is not checked row by row.
+CREATE FUNCTION crm_internal.job_rows_write(workspace_id bigint, job_id bigint, rows jsonb) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_job_rows_write'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_internal.job_rows_write(bigint, bigint, jsonb) IS
+	'writes the input rows of a job written in this transaction into crm_internal.job_rows (ordinals from 1) without a foreign-key check per row; false, nothing written, when the table is not as installed';
+
+CREATE FUNCTION crm_internal.job_reports_write(workspace_id bigint, job_id bigint, base bigint, report jsonb) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_job_reports_write'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_internal.job_reports_write(bigint, bigint, bigint, jsonb) IS
+	'writes an import batch''s report (objects row_number, action, contact_id, error) into crm.job_reports at ordinal base + row_number, for a job the caller holds, without a foreign-key check per row; false, nothing written, when the table is not as installed';
+
+CREATE OR REPLACE FUNCTION crm.start_import(object text, rows jsonb, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	opt_mode text := coalesce(start_import.options ->> 'mode', 'upsert');
+	opt_batch text := coalesce(start_import.options ->> 'batch_size', '1000');
+	bad_key text;
+	batch integer;
+	job bigint;
+BEGIN
+	IF start_import.object IS NULL OR start_import.object NOT IN ('contacts', 'companies') THEN
+		RAISE EXCEPTION 'unknown import object: "%"', coalesce(start_import.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Import ''contacts'' or ''companies''.';
+	END IF;
+	-- the worker runs as the caller; refuse here what it would refuse there
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'INSERT');
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'UPDATE');
+	IF start_import.object = 'companies' THEN
+		-- 0A000 while the companies module is off
+		PERFORM crm_internal.module_workspace('companies');
+	END IF;
+	-- companies are written with the permission "contacts" too (sql/tenancy.sql)
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import %', crm.current_user_id(), start_import.object
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	PERFORM crm_hidden.require_switch('import');
+	IF start_import.options IS NULL OR jsonb_typeof(start_import.options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object, not %', coalesce(jsonb_typeof(start_import.options), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass e.g. ''{"mode": "upsert", "batch_size": 1000}''.';
+	END IF;
+	SELECT k INTO bad_key FROM jsonb_object_keys(start_import.options) k
+	 WHERE k <> ALL (ARRAY['mode', 'batch_size']) ORDER BY k LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown import option: "%"', bad_key
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The options are mode (upsert, insert or update) and batch_size (1 to 100000 rows per transaction).';
+	END IF;
+	IF opt_mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', opt_mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	IF opt_batch !~ '^\d{1,6}$' OR opt_batch::integer NOT BETWEEN 1 AND 100000 THEN
+		RAISE EXCEPTION 'invalid batch size: "%"', opt_batch
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A batch is 1 to 100000 rows, each batch one transaction.';
+	END IF;
+	batch := opt_batch::integer;
+	IF start_import.rows IS NULL OR jsonb_typeof(start_import.rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(start_import.rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF jsonb_array_length(start_import.rows) = 0 THEN
+		RAISE EXCEPTION 'no rows to import'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass at least one row; an empty file makes no job.';
+	END IF;
+
+	INSERT INTO crm.jobs AS j (workspace_id, kind, object, mode, batch_size, total_rows, created_by, user_id, run_as)
+	VALUES (ws, 'import', start_import.object, opt_mode, batch, jsonb_array_length(start_import.rows),
+			crm.current_actor(), crm.current_user_id(), crm_internal.job_caller())
+	RETURNING j.id INTO job;
+	-- straight into the table: no foreign-key check per row of a job written just now
+	IF NOT crm_internal.job_rows_write(ws, job, start_import.rows) THEN
+		INSERT INTO crm_internal.job_rows (workspace_id, job_id, ordinal, r)
+		SELECT ws, job, t.n, t.r FROM jsonb_array_elements(start_import.rows) WITH ORDINALITY AS t(r, n);
+	END IF;
+	-- the worker starts once these rows are committed
+	PERFORM crm_internal.launch_job(ws, job, true);
+	RETURN job;
+END;
+$$;
+COMMENT ON FUNCTION crm.start_import(text, jsonb, jsonb) IS
+	'starts a background import of rows (object contacts or companies; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
+
+CREATE OR REPLACE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, report) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
+		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+	END IF;
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN now() END
+	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
+			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
+	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
