@@ -14111,3 +14111,84 @@ END;
 $$;
 COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
 	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
+
+-- import4: crm.company_duplicates compares each pair of names once (the C
+-- pair finder, src/company_duplicates.c), groups domain roots by hashing
+-- and writes the reasons of the pairs it keeps only (full current body).
+COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
+	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; each pair once';
+CREATE OR REPLACE FUNCTION crm.company_duplicates(lim integer DEFAULT 100)
+RETURNS TABLE (company_a bigint, company_b bigint, score real, reasons text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint;
+	all_contacts boolean;
+	ids bigint[];
+	keys text[];
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.companies', 'SELECT');
+	ws := crm_internal.module_workspace('companies');
+	all_contacts := crm_internal.privacy_owned(ws) IS NULL;
+	IF company_duplicates.lim IS NULL OR company_duplicates.lim NOT BETWEEN 1 AND 10000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(company_duplicates.lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit between 1 and 10000.';
+	END IF;
+	SELECT pg_catalog.array_agg(c.id ORDER BY c.id), pg_catalog.array_agg(crm_internal.company_name_key(c.name) ORDER BY c.id)
+	  INTO ids, keys
+	  FROM crm.companies c WHERE c.workspace_id = ws;
+	RETURN QUERY
+	WITH names AS (
+		SELECT k.a, k.b, k.sim FROM crm_internal.company_name_pairs(ids, keys, 0.5) k
+	), roots AS (
+		SELECT c.id, CASE
+				   WHEN pg_catalog.cardinality(p.l) >= 3 AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l) - 1]) <= 3
+						AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l)]) = 2
+				   THEN pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 2:], '.')
+				   ELSE pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 1:], '.') END AS root
+		  FROM crm.companies c, LATERAL (SELECT pg_catalog.string_to_array(c.domain, '.') AS l) p
+		 WHERE c.workspace_id = ws AND c.domain IS NOT NULL
+	), domains AS (
+		-- grouped by hashing, not a self-join: a join on the root sorted every root twice
+		SELECT x.id AS a, y.id AS b, g.root
+		  FROM (SELECT r.root, pg_catalog.array_agg(r.id) AS ids FROM roots r
+				 GROUP BY r.root HAVING pg_catalog.count(*) > 1) g,
+			   LATERAL pg_catalog.unnest(g.ids) x(id), LATERAL pg_catalog.unnest(g.ids) y(id)
+		 WHERE y.id > x.id
+	), shared AS (
+		SELECT x.company_id AS a, y.company_id AS b, pg_catalog.count(*) AS n
+		  FROM crm.contact_companies x
+		  JOIN crm.contact_companies y ON y.workspace_id = ws AND y.contact_id = x.contact_id
+									  AND y.company_id > x.company_id
+		 WHERE x.workspace_id = ws AND all_contacts
+		 GROUP BY 1, 2
+	), pairs AS (
+		SELECT p.a, p.b, pg_catalog.max(p.sim) AS sim, pg_catalog.max(p.root) AS root, pg_catalog.max(p.n) AS n
+		  FROM (SELECT a, b, sim, NULL::text AS root, NULL::bigint AS n FROM names
+				UNION ALL SELECT a, b, NULL, root, NULL FROM domains
+				UNION ALL SELECT a, b, NULL, NULL, n FROM shared) p
+		 GROUP BY p.a, p.b
+	), best AS (
+		-- the score in float8 (0.5 ^ n exactly as the numeric power gave it),
+		-- the reasons' text only for the pairs kept
+		SELECT p.a, p.b, p.sim, p.root, p.n,
+			   pg_catalog.round((1 - (1 - coalesce(p.sim, 0)) * CASE WHEN p.root IS NULL THEN 1 ELSE 0.2::float8 END
+								 * pg_catalog.power(0.5::float8, coalesce(p.n, 0)))::numeric, 3)::real AS score
+		  FROM pairs p
+		 ORDER BY 6 DESC, p.a, p.b
+		 LIMIT company_duplicates.lim
+	)
+	SELECT q.a, q.b, q.score,
+		   ARRAY_REMOVE(ARRAY[
+			   CASE WHEN q.root IS NOT NULL THEN pg_catalog.format('same domain %s', q.root) END,
+			   CASE WHEN q.sim IS NOT NULL THEN pg_catalog.format('similar names (%s)', pg_catalog.round(q.sim::numeric, 2)) END,
+			   CASE WHEN q.n IS NOT NULL THEN pg_catalog.format('%s shared contact%s', q.n, CASE WHEN q.n > 1 THEN 's' ELSE '' END) END],
+			   NULL)
+	  FROM best q
+	 ORDER BY q.score DESC, q.a, q.b;
+END;
+$$;
+COMMENT ON FUNCTION crm.company_duplicates(integer) IS
+	'likely duplicate companies, best first: pairs with one domain root, similar names (trigram) or shared contacts, with a score and the reasons';

@@ -51,7 +51,7 @@ RETURNS TABLE (a bigint, b bigint, sim real)
 	AS 'MODULE_PATHNAME', 'crm_company_name_pairs'
 	LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
-	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; a pair in several blocks comes once per block';
+	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; each pair once';
 
 -- Pairs found three ways, each cheap on a large workspace: name keys
 -- compared within blocks (crm_internal.company_name_pairs), domains
