@@ -14988,3 +14988,228 @@ BEGIN
 	 ORDER BY p.ps;
 END;
 $$;
+
+-- import4: an import job's input and report rows written straight into
+-- their tables (src/jobs.c), without a foreign-key check per row; the
+-- foreign keys and their cascade stay.  crm.start_import and
+-- crm_internal.job_batch_done call the writers (full current bodies).
+-- The job's own rows straight into their tables (src/jobs.c): the foreign
+-- key to crm.jobs stays, and its cascade, but is not checked row by row.
+CREATE FUNCTION crm_internal.job_rows_write(workspace_id bigint, job_id bigint, rows jsonb) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_job_rows_write'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_internal.job_rows_write(bigint, bigint, jsonb) IS
+	'writes the input rows of a job written in this transaction into crm_internal.job_rows (ordinals from 1) without a foreign-key check per row; false, nothing written, when the table is not as installed';
+
+CREATE FUNCTION crm_internal.job_reports_write(workspace_id bigint, job_id bigint, base bigint, report jsonb) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_job_reports_write'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_internal.job_reports_write(bigint, bigint, bigint, jsonb) IS
+	'writes an import batch''s report (objects row_number, action, contact_id, error) into crm.job_reports at ordinal base + row_number, for a job the caller holds, without a foreign-key check per row; false, nothing written, when the table is not as installed';
+
+CREATE OR REPLACE FUNCTION crm.start_import(object text, rows jsonb, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	opt_mode text := coalesce(start_import.options ->> 'mode', 'upsert');
+	opt_batch text := coalesce(start_import.options ->> 'batch_size', '1000');
+	bad_key text;
+	batch integer;
+	job bigint;
+BEGIN
+	IF start_import.object IS NULL OR start_import.object NOT IN ('contacts', 'companies') THEN
+		RAISE EXCEPTION 'unknown import object: "%"', coalesce(start_import.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Import ''contacts'' or ''companies''.';
+	END IF;
+	-- the worker runs as the caller; refuse here what it would refuse there
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'INSERT');
+	PERFORM crm_internal.require_caller_privilege(('crm.' || start_import.object)::regclass, 'UPDATE');
+	IF start_import.object = 'companies' THEN
+		-- 0A000 while the companies module is off
+		PERFORM crm_internal.module_workspace('companies');
+	END IF;
+	-- companies are written with the permission "contacts" too (sql/tenancy.sql)
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to import %', crm.current_user_id(), start_import.object
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	PERFORM crm_hidden.require_switch('import');
+	IF start_import.options IS NULL OR jsonb_typeof(start_import.options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object, not %', coalesce(jsonb_typeof(start_import.options), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass e.g. ''{"mode": "upsert", "batch_size": 1000}''.';
+	END IF;
+	SELECT k INTO bad_key FROM jsonb_object_keys(start_import.options) k
+	 WHERE k <> ALL (ARRAY['mode', 'batch_size']) ORDER BY k LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown import option: "%"', bad_key
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The options are mode (upsert, insert or update) and batch_size (1 to 100000 rows per transaction).';
+	END IF;
+	IF opt_mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', opt_mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	IF opt_batch !~ '^\d{1,6}$' OR opt_batch::integer NOT BETWEEN 1 AND 100000 THEN
+		RAISE EXCEPTION 'invalid batch size: "%"', opt_batch
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A batch is 1 to 100000 rows, each batch one transaction.';
+	END IF;
+	batch := opt_batch::integer;
+	IF start_import.rows IS NULL OR jsonb_typeof(start_import.rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(start_import.rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF jsonb_array_length(start_import.rows) = 0 THEN
+		RAISE EXCEPTION 'no rows to import'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass at least one row; an empty file makes no job.';
+	END IF;
+
+	INSERT INTO crm.jobs AS j (workspace_id, kind, object, mode, batch_size, total_rows, created_by, user_id, run_as)
+	VALUES (ws, 'import', start_import.object, opt_mode, batch, jsonb_array_length(start_import.rows),
+			crm.current_actor(), crm.current_user_id(), crm_internal.job_caller())
+	RETURNING j.id INTO job;
+	-- straight into the table: no foreign-key check per row of a job written just now
+	IF NOT crm_internal.job_rows_write(ws, job, start_import.rows) THEN
+		INSERT INTO crm_internal.job_rows (workspace_id, job_id, ordinal, r)
+		SELECT ws, job, t.n, t.r FROM jsonb_array_elements(start_import.rows) WITH ORDINALITY AS t(r, n);
+	END IF;
+	-- the worker starts once these rows are committed
+	PERFORM crm_internal.launch_job(ws, job, true);
+	RETURN job;
+END;
+$$;
+COMMENT ON FUNCTION crm.start_import(text, jsonb, jsonb) IS
+	'starts a background import of rows (object contacts or companies; options mode and batch_size) and returns the job id at once; the job runs after commit as the caller, batch by batch';
+
+CREATE OR REPLACE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, report) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
+		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+	END IF;
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN now() END
+	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
+			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
+	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
+
+-- import4: crm.company_duplicates compares each pair of names once (the C
+-- pair finder, src/company_duplicates.c), groups domain roots by hashing
+-- and writes the reasons of the pairs it keeps only (full current body).
+COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
+	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; each pair once';
+CREATE OR REPLACE FUNCTION crm.company_duplicates(lim integer DEFAULT 100)
+RETURNS TABLE (company_a bigint, company_b bigint, score real, reasons text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint;
+	all_contacts boolean;
+	ids bigint[];
+	keys text[];
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.companies', 'SELECT');
+	ws := crm_internal.module_workspace('companies');
+	all_contacts := crm_internal.privacy_owned(ws) IS NULL;
+	IF company_duplicates.lim IS NULL OR company_duplicates.lim NOT BETWEEN 1 AND 10000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(company_duplicates.lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a limit between 1 and 10000.';
+	END IF;
+	SELECT pg_catalog.array_agg(c.id ORDER BY c.id), pg_catalog.array_agg(crm_internal.company_name_key(c.name) ORDER BY c.id)
+	  INTO ids, keys
+	  FROM crm.companies c WHERE c.workspace_id = ws;
+	RETURN QUERY
+	WITH names AS (
+		SELECT k.a, k.b, k.sim FROM crm_internal.company_name_pairs(ids, keys, 0.5) k
+	), roots AS (
+		SELECT c.id, CASE
+				   WHEN pg_catalog.cardinality(p.l) >= 3 AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l) - 1]) <= 3
+						AND pg_catalog.length(p.l[pg_catalog.cardinality(p.l)]) = 2
+				   THEN pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 2:], '.')
+				   ELSE pg_catalog.array_to_string(p.l[pg_catalog.cardinality(p.l) - 1:], '.') END AS root
+		  FROM crm.companies c, LATERAL (SELECT pg_catalog.string_to_array(c.domain, '.') AS l) p
+		 WHERE c.workspace_id = ws AND c.domain IS NOT NULL
+	), domains AS (
+		-- grouped by hashing, not a self-join: a join on the root sorted every root twice
+		SELECT x.id AS a, y.id AS b, g.root
+		  FROM (SELECT r.root, pg_catalog.array_agg(r.id) AS ids FROM roots r
+				 GROUP BY r.root HAVING pg_catalog.count(*) > 1) g,
+			   LATERAL pg_catalog.unnest(g.ids) x(id), LATERAL pg_catalog.unnest(g.ids) y(id)
+		 WHERE y.id > x.id
+	), shared AS (
+		SELECT x.company_id AS a, y.company_id AS b, pg_catalog.count(*) AS n
+		  FROM crm.contact_companies x
+		  JOIN crm.contact_companies y ON y.workspace_id = ws AND y.contact_id = x.contact_id
+									  AND y.company_id > x.company_id
+		 WHERE x.workspace_id = ws AND all_contacts
+		 GROUP BY 1, 2
+	), pairs AS (
+		SELECT p.a, p.b, pg_catalog.max(p.sim) AS sim, pg_catalog.max(p.root) AS root, pg_catalog.max(p.n) AS n
+		  FROM (SELECT a, b, sim, NULL::text AS root, NULL::bigint AS n FROM names
+				UNION ALL SELECT a, b, NULL, root, NULL FROM domains
+				UNION ALL SELECT a, b, NULL, NULL, n FROM shared) p
+		 GROUP BY p.a, p.b
+	), best AS (
+		-- the score in float8 (0.5 ^ n exactly as the numeric power gave it),
+		-- the reasons' text only for the pairs kept
+		SELECT p.a, p.b, p.sim, p.root, p.n,
+			   pg_catalog.round((1 - (1 - coalesce(p.sim, 0)) * CASE WHEN p.root IS NULL THEN 1 ELSE 0.2::float8 END
+								 * pg_catalog.power(0.5::float8, coalesce(p.n, 0)))::numeric, 3)::real AS score
+		  FROM pairs p
+		 ORDER BY 6 DESC, p.a, p.b
+		 LIMIT company_duplicates.lim
+	)
+	SELECT q.a, q.b, q.score,
+		   ARRAY_REMOVE(ARRAY[
+			   CASE WHEN q.root IS NOT NULL THEN pg_catalog.format('same domain %s', q.root) END,
+			   CASE WHEN q.sim IS NOT NULL THEN pg_catalog.format('similar names (%s)', pg_catalog.round(q.sim::numeric, 2)) END,
+			   CASE WHEN q.n IS NOT NULL THEN pg_catalog.format('%s shared contact%s', q.n, CASE WHEN q.n > 1 THEN 's' ELSE '' END) END],
+			   NULL)
+	  FROM best q
+	 ORDER BY q.score DESC, q.a, q.b;
+END;
+$$;
+COMMENT ON FUNCTION crm.company_duplicates(integer) IS
+	'likely duplicate companies, best first: pairs with one domain root, similar names (trigram) or shared contacts, with a score and the reasons';

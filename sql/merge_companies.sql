@@ -51,7 +51,7 @@ RETURNS TABLE (a bigint, b bigint, sim real)
 	AS 'MODULE_PATHNAME', 'crm_company_name_pairs'
 	LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION crm_internal.company_name_pairs(bigint[], text[], real) IS
-	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; a pair in several blocks comes once per block';
+	'pairs of ids (a < b) whose name keys share a word''s first or last three characters, with their trigram similarity (pg_trgm''s) when it is threshold or more; each pair once';
 
 -- Pairs found three ways, each cheap on a large workspace: name keys
 -- compared within blocks (crm_internal.company_name_pairs), domains
@@ -96,7 +96,12 @@ BEGIN
 		  FROM crm.companies c, LATERAL (SELECT pg_catalog.string_to_array(c.domain, '.') AS l) p
 		 WHERE c.workspace_id = ws AND c.domain IS NOT NULL
 	), domains AS (
-		SELECT x.id AS a, y.id AS b, x.root FROM roots x JOIN roots y ON y.root = x.root AND y.id > x.id
+		-- grouped by hashing, not a self-join: a join on the root sorted every root twice
+		SELECT x.id AS a, y.id AS b, g.root
+		  FROM (SELECT r.root, pg_catalog.array_agg(r.id) AS ids FROM roots r
+				 GROUP BY r.root HAVING pg_catalog.count(*) > 1) g,
+			   LATERAL pg_catalog.unnest(g.ids) x(id), LATERAL pg_catalog.unnest(g.ids) y(id)
+		 WHERE y.id > x.id
 	), shared AS (
 		SELECT x.company_id AS a, y.company_id AS b, pg_catalog.count(*) AS n
 		  FROM crm.contact_companies x
@@ -110,18 +115,24 @@ BEGIN
 				UNION ALL SELECT a, b, NULL, root, NULL FROM domains
 				UNION ALL SELECT a, b, NULL, NULL, n FROM shared) p
 		 GROUP BY p.a, p.b
+	), best AS (
+		-- the score in float8 (0.5 ^ n exactly as the numeric power gave it),
+		-- the reasons' text only for the pairs kept
+		SELECT p.a, p.b, p.sim, p.root, p.n,
+			   pg_catalog.round((1 - (1 - coalesce(p.sim, 0)) * CASE WHEN p.root IS NULL THEN 1 ELSE 0.2::float8 END
+								 * pg_catalog.power(0.5::float8, coalesce(p.n, 0)))::numeric, 3)::real AS score
+		  FROM pairs p
+		 ORDER BY 6 DESC, p.a, p.b
+		 LIMIT company_duplicates.lim
 	)
-	SELECT q.a, q.b,
-		   pg_catalog.round((1 - (1 - coalesce(q.sim, 0)) * CASE WHEN q.root IS NULL THEN 1 ELSE 0.2 END
-							 * 0.5 ^ coalesce(q.n, 0))::numeric, 3)::real,
+	SELECT q.a, q.b, q.score,
 		   ARRAY_REMOVE(ARRAY[
 			   CASE WHEN q.root IS NOT NULL THEN pg_catalog.format('same domain %s', q.root) END,
 			   CASE WHEN q.sim IS NOT NULL THEN pg_catalog.format('similar names (%s)', pg_catalog.round(q.sim::numeric, 2)) END,
 			   CASE WHEN q.n IS NOT NULL THEN pg_catalog.format('%s shared contact%s', q.n, CASE WHEN q.n > 1 THEN 's' ELSE '' END) END],
 			   NULL)
-	  FROM pairs q
-	 ORDER BY 3 DESC, q.a, q.b
-	 LIMIT company_duplicates.lim;
+	  FROM best q
+	 ORDER BY q.score DESC, q.a, q.b;
 END;
 $$;
 COMMENT ON FUNCTION crm.company_duplicates(integer) IS

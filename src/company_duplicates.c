@@ -16,6 +16,14 @@
  * skipped like a stop word: its names are still compared in their other
  * blocks.
  *
+ * Two cheap tests come before the merge, neither losing a pair: a pair
+ * is compared in the first block its names share only (two names with a
+ * word in common share both its blocks, and were compared twice), and
+ * each name carries a 128-bit signature of its trigrams: a bit of one
+ * name's signature that the other's lacks stands for at least one
+ * trigram the other lacks, so the popcount of the difference bounds the
+ * shared trigrams from above, and most pairs of a block end there.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -26,6 +34,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
@@ -42,12 +51,17 @@ typedef struct NameTrigrams
 	int64		id;
 	uint32	   *trgm;			/* sorted, unique */
 	int			n;
+	uint64		sig[2];			/* a bit per trigram (hashed) */
+	uint64	   *blocks;			/* the name's block keys, sorted, unique */
+	int			nblocks;
 } NameTrigrams;
 
 typedef struct BlockEntry
 {
 	uint64		block;
 	int32		name;
+	int32		n;				/* the name's trigrams and signature, copied */
+	uint64		sig[2];			/* here for a block's scan to read in order */
 } BlockEntry;
 
 static int
@@ -138,10 +152,55 @@ BlockKey(char kind, const char *s, int len)
 	return hash_bytes_extended((const unsigned char *) s, len, (uint64) kind);
 }
 
+/* Whether two names share a block whose key is below block */
+static bool
+SharedBefore(const NameTrigrams *a, const NameTrigrams *b, uint64 block)
+{
+	int			i = 0,
+				j = 0;
+
+	while (i < a->nblocks && j < b->nblocks && a->blocks[i] < block && b->blocks[j] < block)
+	{
+		if (a->blocks[i] == b->blocks[j])
+			return true;
+		if (a->blocks[i] < b->blocks[j])
+			i++;
+		else
+			j++;
+	}
+	return false;
+}
+
+/* shared / (na + nb - shared) >= t  <=>  shared >= t (na + nb) / (1 + t) */
+static inline int
+SharedNeeded(int na, int nb, float4 threshold)
+{
+	return (int) (threshold * (na + nb) / (1 + threshold));
+}
+
+/*
+ * Whether two names may reach threshold: not when the sizes alone keep
+ * them under it (shared is at most the smaller set), nor when the
+ * signatures do (shared is at most a set's size less the bits of its
+ * signature the other lacks).
+ */
+static inline bool
+MaybeSimilar(const BlockEntry *a, const BlockEntry *b, float4 threshold)
+{
+	int			a_only,
+				b_only;
+
+	if (a->n == 0 || b->n == 0 ||
+		(float4) Min(a->n, b->n) / (float4) Max(a->n, b->n) < threshold)
+		return false;
+	a_only = pg_popcount64(a->sig[0] & ~b->sig[0]) + pg_popcount64(a->sig[1] & ~b->sig[1]);
+	b_only = pg_popcount64(b->sig[0] & ~a->sig[0]) + pg_popcount64(b->sig[1] & ~a->sig[1]);
+	return Min(a->n - a_only, b->n - b_only) >= SharedNeeded(a->n, b->n, threshold);
+}
+
 /*
  * pg_trgm's similarity of two sorted unique sets, shared / union, as the
- * float4 it computes; 0 when the sizes alone keep it under threshold
- * (shared is at most the smaller set).
+ * float4 it computes; 0 once it cannot reach threshold.
  */
 static float4
 Similarity(const NameTrigrams *a, const NameTrigrams *b, float4 threshold)
@@ -149,12 +208,8 @@ Similarity(const NameTrigrams *a, const NameTrigrams *b, float4 threshold)
 	int			i = 0,
 				j = 0,
 				shared = 0;
-	/* shared / (na + nb - shared) >= t  <=>  shared >= t (na + nb) / (1 + t) */
-	int			needed = (int) (threshold * (a->n + b->n) / (1 + threshold));
+	int			needed = SharedNeeded(a->n, b->n, threshold);
 
-	if (a->n == 0 || b->n == 0 ||
-		(float4) Min(a->n, b->n) / (float4) Max(a->n, b->n) < threshold)
-		return 0;
 	while (i < a->n && j < b->n)
 	{
 		/* stop once the rest cannot bring shared up to what is needed */
@@ -174,11 +229,65 @@ Similarity(const NameTrigrams *a, const NameTrigrams *b, float4 threshold)
 	return (float4) shared / (float4) (a->n + b->n - shared);
 }
 
+/* The size of the block starting at entries[i], and its end */
+static int
+BlockSize(const BlockEntry *entries, int nentries, int i, int *end)
+{
+	int			size = 1;
+
+	*end = i + 1;
+	while (*end < nentries && entries[*end].block == entries[i].block)
+	{
+		if (entries[*end].name != entries[*end - 1].name)
+			size++;
+		(*end)++;
+	}
+	return size;
+}
+
+/*
+ * Each name's blocks that are compared (not over MAX_BLOCK), in key order:
+ * what SharedBefore reads.  Two passes: count, then fill.
+ */
+static void
+BlocksOfNames(NameTrigrams *names, int nnames, const BlockEntry *entries, int nentries)
+{
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (int i = 0; i < nentries;)
+		{
+			int			end;
+
+			if (BlockSize(entries, nentries, i, &end) <= MAX_BLOCK)
+			{
+				for (int x = i; x < end; x++)
+				{
+					NameTrigrams *nt = &names[entries[x].name];
+
+					if (x > i && entries[x].name == entries[x - 1].name)
+						continue;
+					if (pass == 1)
+						nt->blocks[nt->nblocks] = entries[i].block;
+					nt->nblocks++;
+				}
+			}
+			i = end;
+		}
+		if (pass == 1)
+			break;
+		for (int k = 0; k < nnames; k++)
+		{
+			names[k].blocks = palloc(sizeof(uint64) * Max(names[k].nblocks, 1));
+			names[k].nblocks = 0;
+		}
+	}
+}
+
 /*
  * crm_internal.company_name_pairs(ids bigint[], keys text[], threshold real)
  *	  RETURNS TABLE (a bigint, b bigint, sim real): pairs of ids (a < b)
  *	  whose keys share a block and whose trigram similarity is threshold or
- *	  more; a pair in several blocks comes once per block.
+ *	  more, each pair once.
  */
 Datum
 crm_company_name_pairs(PG_FUNCTION_ARGS)
@@ -260,24 +369,30 @@ crm_company_name_pairs(PG_FUNCTION_ARGS)
 					names[i].trgm[u++] = names[i].trgm[k];
 			names[i].n = u;
 		}
+		for (int k = 0; k < names[i].n; k++)
+		{
+			uint32		h = hash_bytes_uint32(names[i].trgm[k]);
+
+			names[i].sig[(h >> 6) & 1] |= UINT64CONST(1) << (h & 63);
+		}
 	}
 
 	/* the blocks: runs of one key; a name with a key twice is in its block once */
+	for (i = 0; i < nentries; i++)
+	{
+		entries[i].n = names[entries[i].name].n;
+		entries[i].sig[0] = names[entries[i].name].sig[0];
+		entries[i].sig[1] = names[entries[i].name].sig[1];
+	}
 	qsort(entries, nentries, sizeof(BlockEntry), CompareEntries);
+	BlocksOfNames(names, nids, entries, nentries);
 	for (i = 0; i < nentries;)
 	{
-		int			end = i + 1;
-		int			size = 1;
+		int			end;
 		int			x,
 					y;
 
-		while (end < nentries && entries[end].block == entries[i].block)
-		{
-			if (entries[end].name != entries[end - 1].name)
-				size++;
-			end++;
-		}
-		if (size <= MAX_BLOCK)
+		if (BlockSize(entries, nentries, i, &end) <= MAX_BLOCK)
 		{
 			for (x = i; x < end; x++)
 			{
@@ -292,7 +407,11 @@ crm_company_name_pairs(PG_FUNCTION_ARGS)
 					bool		nulls[3] = {false, false, false};
 					float4		sim;
 
-					if (entries[y].name == entries[y - 1].name)
+					if (entries[y].name == entries[y - 1].name ||
+						!MaybeSimilar(&entries[x], &entries[y], threshold))
+						continue;
+					/* compared in the first block the two share */
+					if (SharedBefore(a, b, entries[i].block))
 						continue;
 					sim = Similarity(a, b, threshold);
 					if (sim < threshold)

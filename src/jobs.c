@@ -25,7 +25,13 @@
  */
 #include "postgres.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -36,13 +42,19 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "crm.h"
 
 PG_FUNCTION_INFO_V1(crm_launch_job);
 PG_FUNCTION_INFO_V1(crm_job_caller);
+PG_FUNCTION_INFO_V1(crm_job_rows_write);
+PG_FUNCTION_INFO_V1(crm_job_reports_write);
 
 PGDLLEXPORT void crm_job_worker_main(Datum main_arg);
 
@@ -145,6 +157,193 @@ Datum
 crm_job_caller(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
+}
+
+/*
+ * The job's own rows: its input (crm_internal.job_rows) and its report
+ * (crm.job_reports), written straight into their heap and indexes
+ * (direct_insert.c).  Their foreign key to crm.jobs stays, and with it the
+ * cascade of a job's delete, but an INSERT would check it once per row:
+ * about a fifth of a second per thousand rows, for a job row that the start
+ * wrote in the same transaction and that the worker holds FOR UPDATE while
+ * it reports.  A table not as installed (another column, a trigger of a
+ * DBA's) is left to the caller's INSERT.
+ */
+
+/* The table schema.name with these column types in order, opened, or NULL */
+static Relation
+OpenJobTable(const char *schema, const char *name, const Oid *types, int ncols)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid(schema, false));
+	Relation	rel;
+	TupleDesc	desc;
+
+	if (!OidIsValid(relid))
+		return NULL;
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || desc->natts != ncols ||
+		CrmIsCitusTable(relid) ||
+		(desc->constr != NULL && (desc->constr->num_check > 0 || desc->constr->has_generated_stored)))
+	{
+		table_close(rel, NoLock);
+		return NULL;
+	}
+	/* only the guard trigger and the foreign key's (not fired by the job) */
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *tg = &rel->trigdesc->triggers[i];
+
+			if (!tg->tgisinternal && strcmp(tg->tgname, "job_reports_guard") != 0)
+			{
+				table_close(rel, NoLock);
+				return NULL;
+			}
+		}
+	}
+	for (int i = 0; i < ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i])
+		{
+			table_close(rel, NoLock);
+			return NULL;
+		}
+	}
+	return rel;
+}
+
+/* A jsonb array's elements, in order, each as a Jsonb of its own */
+static Jsonb **
+ArrayElements(Jsonb *array, int *n)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Jsonb	  **elems;
+	int			i = 0;
+
+	if (!JB_ROOT_IS_ARRAY(array) || JB_ROOT_IS_SCALAR(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job rows must be a JSON array")));
+	*n = JB_ROOT_COUNT(array);
+	elems = palloc(sizeof(Jsonb *) * Max(*n, 1));
+	it = JsonbIteratorInit(&array->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_ELEM)
+			elems[i++] = JsonbValueToJsonb(&v);
+	}
+	*n = i;
+	return elems;
+}
+
+/*
+ * crm_internal.job_rows_write(workspace_id, job_id, rows jsonb): the input
+ * rows of a job the caller just wrote, ordinals from 1.  False, nothing
+ * written, when the table is not as installed.
+ */
+Datum
+crm_job_rows_write(PG_FUNCTION_ARGS)
+{
+	static const Oid types[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
+	Datum		ws = PG_GETARG_DATUM(0);
+	Datum		job = PG_GETARG_DATUM(1);
+	Jsonb	   *rows = PG_GETARG_JSONB_P(2);
+	Relation	rel = OpenJobTable("crm_internal", "job_rows", types, 4);
+	CrmDirectInsert *writer;
+	Jsonb	  **elems;
+	int			n;
+
+	if (rel == NULL)
+		PG_RETURN_BOOL(false);
+	elems = ArrayElements(rows, &n);
+	writer = CrmDirectInsertBegin(rel);
+	for (int i = 0; i < n; i++)
+	{
+		TupleTableSlot *slot = CrmDirectInsertNext(writer);
+
+		CHECK_FOR_INTERRUPTS();
+		slot->tts_values[0] = ws;
+		slot->tts_values[1] = job;
+		slot->tts_values[2] = Int64GetDatum(i + 1);
+		slot->tts_values[3] = JsonbPGetDatum(elems[i]);
+		CrmCheckDefined(elems[i], VARSIZE(elems[i]));
+		ExecStoreVirtualTuple(slot);
+	}
+	CrmDirectInsertEnd(writer);
+	table_close(rel, NoLock);
+	PG_RETURN_BOOL(true);
+}
+
+/* The value of key in a report object: its text, or NULL for none or null */
+static char *
+ReportField(Jsonb *obj, const char *key)
+{
+	JsonbValue	v;
+
+	if (getKeyJsonValueFromContainer(&obj->root, key, strlen(key), &v) == NULL || v.type == jbvNull)
+		return NULL;
+	if (v.type == jbvString)
+		return pnstrdup(v.val.string.val, v.val.string.len);
+	if (v.type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+	elog(ERROR, "crm job: report field \"%s\" is neither text nor a number", key);
+	return NULL;
+}
+
+/*
+ * crm_internal.job_reports_write(workspace_id, job_id, base, report jsonb):
+ * one report row per object of the import's report (row_number, action,
+ * contact_id, error), at ordinal base + row_number.  False, nothing
+ * written, when the table is not as installed.
+ */
+Datum
+crm_job_reports_write(PG_FUNCTION_ARGS)
+{
+	static const Oid types[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID};
+	Datum		ws = PG_GETARG_DATUM(0);
+	Datum		job = PG_GETARG_DATUM(1);
+	int64		base = PG_GETARG_INT64(2);
+	Jsonb	   *report = PG_GETARG_JSONB_P(3);
+	Relation	rel = OpenJobTable("crm", "job_reports", types, 6);
+	CrmDirectInsert *writer;
+	Jsonb	  **elems;
+	int			n;
+
+	if (rel == NULL)
+		PG_RETURN_BOOL(false);
+	elems = ArrayElements(report, &n);
+	writer = CrmDirectInsertBegin(rel);
+	for (int i = 0; i < n; i++)
+	{
+		TupleTableSlot *slot;
+		char	   *row_number = ReportField(elems[i], "row_number");
+		char	   *action = ReportField(elems[i], "action");
+		char	   *record = ReportField(elems[i], "contact_id");
+		char	   *problem = ReportField(elems[i], "error");
+
+		CHECK_FOR_INTERRUPTS();
+		if (row_number == NULL || action == NULL)
+			elog(ERROR, "crm job: a report row without row_number or action");
+		slot = CrmDirectInsertNext(writer);
+		slot->tts_values[0] = ws;
+		slot->tts_values[1] = job;
+		slot->tts_values[2] = Int64GetDatum(base + pg_strtoint64(row_number));
+		slot->tts_values[3] = CStringGetTextDatum(action);
+		slot->tts_isnull[4] = record == NULL;
+		slot->tts_values[4] = record ? Int64GetDatum(pg_strtoint64(record)) : (Datum) 0;
+		slot->tts_isnull[5] = problem == NULL;
+		slot->tts_values[5] = problem ? CStringGetTextDatum(problem) : (Datum) 0;
+		ExecStoreVirtualTuple(slot);
+	}
+	CrmDirectInsertEnd(writer);
+	table_close(rel, NoLock);
+	PG_RETURN_BOOL(true);
 }
 
 /* The worker */
@@ -514,6 +713,16 @@ crm_job_worker_main(Datum main_arg)
 	 * stage would go to the kernel.  Settable before the first temp table.
 	 */
 	SetConfigOption("temp_buffers", "32MB", PGC_USERSET, PGC_S_SESSION);
+#ifdef __GLIBC__
+	/*
+	 * Every batch allocates and frees the same few megabytes (transition
+	 * tables, the history's and the outbox's rows); glibc hands blocks over
+	 * 128kB back to the kernel, and every batch paid the page faults of
+	 * touching them again.  This process keeps them.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+#endif
 
 	if (!TryJobLock(key, false))
 		proc_exit(0);

@@ -253,8 +253,41 @@ INSERT INTO crm.companies (id, name) VALUES
 SELECT similarity(crm_internal.company_name_key(x.name), crm_internal.company_name_key(y.name)) >= 0.5 AS similar_46_47
   FROM crm.companies x, crm.companies y WHERE x.id = 46 AND y.id = 47;
 SELECT * FROM crm.company_duplicates() WHERE company_a >= 40;
--- the C pair finder alone: one key per id, NULL keys skipped, a pair once per block it shares
+-- the C pair finder alone: one key per id, NULL keys skipped, a pair once
+-- (in the first block it shares: "acme" puts both in two)
 SELECT * FROM crm_internal.company_name_pairs('{1, 2, 3}', '{"acme", null, "acme"}', 0.5);
+-- a pair whose first shared block is skipped as too common (1,002 names
+-- share "aaa") is compared in the next one ("qwe")
+SELECT p.* FROM crm_internal.company_name_pairs(
+		(SELECT array_agg(g::bigint ORDER BY g) FROM generate_series(1, 1002) g),
+		(SELECT array_agg(CASE g WHEN 1001 THEN 'aaa qwerty' WHEN 1002 THEN 'aaa qwertx' ELSE 'aaa w' || g END ORDER BY g)
+		   FROM generate_series(1, 1002) g), 0.5) p
+ WHERE p.b > 1000;
+-- the length and signature tests lose no pair: 600 names of two words
+-- from 40 (so blocks are large and mostly dissimilar) against every pair
+-- sharing a block compared with pg_trgm's similarity()
+CREATE TEMP TABLE pair_names AS
+SELECT g::bigint AS id, w1 || ' ' || w2 AS key
+  FROM generate_series(1, 600) g,
+	   LATERAL (SELECT translate(substr(md5('a' || g % 40), 1, 4 + g % 3), '0123456789', 'ghijklmnop') AS w1,
+					   translate(substr(md5('b' || g % 37), 1, 3 + g % 4), '0123456789', 'ghijklmnop') || substr(md5(g::text), 1, g % 2) AS w2) w;
+WITH blocks AS (
+	SELECT DISTINCT n.id, v.blk FROM pair_names n, unnest(string_to_array(n.key, ' ')) w(word),
+		   LATERAL (VALUES ('p' || left(w.word, 3)), ('s' || right(w.word, 3))) v(blk)
+), expected AS (
+	SELECT DISTINCT x.id AS a, y.id AS b, similarity(p.key, q.key) AS sim
+	  FROM blocks x JOIN blocks y ON y.blk = x.blk AND y.id > x.id
+	  JOIN pair_names p ON p.id = x.id JOIN pair_names q ON q.id = y.id
+	 WHERE similarity(p.key, q.key) >= 0.5
+), found AS (
+	SELECT k.a, k.b, k.sim FROM crm_internal.company_name_pairs(
+		(SELECT array_agg(id ORDER BY id) FROM pair_names), (SELECT array_agg(key ORDER BY id) FROM pair_names), 0.5) k
+)
+SELECT (SELECT count(*) FROM expected) AS expected_pairs,
+	   (SELECT count(*) FROM found) AS found_pairs,
+	   (SELECT count(*) FROM (SELECT * FROM expected EXCEPT SELECT * FROM found) d) AS missed,
+	   (SELECT count(*) FROM (SELECT * FROM found EXCEPT SELECT * FROM expected) d) AS extra;
+DROP TABLE pair_names;
 SELECT * FROM crm_internal.company_name_pairs('{1, 2}', '{"acme"}', 0.5);
 
 DROP OWNED BY crm_cmerge_app;

@@ -164,6 +164,36 @@ SELECT crm.cancel_import(:job);
 RESET crm.workspace_id;
 RESET ROLE;
 
+-- the job's own rows are written straight into their tables, without a
+-- key check per row, but keep their foreign keys (the API layers' relation,
+-- the cascade): deleting a job takes its report with it
+SELECT conrelid::regclass AS "table", pg_get_constraintdef(oid) AS key FROM pg_constraint
+ WHERE contype = 'f' AND conrelid IN ('crm.job_reports'::regclass, 'crm_internal.job_rows'::regclass)
+ ORDER BY 1;
+SELECT count(*) AS reports_before FROM crm.job_reports WHERE job_id = :job2;
+DELETE FROM crm.jobs WHERE id = :job2;
+SELECT count(*) AS reports_after FROM crm.job_reports WHERE job_id = :job2;
+-- a DBA's trigger on the report sends the rows through INSERT again: it sees each one
+CREATE TABLE public.ij_reported (job_id bigint, ordinal bigint, action text);
+CREATE FUNCTION public.ij_report_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.ij_reported VALUES (NEW.job_id, NEW.ordinal, NEW.action);
+	RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ij_report_seen AFTER INSERT ON crm.job_reports FOR EACH ROW EXECUTE FUNCTION public.ij_report_seen();
+SELECT crm.start_import('contacts', '[{"email": "seen1@example.com"}, {"email": "bad"}, {"email": "seen2@example.com"}]',
+						'{"batch_size": 2}') AS job3 \gset
+SELECT pg_temp.wait_job(:job3);
+SELECT r.ordinal, r.action, s.action AS trigger_saw FROM crm.job_reports r
+  LEFT JOIN public.ij_reported s ON s.job_id = r.job_id AND s.ordinal = r.ordinal
+ WHERE r.job_id = :job3 ORDER BY r.ordinal;
+DROP TRIGGER ij_report_seen ON crm.job_reports;
+DROP FUNCTION public.ij_report_seen();
+DROP TABLE public.ij_reported;
+-- the writers take a JSON array only (the start checked it before)
+SELECT crm_internal.job_rows_write(1, :job3, '{"email": "x@example.com"}');
+
 -- crm.resume_jobs() starts a worker for every unfinished job (none now)
 SELECT crm.resume_jobs();
 
