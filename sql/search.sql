@@ -154,6 +154,13 @@ DECLARE
 	-- github, website, www. website (src/profiles.c)
 	prof text[];
 	prof_end text[];
+	-- the first tier's results (prefix mode)
+	hit_types text[];
+	hit_ids bigint[];
+	hit_labels text[];
+	hit_fields text[];
+	hit_values text[];
+	hit_scores real[];
 	ws bigint := crm.current_workspace();
 	-- owner-based privacy: NULL, or the contacts of the deals the restricted
 	-- member of the request sees (docs/members.md)
@@ -241,7 +248,7 @@ BEGIN
 			  FROM crm.companies co,
 				   LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
 			 WHERE want_companies AND co.workspace_id = ws
-			   AND (co.name ILIKE esc OR co.domain = pg_catalog.lower(term) OR co.industry ILIKE esc)
+			   AND (crm_hidden.search_key(co.name) COLLATE "C" = lterm OR co.domain COLLATE "C" = lterm OR co.industry ILIKE esc)
 			   AND f.value ILIKE esc) h
 		ORDER BY h.object_type, h.id, h.score DESC) best
 		ORDER BY best.score DESC, best.label, best.id
@@ -251,178 +258,201 @@ BEGIN
 		-- order and cut at lim (a range of the btree, under row-level
 		-- security too): names, emails, social profiles (a pasted profile
 		-- URL is its canonical URL, a handle the URL it would have on each
-		-- network).  Only if they are too few, values with a later word
-		-- starting with it (trigram index, terms of 3+ characters), and
-		-- phones containing its digits; only if those are too few still,
-		-- the places: cities, regions and postal codes starting with it,
-		-- streets with a word starting with it.
+		-- network), company names and domains.  A kept generic plan: every
+		-- condition is an index range whatever the term.
+		SELECT pg_catalog.array_agg(b.object_type ORDER BY b.score DESC, b.label, b.id),
+			   pg_catalog.array_agg(b.id ORDER BY b.score DESC, b.label, b.id),
+			   pg_catalog.array_agg(b.label ORDER BY b.score DESC, b.label, b.id),
+			   pg_catalog.array_agg(b.field ORDER BY b.score DESC, b.label, b.id),
+			   pg_catalog.array_agg(b.value ORDER BY b.score DESC, b.label, b.id),
+			   pg_catalog.array_agg(b.score ORDER BY b.score DESC, b.label, b.id)
+		  INTO hit_types, hit_ids, hit_labels, hit_fields, hit_values, hit_scores
+		  FROM (SELECT * FROM (
+				SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
+				(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
+						'name'::text AS field, c.name AS value,
+						CASE WHEN pg_catalog.lower(c.name) = lterm THEN 1 ELSE 0.9 END::real AS score
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND crm_hidden.search_key(c.name) COLLATE "C" >= lterm AND crm_hidden.search_key(c.name) COLLATE "C" < lend
+				  ORDER BY crm_hidden.search_key(c.name) COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email,
+						CASE WHEN c.email = lterm THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.email COLLATE "C" >= lterm AND c.email COLLATE "C" < lend
+				  ORDER BY c.email COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'linkedin', c.linkedin,
+						CASE WHEN c.linkedin = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.linkedin IS NOT NULL AND c.linkedin COLLATE "C" >= prof[1] AND c.linkedin COLLATE "C" < prof_end[1]
+				  ORDER BY c.linkedin COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'linkedin', c.linkedin,
+						CASE WHEN c.linkedin = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.linkedin IS NOT NULL AND c.linkedin COLLATE "C" >= prof[2] AND c.linkedin COLLATE "C" < prof_end[2]
+				  ORDER BY c.linkedin COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'x', c.x,
+						CASE WHEN c.x = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.x IS NOT NULL AND c.x COLLATE "C" >= prof[3] AND c.x COLLATE "C" < prof_end[3]
+				  ORDER BY c.x COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'instagram', c.instagram,
+						CASE WHEN c.instagram = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.instagram IS NOT NULL AND c.instagram COLLATE "C" >= prof[4] AND c.instagram COLLATE "C" < prof_end[4]
+				  ORDER BY c.instagram COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'facebook', c.facebook,
+						CASE WHEN c.facebook = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.facebook IS NOT NULL AND c.facebook COLLATE "C" >= prof[5] AND c.facebook COLLATE "C" < prof_end[5]
+				  ORDER BY c.facebook COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'github', c.github,
+						CASE WHEN c.github = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.github IS NOT NULL AND c.github COLLATE "C" >= prof[6] AND c.github COLLATE "C" < prof_end[6]
+				  ORDER BY c.github COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'website', c.website,
+						CASE WHEN c.website = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.website IS NOT NULL AND c.website COLLATE "C" >= prof[7] AND c.website COLLATE "C" < prof_end[7]
+				  ORDER BY c.website COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'website', c.website,
+						CASE WHEN c.website = ANY (prof) THEN 1 ELSE 0.9 END::real
+				   FROM crm.contacts c
+				  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+					AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+					AND c.website IS NOT NULL AND c.website COLLATE "C" >= prof[8] AND c.website COLLATE "C" < prof_end[8]
+				  ORDER BY c.website COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'company', co.id, co.name, 'name', co.name,
+						CASE WHEN pg_catalog.lower(co.name) = lterm THEN 1 ELSE 0.9 END::real
+				   FROM crm.companies co
+				  WHERE want_companies AND co.workspace_id = ws
+					AND crm_hidden.search_key(co.name) COLLATE "C" >= lterm AND crm_hidden.search_key(co.name) COLLATE "C" < lend
+				  ORDER BY crm_hidden.search_key(co.name) COLLATE "C" LIMIT search.lim)
+				UNION ALL
+				(SELECT 'company', co.id, co.name, 'domain', co.domain,
+						CASE WHEN co.domain = lterm THEN 1 ELSE 0.9 END::real
+				   FROM crm.companies co
+				  WHERE want_companies AND co.workspace_id = ws
+					AND co.domain COLLATE "C" >= lterm AND co.domain COLLATE "C" < lend
+				  ORDER BY co.domain COLLATE "C" LIMIT search.lim)
+				) h ORDER BY h.object_type, h.id, h.score DESC) best
+				 ORDER BY best.score DESC, best.label, best.id LIMIT search.lim) b;
 		RETURN QUERY
-		WITH starts AS (
-			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
-					'name'::text AS field, c.name AS value,
-					CASE WHEN pg_catalog.lower(c.name) = lterm THEN 1 ELSE 0.9 END::real AS score
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND crm_hidden.search_key(c.name) COLLATE "C" >= lterm AND crm_hidden.search_key(c.name) COLLATE "C" < lend
-			  ORDER BY crm_hidden.search_key(c.name) COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'email', c.email,
-					CASE WHEN c.email = lterm THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.email COLLATE "C" >= lterm AND c.email COLLATE "C" < lend
-			  ORDER BY c.email COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'linkedin', c.linkedin,
-					CASE WHEN c.linkedin = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.linkedin IS NOT NULL AND c.linkedin COLLATE "C" >= prof[1] AND c.linkedin COLLATE "C" < prof_end[1]
-			  ORDER BY c.linkedin COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'linkedin', c.linkedin,
-					CASE WHEN c.linkedin = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.linkedin IS NOT NULL AND c.linkedin COLLATE "C" >= prof[2] AND c.linkedin COLLATE "C" < prof_end[2]
-			  ORDER BY c.linkedin COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'x', c.x,
-					CASE WHEN c.x = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.x IS NOT NULL AND c.x COLLATE "C" >= prof[3] AND c.x COLLATE "C" < prof_end[3]
-			  ORDER BY c.x COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'instagram', c.instagram,
-					CASE WHEN c.instagram = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.instagram IS NOT NULL AND c.instagram COLLATE "C" >= prof[4] AND c.instagram COLLATE "C" < prof_end[4]
-			  ORDER BY c.instagram COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'facebook', c.facebook,
-					CASE WHEN c.facebook = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.facebook IS NOT NULL AND c.facebook COLLATE "C" >= prof[5] AND c.facebook COLLATE "C" < prof_end[5]
-			  ORDER BY c.facebook COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'github', c.github,
-					CASE WHEN c.github = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.github IS NOT NULL AND c.github COLLATE "C" >= prof[6] AND c.github COLLATE "C" < prof_end[6]
-			  ORDER BY c.github COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'website', c.website,
-					CASE WHEN c.website = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.website IS NOT NULL AND c.website COLLATE "C" >= prof[7] AND c.website COLLATE "C" < prof_end[7]
-			  ORDER BY c.website COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'website', c.website,
-					CASE WHEN c.website = ANY (prof) THEN 1 ELSE 0.9 END::real
-			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.website IS NOT NULL AND c.website COLLATE "C" >= prof[8] AND c.website COLLATE "C" < prof_end[8]
-			  ORDER BY c.website COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'company', co.id, co.name, 'name', co.name,
-					CASE WHEN pg_catalog.lower(co.name) = lterm THEN 1 ELSE 0.9 END::real
-			   FROM crm.companies co
-			  WHERE want_companies AND co.workspace_id = ws
-				AND crm_hidden.search_key(co.name) COLLATE "C" >= lterm AND crm_hidden.search_key(co.name) COLLATE "C" < lend
-			  ORDER BY crm_hidden.search_key(co.name) COLLATE "C" LIMIT search.lim)
-			UNION ALL
-			(SELECT 'company', co.id, co.name, 'domain', co.domain,
-					CASE WHEN co.domain = lterm THEN 1 ELSE 0.9 END::real
-			   FROM crm.companies co
-			  WHERE want_companies AND co.workspace_id = ws
-				AND co.domain COLLATE "C" >= lterm AND co.domain COLLATE "C" < lend
-			  ORDER BY co.domain COLLATE "C" LIMIT search.lim)),
-		words AS (
+		SELECT * FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids), pg_catalog.unnest(hit_labels),
+								 pg_catalog.unnest(hit_fields), pg_catalog.unnest(hit_values), pg_catalog.unnest(hit_scores));
+		IF coalesce(pg_catalog.cardinality(hit_ids), 0) >= search.lim THEN
+			RETURN;
+		END IF;
+
+		-- Only if they are too few, values with a later word starting with
+		-- the term (trigram index, terms of 3+ characters) and phones
+		-- containing its digits; only if those are too few still, the
+		-- places: cities, regions and postal codes starting with it, streets
+		-- with a word starting with it.  Planned for the values at hand, as
+		-- the trigram index serves a rare word and a scan in table order a
+		-- common one: a generic plan would read the companies in full.
+		RETURN QUERY EXECUTE $tail$
+		WITH words AS (
 			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,
 					0.7::real AS score
 			   FROM crm.contacts c,
 					LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND (pg_catalog.length(term) >= 3 AND (c.name ILIKE '%' || esc || '%' OR c.email ILIKE '%' || esc || '%')
-					 OR (pg_catalog.length(digits) >= 3 AND c.phone LIKE '%' || digits || '%') OR c.phone = phone_term)
-				AND (f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
-					 OR f.value ILIKE '%@' || esc || '%' OR f.value ILIKE '%-' || esc || '%'
-					 OR (f.field = 'phone' AND (pg_catalog.length(digits) >= 3 AND f.value LIKE '%' || digits || '%' OR f.value = phone_term)))
-			  LIMIT search.lim)
+			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
+				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
+				AND (pg_catalog.length($1) >= 3 AND (c.name ILIKE '%' || $2 || '%' OR c.email ILIKE '%' || $2 || '%')
+					 OR (pg_catalog.length($3) >= 3 AND c.phone LIKE '%' || $3 || '%') OR c.phone = $4)
+				AND (f.value ILIKE '% ' || $2 || '%' OR f.value ILIKE '%.' || $2 || '%'
+					 OR f.value ILIKE '%@' || $2 || '%' OR f.value ILIKE '%-' || $2 || '%'
+					 OR (f.field = 'phone' AND (pg_catalog.length($3) >= 3 AND f.value LIKE '%' || $3 || '%' OR f.value = $4)))
+			  LIMIT $14)
 			UNION ALL
 			(SELECT 'company', co.id, co.name, f.field, f.value,
 					(0.7 * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
 			   FROM crm.companies co,
 					LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
-			  WHERE want_companies AND co.workspace_id = ws AND pg_catalog.length(term) >= 3
-				AND (co.name ILIKE '%' || esc || '%' OR co.domain ILIKE '%' || esc || '%' OR co.industry ILIKE '%' || esc || '%')
-				AND (f.value ILIKE esc || '%' OR f.value ILIKE '% ' || esc || '%' OR f.value ILIKE '%.' || esc || '%'
-					 OR f.value ILIKE '%-' || esc || '%')
-			  LIMIT search.lim)),
+			  WHERE $6 AND co.workspace_id = $11 AND pg_catalog.length($1) >= 3
+				AND (co.name ILIKE '%' || $2 || '%' OR co.domain ILIKE '%' || $2 || '%' OR co.industry ILIKE '%' || $2 || '%')
+				AND (f.value ILIKE $2 || '%' OR f.value ILIKE '% ' || $2 || '%' OR f.value ILIKE '%.' || $2 || '%'
+					 OR f.value ILIKE '%-' || $2 || '%')
+			  LIMIT $14)),
 		places AS (
 			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
 					'city'::text AS field, c.city AS value,
-					CASE WHEN pg_catalog.lower(c.city) = lterm THEN 0.6 ELSE 0.54 END::real AS score
+					CASE WHEN pg_catalog.lower(c.city) = $7 THEN 0.6 ELSE 0.54 END::real AS score
 			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
+				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
 				AND c.city IS NOT NULL
-				AND crm_hidden.search_key(c.city) COLLATE "C" >= lterm AND crm_hidden.search_key(c.city) COLLATE "C" < lend
-			  ORDER BY crm_hidden.search_key(c.city) COLLATE "C" LIMIT search.lim)
+				AND crm_hidden.search_key(c.city) COLLATE "C" >= $7 AND crm_hidden.search_key(c.city) COLLATE "C" < $8
+			  ORDER BY crm_hidden.search_key(c.city) COLLATE "C" LIMIT $14)
 			UNION ALL
 			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'region', c.region,
-					CASE WHEN pg_catalog.lower(c.region) = lterm THEN 0.6 ELSE 0.54 END::real
+					CASE WHEN pg_catalog.lower(c.region) = $7 THEN 0.6 ELSE 0.54 END::real
 			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
+				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
 				AND c.region IS NOT NULL
-				AND crm_hidden.search_key(c.region) COLLATE "C" >= lterm AND crm_hidden.search_key(c.region) COLLATE "C" < lend
-			  ORDER BY crm_hidden.search_key(c.region) COLLATE "C" LIMIT search.lim)
+				AND crm_hidden.search_key(c.region) COLLATE "C" >= $7 AND crm_hidden.search_key(c.region) COLLATE "C" < $8
+			  ORDER BY crm_hidden.search_key(c.region) COLLATE "C" LIMIT $14)
 			UNION ALL
 			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'postal_code', c.postal_code,
-					CASE WHEN c.postal_code = postal THEN 0.6 ELSE 0.54 END::real
+					CASE WHEN c.postal_code = $9 THEN 0.6 ELSE 0.54 END::real
 			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.postal_code IS NOT NULL AND c.postal_code COLLATE "C" >= postal AND c.postal_code COLLATE "C" < postal_end
-			  ORDER BY c.postal_code COLLATE "C" LIMIT search.lim)
+			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
+				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
+				AND c.postal_code IS NOT NULL AND c.postal_code COLLATE "C" >= $9 AND c.postal_code COLLATE "C" < $10
+			  ORDER BY c.postal_code COLLATE "C" LIMIT $14)
 			UNION ALL
 			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'street', c.street,
-					CASE WHEN pg_catalog.lower(c.street) = lterm THEN 0.6 WHEN c.street ILIKE esc || '%' THEN 0.54 ELSE 0.42 END::real
+					CASE WHEN pg_catalog.lower(c.street) = $7 THEN 0.6 WHEN c.street ILIKE $2 || '%' THEN 0.54 ELSE 0.42 END::real
 			   FROM crm.contacts c
-			  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
-				AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
-				AND c.street IS NOT NULL AND pg_catalog.length(term) >= 3 AND c.street ILIKE '%' || esc || '%'
-				AND (c.street ILIKE esc || '%' OR c.street ILIKE '% ' || esc || '%' OR c.street ILIKE '%-' || esc || '%')
-			  LIMIT search.lim))
+			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
+				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
+				AND c.street IS NOT NULL AND pg_catalog.length($1) >= 3 AND c.street ILIKE '%' || $2 || '%'
+				AND (c.street ILIKE $2 || '%' OR c.street ILIKE '% ' || $2 || '%' OR c.street ILIKE '%-' || $2 || '%')
+			  LIMIT $14))
 		SELECT * FROM (
 			SELECT DISTINCT ON (h.object_type, h.id) h.*
-			  FROM (SELECT * FROM starts
+			  FROM (SELECT * FROM words
 					UNION ALL
-					SELECT * FROM words WHERE (SELECT pg_catalog.count(*) FROM starts) < search.lim
-					UNION ALL
-					SELECT * FROM places
-					 WHERE (SELECT pg_catalog.count(*) FROM starts) < search.lim
-					   AND (SELECT pg_catalog.count(*) FROM starts) + (SELECT pg_catalog.count(*) FROM words) < search.lim) h
+					SELECT * FROM places WHERE (SELECT pg_catalog.count(*) FROM words) < $14) h
+			 WHERE NOT (h.object_type = 'contact' AND h.id = ANY ($15)) AND NOT (h.object_type = 'company' AND h.id = ANY ($16))
 			 ORDER BY h.object_type, h.id, h.score DESC) best
 		ORDER BY best.score DESC, best.label, best.id
-		LIMIT search.lim;
+		LIMIT $14
+		$tail$
+		USING term, esc, digits, phone_term, want_contacts, want_companies, lterm, lend, postal, postal_end, ws, seen, uid,
+			  search.lim - coalesce(pg_catalog.cardinality(hit_ids), 0),
+			  ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids)) u(t, i) WHERE u.t = 'contact'),
+			  ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids)) u(t, i) WHERE u.t = 'company');
 	ELSE
 		-- fuzzy: each word of the term is matched against the workspace's
 		-- dictionary of distinct words (pg_trgm similarity above

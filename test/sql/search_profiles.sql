@@ -43,6 +43,11 @@ SELECT label, field, value, score FROM crm.search('ghop');
 SELECT label, field, value, score FROM crm.search('alan.tur');
 SELECT label, field, value, score FROM crm.search('acme', 'prefix', 'contact');
 SELECT label, field, value, score FROM crm.search('ghopper', 'exact');
+-- one row per contact, its best field: name, email and profile all start with grace
+SELECT label, field, value, score FROM crm.search('grace');
+-- a contact the first tier found (website) is not repeated by the later
+-- ones (a later word of the name and the email)
+SELECT label, field, value, score FROM crm.search('lovelace');
 
 -- places come after names and words: cities, regions and postal codes
 -- starting with the term, streets with a word starting with it
