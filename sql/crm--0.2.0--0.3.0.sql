@@ -14060,6 +14060,16 @@ DECLARE
 	hit_fields text[];
 	hit_values text[];
 	hit_scores real[];
+	more_types text[];
+	more_ids bigint[];
+	more_labels text[];
+	more_fields text[];
+	more_values text[];
+	more_scores real[];
+	exclude_contacts bigint[];
+	exclude_companies bigint[];
+	remaining integer;
+	url boolean := coalesce(search.q, '') ~ '(://|/.*[A-Za-z]|[A-Za-z].*/)';
 	ws bigint := crm.current_workspace();
 	-- owner-based privacy: NULL, or the contacts of the deals the restricted
 	-- member of the request sees (docs/members.md)
@@ -14264,94 +14274,119 @@ BEGIN
 				  ORDER BY co.domain COLLATE "C" LIMIT search.lim)
 				) h ORDER BY h.object_type, h.id, h.score DESC) best
 				 ORDER BY best.score DESC, best.label, best.id LIMIT search.lim) b;
+		-- Only if they are too few, values with a later word starting with
+		-- the term (trigram index, terms of 3+ characters), phones
+		-- containing its digits and streets with a word starting with it:
+		-- planned for the values at hand, since whether the trigram index or
+		-- a scan in table order is faster depends on how common the term is
+		-- (a generic plan would read the companies in full).  A pasted URL
+		-- is looked for among the profiles only: its many trigrams would
+		-- read long posting lists to find no name.
+		IF coalesce(pg_catalog.cardinality(hit_ids), 0) < search.lim AND NOT url THEN
+			exclude_contacts := ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids)) u(t, i) WHERE u.t = 'contact');
+			exclude_companies := ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids)) u(t, i) WHERE u.t = 'company');
+			EXECUTE 'SELECT pg_catalog.array_agg(b.object_type), pg_catalog.array_agg(b.id), pg_catalog.array_agg(b.label),'
+					' pg_catalog.array_agg(b.field), pg_catalog.array_agg(b.value), pg_catalog.array_agg(b.score) FROM (' || $words$SELECT * FROM (
+				SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
+					(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,
+							0.7::real AS score
+					   FROM crm.contacts c,
+							LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
+					  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
+						AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
+						AND (pg_catalog.length($1) >= 3 AND (c.name ILIKE '%' || $2 || '%' OR c.email ILIKE '%' || $2 || '%')
+							 OR (pg_catalog.length($3) >= 3 AND c.phone LIKE '%' || $3 || '%') OR c.phone = $4)
+						AND (f.value ILIKE '% ' || $2 || '%' OR f.value ILIKE '%.' || $2 || '%'
+							 OR f.value ILIKE '%@' || $2 || '%' OR f.value ILIKE '%-' || $2 || '%'
+							 OR (f.field = 'phone' AND (pg_catalog.length($3) >= 3 AND f.value LIKE '%' || $3 || '%' OR f.value = $4)))
+					  LIMIT $14)
+					UNION ALL
+					(SELECT 'company', co.id, co.name, f.field, f.value,
+							(0.7 * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
+					   FROM crm.companies co,
+							LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
+					  WHERE $6 AND co.workspace_id = $11 AND pg_catalog.length($1) >= 3
+						AND (co.name ILIKE '%' || $2 || '%' OR co.domain ILIKE '%' || $2 || '%' OR co.industry ILIKE '%' || $2 || '%')
+						AND (f.value ILIKE $2 || '%' OR f.value ILIKE '% ' || $2 || '%' OR f.value ILIKE '%.' || $2 || '%'
+							 OR f.value ILIKE '%-' || $2 || '%')
+					  LIMIT $14)
+					UNION ALL
+					(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'street', c.street,
+							CASE WHEN pg_catalog.lower(c.street) = $7 THEN 0.6 WHEN c.street ILIKE $2 || '%' THEN 0.54 ELSE 0.42 END::real
+					   FROM crm.contacts c
+					  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
+						AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
+						AND c.street IS NOT NULL AND pg_catalog.length($1) >= 3 AND c.street ILIKE '%' || $2 || '%'
+						AND (c.street ILIKE $2 || '%' OR c.street ILIKE '% ' || $2 || '%' OR c.street ILIKE '%-' || $2 || '%')
+					  LIMIT $14)
+				) h
+				 WHERE NOT (h.object_type = 'contact' AND h.id = ANY ($15)) AND NOT (h.object_type = 'company' AND h.id = ANY ($16))
+				 ORDER BY h.object_type, h.id, h.score DESC) best
+			 ORDER BY best.score DESC, best.label, best.id LIMIT $14$words$ || ') b'
+			   INTO more_types, more_ids, more_labels, more_fields, more_values, more_scores
+			   USING term, esc, digits, phone_term, want_contacts, want_companies, lterm, lend, postal, postal_end, ws, seen, uid,
+					 search.lim - coalesce(pg_catalog.cardinality(hit_ids), 0), exclude_contacts, exclude_companies;
+			hit_types := hit_types || more_types;
+			hit_ids := hit_ids || more_ids;
+			hit_labels := hit_labels || more_labels;
+			hit_fields := hit_fields || more_fields;
+			hit_values := hit_values || more_values;
+			hit_scores := hit_scores || more_scores;
+		END IF;
+		-- Only if those are too few still, the places: cities, regions and
+		-- postal codes starting with the term, index ranges again (a kept plan).
+		IF coalesce(pg_catalog.cardinality(hit_ids), 0) < search.lim AND NOT url THEN
+			remaining := search.lim - coalesce(pg_catalog.cardinality(hit_ids), 0);
+			exclude_contacts := ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids)) u(t, i) WHERE u.t = 'contact');
+			SELECT pg_catalog.array_agg(b.object_type), pg_catalog.array_agg(b.id), pg_catalog.array_agg(b.label),
+			   pg_catalog.array_agg(b.field), pg_catalog.array_agg(b.value), pg_catalog.array_agg(b.score)
+			  INTO more_types, more_ids, more_labels, more_fields, more_values, more_scores
+			  FROM (SELECT * FROM (
+					SELECT DISTINCT ON (h.id) h.* FROM (
+					(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
+							'city'::text AS field, c.city AS value,
+							CASE WHEN pg_catalog.lower(c.city) = lterm THEN 0.6 ELSE 0.54 END::real AS score
+					   FROM crm.contacts c
+					  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+						AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+						AND c.city IS NOT NULL
+						AND crm_hidden.search_key(c.city) COLLATE "C" >= lterm AND crm_hidden.search_key(c.city) COLLATE "C" < lend
+					  ORDER BY crm_hidden.search_key(c.city) COLLATE "C" LIMIT remaining)
+					UNION ALL
+					(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'region', c.region,
+							CASE WHEN pg_catalog.lower(c.region) = lterm THEN 0.6 ELSE 0.54 END::real
+					   FROM crm.contacts c
+					  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+						AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+						AND c.region IS NOT NULL
+						AND crm_hidden.search_key(c.region) COLLATE "C" >= lterm AND crm_hidden.search_key(c.region) COLLATE "C" < lend
+					  ORDER BY crm_hidden.search_key(c.region) COLLATE "C" LIMIT remaining)
+					UNION ALL
+					(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'postal_code', c.postal_code,
+							CASE WHEN c.postal_code = postal THEN 0.6 ELSE 0.54 END::real
+					   FROM crm.contacts c
+					  WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+						AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+						AND c.postal_code IS NOT NULL AND c.postal_code COLLATE "C" >= postal AND c.postal_code COLLATE "C" < postal_end
+					  ORDER BY c.postal_code COLLATE "C" LIMIT remaining)
+
+					) h
+					 WHERE h.id <> ALL (exclude_contacts)
+					 ORDER BY h.id, h.score DESC) best
+					 ORDER BY best.score DESC, best.label, best.id LIMIT remaining) b;
+			hit_types := hit_types || more_types;
+			hit_ids := hit_ids || more_ids;
+			hit_labels := hit_labels || more_labels;
+			hit_fields := hit_fields || more_fields;
+			hit_values := hit_values || more_values;
+			hit_scores := hit_scores || more_scores;
+		END IF;
+		-- each tier's scores are below the last's but for streets and places
 		RETURN QUERY
 		SELECT * FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids), pg_catalog.unnest(hit_labels),
-								 pg_catalog.unnest(hit_fields), pg_catalog.unnest(hit_values), pg_catalog.unnest(hit_scores));
-		IF coalesce(pg_catalog.cardinality(hit_ids), 0) >= search.lim THEN
-			RETURN;
-		END IF;
-
-		-- Only if they are too few, values with a later word starting with
-		-- the term (trigram index, terms of 3+ characters) and phones
-		-- containing its digits; only if those are too few still, the
-		-- places: cities, regions and postal codes starting with it, streets
-		-- with a word starting with it.  Planned for the values at hand, as
-		-- the trigram index serves a rare word and a scan in table order a
-		-- common one: a generic plan would read the companies in full.
-		RETURN QUERY EXECUTE $tail$
-		WITH words AS (
-			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,
-					0.7::real AS score
-			   FROM crm.contacts c,
-					LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone)) f(field, value)
-			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
-				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
-				AND (pg_catalog.length($1) >= 3 AND (c.name ILIKE '%' || $2 || '%' OR c.email ILIKE '%' || $2 || '%')
-					 OR (pg_catalog.length($3) >= 3 AND c.phone LIKE '%' || $3 || '%') OR c.phone = $4)
-				AND (f.value ILIKE '% ' || $2 || '%' OR f.value ILIKE '%.' || $2 || '%'
-					 OR f.value ILIKE '%@' || $2 || '%' OR f.value ILIKE '%-' || $2 || '%'
-					 OR (f.field = 'phone' AND (pg_catalog.length($3) >= 3 AND f.value LIKE '%' || $3 || '%' OR f.value = $4)))
-			  LIMIT $14)
-			UNION ALL
-			(SELECT 'company', co.id, co.name, f.field, f.value,
-					(0.7 * CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END)::real
-			   FROM crm.companies co,
-					LATERAL (VALUES ('name', co.name), ('domain', co.domain), ('industry', co.industry)) f(field, value)
-			  WHERE $6 AND co.workspace_id = $11 AND pg_catalog.length($1) >= 3
-				AND (co.name ILIKE '%' || $2 || '%' OR co.domain ILIKE '%' || $2 || '%' OR co.industry ILIKE '%' || $2 || '%')
-				AND (f.value ILIKE $2 || '%' OR f.value ILIKE '% ' || $2 || '%' OR f.value ILIKE '%.' || $2 || '%'
-					 OR f.value ILIKE '%-' || $2 || '%')
-			  LIMIT $14)),
-		places AS (
-			(SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label,
-					'city'::text AS field, c.city AS value,
-					CASE WHEN pg_catalog.lower(c.city) = $7 THEN 0.6 ELSE 0.54 END::real AS score
-			   FROM crm.contacts c
-			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
-				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
-				AND c.city IS NOT NULL
-				AND crm_hidden.search_key(c.city) COLLATE "C" >= $7 AND crm_hidden.search_key(c.city) COLLATE "C" < $8
-			  ORDER BY crm_hidden.search_key(c.city) COLLATE "C" LIMIT $14)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'region', c.region,
-					CASE WHEN pg_catalog.lower(c.region) = $7 THEN 0.6 ELSE 0.54 END::real
-			   FROM crm.contacts c
-			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
-				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
-				AND c.region IS NOT NULL
-				AND crm_hidden.search_key(c.region) COLLATE "C" >= $7 AND crm_hidden.search_key(c.region) COLLATE "C" < $8
-			  ORDER BY crm_hidden.search_key(c.region) COLLATE "C" LIMIT $14)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'postal_code', c.postal_code,
-					CASE WHEN c.postal_code = $9 THEN 0.6 ELSE 0.54 END::real
-			   FROM crm.contacts c
-			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
-				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
-				AND c.postal_code IS NOT NULL AND c.postal_code COLLATE "C" >= $9 AND c.postal_code COLLATE "C" < $10
-			  ORDER BY c.postal_code COLLATE "C" LIMIT $14)
-			UNION ALL
-			(SELECT 'contact', c.id, coalesce(c.name, c.email, c.phone), 'street', c.street,
-					CASE WHEN pg_catalog.lower(c.street) = $7 THEN 0.6 WHEN c.street ILIKE $2 || '%' THEN 0.54 ELSE 0.42 END::real
-			   FROM crm.contacts c
-			  WHERE $5 AND c.workspace_id = $11 AND c.status < 'merged'
-				AND ($12 IS NULL OR c.owner = $13 OR c.id = ANY ($12))
-				AND c.street IS NOT NULL AND pg_catalog.length($1) >= 3 AND c.street ILIKE '%' || $2 || '%'
-				AND (c.street ILIKE $2 || '%' OR c.street ILIKE '% ' || $2 || '%' OR c.street ILIKE '%-' || $2 || '%')
-			  LIMIT $14))
-		SELECT * FROM (
-			SELECT DISTINCT ON (h.object_type, h.id) h.*
-			  FROM (SELECT * FROM words
-					UNION ALL
-					SELECT * FROM places WHERE (SELECT pg_catalog.count(*) FROM words) < $14) h
-			 WHERE NOT (h.object_type = 'contact' AND h.id = ANY ($15)) AND NOT (h.object_type = 'company' AND h.id = ANY ($16))
-			 ORDER BY h.object_type, h.id, h.score DESC) best
-		ORDER BY best.score DESC, best.label, best.id
-		LIMIT $14
-		$tail$
-		USING term, esc, digits, phone_term, want_contacts, want_companies, lterm, lend, postal, postal_end, ws, seen, uid,
-			  search.lim - coalesce(pg_catalog.cardinality(hit_ids), 0),
-			  ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids)) u(t, i) WHERE u.t = 'contact'),
-			  ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(hit_types), pg_catalog.unnest(hit_ids)) u(t, i) WHERE u.t = 'company');
+								 pg_catalog.unnest(hit_fields), pg_catalog.unnest(hit_values), pg_catalog.unnest(hit_scores))
+					AS h(object_type, id, label, field, value, score)
+		 ORDER BY h.score DESC, h.label, h.id;
 	ELSE
 		-- fuzzy: each word of the term is matched against the workspace's
 		-- dictionary of distinct words (pg_trgm similarity above
