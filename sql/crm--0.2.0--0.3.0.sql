@@ -14132,26 +14132,33 @@ BEGIN
 		SELECT * FROM (
 		SELECT DISTINCT ON (h.object_type, h.id) h.* FROM (
 			SELECT 'contact'::text AS object_type, c.id, coalesce(c.name, c.email, c.phone) AS label, f.field, f.value,
-				   f.weight AS score
+				   1::real AS score
 			  FROM crm.contacts c,
-				   LATERAL (VALUES ('name', c.name, 1::real), ('email', c.email, 1), ('phone', c.phone, 1),
-								   ('linkedin', c.linkedin, 1), ('x', c.x, 1), ('instagram', c.instagram, 1),
-								   ('facebook', c.facebook, 1), ('github', c.github, 1), ('website', c.website, 1),
-								   ('street', c.street, 0.6), ('city', c.city, 0.6), ('region', c.region, 0.6),
-								   ('postal_code', c.postal_code, 0.6)) f(field, value, weight)
+				   LATERAL (VALUES ('name', c.name), ('email', c.email), ('phone', c.phone),
+								   ('linkedin', c.linkedin), ('x', c.x), ('instagram', c.instagram),
+								   ('facebook', c.facebook), ('github', c.github), ('website', c.website)) f(field, value)
 			 WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
 			   AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
 			   AND (crm_hidden.search_key(c.name) COLLATE "C" = lterm OR c.email = lterm OR c.phone = phone_term
 					OR (c.linkedin IS NOT NULL AND c.linkedin = ANY (prof[1:2]))
 					OR (c.x IS NOT NULL AND c.x = prof[3]) OR (c.instagram IS NOT NULL AND c.instagram = prof[4])
 					OR (c.facebook IS NOT NULL AND c.facebook = prof[5]) OR (c.github IS NOT NULL AND c.github = prof[6])
-					OR (c.website IS NOT NULL AND c.website = ANY (prof[7:8]))
-					OR (c.city IS NOT NULL AND crm_hidden.search_key(c.city) COLLATE "C" = lterm)
+					OR (c.website IS NOT NULL AND c.website = ANY (prof[7:8])))
+			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = phone_term OR f.value = ANY (prof))
+			UNION ALL
+			-- a city many contacts share: lim of them, in no particular order
+			(SELECT 'contact'::text, c.id, coalesce(c.name, c.email, c.phone), f.field, f.value, 0.6::real
+			  FROM crm.contacts c,
+				   LATERAL (VALUES ('street', c.street), ('city', c.city), ('region', c.region),
+								   ('postal_code', c.postal_code)) f(field, value)
+			 WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
+			   AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+			   AND ((c.city IS NOT NULL AND crm_hidden.search_key(c.city) COLLATE "C" = lterm)
 					OR (c.region IS NOT NULL AND crm_hidden.search_key(c.region) COLLATE "C" = lterm)
 					OR (c.postal_code IS NOT NULL AND c.postal_code COLLATE "C" = postal)
 					OR (c.street IS NOT NULL AND c.street ILIKE esc))
-			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = phone_term
-					OR f.value = postal OR f.value = ANY (prof))
+			   AND (f.value ILIKE esc OR f.value = postal)
+			 LIMIT search.lim)
 			UNION ALL
 			SELECT 'company', co.id, co.name, f.field, f.value, CASE f.field WHEN 'industry' THEN 0.8 ELSE 1 END::real
 			  FROM crm.companies co,

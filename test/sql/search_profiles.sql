@@ -64,6 +64,8 @@ SELECT label, field, value, score FROM crm.search('LONDON', 'exact');
 SELECT label, field, value, score FROM crm.search('10 downing street', 'exact');
 SELECT label, field, value, score FROM crm.search('nw1 6xe', 'exact');
 SELECT label, field, value, score FROM crm.search('https://x.com/adalove', 'exact');
+-- a place many share is cut at lim like everything else
+SELECT count(*) FROM crm.search('london', 'exact', 'all', 1);
 -- companies only: no contact field is read
 SELECT count(*) FROM crm.search('london', 'prefix', 'company');
 -- country codes are not searched (CQL country = 'GB' is the way)
