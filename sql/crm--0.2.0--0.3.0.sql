@@ -14029,9 +14029,10 @@ CREATE OR REPLACE FUNCTION crm.search(q text, mode text DEFAULT 'prefix', object
 RETURNS TABLE (object_type text, id bigint, label text, field text, value text, score real)
 LANGUAGE plpgsql STABLE
 -- search_path gains pg_trgm's schema below (ALTER FUNCTION), for % and similarity().
--- Generic plans: every condition below is an index range even with its
--- values as parameters, so a call runs the kept plan instead of planning
--- this statement again (docs/performance.md, "Search").
+-- Generic plans: the conditions of the statements written out below are
+-- index ranges even with their values as parameters, so a call runs the
+-- kept plan instead of planning them again; what is better planned for the
+-- term at hand (prefix mode's later words) is EXECUTEd (docs/search.md).
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
