@@ -188,6 +188,9 @@ extern const char *CrmCountryCode(const char *raw);
 extern char *CrmNormalizePostalCode(const char *raw);
 extern int	CrmSocialNetwork(const char *name);
 extern char *CrmNormalizeSocial(int network, const char *raw);
+/* linkedin /in/, linkedin /company/, x, instagram, facebook, github, website, www. website */
+#define CRM_PROFILE_SLOTS 8
+extern void CrmProfileSearchPrefixes(const char *term, char **slots);
 extern bool CrmModuleNameIsValid(const char *s, int len);
 extern bool CrmContactsHaveActiveModules(void);
 extern bool CrmContactsHaveColumn(const char *column);

@@ -303,23 +303,30 @@ ValidHandle(const Network *net, const char *h)
 	return true;
 }
 
-static void
-BadProfile(const Network *net, const char *raw)
+/* Raises the error of a bad profile; with soft (a search term), returns NULL */
+static char *
+BadProfile(const Network *net, const char *raw, bool soft)
 {
+	if (soft)
+		return NULL;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 			 errmsg("invalid %s profile: \"%s\"", net->name, raw),
 			 errhint("Give the %s handle, such as %s, or the profile's URL, such as %s%s.",
 					 net->name, net->example, net->prefix, net->example)));
+	pg_unreachable();
 }
 
-static void
-OtherNetwork(const char *column, const char *raw, int other)
+static char *
+OtherNetwork(const char *column, const char *raw, int other, bool soft)
 {
+	if (soft)
+		return NULL;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s \"%s\" is an address on %s", column, raw, networks[other].name),
 			 errhint("Store it in the %s column.", networks[other].name)));
+	pg_unreachable();
 }
 
 /* Whether s names a host before any "/": "linkedin.com/in/jane", not "jane.doe" */
@@ -333,9 +340,13 @@ LooksLikeUrl(const char *s)
 	return ParseUrl(s, &u) && HostNetwork(u.host) >= 0;
 }
 
-/* The canonical URL of a profile on network i */
+/*
+ * The canonical URL of a profile on network i.  With soft, a value that is
+ * no profile of the network returns NULL instead of raising the error (a
+ * search term, src/search_key.c).
+ */
 static char *
-NormalizeProfile(int i, const char *raw)
+NormalizeProfile(int i, const char *raw, bool soft)
 {
 	const Network *net = &networks[i];
 	char	   *s = Trimmed(raw);
@@ -345,21 +356,21 @@ NormalizeProfile(int i, const char *raw)
 
 	for (p = s; *p; p++)
 		if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
-			BadProfile(net, raw);
+			return BadProfile(net, raw, soft);
 	if (!LooksLikeUrl(s))
 	{
 		handle = s[0] == '@' ? s + 1 : s;
 		AsciiLowerInPlace(handle);
 		if (!ValidHandle(net, handle))
-			BadProfile(net, raw);
+			return BadProfile(net, raw, soft);
 		return psprintf("%s%s", net->prefix, handle);
 	}
 	if (!ParseUrl(s, &u))
-		BadProfile(net, raw);
+		return BadProfile(net, raw, soft);
 	if (HostNetwork(u.host) < 0)
-		BadProfile(net, raw);
+		return BadProfile(net, raw, soft);
 	if (HostNetwork(u.host) != i)
-		OtherNetwork(net->name, raw, HostNetwork(u.host));
+		return OtherNetwork(net->name, raw, HostNetwork(u.host), soft);
 
 	AsciiLowerInPlace(u.path);
 	handle = PathSegment(u.path, 0);
@@ -369,7 +380,7 @@ NormalizeProfile(int i, const char *raw)
 		char	   *slug = PathSegment(u.path, 1);
 
 		if ((strcmp(handle, "in") != 0 && strcmp(handle, "company") != 0) || !ValidHandle(net, slug))
-			BadProfile(net, raw);
+			return BadProfile(net, raw, soft);
 		return psprintf("https://www.linkedin.com/%s/%s", handle, slug);
 	}
 	if (strcmp(net->name, "facebook") == 0 && strcmp(handle, "profile.php") == 0)
@@ -379,13 +390,13 @@ NormalizeProfile(int i, const char *raw)
 		size_t		digits = strspn(id, "0123456789");
 
 		if (digits == 0 || digits > 20 || (id[digits] != '\0' && id[digits] != '&'))
-			BadProfile(net, raw);
+			return BadProfile(net, raw, soft);
 		return psprintf("https://www.facebook.com/profile.php?id=%.*s", (int) digits, id);
 	}
 	if (handle[0] == '@')
 		handle++;
 	if (!ValidHandle(net, handle))
-		BadProfile(net, raw);
+		return BadProfile(net, raw, soft);
 	return psprintf("%s%s", net->prefix, handle);
 }
 
@@ -395,7 +406,7 @@ NormalizeProfile(int i, const char *raw)
  * in its own column.
  */
 static char *
-NormalizeWebsite(const char *raw)
+NormalizeWebsite(const char *raw, bool soft)
 {
 	char	   *s = Trimmed(raw);
 	const char *p;
@@ -409,13 +420,15 @@ NormalizeWebsite(const char *raw)
 	ok = ok && (u.port == NULL || (strspn(u.port, "0123456789") == strlen(u.port) && strlen(u.port) <= 5));
 	for (p = ok ? u.host : ""; ok && *p; p++)
 		ok = isalnum((unsigned char) *p) || *p == '-' || *p == '.' || (unsigned char) *p >= 0x80;
+	if (!ok && soft)
+		return NULL;
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid website: \"%s\"", raw),
 				 errhint("A website is an http or https URL or a domain, such as https://example.com/about.")));
 	if (HostNetwork(u.host) >= 0)
-		OtherNetwork("website", raw, HostNetwork(u.host));
+		return OtherNetwork("website", raw, HostNetwork(u.host), soft);
 	initStringInfo(&out);
 	appendStringInfo(&out, "%s://%s", u.scheme ? u.scheme : "https", u.host);
 	if (u.port && *u.port)
@@ -430,5 +443,67 @@ NormalizeWebsite(const char *raw)
 char *
 CrmNormalizeSocial(int network, const char *raw)
 {
-	return network < 0 ? NormalizeWebsite(raw) : NormalizeProfile(network, raw);
+	return network < 0 ? NormalizeWebsite(raw, false) : NormalizeProfile(network, raw, false);
+}
+
+/* ----------------------------------------------------------------
+ * Search terms
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The stored-value prefixes a search term stands for, one per
+ * CRM_PROFILE_SLOTS slot (NULL where it stands for none): a URL of a
+ * network is that network's canonical URL and nothing else (a website's,
+ * the website's); a handle ("jane", "@jane") is that handle's URL on every
+ * network whose handles it fits, LinkedIn as a person and as a company;
+ * anything that could be a host name starts a website, with or without
+ * "www.".  The profile columns hold only canonical URLs, so a prefix of one
+ * is a range of its index.
+ */
+void
+CrmProfileSearchPrefixes(const char *term, char **slots)
+{
+	char	   *s = Trimmed(term);
+	char	   *handle;
+	const char *p;
+	int			i;
+
+	for (i = 0; i < CRM_PROFILE_SLOTS; i++)
+		slots[i] = NULL;
+	for (p = s; *p; p++)
+		if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
+			return;
+	if (*s == '\0')
+		return;
+	if (LooksLikeUrl(s))
+	{
+		Url			u;
+		int			net = ParseUrl(s, &u) ? HostNetwork(u.host) : -1;
+
+		if (net >= 0)
+			slots[net == 0 ? 0 : net + 1] = NormalizeProfile(net, s, true);
+		else
+			slots[CRM_PROFILE_SLOTS - 2] = NormalizeWebsite(s, true);
+		return;
+	}
+	handle = s[0] == '@' ? s + 1 : s;
+	AsciiLowerInPlace(handle);
+	for (i = 0; i < lengthof(networks); i++)
+		if (ValidHandle(&networks[i], handle))
+		{
+			if (i == 0)
+			{
+				slots[0] = psprintf("https://www.linkedin.com/in/%s", handle);
+				slots[1] = psprintf("https://www.linkedin.com/company/%s", handle);
+			}
+			else
+				slots[i + 1] = psprintf("%s%s", networks[i].prefix, handle);
+		}
+	/* a host name's characters: the start of a website */
+	if (s[0] != '@' && strspn(handle, "abcdefghijklmnopqrstuvwxyz0123456789.-") == strlen(handle))
+	{
+		slots[CRM_PROFILE_SLOTS - 2] = psprintf("https://%s", handle);
+		slots[CRM_PROFILE_SLOTS - 1] = psprintf("https://www.%s", handle);
+	}
 }

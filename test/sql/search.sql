@@ -115,11 +115,13 @@ DROP ROLE crm_search_front;
 
 -- bad input: each a 22023 with a hint
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 SELECT * FROM crm.search('x', 'sideways');
 SELECT * FROM crm.search('x', 'prefix', 'deal');
 SELECT * FROM crm.search('x', 'prefix', 'all', 0);
 SELECT * FROM crm.tags('deal');
 \set VERBOSITY terse
+\set SHOW_CONTEXT errors
 
 -- leave the shared regression database as we found it
 -- (rows first: deleting a workspace cascades to rows whose triggers log events)

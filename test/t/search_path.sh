@@ -272,6 +272,11 @@ SELECT count(*) FROM crm.count_by('deal', '', 'stage.name');
 SELECT count(*) FROM crm.search('ann', 'fuzzy');
 SELECT count(*) FROM crm.search('evl corp', 'fuzzy');
 SELECT crm_hidden.search_words_of('Eve Evil-Corp');
+-- the first tier's kept plan and the later tiers' planned one (src/search_key.c)
+SELECT count(*) FROM crm.search('ann');
+SELECT count(*) FROM crm.search('berl');
+SELECT count(*) FROM crm.search('@ann', 'exact');
+SELECT crm_hidden.search_profile_prefixes('https://x.com/Ann'), crm_hidden.search_prefix_end('ann');
 -- lists (src/lists_*.c): dynamic recalculation by triggers, static membership,
 -- and the row path of crm.lists and crm.list_members (src/lists_define.c, src/lists_members.c)
 SELECT id AS dyn FROM crm.create_list('Berliners', 'contact', 'dynamic', 'city = ''Berlin''') \gset

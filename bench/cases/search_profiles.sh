@@ -1,0 +1,49 @@
+# crm.search prefix p95 on contacts that have a postal address and social
+# profiles (docs/search.md), next to bench/cases/cql.sh's contacts without
+# them: the same typeahead terms plus handles, pasted profile URLs, postal
+# codes and street words.  Two figures per run: the round trip psql sees
+# (what the SPEC's target is about, and what a loaded machine inflates) and
+# the time inside the server (EXPLAIN ANALYZE of the call: the CPU a call
+# costs, steadier under load).  Sourced by bench/run.
+
+bench_sql "
+INSERT INTO crm.contacts (name, email, city, street, postal_code, linkedin, x, github)
+SELECT (ARRAY['Ada', 'Bob', 'Cy', 'Dana', 'Eve', 'Finn', 'Gus', 'Hana', 'Ivo', 'Jo'])[1 + g % 10] || ' ' ||
+	   (ARRAY['Smith', 'Lovelace', 'Hopper', 'Turing', 'Knuth', 'Liskov', 'Ritchie', 'Wirth', 'Dijkstra',
+			  'Hamilton', 'Perlman', 'Torvalds', 'Stonebraker', 'Codd', 'Gray'])[1 + (g / 10) % 15] || ' ' || g,
+	   'user' || g || (ARRAY['@example.com', '@mail.test', '@corp.test'])[1 + g % 3],
+	   (ARRAY['Paris', 'London', 'Rome', 'Berlin', 'Madrid', NULL])[1 + g % 6],
+	   g || ' ' || (ARRAY['Baker Street', 'Rue de Rivoli', 'Via Appia', 'Unter den Linden', 'Gran Via'])[1 + g % 5],
+	   (ARRAY['NW1 ', '750', '001', '101', '280'])[1 + g % 5] || (g % 90),
+	   'person-' || g, 'p_' || g, 'dev' || g
+  FROM generate_series(1, $SCALE) g;
+ANALYZE;"
+
+# search_profiles_p95 <terms>: prints "round-trip-p95 in-server-p95" in ms
+search_profiles_p95() {
+	local script t
+	script=$(mktemp)
+	{
+		printf '\\timing on\n'
+		printf "SELECT count(*) FROM crm.search('warm') \\\\g /dev/null\n"
+		printf '\\echo measured\n'
+		for t in $1; do
+			printf "SELECT count(*) FROM crm.search('%s') \\\\g /dev/null\n" "$t"
+			printf "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) SELECT count(*) FROM crm.search('%s');\n" "$t"
+		done
+	} >"$script"
+	psql -X -q -d "$BENCH_DB" -v ON_ERROR_STOP=1 -f "$script" |
+		awk '/^measured/{m=1} m && /^Time: /{n++; if (n % 2) print "rt", $2} m && /Execution Time/{print "in", $3}' |
+		awk '{v[$1] = v[$1] " " $2} END {print v["rt"]; print v["in"]}' |
+		while read -r line; do
+			printf '%s\n' $line | sort -g | awk '{a[NR]=$1} END{i=int(NR*0.95+0.5); if(i<1)i=1; printf "%.1f ", a[i]}'
+		done
+	echo
+	rm -f "$script"
+}
+names="ada bob hop tur knu lis rit wir dij ham per tor sto cod gra smi lov use user1 user2 eve fin gus han ivo dan cy jo ada1 bob2 eve3 hop4 tur5 knu6 lis7 rit8 wir9 dij1 ham2 per3"
+places="paris lon rom ber mad baker rivoli appia linden nw1 750 00142 1015 280"
+profiles="@p_12 @p_4242 person-42 person-9999 dev77 https://www.linkedin.com/in/person-4242 https://x.com/p_31337 github.com/dev5"
+read -r rt in < <(search_profiles_p95 "$names $places $profiles")
+report_abs "search profiles: prefix p95 round trip (${SCALE})" "$rt" ms "p95 <= 10 ms"
+report_abs "search profiles: prefix p95 in server (${SCALE})" "$in" ms "p95 <= 10 ms"
