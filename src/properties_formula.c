@@ -351,12 +351,13 @@ CheckFormulas(int64 ws, const char *object_type, const char *changed)
 		{
 			PropertyDef *def = FindPropertyDef(GetObjectProps(ws, object_type), read[j], strlen(read[j]));
 
-			if (def && def->formula)
+			/* a rollup is stored before the formulas are computed (properties_validate.c) */
+			if (def && def->formula && !def->rollup)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 						 errmsg("the formula of %s property \"%s\" reads computed property \"%s\"", object_type,
 								keys[i], read[j]),
-						 errhint("A formula reads stored fields and properties only: write the formula of \"%s\" into it.",
+						 errhint("A formula reads stored fields, properties and rollups, not another formula: write the formula of \"%s\" into it.",
 								 read[j])));
 		}
 	}
