@@ -154,6 +154,22 @@ SELECT crm.define_formula('contact', 'notes_twice', 'notes + notes');
 \set SHOW_CONTEXT errors
 SELECT count(*) FROM crm.property_definitions WHERE workspace_id = crm.current_workspace() AND key = 'notes_twice';
 
+-- ---- MIN, MAX and AVG write a record only when its value moves --------------
+SELECT crm.define_formula('contact', 'biggest', 'MAX(orders(currency = ''EUR'').value)') > 0 AS defined;
+CREATE TEMP VIEW updates_3020 AS
+SELECT count(*) AS events FROM crm.events
+ WHERE workspace_id = crm.current_workspace() AND type = 'CRM_CONTACT_UPDATED' AND object_id = '3020';
+SELECT events FROM updates_3020;
+-- a pending order below the maximum: neither rollup moves, the contact is not written
+INSERT INTO crm.orders (contact_id, value, currency, status) VALUES (3020, 5, 'EUR', 'pending');
+SELECT properties -> 'biggest' AS biggest, properties -> 'spend' AS spend FROM crm.contacts WHERE id = 3020;
+SELECT events FROM updates_3020;
+-- one above it: the maximum moves, one event
+INSERT INTO crm.orders (contact_id, value, currency, status) VALUES (3020, 50, 'EUR', 'pending');
+SELECT properties -> 'biggest' AS biggest, properties -> 'spend' AS spend FROM crm.contacts WHERE id = 3020;
+SELECT events FROM updates_3020;
+SELECT crm.drop_property('contact', 'biggest');
+
 -- ---- one statement of many orders: one pass per rollup ----------------------
 SELECT crm.define_formula('deal', 'paid_orders', 'COUNT(orders(status = PAID))') > 0 AS defined;
 INSERT INTO crm.deals (id, title, value, currency, contact_id) VALUES (3001, 'D', 10, 'EUR', 3001);
