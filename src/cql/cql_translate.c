@@ -2255,7 +2255,7 @@ RequireEntity(CqlState *st, const char *entity)
 	int			n;
 	const CqlEntity *const *all = CqlEntities(&n);
 
-	if (e && !e->internal)
+	if (e && (!e->internal || (st->internal_ok && e != CqlRecordEntity())))
 		return e;
 	if (!e && st->env->object_type_exists && strlen(entity) < 64 &&
 		st->env->object_type_exists(st->env->ctx, entity))
