@@ -62,11 +62,6 @@ AppendJsonValue(StringInfo buf, const char *sql, const char *type)
 }
 
 /*
- * The row's properties (alias.properties) with the values of the formulas
- * of (workspace, object type), or NULL when it has none.  *time_relative:
- * a formula reads the clock.
- */
-/*
  * How many passes of the merge expression bring every formula to its value:
  * 1 when none reads another, else one more than the longest chain of
  * formulas reading formulas (definitions with a cycle are refused, see
@@ -96,6 +91,12 @@ FormulaPasses(int n, char **keys, int *nreads, char ***reads)
 	return passes;
 }
 
+/*
+ * The row's properties (alias.properties) with the values of the formulas
+ * of (workspace, object type), or NULL when it has none.  *time_relative:
+ * a formula reads the clock; *passes (when asked): how many runs of the
+ * expression a chain of formulas reading formulas needs (FormulaPasses).
+ */
 char *
 CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alias, bool *time_relative,
 				   int *passes)
@@ -204,24 +205,24 @@ CrmComputeFormulas(ObjectProps *op, Relation rel, HeapTuple tuple, int attnum)
 	{
 		/* the SQL CQL writes spells some operators bare: plan it with the pinned path */
 		int			nest = CrmPinSearchPath();
-		int			passes;
-		SPIPlanPtr	plan = PrepareFormulaPlan(workspace_id, object_type, desc->tdtypeid, &passes);
+		int			npasses;
+		SPIPlanPtr	prepared = PrepareFormulaPlan(workspace_id, object_type, desc->tdtypeid, &npasses);
 
 		CrmRestoreSearchPath(nest);
 
 		/* compiling may have rebuilt the cache: find the entry again */
 		op = GetObjectProps(workspace_id, object_type);
-		if (plan != NULL)
+		if (prepared != NULL)
 		{
 			MemoryContextCallback *cb = MemoryContextAlloc(GetMemoryChunkContext(op->defs),
 														   sizeof(MemoryContextCallback));
 
 			cb->func = FreePlan;
-			cb->arg = plan;
+			cb->arg = prepared;
 			MemoryContextRegisterResetCallback(GetMemoryChunkContext(op->defs), cb);
 		}
-		op->formula_plan = plan;
-		op->formula_passes = passes;
+		op->formula_plan = prepared;
+		op->formula_passes = npasses;
 		op->formulas_built = true;
 	}
 	if (op->formula_plan == NULL)
