@@ -15727,3 +15727,17 @@ BEGIN
 		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
 END;
 $$;
+
+-- rollup2: deals roll up their checklist items (issue 23):
+-- COUNT(checklistItems(done = false)), kept by the rollup statement triggers.
+COMMENT ON FUNCTION crm_internal.rollups_sync() IS
+	'AFTER statement trigger (transition tables new_rows/old_rows) on orders, deals, conversations and checklist items: brings the rollups over them up to date';
+CREATE TRIGGER checklist_items_rollups_insert AFTER INSERT ON crm.checklist_items
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER checklist_items_rollups_update AFTER UPDATE ON crm.checklist_items
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER checklist_items_rollups_delete AFTER DELETE ON crm.checklist_items
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();

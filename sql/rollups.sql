@@ -3,14 +3,15 @@
 -- computed property whose formula is one aggregate over the records that
 -- point at it, COUNT(deals(status = OPEN)) or
 -- SUM(orders(status = PAID AND currency = EUR).value), kept exact by
--- statement triggers on the tables rollups read.
+-- statement triggers on the tables rollups read: orders, deals,
+-- conversations and checklist items (COUNT(checklistItems(done = false))).
 --
 
 CREATE FUNCTION crm_internal.rollups_sync() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'crm_rollups_sync'
 	LANGUAGE C;
 COMMENT ON FUNCTION crm_internal.rollups_sync() IS
-	'AFTER statement trigger (transition tables new_rows/old_rows) on orders, deals and conversations: brings the rollups over them up to date';
+	'AFTER statement trigger (transition tables new_rows/old_rows) on orders, deals, conversations and checklist items: brings the rollups over them up to date';
 
 CREATE TRIGGER orders_rollups_insert AFTER INSERT ON crm.orders
 	REFERENCING NEW TABLE AS new_rows
@@ -37,5 +38,14 @@ CREATE TRIGGER conversations_rollups_update AFTER UPDATE ON crm.conversations
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
 CREATE TRIGGER conversations_rollups_delete AFTER DELETE ON crm.conversations
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER checklist_items_rollups_insert AFTER INSERT ON crm.checklist_items
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER checklist_items_rollups_update AFTER UPDATE ON crm.checklist_items
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+CREATE TRIGGER checklist_items_rollups_delete AFTER DELETE ON crm.checklist_items
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();

@@ -205,6 +205,8 @@ EnvPhone(void *ctx, const char *s, size_t len)
  * (CrmCqlTranslateNewFilter), or one already stored (CrmCqlTranslateFor).
  */
 static bool translating_new_filter = false;
+/* CrmCqlCompileRollup is translating a rollup's condition */
+static bool translating_rollup_condition = false;
 static bool translating_stored_filter = false;
 
 /*
@@ -412,6 +414,7 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 	InitEnv(&env, true);
 	CqlStateInit(&st, &env);
 	st.shared = shared;
+	st.internal_ok = translating_rollup_condition;
 	lists_workspace = ws;
 	lists_owner_given = true;
 	lists_owner = owner;
@@ -1086,8 +1089,18 @@ CrmCqlCompileRollup(const char *entity, const char *formula, int64 ws, const cha
 	{
 		CrmCqlReads reads;
 
-		out->cond_sql = CrmCqlTranslateFor(r.target->name, pnstrdup(r.cond, r.condlen), ws, NULL, alias,
-										   &reads, NULL);
+		/* the related rows may be of an entity no query starts from (checklist items) */
+		translating_rollup_condition = true;
+		PG_TRY();
+		{
+			out->cond_sql = CrmCqlTranslateFor(r.target->name, pnstrdup(r.cond, r.condlen), ws, NULL, alias,
+											   &reads, NULL);
+		}
+		PG_FINALLY();
+		{
+			translating_rollup_condition = false;
+		}
+		PG_END_TRY();
 		if (reads.nrels > 0 || reads.nested || reads.nlist_ids > 0 || reads.time_relative || reads.nlookups > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

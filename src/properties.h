@@ -79,6 +79,7 @@ typedef struct ObjectProps
 	int			nformulas;		/* computed properties among them */
 	bool		formulas_built;	/* formula_plan prepared (properties_formula.c) */
 	struct _SPI_plan *formula_plan;	/* the row's properties with its formulas' values */
+	int			formula_passes;	/* runs of formula_plan a chain of formulas needs */
 	int			nrollups;		/* rollups among them */
 	struct _SPI_plan *rollup_plan;	/* the row's properties with the stored rollup values */
 	MemoryContext cxt;			/* what the entry holds, freed when it is evicted */
@@ -108,7 +109,7 @@ extern ObjectProps *GetObjectProps(int64 workspace_id, const char *object_type);
 /* properties_formula.c */
 extern HeapTuple CrmComputeFormulas(ObjectProps *op, Relation rel, HeapTuple tuple, int attnum);
 extern char *CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alias,
-								bool *time_relative);
+								bool *time_relative, int *passes);
 extern void CrmFormulasBackfill(int64 workspace_id, const char *object_type, const char *clear_key,
 								bool as_owner);
 

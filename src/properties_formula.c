@@ -62,26 +62,64 @@ AppendJsonValue(StringInfo buf, const char *sql, const char *type)
 }
 
 /*
+ * How many passes of the merge expression bring every formula to its value:
+ * 1 when none reads another, else one more than the longest chain of
+ * formulas reading formulas (definitions with a cycle are refused, see
+ * CheckFormulas; the bound n guards against one all the same).
+ */
+static int
+FormulaPasses(int n, char **keys, int *nreads, char ***reads)
+{
+	int		   *level = palloc0(sizeof(int) * Max(n, 1));
+	int			passes = 1;
+	bool		moved = true;
+
+	for (int round = 0; moved && round < n; round++)
+	{
+		moved = false;
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < nreads[i]; j++)
+				for (int k = 0; k < n; k++)
+					if (k != i && strcmp(reads[i][j], keys[k]) == 0 && level[i] < level[k] + 1)
+					{
+						level[i] = level[k] + 1;
+						moved = true;
+					}
+	}
+	for (int i = 0; i < n; i++)
+		passes = Max(passes, Min(level[i], n) + 1);
+	return passes;
+}
+
+/*
  * The row's properties (alias.properties) with the values of the formulas
  * of (workspace, object type), or NULL when it has none.  *time_relative:
- * a formula reads the clock.
+ * a formula reads the clock; *passes (when asked): how many runs of the
+ * expression a chain of formulas reading formulas needs (FormulaPasses).
  */
 char *
-CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alias, bool *time_relative)
+CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alias, bool *time_relative,
+				   int *passes)
 {
 	ObjectProps *op = GetObjectProps(workspace_id, object_type);
 	int			n = 0;
 	char	  **keys;
 	char	  **formulas;
+	int		   *nreads;
+	char	 ***reads;
 	StringInfoData buf;
 	StringInfoData drop;
 
 	*time_relative = false;
+	if (passes)
+		*passes = 1;
 	if (op->nformulas == 0)
 		return NULL;
 	/* copied: compiling reads definitions through the cache, which may be rebuilt */
 	keys = palloc(sizeof(char *) * op->nformulas);
 	formulas = palloc(sizeof(char *) * op->nformulas);
+	nreads = palloc0(sizeof(int) * op->nformulas);
+	reads = palloc0(sizeof(char **) * op->nformulas);
 	for (int i = 0; i < op->ndefs; i++)
 		if (op->defs[i].formula && !op->defs[i].rollup)
 		{
@@ -96,7 +134,7 @@ CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alia
 		const char *type;
 		bool		clock;
 		char	   *sql = CrmCqlCompileFormula(object_type, formulas[i], workspace_id, alias, &type, &clock,
-												NULL, NULL);
+												&nreads[i], &reads[i]);
 
 		*time_relative |= clock;
 		appendStringInfo(&drop, "%s%s", i ? "," : "", keys[i]);
@@ -109,6 +147,8 @@ CrmFormulaMergeSql(int64 workspace_id, const char *object_type, const char *alia
 		AppendJsonValue(&buf, sql, type);
 	}
 	appendStringInfoChar(&buf, ')');
+	if (passes)
+		*passes = FormulaPasses(n, keys, nreads, reads);
 	/* null means absent: a formula whose value is null leaves the key out */
 	return psprintf("((%s.properties OPERATOR(pg_catalog.-) %s::pg_catalog.text[])"
 					" OPERATOR(pg_catalog.||) pg_catalog.jsonb_strip_nulls(%s))",
@@ -123,10 +163,10 @@ FreePlan(void *arg)
 
 /* The kept plan computing a row's properties; freed with the cache */
 static SPIPlanPtr
-PrepareFormulaPlan(int64 workspace_id, const char *object_type, Oid rowtype)
+PrepareFormulaPlan(int64 workspace_id, const char *object_type, Oid rowtype, int *passes)
 {
 	bool		clock;
-	char	   *merge = CrmFormulaMergeSql(workspace_id, object_type, "r", &clock);
+	char	   *merge = CrmFormulaMergeSql(workspace_id, object_type, "r", &clock, passes);
 	SPIPlanPtr	plan;
 
 	if (merge == NULL)
@@ -153,7 +193,10 @@ CrmComputeFormulas(ObjectProps *op, Relation rel, HeapTuple tuple, int attnum)
 	Datum		props;
 	Datum		computed;
 	bool		isnull;
+	bool		changed = false;
 	int			rc;
+	SPIPlanPtr	plan;
+	int			passes;
 
 	strlcpy(object_type, op->key.object_type, NAMEDATALEN);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -162,22 +205,24 @@ CrmComputeFormulas(ObjectProps *op, Relation rel, HeapTuple tuple, int attnum)
 	{
 		/* the SQL CQL writes spells some operators bare: plan it with the pinned path */
 		int			nest = CrmPinSearchPath();
-		SPIPlanPtr	plan = PrepareFormulaPlan(workspace_id, object_type, desc->tdtypeid);
+		int			npasses;
+		SPIPlanPtr	prepared = PrepareFormulaPlan(workspace_id, object_type, desc->tdtypeid, &npasses);
 
 		CrmRestoreSearchPath(nest);
 
 		/* compiling may have rebuilt the cache: find the entry again */
 		op = GetObjectProps(workspace_id, object_type);
-		if (plan != NULL)
+		if (prepared != NULL)
 		{
 			MemoryContextCallback *cb = MemoryContextAlloc(GetMemoryChunkContext(op->defs),
 														   sizeof(MemoryContextCallback));
 
 			cb->func = FreePlan;
-			cb->arg = plan;
+			cb->arg = prepared;
 			MemoryContextRegisterResetCallback(GetMemoryChunkContext(op->defs), cb);
 		}
-		op->formula_plan = plan;
+		op->formula_plan = prepared;
+		op->formula_passes = npasses;
 		op->formulas_built = true;
 	}
 	if (op->formula_plan == NULL)
@@ -185,21 +230,36 @@ CrmComputeFormulas(ObjectProps *op, Relation rel, HeapTuple tuple, int attnum)
 		SPI_finish();
 		return tuple;
 	}
-	row = heap_copy_tuple_as_datum(tuple, desc);
-	rc = SPI_execute_plan(op->formula_plan, &row, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "computing the formulas of %s failed: %d", object_type, rc);
-	computed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	props = heap_getattr(tuple, attnum, desc, &isnull);
-	if (!isnull && DatumGetBool(DirectFunctionCall2(jsonb_eq, props, computed)))
+	plan = op->formula_plan;
+	passes = op->formula_passes;
+	/*
+	 * One pass computes every formula from the row as it stands; a formula
+	 * reading another is right once that one is, so a chain of k formulas
+	 * settles in k passes (fewer when a pass changes nothing).
+	 */
+	for (int pass = 0; pass < passes; pass++)
+	{
+		row = heap_copy_tuple_as_datum(tuple, desc);
+		rc = SPI_execute_plan(plan, &row, NULL, true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "computing the formulas of %s failed: %d", object_type, rc);
+		computed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		props = heap_getattr(tuple, attnum, desc, &isnull);
+		if (!isnull && DatumGetBool(DirectFunctionCall2(jsonb_eq, props, computed)))
+			break;
+		computed = datumCopy(computed, false, -1);
+		isnull = false;
+		tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, &computed, &isnull);
+		changed = true;
+	}
+	if (!changed)
 	{
 		SPI_finish();
 		return tuple;
 	}
-	computed = SPI_datumTransfer(computed, false, -1);
+	/* out of SPI's memory, which SPI_finish frees */
+	tuple = SPI_copytuple(tuple);
 	SPI_finish();
-	isnull = false;
-	tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, &computed, &isnull);
 	CrmCheckDefined(tuple->t_data, tuple->t_len);
 	return tuple;
 }
@@ -231,7 +291,7 @@ UpdateRecords(int64 workspace_id, const char *object_type, const char *clear_key
 		return 0;
 	if (clear_key == NULL)
 	{
-		merge = CrmFormulaMergeSql(workspace_id, object_type, "r", &clock);
+		merge = CrmFormulaMergeSql(workspace_id, object_type, "r", &clock, NULL);
 		if (merge == NULL || (only_clock && !clock))
 			return 0;
 	}
@@ -313,11 +373,48 @@ TryCompile(int64 ws, const char *object_type, const char *formula, int *nkeys, E
 }
 
 /*
+ * A cycle among the formulas (a reads b, ..., reads a) from formula i, by
+ * depth-first search over "reads" (edges[i][k]: formula i reads formula
+ * k); on finding one, 42P17 naming it.  state: 0 unseen, 1 on the path,
+ * 2 done.
+ */
+static void
+RefuseCycle(const char *object_type, int n, char **keys, bool **edges, int *state, int *path, int depth, int i)
+{
+	state[i] = 1;
+	path[depth] = i;
+	for (int k = 0; k < n; k++)
+	{
+		if (!edges[i][k] || state[k] == 2)
+			continue;
+		if (state[k] == 1)
+		{
+			StringInfoData cycle;
+			int			from = depth;
+
+			while (path[from] != k)
+				from--;
+			initStringInfo(&cycle);
+			for (int d = from; d <= depth; d++)
+				appendStringInfo(&cycle, "\"%s\" reads ", keys[path[d]]);
+			appendStringInfo(&cycle, "\"%s\"", keys[k]);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("the formulas of %s properties would form a cycle: %s", object_type, cycle.data),
+					 errhint("A formula may read other formulas and rollups, but no formula may come back to itself: write one of them over stored values.")));
+		}
+		RefuseCycle(object_type, n, keys, edges, state, path, depth + 1, k);
+	}
+	state[i] = 2;
+}
+
+/*
  * After a definition of the object type changed: every formula still
  * compiles (2BP01 naming the formula that reads a dropped or retyped
- * property), and none reads a computed property (42P17: formulas are
- * computed in one pass, from stored values, so none can wait for another
- * and no cycle can form).
+ * property), and no formula reads itself through others (42P17).  A
+ * formula may read rollups, stored before formulas are computed
+ * (properties_validate.c), and other formulas, computed first
+ * (FormulaPasses).
  */
 static void
 CheckFormulas(int64 ws, const char *object_type, const char *changed)
@@ -326,14 +423,25 @@ CheckFormulas(int64 ws, const char *object_type, const char *changed)
 	int			n = 0;
 	char	  **keys = palloc(sizeof(char *) * Max(op->nformulas + op->nrollups, 1));
 	char	  **formulas = palloc(sizeof(char *) * Max(op->nformulas + op->nrollups, 1));
+	bool	  **edges;
+	int		   *state;
+	int		   *path;
 
 	for (int i = 0; i < op->ndefs; i++)
-		if (op->defs[i].formula)
+		if (op->defs[i].formula && !op->defs[i].rollup)
 		{
 			keys[n] = pstrdup(op->defs[i].key);
 			formulas[n++] = pstrdup(op->defs[i].formula);
 		}
-	for (int i = 0; i < n; i++)
+	/* rollups too must still compile; they read no formula of this record */
+	for (int i = 0, m = n; i < op->ndefs; i++)
+		if (op->defs[i].rollup)
+		{
+			keys[m] = pstrdup(op->defs[i].key);
+			formulas[m++] = pstrdup(op->defs[i].formula);
+		}
+	edges = palloc(sizeof(bool *) * Max(n, 1));
+	for (int i = 0; i < op->nformulas + op->nrollups; i++)
 	{
 		ErrorData  *error;
 		int			nread = 0;
@@ -347,19 +455,19 @@ CheckFormulas(int64 ws, const char *object_type, const char *changed)
 					 errdetail("With the change the formula %s would fail: %s", quote_literal_cstr(formulas[i]),
 							   error->message),
 					 errhint("Change or drop the formula of \"%s\" first (crm.define_formula, crm.drop_property).", keys[i])));
+		if (i >= n)
+			continue;
+		edges[i] = palloc0(sizeof(bool) * Max(n, 1));
 		for (int j = 0; j < nread; j++)
-		{
-			PropertyDef *def = FindPropertyDef(GetObjectProps(ws, object_type), read[j], strlen(read[j]));
-
-			if (def && def->formula)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-						 errmsg("the formula of %s property \"%s\" reads computed property \"%s\"", object_type,
-								keys[i], read[j]),
-						 errhint("A formula reads stored fields and properties only: write the formula of \"%s\" into it.",
-								 read[j])));
-		}
+			for (int k = 0; k < n; k++)
+				if (strcmp(read[j], keys[k]) == 0)
+					edges[i][k] = true;
 	}
+	state = palloc0(sizeof(int) * Max(n, 1));
+	path = palloc(sizeof(int) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (state[i] == 0)
+			RefuseCycle(object_type, n, keys, edges, state, path, 0, i);
 }
 
 /*

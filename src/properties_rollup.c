@@ -293,10 +293,13 @@ SyncRollup(Rollup *r, bool has_new, bool has_old)
 								 " AND p.id IN (SELECT x.parent FROM (%s) x) ORDER BY p.id FOR UPDATE OF p",
 								 r->parent, rows.data),
 					 1, argtypes, args, &slots[0]);
+	/* a record whose value did not move is not written: no events, history or list work */
 	WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
 							 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
-							 "   AND p.id IN (SELECT x.parent FROM (%s) x)",
-							 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)), rows.data),
+							 "   AND p.id IN (SELECT x.parent FROM (%s) x)"
+							 "   AND p.properties IS DISTINCT FROM %s",
+							 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)), rows.data,
+							 SetKey("p.properties", r->key, RecomputeSql(r))),
 					 1, argtypes, args, &slots[1]);
 }
 

@@ -96,9 +96,10 @@ HasKey(Jsonb *jb, const char *key, int keylen)
  * form, not a place for documents.
  */
 static void
-CheckValueSize(const char *object_type, JsonbValue *k, JsonbValue *v)
+CheckValueSize(ObjectProps *op, const char *object_type, JsonbValue *k, JsonbValue *v, bool computed)
 {
 	Size		bytes;
+	PropertyDef *def;
 
 	if (v->type == jbvString)
 		bytes = v->val.string.len;
@@ -106,7 +107,21 @@ CheckValueSize(const char *object_type, JsonbValue *k, JsonbValue *v)
 		bytes = v->val.binary.len;
 	else
 		return;					/* numbers and booleans are small */
-	if (bytes > CRM_MAX_PROPERTY_VALUE)
+	if (bytes <= CRM_MAX_PROPERTY_VALUE)
+		return;
+	/* a formula's value is the formula's doing, not the writer's, whose value it replaces */
+	def = FindPropertyDef(op, k->val.string.val, k->val.string.len);
+	if (def && def->formula && !computed)
+		return;
+	if (def && def->formula)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value of %s formula property \"%s\" is too long: %zu bytes", object_type, def->key, bytes),
+				 errdetail("The limit is %d bytes per property value; the formula is %s.", CRM_MAX_PROPERTY_VALUE,
+						   quote_literal_cstr(def->formula)),
+				 errhint("Change the formula of \"%s\" with crm.define_formula so that its value stays under the limit, or drop it with crm.drop_property.",
+						 def->key)));
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("value of %s property \"%.*s\" is too long: %zu bytes", object_type,
@@ -121,7 +136,7 @@ CheckValueSize(const char *object_type, JsonbValue *k, JsonbValue *v)
  * all) are not walked.
  */
 static void
-CheckPropertySizes(const char *object_type, Jsonb *props)
+CheckPropertySizes(ObjectProps *op, const char *object_type, Jsonb *props, bool computed)
 {
 	JsonbIterator *it;
 	JsonbValue	k;
@@ -142,7 +157,7 @@ CheckPropertySizes(const char *object_type, Jsonb *props)
 		if (tok != WJB_KEY)
 			continue;
 		tok = JsonbIteratorNext(&it, &v, true);
-		CheckValueSize(object_type, &k, &v);
+		CheckValueSize(op, object_type, &k, &v, computed);
 	}
 }
 
@@ -295,18 +310,27 @@ crm_validate_properties(PG_FUNCTION_ARGS)
 	if (!untouched)
 	{
 		jb = DatumGetJsonbP(props);
-		CheckPropertySizes(object_type, jb);
+		CheckPropertySizes(op, object_type, jb, false);
 		if (op->ndefs > 0 || op->strict)
 			ValidateProperties(op, object_type, jb, oldprops);
 	}
-	/* formulas read any field, so every write recomputes them (properties_formula.c) */
-	if (op->nformulas > 0)
-		newtuple = CrmComputeFormulas(op, trigdata->tg_relation, newtuple, tc->properties);
 	/* rollups are the related records' to change (properties_rollup.c) */
-	op = GetObjectProps(DatumGetInt64(wsdatum), object_type);
 	if (op->nrollups > 0)
 		newtuple = CrmKeepRollups(op, trigdata->tg_relation, newtuple,
 								  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL,
 								  tc->properties);
+	/*
+	 * formulas read any field, and the rollups as just kept, so every write
+	 * recomputes them after those (properties_formula.c); what they compute
+	 * is held to the size limits as a client's value is
+	 */
+	op = GetObjectProps(DatumGetInt64(wsdatum), object_type);
+	if (op->nformulas > 0)
+	{
+		newtuple = CrmComputeFormulas(op, trigdata->tg_relation, newtuple, tc->properties);
+		props = heap_getattr(newtuple, tc->properties, tupdesc, &isnull);
+		CheckPropertySizes(GetObjectProps(DatumGetInt64(wsdatum), object_type), object_type,
+						   DatumGetJsonbP(props), true);
+	}
 	return PointerGetDatum(newtuple);
 }

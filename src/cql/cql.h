@@ -332,6 +332,7 @@ typedef struct CqlState
 	const CqlRelation *lookup_rel[8];
 	int			nlookups;
 	bool		reads_definitions;	/* resolves a declared property or custom type */
+	bool		internal_ok;	/* the query's entity may be an internal one (a rollup's related rows) */
 	long long	list_ids[64];
 	int			nlist_ids;
 	bool		time_relative;

@@ -197,6 +197,19 @@ static const CqlRelation deal_relations[] = {
 	 order_aggregates, LENGTHOF(order_aggregates)},
 	{"conversations", REL_MANY, "conversation", NULL, NULL, NULL, NULL, "deal_id", NULL, NULL, NULL,
 	 conversation_aggregates, LENGTHOF(conversation_aggregates)},
+	/* EXISTS checklistItems(done = false), COUNT(checklistItems(done = false)): its to-do list */
+	{"checklistItems", REL_MANY, "checklist_item", NULL, NULL, NULL, NULL, "deal_id"},
+};
+
+static const CqlField checklist_item_fields[] = {
+	{"id", "id", T_NUMBER, NULL, NULL, true},
+	{"dealId", "deal_id", T_NUMBER, NULL, NULL, true},
+	{"title", "title", T_TEXT, NULL, NULL, true},
+	{"done", "done", T_BOOL, NULL, NULL, true},
+	{"doneAt", "done_at", T_TIMESTAMP, NULL, NULL, true},
+	{"position", "position", T_NUMBER, NULL, NULL, true},
+	{"createdAt", "created_at", T_TIMESTAMP, NULL, NULL, true},
+	{"updatedAt", "updated_at", T_TIMESTAMP, NULL, NULL, true},
 };
 
 static const CqlField stage_fields[] = {
@@ -357,6 +370,12 @@ static const CqlEntity entity_conversation = {
 	NULL, NULL, NULL, NULL, "conversation", NULL, false
 };
 
+static const CqlEntity entity_checklist_item = {
+	"checklist_item", "crm.checklist_items", "checklist_items",
+	checklist_item_fields, LENGTHOF(checklist_item_fields), NULL, 0,
+	NULL, NULL, NULL, NULL, NULL, NULL, true
+};
+
 static const CqlEntity entity_contact_stage = {
 	"contact_stage", "crm.contact_stages", "contact_stages",
 	contact_stage_fields, LENGTHOF(contact_stage_fields),
@@ -374,7 +393,7 @@ static const CqlEntity entity_record = {
 
 static const CqlEntity *const entities[] = {
 	&entity_contact, &entity_company, &entity_deal, &entity_order, &entity_conversation,
-	&entity_stage, &entity_pipeline, &entity_record, &entity_contact_stage
+	&entity_stage, &entity_pipeline, &entity_record, &entity_contact_stage, &entity_checklist_item
 };
 
 const CqlEntity *

@@ -971,6 +971,28 @@ EmitHasValue(CqlBuf *b, Field *f)
 	CqlBufAppend(b, ", 'null'::jsonb) <> 'null'::jsonb");
 }
 
+/*
+ * Whether the key is a declared number (number, currency, percent; a
+ * formula or rollup typed so): its stored values are JSON numbers, for the
+ * validation trigger refuses others and a definition is refused over
+ * values that do not fit.  Asking reads the definitions, so a compiled
+ * list is rebuilt when they change.
+ */
+static bool
+DeclaredNumber(Ctx *c, Field *f)
+{
+	const char *otype;
+	CqlProperty prop;
+
+	if (f->prop)
+		return f->pkind == P_NUMBER;
+	otype = PropertyObjectType(c);
+	if (!f->key || !f->def || !otype || !c->st->env->property || strcmp(f->def->column, "properties") != 0)
+		return false;
+	c->st->reads_definitions = true;
+	return c->st->env->property(c->st->env->ctx, otype, f->key, &prop) && KindOf(prop.type) == P_NUMBER;
+}
+
 /* jsonb_path_match(properties, '$."key" <op> <json>'): typed comparison, unknown across types */
 static void
 EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, const char *join)
@@ -980,6 +1002,36 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 
 	for (int i = 0; i < n; i++)
 		numbers = numbers && vals[i]->kind == V_NUMBER;
+	/*
+	 * A declared number: (properties ->> 'k')::numeric, the expression an
+	 * index on the key is written with, so the planner uses it and plans
+	 * as for the hand-written comparison (docs/cql.md, "Numbers").
+	 */
+	if (numbers && DeclaredNumber(c, f))
+	{
+		CqlBuf		e;
+		const char *value;
+
+		CqlBufInit(&e, c->st);
+		CqlBufPrintf(&e, "(%s ->> ", f->expr);
+		EmitKey(&e, f);
+		CqlBufAppend(&e, ")::numeric");
+		value = Shared(c, e.data);
+		c->st->shared_values++;
+		if (n > 1)
+			CqlBufAppend(b, "(");
+		for (int i = 0; i < n; i++)
+		{
+			if (i)
+				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
+			CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
+			EmitNumber(c, b, vals[i], true);
+			CqlBufAppend(b, "'::numeric");
+		}
+		if (n > 1)
+			CqlBufAppend(b, ")");
+		return;
+	}
 	/*
 	 * Numbers: the value when it is a JSON number, else NULL, compared with
 	 * the bound as jsonb (numerically) -- a few cheap operators per row where a
@@ -2203,7 +2255,7 @@ RequireEntity(CqlState *st, const char *entity)
 	int			n;
 	const CqlEntity *const *all = CqlEntities(&n);
 
-	if (e && !e->internal)
+	if (e && (!e->internal || (st->internal_ok && e != CqlRecordEntity())))
 		return e;
 	if (!e && st->env->object_type_exists && strlen(entity) < 64 &&
 		st->env->object_type_exists(st->env->ctx, entity))
