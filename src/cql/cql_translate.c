@@ -2264,9 +2264,10 @@ RequireEntity(CqlState *st, const char *entity)
 		return CqlRecordEntity();
 	}
 	off = snprintf(hint, sizeof(hint), "Entities are: ");
-	for (int i = 0; i < n; i++)
+	for (int i = 0, shown = 0; i < n; i++)
 		if (!all[i]->internal)
-			off += snprintf(hint + off, sizeof(hint) - off, "%s%s", i ? ", " : "", all[i]->name);
+			off += snprintf(hint + off, sizeof(hint) - off, "%s%s",
+							shown++ ? ", " : "", all[i]->name);
 	snprintf(hint + off, sizeof(hint) - off, ", or a custom object type key of crm.object_types.");
 	CqlFail(st, CQL_ERR_VALUE, 0, hint, "unknown cql entity \"%.60s\"", entity);
 	return NULL;
