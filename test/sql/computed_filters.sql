@@ -191,26 +191,26 @@ SELECT crm.define_formula('deal', 'all_done', 'open_items = 0') > 0 AS defined;
 INSERT INTO crm.deals (id, title, value, currency, contact_id) VALUES (3002, 'Checklist', 10, 'EUR', 3002);
 -- lists hold contacts and follow one relation: the contacts with a deal with items to do, by its rollup
 SELECT name, member_count FROM crm.create_list('Open to-dos', 'contact', 'dynamic', 'EXISTS deals(openItems > 0)');
-CREATE TEMP VIEW todo AS
+CREATE TEMP VIEW open_checklists AS
 SELECT d.properties -> 'open_items' AS open_items, d.properties -> 'all_done' AS all_done,
 	   (SELECT count(*) FROM crm.checklist_items i WHERE i.workspace_id = d.workspace_id AND i.deal_id = d.id AND NOT i.done) AS by_hand,
 	   EXISTS (SELECT 1 FROM crm.list_members m JOIN crm.lists l ON l.workspace_id = m.workspace_id AND l.id = m.list_id
 			   WHERE l.workspace_id = d.workspace_id AND l.name = 'Open to-dos' AND m.contact_id = d.contact_id) AS listed
   FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.id = 3002;
-GRANT SELECT ON todo TO crm_filters_app;
-SELECT * FROM todo;
+GRANT SELECT ON open_checklists TO crm_filters_app;
+SELECT * FROM open_checklists;
 -- a frontend's row writes of the items move the count, the formula over it and the list
 SELECT set_config('request.jwt.claims', '{"sub": "fran"}', false) IS NOT NULL AS token;
 SET ROLE crm_filters_app;
 INSERT INTO crm.checklist_items (deal_id, title) VALUES (3002, 'Call'), (3002, 'Quote'), (3002, 'Sign');
-SELECT * FROM todo;
+SELECT * FROM open_checklists;
 UPDATE crm.checklist_items SET done = true WHERE deal_id = 3002 AND title IN ('Call', 'Quote');
-SELECT * FROM todo;
+SELECT * FROM open_checklists;
 DELETE FROM crm.checklist_items WHERE deal_id = 3002 AND title = 'Sign';
-SELECT * FROM todo;
+SELECT * FROM open_checklists;
 -- a client's value for the rollup gives way
 UPDATE crm.deals SET properties = properties || '{"open_items": 7, "all_done": false}' WHERE id = 3002;
-SELECT * FROM todo;
+SELECT * FROM open_checklists;
 RESET ROLE;
 SELECT id FROM crm.find_deals('openItems = 0 AND allDone = true');
 -- the condition reads the items' own fields only
