@@ -292,7 +292,7 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				/* UPDATE takes its WHERE after SET: re-use the filter part */
 				appendStringInfoString(&apply, strstr(core.data, " WHERE "));
 				/* the keys of the demoted rows, for an unmerge to promote them again */
-				appendStringInfo(&apply, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x",
+				appendStringInfo(&apply, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
 								 KeyExpr("d", pkcols, npk, raw_idcol));
 				appendStringInfo(&count, "SELECT pg_catalog.count(*)%s", core.data);
 				appendStringInfo(&undo, "UPDATE %s r SET %s = true WHERE ", rel, qf);
@@ -455,7 +455,7 @@ BuildRefCache(void)
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "WITH x AS (UPDATE %s r SET %s = $2 WHERE ", rel, idcol);
 		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 3);
-		appendStringInfo(&sql, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x", key);
+		appendStringInfo(&sql, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x", key);
 		ref->move_plan = PrepareKept(sql.data, 3, merge_argtypes);
 
 		resetStringInfo(&sql);

@@ -193,7 +193,7 @@ CrmCompanyRefs(void)
 							 rel, ws, col);
 		ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
 							 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING %s AS k)"
-							 " SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x",
+							 " SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
 							 rel, col, ws, col, ref->key);
 		ref->clashes = ReadClashes(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), rel, ws, col,
 								   DatumGetInt16(SPI_getbinval(tup, desc, 6, &isnull)),
@@ -271,7 +271,7 @@ static const char *xid_move_sql =
 "WITH x AS (UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
 " AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
 " RETURNING pg_catalog.jsonb_build_array(system, external_id) AS k)"
-" SELECT pg_catalog.jsonb_agg(x.k), pg_catalog.count(*) FROM x";
+" SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x";
 
 /* ----------------------------------------------------------------
  * Steps
