@@ -141,6 +141,46 @@ CrmCacheStampValid(uint64 stamp)
 	return stamp == 0 || stamp == CrmCacheStamp();
 }
 
+/*
+ * The caller's own subtransaction (a PL/pgSQL exception block) must find
+ * itself afterwards: memory context and resource owner are put back on every
+ * way out.
+ */
+bool
+CrmTrySubtransaction(bool (*step) (void *arg), void *arg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		keep = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		keep = step(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	if (keep)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return keep;
+}
+
 PG_FUNCTION_INFO_V1(crm_cache_stats);
 
 /* crm_internal.cache_stats(): one row per per-workspace cache */

@@ -77,6 +77,13 @@ extern uint64 CrmWorkspaceVersion(int64 ws);
 extern bool CrmWorkspaceUnchanged(int64 ws, uint64 *built_epoch, uint64 built_version);
 extern void CrmWorkspaceVersionForget(int64 ws);
 
+/*
+ * crm.c: runs step in a subtransaction, kept when it returns true and
+ * rolled back (its locks let go) when false; an error rolls it back too and
+ * is re-thrown.
+ */
+extern bool CrmTrySubtransaction(bool (*step) (void *arg), void *arg);
+
 /* search_path.c: search_path = pg_catalog, pg_temp until restored */
 extern int	CrmPinSearchPath(void);
 extern void CrmRestoreSearchPath(int nestlevel);

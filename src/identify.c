@@ -40,7 +40,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -1036,6 +1035,22 @@ RequireVisibleMatches(const Identity *who, const Match *matches, int nmatches)
 	}
 }
 
+typedef struct SeenArgs
+{
+	Datum	   *values;
+	const char *nulls;
+} SeenArgs;
+
+static bool
+UpdateSeenStep(void *arg)
+{
+	SeenArgs   *a = (SeenArgs *) arg;
+
+	if (SPI_execute_plan(seen_plan, a->values, a->nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm identify: updating the seen times failed");
+	return SPI_processed == 1;
+}
+
 /*
  * The seen times written to the row version the probe read, in a
  * subtransaction kept only when it updated the row.  An UPDATE that finds
@@ -1048,39 +1063,9 @@ RequireVisibleMatches(const Identity *who, const Match *matches, int nmatches)
 static bool
 UpdateSeenAlone(Datum *values, const char *nulls)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		updated = false;
+	SeenArgs	args = {values, nulls};
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		if (SPI_execute_plan(seen_plan, values, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "crm identify: updating the seen times failed");
-		updated = SPI_processed == 1;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		/* the caller's own subtransaction (a PL/pgSQL exception block) must find itself */
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
-	if (updated)
-		ReleaseCurrentSubTransaction();
-	else
-		RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(oldcontext);
-	CurrentResourceOwner = oldowner;
-	return updated;
+	return CrmTrySubtransaction(UpdateSeenStep, &args);
 }
 
 /*

@@ -42,7 +42,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 #include "crm.h"
@@ -674,6 +673,21 @@ LockPairOnce(int64 ws, int64 *survivor, int64 *duplicate)
 	return !moved;
 }
 
+typedef struct LockPairArgs
+{
+	int64		ws;
+	int64	   *survivor;
+	int64	   *duplicate;
+} LockPairArgs;
+
+static bool
+LockPairStep(void *arg)
+{
+	LockPairArgs *a = (LockPairArgs *) arg;
+
+	return LockPairOnce(a->ws, a->survivor, a->duplicate);
+}
+
 /*
  * Lock both rows in id order.  Contact merges of a workspace run side by
  * side (they share the merge lock), so a contact may be absorbed by another
@@ -687,40 +701,11 @@ LockPairOnce(int64 ws, int64 *survivor, int64 *duplicate)
 static bool
 LockPair(int64 ws, int64 *survivor, int64 *duplicate)
 {
+	LockPairArgs args = {ws, survivor, duplicate};
+
 	while (*survivor != *duplicate)
-	{
-		MemoryContext oldcontext = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
-		bool		locked = false;
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcontext);
-		PG_TRY();
-		{
-			locked = LockPairOnce(ws, survivor, duplicate);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-			ReThrowError(edata);
-		}
-		PG_END_TRY();
-		if (locked)
-			ReleaseCurrentSubTransaction();
-		else
-			RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (locked)
+		if (CrmTrySubtransaction(LockPairStep, &args))
 			return true;
-	}
 	return false;
 }
 
