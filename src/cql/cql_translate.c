@@ -993,6 +993,29 @@ DeclaredNumber(Ctx *c, Field *f)
 	return c->st->env->property(c->st->env->ctx, otype, f->key, &prop) && KindOf(prop.type) == P_NUMBER;
 }
 
+/*
+ * value <op> 'bound'::cast for each bound, joined by AND (join " && ") or
+ * OR; value is a shared expression, computed once per row.
+ */
+static void
+EmitBounds(Ctx *c, CqlBuf *b, const char *value, const char **ops, CqlValue **vals,
+		   int n, const char *join, const char *cast)
+{
+	c->st->shared_values++;
+	if (n > 1)
+		CqlBufAppend(b, "(");
+	for (int i = 0; i < n; i++)
+	{
+		if (i)
+			CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
+		CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
+		EmitNumber(c, b, vals[i], true);
+		CqlBufPrintf(b, "'::%s", cast);
+	}
+	if (n > 1)
+		CqlBufAppend(b, ")");
+}
+
 /* jsonb_path_match(properties, '$."key" <op> <json>'): typed comparison, unknown across types */
 static void
 EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, const char *join)
@@ -1010,26 +1033,12 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 	if (numbers && DeclaredNumber(c, f))
 	{
 		CqlBuf		e;
-		const char *value;
 
 		CqlBufInit(&e, c->st);
 		CqlBufPrintf(&e, "(%s ->> ", f->expr);
 		EmitKey(&e, f);
 		CqlBufAppend(&e, ")::numeric");
-		value = Shared(c, e.data);
-		c->st->shared_values++;
-		if (n > 1)
-			CqlBufAppend(b, "(");
-		for (int i = 0; i < n; i++)
-		{
-			if (i)
-				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
-			CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
-			EmitNumber(c, b, vals[i], true);
-			CqlBufAppend(b, "'::numeric");
-		}
-		if (n > 1)
-			CqlBufAppend(b, ")");
+		EmitBounds(c, b, Shared(c, e.data), ops, vals, n, join, "numeric");
 		return;
 	}
 	/*
@@ -1047,7 +1056,6 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 	if (numbers)
 	{
 		CqlBuf		e;
-		const char *value;
 		bool		typed = c->st->shared && c->root;
 
 		CqlBufInit(&e, c->st);
@@ -1056,20 +1064,7 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 		CqlBufPrintf(&e, ") = 'number' THEN %s%s -> ", typed ? "(" : "", f->expr);
 		EmitKey(&e, f);
 		CqlBufAppend(&e, typed ? ")::numeric END)" : " END)");
-		value = Shared(c, e.data);
-		c->st->shared_values++;
-		if (n > 1)
-			CqlBufAppend(b, "(");
-		for (int i = 0; i < n; i++)
-		{
-			if (i)
-				CqlBufAppend(b, strcmp(join, " && ") == 0 ? " AND " : " OR ");
-			CqlBufPrintf(b, "%s %s '", value, strcmp(ops[i], "==") == 0 ? "=" : ops[i]);
-			EmitNumber(c, b, vals[i], true);
-			CqlBufAppend(b, typed ? "'::numeric" : "'::jsonb");
-		}
-		if (n > 1)
-			CqlBufAppend(b, ")");
+		EmitBounds(c, b, Shared(c, e.data), ops, vals, n, join, typed ? "numeric" : "jsonb");
 		return;
 	}
 
