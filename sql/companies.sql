@@ -146,10 +146,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF company_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.companies c
-		 WHERE c.workspace_id = crm.current_workspace() AND c.id = require_company.company_id) THEN
+		 WHERE c.workspace_id = ws AND c.id = require_company.company_id) THEN
 		RAISE EXCEPTION 'company % does not exist', coalesce(company_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; companies of other workspaces are not visible here.';
@@ -200,11 +202,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
 	PERFORM crm_hidden.require_company(unlink_company.company_id);
 	DELETE FROM crm.contact_companies cc
-	 WHERE cc.workspace_id = crm.current_workspace()
+	 WHERE cc.workspace_id = ws
 	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
 	RETURN FOUND;
 END;

@@ -324,10 +324,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF contact_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.contacts c
-		 WHERE c.workspace_id = crm.current_workspace() AND c.id = require_contact.contact_id) THEN
+		 WHERE c.workspace_id = ws AND c.id = require_contact.contact_id) THEN
 		RAISE EXCEPTION 'contact % does not exist', coalesce(contact_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; contacts of other workspaces are not visible here.';
