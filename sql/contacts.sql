@@ -214,13 +214,13 @@ CREATE TRIGGER contact_consents_channel BEFORE INSERT ON crm.contact_consents
 
 -- A consent change is a change of the contact, whoever records it: the
 -- CRM_CONTACT_UPDATED event crm.record_consent used to write itself.
--- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+-- SECURITY DEFINER: the outbox is the extension's to write (crm_internal.emit_event_in)
 CREATE FUNCTION crm_internal.contact_consents_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
 		jsonb_build_object('id', NEW.contact_id,
 						   'consent', jsonb_build_object('channel', NEW.channel, 'status', NEW.status)));
 	RETURN NULL;

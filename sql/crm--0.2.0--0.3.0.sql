@@ -17092,3 +17092,99 @@ BEGIN
 END;
 $$;
 
+
+-- citusw: the row triggers' events in the row's workspace
+-- (crm_internal.emit_event_in): on a Citus worker a trigger does not see the
+-- client's crm.workspace_id, and crm.emit_event wrote the event into the
+-- default workspace's shard there (docs/scaling.md).
+CREATE FUNCTION crm_internal.emit_event_in(workspace_id bigint, type text, object_type text, object_id bigint,
+										   payload jsonb DEFAULT '{}')
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_event_in'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_event_in(bigint, text, text, bigint, jsonb) IS
+	'appends a domain event to the outbox of the given workspace (the extension''s row triggers)';
+
+CREATE OR REPLACE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM crm_internal.emit_event_in(o.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', o.contact_id,
+				jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true))
+		   FROM old_rows o
+		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
+			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.contact_consents_event() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
+		jsonb_build_object('id', NEW.contact_id,
+						   'consent', jsonb_build_object('channel', NEW.channel, 'status', NEW.status)));
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.object_associations_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF EXISTS (SELECT 1 FROM crm.object_records r WHERE r.workspace_id = OLD.workspace_id AND r.id = OLD.record_id) THEN
+			PERFORM crm_internal.emit_event_in(OLD.workspace_id, 'CRM_RECORD_UPDATED', 'record', OLD.record_id,
+				jsonb_build_object('id', OLD.record_id,
+								   'dissociated', jsonb_build_object('target_type', OLD.target_type,
+																	 'target_id', coalesce(OLD.contact_id, OLD.deal_id))));
+		END IF;
+		RETURN NULL;
+	END IF;
+	-- an association written again unchanged (crm.associate, an upsert) is no change
+	IF TG_OP = 'UPDATE' AND (NEW.label, NEW.associated_at) IS NOT DISTINCT FROM (OLD.label, OLD.associated_at) THEN
+		RETURN NULL;
+	END IF;
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_RECORD_UPDATED', 'record', NEW.record_id,
+		jsonb_build_object('id', NEW.record_id,
+						   'associated', jsonb_build_object('target_type', NEW.target_type,
+															'target_id', coalesce(NEW.contact_id, NEW.deal_id),
+															'label', NEW.label)));
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.contacts_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_CONTACT_DELETED', 'contact', NEW.id,
+						   jsonb_build_object('id', NEW.id, 'hard', false));
+	RETURN NULL;
+END;
+$$;
+

@@ -257,7 +257,7 @@ CREATE TRIGGER object_associations_touch BEFORE INSERT OR UPDATE ON crm.object_a
 -- used to emit themselves; an update that changes nothing writes nothing.
 -- Associations removed with their record (or its workspace) emit nothing;
 -- a merge moving them (contact_id) emits nothing.
--- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+-- SECURITY DEFINER: the outbox is the extension's to write (crm_internal.emit_event_in)
 CREATE FUNCTION crm_internal.object_associations_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -265,7 +265,7 @@ AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
 		IF EXISTS (SELECT 1 FROM crm.object_records r WHERE r.workspace_id = OLD.workspace_id AND r.id = OLD.record_id) THEN
-			PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', OLD.record_id,
+			PERFORM crm_internal.emit_event_in(OLD.workspace_id, 'CRM_RECORD_UPDATED', 'record', OLD.record_id,
 				jsonb_build_object('id', OLD.record_id,
 								   'dissociated', jsonb_build_object('target_type', OLD.target_type,
 																	 'target_id', coalesce(OLD.contact_id, OLD.deal_id))));
@@ -276,7 +276,7 @@ BEGIN
 	IF TG_OP = 'UPDATE' AND (NEW.label, NEW.associated_at) IS NOT DISTINCT FROM (OLD.label, OLD.associated_at) THEN
 		RETURN NULL;
 	END IF;
-	PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', NEW.record_id,
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_RECORD_UPDATED', 'record', NEW.record_id,
 		jsonb_build_object('id', NEW.record_id,
 						   'associated', jsonb_build_object('target_type', NEW.target_type,
 															'target_id', coalesce(NEW.contact_id, NEW.deal_id),

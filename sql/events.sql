@@ -60,6 +60,16 @@ RETURNS void
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION crm.emit_event(text, text, bigint, jsonb) IS 'appends a domain event to the outbox of the current workspace (the extension itself, or a service role)';
 
+-- The row triggers' crm.emit_event, in the row's workspace: on a Citus
+-- worker a trigger does not see the client's crm.workspace_id.
+CREATE FUNCTION crm_internal.emit_event_in(workspace_id bigint, type text, object_type text, object_id bigint,
+										   payload jsonb DEFAULT '{}')
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_event_in'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_event_in(bigint, text, text, bigint, jsonb) IS
+	'appends a domain event to the outbox of the given workspace (the extension''s row triggers)';
+
 -- One NOTIFY per statement and workspace (src/events.c): the payload is the
 -- workspace, so NOTIFY's de-duplication folds a transaction's events into
 -- one wake-up.
