@@ -143,6 +143,8 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	PERFORM crm_hidden.require_contact(timeline.contact_id);
 	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
@@ -157,7 +159,7 @@ BEGIN
 	END IF;
 	RETURN QUERY
 		SELECT a.* FROM crm.activities a
-		 WHERE a.workspace_id = crm.current_workspace()
+		 WHERE a.workspace_id = ws
 		   AND a.contact_id = timeline.contact_id
 		   AND (timeline.before IS NULL
 				OR a.occurred_at < timeline.before

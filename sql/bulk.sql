@@ -42,7 +42,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass a CQL query (text; '''' means all) or an array of ids.';
 	END IF;
-	RETURN alias || '.workspace_id = crm.current_workspace() AND ' || alias || '.id = ANY ($1)'
+	-- the workspace as a constant, as crm_hidden.cql_where writes it: Citus routes by constants
+	RETURN alias || '.workspace_id = ' || crm.current_workspace() || '::bigint AND ' || alias || '.id = ANY ($1)'
 		|| CASE WHEN alias = 'contacts' THEN ' AND contacts.status <> ''merged'''
 				-- records of all custom types share a table: only this type's
 				WHEN alias = 'object_records' THEN pg_catalog.format(' AND object_records.type_key = %L', bulk_where.entity)
@@ -370,6 +371,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	tab text;
 	unknown text;
 	n integer;
@@ -395,7 +397,7 @@ BEGIN
 	-- every member an active member of this workspace; the first that is not named
 	SELECT m INTO unknown FROM pg_catalog.unnest(bulk_assign_apply.members) WITH ORDINALITY AS u(m, i)
 	 WHERE NOT EXISTS (SELECT 1 FROM crm.members x
-						WHERE x.workspace_id = crm.current_workspace() AND x.user_id = u.m AND x.active)
+						WHERE x.workspace_id = ws AND x.user_id = u.m AND x.active)
 	 ORDER BY u.i LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'unknown member: "%"', unknown
@@ -408,11 +410,11 @@ BEGIN
 		'  FROM (SELECT %2$s.id, ($2::text[])[((pg_catalog.row_number() OVER (ORDER BY %2$s.id) OPERATOR(pg_catalog.-) 1::bigint)'
 		'                                     OPERATOR(pg_catalog.%%) $3::bigint OPERATOR(pg_catalog.+) 1::bigint)::integer] AS member'
 		'          FROM %1$s %2$s WHERE %3$s) a'
-		' WHERE t.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace() AND t.id OPERATOR(pg_catalog.=) a.id'
+		' WHERE t.workspace_id OPERATOR(pg_catalog.=) $4 AND t.id OPERATOR(pg_catalog.=) a.id'
 		'   AND t.owner IS DISTINCT FROM a.member',
 		tab, pg_catalog.split_part(tab, '.', 2),
 		crm_hidden.bulk_where(bulk_assign_apply.entity, bulk_assign_apply.query, bulk_assign_apply.ids))
-		USING bulk_assign_apply.ids, bulk_assign_apply.members, pg_catalog.cardinality(bulk_assign_apply.members);
+		USING bulk_assign_apply.ids, bulk_assign_apply.members, pg_catalog.cardinality(bulk_assign_apply.members), ws;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;

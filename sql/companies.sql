@@ -78,20 +78,20 @@ COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
 -- Links removed with their contact or company (or their workspace) emit
 -- nothing: that object's own event says it.  Statement triggers over the
 -- transition tables: a merge moves a contact's links in one statement.
--- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+-- SECURITY DEFINER: the outbox is the extension's to write (crm_internal.emit_event_in)
 CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', o.contact_id,
+		PERFORM crm_internal.emit_event_in(o.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', o.contact_id,
 				jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true))
 		   FROM old_rows o
 		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
 			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
 	ELSIF TG_OP = 'INSERT' THEN
-		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
 				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
 								   'role', n.role, 'is_primary', n.is_primary))
 		   FROM new_rows n;
@@ -99,7 +99,7 @@ BEGIN
 		-- a link written again unchanged (crm.link_company's re-link, an upsert)
 		-- is no change: (contact, company) is unique, so an old row equal in
 		-- all four is that link as it was
-		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
 				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
 								   'role', n.role, 'is_primary', n.is_primary))
 		   FROM new_rows n
@@ -146,10 +146,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF company_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.companies c
-		 WHERE c.workspace_id = crm.current_workspace() AND c.id = require_company.company_id) THEN
+		 WHERE c.workspace_id = ws AND c.id = require_company.company_id) THEN
 		RAISE EXCEPTION 'company % does not exist', coalesce(company_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; companies of other workspaces are not visible here.';
@@ -200,11 +202,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
 	PERFORM crm_hidden.require_company(unlink_company.company_id);
 	DELETE FROM crm.contact_companies cc
-	 WHERE cc.workspace_id = crm.current_workspace()
+	 WHERE cc.workspace_id = ws
 	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
 	RETURN FOUND;
 END;

@@ -108,11 +108,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	s crm.stages;
 	p crm.pipelines;
 BEGIN
 	SELECT * INTO s FROM crm.stages x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = stage_for_contacts.stage_id;
+	 WHERE x.workspace_id = ws AND x.id = stage_for_contacts.stage_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',

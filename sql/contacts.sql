@@ -214,13 +214,13 @@ CREATE TRIGGER contact_consents_channel BEFORE INSERT ON crm.contact_consents
 
 -- A consent change is a change of the contact, whoever records it: the
 -- CRM_CONTACT_UPDATED event crm.record_consent used to write itself.
--- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+-- SECURITY DEFINER: the outbox is the extension's to write (crm_internal.emit_event_in)
 CREATE FUNCTION crm_internal.contact_consents_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
 		jsonb_build_object('id', NEW.contact_id,
 						   'consent', jsonb_build_object('channel', NEW.channel, 'status', NEW.status)));
 	RETURN NULL;
@@ -324,10 +324,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF contact_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.contacts c
-		 WHERE c.workspace_id = crm.current_workspace() AND c.id = require_contact.contact_id) THEN
+		 WHERE c.workspace_id = ws AND c.id = require_contact.contact_id) THEN
 		RAISE EXCEPTION 'contact % does not exist', coalesce(contact_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; contacts of other workspaces are not visible here.';

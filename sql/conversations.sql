@@ -510,10 +510,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	mid bigint;
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM crm.conversations cv
-					WHERE cv.workspace_id = crm.current_workspace() AND cv.id = add_message.conversation_id) THEN
+					WHERE cv.workspace_id = ws AND cv.id = add_message.conversation_id) THEN
 		RAISE EXCEPTION 'conversation % does not exist', coalesce(conversation_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Start one with crm.start_conversation(contact_id).';

@@ -15741,3 +15741,1450 @@ CREATE TRIGGER checklist_items_rollups_update AFTER UPDATE ON crm.checklist_item
 CREATE TRIGGER checklist_items_rollups_delete AFTER DELETE ON crm.checklist_items
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+
+-- citusw: the functions that filtered on crm.current_workspace() in a query take
+-- the workspace into a variable first (issue 21): Citus routes a statement to
+-- one shard group by a constant or a parameter only, and sent the
+-- function call to every shard, where the setting is unset.  The CQL WHERE
+-- crm_hidden.cql_where returns (and crm_hidden.bulk_where) names the
+-- workspace as a constant, as the finders' kept plans do (docs/scaling.md).
+
+CREATE OR REPLACE FUNCTION crm.timeline(contact_id bigint, lim integer DEFAULT 50, before timestamptz DEFAULT NULL,
+							 before_id bigint DEFAULT NULL)
+RETURNS SETOF crm.activities
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	PERFORM crm_hidden.require_contact(timeline.contact_id);
+	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for between 1 and 10000 activities; page with the before and before_id arguments.';
+	END IF;
+	IF before_id IS NOT NULL AND before IS NULL THEN
+		RAISE EXCEPTION 'before_id % given without before', before_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the occurred_at and the id of the last activity you received.';
+	END IF;
+	RETURN QUERY
+		SELECT a.* FROM crm.activities a
+		 WHERE a.workspace_id = ws
+		   AND a.contact_id = timeline.contact_id
+		   AND (timeline.before IS NULL
+				OR a.occurred_at < timeline.before
+				OR (a.occurred_at = timeline.before AND a.id < timeline.before_id))
+		 ORDER BY a.occurred_at DESC, a.id DESC
+		 LIMIT lim;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.bulk_assign_apply(entity text, query text, ids bigint[], members text[], mode text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	tab text;
+	unknown text;
+	n integer;
+BEGIN
+	IF bulk_assign_apply.entity IS NULL OR bulk_assign_apply.entity NOT IN ('contact', 'company', 'deal') THEN
+		RAISE EXCEPTION 'cannot assign records of "%": only contacts, companies and deals have an owner', coalesce(bulk_assign_apply.entity, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass entity ''contact'', ''company'' or ''deal''.';
+	END IF;
+	IF bulk_assign_apply.mode IS NULL OR bulk_assign_apply.mode NOT IN ('round_robin', 'one') THEN
+		RAISE EXCEPTION 'invalid assignment mode: "%"', coalesce(bulk_assign_apply.mode, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass mode ''one'' (every record to one member) or ''round_robin'' (the records in id order dealt out to the members in turn).';
+	END IF;
+	IF pg_catalog.cardinality(bulk_assign_apply.members) IS NULL OR pg_catalog.cardinality(bulk_assign_apply.members) = 0
+	   OR pg_catalog.array_position(bulk_assign_apply.members, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'members to assign to must be a non-empty array without NULLs'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass the members'' user ids, e.g. ARRAY[''ann'', ''ben''].';
+	END IF;
+	IF bulk_assign_apply.mode = 'one' AND pg_catalog.cardinality(bulk_assign_apply.members) <> 1 THEN
+		RAISE EXCEPTION 'mode one assigns to one member, not %', pg_catalog.cardinality(bulk_assign_apply.members)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass one member, or mode => ''round_robin''.';
+	END IF;
+	-- every member an active member of this workspace; the first that is not named
+	SELECT m INTO unknown FROM pg_catalog.unnest(bulk_assign_apply.members) WITH ORDINALITY AS u(m, i)
+	 WHERE NOT EXISTS (SELECT 1 FROM crm.members x
+						WHERE x.workspace_id = ws AND x.user_id = u.m AND x.active)
+	 ORDER BY u.i LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown member: "%"', unknown
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Assign to active members of the workspace (crm.members); add them with crm.add_member.';
+	END IF;
+	tab := crm_hidden.cql_table(bulk_assign_apply.entity);
+	EXECUTE pg_catalog.format(
+		'UPDATE %1$s t SET owner = a.member'
+		'  FROM (SELECT %2$s.id, ($2::text[])[((pg_catalog.row_number() OVER (ORDER BY %2$s.id) OPERATOR(pg_catalog.-) 1::bigint)'
+		'                                     OPERATOR(pg_catalog.%%) $3::bigint OPERATOR(pg_catalog.+) 1::bigint)::integer] AS member'
+		'          FROM %1$s %2$s WHERE %3$s) a'
+		' WHERE t.workspace_id OPERATOR(pg_catalog.=) $4 AND t.id OPERATOR(pg_catalog.=) a.id'
+		'   AND t.owner IS DISTINCT FROM a.member',
+		tab, pg_catalog.split_part(tab, '.', 2),
+		crm_hidden.bulk_where(bulk_assign_apply.entity, bulk_assign_apply.query, bulk_assign_apply.ids))
+		USING bulk_assign_apply.ids, bulk_assign_apply.members, pg_catalog.cardinality(bulk_assign_apply.members), ws;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.bulk_where(entity text, query text, ids bigint[]) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	tab text := crm_hidden.cql_table(bulk_where.entity);
+	alias text := pg_catalog.split_part(tab, '.', 2);
+	caller text;
+BEGIN
+	-- '{8,9}' would be a CQL syntax error; name the function that takes ids
+	-- (the crm.bulk_* SQL function on the call stack)
+	IF bulk_where.query ~ '^\s*\{\s*[0-9][0-9\s,]*\}\s*$' THEN
+		GET DIAGNOSTICS caller = PG_CONTEXT;
+		caller := coalesce(pg_catalog.substring(caller, 'SQL function "(bulk_[a-z_]+)"'), 'bulk_*');
+		RAISE EXCEPTION 'bulk action target "%" is an id array, not a CQL query', bulk_where.query
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = pg_catalog.format('Pass ids to crm.%s_by_id(..., ids => %L, ...), or query %L.',
+										   caller, pg_catalog.btrim(bulk_where.query),
+										   'id IN (' || pg_catalog.btrim(bulk_where.query, ' {}') || ')');
+	END IF;
+	IF bulk_where.query IS NOT NULL THEN
+		RETURN crm_hidden.cql_where(bulk_where.entity, bulk_where.query);
+	END IF;
+	-- an entity CQL queries can name (stages and pipelines are reached through deals)
+	PERFORM crm_hidden.cql_where(bulk_where.entity, '');
+	IF bulk_where.ids IS NULL THEN
+		RAISE EXCEPTION 'bulk action target must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a CQL query (text; '''' means all) or an array of ids.';
+	END IF;
+	-- the workspace as a constant, as crm_hidden.cql_where writes it: Citus routes by constants
+	RETURN alias || '.workspace_id = ' || crm.current_workspace() || '::bigint AND ' || alias || '.id = ANY ($1)'
+		|| CASE WHEN alias = 'contacts' THEN ' AND contacts.status <> ''merged'''
+				-- records of all custom types share a table: only this type's
+				WHEN alias = 'object_records' THEN pg_catalog.format(' AND object_records.type_key = %L', bulk_where.entity)
+				ELSE '' END;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_company(company_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF company_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.companies c
+		 WHERE c.workspace_id = ws AND c.id = require_company.company_id) THEN
+		RAISE EXCEPTION 'company % does not exist', coalesce(company_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; companies of other workspaces are not visible here.';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.unlink_company(contact_id bigint, company_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
+	PERFORM crm_hidden.require_company(unlink_company.company_id);
+	DELETE FROM crm.contact_companies cc
+	 WHERE cc.workspace_id = ws
+	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
+	RETURN FOUND;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.stage_for_contacts(stage_id bigint) RETURNS crm.stages
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	s crm.stages;
+	p crm.pipelines;
+BEGIN
+	SELECT * INTO s FROM crm.stages x
+	 WHERE x.workspace_id = ws AND x.id = stage_for_contacts.stage_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
+	END IF;
+	SELECT * INTO p FROM crm.pipelines x WHERE x.workspace_id = s.workspace_id AND x.id = s.pipeline_id;
+	IF p.object_type <> 'contact' THEN
+		RAISE EXCEPTION 'stage % ("%") belongs to pipeline "%", which tracks deals, not contacts', s.id, s.name, p.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Put contacts on a pipeline with object_type ''contact''; move deals with crm.move_deal().';
+	END IF;
+	RETURN s;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_contact(contact_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF contact_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.id = require_contact.contact_id) THEN
+		RAISE EXCEPTION 'contact % does not exist', coalesce(contact_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; contacts of other workspaces are not visible here.';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.add_message(conversation_id bigint, sender crm.message_sender, body text,
+								sent_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	mid bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM crm.conversations cv
+					WHERE cv.workspace_id = ws AND cv.id = add_message.conversation_id) THEN
+		RAISE EXCEPTION 'conversation % does not exist', coalesce(conversation_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Start one with crm.start_conversation(contact_id).';
+	END IF;
+	IF sender IS NULL THEN
+		RAISE EXCEPTION 'message sender must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass contact, agent or bot.';
+	END IF;
+	IF body IS NULL THEN
+		RAISE EXCEPTION 'message body must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the message text; an empty string is allowed.';
+	END IF;
+	INSERT INTO crm.messages AS m (conversation_id, sender, body, sent_at)
+		VALUES (add_message.conversation_id, add_message.sender, add_message.body, coalesce(add_message.sent_at, now()))
+		RETURNING m.id INTO mid;
+	RETURN mid;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_object_type(type_key text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF type_key IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.object_types t
+		 WHERE t.workspace_id = ws AND t.key = require_object_type.type_key) THEN
+		RAISE EXCEPTION 'object type "%" does not exist', coalesce(type_key, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Create it first with crm.create_object_type(key, name).';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_record(record_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF record_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.object_records r
+		 WHERE r.workspace_id = ws AND r.id = require_record.record_id) THEN
+		RAISE EXCEPTION 'record % does not exist', coalesce(record_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; records of other workspaces are not visible here.';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.set_primary_property(type_key text, property text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	PERFORM crm_hidden.require_object_type(set_primary_property.type_key);
+	UPDATE crm.object_types t SET primary_property = set_primary_property.property
+	 WHERE t.workspace_id = ws AND t.key = set_primary_property.type_key;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.upsert_record(type_key text, external_id text, properties jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	rid bigint;
+BEGIN
+	PERFORM crm_hidden.require_object_type(upsert_record.type_key);
+	IF external_id IS NULL OR btrim(external_id) = '' THEN
+		RAISE EXCEPTION 'an upserted record needs an external id'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the id the other system gives the record, or use crm.create_record() without one.';
+	END IF;
+	IF properties IS NOT NULL AND jsonb_typeof(properties) <> 'object' THEN
+		RAISE EXCEPTION 'record properties must be a JSON object, not %', jsonb_typeof(properties)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass properties as a jsonb object such as ''{"title": "Algebra I"}''.';
+	END IF;
+	INSERT INTO crm.object_records AS r (type_key, external_id, properties)
+		VALUES (upsert_record.type_key, upsert_record.external_id, crm_hidden.jsonb_patch('{}', upsert_record.properties))
+	ON CONFLICT (workspace_id, type_key, external_id) DO UPDATE
+	   SET properties = crm_hidden.jsonb_patch(r.properties, upsert_record.properties)
+	 WHERE r.properties IS DISTINCT FROM crm_hidden.jsonb_patch(r.properties, upsert_record.properties)
+	RETURNING r.id INTO rid;
+	IF rid IS NULL THEN
+		-- nothing changed; ON CONFLICT locked the existing row
+		SELECT r.id INTO rid FROM crm.object_records r
+		 WHERE r.workspace_id = ws AND r.type_key = upsert_record.type_key
+		   AND r.external_id = upsert_record.external_id;
+	END IF;
+	RETURN rid;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.association_target_id(target_type text, target_id bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	tid bigint;
+BEGIN
+	IF target_type IS NULL OR target_type <> ALL (enum_range(NULL::crm.association_target)::text[]) THEN
+		RAISE EXCEPTION 'unknown association target type: "%"', coalesce(target_type, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Records can be associated with a contact or a deal.';
+	END IF;
+	IF target_type = 'contact' THEN
+		PERFORM crm_hidden.require_contact(association_target_id.target_id);
+		SELECT coalesce(c.merged_into, c.id) INTO tid FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.id = association_target_id.target_id;
+	ELSE
+		PERFORM crm_hidden.require_deal(association_target_id.target_id);
+		tid := target_id;
+	END IF;
+	RETURN tid;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.dissociate(record_id bigint, target_type text, target_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	tid bigint;
+BEGIN
+	PERFORM crm_hidden.require_record(dissociate.record_id);
+	tid := crm_hidden.association_target_id(dissociate.target_type, dissociate.target_id);
+	DELETE FROM crm.object_associations a
+	 WHERE a.workspace_id = ws AND a.record_id = dissociate.record_id
+	   AND a.target_type = dissociate.target_type::crm.association_target
+	   AND (a.contact_id = tid OR a.deal_id = tid);
+	RETURN FOUND;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.associated_records(target_type text, target_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	tid bigint := crm_hidden.association_target_id(associated_records.target_type, associated_records.target_id);
+	result jsonb;
+BEGIN
+	SELECT jsonb_object_agg(g.type_key, g.records ORDER BY g.type_key) INTO result
+	  FROM (SELECT r.type_key,
+				   jsonb_agg(jsonb_build_object('id', r.id, 'display_name', r.display_name,
+												'external_id', r.external_id, 'label', a.label,
+												'associated_at', a.associated_at, 'properties', r.properties)
+							 ORDER BY a.associated_at, r.id) AS records
+			  FROM crm.object_associations a
+			  JOIN crm.object_records r ON r.workspace_id = a.workspace_id AND r.id = a.record_id
+			 WHERE a.workspace_id = ws
+			   AND ((associated_records.target_type = 'contact' AND a.contact_id = tid)
+					OR (associated_records.target_type = 'deal' AND a.deal_id = tid))
+			 GROUP BY r.type_key) g;
+	RETURN coalesce(result, '{}');
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.events_since(after_id bigint DEFAULT 0, lim integer DEFAULT 1000)
+RETURNS SETOF crm.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	horizon xid8 := pg_snapshot_xmin(pg_current_snapshot());
+	after_xid xid8;
+BEGIN
+	IF lim IS NULL OR lim < 1 OR lim > 100000 THEN
+		RAISE EXCEPTION 'invalid limit: %', lim
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for between 1 and 100000 events at a time.';
+	END IF;
+	IF after_id IS NULL OR after_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', after_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass 0 to start from the beginning, or the id of the last event you received.';
+	END IF;
+	IF after_id > 0 THEN
+		SELECT e.xid INTO after_xid FROM crm.events e
+		 WHERE e.workspace_id = ws AND e.id = after_id;
+		IF after_xid IS NULL THEN
+			RAISE EXCEPTION 'event % does not exist', after_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Pass the id of an event you received from crm.events_since(), or 0 to start over.';
+		END IF;
+	ELSE
+		after_xid := '0'::xid8;
+	END IF;
+	-- Transactions below the horizon have all ended, so no event can appear
+	-- later in the (xid, id) order before the last one returned.
+	RETURN QUERY
+		SELECT e.* FROM crm.events e
+		 WHERE e.workspace_id = ws
+		   AND (e.xid, e.id) > (after_xid, after_id)
+		   AND e.xid < horizon
+		 ORDER BY e.xid, e.id
+		 LIMIT lim;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.drop_event_consumer(consumer text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	PERFORM crm_internal.require_service('drop event consumers');
+	DELETE FROM crm_internal.event_consumers c
+	 WHERE c.workspace_id = ws AND c.name = lower(btrim(drop_event_consumer.consumer));
+	RETURN FOUND;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.property_history(object text, id bigint, key text DEFAULT NULL)
+RETURNS SETOF crm.value_history
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	kind text := crm_hidden.history_object(property_history.object, property_history.id);
+	-- lifecycleStage, as CQL spells it, is the column lifecycle_stage
+	k text := lower(regexp_replace(btrim(property_history.key), '([a-z0-9])([A-Z])', '\1_\2', 'g'));
+BEGIN
+	RETURN QUERY
+		SELECT h.* FROM crm.value_history h
+		 WHERE h.workspace_id = ws AND h.object_type = kind
+		   AND h.object_id = property_history.id AND (k IS NULL OR h.key = k)
+		 ORDER BY h.changed_at, h.id;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.contact_as_of(contact_id bigint, at timestamptz) RETURNS crm.contacts
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cur crm.contacts;
+BEGIN
+	PERFORM crm_hidden.history_object('contact', contact_as_of.contact_id);
+	PERFORM crm_hidden.require_history_time(contact_as_of.at);
+	SELECT * INTO cur FROM crm.contacts c
+	 WHERE c.workspace_id = ws AND c.id = contact_as_of.contact_id;
+	IF cur.created_at > contact_as_of.at THEN
+		RETURN NULL;
+	END IF;
+	RETURN jsonb_populate_record(NULL::crm.contacts,
+								 crm_hidden.history_as_of('contact', to_jsonb(cur), contact_as_of.at));
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.company_as_of(company_id bigint, at timestamptz) RETURNS crm.companies
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cur crm.companies;
+BEGIN
+	PERFORM crm_hidden.history_object('company', company_as_of.company_id);
+	PERFORM crm_hidden.require_history_time(company_as_of.at);
+	SELECT * INTO cur FROM crm.companies c
+	 WHERE c.workspace_id = ws AND c.id = company_as_of.company_id;
+	IF cur.created_at > company_as_of.at THEN
+		RETURN NULL;
+	END IF;
+	RETURN jsonb_populate_record(NULL::crm.companies,
+								 crm_hidden.history_as_of('company', to_jsonb(cur), company_as_of.at));
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.deal_as_of(deal_id bigint, at timestamptz) RETURNS crm.deals
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cur crm.deals;
+BEGIN
+	PERFORM crm_hidden.history_object('deal', deal_as_of.deal_id);
+	PERFORM crm_hidden.require_history_time(deal_as_of.at);
+	SELECT * INTO cur FROM crm.deals d
+	 WHERE d.workspace_id = ws AND d.id = deal_as_of.deal_id;
+	IF cur.created_at > deal_as_of.at THEN
+		RETURN NULL;
+	END IF;
+	RETURN jsonb_populate_record(NULL::crm.deals,
+								 crm_hidden.history_as_of('deal', to_jsonb(cur), deal_as_of.at));
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.integration_of(key text) RETURNS crm.integrations
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	i crm.integrations;
+BEGIN
+	SELECT * INTO i FROM crm.integrations x
+	 WHERE x.workspace_id = ws AND x.key = lower(btrim(integration_of.key));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'integration "%" does not exist', key
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Pass the key of a row of crm.integrations of this workspace.';
+	END IF;
+	RETURN i;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.leased_delivery(id bigint) RETURNS crm.integration_deliveries
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	d crm.integration_deliveries;
+BEGIN
+	SELECT * INTO d FROM crm.integration_deliveries x
+	 WHERE x.workspace_id = ws AND x.id = leased_delivery.id
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'delivery % does not exist', coalesce(id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Pass the id of a delivery crm.claim_deliveries() returned.';
+	END IF;
+	IF d.status <> 'leased' THEN
+		RAISE EXCEPTION 'delivery % is not claimed: it is %', d.id, d.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Acknowledge or fail a delivery after crm.claim_deliveries() returned it; once its lease ran out another worker may have claimed and settled it.';
+	END IF;
+	RETURN d;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.apply_external_change(integration text, object text, external_id text, fields jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	i crm.integrations;
+	tab text := crm_internal.integration_object_table(apply_external_change.object);
+	type_key text;
+	mapping jsonb;
+	patch jsonb := '{}';
+	props jsonb := '{}';
+	target text;
+	v jsonb;
+	spec jsonb;
+	field text;
+	oid_ bigint;
+	dom text;
+	old_actor text := current_setting('crm.actor', true);
+BEGIN
+	SELECT * INTO i FROM crm.integrations x
+	 WHERE x.workspace_id = ws AND x.key = lower(btrim(apply_external_change.integration));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'integration "%" does not exist', apply_external_change.integration
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Pass the key of a row of crm.integrations of this workspace.';
+	END IF;
+	IF tab IS NULL OR tab = 'conversations' THEN
+		-- any other name is a custom object type's: a record of that type
+		SELECT t.key INTO type_key FROM crm.object_types t
+		 WHERE t.workspace_id = i.workspace_id AND t.key = apply_external_change.object;
+		IF type_key IS NULL THEN
+			RAISE EXCEPTION 'invalid object type: "%"', coalesce(apply_external_change.object, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Inbound changes apply to contact, company, deal and order records, and to the records of a custom object type (its key).';
+		END IF;
+		tab := 'object_records';
+	END IF;
+	IF coalesce(btrim(apply_external_change.external_id), '') = '' THEN
+		RAISE EXCEPTION 'invalid external id: "%"', coalesce(apply_external_change.external_id, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the record''s id in the integration''s system.';
+	END IF;
+	IF jsonb_typeof(apply_external_change.fields) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION 'invalid fields: %', coalesce(apply_external_change.fields::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the changed fields as a JSON object keyed by the integration''s field names.';
+	END IF;
+	mapping := CASE WHEN type_key IS NULL THEN i.field_mappings -> apply_external_change.object END;
+	FOR target, v IN SELECT * FROM jsonb_each(apply_external_change.fields) LOOP
+		IF mapping IS NULL THEN
+			field := target;
+		ELSE
+			spec := mapping -> target;
+			IF spec IS NULL THEN
+				RAISE EXCEPTION 'field "%" is not in the % mapping of integration "%"', target, apply_external_change.object, i.key
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Send the target fields of crm.integrations.field_mappings, or map this one.';
+			END IF;
+			-- a constant is the CRM's to send, not to receive
+			CONTINUE WHEN spec ->> 'transform' = 'constant';
+			field := CASE jsonb_typeof(spec) WHEN 'string' THEN spec #>> '{}' ELSE spec ->> 'field' END;
+		END IF;
+		IF field LIKE 'properties.%' THEN
+			props := props || jsonb_build_object(substr(field, 12), v);
+		ELSIF type_key IS NOT NULL THEN
+			-- a custom record's fields are its properties
+			props := props || jsonb_build_object(field, v);
+		ELSIF apply_external_change.object = 'contact' THEN
+			patch := patch || jsonb_build_object(field, v);
+		ELSIF field IN ('id', 'workspace_id', 'properties') OR NOT EXISTS (
+				SELECT 1 FROM pg_attribute a
+				 WHERE a.attrelid = ('crm.' || tab)::regclass AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'unknown % field "%" in a change of integration "%"', apply_external_change.object, field, i.key
+				USING ERRCODE = 'undefined_column',
+					  HINT = pg_catalog.format('Send columns of crm.%s or properties.<key>, or map the field in crm.integrations.field_mappings.', tab);
+		ELSE
+			patch := patch || jsonb_build_object(field, v);
+		END IF;
+	END LOOP;
+	IF props <> '{}' THEN
+		patch := patch || jsonb_build_object('properties', props);
+	END IF;
+	IF tab = 'companies' THEN
+		dom := crm.normalize_domain(nullif(btrim(patch ->> 'domain'), ''));
+	END IF;
+	PERFORM set_config('crm.actor', 'integration:' || i.key, true);
+	-- a company's domain too: two external ids of one new domain create one company
+	PERFORM crm_hidden.lock_identity_keys(i.workspace_id,
+		ARRAY['x:' || i.key || ':' || apply_external_change.object || ':' || apply_external_change.external_id,
+			  'd:' || dom]);
+	oid_ := crm_hidden.external_object(i, apply_external_change.object, tab, apply_external_change.external_id);
+	IF apply_external_change.object = 'contact' THEN
+		IF oid_ IS NULL THEN
+			-- the identity rules: an existing contact with the email or phone
+			oid_ := crm.identify(email => patch ->> 'email', phone => patch ->> 'phone', name => patch ->> 'name');
+		END IF;
+		IF patch <> '{}' THEN
+			PERFORM crm.update_contact(oid_, patch);
+		END IF;
+	ELSE
+		IF oid_ IS NULL AND dom IS NOT NULL THEN
+			-- the domain rules: one company per normalised domain
+			SELECT c.id INTO oid_ FROM crm.companies c WHERE c.workspace_id = i.workspace_id AND c.domain = dom;
+		END IF;
+		IF oid_ IS NULL THEN
+			IF tab = 'companies' AND patch ? 'domain' AND NOT patch ? 'name' THEN
+				patch := patch || jsonb_build_object('name', coalesce(dom, patch ->> 'domain'));
+			END IF;
+			IF type_key IS NOT NULL THEN
+				patch := patch || jsonb_build_object('type_key', type_key);
+			END IF;
+			oid_ := crm_hidden.external_insert(tab, patch);
+		ELSIF patch <> '{}' THEN
+			PERFORM crm_hidden.external_update(tab, oid_, patch);
+		END IF;
+	END IF;
+	-- a record deleted since: the id names the new one
+	INSERT INTO crm.external_ids AS x (workspace_id, object_type, object_id, system, external_id)
+	VALUES (i.workspace_id, coalesce(type_key, apply_external_change.object), oid_, i.key, apply_external_change.external_id)
+	ON CONFLICT (workspace_id, object_type, system, external_id) DO UPDATE SET object_id = EXCLUDED.object_id
+	 WHERE x.object_id <> EXCLUDED.object_id;
+	PERFORM set_config('crm.actor', coalesce(old_actor, ''), true);
+	RETURN oid_;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.import_job(id bigint) RETURNS crm.jobs
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	j crm.jobs;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = import_job.id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job % does not exist', import_job.id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'crm.jobs lists the jobs of this workspace.';
+	END IF;
+	RETURN j;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.cancel_import(id bigint) RETURNS crm.jobs
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	j crm.jobs;
+BEGIN
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to cancel an import', crm.current_user_id()
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
+	-- waits for the batch the worker is in: it holds the job row
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = cancel_import.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job % does not exist', cancel_import.id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'crm.jobs lists the jobs of this workspace.';
+	END IF;
+	IF j.status NOT IN ('queued', 'running') THEN
+		RAISE EXCEPTION 'job % is already %', cancel_import.id, j.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only a queued or running job can be cancelled.';
+	END IF;
+	UPDATE crm.jobs x SET status = 'cancelled', finished_at = now()
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id RETURNING * INTO j;
+	DELETE FROM crm_internal.job_rows r WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id;
+	RETURN j;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.export_job_of_caller(id bigint, action text) RETURNS crm.jobs
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	j crm.jobs;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x
+	 WHERE x.workspace_id = ws AND x.id = export_job_of_caller.id AND x.kind = 'export';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'export job % does not exist', coalesce(export_job_of_caller.id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'crm.jobs lists the jobs of this workspace (kind export).';
+	END IF;
+	PERFORM crm_internal.require_caller_privilege(crm_internal.export_table(j.object), 'SELECT');
+	IF j.user_id IS DISTINCT FROM crm.current_user_id() AND crm_internal.privacy_owned(j.workspace_id) IS NOT NULL THEN
+		RAISE EXCEPTION 'user "%" may not % export job % of user "%"', crm.current_user_id(), action, j.id, j.user_id
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An export is its starter''s, or a member''s who sees the whole workspace (see_all).';
+	END IF;
+	RETURN j;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.cancel_job(id bigint) RETURNS crm.jobs
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	j crm.jobs;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = cancel_job.id;
+	IF FOUND AND j.kind = 'import' THEN
+		RETURN crm.cancel_import(cancel_job.id);
+	END IF;
+	j := crm_internal.export_job_of_caller(cancel_job.id, 'cancel');
+	-- waits for the batch the worker is in: it holds the job row
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = j.workspace_id AND x.id = j.id FOR UPDATE;
+	IF j.status NOT IN ('queued', 'running') THEN
+		RAISE EXCEPTION 'job % is already %', cancel_job.id, j.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only a queued or running job can be cancelled.';
+	END IF;
+	UPDATE crm.jobs x SET status = 'cancelled', finished_at = now()
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id RETURNING * INTO j;
+	DELETE FROM crm_internal.job_results r WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id;
+	RETURN j;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_list(list_id bigint) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	l crm.lists;
+BEGIN
+	SELECT * INTO l FROM crm.lists x
+	 WHERE x.workspace_id = ws AND x.id = require_list.list_id
+	   FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'list % does not exist', coalesce(require_list.list_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
+	END IF;
+	RETURN l;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	missing bigint;
+BEGIN
+	IF list_require_objects.ids IS NULL THEN
+		RAISE EXCEPTION 'ids must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass an array of record ids, e.g. ARRAY[1, 2]::bigint[].';
+	END IF;
+	IF (list_require_objects.l).object_type = 'contact' THEN
+		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
+		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.contacts c
+										 WHERE c.workspace_id = ws AND c.id = i)
+		 LIMIT 1;
+	ELSE
+		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
+		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.companies c
+										 WHERE c.workspace_id = ws AND c.id = i)
+		 LIMIT 1;
+	END IF;
+	IF FOUND THEN
+		RAISE EXCEPTION '% % does not exist', (list_require_objects.l).object_type, coalesce(missing::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = format('List "%s" holds %s records of this workspace; check the ids.',
+								(list_require_objects.l).name, (list_require_objects.l).object_type);
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.get_list_members(list_id bigint)
+RETURNS TABLE (object_type text, object_id bigint, added_at timestamptz, source text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM crm.lists l
+					WHERE l.workspace_id = ws AND l.id = get_list_members.list_id) THEN
+		RAISE EXCEPTION 'list % does not exist', coalesce(get_list_members.list_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
+	END IF;
+	RETURN QUERY
+	SELECT m.object_type, coalesce(m.contact_id, m.company_id), m.added_at, m.source
+	  FROM crm.list_members m
+	 WHERE m.workspace_id = ws AND m.list_id = get_list_members.list_id
+	 ORDER BY 2;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.refresh_lists() RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	lid bigint;
+	n bigint := 0;
+BEGIN
+	FOR lid IN
+		SELECT l.id FROM crm.lists l
+		 WHERE l.workspace_id = ws AND l.kind = 'dynamic' AND l.time_relative
+		 ORDER BY l.id
+	LOOP
+		n := n + crm_hidden.refresh_list_members(lid);
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.define_smart_tag(tag text, filter text) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	l crm.lists;
+	t text := (crm.normalize_tags(ARRAY[define_smart_tag.tag]))[1];
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'invalid smart tag: "%"', coalesce(define_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A tag is a word or two, such as ''vip''.';
+	END IF;
+	UPDATE crm.lists x SET filter = define_smart_tag.filter
+	 WHERE x.workspace_id = ws AND x.tag = t
+	RETURNING x.* INTO l;
+	IF NOT FOUND THEN
+		INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility, tag)
+			VALUES ('#' || t, 'contact', 'dynamic', define_smart_tag.filter, NULL, 'workspace', t)
+			RETURNING x.* INTO l;
+	END IF;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
+	RETURN l;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.drop_smart_tag(tag text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	t text := (crm.normalize_tags(ARRAY[drop_smart_tag.tag]))[1];
+BEGIN
+	DELETE FROM crm.lists x WHERE x.workspace_id = ws AND x.tag = t;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown smart tag: "%"', coalesce(drop_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'no_data_found', HINT = 'crm.lists holds the smart tags: the lists whose tag is set.';
+	END IF;
+	RETURN true;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.update_member(user_id text, patch jsonb) RETURNS crm.members
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	bad text;
+	result crm.members;
+BEGIN
+	IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN
+		RAISE EXCEPTION 'invalid patch: %', coalesce(patch::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a JSON object, e.g. ''{"role": "manager"}''.';
+	END IF;
+	SELECT k INTO bad FROM jsonb_object_keys(patch) k
+	 WHERE k <> ALL (ARRAY['name', 'email', 'role', 'team', 'permissions', 'active']) LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown member field "%" in patch', bad
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A member has name, email, role, team, permissions and active.';
+	END IF;
+	UPDATE crm.members m SET
+		name = CASE WHEN patch ? 'name' THEN patch->>'name' ELSE m.name END,
+		email = CASE WHEN patch ? 'email' THEN patch->>'email' ELSE m.email END,
+		role = CASE WHEN patch ? 'role' THEN (patch->>'role')::crm.member_role ELSE m.role END,
+		team = CASE WHEN patch ? 'team' THEN patch->>'team' ELSE m.team END,
+		permissions = CASE WHEN patch ? 'permissions'
+						   THEN (SELECT array_agg(p) FROM jsonb_array_elements_text(
+									 CASE jsonb_typeof(patch->'permissions') WHEN 'null' THEN NULL ELSE patch->'permissions' END) p)
+						   ELSE m.permissions END,
+		active = CASE WHEN patch ? 'active' THEN (patch->>'active')::boolean ELSE m.active END
+	 WHERE m.workspace_id = ws AND m.user_id = update_member.user_id
+	RETURNING * INTO result;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'member "%" not found in workspace "%"', user_id,
+			(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Add the member first with crm.add_member(user_id, role).';
+	END IF;
+	RETURN result;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.resolve_contact(contact_id bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cur bigint := resolve_contact.contact_id;
+	nxt bigint;
+	hops integer := 0;
+BEGIN
+	PERFORM crm_hidden.require_contact(resolve_contact.contact_id);
+	LOOP
+		SELECT c.merged_into INTO nxt FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.id = cur;
+		EXIT WHEN nxt IS NULL;
+		cur := nxt;
+		hops := hops + 1;
+		IF hops > 100 THEN
+			RAISE EXCEPTION 'merge chain of contact % does not end', resolve_contact.contact_id
+				USING ERRCODE = 'data_corrupted';
+		END IF;
+	END LOOP;
+	RETURN cur;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_deal(deal_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF deal_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.deals d
+		 WHERE d.workspace_id = ws AND d.id = require_deal.deal_id) THEN
+		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; deals of other workspaces are not visible here.';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.add_stage(pipeline_id bigint, name text, probability numeric DEFAULT NULL,
+							  kind crm.stage_kind DEFAULT 'open',
+							  forecast_category crm.forecast_category DEFAULT NULL,
+							  color text DEFAULT '#9e9e9e')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	sid bigint;
+BEGIN
+	PERFORM crm_hidden.require_pipeline(add_stage.pipeline_id);
+	IF name IS NULL OR btrim(name) = '' THEN
+		RAISE EXCEPTION 'stage name must not be empty'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the stage a name such as ''Qualified''.';
+	END IF;
+	IF probability < 0 OR probability > 100 THEN
+		RAISE EXCEPTION 'invalid stage probability: %', probability
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A probability is a percentage from 0 to 100.';
+	END IF;
+	IF kind IS NULL THEN
+		RAISE EXCEPTION 'stage kind must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use open, won or lost.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.stages s WHERE s.workspace_id = ws
+				 AND s.pipeline_id = add_stage.pipeline_id AND s.name = btrim(add_stage.name)) THEN
+		RAISE EXCEPTION 'stage "%" already exists in pipeline %', btrim(name), pipeline_id
+			USING ERRCODE = 'unique_violation', HINT = 'Stage names are unique within a pipeline.';
+	END IF;
+	-- position, and the category when NULL, come from crm_internal.stages_prepare()
+	INSERT INTO crm.stages AS s (pipeline_id, name, probability, kind, forecast_category, color)
+		VALUES (add_stage.pipeline_id, btrim(add_stage.name), add_stage.probability, add_stage.kind,
+				add_stage.forecast_category, coalesce(add_stage.color, '#9e9e9e'))
+		RETURNING s.id INTO sid;
+	RETURN sid;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.define_property(object_type text, key text, type crm.property_type,
+									label text DEFAULT NULL, options text[] DEFAULT NULL,
+									pattern text DEFAULT NULL, required boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR type IS NULL THEN
+		RAISE EXCEPTION 'property object type, key (or label) and type must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(type::text), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_property(''contact'', ''plan'', ''select'', options => ARRAY[''free'', ''pro'']).';
+	END IF;
+	-- Update first: INSERT ... ON CONFLICT would run the definition checks twice.
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_property.label, d.label),
+		   type = define_property.type,
+		   options = define_property.options,
+		   pattern = define_property.pattern,
+		   required = coalesce(define_property.required, false)
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_property.object_type
+	   AND d.key = define_property.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, options, pattern, required)
+		VALUES (define_property.object_type, define_property.key, define_property.label,
+				define_property.type, define_property.options, define_property.pattern,
+				coalesce(define_property.required, false))
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.drop_property(object_type text, key text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.property_definitions d
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = drop_property.object_type
+	   AND d.key = crm.normalize_property_key(drop_property.key);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION '% property "%" is not defined', coalesce(object_type, 'NULL'), coalesce(key, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT object_type, key FROM crm.property_definitions lists the defined properties.';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.define_formula(object_type text, key text, formula text, label text DEFAULT NULL,
+								   type crm.property_type DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
+		RAISE EXCEPTION 'formula object type, key (or label) and formula must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(formula), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_formula(''contact'', ''seat_value'', ''seats * 10'').';
+	END IF;
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_formula.label, d.label),
+		   type = define_formula.type,
+		   options = NULL, pattern = NULL, required = false,
+		   formula = define_formula.formula
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_formula.object_type
+	   AND d.key = define_formula.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, formula)
+		VALUES (define_formula.object_type, define_formula.key, define_formula.label,
+				define_formula.type, define_formula.formula)
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_saved_view(view_id bigint, entity text) RETURNS crm.saved_views
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	v crm.saved_views;
+BEGIN
+	SELECT * INTO v FROM crm.saved_views x
+	 WHERE x.workspace_id = ws AND x.id = require_saved_view.view_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'saved view % does not exist', coalesce(require_saved_view.view_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.saved_views); private views of other members are not visible.';
+	END IF;
+	IF v.entity <> require_saved_view.entity THEN
+		RAISE EXCEPTION 'saved view "%" shows %s, not %s', v.name, v.entity, require_saved_view.entity
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Call crm.saved_view_%ss(%s).', v.entity, v.id);
+	END IF;
+	RETURN v;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.tags(object text DEFAULT 'contact', prefix text DEFAULT '')
+RETURNS TABLE (tag text, count bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pat text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(tags.prefix, '')))) || '%';
+BEGIN
+	IF tags.object = 'contact' THEN
+		RETURN QUERY
+		SELECT t, pg_catalog.count(*) FROM crm.contacts c, pg_catalog.unnest(c.tags) t
+		 WHERE c.workspace_id = ws AND c.status < 'merged' AND t LIKE pat
+		 GROUP BY t ORDER BY 2 DESC, 1;
+	ELSIF tags.object = 'company' THEN
+		RETURN QUERY
+		SELECT t, pg_catalog.count(*) FROM crm.companies co, pg_catalog.unnest(co.tags) t
+		 WHERE co.workspace_id = ws AND t LIKE pat
+		 GROUP BY t ORDER BY 2 DESC, 1;
+	ELSE
+		RAISE EXCEPTION 'invalid tag object: "%"', coalesce(tags.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use contact or company.';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.upsert_order(contact_id bigint, source text, external_id text,
+								 value numeric DEFAULT NULL, currency text DEFAULT NULL,
+								 status text DEFAULT NULL, title text DEFAULT NULL,
+								 order_date timestamptz DEFAULT NULL, paid_date timestamptz DEFAULT NULL,
+								 deal_id bigint DEFAULT NULL, properties jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cid bigint;
+	src crm.order_source;
+	st crm.order_status;
+	cur text;
+	order_id bigint;
+BEGIN
+	IF source IS NULL OR source <> ALL (enum_range(NULL::crm.order_source)::text[]) THEN
+		RAISE EXCEPTION 'unknown order source: "%"', coalesce(source, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use one of: ' || array_to_string(enum_range(NULL::crm.order_source)::text[], ', ') || '.';
+	END IF;
+	src := source::crm.order_source;
+	IF status IS NOT NULL THEN
+		IF status <> ALL (enum_range(NULL::crm.order_status)::text[]) THEN
+			RAISE EXCEPTION 'unknown order status: "%"', status
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Use one of: ' || array_to_string(enum_range(NULL::crm.order_status)::text[], ', ') || '.';
+		END IF;
+		st := status::crm.order_status;
+	END IF;
+	IF external_id IS NULL OR btrim(external_id) = '' THEN
+		RAISE EXCEPTION 'an upserted order needs an external id'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the id the source system gives the order; insert into crm.orders for orders without one.';
+	END IF;
+	IF value < 0 THEN
+		RAISE EXCEPTION 'order value must not be negative: %', value
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Record a refund as status refunded, keeping the original value.';
+	END IF;
+	IF properties IS NOT NULL AND jsonb_typeof(properties) <> 'object' THEN
+		RAISE EXCEPTION 'order properties must be a JSON object, not %', jsonb_typeof(properties)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass properties as a jsonb object such as ''{"coupon": "SPRING"}''.';
+	END IF;
+	cur := crm.normalize_currency(currency);
+	IF deal_id IS NOT NULL THEN
+		PERFORM crm_hidden.require_deal(upsert_order.deal_id);
+	END IF;
+	PERFORM crm_hidden.require_contact(upsert_order.contact_id);
+	-- an order reported for a merged contact belongs to the survivor
+	SELECT coalesce(c.merged_into, c.id) INTO cid FROM crm.contacts c
+	 WHERE c.workspace_id = ws AND c.id = upsert_order.contact_id;
+
+	INSERT INTO crm.orders AS o (contact_id, deal_id, title, value, currency, status, source, external_id,
+								 order_date, paid_date, properties)
+	VALUES (cid, upsert_order.deal_id, upsert_order.title, coalesce(upsert_order.value, 0), cur,
+			coalesce(st, 'pending'), src, upsert_order.external_id,
+			coalesce(upsert_order.order_date, now()),
+			upsert_order.paid_date, crm_hidden.jsonb_patch('{}', upsert_order.properties))
+	ON CONFLICT (workspace_id, source, external_id) DO UPDATE
+	   SET contact_id = cid,
+		   deal_id = coalesce(upsert_order.deal_id, o.deal_id),
+		   title = coalesce(upsert_order.title, o.title),
+		   value = coalesce(upsert_order.value, o.value),
+		   currency = coalesce(cur, o.currency),
+		   status = coalesce(st, o.status),
+		   order_date = coalesce(upsert_order.order_date, o.order_date),
+		   paid_date = coalesce(upsert_order.paid_date, o.paid_date),
+		   properties = crm_hidden.jsonb_patch(o.properties, upsert_order.properties)
+	 WHERE (o.contact_id, o.deal_id, o.title, o.value, o.currency, o.status, o.order_date, o.paid_date, o.properties)
+		   IS DISTINCT FROM
+		   (cid, coalesce(upsert_order.deal_id, o.deal_id), coalesce(upsert_order.title, o.title),
+			coalesce(upsert_order.value, o.value), coalesce(cur, o.currency)::char(3), coalesce(st, o.status),
+			coalesce(upsert_order.order_date, o.order_date),
+			coalesce(upsert_order.paid_date, o.paid_date),
+			crm_hidden.jsonb_patch(o.properties, upsert_order.properties))
+	RETURNING o.id INTO order_id;
+
+	IF order_id IS NULL THEN
+		-- a retry that changed nothing: ON CONFLICT locked the row, so it is there
+		SELECT o.id INTO order_id FROM crm.orders o
+		 WHERE o.workspace_id = ws AND o.source = src
+		   AND o.external_id = upsert_order.external_id;
+	END IF;
+	RETURN order_id;
+END;
+$$;
+
+
+-- citusw: the row triggers' events in the row's workspace
+-- (crm_internal.emit_event_in): on a Citus worker a trigger does not see the
+-- client's crm.workspace_id, and crm.emit_event wrote the event into the
+-- default workspace's shard there (docs/scaling.md).
+CREATE FUNCTION crm_internal.emit_event_in(workspace_id bigint, type text, object_type text, object_id bigint,
+										   payload jsonb DEFAULT '{}')
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_event_in'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_event_in(bigint, text, text, bigint, jsonb) IS
+	'appends a domain event to the outbox of the given workspace (the extension''s row triggers)';
+
+CREATE OR REPLACE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM crm_internal.emit_event_in(o.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', o.contact_id,
+				jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true))
+		   FROM old_rows o
+		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
+			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.contact_consents_event() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', NEW.contact_id,
+		jsonb_build_object('id', NEW.contact_id,
+						   'consent', jsonb_build_object('channel', NEW.channel, 'status', NEW.status)));
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.object_associations_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF EXISTS (SELECT 1 FROM crm.object_records r WHERE r.workspace_id = OLD.workspace_id AND r.id = OLD.record_id) THEN
+			PERFORM crm_internal.emit_event_in(OLD.workspace_id, 'CRM_RECORD_UPDATED', 'record', OLD.record_id,
+				jsonb_build_object('id', OLD.record_id,
+								   'dissociated', jsonb_build_object('target_type', OLD.target_type,
+																	 'target_id', coalesce(OLD.contact_id, OLD.deal_id))));
+		END IF;
+		RETURN NULL;
+	END IF;
+	-- an association written again unchanged (crm.associate, an upsert) is no change
+	IF TG_OP = 'UPDATE' AND (NEW.label, NEW.associated_at) IS NOT DISTINCT FROM (OLD.label, OLD.associated_at) THEN
+		RETURN NULL;
+	END IF;
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_RECORD_UPDATED', 'record', NEW.record_id,
+		jsonb_build_object('id', NEW.record_id,
+						   'associated', jsonb_build_object('target_type', NEW.target_type,
+															'target_id', coalesce(NEW.contact_id, NEW.deal_id),
+															'label', NEW.label)));
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.contacts_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_CONTACT_DELETED', 'contact', NEW.id,
+						   jsonb_build_object('id', NEW.id, 'hard', false));
+	RETURN NULL;
+END;
+$$;
+

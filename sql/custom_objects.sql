@@ -257,7 +257,7 @@ CREATE TRIGGER object_associations_touch BEFORE INSERT OR UPDATE ON crm.object_a
 -- used to emit themselves; an update that changes nothing writes nothing.
 -- Associations removed with their record (or its workspace) emit nothing;
 -- a merge moving them (contact_id) emits nothing.
--- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+-- SECURITY DEFINER: the outbox is the extension's to write (crm_internal.emit_event_in)
 CREATE FUNCTION crm_internal.object_associations_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -265,7 +265,7 @@ AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
 		IF EXISTS (SELECT 1 FROM crm.object_records r WHERE r.workspace_id = OLD.workspace_id AND r.id = OLD.record_id) THEN
-			PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', OLD.record_id,
+			PERFORM crm_internal.emit_event_in(OLD.workspace_id, 'CRM_RECORD_UPDATED', 'record', OLD.record_id,
 				jsonb_build_object('id', OLD.record_id,
 								   'dissociated', jsonb_build_object('target_type', OLD.target_type,
 																	 'target_id', coalesce(OLD.contact_id, OLD.deal_id))));
@@ -276,7 +276,7 @@ BEGIN
 	IF TG_OP = 'UPDATE' AND (NEW.label, NEW.associated_at) IS NOT DISTINCT FROM (OLD.label, OLD.associated_at) THEN
 		RETURN NULL;
 	END IF;
-	PERFORM crm.emit_event('CRM_RECORD_UPDATED', 'record', NEW.record_id,
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_RECORD_UPDATED', 'record', NEW.record_id,
 		jsonb_build_object('id', NEW.record_id,
 						   'associated', jsonb_build_object('target_type', NEW.target_type,
 															'target_id', coalesce(NEW.contact_id, NEW.deal_id),
@@ -300,10 +300,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF type_key IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.object_types t
-		 WHERE t.workspace_id = crm.current_workspace() AND t.key = require_object_type.type_key) THEN
+		 WHERE t.workspace_id = ws AND t.key = require_object_type.type_key) THEN
 		RAISE EXCEPTION 'object type "%" does not exist', coalesce(type_key, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Create it first with crm.create_object_type(key, name).';
@@ -318,10 +320,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF record_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.object_records r
-		 WHERE r.workspace_id = crm.current_workspace() AND r.id = require_record.record_id) THEN
+		 WHERE r.workspace_id = ws AND r.id = require_record.record_id) THEN
 		RAISE EXCEPTION 'record % does not exist', coalesce(record_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; records of other workspaces are not visible here.';
@@ -368,10 +372,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	PERFORM crm_hidden.require_object_type(set_primary_property.type_key);
 	UPDATE crm.object_types t SET primary_property = set_primary_property.property
-	 WHERE t.workspace_id = crm.current_workspace() AND t.key = set_primary_property.type_key;
+	 WHERE t.workspace_id = ws AND t.key = set_primary_property.type_key;
 END;
 $$;
 COMMENT ON FUNCTION crm.set_primary_property(text, text) IS
@@ -417,6 +423,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	rid bigint;
 BEGIN
 	PERFORM crm_hidden.require_object_type(upsert_record.type_key);
@@ -439,7 +446,7 @@ BEGIN
 	IF rid IS NULL THEN
 		-- nothing changed; ON CONFLICT locked the existing row
 		SELECT r.id INTO rid FROM crm.object_records r
-		 WHERE r.workspace_id = crm.current_workspace() AND r.type_key = upsert_record.type_key
+		 WHERE r.workspace_id = ws AND r.type_key = upsert_record.type_key
 		   AND r.external_id = upsert_record.external_id;
 	END IF;
 	RETURN rid;
@@ -456,6 +463,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	tid bigint;
 BEGIN
 	IF target_type IS NULL OR target_type <> ALL (enum_range(NULL::crm.association_target)::text[]) THEN
@@ -466,7 +474,7 @@ BEGIN
 	IF target_type = 'contact' THEN
 		PERFORM crm_hidden.require_contact(association_target_id.target_id);
 		SELECT coalesce(c.merged_into, c.id) INTO tid FROM crm.contacts c
-		 WHERE c.workspace_id = crm.current_workspace() AND c.id = association_target_id.target_id;
+		 WHERE c.workspace_id = ws AND c.id = association_target_id.target_id;
 	ELSE
 		PERFORM crm_hidden.require_deal(association_target_id.target_id);
 		tid := target_id;
@@ -518,12 +526,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	tid bigint;
 BEGIN
 	PERFORM crm_hidden.require_record(dissociate.record_id);
 	tid := crm_hidden.association_target_id(dissociate.target_type, dissociate.target_id);
 	DELETE FROM crm.object_associations a
-	 WHERE a.workspace_id = crm.current_workspace() AND a.record_id = dissociate.record_id
+	 WHERE a.workspace_id = ws AND a.record_id = dissociate.record_id
 	   AND a.target_type = dissociate.target_type::crm.association_target
 	   AND (a.contact_id = tid OR a.deal_id = tid);
 	RETURN FOUND;
@@ -538,6 +547,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	tid bigint := crm_hidden.association_target_id(associated_records.target_type, associated_records.target_id);
 	result jsonb;
 BEGIN
@@ -549,7 +559,7 @@ BEGIN
 							 ORDER BY a.associated_at, r.id) AS records
 			  FROM crm.object_associations a
 			  JOIN crm.object_records r ON r.workspace_id = a.workspace_id AND r.id = a.record_id
-			 WHERE a.workspace_id = crm.current_workspace()
+			 WHERE a.workspace_id = ws
 			   AND ((associated_records.target_type = 'contact' AND a.contact_id = tid)
 					OR (associated_records.target_type = 'deal' AND a.deal_id = tid))
 			 GROUP BY r.type_key) g;

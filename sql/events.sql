@@ -60,6 +60,16 @@ RETURNS void
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION crm.emit_event(text, text, bigint, jsonb) IS 'appends a domain event to the outbox of the current workspace (the extension itself, or a service role)';
 
+-- The row triggers' crm.emit_event, in the row's workspace: on a Citus
+-- worker a trigger does not see the client's crm.workspace_id.
+CREATE FUNCTION crm_internal.emit_event_in(workspace_id bigint, type text, object_type text, object_id bigint,
+										   payload jsonb DEFAULT '{}')
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_event_in'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_event_in(bigint, text, text, bigint, jsonb) IS
+	'appends a domain event to the outbox of the given workspace (the extension''s row triggers)';
+
 -- One NOTIFY per statement and workspace (src/events.c): the payload is the
 -- workspace, so NOTIFY's de-duplication folds a transaction's events into
 -- one wake-up.
@@ -91,6 +101,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	horizon xid8 := pg_snapshot_xmin(pg_current_snapshot());
 	after_xid xid8;
 BEGIN
@@ -106,7 +117,7 @@ BEGIN
 	END IF;
 	IF after_id > 0 THEN
 		SELECT e.xid INTO after_xid FROM crm.events e
-		 WHERE e.workspace_id = crm.current_workspace() AND e.id = after_id;
+		 WHERE e.workspace_id = ws AND e.id = after_id;
 		IF after_xid IS NULL THEN
 			RAISE EXCEPTION 'event % does not exist', after_id
 				USING ERRCODE = 'no_data_found',
@@ -119,7 +130,7 @@ BEGIN
 	-- later in the (xid, id) order before the last one returned.
 	RETURN QUERY
 		SELECT e.* FROM crm.events e
-		 WHERE e.workspace_id = crm.current_workspace()
+		 WHERE e.workspace_id = ws
 		   AND (e.xid, e.id) > (after_xid, after_id)
 		   AND e.xid < horizon
 		 ORDER BY e.xid, e.id
@@ -231,10 +242,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	PERFORM crm_internal.require_service('drop event consumers');
 	DELETE FROM crm_internal.event_consumers c
-	 WHERE c.workspace_id = crm.current_workspace() AND c.name = lower(btrim(drop_event_consumer.consumer));
+	 WHERE c.workspace_id = ws AND c.name = lower(btrim(drop_event_consumer.consumer));
 	RETURN FOUND;
 END;
 $$;

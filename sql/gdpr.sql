@@ -82,13 +82,13 @@ CREATE TRIGGER contacts_forget AFTER DELETE ON crm.contacts
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.contacts_forget();
 
 -- A soft delete, by crm.delete_contact or by a row update, is an event of its own.
--- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+-- SECURITY DEFINER: the outbox is the extension's to write (crm_internal.emit_event_in)
 CREATE FUNCTION crm_internal.contacts_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', NEW.id,
+	PERFORM crm_internal.emit_event_in(NEW.workspace_id, 'CRM_CONTACT_DELETED', 'contact', NEW.id,
 						   jsonb_build_object('id', NEW.id, 'hard', false));
 	RETURN NULL;
 END;

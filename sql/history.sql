@@ -117,13 +117,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	kind text := crm_hidden.history_object(property_history.object, property_history.id);
 	-- lifecycleStage, as CQL spells it, is the column lifecycle_stage
 	k text := lower(regexp_replace(btrim(property_history.key), '([a-z0-9])([A-Z])', '\1_\2', 'g'));
 BEGIN
 	RETURN QUERY
 		SELECT h.* FROM crm.value_history h
-		 WHERE h.workspace_id = crm.current_workspace() AND h.object_type = kind
+		 WHERE h.workspace_id = ws AND h.object_type = kind
 		   AND h.object_id = property_history.id AND (k IS NULL OR h.key = k)
 		 ORDER BY h.changed_at, h.id;
 END;
@@ -183,12 +184,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	cur crm.contacts;
 BEGIN
 	PERFORM crm_hidden.history_object('contact', contact_as_of.contact_id);
 	PERFORM crm_hidden.require_history_time(contact_as_of.at);
 	SELECT * INTO cur FROM crm.contacts c
-	 WHERE c.workspace_id = crm.current_workspace() AND c.id = contact_as_of.contact_id;
+	 WHERE c.workspace_id = ws AND c.id = contact_as_of.contact_id;
 	IF cur.created_at > contact_as_of.at THEN
 		RETURN NULL;
 	END IF;
@@ -205,12 +207,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	cur crm.companies;
 BEGIN
 	PERFORM crm_hidden.history_object('company', company_as_of.company_id);
 	PERFORM crm_hidden.require_history_time(company_as_of.at);
 	SELECT * INTO cur FROM crm.companies c
-	 WHERE c.workspace_id = crm.current_workspace() AND c.id = company_as_of.company_id;
+	 WHERE c.workspace_id = ws AND c.id = company_as_of.company_id;
 	IF cur.created_at > company_as_of.at THEN
 		RETURN NULL;
 	END IF;
@@ -227,12 +230,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	cur crm.deals;
 BEGIN
 	PERFORM crm_hidden.history_object('deal', deal_as_of.deal_id);
 	PERFORM crm_hidden.require_history_time(deal_as_of.at);
 	SELECT * INTO cur FROM crm.deals d
-	 WHERE d.workspace_id = crm.current_workspace() AND d.id = deal_as_of.deal_id;
+	 WHERE d.workspace_id = ws AND d.id = deal_as_of.deal_id;
 	IF cur.created_at > deal_as_of.at THEN
 		RETURN NULL;
 	END IF;

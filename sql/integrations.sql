@@ -642,10 +642,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	i crm.integrations;
 BEGIN
 	SELECT * INTO i FROM crm.integrations x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.key = lower(btrim(integration_of.key));
+	 WHERE x.workspace_id = ws AND x.key = lower(btrim(integration_of.key));
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'integration "%" does not exist', key
 			USING ERRCODE = 'no_data_found',
@@ -739,10 +740,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	d crm.integration_deliveries;
 BEGIN
 	SELECT * INTO d FROM crm.integration_deliveries x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = leased_delivery.id
+	 WHERE x.workspace_id = ws AND x.id = leased_delivery.id
 	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'delivery % does not exist', coalesce(id::text, 'NULL')
@@ -1057,6 +1059,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	i crm.integrations;
 	tab text := crm_internal.integration_object_table(apply_external_change.object);
 	type_key text;
@@ -1072,7 +1075,7 @@ DECLARE
 	old_actor text := current_setting('crm.actor', true);
 BEGIN
 	SELECT * INTO i FROM crm.integrations x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.key = lower(btrim(apply_external_change.integration));
+	 WHERE x.workspace_id = ws AND x.key = lower(btrim(apply_external_change.integration));
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'integration "%" does not exist', apply_external_change.integration
 			USING ERRCODE = 'no_data_found',

@@ -226,9 +226,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	j crm.jobs;
 BEGIN
-	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = crm.current_workspace() AND x.id = import_job.id;
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = import_job.id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'job % does not exist', import_job.id
 			USING ERRCODE = 'no_data_found',
@@ -247,6 +248,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	j crm.jobs;
 BEGIN
 	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
@@ -256,7 +258,7 @@ BEGIN
 	END IF;
 	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
 	-- waits for the batch the worker is in: it holds the job row
-	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = crm.current_workspace() AND x.id = cancel_import.id FOR UPDATE;
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = cancel_import.id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'job % does not exist', cancel_import.id
 			USING ERRCODE = 'no_data_found',
@@ -583,10 +585,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	j crm.jobs;
 BEGIN
 	SELECT * INTO j FROM crm.jobs x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = export_job_of_caller.id AND x.kind = 'export';
+	 WHERE x.workspace_id = ws AND x.id = export_job_of_caller.id AND x.kind = 'export';
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'export job % does not exist', coalesce(export_job_of_caller.id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
@@ -637,9 +640,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	j crm.jobs;
 BEGIN
-	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = crm.current_workspace() AND x.id = cancel_job.id;
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = cancel_job.id;
 	IF FOUND AND j.kind = 'import' THEN
 		RETURN crm.cancel_import(cancel_job.id);
 	END IF;

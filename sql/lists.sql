@@ -294,10 +294,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	l crm.lists;
 BEGIN
 	SELECT * INTO l FROM crm.lists x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = require_list.list_id
+	 WHERE x.workspace_id = ws AND x.id = require_list.list_id
 	   FOR NO KEY UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'list % does not exist', coalesce(require_list.list_id::text, 'NULL')
@@ -424,6 +425,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	missing bigint;
 BEGIN
 	IF list_require_objects.ids IS NULL THEN
@@ -433,12 +435,12 @@ BEGIN
 	IF (list_require_objects.l).object_type = 'contact' THEN
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.contacts c
-										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
+										 WHERE c.workspace_id = ws AND c.id = i)
 		 LIMIT 1;
 	ELSE
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
 		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.companies c
-										 WHERE c.workspace_id = crm.current_workspace() AND c.id = i)
+										 WHERE c.workspace_id = ws AND c.id = i)
 		 LIMIT 1;
 	END IF;
 	IF FOUND THEN
@@ -518,9 +520,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM crm.lists l
-					WHERE l.workspace_id = crm.current_workspace() AND l.id = get_list_members.list_id) THEN
+					WHERE l.workspace_id = ws AND l.id = get_list_members.list_id) THEN
 		RAISE EXCEPTION 'list % does not exist', coalesce(get_list_members.list_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
@@ -528,7 +532,7 @@ BEGIN
 	RETURN QUERY
 	SELECT m.object_type, coalesce(m.contact_id, m.company_id), m.added_at, m.source
 	  FROM crm.list_members m
-	 WHERE m.workspace_id = crm.current_workspace() AND m.list_id = get_list_members.list_id
+	 WHERE m.workspace_id = ws AND m.list_id = get_list_members.list_id
 	 ORDER BY 2;
 END;
 $$;
@@ -611,12 +615,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	lid bigint;
 	n bigint := 0;
 BEGIN
 	FOR lid IN
 		SELECT l.id FROM crm.lists l
-		 WHERE l.workspace_id = crm.current_workspace() AND l.kind = 'dynamic' AND l.time_relative
+		 WHERE l.workspace_id = ws AND l.kind = 'dynamic' AND l.time_relative
 		 ORDER BY l.id
 	LOOP
 		n := n + crm_hidden.refresh_list_members(lid);
@@ -681,6 +686,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	l crm.lists;
 	t text := (crm.normalize_tags(ARRAY[define_smart_tag.tag]))[1];
 BEGIN
@@ -689,7 +695,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'A tag is a word or two, such as ''vip''.';
 	END IF;
 	UPDATE crm.lists x SET filter = define_smart_tag.filter
-	 WHERE x.workspace_id = crm.current_workspace() AND x.tag = t
+	 WHERE x.workspace_id = ws AND x.tag = t
 	RETURNING x.* INTO l;
 	IF NOT FOUND THEN
 		INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility, tag)
@@ -710,9 +716,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	t text := (crm.normalize_tags(ARRAY[drop_smart_tag.tag]))[1];
 BEGIN
-	DELETE FROM crm.lists x WHERE x.workspace_id = crm.current_workspace() AND x.tag = t;
+	DELETE FROM crm.lists x WHERE x.workspace_id = ws AND x.tag = t;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'unknown smart tag: "%"', coalesce(drop_smart_tag.tag, 'NULL')
 			USING ERRCODE = 'no_data_found', HINT = 'crm.lists holds the smart tags: the lists whose tag is set.';

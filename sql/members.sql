@@ -137,6 +137,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	ws bigint := crm.current_workspace();
 	bad text;
 	result crm.members;
 BEGIN
@@ -162,11 +163,11 @@ BEGIN
 									 CASE jsonb_typeof(patch->'permissions') WHEN 'null' THEN NULL ELSE patch->'permissions' END) p)
 						   ELSE m.permissions END,
 		active = CASE WHEN patch ? 'active' THEN (patch->>'active')::boolean ELSE m.active END
-	 WHERE m.workspace_id = crm.current_workspace() AND m.user_id = update_member.user_id
+	 WHERE m.workspace_id = ws AND m.user_id = update_member.user_id
 	RETURNING * INTO result;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'member "%" not found in workspace "%"', user_id,
-			(SELECT w.slug FROM crm.workspaces w WHERE w.id = crm.current_workspace())
+			(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Add the member first with crm.add_member(user_id, role).';
 	END IF;

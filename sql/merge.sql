@@ -122,6 +122,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	cur bigint := resolve_contact.contact_id;
 	nxt bigint;
 	hops integer := 0;
@@ -129,7 +130,7 @@ BEGIN
 	PERFORM crm_hidden.require_contact(resolve_contact.contact_id);
 	LOOP
 		SELECT c.merged_into INTO nxt FROM crm.contacts c
-		 WHERE c.workspace_id = crm.current_workspace() AND c.id = cur;
+		 WHERE c.workspace_id = ws AND c.id = cur;
 		EXIT WHEN nxt IS NULL;
 		cur := nxt;
 		hops := hops + 1;

@@ -172,10 +172,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	IF deal_id IS NULL OR NOT EXISTS (
 		SELECT 1 FROM crm.deals d
-		 WHERE d.workspace_id = crm.current_workspace() AND d.id = require_deal.deal_id) THEN
+		 WHERE d.workspace_id = ws AND d.id = require_deal.deal_id) THEN
 		RAISE EXCEPTION 'deal % does not exist', coalesce(deal_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'Check the id; deals of other workspaces are not visible here.';
@@ -200,6 +202,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	cid bigint;
 	src crm.order_source;
 	st crm.order_status;
@@ -242,7 +245,7 @@ BEGIN
 	PERFORM crm_hidden.require_contact(upsert_order.contact_id);
 	-- an order reported for a merged contact belongs to the survivor
 	SELECT coalesce(c.merged_into, c.id) INTO cid FROM crm.contacts c
-	 WHERE c.workspace_id = crm.current_workspace() AND c.id = upsert_order.contact_id;
+	 WHERE c.workspace_id = ws AND c.id = upsert_order.contact_id;
 
 	INSERT INTO crm.orders AS o (contact_id, deal_id, title, value, currency, status, source, external_id,
 								 order_date, paid_date, properties)
@@ -272,7 +275,7 @@ BEGIN
 	IF order_id IS NULL THEN
 		-- a retry that changed nothing: ON CONFLICT locked the row, so it is there
 		SELECT o.id INTO order_id FROM crm.orders o
-		 WHERE o.workspace_id = crm.current_workspace() AND o.source = src
+		 WHERE o.workspace_id = ws AND o.source = src
 		   AND o.external_id = upsert_order.external_id;
 	END IF;
 	RETURN order_id;

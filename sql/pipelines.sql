@@ -271,6 +271,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	sid bigint;
 BEGIN
 	PERFORM crm_hidden.require_pipeline(add_stage.pipeline_id);
@@ -286,7 +287,7 @@ BEGIN
 		RAISE EXCEPTION 'stage kind must not be NULL'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use open, won or lost.';
 	END IF;
-	IF EXISTS (SELECT 1 FROM crm.stages s WHERE s.workspace_id = crm.current_workspace()
+	IF EXISTS (SELECT 1 FROM crm.stages s WHERE s.workspace_id = ws
 				 AND s.pipeline_id = add_stage.pipeline_id AND s.name = btrim(add_stage.name)) THEN
 		RAISE EXCEPTION 'stage "%" already exists in pipeline %', btrim(name), pipeline_id
 			USING ERRCODE = 'unique_violation', HINT = 'Stage names are unique within a pipeline.';

@@ -148,6 +148,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	pid bigint;
 BEGIN
 	key := crm.normalize_property_key(coalesce(key, label));
@@ -165,7 +166,7 @@ BEGIN
 		   options = define_property.options,
 		   pattern = define_property.pattern,
 		   required = coalesce(define_property.required, false)
-	 WHERE d.workspace_id = crm.current_workspace()
+	 WHERE d.workspace_id = ws
 	   AND d.object_type = define_property.object_type
 	   AND d.key = define_property.key
 	RETURNING d.id INTO pid;
@@ -187,9 +188,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
 BEGIN
 	DELETE FROM crm.property_definitions d
-	 WHERE d.workspace_id = crm.current_workspace()
+	 WHERE d.workspace_id = ws
 	   AND d.object_type = drop_property.object_type
 	   AND d.key = crm.normalize_property_key(drop_property.key);
 	IF NOT FOUND THEN
@@ -224,6 +227,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	pid bigint;
 BEGIN
 	key := crm.normalize_property_key(coalesce(key, label));
@@ -239,7 +243,7 @@ BEGIN
 		   type = define_formula.type,
 		   options = NULL, pattern = NULL, required = false,
 		   formula = define_formula.formula
-	 WHERE d.workspace_id = crm.current_workspace()
+	 WHERE d.workspace_id = ws
 	   AND d.object_type = define_formula.object_type
 	   AND d.key = define_formula.key
 	RETURNING d.id INTO pid;

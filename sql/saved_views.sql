@@ -159,10 +159,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	v crm.saved_views;
 BEGIN
 	SELECT * INTO v FROM crm.saved_views x
-	 WHERE x.workspace_id = crm.current_workspace() AND x.id = require_saved_view.view_id;
+	 WHERE x.workspace_id = ws AND x.id = require_saved_view.view_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'saved view % does not exist', coalesce(require_saved_view.view_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',

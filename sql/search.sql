@@ -590,17 +590,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+	ws bigint := crm.current_workspace();
 	pat text := crm_hidden.like_escape(pg_catalog.lower(pg_catalog.btrim(coalesce(tags.prefix, '')))) || '%';
 BEGIN
 	IF tags.object = 'contact' THEN
 		RETURN QUERY
 		SELECT t, pg_catalog.count(*) FROM crm.contacts c, pg_catalog.unnest(c.tags) t
-		 WHERE c.workspace_id = crm.current_workspace() AND c.status < 'merged' AND t LIKE pat
+		 WHERE c.workspace_id = ws AND c.status < 'merged' AND t LIKE pat
 		 GROUP BY t ORDER BY 2 DESC, 1;
 	ELSIF tags.object = 'company' THEN
 		RETURN QUERY
 		SELECT t, pg_catalog.count(*) FROM crm.companies co, pg_catalog.unnest(co.tags) t
-		 WHERE co.workspace_id = crm.current_workspace() AND t LIKE pat
+		 WHERE co.workspace_id = ws AND t LIKE pat
 		 GROUP BY t ORDER BY 2 DESC, 1;
 	ELSE
 		RAISE EXCEPTION 'invalid tag object: "%"', coalesce(tags.object, 'NULL')

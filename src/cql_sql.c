@@ -363,6 +363,9 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
 	 * A kept finder plan belongs to one workspace (its cache key), so it
 	 * names it as a constant, as hand-written SQL would: no function call
 	 * per row where the workspace is a filter rather than an index bound.
+	 * The text crm_hidden.cql_where returns is run by EXECUTE, planned each
+	 * time, so it names the constant too: Citus routes a statement to one
+	 * shard by a constant, not by a function's value.
 	 */
 	if (workspace_literal)
 		appendStringInfo(&buf, "%s.workspace_id = " INT64_FORMAT "::bigint", e->alias, CrmCurrentWorkspace());
@@ -642,7 +645,7 @@ crm_cql_where(PG_FUNCTION_ARGS)
 	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	text	   *query = PG_GETARG_TEXT_PP(1);
 
-	PG_RETURN_TEXT_P(cstring_to_text(WhereClause(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), false)));
+	PG_RETURN_TEXT_P(cstring_to_text(WhereClause(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), true)));
 }
 
 Datum

@@ -52,6 +52,7 @@
 
 PG_FUNCTION_INFO_V1(crm_emit_row_events);
 PG_FUNCTION_INFO_V1(crm_emit_event);
+PG_FUNCTION_INFO_V1(crm_emit_event_in);
 PG_FUNCTION_INFO_V1(crm_notify_events);
 PG_FUNCTION_INFO_V1(crm_next_event_id);
 PG_FUNCTION_INFO_V1(crm_guard_event_columns);
@@ -825,34 +826,60 @@ CheckMayEmit(void)
 			 errhint("The CRM writes the events of every change itself; a role granted with crm.grant_access(role, access => 'service') may emit its own.")));
 }
 
+/* The arguments of crm.emit_event, from argument a on: type, object type, id, payload */
 static void
-CheckEventArgs(FunctionCallInfo fcinfo)
+CheckEventArgs(FunctionCallInfo fcinfo, int a)
 {
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(a))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid event type: NULL"),
 				 errhint("An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.")));
-	if (PG_ARGISNULL(1) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
+	if (PG_ARGISNULL(a + 1) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(a + 1)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event object type must not be empty"),
 				 errhint("Name the kind of object the event is about, such as contact or company.")));
-	if (PG_ARGISNULL(2))
+	if (PG_ARGISNULL(a + 2))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event object id must not be null"),
 				 errhint("Pass the id of the object the event is about.")));
-	if (!PG_ARGISNULL(3) && !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
+	if (!PG_ARGISNULL(a + 3) && !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(a + 3)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event payload must be a JSON object, not %s",
-						TextDatumGetCString(DirectFunctionCall1(jsonb_typeof, PG_GETARG_DATUM(3)))),
+						TextDatumGetCString(DirectFunctionCall1(jsonb_typeof, PG_GETARG_DATUM(a + 3)))),
 				 errhint("Pass payload as a jsonb object such as '{\"id\": 42}'.")));
 }
 
+/* Checks and writes the event whose arguments start at argument a, in workspace ws */
+static void
+EmitEventArgs(FunctionCallInfo fcinfo, int a, int64 ws)
+{
+	char	   *type;
+	Jsonb	   *payload;
+
+	CheckMayEmit();
+	CheckEventArgs(fcinfo, a);
+	type = text_to_cstring(PG_GETARG_TEXT_PP(a));
+	if (!EventTypeIsValid(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event type: \"%s\"", type),
+				 errhint("An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.")));
+	payload = PG_ARGISNULL(a + 3) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
+		: PG_GETARG_JSONB_P_COPY(a + 3);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	CrmEmitEvent(ws, type, text_to_cstring(PG_GETARG_TEXT_PP(a + 1)),
+				 PG_GETARG_INT64(a + 2), JsonbPGetDatum(payload));
+	SPI_finish();
+}
+
 /*
- * crm.emit_event(type, object_type, object_id, payload = '{}'): a domain
+ * crm.emit_event(type, object_type, object_id, payload): appends a domain
  * event in the current workspace.  The extension's triggers call it as the
  * owner; a granted role only if it is a service role, since a frontend
  * could otherwise forge CRM_DEAL_WON.
@@ -860,25 +887,25 @@ CheckEventArgs(FunctionCallInfo fcinfo)
 Datum
 crm_emit_event(PG_FUNCTION_ARGS)
 {
-	char	   *type;
-	Jsonb	   *payload;
+	EmitEventArgs(fcinfo, 0, CrmCurrentWorkspace());
+	PG_RETURN_VOID();
+}
 
-	CheckMayEmit();
-	CheckEventArgs(fcinfo);
-	type = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (!EventTypeIsValid(type))
+/*
+ * crm_internal.emit_event_in(workspace_id, type, object_type, object_id,
+ * payload): crm.emit_event in the workspace of the row a trigger handles.
+ * On a Citus worker a trigger runs without the client's crm.workspace_id,
+ * where the current workspace is not the row's (docs/scaling.md).
+ */
+Datum
+crm_emit_event_in(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid event type: \"%s\"", type),
-				 errhint("An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.")));
-	payload = PG_ARGISNULL(3) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
-		: PG_GETARG_JSONB_P_COPY(3);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	CrmEmitEvent(CrmCurrentWorkspace(), type, text_to_cstring(PG_GETARG_TEXT_PP(1)),
-				 PG_GETARG_INT64(2), JsonbPGetDatum(payload));
-	SPI_finish();
+				 errmsg("event workspace must not be null"),
+				 errhint("Pass the workspace_id of the row the event is about.")));
+	EmitEventArgs(fcinfo, 1, PG_GETARG_INT64(0));
 	PG_RETURN_VOID();
 }
 

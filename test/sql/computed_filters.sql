@@ -37,8 +37,8 @@ BEGIN
 	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM crm.contacts WHERE ' || crm_hidden.cql_where('contact', cql) LOOP
 		cql_plan := cql_plan || l || E'\n';
 	END LOOP;
-	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM crm.contacts WHERE workspace_id = crm.current_workspace()'
-		|| ' AND status < ''merged'' AND ' || hand LOOP
+	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM crm.contacts WHERE workspace_id = ' || crm.current_workspace()
+		|| '::bigint AND status < ''merged'' AND ' || hand LOOP
 		hand_plan := hand_plan || l || E'\n';
 	END LOOP;
 	same := cql_plan = hand_plan;
