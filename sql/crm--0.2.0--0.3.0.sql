@@ -15741,3 +15741,73 @@ CREATE TRIGGER checklist_items_rollups_update AFTER UPDATE ON crm.checklist_item
 CREATE TRIGGER checklist_items_rollups_delete AFTER DELETE ON crm.checklist_items
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+
+-- citusm: merges on Citus mark the worker backend that runs them (crm_internal.merge_moves)
+--
+-- On Citus the triggers that let a merge's own writes through (the contact
+-- rules, the follow triggers, the history) fire on a worker, in a backend
+-- that is not the one running the merge.  The merge, on a Citus table only,
+-- inserts a row here first, through the connection that then writes the
+-- workspace's shard group, and deletes it at the end: the row's trigger, on
+-- the worker's shard, marks the merge in progress in that backend until the
+-- row is deleted or its (sub)transaction ends.  Only the extension's owner
+-- writes this table, so no frontend can mark a merge of its own.  Its rows
+-- never outlive their transaction: no foreign key, nothing to dump.
+--
+CREATE TABLE crm_internal.merge_moves (
+	workspace_id bigint NOT NULL,
+	moving_to bigint NOT NULL,
+	unmerge boolean NOT NULL,
+	PRIMARY KEY (workspace_id, moving_to)
+);
+REVOKE ALL ON crm_internal.merge_moves FROM PUBLIC;
+COMMENT ON TABLE crm_internal.merge_moves IS
+	'the merges in progress of this transaction on Citus: a row marks the backend that writes its shard group (src/merge.c)';
+
+CREATE FUNCTION crm_internal.merge_moving() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_merge_moving'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.merge_moving() IS
+	'AFTER INSERT OR DELETE row trigger on crm_internal.merge_moves: marks this backend as running the merge (on a Citus worker) until the row is deleted';
+CREATE TRIGGER merge_moves_moving AFTER INSERT OR DELETE ON crm_internal.merge_moves
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.merge_moving();
+
+-- citusm: a link removal's events row by row (Citus sends no query joining a transition table to a shard)
+CREATE OR REPLACE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	gone record;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		-- row by row, the workspace a parameter: Citus sends no query that
+		-- joins a transition table with a distributed table to a shard
+		FOR gone IN SELECT * FROM old_rows LOOP
+			IF EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.contact_id)
+			   AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.company_id) THEN
+				PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', gone.contact_id,
+						jsonb_build_object('id', gone.contact_id, 'company_id', gone.company_id, 'unlinked', true));
+			END IF;
+		END LOOP;
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
+	END IF;
+	RETURN NULL;
+END;
+$$;

@@ -439,6 +439,7 @@ RestoreContact(Datum *values, Record *rec, Datum revert_row, StringInfo moved, S
 			elog(ERROR, "crm unmerge: restoring the contact failed");
 		if (rec->history != (Datum) 0)
 			(void) CrmHistoryUnmerge(ws, "contact", rec->survivor, rec->loser, rec->history);
+		CrmMergeMovesDone();
 	}
 	PG_FINALLY();
 	{
