@@ -213,6 +213,36 @@ AppendRowFilter(StringInfo buf, const char *alias, const char *wscol, const char
 }
 
 /*
+ * "UPDATE rel r SET set" of one contact's rows (param) whose keys are in $4.
+ * Citus takes no STABLE function (to_jsonb) of a column in an UPDATE's
+ * WHERE: there the keys are matched in a subquery, joined by the primary key.
+ */
+static void
+AppendUpdateOfKeys(StringInfo buf, const char *rel, const char *set, const char *wscol, const char *idcol,
+				   const char *typecol, const char *typeval, int param, Datum *pkcols, int npk,
+				   const char *raw_idcol, bool citus)
+{
+	appendStringInfo(buf, "UPDATE %s r SET %s", rel, set);
+	if (!citus || npk == 0)
+	{
+		appendStringInfoString(buf, " WHERE ");
+		AppendRowFilter(buf, "r", wscol, idcol, typecol, typeval, param);
+		appendStringInfo(buf, " AND " CRM_KEY_IN_KEYS, KeyExpr("r", pkcols, npk, raw_idcol));
+		return;
+	}
+	appendStringInfoString(buf, " FROM (SELECT ");
+	for (int k = 0; k < npk; k++)
+		appendStringInfo(buf, "%ss.%s", k ? ", " : "", TextDatumGetCString(pkcols[k]));
+	appendStringInfo(buf, " FROM %s s WHERE ", rel);
+	AppendRowFilter(buf, "s", wscol, idcol, typecol, typeval, param);
+	appendStringInfo(buf, " AND " CRM_KEY_IN_KEYS ") k WHERE ", KeyExpr("s", pkcols, npk, raw_idcol));
+	AppendRowFilter(buf, "r", wscol, idcol, typecol, typeval, param);
+	for (int k = 0; k < npk; k++)
+		appendStringInfo(buf, " AND r.%s OPERATOR(pg_catalog.=) k.%s",
+						 TextDatumGetCString(pkcols[k]), TextDatumGetCString(pkcols[k]));
+}
+
+/*
  * The rows of the duplicate that collide on a unique key with a row of the
  * survivor: the survivor's row is kept.  A partial unique index whose only
  * key is the contact and whose predicate is a boolean column ("at most one
@@ -317,9 +347,8 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				/* the keys of the demoted rows, for an unmerge to promote them again */
 				AppendKeysReturned(&apply, "d", pkcols, npk, raw_idcol, citus);
 				appendStringInfo(&count, "SELECT pg_catalog.count(*)%s", core.data);
-				appendStringInfo(&undo, "UPDATE %s r SET %s = true WHERE ", rel, qf);
-				AppendRowFilter(&undo, "r", wscol, idcol, typecol, typeval, 3);
-				appendStringInfo(&undo, " AND " CRM_KEY_IN_KEYS, KeyExpr("r", pkcols, npk, raw_idcol));
+				AppendUpdateOfKeys(&undo, rel, psprintf("%s = true", qf), wscol, idcol, typecol, typeval, 3,
+								   pkcols, npk, raw_idcol, citus);
 			}
 			else
 			{
@@ -491,9 +520,8 @@ BuildRefCache(void)
 		ref->move_plan = PrepareKept(sql.data, 3, merge_argtypes);
 
 		resetStringInfo(&sql);
-		appendStringInfo(&sql, "UPDATE %s r SET %s = $3 WHERE ", rel, idcol);
-		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
-		appendStringInfo(&sql, " AND " CRM_KEY_IN_KEYS, key);
+		AppendUpdateOfKeys(&sql, rel, psprintf("%s = $3", idcol), wscol, idcol, typecol, typeval, 2,
+						   pkcols, npk, GetText(tup, desc, 10), CrmIsCitusTable(relid));
 		ref->back_plan = PrepareKept(sql.data, 4, merge_argtypes);
 
 		resetStringInfo(&sql);
