@@ -15873,6 +15873,21 @@ END;
 $$;
 COMMENT ON FUNCTION crm_hidden.contact_conversation_covers(bigint, bigint, timestamptz) IS
 	'whether the contact''s last_conversation_at is at or after the time (the conversations trigger asks)';
+-- the roles that may call the API's helpers may call it (the conversations trigger runs as them)
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_contact(bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.contact_conversation_covers(bigint, bigint, timestamptz) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
 
 CREATE OR REPLACE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
 LANGUAGE plpgsql
