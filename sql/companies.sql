@@ -83,13 +83,19 @@ CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	gone record;
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		PERFORM crm_internal.emit_event_in(o.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', o.contact_id,
-				jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true))
-		   FROM old_rows o
-		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
-			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
+		-- row by row, the workspace a parameter: Citus sends no query that
+		-- joins a transition table with a distributed table to a shard
+		FOR gone IN SELECT * FROM old_rows LOOP
+			IF EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.contact_id)
+			   AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.company_id) THEN
+				PERFORM crm_internal.emit_event_in(gone.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', gone.contact_id,
+						jsonb_build_object('id', gone.contact_id, 'company_id', gone.company_id, 'unlinked', true));
+			END IF;
+		END LOOP;
 	ELSIF TG_OP = 'INSERT' THEN
 		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
 				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,

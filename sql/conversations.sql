@@ -220,41 +220,70 @@ CREATE TRIGGER conversations_validate_properties BEFORE INSERT OR UPDATE ON crm.
 -- replies move last_message_at but say nothing about the contact, whose own
 -- messages are stamped by crm_internal.messages_sync_conversations().
 CREATE FUNCTION crm_hidden.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-	-- each contact's conversations through the index, by a lateral
-	-- aggregate: a join would let the planner, which sees ten contacts in
-	-- any unnest and many conversations per contact in the statistics, hash
-	-- the whole table for two contacts
-	WITH agg AS (
-		SELECT t.workspace_id, t.contact_id, a.n, a.first_at, a.last_at, a.conversation_at
-		  FROM (SELECT DISTINCT u.workspace_id, u.contact_id
-				  FROM unnest(workspace_ids, contact_ids) AS u(workspace_id, contact_id)) t
-		 CROSS JOIN LATERAL (
-			SELECT count(cv.id)::integer AS n,
-				   min(cv.started_at) AS first_at,
-				   max(cv.started_at) AS last_at,
-				   max(greatest(cv.started_at, cv.last_message_at)) AS conversation_at
-			  FROM crm.conversations cv
-			 WHERE cv.workspace_id = t.workspace_id AND cv.contact_id = t.contact_id) a
-	), upd AS (
-		SELECT c.workspace_id, c.id, agg.n,
-			   CASE WHEN agg.first_at IS NULL THEN c.first_seen_at ELSE least(c.first_seen_at, agg.first_at) END AS first_at,
-			   CASE WHEN agg.last_at IS NULL THEN c.last_seen_at ELSE greatest(c.last_seen_at, agg.last_at) END AS last_at,
-			   agg.conversation_at
-		  FROM agg JOIN crm.contacts c ON c.workspace_id = agg.workspace_id AND c.id = agg.contact_id
-	)
-	UPDATE crm.contacts c
-	   SET conversation_count = upd.n, first_seen_at = upd.first_at, last_seen_at = upd.last_at,
-		   last_conversation_at = upd.conversation_at
-	  FROM upd
-	 WHERE c.workspace_id = upd.workspace_id AND c.id = upd.id
-	   AND (c.conversation_count, c.first_seen_at, c.last_seen_at, c.last_conversation_at)
-		   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at, upd.conversation_at);
+#variable_conflict use_column
+DECLARE
+	ws bigint;
+BEGIN
+	-- one workspace at a time, named by a parameter: Citus routes each
+	-- statement to that workspace's shard group
+	FOR ws IN SELECT DISTINCT u.w FROM unnest(sync_conversation_counters.workspace_ids) AS u(w) LOOP
+		-- each contact's conversations through the index, by a lateral
+		-- aggregate: a join would let the planner, which sees ten contacts in
+		-- any unnest and many conversations per contact in the statistics, hash
+		-- the whole table for two contacts
+		WITH agg AS (
+			SELECT t.contact_id, a.n, a.first_at, a.last_at, a.conversation_at
+			  FROM (SELECT DISTINCT u.contact_id
+					  FROM unnest(sync_conversation_counters.workspace_ids, sync_conversation_counters.contact_ids)
+						   AS u(workspace_id, contact_id)
+					 WHERE u.workspace_id = ws) t
+			 CROSS JOIN LATERAL (
+				SELECT count(cv.id)::integer AS n,
+					   min(cv.started_at) AS first_at,
+					   max(cv.started_at) AS last_at,
+					   max(greatest(cv.started_at, cv.last_message_at)) AS conversation_at
+				  FROM crm.conversations cv
+				 WHERE cv.workspace_id = ws AND cv.contact_id = t.contact_id) a
+		), upd AS (
+			SELECT c.id, agg.n,
+				   CASE WHEN agg.first_at IS NULL THEN c.first_seen_at ELSE least(c.first_seen_at, agg.first_at) END AS first_at,
+				   CASE WHEN agg.last_at IS NULL THEN c.last_seen_at ELSE greatest(c.last_seen_at, agg.last_at) END AS last_at,
+				   agg.conversation_at
+			  FROM agg JOIN crm.contacts c ON c.workspace_id = ws AND c.id = agg.contact_id
+		)
+		UPDATE crm.contacts c
+		   SET conversation_count = upd.n, first_seen_at = upd.first_at, last_seen_at = upd.last_at,
+			   last_conversation_at = upd.conversation_at
+		  FROM upd
+		 WHERE c.workspace_id = ws AND c.id = upd.id
+		   AND (c.conversation_count, c.first_seen_at, c.last_seen_at, c.last_conversation_at)
+			   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at, upd.conversation_at);
+	END LOOP;
+END;
 $$;
 COMMENT ON FUNCTION crm_hidden.sync_conversation_counters(bigint[], bigint[]) IS
 	'recomputes conversation_count and last_conversation_at and widens first/last_seen_at of contacts from their conversations';
+
+-- Whether the contact's last_conversation_at already covers a time: asked
+-- row by row, the workspace a parameter, since Citus sends no query that
+-- joins a transition table with a distributed table to a shard
+CREATE FUNCTION crm_hidden.contact_conversation_covers(workspace_id bigint, contact_id bigint, at timestamptz) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.contacts c
+					WHERE c.workspace_id = contact_conversation_covers.workspace_id
+					  AND c.id = contact_conversation_covers.contact_id
+					  AND c.last_conversation_at >= contact_conversation_covers.at);
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.contact_conversation_covers(bigint, bigint, timestamptz) IS
+	'whether the contact''s last_conversation_at is at or after the time (the conversations trigger asks)';
 
 CREATE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
 LANGUAGE plpgsql
@@ -282,10 +311,8 @@ BEGIN
 			  FROM new_rows n JOIN old_rows o ON o.workspace_id = n.workspace_id AND o.id = n.id
 			 WHERE (n.contact_id, n.started_at) IS DISTINCT FROM (o.contact_id, o.started_at)
 				OR (n.last_message_at IS DISTINCT FROM o.last_message_at
-					AND NOT EXISTS (SELECT FROM crm.contacts c
-									 WHERE c.workspace_id = n.workspace_id AND c.id = n.contact_id
-									   AND n.last_message_at >= coalesce(o.last_message_at, '-infinity')
-									   AND c.last_conversation_at >= n.last_message_at))
+					AND NOT (n.last_message_at >= coalesce(o.last_message_at, '-infinity')
+							 AND crm_hidden.contact_conversation_covers(n.workspace_id, n.contact_id, n.last_message_at)))
 		)
 		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
 		  FROM (SELECT workspace_id, contact_id FROM moved

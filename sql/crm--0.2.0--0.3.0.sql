@@ -17188,3 +17188,194 @@ BEGIN
 END;
 $$;
 
+
+-- citusm: merges on Citus mark the worker backend that runs them (crm_internal.merge_moves)
+--
+-- On Citus the triggers that let a merge's own writes through (the contact
+-- rules, the follow triggers, the history) fire on a worker, in a backend
+-- that is not the one running the merge.  The merge, on a Citus table only,
+-- inserts a row here first, through the connection that then writes the
+-- workspace's shard group, and deletes it at the end: the row's trigger, on
+-- the worker's shard, marks the merge in progress in that backend until the
+-- row is deleted or its (sub)transaction ends.  Only the extension's owner
+-- writes this table, so no frontend can mark a merge of its own.  Its rows
+-- never outlive their transaction: no foreign key, nothing to dump.
+--
+CREATE TABLE crm_internal.merge_moves (
+	workspace_id bigint NOT NULL,
+	moving_to bigint NOT NULL,
+	unmerge boolean NOT NULL,
+	PRIMARY KEY (workspace_id, moving_to)
+);
+REVOKE ALL ON crm_internal.merge_moves FROM PUBLIC;
+COMMENT ON TABLE crm_internal.merge_moves IS
+	'the merges in progress of this transaction on Citus: a row marks the backend that writes its shard group (src/merge.c)';
+
+CREATE FUNCTION crm_internal.merge_moving() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_merge_moving'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.merge_moving() IS
+	'AFTER INSERT OR DELETE row trigger on crm_internal.merge_moves: marks this backend as running the merge (on a Citus worker) until the row is deleted';
+CREATE TRIGGER merge_moves_moving AFTER INSERT OR DELETE ON crm_internal.merge_moves
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.merge_moving();
+
+-- citusm: a link removal's events row by row (Citus sends no query joining a transition table to a shard)
+CREATE OR REPLACE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	gone record;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		-- row by row, the workspace a parameter: Citus sends no query that
+		-- joins a transition table with a distributed table to a shard
+		FOR gone IN SELECT * FROM old_rows LOOP
+			IF EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.contact_id)
+			   AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.company_id) THEN
+				PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', gone.contact_id,
+						jsonb_build_object('id', gone.contact_id, 'company_id', gone.company_id, 'unlinked', true));
+			END IF;
+		END LOOP;
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
+				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+								   'role', n.role, 'is_primary', n.is_primary))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+-- citusm: conversation counters one workspace at a time, and the covered check a function of its own (Citus routes neither a query over several workspaces nor one joining a transition table with a shard)
+CREATE OR REPLACE FUNCTION crm_hidden.sync_conversation_counters(workspace_ids bigint[], contact_ids bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint;
+BEGIN
+	-- one workspace at a time, named by a parameter: Citus routes each
+	-- statement to that workspace's shard group
+	FOR ws IN SELECT DISTINCT u.w FROM unnest(sync_conversation_counters.workspace_ids) AS u(w) LOOP
+		-- each contact's conversations through the index, by a lateral
+		-- aggregate: a join would let the planner, which sees ten contacts in
+		-- any unnest and many conversations per contact in the statistics, hash
+		-- the whole table for two contacts
+		WITH agg AS (
+			SELECT t.contact_id, a.n, a.first_at, a.last_at, a.conversation_at
+			  FROM (SELECT DISTINCT u.contact_id
+					  FROM unnest(sync_conversation_counters.workspace_ids, sync_conversation_counters.contact_ids)
+						   AS u(workspace_id, contact_id)
+					 WHERE u.workspace_id = ws) t
+			 CROSS JOIN LATERAL (
+				SELECT count(cv.id)::integer AS n,
+					   min(cv.started_at) AS first_at,
+					   max(cv.started_at) AS last_at,
+					   max(greatest(cv.started_at, cv.last_message_at)) AS conversation_at
+				  FROM crm.conversations cv
+				 WHERE cv.workspace_id = ws AND cv.contact_id = t.contact_id) a
+		), upd AS (
+			SELECT c.id, agg.n,
+				   CASE WHEN agg.first_at IS NULL THEN c.first_seen_at ELSE least(c.first_seen_at, agg.first_at) END AS first_at,
+				   CASE WHEN agg.last_at IS NULL THEN c.last_seen_at ELSE greatest(c.last_seen_at, agg.last_at) END AS last_at,
+				   agg.conversation_at
+			  FROM agg JOIN crm.contacts c ON c.workspace_id = ws AND c.id = agg.contact_id
+		)
+		UPDATE crm.contacts c
+		   SET conversation_count = upd.n, first_seen_at = upd.first_at, last_seen_at = upd.last_at,
+			   last_conversation_at = upd.conversation_at
+		  FROM upd
+		 WHERE c.workspace_id = ws AND c.id = upd.id
+		   AND (c.conversation_count, c.first_seen_at, c.last_seen_at, c.last_conversation_at)
+			   IS DISTINCT FROM (upd.n, upd.first_at, upd.last_at, upd.conversation_at);
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION crm_hidden.contact_conversation_covers(workspace_id bigint, contact_id bigint, at timestamptz) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.contacts c
+					WHERE c.workspace_id = contact_conversation_covers.workspace_id
+					  AND c.id = contact_conversation_covers.contact_id
+					  AND c.last_conversation_at >= contact_conversation_covers.at);
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.contact_conversation_covers(bigint, bigint, timestamptz) IS
+	'whether the contact''s last_conversation_at is at or after the time (the conversations trigger asks)';
+-- the roles that may call the API's helpers may call it (the conversations trigger runs as them)
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_contact(bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.contact_conversation_covers(bigint, bigint, timestamptz) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint[];
+	ids bigint[];
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, occurred_at, payload)
+		SELECT n.workspace_id, n.contact_id, 'conversation_started', 'Conversation started on ' || n.channel,
+			   'contact', n.started_at,
+			   jsonb_build_object('conversation_id', n.id, 'channel', n.channel, 'inbox', n.inbox)
+		  FROM new_rows n;
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, contact_id FROM new_rows) t;
+	ELSIF TG_OP = 'UPDATE' THEN
+		-- a status, assignee or tags change, or statistics alone, change no counter
+		-- nor does a later message the contact's last_conversation_at already
+		-- covers (crm_internal.messages_sync_conversations moves it first)
+		WITH moved AS (
+			SELECT n.workspace_id, n.contact_id, o.contact_id AS old_contact_id
+			  FROM new_rows n JOIN old_rows o ON o.workspace_id = n.workspace_id AND o.id = n.id
+			 WHERE (n.contact_id, n.started_at) IS DISTINCT FROM (o.contact_id, o.started_at)
+				OR (n.last_message_at IS DISTINCT FROM o.last_message_at
+					AND NOT (n.last_message_at >= coalesce(o.last_message_at, '-infinity')
+							 AND crm_hidden.contact_conversation_covers(n.workspace_id, n.contact_id, n.last_message_at)))
+		)
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT workspace_id, contact_id FROM moved
+				UNION SELECT workspace_id, old_contact_id FROM moved) t;
+		IF ids IS NULL THEN
+			RETURN NULL;
+		END IF;
+	ELSE
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, contact_id FROM old_rows) t;
+	END IF;
+	PERFORM crm_hidden.sync_conversation_counters(ws, ids);
+	RETURN NULL;
+END;
+$$;

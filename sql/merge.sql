@@ -116,6 +116,35 @@ CREATE FUNCTION crm.merge_preview(survivor bigint, duplicate bigint) RETURNS jso
 COMMENT ON FUNCTION crm.merge_preview(bigint, bigint) IS
 	'what crm.merge_contacts would do: the merged record and the rows that would move or be dropped; changes nothing';
 
+--
+-- On Citus the triggers that let a merge's own writes through (the contact
+-- rules, the follow triggers, the history) fire on a worker, in a backend
+-- that is not the one running the merge.  The merge, on a Citus table only,
+-- inserts a row here first, through the connection that then writes the
+-- workspace's shard group, and deletes it at the end: the row's trigger, on
+-- the worker's shard, marks the merge in progress in that backend until the
+-- row is deleted or its (sub)transaction ends.  Only the extension's owner
+-- writes this table, so no frontend can mark a merge of its own.  Its rows
+-- never outlive their transaction: no foreign key, nothing to dump.
+--
+CREATE TABLE crm_internal.merge_moves (
+	workspace_id bigint NOT NULL,
+	moving_to bigint NOT NULL,
+	unmerge boolean NOT NULL,
+	PRIMARY KEY (workspace_id, moving_to)
+);
+REVOKE ALL ON crm_internal.merge_moves FROM PUBLIC;
+COMMENT ON TABLE crm_internal.merge_moves IS
+	'the merges in progress of this transaction on Citus: a row marks the backend that writes its shard group (src/merge.c)';
+
+CREATE FUNCTION crm_internal.merge_moving() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_merge_moving'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.merge_moving() IS
+	'AFTER INSERT OR DELETE row trigger on crm_internal.merge_moves: marks this backend as running the merge (on a Citus worker) until the row is deleted';
+CREATE TRIGGER merge_moves_moving AFTER INSERT OR DELETE ON crm_internal.merge_moves
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.merge_moving();
+
 CREATE FUNCTION crm.resolve_contact(contact_id bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp

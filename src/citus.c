@@ -24,12 +24,13 @@
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "utils/fmgroids.h"
+#include "utils/rel.h"
 #include "utils/lsyscache.h"
 
 #include "crm.h"
 
-/* a few tables ask: a small array does */
-#define CITUS_CACHE_SIZE 8
+/* a few dozen tables ask (the merge asks for every table that references contacts): a small array does */
+#define CITUS_CACHE_SIZE 64
 
 static struct
 {
@@ -72,6 +73,39 @@ LookupCitusTable(Oid relid)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * Whether this node is a Citus coordinator (group 0 in pg_dist_local_group):
+ * what it inserts into a distributed table is evaluated here and sent to a
+ * worker, a default included.  Asked once per backend.
+ */
+bool
+CrmCitusIsCoordinator(void)
+{
+	static int	coordinator = -1;
+
+	if (coordinator < 0)
+	{
+		Oid			relid = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
+		bool		found = false;
+
+		if (OidIsValid(relid) && OidIsValid(get_extension_oid("citus", true)))
+		{
+			Relation	rel = table_open(relid, AccessShareLock);
+			SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+			HeapTuple	tup = systable_getnext(scan);
+			bool		isnull;
+
+			/* groupid is its first column */
+			found = HeapTupleIsValid(tup) &&
+				DatumGetInt32(heap_getattr(tup, 1, RelationGetDescr(rel), &isnull)) == 0;
+			systable_endscan(scan);
+			table_close(rel, AccessShareLock);
+		}
+		coordinator = found;
+	}
+	return coordinator == 1;
 }
 
 bool

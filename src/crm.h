@@ -58,6 +58,7 @@ extern void CrmEventsRelcache(Datum arg, Oid relid);
 /* src/citus.c: whether a table is a Citus table (its heap a shell) */
 extern void CrmCitusRelcache(Datum arg, Oid relid);
 extern bool CrmIsCitusTable(Oid relid);
+extern bool CrmCitusIsCoordinator(void);
 extern void CrmMembersRelcache(Datum arg, Oid relid);
 extern void CrmModulesRelcache(Datum arg, Oid relid);
 extern void CrmLimitsRelcache(Datum arg, Oid relid);

@@ -597,6 +597,74 @@ InsertEventsBySql(EventBatch *b, const char *type, const char *object_type, bool
 }
 
 /*
+ * An event a Citus coordinator writes (a merge's, crm.emit_event()'s): an
+ * INSERT would take its id from the coordinator's sequence, which the guard
+ * on the worker refuses, and the columns it checks next (the transaction's
+ * id and start, the actor) would be the coordinator's.  They are taken on
+ * the worker instead, by a routed SELECT of the event's object (a co-located
+ * row: Citus evaluates the functions of a routed SELECT on the worker), and
+ * the row inserted with them through the same connection.  An INSERT ... SELECT would be
+ * pulled through the coordinator and committed in two phases.  False when
+ * the object has no such row (the event is then written as elsewhere).
+ */
+static bool
+InsertEventFromObject(EventBatch *b, const char *type, const char *object_type)
+{
+	static SPIPlanPtr id_plans[2] = {NULL, NULL};
+	static SPIPlanPtr insert_plan = NULL;
+	static const char *const objects[2] = {"contact", "company"};
+	Oid			argtypes[9] = {INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID, INT8OID, XID8OID, TIMESTAMPTZOID, TEXTOID};
+	Oid			keytypes[2] = {INT8OID, INT8OID};
+	Datum		values[9];
+	char		nulls[10] = "         ";
+	bool		isnull;
+	int			t;
+
+	if (b->n != 1 || !CrmCitusIsCoordinator())
+		return false;
+	for (t = 0; t < 2 && strcmp(object_type, objects[t]) != 0; t++)
+		;
+	if (t == 2)
+		return false;
+	if (id_plans[t] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(psprintf("SELECT crm_internal.next_event_id(), pg_catalog.pg_current_xact_id(),"
+												" pg_catalog.now(), crm.current_actor() FROM crm.%s o"
+												" WHERE o.workspace_id OPERATOR(pg_catalog.=) $1 AND o.id OPERATOR(pg_catalog.=) $2",
+												t == 0 ? "contacts" : "companies"), 2, keytypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare event id: %s", SPI_result_code_string(SPI_result));
+		id_plans[t] = plan;
+	}
+	if (insert_plan == NULL)
+	{
+		insert_plan = SPI_prepare("INSERT INTO crm.events (workspace_id, id, type, object_type, object_id, payload,"
+								  " xid, created_at, actor) VALUES ($1, $6, $2, $3, $4, $5, $7, $8, $9)", 9, argtypes);
+		if (insert_plan == NULL || SPI_keepplan(insert_plan) != 0)
+			elog(ERROR, "could not prepare event insert: %s", SPI_result_code_string(SPI_result));
+	}
+	values[0] = b->workspaces[0];
+	values[1] = b->ids[0];
+	if (SPI_execute_plan(id_plans[t], values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "event id failed");
+	if (SPI_processed != 1)
+		return false;
+	for (int i = 0; i < 4; i++)
+	{
+		values[5 + i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		nulls[5 + i] = isnull ? 'n' : ' ';
+	}
+	values[1] = CStringGetTextDatum(type);
+	values[2] = CStringGetTextDatum(object_type);
+	values[3] = b->ids[0];
+	values[4] = b->payloads[0];
+	if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "event insert failed");
+	return true;
+}
+
+/*
  * The writer runs as the owner, whom row-level security does not bind: a
  * caller it binds writes events of its own workspace only, as the policy
  * of crm.events would demand of its INSERT.
@@ -639,7 +707,8 @@ InsertEvents(EventBatch *b, const char *type, const char *object_type)
 	CheckBatchWorkspaces(b, relid);
 
 	CrmBecomeOwner(events_owner, &saved);
-	if (!WriteEventsDirect(b, type, object_type, relid, seqid))
+	if (!WriteEventsDirect(b, type, object_type, relid, seqid) &&
+		!(CrmIsCitusTable(relid) && InsertEventFromObject(b, type, object_type)))
 		InsertEventsBySql(b, type, object_type, CrmIsCitusTable(relid));
 	CrmRestoreUser(&saved);
 }

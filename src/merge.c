@@ -51,6 +51,7 @@ PG_FUNCTION_INFO_V1(crm_merge_contacts);
 PG_FUNCTION_INFO_V1(crm_merge_preview);
 PG_FUNCTION_INFO_V1(crm_follow_merged_contact);
 PG_FUNCTION_INFO_V1(crm_contact_references_changed);
+PG_FUNCTION_INFO_V1(crm_merge_moving);
 
 static MemoryContext RefCacheContext = NULL;
 ContactRef *crm_merge_refs = NULL;
@@ -84,6 +85,8 @@ static SPIPlanPtr record_plan = NULL;
 static const char *merge_source = NULL;
 
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
+
+static void BeginMoving(int64 ws, int64 to, bool unmerge);
 
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *argtypes)
@@ -173,6 +176,26 @@ KeyExpr(const char *alias, Datum *pkcols, int npk, const char *idcol)
 	return buf.data;
 }
 
+/*
+ * The end of "WITH x AS (UPDATE ... ": the keys of the rows written, in key
+ * order, and their count.  Citus takes no STABLE function (to_jsonb) in a
+ * RETURNING clause: there the rows come back whole and their keys are made
+ * on the coordinator.
+ */
+static void
+AppendKeysReturned(StringInfo buf, const char *alias, Datum *pkcols, int npk, const char *idcol, bool citus)
+{
+	if (citus)
+	{
+		char	   *key = KeyExpr("x", pkcols, npk, idcol);
+
+		appendStringInfo(buf, " RETURNING %s.*) SELECT pg_catalog.jsonb_agg(%s ORDER BY %s), pg_catalog.count(*) FROM x",
+						 alias, key, key);
+	}
+	else
+		appendStringInfo(buf, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
+						 KeyExpr(alias, pkcols, npk, idcol));
+}
 
 /* "col = $n" for the rows of one contact, qualified by alias when given */
 static void
@@ -187,6 +210,36 @@ AppendRowFilter(StringInfo buf, const char *alias, const char *wscol, const char
 	if (typecol)
 		appendStringInfo(buf, " AND %s%s%s OPERATOR(pg_catalog.=) %s",
 						 a, dot, typecol, quote_literal_cstr(typeval));
+}
+
+/*
+ * "UPDATE rel r SET set" of one contact's rows (param) whose keys are in $4.
+ * Citus takes no STABLE function (to_jsonb) of a column in an UPDATE's
+ * WHERE: there the keys are matched in a subquery, joined by the primary key.
+ */
+static void
+AppendUpdateOfKeys(StringInfo buf, const char *rel, const char *set, const char *wscol, const char *idcol,
+				   const char *typecol, const char *typeval, int param, Datum *pkcols, int npk,
+				   const char *raw_idcol, bool citus)
+{
+	appendStringInfo(buf, "UPDATE %s r SET %s", rel, set);
+	if (!citus || npk == 0)
+	{
+		appendStringInfoString(buf, " WHERE ");
+		AppendRowFilter(buf, "r", wscol, idcol, typecol, typeval, param);
+		appendStringInfo(buf, " AND " CRM_KEY_IN_KEYS, KeyExpr("r", pkcols, npk, raw_idcol));
+		return;
+	}
+	appendStringInfoString(buf, " FROM (SELECT ");
+	for (int k = 0; k < npk; k++)
+		appendStringInfo(buf, "%ss.%s", k ? ", " : "", TextDatumGetCString(pkcols[k]));
+	appendStringInfo(buf, " FROM %s s WHERE ", rel);
+	AppendRowFilter(buf, "s", wscol, idcol, typecol, typeval, param);
+	appendStringInfo(buf, " AND " CRM_KEY_IN_KEYS ") k WHERE ", KeyExpr("s", pkcols, npk, raw_idcol));
+	AppendRowFilter(buf, "r", wscol, idcol, typecol, typeval, param);
+	for (int k = 0; k < npk; k++)
+		appendStringInfo(buf, " AND r.%s OPERATOR(pg_catalog.=) k.%s",
+						 TextDatumGetCString(pkcols[k]), TextDatumGetCString(pkcols[k]));
 }
 
 /*
@@ -207,6 +260,7 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 	SPITupleTable *tt;
 	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
 	Datum		values[3];
+	bool		citus = CrmIsCitusTable(relid);
 
 	initStringInfo(&q);
 	appendStringInfoString(&q,
@@ -291,12 +345,10 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				/* UPDATE takes its WHERE after SET: re-use the filter part */
 				appendStringInfoString(&apply, strstr(core.data, " WHERE "));
 				/* the keys of the demoted rows, for an unmerge to promote them again */
-				appendStringInfo(&apply, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
-								 KeyExpr("d", pkcols, npk, raw_idcol));
+				AppendKeysReturned(&apply, "d", pkcols, npk, raw_idcol, citus);
 				appendStringInfo(&count, "SELECT pg_catalog.count(*)%s", core.data);
-				appendStringInfo(&undo, "UPDATE %s r SET %s = true WHERE ", rel, qf);
-				AppendRowFilter(&undo, "r", wscol, idcol, typecol, typeval, 3);
-				appendStringInfo(&undo, " AND " CRM_KEY_IN_KEYS, KeyExpr("r", pkcols, npk, raw_idcol));
+				AppendUpdateOfKeys(&undo, rel, psprintf("%s = true", qf), wscol, idcol, typecol, typeval, 3,
+								   pkcols, npk, raw_idcol, citus);
 			}
 			else
 			{
@@ -313,9 +365,11 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 				initStringInfo(&by);
 				for (k = 0; k < nk; k++)
 					appendStringInfo(&by, "%s%s", k ? ", " : "", TextDatumGetCString(kd[k]));
-				appendStringInfo(&core, "SELECT w.tid FROM (SELECT ctid AS tid, %s OPERATOR(pg_catalog.=) $3 AS dup,"
-								 " pg_catalog.bool_or(%s OPERATOR(pg_catalog.=) $2) OVER (%s%s) AS clash FROM %s"
+				/* Citus routes no statement that names a ctid: its rows by key there */
+				appendStringInfo(&core, "SELECT w.tid FROM (SELECT %s AS tid, %s OPERATOR(pg_catalog.=) $3 AS dup,"
+								 " pg_catalog.bool_or(%s OPERATOR(pg_catalog.=) $2) OVER (%s%s) AS clash FROM %s t"
 								 " WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])",
+								 citus ? KeyExpr("t", pkcols, npk, raw_idcol) : "ctid",
 								 idcol, idcol, nk ? "PARTITION BY " : "", by.data, rel, wscol, idcol);
 				if (typecol)
 					appendStringInfo(&core, " AND %s OPERATOR(pg_catalog.=) %s", typecol, quote_literal_cstr(typeval));
@@ -325,10 +379,18 @@ BuildClashRules(ContactRef *ref, Oid relid, const char *rel, const char *wscol,
 					appendStringInfo(&core, " AND (%s) IS NOT NULL", TextDatumGetCString(kd[k]));
 				appendStringInfoString(&core, ") w WHERE w.dup AND w.clash");
 				/* the dropped rows whole, for an unmerge to insert them again */
-				appendStringInfo(&apply,
-								 "WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) RETURNING r.*)"
-								 " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
-								 rel, core.data);
+				if (citus)
+				{
+					appendStringInfo(&apply, "WITH x AS (DELETE FROM %s r WHERE ", rel);
+					AppendRowFilter(&apply, "r", wscol, idcol, typecol, typeval, 3);
+					appendStringInfo(&apply, " AND %s IN (%s) RETURNING r.*)",
+									 KeyExpr("r", pkcols, npk, raw_idcol), core.data);
+				}
+				else
+					appendStringInfo(&apply,
+									 "WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(%s)) RETURNING r.*)",
+									 rel, core.data);
+				appendStringInfoString(&apply, " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x");
 				appendStringInfo(&count, "SELECT pg_catalog.count(*) FROM (%s) x", core.data);
 				appendStringInfo(&undo, "INSERT INTO %s SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $4)"
 								 " ON CONFLICT DO NOTHING", rel, rel);
@@ -454,13 +516,12 @@ BuildRefCache(void)
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "WITH x AS (UPDATE %s r SET %s = $2 WHERE ", rel, idcol);
 		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 3);
-		appendStringInfo(&sql, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x", key);
+		AppendKeysReturned(&sql, "r", pkcols, npk, GetText(tup, desc, 10), CrmIsCitusTable(relid));
 		ref->move_plan = PrepareKept(sql.data, 3, merge_argtypes);
 
 		resetStringInfo(&sql);
-		appendStringInfo(&sql, "UPDATE %s r SET %s = $3 WHERE ", rel, idcol);
-		AppendRowFilter(&sql, "r", wscol, idcol, typecol, typeval, 2);
-		appendStringInfo(&sql, " AND " CRM_KEY_IN_KEYS, key);
+		AppendUpdateOfKeys(&sql, rel, psprintf("%s = $3", idcol), wscol, idcol, typecol, typeval, 2,
+						   pkcols, npk, GetText(tup, desc, 10), CrmIsCitusTable(relid));
 		ref->back_plan = PrepareKept(sql.data, 4, merge_argtypes);
 
 		resetStringInfo(&sql);
@@ -770,7 +831,11 @@ RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped, Merg
 	int			i,
 				j;
 
-	CrmMergeBeginMoving(DatumGetInt64(values[0]), DatumGetInt64(values[1]), false);
+	/* a preview writes nothing, on Citus neither: its moves are counts */
+	if (preview)
+		BeginMoving(DatumGetInt64(values[0]), DatumGetInt64(values[1]), false);
+	else
+		CrmMergeBeginMoving(DatumGetInt64(values[0]), DatumGetInt64(values[1]), false);
 	PG_TRY();
 	{
 		if (!preview)
@@ -813,6 +878,8 @@ RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped, Merg
 				CrmMergeRecordEntry(&rec->moved, ref->label, NULL, keys, keys == (Datum) 0);
 			}
 		}
+		if (!preview)
+			CrmMergeMovesDone();
 	}
 	PG_FINALLY();
 	{
@@ -1068,8 +1135,8 @@ CrmUnmergeInProgress(void)
  * through, and the contact rules let the statuses change.  Nests: the depth
  * keeps a cache invalidation arriving meanwhile from freeing plans in use.
  */
-void
-CrmMergeBeginMoving(int64 ws, int64 to, bool unmerge)
+static void
+BeginMoving(int64 ws, int64 to, bool unmerge)
 {
 	merge_depth++;
 	moving_ws = ws;
@@ -1083,6 +1150,141 @@ CrmMergeEndMoving(void)
 	merge_depth--;
 	moving_ws = moving_to = 0;
 	unmerging = false;
+}
+
+/*
+ * On Citus those triggers fire in a worker's backend: the merge marks it
+ * through a row of crm_internal.merge_moves (sql/merge.sql), written as the
+ * table's owner in the workspace's shard group.  Inside SPI.
+ */
+static void
+MarkMoves(int64 ws, int64 to, bool unmerge, bool begin)
+{
+	static SPIPlanPtr insert_plan = NULL;
+	static SPIPlanPtr delete_plan = NULL;
+	Oid			argtypes[3] = {INT8OID, INT8OID, BOOLOID};
+	Datum		values[3] = {Int64GetDatum(ws), Int64GetDatum(to), BoolGetDatum(unmerge)};
+	Oid			relid = get_relname_relid("merge_moves", get_namespace_oid("crm_internal", false));
+	CrmSavedUser saved;
+	int			ret;
+
+	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	if (insert_plan == NULL)
+	{
+		insert_plan = PrepareKept("INSERT INTO crm_internal.merge_moves (workspace_id, moving_to, unmerge)"
+								  " VALUES ($1, $2, $3)", 3, argtypes);
+		delete_plan = PrepareKept("DELETE FROM crm_internal.merge_moves"
+								  " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND moving_to OPERATOR(pg_catalog.=) $2",
+								  2, argtypes);
+	}
+	ret = SPI_execute_plan(begin ? insert_plan : delete_plan, values, NULL, false, 0);
+	CrmRestoreUser(&saved);
+	if (ret != (begin ? SPI_OK_INSERT : SPI_OK_DELETE))
+		elog(ERROR, "crm merge: marking the merge on the workspace's shards failed");
+}
+
+/* Whether this database's contacts are distributed: the merge marks its shards */
+static bool
+MovesOnCitus(void)
+{
+	return CrmIsCitusTable(get_relname_relid("contacts", get_namespace_oid("crm", false)));
+}
+
+void
+CrmMergeBeginMoving(int64 ws, int64 to, bool unmerge)
+{
+	if (MovesOnCitus())
+		MarkMoves(ws, to, unmerge, true);
+	BeginMoving(ws, to, unmerge);
+}
+
+/* The moves are done: before CrmMergeEndMoving, on success only (inside SPI) */
+void
+CrmMergeMovesDone(void)
+{
+	if (MovesOnCitus())
+		MarkMoves(moving_ws, moving_to, unmerging, false);
+}
+
+/*
+ * The merges a worker's backend runs for a coordinator, marked by rows of
+ * crm_internal.merge_moves: the subtransaction of each, so that its abort,
+ * and the transaction's end, end the moves its row began.
+ */
+#define MAX_REMOTE_MOVES 8
+static SubTransactionId remote_moves[MAX_REMOTE_MOVES];
+static int	remote_nmoves = 0;
+static bool remote_callbacks = false;
+
+static void
+EndRemoteMoves(int keep)
+{
+	while (remote_nmoves > keep)
+	{
+		remote_nmoves--;
+		CrmMergeEndMoving();
+	}
+}
+
+static void
+RemoteMovesXact(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		EndRemoteMoves(0);
+}
+
+static void
+RemoteMovesSubXact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	int			keep = remote_nmoves;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (keep > 0 && remote_moves[keep - 1] >= mySubid)
+		keep--;
+	EndRemoteMoves(keep);
+}
+
+Datum
+crm_merge_moving(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("merge_moving: must be fired after insert or delete, for each row")));
+	/* the merging backend marked itself already */
+	if (merge_depth > remote_nmoves)
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		/* a row this backend's transaction did not mark ends nothing */
+		if (remote_nmoves > 0)
+			EndRemoteMoves(remote_nmoves - 1);
+		return PointerGetDatum(NULL);
+	}
+	if (remote_nmoves == MAX_REMOTE_MOVES)
+		elog(ERROR, "merge_moving: too many merges nested");
+	if (!remote_callbacks)
+	{
+		RegisterXactCallback(RemoteMovesXact, NULL);
+		RegisterSubXactCallback(RemoteMovesSubXact, NULL);
+		remote_callbacks = true;
+	}
+	tuple = trigdata->tg_trigtuple;
+	desc = RelationGetDescr(trigdata->tg_relation);
+	remote_moves[remote_nmoves++] = GetCurrentSubTransactionId();
+	BeginMoving(DatumGetInt64(heap_getattr(tuple, 1, desc, &isnull)),
+				DatumGetInt64(heap_getattr(tuple, 2, desc, &isnull)),
+				DatumGetBool(heap_getattr(tuple, 3, desc, &isnull)));
+	return PointerGetDatum(NULL);
 }
 
 /* Inside SPI: the fixed statements and the reference cache, up to date */

@@ -116,6 +116,7 @@ extern void CrmMergePrepare(void);
 extern void CrmMergeLock(int64 ws);
 extern void CrmMergeLockShared(int64 ws);
 extern void CrmMergeBeginMoving(int64 ws, int64 to, bool unmerging);
+extern void CrmMergeMovesDone(void);
 extern void CrmMergeEndMoving(void);
 extern SPIPlanPtr CrmMergeSurvivorPlan(void);
 extern char *CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idcol);

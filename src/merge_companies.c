@@ -407,6 +407,7 @@ UpdateSurvivor(int64 ws, Datum *values)
 	PG_TRY();
 	{
 		Run(crm_company_survivor_sql, 4, values, SPI_OK_UPDATE);
+		CrmMergeMovesDone();
 	}
 	PG_FINALLY();
 	{

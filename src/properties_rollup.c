@@ -319,6 +319,14 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rollups_sync: must be fired after insert, update or delete, for each statement")));
+
+	/*
+	 * On Citus the trigger fires on a worker's shard (crm.orders_102011), and
+	 * loading the rollups reads every workspace's definitions, on every
+	 * worker: rollups are not kept on a distributed schema (docs/scaling.md).
+	 */
+	if (CrmIsCitusTable(get_relname_relid("property_definitions", get_namespace_oid("crm", false))))
+		return PointerGetDatum(NULL);
 	LoadRollups();
 	if (nrollups == 0)
 		return PointerGetDatum(NULL);

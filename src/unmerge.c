@@ -439,6 +439,7 @@ RestoreContact(Datum *values, Record *rec, Datum revert_row, StringInfo moved, S
 			elog(ERROR, "crm unmerge: restoring the contact failed");
 		if (rec->history != (Datum) 0)
 			(void) CrmHistoryUnmerge(ws, "contact", rec->survivor, rec->loser, rec->history);
+		CrmMergeMovesDone();
 	}
 	PG_FINALLY();
 	{
@@ -593,7 +594,8 @@ Unmerge(int64 id, bool preview)
 									 "       undo_report = $4"
 									 " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $2", 5),
 							 (Datum[]) {values[0], Int64GetDatum(id), values[2], result, (Datum) 0},
-							 NULL, false, 0) != SPI_OK_UPDATE)
+							 /* the unused fifth is NULL: Citus copies every parameter */
+							 "    n", false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "crm unmerge: marking the merge undone failed");
 		CrmRestoreUser(&saved);
 		CrmEmitEvent(ws, kind->event, kind->object_type, rec.loser, result);

@@ -259,6 +259,7 @@ RestoreCompany(Datum *values, UnmergeRecord *rec, Datum revert_row, StringInfo m
 		RestoreLinks(values, rec);
 		if (rec->history != (Datum) 0)
 			(void) CrmHistoryUnmerge(ws, "company", rec->survivor, rec->loser, rec->history);
+		CrmMergeMovesDone();
 	}
 	PG_FINALLY();
 	{
