@@ -17379,3 +17379,346 @@ BEGIN
 	RETURN NULL;
 END;
 $$;
+
+-- citusr: crm.distribute() leaves no policy on a Citus table (Citus applies
+-- none of the coordinator's, and copies them onto a moved shard), and
+-- crm.grant_access works on a distributed coordinator, the workers included
+-- (issue 21, docs/scaling.md)
+CREATE OR REPLACE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+#variable_conflict use_column
+DECLARE
+	t regclass;
+	k record;
+	pending regclass[];
+	keys text[] := '{}';
+	cols text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user AND r.rolsuper) THEN
+		RAISE EXCEPTION 'permission denied for function distribute'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'A superuser runs crm.distribute() on the Citus coordinator.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+		RAISE EXCEPTION 'extension "citus" is not installed in database "%"', pg_catalog.current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add citus to shared_preload_libraries, run CREATE EXTENSION citus and CREATE EXTENSION crm CASCADE on the coordinator and every worker, add the workers with citus_add_node(), then call crm.distribute() on the coordinator.';
+	END IF;
+
+	-- the extension's tables Citus does not know yet, crm.contacts first:
+	-- the others are co-located with it
+	SELECT pg_catalog.array_agg(c.oid::regclass ORDER BY c.oid OPERATOR(pg_catalog.<>) 'crm.contacts'::regclass, c.oid)
+	  INTO pending
+	  FROM pg_catalog.pg_depend d
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+	   AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   -- crm_internal.service_access holds no rows: its grants are the point
+	   AND c.relnatts OPERATOR(pg_catalog.>) 0
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
+
+	-- The extension's triggers fire on the shards and query its tables there
+	-- (the events outbox, search words, lists): Citus routes those queries to
+	-- the workspace's co-located shard on the same node once nested
+	-- execution is allowed on the workers.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+				'ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on', pg_catalog.current_database())) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused a setting: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- A worker's triggers take ids from its own copy of the extension's
+	-- sequences (events, history): each worker draws from a range of its
+	-- own, above every id the coordinator has given, as Citus does for the
+	-- sequences of the tables it creates.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers($w$
+				DO $do$
+				DECLARE
+					s regclass;
+					g bigint := (SELECT l.groupid FROM pg_catalog.pg_dist_local_group l);
+				BEGIN
+					FOR s IN SELECT c.oid FROM pg_catalog.pg_class c
+							  WHERE c.relkind = 'S' AND c.relnamespace IN ('crm'::regnamespace, 'crm_internal'::regnamespace)
+					LOOP
+						PERFORM pg_catalog.setval(s, greatest(coalesce(pg_catalog.pg_sequence_last_value(s), 1), g << 48));
+					END LOOP;
+				END
+				$do$
+				$w$) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to move its sequences: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- Citus applies no policy of the coordinator's table to the queries it
+	-- sends to the shards (neither USING nor WITH CHECK): the shards hold row
+	-- level security themselves, enabled with no policy, so that a granted
+	-- role reads and writes nothing there (docs/scaling.md).  The policies
+	-- would be copied onto a shard Citus creates later (a shard move), made
+	-- permissive and evaluated on a worker, which knows no request: they go
+	-- from every table of the extension Citus holds or is about to.
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+	FOR k IN
+		SELECT p.polrelid::regclass AS tbl, p.polname
+		  FROM pg_catalog.pg_policy p
+		 WHERE p.polrelid OPERATOR(pg_catalog.=) ANY (pending)
+			OR p.polrelid IN (SELECT d.logicalrelid FROM pg_catalog.pg_dist_partition d
+							   JOIN pg_catalog.pg_depend x ON x.objid OPERATOR(pg_catalog.=) d.logicalrelid
+							  WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+								AND x.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+								AND x.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+								AND x.deptype OPERATOR(pg_catalog.=) 'e')
+		 ORDER BY p.polrelid, p.polname
+	LOOP
+		EXECUTE pg_catalog.format('DROP POLICY %I ON %s', k.polname, k.tbl);
+	END LOOP;
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+
+	IF pending IS NOT NULL THEN
+		-- The extension's triggers are written to run on the shards.
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		-- keys to reference tables need one connection per node
+		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus would turn a local table that references a new reference
+		-- table into a Citus local table, recreating it and dropping the
+		-- identity sequences the extension owns: the keys touching a
+		-- pending table go first and come back once every table is in place.
+		FOR k IN
+			SELECT c.conrelid::regclass AS tbl, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
+			  FROM pg_catalog.pg_constraint c
+			 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+			   AND (c.conrelid OPERATOR(pg_catalog.=) ANY (pending) OR c.confrelid OPERATOR(pg_catalog.=) ANY (pending))
+			 ORDER BY c.conrelid, c.conname
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.tbl, k.conname);
+			-- a worker where crm is installed holds the key on its own copy of the
+			-- table (Citus's shell there): it goes there too, once distributed
+			keys := keys OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', k.tbl, k.conname)
+						 OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.tbl, k.conname, k.def);
+		END LOOP;
+		-- The rows a database already holds go into the shards as they are,
+		-- with no trigger firing on them (the events guard would refuse their
+		-- ids, the event triggers write them again).  Citus would copy them
+		-- into shards whose triggers are on: they wait in temporary tables.
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_%s ON COMMIT DROP AS TABLE %s', i, pending[i]);
+			EXECUTE pg_catalog.format('TRUNCATE %s', pending[i]);
+		END LOOP;
+		FOREACH t IN ARRAY pending LOOP
+			-- keyed by workspace: distributed; otherwise (keyed by role) global
+			IF EXISTS (SELECT FROM pg_catalog.pg_index x
+						 JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) x.indrelid
+						  AND a.attnum OPERATOR(pg_catalog.=) ANY (x.indkey)
+						WHERE x.indrelid OPERATOR(pg_catalog.=) t AND x.indisprimary
+						  AND a.attname OPERATOR(pg_catalog.=) 'workspace_id') THEN
+				PERFORM pg_catalog.create_distributed_table(t, 'workspace_id',
+					colocate_with => CASE WHEN t OPERATOR(pg_catalog.=) 'crm.contacts'::regclass THEN 'default' ELSE 'crm.contacts' END);
+			ELSE
+				PERFORM pg_catalog.create_reference_table(t);
+			END IF;
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+			  FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid OPERATOR(pg_catalog.=) pending[i] AND a.attnum OPERATOR(pg_catalog.>) 0
+			   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.<>) 's';
+			EXECUTE pg_catalog.format('INSERT INTO %s (%s) SELECT %s FROM crm_distribute_%s', pending[i], cols, cols, i);
+			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', pending[i]);
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(keys) LOOP
+			EXECUTE keys[i];
+		END LOOP;
+	END IF;
+
+	RETURN QUERY
+		SELECT p.logicalrelid::regclass,
+			   CASE p.partmethod WHEN 'n' THEN 'reference' ELSE 'distributed by workspace_id' END
+		  FROM pg_catalog.pg_dist_partition p
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid
+		  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		 WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY['crm', 'crm_internal'])
+		 ORDER BY p.partmethod OPERATOR(pg_catalog.<>) 'n', c.oid::regclass::text;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+	gone name[];
+	citus_mode text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	-- On Citus the coordinator grants: Citus creates the role on the workers
+	-- and sends the grants to every shard, one connection per node (the
+	-- reference tables among them take no parallel grant after another's).
+	IF EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		IF EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = 'crm.contacts'::regclass)
+		   AND (SELECT l.groupid FROM pg_dist_local_group l) <> 0 THEN
+			RAISE EXCEPTION 'crm.grant_access runs on the Citus coordinator, not on a worker'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Run it on the coordinator: Citus creates the role there on every worker and sends the grants to the shards.';
+		END IF;
+		citus_mode := current_setting('citus.multi_shard_modify_mode');
+		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus sends the grants on its tables and on schema crm; the other
+		-- schemas, the functions (crm's triggers on a shard call crm_hidden
+		-- as the writer), the sequences and the service mark are each
+		-- node's own: the workers get the same first, each in a transaction
+		-- of its own (Citus's connections of this one will hold their locks)
+		PERFORM FROM run_command_on_workers(
+			'SET citus.enable_ddl_propagation = off;'
+			|| format(' GRANT USAGE ON SCHEMA crm_hidden TO %1$I;'
+					  ' GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm, crm_hidden TO %1$I;'
+					  ' REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history(),'
+					  ' crm.purge_merge_records() FROM %1$I;', role_name)
+			|| CASE WHEN level IN ('frontend', 'service')
+					THEN format(' GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I;', role_name) ELSE '' END
+			|| format(CASE WHEN level = 'service' THEN ' GRANT SELECT ON crm_internal.service_access TO %I;'
+						   ELSE ' REVOKE SELECT ON crm_internal.service_access FROM %I;' END, role_name)
+			|| format(CASE WHEN level IN ('reporting', 'reporting_all')
+						   THEN ' GRANT USAGE ON SCHEMA crm_report TO %1$I; GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %1$I;'
+						   ELSE ' REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %1$I; REVOKE USAGE ON SCHEMA crm_report FROM %1$I;'
+					  END, role_name)) r
+		 WHERE NOT r.success;
+		IF FOUND THEN
+			RAISE EXCEPTION 'a worker refused the grants to role "%"', role_name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Check that every worker is up and has crm installed, then call crm.grant_access again.';
+		END IF;
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too, named first: on Citus
+	-- the table is a reference table, which a DELETE joins with no catalog)
+	gone := ARRAY(SELECT a.role_name FROM crm_internal.reporting_access a);
+	gone := ARRAY(SELECT g.n FROM unnest(gone) g (n) WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = g.n));
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR a.role_name = ANY (gone);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_conversation_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_message_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_conversation_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_message_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+	-- a contact's stays in pipeline stages are its moves' record; a merge
+	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
+	IF level IN ('frontend', 'service') THEN
+		IF citus_mode IS NOT NULL THEN
+			-- Citus sends no column grant to the shards (a merge, which
+			-- needs it, does not run distributed yet: docs/scaling.md)
+			PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+			EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+			PERFORM set_config('citus.enable_ddl_propagation', 'on', true);
+		ELSE
+			EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+		END IF;
+	END IF;
+	IF citus_mode IS NOT NULL THEN
+		PERFORM set_config('citus.multi_shard_modify_mode', citus_mode, true);
+	END IF;
+END;
+$$;

@@ -19,7 +19,6 @@ DECLARE
 	k record;
 	pending regclass[];
 	keys text[] := '{}';
-	policies text[] := '{}';
 	cols text;
 BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user AND r.rolsuper) THEN
@@ -90,6 +89,30 @@ BEGIN
 				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
 	END LOOP;
 
+	-- Citus applies no policy of the coordinator's table to the queries it
+	-- sends to the shards (neither USING nor WITH CHECK): the shards hold row
+	-- level security themselves, enabled with no policy, so that a granted
+	-- role reads and writes nothing there (docs/scaling.md).  The policies
+	-- would be copied onto a shard Citus creates later (a shard move), made
+	-- permissive and evaluated on a worker, which knows no request: they go
+	-- from every table of the extension Citus holds or is about to.
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+	FOR k IN
+		SELECT p.polrelid::regclass AS tbl, p.polname
+		  FROM pg_catalog.pg_policy p
+		 WHERE p.polrelid OPERATOR(pg_catalog.=) ANY (pending)
+			OR p.polrelid IN (SELECT d.logicalrelid FROM pg_catalog.pg_dist_partition d
+							   JOIN pg_catalog.pg_depend x ON x.objid OPERATOR(pg_catalog.=) d.logicalrelid
+							  WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+								AND x.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+								AND x.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+								AND x.deptype OPERATOR(pg_catalog.=) 'e')
+		 ORDER BY p.polrelid, p.polname
+	LOOP
+		EXECUTE pg_catalog.format('DROP POLICY %I ON %s', k.polname, k.tbl);
+	END LOOP;
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+
 	IF pending IS NOT NULL THEN
 		-- The extension's triggers are written to run on the shards.
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
@@ -111,28 +134,6 @@ BEGIN
 			-- table (Citus's shell there): it goes there too, once distributed
 			keys := keys OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', k.tbl, k.conname)
 						 OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.tbl, k.conname, k.def);
-		END LOOP;
-		-- Citus refuses a policy with a subquery on a distributed table, and
-		-- the policies' initplans and parent checks are subqueries: they go
-		-- and come back on the coordinator's table only, where the rewriter
-		-- applies them to every query before Citus routes it.
-		FOR k IN
-			SELECT p.polrelid::regclass AS tbl, p.polname,
-				   pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, p.polrelid::regclass,
-						CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
-						CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-									  WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
-						CASE WHEN p.polroles OPERATOR(pg_catalog.=) '{0}' THEN 'PUBLIC'
-							 ELSE (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ')
-									 FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) ANY (p.polroles)) END,
-						' USING (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.||) ')',
-						' WITH CHECK (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) OPERATOR(pg_catalog.||) ')') AS def
-			  FROM pg_catalog.pg_policy p
-			 WHERE p.polrelid OPERATOR(pg_catalog.=) ANY (pending)
-			 ORDER BY p.polrelid, p.polname
-		LOOP
-			EXECUTE pg_catalog.format('DROP POLICY %I ON %s', k.polname, k.tbl);
-			policies := policies OPERATOR(pg_catalog.||) k.def;
 		END LOOP;
 		-- The rows a database already holds go into the shards as they are,
 		-- with no trigger firing on them (the events guard would refuse their
@@ -168,11 +169,6 @@ BEGIN
 		FOR i IN 1 .. pg_catalog.cardinality(keys) LOOP
 			EXECUTE keys[i];
 		END LOOP;
-		PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
-		FOR i IN 1 .. pg_catalog.cardinality(policies) LOOP
-			EXECUTE policies[i];
-		END LOOP;
-		PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
 	END IF;
 
 	RETURN QUERY

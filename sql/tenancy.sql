@@ -173,6 +173,8 @@ DECLARE
 	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
 	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
 	pinned_to text;
+	gone name[];
+	citus_mode text;
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
 		RAISE EXCEPTION 'role "%" does not exist', role_name
@@ -204,6 +206,45 @@ BEGIN
 				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
 	END IF;
 
+	-- On Citus the coordinator grants: Citus creates the role on the workers
+	-- and sends the grants to every shard, one connection per node (the
+	-- reference tables among them take no parallel grant after another's).
+	IF EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		IF EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = 'crm.contacts'::regclass)
+		   AND (SELECT l.groupid FROM pg_dist_local_group l) <> 0 THEN
+			RAISE EXCEPTION 'crm.grant_access runs on the Citus coordinator, not on a worker'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Run it on the coordinator: Citus creates the role there on every worker and sends the grants to the shards.';
+		END IF;
+		citus_mode := current_setting('citus.multi_shard_modify_mode');
+		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus sends the grants on its tables and on schema crm; the other
+		-- schemas, the functions (crm's triggers on a shard call crm_hidden
+		-- as the writer), the sequences and the service mark are each
+		-- node's own: the workers get the same first, each in a transaction
+		-- of its own (Citus's connections of this one will hold their locks)
+		PERFORM FROM run_command_on_workers(
+			'SET citus.enable_ddl_propagation = off;'
+			|| format(' GRANT USAGE ON SCHEMA crm_hidden TO %1$I;'
+					  ' GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm, crm_hidden TO %1$I;'
+					  ' REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history(),'
+					  ' crm.purge_merge_records() FROM %1$I;', role_name)
+			|| CASE WHEN level IN ('frontend', 'service')
+					THEN format(' GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I;', role_name) ELSE '' END
+			|| format(CASE WHEN level = 'service' THEN ' GRANT SELECT ON crm_internal.service_access TO %I;'
+						   ELSE ' REVOKE SELECT ON crm_internal.service_access FROM %I;' END, role_name)
+			|| format(CASE WHEN level IN ('reporting', 'reporting_all')
+						   THEN ' GRANT USAGE ON SCHEMA crm_report TO %1$I; GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %1$I;'
+						   ELSE ' REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %1$I; REVOKE USAGE ON SCHEMA crm_report FROM %1$I;'
+					  END, role_name)) r
+		 WHERE NOT r.success;
+		IF FOUND THEN
+			RAISE EXCEPTION 'a worker refused the grants to role "%"', role_name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Check that every worker is up and has crm installed, then call crm.grant_access again.';
+		END IF;
+	END IF;
+
 	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
 	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
 	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
@@ -224,9 +265,12 @@ BEGIN
 	END IF;
 	-- A reporting role: the crm_report views, the mark, and its workspace
 	-- (src/reporting.c); any other level takes all three back.
-	-- (rows of roles renamed or dropped since go too)
+	-- (rows of roles renamed or dropped since go too, named first: on Citus
+	-- the table is a reference table, which a DELETE joins with no catalog)
+	gone := ARRAY(SELECT a.role_name FROM crm_internal.reporting_access a);
+	gone := ARRAY(SELECT g.n FROM unnest(gone) g (n) WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = g.n));
 	DELETE FROM crm_internal.reporting_access a
-	 WHERE a.role_name = grant_access.role_name OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = a.role_name);
+	 WHERE a.role_name = grant_access.role_name OR a.role_name = ANY (gone);
 	IF level IN ('reporting', 'reporting_all') THEN
 		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
 		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
@@ -269,7 +313,18 @@ BEGIN
 	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
 	IF level IN ('frontend', 'service') THEN
-		EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+		IF citus_mode IS NOT NULL THEN
+			-- Citus sends no column grant to the shards (a merge, which
+			-- needs it, does not run distributed yet: docs/scaling.md)
+			PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+			EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+			PERFORM set_config('citus.enable_ddl_propagation', 'on', true);
+		ELSE
+			EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+		END IF;
+	END IF;
+	IF citus_mode IS NOT NULL THEN
+		PERFORM set_config('citus.multi_shard_modify_mode', citus_mode, true);
 	END IF;
 END;
 $$;
