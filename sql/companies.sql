@@ -160,12 +160,11 @@ COMMENT ON FUNCTION crm_hidden.require_company(bigint) IS 'raises no_data_found 
 
 -- The row path does the work (crm_internal.contact_companies_demote demotes
 -- the previous primary, crm_internal.contact_companies_events writes the
--- event, crm_internal.follow_merged_company sends a merged-away company's
--- id to its survivor).  The function adds the checks and re-linking: a NULL
--- role or is_primary leaves an existing link's value alone, so re-linking
--- never drops a primary.  The company is checked only when the row path
--- cannot place the link, so a merged-away id links the survivor as an
--- INSERT would.
+-- event).  The function adds the checks and re-linking: a NULL role or
+-- is_primary leaves an existing link's value alone, so re-linking never
+-- drops a primary.  A merged-away company's id links its survivor, as an
+-- INSERT would: crm_hidden.resolve_company follows the merge records (and
+-- locks the company) before the insert, so no failed insert is caught.
 CREATE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
 								 is_primary boolean DEFAULT NULL)
 RETURNS void
@@ -173,39 +172,43 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	live bigint;
 BEGIN
 	PERFORM crm_hidden.require_contact(link_company.contact_id);
 	IF link_company.company_id IS NULL THEN
 		PERFORM crm_hidden.require_company(NULL);
 	END IF;
-	BEGIN
-		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
-			VALUES (link_company.contact_id, link_company.company_id, link_company.role,
-					coalesce(link_company.is_primary, false))
-		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
-			SET role = coalesce(excluded.role, cc.role),
-				is_primary = coalesce(link_company.is_primary, cc.is_primary);
-	EXCEPTION WHEN foreign_key_violation THEN
-		-- no such company, nor one merged away: the house error, else the key's own
-		PERFORM crm_hidden.require_company(link_company.company_id);
-		RAISE;
-	END;
+	live := crm_hidden.resolve_company(link_company.company_id);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
+		VALUES (link_company.contact_id, live, link_company.role, coalesce(link_company.is_primary, false))
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
+		SET role = coalesce(excluded.role, cc.role),
+			is_primary = coalesce(link_company.is_primary, cc.is_primary);
 END;
 $$;
 COMMENT ON FUNCTION crm.link_company(bigint, bigint, text, boolean) IS
 	'links a contact to a company with a role; is_primary true demotes any other primary company, NULL keeps the link''s current flag';
 
+-- A merged-away company's id unlinks its survivor, as crm.link_company
+-- with that id linked it.
 CREATE FUNCTION crm.unlink_company(contact_id bigint, company_id bigint) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	live bigint;
 BEGIN
 	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
-	PERFORM crm_hidden.require_company(unlink_company.company_id);
+	IF unlink_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	live := crm_hidden.resolve_company(unlink_company.company_id);
+	PERFORM crm_hidden.require_company(live);
 	DELETE FROM crm.contact_companies cc
 	 WHERE cc.workspace_id = crm.current_workspace()
-	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
+	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = live;
 	RETURN FOUND;
 END;
 $$;

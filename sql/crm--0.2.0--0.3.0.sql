@@ -15741,3 +15741,86 @@ CREATE TRIGGER checklist_items_rollups_update AFTER UPDATE ON crm.checklist_item
 CREATE TRIGGER checklist_items_rollups_delete AFTER DELETE ON crm.checklist_items
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+
+-- merge5: crm.link_company and crm.unlink_company follow a merged-away
+-- company to its survivor before they write (crm_hidden.resolve_company),
+-- without a subtransaction per call
+-- The same following for a function given a company id (crm.link_company,
+-- crm.unlink_company): the live company, locked, or P0002.
+CREATE FUNCTION crm_hidden.resolve_company(company_id bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_resolve_company'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION crm_hidden.resolve_company(bigint) IS
+	'the live company of the current workspace an id stands for (itself, or the survivor of the merges that deleted it), locked FOR KEY SHARE; no_data_found when there is none';
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	-- the new helper, to the roles that may call the helpers already
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_company(bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.resolve_company(bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+-- The row path does the work (crm_internal.contact_companies_demote demotes
+-- the previous primary, crm_internal.contact_companies_events writes the
+-- event).  The function adds the checks and re-linking: a NULL role or
+-- is_primary leaves an existing link's value alone, so re-linking never
+-- drops a primary.  A merged-away company's id links its survivor, as an
+-- INSERT would: crm_hidden.resolve_company follows the merge records (and
+-- locks the company) before the insert, so no failed insert is caught.
+CREATE OR REPLACE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
+								 is_primary boolean DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	live bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(link_company.contact_id);
+	IF link_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	live := crm_hidden.resolve_company(link_company.company_id);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
+		VALUES (link_company.contact_id, live, link_company.role, coalesce(link_company.is_primary, false))
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
+		SET role = coalesce(excluded.role, cc.role),
+			is_primary = coalesce(link_company.is_primary, cc.is_primary);
+END;
+$$;
+COMMENT ON FUNCTION crm.link_company(bigint, bigint, text, boolean) IS
+	'links a contact to a company with a role; is_primary true demotes any other primary company, NULL keeps the link''s current flag';
+
+-- A merged-away company's id unlinks its survivor, as crm.link_company
+-- with that id linked it.
+CREATE OR REPLACE FUNCTION crm.unlink_company(contact_id bigint, company_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	live bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
+	IF unlink_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	live := crm_hidden.resolve_company(unlink_company.company_id);
+	PERFORM crm_hidden.require_company(live);
+	DELETE FROM crm.contact_companies cc
+	 WHERE cc.workspace_id = crm.current_workspace()
+	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = live;
+	RETURN FOUND;
+END;
+$$;
+COMMENT ON FUNCTION crm.unlink_company(bigint, bigint) IS 'removes a contact-company link; false if there was none';
+
