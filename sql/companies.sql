@@ -77,31 +77,32 @@ COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
 -- link, whoever writes it; an update that changes nothing writes nothing.
 -- Links removed with their contact or company (or their workspace) emit
 -- nothing: that object's own event says it.  Statement triggers over the
--- transition tables: a merge moves a contact's links in one statement.
--- SECURITY DEFINER: the outbox is the extension's to write (crm.emit_event)
+-- transition tables: a merge moves a contact's links in one statement, and
+-- their events are written in one batch (crm_internal.emit_events).
+-- SECURITY DEFINER: the outbox is the extension's to write
 CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', o.contact_id,
-				jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true))
+		PERFORM crm_internal.emit_events('CRM_CONTACT_UPDATED', 'contact', array_agg(o.contact_id),
+				array_agg(jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true)))
 		   FROM old_rows o
 		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
 			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
 	ELSIF TG_OP = 'INSERT' THEN
-		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
-				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
-								   'role', n.role, 'is_primary', n.is_primary))
+		PERFORM crm_internal.emit_events('CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
 		   FROM new_rows n;
 	ELSE
 		-- a link written again unchanged (crm.link_company's re-link, an upsert)
 		-- is no change: (contact, company) is unique, so an old row equal in
 		-- all four is that link as it was
-		PERFORM crm.emit_event('CRM_CONTACT_UPDATED', 'contact', n.contact_id,
-				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
-								   'role', n.role, 'is_primary', n.is_primary))
+		PERFORM crm_internal.emit_events('CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
 		   FROM new_rows n
 		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
 							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id

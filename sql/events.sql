@@ -60,6 +60,16 @@ RETURNS void
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION crm.emit_event(text, text, bigint, jsonb) IS 'appends a domain event to the outbox of the current workspace (the extension itself, or a service role)';
 
+-- The events of a statement trigger's rows in one write: the ids and the
+-- payloads aggregated in the same order.  Reached from the extension's
+-- SECURITY DEFINER triggers only.
+CREATE FUNCTION crm_internal.emit_events(type text, object_type text, object_ids bigint[], payloads jsonb[])
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_events'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_events(text, text, bigint[], jsonb[]) IS
+	'appends one event of the current workspace per object id, with the payload at the same position, in one write';
+
 -- One NOTIFY per statement and workspace (src/events.c): the payload is the
 -- workspace, so NOTIFY's de-duplication folds a transaction's events into
 -- one wake-up.
