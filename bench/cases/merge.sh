@@ -34,11 +34,12 @@ BEGIN
 	UPDATE crm.external_ids SET object_id = s WHERE object_type = 'contact' AND object_id = d;
 END \$\$;"
 # Statistics as autovacuum keeps them, for both sides: every run's setup
-# analyzes the tables it grew, before the warming merge plans.  The tables are filled in seconds, and a plan
-# made from missing or outgrown statistics (PostgreSQL's foreign-key checks,
-# kept for the backend's life) read every contact of the workspace by a
-# workspace-prefix index for each moved row, so a run's time depended on
-# whether autovacuum had come by yet (docs/performance.md).
+# analyzes the tables it grew, before the warming merge plans.  The tables
+# are filled in seconds, and a plan made from missing or outgrown statistics
+# (PostgreSQL's foreign-key checks, kept for the backend's life) read every
+# contact of the workspace by a workspace-prefix index for each moved row,
+# so a run's time depended on whether autovacuum had come by yet
+# (docs/performance.md).
 analyze="ANALYZE crm.contacts, crm.conversations, crm.activities, crm.contact_consents,
 	crm.contact_companies, crm.companies, crm.notes, crm.external_ids, crm.merges;"
 warm="SELECT * FROM bench_merge_pair() \\gset w_
