@@ -13,7 +13,7 @@ CREATE TABLE crm.activities (
 	company_id bigint,
 	deal_id bigint,
 	type text NOT NULL
-		CONSTRAINT activities_type_format CHECK (type OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]{0,62}$'),
+		CONSTRAINT activities_type_format CHECK (crm_internal.is_identifier(type)),
 	subject text,
 	body text,
 	actor text,

@@ -77,42 +77,61 @@ COMMENT ON FUNCTION crm_internal.contact_companies_demote() IS
 -- link, whoever writes it; an update that changes nothing writes nothing.
 -- Links removed with their contact or company (or their workspace) emit
 -- nothing: that object's own event says it.  Statement triggers over the
--- transition tables: a merge moves a contact's links in one statement.
--- SECURITY DEFINER: the outbox is the extension's to write (crm_internal.emit_event_in)
+-- transition tables: a merge moves a contact's links in one statement, and
+-- their events are written in one batch per workspace (crm_internal.emit_events,
+-- in the row's workspace: a Citus worker's trigger does not see the client's).
+-- SECURITY DEFINER: the outbox is the extension's to write
 CREATE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	gone record;
+	ws bigint;
+	ids bigint[] := '{}';
+	payloads jsonb[] := '{}';
 BEGIN
 	IF TG_OP = 'DELETE' THEN
 		-- row by row, the workspace a parameter: Citus sends no query that
-		-- joins a transition table with a distributed table to a shard
-		FOR gone IN SELECT * FROM old_rows LOOP
+		-- joins a transition table with a distributed table to a shard;
+		-- the events of each workspace's rows in one batch
+		FOR gone IN SELECT * FROM old_rows ORDER BY workspace_id LOOP
+			IF ws IS DISTINCT FROM gone.workspace_id THEN
+				IF ws IS NOT NULL THEN
+					PERFORM crm_internal.emit_events(ws, 'CRM_CONTACT_UPDATED', 'contact', ids, payloads);
+				END IF;
+				ws := gone.workspace_id;
+				ids := '{}';
+				payloads := '{}';
+			END IF;
 			IF EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.contact_id)
 			   AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.company_id) THEN
-				PERFORM crm_internal.emit_event_in(gone.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', gone.contact_id,
-						jsonb_build_object('id', gone.contact_id, 'company_id', gone.company_id, 'unlinked', true));
+				ids := ids || gone.contact_id;
+				payloads := payloads || jsonb_build_object('id', gone.contact_id, 'company_id', gone.company_id, 'unlinked', true);
 			END IF;
 		END LOOP;
+		IF ws IS NOT NULL THEN
+			PERFORM crm_internal.emit_events(ws, 'CRM_CONTACT_UPDATED', 'contact', ids, payloads);
+		END IF;
 	ELSIF TG_OP = 'INSERT' THEN
-		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
-				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
-								   'role', n.role, 'is_primary', n.is_primary))
-		   FROM new_rows n;
+		PERFORM crm_internal.emit_events(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
+		   FROM new_rows n
+		  GROUP BY n.workspace_id;
 	ELSE
 		-- a link written again unchanged (crm.link_company's re-link, an upsert)
 		-- is no change: (contact, company) is unique, so an old row equal in
 		-- all four is that link as it was
-		PERFORM crm_internal.emit_event_in(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', n.contact_id,
-				jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
-								   'role', n.role, 'is_primary', n.is_primary))
+		PERFORM crm_internal.emit_events(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
 		   FROM new_rows n
 		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
 							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
 							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
-							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary)
+		  GROUP BY n.workspace_id;
 	END IF;
 	RETURN NULL;
 END;
@@ -168,12 +187,11 @@ COMMENT ON FUNCTION crm_hidden.require_company(bigint) IS 'raises no_data_found 
 
 -- The row path does the work (crm_internal.contact_companies_demote demotes
 -- the previous primary, crm_internal.contact_companies_events writes the
--- event, crm_internal.follow_merged_company sends a merged-away company's
--- id to its survivor).  The function adds the checks and re-linking: a NULL
--- role or is_primary leaves an existing link's value alone, so re-linking
--- never drops a primary.  The company is checked only when the row path
--- cannot place the link, so a merged-away id links the survivor as an
--- INSERT would.
+-- event).  The function adds the checks and re-linking: a NULL role or
+-- is_primary leaves an existing link's value alone, so re-linking never
+-- drops a primary.  A merged-away company's id links its survivor, as an
+-- INSERT would: crm_hidden.resolve_company follows the merge records (and
+-- locks the company) before the insert, so no failed insert is caught.
 CREATE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
 								 is_primary boolean DEFAULT NULL)
 RETURNS void
@@ -181,28 +199,26 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	live bigint;
 BEGIN
 	PERFORM crm_hidden.require_contact(link_company.contact_id);
 	IF link_company.company_id IS NULL THEN
 		PERFORM crm_hidden.require_company(NULL);
 	END IF;
-	BEGIN
-		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
-			VALUES (link_company.contact_id, link_company.company_id, link_company.role,
-					coalesce(link_company.is_primary, false))
-		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
-			SET role = coalesce(excluded.role, cc.role),
-				is_primary = coalesce(link_company.is_primary, cc.is_primary);
-	EXCEPTION WHEN foreign_key_violation THEN
-		-- no such company, nor one merged away: the house error, else the key's own
-		PERFORM crm_hidden.require_company(link_company.company_id);
-		RAISE;
-	END;
+	live := crm_hidden.resolve_company(link_company.company_id);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
+		VALUES (link_company.contact_id, live, link_company.role, coalesce(link_company.is_primary, false))
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
+		SET role = coalesce(excluded.role, cc.role),
+			is_primary = coalesce(link_company.is_primary, cc.is_primary);
 END;
 $$;
 COMMENT ON FUNCTION crm.link_company(bigint, bigint, text, boolean) IS
 	'links a contact to a company with a role; is_primary true demotes any other primary company, NULL keeps the link''s current flag';
 
+-- A merged-away company's id unlinks its survivor, as crm.link_company
+-- with that id linked it.
 CREATE FUNCTION crm.unlink_company(contact_id bigint, company_id bigint) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -210,12 +226,17 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint := crm.current_workspace();
+	live bigint;
 BEGIN
 	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
-	PERFORM crm_hidden.require_company(unlink_company.company_id);
+	IF unlink_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	live := crm_hidden.resolve_company(unlink_company.company_id);
+	PERFORM crm_hidden.require_company(live);
 	DELETE FROM crm.contact_companies cc
 	 WHERE cc.workspace_id = ws
-	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = unlink_company.company_id;
+	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = live;
 	RETURN FOUND;
 END;
 $$;

@@ -17722,3 +17722,244 @@ BEGIN
 	END IF;
 END;
 $$;
+
+-- merge5: crm.link_company and crm.unlink_company follow a merged-away
+-- company to its survivor before they write (crm_hidden.resolve_company),
+-- without a subtransaction per call
+-- The same following for a function given a company id (crm.link_company,
+-- crm.unlink_company): the live company, locked, or P0002.
+CREATE FUNCTION crm_hidden.resolve_company(company_id bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_resolve_company'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION crm_hidden.resolve_company(bigint) IS
+	'the live company of the current workspace an id stands for (itself, or the survivor of the merges that deleted it), locked FOR KEY SHARE; no_data_found when there is none';
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	-- the new helper, to the roles that may call the helpers already
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_company(bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.resolve_company(bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+-- The row path does the work (crm_internal.contact_companies_demote demotes
+-- the previous primary, crm_internal.contact_companies_events writes the
+-- event).  The function adds the checks and re-linking: a NULL role or
+-- is_primary leaves an existing link's value alone, so re-linking never
+-- drops a primary.  A merged-away company's id links its survivor, as an
+-- INSERT would: crm_hidden.resolve_company follows the merge records (and
+-- locks the company) before the insert, so no failed insert is caught.
+CREATE OR REPLACE FUNCTION crm.link_company(contact_id bigint, company_id bigint, role text DEFAULT NULL,
+								 is_primary boolean DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	live bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(link_company.contact_id);
+	IF link_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	live := crm_hidden.resolve_company(link_company.company_id);
+	INSERT INTO crm.contact_companies AS cc (contact_id, company_id, role, is_primary)
+		VALUES (link_company.contact_id, live, link_company.role, coalesce(link_company.is_primary, false))
+	ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE
+		SET role = coalesce(excluded.role, cc.role),
+			is_primary = coalesce(link_company.is_primary, cc.is_primary);
+END;
+$$;
+COMMENT ON FUNCTION crm.link_company(bigint, bigint, text, boolean) IS
+	'links a contact to a company with a role; is_primary true demotes any other primary company, NULL keeps the link''s current flag';
+
+-- A merged-away company's id unlinks its survivor, as crm.link_company
+-- with that id linked it.
+CREATE OR REPLACE FUNCTION crm.unlink_company(contact_id bigint, company_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	live bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
+	IF unlink_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	live := crm_hidden.resolve_company(unlink_company.company_id);
+	PERFORM crm_hidden.require_company(live);
+	DELETE FROM crm.contact_companies cc
+	 WHERE cc.workspace_id = crm.current_workspace()
+	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = live;
+	RETURN FOUND;
+END;
+$$;
+COMMENT ON FUNCTION crm.unlink_company(bigint, bigint) IS 'removes a contact-company link; false if there was none';
+
+
+-- merge5: the identifier CHECKs of the tables a merge moves rows of run a
+-- C test instead of a regular expression (every CHECK runs on every row an
+-- UPDATE writes)
+CREATE FUNCTION crm_internal.is_identifier(value text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_is_identifier'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm_internal.is_identifier(text) IS
+	'whether the value is a lower-case identifier: ^[a-z][a-z0-9_]{0,62}$';
+ALTER TABLE crm.activities DROP CONSTRAINT activities_type_format,
+	ADD CONSTRAINT activities_type_format CHECK (crm_internal.is_identifier(type));
+ALTER TABLE crm.conversations DROP CONSTRAINT conversations_channel_format,
+	ADD CONSTRAINT conversations_channel_format CHECK (crm_internal.is_identifier(channel));
+ALTER TABLE crm.contact_consents DROP CONSTRAINT contact_consents_channel_format,
+	ADD CONSTRAINT contact_consents_channel_format CHECK (crm_internal.is_identifier(channel));
+ALTER TABLE crm.external_ids DROP CONSTRAINT external_ids_object_type_format,
+	ADD CONSTRAINT external_ids_object_type_format CHECK (crm_internal.is_identifier(object_type));
+ALTER TABLE crm.external_ids DROP CONSTRAINT external_ids_system_format,
+	ADD CONSTRAINT external_ids_system_format CHECK (crm_internal.is_identifier(system));
+
+-- merge5: a statement's company-link events written in one batch
+-- (crm_internal.emit_events) instead of a crm.emit_event call per link
+CREATE FUNCTION crm_internal.emit_events(type text, object_type text, object_ids bigint[], payloads jsonb[])
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_events'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_events(text, text, bigint[], jsonb[]) IS
+	'appends one event of the current workspace per object id, with the payload at the same position, in one write';
+-- A link change is a change of the contact: CRM_CONTACT_UPDATED with the
+-- link, whoever writes it; an update that changes nothing writes nothing.
+-- Links removed with their contact or company (or their workspace) emit
+-- nothing: that object's own event says it.  Statement triggers over the
+-- transition tables: a merge moves a contact's links in one statement, and
+-- their events are written in one batch (crm_internal.emit_events).
+-- SECURITY DEFINER: the outbox is the extension's to write
+CREATE OR REPLACE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM crm_internal.emit_events('CRM_CONTACT_UPDATED', 'contact', array_agg(o.contact_id),
+				array_agg(jsonb_build_object('id', o.contact_id, 'company_id', o.company_id, 'unlinked', true)))
+		   FROM old_rows o
+		  WHERE EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = o.workspace_id AND c.id = o.contact_id)
+			AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = o.workspace_id AND c.id = o.company_id);
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm_internal.emit_events('CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
+		   FROM new_rows n;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm_internal.emit_events('CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.contact_companies_events() IS
+	'AFTER statement trigger on contact_companies: CRM_CONTACT_UPDATED for each link written or removed';
+
+-- merge of citusw, citusm and merge5: a statement's company-link events in one
+-- batch per workspace, in the rows' workspace (crm_internal.emit_events takes it)
+DROP FUNCTION crm_internal.emit_events(text, text, bigint[], jsonb[]);
+CREATE FUNCTION crm_internal.emit_events(workspace_id bigint, type text, object_type text, object_ids bigint[], payloads jsonb[])
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_events'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_events(bigint, text, text, bigint[], jsonb[]) IS
+	'appends one event of the given workspace per object id, with the payload at the same position, in one write';
+
+
+CREATE OR REPLACE FUNCTION crm_internal.contact_companies_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	gone record;
+	ws bigint;
+	ids bigint[] := '{}';
+	payloads jsonb[] := '{}';
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		-- row by row, the workspace a parameter: Citus sends no query that
+		-- joins a transition table with a distributed table to a shard;
+		-- the events of each workspace's rows in one batch
+		FOR gone IN SELECT * FROM old_rows ORDER BY workspace_id LOOP
+			IF ws IS DISTINCT FROM gone.workspace_id THEN
+				IF ws IS NOT NULL THEN
+					PERFORM crm_internal.emit_events(ws, 'CRM_CONTACT_UPDATED', 'contact', ids, payloads);
+				END IF;
+				ws := gone.workspace_id;
+				ids := '{}';
+				payloads := '{}';
+			END IF;
+			IF EXISTS (SELECT 1 FROM crm.contacts c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.contact_id)
+			   AND EXISTS (SELECT 1 FROM crm.companies c WHERE c.workspace_id = gone.workspace_id AND c.id = gone.company_id) THEN
+				ids := ids || gone.contact_id;
+				payloads := payloads || jsonb_build_object('id', gone.contact_id, 'company_id', gone.company_id, 'unlinked', true);
+			END IF;
+		END LOOP;
+		IF ws IS NOT NULL THEN
+			PERFORM crm_internal.emit_events(ws, 'CRM_CONTACT_UPDATED', 'contact', ids, payloads);
+		END IF;
+	ELSIF TG_OP = 'INSERT' THEN
+		PERFORM crm_internal.emit_events(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
+		   FROM new_rows n
+		  GROUP BY n.workspace_id;
+	ELSE
+		-- a link written again unchanged (crm.link_company's re-link, an upsert)
+		-- is no change: (contact, company) is unique, so an old row equal in
+		-- all four is that link as it was
+		PERFORM crm_internal.emit_events(n.workspace_id, 'CRM_CONTACT_UPDATED', 'contact', array_agg(n.contact_id),
+				array_agg(jsonb_build_object('id', n.contact_id, 'company_id', n.company_id,
+											 'role', n.role, 'is_primary', n.is_primary)))
+		   FROM new_rows n
+		  WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+							 WHERE o.workspace_id = n.workspace_id AND o.contact_id = n.contact_id
+							   AND o.company_id = n.company_id AND o.role IS NOT DISTINCT FROM n.role
+							   AND o.is_primary IS NOT DISTINCT FROM n.is_primary)
+		  GROUP BY n.workspace_id;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.unlink_company(contact_id bigint, company_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	live bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(unlink_company.contact_id);
+	IF unlink_company.company_id IS NULL THEN
+		PERFORM crm_hidden.require_company(NULL);
+	END IF;
+	live := crm_hidden.resolve_company(unlink_company.company_id);
+	PERFORM crm_hidden.require_company(live);
+	DELETE FROM crm.contact_companies cc
+	 WHERE cc.workspace_id = ws
+	   AND cc.contact_id = unlink_company.contact_id AND cc.company_id = live;
+	RETURN FOUND;
+END;
+$$;

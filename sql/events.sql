@@ -70,6 +70,17 @@ RETURNS void
 COMMENT ON FUNCTION crm_internal.emit_event_in(bigint, text, text, bigint, jsonb) IS
 	'appends a domain event to the outbox of the given workspace (the extension''s row triggers)';
 
+-- The events of a statement trigger's rows in one write, in their workspace
+-- (as emit_event_in): the ids and the payloads aggregated in the same
+-- order.  Reached from the extension's
+-- SECURITY DEFINER triggers only.
+CREATE FUNCTION crm_internal.emit_events(workspace_id bigint, type text, object_type text, object_ids bigint[], payloads jsonb[])
+RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_emit_events'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_internal.emit_events(bigint, text, text, bigint[], jsonb[]) IS
+	'appends one event of the given workspace per object id, with the payload at the same position, in one write';
+
 -- One NOTIFY per statement and workspace (src/events.c): the payload is the
 -- workspace, so NOTIFY's de-duplication folds a transaction's events into
 -- one wake-up.

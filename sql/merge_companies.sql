@@ -29,6 +29,14 @@ CREATE FUNCTION crm_internal.follow_merged_company() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.follow_merged_company() IS
 	'BEFORE INSERT OR UPDATE row trigger; argument: the company id column; replaces a company a merge deleted by its survivor';
 
+-- The same following for a function given a company id (crm.link_company,
+-- crm.unlink_company): the live company, locked, or P0002.
+CREATE FUNCTION crm_hidden.resolve_company(company_id bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_resolve_company'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION crm_hidden.resolve_company(bigint) IS
+	'the live company of the current workspace an id stands for (itself, or the survivor of the merges that deleted it), locked FOR KEY SHARE; no_data_found when there is none';
+
 CREATE TRIGGER contact_companies_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.contact_companies
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
 CREATE TRIGGER activities_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.activities

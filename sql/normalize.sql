@@ -3,6 +3,14 @@
 -- the offending value and a hint on bad input.
 --
 
+-- The CHECK of a lower-case identifier column (a type, channel or system):
+-- the regular expression it replaces ran on every row an UPDATE wrote.
+CREATE FUNCTION crm_internal.is_identifier(value text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_is_identifier'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm_internal.is_identifier(text) IS
+	'whether the value is a lower-case identifier: ^[a-z][a-z0-9_]{0,62}$';
+
 CREATE FUNCTION crm.normalize_email(text) RETURNS text
 	AS 'MODULE_PATHNAME', 'crm_normalize_email'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

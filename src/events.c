@@ -53,6 +53,7 @@
 PG_FUNCTION_INFO_V1(crm_emit_row_events);
 PG_FUNCTION_INFO_V1(crm_emit_event);
 PG_FUNCTION_INFO_V1(crm_emit_event_in);
+PG_FUNCTION_INFO_V1(crm_emit_events);
 PG_FUNCTION_INFO_V1(crm_notify_events);
 PG_FUNCTION_INFO_V1(crm_next_event_id);
 PG_FUNCTION_INFO_V1(crm_guard_event_columns);
@@ -975,6 +976,85 @@ crm_emit_event_in(PG_FUNCTION_ARGS)
 				 errmsg("event workspace must not be null"),
 				 errhint("Pass the workspace_id of the row the event is about.")));
 	EmitEventArgs(fcinfo, 1, PG_GETARG_INT64(0));
+	PG_RETURN_VOID();
+}
+
+/*
+ * crm_internal.emit_events(workspace_id, type, object_type, object_ids,
+ * payloads): one event of the row's workspace (as emit_event_in) per id,
+ * with the payload at the same position, written in one batch.  A statement trigger over a transition
+ * table aggregates its rows into the two arrays: a company merge moves 400
+ * links, and crm.emit_event per row paid a call and a one-row write each.
+ * NULL arrays (an aggregate over no rows) write nothing.
+ */
+Datum
+crm_emit_events(PG_FUNCTION_ARGS)
+{
+	char	   *type;
+	Datum	   *ids;
+	Datum	   *payloads;
+	bool	   *idnulls;
+	bool	   *payloadnulls;
+	int			nids;
+	int			npayloads;
+	int			i;
+	int64		ws;
+	EventBatch	batch = {0};
+
+	CheckMayEmit();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event workspace must not be null"),
+				 errhint("Pass the workspace_id of the rows the events are about.")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event type: NULL"),
+				 errhint("An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.")));
+	if (PG_ARGISNULL(2) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(2)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event object type must not be empty"),
+				 errhint("Name the kind of object the events are about, such as contact or company.")));
+	if (PG_ARGISNULL(3) || PG_ARGISNULL(4))
+		PG_RETURN_VOID();
+	type = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!EventTypeIsValid(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event type: \"%s\"", type),
+				 errhint("An event type is upper-case and starts with CRM_, such as CRM_CONTACT_UPDATED.")));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &ids, &idnulls, &nids);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(4), JSONBOID, -1, false, TYPALIGN_INT,
+					  &payloads, &payloadnulls, &npayloads);
+	if (nids != npayloads)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%d event object ids but %d payloads", nids, npayloads),
+				 errhint("Pass one payload for each object id, in the same order.")));
+	ws = PG_GETARG_INT64(0);
+	for (i = 0; i < nids; i++)
+	{
+		if (idnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event object id must not be null"),
+					 errhint("Pass the id of the object each event is about.")));
+		if (payloadnulls[i] || !JB_ROOT_IS_OBJECT(DatumGetJsonbP(payloads[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event payload %d must be a JSON object", i + 1),
+					 errhint("Pass each payload as a jsonb object such as '{\"id\": 42}'.")));
+		BatchAdd(&batch, Int64GetDatum(ws), ids[i], DatumGetJsonbPCopy(payloads[i]));
+	}
+	if (batch.n == 0)
+		PG_RETURN_VOID();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	InsertEvents(&batch, type, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 

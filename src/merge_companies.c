@@ -59,6 +59,7 @@
 PG_FUNCTION_INFO_V1(crm_merge_companies);
 PG_FUNCTION_INFO_V1(crm_merge_companies_preview);
 PG_FUNCTION_INFO_V1(crm_follow_merged_company);
+PG_FUNCTION_INFO_V1(crm_resolve_company);
 
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 
@@ -248,13 +249,19 @@ static const char *links_sql =
 "       FROM old WHERE s.ctid OPERATOR(pg_catalog.=) old.tid RETURNING 1)"
 " SELECT pg_catalog.jsonb_agg(old.r), (SELECT pg_catalog.count(*) FROM u) FROM old";
 
-/* External ids of a system the survivor has an id of */
+/*
+ * External ids of a system the survivor has an id of, as "FROM ... d WHERE
+ * ...", d.tid their ctid: both companies' ids read once and grouped by
+ * system, as ClashFilter does, for a join of the two would be planned from
+ * an estimate and could read every company's ids for each of the
+ * duplicate's.
+ */
 #define XID_CLASH \
-	"FROM crm.external_ids d WHERE d.workspace_id OPERATOR(pg_catalog.=) $1" \
-	" AND d.object_type OPERATOR(pg_catalog.=) 'company' AND d.object_id OPERATOR(pg_catalog.=) $3" \
-	" AND EXISTS (SELECT 1 FROM crm.external_ids s WHERE s.workspace_id OPERATOR(pg_catalog.=) $1" \
-	" AND s.object_type OPERATOR(pg_catalog.=) 'company' AND s.object_id OPERATOR(pg_catalog.=) $2" \
-	" AND s.system OPERATOR(pg_catalog.=) d.system)"
+	"FROM (SELECT ctid AS tid, system, external_id, object_id OPERATOR(pg_catalog.=) $3 AS dup," \
+	" pg_catalog.bool_or(object_id OPERATOR(pg_catalog.=) $2) OVER (PARTITION BY system) AS clash" \
+	" FROM crm.external_ids WHERE workspace_id OPERATOR(pg_catalog.=) $1" \
+	" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])) d" \
+	" WHERE d.dup AND d.clash"
 #define XID_AGG \
 	"coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('system', x.system, 'external_id', x.external_id)" \
 	" ORDER BY x.system, x.external_id), '[]')"
@@ -264,7 +271,7 @@ static const char *links_sql =
 	" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
 
 static const char *xid_drop_sql =
-"WITH x AS (DELETE FROM crm.external_ids WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.ctid " XID_CLASH "))"
+"WITH x AS (DELETE FROM crm.external_ids WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.tid " XID_CLASH "))"
 " RETURNING *) SELECT " XID_AGG ", pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)) FROM x";
 static const char *xid_peek_sql = XID_LIST "(SELECT d.system, d.external_id " XID_CLASH ") x";
 static const char *xid_move_sql =
@@ -694,13 +701,14 @@ KeptPlan(SPIPlanPtr *cache, const char *sql)
  * every merge record, and the row's workspace is the filter.
  */
 static int64
-FollowCompany(int64 ws, int64 id)
+FollowCompany(int64 ws, int64 id, bool *live)
 {
 	int64		start = id;
 	Oid			relid = get_relname_relid("merges", get_namespace_oid("crm", false));
 	CrmSavedUser saved;
 	int			hops;
 
+	*live = false;
 	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
 	for (hops = 0; hops < 100; hops++)
 	{
@@ -713,7 +721,10 @@ FollowCompany(int64 ws, int64 id)
 							 values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "follow_merged_company: reading the company failed");
 		if (SPI_processed == 1)
+		{
+			*live = true;
 			break;
+		}
 		if (SPI_execute_plan(KeptPlan(&survivor_plan,
 									  "SELECT m.survivor_id FROM crm.merges m"
 									  " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1"
@@ -730,7 +741,12 @@ FollowCompany(int64 ws, int64 id)
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	CrmRestoreUser(&saved);
-	return hops < 100 ? id : start;
+	if (hops >= 100)
+	{
+		*live = false;
+		return start;
+	}
+	return id;
 }
 
 /*
@@ -751,6 +767,7 @@ crm_follow_merged_company(PG_FUNCTION_ARGS)
 	int64		ws;
 	int64		id;
 	int64		to;
+	bool		live;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
@@ -784,7 +801,7 @@ crm_follow_merged_company(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "follow_merged_company: SPI_connect failed");
-	to = FollowCompany(ws, id);
+	to = FollowCompany(ws, id, &live);
 	SPI_finish();
 
 	if (to != id)
@@ -796,4 +813,30 @@ crm_follow_merged_company(PG_FUNCTION_ARGS)
 		CrmCheckDefined(tuple->t_data, tuple->t_len);
 	}
 	return PointerGetDatum(tuple);
+}
+
+/*
+ * crm_hidden.resolve_company(company_id): the live company of the current
+ * workspace an id stands for, locked FOR KEY SHARE: itself, or the survivor
+ * its merge records lead to, as a row written with the id would get it.
+ * crm.link_company and crm.unlink_company look it up before they write, so
+ * a frontend holding a merged-away id needs no retry.
+ */
+Datum
+crm_resolve_company(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	int64		to;
+	bool		live;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "resolve_company: SPI_connect failed");
+	to = FollowCompany(CrmCurrentWorkspace(), id, &live);
+	SPI_finish();
+	if (!live)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("company " INT64_FORMAT " does not exist", id),
+				 errhint("Check the id; companies of other workspaces are not visible here.")));
+	PG_RETURN_INT64(to);
 }

@@ -170,6 +170,7 @@ INSERT INTO calls (fn, sql) VALUES ('timeline', format('SELECT * FROM crm.timeli
 INSERT INTO calls (fn, sql) VALUES ('record_consent', format($q$SELECT crm.record_consent(%s, 'email', 'revoked')$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('link_company', format('SELECT crm.link_company(%s, %s, NULL, false)', :c1, :co1));
 INSERT INTO calls (fn, sql) VALUES ('unlink_company', format('SELECT crm.unlink_company(%s, %s)', :c1, :co1));
+INSERT INTO calls (fn, sql) VALUES ('resolve_company', format('SELECT crm_hidden.resolve_company(%s)', :co1));
 INSERT INTO calls (fn, sql) VALUES ('log_activity', format($q$SELECT crm.log_activity(%s, 'call')$q$, :c1));
 INSERT INTO calls (fn, sql) VALUES ('log_activity company', format($q$SELECT crm.log_activity(NULL, 'call', company_id => %s)$q$, :co1));
 INSERT INTO calls (fn, sql) VALUES ('start_conversation', format('SELECT crm.start_conversation(%s)', :c1));

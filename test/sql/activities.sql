@@ -91,6 +91,21 @@ INSERT INTO crm.activities (contact_id, type, subject, occurred_at) VALUES (2, '
 RETURNING type, subject;
 UPDATE crm.activities SET subject = 'Called back', type = 'call' WHERE contact_id = 2 AND type = 'call' RETURNING type, subject;
 INSERT INTO crm.notes (contact_id, body, occurred_at) VALUES (2, 'from the app', '2024-02-02 10:00+00') RETURNING type, body;
+-- a type is a lower-case identifier of at most 63 characters
+-- (crm_internal.is_identifier): upper case, a leading digit or underscore,
+-- other characters and 64 characters are refused (23514), nothing written
+SELECT count(*) AS activities_before FROM crm.activities \gset
+INSERT INTO crm.activities (contact_id, type) VALUES (2, 'Call');
+INSERT INTO crm.activities (contact_id, type) VALUES (2, '1call');
+INSERT INTO crm.activities (contact_id, type) VALUES (2, '_call');
+INSERT INTO crm.activities (contact_id, type) VALUES (2, 'call-back');
+INSERT INTO crm.activities (contact_id, type) VALUES (2, 'café');
+INSERT INTO crm.activities (contact_id, type) VALUES (2, '');
+INSERT INTO crm.activities (contact_id, type) VALUES (2, 'c' || repeat('x', 63));
+UPDATE crm.activities SET type = 'Call' WHERE contact_id = 2;
+SELECT count(*) = :activities_before AS nothing_written FROM crm.activities;
+INSERT INTO crm.activities (contact_id, type) VALUES (2, 'c' || repeat('x_9', 20) || 'xy') RETURNING length(type);
+DELETE FROM crm.activities WHERE contact_id = 2 AND type LIKE 'cx%';
 RESET ROLE;
 SELECT kind, source, summary FROM crm.timeline_entries('contact', 2)
  WHERE at BETWEEN '2024-02-01' AND '2024-03-01' ORDER BY at;

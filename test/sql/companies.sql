@@ -97,9 +97,12 @@ SELECT crm.unlink_company(1, :other_company);
 INSERT INTO crm.contact_companies (contact_id, company_id) VALUES (1, :other_company);
 SELECT count(*) AS links_after FROM crm.contact_companies;
 
--- deleting a company removes its links
+-- deleting a company removes its links, and their removal is no event of
+-- the contacts (the company's own event says it)
+SELECT max(id) AS last_event FROM crm.events \gset
 DELETE FROM crm.companies WHERE id = 2;
 SELECT contact_id, company_id FROM crm.contact_companies ORDER BY 1, 2;
+SELECT type, object_type FROM crm.events WHERE id > :last_event ORDER BY id;
 
 -- The row path: a frontend role writing links and consents as plain rows
 -- gets what crm.link_company, crm.unlink_company and crm.record_consent do,

@@ -100,6 +100,10 @@ SELECT type, object_id, payload ->> 'company_id' AS company_id, payload ->> 'rol
   FROM crm.events WHERE id > :last_event ORDER BY id;
 -- an id no company nor merge names: the house error, as before
 SELECT crm.link_company(1, 999);
+-- and crm.unlink_company, which follows a merged-away id as crm.link_company
+-- does (a member unlinks with one below)
+SELECT crm.unlink_company(1, 999);
+SELECT crm.unlink_company(1, NULL);
 -- merging it again, or into it: the house error for an unknown id
 SELECT crm.merge_companies(1, 2);
 SELECT crm.merge_companies(2, 1);
@@ -189,6 +193,18 @@ SELECT crm.merge_companies(20, 21);
 SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE company_id >= 20 ORDER BY 1;
 SELECT id, company_id FROM crm.deals WHERE id = 20;
 SELECT actor, payload -> 'moved' AS moved FROM crm.events WHERE type = 'CRM_COMPANY_MERGED' ORDER BY id DESC LIMIT 1;
+-- the member, holding the merged-away id 21, unlinks Milton from it: the
+-- link to the survivor goes (once), and linking with the id again links the
+-- survivor
+BEGIN;
+SELECT crm.unlink_company(21, 21) AS unlinked;
+SELECT crm.unlink_company(21, 21) AS unlinked_again;
+SELECT count(*) AS links_of_milton FROM crm.contact_companies WHERE contact_id = 21 AND company_id >= 20;
+SELECT type, object_id, payload ->> 'company_id' AS company_id, payload ->> 'unlinked' AS unlinked
+  FROM crm.events ORDER BY id DESC LIMIT 1;
+SELECT crm.link_company(21, 21, 'stapler', true);
+SELECT contact_id, company_id, role, is_primary FROM crm.contact_companies WHERE contact_id = 21 AND company_id >= 20;
+ROLLBACK;
 -- its record names the member; the member reads the records, never writes them
 SELECT object_type, survivor_id, loser_id, actor, moved FROM crm.merges ORDER BY id DESC LIMIT 1;
 INSERT INTO crm.merges (object_type, survivor_id, loser_id, source, moved, demoted, history, actor)

@@ -232,7 +232,21 @@ SELECT crm.emit_event(NULL, 'contact', 1);
 SELECT crm.emit_event('CRM_X', '', 1);
 SELECT crm.emit_event('CRM_X', 'contact', 1, '[]');
 SELECT crm.emit_event('CRM_X', 'contact', NULL);
+-- the batch the extension's statement triggers write (crm_internal.emit_events),
+-- in the rows' workspace: one payload per id, each an object; nothing written on bad input
+SELECT crm_internal.emit_events(1, 'CRM_X', 'contact', ARRAY[1, 2], ARRAY['{}'::jsonb]);
+SELECT crm_internal.emit_events(1, 'CRM_X', 'contact', ARRAY[1, NULL], ARRAY['{}'::jsonb, '{}']);
+SELECT crm_internal.emit_events(1, 'CRM_X', 'contact', ARRAY[1, 2], ARRAY['{}'::jsonb, '[]']);
+SELECT crm_internal.emit_events(1, 'crm_x', 'contact', ARRAY[1], ARRAY['{}'::jsonb]);
+SELECT crm_internal.emit_events(1, NULL, 'contact', ARRAY[1], ARRAY['{}'::jsonb]);
+SELECT crm_internal.emit_events(1, 'CRM_X', '', ARRAY[1], ARRAY['{}'::jsonb]);
+SELECT crm_internal.emit_events(NULL, 'CRM_X', 'contact', ARRAY[1], ARRAY['{}'::jsonb]);
 SELECT count(*) AS events_after FROM crm.events;
+-- an aggregate over no rows writes nothing; two ids write two events in order
+SELECT crm_internal.emit_events(1, 'CRM_X', 'contact', NULL, NULL);
+SELECT crm_internal.emit_events(1, 'CRM_X', 'contact', ARRAY[2, 1], ARRAY['{"n": 1}'::jsonb, '{"n": 2}']);
+SELECT type, object_type, object_id, payload FROM crm.events ORDER BY id DESC LIMIT 2;
+DELETE FROM crm.events WHERE type = 'CRM_X';
 
 \c contrib_regression
 DROP DATABASE crm_test_events;
