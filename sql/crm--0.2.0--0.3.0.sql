@@ -17963,3 +17963,28 @@ BEGIN
 	RETURN FOUND;
 END;
 $$;
+
+-- GDPR erasure unlinks the person's orders (it keeps the contact's tombstone, which the orders' guard took for a live contact)
+
+CREATE OR REPLACE FUNCTION crm_internal.orders_keep_contact() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_class r
+				WHERE r.oid = TG_RELID AND r.relowner = (SELECT u.oid FROM pg_catalog.pg_roles u WHERE u.rolname = current_user))
+	   AND (pg_catalog.pg_trigger_depth() > 1
+			OR EXISTS (SELECT 1 FROM crm.contacts c
+						WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id AND c.status = 'deleted')) THEN
+		RETURN NEW;
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.contacts c
+				WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id) THEN
+		RAISE EXCEPTION 'an order cannot be unlinked from contact %, which still exists', OLD.contact_id
+			USING ERRCODE = 'not_null_violation',
+				  HINT = 'Point the order at another contact; the link is dropped only when the contact is hard-deleted.';
+	END IF;
+	RETURN NEW;
+END;
+$$;

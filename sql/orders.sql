@@ -83,16 +83,20 @@ COMMENT ON FUNCTION crm_internal.orders_defaults() IS
 
 -- A hard-deleted contact's crm_internal.clear_references unlinks its orders
 -- (as the owner, from the contact's BEFORE DELETE trigger, the row still
--- there); any other attempt to unlink an order is refused.
+-- there), and so does erasure (crm.delete_contact(id, hard => true), as the
+-- owner, of a contact it soft-deleted first: the tombstone stays); any other
+-- attempt to unlink an order is refused.
 CREATE FUNCTION crm_internal.orders_keep_contact() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	IF pg_catalog.pg_trigger_depth() > 1 AND EXISTS (
-		SELECT FROM pg_catalog.pg_class r
-		 WHERE r.oid = TG_RELID AND r.relowner = (SELECT u.oid FROM pg_catalog.pg_roles u WHERE u.rolname = current_user)) THEN
+	IF EXISTS (SELECT FROM pg_catalog.pg_class r
+				WHERE r.oid = TG_RELID AND r.relowner = (SELECT u.oid FROM pg_catalog.pg_roles u WHERE u.rolname = current_user))
+	   AND (pg_catalog.pg_trigger_depth() > 1
+			OR EXISTS (SELECT 1 FROM crm.contacts c
+						WHERE c.workspace_id = OLD.workspace_id AND c.id = OLD.contact_id AND c.status = 'deleted')) THEN
 		RETURN NEW;
 	END IF;
 	IF EXISTS (SELECT 1 FROM crm.contacts c

@@ -45,8 +45,14 @@ SELECT count(*) AS conversations FROM crm.conversations WHERE contact_id = :ada;
 SELECT crm.identify(email => 'ada@example.com') <> :ada AS new_contact_for_the_email;
 SELECT crm.delete_contact(:ada);
 
+-- an order stays with its amount, its link to the person goes (erasure keeps
+-- the contact's tombstone, and only erasure may unlink an order from a contact)
+INSERT INTO crm.orders (contact_id, title, value, status) VALUES (:ada, 'Loaf', 6.80, 'paid') RETURNING id AS ada_order \gset
+UPDATE crm.orders SET contact_id = NULL WHERE id = :ada_order;
+
 -- hard delete of the soft-deleted contact: the tombstone keeps no personal data
 SELECT crm.delete_contact(:ada, hard => true) = :ada AS erased;
+SELECT contact_id, value, status FROM crm.orders WHERE id = :ada_order;
 SELECT name, email, phone, tags, properties, status, identity_source, released_keys FROM crm.contacts WHERE id = :ada;
 SELECT body FROM crm.messages WHERE conversation_id = :conv;
 SELECT count(*) AS consents FROM crm.contact_consents WHERE contact_id = :ada;
