@@ -48,7 +48,6 @@ SELECT crm.delete_contact(:ada);
 -- an order stays with its amount, its link to the person goes (erasure keeps
 -- the contact's tombstone, and only erasure may unlink an order from a contact)
 INSERT INTO crm.orders (contact_id, title, value, status) VALUES (:ada, 'Loaf', 6.80, 'paid') RETURNING id AS ada_order \gset
-UPDATE crm.orders SET contact_id = NULL WHERE id = :ada_order;
 
 -- hard delete of the soft-deleted contact: the tombstone keeps no personal data
 SELECT crm.delete_contact(:ada, hard => true) = :ada AS erased;
