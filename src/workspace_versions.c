@@ -63,24 +63,25 @@ static HTAB *versions = NULL;
 static SPIPlanPtr version_plan = NULL;
 
 /*
- * Each row as jsonb, tagged with its table, without what the extension
- * maintains on it and the caches do not read (a list's member count changes
- * with every membership); c, the same without the definition columns CQL
- * never reads (CrmLookupProperty hands it a property's type and options).
+ * Each row as jsonb, by table and id, without what the extension maintains
+ * on it and the caches do not read (a list's member count changes with
+ * every membership): c, without the definition columns CQL never reads
+ * either (CrmLookupProperty hands it a property's type and options), and
+ * u, those columns.  One pass over the rows, sorted by a short key.
  */
 static const char version_sql[] =
-	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.v, ',' ORDER BY r.v), ''), 0),"
-	"       pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(COALESCE(r.c, r.v), ',' ORDER BY COALESCE(r.c, r.v)), ''), 0)"
-	"  FROM (SELECT 'd' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text AS v,"
-	"               'd' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-)"
-	"                  '{label,pattern,required,track_history,created_at,updated_at}'::pg_catalog.text[])::pg_catalog.text AS c"
+	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c OPERATOR(pg_catalog.||) r.u, ',' ORDER BY r.t, r.id), ''), 0),"
+	"       pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c, ',' ORDER BY r.t, r.id), ''), 0)"
+	"  FROM (SELECT 'd' AS t, d.id, (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-)"
+	"                  '{label,pattern,required,track_history,created_at,updated_at}'::pg_catalog.text[])::pg_catalog.text AS c,"
+	"               pg_catalog.jsonb_build_array(d.label, d.pattern, d.required, d.track_history, d.created_at)::pg_catalog.text AS u"
 	"          FROM crm.property_definitions d WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT 'l' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.-)"
-	"                  '{member_count,refreshed_at,updated_at}'::pg_catalog.text[])::pg_catalog.text, NULL"
+	"        UNION ALL SELECT 'l', l.id, (pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.-)"
+	"                  '{member_count,refreshed_at,updated_at}'::pg_catalog.text[])::pg_catalog.text, ''"
 	"          FROM crm.lists l WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT 'o' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(o) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text, NULL"
+	"        UNION ALL SELECT 'o', o.id, (pg_catalog.to_jsonb(o) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text, ''"
 	"          FROM crm.object_types o WHERE o.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT 'w' OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(w)::pg_catalog.text, NULL"
+	"        UNION ALL SELECT 'w', w.id, pg_catalog.to_jsonb(w)::pg_catalog.text, ''"
 	"          FROM crm.workspaces w WHERE w.id OPERATOR(pg_catalog.=) $1) r";
 
 /*
