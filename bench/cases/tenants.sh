@@ -54,7 +54,9 @@ BEGIN
 END \$\$;"
 one="tenant-$((TENANTS / 2))"
 other="tenant-$((TENANTS / 3))"
-write() { echo "UPDATE crm.contacts SET properties = properties || jsonb_build_object('p9', $2) WHERE workspace_id = (SELECT id FROM crm.workspaces WHERE slug = '$1');"; }
+# the write changes p6, which the list "properties.p6 >= 12" reads: the lists
+# are evaluated (with p9, read by none, a first write never planned them)
+write() { echo "UPDATE crm.contacts SET properties = properties || jsonb_build_object('p6', $2) WHERE workspace_id = (SELECT id FROM crm.workspaces WHERE slug = '$1');"; }
 # a new label (no filter reads it); a new type of p30, which no filter reads either
 redefine() { echo "SELECT crm.use_workspace('$one') IS NOT NULL; SELECT crm.define_property('contact', 'p30', 'number', 'P30 v$1') > 0; RESET crm.workspace_id;"; }
 retype() { local t=number; [ $(($1 % 2)) = 1 ] && t=text; echo "SELECT crm.use_workspace('$one') IS NOT NULL; SELECT crm.define_property('contact', 'p30', '$t', 'P30') > 0; RESET crm.workspace_id;"; }
