@@ -67,15 +67,20 @@ static SPIPlanPtr version_plan = NULL;
  * on it and the caches do not read (a list's member count changes with
  * every membership): c, without the definition columns CQL never reads
  * either (CrmLookupProperty hands it a property's type and options), and
- * u, those columns.  One pass over the rows, sorted by a short key.
+ * u, those columns.  One pass over the rows, sorted by a short key.  The
+ * rows are read as jsonb only: the library may run against an older
+ * release's tables (before ALTER EXTENSION UPDATE), which lack columns.
  */
 static const char version_sql[] =
 	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c OPERATOR(pg_catalog.||) r.u, ',' ORDER BY r.t, r.id), ''), 0),"
 	"       pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c, ',' ORDER BY r.t, r.id), ''), 0)"
-	"  FROM (SELECT 'd' AS t, d.id, (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-)"
+	"  FROM (SELECT 'd' AS t, d.id, (d.j OPERATOR(pg_catalog.-)"
 	"                  '{label,pattern,required,track_history,created_at,updated_at}'::pg_catalog.text[])::pg_catalog.text AS c,"
-	"               pg_catalog.jsonb_build_array(d.label, d.pattern, d.required, d.track_history, d.created_at)::pg_catalog.text AS u"
-	"          FROM crm.property_definitions d WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
+	"               pg_catalog.jsonb_build_array(d.j OPERATOR(pg_catalog.->) 'label', d.j OPERATOR(pg_catalog.->) 'pattern',"
+	"                  d.j OPERATOR(pg_catalog.->) 'required', d.j OPERATOR(pg_catalog.->) 'track_history',"
+	"                  d.j OPERATOR(pg_catalog.->) 'created_at')::pg_catalog.text AS u"
+	"          FROM (SELECT p.id, pg_catalog.to_jsonb(p) AS j FROM crm.property_definitions p"
+	"                 WHERE p.workspace_id OPERATOR(pg_catalog.=) $1) d"
 	"        UNION ALL SELECT 'l', l.id, (pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.-)"
 	"                  '{member_count,refreshed_at,updated_at}'::pg_catalog.text[])::pg_catalog.text, ''"
 	"          FROM crm.lists l WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
