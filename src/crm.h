@@ -74,8 +74,8 @@ extern void CrmWorkspaceVersionsRelcache(Datum arg, Oid relid);
  * entry outlives an invalidation that concerned another workspace
  */
 extern uint64 CrmCacheEpoch(void);
-extern uint64 CrmWorkspaceVersion(int64 ws);
-extern bool CrmWorkspaceUnchanged(int64 ws, uint64 *built_epoch, uint64 built_version);
+extern uint64 CrmWorkspaceVersion(int64 ws, bool cql);
+extern bool CrmWorkspaceUnchanged(int64 ws, bool cql, uint64 *built_epoch, uint64 built_version);
 extern void CrmWorkspaceVersionForget(int64 ws);
 
 /*

@@ -500,6 +500,55 @@ LoadListSet(ListSet *s, const CqlEntity *e)
 	s->nsmart = nsmart;
 }
 
+/*
+ * The plans of an entry being rebuilt, by query text: a query that comes
+ * out of the new translation the same (a property no filter reads changed
+ * type, a list of another object type changed) keeps its plan, generic plan
+ * included, instead of being prepared and planned again.  PostgreSQL's plan
+ * cache still replans it on a catalog change.
+ */
+typedef struct OldPlans
+{
+	int			n;
+	char	  **sql;
+	SPIPlanPtr *plan;
+} OldPlans;
+
+/* Moves s's prepared plans into old (allocated in the caller's context) */
+static void
+TakePlans(ListSet *s, OldPlans *old)
+{
+	old->sql = palloc(sizeof(char *) * Max(s->nparts, 1));
+	old->plan = palloc(sizeof(SPIPlanPtr) * Max(s->nparts, 1));
+	for (int p = 0; p < s->nparts; p++)
+		if (s->parts[p].plan)
+		{
+			old->sql[old->n] = pstrdup(s->parts[p].sql);
+			old->plan[old->n++] = s->parts[p].plan;
+			s->parts[p].plan = NULL;
+		}
+}
+
+/* Hands s the old plans of its unchanged queries (s NULL: none) and frees the rest */
+static void
+GivePlans(ListSet *s, OldPlans *old)
+{
+	for (int i = 0; i < old->n; i++)
+	{
+		if (s != NULL)
+			for (int p = 0; p < s->nparts; p++)
+				if (s->parts[p].plan == NULL && strcmp(s->parts[p].sql, old->sql[i]) == 0)
+				{
+					s->parts[p].plan = old->plan[i];
+					old->plan[i] = NULL;
+					break;
+				}
+		if (old->plan[i])
+			SPI_freeplan(old->plan[i]);
+	}
+	old->n = 0;
+}
+
 /* The compiled dynamic lists of a workspace and entity; SPI is connected */
 ListSet *
 GetListSet(int64 ws, const CqlEntity *e)
@@ -507,6 +556,7 @@ GetListSet(int64 ws, const CqlEntity *e)
 	ListSetKey	key;
 	ListSet    *s;
 	bool		found;
+	OldPlans	old = {0};
 
 	if (cache_context == NULL)
 		cache_context = AllocSetContextCreate(TopMemoryContext, "crm list cache", ALLOCSET_DEFAULT_SIZES);
@@ -526,14 +576,17 @@ GetListSet(int64 ws, const CqlEntity *e)
 	key.entity = EntityIndex(e);
 	s = hash_search(cache, &key, HASH_ENTER, &found);
 	/*
-	 * After an invalidation an entry is used again once its workspace is
-	 * found unchanged (declared properties and custom types change what
-	 * filters translate to, too); a changed one is rebuilt at the outermost
-	 * level only, and used as it is further in.
+	 * After an invalidation an entry is used again once what its filters
+	 * translate with is found unchanged (declared properties and custom
+	 * types change what they translate to, too; a label does not); a
+	 * changed one is rebuilt at the outermost level only, and used as it is
+	 * further in.  The rebuild keeps the plans of the queries that come out
+	 * the same.
 	 */
-	if (found && !CrmWorkspaceUnchanged(ws, &s->epoch, s->version) &&
+	if (found && !CrmWorkspaceUnchanged(ws, true, &s->epoch, s->version) &&
 		lists_sync_depth <= 1 && lists_applying == 0)
 	{
+		TakePlans(s, &old);
 		EvictListSet(s);
 		s = hash_search(cache, &key, HASH_ENTER, &found);
 	}
@@ -569,7 +622,7 @@ GetListSet(int64 ws, const CqlEntity *e)
 	{
 		/* the version before the load: a change committed meanwhile makes the entry older */
 		s->epoch = CrmCacheEpoch();
-		s->version = CrmWorkspaceVersion(ws);
+		s->version = CrmWorkspaceVersion(ws, true);
 		LoadListSet(s, e);
 	}
 	PG_CATCH();
@@ -577,9 +630,11 @@ GetListSet(int64 ws, const CqlEntity *e)
 		/* never leave a half-built entry behind (it has no plans yet) */
 		MemoryContextDelete(s->cxt);
 		hash_search(cache, &key, HASH_REMOVE, NULL);
+		GivePlans(NULL, &old);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	GivePlans(s, &old);
 	stats.misses++;
 	dlist_push_head(&lru, &s->lru);
 	ChargeListSet(s);

@@ -35,15 +35,18 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "crm.h"
 #include "lists.h"
@@ -938,6 +941,92 @@ TranslateAgain(const ListRow *l, CrmCqlReads *reads, char **sql, ErrorData **err
 }
 
 /*
+ * Columns of crm.property_definitions and crm.object_types no filter
+ * translates with (only the validation trigger reads them); the CQL version
+ * of workspace_versions.c leaves the same ones out.
+ */
+static const char *const untranslated_columns[] = {
+	"label", "pattern", "required", "track_history", "created_at", "updated_at"
+};
+
+static bool
+Untranslated(const char *column)
+{
+	for (int i = 0; i < lengthof(untranslated_columns); i++)
+		if (strcmp(column, untranslated_columns[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether two versions of a row differ in a column a filter translates with */
+static bool
+TranslatedChange(TupleDesc desc, TupleTableSlot *o, TupleTableSlot *n)
+{
+	slot_getallattrs(o);
+	slot_getallattrs(n);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || Untranslated(NameStr(att->attname)))
+			continue;
+		if (o->tts_isnull[i] != n->tts_isnull[i] ||
+			(!o->tts_isnull[i] && !datumIsEqual(o->tts_values[i], n->tts_values[i], att->attbyval, att->attlen)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The workspaces whose filters may translate differently after the
+ * statement: of every deleted row, and of every updated one that changed in
+ * a translated column (a new label changes no filter).  An UPDATE's
+ * transition tables hold each row's old and new versions in the same order;
+ * should the ids not pair up, every workspace touched counts.
+ */
+static void
+TranslatedWorkspaces(TriggerData *td, IdSet *out)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			ws_att = Att(desc, "workspace_id");
+	int			id_att = Att(desc, "id");
+	TupleTableSlot *o,
+			   *n;
+
+	if (td->tg_newtable == NULL || td->tg_oldtable == NULL)
+	{
+		CollectWorkspaces(td, out);
+		return;
+	}
+	o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	n = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	tuplestore_select_read_pointer(td->tg_oldtable, tuplestore_alloc_read_pointer(td->tg_oldtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_oldtable);
+	tuplestore_select_read_pointer(td->tg_newtable, tuplestore_alloc_read_pointer(td->tg_newtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_newtable);
+	while (tuplestore_gettupleslot(td->tg_oldtable, true, false, o))
+	{
+		bool		isnull;
+
+		if (!tuplestore_gettupleslot(td->tg_newtable, true, false, n) ||
+			DatumGetInt64(slot_getattr(o, id_att, &isnull)) != DatumGetInt64(slot_getattr(n, id_att, &isnull)))
+		{
+			out->n = 0;
+			CollectWorkspaces(td, out);
+			break;
+		}
+		if (TranslatedChange(desc, o, n))
+		{
+			IdAdd(out, DatumGetInt64(slot_getattr(o, ws_att, &isnull)));
+			IdAdd(out, DatumGetInt64(slot_getattr(n, ws_att, &isnull)));
+		}
+	}
+	ExecDropSingleTupleTableSlot(o);
+	ExecDropSingleTupleTableSlot(n);
+	IdSort(out);
+}
+
+/*
  * AFTER UPDATE OR DELETE statement trigger on crm.property_definitions and
  * crm.object_types: filters that use bare declared property names or
  * associated(type) translate differently, or not at all, once those
@@ -959,7 +1048,7 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("lists_definitions_changed: must be fired AFTER each statement")));
-	CollectWorkspaces(td, &workspaces);
+	TranslatedWorkspaces(td, &workspaces);
 	if (workspaces.n == 0)
 		return PointerGetDatum(NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -23,6 +23,12 @@
  * workspace and epoch: one index probe per table, instead of translating
  * and planning every filter of the workspace again.
  *
+ * A second hash, the CQL version, leaves out what no filter translates with:
+ * a definition's label, pattern, required flag and history switch, which
+ * only the validation trigger reads.  The compiled lists go by it, so
+ * relabelling a property or tightening its pattern rebuilds the workspace's
+ * property entry and leaves its compiled lists alone.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -49,27 +55,38 @@ typedef struct VersionEntry
 {
 	int64		workspace_id;
 	uint64		epoch;
-	uint64		version;
+	uint64		version;		/* of every row the caches read */
+	uint64		cql;			/* of the rows and columns CQL translates with */
 } VersionEntry;
 
 static HTAB *versions = NULL;
 static SPIPlanPtr version_plan = NULL;
 
 /*
- * Each row as jsonb, tagged with its table, without what the extension
- * maintains on it and the caches do not read (a list's member count changes
- * with every membership).
+ * Each row as jsonb, by table and id, without what the extension maintains
+ * on it and the caches do not read (a list's member count changes with
+ * every membership): c, without the definition columns CQL never reads
+ * either (CrmLookupProperty hands it a property's type and options), and
+ * u, those columns.  One pass over the rows, sorted by a short key.  The
+ * rows are read as jsonb only: the library may run against an older
+ * release's tables (before ALTER EXTENSION UPDATE), which lack columns.
  */
 static const char version_sql[] =
-	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.v, ',' ORDER BY r.v), ''), 0)"
-	"  FROM (SELECT 'd' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text AS v"
-	"          FROM crm.property_definitions d WHERE d.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT 'l' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.-)"
-	"                  '{member_count,refreshed_at,updated_at}'::pg_catalog.text[])::pg_catalog.text"
+	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c OPERATOR(pg_catalog.||) r.u, ',' ORDER BY r.t, r.id), ''), 0),"
+	"       pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c, ',' ORDER BY r.t, r.id), ''), 0)"
+	"  FROM (SELECT 'd' AS t, d.id, (d.j OPERATOR(pg_catalog.-)"
+	"                  '{label,pattern,required,track_history,created_at,updated_at}'::pg_catalog.text[])::pg_catalog.text AS c,"
+	"               pg_catalog.jsonb_build_array(d.j OPERATOR(pg_catalog.->) 'label', d.j OPERATOR(pg_catalog.->) 'pattern',"
+	"                  d.j OPERATOR(pg_catalog.->) 'required', d.j OPERATOR(pg_catalog.->) 'track_history',"
+	"                  d.j OPERATOR(pg_catalog.->) 'created_at')::pg_catalog.text AS u"
+	"          FROM (SELECT p.id, pg_catalog.to_jsonb(p) AS j FROM crm.property_definitions p"
+	"                 WHERE p.workspace_id OPERATOR(pg_catalog.=) $1) d"
+	"        UNION ALL SELECT 'l', l.id, (pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.-)"
+	"                  '{member_count,refreshed_at,updated_at}'::pg_catalog.text[])::pg_catalog.text, ''"
 	"          FROM crm.lists l WHERE l.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT 'o' OPERATOR(pg_catalog.||) (pg_catalog.to_jsonb(o) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text"
+	"        UNION ALL SELECT 'o', o.id, (pg_catalog.to_jsonb(o) OPERATOR(pg_catalog.-) 'updated_at'::pg_catalog.text)::pg_catalog.text, ''"
 	"          FROM crm.object_types o WHERE o.workspace_id OPERATOR(pg_catalog.=) $1"
-	"        UNION ALL SELECT 'w' OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(w)::pg_catalog.text"
+	"        UNION ALL SELECT 'w', w.id, pg_catalog.to_jsonb(w)::pg_catalog.text, ''"
 	"          FROM crm.workspaces w WHERE w.id OPERATOR(pg_catalog.=) $1) r";
 
 /*
@@ -105,14 +122,13 @@ CrmCacheEpoch(void)
 	return epoch;
 }
 
-/* Reads the version with the latest snapshot, as the table's owner (past row-level security) */
-static uint64
-ReadVersion(int64 ws)
+/* Reads both versions with the latest snapshot, as the table's owner (past row-level security) */
+static void
+ReadVersion(int64 ws, VersionEntry *out)
 {
 	Datum		arg = Int64GetDatum(ws);
 	CrmSavedUser saved;
 	bool		isnull;
-	uint64		v;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm cache: SPI_connect failed");
@@ -130,27 +146,32 @@ ReadVersion(int64 ws)
 							 CrmCacheReadOnly(), false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "crm cache: reading the version of workspace " INT64_FORMAT " failed", ws);
 	CrmRestoreUser(&saved);
-	v = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	out->version = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	out->cql = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
-	return v;
 }
 
 /*
- * The version of a workspace's definitions now, read at most once an epoch.
- * A cache entry records the version it was built with (read before it
- * loads, so a change committed meanwhile makes it older, never newer than
- * what it holds) and the epoch; read-only in parallel mode, where what is
- * read is good for the command only, it is not remembered.
+ * The version of a workspace's definitions now, read at most once an epoch:
+ * of every row the caches read, or (cql) of what CQL translates with.  A
+ * cache entry records the version it was built with (read before it loads,
+ * so a change committed meanwhile makes it older, never newer than what it
+ * holds) and the epoch; read-only in parallel mode, where what is read is
+ * good for the command only, it is not remembered.
  */
 uint64
-CrmWorkspaceVersion(int64 ws)
+CrmWorkspaceVersion(int64 ws, bool cql)
 {
 	VersionEntry *v;
+	VersionEntry read;
 	bool		found;
 	uint64		now = CrmCacheEpoch();
 
 	if (IsInParallelMode())
-		return ReadVersion(ws);
+	{
+		ReadVersion(ws, &read);
+		return cql ? read.cql : read.version;
+	}
 	if (versions == NULL)
 	{
 		HASHCTL		ctl;
@@ -162,23 +183,21 @@ CrmWorkspaceVersion(int64 ws)
 	}
 	v = hash_search(versions, &ws, HASH_FIND, NULL);
 	if (v != NULL && v->epoch == now)
-		return v->version;
+		return cql ? v->cql : v->version;
 
 	/* a workspace not seen this epoch: the old ones are of no more use */
 	if (v == NULL && hash_get_num_entries(versions) >= 4096)
 	{
 		hash_destroy(versions);
 		versions = NULL;
-		return CrmWorkspaceVersion(ws);
+		return CrmWorkspaceVersion(ws, cql);
 	}
-	{
-		uint64		read = ReadVersion(ws);
-
-		v = hash_search(versions, &ws, HASH_ENTER, &found);
-		v->epoch = now;
-		v->version = read;
-	}
-	return v->version;
+	ReadVersion(ws, &read);
+	v = hash_search(versions, &ws, HASH_ENTER, &found);
+	v->epoch = now;
+	v->version = read.version;
+	v->cql = read.cql;
+	return cql ? v->cql : v->version;
 }
 
 /* Our own change to a workspace, before its invalidation arrives: read its version again */
@@ -189,15 +208,18 @@ CrmWorkspaceVersionForget(int64 ws)
 		(void) hash_search(versions, &ws, HASH_REMOVE, NULL);
 }
 
-/* Whether an entry built at (built_epoch, built_version) still holds for workspace ws */
+/*
+ * Whether an entry built at (built_epoch, built_version) still holds for
+ * workspace ws; cql as the version was read
+ */
 bool
-CrmWorkspaceUnchanged(int64 ws, uint64 *built_epoch, uint64 built_version)
+CrmWorkspaceUnchanged(int64 ws, bool cql, uint64 *built_epoch, uint64 built_version)
 {
 	uint64		now = CrmCacheEpoch();
 
 	if (*built_epoch == now)
 		return true;
-	if (CrmWorkspaceVersion(ws) != built_version)
+	if (CrmWorkspaceVersion(ws, cql) != built_version)
 		return false;
 	if (!IsInParallelMode())
 		*built_epoch = now;

@@ -98,7 +98,8 @@ SELECT l.name, l.member_count FROM crm.lists l JOIN crm.workspaces w ON w.id = l
 
 -- a definition changed in one workspace (B, by a frontend's row write): the
 -- other workspaces' entries are used again after one version check, B's
--- alone are built again, and B's next write sees the change
+-- property entry alone is built again (a pattern changes no filter: B's
+-- compiled lists stay), and B's next write sees the change
 SET ROLE crm_cache_app;
 SELECT set_config('crm.workspace_id', :'ws_b', false) IS NOT NULL AS in_b;
 UPDATE crm.property_definitions SET pattern = '[A-Z]{2}-[0-9]' WHERE key = 'seats' RETURNING key, pattern;
@@ -123,6 +124,68 @@ SELECT w.slug, c.name, c.properties
  WHERE w.slug IN ('cache-a', 'cache-b') AND c.name IN ('A1', 'B1') ORDER BY w.slug;
 SELECT l.name, l.member_count FROM crm.lists l JOIN crm.workspaces w ON w.id = l.workspace_id
  WHERE w.slug IN ('cache-a', 'cache-b') ORDER BY w.slug;
+
+-- what a definition change recompiles: A's list 'Big' reads seats, no
+-- filter reads tier.  A new label (function path) or history switch (a
+-- frontend's row write) changes no filter: the property entry is rebuilt,
+-- the compiled lists are not
+SELECT crm.use_workspace('cache-a') IS NOT NULL AS switched;
+SELECT crm.define_property('contact', 'tier', 'number') > 0 AS defined;
+RESET crm.workspace_id;
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+UPDATE crm.contacts SET properties = '{"seats": 70}' WHERE name = 'A1';
+RESET ROLE;
+RESET crm.workspace_id;
+DELETE FROM mark;
+INSERT INTO mark SELECT * FROM crm_internal.cache_stats();
+SELECT crm.use_workspace('cache-a') IS NOT NULL AS switched;
+SELECT crm.define_property('contact', 'seats', 'number', 'Seats bought') > 0 AS relabelled;
+RESET crm.workspace_id;
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+UPDATE crm.contacts SET properties = '{"seats": 75}' WHERE name = 'A1';
+UPDATE crm.property_definitions SET label = 'Tier', track_history = false WHERE key = 'tier' RETURNING key, label;
+UPDATE crm.contacts SET properties = '{"seats": 45, "tier": 3}' WHERE name = 'A1';
+RESET ROLE;
+RESET crm.workspace_id;
+SELECT cache, misses FROM since;
+-- a new type of a property no filter reads: the lists are translated again
+-- and come out the same (their kept plans are used again); the validation
+-- sees the change
+SELECT crm.use_workspace('cache-a') IS NOT NULL AS switched;
+UPDATE crm.contacts SET properties = properties - 'tier' WHERE name = 'A1';
+SELECT crm.define_property('contact', 'tier', 'select', options => '{gold,silver}') > 0 AS retyped;
+RESET crm.workspace_id;
+DELETE FROM mark;
+INSERT INTO mark SELECT * FROM crm_internal.cache_stats();
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+UPDATE crm.contacts SET properties = '{"seats": 75, "tier": 3}' WHERE name = 'A1';	-- no longer a tier
+UPDATE crm.contacts SET properties = '{"seats": 75, "tier": "gold"}' WHERE name = 'A1';
+RESET ROLE;
+RESET crm.workspace_id;
+SELECT cache, misses > 0 AS rebuilt FROM since WHERE cache = 'dynamic lists';
+-- a new type of the property 'Big' reads: the list is translated under it,
+-- and its members are what a recomputation finds (refresh_list: 0 changed)
+SELECT crm.use_workspace('cache-a') IS NOT NULL AS switched;
+UPDATE crm.contacts SET properties = properties - 'seats';
+SELECT crm.define_property('contact', 'seats', 'text') > 0 AS retyped;
+RESET crm.workspace_id;
+SET ROLE crm_cache_app;
+SELECT set_config('crm.workspace_id', :'ws_a', false) IS NOT NULL AS in_a;
+UPDATE crm.contacts SET properties = '{"seats": "9"}' WHERE name = 'A1';
+UPDATE crm.contacts SET properties = '{"seats": "40"}' WHERE name = 'A2';
+UPDATE crm.contacts SET properties = '{"seats": 90}' WHERE name = 'A2';	-- a number no more
+RESET ROLE;
+RESET crm.workspace_id;
+SELECT c.name, c.properties, m.list_id IS NOT NULL AS in_big
+  FROM crm.contacts c JOIN crm.workspaces w ON w.id = c.workspace_id
+  LEFT JOIN crm.list_members m ON m.workspace_id = c.workspace_id AND m.contact_id = c.id
+ WHERE w.slug = 'cache-a' ORDER BY c.name;
+SELECT crm.use_workspace('cache-a') IS NOT NULL AS switched;
+SELECT crm.refresh_list(id) AS changed FROM crm.lists WHERE name = 'Big';
+RESET crm.workspace_id;
 
 -- a bad budget is refused by the setting
 SET crm.cache_budget_mb = -1;
