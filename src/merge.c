@@ -87,17 +87,21 @@ static const char *merge_source = NULL;
 static Oid	merge_argtypes[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
 
 static void BeginMoving(int64 ws, int64 to, bool unmerge);
+static bool MovesOnCitus(void);
 
 /*
  * A kept plan, generic from its first execution: every statement here finds
  * its rows by workspace and contact id through an index that leads with
  * both, whatever the ids, so the custom plans the plan cache would make for
  * a backend's first five merges only cost planning (a tenth of a merge).
+ * Not on Citus, which routes a statement by its parameters' values: a
+ * generic plan has none ("could not create distributed plan").
  */
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  MovesOnCitus() ? 0 : CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "crm merge: SPI_prepare failed (%s) for: %s",
