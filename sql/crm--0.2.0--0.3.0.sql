@@ -15836,3 +15836,21 @@ END;
 $$;
 COMMENT ON FUNCTION crm_internal.clear_references() IS
 	'BEFORE DELETE row trigger (referring table, column): sets the column NULL where it names the deleted row, as ON DELETE SET NULL would';
+
+-- rollup3: an order's company in its export row (last, where ALTER TYPE puts it)
+ALTER TYPE crm.order_export ADD ATTRIBUTE company_id bigint;
+CREATE OR REPLACE FUNCTION crm_hidden.order_export_row(o crm.orders) RETURNS SETOF crm.order_export
+LANGUAGE sql STABLE ROWS 1
+AS $$
+	SELECT o.id, o.contact_id, o.deal_id, o.title, o.value, o.currency, o.status, o.source, o.external_id,
+		   o.order_date, o.paid_date, o.created_at, o.updated_at,
+		   o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT pg_catalog.jsonb_object_keys(o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
+						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+						  AND k.object_type OPERATOR(pg_catalog.=) 'order'))),
+		   o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
+						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+						  AND k.object_type OPERATOR(pg_catalog.=) 'order'),
+		   o.company_id
+	 WHERE o.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+$$;
+COMMENT ON FUNCTION crm_hidden.order_export_row(crm.orders) IS 'the crm.export_orders row of an order';

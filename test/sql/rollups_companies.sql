@@ -80,6 +80,9 @@ SELECT * FROM spend;
 -- CQL reads the company of an order and the rollups of a company
 SELECT id FROM crm.find_orders('company = ''Acme''', 'id');
 SELECT id FROM crm.find_orders('companyId = 803 OR company.name = ''Initech''', 'id');
+-- exports carry an order's company and a company's computed values
+SELECT id, company_id, value FROM crm.export_orders('company = ''Acme''');
+SELECT id, name, properties FROM crm.export_companies('spendEur > 0');
 SELECT id, name FROM crm.find_companies('spendEur >= 100', 'spendEur DESC');
 SELECT id, name FROM crm.find_companies('EXISTS orders(status = PENDING) OR orders.count >= 3', 'id');
 RESET ROLE;
