@@ -29,9 +29,10 @@ SELECT c.id, c.name, c.properties -> 'spend_eur' AS spend_eur, c.properties -> '
 		   (SELECT count(*) FROM crm.orders o WHERE o.workspace_id = c.workspace_id AND o.company_id = c.id) AS ok
   FROM crm.companies c WHERE c.workspace_id = crm.current_workspace() ORDER BY c.id;
 GRANT SELECT ON spend TO crm_rollco_app;
+-- the orders with ids of their own (an upserted order's id is the sequence's)
 CREATE TEMP VIEW order_companies AS
 SELECT o.id, o.contact_id, o.deal_id, o.company_id, o.value, o.status FROM crm.orders o
- WHERE o.workspace_id = crm.current_workspace() ORDER BY o.id;
+ WHERE o.workspace_id = crm.current_workspace() AND o.external_id IS NULL ORDER BY o.id;
 GRANT SELECT ON order_companies TO crm_rollco_app;
 SELECT * FROM spend;
 
@@ -44,7 +45,9 @@ INSERT INTO crm.orders (id, contact_id, deal_id, value, currency, status, order_
 	(833, 811, 821, 70, 'EUR', 'paid', '2026-02-03');
 INSERT INTO crm.orders (id, contact_id, company_id, value, currency, status, order_date) VALUES
 	(834, 812, 803, 30, 'EUR', 'pending', '2026-02-04');
-SELECT crm.upsert_order(811, 'webhook', 'w-1', 20, 'EUR', 'paid', order_date => '2026-02-05') AS upserted;
+SELECT crm.upsert_order(811, 'webhook', 'w-1', 20, 'EUR', 'paid', order_date => '2026-02-05') > 0 AS upserted;
+SELECT external_id, contact_id, company_id, value FROM crm.orders
+ WHERE workspace_id = crm.current_workspace() AND external_id IS NOT NULL;
 SELECT * FROM order_companies;
 SELECT * FROM spend;
 
@@ -78,10 +81,10 @@ INSERT INTO crm.companies (id, name, properties) VALUES (804, 'Umbrella', '{"spe
 SELECT * FROM order_companies;
 SELECT * FROM spend;
 -- CQL reads the company of an order and the rollups of a company
-SELECT id FROM crm.find_orders('company = ''Acme''', 'id');
+SELECT id FROM crm.find_orders('company = ''Acme'' AND externalId IS NULL', 'id');
 SELECT id FROM crm.find_orders('companyId = 803 OR company.name = ''Initech''', 'id');
 -- exports carry an order's company and a company's computed values
-SELECT id, company_id, value FROM crm.export_orders('company = ''Acme''');
+SELECT external_id, company_id, value FROM crm.export_orders('company = ''Acme''') ORDER BY value;
 SELECT id, name, properties FROM crm.export_companies('spendEur > 0');
 SELECT id, name FROM crm.find_companies('spendEur >= 100', 'spendEur DESC');
 SELECT id, name FROM crm.find_companies('EXISTS orders(status = PENDING) OR orders.count >= 3', 'id');
