@@ -15753,14 +15753,22 @@ ALTER TABLE crm.orders ADD FOREIGN KEY (workspace_id, company_id) REFERENCES crm
 CREATE INDEX orders_company ON crm.orders (workspace_id, company_id) WHERE company_id IS NOT NULL;
 COMMENT ON COLUMN crm.orders.company_id IS
 	'the company the order counts for: given, else the deal''s company, else the contact''s primary company at insert';
-SET LOCAL session_replication_role = replica;
-UPDATE crm.orders o
-   SET company_id = coalesce(
-		(SELECT d.company_id FROM crm.deals d WHERE d.workspace_id = o.workspace_id AND d.id = o.deal_id),
-		(SELECT cc.company_id FROM crm.contact_companies cc
-		  WHERE cc.workspace_id = o.workspace_id AND cc.contact_id = o.contact_id AND cc.is_primary))
- WHERE o.deal_id IS NOT NULL OR o.contact_id IS NOT NULL;
-SET LOCAL session_replication_role = origin;
+DO $$
+DECLARE
+	role_was text := pg_catalog.current_setting('session_replication_role');
+BEGIN
+	PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
+	UPDATE crm.orders o
+	   SET company_id = coalesce(
+			(SELECT d.company_id FROM crm.deals d
+			  WHERE d.workspace_id OPERATOR(pg_catalog.=) o.workspace_id AND d.id OPERATOR(pg_catalog.=) o.deal_id),
+			(SELECT cc.company_id FROM crm.contact_companies cc
+			  WHERE cc.workspace_id OPERATOR(pg_catalog.=) o.workspace_id
+				AND cc.contact_id OPERATOR(pg_catalog.=) o.contact_id AND cc.is_primary))
+	 WHERE o.deal_id IS NOT NULL OR o.contact_id IS NOT NULL;
+	PERFORM pg_catalog.set_config('session_replication_role', role_was, true);
+END;
+$$;
 -- The company an order counts for (a company's spend rolls up over its
 -- orders, docs/orders.md): given by the writer, else the deal's company,
 -- else the contact's primary company, found once at insert and stored, so
