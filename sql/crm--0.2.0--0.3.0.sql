@@ -17988,3 +17988,124 @@ BEGIN
 	RETURN NEW;
 END;
 $$;
+
+-- rollup3: orders have a company (issue 23): given, else the deal's
+-- company, else the contact's primary company at insert; a company's spend
+-- rolls up over its orders.  Existing orders get the company the insert
+-- trigger would have given them, written without the row triggers: the
+-- update changes what the order counts for, not the order (no events, no
+-- history, no updated_at).
+ALTER TABLE crm.orders ADD COLUMN company_id bigint;
+ALTER TABLE crm.orders ADD FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id);
+CREATE INDEX orders_company ON crm.orders (workspace_id, company_id) WHERE company_id IS NOT NULL;
+COMMENT ON COLUMN crm.orders.company_id IS
+	'the company the order counts for: given, else the deal''s company, else the contact''s primary company at insert';
+DO $$
+DECLARE
+	role_was text := pg_catalog.current_setting('session_replication_role');
+BEGIN
+	PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
+	UPDATE crm.orders o
+	   SET company_id = coalesce(
+			(SELECT d.company_id FROM crm.deals d
+			  WHERE d.workspace_id OPERATOR(pg_catalog.=) o.workspace_id AND d.id OPERATOR(pg_catalog.=) o.deal_id),
+			(SELECT cc.company_id FROM crm.contact_companies cc
+			  WHERE cc.workspace_id OPERATOR(pg_catalog.=) o.workspace_id
+				AND cc.contact_id OPERATOR(pg_catalog.=) o.contact_id AND cc.is_primary))
+	 WHERE o.deal_id IS NOT NULL OR o.contact_id IS NOT NULL;
+	PERFORM pg_catalog.set_config('session_replication_role', role_was, true);
+END;
+$$;
+-- The company an order counts for (a company's spend rolls up over its
+-- orders, docs/orders.md): given by the writer, else the deal's company,
+-- else the contact's primary company, found once at insert and stored, so
+-- a later change of the contact's companies does not move old orders.  A
+-- move to another contact that leaves company_id as it was takes the new
+-- contact's company (a merge or an unmerge moves orders so), unless the
+-- deal names one.  It reads as the owner, as the foreign key checks do.
+CREATE FUNCTION crm_internal.orders_company() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF TG_OP = 'INSERT' AND NEW.company_id IS NOT NULL
+	   OR TG_OP = 'UPDATE' AND NEW.company_id IS DISTINCT FROM OLD.company_id THEN
+		IF NEW.company_id IS NOT NULL AND NOT EXISTS (
+			SELECT FROM crm.companies c WHERE c.workspace_id = NEW.workspace_id AND c.id = NEW.company_id) THEN
+			RAISE EXCEPTION 'company % does not exist', NEW.company_id
+				USING ERRCODE = 'foreign_key_violation',
+					  HINT = 'Set company_id to a company of this workspace, or leave it out to take the deal''s or the contact''s company.';
+		END IF;
+		RETURN NEW;
+	END IF;
+	NEW.company_id := coalesce(
+		(SELECT d.company_id FROM crm.deals d WHERE d.workspace_id = NEW.workspace_id AND d.id = NEW.deal_id),
+		(SELECT cc.company_id FROM crm.contact_companies cc
+		  WHERE cc.workspace_id = NEW.workspace_id AND cc.contact_id = NEW.contact_id AND cc.is_primary));
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.orders_company() IS
+	'BEFORE INSERT or UPDATE OF contact_id, company_id on crm.orders: checks a given company_id, else takes the deal''s company or the contact''s primary one';
+
+CREATE TRIGGER orders_set_company BEFORE INSERT ON crm.orders
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.orders_company();
+CREATE TRIGGER orders_set_company_update BEFORE UPDATE OF contact_id, company_id ON crm.orders
+	FOR EACH ROW WHEN (NEW.company_id IS DISTINCT FROM OLD.company_id
+					   OR NEW.contact_id IS DISTINCT FROM OLD.contact_id AND NEW.contact_id IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.orders_company();
+CREATE TRIGGER orders_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.orders
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+-- deleting the company keeps its orders (crm_internal.clear_references)
+CREATE TRIGGER orders_workspace_id_company_id_fkey_set_null BEFORE DELETE ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('orders', 'company_id');
+
+-- rollup3: deleting a record whose references a rollup counts (a company
+-- with orders or deals, a contact with orders) no longer fails: the update
+-- that clears the references does not write the record being deleted.
+CREATE FUNCTION crm_internal.rollups_clearing(relation oid, id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_rollups_clearing'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.rollups_clearing(oid, bigint) IS
+	'called by crm_internal.clear_references around its update: the rollups it moves do not write the record being deleted (NULL, NULL: done)';
+CREATE OR REPLACE FUNCTION crm_internal.clear_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel regclass := pg_catalog.format('crm.%I', TG_ARGV[0])::regclass;
+	target text := rel::text;
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '_[0-9]+$' THEN
+		target := pg_catalog.shard_name(rel, pg_catalog.get_shard_id_for_distribution_column(rel, OLD.workspace_id));
+	END IF;
+	-- the rollups over the referring table leave this row alone: it is going
+	PERFORM crm_internal.rollups_clearing(TG_RELID, OLD.id);
+	EXECUTE pg_catalog.format('UPDATE %s SET %I = NULL WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND %I OPERATOR(pg_catalog.=) $2',
+							  target, TG_ARGV[1], TG_ARGV[1])
+		USING OLD.workspace_id, OLD.id;
+	PERFORM crm_internal.rollups_clearing(NULL, NULL);
+	RETURN OLD;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.clear_references() IS
+	'BEFORE DELETE row trigger (referring table, column): sets the column NULL where it names the deleted row, as ON DELETE SET NULL would';
+
+-- rollup3: an order's company in its export row (last, where ALTER TYPE puts it)
+ALTER TYPE crm.order_export ADD ATTRIBUTE company_id bigint;
+CREATE OR REPLACE FUNCTION crm_hidden.order_export_row(o crm.orders) RETURNS SETOF crm.order_export
+LANGUAGE sql STABLE ROWS 1
+AS $$
+	SELECT o.id, o.contact_id, o.deal_id, o.title, o.value, o.currency, o.status, o.source, o.external_id,
+		   o.order_date, o.paid_date, o.created_at, o.updated_at,
+		   o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT pg_catalog.jsonb_object_keys(o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
+						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+						  AND k.object_type OPERATOR(pg_catalog.=) 'order'))),
+		   o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
+						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+						  AND k.object_type OPERATOR(pg_catalog.=) 'order'),
+		   o.company_id
+	 WHERE o.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+$$;
+COMMENT ON FUNCTION crm_hidden.order_export_row(crm.orders) IS 'the crm.export_orders row of an order';

@@ -38,9 +38,12 @@ BEGIN
 	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '_[0-9]+$' THEN
 		target := pg_catalog.shard_name(rel, pg_catalog.get_shard_id_for_distribution_column(rel, OLD.workspace_id));
 	END IF;
+	-- the rollups over the referring table leave this row alone: it is going
+	PERFORM crm_internal.rollups_clearing(TG_RELID, OLD.id);
 	EXECUTE pg_catalog.format('UPDATE %s SET %I = NULL WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND %I OPERATOR(pg_catalog.=) $2',
 							  target, TG_ARGV[1], TG_ARGV[1])
 		USING OLD.workspace_id, OLD.id;
+	PERFORM crm_internal.rollups_clearing(NULL, NULL);
 	RETURN OLD;
 END;
 $$;

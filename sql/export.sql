@@ -128,7 +128,8 @@ CREATE TYPE crm.order_export AS (
 	created_at timestamptz,
 	updated_at timestamptz,
 	properties jsonb,
-	metadata jsonb
+	metadata jsonb,
+	company_id bigint
 );
 COMMENT ON TYPE crm.order_export IS 'a row of crm.export_orders: an order''s fields, declared properties and other metadata';
 
@@ -226,7 +227,8 @@ AS $$
 						  AND k.object_type OPERATOR(pg_catalog.=) 'order'))),
 		   o.properties OPERATOR(pg_catalog.-) ARRAY(SELECT k.key FROM crm.property_definitions k
 						WHERE k.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
-						  AND k.object_type OPERATOR(pg_catalog.=) 'order')
+						  AND k.object_type OPERATOR(pg_catalog.=) 'order'),
+		   o.company_id
 	 WHERE o.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 $$;
 COMMENT ON FUNCTION crm_hidden.order_export_row(crm.orders) IS 'the crm.export_orders row of an order';

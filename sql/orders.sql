@@ -35,13 +35,16 @@ CREATE TABLE crm.orders (
 		CONSTRAINT orders_properties_object CHECK (pg_catalog.jsonb_typeof(properties) OPERATOR(pg_catalog.=) 'object'),
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	company_id bigint,
 	PRIMARY KEY (workspace_id, id),
 	CONSTRAINT orders_external_id_key UNIQUE (workspace_id, source, external_id),
 	FOREIGN KEY (workspace_id, contact_id) REFERENCES crm.contacts (workspace_id, id),
-	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id)
+	FOREIGN KEY (workspace_id, deal_id) REFERENCES crm.deals (workspace_id, id),
+	FOREIGN KEY (workspace_id, company_id) REFERENCES crm.companies (workspace_id, id)
 );
 CREATE INDEX orders_contact ON crm.orders (workspace_id, contact_id, order_date DESC);
 CREATE INDEX orders_deal ON crm.orders (workspace_id, deal_id) WHERE deal_id IS NOT NULL;
+CREATE INDEX orders_company ON crm.orders (workspace_id, company_id) WHERE company_id IS NOT NULL;
 -- deleting the contact or the deal keeps the order (crm_internal.clear_references)
 CREATE TRIGGER orders_workspace_id_contact_id_fkey_set_null BEFORE DELETE ON crm.contacts
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('orders', 'contact_id');
@@ -53,6 +56,8 @@ COMMENT ON TABLE crm.orders IS
 COMMENT ON COLUMN crm.orders.contact_id IS
 	'the buyer; required for new orders, NULL only after the contact was hard-deleted (GDPR)';
 COMMENT ON COLUMN crm.orders.deal_id IS 'the deal this order came from, if any';
+COMMENT ON COLUMN crm.orders.company_id IS
+	'the company the order counts for: given, else the deal''s company, else the contact''s primary company at insert';
 COMMENT ON COLUMN crm.orders.value IS 'the order total in currency, as reported; never negative';
 COMMENT ON COLUMN crm.orders.currency IS 'ISO 4217 code; defaults to the workspace''s default_currency';
 COMMENT ON COLUMN crm.orders.external_id IS 'the id the source system gives the order; unique per (workspace, source)';
@@ -143,6 +148,51 @@ CREATE TRIGGER orders_stamp_paid BEFORE INSERT OR UPDATE OF status, paid_date ON
 
 CREATE TRIGGER orders_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.orders
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
+-- The company an order counts for (a company's spend rolls up over its
+-- orders, docs/orders.md): given by the writer, else the deal's company,
+-- else the contact's primary company, found once at insert and stored, so
+-- a later change of the contact's companies does not move old orders.  A
+-- move to another contact that leaves company_id as it was takes the new
+-- contact's company (a merge or an unmerge moves orders so), unless the
+-- deal names one.  It reads as the owner, as the foreign key checks do.
+CREATE FUNCTION crm_internal.orders_company() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF TG_OP = 'INSERT' AND NEW.company_id IS NOT NULL
+	   OR TG_OP = 'UPDATE' AND NEW.company_id IS DISTINCT FROM OLD.company_id THEN
+		IF NEW.company_id IS NOT NULL AND NOT EXISTS (
+			SELECT FROM crm.companies c WHERE c.workspace_id = NEW.workspace_id AND c.id = NEW.company_id) THEN
+			RAISE EXCEPTION 'company % does not exist', NEW.company_id
+				USING ERRCODE = 'foreign_key_violation',
+					  HINT = 'Set company_id to a company of this workspace, or leave it out to take the deal''s or the contact''s company.';
+		END IF;
+		RETURN NEW;
+	END IF;
+	NEW.company_id := coalesce(
+		(SELECT d.company_id FROM crm.deals d WHERE d.workspace_id = NEW.workspace_id AND d.id = NEW.deal_id),
+		(SELECT cc.company_id FROM crm.contact_companies cc
+		  WHERE cc.workspace_id = NEW.workspace_id AND cc.contact_id = NEW.contact_id AND cc.is_primary));
+	RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.orders_company() IS
+	'BEFORE INSERT or UPDATE OF contact_id, company_id on crm.orders: checks a given company_id, else takes the deal''s company or the contact''s primary one';
+
+CREATE TRIGGER orders_set_company BEFORE INSERT ON crm.orders
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.orders_company();
+CREATE TRIGGER orders_set_company_update BEFORE UPDATE OF contact_id, company_id ON crm.orders
+	FOR EACH ROW WHEN (NEW.company_id IS DISTINCT FROM OLD.company_id
+					   OR NEW.contact_id IS DISTINCT FROM OLD.contact_id AND NEW.contact_id IS NOT NULL)
+	EXECUTE FUNCTION crm_internal.orders_company();
+CREATE TRIGGER orders_follow_merged_company BEFORE INSERT OR UPDATE OF company_id ON crm.orders
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_company('company_id');
+-- deleting the company keeps its orders (crm_internal.clear_references)
+CREATE TRIGGER orders_workspace_id_company_id_fkey_set_null BEFORE DELETE ON crm.companies
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.clear_references('orders', 'company_id');
+
 CREATE TRIGGER orders_validate_properties BEFORE INSERT OR UPDATE ON crm.orders
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.validate_properties('order');
 

@@ -13,6 +13,12 @@ CREATE FUNCTION crm_internal.rollups_sync() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.rollups_sync() IS
 	'AFTER statement trigger (transition tables new_rows/old_rows) on orders, deals, conversations and checklist items: brings the rollups over them up to date';
 
+CREATE FUNCTION crm_internal.rollups_clearing(relation oid, id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_rollups_clearing'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.rollups_clearing(oid, bigint) IS
+	'called by crm_internal.clear_references around its update: the rollups it moves do not write the record being deleted (NULL, NULL: done)';
+
 CREATE TRIGGER orders_rollups_insert AFTER INSERT ON crm.orders
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();

@@ -23,7 +23,11 @@
  *               before committed.
  *
  * Re-parenting (an order moved to another contact, a merge) is an update
- * that leaves one record and comes to another.  The records are written as
+ * that leaves one record and comes to another.  Deleting a record clears
+ * the references to it first (crm_internal.clear_references, a BEFORE
+ * DELETE trigger): that update leaves the record being deleted, which is
+ * not written then (crm_rollups_clearing), or the delete would find its
+ * row changed under it.  The records are written as
  * the tables' owner (every record of the workspace, whoever writes the
  * order), with rollup_writing set: the validation trigger otherwise keeps
  * a rollup's stored value against a client's write (CrmKeepRollups).
@@ -33,6 +37,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -51,6 +56,7 @@
 #include "properties.h"
 
 PG_FUNCTION_INFO_V1(crm_rollups_sync);
+PG_FUNCTION_INFO_V1(crm_rollups_clearing);
 
 enum
 {
@@ -76,6 +82,16 @@ typedef struct Rollup
 
 static MemoryContext rollup_context = NULL;
 
+/*
+ * The record whose references crm_internal.clear_references is clearing,
+ * in this (sub)transaction: an error there leaves it set, but a later
+ * statement runs in another transaction or subtransaction.
+ */
+static Oid	clearing_relid = InvalidOid;
+static int64 clearing_id = 0;
+static FullTransactionId clearing_xid;
+static SubTransactionId clearing_subxid = InvalidSubTransactionId;
+
 static void
 FreePlan(void *arg)
 {
@@ -96,7 +112,7 @@ JsonValue(const char *sql, const char *type)
 }
 
 static void WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args,
-							 SPIPlanPtr *slot);
+							 const char *nulls, SPIPlanPtr *slot);
 
 /* The aggregate of one record's related rows, as a sub-select (p: the record) */
 static char *
@@ -198,11 +214,12 @@ LoadRollups(void)
 static void
 WriteRecords(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args)
 {
-	WriteRecordsKept(r, sql, nargs, argtypes, args, NULL);
+	WriteRecordsKept(r, sql, nargs, argtypes, args, NULL, NULL);
 }
 
 static void
-WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args, SPIPlanPtr *slot)
+WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+				 SPIPlanPtr *slot)
 {
 	CrmSavedUser saved;
 	Oid			relid = get_relname_relid(r->parent, get_namespace_oid("crm", false));
@@ -231,8 +248,8 @@ WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Dat
 			MemoryContextRegisterResetCallback(rollup_context, cb);
 			*slot = plan;
 		}
-		rc = slot ? SPI_execute_plan(*slot, args, NULL, false, 0) :
-			SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
+		rc = slot ? SPI_execute_plan(*slot, args, nulls, false, 0) :
+			SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
 
 		if (rc != SPI_OK_UPDATE && rc != SPI_OK_SELECT)
 			elog(ERROR, "updating rollup \"%s\" failed: %d", r->key, rc);
@@ -261,15 +278,34 @@ Counted(const Rollup *r, const char *table, bool negative)
 					r->sql.cond_sql ? ")" : "");
 }
 
+/* The record being deleted whose references are cleared, if it is one of r's records */
+static bool
+Clearing(const Rollup *r, int64 *id)
+{
+	if (!OidIsValid(clearing_relid) || clearing_subxid != GetCurrentSubTransactionId() ||
+		!FullTransactionIdEquals(clearing_xid, GetTopFullTransactionIdIfAny()) ||
+		clearing_relid != get_relname_relid(r->parent, get_namespace_oid("crm", false)))
+		return false;
+	*id = clearing_id;
+	return true;
+}
+
 static void
 SyncRollup(Rollup *r, bool has_new, bool has_old)
 {
 	SPIPlanPtr *slots = r->plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(r->workspace_id)};
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2] = {Int64GetDatum(r->workspace_id), (Datum) 0};
+	char		nulls[2] = {' ', 'n'};
+	int64		skip;
 	StringInfoData rows;
 	const char *k = quote_literal_cstr(r->key);
 
+	if (Clearing(r, &skip))
+	{
+		args[1] = Int64GetDatum(skip);
+		nulls[1] = ' ';
+	}
 	initStringInfo(&rows);
 	if (has_new)
 		appendStringInfoString(&rows, Counted(r, "new_rows", false));
@@ -283,24 +319,25 @@ SyncRollup(Rollup *r, bool has_new, bool has_old)
 								 "   OPERATOR(pg_catalog.+) d.delta)"
 								 "  FROM (SELECT x.parent, pg_catalog.sum(x.v) AS delta FROM (%s) x GROUP BY x.parent) d"
 								 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) d.parent"
-								 "   AND d.delta OPERATOR(pg_catalog.<>) 0",
+								 "   AND d.delta OPERATOR(pg_catalog.<>) 0 AND p.id IS DISTINCT FROM $2",
 								 r->parent, k, k, rows.data),
-						 1, argtypes, args, &slots[0]);
+						 2, argtypes, args, nulls, &slots[0]);
 		return;
 	}
 	/* lock the touched records, then recompute them with a snapshot taken after the locks */
 	WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
-								 " AND p.id IN (SELECT x.parent FROM (%s) x) ORDER BY p.id FOR UPDATE OF p",
+								 " AND p.id IN (SELECT x.parent FROM (%s) x) AND p.id IS DISTINCT FROM $2"
+								 " ORDER BY p.id FOR UPDATE OF p",
 								 r->parent, rows.data),
-					 1, argtypes, args, &slots[0]);
+					 2, argtypes, args, nulls, &slots[0]);
 	/* a record whose value did not move is not written: no events, history or list work */
 	WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
 							 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
-							 "   AND p.id IN (SELECT x.parent FROM (%s) x)"
+							 "   AND p.id IN (SELECT x.parent FROM (%s) x) AND p.id IS DISTINCT FROM $2"
 							 "   AND p.properties IS DISTINCT FROM %s",
 							 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)), rows.data,
 							 SetKey("p.properties", r->key, RecomputeSql(r))),
-					 1, argtypes, args, &slots[1]);
+					 2, argtypes, args, nulls, &slots[1]);
 }
 
 /*
@@ -344,6 +381,21 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 			SyncRollup(&rollups[i], trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * crm_internal.rollups_clearing(relation, id): clear_references is about to
+ * clear the references to this record, which its trigger is deleting;
+ * (NULL, NULL) when done.
+ */
+Datum
+crm_rollups_clearing(PG_FUNCTION_ARGS)
+{
+	clearing_relid = PG_ARGISNULL(0) || PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(0);
+	clearing_id = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	clearing_xid = GetTopFullTransactionId();
+	clearing_subxid = GetCurrentSubTransactionId();
+	PG_RETURN_VOID();
 }
 
 /*

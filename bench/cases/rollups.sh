@@ -1,18 +1,24 @@
 # Computed properties (docs/properties.md): what rollups cost the writes of
 # the related rows, and what a CQL filter on a stored rollup plans to.
 #  1. single-order inserts (one statement each) that change a contact rollup
-#     and a deal rollup, against the same inserts with no rollup defined;
+#     and a deal rollup, against the same inserts with no rollup defined; the
+#     same with a contact and a company rollup (the issue's measure: the
+#     order's company is its contact's primary one); and what finding that
+#     company costs an order insert without rollups (trigger orders_set_company);
 #  2. 10,000 orders in one statement, with and without the rollups: the
 #     triggers run once per statement, one UPDATE per rollup;
 #  3. the plan of crm.find_contacts on a stored rollup against hand-written
 #     SQL over the same jsonb key (printed, compared as text).
-# SCALE contacts (at most 20,000: the machine is shared), one deal each.
+# SCALE contacts (at most 20,000: the machine is shared), one deal each,
+# each the employee of one of SCALE/4 companies.
 
 n=$(( SCALE > 20000 ? 20000 : SCALE ))
 bench_sql "SET client_min_messages = warning;
 	SELECT crm.create_pipeline('Sales', 'b2b_sales');
 	INSERT INTO crm.contacts (name, email) SELECT 'C ' || i, 'c' || i || '@example.com' FROM generate_series(1, $n) i;
 	INSERT INTO crm.deals (title, value, currency, contact_id) SELECT 'D ' || i, 100, 'EUR', i FROM generate_series(1, $n) i;
+	INSERT INTO crm.companies (name) SELECT 'Co ' || i FROM generate_series(1, $n / 4) i;
+	INSERT INTO crm.contact_companies (contact_id, company_id, is_primary) SELECT i, 1 + i % ($n / 4), true FROM generate_series(1, $n) i;
 	ANALYZE;"
 
 # defining or dropping a rollup rewrites every contact or deal (its backfill); an application does
@@ -23,7 +29,7 @@ rollups_on="SELECT crm.define_formula('contact', 'spend_eur', 'SUM(orders(status
 rollups_off="SET client_min_messages = warning;
 	DELETE FROM crm.property_definitions WHERE workspace_id = 1 AND key IN ('spend_eur', 'paid_orders');
 	TRUNCATE crm.orders, crm.events;
-	VACUUM (ANALYZE) crm.contacts, crm.deals;"
+	VACUUM (ANALYZE) crm.contacts, crm.deals, crm.companies;"
 # 2,000 single-row statements, each a new order of contact i and its deal i
 singles="DO \$\$ BEGIN FOR i IN 1..2000 LOOP
 	INSERT INTO crm.orders (contact_id, deal_id, value, currency, status)
@@ -32,6 +38,18 @@ singles="DO \$\$ BEGIN FOR i IN 1..2000 LOOP
 
 read -r on_ms off_ms < <(bench_pair "$rollups_off $rollups_on" "$singles" "$rollups_off" "$singles" 5)
 report "2,000 single-order inserts, a contact and a deal rollup vs none" "$on_ms" "$off_ms" throughput ">= 0.8"
+
+company_rollups_on="SELECT crm.define_formula('contact', 'spend_eur', 'SUM(orders(status = PAID AND currency = ''EUR'').value)');
+	SELECT crm.define_formula('company', 'spend_eur', 'SUM(orders(status = PAID AND currency = ''EUR'').value)');
+	VACUUM (ANALYZE) crm.contacts, crm.companies;"
+read -r on_ms off_ms < <(bench_pair "$rollups_off $company_rollups_on" "$singles" "$rollups_off" "$singles" 5)
+report "2,000 single-order inserts, a contact and a company rollup vs none" "$on_ms" "$off_ms" throughput ">= 0.8"
+
+# an order's company found at insert (the deal's, else the contact's primary), against the trigger off
+read -r on_ms off_ms < <(bench_pair "$rollups_off ALTER TABLE crm.orders ENABLE TRIGGER orders_set_company;" "$singles" \
+	"$rollups_off ALTER TABLE crm.orders DISABLE TRIGGER orders_set_company;" "$singles" 5)
+bench_sql "ALTER TABLE crm.orders ENABLE TRIGGER orders_set_company;"
+report "2,000 single-order inserts, no rollup: company found vs not" "$on_ms" "$off_ms" throughput "-"
 
 bulk="INSERT INTO crm.orders (contact_id, deal_id, value, currency, status)
 	SELECT 1 + i % $n, 1 + i % $n, 10, 'EUR', 'paid' FROM generate_series(1, 10000) i;"

@@ -144,6 +144,9 @@ static const CqlRelation company_relations[] = {
 	{"contacts", REL_MANY, "contact", "crm.contact_companies", "company_id", "contact_id", NULL, NULL},
 	/* EXISTS deals(...), COUNT(deals(...)): deals whose company it is */
 	{"deals", REL_MANY, "deal", NULL, NULL, NULL, NULL, "company_id"},
+	/* EXISTS orders(...), orders.totalPaid, SUM(orders(status = PAID AND currency = 'EUR').value) */
+	{"orders", REL_MANY, "order", NULL, NULL, NULL, NULL, "company_id", NULL, NULL, NULL,
+	 order_aggregates, LENGTHOF(order_aggregates)},
 };
 
 static const char *const deal_status_values[] = {"open", "won", "lost", NULL};
@@ -247,6 +250,7 @@ static const CqlField order_fields[] = {
 	{"id", "id", T_NUMBER, NULL, NULL, true},
 	{"contactId", "contact_id", T_NUMBER, NULL, NULL, true},
 	{"dealId", "deal_id", T_NUMBER, NULL, NULL, true},
+	{"companyId", "company_id", T_NUMBER, NULL, NULL, true},
 	{"title", "title", T_TEXT, NULL, NULL, true},
 	{"value", "value", T_NUMBER, NULL, NULL, true},
 	{"currency", "currency", T_TEXT, NULL, NULL, true},
@@ -263,6 +267,7 @@ static const CqlField order_fields[] = {
 static const CqlRelation order_relations[] = {
 	{"contact", REL_ONE, "contact", NULL, NULL, NULL, NULL, NULL, "contact_id"},
 	{"deal", REL_ONE, "deal", NULL, NULL, NULL, NULL, NULL, "deal_id", "title", NULL},
+	{"company", REL_ONE, "company", NULL, NULL, NULL, NULL, NULL, "company_id", "name", NULL},
 };
 
 static const char *const conversation_status_values[] = {"open", "pending", "resolved", "closed", NULL};
