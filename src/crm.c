@@ -100,6 +100,9 @@ crm_invalidate_caches(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("invalidate_caches: must be fired for each statement")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	/* on a Citus worker the trigger fires on a shard: the caches know its table */
+	if (OidIsValid(CrmCitusTableOfShard(trigdata->tg_relation)))
+		CacheInvalidateRelcacheByRelid(CrmCitusTableOfShard(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }
 

@@ -58,6 +58,9 @@ extern void CrmEventsRelcache(Datum arg, Oid relid);
 /* src/citus.c: whether a table is a Citus table (its heap a shell) */
 extern void CrmCitusRelcache(Datum arg, Oid relid);
 extern bool CrmIsCitusTable(Oid relid);
+struct RelationData;
+extern Oid	CrmCitusTableOfShard(struct RelationData *rel);
+extern char *CrmTriggerTableName(struct RelationData *rel);
 extern void CrmMembersRelcache(Datum arg, Oid relid);
 extern void CrmModulesRelcache(Datum arg, Oid relid);
 extern void CrmLimitsRelcache(Datum arg, Oid relid);
