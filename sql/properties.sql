@@ -225,6 +225,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	pid bigint;
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
 BEGIN
 	key := crm.normalize_property_key(coalesce(key, label));
 	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
@@ -239,7 +241,7 @@ BEGIN
 		   type = define_formula.type,
 		   options = NULL, pattern = NULL, required = false,
 		   formula = define_formula.formula
-	 WHERE d.workspace_id = crm.current_workspace()
+	 WHERE d.workspace_id = ws
 	   AND d.object_type = define_formula.object_type
 	   AND d.key = define_formula.key
 	RETURNING d.id INTO pid;
