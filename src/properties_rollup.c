@@ -121,6 +121,8 @@ static void WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *a
  * value}, empty when the value is null, by a sub-select (p: the record).
  * The object is built inside the sub-select: Citus refuses a STABLE
  * function (jsonb_build_object) of the updated row's columns in an UPDATE.
+ * $1 is the workspace in every statement that reads it, which lets Citus
+ * route the sub-select with its UPDATE.
  */
 static char *
 RecomputeSql(const Rollup *r)
@@ -132,7 +134,7 @@ RecomputeSql(const Rollup *r)
 	if (r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM)
 		agg = psprintf("COALESCE(%s, 0)", agg);
 	return psprintf("(SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(%s, %s))"
-					" FROM %s AS c WHERE c.workspace_id OPERATOR(pg_catalog.=) p.workspace_id"
+					" FROM %s AS c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
 					" AND c.%s OPERATOR(pg_catalog.=) p.id%s%s%s)",
 					k, JsonValue(agg, r->sql.type), r->sql.table, r->sql.fk,
 					r->sql.cond_sql ? " AND (" : "", r->sql.cond_sql ? r->sql.cond_sql : "",
