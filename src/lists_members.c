@@ -239,19 +239,44 @@ ChangedLists(const MemberChanges *c, int64 ws, bool hand_only)
 	return IdArray(ids.v, ids.n);
 }
 
+typedef enum ChangeField
+{
+	CHANGE_LIST, CHANGE_TYPE, CHANGE_OBJECT, CHANGE_SOURCE, CHANGE_DELTA
+} ChangeField;
+
+/* One field of workspace ws's changes, as an array */
 static Datum
-ArrayOf(const MemberChanges *c, int64 ws, int what)
+ArrayOf(const MemberChanges *c, int64 ws, ChangeField f)
 {
 	int			n = 0;
 	Datum	   *d = palloc(sizeof(Datum) * Max(c->n, 1));
 
 	for (int i = 0; i < c->n; i++)
-		if (c->ws[i] == ws)
-			d[n++] = what == 0 ? Int64GetDatum(c->list[i]) : what == 1 ? c->type[i] :
-				what == 2 ? Int64GetDatum(c->object[i]) : what == 3 ? c->source[i] : Int32GetDatum(c->delta[i]);
-	if (what == 1 || what == 3)
+	{
+		if (c->ws[i] != ws)
+			continue;
+		switch (f)
+		{
+			case CHANGE_LIST:
+				d[n++] = Int64GetDatum(c->list[i]);
+				break;
+			case CHANGE_TYPE:
+				d[n++] = c->type[i];
+				break;
+			case CHANGE_OBJECT:
+				d[n++] = Int64GetDatum(c->object[i]);
+				break;
+			case CHANGE_SOURCE:
+				d[n++] = c->source[i];
+				break;
+			case CHANGE_DELTA:
+				d[n++] = Int32GetDatum(c->delta[i]);
+				break;
+		}
+	}
+	if (f == CHANGE_TYPE || f == CHANGE_SOURCE)
 		return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (what == 4)
+	if (f == CHANGE_DELTA)
 		return PointerGetDatum(construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT));
 	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
@@ -330,11 +355,11 @@ CountAndEmitCitus(const MemberChanges *c, int64 ws)
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
 			IdAdd(&tagged, id);
 	}
-	args[2] = ArrayOf(c, ws, 1);
-	args[3] = ArrayOf(c, ws, 2);
-	args[4] = ArrayOf(c, ws, 3);
-	args[5] = ArrayOf(c, ws, 4);
-	args[1] = ArrayOf(c, ws, 0);
+	args[1] = ArrayOf(c, ws, CHANGE_LIST);
+	args[2] = ArrayOf(c, ws, CHANGE_TYPE);
+	args[3] = ArrayOf(c, ws, CHANGE_OBJECT);
+	args[4] = ArrayOf(c, ws, CHANGE_SOURCE);
+	args[5] = ArrayOf(c, ws, CHANGE_DELTA);
 	if (SPI_execute_plan(sum_plan, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: counting members failed");
 	/* kept until SPI_finish: the writes below run SPI again */
