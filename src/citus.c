@@ -29,8 +29,8 @@
 
 #include "crm.h"
 
-/* a few tables ask: a small array does */
-#define CITUS_CACHE_SIZE 8
+/* a few tables ask (events, history, contacts, lists, rollups' tables): a small array does */
+#define CITUS_CACHE_SIZE 32
 
 static struct
 {

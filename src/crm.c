@@ -94,6 +94,7 @@ Datum
 crm_invalidate_caches(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			table;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
 		ereport(ERROR,
@@ -101,8 +102,9 @@ crm_invalidate_caches(PG_FUNCTION_ARGS)
 				 errmsg("invalidate_caches: must be fired for each statement")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	/* on a Citus worker the trigger fires on a shard: the caches know its table */
-	if (OidIsValid(CrmCitusTableOfShard(trigdata->tg_relation)))
-		CacheInvalidateRelcacheByRelid(CrmCitusTableOfShard(trigdata->tg_relation));
+	table = CrmCitusTableOfShard(trigdata->tg_relation);
+	if (OidIsValid(table))
+		CacheInvalidateRelcacheByRelid(table);
 	return PointerGetDatum(NULL);
 }
 
