@@ -18109,3 +18109,312 @@ AS $$
 	 WHERE o.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
 $$;
 COMMENT ON FUNCTION crm_hidden.order_export_row(crm.orders) IS 'the crm.export_orders row of an order';
+
+-- citusl: lists, static lists and smart tags on the distributed schema: the
+-- workspace a variable where a statement reads or locks by it (Citus routes
+-- by a value it knows, not by a call), no correlated subquery beside a set
+-- returning function, a static list's new members counted by RETURNING, and
+-- the smart tags' list trigger one statement per workspace, reading its
+-- transition table apart from the contacts.
+CREATE OR REPLACE FUNCTION crm_hidden.require_list(list_id bigint) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	l crm.lists;
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	SELECT * INTO l FROM crm.lists x
+	 WHERE x.workspace_id = ws AND x.id = require_list.list_id
+	   FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'list % does not exist', coalesce(require_list.list_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
+	END IF;
+	RETURN l;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_hidden.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	missing bigint;
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF list_require_objects.ids IS NULL THEN
+		RAISE EXCEPTION 'ids must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass an array of record ids, e.g. ARRAY[1, 2]::bigint[].';
+	END IF;
+	IF (list_require_objects.l).object_type = 'contact' THEN
+		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
+		 WHERE i IS NULL OR i NOT IN (SELECT c.id FROM crm.contacts c
+									   WHERE c.workspace_id = ws AND c.id = ANY (list_require_objects.ids))
+		 LIMIT 1;
+	ELSE
+		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
+		 WHERE i IS NULL OR i NOT IN (SELECT c.id FROM crm.companies c
+									   WHERE c.workspace_id = ws AND c.id = ANY (list_require_objects.ids))
+		 LIMIT 1;
+	END IF;
+	IF FOUND THEN
+		RAISE EXCEPTION '% % does not exist', (list_require_objects.l).object_type, coalesce(missing::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = format('List "%s" holds %s records of this workspace; check the ids.',
+								(list_require_objects.l).name, (list_require_objects.l).object_type);
+	END IF;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_hidden.list_add(l crm.lists, ids bigint[], source text) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n integer;
+BEGIN
+	-- a direct caller may hand in any row value: only its id is trusted, the
+	-- rest is the current workspace's list as stored
+	list_add.l := crm_hidden.require_list((list_add.l).id);
+	PERFORM crm_hidden.list_require_manual(list_add.l);
+	PERFORM crm_hidden.list_require_objects(list_add.l, list_add.ids);
+	IF (list_add.l).object_type = 'contact' THEN
+		-- a merged contact stands for its survivor; counted by RETURNING,
+		-- which Citus reports as the shard's INSERT did (its row count would
+		-- be the rows it sent, conflicts included)
+		WITH i AS (
+			INSERT INTO crm.list_members (workspace_id, list_id, object_type, contact_id, source)
+			SELECT DISTINCT c.workspace_id, (list_add.l).id, 'contact', coalesce(c.merged_into, c.id), list_add.source
+			  FROM crm.contacts c
+			 WHERE c.workspace_id = (list_add.l).workspace_id AND c.id = ANY (list_add.ids)
+			ON CONFLICT DO NOTHING RETURNING 1)
+		SELECT count(*) INTO n FROM i;
+	ELSE
+		-- every id is a company of the workspace (list_require_objects)
+		WITH i AS (
+			INSERT INTO crm.list_members (workspace_id, list_id, object_type, company_id, source)
+			SELECT DISTINCT c.workspace_id, (list_add.l).id, 'company', c.id, list_add.source
+			  FROM crm.companies c
+			 WHERE c.workspace_id = (list_add.l).workspace_id AND c.id = ANY (list_add.ids)
+			ON CONFLICT DO NOTHING RETURNING 1)
+		SELECT count(*) INTO n FROM i;
+	END IF;
+	RETURN n;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.get_list_members(list_id bigint)
+RETURNS TABLE (object_type text, object_id bigint, added_at timestamptz, source text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM crm.lists l
+					WHERE l.workspace_id = ws AND l.id = get_list_members.list_id) THEN
+		RAISE EXCEPTION 'list % does not exist', coalesce(get_list_members.list_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
+	END IF;
+	RETURN QUERY
+	SELECT m.object_type, coalesce(m.contact_id, m.company_id), m.added_at, m.source
+	  FROM crm.list_members m
+	 WHERE m.workspace_id = ws AND m.list_id = get_list_members.list_id
+	 ORDER BY 2;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.refresh_lists() RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	lid bigint;
+	n bigint := 0;
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	FOR lid IN
+		SELECT l.id FROM crm.lists l
+		 WHERE l.workspace_id = ws AND l.kind = 'dynamic' AND l.time_relative
+		 ORDER BY l.id
+	LOOP
+		n := n + crm_hidden.refresh_list_members(lid);
+	END LOOP;
+	RETURN n;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_internal.lists_smart_tags() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	w record;
+BEGIN
+	-- one statement per workspace, which it names by a value: Citus routes
+	-- such a statement to the workspace's shard, and ships none that reads a
+	-- transition table
+	IF TG_OP = 'INSERT' THEN
+		-- most lists are no smart tag: no scan for them
+		FOR w IN SELECT n.workspace_id AS ws, pg_catalog.array_agg(n.id ORDER BY n.id) AS ids,
+						pg_catalog.array_agg(n.tag ORDER BY n.id) AS tags
+				   FROM new_rows n WHERE n.tag IS NOT NULL GROUP BY n.workspace_id ORDER BY n.workspace_id
+		LOOP
+			UPDATE crm.contacts c
+			   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+								 WHERE NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(w.ids), pg_catalog.unnest(w.tags)) n(id, tag)
+													WHERE n.tag = t
+													  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+																	   WHERE m.workspace_id = w.ws AND m.list_id = n.id
+																		 AND m.contact_id = c.id)))
+			 WHERE c.workspace_id = w.ws AND c.status <> 'merged' AND c.tags && w.tags
+			   AND EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(w.ids), pg_catalog.unnest(w.tags)) n(id, tag)
+							WHERE c.tags @> ARRAY[n.tag]
+							  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+											   WHERE m.workspace_id = w.ws AND m.list_id = n.id AND m.contact_id = c.id));
+		END LOOP;
+	ELSE
+		FOR w IN SELECT o.workspace_id AS ws, pg_catalog.array_agg(o.tag) AS tags
+				   FROM old_rows o WHERE o.tag IS NOT NULL GROUP BY o.workspace_id ORDER BY o.workspace_id
+		LOOP
+			UPDATE crm.contacts c
+			   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t WHERE t <> ALL (w.tags))
+			 WHERE c.workspace_id = w.ws AND c.status <> 'merged' AND c.tags && w.tags;
+		END LOOP;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.define_smart_tag(tag text, filter text) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	l crm.lists;
+	t text := (crm.normalize_tags(ARRAY[define_smart_tag.tag]))[1];
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'invalid smart tag: "%"', coalesce(define_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A tag is a word or two, such as ''vip''.';
+	END IF;
+	UPDATE crm.lists x SET filter = define_smart_tag.filter
+	 WHERE x.workspace_id = ws AND x.tag = t
+	RETURNING x.* INTO l;
+	IF NOT FOUND THEN
+		INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility, tag)
+			VALUES ('#' || t, 'contact', 'dynamic', define_smart_tag.filter, NULL, 'workspace', t)
+			RETURNING x.* INTO l;
+	END IF;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
+	RETURN l;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.drop_smart_tag(tag text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	t text := (crm.normalize_tags(ARRAY[drop_smart_tag.tag]))[1];
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.lists x WHERE x.workspace_id = ws AND x.tag = t;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown smart tag: "%"', coalesce(drop_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'no_data_found', HINT = 'crm.lists holds the smart tags: the lists whose tag is set.';
+	END IF;
+	RETURN true;
+END;
+$$;
+
+-- citusl: rollups and formulas defined on the distributed schema: the
+-- workspace a variable in crm.define_formula's UPDATE (Citus routes by a value
+-- it knows), and the wide report views not regenerated by the trigger on a
+-- Citus shard, where Citus refuses DDL.
+CREATE OR REPLACE FUNCTION crm.define_formula(object_type text, key text, formula text, label text DEFAULT NULL,
+								   type crm.property_type DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	pid bigint;
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
+		RAISE EXCEPTION 'formula object type, key (or label) and formula must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(formula), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_formula(''contact'', ''seat_value'', ''seats * 10'').';
+	END IF;
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_formula.label, d.label),
+		   type = define_formula.type,
+		   options = NULL, pattern = NULL, required = false,
+		   formula = define_formula.formula
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_formula.object_type
+	   AND d.key = define_formula.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, formula)
+		VALUES (define_formula.object_type, define_formula.key, define_formula.label,
+				define_formula.type, define_formula.formula)
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_internal.report_definitions_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint;
+BEGIN
+	-- on a Citus worker the trigger fires on a shard (property_definitions_102008),
+	-- where Citus refuses DDL: the wide views are not kept there (docs/scaling.md)
+	IF TG_TABLE_NAME <> 'property_definitions' THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		FOR ws IN SELECT DISTINCT n.workspace_id FROM new_rows n ORDER BY 1 LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	ELSIF TG_OP = 'UPDATE' THEN
+		FOR ws IN SELECT n.workspace_id FROM new_rows n UNION SELECT o.workspace_id FROM old_rows o ORDER BY 1 LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	ELSIF TG_OP = 'DELETE' THEN
+		FOR ws IN SELECT DISTINCT o.workspace_id FROM old_rows o ORDER BY 1 LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	ELSE
+		-- TRUNCATE has no transition table: every workspace with a wide view
+		FOR ws IN
+			SELECT DISTINCT pg_catalog.substring(c.relname, '_w([0-9]+)$')::bigint FROM pg_class c
+			 WHERE c.relnamespace = 'crm_report'::regnamespace AND c.relkind = 'v'
+			   AND c.relname ~ '^[a-z][a-z0-9_]*_properties_w[0-9]+$' ORDER BY 1
+		LOOP
+			PERFORM crm_internal.report_regenerate(ws);
+		END LOOP;
+	END IF;
+	RETURN NULL;
+END;
+$$;

@@ -434,13 +434,13 @@ BEGIN
 	END IF;
 	IF (list_require_objects.l).object_type = 'contact' THEN
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
-		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.contacts c
-										 WHERE c.workspace_id = ws AND c.id = i)
+		 WHERE i IS NULL OR i NOT IN (SELECT c.id FROM crm.contacts c
+									   WHERE c.workspace_id = ws AND c.id = ANY (list_require_objects.ids))
 		 LIMIT 1;
 	ELSE
 		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
-		 WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM crm.companies c
-										 WHERE c.workspace_id = ws AND c.id = i)
+		 WHERE i IS NULL OR i NOT IN (SELECT c.id FROM crm.companies c
+									   WHERE c.workspace_id = ws AND c.id = ANY (list_require_objects.ids))
 		 LIMIT 1;
 	END IF;
 	IF FOUND THEN
@@ -466,19 +466,26 @@ BEGIN
 	PERFORM crm_hidden.list_require_manual(list_add.l);
 	PERFORM crm_hidden.list_require_objects(list_add.l, list_add.ids);
 	IF (list_add.l).object_type = 'contact' THEN
-		-- a merged contact stands for its survivor
-		INSERT INTO crm.list_members (workspace_id, list_id, object_type, contact_id, source)
-		SELECT DISTINCT (list_add.l).workspace_id, (list_add.l).id, 'contact', coalesce(c.merged_into, c.id), list_add.source
-		  FROM crm.contacts c
-		 WHERE c.workspace_id = (list_add.l).workspace_id AND c.id = ANY (list_add.ids)
-		ON CONFLICT DO NOTHING;
+		-- a merged contact stands for its survivor; counted by RETURNING,
+		-- which Citus reports as the shard's INSERT did (its row count would
+		-- be the rows it sent, conflicts included)
+		WITH i AS (
+			INSERT INTO crm.list_members (workspace_id, list_id, object_type, contact_id, source)
+			SELECT DISTINCT c.workspace_id, (list_add.l).id, 'contact', coalesce(c.merged_into, c.id), list_add.source
+			  FROM crm.contacts c
+			 WHERE c.workspace_id = (list_add.l).workspace_id AND c.id = ANY (list_add.ids)
+			ON CONFLICT DO NOTHING RETURNING 1)
+		SELECT count(*) INTO n FROM i;
 	ELSE
-		INSERT INTO crm.list_members (workspace_id, list_id, object_type, company_id, source)
-		SELECT DISTINCT (list_add.l).workspace_id, (list_add.l).id, 'company', i, list_add.source
-		  FROM unnest(list_add.ids) i
-		ON CONFLICT DO NOTHING;
+		-- every id is a company of the workspace (list_require_objects)
+		WITH i AS (
+			INSERT INTO crm.list_members (workspace_id, list_id, object_type, company_id, source)
+			SELECT DISTINCT c.workspace_id, (list_add.l).id, 'company', c.id, list_add.source
+			  FROM crm.companies c
+			 WHERE c.workspace_id = (list_add.l).workspace_id AND c.id = ANY (list_add.ids)
+			ON CONFLICT DO NOTHING RETURNING 1)
+		SELECT count(*) INTO n FROM i;
 	END IF;
-	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;
 $$;
@@ -644,31 +651,39 @@ CREATE FUNCTION crm_internal.lists_smart_tags() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	w record;
 BEGIN
+	-- one statement per workspace, which it names by a value: Citus routes
+	-- such a statement to the workspace's shard, and ships none that reads a
+	-- transition table
 	IF TG_OP = 'INSERT' THEN
 		-- most lists are no smart tag: no scan for them
-		IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.tag IS NOT NULL) THEN
-			RETURN NULL;
-		END IF;
-		UPDATE crm.contacts c
-		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
-							 WHERE NOT EXISTS (SELECT 1 FROM new_rows n
-												WHERE n.workspace_id = c.workspace_id AND n.tag = t
-												  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
-																   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id
-																	 AND m.contact_id = c.id)))
-		 WHERE c.status <> 'merged'
-		   AND EXISTS (SELECT 1 FROM new_rows n
-						WHERE n.tag IS NOT NULL AND n.workspace_id = c.workspace_id AND c.tags @> ARRAY[n.tag]
-						  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
-										   WHERE m.workspace_id = n.workspace_id AND m.list_id = n.id AND m.contact_id = c.id));
-	ELSIF EXISTS (SELECT 1 FROM old_rows o WHERE o.tag IS NOT NULL) THEN
-		UPDATE crm.contacts c
-		   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
-							 WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.workspace_id = c.workspace_id AND o.tag = t))
-		 WHERE c.status <> 'merged'
-		   AND EXISTS (SELECT 1 FROM old_rows o
-						WHERE o.tag IS NOT NULL AND c.workspace_id = o.workspace_id AND c.tags @> ARRAY[o.tag]);
+		FOR w IN SELECT n.workspace_id AS ws, pg_catalog.array_agg(n.id ORDER BY n.id) AS ids,
+						pg_catalog.array_agg(n.tag ORDER BY n.id) AS tags
+				   FROM new_rows n WHERE n.tag IS NOT NULL GROUP BY n.workspace_id ORDER BY n.workspace_id
+		LOOP
+			UPDATE crm.contacts c
+			   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t
+								 WHERE NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(w.ids), pg_catalog.unnest(w.tags)) n(id, tag)
+													WHERE n.tag = t
+													  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+																	   WHERE m.workspace_id = w.ws AND m.list_id = n.id
+																		 AND m.contact_id = c.id)))
+			 WHERE c.workspace_id = w.ws AND c.status <> 'merged' AND c.tags && w.tags
+			   AND EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(w.ids), pg_catalog.unnest(w.tags)) n(id, tag)
+							WHERE c.tags @> ARRAY[n.tag]
+							  AND NOT EXISTS (SELECT 1 FROM crm.list_members m
+											   WHERE m.workspace_id = w.ws AND m.list_id = n.id AND m.contact_id = c.id));
+		END LOOP;
+	ELSE
+		FOR w IN SELECT o.workspace_id AS ws, pg_catalog.array_agg(o.tag) AS tags
+				   FROM old_rows o WHERE o.tag IS NOT NULL GROUP BY o.workspace_id ORDER BY o.workspace_id
+		LOOP
+			UPDATE crm.contacts c
+			   SET tags = ARRAY(SELECT t FROM pg_catalog.unnest(c.tags) t WHERE t <> ALL (w.tags))
+			 WHERE c.workspace_id = w.ws AND c.status <> 'merged' AND c.tags && w.tags;
+		END LOOP;
 	END IF;
 	RETURN NULL;
 END;

@@ -1077,6 +1077,11 @@ AS $$
 DECLARE
 	ws bigint;
 BEGIN
+	-- on a Citus worker the trigger fires on a shard (property_definitions_102008),
+	-- where Citus refuses DDL: the wide views are not kept there (docs/scaling.md)
+	IF TG_TABLE_NAME <> 'property_definitions' THEN
+		RETURN NULL;
+	END IF;
 	IF TG_OP = 'INSERT' THEN
 		FOR ws IN SELECT DISTINCT n.workspace_id FROM new_rows n ORDER BY 1 LOOP
 			PERFORM crm_internal.report_regenerate(ws);

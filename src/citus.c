@@ -24,8 +24,8 @@
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "utils/fmgroids.h"
-#include "utils/rel.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "crm.h"
 
@@ -124,4 +124,34 @@ CrmIsCitusTable(Oid relid)
 		citus_cache_n++;
 	}
 	return citus;
+}
+
+/*
+ * The Citus table whose shard rel is, else InvalidOid.  On a worker crm's
+ * triggers fire on the shard (crm.contacts_102008), whose name and oid
+ * differ from the table's, which is what the extension's code and caches
+ * know.  Citus names a shard <table>_<shard id>: a name ending in a digit
+ * is looked at, no table of the extension's own is.
+ */
+Oid
+CrmCitusTableOfShard(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+	const char *us = strrchr(name, '_');
+	Oid			table;
+
+	if (us == NULL || us[1] == '\0' || strspn(us + 1, "0123456789") != strlen(us + 1))
+		return InvalidOid;
+	table = get_relname_relid(pnstrdup(name, us - name), RelationGetNamespace(rel));
+	return OidIsValid(table) && CrmIsCitusTable(table) ? table : InvalidOid;
+}
+
+/* The schema-qualified name of the table whose trigger fired, the shard's table for a shard */
+char *
+CrmTriggerTableName(Relation rel)
+{
+	Oid			table = CrmCitusTableOfShard(rel);
+
+	return psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
+					OidIsValid(table) ? get_rel_name(table) : RelationGetRelationName(rel));
 }

@@ -94,12 +94,17 @@ Datum
 crm_invalidate_caches(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			table;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("invalidate_caches: must be fired for each statement")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	/* on a Citus worker the trigger fires on a shard: the caches know its table */
+	table = CrmCitusTableOfShard(trigdata->tg_relation);
+	if (OidIsValid(table))
+		CacheInvalidateRelcacheByRelid(table);
 	return PointerGetDatum(NULL);
 }
 

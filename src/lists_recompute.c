@@ -54,6 +54,9 @@ int			lists_applying = 0;	/* inside our own writes of memberships */
 static SPIPlanPtr lock_plan[MAX_ENTITIES];
 static SPIPlanPtr share_plan[MAX_ENTITIES];
 static SPIPlanPtr apply_plan[MAX_ENTITIES];
+/* On Citus: the memberships read and written by routable statements */
+static SPIPlanPtr members_plan[MAX_ENTITIES];
+static SPIPlanPtr apply_citus_plan[MAX_ENTITIES];
 
 
 static void
@@ -92,6 +95,35 @@ PreparePlans(const CqlEntity *e, int ei)
 					 " SELECT (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM i)",
 					 e->list_column, e->list_column, e->name);
 	apply_plan[ei] = PrepareKept(q.data, 5, argtypes);
+}
+
+/*
+ * The same write for a Citus table.  Citus ships a statement to the
+ * workspace's shard only when every table in it is filtered by a constant
+ * or parameter workspace, and plans no correlated subquery beside a set
+ * returning function: the pairs are matched by array position and the
+ * live lists read by a plain IN.
+ */
+static SPIPlanPtr
+PrepareApplyCitus(const CqlEntity *e, int ei)
+{
+	Oid			argtypes[5] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+
+	if (apply_citus_plan[ei] == NULL)
+		apply_citus_plan[ei] = PrepareKept(psprintf(
+													"WITH d AS (DELETE FROM crm.list_members m"
+													" WHERE m.workspace_id = $1 AND m.list_id = ANY ($2) AND m.%s = ANY ($3)"
+													"   AND (m.list_id, m.%s) IN (SELECT * FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)))"
+													" RETURNING 1),"
+													" i AS (INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
+													" SELECT $1, a.lid, '%s', a.oid, 'filter'"
+													"   FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) AS a(lid, oid)"
+													"  WHERE a.lid IN (SELECT l.id FROM crm.lists l WHERE l.workspace_id = $1 AND l.id = ANY ($4))"
+													"  ORDER BY a.lid, a.oid ON CONFLICT DO NOTHING RETURNING 1)"
+													" SELECT (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM i)",
+													e->list_column, e->list_column, e->list_column, e->name),
+										   5, argtypes);
+	return apply_citus_plan[ei];
 }
 
 /*
@@ -218,6 +250,46 @@ SetMember(const ListSet *s, uint8 *member, int r, int64 lid)
 }
 
 /*
+ * ReadMembers through a query, for a Citus table, whose heap on this node
+ * is an empty shell: Citus routes it to the workspace's shard.  It reads
+ * with the snapshot the caller pushed, as the scan does.
+ */
+static void
+ReadMembersByQuery(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, int nids, uint8 *member)
+{
+	int			ei = EntityIndex(e);
+	Datum		args[2];
+
+	if (members_plan[ei] == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+
+		members_plan[ei] = PrepareKept(psprintf("SELECT m.%s, m.list_id FROM crm.list_members m"
+												" WHERE m.workspace_id = $1 AND m.%s = ANY ($2)",
+												e->list_column, e->list_column),
+									   2, argtypes);
+	}
+	args[0] = Int64GetDatum(ws);
+	args[1] = IdArray(ids, nids);
+	if (SPI_execute_plan(members_plan[ei], args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: reading memberships failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull,
+					lnull;
+		Datum		oid = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		lid = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &lnull);
+		int			r = isnull ? -1 : IdIndex(ids, nids, DatumGetInt64(oid));
+
+		if (r >= 0 && !lnull)
+			SetMember(s, member, r, DatumGetInt64(lid));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	pfree(DatumGetPointer(args[1]));
+}
+
+/*
  * The current memberships of the records in the dynamic lists of s, as bits
  * (record * s->nlists + list), by an index-only scan of our own of the index
  * on (workspace_id, <record column>) INCLUDE (list_id) of crm.list_members,
@@ -243,9 +315,16 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 	TupleTableSlot *slot;
 	Buffer		vmbuffer = InvalidBuffer;
 	ScanKeyData keys[2];
-	List	   *indexes = RelationGetIndexList(rel);
+	List	   *indexes;
 	ListCell   *lc;
 
+	if (CrmIsCitusTable(relid))
+	{
+		table_close(rel, AccessShareLock);
+		ReadMembersByQuery(s, e, ws, ids, nids, member);
+		return;
+	}
+	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)
 	{
 		Relation	i = index_open(lfirst_oid(lc), AccessShareLock);
@@ -407,7 +486,9 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 		aargs[2] = IdArray(del_o.v, del_o.n);
 		aargs[3] = IdArray(add_l.v, add_l.n);
 		aargs[4] = IdArray(add_o.v, add_o.n);
-		if (SPI_execute_plan(apply_plan[ei], aargs, NULL, false, 0) != SPI_OK_SELECT)
+		if (SPI_execute_plan(CrmIsCitusTable(get_relname_relid("list_members", get_namespace_oid("crm", false))) ?
+							 PrepareApplyCitus(e, ei) : apply_plan[ei],
+							 aargs, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "crm lists: writing members failed");
 	}
 	PG_FINALLY();

@@ -403,8 +403,7 @@ CollectWorkspaces(TriggerData *td, IdSet *out)
 static void
 SyncStatement(TriggerData *td)
 {
-	char	   *relname = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(td->tg_relation)),
-								   RelationGetRelationName(td->tg_relation));
+	char	   *relname = CrmTriggerTableName(td->tg_relation);
 	IdSet		workspaces = {0};
 	int			nent;
 	const CqlEntity *const *all = CqlEntities(&nent);

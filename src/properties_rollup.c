@@ -50,6 +50,8 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+#include "executor/tuptable.h"
 
 #include "crm.h"
 #include "cql_sql.h"
@@ -78,6 +80,8 @@ typedef struct Rollup
 	CrmRollupSql sql;			/* over the related rows' alias c */
 	/* kept plans by transition tables (new, old, both) and step (lock, update) */
 	SPIPlanPtr	plans[3][2];
+	/* on Citus: the touched records by transition tables, then lock and update */
+	SPIPlanPtr	citus_plans[3][3];
 } Rollup;
 
 static MemoryContext rollup_context = NULL;
@@ -102,6 +106,20 @@ static bool rollups_loaded = false;
 static int	nrollups = 0;
 static Rollup *rollups = NULL;
 
+/*
+ * On Citus, a workspace's rollups, loaded by its first statement: reading
+ * every workspace's would be a query over every shard.
+ */
+typedef struct WorkspaceRollups
+{
+	int64		workspace_id;
+	int			n;
+	Rollup	   *rollups;
+	struct WorkspaceRollups *next;
+} WorkspaceRollups;
+
+static WorkspaceRollups *workspace_rollups = NULL;
+
 /* A value as the JSON the validation trigger accepts for its type */
 static char *
 JsonValue(const char *sql, const char *type)
@@ -114,64 +132,88 @@ JsonValue(const char *sql, const char *type)
 static void WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Datum *args,
 							 const char *nulls, SPIPlanPtr *slot);
 
-/* The aggregate of one record's related rows, as a sub-select (p: the record) */
+/*
+ * The aggregate of one record's related rows as the jsonb object {key:
+ * value}, empty when the value is null, by a sub-select (p: the record).
+ * The object is built inside the sub-select: Citus refuses a STABLE
+ * function (jsonb_build_object) of the updated row's columns in an UPDATE.
+ * $1 is the workspace in every statement that reads it, which lets Citus
+ * route the sub-select with its UPDATE.
+ */
 static char *
 RecomputeSql(const Rollup *r)
 {
 	char	   *v = r->sql.agg == AGG_COUNT ? "*" : r->sql.value_sql;
 	char	   *agg = psprintf("pg_catalog.%s(%s)", agg_sql[r->sql.agg], v);
+	const char *k = quote_literal_cstr(r->key);
 
 	if (r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM)
 		agg = psprintf("COALESCE(%s, 0)", agg);
-	return psprintf("(SELECT %s FROM %s AS c WHERE c.workspace_id OPERATOR(pg_catalog.=) p.workspace_id"
+	return psprintf("(SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(%s, %s))"
+					" FROM %s AS c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
 					" AND c.%s OPERATOR(pg_catalog.=) p.id%s%s%s)",
-					JsonValue(agg, r->sql.type), r->sql.table, r->sql.fk,
+					k, JsonValue(agg, r->sql.type), r->sql.table, r->sql.fk,
 					r->sql.cond_sql ? " AND (" : "", r->sql.cond_sql ? r->sql.cond_sql : "",
 					r->sql.cond_sql ? ")" : "");
 }
 
-/* properties with the key set to the value (a jsonb expression), or without it when null */
+/* properties with the key set as in object (RecomputeSql), or without it when the object is empty */
 static char *
-SetKey(const char *props, const char *key, const char *value)
+SetKey(const char *props, const char *key, const char *object)
 {
-	const char *k = quote_literal_cstr(key);
-
-	return psprintf("(%s OPERATOR(pg_catalog.-) %s OPERATOR(pg_catalog.||)"
-					" pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(%s, %s)))",
-					props, k, k, value);
+	return psprintf("(%s OPERATOR(pg_catalog.-) %s OPERATOR(pg_catalog.||) %s)",
+					props, quote_literal_cstr(key), object);
 }
 
-static void
-LoadRollups(void)
+/* A new generation of definitions: what was loaded goes */
+static bool
+RollupsCurrent(void)
 {
 	uint64		generation = CrmPropertyGeneration();
-	MemoryContext old;
 
-	if (rollups_loaded && generation == rollup_generation)
-		return;
 	if (rollup_context == NULL)
 		rollup_context = AllocSetContextCreate(TopMemoryContext, "crm rollup cache", ALLOCSET_SMALL_SIZES);
+	if (generation == rollup_generation)
+		return true;
 	MemoryContextReset(rollup_context);
 	rollups_loaded = false;
 	nrollups = 0;
 	rollups = NULL;
+	workspace_rollups = NULL;
+	rollup_generation = generation;
+	return false;
+}
+
+/*
+ * The rollups among the definitions the query returns (workspace, type,
+ * key, formula), compiled into rollup_context.  A workspace's own, on Citus,
+ * with the workspace as its parameter.
+ */
+static Rollup *
+ReadRollups(const char *where, int64 ws, int *count)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(ws)};
+	Rollup	   *rs;
+	int			k = 0;
+	MemoryContext old;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(CrmCacheSnapshot());
 	/* by name through to_jsonb: the 0.2.0 schema has no formula column */
-	if (SPI_execute("SELECT d.workspace_id, d.object_type, d.key, f.formula"
-					"  FROM crm.property_definitions d,"
-					"       LATERAL (SELECT pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'formula' AS formula) f"
-					" WHERE f.formula OPERATOR(pg_catalog.~*) '^\\s*(count|sum|min|max|avg)\\s*\\('"
-					" ORDER BY d.workspace_id, d.object_type, d.key", CrmCacheReadOnly(), 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(psprintf("SELECT d.workspace_id, d.object_type, d.key, f.formula"
+									   "  FROM crm.property_definitions d,"
+									   "       LATERAL (SELECT pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'formula' AS formula) f"
+									   " WHERE f.formula OPERATOR(pg_catalog.~*) '^\\s*(count|sum|min|max|avg)\\s*\\('%s"
+									   " ORDER BY d.workspace_id, d.object_type, d.key", where),
+							  where[0] ? 1 : 0, argtypes, args, NULL, CrmCacheReadOnly(), 0) != SPI_OK_SELECT)
 		elog(ERROR, "loading rollups failed");
 	{
 		int			n = (int) SPI_processed;
 		SPITupleTable *tt = SPI_tuptable;
-		Rollup	   *rs = MemoryContextAllocZero(rollup_context, sizeof(Rollup) * Max(n, 1));
-		int			k = 0;
 
+		rs = MemoryContextAllocZero(rollup_context, sizeof(Rollup) * Max(n, 1));
 		for (int i = 0; i < n; i++)
 		{
 			bool		isnull;
@@ -197,13 +239,37 @@ LoadRollups(void)
 			MemoryContextSwitchTo(old);
 			k++;
 		}
-		rollups = rs;
-		nrollups = k;
 	}
 	PopActiveSnapshot();
 	SPI_finish();
-	rollup_generation = generation;
+	*count = k;
+	return rs;
+}
+
+static void
+LoadRollups(void)
+{
+	if (RollupsCurrent() && rollups_loaded)
+		return;
+	rollups = ReadRollups("", 0, &nrollups);
 	rollups_loaded = true;
+}
+
+static WorkspaceRollups *
+LoadWorkspaceRollups(int64 ws)
+{
+	WorkspaceRollups *w;
+
+	RollupsCurrent();
+	for (w = workspace_rollups; w; w = w->next)
+		if (w->workspace_id == ws)
+			return w;
+	w = MemoryContextAllocZero(rollup_context, sizeof(WorkspaceRollups));
+	w->workspace_id = ws;
+	w->rollups = ReadRollups(" AND d.workspace_id OPERATOR(pg_catalog.=) $1", ws, &w->n);
+	w->next = workspace_rollups;
+	workspace_rollups = w;
+	return w;
 }
 
 /*
@@ -341,6 +407,152 @@ SyncRollup(Rollup *r, bool has_new, bool has_old)
 }
 
 /*
+ * SyncRollup on a Citus shard.  Citus ships no query that reads a
+ * transition table to a shard: the touched records (and for COUNT and SUM
+ * their deltas) are read from the transition tables alone, which Citus
+ * leaves to PostgreSQL, then written by statements naming the workspace and
+ * the records as parameters, which it routes to the workspace's shard.
+ */
+static void
+SyncRollupCitus(Rollup *r, bool has_new, bool has_old)
+{
+	SPIPlanPtr *slots = r->citus_plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
+	Oid			argtypes[3] = {INT8OID, INT8ARRAYOID, NUMERICARRAYOID};
+	Datum		args[3] = {Int64GetDatum(r->workspace_id)};
+	StringInfoData rows;
+	const char *k = quote_literal_cstr(r->key);
+	bool		additive = r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM;
+	int			n = 0;
+	int64		skip;
+	bool		skipping;
+	Datum	   *parents,
+			   *deltas;
+
+	initStringInfo(&rows);
+	if (has_new)
+		appendStringInfoString(&rows, Counted(r, "new_rows", false));
+	if (has_old)
+		appendStringInfo(&rows, "%s%s", has_new ? " UNION ALL " : "", Counted(r, "old_rows", true));
+	WriteRecordsKept(r, psprintf("SELECT x.parent, pg_catalog.sum(x.v) FROM (%s) x GROUP BY x.parent%s ORDER BY x.parent",
+								 rows.data, additive ? " HAVING pg_catalog.sum(x.v) OPERATOR(pg_catalog.<>) 0" : ""),
+					 1, argtypes, args, NULL, &slots[0]);
+	parents = palloc(sizeof(Datum) * (SPI_processed + 1));
+	deltas = palloc(sizeof(Datum) * (SPI_processed + 1));
+	/* the record being deleted is not written (see Clearing) */
+	skipping = Clearing(r, &skip);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		parents[n] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		deltas[n] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		if (!skipping || DatumGetInt64(parents[n]) != skip)
+			n++;
+	}
+	if (n == 0)
+		return;
+	args[1] = PointerGetDatum(construct_array(parents, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(deltas, n, NUMERICOID, -1, false, TYPALIGN_INT));
+	if (additive)
+	{
+		/* jsonb_set and casts, which are immutable: see RecomputeSql */
+		WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = pg_catalog.jsonb_set(p.properties, ARRAY[%s],"
+									 " ((COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
+									 "   OPERATOR(pg_catalog.+) ($3::pg_catalog.numeric[])[pg_catalog.array_position($2, p.id)])"
+									 "  ::pg_catalog.text)::pg_catalog.jsonb)"
+									 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) ANY ($2)",
+									 r->parent, k, k),
+						 3, argtypes, args, NULL, &slots[1]);
+		return;
+	}
+	/* lock the touched records, then recompute them with a snapshot taken after the locks */
+	WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
+								 " AND p.id OPERATOR(pg_catalog.=) ANY ($2) ORDER BY p.id FOR UPDATE OF p",
+								 r->parent),
+					 2, argtypes, args, NULL, &slots[1]);
+	WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
+								 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) ANY ($2)"
+								 "   AND p.properties IS DISTINCT FROM %s",
+								 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)),
+								 SetKey("p.properties", r->key, RecomputeSql(r))),
+					 2, argtypes, args, NULL, &slots[2]);
+}
+
+static int
+CompareWorkspaces(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The workspaces of a statement's changed rows, sorted, without duplicates */
+static int
+ChangedWorkspaces(TriggerData *td, int64 **out)
+{
+	Tuplestorestate *stores[2] = {td->tg_newtable, td->tg_oldtable};
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
+	AttrNumber	att = SPI_fnumber(RelationGetDescr(td->tg_relation), "workspace_id");
+	int			n = 0,
+				cap = 4;
+	int64	   *ws = palloc(sizeof(int64) * cap);
+
+	for (int t = 0; t < 2; t++)
+	{
+		if (stores[t] == NULL)
+			continue;
+		tuplestore_rescan(stores[t]);
+		while (tuplestore_gettupleslot(stores[t], true, false, slot))
+		{
+			bool		isnull;
+			int64		w = DatumGetInt64(slot_getattr(slot, att, &isnull));
+			int			i;
+
+			for (i = 0; i < n && ws[i] != w; i++)
+				;
+			if (i < n)
+				continue;
+			if (n == cap)
+				ws = repalloc(ws, sizeof(int64) * (cap *= 2));
+			ws[n++] = w;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	qsort(ws, n, sizeof(int64), CompareWorkspaces);
+	*out = ws;
+	return n;
+}
+
+/* crm_rollups_sync on a Citus shard: each workspace's rollups over the table */
+static void
+RollupsSyncCitus(TriggerData *trigdata)
+{
+	char	   *table = CrmTriggerTableName(trigdata->tg_relation);
+	int64	   *wss;
+	int			nws = ChangedWorkspaces(trigdata, &wss);
+	WorkspaceRollups **loaded = palloc(sizeof(WorkspaceRollups *) * Max(nws, 1));
+	bool		any = false;
+
+	for (int w = 0; w < nws; w++)
+	{
+		loaded[w] = LoadWorkspaceRollups(wss[w]);
+		for (int i = 0; i < loaded[w]->n; i++)
+			any |= strcmp(loaded[w]->rollups[i].sql.table, table) == 0;
+	}
+	if (!any)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	SPI_register_trigger_data(trigdata);
+	for (int w = 0; w < nws; w++)
+		for (int i = 0; i < loaded[w]->n; i++)
+			if (strcmp(loaded[w]->rollups[i].sql.table, table) == 0)
+				SyncRollupCitus(&loaded[w]->rollups[i], trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+	SPI_finish();
+}
+
+/*
  * AFTER INSERT / UPDATE / DELETE FOR EACH STATEMENT on a table rollups read,
  * with transition tables new_rows and old_rows.
  */
@@ -356,14 +568,11 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rollups_sync: must be fired after insert, update or delete, for each statement")));
-
-	/*
-	 * On Citus the trigger fires on a worker's shard (crm.orders_102011), and
-	 * loading the rollups reads every workspace's definitions, on every
-	 * worker: rollups are not kept on a distributed schema (docs/scaling.md).
-	 */
-	if (CrmIsCitusTable(get_relname_relid("property_definitions", get_namespace_oid("crm", false))))
+	if (OidIsValid(CrmCitusTableOfShard(trigdata->tg_relation)))
+	{
+		RollupsSyncCitus(trigdata);
 		return PointerGetDatum(NULL);
+	}
 	LoadRollups();
 	if (nrollups == 0)
 		return PointerGetDatum(NULL);
