@@ -229,8 +229,6 @@ AS $$
 DECLARE
 	ws bigint := crm.current_workspace();
 	pid bigint;
-	-- a variable, not the call: Citus routes a query by a value it knows
-	ws bigint := crm.current_workspace();
 BEGIN
 	key := crm.normalize_property_key(coalesce(key, label));
 	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
