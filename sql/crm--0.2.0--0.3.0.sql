@@ -18418,3 +18418,206 @@ BEGIN
 	RETURN NULL;
 END;
 $$;
+
+-- merge of citusw and citusl: the functions both took the workspace into a variable in, declared once
+
+CREATE OR REPLACE FUNCTION crm.define_formula(object_type text, key text, formula text, label text DEFAULT NULL,
+								   type crm.property_type DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
+		RAISE EXCEPTION 'formula object type, key (or label) and formula must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(formula), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_formula(''contact'', ''seat_value'', ''seats * 10'').';
+	END IF;
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_formula.label, d.label),
+		   type = define_formula.type,
+		   options = NULL, pattern = NULL, required = false,
+		   formula = define_formula.formula
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_formula.object_type
+	   AND d.key = define_formula.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, formula)
+		VALUES (define_formula.object_type, define_formula.key, define_formula.label,
+				define_formula.type, define_formula.formula)
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.define_smart_tag(tag text, filter text) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	l crm.lists;
+	t text := (crm.normalize_tags(ARRAY[define_smart_tag.tag]))[1];
+BEGIN
+	IF t IS NULL THEN
+		RAISE EXCEPTION 'invalid smart tag: "%"', coalesce(define_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A tag is a word or two, such as ''vip''.';
+	END IF;
+	UPDATE crm.lists x SET filter = define_smart_tag.filter
+	 WHERE x.workspace_id = ws AND x.tag = t
+	RETURNING x.* INTO l;
+	IF NOT FOUND THEN
+		INSERT INTO crm.lists AS x (name, object_type, kind, filter, owner, visibility, tag)
+			VALUES ('#' || t, 'contact', 'dynamic', define_smart_tag.filter, NULL, 'workspace', t)
+			RETURNING x.* INTO l;
+	END IF;
+	-- the row as the AFTER trigger left it (member_count)
+	SELECT * INTO l FROM crm.lists x WHERE x.workspace_id = l.workspace_id AND x.id = l.id;
+	RETURN l;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.drop_smart_tag(tag text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	t text := (crm.normalize_tags(ARRAY[drop_smart_tag.tag]))[1];
+BEGIN
+	DELETE FROM crm.lists x WHERE x.workspace_id = ws AND x.tag = t;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown smart tag: "%"', coalesce(drop_smart_tag.tag, 'NULL')
+			USING ERRCODE = 'no_data_found', HINT = 'crm.lists holds the smart tags: the lists whose tag is set.';
+	END IF;
+	RETURN true;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.get_list_members(list_id bigint)
+RETURNS TABLE (object_type text, object_id bigint, added_at timestamptz, source text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM crm.lists l
+					WHERE l.workspace_id = ws AND l.id = get_list_members.list_id) THEN
+		RAISE EXCEPTION 'list % does not exist', coalesce(get_list_members.list_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
+	END IF;
+	RETURN QUERY
+	SELECT m.object_type, coalesce(m.contact_id, m.company_id), m.added_at, m.source
+	  FROM crm.list_members m
+	 WHERE m.workspace_id = ws AND m.list_id = get_list_members.list_id
+	 ORDER BY 2;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.refresh_lists() RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	lid bigint;
+	n bigint := 0;
+BEGIN
+	FOR lid IN
+		SELECT l.id FROM crm.lists l
+		 WHERE l.workspace_id = ws AND l.kind = 'dynamic' AND l.time_relative
+		 ORDER BY l.id
+	LOOP
+		n := n + crm_hidden.refresh_list_members(lid);
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.list_require_objects(l crm.lists, ids bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	missing bigint;
+BEGIN
+	IF list_require_objects.ids IS NULL THEN
+		RAISE EXCEPTION 'ids must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass an array of record ids, e.g. ARRAY[1, 2]::bigint[].';
+	END IF;
+	IF (list_require_objects.l).object_type = 'contact' THEN
+		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
+		 WHERE i IS NULL OR i NOT IN (SELECT c.id FROM crm.contacts c
+									   WHERE c.workspace_id = ws AND c.id = ANY (list_require_objects.ids))
+		 LIMIT 1;
+	ELSE
+		SELECT i INTO missing FROM unnest(list_require_objects.ids) i
+		 WHERE i IS NULL OR i NOT IN (SELECT c.id FROM crm.companies c
+									   WHERE c.workspace_id = ws AND c.id = ANY (list_require_objects.ids))
+		 LIMIT 1;
+	END IF;
+	IF FOUND THEN
+		RAISE EXCEPTION '% % does not exist', (list_require_objects.l).object_type, coalesce(missing::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = format('List "%s" holds %s records of this workspace; check the ids.',
+								(list_require_objects.l).name, (list_require_objects.l).object_type);
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_list(list_id bigint) RETURNS crm.lists
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	l crm.lists;
+BEGIN
+	SELECT * INTO l FROM crm.lists x
+	 WHERE x.workspace_id = ws AND x.id = require_list.list_id
+	   FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'list % does not exist', coalesce(require_list.list_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id (SELECT id, name FROM crm.lists); lists of other workspaces are not visible here.';
+	END IF;
+	RETURN l;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.require_pipeline(pipeline_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a variable, not the call: Citus routes a query by a value it knows
+	ws bigint := crm.current_workspace();
+BEGIN
+	IF pipeline_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM crm.pipelines p
+		 WHERE p.workspace_id = ws AND p.id = require_pipeline.pipeline_id) THEN
+		RAISE EXCEPTION 'pipeline % does not exist', coalesce(pipeline_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; SELECT id, name FROM crm.pipelines lists the pipelines of this workspace.';
+	END IF;
+END;
+$$;
