@@ -15741,3 +15741,131 @@ CREATE TRIGGER checklist_items_rollups_update AFTER UPDATE ON crm.checklist_item
 CREATE TRIGGER checklist_items_rollups_delete AFTER DELETE ON crm.checklist_items
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.rollups_sync();
+
+-- perf25a: crm.move_deal locks only the target stage, renumbers it, and
+-- locks the card last (concurrent moves of one card deadlocked when its
+-- stage changed while the move waited for it: test/specs/kanban_deadlock.spec)
+-- Kanban drag and drop: positions are spaced 1024 apart so a card dropped
+-- between two others usually takes the midpoint; when there is no room
+-- left the stage is renumbered.  The stage is an id (of any pipeline) or,
+-- as stage_name, a name within the deal's pipeline: one function, no
+-- overloaded name.
+CREATE OR REPLACE FUNCTION crm.move_deal(deal_id bigint, stage_id bigint DEFAULT NULL, before_deal_id bigint DEFAULT NULL,
+							  stage_name text DEFAULT NULL)
+RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	d crm.deals;
+	target crm.stages;
+	before_pos bigint;
+	prev_pos bigint;
+	new_pos bigint;
+BEGIN
+	-- the deal as it is, unlocked: the target stage is locked before the deal (below)
+	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.deal_id;
+	IF NOT FOUND THEN
+		d := crm_hidden.lock_deal(move_deal.deal_id);	-- raises no_data_found
+	END IF;
+	IF stage_name IS NOT NULL THEN
+		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
+		SELECT * INTO target FROM crm.stages s
+		 WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+		   AND lower(s.name) = lower(btrim(move_deal.stage_name))
+		 ORDER BY s.name = btrim(move_deal.stage_name) DESC, s.position
+		 LIMIT 1;
+		IF FOUND AND target.name <> btrim(stage_name)
+		   AND (SELECT count(*) FROM crm.stages s WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+				  AND lower(s.name) = lower(btrim(move_deal.stage_name))) > 1 THEN
+			RAISE EXCEPTION 'stage name "%" fits several stages of pipeline %', stage_name, d.pipeline_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write the name with its capitals as the stage has it, or pass stage_id => n.';
+		END IF;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'stage "%" does not exist in pipeline % of deal %', stage_name, d.pipeline_id, deal_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('The pipeline''s stages are %s; pass stage_id => n for a stage of another pipeline.',
+									(SELECT string_agg(quote_literal(s.name), ', ' ORDER BY s.position) FROM crm.stages s
+									  WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id));
+		ELSIF move_deal.stage_id IS NOT NULL AND move_deal.stage_id <> target.id THEN
+			RAISE EXCEPTION 'stage % and stage name "%" name different stages', move_deal.stage_id, stage_name
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the stage once: stage_id => n or stage_name => ''Won''.';
+		END IF;
+		move_deal.stage_id := target.id;
+	ELSIF move_deal.stage_id IS NULL THEN
+		RAISE EXCEPTION 'no stage given for deal %', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass stage_id => n or stage_name => ''Qualified'' (a stage of the deal''s pipeline).';
+	END IF;
+	SELECT * INTO target FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
+	END IF;
+	-- Moves into one stage queue on its row, so that each sees the positions
+	-- the one before it wrote (a total order, renumbering included).  The
+	-- card is locked last, after the renumbering: a session holding a card
+	-- then waits for nothing a stage's holder has, and a stage is never
+	-- locked after a card (the card's own stage may change while the move
+	-- waits for it, so it is not locked at all: a card leaving a stage
+	-- changes no other card's place).  NO KEY UPDATE: inserts of deals (their
+	-- foreign key's KEY SHARE) pass.
+	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id FOR NO KEY UPDATE;
+	IF before_deal_id IS NOT NULL THEN
+		IF before_deal_id = deal_id THEN
+			RAISE EXCEPTION 'deal % cannot be placed before itself', deal_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the id of the card the deal should land above, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO before_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
+		SELECT x.position INTO prev_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.position < before_pos
+		   AND x.id <> move_deal.deal_id
+		 ORDER BY x.position DESC LIMIT 1;
+		prev_pos := coalesce(prev_pos, 0);
+		IF before_pos - prev_pos < 2 THEN
+			-- no room: respace the stage, keeping its order
+			UPDATE crm.deals x SET position = r.rn * 1024
+			  FROM (SELECT y.id, row_number() OVER (ORDER BY y.position, y.id) AS rn
+					  FROM crm.deals y WHERE y.workspace_id = ws AND y.stage_id = move_deal.stage_id
+					   AND y.id <> move_deal.deal_id) r
+			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024
+			   AND x.stage_id = move_deal.stage_id;	-- a card moved out meanwhile keeps its new place
+			SELECT x.position INTO before_pos FROM crm.deals x
+			 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
+			prev_pos := before_pos - 1024;
+		END IF;
+		-- NULL when the card is not in the stage, or left it during the renumbering
+		IF before_pos IS NULL THEN
+			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
+		END IF;
+		new_pos := (prev_pos + before_pos) / 2;
+	ELSE
+		new_pos := coalesce((SELECT x.position FROM crm.deals x
+							  WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id
+							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+	-- no card enters the stage while its row is held, so new_pos stays free
+	d := crm_hidden.lock_deal(move_deal.deal_id);
+	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
+		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
+	END IF;
+
+	UPDATE crm.deals x SET stage_id = move_deal.stage_id, pipeline_id = target.pipeline_id, position = new_pos
+	 WHERE x.workspace_id = ws AND x.id = move_deal.deal_id
+	 RETURNING * INTO d;
+	RETURN d;
+END;
+$$;
+COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint, text) IS
+	'moves a deal to a stage (stage_id of any pipeline, or stage_name within the deal''s pipeline), above before_deal_id or at the end of the stage';

@@ -464,26 +464,15 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
 	END IF;
-	-- Moves into or out of one stage queue on its row, so that each sees the
-	-- positions the one before it wrote (a total order, renumbering
-	-- included); both stages in id order first and the deal second, so that
-	-- a renumbering, which locks the stage's cards, never waits for a move
-	-- holding one of them while it waits for a stage.  NO KEY UPDATE:
-	-- inserts of deals (their foreign key's KEY SHARE) pass.
-	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id IN (move_deal.stage_id, d.stage_id)
-	 ORDER BY s.id FOR NO KEY UPDATE;
-	before_pos := d.stage_id;	-- the stage read before the locks
-	d := crm_hidden.lock_deal(move_deal.deal_id);
-	IF d.stage_id IS DISTINCT FROM before_pos THEN
-		-- moved by another session meanwhile: its stage now
-		PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = d.stage_id FOR NO KEY UPDATE;
-	END IF;
-	before_pos := NULL;
-	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
-		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
-			USING ERRCODE = 'serialization_failure',
-				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
-	END IF;
+	-- Moves into one stage queue on its row, so that each sees the positions
+	-- the one before it wrote (a total order, renumbering included).  The
+	-- card is locked last, after the renumbering: a session holding a card
+	-- then waits for nothing a stage's holder has, and a stage is never
+	-- locked after a card (the card's own stage may change while the move
+	-- waits for it, so it is not locked at all: a card leaving a stage
+	-- changes no other card's place).  NO KEY UPDATE: inserts of deals (their
+	-- foreign key's KEY SHARE) pass.
+	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id FOR NO KEY UPDATE;
 	IF before_deal_id IS NOT NULL THEN
 		IF before_deal_id = deal_id THEN
 			RAISE EXCEPTION 'deal % cannot be placed before itself', deal_id
@@ -492,11 +481,6 @@ BEGIN
 		END IF;
 		SELECT x.position INTO before_pos FROM crm.deals x
 		 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
-		IF before_pos IS NULL THEN
-			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
-				USING ERRCODE = 'invalid_parameter_value',
-					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
-		END IF;
 		SELECT x.position INTO prev_pos FROM crm.deals x
 		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.position < before_pos
 		   AND x.id <> move_deal.deal_id
@@ -510,14 +494,28 @@ BEGIN
 					   AND y.id <> move_deal.deal_id) r
 			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024
 			   AND x.stage_id = move_deal.stage_id;	-- a card moved out meanwhile keeps its new place
-			SELECT x.position INTO before_pos FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id;
+			SELECT x.position INTO before_pos FROM crm.deals x
+			 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
 			prev_pos := before_pos - 1024;
+		END IF;
+		-- NULL when the card is not in the stage, or left it during the renumbering
+		IF before_pos IS NULL THEN
+			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
 		END IF;
 		new_pos := (prev_pos + before_pos) / 2;
 	ELSE
 		new_pos := coalesce((SELECT x.position FROM crm.deals x
 							  WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id
 							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+	-- no card enters the stage while its row is held, so new_pos stays free
+	d := crm_hidden.lock_deal(move_deal.deal_id);
+	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
+		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
 	END IF;
 
 	UPDATE crm.deals x SET stage_id = move_deal.stage_id, pipeline_id = target.pipeline_id, position = new_pos
