@@ -421,8 +421,9 @@ DECLARE
 	before_pos bigint;
 	prev_pos bigint;
 	new_pos bigint;
+	from_stage bigint;
 BEGIN
-	-- the deal as it is, unlocked: the target stage is locked before the deal (below)
+	-- the deal as it is, unlocked: the stages are locked before the deal (below)
 	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.deal_id;
 	IF NOT FOUND THEN
 		d := crm_hidden.lock_deal(move_deal.deal_id);	-- raises no_data_found
@@ -464,15 +465,34 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
 	END IF;
-	-- Moves into one stage queue on its row, so that each sees the positions
-	-- the one before it wrote (a total order, renumbering included).  The
-	-- card is locked last, after the renumbering: a session holding a card
-	-- then waits for nothing a stage's holder has, and a stage is never
-	-- locked after a card (the card's own stage may change while the move
-	-- waits for it, so it is not locked at all: a card leaving a stage
-	-- changes no other card's place).  NO KEY UPDATE: inserts of deals (their
+	-- Moves into or out of one stage queue on its row, so that each sees the
+	-- positions the one before it wrote (a total order, renumbering
+	-- included): both stages in id order first and the deal second, so that a
+	-- renumbering, which locks the stage's cards, never waits for a move
+	-- holding one of them while it waits for a stage.  A card moved while
+	-- this waited for it is in a stage not locked yet: locking that one now
+	-- would take a stage after a card, so the try is rolled back (the
+	-- subtransaction releases its row locks) and the locks are taken again
+	-- for the stage the card is in.  NO KEY UPDATE: inserts of deals (their
 	-- foreign key's KEY SHARE) pass.
-	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id FOR NO KEY UPDATE;
+	from_stage := d.stage_id;
+	LOOP
+		BEGIN
+			PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id IN (move_deal.stage_id, from_stage)
+			 ORDER BY s.id FOR NO KEY UPDATE;
+			d := crm_hidden.lock_deal(move_deal.deal_id);
+			EXIT WHEN d.stage_id = from_stage;
+			from_stage := d.stage_id;
+			RAISE EXCEPTION 'deal % changed stage while it was locked', deal_id USING ERRCODE = 'CRMMV';
+		EXCEPTION WHEN SQLSTATE 'CRMMV' THEN
+			NULL;	-- the locks went with the try: again, for the stage the deal is in now
+		END;
+	END LOOP;
+	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
+		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
+	END IF;
 	IF before_deal_id IS NOT NULL THEN
 		IF before_deal_id = deal_id THEN
 			RAISE EXCEPTION 'deal % cannot be placed before itself', deal_id
@@ -509,13 +529,6 @@ BEGIN
 		new_pos := coalesce((SELECT x.position FROM crm.deals x
 							  WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id
 							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
-	END IF;
-	-- no card enters the stage while its row is held, so new_pos stays free
-	d := crm_hidden.lock_deal(move_deal.deal_id);
-	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
-		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
-			USING ERRCODE = 'serialization_failure',
-				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
 	END IF;
 
 	UPDATE crm.deals x SET stage_id = move_deal.stage_id, pipeline_id = target.pipeline_id, position = new_pos
