@@ -15883,3 +15883,18 @@ END;
 $$;
 COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint, text) IS
 	'moves a deal to a stage (stage_id of any pipeline, or stage_name within the deal''s pipeline), above before_deal_id or at the end of the stage';
+
+-- perf25a: member_count written at commit by a deferred trigger, so that
+-- concurrent membership changes of one list do not queue on its row
+-- member_count is written at commit (src/lists_counts.c): the membership
+-- trigger above keeps each list's delta in the backend, and this deferred
+-- trigger writes them all in one UPDATE, so the lists' rows are locked only
+-- while the transaction commits.
+CREATE FUNCTION crm_internal.list_counts_flush() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_list_counts_flush' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.list_counts_flush() IS
+	'deferred constraint trigger on crm.list_members: writes the member_count changes the transaction made, at commit';
+CREATE CONSTRAINT TRIGGER list_members_counts AFTER INSERT OR UPDATE OF list_id OR DELETE ON crm.list_members
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.list_counts_flush();
+COMMENT ON COLUMN crm.lists.member_count IS 'kept exact at every commit by the triggers on crm.list_members (a transaction''s own changes are written when it commits); not writable';
