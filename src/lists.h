@@ -202,6 +202,7 @@ extern int	lists_internal_write;
 /* lists_counts.c */
 extern void ListCountsAdd(int64 ws, int64 list, int64 delta);
 extern void ListCountsSettle(int64 ws, int64 list);
+extern void ListCountsFlushNow(void);
 
 /* smart_tags.c */
 extern bool SmartTagsInstalled(void);

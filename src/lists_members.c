@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/rel.h"
 #include "utils/tuplestore.h"
 
 #include "crm.h"
@@ -71,7 +72,7 @@ RefuseDynamicMembers(bool update)
  * by each call (as PL/pgSQL's plans do).
  */
 static void
-CountAndEmit(int kind, const char *changes)
+CountAndEmit(int kind, const char *changes, bool at_commit)
 {
 	static SPIPlanPtr count_plans[3];
 	uint64		i;
@@ -114,6 +115,25 @@ CountAndEmit(int kind, const char *changes)
 					  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
 					  DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull)));
 	}
+	if (!at_commit)
+		ListCountsFlushNow();
+}
+
+/*
+ * Whether the deferred trigger that writes the counts at commit is there
+ * and enabled: the release script of 0.2.0, which this library also
+ * serves, has none, and there the counts are written at once.
+ */
+static bool
+CountsAtCommit(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+	int			i;
+
+	for (i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+		if (strcmp(trigdesc->triggers[i].tgname, "list_members_counts") == 0)
+			return trigdesc->triggers[i].tgenabled != TRIGGER_DISABLED;
+	return false;
 }
 
 /*
@@ -150,7 +170,7 @@ crm_list_members_changed(PG_FUNCTION_ARGS)
 		int			kind = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? 0 : TRIGGER_FIRED_BY_DELETE(td->tg_event) ? 1 : 2;
 		const char *changes = kind == 0 ? added : kind == 1 ? removed : psprintf("%s UNION ALL %s", removed, added);
 
-		CountAndEmit(kind, changes);
+		CountAndEmit(kind, changes, CountsAtCommit(td->tg_relation));
 		/* the tags of smart tags follow the memberships (smart_tags.c) */
 		if (SmartTagsInstalled())
 			SmartTagsAfterMembers(kind, changes);
