@@ -18621,3 +18621,160 @@ BEGIN
 	END IF;
 END;
 $$;
+
+-- perf25a: crm.move_deal takes its stage locks again when the deal changed
+-- stage while the move waited for it, in a subtransaction rolled back first
+-- (it locked the new stage after the card, and concurrent moves deadlocked:
+-- test/specs/kanban_deadlock.spec)
+-- Kanban drag and drop: positions are spaced 1024 apart so a card dropped
+-- between two others usually takes the midpoint; when there is no room
+-- left the stage is renumbered.  The stage is an id (of any pipeline) or,
+-- as stage_name, a name within the deal's pipeline: one function, no
+-- overloaded name.
+CREATE OR REPLACE FUNCTION crm.move_deal(deal_id bigint, stage_id bigint DEFAULT NULL, before_deal_id bigint DEFAULT NULL,
+							  stage_name text DEFAULT NULL)
+RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	d crm.deals;
+	target crm.stages;
+	before_pos bigint;
+	prev_pos bigint;
+	new_pos bigint;
+	from_stage bigint;
+BEGIN
+	-- the deal as it is, unlocked: the stages are locked before the deal (below)
+	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.deal_id;
+	IF NOT FOUND THEN
+		d := crm_hidden.lock_deal(move_deal.deal_id);	-- raises no_data_found
+	END IF;
+	IF stage_name IS NOT NULL THEN
+		-- the name as spelled first; "proposal" for "Proposal" when only one stage fits
+		SELECT * INTO target FROM crm.stages s
+		 WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+		   AND lower(s.name) = lower(btrim(move_deal.stage_name))
+		 ORDER BY s.name = btrim(move_deal.stage_name) DESC, s.position
+		 LIMIT 1;
+		IF FOUND AND target.name <> btrim(stage_name)
+		   AND (SELECT count(*) FROM crm.stages s WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id
+				  AND lower(s.name) = lower(btrim(move_deal.stage_name))) > 1 THEN
+			RAISE EXCEPTION 'stage name "%" fits several stages of pipeline %', stage_name, d.pipeline_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Write the name with its capitals as the stage has it, or pass stage_id => n.';
+		END IF;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'stage "%" does not exist in pipeline % of deal %', stage_name, d.pipeline_id, deal_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = format('The pipeline''s stages are %s; pass stage_id => n for a stage of another pipeline.',
+									(SELECT string_agg(quote_literal(s.name), ', ' ORDER BY s.position) FROM crm.stages s
+									  WHERE s.workspace_id = ws AND s.pipeline_id = d.pipeline_id));
+		ELSIF move_deal.stage_id IS NOT NULL AND move_deal.stage_id <> target.id THEN
+			RAISE EXCEPTION 'stage % and stage name "%" name different stages', move_deal.stage_id, stage_name
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the stage once: stage_id => n or stage_name => ''Won''.';
+		END IF;
+		move_deal.stage_id := target.id;
+	ELSIF move_deal.stage_id IS NULL THEN
+		RAISE EXCEPTION 'no stage given for deal %', coalesce(deal_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass stage_id => n or stage_name => ''Qualified'' (a stage of the deal''s pipeline).';
+	END IF;
+	SELECT * INTO target FROM crm.stages s WHERE s.workspace_id = ws AND s.id = move_deal.stage_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
+	END IF;
+	-- Moves into or out of one stage queue on its row, so that each sees the
+	-- positions the one before it wrote (a total order, renumbering
+	-- included): both stages in id order first and the deal second, so that a
+	-- renumbering, which locks the stage's cards, never waits for a move
+	-- holding one of them while it waits for a stage.  A card moved while
+	-- this waited for it is in a stage not locked yet: locking that one now
+	-- would take a stage after a card, so the try is rolled back (the
+	-- subtransaction releases its row locks) and the locks are taken again
+	-- for the stage the card is in.  NO KEY UPDATE: inserts of deals (their
+	-- foreign key's KEY SHARE) pass.
+	from_stage := d.stage_id;
+	LOOP
+		BEGIN
+			PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id IN (move_deal.stage_id, from_stage)
+			 ORDER BY s.id FOR NO KEY UPDATE;
+			d := crm_hidden.lock_deal(move_deal.deal_id);
+			EXIT WHEN d.stage_id = from_stage;
+			from_stage := d.stage_id;
+			RAISE EXCEPTION 'deal % changed stage while it was locked', deal_id USING ERRCODE = 'CRMMV';
+		EXCEPTION WHEN SQLSTATE 'CRMMV' THEN
+			NULL;	-- the locks went with the try: again, for the stage the deal is in now
+		END;
+	END LOOP;
+	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
+		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the move: the stage name is looked up in the deal''s pipeline as it is now.';
+	END IF;
+	IF before_deal_id IS NOT NULL THEN
+		IF before_deal_id = deal_id THEN
+			RAISE EXCEPTION 'deal % cannot be placed before itself', deal_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the id of the card the deal should land above, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO before_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
+		SELECT x.position INTO prev_pos FROM crm.deals x
+		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.position < before_pos
+		   AND x.id <> move_deal.deal_id
+		 ORDER BY x.position DESC LIMIT 1;
+		prev_pos := coalesce(prev_pos, 0);
+		IF before_pos - prev_pos < 2 THEN
+			-- no room: respace the stage, keeping its order
+			UPDATE crm.deals x SET position = r.rn * 1024
+			  FROM (SELECT y.id, row_number() OVER (ORDER BY y.position, y.id) AS rn
+					  FROM crm.deals y WHERE y.workspace_id = ws AND y.stage_id = move_deal.stage_id
+					   AND y.id <> move_deal.deal_id) r
+			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024
+			   AND x.stage_id = move_deal.stage_id;	-- a card moved out meanwhile keeps its new place
+			SELECT x.position INTO before_pos FROM crm.deals x
+			 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
+			prev_pos := before_pos - 1024;
+		END IF;
+		-- NULL when the card is not in the stage, or left it during the renumbering
+		IF before_pos IS NULL THEN
+			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
+		END IF;
+		new_pos := (prev_pos + before_pos) / 2;
+	ELSE
+		new_pos := coalesce((SELECT x.position FROM crm.deals x
+							  WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.id <> move_deal.deal_id
+							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+
+	UPDATE crm.deals x SET stage_id = move_deal.stage_id, pipeline_id = target.pipeline_id, position = new_pos
+	 WHERE x.workspace_id = ws AND x.id = move_deal.deal_id
+	 RETURNING * INTO d;
+	RETURN d;
+END;
+$$;
+COMMENT ON FUNCTION crm.move_deal(bigint, bigint, bigint, text) IS
+	'moves a deal to a stage (stage_id of any pipeline, or stage_name within the deal''s pipeline), above before_deal_id or at the end of the stage';
+
+-- perf25a: member_count written at commit by a deferred trigger, so that
+-- concurrent membership changes of one list do not queue on its row
+-- member_count is written at commit (src/lists_counts.c): the membership
+-- trigger above keeps each list's delta in the backend, and this deferred
+-- trigger writes them all in one UPDATE, so the lists' rows are locked only
+-- while the transaction commits.
+CREATE FUNCTION crm_internal.list_counts_flush() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_list_counts_flush' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.list_counts_flush() IS
+	'deferred constraint trigger on crm.list_members: writes the member_count changes the transaction made, at commit';
+CREATE CONSTRAINT TRIGGER list_members_counts AFTER INSERT OR UPDATE OF list_id OR DELETE ON crm.list_members
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.list_counts_flush();
+COMMENT ON COLUMN crm.lists.member_count IS 'kept exact at every commit by the triggers on crm.list_members (a transaction''s own changes are written when it commits); not writable';

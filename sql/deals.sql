@@ -424,8 +424,9 @@ DECLARE
 	before_pos bigint;
 	prev_pos bigint;
 	new_pos bigint;
+	from_stage bigint;
 BEGIN
-	-- the deal as it is, unlocked: the target stage is locked before the deal (below)
+	-- the deal as it is, unlocked: the stages are locked before the deal (below)
 	SELECT * INTO d FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.deal_id;
 	IF NOT FOUND THEN
 		d := crm_hidden.lock_deal(move_deal.deal_id);	-- raises no_data_found
@@ -469,19 +470,27 @@ BEGIN
 	END IF;
 	-- Moves into or out of one stage queue on its row, so that each sees the
 	-- positions the one before it wrote (a total order, renumbering
-	-- included); both stages in id order first and the deal second, so that
-	-- a renumbering, which locks the stage's cards, never waits for a move
-	-- holding one of them while it waits for a stage.  NO KEY UPDATE:
-	-- inserts of deals (their foreign key's KEY SHARE) pass.
-	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id IN (move_deal.stage_id, d.stage_id)
-	 ORDER BY s.id FOR NO KEY UPDATE;
-	before_pos := d.stage_id;	-- the stage read before the locks
-	d := crm_hidden.lock_deal(move_deal.deal_id);
-	IF d.stage_id IS DISTINCT FROM before_pos THEN
-		-- moved by another session meanwhile: its stage now
-		PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = d.stage_id FOR NO KEY UPDATE;
-	END IF;
-	before_pos := NULL;
+	-- included): both stages in id order first and the deal second, so that a
+	-- renumbering, which locks the stage's cards, never waits for a move
+	-- holding one of them while it waits for a stage.  A card moved while
+	-- this waited for it is in a stage not locked yet: locking that one now
+	-- would take a stage after a card, so the try is rolled back (the
+	-- subtransaction releases its row locks) and the locks are taken again
+	-- for the stage the card is in.  NO KEY UPDATE: inserts of deals (their
+	-- foreign key's KEY SHARE) pass.
+	from_stage := d.stage_id;
+	LOOP
+		BEGIN
+			PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id IN (move_deal.stage_id, from_stage)
+			 ORDER BY s.id FOR NO KEY UPDATE;
+			d := crm_hidden.lock_deal(move_deal.deal_id);
+			EXIT WHEN d.stage_id = from_stage;
+			from_stage := d.stage_id;
+			RAISE EXCEPTION 'deal % changed stage while it was locked', deal_id USING ERRCODE = 'CRMMV';
+		EXCEPTION WHEN SQLSTATE 'CRMMV' THEN
+			NULL;	-- the locks went with the try: again, for the stage the deal is in now
+		END;
+	END LOOP;
 	IF stage_name IS NOT NULL AND d.pipeline_id IS DISTINCT FROM target.pipeline_id THEN
 		RAISE EXCEPTION 'deal % moved to pipeline % while stage name "%" was looked up', deal_id, d.pipeline_id, stage_name
 			USING ERRCODE = 'serialization_failure',
@@ -495,11 +504,6 @@ BEGIN
 		END IF;
 		SELECT x.position INTO before_pos FROM crm.deals x
 		 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
-		IF before_pos IS NULL THEN
-			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
-				USING ERRCODE = 'invalid_parameter_value',
-					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
-		END IF;
 		SELECT x.position INTO prev_pos FROM crm.deals x
 		 WHERE x.workspace_id = ws AND x.stage_id = move_deal.stage_id AND x.position < before_pos
 		   AND x.id <> move_deal.deal_id
@@ -513,8 +517,15 @@ BEGIN
 					   AND y.id <> move_deal.deal_id) r
 			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024
 			   AND x.stage_id = move_deal.stage_id;	-- a card moved out meanwhile keeps its new place
-			SELECT x.position INTO before_pos FROM crm.deals x WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id;
+			SELECT x.position INTO before_pos FROM crm.deals x
+			 WHERE x.workspace_id = ws AND x.id = move_deal.before_deal_id AND x.stage_id = move_deal.stage_id;
 			prev_pos := before_pos - 1024;
+		END IF;
+		-- NULL when the card is not in the stage, or left it during the renumbering
+		IF before_pos IS NULL THEN
+			RAISE EXCEPTION 'deal % is not in stage %', before_deal_id, stage_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'before_deal_id must be a card of the target stage, or NULL for the end of the stage.';
 		END IF;
 		new_pos := (prev_pos + before_pos) / 2;
 	ELSE

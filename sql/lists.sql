@@ -50,7 +50,7 @@ CREATE UNIQUE INDEX lists_tag_key ON crm.lists (workspace_id, tag) WHERE tag IS 
 COMMENT ON COLUMN crm.lists.tag IS
 	'a smart tag: the tag in contacts.tags of exactly the list''s members (a dynamic contact list); set when the list is made, not changed after';
 COMMENT ON COLUMN crm.lists.filter IS 'the CQL query of a dynamic or snapshot list';
-COMMENT ON COLUMN crm.lists.member_count IS 'kept exact by the statement triggers on crm.list_members; not writable';
+COMMENT ON COLUMN crm.lists.member_count IS 'kept exact at every commit by the triggers on crm.list_members (a transaction''s own changes are written when it commits); not writable';
 COMMENT ON COLUMN crm.lists.depends_on IS 'the lists the filter names with IN LIST; computed from the filter, not writable';
 COMMENT ON COLUMN crm.lists.time_relative IS 'the filter reads the clock (NOW, TODAY, LAST_N_DAYS:n ...): crm.refresh_lists() keeps it current; computed from the filter, not writable';
 COMMENT ON COLUMN crm.lists.refreshed_at IS 'when the membership was last computed from the whole table; not writable';
@@ -157,6 +157,18 @@ CREATE TRIGGER list_members_changed_update AFTER UPDATE ON crm.list_members
 CREATE TRIGGER list_members_changed_delete AFTER DELETE ON crm.list_members
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.list_members_changed();
+
+-- member_count is written at commit (src/lists_counts.c): the membership
+-- trigger above keeps each list's delta in the backend, and this deferred
+-- trigger writes them all in one UPDATE, so the lists' rows are locked only
+-- while the transaction commits.
+CREATE FUNCTION crm_internal.list_counts_flush() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_list_counts_flush' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.list_counts_flush() IS
+	'deferred constraint trigger on crm.list_members: writes the member_count changes the transaction made, at commit';
+CREATE CONSTRAINT TRIGGER list_members_counts AFTER INSERT OR UPDATE OF list_id OR DELETE ON crm.list_members
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.list_counts_flush();
 
 --
 -- The dynamic list machinery (src/lists_sync.c, src/lists_recompute.c).

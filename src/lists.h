@@ -199,6 +199,11 @@ extern void LockReadTables(const ListRow *l, const CrmCqlReads *reads);
 /* lists_define.c */
 extern int	lists_internal_write;
 
+/* lists_counts.c */
+extern void ListCountsAdd(int64 ws, int64 list, int64 delta);
+extern void ListCountsSettle(int64 ws, int64 list);
+extern void ListCountsFlushNow(void);
+
 /* smart_tags.c */
 extern bool SmartTagsInstalled(void);
 extern void SmartTagsApply(int64 ws, const IdSet *ids);

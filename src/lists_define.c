@@ -761,8 +761,9 @@ TextOrNull(const char *s)
 
 /*
  * The row was written with the count of its filter's matches (lists_check),
- * and the membership triggers added the members to that: the count made
- * exact again, the list being locked by the statement that wrote it.
+ * and the membership triggers keep their deltas for commit (lists_counts.c):
+ * the count made exact again, the list being locked by the statement that
+ * wrote it, and those deltas settled.
  */
 static void
 ExactCount(const ListRow *l)
@@ -786,6 +787,8 @@ ExactCount(const ListRow *l)
 		lists_internal_write--;
 	}
 	PG_END_TRY();
+	/* the count holds this transaction's changes of the list: none left for commit */
+	ListCountsSettle(l->ws, l->id);
 }
 
 /* A new dynamic list's members, or a changed filter's: computed now */

@@ -6,12 +6,11 @@
  *	  DELETE, the dynamic list triggers, merge, a cascade from a deleted
  *	  contact), and the refusal of hand-written members of a dynamic list.
  *
- * One statement trigger, set-based: the lists' member_count and one
- * CRM_LIST_MEMBER_ADDED / _REMOVED event per member.  Lists are locked in
- * id order, so two statements changing the same lists queue instead of
- * deadlocking; a list that is itself being deleted gets no events.  It is
- * C only so that member_count, which no client may write (lists_define.c),
- * is written under lists_internal_write.
+ * One statement trigger, set-based: one CRM_LIST_MEMBER_ADDED / _REMOVED
+ * event per member, and each list's change of member_count, written at
+ * commit (lists_counts.c), so that two transactions changing the same
+ * lists do not queue on their rows; a list that is itself being deleted
+ * gets no events.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +24,7 @@
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/tuplestore.h"
 
 #include "crm.h"
@@ -68,62 +68,75 @@ RefuseDynamicMembers(bool update)
 }
 
 /*
- * member_count and the events of the changed rows, given as (ws, list,
- * type, object, source, delta); kind: 0 insert, 1 delete, 2 update.  The
+ * The events of the changed rows, given as (ws, list, type, object, source,
+ * delta), and each list's delta, kept for commit (lists_counts.c: the list's
+ * row is not locked before then); kind: 0 insert, 1 delete, 2 update.  The
  * plans are kept: they read the transition tables by name, registered anew
  * by each call (as PL/pgSQL's plans do).
  */
 static void
-CountAndEmit(int kind, const char *changes)
+CountAndEmit(int kind, const char *changes, bool at_commit)
 {
-	static SPIPlanPtr lock_plans[3];
 	static SPIPlanPtr count_plans[3];
+	uint64		i;
 
-	if (lock_plans[kind] == NULL)
-	{
-		lock_plans[kind] = PrepareKept(psprintf("SELECT 1 FROM crm.lists l"
-												" WHERE (l.workspace_id, l.id) IN (SELECT c.workspace_id, c.list_id FROM (%s) c)"
-												" ORDER BY l.workspace_id, l.id FOR NO KEY UPDATE OF l", changes),
-									   0, NULL);
+	if (count_plans[kind] == NULL)
 		count_plans[kind] = PrepareKept(psprintf(
 												 "WITH c AS ("
 												 "  SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source,"
 												 "         sum(x.delta)::integer AS delta"
 												 "    FROM (%s) x GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),"
-												 " u AS ("
-												 "  UPDATE crm.lists l SET member_count = l.member_count + d.delta"
-												 "    FROM (SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint AS delta FROM c GROUP BY 1, 2) d"
-												 "   WHERE l.workspace_id = d.workspace_id AND l.id = d.list_id AND d.delta <> 0)"
-												 " INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
-												 " SELECT c.workspace_id,"
-												 "        CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,"
-												 "        'list', c.list_id,"
-												 "        jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
-												 "                           'object_id', c.object_id, 'source', c.source)"
-												 "   FROM c"
-												 "  WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)"
-												 "  ORDER BY c.delta, c.list_id, c.object_id",
+												 " e AS ("
+												 "  INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
+												 "  SELECT c.workspace_id,"
+												 "         CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,"
+												 "         'list', c.list_id,"
+												 "         jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
+												 "                            'object_id', c.object_id, 'source', c.source)"
+												 "    FROM c"
+												 "   WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)"
+												 "   ORDER BY c.delta, c.list_id, c.object_id)"
+												 " SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint FROM c GROUP BY 1, 2",
 												 changes),
 										0, NULL);
-	}
-	if (SPI_execute_plan(lock_plans[kind], NULL, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "crm lists: locking lists failed");
-	lists_internal_write++;
-	PG_TRY();
 	{
 		CrmSavedUser saved;
 
 		/* its events go into the outbox, which is read-only to granted roles */
 		CrmBecomeOwner(CrmEventsOwner(), &saved);
-		if (SPI_execute_plan(count_plans[kind], NULL, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(count_plans[kind], NULL, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "crm lists: counting members failed");
 		CrmRestoreUser(&saved);
 	}
-	PG_FINALLY();
+	for (i = 0; i < SPI_processed; i++)
 	{
-		lists_internal_write--;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		ListCountsAdd(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+					  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
+					  DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull)));
 	}
-	PG_END_TRY();
+	if (!at_commit)
+		ListCountsFlushNow();
+}
+
+/*
+ * Whether the deferred trigger that writes the counts at commit is there
+ * and enabled: the release script of 0.2.0, which this library also
+ * serves, has none, and there the counts are written at once.
+ */
+static bool
+CountsAtCommit(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+	int			i;
+
+	for (i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+		if (strcmp(trigdesc->triggers[i].tgname, "list_members_counts") == 0)
+			return trigdesc->triggers[i].tgenabled != TRIGGER_DISABLED;
+	return false;
 }
 
 /* ---- on Citus ------------------------------------------------------------- */
@@ -499,7 +512,7 @@ crm_list_members_changed(PG_FUNCTION_ARGS)
 		int			kind = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? 0 : TRIGGER_FIRED_BY_DELETE(td->tg_event) ? 1 : 2;
 		const char *changes = kind == 0 ? added : kind == 1 ? removed : psprintf("%s UNION ALL %s", removed, added);
 
-		CountAndEmit(kind, changes);
+		CountAndEmit(kind, changes, CountsAtCommit(td->tg_relation));
 		/* the tags of smart tags follow the memberships (smart_tags.c) */
 		if (SmartTagsInstalled())
 			SmartTagsAfterMembers(kind, changes);

@@ -33,6 +33,7 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_database.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -237,8 +238,28 @@ NotifierTick(NotifierState *st)
 }
 
 /*
+ * Whether DROP DATABASE (or ALTER DATABASE RENAME or SET TABLESPACE) holds
+ * or waits for the database's lock: it then waits a few seconds for the
+ * database's sessions to end, this one included, so the worker leaves.
+ * The next writer after it starts another.
+ */
+static bool
+DatabaseLockedOut(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, MyDatabaseId, 0);
+	if (LockAcquire(&tag, RowExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, RowExclusiveLock, true);
+	return false;
+}
+
+/*
  * The worker's entry point: connected to its database as the bootstrap
- * superuser, it reads only the sequence and sends only NOTIFY.
+ * superuser, it reads only the sequence and sends only NOTIFY.  It wakes at
+ * least once a second, so that a DROP DATABASE, which waits five, finds it
+ * gone whatever the interval.
  */
 void
 crm_notifier_main(Datum main_arg)
@@ -247,6 +268,7 @@ crm_notifier_main(Datum main_arg)
 	int			interval;
 	LOCKTAG		tag;
 	TimestampTz last_busy;
+	TimestampTz last_tick;
 
 	memcpy(&interval, MyBgworkerEntry->bgw_extra, sizeof(int));
 	interval = Max(interval, 1);
@@ -258,14 +280,19 @@ crm_notifier_main(Datum main_arg)
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		proc_exit(0);			/* another one runs */
 
-	last_busy = GetCurrentTimestamp();
+	last_busy = last_tick = GetCurrentTimestamp();
 	for (;;)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 interval, PG_WAIT_EXTENSION);
+						 Min(interval, 1000), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 
+		if (DatabaseLockedOut())
+			break;
+		if (!TimestampDifferenceExceeds(last_tick, GetCurrentTimestamp(), interval - 1))
+			continue;
+		last_tick = GetCurrentTimestamp();
 		if (NotifierTick(&st))
 			last_busy = GetCurrentTimestamp();
 		else if (TimestampDifferenceExceeds(last_busy, GetCurrentTimestamp(), NOTIFIER_IDLE_MS))

@@ -4,11 +4,12 @@
 # worker per database wakes LISTEN crm_events once the events are
 # deliverable by crm.events_since: after a write, not while an older
 # transaction holding an earlier event is open, once for a burst; it
-# starts at a writer's commit and again after it was stopped.  The bounds
+# starts at a writer's commit and again after it was stopped; a DROP
+# DATABASE does not wait for it.  The bounds
 # are generous (a loaded machine): this checks that and who, not how fast.
 cd "$(dirname "$0")/../.."
 . test/tap.sh
-echo "1..9"
+echo "1..11"
 db=crm_notifier
 tmp=$(mktemp -d)
 stop_notifier() {
@@ -96,9 +97,19 @@ new=$(notifier_pids)
 [ -n "$new" ] && [ "$new" != "$pid" ]
 ok $? "a new worker ($new, was $pid)"
 
-stop_notifier
+# DROP DATABASE while the worker runs (with an interval longer than the
+# five seconds the drop waits for the database's sessions): the worker
+# leaves, and the drop goes through
 kill $(jobs -p) 2>/dev/null
 wait 2>/dev/null
+q -d postgres -c "ALTER DATABASE $db SET crm.notify_interval = '10s'" >/dev/null
+stop_notifier
 for ((i = 0; i < 50; i++)); do [ -z "$(notifier_pids)" ] && break; sleep 0.1; done
-"$PG_BINDIR/dropdb" $db
+q -d $db -c "INSERT INTO crm.contacts (name) VALUES ('before the drop')"
+for ((i = 0; i < 100; i++)); do [ -n "$(notifier_pids)" ] && break; sleep 0.1; done
+running=$(notifier_pids)
+[ -n "$running" ]
+ok $? "a notifier runs before the drop ($running)"
+"$PG_BINDIR/dropdb" $db 2>"$tmp/drop"
+ok $? "DROP DATABASE does not wait for it to be stopped $(tr '\n' ' ' <"$tmp/drop")"
 exit $((failures > 0))
