@@ -181,3 +181,4 @@ SELECT crm_hidden.timeline_cursor('1969-12-31 23:59:59.999999+00', 'notes', 7) A
 	   crm_hidden.timeline_cursor('2024-03-01 10:00:00.123456+02', 'orders', 8) AS with_micros;
 \c contrib_regression
 DROP DATABASE crm_test_timeline;
+DROP ROLE crm_timeline_app;
