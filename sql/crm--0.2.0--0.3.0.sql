@@ -18778,3 +18778,15 @@ CREATE CONSTRAINT TRIGGER list_members_counts AFTER INSERT OR UPDATE OF list_id 
 	DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.list_counts_flush();
 COMMENT ON COLUMN crm.lists.member_count IS 'kept exact at every commit by the triggers on crm.list_members (a transaction''s own changes are written when it commits); not writable';
+
+-- lead: deleting a workspace whose lists or rollups read computed properties
+-- Deleting a workspace cascades to every table in an order PostgreSQL picks;
+-- the rollup and list triggers skip a workspace this transaction is deleting
+-- (src/workspace_drop.c) rather than evaluate what the cascade removes.
+CREATE FUNCTION crm_internal.workspace_deleting() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_workspace_deleting'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.workspace_deleting() IS
+	'marks a workspace as being deleted in this transaction, for the triggers its cascade fires';
+CREATE TRIGGER workspaces_deleting BEFORE DELETE ON crm.workspaces
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.workspace_deleting();

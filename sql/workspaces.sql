@@ -78,6 +78,17 @@ ALTER TABLE crm.workspaces ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workspace_isolation ON crm.workspaces
 	USING (id OPERATOR(pg_catalog.=) crm.current_workspace());
 
+-- Deleting a workspace cascades to every table in an order PostgreSQL picks;
+-- the rollup and list triggers skip a workspace this transaction is deleting
+-- (src/workspace_drop.c) rather than evaluate what the cascade removes.
+CREATE FUNCTION crm_internal.workspace_deleting() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_workspace_deleting'
+	LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.workspace_deleting() IS
+	'marks a workspace as being deleted in this transaction, for the triggers its cascade fires';
+CREATE TRIGGER workspaces_deleting BEFORE DELETE ON crm.workspaces
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.workspace_deleting();
+
 CREATE FUNCTION crm.create_workspace(slug text, name text, default_currency text DEFAULT 'USD')
 RETURNS bigint
 LANGUAGE plpgsql

@@ -159,6 +159,9 @@ extern const char *CrmCurrentActor(void);
 extern const char *CrmClaimSub(void);
 extern char *CrmWorkspaceLabel(int64 ws);
 
+/* workspace_drop.c: the workspaces this transaction is deleting */
+extern bool CrmWorkspaceDeleting(int64 workspace_id);
+
 /* members.c: the app's user acting, and a closed workspace's rule */
 extern const char *CrmCurrentUserId(void);
 extern void CrmRequireMemberOf(int64 ws);

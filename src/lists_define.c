@@ -1077,6 +1077,9 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 		const char *first_name = NULL;
 		StringInfoData broken;
 
+		/* its lists are being deleted with it */
+		if (CrmWorkspaceDeleting(workspaces.v[w]))
+			continue;
 		values[0] = Int64GetDatum(workspaces.v[w]);
 		if (SPI_execute_with_args("SELECT l.id, l.name, l.object_type, l.filter::text, l.owner FROM crm.lists l"
 								  " WHERE l.workspace_id = $1 AND l.kind = 'dynamic' ORDER BY l.name, l.id",

@@ -413,6 +413,8 @@ SyncStatement(TriggerData *td)
 	{
 		int64		ws = workspaces.v[w];
 
+		if (CrmWorkspaceDeleting(ws))
+			continue;
 		for (int i = 0; i < nent; i++)
 		{
 			const CqlEntity *e = all[i];

@@ -577,8 +577,9 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 	if (nrollups == 0)
 		return PointerGetDatum(NULL);
 	table = psprintf("crm.%s", RelationGetRelationName(trigdata->tg_relation));
+	/* a workspace being deleted takes its records with it (workspace_drop.c) */
 	for (int i = 0; i < nrollups && !any; i++)
-		any = strcmp(rollups[i].sql.table, table) == 0;
+		any = strcmp(rollups[i].sql.table, table) == 0 && !CrmWorkspaceDeleting(rollups[i].workspace_id);
 	if (!any)
 		return PointerGetDatum(NULL);
 
@@ -586,7 +587,7 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	SPI_register_trigger_data(trigdata);
 	for (int i = 0; i < nrollups; i++)
-		if (strcmp(rollups[i].sql.table, table) == 0)
+		if (strcmp(rollups[i].sql.table, table) == 0 && !CrmWorkspaceDeleting(rollups[i].workspace_id))
 			SyncRollup(&rollups[i], trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);

@@ -249,5 +249,35 @@ DELETE FROM crm.workspaces WHERE slug = 'doomed';
 SELECT (SELECT count(*) FROM crm.contacts WHERE workspace_id = :doomed) AS contacts,
 	   (SELECT count(*) FROM crm.companies WHERE workspace_id = :doomed) AS companies,
 	   (SELECT count(*) FROM crm.events WHERE workspace_id = :doomed) AS events;
+
+-- ... also when its dynamic lists read rollups and formulas: the cascade
+-- deletes the definitions, orders and lists in the order PostgreSQL picks,
+-- and the rollup and list triggers skip the workspace being deleted
+SELECT crm.create_workspace('rolled', 'Rolled') AS rolled \gset
+SET crm.workspace_id = :rolled;
+SELECT crm.define_formula('contact', 'orders_count', 'COUNT(orders)') > 0 AS defined,
+	   crm.define_formula('company', 'open_deals', 'COUNT(deals(status = OPEN))') > 0 AS defined_too;
+SELECT (crm.create_list('buyers', 'contact', 'dynamic', 'ordersCount >= 1')).member_count,
+	   (crm.create_list('busy', 'company', 'dynamic', 'openDeals >= 1')).member_count;
+INSERT INTO crm.contacts (name, email) VALUES ('Buyer', 'buyer@example.com');
+INSERT INTO crm.orders (contact_id, value, currency, status)
+	SELECT id, 10, 'EUR', 'paid' FROM crm.contacts WHERE workspace_id = :rolled;
+-- a delete rolled back to a savepoint leaves the rollups and lists working
+BEGIN;
+SAVEPOINT s;
+DELETE FROM crm.workspaces WHERE id = :rolled;
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO crm.orders (contact_id, value, currency, status)
+	SELECT id, 5, 'EUR', 'paid' FROM crm.contacts WHERE workspace_id = :rolled;
+COMMIT;
+SELECT c.properties -> 'orders_count' AS orders_count,
+	   (SELECT count(*) FROM crm.list_members m JOIN crm.lists l ON l.id = m.list_id AND l.workspace_id = m.workspace_id
+		 WHERE l.workspace_id = :rolled AND l.name = 'buyers') AS buyers
+  FROM crm.contacts c WHERE c.workspace_id = :rolled;
+RESET crm.workspace_id;
+DELETE FROM crm.workspaces WHERE id = :rolled;
+SELECT (SELECT count(*) FROM crm.contacts WHERE workspace_id = :rolled) AS contacts,
+	   (SELECT count(*) FROM crm.lists WHERE workspace_id = :rolled) AS lists,
+	   (SELECT count(*) FROM crm.property_definitions WHERE workspace_id = :rolled) AS definitions;
 \c contrib_regression
 DROP DATABASE crm_test_workspaces;
