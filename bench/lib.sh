@@ -31,6 +31,38 @@ bench_ms() {
 # runs of the last measurement wait in $BENCH_SPREAD for report().
 BENCH_RUNS=${BENCH_RUNS:-5}
 BENCH_SPREAD=${BENCH_RESULTS:-/tmp/crm-bench}.spread
+# Backend CPU time in milliseconds (user + system, from /proc) of running
+# SQL $2 once in a new session after setup SQL $1: under load the wall time
+# counts the other jobs' turns on the cores, the backend's CPU time does
+# not.  The server runs on this machine (test/cluster.sh).
+bench_cpu_ms() {
+	local setup=$1 sql=$2 out t
+	out=$( { [ -n "$setup" ] && printf '%s\n' "$setup"
+		printf 'SELECT pg_backend_pid() AS bench_pid \\gset\n'
+		printf '\\setenv BENCH_PID :bench_pid\n'
+		printf '\\! echo "cpu0 $(cut -d")" -f2- /proc/$BENCH_PID/stat)"\n'
+		# (the ";" ends a statement left open, which psql would send only at the end)
+		printf '%s\n;\n' "$sql"
+		printf '\\! echo "cpu1 $(cut -d")" -f2- /proc/$BENCH_PID/stat)"\n'; } |
+		psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" 2>&1)
+	# utime and stime are fields 14 and 15 of stat, 12 and 13 after the ")"
+	t=$(awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu0" {a = $13 + $14} $1 == "cpu1" {b = $13 + $14; ok = 1}
+		END {if (ok) printf "%.1f", (b - a) * 1000 / hz}' <<<"$out")
+	[ -n "$t" ] || { printf 'bench query failed: %s\n%s\n' "$sql" "$out" >&2; return 1; }
+	echo "$t"
+}
+
+# bench_pair, in backend CPU milliseconds (bench_cpu_ms): "CRM_MS BARE_MS"
+bench_cpu_pair() {
+	local crm_setup=$1 crm_sql=$2 bare_setup=$3 bare_sql=$4 runs=${5:-$BENCH_RUNS} i crm=() bare=()
+	[ "$runs" -ge "$BENCH_RUNS" ] || runs=$BENCH_RUNS
+	for ((i = 0; i < runs; i++)); do
+		crm+=("$(bench_cpu_ms "$crm_setup" "$crm_sql")") || return 1
+		bare+=("$(bench_cpu_ms "$bare_setup" "$bare_sql")") || return 1
+	done
+	spread_record "${crm[*]}" "${bare[*]}"
+	echo "$(median "${crm[@]}")" "$(median "${bare[@]}")"
+}
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 

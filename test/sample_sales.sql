@@ -46,37 +46,49 @@ SELECT :pipeline,
    AND c.lifecycle_stage IN ('opportunity', 'customer') AND c.id % 3 = 0
  ORDER BY c.id;
 
--- line items from the catalogue: seats for all, onboarding and support for some
+-- line items from the catalogue: seats for all, onboarding and support for
+-- some.  Here and below the calls and moves go in deal order: line ids, card
+-- positions and the events must not depend on where rows lie in the heap
+-- (an update that fits beside the old row, HOT, leaves it where it was).
 SELECT count(crm.add_line_item(d.id, p.id, 5 * (1 + d.id % 10), 'percent', (d.id % 3) * 5))
-  FROM crm.deals d JOIN crm.products p ON p.workspace_id = d.workspace_id AND p.sku = 'LIC-SEAT'
- WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline;
+  FROM (SELECT * FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline
+		 ORDER BY d.id) d
+  JOIN crm.products p ON p.workspace_id = d.workspace_id AND p.sku = 'LIC-SEAT';
 SELECT count(crm.add_line_item(d.id, p.id, 1))
-  FROM crm.deals d JOIN crm.products p ON p.workspace_id = d.workspace_id AND p.sku = 'SRV-ONB'
- WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 2 = 0;
+  FROM (SELECT * FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline
+		   AND d.id % 2 = 0 ORDER BY d.id) d
+  JOIN crm.products p ON p.workspace_id = d.workspace_id AND p.sku = 'SRV-ONB';
 SELECT count(crm.add_line_item(d.id, p.id, 1, 'fixed', 600))
-  FROM crm.deals d JOIN crm.products p ON p.workspace_id = d.workspace_id AND p.sku = 'SRV-SUP'
- WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 5 = 0;
+  FROM (SELECT * FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline
+		   AND d.id % 5 = 0 ORDER BY d.id) d
+  JOIN crm.products p ON p.workspace_id = d.workspace_id AND p.sku = 'SRV-SUP';
 
 -- history: some deals advanced, some were won, some lost (each after it
--- entered its stage: a close is never before the stage entry)
-UPDATE crm.deals d
-   SET stage_id = (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation'),
-	   stage_entered_at = greatest(d.stage_entered_at + (10 + d.id % 10) * interval '1 day', timestamptz '2026-09-10 12:00+00')
+-- entered its stage: a close is never before the stage entry); a move gives
+-- the deal the next card position of its stage, so one UPDATE per deal
+SELECT format('UPDATE crm.deals SET stage_id = %s, stage_entered_at = %L WHERE workspace_id = %s AND id = %s',
+			  n.id, greatest(d.stage_entered_at + (10 + d.id % 10) * interval '1 day', timestamptz '2026-09-10 12:00+00'),
+			  d.workspace_id, d.id)
+  FROM crm.deals d, crm.stages n
  WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 IN (1, 2)
-   AND d.stage_id <> (SELECT s.id FROM crm.stages s WHERE s.pipeline_id = :pipeline AND s.name = 'Negotiation');
+   AND n.pipeline_id = :pipeline AND n.name = 'Negotiation' AND d.stage_id <> n.id
+ ORDER BY d.id \gexec
 SELECT count(crm.win_deal(d.id, reason => 'Best fit for their team', closed_at => timestamptz '2026-10-16 12:00+00' + (d.id % 20) * interval '1 day'))
-  FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 1;
+  FROM (SELECT * FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline
+		   AND d.id % 7 = 1 ORDER BY d.id) d;
 SELECT count(crm.lose_deal(d.id, reason => 'Went with a competitor', closed_at => timestamptz '2026-10-15 12:00+00' + (d.id % 20) * interval '1 day'))
-  FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.id % 7 = 3;
+  FROM (SELECT * FROM crm.deals d WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline
+		   AND d.id % 7 = 3 ORDER BY d.id) d;
 -- the rest of the pipeline keeps moving: two open deals in three took their
 -- next step in the last weeks before the sample's today, 5 November 2026
 -- (docs/deals.md#deal-health)
-UPDATE crm.deals d
-   SET stage_id = n.id, stage_entered_at = timestamptz '2026-10-18 12:00+00' + (d.id % 16) * interval '1 day'
-  FROM crm.stages s, crm.stages n
+SELECT format('UPDATE crm.deals SET stage_id = %s, stage_entered_at = %L WHERE workspace_id = %s AND id = %s',
+			  n.id, timestamptz '2026-10-18 12:00+00' + (d.id % 16) * interval '1 day', d.workspace_id, d.id)
+  FROM crm.deals d, crm.stages s, crm.stages n
  WHERE d.workspace_id = crm.current_workspace() AND d.pipeline_id = :pipeline AND d.status = 'open' AND d.id % 3 <> 0
    AND s.workspace_id = d.workspace_id AND s.id = d.stage_id
-   AND n.workspace_id = s.workspace_id AND n.pipeline_id = s.pipeline_id AND n.position = s.position + 1 AND n.kind = 'open';
+   AND n.workspace_id = s.workspace_id AND n.pipeline_id = s.pipeline_id AND n.position = s.position + 1 AND n.kind = 'open'
+ ORDER BY d.id \gexec
 
 -- paid orders for customers, as the payment provider's webhook reports them
 SELECT count(crm.upsert_order(c.id, 'payments', 'in_' || c.id, 240 * (1 + c.id % 12), 'EUR', 'paid',

@@ -161,6 +161,24 @@ SELECT d.title, d.value, count(l.id) AS lines
  WHERE d.id IN (:twin_fn, :twin_row) GROUP BY d.workspace_id, d.id ORDER BY d.id;
 SELECT stage_name, currency, deals, value, round(weighted_value, 2) AS weighted_value
   FROM crm.pipeline_summary WHERE deals > 0 ORDER BY position, currency;
+-- A line's revaluation of its deal is a HOT update: no index reads the
+-- columns it writes (an index on them would fail this), and crm.deals keeps
+-- room on its pages for it (the reloption below). Counted in this
+-- transaction only, on the frontend role's row path and through the function.
+SET ROLE crm_line_items_app;
+BEGIN;
+INSERT INTO crm.deals (title) VALUES ('Hot deal') RETURNING id AS hot_deal \gset
+-- (the backend's counts not yet reported are in the view too: the difference)
+SELECT n_tup_upd AS upd0, n_tup_hot_upd AS hot0 FROM pg_stat_xact_user_tables
+ WHERE relid = 'crm.deals'::regclass \gset
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:hot_deal, 'Hot line', 2, 10);
+SELECT crm.add_line_item(:hot_deal, :seat) IS NOT NULL AS added;
+SELECT value, value_mode FROM crm.deals WHERE id = :hot_deal;
+SELECT n_tup_upd - :upd0 AS updates, n_tup_hot_upd - :hot0 AS hot_updates
+  FROM pg_stat_xact_user_tables WHERE relid = 'crm.deals'::regclass;
+COMMIT;
+RESET ROLE;
+SELECT reloptions FROM pg_class WHERE oid = 'crm.deals'::regclass;
 DROP OWNED BY crm_line_items_app;
 
 \c contrib_regression
