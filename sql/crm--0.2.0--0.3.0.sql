@@ -18778,3 +18778,10 @@ CREATE CONSTRAINT TRIGGER list_members_counts AFTER INSERT OR UPDATE OF list_id 
 	DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.list_counts_flush();
 COMMENT ON COLUMN crm.lists.member_count IS 'kept exact at every commit by the triggers on crm.list_members (a transaction''s own changes are written when it commits); not writable';
+
+-- rollup4: an order's company found by a C trigger with kept plans
+-- (src/orders_company.c), no longer a PL/pgSQL SECURITY DEFINER function:
+-- every order insert runs it.
+CREATE OR REPLACE FUNCTION crm_internal.orders_company() RETURNS trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'crm_orders_company';
