@@ -18796,3 +18796,10 @@ CREATE TRIGGER workspaces_deleting BEFORE DELETE ON crm.workspaces
 -- Pages written before the upgrade get the room when they are rewritten
 -- (VACUUM FULL, CLUSTER) or as their rows move.
 ALTER TABLE crm.deals SET (fillfactor = 85);
+
+-- rollup4: an order's company found by a C trigger with kept plans
+-- (src/orders_company.c), no longer a PL/pgSQL SECURITY DEFINER function:
+-- every order insert runs it.
+CREATE OR REPLACE FUNCTION crm_internal.orders_company() RETURNS trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'crm_orders_company';

@@ -154,30 +154,11 @@ CREATE TRIGGER orders_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm
 -- a later change of the contact's companies does not move old orders.  A
 -- move to another contact that leaves company_id as it was takes the new
 -- contact's company (a merge or an unmerge moves orders so), unless the
--- deal names one.  It reads as the owner, as the foreign key checks do.
+-- deal names one.  It reads as the owner, as the foreign key checks do
+-- (src/orders_company.c: every order insert runs it).
 CREATE FUNCTION crm_internal.orders_company() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-	IF TG_OP = 'INSERT' AND NEW.company_id IS NOT NULL
-	   OR TG_OP = 'UPDATE' AND NEW.company_id IS DISTINCT FROM OLD.company_id THEN
-		IF NEW.company_id IS NOT NULL AND NOT EXISTS (
-			SELECT FROM crm.companies c WHERE c.workspace_id = NEW.workspace_id AND c.id = NEW.company_id) THEN
-			RAISE EXCEPTION 'company % does not exist', NEW.company_id
-				USING ERRCODE = 'foreign_key_violation',
-					  HINT = 'Set company_id to a company of this workspace, or leave it out to take the deal''s or the contact''s company.';
-		END IF;
-		RETURN NEW;
-	END IF;
-	NEW.company_id := coalesce(
-		(SELECT d.company_id FROM crm.deals d WHERE d.workspace_id = NEW.workspace_id AND d.id = NEW.deal_id),
-		(SELECT cc.company_id FROM crm.contact_companies cc
-		  WHERE cc.workspace_id = NEW.workspace_id AND cc.contact_id = NEW.contact_id AND cc.is_primary));
-	RETURN NEW;
-END;
-$$;
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'crm_orders_company';
 COMMENT ON FUNCTION crm_internal.orders_company() IS
 	'BEFORE INSERT or UPDATE OF contact_id, company_id on crm.orders: checks a given company_id, else takes the deal''s company or the contact''s primary one';
 

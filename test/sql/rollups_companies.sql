@@ -147,6 +147,24 @@ SELECT id, company_id FROM crm.deals WHERE id = 822;
 SELECT id, company_id FROM order_companies WHERE id IN (834, 836, 839);
 SELECT * FROM spend;
 
+-- a frontend's row writes: a company written away stays away; a move to
+-- another contact takes that contact's primary company again, or none
+SET ROLE crm_rollco_app;
+INSERT INTO crm.orders (id, contact_id, value, currency, status, order_date) VALUES (841, 812, 7, 'EUR', 'paid', '2026-02-11');
+UPDATE crm.orders SET company_id = NULL WHERE id = 841;
+RESET ROLE;
+SELECT id, contact_id, company_id FROM order_companies WHERE id = 841;
+SET ROLE crm_rollco_app;
+UPDATE crm.orders SET contact_id = 813 WHERE id = 841;
+RESET ROLE;
+SELECT id, contact_id, company_id FROM order_companies WHERE id = 841;
+SET ROLE crm_rollco_app;
+UPDATE crm.orders SET contact_id = 812 WHERE id = 841;
+UPDATE crm.orders SET company_id = 999 WHERE id = 841;
+RESET ROLE;
+SELECT id, contact_id, company_id FROM order_companies WHERE id = 841;
+SELECT * FROM spend;
+
 SELECT crm.use_workspace('rollco-other') IS NOT NULL AS switched;
 DELETE FROM crm.companies WHERE workspace_id = crm.current_workspace();
 SELECT crm.use_workspace('rollco') IS NOT NULL AS switched;
