@@ -159,6 +159,16 @@ BEGIN
 				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
 	END LOOP;
 
+	-- The coordinator gives the workers each request's settings from crm's
+	-- executor hook (src/citus.c), which must be in place before a
+	-- session's first statement on a distributed table: crm.so is loaded
+	-- at the start of every session of this database.
+	IF NOT 'crm' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
+			pg_catalog.replace(pg_catalog.current_setting('session_preload_libraries'), ' ', ''), ',')) THEN
+		EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_preload_libraries = %L', pg_catalog.current_database(),
+			pg_catalog.concat_ws(',', pg_catalog.nullif(pg_catalog.current_setting('session_preload_libraries'), ''), 'crm'));
+	END IF;
+
 	-- A worker's triggers take ids from its own copy of the extension's
 	-- sequences (events, history): each worker draws from a range of its
 	-- own, above every id the coordinator has given, as Citus does for the
