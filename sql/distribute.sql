@@ -166,7 +166,7 @@ BEGIN
 	IF NOT 'crm' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
 			pg_catalog.replace(pg_catalog.current_setting('session_preload_libraries'), ' ', ''), ',')) THEN
 		EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_preload_libraries = %L', pg_catalog.current_database(),
-			pg_catalog.concat_ws(',', pg_catalog.nullif(pg_catalog.current_setting('session_preload_libraries'), ''), 'crm'));
+			pg_catalog.concat_ws(',', NULLIF(pg_catalog.current_setting('session_preload_libraries'), ''), 'crm'));
 	END IF;
 
 	-- A worker's triggers take ids from its own copy of the extension's
