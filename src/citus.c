@@ -242,6 +242,17 @@ SendRequestToWorkers(void)
 		AtEOXact_GUC(true, nestlevel);
 }
 
+/*
+ * A rolled back subtransaction takes its SET LOCALs back on the workers
+ * (PostGraphile runs each mutation in a savepoint): all are given again.
+ */
+static void
+CitusSubXact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		request_lxid = InvalidLocalTransactionId;
+}
+
 static void
 CitusExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -271,4 +282,5 @@ CrmCitusInit(void)
 {
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = CitusExecutorStart;
+	RegisterSubXactCallback(CitusSubXact, NULL);
 }
