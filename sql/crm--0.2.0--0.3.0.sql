@@ -18803,3 +18803,318 @@ ALTER TABLE crm.deals SET (fillfactor = 85);
 CREATE OR REPLACE FUNCTION crm_internal.orders_company() RETURNS trigger
 	LANGUAGE c
 	AS 'MODULE_PATHNAME', 'crm_orders_company';
+
+-- citusg: granted roles on the distributed schema (docs/scaling.md): the
+-- shards' policies rewritten for a worker (no subquery, permissive only),
+-- the helpers they call, and crm.distribute() rewriting them on every node
+-- and loading crm.so at each session start on the coordinator, whose
+-- executor hook gives the workers the request's settings (src/citus.c)
+-- plpgsql, not SQL: Citus plans no parameter of a SQL function's query.
+-- Whether the request sees the contact: the contacts' policies, for a row of ws
+CREATE FUNCTION crm_internal.privacy_contact(ws bigint, contact_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.contacts c
+					WHERE c.workspace_id = ws AND c.id = privacy_contact.contact_id
+					  AND c.workspace_id = crm.current_workspace()
+					  AND (c.workspace_id = crm_internal.privacy_open(ws)
+						   OR (c.workspace_id = crm_internal.privacy_owned(ws)
+							   AND (c.owner = crm.current_user_id()
+									OR c.id = ANY (crm_internal.privacy_deal_contacts(crm_internal.privacy_owned(ws)))))));
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.privacy_contact(bigint, bigint) IS
+	'on Citus, for the shards'' policies: whether the request sees the contact, as the contacts'' policies say';
+
+-- Whether the request sees the conversation: its contact's
+CREATE FUNCTION crm_internal.privacy_conversation(ws bigint, conversation_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.conversations cv
+					WHERE cv.workspace_id = ws AND cv.id = privacy_conversation.conversation_id
+					  AND crm_internal.privacy_contact(cv.workspace_id, cv.contact_id));
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.privacy_conversation(bigint, bigint) IS
+	'on Citus, for the shards'' policies: whether the request sees the conversation (its contact)';
+
+-- Whether the request sees the list: the lists' policies
+CREATE FUNCTION crm_internal.list_visible(ws bigint, list_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.lists l
+					WHERE l.workspace_id = ws AND l.id = list_visible.list_id
+					  AND l.workspace_id = crm.current_workspace()
+					  AND crm_hidden.visible_to_user(l.owner, l.visibility));
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.list_visible(bigint, bigint) IS
+	'on Citus, for the shards'' policies: whether the request sees the list, as the lists'' policies say';
+
+-- One policy's expression with its subqueries rewritten, or an error naming it
+CREATE FUNCTION crm_internal.citus_policy_expr(tbl regclass, policy name, expr text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- balanced parentheses, four deep: a call's arguments
+	args text := '[^()]*';
+	rel text := (SELECT c.relname FROM pg_class c WHERE c.oid = tbl);
+BEGIN
+	FOR i IN 1 .. 4 LOOP
+		args := '(?:[^()]|\(' || args || '\))*';
+	END LOOP;
+	-- ( SELECT f(...) AS f ) -> f(...)
+	expr := regexp_replace(expr, '\( SELECT ([a-z_]+\.[a-z_]+\(' || args || '\)) AS [a-z_]+\)', '\1', 'g');
+	expr := regexp_replace(expr, 'EXISTS \( SELECT\s+FROM crm\.contacts c\s+WHERE \(\(c\.workspace_id = ' || rel
+						   || '\.workspace_id\) AND \(c\.id = ' || rel || '\.([a-z_]+)\)\)\)',
+						   'crm_internal.privacy_contact(workspace_id, \1)', 'g');
+	expr := regexp_replace(expr, 'EXISTS \( SELECT\s+FROM crm\.conversations cv\s+WHERE \(\(cv\.workspace_id = ' || rel
+						   || '\.workspace_id\) AND \(cv\.id = ' || rel || '\.conversation_id\)\)\)',
+						   'crm_internal.privacy_conversation(workspace_id, conversation_id)', 'g');
+	expr := regexp_replace(expr, 'list_id IN \( SELECT l\.id\s+FROM crm\.lists l\)',
+						   'crm_internal.list_visible(workspace_id, list_id)', 'g');
+	IF expr ~* '\mSELECT\M' THEN
+		RAISE EXCEPTION 'policy "%" of table % has a subquery the shards cannot evaluate', policy, tbl
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Citus takes no subquery in a policy: write it with a STABLE function of the row''s key (sql/distribute.sql).';
+	END IF;
+	RETURN expr;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.citus_policy_expr(regclass, name, text) IS
+	'a policy''s expression as the shards evaluate it: each subquery a function call';
+
+-- Rewrites this node's policies of the extension's tables for the shards;
+-- a table already rewritten (no restrictive policy, no subquery) is left
+CREATE FUNCTION crm_internal.citus_policies() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t regclass;
+	p record;
+	bound text;
+	permissive text[];
+	propagation text := current_setting('citus.enable_ddl_propagation');
+BEGIN
+	-- each node rewrites its own (a worker's copy of a table, the shards it holds)
+	PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+	FOR t IN
+		SELECT DISTINCT c.oid::regclass
+		  FROM pg_policy x
+		  JOIN pg_class c ON c.oid = x.polrelid
+		  JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+		   AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+		 WHERE d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'crm')
+		   AND (NOT x.polpermissive OR pg_get_expr(x.polqual, x.polrelid) ~* '\mSELECT\M')
+	LOOP
+		-- rewritten before anything is dropped: an error leaves the table as it was
+		SELECT string_agg('(' || crm_internal.citus_policy_expr(t, x.polname, pg_get_expr(x.polqual, x.polrelid)) || ')',
+						  ' AND ' ORDER BY x.polname)
+		  INTO bound
+		  FROM pg_policy x WHERE x.polrelid = t AND NOT x.polpermissive;
+		SELECT array_agg(format('CREATE POLICY %I ON %s USING (%s%s)', x.polname, t,
+								crm_internal.citus_policy_expr(t, x.polname, pg_get_expr(x.polqual, x.polrelid)),
+								' AND ' || bound) ORDER BY x.polname)
+		  INTO permissive
+		  FROM pg_policy x WHERE x.polrelid = t AND x.polpermissive;
+		FOR p IN SELECT x.polname FROM pg_policy x WHERE x.polrelid = t ORDER BY x.polname LOOP
+			EXECUTE format('DROP POLICY %I ON %s', p.polname, t);
+		END LOOP;
+		FOR i IN 1 .. coalesce(cardinality(permissive), 0) LOOP
+			EXECUTE permissive[i];
+		END LOOP;
+	END LOOP;
+	PERFORM set_config('citus.enable_ddl_propagation', propagation, true);
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.citus_policies() IS
+	'on a Citus node: rewrites the row-level security policies of the extension''s tables for the shards (no subquery, permissive only)';
+REVOKE EXECUTE ON FUNCTION crm_internal.citus_policies() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+#variable_conflict use_column
+DECLARE
+	t regclass;
+	k record;
+	pending regclass[];
+	keys text[] := '{}';
+	cols text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user AND r.rolsuper) THEN
+		RAISE EXCEPTION 'permission denied for function distribute'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'A superuser runs crm.distribute() on the Citus coordinator.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+		RAISE EXCEPTION 'extension "citus" is not installed in database "%"', pg_catalog.current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add citus to shared_preload_libraries, run CREATE EXTENSION citus and CREATE EXTENSION crm CASCADE on the coordinator and every worker, add the workers with citus_add_node(), then call crm.distribute() on the coordinator.';
+	END IF;
+
+	-- the extension's tables Citus does not know yet, crm.contacts first:
+	-- the others are co-located with it
+	SELECT pg_catalog.array_agg(c.oid::regclass ORDER BY c.oid OPERATOR(pg_catalog.<>) 'crm.contacts'::regclass, c.oid)
+	  INTO pending
+	  FROM pg_catalog.pg_depend d
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+	   AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   -- crm_internal.service_access holds no rows: its grants are the point
+	   AND c.relnatts OPERATOR(pg_catalog.>) 0
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
+
+	-- The extension's triggers fire on the shards and query its tables there
+	-- (the events outbox, search words, lists): Citus routes those queries to
+	-- the workspace's co-located shard on the same node once nested
+	-- execution is allowed on the workers.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+				'ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on', pg_catalog.current_database())) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused a setting: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- The coordinator gives the workers each request's settings from crm's
+	-- executor hook (src/citus.c), which must be in place before a
+	-- session's first statement on a distributed table: crm.so is loaded
+	-- at the start of every session of this database.
+	IF NOT 'crm' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
+			pg_catalog.replace(pg_catalog.current_setting('session_preload_libraries'), ' ', ''), ',')) THEN
+		EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_preload_libraries = %L', pg_catalog.current_database(),
+			pg_catalog.concat_ws(',', NULLIF(pg_catalog.current_setting('session_preload_libraries'), ''), 'crm'));
+	END IF;
+
+	-- A worker's triggers take ids from its own copy of the extension's
+	-- sequences (events, history): each worker draws from a range of its
+	-- own, above every id the coordinator has given, as Citus does for the
+	-- sequences of the tables it creates.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers($w$
+				DO $do$
+				DECLARE
+					s regclass;
+					g bigint := (SELECT l.groupid FROM pg_catalog.pg_dist_local_group l);
+				BEGIN
+					FOR s IN SELECT c.oid FROM pg_catalog.pg_class c
+							  WHERE c.relkind = 'S' AND c.relnamespace IN ('crm'::regnamespace, 'crm_internal'::regnamespace)
+					LOOP
+						PERFORM pg_catalog.setval(s, greatest(coalesce(pg_catalog.pg_sequence_last_value(s), 1), g << 48));
+					END LOOP;
+				END
+				$do$
+				$w$) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to move its sequences: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- Citus applies no policy of the coordinator's table to the queries it
+	-- sends to the shards (neither USING nor WITH CHECK): each shard holds
+	-- row-level security itself, with the policies Citus copies from the
+	-- coordinator's table when it creates the shard (here, or a shard move).
+	-- Those are rewritten for a worker first, on every node: no subquery,
+	-- permissive only (crm_internal.citus_policies, docs/scaling.md).
+	PERFORM crm_internal.citus_policies();
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers('SELECT crm_internal.citus_policies()') w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to rewrite its policies: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	IF pending IS NOT NULL THEN
+		-- The extension's triggers are written to run on the shards.
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		-- keys to reference tables need one connection per node
+		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus would turn a local table that references a new reference
+		-- table into a Citus local table, recreating it and dropping the
+		-- identity sequences the extension owns: the keys touching a
+		-- pending table go first and come back once every table is in place.
+		FOR k IN
+			SELECT c.conrelid::regclass AS tbl, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
+			  FROM pg_catalog.pg_constraint c
+			 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+			   AND (c.conrelid OPERATOR(pg_catalog.=) ANY (pending) OR c.confrelid OPERATOR(pg_catalog.=) ANY (pending))
+			 ORDER BY c.conrelid, c.conname
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.tbl, k.conname);
+			-- a worker where crm is installed holds the key on its own copy of the
+			-- table (Citus's shell there): it goes there too, once distributed
+			keys := keys OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', k.tbl, k.conname)
+						 OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.tbl, k.conname, k.def);
+		END LOOP;
+		-- The rows a database already holds go into the shards as they are,
+		-- with no trigger firing on them (the events guard would refuse their
+		-- ids, the event triggers write them again).  Citus would copy them
+		-- into shards whose triggers are on: they wait in temporary tables.
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_%s ON COMMIT DROP AS TABLE %s', i, pending[i]);
+			EXECUTE pg_catalog.format('TRUNCATE %s', pending[i]);
+		END LOOP;
+		FOREACH t IN ARRAY pending LOOP
+			-- keyed by workspace: distributed; otherwise (keyed by role) global
+			IF EXISTS (SELECT FROM pg_catalog.pg_index x
+						 JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) x.indrelid
+						  AND a.attnum OPERATOR(pg_catalog.=) ANY (x.indkey)
+						WHERE x.indrelid OPERATOR(pg_catalog.=) t AND x.indisprimary
+						  AND a.attname OPERATOR(pg_catalog.=) 'workspace_id') THEN
+				PERFORM pg_catalog.create_distributed_table(t, 'workspace_id',
+					colocate_with => CASE WHEN t OPERATOR(pg_catalog.=) 'crm.contacts'::regclass THEN 'default' ELSE 'crm.contacts' END);
+			ELSE
+				PERFORM pg_catalog.create_reference_table(t);
+			END IF;
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+			  FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid OPERATOR(pg_catalog.=) pending[i] AND a.attnum OPERATOR(pg_catalog.>) 0
+			   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.<>) 's';
+			EXECUTE pg_catalog.format('INSERT INTO %s (%s) SELECT %s FROM crm_distribute_%s', pending[i], cols, cols, i);
+			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', pending[i]);
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(keys) LOOP
+			EXECUTE keys[i];
+		END LOOP;
+	END IF;
+
+	RETURN QUERY
+		SELECT p.logicalrelid::regclass,
+			   CASE p.partmethod WHEN 'n' THEN 'reference' ELSE 'distributed by workspace_id' END
+		  FROM pg_catalog.pg_dist_partition p
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid
+		  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		 WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY['crm', 'crm_internal'])
+		 ORDER BY p.partmethod OPERATOR(pg_catalog.<>) 'n', c.oid::regclass::text;
+END;
+$$;
+COMMENT ON FUNCTION crm.distribute() IS
+	'on a Citus coordinator: makes the global tables reference tables and distributes every other table by workspace_id, co-located; idempotent; a superuser runs it';
+REVOKE EXECUTE ON FUNCTION crm.distribute() FROM PUBLIC;

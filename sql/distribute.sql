@@ -8,6 +8,103 @@
 -- so a call for one workspace is routed to one node.
 --
 
+--
+-- Row-level security on the shards (docs/scaling.md).  Citus applies no
+-- policy of the coordinator's table to the queries it routes: each shard's
+-- own policies hold, evaluated on its worker, and Citus takes a policy only
+-- without a subquery, and only as permissive (it copies AS RESTRICTIVE as
+-- permissive).  So each node's policies are rewritten for the shards: a
+-- scalar subquery of a function call becomes the call (the functions are
+-- STABLE: the same value for the statement), a child's EXISTS over its
+-- contact, conversation or list becomes a call of the function below that
+-- reads it as the owner, and every restrictive policy is ANDed into each
+-- permissive one of its table.  The request's settings reach the worker
+-- from the coordinator (src/citus.c).  The functions the rewritten
+-- policies call are in sql/privacy.sql.
+--
+
+-- One policy's expression with its subqueries rewritten, or an error naming it
+CREATE FUNCTION crm_internal.citus_policy_expr(tbl regclass, policy name, expr text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- balanced parentheses, four deep: a call's arguments
+	args text := '[^()]*';
+	rel text := (SELECT c.relname FROM pg_class c WHERE c.oid = tbl);
+BEGIN
+	FOR i IN 1 .. 4 LOOP
+		args := '(?:[^()]|\(' || args || '\))*';
+	END LOOP;
+	-- ( SELECT f(...) AS f ) -> f(...)
+	expr := regexp_replace(expr, '\( SELECT ([a-z_]+\.[a-z_]+\(' || args || '\)) AS [a-z_]+\)', '\1', 'g');
+	expr := regexp_replace(expr, 'EXISTS \( SELECT\s+FROM crm\.contacts c\s+WHERE \(\(c\.workspace_id = ' || rel
+						   || '\.workspace_id\) AND \(c\.id = ' || rel || '\.([a-z_]+)\)\)\)',
+						   'crm_internal.privacy_contact(workspace_id, \1)', 'g');
+	expr := regexp_replace(expr, 'EXISTS \( SELECT\s+FROM crm\.conversations cv\s+WHERE \(\(cv\.workspace_id = ' || rel
+						   || '\.workspace_id\) AND \(cv\.id = ' || rel || '\.conversation_id\)\)\)',
+						   'crm_internal.privacy_conversation(workspace_id, conversation_id)', 'g');
+	expr := regexp_replace(expr, 'list_id IN \( SELECT l\.id\s+FROM crm\.lists l\)',
+						   'crm_internal.list_visible(workspace_id, list_id)', 'g');
+	IF expr ~* '\mSELECT\M' THEN
+		RAISE EXCEPTION 'policy "%" of table % has a subquery the shards cannot evaluate', policy, tbl
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Citus takes no subquery in a policy: write it with a STABLE function of the row''s key (sql/distribute.sql).';
+	END IF;
+	RETURN expr;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.citus_policy_expr(regclass, name, text) IS
+	'a policy''s expression as the shards evaluate it: each subquery a function call';
+
+-- Rewrites this node's policies of the extension's tables for the shards;
+-- a table already rewritten (no restrictive policy, no subquery) is left
+CREATE FUNCTION crm_internal.citus_policies() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t regclass;
+	p record;
+	bound text;
+	permissive text[];
+	propagation text := current_setting('citus.enable_ddl_propagation');
+BEGIN
+	-- each node rewrites its own (a worker's copy of a table, the shards it holds)
+	PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+	FOR t IN
+		SELECT DISTINCT c.oid::regclass
+		  FROM pg_policy x
+		  JOIN pg_class c ON c.oid = x.polrelid
+		  JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+		   AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+		 WHERE d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'crm')
+		   AND (NOT x.polpermissive OR pg_get_expr(x.polqual, x.polrelid) ~* '\mSELECT\M')
+	LOOP
+		-- rewritten before anything is dropped: an error leaves the table as it was
+		SELECT string_agg('(' || crm_internal.citus_policy_expr(t, x.polname, pg_get_expr(x.polqual, x.polrelid)) || ')',
+						  ' AND ' ORDER BY x.polname)
+		  INTO bound
+		  FROM pg_policy x WHERE x.polrelid = t AND NOT x.polpermissive;
+		SELECT array_agg(format('CREATE POLICY %I ON %s USING (%s%s)', x.polname, t,
+								crm_internal.citus_policy_expr(t, x.polname, pg_get_expr(x.polqual, x.polrelid)),
+								' AND ' || bound) ORDER BY x.polname)
+		  INTO permissive
+		  FROM pg_policy x WHERE x.polrelid = t AND x.polpermissive;
+		FOR p IN SELECT x.polname FROM pg_policy x WHERE x.polrelid = t ORDER BY x.polname LOOP
+			EXECUTE format('DROP POLICY %I ON %s', p.polname, t);
+		END LOOP;
+		FOR i IN 1 .. coalesce(cardinality(permissive), 0) LOOP
+			EXECUTE permissive[i];
+		END LOOP;
+	END LOOP;
+	PERFORM set_config('citus.enable_ddl_propagation', propagation, true);
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.citus_policies() IS
+	'on a Citus node: rewrites the row-level security policies of the extension''s tables for the shards (no subquery, permissive only)';
+REVOKE EXECUTE ON FUNCTION crm_internal.citus_policies() FROM PUBLIC;
+
 CREATE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -62,6 +159,16 @@ BEGIN
 				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
 	END LOOP;
 
+	-- The coordinator gives the workers each request's settings from crm's
+	-- executor hook (src/citus.c), which must be in place before a
+	-- session's first statement on a distributed table: crm.so is loaded
+	-- at the start of every session of this database.
+	IF NOT 'crm' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
+			pg_catalog.replace(pg_catalog.current_setting('session_preload_libraries'), ' ', ''), ',')) THEN
+		EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_preload_libraries = %L', pg_catalog.current_database(),
+			pg_catalog.concat_ws(',', NULLIF(pg_catalog.current_setting('session_preload_libraries'), ''), 'crm'));
+	END IF;
+
 	-- A worker's triggers take ids from its own copy of the extension's
 	-- sequences (events, history): each worker draws from a range of its
 	-- own, above every id the coordinator has given, as Citus does for the
@@ -90,28 +197,21 @@ BEGIN
 	END LOOP;
 
 	-- Citus applies no policy of the coordinator's table to the queries it
-	-- sends to the shards (neither USING nor WITH CHECK): the shards hold row
-	-- level security themselves, enabled with no policy, so that a granted
-	-- role reads and writes nothing there (docs/scaling.md).  The policies
-	-- would be copied onto a shard Citus creates later (a shard move), made
-	-- permissive and evaluated on a worker, which knows no request: they go
-	-- from every table of the extension Citus holds or is about to.
-	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+	-- sends to the shards (neither USING nor WITH CHECK): each shard holds
+	-- row-level security itself, with the policies Citus copies from the
+	-- coordinator's table when it creates the shard (here, or a shard move).
+	-- Those are rewritten for a worker first, on every node: no subquery,
+	-- permissive only (crm_internal.citus_policies, docs/scaling.md).
+	PERFORM crm_internal.citus_policies();
 	FOR k IN
-		SELECT p.polrelid::regclass AS tbl, p.polname
-		  FROM pg_catalog.pg_policy p
-		 WHERE p.polrelid OPERATOR(pg_catalog.=) ANY (pending)
-			OR p.polrelid IN (SELECT d.logicalrelid FROM pg_catalog.pg_dist_partition d
-							   JOIN pg_catalog.pg_depend x ON x.objid OPERATOR(pg_catalog.=) d.logicalrelid
-							  WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
-								AND x.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
-								AND x.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
-								AND x.deptype OPERATOR(pg_catalog.=) 'e')
-		 ORDER BY p.polrelid, p.polname
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers('SELECT crm_internal.citus_policies()') w
+		 WHERE NOT w.success
 	LOOP
-		EXECUTE pg_catalog.format('DROP POLICY %I ON %s', k.polname, k.tbl);
+		RAISE EXCEPTION 'worker %:% refused to rewrite its policies: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
 	END LOOP;
-	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
 
 	IF pending IS NOT NULL THEN
 		-- The extension's triggers are written to run on the shards.

@@ -225,3 +225,57 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+--
+-- On Citus a shard's policy takes no subquery (sql/distribute.sql): a
+-- child's EXISTS over its contact, conversation or list becomes a call of
+-- one of these, which read the parent as the owner with the parent's
+-- policies spelled out.  One node's policies do not call them.
+--
+-- plpgsql, not SQL: Citus plans no parameter of a SQL function's query.
+-- Whether the request sees the contact: the contacts' policies, for a row of ws
+CREATE FUNCTION crm_internal.privacy_contact(ws bigint, contact_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.contacts c
+					WHERE c.workspace_id = ws AND c.id = privacy_contact.contact_id
+					  AND c.workspace_id = crm.current_workspace()
+					  AND (c.workspace_id = crm_internal.privacy_open(ws)
+						   OR (c.workspace_id = crm_internal.privacy_owned(ws)
+							   AND (c.owner = crm.current_user_id()
+									OR c.id = ANY (crm_internal.privacy_deal_contacts(crm_internal.privacy_owned(ws)))))));
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.privacy_contact(bigint, bigint) IS
+	'on Citus, for the shards'' policies: whether the request sees the contact, as the contacts'' policies say';
+
+-- Whether the request sees the conversation: its contact's
+CREATE FUNCTION crm_internal.privacy_conversation(ws bigint, conversation_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.conversations cv
+					WHERE cv.workspace_id = ws AND cv.id = privacy_conversation.conversation_id
+					  AND crm_internal.privacy_contact(cv.workspace_id, cv.contact_id));
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.privacy_conversation(bigint, bigint) IS
+	'on Citus, for the shards'' policies: whether the request sees the conversation (its contact)';
+
+-- Whether the request sees the list: the lists' policies
+CREATE FUNCTION crm_internal.list_visible(ws bigint, list_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN EXISTS (SELECT FROM crm.lists l
+					WHERE l.workspace_id = ws AND l.id = list_visible.list_id
+					  AND l.workspace_id = crm.current_workspace()
+					  AND crm_hidden.visible_to_user(l.owner, l.visibility));
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.list_visible(bigint, bigint) IS
+	'on Citus, for the shards'' policies: whether the request sees the list, as the lists'' policies say';

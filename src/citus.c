@@ -13,16 +13,34 @@
  * does: a backend without Citus pays one catalog lookup per table per
  * relcache build.
  *
+ * A worker does not see the request either: Citus sends the workers no
+ * setting of the coordinator's session but the SET LOCAL commands of the
+ * transaction, and PostgREST and PostGraphile set theirs with set_config().
+ * So before each statement of a transaction block on the coordinator, the
+ * request's settings that changed since the last statement are given to
+ * Citus as SET LOCAL commands, which it sends to every worker the
+ * transaction uses: the shards' policies and crm's triggers there see the
+ * same workspace, user and claims as on one node.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
+#include "executor/executor.h"
+#include "parser/parser.h"
+#include "storage/proc.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -154,4 +172,115 @@ CrmTriggerTableName(Relation rel)
 
 	return psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
 					OidIsValid(table) ? get_rel_name(table) : RelationGetRelationName(rel));
+}
+
+/*
+ * What a worker needs of the request: crm's own settings, PostgREST's
+ * claims and PostGraphile's (src/workspace.c, src/members.c read them).
+ */
+static const char *const request_settings[] = {
+	"crm.workspace_id", "crm.user_id", "crm.actor",
+	"request.jwt.claims", "jwt.claims.workspace_id", "jwt.claims.sub",
+};
+
+/* The values Citus holds for this transaction ("" for none) */
+static LocalTransactionId request_lxid = InvalidLocalTransactionId;
+static char *request_sent[lengthof(request_settings)];
+static bool request_sending = false;
+
+static ExecutorStart_hook_type prev_executor_start = NULL;
+
+/* Runs SET LOCAL name TO value through ProcessUtility, where Citus takes it */
+static void
+SetLocalForCitus(const char *name, const char *value)
+{
+	char	   *sql = psprintf("SET LOCAL %s TO %s", name, quote_literal_cstr(value));
+	RawStmt    *raw = linitial_node(RawStmt, raw_parser(sql, RAW_PARSE_DEFAULT));
+	PlannedStmt *stmt = makeNode(PlannedStmt);
+
+	stmt->commandType = CMD_UTILITY;
+	stmt->utilityStmt = raw->stmt;
+	stmt->stmt_location = -1;
+	ProcessUtility(stmt, sql, false, PROCESS_UTILITY_QUERY, NULL, NULL, None_Receiver, NULL);
+}
+
+/*
+ * Gives Citus the request's settings that changed since it was last given
+ * them in this transaction.  Citus propagates SET LOCAL only while
+ * citus.propagate_set_commands is local: it is, for these commands only.
+ */
+static void
+SendRequestToWorkers(void)
+{
+	int			nestlevel = -1;
+
+	if (request_lxid != MyProc->lxid)
+	{
+		for (int i = 0; i < lengthof(request_settings); i++)
+			request_sent[i] = "";
+		request_lxid = MyProc->lxid;
+	}
+	for (int i = 0; i < lengthof(request_settings); i++)
+	{
+		const char *value = GetConfigOption(request_settings[i], true, false);
+
+		if (value == NULL)
+			value = "";
+		if (strcmp(value, request_sent[i]) == 0)
+			continue;
+		if (nestlevel < 0)
+		{
+			nestlevel = NewGUCNestLevel();
+			(void) set_config_option("citus.propagate_set_commands", "local", PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		}
+		SetLocalForCitus(request_settings[i], value);
+		request_sent[i] = MemoryContextStrdup(TopTransactionContext, value);
+	}
+	/* the SET LOCALs above set what was already set: undoing them is alike */
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * A rolled back subtransaction takes its SET LOCALs back on the workers
+ * (PostGraphile runs each mutation in a savepoint): all are given again.
+ */
+static void
+CitusSubXact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		request_lxid = InvalidLocalTransactionId;
+}
+
+static void
+CitusExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	/* a transaction block's statement on the coordinator of a distributed crm */
+	if (!request_sending && IsTransactionBlock() && !IsParallelWorker() &&
+		CrmCitusIsCoordinator() && CrmIsCitusTable(get_relname_relid("contacts", get_namespace_oid("crm", true))))
+	{
+		request_sending = true;
+		PG_TRY();
+		{
+			SendRequestToWorkers();
+		}
+		PG_FINALLY();
+		{
+			request_sending = false;
+		}
+		PG_END_TRY();
+	}
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+void
+CrmCitusInit(void)
+{
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = CitusExecutorStart;
+	RegisterSubXactCallback(CitusSubXact, NULL);
 }

@@ -52,6 +52,7 @@ _PG_init(void)
 	CrmWorkspaceInit();
 	CrmMembersInit();
 	CrmReportPlansInit();
+	CrmCitusInit();
 	CrmEventsInit();
 	CrmNotifierInit();
 	CacheRegisterRelcacheCallback(CrmRelcacheCallback, (Datum) 0);

@@ -59,6 +59,7 @@ extern void CrmEventsRelcache(Datum arg, Oid relid);
 extern void CrmCitusRelcache(Datum arg, Oid relid);
 extern bool CrmIsCitusTable(Oid relid);
 extern bool CrmCitusIsCoordinator(void);
+extern void CrmCitusInit(void);
 struct RelationData;
 extern Oid	CrmCitusTableOfShard(struct RelationData *rel);
 extern char *CrmTriggerTableName(struct RelationData *rel);

@@ -426,7 +426,7 @@ crm_require_permission(PG_FUNCTION_ARGS)
 	if (CrmTriggerDepth() == 1 && !CrmMergeInProgress())
 	{
 		AcceptInvalidationMessages();
-		what = psprintf("crm.%s", RelationGetRelationName(trigdata->tg_relation));
+		what = CrmTriggerTableName(trigdata->tg_relation);
 		RequirePermission(CrmCurrentWorkspace(), trigdata->tg_trigger->tgargs[0], what);
 	}
 	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))

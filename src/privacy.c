@@ -235,8 +235,8 @@ crm_privacy_new_owner(PG_FUNCTION_ARGS)
 	if (strcmp(owner, user) != 0 && (team == NULL || row_team == NULL || strcmp(team, row_team) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("user \"%s\" may not create a row of crm.%s owned by \"%s\"",
-						user, RelationGetRelationName(trigdata->tg_relation), owner),
+				 errmsg("user \"%s\" may not create a row of %s owned by \"%s\"",
+						user, CrmTriggerTableName(trigdata->tg_relation), owner),
 				 errdetail("Owner-based privacy shows them only what they own%s.",
 						   row_team != NULL || team != NULL ? " or their team's" : ""),
 				 errhint("Leave owner out (the row is then theirs); a member with see_all assigns rows to others.")));
