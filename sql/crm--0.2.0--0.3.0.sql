@@ -18778,3 +18778,12 @@ CREATE CONSTRAINT TRIGGER list_members_counts AFTER INSERT OR UPDATE OF list_id 
 	DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.list_counts_flush();
 COMMENT ON COLUMN crm.lists.member_count IS 'kept exact at every commit by the triggers on crm.list_members (a transaction''s own changes are written when it commits); not writable';
+
+-- citusb: the exports build each row in their cursor's statement, the
+-- workspace named as a constant (src/export.c), so that Citus sends it whole
+-- to the workspace's worker: the inlined row builders, which Citus sent as
+-- calls, are gone
+DROP FUNCTION crm_hidden.contact_export_row(crm.contacts);
+DROP FUNCTION crm_hidden.company_export_row(crm.companies);
+DROP FUNCTION crm_hidden.deal_export_row(crm.deals);
+DROP FUNCTION crm_hidden.order_export_row(crm.orders);
