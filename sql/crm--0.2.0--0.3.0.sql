@@ -18787,3 +18787,82 @@ DROP FUNCTION crm_hidden.contact_export_row(crm.contacts);
 DROP FUNCTION crm_hidden.company_export_row(crm.companies);
 DROP FUNCTION crm_hidden.deal_export_row(crm.deals);
 DROP FUNCTION crm_hidden.order_export_row(crm.orders);
+
+-- citusb: an export or import job ends on Citus: the time it finished is a value,
+-- not now() under CASE, which Citus refuses in a modification
+CREATE OR REPLACE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+	-- a value, not now() under CASE: Citus refuses a function there in a modification
+	ended timestamptz := now();
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, report) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
+		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+	END IF;
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN ended END
+	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
+			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
+	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
+
+CREATE OR REPLACE FUNCTION crm_internal.export_batch_done(workspace_id bigint, job_id bigint, rows jsonb[], last_id bigint)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	n bigint := cardinality(rows);
+	done boolean;
+	-- a value, not now() under CASE: Citus refuses a function there in a modification
+	ended timestamptz := now();
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = export_batch_done.workspace_id AND x.id = export_batch_done.job_id;
+	INSERT INTO crm_internal.job_results (workspace_id, job_id, ordinal, data)
+	SELECT j.workspace_id, j.id, j.processed_rows + t.n, t.r FROM unnest(rows) WITH ORDINALITY AS t(r, n);
+	done := j.object IN ('contact_access', 'company_duplicates') OR n < j.batch_size;
+	UPDATE crm.jobs x
+	   SET processed_rows = x.processed_rows + n, total_rows = x.processed_rows + n,
+		   last_id = CASE WHEN n > 0 THEN export_batch_done.last_id ELSE x.last_id END,
+		   status = CASE WHEN done THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN done THEN ended END
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF done THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.export_batch_done(bigint, bigint, jsonb[], bigint) IS
+	'the worker''s end of an export batch: result rows, count and cursor in the batch''s transaction; the end of the job';
