@@ -18866,3 +18866,139 @@ END;
 $$;
 COMMENT ON FUNCTION crm_internal.export_batch_done(bigint, bigint, jsonb[], bigint) IS
 	'the worker''s end of an export batch: result rows, count and cursor in the batch''s transaction; the end of the job';
+
+-- citusb: functions that read or write the current workspace's rows take it into a
+-- variable (a parameter for dynamic SQL) first: Citus routes a statement by
+-- values only, and refuses a SQL function's statements that take parameters
+CREATE OR REPLACE FUNCTION crm.remove_member(user_id text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the DELETE by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.members m WHERE m.workspace_id = ws AND m.user_id = remove_member.user_id;
+	RETURN FOUND;
+END;
+$$;
+COMMENT ON FUNCTION crm.remove_member(text) IS
+	'removes a member from the current workspace; false if there was none; needs admin';
+
+CREATE OR REPLACE FUNCTION crm.set_module(module text, enabled boolean) RETURNS crm.workspace_modules
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a value, which Citus routes the INSERT by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	m crm.workspace_modules;
+BEGIN
+	INSERT INTO crm.workspace_modules AS x (workspace_id, module, enabled)
+	VALUES (ws, set_module.module, coalesce(set_module.enabled, true))
+	ON CONFLICT (workspace_id, module) DO UPDATE SET enabled = excluded.enabled
+	RETURNING * INTO m;
+	RETURN m;
+END;
+$$;
+COMMENT ON FUNCTION crm.set_module(text, boolean) IS
+	'switches a module (companies, deals, orders, custom_objects) on or off in the current workspace; needs admin';
+
+CREATE OR REPLACE FUNCTION crm.modules() RETURNS TABLE (module text, enabled boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the read by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	switched jsonb;
+BEGIN
+	SELECT jsonb_object_agg(m.module, m.enabled) INTO switched
+	  FROM crm.workspace_modules m WHERE m.workspace_id = ws;
+	RETURN QUERY
+		SELECT n.module, coalesce((switched ->> n.module)::boolean, true)
+		  FROM unnest(ARRAY['companies', 'deals', 'orders', 'custom_objects']) WITH ORDINALITY AS n(module, pos)
+		 ORDER BY n.pos;
+END;
+$$;
+COMMENT ON FUNCTION crm.modules() IS 'each module and whether it is on in the current workspace';
+
+CREATE OR REPLACE FUNCTION crm_hidden.history_as_of(kind text, cur jsonb, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the read by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+BEGIN
+	RETURN (WITH firsts AS (
+		SELECT DISTINCT ON (h.custom, h.key) h.custom, h.key, h.old_value
+		  FROM crm.value_history h
+		 WHERE h.workspace_id OPERATOR(pg_catalog.=) ws
+		   AND h.object_type OPERATOR(pg_catalog.=) history_as_of.kind
+		   AND h.object_id OPERATOR(pg_catalog.=) (history_as_of.cur OPERATOR(pg_catalog.->>) 'id')::bigint
+		   AND h.changed_at OPERATOR(pg_catalog.>) history_as_of.at
+		   AND h.merged_from IS NULL
+		 ORDER BY h.custom, h.key, h.changed_at, h.id)
+	SELECT history_as_of.cur
+		OPERATOR(pg_catalog.||) coalesce((
+			SELECT pg_catalog.jsonb_object_agg(f.key,
+					 coalesce(f.old_value, CASE WHEN f.key OPERATOR(pg_catalog.=) 'tags' THEN '[]'::jsonb END))
+			  FROM firsts f WHERE NOT f.custom), '{}')
+		OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('properties',
+			((history_as_of.cur OPERATOR(pg_catalog.->) 'properties')
+			   OPERATOR(pg_catalog.-) coalesce((SELECT pg_catalog.array_agg(f.key) FROM firsts f WHERE f.custom), '{}'::text[]))
+			OPERATOR(pg_catalog.||) coalesce((
+				SELECT pg_catalog.jsonb_object_agg(f.key, f.old_value) FROM firsts f
+				 WHERE f.custom AND f.old_value IS NOT NULL), '{}')));
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.history_as_of(text, jsonb, timestamptz) IS
+	'a record (as jsonb) with its tracked fields and custom properties set back to their values at a time';
+
+CREATE OR REPLACE FUNCTION crm_hidden.integration_backlog(integration_id bigint) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the reads by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	s crm_internal.integration_state;
+BEGIN
+	SELECT * INTO s FROM crm_internal.integration_state x
+	 WHERE x.workspace_id = ws AND x.integration_id = integration_backlog.integration_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN (SELECT e.created_at FROM crm.events e
+			 WHERE e.workspace_id = ws AND (e.xid, e.id) > (s.after_xid, s.after_event_id)
+			 ORDER BY e.xid, e.id LIMIT 1);
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.integration_backlog(bigint) IS
+	'when the oldest event an integration has not fanned out yet was written (NULL: none)';
+
+CREATE OR REPLACE FUNCTION crm_hidden.external_update(tab text, id bigint, patch jsonb) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+	vals text;
+BEGIN
+	SELECT string_agg(quote_ident(k), ', ' ORDER BY k),
+		   string_agg(CASE k WHEN 'properties' THEN 'crm_hidden.jsonb_patch(t.properties, $1 OPERATOR(pg_catalog.->) ''properties'')'
+						   ELSE 'r.' || quote_ident(k) END, ', ' ORDER BY k)
+	  INTO cols, vals
+	  FROM jsonb_object_keys(patch) k;
+	EXECUTE pg_catalog.format('UPDATE crm.%1$I t SET (%2$s) = ROW(%3$s) FROM pg_catalog.jsonb_populate_record(NULL::crm.%1$I, $1) r'
+							  ' WHERE t.workspace_id OPERATOR(pg_catalog.=) $3 AND t.id OPERATOR(pg_catalog.=) $2'
+							  ' AND ROW(%4$s) IS DISTINCT FROM ROW(%3$s)',
+							  tab, cols, vals, (SELECT string_agg('t.' || quote_ident(k), ', ' ORDER BY k) FROM jsonb_object_keys(patch) k))
+		-- the workspace as a parameter, which Citus routes the UPDATE by (docs/scaling.md)
+		USING patch, external_update.id, crm.current_workspace();
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_update(text, bigint, jsonb) IS
+	'updates a record with an inbound change (crm.apply_external_change) as the caller; writes nothing when nothing changes';
