@@ -19002,3 +19002,154 @@ END;
 $$;
 COMMENT ON FUNCTION crm_hidden.external_update(text, bigint, jsonb) IS
 	'updates a record with an inbound change (crm.apply_external_change) as the caller; writes nothing when nothing changes';
+
+-- citusb: on a Citus coordinator the definition functions regenerate the wide
+-- property views (their trigger fires on a worker's shard, where Citus refuses DDL)
+CREATE FUNCTION crm_hidden.report_views_follow_definitions() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- Citus's notice that it does not propagate a view joining the extension
+SET client_min_messages = warning
+AS $$
+DECLARE
+	distributed boolean;
+BEGIN
+	IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN;
+	END IF;
+	-- Citus's catalogs by name: they exist only where Citus is installed
+	EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p'
+			' WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''crm.property_definitions''::pg_catalog.regclass)'
+			' AND EXISTS (SELECT FROM pg_catalog.pg_dist_local_group l WHERE l.groupid OPERATOR(pg_catalog.=) 0)'
+		INTO distributed;
+	IF distributed THEN
+		PERFORM crm_internal.report_regenerate(crm.current_workspace());
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.report_views_follow_definitions() IS
+	'on a Citus coordinator, regenerates the current workspace''s wide property views after a definition function changed its definitions (the trigger fires on the worker''s shard, where Citus refuses DDL)';
+
+CREATE OR REPLACE FUNCTION crm.define_property(object_type text, key text, type crm.property_type,
+									label text DEFAULT NULL, options text[] DEFAULT NULL,
+									pattern text DEFAULT NULL, required boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR type IS NULL THEN
+		RAISE EXCEPTION 'property object type, key (or label) and type must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(type::text), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_property(''contact'', ''plan'', ''select'', options => ARRAY[''free'', ''pro'']).';
+	END IF;
+	-- Update first: INSERT ... ON CONFLICT would run the definition checks twice.
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_property.label, d.label),
+		   type = define_property.type,
+		   options = define_property.options,
+		   pattern = define_property.pattern,
+		   required = coalesce(define_property.required, false)
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_property.object_type
+	   AND d.key = define_property.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, options, pattern, required)
+		VALUES (define_property.object_type, define_property.key, define_property.label,
+				define_property.type, define_property.options, define_property.pattern,
+				coalesce(define_property.required, false))
+		RETURNING d.id INTO pid;
+	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_property(text, text, crm.property_type, text, text[], text, boolean) IS
+	'creates or redefines a custom property of an object type; refused when stored values would not fit';
+
+CREATE OR REPLACE FUNCTION crm.drop_property(object_type text, key text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.property_definitions d
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = drop_property.object_type
+	   AND d.key = crm.normalize_property_key(drop_property.key);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION '% property "%" is not defined', coalesce(object_type, 'NULL'), coalesce(key, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT object_type, key FROM crm.property_definitions lists the defined properties.';
+	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_property(text, text) IS
+	'removes a property definition; stored values stay as free-form keys';
+
+CREATE OR REPLACE FUNCTION crm.define_formula(object_type text, key text, formula text, label text DEFAULT NULL,
+								   type crm.property_type DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
+		RAISE EXCEPTION 'formula object type, key (or label) and formula must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(formula), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_formula(''contact'', ''seat_value'', ''seats * 10'').';
+	END IF;
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_formula.label, d.label),
+		   type = define_formula.type,
+		   options = NULL, pattern = NULL, required = false,
+		   formula = define_formula.formula
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_formula.object_type
+	   AND d.key = define_formula.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, formula)
+		VALUES (define_formula.object_type, define_formula.key, define_formula.label,
+				define_formula.type, define_formula.formula)
+		RETURNING d.id INTO pid;
+	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_formula(text, text, text, text, crm.property_type) IS
+	'creates or redefines a computed property: its formula over the record''s own fields, computed for every record at once and by every later write';
+-- the roles granted the CRM: the new function as grant_access gives it
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.cql_where(text, text)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.report_views_follow_definitions() TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
