@@ -19153,3 +19153,106 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- citusb: crm.events_since and crm.ack_events read the horizon with the events,
+-- so that on Citus the worker that wrote them (their xid is its own) evaluates it
+CREATE OR REPLACE FUNCTION crm.events_since(after_id bigint DEFAULT 0, lim integer DEFAULT 1000)
+RETURNS SETOF crm.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	horizon xid8;
+	after_xid xid8;
+BEGIN
+	-- The horizon of the node that writes the workspace's events: read with
+	-- them, so that on Citus the worker holding the workspace's shards
+	-- evaluates it, whose transactions wrote them (their xid is the
+	-- worker's).  No event yet: nothing to deliver, and no horizon needed.
+	SELECT pg_snapshot_xmin(pg_current_snapshot()) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
+	IF lim IS NULL OR lim < 1 OR lim > 100000 THEN
+		RAISE EXCEPTION 'invalid limit: %', lim
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for between 1 and 100000 events at a time.';
+	END IF;
+	IF after_id IS NULL OR after_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', after_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass 0 to start from the beginning, or the id of the last event you received.';
+	END IF;
+	IF after_id > 0 THEN
+		SELECT e.xid INTO after_xid FROM crm.events e
+		 WHERE e.workspace_id = ws AND e.id = after_id;
+		IF after_xid IS NULL THEN
+			RAISE EXCEPTION 'event % does not exist', after_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Pass the id of an event you received from crm.events_since(), or 0 to start over.';
+		END IF;
+	ELSE
+		after_xid := '0'::xid8;
+	END IF;
+	-- Transactions below the horizon have all ended, so no event can appear
+	-- later in the (xid, id) order before the last one returned.
+	RETURN QUERY
+		SELECT e.* FROM crm.events e
+		 WHERE e.workspace_id = ws
+		   AND (e.xid, e.id) > (after_xid, after_id)
+		   AND e.xid < horizon
+		 ORDER BY e.xid, e.id
+		 LIMIT lim;
+END;
+$$;
+COMMENT ON FUNCTION crm.events_since(bigint, integer) IS
+	'events after the given one, in delivery order, never skipping one whose transaction commits late';
+
+CREATE OR REPLACE FUNCTION crm.ack_events(consumer text, event_id bigint)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	key text := lower(btrim(ack_events.consumer));
+	at_xid xid8 := '0'::xid8;
+	pending boolean;
+BEGIN
+	PERFORM crm_internal.require_service('acknowledge events');
+	IF key IS NULL OR key = '' OR length(key) > 100 THEN
+		RAISE EXCEPTION 'invalid consumer name: "%"', coalesce(consumer, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the consumer with 1 to 100 characters, the same name at every acknowledgement.';
+	END IF;
+	IF event_id IS NULL OR event_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', coalesce(event_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the id of the last event you handled, or 0 before the first.';
+	END IF;
+	IF event_id > 0 THEN
+		-- the horizon read with the event, on the node that wrote it (crm.events_since)
+		SELECT e.xid, e.xid >= pg_snapshot_xmin(pg_current_snapshot()) INTO at_xid, pending
+		  FROM crm.events e WHERE e.workspace_id = ws AND e.id = ack_events.event_id;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Acknowledge the id of an event crm.events_since() returned.';
+		END IF;
+		IF pending THEN
+			RAISE EXCEPTION 'event % is not delivered yet', event_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Acknowledge an event crm.events_since() returned: it holds an event back while an older transaction is still running.';
+		END IF;
+	END IF;
+	-- shared with other consumers, exclusive with crm.purge_events
+	PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.event_consumers', ws));
+	INSERT INTO crm_internal.event_consumers AS c (workspace_id, name, after_xid, after_event_id)
+	VALUES (ws, key, at_xid, ack_events.event_id)
+	ON CONFLICT (workspace_id, name) DO UPDATE
+	   SET after_xid = excluded.after_xid, after_event_id = excluded.after_event_id, acked_at = now();
+END;
+$$;
+COMMENT ON FUNCTION crm.ack_events(text, bigint) IS
+	'records that the named consumer of the current workspace has handled the events up to this one (0: none yet); crm.purge_events keeps every event after it';
