@@ -19118,3 +19118,481 @@ $$;
 COMMENT ON FUNCTION crm.distribute() IS
 	'on a Citus coordinator: makes the global tables reference tables and distributes every other table by workspace_id, co-located; idempotent; a superuser runs it';
 REVOKE EXECUTE ON FUNCTION crm.distribute() FROM PUBLIC;
+
+-- citusb: the exports build each row in their cursor's statement, the
+-- workspace named as a constant (src/export.c), so that Citus sends it whole
+-- to the workspace's worker: the inlined row builders, which Citus sent as
+-- calls, are gone
+DROP FUNCTION crm_hidden.contact_export_row(crm.contacts);
+DROP FUNCTION crm_hidden.company_export_row(crm.companies);
+DROP FUNCTION crm_hidden.deal_export_row(crm.deals);
+DROP FUNCTION crm_hidden.order_export_row(crm.orders);
+
+-- citusb: an export or import job ends on Citus: the time it finished is a value,
+-- not now() under CASE, which Citus refuses in a modification
+CREATE OR REPLACE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+	-- a value, not now() under CASE: Citus refuses a function there in a modification
+	ended timestamptz := now();
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, report) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
+		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+	END IF;
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN ended END
+	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
+			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
+	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
+
+CREATE OR REPLACE FUNCTION crm_internal.export_batch_done(workspace_id bigint, job_id bigint, rows jsonb[], last_id bigint)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	n bigint := cardinality(rows);
+	done boolean;
+	-- a value, not now() under CASE: Citus refuses a function there in a modification
+	ended timestamptz := now();
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = export_batch_done.workspace_id AND x.id = export_batch_done.job_id;
+	INSERT INTO crm_internal.job_results (workspace_id, job_id, ordinal, data)
+	SELECT j.workspace_id, j.id, j.processed_rows + t.n, t.r FROM unnest(rows) WITH ORDINALITY AS t(r, n);
+	done := j.object IN ('contact_access', 'company_duplicates') OR n < j.batch_size;
+	UPDATE crm.jobs x
+	   SET processed_rows = x.processed_rows + n, total_rows = x.processed_rows + n,
+		   last_id = CASE WHEN n > 0 THEN export_batch_done.last_id ELSE x.last_id END,
+		   status = CASE WHEN done THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN done THEN ended END
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF done THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.export_batch_done(bigint, bigint, jsonb[], bigint) IS
+	'the worker''s end of an export batch: result rows, count and cursor in the batch''s transaction; the end of the job';
+
+-- citusb: functions that read or write the current workspace's rows take it into a
+-- variable (a parameter for dynamic SQL) first: Citus routes a statement by
+-- values only, and refuses a SQL function's statements that take parameters
+CREATE OR REPLACE FUNCTION crm.remove_member(user_id text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the DELETE by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.members m WHERE m.workspace_id = ws AND m.user_id = remove_member.user_id;
+	RETURN FOUND;
+END;
+$$;
+COMMENT ON FUNCTION crm.remove_member(text) IS
+	'removes a member from the current workspace; false if there was none; needs admin';
+
+CREATE OR REPLACE FUNCTION crm.set_module(module text, enabled boolean) RETURNS crm.workspace_modules
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a value, which Citus routes the INSERT by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	m crm.workspace_modules;
+BEGIN
+	INSERT INTO crm.workspace_modules AS x (workspace_id, module, enabled)
+	VALUES (ws, set_module.module, coalesce(set_module.enabled, true))
+	ON CONFLICT (workspace_id, module) DO UPDATE SET enabled = excluded.enabled
+	RETURNING * INTO m;
+	RETURN m;
+END;
+$$;
+COMMENT ON FUNCTION crm.set_module(text, boolean) IS
+	'switches a module (companies, deals, orders, custom_objects) on or off in the current workspace; needs admin';
+
+CREATE OR REPLACE FUNCTION crm.modules() RETURNS TABLE (module text, enabled boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the read by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	switched jsonb;
+BEGIN
+	SELECT jsonb_object_agg(m.module, m.enabled) INTO switched
+	  FROM crm.workspace_modules m WHERE m.workspace_id = ws;
+	RETURN QUERY
+		SELECT n.module, coalesce((switched ->> n.module)::boolean, true)
+		  FROM unnest(ARRAY['companies', 'deals', 'orders', 'custom_objects']) WITH ORDINALITY AS n(module, pos)
+		 ORDER BY n.pos;
+END;
+$$;
+COMMENT ON FUNCTION crm.modules() IS 'each module and whether it is on in the current workspace';
+
+CREATE OR REPLACE FUNCTION crm_hidden.history_as_of(kind text, cur jsonb, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the read by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+BEGIN
+	RETURN (WITH firsts AS (
+		SELECT DISTINCT ON (h.custom, h.key) h.custom, h.key, h.old_value
+		  FROM crm.value_history h
+		 WHERE h.workspace_id OPERATOR(pg_catalog.=) ws
+		   AND h.object_type OPERATOR(pg_catalog.=) history_as_of.kind
+		   AND h.object_id OPERATOR(pg_catalog.=) (history_as_of.cur OPERATOR(pg_catalog.->>) 'id')::bigint
+		   AND h.changed_at OPERATOR(pg_catalog.>) history_as_of.at
+		   AND h.merged_from IS NULL
+		 ORDER BY h.custom, h.key, h.changed_at, h.id)
+	SELECT history_as_of.cur
+		OPERATOR(pg_catalog.||) coalesce((
+			SELECT pg_catalog.jsonb_object_agg(f.key,
+					 coalesce(f.old_value, CASE WHEN f.key OPERATOR(pg_catalog.=) 'tags' THEN '[]'::jsonb END))
+			  FROM firsts f WHERE NOT f.custom), '{}')
+		OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('properties',
+			((history_as_of.cur OPERATOR(pg_catalog.->) 'properties')
+			   OPERATOR(pg_catalog.-) coalesce((SELECT pg_catalog.array_agg(f.key) FROM firsts f WHERE f.custom), '{}'::text[]))
+			OPERATOR(pg_catalog.||) coalesce((
+				SELECT pg_catalog.jsonb_object_agg(f.key, f.old_value) FROM firsts f
+				 WHERE f.custom AND f.old_value IS NOT NULL), '{}')));
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.history_as_of(text, jsonb, timestamptz) IS
+	'a record (as jsonb) with its tracked fields and custom properties set back to their values at a time';
+
+CREATE OR REPLACE FUNCTION crm_hidden.integration_backlog(integration_id bigint) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- a value, which Citus routes the reads by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	s crm_internal.integration_state;
+BEGIN
+	SELECT * INTO s FROM crm_internal.integration_state x
+	 WHERE x.workspace_id = ws AND x.integration_id = integration_backlog.integration_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN (SELECT e.created_at FROM crm.events e
+			 WHERE e.workspace_id = ws AND (e.xid, e.id) > (s.after_xid, s.after_event_id)
+			 ORDER BY e.xid, e.id LIMIT 1);
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.integration_backlog(bigint) IS
+	'when the oldest event an integration has not fanned out yet was written (NULL: none)';
+
+CREATE OR REPLACE FUNCTION crm_hidden.external_update(tab text, id bigint, patch jsonb) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+	vals text;
+BEGIN
+	SELECT string_agg(quote_ident(k), ', ' ORDER BY k),
+		   string_agg(CASE k WHEN 'properties' THEN 'crm_hidden.jsonb_patch(t.properties, $1 OPERATOR(pg_catalog.->) ''properties'')'
+						   ELSE 'r.' || quote_ident(k) END, ', ' ORDER BY k)
+	  INTO cols, vals
+	  FROM jsonb_object_keys(patch) k;
+	EXECUTE pg_catalog.format('UPDATE crm.%1$I t SET (%2$s) = ROW(%3$s) FROM pg_catalog.jsonb_populate_record(NULL::crm.%1$I, $1) r'
+							  ' WHERE t.workspace_id OPERATOR(pg_catalog.=) $3 AND t.id OPERATOR(pg_catalog.=) $2'
+							  ' AND ROW(%4$s) IS DISTINCT FROM ROW(%3$s)',
+							  tab, cols, vals, (SELECT string_agg('t.' || quote_ident(k), ', ' ORDER BY k) FROM jsonb_object_keys(patch) k))
+		-- the workspace as a parameter, which Citus routes the UPDATE by (docs/scaling.md)
+		USING patch, external_update.id, crm.current_workspace();
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.external_update(text, bigint, jsonb) IS
+	'updates a record with an inbound change (crm.apply_external_change) as the caller; writes nothing when nothing changes';
+
+-- citusb: on a Citus coordinator the definition functions regenerate the wide
+-- property views (their trigger fires on a worker's shard, where Citus refuses DDL)
+CREATE FUNCTION crm_hidden.report_views_follow_definitions() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- Citus's notice that it does not propagate a view joining the extension
+SET client_min_messages = warning
+AS $$
+DECLARE
+	distributed boolean;
+BEGIN
+	IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN;
+	END IF;
+	-- Citus's catalogs by name: they exist only where Citus is installed
+	EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p'
+			' WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''crm.property_definitions''::pg_catalog.regclass)'
+			' AND EXISTS (SELECT FROM pg_catalog.pg_dist_local_group l WHERE l.groupid OPERATOR(pg_catalog.=) 0)'
+		INTO distributed;
+	IF distributed THEN
+		PERFORM crm_internal.report_regenerate(crm.current_workspace());
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.report_views_follow_definitions() IS
+	'on a Citus coordinator, regenerates the current workspace''s wide property views after a definition function changed its definitions (the trigger fires on the worker''s shard, where Citus refuses DDL)';
+
+CREATE OR REPLACE FUNCTION crm.define_property(object_type text, key text, type crm.property_type,
+									label text DEFAULT NULL, options text[] DEFAULT NULL,
+									pattern text DEFAULT NULL, required boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR type IS NULL THEN
+		RAISE EXCEPTION 'property object type, key (or label) and type must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(type::text), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_property(''contact'', ''plan'', ''select'', options => ARRAY[''free'', ''pro'']).';
+	END IF;
+	-- Update first: INSERT ... ON CONFLICT would run the definition checks twice.
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_property.label, d.label),
+		   type = define_property.type,
+		   options = define_property.options,
+		   pattern = define_property.pattern,
+		   required = coalesce(define_property.required, false)
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_property.object_type
+	   AND d.key = define_property.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, options, pattern, required)
+		VALUES (define_property.object_type, define_property.key, define_property.label,
+				define_property.type, define_property.options, define_property.pattern,
+				coalesce(define_property.required, false))
+		RETURNING d.id INTO pid;
+	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_property(text, text, crm.property_type, text, text[], text, boolean) IS
+	'creates or redefines a custom property of an object type; refused when stored values would not fit';
+
+CREATE OR REPLACE FUNCTION crm.drop_property(object_type text, key text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.property_definitions d
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = drop_property.object_type
+	   AND d.key = crm.normalize_property_key(drop_property.key);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION '% property "%" is not defined', coalesce(object_type, 'NULL'), coalesce(key, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT object_type, key FROM crm.property_definitions lists the defined properties.';
+	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_property(text, text) IS
+	'removes a property definition; stored values stay as free-form keys';
+
+CREATE OR REPLACE FUNCTION crm.define_formula(object_type text, key text, formula text, label text DEFAULT NULL,
+								   type crm.property_type DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
+		RAISE EXCEPTION 'formula object type, key (or label) and formula must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(formula), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_formula(''contact'', ''seat_value'', ''seats * 10'').';
+	END IF;
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_formula.label, d.label),
+		   type = define_formula.type,
+		   options = NULL, pattern = NULL, required = false,
+		   formula = define_formula.formula
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_formula.object_type
+	   AND d.key = define_formula.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, formula)
+		VALUES (define_formula.object_type, define_formula.key, define_formula.label,
+				define_formula.type, define_formula.formula)
+		RETURNING d.id INTO pid;
+	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_formula(text, text, text, text, crm.property_type) IS
+	'creates or redefines a computed property: its formula over the record''s own fields, computed for every record at once and by every later write';
+-- the roles granted the CRM: the new function as grant_access gives it
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.cql_where(text, text)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.report_views_follow_definitions() TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+-- citusb: crm.events_since and crm.ack_events read the horizon with the events,
+-- so that on Citus the worker that wrote them (their xid is its own) evaluates it
+CREATE OR REPLACE FUNCTION crm.events_since(after_id bigint DEFAULT 0, lim integer DEFAULT 1000)
+RETURNS SETOF crm.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	horizon xid8;
+	after_xid xid8;
+BEGIN
+	-- The horizon of the node that writes the workspace's events: read with
+	-- them, so that on Citus the worker holding the workspace's shards
+	-- evaluates it, whose transactions wrote them (their xid is the
+	-- worker's).  No event yet: nothing to deliver, and no horizon needed.
+	SELECT pg_snapshot_xmin(pg_current_snapshot()) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
+	IF lim IS NULL OR lim < 1 OR lim > 100000 THEN
+		RAISE EXCEPTION 'invalid limit: %', lim
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for between 1 and 100000 events at a time.';
+	END IF;
+	IF after_id IS NULL OR after_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', after_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass 0 to start from the beginning, or the id of the last event you received.';
+	END IF;
+	IF after_id > 0 THEN
+		SELECT e.xid INTO after_xid FROM crm.events e
+		 WHERE e.workspace_id = ws AND e.id = after_id;
+		IF after_xid IS NULL THEN
+			RAISE EXCEPTION 'event % does not exist', after_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Pass the id of an event you received from crm.events_since(), or 0 to start over.';
+		END IF;
+	ELSE
+		after_xid := '0'::xid8;
+	END IF;
+	-- Transactions below the horizon have all ended, so no event can appear
+	-- later in the (xid, id) order before the last one returned.
+	RETURN QUERY
+		SELECT e.* FROM crm.events e
+		 WHERE e.workspace_id = ws
+		   AND (e.xid, e.id) > (after_xid, after_id)
+		   AND e.xid < horizon
+		 ORDER BY e.xid, e.id
+		 LIMIT lim;
+END;
+$$;
+COMMENT ON FUNCTION crm.events_since(bigint, integer) IS
+	'events after the given one, in delivery order, never skipping one whose transaction commits late';
+
+CREATE OR REPLACE FUNCTION crm.ack_events(consumer text, event_id bigint)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	key text := lower(btrim(ack_events.consumer));
+	at_xid xid8 := '0'::xid8;
+	pending boolean;
+BEGIN
+	PERFORM crm_internal.require_service('acknowledge events');
+	IF key IS NULL OR key = '' OR length(key) > 100 THEN
+		RAISE EXCEPTION 'invalid consumer name: "%"', coalesce(consumer, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the consumer with 1 to 100 characters, the same name at every acknowledgement.';
+	END IF;
+	IF event_id IS NULL OR event_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', coalesce(event_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the id of the last event you handled, or 0 before the first.';
+	END IF;
+	IF event_id > 0 THEN
+		-- the horizon read with the event, on the node that wrote it (crm.events_since)
+		SELECT e.xid, e.xid >= pg_snapshot_xmin(pg_current_snapshot()) INTO at_xid, pending
+		  FROM crm.events e WHERE e.workspace_id = ws AND e.id = ack_events.event_id;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Acknowledge the id of an event crm.events_since() returned.';
+		END IF;
+		IF pending THEN
+			RAISE EXCEPTION 'event % is not delivered yet', event_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Acknowledge an event crm.events_since() returned: it holds an event back while an older transaction is still running.';
+		END IF;
+	END IF;
+	-- shared with other consumers, exclusive with crm.purge_events
+	PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.event_consumers', ws));
+	INSERT INTO crm_internal.event_consumers AS c (workspace_id, name, after_xid, after_event_id)
+	VALUES (ws, key, at_xid, ack_events.event_id)
+	ON CONFLICT (workspace_id, name) DO UPDATE
+	   SET after_xid = excluded.after_xid, after_event_id = excluded.after_event_id, acked_at = now();
+END;
+$$;
+COMMENT ON FUNCTION crm.ack_events(text, bigint) IS
+	'records that the named consumer of the current workspace has handled the events up to this one (0: none yet); crm.purge_events keeps every event after it';

@@ -113,9 +113,15 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	ws bigint := crm.current_workspace();
-	horizon xid8 := pg_snapshot_xmin(pg_current_snapshot());
+	horizon xid8;
 	after_xid xid8;
 BEGIN
+	-- The horizon of the node that writes the workspace's events: read with
+	-- them, so that on Citus the worker holding the workspace's shards
+	-- evaluates it, whose transactions wrote them (their xid is the
+	-- worker's).  No event yet: nothing to deliver, and no horizon needed.
+	SELECT pg_snapshot_xmin(pg_current_snapshot()) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
 	IF lim IS NULL OR lim < 1 OR lim > 100000 THEN
 		RAISE EXCEPTION 'invalid limit: %', lim
 			USING ERRCODE = 'invalid_parameter_value',
@@ -211,6 +217,7 @@ DECLARE
 	ws bigint := crm.current_workspace();
 	key text := lower(btrim(ack_events.consumer));
 	at_xid xid8 := '0'::xid8;
+	pending boolean;
 BEGIN
 	PERFORM crm_internal.require_service('acknowledge events');
 	IF key IS NULL OR key = '' OR length(key) > 100 THEN
@@ -224,13 +231,15 @@ BEGIN
 				  HINT = 'Pass the id of the last event you handled, or 0 before the first.';
 	END IF;
 	IF event_id > 0 THEN
-		SELECT e.xid INTO at_xid FROM crm.events e WHERE e.workspace_id = ws AND e.id = ack_events.event_id;
+		-- the horizon read with the event, on the node that wrote it (crm.events_since)
+		SELECT e.xid, e.xid >= pg_snapshot_xmin(pg_current_snapshot()) INTO at_xid, pending
+		  FROM crm.events e WHERE e.workspace_id = ws AND e.id = ack_events.event_id;
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'event % does not exist', event_id
 				USING ERRCODE = 'no_data_found',
 					  HINT = 'Acknowledge the id of an event crm.events_since() returned.';
 		END IF;
-		IF at_xid >= pg_snapshot_xmin(pg_current_snapshot()) THEN
+		IF pending THEN
 			RAISE EXCEPTION 'event % is not delivered yet', event_id
 				USING ERRCODE = 'invalid_parameter_value',
 					  HINT = 'Acknowledge an event crm.events_since() returned: it holds an event back while an older transaction is still running.';

@@ -137,13 +137,17 @@ COMMENT ON FUNCTION crm.property_history(text, bigint, text) IS
 -- carried over is the duplicate's, not this record's.  Fields that are not
 -- tracked show their current value.
 CREATE FUNCTION crm_hidden.history_as_of(kind text, cur jsonb, at timestamptz) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	WITH firsts AS (
+DECLARE
+	-- a value, which Citus routes the read by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+BEGIN
+	RETURN (WITH firsts AS (
 		SELECT DISTINCT ON (h.custom, h.key) h.custom, h.key, h.old_value
 		  FROM crm.value_history h
-		 WHERE h.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
+		 WHERE h.workspace_id OPERATOR(pg_catalog.=) ws
 		   AND h.object_type OPERATOR(pg_catalog.=) history_as_of.kind
 		   AND h.object_id OPERATOR(pg_catalog.=) (history_as_of.cur OPERATOR(pg_catalog.->>) 'id')::bigint
 		   AND h.changed_at OPERATOR(pg_catalog.>) history_as_of.at
@@ -159,7 +163,8 @@ AS $$
 			   OPERATOR(pg_catalog.-) coalesce((SELECT pg_catalog.array_agg(f.key) FROM firsts f WHERE f.custom), '{}'::text[]))
 			OPERATOR(pg_catalog.||) coalesce((
 				SELECT pg_catalog.jsonb_object_agg(f.key, f.old_value) FROM firsts f
-				 WHERE f.custom AND f.old_value IS NOT NULL), '{}'))
+				 WHERE f.custom AND f.old_value IS NOT NULL), '{}')));
+END;
 $$;
 COMMENT ON FUNCTION crm_hidden.history_as_of(text, jsonb, timestamptz) IS
 	'a record (as jsonb) with its tracked fields and custom properties set back to their values at a time';

@@ -921,14 +921,23 @@ COMMENT ON FUNCTION crm.resync(text, text, text) IS
 -- SECURITY DEFINER: the cursor is the integration's state; it reads the
 -- current workspace only.
 CREATE FUNCTION crm_hidden.integration_backlog(integration_id bigint) RETURNS timestamptz
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT (SELECT e.created_at FROM crm.events e
-			 WHERE e.workspace_id = s.workspace_id AND (e.xid, e.id) > (s.after_xid, s.after_event_id)
-			 ORDER BY e.xid, e.id LIMIT 1)
-	  FROM crm_internal.integration_state s
-	 WHERE s.workspace_id = crm.current_workspace() AND s.integration_id = integration_backlog.integration_id;
+DECLARE
+	-- a value, which Citus routes the reads by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	s crm_internal.integration_state;
+BEGIN
+	SELECT * INTO s FROM crm_internal.integration_state x
+	 WHERE x.workspace_id = ws AND x.integration_id = integration_backlog.integration_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN (SELECT e.created_at FROM crm.events e
+			 WHERE e.workspace_id = ws AND (e.xid, e.id) > (s.after_xid, s.after_event_id)
+			 ORDER BY e.xid, e.id LIMIT 1);
+END;
 $$;
 COMMENT ON FUNCTION crm_hidden.integration_backlog(bigint) IS
 	'when the oldest event an integration has not fanned out yet was written (NULL: none)';
@@ -1036,10 +1045,11 @@ BEGIN
 	  INTO cols, vals
 	  FROM jsonb_object_keys(patch) k;
 	EXECUTE pg_catalog.format('UPDATE crm.%1$I t SET (%2$s) = ROW(%3$s) FROM pg_catalog.jsonb_populate_record(NULL::crm.%1$I, $1) r'
-							  ' WHERE t.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace() AND t.id OPERATOR(pg_catalog.=) $2'
+							  ' WHERE t.workspace_id OPERATOR(pg_catalog.=) $3 AND t.id OPERATOR(pg_catalog.=) $2'
 							  ' AND ROW(%4$s) IS DISTINCT FROM ROW(%3$s)',
 							  tab, cols, vals, (SELECT string_agg('t.' || quote_ident(k), ', ' ORDER BY k) FROM jsonb_object_keys(patch) k))
-		USING patch, external_update.id;
+		-- the workspace as a parameter, which Citus routes the UPDATE by (docs/scaling.md)
+		USING patch, external_update.id, crm.current_workspace();
 END;
 $$;
 COMMENT ON FUNCTION crm_hidden.external_update(text, bigint, jsonb) IS

@@ -312,6 +312,8 @@ AS $$
 DECLARE
 	j crm.jobs;
 	base bigint;
+	-- a value, not now() under CASE: Citus refuses a function there in a modification
+	ended timestamptz := now();
 BEGIN
 	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
 	base := j.processed_rows;
@@ -328,7 +330,7 @@ BEGIN
 		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
 		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
 		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
-		   finished_at = CASE WHEN upto >= x.total_rows THEN now() END
+		   finished_at = CASE WHEN upto >= x.total_rows THEN ended END
 	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
 				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
 				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
@@ -555,6 +557,8 @@ DECLARE
 	j crm.jobs;
 	n bigint := cardinality(rows);
 	done boolean;
+	-- a value, not now() under CASE: Citus refuses a function there in a modification
+	ended timestamptz := now();
 BEGIN
 	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = export_batch_done.workspace_id AND x.id = export_batch_done.job_id;
 	INSERT INTO crm_internal.job_results (workspace_id, job_id, ordinal, data)
@@ -564,7 +568,7 @@ BEGIN
 	   SET processed_rows = x.processed_rows + n, total_rows = x.processed_rows + n,
 		   last_id = CASE WHEN n > 0 THEN export_batch_done.last_id ELSE x.last_id END,
 		   status = CASE WHEN done THEN 'done' ELSE 'running' END,
-		   finished_at = CASE WHEN done THEN now() END
+		   finished_at = CASE WHEN done THEN ended END
 	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
 	RETURNING * INTO j;
 	IF done THEN

@@ -178,14 +178,16 @@ COMMENT ON FUNCTION crm.update_member(text, jsonb) IS
 	E'@name patch_member\nchanges a member (name, email, role, team, permissions, active: listed keys are set, null clears); needs admin';
 
 CREATE FUNCTION crm.remove_member(user_id text) RETURNS boolean
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	WITH gone AS (
-		DELETE FROM crm.members m
-		 WHERE m.workspace_id = crm.current_workspace() AND m.user_id = remove_member.user_id
-		RETURNING 1)
-	SELECT EXISTS (SELECT FROM gone);
+AS $$
+DECLARE
+	-- a value, which Citus routes the DELETE by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.members m WHERE m.workspace_id = ws AND m.user_id = remove_member.user_id;
+	RETURN FOUND;
 END;
+$$;
 COMMENT ON FUNCTION crm.remove_member(text) IS
 	'removes a member from the current workspace; false if there was none; needs admin';

@@ -50,24 +50,40 @@ CREATE TRIGGER workspace_modules_invalidate AFTER INSERT OR UPDATE OR DELETE OR 
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();
 
 CREATE FUNCTION crm.set_module(module text, enabled boolean) RETURNS crm.workspace_modules
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	INSERT INTO crm.workspace_modules AS m (module, enabled)
-	VALUES (set_module.module, coalesce(set_module.enabled, true))
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a value, which Citus routes the INSERT by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	m crm.workspace_modules;
+BEGIN
+	INSERT INTO crm.workspace_modules AS x (workspace_id, module, enabled)
+	VALUES (ws, set_module.module, coalesce(set_module.enabled, true))
 	ON CONFLICT (workspace_id, module) DO UPDATE SET enabled = excluded.enabled
-	RETURNING *;
+	RETURNING * INTO m;
+	RETURN m;
 END;
+$$;
 COMMENT ON FUNCTION crm.set_module(text, boolean) IS
 	'switches a module (companies, deals, orders, custom_objects) on or off in the current workspace; needs admin';
 
 CREATE FUNCTION crm.modules() RETURNS TABLE (module text, enabled boolean)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	SELECT n.module, coalesce(m.enabled, true)
-	  FROM unnest(ARRAY['companies', 'deals', 'orders', 'custom_objects']) WITH ORDINALITY AS n(module, pos)
-	  LEFT JOIN crm.workspace_modules m ON m.workspace_id = crm.current_workspace() AND m.module = n.module
-	 ORDER BY n.pos;
+AS $$
+DECLARE
+	-- a value, which Citus routes the read by (docs/scaling.md)
+	ws bigint := crm.current_workspace();
+	switched jsonb;
+BEGIN
+	SELECT jsonb_object_agg(m.module, m.enabled) INTO switched
+	  FROM crm.workspace_modules m WHERE m.workspace_id = ws;
+	RETURN QUERY
+		SELECT n.module, coalesce((switched ->> n.module)::boolean, true)
+		  FROM unnest(ARRAY['companies', 'deals', 'orders', 'custom_objects']) WITH ORDINALITY AS n(module, pos)
+		 ORDER BY n.pos;
 END;
+$$;
 COMMENT ON FUNCTION crm.modules() IS 'each module and whether it is on in the current workspace';

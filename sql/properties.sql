@@ -177,6 +177,7 @@ BEGIN
 				coalesce(define_property.required, false))
 		RETURNING d.id INTO pid;
 	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
 	RETURN pid;
 END;
 $$;
@@ -200,6 +201,7 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'SELECT object_type, key FROM crm.property_definitions lists the defined properties.';
 	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
 END;
 $$;
 COMMENT ON FUNCTION crm.drop_property(text, text) IS
@@ -253,6 +255,7 @@ BEGIN
 				define_formula.type, define_formula.formula)
 		RETURNING d.id INTO pid;
 	END IF;
+	PERFORM crm_hidden.report_views_follow_definitions();
 	RETURN pid;
 END;
 $$;

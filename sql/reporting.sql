@@ -1128,3 +1128,33 @@ ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_in
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_updated;
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_deleted;
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_truncated;
+
+-- On a Citus coordinator the trigger above does not fire: the definitions
+-- change in a shard on a worker, where it returns (Citus refuses DDL there).
+-- The definition functions call this after their write instead, and the
+-- current workspace's wide views are made on the coordinator, where the
+-- reports read them.  Anywhere else it does nothing: the trigger did it.
+CREATE FUNCTION crm_hidden.report_views_follow_definitions() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- Citus's notice that it does not propagate a view joining the extension
+SET client_min_messages = warning
+AS $$
+DECLARE
+	distributed boolean;
+BEGIN
+	IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN;
+	END IF;
+	-- Citus's catalogs by name: they exist only where Citus is installed
+	EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p'
+			' WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''crm.property_definitions''::pg_catalog.regclass)'
+			' AND EXISTS (SELECT FROM pg_catalog.pg_dist_local_group l WHERE l.groupid OPERATOR(pg_catalog.=) 0)'
+		INTO distributed;
+	IF distributed THEN
+		PERFORM crm_internal.report_regenerate(crm.current_workspace());
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.report_views_follow_definitions() IS
+	'on a Citus coordinator, regenerates the current workspace''s wide property views after a definition function changed its definitions (the trigger fires on the worker''s shard, where Citus refuses DDL)';

@@ -350,7 +350,7 @@ PrivacySql(const CqlEntity *e)
  * the translated query.
  */
 static char *
-WhereClause(const char *entity, const char *query, size_t len, bool workspace_literal)
+WhereClause(const char *entity, const char *query, size_t len)
 {
 	bool		mentions;
 	char	   *sql = TranslateText(entity, query, len, &mentions);
@@ -363,14 +363,11 @@ WhereClause(const char *entity, const char *query, size_t len, bool workspace_li
 	 * A kept finder plan belongs to one workspace (its cache key), so it
 	 * names it as a constant, as hand-written SQL would: no function call
 	 * per row where the workspace is a filter rather than an index bound.
-	 * The text crm_hidden.cql_where returns is run by EXECUTE, planned each
-	 * time, so it names the constant too: Citus routes a statement to one
-	 * shard by a constant, not by a function's value.
+	 * The text crm_hidden.cql_where returns (run by EXECUTE) and an export's
+	 * cursor are planned each time, and name the constant too: Citus routes
+	 * a statement to one shard by a constant, not by a function's value.
 	 */
-	if (workspace_literal)
-		appendStringInfo(&buf, "%s.workspace_id = " INT64_FORMAT "::bigint", e->alias, CrmCurrentWorkspace());
-	else
-		appendStringInfo(&buf, "%s.workspace_id = crm.current_workspace()", e->alias);
+	appendStringInfo(&buf, "%s.workspace_id = " INT64_FORMAT "::bigint", e->alias, CrmCurrentWorkspace());
 	if (privacy)
 		appendStringInfoString(&buf, privacy);
 	if (e->scope_sql && !mentions)
@@ -393,7 +390,7 @@ CrmCqlWhere(const char *entity, const char *query, size_t len, const char **tabl
 
 	*table = e->table;
 	*alias = e->alias;
-	return WhereClause(entity, query, len, false);
+	return WhereClause(entity, query, len);
 }
 
 /*
@@ -645,7 +642,7 @@ crm_cql_where(PG_FUNCTION_ARGS)
 	char	   *entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	text	   *query = PG_GETARG_TEXT_PP(1);
 
-	PG_RETURN_TEXT_P(cstring_to_text(WhereClause(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), true)));
+	PG_RETURN_TEXT_P(cstring_to_text(WhereClause(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query))));
 }
 
 Datum
@@ -874,7 +871,7 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 		ReportError(&st.error);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s.* FROM %s WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
-					 e->alias, e->table, WhereClause(entity, query, qlen, true), order_sql, lim, off);
+					 e->alias, e->table, WhereClause(entity, query, qlen), order_sql, lim, off);
 	plan = SPI_prepare(sql.data, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "preparing a finder statement failed: %s", SPI_result_code_string(SPI_result));

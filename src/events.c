@@ -598,7 +598,7 @@ InsertEventsBySql(EventBatch *b, const char *type, const char *object_type, bool
 }
 
 /*
- * An event a Citus coordinator writes (a merge's, crm.emit_event()'s): an
+ * An event a Citus coordinator writes (a merge's, crm.emit_event()'s, a job's): an
  * INSERT would take its id from the coordinator's sequence, which the guard
  * on the worker refuses, and the columns it checks next (the transaction's
  * id and start, the actor) would be the coordinator's.  They are taken on
@@ -611,9 +611,11 @@ InsertEventsBySql(EventBatch *b, const char *type, const char *object_type, bool
 static bool
 InsertEventFromObject(EventBatch *b, const char *type, const char *object_type)
 {
-	static SPIPlanPtr id_plans[2] = {NULL, NULL};
+	static SPIPlanPtr id_plans[3] = {NULL, NULL, NULL};
 	static SPIPlanPtr insert_plan = NULL;
-	static const char *const objects[2] = {"contact", "company"};
+	/* what the coordinator writes events about, and their tables */
+	static const char *const objects[3] = {"contact", "company", "job"};
+	static const char *const tables[3] = {"contacts", "companies", "jobs"};
 	Oid			argtypes[9] = {INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID, INT8OID, XID8OID, TIMESTAMPTZOID, TEXTOID};
 	Oid			keytypes[2] = {INT8OID, INT8OID};
 	Datum		values[9];
@@ -623,16 +625,16 @@ InsertEventFromObject(EventBatch *b, const char *type, const char *object_type)
 
 	if (b->n != 1 || !CrmCitusIsCoordinator())
 		return false;
-	for (t = 0; t < 2 && strcmp(object_type, objects[t]) != 0; t++)
+	for (t = 0; t < lengthof(objects) && strcmp(object_type, objects[t]) != 0; t++)
 		;
-	if (t == 2)
+	if (t == lengthof(objects))
 		return false;
 	if (id_plans[t] == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(psprintf("SELECT crm_internal.next_event_id(), pg_catalog.pg_current_xact_id(),"
 												" pg_catalog.now(), crm.current_actor() FROM crm.%s o"
 												" WHERE o.workspace_id OPERATOR(pg_catalog.=) $1 AND o.id OPERATOR(pg_catalog.=) $2",
-												t == 0 ? "contacts" : "companies"), 2, keytypes);
+												tables[t]), 2, keytypes);
 
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare event id: %s", SPI_result_code_string(SPI_result));

@@ -420,10 +420,21 @@ RunExportBatch(JobKey key, const char *run_as)
 	WorkerQuery("SELECT pg_catalog.set_config('TimeZone', 'UTC', true)", 0, NULL, NULL, SPI_OK_SELECT);
 	values[0] = Int8Arg(key.workspace_id);
 	values[1] = Int8Arg(key.job_id);
-	/* the statement, built as the owner from the job row the start checked */
-	WorkerQuery("SELECT crm_internal.export_batch_sql(j) FROM crm.jobs j"
+	/*
+	 * The statement, built as the owner from the job row the start checked.
+	 * The row is read first and handed in: on Citus a call taking the row
+	 * in the same statement is sent to the worker, where the row is the
+	 * shard's type, which the function does not take.
+	 */
+	WorkerQuery("SELECT j FROM crm.jobs j"
 				" WHERE j.workspace_id OPERATOR(pg_catalog.=) $1 AND j.id OPERATOR(pg_catalog.=) $2",
 				2, types, values, SPI_OK_SELECT);
+	{
+		Oid			job_type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+		Datum		job = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		WorkerQuery("SELECT crm_internal.export_batch_sql($1)", 1, &job_type, &job, SPI_OK_SELECT);
+	}
 	{
 		char	   *sql = ResultText(0, 1);
 
