@@ -293,8 +293,21 @@ AS $$
 DECLARE
 	ws bigint[];
 	ids bigint[];
+	r record;
 BEGIN
-	IF TG_OP = 'INSERT' THEN
+	IF TG_OP = 'INSERT' AND TG_TABLE_NAME ~ '_[0-9]+$' THEN
+		-- on a Citus worker the trigger fires on a shard, and Citus sends no
+		-- statement that reads a transition table to one: a routed insert
+		-- per conversation, its values read from the transition table alone
+		FOR r IN SELECT n.workspace_id, n.contact_id, n.channel, n.started_at, n.id, n.inbox FROM new_rows n LOOP
+			INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, occurred_at, payload)
+			VALUES (r.workspace_id, r.contact_id, 'conversation_started', 'Conversation started on ' || r.channel,
+					'contact', r.started_at,
+					jsonb_build_object('conversation_id', r.id, 'channel', r.channel, 'inbox', r.inbox));
+		END LOOP;
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, contact_id FROM new_rows) t;
+	ELSIF TG_OP = 'INSERT' THEN
 		INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, occurred_at, payload)
 		SELECT n.workspace_id, n.contact_id, 'conversation_started', 'Conversation started on ' || n.channel,
 			   'contact', n.started_at,
@@ -353,57 +366,65 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	ws bigint;
+	ids bigint[];
 BEGIN
-	PERFORM FROM crm.conversations cv
-	  JOIN unnest(workspace_ids, conversation_ids) AS t(workspace_id, id)
-		ON cv.workspace_id = t.workspace_id AND cv.id = t.id
-	 ORDER BY cv.workspace_id, cv.id
-	   FOR NO KEY UPDATE OF cv;
-	WITH t AS (
-		SELECT DISTINCT t.workspace_id, t.id FROM unnest(workspace_ids, conversation_ids) AS t(workspace_id, id)
-	), m AS (
-		SELECT m.workspace_id, m.conversation_id, m.sender, m.sent_at,
-			   lag(m.sender) OVER w AS prev,
-			   count(*) FILTER (WHERE m.sender <> 'contact') OVER w AS outs
-		  FROM t JOIN crm.messages m ON m.workspace_id = t.workspace_id AND m.conversation_id = t.id
-		WINDOW w AS (PARTITION BY m.workspace_id, m.conversation_id ORDER BY m.sent_at, m.id)
-	), runs AS (
-		SELECT m.workspace_id, m.conversation_id, m.outs, min(m.sent_at) AS since
-		  FROM m WHERE m.sender = 'contact' GROUP BY 1, 2, 3
-	), waits AS (
-		SELECT m.workspace_id, m.conversation_id, m.sent_at,
-			   extract(epoch FROM m.sent_at - r.since)::double precision AS seconds
-		  FROM m JOIN runs r ON r.workspace_id = m.workspace_id AND r.conversation_id = m.conversation_id
-							AND r.outs = m.outs - 1
-		 WHERE m.sender <> 'contact' AND m.prev = 'contact'
-	), a AS (
-		SELECT m.workspace_id, m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at,
-			   (count(*) FILTER (WHERE m.sender = 'contact'))::integer AS n_in,
-			   (count(*) FILTER (WHERE m.sender <> 'contact'))::integer AS n_out,
-			   max(m.sent_at) FILTER (WHERE m.sender = 'contact') AS in_at,
-			   max(m.sent_at) FILTER (WHERE m.sender <> 'contact') AS out_at
-		  FROM m GROUP BY 1, 2
-	), r AS (
-		SELECT w.workspace_id, w.conversation_id, (array_agg(w.seconds ORDER BY w.sent_at))[1] AS first_wait,
-			   count(*)::integer AS n_waits, sum(w.seconds) AS waited
-		  FROM waits w GROUP BY 1, 2
-	), s AS (
-		SELECT t.workspace_id, t.id, a.first_at, a.last_at, coalesce(a.n_in, 0) AS n_in, coalesce(a.n_out, 0) AS n_out,
-			   a.in_at, a.out_at, r.first_wait, coalesce(r.n_waits, 0) AS n_waits, coalesce(r.waited, 0) AS waited
-		  FROM t
-		  LEFT JOIN a ON a.workspace_id = t.workspace_id AND a.conversation_id = t.id
-		  LEFT JOIN r ON r.workspace_id = t.workspace_id AND r.conversation_id = t.id
-	)
-	UPDATE crm.conversations cv
-	   SET first_message_at = s.first_at, last_message_at = s.last_at,
-		   messages_in = s.n_in, messages_out = s.n_out,
-		   last_inbound_at = s.in_at, last_outbound_at = s.out_at,
-		   first_response_seconds = s.first_wait, response_count = s.n_waits, response_seconds = s.waited
-	  FROM s
-	 WHERE cv.workspace_id = s.workspace_id AND cv.id = s.id
-	   AND (cv.first_message_at, cv.last_message_at, cv.messages_in, cv.messages_out, cv.last_inbound_at,
-			cv.last_outbound_at, cv.first_response_seconds, cv.response_count, cv.response_seconds)
-		   IS DISTINCT FROM (s.first_at, s.last_at, s.n_in, s.n_out, s.in_at, s.out_at, s.first_wait, s.n_waits, s.waited);
+	-- one workspace at a time, in order, named by a parameter: Citus routes
+	-- each statement to that workspace's shard group
+	FOR ws IN SELECT DISTINCT u.w FROM unnest(sync_conversation_statistics.workspace_ids) AS u(w) ORDER BY 1 LOOP
+		ids := ARRAY(SELECT DISTINCT t.id FROM unnest(workspace_ids, conversation_ids) AS t(workspace_id, id)
+					  WHERE t.workspace_id = ws);
+		PERFORM FROM crm.conversations cv
+		 WHERE cv.workspace_id = ws AND cv.id = ANY (ids)
+		 ORDER BY cv.id
+		   FOR NO KEY UPDATE OF cv;
+		WITH t AS (
+			SELECT ws AS workspace_id, t.id FROM unnest(ids) AS t(id)
+		), m AS (
+			SELECT m.workspace_id, m.conversation_id, m.sender, m.sent_at,
+				   lag(m.sender) OVER w AS prev,
+				   count(*) FILTER (WHERE m.sender <> 'contact') OVER w AS outs
+			  FROM t JOIN crm.messages m ON m.workspace_id = ws AND m.conversation_id = t.id
+			WINDOW w AS (PARTITION BY m.workspace_id, m.conversation_id ORDER BY m.sent_at, m.id)
+		), runs AS (
+			SELECT m.workspace_id, m.conversation_id, m.outs, min(m.sent_at) AS since
+			  FROM m WHERE m.sender = 'contact' GROUP BY 1, 2, 3
+		), waits AS (
+			SELECT m.workspace_id, m.conversation_id, m.sent_at,
+				   extract(epoch FROM m.sent_at - r.since)::double precision AS seconds
+			  FROM m JOIN runs r ON r.workspace_id = m.workspace_id AND r.conversation_id = m.conversation_id
+								AND r.outs = m.outs - 1
+			 WHERE m.sender <> 'contact' AND m.prev = 'contact'
+		), a AS (
+			SELECT m.workspace_id, m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at,
+				   (count(*) FILTER (WHERE m.sender = 'contact'))::integer AS n_in,
+				   (count(*) FILTER (WHERE m.sender <> 'contact'))::integer AS n_out,
+				   max(m.sent_at) FILTER (WHERE m.sender = 'contact') AS in_at,
+				   max(m.sent_at) FILTER (WHERE m.sender <> 'contact') AS out_at
+			  FROM m GROUP BY 1, 2
+		), r AS (
+			SELECT w.workspace_id, w.conversation_id, (array_agg(w.seconds ORDER BY w.sent_at))[1] AS first_wait,
+				   count(*)::integer AS n_waits, sum(w.seconds) AS waited
+			  FROM waits w GROUP BY 1, 2
+		), s AS (
+			SELECT t.workspace_id, t.id, a.first_at, a.last_at, coalesce(a.n_in, 0) AS n_in, coalesce(a.n_out, 0) AS n_out,
+				   a.in_at, a.out_at, r.first_wait, coalesce(r.n_waits, 0) AS n_waits, coalesce(r.waited, 0) AS waited
+			  FROM t
+			  LEFT JOIN a ON a.workspace_id = t.workspace_id AND a.conversation_id = t.id
+			  LEFT JOIN r ON r.workspace_id = t.workspace_id AND r.conversation_id = t.id
+		)
+		UPDATE crm.conversations cv
+		   SET first_message_at = s.first_at, last_message_at = s.last_at,
+			   messages_in = s.n_in, messages_out = s.n_out,
+			   last_inbound_at = s.in_at, last_outbound_at = s.out_at,
+			   first_response_seconds = s.first_wait, response_count = s.n_waits, response_seconds = s.waited
+		  FROM s
+		 WHERE cv.workspace_id = ws AND cv.id = s.id
+		   AND (cv.first_message_at, cv.last_message_at, cv.messages_in, cv.messages_out, cv.last_inbound_at,
+				cv.last_outbound_at, cv.first_response_seconds, cv.response_count, cv.response_seconds)
+			   IS DISTINCT FROM (s.first_at, s.last_at, s.n_in, s.n_out, s.in_at, s.out_at, s.first_wait, s.n_waits, s.waited);
+	END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION crm_hidden.sync_conversation_statistics(bigint[], bigint[]) IS
@@ -428,6 +449,7 @@ AS $$
 DECLARE
 	ws bigint[];
 	ids bigint[];
+	r record;
 BEGIN
 	IF TG_OP = 'UPDATE' THEN
 		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
@@ -438,7 +460,27 @@ BEGIN
 		  FROM (SELECT DISTINCT workspace_id, conversation_id FROM old_rows) t;
 	END IF;
 	PERFORM crm_hidden.sync_conversation_statistics(ws, ids);
-	IF TG_OP = 'UPDATE' THEN
+	IF TG_OP = 'UPDATE' AND TG_TABLE_NAME ~ '_[0-9]+$' THEN
+		-- on a Citus worker's shard: the contact messages' times per
+		-- conversation read from the transition table alone, then written by
+		-- statements naming the workspace, which Citus routes
+		FOR r IN SELECT n.workspace_id, array_agg(n.conversation_id) AS cids, array_agg(n.first_at) AS firsts,
+						array_agg(n.last_at) AS lasts
+				   FROM (SELECT workspace_id, conversation_id, min(sent_at) AS first_at, max(sent_at) AS last_at
+						   FROM new_rows WHERE sender = 'contact' GROUP BY 1, 2) n
+				  GROUP BY n.workspace_id LOOP
+			UPDATE crm.contacts c
+			   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
+				   first_seen_at = least(c.first_seen_at, s.first_at)
+			  FROM (SELECT cv.contact_id, min(t.first_at) AS first_at, max(t.last_at) AS last_at
+					  FROM unnest(r.cids, r.firsts, r.lasts) AS t(id, first_at, last_at)
+					  JOIN crm.conversations cv ON cv.workspace_id = r.workspace_id AND cv.id = t.id
+					 GROUP BY cv.contact_id) s
+			 WHERE c.workspace_id = r.workspace_id AND c.id = s.contact_id
+			   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+					OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
+		END LOOP;
+	ELSIF TG_OP = 'UPDATE' THEN
 		UPDATE crm.contacts c
 		   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
 			   first_seen_at = least(c.first_seen_at, s.first_at)

@@ -19596,3 +19596,405 @@ END;
 $$;
 COMMENT ON FUNCTION crm.ack_events(text, bigint) IS
 	'records that the named consumer of the current workspace has handled the events up to this one (0: none yet); crm.purge_events keeps every event after it';
+
+-- citusa: conversations on the distributed schema: the triggers of
+-- crm.conversations and crm.messages write by statements naming the
+-- workspace when they fire on a Citus shard (docs/scaling.md), and the
+-- statistics are recomputed one workspace at a time
+CREATE OR REPLACE FUNCTION crm_internal.conversations_sync_contacts() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint[];
+	ids bigint[];
+	r record;
+BEGIN
+	IF TG_OP = 'INSERT' AND TG_TABLE_NAME ~ '_[0-9]+$' THEN
+		-- on a Citus worker the trigger fires on a shard, and Citus sends no
+		-- statement that reads a transition table to one: a routed insert
+		-- per conversation, its values read from the transition table alone
+		FOR r IN SELECT n.workspace_id, n.contact_id, n.channel, n.started_at, n.id, n.inbox FROM new_rows n LOOP
+			INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, occurred_at, payload)
+			VALUES (r.workspace_id, r.contact_id, 'conversation_started', 'Conversation started on ' || r.channel,
+					'contact', r.started_at,
+					jsonb_build_object('conversation_id', r.id, 'channel', r.channel, 'inbox', r.inbox));
+		END LOOP;
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, contact_id FROM new_rows) t;
+	ELSIF TG_OP = 'INSERT' THEN
+		INSERT INTO crm.activities (workspace_id, contact_id, type, subject, actor, occurred_at, payload)
+		SELECT n.workspace_id, n.contact_id, 'conversation_started', 'Conversation started on ' || n.channel,
+			   'contact', n.started_at,
+			   jsonb_build_object('conversation_id', n.id, 'channel', n.channel, 'inbox', n.inbox)
+		  FROM new_rows n;
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, contact_id FROM new_rows) t;
+	ELSIF TG_OP = 'UPDATE' THEN
+		-- a status, assignee or tags change, or statistics alone, change no counter
+		-- nor does a later message the contact's last_conversation_at already
+		-- covers (crm_internal.messages_sync_conversations moves it first)
+		WITH moved AS (
+			SELECT n.workspace_id, n.contact_id, o.contact_id AS old_contact_id
+			  FROM new_rows n JOIN old_rows o ON o.workspace_id = n.workspace_id AND o.id = n.id
+			 WHERE (n.contact_id, n.started_at) IS DISTINCT FROM (o.contact_id, o.started_at)
+				OR (n.last_message_at IS DISTINCT FROM o.last_message_at
+					AND NOT (n.last_message_at >= coalesce(o.last_message_at, '-infinity')
+							 AND crm_hidden.contact_conversation_covers(n.workspace_id, n.contact_id, n.last_message_at)))
+		)
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT workspace_id, contact_id FROM moved
+				UNION SELECT workspace_id, old_contact_id FROM moved) t;
+		IF ids IS NULL THEN
+			RETURN NULL;
+		END IF;
+	ELSE
+		SELECT array_agg(t.workspace_id), array_agg(t.contact_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, contact_id FROM old_rows) t;
+	END IF;
+	PERFORM crm_hidden.sync_conversation_counters(ws, ids);
+	RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_hidden.sync_conversation_statistics(workspace_ids bigint[], conversation_ids bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint;
+	ids bigint[];
+BEGIN
+	-- one workspace at a time, in order, named by a parameter: Citus routes
+	-- each statement to that workspace's shard group
+	FOR ws IN SELECT DISTINCT u.w FROM unnest(sync_conversation_statistics.workspace_ids) AS u(w) ORDER BY 1 LOOP
+		ids := ARRAY(SELECT DISTINCT t.id FROM unnest(workspace_ids, conversation_ids) AS t(workspace_id, id)
+					  WHERE t.workspace_id = ws);
+		PERFORM FROM crm.conversations cv
+		 WHERE cv.workspace_id = ws AND cv.id = ANY (ids)
+		 ORDER BY cv.id
+		   FOR NO KEY UPDATE OF cv;
+		WITH t AS (
+			SELECT ws AS workspace_id, t.id FROM unnest(ids) AS t(id)
+		), m AS (
+			SELECT m.workspace_id, m.conversation_id, m.sender, m.sent_at,
+				   lag(m.sender) OVER w AS prev,
+				   count(*) FILTER (WHERE m.sender <> 'contact') OVER w AS outs
+			  FROM t JOIN crm.messages m ON m.workspace_id = ws AND m.conversation_id = t.id
+			WINDOW w AS (PARTITION BY m.workspace_id, m.conversation_id ORDER BY m.sent_at, m.id)
+		), runs AS (
+			SELECT m.workspace_id, m.conversation_id, m.outs, min(m.sent_at) AS since
+			  FROM m WHERE m.sender = 'contact' GROUP BY 1, 2, 3
+		), waits AS (
+			SELECT m.workspace_id, m.conversation_id, m.sent_at,
+				   extract(epoch FROM m.sent_at - r.since)::double precision AS seconds
+			  FROM m JOIN runs r ON r.workspace_id = m.workspace_id AND r.conversation_id = m.conversation_id
+								AND r.outs = m.outs - 1
+			 WHERE m.sender <> 'contact' AND m.prev = 'contact'
+		), a AS (
+			SELECT m.workspace_id, m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at,
+				   (count(*) FILTER (WHERE m.sender = 'contact'))::integer AS n_in,
+				   (count(*) FILTER (WHERE m.sender <> 'contact'))::integer AS n_out,
+				   max(m.sent_at) FILTER (WHERE m.sender = 'contact') AS in_at,
+				   max(m.sent_at) FILTER (WHERE m.sender <> 'contact') AS out_at
+			  FROM m GROUP BY 1, 2
+		), r AS (
+			SELECT w.workspace_id, w.conversation_id, (array_agg(w.seconds ORDER BY w.sent_at))[1] AS first_wait,
+				   count(*)::integer AS n_waits, sum(w.seconds) AS waited
+			  FROM waits w GROUP BY 1, 2
+		), s AS (
+			SELECT t.workspace_id, t.id, a.first_at, a.last_at, coalesce(a.n_in, 0) AS n_in, coalesce(a.n_out, 0) AS n_out,
+				   a.in_at, a.out_at, r.first_wait, coalesce(r.n_waits, 0) AS n_waits, coalesce(r.waited, 0) AS waited
+			  FROM t
+			  LEFT JOIN a ON a.workspace_id = t.workspace_id AND a.conversation_id = t.id
+			  LEFT JOIN r ON r.workspace_id = t.workspace_id AND r.conversation_id = t.id
+		)
+		UPDATE crm.conversations cv
+		   SET first_message_at = s.first_at, last_message_at = s.last_at,
+			   messages_in = s.n_in, messages_out = s.n_out,
+			   last_inbound_at = s.in_at, last_outbound_at = s.out_at,
+			   first_response_seconds = s.first_wait, response_count = s.n_waits, response_seconds = s.waited
+		  FROM s
+		 WHERE cv.workspace_id = ws AND cv.id = s.id
+		   AND (cv.first_message_at, cv.last_message_at, cv.messages_in, cv.messages_out, cv.last_inbound_at,
+				cv.last_outbound_at, cv.first_response_seconds, cv.response_count, cv.response_seconds)
+			   IS DISTINCT FROM (s.first_at, s.last_at, s.n_in, s.n_out, s.in_at, s.out_at, s.first_wait, s.n_waits, s.waited);
+	END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.messages_sync_conversations() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint[];
+	ids bigint[];
+	r record;
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT workspace_id, conversation_id FROM new_rows
+				UNION SELECT workspace_id, conversation_id FROM old_rows) t;
+	ELSE
+		SELECT array_agg(t.workspace_id), array_agg(t.conversation_id) INTO ws, ids
+		  FROM (SELECT DISTINCT workspace_id, conversation_id FROM old_rows) t;
+	END IF;
+	PERFORM crm_hidden.sync_conversation_statistics(ws, ids);
+	IF TG_OP = 'UPDATE' AND TG_TABLE_NAME ~ '_[0-9]+$' THEN
+		-- on a Citus worker's shard: the contact messages' times per
+		-- conversation read from the transition table alone, then written by
+		-- statements naming the workspace, which Citus routes
+		FOR r IN SELECT n.workspace_id, array_agg(n.conversation_id) AS cids, array_agg(n.first_at) AS firsts,
+						array_agg(n.last_at) AS lasts
+				   FROM (SELECT workspace_id, conversation_id, min(sent_at) AS first_at, max(sent_at) AS last_at
+						   FROM new_rows WHERE sender = 'contact' GROUP BY 1, 2) n
+				  GROUP BY n.workspace_id LOOP
+			UPDATE crm.contacts c
+			   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
+				   first_seen_at = least(c.first_seen_at, s.first_at)
+			  FROM (SELECT cv.contact_id, min(t.first_at) AS first_at, max(t.last_at) AS last_at
+					  FROM unnest(r.cids, r.firsts, r.lasts) AS t(id, first_at, last_at)
+					  JOIN crm.conversations cv ON cv.workspace_id = r.workspace_id AND cv.id = t.id
+					 GROUP BY cv.contact_id) s
+			 WHERE c.workspace_id = r.workspace_id AND c.id = s.contact_id
+			   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+					OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
+		END LOOP;
+	ELSIF TG_OP = 'UPDATE' THEN
+		UPDATE crm.contacts c
+		   SET last_seen_at = greatest(c.last_seen_at, s.last_at),
+			   first_seen_at = least(c.first_seen_at, s.first_at)
+		  FROM (SELECT cv.workspace_id, cv.contact_id, min(n.sent_at) AS first_at, max(n.sent_at) AS last_at
+				  FROM new_rows n
+				  JOIN crm.conversations cv ON cv.workspace_id = n.workspace_id AND cv.id = n.conversation_id
+				 WHERE n.sender = 'contact'
+				 GROUP BY cv.workspace_id, cv.contact_id) s
+		 WHERE c.workspace_id = s.workspace_id AND c.id = s.contact_id
+		   AND (c.last_seen_at IS NULL OR c.last_seen_at < s.last_at
+				OR c.first_seen_at IS NULL OR c.first_seen_at > s.first_at);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+-- citusa: GDPR erasure on the distributed schema: no STABLE function of a
+-- column in an UPDATE (the erasure time a value, the redacted payload by
+-- casts), and the merge records erased by PL/pgSQL, whose statements are
+-- planned with the workspace's value, which Citus routes by
+CREATE OR REPLACE FUNCTION crm_internal.forget_merges(ws bigint, people bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a value, not now() in the statement: Citus takes no STABLE function in a COALESCE
+	erased timestamptz := now();
+BEGIN
+	-- PL/pgSQL, not a SQL function: its statements are planned with the
+	-- workspace's value, by which Citus routes them to one shard group
+	UPDATE crm.merges m
+	   SET loser_row = NULL, overwritten = NULL, dropped = NULL,
+		   erased_at = coalesce(m.erased_at, erased)
+	 WHERE m.workspace_id = ws AND m.object_type = 'contact'
+	   AND (m.survivor_id = ANY (people) OR m.loser_id = ANY (people));
+	UPDATE crm.merges m
+	   SET dropped = crm_internal.forget_merge_links(m.dropped, 'crm.contact_companies.company_id', people),
+		   demoted = crm_internal.forget_merge_links(m.demoted, 'crm.contact_companies.company_id#filled', people)
+	 WHERE m.workspace_id = ws AND m.object_type = 'company'
+	   AND EXISTS (SELECT FROM jsonb_array_elements(
+						coalesce(m.dropped -> 'crm.contact_companies.company_id', '[]')
+						|| coalesce(m.demoted -> 'crm.contact_companies.company_id#filled', '[]')) r
+				   WHERE (r ->> 'contact_id')::bigint = ANY (people) AND r ? 'role');
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.forget_contacts(ws bigint, people bigint[], names text[], emails text[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	words text[];
+BEGIN
+	SELECT array_agg(DISTINCT w.word) INTO words
+	  FROM (SELECT unnest(crm_hidden.search_words_of(n.v)) FROM unnest(names) n(v)
+			UNION ALL
+			SELECT unnest(crm_hidden.search_words_of(split_part(e.v, '@', 1))) FROM unnest(emails) e(v)) w(word);
+
+	DELETE FROM crm.search_words sw
+	 WHERE sw.workspace_id = ws AND sw.field IN (1, 2) AND sw.word = ANY (words)
+	   AND NOT EXISTS (
+			SELECT 1 FROM crm.contacts c
+			 WHERE c.workspace_id = ws
+			   AND CASE sw.field
+					 WHEN 1 THEN c.name ILIKE '%' || sw.word || '%'
+								 AND sw.word = ANY (crm_hidden.search_words_of(c.name))
+					 ELSE c.email ILIKE '%' || sw.word || '%'
+						  AND sw.word = ANY (crm_hidden.search_words_of(split_part(c.email, '@', 1)))
+				   END);
+
+	-- the payload by casts, which are immutable: Citus takes no STABLE
+	-- function (jsonb_build_object) of a column in an UPDATE
+	UPDATE crm.events e SET payload = ('{"id": ' || e.object_id::text || ', "redacted": true}')::jsonb
+	 WHERE e.workspace_id = ws AND e.object_type = 'contact' AND e.object_id = ANY (people)
+	   AND e.payload IS DISTINCT FROM ('{"id": ' || e.object_id::text || ', "redacted": true}')::jsonb;
+
+	-- the values they had, and the erasure's own changes of them
+	DELETE FROM crm.value_history h
+	 WHERE h.workspace_id = ws AND h.object_type = 'contact' AND h.object_id = ANY (people);
+
+	-- and the merge records' copies of them
+	PERFORM crm_internal.forget_merges(ws, people);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.delete_contact(contact_id bigint, hard boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	cur crm.contacts;
+	people bigint[];
+	names text[];
+	emails text[];
+	ref record;
+	-- a value, not now() in the statement: Citus takes no STABLE function in a COALESCE
+	erased_at timestamptz := now();
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
+	SELECT * INTO cur FROM crm.contacts c
+	 WHERE c.workspace_id = ws AND c.id = delete_contact.contact_id FOR UPDATE;
+	-- as the owner it reads past owner-based privacy: a contact the
+	-- restricted caller does not see is missing to them (docs/members.md)
+	IF NOT FOUND OR (crm_internal.privacy_owned(ws) IS NOT NULL
+					 AND cur.owner IS DISTINCT FROM crm.current_user_id()
+					 AND cur.id <> ALL (crm_internal.privacy_deal_contacts(ws))) THEN
+		RAISE EXCEPTION 'contact % does not exist', coalesce(delete_contact.contact_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Check the id; contacts of other workspaces are not visible here.';
+	END IF;
+	IF cur.status = 'merged' THEN
+		RAISE EXCEPTION 'contact % was merged into contact %', cur.id, cur.merged_into
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Delete the person through the live contact: crm.delete_contact(crm.resolve_contact(%s)).', cur.id);
+	END IF;
+	IF cur.status = 'deleted' AND NOT coalesce(hard, false) THEN
+		RAISE EXCEPTION 'contact % is already deleted', cur.id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass hard => true to erase its personal data as well.';
+	END IF;
+
+	-- the soft delete is the row update a frontend makes (contacts_deleted)
+	IF cur.status <> 'deleted' THEN
+		UPDATE crm.contacts c SET status = 'deleted'
+		 WHERE c.workspace_id = ws AND c.id = cur.id;
+	END IF;
+	IF NOT coalesce(hard, false) THEN
+		RETURN cur.id;
+	END IF;
+
+	-- lock the merged records too: they hold the same person's data
+	SELECT array_agg(c.id ORDER BY c.id) INTO people
+	  FROM (SELECT c.id FROM crm.contacts c
+			 WHERE c.workspace_id = ws AND (c.id = cur.id OR c.merged_into = cur.id)
+			 ORDER BY c.id FOR UPDATE) c;
+
+	UPDATE crm.messages m SET body = '[redacted]'
+	  FROM crm.conversations cv
+	 WHERE cv.workspace_id = ws AND cv.contact_id = ANY (people)
+	   AND m.workspace_id = cv.workspace_id AND m.conversation_id = cv.id;
+	UPDATE crm.conversations cv SET properties = '{}', inbox = NULL
+	 WHERE cv.workspace_id = ws AND cv.contact_id = ANY (people);
+
+	FOR ref IN
+		SELECT m.rel, m.workspace_column, m.id_column, m.type_column, m.type_value, m.on_delete
+		  FROM crm.contact_reference_map m
+		 WHERE m.rel <> ALL (ARRAY['crm.contacts'::regclass, 'crm.conversations'::regclass])
+	LOOP
+		IF ref.on_delete = 'set_null' THEN
+			EXECUTE format('UPDATE %s SET %I = NULL WHERE %I = $1 AND %I = ANY ($2)',
+						   ref.rel, ref.id_column, ref.workspace_column, ref.id_column)
+				USING ws, people;
+		ELSIF ref.type_column IS NULL THEN
+			EXECUTE format('DELETE FROM %s WHERE %I = $1 AND %I = ANY ($2)',
+						   ref.rel, ref.workspace_column, ref.id_column)
+				USING ws, people;
+		ELSE
+			EXECUTE format('DELETE FROM %s WHERE %I = $1 AND %I = ANY ($2) AND %I = $3',
+						   ref.rel, ref.workspace_column, ref.id_column, ref.type_column)
+				USING ws, people, ref.type_value;
+		END IF;
+	END LOOP;
+
+	SELECT array_agg(c.name), array_agg(coalesce(c.email, c.released_keys ->> 'email')) INTO names, emails
+	  FROM crm.contacts c WHERE c.workspace_id = ws AND c.id = ANY (people);
+
+	UPDATE crm.contacts c
+	   SET name = NULL, email = NULL, phone = NULL, identifier = NULL, verified_id = NULL,
+		   identity_source = 'anonymous', avatar_url = NULL, city = NULL, country = NULL,
+		   lifecycle_stage = NULL, owner = NULL, tags = '{}', properties = '{}', released_keys = NULL,
+		   deleted_at = coalesce(c.deleted_at, erased_at),
+		   street = NULL, address_line2 = NULL, region = NULL, postal_code = NULL,
+		   linkedin = NULL, x = NULL, instagram = NULL, facebook = NULL, github = NULL, website = NULL
+	 WHERE c.workspace_id = ws AND c.id = ANY (people);
+
+	PERFORM crm_internal.forget_contacts(ws, people, names, emails);
+	-- the person's access exports (crm.start_export) hold the same data
+	DELETE FROM crm.jobs j
+	 WHERE j.workspace_id = ws AND j.kind = 'export' AND j.object = 'contact_access' AND j.contact_id = ANY (people);
+	PERFORM crm.emit_event('CRM_CONTACT_DELETED', 'contact', cur.id,
+						   jsonb_build_object('id', cur.id, 'hard', true));
+	RETURN cur.id;
+END;
+$$;
+
+-- citusa: an import job's batch end takes no STABLE function in a CASE
+-- (Citus refuses it in an UPDATE of a distributed table)
+CREATE OR REPLACE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+	-- a value, not now() in the statement: Citus takes no STABLE function in a CASE
+	done_at timestamptz := now();
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, report) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
+		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+	END IF;
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN done_at END
+	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
+			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;

@@ -44,9 +44,11 @@ BEGIN
 						  AND sw.word = ANY (crm_hidden.search_words_of(split_part(c.email, '@', 1)))
 				   END);
 
-	UPDATE crm.events e SET payload = jsonb_build_object('id', e.object_id, 'redacted', true)
+	-- the payload by casts, which are immutable: Citus takes no STABLE
+	-- function (jsonb_build_object) of a column in an UPDATE
+	UPDATE crm.events e SET payload = ('{"id": ' || e.object_id::text || ', "redacted": true}')::jsonb
 	 WHERE e.workspace_id = ws AND e.object_type = 'contact' AND e.object_id = ANY (people)
-	   AND e.payload IS DISTINCT FROM jsonb_build_object('id', e.object_id, 'redacted', true);
+	   AND e.payload IS DISTINCT FROM ('{"id": ' || e.object_id::text || ', "redacted": true}')::jsonb;
 
 	-- the values they had, and the erasure's own changes of them
 	DELETE FROM crm.value_history h
@@ -113,6 +115,8 @@ DECLARE
 	names text[];
 	emails text[];
 	ref record;
+	-- a value, not now() in the statement: Citus takes no STABLE function in a COALESCE
+	erased_at timestamptz := now();
 BEGIN
 	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'UPDATE');
 	SELECT * INTO cur FROM crm.contacts c
@@ -186,7 +190,7 @@ BEGIN
 	   SET name = NULL, email = NULL, phone = NULL, identifier = NULL, verified_id = NULL,
 		   identity_source = 'anonymous', avatar_url = NULL, city = NULL, country = NULL,
 		   lifecycle_stage = NULL, owner = NULL, tags = '{}', properties = '{}', released_keys = NULL,
-		   deleted_at = coalesce(c.deleted_at, now()),
+		   deleted_at = coalesce(c.deleted_at, erased_at),
 		   street = NULL, address_line2 = NULL, region = NULL, postal_code = NULL,
 		   linkedin = NULL, x = NULL, instagram = NULL, facebook = NULL, github = NULL, website = NULL
 	 WHERE c.workspace_id = ws AND c.id = ANY (people);

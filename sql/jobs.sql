@@ -312,8 +312,8 @@ AS $$
 DECLARE
 	j crm.jobs;
 	base bigint;
-	-- a value, not now() under CASE: Citus refuses a function there in a modification
-	ended timestamptz := now();
+	-- a value, not now() in the statement: Citus takes no STABLE function in a CASE
+	done_at timestamptz := now();
 BEGIN
 	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
 	base := j.processed_rows;
@@ -330,7 +330,7 @@ BEGIN
 		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
 		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
 		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
-		   finished_at = CASE WHEN upto >= x.total_rows THEN ended END
+		   finished_at = CASE WHEN upto >= x.total_rows THEN done_at END
 	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
 				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
 				   count(*) FILTER (WHERE t.action = 'merged') AS merged,

@@ -174,25 +174,31 @@ COMMENT ON FUNCTION crm_internal.forget_merge_links(jsonb, text, bigint[]) IS
 -- holds no person but its links to contacts: an erased contact's links in it
 -- keep their ids and flag and lose their role, and it can still be undone.
 CREATE FUNCTION crm_internal.forget_merges(ws bigint, people bigint[]) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $$
+#variable_conflict use_column
+DECLARE
+	-- a value, not now() in the statement: Citus takes no STABLE function in a COALESCE
+	erased timestamptz := now();
+BEGIN
+	-- PL/pgSQL, not a SQL function: its statements are planned with the
+	-- workspace's value, by which Citus routes them to one shard group
 	UPDATE crm.merges m
 	   SET loser_row = NULL, overwritten = NULL, dropped = NULL,
-		   erased_at = coalesce(m.erased_at, pg_catalog.now())
-	 WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.object_type OPERATOR(pg_catalog.=) 'contact'
-	   AND (m.survivor_id OPERATOR(pg_catalog.=) ANY (people) OR m.loser_id OPERATOR(pg_catalog.=) ANY (people));
+		   erased_at = coalesce(m.erased_at, erased)
+	 WHERE m.workspace_id = ws AND m.object_type = 'contact'
+	   AND (m.survivor_id = ANY (people) OR m.loser_id = ANY (people));
 	UPDATE crm.merges m
 	   SET dropped = crm_internal.forget_merge_links(m.dropped, 'crm.contact_companies.company_id', people),
 		   demoted = crm_internal.forget_merge_links(m.demoted, 'crm.contact_companies.company_id#filled', people)
-	 WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.object_type OPERATOR(pg_catalog.=) 'company'
-	   AND EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(
-						coalesce(m.dropped OPERATOR(pg_catalog.->) 'crm.contact_companies.company_id', '[]')
-						OPERATOR(pg_catalog.||)
-						coalesce(m.demoted OPERATOR(pg_catalog.->) 'crm.contact_companies.company_id#filled', '[]')) r
-				   WHERE (r OPERATOR(pg_catalog.->>) 'contact_id')::bigint OPERATOR(pg_catalog.=) ANY (people)
-					 AND r OPERATOR(pg_catalog.?) 'role');
+	 WHERE m.workspace_id = ws AND m.object_type = 'company'
+	   AND EXISTS (SELECT FROM jsonb_array_elements(
+						coalesce(m.dropped -> 'crm.contact_companies.company_id', '[]')
+						|| coalesce(m.demoted -> 'crm.contact_companies.company_id#filled', '[]')) r
+				   WHERE (r ->> 'contact_id')::bigint = ANY (people) AND r ? 'role');
 END;
+$$;
 COMMENT ON FUNCTION crm_internal.forget_merges(bigint, bigint[]) IS
 	'erases the merge records'' copies of these contacts (GDPR erasure): contact merges can no longer be undone, company merges lose the roles of their links';
 

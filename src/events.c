@@ -611,11 +611,13 @@ InsertEventsBySql(EventBatch *b, const char *type, const char *object_type, bool
 static bool
 InsertEventFromObject(EventBatch *b, const char *type, const char *object_type)
 {
-	static SPIPlanPtr id_plans[3] = {NULL, NULL, NULL};
+	/* the object types a coordinator writes events about, and their tables (keyed by workspace and id) */
+	static const char *const objects[][2] = {
+		{"contact", "contacts"}, {"company", "companies"}, {"deal", "deals"}, {"list", "lists"}, {"job", "jobs"}
+	};
+#define NOBJECTS lengthof(objects)
+	static SPIPlanPtr id_plans[NOBJECTS];
 	static SPIPlanPtr insert_plan = NULL;
-	/* what the coordinator writes events about, and their tables */
-	static const char *const objects[3] = {"contact", "company", "job"};
-	static const char *const tables[3] = {"contacts", "companies", "jobs"};
 	Oid			argtypes[9] = {INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID, INT8OID, XID8OID, TIMESTAMPTZOID, TEXTOID};
 	Oid			keytypes[2] = {INT8OID, INT8OID};
 	Datum		values[9];
@@ -625,16 +627,16 @@ InsertEventFromObject(EventBatch *b, const char *type, const char *object_type)
 
 	if (b->n != 1 || !CrmCitusIsCoordinator())
 		return false;
-	for (t = 0; t < lengthof(objects) && strcmp(object_type, objects[t]) != 0; t++)
+	for (t = 0; t < NOBJECTS && strcmp(object_type, objects[t][0]) != 0; t++)
 		;
-	if (t == lengthof(objects))
+	if (t == NOBJECTS)
 		return false;
 	if (id_plans[t] == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(psprintf("SELECT crm_internal.next_event_id(), pg_catalog.pg_current_xact_id(),"
 												" pg_catalog.now(), crm.current_actor() FROM crm.%s o"
 												" WHERE o.workspace_id OPERATOR(pg_catalog.=) $1 AND o.id OPERATOR(pg_catalog.=) $2",
-												tables[t]), 2, keytypes);
+												objects[t][1]), 2, keytypes);
 
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare event id: %s", SPI_result_code_string(SPI_result));

@@ -448,6 +448,26 @@ ReadKeyColumns(Oid relid, const char *wscol, const char *idcol, const char *type
 }
 
 /*
+ * "UPDATE rel r SET set" of the rows of object $param whose keys are in $4,
+ * for a Citus table (AppendUpdateOfKeys): the unmerge of a company moves
+ * its rows back so.  Raw (unquoted) column names; typecol may be NULL.
+ */
+char *
+CrmMergeUpdateOfKeys(Oid relid, const char *rel, const char *set, const char *wscol, const char *idcol,
+					 const char *typecol, const char *typeval, int param)
+{
+	StringInfoData buf;
+	Datum	   *pkcols;
+	int			npk;
+
+	ReadKeyColumns(relid, wscol, idcol, typecol, &pkcols, &npk);
+	initStringInfo(&buf);
+	AppendUpdateOfKeys(&buf, rel, set, quote_identifier(wscol), quote_identifier(idcol),
+					   typecol ? quote_identifier(typecol) : NULL, typeval, param, pkcols, npk, idcol, true);
+	return buf.data;
+}
+
+/*
  * The key expression (see merge.h) of the rows of a table that holds
  * object ids in idcol: its primary key without the workspace and id columns
  */

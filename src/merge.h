@@ -103,6 +103,10 @@ typedef struct CompanyRef
 	char	   *wscol;			/* its workspace and company columns, quoted */
 	char	   *col;
 	char	   *key;			/* the key of a row r (see ContactRef) */
+	bool		citus;			/* a Citus table: rows found by key, not by ctid */
+	Oid			relid;
+	char	   *raw_wscol;		/* its workspace and company columns, unquoted */
+	char	   *raw_col;
 	char	   *rows;			/* "FROM crm.deals WHERE <the duplicate's rows>" */
 	char	   *move;			/* UPDATE ... SET company_id = $2, the keys moved and their count */
 	List	   *clashes;		/* the duplicate's rows a unique key keeps off the survivor */
@@ -120,6 +124,8 @@ extern void CrmMergeMovesDone(void);
 extern void CrmMergeEndMoving(void);
 extern SPIPlanPtr CrmMergeSurvivorPlan(void);
 extern char *CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idcol);
+extern char *CrmMergeUpdateOfKeys(Oid relid, const char *rel, const char *set, const char *wscol,
+								  const char *idcol, const char *typecol, const char *typeval, int param);
 extern void CrmMergeRecordInit(MergeRecord *rec);
 extern int64 CrmMergeRunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc);
 extern void CrmMergeRecordEntry(StringInfo obj, const char *label, const char *suffix, Datum value, bool isnull);

@@ -81,7 +81,7 @@ static int64 moving_to = 0;
  * A NULL key clashes only under NULLS NOT DISTINCT, as in the index.
  */
 static char *
-ClashFilter(const char *rel, const char *ws, const char *col, ArrayType *keys, bool nnd)
+ClashFilter(const char *rel, const char *ws, const char *col, const char *tid, ArrayType *keys, bool nnd)
 {
 	StringInfoData buf;
 	StringInfoData by;
@@ -95,10 +95,10 @@ ClashFilter(const char *rel, const char *ws, const char *col, ArrayType *keys, b
 	for (k = 0; k < nk; k++)
 		appendStringInfo(&by, "%s%s", k ? ", " : "", TextDatumGetCString(kd[k]));
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "FROM (SELECT ctid AS tid, %s OPERATOR(pg_catalog.=) $3 AS dup,"
+	appendStringInfo(&buf, "FROM (SELECT %s AS tid, %s OPERATOR(pg_catalog.=) $3 AS dup,"
 					 " pg_catalog.bool_or(%s OPERATOR(pg_catalog.=) $2) OVER (%s%s) AS clash"
-					 " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])",
-					 col, col, nk ? "PARTITION BY " : "", by.data, rel, ws, col);
+					 " FROM %s t WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])",
+					 tid, col, col, nk ? "PARTITION BY " : "", by.data, rel, ws, col);
 	for (k = 0; k < nk && !nnd; k++)
 		appendStringInfo(&buf, " AND %s IS NOT NULL", TextDatumGetCString(kd[k]));
 	appendStringInfoString(&buf, ") d WHERE d.dup AND d.clash");
@@ -111,7 +111,8 @@ ClashFilter(const char *rel, const char *ws, const char *col, ArrayType *keys, b
  * other shows as a unique violation, and the merge writes nothing).
  */
 static List *
-ReadClashes(Oid relid, const char *rel, const char *ws, const char *col, int16 wsatt, int16 colatt)
+ReadClashes(Oid relid, const char *rel, const char *ws, const char *col, const char *tid,
+			int16 wsatt, int16 colatt)
 {
 	Oid			argtypes[3] = {OIDOID, INT2OID, INT2OID};
 	Datum		values[3] = {ObjectIdGetDatum(relid), Int16GetDatum(wsatt), Int16GetDatum(colatt)};
@@ -139,7 +140,7 @@ ReadClashes(Oid relid, const char *rel, const char *ws, const char *col, int16 w
 		ArrayType  *keys = DatumGetArrayTypeP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		bool		nnd = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 
-		clashes = lappend(clashes, ClashFilter(rel, ws, col, keys, nnd));
+		clashes = lappend(clashes, ClashFilter(rel, ws, col, tid, keys, nnd));
 	}
 	return clashes;
 }
@@ -183,20 +184,39 @@ CrmCompanyRefs(void)
 		char	   *rel = SPI_getvalue(tup, desc, 2);
 		char	   *ws = SPI_getvalue(tup, desc, 3);
 		char	   *col = SPI_getvalue(tup, desc, 4);
+		char	   *raw_ws = SPI_getvalue(tup, desc, 8);
+		char	   *raw_col = SPI_getvalue(tup, desc, 9);
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
 
 		ref->label = SPI_getvalue(tup, desc, 5);
 		ref->rel = rel;
 		ref->wscol = ws;
 		ref->col = col;
-		ref->key = CrmMergeKeyExpr(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), "r",
-								   SPI_getvalue(tup, desc, 8), SPI_getvalue(tup, desc, 9));
+		ref->key = CrmMergeKeyExpr(relid, "r", raw_ws, raw_col);
+		ref->citus = CrmIsCitusTable(relid);
+		ref->relid = relid;
+		ref->raw_wscol = raw_ws;
+		ref->raw_col = raw_col;
 		ref->rows = psprintf("FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
 							 rel, ws, col);
-		ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
-							 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING %s AS k)"
-							 " SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
-							 rel, col, ws, col, ref->key);
-		ref->clashes = ReadClashes(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), rel, ws, col,
+		/* Citus takes no STABLE function (to_jsonb) in RETURNING: the rows come back whole there */
+		if (ref->citus)
+		{
+			char	   *xkey = CrmMergeKeyExpr(relid, "x", raw_ws, raw_col);
+
+			ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
+								 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING r.*)"
+								 " SELECT pg_catalog.jsonb_agg(%s ORDER BY %s), pg_catalog.count(*) FROM x",
+								 rel, col, ws, col, xkey, xkey);
+		}
+		else
+			ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
+								 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING %s AS k)"
+								 " SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
+								 rel, col, ws, col, ref->key);
+		/* Citus routes no statement that names a ctid: the clashing rows by key there */
+		ref->clashes = ReadClashes(relid, rel, ws, col,
+								   ref->citus ? CrmMergeKeyExpr(relid, "t", raw_ws, raw_col) : "t.ctid",
 								   DatumGetInt16(SPI_getbinval(tup, desc, 6, &isnull)),
 								   DatumGetInt16(SPI_getbinval(tup, desc, 7, &isnull)));
 		refs = lappend(refs, ref);
@@ -243,11 +263,16 @@ const char *const crm_company_survivor_sql =
 static const char *primaries_sql =
 "SELECT pg_catalog.jsonb_agg(p.contact_id ORDER BY p.contact_id), pg_catalog.count(*) FROM " CRM_LINKS_PAIRED
 " WHERE p.n OPERATOR(pg_catalog.=) 2 AND p.company_id OPERATOR(pg_catalog.=) $3 AND p.is_primary AND NOT p.s_primary";
-static const char *links_sql =
-"WITH old AS (SELECT p.tid, p.r, p.d_role, p.d_primary FROM " CRM_LINKS_PAIRED " WHERE" LINKS_TO_FILL "),"
-" u AS (UPDATE crm.contact_companies s SET role = coalesce(s.role, old.d_role), is_primary = s.is_primary OR old.d_primary"
-"       FROM old WHERE s.ctid OPERATOR(pg_catalog.=) old.tid RETURNING 1)"
-" SELECT pg_catalog.jsonb_agg(old.r), (SELECT pg_catalog.count(*) FROM u) FROM old";
+#define LINKS_FILL(match) \
+"WITH old AS (SELECT p.tid, p.contact_id, p.r, p.d_role, p.d_primary FROM " CRM_LINKS_PAIRED " WHERE" LINKS_TO_FILL ")," \
+" u AS (UPDATE crm.contact_companies s SET role = coalesce(s.role, old.d_role), is_primary = s.is_primary OR old.d_primary" \
+"       FROM old WHERE " match " RETURNING 1)" \
+" SELECT pg_catalog.jsonb_agg(old.r), (SELECT pg_catalog.count(*) FROM u) FROM old"
+static const char *links_sql = LINKS_FILL("s.ctid OPERATOR(pg_catalog.=) old.tid");
+/* Citus routes no statement that names a ctid: the survivor's links by key there */
+static const char *links_citus_sql =
+LINKS_FILL("s.workspace_id OPERATOR(pg_catalog.=) $1 AND s.company_id OPERATOR(pg_catalog.=) $2"
+		   " AND s.contact_id OPERATOR(pg_catalog.=) old.contact_id");
 
 /*
  * External ids of a system the survivor has an id of, as "FROM ... d WHERE
@@ -256,8 +281,9 @@ static const char *links_sql =
  * an estimate and could read every company's ids for each of the
  * duplicate's.
  */
-#define XID_CLASH \
-	"FROM (SELECT ctid AS tid, system, external_id, object_id OPERATOR(pg_catalog.=) $3 AS dup," \
+#define XID_CLASH XID_CLASH_BY("ctid")
+#define XID_CLASH_BY(tid) \
+	"FROM (SELECT " tid " AS tid, system, external_id, object_id OPERATOR(pg_catalog.=) $3 AS dup," \
 	" pg_catalog.bool_or(object_id OPERATOR(pg_catalog.=) $2) OVER (PARTITION BY system) AS clash" \
 	" FROM crm.external_ids WHERE workspace_id OPERATOR(pg_catalog.=) $1" \
 	" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])) d" \
@@ -273,12 +299,24 @@ static const char *links_sql =
 static const char *xid_drop_sql =
 "WITH x AS (DELETE FROM crm.external_ids WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.tid " XID_CLASH "))"
 " RETURNING *) SELECT " XID_AGG ", pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)) FROM x";
+static const char *xid_drop_citus_sql =
+"WITH x AS (DELETE FROM crm.external_ids r WHERE r.workspace_id OPERATOR(pg_catalog.=) $1"
+" AND r.object_type OPERATOR(pg_catalog.=) 'company' AND r.object_id OPERATOR(pg_catalog.=) $3"
+" AND (r.system, r.external_id) IN (SELECT d.system, d.external_id " XID_CLASH_BY("NULL") ")"
+" RETURNING r.*) SELECT " XID_AGG ", pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)) FROM x";
 static const char *xid_peek_sql = XID_LIST "(SELECT d.system, d.external_id " XID_CLASH ") x";
 static const char *xid_move_sql =
 "WITH x AS (UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
 " AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
 " RETURNING pg_catalog.jsonb_build_array(system, external_id) AS k)"
 " SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x";
+/* Citus takes no STABLE function (jsonb_build_array) in RETURNING */
+static const char *xid_move_citus_sql =
+"WITH x AS (UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
+" AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
+" RETURNING system, external_id)"
+" SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x.system, x.external_id)"
+"        ORDER BY pg_catalog.jsonb_build_array(x.system, x.external_id)), pg_catalog.count(*) FROM x";
 
 /* ----------------------------------------------------------------
  * Steps
@@ -479,7 +517,12 @@ MoveRefs(List *refs, Datum *values, bool preview, int64 *moved, int64 *dropped, 
 			if (preview)
 				dropped[i] += Count(filter, values);
 			else
-				dropped[i] += Accumulated(psprintf("WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=)"
+				dropped[i] += Accumulated(ref->citus ?
+										  psprintf("WITH x AS (DELETE FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) $1"
+												   " AND r.%s OPERATOR(pg_catalog.=) $3 AND %s IN (SELECT d.tid %s) RETURNING r.*)"
+												   " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
+												   ref->rel, ref->wscol, ref->col, ref->key, filter) :
+										  psprintf("WITH x AS (DELETE FROM %s r WHERE r.ctid OPERATOR(pg_catalog.=)"
 												   " ANY (ARRAY(SELECT d.tid %s)) RETURNING r.*)"
 												   " SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), pg_catalog.count(*) FROM x",
 												   ref->rel, filter),
@@ -540,6 +583,7 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 {
 	int64		ws = CrmCurrentWorkspace();
 	Datum		values[4];
+	bool		citus;
 	List	   *refs;
 	int64	   *moved;
 	int64	   *dropped;
@@ -562,6 +606,7 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "crm company merge: SPI_connect failed");
 
+	citus = CrmIsCitusTable(get_relname_relid("companies", get_namespace_oid("crm", false)));
 	RequireCompany(ws, survivor);
 	RequireCompany(ws, duplicate);
 	if (!preview)
@@ -587,7 +632,7 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	{
 		history = MoveHistory(values);
 		(void) Recorded(primaries_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "is_primary");
-		(void) Recorded(links_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "filled");
+		(void) Recorded(citus ? links_citus_sql : links_sql, 3, values, &rec.demoted, "crm.contact_companies.company_id", "filled");
 	}
 	/* the survivor is locked and live: rows moved onto it need no following */
 	moving_ws = preview ? 0 : ws;
@@ -602,7 +647,7 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 	}
 	PG_END_TRY();
 
-	Run(preview ? xid_peek_sql : xid_drop_sql, 3, values, SPI_OK_SELECT);
+	Run(preview ? xid_peek_sql : citus ? xid_drop_citus_sql : xid_drop_sql, 3, values, SPI_OK_SELECT);
 	xid_dropped = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (!preview)
 	{
@@ -612,7 +657,7 @@ MergeCompanies(int64 survivor, int64 duplicate, bool preview)
 		CrmMergeRecordEntry(&rec.dropped, "crm.external_ids.object_id", NULL, rows, isnull);
 	}
 	xid_moved = preview ? Count(XID_ROWS, values) - Count(XID_CLASH, values)
-		: Recorded(xid_move_sql, 3, values, &rec.moved, "crm.external_ids.object_id", NULL);
+		: Recorded(citus ? xid_move_citus_sql : xid_move_sql, 3, values, &rec.moved, "crm.external_ids.object_id", NULL);
 
 	initStringInfo(&report);
 	appendStringInfo(&report, "{\"survivor\": " INT64_FORMAT ", \"duplicate\": " INT64_FORMAT,

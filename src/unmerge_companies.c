@@ -60,6 +60,7 @@ LockCompany(int64 ws, UnmergeRecord *rec)
 static Datum
 CheckCompanies(int64 ws, UnmergeRecord *rec)
 {
+	/* $4 and $5 unused here: null, for Citus copies every parameter it is given */
 	Datum		values[5] = {Int64GetDatum(ws), Int64GetDatum(rec->survivor), Int64GetDatum(rec->loser)};
 	Datum		survivor_row = (Datum) 0;
 	int64		later;
@@ -69,7 +70,7 @@ CheckCompanies(int64 ws, UnmergeRecord *rec)
 										   " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
 										   "   AND c.id OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])"
 										   " ORDER BY c.id FOR UPDATE", 5),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
+						 values, "   nn", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm unmerge: locking the companies failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -144,12 +145,14 @@ PrepareRef(const char *sql)
 /* A reference's rows of keys $4 on the survivor: moved back, counted, and its dropped rows inserted again */
 static void
 FillRef(ContactRef *ref, const char *label, const char *rel, const char *col, const char *onto,
-		const char *key, bool drops)
+		const char *key, bool drops, const char *citus_back)
 {
 	char	   *in_keys = psprintf(CRM_KEY_IN_KEYS, key);
 
 	ref->label = (char *) label;
-	ref->back_plan = PrepareRef(psprintf("UPDATE %s r SET %s = $3 WHERE %s AND %s", rel, col, onto, in_keys));
+	/* Citus takes no STABLE function (to_jsonb) of a column in an UPDATE's WHERE: its own statement there */
+	ref->back_plan = PrepareRef(citus_back ? citus_back :
+								psprintf("UPDATE %s r SET %s = $3 WHERE %s AND %s", rel, col, onto, in_keys));
 	ref->count_back_plan = PrepareRef(psprintf("SELECT pg_catalog.count(*) FROM %s r WHERE %s AND %s",
 											   rel, onto, in_keys));
 	if (!drops)
@@ -175,6 +178,7 @@ CompanyRefs(int *nrefs)
 	ContactRef *refs = palloc0(sizeof(ContactRef) * (list_length(list) + 1));
 	ListCell   *lc;
 	int			n = 0;
+	Oid			xids;
 
 	foreach(lc, list)
 	{
@@ -183,12 +187,17 @@ CompanyRefs(int *nrefs)
 		FillRef(&refs[n++], cref->label, cref->rel, cref->col,
 				psprintf("r.%s OPERATOR(pg_catalog.=) $1 AND r.%s OPERATOR(pg_catalog.=) $2",
 						 cref->wscol, cref->col),
-				cref->key, cref->clashes != NIL);
+				cref->key, cref->clashes != NIL,
+				cref->citus ? CrmMergeUpdateOfKeys(cref->relid, cref->rel, psprintf("%s = $3", cref->col),
+												   cref->raw_wscol, cref->raw_col, NULL, NULL, 2) : NULL);
 	}
+	xids = get_relname_relid("external_ids", get_namespace_oid("crm", false));
 	FillRef(&refs[n++], XIDS, "crm.external_ids", "object_id",
 			"r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.object_type OPERATOR(pg_catalog.=) 'company'"
 			" AND r.object_id OPERATOR(pg_catalog.=) $2", "pg_catalog.jsonb_build_array(r.system, r.external_id)",
-			true);
+			true, CrmIsCitusTable(xids) ? CrmMergeUpdateOfKeys(xids, "crm.external_ids", "object_id = $3",
+															   "workspace_id", "object_id", "object_type",
+															   "company", 2) : NULL);
 	*nrefs = n;
 	return refs;
 }
@@ -199,28 +208,42 @@ CompanyRefs(int *nrefs)
  * duplicate's, the primary flag back to the duplicate's link where the
  * survivor's still has it (its trigger then clears the survivor's).
  */
+/* a link of p by ctid; on Citus, which routes no statement that names a ctid, by key */
+#define LINK_BY_CTID(a) a ".ctid OPERATOR(pg_catalog.=) p.tid"
+#define LINK_BY_KEY(a, company) a ".workspace_id OPERATOR(pg_catalog.=) $1 AND " a ".company_id OPERATOR(pg_catalog.=) " company \
+	" AND " a ".contact_id OPERATOR(pg_catalog.=) p.contact_id"
+/* Citus takes no STABLE function (to_jsonb) of a column in an UPDATE: the contact id made a jsonb number by casts */
+#define LINK_CONTACT_CITUS "(p.contact_id::pg_catalog.text)::pg_catalog.jsonb"
+#define ROLES_SQL(match) \
+	"UPDATE crm.contact_companies s SET role = NULL FROM " CRM_LINKS_PAIRED \
+	" WHERE " match " AND p.n OPERATOR(pg_catalog.=) 2" \
+	"   AND p.company_id OPERATOR(pg_catalog.=) $2 AND p.role IS NOT DISTINCT FROM p.d_role" \
+	"   AND (p.contact_id OPERATOR(pg_catalog.=) ANY (SELECT o.contact_id" \
+	"        FROM pg_catalog.jsonb_populate_recordset(NULL::crm.contact_companies, $4) o" \
+	"        WHERE o.role IS NULL)) IS TRUE"
+#define PROMOTE_SQL(match, contact) \
+	"UPDATE crm.contact_companies d SET is_primary = true FROM " CRM_LINKS_PAIRED \
+	" WHERE " match " AND p.n OPERATOR(pg_catalog.=) 2" \
+	"   AND p.company_id OPERATOR(pg_catalog.=) $3 AND NOT p.is_primary AND p.s_primary" \
+	"   AND (" contact " OPERATOR(pg_catalog.=) ANY" \
+	"        (SELECT pg_catalog.jsonb_array_elements($4))) IS TRUE"
+
 static void
 RestoreLinks(Datum *values, UnmergeRecord *rec)
 {
+	bool		links_citus = CrmIsCitusTable(get_relname_relid("contact_companies", get_namespace_oid("crm", false)));
+
 	values[3] = CrmUnmergeEntry(rec->demoted, LINKS, "filled");
 	if (values[3] != (Datum) 0 &&
 		SPI_execute_plan(CrmUnmergePrepare(&roles_plan,
-										   "UPDATE crm.contact_companies s SET role = NULL FROM " CRM_LINKS_PAIRED
-										   " WHERE s.ctid OPERATOR(pg_catalog.=) p.tid AND p.n OPERATOR(pg_catalog.=) 2"
-										   "   AND p.company_id OPERATOR(pg_catalog.=) $2 AND p.role IS NOT DISTINCT FROM p.d_role"
-										   "   AND (p.contact_id OPERATOR(pg_catalog.=) ANY (SELECT o.contact_id"
-										   "        FROM pg_catalog.jsonb_populate_recordset(NULL::crm.contact_companies, $4) o"
-										   "        WHERE o.role IS NULL)) IS TRUE", 5),
+										   links_citus ? ROLES_SQL(LINK_BY_KEY("s", "$2")) : ROLES_SQL(LINK_BY_CTID("s")), 5),
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm unmerge: reverting the links' roles failed");
 	values[3] = CrmUnmergeEntry(rec->demoted, LINKS, "is_primary");
 	if (values[3] != (Datum) 0 &&
 		SPI_execute_plan(CrmUnmergePrepare(&promote_plan,
-										   "UPDATE crm.contact_companies d SET is_primary = true FROM " CRM_LINKS_PAIRED
-										   " WHERE d.ctid OPERATOR(pg_catalog.=) p.tid AND p.n OPERATOR(pg_catalog.=) 2"
-										   "   AND p.company_id OPERATOR(pg_catalog.=) $3 AND NOT p.is_primary AND p.s_primary"
-										   "   AND (pg_catalog.to_jsonb(p.contact_id) OPERATOR(pg_catalog.=) ANY"
-										   "        (SELECT pg_catalog.jsonb_array_elements($4))) IS TRUE", 5),
+										   links_citus ? PROMOTE_SQL(LINK_BY_KEY("d", "$3"), LINK_CONTACT_CITUS) :
+										   PROMOTE_SQL(LINK_BY_CTID("d"), "pg_catalog.to_jsonb(p.contact_id)"), 5),
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm unmerge: restoring the primary links failed");
 }
