@@ -176,6 +176,9 @@ extern bool CrmVisibleToUser(const char *owner, const char *visibility);
 extern void CrmRequireMayOwn(const char *owner, const char *table);
 extern bool CrmListsHaveVisibility(void);
 
+/* lists_recompute.c: inside Recompute's write of filter memberships */
+extern bool CrmListsWritingFilterMembers(void);
+
 /* currency.c: ISO 4217 minor units (-1 when the code is unknown), canonical code */
 extern int	CrmCurrencyExponent(const char *code);
 extern char *CrmNormalizeCurrency(const char *raw);

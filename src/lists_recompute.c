@@ -50,10 +50,16 @@ PG_FUNCTION_INFO_V1(crm_refresh_list_members);
 
 int			lists_applying = 0;	/* inside our own writes of memberships */
 
+/* pg_trigger_depth() of Recompute's write of memberships; -1: none running */
+static int	filter_write_depth = -1;
+
 /* Plans that do not depend on the lists, per entity */
 static SPIPlanPtr lock_plan[MAX_ENTITIES];
 static SPIPlanPtr share_plan[MAX_ENTITIES];
 static SPIPlanPtr apply_plan[MAX_ENTITIES];
+/* the same, for a change that only adds or only removes members */
+static SPIPlanPtr insert_plan[MAX_ENTITIES];
+static SPIPlanPtr delete_plan[MAX_ENTITIES];
 /* On Citus: the memberships read and written by routable statements */
 static SPIPlanPtr members_plan[MAX_ENTITIES];
 static SPIPlanPtr apply_citus_plan[MAX_ENTITIES];
@@ -95,7 +101,48 @@ PreparePlans(const CqlEntity *e, int ei)
 					 " SELECT (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM i)",
 					 e->list_column, e->list_column, e->name);
 	apply_plan[ei] = PrepareKept(q.data, 5, argtypes);
+	/*
+	 * One record's update moves it across its filters one way (a seats
+	 * threshold crossed upwards adds, downwards removes): the half with
+	 * nothing to write is left out of the statement rather than run empty.
+	 */
+	resetStringInfo(&q);
+	appendStringInfo(&q, "INSERT INTO crm.list_members (workspace_id, list_id, object_type, %s, source)"
+					 " SELECT $1, a.lid, '%s', a.oid, 'filter'"
+					 "   FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS a(lid, oid)"
+					 "  WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = $1 AND l.id = a.lid)"
+					 "  ORDER BY a.lid, a.oid ON CONFLICT DO NOTHING",
+					 e->list_column, e->name);
+	insert_plan[ei] = PrepareKept(q.data, 3, argtypes);
+	resetStringInfo(&q);
+	appendStringInfo(&q, "DELETE FROM crm.list_members m"
+					 "  USING ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(lid, oid)"
+					 " WHERE m.workspace_id = $1 AND m.list_id = d.lid AND m.%s = d.oid",
+					 e->list_column);
+	delete_plan[ei] = PrepareKept(q.data, 3, argtypes);
 }
+
+/* pg_trigger_depth(), which the trigger manager keeps */
+static int
+TriggerDepth(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return DatumGetInt32(pg_trigger_depth(fcinfo));
+}
+
+/*
+ * Whether a row trigger runs for a row of Recompute's own write of
+ * memberships (crm_follow_merged_contact skips its lookup): the depth of
+ * that statement's row triggers, not of the statements its triggers run.
+ */
+bool
+CrmListsWritingFilterMembers(void)
+{
+	return filter_write_depth >= 0 && TriggerDepth() == filter_write_depth + 1;
+}
+
 
 /*
  * The same write for a Citus table.  Citus ships a statement to the
@@ -124,6 +171,44 @@ PrepareApplyCitus(const CqlEntity *e, int ei)
 													e->list_column, e->list_column, e->list_column, e->name),
 										   5, argtypes);
 	return apply_citus_plan[ei];
+}
+
+/* Writes the differences: one statement, or one half of it when the other is empty */
+static void
+ApplyDifferences(const CqlEntity *e, int ei, Datum ws, IdSet *del_l, IdSet *del_o, IdSet *add_l, IdSet *add_o)
+{
+	Datum		args[5];
+	SPIPlanPtr	plan;
+	int			expected = SPI_OK_SELECT;
+
+	args[0] = ws;
+	if (CrmIsCitusTable(get_relname_relid("list_members", get_namespace_oid("crm", false))))
+		plan = PrepareApplyCitus(e, ei);
+	else if (del_l->n == 0)
+	{
+		plan = insert_plan[ei];
+		expected = SPI_OK_INSERT;
+		args[1] = IdArray(add_l->v, add_l->n);
+		args[2] = IdArray(add_o->v, add_o->n);
+	}
+	else if (add_l->n == 0)
+	{
+		plan = delete_plan[ei];
+		expected = SPI_OK_DELETE;
+		args[1] = IdArray(del_l->v, del_l->n);
+		args[2] = IdArray(del_o->v, del_o->n);
+	}
+	else
+		plan = apply_plan[ei];
+	if (expected == SPI_OK_SELECT)
+	{
+		args[1] = IdArray(del_l->v, del_l->n);
+		args[2] = IdArray(del_o->v, del_o->n);
+		args[3] = IdArray(add_l->v, add_l->n);
+		args[4] = IdArray(add_o->v, add_o->n);
+	}
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != expected)
+		elog(ERROR, "crm lists: writing members failed");
 }
 
 /*
@@ -434,6 +519,7 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 				del_o = {0};
 	DiffReceiver d;
 	int			batch;
+	int			saved_depth;
 
 	if (s->nlists == 0 || ids->n == 0)
 		return 0;
@@ -477,22 +563,15 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 		return 0;
 
 	lists_applying++;
+	saved_depth = filter_write_depth;
+	filter_write_depth = TriggerDepth();
 	PG_TRY();
 	{
-		Datum		aargs[5];
-
-		aargs[0] = args[0];
-		aargs[1] = IdArray(del_l.v, del_l.n);
-		aargs[2] = IdArray(del_o.v, del_o.n);
-		aargs[3] = IdArray(add_l.v, add_l.n);
-		aargs[4] = IdArray(add_o.v, add_o.n);
-		if (SPI_execute_plan(CrmIsCitusTable(get_relname_relid("list_members", get_namespace_oid("crm", false))) ?
-							 PrepareApplyCitus(e, ei) : apply_plan[ei],
-							 aargs, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "crm lists: writing members failed");
+		ApplyDifferences(e, ei, args[0], &del_l, &del_o, &add_l, &add_o);
 	}
 	PG_FINALLY();
 	{
+		filter_write_depth = saved_depth;
 		lists_applying--;
 	}
 	PG_END_TRY();

@@ -1453,6 +1453,13 @@ crm_follow_merged_contact(PG_FUNCTION_ARGS)
 	start = id;
 	if (ws == moving_ws && id == moving_to)
 		return PointerGetDatum(tuple);
+	/*
+	 * A dynamic list's members written by its re-evaluation: the filter saw
+	 * the record live (scope) after it was locked, by the writer of the
+	 * record or by the re-evaluation, so no merge can have moved it since.
+	 */
+	if (CrmListsWritingFilterMembers())
+		return PointerGetDatum(tuple);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "follow_merged_contact: SPI_connect failed");

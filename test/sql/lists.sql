@@ -168,6 +168,20 @@ UPDATE crm.contacts SET tags = '{}' WHERE workspace_id = crm.current_workspace()
 UPDATE crm.contacts SET tags = '{vip}' WHERE workspace_id = crm.current_workspace() AND id = 11;
 SELECT name, member_count, members FROM shown WHERE name = 'Paris VIPs';
 
+-- one statement moving a contact out of a list and another in writes both
+-- halves at once; a statement that only adds, or only removes, writes its
+-- half alone: each with its events and the count at commit
+UPDATE crm.contacts SET tags = CASE id WHEN 10 THEN '{vip}' ELSE '{}' END::text[]
+ WHERE workspace_id = crm.current_workspace() AND id IN (10, 11);
+SELECT name, member_count, members FROM shown WHERE name = 'Paris VIPs';
+UPDATE crm.contacts SET tags = '{vip}' WHERE workspace_id = crm.current_workspace() AND id = 11;
+SELECT name, member_count, members FROM shown WHERE name = 'Paris VIPs';
+UPDATE crm.contacts SET city = 'Rome' WHERE workspace_id = crm.current_workspace() AND id IN (10, 11);
+SELECT name, member_count, members FROM shown WHERE name = 'Paris VIPs';
+SELECT type, (payload->>'object_id')::bigint AS contact FROM crm.events
+ WHERE workspace_id = crm.current_workspace() AND object_id = :paris_vips AND type LIKE 'CRM_LIST_MEMBER%'
+ ORDER BY id DESC LIMIT 6;
+
 -- ANALYZE (autovacuum's too) reads the filters: a cql value compares as text, with a collation
 ANALYZE crm.lists, crm.list_members;
 DELETE FROM crm.lists WHERE workspace_id = crm.current_workspace();

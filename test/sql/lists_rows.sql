@@ -136,6 +136,21 @@ RESET ROLE;
 SELECT crm.identify(email => 'eve@x.org', name => 'Eve') IS NOT NULL AS identified;
 SELECT name, member_count, members FROM shown WHERE kind = 'dynamic';
 
+-- the frontend's row updates of contacts: one statement taking a contact out
+-- of the lead lists and putting another in, one that only adds, one that
+-- only removes (which leaves the members as they were)
+UPDATE mark SET id = (SELECT max(id) FROM crm.events);
+SET ROLE crm_lists_app;
+UPDATE crm.contacts SET lifecycle_stage = CASE id WHEN 902 THEN 'lead' ELSE 'customer' END::crm.lifecycle_stage
+ WHERE id IN (902, 903);
+SELECT name, member_count, members FROM shown WHERE kind = 'dynamic';
+UPDATE crm.contacts SET lifecycle_stage = 'lead' WHERE id = 903;
+SELECT name, member_count, members FROM shown WHERE kind = 'dynamic';
+UPDATE crm.contacts SET lifecycle_stage = 'customer' WHERE id = 902;
+SELECT name, member_count, members FROM shown WHERE kind = 'dynamic';
+SELECT type, payload->>'object_type' AS object_type, has_member FROM list_events;
+RESET ROLE;
+
 -- property definitions a dynamic filter names: drop_property and a row
 -- DELETE are refused alike, naming the lists
 SELECT crm.define_property('contact', 'seats', 'number') IS NOT NULL AS defined;
