@@ -524,17 +524,17 @@ WriteChangesDirect(Changes *c, const char *object_type, Datum source, Datum acto
 	return true;
 }
 
-/* The statement's changes in one INSERT, as the owner; SPI connected here */
+/* Changes in one INSERT, with their source and time, as the owner; SPI connected here */
 static void
-InsertChanges(Changes *c, const char *object_type)
+InsertChanges(Changes *c, const char *object_type, const char *source, TimestampTz when)
 {
 	Oid			argtypes[10] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID,
 	JSONBARRAYOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		args[10];
 
-	args[7] = CStringGetTextDatum(ChangeSource());
+	args[7] = CStringGetTextDatum(source);
 	args[8] = CStringGetTextDatum(CrmCurrentActor());
-	args[9] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[9] = TimestampTzGetDatum(when);
 	if (WriteChangesDirect(c, object_type, args[7], args[8], args[9]))
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -682,7 +682,7 @@ crm_record_history(PG_FUNCTION_ARGS)
 	{
 		/* the history is read-only to granted roles */
 		CrmBecomeOwner(trigdata->tg_relation->rd_rel->relowner, &saved);
-		InsertChanges(&c, t.object_type);
+		InsertChanges(&c, t.object_type, ChangeSource(), GetCurrentTransactionStartTimestamp());
 		CrmRestoreUser(&saved);
 	}
 	if (oldslot != NULL)
@@ -777,6 +777,43 @@ crm_history_tracked(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(tracked);
 }
 
+/*
+ * A merge's first values of the duplicate, dated at its creation: straight
+ * into the table when it is as installed, else one row INSERT each (a few
+ * rows; on Citus a router INSERT in the merge's own shard group, where an
+ * INSERT ... SELECT would go through the coordinator).  Inside SPI.
+ */
+static void
+InsertFirstValues(Changes *c, const char *object_type, Datum when)
+{
+	Oid			argtypes[9] = {INT8OID, TEXTOID, INT8OID, TEXTOID, BOOLOID, JSONBOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[9];
+	char		nulls[9] = "         ";
+
+	args[1] = CStringGetTextDatum(object_type);
+	args[6] = CStringGetTextDatum("merge");
+	args[7] = CStringGetTextDatum(CrmCurrentActor());
+	args[8] = when;
+	if (WriteChangesDirect(c, object_type, args[6], args[7], args[8]))
+		return;
+	KeepPlan(&firsts_plan,
+			 "INSERT INTO crm.value_history (workspace_id, object_type, object_id, key, custom,"
+			 "                               new_value, source, actor, changed_at)"
+			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			 9, argtypes);
+	for (int i = 0; i < c->n; i++)
+	{
+		args[0] = c->workspaces[i];
+		args[2] = c->ids[i];
+		args[3] = c->keys[i];
+		args[4] = c->custom[i];
+		args[5] = c->news[i];
+		nulls[5] = c->newnulls[i] ? 'n' : ' ';
+		if (SPI_execute_plan(firsts_plan, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crm merge: writing the duplicate's first values failed");
+	}
+}
+
 /* A row read as a composite (SELECT r FROM table r) in a slot of the table */
 static TupleTableSlot *
 RowSlot(Relation rel, Datum row, HeapTupleData *tup)
@@ -802,10 +839,8 @@ RowSlot(Relation rel, Datum row, HeapTupleData *tup)
 void
 CrmHistoryKeepFirstValues(int64 ws, const char *object_type, int64 id)
 {
-	Oid			readtypes[2] = {INT8OID, INT8OID};
-	Oid			argtypes[8] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID,
-	TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		args[8];
+	Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		args[3];
 	Relation	rel = OpenObjectTable(object_type);
 	Trigger    *tg = UpdateTrigger(rel);
 	Oid			relid = get_relname_relid("value_history", get_namespace_oid("crm", false));
@@ -815,7 +850,8 @@ CrmHistoryKeepFirstValues(int64 ws, const char *object_type, int64 id)
 	HeapTupleData tup;
 	TupleTableSlot *slot;
 	bool		isnull;
-	char	   *sql;
+	Datum		created = (Datum) 0;
+	int			kept = 0;
 
 	if (tg == NULL || !OidIsValid(relid))
 	{
@@ -824,46 +860,58 @@ CrmHistoryKeepFirstValues(int64 ws, const char *object_type, int64 id)
 	}
 	ReadTracked(RelationGetDescr(rel), tg, &t);
 	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
-	sql = psprintf("SELECT r, r.created_at FROM crm.%s r"
-				   " WHERE r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.id OPERATOR(pg_catalog.=) $2",
-				   ObjectTable(object_type));
 	args[0] = Int64GetDatum(ws);
 	args[1] = Int64GetDatum(id);
-	if (SPI_execute_with_args(sql, 2, readtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+	args[2] = CStringGetTextDatum(object_type);
+	if (SPI_execute_with_args(psprintf("SELECT r, r.created_at FROM crm.%s r"
+									   " WHERE r.workspace_id OPERATOR(pg_catalog.=) $1"
+									   "   AND r.id OPERATOR(pg_catalog.=) $2", ObjectTable(object_type)),
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "crm merge: reading the duplicate's first values failed");
 	if (SPI_processed == 1)
 	{
 		slot = RowSlot(rel, SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), &tup);
-		args[7] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		created = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		CompareRow(&c, &t, NULL, slot);
 		ExecDropSingleTupleTableSlot(slot);
 	}
-	if (c.n > 0)
+	/* the keys the duplicate changed itself hold their first value already */
+	if (c.n > 0 &&
+		SPI_execute_with_args("SELECT h.key, h.custom FROM crm.value_history h"
+							  " WHERE h.workspace_id OPERATOR(pg_catalog.=) $1"
+							  "   AND h.object_type OPERATOR(pg_catalog.=) $3"
+							  "   AND h.object_id OPERATOR(pg_catalog.=) $2 AND h.merged_from IS NULL",
+							  3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm merge: reading the duplicate's history failed");
+	for (int i = 0; i < c.n; i++)
 	{
-		KeepPlan(&firsts_plan,
-				 "INSERT INTO crm.value_history (workspace_id, object_type, object_id, key, custom,"
-				 "                               old_value, new_value, source, actor, changed_at)"
-				 " SELECT u.ws, $6, u.id, u.key, u.custom, NULL, u.new, 'merge', $7, $8"
-				 "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-				 "                   pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(ws, id, key, custom, new)"
-				 "  WHERE NOT EXISTS (SELECT 1 FROM crm.value_history h"
-				 "                     WHERE h.workspace_id OPERATOR(pg_catalog.=) u.ws"
-				 "                       AND h.object_type OPERATOR(pg_catalog.=) $6"
-				 "                       AND h.object_id OPERATOR(pg_catalog.=) u.id"
-				 "                       AND h.key OPERATOR(pg_catalog.=) u.key"
-				 "                       AND h.custom OPERATOR(pg_catalog.=) u.custom"
-				 "                       AND h.merged_from IS NULL)",
-				 8, argtypes);
-		args[0] = ToArray(c.workspaces, NULL, c.n, INT8OID);
-		args[1] = ToArray(c.ids, NULL, c.n, INT8OID);
-		args[2] = ToArray(c.keys, NULL, c.n, TEXTOID);
-		args[3] = ToArray(c.custom, NULL, c.n, BOOLOID);
-		args[4] = ToArray(c.news, c.newnulls, c.n, JSONBOID);
-		args[5] = CStringGetTextDatum(object_type);
-		args[6] = CStringGetTextDatum(CrmCurrentActor());
-		if (SPI_execute_plan(firsts_plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "crm merge: writing the duplicate's first values failed");
+		bool		changed = false;
+
+		text	   *mine = DatumGetTextPP(c.keys[i]);
+
+		for (uint64 r = 0; r < SPI_processed && !changed; r++)
+		{
+			text	   *key = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+			changed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)) ==
+				DatumGetBool(c.custom[i]) && VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(mine) &&
+				memcmp(VARDATA_ANY(key), VARDATA_ANY(mine), VARSIZE_ANY_EXHDR(mine)) == 0;
+		}
+		if (changed)
+			continue;
+		c.workspaces[kept] = c.workspaces[i];
+		c.ids[kept] = c.ids[i];
+		c.keys[kept] = c.keys[i];
+		c.custom[kept] = c.custom[i];
+		c.olds[kept] = c.olds[i];
+		c.oldnulls[kept] = c.oldnulls[i];
+		c.news[kept] = c.news[i];
+		c.newnulls[kept] = c.newnulls[i];
+		kept++;
 	}
+	c.n = kept;
+	if (c.n > 0)
+		InsertFirstValues(&c, object_type, created);
 	CrmRestoreUser(&saved);
 	table_close(rel, AccessShareLock);
 }
