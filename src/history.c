@@ -524,17 +524,17 @@ WriteChangesDirect(Changes *c, const char *object_type, Datum source, Datum acto
 	return true;
 }
 
-/* Changes in one INSERT, with their source and time, as the owner; SPI connected here */
+/* The statement's changes in one INSERT, as the owner; SPI connected here */
 static void
-InsertChanges(Changes *c, const char *object_type, const char *source, TimestampTz when)
+InsertChanges(Changes *c, const char *object_type)
 {
 	Oid			argtypes[10] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID,
 	JSONBARRAYOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		args[10];
 
-	args[7] = CStringGetTextDatum(source);
+	args[7] = CStringGetTextDatum(ChangeSource());
 	args[8] = CStringGetTextDatum(CrmCurrentActor());
-	args[9] = TimestampTzGetDatum(when);
+	args[9] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	if (WriteChangesDirect(c, object_type, args[7], args[8], args[9]))
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -682,7 +682,7 @@ crm_record_history(PG_FUNCTION_ARGS)
 	{
 		/* the history is read-only to granted roles */
 		CrmBecomeOwner(trigdata->tg_relation->rd_rel->relowner, &saved);
-		InsertChanges(&c, t.object_type, ChangeSource(), GetCurrentTransactionStartTimestamp());
+		InsertChanges(&c, t.object_type);
 		CrmRestoreUser(&saved);
 	}
 	if (oldslot != NULL)
@@ -780,8 +780,8 @@ crm_history_tracked(PG_FUNCTION_ARGS)
 /*
  * A merge's first values of the duplicate, dated at its creation: straight
  * into the table when it is as installed, else one row INSERT each (a few
- * rows; on Citus a router INSERT in the merge's own shard group, where an
- * INSERT ... SELECT would go through the coordinator).  Inside SPI.
+ * rows; on Citus an INSERT ... SELECT of arrays from the coordinator broke
+ * the merge's distributed commit, test/citus).  Inside SPI.
  */
 static void
 InsertFirstValues(Changes *c, const char *object_type, Datum when)
@@ -830,6 +830,46 @@ RowSlot(Relation rel, Datum row, HeapTupleData *tup)
 }
 
 /*
+ * Leaves out of c the keys of the rows the last SPI query returned (key,
+ * custom): the keys the duplicate changed itself, whose first value is the
+ * old value of their first change
+ */
+static void
+LeaveOutChanged(Changes *c)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < c->n; i++)
+	{
+		text	   *mine = DatumGetTextPP(c->keys[i]);
+		bool		changed = false;
+		bool		isnull;
+
+		for (uint64 r = 0; r < SPI_processed && !changed; r++)
+		{
+			HeapTuple	row = SPI_tuptable->vals[r];
+			text	   *key = DatumGetTextPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
+
+			changed = DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull)) == DatumGetBool(c->custom[i]) &&
+				VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(mine) &&
+				memcmp(VARDATA_ANY(key), VARDATA_ANY(mine), VARSIZE_ANY_EXHDR(mine)) == 0;
+		}
+		if (changed)
+			continue;
+		c->workspaces[kept] = c->workspaces[i];
+		c->ids[kept] = c->ids[i];
+		c->keys[kept] = c->keys[i];
+		c->custom[kept] = c->custom[i];
+		c->olds[kept] = c->olds[i];
+		c->oldnulls[kept] = c->oldnulls[i];
+		c->news[kept] = c->news[i];
+		c->newnulls[kept] = c->newnulls[i];
+		kept++;
+	}
+	c->n = kept;
+}
+
+/*
  * Before a merge carries a duplicate's history: the first values of the
  * keys the duplicate never changed itself are in none of its rows (its
  * creation wrote none), so they are written now, dated at its creation, as
@@ -851,7 +891,6 @@ CrmHistoryKeepFirstValues(int64 ws, const char *object_type, int64 id)
 	TupleTableSlot *slot;
 	bool		isnull;
 	Datum		created = (Datum) 0;
-	int			kept = 0;
 
 	if (tg == NULL || !OidIsValid(relid))
 	{
@@ -883,33 +922,7 @@ CrmHistoryKeepFirstValues(int64 ws, const char *object_type, int64 id)
 							  "   AND h.object_id OPERATOR(pg_catalog.=) $2 AND h.merged_from IS NULL",
 							  3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm merge: reading the duplicate's history failed");
-	for (int i = 0; i < c.n; i++)
-	{
-		bool		changed = false;
-
-		text	   *mine = DatumGetTextPP(c.keys[i]);
-
-		for (uint64 r = 0; r < SPI_processed && !changed; r++)
-		{
-			text	   *key = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-
-			changed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)) ==
-				DatumGetBool(c.custom[i]) && VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(mine) &&
-				memcmp(VARDATA_ANY(key), VARDATA_ANY(mine), VARSIZE_ANY_EXHDR(mine)) == 0;
-		}
-		if (changed)
-			continue;
-		c.workspaces[kept] = c.workspaces[i];
-		c.ids[kept] = c.ids[i];
-		c.keys[kept] = c.keys[i];
-		c.custom[kept] = c.custom[i];
-		c.olds[kept] = c.olds[i];
-		c.oldnulls[kept] = c.oldnulls[i];
-		c.news[kept] = c.news[i];
-		c.newnulls[kept] = c.newnulls[i];
-		kept++;
-	}
-	c.n = kept;
+	LeaveOutChanged(&c);
 	if (c.n > 0)
 		InsertFirstValues(&c, object_type, created);
 	CrmRestoreUser(&saved);
