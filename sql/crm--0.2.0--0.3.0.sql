@@ -19998,3 +19998,37 @@ BEGIN
 	RETURN j.status;
 END;
 $$;
+
+-- hist6: no history rows for a record's first values (issues 17 and 25):
+-- creating a contact, company or deal writes nothing to crm.value_history;
+-- its first value of a key is the old value of the key's first change, or
+-- its present value when the key never changed.  CQL's EVER reads the old
+-- values too, CHANGED counts a tracked first value at the record's
+-- created_at (crm_hidden.history_tracked), and a merge writes the first
+-- values the duplicate never changed before carrying its history.  Rows
+-- written for first values before this update stay: every reader gives the
+-- same answer with or without them.
+DROP TRIGGER contacts_history_insert ON crm.contacts;
+DROP TRIGGER companies_history_insert ON crm.companies;
+DROP TRIGGER deals_history_insert ON crm.deals;
+COMMENT ON COLUMN crm.value_history.old_value IS 'the value before, as to_jsonb gives it; NULL when there was none.  The old value of a key''s first change is the record''s first value (its creation writes no row)';
+CREATE FUNCTION crm_hidden.history_tracked(object_type text, key text, custom boolean) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_history_tracked'
+	LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_hidden.history_tracked(text, text, boolean) IS
+	'whether changes of a field (custom: a custom property) of contacts, companies or deals are recorded; CQL''s CHANGED counts a tracked first value as a change';
+-- the roles that may call the API's helpers may call it (CQL's CHANGED runs as them)
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.history_object(text, bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.history_tracked(text, text, boolean) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

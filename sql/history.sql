@@ -36,7 +36,7 @@ COMMENT ON TABLE crm.value_history IS
 	'every change of a tracked field or custom property of contacts, companies and deals; written by the extension, read with crm.property_history()';
 COMMENT ON COLUMN crm.value_history.key IS 'the standard column (lifecycle_stage) or, when custom, the custom property key';
 COMMENT ON COLUMN crm.value_history.custom IS 'whether key is a custom property (in properties) rather than a standard column';
-COMMENT ON COLUMN crm.value_history.old_value IS 'the value before, as to_jsonb gives it; NULL when there was none (the first value of a new record)';
+COMMENT ON COLUMN crm.value_history.old_value IS 'the value before, as to_jsonb gives it; NULL when there was none.  The old value of a key''s first change is the record''s first value (its creation writes no row)';
 COMMENT ON COLUMN crm.value_history.new_value IS 'the value after; NULL when it was cleared';
 COMMENT ON COLUMN crm.value_history.source IS
 	'how: row (a row write of the request), function (an API or other function), bulk (crm.bulk_*), import (crm.import_contacts, crm.import_companies), identify (crm.identify), merge';
@@ -50,10 +50,9 @@ CREATE FUNCTION crm_internal.record_history() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.record_history() IS
 	'statement trigger writing crm.value_history; arguments: object type, then the tracked columns ("properties": the custom properties that keep track_history)';
 
-CREATE TRIGGER contacts_history_insert AFTER INSERT ON crm.contacts
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
-		'contact', 'lifecycle_stage', 'status', 'owner', 'email', 'phone', 'tags', 'properties', 'city', 'country');
+-- A record's creation writes nothing (issues 17 and 25): its first value of
+-- a key is the old value of the key's first change, or its present value
+-- when the key never changed; the readers below and CQL read it so.
 CREATE TRIGGER contacts_history_update AFTER UPDATE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
@@ -61,10 +60,6 @@ CREATE TRIGGER contacts_history_update AFTER UPDATE ON crm.contacts
 CREATE TRIGGER contacts_history_delete AFTER DELETE ON crm.contacts
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history('contact');
-CREATE TRIGGER companies_history_insert AFTER INSERT ON crm.companies
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
-		'company', 'name', 'domain', 'industry', 'plan', 'owner', 'tags', 'properties');
 CREATE TRIGGER companies_history_update AFTER UPDATE ON crm.companies
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
@@ -72,11 +67,6 @@ CREATE TRIGGER companies_history_update AFTER UPDATE ON crm.companies
 CREATE TRIGGER companies_history_delete AFTER DELETE ON crm.companies
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history('company');
-CREATE TRIGGER deals_history_insert AFTER INSERT ON crm.deals
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
-		'deal', 'pipeline_id', 'stage_id', 'status', 'owner', 'value', 'currency', 'expected_close_date',
-		'contact_id', 'company_id', 'properties');
 CREATE TRIGGER deals_history_update AFTER UPDATE ON crm.deals
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history(
@@ -85,6 +75,12 @@ CREATE TRIGGER deals_history_update AFTER UPDATE ON crm.deals
 CREATE TRIGGER deals_history_delete AFTER DELETE ON crm.deals
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.record_history('deal');
+
+CREATE FUNCTION crm_hidden.history_tracked(object_type text, key text, custom boolean) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_history_tracked'
+	LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_hidden.history_tracked(text, text, boolean) IS
+	'whether changes of a field (custom: a custom property) of contacts, companies or deals are recorded; CQL''s CHANGED counts a tracked first value as a change';
 
 -- The object type a history function names: contact, company or deal.
 CREATE FUNCTION crm_hidden.history_object(object text, object_id bigint) RETURNS text

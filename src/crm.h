@@ -235,6 +235,7 @@ extern bool CrmUnmergeInProgress(void);
 /* history.c: the source a C entry point's writes are recorded with; a merge's history */
 extern const char *CrmSetHistorySource(const char *source);
 extern Datum CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate);
+extern void CrmHistoryKeepFirstValues(int64 ws, const char *object_type, int64 id);
 extern int64 CrmHistoryUnmerge(int64 ws, const char *object_type, int64 survivor, int64 duplicate, Datum ids);
 
 #endif							/* CRM_H */

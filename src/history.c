@@ -12,8 +12,13 @@
  * costs no query.  The changes of a statement go straight into the heap
  * and indexes of crm.value_history when it is as installed (as events.c
  * writes crm.events), otherwise as one INSERT of arrays through a kept
- * plan; as the owner either way: the table is read-only to granted roles.  An insert records the first values (old value
- * NULL); a delete removes the history of the rows it deleted.
+ * plan; as the owner either way: the table is read-only to granted roles.
+ * A record's creation writes nothing: its first value of a key is the old
+ * value of the key's first change, or its present value when the key never
+ * changed (docs/history.md); a delete removes the history of the rows it
+ * deleted.  A merge, which carries the duplicate's changes to the survivor,
+ * first writes the first values the duplicate never changed, for they are
+ * not in its rows' old values.
  *
  * The source of a change is known without asking the caller: a merge in
  * progress (merge.c), crm.identify (which says so with
@@ -31,6 +36,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -54,10 +60,12 @@
 #include "properties.h"
 
 PG_FUNCTION_INFO_V1(crm_record_history);
+PG_FUNCTION_INFO_V1(crm_history_tracked);
 
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
 static SPIPlanPtr merge_plan = NULL;
+static SPIPlanPtr firsts_plan = NULL;
 static SPIPlanPtr unmerge_plan = NULL;
 
 /*
@@ -227,11 +235,8 @@ RequireColumn(TupleDesc desc, const char *name)
 }
 
 static void
-ReadTracked(TriggerData *trigdata, Tracked *t)
+ReadTracked(TupleDesc desc, Trigger *tg, Tracked *t)
 {
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	Trigger    *tg = trigdata->tg_trigger;
-
 	if (tg->tgnargs < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -642,7 +647,7 @@ crm_record_history(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("record_history: must be fired after the statement")));
 	desc = RelationGetDescr(trigdata->tg_relation);
-	ReadTracked(trigdata, &t);
+	ReadTracked(desc, trigdata->tg_trigger, &t);
 	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -686,6 +691,244 @@ crm_record_history(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* The table of an object type's records; NULL for another type */
+static const char *
+ObjectTable(const char *object_type)
+{
+	if (strcmp(object_type, "contact") == 0)
+		return "contacts";
+	if (strcmp(object_type, "company") == 0)
+		return "companies";
+	if (strcmp(object_type, "deal") == 0)
+		return "deals";
+	return NULL;
+}
+
+/*
+ * The trigger recording a table's updates (the AFTER UPDATE statement
+ * trigger calling crm_internal.record_history): its arguments say what is
+ * tracked.  NULL when there is none.
+ */
+static Trigger *
+UpdateTrigger(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+	/* by the catalog, not by name lookup: the caller may not use crm_internal */
+	Oid			nsp = get_namespace_oid("crm_internal", true);
+
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *tg = &td->triggers[i];
+		char	   *fname;
+
+		if (!TRIGGER_FOR_UPDATE(tg->tgtype) || TRIGGER_FOR_ROW(tg->tgtype) || !TRIGGER_FOR_AFTER(tg->tgtype) ||
+			get_func_namespace(tg->tgfoid) != nsp)
+			continue;
+		fname = get_func_name(tg->tgfoid);
+		if (fname != NULL && strcmp(fname, "record_history") == 0)
+			return tg;
+	}
+	return NULL;
+}
+
+static Relation
+OpenObjectTable(const char *object_type)
+{
+	const char *table = ObjectTable(object_type);
+
+	if (table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid object type for history: \"%s\"", object_type),
+				 errhint("History is kept for contact, company and deal.")));
+	return table_open(get_relname_relid(table, get_namespace_oid("crm", false)), AccessShareLock);
+}
+
+/*
+ * crm_hidden.history_tracked(object_type, key, custom): whether changes of
+ * the field (or custom property) are recorded, so that a record's first
+ * value of it counts as a change for CQL's CHANGED (a record created with a
+ * value got it then, though its creation wrote no row).
+ */
+Datum
+crm_history_tracked(PG_FUNCTION_ARGS)
+{
+	char	   *object_type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *key = PG_GETARG_TEXT_PP(1);
+	bool		custom = PG_GETARG_BOOL(2);
+	Relation	rel = OpenObjectTable(object_type);
+	Trigger    *tg = UpdateTrigger(rel);
+	bool		tracked = false;
+
+	if (tg != NULL)
+	{
+		Tracked		t;
+
+		ReadTracked(RelationGetDescr(rel), tg, &t);
+		if (custom)
+			tracked = t.props_att > 0 &&
+				PropertyTracked(GetObjectProps(CrmCurrentWorkspace(), object_type),
+								VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+		for (int i = 0; i < t.ncols && !custom && !tracked; i++)
+			tracked = strlen(t.names[i]) == VARSIZE_ANY_EXHDR(key) &&
+				memcmp(t.names[i], VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) == 0;
+	}
+	table_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(tracked);
+}
+
+/*
+ * A merge's first values of the duplicate, dated at its creation: straight
+ * into the table when it is as installed, else one row INSERT each (a few
+ * rows; on Citus an INSERT ... SELECT of arrays from the coordinator broke
+ * the merge's distributed commit, test/citus).  Inside SPI.
+ */
+static void
+InsertFirstValues(Changes *c, const char *object_type, Datum when)
+{
+	Oid			argtypes[9] = {INT8OID, TEXTOID, INT8OID, TEXTOID, BOOLOID, JSONBOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[9];
+	char		nulls[9] = "         ";
+
+	args[1] = CStringGetTextDatum(object_type);
+	args[6] = CStringGetTextDatum("merge");
+	args[7] = CStringGetTextDatum(CrmCurrentActor());
+	args[8] = when;
+	if (WriteChangesDirect(c, object_type, args[6], args[7], args[8]))
+		return;
+	KeepPlan(&firsts_plan,
+			 "INSERT INTO crm.value_history (workspace_id, object_type, object_id, key, custom,"
+			 "                               new_value, source, actor, changed_at)"
+			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			 9, argtypes);
+	for (int i = 0; i < c->n; i++)
+	{
+		args[0] = c->workspaces[i];
+		args[2] = c->ids[i];
+		args[3] = c->keys[i];
+		args[4] = c->custom[i];
+		args[5] = c->news[i];
+		nulls[5] = c->newnulls[i] ? 'n' : ' ';
+		if (SPI_execute_plan(firsts_plan, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crm merge: writing the duplicate's first values failed");
+	}
+}
+
+/* A row read as a composite (SELECT r FROM table r) in a slot of the table */
+static TupleTableSlot *
+RowSlot(Relation rel, Datum row, HeapTupleData *tup)
+{
+	HeapTupleHeader th = DatumGetHeapTupleHeader(row);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+
+	tup->t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tup->t_self);
+	tup->t_tableOid = RelationGetRelid(rel);
+	tup->t_data = th;
+	ExecStoreHeapTuple(tup, slot, false);
+	return slot;
+}
+
+/*
+ * Leaves out of c the keys of the rows the last SPI query returned (key,
+ * custom): the keys the duplicate changed itself, whose first value is the
+ * old value of their first change
+ */
+static void
+LeaveOutChanged(Changes *c)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < c->n; i++)
+	{
+		text	   *mine = DatumGetTextPP(c->keys[i]);
+		bool		changed = false;
+		bool		isnull;
+
+		for (uint64 r = 0; r < SPI_processed && !changed; r++)
+		{
+			HeapTuple	row = SPI_tuptable->vals[r];
+			text	   *key = DatumGetTextPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
+
+			changed = DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull)) == DatumGetBool(c->custom[i]) &&
+				VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(mine) &&
+				memcmp(VARDATA_ANY(key), VARDATA_ANY(mine), VARSIZE_ANY_EXHDR(mine)) == 0;
+		}
+		if (changed)
+			continue;
+		c->workspaces[kept] = c->workspaces[i];
+		c->ids[kept] = c->ids[i];
+		c->keys[kept] = c->keys[i];
+		c->custom[kept] = c->custom[i];
+		c->olds[kept] = c->olds[i];
+		c->oldnulls[kept] = c->oldnulls[i];
+		c->news[kept] = c->news[i];
+		c->newnulls[kept] = c->newnulls[i];
+		kept++;
+	}
+	c->n = kept;
+}
+
+/*
+ * Before a merge carries a duplicate's history: the first values of the
+ * keys the duplicate never changed itself are in none of its rows (its
+ * creation wrote none), so they are written now, dated at its creation, as
+ * its first values (old value NULL).  Then EVER and CHANGED on the survivor
+ * see the values the duplicate was created with.  Inside SPI.
+ */
+void
+CrmHistoryKeepFirstValues(int64 ws, const char *object_type, int64 id)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		args[3];
+	Relation	rel = OpenObjectTable(object_type);
+	Trigger    *tg = UpdateTrigger(rel);
+	Oid			relid = get_relname_relid("value_history", get_namespace_oid("crm", false));
+	CrmSavedUser saved;
+	Tracked		t;
+	Changes		c = {0};
+	HeapTupleData tup;
+	TupleTableSlot *slot;
+	bool		isnull;
+	Datum		created = (Datum) 0;
+
+	if (tg == NULL || !OidIsValid(relid))
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
+	ReadTracked(RelationGetDescr(rel), tg, &t);
+	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
+	args[0] = Int64GetDatum(ws);
+	args[1] = Int64GetDatum(id);
+	args[2] = CStringGetTextDatum(object_type);
+	if (SPI_execute_with_args(psprintf("SELECT r, r.created_at FROM crm.%s r"
+									   " WHERE r.workspace_id OPERATOR(pg_catalog.=) $1"
+									   "   AND r.id OPERATOR(pg_catalog.=) $2", ObjectTable(object_type)),
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "crm merge: reading the duplicate's first values failed");
+	if (SPI_processed == 1)
+	{
+		slot = RowSlot(rel, SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), &tup);
+		created = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		CompareRow(&c, &t, NULL, slot);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	/* the keys the duplicate changed itself hold their first value already */
+	if (c.n > 0 &&
+		SPI_execute_with_args("SELECT h.key, h.custom FROM crm.value_history h"
+							  " WHERE h.workspace_id OPERATOR(pg_catalog.=) $1"
+							  "   AND h.object_type OPERATOR(pg_catalog.=) $3"
+							  "   AND h.object_id OPERATOR(pg_catalog.=) $2 AND h.merged_from IS NULL",
+							  3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm merge: reading the duplicate's history failed");
+	LeaveOutChanged(&c);
+	if (c.n > 0)
+		InsertFirstValues(&c, object_type, created);
+	CrmRestoreUser(&saved);
+	table_close(rel, AccessShareLock);
+}
+
 /*
  * A merge carries the duplicate's history to the survivor, each row marked
  * with the contact it came from (merged_from); inside SPI.  Returns the ids
@@ -703,6 +946,7 @@ CrmHistoryMerge(int64 ws, int64 survivor, int64 duplicate)
 
 	if (!OidIsValid(relid))
 		return (Datum) 0;
+	CrmHistoryKeepFirstValues(ws, "contact", duplicate);
 	CrmBecomeOwner(CrmRelationOwner(relid), &saved);
 	KeepPlan(&merge_plan,
 			 "WITH m AS (UPDATE crm.value_history h SET object_id = $2, merged_from = COALESCE(h.merged_from, $3)"

@@ -420,8 +420,9 @@ LockPair(int64 ws, int64 survivor, int64 duplicate)
 }
 
 /*
- * The duplicate's history goes to the survivor, marked merged_from; as the
- * owner, like every history write.  Returns the ids moved (jsonb array).
+ * The duplicate's history goes to the survivor, marked merged_from, with the
+ * first values it never changed (history.c); as the owner, like every
+ * history write.  Returns the ids moved (jsonb array).
  */
 static Datum
 MoveHistory(Datum *values)
@@ -430,6 +431,7 @@ MoveHistory(Datum *values)
 	bool		isnull;
 	Datum		ids;
 
+	CrmHistoryKeepFirstValues(DatumGetInt64(values[0]), "company", DatumGetInt64(values[2]));
 	CrmBecomeOwner(CrmRelationOwner(get_relname_relid("value_history", get_namespace_oid("crm", false))), &saved);
 	Run("WITH x AS (UPDATE crm.value_history h SET object_id = $2, merged_from = coalesce(h.merged_from, $3)"
 		" WHERE h.workspace_id OPERATOR(pg_catalog.=) $1 AND h.object_type OPERATOR(pg_catalog.=) 'company'"

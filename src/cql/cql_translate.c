@@ -1962,11 +1962,18 @@ EmitHistoryMatch(Ctx *c, CqlBuf *b, Field *f, CqlNode *n, const char *column)
 }
 
 /*
- * field EVER = v: the present value, or any value the history recorded
- * (first values included, so the present is covered once recorded);
- * NEVER is its negation, two-valued.  CHANGED [SINCE t]: a recorded change
- * (a first value counts).  WAS v ON t: the old value of the first change
- * after t, else the present; false before the record was created.
+ * A record's creation writes no history (docs/history.md): its first value
+ * of a field is the old value of the field's first change, or its present
+ * value when it never changed.  The readers below give the same answer
+ * whether or not a row for the first value exists.
+ *
+ * field EVER = v: the present value, or any value the history recorded,
+ * old or new (an old value covers the first one); NEVER is its negation,
+ * two-valued.  CHANGED [SINCE t]: a recorded change (since t), or a record
+ * created (since t) with a value of a tracked field: the first value counts
+ * as a change, made at the record's created_at.  WAS v ON t: the old value
+ * of the first change after t, else the present; false before the record
+ * was created.
  */
 static void
 EmitHistory(Ctx *c, CqlBuf *b, CqlNode *n)
@@ -2012,11 +2019,25 @@ EmitHistory(Ctx *c, CqlBuf *b, CqlNode *n)
 
 	if (n->hist == H_CHANGED)
 	{
-		CqlBufAppend(b, "EXISTS (SELECT 1 ");
+		CqlBufAppend(b, "(EXISTS (SELECT 1 ");
 		EmitHistoryRows(c, b, key, custom);
 		if (lo)
 			CqlBufPrintf(b, " AND h.changed_at >= %s", lo);
-		CqlBufAppend(b, ")");
+		/* the first value: whether the field is tracked is asked once (an InitPlan) */
+		CqlBufPrintf(b, ") OR COALESCE((SELECT crm_hidden.history_tracked('%s', ", c->e->name);
+		CqlBufQuote(b, key, strlen(key));
+		CqlBufPrintf(b, ", %s))", custom ? "true" : "false");
+		if (lo)
+			CqlBufPrintf(b, " AND %s.created_at >= %s", c->alias, lo);
+		if (custom)
+		{
+			CqlBufPrintf(b, " AND %s.properties ? ", c->alias);
+			CqlBufQuote(b, key, strlen(key));
+		}
+		else
+			/* a NULL or an empty array is no value, as the history has it */
+			CqlBufPrintf(b, " AND pg_catalog.to_jsonb(%s.%s) <> '[]'::jsonb", c->alias, key);
+		CqlBufAppend(b, ", false))");
 		return;
 	}
 
@@ -2040,9 +2061,11 @@ EmitHistory(Ctx *c, CqlBuf *b, CqlNode *n)
 	}
 	CqlBufPrintf(b, "%s(COALESCE(%s, false) OR EXISTS (SELECT 1 ", n->hist == H_NEVER ? "NOT " : "", cur.data);
 	EmitHistoryRows(c, b, key, custom);
-	CqlBufAppend(b, " AND ");
+	CqlBufAppend(b, " AND (");
 	EmitHistoryMatch(c, b, &f, n, "new_value");
-	CqlBufAppend(b, "))");
+	CqlBufAppend(b, " OR ");
+	EmitHistoryMatch(c, b, &f, n, "old_value");
+	CqlBufAppend(b, ")))");
 }
 
 static void

@@ -20,8 +20,8 @@ CREATE VIEW h AS
 	SELECT object_type, object_id, key, custom, old_value, new_value, source, actor, merged_from
 	  FROM crm.value_history ORDER BY id;
 
--- an insert records the first values (status has its default); an empty
--- tags array and NULLs are no value
+-- an insert records nothing: a record's first values are the old values of
+-- its first changes, or its present values (history_first_values.sql)
 INSERT INTO crm.contacts (name, email, lifecycle_stage, properties)
 	VALUES ('Ada', 'ADA@example.com', 'lead', '{"plan": "free", "score": 3}') RETURNING id AS ada \gset
 SELECT * FROM h;
@@ -67,6 +67,8 @@ SELECT crm.contact_as_of(999999, now());
 SELECT crm.update_contact(:ada, '{"owner": "u-1"}') = :ada AS updated;
 SELECT crm.bulk_set_lifecycle_by_id(ARRAY[:ada]::bigint[], 'evangelist');
 SELECT count(*) FROM crm.import_contacts('[{"email": "bo@example.com", "lifecycle_stage": "lead"}]');
+-- (an import that creates records no history; one that updates does)
+SELECT count(*) FROM crm.import_contacts('[{"email": "bo@example.com", "lifecycle_stage": "customer"}]');
 SELECT crm.identify(email => 'cy@example.com', name => 'Cy') AS cy \gset
 SELECT crm.identify(email => 'cy@example.com', phone => '+44 20 7946 0000') = :cy AS same_cy;
 SELECT key, new_value, source FROM h WHERE old_value IS NULL AND key IN ('owner', 'email', 'phone') OR key = 'lifecycle_stage' AND new_value = '"evangelist"';
