@@ -1075,7 +1075,12 @@ MergeContacts(int64 survivor, int64 duplicate, bool preview)
 	values[0] = Int64GetDatum(ws);
 	values[1] = Int64GetDatum(survivor);
 	values[2] = Int64GetDatum(duplicate);
-	if (SPI_execute_plan(merged_plan, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	/*
+	 * Not read-only: a fresh snapshot, so that the merged record takes the
+	 * rows as LockPair found them after waiting for a writer of either one
+	 * (the statement's snapshot predates that writer's commit).
+	 */
+	if (SPI_execute_plan(merged_plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "crm merge: computing the merged record failed");
 	merged = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	values[3] = merged;
