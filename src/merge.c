@@ -202,9 +202,23 @@ AppendKeysReturned(StringInfo buf, const char *alias, Datum *pkcols, int npk, co
 		appendStringInfo(buf, " RETURNING %s.*) SELECT pg_catalog.jsonb_agg(%s ORDER BY %s), pg_catalog.count(*) FROM x",
 						 alias, key, key);
 	}
-	else
+	else if (npk == 0)
 		appendStringInfo(buf, " RETURNING %s AS k) SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
 						 KeyExpr(alias, pkcols, npk, idcol));
+	else
+	{
+		/*
+		 * Sorted by the key's own columns, in the order their jsonb sorts:
+		 * comparing the columns costs a fraction of comparing jsonb.
+		 */
+		appendStringInfo(buf, " RETURNING %s AS k", KeyExpr(alias, pkcols, npk, idcol));
+		for (int k = 0; k < npk; k++)
+			appendStringInfo(buf, ", %s.%s AS o%d", alias, TextDatumGetCString(pkcols[k]), k);
+		appendStringInfoString(buf, ") SELECT pg_catalog.jsonb_agg(x.k ORDER BY ");
+		for (int k = 0; k < npk; k++)
+			appendStringInfo(buf, "%sx.o%d", k ? ", " : "", k);
+		appendStringInfoString(buf, "), pg_catalog.count(*) FROM x");
+	}
 }
 
 /* "col = $n" for the rows of one contact, qualified by alias when given */
