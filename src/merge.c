@@ -485,6 +485,24 @@ CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idc
 	return KeyExpr(alias, pkcols, npk, idcol);
 }
 
+/*
+ * The end of "WITH x AS (UPDATE <relid> <alias> ...": the keys of the rows
+ * written, in key order, and their count, as a contact merge's moves return
+ * them
+ */
+char *
+CrmMergeKeysReturned(Oid relid, const char *alias, const char *wscol, const char *idcol)
+{
+	Datum	   *pkcols;
+	int			npk;
+	StringInfoData buf;
+
+	ReadKeyColumns(relid, wscol, idcol, NULL, &pkcols, &npk);
+	initStringInfo(&buf);
+	AppendKeysReturned(&buf, alias, pkcols, npk, idcol, CrmIsCitusTable(relid));
+	return buf.data;
+}
+
 static void
 BuildRefCache(void)
 {

@@ -193,9 +193,10 @@ CrmCompanyRefs(void)
 		ref->rows = psprintf("FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
 							 rel, ws, col);
 		ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
-							 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING %s AS k)"
-							 " SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
-							 rel, col, ws, col, ref->key);
+							 " AND r.%s OPERATOR(pg_catalog.=) $3%s",
+							 rel, col, ws, col,
+							 CrmMergeKeysReturned(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), "r",
+												  SPI_getvalue(tup, desc, 8), SPI_getvalue(tup, desc, 9)));
 		ref->clashes = ReadClashes(DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)), rel, ws, col,
 								   DatumGetInt16(SPI_getbinval(tup, desc, 6, &isnull)),
 								   DatumGetInt16(SPI_getbinval(tup, desc, 7, &isnull)));
@@ -277,8 +278,8 @@ static const char *xid_peek_sql = XID_LIST "(SELECT d.system, d.external_id " XI
 static const char *xid_move_sql =
 "WITH x AS (UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
 " AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
-" RETURNING pg_catalog.jsonb_build_array(system, external_id) AS k)"
-" SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x";
+" RETURNING pg_catalog.jsonb_build_array(system, external_id) AS k, system, external_id)"
+" SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.system, x.external_id), pg_catalog.count(*) FROM x";
 
 /* ----------------------------------------------------------------
  * Steps
