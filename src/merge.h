@@ -126,6 +126,7 @@ extern SPIPlanPtr CrmMergeSurvivorPlan(void);
 extern char *CrmMergeKeyExpr(Oid relid, const char *alias, const char *wscol, const char *idcol);
 extern char *CrmMergeUpdateOfKeys(Oid relid, const char *rel, const char *set, const char *wscol,
 								  const char *idcol, const char *typecol, const char *typeval, int param);
+extern char *CrmMergeKeysReturned(Oid relid, const char *alias, const char *wscol, const char *idcol);
 extern void CrmMergeRecordInit(MergeRecord *rec);
 extern int64 CrmMergeRunRecorded(SPIPlanPtr plan, Datum *values, const char *label, Datum *acc);
 extern void CrmMergeRecordEntry(StringInfo obj, const char *label, const char *suffix, Datum value, bool isnull);

@@ -199,21 +199,9 @@ CrmCompanyRefs(void)
 		ref->raw_col = raw_col;
 		ref->rows = psprintf("FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.=) $3",
 							 rel, ws, col);
-		/* Citus takes no STABLE function (to_jsonb) in RETURNING: the rows come back whole there */
-		if (ref->citus)
-		{
-			char	   *xkey = CrmMergeKeyExpr(relid, "x", raw_ws, raw_col);
-
-			ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
-								 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING r.*)"
-								 " SELECT pg_catalog.jsonb_agg(%s ORDER BY %s), pg_catalog.count(*) FROM x",
-								 rel, col, ws, col, xkey, xkey);
-		}
-		else
-			ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
-								 " AND r.%s OPERATOR(pg_catalog.=) $3 RETURNING %s AS k)"
-								 " SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x",
-								 rel, col, ws, col, ref->key);
+		ref->move = psprintf("WITH x AS (UPDATE %s r SET %s = $2 WHERE r.%s OPERATOR(pg_catalog.=) $1"
+							 " AND r.%s OPERATOR(pg_catalog.=) $3%s",
+							 rel, col, ws, col, CrmMergeKeysReturned(relid, "r", raw_ws, raw_col));
 		/* Citus routes no statement that names a ctid: the clashing rows by key there */
 		ref->clashes = ReadClashes(relid, rel, ws, col,
 								   ref->citus ? CrmMergeKeyExpr(relid, "t", raw_ws, raw_col) : "t.ctid",
@@ -308,15 +296,15 @@ static const char *xid_peek_sql = XID_LIST "(SELECT d.system, d.external_id " XI
 static const char *xid_move_sql =
 "WITH x AS (UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
 " AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
-" RETURNING pg_catalog.jsonb_build_array(system, external_id) AS k)"
-" SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.k), pg_catalog.count(*) FROM x";
+" RETURNING pg_catalog.jsonb_build_array(system, external_id) AS k, system, external_id)"
+" SELECT pg_catalog.jsonb_agg(x.k ORDER BY x.system, x.external_id), pg_catalog.count(*) FROM x";
 /* Citus takes no STABLE function (jsonb_build_array) in RETURNING */
 static const char *xid_move_citus_sql =
 "WITH x AS (UPDATE crm.external_ids SET object_id = $2 WHERE workspace_id OPERATOR(pg_catalog.=) $1"
 " AND object_type OPERATOR(pg_catalog.=) 'company' AND object_id OPERATOR(pg_catalog.=) $3"
 " RETURNING system, external_id)"
 " SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x.system, x.external_id)"
-"        ORDER BY pg_catalog.jsonb_build_array(x.system, x.external_id)), pg_catalog.count(*) FROM x";
+"        ORDER BY x.system, x.external_id), pg_catalog.count(*) FROM x";
 
 /* ----------------------------------------------------------------
  * Steps

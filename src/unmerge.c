@@ -160,7 +160,7 @@ ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("merge " INT64_FORMAT " can no longer be undone: its copy of contact " INT64_FORMAT " was erased",
 						id, rec->loser),
-				 errhint("A GDPR erasure (crm.delete_contact(id, hard => true)) of either person erases the merge record's copy of them.")));
+				 errhint("An erasure of either person (crm.delete_contact(id, hard => true), or a row DELETE of the contact) erases the merge record's copy of them.")));
 	return kind;
 }
 

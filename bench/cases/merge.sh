@@ -33,6 +33,13 @@ BEGIN
 	UPDATE crm.contact_companies SET contact_id = s WHERE contact_id = d;
 	UPDATE crm.external_ids SET object_id = s WHERE object_type = 'contact' AND object_id = d;
 END \$\$;"
+# The workspace holds 10,000 other contacts, as one whose duplicates have
+# 1,000 related rows does: in a workspace of a few dozen contacts (one
+# page) the planner checks each moved row's foreign key with a sequential
+# scan of crm.contacts, every dead and locked row version of the merges
+# before it included, where any real workspace probes the primary key; that
+# cost about an eighth of the merge (docs/performance.md).
+bench_sql "INSERT INTO crm.contacts (name) SELECT 'Other ' || g FROM generate_series(1, 10000) g"
 # Statistics as autovacuum keeps them, for both sides: every run's setup
 # analyzes the tables it grew, before the warming merge plans.  The tables
 # are filled in seconds, and a plan made from missing or outgrown statistics

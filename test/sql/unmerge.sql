@@ -4,7 +4,8 @@
 \set VERBOSITY default
 
 SET client_min_messages = warning;
-TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges, crm.value_history, crm.pipelines
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges, crm.value_history, crm.pipelines,
+	crm.object_types
 	RESTART IDENTITY CASCADE;
 RESET client_min_messages;
 DELETE FROM crm.workspaces WHERE id <> 1;
@@ -14,7 +15,8 @@ SELECT setval(pg_get_serial_sequence('crm.workspaces', 'id'), 1) AS reset \gset
 -- and Bea (to be merged), with conversations and messages, a deal, an
 -- order, a static list both are in, a dynamic list, consents, company
 -- links (the same company on both, each primary), properties, an external
--- id, notes and activities.
+-- id, notes and activities, and custom-object associations (a course both
+-- attend, and one only Bea teaches).
 CREATE FUNCTION pg_temp.build() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	ann bigint;
@@ -24,6 +26,8 @@ DECLARE
 	pipe bigint;
 	conv bigint;
 	vip bigint;
+	algebra bigint;
+	biology bigint;
 BEGIN
 	INSERT INTO crm.contacts (name, email, city, tags, properties)
 		VALUES ('Ann', 'ann@example.com', NULL, '{vip}', '{"plan": "pro"}') RETURNING id INTO ann;
@@ -49,6 +53,12 @@ BEGIN
 	SELECT l.id INTO vip FROM crm.create_list('Newsletter', 'contact', 'static') l;
 	PERFORM crm.add_to_list(vip, ARRAY[ann, bea]);
 	PERFORM crm.create_list('Betas', 'contact', 'dynamic', 'tags CONTAINS ''beta''');
+	PERFORM crm.create_object_type('course', 'Courses', 'book', 'title');
+	algebra := crm.create_record('course', '{"title": "Algebra"}');
+	biology := crm.create_record('course', '{"title": "Biology"}');
+	PERFORM crm.associate(algebra, 'contact', ann, 'student', '2024-03-01');
+	PERFORM crm.associate(algebra, 'contact', bea, 'auditor', '2024-03-02');
+	PERFORM crm.associate(biology, 'contact', bea, 'teacher', '2024-03-03');
 END;
 $$;
 
@@ -84,6 +94,11 @@ CREATE FUNCTION pg_temp.state(ws bigint) RETURNS TABLE (tab text, r jsonb) LANGU
 	UNION ALL
 	SELECT 'list_counts', jsonb_build_object('list', l.name, 'members', l.member_count)
 	  FROM crm.lists l WHERE l.workspace_id = ws
+	UNION ALL
+	SELECT 'associations', jsonb_build_object('who', c.name, 'record', r.properties ->> 'title', 'label', x.label,
+											  'at', x.associated_at)
+	  FROM crm.object_associations x JOIN c ON c.id = x.contact_id
+	  JOIN crm.object_records r ON r.workspace_id = ws AND r.id = x.record_id WHERE x.workspace_id = ws
 	UNION ALL
 	SELECT 'external_ids', jsonb_build_object('who', c.name, 'system', x.system, 'external_id', x.external_id)
 	  FROM crm.external_ids x JOIN c ON c.id = x.object_id WHERE x.workspace_id = ws AND x.object_type = 'contact'
@@ -157,6 +172,8 @@ SELECT tab, r FROM pg_temp.state(1)
 EXCEPT ALL SELECT tab, r FROM pg_temp.state(:twin) ORDER BY 1, 2;
 SELECT tab, r FROM pg_temp.state(:twin)
 EXCEPT ALL SELECT tab, r FROM pg_temp.state(1) ORDER BY 1, 2;
+-- and the comparison covers rows of every kind, not empty sets
+SELECT tab, count(*) AS compared FROM pg_temp.state(1) GROUP BY tab ORDER BY tab;
 
 -- the record is marked, the event and activity written
 SELECT undone_at IS NOT NULL AS undone, undone_by, undo_report ->> 'contact' AS contact FROM crm.merges;
@@ -271,6 +288,19 @@ SELECT crm.delete_contact(1, hard => true);
 SELECT id, loser_row IS NULL AS erased_row, overwritten IS NULL AS erased_fields, erased_at IS NOT NULL AS erased
   FROM crm.merges WHERE id = 4;
 SELECT crm.unmerge(4);
+-- the row path alike: a member's row DELETE of the merged contact erases its copy
+INSERT INTO crm.contacts (id, name, email) VALUES (920, 'Gail', 'gail@example.com'),
+	(921, 'Gail dup', 'gail.dup@example.com');
+SELECT crm.merge_contacts(920, 921) AS survivor;
+SELECT max(id) AS m FROM crm.merges \gset
+SET ROLE unmerge_app;
+SET crm.user_id = 'alice';
+DELETE FROM crm.contacts WHERE id = 921;
+RESET crm.user_id;
+RESET ROLE;
+SELECT loser_row IS NULL AS erased_row, overwritten IS NULL AS erased_fields, erased_at IS NOT NULL AS erased
+  FROM crm.merges WHERE id = :m;
+SELECT crm.unmerge(:m);
 
 -- Retention: records older than merge_retention_days (default 90) are purged
 UPDATE crm.merges SET merged_at = now() - interval '91 days' WHERE id = 1;
@@ -319,7 +349,8 @@ SELECT id, conversation_count, first_seen_at::date, last_seen_at::date, last_con
 
 -- leave an empty CRM
 SET client_min_messages = warning;
-TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges RESTART IDENTITY CASCADE;
+TRUNCATE crm.contacts, crm.companies, crm.events, crm.external_ids, crm.lists, crm.merges, crm.object_types
+	RESTART IDENTITY CASCADE;
 DROP OWNED BY unmerge_app;
 DROP ROLE unmerge_app;
 DELETE FROM crm.members;
