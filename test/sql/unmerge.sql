@@ -34,6 +34,9 @@ BEGIN
 	INSERT INTO crm.contacts (name, email, phone, city, tags, lifecycle_stage, properties)
 		VALUES ('Bea', 'bea@example.com', '+44 20 7946 0958', 'Leeds', '{beta}', 'customer', '{"plan": "free", "size": 10}')
 		RETURNING id INTO bea;
+	-- changes before the merge: history rows of both, which the merge moves and the unmerge takes back
+	UPDATE crm.contacts SET properties = properties || '{"size": 12}' WHERE id = bea;
+	UPDATE crm.contacts SET tags = '{vip,early}' WHERE id = ann;
 	INSERT INTO crm.companies (name, domain) VALUES ('Engines', 'engines.example') RETURNING id INTO co;
 	INSERT INTO crm.companies (name, domain) VALUES ('Looms', 'looms.example') RETURNING id INTO co2;
 	PERFORM crm.link_company(ann, co, 'founder', true);
