@@ -615,7 +615,7 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 	 * On Citus the deltas are written at once: the summaries are
 	 * reference tables, written through the coordinator.
 	 */
-	if (SchemaIsDistributed() || !SummariesAtCommit(td->tg_relation))
+	if (!SummariesAtCommit(td->tg_relation) || SchemaIsDistributed())
 		FoldDeltas(set);
 	else
 	{
