@@ -539,6 +539,25 @@ COMMENT ON FUNCTION crm_internal.report_conversation_messages_gone() IS
 CREATE TRIGGER report_summary_messages_gone BEFORE DELETE ON crm.conversations
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.report_conversation_messages_gone();
 
+-- A small statement's deltas are written at commit (src/report_summaries.c):
+-- the statement triggers above keep them in the backend, netted per key, and
+-- this deferred trigger writes each key's once, so a long transaction of
+-- single-row writes leaves no chain of dead versions on its day's row.
+CREATE FUNCTION crm_internal.report_summaries_flush() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'crm_report_summaries_flush' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.report_summaries_flush() IS
+	'deferred constraint trigger on the summarized tables: writes the summary deltas of the transaction''s small statements, at commit';
+CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.deals
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
+CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.contacts
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
+CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.orders
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
+CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.conversations
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
+CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.messages
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
+
 CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -560,6 +579,9 @@ BEGIN
 	END IF;
 	-- writers of deals, contacts, orders, conversations and messages wait until the summaries are rebuilt from what they committed
 	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations, crm.messages IN SHARE MODE;
+	-- this transaction's deltas not yet written go in first: the rebuild replaces them
+	SET CONSTRAINTS crm.report_summary_flush IMMEDIATE;
+	SET CONSTRAINTS crm.report_summary_flush DEFERRED;
 	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
 	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
 	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value

@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
@@ -43,7 +44,9 @@
 #include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -59,6 +62,7 @@ PG_FUNCTION_INFO_V1(crm_report_conversations_summarize);
 PG_FUNCTION_INFO_V1(crm_report_messages_summarize);
 PG_FUNCTION_INFO_V1(crm_report_conversation_messages_move);
 PG_FUNCTION_INFO_V1(crm_report_conversation_messages_gone);
+PG_FUNCTION_INFO_V1(crm_report_summaries_flush);
 
 typedef struct ReportSummary ReportSummary;
 
@@ -73,6 +77,7 @@ typedef struct SummaryDelta
 	Datum		key[MAX_KEYS];
 	bool		keynull[MAX_KEYS];
 	Datum		value[MAX_VALUES];
+	int			level;			/* pending: the transaction nesting level that made it */
 } SummaryDelta;
 
 /* Statements of up to this many rows (old and new) are netted in C */
@@ -110,6 +115,10 @@ struct ReportSummary
 	SPIPlanPtr	fold_one_plan;
 	SPIPlanPtr	insert_one_plan;
 	SPIPlanPtr	delete_plan;
+	/* the transaction's small statements' deltas, in TopTransactionContext */
+	SummaryDelta *pending;
+	int			npending;
+	int			maxpending;
 };
 
 PG_FUNCTION_INFO_V1(crm_report_summarized);
@@ -207,28 +216,42 @@ SameKeyDatum(Datum a, Datum b, Oid type)
 	return a == b;				/* int8, date, enum: by value */
 }
 
+/* Whether two deltas have the same key */
+static bool
+SameKey(const ReportSummary *summary, const SummaryDelta *d, const SummaryDelta *e)
+{
+	for (int k = 0; k < summary->nkeys; k++)
+		if (d->keynull[k] != e->keynull[k] ||
+			(!d->keynull[k] && !SameKeyDatum(d->key[k], e->key[k], summary->types[k])))
+			return false;
+	return true;
+}
+
+/* e's values, times sign, added to d's */
+static void
+AddValues(const ReportSummary *summary, SummaryDelta *d, const SummaryDelta *e, int sign)
+{
+	for (int v = 0; v < summary->nvalues; v++)
+	{
+		Datum		x = e->value[v];
+
+		if (summary->types[summary->nkeys + v] == INT8OID)
+			d->value[v] = Int64GetDatum(DatumGetInt64(d->value[v]) + sign * DatumGetInt64(x));
+		else
+			d->value[v] = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, d->value[v], x);
+	}
+}
+
 /* Adds a delta to the set, netted with the same key's */
 static void
 AddDelta(DeltaSet *set, const SummaryDelta *e)
 {
-	ReportSummary *summary = set->summary;
-
 	for (int i = 0; i < set->n; i++)
-	{
-		SummaryDelta *d = &set->d[i];
-		bool		same = true;
-
-		for (int k = 0; k < summary->nkeys && same; k++)
-			same = d->keynull[k] == e->keynull[k] &&
-				(d->keynull[k] || SameKeyDatum(d->key[k], e->key[k], summary->types[k]));
-		if (!same)
-			continue;
-		for (int v = 0; v < summary->nvalues; v++)
-			d->value[v] = summary->types[summary->nkeys + v] == INT8OID ?
-				Int64GetDatum(DatumGetInt64(d->value[v]) + DatumGetInt64(e->value[v])) :
-				DirectFunctionCall2(numeric_add, d->value[v], e->value[v]);
-		return;
-	}
+		if (SameKey(set->summary, &set->d[i], e))
+		{
+			AddValues(set->summary, &set->d[i], e, 1);
+			return;
+		}
 	set->d[set->n++] = *e;
 }
 
@@ -303,7 +326,15 @@ FoldDeltas(DeltaSet *set)
 	ReportSummary *summary = set->summary;
 	int			nargs = summary->nkeys + summary->nvalues;
 	Datum		zero = NumericGetDatum(int64_to_numeric(0));
+	int			nestlevel = NewGUCNestLevel();
 
+	/*
+	 * The key's lookup through its index, whatever the statistics: a plan
+	 * kept while the summary was a page or two scans it sequentially, and
+	 * goes on doing so as the table grows until an ANALYZE replans it.
+	 */
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	for (int i = 0; i < set->n; i++)
 	{
 		SummaryDelta *d = &set->d[i];
@@ -344,6 +375,218 @@ FoldDeltas(DeltaSet *set)
 				elog(ERROR, "%s: delete failed", summary->name);
 		}
 	}
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Deltas written at commit.  Every single-row write of a day adds to the
+ * same summary row: updated in place once per statement, inside one long
+ * transaction that row leaves a version per statement that no one can
+ * prune before the transaction ends, and every lookup of the key walks
+ * them all (quadratic over the transaction).  So a small statement's
+ * netted deltas are kept in this backend, per summary, key and
+ * subtransaction level, and written once per key by
+ * crm_internal.report_summaries_flush(), a deferred constraint trigger on
+ * each summarized table, as lists_counts.c writes list counts.  A
+ * subtransaction rolled back drops its deltas; one committed hands them to
+ * its parent.  While a transaction holds deltas, the time series read the
+ * facts in it (crm_report_summarized below): its own writes count there.
+ */
+static ReportSummary deal_summary;
+static ReportSummary contact_summary;
+static ReportSummary order_summary;
+static ReportSummary conversation_summary;
+static ReportSummary message_summary;
+
+static ReportSummary *const pending_summaries[] = {
+	&deal_summary, &contact_summary, &order_summary, &conversation_summary, &message_summary
+};
+
+/* A transaction's pending deltas this many keys of a summary are written at once */
+#define MAX_PENDING 1024
+
+static bool pending_callbacks = false;
+
+static bool
+AnyPending(void)
+{
+	for (int i = 0; i < lengthof(pending_summaries); i++)
+		if (pending_summaries[i]->npending > 0)
+			return true;
+	return false;
+}
+
+static void
+PendingXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the memory goes with TopTransactionContext */
+			for (int i = 0; i < lengthof(pending_summaries); i++)
+			{
+				pending_summaries[i]->pending = NULL;
+				pending_summaries[i]->npending = pending_summaries[i]->maxpending = 0;
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+PendingSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	for (int i = 0; i < lengthof(pending_summaries); i++)
+	{
+		ReportSummary *summary = pending_summaries[i];
+		int			kept = 0;
+
+		for (int j = 0; j < summary->npending; j++)
+		{
+			SummaryDelta *d = &summary->pending[j];
+
+			if (d->level < level)
+				summary->pending[kept++] = *d;
+			else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			{
+				d->level = level - 1;
+				summary->pending[kept++] = *d;
+			}
+		}
+		summary->npending = kept;
+	}
+}
+
+/* A delta kept until commit, netted with its key's at the current level */
+static void
+PendingAdd(ReportSummary *summary, const SummaryDelta *delta, int sign)
+{
+	SummaryDelta copy = *delta;	/* delta may be in the array that grows */
+	const SummaryDelta *e = &copy;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	int			level = GetCurrentTransactionNestLevel();
+	SummaryDelta *d;
+
+	if (!pending_callbacks)
+	{
+		RegisterXactCallback(PendingXactCallback, NULL);
+		RegisterSubXactCallback(PendingSubXactCallback, NULL);
+		pending_callbacks = true;
+	}
+	for (int i = 0; i < summary->npending; i++)
+		if (summary->pending[i].level == level && SameKey(summary, &summary->pending[i], e))
+		{
+			AddValues(summary, &summary->pending[i], e, sign);
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	if (summary->npending == summary->maxpending)
+	{
+		summary->maxpending = summary->maxpending ? summary->maxpending * 2 : 16;
+		summary->pending = summary->pending ?
+			repalloc(summary->pending, summary->maxpending * sizeof(SummaryDelta)) :
+			palloc(summary->maxpending * sizeof(SummaryDelta));
+	}
+	d = &summary->pending[summary->npending++];
+	*d = *e;
+	d->level = level;
+	/* the key's and the values' datums live as long as the transaction */
+	for (int k = 0; k < summary->nkeys; k++)
+		if (!d->keynull[k] && !get_typbyval(summary->types[k]))
+			d->key[k] = datumCopy(d->key[k], false, -1);
+	for (int v = 0; v < summary->nvalues; v++)
+	{
+		d->value[v] = summary->types[summary->nkeys + v] == INT8OID ? Int64GetDatum(0) :
+			NumericGetDatum(int64_to_numeric(0));
+	}
+	AddValues(summary, d, e, sign);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The summary's pending deltas written: netted over the levels, each key's
+ * added to one of its rows.  Inside a subtransaction (SET CONSTRAINTS ...
+ * IMMEDIATE, the rebuild) the sums are cancelled at its level instead of
+ * dropped, so that its rollback, which undoes the writes, brings them back.
+ */
+static void
+PendingWrite(ReportSummary *summary)
+{
+	DeltaSet   *set;
+
+	if (summary->npending == 0)
+		return;
+	set = palloc(sizeof(DeltaSet));
+	set->summary = summary;
+	set->d = palloc(sizeof(SummaryDelta) * summary->npending);
+	set->n = 0;
+	for (int i = 0; i < summary->npending; i++)
+		AddDelta(set, &summary->pending[i]);
+	if (GetCurrentTransactionNestLevel() <= 1)
+		summary->npending = 0;
+	else
+		for (int i = 0; i < set->n; i++)
+			PendingAdd(summary, &set->d[i], -1);
+	FoldDeltas(set);
+}
+
+/* The deltas of every summary written, as the summaries' owner */
+static void
+PendingWriteAll(Oid owner)
+{
+	CrmSavedUser saved;
+	int			nestlevel;
+
+	if (!AnyPending())
+		return;
+	/* a deferred trigger runs under the committing session's search_path */
+	nestlevel = CrmPinSearchPath();
+	CrmBecomeOwner(owner, &saved);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "report summaries: SPI_connect failed");
+	for (int i = 0; i < lengthof(pending_summaries); i++)
+		PendingWrite(pending_summaries[i]);
+	SPI_finish();
+	CrmRestoreUser(&saved);
+	CrmRestoreSearchPath(nestlevel);
+}
+
+/*
+ * Whether the table's deferred trigger that writes the deltas at commit is
+ * there and enabled; without it (disabled by hand) they are written at once.
+ */
+static bool
+SummariesAtCommit(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+		if (strcmp(trigdesc->triggers[i].tgname, "report_summary_flush") == 0)
+			return trigdesc->triggers[i].tgenabled != TRIGGER_DISABLED;
+	return false;
+}
+
+/*
+ * A summary's deltas cancelled at the current level: its rows were just
+ * emptied (TRUNCATE) and what the transaction added before is gone with them.
+ */
+static void
+PendingCancel(ReportSummary *summary)
+{
+	int			n = summary->npending;
+
+	for (int i = 0; i < n; i++)
+		PendingAdd(summary, &summary->pending[i], -1);
 }
 
 /* Whether crm.distribute() has run: crm.workspaces is a Citus reference table */
@@ -368,7 +611,19 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 	if ((td->tg_newtable != NULL && !CollectDeltas(td, td->tg_newtable, 1, set)) ||
 		(td->tg_oldtable != NULL && !CollectDeltas(td, td->tg_oldtable, -1, set)))
 		return false;			/* an infinite time: the SQL cuts it */
-	FoldDeltas(set);
+	/*
+	 * On Citus the deltas are written at once: the summaries are
+	 * reference tables, written through the coordinator.
+	 */
+	if (!SummariesAtCommit(td->tg_relation) || SchemaIsDistributed())
+		FoldDeltas(set);
+	else
+	{
+		for (int i = 0; i < set->n; i++)
+			PendingAdd(summary, &set->d[i], 1);
+		if (summary->npending > MAX_PENDING && GetCurrentTransactionNestLevel() <= 1)
+			PendingWrite(summary);
+	}
 	return true;
 }
 
@@ -885,7 +1140,8 @@ crm_report_summarized(PG_FUNCTION_ARGS)
 	int64		ws;
 	const char *team;
 
-	if (!SessionInUtc())
+	/* the facts hold this transaction's writes that the summaries do not yet */
+	if (!SessionInUtc() || AnyPending())
 		PG_RETURN_BOOL(false);
 	summary = get_relname_relid("report_deal_days", get_namespace_oid("crm_internal", false));
 	if (!OidIsValid(summary) || pg_class_aclcheck(summary, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -926,7 +1182,10 @@ Summarize(FunctionCallInfo fcinfo, ReportSummary *summary)
 	CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
 	SPI_connect();
 	if (op < 0)
+	{
 		SPI_execute(summary->truncate_sql, false, 0);
+		PendingCancel(summary);
+	}
 	else
 	{
 		int64		rows = (td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0) +
@@ -1040,4 +1299,23 @@ crm_report_conversation_messages_gone(PG_FUNCTION_ARGS)
 	SPI_finish();
 	CrmRestoreUser(&saved);
 	return PointerGetDatum(td->tg_trigtuple);
+}
+
+/*
+ * crm_internal.report_summaries_flush(): deferred constraint trigger, AFTER
+ * INSERT OR UPDATE OR DELETE FOR EACH ROW on each summarized table.  The
+ * first firing at commit writes every summary's pending deltas; the others
+ * find none.
+ */
+Datum
+crm_report_summaries_flush(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("report_summaries_flush: must be fired as a trigger")));
+	PendingWriteAll(RelationGetForm(td->tg_relation)->relowner);
+	return PointerGetDatum(NULL);
 }

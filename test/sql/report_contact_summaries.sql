@@ -194,8 +194,29 @@ RESET request.jwt.claims;
 SELECT * FROM pg_temp.drift();
 SELECT count(*) AS other_rows_kept FROM crm_internal.report_contact_days WHERE workspace_id = :other;
 
--- A workspace deleted with its contacts leaves no summary row; TRUNCATE empties it
+-- Written at commit: a frontend's single-row inserts in one transaction are
+-- written once per key when it commits (nothing before); a savepoint rolled
+-- back takes its contact's count with it
+BEGIN;
+SET LOCAL ROLE crm_csum_app;
+SELECT set_config('request.jwt.claims', format('{"sub": "ada", "workspace_id": %s}', :ws), true) IS NOT NULL AS as_ada;
+INSERT INTO crm.contacts (name, first_seen_at) VALUES ('Txn One', '2027-02-01 08:00');
+INSERT INTO crm.contacts (name, first_seen_at) VALUES ('Txn Two', '2027-02-01 09:00');
+SAVEPOINT s;
+INSERT INTO crm.contacts (name, first_seen_at) VALUES ('Txn Three', '2027-02-01 10:00');
+ROLLBACK TO SAVEPOINT s;
+RESET ROLE;
+SELECT count(*) AS rows_before_commit FROM crm_internal.report_contact_days WHERE day >= '2027-01-01';
+COMMIT;
+SELECT day, source, contacts, nrows FROM pg_temp.summed WHERE day >= '2027-01-01';
+SELECT * FROM pg_temp.drift();
+
+-- A workspace deleted with its contacts leaves no summary row, one whose
+-- contact was added earlier in the same transaction too; TRUNCATE empties it
+BEGIN;
+INSERT INTO crm.contacts (workspace_id, name, first_seen_at) VALUES (:other, 'Late', '2027-03-01 08:00');
 DELETE FROM crm.workspaces WHERE id = :other;
+COMMIT;
 SELECT count(*) AS other_rows FROM crm_internal.report_contact_days WHERE workspace_id = :other;
 SELECT * FROM pg_temp.drift();
 TRUNCATE crm.contacts CASCADE;
