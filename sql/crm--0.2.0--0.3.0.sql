@@ -18778,3 +18778,49 @@ CREATE CONSTRAINT TRIGGER list_members_counts AFTER INSERT OR UPDATE OF list_id 
 	DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.list_counts_flush();
 COMMENT ON COLUMN crm.lists.member_count IS 'kept exact at every commit by the triggers on crm.list_members (a transaction''s own changes are written when it commits); not writable';
+
+-- import6: a batch deletes only its own input rows (the DELETE of
+-- crm_internal.job_rows walked every row deleted by the batches before)
+CREATE OR REPLACE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, report) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
+		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+	END IF;
+	-- the batch's own range: "ordinal <= upto" alone walked the index entries
+	-- of every batch deleted before, quadratic in the job's length
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN now() END
+	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
+			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
+	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';

@@ -321,8 +321,10 @@ BEGIN
 		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
 		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
 	END IF;
+	-- the batch's own range: "ordinal <= upto" alone walked the index entries
+	-- of every batch deleted before, quadratic in the job's length
 	DELETE FROM crm_internal.job_rows r
-	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
 	UPDATE crm.jobs x
 	   SET processed_rows = upto,
 		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
