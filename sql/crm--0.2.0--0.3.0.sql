@@ -20115,3 +20115,111 @@ BEGIN
 	RETURN n + m + k + c + g;
 END;
 $$;
+
+-- import6: a batch deletes only its own input rows (the DELETE of
+-- crm_internal.job_rows walked every row deleted by the batches before),
+-- and the worker hands a batch's report over as arrays, not as jsonb
+DROP FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb);
+DROP FUNCTION crm_internal.job_reports_write(bigint, bigint, bigint, jsonb);
+CREATE FUNCTION crm_internal.job_reports_write(workspace_id bigint, job_id bigint, base bigint, row_numbers bigint[],
+											  actions text[], record_ids bigint[], problems text[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crm_job_reports_write'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_internal.job_reports_write(bigint, bigint, bigint, bigint[], text[], bigint[], text[]) IS
+	'writes an import batch''s report (aligned arrays: row_number, action, record id, problem) into crm.job_reports at ordinal base + row_number, for a job the caller holds, without a foreign-key check per row; false, nothing written, when the table is not as installed';
+
+-- One batch's outcome, written by the worker as the owner in the batch's
+-- transaction: the report rows, the counts, the cursor; the end of the job.
+-- The report is the import's result as aligned arrays (row_number, action,
+-- record id, problem), aggregated in one pass.
+CREATE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, row_numbers bigint[],
+											actions text[], record_ids bigint[], problems text[])
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, row_numbers, actions, record_ids, problems) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.n, t.a, t.id, t.p
+		  FROM unnest(row_numbers, actions, record_ids, problems) AS t(n, a, id, p);
+	END IF;
+	-- the batch's own range: "ordinal <= upto" alone walked the index entries
+	-- of every batch deleted before, quadratic in the job's length
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN now() END
+	  FROM (SELECT count(*) FILTER (WHERE t.a = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.a = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.a = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.a = 'rejected') AS rejected
+			  FROM unnest(actions) AS t(a)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, bigint[], text[], bigint[], text[]) IS
+	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
+
+-- lead: job_batch_done as both citusa (its finishing time a value, for Citus) and import6 (the report as arrays) changed it
+
+CREATE OR REPLACE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, row_numbers bigint[],
+											actions text[], record_ids bigint[], problems text[])
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	base bigint;
+	-- a value, not now() in the statement: Citus takes no STABLE function in a CASE
+	done_at timestamptz := now();
+BEGIN
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
+	base := j.processed_rows;
+	-- straight into the table: the worker holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, row_numbers, actions, record_ids, problems) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.n, t.a, t.id, t.p
+		  FROM unnest(row_numbers, actions, record_ids, problems) AS t(n, a, id, p);
+	END IF;
+	-- the batch's own range: "ordinal <= upto" alone walked the index entries
+	-- of every batch deleted before, quadratic in the job's length
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN done_at END
+	  FROM (SELECT count(*) FILTER (WHERE t.a = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.a = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.a = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.a = 'rejected') AS rejected
+			  FROM unnest(actions) AS t(a)) c
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	RETURNING * INTO j;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;

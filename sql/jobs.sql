@@ -124,11 +124,12 @@ CREATE FUNCTION crm_internal.job_rows_write(workspace_id bigint, job_id bigint, 
 COMMENT ON FUNCTION crm_internal.job_rows_write(bigint, bigint, jsonb) IS
 	'writes the input rows of a job written in this transaction into crm_internal.job_rows (ordinals from 1) without a foreign-key check per row; false, nothing written, when the table is not as installed';
 
-CREATE FUNCTION crm_internal.job_reports_write(workspace_id bigint, job_id bigint, base bigint, report jsonb) RETURNS boolean
+CREATE FUNCTION crm_internal.job_reports_write(workspace_id bigint, job_id bigint, base bigint, row_numbers bigint[],
+											  actions text[], record_ids bigint[], problems text[]) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crm_job_reports_write'
 	LANGUAGE C STRICT;
-COMMENT ON FUNCTION crm_internal.job_reports_write(bigint, bigint, bigint, jsonb) IS
-	'writes an import batch''s report (objects row_number, action, contact_id, error) into crm.job_reports at ordinal base + row_number, for a job the caller holds, without a foreign-key check per row; false, nothing written, when the table is not as installed';
+COMMENT ON FUNCTION crm_internal.job_reports_write(bigint, bigint, bigint, bigint[], text[], bigint[], text[]) IS
+	'writes an import batch''s report (aligned arrays: row_number, action, record id, problem) into crm.job_reports at ordinal base + row_number, for a job the caller holds, without a foreign-key check per row; false, nothing written, when the table is not as installed';
 
 CREATE FUNCTION crm_internal.job_caller() RETURNS name
 	AS 'MODULE_PATHNAME', 'crm_job_caller'
@@ -303,7 +304,10 @@ COMMENT ON FUNCTION crm.resume_jobs() IS
 
 -- One batch's outcome, written by the worker as the owner in the batch's
 -- transaction: the report rows, the counts, the cursor; the end of the job.
-CREATE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, report jsonb)
+-- The report is the import's result as aligned arrays (row_number, action,
+-- record id, problem), aggregated in one pass.
+CREATE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, row_numbers bigint[],
+											actions text[], record_ids bigint[], problems text[])
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -318,24 +322,26 @@ BEGIN
 	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
 	base := j.processed_rows;
 	-- straight into the table: the worker holds the job row, no check per row
-	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, report) THEN
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, row_numbers, actions, record_ids, problems) THEN
 		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
-		SELECT j.workspace_id, j.id, base + t.row_number, t.action, t.contact_id, t.error
-		  FROM jsonb_to_recordset(report) AS t(row_number bigint, action text, contact_id bigint, error text);
+		SELECT j.workspace_id, j.id, base + t.n, t.a, t.id, t.p
+		  FROM unnest(row_numbers, actions, record_ids, problems) AS t(n, a, id, p);
 	END IF;
+	-- the batch's own range: "ordinal <= upto" alone walked the index entries
+	-- of every batch deleted before, quadratic in the job's length
 	DELETE FROM crm_internal.job_rows r
-	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal <= upto;
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
 	UPDATE crm.jobs x
 	   SET processed_rows = upto,
 		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
 		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
 		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
 		   finished_at = CASE WHEN upto >= x.total_rows THEN done_at END
-	  FROM (SELECT count(*) FILTER (WHERE t.action = 'inserted') AS inserted,
-				   count(*) FILTER (WHERE t.action = 'updated') AS updated,
-				   count(*) FILTER (WHERE t.action = 'merged') AS merged,
-				   count(*) FILTER (WHERE t.action = 'rejected') AS rejected
-			  FROM jsonb_to_recordset(report) AS t(action text)) c
+	  FROM (SELECT count(*) FILTER (WHERE t.a = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.a = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.a = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.a = 'rejected') AS rejected
+			  FROM unnest(actions) AS t(a)) c
 	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
 	RETURNING * INTO j;
 	IF j.status = 'done' THEN
@@ -344,7 +350,7 @@ BEGIN
 	RETURN j.status;
 END;
 $$;
-COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, jsonb) IS
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, bigint[], text[], bigint[], text[]) IS
 	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
 
 -- The end of a job, whatever its outcome: the event with the counts and a

@@ -40,12 +40,12 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -280,26 +280,33 @@ crm_job_rows_write(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
-/* The value of key in a report object: its text, or NULL for none or null */
-static char *
-ReportField(Jsonb *obj, const char *key)
+/* The elements of a one-dimensional array argument, with their nulls */
+static int
+ArrayArg(FunctionCallInfo fcinfo, int argno, Oid elemtype, Datum **values, bool **nulls)
 {
-	JsonbValue	v;
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
 
-	if (getKeyJsonValueFromContainer(&obj->root, key, strlen(key), &v) == NULL || v.type == jbvNull)
-		return NULL;
-	if (v.type == jbvString)
-		return pnstrdup(v.val.string.val, v.val.string.len);
-	if (v.type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
-	elog(ERROR, "crm job: report field \"%s\" is neither text nor a number", key);
-	return NULL;
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a job report array must have one dimension, not %d", ARR_NDIM(a)),
+				 errhint("Pass one element per report row.")));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(a, elemtype, typlen, typbyval, typalign, values, nulls, &n);
+	return n;
 }
 
 /*
- * crm_internal.job_reports_write(workspace_id, job_id, base, report jsonb):
- * one report row per object of the import's report (row_number, action,
- * contact_id, error), at ordinal base + row_number.  False, nothing
+ * crm_internal.job_reports_write(workspace_id, job_id, base, row_numbers,
+ * actions, record_ids, problems): one report row per element of the
+ * import's report, at ordinal base + row_number.  The report comes as
+ * four arrays aggregated from the import's result in one pass: as one
+ * jsonb array it cost to_jsonb of every row, the aggregate, and a key
+ * lookup and a numeric conversion per field here.  False, nothing
  * written, when the table is not as installed.
  */
 Datum
@@ -309,36 +316,50 @@ crm_job_reports_write(PG_FUNCTION_ARGS)
 	Datum		ws = PG_GETARG_DATUM(0);
 	Datum		job = PG_GETARG_DATUM(1);
 	int64		base = PG_GETARG_INT64(2);
-	Jsonb	   *report = PG_GETARG_JSONB_P(3);
-	Relation	rel = OpenJobTable("crm", "job_reports", types, 6);
+	Datum	   *numbers,
+			   *actions,
+			   *records,
+			   *problems;
+	bool	   *numbers_null,
+			   *actions_null,
+			   *records_null,
+			   *problems_null;
+	int			n = ArrayArg(fcinfo, 3, INT8OID, &numbers, &numbers_null);
+	int			n_actions = ArrayArg(fcinfo, 4, TEXTOID, &actions, &actions_null);
+	int			n_records = ArrayArg(fcinfo, 5, INT8OID, &records, &records_null);
+	int			n_problems = ArrayArg(fcinfo, 6, TEXTOID, &problems, &problems_null);
+	Relation	rel;
 	CrmDirectInsert *writer;
-	Jsonb	  **elems;
-	int			n;
 
+	if (n_actions != n || n_records != n || n_problems != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job report arrays of different lengths: %d row numbers, %d actions, %d record ids, %d problems",
+						n, n_actions, n_records, n_problems),
+				 errhint("The four arrays are aligned: one element each per report row.")));
+	rel = OpenJobTable("crm", "job_reports", types, 6);
 	if (rel == NULL)
 		PG_RETURN_BOOL(false);
-	elems = ArrayElements(report, &n);
 	writer = CrmDirectInsertBegin(rel);
 	for (int i = 0; i < n; i++)
 	{
 		TupleTableSlot *slot;
-		char	   *row_number = ReportField(elems[i], "row_number");
-		char	   *action = ReportField(elems[i], "action");
-		char	   *record = ReportField(elems[i], "contact_id");
-		char	   *problem = ReportField(elems[i], "error");
 
 		CHECK_FOR_INTERRUPTS();
-		if (row_number == NULL || action == NULL)
-			elog(ERROR, "crm job: a report row without row_number or action");
+		if (numbers_null[i] || actions_null[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("job report row %d has no row number or no action", i + 1),
+					 errhint("Every report row has its input row's number and an action.")));
 		slot = CrmDirectInsertNext(writer);
 		slot->tts_values[0] = ws;
 		slot->tts_values[1] = job;
-		slot->tts_values[2] = Int64GetDatum(base + pg_strtoint64(row_number));
-		slot->tts_values[3] = CStringGetTextDatum(action);
-		slot->tts_isnull[4] = record == NULL;
-		slot->tts_values[4] = record ? Int64GetDatum(pg_strtoint64(record)) : (Datum) 0;
-		slot->tts_isnull[5] = problem == NULL;
-		slot->tts_values[5] = problem ? CStringGetTextDatum(problem) : (Datum) 0;
+		slot->tts_values[2] = Int64GetDatum(base + DatumGetInt64(numbers[i]));
+		slot->tts_values[3] = actions[i];
+		slot->tts_isnull[4] = records_null[i];
+		slot->tts_values[4] = records[i];
+		slot->tts_isnull[5] = problems_null[i];
+		slot->tts_values[5] = problems[i];
 		ExecStoreVirtualTuple(slot);
 	}
 	CrmDirectInsertEnd(writer);
@@ -472,7 +493,7 @@ RunBatch(JobKey key)
 	int64		total;
 	Datum		rows;
 	Datum		upto;
-	Datum		report;
+	Datum		report[4];
 	bool		isnull;
 
 	values[0] = Int8Arg(key.workspace_id);
@@ -527,23 +548,26 @@ RunBatch(JobKey key)
 		SetJobRole(run_as);
 		ivalues[0] = rows;
 		ivalues[1] = CStringGetTextDatum(mode);
-		/* job_batch_done reads the record's id as contact_id, whatever the object */
-		if (strcmp(object, "companies") == 0)
-			WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]'::pg_catalog.jsonb)"
-						" FROM crm.import_companies($1, $2) AS t(row_number, action, contact_id, error)",
-						2, itypes, ivalues, SPI_OK_SELECT);
-		else
-			WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]'::pg_catalog.jsonb)"
-						" FROM crm.import_contacts($1, $2) t",
-						2, itypes, ivalues, SPI_OK_SELECT);
-		report = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+		/* the report as four arrays, aligned: one pass of the import's rows */
+		WorkerQuery(psprintf("SELECT COALESCE(pg_catalog.array_agg(t.n::pg_catalog.int8), '{}'),"
+							 " COALESCE(pg_catalog.array_agg(t.a), '{}'),"
+							 " COALESCE(pg_catalog.array_agg(t.id), '{}'),"
+							 " COALESCE(pg_catalog.array_agg(t.e), '{}')"
+							 " FROM crm.%s($1, $2) AS t(n, a, id, e)",
+							 strcmp(object, "companies") == 0 ? "import_companies" : "import_contacts"),
+					2, itypes, ivalues, SPI_OK_SELECT);
+		for (int i = 0; i < 4; i++)
+			report[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull),
+										  false, -1);
 		SetJobRole("none");
 	}
 
-	values[2] = upto;
-	values[3] = report;
-	types[3] = JSONBOID;
-	WorkerQuery("SELECT crm_internal.job_batch_done($1, $2, $3, $4)", 4, types, values, SPI_OK_SELECT);
+	{
+		Oid			dtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+		Datum		dvalues[7] = {values[0], values[1], upto, report[0], report[1], report[2], report[3]};
+
+		WorkerQuery("SELECT crm_internal.job_batch_done($1, $2, $3, $4, $5, $6, $7)", 7, dtypes, dvalues, SPI_OK_SELECT);
+	}
 	return strcmp(ResultText(0, 1), "running") == 0;
 }
 

@@ -193,6 +193,12 @@ DROP FUNCTION public.ij_report_seen();
 DROP TABLE public.ij_reported;
 -- the writers take a JSON array only (the start checked it before)
 SELECT crm_internal.job_rows_write(1, :job3, '{"email": "x@example.com"}');
+-- the report comes as four aligned arrays; anything else is refused, nothing written
+SELECT count(*) AS reports_before FROM crm.job_reports WHERE job_id = :job3 \gset
+SELECT crm_internal.job_reports_write(1, :job3, 100, '{1,2}', '{inserted}', '{NULL,NULL}', '{NULL,NULL}');
+SELECT crm_internal.job_reports_write(1, :job3, 100, '{1,2}', '{inserted,NULL}', '{NULL,NULL}', '{NULL,NULL}');
+SELECT crm_internal.job_reports_write(1, :job3, 100, '{{1},{2}}', '{inserted,inserted}', '{NULL,NULL}', '{NULL,NULL}');
+SELECT count(*) - :reports_before AS reports_written FROM crm.job_reports WHERE job_id = :job3;
 
 -- crm.resume_jobs() starts a worker for every unfinished job (none now)
 SELECT crm.resume_jobs();
