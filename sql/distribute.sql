@@ -3,7 +3,7 @@
 -- not keyed by workspace (crm.workspaces, crm.contact_references, the
 -- reporting roles' crm_internal.reporting_access) reference tables,
 -- copied to every node, and distributes every other table of the extension
--- by workspace_id, all
+-- by workspace_id (the report summaries too), all
 -- co-located with crm.contacts: a workspace's rows live in one shard group,
 -- so a call for one workspace is routed to one node.
 --
@@ -104,6 +104,28 @@ $$;
 COMMENT ON FUNCTION crm_internal.citus_policies() IS
 	'on a Citus node: rewrites the row-level security policies of the extension''s tables for the shards (no subquery, permissive only)';
 REVOKE EXECUTE ON FUNCTION crm_internal.citus_policies() FROM PUBLIC;
+
+-- Whether every row of a table belongs to one workspace, so that the table
+-- is distributed by workspace_id: a NOT NULL workspace_id, in the primary
+-- key when there is one.  The report summaries have no key (a key's rows:
+-- one, plus one per writer in flight) and are distributed; a table keyed
+-- otherwise (crm_internal.reporting_access, by role, its workspace
+-- optional) or without workspace_id is a reference table.
+CREATE FUNCTION crm_internal.citus_by_workspace(t regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT FROM pg_attribute a
+					WHERE a.attrelid = t AND a.attname = 'workspace_id' AND a.attnotnull AND NOT a.attisdropped)
+	   AND NOT EXISTS (SELECT FROM pg_index x
+						WHERE x.indrelid = t AND x.indisprimary
+						  AND NOT EXISTS (SELECT FROM pg_attribute a
+										   WHERE a.attrelid = t AND a.attnum = ANY (x.indkey)
+											 AND a.attname = 'workspace_id'))
+$$;
+COMMENT ON FUNCTION crm_internal.citus_by_workspace(regclass) IS
+	'whether crm.distribute() distributes the table by workspace_id: a NOT NULL workspace_id, in its primary key if it has one';
+REVOKE EXECUTE ON FUNCTION crm_internal.citus_by_workspace(regclass) FROM PUBLIC;
 
 CREATE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
 LANGUAGE plpgsql
@@ -245,12 +267,7 @@ BEGIN
 			EXECUTE pg_catalog.format('TRUNCATE %s', pending[i]);
 		END LOOP;
 		FOREACH t IN ARRAY pending LOOP
-			-- keyed by workspace: distributed; otherwise (keyed by role) global
-			IF EXISTS (SELECT FROM pg_catalog.pg_index x
-						 JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) x.indrelid
-						  AND a.attnum OPERATOR(pg_catalog.=) ANY (x.indkey)
-						WHERE x.indrelid OPERATOR(pg_catalog.=) t AND x.indisprimary
-						  AND a.attname OPERATOR(pg_catalog.=) 'workspace_id') THEN
+			IF crm_internal.citus_by_workspace(t) THEN
 				PERFORM pg_catalog.create_distributed_table(t, 'workspace_id',
 					colocate_with => CASE WHEN t OPERATOR(pg_catalog.=) 'crm.contacts'::regclass THEN 'default' ELSE 'crm.contacts' END);
 			ELSE

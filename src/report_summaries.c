@@ -368,10 +368,10 @@ FoldDeltas(DeltaSet *set)
 		}
 		else if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 		{
-			Datum		tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		row[2] = {d->key[0], SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)};
 
-			if (SPI_execute_plan(KeepPlan(summary, &summary->delete_plan, summary->delete_sql, 1,
-										  (Oid[]) {TIDOID}), &tid, NULL, false, 0) != SPI_OK_DELETE)
+			if (SPI_execute_plan(KeepPlan(summary, &summary->delete_plan, summary->delete_sql, 2,
+										  (Oid[]) {INT8OID, TIDOID}), row, NULL, false, 0) != SPI_OK_DELETE)
 				elog(ERROR, "%s: delete failed", summary->name);
 		}
 	}
@@ -612,8 +612,9 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 		(td->tg_oldtable != NULL && !CollectDeltas(td, td->tg_oldtable, -1, set)))
 		return false;			/* an infinite time: the SQL cuts it */
 	/*
-	 * On Citus the deltas are written at once: the summaries are
-	 * reference tables, written through the coordinator.
+	 * On Citus the deltas are written at once, into the workspace's shard
+	 * on this worker: the coordinator, which reads the summary in the same
+	 * transaction, cannot know what a worker's backend keeps for commit.
 	 */
 	if (!SummariesAtCommit(td->tg_relation) || SchemaIsDistributed())
 		FoldDeltas(set);
@@ -627,10 +628,18 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 	return true;
 }
 
-/* The fold of one key: its delta added to a row of the key no one else holds */
+/*
+ * The fold of one key: its delta added to a row of the key no one else
+ * holds.  The workspace is named on both sides: on Citus each statement is
+ * then routed to the workspace's shard.
+ */
 #define FOLD_ONE(table, set, match, zero) \
-	"UPDATE crm_internal." table " s SET " set " WHERE s.ctid OPERATOR(pg_catalog.=) (SELECT l.ctid FROM crm_internal." \
+	"UPDATE crm_internal." table " s SET " set " WHERE s.workspace_id OPERATOR(pg_catalog.=) $1" \
+	" AND s.ctid OPERATOR(pg_catalog.=) (SELECT l.ctid FROM crm_internal." \
 	table " l WHERE " match " LIMIT 1 FOR UPDATE OF l SKIP LOCKED) RETURNING s.ctid, " zero
+/* the delete of a key's row the fold brought to zero, by its workspace and ctid */
+#define DELETE_ONE(table) \
+	"DELETE FROM crm_internal." table " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND ctid OPERATOR(pg_catalog.=) $2"
 
 /*
  * Deals created on the UTC day of created_at, won or lost (with the value
@@ -711,7 +720,7 @@ static ReportSummary deal_summary = {
 	.insert_one_sql = "INSERT INTO crm_internal.report_deal_days"
 	" (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-	.delete_sql = "DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_deal_days"),
 	.nkeys = 5,
 	.nvalues = 4,
 	.types = {INT8OID, DATEOID, INT8OID, TEXTOID, BPCHAROID, INT8OID, INT8OID, INT8OID, NUMERICOID},
@@ -774,7 +783,7 @@ static ReportSummary contact_summary = {
 							 "s.contacts OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)"
 	" VALUES ($1, $2, $3, $4)",
-	.delete_sql = "DELETE FROM crm_internal.report_contact_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_contact_days"),
 	.nkeys = 3,
 	.nvalues = 1,
 	.types = {INT8OID, DATEOID, InvalidOid, INT8OID},
@@ -845,7 +854,7 @@ static ReportSummary order_summary = {
 							 " AND s.paid_value OPERATOR(pg_catalog.=) 0 AND s.paid_orders OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_order_days"
 	" (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	.delete_sql = "DELETE FROM crm_internal.report_order_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_order_days"),
 	.nkeys = 3,
 	.nvalues = 4,
 	.types = {INT8OID, DATEOID, BPCHAROID, INT8OID, NUMERICOID, NUMERICOID, INT8OID},
@@ -921,7 +930,7 @@ static ReportSummary conversation_summary = {
 							 " AND s.response_seconds OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_conversation_days"
 	" (workspace_id, day, channel, conversations, answered, response_seconds) VALUES ($1, $2, $3, $4, $5, $6)",
-	.delete_sql = "DELETE FROM crm_internal.report_conversation_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_conversation_days"),
 	.nkeys = 3,
 	.nvalues = 3,
 	.types = {INT8OID, DATEOID, TEXTOID, INT8OID, INT8OID, NUMERICOID},
@@ -1003,7 +1012,7 @@ static ReportSummary message_summary = {
 							 "s.messages OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_message_days (workspace_id, day, channel, sender, messages)"
 	" VALUES ($1, $2, $3, $4, $5)",
-	.delete_sql = "DELETE FROM crm_internal.report_message_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_message_days"),
 	.nkeys = 4,
 	.nvalues = 1,
 	.types = {INT8OID, DATEOID, TEXTOID, InvalidOid, INT8OID},
@@ -1192,9 +1201,9 @@ Summarize(FunctionCallInfo fcinfo, ReportSummary *summary)
 			(td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0);
 
 		/*
-		 * On Citus every statement takes the small path: the fold's
-		 * statement on a reference table, which finds its rows by ctid in
-		 * a CTE, is one Citus cannot plan.
+		 * On Citus every statement takes the small path, whose statements
+		 * name one workspace each and are routed to its shard: the fold
+		 * reads the transition tables, which Citus cannot ship to a shard.
 		 */
 		if ((rows > SMALL_STATEMENT && !SchemaIsDistributed()) || !FoldSmall(td, summary, rows))
 			Fold(td, op, summary);
