@@ -1054,6 +1054,86 @@ static ReportSummary channel_move = {
 static SPIPlanPtr gone_plan;
 
 /*
+ * On Citus: a conversation's messages per UTC day and sender, signed, added
+ * to the set in the given channel.  The query names the workspace and is
+ * routed to its shard; the folds above read the transition tables or find
+ * rows by ctid in a CTE, which Citus cannot send to a shard.
+ */
+static SPIPlanPtr conversation_messages_plan;
+
+static void
+CollectConversationMessages(DeltaSet *set, Datum ws, Datum conversation, Datum channel, int sign)
+{
+	ReportSummary *summary = set->summary;
+
+	if (SPI_execute_plan(KeepPlan(summary, &conversation_messages_plan,
+								  "SELECT (m.sent_at AT TIME ZONE 'UTC')::date, m.sender, pg_catalog.count(*) FROM crm.messages m"
+								  " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.conversation_id OPERATOR(pg_catalog.=) $2"
+								  " GROUP BY 1, 2", 2, (Oid[]) {INT8OID, INT8OID}),
+						 (Datum[]) {ws, conversation}, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "%s: messages lookup failed", summary->name);
+	summary->types[3] = SPI_gettypeid(SPI_tuptable->tupdesc, 2);
+	set->d = set->n == 0 ? palloc(sizeof(SummaryDelta) * (SPI_processed + 1)) :
+		repalloc(set->d, sizeof(SummaryDelta) * (set->n + SPI_processed + 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		SummaryDelta e;
+		bool		isnull;
+
+		e.key[0] = ws;
+		e.keynull[0] = false;
+		e.key[1] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &e.keynull[1]);
+		e.key[2] = channel;
+		e.keynull[2] = false;
+		e.key[3] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &e.keynull[3]);
+		e.value[0] = Int64GetDatum(sign * DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)));
+		AddDelta(set, &e);
+	}
+}
+
+/*
+ * On Citus, the AFTER UPDATE statement trigger's channel moves: each
+ * conversation whose channel changed takes its messages from the old
+ * channel's keys to the new one's.  The transition tables hold a row's old
+ * and new version at the same position.
+ */
+static void
+MoveChannelsCitus(TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	TupleTableSlot *o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	TupleTableSlot *n = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			ws_att = SPI_fnumber(desc, "workspace_id");
+	int			id_att = SPI_fnumber(desc, "id");
+	int			channel_att = SPI_fnumber(desc, "channel");
+	DeltaSet   *set = palloc0(sizeof(DeltaSet));
+
+	set->summary = &message_summary;
+	tuplestore_select_read_pointer(td->tg_oldtable, tuplestore_alloc_read_pointer(td->tg_oldtable, EXEC_FLAG_REWIND));
+	tuplestore_select_read_pointer(td->tg_newtable, tuplestore_alloc_read_pointer(td->tg_newtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_oldtable);
+	tuplestore_rescan(td->tg_newtable);
+	while (tuplestore_gettupleslot(td->tg_oldtable, true, false, o) &&
+		   tuplestore_gettupleslot(td->tg_newtable, true, false, n))
+	{
+		bool		isnull;
+		Datum		ws = slot_getattr(n, ws_att, &isnull);
+		Datum		id = slot_getattr(n, id_att, &isnull);
+		Datum		from = datumCopy(slot_getattr(o, channel_att, &isnull), false, -1);
+		Datum		to = datumCopy(slot_getattr(n, channel_att, &isnull), false, -1);
+
+		if (SameKeyDatum(from, to, TEXTOID))
+			continue;
+		CollectConversationMessages(set, ws, id, from, -1);
+		CollectConversationMessages(set, ws, id, to, 1);
+	}
+	ExecDropSingleTupleTableSlot(o);
+	ExecDropSingleTupleTableSlot(n);
+	FoldDeltas(set);
+}
+
+/*
  * Whether an UPDATE left every summarized column of every row as it was (a
  * rename, a stage move between open stages, a contact re-parented): then
  * there is nothing to fold.  The transition tables hold the old and new
@@ -1262,6 +1342,17 @@ crm_report_conversation_messages_move(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s: must be an AFTER UPDATE statement trigger", channel_move.name)));
+	if (SchemaIsDistributed())
+	{
+		CrmSavedUser saved;
+
+		CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
+		SPI_connect();
+		MoveChannelsCitus(td);
+		SPI_finish();
+		CrmRestoreUser(&saved);
+		return PointerGetDatum(NULL);
+	}
 	return Summarize(fcinfo, &channel_move);
 }
 
@@ -1294,6 +1385,17 @@ crm_report_conversation_messages_gone(PG_FUNCTION_ARGS)
 		nulls[2] = 'n';
 	CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
 	SPI_connect();
+	if (SchemaIsDistributed())
+	{
+		DeltaSet   *set = palloc0(sizeof(DeltaSet));
+
+		set->summary = &message_summary;
+		CollectConversationMessages(set, args[0], args[1], args[2], -1);
+		FoldDeltas(set);
+		SPI_finish();
+		CrmRestoreUser(&saved);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	if (gone_plan == NULL)
 	{
 		SPIPlanPtr	p = SPI_prepare(MESSAGES_GONE, 3, (Oid[]) {INT8OID, INT8OID, TEXTOID});
