@@ -3,7 +3,7 @@
 -- not keyed by workspace (crm.workspaces, crm.contact_references, the
 -- reporting roles' crm_internal.reporting_access) reference tables,
 -- copied to every node, and distributes every other table of the extension
--- by workspace_id, all
+-- by workspace_id (the report summaries too), all
 -- co-located with crm.contacts: a workspace's rows live in one shard group,
 -- so a call for one workspace is routed to one node.
 --
@@ -105,6 +105,28 @@ COMMENT ON FUNCTION crm_internal.citus_policies() IS
 	'on a Citus node: rewrites the row-level security policies of the extension''s tables for the shards (no subquery, permissive only)';
 REVOKE EXECUTE ON FUNCTION crm_internal.citus_policies() FROM PUBLIC;
 
+-- Whether every row of a table belongs to one workspace, so that the table
+-- is distributed by workspace_id: a NOT NULL workspace_id, in the primary
+-- key when there is one.  The report summaries have no key (a key's rows:
+-- one, plus one per writer in flight) and are distributed; a table keyed
+-- otherwise (crm_internal.reporting_access, by role, its workspace
+-- optional) or without workspace_id is a reference table.
+CREATE FUNCTION crm_internal.citus_by_workspace(t regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT FROM pg_attribute a
+					WHERE a.attrelid = t AND a.attname = 'workspace_id' AND a.attnotnull AND NOT a.attisdropped)
+	   AND NOT EXISTS (SELECT FROM pg_index x
+						WHERE x.indrelid = t AND x.indisprimary
+						  AND NOT EXISTS (SELECT FROM pg_attribute a
+										   WHERE a.attrelid = t AND a.attnum = ANY (x.indkey)
+											 AND a.attname = 'workspace_id'))
+$$;
+COMMENT ON FUNCTION crm_internal.citus_by_workspace(regclass) IS
+	'whether crm.distribute() distributes the table by workspace_id: a NOT NULL workspace_id, in its primary key if it has one';
+REVOKE EXECUTE ON FUNCTION crm_internal.citus_by_workspace(regclass) FROM PUBLIC;
+
 CREATE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -117,6 +139,7 @@ DECLARE
 	pending regclass[];
 	keys text[] := '{}';
 	cols text;
+	stale regclass[];
 BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user AND r.rolsuper) THEN
 		RAISE EXCEPTION 'permission denied for function distribute'
@@ -128,6 +151,29 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Add citus to shared_preload_libraries, run CREATE EXTENSION citus and CREATE EXTENSION crm CASCADE on the coordinator and every worker, add the workers with citus_add_node(), then call crm.distribute() on the coordinator.';
 	END IF;
+
+	-- Tables keyed by workspace that an earlier crm.distribute() made
+	-- reference tables (the report summaries, before they were distributed):
+	-- Citus distributes no reference table, so each one's rows are kept, its
+	-- Citus metadata and shards go as a DROP TABLE would take them (an
+	-- extension's table itself stays, on the workers too), and it is
+	-- distributed below like a new one.
+	SELECT pg_catalog.array_agg(p.logicalrelid ORDER BY p.logicalrelid)
+	  INTO stale
+	  FROM pg_catalog.pg_dist_partition p
+	  JOIN pg_catalog.pg_depend d ON d.objid OPERATOR(pg_catalog.=) p.logicalrelid
+	   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	 WHERE d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND p.partmethod OPERATOR(pg_catalog.=) 'n' AND crm_internal.citus_by_workspace(p.logicalrelid);
+	FOR i IN 1 .. coalesce(pg_catalog.cardinality(stale), 0) LOOP
+		EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_stale_%s ON COMMIT DROP AS TABLE %s', i, stale[i]);
+		PERFORM pg_catalog.master_remove_distributed_table_metadata_from_workers(stale[i], n.nspname, c.relname),
+				pg_catalog.citus_drop_all_shards(stale[i], n.nspname, c.relname),
+				pg_catalog.master_remove_partition_metadata(stale[i], n.nspname, c.relname)
+		   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		  WHERE c.oid OPERATOR(pg_catalog.=) stale[i];
+	END LOOP;
 
 	-- the extension's tables Citus does not know yet, crm.contacts first:
 	-- the others are co-located with it
@@ -142,6 +188,7 @@ BEGIN
 	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
 	   -- crm_internal.service_access holds no rows: its grants are the point
 	   AND c.relnatts OPERATOR(pg_catalog.>) 0
+	   AND c.oid OPERATOR(pg_catalog.<>) ALL (coalesce(stale, '{}'))
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
 
 	-- The extension's triggers fire on the shards and query its tables there
@@ -245,12 +292,7 @@ BEGIN
 			EXECUTE pg_catalog.format('TRUNCATE %s', pending[i]);
 		END LOOP;
 		FOREACH t IN ARRAY pending LOOP
-			-- keyed by workspace: distributed; otherwise (keyed by role) global
-			IF EXISTS (SELECT FROM pg_catalog.pg_index x
-						 JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) x.indrelid
-						  AND a.attnum OPERATOR(pg_catalog.=) ANY (x.indkey)
-						WHERE x.indrelid OPERATOR(pg_catalog.=) t AND x.indisprimary
-						  AND a.attname OPERATOR(pg_catalog.=) 'workspace_id') THEN
+			IF crm_internal.citus_by_workspace(t) THEN
 				PERFORM pg_catalog.create_distributed_table(t, 'workspace_id',
 					colocate_with => CASE WHEN t OPERATOR(pg_catalog.=) 'crm.contacts'::regclass THEN 'default' ELSE 'crm.contacts' END);
 			ELSE
@@ -270,6 +312,13 @@ BEGIN
 			EXECUTE keys[i];
 		END LOOP;
 	END IF;
+	-- the former reference tables: no key, no trigger, their heap on the
+	-- coordinator empty (their rows were in the shards, kept above)
+	FOR i IN 1 .. coalesce(pg_catalog.cardinality(stale), 0) LOOP
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		PERFORM pg_catalog.create_distributed_table(stale[i], 'workspace_id', colocate_with => 'crm.contacts');
+		EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM crm_distribute_stale_%s', stale[i], i);
+	END LOOP;
 
 	RETURN QUERY
 		SELECT p.logicalrelid::regclass,

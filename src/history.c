@@ -64,6 +64,7 @@ PG_FUNCTION_INFO_V1(crm_history_tracked);
 
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
+static SPIPlanPtr delete_citus_plan = NULL;
 static SPIPlanPtr merge_plan = NULL;
 static SPIPlanPtr firsts_plan = NULL;
 static SPIPlanPtr unmerge_plan = NULL;
@@ -559,6 +560,45 @@ InsertChanges(Changes *c, const char *object_type)
 	SPI_finish();
 }
 
+/*
+ * On Citus, a workspace's deleted rows' history: the workspace a value,
+ * so that the delete is routed to its shard on this worker.  Joined with
+ * an array of workspaces it would go to every shard, from a worker's
+ * trigger, through connections of the worker's own (which Citus 13.0.5
+ * fails to commit inside the coordinator's two-phase commit).
+ */
+static void
+DeleteHistoryCitus(Datum *workspaces, Datum *ids, int n, const char *object_type)
+{
+	Oid			argtypes[3] = {INT8OID, INT8ARRAYOID, TEXTOID};
+	Datum		args[3];
+	Datum	   *mine = palloc(sizeof(Datum) * n);
+	bool	   *done = palloc0(sizeof(bool) * n);
+
+	KeepPlan(&delete_citus_plan,
+			 "DELETE FROM crm.value_history h WHERE h.workspace_id OPERATOR(pg_catalog.=) $1"
+			 " AND h.object_type OPERATOR(pg_catalog.=) $3 AND h.object_id OPERATOR(pg_catalog.=) ANY ($2)",
+			 3, argtypes);
+	args[2] = CStringGetTextDatum(object_type);
+	for (int i = 0; i < n; i++)
+	{
+		int			m = 0;
+
+		if (done[i])
+			continue;
+		for (int j = i; j < n; j++)
+			if (!done[j] && DatumGetInt64(workspaces[j]) == DatumGetInt64(workspaces[i]))
+			{
+				mine[m++] = ids[j];
+				done[j] = true;
+			}
+		args[0] = workspaces[i];
+		args[1] = ToArray(mine, NULL, m, INT8OID);
+		if (SPI_execute_plan(delete_citus_plan, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "record_history: history delete failed");
+	}
+}
+
 /* Deleted rows take their history with them */
 static void
 DeleteHistory(Datum *workspaces, Datum *ids, int n, const char *object_type)
@@ -566,6 +606,11 @@ DeleteHistory(Datum *workspaces, Datum *ids, int n, const char *object_type)
 	Oid			argtypes[3] = {INT8ARRAYOID, INT8ARRAYOID, TEXTOID};
 	Datum		args[3];
 
+	if (CrmIsCitusTable(get_relname_relid("value_history", get_namespace_oid("crm", false))))
+	{
+		DeleteHistoryCitus(workspaces, ids, n, object_type);
+		return;
+	}
 	KeepPlan(&delete_plan,
 			 "DELETE FROM crm.value_history h"
 			 " USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS d(ws, id)"

@@ -368,10 +368,10 @@ FoldDeltas(DeltaSet *set)
 		}
 		else if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 		{
-			Datum		tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		row[2] = {d->key[0], SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)};
 
-			if (SPI_execute_plan(KeepPlan(summary, &summary->delete_plan, summary->delete_sql, 1,
-										  (Oid[]) {TIDOID}), &tid, NULL, false, 0) != SPI_OK_DELETE)
+			if (SPI_execute_plan(KeepPlan(summary, &summary->delete_plan, summary->delete_sql, 2,
+										  (Oid[]) {INT8OID, TIDOID}), row, NULL, false, 0) != SPI_OK_DELETE)
 				elog(ERROR, "%s: delete failed", summary->name);
 		}
 	}
@@ -612,8 +612,9 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 		(td->tg_oldtable != NULL && !CollectDeltas(td, td->tg_oldtable, -1, set)))
 		return false;			/* an infinite time: the SQL cuts it */
 	/*
-	 * On Citus the deltas are written at once: the summaries are
-	 * reference tables, written through the coordinator.
+	 * On Citus the deltas are written at once, into the workspace's shard
+	 * on this worker: the coordinator, which reads the summary in the same
+	 * transaction, cannot know what a worker's backend keeps for commit.
 	 */
 	if (!SummariesAtCommit(td->tg_relation) || SchemaIsDistributed())
 		FoldDeltas(set);
@@ -627,10 +628,18 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 	return true;
 }
 
-/* The fold of one key: its delta added to a row of the key no one else holds */
+/*
+ * The fold of one key: its delta added to a row of the key no one else
+ * holds.  The workspace is named on both sides: on Citus each statement is
+ * then routed to the workspace's shard.
+ */
 #define FOLD_ONE(table, set, match, zero) \
-	"UPDATE crm_internal." table " s SET " set " WHERE s.ctid OPERATOR(pg_catalog.=) (SELECT l.ctid FROM crm_internal." \
+	"UPDATE crm_internal." table " s SET " set " WHERE s.workspace_id OPERATOR(pg_catalog.=) $1" \
+	" AND s.ctid OPERATOR(pg_catalog.=) (SELECT l.ctid FROM crm_internal." \
 	table " l WHERE " match " LIMIT 1 FOR UPDATE OF l SKIP LOCKED) RETURNING s.ctid, " zero
+/* the delete of a key's row the fold brought to zero, by its workspace and ctid */
+#define DELETE_ONE(table) \
+	"DELETE FROM crm_internal." table " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND ctid OPERATOR(pg_catalog.=) $2"
 
 /*
  * Deals created on the UTC day of created_at, won or lost (with the value
@@ -711,7 +720,7 @@ static ReportSummary deal_summary = {
 	.insert_one_sql = "INSERT INTO crm_internal.report_deal_days"
 	" (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-	.delete_sql = "DELETE FROM crm_internal.report_deal_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_deal_days"),
 	.nkeys = 5,
 	.nvalues = 4,
 	.types = {INT8OID, DATEOID, INT8OID, TEXTOID, BPCHAROID, INT8OID, INT8OID, INT8OID, NUMERICOID},
@@ -774,7 +783,7 @@ static ReportSummary contact_summary = {
 							 "s.contacts OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)"
 	" VALUES ($1, $2, $3, $4)",
-	.delete_sql = "DELETE FROM crm_internal.report_contact_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_contact_days"),
 	.nkeys = 3,
 	.nvalues = 1,
 	.types = {INT8OID, DATEOID, InvalidOid, INT8OID},
@@ -845,7 +854,7 @@ static ReportSummary order_summary = {
 							 " AND s.paid_value OPERATOR(pg_catalog.=) 0 AND s.paid_orders OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_order_days"
 	" (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	.delete_sql = "DELETE FROM crm_internal.report_order_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_order_days"),
 	.nkeys = 3,
 	.nvalues = 4,
 	.types = {INT8OID, DATEOID, BPCHAROID, INT8OID, NUMERICOID, NUMERICOID, INT8OID},
@@ -921,7 +930,7 @@ static ReportSummary conversation_summary = {
 							 " AND s.response_seconds OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_conversation_days"
 	" (workspace_id, day, channel, conversations, answered, response_seconds) VALUES ($1, $2, $3, $4, $5, $6)",
-	.delete_sql = "DELETE FROM crm_internal.report_conversation_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_conversation_days"),
 	.nkeys = 3,
 	.nvalues = 3,
 	.types = {INT8OID, DATEOID, TEXTOID, INT8OID, INT8OID, NUMERICOID},
@@ -1003,7 +1012,7 @@ static ReportSummary message_summary = {
 							 "s.messages OPERATOR(pg_catalog.=) 0"),
 	.insert_one_sql = "INSERT INTO crm_internal.report_message_days (workspace_id, day, channel, sender, messages)"
 	" VALUES ($1, $2, $3, $4, $5)",
-	.delete_sql = "DELETE FROM crm_internal.report_message_days WHERE ctid OPERATOR(pg_catalog.=) $1",
+	.delete_sql = DELETE_ONE("report_message_days"),
 	.nkeys = 4,
 	.nvalues = 1,
 	.types = {INT8OID, DATEOID, TEXTOID, InvalidOid, INT8OID},
@@ -1043,6 +1052,86 @@ static ReportSummary channel_move = {
 				 " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.conversation_id OPERATOR(pg_catalog.=) $2")
 
 static SPIPlanPtr gone_plan;
+
+/*
+ * On Citus: a conversation's messages per UTC day and sender, signed, added
+ * to the set in the given channel.  The query names the workspace and is
+ * routed to its shard; the folds above read the transition tables or find
+ * rows by ctid in a CTE, which Citus cannot send to a shard.
+ */
+static SPIPlanPtr conversation_messages_plan;
+
+static void
+CollectConversationMessages(DeltaSet *set, Datum ws, Datum conversation, Datum channel, int sign)
+{
+	ReportSummary *summary = set->summary;
+
+	if (SPI_execute_plan(KeepPlan(summary, &conversation_messages_plan,
+								  "SELECT (m.sent_at AT TIME ZONE 'UTC')::date, m.sender, pg_catalog.count(*) FROM crm.messages m"
+								  " WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.conversation_id OPERATOR(pg_catalog.=) $2"
+								  " GROUP BY 1, 2", 2, (Oid[]) {INT8OID, INT8OID}),
+						 (Datum[]) {ws, conversation}, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "%s: messages lookup failed", summary->name);
+	summary->types[3] = SPI_gettypeid(SPI_tuptable->tupdesc, 2);
+	set->d = set->n == 0 ? palloc(sizeof(SummaryDelta) * (SPI_processed + 1)) :
+		repalloc(set->d, sizeof(SummaryDelta) * (set->n + SPI_processed + 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		SummaryDelta e;
+		bool		isnull;
+
+		e.key[0] = ws;
+		e.keynull[0] = false;
+		e.key[1] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &e.keynull[1]);
+		e.key[2] = channel;
+		e.keynull[2] = false;
+		e.key[3] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &e.keynull[3]);
+		e.value[0] = Int64GetDatum(sign * DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)));
+		AddDelta(set, &e);
+	}
+}
+
+/*
+ * On Citus, the AFTER UPDATE statement trigger's channel moves: each
+ * conversation whose channel changed takes its messages from the old
+ * channel's keys to the new one's.  The transition tables hold a row's old
+ * and new version at the same position.
+ */
+static void
+MoveChannelsCitus(TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	TupleTableSlot *o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	TupleTableSlot *n = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			ws_att = SPI_fnumber(desc, "workspace_id");
+	int			id_att = SPI_fnumber(desc, "id");
+	int			channel_att = SPI_fnumber(desc, "channel");
+	DeltaSet   *set = palloc0(sizeof(DeltaSet));
+
+	set->summary = &message_summary;
+	tuplestore_select_read_pointer(td->tg_oldtable, tuplestore_alloc_read_pointer(td->tg_oldtable, EXEC_FLAG_REWIND));
+	tuplestore_select_read_pointer(td->tg_newtable, tuplestore_alloc_read_pointer(td->tg_newtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_oldtable);
+	tuplestore_rescan(td->tg_newtable);
+	while (tuplestore_gettupleslot(td->tg_oldtable, true, false, o) &&
+		   tuplestore_gettupleslot(td->tg_newtable, true, false, n))
+	{
+		bool		isnull;
+		Datum		ws = slot_getattr(n, ws_att, &isnull);
+		Datum		id = slot_getattr(n, id_att, &isnull);
+		Datum		from = datumCopy(slot_getattr(o, channel_att, &isnull), false, -1);
+		Datum		to = datumCopy(slot_getattr(n, channel_att, &isnull), false, -1);
+
+		if (SameKeyDatum(from, to, TEXTOID))
+			continue;
+		CollectConversationMessages(set, ws, id, from, -1);
+		CollectConversationMessages(set, ws, id, to, 1);
+	}
+	ExecDropSingleTupleTableSlot(o);
+	ExecDropSingleTupleTableSlot(n);
+	FoldDeltas(set);
+}
 
 /*
  * Whether an UPDATE left every summarized column of every row as it was (a
@@ -1192,9 +1281,9 @@ Summarize(FunctionCallInfo fcinfo, ReportSummary *summary)
 			(td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0);
 
 		/*
-		 * On Citus every statement takes the small path: the fold's
-		 * statement on a reference table, which finds its rows by ctid in
-		 * a CTE, is one Citus cannot plan.
+		 * On Citus every statement takes the small path, whose statements
+		 * name one workspace each and are routed to its shard: the fold
+		 * reads the transition tables, which Citus cannot ship to a shard.
 		 */
 		if ((rows > SMALL_STATEMENT && !SchemaIsDistributed()) || !FoldSmall(td, summary, rows))
 			Fold(td, op, summary);
@@ -1253,6 +1342,17 @@ crm_report_conversation_messages_move(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s: must be an AFTER UPDATE statement trigger", channel_move.name)));
+	if (SchemaIsDistributed())
+	{
+		CrmSavedUser saved;
+
+		CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
+		SPI_connect();
+		MoveChannelsCitus(td);
+		SPI_finish();
+		CrmRestoreUser(&saved);
+		return PointerGetDatum(NULL);
+	}
 	return Summarize(fcinfo, &channel_move);
 }
 
@@ -1285,6 +1385,17 @@ crm_report_conversation_messages_gone(PG_FUNCTION_ARGS)
 		nulls[2] = 'n';
 	CrmBecomeOwner(RelationGetForm(td->tg_relation)->relowner, &saved);
 	SPI_connect();
+	if (SchemaIsDistributed())
+	{
+		DeltaSet   *set = palloc0(sizeof(DeltaSet));
+
+		set->summary = &message_summary;
+		CollectConversationMessages(set, args[0], args[1], args[2], -1);
+		FoldDeltas(set);
+		SPI_finish();
+		CrmRestoreUser(&saved);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	if (gone_plan == NULL)
 	{
 		SPIPlanPtr	p = SPI_prepare(MESSAGES_GONE, 3, (Oid[]) {INT8OID, INT8OID, TEXTOID});
