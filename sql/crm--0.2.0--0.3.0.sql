@@ -20234,6 +20234,21 @@ CREATE FUNCTION crm_hidden.import_take_identity(workspace_id bigint) RETURNS voi
 	LANGUAGE C STRICT;
 COMMENT ON FUNCTION crm_hidden.import_take_identity(bigint) IS
 	'takes the workspace''s identity lock for an import (in a job''s worker, after the batch before has written)';
+-- the API roles that use crm_hidden run imports: as grant_access gives a fresh install
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+		 WHERE n.nspname OPERATOR(pg_catalog.=) 'crm_hidden'
+		   AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.import_take_identity(bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
 
 CREATE OR REPLACE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
 RETURNS TABLE (row_number integer, action text, contact_id bigint, error text)
