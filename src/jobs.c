@@ -686,7 +686,8 @@ RunBatch(JobKey key, bool export)
 /*
  * The start of a job for this worker, in a transaction of its own: queued
  * becomes running.  Whether the job is an export, and whether it takes a
- * helper (a contacts import); false when it is over.
+ * helper (a contacts import with more than one batch left); false when it
+ * is over.
  */
 static bool
 StartJob(JobKey key, bool *export, bool *helped)
@@ -707,6 +708,7 @@ StartJob(JobKey key, bool *export, bool *helped)
 				2, types, values, SPI_OK_UPDATE);
 	WorkerQuery("SELECT j.status OPERATOR(pg_catalog.=) 'running', j.kind OPERATOR(pg_catalog.=) 'export',"
 				" j.kind OPERATOR(pg_catalog.=) 'import' AND j.object OPERATOR(pg_catalog.=) 'contacts'"
+				" AND j.total_rows OPERATOR(pg_catalog.-) j.processed_rows OPERATOR(pg_catalog.>) j.batch_size"
 				" FROM crm.jobs j WHERE j.workspace_id OPERATOR(pg_catalog.=) $1"
 				" AND j.id OPERATOR(pg_catalog.=) $2",
 				2, types, values, SPI_OK_SELECT);
