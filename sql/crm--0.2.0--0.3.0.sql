@@ -20544,3 +20544,5 @@ BEGIN
 	RETURN j;
 END;
 $$;
+COMMENT ON FUNCTION crm.cancel_import(bigint) IS
+	'cancels a queued or running import: a batch that is committing commits, the batches in progress are rolled back; the batches done stay';

@@ -277,7 +277,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.cancel_import(bigint) IS
-	'cancels a queued or running import after the batch in progress; the batches done stay';
+	'cancels a queued or running import: a batch that is committing commits, the batches in progress are rolled back; the batches done stay';
 
 CREATE FUNCTION crm.resume_jobs() RETURNS integer
 LANGUAGE plpgsql
