@@ -20458,3 +20458,326 @@ $$;
 COMMENT ON FUNCTION crm.distribute() IS
 	'on a Citus coordinator: makes the global tables reference tables and distributes every other table by workspace_id, co-located; idempotent; a superuser runs it';
 REVOKE EXECUTE ON FUNCTION crm.distribute() FROM PUBLIC;
+
+-- import7: a contacts import job runs with two workers, one batch's rows
+-- normalised while the batch before it writes: the import takes the
+-- identity lock after its normalisation (crm_hidden.import_take_identity,
+-- which in a job's worker waits for the batch before), and a batch applies
+-- only at the cursor (crm_internal.job_batch_done takes its first ordinal)
+CREATE FUNCTION crm_hidden.import_take_identity(workspace_id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_import_take_identity'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_hidden.import_take_identity(bigint) IS
+	'takes the workspace''s identity lock for an import (in a job''s worker, after the batch before has written)';
+-- the API roles that use crm_hidden run imports: as grant_access gives a fresh install
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+		 WHERE n.nspname OPERATOR(pg_catalog.=) 'crm_hidden'
+		   AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.import_take_identity(bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.import_contacts(rows jsonb, mode text DEFAULT 'upsert', atomic boolean DEFAULT false)
+RETURNS TABLE (row_number integer, action text, contact_id bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	valid text[] := crm.contact_import_keys();
+	-- looked up once: per row, the catalog lookup cost more than nextval
+	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
+	bulk_ok boolean := true;
+	updates bigint;
+	st record;
+	res record;
+	msg text;
+	hint text;
+	code text;
+BEGIN
+	PERFORM crm_hidden.require_switch('import');
+	IF rows IS NULL OR jsonb_typeof(rows) <> 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array, not %', coalesce(jsonb_typeof(rows), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an array of objects, e.g. ''[{"email": "ada@example.com", "name": "Ada"}]''.';
+	END IF;
+	IF mode IS NULL OR mode NOT IN ('upsert', 'insert', 'update') THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
+	END IF;
+	CREATE TEMPORARY TABLE crm_import_stage (
+		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
+		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
+		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text,
+		company text, company_id bigint, blocked boolean
+	) ON COMMIT DROP;
+	INSERT INTO crm_import_stage (n, r, problem)
+	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
+	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
+	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
+	IF atomic THEN
+		SELECT s.n, s.problem INTO st FROM crm_import_stage s WHERE s.problem IS NOT NULL ORDER BY s.n LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'row %: %', st.n, st.problem
+				USING ERRCODE = CASE WHEN st.problem LIKE 'unknown key%' THEN 'undefined_column' ELSE 'invalid_parameter_value' END,
+					  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
+		END IF;
+	END IF;
+
+	-- the rows read and normalised (the phones, a fifth of an import) before
+	-- the identity lock: they read no contact, so an import job's next batch
+	-- does this while the batch before it writes (src/jobs.c)
+	BEGIN
+		UPDATE crm_import_stage s
+		   SET name = nullif(btrim(s.r ->> 'name'), ''),
+			   email = crm.normalize_email(nullif(btrim(s.r ->> 'email'), '')),
+			   phone = crm.normalize_phone(nullif(btrim(s.r ->> 'phone'), '')),
+			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
+			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
+			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
+			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
+			   props = crm_hidden.import_row_properties(s.r),
+			   company = nullif(btrim(s.r ->> 'company'), ''),
+			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
+		 WHERE s.problem IS NULL;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
+	PERFORM crm_hidden.import_take_identity(ws);
+
+	BEGIN
+		IF NOT bulk_ok THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
+		-- rows sharing a key with another row of the batch go one by one, in order
+		UPDATE crm_import_stage s SET sequential = true
+		  FROM (SELECT x.n FROM (
+					SELECT t.n,
+						   count(t.email) OVER (PARTITION BY t.email) AS ce,
+						   count(t.phone) OVER (PARTITION BY t.phone) AS cp,
+						   count(t.identifier) OVER (PARTITION BY t.identifier) AS ci,
+						   count(t.verified_id) OVER (PARTITION BY t.verified_id) AS cv
+					  FROM crm_import_stage t WHERE t.problem IS NULL) x
+				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
+		 WHERE s.n = d.n;
+		-- each key one probe of its unique index per row (OFFSET 0 keeps the
+		-- lateral subquery a probe): crm.contacts' statistics lag behind
+		-- committed batches, and a join the planner believes small read the
+		-- whole table four times per batch
+		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
+		  FROM (SELECT t.n, array_agg(DISTINCT k.id) AS ids
+				  FROM crm_import_stage t
+				 CROSS JOIN LATERAL (
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
+					UNION ALL
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
+					UNION ALL
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
+					UNION ALL
+					SELECT c.id FROM crm.contacts c
+					 WHERE c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged'
+					OFFSET 0) k
+				 WHERE t.problem IS NULL
+				 GROUP BY t.n) m
+		 WHERE s.n = m.n;
+		-- mode violations are reported, not raised
+		UPDATE crm_import_stage s
+		   SET action = 'rejected',
+			   error = CASE WHEN s.matched IS NULL THEN 'no contact matches this row'
+							ELSE format('contact %s already has this identifier, email or phone', s.matched[1]) END
+		 WHERE s.problem IS NULL AND NOT s.sequential
+		   AND ((mode = 'update' AND s.matched IS NULL) OR (mode = 'insert' AND s.matched IS NOT NULL));
+		IF atomic AND EXISTS (SELECT 1 FROM crm_import_stage s WHERE s.action = 'rejected') THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
+
+		UPDATE crm_import_stage s
+		   SET contact_id = nextval(seq), action = 'inserted'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL AND s.matched IS NULL;
+		INSERT INTO crm.contacts (workspace_id, id, name, email, phone, identifier, verified_id, identity_source,
+								  avatar_url, city, country, lifecycle_stage, owner, tags, properties, blocked,
+								  street, address_line2, region, postal_code,
+								  linkedin, x, instagram, facebook, github, website)
+		SELECT ws, s.contact_id, s.name, s.email, s.phone, s.identifier, s.verified_id,
+			   CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE 'self_reported' END::crm.identity_source,
+			   nullif(btrim(s.r ->> 'avatar_url'), ''), nullif(btrim(s.r ->> 'city'), ''),
+			   nullif(btrim(s.r ->> 'country'), ''), s.lifecycle_stage, nullif(btrim(s.r ->> 'owner'), ''),
+			   s.tags, s.props, coalesce(s.blocked, false),
+			   s.r ->> 'street', s.r ->> 'address_line2', s.r ->> 'region', s.r ->> 'postal_code',
+			   s.r ->> 'linkedin', s.r ->> 'x', s.r ->> 'instagram', s.r ->> 'facebook', s.r ->> 'github',
+			   s.r ->> 'website'
+		  FROM crm_import_stage s
+		 WHERE s.action = 'inserted'
+		 ORDER BY s.n;
+		UPDATE crm_import_stage s SET contact_id = s.matched[1], action = 'updated'
+		 WHERE s.problem IS NULL AND NOT s.sequential AND s.action IS NULL;
+		GET DIAGNOSTICS updates = ROW_COUNT;
+		IF updates > 0 THEN
+			-- crm.contacts' statistics may be stale (rows inserted in this
+			-- transaction, or since an ANALYZE that found it empty): a plan
+			-- that believes it holds one row scans the stage once per contact,
+			-- which is quadratic once the stage outgrows temp_buffers.  With
+			-- an index on the stage's contact_id every join order is linear.
+			CREATE INDEX ON crm_import_stage (contact_id);
+			ANALYZE crm_import_stage;
+			UPDATE crm.contacts c
+			   SET name = coalesce(s.name, c.name), email = coalesce(s.email, c.email), phone = coalesce(s.phone, c.phone),
+				   identifier = coalesce(s.identifier, c.identifier), verified_id = coalesce(c.verified_id, s.verified_id),
+				   identity_source = CASE WHEN s.verified_id IS NOT NULL THEN 'verified' ELSE c.identity_source END,
+				   avatar_url = coalesce(nullif(btrim(s.r ->> 'avatar_url'), ''), c.avatar_url),
+				   city = coalesce(nullif(btrim(s.r ->> 'city'), ''), c.city),
+				   country = coalesce(nullif(btrim(s.r ->> 'country'), ''), c.country),
+				   lifecycle_stage = coalesce(s.lifecycle_stage, c.lifecycle_stage),
+				   owner = coalesce(nullif(btrim(s.r ->> 'owner'), ''), c.owner),
+				   tags = c.tags || s.tags, properties = c.properties || s.props,
+				   blocked = coalesce(s.blocked, c.blocked),
+				   street = coalesce(nullif(btrim(s.r ->> 'street'), ''), c.street),
+				   address_line2 = coalesce(nullif(btrim(s.r ->> 'address_line2'), ''), c.address_line2),
+				   region = coalesce(nullif(btrim(s.r ->> 'region'), ''), c.region),
+				   postal_code = coalesce(nullif(btrim(s.r ->> 'postal_code'), ''), c.postal_code),
+				   linkedin = coalesce(nullif(btrim(s.r ->> 'linkedin'), ''), c.linkedin),
+				   x = coalesce(nullif(btrim(s.r ->> 'x'), ''), c.x),
+				   instagram = coalesce(nullif(btrim(s.r ->> 'instagram'), ''), c.instagram),
+				   facebook = coalesce(nullif(btrim(s.r ->> 'facebook'), ''), c.facebook),
+				   github = coalesce(nullif(btrim(s.r ->> 'github'), ''), c.github),
+				   website = coalesce(nullif(btrim(s.r ->> 'website'), ''), c.website)
+			  FROM crm_import_stage s
+			 WHERE s.action = 'updated' AND c.workspace_id = ws AND c.id = s.contact_id;
+		END IF;
+		-- the companies the rows name, found or created, linked as primary
+		UPDATE crm_import_stage s SET company_id = crm_hidden.import_company(s.company)
+		 WHERE s.company IS NOT NULL AND s.action IN ('inserted', 'updated');
+		INSERT INTO crm.contact_companies AS cc (contact_id, company_id, is_primary)
+		SELECT DISTINCT ON (s.contact_id) s.contact_id, s.company_id, true
+		  FROM crm_import_stage s WHERE s.company_id IS NOT NULL
+		 ORDER BY s.contact_id, s.n DESC
+		ON CONFLICT (workspace_id, contact_id, company_id) DO UPDATE SET is_primary = true;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	IF NOT bulk_ok THEN
+		UPDATE crm_import_stage s SET sequential = true, action = NULL, contact_id = NULL, error = NULL
+		 WHERE s.problem IS NULL;
+	END IF;
+
+	FOR st IN SELECT s.n, s.r FROM crm_import_stage s WHERE s.problem IS NULL AND s.sequential ORDER BY s.n LOOP
+		BEGIN
+			res := crm_hidden.import_contact_row(st.r, mode);
+			UPDATE crm_import_stage s SET action = res.action, contact_id = res.contact_id WHERE s.n = st.n;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, code = RETURNED_SQLSTATE;
+			IF atomic THEN
+				RAISE EXCEPTION 'row %: %', st.n, msg
+					USING ERRCODE = code, HINT = coalesce(nullif(hint, ''), 'Fix the row and import again.');
+			END IF;
+			UPDATE crm_import_stage s SET action = 'rejected', error = msg WHERE s.n = st.n;
+		END;
+	END LOOP;
+
+	RETURN QUERY SELECT s.n, s.action, s.contact_id, s.error FROM crm_import_stage s ORDER BY s.n;
+	DROP TABLE crm_import_stage;
+END;
+$$;
+
+DROP FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, bigint[], text[], bigint[], text[]);
+CREATE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, base bigint, upto bigint,
+											row_numbers bigint[], actions text[], record_ids bigint[], problems text[])
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	j crm.jobs;
+	-- a value, not now() in the statement: Citus takes no STABLE function in a CASE
+	done_at timestamptz := now();
+BEGIN
+	-- the job row first: it orders the batches' commits, and a cancel waits for it
+	UPDATE crm.jobs x
+	   SET processed_rows = upto,
+		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
+		   merged = x.merged + c.merged, rejected = x.rejected + c.rejected,
+		   status = CASE WHEN upto >= x.total_rows THEN 'done' ELSE 'running' END,
+		   finished_at = CASE WHEN upto >= x.total_rows THEN done_at END
+	  FROM (SELECT count(*) FILTER (WHERE t.a = 'inserted') AS inserted,
+				   count(*) FILTER (WHERE t.a = 'updated') AS updated,
+				   count(*) FILTER (WHERE t.a = 'merged') AS merged,
+				   count(*) FILTER (WHERE t.a = 'rejected') AS rejected
+			  FROM unnest(actions) AS t(a)) c
+	 WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id
+	   AND x.status IN ('queued', 'running') AND x.processed_rows = base
+	RETURNING * INTO j;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	-- straight into the table: the batch holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, row_numbers, actions, record_ids, problems) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.n, t.a, t.id, t.p
+		  FROM unnest(row_numbers, actions, record_ids, problems) AS t(n, a, id, p);
+	END IF;
+	-- the batch's own range: "ordinal <= upto" alone walked the index entries
+	-- of every batch deleted before, quadratic in the job's length
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
+	IF j.status = 'done' THEN
+		PERFORM crm_internal.job_finished(j);
+	END IF;
+	RETURN j.status;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, bigint, bigint[], text[], bigint[], text[]) IS
+	'the worker''s end of a batch of the rows after base: counts, cursor and report rows in the batch''s transaction, the end of the job; NULL, nothing written, when the cursor is not at base or the job ended';
+
+CREATE OR REPLACE FUNCTION crm.cancel_import(id bigint) RETURNS crm.jobs
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	j crm.jobs;
+BEGIN
+	IF NOT 'contacts' = ANY (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "contacts" to cancel an import', crm.current_user_id()
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
+	END IF;
+	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
+	-- waits for a committing batch; the batches in progress are rolled back
+	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = cancel_import.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job % does not exist', cancel_import.id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'crm.jobs lists the jobs of this workspace.';
+	END IF;
+	IF j.status NOT IN ('queued', 'running') THEN
+		RAISE EXCEPTION 'job % is already %', cancel_import.id, j.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only a queued or running job can be cancelled.';
+	END IF;
+	UPDATE crm.jobs x SET status = 'cancelled', finished_at = now()
+	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id RETURNING * INTO j;
+	DELETE FROM crm_internal.job_rows r WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id;
+	RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION crm.cancel_import(bigint) IS
+	'cancels a queued or running import: a batch that is committing commits, the batches in progress are rolled back; the batches done stay';

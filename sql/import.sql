@@ -126,6 +126,16 @@ $$;
 COMMENT ON FUNCTION crm_hidden.import_link_company(bigint, text) IS
 	'links the contact to the company an import row names (crm_hidden.import_company) as its primary company';
 
+-- The identity lock of an import: pg_advisory_xact_lock on
+-- hashtextextended('crm.identity', workspace_id), which crm.identify takes
+-- shared.  In an import job's worker it first waits for the batch before
+-- (src/jobs.c), so that the job's batches write in input order.
+CREATE FUNCTION crm_hidden.import_take_identity(workspace_id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_import_take_identity'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION crm_hidden.import_take_identity(bigint) IS
+	'takes the workspace''s identity lock for an import (in a job''s worker, after the batch before has written)';
+
 -- One row, in order: the path for rows the bulk statements do not take.
 CREATE FUNCTION crm_hidden.import_contact_row(r jsonb, mode text, OUT action text, OUT contact_id bigint)
 LANGUAGE plpgsql
@@ -245,9 +255,6 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use ''upsert'' (insert or update), ''insert'' (new contacts only) or ''update'' (existing only).';
 	END IF;
-	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
-	PERFORM pg_advisory_xact_lock(hashtextextended('crm.identity', ws));
-
 	CREATE TEMPORARY TABLE crm_import_stage (
 		n integer PRIMARY KEY, r jsonb, problem text, name text, email text, phone text, identifier text,
 		verified_id text, lifecycle_stage crm.lifecycle_stage, tags text[], props jsonb,
@@ -267,6 +274,9 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- the rows read and normalised (the phones, a fifth of an import) before
+	-- the identity lock: they read no contact, so an import job's next batch
+	-- does this while the batch before it writes (src/jobs.c)
 	BEGIN
 		UPDATE crm_import_stage s
 		   SET name = nullif(btrim(s.r ->> 'name'), ''),
@@ -280,6 +290,17 @@ BEGIN
 			   company = nullif(btrim(s.r ->> 'company'), ''),
 			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
 		 WHERE s.problem IS NULL;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: find it row by row
+		bulk_ok := false;
+	END;
+	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
+	PERFORM crm_hidden.import_take_identity(ws);
+
+	BEGIN
+		IF NOT bulk_ok THEN
+			RAISE EXCEPTION 'bulk import needs the row-by-row path';
+		END IF;
 		-- rows sharing a key with another row of the batch go one by one, in order
 		UPDATE crm_import_stage s SET sequential = true
 		  FROM (SELECT x.n FROM (

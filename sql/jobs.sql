@@ -258,7 +258,7 @@ BEGIN
 				  HINT = 'An admin grants it: crm.update_member(user_id, ''{"permissions": [...]}'') or a role that has it.';
 	END IF;
 	PERFORM crm_internal.require_caller_privilege('crm.contacts', 'INSERT');
-	-- waits for the batch the worker is in: it holds the job row
+	-- waits for a committing batch; the batches in progress are rolled back
 	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = ws AND x.id = cancel_import.id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'job % does not exist', cancel_import.id
@@ -277,7 +277,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION crm.cancel_import(bigint) IS
-	'cancels a queued or running import after the batch in progress; the batches done stay';
+	'cancels a queued or running import: a batch that is committing commits, the batches in progress are rolled back; the batches done stay';
 
 CREATE FUNCTION crm.resume_jobs() RETURNS integer
 LANGUAGE plpgsql
@@ -303,11 +303,15 @@ COMMENT ON FUNCTION crm.resume_jobs() IS
 	'starts a worker for every queued or running job of this database (after a restart: workers do not survive one); returns how many started';
 
 -- One batch's outcome, written by the worker as the owner in the batch's
--- transaction: the report rows, the counts, the cursor; the end of the job.
+-- transaction: the counts, the cursor, the report rows; the end of the job.
 -- The report is the import's result as aligned arrays (row_number, action,
--- record id, problem), aggregated in one pass.
-CREATE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, upto bigint, row_numbers bigint[],
-											actions text[], record_ids bigint[], problems text[])
+-- record id, problem), aggregated in one pass.  Two workers run a contacts
+-- import (src/jobs.c), and batches commit in input order: the batch after
+-- the rows up to base applies only once the cursor is at base.  NULL, and
+-- nothing written, when it is not (the batch before it was rolled back) or
+-- the job ended meanwhile (cancelled, failed): the worker rolls it back.
+CREATE FUNCTION crm_internal.job_batch_done(workspace_id bigint, job_id bigint, base bigint, upto bigint,
+											row_numbers bigint[], actions text[], record_ids bigint[], problems text[])
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -315,22 +319,10 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	j crm.jobs;
-	base bigint;
 	-- a value, not now() in the statement: Citus takes no STABLE function in a CASE
 	done_at timestamptz := now();
 BEGIN
-	SELECT * INTO j FROM crm.jobs x WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id;
-	base := j.processed_rows;
-	-- straight into the table: the worker holds the job row, no check per row
-	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, row_numbers, actions, record_ids, problems) THEN
-		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
-		SELECT j.workspace_id, j.id, base + t.n, t.a, t.id, t.p
-		  FROM unnest(row_numbers, actions, record_ids, problems) AS t(n, a, id, p);
-	END IF;
-	-- the batch's own range: "ordinal <= upto" alone walked the index entries
-	-- of every batch deleted before, quadratic in the job's length
-	DELETE FROM crm_internal.job_rows r
-	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
+	-- the job row first: it orders the batches' commits, and a cancel waits for it
 	UPDATE crm.jobs x
 	   SET processed_rows = upto,
 		   inserted = x.inserted + c.inserted, updated = x.updated + c.updated,
@@ -342,16 +334,30 @@ BEGIN
 				   count(*) FILTER (WHERE t.a = 'merged') AS merged,
 				   count(*) FILTER (WHERE t.a = 'rejected') AS rejected
 			  FROM unnest(actions) AS t(a)) c
-	 WHERE x.workspace_id = j.workspace_id AND x.id = j.id
+	 WHERE x.workspace_id = job_batch_done.workspace_id AND x.id = job_batch_done.job_id
+	   AND x.status IN ('queued', 'running') AND x.processed_rows = base
 	RETURNING * INTO j;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	-- straight into the table: the batch holds the job row, no check per row
+	IF NOT crm_internal.job_reports_write(j.workspace_id, j.id, base, row_numbers, actions, record_ids, problems) THEN
+		INSERT INTO crm.job_reports (workspace_id, job_id, ordinal, action, record_id, problem)
+		SELECT j.workspace_id, j.id, base + t.n, t.a, t.id, t.p
+		  FROM unnest(row_numbers, actions, record_ids, problems) AS t(n, a, id, p);
+	END IF;
+	-- the batch's own range: "ordinal <= upto" alone walked the index entries
+	-- of every batch deleted before, quadratic in the job's length
+	DELETE FROM crm_internal.job_rows r
+	 WHERE r.workspace_id = j.workspace_id AND r.job_id = j.id AND r.ordinal > base AND r.ordinal <= upto;
 	IF j.status = 'done' THEN
 		PERFORM crm_internal.job_finished(j);
 	END IF;
 	RETURN j.status;
 END;
 $$;
-COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, bigint[], text[], bigint[], text[]) IS
-	'the worker''s end of a batch: report rows, counts and cursor in the batch''s transaction; the end of the job';
+COMMENT ON FUNCTION crm_internal.job_batch_done(bigint, bigint, bigint, bigint, bigint[], text[], bigint[], text[]) IS
+	'the worker''s end of a batch of the rows after base: counts, cursor and report rows in the batch''s transaction, the end of the job; NULL, nothing written, when the cursor is not at base or the job ended';
 
 -- The end of a job, whatever its outcome: the event with the counts and a
 -- NOTIFY on channel crm_import (crm_export) with the job id as payload.

@@ -12,14 +12,23 @@
  * its job ends it takes the next unfinished job of its database that no
  * worker holds.
  *
- * Each batch is one transaction: the job row locked, the next rows of the
- * input imported as the role that started the job (SET LOCAL ROLE, with the
- * job's workspace, member and actor), then the report rows, counts and
- * cursor written as the worker's superuser.  A crash loses at most the
- * batch in progress, which the next worker does again.  The runner
- * dispatches on the job's kind (RunBatch): an export job (issue 22) reads
- * the next rows by id after its keyset cursor through the synchronous
- * export function, as the starter, and appends them to its results.
+ * Each batch is one transaction: the next rows of the input imported as
+ * the role that started the job (SET LOCAL ROLE, with the job's workspace,
+ * member and actor), then the counts, cursor and report rows written as the
+ * worker's superuser.  A crash loses at most the batches in progress, which
+ * the next worker does again.  The runner dispatches on the job's kind
+ * (RunBatch): an export job (issue 22) reads the next rows by id after its
+ * keyset cursor through the synchronous export function, as the starter,
+ * and appends them to its results.
+ *
+ * A contacts import has two workers, a helper launched by the first: while
+ * one batch writes under the workspace's identity lock, the next one reads
+ * and normalises its rows (the phones).  Batch k (the rows after (k-1) *
+ * batch_size) is claimed with a lock of its own, its "turn"; the import
+ * waits for the turn of batch k - 1 before it takes the identity lock
+ * (crm_hidden.import_take_identity), so batches write in input order, and a
+ * batch applies only when the cursor is at its first row
+ * (crm_internal.job_batch_done): the cursor stays the prefix of rows done.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +41,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -39,9 +49,11 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -55,6 +67,7 @@ PG_FUNCTION_INFO_V1(crm_launch_job);
 PG_FUNCTION_INFO_V1(crm_job_caller);
 PG_FUNCTION_INFO_V1(crm_job_rows_write);
 PG_FUNCTION_INFO_V1(crm_job_reports_write);
+PG_FUNCTION_INFO_V1(crm_import_take_identity);
 
 PGDLLEXPORT void crm_job_worker_main(Datum main_arg);
 
@@ -66,6 +79,24 @@ typedef struct JobKey
 	int64		workspace_id;
 	int64		job_id;
 } JobKey;
+
+/* A job's workers: the first, and for a contacts import a helper */
+#define JOB_SLOTS 2
+
+/* The advisory lock class of a batch's turn, apart from the user's 1 and 2 */
+#define CRM_JOB_TURN_LOCK_CLASS 0x4a42
+
+/* The batch this worker imports now (0: none): its turn follows batch - 1 */
+static int64 turn_job = 0;
+static int64 turn_batch = 0;
+
+/* What a batch's transaction does at its end */
+typedef enum BatchEnd
+{
+	BATCH_MORE,					/* commit, then the next batch */
+	BATCH_LAST,					/* commit, the job is over for this worker */
+	BATCH_UNDONE				/* roll back, then claim again */
+} BatchEnd;
 
 /* Jobs whose worker starts when this transaction commits */
 static List *launch_at_commit = NIL;
@@ -367,6 +398,36 @@ crm_job_reports_write(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
+/* The turn of a job's batch: a transaction lock, in a class of crm's own */
+static bool
+LockTurn(int64 job_id, int64 batch, LOCKMODE mode, bool wait)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) job_id, (uint32) batch, CRM_JOB_TURN_LOCK_CLASS);
+	return LockAcquire(&tag, mode, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * crm_hidden.import_take_identity(workspace_id): the import's identity
+ * lock, pg_advisory_xact_lock(hashtextextended('crm.identity', ws)).  In a
+ * job's worker, first the turn of the batch before, shared: held while
+ * that batch runs, so this one writes after it.
+ */
+Datum
+crm_import_take_identity(PG_FUNCTION_ARGS)
+{
+	Datum		key;
+
+	if (turn_batch > 1)
+		LockTurn(turn_job, turn_batch - 1, ShareLock, true);
+	key = DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+								  PointerGetDatum(cstring_to_text("crm.identity")),
+							  PG_GETARG_DATUM(0));
+	DirectFunctionCall1(pg_advisory_xact_lock_int8, key);
+	PG_RETURN_VOID();
+}
+
 /* The worker */
 
 static Datum
@@ -472,25 +533,59 @@ RunExportBatch(JobKey key, const char *run_as)
 }
 
 /*
- * One batch of a job, in the current transaction.  An import: the next rows
- * after the cursor, imported as the job's role, and their outcome recorded.
- * Returns whether the job goes on.
+ * Claims the next batch of an import no worker holds: batch k is the rows
+ * after (k - 1) * batch_size, from the cursor on, its turn locked for the
+ * transaction.  Its rows as one jsonb array and its last ordinal; false when
+ * no batch is left to claim.
  */
 static bool
-RunBatch(JobKey key)
+ClaimBatch(JobKey key, int64 cursor, int64 batch, int64 total, int64 *k, Datum *rows, Datum *upto)
 {
-	Oid			types[4] = {INT8OID, INT8OID, INT8OID, JSONBOID};
+	Oid			types[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
 	Datum		values[4];
+	bool		isnull;
+
+	values[0] = Int8Arg(key.workspace_id);
+	values[1] = Int8Arg(key.job_id);
+	for (*k = cursor / batch + 1; (*k - 1) * batch < total; (*k)++)
+	{
+		if (!LockTurn(key.job_id, *k, ExclusiveLock, false))
+			continue;
+		values[2] = Int8Arg((*k - 1) * batch);
+		values[3] = Int8Arg(*k * batch);
+		WorkerQuery("SELECT pg_catalog.jsonb_agg(r.r ORDER BY r.ordinal), pg_catalog.max(r.ordinal)"
+					" FROM crm_internal.job_rows r"
+					" WHERE r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.job_id OPERATOR(pg_catalog.=) $2"
+					" AND r.ordinal OPERATOR(pg_catalog.>) $3 AND r.ordinal OPERATOR(pg_catalog.<=) $4",
+					4, types, values, SPI_OK_SELECT);
+		*upto = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		/* none: done by the other worker since the cursor was read */
+		if (isnull)
+			continue;
+		*rows = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+								  false, -1);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * One batch of an import, in the current transaction: the next batch no
+ * worker holds, imported as the job's role, and its outcome recorded.
+ */
+static BatchEnd
+RunImportBatch(JobKey key)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
 	char	   *status;
 	char	   *object;
 	char	   *mode;
 	char	   *run_as;
-	char	   *user_id;
-	char	   *actor;
-	bool		export;
-	int64		cursor;
 	int64		batch;
+	int64		cursor;
 	int64		total;
+	int64		k;
 	Datum		rows;
 	Datum		upto;
 	Datum		report[4];
@@ -498,49 +593,28 @@ RunBatch(JobKey key)
 
 	values[0] = Int8Arg(key.workspace_id);
 	values[1] = Int8Arg(key.job_id);
+	/* not locked: the other worker's batch holds the row while it applies */
 	WorkerQuery("SELECT j.status, j.object, j.mode, j.batch_size, j.processed_rows, j.total_rows,"
-				" j.run_as::pg_catalog.text, j.user_id, j.created_by, j.kind"
+				" j.run_as::pg_catalog.text, j.user_id, j.created_by"
 				" FROM crm.jobs j WHERE j.workspace_id OPERATOR(pg_catalog.=) $1"
-				" AND j.id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+				" AND j.id OPERATOR(pg_catalog.=) $2",
 				2, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return false;
+		return BATCH_LAST;
 	status = ResultText(0, 1);
 	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
-		return false;
+		return BATCH_LAST;
 	object = ResultText(0, 2);
 	mode = ResultText(0, 3);
 	batch = pg_strtoint64(ResultText(0, 4));
 	cursor = pg_strtoint64(ResultText(0, 5));
 	total = pg_strtoint64(ResultText(0, 6));
 	run_as = ResultText(0, 7);
-	user_id = ResultText(0, 8);
-	actor = ResultText(0, 9);
-	export = strcmp(ResultText(0, 10), "export") == 0;
+	SetJobIdentity(key, ResultText(0, 8), ResultText(0, 9));
+	if (!ClaimBatch(key, cursor, batch, total, &k, &rows, &upto))
+		return BATCH_LAST;
 
-	SetJobIdentity(key, user_id, actor);
-	if (strcmp(status, "queued") == 0)
-		WorkerQuery("UPDATE crm.jobs j SET status = 'running', started_at = pg_catalog.now()"
-					" WHERE j.workspace_id OPERATOR(pg_catalog.=) $1 AND j.id OPERATOR(pg_catalog.=) $2",
-					2, types, values, SPI_OK_UPDATE);
-	if (export)
-		return RunExportBatch(key, run_as);
-
-	values[2] = Int8Arg(cursor);
-	values[3] = Int8Arg(batch);
-	types[3] = INT8OID;
-	WorkerQuery("SELECT COALESCE(pg_catalog.jsonb_agg(b.r ORDER BY b.ordinal), '[]'::pg_catalog.jsonb),"
-				" pg_catalog.max(b.ordinal)"
-				" FROM (SELECT r.r, r.ordinal FROM crm_internal.job_rows r"
-				"  WHERE r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.job_id OPERATOR(pg_catalog.=) $2"
-				"  AND r.ordinal OPERATOR(pg_catalog.>) $3 ORDER BY r.ordinal LIMIT $4) b",
-				4, types, values, SPI_OK_SELECT);
-	rows = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
-	upto = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	/* no rows left (cannot happen while the rows are the extension's) ends the job */
-	upto = isnull ? Int64GetDatum(total) : upto;
-
-	/* the import itself, as the role that started the job */
+	/* the import itself, as the role that started the job, in its turn */
 	{
 		Oid			itypes[2] = {JSONBOID, TEXTOID};
 		Datum		ivalues[2];
@@ -548,6 +622,8 @@ RunBatch(JobKey key)
 		SetJobRole(run_as);
 		ivalues[0] = rows;
 		ivalues[1] = CStringGetTextDatum(mode);
+		turn_job = key.job_id;
+		turn_batch = k;
 		/* the report as four arrays, aligned: one pass of the import's rows */
 		WorkerQuery(psprintf("SELECT COALESCE(pg_catalog.array_agg(t.n::pg_catalog.int8), '{}'),"
 							 " COALESCE(pg_catalog.array_agg(t.a), '{}'),"
@@ -556,6 +632,7 @@ RunBatch(JobKey key)
 							 " FROM crm.%s($1, $2) AS t(n, a, id, e)",
 							 strcmp(object, "companies") == 0 ? "import_companies" : "import_contacts"),
 					2, itypes, ivalues, SPI_OK_SELECT);
+		turn_batch = 0;
 		for (int i = 0; i < 4; i++)
 			report[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull),
 										  false, -1);
@@ -563,12 +640,85 @@ RunBatch(JobKey key)
 	}
 
 	{
-		Oid			dtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
-		Datum		dvalues[7] = {values[0], values[1], upto, report[0], report[1], report[2], report[3]};
+		Oid			dtypes[8] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+		Datum		dvalues[8] = {values[0], values[1], Int8Arg((k - 1) * batch), upto,
+								  report[0], report[1], report[2], report[3]};
 
-		WorkerQuery("SELECT crm_internal.job_batch_done($1, $2, $3, $4, $5, $6, $7)", 7, dtypes, dvalues, SPI_OK_SELECT);
+		WorkerQuery("SELECT crm_internal.job_batch_done($1, $2, $3, $4, $5, $6, $7, $8)",
+					8, dtypes, dvalues, SPI_OK_SELECT);
 	}
-	return strcmp(ResultText(0, 1), "running") == 0;
+	status = ResultText(0, 1);
+	if (status == NULL)
+		return BATCH_UNDONE;
+	return strcmp(status, "running") == 0 ? BATCH_MORE : BATCH_LAST;
+}
+
+/*
+ * One batch of an export, in the current transaction, the job row locked.
+ * Returns whether the job goes on.
+ */
+static BatchEnd
+RunBatch(JobKey key, bool export)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	char	   *status;
+	char	   *run_as;
+
+	if (!export)
+		return RunImportBatch(key);
+	values[0] = Int8Arg(key.workspace_id);
+	values[1] = Int8Arg(key.job_id);
+	WorkerQuery("SELECT j.status, j.run_as::pg_catalog.text, j.user_id, j.created_by"
+				" FROM crm.jobs j WHERE j.workspace_id OPERATOR(pg_catalog.=) $1"
+				" AND j.id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+				2, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return BATCH_LAST;
+	status = ResultText(0, 1);
+	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
+		return BATCH_LAST;
+	run_as = ResultText(0, 2);
+	SetJobIdentity(key, ResultText(0, 3), ResultText(0, 4));
+	return RunExportBatch(key, run_as) ? BATCH_MORE : BATCH_LAST;
+}
+
+/*
+ * The start of a job for this worker, in a transaction of its own: queued
+ * becomes running.  Whether the job is an export, and whether it takes a
+ * helper (a contacts import with more than one batch left); false when it
+ * is over.
+ */
+static bool
+StartJob(JobKey key, bool *export, bool *helped)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	bool		open;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	values[0] = Int8Arg(key.workspace_id);
+	values[1] = Int8Arg(key.job_id);
+	WorkerQuery("UPDATE crm.jobs j SET status = 'running', started_at = pg_catalog.now()"
+				" WHERE j.workspace_id OPERATOR(pg_catalog.=) $1 AND j.id OPERATOR(pg_catalog.=) $2"
+				" AND j.status OPERATOR(pg_catalog.=) 'queued'",
+				2, types, values, SPI_OK_UPDATE);
+	WorkerQuery("SELECT j.status OPERATOR(pg_catalog.=) 'running', j.kind OPERATOR(pg_catalog.=) 'export',"
+				" j.kind OPERATOR(pg_catalog.=) 'import' AND j.object OPERATOR(pg_catalog.=) 'contacts'"
+				" AND j.total_rows OPERATOR(pg_catalog.-) j.processed_rows OPERATOR(pg_catalog.>) j.batch_size"
+				" FROM crm.jobs j WHERE j.workspace_id OPERATOR(pg_catalog.=) $1"
+				" AND j.id OPERATOR(pg_catalog.=) $2",
+				2, types, values, SPI_OK_SELECT);
+	open = SPI_processed > 0 && strcmp(ResultText(0, 1), "t") == 0;
+	*export = open && strcmp(ResultText(0, 2), "t") == 0;
+	*helped = open && strcmp(ResultText(0, 3), "t") == 0;
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return open;
 }
 
 /* The job failed in a batch: record the error in a transaction of its own */
@@ -599,19 +749,28 @@ FailJob(JobKey key, const char *message)
 }
 
 /*
- * Runs the job batch by batch until it ends.  A batch that fails is rolled
- * back; a deadlock or serialization failure is tried again, anything else
- * fails the job (the batches before it stay).
+ * Runs the job batch by batch until it ends, or no batch is left for this
+ * worker.  A batch that fails is rolled back; a deadlock or serialization
+ * failure is tried again, anything else fails the job (the batches before
+ * it stay).  A batch that found the one before it undone is rolled back
+ * and the next one claimed again.
  */
 static void
-RunJob(JobKey key)
+RunJob(JobKey key, int slot)
 {
 	volatile int tries = 0;
+	bool		export;
+	bool		helped;
 
+	if (!StartJob(key, &export, &helped) || (slot > 0 && !helped))
+		return;
+	/* the helper: no slot free is no error, the first worker does it all */
+	if (slot == 0 && helped)
+		LaunchWorker(MyDatabaseId, key);
 	for (;;)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		volatile bool more = false;
+		volatile BatchEnd end = BATCH_LAST;
 		ErrorData  *volatile edata = NULL;
 
 		CHECK_FOR_INTERRUPTS();
@@ -622,16 +781,20 @@ RunJob(JobKey key)
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pgstat_report_activity(STATE_RUNNING, "crm job batch");
-			more = RunBatch(key);
+			end = RunBatch(key, export);
 			SPI_finish();
 			PopActiveSnapshot();
 			/* deferred checks (plan limits) fire here: part of the batch */
-			CommitTransactionCommand();
+			if (end == BATCH_UNDONE)
+				AbortCurrentTransaction();
+			else
+				CommitTransactionCommand();
 			pgstat_report_activity(STATE_IDLE, NULL);
 		}
 		PG_CATCH();
 		{
 			MemoryContextSwitchTo(cxt);
+			turn_batch = 0;
 			edata = CopyErrorData();
 			FlushErrorState();
 			AbortCurrentTransaction();
@@ -640,8 +803,9 @@ RunJob(JobKey key)
 
 		if (edata == NULL)
 		{
-			tries = 0;
-			if (!more)
+			if (end != BATCH_UNDONE)
+				tries = 0;
+			if (end == BATCH_LAST)
 				return;
 			continue;
 		}
@@ -655,12 +819,12 @@ RunJob(JobKey key)
 	}
 }
 
-/* Whether this worker may run the job: no other worker holds it */
+/* The advisory lock of a worker's slot in a job: one worker holds each */
 static bool
-TryJobLock(JobKey key, bool release)
+TryJobLock(JobKey key, int slot, bool release)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
 	bool		got;
 
 	SetCurrentStatementStartTimestamp();
@@ -668,9 +832,10 @@ TryJobLock(JobKey key, bool release)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	values[0] = Int8Arg(key.job_id);
-	WorkerQuery(release ? "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('crm.jobs'), $1::pg_catalog.int4)"
-				: "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('crm.jobs'), $1::pg_catalog.int4)",
-				1, types, values, SPI_OK_SELECT);
+	values[1] = CStringGetTextDatum(slot == 0 ? "crm.jobs" : "crm.jobs helper");
+	WorkerQuery(release ? "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($2), $1::pg_catalog.int4)"
+				: "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($2), $1::pg_catalog.int4)",
+				2, types, values, SPI_OK_SELECT);
 	got = strcmp(ResultText(0, 1), "t") == 0;
 	SPI_finish();
 	PopActiveSnapshot();
@@ -678,13 +843,28 @@ TryJobLock(JobKey key, bool release)
 	return got;
 }
 
-/* The next unfinished job of this database that no worker holds, locked */
-static bool
-NextJob(JobKey *key)
+/* A slot of the job that no worker holds, locked, or -1 */
+static int
+TakeJobSlot(JobKey key)
+{
+	for (int slot = 0; slot < JOB_SLOTS; slot++)
+		if (TryJobLock(key, slot, false))
+			return slot;
+	return -1;
+}
+
+/*
+ * The next unfinished job of this database, other than the one just left,
+ * with a slot that no worker holds, locked; the slot, or -1.
+ */
+static int
+NextJob(JobKey *key, int64 left)
 {
 	List	   *candidates = NIL;
 	ListCell   *lc;
-	bool		found = false;
+	int			slot = -1;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int8Arg(left)};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -692,8 +872,9 @@ NextJob(JobKey *key)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	WorkerQuery("SELECT j.workspace_id, j.id FROM crm.jobs j"
 				" WHERE j.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running'])"
+				" AND j.id OPERATOR(pg_catalog.<>) $1"
 				" ORDER BY j.created_at, j.id LIMIT 100",
-				0, NULL, NULL, SPI_OK_SELECT);
+				1, types, values, SPI_OK_SELECT);
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		uint64		i;
@@ -716,15 +897,15 @@ NextJob(JobKey *key)
 	{
 		JobKey		k = *(JobKey *) lfirst(lc);
 
-		if (TryJobLock(k, false))
+		slot = TakeJobSlot(k);
+		if (slot >= 0)
 		{
 			*key = k;
-			found = true;
 			break;
 		}
 	}
 	list_free_deep(candidates);
-	return found;
+	return slot;
 }
 
 /*
@@ -737,6 +918,7 @@ void
 crm_job_worker_main(Datum main_arg)
 {
 	JobKey		key;
+	int			slot;
 
 	memcpy(&key, MyBgworkerEntry->bgw_extra, sizeof(key));
 	pqsignal(SIGTERM, die);
@@ -759,14 +941,12 @@ crm_job_worker_main(Datum main_arg)
 	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 #endif
 
-	if (!TryJobLock(key, false))
-		proc_exit(0);
-	for (;;)
+	slot = TakeJobSlot(key);
+	while (slot >= 0)
 	{
-		RunJob(key);
-		TryJobLock(key, true);
-		if (!NextJob(&key))
-			break;
+		RunJob(key, slot);
+		TryJobLock(key, slot, true);
+		slot = NextJob(&key, key.job_id);
 	}
 	proc_exit(0);
 }

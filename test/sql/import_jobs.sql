@@ -82,7 +82,7 @@ ROLLBACK;
 SELECT pg_sleep(0.5);
 SELECT count(*) AS rolled_back FROM crm.contacts WHERE email = 'rolled@example.com';
 
--- cancel: the job stops after the batch in progress; the batches done stay
+-- cancel: the batches in progress are rolled back; the batches done stay
 SELECT crm.start_import('contacts', (SELECT jsonb_agg(jsonb_build_object('email', 'c' || g || '@example.com'))
 									   FROM generate_series(1, 3000) g), '{"batch_size": 1}') AS job \gset
 SELECT status FROM crm.cancel_import(:job);
