@@ -1057,7 +1057,7 @@ TranslatedWorkspaces(TriggerData *td, IdSet *out, ChangedDefinitions *changed)
 	TupleTableSlot *o,
 			   *n;
 
-	changed->all = strcmp(RelationGetRelationName(td->tg_relation), "property_definitions") != 0;
+	changed->all = strcmp(CrmTriggerTableName(td->tg_relation), "crm.property_definitions") != 0;
 	if (td->tg_newtable == NULL || td->tg_oldtable == NULL)
 	{
 		CollectWorkspaces(td, out);

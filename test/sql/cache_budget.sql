@@ -203,6 +203,12 @@ SELECT set_config('crm.workspace_id', :'ws_d', false) IS NOT NULL AS in_d;
 INSERT INTO crm.contacts (name, properties) VALUES
 	('D1', '{"score": "9", "rank": 9}'), ('D2', '{"score": "40", "rank": 40}'), ('D3', '{"rank": 12}');
 RESET ROLE;
+-- which lists the definitions trigger recomputed (each recomputation sets refreshed_at)
+CREATE TEMP TABLE refreshed AS
+SELECT l.id, l.name, l.refreshed_at FROM crm.lists l WHERE l.workspace_id = :ws_d;
+CREATE TEMP VIEW recomputed AS
+SELECT r.name, l.refreshed_at IS DISTINCT FROM r.refreshed_at AS recomputed
+  FROM refreshed r JOIN crm.lists l USING (id) ORDER BY r.name;
 DELETE FROM mark;
 INSERT INTO mark SELECT * FROM crm_internal.cache_stats();
 SET ROLE crm_cache_app;
@@ -210,6 +216,7 @@ UPDATE crm.property_definitions SET type = 'number' WHERE key = 'note' RETURNING
 UPDATE crm.contacts SET properties = properties || '{"note": 1}' WHERE name = 'D3';
 RESET ROLE;
 SELECT cache, misses FROM since;
+SELECT * FROM recomputed;
 -- score becomes a number (a frontend's row write, once no value is text):
 -- 'High' is compiled again under it at the next write and now matches
 -- 9 < 10 < 12 numerically, 'Ranked' is kept; rank becomes text
@@ -227,6 +234,7 @@ UPDATE crm.contacts SET properties = properties || '{"score": 12}' WHERE name = 
 UPDATE crm.contacts SET properties = properties || '{"score": "40"}' WHERE name = 'D2';	-- text, refused
 RESET ROLE;
 SELECT cache, misses FROM since;
+SELECT * FROM recomputed;
 SELECT crm.use_workspace('cache-d') IS NOT NULL AS switched;
 UPDATE crm.contacts SET properties = properties - 'rank';
 DELETE FROM mark;
