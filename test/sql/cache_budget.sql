@@ -256,6 +256,22 @@ SELECT c.name, c.properties, coalesce(string_agg(l.name, ', ' ORDER BY l.name), 
 SELECT crm.use_workspace('cache-d') IS NOT NULL AS switched;
 SELECT name, crm.refresh_list(id) AS changed FROM crm.lists WHERE name IN ('High', 'Ranked') ORDER BY name;
 RESET crm.workspace_id;
+-- a property no filter asks for dropped, and a new one defined: nothing
+-- compiled, nothing recomputed
+DELETE FROM refreshed;
+INSERT INTO refreshed SELECT l.id, l.name, l.refreshed_at FROM crm.lists l WHERE l.workspace_id = :ws_d;
+DELETE FROM mark;
+INSERT INTO mark SELECT * FROM crm_internal.cache_stats();
+SELECT crm.use_workspace('cache-d') IS NOT NULL AS switched;
+UPDATE crm.contacts SET properties = properties - 'note';
+SELECT crm.drop_property('contact', 'note');
+SELECT crm.define_property('contact', 'level', 'number') > 0 AS defined;
+UPDATE crm.contacts SET properties = properties || '{"level": 2, "score": 30}' WHERE name = 'D1';
+RESET crm.workspace_id;
+SELECT cache, misses FROM since WHERE cache = 'dynamic lists';
+SELECT * FROM recomputed;
+SELECT c.name, l.name AS list FROM crm.contacts c JOIN crm.list_members m ON m.workspace_id = c.workspace_id AND m.contact_id = c.id
+  JOIN crm.lists l ON l.id = m.list_id WHERE c.workspace_id = :ws_d ORDER BY c.name, l.name;
 
 -- a bad budget is refused by the setting
 SET crm.cache_budget_mb = -1;
