@@ -9,17 +9,34 @@ bench_sql() {
 	psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" -c "$1" >/dev/null
 }
 
+# Whether a run of bench SQL $1 succeeded, from psql's output $2 and the
+# time read from it ($3, "failed" when psql exited with an error); if not,
+# says whether the setup or the timed statement failed, with the output.
+bench_check() {
+	local sql=$1 out=$2 t=$3
+	[ -n "$t" ] && [ "$t" != failed ] && return 0
+	if grep -q '^Time: ' <<<"$out"; then
+		printf 'bench query failed: %s\n%s\n' "$sql" "$out" >&2
+	else
+		printf 'bench query failed in its setup, before: %s\n%s\n' "$sql" "$out" >&2
+	fi
+	return 1
+}
+
 # Median wall time in milliseconds of running SQL $2 ($3 times, default 3),
 # each run in its own session after running setup SQL $1 (may be empty)
 # outside the timed part.
 bench_ms() {
 	local setup=$1 sql=$2 runs=${3:-3} i out t times=()
 	for ((i = 0; i < runs; i++)); do
+		t=
 		out=$( { [ -n "$setup" ] && printf '%s\n' "$setup"; printf '\\timing on\n%s\n' "$sql"; } |
-			psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" 2>&1)
-		t=$(awk '/^Time: /{t=$2} END{print t}' <<<"$out")
-		# say why: a bench that fails by chance must leave its cause behind
-		[ -n "$t" ] || { printf 'bench query failed: %s\n%s\n' "$sql" "$out" >&2; return 1; }
+			psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" 2>&1) || t=failed
+		[ "$t" = failed ] || t=$(awk '/^Time: /{t=$2} END{print t}' <<<"$out")
+		# psql times a statement that fails too ("ERROR: ...", then "Time:
+		# 0.4 ms"): only its exit status tells.  Say why and where: a bench
+		# that fails by chance must leave its cause behind
+		bench_check "$sql" "$out" "$t" || return 1
 		times+=("$t")
 	done
 	printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'

@@ -179,12 +179,64 @@ EnvLists(void *ctx, const CqlListRef **out)
 	return n;
 }
 
-/* Declared properties of the current workspace, through the properties cache */
+/* A hash of what a property lookup answered: a translation is a function of it */
+static uint64
+AnswerHash(bool found, const CqlProperty *p)
+{
+	uint64		h;
+
+	if (!found)
+		return 0;
+	h = hash_bytes_extended((const unsigned char *) p->type, strlen(p->type), 1);
+	for (int i = 0; i < p->noptions; i++)
+		h = hash_combine64(h, hash_bytes_extended((const unsigned char *) p->options[i],
+												  strlen(p->options[i]) + 1, i + 2));
+	return h;
+}
+
+/* What the declared property of an object type answers now, hashed as a translation records it */
+uint64
+CrmCqlDefinitionAnswer(int64 ws, const char *object_type, const char *key)
+{
+	CqlProperty p;
+	bool		found = CrmLookupProperty(ws, object_type, key, &p.type, &p.noptions, &p.options);
+
+	return AnswerHash(found, &p);
+}
+
+/*
+ * Declared properties of the current workspace, through the properties
+ * cache; each answer is recorded in ctx, when the caller asked for what the
+ * translation reads (CrmCqlTranslateFor)
+ */
 static bool
 EnvProperty(void *ctx, const char *object_type, const char *key, CqlProperty *out)
 {
-	return CrmLookupProperty(TranslationWorkspace(), object_type, key,
-							 &out->type, &out->noptions, &out->options);
+	CrmCqlReads *rec = ctx;
+	bool		found = CrmLookupProperty(TranslationWorkspace(), object_type, key,
+										  &out->type, &out->noptions, &out->options);
+	uint64		answer;
+
+	if (rec == NULL || rec->ndefinitions < 0)
+		return found;
+	answer = AnswerHash(found, out);
+	for (int i = 0; i < rec->ndefinitions; i++)
+		if (strcmp(rec->definition_keys[i], key) == 0 && strcmp(rec->definition_types[i], object_type) == 0)
+		{
+			/* asked again with another answer: the definition changed meanwhile */
+			if (rec->definition_answers[i] != answer)
+				rec->ndefinitions = -1;
+			return found;
+		}
+	if (rec->ndefinitions == lengthof(rec->definition_keys))
+		rec->ndefinitions = -1;
+	else
+	{
+		rec->definition_types[rec->ndefinitions] = pstrdup(object_type);
+		rec->definition_keys[rec->ndefinitions] = pstrdup(key);
+		rec->definition_answers[rec->ndefinitions++] = answer;
+	}
+	return found;
 }
 
 static bool
@@ -412,6 +464,11 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 	bool		saved_stored = translating_stored_filter;
 
 	InitEnv(&env, true);
+	if (reads)
+	{
+		reads->ndefinitions = 0;
+		env.ctx = reads;
+	}
 	CqlStateInit(&st, &env);
 	st.shared = shared;
 	st.internal_ok = translating_rollup_condition;

@@ -32,7 +32,16 @@ typedef struct CrmCqlReads
 	const struct CqlRelation *lookup_via[8];
 	const struct CqlRelation *lookup_rel[8];
 	bool		definitions;	/* resolves declared properties or custom object types */
+	/*
+	 * The declared properties it looked up, each once, with a hash of the
+	 * answer (CrmCqlDefinitionAnswer); ndefinitions -1: more than fit
+	 */
+	int			ndefinitions;
+	const char *definition_types[32];
+	const char *definition_keys[32];
+	uint64		definition_answers[32];
 } CrmCqlReads;
+extern uint64 CrmCqlDefinitionAnswer(int64 ws, const char *object_type, const char *key);
 struct CqlShared;
 extern char *CrmCqlTranslateNewFilter(const char *entity, const char *query, int64 ws,
 									  const char *owner, const char *alias, CrmCqlReads *reads,

@@ -77,9 +77,15 @@ extern void CrmWorkspaceVersionsRelcache(Datum arg, Oid relid);
  * tables advance, and the version of a workspace's definitions, so that an
  * entry outlives an invalidation that concerned another workspace
  */
+typedef enum CrmVersionKind
+{
+	CRM_VERSION_ALL,			/* every row and column the caches read */
+	CRM_VERSION_CQL,			/* what CQL translates with */
+	CRM_VERSION_LISTS			/* that, but the property definitions */
+} CrmVersionKind;
 extern uint64 CrmCacheEpoch(void);
-extern uint64 CrmWorkspaceVersion(int64 ws, bool cql);
-extern bool CrmWorkspaceUnchanged(int64 ws, bool cql, uint64 *built_epoch, uint64 built_version);
+extern uint64 CrmWorkspaceVersion(int64 ws, CrmVersionKind kind);
+extern bool CrmWorkspaceUnchanged(int64 ws, CrmVersionKind kind, uint64 *built_epoch, uint64 built_version);
 extern void CrmWorkspaceVersionForget(int64 ws);
 
 /*

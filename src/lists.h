@@ -77,7 +77,12 @@ typedef struct ListSet
 	Size		bytes;			/* charged to crm_cache_bytes, plans included */
 	bool		planned;		/* bytes counts every part's generic plan */
 	uint64		epoch;			/* last found current (workspace_versions.c) */
-	uint64		version;		/* of the workspace's definitions it was built from */
+	uint64		version;		/* CQL version of the workspace it was built from */
+	uint64		lists_version;	/* its lists version (the definitions left out) */
+	int			ndefinitions;	/* the declared properties its filters looked up, -1: too many */
+	const char **definition_types;
+	const char **definition_keys;
+	uint64	   *definition_answers; /* what each answered (CrmCqlDefinitionAnswer) */
 	dlist_node	lru;			/* most recently used first */
 } ListSet;
 
@@ -182,6 +187,7 @@ extern SPIPlanPtr PrepareKept(const char *sql, int nargs, Oid *argtypes);
 extern ListSet *GetListSet(int64 ws, const CqlEntity *e);
 extern bool ListsNoneIn(const IdSet *workspaces);
 extern void ListsCacheInvalidate(int64 ws);
+extern void ListsCacheRecheck(int64 ws);
 
 /* lists_sync.c */
 extern int	lists_sync_depth;

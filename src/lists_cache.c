@@ -264,6 +264,10 @@ typedef struct ReadsUnion
 	int			nkeys;
 	const char *key_cols[128];
 	const char *keys[128];
+	int			ndefs;			/* declared properties looked up, < 0: too many to tell */
+	const char *def_types[256];
+	const char *def_keys[256];
+	uint64		def_answers[256];
 } ReadsUnion;
 
 /* Step 1: the workspace's dynamic lists of entity e, by id */
@@ -329,6 +333,41 @@ UnionColumn(ReadsUnion *u, const char *col)
 		u->ncols = -1000;
 }
 
+/*
+ * The declared properties a filter looked up, with their answers, added to
+ * u's: past the array's size, or with two answers for one property (it
+ * changed while the lists were compiled), the entry goes by the whole CQL
+ * version instead
+ */
+static void
+UnionDefinitions(ReadsUnion *u, const CrmCqlReads *reads)
+{
+	if (reads->ndefinitions < 0)
+		u->ndefs = -1;
+	for (int k = 0; k < reads->ndefinitions && u->ndefs >= 0; k++)
+	{
+		int			j;
+
+		for (j = 0; j < u->ndefs; j++)
+			if (strcmp(u->def_keys[j], reads->definition_keys[k]) == 0 &&
+				strcmp(u->def_types[j], reads->definition_types[k]) == 0)
+				break;
+		if (j < u->ndefs)
+		{
+			if (u->def_answers[j] != reads->definition_answers[k])
+				u->ndefs = -1;
+		}
+		else if (u->ndefs == lengthof(u->def_keys))
+			u->ndefs = -1;
+		else
+		{
+			u->def_types[u->ndefs] = reads->definition_types[k];
+			u->def_keys[u->ndefs] = reads->definition_keys[k];
+			u->def_answers[u->ndefs++] = reads->definition_answers[k];
+		}
+	}
+}
+
 /* Step 2: what one filter reads, added to s (relations, lookups) and u */
 static void
 UnionReads(ListSet *s, const CqlEntity *e, const CrmCqlReads *reads, ReadsUnion *u)
@@ -355,6 +394,7 @@ UnionReads(ListSet *s, const CqlEntity *e, const CrmCqlReads *reads, ReadsUnion 
 			IdAdd(&u->depended, reads->list_ids[k]);
 	for (int k = 0; k < reads->ncols; k++)
 		UnionColumn(u, reads->cols[k]);
+	UnionDefinitions(u, reads);
 	for (int k = 0; k < reads->nkeys; k++)
 	{
 		bool		seen = false;
@@ -454,6 +494,16 @@ StoreListSet(ListSet *s, const CqlEntity *e, int n, const int64 *ids, const int8
 		s->key_cols[s->nkeys] = pstrdup(u->key_cols[k]);
 		s->keys[s->nkeys++] = pstrdup(u->keys[k]);
 	}
+	s->ndefinitions = u->ndefs;
+	s->definition_types = palloc(sizeof(char *) * Max(u->ndefs, 1));
+	s->definition_keys = palloc(sizeof(char *) * Max(u->ndefs, 1));
+	s->definition_answers = palloc(sizeof(uint64) * Max(u->ndefs, 1));
+	for (int k = 0; k < u->ndefs; k++)
+	{
+		s->definition_types[k] = pstrdup(u->def_types[k]);
+		s->definition_keys[k] = pstrdup(u->def_keys[k]);
+		s->definition_answers[k] = u->def_answers[k];
+	}
 	s->nscopes = nscopes;
 	s->scope = palloc(sizeof(int8) * Max(n, 1));
 	memcpy(s->scope, scope, sizeof(int8) * n);
@@ -549,6 +599,41 @@ GivePlans(ListSet *s, OldPlans *old)
 	old->n = 0;
 }
 
+/*
+ * Whether s still holds after an invalidation.  Its filters translate the
+ * same while the workspace's lists, object types and workspace row are
+ * unchanged (the lists version) and every declared property they looked up
+ * answers as it did: a property no filter reads may change type, appear or
+ * go without a recompile.  Found so, it holds for the workspace's new CQL
+ * version too.
+ */
+static bool
+ListSetCurrent(ListSet *s, int64 ws)
+{
+	uint64		now = CrmCacheEpoch();
+	uint64		version;
+
+	if (s->epoch == now)
+		return true;
+	version = CrmWorkspaceVersion(ws, CRM_VERSION_CQL);
+	if (version != s->version)
+	{
+		if (s->ndefinitions < 0 || CrmWorkspaceVersion(ws, CRM_VERSION_LISTS) != s->lists_version)
+			return false;
+		for (int k = 0; k < s->ndefinitions; k++)
+			if (CrmCqlDefinitionAnswer(ws, s->definition_types[k], s->definition_keys[k]) !=
+				s->definition_answers[k])
+				return false;
+	}
+	/* read-only in parallel mode: what was read holds for the command only */
+	if (!IsInParallelMode())
+	{
+		s->version = version;
+		s->epoch = now;
+	}
+	return true;
+}
+
 /* The compiled dynamic lists of a workspace and entity; SPI is connected */
 ListSet *
 GetListSet(int64 ws, const CqlEntity *e)
@@ -577,14 +662,11 @@ GetListSet(int64 ws, const CqlEntity *e)
 	s = hash_search(cache, &key, HASH_ENTER, &found);
 	/*
 	 * After an invalidation an entry is used again once what its filters
-	 * translate with is found unchanged (declared properties and custom
-	 * types change what they translate to, too; a label does not); a
-	 * changed one is rebuilt at the outermost level only, and used as it is
-	 * further in.  The rebuild keeps the plans of the queries that come out
-	 * the same.
+	 * translate with is found unchanged (ListSetCurrent); a changed one is
+	 * rebuilt at the outermost level only, and used as it is further in.
+	 * The rebuild keeps the plans of the queries that come out the same.
 	 */
-	if (found && !CrmWorkspaceUnchanged(ws, true, &s->epoch, s->version) &&
-		lists_sync_depth <= 1 && lists_applying == 0)
+	if (found && !ListSetCurrent(s, ws) && lists_sync_depth <= 1 && lists_applying == 0)
 	{
 		TakePlans(s, &old);
 		EvictListSet(s);
@@ -615,6 +697,7 @@ GetListSet(int64 ws, const CqlEntity *e)
 	s->nscopes = 0;
 	s->scope = NULL;
 	s->nsmart = 0;
+	s->ndefinitions = -1;
 	s->bytes = 0;
 	s->planned = false;
 	s->cxt = AllocSetContextCreate(cache_context, "crm list entry", ALLOCSET_SMALL_SIZES);
@@ -622,7 +705,8 @@ GetListSet(int64 ws, const CqlEntity *e)
 	{
 		/* the version before the load: a change committed meanwhile makes the entry older */
 		s->epoch = CrmCacheEpoch();
-		s->version = CrmWorkspaceVersion(ws, true);
+		s->version = CrmWorkspaceVersion(ws, CRM_VERSION_CQL);
+		s->lists_version = CrmWorkspaceVersion(ws, CRM_VERSION_LISTS);
 		LoadListSet(s, e);
 	}
 	PG_CATCH();
@@ -672,10 +756,45 @@ ListsNoneIn(const IdSet *workspaces)
 	return true;
 }
 
+/* The entries of workspace ws, by entity */
+static ListSet *
+WorkspaceEntry(int64 ws, int entity)
+{
+	ListSetKey	key;
+
+	if (cache == NULL)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.workspace_id = ws;
+	key.entity = entity;
+	return hash_search(cache, &key, HASH_FIND, NULL);
+}
+
 /*
- * Our own change to a workspace's lists or definitions: recompile its
- * entries at their next use (at the outermost level), not at the next
- * message; the other workspaces' entries stay.
+ * Our own change to a workspace's definitions: check its entries again at
+ * their next use, with the workspace's version read again, not at the next
+ * message.  An entry whose filters read no changed definition is kept.
+ */
+void
+ListsCacheRecheck(int64 ws)
+{
+	int			nent;
+
+	(void) CqlEntities(&nent);
+	CrmWorkspaceVersionForget(ws);
+	for (int i = 0; i < nent; i++)
+	{
+		ListSet    *s = WorkspaceEntry(ws, i);
+
+		if (s != NULL)
+			s->epoch = 0;
+	}
+}
+
+/*
+ * Our own change to a workspace's lists: recompile its entries at their
+ * next use (at the outermost level), not at the next message; the other
+ * workspaces' entries stay.
  */
 void
 ListsCacheInvalidate(int64 ws)
@@ -684,18 +803,15 @@ ListsCacheInvalidate(int64 ws)
 
 	(void) CqlEntities(&nent);
 	CrmWorkspaceVersionForget(ws);
-	if (cache == NULL)
-		return;
 	for (int i = 0; i < nent; i++)
 	{
-		ListSetKey	key;
-		ListSet    *s;
+		ListSet    *s = WorkspaceEntry(ws, i);
 
-		memset(&key, 0, sizeof(key));
-		key.workspace_id = ws;
-		key.entity = i;
-		s = hash_search(cache, &key, HASH_FIND, NULL);
+		/* by a CQL version it matches no more, whatever its definitions answer */
 		if (s != NULL)
+		{
 			s->epoch = s->version = 0;
+			s->ndefinitions = -1;
+		}
 	}
 }

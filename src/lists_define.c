@@ -981,14 +981,75 @@ TranslatedChange(TupleDesc desc, TupleTableSlot *o, TupleTableSlot *n)
 }
 
 /*
+ * The property definitions a statement changed, by workspace, object type
+ * and key: a list is recomputed only when its filter looked one of them up.
+ * all: a change of crm.object_types, or more definitions than fit.
+ */
+typedef struct ChangedDefinitions
+{
+	bool		all;
+	int			n;
+	int64		ws[64];
+	char	   *object_type[64];
+	char	   *key[64];
+} ChangedDefinitions;
+
+/* The definition a row of crm.property_definitions is, added to c */
+static void
+NoteDefinition(ChangedDefinitions *c, TupleDesc desc, TupleTableSlot *slot)
+{
+	bool		isnull;
+
+	if (c->all)
+		return;
+	if (c->n == lengthof(c->key))
+	{
+		c->all = true;
+		return;
+	}
+	c->ws[c->n] = DatumGetInt64(slot_getattr(slot, Att(desc, "workspace_id"), &isnull));
+	c->object_type[c->n] = TextDatumGetCString(slot_getattr(slot, Att(desc, "object_type"), &isnull));
+	c->key[c->n++] = TextDatumGetCString(slot_getattr(slot, Att(desc, "key"), &isnull));
+}
+
+/* Whether a filter of workspace ws that read what reads says looked up a changed definition */
+static bool
+ReadsChangedDefinition(const ChangedDefinitions *c, int64 ws, const CrmCqlReads *reads)
+{
+	if (c->all || reads->ndefinitions < 0)
+		return true;
+	for (int i = 0; i < c->n; i++)
+		for (int k = 0; k < reads->ndefinitions; k++)
+			if (c->ws[i] == ws && strcmp(c->key[i], reads->definition_keys[k]) == 0 &&
+				strcmp(c->object_type[i], reads->definition_types[k]) == 0)
+				return true;
+	return false;
+}
+
+/* Every row of a DELETE's old rows, as changed definitions */
+static void
+NoteDeletedDefinitions(TriggerData *td, ChangedDefinitions *c)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	TupleTableSlot *o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+
+	tuplestore_select_read_pointer(td->tg_oldtable, tuplestore_alloc_read_pointer(td->tg_oldtable, EXEC_FLAG_REWIND));
+	tuplestore_rescan(td->tg_oldtable);
+	while (!c->all && tuplestore_gettupleslot(td->tg_oldtable, true, false, o))
+		NoteDefinition(c, desc, o);
+	ExecDropSingleTupleTableSlot(o);
+}
+
+/*
  * The workspaces whose filters may translate differently after the
  * statement: of every deleted row, and of every updated one that changed in
- * a translated column (a new label changes no filter).  An UPDATE's
- * transition tables hold each row's old and new versions in the same order;
- * should the ids not pair up, every workspace touched counts.
+ * a translated column (a new label changes no filter), and in changed the
+ * definitions that did.  An UPDATE's transition tables hold each row's old
+ * and new versions in the same order; should the ids not pair up, every
+ * workspace touched counts.
  */
 static void
-TranslatedWorkspaces(TriggerData *td, IdSet *out)
+TranslatedWorkspaces(TriggerData *td, IdSet *out, ChangedDefinitions *changed)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	int			ws_att = Att(desc, "workspace_id");
@@ -996,9 +1057,14 @@ TranslatedWorkspaces(TriggerData *td, IdSet *out)
 	TupleTableSlot *o,
 			   *n;
 
+	changed->all = strcmp(CrmTriggerTableName(td->tg_relation), "crm.property_definitions") != 0;
 	if (td->tg_newtable == NULL || td->tg_oldtable == NULL)
 	{
 		CollectWorkspaces(td, out);
+		if (td->tg_oldtable != NULL)
+			NoteDeletedDefinitions(td, changed);
+		else
+			changed->all = true;
 		return;
 	}
 	o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
@@ -1016,12 +1082,15 @@ TranslatedWorkspaces(TriggerData *td, IdSet *out)
 		{
 			out->n = 0;
 			CollectWorkspaces(td, out);
+			changed->all = true;
 			break;
 		}
 		if (TranslatedChange(desc, o, n))
 		{
 			IdAdd(out, DatumGetInt64(slot_getattr(o, ws_att, &isnull)));
 			IdAdd(out, DatumGetInt64(slot_getattr(n, ws_att, &isnull)));
+			NoteDefinition(changed, desc, o);
+			NoteDefinition(changed, desc, n);
 		}
 	}
 	ExecDropSingleTupleTableSlot(o);
@@ -1036,22 +1105,25 @@ TranslatedWorkspaces(TriggerData *td, IdSet *out)
  * change.  Every dynamic list of the workspaces touched is translated
  * again: if one no longer translates the change is refused, naming every
  * list it would break (a dynamic list would otherwise break every later
- * write of its records), and one that reads definitions is recomputed,
- * set-based, under the new meaning.  crm.drop_property() and a row DELETE
- * take this same path.
+ * write of its records), and one whose filter looked up a changed
+ * definition is recomputed, set-based, under the new meaning (a property no
+ * filter reads changes no membership).  crm.drop_property() and a row
+ * DELETE take this same path.  The compiled lists are checked again at
+ * their next use and kept when no filter of theirs read a changed one.
  */
 Datum
 crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	IdSet		workspaces = {0};
+	ChangedDefinitions *changed = palloc0(sizeof(ChangedDefinitions));
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
 		!TRIGGER_FIRED_AFTER(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("lists_definitions_changed: must be fired AFTER each statement")));
-	TranslatedWorkspaces(td, &workspaces);
+	TranslatedWorkspaces(td, &workspaces, changed);
 	if (workspaces.n == 0)
 		return PointerGetDatum(NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1064,7 +1136,7 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 	PushCopiedSnapshot(GetActiveSnapshot());
 	UpdateActiveSnapshotCommandId();
 	for (int w = 0; w < workspaces.n; w++)
-		ListsCacheInvalidate(workspaces.v[w]);
+		ListsCacheRecheck(workspaces.v[w]);
 	for (int w = 0; w < workspaces.n; w++)
 	{
 		Oid			argtypes[1] = {INT8OID};
@@ -1125,7 +1197,7 @@ crm_lists_definitions_changed(PG_FUNCTION_ARGS)
 					 errhint("Change those lists' filters (crm.set_list_filter) or delete the lists first, "
 							 "then drop or redefine the property or object type.")));
 		for (int i = 0; i < n; i++)
-			if (reads[i].definitions)
+			if (reads[i].definitions && ReadsChangedDefinition(changed, workspaces.v[w], &reads[i]))
 				(void) RefreshMembers(&rows[i], sqls[i], &reads[i], true);
 	}
 	PopActiveSnapshot();

@@ -420,7 +420,7 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 	op = hash_search(cache, &key, HASH_ENTER, &found);
 	if (found)
 	{
-		if (CrmWorkspaceUnchanged(workspace_id, false, &op->epoch, op->version))
+		if (CrmWorkspaceUnchanged(workspace_id, CRM_VERSION_ALL, &op->epoch, op->version))
 		{
 			stats.hits++;
 			dlist_move_head(&lru, &op->lru);
@@ -443,7 +443,7 @@ GetObjectProps(int64 workspace_id, const char *object_type)
 	{
 		/* the version before the load: a change committed meanwhile makes the entry older */
 		op->epoch = CrmCacheEpoch();
-		op->version = CrmWorkspaceVersion(workspace_id, false);
+		op->version = CrmWorkspaceVersion(workspace_id, CRM_VERSION_ALL);
 		LoadObjectProps(op);
 	}
 	PG_CATCH();

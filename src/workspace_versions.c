@@ -27,7 +27,10 @@
  * a definition's label, pattern, required flag and history switch, which
  * only the validation trigger reads.  The compiled lists go by it, so
  * relabelling a property or tightening its pattern rebuilds the workspace's
- * property entry and leaves its compiled lists alone.
+ * property entry and leaves its compiled lists alone.  A third, the lists
+ * version, leaves the definitions out altogether: a compiled list whose
+ * workspace changed only in its definitions still holds if the definitions
+ * its filters looked up answer the same (lists_cache.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +60,7 @@ typedef struct VersionEntry
 	uint64		epoch;
 	uint64		version;		/* of every row the caches read */
 	uint64		cql;			/* of the rows and columns CQL translates with */
+	uint64		lists;			/* of those but the definitions */
 } VersionEntry;
 
 static HTAB *versions = NULL;
@@ -67,13 +71,16 @@ static SPIPlanPtr version_plan = NULL;
  * on it and the caches do not read (a list's member count changes with
  * every membership): c, without the definition columns CQL never reads
  * either (CrmLookupProperty hands it a property's type and options), and
- * u, those columns.  One pass over the rows, sorted by a short key.  The
+ * u, those columns; the third hash leaves out the definitions (t 'd').  One
+ * pass over the rows, sorted by a short key.  The
  * rows are read as jsonb only: the library may run against an older
  * release's tables (before ALTER EXTENSION UPDATE), which lack columns.
  */
 static const char version_sql[] =
 	"SELECT pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c OPERATOR(pg_catalog.||) r.u, ',' ORDER BY r.t, r.id), ''), 0),"
-	"       pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c, ',' ORDER BY r.t, r.id), ''), 0)"
+	"       pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c, ',' ORDER BY r.t, r.id), ''), 0),"
+	"       pg_catalog.hashtextextended(COALESCE(pg_catalog.string_agg(r.c, ',' ORDER BY r.t, r.id)"
+	"                                    FILTER (WHERE r.t OPERATOR(pg_catalog.<>) 'd'), ''), 0)"
 	"  FROM (SELECT 'd' AS t, d.id, (d.j OPERATOR(pg_catalog.-)"
 	"                  '{label,pattern,required,track_history,created_at,updated_at}'::pg_catalog.text[])::pg_catalog.text AS c,"
 	"               pg_catalog.jsonb_build_array(d.j OPERATOR(pg_catalog.->) 'label', d.j OPERATOR(pg_catalog.->) 'pattern',"
@@ -122,7 +129,7 @@ CrmCacheEpoch(void)
 	return epoch;
 }
 
-/* Reads both versions with the latest snapshot, as the table's owner (past row-level security) */
+/* Reads the three versions with the latest snapshot, as the table's owner (past row-level security) */
 static void
 ReadVersion(int64 ws, VersionEntry *out)
 {
@@ -148,19 +155,28 @@ ReadVersion(int64 ws, VersionEntry *out)
 	CrmRestoreUser(&saved);
 	out->version = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	out->cql = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	out->lists = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	SPI_finish();
+}
+
+/* The version of kind in a version entry */
+static uint64
+VersionOf(const VersionEntry *v, CrmVersionKind kind)
+{
+	return kind == CRM_VERSION_ALL ? v->version : kind == CRM_VERSION_CQL ? v->cql : v->lists;
 }
 
 /*
  * The version of a workspace's definitions now, read at most once an epoch:
- * of every row the caches read, or (cql) of what CQL translates with.  A
+ * of every row the caches read, of what CQL translates with, or of that
+ * without the definitions (see the file header).  A
  * cache entry records the version it was built with (read before it loads,
  * so a change committed meanwhile makes it older, never newer than what it
  * holds) and the epoch; read-only in parallel mode, where what is read is
  * good for the command only, it is not remembered.
  */
 uint64
-CrmWorkspaceVersion(int64 ws, bool cql)
+CrmWorkspaceVersion(int64 ws, CrmVersionKind kind)
 {
 	VersionEntry *v;
 	VersionEntry read;
@@ -170,7 +186,7 @@ CrmWorkspaceVersion(int64 ws, bool cql)
 	if (IsInParallelMode())
 	{
 		ReadVersion(ws, &read);
-		return cql ? read.cql : read.version;
+		return VersionOf(&read, kind);
 	}
 	if (versions == NULL)
 	{
@@ -183,21 +199,22 @@ CrmWorkspaceVersion(int64 ws, bool cql)
 	}
 	v = hash_search(versions, &ws, HASH_FIND, NULL);
 	if (v != NULL && v->epoch == now)
-		return cql ? v->cql : v->version;
+		return VersionOf(v, kind);
 
 	/* a workspace not seen this epoch: the old ones are of no more use */
 	if (v == NULL && hash_get_num_entries(versions) >= 4096)
 	{
 		hash_destroy(versions);
 		versions = NULL;
-		return CrmWorkspaceVersion(ws, cql);
+		return CrmWorkspaceVersion(ws, kind);
 	}
 	ReadVersion(ws, &read);
 	v = hash_search(versions, &ws, HASH_ENTER, &found);
 	v->epoch = now;
 	v->version = read.version;
 	v->cql = read.cql;
-	return cql ? v->cql : v->version;
+	v->lists = read.lists;
+	return VersionOf(v, kind);
 }
 
 /* Our own change to a workspace, before its invalidation arrives: read its version again */
@@ -210,16 +227,16 @@ CrmWorkspaceVersionForget(int64 ws)
 
 /*
  * Whether an entry built at (built_epoch, built_version) still holds for
- * workspace ws; cql as the version was read
+ * workspace ws; kind as the version was read
  */
 bool
-CrmWorkspaceUnchanged(int64 ws, bool cql, uint64 *built_epoch, uint64 built_version)
+CrmWorkspaceUnchanged(int64 ws, CrmVersionKind kind, uint64 *built_epoch, uint64 built_version)
 {
 	uint64		now = CrmCacheEpoch();
 
 	if (*built_epoch == now)
 		return true;
-	if (CrmWorkspaceVersion(ws, cql) != built_version)
+	if (CrmWorkspaceVersion(ws, kind) != built_version)
 		return false;
 	if (!IsInParallelMode())
 		*built_epoch = now;
