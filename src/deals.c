@@ -271,10 +271,8 @@ RecordInserted(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot)
 }
 
 /*
- * The moved deals' bookkeeping, one statement: closing the previous stay
- * cannot see the rows opened next to it.  %1$s is the workspace of a row:
- * the moved row's own on one node, one workspace passed as a value on
- * Citus (below).
+ * The moved deals' bookkeeping (RecordMoved).  %1$s is a row's workspace:
+ * the moved row's own on one node, one workspace passed as a value on Citus.
  */
 #define MOVED_SQL \
 	"WITH moved AS (" \
