@@ -9,7 +9,8 @@
  * After an UPDATE it finds the deals whose stage_id changed and, for them
  * only, closes the previous stay, opens the new one, writes the
  * stage_changed activity and the STAGE_CHANGED / WON / LOST events, in one
- * set-based statement however many deals moved.
+ * set-based statement however many deals moved (on Citus one per
+ * workspace, so that a worker's trigger stays on the workspace's shards).
  *
  * Every UPDATE of a deal fires it (the value the line items keep, a title
  * edit), and almost none of them moves the deal: the transition tables are
@@ -42,6 +43,7 @@ PG_FUNCTION_INFO_V1(crm_deals_record_stage);
 
 static SPIPlanPtr opened_plan = NULL;
 static SPIPlanPtr moved_plan = NULL;
+static SPIPlanPtr moved_citus_plan = NULL;
 static SPIPlanPtr born_closed_plan = NULL;
 
 /* One column of the rows handed to the SQL, as an array parameter */
@@ -79,6 +81,43 @@ ColumnToArray(ColumnArray *c, int n)
 
 	return PointerGetDatum(construct_md_array(c->values, c->nulls, 1, dims, lbs,
 											  c->elemtype, c->typlen, c->typbyval, c->typalign));
+}
+
+/*
+ * On Citus, args[] gets the arrays of the rows of the workspace of row
+ * first (column 0 holds the workspace), which are marked done.  A worker's
+ * trigger names that workspace as a value, so that its statement goes to
+ * the workspace's shards on this worker: joined with an array of
+ * workspaces it would go to every shard, through connections of the
+ * worker's own, and Citus 13.0.5 crashes committing those inside the
+ * coordinator's two-phase commit.
+ */
+static void
+OneWorkspace(ColumnArray *cols, int ncols, int n, int first, bool *done, Datum *args)
+{
+	int64		ws = DatumGetInt64(cols[0].values[first]);
+	int		   *rows = palloc(sizeof(int) * n);
+	int			m = 0;
+
+	for (int j = first; j < n; j++)
+		if (!done[j] && DatumGetInt64(cols[0].values[j]) == ws)
+		{
+			rows[m++] = j;
+			done[j] = true;
+		}
+	for (int i = 0; i < ncols; i++)
+	{
+		ColumnArray sub = cols[i];
+
+		sub.values = palloc(sizeof(Datum) * m);
+		sub.nulls = palloc(sizeof(bool) * m);
+		for (int k = 0; k < m; k++)
+		{
+			sub.values[k] = cols[i].values[rows[k]];
+			sub.nulls[k] = cols[i].nulls[rows[k]];
+		}
+		args[i] = ColumnToArray(&sub, m);
+	}
 }
 
 static SPIPlanPtr
@@ -232,6 +271,53 @@ RecordInserted(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot)
 }
 
 /*
+ * The moved deals' bookkeeping (RecordMoved).  %1$s is a row's workspace:
+ * the moved row's own on one node, one workspace passed as a value on Citus.
+ */
+#define MOVED_SQL \
+	"WITH moved AS (" \
+	"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)," \
+	"         pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)," \
+	"         pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11))" \
+	"    AS m(workspace_id, deal_id, pipeline_id, contact_id, company_id, from_stage_id, stage_id," \
+	"         entered_at, status, old_status, reason)" \
+	"), closed AS (" \
+	"  UPDATE crm.deal_stage_history h SET left_at = m.entered_at" \
+	"    FROM moved m" \
+	"   WHERE h.workspace_id OPERATOR(pg_catalog.=) %1$s" \
+	"     AND h.deal_id OPERATOR(pg_catalog.=) m.deal_id AND h.left_at IS NULL" \
+	"), opened AS (" \
+	"  INSERT INTO crm.deal_stage_history (workspace_id, deal_id, pipeline_id, from_stage_id, stage_id, entered_at)" \
+	"  SELECT %1$s, m.deal_id, m.pipeline_id, m.from_stage_id, m.stage_id, m.entered_at FROM moved m" \
+	"), logged AS (" \
+	"  INSERT INTO crm.activities (workspace_id, contact_id, company_id, deal_id, type, subject, actor, occurred_at, payload)" \
+	"  SELECT %1$s, m.contact_id, m.company_id, m.deal_id, 'stage_changed'," \
+	"         f.name OPERATOR(pg_catalog.||) ' → ' OPERATOR(pg_catalog.||) t.name, 'system', m.entered_at," \
+	"         pg_catalog.jsonb_build_object('from_stage_id', m.from_stage_id, 'from_stage', f.name," \
+	"                                       'stage_id', m.stage_id, 'stage', t.name, 'status', m.status)" \
+	"    FROM moved m" \
+	"    JOIN crm.stages t ON t.workspace_id OPERATOR(pg_catalog.=) %1$s" \
+	"                     AND t.id OPERATOR(pg_catalog.=) m.stage_id" \
+	"    JOIN crm.stages f ON f.workspace_id OPERATOR(pg_catalog.=) %1$s" \
+	"                     AND f.id OPERATOR(pg_catalog.=) m.from_stage_id" \
+	")" \
+	" INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)" \
+	" SELECT %1$s, e.type, 'deal', m.deal_id," \
+	"        pg_catalog.jsonb_build_object('id', m.deal_id, 'pipeline_id', m.pipeline_id," \
+	"                                      'from_stage_id', m.from_stage_id, 'stage_id', m.stage_id," \
+	"                                      'status', m.status)" \
+	"        OPERATOR(pg_catalog.||)" \
+	"        CASE WHEN e.type OPERATOR(pg_catalog.<>) 'CRM_DEAL_STAGE_CHANGED'" \
+	"             THEN pg_catalog.jsonb_build_object('reason', m.reason) ELSE '{}'::pg_catalog.jsonb END" \
+	"   FROM moved m" \
+	"  CROSS JOIN LATERAL (VALUES ('CRM_DEAL_STAGE_CHANGED')," \
+	"        (CASE WHEN m.status OPERATOR(pg_catalog.=) 'won' AND m.old_status OPERATOR(pg_catalog.<>) 'won'" \
+	"              THEN 'CRM_DEAL_WON'" \
+	"              WHEN m.status OPERATOR(pg_catalog.=) 'lost' AND m.old_status OPERATOR(pg_catalog.<>) 'lost'" \
+	"              THEN 'CRM_DEAL_LOST' END)) AS e(type)" \
+	"  WHERE e.type IS NOT NULL"
+
+/*
  * Deals that changed stage.  One statement, one snapshot: closing the
  * previous stay cannot see the rows opened next to it.
  */
@@ -244,8 +330,8 @@ RecordMoved(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot, Tupl
 		C_STATUS, C_OLD_STATUS, C_REASON, NCOLS
 	};
 	ColumnArray cols[NCOLS];
-	Oid			argtypes[NCOLS];
-	Datum		args[NCOLS];
+	Oid			argtypes[NCOLS + 1];
+	Datum		args[NCOLS + 1];
 	int			stage_att = RequireColumn(tupdesc, "stage_id");
 	int			ws_att = 0,
 				id_att = 0,
@@ -348,57 +434,36 @@ RecordMoved(TriggerData *trigdata, TupleDesc tupdesc, TupleTableSlot *slot, Tupl
 		return;
 
 	for (i = 0; i < NCOLS; i++)
-	{
-		args[i] = ColumnToArray(&cols[i], n);
 		argtypes[i] = get_array_type(cols[i].elemtype);
-	}
+	argtypes[NCOLS] = INT8OID;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "deals_record_stage: SPI_connect failed");
-	KeepPlan(&moved_plan,
-			 "WITH moved AS ("
-			 "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-			 "         pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),"
-			 "         pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11))"
-			 "    AS m(workspace_id, deal_id, pipeline_id, contact_id, company_id, from_stage_id, stage_id,"
-			 "         entered_at, status, old_status, reason)"
-			 "), closed AS ("
-			 "  UPDATE crm.deal_stage_history h SET left_at = m.entered_at"
-			 "    FROM moved m"
-			 "   WHERE h.workspace_id OPERATOR(pg_catalog.=) m.workspace_id"
-			 "     AND h.deal_id OPERATOR(pg_catalog.=) m.deal_id AND h.left_at IS NULL"
-			 "), opened AS ("
-			 "  INSERT INTO crm.deal_stage_history (workspace_id, deal_id, pipeline_id, from_stage_id, stage_id, entered_at)"
-			 "  SELECT m.workspace_id, m.deal_id, m.pipeline_id, m.from_stage_id, m.stage_id, m.entered_at FROM moved m"
-			 "), logged AS ("
-			 "  INSERT INTO crm.activities (workspace_id, contact_id, company_id, deal_id, type, subject, actor, occurred_at, payload)"
-			 "  SELECT m.workspace_id, m.contact_id, m.company_id, m.deal_id, 'stage_changed',"
-			 "         f.name OPERATOR(pg_catalog.||) ' → ' OPERATOR(pg_catalog.||) t.name, 'system', m.entered_at,"
-			 "         pg_catalog.jsonb_build_object('from_stage_id', m.from_stage_id, 'from_stage', f.name,"
-			 "                                       'stage_id', m.stage_id, 'stage', t.name, 'status', m.status)"
-			 "    FROM moved m"
-			 "    JOIN crm.stages t ON t.workspace_id OPERATOR(pg_catalog.=) m.workspace_id"
-			 "                     AND t.id OPERATOR(pg_catalog.=) m.stage_id"
-			 "    JOIN crm.stages f ON f.workspace_id OPERATOR(pg_catalog.=) m.workspace_id"
-			 "                     AND f.id OPERATOR(pg_catalog.=) m.from_stage_id"
-			 ")"
-			 " INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
-			 " SELECT m.workspace_id, e.type, 'deal', m.deal_id,"
-			 "        pg_catalog.jsonb_build_object('id', m.deal_id, 'pipeline_id', m.pipeline_id,"
-			 "                                      'from_stage_id', m.from_stage_id, 'stage_id', m.stage_id,"
-			 "                                      'status', m.status)"
-			 "        OPERATOR(pg_catalog.||)"
-			 "        CASE WHEN e.type OPERATOR(pg_catalog.<>) 'CRM_DEAL_STAGE_CHANGED'"
-			 "             THEN pg_catalog.jsonb_build_object('reason', m.reason) ELSE '{}'::pg_catalog.jsonb END"
-			 "   FROM moved m"
-			 "  CROSS JOIN LATERAL (VALUES ('CRM_DEAL_STAGE_CHANGED'),"
-			 "        (CASE WHEN m.status OPERATOR(pg_catalog.=) 'won' AND m.old_status OPERATOR(pg_catalog.<>) 'won'"
-			 "              THEN 'CRM_DEAL_WON'"
-			 "              WHEN m.status OPERATOR(pg_catalog.=) 'lost' AND m.old_status OPERATOR(pg_catalog.<>) 'lost'"
-			 "              THEN 'CRM_DEAL_LOST' END)) AS e(type)"
-			 "  WHERE e.type IS NOT NULL",
-			 NCOLS, argtypes);
-	if (SPI_execute_plan(moved_plan, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "deals_record_stage: stage bookkeeping failed");
+	if (OidIsValid(CrmCitusTableOfShard(trigdata->tg_relation)))
+	{
+		/* the arrays' rows one workspace at a time, that workspace a value */
+		bool	   *done = palloc0(sizeof(bool) * n);
+
+		if (moved_citus_plan == NULL)
+			KeepPlan(&moved_citus_plan, psprintf(MOVED_SQL, "$12"), NCOLS + 1, argtypes);
+		for (int first = 0; first < n; first++)
+		{
+			if (done[first])
+				continue;
+			args[NCOLS] = cols[C_WS].values[first];
+			OneWorkspace(cols, NCOLS, n, first, done, args);
+			if (SPI_execute_plan(moved_citus_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "deals_record_stage: stage bookkeeping failed");
+		}
+	}
+	else
+	{
+		for (i = 0; i < NCOLS; i++)
+			args[i] = ColumnToArray(&cols[i], n);
+		if (moved_plan == NULL)
+			KeepPlan(&moved_plan, psprintf(MOVED_SQL, "m.workspace_id"), NCOLS, argtypes);
+		if (SPI_execute_plan(moved_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "deals_record_stage: stage bookkeeping failed");
+	}
 	SPI_finish();
 }
 
