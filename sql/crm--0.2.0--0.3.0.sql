@@ -20223,3 +20223,13 @@ BEGIN
 	RETURN j.status;
 END;
 $$;
+
+-- churn2: a contact membership writes three index entries, not four
+-- (docs/lists.md, "How memberships are stored"): the contact's key leads with
+-- the contact and serves the list triggers' reads of a contact's lists; a
+-- list's members are found by the company key's (workspace_id, list_id)
+-- prefix.  ON CONFLICT (workspace_id, list_id, contact_id) infers the key
+-- whatever the order of its columns.
+DROP INDEX crm.list_members_contact;
+DROP INDEX crm.list_members_contact_key;
+CREATE UNIQUE INDEX list_members_contact_key ON crm.list_members (workspace_id, contact_id, list_id);
