@@ -79,7 +79,15 @@ RefuseDynamicMembers(bool update)
 static void
 CountAndEmit(int kind, const char *changes, bool at_commit)
 {
-	static SPIPlanPtr count_plans[3];
+	static SPIPlanPtr count_plans[3][2];
+	/*
+	 * Our own writes of a filter's members (lists_recompute.c) insert only
+	 * into lists that exist and delete only rows still there: the lists
+	 * need no lookup (a list row updated at every commit has a long chain
+	 * of versions to walk).
+	 */
+	bool		ours = lists_applying > 0;
+	SPIPlanPtr *plan = &count_plans[kind][ours ? 1 : 0];
 	SPITupleTable *rows;
 	uint64		nrows;
 	Datum	   *ws;
@@ -92,19 +100,21 @@ CountAndEmit(int kind, const char *changes, bool at_commit)
 				run_list = 0;
 	CrmSavedUser saved;
 
-	if (count_plans[kind] == NULL)
-		count_plans[kind] = PrepareKept(psprintf(
+	if (*plan == NULL)
+		*plan = PrepareKept(psprintf(
 												 "SELECT c.workspace_id, c.list_id, c.delta,"
-												 "       EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id),"
+												 "       %s,"
 												 "       jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
 												 "                          'object_id', c.object_id, 'source', c.source)"
 												 "  FROM (SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source,"
 												 "               sum(x.delta)::integer AS delta"
 												 "          FROM (%s) x GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0) c"
 												 " ORDER BY c.delta, c.list_id, c.object_id",
+												 ours ? "true" :
+												 "EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)",
 												 changes),
 										0, NULL);
-	if (SPI_execute_plan(count_plans[kind], NULL, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(*plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: counting members failed");
 	rows = SPI_tuptable;
 	nrows = SPI_processed;
