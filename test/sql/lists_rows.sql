@@ -199,8 +199,17 @@ SELECT count(*) FILTER (WHERE l2.id IS NOT NULL) AS by_key, count(*) FILTER (WHE
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 SET ROLE crm_lists_app;
-DELETE FROM crm.list_members m USING crm.lists l WHERE l.id = m.list_id AND l.name LIKE 'C full %' AND l.id % 2 = 0;
+DELETE FROM crm.list_members m USING crm.lists l
+ WHERE l.id = m.list_id AND l.name LIKE 'C full %' AND split_part(l.name, ' ', 3)::int % 2 = 0;
 SELECT member_count, count(*) FROM crm.lists WHERE name LIKE 'C full %' GROUP BY 1 ORDER BY 1;
+-- PostgREST's upsert (on_conflict=workspace_id,list_id,contact_id, ignore-duplicates)
+-- names the contacts' key, whose columns run (workspace_id, contact_id, list_id)
+INSERT INTO crm.list_members (list_id, contact_id)
+SELECT l.id, 902 FROM crm.lists l WHERE l.name IN ('C full 1', 'C full 2')
+ON CONFLICT (workspace_id, list_id, contact_id) DO NOTHING
+RETURNING (SELECT name FROM crm.lists WHERE id = list_id);
+-- without it, the duplicate is the key's 23505
+INSERT INTO crm.list_members (list_id, contact_id) SELECT l.id, 902 FROM crm.lists l WHERE l.name = 'C full 1';
 RESET ROLE;
 DELETE FROM crm.lists WHERE name LIKE 'C full %';
 
