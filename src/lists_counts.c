@@ -198,7 +198,7 @@ UpdateCount(Relation rel, Relation pkey, ResultRelInfo *rri, EState *estate, Sna
 	/* a list deleted since: its members went with it */
 	if (!found)
 		return;
-	result = table_tuple_lock(rel, &old->tts_tid, snap, old, GetCurrentCommandId(false),
+	result = table_tuple_lock(rel, &old->tts_tid, snap, old, GetCurrentCommandId(true),
 							  LockTupleNoKeyExclusive, LockWaitBlock,
 							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 	if (result == TM_Deleted)
