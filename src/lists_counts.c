@@ -8,10 +8,12 @@
  * different contacts that moved them in or out of the same dynamic lists
  * queued on those rows for the rest of each other's transaction.  The
  * deltas are now kept in this backend, per (workspace, list) and
- * subtransaction level, and written in one UPDATE at commit by
+ * subtransaction level, and written at commit by
  * crm_internal.list_counts_flush(), a deferred constraint trigger on
  * crm.list_members: the rows are locked (in id order) only from there to
- * the end of the commit, and the count is exact at every commit.  Inside
+ * the end of the commit, and the count is exact at every commit.  They are
+ * written as an UPDATE of member_count would write them, through the table
+ * access methods rather than the executor (UpdateCount).  Inside
  * the transaction that made them, its own changes are not in the column
  * until it commits.
  *
@@ -172,8 +174,9 @@ CompareDeltas(const void *a, const void *b)
  * would do is lock the row's last version, as LockRows does in READ
  * COMMITTED (a count is a sum of deltas: a concurrent commit's is kept, in
  * any isolation level), and write the new version, a HOT update where the
- * page has room.  The executor's UPDATE cost more than the rest of the
- * commit (planning-free, but started, checked and triggered per list).
+ * page has room.  The executor's statements cost three times as much at
+ * every commit: started, the table's checks evaluated, its row triggers
+ * called (docs/performance.md, "List churn: the write of each move").
  */
 static void
 UpdateCount(Relation rel, Relation pkey, ResultRelInfo *rri, EState *estate, Snapshot snap,
