@@ -20781,3 +20781,13 @@ END;
 $$;
 COMMENT ON FUNCTION crm.cancel_import(bigint) IS
 	'cancels a queued or running import: a batch that is committing commits, the batches in progress are rolled back; the batches done stay';
+
+-- churn2: a contact membership writes three index entries, not four
+-- (docs/lists.md, "How memberships are stored"): the contact's key leads with
+-- the contact and serves the list triggers' reads of a contact's lists; a
+-- list's members are found by the company key's (workspace_id, list_id)
+-- prefix.  ON CONFLICT (workspace_id, list_id, contact_id) infers the key
+-- whatever the order of its columns.
+DROP INDEX crm.list_members_contact;
+DROP INDEX crm.list_members_contact_key;
+CREATE UNIQUE INDEX list_members_contact_key ON crm.list_members (workspace_id, contact_id, list_id);

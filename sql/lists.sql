@@ -94,13 +94,15 @@ CREATE TABLE crm.list_members (
 			ELSE false
 		END)
 );
-CREATE UNIQUE INDEX list_members_contact_key ON crm.list_members (workspace_id, list_id, contact_id);
+-- A contact's memberships, and its key: the list triggers (src/lists_recompute.c)
+-- read a contact's lists from this index alone where the heap page is
+-- all-visible.  Three indexes per contact membership, not four: a list's
+-- members, contacts too, are found by the company key's (workspace_id,
+-- list_id) prefix, and ON CONFLICT (workspace_id, list_id, contact_id) infers
+-- this key whatever the order of its columns.
+CREATE UNIQUE INDEX list_members_contact_key ON crm.list_members (workspace_id, contact_id, list_id);
 CREATE UNIQUE INDEX list_members_company_key ON crm.list_members (workspace_id, list_id, company_id);
--- A record's memberships; list_id included so that the list triggers
--- (src/lists_recompute.c) read them from the index alone where the heap page is
--- all-visible.
-CREATE INDEX list_members_contact ON crm.list_members (workspace_id, contact_id) INCLUDE (list_id)
-	WHERE contact_id IS NOT NULL;
+-- A company's memberships, list_id included for the same index-only reads.
 CREATE INDEX list_members_company ON crm.list_members (workspace_id, company_id) INCLUDE (list_id)
 	WHERE company_id IS NOT NULL;
 -- The memberships of the lists the request sees (a list's policy applies

@@ -149,6 +149,9 @@ extern int	CrmTriggerDepth(void);
 /* events.c: a domain event (payload a jsonb object) from C code of the extension, inside SPI */
 extern void CrmEmitEvent(int64 ws, const char *type, const char *object_type, int64 object_id,
 						 Datum payload);
+/* Events of one type, one per (workspace, object, payload), in that order; inside SPI */
+extern void CrmEmitEvents(int n, const Datum *workspaces, const char *type, const char *object_type,
+						  const Datum *object_ids, const Datum *payloads);
 extern Oid	CrmEventsOwner(void);
 
 /* direct_insert.c: rows into a table's heap (by pages) and indexes, no executor */

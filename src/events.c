@@ -885,6 +885,22 @@ CrmEmitEvent(int64 ws, const char *type, const char *object_type, int64 object_i
 	InsertEvents(&batch, type, object_type);
 }
 
+/*
+ * A statement's domain events of one type (the membership changes of a
+ * statement on crm.list_members): written by pages as the row events are.
+ */
+void
+CrmEmitEvents(int n, const Datum *workspaces, const char *type, const char *object_type,
+			  const Datum *object_ids, const Datum *payloads)
+{
+	EventBatch	batch = {0};
+
+	for (int i = 0; i < n; i++)
+		BatchAdd(&batch, workspaces[i], object_ids[i], DatumGetJsonbP(payloads[i]));
+	if (batch.n > 0)
+		InsertEvents(&batch, type, object_type);
+}
+
 /* The events' owner, a superuser or a service role may emit events */
 static void
 CheckMayEmit(void)

@@ -72,52 +72,91 @@ RefuseDynamicMembers(bool update)
  * delta), and each list's delta, kept for commit (lists_counts.c: the list's
  * row is not locked before then); kind: 0 insert, 1 delete, 2 update.  The
  * plans are kept: they read the transition tables by name, registered anew
- * by each call (as PL/pgSQL's plans do).
+ * by each call (as PL/pgSQL's plans do).  The query sums the changes per
+ * member; the events go into the outbox by pages, as the row events do
+ * (events.c), the removals first, each in (list, object) order.
  */
 static void
 CountAndEmit(int kind, const char *changes, bool at_commit)
 {
-	static SPIPlanPtr count_plans[3];
-	uint64		i;
+	static SPIPlanPtr count_plans[3][2];
+	/*
+	 * Our own writes of a filter's members (lists_recompute.c) insert only
+	 * into lists that exist and delete only rows still there: the lists
+	 * need no lookup (a list row updated at every commit has a long chain
+	 * of versions to walk).
+	 */
+	bool		ours = lists_applying > 0;
+	SPIPlanPtr *plan = &count_plans[kind][ours ? 1 : 0];
+	SPITupleTable *rows;
+	uint64		nrows;
+	Datum	   *ws;
+	Datum	   *lists;
+	Datum	   *payloads;
+	int			nremoved = 0;
+	int			n = 0;
+	int64		run = 0,
+				run_ws = 0,
+				run_list = 0;
+	CrmSavedUser saved;
 
-	if (count_plans[kind] == NULL)
-		count_plans[kind] = PrepareKept(psprintf(
-												 "WITH c AS ("
-												 "  SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source,"
-												 "         sum(x.delta)::integer AS delta"
-												 "    FROM (%s) x GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0),"
-												 " e AS ("
-												 "  INSERT INTO crm.events (workspace_id, type, object_type, object_id, payload)"
-												 "  SELECT c.workspace_id,"
-												 "         CASE WHEN c.delta > 0 THEN 'CRM_LIST_MEMBER_ADDED' ELSE 'CRM_LIST_MEMBER_REMOVED' END,"
-												 "         'list', c.list_id,"
-												 "         jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
-												 "                            'object_id', c.object_id, 'source', c.source)"
-												 "    FROM c"
-												 "   WHERE EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)"
-												 "   ORDER BY c.delta, c.list_id, c.object_id)"
-												 " SELECT c.workspace_id, c.list_id, sum(c.delta)::bigint FROM c GROUP BY 1, 2",
+	if (*plan == NULL)
+		*plan = PrepareKept(psprintf(
+												 "SELECT c.workspace_id, c.list_id, c.delta,"
+												 "       %s,"
+												 "       jsonb_build_object('list_id', c.list_id, 'object_type', c.object_type,"
+												 "                          'object_id', c.object_id, 'source', c.source)"
+												 "  FROM (SELECT x.workspace_id, x.list_id, x.object_type, x.object_id, max(x.source) AS source,"
+												 "               sum(x.delta)::integer AS delta"
+												 "          FROM (%s) x GROUP BY 1, 2, 3, 4 HAVING sum(x.delta) <> 0) c"
+												 " ORDER BY c.delta, c.list_id, c.object_id",
+												 ours ? "true" :
+												 "EXISTS (SELECT 1 FROM crm.lists l WHERE l.workspace_id = c.workspace_id AND l.id = c.list_id)",
 												 changes),
 										0, NULL);
+	if (SPI_execute_plan(*plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: counting members failed");
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	ws = palloc(sizeof(Datum) * Max(nrows, 1));
+	lists = palloc(sizeof(Datum) * Max(nrows, 1));
+	payloads = palloc(sizeof(Datum) * Max(nrows, 1));
+	for (uint64 i = 0; i < nrows; i++)
 	{
-		CrmSavedUser saved;
-
-		/* its events go into the outbox, which is read-only to granted roles */
-		CrmBecomeOwner(CrmEventsOwner(), &saved);
-		if (SPI_execute_plan(count_plans[kind], NULL, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "crm lists: counting members failed");
-		CrmRestoreUser(&saved);
-	}
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
 		bool		isnull;
+		int64		list = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		int32		delta = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 
-		ListCountsAdd(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
-					  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
-					  DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull)));
+		/* one delta per run of a list's rows (list ids are unique across workspaces) */
+		if (i > 0 && list != run_list)
+		{
+			ListCountsAdd(run_ws, run_list, run);
+			run = 0;
+		}
+		if (i == 0 || list != run_list)
+		{
+			run_ws = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			run_list = list;
+		}
+		run += delta;
+		/* a list that is itself being deleted gets no events */
+		if (!DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)))
+			continue;
+		ws[n] = SPI_getbinval(tup, desc, 1, &isnull);
+		lists[n] = SPI_getbinval(tup, desc, 2, &isnull);
+		payloads[n] = SPI_getbinval(tup, desc, 5, &isnull);
+		if (delta < 0)
+			nremoved++;
+		n++;
 	}
+	ListCountsAdd(run_ws, run_list, run);
+	/* its events go into the outbox, which is read-only to granted roles */
+	CrmBecomeOwner(CrmEventsOwner(), &saved);
+	CrmEmitEvents(nremoved, ws, "CRM_LIST_MEMBER_REMOVED", "list", lists, payloads);
+	CrmEmitEvents(n - nremoved, ws + nremoved, "CRM_LIST_MEMBER_ADDED", "list", lists + nremoved, payloads + nremoved);
+	CrmRestoreUser(&saved);
 	if (!at_commit)
 		ListCountsFlushNow();
 }

@@ -377,7 +377,8 @@ ReadMembersByQuery(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *
 /*
  * The current memberships of the records in the dynamic lists of s, as bits
  * (record * s->nlists + list), by an index-only scan of our own of the index
- * on (workspace_id, <record column>) INCLUDE (list_id) of crm.list_members,
+ * on (workspace_id, <record column>) INCLUDE (list_id) of crm.list_members
+ * (for contacts, their key (workspace_id, contact_id, list_id)),
  * as nodeIndexonlyscan.c does it: list_id from the index entry when the heap
  * page is all-visible, else from the heap row (which also marks the entries
  * of dead rows, so that later scans skip them).  No plan is involved, so none
@@ -414,7 +415,8 @@ ReadMembers(const ListSet *s, const CqlEntity *e, int64 ws, const int64 *ids, in
 	{
 		Relation	i = index_open(lfirst_oid(lc), AccessShareLock);
 
-		if (IndexRelationGetNumberOfKeyAttributes(i) == 2 &&
+		/* (workspace_id, record) INCLUDE (list_id), or the key (workspace_id, record, list_id) */
+		if (IndexRelationGetNumberOfKeyAttributes(i) <= 3 && IndexRelationGetNumberOfAttributes(i) >= 2 &&
 			i->rd_index->indkey.values[0] == ws_att && i->rd_index->indkey.values[1] == rec_att &&
 			i->rd_rel->relam == BTREE_AM_OID)
 			indexid = lfirst_oid(lc);
