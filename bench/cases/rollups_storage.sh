@@ -23,8 +23,10 @@ bench_sql "SET client_min_messages = warning;
 	INSERT INTO crm.companies (name) SELECT 'Co ' || i FROM generate_series(1, $n / 4) i;
 	INSERT INTO crm.contact_companies (contact_id, company_id, is_primary) SELECT i, 1 + i % ($n / 4), true FROM generate_series(1, $n) i;
 	SELECT crm.define_property('contact', 'spend_eur', 'number');
-	SELECT crm.define_property('company', 'spend_eur', 'number');
-	ALTER TABLE crm.contacts ADD COLUMN bench_computed jsonb NOT NULL DEFAULT '{}';
+	SELECT crm.define_property('company', 'spend_eur', 'number');"
+# apart: the rows above leave the report summaries' commit-time trigger
+# pending, and a table with pending trigger events cannot be altered
+bench_sql "ALTER TABLE crm.contacts ADD COLUMN bench_computed jsonb NOT NULL DEFAULT '{}';
 	ALTER TABLE crm.companies ADD COLUMN bench_computed jsonb NOT NULL DEFAULT '{}';
 	CREATE SCHEMA bench_side;
 	CREATE TABLE bench_side.contact_computed (workspace_id bigint, contact_id bigint, \"values\" jsonb NOT NULL,
