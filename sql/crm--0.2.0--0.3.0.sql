@@ -20223,3 +20223,116 @@ BEGIN
 	RETURN j.status;
 END;
 $$;
+
+-- citusmisc: a saved view's query of its columns, not of its row (on Citus
+-- the view's trigger runs on a shard, whose row type is the shard's)
+CREATE FUNCTION crm_hidden.saved_view_query(entity text, filter text, pipeline_id bigint, period text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT concat_ws(' AND ',
+		CASE WHEN btrim(filter) <> '' THEN '(' || filter || ')' END,
+		'pipelineId = ' || pipeline_id,
+		CASE entity WHEN 'deal' THEN 'expectedCloseDate' ELSE 'orderDate' END || ' = ' || period)
+$$;
+COMMENT ON FUNCTION crm_hidden.saved_view_query(text, text, bigint, text) IS
+	'the CQL query of a saved view (entity, filter, pipeline, period): (filter) AND pipelineId = p AND <date> = period';
+-- the roles that could call the whole-row one call this one
+DO $$
+DECLARE
+	g regrole;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.saved_view_query(crm.saved_views)'::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.saved_view_query(text, text, bigint, text) TO %s', g);
+	END LOOP;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_internal.saved_views_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.visibility IS NULL AND TG_OP = 'INSERT' THEN
+		NEW.visibility := CASE WHEN NEW.owner = crm.current_user_id() THEN 'private' ELSE 'workspace' END;
+	END IF;
+	IF NEW.visibility IS NULL OR NEW.visibility NOT IN ('private', 'workspace') THEN
+		RAISE EXCEPTION 'invalid saved view visibility: "%"', coalesce(NEW.visibility, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A saved view is private (its owner''s) or workspace (everyone''s).';
+	END IF;
+	IF NEW.visibility = 'private' AND NEW.owner IS NULL THEN
+		RAISE EXCEPTION 'private saved view "%" needs an owner', NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Save it as a member (owner defaults to crm.current_user_id()), pass an owner, or make it visible to the workspace.';
+	END IF;
+	IF TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner THEN
+		PERFORM crm_hidden.require_may_own(NEW.owner, 'crm.saved_views');
+	END IF;
+	IF NEW.name IS NULL OR btrim(NEW.name) = '' OR length(NEW.name) > 200 THEN
+		RAISE EXCEPTION 'invalid saved view name: "%"', coalesce(NEW.name, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the view with 1 to 200 characters, not only spaces.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.saved_views v
+				WHERE v.workspace_id = NEW.workspace_id AND v.id <> NEW.id
+				  AND v.owner IS NOT DISTINCT FROM NEW.owner AND v.name = NEW.name) THEN
+		RAISE EXCEPTION 'a saved view named "%" already exists', NEW.name
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Saved view names are unique per owner: choose another name or change the existing view.';
+	END IF;
+	IF NEW.pipeline_id IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM crm.pipelines p WHERE p.workspace_id = NEW.workspace_id AND p.id = NEW.pipeline_id) THEN
+		RAISE EXCEPTION 'pipeline % does not exist', NEW.pipeline_id
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Check the id (SELECT id, name FROM crm.pipelines), or leave pipeline_id NULL for every pipeline.';
+	END IF;
+	IF NEW.entity IS NULL OR NEW.entity NOT IN ('deal', 'order') THEN
+		RAISE EXCEPTION 'invalid saved view entity: "%"', coalesce(NEW.entity, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A saved view shows deals (entity ''deal'') or orders (entity ''order'').';
+	END IF;
+	IF NEW.period IS NOT NULL AND NEW.period !~ '^([A-Z_]+(:[0-9]{1,6})?|[0-9]{4}-[0-9]{2}-[0-9]{2})$' THEN
+		RAISE EXCEPTION 'invalid saved view period: "%"', NEW.period
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A period is a CQL date literal such as THIS_MONTH, LAST_N_DAYS:30 or 2026-01-31.';
+	END IF;
+	IF TG_OP = 'INSERT' OR ROW(NEW.entity, NEW.pipeline_id, NEW.period, NEW.filter::text, NEW.sort)
+			IS DISTINCT FROM ROW(OLD.entity, OLD.pipeline_id, OLD.period, OLD.filter::text, OLD.sort) THEN
+		EXECUTE format('SELECT pg_catalog.count(*) FROM crm.find_%ss($1, $2, 0)', NEW.entity)
+			USING crm_hidden.saved_view_query(NEW.entity, NEW.filter, NEW.pipeline_id, NEW.period), NEW.sort;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.saved_view_deals(view_id bigint, lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.deals
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v crm.saved_views := crm_hidden.require_saved_view(saved_view_deals.view_id, 'deal');
+BEGIN
+	RETURN QUERY SELECT * FROM crm.find_deals(crm_hidden.saved_view_query(v.entity, v.filter, v.pipeline_id, v.period), v.sort,
+											  saved_view_deals.lim, saved_view_deals.off);
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.saved_view_orders(view_id bigint, lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.orders
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v crm.saved_views := crm_hidden.require_saved_view(saved_view_orders.view_id, 'order');
+BEGIN
+	RETURN QUERY SELECT * FROM crm.find_orders(crm_hidden.saved_view_query(v.entity, v.filter, v.pipeline_id, v.period), v.sort,
+											   saved_view_orders.lim, saved_view_orders.off);
+END;
+$$;
+DROP FUNCTION crm_hidden.saved_view_query(crm.saved_views);
