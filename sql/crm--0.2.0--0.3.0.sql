@@ -20504,8 +20504,11 @@ BEGIN
 					  ' GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm, crm_hidden TO %1$I;'
 					  ' REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history(),'
 					  ' crm.purge_merge_records() FROM %1$I;', role_name)
-			-- the views (a merge run on the worker reads crm.contact_reference_map)
-			|| format(' GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I;', role_name)
+			-- the views, which Citus does not distribute (a merge run on the
+			-- worker reads crm.contact_reference_map); not the tables, whose
+			-- grants an earlier call in this transaction may hold
+			|| (SELECT format(' GRANT SELECT ON %s TO %I;', string_agg(format('%I.%I', v.schemaname, v.viewname), ', '), role_name)
+				  FROM pg_views v WHERE v.schemaname = 'crm')
 			|| CASE WHEN level IN ('frontend', 'service')
 					THEN format(' GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I;', role_name) ELSE '' END
 			|| format(CASE WHEN level = 'service' THEN ' GRANT SELECT ON crm_internal.service_access TO %I;'
