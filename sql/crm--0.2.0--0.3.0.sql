@@ -20791,3 +20791,388 @@ COMMENT ON FUNCTION crm.cancel_import(bigint) IS
 DROP INDEX crm.list_members_contact;
 DROP INDEX crm.list_members_contact_key;
 CREATE UNIQUE INDEX list_members_contact_key ON crm.list_members (workspace_id, contact_id, list_id);
+
+-- citusmisc: a saved view's query of its columns, not of its row (on Citus
+-- the view's trigger runs on a shard, whose row type is the shard's)
+CREATE FUNCTION crm_hidden.saved_view_query(entity text, filter text, pipeline_id bigint, period text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT concat_ws(' AND ',
+		CASE WHEN btrim(filter) <> '' THEN '(' || filter || ')' END,
+		'pipelineId = ' || pipeline_id,
+		CASE entity WHEN 'deal' THEN 'expectedCloseDate' ELSE 'orderDate' END || ' = ' || period)
+$$;
+COMMENT ON FUNCTION crm_hidden.saved_view_query(text, text, bigint, text) IS
+	'the CQL query of a saved view (entity, filter, pipeline, period): (filter) AND pipelineId = p AND <date> = period';
+-- the roles that could call the whole-row one call this one
+DO $$
+DECLARE
+	g regrole;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.saved_view_query(crm.saved_views)'::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.saved_view_query(text, text, bigint, text) TO %s', g);
+	END LOOP;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm_internal.saved_views_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.visibility IS NULL AND TG_OP = 'INSERT' THEN
+		NEW.visibility := CASE WHEN NEW.owner = crm.current_user_id() THEN 'private' ELSE 'workspace' END;
+	END IF;
+	IF NEW.visibility IS NULL OR NEW.visibility NOT IN ('private', 'workspace') THEN
+		RAISE EXCEPTION 'invalid saved view visibility: "%"', coalesce(NEW.visibility, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A saved view is private (its owner''s) or workspace (everyone''s).';
+	END IF;
+	IF NEW.visibility = 'private' AND NEW.owner IS NULL THEN
+		RAISE EXCEPTION 'private saved view "%" needs an owner', NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Save it as a member (owner defaults to crm.current_user_id()), pass an owner, or make it visible to the workspace.';
+	END IF;
+	IF TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner THEN
+		PERFORM crm_hidden.require_may_own(NEW.owner, 'crm.saved_views');
+	END IF;
+	IF NEW.name IS NULL OR btrim(NEW.name) = '' OR length(NEW.name) > 200 THEN
+		RAISE EXCEPTION 'invalid saved view name: "%"', coalesce(NEW.name, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the view with 1 to 200 characters, not only spaces.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM crm.saved_views v
+				WHERE v.workspace_id = NEW.workspace_id AND v.id <> NEW.id
+				  AND v.owner IS NOT DISTINCT FROM NEW.owner AND v.name = NEW.name) THEN
+		RAISE EXCEPTION 'a saved view named "%" already exists', NEW.name
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Saved view names are unique per owner: choose another name or change the existing view.';
+	END IF;
+	IF NEW.pipeline_id IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM crm.pipelines p WHERE p.workspace_id = NEW.workspace_id AND p.id = NEW.pipeline_id) THEN
+		RAISE EXCEPTION 'pipeline % does not exist', NEW.pipeline_id
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Check the id (SELECT id, name FROM crm.pipelines), or leave pipeline_id NULL for every pipeline.';
+	END IF;
+	IF NEW.entity IS NULL OR NEW.entity NOT IN ('deal', 'order') THEN
+		RAISE EXCEPTION 'invalid saved view entity: "%"', coalesce(NEW.entity, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A saved view shows deals (entity ''deal'') or orders (entity ''order'').';
+	END IF;
+	IF NEW.period IS NOT NULL AND NEW.period !~ '^([A-Z_]+(:[0-9]{1,6})?|[0-9]{4}-[0-9]{2}-[0-9]{2})$' THEN
+		RAISE EXCEPTION 'invalid saved view period: "%"', NEW.period
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A period is a CQL date literal such as THIS_MONTH, LAST_N_DAYS:30 or 2026-01-31.';
+	END IF;
+	IF TG_OP = 'INSERT' OR ROW(NEW.entity, NEW.pipeline_id, NEW.period, NEW.filter::text, NEW.sort)
+			IS DISTINCT FROM ROW(OLD.entity, OLD.pipeline_id, OLD.period, OLD.filter::text, OLD.sort) THEN
+		EXECUTE format('SELECT pg_catalog.count(*) FROM crm.find_%ss($1, $2, 0)', NEW.entity)
+			USING crm_hidden.saved_view_query(NEW.entity, NEW.filter, NEW.pipeline_id, NEW.period), NEW.sort;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.saved_view_deals(view_id bigint, lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.deals
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v crm.saved_views := crm_hidden.require_saved_view(saved_view_deals.view_id, 'deal');
+BEGIN
+	RETURN QUERY SELECT * FROM crm.find_deals(crm_hidden.saved_view_query(v.entity, v.filter, v.pipeline_id, v.period), v.sort,
+											  saved_view_deals.lim, saved_view_deals.off);
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.saved_view_orders(view_id bigint, lim integer DEFAULT 100, off integer DEFAULT 0)
+RETURNS SETOF crm.orders
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v crm.saved_views := crm_hidden.require_saved_view(saved_view_orders.view_id, 'order');
+BEGIN
+	RETURN QUERY SELECT * FROM crm.find_orders(crm_hidden.saved_view_query(v.entity, v.filter, v.pipeline_id, v.period), v.sort,
+											   saved_view_orders.lim, saved_view_orders.off);
+END;
+$$;
+DROP FUNCTION crm_hidden.saved_view_query(crm.saved_views);
+
+-- citusmisc: crm.check_limits(), the limit checks now, also on Citus (where SET CONSTRAINTS reaches no worker)
+-- runs now the limit checks this backend queued for commit: the limit
+-- triggers made immediate, then deferred again.  Of the triggers of
+-- crm_internal.enforce_limit by name: on a Citus worker those of the
+-- shards, whose names carry the shard's number.
+CREATE FUNCTION crm_hidden.run_limit_checks(workspace_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	names text;
+BEGIN
+	SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.conname), ', ') INTO names
+	  FROM pg_trigger t
+	  JOIN pg_proc p ON p.oid = t.tgfoid AND p.proname = 'enforce_limit'
+	  JOIN pg_namespace pn ON pn.oid = p.pronamespace AND pn.nspname = 'crm_internal'
+	  JOIN pg_constraint c ON c.oid = t.tgconstraint
+	  JOIN pg_namespace n ON n.oid = c.connamespace;
+	IF names IS NOT NULL THEN
+		EXECUTE 'SET CONSTRAINTS ' || names || ' IMMEDIATE';
+		EXECUTE 'SET CONSTRAINTS ' || names || ' DEFERRED';
+	END IF;
+	RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.run_limit_checks(bigint) IS
+	'runs the plan-limit checks this backend has queued for commit (crm.check_limits, on the worker of workspace_id on Citus)';
+
+-- SET CONSTRAINTS on a Citus coordinator reaches no worker, where the
+-- limit triggers fire: the check is sent as a statement on the workspace's
+-- limits, which Citus routes to the worker that wrote its rows in this
+-- transaction.  A workspace without limits queued no check.
+CREATE FUNCTION crm.check_limits() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	PERFORM crm_hidden.run_limit_checks(l.workspace_id)
+	   FROM crm.workspace_limits l WHERE l.workspace_id = ws LIMIT 1;
+END;
+$$;
+COMMENT ON FUNCTION crm.check_limits() IS
+	'checks now, not at commit, the plan limits of what this transaction wrote in the current workspace (SET CONSTRAINTS ALL IMMEDIATE, also on Citus); 53400 past a limit';
+-- the roles that may set limits may check them; the helper goes with crm_hidden's
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee, p.oid::regprocedure AS model
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY['crm.set_limit(text, bigint)'::pg_catalog.regprocedure,
+														'crm_hidden.require_switch(text)'::pg_catalog.regprocedure])
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s',
+								  CASE WHEN g.model OPERATOR(pg_catalog.=) 'crm.set_limit(text, bigint)'::pg_catalog.regprocedure
+									   THEN 'crm.check_limits()' ELSE 'crm_hidden.run_limit_checks(bigint)' END, g.grantee);
+	END LOOP;
+END;
+$$;
+
+-- citusmisc: a merge or unmerge called by a role other than the owner runs on the
+-- workspace's worker on Citus (src/merge.c, CrmMergeOnWorker)-- On a Citus coordinator a merge called by a role other than the owner
+-- runs on the workspace's worker, in the backend of the caller's
+-- connection (src/merge.c, CrmMergeOnWorker): crm.merge_contacts sends a
+-- call of this, routed by the survivor's key.  Anyone may call it: it is
+-- crm.merge_contacts in the workspace given, which must be the request's.
+CREATE FUNCTION crm_hidden.merge_contacts_in(workspace_id bigint, survivor bigint, duplicate bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_merge_contacts_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.merge_contacts_in(bigint, bigint, bigint) IS
+	'crm.merge_contacts in workspace_id, the request''s workspace: what crm.merge_contacts runs on a Citus worker for a role other than the owner';
+
+-- crm.unmerge on the workspace's worker, as crm_hidden.merge_contacts_in
+CREATE FUNCTION crm_hidden.unmerge_in(workspace_id bigint, merge_id bigint) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'crm_unmerge_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.unmerge_in(bigint, bigint) IS
+	'crm.unmerge in workspace_id, the request''s workspace: what crm.unmerge runs on a Citus worker for a role other than the owner';
+-- the roles granted crm_hidden call these too
+DO $$
+DECLARE
+	g regrole;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_switch(text)'::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.merge_contacts_in(bigint, bigint, bigint),'
+								  ' crm_hidden.unmerge_in(bigint, bigint) TO %s', g);
+	END LOOP;
+END;
+$$;
+-- crm.grant_access gives a worker's views too (a granted role's merge runs there)
+CREATE OR REPLACE FUNCTION crm.grant_access(role_name name, read_only boolean DEFAULT false, access text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	level text := coalesce(lower(btrim(access)), CASE WHEN read_only THEN 'read_only' ELSE 'frontend' END);
+	superuser boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
+	pinned_to text;
+	gone name[];
+	citus_mode text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with CREATE ROLE.';
+	END IF;
+	IF level NOT IN ('frontend', 'service', 'read_only', 'reporting', 'reporting_all') THEN
+		RAISE EXCEPTION 'invalid access level: "%"', access
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass access => ''frontend'' (a JWT role of PostgREST or PostGraphile), ''service'' (a trusted backend), ''read_only'', ''reporting'' (a BI tool in this workspace) or ''reporting_all'' (every workspace).';
+	END IF;
+	-- reading every workspace is bypassing row-level security (or ending it)
+	IF level = 'reporting_all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may grant reporting on every workspace'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser, or grant access => ''reporting'' for one workspace.';
+	END IF;
+	-- 'all' when the role is an operator now: it holds BYPASSRLS from us
+	pinned_to := (SELECT coalesce(a.workspace_id::text, 'all') FROM crm_internal.reporting_access a
+				   WHERE a.role_name = grant_access.role_name);
+	IF pinned_to = 'all' AND NOT superuser THEN
+		RAISE EXCEPTION 'only a superuser may take back reporting on every workspace from role "%"', role_name
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run crm.grant_access as a superuser.';
+	END IF;
+	IF read_only AND level <> 'read_only' THEN
+		RAISE EXCEPTION 'read_only => true contradicts access => ''%''', level
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass one of them: access => ''read_only'' is the same as read_only => true.';
+	END IF;
+
+	-- On Citus the coordinator grants: Citus creates the role on the workers
+	-- and sends the grants to every shard, one connection per node (the
+	-- reference tables among them take no parallel grant after another's).
+	IF EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		IF EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = 'crm.contacts'::regclass)
+		   AND (SELECT l.groupid FROM pg_dist_local_group l) <> 0 THEN
+			RAISE EXCEPTION 'crm.grant_access runs on the Citus coordinator, not on a worker'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Run it on the coordinator: Citus creates the role there on every worker and sends the grants to the shards.';
+		END IF;
+		citus_mode := current_setting('citus.multi_shard_modify_mode');
+		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus sends the grants on its tables and on schema crm; the other
+		-- schemas, the functions (crm's triggers on a shard call crm_hidden
+		-- as the writer), the sequences and the service mark are each
+		-- node's own: the workers get the same first, each in a transaction
+		-- of its own (Citus's connections of this one will hold their locks)
+		PERFORM FROM run_command_on_workers(
+			'SET citus.enable_ddl_propagation = off;'
+			|| format(' GRANT USAGE ON SCHEMA crm_hidden TO %1$I;'
+					  ' GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm, crm_hidden TO %1$I;'
+					  ' REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history(),'
+					  ' crm.purge_merge_records() FROM %1$I;', role_name)
+			-- the views, which Citus does not distribute (a merge run on the
+			-- worker reads crm.contact_reference_map); not the tables, whose
+			-- grants an earlier call in this transaction may hold
+			|| (SELECT format(' GRANT SELECT ON %s TO %I;', string_agg(format('%I.%I', v.schemaname, v.viewname), ', '), role_name)
+				  FROM pg_views v WHERE v.schemaname = 'crm')
+			|| CASE WHEN level IN ('frontend', 'service')
+					THEN format(' GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I;', role_name) ELSE '' END
+			|| format(CASE WHEN level = 'service' THEN ' GRANT SELECT ON crm_internal.service_access TO %I;'
+						   ELSE ' REVOKE SELECT ON crm_internal.service_access FROM %I;' END, role_name)
+			|| format(CASE WHEN level IN ('reporting', 'reporting_all')
+						   THEN ' GRANT USAGE ON SCHEMA crm_report TO %1$I; GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %1$I;'
+						   ELSE ' REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %1$I; REVOKE USAGE ON SCHEMA crm_report FROM %1$I;'
+					  END, role_name)) r
+		 WHERE NOT r.success;
+		IF FOUND THEN
+			RAISE EXCEPTION 'a worker refused the grants to role "%"', role_name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Check that every worker is up and has crm installed, then call crm.grant_access again.';
+		END IF;
+	END IF;
+
+	EXECUTE format('GRANT USAGE ON SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm TO %I', role_name);
+	-- the helpers the API's functions call as the caller (every level: a
+	-- read_only role's writes through them are refused by the tables)
+	EXECUTE format('GRANT USAGE ON SCHEMA crm_hidden TO %I', role_name);
+	EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm_hidden TO %I', role_name);
+	IF level IN ('read_only', 'reporting', 'reporting_all') THEN
+		EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm FROM %I', role_name);
+	ELSE
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO %I', role_name);
+		EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I', role_name);
+	END IF;
+	IF level = 'service' THEN
+		EXECUTE format('GRANT SELECT ON crm_internal.service_access TO %I', role_name);
+	ELSE
+		EXECUTE format('REVOKE SELECT ON crm_internal.service_access FROM %I', role_name);
+	END IF;
+	-- A reporting role: the crm_report views, the mark, and its workspace
+	-- (src/reporting.c); any other level takes all three back.
+	-- (rows of roles renamed or dropped since go too, named first: on Citus
+	-- the table is a reference table, which a DELETE joins with no catalog)
+	gone := ARRAY(SELECT a.role_name FROM crm_internal.reporting_access a);
+	gone := ARRAY(SELECT g.n FROM unnest(gone) g (n) WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = g.n));
+	DELETE FROM crm_internal.reporting_access a
+	 WHERE a.role_name = grant_access.role_name OR a.role_name = ANY (gone);
+	IF level IN ('reporting', 'reporting_all') THEN
+		EXECUTE format('GRANT USAGE ON SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA crm_report TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.reporting_access TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_deal_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_contact_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_order_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_conversation_days TO %I', role_name);
+		EXECUTE format('GRANT SELECT ON crm_internal.report_message_days TO %I', role_name);
+		INSERT INTO crm_internal.reporting_access (role_name, workspace_id)
+		VALUES (role_name, CASE WHEN level = 'reporting' THEN crm.current_workspace() END);
+	ELSIF pinned_to IS NOT NULL OR has_table_privilege(role_name, 'crm_internal.reporting_access', 'SELECT') THEN
+		-- only from a reporting role: a revoke leaves an explicit ACL behind
+		EXECUTE format('REVOKE SELECT ON ALL TABLES IN SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE USAGE ON SCHEMA crm_report FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.reporting_access FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_deal_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_contact_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_order_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_conversation_days FROM %I', role_name);
+		EXECUTE format('REVOKE SELECT ON crm_internal.report_message_days FROM %I', role_name);
+	END IF;
+	IF level = 'reporting_all' THEN
+		EXECUTE format('ALTER ROLE %I BYPASSRLS', role_name);
+	ELSIF pinned_to = 'all' THEN
+		EXECUTE format('ALTER ROLE %I NOBYPASSRLS', role_name);
+	END IF;
+	-- Creating, renaming or deleting (with everything in it) a workspace stays
+	-- with the DBA, and so does granting access.  contact_references is
+	-- metadata shared by all workspaces.  The outbox, stage and value history
+	-- and the search dictionary are audit and derived data: the extension
+	-- writes them as their owner.  Pruning history is the DBA's scheduler's.
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.workspaces, crm.contact_references, crm.events,'
+				   ' crm.deal_stage_history, crm.search_words, crm.value_history FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history() FROM %I', role_name);
+	-- merge records are the merges' own, purged by the DBA's scheduler
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.merges FROM %I', role_name);
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION crm.purge_merge_records() FROM %I', role_name);
+	-- a contact's stays in pipeline stages are its moves' record; a merge
+	-- (as the caller) re-parents them (crm_internal.contact_stage_history_follow)
+	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
+	IF level IN ('frontend', 'service') THEN
+		IF citus_mode IS NOT NULL THEN
+			-- Citus sends no column grant to the shards (a granted role's
+			-- merge, on the worker, moves the column as the table's owner)
+			PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+			EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+			PERFORM set_config('citus.enable_ddl_propagation', 'on', true);
+		ELSE
+			EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
+		END IF;
+	END IF;
+	IF citus_mode IS NOT NULL THEN
+		PERFORM set_config('citus.multi_shard_modify_mode', citus_mode, true);
+	END IF;
+END;
+$$;

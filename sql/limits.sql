@@ -64,3 +64,48 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION crm.set_limit(text, bigint) IS
 	'sets a limit (max_*: the most rows allowed) or switch (export, bulk, import: 1 on, 0 off) of the current workspace; NULL is no limit; needs admin';
+
+-- Runs now the limit checks this backend queued for commit: the limit
+-- triggers made immediate, then deferred again.  Of the triggers of
+-- crm_internal.enforce_limit by name: on a Citus worker those of the
+-- shards, whose names carry the shard's number.
+CREATE FUNCTION crm_hidden.run_limit_checks(workspace_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	names text;
+BEGIN
+	SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.conname), ', ') INTO names
+	  FROM pg_trigger t
+	  JOIN pg_proc p ON p.oid = t.tgfoid AND p.proname = 'enforce_limit'
+	  JOIN pg_namespace pn ON pn.oid = p.pronamespace AND pn.nspname = 'crm_internal'
+	  JOIN pg_constraint c ON c.oid = t.tgconstraint
+	  JOIN pg_namespace n ON n.oid = c.connamespace;
+	IF names IS NOT NULL THEN
+		EXECUTE 'SET CONSTRAINTS ' || names || ' IMMEDIATE';
+		EXECUTE 'SET CONSTRAINTS ' || names || ' DEFERRED';
+	END IF;
+	RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.run_limit_checks(bigint) IS
+	'runs the plan-limit checks this backend has queued for commit (crm.check_limits, on the worker of workspace_id on Citus)';
+
+-- SET CONSTRAINTS on a Citus coordinator reaches no worker, where the
+-- limit triggers fire: the check is sent as a statement on the workspace's
+-- limits, which Citus routes to the worker that wrote its rows in this
+-- transaction.  A workspace without limits queued no check.
+CREATE FUNCTION crm.check_limits() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	PERFORM crm_hidden.run_limit_checks(l.workspace_id)
+	   FROM crm.workspace_limits l WHERE l.workspace_id = ws LIMIT 1;
+END;
+$$;
+COMMENT ON FUNCTION crm.check_limits() IS
+	'checks now, not at commit, the plan limits of what this transaction wrote in the current workspace (SET CONSTRAINTS ALL IMMEDIATE, also on Citus); 53400 past a limit';

@@ -109,6 +109,18 @@ CREATE FUNCTION crm.merge_contacts(survivor bigint, duplicate bigint) RETURNS bi
 COMMENT ON FUNCTION crm.merge_contacts(bigint, bigint) IS
 	'merges the duplicate contact into the survivor (re-parenting every reference) and returns the survivor';
 
+-- On a Citus coordinator a merge called by a role other than the owner
+-- runs on the workspace's worker, in the backend of the caller's
+-- connection (src/merge.c, CrmMergeOnWorker): crm.merge_contacts sends a
+-- call of this, routed by the survivor's key.  Anyone may call it: it is
+-- crm.merge_contacts in the workspace given, which must be the request's.
+CREATE FUNCTION crm_hidden.merge_contacts_in(workspace_id bigint, survivor bigint, duplicate bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_merge_contacts_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.merge_contacts_in(bigint, bigint, bigint) IS
+	'crm.merge_contacts in workspace_id, the request''s workspace: what crm.merge_contacts runs on a Citus worker for a role other than the owner';
+
 CREATE FUNCTION crm.merge_preview(survivor bigint, duplicate bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'crm_merge_preview'
 	LANGUAGE C VOLATILE

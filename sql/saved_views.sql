@@ -54,18 +54,20 @@ CREATE FUNCTION crm_hidden.require_may_own(owner text, table_name text) RETURNS 
 COMMENT ON FUNCTION crm_hidden.require_may_own(text, text) IS
 	'raises 42501 unless the request may make a row owned by owner: its own user, nobody, or anyone as an admin';
 
--- The CQL query a view stands for: its filter, pipeline and period ANDed
-CREATE FUNCTION crm_hidden.saved_view_query(v crm.saved_views) RETURNS text
+-- The CQL query a view stands for: its filter, pipeline and period ANDed.
+-- Of the columns, not of the row: on Citus the view's trigger runs on a
+-- shard, whose row type is the shard's, not crm.saved_views.
+CREATE FUNCTION crm_hidden.saved_view_query(entity text, filter text, pipeline_id bigint, period text) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT concat_ws(' AND ',
-		CASE WHEN btrim((v).filter::text) <> '' THEN '(' || (v).filter::text || ')' END,
-		'pipelineId = ' || (v).pipeline_id,
-		CASE (v).entity WHEN 'deal' THEN 'expectedCloseDate' ELSE 'orderDate' END || ' = ' || (v).period)
+		CASE WHEN btrim(filter) <> '' THEN '(' || filter || ')' END,
+		'pipelineId = ' || pipeline_id,
+		CASE entity WHEN 'deal' THEN 'expectedCloseDate' ELSE 'orderDate' END || ' = ' || period)
 $$;
-COMMENT ON FUNCTION crm_hidden.saved_view_query(crm.saved_views) IS
-	'the CQL query of a saved view: (filter) AND pipelineId = p AND <date> = period';
+COMMENT ON FUNCTION crm_hidden.saved_view_query(text, text, bigint, text) IS
+	'the CQL query of a saved view (entity, filter, pipeline, period): (filter) AND pipelineId = p AND <date> = period';
 
 -- The row path: a view is checked as it will be read, through the finder
 -- of its entity, so a view that is stored can be shown.
@@ -121,7 +123,7 @@ BEGIN
 	IF TG_OP = 'INSERT' OR ROW(NEW.entity, NEW.pipeline_id, NEW.period, NEW.filter::text, NEW.sort)
 			IS DISTINCT FROM ROW(OLD.entity, OLD.pipeline_id, OLD.period, OLD.filter::text, OLD.sort) THEN
 		EXECUTE format('SELECT pg_catalog.count(*) FROM crm.find_%ss($1, $2, 0)', NEW.entity)
-			USING crm_hidden.saved_view_query(NEW), NEW.sort;
+			USING crm_hidden.saved_view_query(NEW.entity, NEW.filter, NEW.pipeline_id, NEW.period), NEW.sort;
 	END IF;
 	RETURN NEW;
 END;
@@ -189,7 +191,7 @@ AS $$
 DECLARE
 	v crm.saved_views := crm_hidden.require_saved_view(saved_view_deals.view_id, 'deal');
 BEGIN
-	RETURN QUERY SELECT * FROM crm.find_deals(crm_hidden.saved_view_query(v), v.sort,
+	RETURN QUERY SELECT * FROM crm.find_deals(crm_hidden.saved_view_query(v.entity, v.filter, v.pipeline_id, v.period), v.sort,
 											  saved_view_deals.lim, saved_view_deals.off);
 END;
 $$;
@@ -205,7 +207,7 @@ AS $$
 DECLARE
 	v crm.saved_views := crm_hidden.require_saved_view(saved_view_orders.view_id, 'order');
 BEGIN
-	RETURN QUERY SELECT * FROM crm.find_orders(crm_hidden.saved_view_query(v), v.sort,
+	RETURN QUERY SELECT * FROM crm.find_orders(crm_hidden.saved_view_query(v.entity, v.filter, v.pipeline_id, v.period), v.sort,
 											   saved_view_orders.lim, saved_view_orders.off);
 END;
 $$;

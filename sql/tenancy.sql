@@ -229,6 +229,11 @@ BEGIN
 					  ' GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA crm, crm_hidden TO %1$I;'
 					  ' REVOKE EXECUTE ON FUNCTION crm.grant_access(name, boolean, text), crm.prune_history(),'
 					  ' crm.purge_merge_records() FROM %1$I;', role_name)
+			-- the views, which Citus does not distribute (a merge run on the
+			-- worker reads crm.contact_reference_map); not the tables, whose
+			-- grants an earlier call in this transaction may hold
+			|| (SELECT format(' GRANT SELECT ON %s TO %I;', string_agg(format('%I.%I', v.schemaname, v.viewname), ', '), role_name)
+				  FROM pg_views v WHERE v.schemaname = 'crm')
 			|| CASE WHEN level IN ('frontend', 'service')
 					THEN format(' GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO %I;', role_name) ELSE '' END
 			|| format(CASE WHEN level = 'service' THEN ' GRANT SELECT ON crm_internal.service_access TO %I;'
@@ -314,8 +319,8 @@ BEGIN
 	EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON crm.contact_stage_history FROM %I', role_name);
 	IF level IN ('frontend', 'service') THEN
 		IF citus_mode IS NOT NULL THEN
-			-- Citus sends no column grant to the shards (a merge, which
-			-- needs it, does not run distributed yet: docs/scaling.md)
+			-- Citus sends no column grant to the shards (a granted role's
+			-- merge, on the worker, moves the column as the table's owner)
 			PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
 			EXECUTE format('GRANT UPDATE (contact_id) ON crm.contact_stage_history TO %I', role_name);
 			PERFORM set_config('citus.enable_ddl_propagation', 'on', true);

@@ -134,6 +134,14 @@ CREATE FUNCTION crm.unmerge(merge_id bigint) RETURNS jsonb
 COMMENT ON FUNCTION crm.unmerge(bigint) IS
 	'undoes a contact or company merge (a row of crm.merges): the merged record live again with its keys and rows, the survivor''s overwritten fields reverted where unchanged since; returns what it did';
 
+-- crm.unmerge on the workspace's worker, as crm_hidden.merge_contacts_in
+CREATE FUNCTION crm_hidden.unmerge_in(workspace_id bigint, merge_id bigint) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'crm_unmerge_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.unmerge_in(bigint, bigint) IS
+	'crm.unmerge in workspace_id, the request''s workspace: what crm.unmerge runs on a Citus worker for a role other than the owner';
+
 CREATE FUNCTION crm.unmerge_preview(merge_id bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'crm_unmerge_preview'
 	LANGUAGE C VOLATILE

@@ -29,6 +29,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -36,7 +37,9 @@
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "storage/predicate.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -531,7 +534,13 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 		{
 			Oid			evaltypes[2] = {INT8OID, INT8ARRAYOID};
 
-			s->parts[p].plan = PrepareKeptPlan(s->parts[p].sql, 2, evaltypes, true);
+			/*
+			 * Not generic on Citus, which routes a query with a subquery
+			 * (the shared predicates) by its parameters' values only.
+			 */
+			s->parts[p].plan = PrepareKeptPlan(s->parts[p].sql, 2, evaltypes,
+											   !CrmIsCitusTable(DatumGetObjectId(DirectFunctionCall1(regclassin,
+																									  CStringGetDatum(e->table)))));
 		}
 	args[0] = Int64GetDatum(ws);
 	args[1] = IdArray(ids->v, ids->n);
@@ -712,26 +721,67 @@ RefreshMembers(const ListRow *l, const char *sql, const CrmCqlReads *reads, bool
 	return changed;
 }
 
+/*
+ * On Citus: the workspace's shards of the tables, on this worker, where the
+ * writers of its rows take their locks.  A LOCK TABLE of the distributed
+ * tables would be Citus's distributed lock, which takes the tables on every
+ * node through connections of its own: the coordinator's next write of
+ * them in the same transaction then waits for that connection, a
+ * distributed deadlock.
+ */
+static void
+LockShards(int64 ws, const char **tables, int ntables)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTARRAYOID};
+	Datum	   *names = palloc(sizeof(Datum) * ntables);
+	Datum		values[2];
+
+	for (int i = 0; i < ntables; i++)
+		names[i] = CStringGetTextDatum(tables[i]);
+	values[0] = Int64GetDatum(ws);
+	values[1] = PointerGetDatum(construct_array(names, ntables, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_with_args("SELECT pg_catalog.shard_name(t::pg_catalog.regclass,"
+							  "  pg_catalog.get_shard_id_for_distribution_column(t::pg_catalog.regclass, $1))::pg_catalog.regclass"
+							  " FROM pg_catalog.unnest($2) AS t", 2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm lists: finding the workspace's shards failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		LockRelationOid(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
+						ShareLock);
+	}
+}
+
 /* SHARE locks on every table the filter reads: see "Concurrency" above */
 void
 LockReadTables(const ListRow *l, const CrmCqlReads *reads)
 {
+	const char **tables = palloc(sizeof(char *) * (2 + 2 * reads->nrels + reads->nlookups));
+	int			n = 0;
 	StringInfoData q;
 
-	initStringInfo(&q);
-	appendStringInfo(&q, "LOCK TABLE %s", l->e->table);
+	tables[n++] = l->e->table;
 	for (int i = 0; i < reads->nrels; i++)
 	{
 		const CqlRelation *r = reads->rels[i];
 
 		if (r->link_table)
-			appendStringInfo(&q, ", %s", r->link_table);
-		appendStringInfo(&q, ", %s", CqlFindEntity(r->target)->table);
+			tables[n++] = r->link_table;
+		tables[n++] = CqlFindEntity(r->target)->table;
 	}
 	for (int i = 0; i < reads->nlookups; i++)
-		appendStringInfo(&q, ", %s", CqlFindEntity(reads->lookup_rel[i]->target)->table);
+		tables[n++] = CqlFindEntity(reads->lookup_rel[i]->target)->table;
 	if (reads->nlist_ids)
-		appendStringInfoString(&q, ", crm.list_members");
+		tables[n++] = "crm.list_members";
+	if (CrmIsCitusTable(DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(l->e->table)))))
+	{
+		LockShards(l->ws, tables, n);
+		return;
+	}
+	initStringInfo(&q);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&q, "%s%s", i ? ", " : "LOCK TABLE ", tables[i]);
 	appendStringInfoString(&q, " IN SHARE MODE");
 	if (SPI_execute(q.data, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "crm lists: locking tables failed");

@@ -34,6 +34,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
@@ -49,6 +50,7 @@
 
 PG_FUNCTION_INFO_V1(crm_merge_contacts);
 PG_FUNCTION_INFO_V1(crm_merge_preview);
+PG_FUNCTION_INFO_V1(crm_merge_contacts_in);
 PG_FUNCTION_INFO_V1(crm_follow_merged_contact);
 PG_FUNCTION_INFO_V1(crm_contact_references_changed);
 PG_FUNCTION_INFO_V1(crm_merge_moving);
@@ -579,6 +581,8 @@ BuildRefCache(void)
 
 		ref->is_self = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		ref->label = MemoryContextStrdup(RefCacheContext, GetText(tup, desc, 8));
+		ref->relid = relid;
+		ref->idatt = get_attnum(relid, GetText(tup, desc, 10));
 
 		ReadKeyColumns(relid, GetText(tup, desc, 9), GetText(tup, desc, 10), GetText(tup, desc, 11),
 					   &pkcols, &npk);
@@ -946,7 +950,16 @@ RunRefStatements(Datum *values, bool preview, int64 *moved, int64 *dropped, Merg
 			{
 				Datum		keys = (Datum) 0;
 
-				moved[i] = CrmMergeRunRecorded(ref->move_plan, values, ref->label, &keys);
+				if (CrmMergeMovesAsOwner(ref))
+				{
+					CrmSavedUser saved;
+
+					CrmBecomeOwner(CrmRelationOwner(ref->relid), &saved);
+					moved[i] = CrmMergeRunRecorded(ref->move_plan, values, ref->label, &keys);
+					CrmRestoreUser(&saved);
+				}
+				else
+					moved[i] = CrmMergeRunRecorded(ref->move_plan, values, ref->label, &keys);
 				CrmMergeRecordEntry(&rec->moved, ref->label, NULL, keys, keys == (Datum) 0);
 			}
 		}
@@ -1267,10 +1280,21 @@ MovesOnCitus(void)
 	return CrmIsCitusTable(get_relname_relid("contacts", get_namespace_oid("crm", false)));
 }
 
+/*
+ * Whether the merge marks the worker's backend: on the coordinator, whose
+ * writes run there.  A merge running on a worker (CrmMergeOnWorker) writes
+ * the shards of this backend's node itself, and marks only itself.
+ */
+static bool
+MarksWorker(void)
+{
+	return MovesOnCitus() && CrmCitusIsCoordinator();
+}
+
 void
 CrmMergeBeginMoving(int64 ws, int64 to, bool unmerge)
 {
-	if (MovesOnCitus())
+	if (MarksWorker())
 		MarkMoves(ws, to, unmerge, true);
 	BeginMoving(ws, to, unmerge);
 }
@@ -1279,7 +1303,7 @@ CrmMergeBeginMoving(int64 ws, int64 to, bool unmerge)
 void
 CrmMergeMovesDone(void)
 {
-	if (MovesOnCitus())
+	if (MarksWorker())
 		MarkMoves(moving_ws, moving_to, unmerging, false);
 }
 
@@ -1427,11 +1451,116 @@ CrmMergeContacts(int64 survivor, int64 duplicate)
 	return result;
 }
 
+/*
+ * On a Citus coordinator, whether a merge runs on the workspace's worker:
+ * when the caller is not the extension's owner.  Run from here, the merge
+ * writes its mark and record as the owner, through a connection of the
+ * owner's, and Citus refuses the caller's writes to a shard group another
+ * user wrote in the transaction; on the worker, in the backend of the
+ * caller's connection, they are local.
+ */
+bool
+CrmMergeOnWorker(void)
+{
+	return CrmCitusIsCoordinator() && MovesOnCitus() && !superuser() &&
+		GetUserId() != CrmRelationOwner(get_relname_relid("merge_moves", get_namespace_oid("crm_internal", false)));
+}
+
+/*
+ * Whether a merge or unmerge running on a Citus worker moves the rows of
+ * ref as their table's owner: when the caller may not update the column
+ * (crm.contact_stage_history's, which a merge moves under a column grant
+ * that Citus sends to no worker nor shard).  The merge's checks ran as
+ * the caller; on one node the column grant gives the same.
+ */
+bool
+CrmMergeMovesAsOwner(const ContactRef *ref)
+{
+	return !CrmCitusIsCoordinator() && MovesOnCitus() &&
+		pg_attribute_aclcheck(ref->relid, ref->idatt, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+		pg_class_aclcheck(ref->relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK;
+}
+
+/*
+ * Sends sql, a SELECT of one row keyed by ($1 workspace, $2 id; $3 other
+ * when nargs is 3) that calls
+ * a function of its workspace_id column, to the workspace's worker (Citus
+ * routes it by the key and runs the function there); the value it returns,
+ * or NULL when no row has the key.
+ */
+Datum
+CrmMergeRouted(const char *sql, int nargs, int64 ws, int64 id, int64 other, Oid result_type)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(ws), Int64GetDatum(id), Int64GetDatum(other)};
+	Datum		result = (Datum) 0;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "crm merge: SPI_connect failed");
+	if (SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm merge: running the merge on the workspace's worker failed");
+	if (SPI_processed == 1)
+	{
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = SPI_datumTransfer(result, result_type == INT8OID ? FLOAT8PASSBYVAL : false,
+									   result_type == INT8OID ? 8 : -1);
+		else
+			result = (Datum) 0;
+	}
+	SPI_finish();
+	return result;
+}
+
+/* The workspace's id argument, which a merge run on a worker must be the request's */
+int64
+CrmMergeWorkspaceArg(FunctionCallInfo fcinfo)
+{
+	int64		ws = CrmCurrentWorkspace();
+
+	if (PG_ARGISNULL(0) || PG_GETARG_INT64(0) != ws)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("workspace %s is not the request's workspace " INT64_FORMAT,
+						PG_ARGISNULL(0) ? "NULL" : psprintf(INT64_FORMAT, PG_GETARG_INT64(0)), ws),
+				 errhint("On Citus, merge in a transaction block (BEGIN ... COMMIT, as PostgREST and PostGraphile make each request): the coordinator gives the workers the request's workspace there.")));
+	return ws;
+}
+
 Datum
 crm_merge_contacts(PG_FUNCTION_ARGS)
 {
 	CheckArgs(fcinfo);
+	if (CrmMergeOnWorker() && PG_GETARG_INT64(0) != PG_GETARG_INT64(1))
+	{
+		int64		ws = CrmCurrentWorkspace();
+		Datum		survivor = CrmMergeRouted("SELECT crm_hidden.merge_contacts_in(c.workspace_id, $2, $3)"
+											  "  FROM crm.contacts c"
+											  " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+											  3, ws, PG_GETARG_INT64(0), PG_GETARG_INT64(1), INT8OID);
+
+		if (survivor == (Datum) 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("contact " INT64_FORMAT " does not exist", PG_GETARG_INT64(0)),
+					 errhint("Check the id; contacts of other workspaces are not visible here.")));
+		return survivor;
+	}
 	return MergeContacts(PG_GETARG_INT64(0), PG_GETARG_INT64(1), false);
+}
+
+/* crm_hidden.merge_contacts_in(workspace_id, survivor, duplicate): crm.merge_contacts on a Citus worker */
+Datum
+crm_merge_contacts_in(PG_FUNCTION_ARGS)
+{
+	(void) CrmMergeWorkspaceArg(fcinfo);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("contact ids must not be null"),
+				 errhint("Pass the survivor's id first, then the duplicate's.")));
+	return MergeContacts(PG_GETARG_INT64(1), PG_GETARG_INT64(2), false);
 }
 
 Datum

@@ -11,6 +11,7 @@
 #ifndef CRM_MERGE_H
 #define CRM_MERGE_H
 
+#include "access/attnum.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -74,6 +75,8 @@ typedef struct ClashRule
 typedef struct ContactRef
 {
 	char	   *label;			/* "crm.conversations.contact_id" */
+	Oid			relid;			/* its table */
+	AttrNumber	idatt;			/* and column */
 	bool		is_self;		/* crm.contacts.merged_into: chain collapse */
 	int			nclashes;
 	ClashRule  *clashes;
@@ -117,6 +120,10 @@ extern int	crm_merge_nrefs;
 
 /* merge.c */
 extern void CrmMergePrepare(void);
+extern bool CrmMergeOnWorker(void);
+extern bool CrmMergeMovesAsOwner(const ContactRef *ref);
+extern Datum CrmMergeRouted(const char *sql, int nargs, int64 ws, int64 id, int64 other, Oid result_type);
+extern int64 CrmMergeWorkspaceArg(FunctionCallInfo fcinfo);
 extern void CrmMergeLock(int64 ws);
 extern void CrmMergeLockShared(int64 ws);
 extern void CrmMergeBeginMoving(int64 ws, int64 to, bool unmerging);

@@ -282,6 +282,7 @@ UpdateRecords(int64 workspace_id, const char *object_type, const char *clear_key
 	Datum		args[2] = {Int64GetDatum(workspace_id), CStringGetTextDatum(object_type)};
 	StringInfoData sql;
 	char	   *merge = NULL;
+	const char *alias = "r";
 	bool		clock = false;
 	CrmSavedUser saved;
 	uint64		n;
@@ -300,12 +301,27 @@ UpdateRecords(int64 workspace_id, const char *object_type, const char *clear_key
 		appendStringInfo(&sql, "UPDATE crm.%s AS r SET properties = r.properties OPERATOR(pg_catalog.-) %s"
 						 " WHERE r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.properties OPERATOR(pg_catalog.?) %s",
 						 table, quote_literal_cstr(clear_key), quote_literal_cstr(clear_key));
+	else if (CrmIsCitusTable(get_relname_relid(table, get_namespace_oid("crm", false))))
+	{
+		/*
+		 * Citus refuses a STABLE function (jsonb_build_object) of the
+		 * updated row's columns in an UPDATE: the values are read by a
+		 * sub-select of the same record, which it routes with the UPDATE.
+		 */
+		char	   *computed = psprintf("(SELECT %s FROM crm.%s AS r WHERE r.workspace_id OPERATOR(pg_catalog.=) $1"
+										" AND r.id OPERATOR(pg_catalog.=) t.id)", merge, table);
+
+		appendStringInfo(&sql, "UPDATE crm.%s AS t SET properties = %s"
+						 " WHERE t.workspace_id OPERATOR(pg_catalog.=) $1 AND t.properties IS DISTINCT FROM %s",
+						 table, computed, computed);
+		alias = "t";
+	}
 	else
 		appendStringInfo(&sql, "UPDATE crm.%s AS r SET properties = %s"
 						 " WHERE r.workspace_id OPERATOR(pg_catalog.=) $1 AND r.properties IS DISTINCT FROM %s",
 						 table, merge, merge);
 	if (type_column)
-		appendStringInfo(&sql, " AND r.%s OPERATOR(pg_catalog.=) $2", type_column);
+		appendStringInfo(&sql, " AND %s.%s OPERATOR(pg_catalog.=) $2", alias, type_column);
 	if (as_owner)
 		CrmBecomeOwner(CrmRelationOwner(get_relname_relid(table, get_namespace_oid("crm", false))), &saved);
 	nest = CrmPinSearchPath();

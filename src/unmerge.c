@@ -39,6 +39,7 @@
 
 PG_FUNCTION_INFO_V1(crm_unmerge);
 PG_FUNCTION_INFO_V1(crm_unmerge_preview);
+PG_FUNCTION_INFO_V1(crm_unmerge_in);
 
 typedef UnmergeRecord Record;
 
@@ -97,6 +98,15 @@ MergesOwner(void)
  * UPDATE); checks what makes it impossible to undo.  Whether the caller may
  * see it is a question of its contacts (CheckContacts).
  */
+static void
+MergeNotFound(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("merge " INT64_FORMAT " does not exist", id),
+			 errhint("Find the merge in crm.merges (loser_id is the contact or company it absorbed); records older than the workspace's merge_retention_days are purged.")));
+}
+
 static const UnmergeKind *
 ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 {
@@ -126,10 +136,7 @@ ReadRecord(int64 ws, int64 id, bool lock, Record *rec)
 		elog(ERROR, "crm unmerge: reading the merge record failed");
 	CrmRestoreUser(&saved);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("merge " INT64_FORMAT " does not exist", id),
-				 errhint("Find the merge in crm.merges (loser_id is the contact or company it absorbed); records older than the workspace's merge_retention_days are purged.")));
+		MergeNotFound(id);
 	rec->id = id;
 	rec->survivor = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	rec->loser = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -328,7 +335,16 @@ CrmUnmergeMoveBack(ContactRef *refs, int nrefs, Datum *values, Record *rec, bool
 				AppendCount(moved, ref->label, Count(ref->count_back_plan, values));
 			else
 			{
-				if (SPI_execute_plan(ref->back_plan, values, NULL, false, 0) != SPI_OK_UPDATE)
+				bool		as_owner = CrmMergeMovesAsOwner(ref);
+				CrmSavedUser saved;
+				int			ret;
+
+				if (as_owner)
+					CrmBecomeOwner(CrmRelationOwner(ref->relid), &saved);
+				ret = SPI_execute_plan(ref->back_plan, values, NULL, false, 0);
+				if (as_owner)
+					CrmRestoreUser(&saved);
+				if (ret != SPI_OK_UPDATE)
 					elog(ERROR, "crm unmerge: moving rows of %s back failed", ref->label);
 				AppendCount(moved, ref->label, SPI_processed);
 			}
@@ -619,7 +635,34 @@ MergeIdArg(FunctionCallInfo fcinfo)
 Datum
 crm_unmerge(PG_FUNCTION_ARGS)
 {
-	return Unmerge(MergeIdArg(fcinfo), false);
+	int64		id = MergeIdArg(fcinfo);
+
+	/* on a Citus coordinator, a role other than the owner's on the worker (CrmMergeOnWorker) */
+	if (CrmMergeOnWorker())
+	{
+		Datum		report = CrmMergeRouted("SELECT crm_hidden.unmerge_in(m.workspace_id, $2)"
+											"  FROM crm.merges m"
+											" WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.id OPERATOR(pg_catalog.=) $2",
+											2, CrmCurrentWorkspace(), id, 0, JSONBOID);
+
+		if (report == (Datum) 0)
+			MergeNotFound(id);
+		return report;
+	}
+	return Unmerge(id, false);
+}
+
+/* crm_hidden.unmerge_in(workspace_id, merge_id): crm.unmerge on a Citus worker */
+Datum
+crm_unmerge_in(PG_FUNCTION_ARGS)
+{
+	(void) CrmMergeWorkspaceArg(fcinfo);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("merge id must not be null"),
+				 errhint("Pass the id of a row of crm.merges.")));
+	return Unmerge(PG_GETARG_INT64(1), false);
 }
 
 Datum

@@ -48,6 +48,27 @@ BEGIN;
 INSERT INTO crm.contacts (name) VALUES ('c7');
 SET CONSTRAINTS ALL IMMEDIATE;
 ROLLBACK;
+-- or now with crm.check_limits() (the same on Citus, where SET CONSTRAINTS
+-- reaches no worker): passed on the way is fine, and the check at commit
+-- is still made
+BEGIN;
+INSERT INTO crm.contacts (name) VALUES ('temporary');
+DELETE FROM crm.contacts WHERE name = 'temporary';
+SELECT crm.check_limits();
+INSERT INTO crm.contacts (name) VALUES ('c7');
+SELECT crm.check_limits();
+ROLLBACK;
+BEGIN;
+SELECT crm.check_limits();
+INSERT INTO crm.contacts (name) VALUES ('c7');
+COMMIT;
+-- a workspace without limits queued nothing to check
+SELECT set_config('crm.workspace_id', :'other', false) IS NOT NULL AS in_other;
+BEGIN;
+INSERT INTO crm.contacts (name) SELECT 'o' || i FROM generate_series(1, 3) i;
+SELECT crm.check_limits();
+ROLLBACK;
+SELECT set_config('crm.workspace_id', :'ws', false) IS NOT NULL AS in_acme;
 -- a lower limit than the count keeps the rows and refuses new ones
 SELECT name, value FROM crm.set_limit('max_contacts', 2);
 UPDATE crm.contacts SET city = 'Paris' WHERE name = 'c4' RETURNING name, city;
@@ -150,6 +171,10 @@ UPDATE crm.workspace_limits SET value = 1 WHERE name = 'max_object_types' RETURN
 SELECT set_config('request.jwt.claims', format('{"sub": "bob", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_bob;
 INSERT INTO crm.contacts (name) VALUES ('by bob') RETURNING name;
 INSERT INTO crm.contacts (name) VALUES ('by bob again');
+BEGIN;
+INSERT INTO crm.contacts (name) VALUES ('by bob, checked now');
+SELECT crm.check_limits();
+ROLLBACK;
 SELECT crm.identify(email => 'bob.customer@example.com');
 SELECT * FROM crm.import_contacts('[{"email": "ivy@example.com"}]');
 SELECT set_config('request.jwt.claims', format('{"sub": "alice", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_alice;

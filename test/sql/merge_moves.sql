@@ -51,6 +51,32 @@ SELECT crm.merge_contacts(1, 2);
 SELECT count(*) AS marks FROM crm_internal.merge_moves;
 SELECT id, status, merged_into FROM crm.contacts ORDER BY id;
 
+-- what a Citus coordinator sends a worker for a role other than the owner
+-- (crm_hidden.merge_contacts_in, crm_hidden.unmerge_in): the merge and the
+-- unmerge themselves, in the workspace given, which must be the request's;
+-- a frontend calls them as it calls crm.merge_contacts and crm.unmerge
+SELECT crm.unmerge((SELECT max(id) FROM crm.merges)) ->> 'contact' AS unmerged;
+INSERT INTO crm.orders (contact_id, title, value) VALUES (2, 'Loaf', 5);
+SET ROLE crm_moves_app;
+SELECT set_config('request.jwt.claims', '{"workspace_id": 1}', false) IS NOT NULL AS as_frontend;
+SELECT crm_hidden.merge_contacts_in(1, 1, 2);
+SELECT id, status, merged_into FROM crm.contacts ORDER BY id;
+SELECT contact_id FROM crm.orders;
+SELECT crm_hidden.unmerge_in(1, (SELECT max(id) FROM crm.merges)) - 'merge' AS undone;
+SELECT id, status, merged_into FROM crm.contacts ORDER BY id;
+SELECT contact_id FROM crm.orders;
+-- another workspace than the request's, no ids, an unknown merge: refused, nothing written
+SELECT crm_hidden.merge_contacts_in(2, 1, 2);
+SELECT crm_hidden.merge_contacts_in(NULL, 1, 2);
+SELECT crm_hidden.merge_contacts_in(1, 1, NULL);
+SELECT crm_hidden.unmerge_in(2, 1);
+SELECT crm_hidden.unmerge_in(1, NULL);
+SELECT crm_hidden.unmerge_in(1, 999);
+SELECT id, status, merged_into FROM crm.contacts ORDER BY id;
+RESET request.jwt.claims;
+RESET ROLE;
+SELECT count(*) AS marks FROM crm_internal.merge_moves;
+
 DROP OWNED BY crm_moves_app;
 DROP ROLE crm_moves_app;
 SET client_min_messages = warning;
