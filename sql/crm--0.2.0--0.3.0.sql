@@ -21176,3 +21176,55 @@ BEGIN
 	END IF;
 END;
 $$;
+
+-- update_member: the patch applied in PL/pgSQL, the row written with plain values (Citus)
+
+CREATE OR REPLACE FUNCTION crm.update_member(user_id text, patch jsonb) RETURNS crm.members
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	bad text;
+	m crm.members;
+	result crm.members;
+BEGIN
+	IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN
+		RAISE EXCEPTION 'invalid patch: %', coalesce(patch::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a JSON object, e.g. ''{"role": "manager"}''.';
+	END IF;
+	SELECT k INTO bad FROM jsonb_object_keys(patch) k
+	 WHERE k <> ALL (ARRAY['name', 'email', 'role', 'team', 'permissions', 'active']) LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown member field "%" in patch', bad
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A member has name, email, role, team, permissions and active.';
+	END IF;
+	SELECT * INTO m FROM crm.members x
+	 WHERE x.workspace_id = ws AND x.user_id = update_member.user_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'member "%" not found in workspace "%"', user_id,
+			(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Add the member first with crm.add_member(user_id, role).';
+	END IF;
+	-- the patch applied here, and the row written with plain values: Citus
+	-- sends them to the worker as parameters (the jsonb tests of a CASE in
+	-- the UPDATE reached the worker as text = boolean)
+	IF patch ? 'name' THEN m.name := patch->>'name'; END IF;
+	IF patch ? 'email' THEN m.email := patch->>'email'; END IF;
+	IF patch ? 'role' THEN m.role := (patch->>'role')::crm.member_role; END IF;
+	IF patch ? 'team' THEN m.team := patch->>'team'; END IF;
+	IF patch ? 'permissions' THEN
+		m.permissions := (SELECT array_agg(p) FROM jsonb_array_elements_text(
+							  CASE jsonb_typeof(patch->'permissions') WHEN 'null' THEN NULL ELSE patch->'permissions' END) p);
+	END IF;
+	IF patch ? 'active' THEN m.active := (patch->>'active')::boolean; END IF;
+	UPDATE crm.members x SET name = m.name, email = m.email, role = m.role, team = m.team,
+		permissions = m.permissions, active = m.active
+	 WHERE x.workspace_id = ws AND x.user_id = update_member.user_id
+	RETURNING * INTO result;
+	RETURN result;
+END;
+$$;
