@@ -1,7 +1,9 @@
 # crm.identify() against a bare INSERT ... ON CONFLICT DO UPDATE into a table
 # with the same columns and indexes (CREATE TABLE ... LIKE crm.contacts
 # INCLUDING ALL, without triggers).  Each call is its own transaction, as an
-# app's request would be; half the calls create a contact, half find one.
+# app's request would be; half the calls create a contact, half find one
+# and give it a newer name, which identify takes (issue 17: a newer name
+# given is kept, an empty one never): the bare upsert takes it too.
 # The two sides run alternately, five times each (medians), so that the
 # load of a shared machine weighs on both alike.
 IDENTIFY_CALLS=${IDENTIFY_CALLS:-$((SCALE / 10))}
@@ -25,7 +27,7 @@ DO \$\$ BEGIN
 		INSERT INTO bench_bare_contacts AS c (email, name, first_seen_at, last_seen_at)
 		VALUES (lower('IDB' || (i % $half) || '@Example.com'), 'User ' || i, now(), now())
 		ON CONFLICT (workspace_id, email) WHERE status < 'merged'::crm.contact_status DO UPDATE
-		   SET name = coalesce(c.name, excluded.name),
+		   SET name = coalesce(excluded.name, c.name),
 			   last_seen_at = greatest(c.last_seen_at, excluded.last_seen_at);
 		COMMIT;
 	END LOOP;
