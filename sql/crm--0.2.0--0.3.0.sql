@@ -21228,3 +21228,87 @@ BEGIN
 	RETURN result;
 END;
 $$;
+
+-- citusa: crm.merge_companies and crm.identify's merge called by a role other
+-- than the owner run on the workspace's worker on Citus (src/merge_companies.c,
+-- src/merge.c), as a contact merge does
+CREATE FUNCTION crm_hidden.merge_companies_in(workspace_id bigint, survivor bigint, duplicate bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_merge_companies_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.merge_companies_in(bigint, bigint, bigint) IS
+	'crm.merge_companies in workspace_id, the request''s workspace: what crm.merge_companies runs on a Citus worker for a role other than the owner';
+CREATE FUNCTION crm_hidden.identify_merge_in(workspace_id bigint, survivor bigint, duplicate bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_identify_merge_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.identify_merge_in(bigint, bigint, bigint) IS
+	'crm.identify''s merge of two contacts in workspace_id, the request''s workspace: what crm.identify runs on a Citus worker for a role other than the owner';
+-- the roles granted crm_hidden call these too
+DO $$
+DECLARE
+	g regrole;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_switch(text)'::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.merge_companies_in(bigint, bigint, bigint),'
+								  ' crm_hidden.identify_merge_in(bigint, bigint, bigint) TO %s', g);
+	END LOOP;
+END;
+$$;
+
+-- citusa: crm.win_deal and crm.lose_deal at their default close time on
+-- Citus take the worker's time (a stay the same transaction opened there
+-- began after the coordinator's now())
+CREATE OR REPLACE FUNCTION crm_hidden.close_deal(deal_id bigint, kind crm.stage_kind, closed_at timestamptz, reason text)
+RETURNS crm.deals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
+	at timestamptz := coalesce(close_deal.closed_at, now());
+	distributed boolean;
+BEGIN
+	-- On Citus the row's trigger runs on the worker, whose transaction began
+	-- after this one: a close at now(), the default, could come before the
+	-- stay this transaction opened there.  The worker picks the time then,
+	-- as for a row write of the status (now() there, or the entry if later).
+	IF at = now() AND to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+		-- Citus's catalog by name: it exists only where Citus is installed
+		EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p'
+				' WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''crm.deals''::pg_catalog.regclass)'
+			INTO distributed;
+		IF distributed THEN
+			at := NULL;
+		END IF;
+	END IF;
+	-- before 0.3.0 the second argument of win_deal and lose_deal was closed_at
+	IF reason ~ '^\s*\d{4}-\d{2}-\d{2}' THEN
+		RAISE EXCEPTION 'close reason "%" looks like a date', reason
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('The reason comes before the date: crm.%s_deal(%s, closed_at => %L).',
+								CASE kind WHEN 'won' THEN 'win' ELSE 'lose' END, deal_id, btrim(reason));
+	END IF;
+	IF d.status::text = kind::text THEN
+		RAISE EXCEPTION 'deal % is already %', deal_id, kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Reopen it with crm.move_deal() to an open stage first.';
+	END IF;
+	-- values, not calls, in the statement: Citus routes an UPDATE by a
+	-- workspace it knows and takes no STABLE function in a COALESCE
+	UPDATE crm.deals x
+	   SET status = close_deal.kind::text::crm.deal_status,
+		   closed_at = at,
+		   won_reason = CASE WHEN close_deal.kind = 'won' THEN close_deal.reason END,
+		   lost_reason = CASE WHEN close_deal.kind = 'lost' THEN close_deal.reason END
+	 WHERE x.workspace_id = d.workspace_id AND x.id = close_deal.deal_id
+	 RETURNING * INTO d;
+	RETURN d;
+END;
+$$;

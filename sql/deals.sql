@@ -559,7 +559,21 @@ AS $$
 DECLARE
 	d crm.deals := crm_hidden.lock_deal(close_deal.deal_id);
 	at timestamptz := coalesce(close_deal.closed_at, now());
+	distributed boolean;
 BEGIN
+	-- On Citus the row's trigger runs on the worker, whose transaction began
+	-- after this one: a close at now(), the default, could come before the
+	-- stay this transaction opened there.  The worker picks the time then,
+	-- as for a row write of the status (now() there, or the entry if later).
+	IF at = now() AND to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+		-- Citus's catalog by name: it exists only where Citus is installed
+		EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p'
+				' WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''crm.deals''::pg_catalog.regclass)'
+			INTO distributed;
+		IF distributed THEN
+			at := NULL;
+		END IF;
+	END IF;
 	-- before 0.3.0 the second argument of win_deal and lose_deal was closed_at
 	IF reason ~ '^\s*\d{4}-\d{2}-\d{2}' THEN
 		RAISE EXCEPTION 'close reason "%" looks like a date', reason

@@ -121,6 +121,15 @@ CREATE FUNCTION crm_hidden.merge_contacts_in(workspace_id bigint, survivor bigin
 COMMENT ON FUNCTION crm_hidden.merge_contacts_in(bigint, bigint, bigint) IS
 	'crm.merge_contacts in workspace_id, the request''s workspace: what crm.merge_contacts runs on a Citus worker for a role other than the owner';
 
+-- crm.identify's merge of two contacts it found, on the workspace's worker,
+-- as crm_hidden.merge_contacts_in (its merge record says identify)
+CREATE FUNCTION crm_hidden.identify_merge_in(workspace_id bigint, survivor bigint, duplicate bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_identify_merge_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.identify_merge_in(bigint, bigint, bigint) IS
+	'crm.identify''s merge of two contacts in workspace_id, the request''s workspace: what crm.identify runs on a Citus worker for a role other than the owner';
+
 CREATE FUNCTION crm.merge_preview(survivor bigint, duplicate bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'crm_merge_preview'
 	LANGUAGE C VOLATILE

@@ -10,6 +10,14 @@ CREATE FUNCTION crm.merge_companies(survivor bigint, duplicate bigint) RETURNS b
 COMMENT ON FUNCTION crm.merge_companies(bigint, bigint) IS
 	'merges the duplicate company into the survivor (re-parenting every row that points at it, then deleting it) and returns the survivor';
 
+-- crm.merge_companies on the workspace's worker, as crm_hidden.merge_contacts_in
+CREATE FUNCTION crm_hidden.merge_companies_in(workspace_id bigint, survivor bigint, duplicate bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_merge_companies_in'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_hidden.merge_companies_in(bigint, bigint, bigint) IS
+	'crm.merge_companies in workspace_id, the request''s workspace: what crm.merge_companies runs on a Citus worker for a role other than the owner';
+
 CREATE FUNCTION crm.merge_companies_preview(survivor bigint, duplicate bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'crm_merge_companies_preview'
 	LANGUAGE C VOLATILE

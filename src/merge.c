@@ -51,6 +51,7 @@
 PG_FUNCTION_INFO_V1(crm_merge_contacts);
 PG_FUNCTION_INFO_V1(crm_merge_preview);
 PG_FUNCTION_INFO_V1(crm_merge_contacts_in);
+PG_FUNCTION_INFO_V1(crm_identify_merge_in);
 PG_FUNCTION_INFO_V1(crm_follow_merged_contact);
 PG_FUNCTION_INFO_V1(crm_contact_references_changed);
 PG_FUNCTION_INFO_V1(crm_merge_moving);
@@ -1438,6 +1439,18 @@ CrmMergeContacts(int64 survivor, int64 duplicate)
 {
 	int64		result;
 
+	/* on a Citus coordinator, a role other than the owner's on the worker (CrmMergeOnWorker) */
+	if (CrmMergeOnWorker())
+	{
+		Datum		merged = CrmMergeRouted("SELECT crm_hidden.identify_merge_in(c.workspace_id, $2, $3)"
+											"  FROM crm.contacts c"
+											" WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+											3, CrmCurrentWorkspace(), survivor, duplicate, INT8OID);
+
+		if (merged == (Datum) 0)
+			elog(ERROR, "crm identify: contact " INT64_FORMAT " to merge into is gone", survivor);
+		return DatumGetInt64(merged);
+	}
 	merge_source = "identify";
 	PG_TRY();
 	{
@@ -1471,12 +1484,14 @@ CrmMergeOnWorker(void)
  * ref as their table's owner: when the caller may not update the column
  * (crm.contact_stage_history's, which a merge moves under a column grant
  * that Citus sends to no worker nor shard).  The merge's checks ran as
- * the caller; on one node the column grant gives the same.
+ * the caller; on one node the column grant gives the same.  A company
+ * unmerge's references name no table (relid unset): the caller moves them
+ * under its table grants, which Citus sends to the shards.
  */
 bool
 CrmMergeMovesAsOwner(const ContactRef *ref)
 {
-	return !CrmCitusIsCoordinator() && MovesOnCitus() &&
+	return OidIsValid(ref->relid) && !CrmCitusIsCoordinator() && MovesOnCitus() &&
 		pg_attribute_aclcheck(ref->relid, ref->idatt, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
 		pg_class_aclcheck(ref->relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK;
 }
@@ -1561,6 +1576,19 @@ crm_merge_contacts_in(PG_FUNCTION_ARGS)
 				 errmsg("contact ids must not be null"),
 				 errhint("Pass the survivor's id first, then the duplicate's.")));
 	return MergeContacts(PG_GETARG_INT64(1), PG_GETARG_INT64(2), false);
+}
+
+/* crm_hidden.identify_merge_in(workspace_id, survivor, duplicate): crm.identify's merge on a Citus worker */
+Datum
+crm_identify_merge_in(PG_FUNCTION_ARGS)
+{
+	(void) CrmMergeWorkspaceArg(fcinfo);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("contact ids must not be null"),
+				 errhint("Pass the survivor's id first, then the duplicate's.")));
+	return Int64GetDatum(CrmMergeContacts(PG_GETARG_INT64(1), PG_GETARG_INT64(2)));
 }
 
 Datum

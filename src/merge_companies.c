@@ -58,6 +58,7 @@
 
 PG_FUNCTION_INFO_V1(crm_merge_companies);
 PG_FUNCTION_INFO_V1(crm_merge_companies_preview);
+PG_FUNCTION_INFO_V1(crm_merge_companies_in);
 PG_FUNCTION_INFO_V1(crm_follow_merged_company);
 PG_FUNCTION_INFO_V1(crm_resolve_company);
 
@@ -363,6 +364,15 @@ FirstDatum(void)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 }
 
+static void
+RequireCompanyFailed(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("company " INT64_FORMAT " does not exist", id),
+			 errhint("Check the id; companies of other workspaces are not visible here.")));
+}
+
 /* The company must be visible to the caller in the current workspace */
 static void
 RequireCompany(int64 ws, int64 id)
@@ -371,10 +381,7 @@ RequireCompany(int64 ws, int64 id)
 
 	if (Count("FROM crm.companies WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) $2",
 			  values) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("company " INT64_FORMAT " does not exist", id),
-				 errhint("Check the id; companies of other workspaces are not visible here.")));
+		RequireCompanyFailed(id);
 }
 
 /* Both rows FOR UPDATE in id order, after the workspace's merge lock */
@@ -694,7 +701,32 @@ Datum
 crm_merge_companies(PG_FUNCTION_ARGS)
 {
 	CheckArgs(fcinfo);
+	/* on a Citus coordinator, a role other than the owner's on the worker (CrmMergeOnWorker) */
+	if (CrmMergeOnWorker() && PG_GETARG_INT64(0) != PG_GETARG_INT64(1))
+	{
+		Datum		survivor = CrmMergeRouted("SELECT crm_hidden.merge_companies_in(c.workspace_id, $2, $3)"
+											  "  FROM crm.companies c"
+											  " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+											  3, CrmCurrentWorkspace(), PG_GETARG_INT64(0), PG_GETARG_INT64(1), INT8OID);
+
+		if (survivor == (Datum) 0)
+			RequireCompanyFailed(PG_GETARG_INT64(0));
+		return survivor;
+	}
 	return MergeCompanies(PG_GETARG_INT64(0), PG_GETARG_INT64(1), false);
+}
+
+/* crm_hidden.merge_companies_in(workspace_id, survivor, duplicate): crm.merge_companies on a Citus worker */
+Datum
+crm_merge_companies_in(PG_FUNCTION_ARGS)
+{
+	(void) CrmMergeWorkspaceArg(fcinfo);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("company ids must not be null"),
+				 errhint("Pass the survivor's id first, then the duplicate's.")));
+	return MergeCompanies(PG_GETARG_INT64(1), PG_GETARG_INT64(2), false);
 }
 
 Datum

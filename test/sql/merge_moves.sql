@@ -57,6 +57,8 @@ SELECT id, status, merged_into FROM crm.contacts ORDER BY id;
 -- a frontend calls them as it calls crm.merge_contacts and crm.unmerge
 SELECT crm.unmerge((SELECT max(id) FROM crm.merges)) ->> 'contact' AS unmerged;
 INSERT INTO crm.orders (contact_id, title, value) VALUES (2, 'Loaf', 5);
+INSERT INTO crm.companies (id, name) VALUES (1, 'Acme'), (2, 'Acme Inc');
+SELECT FROM crm.link_company(2, 2);
 SET ROLE crm_moves_app;
 SELECT set_config('request.jwt.claims', '{"workspace_id": 1}', false) IS NOT NULL AS as_frontend;
 SELECT crm_hidden.merge_contacts_in(1, 1, 2);
@@ -73,6 +75,22 @@ SELECT crm_hidden.unmerge_in(2, 1);
 SELECT crm_hidden.unmerge_in(1, NULL);
 SELECT crm_hidden.unmerge_in(1, 999);
 SELECT id, status, merged_into FROM crm.contacts ORDER BY id;
+-- crm_hidden.merge_companies_in (crm.merge_companies) and
+-- crm_hidden.identify_merge_in (crm.identify's merge of two contacts it
+-- found, its record saying identify) likewise
+SELECT crm_hidden.merge_companies_in(1, 1, 2);
+SELECT id, name FROM crm.companies ORDER BY id;
+SELECT contact_id, company_id FROM crm.contact_companies;
+SELECT crm_hidden.identify_merge_in(1, 1, 2);
+SELECT id, status, merged_into FROM crm.contacts ORDER BY id;
+SELECT object_type, survivor_id, loser_id, source FROM crm.merges ORDER BY id DESC LIMIT 2;
+-- another workspace than the request's, no ids, an unknown company: refused, nothing written
+SELECT crm_hidden.merge_companies_in(2, 1, 3);
+SELECT crm_hidden.merge_companies_in(1, NULL, 3);
+SELECT crm_hidden.merge_companies_in(1, 1, 3);
+SELECT crm_hidden.identify_merge_in(2, 1, 3);
+SELECT crm_hidden.identify_merge_in(1, 1, NULL);
+SELECT count(*) AS merges FROM crm.merges;
 RESET request.jwt.claims;
 RESET ROLE;
 SELECT count(*) AS marks FROM crm_internal.merge_moves;
