@@ -125,6 +125,13 @@ ModuleIsOff(int64 ws, int bit)
 	return (entry->off & bit) != 0;
 }
 
+/* Loads ws's switches into the cache unless it holds them (src/citus.c) */
+void
+CrmModulesLoad(int64 ws)
+{
+	(void) ModuleIsOff(ws, 0);
+}
+
 /*
  * crm_internal.module_workspace(module): the current workspace (as
  * crm.current_workspace() gives it, members checked), or 0A000 when the
