@@ -20,9 +20,7 @@
  * request's settings that changed since the last statement are given to
  * Citus as SET LOCAL commands, which it sends to every worker the
  * transaction uses: the shards' policies and crm's triggers there see the
- * same workspace, user and claims as on one node.  Then it loads the
- * caches that read as the owner, before the statement writes as the
- * caller (LoadOwnerCaches).
+ * same workspace, user and claims as on one node.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,7 +35,6 @@
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
-#include "miscadmin.h"
 #include "parser/parser.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
@@ -256,31 +253,6 @@ CitusSubXact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId pare
 		request_lxid = InvalidLocalTransactionId;
 }
 
-/*
- * Citus refuses a query on a shard group that the transaction modified
- * through another user's connection ("modified in this transaction by a
- * different user"), and the per-backend caches that read as the table's
- * owner (the member's membership, the module switches) make such a
- * connection when they load after a granted role wrote: a new backend's
- * crm.save_view and then crm.saved_view_deals.  So each statement of a
- * granted role's transaction block loads them first, before it writes: the
- * owner's connection has then only read, which Citus allows, and a cache
- * loads once per backend and invalidation, so the next statements find it.
- */
-static void
-LoadOwnerCaches(void)
-{
-	int64		ws;
-
-	if (superuser() || GetUserId() == CrmRelationOwner(get_relname_relid("contacts", get_namespace_oid("crm", false))))
-		return;
-	ws = CrmRequestWorkspace();
-	if (ws <= 0)
-		return;
-	CrmMembershipLoad(ws);
-	CrmModulesLoad(ws);
-}
-
 static void
 CitusExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -292,7 +264,6 @@ CitusExecutorStart(QueryDesc *queryDesc, int eflags)
 		PG_TRY();
 		{
 			SendRequestToWorkers();
-			LoadOwnerCaches();
 		}
 		PG_FINALLY();
 		{

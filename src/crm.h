@@ -65,7 +65,6 @@ extern Oid	CrmCitusTableOfShard(struct RelationData *rel);
 extern char *CrmTriggerTableName(struct RelationData *rel);
 extern void CrmMembersRelcache(Datum arg, Oid relid);
 extern void CrmModulesRelcache(Datum arg, Oid relid);
-extern void CrmModulesLoad(int64 ws);
 extern void CrmLimitsRelcache(Datum arg, Oid relid);
 extern void CrmSearchWordsRelcache(Datum arg, Oid relid);
 extern void CrmContactRefsRelcache(Datum arg, Oid relid);
@@ -166,7 +165,6 @@ extern void CrmDirectInsertEnd(CrmDirectInsert *d);
 /* workspace.c: who is asking, from crm.* settings and the JWT claims */
 #define CRM_ACTOR_MAX_BYTES 256
 extern int64 CrmCurrentWorkspace(void);
-extern int64 CrmRequestWorkspace(void);
 extern const char *CrmCurrentActor(void);
 extern const char *CrmClaimSub(void);
 extern char *CrmWorkspaceLabel(int64 ws);
@@ -181,7 +179,6 @@ extern bool CrmMayOwnRows(int64 ws, const char *user);
 extern bool CrmHasPermission(int64 ws, const char *permission);
 extern void CrmRequirePermission(int64 ws, const char *permission, const char *what);
 extern bool CrmPrivacyRestricted(int64 ws, const char **team, int depth);
-extern void CrmMembershipLoad(int64 ws);
 
 /* owners.c: rows a member owns (lists, saved views), private or the workspace's */
 extern bool CrmVisibleToUser(const char *owner, const char *visibility);

@@ -301,14 +301,6 @@ CurrentMembership(int64 ws, const char *user)
 	return &entry->m;
 }
 
-/* Loads the acting user's membership of ws into the cache unless it holds it (src/citus.c) */
-void
-CrmMembershipLoad(int64 ws)
-{
-	if (!ActsAsSystem())
-		(void) CurrentMembership(ws, CrmCurrentUserId());
-}
-
 /*
  * The member acting in a closed workspace, or NULL when the workspace is
  * open or the request is the system's.  Anyone else is refused.

@@ -310,33 +310,6 @@ CrmCurrentWorkspace(void)
 }
 
 /*
- * The workspace the request names (a reporting role's, crm.workspace_id,
- * the claims), as CrmCurrentWorkspace() gives it, or 0 where that would
- * raise an error or fall back to workspace 1: for src/citus.c, which loads
- * the request's caches ahead of a statement that may not need them.
- */
-int64
-CrmRequestWorkspace(void)
-{
-	const char *claims;
-	const char *pg_claim;
-	int64		ws;
-
-	ws = CrmReportingWorkspace();
-	if (ws > 0)
-		return ws;
-	if (workspace_id > 0)
-		return workspace_id;
-	claims = CurrentClaims();
-	if (claims != NULL && claims_workspace != 0)
-		return claims_workspace > 0 ? claims_workspace : 0;
-	pg_claim = PostGraphileClaim("jwt.claims.workspace_id");
-	if (pg_claim != NULL && ParseWorkspaceId(pg_claim, &ws))
-		return ws;
-	return 0;
-}
-
-/*
  * The token's sub claim: request.jwt.claims, then jwt.claims.sub; NULL when
  * neither has one.  The result stays valid until the next call.
  */
