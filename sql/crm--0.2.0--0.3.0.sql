@@ -21713,3 +21713,558 @@ END;
 $$;
 COMMENT ON FUNCTION crm.distribute() IS
 	'on a Citus coordinator: makes the global tables reference tables and distributes every other table by workspace_id, co-located; idempotent; a superuser runs it';
+
+-- citusb: events keep their delivery order across a Citus shard move: each
+-- placement of crm.events on a worker stores its transactions' ids moved up
+-- by an offset of its own (crm_internal.event_xid_offsets), and
+-- crm.events_since and crm.ack_events read the horizon with it
+-- (crm_hidden.event_horizon); crm.distribute() leaves the offsets each
+-- node's own.
+CREATE TABLE crm_internal.event_xid_offsets (
+	shard oid PRIMARY KEY,
+	xid_offset bigint NOT NULL CONSTRAINT event_xid_offsets_nonnegative CHECK (xid_offset OPERATOR(pg_catalog.>=) 0)
+);
+COMMENT ON TABLE crm_internal.event_xid_offsets IS
+	'on a Citus node: the offset each placement of crm.events adds to its transactions'' ids, so that they follow the ids a shard move brought';
+-- the placements this node holds now wrote their events with its own ids: they keep them
+INSERT INTO crm_internal.event_xid_offsets (shard, xid_offset)
+SELECT c.oid, 0 FROM pg_catalog.pg_class c
+ WHERE c.relnamespace OPERATOR(pg_catalog.=) 'crm'::pg_catalog.regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+   AND c.relname OPERATOR(pg_catalog.~) '^events_[0-9]+$';
+CREATE FUNCTION crm_hidden.event_horizon(shard regclass) RETURNS xid8
+	AS 'MODULE_PATHNAME', 'crm_event_horizon'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION crm_hidden.event_horizon(regclass) IS
+	'the delivery horizon of the events of a placement of crm.events (a row''s tableoid): events at or above it may still be joined by earlier ones';
+-- to the roles that may call the helpers (crm.grant_access grants them all)
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole AS grantee
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.lock_deal(bigint)'::regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.event_horizon(regclass) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.events_since(after_id bigint DEFAULT 0, lim integer DEFAULT 1000)
+RETURNS SETOF crm.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	horizon xid8;
+	after_xid xid8;
+BEGIN
+	-- The horizon of the node that writes the workspace's events: read with
+	-- them, so that on Citus the worker holding the workspace's shards
+	-- evaluates it, whose transactions wrote them (their xid is the
+	-- worker's).  No event yet: nothing to deliver, and no horizon needed.
+	-- A shard moved to another worker stores the new worker's ids moved up
+	-- past those it brought (crm_hidden.event_horizon).
+	SELECT crm_hidden.event_horizon(e.tableoid) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
+	IF lim IS NULL OR lim < 1 OR lim > 100000 THEN
+		RAISE EXCEPTION 'invalid limit: %', lim
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Ask for between 1 and 100000 events at a time.';
+	END IF;
+	IF after_id IS NULL OR after_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', after_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass 0 to start from the beginning, or the id of the last event you received.';
+	END IF;
+	IF after_id > 0 THEN
+		SELECT e.xid INTO after_xid FROM crm.events e
+		 WHERE e.workspace_id = ws AND e.id = after_id;
+		IF after_xid IS NULL THEN
+			RAISE EXCEPTION 'event % does not exist', after_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Pass the id of an event you received from crm.events_since(), or 0 to start over.';
+		END IF;
+	ELSE
+		after_xid := '0'::xid8;
+	END IF;
+	-- Transactions below the horizon have all ended, so no event can appear
+	-- later in the (xid, id) order before the last one returned.
+	RETURN QUERY
+		SELECT e.* FROM crm.events e
+		 WHERE e.workspace_id = ws
+		   AND (e.xid, e.id) > (after_xid, after_id)
+		   AND e.xid < horizon
+		 ORDER BY e.xid, e.id
+		 LIMIT lim;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.ack_events(consumer text, event_id bigint)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	key text := lower(btrim(ack_events.consumer));
+	at_xid xid8 := '0'::xid8;
+	pending boolean;
+BEGIN
+	PERFORM crm_internal.require_service('acknowledge events');
+	IF key IS NULL OR key = '' OR length(key) > 100 THEN
+		RAISE EXCEPTION 'invalid consumer name: "%"', coalesce(consumer, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the consumer with 1 to 100 characters, the same name at every acknowledgement.';
+	END IF;
+	IF event_id IS NULL OR event_id < 0 THEN
+		RAISE EXCEPTION 'invalid event id: %', coalesce(event_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the id of the last event you handled, or 0 before the first.';
+	END IF;
+	IF event_id > 0 THEN
+		-- the horizon read with the event, on the node that wrote it (crm.events_since)
+		SELECT e.xid, e.xid >= crm_hidden.event_horizon(e.tableoid) INTO at_xid, pending
+		  FROM crm.events e WHERE e.workspace_id = ws AND e.id = ack_events.event_id;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'no_data_found',
+					  HINT = 'Acknowledge the id of an event crm.events_since() returned.';
+		END IF;
+		IF pending THEN
+			RAISE EXCEPTION 'event % is not delivered yet', event_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Acknowledge an event crm.events_since() returned: it holds an event back while an older transaction is still running.';
+		END IF;
+	END IF;
+	-- shared with other consumers, exclusive with crm.purge_events
+	PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.event_consumers', ws));
+	-- acked_at as the insert's default gives it: Citus takes no now() in DO UPDATE SET
+	INSERT INTO crm_internal.event_consumers AS c (workspace_id, name, after_xid, after_event_id)
+	VALUES (ws, key, at_xid, ack_events.event_id)
+	ON CONFLICT (workspace_id, name) DO UPDATE
+	   SET after_xid = excluded.after_xid, after_event_id = excluded.after_event_id, acked_at = excluded.acked_at;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+#variable_conflict use_column
+DECLARE
+	t regclass;
+	k record;
+	pending regclass[];
+	keys text[] := '{}';
+	cols text;
+	stale regclass[];
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user AND r.rolsuper) THEN
+		RAISE EXCEPTION 'permission denied for function distribute'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'A superuser runs crm.distribute() on the Citus coordinator.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+		RAISE EXCEPTION 'extension "citus" is not installed in database "%"', pg_catalog.current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add citus to shared_preload_libraries, run CREATE EXTENSION citus and CREATE EXTENSION crm CASCADE on the coordinator and every worker, add the workers with citus_add_node(), then call crm.distribute() on the coordinator.';
+	END IF;
+
+	-- Tables keyed by workspace that an earlier crm.distribute() made
+	-- reference tables (the report summaries, before they were distributed):
+	-- Citus distributes no reference table, so each one's rows are kept, its
+	-- Citus metadata and shards go as a DROP TABLE would take them (an
+	-- extension's table itself stays, on the workers too), and it is
+	-- distributed below like a new one.
+	SELECT pg_catalog.array_agg(p.logicalrelid ORDER BY p.logicalrelid)
+	  INTO stale
+	  FROM pg_catalog.pg_dist_partition p
+	  JOIN pg_catalog.pg_depend d ON d.objid OPERATOR(pg_catalog.=) p.logicalrelid
+	   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	 WHERE d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND p.partmethod OPERATOR(pg_catalog.=) 'n' AND crm_internal.citus_by_workspace(p.logicalrelid);
+	FOR i IN 1 .. coalesce(pg_catalog.cardinality(stale), 0) LOOP
+		EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_stale_%s ON COMMIT DROP AS TABLE %s', i, stale[i]);
+		PERFORM pg_catalog.master_remove_distributed_table_metadata_from_workers(stale[i], n.nspname, c.relname),
+				pg_catalog.citus_drop_all_shards(stale[i], n.nspname, c.relname),
+				pg_catalog.master_remove_partition_metadata(stale[i], n.nspname, c.relname)
+		   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		  WHERE c.oid OPERATOR(pg_catalog.=) stale[i];
+	END LOOP;
+
+	-- the extension's tables Citus does not know yet, crm.contacts first:
+	-- the others are co-located with it
+	SELECT pg_catalog.array_agg(c.oid::regclass ORDER BY c.oid OPERATOR(pg_catalog.<>) 'crm.contacts'::regclass, c.oid)
+	  INTO pending
+	  FROM pg_catalog.pg_depend d
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+	   AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   -- crm_internal.service_access holds no rows: its grants are the point
+	   AND c.relnatts OPERATOR(pg_catalog.>) 0
+	   -- each node's own offsets of its placements of crm.events (sql/events.sql)
+	   AND c.oid OPERATOR(pg_catalog.<>) 'crm_internal.event_xid_offsets'::pg_catalog.regclass
+	   AND c.oid OPERATOR(pg_catalog.<>) ALL (coalesce(stale, '{}'))
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
+
+	-- The extension's triggers fire on the shards and query its tables there
+	-- (the events outbox, search words, lists): Citus routes those queries to
+	-- the workspace's co-located shard on the same node once nested
+	-- execution is allowed on the workers.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+				'ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on', pg_catalog.current_database())) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused a setting: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- The coordinator gives the workers each request's settings from crm's
+	-- executor hook (src/citus.c), which must be in place before a
+	-- session's first statement on a distributed table: crm.so is loaded
+	-- at the start of every session of this database.
+	IF NOT 'crm' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
+			pg_catalog.replace(pg_catalog.current_setting('session_preload_libraries'), ' ', ''), ',')) THEN
+		EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_preload_libraries = %L', pg_catalog.current_database(),
+			pg_catalog.concat_ws(',', NULLIF(pg_catalog.current_setting('session_preload_libraries'), ''), 'crm'));
+	END IF;
+
+	-- A worker's triggers take ids from its own copy of the extension's
+	-- sequences (events, history): each worker draws from a range of its
+	-- own, above every id the coordinator has given, as Citus does for the
+	-- sequences of the tables it creates.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers($w$
+				DO $do$
+				DECLARE
+					s regclass;
+					g bigint := (SELECT l.groupid FROM pg_catalog.pg_dist_local_group l);
+				BEGIN
+					FOR s IN SELECT c.oid FROM pg_catalog.pg_class c
+							  WHERE c.relkind = 'S' AND c.relnamespace IN ('crm'::regnamespace, 'crm_internal'::regnamespace)
+					LOOP
+						PERFORM pg_catalog.setval(s, greatest(coalesce(pg_catalog.pg_sequence_last_value(s), 1), g << 48));
+					END LOOP;
+				END
+				$do$
+				$w$) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to move its sequences: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- Citus applies no policy of the coordinator's table to the queries it
+	-- sends to the shards (neither USING nor WITH CHECK): each shard holds
+	-- row-level security itself, with the policies Citus copies from the
+	-- coordinator's table when it creates the shard (here, or a shard move).
+	-- Those are rewritten for a worker first, on every node: no subquery,
+	-- permissive only (crm_internal.citus_policies, docs/scaling.md).
+	PERFORM crm_internal.citus_policies();
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers('SELECT crm_internal.citus_policies()') w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to rewrite its policies: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	IF pending IS NOT NULL THEN
+		-- The extension's triggers are written to run on the shards.
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		-- keys to reference tables need one connection per node
+		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus would turn a local table that references a new reference
+		-- table into a Citus local table, recreating it and dropping the
+		-- identity sequences the extension owns: the keys touching a
+		-- pending table go first and come back once every table is in place.
+		FOR k IN
+			SELECT c.conrelid::regclass AS tbl, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
+			  FROM pg_catalog.pg_constraint c
+			 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+			   AND (c.conrelid OPERATOR(pg_catalog.=) ANY (pending) OR c.confrelid OPERATOR(pg_catalog.=) ANY (pending))
+			 ORDER BY c.conrelid, c.conname
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.tbl, k.conname);
+			-- a worker where crm is installed holds the key on its own copy of the
+			-- table (Citus's shell there): it goes there too, once distributed
+			keys := keys OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', k.tbl, k.conname)
+						 OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.tbl, k.conname, k.def);
+		END LOOP;
+		-- The rows a database already holds go into the shards as they are,
+		-- with no trigger firing on them (the events guard would refuse their
+		-- ids, the event triggers write them again).  Citus would copy them
+		-- into shards whose triggers are on: they wait in temporary tables.
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_%s ON COMMIT DROP AS TABLE %s', i, pending[i]);
+			EXECUTE pg_catalog.format('TRUNCATE %s', pending[i]);
+		END LOOP;
+		FOREACH t IN ARRAY pending LOOP
+			IF crm_internal.citus_by_workspace(t) THEN
+				PERFORM pg_catalog.create_distributed_table(t, 'workspace_id',
+					colocate_with => CASE WHEN t OPERATOR(pg_catalog.=) 'crm.contacts'::regclass THEN 'default' ELSE 'crm.contacts' END);
+			ELSE
+				PERFORM pg_catalog.create_reference_table(t);
+			END IF;
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+			  FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid OPERATOR(pg_catalog.=) pending[i] AND a.attnum OPERATOR(pg_catalog.>) 0
+			   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.<>) 's';
+			EXECUTE pg_catalog.format('INSERT INTO %s (%s) SELECT %s FROM crm_distribute_%s', pending[i], cols, cols, i);
+			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', pending[i]);
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(keys) LOOP
+			EXECUTE keys[i];
+		END LOOP;
+	END IF;
+	-- the former reference tables: no key, no trigger, their heap on the
+	-- coordinator empty (their rows were in the shards, kept above)
+	FOR i IN 1 .. coalesce(pg_catalog.cardinality(stale), 0) LOOP
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		PERFORM pg_catalog.create_distributed_table(stale[i], 'workspace_id', colocate_with => 'crm.contacts');
+		EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM crm_distribute_stale_%s', stale[i], i);
+	END LOOP;
+
+	RETURN QUERY
+		SELECT p.logicalrelid::regclass,
+			   CASE p.partmethod WHEN 'n' THEN 'reference' ELSE 'distributed by workspace_id' END
+		  FROM pg_catalog.pg_dist_partition p
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid
+		  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		 WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY['crm', 'crm_internal'])
+		 ORDER BY p.partmethod OPERATOR(pg_catalog.<>) 'n', c.oid::regclass::text;
+END;
+$$;
+
+-- merge of citusa and citusb: crm.distribute() as both branches left it (the report views rebuilt on Citus, the events' offsets left on each node)
+
+CREATE OR REPLACE FUNCTION crm.distribute() RETURNS TABLE (rel regclass, placement text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+#variable_conflict use_column
+DECLARE
+	t regclass;
+	k record;
+	pending regclass[];
+	keys text[] := '{}';
+	cols text;
+	stale regclass[];
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user AND r.rolsuper) THEN
+		RAISE EXCEPTION 'permission denied for function distribute'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'A superuser runs crm.distribute() on the Citus coordinator.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+		RAISE EXCEPTION 'extension "citus" is not installed in database "%"', pg_catalog.current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add citus to shared_preload_libraries, run CREATE EXTENSION citus and CREATE EXTENSION crm CASCADE on the coordinator and every worker, add the workers with citus_add_node(), then call crm.distribute() on the coordinator.';
+	END IF;
+
+	-- Tables keyed by workspace that an earlier crm.distribute() made
+	-- reference tables (the report summaries, before they were distributed):
+	-- Citus distributes no reference table, so each one's rows are kept, its
+	-- Citus metadata and shards go as a DROP TABLE would take them (an
+	-- extension's table itself stays, on the workers too), and it is
+	-- distributed below like a new one.
+	SELECT pg_catalog.array_agg(p.logicalrelid ORDER BY p.logicalrelid)
+	  INTO stale
+	  FROM pg_catalog.pg_dist_partition p
+	  JOIN pg_catalog.pg_depend d ON d.objid OPERATOR(pg_catalog.=) p.logicalrelid
+	   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	 WHERE d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND p.partmethod OPERATOR(pg_catalog.=) 'n' AND crm_internal.citus_by_workspace(p.logicalrelid);
+	FOR i IN 1 .. coalesce(pg_catalog.cardinality(stale), 0) LOOP
+		EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_stale_%s ON COMMIT DROP AS TABLE %s', i, stale[i]);
+		PERFORM pg_catalog.master_remove_distributed_table_metadata_from_workers(stale[i], n.nspname, c.relname),
+				pg_catalog.citus_drop_all_shards(stale[i], n.nspname, c.relname),
+				pg_catalog.master_remove_partition_metadata(stale[i], n.nspname, c.relname)
+		   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		  WHERE c.oid OPERATOR(pg_catalog.=) stale[i];
+	END LOOP;
+
+	-- the extension's tables Citus does not know yet, crm.contacts first:
+	-- the others are co-located with it
+	SELECT pg_catalog.array_agg(c.oid::regclass ORDER BY c.oid OPERATOR(pg_catalog.<>) 'crm.contacts'::regclass, c.oid)
+	  INTO pending
+	  FROM pg_catalog.pg_depend d
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+	   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::regclass
+	   AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'crm')
+	   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   -- crm_internal.service_access holds no rows: its grants are the point
+	   AND c.relnatts OPERATOR(pg_catalog.>) 0
+	   -- each node's own offsets of its placements of crm.events (sql/events.sql)
+	   AND c.oid OPERATOR(pg_catalog.<>) 'crm_internal.event_xid_offsets'::pg_catalog.regclass
+	   AND c.oid OPERATOR(pg_catalog.<>) ALL (coalesce(stale, '{}'))
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
+
+	-- The extension's triggers fire on the shards and query its tables there
+	-- (the events outbox, search words, lists): Citus routes those queries to
+	-- the workspace's co-located shard on the same node once nested
+	-- execution is allowed on the workers.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+				'ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on', pg_catalog.current_database())) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused a setting: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- The coordinator gives the workers each request's settings from crm's
+	-- executor hook (src/citus.c), which must be in place before a
+	-- session's first statement on a distributed table: crm.so is loaded
+	-- at the start of every session of this database.
+	IF NOT 'crm' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
+			pg_catalog.replace(pg_catalog.current_setting('session_preload_libraries'), ' ', ''), ',')) THEN
+		EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_preload_libraries = %L', pg_catalog.current_database(),
+			pg_catalog.concat_ws(',', NULLIF(pg_catalog.current_setting('session_preload_libraries'), ''), 'crm'));
+	END IF;
+
+	-- A worker's triggers take ids from its own copy of the extension's
+	-- sequences (events, history): each worker draws from a range of its
+	-- own, above every id the coordinator has given, as Citus does for the
+	-- sequences of the tables it creates.
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers($w$
+				DO $do$
+				DECLARE
+					s regclass;
+					g bigint := (SELECT l.groupid FROM pg_catalog.pg_dist_local_group l);
+				BEGIN
+					FOR s IN SELECT c.oid FROM pg_catalog.pg_class c
+							  WHERE c.relkind = 'S' AND c.relnamespace IN ('crm'::regnamespace, 'crm_internal'::regnamespace)
+					LOOP
+						PERFORM pg_catalog.setval(s, greatest(coalesce(pg_catalog.pg_sequence_last_value(s), 1), g << 48));
+					END LOOP;
+				END
+				$do$
+				$w$) w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to move its sequences: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	-- Citus applies no policy of the coordinator's table to the queries it
+	-- sends to the shards (neither USING nor WITH CHECK): each shard holds
+	-- row-level security itself, with the policies Citus copies from the
+	-- coordinator's table when it creates the shard (here, or a shard move).
+	-- Those are rewritten for a worker first, on every node: no subquery,
+	-- permissive only (crm_internal.citus_policies, docs/scaling.md).
+	PERFORM crm_internal.citus_policies();
+	FOR k IN
+		SELECT w.nodename, w.nodeport, w.result
+		  FROM pg_catalog.run_command_on_workers('SELECT crm_internal.citus_policies()') w
+		 WHERE NOT w.success
+	LOOP
+		RAISE EXCEPTION 'worker %:% refused to rewrite its policies: %', k.nodename, k.nodeport, k.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Install crm and citus on every worker (CREATE EXTENSION crm CASCADE), then call crm.distribute() again.';
+	END LOOP;
+
+	IF pending IS NOT NULL THEN
+		-- The extension's triggers are written to run on the shards.
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		-- keys to reference tables need one connection per node
+		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- Citus would turn a local table that references a new reference
+		-- table into a Citus local table, recreating it and dropping the
+		-- identity sequences the extension owns: the keys touching a
+		-- pending table go first and come back once every table is in place.
+		FOR k IN
+			SELECT c.conrelid::regclass AS tbl, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
+			  FROM pg_catalog.pg_constraint c
+			 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+			   AND (c.conrelid OPERATOR(pg_catalog.=) ANY (pending) OR c.confrelid OPERATOR(pg_catalog.=) ANY (pending))
+			 ORDER BY c.conrelid, c.conname
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.tbl, k.conname);
+			-- a worker where crm is installed holds the key on its own copy of the
+			-- table (Citus's shell there): it goes there too, once distributed
+			keys := keys OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', k.tbl, k.conname)
+						 OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.tbl, k.conname, k.def);
+		END LOOP;
+		-- The rows a database already holds go into the shards as they are,
+		-- with no trigger firing on them (the events guard would refuse their
+		-- ids, the event triggers write them again).  Citus would copy them
+		-- into shards whose triggers are on: they wait in temporary tables.
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE crm_distribute_%s ON COMMIT DROP AS TABLE %s', i, pending[i]);
+			EXECUTE pg_catalog.format('TRUNCATE %s', pending[i]);
+		END LOOP;
+		FOREACH t IN ARRAY pending LOOP
+			IF crm_internal.citus_by_workspace(t) THEN
+				PERFORM pg_catalog.create_distributed_table(t, 'workspace_id',
+					colocate_with => CASE WHEN t OPERATOR(pg_catalog.=) 'crm.contacts'::regclass THEN 'default' ELSE 'crm.contacts' END);
+			ELSE
+				PERFORM pg_catalog.create_reference_table(t);
+			END IF;
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(pending) LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', pending[i]);
+			SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+			  FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid OPERATOR(pg_catalog.=) pending[i] AND a.attnum OPERATOR(pg_catalog.>) 0
+			   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.<>) 's';
+			EXECUTE pg_catalog.format('INSERT INTO %s (%s) SELECT %s FROM crm_distribute_%s', pending[i], cols, cols, i);
+			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', pending[i]);
+		END LOOP;
+		FOR i IN 1 .. pg_catalog.cardinality(keys) LOOP
+			EXECUTE keys[i];
+		END LOOP;
+	END IF;
+	-- the former reference tables: no key, no trigger, their heap on the
+	-- coordinator empty (their rows were in the shards, kept above)
+	FOR i IN 1 .. coalesce(pg_catalog.cardinality(stale), 0) LOOP
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+		PERFORM pg_catalog.create_distributed_table(stale[i], 'workspace_id', colocate_with => 'crm.contacts');
+		EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM crm_distribute_stale_%s', stale[i], i);
+	END LOOP;
+
+	-- the report views in the shape Citus routes (every call: an update of
+	-- the extension makes them again in one node's)
+	PERFORM crm_internal.citus_report_views();
+
+	RETURN QUERY
+		SELECT p.logicalrelid::regclass,
+			   CASE p.partmethod WHEN 'n' THEN 'reference' ELSE 'distributed by workspace_id' END
+		  FROM pg_catalog.pg_dist_partition p
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid
+		  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		 WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY['crm', 'crm_internal'])
+		 ORDER BY p.partmethod OPERATOR(pg_catalog.<>) 'n', c.oid::regclass::text;
+END;
+$$;

@@ -379,6 +379,8 @@ BEGIN
 	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
 	   -- crm_internal.service_access holds no rows: its grants are the point
 	   AND c.relnatts OPERATOR(pg_catalog.>) 0
+	   -- each node's own offsets of its placements of crm.events (sql/events.sql)
+	   AND c.oid OPERATOR(pg_catalog.<>) 'crm_internal.event_xid_offsets'::pg_catalog.regclass
 	   AND c.oid OPERATOR(pg_catalog.<>) ALL (coalesce(stale, '{}'))
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
 

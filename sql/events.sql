@@ -51,6 +51,28 @@ ALTER TABLE crm.events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workspace_isolation ON crm.events
 	USING (workspace_id OPERATOR(pg_catalog.=) crm.current_workspace());
 
+-- On a Citus worker each placement of crm.events (the shard on this node)
+-- stores its transactions' ids moved up by an offset of its own, chosen
+-- when the placement is first written or read: above every id it holds,
+-- which a shard move copied from another worker, whose transaction ids are
+-- not ordered with this one's (src/events.c, docs/scaling.md).  Each
+-- node's own table, not distributed: its rows name this node's relations.
+-- crm.events itself (one node, a coordinator) has no offset.
+CREATE TABLE crm_internal.event_xid_offsets (
+	shard oid PRIMARY KEY,
+	xid_offset bigint NOT NULL CONSTRAINT event_xid_offsets_nonnegative CHECK (xid_offset OPERATOR(pg_catalog.>=) 0)
+);
+COMMENT ON TABLE crm_internal.event_xid_offsets IS
+	'on a Citus node: the offset each placement of crm.events adds to its transactions'' ids, so that they follow the ids a shard move brought';
+
+-- The delivery horizon of the events stored in table shard (a row's
+-- tableoid): the oldest running transaction's id, plus the placement's offset
+CREATE FUNCTION crm_hidden.event_horizon(shard regclass) RETURNS xid8
+	AS 'MODULE_PATHNAME', 'crm_event_horizon'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION crm_hidden.event_horizon(regclass) IS
+	'the delivery horizon of the events of a placement of crm.events (a row''s tableoid): events at or above it may still be joined by earlier ones';
+
 -- A domain event in the current workspace (src/events.c).  The extension's
 -- own triggers call it as the table owner; of the granted roles only a
 -- service role may (a frontend could otherwise forge CRM_DEAL_WON).
@@ -120,7 +142,9 @@ BEGIN
 	-- them, so that on Citus the worker holding the workspace's shards
 	-- evaluates it, whose transactions wrote them (their xid is the
 	-- worker's).  No event yet: nothing to deliver, and no horizon needed.
-	SELECT pg_snapshot_xmin(pg_current_snapshot()) INTO horizon
+	-- A shard moved to another worker stores the new worker's ids moved up
+	-- past those it brought (crm_hidden.event_horizon).
+	SELECT crm_hidden.event_horizon(e.tableoid) INTO horizon
 	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
 	IF lim IS NULL OR lim < 1 OR lim > 100000 THEN
 		RAISE EXCEPTION 'invalid limit: %', lim
@@ -232,7 +256,7 @@ BEGIN
 	END IF;
 	IF event_id > 0 THEN
 		-- the horizon read with the event, on the node that wrote it (crm.events_since)
-		SELECT e.xid, e.xid >= pg_snapshot_xmin(pg_current_snapshot()) INTO at_xid, pending
+		SELECT e.xid, e.xid >= crm_hidden.event_horizon(e.tableoid) INTO at_xid, pending
 		  FROM crm.events e WHERE e.workspace_id = ws AND e.id = ack_events.event_id;
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'event % does not exist', event_id
@@ -247,10 +271,11 @@ BEGIN
 	END IF;
 	-- shared with other consumers, exclusive with crm.purge_events
 	PERFORM pg_advisory_xact_lock_shared(hashtextextended('crm.event_consumers', ws));
+	-- acked_at as the insert's default gives it: Citus takes no now() in DO UPDATE SET
 	INSERT INTO crm_internal.event_consumers AS c (workspace_id, name, after_xid, after_event_id)
 	VALUES (ws, key, at_xid, ack_events.event_id)
 	ON CONFLICT (workspace_id, name) DO UPDATE
-	   SET after_xid = excluded.after_xid, after_event_id = excluded.after_event_id, acked_at = now();
+	   SET after_xid = excluded.after_xid, after_event_id = excluded.after_event_id, acked_at = excluded.acked_at;
 END;
 $$;
 COMMENT ON FUNCTION crm.ack_events(text, bigint) IS

@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/fmgrprotos.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -57,6 +58,7 @@ PG_FUNCTION_INFO_V1(crm_emit_events);
 PG_FUNCTION_INFO_V1(crm_notify_events);
 PG_FUNCTION_INFO_V1(crm_next_event_id);
 PG_FUNCTION_INFO_V1(crm_guard_event_columns);
+PG_FUNCTION_INFO_V1(crm_event_horizon);
 
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr insert_one_plan = NULL;
@@ -1183,6 +1185,116 @@ OldEventId(TupleDesc desc, HeapTuple tuple)
 	return isnull ? "null" : ColumnValueText(desc, attnum, id);
 }
 
+/*
+ * The offset a placement of crm.events on a Citus worker adds to its
+ * transactions' ids (crm_internal.event_xid_offsets), 0 for any other
+ * table.  Delivery orders a workspace's events by (xid, id), and a shard
+ * move brings the events another worker wrote, with its ids, which are not
+ * ordered with this worker's: the placement's first write or read (a shard
+ * move makes a new relation) takes an offset that puts every transaction
+ * still to write above them, the oldest running one included.  A
+ * placement that exists when the extension is updated has none (0, its
+ * events are this node's).  Cached once committed: a transaction that
+ * inserted the offset and rolls back leaves another to choose it.
+ */
+#define XID_OFFSETS_CACHED 64
+static struct
+{
+	Oid			shard;
+	int64		offset;
+}			xid_offsets[XID_OFFSETS_CACHED];
+static int	xid_offsets_n = 0;
+
+static bool
+ReadXidOffset(Oid shard, int64 *offset)
+{
+	Datum		arg = ObjectIdGetDatum(shard);
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT o.xid_offset FROM crm_internal.event_xid_offsets o"
+							  " WHERE o.shard OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]) {OIDOID}, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "events: reading the offset of a placement failed");
+	if (SPI_processed == 0)
+		return false;
+	*offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
+
+static int64
+EventXidOffset(Relation rel)
+{
+	Oid			shard = RelationGetRelid(rel);
+	Datum		arg = ObjectIdGetDatum(shard);
+	CrmSavedUser saved;
+	int64		offset = 0;
+	bool		committed;
+
+	LookupEvents();
+	if (!OidIsValid(events_relid) || shard == events_relid || CrmCitusTableOfShard(rel) != events_relid)
+		return 0;
+	for (int i = 0; i < xid_offsets_n; i++)
+		if (xid_offsets[i].shard == shard)
+			return xid_offsets[i].offset;
+
+	CrmBecomeOwner(events_owner, &saved);
+	SPI_connect();
+	committed = ReadXidOffset(shard, &offset);
+	if (!committed)
+	{
+		/* ON CONFLICT waits for a concurrent first writer, whose offset is then read */
+		if (SPI_execute_with_args(psprintf("INSERT INTO crm_internal.event_xid_offsets (shard, xid_offset)"
+										   " SELECT $1, GREATEST(0, COALESCE(pg_catalog.max(e.xid::pg_catalog.text::pg_catalog.int8), 0)"
+										   " OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.-)"
+										   " pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8)"
+										   " FROM %s e ON CONFLICT (shard) DO NOTHING",
+										   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+																	  RelationGetRelationName(rel))),
+								  1, (Oid[]) {OIDOID}, &arg, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "events: choosing the offset of a placement failed");
+		committed = SPI_processed == 0;
+		if (!ReadXidOffset(shard, &offset))
+			elog(ERROR, "events: the offset of placement %u is missing", shard);
+	}
+	SPI_finish();
+	CrmRestoreUser(&saved);
+	if (committed && xid_offsets_n < XID_OFFSETS_CACHED)
+	{
+		xid_offsets[xid_offsets_n].shard = shard;
+		xid_offsets[xid_offsets_n].offset = offset;
+		xid_offsets_n++;
+	}
+	return offset;
+}
+
+static Datum
+OffsetXid(FullTransactionId fxid, int64 offset)
+{
+	return FullTransactionIdGetDatum(FullTransactionIdFromU64(U64FromFullTransactionId(fxid) + (uint64) offset));
+}
+
+/* crm_hidden.event_horizon(shard): the oldest running transaction's id, plus the placement's offset */
+Datum
+crm_event_horizon(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *name = get_rel_name(relid);
+	int64		offset = 0;
+	Datum		xmin = DirectFunctionCall1(pg_snapshot_xmin, OidFunctionCall0Coll(F_PG_CURRENT_SNAPSHOT, InvalidOid));
+
+	LookupEvents();
+	/* crm.events itself, the common case, has none; a shard is crm.events_<shard id> */
+	if (relid != events_relid && name != NULL && strncmp(name, "events_", 7) == 0 &&
+		get_rel_namespace(relid) == get_rel_namespace(events_relid))
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+
+		offset = EventXidOffset(rel);
+		table_close(rel, AccessShareLock);
+	}
+	return OffsetXid(DatumGetFullTransactionId(xmin), offset);
+}
+
 /* Whether value is the extension's own for owned column i of a row inserted now */
 static bool
 IsOwnValue(int i, Datum value)
@@ -1273,8 +1385,22 @@ crm_guard_event_columns(PG_FUNCTION_ARGS)
 					 errdetail("%s", owned_columns[i].detail),
 					 errhint("An event records what happened: leave id, xid, created_at and actor out of the UPDATE.")));
 		}
-		if (isnull || IsOwnValue(i, value))
+		if (isnull)
 			continue;
+		if (IsOwnValue(i, value))
+		{
+			/* a placement on a Citus worker stores the id moved up by its offset */
+			int64		offset = i == 1 ? EventXidOffset(trigdata->tg_relation) : 0;
+
+			if (offset > 0)
+			{
+				Datum		moved = OffsetXid(GetTopFullTransactionId(), offset);
+				bool		keep = false;
+
+				newtuple = heap_modify_tuple_by_cols(newtuple, desc, 1, &attnum, &moved, &keep);
+			}
+			continue;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_GENERATED_ALWAYS),
 				 errmsg("cannot set crm.events.%s to \"%s\"", col, ColumnValueText(desc, attnum, value)),

@@ -18,10 +18,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -67,15 +70,35 @@ ModuleBit(const char *name)
 	return 0;
 }
 
-/* The modules switched off in ws, read as the table's owner */
+/*
+ * Whether the caller reads ws's switches itself rather than as the table's
+ * owner: on a Citus coordinator, in a transaction block, where the request
+ * reaches the workers and the shard's policy gives the caller the rows of
+ * its own workspace, which ws is.  Read as the owner, through the owner's
+ * connection, Citus refuses the query once the caller's connection wrote
+ * the workspace's shard group in the transaction ("modified in this
+ * transaction by a different user"): a new backend's crm.save_view and then
+ * crm.saved_view_deals.
+ */
+static bool
+ReadAsCaller(int64 ws)
+{
+	return IsTransactionBlock() && CrmCitusIsCoordinator() && CrmIsCitusTable(modules_relid) &&
+		ws == CrmCurrentWorkspace() &&
+		pg_class_aclcheck(modules_relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+}
+
+/* The modules switched off in ws, read as the table's owner (or the caller, above) */
 static int
 LoadModulesOff(int64 ws)
 {
 	Datum		arg = Int64GetDatum(ws);
 	CrmSavedUser saved;
 	int			off = 0;
+	bool		as_caller = ReadAsCaller(ws);
 
-	CrmBecomeOwner(CrmRelationOwner(modules_relid), &saved);
+	if (!as_caller)
+		CrmBecomeOwner(CrmRelationOwner(modules_relid), &saved);
 	SPI_connect();
 	if (modules_plan == NULL)
 	{
@@ -94,7 +117,8 @@ LoadModulesOff(int64 ws)
 	for (uint64 i = 0; i < SPI_processed; i++)
 		off |= ModuleBit(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	SPI_finish();
-	CrmRestoreUser(&saved);
+	if (!as_caller)
+		CrmRestoreUser(&saved);
 	return off;
 }
 
