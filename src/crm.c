@@ -44,6 +44,7 @@ CrmRelcacheCallback(Datum arg, Oid relid)
 	CrmHistoryRelcache(arg, relid);
 	CrmCitusRelcache(arg, relid);
 	CrmWorkspaceVersionsRelcache(arg, relid);
+	CrmNormalizeRelcache(arg, relid);
 }
 
 void

@@ -882,20 +882,49 @@ CrmNormalizeAs(const char *kind, const char *raw)
 }
 
 /* Parse the trigger arguments once per statement (cached in fn_extra) */
-static RowRules *
-GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
+/*
+ * Each trigger's rules, parsed once per backend rather than once per
+ * statement (a single-row write is a statement): by trigger OID, dropped
+ * with the relcache entry of its table, which ALTER TABLE and
+ * CREATE OR REPLACE TRIGGER invalidate.
+ */
+typedef struct RulesEntry
 {
-	RowRules   *rules = (RowRules *) fcinfo->flinfo->fn_extra;
-	Trigger    *trigger = trigdata->tg_trigger;
-	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	Oid			tgoid;
+	RowRules   *rules;
+} RulesEntry;
+
+static HTAB *rules_cache = NULL;
+
+void
+CrmNormalizeRelcache(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	RulesEntry *entry;
+
+	if (rules_cache == NULL)
+		return;
+	hash_seq_init(&status, rules_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (!OidIsValid(relid) || entry->rules->relid == relid)
+		{
+			pfree(entry->rules);
+			(void) hash_search(rules_cache, &entry->tgoid, HASH_REMOVE, NULL);
+		}
+}
+
+#define RowRulesSize(n) (offsetof(RowRules, rules) + sizeof(ColumnRule) * (n))
+
+/* The trigger's arguments parsed against its table; elog(ERROR) on a bad one */
+static RowRules *
+ParseRowRules(Trigger *trigger, Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	RowRules   *rules;
 	int			i;
 
-	if (rules != NULL && rules->relid == RelationGetRelid(trigdata->tg_relation))
-		return rules;
-
-	rules = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
-							   offsetof(RowRules, rules) + sizeof(ColumnRule) * trigger->tgnargs);
-	rules->relid = RelationGetRelid(trigdata->tg_relation);
+	rules = palloc(RowRulesSize(trigger->tgnargs));
+	rules->relid = RelationGetRelid(rel);
 	rules->nrules = trigger->tgnargs;
 	for (i = 0; i < trigger->tgnargs; i++)
 	{
@@ -937,6 +966,42 @@ GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
 			TupleDescAttr(tupdesc, rules->rules[i].attnum - 1)->atttypid != NUMERICOID)
 			elog(ERROR, "normalize_row: \"%s\" needs a numeric column", arg);
 	}
+	return rules;
+}
+
+static RowRules *
+GetRowRules(FunctionCallInfo fcinfo, TriggerData *trigdata)
+{
+	RowRules   *rules = (RowRules *) fcinfo->flinfo->fn_extra;
+	Trigger    *trigger = trigdata->tg_trigger;
+	RulesEntry *entry;
+	bool		found;
+
+	if (rules != NULL && rules->relid == RelationGetRelid(trigdata->tg_relation))
+		return rules;
+	if (rules_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RulesEntry);
+		rules_cache = hash_create("crm normalize_row rules", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(rules_cache, &trigger->tgoid, HASH_FIND, NULL);
+	if (entry == NULL || entry->rules->relid != RelationGetRelid(trigdata->tg_relation))
+	{
+		RowRules   *parsed = ParseRowRules(trigger, trigdata->tg_relation);
+
+		/* kept only once parsed whole: a bad argument leaves no entry */
+		entry = hash_search(rules_cache, &trigger->tgoid, HASH_ENTER, &found);
+		if (found)
+			pfree(entry->rules);
+		entry->rules = MemoryContextAlloc(CacheMemoryContext, RowRulesSize(parsed->nrules));
+		memcpy(entry->rules, parsed, RowRulesSize(parsed->nrules));
+	}
+	/* the statement's own copy: an invalidation may drop the entry meanwhile */
+	rules = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, RowRulesSize(entry->rules->nrules));
+	memcpy(rules, entry->rules, RowRulesSize(entry->rules->nrules));
 	fcinfo->flinfo->fn_extra = rules;
 	return rules;
 }

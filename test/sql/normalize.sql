@@ -50,3 +50,25 @@ SELECT count(*) FROM crm.contacts;
 SELECT count(*) FROM crm.companies;
 -- blank email and phone mean "none"
 INSERT INTO crm.contacts (name, email, phone) VALUES ('Blank', '', '') RETURNING email IS NULL, phone IS NULL;
+
+-- a backend keeps each trigger's parsed rules: a trigger replaced with
+-- other rules, and a table whose columns moved, are read afresh
+CREATE TABLE normalize_rules (a text, b text);
+CREATE TRIGGER normalize_rules BEFORE INSERT ON normalize_rules
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('a:email');
+INSERT INTO normalize_rules VALUES ('Ada@Example.COM', 'Bob@Example.COM') RETURNING a, b;
+CREATE OR REPLACE TRIGGER normalize_rules BEFORE INSERT ON normalize_rules
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('b:email');
+INSERT INTO normalize_rules VALUES ('Ada@Example.COM', 'Bob@Example.COM') RETURNING a, b;
+CREATE OR REPLACE TRIGGER normalize_rules BEFORE INSERT ON normalize_rules
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('a:email');
+INSERT INTO normalize_rules VALUES ('Ada@Example.COM', 'Bob@Example.COM') RETURNING a, b;
+-- column a comes back as the third attribute
+ALTER TABLE normalize_rules DROP COLUMN a;
+ALTER TABLE normalize_rules ADD COLUMN a text;
+INSERT INTO normalize_rules (a, b) VALUES ('Ada@Example.COM', 'Bob@Example.COM') RETURNING a, b;
+INSERT INTO normalize_rules (a) VALUES ('nobody');
+CREATE OR REPLACE TRIGGER normalize_rules BEFORE INSERT ON normalize_rules
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.normalize_row('c:email');
+INSERT INTO normalize_rules (b) VALUES ('Bob@Example.COM');
+DROP TABLE normalize_rules;
