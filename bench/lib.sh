@@ -166,6 +166,17 @@ report() {
 		"${name//\"/\\\"}" "$crm" "$bare" "$ratio" "$lo" "$hi" "$kind" "$target" "$verdict" >>"${BENCH_JSON:-/dev/null}"
 }
 
+# bench_diagnostic CASE: whether to measure a diagnostic row (no target),
+# which runs with BENCH_DIAGNOSTICS=1 only, to keep the default run short
+# (issue 25 item 7); without it the table says so in the row's place.
+# docs/performance.md lists them ("Plan limits at 100k and the bench's time").
+bench_diagnostic() {
+	[ -z "${BENCH_DIAGNOSTICS:-}" ] || return 0
+	printf '| %-58s | %10s | %10s | %7s | %-11s | %-10s | %-14s |\n' "$1" - - - - "-" "BENCH_DIAGNOSTICS=1" |
+		tee -a "$BENCH_RESULTS"
+	return 1
+}
+
 # report_abs CASE VALUE UNIT TARGET: for targets stated in absolute terms (p95 ms)
 report_abs() {
 	printf '| %-58s | %10s | %10s | %7s | %-11s | %-10s | %-14s |\n' "$1" "$2 $3" "-" "-" "-" "$4" "-" | tee -a "$BENCH_RESULTS"

@@ -5,7 +5,7 @@
 # throughput ratio, p50/p99 latency of each side, and the crm side's failed
 # transactions, serialization failures, deadlocks and aborted clients
 # (target: 0); CONC_MIXES names the mixes to run (identify, kanban, churn;
-# default all).  CONC_DIAGNOSTICS=1 adds the diagnostic variants (2
+# default all).  BENCH_DIAGNOSTICS=1 adds the diagnostic variants (2
 # minutes at the default points): identify with crm.notify_events = off and
 # with the notifier, the list churn with notify off.  After the kanban mix the positions of every stage must be a
 # total order; after the list churn every list's members must equal its
@@ -34,7 +34,7 @@ if conc_mix identify; then
 	# each run merges pairs of its own half: a pair merged once is one contact after
 	conc_pair identify bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
 		-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=0
-	if [ -n "${CONC_DIAGNOSTICS:-}" ]; then
+	if bench_diagnostic "identify, notify off and notifier 100 ms (pgbench)"; then
 		# the same with crm.notify_events = off (docs/events.md): no commit queues on the notify lock
 		psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_events = off"
 		conc_pair "identify, notify off" bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
@@ -108,10 +108,11 @@ if conc_mix churn; then
 			ALTER TABLE crm.lists ENABLE TRIGGER lists_check;"
 	}
 	refresh_all="SELECT coalesce(sum(crm.refresh_list(id)), 0) FROM crm.lists WHERE name LIKE 'churn %'"
-	# each point with NOTIFY on (the default), and off with CONC_DIAGNOSTICS:
+	# each point with NOTIFY on (the default), and off with BENCH_DIAGNOSTICS:
 	# on, every writing commit queues on the database's notify lock, which is
 	# then the churn's only wait
-	for notify in on ${CONC_DIAGNOSTICS:+off}; do
+	bench_diagnostic "list churn, 100 lists, notify off (pgbench)" && notify_modes="on off" || notify_modes=on
+	for notify in $notify_modes; do
 		psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_events = $notify"
 		for c in ${CONC_CLIENTS:-1 4 16}; do
 			set_kind snapshot

@@ -39,6 +39,7 @@ export_job_sql() {	# export_job_sql BATCH_SIZE
 	END \$\$;"
 }
 for batch in 1000 10000; do
+	[ "$batch" = 1000 ] || bench_diagnostic "crm.start_export() job, batches of $batch, vs \\copy SELECT ($SCALE)" || continue
 	read -r crm_ms bare_ms < <(bench_pair \
 		"SET client_min_messages = warning; TRUNCATE crm.jobs CASCADE;" \
 		"$(export_job_sql $batch)" \
