@@ -9,7 +9,7 @@
 # unblocked trigram self-join through a GIN index, the earlier bare side,
 # did not finish in 8 minutes.)  Alternately BENCH_RUNS times (the
 # minimum of bench_pair): about 1.6 s a crm run at 100k, 40 s a bare one,
-# which runs once when the first pair is 5x past the target (bench_pair).
+# which runs once when the first pair is 4x past the target (bench_pair).
 bench_sql "
 INSERT INTO crm.companies (id, name, domain)
 SELECT g, w1 || ' ' || w2 || ' ' || (ARRAY['Inc', 'LLC', 'Ltd', 'GmbH', 'Corp', 'Group'])[1 + g % 6],
