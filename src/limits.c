@@ -572,8 +572,9 @@ StartKeptCount(int64 ws, int limit)
 	static SPIPlanPtr plan = NULL;
 	const LimitDef *def = &limit_defs[limit];
 
-	LockLimit(ws, limit, NULL);
+	/* the table first: a writer in flight may yet take the limit's lock at its commit */
 	LockRelationOid(get_relname_relid(def->kept_table, get_namespace_oid("crm", false)), ShareLock);
+	LockLimit(ws, limit, NULL);
 	(void) KeptCountStatement(&plan,
 							  "INSERT INTO crm_internal.limit_counts AS k (workspace_id, name, count) VALUES ($1, $2, $3)"
 							  " ON CONFLICT (workspace_id, name) DO UPDATE SET count = excluded.count",
