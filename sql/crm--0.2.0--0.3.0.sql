@@ -22268,3 +22268,99 @@ BEGIN
 		 ORDER BY p.partmethod OPERATOR(pg_catalog.<>) 'n', c.oid::regclass::text;
 END;
 $$;
+
+-- limits2: max_contacts kept per workspace (crm_internal.limit_counts) instead
+-- of counted at every commit; crm.check_limits() leaves the caller's SET
+-- CONSTRAINTS mode as it was
+-- The count of a limit that is kept rather than counted at commit
+-- (max_contacts, src/limits.c): a row per workspace that has the limit,
+-- written by the limit triggers at commit under the limit's lock.  Not
+-- dumped: restoring the limit's row counts it again.
+CREATE TABLE crm_internal.limit_counts (
+	workspace_id bigint NOT NULL REFERENCES crm.workspaces (id) ON DELETE CASCADE,
+	name text NOT NULL,
+	count bigint NOT NULL,
+	PRIMARY KEY (workspace_id, name)
+);
+REVOKE ALL ON crm_internal.limit_counts FROM PUBLIC;
+COMMENT ON TABLE crm_internal.limit_counts IS
+	'the live contacts of each workspace that has a max_contacts limit, kept at every commit (src/limits.c)';
+
+CREATE FUNCTION crm_internal.limited(workspace_id bigint, limit_name text, delta integer) RETURNS boolean
+LANGUAGE c STRICT
+AS 'MODULE_PATHNAME', 'crm_limited';
+COMMENT ON FUNCTION crm_internal.limited(bigint, text, integer) IS
+	'the WHEN clause of a kept count''s triggers: whether the workspace has this limit, and if so the row''s change of the count (+1, -1) is added to this transaction''s';
+
+CREATE FUNCTION crm_internal.workspace_limits_counts() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_workspace_limits_counts';
+COMMENT ON FUNCTION crm_internal.workspace_limits_counts() IS
+	'AFTER row trigger on workspace_limits: a kept count (max_contacts) is counted when its limit is set, dropped when it is unset';
+
+CREATE TRIGGER workspace_limits_counts AFTER INSERT OR UPDATE OR DELETE ON crm.workspace_limits
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.workspace_limits_counts();
+
+CREATE FUNCTION crm_internal.limit_counts_truncated() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_limit_counts_truncated';
+COMMENT ON FUNCTION crm_internal.limit_counts_truncated() IS
+	'AFTER TRUNCATE trigger on a counted table: the kept counts of the limit named by the argument are 0';
+
+DROP TRIGGER limit_contacts ON crm.contacts;
+DROP TRIGGER limit_contacts_restored ON crm.contacts;
+CREATE CONSTRAINT TRIGGER limit_contacts AFTER INSERT ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.status OPERATOR(pg_catalog.<) 'merged'
+					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts', 1))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+CREATE CONSTRAINT TRIGGER limit_contacts_restored AFTER UPDATE OF status ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (OLD.status OPERATOR(pg_catalog.>=) 'merged' AND NEW.status OPERATOR(pg_catalog.<) 'merged'
+					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts', 1))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+-- max_contacts is kept (crm_internal.limit_counts): a contact leaving the
+-- count (merged, deleted) is written at commit too
+CREATE CONSTRAINT TRIGGER limit_contacts_left AFTER UPDATE OF status ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (OLD.status OPERATOR(pg_catalog.<) 'merged' AND NEW.status OPERATOR(pg_catalog.>=) 'merged'
+					   AND crm_internal.limited(OLD.workspace_id, 'max_contacts', -1))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+CREATE CONSTRAINT TRIGGER limit_contacts_deleted AFTER DELETE ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (OLD.status OPERATOR(pg_catalog.<) 'merged'
+					   AND crm_internal.limited(OLD.workspace_id, 'max_contacts', -1))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+CREATE TRIGGER limit_contacts_truncated AFTER TRUNCATE ON crm.contacts
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.limit_counts_truncated('max_contacts');
+-- the workspaces that have the limit already: counted now, as crm.set_limit does
+LOCK TABLE crm.contacts IN SHARE MODE;
+INSERT INTO crm_internal.limit_counts (workspace_id, name, count)
+SELECT l.workspace_id, l.name,
+	   (SELECT count(*) FROM crm.contacts c
+		 WHERE c.workspace_id OPERATOR(pg_catalog.=) l.workspace_id
+		   AND c.status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status)
+  FROM crm.workspace_limits l
+ WHERE l.name OPERATOR(pg_catalog.=) 'max_contacts' AND l.value IS NOT NULL;
+CREATE OR REPLACE FUNCTION crm_hidden.run_limit_checks(workspace_id bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	names text;
+BEGIN
+	SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.conname), ', ') INTO names
+	  FROM pg_trigger t
+	  JOIN pg_proc p ON p.oid = t.tgfoid AND p.proname = 'enforce_limit'
+	  JOIN pg_namespace pn ON pn.oid = p.pronamespace AND pn.nspname = 'crm_internal'
+	  JOIN pg_constraint c ON c.oid = t.tgconstraint
+	  JOIN pg_namespace n ON n.oid = c.connamespace;
+	IF names IS NOT NULL THEN
+		BEGIN
+			EXECUTE 'SET CONSTRAINTS ' || names || ' IMMEDIATE';
+			-- passed: rolled back (PostgreSQL restores the triggers' modes and
+			-- queues the checks again); past a limit, 53400 goes to the caller
+			RAISE SQLSTATE 'CRMLC';
+		EXCEPTION WHEN SQLSTATE 'CRMLC' THEN
+			NULL;
+		END;
+	END IF;
+	RETURN true;
+END;
+$$;

@@ -41,6 +41,41 @@ AS 'MODULE_PATHNAME', 'crm_limited';
 COMMENT ON FUNCTION crm_internal.limited(bigint, text) IS
 	'the WHEN clause of the limit triggers: whether the workspace has this limit (from a per-backend cache)';
 
+-- The count of a limit that is kept rather than counted at commit
+-- (max_contacts, src/limits.c): a row per workspace that has the limit,
+-- written by the limit triggers at commit under the limit's lock.  Not
+-- dumped: restoring the limit's row counts it again.
+CREATE TABLE crm_internal.limit_counts (
+	workspace_id bigint NOT NULL REFERENCES crm.workspaces (id) ON DELETE CASCADE,
+	name text NOT NULL,
+	count bigint NOT NULL,
+	PRIMARY KEY (workspace_id, name)
+);
+REVOKE ALL ON crm_internal.limit_counts FROM PUBLIC;
+COMMENT ON TABLE crm_internal.limit_counts IS
+	'the live contacts of each workspace that has a max_contacts limit, kept at every commit (src/limits.c)';
+
+CREATE FUNCTION crm_internal.limited(workspace_id bigint, limit_name text, delta integer) RETURNS boolean
+LANGUAGE c STRICT
+AS 'MODULE_PATHNAME', 'crm_limited';
+COMMENT ON FUNCTION crm_internal.limited(bigint, text, integer) IS
+	'the WHEN clause of a kept count''s triggers: whether the workspace has this limit, and if so the row''s change of the count (+1, -1) is added to this transaction''s';
+
+CREATE FUNCTION crm_internal.workspace_limits_counts() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_workspace_limits_counts';
+COMMENT ON FUNCTION crm_internal.workspace_limits_counts() IS
+	'AFTER row trigger on workspace_limits: a kept count (max_contacts) is counted when its limit is set, dropped when it is unset';
+
+CREATE TRIGGER workspace_limits_counts AFTER INSERT OR UPDATE OR DELETE ON crm.workspace_limits
+	FOR EACH ROW EXECUTE FUNCTION crm_internal.workspace_limits_counts();
+
+CREATE FUNCTION crm_internal.limit_counts_truncated() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'crm_limit_counts_truncated';
+COMMENT ON FUNCTION crm_internal.limit_counts_truncated() IS
+	'AFTER TRUNCATE trigger on a counted table: the kept counts of the limit named by the argument are 0';
+
 CREATE FUNCTION crm_internal.enforce_limit() RETURNS trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'crm_enforce_limit';
@@ -66,9 +101,11 @@ COMMENT ON FUNCTION crm.set_limit(text, bigint) IS
 	'sets a limit (max_*: the most rows allowed) or switch (export, bulk, import: 1 on, 0 off) of the current workspace; NULL is no limit; needs admin';
 
 -- Runs now the limit checks this backend queued for commit: the limit
--- triggers made immediate, then deferred again.  Of the triggers of
--- crm_internal.enforce_limit by name: on a Citus worker those of the
--- shards, whose names carry the shard's number.
+-- triggers made immediate in a subtransaction that is then rolled back, so
+-- that each trigger is left in the mode the caller had set (SET CONSTRAINTS
+-- ... IMMEDIATE stays so) and its checks are made again at commit.  Of the
+-- triggers of crm_internal.enforce_limit by name: on a Citus worker those
+-- of the shards, whose names carry the shard's number.
 CREATE FUNCTION crm_hidden.run_limit_checks(workspace_id bigint) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -83,8 +120,14 @@ BEGIN
 	  JOIN pg_constraint c ON c.oid = t.tgconstraint
 	  JOIN pg_namespace n ON n.oid = c.connamespace;
 	IF names IS NOT NULL THEN
-		EXECUTE 'SET CONSTRAINTS ' || names || ' IMMEDIATE';
-		EXECUTE 'SET CONSTRAINTS ' || names || ' DEFERRED';
+		BEGIN
+			EXECUTE 'SET CONSTRAINTS ' || names || ' IMMEDIATE';
+			-- passed: rolled back (PostgreSQL restores the triggers' modes and
+			-- queues the checks again); past a limit, 53400 goes to the caller
+			RAISE SQLSTATE 'CRMLC';
+		EXCEPTION WHEN SQLSTATE 'CRMLC' THEN
+			NULL;
+		END;
 	END IF;
 	RETURN true;
 END;

@@ -111,12 +111,24 @@ $$;
 --
 CREATE CONSTRAINT TRIGGER limit_contacts AFTER INSERT ON crm.contacts DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW WHEN (NEW.status OPERATOR(pg_catalog.<) 'merged'
-					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts'))
+					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts', 1))
 	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
 CREATE CONSTRAINT TRIGGER limit_contacts_restored AFTER UPDATE OF status ON crm.contacts DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW WHEN (OLD.status OPERATOR(pg_catalog.>=) 'merged' AND NEW.status OPERATOR(pg_catalog.<) 'merged'
-					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts'))
+					   AND crm_internal.limited(NEW.workspace_id, 'max_contacts', 1))
 	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+-- max_contacts is kept (crm_internal.limit_counts): a contact leaving the
+-- count (merged, deleted) is written at commit too
+CREATE CONSTRAINT TRIGGER limit_contacts_left AFTER UPDATE OF status ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (OLD.status OPERATOR(pg_catalog.<) 'merged' AND NEW.status OPERATOR(pg_catalog.>=) 'merged'
+					   AND crm_internal.limited(OLD.workspace_id, 'max_contacts', -1))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+CREATE CONSTRAINT TRIGGER limit_contacts_deleted AFTER DELETE ON crm.contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (OLD.status OPERATOR(pg_catalog.<) 'merged'
+					   AND crm_internal.limited(OLD.workspace_id, 'max_contacts', -1))
+	EXECUTE FUNCTION crm_internal.enforce_limit('max_contacts');
+CREATE TRIGGER limit_contacts_truncated AFTER TRUNCATE ON crm.contacts
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.limit_counts_truncated('max_contacts');
 CREATE CONSTRAINT TRIGGER limit_pipelines AFTER INSERT ON crm.pipelines DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW WHEN (crm_internal.limited(NEW.workspace_id, 'max_pipelines'))
 	EXECUTE FUNCTION crm_internal.enforce_limit('max_pipelines');

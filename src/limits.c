@@ -15,6 +15,18 @@
  * first's row once the first has committed, whatever its isolation level.
  * One count covers every row a commit queued for the same key.
  *
+ * max_contacts is not counted at commit but kept: counting a workspace's
+ * live contacts at every commit cost a scan of them (51 s for 10,000
+ * identify calls at 100,000 contacts).  A workspace with the limit has a
+ * row in crm_internal.limit_counts, counted when the limit is set (under a
+ * SHARE lock on crm.contacts, so that no transaction that wrote contacts
+ * without knowing the limit is still in flight) and dropped when it is
+ * unset.  The triggers' WHEN clause, crm_internal.limited(ws, limit, delta),
+ * adds each row's +1 or -1 to this backend's pending change, per
+ * subtransaction level as lists_counts.c keeps its deltas; the first firing
+ * at commit takes the same lock, adds the change to the row and checks the
+ * sum.  The cost no longer grows with the workspace.
+ *
  * Switches (export, bulk, import) are limits of 0 (off) or 1 (on), checked
  * by crm_hidden.require_switch() at the start of the functions they gate.
  *
@@ -50,6 +62,8 @@ PG_FUNCTION_INFO_V1(crm_limited);
 PG_FUNCTION_INFO_V1(crm_enforce_limit);
 PG_FUNCTION_INFO_V1(crm_require_switch);
 PG_FUNCTION_INFO_V1(crm_workspace_limits_check);
+PG_FUNCTION_INFO_V1(crm_workspace_limits_counts);
+PG_FUNCTION_INFO_V1(crm_limit_counts_truncated);
 
 /* The limits and switches, with what each counts; names are the API's */
 typedef struct LimitDef
@@ -60,12 +74,13 @@ typedef struct LimitDef
 	const char *scope_column;	/* the row's column the count is per, or NULL */
 	const char *scope_label;	/* how messages name that scope, or NULL */
 	const char *count_sql;		/* $1 the workspace, $2 the scope as text */
+	const char *kept_table;		/* the count is kept (limit_counts): of crm.<this> */
 } LimitDef;
 
 static const LimitDef limit_defs[] = {
 	{"max_contacts", false, "contacts", NULL, NULL,
 		"SELECT count(*) FROM crm.contacts c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
-		" AND c.status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status"},
+		" AND c.status OPERATOR(pg_catalog.<) 'merged'::crm.contact_status", "contacts"},
 	{"max_pipelines", false, "pipelines", NULL, NULL,
 		"SELECT count(*) FROM crm.pipelines p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"},
 	{"max_stages_per_pipeline", false, "stages", "pipeline_id", " in pipeline %s",
@@ -114,6 +129,23 @@ static struct
 	int			limit;
 	char	   *scope;
 } last_check;
+
+/*
+ * This transaction's change of the kept counts, per (workspace, limit) and
+ * the nesting level that made it, in TopTransactionContext
+ */
+typedef struct PendingCount
+{
+	int64		ws;
+	int			limit;
+	int			level;
+	int64		delta;
+} PendingCount;
+
+static PendingCount *pending = NULL;
+static int	npending = 0;
+static int	maxpending = 0;
+static bool pending_callbacks = false;
 
 void
 CrmLimitsRelcache(Datum arg, Oid relid)
@@ -220,28 +252,140 @@ RequireLimitName(const char *name, bool is_switch)
 	return i;
 }
 
+static void
+PendingXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the memory goes with TopTransactionContext */
+			pending = NULL;
+			npending = maxpending = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+/* A subtransaction rolled back drops its changes; one committed hands them up */
+static void
+PendingSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			kept = 0;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		for (int i = 0; i < npending; i++)
+			if (pending[i].level < level)
+				pending[kept++] = pending[i];
+		npending = kept;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < npending; i++)
+			if (pending[i].level >= level)
+				pending[i].level = level - 1;
+	}
+}
+
+static void
+AddPending(int64 ws, int limit, int64 delta)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	PendingCount *last = npending > 0 ? &pending[npending - 1] : NULL;
+
+	/* a statement's rows go into one entry */
+	if (last != NULL && last->ws == ws && last->limit == limit && last->level == level)
+	{
+		last->delta += delta;
+		return;
+	}
+	if (!pending_callbacks)
+	{
+		RegisterXactCallback(PendingXactCallback, NULL);
+		RegisterSubXactCallback(PendingSubXactCallback, NULL);
+		pending_callbacks = true;
+	}
+	if (npending == maxpending)
+	{
+		maxpending = maxpending ? maxpending * 2 : 8;
+		pending = pending ? repalloc(pending, maxpending * sizeof(PendingCount))
+			: MemoryContextAlloc(TopTransactionContext, maxpending * sizeof(PendingCount));
+	}
+	pending[npending++] = (PendingCount) {.ws = ws, .limit = limit, .level = level, .delta = delta};
+}
+
+static int64
+PendingSum(int64 ws, int limit)
+{
+	int64		sum = 0;
+
+	for (int i = 0; i < npending; i++)
+		if (pending[i].ws == ws && pending[i].limit == limit)
+			sum += pending[i].delta;
+	return sum;
+}
+
 /*
- * crm_internal.limited(workspace_id, limit): the WHEN clause of the limit
- * triggers, so that a row is queued for a check at commit only where the
- * limit is set.
+ * The pending change of (ws, limit) is in the kept count now.  Inside a
+ * subtransaction it is cancelled at that level rather than dropped, so that
+ * a rollback of the level, which undoes the count's write, brings it back.
+ */
+static void
+SettlePending(int64 ws, int limit, int64 sum)
+{
+	int			kept = 0;
+
+	if (sum == 0)
+		return;
+	if (GetCurrentTransactionNestLevel() > 1)
+	{
+		AddPending(ws, limit, -sum);
+		return;
+	}
+	for (int i = 0; i < npending; i++)
+		if (pending[i].ws != ws || pending[i].limit != limit)
+			pending[kept++] = pending[i];
+	npending = kept;
+}
+
+/*
+ * crm_internal.limited(workspace_id, limit [, delta]): the WHEN clause of
+ * the limit triggers, so that a row is queued for a check at commit only
+ * where the limit is set.  A kept count's triggers pass the row's change of
+ * it (+1, -1), added to this transaction's pending change.
  */
 Datum
 crm_limited(PG_FUNCTION_ARGS)
 {
 	int		   *index = fcinfo->flinfo->fn_extra;
 	bool		limited;
+	int64		ws = PG_GETARG_INT64(0);
 
 	/* the limit of a trigger's WHEN clause is a constant: look it up once per call site */
 	if (index == NULL)
 	{
 		index = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(int));
 		*index = RequireLimitName(text_to_cstring(PG_GETARG_TEXT_PP(1)), false);
+		if ((limit_defs[*index].kept_table != NULL) != (PG_NARGS() > 2))
+			elog(ERROR, "limits: the triggers of %s must %spass the row's change of the count",
+				 limit_defs[*index].name, PG_NARGS() > 2 ? "not " : "");
 		fcinfo->flinfo->fn_extra = index;
 	}
-	limited = (LimitsOf(PG_GETARG_INT64(0))->set & (1 << *index)) != 0;
+	limited = (LimitsOf(ws)->set & (1 << *index)) != 0;
 
 	if (limited)
+	{
 		queued++;
+		if (PG_NARGS() > 2)
+			AddPending(ws, *index, PG_GETARG_INT32(2));
+	}
 	PG_RETURN_BOOL(limited);
 }
 
@@ -307,6 +451,17 @@ CountNow(int64 ws, const LimitDef *def, const char *scope)
 }
 
 static void
+LimitExceeded(int64 ws, const LimitDef *def, const char *scope, int64 value, int64 count)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("limit %s of workspace %s is %lld: this would make %lld %s%s",
+					def->name, CrmWorkspaceLabel(ws), (long long) value, (long long) count, def->noun,
+					def->scope_label ? psprintf(def->scope_label, scope) : ""),
+			 errhint("Raise it with crm.set_limit('%s', n), or delete %s first.", def->name, def->noun)));
+}
+
+static void
 CheckLimit(int64 ws, int limit, const char *scope)
 {
 	const LimitDef *def = &limit_defs[limit];
@@ -321,12 +476,122 @@ CheckLimit(int64 ws, int limit, const char *scope)
 	value = limits->values[limit];
 	count = CountNow(ws, def, scope);
 	if (count > value)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("limit %s of workspace %s is %lld: this would make %lld %s%s",
-						def->name, CrmWorkspaceLabel(ws), (long long) value, (long long) count, def->noun,
-						def->scope_label ? psprintf(def->scope_label, scope) : ""),
-				 errhint("Raise it with crm.set_limit('%s', n), or delete %s first.", def->name, def->noun)));
+		LimitExceeded(ws, def, scope, value, count);
+}
+
+/*
+ * Runs a statement on crm_internal.limit_counts as its owner, with the
+ * latest snapshot: the caller holds the limit's lock, so the row's last
+ * version is seen and nobody else writes it, in any isolation level.
+ * Returns the first column of the first row returned, or -1 for none.
+ */
+static int64
+KeptCountStatement(SPIPlanPtr *plan, const char *sql, int64 ws, int limit, int64 value)
+{
+	Datum		args[3] = {Int64GetDatum(ws), CStringGetTextDatum(limit_defs[limit].name), Int64GetDatum(value)};
+	CrmSavedUser saved;
+	int64		result = -1;
+	bool		isnull;
+
+	CrmBecomeOwner(CrmRelationOwner(LimitsRelid()), &saved);
+	SPI_connect();
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, 3, (Oid[]) {INT8OID, TEXTOID, INT8OID});
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "limits: SPI_prepare failed for \"%s\"", sql);
+		*plan = p;
+	}
+	/* fire_triggers: the key to crm.workspaces checks an inserted row at the statement's end */
+	if (SPI_execute_snapshot(*plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, false, true, 0) < 0)
+		elog(ERROR, "limits: \"%s\" failed", sql);
+	if (SPI_tuptable != NULL && SPI_processed > 0)
+		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	CrmRestoreUser(&saved);
+	return result;
+}
+
+/* The kept count of (ws, limit) moved by delta; -1 when the workspace has none */
+static int64
+AddToKeptCount(int64 ws, int limit, int64 delta)
+{
+	static SPIPlanPtr plan = NULL;
+
+	return KeptCountStatement(&plan,
+							  "UPDATE crm_internal.limit_counts SET count = count OPERATOR(pg_catalog.+) $3"
+							  " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2"
+							  " RETURNING count", ws, limit, delta);
+}
+
+/*
+ * A kept count's check: this transaction's pending change added to the
+ * count under the limit's lock, refused when it grew past the limit.  A
+ * transaction whose change is 0 has nothing to write or check.
+ */
+static void
+FlushKeptCount(int64 ws, int limit)
+{
+	const LimitDef *def = &limit_defs[limit];
+	const WorkspaceLimits *limits;
+	int64		delta = PendingSum(ws, limit);
+	int64		value;
+	int64		count;
+
+	if (delta == 0)
+		return;
+	LockLimit(ws, limit, NULL);
+	limits = LimitsOf(ws);		/* after the lock: a limit raised meanwhile counts */
+	if ((limits->set & (1 << limit)) == 0)
+	{
+		/* unset since: its count went with it */
+		SettlePending(ws, limit, delta);
+		return;
+	}
+	value = limits->values[limit];
+	count = AddToKeptCount(ws, limit, delta);
+	/* none kept (a limit row restored without its trigger): counted, as the other limits */
+	if (count < 0)
+		count = CountNow(ws, def, NULL);
+	if (delta > 0 && count > value)
+		LimitExceeded(ws, def, NULL, value, count);
+	SettlePending(ws, limit, delta);
+}
+
+/*
+ * The count of (ws, limit) kept from now: counted under a SHARE lock on the
+ * counted table, which waits for every transaction that has written it (one
+ * that wrote rows before it knew of the limit would never add them) and
+ * holds off new writers until this transaction ends.  What this
+ * transaction wrote is in the count, so its pending change is settled.
+ */
+static void
+StartKeptCount(int64 ws, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	const LimitDef *def = &limit_defs[limit];
+
+	/* the table first: a writer in flight may yet take the limit's lock at its commit */
+	LockRelationOid(get_relname_relid(def->kept_table, get_namespace_oid("crm", false)), ShareLock);
+	LockLimit(ws, limit, NULL);
+	(void) KeptCountStatement(&plan,
+							  "INSERT INTO crm_internal.limit_counts AS k (workspace_id, name, count) VALUES ($1, $2, $3)"
+							  " ON CONFLICT (workspace_id, name) DO UPDATE SET count = excluded.count",
+							  ws, limit, CountNow(ws, def, NULL));
+	SettlePending(ws, limit, PendingSum(ws, limit));
+}
+
+static void
+DropKeptCount(int64 ws, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+
+	LockLimit(ws, limit, NULL);
+	(void) KeptCountStatement(&plan,
+							  "DELETE FROM crm_internal.limit_counts"
+							  " WHERE workspace_id OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2",
+							  ws, limit, 0);
 }
 
 /* The value of a row's column as text, NULL when it is null */
@@ -343,7 +608,10 @@ ColumnText(HeapTuple tuple, TupleDesc desc, const char *column)
 /*
  * crm_internal.enforce_limit(limit): a deferred constraint trigger, AFTER
  * INSERT (or an UPDATE that brings a row into the count) for each row, its
- * WHEN clause crm_internal.limited(NEW.workspace_id, limit).
+ * WHEN clause crm_internal.limited(NEW.workspace_id, limit).  A kept
+ * count's triggers fire on the rows leaving it too (AFTER DELETE, an
+ * UPDATE out of it), so that the change is written at commit: the first
+ * firing writes and checks it, the others find none pending.
  */
 Datum
 crm_enforce_limit(PG_FUNCTION_ARGS)
@@ -365,6 +633,11 @@ crm_enforce_limit(PG_FUNCTION_ARGS)
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
 	ws = DatumGetInt64(SPI_getbinval(tuple, desc, SPI_fnumber(desc, "workspace_id"), &isnull));
+	if (limit_defs[limit].kept_table != NULL)
+	{
+		FlushKeptCount(ws, limit);
+		return PointerGetDatum(NULL);
+	}
 	if (limit_defs[limit].scope_column != NULL)
 	{
 		scope = ColumnText(tuple, desc, limit_defs[limit].scope_column);
@@ -460,4 +733,85 @@ crm_workspace_limits_check(PG_FUNCTION_ARGS)
 				 errmsg("invalid value %s for limit \"%s\"", value, name),
 				 errhint("A limit is a count of 0 or more, or NULL for no limit: crm.set_limit('%s', 100).", name)));
 	return PointerGetDatum(tuple);
+}
+
+/* The kept count a row of crm.workspace_limits sets (its ws in *ws), or -1 */
+static int
+KeptLimitOf(HeapTuple tuple, TupleDesc desc, int64 *ws)
+{
+	char	   *name = ColumnText(tuple, desc, "name");
+	int			i = name ? LimitIndex(name) : -1;
+	bool		isnull;
+
+	if (i < 0 || limit_defs[i].kept_table == NULL || ColumnText(tuple, desc, "value") == NULL)
+		return -1;
+	*ws = DatumGetInt64(SPI_getbinval(tuple, desc, SPI_fnumber(desc, "workspace_id"), &isnull));
+	return i;
+}
+
+/*
+ * crm_internal.workspace_limits_counts(): AFTER INSERT OR UPDATE OR DELETE
+ * row trigger on crm.workspace_limits: a kept count starts when its limit
+ * is set (from no row or NULL) and goes when it is unset.
+ */
+Datum
+crm_workspace_limits_counts(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int64		old_ws = 0;
+	int64		new_ws = 0;
+	int			old_limit = -1;
+	int			new_limit = -1;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("workspace_limits_counts: must be fired after each row")));
+	desc = RelationGetDescr(trigdata->tg_relation);
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		new_limit = KeptLimitOf(trigdata->tg_trigtuple, desc, &new_ws);
+	else
+		old_limit = KeptLimitOf(trigdata->tg_trigtuple, desc, &old_ws);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		new_limit = KeptLimitOf(trigdata->tg_newtuple, desc, &new_ws);
+	if (old_limit >= 0 && (old_limit != new_limit || old_ws != new_ws))
+		DropKeptCount(old_ws, old_limit);
+	if (new_limit >= 0 && (old_limit != new_limit || old_ws != new_ws))
+		StartKeptCount(new_ws, new_limit);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * crm_internal.limit_counts_truncated(limit): AFTER TRUNCATE on a counted
+ * table, whose rows went without row triggers: every kept count of the
+ * limit is 0, and what this transaction had pending is gone with the rows.
+ */
+Datum
+crm_limit_counts_truncated(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	int			limit;
+	int64	   *workspaces;
+	int			n = 0;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("limit_counts_truncated: must be fired after TRUNCATE, with the limit as its argument")));
+	limit = RequireLimitName(trigdata->tg_trigger->tgargs[0], false);
+	/* the table's ACCESS EXCLUSIVE lock keeps every other writer out */
+	(void) KeptCountStatement(&plan,
+							  "UPDATE crm_internal.limit_counts SET count = $3 WHERE name OPERATOR(pg_catalog.=) $2",
+							  0, limit, 0);
+	workspaces = palloc(sizeof(int64) * (npending + 1));
+	for (int i = 0; i < npending; i++)
+		if (pending[i].limit == limit)
+			workspaces[n++] = pending[i].ws;
+	for (int i = 0; i < n; i++)
+		SettlePending(workspaces[i], limit, PendingSum(workspaces[i], limit));
+	return PointerGetDatum(NULL);
 }

@@ -1,11 +1,13 @@
 # Applications call crm from many connections at once, each call a round
 # trip: pgbench mixes (bench/pgbench/*.sql; prepared statements, the Unix
 # socket) at 1, 4 and 16 clients, each crm mix against its bare-PostgreSQL
-# mix in the same run, alternately, CONC_SECONDS (10) per point.  Reported:
+# mix in the same run, alternately, CONC_SECONDS (5) per point.  Reported:
 # throughput ratio, p50/p99 latency of each side, and the crm side's failed
 # transactions, serialization failures, deadlocks and aborted clients
 # (target: 0); CONC_MIXES names the mixes to run (identify, kanban, churn;
-# default all).  After the kanban mix the positions of every stage must be a
+# default all).  BENCH_DIAGNOSTICS=1 adds the diagnostic variants (2
+# minutes at the default points): identify with crm.notify_events = off and
+# with the notifier, the list churn with notify off.  After the kanban mix the positions of every stage must be a
 # total order; after the list churn every list's members must equal its
 # recomputation.  Sourced by bench/run.
 . bench/lib_pgbench.sh
@@ -32,16 +34,18 @@ if conc_mix identify; then
 	# each run merges pairs of its own half: a pair merged once is one contact after
 	conc_pair identify bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
 		-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=0
-	# the same with crm.notify_events = off (docs/events.md): no commit queues on the notify lock
-	psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_events = off"
-	conc_pair "identify, notify off" bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
-		-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=$((npairs / 3))
-	# ... and with the notifier waking LISTEN crm_events every 100 ms instead
-	psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_interval = '100ms'"
-	conc_pair "identify, notifier 100 ms" bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
-		-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=$((2 * npairs / 3))
-	psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB RESET crm.notify_events; ALTER DATABASE $BENCH_DB RESET crm.notify_interval"
-	psql -X -q -d "$BENCH_DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'crm notifier'" >/dev/null
+	if bench_diagnostic "identify, notify off and notifier 100 ms (pgbench)"; then
+		# the same with crm.notify_events = off (docs/events.md): no commit queues on the notify lock
+		psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_events = off"
+		conc_pair "identify, notify off" bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
+			-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=$((npairs / 3))
+		# ... and with the notifier waking LISTEN crm_events every 100 ms instead
+		psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_interval = '100ms'"
+		conc_pair "identify, notifier 100 ms" bench/pgbench/identify_crm.sql bench/pgbench/identify_bare.sql ">= 0.7" \
+			-D nseed=$nseed -D npairs=$((npairs / 3)) -D pairbase=$((2 * npairs / 3))
+		psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB RESET crm.notify_events; ALTER DATABASE $BENCH_DB RESET crm.notify_interval"
+		psql -X -q -d "$BENCH_DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'crm notifier'" >/dev/null
+	fi
 	merged=$(psql -X -At -d "$BENCH_DB" -c "SELECT count(*) FROM crm.contacts WHERE status = 'merged'")
 	dups=$(psql -X -At -d "$BENCH_DB" -c "SELECT count(*) FROM (SELECT email FROM crm.contacts WHERE status < 'merged' AND email IS NOT NULL GROUP BY email HAVING count(*) > 1) d")
 	echo "identify: $merged contacts merged, $dups emails held twice"
@@ -104,9 +108,11 @@ if conc_mix churn; then
 			ALTER TABLE crm.lists ENABLE TRIGGER lists_check;"
 	}
 	refresh_all="SELECT coalesce(sum(crm.refresh_list(id)), 0) FROM crm.lists WHERE name LIKE 'churn %'"
-	# each point with NOTIFY on (the default) and off: on, every writing commit
-	# queues on the database's notify lock, which is then the churn's only wait
-	for notify in on off; do
+	# each point with NOTIFY on (the default), and off with BENCH_DIAGNOSTICS:
+	# on, every writing commit queues on the database's notify lock, which is
+	# then the churn's only wait
+	bench_diagnostic "list churn, 100 lists, notify off (pgbench)" && notify_modes="on off" || notify_modes=on
+	for notify in $notify_modes; do
 		psql -X -q -d "$BENCH_DB" -c "ALTER DATABASE $BENCH_DB SET crm.notify_events = $notify"
 		for c in ${CONC_CLIENTS:-1 4 16}; do
 			set_kind snapshot

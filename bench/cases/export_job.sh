@@ -4,6 +4,9 @@
 # statement that reads the same columns to '/dev/null' (the bare read of
 # bench/cases/export.sh).  No target in the issue: this shows what running
 # in the background and keeping the result costs.  Sourced by bench/run.
+# Without a target it runs with BENCH_DIAGNOSTICS=1 only (the default
+# run's time).
+bench_diagnostic "crm.start_export() job, batches of 1000 and 10000, vs \\copy SELECT ($SCALE)" || return 0
 
 bench_sql "
 SELECT crm.define_property('contact', 'plan', 'select', options => ARRAY['free', 'pro', 'team', 'enterprise']);

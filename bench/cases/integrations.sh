@@ -36,30 +36,33 @@ updates() {  # updates <workspace id>: one contact update per transaction
 read -r five_ms none_ms < <(bench_pair "" "$(updates "$five_ws")" "" "$(updates "$none_ws")")
 report "contact update, 5 integrations vs none ($INTEG_UPDATES updates)" "$five_ms" "$none_ms" throughput ">= 0.8"
 
-# the deliveries of one run of updates, claimed and acknowledged in
-# batches of 500 by each of the five integrations
-drain="SET crm.workspace_id = $five_ws;
-	DO \$\$ DECLARE n int; BEGIN
-		FOR g IN 1..5 LOOP
-			LOOP
-				SELECT count(crm.ack_delivery(d.id)) INTO n FROM crm.claim_deliveries('bench_' || g, 500) d;
-				COMMIT;
-				EXIT WHEN n = 0;
+# The fan-out's own cost (informational): BENCH_DIAGNOSTICS=1
+if bench_diagnostic "fan-out alone, and with claim and ack, of those updates"; then
+	# the deliveries of one run of updates, claimed and acknowledged in
+	# batches of 500 by each of the five integrations
+	drain="SET crm.workspace_id = $five_ws;
+		DO \$\$ DECLARE n int; BEGIN
+			FOR g IN 1..5 LOOP
+				LOOP
+					SELECT count(crm.ack_delivery(d.id)) INTO n FROM crm.claim_deliveries('bench_' || g, 500) d;
+					COMMIT;
+					EXIT WHEN n = 0;
+				END LOOP;
 			END LOOP;
-		END LOOP;
-	END \$\$;"
-bench_ms "" "$drain" 1 >/dev/null
-# the fan-out alone (crm_internal.integration_pump, as the owner) of one
-# run of updates for the five integrations, then the claims and acks
-pump="SET crm.workspace_id = $five_ws;
-	SELECT sum(crm_internal.integration_pump(i, 100000)) FROM crm.integrations i WHERE i.workspace_id = $five_ws"
-upd_ms=$(bench_ms "" "$(updates "$five_ws")" 1)
-pump_ms=$(bench_ms "" "$pump" 1)
-report "fan-out alone of those updates' events vs the updates" "$pump_ms" "$upd_ms" time "(none)"
-bench_ms "" "$drain" 1 >/dev/null
-upd_ms=$(bench_ms "" "$(updates "$five_ws")" 1)
-drain_ms=$(bench_ms "" "$drain" 1)
-report "fan-out, claim and ack of those updates' deliveries vs the updates" "$drain_ms" "$upd_ms" time "(none)"
+		END \$\$;"
+	bench_ms "" "$drain" 1 >/dev/null
+	# the fan-out alone (crm_internal.integration_pump, as the owner) of one
+	# run of updates for the five integrations, then the claims and acks
+	pump="SET crm.workspace_id = $five_ws;
+		SELECT sum(crm_internal.integration_pump(i, 100000)) FROM crm.integrations i WHERE i.workspace_id = $five_ws"
+	upd_ms=$(bench_ms "" "$(updates "$five_ws")" 1)
+	pump_ms=$(bench_ms "" "$pump" 1)
+	report "fan-out alone of those updates' events vs the updates" "$pump_ms" "$upd_ms" time "(none)"
+	bench_ms "" "$drain" 1 >/dev/null
+	upd_ms=$(bench_ms "" "$(updates "$five_ws")" 1)
+	drain_ms=$(bench_ms "" "$drain" 1)
+	report "fan-out, claim and ack of those updates' deliveries vs the updates" "$drain_ms" "$upd_ms" time "(none)"
+fi
 bench_sql "DELETE FROM crm.workspaces WHERE slug IN ('bench-none', 'bench-five')"
 
 # The webhook worker against the local receiver (test/webhook_receiver.pl,
@@ -68,8 +71,11 @@ bench_sql "DELETE FROM crm.workspaces WHERE slug IN ('bench-none', 'bench-five')
 # contacts (half of them customers: one upsert per event of a customer),
 # timed from the worker's start to the last delivery done, the fan-out
 # included.  Reported as deliveries per second.
+# Informational: BENCH_DIAGNOSTICS=1.
 WORKER_CONTACTS=${WORKER_CONTACTS:-$((SCALE / 10))}
-if make -s -C worker PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; then
+if ! bench_diagnostic "webhook worker, deliveries to the local receiver"; then
+	:
+elif make -s -C worker PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; then
 	wtmp=$(mktemp -d)
 	perl test/webhook_receiver.pl "$wtmp/port" "$wtmp/received" 'bench secret' 0 0 &
 	rpid=$!

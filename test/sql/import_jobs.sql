@@ -104,6 +104,10 @@ SELECT crm.start_import('contacts', '[{"email": "l1@example.com"}, {"email": "l2
 SELECT pg_temp.wait_job(:job);
 SELECT status, processed_rows, inserted, error FROM crm.import_job(:job);
 SELECT email FROM crm.contacts WHERE email LIKE 'l_@example.com' ORDER BY email;
+-- the kept count of max_contacts (crm_internal.limit_counts) is what the batches committed
+SELECT (SELECT k.count FROM crm_internal.limit_counts k
+		 WHERE k.workspace_id = crm.current_workspace() AND k.name = 'max_contacts') AS kept,
+	   (SELECT count(*) FROM crm.contacts_live) AS live;
 SELECT payload ->> 'status' AS status, payload ->> 'error' AS error FROM crm.events
  WHERE type = 'CRM_IMPORT_FINISHED' AND object_id = :job;
 SELECT name, value FROM crm.set_limit('max_contacts', NULL);

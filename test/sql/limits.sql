@@ -188,6 +188,102 @@ SELECT crm.create_object_type('ticket', 'Ticket') > 0 AS ticket;
 SELECT crm.create_object_type('asset', 'Asset');
 RESET ROLE;
 
+-- max_contacts is kept, not counted at every commit (crm_internal.limit_counts):
+-- set on a workspace that already has contacts it starts from their count,
+-- and every path keeps it equal to the live contacts
+SELECT crm.create_workspace('kept', 'Kept') AS kept \gset
+SELECT set_config('crm.workspace_id', :'kept', false) IS NOT NULL AS in_kept;
+\set kept_vs_live 'SELECT (SELECT k.count FROM crm_internal.limit_counts k WHERE k.workspace_id = crm.current_workspace() AND k.name = \'max_contacts\') AS kept, (SELECT count(*) FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace() AND c.status < \'merged\') AS live'
+INSERT INTO crm.contacts (name, email, phone)
+SELECT 'k' || i, 'k' || i || '@example.com', '+3361234560' || i FROM generate_series(1, 5) i;
+:kept_vs_live;
+SELECT name, value FROM crm.set_limit('max_contacts', 8);
+:kept_vs_live;
+-- identify, an import: 8 of 8
+SELECT crm.identify(email => 'new@example.com') > 0 AS identified;
+SELECT count(*) AS imported FROM crm.import_contacts('[{"email": "i1@example.com"}, {"email": "i2@example.com"}]');
+:kept_vs_live;
+INSERT INTO crm.contacts (name) VALUES ('ninth');
+:kept_vs_live;
+-- a merge takes one out, its unmerge brings it back: refused past the limit
+SELECT crm.merge_contacts(a.id, b.id) > 0 AS merged FROM crm.contacts a, crm.contacts b WHERE a.name = 'k1' AND b.name = 'k2';
+:kept_vs_live;
+INSERT INTO crm.contacts (name) VALUES ('eighth again') RETURNING name;
+SELECT crm.unmerge(max(id)) IS NOT NULL AS unmerged FROM crm.merges WHERE workspace_id = crm.current_workspace();
+DELETE FROM crm.contacts WHERE name = 'eighth again';
+SELECT crm.unmerge(max(id)) IS NOT NULL AS unmerged FROM crm.merges WHERE workspace_id = crm.current_workspace();
+:kept_vs_live;
+-- deleted (soft), erased (hard), restored, a row deleted
+SELECT crm.delete_contact(id) > 0 AS deleted FROM crm.contacts WHERE name = 'k3';
+SELECT crm.delete_contact(id, hard => true) > 0 AS erased FROM crm.contacts WHERE name = 'k4';
+:kept_vs_live;
+UPDATE crm.contacts SET status = 'active', deleted_at = NULL WHERE name = 'k3' RETURNING name, status;
+DELETE FROM crm.contacts WHERE name = 'k5';
+:kept_vs_live;
+-- a savepoint rolled back takes its rows' change with it, even once checked
+BEGIN;
+SAVEPOINT a;
+INSERT INTO crm.contacts (name) VALUES ('rolled back');
+SET CONSTRAINTS ALL IMMEDIATE;
+ROLLBACK TO a;
+INSERT INTO crm.contacts (name) VALUES ('kept 1');
+SAVEPOINT b;
+INSERT INTO crm.contacts (name) VALUES ('kept 2');
+RELEASE b;
+COMMIT;
+:kept_vs_live;
+INSERT INTO crm.contacts (name) VALUES ('ninth');
+-- a frontend's member writing rows is counted the same
+SELECT (crm.add_member('alice', 'admin')).role, (crm.add_member('bob', 'agent')).role;
+RESET crm.workspace_id;
+SET ROLE crm_limits_app;
+SELECT set_config('request.jwt.claims', format('{"sub": "bob", "workspace_id": %s}', :kept), false) IS NOT NULL AS as_bob;
+DELETE FROM crm.contacts WHERE name = 'kept 2';
+INSERT INTO crm.contacts (name) VALUES ('by bob') RETURNING name;
+INSERT INTO crm.contacts (name) VALUES ('by bob again');
+UPDATE crm.contacts SET status = 'deleted' WHERE name = 'by bob' RETURNING status;
+UPDATE crm.contacts SET status = 'active' WHERE name = 'by bob' RETURNING status;
+RESET request.jwt.claims;
+RESET ROLE;
+SELECT set_config('crm.workspace_id', :'kept', false) IS NOT NULL AS in_kept;
+:kept_vs_live;
+-- unset, the count goes; set again, it is counted again
+SELECT name, value FROM crm.set_limit('max_contacts', NULL);
+SELECT count(*) AS kept_counts FROM crm_internal.limit_counts WHERE workspace_id = crm.current_workspace();
+INSERT INTO crm.contacts (name) SELECT 'u' || i FROM generate_series(1, 3) i;
+SELECT name, value FROM crm.set_limit('max_contacts', 9);
+:kept_vs_live;
+-- raised, it is the same count
+SELECT name, value FROM crm.set_limit('max_contacts', 20);
+:kept_vs_live;
+-- a TRUNCATE leaves no contact in any workspace
+BEGIN;
+SET client_min_messages = warning;
+TRUNCATE crm.contacts CASCADE;
+RESET client_min_messages;
+:kept_vs_live;
+ROLLBACK;
+
+-- crm.check_limits() leaves the caller's mode: after SET CONSTRAINTS ...
+-- IMMEDIATE the next row past the limit is refused at once, not at COMMIT
+SELECT name, value FROM crm.set_limit('max_contacts', 11);
+BEGIN;
+SET CONSTRAINTS ALL IMMEDIATE;
+SELECT crm.check_limits();
+INSERT INTO crm.contacts (name) VALUES ('at once');
+ROLLBACK;
+BEGIN;
+SET CONSTRAINTS crm.limit_contacts IMMEDIATE;
+SELECT crm.check_limits();
+INSERT INTO crm.contacts (name) VALUES ('at once');
+ROLLBACK;
+-- and deferred stays deferred: refused at COMMIT
+BEGIN;
+SELECT crm.check_limits();
+INSERT INTO crm.contacts (name) VALUES ('at commit') RETURNING name;
+COMMIT;
+:kept_vs_live;
+
 \c contrib_regression
 DROP DATABASE crm_test_limits;
 DROP ROLE crm_limits_app, crm_limits_service;
