@@ -378,18 +378,29 @@ PrepareInsert(const char *sql, Oid *argtypes)
 	return plan;
 }
 
-/* crm.events and its id sequence, looked up once per relcache build */
+/*
+ * crm.events and its id sequence, looked up once per relcache build.  Each
+ * catalog lookup may process invalidations, whose callback clears the cached
+ * ids (autovacuum's ANALYZE of crm.events sends one): look up into locals and
+ * keep them together at the end.
+ */
 static void
 LookupEvents(void)
 {
-	Oid			nsp;
+	Oid			nsp,
+				relid,
+				seqid,
+				owner;
 
 	if (OidIsValid(events_relid))
 		return;
 	nsp = get_namespace_oid("crm", false);
-	events_relid = get_relname_relid("events", nsp);
-	events_seqid = get_relname_relid("events_id_seq", nsp);
-	events_owner = OidIsValid(events_relid) ? CrmRelationOwner(events_relid) : InvalidOid;
+	relid = get_relname_relid("events", nsp);
+	seqid = get_relname_relid("events_id_seq", nsp);
+	owner = OidIsValid(relid) ? CrmRelationOwner(relid) : InvalidOid;
+	events_relid = relid;
+	events_seqid = seqid;
+	events_owner = owner;
 	events_as_installed = -1;
 }
 
@@ -1229,9 +1240,11 @@ EventXidOffset(Relation rel)
 	CrmSavedUser saved;
 	int64		offset = 0;
 	bool		committed;
+	Oid			events;
 
 	LookupEvents();
-	if (!OidIsValid(events_relid) || shard == events_relid || CrmCitusTableOfShard(rel) != events_relid)
+	events = events_relid;		/* the shard lookup below may clear it */
+	if (!OidIsValid(events) || shard == events || CrmCitusTableOfShard(rel) != events)
 		return 0;
 	for (int i = 0; i < xid_offsets_n; i++)
 		if (xid_offsets[i].shard == shard)
