@@ -22364,3 +22364,202 @@ BEGIN
 	RETURN true;
 END;
 $$;
+
+-- crm_report.conversations: a conversation without messages has 0 of them (the
+-- left join's one row of NULLs was counted as a message)
+CREATE OR REPLACE VIEW crm_report.conversations WITH (security_invoker = true) AS
+	SELECT c.workspace_id, c.id AS conversation_id, c.contact_id, c.channel, c.inbox, c.status::text AS status,
+		   c.started_at, c.last_message_at, r.messages, r.first_contact_message_at, r.first_response_at,
+		   pg_catalog.date_part('epoch', r.first_response_at OPERATOR(pg_catalog.-) r.first_contact_message_at)::numeric
+			   AS first_response_seconds,
+		   c.assignee, c.tags, c.deal_id, c.messages_in, c.messages_out, c.response_count,
+		   (c.response_seconds OPERATOR(pg_catalog./) NULLIF(c.response_count, 0))::numeric AS avg_response_seconds
+	  FROM crm.conversations c
+	 CROSS JOIN LATERAL (
+		SELECT pg_catalog.count(m.id) AS messages, q.first_contact_message_at,
+			   pg_catalog.min(m.sent_at) FILTER (WHERE m.sender OPERATOR(pg_catalog.<>) 'contact'
+												  AND m.sent_at OPERATOR(pg_catalog.>=) q.first_contact_message_at)
+				   AS first_response_at
+		  FROM (SELECT pg_catalog.min(x.sent_at) AS first_contact_message_at
+				  FROM crm.messages x
+				 WHERE x.workspace_id OPERATOR(pg_catalog.=) c.workspace_id
+				   AND x.conversation_id OPERATOR(pg_catalog.=) c.id AND x.sender OPERATOR(pg_catalog.=) 'contact') q
+		  LEFT JOIN crm.messages m ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id
+								  AND m.conversation_id OPERATOR(pg_catalog.=) c.id
+		 GROUP BY q.first_contact_message_at) r;
+
+-- crm_internal.citus_report_views: the same count on Citus
+
+CREATE OR REPLACE FUNCTION crm_internal.citus_report_views() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- Citus's notice that it does not propagate a view joining the extension
+SET client_min_messages = warning
+AS $$
+BEGIN
+	-- the workers' views are not read: Citus sends them the views expanded
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+CREATE OR REPLACE VIEW crm_report.deals WITH (security_invoker = true) AS
+	SELECT d.workspace_id, d.id AS deal_id, d.title, d.pipeline_id, p.name AS pipeline_name,
+		   d.stage_id, s.name AS stage_name, s.position AS stage_position, s.kind::text AS stage_kind,
+		   d.status::text AS status, d.owner, m.name AS owner_name, d.team,
+		   d.contact_id, d.company_id, d.priority::text AS priority,
+		   d.value, d.currency::text AS currency, w.default_currency::text AS workspace_currency,
+		   pg_catalog.round(d.value OPERATOR(pg_catalog.*) CASE WHEN d.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(xr.rate, 1 OPERATOR(pg_catalog./) xi.rate) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2)) AS value_in_workspace_currency,
+		   COALESCE(d.probability_override, s.probability) AS probability,
+		   d.expected_close_date, d.created_at, d.stage_entered_at, d.closed_at,
+		   d.won_reason, d.lost_reason, d.updated_at
+	  FROM crm.deals d
+	  JOIN crm.pipelines p ON p.workspace_id OPERATOR(pg_catalog.=) d.workspace_id
+						  AND p.id OPERATOR(pg_catalog.=) d.pipeline_id
+	  JOIN crm.stages s ON s.workspace_id OPERATOR(pg_catalog.=) d.workspace_id
+					   AND s.id OPERATOR(pg_catalog.=) d.stage_id
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) d.workspace_id
+	  LEFT JOIN crm.members m ON m.workspace_id OPERATOR(pg_catalog.=) d.workspace_id
+							 AND m.user_id OPERATOR(pg_catalog.=) d.owner
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xr
+		ON xr.workspace_id OPERATOR(pg_catalog.=) d.workspace_id AND xr.base OPERATOR(pg_catalog.=) d.currency
+	   AND xr.quote OPERATOR(pg_catalog.=) w.default_currency AND xr.valid_from OPERATOR(pg_catalog.<=) COALESCE(d.closed_at::date, CURRENT_DATE)
+	   AND COALESCE(xr.valid_until, 'infinity') OPERATOR(pg_catalog.>) COALESCE(d.closed_at::date, CURRENT_DATE)
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xi
+		ON xi.workspace_id OPERATOR(pg_catalog.=) d.workspace_id AND xi.base OPERATOR(pg_catalog.=) w.default_currency
+	   AND xi.quote OPERATOR(pg_catalog.=) d.currency AND xi.valid_from OPERATOR(pg_catalog.<=) COALESCE(d.closed_at::date, CURRENT_DATE)
+	   AND COALESCE(xi.valid_until, 'infinity') OPERATOR(pg_catalog.>) COALESCE(d.closed_at::date, CURRENT_DATE);
+
+CREATE OR REPLACE VIEW crm_report.orders WITH (security_invoker = true) AS
+	SELECT o.workspace_id, o.id AS order_id, o.contact_id, o.deal_id, o.title, o.status::text AS status,
+		   o.source::text AS source, o.value, o.currency::text AS currency,
+		   w.default_currency::text AS workspace_currency,
+		   pg_catalog.round(o.value OPERATOR(pg_catalog.*) CASE WHEN o.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(xr.rate, 1 OPERATOR(pg_catalog./) xi.rate) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2)) AS value_in_workspace_currency,
+		   o.order_date, o.paid_date, o.created_at
+	  FROM crm.orders o
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) o.workspace_id
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xr
+		ON xr.workspace_id OPERATOR(pg_catalog.=) o.workspace_id AND xr.base OPERATOR(pg_catalog.=) o.currency
+	   AND xr.quote OPERATOR(pg_catalog.=) w.default_currency AND xr.valid_from OPERATOR(pg_catalog.<=) o.order_date::date
+	   AND COALESCE(xr.valid_until, 'infinity') OPERATOR(pg_catalog.>) o.order_date::date
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xi
+		ON xi.workspace_id OPERATOR(pg_catalog.=) o.workspace_id AND xi.base OPERATOR(pg_catalog.=) w.default_currency
+	   AND xi.quote OPERATOR(pg_catalog.=) o.currency AND xi.valid_from OPERATOR(pg_catalog.<=) o.order_date::date
+	   AND COALESCE(xi.valid_until, 'infinity') OPERATOR(pg_catalog.>) o.order_date::date;
+
+CREATE OR REPLACE VIEW crm_report.conversations WITH (security_invoker = true) AS
+	SELECT c.workspace_id, c.id AS conversation_id, c.contact_id, c.channel, c.inbox, c.status::text AS status,
+		   c.started_at, c.last_message_at, COALESCE(r.messages, 0) AS messages, r.first_contact_message_at,
+		   r.first_response_at,
+		   pg_catalog.date_part('epoch', r.first_response_at OPERATOR(pg_catalog.-) r.first_contact_message_at)::numeric
+			   AS first_response_seconds,
+		   c.assignee, c.tags, c.deal_id, c.messages_in, c.messages_out, c.response_count,
+		   (c.response_seconds OPERATOR(pg_catalog./) NULLIF(c.response_count, 0))::numeric AS avg_response_seconds
+	  FROM crm.conversations c
+	  LEFT JOIN (
+		SELECT m.workspace_id, m.conversation_id, pg_catalog.count(*) AS messages,
+			   pg_catalog.min(m.first_contact) AS first_contact_message_at,
+			   pg_catalog.min(m.sent_at) FILTER (WHERE m.sender OPERATOR(pg_catalog.<>) 'contact'
+												  AND m.sent_at OPERATOR(pg_catalog.>=) m.first_contact)
+				   AS first_response_at
+		  FROM (SELECT x.workspace_id, x.conversation_id, x.sender, x.sent_at,
+					   pg_catalog.min(x.sent_at) FILTER (WHERE x.sender OPERATOR(pg_catalog.=) 'contact')
+						   OVER (PARTITION BY x.workspace_id, x.conversation_id) AS first_contact
+				  FROM crm.messages x) m
+		 GROUP BY m.workspace_id, m.conversation_id) r
+		ON r.workspace_id OPERATOR(pg_catalog.=) c.workspace_id AND r.conversation_id OPERATOR(pg_catalog.=) c.id;
+
+CREATE OR REPLACE VIEW crm_report.deals_per_day WITH (security_invoker = true) AS
+	SELECT s.workspace_id, s.day, s.pipeline_id, s.owner,
+		   pg_catalog.sum(s.created)::bigint AS created, pg_catalog.sum(s.won)::bigint AS won,
+		   pg_catalog.sum(s.lost)::bigint AS lost,
+		   COALESCE(pg_catalog.sum(pg_catalog.round(s.won_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(xr.rate, 1 OPERATOR(pg_catalog./) xi.rate) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.won OPERATOR(pg_catalog.<>) 0), 0)
+			   AS won_value
+	  FROM (SELECT d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency, pg_catalog.sum(d.created)::bigint AS created,
+				   pg_catalog.sum(d.won)::bigint AS won, pg_catalog.sum(d.lost)::bigint AS lost,
+				   pg_catalog.sum(d.won_value) AS won_value
+			  FROM crm_internal.report_deal_days d
+			 GROUP BY d.workspace_id, d.day, d.pipeline_id, d.owner, d.currency) s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xr
+		ON xr.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND xr.base OPERATOR(pg_catalog.=) s.currency
+	   AND xr.quote OPERATOR(pg_catalog.=) w.default_currency AND xr.valid_from OPERATOR(pg_catalog.<=) s.day
+	   AND COALESCE(xr.valid_until, 'infinity') OPERATOR(pg_catalog.>) s.day
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xi
+		ON xi.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND xi.base OPERATOR(pg_catalog.=) w.default_currency
+	   AND xi.quote OPERATOR(pg_catalog.=) s.currency AND xi.valid_from OPERATOR(pg_catalog.<=) s.day
+	   AND COALESCE(xi.valid_until, 'infinity') OPERATOR(pg_catalog.>) s.day
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, s.day, s.pipeline_id, s.owner
+	UNION ALL
+	SELECT f.workspace_id, f.at::date AS day, f.pipeline_id, f.owner,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'created') AS created,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won') AS won,
+		   pg_catalog.count(*) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'lost') AS lost,
+		   COALESCE(pg_catalog.sum(f.value_in_workspace_currency) FILTER (WHERE f.event OPERATOR(pg_catalog.=) 'won'), 0) AS won_value
+	  FROM crm_report.deal_flow f
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY f.workspace_id, f.at::date, f.pipeline_id, f.owner;
+
+CREATE OR REPLACE VIEW crm_report.order_revenue_per_month WITH (security_invoker = true) AS
+	SELECT s.workspace_id, pg_catalog.date_trunc('month', s.day)::date AS month_start, s.currency::text AS currency,
+		   pg_catalog.sum(s.orders)::bigint AS orders, pg_catalog.sum(s.booked_value) AS booked_value,
+		   pg_catalog.sum(s.paid_value) AS paid_value,
+		   pg_catalog.sum(pg_catalog.round(s.paid_value OPERATOR(pg_catalog.*)
+				CASE WHEN s.currency OPERATOR(pg_catalog.=) w.default_currency THEN 1::numeric ELSE COALESCE(xr.rate, 1 OPERATOR(pg_catalog./) xi.rate) END,
+				COALESCE(crm.currency_exponent(w.default_currency), 2))) FILTER (WHERE s.paid_orders OPERATOR(pg_catalog.<>) 0)
+			   AS paid_value_in_workspace_currency
+	  FROM (SELECT d.workspace_id, d.day, d.currency, pg_catalog.sum(d.orders) AS orders,
+				   pg_catalog.sum(d.booked_value) AS booked_value, pg_catalog.sum(d.paid_value) AS paid_value,
+				   pg_catalog.sum(d.paid_orders) AS paid_orders
+			  FROM crm_internal.report_order_days d
+			 GROUP BY d.workspace_id, d.day, d.currency) s
+	  JOIN crm.workspaces w ON w.id OPERATOR(pg_catalog.=) s.workspace_id
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xr
+		ON xr.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND xr.base OPERATOR(pg_catalog.=) s.currency
+	   AND xr.quote OPERATOR(pg_catalog.=) w.default_currency AND xr.valid_from OPERATOR(pg_catalog.<=) s.day
+	   AND COALESCE(xr.valid_until, 'infinity') OPERATOR(pg_catalog.>) s.day
+	  LEFT JOIN (SELECT x.workspace_id, x.base, x.quote, x.rate, x.valid_from,
+				   pg_catalog.lead(x.valid_from) OVER (PARTITION BY x.workspace_id, x.base, x.quote ORDER BY x.valid_from)
+					   AS valid_until
+			  FROM crm.exchange_rates x) xi
+		ON xi.workspace_id OPERATOR(pg_catalog.=) s.workspace_id AND xi.base OPERATOR(pg_catalog.=) w.default_currency
+	   AND xi.quote OPERATOR(pg_catalog.=) s.currency AND xi.valid_from OPERATOR(pg_catalog.<=) s.day
+	   AND COALESCE(xi.valid_until, 'infinity') OPERATOR(pg_catalog.>) s.day
+	 WHERE crm_internal.report_summarized()
+	 GROUP BY s.workspace_id, pg_catalog.date_trunc('month', s.day)::date, s.currency
+	UNION ALL
+	SELECT o.workspace_id, pg_catalog.date_trunc('month', o.order_date)::date AS month_start, o.currency,
+		   pg_catalog.count(*) AS orders,
+		   COALESCE(pg_catalog.sum(o.value) FILTER (WHERE o.status OPERATOR(pg_catalog.<>) ALL (ARRAY['canceled', 'failed', 'refunded'])), 0)
+			   AS booked_value,
+		   COALESCE(pg_catalog.sum(o.value) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'paid'), 0) AS paid_value,
+		   pg_catalog.sum(o.value_in_workspace_currency) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'paid')
+			   AS paid_value_in_workspace_currency
+	  FROM crm_report.orders o
+	 WHERE NOT crm_internal.report_summarized()
+	 GROUP BY o.workspace_id, pg_catalog.date_trunc('month', o.order_date)::date, o.currency;
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+END;
+$$;

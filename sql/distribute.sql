@@ -187,7 +187,7 @@ CREATE OR REPLACE VIEW crm_report.orders WITH (security_invoker = true) AS
 
 CREATE OR REPLACE VIEW crm_report.conversations WITH (security_invoker = true) AS
 	SELECT c.workspace_id, c.id AS conversation_id, c.contact_id, c.channel, c.inbox, c.status::text AS status,
-		   c.started_at, c.last_message_at, COALESCE(r.messages, 1) AS messages, r.first_contact_message_at,
+		   c.started_at, c.last_message_at, COALESCE(r.messages, 0) AS messages, r.first_contact_message_at,
 		   r.first_response_at,
 		   pg_catalog.date_part('epoch', r.first_response_at OPERATOR(pg_catalog.-) r.first_contact_message_at)::numeric
 			   AS first_response_seconds,

@@ -136,7 +136,7 @@ CREATE VIEW crm_report.conversations WITH (security_invoker = true) AS
 		   (c.response_seconds OPERATOR(pg_catalog./) NULLIF(c.response_count, 0))::numeric AS avg_response_seconds
 	  FROM crm.conversations c
 	 CROSS JOIN LATERAL (
-		SELECT pg_catalog.count(*) AS messages, q.first_contact_message_at,
+		SELECT pg_catalog.count(m.id) AS messages, q.first_contact_message_at,
 			   pg_catalog.min(m.sent_at) FILTER (WHERE m.sender OPERATOR(pg_catalog.<>) 'contact'
 												  AND m.sent_at OPERATOR(pg_catalog.>=) q.first_contact_message_at)
 				   AS first_response_at

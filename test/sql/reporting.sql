@@ -340,6 +340,13 @@ INSERT INTO crm.contacts (name) VALUES ('written by ops');
 --
 \c - postgres
 SET TimeZone = 'UTC';
+-- a conversation that has no message yet counts none
+BEGIN;
+SELECT set_config('crm.workspace_id', :'acme', true) IS NOT NULL AS in_acme;
+INSERT INTO crm.conversations (contact_id, channel, started_at) VALUES (:c1, 'phone', '2026-01-12 09:00')
+RETURNING id AS cv4 \gset
+SELECT messages, first_contact_message_at, first_response_at FROM crm_report.conversations WHERE conversation_id = :cv4;
+ROLLBACK;
 SELECT table_name FROM information_schema.views WHERE table_name LIKE '%\_properties\_w%' ORDER BY 1;
 SELECT column_name, data_type, col_description('crm_report.contact_properties_w2'::regclass, ordinal_position::int)
   FROM information_schema.columns WHERE table_schema = 'crm_report' AND table_name = 'contact_properties_w2'
