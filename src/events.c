@@ -376,19 +376,30 @@ PrepareInsert(const char *sql, Oid *argtypes)
 	return plan;
 }
 
-/* crm.events and its id sequence, looked up once per relcache build */
+/*
+ * crm.events and its id sequence, looked up once per relcache build.  The
+ * lookups may process invalidations (an ANALYZE of crm.events by
+ * autovacuum sends one), whose callback clears events_relid: it is set
+ * last, once the others are.
+ */
 static void
 LookupEvents(void)
 {
-	Oid			nsp;
+	Oid			nsp,
+				relid,
+				seqid,
+				owner;
 
 	if (OidIsValid(events_relid))
 		return;
 	nsp = get_namespace_oid("crm", false);
-	events_relid = get_relname_relid("events", nsp);
-	events_seqid = get_relname_relid("events_id_seq", nsp);
-	events_owner = OidIsValid(events_relid) ? CrmRelationOwner(events_relid) : InvalidOid;
+	relid = get_relname_relid("events", nsp);
+	seqid = get_relname_relid("events_id_seq", nsp);
+	owner = OidIsValid(relid) ? CrmRelationOwner(relid) : InvalidOid;
+	events_seqid = seqid;
+	events_owner = owner;
 	events_as_installed = -1;
+	events_relid = relid;
 }
 
 /*
