@@ -99,7 +99,7 @@ conc_runs_header() {
 # one a line as pgbench_point prints them; failures are the crm side's and
 # the bare side's failed transactions and aborted clients, summed
 report_conc_runs() {
-	local name=$1 c=$2 target=$3 line
+	local name=$1 c=$2 target=$3 line mc mb ratio lo hi verdict cp50 bp50 cp99 bp99 cf bf
 	line=$(awk -v t="$target" -v crm="$4" -v bare="$5" '
 		function median(a, n,   i, j, x, b) {
 			for (i = 1; i <= n; i++) b[i] = a[i]
