@@ -70,3 +70,66 @@ conc_header() {
 	printf '| %-26s | %3s | %7s | %7s | %7s | %-8s | %15s | %17s | %15s |\n' \
 		mix clients "crm tps" "bare tps" ratio target "p50 ms crm/bare" "p99 ms crm/bare" "fail ser dl abrt"
 }
+
+# conc_alternate NAME CRM_SCRIPT CRM_SETUP BARE_SCRIPT BARE_SETUP TARGET [-D ...]:
+# for each client count (CONC_CLIENTS), BENCH_RUNS points of each side,
+# crm and bare alternately, each after its setup SQL (through psql's
+# stdin, so that it may VACUUM); one line with the median throughputs,
+# their ratio and its spread (the lowest and highest ratio of a crm point
+# to the bare point next to it), the median latencies and every failure.
+conc_alternate() {
+	local name=$1 crm_script=$2 crm_setup=$3 bare_script=$4 bare_setup=$5 target=$6 c i crm bare
+	shift 6
+	for c in ${CONC_CLIENTS:-1 4 16}; do
+		crm=() bare=()
+		for ((i = 0; i < BENCH_RUNS; i++)); do
+			psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" <<<"$crm_setup" >/dev/null || return 1
+			crm+=("$(pgbench_point "$crm_script" "$c" "$@")")
+			psql -X -q -v ON_ERROR_STOP=1 -d "$BENCH_DB" <<<"$bare_setup" >/dev/null || return 1
+			bare+=("$(pgbench_point "$bare_script" "$c" "$@")")
+		done
+		report_conc_runs "$name" "$c" "$target" "$(printf '%s\n' "${crm[@]}")" "$(printf '%s\n' "${bare[@]}")"
+	done
+}
+
+conc_runs_header() {
+	printf '| %-50s | %3s | %7s | %7s | %6s | %-11s | %-8s | %-14s | %15s | %17s | %9s |\n' \
+		mix clients "crm tps" "bare tps" ratio spread target verdict "p50 ms crm/bare" "p99 ms crm/bare" "failures"
+}
+
+# report_conc_runs NAME CLIENTS TARGET "CRM_POINTS" "BARE_POINTS": the points
+# one a line as pgbench_point prints them; failures are the crm side's and
+# the bare side's failed transactions and aborted clients, summed
+report_conc_runs() {
+	local name=$1 c=$2 target=$3 line mc mb ratio lo hi verdict cp50 bp50 cp99 bp99 cf bf
+	line=$(awk -v t="$target" -v crm="$4" -v bare="$5" '
+		function median(a, n,   i, j, x, b) {
+			for (i = 1; i <= n; i++) b[i] = a[i]
+			for (i = 2; i <= n; i++) { x = b[i]; for (j = i - 1; j > 0 && b[j] > x; j--) b[j + 1] = b[j]; b[j + 1] = x }
+			return b[int((n + 1) / 2)]
+		}
+		BEGIN {
+			n = split(crm, cl, "\n"); split(bare, bl, "\n")
+			for (i = 1; i <= n; i++) {
+				split(cl[i], f, " "); ct[i] = f[1]; cp50[i] = f[2]; cp99[i] = f[3]; cf += f[4] + f[7]
+				split(bl[i], g, " "); bt[i] = g[1]; bp50[i] = g[2]; bp99[i] = g[3]; bf += g[4] + g[7]
+				r = g[1] > 0 ? f[1] / g[1] : 0
+				if (i == 1 || r < lo) lo = r; if (i == 1 || r > hi) hi = r
+			}
+			mc = median(ct, n); mb = median(bt, n); ratio = mb > 0 ? mc / mb : 0
+			verdict = "-"
+			if (t ~ /^(<=|>=) *[0-9.]+$/) {
+				op = substr(t, 1, 2); x = substr(t, 3) + 0
+				met = (op == "<=") ? ratio <= x : ratio >= x
+				verdict = (lo <= x && x <= hi) ? (met ? "met, unsure" : "missed, unsure") : (met ? "met" : "missed")
+			}
+			printf "%s|%s|%.2f|%.2f|%.2f|%s|%.2f|%.2f|%.2f|%.2f|%d|%d\n", mc, mb, ratio, lo, hi, verdict,
+				median(cp50, n), median(bp50, n), median(cp99, n), median(bp99, n), cf, bf
+		}')
+	IFS='|' read -r mc mb ratio lo hi verdict cp50 bp50 cp99 bp99 cf bf <<<"$line"
+	printf '| %-50s | %3s | %7s | %7s | %5sx | %-11s | %-8s | %-14s | %6s / %6s | %7s / %7s | %4s %4s |\n' \
+		"$name" "$c" "$mc" "$mb" "$ratio" "$lo-$hi" "$target" "$verdict" "$cp50" "$bp50" "$cp99" "$bp99" "$cf" "$bf" |
+		tee -a "${BENCH_CONC_RESULTS:-$BENCH_RESULTS}"
+	printf '{"case": "%s", "clients": %s, "crm_tps": %s, "bare_tps": %s, "ratio": %s, "ratio_min": %s, "ratio_max": %s, "target": "%s", "verdict": "%s", "crm_p50_ms": %s, "bare_p50_ms": %s, "crm_p99_ms": %s, "bare_p99_ms": %s, "failed": %s, "bare_failed": %s}\n' \
+		"$name" "$c" "$mc" "$mb" "$ratio" "$lo" "$hi" "$target" "$verdict" "$cp50" "$bp50" "$cp99" "$bp99" "$cf" "$bf" >>"${BENCH_JSON:-/dev/null}"
+}

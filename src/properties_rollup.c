@@ -356,6 +356,112 @@ Clearing(const Rollup *r, int64 *id)
 	return true;
 }
 
+/* Whether a rollup is kept by adding deltas (COUNT, SUM) */
+static bool
+Additive(const Rollup *r)
+{
+	return r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM;
+}
+
+/* Whether two additive rollups write the same records from the same related rows */
+static bool
+SameRecords(const Rollup *a, const Rollup *b)
+{
+	return a->workspace_id == b->workspace_id && strcmp(a->object_type, b->object_type) == 0 &&
+		strcmp(a->sql.table, b->sql.table) == 0 && strcmp(a->sql.fk, b->sql.fk) == 0 &&
+		Additive(a) && Additive(b);
+}
+
+/*
+ * A related row's share of one additive rollup: its value (or 1) when it
+ * meets the rollup's condition, else 0, negative for a row that left.
+ */
+static char *
+Share(const Rollup *r, bool negative)
+{
+	const char *v = r->sql.agg == AGG_SUM ? psprintf("COALESCE(%s, 0)", r->sql.value_sql) :
+		"1::pg_catalog.numeric";
+
+	if (r->sql.cond_sql)
+		v = psprintf("CASE WHEN (%s) THEN %s ELSE 0 END", r->sql.cond_sql, v);
+	return psprintf("%s(%s)", negative ? "OPERATOR(pg_catalog.-) " : "", v);
+}
+
+/* The related rows of a transition table as "parent, v1, ..., vn", a share of each rollup */
+static char *
+Shares(Rollup **group, int n, const char *table, bool negative)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT c.%s AS parent", group[0]->sql.fk);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, ", %s AS v%d", Share(group[i], negative), i);
+	appendStringInfo(&buf, " FROM %s AS c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.%s IS NOT NULL",
+					 table, group[0]->sql.fk);
+	return buf.data;
+}
+
+/*
+ * The additive rollups of one kind of record over this table (a contact's
+ * spend and its count of orders): one UPDATE adds every rollup's delta per
+ * touched record, so a record is rewritten (with its indexes, triggers,
+ * event and history rows) once per statement, not once per rollup.  A key
+ * whose delta is 0 keeps its stored value; a record whose deltas are all 0
+ * is not written.  Two writers of one record queue on its row lock and the
+ * second adds its deltas to the first's result, so the values are exact at
+ * commit.  The plan is kept in the group's first rollup.
+ */
+static void
+SyncAdditive(Rollup **group, int n, bool has_new, bool has_old)
+{
+	const Rollup *r = group[0];
+	SPIPlanPtr *slot = &group[0]->plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1][0];
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2] = {Int64GetDatum(r->workspace_id), (Datum) 0};
+	char		nulls[2] = {' ', 'n'};
+	int64		skip;
+	StringInfoData set,
+				sums,
+				moved;
+
+	if (Clearing(r, &skip))
+	{
+		args[1] = Int64GetDatum(skip);
+		nulls[1] = ' ';
+	}
+	if (*slot == NULL)
+	{
+		initStringInfo(&set);
+		initStringInfo(&sums);
+		initStringInfo(&moved);
+		appendStringInfoString(&set, "p.properties");
+		for (int i = 0; i < n; i++)
+		{
+			const char *k = quote_literal_cstr(group[i]->key);
+
+			appendStringInfo(&set, " OPERATOR(pg_catalog.||) CASE WHEN d.d%d OPERATOR(pg_catalog.<>) 0"
+							 " THEN pg_catalog.jsonb_build_object(%s, COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
+							 "   OPERATOR(pg_catalog.+) d.d%d) ELSE '{}'::pg_catalog.jsonb END", i, k, k, i);
+			appendStringInfo(&sums, ", pg_catalog.sum(x.v%d) AS d%d", i, i);
+			appendStringInfo(&moved, "%sd.d%d OPERATOR(pg_catalog.<>) 0", i ? " OR " : "", i);
+		}
+		WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
+									 "  FROM (SELECT x.parent%s FROM (%s%s%s) x GROUP BY x.parent) d"
+									 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) d.parent"
+									 "   AND (%s) AND p.id IS DISTINCT FROM $2",
+									 r->parent, set.data, sums.data,
+									 has_new ? Shares(group, n, "new_rows", false) : "",
+									 has_new && has_old ? " UNION ALL " : "",
+									 has_old ? Shares(group, n, "old_rows", true) : "",
+									 moved.data),
+						 2, argtypes, args, nulls, slot);
+		return;
+	}
+	WriteRecordsKept(r, NULL, 2, argtypes, args, nulls, slot);
+}
+
+/* A MIN, MAX or AVG rollup: its touched records locked, then recomputed */
 static void
 SyncRollup(Rollup *r, bool has_new, bool has_old)
 {
@@ -365,7 +471,6 @@ SyncRollup(Rollup *r, bool has_new, bool has_old)
 	char		nulls[2] = {' ', 'n'};
 	int64		skip;
 	StringInfoData rows;
-	const char *k = quote_literal_cstr(r->key);
 
 	if (Clearing(r, &skip))
 	{
@@ -378,18 +483,6 @@ SyncRollup(Rollup *r, bool has_new, bool has_old)
 	if (has_old)
 		appendStringInfo(&rows, "%s%s", has_new ? " UNION ALL " : "", Counted(r, "old_rows", true));
 
-	if (r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM)
-	{
-		WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = p.properties OPERATOR(pg_catalog.||)"
-								 " pg_catalog.jsonb_build_object(%s, COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
-								 "   OPERATOR(pg_catalog.+) d.delta)"
-								 "  FROM (SELECT x.parent, pg_catalog.sum(x.v) AS delta FROM (%s) x GROUP BY x.parent) d"
-								 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) d.parent"
-								 "   AND d.delta OPERATOR(pg_catalog.<>) 0 AND p.id IS DISTINCT FROM $2",
-								 r->parent, k, k, rows.data),
-						 2, argtypes, args, nulls, &slots[0]);
-		return;
-	}
 	/* lock the touched records, then recompute them with a snapshot taken after the locks */
 	WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
 								 " AND p.id IN (SELECT x.parent FROM (%s) x) AND p.id IS DISTINCT FROM $2"
@@ -406,38 +499,147 @@ SyncRollup(Rollup *r, bool has_new, bool has_old)
 					 2, argtypes, args, nulls, &slots[1]);
 }
 
+/* Whether two rollups are of one kind of record of one workspace */
+static bool
+SameType(const Rollup *a, const Rollup *b)
+{
+	return a->workspace_id == b->workspace_id && strcmp(a->object_type, b->object_type) == 0;
+}
+
+/*
+ * The additive group (SameRecords) that rs[i] opens, into group; 0 when
+ * rs[i] is in the group of an earlier rollup.  Rollups are sorted by
+ * workspace and type: a record's are next to each other.
+ */
+static int
+AdditiveGroup(Rollup *rs, int nrs, int i, Rollup **group)
+{
+	int			n = 0;
+
+	for (int j = i - 1; j >= 0 && SameType(&rs[i], &rs[j]); j--)
+		if (SameRecords(&rs[i], &rs[j]))
+			return 0;
+	for (int j = i; j < nrs && SameType(&rs[i], &rs[j]); j++)
+		if (SameRecords(&rs[i], &rs[j]))
+			group[n++] = &rs[j];
+	return n;
+}
+
+/*
+ * SyncAdditive on a Citus shard (see SyncRollupCitus): each touched
+ * record's deltas read from the transition tables alone, then one UPDATE
+ * naming the workspace, the records and one array of deltas per rollup as
+ * parameters.  jsonb_set, which is immutable, sets a key whose delta is
+ * not 0 and sets an existing key to itself otherwise (create_missing
+ * false: an absent key stays absent).
+ */
+static void
+SyncAdditiveCitus(Rollup **group, int n, bool has_new, bool has_old)
+{
+	const Rollup *r = group[0];
+	SPIPlanPtr *slots = group[0]->citus_plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
+	Oid		   *argtypes = palloc(sizeof(Oid) * (n + 2));
+	Datum	   *args = palloc0(sizeof(Datum) * (n + 2));
+	Datum	  **deltas = palloc(sizeof(Datum *) * n);
+	Datum	   *parents;
+	int			m = 0;
+	int64		skip;
+	bool		skipping;
+	StringInfoData sql;
+
+	argtypes[0] = INT8OID;
+	argtypes[1] = INT8ARRAYOID;
+	for (int i = 0; i < n; i++)
+		argtypes[i + 2] = NUMERICARRAYOID;
+	args[0] = Int64GetDatum(r->workspace_id);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT x.parent");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, ", pg_catalog.sum(x.v%d)", i);
+	appendStringInfo(&sql, " FROM (%s%s%s) x GROUP BY x.parent HAVING false",
+					 has_new ? Shares(group, n, "new_rows", false) : "",
+					 has_new && has_old ? " UNION ALL " : "",
+					 has_old ? Shares(group, n, "old_rows", true) : "");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, " OR pg_catalog.sum(x.v%d) OPERATOR(pg_catalog.<>) 0", i);
+	appendStringInfoString(&sql, " ORDER BY x.parent");
+	WriteRecordsKept(r, sql.data, 1, argtypes, args, NULL, &slots[0]);
+
+	parents = palloc(sizeof(Datum) * (SPI_processed + 1));
+	for (int i = 0; i < n; i++)
+		deltas[i] = palloc(sizeof(Datum) * (SPI_processed + 1));
+	/* the record being deleted is not written (see Clearing) */
+	skipping = Clearing(r, &skip);
+	for (uint64 t = 0; t < SPI_processed; t++)
+	{
+		bool		isnull;
+
+		parents[m] = SPI_getbinval(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, 1, &isnull);
+		for (int i = 0; i < n; i++)
+			deltas[i][m] = SPI_getbinval(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, i + 2, &isnull);
+		if (!skipping || DatumGetInt64(parents[m]) != skip)
+			m++;
+	}
+	if (m == 0)
+		return;
+	args[1] = PointerGetDatum(construct_array(parents, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	for (int i = 0; i < n; i++)
+		args[i + 2] = PointerGetDatum(construct_array(deltas[i], m, NUMERICOID, -1, false, TYPALIGN_INT));
+
+	resetStringInfo(&sql);
+	{
+		StringInfoData set;
+
+		initStringInfo(&set);
+		appendStringInfoString(&set, "p.properties");
+		for (int i = 0; i < n; i++)
+		{
+			const char *k = quote_literal_cstr(group[i]->key);
+			char	   *d = psprintf("($%d::pg_catalog.numeric[])[pg_catalog.array_position($2, p.id)]", i + 3);
+			char	   *prev = set.data;
+
+			initStringInfo(&set);
+			appendStringInfo(&set, "pg_catalog.jsonb_set(%s, ARRAY[%s], CASE WHEN %s OPERATOR(pg_catalog.<>) 0"
+							 " THEN ((COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
+							 "   OPERATOR(pg_catalog.+) %s)::pg_catalog.text)::pg_catalog.jsonb"
+							 " ELSE COALESCE(p.properties OPERATOR(pg_catalog.->) %s, 'null'::pg_catalog.jsonb) END,"
+							 " %s OPERATOR(pg_catalog.<>) 0)",
+							 prev, k, d, k, d, k, d);
+		}
+		appendStringInfo(&sql, "UPDATE crm.%s AS p SET properties = %s"
+						 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) ANY ($2)",
+						 r->parent, set.data);
+	}
+	WriteRecordsKept(r, sql.data, n + 2, argtypes, args, NULL, &slots[1]);
+}
+
 /*
  * SyncRollup on a Citus shard.  Citus ships no query that reads a
- * transition table to a shard: the touched records (and for COUNT and SUM
- * their deltas) are read from the transition tables alone, which Citus
- * leaves to PostgreSQL, then written by statements naming the workspace and
- * the records as parameters, which it routes to the workspace's shard.
+ * transition table to a shard: the touched records are read from the
+ * transition tables alone, which Citus leaves to PostgreSQL, then written
+ * by statements naming the workspace and the records as parameters, which
+ * it routes to the workspace's shard.
  */
 static void
 SyncRollupCitus(Rollup *r, bool has_new, bool has_old)
 {
 	SPIPlanPtr *slots = r->citus_plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
-	Oid			argtypes[3] = {INT8OID, INT8ARRAYOID, NUMERICARRAYOID};
-	Datum		args[3] = {Int64GetDatum(r->workspace_id)};
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		args[2] = {Int64GetDatum(r->workspace_id)};
 	StringInfoData rows;
-	const char *k = quote_literal_cstr(r->key);
-	bool		additive = r->sql.agg == AGG_COUNT || r->sql.agg == AGG_SUM;
 	int			n = 0;
 	int64		skip;
 	bool		skipping;
-	Datum	   *parents,
-			   *deltas;
+	Datum	   *parents;
 
 	initStringInfo(&rows);
 	if (has_new)
 		appendStringInfoString(&rows, Counted(r, "new_rows", false));
 	if (has_old)
 		appendStringInfo(&rows, "%s%s", has_new ? " UNION ALL " : "", Counted(r, "old_rows", true));
-	WriteRecordsKept(r, psprintf("SELECT x.parent, pg_catalog.sum(x.v) FROM (%s) x GROUP BY x.parent%s ORDER BY x.parent",
-								 rows.data, additive ? " HAVING pg_catalog.sum(x.v) OPERATOR(pg_catalog.<>) 0" : ""),
+	WriteRecordsKept(r, psprintf("SELECT DISTINCT x.parent FROM (%s) x ORDER BY x.parent", rows.data),
 					 1, argtypes, args, NULL, &slots[0]);
 	parents = palloc(sizeof(Datum) * (SPI_processed + 1));
-	deltas = palloc(sizeof(Datum) * (SPI_processed + 1));
 	/* the record being deleted is not written (see Clearing) */
 	skipping = Clearing(r, &skip);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -445,26 +647,12 @@ SyncRollupCitus(Rollup *r, bool has_new, bool has_old)
 		bool		isnull;
 
 		parents[n] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		deltas[n] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
 		if (!skipping || DatumGetInt64(parents[n]) != skip)
 			n++;
 	}
 	if (n == 0)
 		return;
 	args[1] = PointerGetDatum(construct_array(parents, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = PointerGetDatum(construct_array(deltas, n, NUMERICOID, -1, false, TYPALIGN_INT));
-	if (additive)
-	{
-		/* jsonb_set and casts, which are immutable: see RecomputeSql */
-		WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = pg_catalog.jsonb_set(p.properties, ARRAY[%s],"
-									 " ((COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
-									 "   OPERATOR(pg_catalog.+) ($3::pg_catalog.numeric[])[pg_catalog.array_position($2, p.id)])"
-									 "  ::pg_catalog.text)::pg_catalog.jsonb)"
-									 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) ANY ($2)",
-									 r->parent, k, k),
-						 3, argtypes, args, NULL, &slots[1]);
-		return;
-	}
 	/* lock the touched records, then recompute them with a snapshot taken after the locks */
 	WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
 								 " AND p.id OPERATOR(pg_catalog.=) ANY ($2) ORDER BY p.id FOR UPDATE OF p",
@@ -546,9 +734,26 @@ RollupsSyncCitus(TriggerData *trigdata)
 		elog(ERROR, "SPI_connect failed");
 	SPI_register_trigger_data(trigdata);
 	for (int w = 0; w < nws; w++)
+	{
+		Rollup	  **group = palloc(sizeof(Rollup *) * Max(loaded[w]->n, 1));
+
 		for (int i = 0; i < loaded[w]->n; i++)
-			if (strcmp(loaded[w]->rollups[i].sql.table, table) == 0)
-				SyncRollupCitus(&loaded[w]->rollups[i], trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+		{
+			Rollup	   *r = &loaded[w]->rollups[i];
+			int			n;
+
+			if (strcmp(r->sql.table, table) != 0)
+				continue;
+			if (!Additive(r))
+			{
+				SyncRollupCitus(r, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+				continue;
+			}
+			n = AdditiveGroup(loaded[w]->rollups, loaded[w]->n, i, group);
+			if (n > 0)
+				SyncAdditiveCitus(group, n, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+		}
+	}
 	SPI_finish();
 }
 
@@ -562,6 +767,9 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	char	   *table;
 	bool		any = false;
+	int64	   *wss;
+	int			nws;
+	Rollup	  **group;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
@@ -583,12 +791,29 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 	if (!any)
 		return PointerGetDatum(NULL);
 
+	/* only the workspaces of the changed rows: another's rollups have nothing to add */
+	nws = ChangedWorkspaces(trigdata, &wss);
+	group = palloc(sizeof(Rollup *) * nrollups);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	SPI_register_trigger_data(trigdata);
 	for (int i = 0; i < nrollups; i++)
-		if (strcmp(rollups[i].sql.table, table) == 0 && !CrmWorkspaceDeleting(rollups[i].workspace_id))
-			SyncRollup(&rollups[i], trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+	{
+		Rollup	   *r = &rollups[i];
+		int			n = 0;
+
+		if (strcmp(r->sql.table, table) != 0 || CrmWorkspaceDeleting(r->workspace_id) ||
+			bsearch(&r->workspace_id, wss, nws, sizeof(int64), CompareWorkspaces) == NULL)
+			continue;
+		if (!Additive(r))
+		{
+			SyncRollup(r, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+			continue;
+		}
+		n = AdditiveGroup(rollups, nrollups, i, group);
+		if (n > 0)
+			SyncAdditive(group, n, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+	}
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -153,6 +153,23 @@ RESET ROLE;
 INSERT INTO crm.orders (contact_id, value, currency, status)
 SELECT 904, 1, 'EUR', 'paid' FROM generate_series(1, 2000);
 SELECT properties -> 'spend' AS spend, properties -> 'orders_n' AS n FROM crm.contacts WHERE id = 904;
+-- the contact's additive rollups over orders (spend, orders_n) are one UPDATE of it per
+-- statement: an order that moves both rewrites the contact once (one event), as a frontend's row write too
+-- (MAX, MIN and AVG, recomputed, are one more each when their value moves: these orders move none)
+SET ROLE crm_computed_app;
+BEGIN;
+INSERT INTO crm.orders (contact_id, value, currency, status, order_date)
+SELECT 904, 1, 'EUR', 'paid', min(order_date) FROM crm.orders WHERE contact_id = 904;
+SELECT count(*) AS contact_updates FROM crm.events WHERE xid = pg_current_xact_id() AND type = 'CRM_CONTACT_UPDATED' AND object_id = 904;
+SELECT properties -> 'spend' AS spend, properties -> 'orders_n' AS n FROM crm.contacts WHERE id = 904;
+ROLLBACK;
+-- a pending order moves the count only: the spend is kept as stored
+BEGIN;
+INSERT INTO crm.orders (contact_id, value, currency, status, order_date)
+SELECT 904, 1, 'EUR', 'pending', min(order_date) FROM crm.orders WHERE contact_id = 904;
+SELECT properties -> 'spend' AS spend, properties -> 'orders_n' AS n FROM crm.contacts WHERE id = 904;
+ROLLBACK;
+RESET ROLE;
 -- what a rollup is refused for
 SELECT crm.define_formula('contact', 'bad', 'SUM(orders.value)');
 SELECT crm.define_formula('contact', 'bad', 'SUM(orders(currency != ''EUR'').value)');

@@ -101,7 +101,8 @@ SELECT * FROM big;
 CREATE TEMP TABLE mark AS SELECT max(id) AS id FROM crm.events;
 INSERT INTO crm.orders (id, contact_id, value, currency, status, order_date) VALUES (837, 814, 120, 'EUR', 'paid', '2026-02-08');
 SELECT * FROM big;
--- the change of the computed values is an event like any property change
+-- the change of the computed values is an event like any property change: one for the
+-- recomputed MAX, one for the COUNT and the SUM, which one UPDATE of the company adds together
 SELECT type, object_id, payload -> 'changes' -> 'properties' AS changes FROM crm.events
  WHERE workspace_id = crm.current_workspace() AND object_type = 'company' AND id > (SELECT id FROM mark)
  ORDER BY id;
