@@ -1565,9 +1565,9 @@ crm_merge_contacts(PG_FUNCTION_ARGS)
 	return MergeContacts(PG_GETARG_INT64(0), PG_GETARG_INT64(1), false);
 }
 
-/* crm_hidden.merge_contacts_in(workspace_id, survivor, duplicate): crm.merge_contacts on a Citus worker */
-Datum
-crm_merge_contacts_in(PG_FUNCTION_ARGS)
+/* The arguments of a merge sent to a Citus worker: (workspace_id, survivor, duplicate) */
+static void
+CheckWorkerMergeArgs(FunctionCallInfo fcinfo)
 {
 	(void) CrmMergeWorkspaceArg(fcinfo);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -1575,6 +1575,13 @@ crm_merge_contacts_in(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("contact ids must not be null"),
 				 errhint("Pass the survivor's id first, then the duplicate's.")));
+}
+
+/* crm_hidden.merge_contacts_in(workspace_id, survivor, duplicate): crm.merge_contacts on a Citus worker */
+Datum
+crm_merge_contacts_in(PG_FUNCTION_ARGS)
+{
+	CheckWorkerMergeArgs(fcinfo);
 	return MergeContacts(PG_GETARG_INT64(1), PG_GETARG_INT64(2), false);
 }
 
@@ -1582,12 +1589,7 @@ crm_merge_contacts_in(PG_FUNCTION_ARGS)
 Datum
 crm_identify_merge_in(PG_FUNCTION_ARGS)
 {
-	(void) CrmMergeWorkspaceArg(fcinfo);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("contact ids must not be null"),
-				 errhint("Pass the survivor's id first, then the duplicate's.")));
+	CheckWorkerMergeArgs(fcinfo);
 	return Int64GetDatum(CrmMergeContacts(PG_GETARG_INT64(1), PG_GETARG_INT64(2)));
 }
 
