@@ -21228,3 +21228,7 @@ BEGIN
 	RETURN result;
 END;
 $$;
+
+-- big5m: crm.search without JIT (a workspace of millions: its generic plan's
+-- cost passed jit_above_cost and every call compiled it, docs/performance.md)
+ALTER FUNCTION crm.search(text, text, text, integer) SET jit = off;
