@@ -22563,3 +22563,7 @@ CREATE OR REPLACE VIEW crm_report.order_revenue_per_month WITH (security_invoker
 	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
 END;
 $$;
+
+-- big5m: crm.search without JIT (a workspace of millions: its generic plan's
+-- cost passed jit_above_cost and every call compiled it, docs/performance.md)
+ALTER FUNCTION crm.search(text, text, text, integer) SET jit = off;

@@ -134,8 +134,12 @@ LANGUAGE plpgsql STABLE
 -- index ranges even with their values as parameters, so a call runs the
 -- kept plan instead of planning them again; what is better planned for the
 -- term at hand (prefix mode's later words) is EXECUTEd (docs/search.md).
+-- No JIT: in a workspace of millions the first tier's generic plan costs
+-- above jit_above_cost (its LIMITs are not known to it), and compiling it
+-- took 300 ms a call to run 4 ms of index reads (docs/performance.md).
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -827,8 +827,9 @@ crm_cql_timestamptz(PG_FUNCTION_ARGS)
  * A finder call is keyed by (entity, query, order_by, limit, offset,
  * workspace); the statement built from it is prepared with SPI and kept
  * (SPI_keepplan), so a repeated call skips translation, parsing and
- * planning.  Limit and offset are literals, so each plan is the one the
- * planner would pick for the hand-written statement.  The plan cache
+ * planning.  Limit and offset are literals, and the statement is prepared
+ * parallel-safe, so each plan is the one the planner would pick for the
+ * hand-written statement.  The plan cache
  * revalidates kept plans on DDL, role and search_path changes; what it
  * cannot see -- property definitions and custom object types, which change
  * the translation -- is the generation of src/properties_cache.c, compared on
@@ -929,7 +930,12 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s.* FROM %s WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
 					 e->alias, e->table, WhereClause(entity, query, qlen), order_sql, lim, off);
-	plan = SPI_prepare(sql.data, 0, NULL);
+	/*
+	 * Parallel-safe as a client's statement is: without it the planner may
+	 * pick another join (a merge join in place of the client's nested loop
+	 * at 1M contacts, twice as slow for a LIMIT 100).
+	 */
+	plan = SPI_prepare_cursor(sql.data, 0, NULL, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		elog(ERROR, "preparing a finder statement failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)

@@ -4,7 +4,8 @@
 # codes and street words.  Two figures per run: the round trip psql sees
 # (what the SPEC's target is about, and what a loaded machine inflates) and
 # the time inside the server (EXPLAIN ANALYZE of the call: the CPU a call
-# costs, steadier under load).  Sourced by bench/run.
+# costs, steadier under load; search_p95_in_server in bench/lib.sh).
+# Sourced by bench/run.
 
 bench_sql "
 INSERT INTO crm.contacts (name, email, city, street, postal_code, linkedin, x, github)
@@ -19,31 +20,9 @@ SELECT (ARRAY['Ada', 'Bob', 'Cy', 'Dana', 'Eve', 'Finn', 'Gus', 'Hana', 'Ivo', '
   FROM generate_series(1, $SCALE) g;
 ANALYZE;"
 
-# search_profiles_p95 <terms>: prints "round-trip-p95 in-server-p95" in ms
-search_profiles_p95() {
-	local script t
-	script=$(mktemp)
-	{
-		printf '\\timing on\n'
-		printf "SELECT count(*) FROM crm.search('warm') \\\\g /dev/null\n"
-		printf '\\echo measured\n'
-		for t in $1; do
-			printf "SELECT count(*) FROM crm.search('%s') \\\\g /dev/null\n" "$t"
-			printf "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) SELECT count(*) FROM crm.search('%s');\n" "$t"
-		done
-	} >"$script"
-	psql -X -q -d "$BENCH_DB" -v ON_ERROR_STOP=1 -f "$script" |
-		awk '/^measured/{m=1} m && /^Time: /{n++; if (n % 2) print "rt", $2} m && /Execution Time/{print "in", $3}' |
-		awk '{v[$1] = v[$1] " " $2} END {print v["rt"]; print v["in"]}' |
-		while read -r line; do
-			printf '%s\n' $line | sort -g | awk '{a[NR]=$1} END{i=int(NR*0.95+0.5); if(i<1)i=1; printf "%.1f ", a[i]}'
-		done
-	echo
-	rm -f "$script"
-}
 names="ada bob hop tur knu lis rit wir dij ham per tor sto cod gra smi lov use user1 user2 eve fin gus han ivo dan cy jo ada1 bob2 eve3 hop4 tur5 knu6 lis7 rit8 wir9 dij1 ham2 per3"
 places="paris lon rom ber mad baker rivoli appia linden nw1 750 00142 1015 280"
 profiles="@p_12 @p_4242 person-42 person-9999 dev77 https://www.linkedin.com/in/person-4242 https://x.com/p_31337 github.com/dev5"
-read -r rt in < <(search_profiles_p95 "$names $places $profiles")
+read -r rt in < <(search_p95_in_server "$names $places $profiles")
 report_abs "search profiles: prefix p95 round trip (${SCALE})" "$rt" ms "p95 <= 10 ms"
 report_abs "search profiles: prefix p95 in server (${SCALE})" "$in" ms "p95 <= 10 ms"
