@@ -179,6 +179,21 @@ SELECT n_tup_upd - :upd0 AS updates, n_tup_hot_upd - :hot0 AS hot_updates
 COMMIT;
 RESET ROLE;
 SELECT reloptions FROM pg_class WHERE oid = 'crm.deals'::regclass;
+-- A new backend sums a deal's lines through their index, whatever the
+-- statistics: a plan kept from an empty table (here truncated and analyzed) would scan
+-- every line of every deal at each revaluation until an ANALYZE.
+\c crm_test_line_items
+SELECT crm.use_workspace('line-items-test') IS NOT NULL AS switched;
+BEGIN;
+TRUNCATE crm.deal_line_items;
+ANALYZE crm.deal_line_items;
+SELECT seq_scan AS seq0 FROM pg_stat_xact_user_tables WHERE relid = 'crm.deal_line_items'::regclass \gset
+-- single-row statements, past the plan cache's five custom plans
+SELECT format('INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (%s, %L, 1, 5)',
+			  :hot_deal, 'Index line ' || i) FROM generate_series(1, 8) i \gexec
+SELECT value FROM crm.deals WHERE id = :hot_deal;
+SELECT seq_scan - :seq0 AS line_scans FROM pg_stat_xact_user_tables WHERE relid = 'crm.deal_line_items'::regclass;
+ROLLBACK;
 DROP OWNED BY crm_line_items_app;
 
 \c contrib_regression
