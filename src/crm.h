@@ -96,9 +96,12 @@ extern void CrmWorkspaceVersionForget(int64 ws);
  */
 extern bool CrmTrySubtransaction(bool (*step) (void *arg), void *arg);
 
-/* search_path.c: search_path = pg_catalog, pg_temp until restored */
+/* search_path.c: search_path = pg_catalog, pg_temp until restored; kept plans by index */
 extern int	CrmPinSearchPath(void);
 extern void CrmRestoreSearchPath(int nestlevel);
+struct _SPI_plan;
+extern int	CrmExecuteByIndex(struct _SPI_plan *plan, Datum *values, const char *nulls,
+							  bool read_only, long count);
 
 /*
  * access.c: the owner of a relation; whether a role has service access;

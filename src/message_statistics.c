@@ -378,7 +378,7 @@ Appends(Touched *cv, NewMessage *msgs, bool *prev_inbound, TimestampTz *run_sinc
 	for (int k = cv->first; k < cv->first + cv->n; k++)
 		if (TIMESTAMP_NOT_FINITE(msgs[k].sent_at))
 			return false;		/* the recomputation's arithmetic decides */
-	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+	if (CrmExecuteByIndex(plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "messages_append: conversation " INT64_FORMAT " not found", cv->conversation);
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;

@@ -38,7 +38,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -681,7 +680,6 @@ RevalueOneDeal(int64 workspace_id, int64 deal_id)
 	char	   *lo;
 	char	   *hi;
 	bool		changed;
-	int			nestlevel;
 
 	args[0] = Int64GetDatum(workspace_id);
 	args[1] = Int64GetDatum(deal_id);
@@ -707,19 +705,8 @@ RevalueOneDeal(int64 workspace_id, int64 deal_id)
 				"  FROM crm.deal_line_items l"
 				" WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.deal_id OPERATOR(pg_catalog.=) $2",
 				2, types);
-
-	/*
-	 * The deal's lines through their index, whatever the statistics: a plan
-	 * kept while the table was empty (a new workspace, a bench starting from
-	 * none) scans every line of every deal, as report_summaries.c found for
-	 * its keys, until an ANALYZE replans it.
-	 */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_execute_plan(sum_one_plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+	if (CrmExecuteByIndex(sum_one_plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "line_items_revalue: summing the lines failed");
-	AtEOXact_GUC(true, nestlevel);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	total = SPI_getbinval(tup, desc, 1, &sum_null);

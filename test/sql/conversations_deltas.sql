@@ -108,6 +108,21 @@ UPDATE crm.messages SET conversation_id = 2 WHERE conversation_id = 1 AND body =
 SELECT * FROM pg_temp.drift();
 SELECT * FROM pg_temp.stats;
 DROP OWNED BY crm_deltas_app;
+-- A new backend reads a conversation's last messages through their index,
+-- whatever the statistics: a plan kept from an empty table (here truncated
+-- and analyzed) would scan every message at each append until an ANALYZE.
+\c crm_test_conversations_deltas
+BEGIN;
+TRUNCATE crm.messages CASCADE;
+ANALYZE crm.messages;
+SELECT seq_scan AS seq0 FROM pg_stat_xact_user_tables WHERE relid = 'crm.messages'::regclass \gset
+-- single-row statements, past the plan cache's five custom plans
+SELECT format('INSERT INTO crm.messages (workspace_id, conversation_id, sender, body, sent_at) VALUES (1, 3, %L, %L, %L)',
+			  CASE WHEN i % 2 = 0 THEN 'contact' ELSE 'agent' END, 'm' || i, '2030-02-01 09:00+00'::timestamptz + i * interval '1 minute')
+  FROM generate_series(1, 8) i \gexec
+SELECT messages_in, messages_out FROM crm.conversations WHERE id = 3;
+SELECT seq_scan - :seq0 AS message_scans FROM pg_stat_xact_user_tables WHERE relid = 'crm.messages'::regclass;
+ROLLBACK;
 
 \c contrib_regression
 DROP DATABASE crm_test_conversations_deltas;
