@@ -16,7 +16,8 @@ import re
 import sys
 
 ROWS = [
-    ('commit: report summaries written (deferred flush)', {'crm_report_summaries_flush'}),
+    ('commit: report summaries written (deferred flush)',
+     {'crm_report_summaries_flush', 'PendingXactCallback', 'PendingWriteAll'}),
     ('commit: deferred trigger firing (the flush event)', {'AfterTriggerFireDeferred'}),
     ('commit: rest (WAL writer wake-up, locks)', {'CommitTransactionCommand'}),
     ('outbox rows (emit_row_events)', {'crm_emit_row_events'}),

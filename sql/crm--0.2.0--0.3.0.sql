@@ -22567,3 +22567,78 @@ $$;
 -- big5m: crm.search without JIT (a workspace of millions: its generic plan's
 -- cost passed jit_above_cost and every call compiled it, docs/performance.md)
 ALTER FUNCTION crm.search(text, text, text, integer) SET jit = off;
+
+-- ident9: the report summaries' deltas written by a transaction callback just
+-- before commit, not by a deferred constraint trigger queued for every written
+-- row (docs/performance.md: identify's commit paid it on every call)
+DROP TRIGGER report_summary_flush ON crm.deals;
+DROP TRIGGER report_summary_flush ON crm.contacts;
+DROP TRIGGER report_summary_flush ON crm.orders;
+DROP TRIGGER report_summary_flush ON crm.conversations;
+DROP TRIGGER report_summary_flush ON crm.messages;
+DROP FUNCTION crm_internal.report_summaries_flush();
+CREATE FUNCTION crm_internal.write_report_summaries() RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_write_report_summaries' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.write_report_summaries() IS
+	'writes now the report summary deltas of the transaction''s small statements, which are otherwise written just before commit';
+CREATE OR REPLACE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	n bigint;
+	m bigint;
+	k bigint;
+	c bigint;
+	g bigint;
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.members', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to rebuild the report summaries of workspace "%"',
+			crm.current_user_id(), (SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace rebuilds them.';
+	END IF;
+	-- writers of deals, contacts, orders, conversations and messages wait until the summaries are rebuilt from what they committed
+	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations, crm.messages IN SHARE MODE;
+	-- this transaction's deltas not yet written go in first: the rebuild replaces them
+	PERFORM crm_internal.write_report_summaries();
+	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
+	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value
+	  FROM crm_internal.report_deal_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4, 5;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	DELETE FROM crm_internal.report_contact_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_contact_days (workspace_id, day, source, contacts)
+	SELECT r.workspace_id, r.day, r.source, r.contacts
+	  FROM crm_internal.report_contact_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS m = ROW_COUNT;
+	DELETE FROM crm_internal.report_order_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_order_days (workspace_id, day, currency, orders, booked_value, paid_value, paid_orders)
+	SELECT r.workspace_id, r.day, r.currency, r.orders, r.booked_value, r.paid_value, r.paid_orders
+	  FROM crm_internal.report_order_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	DELETE FROM crm_internal.report_conversation_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_conversation_days (workspace_id, day, channel, conversations, answered, response_seconds)
+	SELECT r.workspace_id, r.day, r.channel, r.conversations, r.answered, r.response_seconds
+	  FROM crm_internal.report_conversation_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3;
+	GET DIAGNOSTICS c = ROW_COUNT;
+	DELETE FROM crm_internal.report_message_days s WHERE s.workspace_id = ws;
+	INSERT INTO crm_internal.report_message_days (workspace_id, day, channel, sender, messages)
+	SELECT r.workspace_id, r.day, r.channel, r.sender, r.messages
+	  FROM crm_internal.report_message_days_recomputed r
+	 WHERE r.workspace_id = ws
+	 ORDER BY 1, 2, 3, 4;
+	GET DIAGNOSTICS g = ROW_COUNT;
+	RETURN n + m + k + c + g;
+END;
+$$;

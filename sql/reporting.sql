@@ -541,22 +541,14 @@ CREATE TRIGGER report_summary_messages_gone BEFORE DELETE ON crm.conversations
 
 -- A small statement's deltas are written at commit (src/report_summaries.c):
 -- the statement triggers above keep them in the backend, netted per key, and
--- this deferred trigger writes each key's once, so a long transaction of
--- single-row writes leaves no chain of dead versions on its day's row.
-CREATE FUNCTION crm_internal.report_summaries_flush() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'crm_report_summaries_flush' LANGUAGE C;
-COMMENT ON FUNCTION crm_internal.report_summaries_flush() IS
-	'deferred constraint trigger on the summarized tables: writes the summary deltas of the transaction''s small statements, at commit';
-CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.deals
-	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
-CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.contacts
-	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
-CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.orders
-	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
-CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.conversations
-	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
-CREATE CONSTRAINT TRIGGER report_summary_flush AFTER INSERT OR UPDATE OR DELETE ON crm.messages
-	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crm_internal.report_summaries_flush();
+-- a transaction callback writes each key's once just before commit, so a
+-- long transaction of single-row writes leaves no chain of dead versions on
+-- its day's row.  This function writes them now, for a reader of the
+-- summary rows in the same transaction.
+CREATE FUNCTION crm_internal.write_report_summaries() RETURNS void
+	AS 'MODULE_PATHNAME', 'crm_write_report_summaries' LANGUAGE C;
+COMMENT ON FUNCTION crm_internal.write_report_summaries() IS
+	'writes now the report summary deltas of the transaction''s small statements, which are otherwise written just before commit';
 
 CREATE FUNCTION crm.rebuild_report_summaries() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
@@ -580,8 +572,7 @@ BEGIN
 	-- writers of deals, contacts, orders, conversations and messages wait until the summaries are rebuilt from what they committed
 	LOCK TABLE crm.deals, crm.contacts, crm.orders, crm.conversations, crm.messages IN SHARE MODE;
 	-- this transaction's deltas not yet written go in first: the rebuild replaces them
-	SET CONSTRAINTS crm.report_summary_flush IMMEDIATE;
-	SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+	PERFORM crm_internal.write_report_summaries();
 	DELETE FROM crm_internal.report_deal_days s WHERE s.workspace_id = ws;
 	INSERT INTO crm_internal.report_deal_days (workspace_id, day, pipeline_id, owner, currency, created, won, lost, won_value)
 	SELECT r.workspace_id, r.day, r.pipeline_id, r.owner, r.currency, r.created, r.won, r.lost, r.won_value

@@ -53,6 +53,7 @@ _PG_init(void)
 	CrmWorkspaceInit();
 	CrmMembersInit();
 	CrmReportPlansInit();
+	CrmReportSummariesInit();
 	CrmCitusInit();
 	CrmEventsInit();
 	CrmNotifierInit();

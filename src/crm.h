@@ -42,6 +42,7 @@ CrmFreshChunk(void *chunk, Size size)
 extern void CrmWorkspaceInit(void);
 extern void CrmMembersInit(void);
 extern void CrmReportPlansInit(void);
+extern void CrmReportSummariesInit(void);
 extern void CrmEventsInit(void);
 /* notifier.c */
 extern void CrmNotifierInit(void);

@@ -50,6 +50,7 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -62,6 +63,7 @@ PG_FUNCTION_INFO_V1(crm_report_conversations_summarize);
 PG_FUNCTION_INFO_V1(crm_report_messages_summarize);
 PG_FUNCTION_INFO_V1(crm_report_conversation_messages_move);
 PG_FUNCTION_INFO_V1(crm_report_conversation_messages_gone);
+PG_FUNCTION_INFO_V1(crm_write_report_summaries);
 PG_FUNCTION_INFO_V1(crm_report_summaries_flush);
 
 typedef struct ReportSummary ReportSummary;
@@ -385,12 +387,16 @@ FoldDeltas(DeltaSet *set)
  * prune before the transaction ends, and every lookup of the key walks
  * them all (quadratic over the transaction).  So a small statement's
  * netted deltas are kept in this backend, per summary, key and
- * subtransaction level, and written once per key by
- * crm_internal.report_summaries_flush(), a deferred constraint trigger on
- * each summarized table, as lists_counts.c writes list counts.  A
- * subtransaction rolled back drops its deltas; one committed hands them to
- * its parent.  While a transaction holds deltas, the time series read the
- * facts in it (crm_report_summarized below): its own writes count there.
+ * subtransaction level, and written once per key just before commit (or
+ * PREPARE TRANSACTION), by the transaction callback below, after the
+ * deferred triggers have run, as lists_counts.c writes list counts.  No
+ * trigger event is queued for it: a transaction that wrote no delta pays
+ * nothing at commit (a deferred constraint trigger per row did, on every
+ * written row).  crm_internal.write_report_summaries() writes them before
+ * commit.  A subtransaction rolled back drops its deltas; one committed
+ * hands them to its parent.  While a transaction holds deltas, the time
+ * series read the facts in it (crm_report_summarized below): its own
+ * writes count there.
  */
 static ReportSummary deal_summary;
 static ReportSummary contact_summary;
@@ -407,6 +413,14 @@ static ReportSummary *const pending_summaries[] = {
 
 static bool pending_callbacks = false;
 
+/* The summaries' owner, who writes the deltas (the summarized tables' owner) */
+static Oid	pending_owner = InvalidOid;
+
+/* crm.report_summaries_at_commit: off, a small statement writes its deltas at once */
+static bool summaries_at_commit = true;
+
+static void PendingWriteAll(Oid owner);
+
 static bool
 AnyPending(void)
 {
@@ -421,6 +435,17 @@ PendingXactCallback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			/* the deferred triggers have run: no more deltas can come */
+			if (AnyPending())
+			{
+				/* as AfterTriggerFireDeferred gives the deferred triggers */
+				PushActiveSnapshot(GetTransactionSnapshot());
+				PendingWriteAll(pending_owner);
+				PopActiveSnapshot();
+			}
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -562,21 +587,6 @@ PendingWriteAll(Oid owner)
 }
 
 /*
- * Whether the table's deferred trigger that writes the deltas at commit is
- * there and enabled; without it (disabled by hand) they are written at once.
- */
-static bool
-SummariesAtCommit(Relation rel)
-{
-	TriggerDesc *trigdesc = rel->trigdesc;
-
-	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
-		if (strcmp(trigdesc->triggers[i].tgname, "report_summary_flush") == 0)
-			return trigdesc->triggers[i].tgenabled != TRIGGER_DISABLED;
-	return false;
-}
-
-/*
  * A summary's deltas cancelled at the current level: its rows were just
  * emptied (TRUNCATE) and what the transaction added before is gone with them.
  */
@@ -616,10 +626,11 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 	 * on this worker: the coordinator, which reads the summary in the same
 	 * transaction, cannot know what a worker's backend keeps for commit.
 	 */
-	if (!SummariesAtCommit(td->tg_relation) || SchemaIsDistributed())
+	if (!summaries_at_commit || SchemaIsDistributed())
 		FoldDeltas(set);
 	else
 	{
+		pending_owner = RelationGetForm(td->tg_relation)->relowner;
 		for (int i = 0; i < set->n; i++)
 			PendingAdd(summary, &set->d[i], 1);
 		if (summary->npending > MAX_PENDING && GetCurrentTransactionNestLevel() <= 1)
@@ -1413,20 +1424,44 @@ crm_report_conversation_messages_gone(PG_FUNCTION_ARGS)
 }
 
 /*
- * crm_internal.report_summaries_flush(): deferred constraint trigger, AFTER
- * INSERT OR UPDATE OR DELETE FOR EACH ROW on each summarized table.  The
- * first firing at commit writes every summary's pending deltas; the others
- * find none.
+ * crm_internal.write_report_summaries(): the transaction's pending deltas
+ * written now rather than at commit, for a reader of the summary rows in
+ * the same transaction (crm.rebuild_report_summaries, the consistency
+ * tests).
+ */
+Datum
+crm_write_report_summaries(PG_FUNCTION_ARGS)
+{
+	PendingWriteAll(pending_owner);
+	PG_RETURN_VOID();
+}
+
+/*
+ * crm_internal.report_summaries_flush(): the deferred constraint trigger
+ * that wrote the deltas at commit before the transaction callback did.
+ * The update script from 0.2.0 still creates it, before it drops it with
+ * its triggers, so the symbol stays; fired, it writes the pending deltas.
  */
 Datum
 crm_report_summaries_flush(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
-
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("report_summaries_flush: must be fired as a trigger")));
-	PendingWriteAll(RelationGetForm(td->tg_relation)->relowner);
+	PendingWriteAll(pending_owner);
 	return PointerGetDatum(NULL);
+}
+
+void
+CrmReportSummariesInit(void)
+{
+	DefineCustomBoolVariable("crm.report_summaries_at_commit",
+							 "Write the report summaries' deltas of small statements once per key at commit.",
+							 "Off, each statement writes its own at once: a long transaction of single-row writes then leaves a dead version of its day's summary row per statement.",
+							 &summaries_at_commit,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 }

@@ -12,7 +12,7 @@ BEGIN;
 SELECT plan(8);
 -- the summaries' deltas of this transaction's small statements are written
 -- at commit (src/report_summaries.c), and this test never commits: each
--- check writes them first, as a commit would (SET CONSTRAINTS)
+-- check writes them first, as a commit would (crm_internal.write_report_summaries)
 
 SELECT crm.create_workspace('conversation-summary-random', 'Random conversation summary', 'EUR');
 SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'conversation-summary-random'), true);
@@ -54,7 +54,7 @@ INSERT INTO crm.contacts (name, email) SELECT 'Q ' || g, 'q' || g || '@vsummary.
 INSERT INTO crm.conversations (contact_id, channel, started_at)
 SELECT pg_temp.pick('contacts', g), (ARRAY['chat', 'email', 'sms'])[1 + g % 3], timestamptz '2026-03-01' + (g % 5) * interval '1 day' + g * interval '7 minutes'
   FROM generate_series(1, 60) g;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(pg_temp.drift(), 0::bigint, 'after a bulk insert the summary equals the recomputation');
 
 DO $$
@@ -86,7 +86,7 @@ BEGIN
 	END LOOP;
 END;
 $$;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(pg_temp.drift(), 0::bigint, 'after 600 random single-row writes the summary equals the recomputation');
 SELECT is(pg_temp.message_drift(), 0::bigint, 'after 600 random single-row writes the message summary equals the recomputation');
 
@@ -95,14 +95,14 @@ UPDATE crm.conversations SET channel = 'whatsapp' WHERE workspace_id = crm.curre
 UPDATE crm.conversations SET started_at = started_at + interval '1 day' WHERE workspace_id = crm.current_workspace() AND id % 3 = 0;
 DELETE FROM crm.messages WHERE workspace_id = crm.current_workspace() AND id % 5 = 0;
 DELETE FROM crm.conversations WHERE workspace_id = crm.current_workspace() AND id % 7 = 0;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(pg_temp.drift(), 0::bigint, 'after bulk updates and deletes the summary equals the recomputation');
 SELECT is(pg_temp.message_drift(), 0::bigint, 'after bulk updates and deletes the message summary equals the recomputation');
 SELECT cmp_ok((SELECT count(*) FROM crm.messages WHERE workspace_id = crm.current_workspace()), '>', 20::bigint,
 			  'the workload left messages to count');
 
 -- the view read from the summary (the superuser reads it in UTC) against the facts
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is((SELECT count(*) FROM (
 	(SELECT day, channel, conversations, answered, avg_first_response_seconds
 	   FROM crm_report.conversations_per_day WHERE workspace_id = crm.current_workspace()
@@ -116,7 +116,7 @@ SELECT is((SELECT count(*) FROM (
 	'conversations_per_day from the summary equals the series computed from the conversations');
 
 -- messages_per_day read from the summary against the facts
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is((SELECT count(*) FROM (
 	(SELECT day, channel, sender, messages FROM crm_report.messages_per_day WHERE workspace_id = crm.current_workspace()
 	 EXCEPT SELECT sent_at::date, channel, sender, count(*) FROM crm_report.messages

@@ -11,7 +11,7 @@ BEGIN;
 SELECT plan(7);
 -- the summaries' deltas of this transaction's small statements are written
 -- at commit (src/report_summaries.c), and this test never commits: each
--- check writes them first, as a commit would (SET CONSTRAINTS)
+-- check writes them first, as a commit would (crm_internal.write_report_summaries)
 
 SELECT crm.create_workspace('summary-random', 'Random summary', 'EUR');
 SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'summary-random'), true);
@@ -45,7 +45,7 @@ SELECT pg_temp.stage('open', g), 'Deal ' || g,
 	   round((random() * 5000)::numeric, 2), (ARRAY['EUR', 'USD'])[1 + g % 2],
 	   (ARRAY['ann', 'bob', 'cy', 'dee', NULL])[1 + g % 5], t, t
   FROM generate_series(1, 150) g, LATERAL (SELECT now() - interval '400 days' + random() * interval '300 days' AS t) c;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(pg_temp.drift(), 0::bigint, 'after a bulk insert the summary equals the recomputation');
 
 -- a thousand random single-row writes; a refused one (a close before its
@@ -88,7 +88,7 @@ BEGIN
 	END LOOP;
 END;
 $$;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(pg_temp.drift(), 0::bigint, 'after a thousand random single-row writes the summary equals the recomputation');
 SELECT cmp_ok((SELECT count(*) FROM crm.deals WHERE workspace_id = crm.current_workspace() AND status = 'won'), '>', 5::bigint,
 			  'the workload won deals');
@@ -97,7 +97,7 @@ SELECT cmp_ok((SELECT count(*) FROM crm.deals WHERE workspace_id = crm.current_w
 UPDATE crm.deals SET owner = 'zed' WHERE workspace_id = crm.current_workspace() AND id % 3 = 0;
 UPDATE crm.deals SET value = value + 1 WHERE workspace_id = crm.current_workspace() AND status = 'won';
 DELETE FROM crm.deals WHERE workspace_id = crm.current_workspace() AND id % 7 = 0;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(pg_temp.drift(), 0::bigint, 'after bulk updates and a bulk delete the summary equals the recomputation');
 
 -- merges re-parent deals; an erasure keeps them
@@ -107,18 +107,18 @@ SELECT crm.merge_contacts(a.id, b.id)
 	ON b.n = a.n + 30 AND a.n <= 10;
 SELECT crm.delete_contact(id, hard => true)
   FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND status <> 'merged' ORDER BY id LIMIT 5;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(pg_temp.drift(), 0::bigint, 'after merges and erasures the summary equals the recomputation');
 
 SELECT is((SELECT count(*) FROM crm_internal.report_deal_days
 			WHERE created = 0 AND won = 0 AND lost = 0 AND won_value = 0), 0::bigint, 'no summary row is left at zero');
 -- (the rebuild counts the contact and order summaries' rows too)
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 CREATE TEMP TABLE kept AS
 SELECT (SELECT count(*) FROM crm_internal.report_deal_days WHERE workspace_id = crm.current_workspace())
 	 + (SELECT count(*) FROM crm_internal.report_contact_days WHERE workspace_id = crm.current_workspace())
 	 + (SELECT count(*) FROM crm_internal.report_order_days WHERE workspace_id = crm.current_workspace()) AS n;
-SET CONSTRAINTS crm.report_summary_flush IMMEDIATE; SET CONSTRAINTS crm.report_summary_flush DEFERRED;
+SELECT crm_internal.write_report_summaries();
 SELECT is(crm.rebuild_report_summaries(), (SELECT n FROM kept), 'a rebuild gives as many rows as the triggers kept');
 
 SELECT * FROM finish();
