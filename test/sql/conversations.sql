@@ -106,6 +106,13 @@ SELECT id, 'contact', 'Sent from my phone', '2030-05-01 10:05+00' FROM crm.conve
 UPDATE crm.contacts SET conversation_count = 99 WHERE workspace_id = 1 AND id = 1;
 UPDATE crm.contacts SET conversation_count = conversation_count, city = 'Lyon' WHERE workspace_id = 1 AND id = 1 RETURNING city;
 INSERT INTO crm.contacts (name, conversation_count) VALUES ('Chatty', 12);
+-- (on INSERT an explicit NULL count and a last conversation time of the
+-- client's are refused too; zero and NULL, the resting values, are not)
+INSERT INTO crm.contacts (name, conversation_count) VALUES ('Chatty', NULL);
+INSERT INTO crm.contacts (name, last_conversation_at) VALUES ('Chatty', '2030-01-01');
+INSERT INTO crm.contacts (name, email, conversation_count, last_conversation_at)
+VALUES ('Quiet', 'quiet@conv.example', 0, NULL) RETURNING name, conversation_count, last_conversation_at;
+DELETE FROM crm.contacts WHERE email = 'quiet@conv.example';
 INSERT INTO crm.conversations (contact_id, channel, last_message_at) VALUES (1, 'chat', '2031-01-01');
 UPDATE crm.conversations SET last_message_at = '2031-01-01' WHERE workspace_id = 1 AND inbox = 'rows';
 SELECT crm_hidden.sync_conversation_counters(ARRAY[1::bigint], ARRAY[1::bigint]);
