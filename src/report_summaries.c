@@ -574,7 +574,7 @@ PendingWriteAll(Oid owner)
 
 	if (!AnyPending())
 		return;
-	/* a deferred trigger runs under the committing session's search_path */
+	/* at commit, and called, this runs under the session's search_path */
 	nestlevel = CrmPinSearchPath();
 	CrmBecomeOwner(owner, &saved);
 	if (SPI_connect() != SPI_OK_CONNECT)
