@@ -69,7 +69,8 @@ static const Oid identify_argtypes[IDENTIFY_NARGS] = {
  * The routed statement, prepared once per backend: $1 the settings, $2..$22
  * identify's arguments, $23 the workspace.  The aggregate over a key no
  * contact has gives one row whether or not the workspace has contacts, and
- * pins the statement to the workspace's shard group (one index probe).
+ * pins the statement to the workspace's shard group (one index probe).  One
+ * table and no subquery: Citus plans it on its fast path.
  */
 static SPIPlanPtr identify_plan = NULL;
 
@@ -86,9 +87,9 @@ IdentifyPlan(void)
 		appendStringInfoString(&sql, "SELECT crm_hidden.identify_in($1");
 		for (int i = 0; i < IDENTIFY_NARGS; i++)
 			appendStringInfo(&sql, ", $%d", i + 2);
-		appendStringInfo(&sql, ") FROM (SELECT pg_catalog.max(c.id) FROM crm.contacts c"
+		appendStringInfo(&sql, "), pg_catalog.max(c.id) FROM crm.contacts c"
 						 " WHERE c.workspace_id OPERATOR(pg_catalog.=) $%d"
-						 " AND c.id OPERATOR(pg_catalog.=) 0) s", IDENTIFY_NARGS + 2);
+						 " AND c.id OPERATOR(pg_catalog.=) 0", IDENTIFY_NARGS + 2);
 		types[0] = TEXTARRAYOID;
 		memcpy(types + 1, identify_argtypes, sizeof(identify_argtypes));
 		types[IDENTIFY_NARGS + 1] = INT8OID;
