@@ -22642,3 +22642,34 @@ BEGIN
 	RETURN n + m + k + c + g;
 END;
 $$;
+
+-- citusd: crm.identify on a Citus coordinator sends the whole call to the
+-- workspace's worker (src/citus_calls.c, docs/scaling.md)
+CREATE FUNCTION crm_hidden.identify_in(settings text[], email text, phone text, name text,
+									   identifier text, verified_id text, properties jsonb, seen_at timestamptz,
+									   country text, source text, street text, address_line2 text, city text,
+									   region text, postal_code text, address_country text, linkedin text, x text,
+									   instagram text, facebook text, github text, website text)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_identify_in'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_hidden.identify_in(text[], text, text, text, text, text, jsonb, timestamptz, text, text,
+										   text, text, text, text, text, text, text, text, text, text, text, text) IS
+	'crm.identify under the request''s settings given as name, value pairs: what a Citus coordinator runs on the workspace''s worker for crm.identify';
+-- the roles granted crm_hidden call it too
+DO $$
+DECLARE
+	g regrole;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_switch(text)'::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.identify_in(text[], text, text, text, text, text,'
+								  ' jsonb, timestamptz, text, text, text, text, text, text, text, text, text, text, text,'
+								  ' text, text, text) TO %s', g);
+	END LOOP;
+END;
+$$;

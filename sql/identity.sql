@@ -66,6 +66,22 @@ COMMENT ON FUNCTION crm.identify(text, text, text, text, text, jsonb, timestampt
 								 text, text, text, text, text, text, text, text, text, text, text, text) IS
 	'find-or-create a contact by verified_id, identifier, email, phone (a national phone read in country, else the workspace''s default_country); merges the contacts those keys point at; updates the name, the social profiles and the postal address (address_country its country, the address as one unit) as trust allows; records the calling module (source) in active_modules; returns its id';
 
+-- crm.identify on the workspace's Citus worker (src/citus_calls.c): the
+-- coordinator sends the whole call, with the request's settings (name,
+-- value pairs), as one routed SELECT of this.  Anyone may call it: it is
+-- crm.identify under settings the caller could set itself.
+CREATE FUNCTION crm_hidden.identify_in(settings text[], email text, phone text, name text,
+									   identifier text, verified_id text, properties jsonb, seen_at timestamptz,
+									   country text, source text, street text, address_line2 text, city text,
+									   region text, postal_code text, address_country text, linkedin text, x text,
+									   instagram text, facebook text, github text, website text)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crm_identify_in'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION crm_hidden.identify_in(text[], text, text, text, text, text, jsonb, timestamptz, text, text,
+										   text, text, text, text, text, text, text, text, text, text, text, text) IS
+	'crm.identify under the request''s settings given as name, value pairs: what a Citus coordinator runs on the workspace''s worker for crm.identify';
+
 CREATE FUNCTION crm.update_contact(contact_id bigint, patch jsonb) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

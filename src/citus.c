@@ -183,6 +183,18 @@ static const char *const request_settings[] = {
 	"request.jwt.claims", "jwt.claims.workspace_id", "jwt.claims.sub",
 };
 
+int
+CrmCitusRequestSettingsCount(void)
+{
+	return lengthof(request_settings);
+}
+
+const char *
+CrmCitusRequestSetting(int i)
+{
+	return request_settings[i];
+}
+
 /* The values Citus holds for this transaction ("" for none) */
 static LocalTransactionId request_lxid = InvalidLocalTransactionId;
 static char *request_sent[lengthof(request_settings)];
@@ -283,4 +295,5 @@ CrmCitusInit(void)
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = CitusExecutorStart;
 	RegisterSubXactCallback(CitusSubXact, NULL);
+	CrmCitusCallsInit();
 }

@@ -10,6 +10,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 /*
  * Under test/valgrind (built with CRM_VALGRIND) the C writers check that the
  * bytes they hand to storage are fully defined: Debian's postgres lacks
@@ -64,6 +66,13 @@ extern void CrmCitusInit(void);
 struct RelationData;
 extern Oid	CrmCitusTableOfShard(struct RelationData *rel);
 extern char *CrmTriggerTableName(struct RelationData *rel);
+extern int	CrmCitusRequestSettingsCount(void);
+extern const char *CrmCitusRequestSetting(int i);
+/* src/citus_calls.c: whole calls on the workspace's worker */
+extern void CrmCitusCallsInit(void);
+extern bool CrmCitusIdentifyOnWorker(FunctionCallInfo fcinfo, int64 *result);
+/* src/identify.c */
+extern PGDLLEXPORT Datum crm_identify(PG_FUNCTION_ARGS);
 extern void CrmMembersRelcache(Datum arg, Oid relid);
 extern void CrmModulesRelcache(Datum arg, Oid relid);
 extern void CrmLimitsRelcache(Datum arg, Oid relid);

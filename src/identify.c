@@ -1198,9 +1198,14 @@ Identify(FunctionCallInfo fcinfo)
 Datum
 crm_identify(PG_FUNCTION_ARGS)
 {
-	const char *previous = CrmSetHistorySource("identify");
+	const char *previous;
 	volatile int64 survivor = 0;
+	int64		routed;
 
+	/* on a Citus coordinator the whole call runs on the workspace's worker */
+	if (CrmCitusIdentifyOnWorker(fcinfo, &routed))
+		PG_RETURN_INT64(routed);
+	previous = CrmSetHistorySource("identify");
 	PG_TRY();
 	{
 		survivor = Identify(fcinfo);

@@ -56,13 +56,13 @@ else
 	done
 
 	# The same identify calls as an application makes them: one statement a
-	# call from the client, each its own transaction, timed end to end.  On
-	# Citus also through a function delegated to the workspace's worker
-	# (create_distributed_function by its workspace argument, co-located
-	# with crm.contacts): the coordinator sends the whole call to the worker
-	# instead of each of its statements.  Citus delegates a call made by
-	# the client only, not one from a DO loop.  The wrapper is this case's,
-	# not crm's (docs/scaling.md says why).
+	# call from the client, each its own transaction, timed end to end.
+	# crm.identify on the coordinator sends the whole call to the
+	# workspace's worker itself (src/citus_calls.c); for comparison, Citus's
+	# own function call delegation of a wrapper taking the workspace as an
+	# argument (create_distributed_function by it, co-located with
+	# crm.contacts), which Citus delegates for a call the client makes only.
+	# The wrapper is this case's, not crm's (docs/scaling.md).
 	citus_psql 0 bench >/dev/null <<'SQL'
 CREATE FUNCTION public.identify_in(ws bigint, email text) RETURNS bigint LANGUAGE plpgsql AS $f$
 BEGIN

@@ -14,7 +14,9 @@ INSERT INTO crm.contacts (name, email, properties) VALUES
 	('Ann', 'ann@ex.org', '{"seats": 10, "plan name": "gold", "meta": {"tier": 1}}'),
 	('Bob', 'bob@ex.org', '{"seats": 3}');
 INSERT INTO crm.contact_companies (contact_id, company_id, is_primary)
-SELECT c.id, co.id, true FROM crm.contacts c JOIN crm.companies co ON co.name = CASE c.name WHEN 'Ann' THEN 'Acme' ELSE 'Shop' END;
+SELECT c.id, co.id, true FROM crm.contacts c
+  JOIN crm.companies co ON co.workspace_id = c.workspace_id AND co.name = CASE c.name WHEN 'Ann' THEN 'Acme' ELSE 'Shop' END
+ WHERE c.workspace_id = crm.current_workspace();
 
 CREATE TEMP TABLE l AS
 SELECT (crm.create_list('seats5', 'contact', 'dynamic', 'properties.seats >= 5')).id AS seats5,
