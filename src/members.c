@@ -197,7 +197,14 @@ ActsAsSystem(void)
 	return system_result;
 }
 
-/* Reads the membership of user in ws from crm.members, as its owner */
+/*
+ * Reads the membership of user in ws from crm.members, as its owner; on a
+ * Citus coordinator, in a transaction block, as the caller, whose policies
+ * give it its own workspace's members and row of crm.workspaces
+ * (CrmCitusReadAsCaller): a load after the transaction wrote (an entry an
+ * invalidation dropped, a user named only after a write) is refused as
+ * the owner.
+ */
 static void
 LoadMembership(int64 ws, const char *user, Membership *m)
 {
@@ -205,9 +212,12 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 	CrmSavedUser saved;
 	bool		isnull;
 	int			rc;
+	bool		as_caller = CrmCitusReadAsCaller(members_relid, ws) &&
+		pg_class_aclcheck(workspaces_relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 
 	memset(m, 0, sizeof(*m));
-	CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
+	if (!as_caller)
+		CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
 	SPI_connect();
 	if (membership_plan == NULL)
 	{
@@ -258,7 +268,8 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 		}
 	}
 	SPI_finish();
-	CrmRestoreUser(&saved);
+	if (!as_caller)
+		CrmRestoreUser(&saved);
 }
 
 /* The membership of the current user in ws, from the cache when it holds it */
