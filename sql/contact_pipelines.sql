@@ -100,20 +100,22 @@ CREATE TRIGGER contact_stages_normalize BEFORE INSERT OR UPDATE ON crm.contact_s
 CREATE TRIGGER contact_stages_follow_merged BEFORE INSERT OR UPDATE OF contact_id ON crm.contact_stages
 	FOR EACH ROW EXECUTE FUNCTION crm_internal.follow_merged_contact('contact_id');
 
--- The stage a contact may be put in: one of the current workspace, on a
--- contact pipeline.  Shared by the row path and crm.move_contact.
-CREATE FUNCTION crm_hidden.stage_for_contacts(stage_id bigint) RETURNS crm.stages
+-- The stage a contact may be put in: one of the workspace (the current one
+-- unless given), on a contact pipeline.  Shared by the row path, which
+-- gives the row's workspace (on a Citus worker the trigger sees the
+-- client's workspace only inside a transaction block), and crm.move_contact.
+CREATE FUNCTION crm_hidden.stage_for_contacts(stage_id bigint, workspace_id bigint DEFAULT crm.current_workspace())
+RETURNS crm.stages
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	ws bigint := crm.current_workspace();
 	s crm.stages;
 	p crm.pipelines;
 BEGIN
 	SELECT * INTO s FROM crm.stages x
-	 WHERE x.workspace_id = ws AND x.id = stage_for_contacts.stage_id;
+	 WHERE x.workspace_id = stage_for_contacts.workspace_id AND x.id = stage_for_contacts.stage_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
 			USING ERRCODE = 'no_data_found',
@@ -128,8 +130,8 @@ BEGIN
 	RETURN s;
 END;
 $$;
-COMMENT ON FUNCTION crm_hidden.stage_for_contacts(bigint) IS
-	'returns a stage of the current workspace on a contact pipeline; no_data_found if there is none, invalid_parameter_value if it is a deal pipeline''s';
+COMMENT ON FUNCTION crm_hidden.stage_for_contacts(bigint, bigint) IS
+	'returns a stage of the workspace (the current one unless given) on a contact pipeline; no_data_found if there is none, invalid_parameter_value if it is a deal pipeline''s';
 
 -- What a move is, on the row path: the stage is one of a contact pipeline,
 -- the pipeline follows it, the card goes after the last one of the stage
@@ -150,7 +152,7 @@ BEGIN
 				  HINT = 'Delete the row to take the contact off the pipeline, and place it on the other one with crm.move_contact().';
 	END IF;
 	IF moved THEN
-		s := crm_hidden.stage_for_contacts(NEW.stage_id);
+		s := crm_hidden.stage_for_contacts(NEW.stage_id, NEW.workspace_id);
 		IF TG_OP = 'UPDATE' AND NEW.pipeline_id IS NOT DISTINCT FROM OLD.pipeline_id AND s.pipeline_id <> OLD.pipeline_id THEN
 			RAISE EXCEPTION 'stage % is not in pipeline % of contact %''s row', s.id, OLD.pipeline_id, NEW.contact_id
 				USING ERRCODE = 'feature_not_supported',
@@ -331,7 +333,7 @@ BEGIN
 	-- a merged contact's move is its survivor's
 	SELECT coalesce(c.merged_into, c.id) INTO move_contact.contact_id FROM crm.contacts c
 	 WHERE c.workspace_id = ws AND c.id = move_contact.contact_id FOR SHARE;
-	target := crm_hidden.stage_for_contacts(move_contact.stage_id);
+	target := crm_hidden.stage_for_contacts(move_contact.stage_id, ws);
 	-- moves into one stage one after the other: distinct places
 	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = target.id FOR NO KEY UPDATE;
 	IF before_contact_id IS NOT NULL THEN

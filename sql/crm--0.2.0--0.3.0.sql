@@ -22673,3 +22673,253 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- citusc: a contact's move takes the stage in the row's workspace, not the
+-- setting: on a Citus worker the trigger sees the client's workspace only
+-- inside a transaction block (crm.move_contact outside one failed there).
+-- crm_hidden.stage_for_contacts takes the workspace, the current one unless
+-- given; the roles granted crm_hidden's functions are granted it.
+DROP FUNCTION crm_hidden.stage_for_contacts(bigint);
+CREATE FUNCTION crm_hidden.stage_for_contacts(stage_id bigint, workspace_id bigint DEFAULT crm.current_workspace())
+RETURNS crm.stages
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	s crm.stages;
+	p crm.pipelines;
+BEGIN
+	SELECT * INTO s FROM crm.stages x
+	 WHERE x.workspace_id = stage_for_contacts.workspace_id AND x.id = stage_for_contacts.stage_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stage % does not exist', coalesce(stage_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT id, name FROM crm.stages WHERE pipeline_id = ... lists the stages of a pipeline.';
+	END IF;
+	SELECT * INTO p FROM crm.pipelines x WHERE x.workspace_id = s.workspace_id AND x.id = s.pipeline_id;
+	IF p.object_type <> 'contact' THEN
+		RAISE EXCEPTION 'stage % ("%") belongs to pipeline "%", which tracks deals, not contacts', s.id, s.name, p.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Put contacts on a pipeline with object_type ''contact''; move deals with crm.move_deal().';
+	END IF;
+	RETURN s;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.stage_for_contacts(bigint, bigint) IS
+	'returns a stage of the workspace (the current one unless given) on a contact pipeline; no_data_found if there is none, invalid_parameter_value if it is a deal pipeline''s';
+DO $$
+DECLARE
+	g record;
+BEGIN
+	-- the roles crm.grant_access granted crm_hidden's functions
+	FOR g IN SELECT DISTINCT a.grantee::regrole AS grantee
+			   FROM pg_catalog.pg_proc f, pg_catalog.aclexplode(f.proacl) a
+			  WHERE f.oid = 'crm_hidden.require_contact(bigint)'::pg_catalog.regprocedure
+				AND a.privilege_type = 'EXECUTE' AND a.grantee <> f.proowner AND a.grantee <> 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.stage_for_contacts(bigint, bigint) TO %s', g.grantee);
+	END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_internal.contact_stages_prepare() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	s crm.stages;
+	moved boolean := TG_OP = 'INSERT' OR NEW.stage_id IS DISTINCT FROM OLD.stage_id;
+BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.pipeline_id IS DISTINCT FROM OLD.pipeline_id AND NOT moved THEN
+		RAISE EXCEPTION 'contact % cannot change pipeline % to % without a stage', NEW.contact_id, OLD.pipeline_id, NEW.pipeline_id
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Delete the row to take the contact off the pipeline, and place it on the other one with crm.move_contact().';
+	END IF;
+	IF moved THEN
+		s := crm_hidden.stage_for_contacts(NEW.stage_id, NEW.workspace_id);
+		IF TG_OP = 'UPDATE' AND NEW.pipeline_id IS NOT DISTINCT FROM OLD.pipeline_id AND s.pipeline_id <> OLD.pipeline_id THEN
+			RAISE EXCEPTION 'stage % is not in pipeline % of contact %''s row', s.id, OLD.pipeline_id, NEW.contact_id
+				USING ERRCODE = 'feature_not_supported',
+					  HINT = 'A row holds the contact''s place on one pipeline: move it within that pipeline, or place the contact on the other one with crm.move_contact().';
+		END IF;
+		IF NEW.pipeline_id IS NOT NULL AND NEW.pipeline_id <> s.pipeline_id THEN
+			RAISE EXCEPTION 'stage % is not in pipeline %', s.id, NEW.pipeline_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a stage of that pipeline, or leave pipeline_id out: it follows the stage.';
+		END IF;
+		NEW.pipeline_id := s.pipeline_id;
+		IF TG_OP = 'UPDATE' AND NEW.position IS NOT DISTINCT FROM OLD.position THEN
+			NEW.position := NULL;
+		END IF;
+		IF TG_OP = 'INSERT' THEN
+			NEW.entered_at := coalesce(NEW.entered_at, now());
+		ELSIF NEW.entered_at IS NOT DISTINCT FROM OLD.entered_at THEN
+			NEW.entered_at := greatest(now(), OLD.entered_at);
+		ELSIF NEW.entered_at < OLD.entered_at THEN
+			RAISE EXCEPTION 'stage entry % is before contact % entered its current stage', NEW.entered_at, NEW.contact_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give an entered_at at or after the row''s entered_at, or leave it out to move the contact now.';
+		END IF;
+	ELSIF NEW.entered_at IS DISTINCT FROM OLD.entered_at THEN
+		RAISE EXCEPTION 'stage entry of contact % cannot be changed to % without a move', NEW.contact_id, NEW.entered_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'It is when the contact entered its stage (crm.contact_stage_history); write it together with a new stage_id to date a move.';
+	END IF;
+	IF NEW.position IS NULL THEN
+		PERFORM FROM crm.stages x WHERE x.workspace_id = NEW.workspace_id AND x.id = NEW.stage_id FOR NO KEY UPDATE;
+		NEW.position := coalesce((SELECT c.position FROM crm.contact_stages c
+								   WHERE c.workspace_id = NEW.workspace_id AND c.stage_id = NEW.stage_id
+								   ORDER BY c.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.move_contact(contact_id bigint, stage_id bigint, before_contact_id bigint DEFAULT NULL)
+RETURNS crm.contact_stages
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	target crm.stages;
+	placed crm.contact_stages;
+	before_pos bigint;
+	prev_pos bigint;
+	new_pos bigint;
+BEGIN
+	PERFORM crm_hidden.require_contact(move_contact.contact_id);
+	-- a merge in progress finishes first (it locks the contact FOR UPDATE);
+	-- a merged contact's move is its survivor's
+	SELECT coalesce(c.merged_into, c.id) INTO move_contact.contact_id FROM crm.contacts c
+	 WHERE c.workspace_id = ws AND c.id = move_contact.contact_id FOR SHARE;
+	target := crm_hidden.stage_for_contacts(move_contact.stage_id, ws);
+	-- moves into one stage one after the other: distinct places
+	PERFORM FROM crm.stages s WHERE s.workspace_id = ws AND s.id = target.id FOR NO KEY UPDATE;
+	IF before_contact_id IS NOT NULL THEN
+		IF before_contact_id = contact_id THEN
+			RAISE EXCEPTION 'contact % cannot be placed before itself', contact_id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the id of the card the contact should land above, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO before_pos FROM crm.contact_stages x
+		 WHERE x.workspace_id = ws AND x.contact_id = move_contact.before_contact_id AND x.stage_id = target.id;
+		IF before_pos IS NULL THEN
+			RAISE EXCEPTION 'contact % is not in stage %', before_contact_id, target.id
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'before_contact_id must be a card of the target stage, or NULL for the end of the stage.';
+		END IF;
+		SELECT x.position INTO prev_pos FROM crm.contact_stages x
+		 WHERE x.workspace_id = ws AND x.stage_id = target.id AND x.position < before_pos
+		   AND x.contact_id <> move_contact.contact_id
+		 ORDER BY x.position DESC LIMIT 1;
+		prev_pos := coalesce(prev_pos, 0);
+		IF before_pos - prev_pos < 2 THEN
+			-- no room: respace the stage, keeping its order
+			UPDATE crm.contact_stages x SET position = r.rn * 1024
+			  FROM (SELECT y.id, row_number() OVER (ORDER BY y.position, y.id) AS rn
+					  FROM crm.contact_stages y WHERE y.workspace_id = ws AND y.stage_id = target.id
+					   AND y.contact_id <> move_contact.contact_id) r
+			 WHERE x.workspace_id = ws AND x.id = r.id AND x.position <> r.rn * 1024;
+			SELECT x.position INTO before_pos FROM crm.contact_stages x
+			 WHERE x.workspace_id = ws AND x.contact_id = move_contact.before_contact_id AND x.stage_id = target.id;
+			prev_pos := before_pos - 1024;
+		END IF;
+		new_pos := (prev_pos + before_pos) / 2;
+	ELSE
+		new_pos := coalesce((SELECT x.position FROM crm.contact_stages x
+							  WHERE x.workspace_id = ws AND x.stage_id = target.id AND x.contact_id <> move_contact.contact_id
+							  ORDER BY x.position DESC LIMIT 1), 0) + 1024;
+	END IF;
+
+	UPDATE crm.contact_stages x SET stage_id = target.id, position = new_pos
+	 WHERE x.workspace_id = ws AND x.contact_id = move_contact.contact_id AND x.pipeline_id = target.pipeline_id
+	 RETURNING * INTO placed;
+	IF NOT FOUND THEN
+		INSERT INTO crm.contact_stages AS x (contact_id, stage_id, position)
+		VALUES (move_contact.contact_id, target.id, new_pos)
+		RETURNING * INTO placed;
+	END IF;
+	RETURN placed;
+END;
+$$;
+
+-- citusc: crm.integration_status reads its rows through
+-- crm_hidden.integration_status_rows(), which takes the workspace into a
+-- value: on Citus the view's crm.current_workspace() ran on the workers
+-- (no rows outside a transaction block, every shard inside one) and a read
+-- for a given workspace failed (an outer join with a pseudoconstant qual).
+-- Same columns and answers; the roles granted crm_hidden's functions are
+-- granted the new one.
+CREATE FUNCTION crm_hidden.integration_status_rows(
+	OUT workspace_id bigint, OUT integration_id bigint, OUT key text, OUT kind text, OUT enabled boolean,
+	OUT pending bigint, OUT leased bigint, OUT failed bigint, OUT dead bigint, OUT delivered bigint,
+	OUT lag interval, OUT last_success_at timestamptz, OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE ROWS 10
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	oldest timestamptz;
+	here boolean;
+	backlog timestamptz;
+BEGIN
+	FOR workspace_id, integration_id, key, kind, enabled, pending, leased, failed, dead, delivered, oldest,
+		last_success_at, last_error, last_error_at, here, backlog IN
+		SELECT i.workspace_id, i.id, i.key, i.kind, i.enabled,
+			   count(*) FILTER (WHERE d.status = 'pending'),
+			   count(*) FILTER (WHERE d.status = 'leased'),
+			   count(*) FILTER (WHERE d.status = 'failed'),
+			   count(*) FILTER (WHERE d.status = 'dead'),
+			   count(*) FILTER (WHERE d.status = 'done'),
+			   min(d.created_at) FILTER (WHERE d.status = ANY (ARRAY['pending', 'leased', 'failed'])),
+			   max(d.done_at),
+			   -- the workspace named in the subqueries too: Citus routes them with the rest
+			   (SELECT a.error FROM crm.integration_attempts a
+				 WHERE a.workspace_id = ws AND a.integration_id = i.id AND a.outcome <> 'delivered'
+				 ORDER BY a.id DESC LIMIT 1),
+			   (SELECT a.recorded_at FROM crm.integration_attempts a
+				 WHERE a.workspace_id = ws AND a.integration_id = i.id AND a.outcome <> 'delivered'
+				 ORDER BY a.id DESC LIMIT 1),
+			   -- the lag where the query runs, when it knows the workspace: on a
+			   -- Citus worker in a transaction block, through the caller's
+			   -- connection (the owner's is refused once the caller wrote)
+			   crm.current_workspace() = ws, crm_hidden.integration_backlog(i.id)
+		  FROM crm.integrations i
+		  LEFT JOIN crm.integration_deliveries d ON d.workspace_id = i.workspace_id AND d.integration_id = i.id
+		 WHERE i.workspace_id = ws
+		 GROUP BY i.workspace_id, i.id, i.key, i.kind, i.enabled
+	LOOP
+		IF NOT here THEN
+			backlog := crm_hidden.integration_backlog(integration_id);
+		END IF;
+		lag := now() - LEAST(oldest, backlog);
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.integration_status_rows() IS
+	'the rows of crm.integration_status: per integration of the current workspace, its deliveries by status, lag, last success and last error';
+
+CREATE OR REPLACE VIEW crm.integration_status WITH (security_invoker = true) AS
+SELECT s.workspace_id, s.integration_id, s.key, s.kind, s.enabled, s.pending, s.leased, s.failed, s.dead, s.delivered,
+	   s.lag, s.last_success_at, s.last_error, s.last_error_at
+  FROM crm_hidden.integration_status_rows() s;
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT DISTINCT a.grantee::regrole AS grantee
+			   FROM pg_catalog.pg_proc f, pg_catalog.aclexplode(f.proacl) a
+			  WHERE f.oid = 'crm_hidden.require_contact(bigint)'::pg_catalog.regprocedure
+				AND a.privilege_type = 'EXECUTE' AND a.grantee <> f.proowner AND a.grantee <> 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.integration_status_rows() TO %s', g.grantee);
+	END LOOP;
+END;
+$$;

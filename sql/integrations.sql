@@ -942,30 +942,68 @@ $$;
 COMMENT ON FUNCTION crm_hidden.integration_backlog(bigint) IS
 	'when the oldest event an integration has not fanned out yet was written (NULL: none)';
 
+-- The rows of crm.integration_status: the current workspace's integrations.
+-- A function under the view, so that the workspace is a value its queries
+-- are routed by on Citus (which sends a function of a query, such as
+-- crm.current_workspace(), to the worker, where a statement outside a
+-- transaction block has no workspace), and the lag is read here, on the
+-- coordinator, through crm_hidden.integration_backlog.
+CREATE FUNCTION crm_hidden.integration_status_rows(
+	OUT workspace_id bigint, OUT integration_id bigint, OUT key text, OUT kind text, OUT enabled boolean,
+	OUT pending bigint, OUT leased bigint, OUT failed bigint, OUT dead bigint, OUT delivered bigint,
+	OUT lag interval, OUT last_success_at timestamptz, OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE ROWS 10
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	oldest timestamptz;
+	here boolean;
+	backlog timestamptz;
+BEGIN
+	FOR workspace_id, integration_id, key, kind, enabled, pending, leased, failed, dead, delivered, oldest,
+		last_success_at, last_error, last_error_at, here, backlog IN
+		SELECT i.workspace_id, i.id, i.key, i.kind, i.enabled,
+			   count(*) FILTER (WHERE d.status = 'pending'),
+			   count(*) FILTER (WHERE d.status = 'leased'),
+			   count(*) FILTER (WHERE d.status = 'failed'),
+			   count(*) FILTER (WHERE d.status = 'dead'),
+			   count(*) FILTER (WHERE d.status = 'done'),
+			   min(d.created_at) FILTER (WHERE d.status = ANY (ARRAY['pending', 'leased', 'failed'])),
+			   max(d.done_at),
+			   -- the workspace named in the subqueries too: Citus routes them with the rest
+			   (SELECT a.error FROM crm.integration_attempts a
+				 WHERE a.workspace_id = ws AND a.integration_id = i.id AND a.outcome <> 'delivered'
+				 ORDER BY a.id DESC LIMIT 1),
+			   (SELECT a.recorded_at FROM crm.integration_attempts a
+				 WHERE a.workspace_id = ws AND a.integration_id = i.id AND a.outcome <> 'delivered'
+				 ORDER BY a.id DESC LIMIT 1),
+			   -- the lag where the query runs, when it knows the workspace: on a
+			   -- Citus worker in a transaction block, through the caller's
+			   -- connection (the owner's is refused once the caller wrote)
+			   crm.current_workspace() = ws, crm_hidden.integration_backlog(i.id)
+		  FROM crm.integrations i
+		  LEFT JOIN crm.integration_deliveries d ON d.workspace_id = i.workspace_id AND d.integration_id = i.id
+		 WHERE i.workspace_id = ws
+		 GROUP BY i.workspace_id, i.id, i.key, i.kind, i.enabled
+	LOOP
+		IF NOT here THEN
+			backlog := crm_hidden.integration_backlog(integration_id);
+		END IF;
+		lag := now() - LEAST(oldest, backlog);
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm_hidden.integration_status_rows() IS
+	'the rows of crm.integration_status: per integration of the current workspace, its deliveries by status, lag, last success and last error';
+
 CREATE VIEW crm.integration_status WITH (security_invoker = true) AS
-SELECT i.workspace_id, i.id AS integration_id, i.key, i.kind, i.enabled,
-	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'pending') AS pending,
-	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'leased') AS leased,
-	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'failed') AS failed,
-	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'dead') AS dead,
-	   count(*) FILTER (WHERE d.status OPERATOR(pg_catalog.=) 'done') AS delivered,
-	   pg_catalog.now() OPERATOR(pg_catalog.-) LEAST(
-		   min(d.created_at) FILTER (WHERE d.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'leased', 'failed'])),
-		   crm_hidden.integration_backlog(i.id)) AS lag,
-	   max(d.done_at) AS last_success_at,
-	   (SELECT a.error FROM crm.integration_attempts a
-		 WHERE a.workspace_id OPERATOR(pg_catalog.=) i.workspace_id AND a.integration_id OPERATOR(pg_catalog.=) i.id
-		   AND a.outcome OPERATOR(pg_catalog.<>) 'delivered'
-		 ORDER BY a.id DESC LIMIT 1) AS last_error,
-	   (SELECT a.recorded_at FROM crm.integration_attempts a
-		 WHERE a.workspace_id OPERATOR(pg_catalog.=) i.workspace_id AND a.integration_id OPERATOR(pg_catalog.=) i.id
-		   AND a.outcome OPERATOR(pg_catalog.<>) 'delivered'
-		 ORDER BY a.id DESC LIMIT 1) AS last_error_at
-  FROM crm.integrations i
-  LEFT JOIN crm.integration_deliveries d
-	ON d.workspace_id OPERATOR(pg_catalog.=) i.workspace_id AND d.integration_id OPERATOR(pg_catalog.=) i.id
- WHERE i.workspace_id OPERATOR(pg_catalog.=) crm.current_workspace()
- GROUP BY i.workspace_id, i.id, i.key, i.kind, i.enabled;
+SELECT s.workspace_id, s.integration_id, s.key, s.kind, s.enabled, s.pending, s.leased, s.failed, s.dead, s.delivered,
+	   s.lag, s.last_success_at, s.last_error, s.last_error_at
+  FROM crm_hidden.integration_status_rows() s;
 COMMENT ON VIEW crm.integration_status IS
 	'per integration: deliveries pending, leased, failed (to retry), dead and delivered, the lag, the last success and the last error';
 COMMENT ON COLUMN crm.integration_status.lag IS 'age of the oldest event not yet delivered (fanned out or not); NULL when none';

@@ -35,9 +35,11 @@
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "parser/parser.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -142,6 +144,26 @@ CrmIsCitusTable(Oid relid)
 		citus_cache_n++;
 	}
 	return citus;
+}
+
+/*
+ * Whether a read of ws's rows of relid that crm makes as the table's owner
+ * (a cache's load, identify's probe) runs as the caller instead: on a
+ * Citus coordinator, in a transaction block, where the request reaches the
+ * workers and the shard's policy gives the caller the rows of its own
+ * workspace, which ws is.  Read as the owner, through the owner's
+ * connection, Citus refuses the query once the caller's connection wrote
+ * the workspace's shard group in the transaction ("cannot perform query on
+ * placements that were modified in this transaction by a different user").
+ * A read that the caller's policies narrow further (a restricted member's
+ * contacts) asks more itself.
+ */
+bool
+CrmCitusReadAsCaller(Oid relid, int64 ws)
+{
+	return IsTransactionBlock() && CrmCitusIsCoordinator() && CrmIsCitusTable(relid) &&
+		ws == CrmCurrentWorkspace() &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 }
 
 /*

@@ -62,6 +62,7 @@ extern void CrmEventsRelcache(Datum arg, Oid relid);
 extern void CrmCitusRelcache(Datum arg, Oid relid);
 extern bool CrmIsCitusTable(Oid relid);
 extern bool CrmCitusIsCoordinator(void);
+extern bool CrmCitusReadAsCaller(Oid relid, int64 ws);
 extern void CrmCitusInit(void);
 struct RelationData;
 extern Oid	CrmCitusTableOfShard(struct RelationData *rel);

@@ -586,8 +586,10 @@ static SPIPlanPtr probe_plan[NKEYS];
 /*
  * ProbeKey through a query, for a Citus table, whose heap and indexes on
  * the coordinator are an empty shell: Citus routes the query to the
- * workspace's shard.  As the owner, past row-level security, as the probe
- * reads.  The row's TID is left invalid: UpdateSurvivor then updates by id.
+ * workspace's shard.  As the owner (a valid owner), past row-level
+ * security, as the probe reads, or as the caller when its policies show it
+ * the whole workspace (FindMatches).  The row's TID is left invalid:
+ * UpdateSurvivor then updates by id.
  */
 static int
 ProbeKeyByQuery(Oid owner, int k, int64 ws, const char *value, Match *matches, int n)
@@ -605,10 +607,12 @@ ProbeKeyByQuery(Oid owner, int k, int64 ws, const char *value, Match *matches, i
 											 "   AND c.%s OPERATOR(pg_catalog.=) $2", key_column[k]),
 									2, argtypes);
 	}
-	CrmBecomeOwner(owner, &saved);
+	if (OidIsValid(owner))
+		CrmBecomeOwner(owner, &saved);
 	if (SPI_execute_plan(probe_plan[k], args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm identify: reading the contact of a key failed");
-	CrmRestoreUser(&saved);
+	if (OidIsValid(owner))
+		CrmRestoreUser(&saved);
 	slot = MakeSingleTupleTableSlot(SPI_tuptable->tupdesc, &TTSOpsHeapTuple);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -718,7 +722,16 @@ FindMatches(int64 ws, char *const *keys, Match *matches, ProbeRead *prior)
 	CheckReadable(rel);
 	if (CrmIsCitusTable(relid))
 	{
-		Oid			owner = CrmRelationOwner(relid);
+		const char *team;
+
+		/*
+		 * On a coordinator, in a transaction block, the caller's own read
+		 * (CrmCitusReadAsCaller): the owner's is refused once the
+		 * transaction wrote the workspace.  Not for a restricted member,
+		 * whose policies hide the contacts of others, which it must find.
+		 */
+		Oid			owner = CrmCitusReadAsCaller(relid, ws) && !CrmPrivacyRestricted(ws, &team, INT_MAX) ?
+			InvalidOid : CrmRelationOwner(relid);
 
 		table_close(rel, NoLock);
 		for (k = 0; k < NKEYS; k++)

@@ -82,7 +82,9 @@ typedef struct MembershipEntry
 
 static HTAB *memberships = NULL;
 static MemoryContext members_cxt = NULL;	/* the teams of the entries */
-static SPIPlanPtr membership_plan = NULL;
+/* the membership lookup as the owner [0] and as the caller on Citus [1] */
+static SPIPlanPtr membership_plans[2];
+static SPIPlanPtr privacy_plan = NULL;
 static Oid	members_relid = InvalidOid;
 static Oid	workspaces_relid = InvalidOid;	/* crm.workspaces.privacy is cached too */
 
@@ -197,7 +199,45 @@ ActsAsSystem(void)
 	return system_result;
 }
 
-/* Reads the membership of user in ws from crm.members, as its owner */
+/*
+ * A workspace's owner-based privacy, read as the owner of crm.workspaces:
+ * no granted role writes it, so the owner's read is never refused on Citus.
+ */
+static bool
+PrivacyIsOwner(int64 ws)
+{
+	Datum		arg = Int64GetDatum(ws);
+	CrmSavedUser saved;
+	bool		isnull;
+	bool		owner;
+
+	CrmBecomeOwner(CrmRelationOwner(workspaces_relid), &saved);
+	if (privacy_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT w.privacy OPERATOR(pg_catalog.=) 'owner' FROM crm.workspaces w"
+									   " WHERE w.id OPERATOR(pg_catalog.=) $1", 1, (Oid[]) {INT8OID});
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "members: could not prepare the privacy lookup");
+		privacy_plan = plan;
+	}
+	if (SPI_execute_snapshot(privacy_plan, &arg, NULL, CrmCacheSnapshot(), InvalidSnapshot,
+							 CrmCacheReadOnly(), false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "members: privacy lookup failed");
+	owner = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	CrmRestoreUser(&saved);
+	return owner;
+}
+
+/*
+ * Reads the membership of user in ws from crm.members, as its owner.  On a
+ * Citus coordinator, in a transaction block, the members are read as the
+ * caller, whose policies give it its own workspace's (CrmCitusReadAsCaller):
+ * a load after the caller's transaction wrote them (an entry an
+ * invalidation dropped, a user named only after a write) is refused as the
+ * owner.  The workspace's privacy is read as the owner there (PrivacyIsOwner).
+ */
 static void
 LoadMembership(int64 ws, const char *user, Membership *m)
 {
@@ -205,23 +245,26 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 	CrmSavedUser saved;
 	bool		isnull;
 	int			rc;
+	bool		as_caller = CrmCitusReadAsCaller(members_relid, ws);
 
 	memset(m, 0, sizeof(*m));
-	CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
+	if (!as_caller)
+		CrmBecomeOwner(CrmRelationOwner(members_relid), &saved);
 	SPI_connect();
-	if (membership_plan == NULL)
+	if (membership_plans[as_caller] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare("SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
-									   "       m.role::text, m.permissions, m.active, m.team,"
-									   "       (SELECT w.privacy OPERATOR(pg_catalog.=) 'owner' FROM crm.workspaces w"
-									   "         WHERE w.id OPERATOR(pg_catalog.=) $1)"
-									   "  FROM (SELECT) x LEFT JOIN crm.members m"
-									   "    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
-									   2, (Oid[]) {INT8OID, TEXTOID});
+		SPIPlanPtr	plan = SPI_prepare(psprintf("SELECT EXISTS (SELECT FROM crm.members WHERE workspace_id OPERATOR(pg_catalog.=) $1),"
+												"       m.role::text, m.permissions, m.active, m.team, %s"
+												"  FROM (SELECT) x LEFT JOIN crm.members m"
+												"    ON m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
+												as_caller ? "NULL::pg_catalog.bool" :
+												"(SELECT w.privacy OPERATOR(pg_catalog.=) 'owner' FROM crm.workspaces w"
+												"  WHERE w.id OPERATOR(pg_catalog.=) $1)"),
+										   2, (Oid[]) {INT8OID, TEXTOID});
 
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "members: could not prepare the lookup");
-		membership_plan = plan;
+		membership_plans[as_caller] = plan;
 	}
 
 	/*
@@ -229,7 +272,7 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 	 * statement, and the invalidation of a change committed meanwhile has
 	 * already been taken.  Not read-only, to see this transaction's own.
 	 */
-	rc = SPI_execute_snapshot(membership_plan, args, NULL, CrmCacheSnapshot(), InvalidSnapshot,
+	rc = SPI_execute_snapshot(membership_plans[as_caller], args, NULL, CrmCacheSnapshot(), InvalidSnapshot,
 							  CrmCacheReadOnly(), false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "members: lookup failed (%d)", rc);
@@ -243,22 +286,23 @@ LoadMembership(int64 ws, const char *user, Membership *m)
 
 		if (role != NULL && !active_null && active)
 		{
+			bool		privacy_null;
+			bool		privacy = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &privacy_null));
+			char	   *team = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+
 			m->member = true;
 			strlcpy(m->role, role, sizeof(m->role));
 			m->permissions = isnull ? RoleDefaults(role) : PermissionBits(perms);
+			/* last: PrivacyIsOwner's query replaces SPI_tuptable */
 			m->restricted = (m->permissions & PermissionBit("see_all")) == 0 &&
-				DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull)) && !isnull;
-			if (m->restricted)
-			{
-				char	   *team = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
-
-				if (team != NULL)
-					m->team = MemoryContextStrdup(members_cxt, team);
-			}
+				(as_caller ? PrivacyIsOwner(ws) : privacy && !privacy_null);
+			if (m->restricted && team != NULL)
+				m->team = MemoryContextStrdup(members_cxt, team);
 		}
 	}
 	SPI_finish();
-	CrmRestoreUser(&saved);
+	if (!as_caller)
+		CrmRestoreUser(&saved);
 }
 
 /* The membership of the current user in ws, from the cache when it holds it */

@@ -72,20 +72,13 @@ ModuleBit(const char *name)
 
 /*
  * Whether the caller reads ws's switches itself rather than as the table's
- * owner: on a Citus coordinator, in a transaction block, where the request
- * reaches the workers and the shard's policy gives the caller the rows of
- * its own workspace, which ws is.  Read as the owner, through the owner's
- * connection, Citus refuses the query once the caller's connection wrote
- * the workspace's shard group in the transaction ("modified in this
- * transaction by a different user"): a new backend's crm.save_view and then
- * crm.saved_view_deals.
+ * owner (CrmCitusReadAsCaller): a new backend's crm.save_view and then
+ * crm.saved_view_deals on a Citus coordinator.
  */
 static bool
 ReadAsCaller(int64 ws)
 {
-	return IsTransactionBlock() && CrmCitusIsCoordinator() && CrmIsCitusTable(modules_relid) &&
-		ws == CrmCurrentWorkspace() &&
-		pg_class_aclcheck(modules_relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+	return CrmCitusReadAsCaller(modules_relid, ws);
 }
 
 /* The modules switched off in ws, read as the table's owner (or the caller, above) */
