@@ -663,7 +663,7 @@ MixedCurrencies(const char *deal, const char *lo, const char *hi)
  * the many-deal UPDATE, whose WHERE skips unchanged deals.
  */
 static void
-RevalueOneDeal(int64 workspace_id, int64 deal_id)
+RevalueOneDeal(int64 workspace_id, int64 deal_id, Oid lines_owner)
 {
 	Oid			types[2] = {INT8OID, INT8OID};
 	Oid			set_types[5] = {INT8OID, INT8OID, NUMERICOID, TEXTOID, TEXTOID};
@@ -680,6 +680,8 @@ RevalueOneDeal(int64 workspace_id, int64 deal_id)
 	char	   *lo;
 	char	   *hi;
 	bool		changed;
+	CrmSavedUser saved;
+	int			ret;
 
 	args[0] = Int64GetDatum(workspace_id);
 	args[1] = Int64GetDatum(deal_id);
@@ -699,13 +701,21 @@ RevalueOneDeal(int64 workspace_id, int64 deal_id)
 	is_manual = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 	currency = SPI_getvalue(tup, desc, 3);
 
-	/* a new snapshot: sees lines committed while we waited for the lock */
+	/*
+	 * A new snapshot: sees lines committed while we waited for the lock.  As
+	 * the table's owner: a caller who may lock the deal sees all its lines
+	 * (their policies follow the deal's), so the caller's policies would
+	 * only add their subqueries to every sum.
+	 */
+	CrmBecomeOwner(lines_owner, &saved);
 	PreparePlan(&sum_one_plan,
 				"SELECT pg_catalog.sum(l.total), pg_catalog.min(l.currency)::text, pg_catalog.max(l.currency)::text"
 				"  FROM crm.deal_line_items l"
 				" WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.deal_id OPERATOR(pg_catalog.=) $2",
 				2, types);
-	if (CrmExecuteByIndex(sum_one_plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+	ret = CrmExecuteByIndex(sum_one_plan, args, NULL, false, 0);
+	CrmRestoreUser(&saved);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "line_items_revalue: summing the lines failed");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -779,7 +789,8 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 
 	if (n == 1)
 	{
-		RevalueOneDeal(keys[0].workspace_id, keys[0].deal_id);
+		RevalueOneDeal(keys[0].workspace_id, keys[0].deal_id,
+					   ((TriggerData *) fcinfo->context)->tg_relation->rd_rel->relowner);
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
