@@ -31,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -663,7 +664,7 @@ MixedCurrencies(const char *deal, const char *lo, const char *hi)
  * the many-deal UPDATE, whose WHERE skips unchanged deals.
  */
 static void
-RevalueOneDeal(int64 workspace_id, int64 deal_id)
+RevalueOneDeal(int64 workspace_id, int64 deal_id, Oid lines_owner)
 {
 	Oid			types[2] = {INT8OID, INT8OID};
 	Oid			set_types[5] = {INT8OID, INT8OID, NUMERICOID, TEXTOID, TEXTOID};
@@ -680,6 +681,8 @@ RevalueOneDeal(int64 workspace_id, int64 deal_id)
 	char	   *lo;
 	char	   *hi;
 	bool		changed;
+	CrmSavedUser saved;
+	int			ret;
 
 	args[0] = Int64GetDatum(workspace_id);
 	args[1] = Int64GetDatum(deal_id);
@@ -699,13 +702,23 @@ RevalueOneDeal(int64 workspace_id, int64 deal_id)
 	is_manual = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 	currency = SPI_getvalue(tup, desc, 3);
 
-	/* a new snapshot: sees lines committed while we waited for the lock */
+	/*
+	 * A new snapshot: sees lines committed while we waited for the lock.  As
+	 * the table's owner when given: a caller who may lock the deal sees all
+	 * its lines (their policies follow the deal's), so the caller's policies
+	 * would only add their subqueries to every sum.
+	 */
+	if (OidIsValid(lines_owner))
+		CrmBecomeOwner(lines_owner, &saved);
 	PreparePlan(&sum_one_plan,
 				"SELECT pg_catalog.sum(l.total), pg_catalog.min(l.currency)::text, pg_catalog.max(l.currency)::text"
 				"  FROM crm.deal_line_items l"
 				" WHERE l.workspace_id OPERATOR(pg_catalog.=) $1 AND l.deal_id OPERATOR(pg_catalog.=) $2",
 				2, types);
-	if (CrmExecuteByIndex(sum_one_plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+	ret = CrmExecuteByIndex(sum_one_plan, args, NULL, false, 0);
+	if (OidIsValid(lines_owner))
+		CrmRestoreUser(&saved);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "line_items_revalue: summing the lines failed");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -745,6 +758,21 @@ RevalueOneDeal(int64 workspace_id, int64 deal_id)
 	PG_END_TRY();
 }
 
+/*
+ * Who sums a deal's lines: the table's owner, except on Citus, which
+ * refuses to read a placement that another user modified in the
+ * transaction (the caller's line): there the caller does.
+ */
+static Oid
+LinesSummer(Relation rel)
+{
+	Oid			lines = get_relname_relid("deal_line_items", get_namespace_oid("crm", false));
+
+	if (CrmIsCitusTable(lines) || OidIsValid(CrmCitusTableOfShard(rel)))
+		return InvalidOid;
+	return rel->rd_rel->relowner;
+}
+
 Datum
 crm_line_items_revalue(PG_FUNCTION_ARGS)
 {
@@ -779,7 +807,8 @@ crm_line_items_revalue(PG_FUNCTION_ARGS)
 
 	if (n == 1)
 	{
-		RevalueOneDeal(keys[0].workspace_id, keys[0].deal_id);
+		RevalueOneDeal(keys[0].workspace_id, keys[0].deal_id,
+					   LinesSummer(((TriggerData *) fcinfo->context)->tg_relation));
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}

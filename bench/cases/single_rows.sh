@@ -66,6 +66,21 @@ echo "order inserts at 4 clients: $wrong stored rollups differ from their orders
 CONC_CLIENTS=$clients conc_alternate "line-item insert, crm vs bare table" \
 	bench/pgbench/line_item_crm.sql "$lines_crm" bench/pgbench/line_item_bare.sql "$lines_bare" ">= 0.7" \
 	-D first_deal="$first_deal" -D last_deal="$last_deal"
+# the mixes above connect as the superuser, whom row-level security
+# passes by; applications connect as a role granted crm.grant_access: the
+# same line-item mix as such a role, on both sides (docs/performance.md,
+# "Single-row line items as applications send them")
+if bench_diagnostic "line-item insert as a frontend role, 1 client (pgbench)"; then
+	bench_sql "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crm_bench_app') THEN
+			CREATE ROLE crm_bench_app LOGIN; END IF; END \$\$;
+		SELECT crm.grant_access('crm_bench_app');
+		GRANT INSERT ON bench_line_items TO crm_bench_app;
+		GRANT USAGE ON SEQUENCE bench_line_items_id_seq TO crm_bench_app;
+		ALTER ROLE crm_bench_app IN DATABASE $BENCH_DB SET crm.workspace_id = $(psql -X -At -d "$BENCH_DB" -c "SELECT workspace_id FROM crm.deals WHERE id = $first_deal");"
+	CONC_CLIENTS=1 conc_alternate "line-item insert, frontend role" \
+		bench/pgbench/line_item_crm.sql "$lines_crm" bench/pgbench/line_item_bare.sql "$lines_bare" ">= 0.7" \
+		-D first_deal="$first_deal" -D last_deal="$last_deal" -U crm_bench_app
+fi
 # at 4 clients every writing commit queues on the database's notify lock
 # (docs/events.md): the same at 4 clients with the notifier waking
 # LISTEN crm_events every 100 ms instead of a NOTIFY per commit

@@ -194,6 +194,32 @@ SELECT format('INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_pr
 SELECT value FROM crm.deals WHERE id = :hot_deal;
 SELECT seq_scan - :seq0 AS line_scans FROM pg_stat_xact_user_tables WHERE relid = 'crm.deal_line_items'::regclass;
 ROLLBACK;
+-- Owner-based privacy on the row path: an agent's line values her deal by
+-- all its lines, the ones others added too (the revaluation sums them as
+-- the table's owner, and locks and updates the deal as the caller); her line
+-- on another agent's deal is refused by the lines' policy, and his deal
+-- keeps its value.
+SELECT crm.create_workspace('line-items-privacy', 'Line items privacy') AS pws \gset
+SELECT set_config('crm.workspace_id', :'pws', false) IS NOT NULL AS in_workspace;
+SELECT (crm.add_member('lou', 'admin')).role, (crm.add_member('lia', 'agent')).role, (crm.add_member('leo', 'agent')).role;
+SELECT crm.create_pipeline('Sales', 'b2b_sales') IS NOT NULL AS pipeline;
+INSERT INTO crm.deals (title, owner, value) VALUES ('Lia deal', 'lia', 0) RETURNING id AS lia_deal \gset
+INSERT INTO crm.deals (title, owner, value) VALUES ('Leo deal', 'leo', 7) RETURNING id AS leo_deal \gset
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:lia_deal, 'By the system', 1, 100);
+SET ROLE crm_line_items_app;
+SELECT set_config('request.jwt.claims', format('{"sub": "lou", "workspace_id": %s}', :pws), false) IS NOT NULL AS as_lou;
+SELECT crm.set_privacy('owner');
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:lia_deal, 'By Lou', 1, 1000);
+SELECT set_config('request.jwt.claims', format('{"sub": "lia", "workspace_id": %s}', :pws), false) IS NOT NULL AS as_lia;
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:lia_deal, 'By Lia', 2, 10) RETURNING total;
+SELECT title, value, value_mode FROM crm.deals ORDER BY id;
+INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price) VALUES (:leo_deal, 'Into Leo''s', 1, 5);
+DELETE FROM crm.deal_line_items WHERE name = 'By Lia';
+RESET ROLE;
+SELECT title, value, value_mode, (SELECT string_agg(name, ', ' ORDER BY id) FROM crm.deal_line_items l WHERE l.deal_id = d.id) AS lines
+  FROM crm.deals d WHERE workspace_id = :pws ORDER BY id;
+RESET request.jwt.claims;
+RESET crm.workspace_id;
 DROP OWNED BY crm_line_items_app;
 
 \c contrib_regression
