@@ -22567,3 +22567,8 @@ $$;
 -- big5m: crm.search without JIT (a workspace of millions: its generic plan's
 -- cost passed jit_above_cost and every call compiled it, docs/performance.md)
 ALTER FUNCTION crm.search(text, text, text, integer) SET jit = off;
+
+-- rollplan: a deal's insert reads its stage's last position (and its stage,
+-- pipeline) through their indexes even when its plans were kept from an empty
+-- crm.deals (docs/performance.md, "Kept plans planned over empty tables")
+ALTER FUNCTION crm_internal.deals_apply_stage() SET enable_seqscan = off;
