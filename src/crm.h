@@ -102,8 +102,6 @@ extern void CrmRestoreSearchPath(int nestlevel);
 struct _SPI_plan;
 extern int	CrmExecuteByIndex(struct _SPI_plan *plan, Datum *values, const char *nulls,
 							  bool read_only, long count);
-struct SPIExecuteOptions;
-extern int	CrmExecuteExtendedByIndex(struct _SPI_plan *plan, const struct SPIExecuteOptions *options);
 
 /*
  * access.c: the owner of a relation; whether a role has service access;

@@ -319,8 +319,7 @@ RunInto(SPIPlanPtr plan, Datum *args, DiffReceiver *d)
 	/* the snapshot the caller pushed, which the memberships were read with */
 	options.read_only = true;
 	options.dest = &d->pub;
-	/* the records by their ids, even when the plan was kept from an empty table */
-	if (CrmExecuteExtendedByIndex(plan, &options) < 0)
+	if (SPI_execute_plan_extended(plan, &options) < 0)
 		elog(ERROR, "crm lists: evaluating dynamic lists failed");
 }
 
@@ -545,7 +544,7 @@ Recompute(ListSet *s, const CqlEntity *e, int64 ws, IdSet *ids, bool lock, int64
 		}
 	args[0] = Int64GetDatum(ws);
 	args[1] = IdArray(ids->v, ids->n);
-	if (lock && CrmExecuteByIndex(lock_plan[ei], args, NULL, false, 0) != SPI_OK_SELECT)
+	if (lock && SPI_execute_plan(lock_plan[ei], args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm lists: locking records failed");
 
 	memset(&d, 0, sizeof(d));

@@ -58,16 +58,3 @@ CrmExecuteByIndex(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_o
 	return ret;
 }
 
-/* The same for SPI_execute_plan_extended (a receiver of the rows, say) */
-int
-CrmExecuteExtendedByIndex(SPIPlanPtr plan, const SPIExecuteOptions *options)
-{
-	int			nestlevel = NewGUCNestLevel();
-	int			ret;
-
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_plan_extended(plan, options);
-	AtEOXact_GUC(true, nestlevel);
-	return ret;
-}
