@@ -22923,3 +22923,8 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- rollplan: a deal's insert reads its stage's last position (and its stage,
+-- pipeline) through their indexes even when its plans were kept from an empty
+-- crm.deals (docs/performance.md, "Kept plans planned over empty tables")
+ALTER FUNCTION crm_internal.deals_apply_stage() SET enable_seqscan = off;

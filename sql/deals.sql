@@ -167,9 +167,13 @@ CREATE TRIGGER deal_stage_history_workspace_id_from_stage_id_fkey_set_null BEFOR
 -- written closed_at or stage_entered_at before the deal entered the stage
 -- it leaves is refused; the ones the trigger picks are never earlier than
 -- that entry; a closed deal's close date changes only with its status.
+-- Its statements read one stage's deals or one row by its key: planned with
+-- enable_seqscan off, a plan kept from an empty crm.deals reads them through
+-- deals_board, not a scan of every deal at each insert.
 CREATE FUNCTION crm_internal.deals_apply_stage() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE

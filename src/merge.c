@@ -1680,7 +1680,8 @@ crm_follow_merged_contact(PG_FUNCTION_ARGS)
 		Datum		values[2] = {Int64GetDatum(ws), Int64GetDatum(id)};
 		Datum		next;
 
-		if (SPI_execute_plan(follow_plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		/* by the primary key even when the plan was kept from an empty table */
+		if (CrmExecuteByIndex(follow_plan, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "follow_merged_contact: lookup failed");
 		if (SPI_processed == 0)
 			break;				/* the foreign key check reports it */

@@ -33,6 +33,10 @@ PG_FUNCTION_INFO_V1(crm_orders_company);
 static SPIPlanPtr exists_plan = NULL;
 static SPIPlanPtr found_plan = NULL;
 
+/*
+ * Both lookups read one row by its key, run through CrmExecuteByIndex: a
+ * plan kept from an empty table would scan the whole table at every order.
+ */
 static SPIPlanPtr
 KeptPlan(SPIPlanPtr *cache, const char *sql, int nargs)
 {
@@ -75,7 +79,7 @@ CompanyExists(Datum ws, Datum id)
 {
 	Datum		args[2] = {ws, id};
 
-	if (SPI_execute_plan(KeptPlan(&exists_plan,
+	if (CrmExecuteByIndex(KeptPlan(&exists_plan,
 								  "SELECT FROM crm.companies c WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
 								  " AND c.id OPERATOR(pg_catalog.=) $2", 2),
 						 args, NULL, true, 1) != SPI_OK_SELECT)
@@ -91,7 +95,7 @@ FindCompany(Datum ws, Datum deal, char dealnull, Datum contact, char contactnull
 	char		nulls[3] = {' ', dealnull, contactnull};
 	Datum		company;
 
-	if (SPI_execute_plan(KeptPlan(&found_plan,
+	if (CrmExecuteByIndex(KeptPlan(&found_plan,
 								  "SELECT COALESCE("
 								  " (SELECT d.company_id FROM crm.deals d"
 								  "   WHERE d.workspace_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2),"

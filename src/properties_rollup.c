@@ -314,7 +314,12 @@ WriteRecordsKept(const Rollup *r, const char *sql, int nargs, Oid *argtypes, Dat
 			MemoryContextRegisterResetCallback(rollup_context, cb);
 			*slot = plan;
 		}
-		rc = slot ? SPI_execute_plan(*slot, args, nulls, false, 0) :
+		/*
+		 * A kept statement reads the touched records and their related rows:
+		 * through their indexes, whatever the statistics it was planned with.
+		 * A backfill, planned at each call, may read the whole workspace.
+		 */
+		rc = slot ? CrmExecuteByIndex(*slot, args, nulls, false, 0) :
 			SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
 
 		if (rc != SPI_OK_UPDATE && rc != SPI_OK_SELECT)

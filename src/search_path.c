@@ -57,3 +57,4 @@ CrmExecuteByIndex(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_o
 	AtEOXact_GUC(true, nestlevel);
 	return ret;
 }
+
