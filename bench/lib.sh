@@ -23,6 +23,35 @@ bench_check() {
 	return 1
 }
 
+# A case's state kept as a template database and put back before a run,
+# instead of rebuilding it (a rollup's definition and removal rewrite every
+# contact: seconds a run, where the copy takes a fraction of one).
+# bench_state_save NAME: the case database as it is now, as bench_state_NAME
+# (bench/run drops it after the case).
+bench_state_save() {
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS bench_state_$1" \
+		-c "CREATE DATABASE bench_state_$1 TEMPLATE $BENCH_DB" >/dev/null
+}
+# bench_state NAME: psql lines, for a run's setup (bench_pair, bench_ms,
+# conc_alternate), that make the case database a copy of the state NAME
+# saved and connect to it; the database's settings (ALTER DATABASE ... SET,
+# which a copy does not take) are set again on the copy.  The last line, an
+# empty statement, lets SQL follow on the same line ("$(bench_state x) SQL").
+bench_state() {
+	cat <<SQL
+\\c postgres
+SELECT coalesce(string_agg(format('ALTER DATABASE %I SET %I = %L', '$BENCH_DB', split_part(s, '=', 1),
+		substr(s, strpos(s, '=') + 1)), '; '), 'SELECT') AS bench_settings
+  FROM pg_db_role_setting, unnest(setconfig) s
+ WHERE setrole = 0 AND setdatabase = (SELECT oid FROM pg_database WHERE datname = '$BENCH_DB') \\gset
+DROP DATABASE $BENCH_DB WITH (FORCE);
+CREATE DATABASE $BENCH_DB TEMPLATE bench_state_$1;
+:bench_settings;
+\\c $BENCH_DB
+;
+SQL
+}
+
 # Median wall time in milliseconds of running SQL $2 ($3 times, default 3),
 # each run in its own session after running setup SQL $1 (may be empty)
 # outside the timed part.
