@@ -1,13 +1,14 @@
 # pgbench helpers for bench/cases/concurrency.sh, sourced by bench/run.
 #
-# A point runs one pgbench script for CONC_SECONDS (default 5; 10 before
-# issue 25 item 7 asked the default run under 20 minutes: at the quiet
-# figures the slowest point, the list churn at 16 clients, still commits
-# some 2,000 transactions) with N clients over the Unix socket, prepared
-# statements, no retries: a serialization failure or deadlock is counted
-# as a failure, any other error aborts its client and is counted too.
+# A point runs one pgbench script for CONC_SECONDS (default 3; 10, then 5,
+# before issue 25 item 7 asked the default run under 20 minutes: at the
+# quiet figures the slowest point, the list churn at 16 clients, still
+# commits some 1,200 transactions, the single-client points thousands)
+# with N clients over the Unix socket, prepared statements, no retries: a serialization failure or
+# deadlock is counted as a failure, any other error aborts its client and
+# is counted too.
 
-CONC_SECONDS=${CONC_SECONDS:-5}
+CONC_SECONDS=${CONC_SECONDS:-3}
 
 # pgbench_point SCRIPT CLIENTS [-D var=value ...]
 # Prints "TPS P50_MS P99_MS FAILED SERIALIZATION DEADLOCKS ABORTED".

@@ -1,7 +1,7 @@
 # Applications call crm from many connections at once, each call a round
 # trip: pgbench mixes (bench/pgbench/*.sql; prepared statements, the Unix
 # socket) at 1, 4 and 16 clients, each crm mix against its bare-PostgreSQL
-# mix in the same run, alternately, CONC_SECONDS (5) per point.  Reported:
+# mix in the same run, alternately, CONC_SECONDS (3) per point.  Reported:
 # throughput ratio, p50/p99 latency of each side, and the crm side's failed
 # transactions, serialization failures, deadlocks and aborted clients
 # (target: 0); CONC_MIXES names the mixes to run (identify, kanban, churn;

@@ -33,12 +33,18 @@ DO \$\$ BEGIN
 		COMMIT;
 	END LOOP;
 END \$\$;"
-read -r crm_ms bare_ms < <(bench_pair "DELETE FROM crm.contacts WHERE email LIKE 'idb%'; VACUUM crm.contacts;" "$crm_loop" \
+# before each run the contacts of the runs before go, without the row
+# path's delete triggers (no row refers to them): through them the delete
+# took about as long as the run
+clean="SET session_replication_role = replica; DELETE FROM crm.contacts WHERE email LIKE 'idb%';
+	RESET session_replication_role; VACUUM crm.contacts;"
+read -r crm_ms bare_ms < <(bench_pair "$clean" "$crm_loop" \
 	"DELETE FROM bench_bare_contacts WHERE email LIKE 'idb%'; VACUUM bench_bare_contacts;" "$bare_loop")
 report "crm.identify() vs INSERT ON CONFLICT ($IDENTIFY_CALLS calls)" "$crm_ms" "$bare_ms" throughput ">= 0.7"
 # The same loops in backend CPU time (bench_cpu_ms): on a shared machine the
 # wall time counts the other jobs' turns on the cores, the CPU time does not.
-read -r crm_ms bare_ms < <(bench_cpu_pair "DELETE FROM crm.contacts WHERE email LIKE 'idb%'; VACUUM crm.contacts;" "$crm_loop" \
+read -r crm_ms bare_ms < <(bench_cpu_pair "$clean" "$crm_loop" \
 	"DELETE FROM bench_bare_contacts WHERE email LIKE 'idb%'; VACUUM bench_bare_contacts;" "$bare_loop")
 report "crm.identify() vs INSERT ON CONFLICT, backend CPU ms" "$crm_ms" "$bare_ms" throughput ">= 0.7"
-bench_sql "DROP TABLE bench_bare_contacts; DELETE FROM crm.contacts WHERE email LIKE 'idb%' OR email LIKE 'seed%'"
+# no clean-up: bench/run drops the case's database (deleting the 105,000
+# contacts through the row path took longer than a run)

@@ -65,8 +65,7 @@ SQL
 # an empty outbox to compare the full one with, in a database of its own
 empty_db="${BENCH_DB}_empty"
 dropdb --if-exists "$empty_db"
-createdb "$empty_db"
-psql -X -q -d "$empty_db" -c "SET client_min_messages = warning; CREATE EXTENSION crm CASCADE"
+createdb -T bench_template "$empty_db"
 
 # a first 100,000 events to read
 bench_sql "SET session_replication_role = replica;

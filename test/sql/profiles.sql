@@ -178,7 +178,10 @@ SELECT country, facebook FROM crm.contacts WHERE workspace_id = :ws AND email = 
 -- bulk updates write the same columns through the same trigger
 SELECT crm.bulk_update('contact', 'email = ''pat@example.com''', '{"postalCode": " 00184 ", "linkedin": "@pat-r"}');
 SELECT postal_code, linkedin FROM crm.contacts WHERE workspace_id = :ws AND email = 'pat@example.com';
+-- (its context names the workspace's id, which depends on the files run before)
+\set SHOW_CONTEXT never
 SELECT crm.bulk_update('contact', 'email = ''pat@example.com''', '{"country": "Nowhere"}');
+\set SHOW_CONTEXT errors
 
 -- export: the columns of crm.export_contacts
 SELECT name, street, city, region, postal_code, country, linkedin, x, instagram, facebook, github, website
