@@ -57,4 +57,3 @@ CrmExecuteByIndex(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_o
 	AtEOXact_GUC(true, nestlevel);
 	return ret;
 }
-
