@@ -12,8 +12,9 @@ row.  A sample counts for the first row, top to bottom, that a function on
 its stack names, so the rows add up to the total.
 """
 import collections
-import re
 import sys
+
+from perf_stacks import samples
 
 ROWS = [
     ('commit: report summaries written (deferred flush)',
@@ -43,24 +44,6 @@ ROWS = [
     ('identify: the rest (arguments, SPI, plan checks)', {'crm_identify'}),
     ('PL/pgSQL loop and the rest', None),
 ]
-FRAME = re.compile(r'\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)$')
-
-
-def samples(path):
-    """Each sample's set of function names (perf script's stack lines)"""
-    cur = set()
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                if cur:
-                    yield cur
-                cur = set()
-                continue
-            m = FRAME.match(line.rstrip('\n'))
-            if m and not m.group(1).startswith('[unknown]'):
-                cur.add(re.sub(r'\+0x[0-9a-f]+$', '', m.group(1)))
-    if cur:
-        yield cur
 
 
 def split(path):

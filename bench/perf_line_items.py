@@ -15,8 +15,9 @@ A sample counts for the first row, top to bottom, that a function on its
 stack names, so the rows add up to the total.
 """
 import collections
-import re
 import sys
+
+from perf_stacks import samples
 
 REVALUE = {'RevalueOneDeal', 'crm_line_items_revalue'}
 ROWS = [
@@ -39,24 +40,6 @@ ROWS = [
      {'secure_read', 'secure_write', 'pq_getbyte', 'pq_flush', 'socket_flush', 'ReadyForQuery'}),
     ('the rest', None),
 ]
-FRAME = re.compile(r'\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)$')
-
-
-def samples(path):
-    """Each sample's set of function names (perf script's stack lines)"""
-    cur = set()
-    with open(path, errors='replace') as f:
-        for line in f:
-            if not line.strip():
-                if cur:
-                    yield cur
-                cur = set()
-                continue
-            m = FRAME.match(line.rstrip('\n'))
-            if m and not m.group(1).startswith('[unknown]'):
-                cur.add(re.sub(r'\+0x[0-9a-f]+$', '', m.group(1)))
-    if cur:
-        yield cur
 
 
 def matches(funcs, s):
