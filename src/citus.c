@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_trigger.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -42,6 +43,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -287,9 +289,65 @@ CitusSubXact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId pare
 		request_lxid = InvalidLocalTransactionId;
 }
 
+/*
+ * Whether rel feeds per-backend caches: it has the statement trigger
+ * crm_internal.invalidate_caches() (src/crm.c).
+ */
+static bool
+FeedsCaches(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+	{
+		Oid			fn = trigdesc->triggers[i].tgfoid;
+
+		if (!TRIGGER_FOR_ROW(trigdesc->triggers[i].tgtype) &&
+			strcmp(get_func_name(fn), "invalidate_caches") == 0 &&
+			get_func_namespace(fn) == get_namespace_oid("crm_internal", false))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A write of a table that caches are built from fires its invalidating
+ * trigger on the worker's shard, which reaches that worker's backends only.
+ * On the coordinator the write invalidates the table there too (this
+ * backend at the statement's end, the others at commit), so that a
+ * long-lived session, a pooled connection, does not go on with a removed
+ * member, a module or export switched off, or a changed limit.
+ */
+static void
+InvalidateCachesOfWrite(QueryDesc *queryDesc)
+{
+	ListCell   *lc;
+
+	foreach(lc, queryDesc->plannedstmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		Relation	rel;
+
+		if (rte->rtekind != RTE_RELATION || rte->rellockmode < RowExclusiveLock ||
+			!CrmIsCitusTable(rte->relid))
+			continue;
+		rel = RelationIdGetRelation(rte->relid);
+		if (RelationIsValid(rel))
+		{
+			if (FeedsCaches(rel))
+				CacheInvalidateRelcacheByRelid(rte->relid);
+			RelationClose(rel);
+		}
+	}
+}
+
 static void
 CitusExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	if ((queryDesc->operation == CMD_INSERT || queryDesc->operation == CMD_UPDATE ||
+		 queryDesc->operation == CMD_DELETE) && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+		CrmCitusIsCoordinator())
+		InvalidateCachesOfWrite(queryDesc);
 	/* a transaction block's statement on the coordinator of a distributed crm */
 	if (!request_sending && IsTransactionBlock() && !IsParallelWorker() &&
 		CrmCitusIsCoordinator() && CrmIsCitusTable(get_relname_relid("contacts", get_namespace_oid("crm", true))))
