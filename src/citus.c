@@ -290,11 +290,12 @@ CitusSubXact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId pare
 }
 
 /*
- * Whether rel feeds per-backend caches: it has the statement trigger
+ * Whether a write (TRIGGER_TYPE_INSERT, _UPDATE, _DELETE) of rel feeds
+ * per-backend caches: it fires the statement trigger
  * crm_internal.invalidate_caches() (src/crm.c).
  */
 static bool
-FeedsCaches(Relation rel)
+FeedsCaches(Relation rel, int16 event)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
 
@@ -302,7 +303,8 @@ FeedsCaches(Relation rel)
 	{
 		Oid			fn = trigdesc->triggers[i].tgfoid;
 
-		if (!TRIGGER_FOR_ROW(trigdesc->triggers[i].tgtype) &&
+		if (TRIGGER_TYPE_MATCHES(trigdesc->triggers[i].tgtype, TRIGGER_TYPE_STATEMENT,
+								 TRIGGER_TYPE_AFTER, event) &&
 			strcmp(get_func_name(fn), "invalidate_caches") == 0 &&
 			get_func_namespace(fn) == get_namespace_oid("crm_internal", false))
 			return true;
@@ -321,6 +323,8 @@ FeedsCaches(Relation rel)
 static void
 InvalidateCachesOfWrite(QueryDesc *queryDesc)
 {
+	int16		event = queryDesc->operation == CMD_INSERT ? TRIGGER_TYPE_INSERT :
+		queryDesc->operation == CMD_UPDATE ? TRIGGER_TYPE_UPDATE : TRIGGER_TYPE_DELETE;
 	ListCell   *lc;
 
 	foreach(lc, queryDesc->plannedstmt->rtable)
@@ -334,7 +338,7 @@ InvalidateCachesOfWrite(QueryDesc *queryDesc)
 		rel = RelationIdGetRelation(rte->relid);
 		if (RelationIsValid(rel))
 		{
-			if (FeedsCaches(rel))
+			if (FeedsCaches(rel, event))
 				CacheInvalidateRelcacheByRelid(rte->relid);
 			RelationClose(rel);
 		}
