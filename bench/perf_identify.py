@@ -11,10 +11,9 @@ prints, for each profile, microseconds per call (samples / rate / calls) by
 row.  A sample counts for the first row, top to bottom, that a function on
 its stack names, so the rows add up to the total.
 """
-import collections
 import sys
 
-from perf_stacks import samples
+from perf_stacks import split
 
 ROWS = [
     ('commit: report summaries written (deferred flush)',
@@ -46,21 +45,9 @@ ROWS = [
 ]
 
 
-def split(path):
-    counts = collections.Counter()
-    total = 0
-    for s in samples(path):
-        total += 1
-        for name, funcs in ROWS:
-            if funcs is None or s & funcs:
-                counts[name] += 1
-                break
-    return counts, total
-
-
 def main():
     rate, calls, paths = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
-    results = [split(p) for p in paths]
+    results = [split(p, ROWS) for p in paths]
     per_call = lambda n: '%.1f' % (n * 1e6 / rate / calls)
     print('| where | ' + ' | '.join(paths) + ' |')
     print('| --- |' + ' ---: |' * len(paths))

@@ -14,10 +14,9 @@ microseconds of CPU per transaction (samples / rate / transactions) by row.
 A sample counts for the first row, top to bottom, that a function on its
 stack names, so the rows add up to the total.
 """
-import collections
 import sys
 
-from perf_stacks import samples
+from perf_stacks import split
 
 REVALUE = {'RevalueOneDeal', 'crm_line_items_revalue'}
 ROWS = [
@@ -50,22 +49,10 @@ def matches(funcs, s):
     return bool(s & funcs)
 
 
-def split(path):
-    counts = collections.Counter()
-    total = 0
-    for s in samples(path):
-        total += 1
-        for name, funcs in ROWS:
-            if matches(funcs, s):
-                counts[name] += 1
-                break
-    return counts, total
-
-
 def main():
     rate = float(sys.argv[1])
     profiles = [arg.rsplit(':', 1) for arg in sys.argv[2:]]
-    results = [(split(path), float(calls)) for path, calls in profiles]
+    results = [(split(path, ROWS, matches), float(calls)) for path, calls in profiles]
     per_call = lambda n, calls: '%.1f' % (n * 1e6 / rate / calls)
     print('| where (µs of CPU a transaction) | ' + ' | '.join(p for p, _ in profiles) + ' |')
     print('| --- |' + ' ---: |' * len(profiles))
