@@ -52,12 +52,12 @@ SELECT format('INSERT INTO crm.deals (title, value, contact_id) VALUES (%L, 5, 1
 SELECT format('UPDATE crm.contacts SET properties = properties || jsonb_build_object(%L, %s) WHERE id = 1', 'seats', i * 20)
   FROM generate_series(1, 2) i \gexec
 -- the tables grow, each in one statement
-INSERT INTO crm.companies (id, name) SELECT i, 'Company ' || i FROM generate_series(2, 3000) i;
-INSERT INTO crm.contacts (id, name, email) SELECT i, 'Contact ' || i, 'c' || i || '@example.com' FROM generate_series(2, 3000) i;
-INSERT INTO crm.contact_companies (contact_id, company_id, is_primary) SELECT i, i, true FROM generate_series(2, 3000) i;
+INSERT INTO crm.companies (id, name) SELECT i, 'Company ' || i FROM generate_series(2, 300) i;
+INSERT INTO crm.contacts (id, name, email) SELECT i, 'Contact ' || i, 'c' || i || '@example.com' FROM generate_series(2, 300) i;
+INSERT INTO crm.contact_companies (contact_id, company_id, is_primary) SELECT i, i, true FROM generate_series(2, 300) i;
 INSERT INTO crm.orders (contact_id, value, currency, status, order_date)
-SELECT i % 3000 + 1, 1, 'EUR', 'paid', '2025-06-01' FROM generate_series(1, 6000) i;
-INSERT INTO crm.deals (title, value, contact_id) SELECT 'Bulk', 1, i % 3000 + 1 FROM generate_series(1, 3000) i;
+SELECT i % 300 + 1, 1, 'EUR', 'paid', '2025-06-01' FROM generate_series(1, 600) i;
+INSERT INTO crm.deals (title, value, contact_id) SELECT 'Bulk', 1, i % 300 + 1 FROM generate_series(1, 300) i;
 -- (no temporary table here: creating the session's temporary schema would
 -- invalidate every kept plan)
 SELECT sum(seq_scan) FILTER (WHERE relname = 'contacts') AS contacts0,
