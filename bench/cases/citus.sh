@@ -71,29 +71,43 @@ BEGIN
 END $f$;
 SELECT create_distributed_function('public.identify_in(bigint,text)', 'ws', colocate_with => 'crm.contacts');
 SQL
-	calls=$(mktemp) delegated=$(mktemp)
+	# And the hop alone: a read of the same contacts by their unique key, which Citus
+	# routes to the worker's shard as a plain statement (its fast-path
+	# router plan), against the same read on one node: what any call from
+	# the coordinator costs before crm does anything (docs/scaling.md).
+	calls=$(mktemp) delegated=$(mktemp) reads=$(mktemp)
 	{ echo "SET crm.workspace_id = 1;"
 	  for ((i = 1; i <= CITUS_CALLS; i++)); do echo "SELECT crm.identify(email => 'seed$((1 + i * 7 % CITUS_SCALE))@example.com');"; done; } >"$calls"
 	for ((i = 1; i <= CITUS_CALLS; i++)); do echo "SELECT public.identify_in(1, 'seed$((1 + i * 7 % CITUS_SCALE))@example.com');"; done >"$delegated"
+	for ((i = 1; i <= CITUS_CALLS; i++)); do echo "SELECT id FROM crm.contacts WHERE workspace_id = 1 AND email = 'seed$((1 + i * 7 % CITUS_SCALE))@example.com';"; done >"$reads"
 	client_ms() { # psql-connection-args... file: wall time of the file's statements, one at a time
 		local file=${*: -1} t0
 		t0=$(date +%s%N)
 		psql -X -q -v ON_ERROR_STOP=1 "${@:1:$#-1}" -f "$file" >/dev/null || return 1
 		echo $(( ($(date +%s%N) - t0) / 1000000 ))
 	}
-	one=() dist=() dele=()
+	one=() dist=() dele=() read_one=() read_dist=()
 	for r in 1 2 3 4 5; do
 		one+=("$(client_ms -d "$BENCH_DB" "$calls")")
 		dist+=("$(client_ms -h "$CITUS_DIR/n0" -p "${CITUS_PORTS[0]}" -U postgres -d bench "$calls")")
 		dele+=("$(client_ms -h "$CITUS_DIR/n0" -p "${CITUS_PORTS[0]}" -U postgres -d bench "$delegated")")
+		read_one+=("$(client_ms -d "$BENCH_DB" "$reads")")
+		read_dist+=("$(client_ms -h "$CITUS_DIR/n0" -p "${CITUS_PORTS[0]}" -U postgres -d bench "$reads")")
 	done
-	rm -f "$calls" "$delegated"
+	rm -f "$calls" "$delegated" "$reads"
 	spread_record "${dist[*]}" "${one[*]}"
 	report "Citus: crm.identify() from the client ($CITUS_CALLS calls, 3 nodes vs 1)" \
 		"$(median "${dist[@]}")" "$(median "${one[@]}")" time "<= 1.5"
 	spread_record "${dele[*]}" "${one[*]}"
 	report "Citus: identify delegated to the worker ($CITUS_CALLS calls, 3 nodes vs 1)" \
 		"$(median "${dele[@]}")" "$(median "${one[@]}")" time "<= 1.5"
+	spread_record "${read_dist[*]}" "${read_one[*]}"
+	report "Citus: the hop alone, a routed unique-key read ($CITUS_CALLS statements, 3 nodes vs 1)" \
+		"$(median "${read_dist[@]}")" "$(median "${read_one[@]}")" time "-"
+	# what the hop adds to each statement, against what 1.5x of a one-node identify allows
+	report_abs "Citus: the hop's cost a statement / half a one-node identify" \
+		"$(awk -v d="$(median "${read_dist[@]}")" -v o="$(median "${read_one[@]}")" -v i="$(median "${one[@]}")" -v n="$CITUS_CALLS" \
+			'BEGIN {printf "%.3f / %.3f", (d - o) / n, i / n / 2}')" ms "-"
 	citus_nodes_stop
 	trap cluster_stop EXIT
 	bench_sql "DELETE FROM crm.contacts; DELETE FROM crm.workspaces WHERE id > 1"
