@@ -418,8 +418,10 @@ WhereClause(const char *entity, const char *query, size_t len)
 	 * The text crm_hidden.cql_where returns (run by EXECUTE) and an export's
 	 * cursor are planned each time, and name the constant too: Citus routes
 	 * a statement to one shard by a constant, not by a function's value.
+	 * A quoted literal is a bigint constant as parsed; 1::bigint is a cast
+	 * call until the planner folds it, which keeps Citus off its fast path.
 	 */
-	appendStringInfo(&buf, "%s.workspace_id = " INT64_FORMAT "::bigint", e->alias, CrmCurrentWorkspace());
+	appendStringInfo(&buf, "%s.workspace_id = '" INT64_FORMAT "'::bigint", e->alias, CrmCurrentWorkspace());
 	if (privacy)
 		appendStringInfoString(&buf, privacy);
 	if (e->scope_sql && !mentions)
