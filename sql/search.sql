@@ -137,9 +137,14 @@ LANGUAGE plpgsql STABLE
 -- No JIT: in a workspace of millions the first tier's generic plan costs
 -- above jit_above_cost (its LIMITs are not known to it), and compiling it
 -- took 300 ms a call to run 4 ms of index reads (docs/performance.md).
+-- No sequential scans: every condition below has an index, and with a
+-- LIMIT the planner took a scan that stops at the lim-th match as cheap,
+-- which for a rare term ('750' among 100,000 contacts) read them all:
+-- 300 ms, 3-12 through the trigram indexes.
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 SET jit = off
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -245,11 +250,15 @@ BEGIN
 								   ('facebook', c.facebook), ('github', c.github), ('website', c.website)) f(field, value)
 			 WHERE want_contacts AND c.workspace_id = ws AND c.status < 'merged'
 			   AND (seen IS NULL OR c.owner = uid OR c.id = ANY (seen))
+			   -- each arm an index (the profiles' are in the C collation): one
+			   -- arm without one made it read the whole workspace (200 ms at 100k)
 			   AND (crm_hidden.search_key(c.name) COLLATE "C" = lterm OR c.email = lterm OR c.phone = phone_term
-					OR (c.linkedin IS NOT NULL AND c.linkedin = ANY (prof[1:2]))
-					OR (c.x IS NOT NULL AND c.x = prof[3]) OR (c.instagram IS NOT NULL AND c.instagram = prof[4])
-					OR (c.facebook IS NOT NULL AND c.facebook = prof[5]) OR (c.github IS NOT NULL AND c.github = prof[6])
-					OR (c.website IS NOT NULL AND c.website = ANY (prof[7:8])))
+					OR (c.linkedin IS NOT NULL AND c.linkedin COLLATE "C" = ANY (prof[1:2]))
+					OR (c.x IS NOT NULL AND c.x COLLATE "C" = prof[3])
+					OR (c.instagram IS NOT NULL AND c.instagram COLLATE "C" = prof[4])
+					OR (c.facebook IS NOT NULL AND c.facebook COLLATE "C" = prof[5])
+					OR (c.github IS NOT NULL AND c.github COLLATE "C" = prof[6])
+					OR (c.website IS NOT NULL AND c.website COLLATE "C" = ANY (prof[7:8])))
 			   AND (f.value ILIKE esc OR f.value = pg_catalog.lower(term) OR f.value = phone_term OR f.value = ANY (prof))
 			UNION ALL
 			-- a city many contacts share: lim of them, in no particular order
