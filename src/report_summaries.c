@@ -677,7 +677,7 @@ PendingWrite(ReportSummary *summary)
 	WriteDeltas(set);
 }
 
-/* The deltas of every summary written, as the summaries' owner */
+/* The deltas of every summary written: on Citus by SQL, as the summaries' owner */
 static void
 PendingWriteAll(Oid owner)
 {
