@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "nodes/lockoptions.h"
 
 /*
  * Under test/valgrind (built with CRM_VALGRIND) the C writers check that the
@@ -176,6 +177,19 @@ struct TupleTableSlot;
 extern CrmDirectInsert *CrmDirectInsertBegin(struct RelationData *rel);
 extern struct TupleTableSlot *CrmDirectInsertNext(CrmDirectInsert *d);
 extern void CrmDirectInsertEnd(CrmDirectInsert *d);
+
+/* direct_update.c: rows found through an index, locked and written, no executor */
+typedef struct CrmDirectUpdate CrmDirectUpdate;
+struct ScanKeyData;
+extern CrmDirectUpdate *CrmDirectUpdateBegin(struct RelationData *rel, struct RelationData *index);
+extern void CrmDirectUpdateKey(CrmDirectUpdate *d, struct ScanKeyData *key, int col, Datum value, bool isnull);
+extern void CrmDirectUpdateProbe(CrmDirectUpdate *d, struct ScanKeyData *keys, int nkeys);
+extern struct TupleTableSlot *CrmDirectUpdateLockNext(CrmDirectUpdate *d, LockWaitPolicy wait);
+extern struct TupleTableSlot *CrmDirectUpdateValues(CrmDirectUpdate *d, bool old);
+extern void CrmDirectUpdateWrite(CrmDirectUpdate *d);
+extern void CrmDirectUpdateDelete(CrmDirectUpdate *d);
+extern void CrmDirectUpdateInsert(CrmDirectUpdate *d);
+extern void CrmDirectUpdateEnd(CrmDirectUpdate *d);
 
 /* workspace.c: who is asking, from crm.* settings and the JWT claims */
 #define CRM_ACTOR_MAX_BYTES 256

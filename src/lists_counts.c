@@ -13,7 +13,7 @@
  * crm.list_members: the rows are locked (in id order) only from there to
  * the end of the commit, and the count is exact at every commit.  They are
  * written as an UPDATE of member_count would write them, through the table
- * access methods rather than the executor (UpdateCount).  Inside
+ * access methods rather than the executor (UpdateCountsDirect).  Inside
  * the transaction that made them, its own changes are not in the column
  * until it commits.
  *
@@ -168,86 +168,41 @@ CompareDeltas(const void *a, const void *b)
 }
 
 /*
- * One list's count moved by delta, without the executor: member_count is
- * in no index, constraint or trigger condition of crm.lists, and its row
- * triggers pass our own writes (lists_internal_write), so what an UPDATE
- * would do is lock the row's last version, as LockRows does in READ
- * COMMITTED (a count is a sum of deltas: a concurrent commit's is kept, in
- * any isolation level), and write the new version, a HOT update where the
- * page has room.  The executor's statements cost three times as much at
- * every commit: started, the table's checks evaluated, its row triggers
- * called (docs/performance.md, "List churn: the write of each move").
+ * The deltas into the rows, one by one in (workspace, id) order, without
+ * the executor (direct_update.c): member_count is in no index, constraint
+ * or trigger condition of crm.lists, and its row triggers pass our own
+ * writes (lists_internal_write).  The executor's statements cost three
+ * times as much at every commit (docs/performance.md, "List churn: the
+ * write of each move").  A list deleted since took its members with it.
  */
-static void
-UpdateCount(Relation rel, Relation pkey, ResultRelInfo *rri, EState *estate, Snapshot snap,
-			TupleTableSlot *old, TupleTableSlot *new, AttrNumber count_att,
-			int64 ws, int64 list, int64 delta)
-{
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
-	TM_FailureData tmfd;
-	TM_Result	result;
-	bool		found;
-	bool		isnull;
-	bool		update_indexes;
-	int			natts = RelationGetDescr(rel)->natts;
-
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ws));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(list));
-	scan = index_beginscan(rel, pkey, snap, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, old);
-	index_endscan(scan);
-	/* a list deleted since: its members went with it */
-	if (!found)
-		return;
-	result = table_tuple_lock(rel, &old->tts_tid, snap, old, GetCurrentCommandId(true),
-							  LockTupleNoKeyExclusive, LockWaitBlock,
-							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-	if (result == TM_Deleted)
-		return;
-	if (result != TM_Ok)
-		elog(ERROR, "crm lists: could not lock list " INT64_FORMAT " (%d)", list, (int) result);
-	slot_getallattrs(old);
-	ExecClearTuple(new);
-	memcpy(new->tts_values, old->tts_values, sizeof(Datum) * natts);
-	memcpy(new->tts_isnull, old->tts_isnull, sizeof(bool) * natts);
-	new->tts_values[count_att - 1] =
-		Int64GetDatum(DatumGetInt64(slot_getattr(old, count_att, &isnull)) + delta);
-	ExecStoreVirtualTuple(new);
-	simple_table_tuple_update(rel, &old->tts_tid, new, snap, &update_indexes);
-	/* not as an UPDATE's: that hint reads the statement's range table, and there is none */
-	if (update_indexes)
-		(void) ExecInsertIndexTuples(rri, new, estate, false, false, NULL, NIL);
-	ResetPerTupleExprContext(estate);
-}
-
-/* The deltas into the rows, one by one in (workspace, id) order */
 static void
 UpdateCountsDirect(Oid relid, int n, const Datum *ws, const Datum *ids, const Datum *sums)
 {
 	Relation	rel = table_open(relid, RowExclusiveLock);
 	Relation	pkey = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
-	EState	   *estate = CreateExecutorState();
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
-	TupleTableSlot *old = table_slot_create(rel, NULL);
-	TupleTableSlot *new = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	AttrNumber	count_att = get_attnum(relid, "member_count");
-	Snapshot	snap;
+	CrmDirectUpdate *d = CrmDirectUpdateBegin(rel, pkey);
 
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	/* what this transaction wrote before is seen: its own new lists included */
-	CommandCounterIncrement();
-	snap = RegisterSnapshot(GetLatestSnapshot());
 	for (int i = 0; i < n; i++)
-		UpdateCount(rel, pkey, rri, estate, snap, old, new, count_att,
-					DatumGetInt64(ws[i]), DatumGetInt64(ids[i]), DatumGetInt64(sums[i]));
-	UnregisterSnapshot(snap);
-	ExecDropSingleTupleTableSlot(old);
-	ExecDropSingleTupleTableSlot(new);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	{
+		ScanKeyData keys[2];
+		TupleTableSlot *old;
+		TupleTableSlot *new;
+		bool		isnull;
+
+		CrmDirectUpdateKey(d, &keys[0], 1, ws[i], false);
+		CrmDirectUpdateKey(d, &keys[1], 2, ids[i], false);
+		CrmDirectUpdateProbe(d, keys, 2);
+		old = CrmDirectUpdateLockNext(d, LockWaitBlock);
+		if (old == NULL)
+			continue;
+		new = CrmDirectUpdateValues(d, true);
+		new->tts_values[count_att - 1] =
+			Int64GetDatum(DatumGetInt64(slot_getattr(old, count_att, &isnull)) + DatumGetInt64(sums[i]));
+		ExecStoreVirtualTuple(new);
+		CrmDirectUpdateWrite(d);
+	}
+	CrmDirectUpdateEnd(d);
 	index_close(pkey, NoLock);
 	table_close(rel, NoLock);
 }

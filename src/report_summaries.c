@@ -28,7 +28,9 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
@@ -111,6 +113,9 @@ struct ReportSummary
 	int			nkeys;
 	int			nvalues;
 	Oid			types[MAX_KEYS + MAX_VALUES];	/* InvalidOid: set by collect */
+	/* the direct write: the summary's table (its index <table>_key) and value columns */
+	const char *table;
+	const char *value_columns[MAX_VALUES];
 	/* adds a row's deltas, signed, to the set; false: let the SQL fold cut it */
 	bool		(*collect) (DeltaSet *set, TupleTableSlot *slot, const int *atts, int sign);
 	SPIPlanPtr	fold_plans[3];
@@ -321,13 +326,121 @@ KeepPlan(ReportSummary *summary, SPIPlanPtr *plan, const char *sql, int nargs, O
 	return *plan;
 }
 
+/* Whether every value is zero */
+static bool
+ValuesAreZero(const ReportSummary *summary, const Datum *values)
+{
+	for (int v = 0; v < summary->nvalues; v++)
+	{
+		if (summary->types[summary->nkeys + v] == INT8OID)
+		{
+			if (DatumGetInt64(values[v]) != 0)
+				return false;
+		}
+		else if (!DatumGetBool(DirectFunctionCall2(numeric_eq, values[v],
+												   NumericGetDatum(int64_to_numeric(0)))))
+			return false;
+	}
+	return true;
+}
+
+/* The table column of each value of the summary */
+static void
+ValueColumns(const ReportSummary *summary, Relation rel, AttrNumber *atts)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int v = 0; v < summary->nvalues; v++)
+	{
+		atts[v] = InvalidAttrNumber;
+		for (int a = 0; a < desc->natts; a++)
+			if (!TupleDescAttr(desc, a)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(desc, a)->attname), summary->value_columns[v]) == 0)
+				atts[v] = a + 1;
+		if (atts[v] == InvalidAttrNumber)
+			elog(ERROR, "%s: %s has no column %s", summary->name, summary->table, summary->value_columns[v]);
+	}
+}
+
+/*
+ * A key's delta added to the first of its rows no other transaction holds
+ * (FOR UPDATE SKIP LOCKED), found through the key's index; a row brought
+ * to zero deleted; a new row when every one is held.
+ */
+static void
+WriteDelta(ReportSummary *summary, CrmDirectUpdate *d, Relation index, const AttrNumber *atts,
+		   const SummaryDelta *delta)
+{
+	ScanKeyData keys[MAX_KEYS];
+	Datum		sums[MAX_VALUES];
+	TupleTableSlot *old;
+	TupleTableSlot *new;
+
+	for (int k = 0; k < summary->nkeys; k++)
+		CrmDirectUpdateKey(d, &keys[k], k + 1, delta->key[k], delta->keynull[k]);
+	CrmDirectUpdateProbe(d, keys, summary->nkeys);
+	old = CrmDirectUpdateLockNext(d, LockWaitSkip);
+	new = CrmDirectUpdateValues(d, old != NULL);
+	if (old == NULL)
+		for (int k = 0; k < summary->nkeys; k++)
+		{
+			new->tts_values[index->rd_index->indkey.values[k] - 1] = delta->key[k];
+			new->tts_isnull[index->rd_index->indkey.values[k] - 1] = delta->keynull[k];
+		}
+	for (int v = 0; v < summary->nvalues; v++)
+	{
+		Datum	   *value = &new->tts_values[atts[v] - 1];
+
+		if (old == NULL)
+			*value = delta->value[v];
+		else if (summary->types[summary->nkeys + v] == INT8OID)
+			*value = DirectFunctionCall2(int8pl, *value, delta->value[v]);
+		else
+			*value = DirectFunctionCall2(numeric_add, *value, delta->value[v]);
+		new->tts_isnull[atts[v] - 1] = false;
+		sums[v] = *value;
+	}
+	ExecStoreVirtualTuple(new);
+	if (old == NULL)
+		CrmDirectUpdateInsert(d);
+	else if (ValuesAreZero(summary, sums))
+		CrmDirectUpdateDelete(d);
+	else
+		CrmDirectUpdateWrite(d);
+}
+
+/*
+ * The set's deltas written without the executor, as the SQL of FoldDeltas
+ * writes them: the summaries have no trigger, CHECK or foreign key, and
+ * their one index holds the key, which a delta does not change.
+ */
+static void
+WriteDeltasDirect(DeltaSet *set)
+{
+	ReportSummary *summary = set->summary;
+	Oid			nsp = get_namespace_oid("crm_internal", false);
+	Relation	rel = table_open(get_relname_relid(summary->table, nsp), RowExclusiveLock);
+	Relation	index = index_open(get_relname_relid(psprintf("%s_key", summary->table), nsp),
+								   RowExclusiveLock);
+	AttrNumber	atts[MAX_VALUES];
+	CrmDirectUpdate *d;
+
+	ValueColumns(summary, rel, atts);
+	d = CrmDirectUpdateBegin(rel, index);
+	for (int i = 0; i < set->n; i++)
+		if (!ValuesAreZero(summary, set->d[i].value))
+			WriteDelta(summary, d, index, atts, &set->d[i]);
+	CrmDirectUpdateEnd(d);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+}
+
 /* Each netted key's delta added to a free row of the key, or a new row */
 static void
 FoldDeltas(DeltaSet *set)
 {
 	ReportSummary *summary = set->summary;
 	int			nargs = summary->nkeys + summary->nvalues;
-	Datum		zero = NumericGetDatum(int64_to_numeric(0));
 	int			nestlevel = NewGUCNestLevel();
 
 	/*
@@ -342,7 +455,6 @@ FoldDeltas(DeltaSet *set)
 		SummaryDelta *d = &set->d[i];
 		Datum		values[MAX_KEYS + MAX_VALUES];
 		char		nulls[MAX_KEYS + MAX_VALUES];
-		bool		nothing = true;
 		bool		isnull;
 
 		for (int k = 0; k < summary->nkeys; k++)
@@ -354,10 +466,8 @@ FoldDeltas(DeltaSet *set)
 		{
 			values[summary->nkeys + v] = d->value[v];
 			nulls[summary->nkeys + v] = ' ';
-			nothing &= summary->types[summary->nkeys + v] == INT8OID ? DatumGetInt64(d->value[v]) == 0 :
-				DatumGetInt32(DirectFunctionCall2(numeric_cmp, d->value[v], zero)) == 0;
 		}
-		if (nothing)
+		if (ValuesAreZero(summary, d->value))
 			continue;
 		if (SPI_execute_plan(KeepPlan(summary, &summary->fold_one_plan, summary->fold_one_sql, nargs, summary->types),
 							 values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
@@ -420,6 +530,8 @@ static Oid	pending_owner = InvalidOid;
 static bool summaries_at_commit = true;
 
 static void PendingWriteAll(Oid owner);
+static void WriteDeltas(DeltaSet *set);
+static bool SchemaIsDistributed(void);
 
 static bool
 AnyPending(void)
@@ -562,10 +674,10 @@ PendingWrite(ReportSummary *summary)
 	else
 		for (int i = 0; i < set->n; i++)
 			PendingAdd(summary, &set->d[i], -1);
-	FoldDeltas(set);
+	WriteDeltas(set);
 }
 
-/* The deltas of every summary written, as the summaries' owner */
+/* The deltas of every summary written: on Citus by SQL, as the summaries' owner */
 static void
 PendingWriteAll(Oid owner)
 {
@@ -574,6 +686,12 @@ PendingWriteAll(Oid owner)
 
 	if (!AnyPending())
 		return;
+	if (!SchemaIsDistributed())
+	{
+		for (int i = 0; i < lengthof(pending_summaries); i++)
+			PendingWrite(pending_summaries[i]);
+		return;
+	}
 	/* at commit, and called, this runs under the session's search_path */
 	nestlevel = CrmPinSearchPath();
 	CrmBecomeOwner(owner, &saved);
@@ -609,6 +727,20 @@ SchemaIsDistributed(void)
 	return OidIsValid(relid) && CrmIsCitusTable(relid);
 }
 
+/*
+ * A set's deltas written: without the executor on one node; on Citus by
+ * the statements of FoldDeltas, which Citus routes to the workspace's
+ * shard (inside SPI, as the summaries' owner).
+ */
+static void
+WriteDeltas(DeltaSet *set)
+{
+	if (SchemaIsDistributed())
+		FoldDeltas(set);
+	else
+		WriteDeltasDirect(set);
+}
+
 /* A small statement netted in C and folded key by key; false: take the fold */
 static bool
 FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
@@ -627,7 +759,7 @@ FoldSmall(TriggerData *td, ReportSummary *summary, int64 rows)
 	 * transaction, cannot know what a worker's backend keeps for commit.
 	 */
 	if (!summaries_at_commit || SchemaIsDistributed())
-		FoldDeltas(set);
+		WriteDeltas(set);
 	else
 	{
 		pending_owner = RelationGetForm(td->tg_relation)->relowner;
@@ -736,6 +868,8 @@ static ReportSummary deal_summary = {
 	.nvalues = 4,
 	.types = {INT8OID, DATEOID, INT8OID, TEXTOID, BPCHAROID, INT8OID, INT8OID, INT8OID, NUMERICOID},
 	.collect = CollectDeal,
+	.table = "report_deal_days",
+	.value_columns = {"created", "won", "lost", "won_value"},
 };
 
 /*
@@ -799,6 +933,8 @@ static ReportSummary contact_summary = {
 	.nvalues = 1,
 	.types = {INT8OID, DATEOID, InvalidOid, INT8OID},
 	.collect = CollectContact,
+	.table = "report_contact_days",
+	.value_columns = {"contacts"},
 };
 
 /*
@@ -870,6 +1006,8 @@ static ReportSummary order_summary = {
 	.nvalues = 4,
 	.types = {INT8OID, DATEOID, BPCHAROID, INT8OID, NUMERICOID, NUMERICOID, INT8OID},
 	.collect = CollectOrder,
+	.table = "report_order_days",
+	.value_columns = {"orders", "booked_value", "paid_value", "paid_orders"},
 };
 
 /*
@@ -946,6 +1084,8 @@ static ReportSummary conversation_summary = {
 	.nvalues = 3,
 	.types = {INT8OID, DATEOID, TEXTOID, INT8OID, INT8OID, NUMERICOID},
 	.collect = CollectConversation,
+	.table = "report_conversation_days",
+	.value_columns = {"conversations", "answered", "response_seconds"},
 };
 
 /*
@@ -1028,6 +1168,8 @@ static ReportSummary message_summary = {
 	.nvalues = 1,
 	.types = {INT8OID, DATEOID, TEXTOID, InvalidOid, INT8OID},
 	.collect = CollectMessage,
+	.table = "report_message_days",
+	.value_columns = {"messages"},
 };
 
 /*

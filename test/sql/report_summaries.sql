@@ -177,6 +177,29 @@ SELECT count(*) FILTER (WHERE l ~ 'report_deal_days') > 0 AS reads_summary,
 	   count(*) FILTER (WHERE l ~ 'One-Time Filter') AS one_time_filters
   FROM pg_temp.explain('SELECT * FROM crm_report.deals_per_month') e(l);
 
+-- Written at commit without the executor: commits one after another add to
+-- the key's one row, a NULL owner's key too, through a frontend role's row
+-- writes; a row brought to zero is deleted; a row another transaction holds
+-- is passed over (report_summary_commit.spec)
+SELECT set_config('request.jwt.claims', format('{"sub": "ada", "workspace_id": %s}', :ws), false) IS NOT NULL AS as_ada;
+SET ROLE crm_sum_app;
+INSERT INTO crm.deals (title, stage_id, value, currency, owner, created_at) VALUES ('y1', :lead, 5, 'EUR', NULL, '2026-04-20 08:00');
+INSERT INTO crm.deals (title, stage_id, value, currency, owner, created_at) VALUES ('y2', :lead, 6, 'EUR', NULL, '2026-04-20 09:00');
+BEGIN;
+INSERT INTO crm.deals (title, stage_id, value, currency, owner, created_at) VALUES ('y3', :lead, 7, 'EUR', NULL, '2026-04-20 10:00');
+UPDATE crm.deals SET value = 8 WHERE title = 'y3';
+COMMIT;
+RESET ROLE;
+SELECT owner, count(*) AS nrows, sum(created) AS created FROM crm_internal.report_deal_days
+ WHERE workspace_id = :ws AND day = '2026-04-20' GROUP BY owner;
+SET ROLE crm_sum_app;
+DELETE FROM crm.deals WHERE title = 'y1';
+DELETE FROM crm.deals WHERE title IN ('y2', 'y3');
+RESET ROLE;
+RESET request.jwt.claims;
+SELECT count(*) AS rows_at_zero FROM crm_internal.report_deal_days WHERE workspace_id = :ws AND day = '2026-04-20';
+SELECT * FROM pg_temp.drift();
+
 -- Who reads the summary.  A DBA's edit puts it wrong (2 deals more on
 -- March 2, and March 3 gone), which shows who reads it: the superuser and
 -- the reporting role in UTC see the edit; in another zone, and as a member
