@@ -147,7 +147,7 @@ DealIdsOnWorker(int64 ws, int contacts)
 	args[0] = CrmCitusRequestSettings(ws);
 	args[1] = Int64GetDatum(ws);
 	args[2] = BoolGetDatum(contacts != 0);
-	if (SPI_execute_plan(deal_ids_routed, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(deal_ids_routed, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "privacy: the deals lookup on the worker failed");
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
