@@ -23485,3 +23485,27 @@ BEGIN
 		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
 END;
 $$;
+
+-- citusl: a restricted member's deals read on the workspace's Citus worker
+-- (src/privacy.c, docs/scaling.md): the owner's connection from the
+-- coordinator is refused once the transaction wrote the deals
+CREATE FUNCTION crm_hidden.privacy_deals_in(settings text[], ws bigint, contacts boolean) RETURNS bigint[]
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'crm_privacy_deals_in';
+COMMENT ON FUNCTION crm_hidden.privacy_deals_in(text[], bigint, boolean) IS
+	'crm_internal.privacy_deals (privacy_deal_contacts when contacts) under the request''s settings: what a Citus coordinator runs on the workspace''s worker';
+-- the roles granted crm_hidden call it too
+DO $$
+DECLARE
+	g regrole;
+BEGIN
+	FOR g IN
+		SELECT a.grantee::regrole
+		  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'crm_hidden.require_switch(text)'::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.privacy_deals_in(text[], bigint, boolean) TO %s', g);
+	END LOOP;
+END;
+$$;

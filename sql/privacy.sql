@@ -43,6 +43,18 @@ AS 'MODULE_PATHNAME', 'crm_privacy_deal_contacts';
 COMMENT ON FUNCTION crm_internal.privacy_deal_contacts(bigint) IS
 	'the contacts of the deals a restricted member sees';
 
+-- On a Citus coordinator those ids are read on the workspace's worker, in
+-- the caller's connection, by a routed SELECT of this (src/privacy.c): the
+-- owner's connection is refused there once the transaction wrote the deals.
+-- It takes the request's settings as name, value pairs, like
+-- crm_hidden.identify_in, and anyone may call it: it is the functions above
+-- under settings the caller could set itself.
+CREATE FUNCTION crm_hidden.privacy_deals_in(settings text[], ws bigint, contacts boolean) RETURNS bigint[]
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'crm_privacy_deals_in';
+COMMENT ON FUNCTION crm_hidden.privacy_deals_in(text[], bigint, boolean) IS
+	'crm_internal.privacy_deals (privacy_deal_contacts when contacts) under the request''s settings: what a Citus coordinator runs on the workspace''s worker';
+
 -- What the CQL translation adds for a restricted member (src/cql_sql.c), so
 -- that the planner sees their predicate: the contacts of the deals they see.
 CREATE FUNCTION crm_hidden.privacy_deal_contacts() RETURNS bigint[]

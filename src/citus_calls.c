@@ -28,6 +28,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -48,7 +50,7 @@ CrmCitusCallsInit(void)
 {
 	DefineCustomBoolVariable("crm.identify_on_worker",
 							 "On a Citus coordinator, send each crm.identify call whole to the workspace's worker.",
-							 "Off, the call runs on the coordinator, one round trip per statement, and a contact it creates takes its id from the coordinator's sequence.",
+							 "Off, the call runs on the coordinator, one round trip per statement, and a contact it creates takes its id from the coordinator's sequence; a restricted member's call in a transaction block still goes to the worker.",
 							 &identify_on_worker,
 							 true,
 							 PGC_SUSET,
@@ -104,8 +106,8 @@ IdentifyPlan(void)
 }
 
 /* The request's settings as name, value pairs, crm.workspace_id the workspace ws */
-static Datum
-RequestSettings(int64 ws)
+Datum
+CrmCitusRequestSettings(int64 ws)
 {
 	int			n = CrmCitusRequestSettingsCount();
 	Datum	   *elems = palloc(sizeof(Datum) * n * 2);
@@ -135,12 +137,21 @@ CrmCitusIdentifyOnWorker(FunctionCallInfo fcinfo, int64 *result)
 	char		nulls[IDENTIFY_NARGS + 2];
 	int64		ws;
 	bool		isnull;
+	const char *team;
 
-	if (!identify_on_worker || PG_NARGS() != IDENTIFY_NARGS || !CrmCitusIsCoordinator() ||
+	if (PG_NARGS() != IDENTIFY_NARGS || !CrmCitusIsCoordinator() ||
 		!CrmIsCitusTable(get_relname_relid("contacts", get_namespace_oid("crm", false))))
 		return false;
 	ws = CrmCurrentWorkspace();
-	values[0] = RequestSettings(ws);
+	/*
+	 * Off, a restricted member's call in a transaction block goes anyway:
+	 * identify reads the keys' contacts past the member's policies, as the
+	 * owner, and the owner's connection is refused once the transaction
+	 * wrote the workspace; on the worker that read is local to the call.
+	 */
+	if (!identify_on_worker && !(IsTransactionBlock() && CrmPrivacyRestricted(ws, &team, INT_MAX)))
+		return false;
+	values[0] = CrmCitusRequestSettings(ws);
 	nulls[0] = ' ';
 	for (int i = 0; i < IDENTIFY_NARGS; i++)
 	{
@@ -161,9 +172,12 @@ CrmCitusIdentifyOnWorker(FunctionCallInfo fcinfo, int64 *result)
 	return true;
 }
 
-/* Applies the request's settings sent with a call, at the GUC nest level the caller opened */
-static void
-ApplyRequestSettings(ArrayType *settings)
+/*
+ * Applies the request's settings sent with a call, at the GUC nest level the
+ * caller opened; api names the function whose call sent them, for the hints.
+ */
+void
+CrmCitusApplyRequestSettings(ArrayType *settings, const char *api)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -174,7 +188,7 @@ ApplyRequestSettings(ArrayType *settings)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("settings must be a one-dimensional array of name, value pairs"),
-				 errhint("crm.identify sends this call from a Citus coordinator; call crm.identify instead.")));
+				 errhint("%s sends this call from a Citus coordinator; call %s instead.", api, api)));
 	for (int i = 0; i < n; i += 2)
 	{
 		char	   *name;
@@ -184,7 +198,7 @@ ApplyRequestSettings(ArrayType *settings)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("a setting's name and value must not be null"),
-					 errhint("crm.identify sends this call from a Citus coordinator; call crm.identify instead.")));
+					 errhint("%s sends this call from a Citus coordinator; call %s instead.", api, api)));
 		name = TextDatumGetCString(elems[i]);
 		for (int j = 0; j < CrmCitusRequestSettingsCount(); j++)
 			known |= strcmp(name, CrmCitusRequestSetting(j)) == 0;
@@ -216,7 +230,7 @@ crm_identify_in(PG_FUNCTION_ARGS)
 				 errmsg("settings must not be null"),
 				 errhint("crm.identify sends this call from a Citus coordinator; call crm.identify instead.")));
 	nestlevel = NewGUCNestLevel();
-	ApplyRequestSettings(PG_GETARG_ARRAYTYPE_P(0));
+	CrmCitusApplyRequestSettings(PG_GETARG_ARRAYTYPE_P(0), "crm.identify");
 	InitFunctionCallInfoData(*call, NULL, IDENTIFY_NARGS, InvalidOid, NULL, NULL);
 	for (int i = 0; i < IDENTIFY_NARGS; i++)
 	{

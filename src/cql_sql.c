@@ -15,6 +15,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
@@ -329,8 +330,24 @@ ReportError(CqlError *e)
 			 e->hint[0] ? errhint("%s", e->hint) : 0));
 }
 
+/*
+ * The workspace ws as the constant the sub-selects of related rows compare
+ * with (CqlState.workspace) when crm's tables are distributed, else NULL.
+ * Citus routes a correlated sub-select (a company test, IN LIST) to the
+ * workspace's shard by a constant only, and refuses one inside the lists'
+ * shared projection (a sub-select without FROM) that it cannot route.
+ */
+static const char *
+CitusWorkspace(int64 ws)
+{
+	if (ws <= 0 || !CrmIsCitusTable(get_relname_relid("contacts", get_namespace_oid("crm", false))))
+		return NULL;
+	return psprintf("'" INT64_FORMAT "'::bigint", ws);
+}
+
+/* ws: the workspace of the rows, or 0 (see CitusWorkspace) */
 static char *
-TranslateText(const char *entity, const char *query, size_t len, bool *mentions_scope)
+TranslateText(const char *entity, const char *query, size_t len, int64 ws, bool *mentions_scope)
 {
 	CqlEnv		env;
 	CqlState	st;
@@ -338,6 +355,7 @@ TranslateText(const char *entity, const char *query, size_t len, bool *mentions_
 
 	InitEnv(&env, true);
 	CqlStateInit(&st, &env);
+	st.workspace = CitusWorkspace(ws);
 	if (!CqlTranslate(&st, entity, query, len, NULL, &sql))
 		ReportError(&st.error);
 	if (mentions_scope)
@@ -349,7 +367,7 @@ TranslateText(const char *entity, const char *query, size_t len, bool *mentions_
 static char *
 Translate(const char *entity, text *query, const char *alias, bool *mentions_scope)
 {
-	return TranslateText(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), mentions_scope);
+	return TranslateText(entity, VARDATA_ANY(query), VARSIZE_ANY_EXHDR(query), 0, mentions_scope);
 }
 
 /* The catalogue entry of an entity name: built-in, or the record entry for a custom type */
@@ -405,7 +423,7 @@ static char *
 WhereClause(const char *entity, const char *query, size_t len)
 {
 	bool		mentions;
-	char	   *sql = TranslateText(entity, query, len, &mentions);
+	char	   *sql = TranslateText(entity, query, len, CrmCurrentWorkspace(), &mentions);
 	const CqlEntity *e = EntityOf(entity);
 	char	   *privacy = PrivacySql(e);
 	StringInfoData buf;
@@ -473,6 +491,7 @@ CrmCqlTranslateFor(const char *entity, const char *query, int64 ws, const char *
 	}
 	CqlStateInit(&st, &env);
 	st.shared = shared;
+	st.workspace = CitusWorkspace(ws);
 	st.internal_ok = translating_rollup_condition;
 	lists_workspace = ws;
 	lists_owner_given = true;

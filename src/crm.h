@@ -73,6 +73,9 @@ extern const char *CrmCitusRequestSetting(int i);
 /* src/citus_calls.c: whole calls on the workspace's worker */
 extern void CrmCitusCallsInit(void);
 extern bool CrmCitusIdentifyOnWorker(FunctionCallInfo fcinfo, int64 *result);
+extern Datum CrmCitusRequestSettings(int64 ws);
+struct ArrayType;
+extern void CrmCitusApplyRequestSettings(struct ArrayType *settings, const char *api);
 /* src/identify.c */
 extern PGDLLEXPORT Datum crm_identify(PG_FUNCTION_ARGS);
 extern void CrmMembersRelcache(Datum arg, Oid relid);

@@ -35,9 +35,13 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -50,6 +54,7 @@ PG_FUNCTION_INFO_V1(crm_privacy_team);
 PG_FUNCTION_INFO_V1(crm_privacy_new_owner);
 PG_FUNCTION_INFO_V1(crm_privacy_deals);
 PG_FUNCTION_INFO_V1(crm_privacy_deal_contacts);
+PG_FUNCTION_INFO_V1(crm_privacy_deals_in);
 
 /* crm_internal.privacy_open(ws): ws when privacy does not hold the request, else NULL */
 Datum
@@ -106,30 +111,65 @@ typedef struct DealIds
 static DealIds deal_ids[2];
 static MemoryContext deal_ids_cxt = NULL;
 static SPIPlanPtr deal_ids_plans[2];
+static SPIPlanPtr deal_ids_routed = NULL;
 
+/*
+ * On a Citus coordinator: the ids read on the workspace's worker by a routed
+ * SELECT of crm_hidden.privacy_deals_in in the caller's connection, which
+ * reads the deals there as their owner, locally, within the transaction.
+ * The owner's read from here would go through the owner's connection, which
+ * Citus refuses once the caller's connection wrote the deals' shard ("cannot
+ * perform query on placements that were modified in this transaction by a
+ * different user").  The request's settings go with the call, as for
+ * crm.identify (src/citus_calls.c).  The aggregate over a member no
+ * workspace has gives one row and pins the statement to the workspace's
+ * shard group; the members' policy is the workspace alone (the deals' would
+ * refuse the read while the deals module is off, and the contacts' asks
+ * for these ids).
+ */
 static Datum
-DealIdsOf(int64 ws, int contacts)
+DealIdsOnWorker(int64 ws, int contacts)
 {
-	DealIds    *c = &deal_ids[contacts];
-	const char *team;
 	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	CrmSavedUser saved;
-	Oid			deals = get_relname_relid("deals", get_namespace_oid("crm", false));
 	bool		isnull;
 	Datum		result;
 
-	if (c->ids != (Datum) 0 && c->lxid == MyProc->lxid && c->cid == GetCurrentCommandId(false) && c->ws == ws)
-		return c->ids;
-	if (!CrmPrivacyRestricted(ws, &team, 0) || CrmCurrentUserId() == NULL)
-		return (Datum) 0;
+	if (deal_ids_routed == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT crm_hidden.privacy_deals_in($1, $2, $3), pg_catalog.max(m.id) FROM crm.members m"
+									   " WHERE m.workspace_id OPERATOR(pg_catalog.=) $2 AND m.id OPERATOR(pg_catalog.=) 0",
+									   3, (Oid[]) {TEXTARRAYOID, INT8OID, BOOLOID});
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "privacy: could not prepare the deals lookup on the worker");
+		deal_ids_routed = plan;
+	}
+	args[0] = CrmCitusRequestSettings(ws);
+	args[1] = Int64GetDatum(ws);
+	args[2] = BoolGetDatum(contacts != 0);
+	if (SPI_execute_plan(deal_ids_routed, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "privacy: the deals lookup on the worker failed");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "privacy: the deals lookup on the worker found no restricted member");
+	return result;
+}
+
+/* The ids read here as the owner of crm.deals, inside SPI */
+static Datum
+DealIdsAsOwner(int64 ws, int contacts, const char *team)
+{
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	CrmSavedUser saved;
+	bool		isnull;
+	Datum		result;
+
 	args[0] = Int64GetDatum(ws);
 	args[1] = CStringGetTextDatum(CrmCurrentUserId());
 	args[2] = team ? CStringGetTextDatum(team) : (Datum) 0;
 	nulls[2] = team ? ' ' : 'n';
-
-	CrmBecomeOwner(CrmRelationOwner(deals), &saved);
-	SPI_connect();
+	CrmBecomeOwner(CrmRelationOwner(get_relname_relid("deals", get_namespace_oid("crm", false))), &saved);
 	if (deal_ids_plans[contacts] == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(contacts ?
@@ -148,6 +188,29 @@ DealIdsOf(int64 ws, int contacts)
 	if (SPI_execute_plan(deal_ids_plans[contacts], args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "privacy: the deals lookup failed");
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	CrmRestoreUser(&saved);
+	return result;
+}
+
+static Datum
+DealIdsOf(int64 ws, int contacts)
+{
+	DealIds    *c = &deal_ids[contacts];
+	const char *team;
+	Datum		result;
+	Oid			members = get_relname_relid("members", get_namespace_oid("crm", false));
+
+	if (c->ids != (Datum) 0 && c->lxid == MyProc->lxid && c->cid == GetCurrentCommandId(false) && c->ws == ws)
+		return c->ids;
+	if (!CrmPrivacyRestricted(ws, &team, 0) || CrmCurrentUserId() == NULL)
+		return (Datum) 0;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "privacy: SPI_connect failed");
+	if (CrmCitusIsCoordinator() && CrmIsCitusTable(members) &&
+		pg_class_aclcheck(members, GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+		result = DealIdsOnWorker(ws, contacts);
+	else
+		result = DealIdsAsOwner(ws, contacts, team);
 	if (deal_ids_cxt == NULL)
 		deal_ids_cxt = AllocSetContextCreate(TopMemoryContext, "crm privacy deal ids", ALLOCSET_SMALL_SIZES);
 	if (c->ids != (Datum) 0)
@@ -160,7 +223,6 @@ DealIdsOf(int64 ws, int contacts)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	CrmRestoreUser(&saved);
 	c->lxid = MyProc->lxid;
 	c->cid = GetCurrentCommandId(false);
 	c->ws = ws;
@@ -241,4 +303,40 @@ crm_privacy_new_owner(PG_FUNCTION_ARGS)
 						   row_team != NULL || team != NULL ? " or their team's" : ""),
 				 errhint("Leave owner out (the row is then theirs); a member with see_all assigns rows to others.")));
 	return PointerGetDatum(tuple);
+}
+
+/*
+ * crm_hidden.privacy_deals_in(settings, ws, contacts): privacy_deals(ws)
+ * (privacy_deal_contacts when contacts) under the request's settings sent
+ * by a Citus coordinator (DealIdsOnWorker), on the workspace's worker; NULL
+ * for a request privacy does not hold.  The settings hold for
+ * the call only.  Anyone may call it: it is those functions under settings
+ * the caller could set itself.
+ */
+Datum
+crm_privacy_deals_in(PG_FUNCTION_ARGS)
+{
+	int			nestlevel;
+	Datum		ids;
+	Datum		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("settings, workspace and contacts must not be null"),
+				 errhint("crm's policies send this call from a Citus coordinator; read the table instead.")));
+	/* a coordinator would send it on again */
+	if (CrmCitusIsCoordinator())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("crm_hidden.privacy_deals_in runs on a Citus worker, not on the coordinator"),
+				 errhint("crm's policies send this call from a Citus coordinator; read the table instead.")));
+	nestlevel = NewGUCNestLevel();
+	CrmCitusApplyRequestSettings(PG_GETARG_ARRAYTYPE_P(0), "crm_internal.privacy_deals");
+	ids = DealIdsOf(PG_GETARG_INT64(1), PG_GETARG_BOOL(2) ? 1 : 0);
+	result = ids == (Datum) 0 ? (Datum) 0 : datumCopy(ids, false, -1);
+	AtEOXact_GUC(true, nestlevel);
+	if (result == (Datum) 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }

@@ -341,6 +341,13 @@ typedef struct CqlState
 	bool		lists_loaded;
 	const char *record_type;	/* the custom object type of a record query, else NULL */
 	CqlShared  *shared;			/* for the list triggers, else NULL */
+	/*
+	 * The workspace of the rows, as SQL (a constant), that the sub-selects
+	 * of related rows compare their workspace_id with; NULL: the row's own
+	 * workspace_id.  Citus routes a correlated sub-select to one shard only
+	 * by a constant (src/cql_sql.c sets it for a Citus table).
+	 */
+	const char *workspace;
 	int			shared_values;	/* values written through it (a predicate reading one is not shared) */
 	int			subselects;		/* sub-selects written */
 } CqlState;

@@ -201,6 +201,19 @@ NoteRelation(Ctx *c, const CqlRelation *r)
 		st->nested_reads = true;	/* cannot happen with today's catalogue */
 }
 
+/* What a sub-select of the row at hand compares its workspace_id with (CqlState.workspace) */
+static const char *
+RowWorkspace(Ctx *c)
+{
+	CqlBuf		b;
+
+	if (c->st->workspace)
+		return c->st->workspace;
+	CqlBufInit(&b, c->st);
+	CqlBufPrintf(&b, "%s.workspace_id", c->alias);
+	return b.data;
+}
+
 static void
 RelationFrom(Ctx *c, CqlBuf *b, const CqlRelation *r, const CqlEntity *target, const char *t)
 {
@@ -213,17 +226,17 @@ RelationFrom(Ctx *c, CqlBuf *b, const CqlRelation *r, const CqlEntity *target, c
 		snprintf(l, sizeof(l), "l%s", t + 1);
 		CqlBufPrintf(b, "FROM %s %s JOIN %s %s ON %s.workspace_id = %s.workspace_id AND %s.id = %s.%s",
 					 r->link_table, l, target->table, t, t, l, t, l, r->link_to);
-		CqlBufPrintf(b, " WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id",
-					 l, c->alias, l, r->link_from, c->alias);
+		CqlBufPrintf(b, " WHERE %s.workspace_id = %s AND %s.%s = %s.id",
+					 l, RowWorkspace(c), l, r->link_from, c->alias);
 		if (r->link_flag)
 			CqlBufPrintf(b, " AND %s.%s", l, r->link_flag);
 	}
 	else if (r->source_fk)
-		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s.workspace_id AND %s.id = %s.%s",
-					 target->table, t, t, c->alias, t, c->alias, r->source_fk);
+		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s AND %s.id = %s.%s",
+					 target->table, t, t, RowWorkspace(c), t, c->alias, r->source_fk);
 	else
-		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id",
-					 target->table, t, t, c->alias, t, r->target_fk, c->alias);
+		CqlBufPrintf(b, "FROM %s %s WHERE %s.workspace_id = %s AND %s.%s = %s.id",
+					 target->table, t, t, RowWorkspace(c), t, r->target_fk, c->alias);
 }
 
 /* A column of the root row the query reads (see CqlState) */
@@ -1837,9 +1850,9 @@ EmitInList(Ctx *c, CqlBuf *b, CqlNode *n)
 	}
 	a = ++st->alias_seq;
 	st->subselects++;
-	CqlBufPrintf(b, "%sEXISTS (SELECT 1 FROM crm.list_members lm%d WHERE lm%d.workspace_id = %s.workspace_id"
+	CqlBufPrintf(b, "%sEXISTS (SELECT 1 FROM crm.list_members lm%d WHERE lm%d.workspace_id = %s"
 				 " AND lm%d.list_id = %lld AND lm%d.%s = %s.id)",
-				 n->negated ? "NOT " : "", a, a, c->alias, a, l->id, a, c->e->list_column, c->alias);
+				 n->negated ? "NOT " : "", a, a, RowWorkspace(c), a, l->id, a, c->e->list_column, c->alias);
 }
 
 /*
@@ -1873,8 +1886,8 @@ EmitAssociated(Ctx *c, CqlBuf *b, CqlNode *n)
 	c->st->subselects++;
 	CqlBufPrintf(b, "EXISTS (SELECT 1 FROM crm.object_associations %s JOIN crm.object_records %s"
 				 " ON %s.workspace_id = %s.workspace_id AND %s.id = %s.record_id"
-				 " WHERE %s.workspace_id = %s.workspace_id AND %s.%s = %s.id AND %s.type_key = ",
-				 a, r, r, a, r, a, a, c->alias, a, c->e->assoc_column, c->alias, r);
+				 " WHERE %s.workspace_id = %s AND %s.%s = %s.id AND %s.type_key = ",
+				 a, r, r, a, r, a, a, RowWorkspace(c), a, c->e->assoc_column, c->alias, r);
 	CqlBufQuote(b, type, strlen(type));
 	if (n->label)
 	{
@@ -1939,9 +1952,9 @@ EmitHistoryValue(Ctx *c, CqlBuf *b, Field *f, CqlValue *v)
 static void
 EmitHistoryRows(Ctx *c, CqlBuf *b, const char *key, bool custom)
 {
-	CqlBufPrintf(b, "FROM crm.value_history h WHERE h.workspace_id = %s.workspace_id"
+	CqlBufPrintf(b, "FROM crm.value_history h WHERE h.workspace_id = %s"
 				 " AND h.object_type = '%s' AND h.object_id = %s.id AND h.key = ",
-				 c->alias, c->e->name, c->alias);
+				 RowWorkspace(c), c->e->name, c->alias);
 	CqlBufQuote(b, key, strlen(key));
 	CqlBufPrintf(b, " AND h.custom = %s", custom ? "true" : "false");
 	c->st->subselects++;
