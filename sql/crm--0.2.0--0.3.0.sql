@@ -23013,3 +23013,72 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- citusw: a deleted workspace's events on Citus: each placement of crm.workspaces
+-- purges its own node's placements of crm.events (no query joining the
+-- transition table with a distributed table, no node reaching another's)
+CREATE OR REPLACE FUNCTION crm_internal.purge_workspace_events() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ids bigint[];
+	ws bigint;
+BEGIN
+	IF TG_TABLE_NAME = 'workspaces' THEN
+		DELETE FROM crm.events e USING old_workspaces o WHERE e.workspace_id = o.id;
+	ELSE
+		EXECUTE 'SELECT pg_catalog.array_agg(o.id) FROM old_workspaces o'
+				' WHERE pg_catalog.to_regclass(pg_catalog.format(''crm.events_%s'','
+				' pg_catalog.get_shard_id_for_distribution_column(''crm.events'', o.id))) IS NOT NULL'
+			INTO ids;
+		FOREACH ws IN ARRAY coalesce(ids, '{}') LOOP
+			DELETE FROM crm.events e WHERE e.workspace_id = ws;
+		END LOOP;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.purge_workspace_events() IS
+	'deletes the events of deleted workspaces (on a Citus placement of crm.workspaces, those of the node''s own placements of crm.events)';
+
+-- citusw: members_keep_admin checks the workspaces of the statement's rows,
+-- each by a query naming it (one shard on Citus), not every workspace
+DROP TRIGGER members_keep_admin ON crm.members;
+CREATE OR REPLACE FUNCTION crm_internal.members_keep_admin() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ids bigint[] := '{}';
+	ws bigint;
+BEGIN
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		ids := ARRAY(SELECT DISTINCT n.workspace_id FROM new_members n);
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') THEN
+		ids := ids || ARRAY(SELECT DISTINCT o.workspace_id FROM old_members o);
+	END IF;
+	FOREACH ws IN ARRAY ARRAY(SELECT DISTINCT x FROM unnest(ids) x ORDER BY x) LOOP
+		IF EXISTS (SELECT 1 FROM crm.members m WHERE m.workspace_id = ws)
+		   AND NOT EXISTS (SELECT 1 FROM crm.members m WHERE m.workspace_id = ws AND m.active AND m.role = 'admin') THEN
+			RAISE EXCEPTION 'workspace "%" would have members but no active admin',
+				(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'The first member of a workspace is an admin; make another member admin before this one leaves or changes role.';
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.members_keep_admin() IS
+	'AFTER statement trigger on members: a workspace with members has an active admin (55000)';
+CREATE TRIGGER members_keep_admin_insert AFTER INSERT ON crm.members
+	REFERENCING NEW TABLE AS new_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
+CREATE TRIGGER members_keep_admin_update AFTER UPDATE ON crm.members
+	REFERENCING OLD TABLE AS old_members NEW TABLE AS new_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
+CREATE TRIGGER members_keep_admin_delete AFTER DELETE ON crm.members
+	REFERENCING OLD TABLE AS old_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
