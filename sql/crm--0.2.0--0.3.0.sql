@@ -23509,3 +23509,400 @@ BEGIN
 	END LOOP;
 END;
 $$;
+
+-- citusw: a deleted workspace's events on Citus: each placement of crm.workspaces
+-- purges its own node's placements of crm.events (no query joining the
+-- transition table with a distributed table, no node reaching another's)
+CREATE OR REPLACE FUNCTION crm_internal.purge_workspace_events() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ids bigint[];
+	ws bigint;
+BEGIN
+	IF TG_TABLE_NAME = 'workspaces' THEN
+		DELETE FROM crm.events e USING old_workspaces o WHERE e.workspace_id = o.id;
+	ELSE
+		EXECUTE 'SELECT pg_catalog.array_agg(o.id) FROM old_workspaces o'
+				' WHERE pg_catalog.to_regclass(pg_catalog.format(''crm.events_%s'','
+				' pg_catalog.get_shard_id_for_distribution_column(''crm.events'', o.id))) IS NOT NULL'
+			INTO ids;
+		FOREACH ws IN ARRAY coalesce(ids, '{}') LOOP
+			DELETE FROM crm.events e WHERE e.workspace_id = ws;
+		END LOOP;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.purge_workspace_events() IS
+	'deletes the events of deleted workspaces (on a Citus placement of crm.workspaces, those of the node''s own placements of crm.events)';
+
+-- citusw: members_keep_admin checks the workspaces of the statement's rows,
+-- each by a query naming it (one shard on Citus), not every workspace
+DROP TRIGGER members_keep_admin ON crm.members;
+CREATE OR REPLACE FUNCTION crm_internal.members_keep_admin() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ids bigint[] := '{}';
+	ws bigint;
+BEGIN
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		ids := ARRAY(SELECT DISTINCT n.workspace_id FROM new_members n);
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') THEN
+		ids := ids || ARRAY(SELECT DISTINCT o.workspace_id FROM old_members o);
+	END IF;
+	FOREACH ws IN ARRAY ARRAY(SELECT DISTINCT x FROM unnest(ids) x ORDER BY x) LOOP
+		IF EXISTS (SELECT 1 FROM crm.members m WHERE m.workspace_id = ws)
+		   AND NOT EXISTS (SELECT 1 FROM crm.members m WHERE m.workspace_id = ws AND m.active AND m.role = 'admin') THEN
+			RAISE EXCEPTION 'workspace "%" would have members but no active admin',
+				(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'The first member of a workspace is an admin; make another member admin before this one leaves or changes role.';
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.members_keep_admin() IS
+	'AFTER statement trigger on members: a workspace with members has an active admin (55000)';
+CREATE TRIGGER members_keep_admin_insert AFTER INSERT ON crm.members
+	REFERENCING NEW TABLE AS new_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
+CREATE TRIGGER members_keep_admin_update AFTER UPDATE ON crm.members
+	REFERENCING OLD TABLE AS old_members NEW TABLE AS new_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
+CREATE TRIGGER members_keep_admin_delete AFTER DELETE ON crm.members
+	REFERENCING OLD TABLE AS old_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
+
+-- citusw: the integrations' delivery path on Citus: the fan-out reads
+-- crm.events_since's horizon with the events and names the workspace as a
+-- constant in its inserts from a SELECT, the claim is a SELECT and UPDATEs
+-- (no INSERT among CTEs), the time a value in the UPDATEs, and a resync
+-- positioned after the workspace's events
+CREATE OR REPLACE FUNCTION crm_internal.integration_pump(i crm.integrations, max_events integer)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+AS $$
+#variable_conflict use_column
+DECLARE
+	st crm_internal.integration_state;
+	horizon xid8;
+	last_xid xid8;
+	last_id bigint;
+	echo text := 'integration:' || i.key;
+	synced text[] := ARRAY(SELECT jsonb_object_keys(i.sync_filters) UNION SELECT jsonb_object_keys(i.field_mappings));
+	obj text;
+	k integer;
+	n integer := 0;
+BEGIN
+	SELECT * INTO st FROM crm_internal.integration_state s
+	 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id
+	   FOR UPDATE SKIP LOCKED;
+	IF NOT FOUND THEN
+		RETURN 0;
+	END IF;
+	-- crm.events_since's horizon, read with the workspace's events: on Citus
+	-- the worker holding them evaluates it, whose transactions wrote them
+	SELECT crm_hidden.event_horizon(e.tableoid) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = i.workspace_id LIMIT 1;
+	-- the batch: the events after the cursor, up to its last one
+	SELECT b.xid, b.id INTO last_xid, last_id
+	  FROM (SELECT ev.xid, ev.id FROM crm.events ev
+			 WHERE ev.workspace_id = i.workspace_id
+			   AND (ev.xid, ev.id) > (st.after_xid, st.after_event_id)
+			   AND ev.xid < horizon
+			 ORDER BY ev.xid, ev.id
+			 LIMIT integration_pump.max_events) b
+	 ORDER BY b.xid DESC, b.id DESC
+	 LIMIT 1;
+	IF last_id IS NULL THEN
+		RETURN 0;
+	END IF;
+	-- The inserts from a SELECT name the workspace as a constant: Citus
+	-- pulls their rows through the coordinator (it pushes down no insert
+	-- into a table with an identity), and prunes the SELECT to the
+	-- workspace's shard by a constant only, not by a parameter.
+	EXECUTE pg_catalog.format($q$
+		INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
+												action, event_type, payload)
+		SELECT e.workspace_id, $1, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
+			   pg_catalog.jsonb_build_object('action', 'event', 'type', e.type, 'object_type', e.object_type,
+											 'object_id', e.object_id, 'event_id', e.id, 'created_at', e.created_at,
+											 'actor', e.actor, 'data', e.payload)
+		  FROM crm.events e
+		 WHERE e.workspace_id OPERATOR(pg_catalog.=) %s
+		   AND (e.xid, e.id) OPERATOR(pg_catalog.>) ($2, $3) AND (e.xid, e.id) OPERATOR(pg_catalog.<=) ($4, $5)
+		   AND e.xid OPERATOR(pg_catalog.<) $6
+		   AND (pg_catalog.cardinality($7) OPERATOR(pg_catalog.=) 0 OR e.type OPERATOR(pg_catalog.=) ANY ($7))
+		   AND e.object_type OPERATOR(pg_catalog.<>) ALL ($8)
+		   AND e.actor OPERATOR(pg_catalog.<>) $9
+		 ORDER BY e.xid, e.id$q$, i.workspace_id)
+	USING i.id, st.after_xid, st.after_event_id, last_xid, last_id, horizon, i.event_types, synced, echo;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	n := n + k;
+	FOREACH obj IN ARRAY synced LOOP
+		EXECUTE pg_catalog.format($q$
+			WITH ev AS (
+				SELECT e.id, e.xid, e.type, e.object_id, COALESCE(e.actor OPERATOR(pg_catalog.=) $9, false) AS quiet,
+					   pg_catalog.row_number() OVER (PARTITION BY e.object_id ORDER BY e.xid, e.id) AS nth
+				  FROM crm.events e
+				 WHERE e.workspace_id OPERATOR(pg_catalog.=) %3$s
+				   AND (e.xid, e.id) OPERATOR(pg_catalog.>) ($4, $5) AND (e.xid, e.id) OPERATOR(pg_catalog.<=) ($6, $7)
+				   AND e.xid OPERATOR(pg_catalog.<) $8
+				   AND e.object_type OPERATOR(pg_catalog.=) $3 AND e.object_id IS NOT NULL
+				   AND (pg_catalog.cardinality($10) OPERATOR(pg_catalog.=) 0 OR e.type OPERATOR(pg_catalog.=) ANY ($10))
+			), objs AS (
+				SELECT DISTINCT ev.object_id FROM ev
+			), matched AS (
+				SELECT %1$I.id, crm_internal.integration_data($11, pg_catalog.to_jsonb(%1$I)) AS data FROM crm.%1$I
+				 WHERE %2$s AND %1$I.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
+			), held AS (
+				INSERT INTO crm_internal.integration_objects (workspace_id, integration_id, object_type, object_id)
+				SELECT %3$s, $2, $3, m.id FROM matched m
+				ON CONFLICT DO NOTHING
+			), dropped AS (
+				DELETE FROM crm_internal.integration_objects o
+				 WHERE o.workspace_id OPERATOR(pg_catalog.=) %3$s AND o.integration_id OPERATOR(pg_catalog.=) $2
+				   AND o.object_type OPERATOR(pg_catalog.=) $3
+				   AND o.object_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
+				   AND NOT EXISTS (SELECT 1 FROM matched m WHERE m.id OPERATOR(pg_catalog.=) o.object_id)
+				RETURNING o.object_id
+			), out AS (
+				SELECT ev.id, ev.xid, ev.type, ev.object_id, 'upsert' AS act, m.data
+				  FROM ev JOIN matched m ON m.id OPERATOR(pg_catalog.=) ev.object_id
+				 WHERE NOT ev.quiet
+				UNION ALL
+				-- what the target needs to find it: the record, if it still exists
+				SELECT ev.id, ev.xid, ev.type, ev.object_id, 'remove',
+					   coalesce((SELECT crm_internal.integration_data($11, pg_catalog.to_jsonb(t)) FROM crm.%1$I t
+								  WHERE t.workspace_id OPERATOR(pg_catalog.=) %3$s AND t.id OPERATOR(pg_catalog.=) ev.object_id), '{}')
+				  FROM ev JOIN dropped d ON d.object_id OPERATOR(pg_catalog.=) ev.object_id
+				 WHERE ev.nth OPERATOR(pg_catalog.=) 1 AND NOT ev.quiet
+			)
+			INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
+													action, event_type, payload)
+			SELECT %3$s, $2, d.id, d.id, $3, d.object_id, d.act, d.type,
+				   pg_catalog.jsonb_build_object('action', d.act, 'type', d.type, 'object_type', $3,
+												 'object_id', d.object_id, 'event_id', d.id, 'data', d.data)
+			  FROM out d
+			 ORDER BY d.xid, d.id$q$,
+			crm_internal.integration_object_table(obj),
+			crm_hidden.cql_where(obj, coalesce(i.sync_filters ->> obj, '')), i.workspace_id)
+		USING i.workspace_id, i.id, obj, st.after_xid, st.after_event_id, last_xid, last_id, horizon, echo,
+			  i.event_types, i.field_mappings -> obj;
+		GET DIAGNOSTICS k = ROW_COUNT;
+		n := n + k;
+	END LOOP;
+	UPDATE crm_internal.integration_state s SET after_xid = last_xid, after_event_id = last_id
+	 WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
+	RETURN n;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.claim_deliveries(integration text, lim integer DEFAULT 100)
+RETURNS SETOF crm.integration_deliveries
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	i crm.integrations;
+	st crm_internal.integration_state;
+	ids bigint[];
+	was text[];
+	tries integer[];
+	dead bigint[];
+	now_ timestamptz;
+BEGIN
+	PERFORM crm_internal.require_service('claim deliveries');
+	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
+		RAISE EXCEPTION 'invalid limit: %', coalesce(lim::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Claim between 1 and 10000 deliveries at a time.';
+	END IF;
+	i := crm_internal.integration_of(integration);
+	IF NOT i.enabled THEN
+		RETURN;
+	END IF;
+	PERFORM crm_internal.integration_pump(i, 100000);
+	SELECT * INTO st FROM crm_internal.integration_state s WHERE s.workspace_id = i.workspace_id AND s.integration_id = i.id;
+	-- Due deliveries in order, each the earliest open one of its object
+	-- (its head: an ordered probe of the object index, which the plan
+	-- takes whatever the statistics of a table this busy say), whose
+	-- object has no earlier event still to fan out (an event whose
+	-- transaction started later but committed first, past the horizon).
+	-- The scan stops after lim rows; the lock re-checks status and
+	-- available_at, so a row another worker leased meanwhile drops out.
+	-- Every table is read by the workspace's value, and the claim is a
+	-- SELECT and UPDATEs: on Citus each is routed to the workspace's shard
+	-- group (Citus routes no statement with an INSERT among its CTEs).
+	SELECT coalesce(array_agg(c.id ORDER BY c.position, c.id), '{}'),
+		   coalesce(array_agg(c.status ORDER BY c.position, c.id), '{}'),
+		   coalesce(array_agg(c.attempts ORDER BY c.position, c.id), '{}')
+	  INTO ids, was, tries
+	  FROM (SELECT d.id, d.position, d.status, d.attempts
+			  FROM crm.integration_deliveries d
+			 WHERE d.workspace_id = i.workspace_id AND d.integration_id = i.id
+			   AND d.status IN ('pending', 'leased', 'failed') AND d.available_at <= clock_timestamp()
+			   AND (d.object_id IS NULL
+					OR d.id = (SELECT p.id FROM crm.integration_deliveries p
+								WHERE p.workspace_id = i.workspace_id AND p.integration_id = d.integration_id
+								  AND p.object_type = d.object_type AND p.object_id = d.object_id
+								  AND p.status IN ('pending', 'leased', 'failed')
+								ORDER BY p.position, p.id
+								LIMIT 1))
+			   AND NOT EXISTS (SELECT 1 FROM crm.events e
+								WHERE e.workspace_id = i.workspace_id
+								  AND (e.xid, e.id) > (st.after_xid, st.after_event_id)
+								  AND e.id < d.position
+								  AND e.object_type = d.object_type AND e.object_id = d.object_id)
+			 ORDER BY d.position, d.id
+			 LIMIT lim
+			   FOR UPDATE OF d SKIP LOCKED) c;
+	IF 'leased' = ANY (was) THEN
+		-- a lease that ran out: logged; a delivery that kills its worker every
+		-- time is dead like one that keeps failing, or it would hold its
+		-- object's later deliveries forever
+		INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, error)
+		SELECT i.workspace_id, i.id, x.id, x.tries, 'expired', 'the lease ran out before an acknowledgement'
+		  FROM unnest(ids, was, tries) WITH ORDINALITY AS x(id, was, tries, n)
+		 WHERE x.was = 'leased'
+		 ORDER BY x.n;
+		dead := ARRAY(SELECT x.id FROM unnest(ids, was, tries) AS x(id, was, tries)
+					   WHERE x.was = 'leased' AND x.tries >= i.max_attempts);
+		UPDATE crm.integration_deliveries d
+		   SET status = 'dead', leased_until = NULL, last_error = 'the lease ran out before an acknowledgement'
+		 WHERE d.workspace_id = i.workspace_id AND d.id = ANY (dead);
+		ids := ARRAY(SELECT x FROM unnest(ids) x WHERE x <> ALL (dead));
+	END IF;
+	-- the time as a value: Citus sends no volatile function to a shard in an UPDATE
+	now_ := clock_timestamp();
+	RETURN QUERY
+	WITH u AS (
+		UPDATE crm.integration_deliveries d
+		   SET status = 'leased', attempts = d.attempts + 1,
+			   leased_until = now_ + i.lease_timeout, available_at = now_ + i.lease_timeout
+		 WHERE d.workspace_id = i.workspace_id AND d.id = ANY (ids)
+		RETURNING d.*
+	)
+	SELECT * FROM u ORDER BY u.position, u.id;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.ack_delivery(id bigint, result jsonb DEFAULT NULL)
+RETURNS crm.integration_deliveries
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	d crm.integration_deliveries;
+	now_ timestamptz;
+BEGIN
+	PERFORM crm_internal.require_service('acknowledge deliveries');
+	d := crm_internal.leased_delivery(ack_delivery.id);
+	INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, response)
+	VALUES (d.workspace_id, d.integration_id, d.id, d.attempts, 'delivered', ack_delivery.result);
+	-- the time as a value: Citus sends no volatile function to a shard in an UPDATE
+	now_ := clock_timestamp();
+	UPDATE crm.integration_deliveries x
+	   SET status = 'done', done_at = now_, leased_until = NULL, available_at = now_
+	 WHERE x.workspace_id = d.workspace_id AND x.id = d.id
+	RETURNING * INTO d;
+	RETURN d;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.fail_delivery(id bigint, error text)
+RETURNS crm.integration_deliveries
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	d crm.integration_deliveries;
+	i crm.integrations;
+	now_ timestamptz;
+BEGIN
+	PERFORM crm_internal.require_service('fail deliveries');
+	d := crm_internal.leased_delivery(fail_delivery.id);
+	SELECT * INTO i FROM crm.integrations x WHERE x.workspace_id = d.workspace_id AND x.id = d.integration_id;
+	INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, error)
+	VALUES (d.workspace_id, d.integration_id, d.id, d.attempts, 'failed', fail_delivery.error);
+	-- retry_delay, doubled after each further failure, at most retry_max;
+	-- the time as a value: Citus sends no volatile function to a shard in an UPDATE
+	now_ := clock_timestamp();
+	UPDATE crm.integration_deliveries x
+	   SET status = CASE WHEN d.attempts >= i.max_attempts THEN 'dead' ELSE 'failed' END,
+		   last_error = fail_delivery.error, leased_until = NULL,
+		   available_at = now_ + least(i.retry_max, i.retry_delay * power(2, least(d.attempts - 1, 30)))
+	 WHERE x.workspace_id = d.workspace_id AND x.id = d.id
+	RETURNING * INTO d;
+	RETURN d;
+END;
+$$;
+CREATE OR REPLACE FUNCTION crm.resync(integration text, query text DEFAULT '', object text DEFAULT 'contact')
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	i crm.integrations;
+	tab text := crm_internal.integration_object_table(resync.object);
+	pos bigint := coalesce((SELECT s.last_value FROM pg_sequences s
+							 WHERE s.schemaname = 'crm' AND s.sequencename = 'events_id_seq'), 0);
+	oid_ bigint;
+	n bigint := 0;
+BEGIN
+	PERFORM crm_internal.require_caller_privilege('crm.integrations', 'UPDATE');
+	IF 'admin' <> ALL (crm.current_permissions()) THEN
+		RAISE EXCEPTION 'user "%" lacks the permission "admin" to resync an integration', crm.current_user_id()
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'An admin of the workspace configures and resyncs integrations.';
+	END IF;
+	i := crm_internal.integration_of(resync.integration);
+	-- after every event of the workspace so far: on Citus they take their
+	-- ids from the worker's range of the sequence, not the coordinator's
+	pos := greatest(pos, coalesce((SELECT max(e.id) FROM crm.events e WHERE e.workspace_id = i.workspace_id), 0));
+	IF tab IS NULL THEN
+		RAISE EXCEPTION 'invalid object type: "%"', coalesce(resync.object, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Resync contact, company, deal, order or conversation records.';
+	END IF;
+	IF resync.query IS NULL THEN
+		RAISE EXCEPTION 'invalid query: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a CQL query, or '''' for every record the sync filter matches.';
+	END IF;
+	-- the records the query matches; the sync filter is applied per record
+	FOR oid_ IN EXECUTE pg_catalog.format('SELECT %1$I.id FROM crm.%1$I WHERE %2$s ORDER BY %1$I.id',
+										  tab, crm_hidden.cql_where(resync.object, resync.query))
+	LOOP
+		IF crm_internal.integration_sync(i, resync.object, oid_, NULL, 'CRM_RESYNC', pos) THEN
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+-- citusw: the integrations' row-path refusal names the table, not the Citus shard it fired on
+CREATE OR REPLACE FUNCTION crm_internal.integration_worker_state() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = TG_RELID AND pg_has_role(current_user, c.relowner, 'MEMBER')) THEN
+		-- on Citus the trigger fires on a shard, crm.integration_deliveries_102412: the table's name
+		RAISE EXCEPTION 'crm.% is written by the integration functions only', regexp_replace(TG_TABLE_NAME, '_[0-9]+$', '')
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'A worker moves deliveries with crm.claim_deliveries(), crm.ack_delivery() and crm.fail_delivery(); an admin queues records with crm.resync().';
+	END IF;
+	RETURN NULL;
+END;
+$$;

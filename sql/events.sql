@@ -193,16 +193,38 @@ CREATE FUNCTION crm_internal.emit_row_events() RETURNS trigger
 COMMENT ON FUNCTION crm_internal.emit_row_events() IS
 	'statement trigger writing <prefix>_CREATED/_UPDATED/_DELETED events; arguments: object type, event prefix';
 
+-- On Citus crm.workspaces is a reference table: a DELETE runs on each
+-- node's placement of it (crm.workspaces_<shard id>) and this trigger fires
+-- on each, where crm.events is distributed.  Each placement deletes the
+-- events of this node's placements of crm.events only, by a statement
+-- naming the workspace (routed to the local shard), so that no node
+-- reaches another's events while that node's placement is deleting too
+-- (a distributed deadlock), and no query joins the transition table with
+-- a distributed table, which Citus cannot plan.
 CREATE FUNCTION crm_internal.purge_workspace_events() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	ids bigint[];
+	ws bigint;
 BEGIN
-	DELETE FROM crm.events e USING old_workspaces o WHERE e.workspace_id = o.id;
+	IF TG_TABLE_NAME = 'workspaces' THEN
+		DELETE FROM crm.events e USING old_workspaces o WHERE e.workspace_id = o.id;
+	ELSE
+		EXECUTE 'SELECT pg_catalog.array_agg(o.id) FROM old_workspaces o'
+				' WHERE pg_catalog.to_regclass(pg_catalog.format(''crm.events_%s'','
+				' pg_catalog.get_shard_id_for_distribution_column(''crm.events'', o.id))) IS NOT NULL'
+			INTO ids;
+		FOREACH ws IN ARRAY coalesce(ids, '{}') LOOP
+			DELETE FROM crm.events e WHERE e.workspace_id = ws;
+		END LOOP;
+	END IF;
 	RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION crm_internal.purge_workspace_events() IS 'deletes the events of deleted workspaces';
+COMMENT ON FUNCTION crm_internal.purge_workspace_events() IS
+	'deletes the events of deleted workspaces (on a Citus placement of crm.workspaces, those of the node''s own placements of crm.events)';
 
 CREATE TRIGGER workspaces_purge_events AFTER DELETE ON crm.workspaces
 	REFERENCING OLD TABLE AS old_workspaces

@@ -156,7 +156,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = TG_RELID AND pg_has_role(current_user, c.relowner, 'MEMBER')) THEN
-		RAISE EXCEPTION 'crm.% is written by the integration functions only', TG_TABLE_NAME
+		-- on Citus the trigger fires on a shard, crm.integration_deliveries_102412: the table's name
+		RAISE EXCEPTION 'crm.% is written by the integration functions only', regexp_replace(TG_TABLE_NAME, '_[0-9]+$', '')
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'A worker moves deliveries with crm.claim_deliveries(), crm.ack_delivery() and crm.fail_delivery(); an admin queues records with crm.resync().';
 	END IF;
@@ -531,7 +532,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	st crm_internal.integration_state;
-	horizon xid8 := pg_snapshot_xmin(pg_current_snapshot());
+	horizon xid8;
 	last_xid xid8;
 	last_id bigint;
 	echo text := 'integration:' || i.key;
@@ -546,6 +547,10 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN 0;
 	END IF;
+	-- crm.events_since's horizon, read with the workspace's events: on Citus
+	-- the worker holding them evaluates it, whose transactions wrote them
+	SELECT crm_hidden.event_horizon(e.tableoid) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = i.workspace_id LIMIT 1;
 	-- the batch: the events after the cursor, up to its last one
 	SELECT b.xid, b.id INTO last_xid, last_id
 	  FROM (SELECT ev.xid, ev.id FROM crm.events ev
@@ -559,20 +564,26 @@ BEGIN
 	IF last_id IS NULL THEN
 		RETURN 0;
 	END IF;
-	INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
-											action, event_type, payload)
-	SELECT i.workspace_id, i.id, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
-		   jsonb_build_object('action', 'event', 'type', e.type, 'object_type', e.object_type,
-							  'object_id', e.object_id, 'event_id', e.id, 'created_at', e.created_at,
-							  'actor', e.actor, 'data', e.payload)
-	  FROM crm.events e
-	 WHERE e.workspace_id = i.workspace_id
-	   AND (e.xid, e.id) > (st.after_xid, st.after_event_id) AND (e.xid, e.id) <= (last_xid, last_id)
-	   AND e.xid < horizon
-	   AND (cardinality(i.event_types) = 0 OR e.type = ANY (i.event_types))
-	   AND e.object_type <> ALL (synced)
-	   AND e.actor <> echo
-	 ORDER BY e.xid, e.id;
+	-- The inserts from a SELECT name the workspace as a constant: Citus
+	-- pulls their rows through the coordinator (it pushes down no insert
+	-- into a table with an identity), and prunes the SELECT to the
+	-- workspace's shard by a constant only, not by a parameter.
+	EXECUTE pg_catalog.format($q$
+		INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
+												action, event_type, payload)
+		SELECT e.workspace_id, $1, e.id, e.id, e.object_type, e.object_id, 'event', e.type,
+			   pg_catalog.jsonb_build_object('action', 'event', 'type', e.type, 'object_type', e.object_type,
+											 'object_id', e.object_id, 'event_id', e.id, 'created_at', e.created_at,
+											 'actor', e.actor, 'data', e.payload)
+		  FROM crm.events e
+		 WHERE e.workspace_id OPERATOR(pg_catalog.=) %s
+		   AND (e.xid, e.id) OPERATOR(pg_catalog.>) ($2, $3) AND (e.xid, e.id) OPERATOR(pg_catalog.<=) ($4, $5)
+		   AND e.xid OPERATOR(pg_catalog.<) $6
+		   AND (pg_catalog.cardinality($7) OPERATOR(pg_catalog.=) 0 OR e.type OPERATOR(pg_catalog.=) ANY ($7))
+		   AND e.object_type OPERATOR(pg_catalog.<>) ALL ($8)
+		   AND e.actor OPERATOR(pg_catalog.<>) $9
+		 ORDER BY e.xid, e.id$q$, i.workspace_id)
+	USING i.id, st.after_xid, st.after_event_id, last_xid, last_id, horizon, i.event_types, synced, echo;
 	GET DIAGNOSTICS k = ROW_COUNT;
 	n := n + k;
 	FOREACH obj IN ARRAY synced LOOP
@@ -581,7 +592,7 @@ BEGIN
 				SELECT e.id, e.xid, e.type, e.object_id, COALESCE(e.actor OPERATOR(pg_catalog.=) $9, false) AS quiet,
 					   pg_catalog.row_number() OVER (PARTITION BY e.object_id ORDER BY e.xid, e.id) AS nth
 				  FROM crm.events e
-				 WHERE e.workspace_id OPERATOR(pg_catalog.=) $1
+				 WHERE e.workspace_id OPERATOR(pg_catalog.=) %3$s
 				   AND (e.xid, e.id) OPERATOR(pg_catalog.>) ($4, $5) AND (e.xid, e.id) OPERATOR(pg_catalog.<=) ($6, $7)
 				   AND e.xid OPERATOR(pg_catalog.<) $8
 				   AND e.object_type OPERATOR(pg_catalog.=) $3 AND e.object_id IS NOT NULL
@@ -593,11 +604,11 @@ BEGIN
 				 WHERE %2$s AND %1$I.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
 			), held AS (
 				INSERT INTO crm_internal.integration_objects (workspace_id, integration_id, object_type, object_id)
-				SELECT $1, $2, $3, m.id FROM matched m
+				SELECT %3$s, $2, $3, m.id FROM matched m
 				ON CONFLICT DO NOTHING
 			), dropped AS (
 				DELETE FROM crm_internal.integration_objects o
-				 WHERE o.workspace_id OPERATOR(pg_catalog.=) $1 AND o.integration_id OPERATOR(pg_catalog.=) $2
+				 WHERE o.workspace_id OPERATOR(pg_catalog.=) %3$s AND o.integration_id OPERATOR(pg_catalog.=) $2
 				   AND o.object_type OPERATOR(pg_catalog.=) $3
 				   AND o.object_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objs.object_id FROM objs))
 				   AND NOT EXISTS (SELECT 1 FROM matched m WHERE m.id OPERATOR(pg_catalog.=) o.object_id)
@@ -610,19 +621,19 @@ BEGIN
 				-- what the target needs to find it: the record, if it still exists
 				SELECT ev.id, ev.xid, ev.type, ev.object_id, 'remove',
 					   coalesce((SELECT crm_internal.integration_data($11, pg_catalog.to_jsonb(t)) FROM crm.%1$I t
-								  WHERE t.workspace_id OPERATOR(pg_catalog.=) $1 AND t.id OPERATOR(pg_catalog.=) ev.object_id), '{}')
+								  WHERE t.workspace_id OPERATOR(pg_catalog.=) %3$s AND t.id OPERATOR(pg_catalog.=) ev.object_id), '{}')
 				  FROM ev JOIN dropped d ON d.object_id OPERATOR(pg_catalog.=) ev.object_id
 				 WHERE ev.nth OPERATOR(pg_catalog.=) 1 AND NOT ev.quiet
 			)
 			INSERT INTO crm.integration_deliveries (workspace_id, integration_id, event_id, position, object_type, object_id,
 													action, event_type, payload)
-			SELECT $1, $2, d.id, d.id, $3, d.object_id, d.act, d.type,
+			SELECT %3$s, $2, d.id, d.id, $3, d.object_id, d.act, d.type,
 				   pg_catalog.jsonb_build_object('action', d.act, 'type', d.type, 'object_type', $3,
 												 'object_id', d.object_id, 'event_id', d.id, 'data', d.data)
 			  FROM out d
 			 ORDER BY d.xid, d.id$q$,
 			crm_internal.integration_object_table(obj),
-			crm_hidden.cql_where(obj, coalesce(i.sync_filters ->> obj, '')))
+			crm_hidden.cql_where(obj, coalesce(i.sync_filters ->> obj, '')), i.workspace_id)
 		USING i.workspace_id, i.id, obj, st.after_xid, st.after_event_id, last_xid, last_id, horizon, echo,
 			  i.event_types, i.field_mappings -> obj;
 		GET DIAGNOSTICS k = ROW_COUNT;
@@ -666,6 +677,11 @@ AS $$
 DECLARE
 	i crm.integrations;
 	st crm_internal.integration_state;
+	ids bigint[];
+	was text[];
+	tries integer[];
+	dead bigint[];
+	now_ timestamptz;
 BEGIN
 	PERFORM crm_internal.require_service('claim deliveries');
 	IF lim IS NULL OR lim < 1 OR lim > 10000 THEN
@@ -686,46 +702,56 @@ BEGIN
 	-- transaction started later but committed first, past the horizon).
 	-- The scan stops after lim rows; the lock re-checks status and
 	-- available_at, so a row another worker leased meanwhile drops out.
-	RETURN QUERY
-	WITH c AS (
-		SELECT d.workspace_id, d.id, d.status AS was, d.attempts AS tries
-		  FROM crm.integration_deliveries d
-		 WHERE d.workspace_id = i.workspace_id AND d.integration_id = i.id
-		   AND d.status IN ('pending', 'leased', 'failed') AND d.available_at <= clock_timestamp()
-		   AND (d.object_id IS NULL
-				OR d.id = (SELECT p.id FROM crm.integration_deliveries p
-							WHERE p.workspace_id = d.workspace_id AND p.integration_id = d.integration_id
-							  AND p.object_type = d.object_type AND p.object_id = d.object_id
-							  AND p.status IN ('pending', 'leased', 'failed')
-							ORDER BY p.position, p.id
-							LIMIT 1))
-		   AND NOT EXISTS (SELECT 1 FROM crm.events e
-							WHERE e.workspace_id = i.workspace_id
-							  AND (e.xid, e.id) > (st.after_xid, st.after_event_id)
-							  AND e.id < d.position
-							  AND e.object_type = d.object_type AND e.object_id = d.object_id)
-		 ORDER BY d.position, d.id
-		 LIMIT lim
-		   FOR UPDATE OF d SKIP LOCKED
-	), expired AS (
+	-- Every table is read by the workspace's value, and the claim is a
+	-- SELECT and UPDATEs: on Citus each is routed to the workspace's shard
+	-- group (Citus routes no statement with an INSERT among its CTEs).
+	SELECT coalesce(array_agg(c.id ORDER BY c.position, c.id), '{}'),
+		   coalesce(array_agg(c.status ORDER BY c.position, c.id), '{}'),
+		   coalesce(array_agg(c.attempts ORDER BY c.position, c.id), '{}')
+	  INTO ids, was, tries
+	  FROM (SELECT d.id, d.position, d.status, d.attempts
+			  FROM crm.integration_deliveries d
+			 WHERE d.workspace_id = i.workspace_id AND d.integration_id = i.id
+			   AND d.status IN ('pending', 'leased', 'failed') AND d.available_at <= clock_timestamp()
+			   AND (d.object_id IS NULL
+					OR d.id = (SELECT p.id FROM crm.integration_deliveries p
+								WHERE p.workspace_id = i.workspace_id AND p.integration_id = d.integration_id
+								  AND p.object_type = d.object_type AND p.object_id = d.object_id
+								  AND p.status IN ('pending', 'leased', 'failed')
+								ORDER BY p.position, p.id
+								LIMIT 1))
+			   AND NOT EXISTS (SELECT 1 FROM crm.events e
+								WHERE e.workspace_id = i.workspace_id
+								  AND (e.xid, e.id) > (st.after_xid, st.after_event_id)
+								  AND e.id < d.position
+								  AND e.object_type = d.object_type AND e.object_id = d.object_id)
+			 ORDER BY d.position, d.id
+			 LIMIT lim
+			   FOR UPDATE OF d SKIP LOCKED) c;
+	IF 'leased' = ANY (was) THEN
+		-- a lease that ran out: logged; a delivery that kills its worker every
+		-- time is dead like one that keeps failing, or it would hold its
+		-- object's later deliveries forever
 		INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, error)
-		SELECT c.workspace_id, i.id, c.id, c.tries, 'expired', 'the lease ran out before an acknowledgement'
-		  FROM c WHERE c.was = 'leased'
-	), dead AS (
-		-- a delivery that kills its worker every time is dead like one that
-		-- keeps failing, or it would hold its object's later deliveries forever
+		SELECT i.workspace_id, i.id, x.id, x.tries, 'expired', 'the lease ran out before an acknowledgement'
+		  FROM unnest(ids, was, tries) WITH ORDINALITY AS x(id, was, tries, n)
+		 WHERE x.was = 'leased'
+		 ORDER BY x.n;
+		dead := ARRAY(SELECT x.id FROM unnest(ids, was, tries) AS x(id, was, tries)
+					   WHERE x.was = 'leased' AND x.tries >= i.max_attempts);
 		UPDATE crm.integration_deliveries d
 		   SET status = 'dead', leased_until = NULL, last_error = 'the lease ran out before an acknowledgement'
-		  FROM c
-		 WHERE d.workspace_id = c.workspace_id AND d.id = c.id
-		   AND c.was = 'leased' AND c.tries >= i.max_attempts
-	), u AS (
+		 WHERE d.workspace_id = i.workspace_id AND d.id = ANY (dead);
+		ids := ARRAY(SELECT x FROM unnest(ids) x WHERE x <> ALL (dead));
+	END IF;
+	-- the time as a value: Citus sends no volatile function to a shard in an UPDATE
+	now_ := clock_timestamp();
+	RETURN QUERY
+	WITH u AS (
 		UPDATE crm.integration_deliveries d
 		   SET status = 'leased', attempts = d.attempts + 1,
-			   leased_until = clock_timestamp() + i.lease_timeout, available_at = clock_timestamp() + i.lease_timeout
-		  FROM c
-		 WHERE d.workspace_id = c.workspace_id AND d.id = c.id
-		   AND NOT (c.was = 'leased' AND c.tries >= i.max_attempts)
+			   leased_until = now_ + i.lease_timeout, available_at = now_ + i.lease_timeout
+		 WHERE d.workspace_id = i.workspace_id AND d.id = ANY (ids)
 		RETURNING d.*
 	)
 	SELECT * FROM u ORDER BY u.position, u.id;
@@ -769,13 +795,16 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	d crm.integration_deliveries;
+	now_ timestamptz;
 BEGIN
 	PERFORM crm_internal.require_service('acknowledge deliveries');
 	d := crm_internal.leased_delivery(ack_delivery.id);
 	INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, response)
 	VALUES (d.workspace_id, d.integration_id, d.id, d.attempts, 'delivered', ack_delivery.result);
+	-- the time as a value: Citus sends no volatile function to a shard in an UPDATE
+	now_ := clock_timestamp();
 	UPDATE crm.integration_deliveries x
-	   SET status = 'done', done_at = clock_timestamp(), leased_until = NULL, available_at = clock_timestamp()
+	   SET status = 'done', done_at = now_, leased_until = NULL, available_at = now_
 	 WHERE x.workspace_id = d.workspace_id AND x.id = d.id
 	RETURNING * INTO d;
 	RETURN d;
@@ -793,17 +822,20 @@ AS $$
 DECLARE
 	d crm.integration_deliveries;
 	i crm.integrations;
+	now_ timestamptz;
 BEGIN
 	PERFORM crm_internal.require_service('fail deliveries');
 	d := crm_internal.leased_delivery(fail_delivery.id);
 	SELECT * INTO i FROM crm.integrations x WHERE x.workspace_id = d.workspace_id AND x.id = d.integration_id;
 	INSERT INTO crm.integration_attempts (workspace_id, integration_id, delivery_id, attempt, outcome, error)
 	VALUES (d.workspace_id, d.integration_id, d.id, d.attempts, 'failed', fail_delivery.error);
-	-- retry_delay, doubled after each further failure, at most retry_max
+	-- retry_delay, doubled after each further failure, at most retry_max;
+	-- the time as a value: Citus sends no volatile function to a shard in an UPDATE
+	now_ := clock_timestamp();
 	UPDATE crm.integration_deliveries x
 	   SET status = CASE WHEN d.attempts >= i.max_attempts THEN 'dead' ELSE 'failed' END,
 		   last_error = fail_delivery.error, leased_until = NULL,
-		   available_at = clock_timestamp() + least(i.retry_max, i.retry_delay * power(2, least(d.attempts - 1, 30)))
+		   available_at = now_ + least(i.retry_max, i.retry_delay * power(2, least(d.attempts - 1, 30)))
 	 WHERE x.workspace_id = d.workspace_id AND x.id = d.id
 	RETURNING * INTO d;
 	RETURN d;
@@ -893,6 +925,9 @@ BEGIN
 				  HINT = 'An admin of the workspace configures and resyncs integrations.';
 	END IF;
 	i := crm_internal.integration_of(resync.integration);
+	-- after every event of the workspace so far: on Citus they take their
+	-- ids from the worker's range of the sequence, not the coordinator's
+	pos := greatest(pos, coalesce((SELECT max(e.id) FROM crm.events e WHERE e.workspace_id = i.workspace_id), 0));
 	IF tab IS NULL THEN
 		RAISE EXCEPTION 'invalid object type: "%"', coalesce(resync.object, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',

@@ -89,30 +89,49 @@ CREATE TRIGGER members_normalize BEFORE INSERT OR UPDATE ON crm.members
 -- A workspace with members keeps an active admin: its first member is one,
 -- and the last one cannot leave or lose the role while others remain.
 -- Removing every member opens the workspace again.
--- SECURITY DEFINER: it reads every workspace's members, past row-level
--- security, and refuses; it writes nothing.
+-- SECURITY DEFINER: it reads the workspaces' members past row-level
+-- security, and refuses; it writes nothing.  It checks the workspaces the
+-- statement's rows belong to (its transition tables), each by a query
+-- naming the workspace: on Citus the trigger fires on a shard and such a
+-- query goes to the workspace's shard on the same node, where one reading
+-- every workspace's members went to every shard.
 CREATE FUNCTION crm_internal.members_keep_admin() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	ids bigint[] := '{}';
 	ws bigint;
 BEGIN
-	SELECT m.workspace_id INTO ws FROM crm.members m
-	 GROUP BY m.workspace_id HAVING NOT bool_or(m.active AND m.role = 'admin') LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'workspace "%" would have members but no active admin',
-			(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = 'The first member of a workspace is an admin; make another member admin before this one leaves or changes role.';
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		ids := ARRAY(SELECT DISTINCT n.workspace_id FROM new_members n);
 	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') THEN
+		ids := ids || ARRAY(SELECT DISTINCT o.workspace_id FROM old_members o);
+	END IF;
+	FOREACH ws IN ARRAY ARRAY(SELECT DISTINCT x FROM unnest(ids) x ORDER BY x) LOOP
+		IF EXISTS (SELECT 1 FROM crm.members m WHERE m.workspace_id = ws)
+		   AND NOT EXISTS (SELECT 1 FROM crm.members m WHERE m.workspace_id = ws AND m.active AND m.role = 'admin') THEN
+			RAISE EXCEPTION 'workspace "%" would have members but no active admin',
+				(SELECT w.slug FROM crm.workspaces w WHERE w.id = ws)
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'The first member of a workspace is an admin; make another member admin before this one leaves or changes role.';
+		END IF;
+	END LOOP;
 	RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.members_keep_admin() IS
 	'AFTER statement trigger on members: a workspace with members has an active admin (55000)';
 
-CREATE TRIGGER members_keep_admin AFTER INSERT OR UPDATE OR DELETE ON crm.members
+CREATE TRIGGER members_keep_admin_insert AFTER INSERT ON crm.members
+	REFERENCING NEW TABLE AS new_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
+CREATE TRIGGER members_keep_admin_update AFTER UPDATE ON crm.members
+	REFERENCING OLD TABLE AS old_members NEW TABLE AS new_members
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
+CREATE TRIGGER members_keep_admin_delete AFTER DELETE ON crm.members
+	REFERENCING OLD TABLE AS old_members
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.members_keep_admin();
 CREATE TRIGGER members_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.members
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_internal.invalidate_caches();

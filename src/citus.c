@@ -380,4 +380,5 @@ CrmCitusInit(void)
 	ExecutorStart_hook = CitusExecutorStart;
 	RegisterSubXactCallback(CitusSubXact, NULL);
 	CrmCitusCallsInit();
+	CrmCitusEventsInit();
 }

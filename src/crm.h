@@ -72,6 +72,8 @@ extern int	CrmCitusRequestSettingsCount(void);
 extern const char *CrmCitusRequestSetting(int i);
 /* src/citus_calls.c: whole calls on the workspace's worker */
 extern void CrmCitusCallsInit(void);
+/* src/citus_events.c: a row INSERT into the distributed crm.events on the coordinator */
+extern void CrmCitusEventsInit(void);
 extern bool CrmCitusIdentifyOnWorker(FunctionCallInfo fcinfo, int64 *result);
 extern Datum CrmCitusRequestSettings(int64 ws);
 struct ArrayType;
