@@ -80,9 +80,9 @@ typedef struct Rollup
 	CrmRollupSql sql;			/* over the related rows' alias c */
 	/*
 	 * kept plans by the records touched (one, more), transition tables (new,
-	 * old, both) and step (lock, update)
+	 * old, both) and step (see SyncAdditive and SyncRollup)
 	 */
-	SPIPlanPtr	plans[2][3][2];
+	SPIPlanPtr	plans[2][3][3];
 	/* on Citus: the touched records by transition tables, then lock and update */
 	SPIPlanPtr	citus_plans[3][3];
 } Rollup;
@@ -453,13 +453,25 @@ TouchedRecords(TriggerData *td, const Rollup *r, int64 *one)
 }
 
 /*
- * Lock the one touched record ($3) if what (a condition over the transition
- * tables) holds, into *tid: the latest version's, which the write then
- * reads by a TID scan, the cheapest of all plans, and which stays while the
- * lock is held.  The record is found through its primary key whatever the
+ * The one touched record ($3) found through its primary key whatever the
  * statistics: without them every index leading with workspace_id costs the
- * same, and the planner may pick one that reads the whole workspace; the
- * primary key alone returns a range of ids in order without a sort.
+ * same, and the planner may pick one that reads the whole workspace.  The
+ * primary key alone returns a range of ids in order without a sort, and a
+ * TID scan of the tid it finds is the cheapest of all plans.
+ */
+static char *
+ByKey(const Rollup *r, const char *alias)
+{
+	return psprintf("FROM crm.%s AS %s WHERE %s.workspace_id OPERATOR(pg_catalog.=) $1"
+					"   AND %s.id OPERATOR(pg_catalog.>=) $3 AND %s.id OPERATOR(pg_catalog.<=) $3"
+					"   AND %s.id IS DISTINCT FROM $2",
+					r->parent, alias, alias, alias, alias, alias);
+}
+
+/*
+ * Lock the one touched record if what (a condition over the transition
+ * tables) holds, into *tid: the latest version's, which the write then reads
+ * by a TID scan and which stays while the lock is held.
  */
 static bool
 LockOne(Rollup *r, const char *what, const char *strength, SPIPlanPtr *slot, Datum *args, const char *nulls,
@@ -469,11 +481,8 @@ LockOne(Rollup *r, const char *what, const char *strength, SPIPlanPtr *slot, Dat
 	bool		isnull;
 
 	WriteRecordsKept(r, *slot ? NULL :
-					 psprintf("SELECT p.ctid FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
-							  "   AND p.id OPERATOR(pg_catalog.>=) $3 AND p.id OPERATOR(pg_catalog.<=) $3"
-							  "   AND p.id IS DISTINCT FROM $2 AND %s"
-							  " ORDER BY p.id LIMIT 1 FOR %s OF p",
-							  r->parent, what, strength),
+					 psprintf("SELECT p.ctid %s AND %s ORDER BY p.id LIMIT 1 FOR %s OF p",
+							  ByKey(r, "p"), what, strength),
 					 3, argtypes, args, nulls, slot);
 	if (SPI_processed != 1)
 		return false;
@@ -494,8 +503,8 @@ LockOne(Rollup *r, const char *what, const char *strength, SPIPlanPtr *slot, Dat
  * The records are found by their ids, never by a join to them: planned
  * without statistics (a new installation, tables analyzed while empty), a
  * join put the records on its outer side and visited every record of the
- * workspace at each single-order statement.  One touched record is locked
- * by its key, then written by its tid (LockOne).  More are read from the
+ * workspace at each single-order statement.  One touched record is written
+ * at the tid its key finds (ByKey).  More are read from the
  * transition tables first (the CTE d, run once): their ids as an array,
  * found by the primary key, and their deltas as a jsonb object by id, read
  * per record by a binary search of the object's keys.
@@ -526,7 +535,7 @@ SyncAdditive(Rollup **group, int n, bool has_new, bool has_old, int touched, int
 		args[1] = Int64GetDatum(skip);
 		nulls[1] = ' ';
 	}
-	if (slots[0] == NULL || (touched == 1 && slots[1] == NULL))
+	if (slots[0] == NULL || (touched == 1 && (slots[1] == NULL || slots[2] == NULL)))
 	{
 		initStringInfo(&set);
 		initStringInfo(&sums);
@@ -569,17 +578,32 @@ SyncAdditive(Rollup **group, int n, bool has_new, bool has_old, int touched, int
 						 2, argtypes, args, nulls, &slots[0]);
 		return;
 	}
+	/*
+	 * The record's tid read by its key, then the record written at that tid:
+	 * one statement.  A version of the record committed meanwhile by another
+	 * writer fails the TID scan's recheck and is not written: then (and when
+	 * no delta moved) it is locked by its key, which waits for that writer,
+	 * and written at its latest tid.
+	 */
+	WriteRecordsKept(r, slots[0] ? NULL :
+					 psprintf("UPDATE crm.%s AS p SET properties = %s FROM %s"
+							  " WHERE p.ctid OPERATOR(pg_catalog.=) (SELECT q.ctid %s ORDER BY q.id LIMIT 1)"
+							  "   AND p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) $3 AND (%s)",
+							  r->parent, set.data, d, ByKey(r, "q"), moved.data),
+					 3, argtypes, args, nulls, &slots[0]);
+	if (SPI_processed == 1)
+		return;
 	/* the record is locked only when a delta is not 0, as the UPDATE writes it only then */
 	if (!LockOne(r, d ? psprintf("EXISTS (SELECT FROM %s WHERE %s)", d, moved.data) : NULL,
-				 "NO KEY UPDATE", &slots[0], args, nulls, &tid))
+				 "NO KEY UPDATE", &slots[1], args, nulls, &tid))
 		return;
 	args[3] = PointerGetDatum(&tid);
-	WriteRecordsKept(r, slots[1] ? NULL :
+	WriteRecordsKept(r, slots[2] ? NULL :
 					 psprintf("UPDATE crm.%s AS p SET properties = %s FROM %s"
 							  " WHERE p.ctid OPERATOR(pg_catalog.=) $4 AND p.workspace_id OPERATOR(pg_catalog.=) $1"
 							  "   AND p.id OPERATOR(pg_catalog.=) $3 AND (%s)",
 							  r->parent, set.data, d, moved.data),
-					 4, argtypes, args, nulls, &slots[1]);
+					 4, argtypes, args, nulls, &slots[2]);
 }
 
 /*
