@@ -1670,9 +1670,16 @@ crm_follow_merged_contact(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "follow_merged_contact: SPI_connect failed");
 	if (follow_plan == NULL)
+		/*
+		 * A range on the id in its order: without statistics every index
+		 * leading with workspace_id costs what the primary key does for an
+		 * equality, and one of them would read the whole workspace; only the
+		 * primary key returns the ids in order without a sort.
+		 */
 		follow_plan = PrepareKept("SELECT c.merged_into FROM crm.contacts c"
-								  " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2"
-								  " FOR KEY SHARE",
+								  " WHERE c.workspace_id OPERATOR(pg_catalog.=) $1"
+								  "   AND c.id OPERATOR(pg_catalog.>=) $2 AND c.id OPERATOR(pg_catalog.<=) $2"
+								  " ORDER BY c.id LIMIT 1 FOR KEY SHARE",
 								  2, merge_argtypes);
 	/* the key-share lock waits for a merge in progress and holds the survivor live */
 	for (hops = 0; hops < 100; hops++)

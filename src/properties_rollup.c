@@ -78,8 +78,11 @@ typedef struct Rollup
 	char	   *parent;			/* the records' table: contacts */
 	const char *type_column;	/* custom records: their type column */
 	CrmRollupSql sql;			/* over the related rows' alias c */
-	/* kept plans by transition tables (new, old, both) and step (lock, update) */
-	SPIPlanPtr	plans[3][2];
+	/*
+	 * kept plans by the records touched (one, more), transition tables (new,
+	 * old, both) and step (see SyncAdditive and SyncRollup)
+	 */
+	SPIPlanPtr	plans[2][3][3];
 	/* on Citus: the touched records by transition tables, then lock and update */
 	SPIPlanPtr	citus_plans[3][3];
 } Rollup;
@@ -408,6 +411,86 @@ Shares(Rollup **group, int n, const char *table, bool negative)
 }
 
 /*
+ * How many records of the workspace the statement's related rows name in
+ * the rollup's foreign key: 0, 1 (into *one) or 2 for more than one.  A
+ * statement that touches one record writes it by its whole key, a plan whose
+ * shape the statistics cannot change (see SyncAdditive).
+ */
+static int
+TouchedRecords(TriggerData *td, const Rollup *r, int64 *one)
+{
+	Tuplestorestate *stores[2] = {td->tg_newtable, td->tg_oldtable};
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	AttrNumber	fk = SPI_fnumber(desc, r->sql.fk);
+	AttrNumber	ws = SPI_fnumber(desc, "workspace_id");
+	TupleTableSlot *slot;
+	int			n = 0;
+
+	if (fk <= 0 || ws <= 0)
+		return 2;
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	for (int t = 0; t < 2 && n < 2; t++)
+	{
+		if (stores[t] == NULL)
+			continue;
+		tuplestore_rescan(stores[t]);
+		while (n < 2 && tuplestore_gettupleslot(stores[t], true, false, slot))
+		{
+			bool		isnull;
+			int64		id;
+
+			if (DatumGetInt64(slot_getattr(slot, ws, &isnull)) != r->workspace_id)
+				continue;
+			id = DatumGetInt64(slot_getattr(slot, fk, &isnull));
+			if (isnull || (n == 1 && id == *one))
+				continue;
+			*one = id;
+			n++;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	return n;
+}
+
+/*
+ * The one touched record ($3) found through its primary key whatever the
+ * statistics: without them every index leading with workspace_id costs the
+ * same, and the planner may pick one that reads the whole workspace.  The
+ * primary key alone returns a range of ids in order without a sort, and a
+ * TID scan of the tid it finds is the cheapest of all plans.
+ */
+static char *
+ByKey(const Rollup *r, const char *alias)
+{
+	return psprintf("FROM crm.%s AS %s WHERE %s.workspace_id OPERATOR(pg_catalog.=) $1"
+					"   AND %s.id OPERATOR(pg_catalog.>=) $3 AND %s.id OPERATOR(pg_catalog.<=) $3"
+					"   AND %s.id IS DISTINCT FROM $2",
+					r->parent, alias, alias, alias, alias, alias);
+}
+
+/*
+ * Lock the one touched record if what (a condition over the transition
+ * tables) holds, into *tid: the latest version's, which the write then reads
+ * by a TID scan and which stays while the lock is held.
+ */
+static bool
+LockOne(Rollup *r, const char *what, const char *strength, SPIPlanPtr *slot, Datum *args, const char *nulls,
+		ItemPointerData *tid)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	bool		isnull;
+
+	WriteRecordsKept(r, *slot ? NULL :
+					 psprintf("SELECT p.ctid %s AND %s ORDER BY p.id LIMIT 1 FOR %s OF p",
+							  ByKey(r, "p"), what, strength),
+					 3, argtypes, args, nulls, slot);
+	if (SPI_processed != 1)
+		return false;
+	*tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
+
+/*
  * The additive rollups of one kind of record over this table (a contact's
  * spend and its count of orders): one UPDATE adds every rollup's delta per
  * touched record, so a record is rewritten (with its indexes, triggers,
@@ -415,70 +498,138 @@ Shares(Rollup **group, int n, const char *table, bool negative)
  * whose delta is 0 keeps its stored value; a record whose deltas are all 0
  * is not written.  Two writers of one record queue on its row lock and the
  * second adds its deltas to the first's result, so the values are exact at
- * commit.  The plan is kept in the group's first rollup.
+ * commit.  The plans are kept in the group's first rollup.
+ *
+ * The records are found by their ids, never by a join to them: planned
+ * without statistics (a new installation, tables analyzed while empty), a
+ * join put the records on its outer side and visited every record of the
+ * workspace at each single-order statement.  One touched record is written
+ * at the tid its key finds (ByKey).  More are read from the
+ * transition tables first (the CTE d, run once): their ids as an array,
+ * found by the primary key, and their deltas as a jsonb object by id, read
+ * per record by a binary search of the object's keys.
  */
 static void
-SyncAdditive(Rollup **group, int n, bool has_new, bool has_old)
+SyncAdditive(Rollup **group, int n, bool has_new, bool has_old, int touched, int64 one)
 {
-	const Rollup *r = group[0];
-	SPIPlanPtr *slot = &group[0]->plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1][0];
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2] = {Int64GetDatum(r->workspace_id), (Datum) 0};
-	char		nulls[2] = {' ', 'n'};
+	Rollup	   *r = group[0];
+	SPIPlanPtr *slots = group[0]->plans[touched == 1 ? 0 : 1][(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, TIDOID};
+	Datum		args[4] = {Int64GetDatum(r->workspace_id), (Datum) 0, Int64GetDatum(one), (Datum) 0};
+	char		nulls[4] = {' ', 'n', ' ', ' '};
+	ItemPointerData tid;
 	int64		skip;
 	StringInfoData set,
 				sums,
+				deltas,
 				moved;
+	char	   *rows = NULL;
+	char	   *d = NULL;
 
+	if (touched == 0)
+		return;
 	if (Clearing(r, &skip))
 	{
+		if (touched == 1 && skip == one)
+			return;
 		args[1] = Int64GetDatum(skip);
 		nulls[1] = ' ';
 	}
-	if (*slot == NULL)
+	if (slots[0] == NULL || (touched == 1 && (slots[1] == NULL || slots[2] == NULL)))
 	{
 		initStringInfo(&set);
 		initStringInfo(&sums);
+		initStringInfo(&deltas);
 		initStringInfo(&moved);
+		rows = psprintf("%s%s%s", has_new ? Shares(group, n, "new_rows", false) : "",
+						has_new && has_old ? " UNION ALL " : "",
+						has_old ? Shares(group, n, "old_rows", true) : "");
 		appendStringInfoString(&set, "p.properties");
 		for (int i = 0; i < n; i++)
 		{
 			const char *k = quote_literal_cstr(group[i]->key);
+			/* record p's delta of rollup i: d's column, or its object's entry for p */
+			char	   *di = touched == 1 ? psprintf("d.d%d", i) :
+				psprintf("((SELECT d.deltas FROM d) OPERATOR(pg_catalog.->) (p.id)::pg_catalog.text"
+						 " OPERATOR(pg_catalog.->) %d)::pg_catalog.numeric", i);
 
-			appendStringInfo(&set, " OPERATOR(pg_catalog.||) CASE WHEN d.d%d OPERATOR(pg_catalog.<>) 0"
+			appendStringInfo(&set, " OPERATOR(pg_catalog.||) CASE WHEN %s OPERATOR(pg_catalog.<>) 0"
 							 " THEN pg_catalog.jsonb_build_object(%s, COALESCE((p.properties OPERATOR(pg_catalog.->>) %s)::pg_catalog.numeric, 0)"
-							 "   OPERATOR(pg_catalog.+) d.d%d) ELSE '{}'::pg_catalog.jsonb END", i, k, k, i);
-			appendStringInfo(&sums, ", pg_catalog.sum(x.v%d) AS d%d", i, i);
-			appendStringInfo(&moved, "%sd.d%d OPERATOR(pg_catalog.<>) 0", i ? " OR " : "", i);
+							 "   OPERATOR(pg_catalog.+) %s) ELSE '{}'::pg_catalog.jsonb END", di, k, k, di);
+			appendStringInfo(&sums, "%spg_catalog.sum(x.v%d) AS d%d", i ? ", " : "", i, i);
+			appendStringInfo(&deltas, "%sy.d%d", i ? ", " : "", i);
+			appendStringInfo(&moved, touched == 1 ? "%sd.d%d OPERATOR(pg_catalog.<>) 0" :
+							 "%spg_catalog.sum(x.v%d) OPERATOR(pg_catalog.<>) 0", i ? " OR " : "", i);
 		}
-		WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
-									 "  FROM (SELECT x.parent%s FROM (%s%s%s) x GROUP BY x.parent) d"
-									 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) d.parent"
-									 "   AND (%s) AND p.id IS DISTINCT FROM $2",
-									 r->parent, set.data, sums.data,
-									 has_new ? Shares(group, n, "new_rows", false) : "",
-									 has_new && has_old ? " UNION ALL " : "",
-									 has_old ? Shares(group, n, "old_rows", true) : "",
-									 moved.data),
-						 2, argtypes, args, nulls, slot);
+		d = psprintf("(SELECT %s FROM (%s) x WHERE x.parent OPERATOR(pg_catalog.=) $3) d", sums.data, rows);
+	}
+	if (touched != 1)
+	{
+		WriteRecordsKept(r, slots[0] ? NULL :
+						 psprintf("WITH d AS MATERIALIZED ("
+								  "SELECT pg_catalog.array_agg(y.parent) AS ids,"
+								  "       pg_catalog.jsonb_object_agg(y.parent, pg_catalog.jsonb_build_array(%s)) AS deltas"
+								  "  FROM (SELECT x.parent, %s FROM (%s) x"
+								  "         WHERE x.parent IS DISTINCT FROM $2 GROUP BY x.parent HAVING %s) y)"
+								  " UPDATE crm.%s AS p SET properties = %s"
+								  " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
+								  "   AND p.id OPERATOR(pg_catalog.=) ANY ((SELECT d.ids FROM d)::pg_catalog.int8[])",
+								  deltas.data, sums.data, rows, moved.data, r->parent, set.data),
+						 2, argtypes, args, nulls, &slots[0]);
 		return;
 	}
-	WriteRecordsKept(r, NULL, 2, argtypes, args, nulls, slot);
+	/*
+	 * The record's tid read by its key, then the record written at that tid:
+	 * one statement.  A version of the record committed meanwhile by another
+	 * writer fails the TID scan's recheck and is not written: then (and when
+	 * no delta moved) it is locked by its key, which waits for that writer,
+	 * and written at its latest tid.
+	 */
+	WriteRecordsKept(r, slots[0] ? NULL :
+					 psprintf("UPDATE crm.%s AS p SET properties = %s FROM %s"
+							  " WHERE p.ctid OPERATOR(pg_catalog.=) (SELECT q.ctid %s ORDER BY q.id LIMIT 1)"
+							  "   AND p.workspace_id OPERATOR(pg_catalog.=) $1 AND p.id OPERATOR(pg_catalog.=) $3 AND (%s)",
+							  r->parent, set.data, d, ByKey(r, "q"), moved.data),
+					 3, argtypes, args, nulls, &slots[0]);
+	if (SPI_processed == 1)
+		return;
+	/* the record is locked only when a delta is not 0, as the UPDATE writes it only then */
+	if (!LockOne(r, d ? psprintf("EXISTS (SELECT FROM %s WHERE %s)", d, moved.data) : NULL,
+				 "NO KEY UPDATE", &slots[1], args, nulls, &tid))
+		return;
+	args[3] = PointerGetDatum(&tid);
+	WriteRecordsKept(r, slots[2] ? NULL :
+					 psprintf("UPDATE crm.%s AS p SET properties = %s FROM %s"
+							  " WHERE p.ctid OPERATOR(pg_catalog.=) $4 AND p.workspace_id OPERATOR(pg_catalog.=) $1"
+							  "   AND p.id OPERATOR(pg_catalog.=) $3 AND (%s)",
+							  r->parent, set.data, d, moved.data),
+					 4, argtypes, args, nulls, &slots[2]);
 }
 
-/* A MIN, MAX or AVG rollup: its touched records locked, then recomputed */
+/*
+ * A MIN, MAX or AVG rollup: its touched records locked, then recomputed
+ * with a snapshot taken after the locks.  One record is locked by its key
+ * and recomputed by its tid (LockOne); more by an array of their ids read
+ * from the transition tables once, found by the primary key.
+ */
 static void
-SyncRollup(Rollup *r, bool has_new, bool has_old)
+SyncRollup(Rollup *r, bool has_new, bool has_old, int touched, int64 one)
 {
-	SPIPlanPtr *slots = r->plans[(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2] = {Int64GetDatum(r->workspace_id), (Datum) 0};
-	char		nulls[2] = {' ', 'n'};
+	SPIPlanPtr *slots = r->plans[touched == 1 ? 0 : 1][(has_new ? 1 : 0) + (has_old ? 2 : 0) - 1];
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, TIDOID};
+	Datum		args[4] = {Int64GetDatum(r->workspace_id), (Datum) 0, Int64GetDatum(one), (Datum) 0};
+	char		nulls[4] = {' ', 'n', ' ', ' '};
+	ItemPointerData tid;
 	int64		skip;
 	StringInfoData rows;
+	char	   *which = NULL;
 
+	if (touched == 0)
+		return;
 	if (Clearing(r, &skip))
 	{
+		if (touched == 1 && skip == one)
+			return;
 		args[1] = Int64GetDatum(skip);
 		nulls[1] = ' ';
 	}
@@ -487,21 +638,30 @@ SyncRollup(Rollup *r, bool has_new, bool has_old)
 		appendStringInfoString(&rows, Counted(r, "new_rows", false));
 	if (has_old)
 		appendStringInfo(&rows, "%s%s", has_new ? " UNION ALL " : "", Counted(r, "old_rows", true));
-
-	/* lock the touched records, then recompute them with a snapshot taken after the locks */
-	WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
-								 " AND p.id IN (SELECT x.parent FROM (%s) x) AND p.id IS DISTINCT FROM $2"
-								 " ORDER BY p.id FOR UPDATE OF p",
-								 r->parent, rows.data),
-					 2, argtypes, args, nulls, &slots[0]);
+	if (touched == 1)
+	{
+		if (!LockOne(r, psprintf("EXISTS (SELECT FROM (%s) x WHERE x.parent OPERATOR(pg_catalog.=) $3)", rows.data),
+					 "UPDATE", &slots[0], args, nulls, &tid))
+			return;
+		args[3] = PointerGetDatum(&tid);
+		which = "p.ctid OPERATOR(pg_catalog.=) $4 AND p.id OPERATOR(pg_catalog.=) $3";
+	}
+	else
+	{
+		which = psprintf("p.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT x.parent FROM (%s) x"
+						 " WHERE x.parent IS DISTINCT FROM $2))", rows.data);
+		WriteRecordsKept(r, psprintf("SELECT p.id FROM crm.%s AS p WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
+									 " AND %s ORDER BY p.id FOR UPDATE OF p",
+									 r->parent, which),
+						 2, argtypes, args, nulls, &slots[0]);
+	}
 	/* a record whose value did not move is not written: no events, history or list work */
 	WriteRecordsKept(r, psprintf("UPDATE crm.%s AS p SET properties = %s"
-							 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1"
-							 "   AND p.id IN (SELECT x.parent FROM (%s) x) AND p.id IS DISTINCT FROM $2"
-							 "   AND p.properties IS DISTINCT FROM %s",
-							 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)), rows.data,
-							 SetKey("p.properties", r->key, RecomputeSql(r))),
-					 2, argtypes, args, nulls, &slots[1]);
+								 " WHERE p.workspace_id OPERATOR(pg_catalog.=) $1 AND %s"
+								 "   AND p.properties IS DISTINCT FROM %s",
+								 r->parent, SetKey("p.properties", r->key, RecomputeSql(r)), which,
+								 SetKey("p.properties", r->key, RecomputeSql(r))),
+					 touched == 1 ? 4 : 2, argtypes, args, nulls, &slots[1]);
 }
 
 /* Whether two rollups are of one kind of record of one workspace */
@@ -806,18 +966,23 @@ crm_rollups_sync(PG_FUNCTION_ARGS)
 	{
 		Rollup	   *r = &rollups[i];
 		int			n = 0;
+		int			touched;
+		int64		one = 0;
 
 		if (strcmp(r->sql.table, table) != 0 || CrmWorkspaceDeleting(r->workspace_id) ||
 			bsearch(&r->workspace_id, wss, nws, sizeof(int64), CompareWorkspaces) == NULL)
 			continue;
 		if (!Additive(r))
 		{
-			SyncRollup(r, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+			touched = TouchedRecords(trigdata, r, &one);
+			SyncRollup(r, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL, touched, one);
 			continue;
 		}
 		n = AdditiveGroup(rollups, nrollups, i, group);
-		if (n > 0)
-			SyncAdditive(group, n, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL);
+		if (n == 0)
+			continue;
+		touched = TouchedRecords(trigdata, r, &one);
+		SyncAdditive(group, n, trigdata->tg_newtable != NULL, trigdata->tg_oldtable != NULL, touched, one);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);
