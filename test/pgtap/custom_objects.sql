@@ -79,7 +79,7 @@ SELECT is(crm.associated_records('contact', 86001) -> 'course' -> 0 ->> 'display
 
 -- An application role confined to another workspace by RLS.
 SELECT crm.create_workspace('tap-objects-other', 'Other academy');
-CREATE ROLE crm_tap_objects_app;
+CREATE ROLE crm_tap_objects_app LOGIN;
 SELECT crm.grant_access('crm_tap_objects_app');
 SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'tap-objects-other'), true);
 SET LOCAL ROLE crm_tap_objects_app;

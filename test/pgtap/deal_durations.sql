@@ -6,7 +6,7 @@
 BEGIN;
 SELECT plan(7);
 
-CREATE ROLE crm_tap_dur;
+CREATE ROLE crm_tap_dur LOGIN;
 SELECT crm.grant_access('crm_tap_dur');
 SELECT crm.create_pipeline('Dur sales', 'b2b_sales') AS p \gset
 INSERT INTO crm.deals (title, pipeline_id, stage_entered_at)

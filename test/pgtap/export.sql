@@ -24,7 +24,7 @@ SELECT throws_ok(format('SELECT count(*) FROM %s', f), '53400', NULL, f) FROM (V
 SELECT crm.set_limit('export', 1) IS NOT NULL AS export_on;
 
 -- a frontend role: its own workspace's rows, through RLS
-CREATE ROLE crm_tap_export_app;
+CREATE ROLE crm_tap_export_app LOGIN;
 SELECT crm.grant_access('crm_tap_export_app');
 SET LOCAL ROLE crm_tap_export_app;
 SELECT is((SELECT count(*) FROM crm.export_contacts()), 2::bigint, 'a frontend role exports its workspace');
