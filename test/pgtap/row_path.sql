@@ -5,6 +5,8 @@ BEGIN;
 SELECT plan(24);
 
 CREATE ROLE crm_tap_app LOGIN;
+-- (on Citus crm.grant_access follows the role committed: docs/scaling.md, "What does not work yet")
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT crm.grant_access('crm_tap_app');
 SELECT crm.create_pipeline('Tap sales', 'b2b_sales') AS p \gset
 SELECT crm.create_pipeline('Tap support', 'support') AS support \gset
