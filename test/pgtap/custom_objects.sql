@@ -79,8 +79,11 @@ SELECT is(crm.associated_records('contact', 86001) -> 'course' -> 0 ->> 'display
 
 -- An application role confined to another workspace by RLS.
 SELECT crm.create_workspace('tap-objects-other', 'Other academy');
-CREATE ROLE crm_tap_objects_app;
+CREATE ROLE crm_tap_objects_app LOGIN;
+-- (on Citus crm.grant_access follows the role committed: docs/scaling.md, "What does not work yet")
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT crm.grant_access('crm_tap_objects_app');
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'tap-objects-other'), true);
 SET LOCAL ROLE crm_tap_objects_app;
 SELECT is((SELECT count(*) FROM crm.object_records), 0::bigint, 'another workspace sees none of these records');
@@ -91,6 +94,7 @@ SELECT ok(crm.upsert_record('course', 'C-1', '{"title": "Pottery"}') > 0, 'the r
 SELECT is((SELECT display_name FROM crm.object_records WHERE external_id = 'C-1'), 'Pottery',
 	'and they get their display name');
 RESET ROLE;
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT crm.use_workspace('tap-objects');
 
 DELETE FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND id = 86001;

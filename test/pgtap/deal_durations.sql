@@ -6,13 +6,16 @@
 BEGIN;
 SELECT plan(7);
 
-CREATE ROLE crm_tap_dur;
+CREATE ROLE crm_tap_dur LOGIN;
+-- (on Citus crm.grant_access follows the role committed: docs/scaling.md, "What does not work yet")
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT crm.grant_access('crm_tap_dur');
 SELECT crm.create_pipeline('Dur sales', 'b2b_sales') AS p \gset
 INSERT INTO crm.deals (title, pipeline_id, stage_entered_at)
 	SELECT 'dur ' || i, :p, now() - (i % 50) * interval '1 day' FROM generate_series(1, 40) i;
 SELECT setseed(0.18);
 
+-- citus_pgtap: COMMIT; BEGIN;
 SET LOCAL ROLE crm_tap_dur;
 DO $$
 DECLARE
@@ -21,6 +24,8 @@ DECLARE
 	open_stages bigint[] := ARRAY(SELECT id FROM crm.stages WHERE pipeline_id = p AND kind = 'open' ORDER BY position);
 	closed_stages bigint[] := ARRAY(SELECT id FROM crm.stages WHERE pipeline_id = p AND kind <> 'open' ORDER BY position);
 	d bigint;
+	st bigint;
+	s text;
 	t timestamptz;
 	path int;
 	tried int := 0;
@@ -40,14 +45,16 @@ BEGIN
 				WHEN 2 THEN PERFORM crm.lose_deal(d, reason => 'lost at random', closed_at => t);
 				WHEN 3 THEN PERFORM crm.move_deal(d, open_stages[1 + floor(random() * array_length(open_stages, 1))::int]);
 				WHEN 4 THEN PERFORM crm.move_deal(d, closed_stages[1 + floor(random() * 2)::int]);
-				WHEN 5 THEN UPDATE crm.deals SET status = (ARRAY['won', 'lost'])[1 + floor(random() * 2)::int]::crm.deal_status,
-												 closed_at = t WHERE id = d;
-				WHEN 6 THEN UPDATE crm.deals SET stage_id = open_stages[1 + floor(random() * array_length(open_stages, 1))::int],
-												 stage_entered_at = t WHERE id = d;
+				-- (the random stage or status drawn first: Citus takes no volatile
+				-- function in an UPDATE)
+				WHEN 5 THEN s := (ARRAY['won', 'lost'])[1 + floor(random() * 2)::int];
+							UPDATE crm.deals SET status = s::crm.deal_status, closed_at = t WHERE id = d;
+				WHEN 6 THEN st := open_stages[1 + floor(random() * array_length(open_stages, 1))::int];
+							UPDATE crm.deals SET stage_id = st, stage_entered_at = t WHERE id = d;
 				WHEN 7 THEN UPDATE crm.deals SET closed_at = t WHERE id = d;
 				WHEN 8 THEN UPDATE crm.deals SET status = 'open' WHERE id = d;
-				WHEN 9 THEN UPDATE crm.deals SET stage_id = closed_stages[1 + floor(random() * 2)::int],
-												 stage_entered_at = t WHERE id = d;
+				WHEN 9 THEN st := closed_stages[1 + floor(random() * 2)::int];
+							UPDATE crm.deals SET stage_id = st, stage_entered_at = t WHERE id = d;
 				ELSE UPDATE crm.deals SET stage_entered_at = t WHERE id = d;
 			END CASE;
 		EXCEPTION WHEN OTHERS THEN
@@ -59,11 +66,13 @@ BEGIN
 			END IF;
 		END;
 	END LOOP;
-	PERFORM set_config('dur.tried', tried::text, true), set_config('dur.refused', refused::text, true),
-			set_config('dur.odd', odd, true);
+	-- for the session (on Citus the role's transaction commits before the checks)
+	PERFORM set_config('dur.tried', tried::text, false), set_config('dur.refused', refused::text, false),
+			set_config('dur.odd', odd, false);
 END;
 $$;
 RESET ROLE;
+-- citus_pgtap: COMMIT; BEGIN;
 
 SELECT ok(current_setting('dur.tried')::int = 800
 		  AND current_setting('dur.refused')::int BETWEEN 100 AND 700,
@@ -72,18 +81,18 @@ SELECT is(current_setting('dur.odd'), '', 'refusals are 22023 (dates) or 23514 (
 SELECT is((SELECT count(*) FROM crm.deal_stage_history WHERE left_at < entered_at), 0::bigint,
 		  'no stay in the history has a negative duration');
 SELECT is((SELECT count(*) FROM (
-			SELECT left_at, lead(entered_at) OVER (PARTITION BY deal_id ORDER BY entered_at, id) AS next_entry
+			SELECT left_at, lead(entered_at) OVER (PARTITION BY workspace_id, deal_id ORDER BY entered_at, id) AS next_entry
 			  FROM crm.deal_stage_history) x
 		   WHERE left_at IS DISTINCT FROM next_entry), 0::bigint,
 		  'every stay ends when the next begins, the current one is open');
 SELECT is((SELECT count(*) FROM crm.deals d
-		   JOIN crm.deal_stage_history h ON h.deal_id = d.id AND h.left_at IS NULL
+		   JOIN crm.deal_stage_history h ON h.deal_id = d.id AND h.workspace_id = d.workspace_id AND h.left_at IS NULL
 		   WHERE d.status <> 'open' AND (d.closed_at <> h.entered_at OR d.stage_entered_at <> d.closed_at)), 0::bigint,
 		  'a closed deal closed when it entered its won or lost stay');
-SELECT ok((SELECT count(*) FROM crm.deal_stage_history h JOIN crm.stages s ON s.id = h.stage_id
+SELECT ok((SELECT count(*) FROM crm.deal_stage_history h JOIN crm.stages s ON s.id = h.stage_id AND s.workspace_id = h.workspace_id
 			WHERE h.from_stage_id IS NOT NULL AND s.kind <> 'open') > 20
-		  AND (SELECT count(*) FROM crm.deal_stage_history h JOIN crm.stages f ON f.id = h.from_stage_id
-				JOIN crm.stages s ON s.id = h.stage_id WHERE f.kind <> 'open' AND s.kind = 'open') > 5,
+		  AND (SELECT count(*) FROM crm.deal_stage_history h JOIN crm.stages f ON f.id = h.from_stage_id AND f.workspace_id = h.workspace_id
+				JOIN crm.stages s ON s.id = h.stage_id AND s.workspace_id = h.workspace_id WHERE f.kind <> 'open' AND s.kind = 'open') > 5,
 		  'the random writes closed and reopened deals');
 SELECT is((SELECT count(*) FROM crm.stage_conversion WHERE median_time_in_stage < interval '0'), 0::bigint,
 		  'crm.stage_conversion has no negative median');

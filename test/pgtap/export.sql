@@ -24,8 +24,12 @@ SELECT throws_ok(format('SELECT count(*) FROM %s', f), '53400', NULL, f) FROM (V
 SELECT crm.set_limit('export', 1) IS NOT NULL AS export_on;
 
 -- a frontend role: its own workspace's rows, through RLS
-CREATE ROLE crm_tap_export_app;
+CREATE ROLE crm_tap_export_app LOGIN;
+-- (on Citus crm.grant_access follows the role committed: docs/scaling.md, "What does not work yet")
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT crm.grant_access('crm_tap_export_app');
+-- citus_pgtap: COMMIT; BEGIN;
+SELECT set_config('crm.workspace_id', :'ws', true) IS NOT NULL AS in_workspace_again;
 SET LOCAL ROLE crm_tap_export_app;
 SELECT is((SELECT count(*) FROM crm.export_contacts()), 2::bigint, 'a frontend role exports its workspace');
 -- a module off: as SELECT on its tables (RLS, which the superuser bypasses),

@@ -26,19 +26,25 @@ SELECT crm.identify(email => email, street => street, address_line2 => address_l
 					postal_code => postal_code, address_country => country, linkedin => linkedin, x => x,
 					instagram => instagram, facebook => facebook, github => github, website => website)
   FROM raw ORDER BY email;
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT pg_temp.as_frontend();
 SET LOCAL ROLE :"app";
 INSERT INTO crm.contacts (email, street, address_line2, city, region, postal_code, country, linkedin, x, instagram,
 						  facebook, github, website)
-SELECT * FROM raw ORDER BY email;
+SELECT * FROM raw ORDER BY email
+	RETURNING 1; -- Citus writes the rows by statements the policies check, not by COPY
 RESET ROLE;
+-- citus_pgtap: COMMIT; BEGIN;
 
 CREATE FUNCTION pg_temp.stored(w bigint) RETURNS TABLE (email text, street text, address_line2 text, city text, region text,
 														postal_code text, country text, linkedin text, x text, instagram text,
 														facebook text, github text, website text)
-LANGUAGE sql AS $$
-	SELECT email, street, address_line2, city, region, postal_code, country::text, linkedin, x, instagram, facebook, github, website
-	  FROM crm.contacts WHERE workspace_id = w ORDER BY email $$;
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY SELECT email, street, address_line2, city, region, postal_code, country::text, linkedin, x, instagram, facebook, github, website
+	  FROM crm.contacts WHERE workspace_id = w ORDER BY email;
+END $$;
 SELECT results_eq(format('SELECT * FROM pg_temp.stored(%s)', (SELECT f FROM ws)),
 				  format('SELECT * FROM pg_temp.stored(%s)', (SELECT r FROM ws)),
 				  'crm.identify stores what a frontend''s INSERT stores');
@@ -59,12 +65,14 @@ SELECT pg_temp.use(f) FROM ws;
 SELECT throws_ok(format('SELECT crm.identify(email => %L, %I => %L)', 'dee@parity.example', arg, val), code, msg,
 				 'crm.identify(' || arg || ' => ...) is ' || code)
   FROM bad ORDER BY col;
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT pg_temp.as_frontend();
 SET LOCAL ROLE :"app";
 SELECT throws_ok(format('INSERT INTO crm.contacts (email, %I) VALUES (%L, %L)', col, 'dee@parity.example', val), code, msg,
 				 'INSERT (' || col || ') is ' || code)
   FROM bad ORDER BY col;
 RESET ROLE;
+-- citus_pgtap: COMMIT; BEGIN;
 
 SELECT * FROM finish();
 ROLLBACK;

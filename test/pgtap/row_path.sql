@@ -4,7 +4,9 @@
 BEGIN;
 SELECT plan(24);
 
-CREATE ROLE crm_tap_app;
+CREATE ROLE crm_tap_app LOGIN;
+-- (on Citus crm.grant_access follows the role committed: docs/scaling.md, "What does not work yet")
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT crm.grant_access('crm_tap_app');
 SELECT crm.create_pipeline('Tap sales', 'b2b_sales') AS p \gset
 SELECT crm.create_pipeline('Tap support', 'support') AS support \gset
@@ -14,6 +16,7 @@ SELECT id AS co_a FROM crm.companies WHERE domain = 'tap-a.example' \gset
 SELECT id AS co_b FROM crm.companies WHERE domain = 'tap-b.example' \gset
 INSERT INTO crm.products (name, unit_price) VALUES ('Tap seat', 10) RETURNING id AS seat \gset
 INSERT INTO crm.deals (title, pipeline_id) VALUES ('By function', :p) RETURNING id AS by_fn \gset
+-- citus_pgtap: COMMIT; BEGIN;
 SET LOCAL ROLE crm_tap_app;
 
 -- a frontend leaves out every column a trigger fills
@@ -26,13 +29,16 @@ SELECT lives_ok(format('INSERT INTO crm.stages (pipeline_id, name, kind) VALUES 
 				'a won stage needs only its name and kind');
 
 -- win by row write = crm.win_deal
--- (a given close date: an hour ahead, as a close is never before the stage entry)
-UPDATE crm.deals SET status = 'won', closed_at = now() + interval '1 hour', won_reason = 'price' WHERE id = :by_row;
+-- (a given close date: an hour ahead, as a close is never before the stage entry;
+-- read once, as on Citus the row write and the call commit apart)
+SELECT now() + interval '1 hour' AS closes \gset
+UPDATE crm.deals SET status = 'won', closed_at = :'closes', won_reason = 'price' WHERE id = :by_row;
 RESET ROLE;
-SELECT status FROM crm.win_deal(:by_fn, reason => 'price', closed_at => now() + interval '1 hour');
+-- citus_pgtap: COMMIT; BEGIN;
+SELECT status FROM crm.win_deal(:by_fn, reason => 'price', closed_at => :'closes');
 SELECT results_eq(
-	format('SELECT s.name, d.status::text, d.closed_at, d.stage_entered_at, d.won_reason FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id = %s', :by_row),
-	format('SELECT s.name, d.status::text, d.closed_at, d.stage_entered_at, d.won_reason FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.id = %s', :by_fn),
+	format('SELECT s.name, d.status::text, d.closed_at, d.stage_entered_at, d.won_reason FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id AND s.workspace_id = d.workspace_id WHERE d.id = %s', :by_row),
+	format('SELECT s.name, d.status::text, d.closed_at, d.stage_entered_at, d.won_reason FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id AND s.workspace_id = d.workspace_id WHERE d.id = %s', :by_fn),
 	'UPDATE status = won gives the row crm.win_deal gives');
 SELECT results_eq(
 	format('SELECT type, payload - ''id'' #- ''{changes,position}'' FROM crm.events WHERE object_type = ''deal'' AND object_id = %s AND type <> ''CRM_DEAL_CREATED'' AND NOT coalesce(payload->''changes'' ? ''value'', false) ORDER BY id', :by_row),
@@ -41,6 +47,7 @@ SELECT results_eq(
 SELECT is((SELECT count(*) FROM crm.deal_stage_history WHERE deal_id = :by_row),
 		  (SELECT count(*) FROM crm.deal_stage_history WHERE deal_id = :by_fn), '... and the same history');
 
+-- citus_pgtap: COMMIT; BEGIN;
 SET LOCAL ROLE crm_tap_app;
 -- reopen by row write clears the close fields
 UPDATE crm.deals SET status = 'open' WHERE id = :by_row;
@@ -48,7 +55,7 @@ SELECT is((SELECT (closed_at, won_reason, lost_reason)::text FROM crm.deals WHER
 		  'UPDATE status = open clears closed_at and the reasons');
 -- a deal inserted won
 INSERT INTO crm.deals (title, pipeline_id, status) VALUES ('Born won', :p, 'won');
-SELECT is((SELECT s.kind::text FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id WHERE d.title = 'Born won'), 'won',
+SELECT is((SELECT s.kind::text FROM crm.deals d JOIN crm.stages s ON s.id = d.stage_id AND s.workspace_id = d.workspace_id WHERE d.title = 'Born won'), 'won',
 		  'a deal inserted won sits in a won stage');
 -- an order marked paid by row write has its paid date
 INSERT INTO crm.orders (contact_id, value, title) VALUES (:person, 5, 'Tap order');
@@ -71,7 +78,8 @@ SELECT throws_ok(format('SELECT crm.add_line_item(%s, %s, %L)', :by_row, :seat, 
 				 '22023', 'column "quantity" must be a finite number, not "NaN"', 'a NaN quantity through crm.add_line_item');
 SELECT throws_ok(format('INSERT INTO crm.deal_line_items (deal_id, name, quantity, unit_price, total) VALUES (%s, %L, 1, 10, 3)', :by_row, 'x'),
 				 '428C9', NULL, 'a client total that is not the computed one');
-SELECT throws_ok(format('INSERT INTO crm.deals (title, stage_id, status) VALUES (%L, (SELECT id FROM crm.stages WHERE pipeline_id = %s AND name = %L), %L)', 'x', :p, 'Lead', 'won'),
+SELECT id AS lead FROM crm.stages WHERE pipeline_id = :p AND name = 'Lead' \gset
+SELECT throws_ok(format('INSERT INTO crm.deals (title, stage_id, status) VALUES (%L, %s, %L)', 'x', :lead, 'won'),
 				 '22023', NULL, 'a status contradicting the stage');
 SELECT throws_ok(format('INSERT INTO crm.deals (title, pipeline_id, status) VALUES (%L, %s, %L)', 'x', :support, 'lost'),
 				 'P0002', NULL, 'lost in a pipeline without a lost stage');
@@ -91,5 +99,6 @@ SELECT throws_ok($$INSERT INTO crm.exchange_rates (base, quote, rate, valid_from
 				 '22023', NULL, 'an infinite exchange rate');
 
 RESET ROLE;
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT * FROM finish();
 ROLLBACK;
