@@ -228,6 +228,22 @@ BEGIN
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 					  HINT = 'Run it on the coordinator: Citus creates the role there on every worker and sends the grants to the shards.';
 		END IF;
+		-- The workers' grants below go through connections of their own;
+		-- a role this transaction created or changed reaches the workers
+		-- at its commit, which undoes them there (the role's first write
+		-- on a shard then lacks crm_hidden): refused, not half granted.
+		-- (pg_authid is the superuser's, as Citus's administration is.)
+		BEGIN
+			IF EXISTS (SELECT FROM pg_catalog.pg_authid a
+						WHERE a.rolname OPERATOR(pg_catalog.=) role_name
+						  AND pg_catalog.age(a.xmin) OPERATOR(pg_catalog.=) 0) THEN
+				RAISE EXCEPTION 'role "%" was created or changed in this transaction', role_name
+					USING ERRCODE = 'object_not_in_prerequisite_state',
+						  HINT = 'On Citus, commit the CREATE ROLE (or ALTER ROLE) first, then call crm.grant_access in a transaction of its own.';
+			END IF;
+		EXCEPTION WHEN insufficient_privilege THEN
+			NULL;
+		END;
 		citus_mode := current_setting('citus.multi_shard_modify_mode');
 		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
 		-- Citus sends the grants on its tables and on schema crm; the other
