@@ -16,14 +16,12 @@ A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-7}
 . test/cluster.sh
 . bench/lib.sh
 pg_locate
-LIBDIR=$("$PG_CONFIG" --pkglibdir)
 export BENCH_DB=bench SCALE=${SCALE:-100000}
 CLUSTER_EXTRA_CONF="work_mem = 64MB
 maintenance_work_mem = 512MB
 max_wal_size = 4GB
 checkpoint_timeout = 30min" cluster_start
-use() { install -m 755 "$1" "$LIBDIR/crm.so.ab" && mv "$LIBDIR/crm.so.ab" "$LIBDIR/crm.so"; }
-use "$B"
+bench_use_library "$B"
 createdb "$BENCH_DB"
 psql -X -q -d "$BENCH_DB" -c "SET client_min_messages = warning; CREATE EXTENSION crm CASCADE"
 psql -X -q -d "$BENCH_DB" -c "INSERT INTO crm.contacts (email, name) SELECT 'seed' || g || '@example.com', 'Seed ' || g FROM generate_series(1, $SCALE) g"
@@ -38,10 +36,10 @@ END \$\$;"
 clean="SET session_replication_role = replica; DELETE FROM crm.contacts WHERE email LIKE 'idb%';
 	RESET session_replication_role; VACUUM crm.contacts;"
 # a round of each first, not counted: the caches and the table's pages
-for s in "$A" "$B"; do use "$s"; bench_cpu_ms "$clean" "$loop" >/dev/null; done
+for s in "$A" "$B"; do bench_use_library "$s"; bench_cpu_ms "$clean" "$loop" >/dev/null; done
 for ((r = 1; r <= ROUNDS; r++)); do
-	use "$A"; a=$(bench_cpu_ms "$clean" "$loop")
-	use "$B"; b=$(bench_cpu_ms "$clean" "$loop")
+	bench_use_library "$A"; a=$(bench_cpu_ms "$clean" "$loop")
+	bench_use_library "$B"; b=$(bench_cpu_ms "$clean" "$loop")
 	echo "round $r: A $a ms, B $b ms, load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
-use "$B"
+bench_use_library "$B"

@@ -98,6 +98,15 @@ bench_cpu_ms() {
 	echo "$t"
 }
 
+# bench_use_library SO: installs SO as PG_CONFIG's crm.so by a rename, so that
+# running backends keep theirs and the next session loads SO (the A/B
+# scripts: bench/ab_identify.sh, bench/rollups_ab.sh)
+bench_use_library() {
+	local lib
+	lib=$("$PG_CONFIG" --pkglibdir)
+	install -m 755 "$1" "$lib/crm.so.ab" && mv "$lib/crm.so.ab" "$lib/crm.so"
+}
+
 # bench_pair, in backend CPU milliseconds (bench_cpu_ms): "CRM_MS BARE_MS"
 bench_cpu_pair() {
 	local crm_setup=$1 crm_sql=$2 bare_setup=$3 bare_sql=$4 runs=${5:-$BENCH_RUNS} i crm=() bare=()

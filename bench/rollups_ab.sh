@@ -13,9 +13,9 @@
 # restores the first build's crm.so at the end.
 # Usage: PG_CONFIG=... bash bench/rollups_ab.sh ROUNDS NAME=path/crm.so ...
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 rounds=$1
 shift
-lib=$("$PG_CONFIG" --pkglibdir)
 n=${N:-2000}
 rollups=${AB_ROLLUPS:-1}
 db=crm_rollups_ab_$rollups
@@ -52,26 +52,16 @@ declare -A runs
 for ((r = 0; r < rounds; r++)); do
 	for build in "$@"; do
 		name=${build%%=*}
-		cp "${build#*=}" "$lib/crm.so.ab" && mv "$lib/crm.so.ab" "$lib/crm.so"
+		bench_use_library "${build#*=}"
 		psql -X -q -d "$db" -c "TRUNCATE crm.orders, crm.events, crm.value_history" \
 			-c "VACUUM ANALYZE crm.contacts, crm.companies, crm.orders" >/dev/null
-		out=$( { echo 'SELECT pg_backend_pid() AS bench_pid \gset'
-			echo '\setenv BENCH_PID :bench_pid'
-			echo 'SELECT count(*) FROM crm.contacts WHERE id = 1;'
-			echo '\! echo "cpu0 $(cut -d")" -f2- /proc/$BENCH_PID/stat)"'
-			cat "$inserts"
-			echo '\! echo "cpu1 $(cut -d")" -f2- /proc/$BENCH_PID/stat)"'; } |
-			psql -X -q -v ON_ERROR_STOP=1 -d "$db" 2>&1)
-		# utime and stime, fields 12 and 13 after the ")"
-		ms=$(awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu0" {a = $13 + $14} $1 == "cpu1" {b = $13 + $14; ok = 1}
-			END {if (ok) printf "%.0f", (b - a) * 1000 / hz}' <<<"$out")
-		[ -n "$ms" ] || { printf 'run failed:\n%s\n' "$out" >&2; exit 1; }
+		ms=$(BENCH_DB=$db bench_cpu_ms "SELECT count(*) FROM crm.contacts WHERE id = 1;" "$(cat "$inserts")")
 		runs[$name]="${runs[$name]:-} $ms"
 		echo "round $r $name $ms ms, load $(cut -d' ' -f1 /proc/loadavg)"
 	done
 done
 first=$1
-cp "${first#*=}" "$lib/crm.so.ab" && mv "$lib/crm.so.ab" "$lib/crm.so"
+bench_use_library "${first#*=}"
 for build in "$@"; do
 	name=${build%%=*}
 	# shellcheck disable=SC2086
