@@ -71,6 +71,9 @@ CREATE INDEX contacts_website_prefix ON crm.contacts (workspace_id, (website COL
 CREATE INDEX contacts_city_prefix ON crm.contacts (workspace_id, (crm_hidden.search_key(city) COLLATE "C")) WHERE city IS NOT NULL;
 CREATE INDEX contacts_region_prefix ON crm.contacts (workspace_id, (crm_hidden.search_key(region) COLLATE "C")) WHERE region IS NOT NULL;
 CREATE INDEX contacts_postal_code_prefix ON crm.contacts (workspace_id, (postal_code COLLATE "C")) WHERE postal_code IS NOT NULL;
+-- a whole street (exact mode): the trigram index returned every street
+-- holding the term's word for the recheck, 40-75 ms for 'baker' at 100k
+CREATE INDEX contacts_street_key ON crm.contacts (workspace_id, (crm_hidden.search_key(street) COLLATE "C")) WHERE street IS NOT NULL;
 
 -- The fuzzy-search dictionary (src/search_words.c): the distinct words of
 -- contact names and email local parts and of company names, domains and
@@ -271,7 +274,7 @@ BEGIN
 			   AND ((c.city IS NOT NULL AND crm_hidden.search_key(c.city) COLLATE "C" = lterm)
 					OR (c.region IS NOT NULL AND crm_hidden.search_key(c.region) COLLATE "C" = lterm)
 					OR (c.postal_code IS NOT NULL AND c.postal_code COLLATE "C" = postal)
-					OR (c.street IS NOT NULL AND c.street ILIKE esc))
+					OR (c.street IS NOT NULL AND crm_hidden.search_key(c.street) COLLATE "C" = lterm))
 			   AND (f.value ILIKE esc OR f.value = postal)
 			 LIMIT search.lim)
 			UNION ALL

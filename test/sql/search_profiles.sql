@@ -62,6 +62,9 @@ SELECT label, field, value, score FROM crm.search('downing str');
 -- exact: the whole value (a street case-insensitively, a postal code as stored)
 SELECT label, field, value, score FROM crm.search('LONDON', 'exact');
 SELECT label, field, value, score FROM crm.search('10 downing street', 'exact');
+-- a word of the street is not the whole street (contacts_street_key, no trigrams)
+SELECT count(*) FROM crm.search('downing', 'exact');
+SELECT label, field, value, score FROM crm.search('10  downing street', 'exact');
 SELECT label, field, value, score FROM crm.search('nw1 6xe', 'exact');
 SELECT label, field, value, score FROM crm.search('https://x.com/adalove', 'exact');
 -- a place many share is cut at lim like everything else
