@@ -110,8 +110,15 @@ SELECT c.id FROM crm.contacts c
    AND crm_hidden.search_key(c.city) COLLATE "C" >= $1 AND crm_hidden.search_key(c.city) COLLATE "C" < crm_hidden.search_prefix_end($1)
  ORDER BY crm_hidden.search_key(c.city) COLLATE "C" LIMIT 20;
 EXPLAIN (COSTS OFF) EXECUTE by_city('cam');
+-- the exact mode's whole street: an equality of contacts_street_key
+PREPARE by_street(text) AS
+SELECT c.id FROM crm.contacts c
+ WHERE c.workspace_id = crm.current_workspace() AND c.street IS NOT NULL
+   AND crm_hidden.search_key(c.street) COLLATE "C" = $1 LIMIT 20;
+EXPLAIN (COSTS OFF) EXECUTE by_street('10 downing street');
 DEALLOCATE by_profile;
 DEALLOCATE by_city;
+DEALLOCATE by_street;
 RESET enable_seqscan;
 RESET plan_cache_mode;
 -- the dictionary stays the extension's: the frontend cannot write it
