@@ -44,8 +44,9 @@ report_abs "search profiles: prefix p95 round trip, vacuumed (${SCALE})" "$rt" m
 report_abs "search profiles: prefix p95 in server, vacuumed (${SCALE})" "$in" ms "p95 <= 10 ms"
 # search_cpu_p95 TERMS [MODE]: "p95 mean" of the backend's CPU time per
 # call in ms, from /proc/PID/schedstat (nanoseconds, where /proc/PID/stat
-# counts 10 ms ticks): what a call costs whatever the load, which only adds
-# the other jobs' turns to EXPLAIN ANALYZE's time and to the round trip
+# counts 10 ms ticks): the figure the load inflates least, since it adds
+# the other jobs' turns to EXPLAIN ANALYZE's time and to the round trip but
+# only colder caches to this
 search_cpu_p95() {
 	local t
 	{
