@@ -24309,3 +24309,44 @@ COMMENT ON FUNCTION crm.define_formula(text, text, text, text, crm.property_type
 	'creates or redefines a computed property: its formula over the record''s own fields, computed for every record at once and by every later write';
 
 DROP FUNCTION crm_hidden.report_views_follow_definitions();
+
+-- citusview: crm.purge_deliveries on Citus deletes one integration's
+-- deliveries at a time, its cutoff a value (Citus refused the one DELETE
+-- comparing with a function of the retention column)
+CREATE OR REPLACE FUNCTION crm.purge_deliveries(include_dead boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n bigint := 0;
+	k bigint;
+	started timestamptz := clock_timestamp();
+	r record;
+BEGIN
+	PERFORM crm_internal.require_service('purge deliveries');
+	IF purge_deliveries.include_dead IS NULL THEN
+		RAISE EXCEPTION 'invalid include_dead: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass true to purge dead deliveries too, false (the default) to keep them.';
+	END IF;
+	-- one integration at a time, its cutoff a value: integration_deliveries_done
+	-- finds its rows, and on Citus each DELETE goes to the workspace's shard
+	-- (Citus refuses a function of a column, a timestamp minus the retention,
+	-- in a modification's WHERE clause)
+	FOR r IN SELECT i.workspace_id, i.id, started - i.retention AS cutoff FROM crm.integrations i ORDER BY 1, 2 LOOP
+		DELETE FROM crm.integration_deliveries d
+		 WHERE d.workspace_id = r.workspace_id AND d.integration_id = r.id
+		   AND ((d.status = 'done' AND d.done_at < r.cutoff)
+				OR (purge_deliveries.include_dead AND d.status = 'dead' AND d.created_at < r.cutoff
+					AND NOT EXISTS (SELECT 1 FROM crm.integration_attempts a
+									 WHERE a.workspace_id = d.workspace_id AND a.delivery_id = d.id
+									   AND a.recorded_at >= r.cutoff)));
+		GET DIAGNOSTICS k = ROW_COUNT;
+		n := n + k;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_deliveries(boolean) IS
+	'deletes the deliveries of every workspace delivered longer ago than their integration''s retention, with their tries (dead ones too if include_dead); never an open one; returns how many (service roles; run it daily)';
