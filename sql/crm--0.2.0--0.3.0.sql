@@ -24350,3 +24350,56 @@ END;
 $$;
 COMMENT ON FUNCTION crm.purge_deliveries(boolean) IS
 	'deletes the deliveries of every workspace delivered longer ago than their integration''s retention, with their tries (dead ones too if include_dead); never an open one; returns how many (service roles; run it daily)';
+
+-- citusview: crm.purge_events reads the horizon with the workspace's events,
+-- as crm.events_since does: on Citus the coordinator's own transaction ids
+-- were compared with the worker's, which wrote the events
+CREATE OR REPLACE FUNCTION crm.purge_events(before timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	keep_xid xid8;
+	keep_id bigint;
+	horizon xid8;
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_service('purge events');
+	IF before IS NULL THEN
+		RAISE EXCEPTION 'invalid purge time: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the time before which events may go, say now() - interval ''90 days''.';
+	END IF;
+	-- no consumer acknowledges while the positions are read and used
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.event_consumers', ws));
+	-- the horizon of the node holding the workspace's events, read with them
+	-- as crm.events_since reads it (on Citus the worker's transaction ids,
+	-- moved up on a moved placement); no event, nothing to purge
+	SELECT crm_hidden.event_horizon(e.tableoid) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
+	IF horizon IS NULL THEN
+		RETURN 0;
+	END IF;
+	SELECT p.after_xid, p.after_event_id INTO keep_xid, keep_id
+	  FROM (SELECT s.after_xid, s.after_event_id FROM crm_internal.integration_state s WHERE s.workspace_id = ws
+			UNION ALL
+			SELECT c.after_xid, c.after_event_id FROM crm_internal.event_consumers c WHERE c.workspace_id = ws) p
+	 ORDER BY p.after_xid, p.after_event_id
+	 LIMIT 1;
+	IF keep_xid IS NULL OR keep_xid >= horizon THEN
+		keep_xid := horizon;
+		keep_id := 0;
+	END IF;
+	DELETE FROM crm.events e
+	 WHERE e.workspace_id = ws
+	   AND (e.xid, e.id) < (keep_xid, keep_id)
+	   AND e.created_at < purge_events.before;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_events(timestamptz) IS
+	'deletes the current workspace''s events written before the given time that every integration and acknowledged consumer has passed; returns how many';
