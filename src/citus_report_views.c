@@ -12,7 +12,9 @@
  * the coordinator that wrote the distributed crm.property_definitions (a
  * row write, a definition function's, in a transaction block or not), the
  * request's workspace's views are made again here, at the moment one node's
- * trigger would: a rolled back write takes them back with it.
+ * trigger would: a rolled back write takes them back with it.  A DELETE of
+ * workspaces drops the views of those it deleted, whose definitions went
+ * on the workers with them.
  *
  * The definitions are read as the statement's user, then the views made as
  * the extension's owner.  Read as the owner, through the owner's connection,
@@ -40,14 +42,14 @@
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static bool regenerating = false;
 
-/* Whether the statement wrote crm.property_definitions, a Citus table here */
+/* Whether the statement wrote crm.<name>, a Citus table here */
 static bool
-WroteDefinitions(QueryDesc *queryDesc)
+WroteTable(QueryDesc *queryDesc, const char *name)
 {
-	Oid			definitions = get_relname_relid("property_definitions", get_namespace_oid("crm", true));
+	Oid			relid = get_relname_relid(name, get_namespace_oid("crm", true));
 	ListCell   *lc;
 
-	if (!OidIsValid(definitions) || !CrmIsCitusTable(definitions))
+	if (!OidIsValid(relid) || !CrmIsCitusTable(relid))
 		return false;
 	/* an INSERT, UPDATE or DELETE of no row changed no view (a CTE's write counts its rows elsewhere) */
 	if (queryDesc->operation != CMD_SELECT && queryDesc->estate->es_processed == 0)
@@ -56,8 +58,7 @@ WroteDefinitions(QueryDesc *queryDesc)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 
-		if (rte->rtekind == RTE_RELATION && rte->relid == definitions &&
-			rte->rellockmode >= RowExclusiveLock)
+		if (rte->rtekind == RTE_RELATION && rte->relid == relid && rte->rellockmode >= RowExclusiveLock)
 			return true;
 	}
 	return false;
@@ -120,6 +121,52 @@ RegenerateViews(int64 ws)
 	SPI_finish();
 }
 
+/*
+ * Drops the wide views of the workspaces a statement deleted: their
+ * definitions went on the workers, with the workspace.  Which ones is read
+ * as the statement's user, who wrote crm.workspaces (a reference table).
+ */
+static void
+DropViewsOfDeletedWorkspaces(void)
+{
+	Oid			definitions = get_relname_relid("property_definitions", get_namespace_oid("crm", false));
+	Oid			argtypes[2] = {INT8OID, get_array_type(get_rel_type_id(definitions))};
+	Datum		args[2];
+	SPITupleTable *gone;
+	uint64		n;
+	CrmSavedUser saved;
+	int			nestlevel;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = CrmPinSearchPath();
+	(void) set_config_option("citus.enable_ddl_propagation", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_execute("SELECT DISTINCT substring(c.relname, '_w([0-9]+)$')::bigint FROM pg_class c"
+					" WHERE c.relnamespace = 'crm_report'::regnamespace AND c.relkind = 'v'"
+					" AND c.relname ~ '^[a-z][a-z0-9_]*_properties_w[0-9]+$'"
+					" AND NOT EXISTS (SELECT FROM crm.workspaces w"
+					" WHERE w.id = substring(c.relname, '_w([0-9]+)$')::bigint)", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the wide report views of deleted workspaces failed");
+	gone = SPI_tuptable;
+	n = SPI_processed;
+	args[1] = PointerGetDatum(construct_empty_array(get_rel_type_id(definitions)));
+	CrmBecomeOwner(CrmRelationOwner(definitions), &saved);
+	for (uint64 i = 0; i < n; i++)
+	{
+		args[0] = SPI_getbinval(gone->vals[i], gone->tupdesc, 1, &isnull);
+		if (SPI_execute_with_args("SELECT crm_internal.report_regenerate($1, $2)",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "dropping the wide report views of a deleted workspace failed");
+	}
+	CrmRestoreUser(&saved);
+	CrmRestoreSearchPath(nestlevel);
+	SPI_finish();
+}
+
 static void
 CitusReportViewsFinish(QueryDesc *queryDesc)
 {
@@ -130,12 +177,20 @@ CitusReportViewsFinish(QueryDesc *queryDesc)
 	if (!regenerating &&
 		(queryDesc->operation == CMD_INSERT || queryDesc->operation == CMD_UPDATE ||
 		 queryDesc->operation == CMD_DELETE || queryDesc->plannedstmt->hasModifyingCTE) &&
-		CrmCitusIsCoordinator() && WroteDefinitions(queryDesc))
+		CrmCitusIsCoordinator())
 	{
+		bool		definitions = WroteTable(queryDesc, "property_definitions");
+		bool		workspaces = queryDesc->operation == CMD_DELETE && WroteTable(queryDesc, "workspaces");
+
+		if (!definitions && !workspaces)
+			return;
 		regenerating = true;
 		PG_TRY();
 		{
-			RegenerateViews(CrmCurrentWorkspace());
+			if (definitions)
+				RegenerateViews(CrmCurrentWorkspace());
+			if (workspaces)
+				DropViewsOfDeletedWorkspaces();
 		}
 		PG_FINALLY();
 		{
