@@ -64,6 +64,25 @@ WroteTable(QueryDesc *queryDesc, const char *name)
 	return false;
 }
 
+/*
+ * The settings the views' DDL runs with, until CrmRestoreSearchPath: the
+ * views are the coordinator's own, so Citus is not to send their DDL to the
+ * workers, which it refuses after a parallel write of several shards in the
+ * transaction ("cannot run view command because there was a parallel
+ * operation on a distributed table"), nor to say that it does not.
+ */
+static int
+PinViewSettings(void)
+{
+	int			nestlevel = CrmPinSearchPath();
+
+	(void) set_config_option("citus.enable_ddl_propagation", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
 /* Makes workspace ws's wide views again from its definitions, read as the caller */
 static void
 RegenerateViews(int64 ws)
@@ -78,17 +97,7 @@ RegenerateViews(int64 ws)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	nestlevel = CrmPinSearchPath();
-	/*
-	 * The views are the coordinator's own: Citus is not to send their DDL to
-	 * the workers, which it refuses after a parallel write of several shards
-	 * in the transaction ("cannot run view command because there was a
-	 * parallel operation on a distributed table"), nor to say it does not.
-	 */
-	(void) set_config_option("citus.enable_ddl_propagation", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	nestlevel = PinViewSettings();
 	/* two definition changes in a workspace regenerate one after the other; the read after the lock */
 	if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('crm_report wide views'), $1::pg_catalog.int4)",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -140,11 +149,7 @@ DropViewsOfDeletedWorkspaces(void)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	nestlevel = CrmPinSearchPath();
-	(void) set_config_option("citus.enable_ddl_propagation", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	nestlevel = PinViewSettings();
 	if (SPI_execute("SELECT DISTINCT substring(c.relname, '_w([0-9]+)$')::bigint FROM pg_class c"
 					" WHERE c.relnamespace = 'crm_report'::regnamespace AND c.relkind = 'v'"
 					" AND c.relname ~ '^[a-z][a-z0-9_]*_properties_w[0-9]+$'"
