@@ -24570,3 +24570,310 @@ BEGIN
 		  WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'));
 END;
 $$;
+-- citusview: the wide report views after a write of crm.property_definitions
+-- on a Citus coordinator (src/citus_report_views.c, docs/scaling.md).  The
+-- coordinator makes them again after each statement that wrote the
+-- definitions, from the definitions read as the statement's user; the
+-- definition functions no longer call a follower of their own, which read
+-- them as the owner and was refused after a granted role's write.
+CREATE FUNCTION crm_internal.report_regenerate(workspace_id bigint, definitions crm.property_definitions[])
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := report_regenerate.workspace_id;
+	suffix text := '_properties_w' || ws;
+	v record;
+	t record;
+	d record;
+	source text;
+	view_name text;
+	cols text;
+	r name;
+BEGIN
+	-- two definition changes in a workspace regenerate one after the other
+	PERFORM pg_advisory_xact_lock(pg_catalog.hashtext('crm_report wide views'), ws::integer);
+	-- the name's suffix before the pattern (OFFSET 0 keeps the order): the
+	-- planner tested the pattern first, on every relation of the database,
+	-- 80 ms a call with 10,000 workspaces' views, so that defining
+	-- properties in every workspace took time growing with their square
+	FOR v IN
+		SELECT c.oid::regclass AS rel
+		  FROM (SELECT c.oid, c.relname FROM pg_class c
+				 WHERE c.relnamespace = 'crm_report'::regnamespace AND c.relkind = 'v'
+				   AND right(c.relname, length(suffix)) = suffix OFFSET 0) c
+		 WHERE c.relname ~ '^[a-z][a-z0-9_]*_properties_w[0-9]+$'
+	LOOP
+		IF EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = v.rel
+					  AND e.deptype = 'e') THEN
+			EXECUTE format('ALTER EXTENSION crm DROP VIEW %s', v.rel);
+		END IF;
+		EXECUTE format('DROP VIEW %s', v.rel);
+	END LOOP;
+
+	FOR t IN
+		SELECT DISTINCT p.object_type FROM unnest(report_regenerate.definitions) p WHERE p.workspace_id = ws ORDER BY 1
+	LOOP
+		view_name := t.object_type || suffix;
+		CONTINUE WHEN octet_length(view_name) > 63;	-- a long custom type name: the long view has it
+		source := CASE t.object_type
+			WHEN 'contact' THEN 'crm.contacts r WHERE r.status OPERATOR(pg_catalog.<>) ''merged'' AND'
+			WHEN 'company' THEN 'crm.companies r WHERE'
+			WHEN 'deal' THEN 'crm.deals r WHERE'
+			WHEN 'order' THEN 'crm.orders r WHERE'
+			WHEN 'conversation' THEN 'crm.conversations r WHERE'
+			ELSE format('crm.object_records r WHERE r.type_key OPERATOR(pg_catalog.=) %L AND', t.object_type) END;
+		SELECT string_agg(crm_internal.report_property_column(p.key, p.type), ', ' ORDER BY p.key) INTO cols
+		  FROM unnest(report_regenerate.definitions) p
+		 WHERE p.workspace_id = ws AND p.object_type = t.object_type
+		   AND p.key NOT IN ('workspace_id', 'record_id');
+		EXECUTE format('CREATE VIEW crm_report.%I WITH (security_invoker = true) AS'
+					   ' SELECT r.workspace_id, r.id AS record_id%s FROM %s r.workspace_id OPERATOR(pg_catalog.=) %s',
+					   view_name, coalesce(', ' || cols, ''), source, ws);
+		EXECUTE format('COMMENT ON VIEW crm_report.%I IS %L', view_name,
+					   format('the %s properties of workspace %s, one typed column per definition (generated: do not edit)',
+							  t.object_type, ws));
+		EXECUTE format('COMMENT ON COLUMN crm_report.%I.workspace_id IS ''the workspace''', view_name);
+		EXECUTE format('COMMENT ON COLUMN crm_report.%I.record_id IS %L', view_name, 'the ' || t.object_type || '''s id');
+		FOR d IN
+			SELECT p.key, p.label, p.type FROM unnest(report_regenerate.definitions) p
+			 WHERE p.workspace_id = ws AND p.object_type = t.object_type AND p.key NOT IN ('workspace_id', 'record_id')
+		LOOP
+			EXECUTE format('COMMENT ON COLUMN crm_report.%I.%I IS %L', view_name, d.key,
+						   format('%s (%s)', coalesce(d.label, d.key), d.type));
+		END LOOP;
+		-- a member, unless this runs in the extension's own script (then it is one already)
+		IF NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass
+						  AND e.objid = format('crm_report.%I', view_name)::regclass AND e.deptype = 'e') THEN
+			EXECUTE format('ALTER EXTENSION crm ADD VIEW crm_report.%I', view_name);
+		END IF;
+		-- after joining the extension, so that pg_dump keeps the grants
+		FOR r IN
+			SELECT a.role_name FROM crm_internal.reporting_access a JOIN pg_roles o ON o.rolname = a.role_name
+			 WHERE a.workspace_id = ws OR a.workspace_id IS NULL ORDER BY 1
+		LOOP
+			EXECUTE format('GRANT SELECT ON crm_report.%I TO %I', view_name, r);
+		END LOOP;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.report_regenerate(bigint, crm.property_definitions[]) IS
+	'drops and re-creates the wide property views of a workspace (crm_report.<object_type>_properties_w<id>) from the definitions given (those of other workspaces ignored)';
+
+CREATE OR REPLACE FUNCTION crm_internal.report_regenerate(workspace_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- the lock before the read: a definition committed while this waited is in it
+	PERFORM pg_advisory_xact_lock(pg_catalog.hashtext('crm_report wide views'), report_regenerate.workspace_id::integer);
+	PERFORM crm_internal.report_regenerate(report_regenerate.workspace_id,
+		ARRAY(SELECT p FROM crm.property_definitions p WHERE p.workspace_id OPERATOR(pg_catalog.=) report_regenerate.workspace_id));
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.report_regenerate(bigint) IS
+	'drops and re-creates the wide property views of a workspace (crm_report.<object_type>_properties_w<id>) from its definitions';
+
+CREATE OR REPLACE FUNCTION crm.define_property(object_type text, key text, type crm.property_type,
+									label text DEFAULT NULL, options text[] DEFAULT NULL,
+									pattern text DEFAULT NULL, required boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR type IS NULL THEN
+		RAISE EXCEPTION 'property object type, key (or label) and type must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(type::text), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_property(''contact'', ''plan'', ''select'', options => ARRAY[''free'', ''pro'']).';
+	END IF;
+	-- Update first: INSERT ... ON CONFLICT would run the definition checks twice.
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_property.label, d.label),
+		   type = define_property.type,
+		   options = define_property.options,
+		   pattern = define_property.pattern,
+		   required = coalesce(define_property.required, false)
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_property.object_type
+	   AND d.key = define_property.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, options, pattern, required)
+		VALUES (define_property.object_type, define_property.key, define_property.label,
+				define_property.type, define_property.options, define_property.pattern,
+				coalesce(define_property.required, false))
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_property(text, text, crm.property_type, text, text[], text, boolean) IS
+	'creates or redefines a custom property of an object type; refused when stored values would not fit';
+
+CREATE OR REPLACE FUNCTION crm.drop_property(object_type text, key text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+BEGIN
+	DELETE FROM crm.property_definitions d
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = drop_property.object_type
+	   AND d.key = crm.normalize_property_key(drop_property.key);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION '% property "%" is not defined', coalesce(object_type, 'NULL'), coalesce(key, 'NULL')
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'SELECT object_type, key FROM crm.property_definitions lists the defined properties.';
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION crm.drop_property(text, text) IS
+	'removes a property definition; stored values stay as free-form keys';
+
+CREATE OR REPLACE FUNCTION crm.define_formula(object_type text, key text, formula text, label text DEFAULT NULL,
+								   type crm.property_type DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	pid bigint;
+BEGIN
+	key := crm.normalize_property_key(coalesce(key, label));
+	IF object_type IS NULL OR key IS NULL OR formula IS NULL THEN
+		RAISE EXCEPTION 'formula object type, key (or label) and formula must not be null (got %, %, %)',
+			coalesce(quote_literal(object_type), 'NULL'), coalesce(quote_literal(key), 'NULL'),
+			coalesce(quote_literal(formula), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Call crm.define_formula(''contact'', ''seat_value'', ''seats * 10'').';
+	END IF;
+	UPDATE crm.property_definitions d
+	   SET label = coalesce(define_formula.label, d.label),
+		   type = define_formula.type,
+		   options = NULL, pattern = NULL, required = false,
+		   formula = define_formula.formula
+	 WHERE d.workspace_id = ws
+	   AND d.object_type = define_formula.object_type
+	   AND d.key = define_formula.key
+	RETURNING d.id INTO pid;
+	IF pid IS NULL THEN
+		INSERT INTO crm.property_definitions AS d (object_type, key, label, type, formula)
+		VALUES (define_formula.object_type, define_formula.key, define_formula.label,
+				define_formula.type, define_formula.formula)
+		RETURNING d.id INTO pid;
+	END IF;
+	RETURN pid;
+END;
+$$;
+COMMENT ON FUNCTION crm.define_formula(text, text, text, text, crm.property_type) IS
+	'creates or redefines a computed property: its formula over the record''s own fields, computed for every record at once and by every later write';
+
+DROP FUNCTION crm_hidden.report_views_follow_definitions();
+
+-- citusview: crm.purge_deliveries on Citus deletes one integration's
+-- deliveries at a time, its cutoff a value (Citus refused the one DELETE
+-- comparing with a function of the retention column)
+CREATE OR REPLACE FUNCTION crm.purge_deliveries(include_dead boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n bigint := 0;
+	k bigint;
+	started timestamptz := clock_timestamp();
+	r record;
+BEGIN
+	PERFORM crm_internal.require_service('purge deliveries');
+	IF purge_deliveries.include_dead IS NULL THEN
+		RAISE EXCEPTION 'invalid include_dead: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass true to purge dead deliveries too, false (the default) to keep them.';
+	END IF;
+	-- one integration at a time, its cutoff a value: integration_deliveries_done
+	-- finds its rows, and on Citus each DELETE goes to the workspace's shard
+	-- (Citus refuses a function of a column, a timestamp minus the retention,
+	-- in a modification's WHERE clause)
+	FOR r IN SELECT i.workspace_id, i.id, started - i.retention AS cutoff FROM crm.integrations i ORDER BY 1, 2 LOOP
+		DELETE FROM crm.integration_deliveries d
+		 WHERE d.workspace_id = r.workspace_id AND d.integration_id = r.id
+		   AND ((d.status = 'done' AND d.done_at < r.cutoff)
+				OR (purge_deliveries.include_dead AND d.status = 'dead' AND d.created_at < r.cutoff
+					AND NOT EXISTS (SELECT 1 FROM crm.integration_attempts a
+									 WHERE a.workspace_id = d.workspace_id AND a.delivery_id = d.id
+									   AND a.recorded_at >= r.cutoff)));
+		GET DIAGNOSTICS k = ROW_COUNT;
+		n := n + k;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_deliveries(boolean) IS
+	'deletes the deliveries of every workspace delivered longer ago than their integration''s retention, with their tries (dead ones too if include_dead); never an open one; returns how many (service roles; run it daily)';
+
+-- citusview: crm.purge_events reads the horizon with the workspace's events,
+-- as crm.events_since does: on Citus the coordinator's own transaction ids
+-- were compared with the worker's, which wrote the events
+CREATE OR REPLACE FUNCTION crm.purge_events(before timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	ws bigint := crm.current_workspace();
+	keep_xid xid8;
+	keep_id bigint;
+	horizon xid8;
+	n bigint;
+BEGIN
+	PERFORM crm_internal.require_service('purge events');
+	IF before IS NULL THEN
+		RAISE EXCEPTION 'invalid purge time: NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the time before which events may go, say now() - interval ''90 days''.';
+	END IF;
+	-- no consumer acknowledges while the positions are read and used
+	PERFORM pg_advisory_xact_lock(hashtextextended('crm.event_consumers', ws));
+	-- the horizon of the node holding the workspace's events, read with them
+	-- as crm.events_since reads it (on Citus the worker's transaction ids,
+	-- moved up on a moved placement); no event, nothing to purge
+	SELECT crm_hidden.event_horizon(e.tableoid) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
+	IF horizon IS NULL THEN
+		RETURN 0;
+	END IF;
+	SELECT p.after_xid, p.after_event_id INTO keep_xid, keep_id
+	  FROM (SELECT s.after_xid, s.after_event_id FROM crm_internal.integration_state s WHERE s.workspace_id = ws
+			UNION ALL
+			SELECT c.after_xid, c.after_event_id FROM crm_internal.event_consumers c WHERE c.workspace_id = ws) p
+	 ORDER BY p.after_xid, p.after_event_id
+	 LIMIT 1;
+	IF keep_xid IS NULL OR keep_xid >= horizon THEN
+		keep_xid := horizon;
+		keep_id := 0;
+	END IF;
+	DELETE FROM crm.events e
+	 WHERE e.workspace_id = ws
+	   AND (e.xid, e.id) < (keep_xid, keep_id)
+	   AND e.created_at < purge_events.before;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION crm.purge_events(timestamptz) IS
+	'deletes the current workspace''s events written before the given time that every integration and acknowledged consumer has passed; returns how many';

@@ -347,7 +347,14 @@ BEGIN
 	END IF;
 	-- no consumer acknowledges while the positions are read and used
 	PERFORM pg_advisory_xact_lock(hashtextextended('crm.event_consumers', ws));
-	horizon := pg_snapshot_xmin(pg_current_snapshot());
+	-- the horizon of the node holding the workspace's events, read with them
+	-- as crm.events_since reads it (on Citus the worker's transaction ids,
+	-- moved up on a moved placement); no event, nothing to purge
+	SELECT crm_hidden.event_horizon(e.tableoid) INTO horizon
+	  FROM crm.events e WHERE e.workspace_id = ws LIMIT 1;
+	IF horizon IS NULL THEN
+		RETURN 0;
+	END IF;
 	SELECT p.after_xid, p.after_event_id INTO keep_xid, keep_id
 	  FROM (SELECT s.after_xid, s.after_event_id FROM crm_internal.integration_state s WHERE s.workspace_id = ws
 			UNION ALL

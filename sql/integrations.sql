@@ -856,7 +856,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-	n bigint;
+	n bigint := 0;
+	k bigint;
+	started timestamptz := clock_timestamp();
+	r record;
 BEGIN
 	PERFORM crm_internal.require_service('purge deliveries');
 	IF purge_deliveries.include_dead IS NULL THEN
@@ -864,16 +867,21 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass true to purge dead deliveries too, false (the default) to keep them.';
 	END IF;
-	DELETE FROM crm.integration_deliveries d
-	 USING crm.integrations i
-	 WHERE i.workspace_id = d.workspace_id AND i.id = d.integration_id
-	   AND ((d.status = 'done' AND d.done_at < clock_timestamp() - i.retention)
-			OR (purge_deliveries.include_dead AND d.status = 'dead'
-				AND d.created_at < clock_timestamp() - i.retention
-				AND NOT EXISTS (SELECT 1 FROM crm.integration_attempts a
-								 WHERE a.workspace_id = d.workspace_id AND a.delivery_id = d.id
-								   AND a.recorded_at >= clock_timestamp() - i.retention)));
-	GET DIAGNOSTICS n = ROW_COUNT;
+	-- one integration at a time, its cutoff a value: integration_deliveries_done
+	-- finds its rows, and on Citus each DELETE goes to the workspace's shard
+	-- (Citus refuses a function of a column, a timestamp minus the retention,
+	-- in a modification's WHERE clause)
+	FOR r IN SELECT i.workspace_id, i.id, started - i.retention AS cutoff FROM crm.integrations i ORDER BY 1, 2 LOOP
+		DELETE FROM crm.integration_deliveries d
+		 WHERE d.workspace_id = r.workspace_id AND d.integration_id = r.id
+		   AND ((d.status = 'done' AND d.done_at < r.cutoff)
+				OR (purge_deliveries.include_dead AND d.status = 'dead' AND d.created_at < r.cutoff
+					AND NOT EXISTS (SELECT 1 FROM crm.integration_attempts a
+									 WHERE a.workspace_id = d.workspace_id AND a.delivery_id = d.id
+									   AND a.recorded_at >= r.cutoff)));
+		GET DIAGNOSTICS k = ROW_COUNT;
+		n := n + k;
+	END LOOP;
 	RETURN n;
 END;
 $$;

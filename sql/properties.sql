@@ -177,7 +177,6 @@ BEGIN
 				coalesce(define_property.required, false))
 		RETURNING d.id INTO pid;
 	END IF;
-	PERFORM crm_hidden.report_views_follow_definitions();
 	RETURN pid;
 END;
 $$;
@@ -201,7 +200,6 @@ BEGIN
 			USING ERRCODE = 'no_data_found',
 				  HINT = 'SELECT object_type, key FROM crm.property_definitions lists the defined properties.';
 	END IF;
-	PERFORM crm_hidden.report_views_follow_definitions();
 END;
 $$;
 COMMENT ON FUNCTION crm.drop_property(text, text) IS
@@ -255,7 +253,6 @@ BEGIN
 				define_formula.type, define_formula.formula)
 		RETURNING d.id INTO pid;
 	END IF;
-	PERFORM crm_hidden.report_views_follow_definitions();
 	RETURN pid;
 END;
 $$;

@@ -1003,8 +1003,11 @@ $$;
 COMMENT ON FUNCTION crm_internal.report_property_column(text, crm.property_type) IS
 	'the select-list entry of a wide property view for one definition: the value as its type''s SQL type';
 
--- Drops and re-creates a workspace's wide views from its definitions
-CREATE FUNCTION crm_internal.report_regenerate(workspace_id bigint) RETURNS void
+-- Drops and re-creates a workspace's wide views from its definitions, as
+-- given: on a Citus coordinator src/citus_report_views.c reads them as the
+-- caller whose statement wrote them (docs/scaling.md)
+CREATE FUNCTION crm_internal.report_regenerate(workspace_id bigint, definitions crm.property_definitions[])
+RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1041,7 +1044,7 @@ BEGIN
 	END LOOP;
 
 	FOR t IN
-		SELECT DISTINCT p.object_type FROM crm.property_definitions p WHERE p.workspace_id = ws ORDER BY 1
+		SELECT DISTINCT p.object_type FROM unnest(report_regenerate.definitions) p WHERE p.workspace_id = ws ORDER BY 1
 	LOOP
 		view_name := t.object_type || suffix;
 		CONTINUE WHEN octet_length(view_name) > 63;	-- a long custom type name: the long view has it
@@ -1053,7 +1056,7 @@ BEGIN
 			WHEN 'conversation' THEN 'crm.conversations r WHERE'
 			ELSE format('crm.object_records r WHERE r.type_key OPERATOR(pg_catalog.=) %L AND', t.object_type) END;
 		SELECT string_agg(crm_internal.report_property_column(p.key, p.type), ', ' ORDER BY p.key) INTO cols
-		  FROM crm.property_definitions p
+		  FROM unnest(report_regenerate.definitions) p
 		 WHERE p.workspace_id = ws AND p.object_type = t.object_type
 		   AND p.key NOT IN ('workspace_id', 'record_id');
 		EXECUTE format('CREATE VIEW crm_report.%I WITH (security_invoker = true) AS'
@@ -1065,7 +1068,7 @@ BEGIN
 		EXECUTE format('COMMENT ON COLUMN crm_report.%I.workspace_id IS ''the workspace''', view_name);
 		EXECUTE format('COMMENT ON COLUMN crm_report.%I.record_id IS %L', view_name, 'the ' || t.object_type || '''s id');
 		FOR d IN
-			SELECT p.key, p.label, p.type FROM crm.property_definitions p
+			SELECT p.key, p.label, p.type FROM unnest(report_regenerate.definitions) p
 			 WHERE p.workspace_id = ws AND p.object_type = t.object_type AND p.key NOT IN ('workspace_id', 'record_id')
 		LOOP
 			EXECUTE format('COMMENT ON COLUMN crm_report.%I.%I IS %L', view_name, d.key,
@@ -1084,6 +1087,20 @@ BEGIN
 			EXECUTE format('GRANT SELECT ON crm_report.%I TO %I', view_name, r);
 		END LOOP;
 	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION crm_internal.report_regenerate(bigint, crm.property_definitions[]) IS
+	'drops and re-creates the wide property views of a workspace (crm_report.<object_type>_properties_w<id>) from the definitions given (those of other workspaces ignored)';
+
+CREATE FUNCTION crm_internal.report_regenerate(workspace_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- the lock before the read: a definition committed while this waited is in it
+	PERFORM pg_advisory_xact_lock(pg_catalog.hashtext('crm_report wide views'), report_regenerate.workspace_id::integer);
+	PERFORM crm_internal.report_regenerate(report_regenerate.workspace_id,
+		ARRAY(SELECT p FROM crm.property_definitions p WHERE p.workspace_id OPERATOR(pg_catalog.=) report_regenerate.workspace_id));
 END;
 $$;
 COMMENT ON FUNCTION crm_internal.report_regenerate(bigint) IS
@@ -1147,33 +1164,3 @@ ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_in
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_updated;
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_deleted;
 ALTER TABLE crm.property_definitions ENABLE ALWAYS TRIGGER report_definitions_truncated;
-
--- On a Citus coordinator the trigger above does not fire: the definitions
--- change in a shard on a worker, where it returns (Citus refuses DDL there).
--- The definition functions call this after their write instead, and the
--- current workspace's wide views are made on the coordinator, where the
--- reports read them.  Anywhere else it does nothing: the trigger did it.
-CREATE FUNCTION crm_hidden.report_views_follow_definitions() RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
--- Citus's notice that it does not propagate a view joining the extension
-SET client_min_messages = warning
-AS $$
-DECLARE
-	distributed boolean;
-BEGIN
-	IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-		RETURN;
-	END IF;
-	-- Citus's catalogs by name: they exist only where Citus is installed
-	EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p'
-			' WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''crm.property_definitions''::pg_catalog.regclass)'
-			' AND EXISTS (SELECT FROM pg_catalog.pg_dist_local_group l WHERE l.groupid OPERATOR(pg_catalog.=) 0)'
-		INTO distributed;
-	IF distributed THEN
-		PERFORM crm_internal.report_regenerate(crm.current_workspace());
-	END IF;
-END;
-$$;
-COMMENT ON FUNCTION crm_hidden.report_views_follow_definitions() IS
-	'on a Citus coordinator, regenerates the current workspace''s wide property views after a definition function changed its definitions (the trigger fires on the worker''s shard, where Citus refuses DDL)';

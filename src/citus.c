@@ -381,4 +381,5 @@ CrmCitusInit(void)
 	RegisterSubXactCallback(CitusSubXact, NULL);
 	CrmCitusCallsInit();
 	CrmCitusEventsInit();
+	CrmCitusReportViewsInit();
 }

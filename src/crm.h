@@ -74,6 +74,8 @@ extern const char *CrmCitusRequestSetting(int i);
 extern void CrmCitusCallsInit(void);
 /* src/citus_events.c: a row INSERT into the distributed crm.events on the coordinator */
 extern void CrmCitusEventsInit(void);
+/* src/citus_report_views.c: the wide report views after a coordinator's write of the definitions */
+extern void CrmCitusReportViewsInit(void);
 extern bool CrmCitusIdentifyOnWorker(FunctionCallInfo fcinfo, int64 *result);
 extern Datum CrmCitusRequestSettings(int64 ws);
 struct ArrayType;
