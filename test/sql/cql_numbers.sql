@@ -5,6 +5,9 @@
 -- answers are the cast's; with such an index they write the cast, and the
 -- finder's kept plan follows the index as it comes and goes.
 SET client_min_messages = warning;
+-- tests share one database: the ids later tests print are left as they were
+SELECT last_value AS workspaces_seq, is_called AS workspaces_called FROM crm.workspaces_id_seq \gset
+SELECT last_value AS contacts_seq, is_called AS contacts_called FROM crm.contacts_id_seq \gset
 SELECT crm.create_workspace('cql-numbers', 'CQL numbers') IS NOT NULL AS created;
 SELECT crm.use_workspace('cql-numbers') IS NOT NULL AS switched;
 
@@ -91,8 +94,10 @@ SELECT crm.cql_to_sql('contact', 'seats BETWEEN 0 AND 45');
 ALTER TABLE crm.contacts DISABLE TRIGGER contacts_validate_properties;
 INSERT INTO crm.contacts (name, properties) VALUES ('b', '{"seats": true}');
 ALTER TABLE crm.contacts ENABLE TRIGGER contacts_validate_properties;
+\set VERBOSITY terse
 SELECT count(*) FROM crm.find_contacts('seats > 1');
 SELECT count(*) FROM crm.contacts WHERE workspace_id = crm.current_workspace() AND (properties ->> 'seats')::numeric > 1;
+\set VERBOSITY default
 DELETE FROM crm.contacts WHERE name = 'b' AND workspace_id = crm.current_workspace();
 
 -- 3. an index on the cast: the translation writes the cast, and the kept
@@ -120,3 +125,7 @@ SELECT a.attrelid::regclass, a.attname, a.attnotnull
  WHERE a.attrelid IN ('crm.contacts'::regclass, 'crm.companies'::regclass, 'crm.conversations'::regclass)
    AND a.attname = 'tags'
  ORDER BY 1;
+
+DELETE FROM crm.workspaces WHERE slug = 'cql-numbers';
+SELECT setval('crm.workspaces_id_seq', :workspaces_seq, :'workspaces_called') IS NOT NULL AS workspaces_seq,
+	   setval('crm.contacts_id_seq', :contacts_seq, :'contacts_called') IS NOT NULL AS contacts_seq;
