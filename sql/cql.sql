@@ -68,6 +68,11 @@ CREATE FUNCTION crm_hidden.cql_timestamptz(value text) RETURNS timestamptz
 COMMENT ON FUNCTION crm_hidden.cql_timestamptz(text) IS
 	'a declared datetime property''s text as timestamptz, NULL when it is not a date-time (never an error)';
 
+CREATE FUNCTION crm_hidden.cql_number(properties jsonb, key text) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'crm_cql_number' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm_hidden.cql_number(jsonb, text) IS
+	'(properties ->> key)::numeric without printing and parsing a JSON number: a range over a declared number where no index has the cast';
+
 -- Translations depend on custom object types (find_records, associated());
 -- a change to them invalidates every backend's cached translations and
 -- finder plans, as a change to property definitions does.

@@ -26,6 +26,8 @@
 #include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #if PG_VERSION_NUM >= 160000
 #include "nodes/miscnodes.h"
 #endif
@@ -37,7 +39,11 @@
 #include "utils/fmgroids.h"
 #include "utils/formatting.h"
 #include "utils/lsyscache.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/inval.h"
 
 #include "crm.h"
 #include "cql/cql.h"
@@ -288,6 +294,83 @@ EnvCountry(void *ctx, const char *s, size_t len)
 	return code ? pstrdup(code) : CrmNormalizeAddressCountry(raw);
 }
 
+/*
+ * The tables whose indexes a finder's translation asked about
+ * (EnvNumberIndexed): a change to one of them makes its kept plan stale,
+ * for the translation may then write another expression.
+ */
+#define INDEXED_RELS 4
+static Oid	indexed_rels[INDEXED_RELS];
+static int	n_indexed_rels = 0;
+
+static bool
+ContainsExpr(Node *node, void *target)
+{
+	if (node == NULL)
+		return false;
+	if (equal(node, target))
+		return true;
+	return expression_tree_walker(node, ContainsExpr, target);
+}
+
+/*
+ * Whether an index of table has (column ->> key)::numeric among its
+ * expressions or in its predicate.  The node is the one the parser makes
+ * of that text, and equal() is how the planner matches it to an index.
+ * Unsure (no such table or column): true, the expression an index may have.
+ */
+static bool
+EnvNumberIndexed(void *ctx, const char *table, const char *column, const char *key)
+{
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(table));
+	Relation	rel = table_openrv_extended(rv, AccessShareLock, true);
+	AttrNumber	att;
+	Oid			op;
+	Expr	   *get;
+	CoerceViaIO *cast;
+	List	   *indexes;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (rel == NULL)
+		return true;
+	if (n_indexed_rels < INDEXED_RELS)
+		indexed_rels[n_indexed_rels] = RelationGetRelid(rel);
+	n_indexed_rels++;
+	att = get_attnum(RelationGetRelid(rel), column);
+	if (att == InvalidAttrNumber)
+	{
+		table_close(rel, AccessShareLock);
+		return true;
+	}
+	op = OpernameGetOprid(list_make2(makeString("pg_catalog"), makeString("->>")), JSONBOID, TEXTOID);
+	get = make_opclause(op, TEXTOID, false,
+						(Expr *) makeVar(1, att, JSONBOID, -1, InvalidOid, 0),
+						(Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+										   CStringGetTextDatum(key), false, false),
+						DEFAULT_COLLATION_OID, DEFAULT_COLLATION_OID);
+	cast = makeNode(CoerceViaIO);
+	cast->arg = get;
+	cast->resulttype = NUMERICOID;
+	cast->resultcollid = InvalidOid;
+	cast->coerceformat = COERCE_EXPLICIT_CAST;
+	cast->location = -1;
+
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+
+		found = ContainsExpr((Node *) RelationGetIndexExpressions(index), cast) ||
+			ContainsExpr((Node *) RelationGetIndexPredicate(index), cast);
+		index_close(index, AccessShareLock);
+		if (found)
+			break;
+	}
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 static void
 InitEnv(CqlEnv *env, bool need_trgm)
 {
@@ -302,6 +385,7 @@ InitEnv(CqlEnv *env, bool need_trgm)
 	env->object_type_exists = EnvObjectTypeExists;
 	env->phone = EnvPhone;
 	env->country = EnvCountry;
+	env->number_indexed = NULL;
 }
 
 static int
@@ -354,6 +438,13 @@ TranslateText(const char *entity, const char *query, size_t len, int64 ws, bool 
 	char	   *sql;
 
 	InitEnv(&env, true);
+	/*
+	 * The texts made here are planned when made, or kept by a finder that
+	 * follows the tables' indexes (FindPlanFor): they may read a number
+	 * without the text round trip where no index wants the cast.  A list's
+	 * filter, kept by src/lists_cache.c, keeps the cast.
+	 */
+	env.number_indexed = EnvNumberIndexed;
 	CqlStateInit(&st, &env);
 	st.workspace = CitusWorkspace(ws);
 	if (!CqlTranslate(&st, entity, query, len, NULL, &sql))
@@ -842,6 +933,33 @@ crm_cql_timestamptz(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(result);
 }
 
+PG_FUNCTION_INFO_V1(crm_cql_number);
+
+/*
+ * (properties ->> key)::numeric without the text round trip: a JSON number
+ * is returned as stored, where ->> would print it and the cast parse it
+ * again.  Any other value goes the text way, so the answer (or the error,
+ * for "abc" or true) is the cast's.
+ */
+Datum
+crm_cql_number(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	text	   *key = PG_GETARG_TEXT_PP(1);
+	JsonbValue *v = NULL;
+	Datum		t;
+
+	if (JB_ROOT_IS_OBJECT(jb))
+		v = getKeyJsonValueFromContainer(&jb->root, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), NULL);
+	if (v == NULL || v->type == jbvNull)
+		PG_RETURN_NULL();
+	if (v->type == jbvNumeric)
+		PG_RETURN_NUMERIC(DatumGetNumericCopy(NumericGetDatum(v->val.numeric)));
+	t = DirectFunctionCall2(jsonb_object_field_text, PointerGetDatum(jb), PointerGetDatum(key));
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(TextDatumGetCString(t)),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 /* ----------------------------------------------------------------
  * crm.find_*: translated, planned once, kept
  *
@@ -866,11 +984,33 @@ typedef struct FindPlan
 	char	   *key;
 	uint64		generation;
 	SPIPlanPtr	plan;
+	/* the tables whose indexes the translation read; -1: more than kept */
+	int			nrels;
+	Oid			rels[INDEXED_RELS];
+	bool		stale;			/* one of them changed (FindPlansInvalidate) */
 } FindPlan;
 
 static FindPlan find_plans[FIND_CACHE_SIZE];
 static int	find_victim = 0;
 static MemoryContext find_context = NULL;
+
+/* A relcache invalidation: plans translated by the relation's indexes are stale */
+static void
+FindPlansInvalidate(Datum arg, Oid relid)
+{
+	for (int i = 0; i < FIND_CACHE_SIZE; i++)
+	{
+		FindPlan   *p = &find_plans[i];
+
+		if (p->plan == NULL || p->nrels == 0)
+			continue;
+		if (relid == InvalidOid || p->nrels < 0)
+			p->stale = true;
+		for (int r = 0; r < p->nrels; r++)
+			if (p->rels[r] == relid)
+				p->stale = true;
+	}
+}
 
 static void
 CheckPaging(int32 lim, bool lim_null, int32 off, bool off_null)
@@ -935,7 +1075,7 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 
 		if (p->plan && p->hash == hash && p->keylen == key.len && memcmp(p->key, key.data, key.len) == 0)
 		{
-			if (p->generation == generation)
+			if (p->generation == generation && !p->stale)
 				return p->plan;
 			slot = p;			/* stale: rebuild in place */
 			break;
@@ -949,6 +1089,7 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 	if (!CqlOrderBy(&st, entity, order_by, olen, NULL, &order_sql))
 		ReportError(&st.error);
 	initStringInfo(&sql);
+	n_indexed_rels = 0;
 	appendStringInfo(&sql, "SELECT %s.* FROM %s WHERE %s ORDER BY %s LIMIT %d OFFSET %d",
 					 e->alias, e->table, WhereClause(entity, query, qlen), order_sql, lim, off);
 	/*
@@ -963,7 +1104,10 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 		elog(ERROR, "keeping a finder plan failed");
 
 	if (find_context == NULL)
+	{
 		find_context = AllocSetContextCreate(TopMemoryContext, "crm find plans", ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(FindPlansInvalidate, (Datum) 0);
+	}
 	if (slot == NULL)
 	{
 		slot = &find_plans[find_victim];
@@ -981,6 +1125,10 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 	slot->hash = hash;
 	slot->generation = generation;
 	slot->plan = plan;
+	slot->stale = false;
+	slot->nrels = n_indexed_rels > INDEXED_RELS ? -1 : n_indexed_rels;
+	for (int r = 0; r < n_indexed_rels && r < INDEXED_RELS; r++)
+		slot->rels[r] = indexed_rels[r];
 	return plan;
 }
 

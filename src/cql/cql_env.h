@@ -67,6 +67,12 @@ typedef struct CqlEnv
 	 * NULL: country literals are compared as written.
 	 */
 	char	   *(*country) (void *ctx, const char *s, size_t len);
+	/*
+	 * optional: whether an index of table (crm.contacts) has
+	 * (column ->> 'key')::numeric in its expressions or its predicate.  NULL:
+	 * assume one may, and write that expression.
+	 */
+	bool		(*number_indexed) (void *ctx, const char *table, const char *column, const char *key);
 } CqlEnv;
 
 #endif							/* CQL_ENV_H */

@@ -1007,6 +1007,20 @@ DeclaredNumber(Ctx *c, Field *f)
 }
 
 /*
+ * Whether the table may have an index on (column ->> 'key')::numeric: the
+ * host looks (CqlEnv.number_indexed); without one to ask, assume so.
+ */
+static bool
+NumberIndexed(Ctx *c, Field *f)
+{
+	const char *column = strrchr(f->expr, '.');
+
+	if (!c->st->env->number_indexed || !column)
+		return true;
+	return c->st->env->number_indexed(c->st->env->ctx, c->e->table, column + 1, f->key);
+}
+
+/*
  * value <op> 'bound'::cast for each bound, joined by AND (join " && ") or
  * OR; value is a shared expression, computed once per row.
  */
@@ -1039,18 +1053,29 @@ EmitPath(Ctx *c, CqlBuf *b, Field *f, const char **ops, CqlValue **vals, int n, 
 	for (int i = 0; i < n; i++)
 		numbers = numbers && vals[i]->kind == V_NUMBER;
 	/*
-	 * A declared number: (properties ->> 'k')::numeric, the expression an
-	 * index on the key is written with, so the planner uses it and plans
-	 * as for the hand-written comparison (docs/cql.md, "Numbers").
+	 * A declared number: (properties ->> 'k')::numeric when an index is
+	 * written with that expression, so the planner uses it and plans as for
+	 * the hand-written comparison; else crm_hidden.cql_number(properties,
+	 * 'k'), the same value read from the jsonb without printing and parsing
+	 * it (docs/cql.md, "Numbers and indexes").
 	 */
 	if (numbers && DeclaredNumber(c, f))
 	{
 		CqlBuf		e;
 
 		CqlBufInit(&e, c->st);
-		CqlBufPrintf(&e, "(%s ->> ", f->expr);
-		EmitKey(&e, f);
-		CqlBufAppend(&e, ")::numeric");
+		if (NumberIndexed(c, f))
+		{
+			CqlBufPrintf(&e, "(%s ->> ", f->expr);
+			EmitKey(&e, f);
+			CqlBufAppend(&e, ")::numeric");
+		}
+		else
+		{
+			CqlBufPrintf(&e, "crm_hidden.cql_number(%s, ", f->expr);
+			EmitKey(&e, f);
+			CqlBufAppend(&e, ")");
+		}
 		EmitBounds(c, b, Shared(c, e.data), ops, vals, n, join, "numeric");
 		return;
 	}
@@ -1546,9 +1571,15 @@ EmitTags(Ctx *c, CqlBuf *b, Field *f, CqlNode *n)
 		case OP_IS_NOT_NULL:
 			CqlBufPrintf(b, "%s IS NOT NULL", f->expr);
 			break;
-		/* comparisons with '{}' rather than cardinality(): the planner has statistics for them */
+		/*
+		 * comparisons with '{}' rather than cardinality(): the planner has
+		 * statistics for them.  The tag columns are NOT NULL, so IS EMPTY is
+		 * the bare equality, as one would write it: an OR around it would
+		 * also be filtered before the columns' equalities (which the planner
+		 * sorts after the other quals of the same cost), row by row.
+		 */
 		case OP_IS_EMPTY:
-			CqlBufPrintf(b, "(%s IS NULL OR %s = '{}'::text[])", f->expr, f->expr);
+			CqlBufPrintf(b, "%s = '{}'::text[]", f->expr);
 			break;
 		case OP_IS_NOT_EMPTY:
 			CqlBufPrintf(b, "%s <> '{}'::text[]", f->expr);
