@@ -43,7 +43,6 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
-#include "utils/inval.h"
 
 #include "crm.h"
 #include "cql/cql.h"
@@ -987,16 +986,19 @@ typedef struct FindPlan
 	/* the tables whose indexes the translation read; -1: more than kept */
 	int			nrels;
 	Oid			rels[INDEXED_RELS];
-	bool		stale;			/* one of them changed (FindPlansInvalidate) */
+	bool		stale;			/* one of them changed (CrmFindPlansRelcache) */
 } FindPlan;
 
 static FindPlan find_plans[FIND_CACHE_SIZE];
 static int	find_victim = 0;
 static MemoryContext find_context = NULL;
 
-/* A relcache invalidation: plans translated by the relation's indexes are stale */
-static void
-FindPlansInvalidate(Datum arg, Oid relid)
+/*
+ * A relcache invalidation (through crm.c's one callback): plans translated
+ * by the relation's indexes are stale
+ */
+void
+CrmFindPlansRelcache(Datum arg, Oid relid)
 {
 	for (int i = 0; i < FIND_CACHE_SIZE; i++)
 	{
@@ -1104,10 +1106,7 @@ FindPlanFor(const char *entity, const char *query, size_t qlen, const char *orde
 		elog(ERROR, "keeping a finder plan failed");
 
 	if (find_context == NULL)
-	{
 		find_context = AllocSetContextCreate(TopMemoryContext, "crm find plans", ALLOCSET_DEFAULT_SIZES);
-		CacheRegisterRelcacheCallback(FindPlansInvalidate, (Datum) 0);
-	}
 	if (slot == NULL)
 	{
 		slot = &find_plans[find_victim];

@@ -45,6 +45,7 @@ CrmRelcacheCallback(Datum arg, Oid relid)
 	CrmCitusRelcache(arg, relid);
 	CrmWorkspaceVersionsRelcache(arg, relid);
 	CrmNormalizeRelcache(arg, relid);
+	CrmFindPlansRelcache(arg, relid);
 }
 
 void

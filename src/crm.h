@@ -91,6 +91,7 @@ extern void CrmReportingRelcache(Datum arg, Oid relid);
 extern void CrmHistoryRelcache(Datum arg, Oid relid);
 extern void CrmWorkspaceVersionsRelcache(Datum arg, Oid relid);
 extern void CrmNormalizeRelcache(Datum arg, Oid relid);
+extern void CrmFindPlansRelcache(Datum arg, Oid relid);
 
 /*
  * workspace_versions.c: the epoch invalidations of the per-workspace caches'
