@@ -33,62 +33,87 @@ SELECT 'P ' || g, 'p' || g || '@ex.org', (ARRAY['Paris', 'London', 'Rome', NULL]
 	   now() - (random() * 90) * interval '1 day', now() - (random() * 60) * interval '1 day'
   FROM generate_series(1, 300) g;
 
--- the k-th company of the workspace (ids are shared by all workspaces)
-CREATE FUNCTION pg_temp.co(k int) RETURNS bigint LANGUAGE sql AS $$
-	SELECT id FROM crm.companies WHERE workspace_id = crm.current_workspace() ORDER BY id OFFSET k % 30 LIMIT 1
-$$;
+-- the workspace's companies and contacts in id order (ids are shared by all
+-- workspaces): the k-th company is cos[1 + k % 30], the k-th contact
+-- people[1 + k % 300] (arrays, not functions reading the tables, which Citus
+-- would send to the workers inside the statements that use them)
+SELECT array_agg(id ORDER BY id) AS cos FROM crm.companies WHERE workspace_id = crm.current_workspace() \gset
+SELECT array_agg(id ORDER BY id) AS people FROM crm.contacts WHERE workspace_id = crm.current_workspace() \gset
 
 INSERT INTO crm.contact_companies (contact_id, company_id, is_primary)
-SELECT c.id, pg_temp.co((c.id * 7)::int), true FROM crm.contacts c
+SELECT c.id, (:'cos'::bigint[])[1 + (c.id * 7) % 30], true FROM crm.contacts c
  WHERE c.workspace_id = crm.current_workspace() AND c.id % 3 <> 0;
 
 -- deals, orders, a custom object and a declared property
 SELECT crm.create_pipeline('Sales', 'b2b_sales');
-CREATE FUNCTION pg_temp.stage(k int) RETURNS bigint LANGUAGE sql AS $$
-	SELECT s.id FROM crm.stages s WHERE s.workspace_id = crm.current_workspace() AND s.kind = 'open'
-	 ORDER BY s.position OFFSET k % 3 LIMIT 1
-$$;
+-- the open stages in their order: the k-th is stages[1 + k % 3]
+SELECT array_agg(s.id ORDER BY s.position) AS stages FROM crm.stages s
+ WHERE s.workspace_id = crm.current_workspace() AND s.kind = 'open' \gset
 INSERT INTO crm.deals (stage_id, title, contact_id, company_id, value, currency)
-SELECT pg_temp.stage(g), 'Deal ' || g, c.id, CASE WHEN g % 2 = 0 THEN pg_temp.co(g) END, (random() * 10000)::int, 'EUR'
-  FROM generate_series(1, 120) g
-  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
-				 ORDER BY c.id OFFSET (g * 13) % 300 LIMIT 1) c ON true;
-SELECT crm.upsert_order(c.id, 'api', 'seed-' || g, (random() * 400)::int, (ARRAY['EUR', 'USD'])[1 + g % 2],
-						(ARRAY['paid', 'pending', 'refunded'])[1 + g % 3])
-  FROM generate_series(1, 150) g
-  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
-				 ORDER BY c.id OFFSET (g * 7) % 300 LIMIT 1) c ON true;
+SELECT (:'stages'::bigint[])[1 + g % 3], 'Deal ' || g, (:'people'::bigint[])[1 + (g * 13) % 300],
+	   CASE WHEN g % 2 = 0 THEN (:'cos'::bigint[])[1 + g % 30] END, (random() * 10000)::int, 'EUR'
+  FROM generate_series(1, 120) g;
+SELECT crm.upsert_order((:'people'::bigint[])[1 + (g * 7) % 300], 'api', 'seed-' || g, (random() * 400)::int,
+						(ARRAY['EUR', 'USD'])[1 + g % 2], (ARRAY['paid', 'pending', 'refunded'])[1 + g % 3])
+  FROM generate_series(1, 150) g;
 SELECT crm.create_object_type('course', 'Course');
 SELECT crm.create_record('course', jsonb_build_object('n', g)) FROM generate_series(1, 6) g;
-CREATE FUNCTION pg_temp.course(k int) RETURNS bigint LANGUAGE sql AS $$
-	SELECT r.id FROM crm.object_records r WHERE r.workspace_id = crm.current_workspace() ORDER BY r.id OFFSET k % 6 LIMIT 1
+-- the k-th course is courses[1 + k % 6]
+DO $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	courses bigint[] := ARRAY(SELECT r.id FROM crm.object_records r WHERE r.workspace_id = ws ORDER BY r.id);
+	people bigint[] := ARRAY(SELECT c.id FROM crm.contacts c WHERE c.workspace_id = ws ORDER BY c.id);
+BEGIN
+	FOR g IN 1 .. 80 LOOP
+		IF NOT EXISTS (SELECT 1 FROM crm.object_associations a
+						WHERE a.workspace_id = ws AND a.record_id = courses[1 + g % 6] AND a.contact_id = people[1 + (g * 11) % 300]) THEN
+			PERFORM crm.associate(courses[1 + g % 6], 'contact', people[1 + (g * 11) % 300], (ARRAY['student', 'teacher', NULL])[1 + g % 3]);
+		END IF;
+	END LOOP;
+END
 $$;
-SELECT crm.associate(pg_temp.course(g), 'contact', c.id, (ARRAY['student', 'teacher', NULL])[1 + g % 3])
-  FROM generate_series(1, 80) g
-  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
-				 ORDER BY c.id OFFSET (g * 11) % 300 LIMIT 1) c ON true
- WHERE NOT EXISTS (SELECT 1 FROM crm.object_associations a WHERE a.record_id = pg_temp.course(g) AND a.contact_id = c.id);
 -- conversations with messages from both sides
 INSERT INTO crm.conversations (contact_id, channel, inbox, status, started_at)
-SELECT c.id, (ARRAY['whatsapp', 'email', 'chat'])[1 + g % 3], (ARRAY['sales-bot', 'support', NULL])[1 + g % 3 + (g / 3) % 2],
+SELECT (:'people'::bigint[])[1 + (g * 17) % 300], (ARRAY['whatsapp', 'email', 'chat'])[1 + g % 3],
+	   (ARRAY['sales-bot', 'support', NULL])[1 + g % 3 + (g / 3) % 2],
 	   (ARRAY['open', 'pending', 'resolved'])[1 + (g / 2) % 3]::crm.conversation_status, now() - (random() * 30) * interval '1 day'
-  FROM generate_series(1, 160) g
-  JOIN LATERAL (SELECT c.id FROM crm.contacts c WHERE c.workspace_id = crm.current_workspace()
-				 ORDER BY c.id OFFSET (g * 17) % 300 LIMIT 1) c ON true;
+  FROM generate_series(1, 160) g;
 INSERT INTO crm.messages (conversation_id, sender, body, sent_at)
 SELECT cv.id, (ARRAY['contact', 'agent', 'bot'])[1 + (random() * 2)::int]::crm.message_sender, 'm',
 	   cv.started_at + (random() * 300) * interval '1 minute'
   FROM crm.conversations cv, generate_series(1, 4) k
  WHERE cv.workspace_id = crm.current_workspace() AND random() < 0.7;
 SELECT crm.define_property('contact', 'score', 'number');
-UPDATE crm.contacts SET properties = properties || jsonb_build_object('score', (random() * 100)::int)
- WHERE workspace_id = crm.current_workspace() AND random() < 0.6;
+-- (each contact drawn and scored in PL/pgSQL: Citus takes no volatile
+-- function in an UPDATE)
+DO $$
+DECLARE
+	c bigint;
+	score int;
+BEGIN
+	FOR c IN SELECT id FROM crm.contacts WHERE workspace_id = crm.current_workspace() ORDER BY id LOOP
+		IF random() < 0.6 THEN
+			score := (random() * 100)::int;
+			UPDATE crm.contacts SET properties = properties || jsonb_build_object('score', score)
+			 WHERE workspace_id = crm.current_workspace() AND id = c;
+		END IF;
+	END LOOP;
+END
+$$;
 
 -- three static lists with random members
 SELECT crm.create_list('static ' || k) FROM generate_series(1, 3) k;
-SELECT crm.add_to_list(l.id, ARRAY(SELECT c.id FROM crm.contacts c
-								   WHERE c.workspace_id = l.workspace_id AND random() < 0.2))
-  FROM crm.lists l WHERE l.workspace_id = crm.current_workspace() AND l.kind = 'static';
+DO $$
+DECLARE
+	ws bigint := crm.current_workspace();
+	l bigint;
+BEGIN
+	FOR l IN SELECT id FROM crm.lists WHERE workspace_id = ws AND kind = 'static' ORDER BY id LOOP
+		PERFORM crm.add_to_list(l, ARRAY(SELECT c.id FROM crm.contacts c WHERE c.workspace_id = ws AND random() < 0.2));
+	END LOOP;
+END
+$$;
 
 -- random filters from a small grammar; IN LIST names only earlier lists
 CREATE FUNCTION pg_temp.atom(n int) RETURNS text LANGUAGE plpgsql AS $$
@@ -176,23 +201,24 @@ DECLARE
 	l record;
 	n bigint := 0;
 	k bigint;
+	found bigint[];
+	members bigint[];
 BEGIN
+	-- each list's two sets read by statements of their own, naming the
+	-- workspace (on Citus each is routed to the workspace's worker)
 	FOR l IN SELECT * FROM crm.lists WHERE workspace_id = crm.current_workspace() AND kind = 'dynamic' ORDER BY id LOOP
 		IF l.object_type = 'contact' THEN
-			SELECT count(*) INTO k FROM (
-				(SELECT f.id FROM crm.find_contacts(l.filter, 'id', 1000000) f WHERE f.status <> 'merged'
-				 EXCEPT SELECT m.contact_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id)
-				UNION ALL
-				(SELECT m.contact_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id
-				 EXCEPT SELECT f.id FROM crm.find_contacts(l.filter, 'id', 1000000) f WHERE f.status <> 'merged')) d;
+			SELECT coalesce(array_agg(f.id), '{}') INTO found
+			  FROM crm.find_contacts(l.filter, 'id', 1000000) f WHERE f.status <> 'merged';
+			SELECT coalesce(array_agg(m.contact_id), '{}') INTO members
+			  FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id;
 		ELSE
-			SELECT count(*) INTO k FROM (
-				(SELECT f.id FROM crm.find_companies(l.filter, 'id', 1000000) f
-				 EXCEPT SELECT m.company_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id)
-				UNION ALL
-				(SELECT m.company_id FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id
-				 EXCEPT SELECT f.id FROM crm.find_companies(l.filter, 'id', 1000000) f)) d;
+			SELECT coalesce(array_agg(f.id), '{}') INTO found FROM crm.find_companies(l.filter, 'id', 1000000) f;
+			SELECT coalesce(array_agg(m.company_id), '{}') INTO members
+			  FROM crm.list_members m WHERE m.workspace_id = l.workspace_id AND m.list_id = l.id;
 		END IF;
+		k := (SELECT count(*) FROM ((SELECT unnest(found) EXCEPT SELECT unnest(members))
+									UNION ALL (SELECT unnest(members) EXCEPT SELECT unnest(found))) d);
 		IF k > 0 THEN
 			RAISE NOTICE 'list % (%) differs in % records', l.name, l.filter, k;
 		END IF;
@@ -213,67 +239,93 @@ DECLARE
 	b bigint;
 	sl bigint;
 	i int;
+	x bigint;
+	k int;
+	-- the companies, open stages and courses in order, as above
+	cos bigint[] := ARRAY(SELECT id FROM crm.companies WHERE workspace_id = ws ORDER BY id);
+	stages bigint[] := ARRAY(SELECT id FROM crm.stages WHERE workspace_id = ws AND kind = 'open' ORDER BY position);
+	courses bigint[] := ARRAY(SELECT id FROM crm.object_records WHERE workspace_id = ws ORDER BY id);
+	u float[];
+	seed bigint;
 BEGIN
+	-- (a row and the values an UPDATE writes are drawn at random into
+	-- variables before it: Citus takes no volatile function in an UPDATE or
+	-- a DELETE)
 	FOR i IN 1 .. 2000 LOOP
 		r := (random() * 36)::int;
+		u := ARRAY[random(), random()];
+		seed := (random() * 1000000)::bigint;
 		SELECT l.id INTO sl FROM crm.lists l WHERE l.workspace_id = ws AND l.kind = 'static' ORDER BY random() LIMIT 1;
 		SELECT c.id INTO a FROM crm.contacts c WHERE c.workspace_id = ws AND c.status < 'merged'
 		 ORDER BY random() LIMIT 1;
 		SELECT c.id INTO b FROM crm.contacts c WHERE c.workspace_id = ws AND c.status < 'merged' AND c.id <> a
 		 ORDER BY random() LIMIT 1;
 		CASE r
-			WHEN 0 THEN UPDATE crm.contacts SET tags = (ARRAY['{}', '{vip}', '{newsletter}', '{vip,trial}'])[1 + (random() * 3)::int]::text[]
+			WHEN 0 THEN UPDATE crm.contacts SET tags = (ARRAY['{}', '{vip}', '{newsletter}', '{vip,trial}'])[1 + (u[1] * 3)::int]::text[]
 						 WHERE workspace_id = ws AND id = a;
-			WHEN 1 THEN UPDATE crm.contacts SET lifecycle_stage = (ARRAY['subscriber', 'lead', 'customer', NULL])[1 + (random() * 3)::int]::crm.lifecycle_stage
+			WHEN 1 THEN UPDATE crm.contacts SET lifecycle_stage = (ARRAY['subscriber', 'lead', 'customer', NULL])[1 + (u[1] * 3)::int]::crm.lifecycle_stage
 						 WHERE workspace_id = ws AND id = a;
-			WHEN 2 THEN UPDATE crm.contacts SET properties = jsonb_build_object('plan', (ARRAY['pro', 'free'])[1 + (random())::int], 'seats', (random() * 40)::int)
+			WHEN 2 THEN UPDATE crm.contacts SET properties = jsonb_build_object('plan', (ARRAY['pro', 'free'])[1 + (u[1])::int], 'seats', (u[2] * 40)::int)
 						 WHERE workspace_id = ws AND id = a;
-			WHEN 3 THEN UPDATE crm.contacts SET city = (ARRAY['Paris', 'London', 'Rome'])[1 + (random() * 2)::int], last_seen_at = now() - random() * interval '60 days'
-						 WHERE workspace_id = ws AND id % 17 = (random() * 16)::int;
+			WHEN 3 THEN k := (random() * 16)::int;
+						-- (each row's values from a hash of its id and a number drawn once,
+						-- its time in seconds: Citus takes no STABLE function over a column,
+						-- as timestamptz - interval is, in an UPDATE)
+						UPDATE crm.contacts SET city = (ARRAY['Paris', 'London', 'Rome'])[1 + abs(hashint8(id + seed) % 3)],
+							   last_seen_at = to_timestamp(extract(epoch FROM now())::float8 - abs(hashint8(id - seed) % 86400) * 60)
+						 WHERE workspace_id = ws AND id % 17 = k;
 			WHEN 4 THEN INSERT INTO crm.contacts (name, tags, lifecycle_stage, created_at)
 						VALUES ('new ' || i, '{vip}', 'lead', now() - random() * interval '90 days');
 			WHEN 5 THEN UPDATE crm.contacts SET status = 'deleted', deleted_at = now() WHERE workspace_id = ws AND id = a;
 			WHEN 6 THEN IF b IS NOT NULL THEN PERFORM crm.merge_contacts(a, b); END IF;
 			WHEN 7 THEN DELETE FROM crm.contacts WHERE workspace_id = ws AND id = a
 						   AND NOT EXISTS (SELECT 1 FROM crm.contacts m WHERE m.workspace_id = ws AND m.merged_into = a);
-			WHEN 8 THEN PERFORM crm.link_company(a, pg_temp.co((random() * 29)::int), NULL, random() < 0.5);
+			WHEN 8 THEN PERFORM crm.link_company(a, cos[1 + (random() * 29)::int % 30], NULL, random() < 0.5);
 			WHEN 9 THEN DELETE FROM crm.contact_companies WHERE workspace_id = ws AND contact_id = a;
-			WHEN 10 THEN UPDATE crm.companies SET industry = (ARRAY['SaaS', 'Retail', 'Bank', NULL])[1 + (random() * 3)::int],
-								employees = (random() * 500)::int
-						  WHERE workspace_id = ws AND id = pg_temp.co((random() * 29)::int);
-			WHEN 11 THEN UPDATE crm.companies SET tags = CASE WHEN random() < 0.5 THEN '{partner}'::text[] ELSE '{}' END
-						  WHERE workspace_id = ws AND id = pg_temp.co((random() * 29)::int);
+			WHEN 10 THEN x := cos[1 + (random() * 29)::int % 30];
+						 UPDATE crm.companies SET industry = (ARRAY['SaaS', 'Retail', 'Bank', NULL])[1 + (u[1] * 3)::int],
+								employees = (u[2] * 500)::int
+						  WHERE workspace_id = ws AND id = x;
+			WHEN 11 THEN x := cos[1 + (random() * 29)::int % 30];
+						 UPDATE crm.companies SET tags = CASE WHEN u[1] < 0.5 THEN '{partner}'::text[] ELSE '{}' END
+						  WHERE workspace_id = ws AND id = x;
 			WHEN 12 THEN PERFORM crm.add_to_list(sl, ARRAY[a, b]);
 			WHEN 13 THEN PERFORM crm.remove_from_list(sl, ARRAY[a]);
 			WHEN 14 THEN UPDATE crm.contacts SET status = 'active', deleted_at = NULL WHERE workspace_id = ws AND status = 'deleted' AND id % 5 = i % 5;
 			WHEN 15 THEN INSERT INTO crm.deals (stage_id, title, contact_id, company_id, value, currency)
-						 VALUES (pg_temp.stage(i), 'new deal ' || i, a, CASE WHEN random() < 0.5 THEN pg_temp.co(i) END,
+						 VALUES (stages[1 + i % 3], 'new deal ' || i, a, CASE WHEN random() < 0.5 THEN cos[1 + i % 30] END,
 								 (random() * 10000)::int, 'EUR');
 			WHEN 16 THEN SELECT d.id INTO b FROM crm.deals d WHERE d.workspace_id = ws AND d.status = 'open' ORDER BY random() LIMIT 1;
-						 IF b IS NOT NULL THEN PERFORM crm.move_deal(b, pg_temp.stage((random() * 2)::int)); END IF;
+						 IF b IS NOT NULL THEN PERFORM crm.move_deal(b, stages[1 + (random() * 2)::int % 3]); END IF;
 			WHEN 17 THEN SELECT d.id INTO b FROM crm.deals d WHERE d.workspace_id = ws AND d.status = 'open' ORDER BY random() LIMIT 1;
 						 IF b IS NOT NULL THEN PERFORM crm.win_deal(b); END IF;
 			WHEN 18 THEN SELECT d.id INTO b FROM crm.deals d WHERE d.workspace_id = ws AND d.status = 'open' ORDER BY random() LIMIT 1;
 						 IF b IS NOT NULL THEN PERFORM crm.lose_deal(b); END IF;
 			-- a deal moves to another contact or company: both owners change
-			WHEN 19 THEN UPDATE crm.deals SET contact_id = CASE WHEN random() < 0.8 THEN a END,
-								company_id = CASE WHEN random() < 0.5 THEN pg_temp.co(i * 3) END
-						  WHERE workspace_id = ws AND id = (SELECT d.id FROM crm.deals d WHERE d.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 20 THEN UPDATE crm.deals SET value = (random() * 10000)::int
+			WHEN 19 THEN SELECT d.id INTO x FROM crm.deals d WHERE d.workspace_id = ws ORDER BY random() LIMIT 1;
+						 UPDATE crm.deals SET contact_id = CASE WHEN u[1] < 0.8 THEN a END,
+								company_id = CASE WHEN u[2] < 0.5 THEN cos[1 + i * 3 % 30] END
+						  WHERE workspace_id = ws AND id = x;
+			WHEN 20 THEN UPDATE crm.deals SET value = abs(hashint8(id + seed) % 10001)
 						  WHERE workspace_id = ws AND id % 9 = i % 9;
-			WHEN 21 THEN DELETE FROM crm.deals WHERE workspace_id = ws AND id = (SELECT d.id FROM crm.deals d WHERE d.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 21 THEN SELECT d.id INTO x FROM crm.deals d WHERE d.workspace_id = ws ORDER BY random() LIMIT 1;
+						 DELETE FROM crm.deals WHERE workspace_id = ws AND id = x;
 			WHEN 22 THEN PERFORM crm.upsert_order(a, 'api', 'o-' || (random() * 200)::int, (random() * 400)::int,
 												  (ARRAY['EUR', 'USD'])[1 + (random())::int], (ARRAY['paid', 'pending', 'refunded'])[1 + (random() * 2)::int]);
-			WHEN 23 THEN UPDATE crm.orders SET status = (ARRAY['paid', 'pending', 'refunded', 'canceled'])[1 + (random() * 3)::int]::crm.order_status
-						  WHERE workspace_id = ws AND id = (SELECT o.id FROM crm.orders o WHERE o.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 24 THEN DELETE FROM crm.orders WHERE workspace_id = ws AND id = (SELECT o.id FROM crm.orders o WHERE o.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 25 THEN IF NOT EXISTS (SELECT 1 FROM crm.object_associations x WHERE x.workspace_id = ws AND x.record_id = pg_temp.course(i) AND x.contact_id = a) THEN
-							 PERFORM crm.associate(pg_temp.course(i), 'contact', a, (ARRAY['student', 'teacher', NULL])[1 + (random() * 2)::int]);
+			WHEN 23 THEN SELECT o.id INTO x FROM crm.orders o WHERE o.workspace_id = ws ORDER BY random() LIMIT 1;
+						 UPDATE crm.orders SET status = (ARRAY['paid', 'pending', 'refunded', 'canceled'])[1 + (u[1] * 3)::int]::crm.order_status
+						  WHERE workspace_id = ws AND id = x;
+			WHEN 24 THEN SELECT o.id INTO x FROM crm.orders o WHERE o.workspace_id = ws ORDER BY random() LIMIT 1;
+						 DELETE FROM crm.orders WHERE workspace_id = ws AND id = x;
+			WHEN 25 THEN IF NOT EXISTS (SELECT 1 FROM crm.object_associations oa WHERE oa.workspace_id = ws AND oa.record_id = courses[1 + i % 6] AND oa.contact_id = a) THEN
+							 PERFORM crm.associate(courses[1 + i % 6], 'contact', a, (ARRAY['student', 'teacher', NULL])[1 + (random() * 2)::int]);
 						 END IF;
-			WHEN 26 THEN DELETE FROM crm.object_associations WHERE workspace_id = ws AND id = (SELECT x.id FROM crm.object_associations x WHERE x.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 27 THEN UPDATE crm.object_associations SET label = (ARRAY['student', 'teacher', NULL])[1 + (random() * 2)::int]
-						  WHERE workspace_id = ws AND id = (SELECT x.id FROM crm.object_associations x WHERE x.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 28 THEN UPDATE crm.contacts SET properties = properties || jsonb_build_object('score', (random() * 100)::int)
+			WHEN 26 THEN SELECT oa.id INTO x FROM crm.object_associations oa WHERE oa.workspace_id = ws ORDER BY random() LIMIT 1;
+						 DELETE FROM crm.object_associations WHERE workspace_id = ws AND id = x;
+			WHEN 27 THEN SELECT oa.id INTO x FROM crm.object_associations oa WHERE oa.workspace_id = ws ORDER BY random() LIMIT 1;
+						 UPDATE crm.object_associations SET label = (ARRAY['student', 'teacher', NULL])[1 + (u[1] * 2)::int]
+						  WHERE workspace_id = ws AND id = x;
+			WHEN 28 THEN UPDATE crm.contacts SET properties = properties || jsonb_build_object('score', (u[1] * 100)::int)
 						  WHERE workspace_id = ws AND id = a;
 			-- the stage a filter names by name changes name: every deal in it is re-read
 			WHEN 29 THEN UPDATE crm.stages SET name = CASE WHEN name = 'Proposal' THEN 'Proposal sent' ELSE 'Proposal' END
@@ -286,13 +338,17 @@ BEGIN
 						 SELECT cv.id, (ARRAY['contact', 'agent', 'bot'])[1 + (random() * 2)::int]::crm.message_sender, 'm',
 								cv.started_at + random() * interval '5 hours'
 						   FROM crm.conversations cv WHERE cv.workspace_id = ws AND cv.id % 7 = i % 7;
-			WHEN 32 THEN UPDATE crm.conversations SET status = (ARRAY['open', 'pending', 'resolved', 'open'])[1 + (random() * 3)::int]::crm.conversation_status,
-								channel = (ARRAY['whatsapp', 'email', 'chat'])[1 + (random() * 2)::int]
-						  WHERE workspace_id = ws AND id = (SELECT cv.id FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 33 THEN UPDATE crm.conversations SET contact_id = a
-						  WHERE workspace_id = ws AND id = (SELECT cv.id FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 34 THEN DELETE FROM crm.conversations WHERE workspace_id = ws AND id = (SELECT cv.id FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1);
-			WHEN 35 THEN DELETE FROM crm.messages WHERE workspace_id = ws AND id = (SELECT m.id FROM crm.messages m WHERE m.workspace_id = ws ORDER BY random() LIMIT 1);
+			WHEN 32 THEN SELECT cv.id INTO x FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1;
+						 UPDATE crm.conversations SET status = (ARRAY['open', 'pending', 'resolved', 'open'])[1 + (u[1] * 3)::int]::crm.conversation_status,
+								channel = (ARRAY['whatsapp', 'email', 'chat'])[1 + (u[2] * 2)::int]
+						  WHERE workspace_id = ws AND id = x;
+			WHEN 33 THEN SELECT cv.id INTO x FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1;
+						 UPDATE crm.conversations SET contact_id = a
+						  WHERE workspace_id = ws AND id = x;
+			WHEN 34 THEN SELECT cv.id INTO x FROM crm.conversations cv WHERE cv.workspace_id = ws ORDER BY random() LIMIT 1;
+						 DELETE FROM crm.conversations WHERE workspace_id = ws AND id = x;
+			WHEN 35 THEN SELECT m.id INTO x FROM crm.messages m WHERE m.workspace_id = ws ORDER BY random() LIMIT 1;
+						 DELETE FROM crm.messages WHERE workspace_id = ws AND id = x;
 			ELSE UPDATE crm.contacts SET tags = tags || '{trial}'::text[] WHERE workspace_id = ws AND id % 11 = i % 11 AND status < 'merged';
 		END CASE;
 	END LOOP;

@@ -48,7 +48,8 @@ SELECT is((SELECT count(*) FROM crm.events WHERE workspace_id = crm.current_work
 	1::bigint, 'one CRM_ORDER_CREATED event');
 
 SELECT crm.upsert_order(85001, 'webhook', 'e1', status => 'refunded');
-SELECT is((SELECT (status::text, value) FROM orders_here), ('refunded'::text, 1200::numeric),
+SELECT results_eq($$SELECT status::text, value FROM orders_here$$,
+	$$VALUES ('refunded'::text, 1200::numeric)$$,
 	'a later call changes the status and keeps the value');
 SELECT throws_ok($$UPDATE crm.orders SET contact_id = NULL WHERE workspace_id = crm.current_workspace()$$,
 	'23502', 'an order cannot be unlinked from contact 85001, which still exists',
@@ -74,8 +75,12 @@ SELECT is((SELECT count(*) FROM crm.contact_orders WHERE workspace_id = crm.curr
 	'unlinked orders leave the purchase history');
 
 -- An application role confined to the other workspace by RLS.
-CREATE ROLE crm_tap_orders_app;
+-- (on Citus the owner's writes commit before the role's, and the role is
+-- committed before crm.grant_access: docs/scaling.md, "What does not work yet")
+CREATE ROLE crm_tap_orders_app LOGIN;
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT crm.grant_access('crm_tap_orders_app');
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT set_config('crm.workspace_id', (SELECT id::text FROM crm.workspaces WHERE slug = 'tap-orders-other'), true);
 SET LOCAL ROLE crm_tap_orders_app;
 SELECT is((SELECT count(*) FROM crm.orders), 0::bigint, 'another workspace sees none of these orders');
@@ -83,6 +88,7 @@ SELECT throws_ok($$SELECT crm.upsert_order(85001, 'webhook', 'e1', 1)$$,
 	'P0002', 'contact 85001 does not exist', 'another workspace cannot order for these contacts');
 SELECT ok(crm.upsert_order(85101, 'webhook', 'e1', 1) > 0, 'the role records orders in its own workspace');
 RESET ROLE;
+-- citus_pgtap: COMMIT; BEGIN;
 SELECT results_eq(
 	$$SELECT w.slug, o.currency::text, o.value FROM crm.orders o JOIN crm.workspaces w ON w.id = o.workspace_id
 	   WHERE o.source = 'webhook' AND o.external_id = 'e1' ORDER BY w.slug$$,
