@@ -238,6 +238,11 @@ DECLARE
 	seq regclass := pg_get_serial_sequence('crm.contacts', 'id')::regclass;
 	bulk_ok boolean := true;
 	updates bigint;
+	hits bigint;
+	emails text[];
+	phones text[];
+	identifiers text[];
+	verified_ids text[];
 	st record;
 	res record;
 	msg text;
@@ -261,10 +266,34 @@ BEGIN
 		matched bigint[], sequential boolean NOT NULL DEFAULT false, action text, contact_id bigint, error text,
 		company text, company_id bigint, blocked boolean
 	) ON COMMIT DROP;
-	INSERT INTO crm_import_stage (n, r, problem)
-	SELECT t.n, t.r, crm_hidden.import_row_problem(t.r, valid)
-	  FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n);
-	UPDATE crm_import_stage s SET action = 'rejected', error = s.problem WHERE s.problem IS NOT NULL;
+	-- the rows staged, read and normalised in one pass (the phones, a fifth
+	-- of an import) before the identity lock: they read no contact, so an
+	-- import job's next batch does this while the batch before it writes
+	-- (src/jobs.c).  A row with a problem is staged as it came.
+	BEGIN
+		INSERT INTO crm_import_stage (n, r, problem, action, error, name, email, phone, identifier, verified_id,
+									  lifecycle_stage, tags, props, company, blocked)
+		SELECT t.n, t.r, t.problem, CASE WHEN t.problem IS NOT NULL THEN 'rejected' END, t.problem,
+			   CASE WHEN t.problem IS NULL THEN nullif(btrim(t.r ->> 'name'), '') END,
+			   CASE WHEN t.problem IS NULL THEN crm.normalize_email(nullif(btrim(t.r ->> 'email'), '')) END,
+			   CASE WHEN t.problem IS NULL THEN crm.normalize_phone(nullif(btrim(t.r ->> 'phone'), '')) END,
+			   CASE WHEN t.problem IS NULL THEN nullif(btrim(t.r ->> 'identifier'), '') END,
+			   CASE WHEN t.problem IS NULL THEN nullif(btrim(t.r ->> 'verified_id'), '') END,
+			   CASE WHEN t.problem IS NULL THEN nullif(btrim(t.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage END,
+			   CASE WHEN t.problem IS NULL THEN coalesce(crm_hidden.import_row_tags(t.r -> 'tags'), '{}') END,
+			   CASE WHEN t.problem IS NULL THEN crm_hidden.import_row_properties(t.r) END,
+			   CASE WHEN t.problem IS NULL THEN nullif(btrim(t.r ->> 'company'), '') END,
+			   CASE WHEN t.problem IS NULL THEN nullif(btrim(t.r ->> 'blocked'), '')::boolean END
+		  FROM (SELECT e.n, e.r, crm_hidden.import_row_problem(e.r, valid) AS problem
+				  FROM jsonb_array_elements(rows) WITH ORDINALITY AS e(r, n) OFFSET 0) t;
+	EXCEPTION WHEN OTHERS THEN
+		-- a malformed value somewhere: staged as they came, found row by row
+		bulk_ok := false;
+		INSERT INTO crm_import_stage (n, r, problem, action, error)
+		SELECT t.n, t.r, t.problem, CASE WHEN t.problem IS NOT NULL THEN 'rejected' END, t.problem
+		  FROM (SELECT e.n, e.r, crm_hidden.import_row_problem(e.r, valid) AS problem
+				  FROM jsonb_array_elements(rows) WITH ORDINALITY AS e(r, n) OFFSET 0) t;
+	END;
 	IF atomic THEN
 		SELECT s.n, s.problem INTO st FROM crm_import_stage s WHERE s.problem IS NOT NULL ORDER BY s.n LIMIT 1;
 		IF FOUND THEN
@@ -273,27 +302,6 @@ BEGIN
 					  HINT = 'Fix the row and import again; with atomic => false good rows are imported and bad ones reported.';
 		END IF;
 	END IF;
-
-	-- the rows read and normalised (the phones, a fifth of an import) before
-	-- the identity lock: they read no contact, so an import job's next batch
-	-- does this while the batch before it writes (src/jobs.c)
-	BEGIN
-		UPDATE crm_import_stage s
-		   SET name = nullif(btrim(s.r ->> 'name'), ''),
-			   email = crm.normalize_email(nullif(btrim(s.r ->> 'email'), '')),
-			   phone = crm.normalize_phone(nullif(btrim(s.r ->> 'phone'), '')),
-			   identifier = nullif(btrim(s.r ->> 'identifier'), ''),
-			   verified_id = nullif(btrim(s.r ->> 'verified_id'), ''),
-			   lifecycle_stage = nullif(btrim(s.r ->> 'lifecycle_stage'), '')::crm.lifecycle_stage,
-			   tags = coalesce(crm_hidden.import_row_tags(s.r -> 'tags'), '{}'),
-			   props = crm_hidden.import_row_properties(s.r),
-			   company = nullif(btrim(s.r ->> 'company'), ''),
-			   blocked = nullif(btrim(s.r ->> 'blocked'), '')::boolean
-		 WHERE s.problem IS NULL;
-	EXCEPTION WHEN OTHERS THEN
-		-- a malformed value somewhere: find it row by row
-		bulk_ok := false;
-	END;
 	-- a batch of keys is too many advisory locks: keep crm.identify out meanwhile
 	PERFORM crm_hidden.import_take_identity(ws);
 
@@ -312,29 +320,43 @@ BEGIN
 					  FROM crm_import_stage t WHERE t.problem IS NULL) x
 				 WHERE x.ce > 1 OR x.cp > 1 OR x.ci > 1 OR x.cv > 1) d
 		 WHERE s.n = d.n;
-		-- each key one probe of its unique index per row (OFFSET 0 keeps the
-		-- lateral subquery a probe): crm.contacts' statistics lag behind
-		-- committed batches, and a join the planner believes small read the
-		-- whole table four times per batch
-		UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
-		  FROM (SELECT t.n, array_agg(DISTINCT k.id) AS ids
-				  FROM crm_import_stage t
-				 CROSS JOIN LATERAL (
-					SELECT c.id FROM crm.contacts c
-					 WHERE c.workspace_id = ws AND c.email = t.email AND c.status < 'merged'
-					UNION ALL
-					SELECT c.id FROM crm.contacts c
-					 WHERE c.workspace_id = ws AND c.phone = t.phone AND c.status < 'merged'
-					UNION ALL
-					SELECT c.id FROM crm.contacts c
-					 WHERE c.workspace_id = ws AND c.identifier = t.identifier AND c.status < 'merged'
-					UNION ALL
-					SELECT c.id FROM crm.contacts c
-					 WHERE c.workspace_id = ws AND c.verified_id = t.verified_id AND c.status < 'merged'
-					OFFSET 0) k
-				 WHERE t.problem IS NULL
-				 GROUP BY t.n) m
-		 WHERE s.n = m.n;
+		-- the contacts that share a key with a row, in one statement whose
+		-- cost is one pass over the workspace's contacts at most, whatever
+		-- plan crm.contacts' statistics lead to: they lag behind committed
+		-- batches and rolled-back imports (a table vacuumed empty reads as
+		-- holding no row), and a probe per row and key planned on them read
+		-- a whole index per probe (60 million buffers for 100,000 rows).
+		-- The keys go in as values: the planner hashes a constant array,
+		-- not one a subquery computes.
+		SELECT array_agg(t.email) FILTER (WHERE t.email IS NOT NULL),
+			   array_agg(t.phone) FILTER (WHERE t.phone IS NOT NULL),
+			   array_agg(t.identifier) FILTER (WHERE t.identifier IS NOT NULL),
+			   array_agg(t.verified_id) FILTER (WHERE t.verified_id IS NOT NULL)
+		  INTO emails, phones, identifiers, verified_ids
+		  FROM crm_import_stage t WHERE t.problem IS NULL;
+		CREATE TEMPORARY TABLE crm_import_hits ON COMMIT DROP AS
+		SELECT c.id, c.email, c.phone, c.identifier, c.verified_id
+		  FROM crm.contacts c
+		 WHERE c.workspace_id = ws AND c.status < 'merged'
+		   AND (c.email = ANY (emails) OR c.phone = ANY (phones)
+				OR c.identifier = ANY (identifiers) OR c.verified_id = ANY (verified_ids));
+		GET DIAGNOSTICS hits = ROW_COUNT;
+		IF hits > 0 THEN
+			-- counted, so that the planner hashes a large set of hits
+			ANALYZE crm_import_hits;
+			UPDATE crm_import_stage s SET matched = m.ids, sequential = s.sequential OR cardinality(m.ids) > 1
+			  FROM (SELECT k.n, array_agg(DISTINCT k.id) AS ids
+					  FROM (SELECT t.n, h.id FROM crm_import_stage t JOIN crm_import_hits h ON h.email = t.email
+							UNION ALL
+							SELECT t.n, h.id FROM crm_import_stage t JOIN crm_import_hits h ON h.phone = t.phone
+							UNION ALL
+							SELECT t.n, h.id FROM crm_import_stage t JOIN crm_import_hits h ON h.identifier = t.identifier
+							UNION ALL
+							SELECT t.n, h.id FROM crm_import_stage t JOIN crm_import_hits h ON h.verified_id = t.verified_id) k
+					 GROUP BY k.n) m
+			 WHERE s.n = m.n AND s.problem IS NULL;
+		END IF;
+		DROP TABLE crm_import_hits;
 		-- mode violations are reported, not raised
 		UPDATE crm_import_stage s
 		   SET action = 'rejected',

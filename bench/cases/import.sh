@@ -10,10 +10,12 @@ bench_sql "CREATE TABLE bench_import_rows AS SELECT jsonb_agg(jsonb_build_object
 read -r crm_ms bare_ms < <(bench_pair "BEGIN;" "SELECT count(*) FROM crm.import_contacts((SELECT j FROM bench_import_rows));" \
 	"BEGIN;" "\\copy bench_bare_import (name, email, phone, city) FROM '$csv' WITH (FORMAT csv, HEADER true)")
 report "crm.import_contacts() vs COPY ($SCALE rows)" "$crm_ms" "$bare_ms" time "<= 3"
-# The same runs in backend CPU time: a quiet run's wall-time pairs spread
-# 2.95-10.54x while the import's CPU stayed within 10% from run to run (its
-# rolled-back rows left behind or vacuumed away alike): the spread is time
-# the backends spend waiting rather than running, which moves with the machine
+# The same runs in backend CPU time, which the machine's load moves less.
+# A quiet run's wall-time pairs once spread 2.95-10.54x: once autovacuum had
+# vacuumed the rolled-back rows of earlier runs, crm.contacts read as empty
+# and the import's per-row key probes, planned on that, read a whole index
+# each (docs/performance.md, "importsync"); the import now finds the
+# matching contacts in one statement whatever the statistics say
 read -r crm_ms bare_ms < <(bench_cpu_pair "BEGIN;" "SELECT count(*) FROM crm.import_contacts((SELECT j FROM bench_import_rows));" \
 	"BEGIN;" "\\copy bench_bare_import (name, email, phone, city) FROM '$csv' WITH (FORMAT csv, HEADER true)")
 report "crm.import_contacts() vs COPY ($SCALE rows), backend CPU ms" "$crm_ms" "$bare_ms" time "<= 3"
