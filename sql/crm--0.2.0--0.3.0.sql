@@ -24896,6 +24896,9 @@ BEGIN
 	LOOP
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION crm_hidden.cql_number(jsonb, text) TO %s', g.grantee);
 	END LOOP;
+END;
+$$;
+
 --
 -- importsync (issue 25): crm.import_contacts stages and normalises its rows in
 -- one pass, and finds the contacts that share a key with a row in one
